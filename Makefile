@@ -1,0 +1,37 @@
+# The README's two commands: `make run` and `make test`. Both set up .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint typecheck unit demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m consultbot dev-run
+
+demo: $(STAMP)
+	$(PY) -m consultbot demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check consultbot tests bench
+	$(VENV)/bin/ruff format --check consultbot tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict consultbot
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(PY) bench/bench_roster.py
+
+clean:
+	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""consultbot: reach the colleague on duty."""

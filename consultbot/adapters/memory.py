@@ -1,0 +1,150 @@
+"""In-memory twins of the ports, for tests and dry runs. Same semantics as the SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.oncall import OnDuty, on_duty
+from consultbot.domain.people import DirectoryEntry, StaffMember
+from consultbot.domain.roster import Shift
+from consultbot.domain.types import Dataset, ServiceId, UserId
+from consultbot.ports import DataStore, Version
+
+
+@dataclass
+class _RosterRow:
+    shift: Shift
+    version: int
+    removed_in: int | None = None
+
+
+@dataclass
+class MemoryDataStore(DataStore):
+    """Keeps every version in lists, like the SQLite store keeps them in tables."""
+
+    _versions: list[Version] = field(default_factory=list)
+    _catalogues: dict[int, Catalogue] = field(default_factory=dict)
+    _staff: dict[int, list[StaffMember]] = field(default_factory=dict)
+    _directory: dict[int, list[DirectoryEntry]] = field(default_factory=dict)
+    _roster: list[_RosterRow] = field(default_factory=list)
+
+    def _active(self, dataset: Dataset) -> int | None:
+        live = [v.number for v in self._versions if v.dataset is dataset and not v.rolled_back]
+        return max(live) if live else None
+
+    def _new_version(self, dataset: Dataset, source: str, summary: str, now: datetime) -> int:
+        number = 1 + max((v.number for v in self._versions if v.dataset is dataset), default=0)
+        self._versions.append(
+            Version(
+                dataset=dataset,
+                number=number,
+                imported_at=now,
+                source=source,
+                summary=summary,
+                active=True,
+                rolled_back=False,
+            )
+        )
+        return number
+
+    async def import_catalogue(self, catalogue: Catalogue, *, source: str, now: datetime) -> int:
+        number = self._new_version(Dataset.CATALOGUE, source, f"{len(catalogue)} services", now)
+        self._catalogues[number] = catalogue
+        return number
+
+    async def catalogue(self) -> Catalogue:
+        active = self._active(Dataset.CATALOGUE)
+        return self._catalogues[active] if active is not None else Catalogue()
+
+    async def import_roster(
+        self,
+        shifts: Sequence[Shift],
+        periods: Mapping[ServiceId, tuple[datetime, datetime]],
+        *,
+        source: str,
+        now: datetime,
+    ) -> int:
+        number = self._new_version(Dataset.ROSTER, source, f"{len(shifts)} shifts", now)
+        for row in self._roster:
+            period = periods.get(row.shift.service)
+            if row.removed_in is None and period and period[0] <= row.shift.start < period[1]:
+                row.removed_in = number
+        self._roster.extend(_RosterRow(shift, number) for shift in shifts)
+        return number
+
+    def _live_shifts(self) -> list[Shift]:
+        return [row.shift for row in self._roster if row.removed_in is None]
+
+    async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
+        return on_duty(service, at, self._live_shifts())
+
+    async def shifts(
+        self, service: ServiceId, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Shift]:
+        found = [
+            s
+            for s in self._live_shifts()
+            if s.service == service
+            and (start is None or s.end > start)
+            and (end is None or s.start < end)
+        ]
+        return sorted(found, key=lambda s: (s.start, s.level, s.user))
+
+    async def import_staff(
+        self, members: Sequence[StaffMember], *, source: str, now: datetime
+    ) -> int:
+        number = self._new_version(Dataset.STAFF, source, f"{len(members)} people", now)
+        self._staff[number] = list(members)
+        return number
+
+    async def staff(self) -> list[StaffMember]:
+        active = self._active(Dataset.STAFF)
+        return list(self._staff[active]) if active is not None else []
+
+    async def staff_member(self, user: UserId) -> StaffMember | None:
+        return next((m for m in await self.staff() if m.user == user), None)
+
+    async def import_directory(
+        self, entries: Sequence[DirectoryEntry], *, source: str, now: datetime
+    ) -> int:
+        number = self._new_version(Dataset.DIRECTORY, source, f"{len(entries)} entries", now)
+        self._directory[number] = list(entries)
+        return number
+
+    async def directory(self) -> list[DirectoryEntry]:
+        active = self._active(Dataset.DIRECTORY)
+        return list(self._directory[active]) if active is not None else []
+
+    async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
+        live = sorted(
+            v.number for v in self._versions if v.dataset is dataset and not v.rolled_back
+        )
+        if len(live) < 2:
+            raise NothingToRollBack(dataset.value)
+        undone = live[-1]
+        self._versions = [
+            replace(v, rolled_back=True, active=False)
+            if v.dataset is dataset and v.number == undone
+            else v
+            for v in self._versions
+        ]
+        if dataset is Dataset.ROSTER:
+            self._roster = [row for row in self._roster if row.version != undone]
+            for row in self._roster:
+                if row.removed_in == undone:
+                    row.removed_in = None
+        return live[-2]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def versions(self, dataset: Dataset) -> list[Version]:
+        active = self._active(dataset)
+        return sorted(
+            (replace(v, active=v.number == active) for v in self._versions if v.dataset is dataset),
+            key=lambda v: -v.number,
+        )

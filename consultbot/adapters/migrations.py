@@ -1,0 +1,112 @@
+"""Numbered, append-only schema steps. Never edit a step that has shipped: add a new one.
+
+The schema version is SQLite's `user_version`; each step runs in its own transaction together
+with the version bump. A database whose version is newer than this code knows is refused.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from consultbot.domain.errors import StoreError
+
+# Marks a SQLite file as consultbot's ("CBOT").
+APPLICATION_ID = 0x43424F54
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: versioned data sets — catalogue, roster, staff, directory.
+    (
+        """CREATE TABLE dataset_version (
+            dataset TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            imported_at INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            rolled_back_at INTEGER,
+            PRIMARY KEY (dataset, version)
+        )""",
+        """CREATE TABLE service (
+            version INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tracks TEXT NOT NULL,
+            aliases TEXT NOT NULL,
+            switchboard TEXT NOT NULL,
+            municipality TEXT NOT NULL,
+            PRIMARY KEY (version, id)
+        )""",
+        """CREATE TABLE shift (
+            id INTEGER PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            start_ts INTEGER NOT NULL,
+            end_ts INTEGER NOT NULL,
+            matrix_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            removed_in INTEGER
+        )""",
+        "CREATE INDEX shift_live ON shift (service_id, start_ts) WHERE removed_in IS NULL",
+        "CREATE INDEX shift_version ON shift (version)",
+        "CREATE INDEX shift_removed ON shift (removed_in) WHERE removed_in IS NOT NULL",
+        """CREATE TABLE staff (
+            version INTEGER NOT NULL,
+            matrix_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            title TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            PRIMARY KEY (version, matrix_id)
+        )""",
+        """CREATE TABLE directory_entry (
+            version INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            unit TEXT NOT NULL,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            municipality TEXT NOT NULL,
+            notes TEXT NOT NULL,
+            PRIMARY KEY (version, position)
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection, path: str) -> int:
+    """Bring the schema up to date; return the version it was at. Refuse foreign/newer files."""
+    async with db.execute("PRAGMA application_id") as cursor:
+        row = await cursor.fetchone()
+        app_id = row[0] if row else 0
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+        current = int(row[0]) if row else 0
+    if current == 0 and app_id == 0:
+        async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
+            row = await cursor.fetchone()
+        if row and row[0]:
+            raise StoreError(path, "is a SQLite database but not consultbot's")
+    elif app_id != APPLICATION_ID:
+        raise StoreError(path, "is a SQLite database but not consultbot's")
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            path,
+            f"schema version {current} is newer than this consultbot knows ({SCHEMA_VERSION});"
+            " upgrade consultbot",
+        )
+    for number in range(current + 1, SCHEMA_VERSION + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number - 1]:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            await db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+    return current

@@ -1,0 +1,488 @@
+"""An embedded Synapse homeserver for development, demos and the integration tests.
+
+Synapse (the ``matrix-synapse`` package) runs as a child process on loopback only, with
+SQLite and all of its state in one directory. The class only manages that process and the
+few admin calls a local set-up needs (shared-secret registration, login, rate-limit
+exemption); it is not meant for production deployments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import hmac
+import logging
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+from urllib.parse import quote
+
+import aiohttp
+import yaml  # type: ignore[import-untyped]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "homeserver.yaml"
+LOG_CONFIG_FILE = "log.config"
+LOG_FILE = "homeserver.log"
+DATABASE_FILE = "homeserver.db"
+PID_FILE = "synapse.pid"
+
+_STOP_GRACE_SECONDS = 10.0
+_POLL_INTERVAL_SECONDS = 0.1
+_LOG_TAIL_LINES = 40
+_START_MARKER = "--- consultbot: starting Synapse"
+
+# Rate limits high enough that a test suite creating many users, rooms and messages in a
+# burst never hits them; production keeps Synapse's defaults.
+_RELAXED = {"per_second": 10000, "burst_count": 100000}
+_RELAXED_RATE_LIMITS: dict[str, Any] = {
+    "rc_message": _RELAXED,
+    "rc_registration": _RELAXED,
+    "rc_registration_token_validity": _RELAXED,
+    "rc_login": {"address": _RELAXED, "account": _RELAXED, "failed_attempts": _RELAXED},
+    "rc_admin_redaction": _RELAXED,
+    "rc_joins": {"local": _RELAXED, "remote": _RELAXED},
+    "rc_joins_per_room": _RELAXED,
+    "rc_key_requests": _RELAXED,
+    "rc_3pid_validation": _RELAXED,
+    "rc_invites": {"per_room": _RELAXED, "per_user": _RELAXED, "per_issuer": _RELAXED},
+    "rc_third_party_invite": _RELAXED,
+    "rc_media_create": _RELAXED,
+    "rc_presence": {"per_user": _RELAXED},
+    "rc_delayed_event_mgmt": _RELAXED,
+    "rc_room_creation": _RELAXED,
+    "rc_reports": _RELAXED,
+    "rc_user_directory": _RELAXED,
+    "rc_profile": _RELAXED,
+}
+
+# WARNING and above only, to stderr (which the parent sends to LOG_FILE). At INFO Synapse
+# logs every request line; message bodies never appear at WARNING.
+_LOG_CONFIG = """\
+version: 1
+formatters:
+  precise:
+    format: '%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s'
+handlers:
+  console:
+    class: logging.StreamHandler
+    formatter: precise
+loggers:
+  synapse.storage.SQL:
+    level: WARNING
+root:
+  level: WARNING
+  handlers: [console]
+disable_existing_loggers: false
+"""
+
+
+class HomeserverError(RuntimeError):
+    """The embedded homeserver could not be started, or refused an admin request."""
+
+
+class EmbeddedHomeserver:
+    """A Synapse child process bound to 127.0.0.1, with SQLite state in ``data_dir``.
+
+    Use as ``async with EmbeddedHomeserver(data_dir=...) as hs:`` or call
+    :meth:`start` and :meth:`stop` yourself. ``homeserver.yaml`` is generated on the first
+    start (keeping its secrets and signing key from then on); the settings this class
+    manages (listener, paths, logging, registration, rate limits) are rewritten on every
+    start, other settings in the file are left as they are.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        port: int = 8008,
+        server_name: str = "localhost",
+        relax_rate_limits: bool = False,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self._data_dir = Path(data_dir).resolve()
+        self._port = port
+        self._server_name = server_name
+        self._relax_rate_limits = relax_rate_limits
+        self._start_timeout = start_timeout
+        self._process: asyncio.subprocess.Process | None = None
+        self._log_handle: IO[bytes] | None = None
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL of the client-server API, e.g. ``http://127.0.0.1:8008``."""
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def server_name(self) -> str:
+        """The Matrix server name (the part after the colon in user ids)."""
+        return self._server_name
+
+    @property
+    def data_dir(self) -> Path:
+        """Directory holding the config, SQLite database, media and logs."""
+        return self._data_dir
+
+    @property
+    def config_path(self) -> Path:
+        """Path of the generated ``homeserver.yaml``."""
+        return self._data_dir / CONFIG_FILE
+
+    @property
+    def log_path(self) -> Path:
+        """File receiving Synapse's stdout, stderr and WARNING-level log."""
+        return self._data_dir / LOG_FILE
+
+    @property
+    def running(self) -> bool:
+        """Whether the Synapse child process is alive."""
+        return self._process is not None and self._process.returncode is None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Write the config if needed, start Synapse and wait until it answers.
+
+        Raises :class:`HomeserverError` if the port is taken, or if Synapse exits or
+        does not answer within the start timeout; the message includes the log's tail.
+        """
+        if self.running:
+            return
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_port_free()
+        if not self.config_path.exists():
+            await self._generate_config()
+        self._write_config()
+
+        log_handle = self.log_path.open("ab")
+        log_handle.write(f"{_START_MARKER} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log_handle.flush()
+        self._log_handle = log_handle
+        started = time.monotonic()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "synapse.app.homeserver",
+                "-c",
+                str(self.config_path),
+                cwd=self._data_dir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_handle,
+                stderr=log_handle,
+                # Own session: a Ctrl-C in the terminal reaches only the parent, which
+                # then stops Synapse in order (after the bot has finished).
+                start_new_session=True,
+            )
+            (self._data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
+            await self._wait_until_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        logger.info(
+            "Synapse for %s is up at %s after %.1f s",
+            self._server_name,
+            self.url,
+            time.monotonic() - started,
+        )
+
+    async def stop(self) -> None:
+        """Stop Synapse: SIGTERM, then SIGKILL after 10 s. Safe to call more than once."""
+        process, self._process = self._process, None
+        try:
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), _STOP_GRACE_SECONDS)
+                except TimeoutError:
+                    logger.warning(
+                        "Synapse ignored SIGTERM for %.0f s; killing it", _STOP_GRACE_SECONDS
+                    )
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    await process.wait()
+            elif process is not None:
+                await process.wait()
+        finally:
+            if self._log_handle is not None:
+                self._log_handle.close()
+                self._log_handle = None
+            (self._data_dir / PID_FILE).unlink(missing_ok=True)
+
+    async def restart(self) -> None:
+        """Stop and start again on the same data (users, rooms and keys survive)."""
+        await self.stop()
+        await self.start()
+
+    # -- admin helpers ----------------------------------------------------------------
+
+    def user_id(self, localpart_or_user_id: str) -> str:
+        """Full user id for a localpart (a full ``@user:server`` id is returned as is)."""
+        if localpart_or_user_id.startswith("@"):
+            return localpart_or_user_id
+        return f"@{localpart_or_user_id}:{self._server_name}"
+
+    async def register_user(
+        self,
+        localpart: str,
+        password: str,
+        *,
+        admin: bool = False,
+        displayname: str | None = None,
+    ) -> str:
+        """Register a user with the shared-secret admin API and return the user id.
+
+        Idempotent: an existing user is left untouched (password, admin flag and display
+        name are *not* updated) and its id is returned.
+        """
+        secret = self._registration_shared_secret()
+        path = "/_synapse/admin/v1/register"
+        status, body = await self._request("GET", path)
+        if status != 200 or "nonce" not in body:
+            raise HomeserverError(f"could not get a registration nonce: HTTP {status} {body}")
+        nonce = str(body["nonce"])
+        # The MAC format from Synapse's admin API docs: NUL-separated fields, HMAC-SHA1.
+        message = b"\x00".join(
+            part.encode() for part in (nonce, localpart, password, "admin" if admin else "notadmin")
+        )
+        mac = hmac.new(secret.encode(), message, hashlib.sha1)
+        request: dict[str, Any] = {
+            "nonce": nonce,
+            "username": localpart,
+            "password": password,
+            "admin": admin,
+            "mac": mac.hexdigest(),
+        }
+        if displayname is not None:
+            request["displayname"] = displayname
+        status, body = await self._request("POST", path, json=request)
+        if status == 200:
+            return str(body["user_id"])
+        if body.get("errcode") == "M_USER_IN_USE":
+            return self.user_id(localpart)
+        raise HomeserverError(f"registering {localpart!r} failed: HTTP {status} {body}")
+
+    async def login(self, user_id_or_localpart: str, password: str) -> str:
+        """Log in with a password and return a new access token (a new device)."""
+        status, body = await self._request(
+            "POST",
+            "/_matrix/client/v3/login",
+            json={
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": user_id_or_localpart},
+                "password": password,
+                "initial_device_display_name": "consultbot admin",
+            },
+        )
+        if status != 200 or "access_token" not in body:
+            raise HomeserverError(
+                f"login as {user_id_or_localpart!r} failed: HTTP {status} {body.get('errcode')}"
+            )
+        return str(body["access_token"])
+
+    async def exempt_from_rate_limits(self, user_id: str, admin_access_token: str) -> None:
+        """Exempt ``user_id`` from Synapse's per-user rate limits (needs an admin token)."""
+        status, body = await self._request(
+            "POST",
+            f"/_synapse/admin/v1/users/{quote(user_id, safe='')}/override_ratelimit",
+            json={"messages_per_second": 0, "burst_count": 0},
+            access_token=admin_access_token,
+        )
+        if status != 200:
+            raise HomeserverError(
+                f"exempting {user_id} from rate limits failed: HTTP {status} {body}"
+            )
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _generate_config(self) -> None:
+        logger.info("Generating Synapse config in %s", self._data_dir)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "synapse.app.homeserver",
+            "--server-name",
+            self._server_name,
+            "--config-path",
+            str(self.config_path),
+            "--data-directory",
+            str(self._data_dir),
+            "--generate-config",
+            "--report-stats=no",
+            cwd=self._data_dir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0 or not self.config_path.exists():
+            raise HomeserverError(
+                "generating the Synapse config failed "
+                f"(exit {process.returncode}):\n{output.decode(errors='replace')}"
+            )
+        # We write our own log config; drop the generated one so nobody edits it in vain.
+        (self._data_dir / f"{self._server_name}.log.config").unlink(missing_ok=True)
+
+    def _write_config(self) -> None:
+        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            raise HomeserverError(f"{self.config_path} is not a YAML mapping")
+        if config.get("server_name") != self._server_name:
+            raise HomeserverError(
+                f"{self.config_path} is for server {config.get('server_name')!r}, not "
+                f"{self._server_name!r}; use another data directory"
+            )
+        data = self._data_dir
+        config.update(
+            {
+                "pid_file": str(data / "homeserver.pid"),
+                "listeners": [
+                    {
+                        "port": self._port,
+                        "bind_addresses": ["127.0.0.1"],
+                        "type": "http",
+                        "tls": False,
+                        "x_forwarded": False,
+                        "resources": [{"names": ["client"], "compress": False}],
+                    }
+                ],
+                "database": {"name": "sqlite3", "args": {"database": str(data / DATABASE_FILE)}},
+                "media_store_path": str(data / "media_store"),
+                "signing_key_path": str(data / f"{self._server_name}.signing.key"),
+                "log_config": str(data / LOG_CONFIG_FILE),
+                "enable_registration": False,
+                "report_stats": False,
+                "suppress_key_server_warning": True,
+                "trusted_key_servers": [],
+                "presence": {"enabled": False},
+                "enable_metrics": False,
+                "url_preview_enabled": False,
+            }
+        )
+        for key in _RELAXED_RATE_LIMITS:
+            config.pop(key, None)
+        if self._relax_rate_limits:
+            config.update(_RELAXED_RATE_LIMITS)
+        if not config.get("registration_shared_secret"):
+            raise HomeserverError(f"{self.config_path} has no registration_shared_secret")
+        (data / LOG_CONFIG_FILE).write_text(_LOG_CONFIG, encoding="utf-8")
+        text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+        self.config_path.write_text(text, encoding="utf-8")
+        self.config_path.chmod(0o600)  # it holds the registration secret
+
+    def _registration_shared_secret(self) -> str:
+        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        return str(config["registration_shared_secret"])
+
+    def _check_port_free(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # Same option Synapse (Twisted) sets, so a port in TIME_WAIT counts as free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self._port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+            else:
+                return
+        message = f"port {self._port} on 127.0.0.1 is already in use by another process"
+        stale = self._stale_synapse_pid()
+        if stale is not None:
+            message += (
+                f"; it is a Synapse already running on {self._data_dir} (pid {stale}), "
+                f"perhaps left over from an earlier run: stop it with `kill {stale}`"
+            )
+        else:
+            message += "; stop it or choose another port"
+        raise HomeserverError(message)
+
+    def _stale_synapse_pid(self) -> int | None:
+        try:
+            pid = int((self._data_dir / PID_FILE).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"synapse.app.homeserver" in cmdline else None
+
+    async def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        process = self._process
+        deadline = time.monotonic() + self._start_timeout
+        timeout = aiohttp.ClientTimeout(total=2)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                if process.returncode is not None:
+                    raise HomeserverError(
+                        f"Synapse exited with code {process.returncode} while starting; "
+                        f"end of {self.log_path}:\n{self._log_tail()}"
+                    )
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with session.get(f"{self.url}/_matrix/client/versions") as response:
+                        if response.status == 200:
+                            return
+                if time.monotonic() > deadline:
+                    raise HomeserverError(
+                        f"Synapse did not answer on {self.url} within {self._start_timeout:g}"
+                        f" s; end of {self.log_path}:\n{self._log_tail()}"
+                    )
+                # Returns early if the process dies, so a crash is reported at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(process.wait()), _POLL_INTERVAL_SECONDS)
+
+    def _log_tail(self) -> str:
+        try:
+            with self.log_path.open(encoding="utf-8", errors="replace") as log:
+                tail: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
+                for line in log:
+                    if line.startswith(_START_MARKER):
+                        tail.clear()
+                    tail.append(line.rstrip("\n"))
+        except OSError as error:
+            return f"(log unreadable: {error})"
+        return "\n".join(tail) if tail else "(log is empty)"
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        access_token: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+        timeout = aiohttp.ClientTimeout(total=30)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(method, self.url + path, json=json, headers=headers) as response,
+            ):
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                return response.status, body if isinstance(body, dict) else {}
+        except aiohttp.ClientError as error:
+            raise HomeserverError(f"{method} {path} on {self.url} failed: {error}") from error

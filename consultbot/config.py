@@ -1,0 +1,244 @@
+"""config.toml → one frozen Config. Every key is documented in config.example.toml.
+
+Unknown keys are errors (they are usually typos). Secrets may come from the environment:
+CONSULTBOT_MATRIX_PASSWORD, CONSULTBOT_MATRIX_ACCESS_TOKEN and CONSULTBOT_MATRIX_PICKLE_KEY
+override the file. Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from consultbot.domain.errors import ConfigError
+from consultbot.domain.hours import Hours, HoursFormatError
+from consultbot.domain.types import Track
+
+DEFAULT_CONFIG = "config.toml"
+EXAMPLE_CONFIG = "config.example.toml"
+ENV_OVERRIDES = {
+    "password": "CONSULTBOT_MATRIX_PASSWORD",
+    "access_token": "CONSULTBOT_MATRIX_ACCESS_TOKEN",
+    "pickle_key": "CONSULTBOT_MATRIX_PICKLE_KEY",
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixConfig:
+    """How the bot reaches its homeserver."""
+
+    homeserver: str
+    user_id: str
+    password: str = field(default="", repr=False)
+    access_token: str = field(default="", repr=False)
+    device_name: str = "consultbot"
+    store_path: Path
+    pickle_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackConfig:
+    """When a track is open and how long each escalation level may take to acknowledge."""
+
+    hours: Hours
+    ack_timeout_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BotConfig:
+    """The bot's own settings."""
+
+    database: Path
+    timezone: ZoneInfo
+    language: str = "sv"
+    admins: tuple[str, ...] = ()
+    allowed_servers: tuple[str, ...] = ("localhost",)
+    admin_room: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole configuration, parsed once."""
+
+    path: Path
+    matrix: MatrixConfig
+    bot: BotConfig
+    tracks: Mapping[Track, TrackConfig]
+
+    def hours_of(self) -> dict[Track, Hours]:
+        """Each track's hours."""
+        return {track: cfg.hours for track, cfg in self.tracks.items()}
+
+
+DEFAULT_TRACKS = {
+    Track.HALVAKUT: ("weekdays 08:00-17:00", 600),
+    Track.AKUT: ("always", 180),
+    Track.PRIMARVARD: ("weekdays 08:00-17:00", 600),
+    Track.MDK: ("always", 3600),
+}
+
+
+class _Section:
+    """Reads typed keys from one TOML table and remembers which were used."""
+
+    def __init__(self, path: str, name: str, data: Any) -> None:
+        self.path, self.name = path, name
+        if not isinstance(data, dict):
+            raise ConfigError(path, f"[{name}] must be a table")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def error(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.path, f"{self.name}.{key}: {reason}")
+
+    def get(self, key: str, kind: type[T], default: T | None = None) -> T:
+        self.used.add(key)
+        if key not in self.data:
+            if default is None:
+                raise self.error(key, "missing")
+            return default
+        value = self.data[key]
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise self.error(key, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {value!r}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.get(key, list, list(default))
+        if not all(isinstance(v, str) for v in value):
+            raise self.error(key, "must be a list of strings")
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (a typo?)")
+
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "a table"}
+
+
+def find_config(explicit: str | None) -> Path:
+    """The config file to use: the one given, else config.toml, else config.example.toml."""
+    if explicit:
+        return Path(explicit)
+    for name in (DEFAULT_CONFIG, EXAMPLE_CONFIG):
+        if Path(name).is_file():
+            return Path(name)
+    return Path(DEFAULT_CONFIG)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; raise ConfigError with one clear reason."""
+    env = os.environ if environ is None else environ
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, "no such file (copy config.example.toml to config.toml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, f"cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, f"not valid TOML: {exc}") from None
+    return parse_config(data, path, env)
+
+
+def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
+    """Build a Config from parsed TOML."""
+    name = str(path)
+    base = path.resolve().parent
+    unknown = sorted(set(data) - {"matrix", "bot", "tracks"})
+    if unknown:
+        raise ConfigError(name, f"[{unknown[0]}]: unknown section (a typo?)")
+    for section in ("matrix", "bot"):
+        if section not in data:
+            raise ConfigError(name, f"[{section}] is missing")
+
+    def rel(value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base / p
+
+    m = _Section(name, "matrix", data["matrix"])
+    secrets = {key: env.get(var) or m.get(key, str, "") for key, var in ENV_OVERRIDES.items()}
+    matrix = MatrixConfig(
+        homeserver=_url(m, m.get("homeserver", str)),
+        user_id=_user_id(m, m.get("user_id", str)),
+        password=secrets["password"],
+        access_token=secrets["access_token"],
+        device_name=m.get("device_name", str, "consultbot"),
+        store_path=rel(m.get("store_path", str, "data/store")),
+        pickle_key=secrets["pickle_key"],
+    )
+    if not matrix.password and not matrix.access_token:
+        raise m.error("password", "set password or access_token (or CONSULTBOT_MATRIX_PASSWORD)")
+    m.finish()
+
+    b = _Section(name, "bot", data["bot"])
+    bot = BotConfig(
+        database=rel(b.get("database", str, "data/consultbot.db")),
+        timezone=_zone(b, b.get("timezone", str, "Europe/Stockholm")),
+        language=_choice(b, "language", ("sv", "en"), "sv"),
+        admins=tuple(_user_id(b, u, "admins") for u in b.strings("admins", ())),
+        allowed_servers=b.strings("allowed_servers", ("localhost",)),
+        admin_room=b.get("admin_room", str, ""),
+    )
+    b.finish()
+    return Config(path=path, matrix=matrix, bot=bot, tracks=_tracks(name, data.get("tracks", {})))
+
+
+def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
+    tables = _Section(name, "tracks", data)
+    tracks: dict[Track, TrackConfig] = {}
+    for track, (hours_default, timeout_default) in DEFAULT_TRACKS.items():
+        t = _Section(name, f"tracks.{track.value}", tables.get(track.value, dict, {}))
+        text = t.get("hours", str, hours_default)
+        try:
+            hours = Hours.parse(text)
+        except HoursFormatError as exc:
+            raise t.error("hours", str(exc)) from None
+        timeout = t.get("ack_timeout_seconds", int, timeout_default)
+        if not 10 <= timeout <= 86400:
+            raise t.error("ack_timeout_seconds", f"must be between 10 and 86400, not {timeout}")
+        t.finish()
+        tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout)
+    tables.finish()
+    return tracks
+
+
+def _choice(section: _Section, key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = section.get(key, str, default)
+    if value not in allowed:
+        raise section.error(key, f"must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _zone(section: _Section, value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise section.error("timezone", f"unknown time zone {value!r}") from None
+
+
+def _url(section: _Section, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise section.error("homeserver", f"must be an http(s) URL, not {value!r}")
+    return value.rstrip("/")
+
+
+def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
+    from consultbot.domain.roster import is_matrix_id
+
+    if not is_matrix_id(value):
+        raise section.error(key, f"{value!r} is not a Matrix user id like @name:server")
+    return value
+
+
+LoadConfig = Callable[[Path], Config]

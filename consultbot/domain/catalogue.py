@@ -1,0 +1,188 @@
+"""The service catalogue: which services exist, what they are called, which tracks they serve."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from consultbot.domain.errors import Problem, UnknownService
+from consultbot.domain.types import ServiceId, ServiceKind, Track
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """One service (a hospital specialty, a vårdcentral, …) that people can be asked through."""
+
+    id: ServiceId
+    name: str
+    kind: ServiceKind
+    tracks: tuple[Track, ...] = ()
+    aliases: tuple[str, ...] = ()
+    switchboard: str = ""
+    municipality: str = ""
+
+
+def normalise(name: str) -> str:
+    """The form used to compare service names and aliases: case-folded, single spaces."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All services of one catalogue version, with lookup by id or alias."""
+
+    services: tuple[Service, ...] = ()
+    _index: Mapping[str, Service] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, Service] = {}
+        for service in self.services:
+            for key in (service.id, *service.aliases):
+                index.setdefault(normalise(key), service)
+        object.__setattr__(self, "_index", index)
+
+    def find(self, name: str) -> Service | None:
+        """The service whose id or alias is `name` (case-insensitive), or None."""
+        return self._index.get(normalise(name))
+
+    def get(self, name: str) -> Service:
+        """Like `find`, but raise UnknownService."""
+        service = self.find(name)
+        if service is None:
+            raise UnknownService(name)
+        return service
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and normalise(name) in self._index
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+
+def _header_lines(text: str) -> list[int]:
+    return [
+        n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[service]]")
+    ]
+
+
+def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:
+    """Parse and validate a catalogue TOML text; return it with every problem found."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_LINE.search(str(exc))
+        line = int(match.group(1)) if match else None
+        return Catalogue(), [
+            Problem(file=file, line=line, code="toml", params={"detail": str(exc)})
+        ]
+    problems: list[Problem] = []
+    extra = set(data) - {"service"}
+    if extra:
+        problems.append(
+            Problem(
+                file=file, line=None, code="unknown_key", params={"key": ", ".join(sorted(extra))}
+            )
+        )
+    entries = data.get("service", [])
+    if not isinstance(entries, list) or not entries:
+        problems.append(Problem(file=file, line=None, code="no_services"))
+        return Catalogue(), problems
+    lines = _header_lines(text)
+    services: list[Service] = []
+    seen: dict[str, int | None] = {}
+    for n, entry in enumerate(entries):
+        line = lines[n] if n < len(lines) else None
+        service = _service(entry, file, line, problems)
+        if service is None:
+            continue
+        for key in (service.id, *service.aliases):
+            norm = normalise(key)
+            if norm in seen:
+                problems.append(
+                    Problem(
+                        file=file,
+                        line=line,
+                        code="duplicate_name",
+                        params={"name": key, "first_line": str(seen[norm] or "?")},
+                    )
+                )
+            else:
+                seen[norm] = line
+        services.append(service)
+    return Catalogue(tuple(services)), problems
+
+
+def _service(entry: Any, file: str, line: int | None, problems: list[Problem]) -> Service | None:
+    def bad(code: str, **params: str) -> None:
+        problems.append(Problem(file=file, line=line, code=code, params=params))
+
+    if not isinstance(entry, dict):
+        bad("not_a_table")
+        return None
+    before = len(problems)
+    for key in sorted(set(entry) - _KEYS):
+        bad("unknown_key", key=key)
+    for key in ("id", "name", "kind"):
+        if key not in entry:
+            bad("missing_key", key=key)
+    if len(problems) > before and any(k not in entry for k in ("id", "name", "kind")):
+        return None
+    sid, name, kind_text = entry["id"], entry["name"], entry["kind"]
+    if not isinstance(sid, str) or not _SLUG.match(sid):
+        bad("bad_service_id", value=str(sid))
+    if not isinstance(name, str) or not name.strip():
+        bad("bad_value", key="name", value=str(name))
+    kind = next((k for k in ServiceKind if k.value == kind_text), None)
+    if kind is None:
+        bad("bad_kind", value=str(kind_text), allowed=", ".join(k.value for k in ServiceKind))
+    tracks = _string_list(entry.get("tracks", []), "tracks", bad)
+    parsed_tracks: list[Track] = []
+    for t in tracks:
+        track = next((x for x in Track if x.value == t), None)
+        if track is None:
+            bad("bad_track", value=t, allowed=", ".join(x.value for x in Track))
+        else:
+            parsed_tracks.append(track)
+    aliases = _string_list(entry.get("aliases", []), "aliases", bad)
+    for alias in aliases:
+        if not alias.strip() or (len(alias.split()) > 1 and not alias.strip()):
+            bad("bad_value", key="aliases", value=alias)
+    switchboard = entry.get("switchboard", "")
+    municipality = entry.get("municipality", "")
+    for key, value in (("switchboard", switchboard), ("municipality", municipality)):
+        if not isinstance(value, str):
+            bad("bad_value", key=key, value=str(value))
+    if tracks and isinstance(switchboard, str) and not switchboard.strip():
+        bad("missing_switchboard")
+    if kind is ServiceKind.PRIMARY_CARE and not municipality:
+        bad("missing_key", key="municipality")
+    if len(problems) > before:
+        return None
+    return Service(
+        id=ServiceId(sid),
+        name=name.strip(),
+        kind=kind or ServiceKind.OTHER,
+        tracks=tuple(dict.fromkeys(parsed_tracks)),
+        aliases=tuple(a.strip() for a in aliases),
+        switchboard=switchboard.strip(),
+        municipality=municipality.strip(),
+    )
+
+
+def _string_list(value: Any, key: str, bad: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        bad("bad_value", key=key, value=str(value))
+        return []
+    return list(value)
+
+
+def services_with_track(catalogue: Catalogue, track: Track) -> Iterable[Service]:
+    """The services that serve `track`."""
+    return (s for s in catalogue.services if track in s.tracks)

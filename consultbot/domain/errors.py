@@ -1,0 +1,93 @@
+"""One error tree for everything a person can get wrong.
+
+    ConsultbotError
+     ├── ConfigError            config file missing, unknown key, wrong type, bad value
+     ├── DataFileError          a data file with one or more problems (each with file and line)
+     ├── UnknownService         a service id or alias that the catalogue does not know
+     ├── NothingToRollBack      rollback with no earlier version
+     └── StoreError             the database refused (newer schema, not a consultbot db, …)
+
+Messages are built from fields so that callers can render them for people; a `ConsultbotError`
+reaching the CLI ends as one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ConsultbotError(Exception):
+    """Base of every error caused by input a person can fix."""
+
+
+class ConfigError(ConsultbotError):
+    """The configuration is not usable."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class Severity(StrEnum):
+    """Errors stop an import; warnings are reported and let it through."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One problem found in a data file: where, and what (a message code and its values)."""
+
+    file: str
+    line: int | None
+    code: str
+    params: dict[str, str] = field(default_factory=dict)
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        """True when this problem stops an import."""
+        return self.severity is Severity.ERROR
+
+
+class DataFileError(ConsultbotError):
+    """A data file (or set of files) with errors; nothing was changed."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0] if self.problems else None
+        where = (
+            f"{first.file}:{first.line}" if first and first.line else (first.file if first else "")
+        )
+        super().__init__(
+            f"{len(self.problems)} problem(s), first at {where}: {first.code if first else ''}"
+        )
+
+
+class UnknownService(ConsultbotError):
+    """No service in the active catalogue has this id or alias."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class NothingToRollBack(ConsultbotError):
+    """There is no earlier version of the data set to go back to."""
+
+    def __init__(self, dataset: str) -> None:
+        super().__init__(dataset)
+        self.dataset = dataset
+
+
+class StoreError(ConsultbotError):
+    """The database cannot be used as it is."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

@@ -1,0 +1,453 @@
+"""Rosters (shift lists): parse CSV, XLSX or iCalendar into shifts, and validate them.
+
+Validation never stops at the first problem: every row is checked and every problem is
+reported with file, line and reason. A roster with any error must not be imported.
+
+Decisions (see docs/data-files.md):
+- Local times are wall-clock times in the configured zone. A local time that does not exist
+  (inside the spring-forward gap) is an error; a repeated one (the autumn hour that occurs
+  twice) means its first occurrence.
+- `24:00` is accepted as the end of a day.
+- A shift longer than `MAX_SHIFT` is an error (almost always a typo in a date); week-long
+  backup duty (bakjour) is fine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.errors import Problem, Severity
+from consultbot.domain.tables import Cell, Columns, Row, read_rows
+from consultbot.domain.types import ServiceId, UserId
+
+MAX_SHIFT = timedelta(days=14)
+MAX_LEVEL = 9
+_MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+_LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2})[:.](\d{2})(?::(\d{2}))?$")
+
+ROSTER_COLUMNS = Columns(
+    required={
+        "service": ("tjänst", "tjanst"),
+        "level": ("nivå", "niva"),
+        "start": (),
+        "end": ("slut",),
+        "matrix_id": ("matrix-id", "matrix id"),
+        "name": ("namn",),
+    },
+    optional={"phone": ("telefon", "tel")},
+)
+
+
+def is_matrix_id(text: str) -> bool:
+    """True for a well-formed Matrix user id `@localpart:server`."""
+    return bool(_MATRIX_ID.match(text))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shift:
+    """One person on duty for one service at one escalation level over [start, end) (UTC)."""
+
+    service: ServiceId
+    level: int
+    start: datetime
+    end: datetime
+    user: UserId
+    name: str
+    phone: str = ""
+
+    def covers(self, instant: datetime) -> bool:
+        """True when the shift is on at `instant`."""
+        return self.start <= instant < self.end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawShift:
+    """A shift as read from a file, before it is checked against the catalogue."""
+
+    file: str
+    line: int
+    service: str
+    level: Cell
+    start: Cell
+    end: Cell
+    user: str
+    name: str
+    phone: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gap:
+    """A stretch inside a track's hours with nobody on level 1."""
+
+    service: ServiceId
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterCheck:
+    """The outcome of checking roster files: shifts, the period per service, and problems."""
+
+    shifts: tuple[Shift, ...]
+    periods: dict[ServiceId, tuple[datetime, datetime]]
+    problems: tuple[Problem, ...]
+    gaps: tuple[Gap, ...] = ()
+    files: tuple[str, ...] = field(default=())
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that stop an import."""
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The problems reported but not blocking."""
+        return [p for p in self.problems if not p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        """True when the roster may be imported."""
+        return not self.errors
+
+    @property
+    def people(self) -> int:
+        """How many different people the roster names."""
+        return len({s.user for s in self.shifts})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
+    """Read one roster file of any supported format into raw shifts."""
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].upper()
+    if head.startswith(b"BEGIN:VCALENDAR"):
+        from consultbot.domain.ical import read_ical_roster
+
+        return read_ical_roster(data, file, problems)
+    rows = read_rows(data, file, ROSTER_COLUMNS, problems)
+    return [_raw(row, file) for row in rows]
+
+
+def _text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _raw(row: Row, file: str) -> RawShift:
+    cells = row.cells
+    return RawShift(
+        file=file,
+        line=row.line,
+        service=_text(cells.get("service")),
+        level=cells.get("level"),
+        start=cells.get("start"),
+        end=cells.get("end"),
+        user=_text(cells.get("matrix_id")),
+        name=_text(cells.get("name")),
+        phone=_text(cells.get("phone")),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Times
+
+
+class TimeProblem(ValueError):
+    """A cell that is not a usable instant; the message is a problem code."""
+
+
+def _parse_local(text: str, tz: ZoneInfo) -> datetime:
+    match = _LOCAL.match(text)
+    if match is None:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise TimeProblem("bad_time") from None
+        if parsed.tzinfo is None:
+            return _localise(parsed, tz)
+        return parsed.astimezone(UTC)
+    year, month, day, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
+    second = int(match.group(6) or 0)
+    extra_day = 0
+    if hour == 24 and minute == 0 and second == 0:
+        hour, extra_day = 0, 1
+    try:
+        naive = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise TimeProblem("impossible_time") from None
+    return _localise(naive + timedelta(days=extra_day), tz)
+
+
+def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
+    aware = naive.replace(tzinfo=tz, fold=0)
+    instant = aware.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != naive:
+        raise TimeProblem("nonexistent_time")
+    return instant
+
+
+class InstantParser:
+    """Turns roster cells into UTC instants; caches, since rosters repeat the same few times."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[str, datetime | str] = {}
+
+    def __call__(self, value: Cell) -> datetime:
+        """The instant a cell names; raise TimeProblem with a problem code."""
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                return _localise(value.replace(microsecond=0), self.tz)
+            return value.astimezone(UTC)
+        if value is None or isinstance(value, date | time | int | float):
+            raise TimeProblem("bad_time" if value is not None else "missing_value")
+        text = value.strip()
+        cached = self._cache.get(text)
+        if cached is None:
+            try:
+                cached = _parse_local(text, self.tz)
+            except TimeProblem as exc:
+                cached = str(exc)
+            self._cache[text] = cached
+        if isinstance(cached, str):
+            raise TimeProblem(cached)
+        return cached
+
+
+def _level(value: Cell) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        return None
+    return number if 1 <= number <= MAX_LEVEL else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate_shifts(
+    raw_shifts: Iterable[RawShift], catalogue: Catalogue, tz: ZoneInfo, problems: list[Problem]
+) -> tuple[list[Shift], dict[ServiceId, tuple[datetime, datetime]]]:
+    """Turn raw shifts into shifts, adding a problem for every bad row and overlap."""
+    parse = InstantParser(tz)
+    shifts: list[Shift] = []
+    where: list[tuple[str, int]] = []
+    strings: dict[str, str] = {}
+    for raw in raw_shifts:
+        row_problems = _check_row(raw, catalogue, parse)
+        if row_problems:
+            problems.extend(
+                Problem(file=raw.file, line=raw.line, code=code, params=params)
+                for code, params in row_problems
+            )
+            continue
+        service = catalogue.get(raw.service)
+        start, end = parse(raw.start), parse(raw.end)
+        shifts.append(
+            Shift(
+                service=service.id,
+                level=_level(raw.level) or 1,
+                start=start,
+                end=end,
+                user=UserId(strings.setdefault(raw.user, raw.user)),
+                name=strings.setdefault(raw.name, raw.name),
+                phone=strings.setdefault(raw.phone, raw.phone),
+            )
+        )
+        where.append((raw.file, raw.line))
+    problems.extend(_overlaps(shifts, where))
+    return shifts, _periods(shifts)
+
+
+def _check_row(
+    raw: RawShift, catalogue: Catalogue, parse: InstantParser
+) -> list[tuple[str, dict[str, str]]]:
+    found: list[tuple[str, dict[str, str]]] = []
+    if not raw.service:
+        found.append(("missing_value", {"column": "service"}))
+    elif raw.service not in catalogue:
+        found.append(("unknown_service", {"service": raw.service}))
+    if _level(raw.level) is None:
+        found.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
+    times: list[datetime] = []
+    for column, value in (("start", raw.start), ("end", raw.end)):
+        try:
+            times.append(parse(value))
+        except TimeProblem as exc:
+            found.append((str(exc), {"column": column, "value": _text(value)}))
+    if len(times) == 2:
+        start, end = times
+        if end <= start:
+            found.append(
+                ("end_not_after_start", {"start": _text(raw.start), "end": _text(raw.end)})
+            )
+        elif end - start > MAX_SHIFT:
+            found.append(("shift_too_long", {"days": str(MAX_SHIFT.days)}))
+    if not raw.user:
+        found.append(("missing_value", {"column": "matrix_id"}))
+    elif not is_matrix_id(raw.user):
+        found.append(("bad_matrix_id", {"value": raw.user}))
+    if not raw.name:
+        found.append(("missing_value", {"column": "name"}))
+    return found
+
+
+def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
+    by_user: dict[UserId, list[int]] = defaultdict(list)
+    for index, shift in enumerate(shifts):
+        by_user[shift.user].append(index)
+    problems: list[Problem] = []
+    for user, indices in by_user.items():
+        indices.sort(key=lambda i: shifts[i].start)
+        active: list[int] = []
+        for i in indices:
+            shift = shifts[i]
+            active = [j for j in active if shifts[j].end > shift.start]
+            for j in active:
+                other = shifts[j]
+                same = other.service == shift.service
+                file, line = where[i]
+                problems.append(
+                    Problem(
+                        file=file,
+                        line=line,
+                        code="overlap_same_service" if same else "overlap_other_service",
+                        params={
+                            "user": user,
+                            "service": shift.service,
+                            "other_service": other.service,
+                            "other": f"{where[j][0]}:{where[j][1]}",
+                        },
+                        severity=Severity.ERROR if same else Severity.WARNING,
+                    )
+                )
+            active.append(i)
+    return problems
+
+
+def _periods(shifts: Iterable[Shift]) -> dict[ServiceId, tuple[datetime, datetime]]:
+    periods: dict[ServiceId, tuple[datetime, datetime]] = {}
+    for shift in shifts:
+        current = periods.get(shift.service)
+        if current is None:
+            periods[shift.service] = (shift.start, shift.end)
+        else:
+            periods[shift.service] = (min(current[0], shift.start), max(current[1], shift.end))
+    return periods
+
+
+def coverage_gaps(
+    shifts: Iterable[Shift],
+    periods: dict[ServiceId, tuple[datetime, datetime]],
+    catalogue: Catalogue,
+    hours_of: dict[str, object],
+    tz: ZoneInfo,
+) -> list[Gap]:
+    """Stretches inside any of a service's track hours, within its period, with no level-1 shift.
+
+    `hours_of` maps a track id to its `Hours`; tracks without hours are ignored.
+    """
+    from consultbot.domain.hours import Hours
+
+    covered: dict[ServiceId, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for shift in shifts:
+        if shift.level == 1:
+            covered[shift.service].append((shift.start, shift.end))
+    gaps: list[Gap] = []
+    for service_id, (first, last) in sorted(periods.items()):
+        service = catalogue.find(service_id)
+        if service is None:
+            continue
+        open_windows: list[tuple[datetime, datetime]] = []
+        for track in service.tracks:
+            hours = hours_of.get(track.value)
+            if isinstance(hours, Hours):
+                open_windows.extend(hours.windows(first, last, tz))
+        for start, end in _subtract(_merge(open_windows), _merge(covered[service_id])):
+            gaps.append(Gap(service=service_id, start=start, end=end))
+    return gaps
+
+
+def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(
+    base: list[tuple[datetime, datetime]], cover: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    result: list[tuple[datetime, datetime]] = []
+    j = 0
+    for start, end in base:
+        cursor = start
+        while j < len(cover) and cover[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(cover) and cover[k][0] < end:
+            if cover[k][0] > cursor:
+                result.append((cursor, cover[k][0]))
+            cursor = max(cursor, cover[k][1])
+            k += 1
+        if cursor < end:
+            result.append((cursor, end))
+    return result
+
+
+def check_roster(
+    files: Sequence[tuple[str, bytes]],
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    hours_of: dict[str, object] | None = None,
+) -> RosterCheck:
+    """Read and validate roster files together; the result says whether they may be imported."""
+    problems: list[Problem] = []
+    raw: list[RawShift] = []
+    for name, data in files:
+        raw.extend(read_roster(data, name, problems))
+    shifts, periods = validate_shifts(raw, catalogue, tz, problems)
+    gaps = coverage_gaps(shifts, periods, catalogue, hours_of or {}, tz) if shifts else []
+    problems.extend(
+        Problem(
+            file=", ".join(n for n, _ in files),
+            line=None,
+            code="coverage_gap",
+            params={
+                "service": gap.service,
+                "start": gap.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "end": gap.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+            },
+            severity=Severity.WARNING,
+        )
+        for gap in gaps
+    )
+    return RosterCheck(
+        shifts=tuple(shifts),
+        periods=periods,
+        problems=tuple(problems),
+        gaps=tuple(gaps),
+        files=tuple(n for n, _ in files),
+    )
