@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import Problem, Severity
+from consultbot.domain.hours import Hours
 from consultbot.domain.tables import Cell, Columns, Row, read_rows
-from consultbot.domain.types import ServiceId, UserId
+from consultbot.domain.types import ServiceId, Track, UserId
 
 MAX_SHIFT = timedelta(days=14)
 MAX_LEVEL = 9
@@ -358,15 +359,13 @@ def coverage_gaps(
     shifts: Iterable[Shift],
     periods: dict[ServiceId, tuple[datetime, datetime]],
     catalogue: Catalogue,
-    hours_of: dict[str, object],
+    hours_of: Mapping[Track, Hours],
     tz: ZoneInfo,
 ) -> list[Gap]:
     """Stretches inside any of a service's track hours, within its period, with no level-1 shift.
 
-    `hours_of` maps a track id to its `Hours`; tracks without hours are ignored.
+    Tracks missing from `hours_of` are ignored.
     """
-    from consultbot.domain.hours import Hours
-
     covered: dict[ServiceId, list[tuple[datetime, datetime]]] = defaultdict(list)
     for shift in shifts:
         if shift.level == 1:
@@ -378,8 +377,8 @@ def coverage_gaps(
             continue
         open_windows: list[tuple[datetime, datetime]] = []
         for track in service.tracks:
-            hours = hours_of.get(track.value)
-            if isinstance(hours, Hours):
+            hours = hours_of.get(track)
+            if hours is not None:
                 open_windows.extend(hours.windows(first, last, tz))
         for start, end in _subtract(_merge(open_windows), _merge(covered[service_id])):
             gaps.append(Gap(service=service_id, start=start, end=end))
@@ -421,7 +420,7 @@ def check_roster(
     files: Sequence[tuple[str, bytes]],
     catalogue: Catalogue,
     tz: ZoneInfo,
-    hours_of: dict[str, object] | None = None,
+    hours_of: Mapping[Track, Hours] | None = None,
 ) -> RosterCheck:
     """Read and validate roster files together; the result says whether they may be imported."""
     problems: list[Problem] = []

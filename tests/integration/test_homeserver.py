@@ -66,7 +66,7 @@ async def test_encrypted_direct_message_is_delivered_and_decrypted(
         else:
             received.append(event)
 
-    bob.add_event_callback(on_message, (RoomMessageText, MegolmEvent))  # type: ignore[arg-type]
+    bob.add_event_callback(on_message, (RoomMessageText, MegolmEvent))
 
     created = await alice.room_create(
         is_direct=True,

@@ -1,0 +1,7 @@
+"""`python -m consultbot`."""
+
+import sys
+
+from consultbot.cli import main
+
+sys.exit(main())

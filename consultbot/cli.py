@@ -1,0 +1,421 @@
+"""Command line: argument parsing and output only. Formatting functions are pure and tested.
+
+Every verb takes -c/--config after the verb. Bad input ends as one line per problem on stderr
+and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
+
+from consultbot.config import Config, find_config, load_config
+from consultbot.domain.errors import ConfigError, ConsultbotError, NothingToRollBack, StoreError
+from consultbot.domain.types import Dataset, ServiceId
+from consultbot.render import Messages
+
+if TYPE_CHECKING:
+    from consultbot.adapters.sqlite import SqliteDataStore
+    from consultbot.datasets import Checked
+    from consultbot.domain.catalogue import Service
+    from consultbot.domain.oncall import OnDuty
+    from consultbot.domain.roster import Shift
+
+MAX_LISTED_WARNINGS = 20
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+class CliError(ConsultbotError):
+    """A usage problem, already rendered for the person at the terminal."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure formatting
+
+
+def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error."""
+    out: list[str] = []
+    err: list[str] = []
+    error, warning = messages.cli("error"), messages.cli("warning")
+    for problem in checked.errors:
+        err.append(f"{error}: {messages.problem(problem)}")
+    warnings = checked.warnings
+    for problem in warnings[:MAX_LISTED_WARNINGS]:
+        err.append(f"{warning}: {messages.problem(problem)}")
+    if len(warnings) > MAX_LISTED_WARNINGS:
+        err.append(
+            f"{warning}: {messages.cli('and_more', count=len(warnings) - MAX_LISTED_WARNINGS)}"
+        )
+    if checked.summary:
+        out.append(messages.cli(checked.summary_key, **checked.summary))
+    if checked.errors:
+        err.append(messages.cli("errors_total", count=len(checked.errors)))
+    return out, err
+
+
+def format_who(
+    service: Service, duty: OnDuty, tz: ZoneInfo, messages: Messages, closed_note: str = ""
+) -> list[str]:
+    """The escalation chain on duty, one line per person, with the switchboard last."""
+    at = duty.at.astimezone(tz)
+    lines = [
+        messages.cli("who_title", name=service.name, service=service.id, at=f"{at:%Y-%m-%d %H:%M}")
+    ]
+    if closed_note:
+        lines.append(closed_note)
+    if duty.empty:
+        lines.append(messages.cli("who_nobody"))
+    for level, shifts in duty.levels:
+        lines.append(messages.cli("who_level", level=level) + ":")
+        for shift in shifts:
+            until = shift.end.astimezone(tz)
+            until_text = (
+                f"{until:%H:%M}" if until.date() == at.date() else f"{until:%Y-%m-%d %H:%M}"
+            )
+            parts = [f"  {shift.name}", shift.user]
+            if shift.phone:
+                parts.append(shift.phone)
+            parts.append(messages.cli("who_until", until=until_text))
+            lines.append("  ".join(parts))
+    if service.switchboard:
+        lines.append(messages.cli("switchboard", phone=service.switchboard))
+    return lines
+
+
+def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
+    """Shifts as a roster CSV in the import format, local times."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["service", "level", "start", "end", "matrix_id", "name", "phone"])
+    for s in shifts:
+        writer.writerow(
+            [
+                s.service,
+                s.level,
+                f"{s.start.astimezone(tz):%Y-%m-%d %H:%M}",
+                f"{s.end.astimezone(tz):%Y-%m-%d %H:%M}",
+                s.user,
+                s.name,
+                s.phone,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
+    """`YYYY-MM-DD HH:MM` in `tz` (or ISO 8601 with an offset) → aware UTC datetime."""
+    from consultbot.domain.roster import InstantParser, TimeProblem
+
+    try:
+        return InstantParser(tz)(text)
+    except TimeProblem:
+        raise ValueError(text) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Running verbs
+
+
+class Context:
+    """What a verb needs: config, messages, output streams, and the store (opened lazily)."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.args = args
+        self.out, self.err = out, err
+        self._config: Config | None = None
+        self.messages = Messages("sv")
+        self._store: SqliteDataStore | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config(self.args.config))
+            self.messages = Messages(self._config.bot.language)
+        return self._config
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.config.bot.timezone
+
+    async def store(self) -> SqliteDataStore:
+        from consultbot.adapters.sqlite import SqliteDataStore
+
+        if self._store is None:
+            self._store = await SqliteDataStore.open(self.config.bot.database)
+        return self._store
+
+    async def close(self) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+    def print(self, *lines: str) -> None:
+        for line in lines:
+            print(line, file=self.out)
+
+    def warn(self, *lines: str) -> None:
+        for line in lines:
+            print(line, file=self.err)
+
+    def fail(self, key: str, **params: Any) -> CliError:
+        return CliError(self.messages.cli(key, **params))
+
+    @contextmanager
+    def step(self, key: str, **params: Any) -> Iterator[None]:
+        """Show a spinner for a long step on a terminal; nothing when output is redirected."""
+        if not self.err.isatty():
+            yield
+            return
+        from rich.console import Console
+
+        with Console(file=self.err).status(self.messages.cli(key, **params)):
+            yield
+
+
+def _read_files(ctx: Context, names: Sequence[str]) -> list[tuple[str, bytes]]:
+    files = []
+    for name in names:
+        with ctx.step("step_read", file=name):
+            try:
+                files.append((name, Path(name).read_bytes()))
+            except OSError as exc:
+                raise ctx.fail("cannot_read", file=name, reason=exc.strerror or str(exc)) from None
+    return files
+
+
+async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checked:
+    from consultbot import datasets
+
+    files = _read_files(ctx, names)
+    store = await ctx.store()
+    with ctx.step("step_check"):
+        try:
+            if dataset is Dataset.CATALOGUE:
+                return datasets.check_catalogue_files(files)
+            if dataset is Dataset.DIRECTORY:
+                return datasets.check_directory_files(files)
+            if dataset is Dataset.STAFF:
+                return await datasets.check_staff_files(files, store)
+            return await datasets.check_roster_files(files, store, ctx.tz, ctx.config.hours_of())
+        except datasets.NoCatalogue:
+            raise ctx.fail("no_catalogue") from None
+
+
+async def cmd_check(ctx: Context) -> int:
+    dataset = Dataset(ctx.args.dataset)
+    checked = await _check(ctx, dataset, ctx.args.files)
+    out, err = format_check(checked, ctx.messages)
+    ctx.warn(*err)
+    ctx.print(*out)
+    if not checked.ok:
+        return EXIT_ERROR
+    ctx.print(ctx.messages.cli("check_ok", what=ctx.messages.dataset(dataset.value)))
+    return EXIT_OK
+
+
+async def cmd_import(ctx: Context) -> int:
+    dataset = Dataset(ctx.args.dataset)
+    checked = await _check(ctx, dataset, ctx.args.files)
+    out, err = format_check(checked, ctx.messages)
+    ctx.warn(*err)
+    ctx.print(*out)
+    if not checked.ok:
+        return EXIT_ERROR
+    with ctx.step("step_save"):
+        version = await checked.activate(await ctx.store(), datetime.now(UTC))
+    ctx.print(
+        ctx.messages.cli("imported", what=ctx.messages.dataset(dataset.value), version=version)
+    )
+    return EXIT_OK
+
+
+async def cmd_rollback(ctx: Context) -> int:
+    dataset = Dataset(ctx.args.dataset)
+    what = ctx.messages.dataset(dataset.value)
+    store = await ctx.store()
+    versions = await store.versions(dataset)
+    undone = next((v.number for v in versions if v.active), None)
+    try:
+        version = await store.rollback(dataset, now=datetime.now(UTC))
+    except NothingToRollBack:
+        raise ctx.fail("nothing_to_roll_back", what=what) from None
+    ctx.print(ctx.messages.cli("rolled_back", what=what, undone=undone, version=version))
+    return EXIT_OK
+
+
+async def _service(ctx: Context, name: str) -> Service:
+    catalogue = await (await ctx.store()).catalogue()
+    if not len(catalogue):
+        raise ctx.fail("no_catalogue")
+    service = catalogue.find(name)
+    if service is None:
+        raise ctx.fail("unknown_service", service=name)
+    return service
+
+
+async def cmd_who(ctx: Context) -> int:
+    tz = ctx.tz
+    if ctx.args.at:
+        try:
+            at = parse_local_time(ctx.args.at, tz)
+        except ValueError:
+            raise ctx.fail("bad_at", value=ctx.args.at) from None
+    else:
+        at = datetime.now(UTC).replace(microsecond=0)
+    service = await _service(ctx, ctx.args.service)
+    duty = await (await ctx.store()).on_duty(ServiceId(service.id), at)
+    notes = []
+    for track in service.tracks:
+        hours = ctx.config.tracks[track].hours
+        if not hours.is_open(at, tz):
+            opens = hours.next_opening(at, tz)
+            notes.append(
+                ctx.messages.cli(
+                    "closed_now",
+                    track=track.value,
+                    hours=str(hours),
+                    opens=f"{opens:%Y-%m-%d %H:%M}",
+                )
+            )
+    ctx.print(*format_who(service, duty, tz, ctx.messages, "\n".join(notes)))
+    return EXIT_OK
+
+
+def _date(ctx: Context, text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ctx.fail("bad_date", value=text) from None
+    return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)
+
+
+def _emit(ctx: Context, data: bytes) -> None:
+    if ctx.args.output:
+        Path(ctx.args.output).write_bytes(data)
+    else:
+        ctx.out.write(data.decode("utf-8"))
+
+
+async def cmd_export(ctx: Context) -> int:
+    from consultbot.domain.ical import shifts_to_ical
+
+    service = await _service(ctx, ctx.args.service)
+    start = _date(ctx, ctx.args.start)
+    end = _date(ctx, ctx.args.end)
+    if end is not None:
+        end += timedelta(days=1)
+    shifts = await (await ctx.store()).shifts(ServiceId(service.id), start, end)
+    if ctx.args.format == "ics":
+        data = shifts_to_ical(shifts, service.name, {service.id: service.name})
+    else:
+        data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
+    _emit(ctx, data)
+    if not shifts:
+        ctx.warn(ctx.messages.cli("no_shifts", service=service.id))
+    return EXIT_OK
+
+
+async def cmd_not_yet(ctx: Context) -> int:
+    raise ctx.fail("not_yet", verb=ctx.args.verb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every verb."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", help="config file (default config.toml, else config.example.toml)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="consultbot",
+        description="Konsultbot: nå den som har jour – reach the colleague on duty.",
+        parents=[common],
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    for dataset, file_help in (
+        (Dataset.ROSTER, "roster files: CSV, XLSX or iCalendar"),
+        (Dataset.CATALOGUE, "service catalogue (TOML)"),
+        (Dataset.STAFF, "staff list (CSV or XLSX)"),
+        (Dataset.DIRECTORY, "contact directory (CSV or XLSX)"),
+    ):
+        p = verbs.add_parser(
+            dataset.value, help=f"{dataset.value}: check, import, rollback", parents=[common]
+        )
+        actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+        many = dataset is Dataset.ROSTER
+        for action, handler in (("check", cmd_check), ("import", cmd_import)):
+            a = actions.add_parser(action, parents=[common], help=f"{action} {file_help}")
+            a.add_argument("files", nargs="+" if many else 1, metavar="FILE", help=file_help)
+            a.set_defaults(handler=handler, dataset=dataset.value)
+        r = actions.add_parser(
+            "rollback", parents=[common], help="make the previous version active again"
+        )
+        r.set_defaults(handler=cmd_rollback, dataset=dataset.value)
+        if many:
+            e = actions.add_parser("export", parents=[common], help="export a service's shifts")
+            e.add_argument("service", metavar="SERVICE")
+            e.add_argument("--format", choices=("ics", "csv"), default="ics")
+            e.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+            e.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day included")
+            e.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+            e.set_defaults(handler=cmd_export)
+
+    w = verbs.add_parser("who", parents=[common], help="who is on duty for a service")
+    w.add_argument("service", metavar="SERVICE")
+    w.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="local time (default now)")
+    w.set_defaults(handler=cmd_who)
+
+    for verb, text in (
+        ("run", "run the bot"),
+        ("homeserver", "start the embedded development homeserver"),
+        ("demo", "scripted end-to-end demo conversation"),
+        ("stats", "follow-up statistics"),
+    ):
+        v = verbs.add_parser(verb, parents=[common], help=text)
+        v.set_defaults(handler=cmd_not_yet)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Entry point; returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    ctx = Context(args, out, err)
+    handler: Callable[[Context], Awaitable[int]] = args.handler
+
+    async def run() -> int:
+        try:
+            return await handler(ctx)
+        finally:
+            await ctx.close()
+
+    try:
+        return asyncio.run(run())
+    except ConfigError as exc:
+        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+    except StoreError as exc:
+        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+    except ConsultbotError as exc:
+        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_ERROR

@@ -1,0 +1,181 @@
+"""Checking and importing the versioned data sets, shared by the CLI and chat uploads.
+
+`check` validates files against the active catalogue and returns a `Checked` that knows how to
+import itself; nothing is written until `Checked.activate` is called, and then atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from consultbot.domain.catalogue import Catalogue, parse_catalogue
+from consultbot.domain.errors import Problem
+from consultbot.domain.hours import Hours
+from consultbot.domain.people import parse_directory, parse_staff
+from consultbot.domain.roster import check_roster
+from consultbot.domain.tables import decode_text
+from consultbot.domain.types import Dataset, ServiceKind, Track
+from consultbot.ports import DataStore
+
+Files = Sequence[tuple[str, bytes]]
+
+
+class NoCatalogue(Exception):
+    """Rosters and staff lists need an imported catalogue to be checked against."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checked:
+    """Validated files: their problems, a summary (message fields), and how to import them."""
+
+    dataset: Dataset
+    files: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    summary_key: str
+    summary: dict[str, str] = field(default_factory=dict)
+    _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems that stop the import."""
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems that are only reported."""
+        return [p for p in self.problems if not p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        """True when the files may be imported."""
+        return not self.errors and self._activate is not None
+
+    async def activate(self, store: DataStore, now: datetime) -> int:
+        """Import as a new version; only allowed when `ok`."""
+        if not self.ok or self._activate is None:
+            raise ValueError("files with errors cannot be imported")
+        return await self._activate(store, now)
+
+
+def _source(files: Files) -> str:
+    return ", ".join(name for name, _ in files)
+
+
+async def _require_catalogue(store: DataStore) -> Catalogue:
+    catalogue = await store.catalogue()
+    if not len(catalogue):
+        raise NoCatalogue
+    return catalogue
+
+
+def check_catalogue_files(files: Files) -> Checked:
+    """Validate one catalogue file (TOML)."""
+    (name, data), *rest = files
+    problems: list[Problem] = [
+        Problem(file=extra, line=None, code="unknown_key", params={"key": "(one file only)"})
+        for extra, _ in rest
+    ]
+    text = decode_text(data, name, problems)
+    if text is None:
+        return Checked(
+            dataset=Dataset.CATALOGUE,
+            files=(name,),
+            problems=tuple(problems),
+            summary_key="catalogue_summary",
+        )
+    catalogue, found = parse_catalogue(text, name)
+    problems.extend(found)
+    kinds = [s.kind for s in catalogue.services]
+
+    async def activate(store: DataStore, now: datetime) -> int:
+        return await store.import_catalogue(catalogue, source=name, now=now)
+
+    return Checked(
+        dataset=Dataset.CATALOGUE,
+        files=(name,),
+        problems=tuple(problems),
+        summary_key="catalogue_summary",
+        summary={
+            "services": str(len(catalogue)),
+            "specialties": str(kinds.count(ServiceKind.SPECIALTY)),
+            "primary_care": str(kinds.count(ServiceKind.PRIMARY_CARE)),
+            "other": str(kinds.count(ServiceKind.OTHER)),
+        },
+        _activate=activate,
+    )
+
+
+async def check_roster_files(
+    files: Files, store: DataStore, tz: ZoneInfo, hours: Mapping[Track, Hours]
+) -> Checked:
+    """Validate roster files against the active catalogue; gaps are checked per track hours."""
+    catalogue = await _require_catalogue(store)
+    result = check_roster(files, catalogue, tz, hours)
+
+    async def activate(target: DataStore, now: datetime) -> int:
+        return await target.import_roster(
+            result.shifts, result.periods, source=_source(files), now=now
+        )
+
+    starts = [lo for lo, _ in result.periods.values()]
+    ends = [hi for _, hi in result.periods.values()]
+    return Checked(
+        dataset=Dataset.ROSTER,
+        files=result.files,
+        problems=result.problems,
+        summary_key="roster_summary",
+        summary={
+            "shifts": str(len(result.shifts)),
+            "services": str(len(result.periods)),
+            "people": str(result.people),
+            "start": min(starts).astimezone(tz).strftime("%Y-%m-%d %H:%M") if starts else "–",
+            "end": max(ends).astimezone(tz).strftime("%Y-%m-%d %H:%M") if ends else "–",
+        },
+        _activate=activate if result.shifts else None,
+    )
+
+
+async def check_staff_files(files: Files, store: DataStore) -> Checked:
+    """Validate a staff list; every unit must be a catalogue service."""
+    catalogue = await _require_catalogue(store)
+    members, problems = [], []
+    for name, data in files:
+        found, found_problems = parse_staff(data, name, catalogue)
+        members.extend(found)
+        problems.extend(found_problems)
+
+    async def activate(target: DataStore, now: datetime) -> int:
+        return await target.import_staff(members, source=_source(files), now=now)
+
+    return Checked(
+        dataset=Dataset.STAFF,
+        files=tuple(n for n, _ in files),
+        problems=tuple(problems),
+        summary_key="staff_summary",
+        summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
+        _activate=activate if members else None,
+    )
+
+
+def check_directory_files(files: Files) -> Checked:
+    """Validate the contact directory."""
+    entries, problems = [], []
+    for name, data in files:
+        found, found_problems = parse_directory(data, name)
+        entries.extend(found)
+        problems.extend(found_problems)
+
+    async def activate(target: DataStore, now: datetime) -> int:
+        return await target.import_directory(entries, source=_source(files), now=now)
+
+    return Checked(
+        dataset=Dataset.DIRECTORY,
+        files=tuple(n for n, _ in files),
+        problems=tuple(problems),
+        summary_key="directory_summary",
+        summary={"entries": str(len(entries))},
+        _activate=activate if entries else None,
+    )
