@@ -167,7 +167,8 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         return p if p.is_absolute() else base / p
 
     m = _Section(name, "matrix", data["matrix"])
-    secrets = {key: env.get(var) or m.get(key, str, "") for key, var in ENV_OVERRIDES.items()}
+    from_file = {key: m.get(key, str, "") for key in ENV_OVERRIDES}
+    secrets = {key: env.get(var) or from_file[key] for key, var in ENV_OVERRIDES.items()}
     matrix = MatrixConfig(
         homeserver=_url(m, m.get("homeserver", str)),
         user_id=_user_id(m, m.get("user_id", str)),

@@ -1,0 +1,189 @@
+"""One contract suite for every DataStore backend: in-memory and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consultbot.adapters.memory import MemoryDataStore
+from consultbot.adapters.sqlite import SqliteDataStore
+from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.people import DirectoryEntry, StaffMember
+from consultbot.domain.roster import Shift
+from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
+from consultbot.ports import DataStore
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+KARDIO = ServiceId("kardiologi")
+NEURO = ServiceId("neurologi")
+
+
+def at(day: int, hour: int) -> datetime:
+    return datetime(2026, 12, day, hour, 0, tzinfo=UTC)
+
+
+def shift(service: ServiceId, level: int, start: datetime, hours: int, who: str) -> Shift:
+    return Shift(
+        service=service,
+        level=level,
+        start=start,
+        end=start + timedelta(hours=hours),
+        user=UserId(f"@{who}:localhost"),
+        name=who.title(),
+        phone="070-000 00 00",
+    )
+
+
+def periods(shifts: list[Shift]) -> dict[ServiceId, tuple[datetime, datetime]]:
+    result: dict[ServiceId, tuple[datetime, datetime]] = {}
+    for s in shifts:
+        lo, hi = result.get(s.service, (s.start, s.end))
+        result[s.service] = (min(lo, s.start), max(hi, s.end))
+    return result
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DataStore]:
+    backend: DataStore
+    if request.param == "memory":
+        backend = MemoryDataStore()
+    else:
+        backend = await SqliteDataStore.open(tmp_path / "db" / "consultbot.db")
+    yield backend
+    await backend.close()
+
+
+CATALOGUE = Catalogue(
+    (
+        Service(
+            id=KARDIO,
+            name="Kardiologi",
+            kind=ServiceKind.SPECIALTY,
+            tracks=(Track.HALVAKUT, Track.AKUT),
+            aliases=("hjärta",),
+            switchboard="023-49 00 00",
+        ),
+        Service(id=NEURO, name="Neurologi", kind=ServiceKind.SPECIALTY, switchboard="1"),
+    )
+)
+
+
+async def test_empty_store_has_nothing(store: DataStore) -> None:
+    assert len(await store.catalogue()) == 0
+    assert (await store.on_duty(KARDIO, NOW)).empty
+    assert await store.staff() == []
+    assert await store.directory() == []
+    assert await store.versions(Dataset.ROSTER) == []
+
+
+async def test_catalogue_round_trips_and_finds_aliases(store: DataStore) -> None:
+    assert await store.import_catalogue(CATALOGUE, source="services.toml", now=NOW) == 1
+    catalogue = await store.catalogue()
+    assert catalogue.services == CATALOGUE.services
+    assert catalogue.get("HJÄRTA").id == KARDIO
+
+
+async def test_on_duty_groups_levels_and_respects_shift_ends(store: DataStore) -> None:
+    shifts = [
+        shift(KARDIO, 1, at(1, 7), 10, "anna"),
+        shift(KARDIO, 1, at(1, 7), 10, "bertil"),
+        shift(KARDIO, 2, at(1, 7), 24, "cecilia"),
+        shift(KARDIO, 1, at(1, 17), 14, "david"),
+        shift(NEURO, 1, at(1, 7), 10, "erik"),
+    ]
+    await store.import_roster(shifts, periods(shifts), source="r.csv", now=NOW)
+    duty = await store.on_duty(KARDIO, at(1, 12))
+    assert [(level, [s.name for s in people]) for level, people in duty.levels] == [
+        (1, ["Anna", "Bertil"]),
+        (2, ["Cecilia"]),
+    ]
+    # The end instant belongs to the next shift, not to the one ending.
+    assert [s.name for s in (await store.on_duty(KARDIO, at(1, 17))).level(1)] == ["David"]
+    assert (await store.on_duty(KARDIO, at(1, 6))).empty
+
+
+async def test_import_replaces_only_that_services_period(store: DataStore) -> None:
+    december = [shift(KARDIO, 1, at(d, 7), 10, "anna") for d in range(1, 11)]
+    neuro = [shift(NEURO, 1, at(d, 7), 10, "erik") for d in range(1, 11)]
+    await store.import_roster(december + neuro, periods(december + neuro), source="a", now=NOW)
+    # A new file for kardiologi 5–6 December only: those days change, the rest stay.
+    update = [shift(KARDIO, 1, at(d, 7), 10, "bertil") for d in (5, 6)]
+    version = await store.import_roster(update, periods(update), source="b", now=NOW)
+    assert version == 2
+    names = {
+        d: [s.name for s in (await store.on_duty(KARDIO, at(d, 12))).level(1)] for d in range(1, 11)
+    }
+    assert names[4] == ["Anna"] and names[5] == ["Bertil"] and names[6] == ["Bertil"]
+    assert names[7] == ["Anna"]
+    assert [s.name for s in (await store.on_duty(NEURO, at(5, 12))).level(1)] == ["Erik"]
+
+
+async def test_roster_rollback_restores_the_previous_version(store: DataStore) -> None:
+    first = [shift(KARDIO, 1, at(1, 7), 10, "anna")]
+    second = [shift(KARDIO, 1, at(1, 7), 10, "bertil")]
+    await store.import_roster(first, periods(first), source="a", now=NOW)
+    await store.import_roster(second, periods(second), source="b", now=NOW)
+    assert [s.name for s in (await store.on_duty(KARDIO, at(1, 12))).level(1)] == ["Bertil"]
+    assert await store.rollback(Dataset.ROSTER, now=NOW) == 1
+    assert [s.name for s in (await store.on_duty(KARDIO, at(1, 12))).level(1)] == ["Anna"]
+    versions = await store.versions(Dataset.ROSTER)
+    assert [(v.number, v.active, v.rolled_back) for v in versions] == [
+        (2, False, True),
+        (1, True, False),
+    ]
+    with pytest.raises(NothingToRollBack):
+        await store.rollback(Dataset.ROSTER, now=NOW)
+    assert [s.name for s in (await store.on_duty(KARDIO, at(1, 12))).level(1)] == ["Anna"]
+
+
+async def test_import_after_rollback_builds_on_the_restored_version(store: DataStore) -> None:
+    one = [shift(KARDIO, 1, at(1, 7), 10, "anna")]
+    two = [shift(KARDIO, 1, at(1, 7), 10, "bertil")]
+    three = [shift(KARDIO, 1, at(2, 7), 10, "cecilia")]
+    for rows, source in ((one, "1"), (two, "2")):
+        await store.import_roster(rows, periods(rows), source=source, now=NOW)
+    await store.rollback(Dataset.ROSTER, now=NOW)
+    assert await store.import_roster(three, periods(three), source="3", now=NOW) == 3
+    assert [s.name for s in (await store.on_duty(KARDIO, at(1, 12))).level(1)] == ["Anna"]
+    assert [s.name for s in (await store.on_duty(KARDIO, at(2, 12))).level(1)] == ["Cecilia"]
+    assert await store.rollback(Dataset.ROSTER, now=NOW) == 1
+    assert (await store.on_duty(KARDIO, at(2, 12))).empty
+
+
+async def test_shifts_lists_a_services_shifts_in_a_period(store: DataStore) -> None:
+    rows = [shift(KARDIO, lvl, at(d, 7), 10, f"p{d}{lvl}") for d in range(1, 6) for lvl in (2, 1)]
+    await store.import_roster(rows, periods(rows), source="a", now=NOW)
+    found = await store.shifts(KARDIO, at(2, 0), at(4, 0))
+    assert [(s.start.day, s.level) for s in found] == [(2, 1), (2, 2), (3, 1), (3, 2)]
+    assert len(await store.shifts(KARDIO)) == 10
+    assert await store.shifts(NEURO) == []
+
+
+async def test_staff_and_directory_versions_and_rollback(store: DataStore) -> None:
+    anna = StaffMember(user=UserId("@anna:localhost"), name="Anna", unit=KARDIO, phone="1")
+    bo = StaffMember(user=UserId("@bo:localhost"), name="Bo", unit=NEURO)
+    await store.import_staff([anna], source="a", now=NOW)
+    await store.import_staff([anna, bo], source="b", now=NOW)
+    assert await store.staff_member(UserId("@bo:localhost")) == bo
+    await store.rollback(Dataset.STAFF, now=NOW)
+    assert await store.staff_member(UserId("@bo:localhost")) is None
+    assert await store.staff() == [anna]
+
+    entry = DirectoryEntry(unit="falu", name="Falu lasarett växel", phone="023-49 00 00")
+    await store.import_directory([entry], source="d", now=NOW)
+    assert await store.directory() == [entry]
+    with pytest.raises(NothingToRollBack):
+        await store.rollback(Dataset.DIRECTORY, now=NOW)
+
+
+async def test_catalogue_rollback(store: DataStore) -> None:
+    await store.import_catalogue(CATALOGUE, source="a", now=NOW)
+    smaller = Catalogue(CATALOGUE.services[:1])
+    await store.import_catalogue(smaller, source="b", now=NOW)
+    assert "neurologi" not in await store.catalogue()
+    assert await store.rollback(Dataset.CATALOGUE, now=NOW) == 1
+    assert "neurologi" in await store.catalogue()

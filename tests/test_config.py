@@ -1,0 +1,120 @@
+"""Config loading: one frozen object, one clear line for every mistake."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from consultbot.config import load_config
+from consultbot.domain.errors import ConfigError
+from consultbot.domain.types import Track
+from consultbot.resources import example_config
+
+MINIMAL = """
+[matrix]
+homeserver = "http://127.0.0.1:8008"
+user_id = "@konsultbot:localhost"
+password = "secret"
+device_name = "consultbot"
+store_path = "data/store"
+pickle_key = "k"
+
+[bot]
+database = "data/consultbot.db"
+timezone = "Europe/Stockholm"
+language = "sv"
+admins = ["@admin:localhost"]
+allowed_servers = ["localhost"]
+admin_room = ""
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_documents_every_key_and_loads() -> None:
+    config = load_config(example_config(), environ={})
+    assert config.bot.timezone.key == "Europe/Stockholm"
+    assert config.tracks[Track.AKUT].ack_timeout_seconds == 180
+    assert str(config.tracks[Track.HALVAKUT].hours) == "weekdays 08:00-17:00"
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert config.bot.database == tmp_path / "data" / "consultbot.db"
+    assert config.matrix.store_path == tmp_path / "data" / "store"
+    # Tracks missing from the file take their documented defaults.
+    assert config.tracks[Track.MDK].ack_timeout_seconds == 3600
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    env = {"CONSULTBOT_MATRIX_PASSWORD": "from-env", "CONSULTBOT_MATRIX_PICKLE_KEY": "pk"}
+    config = load_config(write(tmp_path, MINIMAL), environ=env)
+    assert config.matrix.password == "from-env"
+    assert config.matrix.pickle_key == "pk"
+    assert "from-env" not in repr(config)
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    with pytest.raises(AttributeError):
+        config.bot = config.bot  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('language = "sv"', 'langauge = "sv"'), "bot.langauge: unknown key"),
+        (('timezone = "Europe/Stockholm"', 'timezone = "Europe/Stokholm"'), "unknown time zone"),
+        (('language = "sv"', 'language = "de"'), "must be one of sv, en"),
+        (
+            ('admins = ["@admin:localhost"]', 'admins = "@admin:localhost"'),
+            "bot.admins: must be a list",
+        ),
+        (('admins = ["@admin:localhost"]', 'admins = ["admin"]'), "not a Matrix user id"),
+        (('homeserver = "http://127.0.0.1:8008"', 'homeserver = "127.0.0.1:8008"'), "http(s) URL"),
+        (('password = "secret"', ""), "set password or access_token"),
+        (('admin_room = ""', "admin_room = 5"), "bot.admin_room: must be a string"),
+        (("[bot]", "[bott]"), "unknown section"),
+        (("[matrix]", "[matrix"), "not valid TOML"),
+    ],
+)
+def test_mistakes_get_one_clear_line(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, MINIMAL.replace(old, new, 1)), environ={})
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("track_table", "message"),
+    [
+        ('hours = "weekdays 8-17"', "tracks.halvakut.hours"),
+        ('hours = "weekdays 17:00-08:00"', "closing time must be after opening"),
+        ("ack_timeout_seconds = 0", "between 10 and 86400"),
+        ('ack_timeout_seconds = "600"', "must be a whole number"),
+        ("ack_timeout_seconds = true", "must be a whole number"),
+        ("ack_timout_seconds = 600", "unknown key"),
+    ],
+)
+def test_track_mistakes(tmp_path: Path, track_table: str, message: str) -> None:
+    text = MINIMAL + "\n[tracks.halvakut]\n" + track_table + "\n"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_unknown_track_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tracks\.halvakt: unknown key"):
+        load_config(write(tmp_path, MINIMAL + '\n[tracks.halvakt]\nhours = "always"\n'), environ={})
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.toml", environ={})

@@ -1,0 +1,41 @@
+"""Every message exists in Swedish and English, and every problem code the domain emits has text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import consultbot
+from consultbot.domain.errors import Problem
+from consultbot.render import Messages, keys
+
+SOURCE = Path(consultbot.__file__).parent
+CODE = re.compile(r"""code="([a-z_0-9]+)"|\("([a-z_0-9]+)", \{|bad\("([a-z_0-9]+)\"""")
+
+
+def emitted_codes() -> set[str]:
+    found: set[str] = set()
+    for path in (SOURCE / "domain").glob("*.py"):
+        for match in CODE.finditer(path.read_text(encoding="utf-8")):
+            found.update(g for g in match.groups() if g)
+    return found
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert keys("sv") == keys("en")
+
+
+def test_every_problem_code_has_a_message() -> None:
+    codes = emitted_codes()
+    assert len(codes) > 20  # the regex still finds the codes
+    assert codes - keys("sv")["problem"] == set()
+
+
+def test_problem_renders_file_line_and_swedish_reason() -> None:
+    problem = Problem(
+        file="schema.csv", line=7, code="unknown_service", params={"service": "hjärt"}
+    )
+    assert Messages("sv").problem(problem) == (
+        "schema.csv:7: okänd tjänst hjärt (finns inte i katalogen)"
+    )
+    assert Messages("en").problem(problem).startswith("schema.csv:7: unknown service hjärt")
