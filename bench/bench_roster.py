@@ -11,7 +11,7 @@ What it measures (SPEC §8, "on-call lookup stays under 1 ms with a national-siz
    overlaps. Defaults: 21 × 40 services × 3 levels × 2 shifts × 365 days = 1,839,600 shifts.
 2. Runs `consultbot catalogue import` and `consultbot roster import` as whole processes on a
    fresh database: wall time, CPU time and peak RSS (from wait4).
-3. Opens `SqliteDataStore` in this process and times `store.on_duty(service, instant)` at
+3. Opens `SqliteStore` in this process and times `store.on_duty(service, instant)` at
    random services and instants (median, p99, max); for a breakdown, also the same SQL through
    the synchronous sqlite3 module and the pure `domain.oncall.on_duty` on its rows.
 4. Runs `consultbot who SERVICE --at "..."` as a whole process repeatedly at a few instants,
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from consultbot.adapters.sqlite import SqliteDataStore
+from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain.oncall import on_duty
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
@@ -383,8 +383,8 @@ def check_duty_levels(sid: str, at: datetime, levels: dict[int, list[str]], days
 async def measure_lookups(
     db: Path, probes: Sequence[tuple[str, datetime]], days: int
 ) -> list[float]:
-    """`SqliteDataStore.on_duty` per probe, in ms, each result checked."""
-    store = await SqliteDataStore.open(db)
+    """`SqliteStore.on_duty` per probe, in ms, each result checked."""
+    store = await SqliteStore.open(db)
     try:
         for sid, at in probes[:100]:  # warm-up
             await store.on_duty(ServiceId(sid), at)
@@ -540,7 +540,7 @@ def print_table(rows: Sequence[tuple[str, str, str, str]]) -> None:
     for row in rows:
         style = "bold red" if row[3] == "MISSED" else None
         table.add_row(*(cell.replace("`", "") for cell in row), style=style)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
 
 
 def machine() -> str:

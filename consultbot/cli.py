@@ -22,7 +22,7 @@ from consultbot.domain.types import Dataset, ServiceId
 from consultbot.render import Messages
 
 if TYPE_CHECKING:
-    from consultbot.adapters.sqlite import SqliteDataStore
+    from consultbot.adapters.sqlite import SqliteStore
     from consultbot.datasets import Checked
     from consultbot.domain.catalogue import Service
     from consultbot.domain.oncall import OnDuty
@@ -135,7 +135,7 @@ class Context:
         self.out, self.err = out, err
         self._config: Config | None = None
         self.messages = Messages("sv")
-        self._store: SqliteDataStore | None = None
+        self._store: SqliteStore | None = None
 
     @property
     def config(self) -> Config:
@@ -148,11 +148,11 @@ class Context:
     def tz(self) -> ZoneInfo:
         return self.config.bot.timezone
 
-    async def store(self) -> SqliteDataStore:
-        from consultbot.adapters.sqlite import SqliteDataStore
+    async def store(self) -> SqliteStore:
+        from consultbot.adapters.sqlite import SqliteStore
 
         if self._store is None:
-            self._store = await SqliteDataStore.open(self.config.bot.database)
+            self._store = await SqliteStore.open(self.config.bot.database)
         return self._store
 
     async def close(self) -> None:

@@ -10,12 +10,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.escalation import Consult, Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import Dataset, ServiceId, UserId
+from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,3 +108,101 @@ class DataStore(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Release resources."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxItem:
+    """Something to send to Matrix, written in the same transaction as what caused it.
+
+    `kind` is "effect" (a consult effect, `consult` set) or "send"/"redact" (a plain message
+    or a redaction in `room`). `txn` is the Matrix transaction id, stable across retries, so a
+    resend after a crash cannot double a message.
+    """
+
+    id: int
+    kind: str
+    consult: ConsultId | None
+    room: str
+    payload: dict[str, Any]
+    txn: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outgoing:
+    """An outbox entry before it is stored."""
+
+    kind: str
+    payload: dict[str, Any]
+    room: str = ""
+    consult: ConsultId | None = None
+
+
+class ConflictError(Exception):
+    """Another step of the same consult was stored first; reload and try again."""
+
+
+class ConsultStore(ABC):
+    """Consult event logs, the outbox, handled Matrix events and small bot state."""
+
+    @abstractmethod
+    async def allocate_consult(self) -> ConsultId:
+        """A new, never-used consult number such as K-000123."""
+
+    @abstractmethod
+    async def record(
+        self,
+        consult: ConsultId | None,
+        expected_length: int,
+        events: Sequence[Event],
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        now: datetime,
+    ) -> list[int]:
+        """Atomically append `events` to the consult's log (which must still have
+        `expected_length` entries, else ConflictError), queue `outgoing`, and remember the
+        Matrix event id `handled`. Return the outbox ids. `consult` None stores no events."""
+
+    @abstractmethod
+    async def events(self, consult: ConsultId) -> list[Event]:
+        """The consult's whole log, oldest first."""
+
+    @abstractmethod
+    async def consult(self, consult: ConsultId) -> Consult | None:
+        """The consult as its log says, or None."""
+
+    @abstractmethod
+    async def open_consults(self) -> list[Consult]:
+        """Every consult that is not closed, unanswered or withdrawn, or that has a deadline."""
+
+    @abstractmethod
+    async def consult_for_room(self, room: str) -> ConsultId | None:
+        """The consult whose consult room is `room`."""
+
+    @abstractmethod
+    async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
+        """Consults `user` asked or was paged for, newest first."""
+
+    @abstractmethod
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        """Consults requested in [start, end), for statistics."""
+
+    @abstractmethod
+    async def pending(self) -> list[OutboxItem]:
+        """Outbox entries not yet sent, oldest first."""
+
+    @abstractmethod
+    async def sent(self, item: int, *, now: datetime) -> None:
+        """Mark an outbox entry as done."""
+
+    @abstractmethod
+    async def is_handled(self, event_id: str) -> bool:
+        """True when the Matrix event was handled before."""
+
+    @abstractmethod
+    async def get_meta(self, key: str) -> str | None:
+        """A small piece of bot state (sync token, instance id …)."""
+
+    @abstractmethod
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a small piece of bot state."""

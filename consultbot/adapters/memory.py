@@ -8,11 +8,12 @@ from datetime import datetime
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.escalation import Consult, Event, fold
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import Dataset, ServiceId, UserId
-from consultbot.ports import DataStore, Version
+from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
+from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxItem, Outgoing, Version
 
 
 @dataclass
@@ -148,3 +149,95 @@ class MemoryDataStore(DataStore):
             (replace(v, active=v.number == active) for v in self._versions if v.dataset is dataset),
             key=lambda v: -v.number,
         )
+
+
+@dataclass
+class MemoryConsultStore(ConsultStore):
+    """Consult logs, outbox and bot state in dictionaries."""
+
+    _logs: dict[ConsultId, list[Event]] = field(default_factory=dict)
+    _outbox: list[tuple[OutboxItem, bool]] = field(default_factory=list)
+    _handled: set[str] = field(default_factory=set)
+    _meta: dict[str, str] = field(default_factory=dict)
+    _numbers: int = 0
+
+    async def allocate_consult(self) -> ConsultId:
+        self._numbers += 1
+        consult = ConsultId(f"K-{self._numbers:06d}")
+        self._logs[consult] = []
+        return consult
+
+    async def record(
+        self,
+        consult: ConsultId | None,
+        expected_length: int,
+        events: Sequence[Event],
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        now: datetime,
+    ) -> list[int]:
+        if consult is not None and events:
+            log = self._logs.get(consult)
+            if log is None or len(log) != expected_length:
+                raise ConflictError(f"{consult}: expected {expected_length} events")
+            fold([*log, *events])  # refuse a log that does not fold, as SQLite does
+            log.extend(events)
+        ids = []
+        for item in outgoing:
+            number = len(self._outbox) + 1
+            stored = OutboxItem(
+                id=number,
+                kind=item.kind,
+                consult=item.consult,
+                room=item.room,
+                payload=item.payload,
+                txn=f"consultbot-memory-{number}",
+            )
+            self._outbox.append((stored, False))
+            ids.append(number)
+        if handled is not None:
+            self._handled.add(handled)
+        return ids
+
+    async def events(self, consult: ConsultId) -> list[Event]:
+        return list(self._logs.get(consult, []))
+
+    async def consult(self, consult: ConsultId) -> Consult | None:
+        log = self._logs.get(consult)
+        return fold(log) if log else None
+
+    def _all(self) -> list[Consult]:
+        found = [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
+        return found
+
+    async def open_consults(self) -> list[Consult]:
+        return [c for c in self._all() if c.is_open or c.deadline is not None]
+
+    async def consult_for_room(self, room: str) -> ConsultId | None:
+        return next((c.id for c in self._all() if c.room == room), None)
+
+    async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
+        return [
+            c
+            for c in self._all()
+            if (user == c.requester or user in c.paged_users) and (c.is_open or not open_only)
+        ]
+
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        return [c for c in self._all() if start <= c.requested_at < end]
+
+    async def pending(self) -> list[OutboxItem]:
+        return [item for item, done in self._outbox if not done]
+
+    async def sent(self, item: int, *, now: datetime) -> None:
+        self._outbox = [(i, done or i.id == item) for i, done in self._outbox]
+
+    async def is_handled(self, event_id: str) -> bool:
+        return event_id in self._handled
+
+    async def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value

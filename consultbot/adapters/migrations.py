@@ -72,6 +72,50 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (version, position)
         )""",
     ),
+    # 2: consults — the event log, derived consult rows, the outbox, handled Matrix events.
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE consult (
+            id TEXT PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            length INTEGER NOT NULL DEFAULT 0,
+            requester TEXT,
+            service TEXT,
+            track TEXT,
+            state TEXT,
+            room TEXT,
+            requested_at_ms INTEGER,
+            deadline_ms INTEGER
+        )""",
+        "CREATE INDEX consult_room ON consult (room) WHERE room IS NOT NULL",
+        "CREATE INDEX consult_requested ON consult (requested_at_ms)",
+        "CREATE INDEX consult_deadline ON consult (deadline_ms) WHERE deadline_ms IS NOT NULL",
+        """CREATE TABLE consult_event (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (consult_id, seq)
+        )""",
+        """CREATE TABLE consult_party (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            user TEXT NOT NULL,
+            PRIMARY KEY (user, consult_id)
+        )""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            consult_id TEXT REFERENCES consult (id),
+            room TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            sent_at_ms INTEGER
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
+        "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

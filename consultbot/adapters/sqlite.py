@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,11 +15,12 @@ import aiosqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack, StoreError
+from consultbot.domain.escalation import Consult, Event, apply, fold
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Shift
-from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
-from consultbot.ports import DataStore, Version
+from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
+from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxItem, Outgoing, Version
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
@@ -30,6 +32,14 @@ def _ts(instant: datetime) -> int:
 
 def _dt(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _ms(instant: datetime) -> int:
+    return round(instant.timestamp() * 1000)
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _shift(row: Sequence[Any]) -> Shift:
@@ -44,8 +54,8 @@ def _shift(row: Sequence[Any]) -> Shift:
     )
 
 
-class SqliteDataStore(DataStore):
-    """DataStore on one SQLite file in WAL mode with foreign keys on."""
+class SqliteStore(DataStore, ConsultStore):
+    """Both stores on one SQLite file in WAL mode with foreign keys on."""
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
@@ -53,7 +63,7 @@ class SqliteDataStore(DataStore):
         self._catalogue: tuple[int | None, Catalogue] | None = None
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteDataStore:
+    async def open(cls, path: Path | str) -> SqliteStore:
         """Open (creating if needed) and migrate the database at `path`."""
         name = str(path)
         if name != ":memory:":
@@ -333,3 +343,193 @@ class SqliteDataStore(DataStore):
                 )
                 for r in await cursor.fetchall()
             ]
+
+    # -- consults -------------------------------------------------------------------------------
+
+    async def _instance(self) -> str:
+        instance = await self.get_meta("instance")
+        if instance is None:
+            instance = secrets.token_hex(4)
+            await self.set_meta("instance", instance)
+        return instance
+
+    async def allocate_consult(self) -> ConsultId:
+        async with self._transaction() as db:
+            async with db.execute("SELECT coalesce(max(number), 0) + 1 FROM consult") as cursor:
+                row = await cursor.fetchone()
+            number = int(row[0]) if row else 1
+            consult = ConsultId(f"K-{number:06d}")
+            await db.execute(
+                "INSERT INTO consult (id, number, created_at) VALUES (?, ?, ?)",
+                (consult, number, _ts(datetime.now(UTC))),
+            )
+        return consult
+
+    async def record(
+        self,
+        consult: ConsultId | None,
+        expected_length: int,
+        events: Sequence[Event],
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        now: datetime,
+    ) -> list[int]:
+        ids: list[int] = []
+        async with self._transaction() as db:
+            if consult is not None and events:
+                await self._append(db, consult, expected_length, events)
+            for item in outgoing:
+                cursor = await db.execute(
+                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.kind,
+                        item.consult,
+                        item.room,
+                        json.dumps(item.payload, ensure_ascii=False),
+                        _ms(now),
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            if handled is not None:
+                await db.execute(
+                    "INSERT OR IGNORE INTO handled_event VALUES (?, ?)", (handled, _ms(now))
+                )
+        return ids
+
+    async def _append(
+        self,
+        db: aiosqlite.Connection,
+        consult: ConsultId,
+        expected_length: int,
+        events: Sequence[Event],
+    ) -> None:
+        async with db.execute("SELECT length FROM consult WHERE id = ?", (consult,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise ConflictError(f"{consult} was not allocated")
+        if int(row[0]) != expected_length:
+            raise ConflictError(f"{consult} has {row[0]} events, expected {expected_length}")
+        await db.executemany(
+            "INSERT INTO consult_event VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    consult,
+                    expected_length + n,
+                    _ms(e.at),
+                    e.kind,
+                    json.dumps(e.data, ensure_ascii=False),
+                )
+                for n, e in enumerate(events)
+            ],
+        )
+        state = fold(await self._events(db, consult))
+        await db.execute(
+            "UPDATE consult SET length = ?, requester = ?, service = ?, track = ?, state = ?,"
+            " room = ?, requested_at_ms = ?, deadline_ms = ? WHERE id = ?",
+            (
+                expected_length + len(events),
+                state.requester,
+                state.service,
+                state.track.value,
+                state.state.value,
+                state.room or None,
+                _ms(state.requested_at),
+                _ms(state.deadline) if state.deadline else None,
+                consult,
+            ),
+        )
+        await db.executemany(
+            "INSERT OR IGNORE INTO consult_party VALUES (?, ?)",
+            [(consult, user) for user in (state.requester, *state.paged_users)],
+        )
+
+    async def _events(self, db: aiosqlite.Connection, consult: ConsultId) -> list[Event]:
+        async with db.execute(
+            "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = ? ORDER BY seq",
+            (consult,),
+        ) as cursor:
+            return [
+                Event(kind=r[1], at=_from_ms(r[0]), data=json.loads(r[2]))
+                for r in await cursor.fetchall()
+            ]
+
+    async def events(self, consult: ConsultId) -> list[Event]:
+        return await self._events(self._db, consult)
+
+    async def consult(self, consult: ConsultId) -> Consult | None:
+        events = await self.events(consult)
+        return fold(events) if events else None
+
+    async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
+        async with self._db.execute(
+            "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
+            " JOIN consult_event e ON e.consult_id = c.id"
+            f" WHERE {where} ORDER BY c.number DESC, e.seq",
+            params,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        consults: dict[str, Consult | None] = {}
+        for cid, at_ms, kind, data in rows:
+            event = Event(kind=kind, at=_from_ms(at_ms), data=json.loads(data))
+            consults[cid] = apply(consults.get(cid), event)
+        return [c for c in consults.values() if c is not None]
+
+    async def open_consults(self) -> list[Consult]:
+        return await self._consults(
+            "c.deadline_ms IS NOT NULL"
+            " OR c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
+        )
+
+    async def consult_for_room(self, room: str) -> ConsultId | None:
+        value = await self._one("SELECT id FROM consult WHERE room = ?", (room,))
+        return ConsultId(value) if value else None
+
+    async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
+        condition = "c.id IN (SELECT consult_id FROM consult_party WHERE user = ?)"
+        if open_only:
+            condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
+        return await self._consults(condition, (user,))
+
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        return await self._consults(
+            "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (_ms(start), _ms(end))
+        )
+
+    async def pending(self) -> list[OutboxItem]:
+        instance = await self._instance()
+        async with self._db.execute(
+            "SELECT id, kind, consult_id, room, payload FROM outbox WHERE sent_at_ms IS NULL"
+            " ORDER BY id"
+        ) as cursor:
+            return [
+                OutboxItem(
+                    id=int(r[0]),
+                    kind=r[1],
+                    consult=ConsultId(r[2]) if r[2] else None,
+                    room=r[3],
+                    payload=json.loads(r[4]),
+                    txn=f"consultbot-{instance}-{r[0]}",
+                )
+                for r in await cursor.fetchall()
+            ]
+
+    async def sent(self, item: int, *, now: datetime) -> None:
+        await self._db.execute("UPDATE outbox SET sent_at_ms = ? WHERE id = ?", (_ms(now), item))
+
+    async def is_handled(self, event_id: str) -> bool:
+        return (
+            await self._one("SELECT 1 FROM handled_event WHERE event_id = ?", (event_id,))
+            is not None
+        )
+
+    async def get_meta(self, key: str) -> str | None:
+        value = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(value) if value is not None else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

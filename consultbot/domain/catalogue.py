@@ -66,10 +66,11 @@ class Catalogue:
         return len(self.services)
 
 
+_HEADER = re.compile(r"^\s*\[\[\s*service\s*\]\]")
+
+
 def _header_lines(text: str) -> list[int]:
-    return [
-        n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[service]]")
-    ]
+    return [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
 
 
 def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:

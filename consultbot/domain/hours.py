@@ -92,8 +92,8 @@ class Hours:
         for offset in range(0, 370):
             candidate = day + timedelta(days=offset)
             if self._open_on(candidate):
-                start, _ = self._window(candidate, tz)
-                if start >= instant:
+                start, end = self._window(candidate, tz)
+                if instant <= start < end:
                     return start.astimezone(tz)
         raise ValueError(f"{self} never opens")  # unreachable for valid hours
 

@@ -58,7 +58,11 @@ def _when(event: Any, name: str) -> Cell:
     prop = event.get(name)
     if prop is None:
         return None
-    value = prop.dt
+    try:
+        value = prop.dt
+    except Exception:  # icalendar raises its own errors for unparsable values
+        raw = prop.to_ical() if hasattr(prop, "to_ical") else prop
+        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     if isinstance(value, datetime):
         return value  # aware (TZID or UTC) or naive (floating → configured zone)
     if isinstance(value, date):

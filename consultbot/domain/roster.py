@@ -177,7 +177,7 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
             raise TimeProblem("bad_time") from None
         if parsed.tzinfo is None:
             return _localise(parsed, tz)
-        return parsed.astimezone(UTC)
+        return _aware(parsed)
     year, month, day, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
     second = int(match.group(6) or 0)
     extra_day = 0
@@ -188,6 +188,14 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
     except ValueError:
         raise TimeProblem("impossible_time") from None
     return _localise(naive + timedelta(days=extra_day), tz)
+
+
+def _aware(value: datetime) -> datetime:
+    """An aware time in UTC; a wall-clock time its own zone skips (DST gap) is refused."""
+    instant = value.astimezone(UTC)
+    if instant.astimezone(value.tzinfo).replace(tzinfo=None) != value.replace(tzinfo=None):
+        raise TimeProblem("nonexistent_time")
+    return instant
 
 
 def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
@@ -207,12 +215,20 @@ class InstantParser:
 
     def __call__(self, value: Cell) -> datetime:
         """The instant a cell names; raise TimeProblem with a problem code."""
+        try:
+            return self._instant(value)
+        except OverflowError:
+            raise TimeProblem("impossible_time") from None
+
+    def _instant(self, value: Cell) -> datetime:
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 return _localise(value.replace(microsecond=0), self.tz)
-            return value.astimezone(UTC)
-        if value is None or isinstance(value, date | time | int | float):
-            raise TimeProblem("bad_time" if value is not None else "missing_value")
+            return _aware(value)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise TimeProblem("missing_value")
+        if isinstance(value, date | time | int | float):
+            raise TimeProblem("bad_time")
         text = value.strip()
         cached = self._cache.get(text)
         if cached is None:
@@ -233,7 +249,7 @@ def _level(value: Cell) -> int | None:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
     else:
         return None

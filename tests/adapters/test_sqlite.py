@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consultbot.adapters.migrations import SCHEMA_VERSION
-from consultbot.adapters.sqlite import SqliteDataStore
+from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain.errors import StoreError
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
@@ -17,7 +17,7 @@ from consultbot.domain.types import ServiceId, UserId
 
 async def test_new_database_gets_wal_and_current_schema(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b.db"
-    store = await SqliteDataStore.open(path)
+    store = await SqliteStore.open(path)
     await store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -26,11 +26,11 @@ async def test_new_database_gets_wal_and_current_schema(tmp_path: Path) -> None:
 
 async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    await (await SqliteDataStore.open(path)).close()
+    await (await SqliteStore.open(path)).close()
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this consultbot knows"):
-        await SqliteDataStore.open(path)
+        await SqliteStore.open(path)
 
 
 async def test_foreign_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ async def test_foreign_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> 
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE patients (x)")
     with pytest.raises(StoreError, match="not consultbot's"):
-        await SqliteDataStore.open(path)
+        await SqliteStore.open(path)
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
     assert tables == ["patients"]
@@ -48,7 +48,7 @@ async def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError):
-        await SqliteDataStore.open(path)
+        await SqliteStore.open(path)
 
 
 async def test_instants_survive_reopen_in_utc(tmp_path: Path) -> None:
@@ -62,12 +62,12 @@ async def test_instants_survive_reopen_in_utc(tmp_path: Path) -> None:
         user=UserId("@a:localhost"),
         name="A",
     )
-    store = await SqliteDataStore.open(path)
+    store = await SqliteStore.open(path)
     await store.import_roster(
         [shift], {shift.service: (shift.start, shift.end)}, source="x", now=start
     )
     await store.close()
-    store = await SqliteDataStore.open(path)
+    store = await SqliteStore.open(path)
     try:
         assert await store.shifts(shift.service) == [shift]
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consultbot.adapters.memory import MemoryDataStore
-from consultbot.adapters.sqlite import SqliteDataStore
+from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.people import DirectoryEntry, StaffMember
@@ -52,7 +52,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         backend = MemoryDataStore()
     else:
-        backend = await SqliteDataStore.open(tmp_path / "db" / "consultbot.db")
+        backend = await SqliteStore.open(tmp_path / "db" / "consultbot.db")
     yield backend
     await backend.close()
 

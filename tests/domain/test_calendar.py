@@ -44,8 +44,9 @@ HOLIDAYS = [
 
 @pytest.mark.parametrize(("day", "name"), HOLIDAYS, ids=[str(d) for d, _ in HOLIDAYS])
 def test_holiday_is_named_and_not_a_working_day(day: date, name: str) -> None:
-    assert holiday_name(day) is not None
-    assert holiday_name(day).casefold() == name.casefold()  # type: ignore[union-attr]
+    found = holiday_name(day)
+    assert found is not None
+    assert found.casefold() == name.casefold()
     assert not is_working_day(day)
 
 

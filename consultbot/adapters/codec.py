@@ -1,0 +1,40 @@
+"""Consult events and effects ↔ JSON-safe dicts, for the database and the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from consultbot.domain.escalation import (
+    AlertAdmins,
+    CreateRoom,
+    Effect,
+    Notice,
+    PageLevel,
+    Person,
+    Reply,
+)
+from consultbot.domain.types import UserId
+
+_EFFECTS: dict[str, type[Any]] = {
+    cls.__name__: cls for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins)
+}
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    """A JSON-safe dict naming the effect's type."""
+    return {"type": type(effect).__name__, **asdict(effect)}
+
+
+def effect_from_dict(data: dict[str, Any]) -> Effect:
+    """The effect a dict from `effect_to_dict` describes."""
+    fields = dict(data)
+    kind = fields.pop("type")
+    if kind == "CreateRoom":
+        return CreateRoom(invite=tuple(UserId(u) for u in fields["invite"]))
+    if kind == "PageLevel":
+        people = tuple(Person(**p) for p in fields["people"])
+        return PageLevel(level=int(fields["level"]), people=people, first=bool(fields["first"]))
+    cls = _EFFECTS[kind]
+    effect: Effect = cls(**fields)
+    return effect

@@ -1,0 +1,474 @@
+"""Chat text → Command objects, and detection of Swedish personal identity numbers.
+
+A message whose body starts with `!` (after leading whitespace) is a command. Names are
+case-insensitive, Swedish with English aliases (SPEC §6). Bad usage is not an exception: it
+parses to `Invalid(command, reason)` with a short `Reason` code that is rendered elsewhere.
+
+Every command has a `name`: its canonical Swedish name, safe to log. Only `Ask`, `Conference`
+and `Contact` carry text that a person typed; that text must never reach a log.
+
+`find_personal_numbers` finds personnummer and samordningsnummer (valid date, valid Luhn check
+digit) so that the caller can redact the message.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar, TypeAlias
+
+from consultbot.domain.types import Track
+
+MAX_BODY_LENGTH = 8000
+"""Longer message bodies are refused as `Reason.TEXT_TOO_LONG`."""
+
+_MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes
+
+
+class Outcome(StrEnum):
+    """How a consult ended. UNKNOWN is set only by the automatic close, never typed."""
+
+    ADVICE = "advice"
+    REFERRAL = "referral"
+    ADMISSION = "admission"
+    ED = "ed"
+    VISIT = "visit"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+_OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
+    {
+        "råd": Outcome.ADVICE,
+        "rad": Outcome.ADVICE,
+        "advice": Outcome.ADVICE,
+        "remiss": Outcome.REFERRAL,
+        "referral": Outcome.REFERRAL,
+        "inläggning": Outcome.ADMISSION,
+        "inlaggning": Outcome.ADMISSION,
+        "inlagd": Outcome.ADMISSION,
+        "admission": Outcome.ADMISSION,
+        "akuten": Outcome.ED,
+        "akutmottagningen": Outcome.ED,
+        "akutmottagning": Outcome.ED,
+        "ed": Outcome.ED,
+        "besök": Outcome.VISIT,
+        "besok": Outcome.VISIT,
+        "visit": Outcome.VISIT,
+        "annat": Outcome.OTHER,
+        "other": Outcome.OTHER,
+    }
+)
+
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def _word(text: str) -> str:
+    """NFC, case-folded, without surrounding whitespace and punctuation."""
+    return _EDGE_PUNCTUATION.sub("", unicodedata.normalize("NFC", text)).casefold()
+
+
+def parse_outcome(text: str) -> Outcome | None:
+    """The outcome a person typed (`råd`, `remiss`, `advice`, …), or None.
+
+    Case-insensitive; surrounding whitespace and punctuation are ignored. `Outcome.UNKNOWN`
+    is never returned: people cannot choose it.
+    """
+    return _OUTCOME_WORDS.get(_word(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+class Reason(StrEnum):
+    """Why a command could not be used; rendered to people elsewhere."""
+
+    UNKNOWN_COMMAND = "unknown_command"
+    MISSING_SERVICE = "missing_service"
+    MISSING_TEXT = "missing_text"
+    TOO_FEW_SERVICES = "too_few_services"
+    MISSING_QUERY = "missing_query"
+    MISSING_OUTCOME = "missing_outcome"
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    BAD_MONTH = "bad_month"
+    TEXT_TOO_LONG = "text_too_long"
+
+
+_ASK_NAMES: Mapping[Track, str] = MappingProxyType(
+    {Track.HALVAKUT: "konsult", Track.AKUT: "akut", Track.PRIMARVARD: "vc"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ask:
+    """`!konsult`, `!akut`, `!vc`: ask the person on duty at `service` a question."""
+
+    track: Track
+    service: str
+    text: str
+
+    @property
+    def name(self) -> str:
+        """The canonical command name, which depends on the track."""
+        return _ASK_NAMES.get(self.track, "konsult")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conference:
+    """`!mdk`: convene a multidisciplinary conference of two or more services."""
+
+    name: ClassVar[str] = "mdk"
+    services: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Who:
+    """`!vem`: who is on duty at `service` now."""
+
+    name: ClassVar[str] = "vem"
+    service: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Contact:
+    """`!kontakt`: search the contact directory."""
+
+    name: ClassVar[str] = "kontakt"
+    query: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acknowledge:
+    """`!kvittera`: acknowledge a page in the consult room."""
+
+    name: ClassVar[str] = "kvittera"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PassOn:
+    """`!vidare`: the paged person cannot take it; escalate now."""
+
+    name: ClassVar[str] = "vidare"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close:
+    """`!avsluta`: close the consult with an outcome."""
+
+    name: ClassVar[str] = "avsluta"
+    outcome: Outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """`!ring`: post the other party's phone number and count a phone contact."""
+
+    name: ClassVar[str] = "ring"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Status:
+    """`!status`: the user's open consults."""
+
+    name: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Help:
+    """`!hjälp [TOPIC]`: usage; a topic that names a command is its canonical name."""
+
+    name: ClassVar[str] = "hjälp"
+    topic: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stats:
+    """`!statistik [YYYY-MM]`: the follow-up report, for one month or the default period."""
+
+    name: ClassVar[str] = "statistik"
+    month: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activate:
+    """`!aktivera`: activate the uploaded data file."""
+
+    name: ClassVar[str] = "aktivera"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cancel:
+    """`!avbryt`: discard the uploaded data file."""
+
+    name: ClassVar[str] = "avbryt"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """`!kö`: queue a consult asked outside opening hours for the next opening."""
+
+    name: ClassVar[str] = "kö"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invalid:
+    """A command used wrongly.
+
+    `command` is the canonical name when the name was recognised; for
+    `Reason.UNKNOWN_COMMAND` it is the name as typed (case-folded, at most 32 characters).
+    """
+
+    name: ClassVar[str] = "invalid"
+    command: str
+    reason: Reason
+
+
+Command: TypeAlias = (
+    Ask
+    | Conference
+    | Who
+    | Contact
+    | Acknowledge
+    | PassOn
+    | Close
+    | Call
+    | Status
+    | Help
+    | Stats
+    | Activate
+    | Cancel
+    | Queue
+    | Invalid
+)
+
+_SPELLINGS: tuple[tuple[str, ...], ...] = (
+    ("konsult", "consult"),
+    ("akut", "acute"),
+    ("vc", "pc"),
+    ("mdk", "mdt"),
+    ("vem", "who"),
+    ("kontakt", "contact"),
+    ("kvittera", "ack"),
+    ("vidare", "pass"),
+    ("avsluta", "close"),
+    ("ring", "call"),
+    ("status",),
+    ("hjälp", "hjalp", "help"),
+    ("statistik", "stats"),
+    ("aktivera", "activate"),
+    ("avbryt", "cancel"),
+    ("kö", "ko", "queue"),
+)
+
+COMMAND_NAMES: tuple[str, ...] = tuple(spellings[0] for spellings in _SPELLINGS)
+"""The canonical (Swedish) command names, in the order of the help text."""
+
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {spelling: spellings[0] for spellings in _SPELLINGS for spelling in spellings}
+)
+"""Every accepted spelling (without `!`, case-folded) → its canonical name."""
+
+
+def canonical_name(name: str) -> str | None:
+    """The canonical name of a command spelling (`"Help"`, `"!ack"` …), or None."""
+    return ALIASES.get(_word(name))
+
+
+_COMMAND = re.compile(r"\s*!(\S*)(.*)", re.DOTALL)
+_FIRST_TOKEN = re.compile(r"(\S+)(.*)", re.DOTALL)
+# Spaces around commas are allowed, line breaks are not: the question may start on the next line.
+_SERVICE_LIST = re.compile(r"([^\s,]+(?:[ \t]*,[ \t]*[^\s,]+)*)[ \t]*,?(.*)", re.DOTALL)
+_TRAILING_PUNCTUATION = ".,:;!?"
+_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
+
+
+def parse_command(body: str) -> Command | None:
+    """The command in a message body, or None when the body is not a command.
+
+    A command starts with `!` and a letter after any leading whitespace; `!`, `!!!` or `! …`
+    are exclamations, not commands. Never raises: bad usage gives `Invalid`.
+    """
+    match = _COMMAND.match(body)
+    if match is None:
+        return None
+    typed = unicodedata.normalize("NFC", match.group(1)).rstrip(_TRAILING_PUNCTUATION).casefold()
+    if not typed or not typed[0].isalpha():
+        return None
+    name = ALIASES.get(typed)
+    if name is None:
+        return Invalid(command=typed[:_MAX_UNKNOWN_NAME], reason=Reason.UNKNOWN_COMMAND)
+    if len(body) > MAX_BODY_LENGTH:
+        return Invalid(command=name, reason=Reason.TEXT_TOO_LONG)
+    return _PARSERS[name](match.group(2).strip())
+
+
+def _first_token(rest: str) -> tuple[str, str]:
+    """The first whitespace-separated token and the trimmed remainder."""
+    match = _FIRST_TOKEN.match(rest)
+    if match is None:
+        return "", ""
+    return match.group(1), match.group(2).strip()
+
+
+def _service(token: str) -> str:
+    # "!konsult kardiologi: text" is common; the colon is not part of the name
+    return token.rstrip(_TRAILING_PUNCTUATION)
+
+
+def _ask(track: Track) -> Callable[[str], Command]:
+    def parse(rest: str) -> Command:
+        token, text = _first_token(rest)
+        service = _service(token)
+        if not service:
+            return Invalid(command=_ASK_NAMES[track], reason=Reason.MISSING_SERVICE)
+        if not text:
+            return Invalid(command=_ASK_NAMES[track], reason=Reason.MISSING_TEXT)
+        return Ask(track=track, service=service, text=text)
+
+    return parse
+
+
+def _conference(rest: str) -> Command:
+    match = _SERVICE_LIST.match(rest)
+    if match is None:
+        return Invalid(command=Conference.name, reason=Reason.MISSING_SERVICE)
+    services: dict[str, str] = {}
+    for part in match.group(1).split(","):
+        service = _service(part.strip())
+        if service:
+            services.setdefault(service.casefold(), service)
+    if len(services) < 2:
+        return Invalid(command=Conference.name, reason=Reason.TOO_FEW_SERVICES)
+    text = match.group(2).strip()
+    if not text:
+        return Invalid(command=Conference.name, reason=Reason.MISSING_TEXT)
+    return Conference(services=tuple(services.values()), text=text)
+
+
+def _who(rest: str) -> Command:
+    # the whole rest, so that multi-word service names work
+    service = _service(" ".join(rest.split()))
+    if not service:
+        return Invalid(command=Who.name, reason=Reason.MISSING_SERVICE)
+    return Who(service=service)
+
+
+def _contact(rest: str) -> Command:
+    query = " ".join(rest.split())
+    if not query:
+        return Invalid(command=Contact.name, reason=Reason.MISSING_QUERY)
+    return Contact(query=query)
+
+
+def _close(rest: str) -> Command:
+    # The whole rest must be one outcome: reading only the first word would turn
+    # "remiss undviken" (referral avoided) into a referral.
+    if not _word(rest):
+        return Invalid(command=Close.name, reason=Reason.MISSING_OUTCOME)
+    outcome = parse_outcome(rest)
+    if outcome is None:
+        return Invalid(command=Close.name, reason=Reason.UNKNOWN_OUTCOME)
+    return Close(outcome=outcome)
+
+
+def _help(rest: str) -> Command:
+    token, _ = _first_token(rest)
+    topic = _word(token)
+    return Help(topic=ALIASES.get(topic, topic))
+
+
+def _stats(rest: str) -> Command:
+    if not rest:
+        return Stats(month=None)
+    if _MONTH.fullmatch(rest) is None:
+        return Invalid(command=Stats.name, reason=Reason.BAD_MONTH)
+    return Stats(month=rest)
+
+
+_PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
+    {
+        "konsult": _ask(Track.HALVAKUT),
+        "akut": _ask(Track.AKUT),
+        "vc": _ask(Track.PRIMARVARD),
+        "mdk": _conference,
+        "vem": _who,
+        "kontakt": _contact,
+        "kvittera": lambda _: Acknowledge(),
+        "vidare": lambda _: PassOn(),
+        "avsluta": _close,
+        "ring": lambda _: Call(),
+        "status": lambda _: Status(),
+        "hjälp": _help,
+        "statistik": _stats,
+        "aktivera": lambda _: Activate(),
+        "avbryt": lambda _: Cancel(),
+        "kö": lambda _: Queue(),
+    }
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Personal identity numbers
+
+# Hyphen, plus (100 years or older), space; also the look-alikes that word processors and
+# phones put in pasted text (no-break space, non-breaking hyphen, en dash, minus sign).
+_PERSONAL_NUMBER = re.compile(
+    r"(?<![0-9])"
+    r"(?P<century>19|20)?"
+    r"(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})"
+    r"[-+ \u00a0\u2010\u2011\u2012\u2013\u2212]?"
+    r"(?P<serial>[0-9]{3})(?P<check>[0-9])"
+    r"(?![0-9])"
+)
+_COORDINATION_OFFSET = 60
+
+
+def _valid_date(year: int, month: int, day: int) -> bool:
+    if day > _COORDINATION_OFFSET:
+        day -= _COORDINATION_OFFSET
+    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(digits):
+        product = int(char) * (2 if index % 2 == 0 else 1)
+        total += product // 10 + product % 10
+    return total % 10 == 0
+
+
+def _is_personal_number(match: re.Match[str]) -> bool:
+    yy, mm, dd = int(match["yy"]), int(match["mm"]), int(match["dd"])
+    centuries = (int(match["century"]),) if match["century"] else (19, 20)
+    if not any(_valid_date(century * 100 + yy, mm, dd) for century in centuries):
+        return False
+    return _luhn_ok(match["yy"] + match["mm"] + match["dd"] + match["serial"] + match["check"])
+
+
+def find_personal_numbers(text: str) -> list[str]:
+    """Every personnummer or samordningsnummer in `text`, as written there.
+
+    Accepts YYMMDD-NNNN, YYMMDD+NNNN, YYMMDDNNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, and a space for
+    the hyphen. The date must exist (day + 60 for samordningsnummer; for 10-digit forms in
+    either 19xx or 20xx) and the Luhn check digit over YYMMDDNNN must match. Digits directly
+    before or after never belong to a match, so longer numbers are not picked apart.
+    A 10-digit phone number written without separators can look exactly like a personnummer
+    and is then reported: over-redaction is the safe side.
+    """
+    return [m.group() for m in _PERSONAL_NUMBER.finditer(text) if _is_personal_number(m)]
+
+
+def contains_personal_number(text: str) -> bool:
+    """True when `text` holds a personnummer or samordningsnummer (see find_personal_numbers)."""
+    return any(_is_personal_number(m) for m in _PERSONAL_NUMBER.finditer(text))

@@ -1,0 +1,611 @@
+"""The consult lifecycle as a pure state machine.
+
+    requested ─┬─ open ──► paging(level n) ──ack──► acknowledged ──close──► closed
+               │              │  ▲  timeout / !vidare: next level on duty     │ reminder, then
+               │              │  └──────────┘  (empty levels skipped at once)  │ auto-close as
+               │              └── no level left ──► unanswered ──late ack──┘   │ "unknown" (24 h)
+               └─ closed hours ──► offered ──!kö──► queued ──opening──► paging
+                                      └── opening passes untaken ──► withdrawn
+
+`step(consult, command, now, policy)` returns the events to append to the consult's log and the
+effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
+clock: who is on duty and whether the track is open are resolved by the caller at the moment
+of the step and passed in. Events hold metadata only (who, when, which level), never the text
+of a question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from consultbot.domain.commands import Outcome
+from consultbot.domain.oncall import OnDuty
+from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+
+
+class State(StrEnum):
+    """Where a consult is in its lifecycle."""
+
+    OFFERED = "offered"
+    QUEUED = "queued"
+    PAGING = "paging"
+    ACKNOWLEDGED = "acknowledged"
+    UNANSWERED = "unanswered"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOWLEDGED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Person:
+    """Someone paged: their id and, from the roster, the name and phone to show."""
+
+    user: UserId
+    name: str
+    phone: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """One escalation level paged at one instant."""
+
+    level: int
+    people: tuple[Person, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One entry of a consult's event log."""
+
+    kind: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The timing rules of one track, from the config."""
+
+    ack_timeout: timedelta
+    reminder_after: timedelta = timedelta(hours=4)
+    auto_close_after: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consult:
+    """A consult, as its event log says it is now."""
+
+    id: ConsultId
+    requester: UserId
+    service: ServiceId
+    track: Track
+    request_room: str
+    request_event: str
+    requested_at: datetime
+    state: State = State.PAGING
+    room: str = ""
+    pages: tuple[Page, ...] = ()
+    skipped: tuple[int, ...] = ()
+    deadline: datetime | None = None
+    opens_at: datetime | None = None
+    acked_by: UserId | None = None
+    acked_at: datetime | None = None
+    outcome: Outcome | None = None
+    closed_by: UserId | None = None
+    closed_at: datetime | None = None
+    reminded: bool = False
+    passed_on: int = 0
+    phone_contacts: int = 0
+
+    @property
+    def level(self) -> int:
+        """The level paged last (0 before any page)."""
+        return self.pages[-1].level if self.pages else 0
+
+    @property
+    def escalated(self) -> bool:
+        """True when any level after the first was paged."""
+        return len(self.pages) > 1 or bool(self.skipped)
+
+    @property
+    def paged_users(self) -> frozenset[UserId]:
+        """Everyone paged so far, at any level."""
+        return frozenset(p.user for page in self.pages for p in page.people)
+
+    @property
+    def is_open(self) -> bool:
+        """True until the consult is closed, unanswered or withdrawn."""
+        return self.state in OPEN_STATES
+
+    def person(self, user: UserId) -> Person | None:
+        """The paged person `user`, with the name and phone from their shift."""
+        for page in reversed(self.pages):
+            for person in page.people:
+                if person.user == user:
+                    return person
+        return None
+
+    def ack_seconds(self) -> float | None:
+        """Seconds from the first page to the acknowledgement."""
+        if self.acked_at is None or not self.pages:
+            return None
+        return (self.acked_at - self.pages[0].at).total_seconds()
+
+
+# --------------------------------------------------------------------------------------------
+# Commands into the machine
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """A new consult; `duty` and `open_now`/`opens_at` are resolved at `now` by the caller."""
+
+    consult_id: ConsultId
+    requester: UserId
+    service: ServiceId
+    track: Track
+    request_room: str
+    request_event: str
+    duty: OnDuty
+    open_now: bool
+    opens_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timer:
+    """The consult's deadline has come; `duty` and opening state are resolved at `now`."""
+
+    duty: OnDuty
+    open_now: bool = True
+    opens_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acknowledge:
+    """A reaction, `!kvittera` or a message from `user` in the consult room."""
+
+    user: UserId
+    via: str  # "reaction" | "command" | "message"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PassOn:
+    """`!vidare`: a paged person cannot take it; page the next level now."""
+
+    user: UserId
+    duty: OnDuty
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close:
+    """`!avsluta OUTCOME`."""
+
+    user: UserId
+    outcome: Outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queue:
+    """`!kö`: the requester accepts queueing an out-of-hours consult for the next opening."""
+
+    user: UserId
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """`!ring`: `user` asks for the other party's number; counted as a phone contact."""
+
+    user: UserId
+    requester_phone: str = ""
+
+
+Input = Request | Timer | Acknowledge | PassOn | Close | Queue | Call
+
+
+# --------------------------------------------------------------------------------------------
+# Effects out of the machine
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """A notice to the requester in the room where they asked."""
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateRoom:
+    """Create the consult's encrypted room and invite these people."""
+
+    invite: tuple[UserId, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageLevel:
+    """Invite a level's people into the consult room and page them (m.text with mentions)."""
+
+    level: int
+    people: tuple[Person, ...]
+    first: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice:
+    """A status notice (m.notice) in the consult room."""
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertAdmins:
+    """Tell the admins (admin room) about something that needs a person."""
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins
+
+
+# --------------------------------------------------------------------------------------------
+# Folding the log
+
+
+def _people(data: Iterable[dict[str, str]]) -> tuple[Person, ...]:
+    return tuple(
+        Person(user=UserId(p["user"]), name=p["name"], phone=p.get("phone", "")) for p in data
+    )
+
+
+def _at(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def apply(consult: Consult | None, event: Event) -> Consult:
+    """The consult after one more event of its log."""
+    d = event.data
+    if event.kind == "requested":
+        return Consult(
+            id=ConsultId(d["consult"]),
+            requester=UserId(d["requester"]),
+            service=ServiceId(d["service"]),
+            track=Track(d["track"]),
+            request_room=d["request_room"],
+            request_event=d["request_event"],
+            requested_at=event.at,
+            state=State.PAGING,
+        )
+    if consult is None:
+        raise ValueError(f"a consult log must start with 'requested', not {event.kind!r}")
+    match event.kind:
+        case "offered":
+            return replace(
+                consult,
+                state=State.OFFERED,
+                opens_at=_at(d["opens_at"]),
+                deadline=_at(d["opens_at"]),
+            )
+        case "queued":
+            return replace(consult, state=State.QUEUED, deadline=consult.opens_at)
+        case "withdrawn":
+            return replace(consult, state=State.WITHDRAWN, deadline=None)
+        case "room_created":
+            return replace(consult, room=d["room"])
+        case "level_skipped":
+            return replace(consult, skipped=(*consult.skipped, int(d["level"])))
+        case "paged":
+            page = Page(level=int(d["level"]), people=_people(d["people"]), at=event.at)
+            return replace(
+                consult,
+                state=State.PAGING,
+                pages=(*consult.pages, page),
+                deadline=_at(d["deadline"]),
+            )
+        case "passed_on":
+            return replace(consult, passed_on=consult.passed_on + 1)
+        case "unanswered":
+            return replace(consult, state=State.UNANSWERED, deadline=None)
+        case "acknowledged":
+            return replace(
+                consult,
+                state=State.ACKNOWLEDGED,
+                acked_by=UserId(d["user"]),
+                acked_at=event.at,
+                deadline=_at(d["remind_at"]),
+            )
+        case "reminded":
+            return replace(consult, reminded=True, deadline=_at(d["close_at"]))
+        case "closed":
+            return replace(
+                consult,
+                state=State.CLOSED,
+                outcome=Outcome(d["outcome"]),
+                closed_by=UserId(d["user"]) if d.get("user") else None,
+                closed_at=event.at,
+                deadline=None,
+            )
+        case "phone_contact":
+            return replace(consult, phone_contacts=consult.phone_contacts + 1)
+    raise ValueError(f"unknown consult event {event.kind!r}")
+
+
+def fold(events: Iterable[Event]) -> Consult:
+    """Rebuild a consult from its whole log."""
+    consult: Consult | None = None
+    for event in events:
+        consult = apply(consult, event)
+    if consult is None:
+        raise ValueError("empty consult log")
+    return consult
+
+
+# --------------------------------------------------------------------------------------------
+# The step function
+
+Transition = tuple[list[Event], list[Effect]]
+
+
+def _person_data(people: Sequence[Person]) -> list[dict[str, str]]:
+    return [{"user": p.user, "name": p.name, "phone": p.phone} for p in people]
+
+
+def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) -> Transition:
+    """Page the lowest level above the current one that has anyone on duty; else unanswered."""
+    events: list[Event] = []
+    effects: list[Effect] = []
+    current = consult.level
+    following = [(level, shifts) for level, shifts in duty.levels if level > current]
+    if following:
+        level, shifts = following[0]
+        for skipped in range(current + 1, level):
+            events.append(Event(kind="level_skipped", at=now, data={"level": skipped}))
+        seen: dict[UserId, Person] = {}
+        for s in shifts:
+            seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
+        people = tuple(seen.values())
+        events.append(
+            Event(
+                kind="paged",
+                at=now,
+                data={
+                    "level": level,
+                    "people": _person_data(people),
+                    "deadline": (now + policy.ack_timeout).isoformat(),
+                },
+            )
+        )
+        first = not consult.pages
+        if first:
+            effects.append(CreateRoom(invite=(consult.requester, *(p.user for p in people))))
+        else:
+            effects.append(
+                Notice(template="escalating", params={"level": level, "from_level": current})
+            )
+        effects.append(PageLevel(level=level, people=people, first=first))
+        return events, effects
+    if current == 0:
+        events.append(Event(kind="level_skipped", at=now, data={"level": 1}))
+    events.append(Event(kind="unanswered", at=now))
+    if consult.room:
+        effects.append(Notice(template="unanswered"))
+    effects.append(Reply(template="unanswered"))
+    effects.append(AlertAdmins(template="admin_unanswered"))
+    return events, effects
+
+
+def step(consult: Consult | None, command: Input, now: datetime, policy: Policy) -> Transition:
+    """Events and effects for `command` at `now`. `consult` is None only for a `Request`."""
+    if isinstance(command, Request):
+        return _request(command, now, policy)
+    if consult is None:
+        raise ValueError("only a Request starts a consult")
+    match command:
+        case Timer():
+            return _timer(consult, command, now, policy)
+        case Acknowledge():
+            return _acknowledge(consult, command, now, policy)
+        case PassOn():
+            return _pass_on(consult, command, now, policy)
+        case Close():
+            return _close(consult, command, now)
+        case Queue():
+            return _queue(consult, command, now)
+        case Call():
+            return _call(consult, command, now)
+    raise TypeError(f"unknown command {command!r}")
+
+
+def _request(command: Request, now: datetime, policy: Policy) -> Transition:
+    requested = Event(
+        kind="requested",
+        at=now,
+        data={
+            "consult": command.consult_id,
+            "requester": command.requester,
+            "service": command.service,
+            "track": command.track.value,
+            "request_room": command.request_room,
+            "request_event": command.request_event,
+        },
+    )
+    consult = apply(None, requested)
+    if not command.open_now:
+        opens_at = command.opens_at
+        if opens_at is None:
+            raise ValueError("a closed track needs opens_at")
+        return (
+            [requested, Event(kind="offered", at=now, data={"opens_at": opens_at.isoformat()})],
+            [Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})],
+        )
+    events, effects = _page_next(consult, command.duty, now, policy)
+    if any(e.kind == "paged" for e in events):
+        effects.insert(0, Reply(template="created"))
+    return [requested, *events], effects
+
+
+def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
+    if consult.deadline is None or now < consult.deadline:
+        return [], []  # a stale or early timer: nothing is due
+    match consult.state:
+        case State.OFFERED:
+            return [Event(kind="withdrawn", at=now)], [Reply(template="offer_lapsed")]
+        case State.QUEUED:
+            if not command.open_now:
+                # The track did not open after all (hours changed): wait for the next opening.
+                opens = command.opens_at or now
+                return [
+                    Event(kind="offered", at=now, data={"opens_at": opens.isoformat()}),
+                    Event(kind="queued", at=now),
+                ], []
+            events, effects = _page_next(consult, command.duty, now, policy)
+            if any(e.kind == "paged" for e in events):
+                effects.insert(0, Reply(template="queue_opened"))
+            return events, effects
+        case State.PAGING:
+            return _page_next(consult, command.duty, now, policy)
+        case State.ACKNOWLEDGED:
+            if not consult.reminded:
+                close_at = (consult.acked_at or now) + policy.auto_close_after
+                return (
+                    [Event(kind="reminded", at=now, data={"close_at": close_at.isoformat()})],
+                    [Notice(template="reminder", params={"close_at": close_at.isoformat()})],
+                )
+            return (
+                [
+                    Event(
+                        kind="closed", at=now, data={"outcome": Outcome.UNKNOWN.value, "user": None}
+                    )
+                ],
+                [Notice(template="auto_closed")],
+            )
+    return [], []
+
+
+def _acknowledge(
+    consult: Consult, command: Acknowledge, now: datetime, policy: Policy
+) -> Transition:
+    person = consult.person(command.user)
+    if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
+        remind_at = now + policy.reminder_after
+        seconds = (now - consult.pages[0].at).total_seconds() if consult.pages else 0.0
+        return (
+            [
+                Event(
+                    kind="acknowledged",
+                    at=now,
+                    data={
+                        "user": command.user,
+                        "via": command.via,
+                        "remind_at": remind_at.isoformat(),
+                    },
+                )
+            ],
+            [
+                Notice(
+                    template="acknowledged",
+                    params={
+                        "user": command.user,
+                        "name": person.name,
+                        "phone": person.phone,
+                        "seconds": seconds,
+                    },
+                )
+            ],
+        )
+    if command.via != "command":
+        return [], []  # reactions and chat from others, or after the ack, are just conversation
+    if consult.state is State.ACKNOWLEDGED and consult.acked_by is not None:
+        acker = consult.person(consult.acked_by)
+        return [], [
+            Notice(
+                template="already_acknowledged",
+                params={"name": acker.name if acker else consult.acked_by},
+            )
+        ]
+    if person is None:
+        return [], [Notice(template="not_paged")]
+    return [], [Notice(template="not_open")]
+
+
+def _pass_on(consult: Consult, command: PassOn, now: datetime, policy: Policy) -> Transition:
+    if consult.state is not State.PAGING:
+        return [], [
+            Notice(
+                template="not_open" if consult.state is not State.ACKNOWLEDGED else "pass_after_ack"
+            )
+        ]
+    current = consult.pages[-1] if consult.pages else None
+    if current is None or command.user not in {p.user for p in current.people}:
+        return [], [Notice(template="not_paged_now")]
+    passed = Event(kind="passed_on", at=now, data={"user": command.user, "level": current.level})
+    events, effects = _page_next(consult, command.duty, now, policy)
+    return [passed, *events], effects
+
+
+def _close(consult: Consult, command: Close, now: datetime) -> Transition:
+    if consult.state in (State.CLOSED, State.WITHDRAWN):
+        return [], [Notice(template="already_closed")]
+    if command.outcome is Outcome.UNKNOWN:
+        return [], [Notice(template="bad_outcome")]
+    may_close = command.user == consult.requester or command.user in consult.paged_users
+    if not may_close:
+        return [], [Notice(template="not_a_party")]
+    events: list[Event] = []
+    if consult.state in (State.PAGING, State.UNANSWERED) and command.user in consult.paged_users:
+        # Closing with an outcome is the strongest acknowledgement there is.
+        events.append(
+            Event(
+                kind="acknowledged",
+                at=now,
+                data={"user": command.user, "via": "close", "remind_at": None},
+            )
+        )
+    events.append(
+        Event(kind="closed", at=now, data={"outcome": command.outcome.value, "user": command.user})
+    )
+    return events, [
+        Notice(template="closed", params={"outcome": command.outcome.value}),
+        Reply(template="closed_reply", params={"outcome": command.outcome.value}),
+    ]
+
+
+def _queue(consult: Consult, command: Queue, now: datetime) -> Transition:
+    if consult.state is not State.OFFERED or command.user != consult.requester:
+        return [], [Reply(template="nothing_to_queue")]
+    opens = consult.opens_at.isoformat() if consult.opens_at else ""
+    return [Event(kind="queued", at=now)], [Reply(template="queued", params={"opens_at": opens})]
+
+
+def _call(consult: Consult, command: Call, now: datetime) -> Transition:
+    if command.user == consult.requester:
+        if consult.acked_by is not None:
+            others = [p for p in (consult.person(consult.acked_by),) if p is not None]
+        else:
+            others = list(consult.pages[-1].people) if consult.pages else []
+        numbers = [{"name": p.name, "phone": p.phone} for p in others if p.phone]
+    elif command.user in consult.paged_users:
+        numbers = (
+            [{"name": "", "phone": command.requester_phone}] if command.requester_phone else []
+        )
+    else:
+        return [], [Notice(template="not_a_party")]
+    if not numbers:
+        return [], [Notice(template="no_phone")]
+    return (
+        [Event(kind="phone_contact", at=now, data={"user": command.user})],
+        [
+            Notice(
+                template="call",
+                params={"numbers": numbers, "to_requester": command.user != consult.requester},
+            )
+        ],
+    )
