@@ -61,6 +61,8 @@ class BotConfig:
     admins: tuple[str, ...] = ()
     allowed_servers: tuple[str, ...] = ("localhost",)
     admin_room: str = ""
+    reminder_after_seconds: int = 4 * 3600
+    auto_close_after_seconds: int = 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +192,11 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         admins=tuple(_user_id(b, u, "admins") for u in b.strings("admins", ())),
         allowed_servers=b.strings("allowed_servers", ("localhost",)),
         admin_room=b.get("admin_room", str, ""),
+        reminder_after_seconds=_bounded(b, "reminder_after_seconds", 4 * 3600),
+        auto_close_after_seconds=_bounded(b, "auto_close_after_seconds", 24 * 3600),
     )
+    if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
+        raise b.error("auto_close_after_seconds", "must be longer than reminder_after_seconds")
     b.finish()
     return Config(path=path, matrix=matrix, bot=bot, tracks=_tracks(name, data.get("tracks", {})))
 
@@ -212,6 +218,15 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
         tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout)
     tables.finish()
     return tracks
+
+
+def _bounded(
+    section: _Section, key: str, default: int, low: int = 10, high: int = 7 * 86400
+) -> int:
+    value = section.get(key, int, default)
+    if not low <= value <= high:
+        raise section.error(key, f"must be between {low} and {high}, not {value}")
+    return value
 
 
 def _choice(section: _Section, key: str, allowed: tuple[str, ...], default: str) -> str:

@@ -7,7 +7,7 @@ runs one contract suite against every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -206,3 +206,85 @@ class ConsultStore(ABC):
     @abstractmethod
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small piece of bot state."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncomingMessage:
+    """A text message the bot can read (already decrypted)."""
+
+    room: str
+    event_id: str
+    sender: UserId
+    body: str
+    at: datetime
+    direct: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncomingReaction:
+    """A reaction (annotation) in a room the bot is in."""
+
+    room: str
+    event_id: str
+    sender: UserId
+    key: str
+    reacts_to: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Content:
+    """A message body in plain text and HTML, with the users it mentions."""
+
+    text: str
+    html: str
+    mentions: tuple[UserId, ...] = ()
+    notice: bool = True
+
+
+class Messenger(ABC):
+    """What the service needs from Matrix. Every send carries a transaction id for retries."""
+
+    @abstractmethod
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        """Create (or, for the same `key`, find again) an encrypted room; return its id."""
+
+    @abstractmethod
+    async def invite(self, room: str, users: Sequence[UserId]) -> None:
+        """Invite users; someone already in the room or invited is fine."""
+
+    @abstractmethod
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        """Send a message; first make sure `recipients` can decrypt it. Return the event id."""
+
+    @abstractmethod
+    async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
+        """Redact an event; False when the bot may not."""
+
+    @abstractmethod
+    async def message_text(self, room: str, event_id: str) -> str | None:
+        """The text of a message (fetched and decrypted), or None when it cannot be read."""
+
+
+class Timers(ABC):
+    """One timer per key; scheduling again replaces it."""
+
+    @abstractmethod
+    def schedule(self, key: str, at: datetime, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` at `at` (at once if `at` has passed)."""
+
+    @abstractmethod
+    def cancel(self, key: str) -> None:
+        """Forget the timer for `key`, if any."""
+
+
+class Clock(ABC):
+    """The time, so that tests can set it."""
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""

@@ -70,3 +70,121 @@ class Messages:
 def keys(language: str) -> dict[str, set[str]]:
     """Every message key by section, for checking that both languages have the same."""
     return {section: set(entries) for section, entries in _catalogue(language).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Chat messages
+
+
+def tel_uri(phone: str) -> str:
+    """A `tel:` URI in international form for a Swedish number: 070-174 06 21 → tel:+46701740621."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if phone.strip().startswith("+"):
+        return f"tel:+{digits}"
+    if digits.startswith("00"):
+        return f"tel:+{digits[2:]}"
+    if digits.startswith("0"):
+        return f"tel:+46{digits[1:]}"
+    return f"tel:{digits}"
+
+
+@lru_cache(maxsize=1)
+def chat_names() -> dict[str, Any]:
+    """Names of tracks, outcomes, states and hours for chat."""
+    with (templates_dir() / "chat" / "names.toml").open("rb") as handle:
+        return tomllib.load(handle)
+
+
+@lru_cache(maxsize=2)
+def _chat_environment(html: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "chat")),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def duration(seconds: float, language: str = "sv") -> str:
+    """A short human duration: 45 s, 3 min 5 s, 1 h 2 min."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+class ChatRenderer:
+    """Renders templates/chat/NAME.j2 into plain text and HTML (mention pills, tel: links)."""
+
+    def __init__(self, tz: Any) -> None:
+        self.tz = tz
+
+    def _helpers(self, html: bool) -> dict[str, Any]:
+        from datetime import datetime
+
+        from markupsafe import Markup, escape
+
+        def pill(user: str, name: str = "") -> Any:
+            label = name or user
+            if not html:
+                return label
+            return Markup('<a href="https://matrix.to/#/{}">{}</a>').format(user, label)
+
+        def tel(phone: str) -> Any:
+            if not phone:
+                return ""
+            if not html:
+                return f"{phone} ({tel_uri(phone)})"
+            return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
+
+        def local(value: str | datetime) -> str:
+            instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+            return f"{instant.astimezone(self.tz):%Y-%m-%d kl. %H:%M}"
+
+        names = chat_names()
+        return {
+            "pill": pill,
+            "tel": tel,
+            "local": local,
+            "duration": duration,
+            "outcome_sv": lambda o: names["outcome"].get(o, o),
+            "state_sv": lambda s: names["state"].get(s, s),
+            "escape": escape,
+        }
+
+    def render(
+        self, name: str, *, notice: bool = True, mentions: tuple[str, ...] = (), **params: Any
+    ) -> Any:
+        """Content for template `name` (an m.notice unless `notice` is False)."""
+        from consultbot.domain.types import UserId
+        from consultbot.ports import Content
+
+        text = (
+            _chat_environment(False)
+            .get_template(f"{name}.j2")
+            .render(**self._helpers(False), **params)
+        )
+        html = (
+            _chat_environment(True)
+            .get_template(f"{name}.j2")
+            .render(**self._helpers(True), **params)
+        )
+        return Content(
+            text=text.strip(),
+            html=html.strip().replace("\n", "<br>\n"),
+            mentions=tuple(UserId(m) for m in mentions),
+            notice=notice,
+        )
+
+    def hours_sv(self, hours: Any) -> str:
+        """ "vardagar 08:00–17:00", "dygnet runt"."""
+        names = chat_names()["hours"]
+        if hours.always:
+            return str(names["always"])
+        text = str(hours).split(" ", 1)[1].replace("-", "–")
+        return f"{names[hours.days]} {text}"

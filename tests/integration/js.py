@@ -164,7 +164,7 @@ class JsClient:
                             f"JS client exited with code {self._process.returncode}"
                             + self._log_tail()
                         )
-                    event = json.loads(line)
+                    event: Event = json.loads(line)
                     if predicate(event):
                         return event
                     if event.get("type") == "error" and "id" not in event:
@@ -210,10 +210,16 @@ class JsClient:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
+        # Close both pipes, so that asyncio closes the subprocess transport now rather than
+        # warning about it (ResourceWarning, an error under this suite's filterwarnings).
         if process.stdin is not None:
             process.stdin.close()
             with contextlib.suppress(ConnectionError):
                 await process.stdin.wait_closed()
+        if process.stdout is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_STOP_TIMEOUT):
+                    await process.stdout.read()
 
     def _log_tail(self) -> str:
         try:
