@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m consultbot dev-run
+	$(PY) -m consultbot dev
 
 demo: $(STAMP)
 	$(PY) -m consultbot demo

@@ -331,6 +331,100 @@ async def cmd_not_yet(ctx: Context) -> int:
     raise ctx.fail("not_yet", verb=ctx.args.verb)
 
 
+async def cmd_run(ctx: Context) -> int:
+    from consultbot import app
+
+    app.setup_logging()
+    await app.run(ctx.config)
+    return EXIT_OK
+
+
+def _absolute(path: str) -> Path:
+    return Path(path).resolve()
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+async def cmd_homeserver(ctx: Context) -> int:
+    from consultbot import devtools
+    from consultbot.adapters.synapse import EmbeddedHomeserver
+
+    config = ctx.config
+    data = _absolute(ctx.args.dir or ".local/synapse")
+    port = ctx.args.port or 8008
+    async with EmbeddedHomeserver(data_dir=data, port=port, fast_passwords=True) as server:
+        await devtools.provision(server, config, devtools.example_users())
+        ctx.print(
+            ctx.messages.cli(
+                "homeserver_ready",
+                url=server.url,
+                data=str(data),
+                password=devtools.DEMO_PASSWORD,
+                server=server.server_name,
+                admin_password=devtools.ADMIN[1],
+            )
+        )
+        await devtools.wait_forever()
+    return EXIT_OK
+
+
+async def _load_examples(ctx: Context) -> None:
+    """Import the example data unless the database already has it; keep today covered."""
+    from consultbot import datasets, devtools
+    from consultbot.resources import example_data_dir
+
+    store = await ctx.store()
+    folder = example_data_dir()
+    now = datetime.now(UTC)
+
+    def files(name: str, data: bytes | None = None) -> list[tuple[str, bytes]]:
+        return [(str(folder / name), data if data is not None else (folder / name).read_bytes())]
+
+    if not len(await store.catalogue()):
+        await datasets.check_catalogue_files(files("services.toml")).activate(store, now)
+    if not await store.staff():
+        await (await datasets.check_staff_files(files("staff.csv"), store)).activate(store, now)
+    if not await store.directory():
+        await datasets.check_directory_files(files("directory.csv")).activate(store, now)
+    if (await store.on_duty(ServiceId("kardiologi"), now)).empty:
+        text = _read_text(folder / "roster-example.csv")
+        shifted = devtools.shifted_roster(text, now.astimezone(ctx.tz).date(), ctx.tz)
+        checked = await datasets.check_roster_files(
+            files("roster-example.csv", shifted.encode()), store, ctx.tz, ctx.config.hours_of()
+        )
+        await checked.activate(store, now)
+
+
+async def cmd_dev(ctx: Context) -> int:
+    from consultbot import app, devtools
+
+    app.setup_logging()
+    config = ctx.config
+    async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
+        await _load_examples(ctx)
+        await ctx.close()
+        ctx.print(
+            ctx.messages.cli(
+                "dev_ready",
+                url=config.matrix.homeserver,
+                server=server.server_name if server else config.matrix.user_id.split(":", 1)[1],
+                password=devtools.DEMO_PASSWORD,
+                admin_password=devtools.ADMIN[1],
+                bot=config.matrix.user_id,
+            )
+        )
+        await app.run(config)
+    return EXIT_OK
+
+
+async def cmd_demo(ctx: Context) -> int:
+    from consultbot import demo
+
+    return await demo.main(ctx.config, ctx.out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 
@@ -381,14 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="local time (default now)")
     w.set_defaults(handler=cmd_who)
 
-    for verb, text in (
-        ("run", "run the bot"),
-        ("homeserver", "start the embedded development homeserver"),
-        ("demo", "scripted end-to-end demo conversation"),
-        ("stats", "follow-up statistics"),
-    ):
-        v = verbs.add_parser(verb, parents=[common], help=text)
-        v.set_defaults(handler=cmd_not_yet)
+    r = verbs.add_parser("run", parents=[common], help="run the bot")
+    r.set_defaults(handler=cmd_run)
+    h = verbs.add_parser("homeserver", parents=[common], help="start the embedded dev homeserver")
+    h.add_argument("--dir", metavar="DIR", help="data folder (default .local/synapse)")
+    h.add_argument("--port", metavar="N", type=int, help="port on 127.0.0.1 (default 8008)")
+    h.set_defaults(handler=cmd_homeserver)
+    d = verbs.add_parser("dev", parents=[common], help="make run: homeserver, example data, bot")
+    d.set_defaults(handler=cmd_dev)
+    m = verbs.add_parser("demo", parents=[common], help="scripted end-to-end demo conversation")
+    m.set_defaults(handler=cmd_demo)
+    st = verbs.add_parser("stats", parents=[common], help="follow-up statistics")
+    st.set_defaults(handler=cmd_not_yet)
     return parser
 
 

@@ -266,6 +266,10 @@ class Messenger(ABC):
         """Redact an event; False when the bot may not."""
 
     @abstractmethod
+    async def leave(self, room: str) -> None:
+        """Leave a room."""
+
+    @abstractmethod
     async def message_text(self, room: str, event_id: str) -> str | None:
         """The text of a message (fetched and decrypted), or None when it cannot be read."""
 

@@ -98,6 +98,7 @@ class ConsultService:
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Question texts live in memory only; after a restart they are read from Matrix again.
         self._questions: dict[ConsultId, str] = {}
+        self.admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         self.dispatcher = Dispatcher(self)
 
     # -- start-up ---------------------------------------------------------------------------
@@ -226,6 +227,22 @@ class ConsultService:
             [],
             [Outgoing(kind="send", room=room, payload=content_to_dict(content))],
             handled=handled,
+            now=self.clock.now(),
+        )
+        self.dispatcher.kick()
+
+    async def refuse_invite(self, room: str, inviter: str) -> None:
+        """Answer an invite from a disallowed server with a notice, then leave the room."""
+        servers = ", ".join(self.config.bot.allowed_servers)
+        content = self.chat.render("refused_server", servers=servers)
+        await self.consults.record(
+            None,
+            0,
+            [],
+            [
+                Outgoing(kind="send", room=room, payload=content_to_dict(content)),
+                Outgoing(kind="leave", room=room, payload={}),
+            ],
             now=self.clock.now(),
         )
         self.dispatcher.kick()
@@ -569,6 +586,8 @@ class Dispatcher:
             if not removed:
                 content = self.service.chat.render("pnr_not_redacted")
                 await messenger.send(item.room, content, txn=f"{item.txn}-n")
+        elif item.kind == "leave":
+            await messenger.leave(item.room)
         elif item.kind == "effect" and item.consult is not None:
             await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
         else:
@@ -601,7 +620,7 @@ class Dispatcher:
                 content = service.chat.render(effect.template, c=view, **effect.params)
                 await messenger.send(room, content, txn=txn)
             case esc.AlertAdmins():
-                admin_room = service.config.bot.admin_room
+                admin_room = service.admin_room
                 if not admin_room:
                     log.warning(
                         "consult %s: %s, but no admin_room is configured",

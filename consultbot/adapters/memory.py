@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
@@ -13,7 +13,18 @@ from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
-from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxItem, Outgoing, Version
+from consultbot.ports import (
+    Clock,
+    ConflictError,
+    ConsultStore,
+    Content,
+    DataStore,
+    Messenger,
+    OutboxItem,
+    Outgoing,
+    Timers,
+    Version,
+)
 
 
 @dataclass
@@ -241,3 +252,111 @@ class MemoryConsultStore(ConsultStore):
 
     async def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
+
+
+@dataclass
+class ManualClock(Clock):
+    """A clock that tests move by hand."""
+
+    current: datetime
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self.current += delta
+
+
+@dataclass
+class ManualTimers(Timers):
+    """Timers that fire only when a test says so."""
+
+    due: dict[str, tuple[datetime, Callable[[], Awaitable[None]]]] = field(default_factory=dict)
+
+    def schedule(self, key: str, at: datetime, callback: Callable[[], Awaitable[None]]) -> None:
+        self.due[key] = (at, callback)
+
+    def cancel(self, key: str) -> None:
+        self.due.pop(key, None)
+
+    async def fire_until(self, now: datetime) -> int:
+        """Run every timer due at or before `now`, in deadline order; return how many ran."""
+        ran = 0
+        while True:
+            ready = sorted((at, key) for key, (at, _) in self.due.items() if at <= now)
+            if not ready:
+                return ran
+            _, key = ready[0]
+            _, callback = self.due.pop(key)
+            await callback()
+            ran += 1
+
+
+@dataclass
+class Sent:
+    """One thing the in-memory messenger was asked to do."""
+
+    action: str
+    room: str
+    content: Content | None = None
+    users: tuple[UserId, ...] = ()
+    txn: str = ""
+    event_id: str = ""
+
+
+@dataclass
+class MemoryMessenger(Messenger):
+    """Records what would go to Matrix; deduplicates transaction ids as a homeserver does."""
+
+    log: list[Sent] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    fail_next: int = 0
+    _txns: dict[str, str] = field(default_factory=dict)
+    _rooms: dict[str, str] = field(default_factory=dict)
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("homeserver unreachable (simulated)")
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        self._maybe_fail()
+        if key in self._rooms:
+            return self._rooms[key]
+        room = f"!room{len(self._rooms) + 1}:localhost"
+        self._rooms[key] = room
+        self.log.append(Sent(action="create", room=room, users=tuple(invite)))
+        return room
+
+    async def invite(self, room: str, users: Sequence[UserId]) -> None:
+        self._maybe_fail()
+        self.log.append(Sent(action="invite", room=room, users=tuple(users)))
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        self._maybe_fail()
+        if txn in self._txns:
+            return self._txns[txn]
+        event_id = f"$sent{len(self.log) + 1}"
+        self._txns[txn] = event_id
+        self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
+        return event_id
+
+    async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
+        self._maybe_fail()
+        self.log.append(Sent(action="redact", room=room, txn=txn, event_id=event_id))
+        return True
+
+    async def leave(self, room: str) -> None:
+        self.log.append(Sent(action="leave", room=room))
+
+    async def message_text(self, room: str, event_id: str) -> str | None:
+        return self.texts.get(event_id)
+
+    def sent_to(self, room: str) -> list[Content]:
+        """Every message sent to `room`, in order."""
+        return [s.content for s in self.log if s.action == "send" and s.room == room and s.content]

@@ -107,12 +107,15 @@ class EmbeddedHomeserver:
         server_name: str = "localhost",
         relax_rate_limits: bool = False,
         start_timeout: float = 60.0,
+        fast_passwords: bool = False,
     ) -> None:
         self._data_dir = Path(data_dir).resolve()
         self._port = port
         self._server_name = server_name
         self._relax_rate_limits = relax_rate_limits
         self._start_timeout = start_timeout
+        # Cheap password hashing: only for a throw-away dev/test server with many users.
+        self._fast_passwords = fast_passwords
         self._process: asyncio.subprocess.Process | None = None
         self._log_handle: IO[bytes] | None = None
 
@@ -386,6 +389,9 @@ class EmbeddedHomeserver:
             config.pop(key, None)
         if self._relax_rate_limits:
             config.update(_RELAXED_RATE_LIMITS)
+        config.pop("bcrypt_rounds", None)
+        if self._fast_passwords:
+            config["bcrypt_rounds"] = 4
         if not config.get("registration_shared_secret"):
             raise HomeserverError(f"{self.config_path} has no registration_shared_secret")
         (data / LOG_CONFIG_FILE).write_text(_LOG_CONFIG, encoding="utf-8")

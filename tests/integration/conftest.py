@@ -39,6 +39,7 @@ async def homeserver(
         data_dir=tmp_path_factory.mktemp("synapse"),
         port=_free_loopback_port(),
         relax_rate_limits=True,
+        fast_passwords=True,
     ) as server:
         yield server
 

@@ -16,7 +16,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 JSCLIENT_DIR = Path(__file__).resolve().parent / "jsclient"
 CLIENT_SCRIPT = JSCLIENT_DIR / "client.mjs"
@@ -164,7 +164,7 @@ class JsClient:
                             f"JS client exited with code {self._process.returncode}"
                             + self._log_tail()
                         )
-                    event: Event = json.loads(line)
+                    event = cast(Event, json.loads(line))
                     if predicate(event):
                         return event
                     if event.get("type") == "error" and "id" not in event:

@@ -1,0 +1,561 @@
+"""matrix-nio: login, the sync loop, E2EE, events → the service, and the Messenger port.
+
+Facts this module is built around (see ../shared/MATRIX-NOTES.md):
+- nio's own sync-token store saves the position before callbacks run, so a crash would lose
+  events. Here the position is saved in the database only after a whole batch is handled.
+- nio keeps rooms in memory only. At start the bot does one full-state sync (timeline empty)
+  so that it knows its rooms, then syncs on from the saved position to see what it missed.
+- Sending into an encrypted room shares the room key only with members nio knows at that
+  moment. A page therefore waits until the invitees are in nio's member list and their device
+  keys are queried.
+- nio retries connection errors forever; its wait is capped at one second here so that the bot
+  catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    JoinError,
+    LocalProtocolError,
+    LoginResponse,
+    MegolmEvent,
+    ReactionEvent,
+    RoomCreateError,
+    RoomGetEventResponse,
+    RoomInviteError,
+    RoomMessagesResponse,
+    RoomMessageText,
+    RoomPreset,
+    RoomRedactError,
+    RoomResolveAliasResponse,
+    RoomSendResponse,
+    SyncResponse,
+    WhoamiResponse,
+)
+from nio.api import Direction
+
+from consultbot.config import MatrixConfig
+from consultbot.domain.errors import ConsultbotError
+from consultbot.domain.types import UserId
+from consultbot.ports import ConsultStore, Content, IncomingMessage, IncomingReaction, Messenger
+
+log = logging.getLogger(__name__)
+
+DISPLAY_NAME = "Konsultbot (Chatbot)"
+SYNC_TOKEN = "sync_token"
+SYNC_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": 100}},
+    "presence": {"not_types": ["*"]},
+    "account_data": {"not_types": ["*"]},
+}
+INITIAL_FILTER: dict[str, Any] = {
+    "room": {"timeline": {"limit": 0}},
+    "presence": {"not_types": ["*"]},
+}
+WAIT_FOR_ROOM = 30.0
+WAIT_FOR_MEMBERS = 15.0
+BACKFILL_PAGES = 5
+UNDECRYPTED_KEEP_SECONDS = 600
+
+
+class EncryptionUnavailable(ConsultbotError):
+    """matrix-nio was installed without its e2e extra."""
+
+
+class LoginFailed(ConsultbotError):
+    """The homeserver refused the bot's credentials."""
+
+
+class Handler(Protocol):
+    """What the sync loop delivers events to (the service)."""
+
+    async def handle_message(self, message: IncomingMessage) -> None:
+        """A text message."""
+
+    async def handle_reaction(self, reaction: IncomingReaction) -> None:
+        """A reaction."""
+
+    def allowed(self, user: str) -> bool:
+        """True for users on an allowed homeserver."""
+
+    async def refuse_invite(self, room: str, inviter: str) -> None:
+        """Tell someone from a disallowed server that the bot is not for them, and leave."""
+
+
+def encryption_available() -> bool:
+    """True when matrix-nio can do end-to-end encryption here."""
+    from nio.crypto import ENCRYPTION_ENABLED
+
+    return bool(ENCRYPTION_ENABLED)
+
+
+class MatrixBot(Messenger):
+    """The bot's Matrix connection: one device, one crypto store, one sync loop."""
+
+    def __init__(self, config: MatrixConfig, store: ConsultStore) -> None:
+        self.config = config
+        self.store = store
+        self.handler: Handler | None = None
+        self.client: AsyncClient | None = None
+        self._synced = asyncio.Condition()
+        self._keys_lock = asyncio.Lock()
+        self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
+        self._stopping = asyncio.Event()
+        self.caught_up = asyncio.Event()
+        self._instance = ""
+
+    # -- login ------------------------------------------------------------------------------
+
+    @property
+    def user_id(self) -> str:
+        """The bot's Matrix id."""
+        return self.config.user_id
+
+    def _credentials_file(self) -> Path:
+        return self.config.store_path / "credentials.json"
+
+    async def login(self) -> None:
+        """Log in (or restore the saved device), load the crypto store, set the display name."""
+        if not encryption_available():
+            raise EncryptionUnavailable(
+                "end-to-end encryption is unavailable: install matrix-nio[e2e]"
+            )
+        self.config.store_path.mkdir(parents=True, exist_ok=True)
+        client_config = AsyncClientConfig(
+            encryption_enabled=True,
+            store_sync_tokens=False,
+            pickle_key=self.config.pickle_key or "consultbot",
+            max_timeout_retry_wait_time=1.0,
+            backoff_factor=0.1,
+            request_timeout=30,
+        )
+        client = AsyncClient(
+            self.config.homeserver,
+            self.config.user_id,
+            store_path=str(self.config.store_path),
+            config=client_config,
+        )
+        self.client = client
+        saved = self._saved_credentials()
+        if self.config.access_token:
+            who = await client.whoami() if await self._use_token(self.config.access_token) else None
+            if not isinstance(who, WhoamiResponse) or not who.device_id:
+                raise LoginFailed("the access_token was refused by the homeserver")
+            client.restore_login(self.config.user_id, who.device_id, self.config.access_token)
+        elif saved and await self._restore(saved):
+            pass
+        else:
+            await self._password_login(saved.get("device_id") if saved else None)
+        self._instance = await self._instance_id()
+        await self._set_display_name()
+        log.info("logged in as %s, device %s", client.user_id, client.device_id)
+
+    async def _use_token(self, token: str) -> bool:
+        assert self.client is not None
+        self.client.access_token = token
+        return True
+
+    def _saved_credentials(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._credentials_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if (
+            data.get("user_id") != self.config.user_id
+            or data.get("homeserver") != self.config.homeserver
+        ):
+            return {}
+        return {k: str(v) for k, v in data.items()}
+
+    async def _restore(self, saved: dict[str, str]) -> bool:
+        assert self.client is not None
+        self.client.restore_login(self.config.user_id, saved["device_id"], saved["access_token"])
+        who = await self.client.whoami()
+        if isinstance(who, WhoamiResponse):
+            return True
+        log.warning("saved access token refused; logging in again with the same device")
+        return False
+
+    async def _password_login(self, device_id: str | None) -> None:
+        assert self.client is not None
+        if not self.config.password:
+            raise LoginFailed("no password configured and no valid saved session")
+        if device_id:
+            self.client.device_id = device_id
+        response = await self.client.login(
+            self.config.password, device_name=self.config.device_name
+        )
+        if not isinstance(response, LoginResponse):
+            raise LoginFailed(f"login as {self.config.user_id} failed: {response}")
+        path = self._credentials_file()
+        path.write_text(
+            json.dumps(
+                {
+                    "homeserver": self.config.homeserver,
+                    "user_id": response.user_id,
+                    "device_id": response.device_id,
+                    "access_token": response.access_token,
+                }
+            ),
+            encoding="utf-8",
+        )
+        os.chmod(path, 0o600)
+
+    async def _instance_id(self) -> str:
+        instance = await self.store.get_meta("instance")
+        if instance is None:
+            import secrets
+
+            instance = secrets.token_hex(4)
+            await self.store.set_meta("instance", instance)
+        return instance
+
+    async def _set_display_name(self) -> None:
+        assert self.client is not None
+        current = await self.client.get_displayname()
+        name = getattr(current, "displayname", None)
+        if not name or not str(name).endswith("(Chatbot)"):
+            await self.client.set_displayname(DISPLAY_NAME)
+
+    async def close(self) -> None:
+        """Stop syncing and close the HTTP session."""
+        self._stopping.set()
+        if self.client is not None:
+            await self.client.close()
+
+    # -- the sync loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync until stopped. Each batch is handled before its position is saved."""
+        client = self.client
+        assert client is not None
+        await self._initial_sync()
+        token = await self.store.get_meta(SYNC_TOKEN)
+        if token is None:
+            # First start ever: nothing before now is ours to handle.
+            token = client.next_batch
+            await self.store.set_meta(SYNC_TOKEN, token)
+        while not self._stopping.is_set():
+            try:
+                response = await client.sync(timeout=30_000, sync_filter=SYNC_FILTER, since=token)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sync failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if not isinstance(response, SyncResponse):
+                log.warning("sync error: %s", response)
+                await asyncio.sleep(1.0)
+                continue
+            await self._crypto_chores()
+            await self._handle(response)
+            token = response.next_batch
+            await self.store.set_meta(SYNC_TOKEN, token)
+            self.caught_up.set()
+            async with self._synced:
+                self._synced.notify_all()
+
+    async def _initial_sync(self) -> None:
+        client = self.client
+        assert client is not None
+        while True:
+            response = await client.sync(timeout=0, sync_filter=INITIAL_FILTER, full_state=True)
+            if isinstance(response, SyncResponse):
+                break
+            log.warning("initial sync failed: %s; retrying", response)
+            await asyncio.sleep(1.0)
+        await self._crypto_chores()
+        await self._invites(response)
+
+    async def _crypto_chores(self) -> None:
+        client = self.client
+        assert client is not None
+        async with self._keys_lock:
+            try:
+                if client.should_upload_keys:
+                    await client.keys_upload()
+                if client.should_query_keys:
+                    await client.keys_query()
+                if client.should_claim_keys:
+                    await client.keys_claim(client.get_users_for_key_claiming())
+                await client.send_to_device_messages()
+            except LocalProtocolError as exc:
+                log.debug("crypto chores: %s", exc)
+
+    async def _handle(self, response: SyncResponse) -> None:
+        await self._invites(response)
+        for room_id, info in response.rooms.join.items():
+            events: list[Any] = list(info.timeline.events)
+            if info.timeline.limited and info.timeline.prev_batch:
+                events = [*await self._backfill(room_id, info.timeline.prev_batch), *events]
+            for event in events:
+                await self._event(room_id, event)
+        await self._retry_undecrypted()
+
+    async def _backfill(self, room_id: str, start: str) -> list[Any]:
+        """Events a limited sync left out, oldest first; stops at events already handled."""
+        client = self.client
+        assert client is not None
+        found: list[Any] = []
+        for _ in range(BACKFILL_PAGES):
+            page = await client.room_messages(
+                room_id, start=start, direction=Direction.back, limit=100
+            )
+            if not isinstance(page, RoomMessagesResponse) or not page.chunk:
+                break
+            stop = False
+            for event in page.chunk:
+                if await self.store.is_handled(event.event_id):
+                    stop = True
+                    break
+                found.append(event)
+            if stop or not page.end:
+                break
+            start = page.end
+        found.reverse()
+        log.info("backfilled %d events in %s after a gap", len(found), room_id)
+        return found
+
+    async def _event(self, room_id: str, event: Any) -> None:
+        client = self.client
+        assert client is not None
+        if getattr(event, "sender", None) == self.user_id:
+            return
+        if isinstance(event, MegolmEvent):
+            decrypted = self._try_decrypt(event)
+            if decrypted is None:
+                self._undecrypted[event.event_id] = (
+                    event,
+                    room_id,
+                    asyncio.get_running_loop().time(),
+                )
+                return
+            event = decrypted
+        try:
+            await self._deliver(room_id, event)
+        except Exception:
+            log.exception("event %s in %s failed", getattr(event, "event_id", "?"), room_id)
+
+    def _try_decrypt(self, event: MegolmEvent) -> Any:
+        assert self.client is not None
+        try:
+            decrypted = self.client.decrypt_event(event)
+        except Exception:
+            return None
+        return None if isinstance(decrypted, MegolmEvent) else decrypted
+
+    async def _retry_undecrypted(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for event_id, (event, room_id, since) in list(self._undecrypted.items()):
+            decrypted = self._try_decrypt(event)
+            if decrypted is not None:
+                del self._undecrypted[event_id]
+                await self._deliver(room_id, decrypted)
+            elif now - since > UNDECRYPTED_KEEP_SECONDS:
+                del self._undecrypted[event_id]
+                log.warning("gave up decrypting %s in %s", event_id, room_id)
+
+    async def _deliver(self, room_id: str, event: Any) -> None:
+        client = self.client
+        assert client is not None and self.handler is not None
+        at = datetime.fromtimestamp(getattr(event, "server_timestamp", 0) / 1000, UTC)
+        if isinstance(event, RoomMessageText):
+            room = client.rooms.get(room_id)
+            direct = room is not None and len(room.users) <= 2
+            await self.handler.handle_message(
+                IncomingMessage(
+                    room=room_id,
+                    event_id=event.event_id,
+                    sender=UserId(event.sender),
+                    body=event.body or "",
+                    at=at,
+                    direct=direct,
+                )
+            )
+        elif isinstance(event, ReactionEvent):
+            await self.handler.handle_reaction(
+                IncomingReaction(
+                    room=room_id,
+                    event_id=event.event_id,
+                    sender=UserId(event.sender),
+                    key=event.key,
+                    reacts_to=event.reacts_to,
+                    at=at,
+                )
+            )
+
+    async def _invites(self, response: SyncResponse) -> None:
+        client = self.client
+        assert client is not None and self.handler is not None
+        for room_id, info in response.rooms.invite.items():
+            inviter = next(
+                (
+                    e.sender
+                    for e in info.invite_state
+                    if isinstance(e, InviteMemberEvent) and e.state_key == self.user_id
+                ),
+                None,
+            )
+            if inviter is None:
+                continue
+            joined = await client.join(room_id)
+            if isinstance(joined, JoinError):
+                log.warning("could not join %s: %s", room_id, joined)
+                continue
+            if not self.handler.allowed(inviter):
+                log.info("refusing %s from a disallowed server", room_id)
+                await self.handler.refuse_invite(room_id, inviter)
+            else:
+                log.info("joined %s", room_id)
+
+    # -- Messenger ------------------------------------------------------------------------------
+
+    async def _wait(self, predicate: Callable[[], bool], seconds: float) -> bool:
+        try:
+            async with asyncio.timeout(seconds), self._synced:
+                await self._synced.wait_for(predicate)
+            return True
+        except TimeoutError:
+            return predicate()
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        client = self.client
+        assert client is not None
+        alias = f"konsult-{self._instance}-{key}".lower()
+        state = [
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            },
+            {
+                "type": "m.room.history_visibility",
+                "state_key": "",
+                "content": {"history_visibility": "shared"},
+            },
+        ]
+
+        async def create(people: Sequence[str]) -> str | None:
+            response = await client.room_create(
+                alias=alias,
+                name=name,
+                topic=topic,
+                preset=RoomPreset.private_chat,
+                invite=list(people),
+                initial_state=state,
+            )
+            if isinstance(response, RoomCreateError):
+                if response.status_code == "M_ROOM_IN_USE":
+                    return await self._resolve(alias)  # created before a crash: the same room
+                log.warning("room creation for %s failed: %s", key, response)
+                return None
+            return str(response.room_id)
+
+        room = await create(invite)
+        if room is None:
+            # One bad invitee must not stop the others from being reached.
+            room = await create(())
+            if room is None:
+                raise RuntimeError(f"could not create the consult room for {key}")
+            await self.invite(room, invite)
+        return room
+
+    async def _resolve(self, alias: str) -> str:
+        assert self.client is not None
+        server = self.user_id.split(":", 1)[1]
+        response = await self.client.room_resolve_alias(f"#{alias}:{server}")
+        if not isinstance(response, RoomResolveAliasResponse):
+            raise RuntimeError(f"alias {alias} in use but not resolvable: {response}")
+        return str(response.room_id)
+
+    async def invite(self, room: str, users: Sequence[UserId]) -> None:
+        client = self.client
+        assert client is not None
+        for user in users:
+            response = await client.room_invite(room, user)
+            if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
+                log.error("could not invite %s to %s: %s", user, room, response.status_code)
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        client = self.client
+        assert client is not None
+        if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
+            raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        if recipients:
+
+            def members_known() -> bool:
+                known = client.rooms[room].users
+                return all(user in known for user in recipients)
+
+            if not await self._wait(members_known, WAIT_FOR_MEMBERS):
+                log.warning("sending in %s before every recipient showed up in sync", room)
+            async with self._keys_lock:
+                try:
+                    if client.should_query_keys:
+                        await client.keys_query()
+                except LocalProtocolError as exc:
+                    log.debug("keys query: %s", exc)
+        body: dict[str, Any] = {
+            "msgtype": "m.notice" if content.notice else "m.text",
+            "body": content.text,
+            "format": "org.matrix.custom.html",
+            "formatted_body": content.html,
+            "m.mentions": {"user_ids": list(content.mentions)} if content.mentions else {},
+        }
+        response = await client.room_send(
+            room, "m.room.message", body, tx_id=txn, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"send to {room} failed: {response}")
+        return str(response.event_id)
+
+    async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
+        assert self.client is not None
+        response = await self.client.room_redact(room, event_id, reason=reason, tx_id=txn)
+        if isinstance(response, RoomRedactError):
+            log.warning("could not redact %s in %s: %s", event_id, room, response.status_code)
+            return False
+        return True
+
+    async def join_room(self, room: str) -> str | None:
+        """Join a room by id or alias; its id, or None (logged) when that fails."""
+        assert self.client is not None
+        response = await self.client.join(room)
+        if isinstance(response, JoinError):
+            log.error("could not join %s: %s", room, response)
+            return None
+        return str(response.room_id)
+
+    async def leave(self, room: str) -> None:
+        assert self.client is not None
+        await self.client.room_leave(room)
+
+    async def message_text(self, room: str, event_id: str) -> str | None:
+        assert self.client is not None
+        response = await self.client.room_get_event(room, event_id)
+        if not isinstance(response, RoomGetEventResponse):
+            return None
+        event: Any = response.event
+        if isinstance(event, MegolmEvent):
+            event = self._try_decrypt(event)
+        return event.body if isinstance(event, RoomMessageText) else None
+
+
+Starter = Callable[[], Awaitable[None]]

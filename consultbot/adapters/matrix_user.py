@@ -1,0 +1,217 @@
+"""A person's end-to-end encrypted Matrix client (matrix-nio), for the demo and the tests.
+
+It syncs in the background, decrypts what it can, records every message, reaction and invite,
+and lets a caller wait for the one it expects, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    LocalProtocolError,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    ReactionEvent,
+    RoomCreateResponse,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomPreset,
+    RoomSendResponse,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seen:
+    """Something this client saw: a message, a reaction or an invite."""
+
+    kind: str  # "message" | "reaction" | "invite" | "undecryptable"
+    room: str
+    sender: str
+    event_id: str = ""
+    body: str = ""
+    html: str = ""
+    msgtype: str = ""
+    mentions: tuple[str, ...] = ()
+    key: str = ""
+    reacts_to: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+class MatrixUser:
+    """One logged-in user with their own device and crypto store."""
+
+    def __init__(self, homeserver: str, user_id: str, password: str, store: Path) -> None:
+        store.mkdir(parents=True, exist_ok=True)
+        self.user_id = user_id
+        self._password = password
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            store_path=str(store),
+            config=AsyncClientConfig(
+                encryption_enabled=True,
+                store_sync_tokens=True,
+                max_timeout_retry_wait_time=1.0,
+            ),
+        )
+        self.seen: list[Seen] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._first_sync = asyncio.Event()
+
+    async def start(self) -> None:
+        """Log in, upload keys and start syncing in the background."""
+        response = await self.client.login(self._password, device_name="consultbot-test")
+        if not isinstance(response, LoginResponse):
+            raise RuntimeError(f"login as {self.user_id} failed: {response}")
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        self.client.add_event_callback(
+            self._on_event, (RoomMessageText, RoomMessageNotice, ReactionEvent, MegolmEvent)
+        )
+        self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
+        self.client.add_response_callback(self._on_sync, ())
+        self._task = asyncio.create_task(self.client.sync_forever(timeout=10_000, full_state=True))
+        async with asyncio.timeout(30):
+            await self._first_sync.wait()
+
+    async def close(self) -> None:
+        """Stop syncing and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.client.close()
+
+    async def _on_sync(self, response: Any) -> None:
+        self._first_sync.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _record(self, seen: Seen) -> None:
+        self.seen.append(seen)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _on_event(self, room: MatrixRoom, event: Any) -> None:
+        source = getattr(event, "source", {}) or {}
+        content = source.get("content", {}) if isinstance(source, dict) else {}
+        if isinstance(event, MegolmEvent):
+            await self._record(
+                Seen(
+                    kind="undecryptable",
+                    room=room.room_id,
+                    sender=event.sender,
+                    event_id=event.event_id,
+                )
+            )
+        elif isinstance(event, ReactionEvent):
+            await self._record(
+                Seen(
+                    kind="reaction",
+                    room=room.room_id,
+                    sender=event.sender,
+                    event_id=event.event_id,
+                    key=event.key,
+                    reacts_to=event.reacts_to,
+                )
+            )
+        else:
+            mentions = tuple(content.get("m.mentions", {}).get("user_ids", []))
+            await self._record(
+                Seen(
+                    kind="message",
+                    room=room.room_id,
+                    sender=event.sender,
+                    event_id=event.event_id,
+                    body=event.body or "",
+                    html=getattr(event, "formatted_body", None) or "",
+                    msgtype=content.get("msgtype", ""),
+                    mentions=mentions,
+                    source=source,
+                )
+            )
+
+    async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key == self.user_id and event.membership == "invite":
+            await self._record(Seen(kind="invite", room=room.room_id, sender=event.sender))
+
+    async def wait_for(self, predicate: Callable[[Seen], bool], seconds: float = 30.0) -> Seen:
+        """The first thing seen (so far or from now on) that matches; TimeoutError otherwise."""
+        async with asyncio.timeout(seconds), self._changed:
+            while True:
+                for seen in self.seen:
+                    if predicate(seen):
+                        return seen
+                await self._changed.wait()
+
+    async def wait_until(self, condition: Callable[[], bool], seconds: float = 30.0) -> None:
+        """Wait, re-checking after every sync, until `condition()` holds."""
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(condition)
+
+    async def join(self, room: str) -> None:
+        """Join a room and wait until sync shows it."""
+        await self.client.join(room)
+        await self.wait_until(lambda: room in self.client.rooms)
+
+    async def create_dm(self, other: str) -> str:
+        """An encrypted direct chat with `other`; returns once they have joined."""
+        response = await self.client.room_create(
+            is_direct=True,
+            preset=RoomPreset.trusted_private_chat,
+            invite=[other],
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        if not isinstance(response, RoomCreateResponse):
+            raise RuntimeError(f"could not create a DM: {response}")
+        room = response.room_id
+        await self.wait_until(
+            lambda: (
+                room in self.client.rooms
+                and other in self.client.rooms[room].users
+                and other not in self.client.rooms[room].invited_users
+            )
+        )
+        return str(room)
+
+    async def send_text(self, room: str, body: str) -> str:
+        """Send an (encrypted) m.text; returns its event id."""
+        with contextlib.suppress(LocalProtocolError):
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+        response = await self.client.room_send(
+            room,
+            "m.room.message",
+            {"msgtype": "m.text", "body": body},
+            ignore_unverified_devices=True,
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"send failed: {response}")
+        return str(response.event_id)
+
+    async def react(self, room: str, event_id: str, key: str = "✅") -> str:
+        """React to an event (as Element does: an m.annotation)."""
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        response = await self.client.room_send(
+            room, "m.reaction", content, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"reaction failed: {response}")
+        return str(response.event_id)
