@@ -9,6 +9,8 @@ end-to-end encryption, and three encrypted user clients.
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 import socket
 import time
 from dataclasses import replace
@@ -20,7 +22,7 @@ from consultbot import datasets
 from consultbot.adapters.matrix_user import MatrixUser, Seen
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.adapters.synapse import EmbeddedHomeserver
-from consultbot.app import running_bot
+from consultbot.app import running_bot, setup_logging
 from consultbot.config import Config, TrackConfig
 from consultbot.devtools import DEMO_PASSWORD, provision
 from consultbot.domain.hours import Hours
@@ -49,6 +51,12 @@ def _free_port() -> int:
 
 def _demo_folder() -> Path:
     return Path(".local/demo").resolve()
+
+
+def _fresh(folder: Path) -> None:
+    """Every demo starts from nothing: its server, database and clients are its own."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
 
 
 def demo_config(config: Config, folder: Path, port: int) -> Config:
@@ -131,6 +139,9 @@ class Transcript:
 async def main(config: Config, out: TextIO) -> int:
     """Run the scripted conversation; 0 when it went as it should."""
     folder = _demo_folder()
+    _fresh(folder)
+    setup_logging(logging.WARNING)
+    logging.getLogger("nio").setLevel(logging.CRITICAL)
     port = _free_port()
     cfg = demo_config(config, folder, port)
     log = Transcript(out)

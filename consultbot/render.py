@@ -158,20 +158,26 @@ class ChatRenderer:
         }
 
     def render(
-        self, name: str, *, notice: bool = True, mentions: tuple[str, ...] = (), **params: Any
+        self,
+        template: str,
+        /,
+        *,
+        notice: bool = True,
+        mentions: tuple[str, ...] = (),
+        **params: Any,
     ) -> Any:
-        """Content for template `name` (an m.notice unless `notice` is False)."""
+        """Content for `template` (an m.notice unless `notice` is False)."""
         from consultbot.domain.types import UserId
         from consultbot.ports import Content
 
         text = (
             _chat_environment(False)
-            .get_template(f"{name}.j2")
+            .get_template(f"{template}.j2")
             .render(**self._helpers(False), **params)
         )
         html = (
             _chat_environment(True)
-            .get_template(f"{name}.j2")
+            .get_template(f"{template}.j2")
             .render(**self._helpers(True), **params)
         )
         return Content(

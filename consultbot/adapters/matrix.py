@@ -44,7 +44,7 @@ from nio import (
     SyncResponse,
     WhoamiResponse,
 )
-from nio.api import Direction
+from nio.api import MessageDirection
 
 from consultbot.config import MatrixConfig
 from consultbot.domain.errors import ConsultbotError
@@ -312,7 +312,7 @@ class MatrixBot(Messenger):
         found: list[Any] = []
         for _ in range(BACKFILL_PAGES):
             page = await client.room_messages(
-                room_id, start=start, direction=Direction.back, limit=100
+                room_id, start=start, direction=MessageDirection.back, limit=100
             )
             if not isinstance(page, RoomMessagesResponse) or not page.chunk:
                 break

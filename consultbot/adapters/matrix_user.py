@@ -27,6 +27,7 @@ from nio import (
     RoomMessageText,
     RoomPreset,
     RoomSendResponse,
+    SyncResponse,
 )
 
 
@@ -80,7 +81,7 @@ class MatrixUser:
             self._on_event, (RoomMessageText, RoomMessageNotice, ReactionEvent, MegolmEvent)
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
-        self.client.add_response_callback(self._on_sync, ())
+        self.client.add_response_callback(self._on_sync, SyncResponse)
         self._task = asyncio.create_task(self.client.sync_forever(timeout=10_000, full_state=True))
         async with asyncio.timeout(30):
             await self._first_sync.wait()

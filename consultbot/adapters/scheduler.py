@@ -13,6 +13,11 @@ from consultbot.ports import Clock, Timers
 log = logging.getLogger(__name__)
 
 
+async def _call(callback: Callable[[], Awaitable[None]]) -> None:
+    # APScheduler awaits coroutine functions only; a plain callable would run in a thread.
+    await callback()
+
+
 class SystemClock(Clock):
     """The machine's clock, in UTC."""
 
@@ -38,7 +43,8 @@ class SchedulerTimers(Timers):
     def schedule(self, key: str, at: datetime, callback: Callable[[], Awaitable[None]]) -> None:
         run_at = max(at, datetime.now(UTC))
         self._scheduler.add_job(
-            callback,
+            _call,
+            args=[callback],
             trigger="date",
             run_date=run_at,
             id=key,

@@ -111,8 +111,8 @@ class Consult:
 
     @property
     def escalated(self) -> bool:
-        """True when any level after the first was paged."""
-        return len(self.pages) > 1 or bool(self.skipped)
+        """True when any level above the first was paged."""
+        return any(page.level > 1 for page in self.pages)
 
     @property
     def paged_users(self) -> frozenset[UserId]:
@@ -461,7 +461,9 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
         case State.QUEUED:
             if not command.open_now:
                 # The track did not open after all (hours changed): wait for the next opening.
-                opens = command.opens_at or now
+                if command.opens_at is None:
+                    raise ValueError("a closed track needs opens_at")
+                opens = command.opens_at
                 return [
                     Event(kind="offered", at=now, data={"opens_at": opens.isoformat()}),
                     Event(kind="queued", at=now),
