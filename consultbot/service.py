@@ -198,7 +198,9 @@ class ConsultService:
                 except ConflictError:
                     continue
                 updated = esc.fold([*events, *new_events]) if events or new_events else None
-                if updated is not None:
+                if updated is not None and new_events:
+                    # Only a change moves the deadline; rescheduling an unchanged, passed
+                    # deadline would fire the same timer again and again.
                     self._schedule(updated)
                 if outgoing:
                     self.dispatcher.kick()
@@ -499,6 +501,10 @@ def _seconds(value: int) -> Any:
     return timedelta(seconds=value)
 
 
+def _critical(item: OutboxItem) -> bool:
+    return item.kind == "effect" and item.payload.get("type") in ("PageLevel", "CreateRoom")
+
+
 class Dispatcher:
     """Sends what the outbox holds, in order per consult (or per room), retrying until done."""
 
@@ -553,7 +559,7 @@ class Dispatcher:
                     return
                 for item in items:
                     if not await self._try(item):
-                        await asyncio.sleep(min(2.0, 0.2 * self._attempts[item.id]))
+                        await asyncio.sleep(min(5.0, 0.2 * self._attempts[item.id]))
                         break
         finally:
             self._workers.pop(lane, None)
@@ -567,7 +573,10 @@ class Dispatcher:
             self._attempts[item.id] += 1
             attempts = self._attempts[item.id]
             log.exception("outbox item %s (%s) failed, attempt %d", item.id, item.kind, attempts)
-            if attempts < MAX_DELIVERY_ATTEMPTS:
+            # A page, and the room it goes to, are never given up: a lost page is a patient
+            # waiting. Other messages (status notices, replies) stop blocking their consult
+            # after a few attempts.
+            if attempts < MAX_DELIVERY_ATTEMPTS or _critical(item):
                 return False
             log.error("outbox item %s given up after %d attempts", item.id, attempts)
         await store.sent(item.id, now=self.service.clock.now())

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,13 +62,19 @@ SYNC_FILTER: dict[str, Any] = {
     "account_data": {"not_types": ["*"]},
 }
 INITIAL_FILTER: dict[str, Any] = {
-    "room": {"timeline": {"limit": 0}},
+    "room": {"timeline": {"limit": 1}},
     "presence": {"not_types": ["*"]},
 }
 WAIT_FOR_ROOM = 30.0
 WAIT_FOR_MEMBERS = 15.0
 BACKFILL_PAGES = 5
 UNDECRYPTED_KEEP_SECONDS = 600
+
+
+def _fresh_timeout() -> int:
+    # Synapse answers a repeated identical sync request from its response cache for a while,
+    # even across a restart of the bot; a fresh `timeout` value makes the request new.
+    return 1 + int(time.time() * 1000) % 997
 
 
 class EncryptionUnavailable(ConsultbotError):
@@ -238,18 +245,28 @@ class MatrixBot(Messenger):
     # -- the sync loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync until stopped. Each batch is handled before its position is saved."""
+        """Sync until stopped. Each batch is handled before its position is saved.
+
+        The first sync of a run asks for the full room state since the saved position, so nio
+        learns every room (it keeps none across restarts) and the bot sees what it missed, in
+        one response. Separate "initial" and "catch-up" syncs would deliver pending to-device
+        messages twice; a room key decrypted twice wedges the Olm session and later messages
+        could not be read.
+        """
         client = self.client
         assert client is not None
-        await self._initial_sync()
         token = await self.store.get_meta(SYNC_TOKEN)
         if token is None:
-            # First start ever: nothing before now is ours to handle.
-            token = client.next_batch
-            await self.store.set_meta(SYNC_TOKEN, token)
+            token = await self._first_sync_ever()
+        first = True
         while not self._stopping.is_set():
             try:
-                response = await client.sync(timeout=30_000, sync_filter=SYNC_FILTER, since=token)
+                response = await client.sync(
+                    timeout=_fresh_timeout() if first else 30_000,
+                    sync_filter=SYNC_FILTER,
+                    since=token,
+                    full_state=first or None,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -260,6 +277,9 @@ class MatrixBot(Messenger):
                 log.warning("sync error: %s", response)
                 await asyncio.sleep(1.0)
                 continue
+            if first:
+                log.info("caught up: %d rooms", len(client.rooms))
+            first = False
             await self._crypto_chores()
             await self._handle(response)
             token = response.next_batch
@@ -268,17 +288,24 @@ class MatrixBot(Messenger):
             async with self._synced:
                 self._synced.notify_all()
 
-    async def _initial_sync(self) -> None:
+    async def _first_sync_ever(self) -> str:
+        """On the very first start nothing before now is ours to handle, but invites are."""
         client = self.client
         assert client is not None
         while True:
-            response = await client.sync(timeout=0, sync_filter=INITIAL_FILTER, full_state=True)
+            response = await client.sync(
+                timeout=_fresh_timeout(), sync_filter=INITIAL_FILTER, full_state=True
+            )
             if isinstance(response, SyncResponse):
                 break
-            log.warning("initial sync failed: %s; retrying", response)
+            log.warning("first sync failed: %s; retrying", response)
             await asyncio.sleep(1.0)
         await self._crypto_chores()
         await self._invites(response)
+        await self.store.set_meta(SYNC_TOKEN, response.next_batch)
+        async with self._synced:
+            self._synced.notify_all()
+        return str(response.next_batch)
 
     async def _crypto_chores(self) -> None:
         client = self.client
@@ -337,6 +364,9 @@ class MatrixBot(Messenger):
         if isinstance(event, MegolmEvent):
             decrypted = self._try_decrypt(event)
             if decrypted is None:
+                log.info(
+                    "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
+                )
                 self._undecrypted[event.event_id] = (
                     event,
                     room_id,

@@ -22,7 +22,9 @@ from nio import (
     MatrixRoom,
     MegolmEvent,
     ReactionEvent,
+    RedactionEvent,
     RoomCreateResponse,
+    RoomMemberEvent,
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
@@ -81,6 +83,7 @@ class MatrixUser:
             self._on_event, (RoomMessageText, RoomMessageNotice, ReactionEvent, MegolmEvent)
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
+        self.client.add_event_callback(self._on_other, (RedactionEvent, RoomMemberEvent))
         self.client.add_response_callback(self._on_sync, SyncResponse)
         self._task = asyncio.create_task(self.client.sync_forever(timeout=10_000, full_state=True))
         async with asyncio.timeout(30):
@@ -143,6 +146,26 @@ class MatrixUser:
                 )
             )
 
+    async def _on_other(self, room: MatrixRoom, event: Any) -> None:
+        if isinstance(event, RedactionEvent):
+            seen = Seen(
+                kind="redaction",
+                room=room.room_id,
+                sender=event.sender,
+                event_id=event.event_id,
+                reacts_to=event.redacts,
+            )
+            await self._record(seen)
+        elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "join"):
+            await self._record(
+                Seen(
+                    kind=event.membership,
+                    room=room.room_id,
+                    sender=event.state_key,
+                    event_id=event.event_id,
+                )
+            )
+
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == self.user_id and event.membership == "invite":
             await self._record(Seen(kind="invite", room=room.room_id, sender=event.sender))
@@ -166,8 +189,8 @@ class MatrixUser:
         await self.client.join(room)
         await self.wait_until(lambda: room in self.client.rooms)
 
-    async def create_dm(self, other: str) -> str:
-        """An encrypted direct chat with `other`; returns once they have joined."""
+    async def create_dm(self, other: str, *, wait: bool = True) -> str:
+        """An encrypted direct chat with `other`; returns once they have joined (if `wait`)."""
         response = await self.client.room_create(
             is_direct=True,
             preset=RoomPreset.trusted_private_chat,
@@ -183,6 +206,8 @@ class MatrixUser:
         if not isinstance(response, RoomCreateResponse):
             raise RuntimeError(f"could not create a DM: {response}")
         room = response.room_id
+        if not wait:
+            return str(room)
         await self.wait_until(
             lambda: (
                 room in self.client.rooms

@@ -462,7 +462,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
             if not command.open_now:
                 # The track did not open after all (hours changed): wait for the next opening.
                 if command.opens_at is None:
-                    raise ValueError("a closed track needs opens_at")
+                    return [], []  # nothing to wait for: the caller did not say when it opens
                 opens = command.opens_at
                 return [
                     Event(kind="offered", at=now, data={"opens_at": opens.isoformat()}),

@@ -239,3 +239,43 @@ async def test_js_client_creates_an_encrypted_dm_that_nio_can_read(
     assert message.sender == consultant_id
     assert message.decrypted
     assert colleague.rooms[room_id].encrypted
+
+
+async def test_element_consultant_decrypts_the_page_and_acknowledges_with_a_reaction(
+    homeserver: EmbeddedHomeserver, tmp_path: Path, js_client: JsClientFactory
+) -> None:
+    """The consultant uses Element's crypto (matrix-sdk-crypto via matrix-js-sdk), not nio."""
+    from consultbot.app import running_bot
+
+    from .harness import QUESTION, ask, world
+
+    async with world(homeserver, tmp_path, "doctor", "jsl1") as w:
+        consultant = w.people["jsl1"]
+        js = await js_client(consultant.user_id, consultant.password)
+        config = w.config(ack_timeout=120)
+        await w.seed(config, {1: ["jsl1"]})
+        async with running_bot(config):
+            dm, number = await ask(w)
+            invite = await js.wait_for(lambda e: e["type"] == "invite", timeout=SYNC_TIMEOUT)
+            room = invite["room_id"]
+            await js.join(room)
+            page = await js.wait_for(
+                lambda e: (
+                    e["type"] == "message"
+                    and e["room_id"] == room
+                    and e["sender"] == w.bot_id
+                    and e["msgtype"] == "m.text"
+                ),
+                timeout=SYNC_TIMEOUT,
+            )
+            assert page["encrypted"] and not page["decryption_failed"]
+            assert QUESTION in page["body"]
+            assert page["mentions"].get("user_ids") == [consultant.user_id]
+            await js.react(room, page["event_id"], "👍")
+            doctor = w.people["doctor"].c
+            await doctor.join(room)
+            await doctor.wait_for(
+                lambda s: s.room == room and s.sender == w.bot_id and "har kvitterat" in s.body,
+                SYNC_TIMEOUT,
+            )
+            assert number == "K-000001" and dm

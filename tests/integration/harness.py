@@ -1,0 +1,258 @@
+"""A bot of its own per test: fresh bot user, database, crypto store, users and rooms."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from consultbot import datasets
+from consultbot.adapters.matrix_user import MatrixUser
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.config import Config, TrackConfig, parse_config
+from consultbot.domain.hours import Hours
+from consultbot.domain.types import Track
+
+QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation nu eller efter eko?"
+SWITCHBOARD = "023-49 00 00"
+CATALOGUE = f"""
+[[service]]
+id = "kardiologi"
+name = "Kardiologi, Falu lasarett"
+kind = "specialty"
+tracks = ["halvakut", "akut", "mdk"]
+aliases = ["hjärta"]
+switchboard = "{SWITCHBOARD}"
+
+[[service]]
+id = "vc-mora"
+name = "Vårdcentralen Mora"
+kind = "primary_care"
+tracks = ["primarvard"]
+municipality = "Mora"
+switchboard = "0250-49 30 00"
+"""
+
+
+@dataclass
+class Person:
+    """A test user: id, password, phone, and their client once started."""
+
+    user_id: str
+    password: str
+    name: str
+    phone: str
+    client: MatrixUser | None = None
+
+    @property
+    def c(self) -> MatrixUser:
+        assert self.client is not None
+        return self.client
+
+
+@dataclass
+class World:
+    """Everything one test needs."""
+
+    homeserver: EmbeddedHomeserver
+    folder: Path
+    bot_id: str
+    bot_password: str
+    people: dict[str, Person] = field(default_factory=dict)
+
+    def config_dict(self, **bot: Any) -> dict[str, Any]:
+        return {
+            "matrix": {
+                "homeserver": self.homeserver.url,
+                "user_id": self.bot_id,
+                "password": self.bot_password,
+                "device_name": "consultbot-test",
+                "store_path": str(self.folder / "store"),
+                "pickle_key": secrets.token_hex(16),
+            },
+            "bot": {
+                "database": str(self.folder / "consultbot.db"),
+                "timezone": "Europe/Stockholm",
+                "admins": [],
+                "allowed_servers": ["localhost"],
+                **bot,
+            },
+        }
+
+    def config(self, *, ack_timeout: int = 4, hours: str = "always", **bot: Any) -> Config:
+        data = self.config_dict(**bot)
+        config = parse_config(data, self.folder / "config.toml", {})
+        tracks = dict(config.tracks)
+        tracks[Track.HALVAKUT] = TrackConfig(
+            hours=Hours.parse(hours), ack_timeout_seconds=ack_timeout
+        )
+        return replace(config, tracks=tracks)
+
+    def write_config(self, *, ack_timeout: int = 10) -> Path:
+        """A config.toml for a bot process (config files allow 10 s at least)."""
+        data = self.config_dict()
+        path = self.folder / "config.toml"
+        lines = []
+        for section, values in data.items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {_toml(value)}")
+        lines += ["[tracks.halvakut]", 'hours = "always"', f"ack_timeout_seconds = {ack_timeout}"]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    async def seed(
+        self, config: Config, levels: dict[int, list[str]], *, span_hours: int = 3
+    ) -> None:
+        """Catalogue, staff (everyone) and a kardiologi roster: level → people keys."""
+        now = datetime.now(UTC)
+        start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
+        end = (now + timedelta(hours=span_hours)).strftime("%Y-%m-%dT%H:%M:00+00:00")
+        roster = ["service,level,start,end,matrix_id,name,phone"]
+        for level, keys in levels.items():
+            for key in keys:
+                p = self.people[key]
+                roster.append(f"kardiologi,{level},{start},{end},{p.user_id},{p.name},{p.phone}")
+        staff = ["matrix_id,name,unit,title,phone"]
+        for p in self.people.values():
+            staff.append(
+                f"{p.user_id},{p.name},{'vc-mora' if p.name.startswith('Doktor') else 'kardiologi'},,{p.phone}"
+            )
+        store = await SqliteStore.open(config.bot.database)
+        try:
+            now = datetime.now(UTC)
+            await datasets.check_catalogue_files([("services.toml", CATALOGUE.encode())]).activate(
+                store, now
+            )
+            checked = await datasets.check_staff_files(
+                [("staff.csv", "\n".join(staff).encode())], store
+            )
+            await checked.activate(store, now)
+            if len(roster) > 1:
+                roster_check = await datasets.check_roster_files(
+                    [("roster.csv", "\n".join(roster).encode())],
+                    store,
+                    config.bot.timezone,
+                    config.hours_of(),
+                )
+                assert roster_check.ok, roster_check.errors
+                await roster_check.activate(store, now)
+        finally:
+            await store.close()
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@asynccontextmanager
+async def world(homeserver: EmbeddedHomeserver, folder: Path, *names: str) -> AsyncIterator[World]:
+    """Register a fresh bot and people (doctor, l1, l2 …) and start their clients."""
+    tag = uuid.uuid4().hex[:8]
+    bot_password = secrets.token_urlsafe(12)
+    bot_id = await homeserver.register_user(f"bot-{tag}", bot_password)
+    w = World(homeserver=homeserver, folder=folder, bot_id=bot_id, bot_password=bot_password)
+    for n, key in enumerate(names):
+        password = secrets.token_urlsafe(12)
+        user_id = await homeserver.register_user(f"{key}-{tag}", password)
+        name = "Doktor Vc" if key == "doctor" else f"Läkare {key.upper()}"
+        w.people[key] = Person(
+            user_id=user_id, password=password, name=name, phone=f"070-000 00 {n:02d}"
+        )
+    try:
+        for key, person in w.people.items():
+            if key.startswith("js"):
+                continue
+            person.client = MatrixUser(
+                homeserver.url, person.user_id, person.password, folder / "clients" / key
+            )
+            await person.client.start()
+        yield w
+    finally:
+        for person in w.people.values():
+            if person.client is not None:
+                await person.client.close()
+
+
+async def ask(w: World, text: str = QUESTION, service: str = "kardiologi") -> tuple[str, str]:
+    """The doctor opens a DM with the bot and asks; returns (dm room, consult number)."""
+    doctor = w.people["doctor"].c
+    dm = await doctor.create_dm(w.bot_id)
+    await doctor.send_text(dm, f"!konsult {service} {text}")
+    reply = await doctor.wait_for(
+        lambda s: s.room == dm and s.sender == w.bot_id and s.kind == "message", 30
+    )
+    number = next((word for word in reply.body.split() if word.startswith("K-")), "")
+    return dm, number
+
+
+async def join_invite(user: MatrixUser, seconds: float = 30) -> str:
+    """Wait for an invite and join it; returns the room."""
+    invite = await user.wait_for(lambda s: s.kind == "invite", seconds)
+    await user.join(invite.room)
+    return invite.room
+
+
+class BotProcess:
+    """`python -m consultbot run` as a real process, to kill with SIGKILL."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.process: asyncio.subprocess.Process | None = None
+        self.started_at = 0.0
+
+    async def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        handle = self.log.open("ab")
+        self.started_at = time.monotonic()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "consultbot",
+            "run",
+            "-c",
+            str(self.config),
+            stdout=handle,
+            stderr=handle,
+            env=env,
+        )
+        handle.close()
+
+    async def wait_running(self, seconds: float = 30) -> None:
+        async with asyncio.timeout(seconds):
+            while b"consultbot is running" not in self.log.read_bytes():
+                assert self.process is not None and self.process.returncode is None, (
+                    self.log.read_text()
+                )
+                await asyncio.sleep(0.05)
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                async with asyncio.timeout(15):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()

@@ -1,0 +1,268 @@
+"""The consult loop on a real Synapse, with real end-to-end encrypted clients (SPEC §6, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.app import running_bot
+
+from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
+
+pytestmark = [pytest.mark.integration]
+
+
+def is_page(bot: str, room: str, level: int | None = None):  # noqa: ANN201
+    def match(s) -> bool:  # noqa: ANN001
+        ok = s.kind == "message" and s.room == room and s.sender == bot and s.msgtype == "m.text"
+        return ok and (level is None or (f"nivå {level}" in s.body) == (level > 1))
+
+    return match
+
+
+def from_bot(w: World, room: str, text: str):  # noqa: ANN201
+    return lambda s: (
+        s.kind == "message" and s.room == room and s.sender == w.bot_id and text in s.body
+    )
+
+
+async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_path: Path) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        config = w.config(ack_timeout=60)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config) as bot:
+            dm, number = await ask(w)
+            assert number == "K-000001"
+            l1, doctor = w.people["l1"].c, w.people["doctor"].c
+            room = await join_invite(l1)
+            await join_invite(doctor)
+            page = await l1.wait_for(is_page(w.bot_id, room), 30)
+            # A page is an m.text with an intentional mention and a pill: it notifies.
+            assert page.mentions == (w.people["l1"].user_id,)
+            assert f"https://matrix.to/#/{w.people['l1'].user_id}" in page.html
+            assert QUESTION in page.body
+            assert 'href="tel:+46700000000"' in page.html  # the requester's callback number
+            assert w.people["l2"].c.seen == [] or all(
+                s.kind != "invite" for s in w.people["l2"].c.seen
+            )
+
+            await l1.react(room, page.event_id, "✅")
+            ack = await doctor.wait_for(from_bot(w, room, "har kvitterat"), 30)
+            assert w.people["l1"].name in ack.body and "tel:+46700000001" in ack.html
+            await l1.send_text(room, "!avsluta råd")
+            await doctor.wait_for(from_bot(w, room, "avslutad: råd"), 30)
+            await doctor.wait_for(from_bot(w, dm, "avslutad"), 30)
+            consult = await bot.store.consult(number)  # type: ignore[arg-type]
+            assert consult is not None and consult.outcome is not None
+            assert consult.outcome.value == "advice" and consult.acked_by == w.people["l1"].user_id
+        # The database holds no clinical free text.
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("consultbot.db*"))
+        assert QUESTION.encode() not in raw and "förmaksflimmer".encode() not in raw
+        with sqlite3.connect(tmp_path / "consultbot.db") as db:
+            kinds = [r[0] for r in db.execute("SELECT kind FROM consult_event ORDER BY seq")]
+        assert kinds == ["requested", "paged", "room_created", "acknowledged", "closed"]
+
+
+async def test_escalates_on_time_when_nobody_acknowledges(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        config = w.config(ack_timeout=4)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config):
+            await ask(w)
+            l1, l2 = w.people["l1"].c, w.people["l2"].c
+            room = await join_invite(l1)
+            await l1.wait_for(is_page(w.bot_id, room), 30)
+            paged_at = time.monotonic()
+            await join_invite(l2, 30)
+            waited = time.monotonic() - paged_at
+            page2 = await l2.wait_for(is_page(w.bot_id, room), 30)
+            assert "nivå 2" in page2.body and QUESTION in page2.body
+            assert page2.mentions == (w.people["l2"].user_id,)
+            # Escalation within a second or two of the deadline (page delivery included).
+            assert 3.0 <= waited <= 4 + 2.5, waited
+            # Level 1 was paged once, never again.
+            assert (
+                len([s for s in l1.seen if is_page(w.bot_id, room)(s) and "nivå 2" not in s.body])
+                == 1
+            )
+
+
+async def test_pass_on_pages_the_next_level_at_once(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        config = w.config(ack_timeout=300)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config):
+            await ask(w)
+            l1, l2 = w.people["l1"].c, w.people["l2"].c
+            room = await join_invite(l1)
+            await l1.wait_for(is_page(w.bot_id, room), 30)
+            await l1.send_text(room, "!vidare")
+            await join_invite(l2, 15)
+            await l2.wait_for(is_page(w.bot_id, room), 30)
+
+
+async def test_empty_level_is_skipped_at_once(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l2") as w:
+        config = w.config(ack_timeout=300)
+        await w.seed(config, {2: ["l2"]})
+        async with running_bot(config):
+            await ask(w)
+            l2 = w.people["l2"].c
+            room = await join_invite(l2, 15)
+            page = await l2.wait_for(is_page(w.bot_id, room), 30)
+            assert "nivå 2" in page.body
+
+
+async def test_unanswered_gives_the_switchboard_and_tells_admins(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "admin") as w:
+        admin = w.people["admin"].c
+        admin_room = await admin.create_dm(w.bot_id, wait=False)  # the bot joins at start
+        config = w.config(ack_timeout=3, admin_room=admin_room)
+        await w.seed(config, {1: ["l1"]})
+        async with running_bot(config):
+            dm, number = await ask(w)
+            doctor = w.people["doctor"].c
+            reply = await doctor.wait_for(from_bot(w, dm, "Ingen har kvitterat"), 30)
+            assert SWITCHBOARD in reply.body and "tel:+46234900" in reply.html
+            alert = await admin.wait_for(from_bot(w, admin_room, number), 30)
+            assert "obesvarad" in alert.body
+
+
+async def test_outside_hours_offers_to_queue(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1") as w:
+        later = datetime.now(w_tz()) + timedelta(hours=2)
+        hours = f"daily {later:%H}:00-{(later + timedelta(hours=1)):%H}:00"
+        if later.hour >= 23:
+            hours = "daily 01:00-02:00"  # a window that is surely not now
+        config = w.config(hours=hours)
+        await w.seed(config, {1: ["l1"]})
+        async with running_bot(config):
+            dm, number = await ask(w)
+            doctor = w.people["doctor"].c
+            offer = await doctor.wait_for(from_bot(w, dm, "stängt nu"), 30)
+            assert SWITCHBOARD in offer.body and "!kö" in offer.body
+            await doctor.send_text(dm, "!kö")
+            queued = await doctor.wait_for(from_bot(w, dm, "är köad"), 30)
+            assert number in queued.body
+            assert all(s.kind != "invite" for s in w.people["l1"].c.seen)
+
+
+def w_tz():  # noqa: ANN201
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Europe/Stockholm")
+
+
+async def test_personal_identity_number_is_redacted(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor") as w:
+        config = w.config()
+        await w.seed(config, {})
+        async with running_bot(config):
+            doctor = w.people["doctor"].c
+            dm = await doctor.create_dm(w.bot_id)
+            event = await doctor.send_text(
+                dm, "!konsult kardiologi pat 19121212-1212 har ont i bröstet"
+            )
+            await doctor.wait_for(lambda s: s.kind == "redaction" and s.reacts_to == event, 30)
+            await doctor.wait_for(from_bot(w, dm, "personnummer"), 30)
+        with sqlite3.connect(tmp_path / "consultbot.db") as db:
+            assert db.execute("SELECT count(*) FROM consult_event").fetchone()[0] == 0
+
+
+async def test_users_from_other_servers_are_refused(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor") as w:
+        config = w.config(allowed_servers=["region.example"])
+        await w.seed(config, {})
+        async with running_bot(config):
+            doctor = w.people["doctor"].c
+            dm = await doctor.create_dm(w.bot_id)
+            await doctor.wait_for(from_bot(w, dm, "bara för vårdpersonal"), 30)
+            await doctor.wait_for(
+                lambda s: s.kind == "leave" and s.room == dm and s.sender == w.bot_id, 30
+            )
+
+
+async def test_sigkill_between_page_and_deadline_loses_nothing(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        path = w.write_config(ack_timeout=10)
+        config = w.config()
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        bot = BotProcess(path, tmp_path / "bot.log")
+        await bot.start()
+        try:
+            await bot.wait_running()
+            await ask(w)
+            l1, l2 = w.people["l1"].c, w.people["l2"].c
+            room = await join_invite(l1)
+            await l1.wait_for(is_page(w.bot_id, room), 30)
+            paged_at = time.monotonic()
+            await bot.kill()
+            # Stay down until the level-1 deadline has passed.
+            await asyncio.sleep(max(0.0, paged_at + 11 - time.monotonic()))
+            await bot.start()
+            await join_invite(l2, 30)
+            after_start = time.monotonic() - bot.started_at
+            await l2.wait_for(is_page(w.bot_id, room), 30)
+            assert after_start < 8, after_start  # process start, login, catch-up and the page
+            level1_pages = [
+                s for s in l1.seen if is_page(w.bot_id, room)(s) and "nivå 2" not in s.body
+            ]
+            assert len(level1_pages) == 1
+        finally:
+            await bot.stop()
+
+
+async def test_consult_sent_while_the_bot_is_down_is_handled(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1") as w:
+        path = w.write_config(ack_timeout=60)
+        config = w.config()
+        await w.seed(config, {1: ["l1"]})
+        bot = BotProcess(path, tmp_path / "bot.log")
+        await bot.start()
+        try:
+            await bot.wait_running()
+            doctor = w.people["doctor"].c
+            dm = await doctor.create_dm(w.bot_id)
+            await bot.stop()
+            await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            await bot.start()
+            await doctor.wait_for(from_bot(w, dm, "K-000001"), 30)
+            l1 = w.people["l1"].c
+            room = await join_invite(l1)
+            page = await l1.wait_for(is_page(w.bot_id, room), 30)
+            assert QUESTION in page.body
+            await bot.stop()
+            await bot.start()
+            await bot.wait_running()
+            await doctor.send_text(dm, "!status")
+            status = await doctor.wait_for(from_bot(w, dm, "öppna konsultationer"), 30)
+            assert "K-000001" in status.body
+            # Handled once: one reply to the question across both restarts.
+            replies = [s for s in doctor.seen if from_bot(w, dm, "K-000001 till")(s)]
+            assert len(replies) == 1
+        finally:
+            await bot.stop()

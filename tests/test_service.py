@@ -1,0 +1,975 @@
+"""The service layer end to end: chat in, outbox, dispatcher, messages out (SPEC §6, §8).
+
+Every scenario runs against the in-memory consult store and the SQLite store. The Dispatcher is
+never started as a task: `flush` does what `Dispatcher._drain` does for every lane, without the
+back-off sleep, so the tests decide exactly when things are sent. Timers are `ManualTimers`
+fired at a `ManualClock` time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from consultbot.adapters.memory import (
+    ManualClock,
+    ManualTimers,
+    MemoryConsultStore,
+    MemoryDataStore,
+    MemoryMessenger,
+    Sent,
+)
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.config import Config, parse_config
+from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.commands import Outcome
+from consultbot.domain.escalation import State
+from consultbot.domain.people import StaffMember
+from consultbot.domain.roster import Shift
+from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
+from consultbot.ports import (
+    ConsultStore,
+    Content,
+    IncomingMessage,
+    IncomingReaction,
+    OutboxItem,
+)
+from consultbot.service import MAX_DELIVERY_ATTEMPTS, ConsultService
+
+TZ = ZoneInfo("Europe/Stockholm")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Stockholm
+ACK_TIMEOUT = timedelta(seconds=60)
+REMINDER_AFTER = timedelta(hours=4)
+AUTO_CLOSE_AFTER = timedelta(hours=24)
+
+KARDIO = ServiceId("kardiologi")
+SWITCHBOARD_TEL = 'href="tel:+4623490000"'
+REQ = UserId("@vera:localhost")
+REQ_TEL = 'href="tel:+46250493011"'
+K1A = UserId("@karin:localhost")
+K1A_TEL = 'href="tel:+46701111111"'
+K1B = UserId("@kalle:localhost")
+K2 = UserId("@bertil:localhost")
+K2_TEL = 'href="tel:+46702222222"'
+STRANGER = UserId("@sven:localhost")
+DM = "!dm-vera:localhost"
+ADMIN_ROOM = "!admin:localhost"
+QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation eller inte?"
+ASK = f"!konsult kardiologi {QUESTION}"
+
+CATALOGUE = Catalogue(
+    (
+        Service(
+            id=KARDIO,
+            name="Kardiologi, Falu lasarett",
+            kind=ServiceKind.SPECIALTY,
+            tracks=(Track.HALVAKUT, Track.AKUT, Track.MDK),
+            aliases=("hjärta", "kardio"),
+            switchboard="023-49 00 00",
+        ),
+        Service(
+            id=ServiceId("vc-mora"),
+            name="Vårdcentralen Mora",
+            kind=ServiceKind.PRIMARY_CARE,
+            tracks=(Track.PRIMARVARD,),
+            municipality="Mora",
+            switchboard="0250-49 30 00",
+        ),
+    )
+)
+STAFF = (
+    StaffMember(
+        user=REQ, name="Vera Vårdcentral", unit=ServiceId("vc-mora"), phone="0250-49 30 11"
+    ),
+)
+
+
+def shift(level: int, user: UserId, name: str, phone: str, start: datetime, end: datetime) -> Shift:
+    return Shift(
+        service=KARDIO, level=level, start=start, end=end, user=user, name=name, phone=phone
+    )
+
+
+def day_roster(levels: Sequence[int] = (1, 2)) -> list[Shift]:
+    start, end = NOW - timedelta(days=1), NOW + timedelta(days=3)
+    people = {
+        1: [
+            shift(1, K1A, "Karin Kardio", "070-111 11 11", start, end),
+            shift(1, K1B, "Kalle Kardio", "", start, end),
+        ],
+        2: [shift(2, K2, "Bertil Bakjour", "070-222 22 22", start, end)],
+    }
+    return [s for level in levels for s in people[level]]
+
+
+def make_config(hours: str = "always") -> Config:
+    data = {
+        "matrix": {
+            "homeserver": "http://127.0.0.1:8008",
+            "user_id": "@konsultbot:localhost",
+            "password": "secret",
+            "device_name": "consultbot",
+            "store_path": "data/store",
+            "pickle_key": "k",
+        },
+        "bot": {
+            "database": "data/consultbot.db",
+            "timezone": "Europe/Stockholm",
+            "language": "sv",
+            "admins": ["@admin:localhost"],
+            "allowed_servers": ["localhost"],
+            "admin_room": "",
+            "reminder_after_seconds": int(REMINDER_AFTER.total_seconds()),
+            "auto_close_after_seconds": int(AUTO_CLOSE_AFTER.total_seconds()),
+        },
+        "tracks": {
+            "halvakut": {"hours": hours, "ack_timeout_seconds": int(ACK_TIMEOUT.total_seconds())}
+        },
+    }
+    return parse_config(data, Path("config.toml"), {})
+
+
+@dataclass
+class Messenger(MemoryMessenger):
+    """MemoryMessenger that also remembers the recipients of each send and the rooms' names."""
+
+    recipients: dict[str, tuple[UserId, ...]] = field(default_factory=dict)
+    room_texts: list[str] = field(default_factory=list)
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        self.recipients.setdefault(event_id, tuple(recipients))
+        return event_id
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        self.room_texts += [name, topic]
+        return await super().create_room(key=key, name=name, topic=topic, invite=invite)
+
+    def sends(self, room: str | None = None) -> list[Sent]:
+        return [s for s in self.log if s.action == "send" and room in (None, s.room)]
+
+    def said(self, room: str) -> list[str]:
+        return [s.content.text for s in self.sends(room) if s.content]
+
+    def pages(self) -> list[Sent]:
+        """Messages that notify (m.text): the pages."""
+        return [s for s in self.sends() if s.content and not s.content.notice]
+
+    def actions(self, action: str) -> list[Sent]:
+        return [s for s in self.log if s.action == action]
+
+
+EVENT_IDS = itertools.count(1)
+
+
+def dispatcher_lane(item: OutboxItem) -> str:
+    return item.consult or f"room:{item.room}"
+
+
+async def flush(service: ConsultService) -> None:
+    """What Dispatcher._drain does, for every lane, without sleeping between attempts."""
+    dispatcher = service.dispatcher
+    for _ in range(200):
+        pending = await service.consults.pending()
+        if not pending:
+            return
+        lanes: dict[str, list[OutboxItem]] = {}
+        for item in pending:
+            lanes.setdefault(dispatcher_lane(item), []).append(item)
+        for items in lanes.values():
+            for item in items:
+                if not await dispatcher._try(item):
+                    break
+    raise AssertionError("the outbox never drained")
+
+
+@dataclass
+class Bot:
+    service: ConsultService
+    consults: ConsultStore
+    data: MemoryDataStore
+    messenger: Messenger
+    timers: ManualTimers
+    clock: ManualClock
+
+    async def say(
+        self, sender: UserId, body: str, room: str = DM, *, direct: bool | None = None
+    ) -> IncomingMessage:
+        message = IncomingMessage(
+            room=room,
+            event_id=f"$ev{next(EVENT_IDS)}",
+            sender=sender,
+            body=body,
+            at=self.clock.now(),
+            direct=room == DM if direct is None else direct,
+        )
+        await self.service.handle_message(message)
+        return message
+
+    async def react(
+        self, sender: UserId, key: str, room: str, reacts_to: str = ""
+    ) -> IncomingReaction:
+        reaction = self.reaction(sender, key, room, reacts_to)
+        await self.service.handle_reaction(reaction)
+        return reaction
+
+    def reaction(
+        self, sender: UserId, key: str, room: str, reacts_to: str = ""
+    ) -> IncomingReaction:
+        return IncomingReaction(
+            room=room,
+            event_id=f"$re{next(EVENT_IDS)}",
+            sender=sender,
+            key=key,
+            reacts_to=reacts_to,
+            at=self.clock.now(),
+        )
+
+    async def flush(self) -> None:
+        await flush(self.service)
+
+    async def ask(self, body: str = ASK) -> tuple[ConsultId, str]:
+        """Ask as the requester in the DM, send everything; the consult and its room."""
+        await self.say(REQ, body)
+        await self.flush()
+        consult = (await self.consults.consults_of(REQ))[0]
+        return consult.id, consult.room
+
+    async def state(self, consult: ConsultId) -> State:
+        found = await self.consults.consult(consult)
+        assert found is not None
+        return found.state
+
+    async def kinds(self, consult: ConsultId) -> list[str]:
+        return [e.kind for e in await self.consults.events(consult)]
+
+    async def fire_at(self, instant: datetime) -> int:
+        self.clock.current = instant
+        return await self.timers.fire_until(instant)
+
+
+async def stored_text(store: ConsultStore) -> str:
+    """Everything the consult store holds: event logs and every outbox payload, as JSON."""
+    if isinstance(store, SqliteStore):
+        return "\n".join([line async for line in store._db.iterdump()])
+    assert isinstance(store, MemoryConsultStore)
+    logs = {cid: [(e.kind, e.data) for e in log] for cid, log in store._logs.items()}
+    outbox = [item.payload for item, _ in store._outbox]
+    return json.dumps({"logs": logs, "outbox": outbox}, ensure_ascii=False, default=str)
+
+
+async def outbox_payloads(store: ConsultStore) -> list[dict[str, Any]]:
+    """Every outbox payload, sent or not, oldest first."""
+    if isinstance(store, SqliteStore):
+        async with store._db.execute("SELECT payload FROM outbox ORDER BY id") as cursor:
+            return [json.loads(row[0]) for row in await cursor.fetchall()]
+    assert isinstance(store, MemoryConsultStore)
+    return [item.payload for item, _ in store._outbox]
+
+
+async def build(
+    consults: ConsultStore,
+    *,
+    data: MemoryDataStore | None = None,
+    messenger: Messenger | None = None,
+    clock: ManualClock | None = None,
+    hours: str = "always",
+    roster: Sequence[Shift] | None = None,
+) -> Bot:
+    if data is None:
+        data = MemoryDataStore()
+        await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+        await data.import_staff(STAFF, source="test", now=NOW)
+        shifts = list(day_roster() if roster is None else roster)
+        if shifts:
+            period = (min(s.start for s in shifts), max(s.end for s in shifts))
+            await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+    clock = clock or ManualClock(NOW)
+    timers = ManualTimers()
+    messenger = messenger or Messenger()
+    service = ConsultService(
+        config=make_config(hours),
+        data=data,
+        consults=consults,
+        messenger=messenger,
+        timers=timers,
+        clock=clock,
+    )
+    return Bot(service, consults, data, messenger, timers, clock)
+
+
+Make = Callable[..., Awaitable[Bot]]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Make]:
+    """A factory of bots, each on a fresh consult store of the parametrised backend."""
+    opened: list[SqliteStore] = []
+
+    async def factory(**options: Any) -> Bot:
+        consults: ConsultStore
+        if request.param == "memory":
+            consults = MemoryConsultStore()
+        else:
+            store = await SqliteStore.open(tmp_path / f"consultbot-{len(opened)}.db")
+            opened.append(store)
+            consults = store
+        return await build(consults, **options)
+
+    yield factory
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def bot(make: Make) -> Bot:
+    return await make()
+
+
+# --------------------------------------------------------------------------------------------
+# 1. A consult is asked
+
+
+async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    m = bot.messenger
+
+    replies = m.said(DM)
+    assert len(replies) == 1
+    assert "K-000001" in replies[0] and "är skapad" in replies[0]
+
+    [created] = m.actions("create")
+    assert set(created.users) == {REQ, K1A, K1B}
+    room = created.room
+    assert await bot.consults.consult_for_room(room) == ConsultId("K-000001")
+    assert all(QUESTION not in text for text in m.room_texts)  # name and topic: no patient data
+
+    [page] = m.pages()
+    assert page.room == room and page.content is not None
+    assert set(page.content.mentions) == {K1A, K1B}
+    assert QUESTION in page.content.text and QUESTION in page.content.html
+    assert REQ_TEL in page.content.html
+    assert 'href="https://matrix.to/#/@karin:localhost"' in page.content.html
+    assert {REQ, K1A, K1B} <= set(m.recipients[page.event_id])
+    assert K2 not in page.content.mentions
+
+    events = await bot.consults.events(ConsultId("K-000001"))
+    assert [e.kind for e in events] == ["requested", "paged", "room_created"]
+    serialised = json.dumps([(e.kind, e.data) for e in events], ensure_ascii=False)
+    assert QUESTION not in serialised
+    payloads = json.dumps(await outbox_payloads(bot.consults), ensure_ascii=False)
+    assert QUESTION not in payloads
+    assert "förmaksflimmer" not in await stored_text(bot.consults)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Handled once
+
+
+async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
+    message = await bot.say(REQ, ASK)
+    await bot.service.handle_message(message)
+    await bot.flush()
+    assert len(bot.messenger.said(DM)) == 1
+    assert len(bot.messenger.actions("create")) == 1
+    assert len(bot.messenger.pages()) == 1
+    assert [c.id for c in await bot.consults.consults_of(REQ)] == ["K-000001"]
+    assert await bot.consults.consult(ConsultId("K-000002")) is None
+
+
+async def test_the_same_reaction_twice_acknowledges_once(bot: Bot) -> None:
+    consult, room = await bot.ask()
+    reaction = await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
+    await bot.service.handle_reaction(reaction)
+    await bot.flush()
+    assert (await bot.kinds(consult)).count("acknowledged") == 1
+    acknowledged = [t for t in bot.messenger.said(room) if "har kvitterat" in t]
+    assert len(acknowledged) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# 3. The timer escalates; reactions acknowledge
+
+
+async def test_no_ack_within_the_timeout_pages_level_two_only(bot: Bot) -> None:
+    consult, room = await bot.ask()
+    assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT
+    assert await bot.fire_at(NOW + ACK_TIMEOUT - timedelta(seconds=1)) == 0
+    assert len(bot.messenger.pages()) == 1
+
+    assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1)) == 1
+    await bot.flush()
+    [invite] = bot.messenger.actions("invite")
+    assert invite.room == room and invite.users == (K2,)
+    _, second = bot.messenger.pages()
+    assert second.content is not None and second.room == room
+    assert second.content.mentions == (K2,)
+    assert "nivå 2" in second.content.text and QUESTION in second.content.text
+    assert K2 in bot.messenger.recipients[second.event_id]
+    assert any("jag söker nivå 2" in t for t in bot.messenger.said(room))
+
+    # level 2 acknowledges: the notice names them and carries their phone
+    await bot.react(K2, "👍", room, second.event_id)
+    await bot.flush()
+    assert await bot.state(consult) is State.ACKNOWLEDGED
+    ack = bot.messenger.sends(room)[-1].content
+    assert ack is not None and "Bertil Bakjour" in ack.text and K2_TEL in ack.html
+    assert len(bot.messenger.pages()) == 2  # nobody paged twice
+
+
+async def test_who_is_paged_is_resolved_when_the_level_is_paged(make: Make) -> None:
+    handover = NOW + timedelta(seconds=30)
+    berit = UserId("@berit:localhost")
+    roster = [
+        *day_roster(levels=(1,)),
+        shift(2, K2, "Bertil Bakjour", "070-222 22 22", NOW - timedelta(hours=8), handover),
+        shift(2, berit, "Berit Bakjour", "070-555 55 55", handover, NOW + timedelta(hours=8)),
+    ]
+    bot = await make(roster=roster)
+    consult, _room = await bot.ask()
+    await bot.fire_at(NOW + ACK_TIMEOUT)
+    await bot.flush()
+    assert [i.users for i in bot.messenger.actions("invite")] == [(berit,)]
+    found = await bot.consults.consult(consult)
+    assert found is not None and [p.user for p in found.pages[-1].people] == [berit]
+
+
+async def test_an_empty_level_on_escalation_is_skipped_not_waited_out(make: Make) -> None:
+    third = UserId("@tredje:localhost")
+    start, end = NOW - timedelta(hours=8), NOW + timedelta(hours=8)
+    roster = [*day_roster(levels=(1,)), shift(3, third, "Tea Tredje", "", start, end)]
+    bot = await make(roster=roster)
+    consult, _room = await bot.ask()
+    assert await bot.fire_at(NOW + ACK_TIMEOUT) == 1
+    await bot.flush()
+    page = bot.messenger.pages()[-1].content
+    assert page is not None and page.mentions == (third,) and "nivå 3" in page.text
+    assert (await bot.kinds(consult))[-2:] == ["level_skipped", "paged"]
+
+
+@pytest.mark.parametrize("key", ["✅", "👍", "👍🏽", "✔️"])
+async def test_ack_reactions_acknowledge(bot: Bot, key: str) -> None:
+    consult, room = await bot.ask()
+    await bot.react(K1A, key, room, bot.messenger.pages()[0].event_id)
+    await bot.flush()
+    found = await bot.consults.consult(consult)
+    assert found is not None
+    assert found.state is State.ACKNOWLEDGED and found.acked_by == K1A
+    notice = bot.messenger.sends(room)[-1].content
+    assert notice is not None and notice.notice
+    assert "Karin Kardio" in notice.text and "har kvitterat" in notice.text
+    assert K1A_TEL in notice.html
+    # acknowledged: the old deadline pages nobody
+    await bot.fire_at(NOW + 2 * ACK_TIMEOUT)
+    await bot.flush()
+    assert len(bot.messenger.pages()) == 1
+
+
+@pytest.mark.parametrize(("who", "key"), [(STRANGER, "✅"), (K1A, "😀"), (REQ, "👍")])
+async def test_other_reactions_do_nothing(bot: Bot, who: UserId, key: str) -> None:
+    consult, room = await bot.ask()
+    before_log, before_events = len(bot.messenger.log), await bot.kinds(consult)
+    await bot.react(who, key, room, bot.messenger.pages()[0].event_id)
+    assert await bot.consults.pending() == []
+    await bot.flush()
+    assert len(bot.messenger.log) == before_log
+    assert await bot.kinds(consult) == before_events
+    assert await bot.state(consult) is State.PAGING
+
+
+async def test_a_message_from_a_paged_person_acknowledges(bot: Bot) -> None:
+    consult, room = await bot.ask()
+    await bot.say(REQ, "Hon står på Eliquis sedan tidigare.", room)
+    assert await bot.state(consult) is State.PAGING  # the requester's own words are no ack
+    await bot.say(K1B, "Jag ringer dig om fem minuter.", room)
+    await bot.flush()
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.acked_by == K1B
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Acknowledgement and escalation race
+
+
+async def after(turns: int, store: ConsultStore, action: Awaitable[None]) -> None:
+    """Start `action` after `turns` trips through the event loop and the store (one database
+    round trip each for SQLite): varies the interleaving, never waits for the other side."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+        await store.is_handled("$not-an-event")
+    await action
+
+
+async def test_ack_and_escalation_never_both_win(make: Make) -> None:
+    winners: set[str] = set()
+    for i in range(16):
+        bot = await make()
+        consult, room = await bot.ask()
+        page = bot.messenger.pages()[0].event_id
+        bot.clock.current = NOW + ACK_TIMEOUT + timedelta(seconds=5)
+        reaction = bot.reaction(K1A, "✅", room, page)
+        ack = after(i % 4, bot.consults, bot.service.handle_reaction(reaction))
+        timer = after(2 * (i // 4), bot.consults, bot.service.on_timer(consult))
+        await (asyncio.gather(ack, timer) if i % 2 else asyncio.gather(timer, ack))
+        await bot.flush()
+
+        kinds = await bot.kinds(consult)
+        assert kinds.count("acknowledged") == 1, kinds
+        acked_at = kinds.index("acknowledged")
+        assert "paged" not in kinds[acked_at + 1 :], kinds
+        levels = [
+            p["level"] for p in await outbox_payloads(bot.consults) if p.get("type") == "PageLevel"
+        ]
+        if kinds.count("paged") == 1:
+            winners.add("ack")
+            assert levels == [1]
+            assert len(bot.messenger.pages()) == 1
+        else:
+            winners.add("timer")
+            assert levels == [1, 2]
+        sent = bot.messenger.sends(room)
+        ack_notice = next(
+            n for n, s in enumerate(sent) if s.content and "har kvitterat" in s.content.text
+        )
+        assert all(s.content and s.content.notice for s in sent[ack_notice:])
+        assert await bot.state(consult) is State.ACKNOWLEDGED
+    assert winners == {"ack", "timer"}
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Restart safety (SQLite)
+
+
+Open = Callable[[Path], Awaitable[SqliteStore]]
+
+
+@pytest.fixture
+async def open_db() -> AsyncIterator[Open]:
+    """Opens SQLite stores; whatever a test left open is closed afterwards."""
+    opened: list[SqliteStore] = []
+
+    async def opener(path: Path) -> SqliteStore:
+        opened.append(await SqliteStore.open(path))
+        return opened[-1]
+
+    yield opener
+    for store in opened:
+        await store.close()
+
+
+async def crash(bot: Bot) -> None:
+    """Stop using the database (as a kill does; committed transactions stay)."""
+    assert isinstance(bot.consults, SqliteStore)
+    await bot.consults.close()
+
+
+async def restart(open_db: Open, path: Path, old: Bot, messenger: Messenger) -> Bot:
+    """A new service on the same database, data store and clock, as after a crash."""
+    bot = await build(await open_db(path), data=old.data, messenger=messenger, clock=old.clock)
+    await bot.service.start()
+    return bot
+
+
+async def test_crash_before_anything_was_sent_loses_nothing(tmp_path: Path, open_db: Open) -> None:
+    path = tmp_path / "consultbot.db"
+    first = await build(await open_db(path))
+    message = await first.say(REQ, ASK)
+    assert first.messenger.log == []
+    await crash(first)  # the crash: nothing was sent
+
+    homeserver = Messenger(texts={message.event_id: ASK})
+    bot = await restart(open_db, path, first, homeserver)
+    consult = ConsultId("K-000001")
+    assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT
+    await bot.service.handle_message(message)  # the sync replays the old event: ignored
+    await bot.flush()
+    assert len(homeserver.said(DM)) == 1 and "K-000001" in homeserver.said(DM)[0]
+    assert len(homeserver.actions("create")) == 1
+    [page] = homeserver.pages()
+    assert page.content is not None and QUESTION in page.content.text  # read again
+    assert set(page.content.mentions) == {K1A, K1B}
+    assert await bot.consults.consult(ConsultId("K-000002")) is None
+    await bot.flush()
+    assert len(homeserver.log) == 3
+
+
+async def test_crash_after_the_page_went_out_does_not_page_twice(
+    tmp_path: Path, open_db: Open
+) -> None:
+    path = tmp_path / "consultbot.db"
+    homeserver = Messenger()
+    first = await build(await open_db(path), messenger=homeserver)
+    await first.say(REQ, ASK)
+    page_txn = ""
+    for item in await first.consults.pending():
+        await first.service.dispatcher.deliver(item)
+        if item.payload.get("type") == "PageLevel":
+            page_txn = item.txn  # sent, but the crash comes before sent() is recorded
+        else:
+            await first.consults.sent(item.id, now=first.clock.now())
+    await crash(first)
+    assert len(homeserver.pages()) == 1
+
+    bot = await restart(open_db, path, first, homeserver)
+    [again] = await bot.consults.pending()
+    assert again.txn == page_txn
+    await bot.flush()
+    assert len(homeserver.pages()) == 1
+    assert len(homeserver.actions("create")) == 1
+    assert await bot.consults.pending() == []
+
+
+async def test_a_deadline_that_passed_while_down_escalates_at_start(
+    tmp_path: Path, open_db: Open
+) -> None:
+    path = tmp_path / "consultbot.db"
+    first = await build(await open_db(path))
+    message = await first.say(REQ, ASK)
+    await first.flush()
+    room = first.messenger.pages()[0].room
+    await crash(first)
+
+    first.clock.advance(ACK_TIMEOUT + timedelta(minutes=10))  # down past the deadline
+    homeserver = Messenger(texts={message.event_id: ASK})
+    bot = await restart(open_db, path, first, homeserver)
+    consult = ConsultId("K-000001")
+    due, _ = bot.timers.due[consult]
+    assert due <= bot.clock.now()
+    assert await bot.timers.fire_until(bot.clock.now()) == 1
+    await bot.flush()
+    [page] = homeserver.pages()
+    assert page.room == room and page.content is not None
+    assert page.content.mentions == (K2,) and QUESTION in page.content.text
+    assert [i.users for i in homeserver.actions("invite")] == [(K2,)]
+    assert homeserver.actions("create") == []
+    assert (await bot.kinds(consult)).count("paged") == 2
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Outbox retry
+
+
+async def test_a_failing_homeserver_is_retried_and_nothing_is_doubled(bot: Bot) -> None:
+    bot.messenger.fail_next = 2
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    assert len(bot.messenger.said(DM)) == 1
+    assert len(bot.messenger.actions("create")) == 1
+    assert len(bot.messenger.pages()) == 1
+    assert await bot.consults.pending() == []
+
+
+async def test_a_longer_outage_drops_no_page(bot: Bot) -> None:
+    """SPEC §8: nothing queued is dropped (the Dispatcher says it retries "until done").
+
+    A send that fails more than MAX_DELIVERY_ATTEMPTS times in a row (502s while Synapse
+    restarts behind a proxy, a room not yet in sync) must not be marked sent undelivered."""
+    await bot.say(REQ, ASK)
+    [reply, create, _page] = await bot.consults.pending()
+    for item in (reply, create):
+        await bot.service.dispatcher.deliver(item)
+        await bot.consults.sent(item.id, now=bot.clock.now())
+    bot.messenger.fail_next = MAX_DELIVERY_ATTEMPTS + 1
+    await bot.flush()
+    assert len(bot.messenger.pages()) == 1, "the page was marked sent but never delivered"
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Passing on
+
+
+async def test_pass_on_by_the_paged_person_pages_level_two_now(bot: Bot) -> None:
+    consult, room = await bot.ask()
+    await bot.say(K1A, "!vidare", room)
+    await bot.flush()
+    pages = bot.messenger.pages()
+    assert len(pages) == 2 and pages[1].content is not None
+    assert pages[1].content.mentions == (K2,)
+    assert [i.users for i in bot.messenger.actions("invite")] == [(K2,)]
+    assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT  # a new deadline for level 2
+    assert "passed_on" in await bot.kinds(consult)
+
+
+async def test_pass_on_by_the_requester_is_refused(bot: Bot) -> None:
+    consult, room = await bot.ask()
+    await bot.say(REQ, "!vidare", room)
+    await bot.flush()
+    assert "Bara den som söks just nu kan skicka vidare" in bot.messenger.said(room)[-1]
+    assert len(bot.messenger.pages()) == 1
+    assert "passed_on" not in await bot.kinds(consult)
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Empty levels
+
+
+async def test_an_empty_level_one_pages_level_two_at_once(make: Make) -> None:
+    bot = await make(roster=day_roster(levels=(2,)))
+    consult, _room = await bot.ask()
+    [created] = bot.messenger.actions("create")
+    assert set(created.users) == {REQ, K2}
+    [page] = bot.messenger.pages()
+    assert page.content is not None and page.content.mentions == (K2,)
+    assert QUESTION in page.content.text
+    assert await bot.kinds(consult) == ["requested", "level_skipped", "paged", "room_created"]
+
+
+async def test_nobody_on_duty_sends_the_switchboard_and_alerts_admins(make: Make) -> None:
+    bot = await make(roster=[])
+    bot.service.admin_room = ADMIN_ROOM
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    [reply] = bot.messenger.sends(DM)
+    assert reply.content is not None
+    assert "Ring växeln" in reply.content.text and SWITCHBOARD_TEL in reply.content.html
+    [alert] = bot.messenger.sends(ADMIN_ROOM)
+    assert alert.content is not None and "K-000001" in alert.content.text
+    assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
+    assert await bot.state(ConsultId("K-000001")) is State.UNANSWERED
+    assert "förmaksflimmer" not in await stored_text(bot.consults)
+
+
+async def test_the_last_level_timing_out_leaves_the_switchboard(bot: Bot) -> None:
+    bot.service.admin_room = ADMIN_ROOM
+    consult, _room = await bot.ask()
+    await bot.fire_at(NOW + ACK_TIMEOUT)
+    await bot.fire_at(NOW + 2 * ACK_TIMEOUT)
+    await bot.flush()
+    assert await bot.state(consult) is State.UNANSWERED
+    unanswered = bot.messenger.sends(DM)[-1].content
+    assert unanswered is not None and SWITCHBOARD_TEL in unanswered.html
+    assert len(bot.messenger.sends(ADMIN_ROOM)) == 1
+    assert len(bot.messenger.pages()) == 2
+    assert consult not in bot.timers.due
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Outside hours
+
+EVENING = datetime(2026, 11, 23, 20, 0, tzinfo=TZ)
+OPENING = datetime(2026, 11, 24, 8, 0, tzinfo=TZ)
+NIGHT = UserId("@natt:localhost")
+DAY = UserId("@dag:localhost")
+
+
+def day_and_night() -> list[Shift]:
+    return [
+        shift(1, NIGHT, "Nina Natt", "070-333 33 33", EVENING - timedelta(hours=3), OPENING),
+        shift(1, DAY, "Dag Dagsson", "070-444 44 44", OPENING, OPENING + timedelta(hours=9)),
+    ]
+
+
+async def outside_hours(make: Make) -> tuple[Bot, ConsultId]:
+    bot = await make(hours="daily 08:00-09:00", roster=day_and_night(), clock=ManualClock(EVENING))
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    [reply] = bot.messenger.sends(DM)
+    assert reply.content is not None
+    assert "stängt nu" in reply.content.text and SWITCHBOARD_TEL in reply.content.html
+    assert "2026-11-24 kl. 08:00" in reply.content.text and "!kö" in reply.content.text
+    assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
+    return bot, ConsultId("K-000001")
+
+
+async def test_outside_hours_a_queued_consult_pages_at_the_opening(make: Make) -> None:
+    bot, consult = await outside_hours(make)
+    await bot.say(REQ, "!kö")
+    await bot.flush()
+    queued = bot.messenger.said(DM)[-1]
+    assert "är köad" in queued and "kl. 08:00" in queued
+    assert bot.timers.due[consult][0] == OPENING
+
+    assert await bot.fire_at(OPENING - timedelta(minutes=1)) == 0
+    assert await bot.fire_at(OPENING) == 1
+    await bot.flush()
+    assert "Nu öppnar" in bot.messenger.said(DM)[-1]
+    [created] = bot.messenger.actions("create")
+    assert set(created.users) == {REQ, DAY}  # on duty at the opening, not when asked
+    [page] = bot.messenger.pages()
+    assert page.content is not None and page.content.mentions == (DAY,)
+    assert QUESTION in page.content.text
+
+
+async def test_outside_hours_an_offer_not_taken_lapses(make: Make) -> None:
+    bot, consult = await outside_hours(make)
+    await bot.fire_at(OPENING)
+    await bot.flush()
+    assert "köades inte och är struken" in bot.messenger.said(DM)[-1]
+    assert await bot.state(consult) is State.WITHDRAWN
+    assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
+    await bot.say(REQ, "!kö")
+    await bot.flush()
+    assert "ingen konsultation att köa" in bot.messenger.said(DM)[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# 10. Closing
+
+
+async def acknowledged(bot: Bot) -> tuple[ConsultId, str]:
+    consult, room = await bot.ask()
+    await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
+    await bot.flush()
+    return consult, room
+
+
+async def test_close_by_the_acknowledger(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    assert "är avslutad: råd – remiss undviken" in bot.messenger.said(room)[-1]
+    assert "är avslutad: råd" in bot.messenger.said(DM)[-1]
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.state is State.CLOSED
+    assert found.outcome is Outcome.ADVICE and found.closed_by == K1A
+    assert consult not in bot.timers.due
+    assert await bot.consults.consults_of(REQ) == []
+
+
+async def test_close_with_an_unknown_outcome_or_by_a_stranger(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(K1A, "!avsluta okänt", room)
+    await bot.flush()
+    assert "Utfall: råd | remiss" in bot.messenger.said(room)[-1]
+    await bot.say(STRANGER, "!avsluta remiss", room)
+    await bot.flush()
+    assert "Bara beställaren och den som har sökts" in bot.messenger.said(room)[-1]
+    assert await bot.state(consult) is State.ACKNOWLEDGED
+
+
+async def test_an_open_acknowledged_consult_is_reminded_then_auto_closed(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    assert await bot.fire_at(NOW + REMINDER_AFTER - timedelta(seconds=1)) == 0
+    assert await bot.fire_at(NOW + REMINDER_AFTER) == 1
+    await bot.flush()
+    assert "Påminnelse" in bot.messenger.said(room)[-1]
+    assert await bot.state(consult) is State.ACKNOWLEDGED
+    assert await bot.fire_at(NOW + AUTO_CLOSE_AFTER - timedelta(seconds=1)) == 0
+    assert await bot.fire_at(NOW + AUTO_CLOSE_AFTER) == 1
+    await bot.flush()
+    assert "stängdes utan utfall" in bot.messenger.said(room)[-1]
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.outcome is Outcome.UNKNOWN
+    assert len(bot.messenger.pages()) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# 11. Personal identity numbers
+
+
+@pytest.mark.parametrize(
+    "body", ["pat 19121212-1212 har ont", "!konsult kardiologi 121212-1212 har ont i bröstet"]
+)
+async def test_a_personal_number_is_redacted_and_no_consult_made(bot: Bot, body: str) -> None:
+    message = await bot.say(REQ, body)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.room == DM and redact.event_id == message.event_id
+    [notice] = bot.messenger.sends(DM)
+    assert notice.content is not None and "personnummer" in notice.content.text
+    assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+    assert "1212-1212" not in json.dumps(await outbox_payloads(bot.consults))
+    assert "1212-1212" not in await stored_text(bot.consults)
+
+
+# --------------------------------------------------------------------------------------------
+# 12. Disallowed servers
+
+
+async def test_a_disallowed_server_is_refused(bot: Bot) -> None:
+    await bot.say(UserId("@x:evil.example"), ASK)
+    await bot.flush()
+    [refusal] = bot.messenger.log
+    assert refusal.action == "send" and refusal.room == DM and refusal.content is not None
+    assert "localhost" in refusal.content.text and refusal.content.notice
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+    assert "förmaksflimmer" not in await stored_text(bot.consults)
+
+
+# --------------------------------------------------------------------------------------------
+# 13. Other commands
+
+
+async def test_vem_lists_the_people_per_level(bot: Bot) -> None:
+    await bot.say(REQ, "!vem kardiologi")
+    await bot.flush()
+    [reply] = bot.messenger.sends(DM)
+    assert reply.content is not None
+    text = reply.content.text
+    level1 = next(line for line in text.splitlines() if line.startswith("Nivå 1"))
+    level2 = next(line for line in text.splitlines() if line.startswith("Nivå 2"))
+    assert "Karin Kardio" in level1 and "Kalle Kardio" in level1 and "Bertil" not in level1
+    assert "Bertil Bakjour" in level2
+    assert K1A_TEL in reply.content.html
+
+
+async def test_status_lists_the_users_open_consults(bot: Bot) -> None:
+    await bot.say(REQ, "!status")
+    await bot.flush()
+    assert "inga öppna konsultationer" in bot.messenger.said(DM)[-1]
+    await bot.ask()
+    await bot.say(REQ, "!status")
+    await bot.flush()
+    status = bot.messenger.said(DM)[-1]
+    assert "K-000001" in status and "Kardiologi, Falu lasarett" in status and "söker" in status
+    await bot.say(K1A, "!status", "!dm-karin:localhost")
+    await bot.flush()
+    assert "K-000001" in bot.messenger.said("!dm-karin:localhost")[-1]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("!hjälp", "!konsult TJÄNST FRÅGA"),
+        ("!help", "!konsult TJÄNST FRÅGA"),
+        ("!frobnicate", "Okänt kommando"),
+        ("!kvittera", "används i konsultrummet"),
+        ("!avsluta råd", "används i konsultrummet"),
+        ("!konsult okänd-tjänst fråga", "Jag känner inte till tjänsten"),
+        ("hej", "!hjälp"),
+    ],
+)
+async def test_direct_message_commands(bot: Bot, body: str, expected: str) -> None:
+    await bot.say(REQ, body)
+    await bot.flush()
+    [reply] = bot.messenger.said(DM)
+    assert expected in reply
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# 14. !ring
+
+
+async def test_ring_by_the_requester_gives_the_acknowledgers_number(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(REQ, "!ring", room)
+    await bot.flush()
+    notice = bot.messenger.sends(room)[-1].content
+    assert notice is not None and notice.notice and K1A_TEL in notice.html
+    assert "phone_contact" in await bot.kinds(consult)
+
+
+async def test_ring_by_the_consultant_gives_the_requesters_number(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(K1A, "!ring", room)
+    await bot.flush()
+    notice = bot.messenger.sends(room)[-1].content
+    assert notice is not None and "Ring beställaren" in notice.text and REQ_TEL in notice.html
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.phone_contacts == 1
