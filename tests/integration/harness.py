@@ -126,9 +126,8 @@ class World:
                 roster.append(f"kardiologi,{level},{start},{end},{p.user_id},{p.name},{p.phone}")
         staff = ["matrix_id,name,unit,title,phone"]
         for p in self.people.values():
-            staff.append(
-                f"{p.user_id},{p.name},{'vc-mora' if p.name.startswith('Doktor') else 'kardiologi'},,{p.phone}"
-            )
+            unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
+            staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
         store = await SqliteStore.open(config.bot.database)
         try:
             now = datetime.now(UTC)

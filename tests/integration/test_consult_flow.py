@@ -18,15 +18,20 @@ from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite,
 pytestmark = [pytest.mark.integration]
 
 
-def is_page(bot: str, room: str, level: int | None = None):  # noqa: ANN201
-    def match(s) -> bool:  # noqa: ANN001
+def is_page(bot: str, room: str, level: int | None = None):
+    def match(s) -> bool:
         ok = s.kind == "message" and s.room == room and s.sender == bot and s.msgtype == "m.text"
         return ok and (level is None or (f"nivå {level}" in s.body) == (level > 1))
 
     return match
 
 
-def from_bot(w: World, room: str, text: str):  # noqa: ANN201
+def database_bytes(folder: Path) -> bytes:
+    """The database file and its WAL, as stored on disk."""
+    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
+
+
+def from_bot(w: World, room: str, text: str):
     return lambda s: (
         s.kind == "message" and s.room == room and s.sender == w.bot_id and text in s.body
     )
@@ -62,7 +67,7 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
             assert consult is not None and consult.outcome is not None
             assert consult.outcome.value == "advice" and consult.acked_by == w.people["l1"].user_id
         # The database holds no clinical free text.
-        raw = b"".join(p.read_bytes() for p in tmp_path.glob("consultbot.db*"))
+        raw = database_bytes(tmp_path)
         assert QUESTION.encode() not in raw and "förmaksflimmer".encode() not in raw
         with sqlite3.connect(tmp_path / "consultbot.db") as db:
             kinds = [r[0] for r in db.execute("SELECT kind FROM consult_event ORDER BY seq")]
@@ -163,7 +168,7 @@ async def test_outside_hours_offers_to_queue(
             assert all(s.kind != "invite" for s in w.people["l1"].c.seen)
 
 
-def w_tz():  # noqa: ANN201
+def w_tz():
     from zoneinfo import ZoneInfo
 
     return ZoneInfo("Europe/Stockholm")
