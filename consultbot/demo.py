@@ -59,7 +59,7 @@ def _fresh(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
-def demo_config(config: Config, folder: Path, port: int) -> Config:
+def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
     """The config with the demo's own server, database and store, and a short timeout."""
     tracks = dict(config.tracks)
     tracks[Track.HALVAKUT] = TrackConfig(
@@ -69,7 +69,7 @@ def demo_config(config: Config, folder: Path, port: int) -> Config:
         config,
         matrix=replace(
             config.matrix,
-            homeserver=f"http://127.0.0.1:{port}",
+            homeserver=homeserver,
             store_path=folder / "bot-store",
             pickle_key=config.matrix.pickle_key or "demo",
         ),
@@ -137,37 +137,42 @@ class Transcript:
 
 
 async def main(config: Config, out: TextIO) -> int:
-    """Run the scripted conversation; 0 when it went as it should."""
+    """Run the scripted conversation on a homeserver of its own; 0 when it went as it should."""
     folder = _demo_folder()
     _fresh(folder)
     setup_logging(logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
     port = _free_port()
-    cfg = demo_config(config, folder, port)
     log = Transcript(out)
     log.say("demo", f"startar Matrix-server på 127.0.0.1:{port} / starting a homeserver")
     async with EmbeddedHomeserver(
         data_dir=folder / "synapse", port=port, fast_passwords=True
     ) as server:
-        await provision(server, cfg, [(u, n) for u, n in PEOPLE.items() if "konsultbot" not in u])
-        await load_data(cfg)
-        users = {
-            uid: MatrixUser(
-                server.url, uid, DEMO_PASSWORD, folder / "clients" / uid.split(":")[0][1:]
-            )
-            for uid in PEOPLE
-            if "konsultbot" not in uid
-        }
-        async with running_bot(cfg):
+        await run_demo(config, server, folder, log)
+    return 0
+
+
+async def run_demo(
+    config: Config, server: EmbeddedHomeserver, folder: Path, log: Transcript
+) -> None:
+    """The conversation on `server`, with the bot's data and the clients' stores in `folder`."""
+    cfg = demo_config(config, folder, server.url)
+    await provision(server, cfg, [(u, n) for u, n in PEOPLE.items() if "konsultbot" not in u])
+    await load_data(cfg)
+    users = {
+        uid: MatrixUser(server.url, uid, DEMO_PASSWORD, folder / "clients" / uid.split(":")[0][1:])
+        for uid in PEOPLE
+        if "konsultbot" not in uid
+    }
+    async with running_bot(cfg):
+        try:
             for user in users.values():
                 await user.start()
-            try:
-                await _conversation(cfg, users, log)
-            finally:
-                for user in users.values():
-                    await user.close()
+            await _conversation(cfg, users, log)
+        finally:
+            for user in users.values():
+                await user.close()
     log.say("demo", "klart / done")
-    return 0
 
 
 async def _conversation(config: Config, users: dict[str, MatrixUser], log: Transcript) -> None:

@@ -1,0 +1,91 @@
+"""The Matrix adapter's own promises, without a homeserver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from nio import RoomMessageText
+
+from consultbot.adapters import matrix
+from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.config import MatrixConfig
+from consultbot.ports import IncomingMessage, IncomingReaction
+
+
+def bot(tmp_path: Path) -> MatrixBot:
+    config = MatrixConfig(
+        homeserver="http://127.0.0.1:9",
+        user_id="@bot:localhost",
+        password="pw",
+        store_path=tmp_path / "store",
+        pickle_key="k",
+    )
+    return MatrixBot(config, MemoryConsultStore())
+
+
+def text_event(event_id: str, body: str) -> Any:
+    return RoomMessageText.from_dict(
+        {
+            "type": "m.room.message",
+            "event_id": event_id,
+            "sender": "@doc:localhost",
+            "origin_server_ts": 1,
+            "content": {"msgtype": "m.text", "body": body},
+        }
+    )
+
+
+async def test_refuses_to_start_without_encryption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matrix, "encryption_available", lambda: False)
+    with pytest.raises(EncryptionUnavailable, match="matrix-nio\\[e2e\\]"):
+        await bot(tmp_path).login()
+
+
+async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) -> None:
+    handled: list[str] = []
+
+    class Flaky:
+        async def handle_message(self, message: IncomingMessage) -> None:
+            if message.event_id == "$bad":
+                raise RuntimeError("a bug in one handler")
+            handled.append(message.event_id)
+
+        async def handle_reaction(self, reaction: IncomingReaction) -> None:
+            raise AssertionError("no reactions here")
+
+        def allowed(self, user: str) -> bool:
+            return True
+
+        async def refuse_invite(self, room: str, inviter: str) -> None:
+            raise AssertionError("no invites here")
+
+    b = bot(tmp_path)
+    b.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    b.handler = Flaky()
+    for event in (text_event("$bad", "!hjälp"), text_event("$good", "!hjälp")):
+        await b._event("!room:localhost", event)
+    assert handled == ["$good"]
+
+
+async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
+    b = bot(tmp_path)
+    b.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+
+    seen: list[str] = []
+
+    class Recorder:
+        async def handle_message(self, message: IncomingMessage) -> None:
+            seen.append(message.event_id)
+
+    b.handler = Recorder()  # type: ignore[assignment]
+    own = text_event("$own", "!hjälp")
+    own.sender = "@bot:localhost"
+    await b._event("!room:localhost", own)
+    await b._event("!room:localhost", text_event("$theirs", "!hjälp"))
+    assert seen == ["$theirs"]
