@@ -501,6 +501,16 @@ def _seconds(value: int) -> Any:
     return timedelta(seconds=value)
 
 
+def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
+    """True for a page (or its escalation notice) that an ack or a close has made moot."""
+    page = isinstance(effect, esc.PageLevel)
+    if not page and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
+        return False
+    if consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN):
+        return True
+    return consult.acked_by is not None
+
+
 def _critical(item: OutboxItem) -> bool:
     return item.kind == "effect" and item.payload.get("type") in ("PageLevel", "CreateRoom")
 
@@ -607,6 +617,11 @@ class Dispatcher:
         consult = await service.consults.consult(consult_id)
         if consult is None:
             raise ValueError(f"no consult {consult_id}")
+        if _overtaken(consult, effect):
+            # Acknowledged or closed after this escalation was decided: a page now would
+            # reach someone who is no longer needed. No page goes out after an ack.
+            log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
+            return
         view = await service.view(consult)
         messenger = service.messenger
         match effect:

@@ -973,3 +973,15 @@ async def test_ring_by_the_consultant_gives_the_requesters_number(bot: Bot) -> N
     assert notice is not None and "Ring beställaren" in notice.text and REQ_TEL in notice.html
     found = await bot.consults.consult(consult)
     assert found is not None and found.phone_contacts == 1
+
+
+async def test_an_ack_before_the_escalation_went_out_stops_the_page(bot: Bot) -> None:
+    """The timer decided on level 2, but level 1 acknowledged before the page was sent."""
+    consult, room = await bot.ask()
+    assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1)) == 1
+    await bot.react(K1A, "✅", room)  # before the dispatcher sent the escalation
+    await bot.flush()
+    assert await bot.state(consult) is State.ACKNOWLEDGED
+    assert len(bot.messenger.pages()) == 1  # only the level-1 page ever went out
+    assert bot.messenger.actions("invite") == []
+    assert not any("jag söker nivå 2" in t for t in bot.messenger.said(room))
