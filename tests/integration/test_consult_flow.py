@@ -12,6 +12,7 @@ import pytest
 
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.domain.types import ConsultId
 
 from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
 
@@ -63,7 +64,7 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
             await l1.send_text(room, "!avsluta råd")
             await doctor.wait_for(from_bot(w, room, "avslutad: råd"), 30)
             await doctor.wait_for(from_bot(w, dm, "avslutad"), 30)
-            consult = await bot.store.consult(number)  # type: ignore[arg-type]
+            consult = await bot.store.consult(ConsultId(number))
             assert consult is not None and consult.outcome is not None
             assert consult.outcome.value == "advice" and consult.acked_by == w.people["l1"].user_id
         # The database holds no clinical free text.
@@ -271,3 +272,29 @@ async def test_consult_sent_while_the_bot_is_down_is_handled(
             assert len(replies) == 1
         finally:
             await bot.stop()
+
+
+async def test_a_homeserver_outage_is_ridden_out(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The level-1 deadline passes while Synapse is down; level 2 is paged soon after it returns."""
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        config = w.config(ack_timeout=6)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config) as bot:
+            _, number = await ask(w)
+            l1, l2 = w.people["l1"].c, w.people["l2"].c
+            room = await join_invite(l1)
+            await l1.wait_for(is_page(w.bot_id, room), 30)
+            await homeserver.stop()
+            try:
+                # Down for longer than the deadline: the escalation is decided while it is down.
+                await asyncio.sleep(8)
+                consult = await bot.store.consult(ConsultId(number))
+                assert consult is not None and consult.level == 2  # stored, waiting to be sent
+            finally:
+                await homeserver.start()
+            back = time.monotonic()
+            await join_invite(l2, 30)
+            await l2.wait_for(is_page(w.bot_id, room), 30)
+            assert time.monotonic() - back < 5
