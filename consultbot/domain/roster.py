@@ -269,40 +269,31 @@ def validate_shifts(
     where: list[tuple[str, int]] = []
     strings: dict[str, str] = {}
     for raw in raw_shifts:
-        row_problems = _check_row(raw, catalogue, parse)
-        if row_problems:
+        shift = _shift_or_problems(raw, catalogue, parse, strings)
+        if isinstance(shift, list):
             problems.extend(
                 Problem(file=raw.file, line=raw.line, code=code, params=params)
-                for code, params in row_problems
+                for code, params in shift
             )
             continue
-        service = catalogue.get(raw.service)
-        start, end = parse(raw.start), parse(raw.end)
-        shifts.append(
-            Shift(
-                service=service.id,
-                level=_level(raw.level) or 1,
-                start=start,
-                end=end,
-                user=UserId(strings.setdefault(raw.user, raw.user)),
-                name=strings.setdefault(raw.name, raw.name),
-                phone=strings.setdefault(raw.phone, raw.phone),
-            )
-        )
+        shifts.append(shift)
         where.append((raw.file, raw.line))
     problems.extend(_overlaps(shifts, where))
     return shifts, _periods(shifts)
 
 
-def _check_row(
-    raw: RawShift, catalogue: Catalogue, parse: InstantParser
-) -> list[tuple[str, dict[str, str]]]:
+def _shift_or_problems(
+    raw: RawShift, catalogue: Catalogue, parse: InstantParser, strings: dict[str, str]
+) -> Shift | list[tuple[str, dict[str, str]]]:
+    """The row as a shift, or every problem it has. Each cell is parsed once."""
     found: list[tuple[str, dict[str, str]]] = []
+    service = catalogue.find(raw.service) if raw.service else None
     if not raw.service:
         found.append(("missing_value", {"column": "service"}))
-    elif raw.service not in catalogue:
+    elif service is None:
         found.append(("unknown_service", {"service": raw.service}))
-    if _level(raw.level) is None:
+    level = _level(raw.level)
+    if level is None:
         found.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
     times: list[datetime] = []
     for column, value in (("start", raw.start), ("end", raw.end)):
@@ -324,7 +315,17 @@ def _check_row(
         found.append(("bad_matrix_id", {"value": raw.user}))
     if not raw.name:
         found.append(("missing_value", {"column": "name"}))
-    return found
+    if found or service is None or level is None:
+        return found
+    return Shift(
+        service=service.id,
+        level=level,
+        start=times[0],
+        end=times[1],
+        user=UserId(strings.setdefault(raw.user, raw.user)),
+        name=strings.setdefault(raw.name, raw.name),
+        phone=strings.setdefault(raw.phone, raw.phone),
+    )
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
