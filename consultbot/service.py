@@ -503,12 +503,16 @@ def _seconds(value: int) -> Any:
 
 def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     """True for a page (or its escalation notice) that an ack or a close has made moot."""
-    page = isinstance(effect, esc.PageLevel)
-    if not page and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
+    paging = isinstance(effect, esc.PageLevel | esc.CreateRoom)
+    if not paging and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
         return False
     if consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN):
         return True
-    return consult.acked_by is not None
+    # The first page and its room stand: whoever acknowledged was paged by them.
+    first = isinstance(effect, esc.CreateRoom) or (
+        isinstance(effect, esc.PageLevel) and effect.first
+    )
+    return consult.acked_by is not None and not first
 
 
 def _critical(item: OutboxItem) -> bool:

@@ -985,3 +985,30 @@ async def test_an_ack_before_the_escalation_went_out_stops_the_page(bot: Bot) ->
     assert len(bot.messenger.pages()) == 1  # only the level-1 page ever went out
     assert bot.messenger.actions("invite") == []
     assert not any("jag söker nivå 2" in t for t in bot.messenger.said(room))
+
+
+async def test_akut_uses_the_acute_tracks_shorter_timeout(bot: Bot) -> None:
+    await bot.say(REQ, f"!akut kardiologi {QUESTION}")
+    await bot.flush()
+    consult = (await bot.consults.consults_of(REQ))[0]
+    assert consult.track is Track.AKUT
+    # config default for akut: 180 s per level, and always open
+    assert bot.timers.due[consult.id][0] == NOW + timedelta(seconds=180)
+    assert len(bot.messenger.pages()) == 1
+
+
+async def test_vc_finds_the_primary_care_centre_by_municipality(make: Make) -> None:
+    vc = ServiceId("vc-mora")
+    start, end = NOW - timedelta(hours=1), NOW + timedelta(hours=8)
+    doctor = Shift(
+        service=vc, level=1, start=start, end=end, user=K1A, name="Karin", phone="0250-1"
+    )
+    bot = await make(roster=[])
+    await bot.data.import_roster([doctor], {vc: (start, end)}, source="vc", now=NOW)
+    bot.clock.current = NOW  # a Monday morning
+    await bot.say(REQ, "!vc mora Patienten har feber, kan ni ta emot idag?")
+    await bot.flush()
+    [consult] = await bot.consults.consults_of(REQ)
+    assert consult.service == vc and consult.track is Track.PRIMARVARD
+    [page] = bot.messenger.pages()
+    assert page.content is not None and page.content.mentions == (K1A,)
