@@ -101,6 +101,21 @@ class Handler(Protocol):
         """Tell someone from a disallowed server that the bot is not for them, and leave."""
 
 
+def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
+    """A reply's own text, without the quoted "> <@user> …" lines older clients put first."""
+    content = source.get("content", {}) if isinstance(source, dict) else {}
+    relates = content.get("m.relates_to", {}) if isinstance(content, dict) else {}
+    if not (isinstance(relates, dict) and "m.in_reply_to" in relates):
+        return body
+    lines = body.split("\n")
+    if not lines or not lines[0].startswith("> "):
+        return body
+    rest = lines[
+        next((i for i, line in enumerate(lines) if not line.startswith(">")), len(lines)) :
+    ]
+    return "\n".join(rest).lstrip("\n")
+
+
 def encryption_available() -> bool:
     """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
@@ -410,7 +425,7 @@ class MatrixBot(Messenger):
                     room=room_id,
                     event_id=event.event_id,
                     sender=UserId(event.sender),
-                    body=event.body or "",
+                    body=strip_reply_fallback(event.body or "", event.source),
                     at=at,
                     direct=direct,
                 )

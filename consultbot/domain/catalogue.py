@@ -46,10 +46,14 @@ class Catalogue:
         for service in self.services:
             for key in (service.id, *service.aliases):
                 index.setdefault(normalise(key), service)
+        # Full names too ("Kardiologi, Falu lasarett"): rosters exported from staffing systems
+        # often carry the name, not the id. Ids and aliases win over names.
+        for service in self.services:
+            index.setdefault(normalise(service.name), service)
         object.__setattr__(self, "_index", index)
 
     def find(self, name: str) -> Service | None:
-        """The service whose id or alias is `name` (case-insensitive), or None."""
+        """The service whose id, alias or full name is `name` (case-insensitive), or None."""
         return self._index.get(normalise(name))
 
     def get(self, name: str) -> Service:

@@ -28,6 +28,9 @@ from consultbot.domain.tables import Cell, Columns, Row, read_rows
 from consultbot.domain.types import ServiceId, Track, UserId
 
 MAX_SHIFT = timedelta(days=14)
+# Excel counts days from 1899-12-30; 36526–73051 is 2000-01-01 – 2099-12-31.
+EXCEL_EPOCH = datetime(1899, 12, 30)
+EXCEL_SERIAL_RANGE = (36526.0, 73051.0)
 MAX_LEVEL = 9
 _MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2})[:.](\d{2})(?::(\d{2}))?$")
@@ -164,6 +167,11 @@ def _raw(row: Row, file: str) -> RawShift:
 # Times
 
 
+def _round_minute(naive: datetime) -> timedelta:
+    # Floating-point days land a few microseconds off the minute; round to the nearest one.
+    return timedelta(minutes=1) if naive.second >= 30 else timedelta(0)
+
+
 class TimeProblem(ValueError):
     """A cell that is not a usable instant; the message is a problem code."""
 
@@ -220,6 +228,13 @@ class InstantParser:
         except OverflowError:
             raise TimeProblem("impossible_time") from None
 
+    def _excel_serial(self, days: float) -> datetime:
+        """An Excel date-time stored as a plain number (a cell formatted "General")."""
+        if not EXCEL_SERIAL_RANGE[0] <= days <= EXCEL_SERIAL_RANGE[1]:
+            raise TimeProblem("bad_time")
+        naive = EXCEL_EPOCH + timedelta(days=days)
+        return _localise(naive.replace(second=0, microsecond=0) + _round_minute(naive), self.tz)
+
     def _instant(self, value: Cell) -> datetime:
         if isinstance(value, datetime):
             if value.tzinfo is None:
@@ -227,8 +242,10 @@ class InstantParser:
             return _aware(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise TimeProblem("missing_value")
-        if isinstance(value, date | time | int | float):
+        if isinstance(value, bool | date | time):
             raise TimeProblem("bad_time")
+        if isinstance(value, int | float):
+            return self._excel_serial(float(value))
         text = value.strip()
         cached = self._cache.get(text)
         if cached is None:

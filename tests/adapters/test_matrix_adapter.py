@@ -89,3 +89,14 @@ async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
     await b._event("!room:localhost", own)
     await b._event("!room:localhost", text_event("$theirs", "!hjälp"))
     assert seen == ["$theirs"]
+
+
+def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
+    from consultbot.adapters.matrix import strip_reply_fallback
+
+    reply = {"content": {"m.relates_to": {"m.in_reply_to": {"event_id": "$page"}}}}
+    body = "> <@konsultbot:localhost> Karin: konsultation K-000001\n> fråga\n\n!kvittera"
+    assert strip_reply_fallback(body, reply) == "!kvittera"
+    assert strip_reply_fallback("!kvittera", reply) == "!kvittera"
+    # Not a reply: a quote stays part of the text.
+    assert strip_reply_fallback("> citat\n\n!hjälp", {"content": {}}) == "> citat\n\n!hjälp"

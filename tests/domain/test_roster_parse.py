@@ -792,3 +792,29 @@ def test_broken_ical_file_is_an_error_not_an_exception(data: bytes) -> None:
     result = check(("roster.ics", data))
     assert not result.ok
     assert all(p.file == "roster.ics" for p in result.errors)
+
+
+def test_a_service_may_be_named_by_its_full_name() -> None:
+    csv = (
+        "tjänst;nivå;start;slut;matrix_id;namn\n"
+        "Kardiologi, Falu lasarett;1;2026-03-02 08:00;2026-03-02 17:00;@a:localhost;A\n"
+    ).encode()
+    result = check(("schema.csv", csv))
+    assert result.ok, result.errors
+    assert [s.service for s in result.shifts] == ["kardiologi"]
+
+
+def test_excel_dates_stored_as_plain_numbers_are_read() -> None:
+    # A cell formatted "General" holds the serial number: 46083.333… is 2026-03-02 08:00.
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["service", "level", "start", "end", "matrix_id", "name"])
+    sheet.append(["kardiologi", 1, 46083 + 8 / 24, 46083 + 17 / 24, "@a:localhost", "A"])
+    sheet.append(["kardiologi", 2, 123.0, 46083 + 17 / 24, "@b:localhost", "B"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = check(("schema.xlsx", buffer.getvalue()))
+    assert codes(result.errors) == [("schema.xlsx", 3, "bad_time")]
+    [first] = result.shifts
+    assert first.start == utc(2026, 3, 2, 7) and first.end == utc(2026, 3, 2, 16)
