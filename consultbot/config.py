@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -255,6 +255,3 @@ def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
     if not is_matrix_id(value):
         raise section.error(key, f"{value!r} is not a Matrix user id like @name:server")
     return value
-
-
-LoadConfig = Callable[[Path], Config]

@@ -16,7 +16,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
@@ -132,8 +132,3 @@ async def dev_homeserver(
 async def wait_forever() -> None:
     """Until cancelled (Ctrl-C)."""
     await asyncio.Event().wait()
-
-
-def now_utc() -> datetime:
-    """The current instant."""
-    return datetime.now(UTC)

@@ -16,6 +16,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from consultbot.adapters.codec import effect_from_dict, effect_to_dict
@@ -68,10 +69,6 @@ def content_from_dict(data: dict[str, Any]) -> Content:
         mentions=tuple(UserId(u) for u in data.get("mentions", ())),
         notice=bool(data.get("notice", True)),
     )
-
-
-class DeliveryError(Exception):
-    """The homeserver refused a request (not a connection problem)."""
 
 
 class ConsultService:
@@ -495,9 +492,7 @@ def _service_name(catalogue: Catalogue, service: ServiceId | str) -> str:
     return found.name if found else str(service)
 
 
-def _seconds(value: int) -> Any:
-    from datetime import timedelta
-
+def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
 
 
@@ -527,7 +522,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
-        self.idle = asyncio.Event()
 
     def kick(self) -> None:
         """Something new is in the outbox."""
@@ -554,10 +548,6 @@ class Dispatcher:
             lanes = {self._lane(item) for item in pending}
             for lane in lanes - set(self._workers):
                 self._workers[lane] = asyncio.create_task(self._drain(lane), name=f"outbox {lane}")
-            if not pending and not self._workers:
-                self.idle.set()
-            else:
-                self.idle.clear()
 
     async def stop(self) -> None:
         """Cancel the workers (what they did not send stays in the outbox)."""

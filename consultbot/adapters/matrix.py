@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -135,7 +135,6 @@ class MatrixBot(Messenger):
         self._keys_lock = asyncio.Lock()
         self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
         self._stopping = asyncio.Event()
-        self.caught_up = asyncio.Event()
         self._instance = ""
 
     # -- login ------------------------------------------------------------------------------
@@ -172,7 +171,8 @@ class MatrixBot(Messenger):
         self.client = client
         saved = self._saved_credentials()
         if self.config.access_token:
-            who = await client.whoami() if await self._use_token(self.config.access_token) else None
+            client.access_token = self.config.access_token
+            who = await client.whoami()
             if not isinstance(who, WhoamiResponse) or not who.device_id:
                 raise LoginFailed("the access_token was refused by the homeserver")
             client.restore_login(self.config.user_id, who.device_id, self.config.access_token)
@@ -183,11 +183,6 @@ class MatrixBot(Messenger):
         self._instance = await self._instance_id()
         await self._set_display_name()
         log.info("logged in as %s, device %s", client.user_id, client.device_id)
-
-    async def _use_token(self, token: str) -> bool:
-        assert self.client is not None
-        self.client.access_token = token
-        return True
 
     def _saved_credentials(self) -> dict[str, str]:
         try:
@@ -299,7 +294,6 @@ class MatrixBot(Messenger):
             await self._handle(response)
             token = response.next_batch
             await self.store.set_meta(SYNC_TOKEN, token)
-            self.caught_up.set()
             async with self._synced:
                 self._synced.notify_all()
 
@@ -601,6 +595,3 @@ class MatrixBot(Messenger):
         if isinstance(event, MegolmEvent):
             event = self._try_decrypt(event)
         return event.body if isinstance(event, RoomMessageText) else None
-
-
-Starter = Callable[[], Awaitable[None]]

@@ -2,7 +2,6 @@
 
     ConsultbotError
      ├── ConfigError            config file missing, unknown key, wrong type, bad value
-     ├── DataFileError          a data file with one or more problems (each with file and line)
      ├── UnknownService         a service id or alias that the catalogue does not know
      ├── NothingToRollBack      rollback with no earlier version
      └── StoreError             the database refused (newer schema, not a consultbot db, …)
@@ -13,7 +12,6 @@ reaching the CLI ends as one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -52,20 +50,6 @@ class Problem:
     def is_error(self) -> bool:
         """True when this problem stops an import."""
         return self.severity is Severity.ERROR
-
-
-class DataFileError(ConsultbotError):
-    """A data file (or set of files) with errors; nothing was changed."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        first = self.problems[0] if self.problems else None
-        where = (
-            f"{first.file}:{first.line}" if first and first.line else (first.file if first else "")
-        )
-        super().__init__(
-            f"{len(self.problems)} problem(s), first at {where}: {first.code if first else ''}"
-        )
 
 
 class UnknownService(ConsultbotError):
