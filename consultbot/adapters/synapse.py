@@ -27,6 +27,8 @@ from urllib.parse import quote
 import aiohttp
 import yaml  # type: ignore[import-untyped]
 
+from consultbot.domain.errors import ConsultbotError
+
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "homeserver.yaml"
@@ -85,7 +87,7 @@ disable_existing_loggers: false
 """
 
 
-class HomeserverError(RuntimeError):
+class HomeserverError(ConsultbotError):
     """The embedded homeserver could not be started, or refused an admin request."""
 
 
