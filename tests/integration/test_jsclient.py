@@ -45,7 +45,7 @@ JsClientFactory = Callable[[str, str], Awaitable[JsClient]]
 async def jsclient_installed() -> None:
     """``npm ci`` for the JS client once per session, if node_modules is missing or stale."""
     if not node_available():
-        pytest.skip("node and npm are needed for the Element-stack (matrix-js-sdk) tests")
+        pytest.fail("node and npm are needed for the Element-stack (matrix-js-sdk) tests")
     await install_node_modules()
 
 
