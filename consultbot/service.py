@@ -11,6 +11,7 @@ escalation can never both win.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import unicodedata
 from collections import defaultdict
@@ -638,16 +639,31 @@ class Dispatcher:
                 content = service.chat.render(effect.template, c=view, **effect.params)
                 await messenger.send(room, content, txn=txn)
             case esc.AlertAdmins():
-                admin_room = service.admin_room
-                if not admin_room:
-                    log.warning(
-                        "consult %s: %s, but no admin_room is configured",
-                        consult.id,
-                        effect.template,
-                    )
-                    return
                 content = service.chat.render(effect.template, c=view, **effect.params)
-                await messenger.send(admin_room, content, txn=txn)
+                for n, room in enumerate(await self._admin_rooms()):
+                    await messenger.send(room, content, txn=f"{txn}-{n}")
+
+    async def _admin_rooms(self) -> list[str]:
+        """The admin room, or else a private room with each admin (created once)."""
+        service = self.service
+        if service.admin_room:
+            return [service.admin_room]
+        rooms = []
+        for admin in service.config.bot.admins:
+            key = f"admin-{hashlib.sha256(admin.encode()).hexdigest()[:12]}"
+            room = await service.consults.get_meta(key)
+            if room is None:
+                room = await service.messenger.create_room(
+                    key=key,
+                    name="Konsultbot – admin",
+                    topic=service.chat.render("admin_topic").text,
+                    invite=(UserId(admin),),
+                )
+                await service.consults.set_meta(key, room)
+            rooms.append(room)
+        if not rooms:
+            log.warning("an admin alert, but neither admin_room nor admins are configured")
+        return rooms
 
     async def _page(
         self, consult: esc.Consult, effect: esc.PageLevel, view: dict[str, Any], txn: str

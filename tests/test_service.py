@@ -1012,3 +1012,17 @@ async def test_vc_finds_the_primary_care_centre_by_municipality(make: Make) -> N
     assert consult.service == vc and consult.track is Track.PRIMARVARD
     [page] = bot.messenger.pages()
     assert page.content is not None and page.content.mentions == (K1A,)
+
+
+async def test_without_an_admin_room_each_admin_gets_a_room_of_their_own(make: Make) -> None:
+    bot = await make(roster=[])  # the config names @admin:localhost as the only admin
+    for _ in range(2):
+        await bot.say(REQ, ASK)
+        await bot.flush()
+    [create] = bot.messenger.actions("create")  # one room for the admin, reused
+    assert create.users == (UserId("@admin:localhost"),)
+    alerts = bot.messenger.sends(create.room)
+    assert [a.content is not None and "obesvarad" in a.content.text for a in alerts] == [True, True]
+    assert {"K-000001", "K-000002"} <= {
+        w for a in alerts if a.content for w in a.content.text.split()
+    }
