@@ -448,7 +448,8 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         )
     events, effects = _page_next(consult, command.duty, now, policy)
     if any(e.kind == "paged" for e in events):
-        effects.insert(0, Reply(template="created"))
+        # After the room is created: its invite is what reaches the consultant first.
+        effects.insert(1, Reply(template="created"))
     return [requested, *events], effects
 
 
@@ -470,7 +471,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 ], []
             events, effects = _page_next(consult, command.duty, now, policy)
             if any(e.kind == "paged" for e in events):
-                effects.insert(0, Reply(template="queue_opened"))
+                effects.insert(1, Reply(template="queue_opened"))
             return events, effects
         case State.PAGING:
             return _page_next(consult, command.duty, now, policy)

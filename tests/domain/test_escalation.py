@@ -274,8 +274,8 @@ def closed() -> Run:
             {1: [A1], 2: [C2]},
             [paged(1, A1, at=T0)],
             [
-                Reply(template="created"),
                 CreateRoom(invite=(REQ, A1)),
+                Reply(template="created"),
                 PageLevel(level=1, people=people(A1), first=True),
             ],
             id="level-1-paged",
@@ -284,8 +284,8 @@ def closed() -> Run:
             {1: [B1, A1], 2: [C2]},
             [paged(1, A1, B1, at=T0)],
             [
-                Reply(template="created"),
                 CreateRoom(invite=(REQ, A1, B1)),
+                Reply(template="created"),
                 PageLevel(level=1, people=people(A1, B1), first=True),
             ],
             id="shared-level-1-all-paged-together",
@@ -294,8 +294,8 @@ def closed() -> Run:
             {1: [A1, A1], 2: [C2]},
             [paged(1, A1, at=T0)],
             [
-                Reply(template="created"),
                 CreateRoom(invite=(REQ, A1)),
+                Reply(template="created"),
                 PageLevel(level=1, people=people(A1), first=True),
             ],
             id="two-shifts-one-page",
@@ -304,8 +304,8 @@ def closed() -> Run:
             {2: [C2]},
             [("level_skipped", {"level": 1}), paged(2, C2, at=T0)],
             [
-                Reply(template="created"),
                 CreateRoom(invite=(REQ, C2)),
+                Reply(template="created"),
                 PageLevel(level=2, people=people(C2), first=True),
             ],
             id="empty-level-1-skipped-at-once",
@@ -314,8 +314,8 @@ def closed() -> Run:
             {3: [D3]},
             [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3, at=T0)],
             [
-                Reply(template="created"),
                 CreateRoom(invite=(REQ, D3)),
+                Reply(template="created"),
                 PageLevel(level=3, people=people(D3), first=True),
             ],
             id="two-empty-levels-skipped",
@@ -421,8 +421,8 @@ def test_queue(
             OPENS,
             [paged(1, A1, B1, at=OPENS)],
             [
-                Reply(template="queue_opened"),
                 CreateRoom(invite=(REQ, A1, B1)),
+                Reply(template="queue_opened"),
                 PageLevel(level=1, people=people(A1, B1), first=True),
             ],
             State.PAGING,
@@ -434,8 +434,8 @@ def test_queue(
             OPENS + MIN,
             [("level_skipped", {"level": 1}), paged(2, C2, at=OPENS + MIN)],
             [
-                Reply(template="queue_opened"),
                 CreateRoom(invite=(REQ, C2)),
+                Reply(template="queue_opened"),
                 PageLevel(level=2, people=people(C2), first=True),
             ],
             State.PAGING,
