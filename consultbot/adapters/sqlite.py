@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -60,6 +61,9 @@ class SqliteStore(DataStore, ConsultStore):
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self._path = path
+        # One connection, many coroutines: every statement and every transaction takes this
+        # lock, so no coroutine's statements ever run inside another's transaction.
+        self._lock = asyncio.Lock()
         self._catalogue: tuple[int | None, Catalogue] | None = None
 
     @classmethod
@@ -91,18 +95,26 @@ class SqliteStore(DataStore, ConsultStore):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        async with self._lock:
+            await self._db.execute(sql, tuple(params))
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return row[0] if row else None
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
 
     async def _active(self, dataset: Dataset) -> int | None:
         value = await self._one(
@@ -160,23 +172,23 @@ class SqliteStore(DataStore, ConsultStore):
             return self._catalogue[1]
         services: list[Service] = []
         if active is not None:
-            async with self._db.execute(
+            rows = await self._rows(
                 "SELECT id, name, kind, tracks, aliases, switchboard, municipality FROM service"
                 " WHERE version = ? ORDER BY position",
                 (active,),
-            ) as cursor:
-                async for row in cursor:
-                    services.append(
-                        Service(
-                            id=ServiceId(row[0]),
-                            name=row[1],
-                            kind=ServiceKind(row[2]),
-                            tracks=tuple(Track(t) for t in json.loads(row[3])),
-                            aliases=tuple(json.loads(row[4])),
-                            switchboard=row[5],
-                            municipality=row[6],
-                        )
+            )
+            for row in rows:
+                services.append(
+                    Service(
+                        id=ServiceId(row[0]),
+                        name=row[1],
+                        kind=ServiceKind(row[2]),
+                        tracks=tuple(Track(t) for t in json.loads(row[3])),
+                        aliases=tuple(json.loads(row[4])),
+                        switchboard=row[5],
+                        municipality=row[6],
                     )
+                )
         catalogue = Catalogue(tuple(services))
         self._catalogue = (active, catalogue)
         return catalogue
@@ -211,7 +223,7 @@ class SqliteStore(DataStore, ConsultStore):
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
         moment = _ts(at)
         # One round trip to aiosqlite's thread: most of a lookup's time is the hand-over.
-        rows = await self._db.execute_fetchall(
+        rows = await self._rows(
             f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = ? AND removed_in IS NULL"
             " AND start_ts > ? AND start_ts <= ? AND end_ts > ?",
             (service, moment - _MAX_SHIFT_SECONDS, moment, moment),
@@ -223,13 +235,13 @@ class SqliteStore(DataStore, ConsultStore):
     ) -> list[Shift]:
         low = _ts(start) - _MAX_SHIFT_SECONDS if start else -(2**62)
         high = _ts(end) if end else 2**62
-        async with self._db.execute(
+        rows = await self._rows(
             f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = ? AND removed_in IS NULL"
             " AND start_ts > ? AND start_ts < ? AND end_ts > ?"
             " ORDER BY start_ts, level, matrix_id",
             (service, low, high, _ts(start) if start else -(2**62)),
-        ) as cursor:
-            return [_shift(row) for row in await cursor.fetchall()]
+        )
+        return [_shift(row) for row in rows]
 
     # -- staff and directory --------------------------------------------------------------------
 
@@ -250,17 +262,15 @@ class SqliteStore(DataStore, ConsultStore):
         active = await self._active(Dataset.STAFF)
         if active is None:
             return []
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = ?"
             f" {where} ORDER BY name, matrix_id",
             (active, *params),
-        ) as cursor:
-            return [
-                StaffMember(
-                    user=UserId(r[0]), name=r[1], unit=ServiceId(r[2]), title=r[3], phone=r[4]
-                )
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            StaffMember(user=UserId(r[0]), name=r[1], unit=ServiceId(r[2]), title=r[3], phone=r[4])
+            for r in rows
+        ]
 
     async def staff(self) -> list[StaffMember]:
         return await self._staff()
@@ -289,15 +299,15 @@ class SqliteStore(DataStore, ConsultStore):
         active = await self._active(Dataset.DIRECTORY)
         if active is None:
             return []
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT unit, name, phone, municipality, notes FROM directory_entry"
             " WHERE version = ? ORDER BY position",
             (active,),
-        ) as cursor:
-            return [
-                DirectoryEntry(unit=r[0], name=r[1], phone=r[2], municipality=r[3], notes=r[4])
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            DirectoryEntry(unit=r[0], name=r[1], phone=r[2], municipality=r[3], notes=r[4])
+            for r in rows
+        ]
 
     # -- versions -------------------------------------------------------------------------------
 
@@ -326,23 +336,23 @@ class SqliteStore(DataStore, ConsultStore):
 
     async def versions(self, dataset: Dataset) -> list[Version]:
         active = await self._active(dataset)
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT version, imported_at, source, summary, rolled_back_at FROM dataset_version"
             " WHERE dataset = ? ORDER BY version DESC",
             (dataset.value,),
-        ) as cursor:
-            return [
-                Version(
-                    dataset=dataset,
-                    number=int(r[0]),
-                    imported_at=_dt(r[1]),
-                    source=r[2],
-                    summary=r[3],
-                    active=r[0] == active,
-                    rolled_back=r[4] is not None,
-                )
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            Version(
+                dataset=dataset,
+                number=int(r[0]),
+                imported_at=_dt(r[1]),
+                source=r[2],
+                summary=r[3],
+                active=r[0] == active,
+                rolled_back=r[4] is not None,
+            )
+            for r in rows
+        ]
 
     # -- consults -------------------------------------------------------------------------------
 
@@ -456,20 +466,20 @@ class SqliteStore(DataStore, ConsultStore):
             ]
 
     async def events(self, consult: ConsultId) -> list[Event]:
-        return await self._events(self._db, consult)
+        async with self._lock:
+            return await self._events(self._db, consult)
 
     async def consult(self, consult: ConsultId) -> Consult | None:
         events = await self.events(consult)
         return fold(events) if events else None
 
     async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
             " JOIN consult_event e ON e.consult_id = c.id"
             f" WHERE {where} ORDER BY c.number DESC, e.seq",
             params,
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         consults: dict[str, Consult | None] = {}
         for cid, at_ms, kind, data in rows:
             event = Event(kind=kind, at=_from_ms(at_ms), data=json.loads(data))
@@ -499,24 +509,24 @@ class SqliteStore(DataStore, ConsultStore):
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()
-        async with self._db.execute(
+        rows = await self._rows(
             "SELECT id, kind, consult_id, room, payload FROM outbox WHERE sent_at_ms IS NULL"
             " ORDER BY id"
-        ) as cursor:
-            return [
-                OutboxItem(
-                    id=int(r[0]),
-                    kind=r[1],
-                    consult=ConsultId(r[2]) if r[2] else None,
-                    room=r[3],
-                    payload=json.loads(r[4]),
-                    txn=f"consultbot-{instance}-{r[0]}",
-                )
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            OutboxItem(
+                id=int(r[0]),
+                kind=r[1],
+                consult=ConsultId(r[2]) if r[2] else None,
+                room=r[3],
+                payload=json.loads(r[4]),
+                txn=f"consultbot-{instance}-{r[0]}",
+            )
+            for r in rows
+        ]
 
     async def sent(self, item: int, *, now: datetime) -> None:
-        await self._db.execute("UPDATE outbox SET sent_at_ms = ? WHERE id = ?", (_ms(now), item))
+        await self._write("UPDATE outbox SET sent_at_ms = ? WHERE id = ?", (_ms(now), item))
 
     async def is_handled(self, event_id: str) -> bool:
         return (
@@ -529,7 +539,7 @@ class SqliteStore(DataStore, ConsultStore):
         return str(value) if value is not None else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )

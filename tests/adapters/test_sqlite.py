@@ -72,3 +72,51 @@ async def test_instants_survive_reopen_in_utc(tmp_path: Path) -> None:
         assert await store.shifts(shift.service) == [shift]
     finally:
         await store.close()
+
+
+async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> None:
+    """Many coroutines recording, marking sent and saving state at once: none may run its
+    statements inside another's transaction ("cannot start a transaction within a transaction"
+    would lose a consult)."""
+    import asyncio
+
+    from consultbot.domain.escalation import Event
+    from consultbot.ports import Outgoing
+
+    store = await SqliteStore.open(tmp_path / "busy.db")
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    try:
+        consults = [await store.allocate_consult() for _ in range(30)]
+
+        async def step(n: int) -> None:
+            requested = Event(
+                kind="requested",
+                at=now,
+                data={
+                    "consult": consults[n],
+                    "requester": "@a:localhost",
+                    "service": "kardiologi",
+                    "track": "halvakut",
+                    "request_room": "!dm:localhost",
+                    "request_event": f"$q{n}",
+                },
+            )
+            ids = await store.record(
+                consults[n],
+                0,
+                [requested],
+                [Outgoing(kind="send", room="!dm:localhost", payload={"n": n})],
+                handled=f"$q{n}",
+                now=now,
+            )
+            await store.sent(ids[0], now=now)
+            await store.set_meta(f"k{n}", str(n))
+            await store.allocate_consult()
+
+        await asyncio.gather(*(step(n) for n in range(30)))
+        assert len(await store.open_consults()) == 30
+        assert await store.pending() == []
+        assert all([await store.is_handled(f"$q{n}") for n in range(30)])
+        assert await store.get_meta("k29") == "29"
+    finally:
+        await store.close()

@@ -1,0 +1,1271 @@
+"""Benchmark: how fast a page reaches the consultant, side by side with a bare Matrix client.
+
+What it measures (SPEC §8, "Speed": a page reaches the consultant within 1.2× the time a bare
+Matrix client needs to page with a single call, inviting into an existing encrypted room,
+measured side by side in one run, one consult at a time and in a burst):
+
+1. Starts an embedded Synapse of its own (loopback, a free port, fast password hashing, all
+   state in a work directory, default bench/out/page/, wiped first). Rate limits: Synapse runs
+   with the relaxed limits of the integration tests (so logging in ~25 users and the bursts
+   never meet its defaults), and, as docs/operations.md asks for production, the bot and the
+   bare pager are also exempted through the admin API (`override_ratelimit`). Nothing in a
+   run is rate limited.
+2. Registers the bot, a "bare pager", consultants c01… and doctors d01…, writes a config
+   (track halvakut open always, ack timeout 86400 s, so nothing escalates; consults are left
+   open) and seeds a catalogue (`kardiologi`, `kardio-1` … `kardio-N`, each with its own
+   level-1 consultant: kardiologi and kardio-1 are c01, kardio-i is c<i>), staff and a roster.
+3. Runs the bot as its own process (`bench/bench_page.py --bot-child`, which is
+   `consultbot.app.run`, as `consultbot run` does) with timing probes: its log lines and the
+   start and end of its Matrix calls go to a trace file, for the breakdown. Consultants and
+   doctors are `MatrixUser`s (E2EE nio clients, syncing) in this process; the pager is a plain
+   E2EE nio client that does not sync. Every client stamps what it sees with the wall clock,
+   which all processes share.
+4. One at a time, interleaved (bare, bot, bot, bare, …), after untimed warm-ups:
+   - bare: the pager invites c01 into a fresh encrypted room created beforehand (one
+     `room_invite`; room creation is not timed); from just before the call until c01's client
+     sees the invite;
+   - bot: d01, in its existing DM with the bot, sends `!konsult kardiologi …`; from just before
+     the send until c01's client sees the invite to the consult room (the page's first signal
+     on the consultant's device), and until it has the decrypted page (the m.text that
+     mentions it). c01 joins every room the bot invites it to at once (as someone tapping
+     "join" instantly): an invited user cannot read a room, so the page time includes that
+     join.
+5. Bursts: N doctors send N consults at once, to kardio-1 … kardio-N; the pager sends N invites
+   at once to the same N consultants. Latency of each from the common start, and of the last.
+   An untimed first burst (the bot's first page to most consultants: new Olm sessions) is
+   reported separately as "cold".
+6. Prints a table and records it in BENCHMARKS.md (between markers, so other sections
+   survive) unless --no-record is given.
+
+Run: `.venv/bin/python bench/bench_page.py [--repeats N] [--burst N]`; see --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    LoginResponse,
+    MatrixRoom,
+    RoomCreateResponse,
+    RoomInviteResponse,
+    RoomMessageText,
+)
+from rich.console import Console
+from rich.table import Table
+
+from consultbot import app, datasets
+from consultbot.adapters.matrix import MatrixBot
+from consultbot.adapters.matrix_user import MatrixUser
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.config import load_config
+from consultbot.service import ConsultService, Dispatcher
+
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
+MARK_START = "<!-- bench_page:start -->"
+MARK_END = "<!-- bench_page:end -->"
+TARGET_RATIO = 1.2
+WAIT_S = 30.0  # bound on every single wait
+QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation nu eller efter eko?"
+SWITCHBOARD = "023-49 00 00"
+NAN = math.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# The bot process: consultbot.app.run with timing probes
+
+
+class Tracer:
+    """Appends one JSON object per line to the trace file."""
+
+    def __init__(self, path: Path) -> None:
+        self._out = path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, **record: Any) -> None:
+        self._out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class TraceHandler(logging.Handler):
+    """The bot's own log lines (no message bodies are ever logged), with their times."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        super().__init__(logging.INFO)
+        self.tracer = tracer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.tracer.write(kind="log", t=record.created, name=record.name, msg=record.getMessage())
+
+
+Describe = Callable[[tuple[Any, ...], dict[str, Any], Any], dict[str, Any]]
+
+
+def _probe(tracer: Tracer, owner: type, method: str, label: str, describe: Describe) -> None:
+    """Replace `owner.method` (a coroutine) by one that records its start and end."""
+    original = getattr(owner, method)
+
+    @functools.wraps(original)
+    async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.time()
+        result = None
+        try:
+            result = await original(self, *args, **kwargs)
+            return result
+        finally:
+            ended = time.time()
+            try:
+                details = describe(args, kwargs, result)
+            except Exception as error:  # a probe must never break the bot
+                details = {"probe_error": repr(error)}
+            tracer.write(kind="span", name=label, t0=started, t1=ended, **details)
+
+    setattr(owner, method, timed)
+
+
+def _sync_events(result: Any) -> dict[str, Any]:
+    rooms = getattr(result, "rooms", None)
+    if rooms is None:
+        return {}
+    ids = [
+        e.event_id
+        for info in rooms.join.values()
+        for e in info.timeline.events
+        if getattr(e, "event_id", None)
+    ]
+    return {"events": ids[:200], "rooms": list(rooms.join)[:200]}
+
+
+def instrument(tracer: Tracer) -> None:
+    """Timing probes on the bot's page path (nio calls, MatrixBot, service, dispatcher)."""
+    none: Describe = lambda a, k, r: {}  # noqa: E731
+    room_arg: Describe = lambda a, k, r: {"room": a[0] if a else k.get("room_id", "")}  # noqa: E731
+    probes: list[tuple[type, str, str, Describe]] = [
+        (AsyncClient, "sync", "sync", lambda a, k, r: _sync_events(r)),
+        (AsyncClient, "room_create", "nio.room_create", lambda a, k, r: {}),
+        (AsyncClient, "room_send", "nio.room_send", room_arg),
+        (AsyncClient, "share_group_session", "nio.share_group_session", room_arg),
+        (AsyncClient, "keys_query", "nio.keys_query", none),
+        (AsyncClient, "keys_claim", "nio.keys_claim", none),
+        (AsyncClient, "join", "nio.join", room_arg),
+        # Every HTTP request: the response class names the call (never the path: it can
+        # carry the access token).
+        (AsyncClient, "_send", "http", lambda a, k, r: {"call": a[0].__name__}),
+        (
+            MatrixBot,
+            "create_room",
+            "bot.create_room",
+            lambda a, k, r: {"key": k.get("key", ""), "room": r or ""},
+        ),
+        (MatrixBot, "send", "bot.send", room_arg),
+        (MatrixBot, "_wait", "bot.wait_for_sync", none),
+        (MatrixBot, "_crypto_chores", "bot.crypto_chores", none),
+        (
+            ConsultService,
+            "handle_message",
+            "bot.handle_message",
+            lambda a, k, r: {
+                "event": a[0].event_id,
+                "room": a[0].room,
+                "server_ts": a[0].at.timestamp(),
+            },
+        ),
+        (
+            Dispatcher,
+            "_effect",
+            "bot.effect",
+            lambda a, k, r: {"consult": a[0], "effect": type(a[1]).__name__},
+        ),
+    ]
+    for owner, method, label, describe in probes:
+        _probe(tracer, owner, method, label, describe)
+
+
+def bot_child(config_path: Path, trace_path: Path) -> int:
+    """The bot as `consultbot run` runs it, plus the probes; stops on SIGTERM."""
+    tracer = Tracer(trace_path)
+    instrument(tracer)
+    app.setup_logging(logging.INFO)
+    logging.getLogger("consultbot").addHandler(TraceHandler(tracer))
+    asyncio.run(app.run(load_config(config_path, os.environ)))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters and results
+
+
+@dataclass(frozen=True)
+class Params:
+    """How much to measure."""
+
+    workdir: Path
+    repeats: int
+    burst: int
+    burst_rounds: int
+    settle: float
+    record: bool
+
+
+@dataclass
+class Trial:
+    """One page: its start and what the consultant's client saw when (wall-clock seconds)."""
+
+    kind: str  # "bare" | "bot"
+    phase: str  # "seq" | "burst" | "cold" | "warm-up"
+    t0: float = NAN
+    sent: float = NAN  # the pager's room_invite or the doctor's room_send returned
+    invite: float = NAN
+    joined: float = NAN
+    page: float = NAN
+    room: str = ""
+    event: str = ""
+    dm: str = ""
+    error: str = ""
+
+
+@dataclass
+class Results:
+    """Everything measured in one run."""
+
+    trials: list[Trial] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    setup_s: float = 0.0
+    total_s: float = 0.0
+    synapse_start_s: float = 0.0
+
+    def of(self, kind: str, phase: str, ok: bool = True) -> list[Trial]:
+        """The trials of one kind and phase (only successful ones unless ok=False)."""
+        return [
+            t
+            for t in self.trials
+            if t.kind == kind and t.phase == phase and (not ok or not t.error)
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# What a person's client saw
+
+
+class Probe:
+    """Stamps invites and pages arriving at one MatrixUser; joins the bot's invites at once."""
+
+    def __init__(self, user: MatrixUser, bot: str) -> None:
+        self.user = user
+        self.bot = bot
+        self.invites: dict[str, tuple[str, float]] = {}  # room → (inviter, seen at)
+        self.pages: dict[str, float] = {}  # room → decrypted page seen at
+        self.joined: dict[str, float] = {}  # room → our join returned at
+        self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+        user.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
+        user.client.add_event_callback(self._on_text, (RoomMessageText,))
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
+        if event.state_key != self.user.user_id or event.membership != "invite":
+            return
+        if room.room_id in self.invites:
+            return
+        self.invites[room.room_id] = (event.sender, time.time())
+        if event.sender == self.bot:
+            task = asyncio.create_task(self._join(room.room_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await self._notify()
+
+    async def _join(self, room: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WAIT_S):
+                await self.user.client.join(room)
+                self.joined[room] = time.time()
+        await self._notify()
+
+    async def _on_text(self, room: MatrixRoom, event: RoomMessageText) -> None:
+        content = event.source.get("content", {}) if isinstance(event.source, dict) else {}
+        mentions = content.get("m.mentions", {}).get("user_ids", [])
+        if event.sender == self.bot and self.user.user_id in mentions:
+            self.pages.setdefault(room.room_id, time.time())
+            await self._notify()
+
+    async def wait(self, condition: Callable[[], bool], seconds: float = WAIT_S) -> None:
+        """Until `condition()` holds; TimeoutError after `seconds`."""
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(condition)
+
+    def new_bot_invite(self, known: set[str]) -> str | None:
+        """A room the bot invited us to that is not in `known`."""
+        return next(
+            (r for r, (who, _) in self.invites.items() if who == self.bot and r not in known),
+            None,
+        )
+
+    async def close(self) -> None:
+        """Cancel joins still running."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def catalogue_toml(burst: int) -> str:
+    """kardiologi, kardio-1 … kardio-N (halvakut) and one primary-care unit for the doctors."""
+    parts = ["# Generated by bench/bench_page.py\n"]
+    ids = [("kardiologi", "Kardiologi (bench)")]
+    ids += [(f"kardio-{i}", f"Kardiologi {i} (bench)") for i in range(1, burst + 1)]
+    for sid, name in ids:
+        parts.append(
+            f'\n[[service]]\nid = "{sid}"\nname = "{name}"\nkind = "specialty"\n'
+            f'tracks = ["halvakut"]\nswitchboard = "{SWITCHBOARD}"\n'
+        )
+    parts.append(
+        '\n[[service]]\nid = "vc-bench"\nname = "Vårdcentralen Bench"\nkind = "primary_care"\n'
+        'tracks = ["primarvard"]\nmunicipality = "Mora"\nswitchboard = "0250-49 30 00"\n'
+    )
+    return "".join(parts)
+
+
+class Bench:
+    """The homeserver, the bot process, the clients, and the trials."""
+
+    def __init__(self, params: Params, console: Console) -> None:
+        self.params = params
+        self.console = console
+        self.workdir = params.workdir
+        self.password = secrets.token_urlsafe(12)
+        self.hs: EmbeddedHomeserver | None = None
+        self.bot_id = ""
+        self.consultants: list[MatrixUser] = []
+        self.probes: list[Probe] = []
+        self.doctors: list[MatrixUser] = []
+        self.dms: list[str] = []
+        self.pager: AsyncClient | None = None
+        self.bare_rooms: list[str] = []
+        self.child: asyncio.subprocess.Process | None = None
+        self.trace_path = self.workdir / "trace.jsonl"
+        self.results = Results()
+
+    # -- homeserver, users, data --------------------------------------------------------------
+
+    @property
+    def people(self) -> int:
+        """Consultants and doctors: one per consult of a burst (at least one)."""
+        return max(1, self.params.burst)
+
+    async def register(self, hs: EmbeddedHomeserver) -> None:
+        """The bot, an admin, the pager, consultants and doctors; the bot and pager exempted."""
+        self.bot_id = await hs.register_user("konsultbot", self.password)
+        admin = await hs.register_user("admin", self.password, admin=True)
+        pager = await hs.register_user("pager", self.password)
+        for n in range(1, self.people + 1):
+            await hs.register_user(f"c{n:02d}", self.password, displayname=f"Konsult {n:02d}")
+            await hs.register_user(f"d{n:02d}", self.password, displayname=f"Doktor {n:02d}")
+        token = await hs.login(admin, self.password)
+        for user in (self.bot_id, pager):
+            await hs.exempt_from_rate_limits(user, token)
+
+    def write_config(self, hs: EmbeddedHomeserver) -> Path:
+        """config.toml for the bot process."""
+        path = self.workdir / "config.toml"
+        text = f"""\
+[matrix]
+homeserver = "{hs.url}"
+user_id = "{self.bot_id}"
+password = "{self.password}"
+device_name = "consultbot-bench"
+store_path = "bot-store"
+pickle_key = "{secrets.token_hex(16)}"
+
+[bot]
+database = "consultbot.db"
+timezone = "Europe/Stockholm"
+admins = []
+allowed_servers = ["{hs.server_name}"]
+
+[tracks.halvakut]
+hours = "always"
+ack_timeout_seconds = 86400
+"""
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    async def seed(self, config_path: Path, hs: EmbeddedHomeserver) -> None:
+        """Catalogue, staff and a roster from an hour ago for three hours."""
+        config = load_config(config_path, {})
+        now = datetime.now(UTC)
+        start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
+        end = (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:00+00:00")
+        roster = ["service,level,start,end,matrix_id,name,phone"]
+        staff = ["matrix_id,name,unit,title,phone"]
+        for n in range(1, self.people + 1):
+            user = hs.user_id(f"c{n:02d}")
+            name, phone = f"Konsult {n:02d}", f"070-100 00 {n:02d}"
+            roster.append(f"kardio-{n},1,{start},{end},{user},{name},{phone}")
+            if n == 1:
+                roster.append(f"kardiologi,1,{start},{end},{user},{name},{phone}")
+            staff.append(f"{user},{name},kardiologi,,{phone}")
+            staff.append(f"{hs.user_id(f'd{n:02d}')},Doktor {n:02d},vc-bench,,070-200 00 {n:02d}")
+        store = await SqliteStore.open(config.bot.database)
+        try:
+            catalogue = [("services.toml", catalogue_toml(self.people).encode())]
+            await datasets.check_catalogue_files(catalogue).activate(store, now)
+            checked = await datasets.check_staff_files(
+                [("staff.csv", "\n".join(staff).encode())], store
+            )
+            await checked.activate(store, now)
+            roster_check = await datasets.check_roster_files(
+                [("roster.csv", "\n".join(roster).encode())],
+                store,
+                config.bot.timezone,
+                config.hours_of(),
+            )
+            if not roster_check.ok:
+                raise SystemExit(f"bench roster refused: {roster_check.errors}")
+            await roster_check.activate(store, now)
+        finally:
+            await store.close()
+
+    # -- the bot process -------------------------------------------------------------------------
+
+    def trace(self) -> list[dict[str, Any]]:
+        """Everything the bot process traced so far."""
+        if not self.trace_path.exists():
+            return []
+        lines = self.trace_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    async def start_bot(self, config_path: Path) -> None:
+        """Start the bot process and wait until it says it is running."""
+        log = (self.workdir / "bot.log").open("ab")
+        self.child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            "--bot-child",
+            str(config_path),
+            "--trace",
+            str(self.trace_path),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        async with asyncio.timeout(60):
+            while not any(
+                r["kind"] == "log" and r["msg"].startswith("consultbot is running")
+                for r in self.trace()
+            ):
+                if self.child.returncode is not None:
+                    raise SystemExit(f"the bot exited; see {self.workdir / 'bot.log'}")
+                await asyncio.sleep(0.1)
+
+    async def stop_bot(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s."""
+        child, self.child = self.child, None
+        if child is None or child.returncode is not None:
+            return
+        child.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(20):
+                await child.wait()
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+    # -- clients -------------------------------------------------------------------------------
+
+    async def start_clients(self, hs: EmbeddedHomeserver) -> None:
+        """Consultants and doctors (MatrixUser, syncing), the pager (E2EE nio, not syncing)."""
+        clients = self.workdir / "clients"
+        for n in range(1, self.people + 1):
+            for prefix, group in (("c", self.consultants), ("d", self.doctors)):
+                user_id = hs.user_id(f"{prefix}{n:02d}")
+                group.append(
+                    MatrixUser(hs.url, user_id, self.password, clients / f"{prefix}{n:02d}")
+                )
+        self.probes = [Probe(user, self.bot_id) for user in self.consultants]
+        await asyncio.gather(*(u.start() for u in (*self.consultants, *self.doctors)))
+        store = clients / "pager"
+        store.mkdir(parents=True, exist_ok=True)
+        pager = AsyncClient(
+            hs.url,
+            hs.user_id("pager"),
+            store_path=str(store),
+            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+        )
+        self.pager = pager
+        async with asyncio.timeout(WAIT_S):
+            response = await pager.login(self.password, device_name="bare pager")
+            if not isinstance(response, LoginResponse):
+                raise SystemExit(f"pager login failed: {response}")
+            if pager.should_upload_keys:
+                await pager.keys_upload()
+
+    async def open_dms(self) -> None:
+        """Each doctor opens an encrypted DM with the bot and gets an answer to `!hjälp`."""
+
+        async def one(doctor: MatrixUser) -> str:
+            dm = await doctor.create_dm(self.bot_id)
+            await doctor.send_text(dm, "!hjälp")
+            await doctor.wait_for(
+                lambda s: s.room == dm and s.sender == self.bot_id and s.kind == "message", WAIT_S
+            )
+            return dm
+
+        self.dms = list(await asyncio.gather(*(one(d) for d in self.doctors)))
+
+    async def create_bare_rooms(self, count: int) -> None:
+        """Encrypted rooms of the pager's own, made before any timing."""
+        assert self.pager is not None
+        pager = self.pager
+        encryption = {
+            "type": "m.room.encryption",
+            "state_key": "",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+        }
+
+        async def one() -> str:
+            async with asyncio.timeout(WAIT_S):
+                response = await pager.room_create(name="bare", initial_state=[encryption])
+            if not isinstance(response, RoomCreateResponse):
+                raise SystemExit(f"pager could not create a room: {response}")
+            return str(response.room_id)
+
+        for _ in range(0, count, 10):
+            self.bare_rooms += await asyncio.gather(*(one() for _ in range(10)))
+
+    async def close_clients(self) -> None:
+        """Stop every client."""
+        for probe in self.probes:
+            await probe.close()
+        for user in (*self.consultants, *self.doctors):
+            with contextlib.suppress(Exception):
+                await user.close()
+        if self.pager is not None:
+            await self.pager.close()
+
+    # -- trials ----------------------------------------------------------------------------------
+
+    async def bare(self, phase: str, probe: Probe, t0: float | None = None) -> Trial:
+        """The pager invites `probe`'s user into one of its fresh rooms."""
+        assert self.pager is not None
+        room = self.bare_rooms.pop()
+        trial = Trial(kind="bare", phase=phase, room=room)
+        trial.t0 = time.time() if t0 is None else t0
+        try:
+            async with asyncio.timeout(WAIT_S):
+                response = await self.pager.room_invite(room, probe.user.user_id)
+            trial.sent = time.time()
+            if not isinstance(response, RoomInviteResponse):
+                trial.error = f"invite failed: {response}"
+                return trial
+            await probe.wait(lambda: room in probe.invites)
+            trial.invite = probe.invites[room][1]
+        except TimeoutError:
+            trial.error = "timed out"
+        return trial
+
+    async def bot(
+        self,
+        phase: str,
+        n: int,
+        service: str,
+        t0: float | None = None,
+        known: frozenset[str] = frozenset(),
+    ) -> Trial:
+        """Doctor n asks `service` in its DM; consultant n should get the invite and page."""
+        doctor, dm, probe = self.doctors[n], self.dms[n], self.probes[n]
+        before = set(probe.invites) | known
+        trial = Trial(kind="bot", phase=phase, dm=dm)
+        trial.t0 = time.time() if t0 is None else t0
+        try:
+            async with asyncio.timeout(WAIT_S):
+                trial.event = await doctor.send_text(dm, f"!konsult {service} {QUESTION}")
+            trial.sent = time.time()
+            await probe.wait(lambda: probe.new_bot_invite(before) is not None)
+            room = probe.new_bot_invite(before)
+            assert room is not None
+            trial.room = room
+            trial.invite = probe.invites[room][1]
+            await probe.wait(lambda: room in probe.pages and room in probe.joined)
+            trial.page = probe.pages[room]
+            trial.joined = probe.joined[room]
+        except TimeoutError:
+            trial.error = "timed out"
+        return trial
+
+    async def bare_burst(self, phase: str) -> list[Trial]:
+        """N invites at once, one to each consultant, from a common start."""
+        t0 = time.time()
+        return list(await asyncio.gather(*(self.bare(phase, p, t0) for p in self.probes)))
+
+    async def bot_burst(self, phase: str) -> list[Trial]:
+        """N doctors ask at once, doctor i to kardio-i (consultant i), from a common start."""
+        known = frozenset(room for probe in self.probes for room in probe.invites)
+        t0 = time.time()
+        return list(
+            await asyncio.gather(
+                *(
+                    self.bot(phase, n, f"kardio-{n + 1}", t0, known)
+                    for n in range(len(self.doctors))
+                )
+            )
+        )
+
+    async def settle(self) -> None:
+        """Let the bot and the clients finish what the last trial started."""
+        await asyncio.sleep(self.params.settle)
+
+    def keep(self, trials: Sequence[Trial]) -> None:
+        """Record trials, and say so when one failed."""
+        self.results.trials.extend(trials)
+        for trial in trials:
+            if trial.error:
+                self.console.log(f"[red]{trial.kind} {trial.phase} trial failed: {trial.error}")
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self) -> Results:
+        """Set up, warm up, measure one at a time, then in bursts."""
+        params, console = self.params, self.console
+        started = time.monotonic()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        port = free_port()
+        console.log(f"starting Synapse on 127.0.0.1:{port}, data in {self.workdir}")
+        hs = EmbeddedHomeserver(
+            data_dir=self.workdir / "synapse",
+            port=port,
+            relax_rate_limits=True,
+            fast_passwords=True,
+        )
+        await hs.start()
+        self.results.synapse_start_s = time.monotonic() - started
+        try:
+            await self.register(hs)
+            config = self.write_config(hs)
+            await self.seed(config, hs)
+            console.log("starting the bot process and the clients")
+            await self.start_bot(config)
+            try:
+                await self.start_clients(hs)
+                await self.open_dms()
+                bare_needed = 2 + params.repeats + params.burst * (params.burst_rounds + 1)
+                await self.create_bare_rooms(bare_needed)
+                self.results.setup_s = time.monotonic() - started
+                await self.measure()
+            finally:
+                await self.close_clients()
+                await self.stop_bot()
+        finally:
+            await hs.stop()
+        self.results.trace = self.trace()
+        self.results.total_s = time.monotonic() - started
+        return self.results
+
+    async def measure(self) -> None:
+        """Warm-ups, then the timed trials."""
+        params, console = self.params, self.console
+        first = self.probes[0]
+        console.log("warm-up: one bare invite, one consult, one burst (cold)")
+        self.keep([await self.bare("warm-up", first)])
+        await self.settle()
+        self.keep([await self.bot("warm-up", 0, "kardiologi")])
+        await self.settle()
+        if params.burst:
+            self.keep(await self.bare_burst("cold"))
+            await self.settle()
+            self.keep(await self.bot_burst("cold"))
+            await self.settle()
+
+        console.log(f"one at a time: {params.repeats} × (bare invite, bot consult), interleaved")
+        for i in range(params.repeats):
+            order = ("bare", "bot") if i % 2 == 0 else ("bot", "bare")
+            for kind in order:
+                if kind == "bare":
+                    self.keep([await self.bare("seq", first)])
+                else:
+                    self.keep([await self.bot("seq", 0, "kardiologi")])
+                await self.settle()
+
+        for r in range(params.burst_rounds if params.burst else 0):
+            console.log(f"burst {r + 1}/{params.burst_rounds}: {params.burst} at once, each way")
+            bursts = (self.bare_burst, self.bot_burst)
+            for burst in bursts if r % 2 == 0 else bursts[::-1]:
+                self.keep(await burst("burst"))
+                await self.settle()
+        await asyncio.sleep(0.5)  # the last log lines of the bot
+
+
+# ---------------------------------------------------------------------------------------------
+# Breakdown from the bot's trace
+
+
+class Trace:
+    """The bot's trace, indexed."""
+
+    def __init__(self, records: Sequence[dict[str, Any]]) -> None:
+        self.spans: dict[str, list[dict[str, Any]]] = {}
+        self.logs: list[dict[str, Any]] = []
+        for record in records:
+            if record["kind"] == "span":
+                self.spans.setdefault(record["name"], []).append(record)
+            else:
+                self.logs.append(record)
+
+    def span(self, name: str, **match: Any) -> dict[str, Any] | None:
+        """The first span called `name` whose fields equal `match`."""
+        return next(
+            (s for s in self.spans.get(name, []) if all(s.get(k) == v for k, v in match.items())),
+            None,
+        )
+
+    def within(self, name: str, t0: float, t1: float) -> list[dict[str, Any]]:
+        """Spans called `name` that started within [t0, t1]."""
+        return [s for s in self.spans.get(name, []) if t0 <= s["t0"] <= t1]
+
+
+MILESTONES = (
+    ("sent", "doctor's `room_send` returned (encrypted, on the server)"),
+    ("server_ts", "homeserver's origin_server_ts of the message"),
+    ("synced", "bot's `/sync` returned with it"),
+    ("handling", "bot starts handling it (after crypto chores, decryption)"),
+    ("recorded", "consult stored, outbox kicked"),
+    ("create0", "dispatcher starts `room_create`"),
+    ("create1", "`room_create` returned (room made, invites sent)"),
+    ("invite", "**consultant's client sees the invite**"),
+    ("room_synced", "consult room first in the bot's `/sync`"),
+    ("reply", "reply in the doctor's DM sent (before the page)"),
+    ("known", "consult room and members known from the bot's `/sync`"),
+    ("shared", "room key shared (to-device)"),
+    ("paged", "page `room_send` returned"),
+    ("joined", "consultant's join returned"),
+    ("page", "**consultant's client has the decrypted page**"),
+)
+
+
+def bot_milestones(trial: Trial, trace: Trace) -> dict[str, float]:
+    """Seconds from the doctor's send to each milestone of one consult (those found)."""
+    found: dict[str, float] = {"sent": trial.sent, "invite": trial.invite}
+    found.update(joined=trial.joined, page=trial.page)
+    handle = trace.span("bot.handle_message", event=trial.event)
+    if handle is not None:
+        found.update(server_ts=handle["server_ts"], handling=handle["t0"], recorded=handle["t1"])
+        synced = next(
+            (s for s in trace.spans.get("sync", []) if trial.event in s.get("events", ())),
+            None,
+        )
+        if synced is not None:
+            found["synced"] = synced["t1"]
+    create = trace.span("bot.create_room", room=trial.room)
+    if create is not None:
+        found.update(create0=create["t0"], create1=create["t1"])
+        consult = create["key"]
+        synced_room = next(
+            (s for s in trace.spans.get("sync", []) if trial.room in s.get("rooms", ())), None
+        )
+        if synced_room is not None:
+            found["room_synced"] = synced_room["t1"]
+        reply = next(
+            (
+                e
+                for e in trace.spans.get("bot.effect", [])
+                if e["consult"] == consult and e["effect"] == "Reply"
+            ),
+            None,
+        )
+        if reply is not None:
+            found["reply"] = reply["t1"]
+    page = trace.span("bot.send", room=trial.room)
+    if page is not None:
+        waits = trace.within("bot.wait_for_sync", page["t0"], page["t1"])
+        if waits:
+            found["known"] = max(w["t1"] for w in waits)
+        share = trace.span("nio.share_group_session", room=trial.room)
+        if share is not None:
+            found["shared"] = share["t1"]
+        found["paged"] = page["t1"]
+    return {key: value - trial.t0 for key, value in found.items() if not math.isnan(value)}
+
+
+def bare_milestones(trial: Trial) -> dict[str, float]:
+    """Seconds from just before `room_invite` to its return and to the invite being seen."""
+    return {"sent": trial.sent - trial.t0, "invite": trial.invite - trial.t0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+def p90(values: Sequence[float]) -> float:
+    """90th percentile (inclusive method)."""
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+def ms(seconds: float) -> str:
+    """Milliseconds, whole."""
+    return "–" if math.isnan(seconds) else f"{seconds * 1000:,.0f} ms"
+
+
+def latencies(trials: Sequence[Trial], moment: str) -> list[float]:
+    """Seconds from each trial's start to `moment` ("invite" or "page")."""
+    return [getattr(t, moment) - t.t0 for t in trials if not math.isnan(getattr(t, moment))]
+
+
+def lasts(trials: Sequence[Trial], moment: str, size: int) -> list[float]:
+    """Per burst (consecutive groups of `size` trials): seconds until the last one's moment."""
+    groups = [trials[i : i + size] for i in range(0, len(trials), size)]
+    return [max(latencies(g, moment)) for g in groups if latencies(g, moment)]
+
+
+Row = tuple[str, str, str, str, str, str, str, str]
+
+
+def stat_row(
+    label: str, values: Sequence[float], baseline: Sequence[float] | None = None, failed: int = 0
+) -> Row:
+    """(measurement, n, median, p90, max, ratio, target, verdict)."""
+    if not values:
+        return (label, "0", "–", "–", "–", "", "", "no data")
+    n = f"{len(values)}" + (f" ({failed} failed)" if failed else "")
+    median = statistics.median(values)
+    ratio = target = verdict = ""
+    if baseline:
+        value = median / statistics.median(baseline)
+        ratio = f"{value:.1f}×"
+        target = f"≤ {TARGET_RATIO:g}×"
+        verdict = "met" if value <= TARGET_RATIO else "MISSED"
+    return (label, n, ms(median), ms(p90(values)), ms(max(values)), ratio, target, verdict)
+
+
+def result_rows(params: Params, r: Results) -> list[Row]:
+    """The summary table."""
+    rows: list[Row] = []
+    bare_seq, bot_seq = r.of("bare", "seq"), r.of("bot", "seq")
+    failed = {
+        (kind, phase): len([t for t in r.of(kind, phase, ok=False) if t.error])
+        for kind in ("bare", "bot")
+        for phase in ("seq", "burst", "cold")
+    }
+    base = latencies(bare_seq, "invite")
+    rows.append(
+        stat_row(
+            "one at a time: bare pager `room_invite` → consultant sees invite",
+            base,
+            failed=failed["bare", "seq"],
+        )
+    )
+    rows.append(
+        stat_row(
+            "one at a time: bot, `!konsult` sent → consultant sees invite",
+            latencies(bot_seq, "invite"),
+            base,
+            failed["bot", "seq"],
+        )
+    )
+    rows.append(
+        stat_row(
+            "one at a time: bot, `!konsult` sent → consultant has decrypted page",
+            latencies(bot_seq, "page"),
+            base,
+        )
+    )
+    if not params.burst:
+        return rows
+    size = params.burst
+    bare_b, bot_b = r.of("bare", "burst"), r.of("bot", "burst")
+    base_b = latencies(bare_b, "invite")
+    base_last = lasts(bare_b, "invite", size)
+    rounds = params.burst_rounds
+    tag = f"burst of {size} ×{rounds}"
+    rows += [
+        stat_row(
+            f"{tag}: bare, {size} invites at once → each seen",
+            base_b,
+            failed=failed["bare", "burst"],
+        ),
+        stat_row(f"{tag}: bare → last invite seen", base_last),
+        stat_row(
+            f"{tag}: bot, {size} consults at once → each invite seen",
+            latencies(bot_b, "invite"),
+            base_b,
+            failed["bot", "burst"],
+        ),
+        stat_row(f"{tag}: bot → each decrypted page", latencies(bot_b, "page"), base_b),
+        stat_row(f"{tag}: bot → last invite seen", lasts(bot_b, "invite", size), base_last),
+        stat_row(f"{tag}: bot → last decrypted page", lasts(bot_b, "page", size), base_last),
+    ]
+    bare_c, bot_c = r.of("bare", "cold"), r.of("bot", "cold")
+    rows += [
+        stat_row(
+            f"cold burst of {size} (first page to each consultant): bare → each invite",
+            latencies(bare_c, "invite"),
+            failed=failed["bare", "cold"],
+        ),
+        stat_row(
+            "cold burst: bot → each invite seen",
+            latencies(bot_c, "invite"),
+            failed=failed["bot", "cold"],
+        ),
+        stat_row("cold burst: bot → each decrypted page", latencies(bot_c, "page")),
+    ]
+    return rows
+
+
+def breakdown_rows(params: Params, r: Results) -> list[tuple[str, str, str, str, str]]:
+    """(milestone, seq median, step, burst median, burst max), times after the send."""
+    trace = Trace(r.trace)
+    seq = [bot_milestones(t, trace) for t in r.of("bot", "seq")]
+    burst = [bot_milestones(t, trace) for t in r.of("bot", "burst")]
+    rows: list[tuple[str, str, str, str, str]] = []
+    previous = 0.0
+    medians = {
+        key: statistics.median([m[key] for m in seq if key in m])
+        for key, _ in MILESTONES
+        if any(key in m for m in seq)
+    }
+    for key, label in sorted(MILESTONES, key=lambda item: medians.get(item[0], math.inf)):
+        burst_values = [m[key] for m in burst if key in m]
+        median = medians.get(key, NAN)
+        step = "" if math.isnan(median) else f"+{(median - previous) * 1000:,.0f} ms"
+        if not math.isnan(median):
+            previous = median
+        rows.append(
+            (
+                label,
+                ms(median),
+                step,
+                ms(statistics.median(burst_values)) if burst_values else "–",
+                ms(max(burst_values)) if burst_values else "–",
+            )
+        )
+    bare_seq = [bare_milestones(t) for t in r.of("bare", "seq")]
+    bare_burst = [bare_milestones(t) for t in r.of("bare", "burst")]
+    for key, label in (
+        ("sent", "bare: `room_invite` returned"),
+        ("invite", "bare: **consultant's client sees the invite**"),
+    ):
+        values = [m[key] for m in bare_seq]
+        burst_values = [m[key] for m in bare_burst]
+        rows.append(
+            (
+                label,
+                ms(statistics.median(values)) if values else "–",
+                "",
+                ms(statistics.median(burst_values)) if burst_values else "–",
+                ms(max(burst_values)) if burst_values else "–",
+            )
+        )
+    return rows
+
+
+def spans_summary(r: Results, phase: str) -> list[str]:
+    """Durations of the bot's calls on the page path (each call counted once)."""
+    trace = Trace(r.trace)
+    found: dict[str, dict[float, float]] = {}
+
+    def add(label: str, span: dict[str, Any] | None, start: float | None = None) -> None:
+        if span is not None:
+            began = span["t0"] if start is None else start
+            found.setdefault(label, {})[span["t0"]] = span["t1"] - began
+
+    for trial in r.of("bot", phase):
+        window = (trial.t0, trial.page)
+        add(
+            "`handle_message` (decrypted `!konsult` → consult stored)",
+            trace.span("bot.handle_message", event=trial.event),
+        )
+        for span in trace.within("http", *window):
+            if span["call"] == "RoomMessagesResponse":
+                add('sync loop: `/messages` backfill of a new room\'s "gap"', span)
+        create = trace.span("bot.create_room", room=trial.room)
+        if create is None:
+            continue
+        for span in trace.within("nio.room_create", create["t0"], create["t1"]):
+            add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
+        reply = next((s for s in trace.within("bot.send", *window) if s["room"] == trial.dm), None)
+        add("reply in the DM (`send`, before the page)", reply)
+        page = trace.span("bot.send", room=trial.room)
+        if page is None:
+            continue
+        for span in trace.within("bot.wait_for_sync", page["t0"], page["t1"]):
+            if span["t1"] - span["t0"] > 0.001 or phase == "seq":
+                add("page: wait for room and members in the bot's sync", span)
+        for span in trace.within("nio.keys_query", page["t0"], page["t1"]):
+            add("page: `keys_query`", span)
+        for span in trace.within("nio.keys_claim", page["t0"], page["t1"]):
+            add("page: `keys_claim`", span)
+        share = trace.span("nio.share_group_session", room=trial.room)
+        add("page: `share_group_session` (room key to-device)", share)
+        send = trace.span("nio.room_send", room=trial.room)
+        if send is not None and share is not None:
+            add("page: message `PUT /send` after the key", send, share["t1"])
+        if phase == "seq":  # in a burst, other consults' calls overlap
+            for span in trace.within("http", page["t0"], page["t1"]):
+                if span["call"] != "SyncResponse":  # the sync loop's long poll, in parallel
+                    add(f"page: HTTP `{span['call']}`", span)
+        add("page: whole `MatrixBot.send`", page)
+    return [
+        f"{label} ×{len(values)}: median {ms(statistics.median(values.values()))},"
+        f" max {ms(max(values.values()))}"
+        for label, values in found.items()
+    ]
+
+
+def shown(path: Path) -> str:
+    """A path relative to the repository when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def bot_errors(workdir: Path) -> list[str]:
+    """ERROR lines of the bot's log (the exception's last line after each)."""
+    path = workdir / "bot.log"
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    errors = []
+    for i, line in enumerate(lines):
+        if " ERROR " in line:
+            tail = next(
+                (
+                    lines[j]
+                    for j in range(i + 1, min(i + 60, len(lines)))
+                    if lines[j] and not lines[j].startswith((" ", "Traceback"))
+                ),
+                "",
+            )
+            errors.append(f"{line.split(' ERROR ', 1)[1]} ({tail})" if tail else line)
+    return errors
+
+
+def print_tables(
+    rows: Sequence[Row],
+    breakdown: Sequence[tuple[str, str, str, str, str]],
+    notes: Sequence[tuple[str, list[str]]],
+) -> None:
+    """Both tables, and the call durations, on the terminal."""
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    table = Table(title="consultbot page latency vs a bare Matrix client")
+    for column in ("measurement", "n", "median", "p90", "max", "bot/bare", "target", "verdict"):
+        table.add_column(column)
+    for row in rows:
+        style = "bold red" if row[7] == "MISSED" else None
+        table.add_row(*(cell.replace("`", "") for cell in row), style=style)
+    console.print(table)
+    table = Table(title="where the bot's time goes (times after the doctor's send)")
+    for column in ("milestone", "one at a time: median", "step", "burst: median", "burst: max"):
+        table.add_column(column)
+    for row in breakdown:
+        table.add_row(*(cell.replace("`", "").replace("**", "") for cell in row))
+    console.print(table)
+    for title, lines in notes:
+        console.print(f"[bold]{title}[/bold]")
+        for line in lines:
+            console.print("  " + line.replace("`", ""), markup=False)
+
+
+def machine() -> str:
+    """nproc, CPU model, memory, Python, Synapse and matrix-nio versions."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()}"
+        f" {platform.release()}, Python {platform.python_version()},"
+        f" Synapse {metadata.version('matrix-synapse')} (SQLite),"
+        f" matrix-nio {metadata.version('matrix-nio')}"
+    )
+
+
+def markdown(
+    params: Params,
+    command: str,
+    r: Results,
+    rows: Sequence[Row],
+    breakdown: Sequence[tuple[str, str, str, str, str]],
+    notes: Sequence[tuple[str, list[str]]],
+) -> str:
+    """The BENCHMARKS.md section for this run."""
+    lines = [
+        MARK_START,
+        "## Page latency: the bot against a bare Matrix client",
+        "",
+        "SPEC §8 target: a page reaches the consultant within 1.2× the time a bare Matrix client"
+        " needs to page with a single call (an invite into an existing encrypted room), one"
+        " consult at a time and in a burst. The ratio is of medians.",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}",
+        "- Set-up: everything on this one machine: an embedded Synapse (loopback, SQLite), the"
+        " bot as its own process (`consultbot.app.run` with timing probes), and the clients"
+        " (E2EE matrix-nio: consultants and doctors are `MatrixUser`s, syncing; the bare pager"
+        " does not sync) in the benchmark's process. Synapse runs with the integration tests'"
+        " relaxed rate limits, and the bot and the pager are also exempted with"
+        " `override_ratelimit`, as docs/operations.md asks for production: nothing is rate"
+        " limited.",
+        f"- One at a time: {params.repeats} bare invites and {params.repeats} consults,"
+        " interleaved, after one untimed warm-up each. Bare: the pager invites the consultant"
+        " into a fresh encrypted room made beforehand; from just before `room_invite` until the"
+        " consultant's client sees the invite. Bot: a doctor in an existing encrypted DM with"
+        " the bot sends `!konsult kardiologi …`; from just before the send until the"
+        " consultant's client sees the invite to the consult room, and until it has the"
+        " decrypted page. The consultant joins each consult room as soon as it sees the"
+        " invite (an invited user cannot read the room), so the page time includes that join.",
+        f"- Bursts: {params.burst} doctors send {params.burst} consults at once to"
+        f" {params.burst} services, each with its own level-1 consultant; the pager sends"
+        f" {params.burst} invites at once to the same consultants. {params.burst_rounds} timed"
+        " rounds each way, after one untimed cold round (the bot's first page to most of those"
+        " consultants, so Olm sessions are new).",
+        f"- Run time {r.total_s:.0f} s (set-up {r.setup_s:.0f} s, of which Synapse start"
+        f" {r.synapse_start_s:.1f} s).",
+        "",
+        "| measurement | n | median | p90 | max | bot/bare | target | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in rows),
+        "",
+        "### Where the bot's time goes",
+        "",
+        "Milestones of each consult, as times after the doctor's send (median over the"
+        " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
+        " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
+        " clients stamp what they see. The bot reads the consult room and its members from its"
+        " own `/sync` before it pages, and sends its reply in the DM before the page.",
+        "",
+        "| milestone | one at a time: median | step | burst: median | burst: max |",
+        "|---|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in breakdown),
+        *(
+            line
+            for title, items in notes
+            for line in (
+                "",
+                f"{title}:",
+                *(("", *(f"- {item}" for item in items)) if items else ()),
+            )
+        ),
+        MARK_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def record(text: str) -> Path:
+    """Replace (or append) this benchmark's section of BENCHMARKS.md."""
+    path = ROOT / "BENCHMARKS.md"
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END) + "\n?", re.S)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: text, current)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    path.write_text(updated, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "page")
+    parser.add_argument("--repeats", type=int, default=20, help="one-at-a-time pages each way")
+    parser.add_argument("--burst", type=int, default=10, help="pages at once (0: no bursts)")
+    parser.add_argument("--burst-rounds", type=int, default=3, help="timed bursts each way")
+    parser.add_argument(
+        "--settle", type=float, default=0.3, help="pause after each trial (seconds)"
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument("--bot-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Set up, measure, report."""
+    args = parse_args(argv)
+    if args.bot_child is not None:
+        return bot_child(args.bot_child, args.trace)
+    if args.repeats < 1 or args.burst < 0 or args.burst_rounds < 1:
+        raise SystemExit("--repeats and --burst-rounds must be at least 1, --burst at least 0")
+    params = Params(
+        workdir=args.workdir.resolve(),
+        repeats=args.repeats,
+        burst=args.burst,
+        burst_rounds=args.burst_rounds,
+        settle=args.settle,
+        record=not args.no_record,
+    )
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("nio").setLevel(logging.CRITICAL)
+    console = Console(stderr=True)
+    results = asyncio.run(Bench(params, console).run())
+    rows = result_rows(params, results)
+    breakdown = breakdown_rows(params, results)
+    errors = bot_errors(params.workdir)
+    notes = [
+        ("Bot calls on the page path, one at a time", spans_summary(results, "seq")),
+        ("Bot calls on the page path, in the bursts", spans_summary(results, "burst")),
+        (
+            f"{len(errors)} ERROR lines in the bot's log ({shown(params.workdir / 'bot.log')})",
+            errors[:5],
+        ),
+    ]
+    print_tables(rows, breakdown, notes)
+    console.log(f"run took {results.total_s:.0f} s")
+    if params.record:
+        command = " ".join([".venv/bin/python", "bench/bench_page.py", *(argv or sys.argv[1:])])
+        text = markdown(params, command, results, rows, breakdown, notes)
+        console.log(f"recorded in {record(text)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
