@@ -530,7 +530,13 @@ class Dispatcher:
 
     @staticmethod
     def _lane(item: OutboxItem) -> str:
-        return item.consult or f"room:{item.room}"
+        # Replies to the requester go in a lane of their own, so that a confirmation in the
+        # direct chat never holds up a page (and a slow page never holds up a confirmation).
+        if item.consult is None:
+            return f"room:{item.room}"
+        if item.kind == "effect" and item.payload.get("type") == "Reply":
+            return f"{item.consult}:reply"
+        return item.consult
 
     async def run(self) -> None:
         """Run until cancelled; rescans every second so that nothing waits on a missed kick."""

@@ -34,8 +34,10 @@ from nio import (
     MegolmEvent,
     ReactionEvent,
     RoomCreateError,
+    RoomCreateEvent,
     RoomGetEventResponse,
     RoomInviteError,
+    RoomMemberEvent,
     RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
@@ -335,7 +337,9 @@ class MatrixBot(Messenger):
         await self._invites(response)
         for room_id, info in response.rooms.join.items():
             events: list[Any] = list(info.timeline.events)
-            if info.timeline.limited and info.timeline.prev_batch:
+            # A gap before the bot's own join is no gap: nothing from before it joined is the
+            # bot's to handle (nor readable). Rooms the bot just created or joined skip it.
+            if info.timeline.limited and info.timeline.prev_batch and not self._joins(events):
                 events = [*await self._backfill(room_id, info.timeline.prev_batch), *events]
             for event in events:
                 await self._event(room_id, event)
@@ -354,7 +358,7 @@ class MatrixBot(Messenger):
                 break
             stop = False
             for event in page.chunk:
-                if await self.store.is_handled(event.event_id):
+                if self._joins([event]) or await self.store.is_handled(event.event_id):
                     stop = True
                     break
                 found.append(event)
@@ -364,6 +368,18 @@ class MatrixBot(Messenger):
         found.reverse()
         log.info("backfilled %d events in %s after a gap", len(found), room_id)
         return found
+
+    def _joins(self, events: Sequence[Any]) -> bool:
+        """True when `events` hold the room's creation or the bot's own join."""
+        return any(
+            isinstance(e, RoomCreateEvent)
+            or (
+                isinstance(e, RoomMemberEvent)
+                and e.state_key == self.user_id
+                and e.membership == "join"
+            )
+            for e in events
+        )
 
     async def _event(self, room_id: str, event: Any) -> None:
         client = self.client

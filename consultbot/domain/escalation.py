@@ -385,7 +385,8 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
         )
         first = not consult.pages
         if first:
-            effects.append(CreateRoom(invite=(consult.requester, *(p.user for p in people))))
+            # The consultants first: the invite is their page's first signal.
+            effects.append(CreateRoom(invite=(*(p.user for p in people), consult.requester)))
         else:
             effects.append(
                 Notice(template="escalating", params={"level": level, "from_level": current})

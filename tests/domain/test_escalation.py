@@ -274,7 +274,7 @@ def closed() -> Run:
             {1: [A1], 2: [C2]},
             [paged(1, A1, at=T0)],
             [
-                CreateRoom(invite=(REQ, A1)),
+                CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
                 PageLevel(level=1, people=people(A1), first=True),
             ],
@@ -284,7 +284,7 @@ def closed() -> Run:
             {1: [B1, A1], 2: [C2]},
             [paged(1, A1, B1, at=T0)],
             [
-                CreateRoom(invite=(REQ, A1, B1)),
+                CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="created"),
                 PageLevel(level=1, people=people(A1, B1), first=True),
             ],
@@ -294,7 +294,7 @@ def closed() -> Run:
             {1: [A1, A1], 2: [C2]},
             [paged(1, A1, at=T0)],
             [
-                CreateRoom(invite=(REQ, A1)),
+                CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
                 PageLevel(level=1, people=people(A1), first=True),
             ],
@@ -304,7 +304,7 @@ def closed() -> Run:
             {2: [C2]},
             [("level_skipped", {"level": 1}), paged(2, C2, at=T0)],
             [
-                CreateRoom(invite=(REQ, C2)),
+                CreateRoom(invite=(C2, REQ)),
                 Reply(template="created"),
                 PageLevel(level=2, people=people(C2), first=True),
             ],
@@ -314,7 +314,7 @@ def closed() -> Run:
             {3: [D3]},
             [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3, at=T0)],
             [
-                CreateRoom(invite=(REQ, D3)),
+                CreateRoom(invite=(D3, REQ)),
                 Reply(template="created"),
                 PageLevel(level=3, people=people(D3), first=True),
             ],
@@ -421,7 +421,7 @@ def test_queue(
             OPENS,
             [paged(1, A1, B1, at=OPENS)],
             [
-                CreateRoom(invite=(REQ, A1, B1)),
+                CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="queue_opened"),
                 PageLevel(level=1, people=people(A1, B1), first=True),
             ],
@@ -434,7 +434,7 @@ def test_queue(
             OPENS + MIN,
             [("level_skipped", {"level": 1}), paged(2, C2, at=OPENS + MIN)],
             [
-                CreateRoom(invite=(REQ, C2)),
+                CreateRoom(invite=(C2, REQ)),
                 Reply(template="queue_opened"),
                 PageLevel(level=2, people=people(C2), first=True),
             ],
