@@ -101,6 +101,7 @@ def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:
         return Catalogue(), problems
     lines = _header_lines(text)
     services: list[Service] = []
+    placed: list[tuple[Service, int | None]] = []
     seen: dict[str, int | None] = {}
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else None
@@ -121,7 +122,34 @@ def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:
             else:
                 seen[norm] = line
         services.append(service)
+        placed.append((service, line))
+    problems.extend(_name_clashes(placed, file))
     return Catalogue(tuple(services)), problems
+
+
+def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[Problem]:
+    """A full name may also be used to name a service (rosters carry names), so it must not
+    be another service's id, alias or name: the roster row would reach the wrong service."""
+    owners: dict[str, str] = {}
+    for service, _ in placed:
+        for key in (service.id, *service.aliases):
+            owners.setdefault(normalise(key), service.id)  # a clash here is reported already
+    named: dict[str, tuple[str, int | None]] = {}
+    problems = []
+    for service, line in placed:
+        norm = normalise(service.name)
+        owner = owners.get(norm, service.id)
+        first = named.setdefault(norm, (service.id, line))
+        if owner != service.id or first[0] != service.id:
+            problems.append(
+                Problem(
+                    file=file,
+                    line=line,
+                    code="duplicate_name",
+                    params={"name": service.name, "first_line": str(first[1] or "?")},
+                )
+            )
+    return problems
 
 
 def _service(entry: Any, file: str, line: int | None, problems: list[Problem]) -> Service | None:

@@ -262,3 +262,29 @@ def test_aliases_written_in_capitals_are_found_in_any_case(query: str) -> None:
     catalogue, problems = parse_catalogue(text, "s.toml")
     assert problems == []
     assert catalogue.get(query).id == "kardiologi"
+
+
+def test_a_full_name_may_not_name_another_service() -> None:
+    # Rosters may name a service by its full name; a name that is another service's alias
+    # would send that roster row to the wrong service.
+    text = """
+[[service]]
+id = "kardiologi"
+name = "Kardiologi"
+kind = "specialty"
+
+[[service]]
+id = "kardiologi-mora"
+name = "Hjärta"
+kind = "specialty"
+
+[[service]]
+id = "hjartmottagning"
+name = "Hjärtmottagning"
+kind = "specialty"
+aliases = ["hjärta"]
+"""
+    _, problems = parse_catalogue(text, "services.toml")
+    assert [(p.line, p.code, p.params["name"]) for p in problems] == [
+        (7, "duplicate_name", "Hjärta")
+    ]
