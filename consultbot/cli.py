@@ -178,8 +178,11 @@ class Context:
             yield
             return
         from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Console(file=self.err).status(self.messages.cli(key, **params)):
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(file=self.err), transient=True) as progress:
+            progress.add_task(self.messages.cli(key, **params), total=None)
             yield
 
 
