@@ -50,8 +50,6 @@ import json
 import logging
 import math
 import os
-import platform
-import re
 import secrets
 import shutil
 import signal
@@ -66,6 +64,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import benchlib
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -1107,20 +1106,9 @@ def print_tables(
 
 
 def machine() -> str:
-    """nproc, CPU model, memory, Python, Synapse and matrix-nio versions."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()}"
-        f" {platform.release()}, Python {platform.python_version()},"
-        f" Synapse {metadata.version('matrix-synapse')} (SQLite),"
-        f" matrix-nio {metadata.version('matrix-nio')}"
-    )
+    """The machine, with the library versions this benchmark depends on."""
+    synapse, nio = metadata.version("matrix-synapse"), metadata.version("matrix-nio")
+    return benchlib.machine(f"Synapse {synapse} (SQLite), matrix-nio {nio}")
 
 
 def markdown(
@@ -1197,15 +1185,7 @@ def markdown(
 
 def record(text: str) -> Path:
     """Replace (or append) this benchmark's section of BENCHMARKS.md."""
-    path = ROOT / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END) + "\n?", re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated, encoding="utf-8")
-    return path
+    return benchlib.record(text, MARK_START, MARK_END)
 
 
 # ---------------------------------------------------------------------------------------------

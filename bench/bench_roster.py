@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import re
 import sqlite3
@@ -42,6 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import benchlib
 from rich.console import Console
 from rich.table import Table
 
@@ -544,19 +544,8 @@ def print_table(rows: Sequence[tuple[str, str, str, str]]) -> None:
 
 
 def machine() -> str:
-    """nproc, CPU model, memory, Python and SQLite versions."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()}"
-        f" {platform.release()}, Python {platform.python_version()},"
-        f" SQLite {sqlite3.sqlite_version}"
-    )
+    """The machine, with the library versions this benchmark depends on."""
+    return benchlib.machine(f"SQLite {sqlite3.sqlite_version}")
 
 
 def markdown(params: Params, command: str, rows: Sequence[tuple[str, str, str, str]]) -> str:
@@ -592,15 +581,7 @@ def markdown(params: Params, command: str, rows: Sequence[tuple[str, str, str, s
 
 def record(text: str) -> Path:
     """Replace (or append) this benchmark's section of BENCHMARKS.md."""
-    path = ROOT / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END) + "\n?", re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated, encoding="utf-8")
-    return path
+    return benchlib.record(text, MARK_START, MARK_END)
 
 
 # ---------------------------------------------------------------------------------------------
