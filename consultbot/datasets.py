@@ -7,15 +7,15 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, parse_catalogue
 from consultbot.domain.errors import Problem
 from consultbot.domain.hours import Hours
 from consultbot.domain.people import parse_directory, parse_staff
-from consultbot.domain.roster import check_roster
+from consultbot.domain.roster import Shift, check_roster, overlaps_with_kept
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceKind, Track
 from consultbot.ports import DataStore
@@ -114,6 +114,13 @@ async def check_roster_files(
     """Validate roster files against the active catalogue; gaps are checked per track hours."""
     catalogue = await _require_catalogue(store)
     result = check_roster(files, catalogue, tz, hours)
+    kept: list[Shift] = []
+    for service, (start, _) in result.periods.items():
+        running = await store.shifts(service, start, start + timedelta(seconds=1))
+        kept.extend(s for s in running if s.start < start)
+    clashes = overlaps_with_kept(result, kept)
+    if clashes:
+        result = replace(result, problems=(*result.problems, *clashes))
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(

@@ -99,6 +99,7 @@ class RosterCheck:
     """The outcome of checking roster files: shifts, the period per service, and problems."""
 
     shifts: tuple[Shift, ...]
+    lines: tuple[tuple[str, int], ...]
     periods: dict[ServiceId, tuple[datetime, datetime]]
     problems: tuple[Problem, ...]
     gaps: tuple[Gap, ...] = ()
@@ -279,8 +280,9 @@ def _level(value: Cell) -> int | None:
 
 def validate_shifts(
     raw_shifts: Iterable[RawShift], catalogue: Catalogue, tz: ZoneInfo, problems: list[Problem]
-) -> tuple[list[Shift], dict[ServiceId, tuple[datetime, datetime]]]:
-    """Turn raw shifts into shifts, adding a problem for every bad row and overlap."""
+) -> tuple[list[Shift], list[tuple[str, int]]]:
+    """Turn raw shifts into shifts (with the file and line of each), adding a problem for
+    every bad row and overlap."""
     parse = InstantParser(tz)
     shifts: list[Shift] = []
     where: list[tuple[str, int]] = []
@@ -296,7 +298,7 @@ def validate_shifts(
         shifts.append(shift)
         where.append((raw.file, raw.line))
     problems.extend(_overlaps(shifts, where))
-    return shifts, _periods(shifts)
+    return shifts, where
 
 
 def _shift_or_problems(
@@ -461,7 +463,8 @@ def check_roster(
     raw: list[RawShift] = []
     for name, data in files:
         raw.extend(read_roster(data, name, problems))
-    shifts, periods = validate_shifts(raw, catalogue, tz, problems)
+    shifts, where = validate_shifts(raw, catalogue, tz, problems)
+    periods = _periods(shifts)
     gaps = coverage_gaps(shifts, periods, catalogue, hours_of or {}, tz) if shifts else []
     problems.extend(
         Problem(
@@ -479,8 +482,35 @@ def check_roster(
     )
     return RosterCheck(
         shifts=tuple(shifts),
+        lines=tuple(where),
         periods=periods,
         problems=tuple(problems),
         gaps=tuple(gaps),
         files=tuple(n for n, _ in files),
     )
+
+
+def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift]) -> list[Problem]:
+    """Errors for new shifts that overlap, for the same person and service, a shift that the
+    import keeps (one that started before the file's period for the service and runs into it)."""
+    by_key: dict[tuple[ServiceId, UserId], list[Shift]] = defaultdict(list)
+    for shift in kept:
+        by_key[(shift.service, shift.user)].append(shift)
+    problems = []
+    for shift, (file, line) in zip(check.shifts, check.lines, strict=True):
+        for old in by_key.get((shift.service, shift.user), ()):
+            if old.start < shift.end and shift.start < old.end:
+                problems.append(
+                    Problem(
+                        file=file,
+                        line=line,
+                        code="overlap_kept_shift",
+                        params={
+                            "user": shift.user,
+                            "service": shift.service,
+                            "start": old.start.isoformat(timespec="minutes"),
+                            "end": old.end.isoformat(timespec="minutes"),
+                        },
+                    )
+                )
+    return problems

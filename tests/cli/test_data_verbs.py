@@ -227,3 +227,26 @@ def test_output_is_quiet_when_not_a_terminal(run: Run, examples: Path) -> None:
     result = run("catalogue", "import", str(examples / "services.toml"))
     assert result.code == 0
     assert result.err == ""
+
+
+def test_a_new_file_may_not_double_book_someone_still_on_a_kept_shift(
+    loaded: Run, tmp_path: Path
+) -> None:
+    # Tove's night shift 2026-11-23 17:00 → 11-24 08:00 stays (it starts before this file);
+    # the file puts her on a shift starting at 07:00 the next morning in the same service.
+    change = tmp_path / "dubbelbokad.csv"
+    change.write_text(
+        ROSTER_HEADER
+        + "kardiologi,2,2026-11-24 07:00,2026-11-24 17:00,@tove.aberg:localhost,Tove Åberg,\n",
+        encoding="utf-8",
+    )
+    result = loaded("roster", "import", str(change))
+    assert result.code == 1
+    assert f"{change}:2: @tove.aberg:localhost har redan ett pass i kardiologi" in result.err
+    ok = tmp_path / "ok.csv"
+    ok.write_text(
+        ROSTER_HEADER
+        + "kardiologi,2,2026-11-24 08:00,2026-11-24 17:00,@tove.aberg:localhost,Tove Åberg,\n",
+        encoding="utf-8",
+    )
+    assert loaded("roster", "import", str(ok)).code == 0
