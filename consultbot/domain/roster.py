@@ -32,6 +32,8 @@ MAX_SHIFT = timedelta(days=14)
 EXCEL_EPOCH = datetime(1899, 12, 30)
 EXCEL_SERIAL_RANGE = (36526.0, 73051.0)
 MAX_LEVEL = 9
+# Staffing systems often write the level as a word.
+LEVEL_WORDS = {"jour": 1, "primärjour": 1, "bakjour": 2, "tertiärjour": 3}
 _MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2})[:.](\d{2})(?::(\d{2}))?$")
 
@@ -269,6 +271,8 @@ def _level(value: Cell) -> int | None:
         number = int(value)
     elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value.strip())
+    elif isinstance(value, str) and value.strip().casefold() in LEVEL_WORDS:
+        number = LEVEL_WORDS[value.strip().casefold()]
     else:
         return None
     return number if 1 <= number <= MAX_LEVEL else None

@@ -818,3 +818,14 @@ def test_excel_dates_stored_as_plain_numbers_are_read() -> None:
     assert codes(result.errors) == [("schema.xlsx", 3, "bad_time")]
     [first] = result.shifts
     assert first.start == utc(2026, 3, 2, 7) and first.end == utc(2026, 3, 2, 16)
+
+
+@pytest.mark.parametrize(("word", "level"), [("jour", 1), ("Bakjour", 2), ("primärjour", 1)])
+def test_levels_may_be_written_as_words(word: str, level: int) -> None:
+    csv = (
+        "service,level,start,end,matrix_id,name\n"
+        f"kardiologi,{word},2026-03-02 08:00,2026-03-02 17:00,@a:localhost,A\n"
+    ).encode()
+    result = check(("schema.csv", csv))
+    assert result.ok, result.errors
+    assert [s.level for s in result.shifts] == [level]
