@@ -55,7 +55,7 @@ def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[
         err.append(
             f"{warning}: {messages.cli('and_more', count=len(warnings) - MAX_LISTED_WARNINGS)}"
         )
-    if checked.summary:
+    if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
     if checked.errors:
         err.append(messages.cli("errors_total", count=len(checked.errors)))

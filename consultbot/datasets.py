@@ -49,6 +49,11 @@ class Checked:
         return [p for p in self.problems if not p.is_error]
 
     @property
+    def has_content(self) -> bool:
+        """True when the files held anything that could be imported."""
+        return self._activate is not None
+
+    @property
     def ok(self) -> bool:
         """True when the files may be imported."""
         return not self.errors and self._activate is not None
@@ -104,7 +109,7 @@ def check_catalogue_files(files: Files) -> Checked:
             "primary_care": str(kinds.count(ServiceKind.PRIMARY_CARE)),
             "other": str(kinds.count(ServiceKind.OTHER)),
         },
-        _activate=activate,
+        _activate=activate if len(catalogue) else None,
     )
 
 
