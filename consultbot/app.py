@@ -14,8 +14,7 @@ from urllib.parse import urlparse
 from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
-from consultbot.config import Config
-from consultbot.domain.errors import ConfigError
+from consultbot.config import Config, config_error
 from consultbot.ports import Clock
 from consultbot.service import ConsultService
 
@@ -36,13 +35,11 @@ def setup_logging(level: int = logging.INFO) -> None:
 def check_secrets(config: Config) -> None:
     """Refuse an empty pickle key, and the example one anywhere but on this machine."""
     if not config.matrix.pickle_key:
-        raise ConfigError(str(config.path), "matrix.pickle_key is empty: set a long random value")
+        raise config_error(str(config.path), "empty_pickle_key", key="matrix.pickle_key")
     host = urlparse(config.matrix.homeserver).hostname or ""
     local = host in ("localhost", "127.0.0.1", "::1")
     if config.matrix.pickle_key == EXAMPLE_PICKLE_KEY and not local:
-        raise ConfigError(
-            str(config.path), "matrix.pickle_key is the example value: set a real one"
-        )
+        raise config_error(str(config.path), "example_pickle_key", key="matrix.pickle_key")
 
 
 @dataclass

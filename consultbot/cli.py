@@ -516,7 +516,8 @@ def main(
     try:
         return asyncio.run(run())
     except ConfigError as exc:
-        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+        reason = ctx.messages.text("config", exc.code, **exc.params) if exc.code else exc.reason
+        print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
     except StoreError as exc:
         print(f"{ctx.messages.cli('error')}: {exc}", file=err)
     except ConsultbotError as exc:

@@ -93,12 +93,12 @@ class _Section:
     def __init__(self, path: str, name: str, data: Any) -> None:
         self.path, self.name = path, name
         if not isinstance(data, dict):
-            raise ConfigError(path, f"[{name}] must be a table")
+            raise config_error(path, "not_table", section=name)
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
 
-    def error(self, key: str, reason: str) -> ConfigError:
-        return ConfigError(self.path, f"{self.name}.{key}: {reason}")
+    def error(self, key: str, code: str, **params: Any) -> ConfigError:
+        return config_error(self.path, code, key=f"{self.name}.{key}", **params)
 
     def get(self, key: str, kind: type[T], default: T | None = None) -> T:
         self.used.add(key)
@@ -108,22 +108,31 @@ class _Section:
             return default
         value = self.data[key]
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            raise self.error(key, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {value!r}")
+            raise self.error(key, _TYPE_CODES.get(kind, "not_string"), value=repr(value))
         return value
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.get(key, list, list(default))
         if not all(isinstance(v, str) for v in value):
-            raise self.error(key, "must be a list of strings")
+            raise self.error(key, "not_strings")
         return tuple(value)
 
     def finish(self) -> None:
         unknown = sorted(set(self.data) - self.used)
         if unknown:
-            raise self.error(unknown[0], "unknown key (a typo?)")
+            raise self.error(unknown[0], "unknown_key")
 
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "a table"}
+_TYPE_CODES = {str: "not_string", int: "not_integer", list: "not_list", dict: "not_table_value"}
+
+
+def config_error(path: str, code: str, **params: Any) -> ConfigError:
+    """A ConfigError whose reason comes from templates/messages ([config] section)."""
+    from consultbot.render import Messages
+
+    values = {k: str(v) for k, v in params.items()}
+    reason = Messages("en").text("config", code, **values)
+    return ConfigError(path, reason, code=code, params=values)
 
 
 def find_config(explicit: str | None) -> Path:
@@ -143,13 +152,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(name, "no such file (copy config.example.toml to config.toml)") from None
+        raise config_error(name, "no_file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(name, f"cannot be read: {exc}") from None
+        raise config_error(name, "unreadable", detail=exc) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(name, f"not valid TOML: {exc}") from None
+        raise config_error(name, "bad_toml", detail=exc) from None
     return parse_config(data, path, env)
 
 
@@ -159,10 +168,10 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     base = path.resolve().parent
     unknown = sorted(set(data) - {"matrix", "bot", "tracks"})
     if unknown:
-        raise ConfigError(name, f"[{unknown[0]}]: unknown section (a typo?)")
+        raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
         if section not in data:
-            raise ConfigError(name, f"[{section}] is missing")
+            raise config_error(name, "section_missing", section=section)
 
     def rel(value: str) -> Path:
         p = Path(value).expanduser()
@@ -181,7 +190,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         pickle_key=secrets["pickle_key"],
     )
     if not matrix.password and not matrix.access_token:
-        raise m.error("password", "set password or access_token (or CONSULTBOT_MATRIX_PASSWORD)")
+        raise m.error("password", "no_credentials")
     m.finish()
 
     b = _Section(name, "bot", data["bot"])
@@ -196,7 +205,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         auto_close_after_seconds=_bounded(b, "auto_close_after_seconds", 24 * 3600),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
-        raise b.error("auto_close_after_seconds", "must be longer than reminder_after_seconds")
+        raise b.error("auto_close_after_seconds", "close_before_reminder")
     b.finish()
     return Config(path=path, matrix=matrix, bot=bot, tracks=_tracks(name, data.get("tracks", {})))
 
@@ -210,10 +219,10 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
         try:
             hours = Hours.parse(text)
         except HoursFormatError as exc:
-            raise t.error("hours", str(exc)) from None
+            raise t.error("hours", "bad_hours", detail=exc) from None
         timeout = t.get("ack_timeout_seconds", int, timeout_default)
         if not 10 <= timeout <= 86400:
-            raise t.error("ack_timeout_seconds", f"must be between 10 and 86400, not {timeout}")
+            raise t.error("ack_timeout_seconds", "out_of_range", low=10, high=86400, value=timeout)
         t.finish()
         tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout)
     tables.finish()
@@ -225,14 +234,14 @@ def _bounded(
 ) -> int:
     value = section.get(key, int, default)
     if not low <= value <= high:
-        raise section.error(key, f"must be between {low} and {high}, not {value}")
+        raise section.error(key, "out_of_range", low=low, high=high, value=value)
     return value
 
 
 def _choice(section: _Section, key: str, allowed: tuple[str, ...], default: str) -> str:
     value = section.get(key, str, default)
     if value not in allowed:
-        raise section.error(key, f"must be one of {', '.join(allowed)}, not {value!r}")
+        raise section.error(key, "bad_choice", allowed=", ".join(allowed), value=repr(value))
     return value
 
 
@@ -240,12 +249,12 @@ def _zone(section: _Section, value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise section.error("timezone", f"unknown time zone {value!r}") from None
+        raise section.error("timezone", "bad_timezone", value=repr(value)) from None
 
 
 def _url(section: _Section, value: str) -> str:
     if not value.startswith(("http://", "https://")):
-        raise section.error("homeserver", f"must be an http(s) URL, not {value!r}")
+        raise section.error("homeserver", "bad_url", value=repr(value))
     return value.rstrip("/")
 
 
@@ -253,5 +262,5 @@ def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
     from consultbot.domain.roster import is_matrix_id
 
     if not is_matrix_id(value):
-        raise section.error(key, f"{value!r} is not a Matrix user id like @name:server")
+        raise section.error(key, "bad_user_id", value=repr(value))
     return value

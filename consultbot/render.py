@@ -27,7 +27,7 @@ def environment() -> jinja2.Environment:
     """The jinja2 environment over templates/ (autoescape for .html templates)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(["html"]),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         trim_blocks=True,
@@ -49,13 +49,13 @@ class Messages:
             raise ValueError(f"unsupported language {language!r}")
         self.language = language
 
-    def text(self, section: str, key: str, **params: Any) -> str:
-        """The message `section.key` with its fields filled in."""
-        return _compiled(self.language, section, key).render(**params)
+    def text(self, section: str, name: str, /, **params: Any) -> str:
+        """The message `section.name` with its fields filled in."""
+        return _compiled(self.language, section, name).render(**params)
 
-    def cli(self, key: str, **params: Any) -> str:
+    def cli(self, name: str, /, **params: Any) -> str:
         """A CLI message."""
-        return self.text("cli", key, **params)
+        return self.text("cli", name, **params)
 
     def problem(self, problem: Problem) -> str:
         """One line for a data-file problem: `file:line: reason`."""

@@ -23,10 +23,15 @@ class ConsultbotError(Exception):
 class ConfigError(ConsultbotError):
     """The configuration is not usable."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(
+        self, path: str, reason: str, *, code: str = "", params: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        # The message code and its values, so that the CLI can say it in the user's language.
+        self.code = code
+        self.params = params or {}
 
 
 class Severity(StrEnum):
@@ -71,7 +76,12 @@ class NothingToRollBack(ConsultbotError):
 class StoreError(ConsultbotError):
     """The database cannot be used as it is."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(
+        self, path: str, reason: str, *, code: str = "", params: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        # The message code and its values, so that the CLI can say it in the user's language.
+        self.code = code
+        self.params = params or {}

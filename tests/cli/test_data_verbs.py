@@ -250,3 +250,13 @@ def test_a_new_file_may_not_double_book_someone_still_on_a_kept_shift(
         encoding="utf-8",
     )
     assert loaded("roster", "import", str(ok)).code == 0
+
+
+def test_config_mistakes_are_one_swedish_line(tmp_path: Path) -> None:
+    from consultbot.cli import main
+
+    bad = tmp_path / "config.toml"
+    bad.write_text('[matrix]\nhomeserver = "http://127.0.0.1:8008"\n', encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["who", "kardiologi", "-c", str(bad)], out, err) == 1
+    assert err.getvalue() == f"fel: {bad}: [bot] saknas\n"
