@@ -215,13 +215,18 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
             raise ctx.fail("no_catalogue") from None
 
 
-async def cmd_check(ctx: Context) -> int:
-    dataset = Dataset(ctx.args.dataset)
+async def _check_and_report(ctx: Context, dataset: Dataset) -> Checked:
+    """Check the files named on the command line and print the summary and every problem."""
     checked = await _check(ctx, dataset, ctx.args.files)
     out, err = format_check(checked, ctx.messages)
     ctx.warn(*err)
     ctx.print(*out)
-    if not checked.ok:
+    return checked
+
+
+async def cmd_check(ctx: Context) -> int:
+    dataset = Dataset(ctx.args.dataset)
+    if not (await _check_and_report(ctx, dataset)).ok:
         return EXIT_ERROR
     ctx.print(ctx.messages.cli("check_ok", what=ctx.messages.dataset(dataset.value)))
     return EXIT_OK
@@ -232,10 +237,7 @@ async def cmd_import(ctx: Context) -> int:
     # Millions of small objects and no cycles: the cyclic collector would only cost time
     # (a third of a national import). This process ends after the import.
     gc.disable()
-    checked = await _check(ctx, dataset, ctx.args.files)
-    out, err = format_check(checked, ctx.messages)
-    ctx.warn(*err)
-    ctx.print(*out)
+    checked = await _check_and_report(ctx, dataset)
     if not checked.ok:
         return EXIT_ERROR
     with ctx.step("step_save"):
@@ -385,22 +387,12 @@ async def _load_examples(ctx: Context) -> None:
     store = await ctx.store()
     folder = example_data_dir()
     now = datetime.now(UTC)
-
-    def files(name: str, data: bytes | None = None) -> list[tuple[str, bytes]]:
-        return [(str(folder / name), data if data is not None else (folder / name).read_bytes())]
-
-    if not len(await store.catalogue()):
-        await datasets.check_catalogue_files(files("services.toml")).activate(store, now)
-    if not await store.staff():
-        await (await datasets.check_staff_files(files("staff.csv"), store)).activate(store, now)
-    if not await store.directory():
-        await datasets.check_directory_files(files("directory.csv")).activate(store, now)
+    await datasets.ensure_reference_data(store, folder, now)
     if (await store.on_duty(ServiceId("kardiologi"), now)).empty:
         text = _read_text(folder / "roster-example.csv")
-        shifted = devtools.shifted_roster(text, now.astimezone(ctx.tz).date(), ctx.tz)
-        checked = await datasets.check_roster_files(
-            files("roster-example.csv", shifted.encode()), store, ctx.tz, ctx.config.hours_of()
-        )
+        shifted = devtools.shifted_roster(text, now.astimezone(ctx.tz).date())
+        roster = [(str(folder / "roster-example.csv"), shifted.encode())]
+        checked = await datasets.check_roster_files(roster, store, ctx.tz, ctx.config.hours_of())
         await checked.activate(store, now)
 
 

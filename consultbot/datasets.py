@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, parse_catalogue
-from consultbot.domain.errors import Problem
+from consultbot.domain.errors import HasProblems, Problem
 from consultbot.domain.hours import Hours
 from consultbot.domain.people import parse_directory, parse_staff
 from consultbot.domain.roster import Shift, check_roster, overlaps_with_kept
@@ -28,7 +29,7 @@ class NoCatalogue(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Checked:
+class Checked(HasProblems):
     """Validated files: their problems, a summary (message fields), and how to import them."""
 
     dataset: Dataset
@@ -37,16 +38,6 @@ class Checked:
     summary_key: str
     summary: dict[str, str] = field(default_factory=dict)
     _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
-
-    @property
-    def errors(self) -> list[Problem]:
-        """Problems that stop the import."""
-        return [p for p in self.problems if p.is_error]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        """Problems that are only reported."""
-        return [p for p in self.problems if not p.is_error]
 
     @property
     def has_content(self) -> bool:
@@ -170,6 +161,21 @@ async def check_staff_files(files: Files, store: DataStore) -> Checked:
         summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
         _activate=activate if members else None,
     )
+
+
+async def ensure_reference_data(store: DataStore, folder: Path, now: datetime) -> None:
+    """Import the catalogue, staff list and directory from `folder` where none is active yet
+    (the example data, for `make run` and the demo)."""
+
+    def files(name: str) -> list[tuple[str, bytes]]:
+        return [(str(folder / name), (folder / name).read_bytes())]
+
+    if not len(await store.catalogue()):
+        await check_catalogue_files(files("services.toml")).activate(store, now)
+    if not await store.staff():
+        await (await check_staff_files(files("staff.csv"), store)).activate(store, now)
+    if not await store.directory():
+        await check_directory_files(files("directory.csv")).activate(store, now)
 
 
 def check_directory_files(files: Files) -> Checked:

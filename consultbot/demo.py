@@ -91,17 +91,11 @@ def demo_roster(now: datetime) -> bytes:
 
 
 async def load_data(config: Config) -> None:
-    """Catalogue and staff from the examples, and the demo's roster."""
+    """Catalogue, staff and directory from the examples, and the demo's roster."""
     store = await SqliteStore.open(config.bot.database)
     try:
         now = datetime.now(UTC)
-        folder = example_data_dir()
-        if not len(await store.catalogue()):
-            services = [("services.toml", (folder / "services.toml").read_bytes())]
-            await datasets.check_catalogue_files(services).activate(store, now)
-        if not await store.staff():
-            staff = [("staff.csv", (folder / "staff.csv").read_bytes())]
-            await (await datasets.check_staff_files(staff, store)).activate(store, now)
+        await datasets.ensure_reference_data(store, example_data_dir(), now)
         roster = await datasets.check_roster_files(
             [("demo-roster.csv", demo_roster(now))], store, config.bot.timezone, config.hours_of()
         )

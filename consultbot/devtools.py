@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo
 
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import Config
@@ -45,7 +44,7 @@ def example_users(data_dir: Path | None = None) -> list[tuple[str, str]]:
     return sorted(people.items())
 
 
-def shifted_roster(text: str, today: date, tz: ZoneInfo) -> str:
+def shifted_roster(text: str, today: date) -> str:
     """The example roster moved by whole weeks so that it covers `today` (weekdays kept)."""
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows:

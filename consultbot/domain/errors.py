@@ -57,6 +57,22 @@ class Problem:
         return self.severity is Severity.ERROR
 
 
+class HasProblems:
+    """The `errors` and `warnings` of anything with a `problems` tuple."""
+
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that stop an import."""
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The problems reported but not blocking."""
+        return [p for p in self.problems if not p.is_error]
+
+
 class UnknownService(ConsultbotError):
     """No service in the active catalogue has this id or alias."""
 

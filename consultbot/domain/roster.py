@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.errors import Problem, Severity
+from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
 from consultbot.domain.tables import Cell, Columns, Row, read_rows
 from consultbot.domain.types import ServiceId, Track, UserId
@@ -97,7 +97,7 @@ class Gap:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RosterCheck:
+class RosterCheck(HasProblems):
     """The outcome of checking roster files: shifts, the period per service, and problems."""
 
     shifts: tuple[Shift, ...]
@@ -106,16 +106,6 @@ class RosterCheck:
     problems: tuple[Problem, ...]
     gaps: tuple[Gap, ...] = ()
     files: tuple[str, ...] = field(default=())
-
-    @property
-    def errors(self) -> list[Problem]:
-        """The problems that stop an import."""
-        return [p for p in self.problems if p.is_error]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        """The problems reported but not blocking."""
-        return [p for p in self.problems if not p.is_error]
 
     @property
     def ok(self) -> bool:
