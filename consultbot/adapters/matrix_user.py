@@ -24,12 +24,17 @@ from nio import (
     ReactionEvent,
     RedactionEvent,
     RoomCreateResponse,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
     RoomMemberEvent,
+    RoomMessageFile,
+    RoomMessageImage,
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
 )
 
 
@@ -80,7 +85,17 @@ class MatrixUser:
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         self.client.add_event_callback(
-            self._on_event, (RoomMessageText, RoomMessageNotice, ReactionEvent, MegolmEvent)
+            self._on_event,
+            (
+                RoomMessageText,
+                RoomMessageNotice,
+                ReactionEvent,
+                MegolmEvent,
+                RoomMessageFile,
+                RoomMessageImage,
+                RoomEncryptedFile,
+                RoomEncryptedImage,
+            ),
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
         self.client.add_event_callback(self._on_other, (RedactionEvent, RoomMemberEvent))
@@ -138,7 +153,7 @@ class MatrixUser:
                     room=room.room_id,
                     sender=event.sender,
                     event_id=event.event_id,
-                    body=event.body or "",
+                    body=getattr(event, "body", None) or "",
                     html=getattr(event, "formatted_body", None) or "",
                     msgtype=content.get("msgtype", ""),
                     mentions=mentions,
@@ -240,4 +255,43 @@ class MatrixUser:
         )
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"reaction failed: {response}")
+        return str(response.event_id)
+
+    async def send_file(
+        self, room: str, data: bytes, *, name: str, mimetype: str = "application/octet-stream"
+    ) -> str:
+        """Send a file as Element does: encrypted (`file`) in an encrypted room, else `url`."""
+        encrypted = self.client.rooms[room].encrypted if room in self.client.rooms else True
+        upload, keys = await self.client.upload(
+            lambda *_: data,
+            content_type=mimetype,
+            filename=name,
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        if not isinstance(upload, UploadResponse):
+            raise RuntimeError(f"upload failed: {upload}")
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": name,
+            "filename": name,
+            "info": {"mimetype": mimetype, "size": len(data)},
+        }
+        if encrypted:
+            assert keys is not None
+            content["file"] = {**keys, "url": upload.content_uri}
+        else:
+            content["url"] = upload.content_uri
+        return await self.send_content(room, "m.room.message", content)
+
+    async def send_content(self, room: str, event_type: str, content: dict[str, Any]) -> str:
+        """Send any event (encrypted in an encrypted room); returns its event id."""
+        with contextlib.suppress(LocalProtocolError):
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+        response = await self.client.room_send(
+            room, event_type, content, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"send failed: {response}")
         return str(response.event_id)
