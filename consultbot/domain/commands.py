@@ -435,9 +435,17 @@ _COORDINATION_OFFSET = 60
 
 
 def _valid_date(year: int, month: int, day: int) -> bool:
-    if day > _COORDINATION_OFFSET:
-        day -= _COORDINATION_OFFSET
-    return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+    """A birth date a personnummer or samordningsnummer can carry.
+
+    A samordningsnummer adds 60 to the day. Skatteverket issues them for people whose birth
+    date is not fully known: the unknown day is written 00 (so 60) and an unknown month 00.
+    """
+    if day < _COORDINATION_OFFSET:
+        return 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+    day -= _COORDINATION_OFFSET
+    if month == 0:
+        return 0 <= day <= 31
+    return 1 <= month <= 12 and 0 <= day <= calendar.monthrange(year, month)[1]
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -460,8 +468,8 @@ def find_personal_numbers(text: str) -> list[str]:
     """Every personnummer or samordningsnummer in `text`, as written there.
 
     Accepts YYMMDD-NNNN, YYMMDD+NNNN, YYMMDDNNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, and a space for
-    the hyphen. The date must exist (day + 60 for samordningsnummer; for 10-digit forms in
-    either 19xx or 20xx) and the Luhn check digit over YYMMDDNNN must match. Digits directly
+    the hyphen. The date must exist (day + 60 for samordningsnummer, whose month or day may
+    be 00 when the birth date is unknown; for 10-digit forms in either 19xx or 20xx) and the Luhn check digit over YYMMDDNNN must match. Digits directly
     before or after never belong to a match, so longer numbers are not picked apart.
     A 10-digit phone number written without separators can look exactly like a personnummer
     and is then reported: over-redaction is the safe side.
