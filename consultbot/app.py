@@ -60,7 +60,7 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
     async with AsyncExitStack() as stack:
         store = await SqliteStore.open(config.bot.database)
         stack.push_async_callback(store.close)
-        matrix = MatrixBot(config.matrix, store)
+        matrix = MatrixBot(config.matrix, store, allowed_servers=config.bot.allowed_servers)
         stack.push_async_callback(matrix.close)
         await matrix.login()
         timers = SchedulerTimers()

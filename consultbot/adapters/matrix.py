@@ -41,6 +41,7 @@ from nio import (
     RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
+    RoomPutStateResponse,
     RoomRedactError,
     RoomResolveAliasResponse,
     RoomSendResponse,
@@ -49,6 +50,7 @@ from nio import (
 )
 from nio.api import MessageDirection
 
+from consultbot.adapters import room_policy
 from consultbot.config import MatrixConfig
 from consultbot.domain.errors import ConsultbotError
 from consultbot.domain.types import UserId
@@ -58,6 +60,13 @@ log = logging.getLogger(__name__)
 
 DISPLAY_NAME = "Konsultbot (Chatbot)"
 SYNC_TOKEN = "sync_token"
+ROOM_POLICY = "room_policy"
+LOCKED_TYPES = (
+    "m.room.server_acl",
+    "m.room.guest_access",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+)
 SYNC_FILTER: dict[str, Any] = {
     "room": {"timeline": {"limit": 100}},
     "presence": {"not_types": ["*"]},
@@ -128,9 +137,12 @@ def encryption_available() -> bool:
 class MatrixBot(Messenger):
     """The bot's Matrix connection: one device, one crypto store, one sync loop."""
 
-    def __init__(self, config: MatrixConfig, store: ConsultStore) -> None:
+    def __init__(
+        self, config: MatrixConfig, store: ConsultStore, *, allowed_servers: Sequence[str] = ()
+    ) -> None:
         self.config = config
         self.store = store
+        self.servers = room_policy.allowed_servers(config.user_id, allowed_servers)
         self.handler: Handler | None = None
         self.client: AsyncClient | None = None
         self._synced = asyncio.Condition()
@@ -138,6 +150,7 @@ class MatrixBot(Messenger):
         self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
         self._stopping = asyncio.Event()
         self._instance = ""
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- login ------------------------------------------------------------------------------
 
@@ -251,6 +264,9 @@ class MatrixBot(Messenger):
     async def close(self) -> None:
         """Stop syncing and close the HTTP session."""
         self._stopping.set()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.client is not None:
             await self.client.close()
 
@@ -289,15 +305,16 @@ class MatrixBot(Messenger):
                 log.warning("sync error: %s", response)
                 await asyncio.sleep(1.0)
                 continue
-            if first:
-                log.info("caught up: %d rooms", len(client.rooms))
-            first = False
             await self._crypto_chores()
             await self._handle(response)
             token = response.next_batch
             await self.store.set_meta(SYNC_TOKEN, token)
             async with self._synced:
                 self._synced.notify_all()
+            if first:
+                log.info("caught up: %d rooms", len(client.rooms))
+                self._start_lockdown()
+            first = False
 
     async def _first_sync_ever(self) -> str:
         """On the very first start nothing before now is ours to handle, but invites are."""
@@ -476,7 +493,56 @@ class MatrixBot(Messenger):
             else:
                 log.info("joined %s", room_id)
 
+    # -- consult rooms created before the room policy ------------------------------------------
+
+    def _start_lockdown(self) -> None:
+        # After the catch-up, beside the sync loop: pages must not wait for old rooms.
+        task = asyncio.create_task(self.lock_down_rooms(), name="room-lockdown")
+        self._background.add(task)
+        task.add_done_callback(self._lockdown_done)
+
+    def _lockdown_done(self, task: asyncio.Task[int]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "bringing consult rooms up to the room policy failed", exc_info=task.exception()
+            )
+
+    async def lock_down_rooms(self) -> int:
+        """Bring consult rooms made before the current room policy up to it, once; how many.
+
+        A migration step for the rooms: it runs after start-up until every consult room the bot
+        is in has the policy's ACL, guest access, join rule and power levels, then is recorded
+        as done (a failure leaves it to the next start).
+        """
+        client = self.client
+        assert client is not None
+        done = await self.store.get_meta(ROOM_POLICY)
+        if done is not None and int(done) >= room_policy.POLICY_VERSION:
+            return 0
+        changed = 0
+        for room_id, room in list(client.rooms.items()):
+            if not (room.canonical_alias or "").startswith("#konsult-"):
+                continue
+            current: dict[str, dict[str, Any] | None] = {}
+            for kind in (*LOCKED_TYPES, "m.room.power_levels"):
+                answer = await client.room_get_state_event(room_id, kind)
+                content = getattr(answer, "content", None)
+                current[kind] = content if isinstance(content, dict) else None
+            for kind, content in room_policy.lockdown_changes(self.user_id, self.servers, current):
+                put = await client.room_put_state(room_id, kind, content)
+                if not isinstance(put, RoomPutStateResponse):
+                    raise RuntimeError(f"could not set {kind} in {room_id}: {put}")
+                changed += 1
+        await self.store.set_meta(ROOM_POLICY, str(room_policy.POLICY_VERSION))
+        log.info("room policy %d applied: %d state events", room_policy.POLICY_VERSION, changed)
+        return changed
+
     # -- Messenger ------------------------------------------------------------------------------
+
+    async def wait_synced(self, predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
+        """Wait until `predicate()` holds after a sync (or `seconds` pass); whether it holds."""
+        return await self._wait(predicate, seconds)
 
     async def _wait(self, predicate: Callable[[], bool], seconds: float) -> bool:
         try:
@@ -492,18 +558,8 @@ class MatrixBot(Messenger):
         client = self.client
         assert client is not None
         alias = f"konsult-{self._instance}-{key}".lower()
-        state = [
-            {
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            },
-            {
-                "type": "m.room.history_visibility",
-                "state_key": "",
-                "content": {"history_visibility": "shared"},
-            },
-        ]
+        state = room_policy.locked_state(self.servers)
+        levels = room_policy.power_levels()
 
         async def create(people: Sequence[str]) -> str | None:
             response = await client.room_create(
@@ -513,6 +569,7 @@ class MatrixBot(Messenger):
                 preset=RoomPreset.private_chat,
                 invite=list(people),
                 initial_state=state,
+                power_level_override=levels,
             )
             if isinstance(response, RoomCreateError):
                 if response.status_code == "M_ROOM_IN_USE":

@@ -469,8 +469,9 @@ def find_personal_numbers(text: str) -> list[str]:
 
     Accepts YYMMDD-NNNN, YYMMDD+NNNN, YYMMDDNNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, and a space for
     the hyphen. The date must exist (day + 60 for samordningsnummer, whose month or day may
-    be 00 when the birth date is unknown; for 10-digit forms in either 19xx or 20xx) and the Luhn check digit over YYMMDDNNN must match. Digits directly
-    before or after never belong to a match, so longer numbers are not picked apart.
+    be 00 when the birth date is unknown; for 10-digit forms in either 19xx or 20xx) and the
+    Luhn check digit over YYMMDDNNN must match. Digits directly before or after never belong
+    to a match, so longer numbers are not picked apart.
     A 10-digit phone number written without separators can look exactly like a personnummer
     and is then reported: over-redaction is the safe side.
     """
