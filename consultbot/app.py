@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from consultbot.adapters.matrix import MatrixBot
@@ -16,11 +19,11 @@ from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.config import Config, config_error
 from consultbot.ports import Clock
+from consultbot.resources import example_config
 from consultbot.service import ConsultService
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_PICKLE_KEY = "dev-only-pickle-key-change-me"
 QUIET_LOGGERS = ("nio", "peewee", "apscheduler", "aiohttp", "asyncio")
 
 
@@ -32,14 +35,43 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.getLogger("nio.crypto").setLevel(logging.ERROR)
 
 
+def _example_matrix_values() -> dict[str, str]:
+    """The secrets written in the shipped example config, which must never guard real data."""
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+        matrix = tomllib.loads(example_config().read_text(encoding="utf-8")).get("matrix", {})
+        return {k: v for k, v in matrix.items() if isinstance(v, str) and v}
+    return {}
+
+
 def check_secrets(config: Config) -> None:
-    """Refuse an empty pickle key, and the example one anywhere but on this machine."""
+    """Refuse an empty pickle key, and the example secrets anywhere but the local dev setup.
+
+    The embedded dev homeserver listens on loopback only; any other homeserver is a real one,
+    where the example password or pickle key would guard real keys. A config file holding a
+    secret that other users may read is logged as a warning.
+    """
     if not config.matrix.pickle_key:
         raise config_error(str(config.path), "empty_pickle_key", key="matrix.pickle_key")
     host = urlparse(config.matrix.homeserver).hostname or ""
     local = host in ("localhost", "127.0.0.1", "::1")
-    if config.matrix.pickle_key == EXAMPLE_PICKLE_KEY and not local:
-        raise config_error(str(config.path), "example_pickle_key", key="matrix.pickle_key")
+    example = _example_matrix_values()
+    for key in ("pickle_key", "password"):
+        value = getattr(config.matrix, key)
+        if not local and value and value == example.get(key):
+            raise config_error(str(config.path), "example_secret", key=f"matrix.{key}")
+    _warn_if_readable(config.path)
+
+
+def _warn_if_readable(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    if mode & 0o077 and re.search(r"^\s*(password|access_token)\s*=\s*\S", text, re.M):
+        log.warning(
+            "%s holds a Matrix secret and other users may read it: chmod 600 %s", path, path
+        )
 
 
 @dataclass

@@ -169,6 +169,7 @@ class MatrixBot(Messenger):
                 "end-to-end encryption is unavailable: install matrix-nio[e2e]"
             )
         self.config.store_path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.config.store_path, 0o700)
         client_config = AsyncClientConfig(
             encryption_enabled=True,
             store_sync_tokens=False,
@@ -195,9 +196,15 @@ class MatrixBot(Messenger):
             pass
         else:
             await self._password_login(saved.get("device_id") if saved else None)
+        self._private_store()
         self._instance = await self._instance_id()
         await self._set_display_name()
         log.info("logged in as %s, device %s", client.user_id, client.device_id)
+
+    def _private_store(self) -> None:
+        """The E2EE store and the saved credentials are the bot's alone: 0700 / 0600."""
+        for path in self.config.store_path.rglob("*"):
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
     def _saved_credentials(self) -> dict[str, str]:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -55,6 +57,17 @@ def _shift(row: Sequence[Any]) -> Shift:
     )
 
 
+def _owner_only(name: str) -> None:
+    """Consult metadata and the sync position are the bot's alone: 0600 for the database and
+    its WAL files (SQLite creates new WAL files with the database's mode)."""
+    for path in (name, f"{name}-wal", f"{name}-shm"):
+        try:
+            if os.path.exists(path):
+                os.chmod(path, 0o600)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("could not make %s owner-only: %s", path, exc)
+
+
 class SqliteStore(DataStore, ConsultStore):
     """Both stores on one SQLite file in WAL mode with foreign keys on."""
 
@@ -82,6 +95,8 @@ class SqliteStore(DataStore, ConsultStore):
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
             await migrate(db, name)
+            if name != ":memory:":
+                _owner_only(name)
         except aiosqlite.DatabaseError as exc:
             await db.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None
