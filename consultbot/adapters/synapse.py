@@ -110,6 +110,7 @@ class EmbeddedHomeserver:
         relax_rate_limits: bool = False,
         start_timeout: float = 60.0,
         fast_passwords: bool = False,
+        federation_port: int | None = None,
     ) -> None:
         self._data_dir = Path(data_dir).resolve()
         self._port = port
@@ -118,6 +119,9 @@ class EmbeddedHomeserver:
         self._start_timeout = start_timeout
         # Cheap password hashing: only for a throw-away dev/test server with many users.
         self._fast_passwords = fast_passwords
+        # Test-only federation between embedded servers on loopback: a TLS listener with a
+        # self-signed certificate, and trust in other loopback servers' self-signed ones.
+        self._federation_port = federation_port
         self._process: asyncio.subprocess.Process | None = None
         self._log_handle: IO[bytes] | None = None
 
@@ -361,19 +365,43 @@ class EmbeddedHomeserver:
                 f"{self._server_name!r}; use another data directory"
             )
         data = self._data_dir
+        listeners: list[dict[str, Any]] = [
+            {
+                "port": self._port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ]
+        for key in ("tls_certificate_path", "tls_private_key_path"):
+            config.pop(key, None)
+        config.pop("federation_verify_certificates", None)
+        config.pop("ip_range_whitelist", None)
+        if self._federation_port is not None:
+            listeners.append(
+                {
+                    "port": self._federation_port,
+                    "bind_addresses": ["127.0.0.1"],
+                    "type": "http",
+                    "tls": True,
+                    "resources": [{"names": ["federation", "keys"], "compress": False}],
+                }
+            )
+            cert, private_key = self._self_signed_certificate()
+            config.update(
+                {
+                    "tls_certificate_path": str(cert),
+                    "tls_private_key_path": str(private_key),
+                    "federation_verify_certificates": False,
+                    "ip_range_whitelist": ["127.0.0.1"],
+                }
+            )
         config.update(
             {
                 "pid_file": str(data / "homeserver.pid"),
-                "listeners": [
-                    {
-                        "port": self._port,
-                        "bind_addresses": ["127.0.0.1"],
-                        "type": "http",
-                        "tls": False,
-                        "x_forwarded": False,
-                        "resources": [{"names": ["client"], "compress": False}],
-                    }
-                ],
+                "listeners": listeners,
                 "database": {"name": "sqlite3", "args": {"database": str(data / DATABASE_FILE)}},
                 "media_store_path": str(data / "media_store"),
                 "signing_key_path": str(data / f"{self._server_name}.signing.key"),
@@ -400,6 +428,43 @@ class EmbeddedHomeserver:
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
         self.config_path.write_text(text, encoding="utf-8")
         self.config_path.chmod(0o600)  # it holds the registration secret
+
+    def _self_signed_certificate(self) -> tuple[Path, Path]:
+        """A certificate for the loopback federation listener (made once, kept)."""
+        cert_path, key_path = self._data_dir / "federation.crt", self._data_dir / "federation.key"
+        if cert_path.exists() and key_path.exists():
+            return cert_path, key_path
+        from datetime import UTC, datetime, timedelta
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .sign(key, hashes.SHA256())
+        )
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_path.chmod(0o600)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return cert_path, key_path
 
     def _registration_shared_secret(self) -> str:
         config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))

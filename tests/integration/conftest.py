@@ -7,6 +7,7 @@ session-scoped async fixture lives in the session loop. Test modules here theref
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import uuid
@@ -91,3 +92,28 @@ async def nio_client(
     yield login
     for client in clients:
         await client.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def federation(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[EmbeddedHomeserver, EmbeddedHomeserver]]:
+    """Two Synapses that federate over loopback: the region's server and another one.
+
+    Started only by tests that need people from a server the bot does not allow. Each is
+    named after its federation port (``localhost:PORT``), so each reaches the other there.
+    """
+    servers: list[EmbeddedHomeserver] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for name in ("region", "other"):
+            port = _free_loopback_port()
+            server = EmbeddedHomeserver(
+                data_dir=tmp_path_factory.mktemp(f"synapse-{name}"),
+                port=_free_loopback_port(),
+                server_name=f"localhost:{port}",
+                federation_port=port,
+                relax_rate_limits=True,
+                fast_passwords=True,
+            )
+            servers.append(await stack.enter_async_context(server))
+        yield servers[0], servers[1]
