@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
@@ -110,17 +111,25 @@ class DataStore(ABC):
         """Release resources."""
 
 
+class OutboxKind(StrEnum):
+    """What an outbox entry asks for. The values are stored: never change one."""
+
+    EFFECT = "effect"  # a consult's effect (payload: domain/codec.py), `consult` set
+    SEND = "send"  # a plain message (payload: a Content) to `room`
+    REDACT = "redact"  # redact payload["event_id"] in `room` (a personnummer)
+    LEAVE = "leave"  # leave `room`
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxItem:
     """Something to send to Matrix, written in the same transaction as what caused it.
 
-    `kind` is "effect" (a consult effect, `consult` set) or "send"/"redact" (a plain message
-    or a redaction in `room`). `txn` is the Matrix transaction id, stable across retries, so a
-    resend after a crash cannot double a message.
+    `txn` is the Matrix transaction id, stable across retries, so a resend after a crash
+    cannot double a message.
     """
 
     id: int
-    kind: str
+    kind: OutboxKind
     consult: ConsultId | None
     room: str
     payload: dict[str, Any]
@@ -131,7 +140,7 @@ class OutboxItem:
 class Outgoing:
     """An outbox entry before it is stored."""
 
-    kind: str
+    kind: OutboxKind
     payload: dict[str, Any]
     room: str = ""
     consult: ConsultId | None = None

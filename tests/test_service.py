@@ -1,9 +1,9 @@
 """The service layer end to end: chat in, outbox, dispatcher, messages out (SPEC §6, §8).
 
-Every scenario runs against the in-memory consult store and the SQLite store. The Dispatcher is
-never started as a task: `flush` does what `Dispatcher._drain` does for every lane, without the
-back-off sleep, so the tests decide exactly when things are sent. Timers are `ManualTimers`
-fired at a `ManualClock` time.
+Every scenario runs against the in-memory consult store and the SQLite store. The Dispatcher's
+loop is never started as a task: `flush` calls `Dispatcher.drain`, the same drain the running
+bot uses, with retries at once instead of after a pause, so the tests decide when things are
+sent. Timers are `ManualTimers` fired at a `ManualClock` time.
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ from consultbot.adapters.memory import (
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.config import Config, parse_config
 from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.commands import Outcome
 from consultbot.domain.escalation import State
 from consultbot.domain.people import StaffMember
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
+from consultbot.outbox import MAX_DELIVERY_ATTEMPTS
 from consultbot.ports import (
     ConsultStore,
     Content,
     IncomingMessage,
     IncomingReaction,
-    OutboxItem,
 )
-from consultbot.service import MAX_DELIVERY_ATTEMPTS, ConsultService
+from consultbot.service import ConsultService
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Stockholm
@@ -175,25 +174,10 @@ class Messenger(MemoryMessenger):
 EVENT_IDS = itertools.count(1)
 
 
-def dispatcher_lane(item: OutboxItem) -> str:
-    return item.consult or f"room:{item.room}"
-
-
 async def flush(service: ConsultService) -> None:
-    """What Dispatcher._drain does, for every lane, without sleeping between attempts."""
-    dispatcher = service.dispatcher
-    for _ in range(200):
-        pending = await service.consults.pending()
-        if not pending:
-            return
-        lanes: dict[str, list[OutboxItem]] = {}
-        for item in pending:
-            lanes.setdefault(dispatcher_lane(item), []).append(item)
-        for items in lanes.values():
-            for item in items:
-                if not await dispatcher._try(item):
-                    break
-    raise AssertionError("the outbox never drained")
+    """Send everything the outbox holds, as the running bot does (`Dispatcher.drain`)."""
+    async with asyncio.timeout(10):
+        await service.dispatcher.drain()
 
 
 @dataclass
@@ -307,6 +291,7 @@ async def build(
         messenger=messenger,
         timers=timers,
         clock=clock,
+        retry_delay=lambda attempts: 0.0,  # retry at once: the tests decide when things fail
     )
     return Bot(service, consults, data, messenger, timers, clock)
 

@@ -22,9 +22,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from consultbot.domain.commands import Outcome
 from consultbot.domain.oncall import OnDuty
-from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 
 class State(StrEnum):
@@ -40,6 +39,33 @@ class State(StrEnum):
 
 
 OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOWLEDGED})
+
+
+class EventKind(StrEnum):
+    """What one entry of a consult's log records. The values are stored: never change one."""
+
+    REQUESTED = "requested"
+    OFFERED = "offered"
+    QUEUED = "queued"
+    WITHDRAWN = "withdrawn"
+    ROOM_CREATED = "room_created"
+    LEVEL_SKIPPED = "level_skipped"
+    PAGED = "paged"
+    PASSED_ON = "passed_on"
+    UNANSWERED = "unanswered"
+    ACKNOWLEDGED = "acknowledged"
+    REMINDED = "reminded"
+    CLOSED = "closed"
+    PHONE_CONTACT = "phone_contact"
+
+
+class AckVia(StrEnum):
+    """How an acknowledgement came. Stored in the `acknowledged` event: never change a value."""
+
+    REACTION = "reaction"  # ✅ or 👍 (domain/acknowledgement.py says which count)
+    COMMAND = "command"  # !kvittera
+    MESSAGE = "message"  # any other message from a paged person in the consult room
+    CLOSE = "close"  # !avsluta by a paged person who had not acknowledged yet
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +90,7 @@ class Page:
 class Event:
     """One entry of a consult's event log."""
 
-    kind: str
+    kind: EventKind
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -140,7 +166,9 @@ class Consult:
 
 
 # --------------------------------------------------------------------------------------------
-# Commands into the machine
+# Inputs into the machine. Named `…By` (who acts) so that they are not confused with the chat
+# commands of commands.py: `!kvittera` parses to `commands.Acknowledge`, which the inbox turns
+# into `AckBy` once it knows the consult and who sent it.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,15 +196,15 @@ class Timer:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Acknowledge:
+class AckBy:
     """A reaction, `!kvittera` or a message from `user` in the consult room."""
 
     user: UserId
-    via: str  # "reaction" | "command" | "message"
+    via: AckVia
 
 
 @dataclass(frozen=True, kw_only=True)
-class PassOn:
+class PassOnBy:
     """`!vidare`: a paged person cannot take it; page the next level now."""
 
     user: UserId
@@ -184,7 +212,7 @@ class PassOn:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Close:
+class CloseBy:
     """`!avsluta OUTCOME`."""
 
     user: UserId
@@ -192,21 +220,21 @@ class Close:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Queue:
+class QueueBy:
     """`!kö`: the requester accepts queueing an out-of-hours consult for the next opening."""
 
     user: UserId
 
 
 @dataclass(frozen=True, kw_only=True)
-class Call:
+class CallBy:
     """`!ring`: `user` asks for the other party's number; counted as a phone contact."""
 
     user: UserId
     requester_phone: str = ""
 
 
-Input = Request | Timer | Acknowledge | PassOn | Close | Queue | Call
+Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,7 +301,7 @@ def _at(value: str | None) -> datetime | None:
 def apply(consult: Consult | None, event: Event) -> Consult:
     """The consult after one more event of its log."""
     d = event.data
-    if event.kind == "requested":
+    if event.kind == EventKind.REQUESTED:
         return Consult(
             id=ConsultId(d["consult"]),
             requester=UserId(d["requester"]),
@@ -287,22 +315,22 @@ def apply(consult: Consult | None, event: Event) -> Consult:
     if consult is None:
         raise ValueError(f"a consult log must start with 'requested', not {event.kind!r}")
     match event.kind:
-        case "offered":
+        case EventKind.OFFERED:
             return replace(
                 consult,
                 state=State.OFFERED,
                 opens_at=_at(d["opens_at"]),
                 deadline=_at(d["opens_at"]),
             )
-        case "queued":
+        case EventKind.QUEUED:
             return replace(consult, state=State.QUEUED, deadline=consult.opens_at)
-        case "withdrawn":
+        case EventKind.WITHDRAWN:
             return replace(consult, state=State.WITHDRAWN, deadline=None)
-        case "room_created":
+        case EventKind.ROOM_CREATED:
             return replace(consult, room=d["room"])
-        case "level_skipped":
+        case EventKind.LEVEL_SKIPPED:
             return replace(consult, skipped=(*consult.skipped, int(d["level"])))
-        case "paged":
+        case EventKind.PAGED:
             page = Page(level=int(d["level"]), people=_people(d["people"]), at=event.at)
             return replace(
                 consult,
@@ -310,11 +338,11 @@ def apply(consult: Consult | None, event: Event) -> Consult:
                 pages=(*consult.pages, page),
                 deadline=_at(d["deadline"]),
             )
-        case "passed_on":
+        case EventKind.PASSED_ON:
             return replace(consult, passed_on=consult.passed_on + 1)
-        case "unanswered":
+        case EventKind.UNANSWERED:
             return replace(consult, state=State.UNANSWERED, deadline=None)
-        case "acknowledged":
+        case EventKind.ACKNOWLEDGED:
             return replace(
                 consult,
                 state=State.ACKNOWLEDGED,
@@ -322,9 +350,9 @@ def apply(consult: Consult | None, event: Event) -> Consult:
                 acked_at=event.at,
                 deadline=_at(d["remind_at"]),
             )
-        case "reminded":
+        case EventKind.REMINDED:
             return replace(consult, reminded=True, deadline=_at(d["close_at"]))
-        case "closed":
+        case EventKind.CLOSED:
             return replace(
                 consult,
                 state=State.CLOSED,
@@ -333,7 +361,7 @@ def apply(consult: Consult | None, event: Event) -> Consult:
                 closed_at=event.at,
                 deadline=None,
             )
-        case "phone_contact":
+        case EventKind.PHONE_CONTACT:
             return replace(consult, phone_contacts=consult.phone_contacts + 1)
     raise ValueError(f"unknown consult event {event.kind!r}")
 
@@ -367,14 +395,14 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
     if following:
         level, shifts = following[0]
         for skipped in range(current + 1, level):
-            events.append(Event(kind="level_skipped", at=now, data={"level": skipped}))
+            events.append(Event(kind=EventKind.LEVEL_SKIPPED, at=now, data={"level": skipped}))
         seen: dict[UserId, Person] = {}
         for s in shifts:
             seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
         people = tuple(seen.values())
         events.append(
             Event(
-                kind="paged",
+                kind=EventKind.PAGED,
                 at=now,
                 data={
                     "level": level,
@@ -394,8 +422,8 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
         effects.append(PageLevel(level=level, people=people, first=first))
         return events, effects
     if current == 0:
-        events.append(Event(kind="level_skipped", at=now, data={"level": 1}))
-    events.append(Event(kind="unanswered", at=now))
+        events.append(Event(kind=EventKind.LEVEL_SKIPPED, at=now, data={"level": 1}))
+    events.append(Event(kind=EventKind.UNANSWERED, at=now))
     if consult.room:
         effects.append(Notice(template="unanswered"))
     effects.append(Reply(template="unanswered"))
@@ -412,22 +440,22 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
     match command:
         case Timer():
             return _timer(consult, command, now, policy)
-        case Acknowledge():
+        case AckBy():
             return _acknowledge(consult, command, now, policy)
-        case PassOn():
+        case PassOnBy():
             return _pass_on(consult, command, now, policy)
-        case Close():
+        case CloseBy():
             return _close(consult, command, now)
-        case Queue():
+        case QueueBy():
             return _queue(consult, command, now)
-        case Call():
+        case CallBy():
             return _call(consult, command, now)
     raise TypeError(f"unknown command {command!r}")
 
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
     requested = Event(
-        kind="requested",
+        kind=EventKind.REQUESTED,
         at=now,
         data={
             "consult": command.consult_id,
@@ -444,11 +472,14 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         if opens_at is None:
             raise ValueError("a closed track needs opens_at")
         return (
-            [requested, Event(kind="offered", at=now, data={"opens_at": opens_at.isoformat()})],
+            [
+                requested,
+                Event(kind=EventKind.OFFERED, at=now, data={"opens_at": opens_at.isoformat()}),
+            ],
             [Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})],
         )
     events, effects = _page_next(consult, command.duty, now, policy)
-    if any(e.kind == "paged" for e in events):
+    if any(e.kind == EventKind.PAGED for e in events):
         # After the room is created: its invite is what reaches the consultant first.
         effects.insert(1, Reply(template="created"))
     return [requested, *events], effects
@@ -459,7 +490,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
         return [], []  # a stale or early timer: nothing is due
     match consult.state:
         case State.OFFERED:
-            return [Event(kind="withdrawn", at=now)], [Reply(template="offer_lapsed")]
+            return [Event(kind=EventKind.WITHDRAWN, at=now)], [Reply(template="offer_lapsed")]
         case State.QUEUED:
             if not command.open_now:
                 # The track did not open after all (hours changed): wait for the next opening.
@@ -467,11 +498,11 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                     return [], []  # nothing to wait for: the caller did not say when it opens
                 opens = command.opens_at
                 return [
-                    Event(kind="offered", at=now, data={"opens_at": opens.isoformat()}),
-                    Event(kind="queued", at=now),
+                    Event(kind=EventKind.OFFERED, at=now, data={"opens_at": opens.isoformat()}),
+                    Event(kind=EventKind.QUEUED, at=now),
                 ], []
             events, effects = _page_next(consult, command.duty, now, policy)
-            if any(e.kind == "paged" for e in events):
+            if any(e.kind == EventKind.PAGED for e in events):
                 effects.insert(1, Reply(template="queue_opened"))
             return events, effects
         case State.PAGING:
@@ -480,13 +511,19 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
             if not consult.reminded:
                 close_at = (consult.acked_at or now) + policy.auto_close_after
                 return (
-                    [Event(kind="reminded", at=now, data={"close_at": close_at.isoformat()})],
+                    [
+                        Event(
+                            kind=EventKind.REMINDED, at=now, data={"close_at": close_at.isoformat()}
+                        )
+                    ],
                     [Notice(template="reminder", params={"close_at": close_at.isoformat()})],
                 )
             return (
                 [
                     Event(
-                        kind="closed", at=now, data={"outcome": Outcome.UNKNOWN.value, "user": None}
+                        kind=EventKind.CLOSED,
+                        at=now,
+                        data={"outcome": Outcome.UNKNOWN.value, "user": None},
                     )
                 ],
                 [Notice(template="auto_closed")],
@@ -494,9 +531,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
     return [], []
 
 
-def _acknowledge(
-    consult: Consult, command: Acknowledge, now: datetime, policy: Policy
-) -> Transition:
+def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:
     person = consult.person(command.user)
     if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
         remind_at = now + policy.reminder_after
@@ -504,11 +539,11 @@ def _acknowledge(
         return (
             [
                 Event(
-                    kind="acknowledged",
+                    kind=EventKind.ACKNOWLEDGED,
                     at=now,
                     data={
                         "user": command.user,
-                        "via": command.via,
+                        "via": command.via.value,
                         "remind_at": remind_at.isoformat(),
                     },
                 )
@@ -525,7 +560,7 @@ def _acknowledge(
                 )
             ],
         )
-    if command.via != "command":
+    if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
     if consult.state is State.ACKNOWLEDGED and consult.acked_by is not None:
         acker = consult.person(consult.acked_by)
@@ -540,7 +575,7 @@ def _acknowledge(
     return [], [Notice(template="not_open")]
 
 
-def _pass_on(consult: Consult, command: PassOn, now: datetime, policy: Policy) -> Transition:
+def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     if consult.state is not State.PAGING:
         return [], [
             Notice(
@@ -550,12 +585,14 @@ def _pass_on(consult: Consult, command: PassOn, now: datetime, policy: Policy) -
     current = consult.pages[-1] if consult.pages else None
     if current is None or command.user not in {p.user for p in current.people}:
         return [], [Notice(template="not_paged_now")]
-    passed = Event(kind="passed_on", at=now, data={"user": command.user, "level": current.level})
+    passed = Event(
+        kind=EventKind.PASSED_ON, at=now, data={"user": command.user, "level": current.level}
+    )
     events, effects = _page_next(consult, command.duty, now, policy)
     return [passed, *events], effects
 
 
-def _close(consult: Consult, command: Close, now: datetime) -> Transition:
+def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     if consult.state in (State.CLOSED, State.WITHDRAWN):
         return [], [Notice(template="already_closed")]
     if command.outcome is Outcome.UNKNOWN:
@@ -568,13 +605,17 @@ def _close(consult: Consult, command: Close, now: datetime) -> Transition:
         # Closing with an outcome is the strongest acknowledgement there is.
         events.append(
             Event(
-                kind="acknowledged",
+                kind=EventKind.ACKNOWLEDGED,
                 at=now,
-                data={"user": command.user, "via": "close", "remind_at": None},
+                data={"user": command.user, "via": AckVia.CLOSE.value, "remind_at": None},
             )
         )
     events.append(
-        Event(kind="closed", at=now, data={"outcome": command.outcome.value, "user": command.user})
+        Event(
+            kind=EventKind.CLOSED,
+            at=now,
+            data={"outcome": command.outcome.value, "user": command.user},
+        )
     )
     return events, [
         Notice(template="closed", params={"outcome": command.outcome.value}),
@@ -582,14 +623,16 @@ def _close(consult: Consult, command: Close, now: datetime) -> Transition:
     ]
 
 
-def _queue(consult: Consult, command: Queue, now: datetime) -> Transition:
+def _queue(consult: Consult, command: QueueBy, now: datetime) -> Transition:
     if consult.state is not State.OFFERED or command.user != consult.requester:
         return [], [Reply(template="nothing_to_queue")]
     opens = consult.opens_at.isoformat() if consult.opens_at else ""
-    return [Event(kind="queued", at=now)], [Reply(template="queued", params={"opens_at": opens})]
+    return [Event(kind=EventKind.QUEUED, at=now)], [
+        Reply(template="queued", params={"opens_at": opens})
+    ]
 
 
-def _call(consult: Consult, command: Call, now: datetime) -> Transition:
+def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
     if command.user == consult.requester:
         if consult.acked_by is not None:
             others = [p for p in (consult.person(consult.acked_by),) if p is not None]
@@ -605,7 +648,7 @@ def _call(consult: Consult, command: Call, now: datetime) -> Transition:
     if not numbers:
         return [], [Notice(template="no_phone")]
     return (
-        [Event(kind="phone_contact", at=now, data={"user": command.user})],
+        [Event(kind=EventKind.PHONE_CONTACT, at=now, data={"user": command.user})],
         [
             Notice(
                 template="call",

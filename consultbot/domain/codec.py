@@ -1,4 +1,4 @@
-"""Consult events and effects ↔ JSON-safe dicts, for the database and the outbox."""
+"""Consult effects ↔ JSON-safe dicts, for the outbox. Pure: no I/O."""
 
 from __future__ import annotations
 
