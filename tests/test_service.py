@@ -365,6 +365,35 @@ async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
 # 2. Handled once
 
 
+@dataclass
+class SlowRooms(Messenger):
+    """Creating a room takes many trips through the event loop (as a homeserver round trip
+    does), so that a confirmation sent side by side would overtake it."""
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return await super().create_room(key=key, name=name, topic=topic, invite=invite)
+
+
+async def test_the_consult_room_invite_goes_out_before_the_requesters_confirmation(
+    make: Make,
+) -> None:
+    bot = await make(messenger=SlowRooms())
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    log = bot.messenger.log
+    create = next(n for n, s in enumerate(log) if s.action == "create")
+    confirmation = next(n for n, s in enumerate(log) if s.action == "send" and s.room == DM)
+    assert create < confirmation, [s.action for s in log]
+    # The consultants are invited before the requester: the invite is their page's first signal.
+    *consultants, last = log[create].users
+    assert set(consultants) == {K1A, K1B} and last == REQ
+    assert "är skapad" in bot.messenger.said(DM)[0]
+
+
 async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
     message = await bot.say(REQ, ASK)
     await bot.service.handle_message(message)
