@@ -344,9 +344,9 @@ class Inbox:
                 track_name_en=names["en"],
             )
             return
-        consult_id = await self.consults.allocate_consult()
-        self._questions.remember(consult_id, command.text)
         now = self.clock.now()
+        consult_id = await self.consults.allocate_consult(now=now)
+        self._questions.remember(consult_id, command.text)
         hours = self.config.tracks[command.track].hours
         open_now = hours.is_open(now, self.tz)
         request = esc.Request(

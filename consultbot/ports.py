@@ -154,8 +154,8 @@ class ConsultStore(ABC):
     """Consult event logs, the outbox, handled Matrix events and small bot state."""
 
     @abstractmethod
-    async def allocate_consult(self) -> ConsultId:
-        """A new, never-used consult number such as K-000123."""
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        """A new, never-used consult number such as K-000123, allocated at `now`."""
 
     @abstractmethod
     async def record(

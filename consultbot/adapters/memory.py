@@ -172,7 +172,7 @@ class MemoryConsultStore(ConsultStore):
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
 
-    async def allocate_consult(self) -> ConsultId:
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
         consult = ConsultId(f"K-{self._numbers:06d}")
         self._logs[consult] = []

@@ -371,7 +371,7 @@ class SqliteStore(DataStore, ConsultStore):
             await self.set_meta("instance", instance)
         return instance
 
-    async def allocate_consult(self) -> ConsultId:
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
         async with self._transaction() as db:
             async with db.execute("SELECT coalesce(max(number), 0) + 1 FROM consult") as cursor:
                 row = await cursor.fetchone()
@@ -379,7 +379,7 @@ class SqliteStore(DataStore, ConsultStore):
             consult = ConsultId(f"K-{number:06d}")
             await db.execute(
                 "INSERT INTO consult (id, number, created_at) VALUES (?, ?, ?)",
-                (consult, number, _ts(datetime.now(UTC))),
+                (consult, number, _ts(now)),
             )
         return consult
 
