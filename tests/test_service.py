@@ -673,6 +673,31 @@ async def test_a_deadline_that_passed_while_down_escalates_at_start(
     assert (await bot.kinds(consult)).count("paged") == 2
 
 
+async def test_after_a_restart_the_requester_is_still_answered_where_they_asked(
+    tmp_path: Path, open_db: Open
+) -> None:
+    """The requester's room and message are known only from the consult's log after a
+    restart: the confirmation of the close and the page's question depend on them."""
+    path = tmp_path / "consultbot.db"
+    first = await build(await open_db(path))
+    message = await first.say(REQ, ASK)
+    await first.flush()
+    room = first.messenger.pages()[0].room
+    await crash(first)
+
+    homeserver = Messenger(texts={message.event_id: ASK})
+    bot = await restart(open_db, path, first, homeserver)
+    await bot.fire_at(NOW + ACK_TIMEOUT)  # level 2 is paged by the new process
+    await bot.flush()
+    [page] = homeserver.pages()
+    assert page.room == room and page.content is not None
+    assert QUESTION in page.content.text  # read again from the requester's message
+    await bot.say(K2, "!avsluta råd", room)
+    await bot.flush()
+    assert "är avslutad: råd" in homeserver.said(DM)[-1]
+    assert "är avslutad: råd" in homeserver.said(room)[-1]
+
+
 # --------------------------------------------------------------------------------------------
 # 6. Outbox retry
 
@@ -852,6 +877,21 @@ async def test_close_by_the_acknowledger(bot: Bot) -> None:
     assert found.outcome is Outcome.ADVICE and found.closed_by == K1A
     assert consult not in bot.timers.due
     assert await bot.consults.consults_of(REQ) == []
+
+
+async def test_kvittera_on_a_closed_consult_says_so_and_changes_nothing(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    kinds = await bot.kinds(consult)
+    sent = len(bot.messenger.log)
+    await bot.say(K1A, "!kvittera", room)
+    await bot.flush()
+    assert bot.messenger.said(room)[-1].startswith("Konsultationen är inte öppen för det längre.")
+    assert len(bot.messenger.log) == sent + 1  # that notice only: nobody is paged
+    assert await bot.kinds(consult) == kinds
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.state is State.CLOSED and found.outcome is Outcome.ADVICE
 
 
 async def test_close_with_an_unknown_outcome_or_by_a_stranger(bot: Bot) -> None:

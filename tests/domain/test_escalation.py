@@ -6,10 +6,12 @@ Every test runs commands through `step`, applies the events one by one and check
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -1441,3 +1443,108 @@ def test_random_inputs_keep_the_invariants(
     if c.state is State.ACKNOWLEDGED:
         assert c.acked_at is not None
         assert c.deadline is not None and c.deadline > c.acked_at
+
+
+# --------------------------------------------------------------------------------------------
+# Rebuilding from the log: after a restart a consult is only what its log says
+
+
+def stored(log: Sequence[Event]) -> list[Event]:
+    """The log as a store gives it back: data through JSON, as the database keeps it."""
+    return [Event(kind=e.kind, at=e.at, data=json.loads(json.dumps(e.data))) for e in log]
+
+
+def check_every_field(rebuilt: Consult, expected: dict[str, Any]) -> None:
+    # A new Consult field needs an expectation here, or a restart could silently lose it.
+    assert {f.name for f in fields(Consult)} == set(expected)
+    for name, value in expected.items():
+        assert getattr(rebuilt, name) == value, name
+
+
+def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None:
+    """Checked against the inputs, not against `apply`: the requester's room and event (where
+    their notices go after a restart) must come back from the log like everything else."""
+    run = started()
+    escalate_at = T0 + ACK_TIMEOUT
+    run.do(Timer(duty=DUTY_123), escalate_at)
+    pass_at = escalate_at + MIN
+    run.do(PassOnBy(user=C2, duty=DUTY_123), pass_at)
+    ack_at = pass_at + MIN
+    run.do(AckBy(user=D3, via=AckVia.MESSAGE), ack_at)
+    run.do(CallBy(user=D3, requester_phone="0250-49 30 11"), ack_at + MIN)
+    remind_at = ack_at + REMINDER_AFTER
+    run.do(Timer(duty=DUTY_123), remind_at)
+    close_at = remind_at + MIN
+    run.do(CloseBy(user=D3, outcome=Outcome.ADVICE), close_at)
+
+    check_every_field(
+        fold(stored(run.log)),
+        {
+            "id": CONSULT,
+            "requester": REQ,
+            "service": SERVICE,
+            "track": Track.HALVAKUT,
+            "request_room": "!dm:region.se",
+            "request_event": "$ask",
+            "requested_at": T0,
+            "state": State.CLOSED,
+            "room": "!consult:region.se",
+            "pages": (
+                Page(level=1, people=people(A1), at=T0),
+                Page(level=2, people=people(C2), at=escalate_at),
+                Page(level=3, people=people(D3), at=pass_at),
+            ),
+            "skipped": (),
+            "deadline": None,
+            "opens_at": None,
+            "acked_by": D3,
+            "acked_at": ack_at,
+            "outcome": Outcome.ADVICE,
+            "closed_by": D3,
+            "closed_at": close_at,
+            "reminded": True,
+            "passed_on": 1,
+            "phone_contacts": 1,
+        },
+    )
+
+
+def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> None:
+    stockholm = ZoneInfo("Europe/Stockholm")
+    opens = datetime(2026, 3, 3, 8, 0, tzinfo=stockholm)
+    run = Run()
+    run.do(request(DUTY_123, open_now=False, opens_at=opens), T0)
+    run.do(QueueBy(user=REQ), T0 + MIN)
+    rebuilt = fold(stored(run.log))
+    check_every_field(
+        rebuilt,
+        {
+            "id": CONSULT,
+            "requester": REQ,
+            "service": SERVICE,
+            "track": Track.HALVAKUT,
+            "request_room": "!dm:region.se",
+            "request_event": "$ask",
+            "requested_at": T0,
+            "state": State.QUEUED,
+            "room": "",
+            "pages": (),
+            "skipped": (),
+            "deadline": opens,
+            "opens_at": opens,
+            "acked_by": None,
+            "acked_at": None,
+            "outcome": None,
+            "closed_by": None,
+            "closed_at": None,
+            "reminded": False,
+            "passed_on": 0,
+            "phone_contacts": 0,
+        },
+    )
+    # Not only the same moment: the opening is shown to the requester as local time.
+    assert rebuilt.opens_at is not None and rebuilt.opens_at.isoformat() == opens.isoformat()
+    assert rebuilt.deadline is not None and rebuilt.deadline.utcoffset() == timedelta(hours=1)
+
+    run.do(Timer(duty=DUTY_NONE), opens)  # nobody on duty at the opening
+    assert fold(stored(run.log)).skipped == (1,)
