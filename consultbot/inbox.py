@@ -30,6 +30,7 @@ from consultbot.domain import escalation as esc
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
+from consultbot.domain.events import AckVia
 from consultbot.domain.people import search_directory
 from consultbot.domain.types import ConsultId, ServiceKind, Track, UserId
 from consultbot.outbox import content_to_dict
@@ -130,7 +131,7 @@ class Inbox:
             if consult_id is None or not acknowledges(reaction.key):
                 await self._handled(reaction.event_id)
                 return
-            ack = esc.AckBy(user=reaction.sender, via=esc.AckVia.REACTION)
+            ack = esc.AckBy(user=reaction.sender, via=AckVia.REACTION)
             await self.step(consult_id, ack, handled=reaction.event_id)
         except Exception:
             log.exception("handling reaction %s in %s failed", reaction.event_id, reaction.room)
@@ -287,10 +288,10 @@ class Inbox:
         user, event = message.sender, message.event_id
         match command:
             case None:
-                ack = esc.AckBy(user=user, via=esc.AckVia.MESSAGE)
+                ack = esc.AckBy(user=user, via=AckVia.MESSAGE)
                 await self.step(consult_id, ack, handled=event)
             case cmd.Acknowledge():
-                ack = esc.AckBy(user=user, via=esc.AckVia.COMMAND)
+                ack = esc.AckBy(user=user, via=AckVia.COMMAND)
                 await self.step(consult_id, ack, handled=event)
             case cmd.PassOn():
                 consult = await self.consults.consult(consult_id)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from consultbot.domain import escalation as esc
 from consultbot.domain.codec import effect_from_dict
+from consultbot.domain.events import Event, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.ports import (
     Clock,
@@ -299,7 +300,7 @@ class Dispatcher:
             if esc.fold(events).room:
                 return
             now = self._clock.now()
-            event = esc.Event(kind=esc.EventKind.ROOM_CREATED, at=now, data={"room": room})
+            event = Event.of(now, RoomCreated(room=room))
             try:
                 await self._store.record(consult_id, len(events), [event], [], now=now)
             except ConflictError:

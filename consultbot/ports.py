@@ -14,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.escalation import Consult, Event
+from consultbot.domain.escalation import Consult
+from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift

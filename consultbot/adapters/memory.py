@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.escalation import Consult, Event, fold
+from consultbot.domain.escalation import Consult, fold
+from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift

@@ -16,7 +16,8 @@ import aiosqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack, StoreError
-from consultbot.domain.escalation import Consult, Event, EventKind, apply, fold
+from consultbot.domain.escalation import Consult, apply, fold
+from consultbot.domain.events import Event, EventKind
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Shift

@@ -11,9 +11,9 @@ from consultbot.domain.escalation import (
     Effect,
     Notice,
     PageLevel,
-    Person,
     Reply,
 )
+from consultbot.domain.events import Person
 from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {
