@@ -84,22 +84,24 @@ def _effect_type(item: OutboxItem) -> str | None:
 
 def _critical(item: OutboxItem) -> bool:
     """A page, or the room it goes to: never given up."""
-    return _effect_type(item) in ("PageLevel", "CreateRoom")
+    return _effect_type(item) in (esc.PageLevel.__name__, esc.CreateRoom.__name__)
 
 
 def lane(item: OutboxItem) -> str:
     """The lane an item is sent in: in order within a lane, lanes side by side."""
     if item.consult is None:
         return f"room:{item.room}"
-    if _effect_type(item) == "Reply":
+    if _effect_type(item) == esc.Reply.__name__:
         return f"{item.consult}:reply"
     return item.consult
 
 
 def _waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
     """True for a reply whose consult room, created by an earlier entry, does not exist yet."""
-    return _effect_type(item) == "Reply" and any(
-        other.id < item.id and other.consult == item.consult and _effect_type(other) == "CreateRoom"
+    return _effect_type(item) == esc.Reply.__name__ and any(
+        other.id < item.id
+        and other.consult == item.consult
+        and _effect_type(other) == esc.CreateRoom.__name__
         for other in pending
     )
 
