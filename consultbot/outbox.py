@@ -1,7 +1,8 @@
 """Delivering the outbox: what the inbox recorded is sent to Matrix, in order, until done.
 
 The `Dispatcher` gets the consult store, the messenger, the renderer (views.py) and a question
-source; nothing else calls into it but `kick` ("something new is in the outbox") and `drain`.
+source (plus the clock, the task owner and where admin alerts go); nothing calls into it but
+`kick` ("something new is in the outbox"), `drain` and `run`.
 
 - Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
   consult's replies to the requester (so a confirmation never holds up a page, nor a slow page

@@ -727,6 +727,37 @@ async def test_a_longer_outage_drops_no_page(bot: Bot) -> None:
     assert len(bot.messenger.pages()) == 1, "the page was marked sent but never delivered"
 
 
+@dataclass
+class RefusesAcks(Messenger):
+    """A homeserver that keeps refusing one message (the acknowledgement notice)."""
+
+    refused: int = 0
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        if "har kvitterat" in content.text:
+            self.refused += 1
+            raise ConnectionError("refused (simulated)")
+        return await super().send(room, content, txn=txn, recipients=recipients)
+
+
+async def test_a_notice_that_keeps_failing_is_given_up_and_its_consult_goes_on(
+    make: Make,
+) -> None:
+    bot = await make(messenger=RefusesAcks())
+    consult, room = await bot.ask()
+    await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    assert isinstance(bot.messenger, RefusesAcks)
+    assert bot.messenger.refused == MAX_DELIVERY_ATTEMPTS
+    assert "är avslutad: råd" in bot.messenger.said(room)[-1]  # the next notice went out
+    assert "är avslutad: råd" in bot.messenger.said(DM)[-1]
+    assert await bot.consults.pending() == []
+    assert await bot.state(consult) is State.CLOSED
+
+
 # --------------------------------------------------------------------------------------------
 # 7. Passing on
 
