@@ -84,7 +84,8 @@ from consultbot.adapters.matrix_user import MatrixUser
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import load_config
-from consultbot.service import ConsultService, Dispatcher
+from consultbot.outbox import Dispatcher
+from consultbot.service import ConsultService
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent

@@ -21,6 +21,7 @@ from consultbot.config import Config, config_error
 from consultbot.ports import Clock
 from consultbot.resources import example_config
 from consultbot.service import ConsultService
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Bot:
     store: SqliteStore
     matrix: MatrixBot
     service: ConsultService
-    tasks: list[asyncio.Task[None]]
+    tasks: list[asyncio.Task[None]]  # the long-running ones: outbox and sync loop
 
 
 @asynccontextmanager
@@ -95,34 +96,31 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
         matrix = MatrixBot(config.matrix, store, allowed_servers=config.bot.allowed_servers)
         stack.push_async_callback(matrix.close)
         await matrix.login()
-        timers = SchedulerTimers()
+        clock = clock or SystemClock()
+        timers = SchedulerTimers(clock)
+        tasks = Tasks()
         service = ConsultService(
             config=config,
             data=store,
             consults=store,
             messenger=matrix,
             timers=timers,
-            clock=clock or SystemClock(),
+            clock=clock,
+            tasks=tasks,
         )
         matrix.handler = service
         if config.bot.admin_room:
             service.admin_room = await matrix.join_room(config.bot.admin_room) or ""
         timers.start()
         stack.callback(timers.shutdown)
+        # Stopped before the timers and the store: every background task ends first.
+        stack.push_async_callback(tasks.stop)
         await service.start()
-        tasks = [
-            asyncio.create_task(service.dispatcher.run(), name="outbox"),
-            asyncio.create_task(matrix.run(), name="sync"),
+        running = [
+            tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
+            tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),
         ]
-
-        async def cancel() -> None:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await service.dispatcher.stop()
-
-        stack.push_async_callback(cancel)
-        yield Bot(config=config, store=store, matrix=matrix, service=service, tasks=tasks)
+        yield Bot(config=config, store=store, matrix=matrix, service=service, tasks=running)
 
 
 async def run(config: Config) -> None:

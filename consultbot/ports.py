@@ -10,10 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.escalation import Consult, Event
+from consultbot.domain.escalation import Consult
+from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift
@@ -110,17 +112,25 @@ class DataStore(ABC):
         """Release resources."""
 
 
+class OutboxKind(StrEnum):
+    """What an outbox entry asks for. The values are stored: never change one."""
+
+    EFFECT = "effect"  # a consult's effect (payload: domain/codec.py), `consult` set
+    SEND = "send"  # a plain message (payload: a Content) to `room`
+    REDACT = "redact"  # redact payload["event_id"] in `room` (a personnummer)
+    LEAVE = "leave"  # leave `room`
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxItem:
     """Something to send to Matrix, written in the same transaction as what caused it.
 
-    `kind` is "effect" (a consult effect, `consult` set) or "send"/"redact" (a plain message
-    or a redaction in `room`). `txn` is the Matrix transaction id, stable across retries, so a
-    resend after a crash cannot double a message.
+    `txn` is the Matrix transaction id, stable across retries, so a resend after a crash
+    cannot double a message.
     """
 
     id: int
-    kind: str
+    kind: OutboxKind
     consult: ConsultId | None
     room: str
     payload: dict[str, Any]
@@ -131,7 +141,7 @@ class OutboxItem:
 class Outgoing:
     """An outbox entry before it is stored."""
 
-    kind: str
+    kind: OutboxKind
     payload: dict[str, Any]
     room: str = ""
     consult: ConsultId | None = None
@@ -145,8 +155,8 @@ class ConsultStore(ABC):
     """Consult event logs, the outbox, handled Matrix events and small bot state."""
 
     @abstractmethod
-    async def allocate_consult(self) -> ConsultId:
-        """A new, never-used consult number such as K-000123."""
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        """A new, never-used consult number such as K-000123, allocated at `now`."""
 
     @abstractmethod
     async def record(

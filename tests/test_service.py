@@ -1,9 +1,9 @@
 """The service layer end to end: chat in, outbox, dispatcher, messages out (SPEC §6, §8).
 
-Every scenario runs against the in-memory consult store and the SQLite store. The Dispatcher is
-never started as a task: `flush` does what `Dispatcher._drain` does for every lane, without the
-back-off sleep, so the tests decide exactly when things are sent. Timers are `ManualTimers`
-fired at a `ManualClock` time.
+Every scenario runs against the in-memory consult store and the SQLite store. The Dispatcher's
+loop is never started as a task: `flush` calls `Dispatcher.drain`, the same drain the running
+bot uses, with retries at once instead of after a pause, so the tests decide when things are
+sent. Timers are `ManualTimers` fired at a `ManualClock` time.
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ from consultbot.adapters.memory import (
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.config import Config, parse_config
 from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.commands import Outcome
 from consultbot.domain.escalation import State
 from consultbot.domain.people import StaffMember
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
+from consultbot.outbox import MAX_DELIVERY_ATTEMPTS
 from consultbot.ports import (
     ConsultStore,
     Content,
     IncomingMessage,
     IncomingReaction,
-    OutboxItem,
 )
-from consultbot.service import MAX_DELIVERY_ATTEMPTS, ConsultService
+from consultbot.service import ConsultService
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Stockholm
@@ -175,25 +174,10 @@ class Messenger(MemoryMessenger):
 EVENT_IDS = itertools.count(1)
 
 
-def dispatcher_lane(item: OutboxItem) -> str:
-    return item.consult or f"room:{item.room}"
-
-
 async def flush(service: ConsultService) -> None:
-    """What Dispatcher._drain does, for every lane, without sleeping between attempts."""
-    dispatcher = service.dispatcher
-    for _ in range(200):
-        pending = await service.consults.pending()
-        if not pending:
-            return
-        lanes: dict[str, list[OutboxItem]] = {}
-        for item in pending:
-            lanes.setdefault(dispatcher_lane(item), []).append(item)
-        for items in lanes.values():
-            for item in items:
-                if not await dispatcher._try(item):
-                    break
-    raise AssertionError("the outbox never drained")
+    """Send everything the outbox holds, as the running bot does (`Dispatcher.drain`)."""
+    async with asyncio.timeout(10):
+        await service.dispatcher.drain()
 
 
 @dataclass
@@ -307,6 +291,7 @@ async def build(
         messenger=messenger,
         timers=timers,
         clock=clock,
+        retry_delay=lambda attempts: 0.0,  # retry at once: the tests decide when things fail
     )
     return Bot(service, consults, data, messenger, timers, clock)
 
@@ -378,6 +363,35 @@ async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
 
 # --------------------------------------------------------------------------------------------
 # 2. Handled once
+
+
+@dataclass
+class SlowRooms(Messenger):
+    """Creating a room takes many trips through the event loop (as a homeserver round trip
+    does), so that a confirmation sent side by side would overtake it."""
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return await super().create_room(key=key, name=name, topic=topic, invite=invite)
+
+
+async def test_the_consult_room_invite_goes_out_before_the_requesters_confirmation(
+    make: Make,
+) -> None:
+    bot = await make(messenger=SlowRooms())
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    log = bot.messenger.log
+    create = next(n for n, s in enumerate(log) if s.action == "create")
+    confirmation = next(n for n, s in enumerate(log) if s.action == "send" and s.room == DM)
+    assert create < confirmation, [s.action for s in log]
+    # The consultants are invited before the requester: the invite is their page's first signal.
+    *consultants, last = log[create].users
+    assert set(consultants) == {K1A, K1B} and last == REQ
+    assert "är skapad" in bot.messenger.said(DM)[0]
 
 
 async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
@@ -659,6 +673,31 @@ async def test_a_deadline_that_passed_while_down_escalates_at_start(
     assert (await bot.kinds(consult)).count("paged") == 2
 
 
+async def test_after_a_restart_the_requester_is_still_answered_where_they_asked(
+    tmp_path: Path, open_db: Open
+) -> None:
+    """The requester's room and message are known only from the consult's log after a
+    restart: the confirmation of the close and the page's question depend on them."""
+    path = tmp_path / "consultbot.db"
+    first = await build(await open_db(path))
+    message = await first.say(REQ, ASK)
+    await first.flush()
+    room = first.messenger.pages()[0].room
+    await crash(first)
+
+    homeserver = Messenger(texts={message.event_id: ASK})
+    bot = await restart(open_db, path, first, homeserver)
+    await bot.fire_at(NOW + ACK_TIMEOUT)  # level 2 is paged by the new process
+    await bot.flush()
+    [page] = homeserver.pages()
+    assert page.room == room and page.content is not None
+    assert QUESTION in page.content.text  # read again from the requester's message
+    await bot.say(K2, "!avsluta råd", room)
+    await bot.flush()
+    assert "är avslutad: råd" in homeserver.said(DM)[-1]
+    assert "är avslutad: råd" in homeserver.said(room)[-1]
+
+
 # --------------------------------------------------------------------------------------------
 # 6. Outbox retry
 
@@ -686,6 +725,37 @@ async def test_a_longer_outage_drops_no_page(bot: Bot) -> None:
     bot.messenger.fail_next = MAX_DELIVERY_ATTEMPTS + 1
     await bot.flush()
     assert len(bot.messenger.pages()) == 1, "the page was marked sent but never delivered"
+
+
+@dataclass
+class RefusesAcks(Messenger):
+    """A homeserver that keeps refusing one message (the acknowledgement notice)."""
+
+    refused: int = 0
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        if "har kvitterat" in content.text:
+            self.refused += 1
+            raise ConnectionError("refused (simulated)")
+        return await super().send(room, content, txn=txn, recipients=recipients)
+
+
+async def test_a_notice_that_keeps_failing_is_given_up_and_its_consult_goes_on(
+    make: Make,
+) -> None:
+    bot = await make(messenger=RefusesAcks())
+    consult, room = await bot.ask()
+    await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    assert isinstance(bot.messenger, RefusesAcks)
+    assert bot.messenger.refused == MAX_DELIVERY_ATTEMPTS
+    assert "är avslutad: råd" in bot.messenger.said(room)[-1]  # the next notice went out
+    assert "är avslutad: råd" in bot.messenger.said(DM)[-1]
+    assert await bot.consults.pending() == []
+    assert await bot.state(consult) is State.CLOSED
 
 
 # --------------------------------------------------------------------------------------------
@@ -838,6 +908,21 @@ async def test_close_by_the_acknowledger(bot: Bot) -> None:
     assert found.outcome is Outcome.ADVICE and found.closed_by == K1A
     assert consult not in bot.timers.due
     assert await bot.consults.consults_of(REQ) == []
+
+
+async def test_kvittera_on_a_closed_consult_says_so_and_changes_nothing(bot: Bot) -> None:
+    consult, room = await acknowledged(bot)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    kinds = await bot.kinds(consult)
+    sent = len(bot.messenger.log)
+    await bot.say(K1A, "!kvittera", room)
+    await bot.flush()
+    assert bot.messenger.said(room)[-1].startswith("Konsultationen är inte öppen för det längre.")
+    assert len(bot.messenger.log) == sent + 1  # that notice only: nobody is paged
+    assert await bot.kinds(consult) == kinds
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.state is State.CLOSED and found.outcome is Outcome.ADVICE
 
 
 async def test_close_with_an_unknown_outcome_or_by_a_stranger(bot: Bot) -> None:

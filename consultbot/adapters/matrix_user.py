@@ -1,7 +1,9 @@
 """A person's end-to-end encrypted Matrix client (matrix-nio), for the demo and the tests.
 
 It syncs in the background, decrypts what it can, records every message, reaction and invite,
-and lets a caller wait for the one it expects, with a timeout.
+and lets a caller wait for the one it expects, with a timeout. A message that arrives before its
+room key is recorded as "undecryptable" and decrypted again after each sync, so it is recorded
+once more as what it is when the key comes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
+    KeysQueryResponse,
     LocalProtocolError,
     LoginResponse,
     MatrixRoom,
@@ -36,13 +39,16 @@ from nio import (
     SyncResponse,
     UploadResponse,
 )
+from nio.exceptions import EncryptionError
 
 
 @dataclass(frozen=True, kw_only=True)
 class Seen:
     """Something this client saw: a message, a reaction or an invite."""
 
-    kind: str  # "message" | "reaction" | "invite" | "undecryptable"
+    kind: (
+        str  # "message" | "reaction" | "invite" | "undecryptable" | "redaction" | "join" | "leave"
+    )
     room: str
     sender: str
     event_id: str = ""
@@ -52,6 +58,7 @@ class Seen:
     mentions: tuple[str, ...] = ()
     key: str = ""
     reacts_to: str = ""
+    encrypted: bool = False  # it came end-to-end encrypted (and was decrypted)
     source: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +83,7 @@ class MatrixUser:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._first_sync = asyncio.Event()
+        self._undecrypted: list[tuple[MatrixRoom, MegolmEvent]] = []
 
     async def start(self) -> None:
         """Log in, upload keys and start syncing in the background."""
@@ -100,6 +108,8 @@ class MatrixUser:
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
         self.client.add_event_callback(self._on_other, (RedactionEvent, RoomMemberEvent))
         self.client.add_response_callback(self._on_sync, SyncResponse)
+        # Device keys change what a waiter may be waiting for (whom a room key can reach).
+        self.client.add_response_callback(self._on_keys, KeysQueryResponse)
         self._task = asyncio.create_task(self.client.sync_forever(timeout=10_000, full_state=True))
         async with asyncio.timeout(30):
             await self._first_sync.wait()
@@ -114,6 +124,11 @@ class MatrixUser:
 
     async def _on_sync(self, response: Any) -> None:
         self._first_sync.set()
+        await self._decrypt_again()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _on_keys(self, response: Any) -> None:
         async with self._changed:
             self._changed.notify_all()
 
@@ -122,10 +137,23 @@ class MatrixUser:
         async with self._changed:
             self._changed.notify_all()
 
+    async def _decrypt_again(self) -> None:
+        """Events that came before their room key: decrypt those whose key is here now."""
+        for room, event in list(self._undecrypted):
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except EncryptionError:
+                continue  # the key has not arrived yet
+            self._undecrypted.remove((room, event))
+            if isinstance(decrypted, RoomMessageText | RoomMessageNotice | ReactionEvent):
+                await self._on_event(room, decrypted)
+
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:
         source = getattr(event, "source", {}) or {}
         content = source.get("content", {}) if isinstance(source, dict) else {}
+        encrypted = bool(getattr(event, "decrypted", False))
         if isinstance(event, MegolmEvent):
+            self._undecrypted.append((room, event))
             await self._record(
                 Seen(
                     kind="undecryptable",
@@ -143,6 +171,7 @@ class MatrixUser:
                     event_id=event.event_id,
                     key=event.key,
                     reacts_to=event.reacts_to,
+                    encrypted=encrypted,
                 )
             )
         else:
@@ -157,6 +186,7 @@ class MatrixUser:
                     html=getattr(event, "formatted_body", None) or "",
                     msgtype=content.get("msgtype", ""),
                     mentions=mentions,
+                    encrypted=encrypted,
                     source=source,
                 )
             )

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.escalation import Consult, Event, fold
+from consultbot.domain.escalation import Consult, fold
+from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Shift
@@ -172,7 +173,7 @@ class MemoryConsultStore(ConsultStore):
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
 
-    async def allocate_consult(self) -> ConsultId:
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
         consult = ConsultId(f"K-{self._numbers:06d}")
         self._logs[consult] = []

@@ -1,10 +1,13 @@
-"""Timers on APScheduler 3 (asyncio). Rebuilt from the database's deadlines at every start."""
+"""Timers on APScheduler 3 (asyncio). Rebuilt from the database's deadlines at every start.
+
+The system clock lives here too; everything else reads time only through an injected `Clock`.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -28,7 +31,8 @@ class SystemClock(Clock):
 class SchedulerTimers(Timers):
     """One APScheduler date job per key; a deadline in the past runs at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._scheduler = AsyncIOScheduler(timezone=UTC)
 
     def start(self) -> None:
@@ -41,7 +45,10 @@ class SchedulerTimers(Timers):
             self._scheduler.shutdown(wait=False)
 
     def schedule(self, key: str, at: datetime, callback: Callable[[], Awaitable[None]]) -> None:
-        run_at = max(at, datetime.now(UTC))
+        # `at` is in the injected clock's time, APScheduler runs on the machine's: schedule
+        # after the same delay, at once when `at` has passed.
+        delay = max(timedelta(0), at - self._clock.now())
+        run_at = datetime.now(UTC) + delay
         self._scheduler.add_job(
             _call,
             args=[callback],

@@ -18,12 +18,21 @@ import aiosqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack, StoreError
-from consultbot.domain.escalation import Consult, Event, apply, fold
+from consultbot.domain.escalation import Consult, apply, fold
+from consultbot.domain.events import Event, EventKind
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Shift
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
-from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxItem, Outgoing, Version
+from consultbot.ports import (
+    ConflictError,
+    ConsultStore,
+    DataStore,
+    OutboxItem,
+    OutboxKind,
+    Outgoing,
+    Version,
+)
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
@@ -378,7 +387,7 @@ class SqliteStore(DataStore, ConsultStore):
             await self.set_meta("instance", instance)
         return instance
 
-    async def allocate_consult(self) -> ConsultId:
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
         async with self._transaction() as db:
             async with db.execute("SELECT coalesce(max(number), 0) + 1 FROM consult") as cursor:
                 row = await cursor.fetchone()
@@ -386,7 +395,7 @@ class SqliteStore(DataStore, ConsultStore):
             consult = ConsultId(f"K-{number:06d}")
             await db.execute(
                 "INSERT INTO consult (id, number, created_at) VALUES (?, ?, ?)",
-                (consult, number, _ts(datetime.now(UTC))),
+                (consult, number, _ts(now)),
             )
         return consult
 
@@ -476,7 +485,7 @@ class SqliteStore(DataStore, ConsultStore):
             (consult,),
         ) as cursor:
             return [
-                Event(kind=r[1], at=_from_ms(r[0]), data=json.loads(r[2]))
+                Event(kind=EventKind(r[1]), at=_from_ms(r[0]), data=json.loads(r[2]))
                 for r in await cursor.fetchall()
             ]
 
@@ -497,7 +506,7 @@ class SqliteStore(DataStore, ConsultStore):
         )
         consults: dict[str, Consult | None] = {}
         for cid, at_ms, kind, data in rows:
-            event = Event(kind=kind, at=_from_ms(at_ms), data=json.loads(data))
+            event = Event(kind=EventKind(kind), at=_from_ms(at_ms), data=json.loads(data))
             consults[cid] = apply(consults.get(cid), event)
         return [c for c in consults.values() if c is not None]
 
@@ -531,7 +540,7 @@ class SqliteStore(DataStore, ConsultStore):
         return [
             OutboxItem(
                 id=int(r[0]),
-                kind=r[1],
+                kind=OutboxKind(r[1]),
                 consult=ConsultId(r[2]) if r[2] else None,
                 room=r[3],
                 payload=json.loads(r[4]),

@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
 
-from consultbot.domain.types import Track
+from consultbot.domain.types import Outcome, Track
 
 MAX_BODY_LENGTH = 8000
 """Longer message bodies are refused as `Reason.TEXT_TOO_LONG`."""
@@ -31,19 +31,7 @@ _MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
 
 
 # ---------------------------------------------------------------------------------------------
-# Outcomes
-
-
-class Outcome(StrEnum):
-    """How a consult ended. UNKNOWN is set only by the automatic close, never typed."""
-
-    ADVICE = "advice"
-    REFERRAL = "referral"
-    ADMISSION = "admission"
-    ED = "ed"
-    VISIT = "visit"
-    OTHER = "other"
-    UNKNOWN = "unknown"
+# Outcomes (the enumeration itself is in types.py: the consult's log stores it too)
 
 
 _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(

@@ -11,20 +11,38 @@
 effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
 clock: who is on duty and whether the track is open are resolved by the caller at the moment
 of the step and passed in. Events hold metadata only (who, when, which level), never the text
-of a question.
+of a question; events.py says what each kind of event stores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from consultbot.domain.commands import Outcome
+from consultbot.domain.events import (
+    Acknowledged,
+    AckVia,
+    Closed,
+    Event,
+    EventKind,
+    LevelSkipped,
+    Offered,
+    Paged,
+    PassedOn,
+    Person,
+    PhoneContact,
+    Queued,
+    Reminded,
+    Requested,
+    RoomCreated,
+    Unanswered,
+    Withdrawn,
+)
 from consultbot.domain.oncall import OnDuty
-from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 
 class State(StrEnum):
@@ -43,30 +61,12 @@ OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOW
 
 
 @dataclass(frozen=True, kw_only=True)
-class Person:
-    """Someone paged: their id and, from the roster, the name and phone to show."""
-
-    user: UserId
-    name: str
-    phone: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
 class Page:
     """One escalation level paged at one instant."""
 
     level: int
     people: tuple[Person, ...]
     at: datetime
-
-
-@dataclass(frozen=True, kw_only=True)
-class Event:
-    """One entry of a consult's event log."""
-
-    kind: str
-    at: datetime
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +140,9 @@ class Consult:
 
 
 # --------------------------------------------------------------------------------------------
-# Commands into the machine
+# Inputs into the machine. Named `…By` (who acts) so that they are not confused with the chat
+# commands of commands.py: `!kvittera` parses to `commands.Acknowledge`, which the inbox turns
+# into `AckBy` once it knows the consult and who sent it.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,15 +170,15 @@ class Timer:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Acknowledge:
+class AckBy:
     """A reaction, `!kvittera` or a message from `user` in the consult room."""
 
     user: UserId
-    via: str  # "reaction" | "command" | "message"
+    via: AckVia
 
 
 @dataclass(frozen=True, kw_only=True)
-class PassOn:
+class PassOnBy:
     """`!vidare`: a paged person cannot take it; page the next level now."""
 
     user: UserId
@@ -184,7 +186,7 @@ class PassOn:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Close:
+class CloseBy:
     """`!avsluta OUTCOME`."""
 
     user: UserId
@@ -192,21 +194,21 @@ class Close:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Queue:
+class QueueBy:
     """`!kö`: the requester accepts queueing an out-of-hours consult for the next opening."""
 
     user: UserId
 
 
 @dataclass(frozen=True, kw_only=True)
-class Call:
+class CallBy:
     """`!ring`: `user` asks for the other party's number; counted as a phone contact."""
 
     user: UserId
     requester_phone: str = ""
 
 
-Input = Request | Timer | Acknowledge | PassOn | Close | Queue | Call
+Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,82 +262,66 @@ Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins
 # Folding the log
 
 
-def _people(data: Iterable[dict[str, str]]) -> tuple[Person, ...]:
-    return tuple(
-        Person(user=UserId(p["user"]), name=p["name"], phone=p.get("phone", "")) for p in data
-    )
-
-
-def _at(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def apply(consult: Consult | None, event: Event) -> Consult:
     """The consult after one more event of its log."""
-    d = event.data
-    if event.kind == "requested":
+    if consult is None and event.kind != EventKind.REQUESTED:
+        raise ValueError(f"a consult log must start with 'requested', not {event.kind!r}")
+    payload = event.payload()
+    if isinstance(payload, Requested):
         return Consult(
-            id=ConsultId(d["consult"]),
-            requester=UserId(d["requester"]),
-            service=ServiceId(d["service"]),
-            track=Track(d["track"]),
-            request_room=d["request_room"],
-            request_event=d["request_event"],
+            id=payload.consult,
+            requester=payload.requester,
+            service=payload.service,
+            track=payload.track,
+            request_room=payload.request_room,
+            request_event=payload.request_event,
             requested_at=event.at,
             state=State.PAGING,
         )
-    if consult is None:
-        raise ValueError(f"a consult log must start with 'requested', not {event.kind!r}")
-    match event.kind:
-        case "offered":
+    assert consult is not None
+    match payload:
+        case Offered():
             return replace(
-                consult,
-                state=State.OFFERED,
-                opens_at=_at(d["opens_at"]),
-                deadline=_at(d["opens_at"]),
+                consult, state=State.OFFERED, opens_at=payload.opens_at, deadline=payload.opens_at
             )
-        case "queued":
+        case Queued():
             return replace(consult, state=State.QUEUED, deadline=consult.opens_at)
-        case "withdrawn":
+        case Withdrawn():
             return replace(consult, state=State.WITHDRAWN, deadline=None)
-        case "room_created":
-            return replace(consult, room=d["room"])
-        case "level_skipped":
-            return replace(consult, skipped=(*consult.skipped, int(d["level"])))
-        case "paged":
-            page = Page(level=int(d["level"]), people=_people(d["people"]), at=event.at)
+        case RoomCreated():
+            return replace(consult, room=payload.room)
+        case LevelSkipped():
+            return replace(consult, skipped=(*consult.skipped, payload.level))
+        case Paged():
+            page = Page(level=payload.level, people=payload.people, at=event.at)
             return replace(
-                consult,
-                state=State.PAGING,
-                pages=(*consult.pages, page),
-                deadline=_at(d["deadline"]),
+                consult, state=State.PAGING, pages=(*consult.pages, page), deadline=payload.deadline
             )
-        case "passed_on":
+        case PassedOn():
             return replace(consult, passed_on=consult.passed_on + 1)
-        case "unanswered":
+        case Unanswered():
             return replace(consult, state=State.UNANSWERED, deadline=None)
-        case "acknowledged":
+        case Acknowledged():
             return replace(
                 consult,
                 state=State.ACKNOWLEDGED,
-                acked_by=UserId(d["user"]),
+                acked_by=payload.user,
                 acked_at=event.at,
-                deadline=_at(d["remind_at"]),
+                deadline=payload.remind_at,
             )
-        case "reminded":
-            return replace(consult, reminded=True, deadline=_at(d["close_at"]))
-        case "closed":
+        case Reminded():
+            return replace(consult, reminded=True, deadline=payload.close_at)
+        case Closed():
             return replace(
                 consult,
                 state=State.CLOSED,
-                outcome=Outcome(d["outcome"]),
-                closed_by=UserId(d["user"]) if d.get("user") else None,
+                outcome=payload.outcome,
+                closed_by=payload.user,
                 closed_at=event.at,
                 deadline=None,
             )
-        case "phone_contact":
+        case PhoneContact():
             return replace(consult, phone_contacts=consult.phone_contacts + 1)
-    raise ValueError(f"unknown consult event {event.kind!r}")
 
 
 def fold(events: Iterable[Event]) -> Consult:
@@ -354,10 +340,6 @@ def fold(events: Iterable[Event]) -> Consult:
 Transition = tuple[list[Event], list[Effect]]
 
 
-def _person_data(people: Sequence[Person]) -> list[dict[str, str]]:
-    return [{"user": p.user, "name": p.name, "phone": p.phone} for p in people]
-
-
 def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) -> Transition:
     """Page the lowest level above the current one that has anyone on duty; else unanswered."""
     events: list[Event] = []
@@ -367,22 +349,13 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
     if following:
         level, shifts = following[0]
         for skipped in range(current + 1, level):
-            events.append(Event(kind="level_skipped", at=now, data={"level": skipped}))
+            events.append(Event.of(now, LevelSkipped(level=skipped)))
         seen: dict[UserId, Person] = {}
         for s in shifts:
             seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
         people = tuple(seen.values())
-        events.append(
-            Event(
-                kind="paged",
-                at=now,
-                data={
-                    "level": level,
-                    "people": _person_data(people),
-                    "deadline": (now + policy.ack_timeout).isoformat(),
-                },
-            )
-        )
+        deadline = now + policy.ack_timeout
+        events.append(Event.of(now, Paged(level=level, people=people, deadline=deadline)))
         first = not consult.pages
         if first:
             # The consultants first: the invite is their page's first signal.
@@ -394,8 +367,8 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
         effects.append(PageLevel(level=level, people=people, first=first))
         return events, effects
     if current == 0:
-        events.append(Event(kind="level_skipped", at=now, data={"level": 1}))
-    events.append(Event(kind="unanswered", at=now))
+        events.append(Event.of(now, LevelSkipped(level=1)))
+    events.append(Event.of(now, Unanswered()))
     if consult.room:
         effects.append(Notice(template="unanswered"))
     effects.append(Reply(template="unanswered"))
@@ -412,31 +385,30 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
     match command:
         case Timer():
             return _timer(consult, command, now, policy)
-        case Acknowledge():
+        case AckBy():
             return _acknowledge(consult, command, now, policy)
-        case PassOn():
+        case PassOnBy():
             return _pass_on(consult, command, now, policy)
-        case Close():
+        case CloseBy():
             return _close(consult, command, now)
-        case Queue():
+        case QueueBy():
             return _queue(consult, command, now)
-        case Call():
+        case CallBy():
             return _call(consult, command, now)
     raise TypeError(f"unknown command {command!r}")
 
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
-    requested = Event(
-        kind="requested",
-        at=now,
-        data={
-            "consult": command.consult_id,
-            "requester": command.requester,
-            "service": command.service,
-            "track": command.track.value,
-            "request_room": command.request_room,
-            "request_event": command.request_event,
-        },
+    requested = Event.of(
+        now,
+        Requested(
+            consult=command.consult_id,
+            requester=command.requester,
+            service=command.service,
+            track=command.track,
+            request_room=command.request_room,
+            request_event=command.request_event,
+        ),
     )
     consult = apply(None, requested)
     if not command.open_now:
@@ -444,11 +416,14 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         if opens_at is None:
             raise ValueError("a closed track needs opens_at")
         return (
-            [requested, Event(kind="offered", at=now, data={"opens_at": opens_at.isoformat()})],
+            [
+                requested,
+                Event.of(now, Offered(opens_at=opens_at)),
+            ],
             [Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})],
         )
     events, effects = _page_next(consult, command.duty, now, policy)
-    if any(e.kind == "paged" for e in events):
+    if any(e.kind == EventKind.PAGED for e in events):
         # After the room is created: its invite is what reaches the consultant first.
         effects.insert(1, Reply(template="created"))
     return [requested, *events], effects
@@ -459,7 +434,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
         return [], []  # a stale or early timer: nothing is due
     match consult.state:
         case State.OFFERED:
-            return [Event(kind="withdrawn", at=now)], [Reply(template="offer_lapsed")]
+            return [Event.of(now, Withdrawn())], [Reply(template="offer_lapsed")]
         case State.QUEUED:
             if not command.open_now:
                 # The track did not open after all (hours changed): wait for the next opening.
@@ -467,11 +442,11 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                     return [], []  # nothing to wait for: the caller did not say when it opens
                 opens = command.opens_at
                 return [
-                    Event(kind="offered", at=now, data={"opens_at": opens.isoformat()}),
-                    Event(kind="queued", at=now),
+                    Event.of(now, Offered(opens_at=opens)),
+                    Event.of(now, Queued()),
                 ], []
             events, effects = _page_next(consult, command.duty, now, policy)
-            if any(e.kind == "paged" for e in events):
+            if any(e.kind == EventKind.PAGED for e in events):
                 effects.insert(1, Reply(template="queue_opened"))
             return events, effects
         case State.PAGING:
@@ -480,39 +455,23 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
             if not consult.reminded:
                 close_at = (consult.acked_at or now) + policy.auto_close_after
                 return (
-                    [Event(kind="reminded", at=now, data={"close_at": close_at.isoformat()})],
+                    [Event.of(now, Reminded(close_at=close_at))],
                     [Notice(template="reminder", params={"close_at": close_at.isoformat()})],
                 )
             return (
-                [
-                    Event(
-                        kind="closed", at=now, data={"outcome": Outcome.UNKNOWN.value, "user": None}
-                    )
-                ],
+                [Event.of(now, Closed(outcome=Outcome.UNKNOWN, user=None))],
                 [Notice(template="auto_closed")],
             )
     return [], []
 
 
-def _acknowledge(
-    consult: Consult, command: Acknowledge, now: datetime, policy: Policy
-) -> Transition:
+def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:
     person = consult.person(command.user)
     if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
         remind_at = now + policy.reminder_after
         seconds = (now - consult.pages[0].at).total_seconds() if consult.pages else 0.0
         return (
-            [
-                Event(
-                    kind="acknowledged",
-                    at=now,
-                    data={
-                        "user": command.user,
-                        "via": command.via,
-                        "remind_at": remind_at.isoformat(),
-                    },
-                )
-            ],
+            [Event.of(now, Acknowledged(user=command.user, via=command.via, remind_at=remind_at))],
             [
                 Notice(
                     template="acknowledged",
@@ -525,7 +484,7 @@ def _acknowledge(
                 )
             ],
         )
-    if command.via != "command":
+    if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
     if consult.state is State.ACKNOWLEDGED and consult.acked_by is not None:
         acker = consult.person(consult.acked_by)
@@ -540,7 +499,7 @@ def _acknowledge(
     return [], [Notice(template="not_open")]
 
 
-def _pass_on(consult: Consult, command: PassOn, now: datetime, policy: Policy) -> Transition:
+def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     if consult.state is not State.PAGING:
         return [], [
             Notice(
@@ -550,12 +509,12 @@ def _pass_on(consult: Consult, command: PassOn, now: datetime, policy: Policy) -
     current = consult.pages[-1] if consult.pages else None
     if current is None or command.user not in {p.user for p in current.people}:
         return [], [Notice(template="not_paged_now")]
-    passed = Event(kind="passed_on", at=now, data={"user": command.user, "level": current.level})
+    passed = Event.of(now, PassedOn(user=command.user, level=current.level))
     events, effects = _page_next(consult, command.duty, now, policy)
     return [passed, *events], effects
 
 
-def _close(consult: Consult, command: Close, now: datetime) -> Transition:
+def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     if consult.state in (State.CLOSED, State.WITHDRAWN):
         return [], [Notice(template="already_closed")]
     if command.outcome is Outcome.UNKNOWN:
@@ -566,30 +525,23 @@ def _close(consult: Consult, command: Close, now: datetime) -> Transition:
     events: list[Event] = []
     if consult.state in (State.PAGING, State.UNANSWERED) and command.user in consult.paged_users:
         # Closing with an outcome is the strongest acknowledgement there is.
-        events.append(
-            Event(
-                kind="acknowledged",
-                at=now,
-                data={"user": command.user, "via": "close", "remind_at": None},
-            )
-        )
-    events.append(
-        Event(kind="closed", at=now, data={"outcome": command.outcome.value, "user": command.user})
-    )
+        ack = Acknowledged(user=command.user, via=AckVia.CLOSE, remind_at=None)
+        events.append(Event.of(now, ack))
+    events.append(Event.of(now, Closed(outcome=command.outcome, user=command.user)))
     return events, [
         Notice(template="closed", params={"outcome": command.outcome.value}),
         Reply(template="closed_reply", params={"outcome": command.outcome.value}),
     ]
 
 
-def _queue(consult: Consult, command: Queue, now: datetime) -> Transition:
+def _queue(consult: Consult, command: QueueBy, now: datetime) -> Transition:
     if consult.state is not State.OFFERED or command.user != consult.requester:
         return [], [Reply(template="nothing_to_queue")]
     opens = consult.opens_at.isoformat() if consult.opens_at else ""
-    return [Event(kind="queued", at=now)], [Reply(template="queued", params={"opens_at": opens})]
+    return [Event.of(now, Queued())], [Reply(template="queued", params={"opens_at": opens})]
 
 
-def _call(consult: Consult, command: Call, now: datetime) -> Transition:
+def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
     if command.user == consult.requester:
         if consult.acked_by is not None:
             others = [p for p in (consult.person(consult.acked_by),) if p is not None]
@@ -605,7 +557,7 @@ def _call(consult: Consult, command: Call, now: datetime) -> Transition:
     if not numbers:
         return [], [Notice(template="no_phone")]
     return (
-        [Event(kind="phone_contact", at=now, data={"user": command.user})],
+        [Event.of(now, PhoneContact(user=command.user))],
         [
             Notice(
                 template="call",

@@ -34,3 +34,15 @@ class Dataset(StrEnum):
     ROSTER = "roster"
     STAFF = "staff"
     DIRECTORY = "directory"
+
+
+class Outcome(StrEnum):
+    """How a consult ended. UNKNOWN is set only by the automatic close, never typed."""
+
+    ADVICE = "advice"
+    REFERRAL = "referral"
+    ADMISSION = "admission"
+    ED = "ed"
+    VISIT = "visit"
+    OTHER = "other"
+    UNKNOWN = "unknown"

@@ -86,7 +86,7 @@ async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> N
     store = await SqliteStore.open(tmp_path / "busy.db")
     now = datetime(2026, 11, 23, 9, tzinfo=UTC)
     try:
-        consults = [await store.allocate_consult() for _ in range(30)]
+        consults = [await store.allocate_consult(now=now) for _ in range(30)]
 
         async def step(n: int) -> None:
             requested = Event(
@@ -111,7 +111,7 @@ async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> N
             )
             await store.sent(ids[0], now=now)
             await store.set_meta(f"k{n}", str(n))
-            await store.allocate_consult()
+            await store.allocate_consult(now=now)
 
         await asyncio.gather(*(step(n) for n in range(30)))
         assert len(await store.open_consults()) == 30

@@ -6,33 +6,36 @@ Every test runs commands through `step`, applies the events one by one and check
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consultbot.domain.commands import Outcome
 from consultbot.domain.escalation import (
-    Acknowledge,
+    AckBy,
+    AckVia,
     AlertAdmins,
-    Call,
-    Close,
+    CallBy,
+    CloseBy,
     Consult,
     CreateRoom,
     Effect,
     Event,
+    EventKind,
     Input,
     Notice,
     Page,
     PageLevel,
-    PassOn,
+    PassOnBy,
     Person,
     Policy,
-    Queue,
+    QueueBy,
     Reply,
     Request,
     State,
@@ -43,7 +46,7 @@ from consultbot.domain.escalation import (
 )
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 # --------------------------------------------------------------------------------------------
 # Plain values
@@ -77,7 +80,7 @@ DIRECTORY: dict[UserId, tuple[str, str]] = {
 }
 
 USER_OUTCOMES = [o for o in Outcome if o is not Outcome.UNKNOWN]
-VIAS = ["reaction", "command", "message"]
+VIAS = [AckVia.REACTION, AckVia.COMMAND, AckVia.MESSAGE]
 
 
 def make_duty(levels: Mapping[int, Sequence[UserId]], at: datetime = T0) -> OnDuty:
@@ -200,7 +203,7 @@ class Run:
 
     def room(self, room: str = "!consult:region.se", at: datetime = T0) -> None:
         """What the service records once the CreateRoom effect is carried out."""
-        event = Event(kind="room_created", at=at, data={"room": room})
+        event = Event(kind=EventKind.ROOM_CREATED, at=at, data={"room": room})
         self.consult = apply(self.consult, event)
         self.log.append(event)
         assert fold(self.log) == self.consult
@@ -233,7 +236,7 @@ def escalated_to_2(duty: OnDuty = DUTY_123) -> Run:
 
 def acknowledged_by_a1(at: datetime = T0 + 3 * MIN) -> Run:
     run = started()
-    run.do(Acknowledge(user=A1, via="reaction"), at)
+    run.do(AckBy(user=A1, via=AckVia.REACTION), at)
     assert run.c.state is State.ACKNOWLEDGED
     return run
 
@@ -253,13 +256,13 @@ def offered() -> Run:
 
 def queued() -> Run:
     run = offered()
-    run.do(Queue(user=REQ), T0 + MIN)
+    run.do(QueueBy(user=REQ), T0 + MIN)
     return run
 
 
 def closed() -> Run:
     run = started()
-    run.do(Close(user=REQ, outcome=Outcome.ADVICE), T0 + MIN)
+    run.do(CloseBy(user=REQ, outcome=Outcome.ADVICE), T0 + MIN)
     return run
 
 
@@ -370,7 +373,7 @@ def test_request_while_closed_needs_opens_at() -> None:
         step(None, request(open_now=False), T0, POLICY)
 
 
-@pytest.mark.parametrize("command", [Timer(duty=DUTY_123), Acknowledge(user=A1, via="command")])
+@pytest.mark.parametrize("command", [Timer(duty=DUTY_123), AckBy(user=A1, via=AckVia.COMMAND)])
 def test_only_a_request_starts_a_consult(command: Input) -> None:
     with pytest.raises(ValueError, match="only a Request"):
         step(None, command, T0, POLICY)
@@ -404,7 +407,7 @@ def test_queue(
     state: State,
 ) -> None:
     run = setup()
-    events, effects = run.do(Queue(user=user), T0 + 2 * MIN)
+    events, effects = run.do(QueueBy(user=user), T0 + 2 * MIN)
     assert plain(events) == expected_events
     assert effects == expected_effects
     assert run.c.state is state
@@ -649,7 +652,7 @@ def test_escalation_walks_every_level_then_gives_up() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Acknowledge
+# AckBy
 
 
 @pytest.mark.parametrize("via", VIAS)
@@ -668,7 +671,7 @@ def test_acknowledge_by_a_paged_person(
 ) -> None:
     run = setup()
     pages_before = run.c.pages
-    events, effects = run.do(Acknowledge(user=user, via=via), now)
+    events, effects = run.do(AckBy(user=user, via=via), now)
     assert plain(events) == [acked(user, via, now)]
     assert effects == [ack_notice(user, seconds)]
     c = run.c
@@ -719,7 +722,7 @@ def test_acknowledge_that_changes_nothing(
 ) -> None:
     run = setup()
     before = run.c
-    events, effects = run.do(Acknowledge(user=user, via=via), T0 + 5 * MIN)
+    events, effects = run.do(AckBy(user=user, via=AckVia(via)), T0 + 5 * MIN)
     assert events == []
     assert effects == expected_effects
     assert run.c == before
@@ -727,8 +730,8 @@ def test_acknowledge_that_changes_nothing(
 
 def test_second_acknowledgement_keeps_the_first() -> None:
     run = started(make_duty({1: [A1, B1], 2: [C2]}))
-    run.do(Acknowledge(user=A1, via="reaction"), T0 + MIN)
-    events, effects = run.do(Acknowledge(user=B1, via="command"), T0 + 2 * MIN)
+    run.do(AckBy(user=A1, via=AckVia.REACTION), T0 + MIN)
+    events, effects = run.do(AckBy(user=B1, via=AckVia.COMMAND), T0 + 2 * MIN)
     assert events == []
     assert effects == [Notice(template="already_acknowledged", params={"name": "Anna Alm"})]
     assert (run.c.acked_by, run.c.acked_at) == (A1, T0 + MIN)
@@ -738,7 +741,7 @@ def test_second_acknowledgement_keeps_the_first() -> None:
 # The key safety property: acknowledgement and escalation are one atomic transition
 
 
-ACK = Acknowledge(user=A1, via="reaction")
+ACK = AckBy(user=A1, via=AckVia.REACTION)
 
 
 def _t(minutes: float) -> datetime:
@@ -757,15 +760,15 @@ def _t(minutes: float) -> datetime:
             id="ack-just-before-then-repeated-timers",
         ),
         pytest.param(
-            [(Acknowledge(user=A1, via="message"), _t(1)), (Timer(duty=DUTY_123), _t(60))],
+            [(AckBy(user=A1, via=AckVia.MESSAGE), _t(1)), (Timer(duty=DUTY_123), _t(60))],
             id="message-ack",
         ),
         pytest.param(
-            [(Acknowledge(user=A1, via="command"), _t(1)), (Timer(duty=DUTY_123), _t(11))],
+            [(AckBy(user=A1, via=AckVia.COMMAND), _t(1)), (Timer(duty=DUTY_123), _t(11))],
             id="command-ack",
         ),
         pytest.param(
-            [(Close(user=A1, outcome=Outcome.ADVICE), _t(2)), (Timer(duty=DUTY_123), _t(10))],
+            [(CloseBy(user=A1, outcome=Outcome.ADVICE), _t(2)), (Timer(duty=DUTY_123), _t(10))],
             id="close-as-ack",
         ),
         pytest.param(
@@ -780,7 +783,7 @@ def _t(minutes: float) -> datetime:
         pytest.param(
             [
                 (Timer(duty=DUTY_123), _t(10)),
-                (Acknowledge(user=C2, via="command"), _t(19)),
+                (AckBy(user=C2, via=AckVia.COMMAND), _t(19)),
                 (Timer(duty=DUTY_123), _t(20)),
             ],
             id="level-2-acks-before-its-deadline",
@@ -789,7 +792,7 @@ def _t(minutes: float) -> datetime:
             [
                 (Timer(duty=DUTY_123), _t(10)),
                 (Timer(duty=DUTY_123), _t(20)),
-                (Acknowledge(user=D3, via="reaction"), _t(20)),
+                (AckBy(user=D3, via=AckVia.REACTION), _t(20)),
                 (Timer(duty=DUTY_123), _t(30)),
             ],
             id="last-level-acks-at-its-deadline",
@@ -801,15 +804,15 @@ def _t(minutes: float) -> datetime:
                 (Timer(duty=DUTY_123), _t(30)),
                 (ACK, _t(31)),
                 (Timer(duty=DUTY_123), _t(40)),
-                (PassOn(user=A1, duty=DUTY_123), _t(41)),
+                (PassOnBy(user=A1, duty=DUTY_123), _t(41)),
             ],
             id="late-ack-after-unanswered",
         ),
         pytest.param(
             [
                 (ACK, _t(3)),
-                (PassOn(user=A1, duty=DUTY_123), _t(4)),
-                (PassOn(user=C2, duty=DUTY_123), _t(5)),
+                (PassOnBy(user=A1, duty=DUTY_123), _t(4)),
+                (PassOnBy(user=C2, duty=DUTY_123), _t(5)),
                 (Timer(duty=DUTY_123), _t(10)),
             ],
             id="pass-on-after-ack",
@@ -841,7 +844,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# PassOn (!vidare)
+# PassOnBy (!vidare)
 
 
 @pytest.mark.parametrize(
@@ -849,21 +852,21 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
     [
         pytest.param(
             started,
-            PassOn(user=A1, duty=DUTY_123),
+            PassOnBy(user=A1, duty=DUTY_123),
             [("passed_on", {"user": A1, "level": 1}), paged(2, C2, at=T0 + 2 * MIN)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="level-1-passes",
         ),
         pytest.param(
             started,
-            PassOn(user=A1, duty=make_duty({1: [A1], 2: [E2]})),
+            PassOnBy(user=A1, duty=make_duty({1: [A1], 2: [E2]})),
             [("passed_on", {"user": A1, "level": 1}), paged(2, E2, at=T0 + 2 * MIN)],
             [escalating(2, 1), PageLevel(level=2, people=people(E2), first=False)],
             id="duty-resolved-at-pass",
         ),
         pytest.param(
             started,
-            PassOn(user=A1, duty=make_duty({1: [A1], 3: [D3]})),
+            PassOnBy(user=A1, duty=make_duty({1: [A1], 3: [D3]})),
             [
                 ("passed_on", {"user": A1, "level": 1}),
                 ("level_skipped", {"level": 2}),
@@ -874,7 +877,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         ),
         pytest.param(
             started,
-            PassOn(user=A1, duty=DUTY_1),
+            PassOnBy(user=A1, duty=DUTY_1),
             [("passed_on", {"user": A1, "level": 1}), ("unanswered", {})],
             [
                 Notice(template="unanswered"),
@@ -885,64 +888,68 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         ),
         pytest.param(
             escalated_to_2,
-            PassOn(user=C2, duty=DUTY_123),
+            PassOnBy(user=C2, duty=DUTY_123),
             [("passed_on", {"user": C2, "level": 2}), paged(3, D3, at=T0 + 2 * MIN)],
             [escalating(3, 2), PageLevel(level=3, people=people(D3), first=False)],
             id="level-2-passes",
         ),
         pytest.param(
             escalated_to_2,
-            PassOn(user=A1, duty=DUTY_123),
+            PassOnBy(user=A1, duty=DUTY_123),
             [],
             [Notice(template="not_paged_now")],
             id="level-1-after-level-2-paged",
         ),
         pytest.param(
             started,
-            PassOn(user=C2, duty=DUTY_123),
+            PassOnBy(user=C2, duty=DUTY_123),
             [],
             [Notice(template="not_paged_now")],
             id="level-2-not-yet-paged",
         ),
         pytest.param(
             started,
-            PassOn(user=STRANGER, duty=DUTY_123),
+            PassOnBy(user=STRANGER, duty=DUTY_123),
             [],
             [Notice(template="not_paged_now")],
             id="stranger",
         ),
         pytest.param(
             started,
-            PassOn(user=REQ, duty=DUTY_123),
+            PassOnBy(user=REQ, duty=DUTY_123),
             [],
             [Notice(template="not_paged_now")],
             id="requester",
         ),
         pytest.param(
             acknowledged_by_a1,
-            PassOn(user=A1, duty=DUTY_123),
+            PassOnBy(user=A1, duty=DUTY_123),
             [],
             [Notice(template="pass_after_ack")],
             id="after-ack",
         ),
         pytest.param(
             unanswered,
-            PassOn(user=A1, duty=DUTY_123),
+            PassOnBy(user=A1, duty=DUTY_123),
             [],
             [Notice(template="not_open")],
             id="unanswered",
         ),
         pytest.param(
-            closed, PassOn(user=A1, duty=DUTY_123), [], [Notice(template="not_open")], id="closed"
+            closed, PassOnBy(user=A1, duty=DUTY_123), [], [Notice(template="not_open")], id="closed"
         ),
         pytest.param(
-            offered, PassOn(user=A1, duty=DUTY_123), [], [Notice(template="not_open")], id="offered"
+            offered,
+            PassOnBy(user=A1, duty=DUTY_123),
+            [],
+            [Notice(template="not_open")],
+            id="offered",
         ),
     ],
 )
 def test_pass_on(
     setup: Any,
-    command: PassOn,
+    command: PassOnBy,
     expected_events: list[tuple[str, dict[str, Any]]],
     expected_effects: list[Effect],
 ) -> None:
@@ -962,7 +969,7 @@ def test_pass_on(
 
 
 # --------------------------------------------------------------------------------------------
-# Close (!avsluta)
+# CloseBy (!avsluta)
 
 
 @pytest.mark.parametrize("outcome", USER_OUTCOMES)
@@ -985,7 +992,7 @@ def test_close(setup: Any, user: UserId, ack_first: bool, outcome: Outcome) -> N
     run = setup()
     was_acked_by = run.c.acked_by
     now = T0 + 30 * MIN
-    events, effects = run.do(Close(user=user, outcome=outcome), now)
+    events, effects = run.do(CloseBy(user=user, outcome=outcome), now)
     closed_event = ("closed", {"outcome": outcome.value, "user": user})
     if ack_first:
         ack = ("acknowledged", {"user": user, "via": "close", "remind_at": None})
@@ -1005,17 +1012,20 @@ def test_close(setup: Any, user: UserId, ack_first: bool, outcome: Outcome) -> N
 @pytest.mark.parametrize(
     ("setup", "command", "expected"),
     [
-        (started, Close(user=STRANGER, outcome=Outcome.ADVICE), "not_a_party"),
-        (started, Close(user=C2, outcome=Outcome.ADVICE), "not_a_party"),  # not yet paged
-        (acknowledged_by_a1, Close(user=STRANGER, outcome=Outcome.ED), "not_a_party"),
-        (started, Close(user=REQ, outcome=Outcome.UNKNOWN), "bad_outcome"),
-        (acknowledged_by_a1, Close(user=A1, outcome=Outcome.UNKNOWN), "bad_outcome"),
-        *[(closed, Close(user=who, outcome=Outcome.OTHER), "already_closed") for who in (REQ, A1)],
-        (closed, Close(user=STRANGER, outcome=Outcome.UNKNOWN), "already_closed"),
-        (lambda: _withdrawn(), Close(user=REQ, outcome=Outcome.ADVICE), "already_closed"),
+        (started, CloseBy(user=STRANGER, outcome=Outcome.ADVICE), "not_a_party"),
+        (started, CloseBy(user=C2, outcome=Outcome.ADVICE), "not_a_party"),  # not yet paged
+        (acknowledged_by_a1, CloseBy(user=STRANGER, outcome=Outcome.ED), "not_a_party"),
+        (started, CloseBy(user=REQ, outcome=Outcome.UNKNOWN), "bad_outcome"),
+        (acknowledged_by_a1, CloseBy(user=A1, outcome=Outcome.UNKNOWN), "bad_outcome"),
+        *[
+            (closed, CloseBy(user=who, outcome=Outcome.OTHER), "already_closed")
+            for who in (REQ, A1)
+        ],
+        (closed, CloseBy(user=STRANGER, outcome=Outcome.UNKNOWN), "already_closed"),
+        (lambda: _withdrawn(), CloseBy(user=REQ, outcome=Outcome.ADVICE), "already_closed"),
     ],
 )
-def test_close_refused(setup: Any, command: Close, expected: str) -> None:
+def test_close_refused(setup: Any, command: CloseBy, expected: str) -> None:
     run = setup()
     before = run.c
     events, effects = run.do(command, T0 + 30 * MIN)
@@ -1033,8 +1043,8 @@ def _withdrawn() -> Run:
 
 def test_close_twice_keeps_the_first_outcome() -> None:
     run = started()
-    run.do(Close(user=A1, outcome=Outcome.REFERRAL), T0 + MIN)
-    events, effects = run.do(Close(user=REQ, outcome=Outcome.ADVICE), T0 + 2 * MIN)
+    run.do(CloseBy(user=A1, outcome=Outcome.REFERRAL), T0 + MIN)
+    events, effects = run.do(CloseBy(user=REQ, outcome=Outcome.ADVICE), T0 + 2 * MIN)
     assert (events, effects) == ([], [Notice(template="already_closed")])
     assert (run.c.outcome, run.c.closed_by) == (Outcome.REFERRAL, A1)
 
@@ -1085,19 +1095,19 @@ def test_late_timer_reminds_then_closes() -> None:
 def test_reminder_after_a_late_ack() -> None:
     run = unanswered()
     ack_at = T0 + timedelta(hours=1)
-    run.do(Acknowledge(user=A1, via="message"), ack_at)
+    run.do(AckBy(user=A1, via=AckVia.MESSAGE), ack_at)
     events, _ = run.do(Timer(duty=DUTY_123), ack_at + REMINDER_AFTER)
     assert plain(events) == [("reminded", {"close_at": iso(ack_at + AUTO_CLOSE_AFTER)})]
 
 
 # --------------------------------------------------------------------------------------------
-# Call (!ring)
+# CallBy (!ring)
 
 
 def _acked_by(user: UserId, levels: Mapping[int, Sequence[UserId]]) -> Any:
     def setup() -> Run:
         run = started(make_duty(levels))
-        run.do(Acknowledge(user=user, via="command"), T0 + MIN)
+        run.do(AckBy(user=user, via=AckVia.COMMAND), T0 + MIN)
         return run
 
     return setup
@@ -1108,21 +1118,21 @@ def _acked_by(user: UserId, levels: Mapping[int, Sequence[UserId]]) -> Any:
     [
         pytest.param(
             acknowledged_by_a1,
-            Call(user=REQ),
+            CallBy(user=REQ),
             [{"name": "Anna Alm", "phone": "+46 23 00 00 01"}],
             False,
             id="requester-gets-acknowledgers-number",
         ),
         pytest.param(
             _acked_by(A1, {1: [A1, B1]}),
-            Call(user=REQ),
+            CallBy(user=REQ),
             [{"name": "Anna Alm", "phone": "+46 23 00 00 01"}],
             False,
             id="only-the-acknowledger-not-the-whole-level",
         ),
         pytest.param(
             lambda: started(make_duty({1: [A1, B1, D3]})),
-            Call(user=REQ),
+            CallBy(user=REQ),
             [
                 {"name": "Anna Alm", "phone": "+46 23 00 00 01"},
                 {"name": "Bo Berg", "phone": "+46 23 00 00 02"},
@@ -1132,28 +1142,30 @@ def _acked_by(user: UserId, levels: Mapping[int, Sequence[UserId]]) -> Any:
         ),
         pytest.param(
             escalated_to_2,
-            Call(user=REQ),
+            CallBy(user=REQ),
             [{"name": "Cia Ek", "phone": "+46 23 00 00 03"}],
             False,
             id="requester-after-escalation-gets-current-level",
         ),
         pytest.param(
             acknowledged_by_a1,
-            Call(user=A1, requester_phone="+46 70 000 00 00"),
+            CallBy(user=A1, requester_phone="+46 70 000 00 00"),
             [{"name": "", "phone": "+46 70 000 00 00"}],
             True,
             id="acknowledger-gets-requesters-number",
         ),
         pytest.param(
             started,
-            Call(user=A1, requester_phone="+46 70 000 00 00"),
+            CallBy(user=A1, requester_phone="+46 70 000 00 00"),
             [{"name": "", "phone": "+46 70 000 00 00"}],
             True,
             id="paged-gets-requesters-number",
         ),
     ],
 )
-def test_call(setup: Any, command: Call, numbers: list[dict[str, str]], to_requester: bool) -> None:
+def test_call(
+    setup: Any, command: CallBy, numbers: list[dict[str, str]], to_requester: bool
+) -> None:
     run = setup()
     before = run.c.phone_contacts
     events, effects = run.do(command, T0 + 5 * MIN)
@@ -1168,23 +1180,23 @@ def test_call(setup: Any, command: Call, numbers: list[dict[str, str]], to_reque
     ("setup", "command", "expected"),
     [
         pytest.param(
-            _acked_by(D3, {3: [D3]}), Call(user=REQ), "no_phone", id="acknowledger-has-no-phone"
+            _acked_by(D3, {3: [D3]}), CallBy(user=REQ), "no_phone", id="acknowledger-has-no-phone"
         ),
         pytest.param(
-            lambda: started(make_duty({1: [D3]})), Call(user=REQ), "no_phone", id="level-no-phone"
+            lambda: started(make_duty({1: [D3]})), CallBy(user=REQ), "no_phone", id="level-no-phone"
         ),
-        pytest.param(offered, Call(user=REQ), "no_phone", id="nobody-paged"),
-        pytest.param(started, Call(user=A1), "no_phone", id="requester-has-no-phone"),
+        pytest.param(offered, CallBy(user=REQ), "no_phone", id="nobody-paged"),
+        pytest.param(started, CallBy(user=A1), "no_phone", id="requester-has-no-phone"),
         pytest.param(
             started,
-            Call(user=STRANGER, requester_phone="+46 70 000 00 00"),
+            CallBy(user=STRANGER, requester_phone="+46 70 000 00 00"),
             "not_a_party",
             id="stranger",
         ),
-        pytest.param(started, Call(user=C2), "not_a_party", id="not-yet-paged"),
+        pytest.param(started, CallBy(user=C2), "not_a_party", id="not-yet-paged"),
     ],
 )
-def test_call_without_contact(setup: Any, command: Call, expected: str) -> None:
+def test_call_without_contact(setup: Any, command: CallBy, expected: str) -> None:
     run = setup()
     before = run.c
     events, effects = run.do(command, T0 + 5 * MIN)
@@ -1196,8 +1208,8 @@ def test_call_without_contact(setup: Any, command: Call, expected: str) -> None:
 def test_calls_are_counted() -> None:
     run = acknowledged_by_a1()
     for n in range(3):
-        run.do(Call(user=REQ), T0 + (10 + n) * MIN)
-    run.do(Call(user=A1, requester_phone="070"), T0 + 20 * MIN)
+        run.do(CallBy(user=REQ), T0 + (10 + n) * MIN)
+    run.do(CallBy(user=A1, requester_phone="070"), T0 + 20 * MIN)
     assert run.c.phone_contacts == 4
     assert [e.kind for e in run.log].count("phone_contact") == 4
 
@@ -1275,11 +1287,11 @@ def test_derived_properties(setup: Any, expect: Expect) -> None:
 def test_fold_replays_a_whole_lifecycle_prefix_by_prefix() -> None:
     run = started(DUTY_123)
     run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT)
-    run.do(PassOn(user=C2, duty=DUTY_123), T0 + 12 * MIN)
-    run.do(Call(user=C2, requester_phone="+46 70 000 00 00"), T0 + 13 * MIN)
-    run.do(Acknowledge(user=D3, via="message"), T0 + 14 * MIN)
+    run.do(PassOnBy(user=C2, duty=DUTY_123), T0 + 12 * MIN)
+    run.do(CallBy(user=C2, requester_phone="+46 70 000 00 00"), T0 + 13 * MIN)
+    run.do(AckBy(user=D3, via=AckVia.MESSAGE), T0 + 14 * MIN)
     run.do(Timer(duty=DUTY_123), T0 + 14 * MIN + REMINDER_AFTER)
-    run.do(Close(user=REQ, outcome=Outcome.VISIT), T0 + 5 * 60 * MIN)
+    run.do(CloseBy(user=REQ, outcome=Outcome.VISIT), T0 + 5 * 60 * MIN)
     consult: Consult | None = None
     for n, event in enumerate(run.log, start=1):
         consult = apply(consult, event)
@@ -1297,9 +1309,12 @@ def test_fold_replays_a_whole_lifecycle_prefix_by_prefix() -> None:
     ("log", "message"),
     [
         ([], "empty"),
-        ([Event(kind="paged", at=T0, data={})], "must start with 'requested'"),
+        ([Event(kind=EventKind.PAGED, at=T0, data={})], "must start with 'requested'"),
         (
-            [Event(kind="requested", at=T0, data=REQUESTED_DATA), Event(kind="nonsense", at=T0)],
+            [
+                Event(kind=EventKind.REQUESTED, at=T0, data=REQUESTED_DATA),
+                Event(kind="nonsense", at=T0),
+            ],
             "unknown consult event",
         ),
     ],
@@ -1343,11 +1358,11 @@ commands = st.one_of(
         open_now=st.booleans(),
         opens_at=st.sampled_from([None, OPENS, OPENS + timedelta(days=1)]),
     ),
-    st.builds(Acknowledge, user=users, via=st.sampled_from(VIAS)),
-    st.builds(PassOn, user=users, duty=duties),
-    st.builds(Close, user=users, outcome=st.sampled_from(list(Outcome))),
-    st.builds(Queue, user=users),
-    st.builds(Call, user=users, requester_phone=st.sampled_from(["", "+46 70 000 00 00"])),
+    st.builds(AckBy, user=users, via=st.sampled_from(VIAS)),
+    st.builds(PassOnBy, user=users, duty=duties),
+    st.builds(CloseBy, user=users, outcome=st.sampled_from(list(Outcome))),
+    st.builds(QueueBy, user=users),
+    st.builds(CallBy, user=users, requester_phone=st.sampled_from(["", "+46 70 000 00 00"])),
 )
 # When a command happens: at the consult's deadline, just before it, or some time later.
 whens = st.one_of(
@@ -1428,3 +1443,108 @@ def test_random_inputs_keep_the_invariants(
     if c.state is State.ACKNOWLEDGED:
         assert c.acked_at is not None
         assert c.deadline is not None and c.deadline > c.acked_at
+
+
+# --------------------------------------------------------------------------------------------
+# Rebuilding from the log: after a restart a consult is only what its log says
+
+
+def stored(log: Sequence[Event]) -> list[Event]:
+    """The log as a store gives it back: data through JSON, as the database keeps it."""
+    return [Event(kind=e.kind, at=e.at, data=json.loads(json.dumps(e.data))) for e in log]
+
+
+def check_every_field(rebuilt: Consult, expected: dict[str, Any]) -> None:
+    # A new Consult field needs an expectation here, or a restart could silently lose it.
+    assert {f.name for f in fields(Consult)} == set(expected)
+    for name, value in expected.items():
+        assert getattr(rebuilt, name) == value, name
+
+
+def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None:
+    """Checked against the inputs, not against `apply`: the requester's room and event (where
+    their notices go after a restart) must come back from the log like everything else."""
+    run = started()
+    escalate_at = T0 + ACK_TIMEOUT
+    run.do(Timer(duty=DUTY_123), escalate_at)
+    pass_at = escalate_at + MIN
+    run.do(PassOnBy(user=C2, duty=DUTY_123), pass_at)
+    ack_at = pass_at + MIN
+    run.do(AckBy(user=D3, via=AckVia.MESSAGE), ack_at)
+    run.do(CallBy(user=D3, requester_phone="0250-49 30 11"), ack_at + MIN)
+    remind_at = ack_at + REMINDER_AFTER
+    run.do(Timer(duty=DUTY_123), remind_at)
+    close_at = remind_at + MIN
+    run.do(CloseBy(user=D3, outcome=Outcome.ADVICE), close_at)
+
+    check_every_field(
+        fold(stored(run.log)),
+        {
+            "id": CONSULT,
+            "requester": REQ,
+            "service": SERVICE,
+            "track": Track.HALVAKUT,
+            "request_room": "!dm:region.se",
+            "request_event": "$ask",
+            "requested_at": T0,
+            "state": State.CLOSED,
+            "room": "!consult:region.se",
+            "pages": (
+                Page(level=1, people=people(A1), at=T0),
+                Page(level=2, people=people(C2), at=escalate_at),
+                Page(level=3, people=people(D3), at=pass_at),
+            ),
+            "skipped": (),
+            "deadline": None,
+            "opens_at": None,
+            "acked_by": D3,
+            "acked_at": ack_at,
+            "outcome": Outcome.ADVICE,
+            "closed_by": D3,
+            "closed_at": close_at,
+            "reminded": True,
+            "passed_on": 1,
+            "phone_contacts": 1,
+        },
+    )
+
+
+def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> None:
+    stockholm = ZoneInfo("Europe/Stockholm")
+    opens = datetime(2026, 3, 3, 8, 0, tzinfo=stockholm)
+    run = Run()
+    run.do(request(DUTY_123, open_now=False, opens_at=opens), T0)
+    run.do(QueueBy(user=REQ), T0 + MIN)
+    rebuilt = fold(stored(run.log))
+    check_every_field(
+        rebuilt,
+        {
+            "id": CONSULT,
+            "requester": REQ,
+            "service": SERVICE,
+            "track": Track.HALVAKUT,
+            "request_room": "!dm:region.se",
+            "request_event": "$ask",
+            "requested_at": T0,
+            "state": State.QUEUED,
+            "room": "",
+            "pages": (),
+            "skipped": (),
+            "deadline": opens,
+            "opens_at": opens,
+            "acked_by": None,
+            "acked_at": None,
+            "outcome": None,
+            "closed_by": None,
+            "closed_at": None,
+            "reminded": False,
+            "passed_on": 0,
+            "phone_contacts": 0,
+        },
+    )
+    # Not only the same moment: the opening is shown to the requester as local time.
+    assert rebuilt.opens_at is not None and rebuilt.opens_at.isoformat() == opens.isoformat()
+    assert rebuilt.deadline is not None and rebuilt.deadline.utcoffset() == timedelta(hours=1)
+
+    run.do(Timer(duty=DUTY_NONE), opens)  # nobody on duty at the opening
+    assert fold(stored(run.log)).skipped == (1,)

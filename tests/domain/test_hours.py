@@ -38,6 +38,10 @@ def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
         ("weekdays 08:00 - 17:00", "weekdays", time(8), time(17), "weekdays 08:00-17:00"),
         ("daily 00:00-24:00", "daily", time(0), time(0), "daily 00:00-24:00"),
         ("Daily\t9:05-9:06", "daily", time(9, 5), time(9, 6), "daily 09:05-09:06"),
+        # The last minute of the day, as an opening and as a closing; 24:00 only as a closing.
+        ("daily 23:59-24:00", "daily", time(23, 59), time(0), "daily 23:59-24:00"),
+        ("weekdays 00:00-23:59", "weekdays", time(0), time(23, 59), "weekdays 00:00-23:59"),
+        ("daily 22:00-24:00", "daily", time(22), time(0), "daily 22:00-24:00"),
     ],
 )
 def test_parse_accepts(
@@ -68,6 +72,11 @@ def test_parse_accepts(
         "weekdays 08:00-25:00",
         "weekdays 08:60-17:00",
         "weekdays 08:00-24:30",
+        "weekdays 24:00-24:00",  # hour 24 only closes a day
+        "daily 24:00-23:00",
+        "weekdays 08:00-17:60",  # minute 60 does not exist, at either end
+        "daily 07:60-17:00",
+        "daily 08:00-24:01",
         "weekdays 17:00-08:00",  # closing before opening (would cross midnight)
         "daily 08:00-08:00",  # closing equal to opening
         "always 08:00-17:00",
@@ -181,6 +190,8 @@ def test_is_open_until_midnight(instant: datetime, expected: bool) -> None:
 def test_next_opening(hours: Hours, instant: datetime, expected: datetime) -> None:
     found = hours.next_opening(instant, TZ)
     assert found == expected
+    # The same moment is not enough: the opening is shown to people in local time.
+    assert found.tzinfo == TZ and found.isoformat() == expected.astimezone(TZ).isoformat()
     assert hours.is_open(found, TZ)
     assert not hours.is_open(found - timedelta(minutes=1), TZ)
 
@@ -196,7 +207,8 @@ def test_next_opening(hours: Hours, instant: datetime, expected: datetime) -> No
     ],
 )
 def test_next_opening_when_open_is_the_instant_itself(hours: Hours, instant: datetime) -> None:
-    assert hours.next_opening(instant, TZ) == instant
+    found = hours.next_opening(instant, TZ)
+    assert found == instant and found.isoformat() == instant.isoformat()
 
 
 def test_next_opening_is_never_an_empty_window_in_the_spring_gap() -> None:
@@ -206,6 +218,7 @@ def test_next_opening_is_never_an_empty_window_in_the_spring_gap() -> None:
     found = hours.next_opening(utc(2026, 3, 28, 23, 0), TZ)
     assert hours.is_open(found, TZ)
     assert found == local(2026, 3, 30, 2, 0)
+    assert found.isoformat() == "2026-03-30T02:00:00+02:00"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from consultbot.domain.commands import Outcome
 from consultbot.domain.polls import (
     POLL_END,
     POLL_OUTCOMES,
@@ -15,6 +14,7 @@ from consultbot.domain.polls import (
     poll_start,
     poll_vote,
 )
+from consultbot.domain.types import Outcome
 
 START = "$poll-start"
 

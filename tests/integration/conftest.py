@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
+from consultbot.adapters.matrix_user import MatrixUser
 from consultbot.adapters.synapse import EmbeddedHomeserver
 
 NewUser = Callable[[], Awaitable[tuple[str, str]]]
-NioClientFactory = Callable[[str, str], Awaitable[AsyncClient]]
+MatrixUserFactory = Callable[[str, str], Awaitable[MatrixUser]]
 
 
 def _free_loopback_port() -> int:
@@ -59,39 +59,25 @@ def new_user(homeserver: EmbeddedHomeserver) -> NewUser:
 
 
 @pytest_asyncio.fixture
-async def nio_client(
+async def matrix_user(
     homeserver: EmbeddedHomeserver, tmp_path: Path
-) -> AsyncIterator[NioClientFactory]:
-    """Factory: ``await nio_client(user_id, password)`` gives a logged-in E2EE nio client.
+) -> AsyncIterator[MatrixUserFactory]:
+    """Factory: ``await matrix_user(user_id, password)`` gives a logged-in, syncing E2EE client.
 
-    Each client gets its own crypto store under ``tmp_path`` and has uploaded its device
-    keys; all are closed when the test ends.
+    The project's own client (consultbot/adapters/matrix_user.py), as the demo and the consult
+    tests use it; each has its own crypto store under ``tmp_path``. All are closed at the end.
     """
-    clients: list[AsyncClient] = []
+    users: list[MatrixUser] = []
 
-    async def login(user_id: str, password: str) -> AsyncClient:
-        store = tmp_path / f"nio-store-{len(clients)}"
-        store.mkdir()
-        client = AsyncClient(
-            homeserver.url,
-            user_id,
-            store_path=str(store),
-            config=AsyncClientConfig(
-                encryption_enabled=True,
-                store_sync_tokens=True,
-                pickle_key=secrets.token_hex(32),
-            ),
-        )
-        clients.append(client)
-        response = await client.login(password, device_name="integration test")
-        assert isinstance(response, LoginResponse), response
-        if client.should_upload_keys:
-            await client.keys_upload()
-        return client
+    async def start(user_id: str, password: str) -> MatrixUser:
+        user = MatrixUser(homeserver.url, user_id, password, tmp_path / f"client-{len(users)}")
+        users.append(user)
+        await user.start()
+        return user
 
-    yield login
-    for client in clients:
-        await client.close()
+    yield start
+    for user in users:
+        await user.close()
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

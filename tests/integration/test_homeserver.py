@@ -2,118 +2,50 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import aiohttp
 import pytest
-from nio import (
-    AsyncClient,
-    JoinResponse,
-    MatrixRoom,
-    MegolmEvent,
-    RoomCreateResponse,
-    RoomMessageText,
-    RoomSendResponse,
-    SyncResponse,
-)
-from nio.api import RoomPreset
 
 from consultbot.adapters.synapse import EmbeddedHomeserver, HomeserverError
 
 if TYPE_CHECKING:
-    from .conftest import NewUser, NioClientFactory
+    from .conftest import MatrixUserFactory, NewUser
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 SYNC_TIMEOUT = 30.0
 
 
-async def sync_until(client: AsyncClient, done: Callable[[], bool]) -> None:
-    """Sync (long-polling) and do the crypto chores until ``done()`` holds."""
-    async with asyncio.timeout(SYNC_TIMEOUT):
-        while not done():
-            response = await client.sync(timeout=1000)
-            assert isinstance(response, SyncResponse), response
-            # The chores sync_forever would do: without them no keys move.
-            await client.send_to_device_messages()
-            if client.should_upload_keys:
-                await client.keys_upload()
-            if client.should_query_keys:
-                await client.keys_query()
-            if client.should_claim_keys:
-                await client.keys_claim(client.get_users_for_key_claiming())
-
-
 async def test_encrypted_direct_message_is_delivered_and_decrypted(
-    new_user: NewUser, nio_client: NioClientFactory
+    new_user: NewUser, matrix_user: MatrixUserFactory
 ) -> None:
     alice_id, alice_password = await new_user()
     bob_id, bob_password = await new_user()
-    alice = await nio_client(alice_id, alice_password)
-    bob = await nio_client(bob_id, bob_password)
+    alice = await matrix_user(alice_id, alice_password)
+    bob = await matrix_user(bob_id, bob_password)
 
-    received: list[RoomMessageText] = []
-    undecrypted: list[MegolmEvent] = []
-
-    async def on_message(room: MatrixRoom, event: RoomMessageText | MegolmEvent) -> None:
-        if isinstance(event, MegolmEvent):
-            undecrypted.append(event)
-        else:
-            received.append(event)
-
-    bob.add_event_callback(on_message, (RoomMessageText, MegolmEvent))
-
-    created = await alice.room_create(
-        is_direct=True,
-        preset=RoomPreset.trusted_private_chat,
-        invite=[bob_id],
-        initial_state=[
-            {
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            }
-        ],
-    )
-    assert isinstance(created, RoomCreateResponse), created
-    room_id = created.room_id
-
-    await sync_until(bob, lambda: room_id in bob.invited_rooms)
-    joined = await bob.join(room_id)
-    assert isinstance(joined, JoinResponse), joined
-    await sync_until(bob, lambda: room_id in bob.rooms)
+    room_id = await alice.create_dm(bob_id, wait=False)
+    await bob.wait_for(lambda s: s.kind == "invite" and s.room == room_id, SYNC_TIMEOUT)
+    await bob.join(room_id)
     # Share the room key only once Alice's client has seen Bob join (see MATRIX-NOTES).
-    await sync_until(alice, lambda: room_id in alice.rooms and bob_id in alice.rooms[room_id].users)
-    assert alice.rooms[room_id].encrypted
+    await alice.wait_until(
+        lambda: room_id in alice.client.rooms and bob_id in alice.client.rooms[room_id].users,
+        SYNC_TIMEOUT,
+    )
+    assert alice.client.rooms[room_id].encrypted
 
     body = f"Hej, kan du titta på en patient? {uuid.uuid4()}"
-    sent = await alice.room_send(
-        room_id,
-        "m.room.message",
-        {"msgtype": "m.text", "body": body},
-        ignore_unverified_devices=True,
-    )
-    assert isinstance(sent, RoomSendResponse), sent
+    await alice.send_text(room_id, body)
 
-    def delivered() -> bool:
-        # A megolm event that came before its key can be decrypted once the key is in.
-        for event in list(undecrypted):
-            decrypted = bob.decrypt_event(event)
-            if isinstance(decrypted, RoomMessageText):
-                undecrypted.remove(event)
-                received.append(decrypted)
-        return any(event.body == body for event in received)
-
-    await sync_until(bob, delivered)
-    message = next(event for event in received if event.body == body)
+    # A message that came before its key is decrypted once the key is in (MatrixUser).
+    message = await bob.wait_for(lambda s: s.kind == "message" and s.body == body, SYNC_TIMEOUT)
     assert message.sender == alice_id
-    assert message.decrypted
-    assert bob.rooms[room_id].encrypted
+    assert message.encrypted
+    assert bob.client.rooms[room_id].encrypted
 
 
 async def test_register_user_is_idempotent(homeserver: EmbeddedHomeserver) -> None:

@@ -6,7 +6,6 @@ page and acknowledges it with a ✅ reaction, which the nio user receives.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,26 +13,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
-from nio import (
-    AsyncClient,
-    JoinResponse,
-    MatrixRoom,
-    MegolmEvent,
-    ReactionEvent,
-    RoomCreateResponse,
-    RoomMessageText,
-    RoomSendResponse,
-    SyncResponse,
-)
-from nio.api import RoomPreset
-from nio.exceptions import EncryptionError
+from nio import RoomSendResponse
 
 from consultbot.adapters.synapse import EmbeddedHomeserver
 
 from .js import JsClient, install_node_modules, node_available
 
 if TYPE_CHECKING:
-    from .conftest import NewUser, NioClientFactory
+    from .conftest import MatrixUserFactory, NewUser
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -67,55 +54,16 @@ async def js_client(
         await client.close()
 
 
-async def sync_until(client: AsyncClient, done: Callable[[], bool]) -> None:
-    """Sync (long-polling) and do the crypto chores until ``done()`` holds."""
-    async with asyncio.timeout(SYNC_TIMEOUT):
-        while not done():
-            response = await client.sync(timeout=1000)
-            assert isinstance(response, SyncResponse), response
-            await client.send_to_device_messages()
-            if client.should_upload_keys:
-                await client.keys_upload()
-            if client.should_query_keys:
-                await client.keys_query()
-            if client.should_claim_keys:
-                await client.keys_claim(client.get_users_for_key_claiming())
-
-
 async def test_js_client_decrypts_a_page_and_reacts(
-    new_user: NewUser, nio_client: NioClientFactory, js_client: JsClientFactory
+    new_user: NewUser, matrix_user: MatrixUserFactory, js_client: JsClientFactory
 ) -> None:
     pager_id, pager_password = await new_user()
     consultant_id, consultant_password = await new_user()
-    pager = await nio_client(pager_id, pager_password)
+    pager = await matrix_user(pager_id, pager_password)
     consultant = await js_client(consultant_id, consultant_password)
     assert consultant.user_id == consultant_id
 
-    reactions: list[ReactionEvent] = []
-    undecrypted: list[MegolmEvent] = []
-
-    async def on_event(room: MatrixRoom, event: ReactionEvent | MegolmEvent) -> None:
-        if isinstance(event, MegolmEvent):
-            undecrypted.append(event)
-        else:
-            reactions.append(event)
-
-    pager.add_event_callback(on_event, (ReactionEvent, MegolmEvent))
-
-    created = await pager.room_create(
-        is_direct=True,
-        preset=RoomPreset.trusted_private_chat,
-        invite=[consultant_id],
-        initial_state=[
-            {
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            }
-        ],
-    )
-    assert isinstance(created, RoomCreateResponse), created
-    room_id = created.room_id
+    room_id = await pager.create_dm(consultant_id, wait=False)
 
     invite = await consultant.wait_for(lambda e: e["type"] == "invite" and e["room_id"] == room_id)
     assert invite["inviter"] == pager_id
@@ -125,18 +73,18 @@ async def test_js_client_decrypts_a_page_and_reacts(
     # The room key goes only to devices nio knows when it sends (see MATRIX-NOTES): wait
     # until the pager's client has seen the join and fetched the consultant's device keys.
     def consultant_device_known() -> bool:
-        room = pager.rooms.get(room_id)
+        room = pager.client.rooms.get(room_id)
         if room is None or consultant_id not in room.users:
             return False
-        devices = pager.device_store.active_user_devices(consultant_id)
+        devices = pager.client.device_store.active_user_devices(consultant_id)
         return any(device.id == consultant.device_id for device in devices)
 
-    await sync_until(pager, consultant_device_known)
-    assert pager.rooms[room_id].encrypted
+    await pager.wait_until(consultant_device_known, SYNC_TIMEOUT)
+    assert pager.client.rooms[room_id].encrypted
 
     body = f"Konsultation: kan du ringa avdelning 12? {uuid.uuid4()}"
     pill = f'<a href="https://matrix.to/#/{consultant_id}">Konsulten</a>'
-    sent = await pager.room_send(
+    sent = await pager.client.room_send(
         room_id,
         "m.room.message",
         {
@@ -163,52 +111,30 @@ async def test_js_client_decrypts_a_page_and_reacts(
 
     reaction_id = await consultant.react(room_id, sent.event_id, "✅")
 
-    def reaction_received() -> bool:
-        # An encrypted reaction that came before its room key decrypts once the key is in.
-        for event in list(undecrypted):
-            try:
-                decrypted = pager.decrypt_event(event)
-            except EncryptionError:
-                continue  # its room key has not arrived yet
-            if isinstance(decrypted, ReactionEvent):
-                undecrypted.remove(event)
-                reactions.append(decrypted)
-        return any(event.event_id == reaction_id for event in reactions)
-
-    await sync_until(pager, reaction_received)
-    reaction = next(event for event in reactions if event.event_id == reaction_id)
+    # An encrypted reaction that came before its room key is decrypted once the key is in.
+    reaction = await pager.wait_for(
+        lambda s: s.kind == "reaction" and s.event_id == reaction_id, SYNC_TIMEOUT
+    )
     assert reaction.sender == consultant_id
     assert reaction.reacts_to == sent.event_id
     assert reaction.key == "✅"
     # matrix-js-sdk (so Element) sends reactions in the clear even in encrypted rooms: its
     # MatrixClient.shouldEncryptEventForRoom skips m.reaction. Other clients may encrypt them,
-    # which is why the MegolmEvent path above stays.
-    assert not reaction.decrypted, "matrix-js-sdk now encrypts reactions"
+    # which is why MatrixUser decrypts encrypted reactions too.
+    assert not reaction.encrypted, "matrix-js-sdk now encrypts reactions"
 
 
 async def test_js_client_creates_an_encrypted_dm_that_nio_can_read(
-    new_user: NewUser, nio_client: NioClientFactory, js_client: JsClientFactory
+    new_user: NewUser, matrix_user: MatrixUserFactory, js_client: JsClientFactory
 ) -> None:
     consultant_id, consultant_password = await new_user()
     colleague_id, colleague_password = await new_user()
     consultant = await js_client(consultant_id, consultant_password)
-    colleague = await nio_client(colleague_id, colleague_password)
-
-    received: list[RoomMessageText] = []
-    undecrypted: list[MegolmEvent] = []
-
-    async def on_message(room: MatrixRoom, event: RoomMessageText | MegolmEvent) -> None:
-        if isinstance(event, MegolmEvent):
-            undecrypted.append(event)
-        else:
-            received.append(event)
-
-    colleague.add_event_callback(on_message, (RoomMessageText, MegolmEvent))
+    colleague = await matrix_user(colleague_id, colleague_password)
 
     room_id = await consultant.create_dm(colleague_id)
-    await sync_until(colleague, lambda: room_id in colleague.invited_rooms)
-    joined = await colleague.join(room_id)
-    assert isinstance(joined, JoinResponse), joined
+    await colleague.wait_for(lambda s: s.kind == "invite" and s.room == room_id, SYNC_TIMEOUT)
+    await colleague.join(room_id)
     # The JS client shares the room key with the members it knows when it sends.
     await consultant.wait_for(
         lambda e: (
@@ -222,23 +148,13 @@ async def test_js_client_creates_an_encrypted_dm_that_nio_can_read(
     body = f"Ringer dig om fem minuter {uuid.uuid4()}"
     event_id = await consultant.send_text(room_id, body)
 
-    def delivered() -> bool:
-        for event in list(undecrypted):
-            try:
-                decrypted = colleague.decrypt_event(event)
-            except EncryptionError:
-                continue  # its room key has not arrived yet
-            undecrypted.remove(event)
-            if isinstance(decrypted, RoomMessageText):
-                received.append(decrypted)
-        return any(event.event_id == event_id for event in received)
-
-    await sync_until(colleague, delivered)
-    message = next(event for event in received if event.event_id == event_id)
+    message = await colleague.wait_for(
+        lambda s: s.kind == "message" and s.event_id == event_id, SYNC_TIMEOUT
+    )
     assert message.body == body
     assert message.sender == consultant_id
-    assert message.decrypted
-    assert colleague.rooms[room_id].encrypted
+    assert message.encrypted
+    assert colleague.client.rooms[room_id].encrypted
 
 
 async def test_element_consultant_decrypts_the_page_and_acknowledges_with_a_reaction(

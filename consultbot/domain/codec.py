@@ -1,4 +1,4 @@
-"""Consult events and effects ↔ JSON-safe dicts, for the database and the outbox."""
+"""Consult effects ↔ JSON-safe dicts, for the outbox. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from consultbot.domain.escalation import (
     Effect,
     Notice,
     PageLevel,
-    Person,
     Reply,
 )
+from consultbot.domain.events import Person
 from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {

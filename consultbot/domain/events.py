@@ -1,0 +1,356 @@
+"""A consult's event log: what each entry records, as typed payloads.
+
+An `Event` is what the stores keep: a kind, an instant and a JSON-safe `data` dict. The dict's
+shape per kind is given by one payload class below; write events with `Event.of(at, payload)`
+and read them with `event.payload()`, so a misspelled kind or field is a type error, not a
+consult that cannot be rebuilt after a restart. The stored kinds and keys are fixed: existing
+databases hold them (change them only with a migration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+
+
+class EventKind(StrEnum):
+    """What one entry of a consult's log records. The values are stored: never change one."""
+
+    REQUESTED = "requested"
+    OFFERED = "offered"
+    QUEUED = "queued"
+    WITHDRAWN = "withdrawn"
+    ROOM_CREATED = "room_created"
+    LEVEL_SKIPPED = "level_skipped"
+    PAGED = "paged"
+    PASSED_ON = "passed_on"
+    UNANSWERED = "unanswered"
+    ACKNOWLEDGED = "acknowledged"
+    REMINDED = "reminded"
+    CLOSED = "closed"
+    PHONE_CONTACT = "phone_contact"
+
+
+class AckVia(StrEnum):
+    """How an acknowledgement came. Stored in the `acknowledged` event: never change a value."""
+
+    REACTION = "reaction"  # ✅ or 👍 (domain/acknowledgement.py says which count)
+    COMMAND = "command"  # !kvittera
+    MESSAGE = "message"  # any other message from a paged person in the consult room
+    CLOSE = "close"  # !avsluta by a paged person who had not acknowledged yet
+
+
+@dataclass(frozen=True, kw_only=True)
+class Person:
+    """Someone paged: their id and, from the roster, the name and phone to show."""
+
+    user: UserId
+    name: str
+    phone: str = ""
+
+
+def _people_data(people: Iterable[Person]) -> list[dict[str, str]]:
+    return [{"user": p.user, "name": p.name, "phone": p.phone} for p in people]
+
+
+def _people(data: Iterable[Mapping[str, str]]) -> tuple[Person, ...]:
+    return tuple(
+        Person(user=UserId(p["user"]), name=p["name"], phone=p.get("phone", "")) for p in data
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads, one per kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Requested:
+    """A consult was asked for (always the first entry)."""
+
+    KIND: ClassVar[EventKind] = EventKind.REQUESTED
+    consult: ConsultId
+    requester: UserId
+    service: ServiceId
+    track: Track
+    request_room: str
+    request_event: str
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "consult": self.consult,
+            "requester": self.requester,
+            "service": self.service,
+            "track": self.track.value,
+            "request_room": self.request_room,
+            "request_event": self.request_event,
+        }
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Requested:
+        return cls(
+            consult=ConsultId(d["consult"]),
+            requester=UserId(d["requester"]),
+            service=ServiceId(d["service"]),
+            track=Track(d["track"]),
+            request_room=d["request_room"],
+            request_event=d["request_event"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Offered:
+    """Asked while the track was closed: offered to be queued until `opens_at`."""
+
+    KIND: ClassVar[EventKind] = EventKind.OFFERED
+    opens_at: datetime
+
+    def data(self) -> dict[str, Any]:
+        return {"opens_at": self.opens_at.isoformat()}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Offered:
+        return cls(opens_at=datetime.fromisoformat(d["opens_at"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Queued:
+    """The requester queued the offered consult for the opening."""
+
+    KIND: ClassVar[EventKind] = EventKind.QUEUED
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Queued:
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdrawn:
+    """The opening passed and the offer was not taken."""
+
+    KIND: ClassVar[EventKind] = EventKind.WITHDRAWN
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Withdrawn:
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoomCreated:
+    """The consult room exists (recorded by the outbox once it is created)."""
+
+    KIND: ClassVar[EventKind] = EventKind.ROOM_CREATED
+    room: str
+
+    def data(self) -> dict[str, Any]:
+        return {"room": self.room}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> RoomCreated:
+        return cls(room=d["room"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class LevelSkipped:
+    """Nobody was on duty at `level`."""
+
+    KIND: ClassVar[EventKind] = EventKind.LEVEL_SKIPPED
+    level: int
+
+    def data(self) -> dict[str, Any]:
+        return {"level": self.level}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> LevelSkipped:
+        return cls(level=int(d["level"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Paged:
+    """`people` were paged at `level`; unacknowledged, the next level is due at `deadline`."""
+
+    KIND: ClassVar[EventKind] = EventKind.PAGED
+    level: int
+    people: tuple[Person, ...]
+    deadline: datetime | None
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "people": _people_data(self.people),
+            "deadline": _iso(self.deadline),
+        }
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Paged:
+        return cls(
+            level=int(d["level"]), people=_people(d["people"]), deadline=_instant(d["deadline"])
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PassedOn:
+    """`user`, paged at `level`, could not take it (`!vidare`)."""
+
+    KIND: ClassVar[EventKind] = EventKind.PASSED_ON
+    user: UserId
+    level: int
+
+    def data(self) -> dict[str, Any]:
+        return {"user": self.user, "level": self.level}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> PassedOn:
+        return cls(user=UserId(d["user"]), level=int(d["level"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unanswered:
+    """No level was left to page."""
+
+    KIND: ClassVar[EventKind] = EventKind.UNANSWERED
+
+    def data(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Unanswered:
+        return cls()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Acknowledged:
+    """`user` took the consult; a reminder is due at `remind_at` (None when closing)."""
+
+    KIND: ClassVar[EventKind] = EventKind.ACKNOWLEDGED
+    user: UserId
+    via: AckVia
+    remind_at: datetime | None
+
+    def data(self) -> dict[str, Any]:
+        return {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Acknowledged:
+        return cls(user=UserId(d["user"]), via=AckVia(d["via"]), remind_at=_instant(d["remind_at"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reminded:
+    """The parties were reminded to close; it closes by itself at `close_at`."""
+
+    KIND: ClassVar[EventKind] = EventKind.REMINDED
+    close_at: datetime
+
+    def data(self) -> dict[str, Any]:
+        return {"close_at": self.close_at.isoformat()}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Reminded:
+        return cls(close_at=datetime.fromisoformat(d["close_at"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Closed:
+    """Closed with `outcome` by `user` (None: closed automatically)."""
+
+    KIND: ClassVar[EventKind] = EventKind.CLOSED
+    outcome: Outcome
+    user: UserId | None
+
+    def data(self) -> dict[str, Any]:
+        return {"outcome": self.outcome.value, "user": self.user}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Closed:
+        return cls(outcome=Outcome(d["outcome"]), user=UserId(d["user"]) if d.get("user") else None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneContact:
+    """`user` asked for the other party's number (`!ring`)."""
+
+    KIND: ClassVar[EventKind] = EventKind.PHONE_CONTACT
+    user: UserId
+
+    def data(self) -> dict[str, Any]:
+        return {"user": self.user}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> PhoneContact:
+        return cls(user=UserId(d["user"]))
+
+
+Payload = (
+    Requested
+    | Offered
+    | Queued
+    | Withdrawn
+    | RoomCreated
+    | LevelSkipped
+    | Paged
+    | PassedOn
+    | Unanswered
+    | Acknowledged
+    | Reminded
+    | Closed
+    | PhoneContact
+)
+
+PAYLOADS: Mapping[EventKind, type[Payload]] = {
+    cls.KIND: cls
+    for cls in (
+        Requested,
+        Offered,
+        Queued,
+        Withdrawn,
+        RoomCreated,
+        LevelSkipped,
+        Paged,
+        PassedOn,
+        Unanswered,
+        Acknowledged,
+        Reminded,
+        Closed,
+        PhoneContact,
+    )
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One entry of a consult's log, as stored."""
+
+    kind: EventKind
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, at: datetime, payload: Payload) -> Event:
+        """The entry recording `payload` at `at`."""
+        return cls(kind=payload.KIND, at=at, data=payload.data())
+
+    def payload(self) -> Payload:
+        """The typed payload; ValueError for a kind this version does not know."""
+        kind = PAYLOADS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown consult event {self.kind!r}")
+        return kind.parse(self.data)

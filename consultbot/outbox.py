@@ -1,0 +1,357 @@
+"""Delivering the outbox: what the inbox recorded is sent to Matrix, in order, until done.
+
+The `Dispatcher` gets the consult store, the messenger, the renderer (views.py) and a question
+source (plus the clock, the task owner and where admin alerts go); nothing calls into it but
+`kick` ("something new is in the outbox"), `drain` and `run`.
+
+- Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
+  consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
+  a confirmation), one per room for replies that belong to no consult.
+- The consult room first. A reply to the requester waits until the consult room that an earlier
+  entry of its consult creates exists: the room's invite is the consultant's first signal.
+- Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
+  transaction id across retries and restarts, so the homeserver drops a repeated send. A page
+  and the creation of its room are never given up (a lost page is a patient waiting); other
+  items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
+- No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
+  or a close overtook before it was sent is dropped, not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from consultbot.domain import escalation as esc
+from consultbot.domain.codec import effect_from_dict
+from consultbot.domain.events import Event, RoomCreated
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.ports import (
+    Clock,
+    ConflictError,
+    ConsultStore,
+    Content,
+    Messenger,
+    OutboxItem,
+    OutboxKind,
+)
+from consultbot.tasks import Tasks
+from consultbot.views import ConsultRenderer, room_name
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERY_ATTEMPTS = 5
+RESCAN_SECONDS = 1.0
+
+
+def content_to_dict(content: Content) -> dict[str, Any]:
+    """A JSON-safe form of a message for the outbox."""
+    return asdict(content)
+
+
+def content_from_dict(data: dict[str, Any]) -> Content:
+    """The message the outbox holds."""
+    return Content(
+        text=data["text"],
+        html=data["html"],
+        mentions=tuple(UserId(u) for u in data.get("mentions", ())),
+        notice=bool(data.get("notice", True)),
+    )
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait before trying an item again after `attempts` failures."""
+    return min(5.0, 0.2 * attempts)
+
+
+class QuestionSource(Protocol):
+    """Where a page's question text comes from (questions.py)."""
+
+    async def text(self, consult: esc.Consult) -> str | None:
+        """The question's text, or None when it cannot be read."""
+
+
+def _effect_type(item: OutboxItem) -> str | None:
+    if item.kind is not OutboxKind.EFFECT:
+        return None
+    kind = item.payload.get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def _critical(item: OutboxItem) -> bool:
+    """A page, or the room it goes to: never given up."""
+    return _effect_type(item) in (esc.PageLevel.__name__, esc.CreateRoom.__name__)
+
+
+def lane(item: OutboxItem) -> str:
+    """The lane an item is sent in: in order within a lane, lanes side by side."""
+    if item.consult is None:
+        return f"room:{item.room}"
+    if _effect_type(item) == esc.Reply.__name__:
+        return f"{item.consult}:reply"
+    return item.consult
+
+
+def _waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
+    """True for a reply whose consult room, created by an earlier entry, does not exist yet."""
+    return _effect_type(item) == esc.Reply.__name__ and any(
+        other.id < item.id
+        and other.consult == item.consult
+        and _effect_type(other) == esc.CreateRoom.__name__
+        for other in pending
+    )
+
+
+def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
+    """True for a page (or its escalation notice) that an ack or a close has made moot."""
+    paging = isinstance(effect, esc.PageLevel | esc.CreateRoom)
+    if not paging and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
+        return False
+    if consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN):
+        return True
+    # The first page and its room stand: whoever acknowledged was paged by them.
+    first = isinstance(effect, esc.CreateRoom) or (
+        isinstance(effect, esc.PageLevel) and effect.first
+    )
+    return consult.acked_by is not None and not first
+
+
+class Dispatcher:
+    """Sends what the outbox holds, in order per lane, retrying until done."""
+
+    def __init__(
+        self,
+        *,
+        store: ConsultStore,
+        messenger: Messenger,
+        renderer: ConsultRenderer,
+        questions: QuestionSource,
+        clock: Clock,
+        tasks: Tasks,
+        admin_room: str = "",
+        admins: Sequence[UserId] = (),
+        retry_delay: Callable[[int], float] = retry_delay,
+    ) -> None:
+        self._store = store
+        self._messenger = messenger
+        self._renderer = renderer
+        self._questions = questions
+        self._clock = clock
+        self._tasks = tasks
+        self.admin_room = admin_room
+        self._admins = tuple(admins)
+        self._retry_delay = retry_delay
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._attempts: defaultdict[int, int] = defaultdict(int)
+
+    def kick(self) -> None:
+        """Something new is in the outbox."""
+        self._wake.set()
+
+    # -- draining -----------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Send what the outbox holds, and whatever is added meanwhile, until it is empty.
+
+        Lanes are sent by workers side by side; a new lane gets its worker at once, also while
+        another lane waits to retry. The running bot calls this after every kick (`run`); tests
+        call it to send what their steps queued.
+        """
+        while True:
+            self._wake.clear()
+            pending = await self._store.pending()
+            if not pending and not self._workers:
+                return
+            for name in {lane(item) for item in pending} - set(self._workers):
+                self._workers[name] = self._tasks.spawn(
+                    self._work(name), name=f"outbox {name}", context=f"outbox lane {name}"
+                )
+            await self._wait(self._wake)
+
+    async def run(self) -> None:
+        """Drain the outbox whenever something is added; rescan every second regardless."""
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("reading the outbox failed")
+            await self._wait(self._wake)
+
+    async def stop(self) -> None:
+        """Cancel the lane workers (what they did not send stays in the outbox)."""
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    @staticmethod
+    async def _wait(event: asyncio.Event) -> None:
+        try:
+            async with asyncio.timeout(RESCAN_SECONDS):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+    async def _work(self, name: str) -> None:
+        """Send one lane's items in order until the lane is empty."""
+        try:
+            while True:
+                progress = self._progress
+                pending = await self._store.pending()
+                items = [item for item in pending if lane(item) == name]
+                if not items:
+                    return
+                for item in items:
+                    if _waits_for_room(item, pending):
+                        await self._wait(progress)  # until another lane has sent something
+                        break
+                    if not await self._try(item):
+                        await asyncio.sleep(self._retry_delay(self._attempts[item.id]))
+                        break
+        finally:
+            self._workers.pop(name, None)
+            self._wake.set()
+
+    async def _try(self, item: OutboxItem) -> bool:
+        """Deliver one item; False when it is to be tried again."""
+        try:
+            await self.deliver(item)
+        except Exception:
+            self._attempts[item.id] += 1
+            attempts = self._attempts[item.id]
+            log.exception("outbox item %s (%s) failed, attempt %d", item.id, item.kind, attempts)
+            # A page, and the room it goes to, are never given up: a lost page is a patient
+            # waiting. Other messages (status notices, replies) stop blocking their consult
+            # after a few attempts.
+            if attempts < MAX_DELIVERY_ATTEMPTS or _critical(item):
+                return False
+            log.error("outbox item %s given up after %d attempts", item.id, attempts)
+        await self._store.sent(item.id, now=self._clock.now())
+        self._attempts.pop(item.id, None)
+        self._progress.set()
+        self._progress = asyncio.Event()
+        return True
+
+    # -- carrying out one item ------------------------------------------------------------------
+
+    async def deliver(self, item: OutboxItem) -> None:
+        """Carry out one outbox item (it is not marked sent here)."""
+        messenger = self._messenger
+        match item.kind:
+            case OutboxKind.SEND:
+                await messenger.send(item.room, content_from_dict(item.payload), txn=item.txn)
+            case OutboxKind.REDACT:
+                removed = await messenger.redact(
+                    item.room, item.payload["event_id"], reason="personnummer", txn=item.txn
+                )
+                if not removed:
+                    content = self._renderer.render("pnr_not_redacted")
+                    await messenger.send(item.room, content, txn=f"{item.txn}-n")
+            case OutboxKind.LEAVE:
+                await messenger.leave(item.room)
+            case OutboxKind.EFFECT if item.consult is not None:
+                await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
+            case _:
+                raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
+
+    async def _effect(self, consult_id: ConsultId, effect: esc.Effect, txn: str) -> None:
+        consult = await self._store.consult(consult_id)
+        if consult is None:
+            raise ValueError(f"no consult {consult_id}")
+        if _overtaken(consult, effect):
+            # Acknowledged or closed after this escalation was decided: a page now would
+            # reach someone who is no longer needed. No page goes out after an ack.
+            log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
+            return
+        renderer, messenger = self._renderer, self._messenger
+        match effect:
+            case esc.Reply():
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                await messenger.send(consult.request_room, content, txn=txn)
+            case esc.CreateRoom():
+                if not consult.room:
+                    topic = await renderer.render_about(consult, "topic")
+                    room = await messenger.create_room(
+                        key=f"{consult.id}",
+                        name=room_name(consult),
+                        topic=topic.text,
+                        invite=effect.invite,
+                    )
+                    await self._note_room(consult.id, room)
+            case esc.PageLevel():
+                await self._page(consult, effect, txn)
+            case esc.Notice():
+                room = consult.room or consult.request_room
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                await messenger.send(room, content, txn=txn)
+            case esc.AlertAdmins():
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                for n, room in enumerate(await self._admin_rooms()):
+                    await messenger.send(room, content, txn=f"{txn}-{n}")
+
+    async def _note_room(self, consult_id: ConsultId, room: str) -> None:
+        """Record the consult room just created (once), checked against the log's length."""
+        for _ in range(5):
+            events = await self._store.events(consult_id)
+            if esc.fold(events).room:
+                return
+            now = self._clock.now()
+            event = Event.of(now, RoomCreated(room=room))
+            try:
+                await self._store.record(consult_id, len(events), [event], [], now=now)
+            except ConflictError:
+                continue  # a step of the consult came first: read the log again
+            return
+        raise ConflictError(f"{consult_id}: could not record its room")
+
+    async def _admin_rooms(self) -> list[str]:
+        """The admin room, or else a private room with each admin (created once)."""
+        if self.admin_room:
+            return [self.admin_room]
+        rooms = []
+        for admin in self._admins:
+            key = f"admin-{hashlib.sha256(admin.encode()).hexdigest()[:12]}"
+            room = await self._store.get_meta(key)
+            if room is None:
+                room = await self._messenger.create_room(
+                    key=key,
+                    name="Konsultbot – admin",
+                    topic=self._renderer.render("admin_topic").text,
+                    invite=(admin,),
+                )
+                await self._store.set_meta(key, room)
+            rooms.append(room)
+        if not rooms:
+            log.warning("an admin alert, but neither admin_room nor admins are configured")
+        return rooms
+
+    async def _page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
+        if not consult.room:
+            raise RuntimeError(f"{consult.id}: no consult room yet")
+        users = tuple(p.user for p in effect.people)
+        if not effect.first:
+            await self._messenger.invite(consult.room, users)
+        view = await self._renderer.view(consult)
+        question = await self._questions.text(consult)
+        if question is None:
+            question = self._renderer.render("question_unavailable", c=view).text
+        content = self._renderer.render(
+            "page",
+            notice=False,
+            mentions=users,
+            c=view,
+            people=[asdict(p) for p in effect.people],
+            level=effect.level,
+            question=question,
+        )
+        await self._messenger.send(
+            consult.room, content, txn=txn, recipients=(*users, consult.requester)
+        )
+        log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

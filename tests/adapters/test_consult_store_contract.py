@@ -1,0 +1,287 @@
+"""One contract suite for every ConsultStore backend: in-memory and SQLite.
+
+A new backend (PostgreSQL …) joins by adding an opener to `BACKENDS`: an async context manager
+that yields a fresh, empty store and releases it afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.domain.escalation import AckVia, Event, EventKind, State, fold
+from consultbot.domain.types import ConsultId, Outcome, UserId
+from consultbot.ports import ConflictError, ConsultStore, OutboxKind, Outgoing
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+REQ = UserId("@vera:localhost")
+K1 = UserId("@karin:localhost")
+K2 = UserId("@bertil:localhost")
+OTHER = UserId("@sven:localhost")
+DM = "!dm-vera:localhost"
+ROOM = "!consult:localhost"
+
+
+@asynccontextmanager
+async def memory_store(tmp_path: Path) -> AsyncIterator[ConsultStore]:
+    yield MemoryConsultStore()
+
+
+@asynccontextmanager
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[ConsultStore]:
+    store = await SqliteStore.open(tmp_path / "db" / "consultbot.db")
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[ConsultStore]]] = {
+    "memory": memory_store,
+    "sqlite": sqlite_store,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConsultStore]:
+    async with BACKENDS[request.param](tmp_path) as backend:
+        yield backend
+
+
+def at(minutes: float) -> datetime:
+    return NOW + timedelta(minutes=minutes)
+
+
+def requested(consult: ConsultId, *, requester: UserId = REQ, minutes: float = 0) -> Event:
+    return Event(
+        kind=EventKind.REQUESTED,
+        at=at(minutes),
+        data={
+            "consult": consult,
+            "requester": requester,
+            "service": "kardiologi",
+            "track": "halvakut",
+            "request_room": DM,
+            "request_event": f"$ask-{consult}",
+        },
+    )
+
+
+def paged(level: int, user: UserId, minutes: float, deadline: float | None) -> Event:
+    return Event(
+        kind=EventKind.PAGED,
+        at=at(minutes),
+        data={
+            "level": level,
+            "people": [{"user": user, "name": user[1:4].title(), "phone": "070-111 11 11"}],
+            "deadline": at(deadline).isoformat() if deadline is not None else None,
+        },
+    )
+
+
+def room_created(room: str, minutes: float) -> Event:
+    return Event(kind=EventKind.ROOM_CREATED, at=at(minutes), data={"room": room})
+
+
+def acknowledged(user: UserId, minutes: float) -> Event:
+    return Event(
+        kind=EventKind.ACKNOWLEDGED,
+        at=at(minutes),
+        data={"user": user, "via": AckVia.REACTION.value, "remind_at": at(240).isoformat()},
+    )
+
+
+def closed(user: UserId, minutes: float) -> Event:
+    return Event(
+        kind=EventKind.CLOSED,
+        at=at(minutes),
+        data={"outcome": Outcome.ADVICE.value, "user": user},
+    )
+
+
+async def new_consult(store: ConsultStore, events: list[Event], *, minutes: float = 0) -> ConsultId:
+    """A consult whose log holds `requested` (at `minutes`) and then `events`."""
+    consult = await store.allocate_consult(now=at(minutes))
+    await store.record(
+        consult, 0, [requested(consult, minutes=minutes), *events], [], now=at(minutes)
+    )
+    return consult
+
+
+def send(n: int, room: str = DM) -> Outgoing:
+    return Outgoing(kind=OutboxKind.SEND, room=room, payload={"text": f"t{n}", "n": n})
+
+
+# --------------------------------------------------------------------------------------------
+# Consult numbers and logs
+
+
+async def test_consult_numbers_are_new_and_increasing(store: ConsultStore) -> None:
+    first = await store.allocate_consult(now=NOW)
+    second = await store.allocate_consult(now=NOW)
+    assert (first, second) == ("K-000001", "K-000002")
+    assert await store.consult(first) is None  # allocated, no log yet
+    assert await store.events(first) == []
+
+
+async def test_a_log_reads_back_as_written(store: ConsultStore) -> None:
+    consult = await store.allocate_consult(now=NOW)
+    log = [
+        requested(consult),
+        paged(1, K1, 0, 1),
+        room_created(ROOM, 0.5),
+        acknowledged(K1, 0.75),
+    ]
+    await store.record(consult, 0, log[:2], [], now=NOW)
+    await store.record(consult, 2, log[2:], [], now=at(1))
+    events = await store.events(consult)
+    assert events == log
+    assert all(isinstance(e.kind, EventKind) for e in events)
+
+
+async def test_the_consult_is_its_folded_log_with_every_field(store: ConsultStore) -> None:
+    consult = await new_consult(
+        store, [paged(1, K1, 0, 1), room_created(ROOM, 0.5), acknowledged(K1, 0.75)]
+    )
+    found = await store.consult(consult)
+    assert found is not None
+    expected = fold(await store.events(consult))
+    for f in fields(expected):
+        assert getattr(found, f.name) == getattr(expected, f.name), f.name
+    # What the service needs after a restart to answer the requester where they asked.
+    assert (found.request_room, found.request_event) == (DM, f"$ask-{consult}")
+    assert (found.requester, found.room, found.acked_by) == (REQ, ROOM, K1)
+
+
+async def test_a_stale_step_is_refused_and_stores_nothing(store: ConsultStore) -> None:
+    consult = await new_consult(store, [])
+    with pytest.raises(ConflictError):
+        await store.record(consult, 0, [paged(1, K1, 1, 2)], [send(1)], handled="$stale", now=at(1))
+    assert [e.kind for e in await store.events(consult)] == [EventKind.REQUESTED]
+    assert await store.pending() == []
+    assert not await store.is_handled("$stale")
+
+
+async def test_a_log_that_does_not_fold_is_refused_and_stores_nothing(
+    store: ConsultStore,
+) -> None:
+    consult = await store.allocate_consult(now=NOW)
+    with pytest.raises(ValueError, match="must start with 'requested'"):
+        await store.record(consult, 0, [paged(1, K1, 0, 1)], [send(1)], handled="$bad", now=NOW)
+    assert await store.events(consult) == []
+    assert await store.pending() == []
+    assert not await store.is_handled("$bad")
+
+
+async def test_events_without_a_consult_are_not_stored_but_the_rest_is(
+    store: ConsultStore,
+) -> None:
+    ids = await store.record(None, 0, [], [send(1), send(2)], handled="$reply", now=NOW)
+    assert len(ids) == 2 and ids[0] < ids[1]
+    assert await store.is_handled("$reply")
+    assert not await store.is_handled("$other")
+
+
+# --------------------------------------------------------------------------------------------
+# Finding consults
+
+
+async def test_open_consults_are_the_open_ones_and_those_with_a_deadline(
+    store: ConsultStore,
+) -> None:
+    paging = await new_consult(store, [paged(1, K1, 0, 1)])
+    done = await new_consult(store, [paged(1, K1, 0, 1), closed(K1, 2)])
+    acked = await new_consult(store, [paged(1, K1, 0, 1), acknowledged(K1, 0.5)])
+    found = {c.id: c for c in await store.open_consults()}
+    assert set(found) == {paging, acked}
+    assert found[paging].deadline == at(1)
+    assert found[acked].state is State.ACKNOWLEDGED
+    assert done not in found
+
+
+async def test_a_consult_is_found_by_its_room(store: ConsultStore) -> None:
+    consult = await new_consult(store, [paged(1, K1, 0, 1), room_created(ROOM, 0.5)])
+    await new_consult(store, [paged(1, K1, 0, 1)])
+    assert await store.consult_for_room(ROOM) == consult
+    assert await store.consult_for_room(DM) is None
+    assert await store.consult_for_room("!elsewhere:localhost") is None
+
+
+async def test_consults_of_a_user_are_those_they_asked_or_were_paged_for(
+    store: ConsultStore,
+) -> None:
+    first = await new_consult(store, [paged(1, K1, 0, 1)])
+    second = await new_consult(store, [paged(1, K2, 0, 1)], minutes=1)
+    finished = await new_consult(store, [paged(1, K1, 2, 3), closed(REQ, 4)], minutes=2)
+    assert [c.id for c in await store.consults_of(REQ)] == [second, first]  # newest first
+    assert [c.id for c in await store.consults_of(K1)] == [first]
+    assert [c.id for c in await store.consults_of(K1, open_only=False)] == [finished, first]
+    assert await store.consults_of(OTHER, open_only=False) == []
+
+
+async def test_consults_between_is_by_request_time_half_open(store: ConsultStore) -> None:
+    early = await new_consult(store, [], minutes=0)
+    middle = await new_consult(store, [], minutes=10)
+    await new_consult(store, [], minutes=20)
+    found = await store.consults_between(at(0), at(20))
+    assert sorted(c.id for c in found) == sorted([early, middle])
+
+
+# --------------------------------------------------------------------------------------------
+# The outbox
+
+
+async def test_the_outbox_is_oldest_first_until_sent(store: ConsultStore) -> None:
+    consult = await new_consult(store, [])
+    effect: dict[str, Any] = {"type": "Reply", "template": "created", "params": {}}
+    ids = await store.record(
+        consult,
+        1,
+        [paged(1, K1, 0, 1)],
+        [Outgoing(kind=OutboxKind.EFFECT, consult=consult, payload=effect), send(1)],
+        now=NOW,
+    )
+    ids += await store.record(None, 0, [], [send(2, ROOM)], now=NOW)
+    pending = await store.pending()
+    assert [i.id for i in pending] == ids
+    assert [i.kind for i in pending] == [OutboxKind.EFFECT, OutboxKind.SEND, OutboxKind.SEND]
+    assert all(isinstance(i.kind, OutboxKind) for i in pending)
+    assert pending[0].consult == consult and pending[0].payload == effect
+    assert (pending[1].consult, pending[1].room, pending[1].payload) == (
+        None,
+        DM,
+        {"text": "t1", "n": 1},
+    )
+    assert pending[2].room == ROOM
+
+    await store.sent(ids[1], now=at(1))
+    assert [i.id for i in await store.pending()] == [ids[0], ids[2]]
+
+
+async def test_transaction_ids_are_distinct_and_stable(store: ConsultStore) -> None:
+    await store.record(None, 0, [], [send(1), send(2)], now=NOW)
+    first = [i.txn for i in await store.pending()]
+    again = [i.txn for i in await store.pending()]
+    assert first == again
+    assert len(set(first)) == 2 and all(first)
+
+
+# --------------------------------------------------------------------------------------------
+# Bot state
+
+
+async def test_meta_values_are_stored_and_replaced(store: ConsultStore) -> None:
+    assert await store.get_meta("sync_token") is None
+    await store.set_meta("sync_token", "s1")
+    await store.set_meta("sync_token", "s2")
+    await store.set_meta("admin-1", "!room:localhost")
+    assert await store.get_meta("sync_token") == "s2"
+    assert await store.get_meta("admin-1") == "!room:localhost"

@@ -1,0 +1,120 @@
+"""The consult log's typed payloads: what is stored per kind, and reading it back."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from consultbot.domain.events import (
+    PAYLOADS,
+    Acknowledged,
+    AckVia,
+    Closed,
+    Event,
+    EventKind,
+    LevelSkipped,
+    Offered,
+    Paged,
+    PassedOn,
+    Payload,
+    Person,
+    PhoneContact,
+    Queued,
+    Reminded,
+    Requested,
+    RoomCreated,
+    Unanswered,
+    Withdrawn,
+)
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+
+AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+LOCAL = datetime(2026, 11, 24, 8, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
+A = UserId("@anna:localhost")
+
+# Every kind, with the dict the database holds for it (existing databases hold exactly these).
+STORED: list[tuple[Payload, dict[str, object]]] = [
+    (
+        Requested(
+            consult=ConsultId("K-000001"),
+            requester=UserId("@vera:localhost"),
+            service=ServiceId("kardiologi"),
+            track=Track.AKUT,
+            request_room="!dm:localhost",
+            request_event="$ask",
+        ),
+        {
+            "consult": "K-000001",
+            "requester": "@vera:localhost",
+            "service": "kardiologi",
+            "track": "akut",
+            "request_room": "!dm:localhost",
+            "request_event": "$ask",
+        },
+    ),
+    (Offered(opens_at=LOCAL), {"opens_at": "2026-11-24T08:00:00+01:00"}),
+    (Queued(), {}),
+    (Withdrawn(), {}),
+    (RoomCreated(room="!c:localhost"), {"room": "!c:localhost"}),
+    (LevelSkipped(level=2), {"level": 2}),
+    (
+        Paged(
+            level=1,
+            people=(Person(user=A, name="Anna", phone="070-1"), Person(user=A, name="B")),
+            deadline=AT + timedelta(minutes=1),
+        ),
+        {
+            "level": 1,
+            "people": [
+                {"user": A, "name": "Anna", "phone": "070-1"},
+                {"user": A, "name": "B", "phone": ""},
+            ],
+            "deadline": "2026-11-23T09:01:00+00:00",
+        },
+    ),
+    (PassedOn(user=A, level=1), {"user": A, "level": 1}),
+    (Unanswered(), {}),
+    (
+        Acknowledged(user=A, via=AckVia.REACTION, remind_at=AT),
+        {"user": A, "via": "reaction", "remind_at": "2026-11-23T09:00:00+00:00"},
+    ),
+    (
+        Acknowledged(user=A, via=AckVia.CLOSE, remind_at=None),
+        {"user": A, "via": "close", "remind_at": None},
+    ),
+    (Reminded(close_at=AT), {"close_at": "2026-11-23T09:00:00+00:00"}),
+    (Closed(outcome=Outcome.ADVICE, user=A), {"outcome": "advice", "user": A}),
+    (Closed(outcome=Outcome.UNKNOWN, user=None), {"outcome": "unknown", "user": None}),
+    (PhoneContact(user=A), {"user": A}),
+]
+
+
+def test_every_kind_has_a_payload_and_an_example() -> None:
+    assert set(PAYLOADS) == set(EventKind)
+    assert {type(payload).KIND for payload, _ in STORED} == set(EventKind)
+
+
+@pytest.mark.parametrize(("payload", "data"), STORED)
+def test_a_payload_is_stored_as_before_and_read_back_unchanged(
+    payload: Payload, data: dict[str, object]
+) -> None:
+    event = Event.of(AT, payload)
+    assert event.kind is type(payload).KIND and event.at == AT
+    assert event.data == data
+    # As a store gives it back: JSON text, the kind as a plain string.
+    stored = Event(kind=EventKind(str(event.kind)), at=AT, data=json.loads(json.dumps(data)))
+    assert stored.payload() == payload
+
+
+def test_instants_keep_their_offset() -> None:
+    read = Event.of(AT, Offered(opens_at=LOCAL)).payload()
+    assert isinstance(read, Offered)
+    assert read.opens_at.isoformat() == LOCAL.isoformat()
+
+
+def test_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown consult event"):
+        Event(kind="nonsense", at=AT, data={}).payload()  # type: ignore[arg-type]
