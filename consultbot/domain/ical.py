@@ -31,6 +31,7 @@ caller passes the time stamp (DTSTAMP): no clock is read here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -242,12 +243,37 @@ def _shifts_of(event: Any, file: str, line: int) -> list[RawShift]:
     ]
 
 
+def _unbalanced(text: str) -> Problem | None:
+    """A BEGIN without its END (or an END without its BEGIN), with its line: icalendar's own
+    message for that names no line."""
+    stack: list[tuple[str, int]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        upper = line.strip().upper()
+        if upper.startswith("BEGIN:"):
+            stack.append((upper[6:], number))
+        elif upper.startswith("END:"):
+            name = upper[4:]
+            if not stack or stack[-1][0] != name:
+                return Problem(
+                    file="", line=number, code="ical_unexpected_end", params={"name": name}
+                )
+            stack.pop()
+    if stack:
+        name, number = stack[-1]
+        return Problem(file="", line=number, code="ical_not_closed", params={"name": name})
+    return None
+
+
 def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
     """Read VEVENTs as raw shifts, recurring events expanded and cancelled ones left out."""
     import icalendar
 
     text = decode_text(data, file, problems)
     if text is None:
+        return []
+    broken = _unbalanced(text)
+    if broken is not None:
+        problems.append(replace(broken, file=file))
         return []
     try:
         calendar = icalendar.Calendar.from_ical(text)

@@ -107,7 +107,7 @@ def test_csv_export_escapes_formulas_and_keeps_the_autumn_hour(tmp_path: Path) -
     original = check_roster([("r.csv", text.encode())], CATALOGUE, TZ)
     assert original.ok, original.problems
     exported = shifts_to_csv(original.shifts, TZ)
-    assert ',"\'=HYPERLINK' in exported and ",'+46 70 123" in exported and ",'@bo," in exported
+    assert ",\"'=HYPERLINK" in exported and ",'+46 70 123" in exported and ",'@bo," in exported
     assert "2026-10-25T02:30+01:00" in exported
     again = check_roster([("e.csv", exported.encode())], CATALOGUE, TZ)
     assert again.shifts == original.shifts
@@ -188,3 +188,13 @@ def test_a_listed_header_has_no_none(loaded: Run, tmp_path: Path) -> None:
     assert result.code == 1
     assert "rubrikraden har: service, level, start)" in result.err
     assert "None" not in result.err
+
+
+def test_times_in_messages_are_local(loaded: Run, tmp_path: Path) -> None:
+    # Tove's kept night shift 2026-11-23 17:00 → 11-24 08:00 (local), not 16:00Z → 07:00Z.
+    roster = write(
+        tmp_path / "r.csv",
+        "kardiologi,2,2026-11-24 07:00,2026-11-24 17:00,@tove.aberg:localhost,Tove Åberg,",
+    )
+    result = loaded("roster", "check", roster)
+    assert "(2026-11-23 17:00–2026-11-24 08:00, från ett tidigare schema)" in result.err

@@ -7,6 +7,7 @@ import io
 import re
 from datetime import UTC, datetime, time, timedelta
 
+import icalendar
 import openpyxl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,7 @@ from consultbot.domain.catalogue import Catalogue, parse_catalogue
 from consultbot.domain.hours import Hours
 from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import RosterCheck, check_roster
+from consultbot.domain.roster import RosterCheck, check_roster, unescape_cell
 from consultbot.resources import example_data_dir
 from tests.domain.catalogue_for_tests import CATALOGUE, HOURS, TZ
 
@@ -85,7 +86,12 @@ row_cells = st.tuples(
 
 
 @SETTINGS
-@given(data=st.binary(max_size=600), prefix=st.sampled_from([b"", b"\xef\xbb\xbf", b"PK\x03\x04"]))
+@given(
+    data=st.binary(max_size=600),
+    prefix=st.sampled_from(
+        [b"", b"\xef\xbb\xbf", b"PK\x03\x04", b"\xff\xfe", b"BEGIN:VCALENDAR\r\n"]
+    ),
+)
 @example(data=b"\x00", prefix=b"")
 @example(data=b"service,level\n\x81\x8d", prefix=b"")
 def test_arbitrary_bytes_never_crash(data: bytes, prefix: bytes) -> None:
@@ -262,7 +268,8 @@ def valid_rosters(draw: st.DrawFn) -> tuple[list[list[str]], list[Expected]]:
                 phone,
             ]
         )
-        expected.append((service, level, start, end, normalise_matrix_id(user) or "", name.strip()))
+        user_id = normalise_matrix_id(user) or ""
+        expected.append((service, level, start, end, user_id, unescape_cell(name.strip())))
     return rows, expected
 
 
@@ -291,6 +298,106 @@ def test_every_accepted_shift_is_on_duty_at_its_midpoint(
         duty = on_duty(shift.service, midpoint, result.shifts)
         assert shift in duty.level(shift.level)
         assert shift not in on_duty(shift.service, shift.end, result.shifts).level(shift.level)
+
+
+# ---------------------------------------------------------------------------------------------
+# (b2) Every format an admin exports: the file's shifts exactly, or an error with its line
+
+
+def _as_csv(rows: list[list[str]], sep: str, encoding: str) -> bytes:
+    text = to_csv(ENGLISH, rows, sep, "\r\n").decode("utf-8")
+    return text.encode(encoding)
+
+
+def _as_xlsx(rows: list[list[str]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(SWEDISH)
+    for row in rows:
+        sheet.append([int(row[1]) if i == 1 else cell for i, cell in enumerate(row)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _as_ics(
+    rows: list[list[str]], expected: list[Expected], draw: st.DrawFn
+) -> tuple[bytes, list[Expected]]:
+    """One event per shift, as calendars write them: attendees or X- properties, DTEND or
+    DURATION, some repeated daily (RRULE with COUNT), cancelled decoys in between."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//test//SV")
+    calendar.add("version", "2.0")
+    holds: list[Expected] = []
+    for n, (row, shift) in enumerate(zip(rows, expected, strict=True)):
+        service, level, start, end, user, name = shift
+        repeats = draw(st.integers(1, 3)) if end - start <= timedelta(hours=23) else 1
+        for copy in (False, True):
+            cancelled = copy
+            if copy and not draw(st.booleans()):
+                continue
+            event = icalendar.Event()
+            event.add("uid", f"{n}-{copy}@test")
+            event.add("dtstamp", datetime(2026, 1, 1, tzinfo=UTC))
+            event.add("dtstart", start)
+            if draw(st.booleans()):
+                event.add("dtend", end)
+            else:
+                event.add("duration", end - start)
+            if repeats > 1:
+                event.add("rrule", {"FREQ": "DAILY", "COUNT": repeats})
+            event.add("x-consultbot-service", row[0])
+            event.add("x-consultbot-level", row[1])
+            event.add("x-consultbot-name", row[5])
+            if draw(st.booleans()):
+                event.add("attendee", icalendar.vCalAddress("matrix:u/" + row[4][1:]))
+            else:
+                event.add("x-consultbot-matrix-id", row[4])
+            if cancelled:
+                event.add("status", "CANCELLED")
+            calendar.add_component(event)
+        for k in range(repeats):
+            step = timedelta(days=k)
+            holds.append((service, level, start + step, end + step, user, name))
+    return calendar.to_ical(), holds
+
+
+FILE_LEVEL = {"utf16_without_bom", "bad_utf16", "empty_file", "binary_file", "bad_ical", "no_rows"}
+
+
+@settings(SETTINGS, max_examples=80)
+@given(roster=valid_rosters(), data=st.data())
+def test_every_format_holds_exactly_its_shifts_or_says_where_it_is_wrong(
+    roster: tuple[list[list[str]], list[Expected]], data: st.DataObject
+) -> None:
+    rows, expected = roster
+    kind = data.draw(st.sampled_from(["csv", "xlsx", "ics"]))
+    if kind == "csv":
+        sep = data.draw(st.sampled_from([",", ";", "\t"]))
+        encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+        content, holds = _as_csv(rows, sep, encoding), expected
+    elif kind == "xlsx":
+        content, holds = _as_xlsx(rows), expected
+    else:
+        content, holds = _as_ics(rows, expected, data.draw)
+    broken = data.draw(st.booleans()) and kind == "csv"
+    if broken:
+        # The shapes that used to lose rows silently: a quote never closed, a cut-off file.
+        cut = data.draw(st.integers(1, max(1, len(content) - 1)))
+        content = content[:cut] + (b'"' if data.draw(st.booleans()) else b"")
+    result = run([(f"roster.{kind}", content)])
+    if not broken:
+        assert result.ok, result.errors
+    if result.ok:
+        got = sorted((s.service, s.level, s.start, s.end, s.user, s.name) for s in result.shifts)
+        if not broken:
+            assert got == sorted(holds)
+        for shift in result.shifts:
+            assert shift in on_duty(shift.service, shift.start, result.shifts).level(shift.level)
+            after = on_duty(shift.service, shift.end, result.shifts).level(shift.level)
+            assert shift not in after
+    else:
+        assert all(p.line is not None or p.code in FILE_LEVEL for p in result.errors)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -409,3 +409,14 @@ def test_an_alias_that_is_another_services_id_is_refused() -> None:
     text = CATALOGUE_TOML.replace('aliases = ["röntgen"]', 'aliases = ["röntgen", "Kardiologi"]')
     _, problems = parse_catalogue(text, "services.toml")
     assert [(p.code, p.params["name"]) for p in problems] == [("duplicate_name", "Kardiologi")]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Messages
+
+
+def test_a_broken_calendar_names_the_line() -> None:
+    cut = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nDTSTART:20261201T080000Z\r\n"
+    assert errors(check(("r.ics", cut))) == [(3, "ical_not_closed")]
+    crossed = cut + b"END:VCALENDAR\r\n"
+    assert errors(check(("r.ics", crossed))) == [(5, "ical_unexpected_end")]
