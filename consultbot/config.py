@@ -259,7 +259,7 @@ def _url(section: _Section, value: str) -> str:
 
 
 def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
-    from consultbot.domain.roster import is_matrix_id
+    from consultbot.domain.matrix_ids import is_matrix_id
 
     if not is_matrix_id(value):
         raise section.error(key, "bad_user_id", value=repr(value))

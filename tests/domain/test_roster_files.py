@@ -420,3 +420,12 @@ def test_a_broken_calendar_names_the_line() -> None:
     assert errors(check(("r.ics", cut))) == [(3, "ical_not_closed")]
     crossed = cut + b"END:VCALENDAR\r\n"
     assert errors(check(("r.ics", crossed))) == [(5, "ical_unexpected_end")]
+
+
+def test_the_staff_list_normalises_matrix_ids_too() -> None:
+    from consultbot.domain.people import parse_staff
+
+    data = b"matrix_id,name,unit\n@a:Region.SE,A,kardiologi\n@a:region.se,A,kardiologi\n"
+    members, problems = parse_staff(data, "staff.csv", CATALOGUE)
+    assert [m.user for m in members] == ["@a:region.se"]
+    assert [(p.line, p.code) for p in problems] == [(3, "duplicate_person")]
