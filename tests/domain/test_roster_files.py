@@ -429,3 +429,40 @@ def test_the_staff_list_normalises_matrix_ids_too() -> None:
     members, problems = parse_staff(data, "staff.csv", CATALOGUE)
     assert [m.user for m in members] == ["@a:region.se"]
     assert [(p.line, p.code) for p in problems] == [(3, "duplicate_person")]
+
+
+OUTLOOK_ZONE = """BEGIN:VTIMEZONE
+TZID:W. Europe Standard Time
+BEGIN:STANDARD
+DTSTART:16010101T030000
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10
+END:STANDARD
+BEGIN:DAYLIGHT
+DTSTART:16010101T020000
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3
+END:DAYLIGHT
+END:VTIMEZONE
+""".replace("\n", "\r\n")
+
+
+def test_a_time_zone_the_file_defines_is_known() -> None:
+    result = check(
+        (
+            "outlook.ics",
+            ics(
+                f"""UID:1
+                DTSTART;TZID=W. Europe Standard Time:20261024T200000
+                DTEND;TZID=W. Europe Standard Time:20261025T080000
+                X-CONSULTBOT-MATRIX-ID:@anna:region.se
+                X-CONSULTBOT-NAME:Anna
+                {DUTY}""",
+                extra=OUTLOOK_ZONE,
+            ),
+        )
+    )
+    assert result.ok, result.problems
+    assert on_duty(result) == [("@anna:region.se", local(2026, 10, 24, 20), local(2026, 10, 25, 8))]
