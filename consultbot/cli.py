@@ -143,6 +143,8 @@ def database_reason(exc: sqlite3.Error, messages: Messages) -> str:
     """The reason of a database error in the user's language."""
     text = str(exc).lower()
     for marker, key in (
+        ("not consultbot's", "database_not_consultbot"),
+        ("is newer than", "database_newer"),
         ("readonly", "database_readonly"),
         ("unable to open", "database_cannot_open"),
         ("locked", "database_locked"),
@@ -561,7 +563,8 @@ def main(
         reason = ctx.messages.text("config", exc.code, **exc.params) if exc.code else exc.reason
         print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
     except StoreError as exc:
-        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+        reason = database_reason(sqlite3.Error(exc.reason), ctx.messages)
+        print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
     except sqlite3.Error as exc:
         database = ctx.config.bot.database if ctx._config is not None else "?"
         reason = database_reason(exc, ctx.messages)

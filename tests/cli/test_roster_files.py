@@ -151,6 +151,16 @@ def test_operating_system_and_database_errors_are_swedish() -> None:
     )
 
 
+def test_a_database_that_is_not_ours_is_one_swedish_line(config_path: Path) -> None:
+    other = config_path.parent / "data" / "consultbot.db"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE kunder (namn TEXT)")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["who", "kardiologi", "-c", str(config_path)], out, err) == 1
+    assert err.getvalue() == f"fel: {other}: filen är en SQLite-databas men inte konsultbotens\n"
+
+
 def test_a_missing_file_is_one_swedish_line(loaded: Run, tmp_path: Path) -> None:
     missing = tmp_path / "saknas.csv"
     result = loaded("roster", "check", str(missing))
