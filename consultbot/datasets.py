@@ -78,6 +78,10 @@ async def _require_catalogue(store: DataStore) -> Catalogue:
 
 def check_catalogue_files(files: Files) -> Checked:
     """Validate one catalogue file (TOML)."""
+    return _check_catalogue(files)[0]
+
+
+def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
     (name, data), *rest = files
     problems: list[Problem] = [
         Problem(file=extra, line=None, code="unknown_key", params={"key": "(one file only)"})
@@ -85,12 +89,13 @@ def check_catalogue_files(files: Files) -> Checked:
     ]
     text = decode_text(data, name, problems)
     if text is None:
-        return Checked(
+        checked = Checked(
             dataset=Dataset.CATALOGUE,
             files=(name,),
             problems=tuple(problems),
             summary_key="catalogue_summary",
         )
+        return checked, Catalogue()
     catalogue, found = parse_catalogue(text, name)
     problems.extend(found)
     kinds = [s.kind for s in catalogue.services]
@@ -98,7 +103,7 @@ def check_catalogue_files(files: Files) -> Checked:
     async def activate(store: DataStore, now: datetime) -> int:
         return await store.import_catalogue(catalogue, source=name, now=now)
 
-    return Checked(
+    checked = Checked(
         dataset=Dataset.CATALOGUE,
         files=(name,),
         problems=tuple(problems),
@@ -111,6 +116,7 @@ def check_catalogue_files(files: Files) -> Checked:
         },
         _activate=activate if len(catalogue) else None,
     )
+    return checked, catalogue
 
 
 async def check_roster_files(
@@ -178,12 +184,10 @@ def _unique(shifts: list[Shift]) -> list[Shift]:
 async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
-    checked = check_catalogue_files(files)
+    checked, catalogue = _check_catalogue(files)
     if not checked.has_content:
         return checked
-    name, data = files[0]
-    text = data.decode("utf-8-sig", "replace")
-    catalogue, _ = parse_catalogue(text, name)
+    name = files[0][0]
     problems: list[Problem] = []
     for service in (await store.catalogue()).services:
         kept = catalogue.find(service.id)

@@ -37,6 +37,7 @@ from itertools import islice
 from typing import Any
 
 from consultbot.domain.errors import Problem
+from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.shifts import RawShift, Shift
 from consultbot.domain.tables import Cell, decode_text
 
@@ -81,11 +82,15 @@ def _people(event: Any) -> tuple[list[tuple[str, str]], list[str]]:
         cn = str(params.get("CN", "")).strip()
         if uri.lower().startswith("matrix:u/"):
             user = "@" + uri[len("matrix:u/") :].split("?")[0]
-            if all(user != known for known, _ in people):
+            if all(_same(user) != _same(known) for known, _ in people):
                 people.append((user, cn or _prop(event, "X-CONSULTBOT-NAME") or fallback))
         else:
             others.append(uri)
     return people, others
+
+
+def _same(user: str) -> str:
+    return normalise_matrix_id(user) or user
 
 
 def _unknown_zone(event: Any) -> str | None:

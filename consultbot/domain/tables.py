@@ -95,7 +95,11 @@ def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
             Problem(file=file, line=mixed[0], code="mixed_encoding", params={"utf8": str(mixed[1])})
         )
         return None
-    text = data.decode("cp1252", "replace")
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        problems.append(Problem(file=file, line=None, code="not_utf8"))
+        return None
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
 

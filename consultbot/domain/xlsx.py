@@ -23,7 +23,7 @@ from typing import IO
 from xml.etree.ElementTree import Element, XMLPullParser
 
 MAX_XLSX_BYTES = 64 * 1024 * 1024
-MAX_CELLS = 2_000_000
+MAX_CELLS = 1_000_000
 MAX_COLUMNS = 256
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
