@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,7 @@ def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[
         )
     if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
+        out.extend(messages.cli(key, **params) for key, params in checked.details)
     if checked.errors:
         err.append(messages.cli("errors_total", count=len(checked.errors)))
     return out, err
@@ -91,10 +93,23 @@ def format_who(
     return lines
 
 
+def local_time_text(instant: datetime, tz: ZoneInfo) -> str:
+    """`YYYY-MM-DD HH:MM` in `tz`; in the repeated autumn hour with its offset
+    (`YYYY-MM-DDTHH:MM+02:00`), so that reading it back gives the same instant."""
+    local = instant.astimezone(tz)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():
+        return local.isoformat(timespec="minutes")
+    return f"{local:%Y-%m-%d %H:%M}"
+
+
 def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
-    """Shifts as a roster CSV in the import format, local times."""
+    """Shifts as a roster CSV in the import format, local times. Free text that a spreadsheet
+    would run as a formula is escaped (and unescaped again on import)."""
     import csv
     import io
+
+    from consultbot.domain.roster import escape_cell
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -104,14 +119,41 @@ def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
             [
                 s.service,
                 s.level,
-                f"{s.start.astimezone(tz):%Y-%m-%d %H:%M}",
-                f"{s.end.astimezone(tz):%Y-%m-%d %H:%M}",
+                local_time_text(s.start, tz),
+                local_time_text(s.end, tz),
                 s.user,
-                s.name,
-                s.phone,
+                escape_cell(s.name),
+                escape_cell(s.phone),
             ]
         )
     return buffer.getvalue()
+
+
+def os_reason(exc: OSError, messages: Messages) -> str:
+    """The reason of an operating-system error in the user's language."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name and messages.has("oserror", name):
+        return messages.text("oserror", name)
+    return exc.strerror or str(exc)
+
+
+def database_reason(exc: sqlite3.Error, messages: Messages) -> str:
+    """The reason of a database error in the user's language."""
+    text = str(exc).lower()
+    for marker, key in (
+        ("not consultbot's", "database_not_consultbot"),
+        ("is newer than", "database_newer"),
+        ("readonly", "database_readonly"),
+        ("unable to open", "database_cannot_open"),
+        ("locked", "database_locked"),
+        ("disk is full", "database_full"),
+        ("not a database", "database_not_ours"),
+    ):
+        if marker in text:
+            return messages.cli(key)
+    return messages.cli("database_other", detail=str(exc))
 
 
 def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
@@ -193,7 +235,8 @@ def _read_files(ctx: Context, names: Sequence[str]) -> list[tuple[str, bytes]]:
             try:
                 files.append((name, Path(name).read_bytes()))
             except OSError as exc:
-                raise ctx.fail("cannot_read", file=name, reason=exc.strerror or str(exc)) from None
+                reason = os_reason(exc, ctx.messages)
+                raise ctx.fail("cannot_read", file=name, reason=reason) from None
     return files
 
 
@@ -205,7 +248,7 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
     with ctx.step("step_check"):
         try:
             if dataset is Dataset.CATALOGUE:
-                return datasets.check_catalogue_files(files)
+                return await datasets.check_catalogue_against(files, store, datetime.now(UTC))
             if dataset is Dataset.DIRECTORY:
                 return datasets.check_directory_files(files)
             if dataset is Dataset.STAFF:
@@ -303,18 +346,26 @@ async def cmd_who(ctx: Context) -> int:
 def _date(ctx: Context, text: str | None) -> datetime | None:
     if not text:
         return None
+    from consultbot.domain.roster import YEARS
+
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise ctx.fail("bad_date", value=text) from None
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise ctx.fail("bad_year", value=text, first=YEARS[0], last=YEARS[1])
     return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)
 
 
 def _emit(ctx: Context, data: bytes) -> None:
-    if ctx.args.output:
-        Path(ctx.args.output).write_bytes(data)
-    else:
+    if not ctx.args.output:
         ctx.out.write(data.decode("utf-8"))
+        return
+    try:
+        Path(ctx.args.output).write_bytes(data)
+    except OSError as exc:
+        reason = os_reason(exc, ctx.messages)
+        raise ctx.fail("cannot_write", file=ctx.args.output, reason=reason) from None
 
 
 async def cmd_export(ctx: Context) -> int:
@@ -327,7 +378,8 @@ async def cmd_export(ctx: Context) -> int:
         end += timedelta(days=1)
     shifts = await (await ctx.store()).shifts(ServiceId(service.id), start, end)
     if ctx.args.format == "ics":
-        data = shifts_to_ical(shifts, service.name, {service.id: service.name})
+        stamp = datetime.now(UTC)
+        data = shifts_to_ical(shifts, service.name, {service.id: service.name}, stamp)
     else:
         data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
     _emit(ctx, data)
@@ -511,7 +563,15 @@ def main(
         reason = ctx.messages.text("config", exc.code, **exc.params) if exc.code else exc.reason
         print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
     except StoreError as exc:
-        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+        reason = database_reason(sqlite3.Error(exc.reason), ctx.messages)
+        print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
+    except sqlite3.Error as exc:
+        database = ctx.config.bot.database if ctx._config is not None else "?"
+        reason = database_reason(exc, ctx.messages)
+        print(f"{ctx.messages.cli('error')}: {database}: {reason}", file=err)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{ctx.messages.cli('error')}: {where}{os_reason(exc, ctx.messages)}", file=err)
     except ConsultbotError as exc:
         print(f"{ctx.messages.cli('error')}: {exc}", file=err)
     except KeyboardInterrupt:

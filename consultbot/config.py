@@ -219,7 +219,7 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
         try:
             hours = Hours.parse(text)
         except HoursFormatError as exc:
-            raise t.error("hours", "bad_hours", detail=exc) from None
+            raise t.error("hours", f"bad_hours_{exc.code}", value=text) from None
         timeout = t.get("ack_timeout_seconds", int, timeout_default)
         if not 10 <= timeout <= 86400:
             raise t.error("ack_timeout_seconds", "out_of_range", low=10, high=86400, value=timeout)
@@ -259,7 +259,7 @@ def _url(section: _Section, value: str) -> str:
 
 
 def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
-    from consultbot.domain.roster import is_matrix_id
+    from consultbot.domain.matrix_ids import is_matrix_id
 
     if not is_matrix_id(value):
         raise section.error(key, "bad_user_id", value=repr(value))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,14 @@ from consultbot.domain.catalogue import Catalogue, parse_catalogue
 from consultbot.domain.errors import HasProblems, Problem
 from consultbot.domain.hours import Hours
 from consultbot.domain.people import parse_directory, parse_staff
-from consultbot.domain.roster import Shift, check_roster, overlaps_with_kept
+from consultbot.domain.roster import (
+    Changes,
+    Shift,
+    changes,
+    check_roster,
+    in_periods,
+    overlaps_with_kept,
+)
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceKind, Track
 from consultbot.ports import DataStore
@@ -37,6 +44,8 @@ class Checked(HasProblems):
     problems: tuple[Problem, ...]
     summary_key: str
     summary: dict[str, str] = field(default_factory=dict)
+    # Further summary lines (message key, fields), e.g. what the import changes per service.
+    details: tuple[tuple[str, dict[str, str]], ...] = ()
     _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
 
     @property
@@ -69,6 +78,10 @@ async def _require_catalogue(store: DataStore) -> Catalogue:
 
 def check_catalogue_files(files: Files) -> Checked:
     """Validate one catalogue file (TOML)."""
+    return _check_catalogue(files)[0]
+
+
+def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
     (name, data), *rest = files
     problems: list[Problem] = [
         Problem(file=extra, line=None, code="unknown_key", params={"key": "(one file only)"})
@@ -76,12 +89,13 @@ def check_catalogue_files(files: Files) -> Checked:
     ]
     text = decode_text(data, name, problems)
     if text is None:
-        return Checked(
+        checked = Checked(
             dataset=Dataset.CATALOGUE,
             files=(name,),
             problems=tuple(problems),
             summary_key="catalogue_summary",
         )
+        return checked, Catalogue()
     catalogue, found = parse_catalogue(text, name)
     problems.extend(found)
     kinds = [s.kind for s in catalogue.services]
@@ -89,7 +103,7 @@ def check_catalogue_files(files: Files) -> Checked:
     async def activate(store: DataStore, now: datetime) -> int:
         return await store.import_catalogue(catalogue, source=name, now=now)
 
-    return Checked(
+    checked = Checked(
         dataset=Dataset.CATALOGUE,
         files=(name,),
         problems=tuple(problems),
@@ -102,19 +116,28 @@ def check_catalogue_files(files: Files) -> Checked:
         },
         _activate=activate if len(catalogue) else None,
     )
+    return checked, catalogue
 
 
 async def check_roster_files(
     files: Files, store: DataStore, tz: ZoneInfo, hours: Mapping[Track, Hours]
 ) -> Checked:
-    """Validate roster files against the active catalogue; gaps are checked per track hours."""
+    """Validate roster files against the active catalogue; gaps are checked per track hours.
+
+    The summary says, per service, how many shifts the import adds, replaces and removes."""
     catalogue = await _require_catalogue(store)
     result = check_roster(files, catalogue, tz, hours)
     kept: list[Shift] = []
-    for service, (start, _) in result.periods.items():
-        running = await store.shifts(service, start, start + timedelta(seconds=1))
-        kept.extend(s for s in running if s.start < start)
-    clashes = overlaps_with_kept(result, kept)
+    per_service: list[Changes] = []
+    for service, spans in sorted(result.periods.items()):
+        existing: list[Shift] = []
+        for start, end in spans:
+            running = await store.shifts(service, start, end)
+            kept.extend(s for s in running if s.start < start and not in_periods(s, spans))
+            existing.extend(s for s in running if start <= s.start < end)
+        new = [s for s in result.shifts if s.service == service]
+        per_service.append(changes(service, new, existing))
+    clashes = overlaps_with_kept(result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
 
@@ -123,8 +146,8 @@ async def check_roster_files(
             result.shifts, result.periods, source=_source(files), now=now
         )
 
-    starts = [lo for lo, _ in result.periods.values()]
-    ends = [hi for _, hi in result.periods.values()]
+    starts = [spans[0][0] for spans in result.periods.values()]
+    ends = [spans[-1][1] for spans in result.periods.values()]
     return Checked(
         dataset=Dataset.ROSTER,
         files=result.files,
@@ -137,8 +160,52 @@ async def check_roster_files(
             "start": min(starts).astimezone(tz).strftime("%Y-%m-%d %H:%M") if starts else "–",
             "end": max(ends).astimezone(tz).strftime("%Y-%m-%d %H:%M") if ends else "–",
         },
+        details=tuple(
+            (
+                "roster_changes",
+                {
+                    "service": c.service,
+                    "added": str(c.added),
+                    "replaced": str(c.replaced),
+                    "removed": str(c.removed),
+                    "unchanged": str(c.unchanged),
+                },
+            )
+            for c in per_service
+        ),
         _activate=activate if result.shifts else None,
     )
+
+
+def _unique(shifts: list[Shift]) -> list[Shift]:
+    return list(dict.fromkeys(shifts))
+
+
+async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
+    """Validate a catalogue file, and refuse one that drops a service that still has shifts
+    from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
+    checked, catalogue = _check_catalogue(files)
+    if not checked.has_content:
+        return checked
+    name = files[0][0]
+    problems: list[Problem] = []
+    for service in (await store.catalogue()).services:
+        kept = catalogue.find(service.id)
+        if kept is not None and kept.id == service.id:
+            continue
+        future = await store.shifts(service.id, now, None)
+        if future:
+            problems.append(
+                Problem(
+                    file=name,
+                    line=None,
+                    code="service_dropped_with_shifts",
+                    params={"service": service.id, "count": str(len(future))},
+                )
+            )
+    if not problems:
+        return checked
+    return replace(checked, problems=(*checked.problems, *problems))
 
 
 async def check_staff_files(files: Files, store: DataStore) -> Checked:

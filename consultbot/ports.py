@@ -18,7 +18,7 @@ from consultbot.domain.escalation import Consult
 from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import Shift
+from consultbot.domain.roster import Period, Shift
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 
 
@@ -54,13 +54,14 @@ class DataStore(ABC):
     async def import_roster(
         self,
         shifts: Sequence[Shift],
-        periods: Mapping[ServiceId, tuple[datetime, datetime]],
+        periods: Mapping[ServiceId, Period | Sequence[Period]],
         *,
         source: str,
         now: datetime,
     ) -> int:
-        """For each service in `periods`, replace its shifts that start inside its period with
-        the given shifts; other services and periods stay. Return the new version number."""
+        """For each service in `periods`, replace its shifts that start inside one of its
+        periods (one, or several: one per file) with the given shifts; other services, and the
+        days between the periods, stay. Return the new version number."""
 
     @abstractmethod
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:

@@ -12,7 +12,7 @@ from consultbot.domain.escalation import Consult, fold
 from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import Shift
+from consultbot.domain.roster import Period, Shift, in_periods, period_list
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 from consultbot.ports import (
     Clock,
@@ -76,15 +76,15 @@ class MemoryDataStore(DataStore):
     async def import_roster(
         self,
         shifts: Sequence[Shift],
-        periods: Mapping[ServiceId, tuple[datetime, datetime]],
+        periods: Mapping[ServiceId, Period | Sequence[Period]],
         *,
         source: str,
         now: datetime,
     ) -> int:
         number = self._new_version(Dataset.ROSTER, source, f"{len(shifts)} shifts", now)
+        spans = {service: period_list(value) for service, value in periods.items()}
         for row in self._roster:
-            period = periods.get(row.shift.service)
-            if row.removed_in is None and period and period[0] <= row.shift.start < period[1]:
+            if row.removed_in is None and in_periods(row.shift, spans.get(row.shift.service, [])):
                 row.removed_in = number
         self._roster.extend(_RosterRow(shift, number) for shift in shifts)
         return number

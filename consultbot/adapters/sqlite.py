@@ -22,7 +22,7 @@ from consultbot.domain.escalation import Consult, apply, fold
 from consultbot.domain.events import Event, EventKind
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import MAX_SHIFT, Shift
+from consultbot.domain.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import (
     ConflictError,
@@ -222,7 +222,7 @@ class SqliteStore(DataStore, ConsultStore):
     async def import_roster(
         self,
         shifts: Sequence[Shift],
-        periods: Mapping[ServiceId, tuple[datetime, datetime]],
+        periods: Mapping[ServiceId, Period | Sequence[Period]],
         *,
         source: str,
         now: datetime,
@@ -233,7 +233,11 @@ class SqliteStore(DataStore, ConsultStore):
             await db.executemany(
                 "UPDATE shift SET removed_in = ? WHERE service_id = ? AND removed_in IS NULL"
                 " AND start_ts >= ? AND start_ts < ?",
-                [(number, sid, _ts(lo), _ts(hi)) for sid, (lo, hi) in periods.items()],
+                [
+                    (number, sid, _ts(lo), _ts(hi))
+                    for sid, value in periods.items()
+                    for lo, hi in period_list(value)
+                ],
             )
             await db.executemany(
                 f"INSERT INTO shift ({_SHIFT_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -19,7 +19,12 @@ _HOURS = re.compile(r"^(weekdays|daily)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{
 
 
 class HoursFormatError(ValueError):
-    """The text is not a valid hours specification."""
+    """The text is not a valid hours specification; `code` names the reason for messages
+    (`format`, `no_such_time`, `closes_before_opening`)."""
+
+    def __init__(self, message: str, code: str = "format") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,11 +48,13 @@ class Hours:
             )
         h1, m1, h2, m2 = (int(g) for g in match.group(2, 3, 4, 5))
         if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
-            raise HoursFormatError(f'"{text}" has a time that does not exist')
+            raise HoursFormatError(f'"{text}" has a time that does not exist', "no_such_time")
         opens = time(h1, m1)
         closes = time(0, 0) if h2 == 24 else time(h2, m2)
         if h2 != 24 and closes <= opens:
-            raise HoursFormatError(f'"{text}": closing time must be after opening time')
+            raise HoursFormatError(
+                f'"{text}": closing time must be after opening time', "closes_before_opening"
+            )
         return cls(days=match.group(1), opens=opens, closes=closes)
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import Problem
-from consultbot.domain.roster import is_matrix_id
+from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.tables import Cell, Columns, read_rows
 from consultbot.domain.types import ServiceId, UserId
 
@@ -66,11 +66,12 @@ def parse_staff(
         def bad(code: str, row_line: int = row.line, **params: str) -> None:
             problems.append(Problem(file=file, line=row_line, code=code, params=params))
 
-        user = cells.get("matrix_id", "")
-        if not user:
+        written = cells.get("matrix_id", "")
+        user = normalise_matrix_id(written) or ""
+        if not written:
             bad("missing_value", column="matrix_id")
-        elif not is_matrix_id(user):
-            bad("bad_matrix_id", value=user)
+        elif not user:
+            bad("bad_matrix_id", value=written)
         elif user in seen:
             bad("duplicate_person", user=user, first_line=str(seen[user]))
         if not cells.get("name"):

@@ -10,6 +10,11 @@ Decisions (see docs/data-files.md):
 - `24:00` is accepted as the end of a day.
 - A shift longer than `MAX_SHIFT` is an error (almost always a typo in a date); week-long
   backup duty (bakjour) is fine.
+- Each file replaces, per service, only its own period (first start to last end). A file
+  whose shifts for one service span more than `MAX_PERIOD` or leave a hole longer than
+  `MAX_HOLE` inside that period is refused: almost always one mistyped date, which would
+  otherwise wipe every shift in between.
+- Times outside `YEARS` are refused (a mistyped year, and no arithmetic overflow later).
 """
 
 from __future__ import annotations
@@ -24,17 +29,25 @@ from zoneinfo import ZoneInfo
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
+from consultbot.domain.ical import read_ical_roster
+from consultbot.domain.matrix_ids import is_matrix_id as is_matrix_id
+from consultbot.domain.matrix_ids import normalise_matrix_id
+from consultbot.domain.shifts import RawShift as RawShift
+from consultbot.domain.shifts import Shift as Shift
 from consultbot.domain.tables import Cell, Columns, Row, read_rows
 from consultbot.domain.types import ServiceId, Track, UserId
 
+Period = tuple[datetime, datetime]
 MAX_SHIFT = timedelta(days=14)
+MAX_PERIOD = timedelta(days=400)
+MAX_HOLE = timedelta(days=31)
+YEARS = (2000, 2099)
 # Excel counts days from 1899-12-30; 36526–73051 is 2000-01-01 – 2099-12-31.
 EXCEL_EPOCH = datetime(1899, 12, 30)
 EXCEL_SERIAL_RANGE = (36526.0, 73051.0)
 MAX_LEVEL = 9
 # Staffing systems often write the level as a word.
 LEVEL_WORDS = {"jour": 1, "primärjour": 1, "bakjour": 2, "tertiärjour": 3}
-_MATRIX_ID = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2})[:.](\d{2})(?::(\d{2}))?$")
 
 ROSTER_COLUMNS = Columns(
@@ -48,43 +61,6 @@ ROSTER_COLUMNS = Columns(
     },
     optional={"phone": ("telefon", "tel")},
 )
-
-
-def is_matrix_id(text: str) -> bool:
-    """True for a well-formed Matrix user id `@localpart:server`."""
-    return bool(_MATRIX_ID.match(text))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Shift:
-    """One person on duty for one service at one escalation level over [start, end) (UTC)."""
-
-    service: ServiceId
-    level: int
-    start: datetime
-    end: datetime
-    user: UserId
-    name: str
-    phone: str = ""
-
-    def covers(self, instant: datetime) -> bool:
-        """True when the shift is on at `instant`."""
-        return self.start <= instant < self.end
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RawShift:
-    """A shift as read from a file, before it is checked against the catalogue."""
-
-    file: str
-    line: int
-    service: str
-    level: Cell
-    start: Cell
-    end: Cell
-    user: str
-    name: str
-    phone: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +78,7 @@ class RosterCheck(HasProblems):
 
     shifts: tuple[Shift, ...]
     lines: tuple[tuple[str, int], ...]
-    periods: dict[ServiceId, tuple[datetime, datetime]]
+    periods: dict[ServiceId, tuple[Period, ...]]
     problems: tuple[Problem, ...]
     gaps: tuple[Gap, ...] = ()
     files: tuple[str, ...] = field(default=())
@@ -126,8 +102,6 @@ def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShif
     """Read one roster file of any supported format into raw shifts."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].upper()
     if head.startswith(b"BEGIN:VCALENDAR"):
-        from consultbot.domain.ical import read_ical_roster
-
         return read_ical_roster(data, file, problems)
     rows = read_rows(data, file, ROSTER_COLUMNS, problems)
     return [_raw(row, file) for row in rows]
@@ -176,6 +150,8 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise TimeProblem("bad_time") from None
+        if not YEARS[0] <= parsed.year <= YEARS[1]:
+            raise TimeProblem("year_out_of_range")
         if parsed.tzinfo is None:
             return _localise(parsed, tz)
         return _aware(parsed)
@@ -184,6 +160,8 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
     extra_day = 0
     if hour == 24 and minute == 0 and second == 0:
         hour, extra_day = 0, 1
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise TimeProblem("year_out_of_range")
     try:
         naive = datetime(year, month, day, hour, minute, second)
     except ValueError:
@@ -217,9 +195,12 @@ class InstantParser:
     def __call__(self, value: Cell) -> datetime:
         """The instant a cell names; raise TimeProblem with a problem code."""
         try:
-            return self._instant(value)
+            instant = self._instant(value)
         except OverflowError:
-            raise TimeProblem("impossible_time") from None
+            raise TimeProblem("year_out_of_range") from None
+        if not YEARS[0] <= instant.year <= YEARS[1]:
+            raise TimeProblem("year_out_of_range")
+        return instant
 
     def _excel_serial(self, days: float) -> datetime:
         """An Excel date-time stored as a plain number (a cell formatted "General")."""
@@ -230,6 +211,8 @@ class InstantParser:
 
     def _instant(self, value: Cell) -> datetime:
         if isinstance(value, datetime):
+            if not YEARS[0] <= value.year <= YEARS[1]:
+                raise TimeProblem("year_out_of_range")
             if value.tzinfo is None:
                 return _localise(value.replace(microsecond=0), self.tz)
             return _aware(value)
@@ -300,6 +283,8 @@ def _shift_or_problems(
 ) -> Shift | list[tuple[str, dict[str, str]]]:
     """The row as a shift, or every problem it has. Each cell is parsed once."""
     found: list[tuple[str, dict[str, str]]] = []
+    if raw.problem is not None:
+        return [raw.problem]
     service = catalogue.find(raw.service) if raw.service else None
     if not raw.service:
         found.append(("missing_value", {"column": "service"}))
@@ -322,23 +307,42 @@ def _shift_or_problems(
             )
         elif end - start > MAX_SHIFT:
             found.append(("shift_too_long", {"days": str(MAX_SHIFT.days)}))
+    user = normalise_matrix_id(raw.user)
     if not raw.user:
         found.append(("missing_value", {"column": "matrix_id"}))
-    elif not is_matrix_id(raw.user):
+    elif user is None:
         found.append(("bad_matrix_id", {"value": raw.user}))
     if not raw.name:
         found.append(("missing_value", {"column": "name"}))
-    if found or service is None or level is None:
+    if found or service is None or level is None or user is None:
         return found
+    name, phone = unescape_cell(raw.name), unescape_cell(raw.phone)
     return Shift(
         service=service.id,
         level=level,
         start=times[0],
         end=times[1],
-        user=UserId(strings.setdefault(raw.user, raw.user)),
-        name=strings.setdefault(raw.name, raw.name),
-        phone=strings.setdefault(raw.phone, raw.phone),
+        user=UserId(strings.setdefault(user, user)),
+        name=strings.setdefault(name, name),
+        phone=strings.setdefault(phone, phone),
     )
+
+
+# Spreadsheet programs run a cell starting with one of these as a formula ("CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(text: str) -> str:
+    """`text` for a CSV cell that a spreadsheet will not run: a leading ' before a formula
+    character (Excel hides it). `unescape_cell` undoes it on import."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """Undo `escape_cell`."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
@@ -374,20 +378,67 @@ def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list
     return problems
 
 
-def _periods(shifts: Iterable[Shift]) -> dict[ServiceId, tuple[datetime, datetime]]:
-    periods: dict[ServiceId, tuple[datetime, datetime]] = {}
-    for shift in shifts:
-        current = periods.get(shift.service)
-        if current is None:
-            periods[shift.service] = (shift.start, shift.end)
-        else:
-            periods[shift.service] = (min(current[0], shift.start), max(current[1], shift.end))
-    return periods
+def _file_periods(
+    shifts: Sequence[Shift], where: Sequence[tuple[str, int]], tz: ZoneInfo
+) -> tuple[dict[ServiceId, list[Period]], list[Problem]]:
+    """Each file's period per service, and a problem for each period too long or with a hole."""
+    by_file: dict[tuple[str, ServiceId], list[int]] = defaultdict(list)
+    for index, shift in enumerate(shifts):
+        by_file[(where[index][0], shift.service)].append(index)
+    periods: dict[ServiceId, list[Period]] = defaultdict(list)
+    problems: list[Problem] = []
+
+    def local(instant: datetime) -> str:
+        return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    for (file, service), indices in by_file.items():
+        indices.sort(key=lambda i: shifts[i].start)
+        first = shifts[indices[0]].start
+        reach = shifts[indices[0]].end
+        last_index = indices[0]
+        for i in indices[1:]:
+            if shifts[i].start - reach > MAX_HOLE:
+                problems.append(
+                    Problem(
+                        file=file,
+                        line=where[i][1],
+                        code="period_hole",
+                        params={
+                            "service": service,
+                            "days": str(MAX_HOLE.days),
+                            "start": local(reach),
+                            "end": local(shifts[i].start),
+                        },
+                    )
+                )
+            if shifts[i].end > reach:
+                reach, last_index = shifts[i].end, i
+        if reach - first > MAX_PERIOD:
+            problems.append(
+                Problem(
+                    file=file,
+                    line=where[last_index][1],
+                    code="period_too_long",
+                    params={
+                        "service": service,
+                        "days": str(MAX_PERIOD.days),
+                        "start": local(first),
+                        "end": local(reach),
+                    },
+                )
+            )
+        periods[service].append((first, reach))
+    return periods, problems
+
+
+def merge_periods(periods: Iterable[Period]) -> tuple[Period, ...]:
+    """Periods joined where they overlap or touch, in order."""
+    return tuple(_merge(list(periods)))
 
 
 def coverage_gaps(
     shifts: Iterable[Shift],
-    periods: dict[ServiceId, tuple[datetime, datetime]],
+    periods: Mapping[ServiceId, Sequence[Period]],
     catalogue: Catalogue,
     hours_of: Mapping[Track, Hours],
     tz: ZoneInfo,
@@ -401,15 +452,16 @@ def coverage_gaps(
         if shift.level == 1:
             covered[shift.service].append((shift.start, shift.end))
     gaps: list[Gap] = []
-    for service_id, (first, last) in sorted(periods.items()):
+    for service_id, spans in sorted(periods.items()):
         service = catalogue.find(service_id)
         if service is None:
             continue
         open_windows: list[tuple[datetime, datetime]] = []
-        for track in service.tracks:
-            hours = hours_of.get(track)
-            if hours is not None:
-                open_windows.extend(hours.windows(first, last, tz))
+        for first, last in spans:
+            for track in service.tracks:
+                hours = hours_of.get(track)
+                if hours is not None:
+                    open_windows.extend(hours.windows(first, last, tz))
         for start, end in _subtract(_merge(open_windows), _merge(covered[service_id])):
             gaps.append(Gap(service=service_id, start=start, end=end))
     return gaps
@@ -458,8 +510,15 @@ def check_roster(
     for name, data in files:
         raw.extend(read_roster(data, name, problems))
     shifts, where = validate_shifts(raw, catalogue, tz, problems)
-    periods = _periods(shifts)
-    gaps = coverage_gaps(shifts, periods, catalogue, hours_of or {}, tz) if shifts else []
+    by_service, period_problems = _file_periods(shifts, where, tz)
+    problems.extend(period_problems)
+    periods = {service: merge_periods(spans) for service, spans in by_service.items()}
+    # Gaps over a refused period would only bury the real error under thousands of lines.
+    gaps = (
+        coverage_gaps(shifts, periods, catalogue, hours_of or {}, tz)
+        if shifts and not period_problems
+        else []
+    )
     problems.extend(
         Problem(
             file=", ".join(n for n, _ in files),
@@ -484,9 +543,9 @@ def check_roster(
     )
 
 
-def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift]) -> list[Problem]:
+def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift], tz: ZoneInfo) -> list[Problem]:
     """Errors for new shifts that overlap, for the same person and service, a shift that the
-    import keeps (one that started before the file's period for the service and runs into it)."""
+    import keeps (one that started before a file's period for the service and runs into it)."""
     by_key: dict[tuple[ServiceId, UserId], list[Shift]] = defaultdict(list)
     for shift in kept:
         by_key[(shift.service, shift.user)].append(shift)
@@ -502,9 +561,80 @@ def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift]) -> list[Proble
                         params={
                             "user": shift.user,
                             "service": shift.service,
-                            "start": old.start.isoformat(timespec="minutes"),
-                            "end": old.end.isoformat(timespec="minutes"),
+                            "start": old.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                            "end": old.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                         },
                     )
                 )
     return problems
+
+
+def in_periods(shift: Shift, periods: Sequence[Period]) -> bool:
+    """True when an existing shift starts inside one of `periods`: the import replaces it."""
+    return any(lo <= shift.start < hi for lo, hi in periods)
+
+
+def period_list(value: Period | Sequence[Period]) -> list[Period]:
+    """One period or several, as a list (the store accepts both forms)."""
+    if len(value) == 2 and isinstance(value[0], datetime):
+        lo, hi = value
+        assert isinstance(lo, datetime) and isinstance(hi, datetime)
+        return [(lo, hi)]
+    return [p for p in value if not isinstance(p, datetime)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Changes:
+    """What importing a roster does to one service's shifts.
+
+    `added`: new shifts not already there; `replaced`: existing shifts in the period that a
+    new shift of the same level takes the place of (overlapping in time); `removed`: the other
+    existing shifts in the period; `unchanged`: shifts in both, identical.
+    """
+
+    service: ServiceId
+    added: int
+    replaced: int
+    removed: int
+    unchanged: int
+
+
+def _key(shift: Shift) -> tuple[object, ...]:
+    return (shift.level, shift.start, shift.end, shift.user, shift.name, shift.phone)
+
+
+def changes(service: ServiceId, new: Sequence[Shift], old: Sequence[Shift]) -> Changes:
+    """Compare the shifts a file brings for a service with the existing ones it replaces."""
+    old_keys: dict[tuple[object, ...], int] = defaultdict(int)
+    for shift in old:
+        old_keys[_key(shift)] += 1
+    added: list[Shift] = []
+    unchanged = 0
+    for shift in new:
+        if old_keys.get(_key(shift), 0) > 0:
+            old_keys[_key(shift)] -= 1
+            unchanged += 1
+        else:
+            added.append(shift)
+    by_level: dict[int, list[Period]] = defaultdict(list)
+    for shift in added:
+        by_level[shift.level].append((shift.start, shift.end))
+    merged = {level: _merge(spans) for level, spans in by_level.items()}
+    replaced = removed = 0
+    leftover = dict(old_keys)
+    for shift in old:
+        if leftover.get(_key(shift), 0) <= 0:
+            continue
+        leftover[_key(shift)] -= 1
+        spans = merged.get(shift.level, [])
+        if any(lo < shift.end and shift.start < hi for lo, hi in spans):
+            replaced += 1
+        else:
+            removed += 1
+    return Changes(
+        service=service,
+        added=len(added),
+        replaced=replaced,
+        removed=removed,
+        unchanged=unchanged,
+    )

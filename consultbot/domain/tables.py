@@ -1,20 +1,27 @@
 """Read tabular data files (CSV or XLSX) into rows of named cells, collecting problems.
 
-CSV: delimiter `,` or `;` (detected from the header line), UTF-8 with or without BOM. Excel's
-plain "CSV" export on Swedish Windows is Windows-1252, not UTF-8; such a file is read as
-Windows-1252 with a warning rather than refused, because that is what admins will upload.
-XLSX: the first sheet, header in the first non-empty row.
+CSV: delimiter `,`, `;` or tab (detected from the header line), UTF-8 with or without BOM,
+or UTF-16 with a BOM (Excel's "Unicode text"). Excel's plain "CSV" export on Swedish Windows is
+Windows-1252, not UTF-8; such a file is read as Windows-1252 with a warning rather than
+refused, because that is what admins will upload. A file that mixes UTF-8 and Windows-1252
+(two exports pasted together) is refused with the first line that differs: å, ä and ö would
+otherwise come out wrong in some names. A quote that is never closed is an error with the
+line where it opens (without that, every row after it disappears into one cell).
+
+XLSX: the first sheet, header in the first non-empty row. Read with a small streaming reader
+of the cells the file stores (`xlsx.py`): a stray cell at XFD1048576 costs nothing, and a
+workbook that unpacks to more than `MAX_XLSX_BYTES` (a zip bomb) is refused before reading.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any
 
 from consultbot.domain.errors import Problem, Severity
 
@@ -58,16 +65,36 @@ def is_xlsx(data: bytes) -> bool:
 
 def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
     """Decode a text data file; None (with a problem added) for binary or empty files."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            problems.append(Problem(file=file, line=None, code="bad_utf16"))
+            return None
     if not data.strip():
         problems.append(Problem(file=file, line=None, code="empty_file"))
         return None
-    if b"\x00" in data[:65536] or data.startswith(b"PK\x03\x04"):
-        problems.append(Problem(file=file, line=None, code="binary_file"))
+    if data.startswith(b"PK\x03\x04"):
+        problems.append(Problem(file=file, line=None, code="not_a_workbook"))
+        return None
+    if b"\x00" in data[:65536]:
+        # UTF-16 without a byte-order mark: every other byte of ASCII text is zero.
+        head = data[:4096]
+        if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
+            problems.append(Problem(file=file, line=None, code="utf16_without_bom"))
+        else:
+            problems.append(Problem(file=file, line=None, code="binary_file"))
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    mixed = _first_non_utf8_line(data)
+    if mixed is not None:
+        problems.append(
+            Problem(file=file, line=mixed[0], code="mixed_encoding", params={"utf8": str(mixed[1])})
+        )
+        return None
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
@@ -75,6 +102,24 @@ def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
         return None
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
+
+
+def _first_non_utf8_line(data: bytes) -> tuple[int, int] | None:
+    """(first line that is not UTF-8, a line that is UTF-8 with non-ASCII letters) when the
+    file mixes both encodings; None when no line needs UTF-8."""
+    utf8_line = bad_line = 0
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_line = bad_line or number
+        else:
+            utf8_line = utf8_line or number
+        if utf8_line and bad_line:
+            return bad_line, utf8_line
+    return None
 
 
 def read_rows(data: bytes, file: str, columns: Columns, problems: list[Problem]) -> list[Row]:
@@ -144,7 +189,12 @@ def _map_header(
                 file=file,
                 line=line,
                 code="missing_columns",
-                params={"columns": ", ".join(missing), "found": ", ".join(str(h) for h in header)},
+                params={
+                    "columns": ", ".join(missing),
+                    "found": ", ".join(
+                        str(h).strip() for h in header if h is not None and str(h).strip()
+                    ),
+                },
             )
         )
         return None
@@ -164,8 +214,11 @@ def _lines(text: str) -> Iterator[str]:
 
 def _csv_rows(text: str, file: str, problems: list[Problem]) -> list[tuple[int, list[Cell]]]:
     first = next((line for line in _lines(text) if line.strip()), "")
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
+    delimiter = max(counts, key=lambda sep: counts[sep])
+    if not counts[delimiter]:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[Cell]]] = []
     start = 1
     try:
@@ -174,28 +227,24 @@ def _csv_rows(text: str, file: str, problems: list[Problem]) -> list[tuple[int, 
                 rows.append((start, list(values)))
             start = reader.line_num + 1
     except csv.Error as exc:
+        unclosed = "unexpected end of data" in str(exc)
         problems.append(
-            Problem(file=file, line=start, code="csv_syntax", params={"detail": str(exc)})
+            Problem(
+                file=file,
+                line=start,
+                code="csv_unclosed_quote" if unclosed else "csv_syntax",
+                params={} if unclosed else {"detail": str(exc)},
+            )
         )
         return []
     return rows
 
 
 def _xlsx_rows(data: bytes, file: str, problems: list[Problem]) -> list[tuple[int, list[Cell]]]:
-    import openpyxl
+    from consultbot.domain.xlsx import WorkbookProblem, read_first_sheet
 
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for broken workbooks
-        problems.append(Problem(file=file, line=None, code="bad_xlsx", params={"detail": str(exc)}))
+        return [(number, list[Cell](values)) for number, values in read_first_sheet(data)]
+    except WorkbookProblem as exc:
+        problems.append(Problem(file=file, line=None, code=exc.code, params=exc.params))
         return []
-    try:
-        sheet: Any = book.worksheets[0]
-        rows: list[tuple[int, list[Cell]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
-            cells = list(values)
-            if any(v is not None and str(v).strip() for v in cells):
-                rows.append((number, cells))
-        return rows
-    finally:
-        book.close()

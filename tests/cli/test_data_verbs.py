@@ -91,7 +91,7 @@ def test_roster_check_changes_nothing(loaded: Run, tmp_path: Path) -> None:
     )
     result = loaded("roster", "check", str(good))
     assert result.code == 0
-    assert "1 pass, 1 tjänster, 1 personer" in result.out
+    assert "1 pass, 1 tjänst, 1 person" in result.out
     assert "Schemat: inga fel – kan importeras" in result.out
     assert "Ny" not in names_on_duty(loaded, "kardiologi", "2026-11-23 10:00")
 

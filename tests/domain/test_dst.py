@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.oncall import on_duty
 from consultbot.domain.roster import Shift, check_roster
-from consultbot.domain.types import ServiceId, ServiceKind, Track
+from consultbot.domain.types import ServiceId
+from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
-TZ = ZoneInfo("Europe/Stockholm")
 CET = timezone(timedelta(hours=1))
 CEST = timezone(timedelta(hours=2))
 KARDIOLOGI = ServiceId("kardiologi")
-CATALOGUE = Catalogue(
-    (
-        Service(
-            id=KARDIOLOGI,
-            name="Kardiologi",
-            kind=ServiceKind.SPECIALTY,
-            tracks=(Track.HALVAKUT, Track.AKUT),
-            switchboard="023-49 00 00",
-        ),
-    )
-)
 
 
 def one_shift(start: str, end: str) -> Shift:

@@ -6,8 +6,8 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
+import icalendar
 import openpyxl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -15,46 +15,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from consultbot.domain.catalogue import Catalogue, parse_catalogue
 from consultbot.domain.hours import Hours
+from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import RosterCheck, check_roster
-from consultbot.domain.types import Track
+from consultbot.domain.roster import RosterCheck, check_roster, unescape_cell
 from consultbot.resources import example_data_dir
+from tests.domain.catalogue_for_tests import CATALOGUE, HOURS, TZ
 
-TZ = ZoneInfo("Europe/Stockholm")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-CATALOGUE_TOML = """
-[[service]]
-id = "kardiologi"
-name = "Kardiologi"
-kind = "specialty"
-tracks = ["halvakut", "akut"]
-aliases = ["hjärta", "kardio"]
-switchboard = "023-49 00 00"
-
-[[service]]
-id = "radiologi"
-name = "Radiologi"
-kind = "specialty"
-tracks = ["halvakut"]
-aliases = ["röntgen"]
-switchboard = "023-49 00 00"
-
-[[service]]
-id = "vc-mora"
-name = "Vårdcentralen Mora"
-kind = "primary_care"
-tracks = ["primarvard"]
-municipality = "Mora"
-switchboard = "0250-49 30 00"
-"""
-CATALOGUE, _problems = parse_catalogue(CATALOGUE_TOML, "services.toml")
-assert _problems == []
-HOURS = {
-    Track.HALVAKUT: Hours.parse("weekdays 08:00-17:00"),
-    Track.AKUT: Hours.parse("always"),
-    Track.PRIMARVARD: Hours.parse("weekdays 08:00-17:00"),
-}
 ENGLISH = ["service", "level", "start", "end", "matrix_id", "name", "phone"]
 SWEDISH = ["tjänst", "nivå", "start", "slut", "matrix_id", "namn", "telefon"]
 
@@ -119,7 +86,12 @@ row_cells = st.tuples(
 
 
 @SETTINGS
-@given(data=st.binary(max_size=600), prefix=st.sampled_from([b"", b"\xef\xbb\xbf", b"PK\x03\x04"]))
+@given(
+    data=st.binary(max_size=600),
+    prefix=st.sampled_from(
+        [b"", b"\xef\xbb\xbf", b"PK\x03\x04", b"\xff\xfe", b"BEGIN:VCALENDAR\r\n"]
+    ),
+)
 @example(data=b"\x00", prefix=b"")
 @example(data=b"service,level\n\x81\x8d", prefix=b"")
 def test_arbitrary_bytes_never_crash(data: bytes, prefix: bytes) -> None:
@@ -238,11 +210,20 @@ names = st.text(
     min_size=1,
     max_size=20,
 ).filter(lambda s: s.strip())
-local_starts = (
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31, 23, 59))
-    .map(lambda d: d.replace(second=0, microsecond=0))
-    .filter(lambda d: d.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ).replace(tzinfo=None) == d)
-)
+
+
+def local_starts_between(first: datetime, last: datetime) -> st.SearchStrategy[datetime]:
+    """Local wall-clock minutes in [first, last] that exist (not in the spring-forward gap)."""
+    return (
+        st.datetimes(min_value=first, max_value=last)
+        .map(lambda d: d.replace(second=0, microsecond=0))
+        .filter(
+            lambda d: d.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ).replace(tzinfo=None) == d
+        )
+    )
+
+
+local_starts = local_starts_between(datetime(2026, 1, 1), datetime(2027, 12, 31, 23, 59))
 
 
 def _render_end(end: datetime, style: int) -> str:
@@ -262,10 +243,13 @@ def valid_rosters(draw: st.DrawFn) -> tuple[list[list[str]], list[Expected]]:
     users = draw(st.lists(matrix_ids, min_size=1, max_size=10, unique=True))
     rows: list[list[str]] = []
     expected: list[Expected] = []
+    # Within one month: a roster with a hole of more than 31 days is refused (tested apart).
+    base = draw(local_starts)
+    starts = local_starts_between(base, base + timedelta(days=25))
     for user in users:
         spelling, service = draw(st.sampled_from(SERVICE_SPELLINGS))
         level = draw(st.integers(1, 3))
-        start_local = draw(local_starts)
+        start_local = draw(starts)
         start = start_local.replace(tzinfo=TZ).astimezone(UTC)
         end = start + timedelta(minutes=draw(st.integers(1, 14 * 24 * 60)))
         start_text = (
@@ -284,7 +268,8 @@ def valid_rosters(draw: st.DrawFn) -> tuple[list[list[str]], list[Expected]]:
                 phone,
             ]
         )
-        expected.append((service, level, start, end, user, name.strip()))
+        user_id = normalise_matrix_id(user) or ""
+        expected.append((service, level, start, end, user_id, unescape_cell(name.strip())))
     return rows, expected
 
 
@@ -313,6 +298,106 @@ def test_every_accepted_shift_is_on_duty_at_its_midpoint(
         duty = on_duty(shift.service, midpoint, result.shifts)
         assert shift in duty.level(shift.level)
         assert shift not in on_duty(shift.service, shift.end, result.shifts).level(shift.level)
+
+
+# ---------------------------------------------------------------------------------------------
+# (b2) Every format an admin exports: the file's shifts exactly, or an error with its line
+
+
+def _as_csv(rows: list[list[str]], sep: str, encoding: str) -> bytes:
+    text = to_csv(ENGLISH, rows, sep, "\r\n").decode("utf-8")
+    return text.encode(encoding)
+
+
+def _as_xlsx(rows: list[list[str]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(SWEDISH)
+    for row in rows:
+        sheet.append([int(row[1]) if i == 1 else cell for i, cell in enumerate(row)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _as_ics(
+    rows: list[list[str]], expected: list[Expected], draw: st.DrawFn
+) -> tuple[bytes, list[Expected]]:
+    """One event per shift, as calendars write them: attendees or X- properties, DTEND or
+    DURATION, some repeated daily (RRULE with COUNT), cancelled decoys in between."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//test//SV")
+    calendar.add("version", "2.0")
+    holds: list[Expected] = []
+    for n, (row, shift) in enumerate(zip(rows, expected, strict=True)):
+        service, level, start, end, user, name = shift
+        repeats = draw(st.integers(1, 3)) if end - start <= timedelta(hours=23) else 1
+        for copy in (False, True):
+            cancelled = copy
+            if copy and not draw(st.booleans()):
+                continue
+            event = icalendar.Event()
+            event.add("uid", f"{n}-{copy}@test")
+            event.add("dtstamp", datetime(2026, 1, 1, tzinfo=UTC))
+            event.add("dtstart", start)
+            if draw(st.booleans()):
+                event.add("dtend", end)
+            else:
+                event.add("duration", end - start)
+            if repeats > 1:
+                event.add("rrule", {"FREQ": "DAILY", "COUNT": repeats})
+            event.add("x-consultbot-service", row[0])
+            event.add("x-consultbot-level", row[1])
+            event.add("x-consultbot-name", row[5])
+            if draw(st.booleans()):
+                event.add("attendee", icalendar.vCalAddress("matrix:u/" + row[4][1:]))
+            else:
+                event.add("x-consultbot-matrix-id", row[4])
+            if cancelled:
+                event.add("status", "CANCELLED")
+            calendar.add_component(event)
+        for k in range(repeats):
+            step = timedelta(days=k)
+            holds.append((service, level, start + step, end + step, user, name))
+    return calendar.to_ical(), holds
+
+
+FILE_LEVEL = {"utf16_without_bom", "bad_utf16", "empty_file", "binary_file", "bad_ical", "no_rows"}
+
+
+@settings(SETTINGS, max_examples=80)
+@given(roster=valid_rosters(), data=st.data())
+def test_every_format_holds_exactly_its_shifts_or_says_where_it_is_wrong(
+    roster: tuple[list[list[str]], list[Expected]], data: st.DataObject
+) -> None:
+    rows, expected = roster
+    kind = data.draw(st.sampled_from(["csv", "xlsx", "ics"]))
+    if kind == "csv":
+        sep = data.draw(st.sampled_from([",", ";", "\t"]))
+        encoding = data.draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+        content, holds = _as_csv(rows, sep, encoding), expected
+    elif kind == "xlsx":
+        content, holds = _as_xlsx(rows), expected
+    else:
+        content, holds = _as_ics(rows, expected, data.draw)
+    broken = data.draw(st.booleans()) and kind == "csv"
+    if broken:
+        # The shapes that used to lose rows silently: a quote never closed, a cut-off file.
+        cut = data.draw(st.integers(1, max(1, len(content) - 1)))
+        content = content[:cut] + (b'"' if data.draw(st.booleans()) else b"")
+    result = run([(f"roster.{kind}", content)])
+    if not broken:
+        assert result.ok, result.errors
+    if result.ok:
+        got = sorted((s.service, s.level, s.start, s.end, s.user, s.name) for s in result.shifts)
+        if not broken:
+            assert got == sorted(holds)
+        for shift in result.shifts:
+            assert shift in on_duty(shift.service, shift.start, result.shifts).level(shift.level)
+            after = on_duty(shift.service, shift.end, result.shifts).level(shift.level)
+            assert shift not in after
+    else:
+        assert all(p.line is not None or p.code in FILE_LEVEL for p in result.errors)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,32 @@
+"""Matrix user ids as people write them in data files and chat: checked and normalised.
+
+A Matrix id is `@localpart:server`. The server name is case-insensitive (DNS), so
+`@anna:Region.SE` and `@anna:region.se` are one person and are stored in the second form.
+The localpart of a user id must be lower case (Matrix spec, "historical" ids aside): an
+upper-case localpart is refused rather than guessed, because `@Anna` and `@anna` could be
+two accounts on a server that allows historical ids.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+$")
+_SERVER = re.compile(r"^(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+MAX_LENGTH = 255
+
+
+def normalise_matrix_id(text: str) -> str | None:
+    """The canonical form of a user id (server name in lower case), or None when malformed."""
+    text = text.strip()
+    if not text.startswith("@") or len(text) > MAX_LENGTH or ":" not in text:
+        return None
+    localpart, server = text[1:].split(":", 1)
+    if not _LOCALPART.match(localpart) or not _SERVER.match(server):
+        return None
+    return f"@{localpart}:{server.lower()}"
+
+
+def is_matrix_id(text: str) -> bool:
+    """True for a well-formed Matrix user id `@localpart:server` (any case of server)."""
+    return normalise_matrix_id(text) is not None
