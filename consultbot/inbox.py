@@ -58,6 +58,11 @@ def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
 
 
+def _language(message: IncomingMessage) -> str:
+    """English for someone who wrote an English alias; otherwise "" (the config's language)."""
+    return "en" if cmd.written_in_english(message.body) else ""
+
+
 class Inbox:
     """Turns chat messages, reactions and timers into recorded consult steps and replies."""
 
@@ -118,7 +123,9 @@ class Inbox:
             # No message body in logs: only where and what kind of failure.
             log.exception("handling %s in %s failed", message.event_id, message.room)
             try:
-                await self._reply(message.room, "error", handled=message.event_id)
+                await self._reply(
+                    message.room, "error", handled=message.event_id, language=_language(message)
+                )
             except Exception:
                 log.exception("could not report the failure of %s", message.event_id)
 
@@ -199,8 +206,10 @@ class Inbox:
         await self.consults.record(None, 0, [], outgoing, handled=handled, now=self.clock.now())
         self._on_outbox()
 
-    async def _reply(self, room: str, template: str, *, handled: str | None, **params: Any) -> None:
-        content = self._renderer.render(template, **params)
+    async def _reply(
+        self, room: str, template: str, *, handled: str | None, language: str = "", **params: Any
+    ) -> None:
+        content = self._renderer.render(template, language=language, **params)
         payload = content_to_dict(content)
         await self._send(
             [Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)], handled=handled
@@ -258,28 +267,38 @@ class Inbox:
 
     async def _command(self, message: IncomingMessage, command: cmd.Command) -> None:
         room, event = message.room, message.event_id
+        language = _language(message)
         match command:
             case cmd.Ask():
                 await self._ask(message, command)
             case cmd.Who():
-                await self._who(room, command.service, handled=event)
+                await self._who(room, command.service, handled=event, language=language)
             case cmd.Contact():
                 entries = search_directory(await self.data.directory(), command.query)
                 await self._reply(
-                    room, "contact", handled=event, entries=entries, query=command.query
+                    room,
+                    "contact",
+                    handled=event,
+                    language=language,
+                    entries=entries,
+                    query=command.query,
                 )
             case cmd.Status():
-                await self._status(room, message.sender, handled=event)
+                await self._status(room, message.sender, handled=event, language=language)
             case cmd.Help():
-                await self._reply(room, "help", handled=event)
+                await self._reply(room, "help", handled=event, language=language)
             case cmd.Queue():
                 await self._queue(message)
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
-                await self._reply(room, "consult_room_only", handled=event)
+                await self._reply(room, "consult_room_only", handled=event, language=language)
             case cmd.Invalid():
-                await self._reply(room, "invalid", handled=event, reason=command.reason.value)
+                await self._reply(
+                    room, "invalid", handled=event, language=language, reason=command.reason.value
+                )
             case _:
-                await self._reply(room, "not_available", handled=event, command=command.name)
+                await self._reply(
+                    room, "not_available", handled=event, language=language, command=command.name
+                )
 
     async def _in_consult_room(
         self, consult_id: ConsultId, message: IncomingMessage, command: cmd.Command | None
@@ -328,21 +347,26 @@ class Inbox:
     async def _ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
         catalogue = await self.data.catalogue()
         service = self._find_service(catalogue, command.service, command.track)
+        language = _language(message)
         if service is None:
             await self._reply(
-                message.room, "unknown_service", handled=message.event_id, service=command.service
+                message.room,
+                "unknown_service",
+                handled=message.event_id,
+                language=language,
+                service=command.service,
             )
             return
         if command.track not in service.tracks:
-            names = chat_names()["track"][command.track.value]
+            names = chat_names(language or self._renderer.language)["track"]
             await self._reply(
                 message.room,
                 "no_track",
                 handled=message.event_id,
+                language=language,
                 service_name=service.name,
                 switchboard=service.switchboard,
-                track_name_sv=names["sv"],
-                track_name_en=names["en"],
+                track_name=names[command.track.value],
             )
             return
         now = self.clock.now()
@@ -360,6 +384,7 @@ class Inbox:
             duty=await self.data.on_duty(service.id, now),
             open_now=open_now,
             opens_at=None if open_now else hours.next_opening(now, self.tz),
+            language=language,
         )
         log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
         await self.step(consult_id, request, handled=message.event_id)
@@ -371,15 +396,22 @@ class Inbox:
             if c.state is esc.State.OFFERED and c.request_room == message.room
         ]
         if not offered:
-            await self._reply(message.room, "nothing_to_queue", handled=message.event_id)
+            await self._reply(
+                message.room,
+                "nothing_to_queue",
+                handled=message.event_id,
+                language=_language(message),
+            )
             return
         queue = esc.QueueBy(user=message.sender)
         await self.step(offered[0].id, queue, handled=message.event_id)
 
-    async def _who(self, room: str, name: str, *, handled: str) -> None:
+    async def _who(self, room: str, name: str, *, handled: str, language: str) -> None:
         service = (await self.data.catalogue()).find(name)
         if service is None:
-            await self._reply(room, "unknown_service", handled=handled, service=name)
+            await self._reply(
+                room, "unknown_service", handled=handled, language=language, service=name
+            )
             return
         duty = await self.data.on_duty(service.id, self.clock.now())
         levels = [
@@ -390,12 +422,13 @@ class Inbox:
             room,
             "who",
             handled=handled,
+            language=language,
             service_name=service.name,
             levels=levels,
             switchboard=service.switchboard,
         )
 
-    async def _status(self, room: str, user: UserId, *, handled: str) -> None:
+    async def _status(self, room: str, user: UserId, *, handled: str, language: str) -> None:
         catalogue = await self.data.catalogue()
         consults = [
             {
@@ -406,4 +439,4 @@ class Inbox:
             }
             for c in await self.consults.consults_of(user)
         ]
-        await self._reply(room, "status", handled=handled, consults=consults)
+        await self._reply(room, "status", handled=handled, language=language, consults=consults)

@@ -273,7 +273,11 @@ class Dispatcher:
         renderer, messenger = self._renderer, self._messenger
         match effect:
             case esc.Reply():
-                content = await renderer.render_about(consult, effect.template, **effect.params)
+                # To the requester, in the language they asked in; the consult room is shared
+                # and follows the config's language.
+                content = await renderer.render_about(
+                    consult, effect.template, language=consult.language, **effect.params
+                )
                 await messenger.send(consult.request_room, content, txn=txn)
             case esc.CreateRoom():
                 if not consult.room:

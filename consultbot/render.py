@@ -1,4 +1,8 @@
-"""All user-facing text, from jinja2 templates in templates/ (Swedish first, English second)."""
+"""All user-facing text, from jinja2 templates in templates/, in Swedish and in English.
+
+Chat templates live in templates/chat/sv/ and templates/chat/en/ under the same names; a
+message is rendered in one language, never both (SPEC §6).
+"""
 
 from __future__ import annotations
 
@@ -92,11 +96,12 @@ def tel_uri(phone: str) -> str:
     return f"tel:{digits}"
 
 
-@lru_cache(maxsize=1)
-def chat_names() -> dict[str, Any]:
-    """Names of tracks, outcomes, states and hours for chat."""
+@lru_cache(maxsize=2)
+def chat_names(language: str = "sv") -> dict[str, Any]:
+    """Names of tracks, outcomes, states and hours for chat, in `language`."""
     with (templates_dir() / "chat" / "names.toml").open("rb") as handle:
-        return tomllib.load(handle)
+        names: dict[str, Any] = tomllib.load(handle)[language]
+    return names
 
 
 @lru_cache(maxsize=2)
@@ -123,12 +128,15 @@ def duration(seconds: float, language: str = "sv") -> str:
 
 
 class ChatRenderer:
-    """Renders templates/chat/NAME.j2 into plain text and HTML (mention pills, tel: links)."""
+    """Renders templates/chat/LANGUAGE/NAME.j2 into plain text and HTML (pills, tel: links)."""
 
-    def __init__(self, tz: Any) -> None:
+    def __init__(self, tz: Any, language: str = "sv") -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language!r}")
         self.tz = tz
+        self.language = language
 
-    def _helpers(self, html: bool) -> dict[str, Any]:
+    def _helpers(self, html: bool, language: str) -> dict[str, Any]:
         from datetime import datetime
 
         from markupsafe import Markup, escape
@@ -146,18 +154,20 @@ class ChatRenderer:
                 return f"{phone} ({tel_uri(phone)})"
             return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
 
+        at = "kl. " if language == "sv" else "at "
+
         def local(value: str | datetime) -> str:
             instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-            return f"{instant.astimezone(self.tz):%Y-%m-%d kl. %H:%M}"
+            return f"{instant.astimezone(self.tz):%Y-%m-%d} {at}{instant.astimezone(self.tz):%H:%M}"
 
-        names = chat_names()
+        names = chat_names(language)
         return {
             "pill": pill,
             "tel": tel,
             "local": local,
             "duration": duration,
-            "outcome_sv": lambda o: names["outcome"].get(o, o),
-            "state_sv": lambda s: names["state"].get(s, s),
+            "outcome_name": lambda o: names["outcome"].get(o, o),
+            "state_name": lambda s: names["state"].get(s, s),
             "escape": escape,
         }
 
@@ -168,21 +178,25 @@ class ChatRenderer:
         *,
         notice: bool = True,
         mentions: tuple[str, ...] = (),
+        language: str = "",
         **params: Any,
     ) -> Any:
-        """Content for `template` (an m.notice unless `notice` is False)."""
+        """Content for `template` in `language` (default the renderer's; an m.notice unless
+        `notice` is False)."""
         from consultbot.domain.types import UserId
         from consultbot.ports import Content
 
+        language = language or self.language
+        name = f"{language}/{template}.j2"
         text = (
             _chat_environment(False)
-            .get_template(f"{template}.j2")
-            .render(**self._helpers(False), **params)
+            .get_template(name)
+            .render(**self._helpers(False, language), **params)
         )
         html = (
             _chat_environment(True)
-            .get_template(f"{template}.j2")
-            .render(**self._helpers(True), **params)
+            .get_template(name)
+            .render(**self._helpers(True, language), **params)
         )
         return Content(
             text=text.strip(),
@@ -191,9 +205,9 @@ class ChatRenderer:
             notice=notice,
         )
 
-    def hours_sv(self, hours: Any) -> str:
-        """ "vardagar 08:00–17:00", "dygnet runt"."""
-        names = chat_names()["hours"]
+    def hours(self, hours: Any, language: str = "") -> str:
+        """ "vardagar 08:00–17:00", "dygnet runt" (or in English)."""
+        names = chat_names(language or self.language)["hours"]
         if hours.always:
             return str(names["always"])
         text = str(hours).split(" ", 1)[1].replace("-", "–")

@@ -34,24 +34,33 @@ class ConsultRenderer:
     def __init__(self, *, config: Config, data: DataStore) -> None:
         self._config = config
         self._data = data
-        self.chat = ChatRenderer(config.bot.timezone)
+        self.chat = ChatRenderer(config.bot.timezone, config.bot.language)
 
-    def render(self, template: str, /, **params: Any) -> Content:
-        """A chat message from templates/chat."""
-        content: Content = self.chat.render(template, **params)
+    @property
+    def language(self) -> str:
+        """The config's language: the default of every message."""
+        return self.chat.language
+
+    def render(self, template: str, /, *, language: str = "", **params: Any) -> Content:
+        """A chat message from templates/chat, in `language` (default the config's)."""
+        content: Content = self.chat.render(template, language=language, **params)
         return content
 
-    async def render_about(self, consult: esc.Consult, template: str, /, **params: Any) -> Content:
+    async def render_about(
+        self, consult: esc.Consult, template: str, /, *, language: str = "", **params: Any
+    ) -> Content:
         """A chat message about `consult` (the template sees its view as `c`)."""
-        return self.render(template, c=await self.view(consult), **params)
+        view = await self.view(consult, language)
+        return self.render(template, language=language, c=view, **params)
 
-    async def view(self, consult: esc.Consult) -> dict[str, Any]:
+    async def view(self, consult: esc.Consult, language: str = "") -> dict[str, Any]:
         """What the chat templates may say about a consult: metadata only."""
+        language = language or self.language
         catalogue = await self._data.catalogue()
         service = catalogue.find(consult.service)
         member = await self._data.staff_member(consult.requester)
         unit = service_name(catalogue, member.unit) if member else ""
-        names = chat_names()["track"][consult.track.value]
+        track_name = chat_names(language)["track"][consult.track.value]
         hours = self._config.tracks[consult.track].hours
         return {
             "id": consult.id,
@@ -59,9 +68,8 @@ class ConsultRenderer:
             "service_name": service.name if service else consult.service,
             "switchboard": service.switchboard if service else "",
             "track": consult.track.value,
-            "track_name_sv": names["sv"],
-            "track_name_en": names["en"],
-            "hours_sv": self.chat.hours_sv(hours),
+            "track_name": track_name,
+            "hours": self.chat.hours(hours, language),
             "room_name": room_name(consult),
             "requester": consult.requester,
             "requester_name": member.name if member else consult.requester,

@@ -39,3 +39,34 @@ def test_problem_renders_file_line_and_swedish_reason() -> None:
         "schema.csv:7: okänd tjänst hjärt (finns inte i katalogen)"
     )
     assert Messages("en").problem(problem).startswith("schema.csv:7: unknown service hjärt")
+
+
+def test_every_chat_template_exists_in_both_languages() -> None:
+    from consultbot.resources import templates_dir
+
+    chat = templates_dir() / "chat"
+    sv = {p.name for p in (chat / "sv").glob("*.j2")}
+    en = {p.name for p in (chat / "en").glob("*.j2")}
+    assert len(sv) > 30 and sv == en
+    assert not list(chat.glob("*.j2")), "a chat template outside sv/ and en/"
+
+
+def test_a_chat_message_is_in_one_language() -> None:
+    from zoneinfo import ZoneInfo
+
+    from consultbot.render import ChatRenderer
+
+    chat = ChatRenderer(ZoneInfo("Europe/Stockholm"), "sv")
+    swedish = chat.render("pnr_redacted").text
+    english = chat.render("pnr_redacted", language="en").text
+    assert "personnummer" in swedish and "identity number" not in swedish
+    assert "identity number" in english and "personnummer" not in english
+    assert chat.render(
+        "queued", c={"id": "K-000001"}, opens_at="2026-12-01T07:00:00+00:00"
+    ).text.endswith("2026-12-01 kl. 08:00.")
+    assert (
+        "2026-12-01 at 08:00"
+        in chat.render(
+            "queued", language="en", c={"id": "K-000001"}, opens_at="2026-12-01T07:00:00+00:00"
+        ).text
+    )

@@ -394,6 +394,25 @@ async def test_the_consult_room_invite_goes_out_before_the_requesters_confirmati
     assert "är skapad" in bot.messenger.said(DM)[0]
 
 
+async def test_who_asks_in_english_is_answered_in_english_across_a_restart(bot: Bot) -> None:
+    await bot.say(REQ, ASK.replace("!konsult", "!consult", 1))
+    await bot.flush()
+    [created] = bot.messenger.said(DM)
+    assert "is created" in created and "skapad" not in created
+    # The consult room is shared with the consultants: the config's language there.
+    [page] = bot.messenger.pages()
+    assert page.content is not None
+    assert "Kvittera" in page.content.text and "Acknowledge" not in page.content.text
+    # Later answers to the requester follow the language the consult was asked in, also when
+    # rebuilt from the stored log.
+    consult = await bot.consults.consult(ConsultId("K-000001"))
+    assert consult is not None and consult.language == "en"
+    await bot.say(K1A, "!avsluta råd", room=consult.room)
+    await bot.flush()
+    assert "is closed: advice" in bot.messenger.said(DM)[-1]
+    assert "är avslutad: råd" in bot.messenger.said(consult.room)[-1]
+
+
 async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
     message = await bot.say(REQ, ASK)
     await bot.service.handle_message(message)
@@ -1018,10 +1037,32 @@ async def test_status_lists_the_users_open_consults(bot: Bot) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "english", "swedish"),
+    [
+        ("!who kardiologi", "on duty now", "i tjänst nu"),
+        ("!vem kardiologi", "i tjänst nu", "on duty now"),
+        ("!status", "You have no open consults", "Du har inga"),
+        ("!contact xyzzy", "Nothing in the directory", "Inget i kontaktlistan"),
+        ("!consult okänd fråga", "I do not know the service", "Jag känner inte"),
+        ("!ack", "Use that command in the consult room", "används i konsultrummet"),
+    ],
+)
+async def test_an_answer_is_in_one_language_english_for_english_aliases(
+    bot: Bot, body: str, english: str, swedish: str
+) -> None:
+    await bot.say(REQ, body)
+    await bot.flush()
+    [reply] = bot.messenger.said(DM)
+    if body == "!status":  # a shared spelling: the config's language
+        english, swedish = swedish, english
+    assert english in reply and swedish not in reply
+
+
+@pytest.mark.parametrize(
     ("body", "expected"),
     [
         ("!hjälp", "!konsult TJÄNST FRÅGA"),
-        ("!help", "!konsult TJÄNST FRÅGA"),
+        ("!help", "!consult SERVICE QUESTION"),
         ("!frobnicate", "Okänt kommando"),
         ("!kvittera", "används i konsultrummet"),
         ("!avsluta råd", "används i konsultrummet"),

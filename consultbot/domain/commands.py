@@ -259,6 +259,14 @@ _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("kö", "ko", "queue"),
 )
 
+ENGLISH_SPELLINGS: frozenset[str] = frozenset(
+    {
+        "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
+        "help", "stats", "activate", "cancel", "queue",
+    }
+)  # fmt: skip
+"""The English aliases: whoever writes one is answered in English (SPEC §6)."""
+
 COMMAND_NAMES: tuple[str, ...] = tuple(spellings[0] for spellings in _SPELLINGS)
 """The canonical (Swedish) command names, in the order of the help text."""
 
@@ -299,6 +307,15 @@ def parse_command(body: str) -> Command | None:
     if len(body) > MAX_BODY_LENGTH:
         return Invalid(command=name, reason=Reason.TEXT_TOO_LONG)
     return _PARSERS[name](match.group(2).strip())
+
+
+def written_in_english(body: str) -> bool:
+    """True when `body` is a command written with its English alias (`!consult`, `!who` …)."""
+    match = _COMMAND.match(body)
+    if match is None:
+        return False
+    typed = unicodedata.normalize("NFC", match.group(1)).rstrip(_TRAILING_PUNCTUATION).casefold()
+    return typed in ENGLISH_SPELLINGS
 
 
 def _first_token(rest: str) -> tuple[str, str]:

@@ -103,6 +103,7 @@ class Consult:
     reminded: bool = False
     passed_on: int = 0
     phone_contacts: int = 0
+    language: str = ""  # the requester's answers' language ("" = the config's)
 
     @property
     def level(self) -> int:
@@ -158,6 +159,7 @@ class Request:
     duty: OnDuty
     open_now: bool
     opens_at: datetime | None = None
+    language: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,6 +279,7 @@ def apply(consult: Consult | None, event: Event) -> Consult:
             request_event=payload.request_event,
             requested_at=event.at,
             state=State.PAGING,
+            language=payload.language,
         )
     assert consult is not None
     match payload:
@@ -408,6 +411,7 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
             track=command.track,
             request_room=command.request_room,
             request_event=command.request_event,
+            language=command.language,
         ),
     )
     consult = apply(None, requested)

@@ -87,9 +87,10 @@ class Requested:
     track: Track
     request_room: str
     request_event: str
+    language: str = ""  # the requester's, when they asked in another than the config's
 
     def data(self) -> dict[str, Any]:
-        return {
+        data = {
             "consult": self.consult,
             "requester": self.requester,
             "service": self.service,
@@ -97,6 +98,9 @@ class Requested:
             "request_room": self.request_room,
             "request_event": self.request_event,
         }
+        if self.language:
+            data["language"] = self.language
+        return data
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Requested:
@@ -107,6 +111,7 @@ class Requested:
             track=Track(d["track"]),
             request_room=d["request_room"],
             request_event=d["request_event"],
+            language=str(d.get("language", "")),
         )
 
 

@@ -134,7 +134,11 @@ REQUESTED_DATA = {
 
 
 def request(
-    duty: OnDuty = DUTY_123, *, open_now: bool = True, opens_at: datetime | None = None
+    duty: OnDuty = DUTY_123,
+    *,
+    open_now: bool = True,
+    opens_at: datetime | None = None,
+    language: str = "",
 ) -> Request:
     return Request(
         consult_id=CONSULT,
@@ -146,6 +150,7 @@ def request(
         duty=duty,
         open_now=open_now,
         opens_at=opens_at,
+        language=language,
     )
 
 
@@ -1505,6 +1510,7 @@ def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None
             "reminded": True,
             "passed_on": 1,
             "phone_contacts": 1,
+            "language": "",
         },
     )
 
@@ -1513,7 +1519,7 @@ def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> N
     stockholm = ZoneInfo("Europe/Stockholm")
     opens = datetime(2026, 3, 3, 8, 0, tzinfo=stockholm)
     run = Run()
-    run.do(request(DUTY_123, open_now=False, opens_at=opens), T0)
+    run.do(request(DUTY_123, open_now=False, opens_at=opens, language="en"), T0)
     run.do(QueueBy(user=REQ), T0 + MIN)
     rebuilt = fold(stored(run.log))
     check_every_field(
@@ -1540,6 +1546,7 @@ def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> N
             "reminded": False,
             "passed_on": 0,
             "phone_contacts": 0,
+            "language": "en",
         },
     )
     # Not only the same moment: the opening is shown to the requester as local time.
