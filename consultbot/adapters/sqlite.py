@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from consultbot.adapters import stats_sqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack, StoreError
@@ -20,6 +21,7 @@ from consultbot.domain.escalation import Consult, Event, apply, fold
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Shift
+from consultbot.domain.stats import ConsultSummary, FactTable
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxItem, Outgoing, Version
 
@@ -82,6 +84,7 @@ class SqliteStore(DataStore, ConsultStore):
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
             await migrate(db, name)
+            await stats_sqlite.backfill(db)
         except aiosqlite.DatabaseError as exc:
             await db.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None
@@ -434,7 +437,9 @@ class SqliteStore(DataStore, ConsultStore):
                 for n, e in enumerate(events)
             ],
         )
-        state = fold(await self._events(db, consult))
+        log = await self._events(db, consult)
+        state = fold(log)
+        await stats_sqlite.write(db, consult, expected_length + len(events), log)
         await db.execute(
             "UPDATE consult SET length = ?, requester = ?, service = ?, track = ?, state = ?,"
             " room = ?, requested_at_ms = ?, deadline_ms = ? WHERE id = ?",
@@ -506,6 +511,20 @@ class SqliteStore(DataStore, ConsultStore):
         return await self._consults(
             "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (_ms(start), _ms(end))
         )
+
+    # -- statistics (consultbot/adapters/stats_sqlite.py) ---------------------------------------
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        """The statistics facts of the consults requested in [start, end), as columns."""
+        async with self._lock:
+            return await stats_sqlite.fact_table(self._db, start, end)
+
+    async def consult_summaries(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[ConsultSummary, str]]:
+        """Each consult requested in [start, end) with its requester's unit, oldest first."""
+        async with self._lock:
+            return await stats_sqlite.summaries(self._db, start, end)
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()
