@@ -261,6 +261,7 @@ def chart_png(weeks: Sequence[Week], outcomes: Mapping[str, int], messages: Mess
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
@@ -271,6 +272,7 @@ def chart_png(weeks: Sequence[Week], outcomes: Mapping[str, int], messages: Mess
         if any(heights):
             left.bar(labels, heights, bottom=bottom, label=track)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_title(messages.text("stats", "chart_weekly"))
     if any(bottom):
         left.legend(loc="upper left", fontsize="small")
@@ -309,6 +311,7 @@ class MonthReport:
     """What `!statistik` and the monthly report post: the numbers, a text table, a chart."""
 
     report: Mapping[str, Any]
+    weeks: Sequence[Week]
     text: str
     png: bytes
 
@@ -333,6 +336,7 @@ async def month_report(
         day = week_end + timedelta(days=1)
     return MonthReport(
         report=report,
+        weeks=weeks,
         text=chat_text(report, messages),
         png=chart_png(weeks, report["outcomes"], messages),
     )
