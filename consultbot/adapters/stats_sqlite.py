@@ -79,6 +79,35 @@ def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> i
     )
 
 
+INSERT_STAT = (
+    "INSERT OR REPLACE INTO consult_stat VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[object, ...]:
+    """The `consult_stat` row of a summary whose packed code is `code`."""
+    ack = s.ack_seconds
+    return (
+        consult,
+        length,
+        _ms(s.requested_at),
+        int(s.counted),
+        s.track,
+        json.dumps(list(s.services), ensure_ascii=False),
+        s.requester,
+        s.outcome,
+        _ms(s.first_page_at),
+        _ms(s.acknowledged_at),
+        _ms(s.closed_at),
+        json.dumps(list(s.levels)),
+        int(s.escalated),
+        int(s.unanswered),
+        s.phone_contacts,
+        round(ack * 1000) if ack is not None else None,
+        code,
+    )
+
+
 async def write(
     db: aiosqlite.Connection, consult: str, length: int, events: Sequence[Event]
 ) -> None:
@@ -91,30 +120,7 @@ async def write(
         service_codes[0],
         await _code(db, "requester", s.requester),
     )
-    ack = s.ack_seconds
-    await db.execute(
-        "INSERT OR REPLACE INTO consult_stat VALUES"
-        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            consult,
-            length,
-            _ms(s.requested_at),
-            int(s.counted),
-            s.track,
-            json.dumps(list(s.services), ensure_ascii=False),
-            s.requester,
-            s.outcome,
-            _ms(s.first_page_at),
-            _ms(s.acknowledged_at),
-            _ms(s.closed_at),
-            json.dumps(list(s.levels)),
-            int(s.escalated),
-            int(s.unanswered),
-            s.phone_contacts,
-            round(ack * 1000) if ack is not None else None,
-            code,
-        ),
-    )
+    await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
     if len(service_codes) > 1:
         await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
         await db.executemany(

@@ -1,0 +1,50 @@
+"""The statistics summary kept beside the event log in the SQLite store."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.domain.stats import summarise
+from consultbot.report import period_report
+from tests.cli.scripted import TZ
+from tests.cli.test_stats_verbs import november
+
+EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+async def test_the_summary_is_the_event_log_s_after_every_append(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "db.sqlite")
+    try:
+        await november(store)
+        rows = await store.consult_summaries(*EVER)
+        assert len(rows) == 9  # ten requests, one lapsed offer is not a consult
+        for summary, _ in rows:
+            assert summary == summarise(await store.events(summary.consult))
+    finally:
+        await store.close()
+
+
+async def test_consults_from_before_the_summary_are_summarised_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = await SqliteStore.open(path)
+    try:
+        await november(store)
+        before = await period_report(store, date(2026, 10, 1), date(2026, 12, 31), TZ)
+    finally:
+        await store.close()
+    # As a database migrated from schema 2 is: events, no summaries, the backfill flag set.
+    with sqlite3.connect(path) as db:
+        for table in ("consult_stat_service", "consult_stat", "consult_stat_code"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')")
+    store = await SqliteStore.open(path)
+    try:
+        after = await period_report(store, date(2026, 10, 1), date(2026, 12, 31), TZ)
+        assert await store.get_meta("consult_stat_backfill") is None
+    finally:
+        await store.close()
+    assert after == before
+    assert after["consults"] == 9
