@@ -236,7 +236,7 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
                 summary, code("track", track), service_codes[0], code("requester", requester)
             )
             stats.append(stats_sqlite.stat_row(cid, len(log), summary, packed))
-            extra.extend((cid, i, c) for i, c in enumerate(service_codes) if i)
+            extra.extend(stats_sqlite.extra_rows(cid, summary, service_codes, packed))
             at_ms = round(log[0].at.timestamp() * 1000)
             consults.append(
                 (cid, number, at_ms // 1000, len(log), requester, picked[0], track, state,
@@ -263,7 +263,7 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
             db.executemany("INSERT INTO consult VALUES (?,?,?,?,?,?,?,?,?,?,?)", consults)
             db.executemany("INSERT INTO consult_event VALUES (?,?,?,?,?)", events_rows)
             db.executemany(stats_sqlite.INSERT_STAT, stats)
-            db.executemany("INSERT INTO consult_stat_service VALUES (?,?,?)", extra)
+            db.executemany(stats_sqlite.INSERT_EXTRA, extra)
         print(f"\r  {min(start + CHUNK - 1, count):,} consults", end="", file=sys.stderr)
     print(file=sys.stderr)
     for kind, values in codes.items():

@@ -149,9 +149,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE consult_stat_service (
             consult_id TEXT NOT NULL REFERENCES consult (id),
             position INTEGER NOT NULL,
+            service INTEGER NOT NULL,
+            requested_ms INTEGER NOT NULL,
             code INTEGER NOT NULL,
+            ack_ms INTEGER,
             PRIMARY KEY (consult_id, position)
         )""",
+        "CREATE INDEX consult_stat_service_period ON consult_stat_service (requested_ms)",
         "INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')",
     ),
 )

@@ -108,6 +108,28 @@ def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[o
     )
 
 
+INSERT_EXTRA = "INSERT INTO consult_stat_service VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def extra_rows(
+    consult: str, s: ConsultSummary, service_codes: Sequence[int], code: int
+) -> list[tuple[object, ...]]:
+    """A conference's further services, each with a copy of what the period scan reads."""
+    ack = s.ack_seconds
+    return [
+        (
+            consult,
+            position,
+            service,
+            _ms(s.requested_at),
+            code,
+            round(ack * 1000) if ack is not None else None,
+        )
+        for position, service in enumerate(service_codes)
+        if position > 0
+    ]
+
+
 async def write(
     db: aiosqlite.Connection, consult: str, length: int, events: Sequence[Event]
 ) -> None:
@@ -121,12 +143,8 @@ async def write(
         await _code(db, "requester", s.requester),
     )
     await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
-    if len(service_codes) > 1:
-        await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
-        await db.executemany(
-            "INSERT INTO consult_stat_service VALUES (?, ?, ?)",
-            [(consult, i, c) for i, c in enumerate(service_codes) if i > 0],
-        )
+    await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
+    await db.executemany(INSERT_EXTRA, extra_rows(consult, s, service_codes, code))
 
 
 async def backfill(db: aiosqlite.Connection) -> int:
@@ -189,21 +207,26 @@ async def _codes(db: aiosqlite.Connection, kind: str) -> list[str]:
 async def fact_table(db: aiosqlite.Connection, start: datetime, end: datetime) -> FactTable:
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
-    rows = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
-        " WHERE requested_ms >= ? AND requested_ms < ?",
-        (lo, hi),
+    pairs = np.dtype([("code", np.int64), ("ack", np.int64)])
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
+            " WHERE requested_ms >= ? AND requested_ms < ?",
+            (lo, hi),
+        )
     )
-    data = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    counted = (data[:, 0] >> _COUNTED) & 1 == 1
-    data = data[counted]
-    code, ack = data[:, 0], data[:, 1]
-    extras = await db.execute_fetchall(
-        "SELECT s.code, coalesce(s.ack_ms, -1), x.code FROM consult_stat_service x"
-        " JOIN consult_stat s ON s.consult_id = x.consult_id"
-        " WHERE s.requested_ms >= ? AND s.requested_ms < ? AND s.counted = 1",
-        (lo, hi),
+    data = np.fromiter(rows, dtype=pairs, count=len(rows))
+    del rows
+    data = data[(data["code"] >> _COUNTED) & 1 == 1]
+    code, ack = data["code"], data["ack"]
+    extras = list(
+        await db.execute_fetchall(
+            "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
+            " WHERE requested_ms >= ? AND requested_ms < ?",
+            (lo, hi),
+        )
     )
+    extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
     tracks = await _codes(db, "track")
     services = await _codes(db, "service")
     requesters = await _codes(db, "requester")
@@ -219,7 +242,7 @@ async def fact_table(db: aiosqlite.Connection, start: datetime, end: datetime) -
         more = np.array(extras, dtype=np.int64).reshape(-1, 3)
         code = np.concatenate([code, more[:, 0]])
         ack = np.concatenate([ack, more[:, 1]])
-        service = np.concatenate([(data[:, 0] >> _SERVICE) & 0xFFFF, more[:, 2]])
+        service = np.concatenate([(data["code"] >> _SERVICE) & 0xFFFF, more[:, 2]])
     else:
         service = (code >> _SERVICE) & 0xFFFF
     primary = np.arange(len(code)) < len(data)
