@@ -229,14 +229,19 @@ async def fact_table(db: aiosqlite.Connection, start: datetime, end: datetime) -
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
     tracks = await _codes(db, "track")
     services = await _codes(db, "service")
-    requesters = await _codes(db, "requester")
-    units_of = await requester_units(db)
-    unit_names: dict[str, int] = {}
-    unit_of_requester = np.array(
-        [unit_names.setdefault(units_of.get(r, UNKNOWN_UNIT), len(unit_names)) for r in requesters]
-        or [0],
-        dtype=np.int64,
+    # Each requester's unit in the active staff list, by requester code.
+    units = await db.execute_fetchall(
+        "SELECT c.code, s.unit FROM consult_stat_code c LEFT JOIN staff s"
+        " ON s.matrix_id = c.value AND s.version = (SELECT max(version) FROM dataset_version"
+        " WHERE dataset = 'staff' AND rolled_back_at IS NULL)"
+        " WHERE c.kind = 'requester'"
     )
+    unit_names: dict[str, int] = {}
+    unit_of_requester = np.zeros(max((int(r[0]) for r in units), default=0) + 1, dtype=np.int64)
+    for requester_code, unit in units:
+        unit_of_requester[int(requester_code)] = unit_names.setdefault(
+            unit or UNKNOWN_UNIT, len(unit_names)
+        )
     if extras:
         # A conference's further services: the same facts again, counted only by service.
         more = np.array(extras, dtype=np.int64).reshape(-1, 3)

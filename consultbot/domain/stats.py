@@ -190,13 +190,13 @@ def p90(values: Sequence[float]) -> float | None:
 def _grouped_quantiles(
     groups: Ints, values: Ints, n_groups: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], Ints]:
-    """Per group: median and p90 (as `median`/`p90` above) of `values`, and the count."""
-    # Sorting one int64 key (group, value) is far faster than a lexsort of two columns, and
-    # only the sorted values are needed: each group's run is contiguous.
-    span = int(values.max()) + 1 if len(values) else 1
-    keys = groups * span + values
-    keys.sort()
-    ordered = keys % span
+    """Per group: median and p90 (as `median`/`p90` above) of `values`, and the count.
+
+    `values` must already be in ascending order: a stable sort by group then keeps each
+    group's run in order (a linear radix sort for small group numbers).
+    """
+    key = groups.astype(np.uint16) if n_groups <= 1 << 16 else groups
+    ordered = values[np.argsort(key, kind="stable")]
     counts = np.bincount(groups, minlength=n_groups).astype(np.int64)
     starts = np.cumsum(counts) - counts
     has = counts > 0
@@ -217,37 +217,56 @@ def _seconds(ms: float) -> float | None:
     return None if np.isnan(ms) else round(float(ms) / 1000, 1)
 
 
-def _group_stats(
-    table: FactTable, rows: Ints, groups: Ints, names: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """The statistics of each group: `rows` index consults, `groups` names their group."""
-    n = len(names)
-    track = table.track[rows]
-    mdk_index = list(table.tracks).index(MDK_TRACK) if MDK_TRACK in table.tracks else -1
+@dataclass(frozen=True)
+class _Prepared:
+    """What every grouping of one table shares: each row's cell and the rows by ack time."""
 
-    # One histogram per group over (status, acknowledged, escalated, unanswered, conference)
-    # instead of a pass per count: the counts are sums over its cells.
-    k = len(OUTCOME_KEYS)
+    cell: Ints  # status × 16 + acknowledged × 8 + escalated × 4 + unanswered × 2 + conference
+    by_ack: Ints  # the rows with an acknowledgement, shortest time first
+    ack_sorted: Ints
+
+
+_FLAGS = 16
+
+
+def _prepare(table: FactTable) -> _Prepared:
+    mdk_index = list(table.tracks).index(MDK_TRACK) if MDK_TRACK in table.tracks else -1
     cell = (
-        table.status[rows] * 16
-        + table.acknowledged[rows] * 8
-        + table.escalated[rows] * 4
-        + table.unanswered[rows] * 2
-        + (track == mdk_index)
+        table.status * _FLAGS
+        + table.acknowledged * 8
+        + table.escalated * 4
+        + table.unanswered * 2
+        + (table.track == mdk_index)
     )
-    cells = np.bincount(groups * (k * 16) + cell, minlength=n * k * 16).reshape(n, k, 16)
-    flags = cells.sum(axis=1)  # n × 16
-    bit = np.arange(16)
+    timed = np.flatnonzero(table.ack_ms >= 0)
+    by_ack = timed[np.argsort(table.ack_ms[timed], kind="stable")]
+    return _Prepared(cell=cell, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
+
+
+def _group_stats(
+    table: FactTable, pre: _Prepared, row_group: Ints, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The statistics of each group: `row_group` names each row's group (-1: not counted)."""
+    n = len(names)
+    k = len(OUTCOME_KEYS)
+    counted = row_group >= 0
+    groups = row_group[counted]
+    # One histogram per group over the cells instead of a pass per count.
+    cells = np.bincount(
+        groups * (k * _FLAGS) + pre.cell[counted], minlength=n * k * _FLAGS
+    ).reshape(n, k, _FLAGS)
+    flags = cells.sum(axis=1)
+    bit = np.arange(_FLAGS)
     consults = flags.sum(axis=1)
     acknowledged = flags[:, (bit & 8) > 0].sum(axis=1)
     escalated = flags[:, (bit & 4) > 0].sum(axis=1)
     unanswered = flags[:, (bit & 2) > 0].sum(axis=1)
     mdk = flags[:, (bit & 1) > 0].sum(axis=1)
-    outcomes = cells.sum(axis=2)  # n × k
-    phone = np.bincount(groups, weights=table.phone[rows], minlength=n).round().astype(np.int64)
-    ack = table.ack_ms[rows]
-    timed = ack >= 0
-    med, q90, _ = _grouped_quantiles(groups[timed], ack[timed], n)
+    outcomes = cells.sum(axis=2)
+    phone = np.bincount(groups, weights=table.phone[counted], minlength=n).round().astype(np.int64)
+    timed_groups = row_group[pre.by_ack]
+    keep = timed_groups >= 0
+    med, q90, _ = _grouped_quantiles(timed_groups[keep], pre.ack_sorted[keep], n)
     result: dict[str, dict[str, Any]] = {}
     real = sorted(REAL_OUTCOMES)
     for g in (int(i) for i in np.flatnonzero(consults)):
@@ -293,17 +312,21 @@ def aggregate(
     table: FactTable, start: date, end: date, *, track_order: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The SPEC §7 report of the consults in `table`, which were requested in [start, end]."""
-    consults = np.flatnonzero(table.primary)
-    every_row = np.arange(len(table.primary), dtype=np.int64)
-    totals = _group_stats(table, consults, np.zeros(len(consults), dtype=np.int64), ["all"])
+    pre = _prepare(table)
+    others = np.int64(-1)
+
+    def primary(column: Ints) -> Ints:
+        return np.where(table.primary, column, others)
+
+    totals = _group_stats(table, pre, primary(np.zeros_like(table.track)), ["all"])
     report: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
     report.update(totals.get("all", _empty()))
     report["by_track"] = _sorted(
-        _group_stats(table, consults, table.track[consults], table.tracks), track_order
+        _group_stats(table, pre, primary(table.track), table.tracks), track_order
     )
-    report["by_service"] = _sorted(_group_stats(table, every_row, table.service, table.services))
+    report["by_service"] = _sorted(_group_stats(table, pre, table.service, table.services))
     report["by_requester_unit"] = _sorted(
-        _group_stats(table, consults, table.unit[consults], table.units)
+        _group_stats(table, pre, primary(table.unit), table.units)
     )
     return report
 
