@@ -373,9 +373,10 @@ def main() -> int:
             f" {DOCTORS:,} requesters in {UNITS:,} units (staff list);"
             f" {expected.mdk:,} conferences of 2–3 services.",
             "- The rows are written straight into SQLite (far faster than a million"
-            " `store.record` calls): `consult`, the full event logs in `consult_event`, and the summaries"
-            " in `consult_stat` computed with the store's own `summarise`, `pack` and `stat_row`"
-            " (no `consult_party` rows; `stats` does not read them).",
+            " `store.record` calls): `consult`, the full event logs in `consult_event`,"
+            " and the summaries in `consult_stat` computed with the store's own"
+            " `summarise`, `pack` and `stat_row` (no `consult_party` rows; `stats` does"
+            " not read them).",
             "- Every run's JSON was checked against the generator's counts (totals, every"
             " outcome, ack median and p90, consults per track).",
             "",
