@@ -135,16 +135,25 @@ async def write(
 ) -> None:
     """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
     s = summarise(events)
-    service_codes = [await _code(db, "service", name) for name in s.services]
-    code = pack(
-        s,
-        await _code(db, "track", s.track),
-        service_codes[0],
-        await _code(db, "requester", s.requester),
+    wanted = [("track", s.track), ("requester", s.requester)]
+    wanted += [("service", name) for name in s.services]
+    # One round trip for the codes that exist (all of them after the first event).
+    rows = await db.execute_fetchall(
+        "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
+        + ", ".join("(?, ?)" for _ in wanted)
+        + ")",
+        [x for pair in wanted for x in pair],
     )
+    known = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+    for kind, value in wanted:
+        if (kind, value) not in known:
+            known[kind, value] = await _code(db, kind, value)
+    service_codes = [known["service", name] for name in s.services]
+    code = pack(s, known["track", s.track], service_codes[0], known["requester", s.requester])
     await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
-    await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
-    await db.executemany(INSERT_EXTRA, extra_rows(consult, s, service_codes, code))
+    if len(service_codes) > 1:  # a consult's services are fixed by its request
+        await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
+        await db.executemany(INSERT_EXTRA, extra_rows(consult, s, service_codes, code))
 
 
 async def backfill(db: aiosqlite.Connection) -> int:

@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.domain.people import StaffMember
 from consultbot.domain.stats import summarise
+from consultbot.domain.types import ServiceId, UserId
 from consultbot.report import period_report
 from tests.cli.scripted import TZ
-from tests.cli.test_stats_verbs import november
+from tests.cli.test_stats_verbs import MORA, november
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
@@ -48,3 +50,22 @@ async def test_consults_from_before_the_summary_are_summarised_on_open(tmp_path:
         await store.close()
     assert after == before
     assert after["consults"] == 9
+
+
+async def test_the_requesting_unit_comes_from_the_active_staff_list(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "db.sqlite")
+    try:
+        await november(store)
+        november_days = (date(2026, 11, 1), date(2026, 11, 30))
+
+        async def units() -> dict[str, int]:
+            report = await period_report(store, *november_days, TZ)
+            return {k: v["consults"] for k, v in report["by_requester_unit"].items()}
+
+        assert await units() == {"okänd": 7}
+        member = StaffMember(user=UserId(MORA), name="Anna Demo", unit=ServiceId("vc-mora"))
+        await store.import_staff([member], source="test", now=datetime.now(UTC))
+        # consults 1, 4 and the conference came from this doctor
+        assert await units() == {"vc-mora": 3, "okänd": 4}
+    finally:
+        await store.close()
