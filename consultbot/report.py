@@ -13,15 +13,19 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.stats import OUTCOME_KEYS, ConsultSummary, aggregate, month_of
+from consultbot.domain.stats import OUTCOME_KEYS, ConsultSummary, FactTable, aggregate, month_of
 from consultbot.domain.types import Track
 from consultbot.render import Messages
 
-if TYPE_CHECKING:
-    from consultbot.adapters.sqlite import SqliteStore
+
+class StatsSource(Protocol):
+    """Where the report's facts come from (the SQLite store's `stats_table`)."""
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable: ...
+
 
 TRACK_ORDER: tuple[str, ...] = tuple(t.value for t in Track)
 
@@ -299,7 +303,7 @@ def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, dateti
     )
 
 
-async def period_report(store: SqliteStore, start: date, end: date, tz: ZoneInfo) -> dict[str, Any]:
+async def period_report(store: StatsSource, start: date, end: date, tz: ZoneInfo) -> dict[str, Any]:
     """The SPEC §7 report of the consults requested in [start, end] (local dates)."""
     low, high = local_bounds(start, end, tz)
     table = await store.stats_table(low, high)
@@ -317,7 +321,7 @@ class MonthReport:
 
 
 async def month_report(
-    store: SqliteStore, month: date, tz: ZoneInfo, messages: Messages
+    store: StatsSource, month: date, tz: ZoneInfo, messages: Messages
 ) -> MonthReport:
     """The report of `month`'s consults with its chat text and chart (weeks clipped to it)."""
     first, last = month_of(month)
