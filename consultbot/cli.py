@@ -388,6 +388,66 @@ async def cmd_export(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _period(ctx: Context) -> tuple[date, date]:
+    """--from/--to as local dates, inclusive; by default the current month.
+
+    Without --from the period starts on the first of --to's month (or of this month); without
+    --to it ends on the last day of this month.
+    """
+    from consultbot.domain.stats import month_of
+
+    def day(text: str | None) -> date | None:
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ctx.fail("bad_date", value=text) from None
+
+    today = datetime.now(UTC).astimezone(ctx.tz).date()
+    end = day(ctx.args.end)
+    start = day(ctx.args.start) or month_of(end or today)[0]
+    end = end or month_of(today)[1]
+    if start > end:
+        raise CliError(ctx.messages.text("stats", "bad_period", start=start, end=end))
+    return start, end
+
+
+def _write(ctx: Context, text: str) -> None:
+    if ctx.args.output:
+        Path(ctx.args.output).write_text(text, encoding="utf-8", newline="")
+    else:
+        ctx.out.write(text)
+
+
+async def cmd_stats(ctx: Context) -> int:
+    from consultbot import report
+
+    start, end = _period(ctx)
+    result = await report.period_report(await ctx.store(), start, end, ctx.tz)
+    if ctx.args.format == "json":
+        _write(ctx, report.stats_json(result))
+    elif ctx.args.format == "csv":
+        _write(ctx, report.stats_csv(result, ctx.messages))
+    else:
+        _write(ctx, report.stats_table(result, ctx.messages))
+    return EXIT_OK
+
+
+async def cmd_consults(ctx: Context) -> int:
+    from consultbot import report
+
+    start, end = _period(ctx)
+    low, high = report.local_bounds(start, end, ctx.tz)
+    rows = await (await ctx.store()).consult_summaries(low, high)
+    records = report.consult_records(rows, ctx.tz)
+    if ctx.args.format == "json":
+        _write(ctx, report.consults_json(records))
+    else:
+        _write(ctx, report.consults_csv(records))
+    return EXIT_OK
+
+
 async def cmd_not_yet(ctx: Context) -> int:
     raise ctx.fail("not_yet", verb=ctx.args.verb)
 
@@ -536,8 +596,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(handler=cmd_dev)
     m = verbs.add_parser("demo", parents=[common], help="scripted end-to-end demo conversation")
     m.set_defaults(handler=cmd_demo)
-    st = verbs.add_parser("stats", parents=[common], help="follow-up statistics")
-    st.set_defaults(handler=cmd_not_yet)
+    for verb, formats, handler, text in (
+        ("stats", ("table", "csv", "json"), cmd_stats, "follow-up statistics"),
+        ("consults", ("csv", "json"), cmd_consults, "one row per consult, metadata only"),
+    ):
+        st = verbs.add_parser(verb, parents=[common], help=text)
+        st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (local)")
+        st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, included")
+        st.add_argument("--format", choices=formats, default=formats[0])
+        st.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+        st.set_defaults(handler=handler)
     return parser
 
 

@@ -116,6 +116,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
         "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
     ),
+    # 3: follow-up statistics — one summary row per consult, written in the same transaction
+    # as its events (consultbot/adapters/stats_sqlite.py); `code` packs what `stats` counts so
+    # a year is one narrow index scan. Existing consults are summarised on the next open.
+    (
+        """CREATE TABLE consult_stat (
+            consult_id TEXT PRIMARY KEY REFERENCES consult (id),
+            length INTEGER NOT NULL,
+            requested_ms INTEGER NOT NULL,
+            counted INTEGER NOT NULL,
+            track TEXT NOT NULL,
+            services TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            outcome TEXT,
+            first_page_ms INTEGER,
+            acked_ms INTEGER,
+            closed_ms INTEGER,
+            levels TEXT NOT NULL,
+            escalated INTEGER NOT NULL,
+            unanswered INTEGER NOT NULL,
+            phone_contacts INTEGER NOT NULL,
+            ack_ms INTEGER,
+            code INTEGER NOT NULL
+        )""",
+        "CREATE INDEX consult_stat_period ON consult_stat (requested_ms, code, ack_ms)",
+        """CREATE TABLE consult_stat_code (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            code INTEGER NOT NULL,
+            PRIMARY KEY (kind, value)
+        )""",
+        """CREATE TABLE consult_stat_service (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            position INTEGER NOT NULL,
+            service INTEGER NOT NULL,
+            requested_ms INTEGER NOT NULL,
+            code INTEGER NOT NULL,
+            ack_ms INTEGER,
+            PRIMARY KEY (consult_id, position)
+        )""",
+        "CREATE INDEX consult_stat_service_period ON consult_stat_service (requested_ms)",
+        "INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from consultbot.adapters import stats_sqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack, StoreError
@@ -23,6 +24,7 @@ from consultbot.domain.events import Event, EventKind
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Period, Shift, period_list
+from consultbot.domain.stats import ConsultSummary, FactTable
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import (
     ConflictError,
@@ -106,6 +108,7 @@ class SqliteStore(DataStore, ConsultStore):
             await migrate(db, name)
             if name != ":memory:":
                 _owner_only(name)
+            await stats_sqlite.backfill(db)
         except aiosqlite.DatabaseError as exc:
             await db.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None
@@ -462,7 +465,9 @@ class SqliteStore(DataStore, ConsultStore):
                 for n, e in enumerate(events)
             ],
         )
-        state = fold(await self._events(db, consult))
+        log = await self._events(db, consult)
+        state = fold(log)
+        await stats_sqlite.write(db, consult, expected_length + len(events), log)
         await db.execute(
             "UPDATE consult SET length = ?, requester = ?, service = ?, track = ?, state = ?,"
             " room = ?, requested_at_ms = ?, deadline_ms = ? WHERE id = ?",
@@ -534,6 +539,20 @@ class SqliteStore(DataStore, ConsultStore):
         return await self._consults(
             "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (_ms(start), _ms(end))
         )
+
+    # -- statistics (consultbot/adapters/stats_sqlite.py) ---------------------------------------
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        """The statistics facts of the consults requested in [start, end), as columns."""
+        async with self._lock:
+            return await stats_sqlite.fact_table(self._db, start, end)
+
+    async def consult_summaries(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[ConsultSummary, str]]:
+        """Each consult requested in [start, end) with its requester's unit, oldest first."""
+        async with self._lock:
+            return await stats_sqlite.summaries(self._db, start, end)
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()

@@ -1,0 +1,150 @@
+"""Consults driven through the real state machine into a real SQLite store, for the CLI tests.
+
+Each step is `escalation.step` at a given instant, recorded with `store.record` exactly as the
+bot records it; the clock is the script's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.domain import escalation as esc
+from consultbot.domain.events import AckVia, Event
+from consultbot.domain.oncall import OnDuty
+from consultbot.domain.roster import Shift
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+
+TZ = ZoneInfo("Europe/Stockholm")
+POLICY = esc.Policy(ack_timeout=timedelta(seconds=600))
+
+
+def local(text: str) -> datetime:
+    """`YYYY-MM-DD HH:MM` Stockholm time as UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=TZ).astimezone(UTC)
+
+
+def level_user(service: str, level: int) -> UserId:
+    return UserId(f"@{service}{level}:localhost")
+
+
+def duty(service: str, at: datetime, levels: int = 2) -> OnDuty:
+    """`levels` levels of one person each, on for the whole day around `at`."""
+    return OnDuty(
+        service=ServiceId(service),
+        at=at,
+        levels=tuple(
+            (
+                n,
+                (
+                    Shift(
+                        service=ServiceId(service),
+                        level=n,
+                        start=at - timedelta(hours=12),
+                        end=at + timedelta(hours=36),
+                        user=level_user(service, n),
+                        name=f"{service} {n}",
+                        phone=f"070-000 00 0{n}",
+                    ),
+                ),
+            )
+            for n in range(1, levels + 1)
+        ),
+    )
+
+
+class Script:
+    """A store and the consults written into it."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def _apply(self, cid: ConsultId, command: esc.Input, at: datetime) -> None:
+        events = await self.store.events(cid)
+        consult = esc.fold(events) if events else None
+        new, _ = esc.step(consult, command, at, POLICY)
+        assert new, f"{command!r} changed nothing"
+        await self.store.record(cid, len(events), new, [], now=at)
+
+    async def request(
+        self,
+        requester: str,
+        service: str,
+        at: datetime,
+        track: Track = Track.HALVAKUT,
+        *,
+        opens_at: datetime | None = None,
+    ) -> ConsultId:
+        cid = await self.store.allocate_consult(now=at)
+        await self._apply(
+            cid,
+            esc.Request(
+                consult_id=cid,
+                requester=UserId(requester),
+                service=ServiceId(service),
+                track=track,
+                request_room="!dm:localhost",
+                request_event=f"$req-{cid}",
+                duty=duty(service, at),
+                open_now=opens_at is None,
+                opens_at=opens_at,
+            ),
+            at,
+        )
+        return cid
+
+    async def timer(self, cid: ConsultId, at: datetime, service: str = "") -> None:
+        consult = esc.fold(await self.store.events(cid))
+        await self._apply(cid, esc.Timer(duty=duty(service or consult.service, at)), at)
+
+    async def ack(self, cid: ConsultId, user: str, at: datetime) -> None:
+        await self._apply(cid, esc.AckBy(user=UserId(user), via=AckVia.COMMAND), at)
+
+    async def call(self, cid: ConsultId, user: str, at: datetime) -> None:
+        await self._apply(cid, esc.CallBy(user=UserId(user), requester_phone="070-174 06 20"), at)
+
+    async def close(self, cid: ConsultId, user: str, outcome: Outcome, at: datetime) -> None:
+        await self._apply(cid, esc.CloseBy(user=UserId(user), outcome=outcome), at)
+
+    async def queue(self, cid: ConsultId, user: str, at: datetime) -> None:
+        await self._apply(cid, esc.QueueBy(user=UserId(user)), at)
+
+    async def conference(
+        self, requester: str, services: list[str], at: datetime, ack_after: int, outcome: Outcome
+    ) -> ConsultId:
+        """A conference as its `requested` event will name several services (no !mdk yet)."""
+        cid = await self.store.allocate_consult(now=at)
+        people = [
+            {"user": level_user(s, 1), "name": f"{s} 1", "phone": "070-000 00 01"} for s in services
+        ]
+        later = at + timedelta(seconds=ack_after)
+        events = [
+            Event(
+                kind="requested",
+                at=at,
+                data={
+                    "consult": cid,
+                    "requester": requester,
+                    "service": services[0],
+                    "services": services,
+                    "track": Track.MDK.value,
+                    "request_room": "!dm:localhost",
+                    "request_event": f"$req-{cid}",
+                },
+            ),
+            Event(
+                kind="paged",
+                at=at,
+                data={
+                    "level": 1,
+                    "people": people,
+                    "deadline": (at + timedelta(hours=1)).isoformat(),
+                },
+            ),
+        ]
+        await self.store.record(cid, 0, events, [], now=at)
+        await self.ack(cid, people[0]["user"], later)
+        await self.call(cid, requester, later)
+        await self.close(cid, requester, outcome, later + timedelta(minutes=30))
+        return cid

@@ -1,0 +1,381 @@
+"""`consultbot stats` and `consultbot consults` after a scripted month of consults (SPEC §7).
+
+The consults go through the real state machine into the real SQLite store (tests/cli/
+scripted.py); the expected numbers below are worked out by hand from the script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.config import load_config
+from consultbot.domain.types import Outcome, Track
+from tests.cli.conftest import Run
+from tests.cli.scripted import Script, level_user, local
+
+S = timedelta(seconds=1)
+MORA = "@doktor.vc:localhost"  # vc-mora in the example staff list
+MORA2 = "@magnus.ekstrom:localhost"  # vc-mora
+FALUN = "@astrid.grahn:localhost"  # vc-falun-norr
+FALUN2 = "@gustav.sall:localhost"  # vc-falun-norr
+STRANGER = "@okand.person:localhost"  # not in the staff list
+
+
+async def november(store: SqliteStore) -> None:
+    """The script; the comments say what each consult adds to November's numbers."""
+    k = Script(store)
+    kard1, kard2 = level_user("kardiologi", 1), level_user("kardiologi", 2)
+    neuro1 = level_user("neurologi", 1)
+
+    # 1. halvakut kardiologi, vc-mora: ack after 60 s, two phone contacts, advice.
+    t = local("2026-11-02 09:00")
+    c = await k.request(MORA, "kardiologi", t)
+    await k.ack(c, kard1, t + 60 * S)
+    await k.call(c, MORA, t + 90 * S)
+    await k.call(c, kard1, t + 95 * S)
+    await k.close(c, kard1, Outcome.ADVICE, t + 900 * S)
+
+    # 2. halvakut kardiologi, vc-falun-norr: no ack in 600 s → level 2, ack at 700 s, referral.
+    t = local("2026-11-03 10:00")
+    c = await k.request(FALUN, "kardiologi", t)
+    await k.timer(c, t + 600 * S)
+    await k.ack(c, kard2, t + 700 * S)
+    await k.close(c, FALUN, Outcome.REFERRAL, t + 1500 * S)
+
+    # 3. akut neurologi, unknown requester: both levels time out → unanswered, never closed.
+    t = local("2026-11-10 08:00")
+    c = await k.request(STRANGER, "neurologi", t, Track.AKUT)
+    await k.timer(c, t + 600 * S)
+    await k.timer(c, t + 1200 * S)
+
+    # 4. halvakut neurologi, vc-mora: ack after 200 s, reminder, auto-closed as unknown.
+    t = local("2026-11-16 13:00")
+    c = await k.request(MORA, "neurologi", t)
+    await k.ack(c, neuro1, t + 200 * S)
+    await k.timer(c, t + 200 * S + timedelta(hours=4))
+    await k.timer(c, t + 200 * S + timedelta(hours=24))
+
+    # 5. halvakut kardiologi, vc-falun-norr, late on the last local day: closed after 30 s
+    #    by the consultant with admission (closing acknowledges).
+    t = local("2026-11-30 23:30")
+    c = await k.request(FALUN2, "kardiologi", t)
+    await k.close(c, kard1, Outcome.ADMISSION, t + 30 * S)
+
+    # 6. outside November in local time (but 2026-11-30 in UTC): not counted.
+    t = local("2026-12-01 00:30")
+    c = await k.request(MORA, "kardiologi", t)
+    await k.close(c, kard1, Outcome.ADVICE, t + 10 * S)
+
+    # 7. outside November in local time (2026-10-31 in UTC too): not counted.
+    t = local("2026-10-31 23:30")
+    c = await k.request(MORA, "kardiologi", t)
+    await k.close(c, kard1, Outcome.ADVICE, t + 10 * S)
+
+    # 8. out of hours, offered, never queued, lapsed: not a consult.
+    t = local("2026-11-07 20:00")
+    opens = local("2026-11-09 08:00")
+    c = await k.request(MORA2, "kardiologi", t, opens_at=opens)
+    await k.timer(c, opens)
+
+    # 9. out of hours, queued, paged at the opening, ack after 100 s, visit; vc-mora.
+    t = local("2026-11-14 20:00")
+    opens = local("2026-11-16 08:00")
+    c = await k.request(MORA2, "kardiologi", t, opens_at=opens)
+    await k.queue(c, MORA2, t + 60 * S)
+    await k.timer(c, opens)
+    await k.ack(c, kard1, opens + 100 * S)
+    await k.close(c, kard1, Outcome.VISIT, opens + 600 * S)
+
+    # 10. a conference of kardiologi and neurologi from vc-mora: ack after 400 s, one phone
+    #     contact, other.
+    await k.conference(
+        MORA, ["kardiologi", "neurologi"], local("2026-11-20 14:00"), 400, Outcome.OTHER
+    )
+
+
+def group(
+    consults: int,
+    acknowledged: int,
+    escalated: int,
+    unanswered: int,
+    mdk: int,
+    phone: int,
+    ack: tuple[float | None, float | None],
+    outcomes: dict[str, int],
+    with_outcome: int,
+    share: float | None,
+) -> dict[str, Any]:
+    keys = ("advice", "referral", "admission", "ed", "visit", "other", "unknown", "open")
+    assert set(outcomes) <= set(keys)
+    return {
+        "consults": consults,
+        "acknowledged": acknowledged,
+        "escalated": escalated,
+        "unanswered": unanswered,
+        "mdk": mdk,
+        "phone_contacts": phone,
+        "ack_seconds": {"median": ack[0], "p90": ack[1]},
+        "outcomes": {k: outcomes.get(k, 0) for k in keys},
+        "closed_with_outcome": with_outcome,
+        "closed_with_outcome_share": share,
+    }
+
+
+EXPECTED: dict[str, Any] = {
+    "from": "2026-11-01",
+    "to": "2026-11-30",
+    # consults 1-5, 9, 10; acks 30 60 100 200 400 700 → median 150, p90 the 6th of 6
+    **group(
+        7,
+        6,
+        2,
+        1,
+        1,
+        3,
+        (150.0, 700.0),
+        {
+            "advice": 1,
+            "referral": 1,
+            "admission": 1,
+            "visit": 1,
+            "other": 1,
+            "unknown": 1,
+            "open": 1,
+        },
+        5,
+        0.714,
+    ),
+    "by_track": {
+        # 1 2 4 5 9: acks 30 60 100 200 700 → median 100, p90 the 5th of 5
+        "halvakut": group(
+            5,
+            5,
+            1,
+            0,
+            0,
+            2,
+            (100.0, 700.0),
+            {"advice": 1, "referral": 1, "admission": 1, "visit": 1, "unknown": 1},
+            4,
+            0.8,
+        ),
+        "akut": group(1, 0, 1, 1, 0, 0, (None, None), {"open": 1}, 0, 0.0),
+        "mdk": group(1, 1, 0, 0, 1, 1, (400.0, 400.0), {"other": 1}, 1, 1.0),
+    },
+    "by_service": {
+        # 1 2 5 9 10: acks 30 60 100 400 700
+        "kardiologi": group(
+            5,
+            5,
+            1,
+            0,
+            1,
+            3,
+            (100.0, 700.0),
+            {"advice": 1, "referral": 1, "admission": 1, "visit": 1, "other": 1},
+            5,
+            1.0,
+        ),
+        # 3 4 10: acks 200 400 → median 300, p90 the 2nd of 2
+        "neurologi": group(
+            3,
+            2,
+            1,
+            1,
+            1,
+            1,
+            (300.0, 400.0),
+            {"unknown": 1, "other": 1, "open": 1},
+            1,
+            0.333,
+        ),
+    },
+    "by_requester_unit": {
+        # 2 5: acks 30 700
+        "vc-falun-norr": group(
+            2, 2, 1, 0, 0, 0, (365.0, 700.0), {"referral": 1, "admission": 1}, 2, 1.0
+        ),
+        # 1 4 9 10: acks 60 100 200 400 → median 150, p90 the 4th of 4
+        "vc-mora": group(
+            4,
+            4,
+            0,
+            0,
+            1,
+            3,
+            (150.0, 400.0),
+            {"advice": 1, "unknown": 1, "visit": 1, "other": 1},
+            3,
+            0.75,
+        ),
+        "okänd": group(1, 0, 1, 1, 0, 0, (None, None), {"open": 1}, 0, 0.0),
+    },
+}
+
+
+@pytest.fixture
+def scripted(loaded: Run, config_path: Path) -> Run:
+    """The example data and the scripted consults in the CLI's database."""
+
+    async def write() -> None:
+        store = await SqliteStore.open(load_config(config_path).bot.database)
+        try:
+            await november(store)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    return loaded
+
+
+def test_stats_json_has_every_number_of_the_script(scripted: Run) -> None:
+    result = scripted("stats", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report == EXPECTED
+    # Dict order is part of what the analyst sees: tracks in the plan's order, okänd last.
+    assert list(report["by_track"]) == ["halvakut", "akut", "mdk"]
+    assert list(report["by_requester_unit"]) == ["vc-falun-norr", "vc-mora", "okänd"]
+
+
+def test_the_period_is_local_and_inclusive(scripted: Run) -> None:
+    def consults(*period: str) -> int:
+        result = scripted("stats", *period, "--format", "json")
+        assert result.code == 0, result.err
+        return int(json.loads(result.out)["consults"])
+
+    assert consults("--from", "2026-11-30", "--to", "2026-11-30") == 1  # consult 5
+    assert consults("--from", "2026-12-01", "--to", "2026-12-01") == 1  # consult 6
+    assert consults("--from", "2026-10-31", "--to", "2026-10-31") == 1  # consult 7
+    assert consults("--from", "2026-10-01", "--to", "2026-12-31") == 9
+    # Without --from: the first day of --to's month.
+    assert consults("--to", "2026-10-31") == 1
+
+
+def test_bad_periods_get_one_line(scripted: Run) -> None:
+    result = scripted("stats", "--from", "2026-11-31")
+    assert result.code == 1
+    assert result.err.strip() == "fel: ogiltigt datum 2026-11-31 (ÅÅÅÅ-MM-DD väntades)"
+    result = scripted("stats", "--from", "2026-11-20", "--to", "2026-11-10")
+    assert result.code == 1
+    assert result.err.strip() == "fel: --from 2026-11-20 är efter --to 2026-11-10"
+
+
+def test_stats_table_has_advice_on_its_own_line(scripted: Run) -> None:
+    result = scripted("stats", "--from", "2026-11-01", "--to", "2026-11-30")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "Uppföljning 2026-11-01 – 2026-11-30"
+
+    def row(label: str, occurrence: int = 0) -> list[str]:
+        found = [line for line in lines if line.strip().startswith(label)]
+        return found[occurrence].strip()[len(label) :].split()
+
+    # First table: Totalt, halvakut, akut, mdk.
+    header = next(line for line in lines if "Totalt" in line).split()
+    assert header[-4:] == ["Totalt", "halvakut", "akut", "mdk"]
+    assert row("Konsultationer") == ["7", "5", "1", "1"]
+    assert row("Remiss undviken (råd)") == ["1", "1", "0", "0"]
+    assert row("Tid till kvittens, median (s)") == ["150,0", "100,0", "–", "400,0"]
+    assert row("Andel med utfall") == ["71,4", "%", "80,0", "%", "0,0", "%", "100,0", "%"]
+    # Then by service and by unit.
+    assert row("Konsultationer", 1) == ["5", "3"]
+    assert row("Konsultationer", 2) == ["2", "4", "1"]
+    assert "okänd" in result.out
+
+
+def test_stats_csv_opens_in_swedish_excel(scripted: Run, tmp_path: Path) -> None:
+    target = tmp_path / "stats.csv"
+    result = scripted(
+        "stats", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv", "-o", str(target)
+    )
+    assert result.code == 0, result.err
+    data = target.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\n" in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    header = rows[0]
+    assert header[:4] == ["indelning", "grupp", "Konsultationer", "Kvitterade"]
+    by_group = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert set(by_group) == {
+        ("totalt", "totalt"),
+        ("spår", "halvakut"),
+        ("spår", "akut"),
+        ("spår", "mdk"),
+        ("tjänst", "kardiologi"),
+        ("tjänst", "neurologi"),
+        ("enhet", "vc-falun-norr"),
+        ("enhet", "vc-mora"),
+        ("enhet", "okänd"),
+    }
+    total = by_group[("totalt", "totalt")]
+    assert total["Konsultationer"] == "7"
+    assert total["Remiss undviken (råd)"] == "1"
+    assert total["Tid till kvittens, median (s)"] == "150,0"
+    assert total["Andel med utfall"] == "0,714"
+    assert by_group[("spår", "akut")]["Tid till kvittens, p90 (s)"] == ""
+    assert by_group[("enhet", "vc-falun-norr")]["Tid till kvittens, median (s)"] == "365,0"
+
+
+def test_consults_lists_each_consult_without_personal_data(scripted: Run) -> None:
+    result = scripted("consults", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    assert result.code == 0, result.err
+    records = json.loads(result.out)
+    assert [r["outcome"] for r in records] == [
+        "advice",
+        "referral",
+        "open",
+        "visit",  # consult 9 was requested on the 14th
+        "unknown",
+        "other",
+        "admission",
+    ]
+    first = records[0]
+    assert first == {
+        "number": "K-000001",
+        "track": "halvakut",
+        "services": ["kardiologi"],
+        "requester_unit": "vc-mora",
+        "requested_at": "2026-11-02 09:00:00",
+        "acknowledged_at": "2026-11-02 09:01:00",
+        "closed_at": "2026-11-02 09:15:00",
+        "levels_paged": [1],
+        "escalated": False,
+        "unanswered": False,
+        "phone_contacts": 2,
+        "outcome": "advice",
+    }
+    unanswered = records[2]
+    assert unanswered["levels_paged"] == [1, 2] and unanswered["unanswered"] is True
+    assert unanswered["requester_unit"] == "okänd" and unanswered["acknowledged_at"] is None
+    assert records[5]["services"] == ["kardiologi", "neurologi"]
+    assert "@" not in result.out  # no Matrix ids
+
+
+def test_consults_csv(scripted: Run) -> None:
+    result = scripted("consults", "--from", "2026-11-01", "--to", "2026-11-30")
+    assert result.code == 0, result.err
+    assert result.out.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(result.out.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][0] == "number" and len(rows) == 8
+    conference = dict(zip(rows[0], rows[6], strict=True))
+    assert conference["services"] == "kardiologi,neurologi"
+    assert conference["phone_contacts"] == "1" and conference["escalated"] == "0"
+
+
+def test_stats_of_an_empty_database(run: Run) -> None:
+    result = run("stats", "--from", "2026-01-01", "--to", "2026-01-31", "--format", "json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["consults"] == 0 and report["by_service"] == {}
+    table = run("stats", "--from", "2026-01-01", "--to", "2026-01-31")
+    assert "Inga konsultationer i perioden." in table.out
