@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from consultbot.domain.oncall import OnDuty
     from consultbot.domain.roster import Shift
 
-MAX_LISTED_WARNINGS = 20
 EXIT_OK, EXIT_ERROR = 0, 1
 
 
@@ -40,28 +39,6 @@ class CliError(ConsultbotError):
 
 # ---------------------------------------------------------------------------------------------
 # Pure formatting
-
-
-def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
-    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error."""
-    out: list[str] = []
-    err: list[str] = []
-    error, warning = messages.cli("error"), messages.cli("warning")
-    for problem in checked.errors:
-        err.append(f"{error}: {messages.problem(problem)}")
-    warnings = checked.warnings
-    for problem in warnings[:MAX_LISTED_WARNINGS]:
-        err.append(f"{warning}: {messages.problem(problem)}")
-    if len(warnings) > MAX_LISTED_WARNINGS:
-        err.append(
-            f"{warning}: {messages.cli('and_more', count=len(warnings) - MAX_LISTED_WARNINGS)}"
-        )
-    if checked.summary and checked.has_content:
-        out.append(messages.cli(checked.summary_key, **checked.summary))
-        out.extend(messages.cli(key, **params) for key, params in checked.details)
-    if checked.errors:
-        err.append(messages.cli("errors_total", count=len(checked.errors)))
-    return out, err
 
 
 def format_who(
@@ -247,21 +224,19 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
     store = await ctx.store()
     with ctx.step("step_check"):
         try:
-            if dataset is Dataset.CATALOGUE:
-                return await datasets.check_catalogue_against(files, store, datetime.now(UTC))
-            if dataset is Dataset.DIRECTORY:
-                return datasets.check_directory_files(files)
-            if dataset is Dataset.STAFF:
-                return await datasets.check_staff_files(files, store)
-            return await datasets.check_roster_files(files, store, ctx.tz, ctx.config.hours_of())
+            return await datasets.check_files(
+                dataset, files, store, ctx.tz, ctx.config.hours_of(), datetime.now(UTC)
+            )
         except datasets.NoCatalogue:
             raise ctx.fail("no_catalogue") from None
 
 
 async def _check_and_report(ctx: Context, dataset: Dataset) -> Checked:
     """Check the files named on the command line and print the summary and every problem."""
+    from consultbot import datasets
+
     checked = await _check(ctx, dataset, ctx.args.files)
-    out, err = format_check(checked, ctx.messages)
+    out, err = datasets.format_check(checked, ctx.messages)
     ctx.warn(*err)
     ctx.print(*out)
     return checked

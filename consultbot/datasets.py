@@ -27,8 +27,11 @@ from consultbot.domain.roster import (
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceKind, Track
 from consultbot.ports import DataStore
+from consultbot.render import Messages
 
 Files = Sequence[tuple[str, bytes]]
+
+MAX_LISTED_WARNINGS = 20
 
 
 class NoCatalogue(Exception):
@@ -264,3 +267,45 @@ def check_directory_files(files: Files) -> Checked:
         summary={"entries": str(len(entries))},
         _activate=activate if entries else None,
     )
+
+
+async def check_files(
+    dataset: Dataset,
+    files: Files,
+    store: DataStore,
+    tz: ZoneInfo,
+    hours: Mapping[Track, Hours],
+    now: datetime,
+) -> Checked:
+    """Check files of any data set: the one path for the CLI and for uploads by chat.
+
+    Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
+    if dataset is Dataset.CATALOGUE:
+        return await check_catalogue_against(files, store, now)
+    if dataset is Dataset.DIRECTORY:
+        return check_directory_files(files)
+    if dataset is Dataset.STAFF:
+        return await check_staff_files(files, store)
+    return await check_roster_files(files, store, tz, hours)
+
+
+def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error."""
+    out: list[str] = []
+    err: list[str] = []
+    error, warning = messages.cli("error"), messages.cli("warning")
+    for problem in checked.errors:
+        err.append(f"{error}: {messages.problem(problem)}")
+    warnings = checked.warnings
+    for problem in warnings[:MAX_LISTED_WARNINGS]:
+        err.append(f"{warning}: {messages.problem(problem)}")
+    if len(warnings) > MAX_LISTED_WARNINGS:
+        err.append(
+            f"{warning}: {messages.cli('and_more', count=len(warnings) - MAX_LISTED_WARNINGS)}"
+        )
+    if checked.summary and checked.has_content:
+        out.append(messages.cli(checked.summary_key, **checked.summary))
+        out.extend(messages.cli(key, **params) for key, params in checked.details)
+    if checked.errors:
+        err.append(messages.cli("errors_total", count=len(checked.errors)))
+    return out, err

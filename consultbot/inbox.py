@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
 from consultbot.domain import commands as cmd
 from consultbot.domain import escalation as esc
@@ -39,6 +40,8 @@ from consultbot.ports import (
     ConflictError,
     ConsultStore,
     DataStore,
+    FileSource,
+    IncomingFile,
     IncomingMessage,
     IncomingReaction,
     OutboxKind,
@@ -56,6 +59,13 @@ MAX_STEP_ATTEMPTS = 5
 
 def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
+
+
+class _NoFiles(FileSource):
+    """For a service without a messenger that can fetch files: every fetch fails."""
+
+    async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
+        raise OSError("this messenger cannot fetch files")
 
 
 def _language(message: IncomingMessage) -> str:
@@ -77,6 +87,8 @@ class Inbox:
         renderer: ConsultRenderer,
         questions: Questions,
         on_outbox: Callable[[], None],
+        files: FileSource | None = None,
+        admin_room: Callable[[], str] = str,
     ) -> None:
         self.config = config
         self.data = data
@@ -88,6 +100,14 @@ class Inbox:
         self._questions = questions
         self._on_outbox = on_outbox
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.admin = AdminChat(
+            config=config,
+            data=data,
+            files=files or _NoFiles(),
+            clock=clock,
+            reply=self._reply,
+            admin_room=admin_room,
+        )
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -128,6 +148,22 @@ class Inbox:
                 )
             except Exception:
                 log.exception("could not report the failure of %s", message.event_id)
+
+    async def handle_file(self, file: IncomingFile) -> None:
+        """A file: an admin's data file in a direct chat or the admin room (see admin_chat.py)."""
+        if await self.consults.is_handled(file.event_id):
+            return
+        try:
+            if not self.allowed(file.sender) or not self.admin.wants(file):
+                await self._handled(file.event_id)
+                return
+            await self.admin.file(file)
+        except Exception:
+            log.exception("handling file %s in %s failed", file.event_id, file.room)
+            try:
+                await self._reply(file.room, "error", handled=file.event_id)
+            except Exception:
+                log.exception("could not report the failure of %s", file.event_id)
 
     async def handle_reaction(self, reaction: IncomingReaction) -> None:
         """A ✅ or 👍 in a consult room acknowledges it (if the escalation says it may)."""
@@ -289,6 +325,10 @@ class Inbox:
                 await self._reply(room, "help", handled=event, language=language)
             case cmd.Queue():
                 await self._queue(message)
+            case cmd.Activate() | cmd.Cancel() | cmd.Rollback():
+                await self.admin.command(
+                    command, user=message.sender, room=room, handled=event, language=language
+                )
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await self._reply(room, "consult_room_only", handled=event, language=language)
             case cmd.Invalid():

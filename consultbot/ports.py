@@ -20,6 +20,7 @@ from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
+from consultbot.domain.uploads import PendingUpload
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,17 @@ class Version:
     summary: str
     active: bool
     rolled_back: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdminAction:
+    """An admin action or a refused attempt at one, for the data-protection officer."""
+
+    at: datetime
+    actor: UserId
+    action: str
+    allowed: bool
+    detail: str
 
 
 class DataStore(ABC):
@@ -107,6 +119,28 @@ class DataStore(ABC):
     @abstractmethod
     async def versions(self, dataset: Dataset) -> list[Version]:
         """Every version of `dataset`, newest first."""
+
+    @abstractmethod
+    async def save_upload(self, upload: PendingUpload) -> None:
+        """Keep `upload` until its admin activates or discards it (replacing an earlier one)."""
+
+    @abstractmethod
+    async def pending_upload(self, admin: UserId) -> PendingUpload | None:
+        """The upload waiting for `admin`, if any."""
+
+    @abstractmethod
+    async def drop_upload(self, admin: UserId) -> bool:
+        """Forget the upload waiting for `admin`; True when there was one."""
+
+    @abstractmethod
+    async def record_admin_action(
+        self, *, actor: UserId, action: str, allowed: bool, detail: str, now: datetime
+    ) -> None:
+        """Log an admin action (or a refused attempt at one) with who and when."""
+
+    @abstractmethod
+    async def admin_actions(self) -> list[AdminAction]:
+        """Every logged admin action, oldest first."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -229,6 +263,40 @@ class IncomingMessage:
     body: str
     at: datetime
     direct: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncomingFile:
+    """A file someone sent (already decrypted as an event; its bytes are fetched on demand).
+
+    `ref` is what the messenger needs to fetch it (the event's content); nothing else reads it.
+    """
+
+    room: str
+    event_id: str
+    sender: UserId
+    name: str
+    mimetype: str
+    size: int | None
+    ref: Mapping[str, Any]
+    at: datetime
+    direct: bool = False
+
+
+class FileTooLarge(Exception):
+    """A file is larger than the caller accepts."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+class FileSource(ABC):
+    """Fetches the bytes of files people sent (decrypting them where needed)."""
+
+    @abstractmethod
+    async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
+        """The file's bytes; FileTooLarge past `max_bytes`, OSError when it cannot be had."""
 
 
 @dataclass(frozen=True, kw_only=True)

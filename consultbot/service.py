@@ -24,6 +24,8 @@ from consultbot.ports import (
     Clock,
     ConsultStore,
     DataStore,
+    FileSource,
+    IncomingFile,
     IncomingMessage,
     IncomingReaction,
     Messenger,
@@ -48,6 +50,7 @@ class ConsultService:
         clock: Clock,
         tasks: Tasks | None = None,
         retry_delay: Callable[[int], float] = retry_delay,
+        files: FileSource | None = None,
     ) -> None:
         self.consults = consults
         self.tasks = tasks or Tasks()
@@ -74,6 +77,8 @@ class ConsultService:
             renderer=self.renderer,
             questions=self.questions,
             on_outbox=self.dispatcher.kick,
+            files=files if files is not None else _files_of(messenger),
+            admin_room=lambda: self.dispatcher.admin_room,
         )
 
     @property
@@ -100,6 +105,10 @@ class ConsultService:
         """A reaction (see `Inbox.handle_reaction`)."""
         await self.inbox.handle_reaction(reaction)
 
+    async def handle_file(self, file: IncomingFile) -> None:
+        """A file (see `Inbox.handle_file`)."""
+        await self.inbox.handle_file(file)
+
     async def on_timer(self, consult: ConsultId) -> None:
         """A consult's deadline (see `Inbox.on_timer`)."""
         await self.inbox.on_timer(consult)
@@ -111,3 +120,8 @@ class ConsultService:
     async def refuse_invite(self, room: str, inviter: str) -> None:
         """Answer an invite from a disallowed server, then leave."""
         await self.inbox.refuse_invite(room, inviter)
+
+
+def _files_of(messenger: Messenger) -> FileSource | None:
+    """The messenger, when it can also fetch the files people send (the Matrix adapter can)."""
+    return messenger if isinstance(messenger, FileSource) else None

@@ -35,9 +35,11 @@ from nio import (
     ReactionEvent,
     RoomCreateError,
     RoomCreateEvent,
+    RoomEncryptedFile,
     RoomGetEventResponse,
     RoomInviteError,
     RoomMemberEvent,
+    RoomMessageFile,
     RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
@@ -50,11 +52,20 @@ from nio import (
 )
 from nio.api import MessageDirection
 
-from consultbot.adapters import room_policy
+from consultbot.adapters import media, room_policy
 from consultbot.config import MatrixConfig
 from consultbot.domain.errors import ConsultbotError
 from consultbot.domain.types import UserId
-from consultbot.ports import ConsultStore, Content, IncomingMessage, IncomingReaction, Messenger
+from consultbot.ports import (
+    ConsultStore,
+    Content,
+    FileSource,
+    FileTooLarge,
+    IncomingFile,
+    IncomingMessage,
+    IncomingReaction,
+    Messenger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +116,9 @@ class Handler(Protocol):
     async def handle_reaction(self, reaction: IncomingReaction) -> None:
         """A reaction."""
 
+    async def handle_file(self, file: IncomingFile) -> None:
+        """A file (m.file or m.image, encrypted or not)."""
+
     def allowed(self, user: str) -> bool:
         """True for users on an allowed homeserver."""
 
@@ -134,7 +148,7 @@ def encryption_available() -> bool:
     return bool(ENCRYPTION_ENABLED)
 
 
-class MatrixBot(Messenger):
+class MatrixBot(Messenger, FileSource):
     """The bot's Matrix connection: one device, one crypto store, one sync loop."""
 
     def __init__(
@@ -464,6 +478,25 @@ class MatrixBot(Messenger):
                     direct=direct,
                 )
             )
+        elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
+            content = event.source.get("content", {}) if isinstance(event.source, dict) else {}
+            item = media.attachment(content) if isinstance(content, dict) else None
+            if item is None:
+                return
+            room = client.rooms.get(room_id)
+            await self.handler.handle_file(
+                IncomingFile(
+                    room=room_id,
+                    event_id=event.event_id,
+                    sender=UserId(event.sender),
+                    name=item.name,
+                    mimetype=item.mimetype,
+                    size=item.size,
+                    ref=content,
+                    at=at,
+                    direct=room is not None and len(room.users) <= 2,
+                )
+            )
         elif isinstance(event, ReactionEvent):
             await self.handler.handle_reaction(
                 IncomingReaction(
@@ -544,6 +577,20 @@ class MatrixBot(Messenger):
         await self.store.set_meta(ROOM_POLICY, str(room_policy.POLICY_VERSION))
         log.info("room policy %d applied: %d state events", room_policy.POLICY_VERSION, changed)
         return changed
+
+    # -- FileSource --------------------------------------------------------------------------
+
+    async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
+        assert self.client is not None
+        item = media.attachment(file.ref)
+        if item is None:
+            raise OSError(f"{file.event_id} carries no file")
+        try:
+            return await media.fetch(self.client, item, max_bytes=max_bytes)
+        except media.AttachmentTooLarge as exc:
+            raise FileTooLarge(exc.size) from None
+        except media.MediaError as exc:
+            raise OSError(str(exc)) from None
 
     # -- Messenger ------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
+from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
+    AdminAction,
     Clock,
     ConflictError,
     ConsultStore,
@@ -44,6 +46,8 @@ class MemoryDataStore(DataStore):
     _staff: dict[int, list[StaffMember]] = field(default_factory=dict)
     _directory: dict[int, list[DirectoryEntry]] = field(default_factory=dict)
     _roster: list[_RosterRow] = field(default_factory=list)
+    _uploads: dict[UserId, PendingUpload] = field(default_factory=dict)
+    _admin_actions: list[AdminAction] = field(default_factory=list)
 
     def _active(self, dataset: Dataset) -> int | None:
         live = [v.number for v in self._versions if v.dataset is dataset and not v.rolled_back]
@@ -154,6 +158,25 @@ class MemoryDataStore(DataStore):
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    async def save_upload(self, upload: PendingUpload) -> None:
+        self._uploads[upload.admin] = upload
+
+    async def pending_upload(self, admin: UserId) -> PendingUpload | None:
+        return self._uploads.get(admin)
+
+    async def drop_upload(self, admin: UserId) -> bool:
+        return self._uploads.pop(admin, None) is not None
+
+    async def record_admin_action(
+        self, *, actor: UserId, action: str, allowed: bool, detail: str, now: datetime
+    ) -> None:
+        self._admin_actions.append(
+            AdminAction(at=now, actor=actor, action=action, allowed=allowed, detail=detail)
+        )
+
+    async def admin_actions(self) -> list[AdminAction]:
+        return list(self._admin_actions)
 
     async def versions(self, dataset: Dataset) -> list[Version]:
         active = self._active(dataset)

@@ -158,6 +158,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX consult_stat_service_period ON consult_stat_service (requested_ms)",
         "INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')",
     ),
+    # 4: files admins sent by chat, waiting for !aktivera (one per admin; they expire after
+    # 24 h), and the admin actions and refusals, with who and when, for the data-protection
+    # officer.
+    (
+        """CREATE TABLE pending_upload (
+            admin TEXT PRIMARY KEY,
+            room TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data BLOB NOT NULL,
+            uploaded_at_ms INTEGER NOT NULL
+        )""",
+        """CREATE TABLE admin_action (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            allowed INTEGER NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

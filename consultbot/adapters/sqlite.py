@@ -26,7 +26,9 @@ from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.stats import ConsultSummary, FactTable
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
+    AdminAction,
     ConflictError,
     ConsultStore,
     DataStore,
@@ -341,6 +343,63 @@ class SqliteStore(DataStore, ConsultStore):
         ]
 
     # -- versions -------------------------------------------------------------------------------
+
+    async def save_upload(self, upload: PendingUpload) -> None:
+        await self._write(
+            "INSERT INTO pending_upload VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (admin) DO UPDATE"
+            " SET room = excluded.room, dataset = excluded.dataset, name = excluded.name,"
+            " data = excluded.data, uploaded_at_ms = excluded.uploaded_at_ms",
+            (
+                upload.admin,
+                upload.room,
+                upload.dataset.value,
+                upload.name,
+                upload.data,
+                _ms(upload.uploaded_at),
+            ),
+        )
+
+    async def pending_upload(self, admin: UserId) -> PendingUpload | None:
+        rows = await self._rows(
+            "SELECT room, dataset, name, data, uploaded_at_ms FROM pending_upload WHERE admin = ?",
+            (admin,),
+        )
+        if not rows:
+            return None
+        room, dataset, name, data, at = rows[0]
+        return PendingUpload(
+            admin=admin,
+            room=room,
+            dataset=Dataset(dataset),
+            name=name,
+            data=bytes(data),
+            uploaded_at=_from_ms(at),
+        )
+
+    async def drop_upload(self, admin: UserId) -> bool:
+        async with self._lock:
+            cursor = await self._db.execute("DELETE FROM pending_upload WHERE admin = ?", (admin,))
+            return (cursor.rowcount or 0) > 0
+
+    async def record_admin_action(
+        self, *, actor: UserId, action: str, allowed: bool, detail: str, now: datetime
+    ) -> None:
+        await self._write(
+            "INSERT INTO admin_action (at_ms, actor, action, allowed, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (_ms(now), actor, action, int(allowed), detail),
+        )
+
+    async def admin_actions(self) -> list[AdminAction]:
+        rows = await self._rows(
+            "SELECT at_ms, actor, action, allowed, detail FROM admin_action ORDER BY seq"
+        )
+        return [
+            AdminAction(
+                at=_from_ms(r[0]), actor=UserId(r[1]), action=r[2], allowed=bool(r[3]), detail=r[4]
+            )
+            for r in rows
+        ]
 
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
         async with self._transaction() as db:

@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
 
-from consultbot.domain.types import Outcome, Track
+from consultbot.domain.types import Dataset, Outcome, Track
 
 MAX_BODY_LENGTH = 8000
 """Longer message bodies are refused as `Reason.TEXT_TOO_LONG`."""
@@ -90,6 +90,7 @@ class Reason(StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"
     BAD_MONTH = "bad_month"
     TEXT_TOO_LONG = "text_too_long"
+    UNKNOWN_DATASET = "unknown_dataset"
 
 
 _ASK_NAMES: Mapping[Track, str] = MappingProxyType(
@@ -203,6 +204,34 @@ class Cancel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Rollback:
+    """`!återställ KIND`: make the previous version of a data set active again."""
+
+    name: ClassVar[str] = "återställ"
+    dataset: Dataset
+
+
+DATASET_WORDS: Mapping[str, Dataset] = MappingProxyType(
+    {
+        "schema": Dataset.ROSTER,
+        "scheman": Dataset.ROSTER,
+        "roster": Dataset.ROSTER,
+        "katalog": Dataset.CATALOGUE,
+        "katalogen": Dataset.CATALOGUE,
+        "catalogue": Dataset.CATALOGUE,
+        "catalog": Dataset.CATALOGUE,
+        "personal": Dataset.STAFF,
+        "personallista": Dataset.STAFF,
+        "staff": Dataset.STAFF,
+        "kontakter": Dataset.DIRECTORY,
+        "kontaktlista": Dataset.DIRECTORY,
+        "directory": Dataset.DIRECTORY,
+    }
+)
+"""The words `!återställ` takes for each data set (SPEC §6), Swedish and English."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Queue:
     """`!kö`: queue a consult asked outside opening hours for the next opening."""
 
@@ -236,6 +265,7 @@ Command: TypeAlias = (
     | Stats
     | Activate
     | Cancel
+    | Rollback
     | Queue
     | Invalid
 )
@@ -256,13 +286,14 @@ _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("statistik", "stats"),
     ("aktivera", "activate"),
     ("avbryt", "cancel"),
+    ("återställ", "aterstall", "rollback"),
     ("kö", "ko", "queue"),
 )
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
-        "help", "stats", "activate", "cancel", "queue",
+        "help", "stats", "activate", "cancel", "queue", "rollback",
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
@@ -401,6 +432,13 @@ def _stats(rest: str) -> Command:
     return Stats(month=rest)
 
 
+def _rollback(rest: str) -> Command:
+    dataset = DATASET_WORDS.get(_word(rest))
+    if dataset is None:
+        return Invalid(command=Rollback.name, reason=Reason.UNKNOWN_DATASET)
+    return Rollback(dataset=dataset)
+
+
 _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
     {
         "konsult": _ask(Track.HALVAKUT),
@@ -418,6 +456,7 @@ _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
         "statistik": _stats,
         "aktivera": lambda _: Activate(),
         "avbryt": lambda _: Cancel(),
+        "återställ": _rollback,
         "kö": lambda _: Queue(),
     }
 )

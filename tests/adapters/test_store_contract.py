@@ -187,3 +187,54 @@ async def test_catalogue_rollback(store: DataStore) -> None:
     assert "neurologi" not in await store.catalogue()
     assert await store.rollback(Dataset.CATALOGUE, now=NOW) == 1
     assert "neurologi" in await store.catalogue()
+
+
+async def test_an_upload_waits_per_admin_and_a_new_one_replaces_it(store: DataStore) -> None:
+    from consultbot.domain.uploads import PendingUpload
+
+    admin, other = UserId("@admin:localhost"), UserId("@other:localhost")
+    first = PendingUpload(
+        admin=admin,
+        room="!dm:localhost",
+        dataset=Dataset.ROSTER,
+        name="schema.csv",
+        data=b"service,level\n",
+        uploaded_at=NOW,
+    )
+    assert await store.pending_upload(admin) is None
+    await store.save_upload(first)
+    assert await store.pending_upload(admin) == first
+    assert await store.pending_upload(other) is None
+    second = PendingUpload(
+        admin=admin,
+        room="!admin:localhost",
+        dataset=Dataset.STAFF,
+        name="personal.csv",
+        data=b"\x00\xff binary kept as is",
+        uploaded_at=NOW + timedelta(minutes=5),
+    )
+    await store.save_upload(second)
+    assert await store.pending_upload(admin) == second
+    assert await store.drop_upload(admin) is True
+    assert await store.drop_upload(admin) is False
+    assert await store.pending_upload(admin) is None
+
+
+async def test_admin_actions_are_kept_in_order_with_who_and_when(store: DataStore) -> None:
+    await store.record_admin_action(
+        actor=UserId("@eve:localhost"), action="upload", allowed=False, detail="", now=NOW
+    )
+    later = NOW + timedelta(seconds=1)
+    await store.record_admin_action(
+        actor=UserId("@admin:localhost"),
+        action="rollback",
+        allowed=True,
+        detail="roster: version 2 undone, version 1 active",
+        now=later,
+    )
+    actions = await store.admin_actions()
+    assert [(a.actor, a.action, a.allowed, a.at) for a in actions] == [
+        ("@eve:localhost", "upload", False, NOW),
+        ("@admin:localhost", "rollback", True, later),
+    ]
+    assert actions[1].detail.startswith("roster: version 2 undone")

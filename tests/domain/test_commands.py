@@ -37,7 +37,7 @@ from consultbot.domain.commands import (
     parse_command,
     parse_outcome,
 )
-from consultbot.domain.types import Track
+from consultbot.domain.types import Dataset, Track
 
 # ---------------------------------------------------------------------------------------------
 # Outcomes
@@ -140,8 +140,37 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 16
+    assert len(COMMAND_NAMES) == 17
     assert canonical_name("nope") is None
+
+
+def test_every_english_spelling_is_an_alias_and_answers_in_english() -> None:
+    from consultbot.domain.commands import ENGLISH_SPELLINGS, written_in_english
+
+    assert set(ALIASES) >= ENGLISH_SPELLINGS
+    assert written_in_english("!Consult kardiologi fråga") and written_in_english("!who")
+    assert not written_in_english("!konsult kardiologi fråga") and not written_in_english("!status")
+    assert not written_in_english("hello")
+
+
+@pytest.mark.parametrize(
+    ("body", "dataset"),
+    [
+        ("!återställ schema", Dataset.ROSTER),
+        ("!aterstall Katalog", Dataset.CATALOGUE),
+        ("!rollback staff", Dataset.STAFF),
+        ("!återställ kontakter.", Dataset.DIRECTORY),
+    ],
+)
+def test_rollback_names_its_data_set(body: str, dataset: Dataset) -> None:
+    from consultbot.domain.commands import Rollback
+
+    assert parse_command(body) == Rollback(dataset=dataset)
+
+
+@pytest.mark.parametrize("body", ["!återställ", "!återställ tårta", "!rollback roster staff"])
+def test_rollback_without_a_known_data_set_says_which_exist(body: str) -> None:
+    assert parse_command(body) == Invalid(command="återställ", reason=Reason.UNKNOWN_DATASET)
 
 
 # ---------------------------------------------------------------------------------------------

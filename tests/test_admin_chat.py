@@ -1,0 +1,200 @@
+"""Admins by chat, in memory: a data file checked, activated, discarded, rolled back.
+
+A bot here is the real service (inbox, outbox, views) over in-memory stores and a messenger that
+also serves the files people send, counting what it fetched.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from consultbot.domain.types import Dataset, UserId
+from consultbot.domain.uploads import MAX_UPLOAD_BYTES
+from consultbot.ports import FileSource, FileTooLarge, IncomingFile
+
+from .test_service import DM, K1A, KARDIO, NOW, REQ, Bot, Make, Messenger
+from .test_service import make as make_fixture
+
+make = make_fixture  # the parametrised bot factory of the service tests
+
+ADMIN = UserId("@admin:localhost")
+ADMIN_DM = "!dm-admin:localhost"
+NEW_ON_CALL = UserId("@nils:localhost")
+FILE_IDS = itertools.count(1)
+
+
+def roster_csv(user: str = NEW_ON_CALL, name: str = "Nils Ny") -> bytes:
+    # The same period as the roster the test bots start with, so this one replaces it.
+    start = (NOW - timedelta(days=1)).isoformat(timespec="minutes")
+    end = (NOW + timedelta(days=3)).isoformat(timespec="minutes")
+    return (
+        "tjänst;nivå;start;slut;matrix_id;namn;telefon\n"
+        f"kardiologi;1;{start};{end};{user};{name};070-333 33 33\n"
+    ).encode()
+
+
+@dataclass
+class FileMessenger(Messenger, FileSource):
+    """The test messenger, also serving the files people sent; counts fetches."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+
+    async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
+        self.fetched.append(file.event_id)
+        data = self.files[file.event_id]
+        if len(data) > max_bytes:
+            raise FileTooLarge(len(data))
+        return data
+
+
+async def send_file(
+    bot: Bot, sender: UserId, name: str, data: bytes, *, room: str = ADMIN_DM, size: int | None = -1
+) -> IncomingFile:
+    event_id = f"$file{next(FILE_IDS)}"
+    assert isinstance(bot.messenger, FileMessenger)
+    bot.messenger.files[event_id] = data
+    file = IncomingFile(
+        room=room,
+        event_id=event_id,
+        sender=sender,
+        name=name,
+        mimetype="text/csv",
+        size=len(data) if size == -1 else size,
+        ref={},
+        at=bot.clock.now(),
+        direct=True,
+    )
+    await bot.service.handle_file(file)
+    await bot.flush()
+    return file
+
+
+def last(bot: Bot, room: str = ADMIN_DM) -> str:
+    return bot.messenger.said(room)[-1]
+
+
+async def on_call(bot: Bot) -> set[UserId]:
+    duty = await bot.data.on_duty(KARDIO, bot.clock.now())
+    return {s.user for level, shifts in duty.levels if level == 1 for s in shifts}
+
+
+@pytest.fixture
+async def bot(make: Make) -> Bot:
+    return await make(messenger=FileMessenger())
+
+
+async def test_an_admins_roster_is_checked_then_activated_and_changes_who_is_paged(
+    bot: Bot,
+) -> None:
+    before = await on_call(bot)
+    await send_file(bot, ADMIN, "schema.csv", roster_csv())
+    summary = last(bot)
+    assert "schema.csv" in summary and "kardiologi" in summary and "!aktivera" in summary
+    assert await on_call(bot) == before, "nothing changes before !aktivera"
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    assert "används nu" in last(bot)
+    assert await on_call(bot) == {NEW_ON_CALL}
+    await bot.say(REQ, "!konsult kardiologi fråga om förmaksflimmer")
+    await bot.flush()
+    [page] = bot.messenger.pages()
+    assert NEW_ON_CALL in page.content.mentions and K1A not in page.content.mentions
+    actions = [(a.actor, a.action, a.allowed) for a in await bot.data.admin_actions()]
+    assert actions == [(ADMIN, "upload", True), (ADMIN, "activate", True)]
+
+
+async def test_a_file_with_errors_lists_them_with_lines_and_waits_for_nothing(bot: Bot) -> None:
+    bad = roster_csv() + b"kardiologi;1;2026-13-01 08:00;2026-12-01 17:00;@x:localhost;X\n"
+    await send_file(bot, ADMIN, "schema.csv", bad)
+    answer = last(bot)
+    assert "schema.csv:3:" in answer and "Inget har ändrats" in answer
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    assert "ingen uppladdad fil" in last(bot)
+
+
+async def test_a_non_admins_file_and_commands_are_refused_never_fetched(bot: Bot) -> None:
+    before = await on_call(bot)
+    await send_file(bot, REQ, "schema.csv", roster_csv(), room=DM)
+    assert "administratörer" in last(bot, DM)
+    assert isinstance(bot.messenger, FileMessenger) and bot.messenger.fetched == []
+    for command in ("!aktivera", "!avbryt", "!återställ schema", "!rollback roster"):
+        await bot.say(REQ, command)
+        await bot.flush()
+        assert "administratörer" in last(bot, DM) or "admins" in last(bot, DM)
+    assert await on_call(bot) == before
+    refused = [(a.actor, a.action, a.allowed) for a in await bot.data.admin_actions()]
+    assert refused == [
+        (REQ, "upload", False),
+        (REQ, "aktivera", False),
+        (REQ, "avbryt", False),
+        (REQ, "återställ", False),
+        (REQ, "återställ", False),
+    ]
+
+
+async def test_an_upload_nobody_activates_expires_after_24_hours(bot: Bot) -> None:
+    before = await on_call(bot)
+    await send_file(bot, ADMIN, "schema.csv", roster_csv())
+    bot.clock.current = NOW + timedelta(hours=24, minutes=1)
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    assert "ingen uppladdad fil" in last(bot)
+    assert await bot.data.pending_upload(ADMIN) is None
+    bot.clock.current = NOW
+    assert await on_call(bot) == before
+
+
+async def test_cancel_discards_the_upload(bot: Bot) -> None:
+    await send_file(bot, ADMIN, "schema.csv", roster_csv())
+    await bot.say(ADMIN, "!avbryt", room=ADMIN_DM)
+    await bot.flush()
+    assert "är kastad" in last(bot)
+    assert await bot.data.pending_upload(ADMIN) is None
+
+
+async def test_rollback_by_chat_makes_the_previous_roster_active_again(bot: Bot) -> None:
+    before = await on_call(bot)
+    await send_file(bot, ADMIN, "schema.csv", roster_csv())
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.say(ADMIN, "!återställ schema", room=ADMIN_DM)
+    await bot.flush()
+    assert "version 2 är ångrad, version 1 är aktiv igen" in last(bot)
+    assert await on_call(bot) == before
+    await bot.say(ADMIN, "!rollback roster", room=ADMIN_DM)
+    await bot.flush()
+    assert "has no earlier version" in last(bot)
+    await bot.say(ADMIN, "!återställ tårta", room=ADMIN_DM)
+    await bot.flush()
+    assert "!återställ schema, katalog, personal eller kontakter" in last(bot)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "size", "expected"),
+    [
+        ("bild.png", b"\x89PNG....", None, "varken schema"),
+        ("anteckning.csv", b"hej;hopp\n1;2\n", None, "varken schema"),
+        ("schema.csv", roster_csv(), MAX_UPLOAD_BYTES + 1, "högst 5 MB"),
+        ("schema.csv", b"x" * (MAX_UPLOAD_BYTES + 1), None, "högst 5 MB"),
+    ],
+)
+async def test_oversized_and_wrong_type_files_get_one_clear_answer(
+    bot: Bot, name: str, data: bytes, size: int | None, expected: str
+) -> None:
+    await send_file(bot, ADMIN, name, data, size=size)
+    [answer] = bot.messenger.said(ADMIN_DM)
+    assert expected in answer
+    assert await bot.data.pending_upload(ADMIN) is None
+
+
+async def test_the_kind_of_file_is_told_from_its_header(bot: Bot) -> None:
+    staff = "matrix_id;namn;enhet;titel;telefon\n@ny:localhost;Ny Läkare;vc-mora;läkare;070-1\n"
+    await send_file(bot, ADMIN, "personal.csv", staff.encode())
+    assert "personallistan" in last(bot)
+    pending = await bot.data.pending_upload(ADMIN)
+    assert pending is not None and pending.dataset is Dataset.STAFF
