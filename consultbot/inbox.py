@@ -44,6 +44,7 @@ from consultbot.ports import (
     IncomingFile,
     IncomingMessage,
     IncomingReaction,
+    IncomingVote,
     OutboxKind,
     Outgoing,
     Timers,
@@ -164,6 +165,26 @@ class Inbox:
                 await self._reply(file.room, "error", handled=file.event_id)
             except Exception:
                 log.exception("could not report the failure of %s", file.event_id)
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        """A vote in the outcome poll closes the consult with that outcome, as `!avsluta`."""
+        if await self.consults.is_handled(vote.event_id):
+            return
+        try:
+            consult_id = await self.consults.consult_for_room(vote.room)
+            consult = await self.consults.consult(consult_id) if consult_id else None
+            if (
+                consult is None
+                or vote.outcome is None  # a vote taken back, or for no outcome offered
+                or vote.poll != consult.poll
+                or consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN)
+            ):
+                await self._handled(vote.event_id)
+                return
+            close = esc.CloseBy(user=vote.sender, outcome=vote.outcome)
+            await self.step(consult.id, close, handled=vote.event_id)
+        except Exception:
+            log.exception("handling vote %s in %s failed", vote.event_id, vote.room)
 
     async def handle_reaction(self, reaction: IncomingReaction) -> None:
         """A ✅ or 👍 in a consult room acknowledges it (if the escalation says it may)."""

@@ -28,8 +28,9 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from consultbot.domain import escalation as esc
+from consultbot.domain import polls
 from consultbot.domain.codec import effect_from_dict
-from consultbot.domain.events import Event, RoomCreated
+from consultbot.domain.events import Event, PollPosted, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.ports import (
     Clock,
@@ -299,6 +300,46 @@ class Dispatcher:
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 for n, room in enumerate(await self._admin_rooms()):
                     await messenger.send(room, content, txn=f"{txn}-{n}")
+            case esc.PostPoll():
+                await self._post_poll(consult, txn)
+            case esc.EndPoll():
+                await self._end_poll(consult, effect.outcome, txn)
+
+    async def _post_poll(self, consult: esc.Consult, txn: str) -> None:
+        """The outcome poll in the consult room, recorded in the log once sent."""
+        if consult.poll or not consult.room or not consult.is_open:
+            return  # posted already (a retry), or closed before the poll went out
+        question = await self._renderer.render_about(consult, "poll_question")
+        answers = [(o, self._renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
+        content = polls.poll_start(question.text, answers)
+        event_id = await self._messenger.send_event(
+            consult.room, polls.POLL_START, content, txn=txn
+        )
+        for _ in range(5):
+            events = await self._store.events(consult.id)
+            current = esc.fold(events)
+            if current.poll:
+                return
+            now = self._clock.now()
+            posted = Event.of(now, PollPosted(event_id=event_id))
+            try:
+                await self._store.record(consult.id, len(events), [posted], [], now=now)
+            except ConflictError:
+                continue
+            if not current.is_open:
+                # Closed while the poll was on its way: end it now, nobody votes on it.
+                await self._end_poll(
+                    esc.fold([*events, posted]), current.outcome or "", f"{txn}-end"
+                )
+            return
+        raise ConflictError(f"{consult.id}: could not record its poll")
+
+    async def _end_poll(self, consult: esc.Consult, outcome: str, txn: str) -> None:
+        if not consult.poll or not consult.room:
+            return
+        text = await self._renderer.render_about(consult, "poll_ended", outcome=outcome)
+        content = polls.poll_end(consult.poll, text.text)
+        await self._messenger.send_event(consult.room, polls.POLL_END, content, txn=txn)
 
     async def _note_room(self, consult_id: ConsultId, room: str) -> None:
         """Record the consult room just created (once), checked against the log's length."""

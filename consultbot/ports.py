@@ -19,7 +19,7 @@ from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift
-from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
+from consultbot.domain.types import ConsultId, Dataset, Outcome, ServiceId, UserId
 from consultbot.domain.uploads import PendingUpload
 
 
@@ -300,6 +300,18 @@ class FileSource(ABC):
 
 
 @dataclass(frozen=True, kw_only=True)
+class IncomingVote:
+    """A vote in a poll (the outcome poll): which poll, and the outcome chosen, if any."""
+
+    room: str
+    event_id: str
+    sender: UserId
+    poll: str
+    outcome: Outcome | None
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class IncomingReaction:
     """A reaction (annotation) in a room the bot is in."""
 
@@ -351,6 +363,13 @@ class Messenger(ABC):
     @abstractmethod
     async def message_text(self, room: str, event_id: str) -> str | None:
         """The text of a message (fetched and decrypted), or None when it cannot be read."""
+
+    @abstractmethod
+    async def send_event(
+        self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
+    ) -> str:
+        """Send an event of another type than a message (a poll); its id. Same `txn` = same
+        event: a retry cannot double it."""
 
 
 class Timers(ABC):

@@ -28,6 +28,7 @@ from consultbot.ports import (
     IncomingFile,
     IncomingMessage,
     IncomingReaction,
+    IncomingVote,
     Messenger,
     Timers,
 )
@@ -108,6 +109,10 @@ class ConsultService:
     async def handle_file(self, file: IncomingFile) -> None:
         """A file (see `Inbox.handle_file`)."""
         await self.inbox.handle_file(file)
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        """A vote in the outcome poll (see `Inbox.handle_vote`)."""
+        await self.inbox.handle_vote(vote)
 
     async def on_timer(self, consult: ConsultId) -> None:
         """A consult's deadline (see `Inbox.on_timer`)."""

@@ -46,6 +46,10 @@ class ConsultRenderer:
         content: Content = self.chat.render(template, language=language, **params)
         return content
 
+    def outcome_name(self, outcome: str, language: str = "") -> str:
+        """An outcome's name for people ("råd – remiss undviken")."""
+        return str(chat_names(language or self.language)["outcome"].get(outcome, outcome))
+
     async def render_about(
         self, consult: esc.Consult, template: str, /, *, language: str = "", **params: Any
     ) -> Content:

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,12 +48,14 @@ from nio import (
     RoomResolveAliasResponse,
     RoomSendResponse,
     SyncResponse,
+    UnknownEvent,
     WhoamiResponse,
 )
 from nio.api import MessageDirection
 
 from consultbot.adapters import media, room_policy
 from consultbot.config import MatrixConfig
+from consultbot.domain import polls
 from consultbot.domain.errors import ConsultbotError
 from consultbot.domain.types import UserId
 from consultbot.ports import (
@@ -64,6 +66,7 @@ from consultbot.ports import (
     IncomingFile,
     IncomingMessage,
     IncomingReaction,
+    IncomingVote,
     Messenger,
 )
 
@@ -118,6 +121,9 @@ class Handler(Protocol):
 
     async def handle_file(self, file: IncomingFile) -> None:
         """A file (m.file or m.image, encrypted or not)."""
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        """A vote in a poll (MSC3381, unstable or stable event type)."""
 
     def allowed(self, user: str) -> bool:
         """True for users on an allowed homeserver."""
@@ -497,6 +503,21 @@ class MatrixBot(Messenger, FileSource):
                     direct=room is not None and len(room.users) <= 2,
                 )
             )
+        elif isinstance(event, UnknownEvent) and event.type in polls.POLL_RESPONSE_TYPES:
+            content = event.source.get("content", {}) if isinstance(event.source, dict) else {}
+            vote = polls.poll_vote(event.type, content)
+            if vote is None:
+                return
+            await self.handler.handle_vote(
+                IncomingVote(
+                    room=room_id,
+                    event_id=event.event_id,
+                    sender=UserId(event.sender),
+                    poll=vote.poll,
+                    outcome=vote.outcome,
+                    at=at,
+                )
+            )
         elif isinstance(event, ReactionEvent):
             await self.handler.handle_reaction(
                 IncomingReaction(
@@ -690,6 +711,20 @@ class MatrixBot(Messenger, FileSource):
         )
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"send to {room} failed: {response}")
+        return str(response.event_id)
+
+    async def send_event(
+        self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
+    ) -> str:
+        client = self.client
+        assert client is not None
+        if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
+            raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        response = await client.room_send(
+            room, event_type, dict(content), tx_id=txn, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"sending {event_type} to {room} failed: {response}")
         return str(response.event_id)
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:

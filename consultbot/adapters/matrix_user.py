@@ -37,6 +37,7 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SyncResponse,
+    UnknownEvent,
     UploadResponse,
 )
 from nio.exceptions import EncryptionError
@@ -106,7 +107,9 @@ class MatrixUser:
             ),
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
-        self.client.add_event_callback(self._on_other, (RedactionEvent, RoomMemberEvent))
+        self.client.add_event_callback(
+            self._on_other, (RedactionEvent, RoomMemberEvent, UnknownEvent)
+        )
         self.client.add_response_callback(self._on_sync, SyncResponse)
         # Device keys change what a waiter may be waiting for (whom a room key can reach).
         self.client.add_response_callback(self._on_keys, KeysQueryResponse)
@@ -201,6 +204,19 @@ class MatrixUser:
                 reacts_to=event.redacts,
             )
             await self._record(seen)
+        elif isinstance(event, UnknownEvent):
+            # Other event types (a poll's start and end): kind "event", the type as msgtype.
+            source = event.source if isinstance(event.source, dict) else {}
+            await self._record(
+                Seen(
+                    kind="event",
+                    room=room.room_id,
+                    sender=event.sender,
+                    event_id=event.event_id,
+                    msgtype=event.type,
+                    source=source,
+                )
+            )
         elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "join"):
             await self._record(
                 Seen(

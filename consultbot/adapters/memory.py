@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
@@ -327,6 +328,7 @@ class Sent:
     users: tuple[UserId, ...] = ()
     txn: str = ""
     event_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # the content of a non-message event
 
 
 @dataclass
@@ -368,6 +370,25 @@ class MemoryMessenger(Messenger):
         event_id = f"$sent{len(self.log) + 1}"
         self._txns[txn] = event_id
         self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
+        return event_id
+
+    async def send_event(
+        self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
+    ) -> str:
+        self._maybe_fail()
+        if txn in self._txns:
+            return self._txns[txn]
+        event_id = f"$sent{len(self.log) + 1}"
+        self._txns[txn] = event_id
+        self.log.append(
+            Sent(
+                action=event_type,
+                room=room,
+                txn=txn,
+                event_id=event_id,
+                data=dict(content),
+            )
+        )
         return event_id
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:

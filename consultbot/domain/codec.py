@@ -9,15 +9,18 @@ from consultbot.domain.escalation import (
     AlertAdmins,
     CreateRoom,
     Effect,
+    EndPoll,
     Notice,
     PageLevel,
+    PostPoll,
     Reply,
 )
 from consultbot.domain.events import Person
 from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {
-    cls.__name__: cls for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins)
+    cls.__name__: cls
+    for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins, PostPoll, EndPoll)
 }
 
 

@@ -34,6 +34,7 @@ from consultbot.domain.events import (
     PassedOn,
     Person,
     PhoneContact,
+    PollPosted,
     Queued,
     Reminded,
     Requested,
@@ -104,6 +105,7 @@ class Consult:
     passed_on: int = 0
     phone_contacts: int = 0
     language: str = ""  # the requester's answers' language ("" = the config's)
+    poll: str = ""  # the event id of the outcome poll in the consult room, once posted
 
     @property
     def level(self) -> int:
@@ -257,7 +259,19 @@ class AlertAdmins:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins
+@dataclass(frozen=True, kw_only=True)
+class PostPoll:
+    """Post the outcome poll (MSC3381) in the consult room; one vote closes the consult."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndPoll:
+    """End the outcome poll: the consult was closed with `outcome`."""
+
+    outcome: str
+
+
+Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins | PostPoll | EndPoll
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,6 +307,8 @@ def apply(consult: Consult | None, event: Event) -> Consult:
             return replace(consult, state=State.WITHDRAWN, deadline=None)
         case RoomCreated():
             return replace(consult, room=payload.room)
+        case PollPosted():
+            return replace(consult, poll=payload.event_id)
         case LevelSkipped():
             return replace(consult, skipped=(*consult.skipped, payload.level))
         case Paged():
@@ -464,7 +480,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 )
             return (
                 [Event.of(now, Closed(outcome=Outcome.UNKNOWN, user=None))],
-                [Notice(template="auto_closed")],
+                [Notice(template="auto_closed"), *_end_poll(consult, Outcome.UNKNOWN)],
             )
     return [], []
 
@@ -485,7 +501,8 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
                         "phone": person.phone,
                         "seconds": seconds,
                     },
-                )
+                ),
+                PostPoll(),
             ],
         )
     if command.via is not AckVia.COMMAND:
@@ -535,7 +552,13 @@ def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     return events, [
         Notice(template="closed", params={"outcome": command.outcome.value}),
         Reply(template="closed_reply", params={"outcome": command.outcome.value}),
+        *_end_poll(consult, command.outcome),
     ]
+
+
+def _end_poll(consult: Consult, outcome: Outcome) -> list[Effect]:
+    """Ending the outcome poll, when there is one: nobody votes on a closed consult."""
+    return [EndPoll(outcome=outcome.value)] if consult.poll else []
 
 
 def _queue(consult: Consult, command: QueueBy, now: datetime) -> Transition:

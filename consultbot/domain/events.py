@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     REMINDED = "reminded"
     CLOSED = "closed"
     PHONE_CONTACT = "phone_contact"
+    POLL_POSTED = "poll_posted"
 
 
 class AckVia(StrEnum):
@@ -304,6 +305,21 @@ class PhoneContact:
         return cls(user=UserId(d["user"]))
 
 
+@dataclass(frozen=True, kw_only=True)
+class PollPosted:
+    """The outcome poll is in the consult room (recorded by the outbox once it is sent)."""
+
+    KIND: ClassVar[EventKind] = EventKind.POLL_POSTED
+    event_id: str
+
+    def data(self) -> dict[str, Any]:
+        return {"event_id": self.event_id}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> PollPosted:
+        return cls(event_id=d["event_id"])
+
+
 Payload = (
     Requested
     | Offered
@@ -318,6 +334,7 @@ Payload = (
     | Reminded
     | Closed
     | PhoneContact
+    | PollPosted
 )
 
 PAYLOADS: Mapping[EventKind, type[Payload]] = {
@@ -336,6 +353,7 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
         Reminded,
         Closed,
         PhoneContact,
+        PollPosted,
     )
 }
 

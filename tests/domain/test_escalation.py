@@ -35,6 +35,7 @@ from consultbot.domain.escalation import (
     PassOnBy,
     Person,
     Policy,
+    PostPoll,
     QueueBy,
     Reply,
     Request,
@@ -209,6 +210,13 @@ class Run:
     def room(self, room: str = "!consult:region.se", at: datetime = T0) -> None:
         """What the service records once the CreateRoom effect is carried out."""
         event = Event(kind=EventKind.ROOM_CREATED, at=at, data={"room": room})
+        self.consult = apply(self.consult, event)
+        self.log.append(event)
+        assert fold(self.log) == self.consult
+
+    def poll(self, event_id: str = "$poll", at: datetime = T0) -> None:
+        """What the service records once the PostPoll effect is carried out."""
+        event = Event(kind=EventKind.POLL_POSTED, at=at, data={"event_id": event_id})
         self.consult = apply(self.consult, event)
         self.log.append(event)
         assert fold(self.log) == self.consult
@@ -678,7 +686,7 @@ def test_acknowledge_by_a_paged_person(
     pages_before = run.c.pages
     events, effects = run.do(AckBy(user=user, via=via), now)
     assert plain(events) == [acked(user, via, now)]
-    assert effects == [ack_notice(user, seconds)]
+    assert effects == [ack_notice(user, seconds), PostPoll()]  # then the outcome poll
     c = run.c
     assert c.state is State.ACKNOWLEDGED
     assert c.is_open
@@ -1476,6 +1484,7 @@ def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None
     run.do(PassOnBy(user=C2, duty=DUTY_123), pass_at)
     ack_at = pass_at + MIN
     run.do(AckBy(user=D3, via=AckVia.MESSAGE), ack_at)
+    run.poll(at=ack_at)
     run.do(CallBy(user=D3, requester_phone="0250-49 30 11"), ack_at + MIN)
     remind_at = ack_at + REMINDER_AFTER
     run.do(Timer(duty=DUTY_123), remind_at)
@@ -1511,6 +1520,7 @@ def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None
             "passed_on": 1,
             "phone_contacts": 1,
             "language": "",
+            "poll": "$poll",
         },
     )
 
@@ -1547,6 +1557,7 @@ def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> N
             "passed_on": 0,
             "phone_contacts": 0,
             "language": "en",
+            "poll": "",
         },
     )
     # Not only the same moment: the opening is shown to the requester as local time.

@@ -22,6 +22,7 @@ from consultbot.domain.events import (
     Payload,
     Person,
     PhoneContact,
+    PollPosted,
     Queued,
     Reminded,
     Requested,
@@ -89,6 +90,7 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
     (Closed(outcome=Outcome.ADVICE, user=A), {"outcome": "advice", "user": A}),
     (Closed(outcome=Outcome.UNKNOWN, user=None), {"outcome": "unknown", "user": None}),
     (PhoneContact(user=A), {"user": A}),
+    (PollPosted(event_id="$poll"), {"event_id": "$poll"}),
 ]
 
 

@@ -230,7 +230,9 @@ def _render_end(end: datetime, style: int) -> str:
     """The end instant as ISO with offset, or as local wall time when that is unambiguous."""
     local = end.astimezone(TZ)
     wall = local.replace(tzinfo=None)
-    unambiguous = wall.replace(tzinfo=TZ).astimezone(UTC) == end
+    # Both readings of the wall time must give `end` (in the repeated autumn hour they differ;
+    # `astimezone` leaves fold=1 on the second reading, so set each explicitly).
+    unambiguous = all(wall.replace(tzinfo=TZ, fold=fold).astimezone(UTC) == end for fold in (0, 1))
     if style == 1 and unambiguous:
         return _stamp(wall)
     if style == 2 and unambiguous and wall.time() == time(0, 0):

@@ -66,6 +66,8 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
             await l1.react(room, page.event_id, "✅")
             ack = await doctor.wait_for(from_bot(w, room, "har kvitterat"), 30)
             assert w.people["l1"].name in ack.body and "tel:+46700000001" in ack.html
+            # The outcome poll follows the acknowledgement (a vote would close it in one tap).
+            await doctor.wait_for(lambda s: s.room == room and s.kind == "event", 30)
             await l1.send_text(room, "!avsluta råd")
             await doctor.wait_for(from_bot(w, room, "avslutad: råd"), 30)
             await doctor.wait_for(from_bot(w, dm, "avslutad"), 30)
@@ -77,7 +79,14 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
         assert QUESTION.encode() not in raw and "förmaksflimmer".encode() not in raw
         with sqlite3.connect(tmp_path / "consultbot.db") as db:
             kinds = [r[0] for r in db.execute("SELECT kind FROM consult_event ORDER BY seq")]
-        assert kinds == ["requested", "paged", "room_created", "acknowledged", "closed"]
+        assert kinds == [
+            "requested",
+            "paged",
+            "room_created",
+            "acknowledged",
+            "poll_posted",
+            "closed",
+        ]
 
 
 async def test_escalates_on_time_when_nobody_acknowledges(
