@@ -9,6 +9,8 @@ import pytest
 
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.domain.types import Dataset
+from consultbot.ports import Clock
 
 from .harness import World, ask, join_invite, world
 
@@ -87,3 +89,33 @@ async def test_a_non_admins_file_is_refused_and_never_activated(
                 ("aktivera", False),
             ]
             assert await bot.store.pending_upload(other.user_id) is None
+
+
+class ShiftedClock(Clock):
+    """The real time, moved on by `offset` when the test says so."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+async def test_an_upload_nobody_activates_expires_after_24_hours(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "l1", "l1new", "admin") as w:
+        admin = w.people["admin"]
+        config = w.config(ack_timeout=600, admins=[admin.user_id])
+        await w.seed(config, {1: ["l1"]})
+        clock = ShiftedClock()
+        async with running_bot(config, clock) as bot:
+            a = admin.c
+            dm = await a.create_dm(w.bot_id)
+            await a.send_file(dm, roster(w, "l1new"), name="schema.csv", mimetype="text/csv")
+            await a.wait_for(from_bot(w, dm, "!aktivera"), 30)
+            clock.offset = timedelta(hours=24, minutes=1)
+            await a.send_text(dm, "!aktivera")
+            await a.wait_for(from_bot(w, dm, "ingen uppladdad fil"), 30)
+            versions = await bot.store.versions(Dataset.ROSTER)
+            assert [v.number for v in versions] == [1], "nothing was activated"
