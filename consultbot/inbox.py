@@ -42,6 +42,7 @@ from consultbot.ports import (
     DataStore,
     FileSource,
     IncomingFile,
+    IncomingInvite,
     IncomingMessage,
     IncomingReaction,
     IncomingVote,
@@ -166,6 +167,37 @@ class Inbox:
             except Exception:
                 log.exception("could not report the failure of %s", file.event_id)
 
+    async def handle_invite(self, invite: IncomingInvite) -> None:
+        """An invite of someone on a server that is not allowed into a consult room is undone."""
+        if await self.consults.is_handled(invite.event_id):
+            return
+        try:
+            if await self.consults.consult_for_room(invite.room) is None:
+                await self._handled(invite.event_id)
+                return
+            log.info("withdrawing an invite from a disallowed server in %s", invite.room)
+            notice = self._renderer.render(
+                "invite_undone",
+                inviter=invite.inviter,
+                invitee=invite.invitee,
+                servers=", ".join(self.config.bot.allowed_servers),
+            )
+            await self._send(
+                [
+                    Outgoing(
+                        kind=OutboxKind.KICK,
+                        room=invite.room,
+                        payload={"user": invite.invitee, "reason": "server not allowed"},
+                    ),
+                    Outgoing(
+                        kind=OutboxKind.SEND, room=invite.room, payload=content_to_dict(notice)
+                    ),
+                ],
+                handled=invite.event_id,
+            )
+        except Exception:
+            log.exception("handling invite %s in %s failed", invite.event_id, invite.room)
+
     async def handle_vote(self, vote: IncomingVote) -> None:
         """A vote in the outcome poll closes the consult with that outcome, as `!avsluta`."""
         if await self.consults.is_handled(vote.event_id):
@@ -272,6 +304,30 @@ class Inbox:
             [Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)], handled=handled
         )
 
+    async def _private_reply(
+        self, message: IncomingMessage, template: str, *, language: str, **params: Any
+    ) -> None:
+        """An answer with staff names or numbers: in the room, unless someone there is on
+        another server; then in a direct chat with the asker, and the room is told why."""
+        if not message.foreign_members or message.direct:
+            await self._reply(
+                message.room, template, handled=message.event_id, language=language, **params
+            )
+            return
+        answer = self._renderer.render(template, language=language, **params)
+        why = self._renderer.render("answered_in_dm", language=language)
+        await self._send(
+            [
+                Outgoing(kind=OutboxKind.SEND, room=message.room, payload=content_to_dict(why)),
+                Outgoing(
+                    kind=OutboxKind.DIRECT,
+                    room=message.sender,  # the lane: in order per person
+                    payload={"user": message.sender, "content": content_to_dict(answer)},
+                ),
+            ],
+            handled=message.event_id,
+        )
+
     async def refuse_invite(self, room: str, inviter: str) -> None:
         """Answer an invite from a disallowed server with a notice, then leave the room."""
         servers = ", ".join(self.config.bot.allowed_servers)
@@ -329,16 +385,11 @@ class Inbox:
             case cmd.Ask():
                 await self._ask(message, command)
             case cmd.Who():
-                await self._who(room, command.service, handled=event, language=language)
+                await self._who(message, command.service, language=language)
             case cmd.Contact():
                 entries = search_directory(await self.data.directory(), command.query)
-                await self._reply(
-                    room,
-                    "contact",
-                    handled=event,
-                    language=language,
-                    entries=entries,
-                    query=command.query,
+                await self._private_reply(
+                    message, "contact", language=language, entries=entries, query=command.query
                 )
             case cmd.Status():
                 await self._status(room, message.sender, handled=event, language=language)
@@ -386,7 +437,7 @@ class Inbox:
                 assert consult is not None
                 member = await self.data.staff_member(consult.requester)
                 phone = member.phone if member else ""
-                call = esc.CallBy(user=user, requester_phone=phone)
+                call = esc.CallBy(user=user, requester_phone=phone, private=message.foreign_members)
                 await self.step(consult_id, call, handled=event)
             case _:
                 await self._command(message, command)
@@ -467,7 +518,8 @@ class Inbox:
         queue = esc.QueueBy(user=message.sender)
         await self.step(offered[0].id, queue, handled=message.event_id)
 
-    async def _who(self, room: str, name: str, *, handled: str, language: str) -> None:
+    async def _who(self, message: IncomingMessage, name: str, *, language: str) -> None:
+        room, handled = message.room, message.event_id
         service = (await self.data.catalogue()).find(name)
         if service is None:
             await self._reply(
@@ -479,10 +531,9 @@ class Inbox:
             (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])
             for level, shifts in duty.levels
         ]
-        await self._reply(
-            room,
+        await self._private_reply(
+            message,
             "who",
-            handled=handled,
             language=language,
             service_name=service.name,
             levels=levels,

@@ -257,6 +257,15 @@ class Dispatcher:
                     await messenger.send(item.room, content, txn=f"{item.txn}-n")
             case OutboxKind.LEAVE:
                 await messenger.leave(item.room)
+            case OutboxKind.KICK:
+                user = UserId(item.payload["user"])
+                await messenger.kick(item.room, user, reason=item.payload.get("reason", ""))
+            case OutboxKind.DIRECT:
+                user = UserId(item.payload["user"])
+                room = await self._direct_room(user)
+                content = content_from_dict(item.payload["content"])
+                # As a page: only once the person is a member can they read it.
+                await messenger.send(room, content, txn=item.txn, recipients=(user,))
             case OutboxKind.EFFECT if item.consult is not None:
                 await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
             case _:
@@ -300,6 +309,10 @@ class Dispatcher:
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 for n, room in enumerate(await self._admin_rooms()):
                     await messenger.send(room, content, txn=f"{txn}-{n}")
+            case esc.Direct():
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                room = await self._direct_room(effect.user)
+                await messenger.send(room, content, txn=txn, recipients=(effect.user,))
             case esc.PostPoll():
                 await self._post_poll(consult, txn)
             case esc.EndPoll():
@@ -355,6 +368,20 @@ class Dispatcher:
                 continue  # a step of the consult came first: read the log again
             return
         raise ConflictError(f"{consult_id}: could not record its room")
+
+    async def _direct_room(self, user: UserId) -> str:
+        """A private room of the bot and `user` (created once, then reused)."""
+        key = f"direct-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+        room = await self._store.get_meta(key)
+        if room is None:
+            room = await self._messenger.create_room(
+                key=key,
+                name="Konsultbot",
+                topic=self._renderer.render("direct_topic").text,
+                invite=(user,),
+            )
+            await self._store.set_meta(key, room)
+        return room
 
     async def _admin_rooms(self) -> list[str]:
         """The admin room, or else a private room with each admin (created once)."""

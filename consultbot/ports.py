@@ -154,6 +154,8 @@ class OutboxKind(StrEnum):
     SEND = "send"  # a plain message (payload: a Content) to `room`
     REDACT = "redact"  # redact payload["event_id"] in `room` (a personnummer)
     LEAVE = "leave"  # leave `room`
+    KICK = "kick"  # remove payload["user"] from `room` (or withdraw their invite)
+    DIRECT = "direct"  # a plain message (payload["content"]) to payload["user"] in a direct chat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -263,6 +265,7 @@ class IncomingMessage:
     body: str
     at: datetime
     direct: bool = False
+    foreign_members: bool = False  # someone in the room (joined or invited) is on another server
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +300,17 @@ class FileSource(ABC):
     @abstractmethod
     async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
         """The file's bytes; FileTooLarge past `max_bytes`, OSError when it cannot be had."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncomingInvite:
+    """Someone in a room the bot is in invited someone on a server that is not allowed."""
+
+    room: str
+    event_id: str
+    inviter: UserId
+    invitee: UserId
+    at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,6 +377,10 @@ class Messenger(ABC):
     @abstractmethod
     async def message_text(self, room: str, event_id: str) -> str | None:
         """The text of a message (fetched and decrypted), or None when it cannot be read."""
+
+    @abstractmethod
+    async def kick(self, room: str, user: UserId, *, reason: str) -> None:
+        """Remove `user` from `room`, or withdraw their invitation."""
 
     @abstractmethod
     async def send_event(

@@ -26,6 +26,7 @@ from consultbot.ports import (
     DataStore,
     FileSource,
     IncomingFile,
+    IncomingInvite,
     IncomingMessage,
     IncomingReaction,
     IncomingVote,
@@ -109,6 +110,10 @@ class ConsultService:
     async def handle_file(self, file: IncomingFile) -> None:
         """A file (see `Inbox.handle_file`)."""
         await self.inbox.handle_file(file)
+
+    async def handle_invite(self, invite: IncomingInvite) -> None:
+        """An invite of someone on a server not allowed (see `Inbox.handle_invite`)."""
+        await self.inbox.handle_invite(invite)
 
     async def handle_vote(self, vote: IncomingVote) -> None:
         """A vote in the outcome poll (see `Inbox.handle_vote`)."""

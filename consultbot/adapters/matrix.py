@@ -38,6 +38,7 @@ from nio import (
     RoomEncryptedFile,
     RoomGetEventResponse,
     RoomInviteError,
+    RoomKickError,
     RoomMemberEvent,
     RoomMessageFile,
     RoomMessagesResponse,
@@ -64,6 +65,7 @@ from consultbot.ports import (
     FileSource,
     FileTooLarge,
     IncomingFile,
+    IncomingInvite,
     IncomingMessage,
     IncomingReaction,
     IncomingVote,
@@ -124,6 +126,9 @@ class Handler(Protocol):
 
     async def handle_vote(self, vote: IncomingVote) -> None:
         """A vote in a poll (MSC3381, unstable or stable event type)."""
+
+    async def handle_invite(self, invite: IncomingInvite) -> None:
+        """Someone invited a person on a server that is not allowed into a room the bot is in."""
 
     def allowed(self, user: str) -> bool:
         """True for users on an allowed homeserver."""
@@ -474,6 +479,7 @@ class MatrixBot(Messenger, FileSource):
         if isinstance(event, RoomMessageText):
             room = client.rooms.get(room_id)
             direct = room is not None and len(room.users) <= 2
+            members = set(room.users) | set(room.invited_users) if room is not None else set()
             await self.handler.handle_message(
                 IncomingMessage(
                     room=room_id,
@@ -482,6 +488,9 @@ class MatrixBot(Messenger, FileSource):
                     body=strip_reply_fallback(event.body or "", event.source),
                     at=at,
                     direct=direct,
+                    foreign_members=any(
+                        not room_policy.invite_allowed(m, self.servers) for m in members
+                    ),
                 )
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
@@ -501,6 +510,21 @@ class MatrixBot(Messenger, FileSource):
                     ref=content,
                     at=at,
                     direct=room is not None and len(room.users) <= 2,
+                )
+            )
+        elif (
+            isinstance(event, RoomMemberEvent)
+            and event.membership == "invite"
+            and event.state_key != self.user_id
+            and not room_policy.invite_allowed(event.state_key, self.servers)
+        ):
+            await self.handler.handle_invite(
+                IncomingInvite(
+                    room=room_id,
+                    event_id=event.event_id,
+                    inviter=UserId(event.sender),
+                    invitee=UserId(event.state_key),
+                    at=at,
                 )
             )
         elif isinstance(event, UnknownEvent) and event.type in polls.POLL_RESPONSE_TYPES:
@@ -712,6 +736,12 @@ class MatrixBot(Messenger, FileSource):
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"send to {room} failed: {response}")
         return str(response.event_id)
+
+    async def kick(self, room: str, user: UserId, *, reason: str) -> None:
+        assert self.client is not None
+        response = await self.client.room_kick(room, user, reason=reason)
+        if isinstance(response, RoomKickError):
+            raise RuntimeError(f"could not remove {user} from {room}: {response.status_code}")
 
     async def send_event(
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str

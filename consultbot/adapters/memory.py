@@ -372,6 +372,10 @@ class MemoryMessenger(Messenger):
         self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
         return event_id
 
+    async def kick(self, room: str, user: UserId, *, reason: str) -> None:
+        self._maybe_fail()
+        self.log.append(Sent(action="kick", room=room, users=(user,)))
+
     async def send_event(
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
     ) -> str:

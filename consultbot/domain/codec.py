@@ -8,6 +8,7 @@ from typing import Any
 from consultbot.domain.escalation import (
     AlertAdmins,
     CreateRoom,
+    Direct,
     Effect,
     EndPoll,
     Notice,
@@ -20,7 +21,7 @@ from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins, PostPoll, EndPoll)
+    for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins, Direct, PostPoll, EndPoll)
 }
 
 
@@ -35,6 +36,10 @@ def effect_from_dict(data: dict[str, Any]) -> Effect:
     kind = fields.pop("type")
     if kind == "CreateRoom":
         return CreateRoom(invite=tuple(UserId(u) for u in fields["invite"]))
+    if kind == "Direct":
+        return Direct(
+            user=UserId(fields["user"]), template=fields["template"], params=fields["params"]
+        )
     if kind == "PageLevel":
         people = tuple(Person(**p) for p in fields["people"])
         return PageLevel(level=int(fields["level"]), people=people, first=bool(fields["first"]))

@@ -210,6 +210,7 @@ class CallBy:
 
     user: UserId
     requester_phone: str = ""
+    private: bool = False  # someone in the room is on another server: numbers by direct chat
 
 
 Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy
@@ -260,6 +261,15 @@ class AlertAdmins:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Direct:
+    """A notice to one person in their direct chat with the bot."""
+
+    user: UserId
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PostPoll:
     """Post the outcome poll (MSC3381) in the consult room; one vote closes the consult."""
 
@@ -271,7 +281,7 @@ class EndPoll:
     outcome: str
 
 
-Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins | PostPoll | EndPoll
+Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins | Direct | PostPoll | EndPoll
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,12 +593,17 @@ def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
         return [], [Notice(template="not_a_party")]
     if not numbers:
         return [], [Notice(template="no_phone")]
+    params = {"numbers": numbers, "to_requester": command.user != consult.requester}
+    if command.private:
+        # Staff numbers never go into a room with someone from another server.
+        return (
+            [Event.of(now, PhoneContact(user=command.user))],
+            [
+                Notice(template="answered_in_dm"),
+                Direct(user=command.user, template="call", params=params),
+            ],
+        )
     return (
         [Event.of(now, PhoneContact(user=command.user))],
-        [
-            Notice(
-                template="call",
-                params={"numbers": numbers, "to_requester": command.user != consult.requester},
-            )
-        ],
+        [Notice(template="call", params=params)],
     )

@@ -85,7 +85,7 @@ class World:
                 "database": str(self.folder / "consultbot.db"),
                 "timezone": "Europe/Stockholm",
                 "admins": [],
-                "allowed_servers": ["localhost"],
+                "allowed_servers": [self.homeserver.server_name],
                 **bot,
             },
         }
