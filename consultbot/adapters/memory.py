@@ -13,6 +13,7 @@ from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
+from consultbot.domain.stats import UNKNOWN_UNIT, FactTable, summarise, table_of
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 from consultbot.ports import (
     Clock,
@@ -172,6 +173,7 @@ class MemoryConsultStore(ConsultStore):
     _handled: set[str] = field(default_factory=set)
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
+    staff: DataStore | None = None  # where requesters' units come from, for statistics
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -239,6 +241,17 @@ class MemoryConsultStore(ConsultStore):
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        units: dict[str, str] = {}
+        if self.staff is not None:
+            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
+        return table_of(
+            s.facts(units.get(s.requester, UNKNOWN_UNIT))
+            for s in sorted(summaries, key=lambda s: s.requested_at)
+            if s.counted and start <= s.requested_at < end
+        )
+
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]
 
@@ -304,6 +317,8 @@ class Sent:
     users: tuple[UserId, ...] = ()
     txn: str = ""
     event_id: str = ""
+    data: bytes = b""  # an image's bytes (action "image")
+    name: str = ""  # an image's file name
 
 
 @dataclass
@@ -345,6 +360,19 @@ class MemoryMessenger(Messenger):
         event_id = f"$sent{len(self.log) + 1}"
         self._txns[txn] = event_id
         self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
+        return event_id
+
+    async def send_image(
+        self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
+    ) -> str:
+        self._maybe_fail()
+        if txn in self._txns:
+            return self._txns[txn]
+        event_id = f"$sent{len(self.log) + 1}"
+        self._txns[txn] = event_id
+        self.log.append(
+            Sent(action="image", room=room, txn=txn, event_id=event_id, data=data, name=name)
+        )
         return event_id
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
