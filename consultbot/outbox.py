@@ -15,6 +15,9 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
   items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent.
+- Admin reports. A `report` entry names a month; its table and chart (report.py) are made when
+  it is sent, to the room where an admin asked or to the admin rooms; `coverage` entries carry
+  the gaps the admins are told about.
 """
 
 from __future__ import annotations
