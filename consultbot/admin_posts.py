@@ -52,9 +52,10 @@ class AdminPosts:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Make whatever post is due (the bot may have been down at 07:00), then set timers."""
-        await self.catch_up()
-        self._schedule()
+        """Make whatever post is due (the bot may have been down at 07:00), then set timers.
+
+        A failure here is logged, never fatal: pages matter more than reports."""
+        await self._tick()
 
     def _schedule(self) -> None:
         now = self._clock.now()
