@@ -116,6 +116,7 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
         # Stopped before the timers and the store: every background task ends first.
         stack.push_async_callback(tasks.stop)
         await service.start()
+        await service.admin_posts.start()
         running = [
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
             tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),

@@ -403,6 +403,8 @@ class Inbox:
                 )
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await self._reply(room, "consult_room_only", handled=event, language=language)
+            case cmd.Stats():
+                await self._stats(message, command)
             case cmd.Invalid():
                 await self._reply(
                     room, "invalid", handled=event, language=language, reason=command.reason.value
@@ -517,6 +519,22 @@ class Inbox:
             return
         queue = esc.QueueBy(user=message.sender)
         await self.step(offered[0].id, queue, handled=message.event_id)
+
+    async def _stats(self, message: IncomingMessage, command: cmd.Stats) -> None:
+        """`!statistik [YYYY-MM]`: admins get the month's report (table and chart) where they
+        asked, made when it is sent; anyone else a refusal and no numbers."""
+        language = _language(message)
+        if message.sender not in self.config.bot.admins:
+            await self._reply(
+                message.room, "stats_refused", handled=message.event_id, language=language
+            )
+            return
+        month = command.month or f"{self.clock.now().astimezone(self.tz):%Y-%m}"
+        payload = {"month": month, "language": language, "monthly": False}
+        await self._send(
+            [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)],
+            handled=message.event_id,
+        )
 
     async def _who(self, message: IncomingMessage, name: str, *, language: str) -> None:
         room, handled = message.room, message.event_id

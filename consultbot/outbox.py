@@ -15,6 +15,9 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
   items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent.
+- Admin reports. A `report` entry names a month; its table and chart (report.py) are made when
+  it is sent, to the room where an admin asked or to the admin rooms; `coverage` entries carry
+  the gaps the admins are told about.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import date
 from typing import Any, Protocol
+
+from markupsafe import escape
 
 from consultbot.domain import escalation as esc
 from consultbot.domain import polls
@@ -41,6 +47,8 @@ from consultbot.ports import (
     OutboxItem,
     OutboxKind,
 )
+from consultbot.render import Messages
+from consultbot.report import CHART_SIZE, month_report
 from consultbot.tasks import Tasks
 from consultbot.views import ConsultRenderer, room_name
 
@@ -268,6 +276,12 @@ class Dispatcher:
                 await messenger.send(room, content, txn=item.txn, recipients=(user,))
             case OutboxKind.EFFECT if item.consult is not None:
                 await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
+            case OutboxKind.REPORT:
+                await self._report(item)
+            case OutboxKind.COVERAGE:
+                content = self._renderer.render("admin_coverage", **item.payload)
+                for n, room in enumerate(await self._admin_rooms()):
+                    await messenger.send(room, content, txn=f"{item.txn}-{n}")
             case _:
                 raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
 
@@ -382,6 +396,34 @@ class Dispatcher:
             )
             await self._store.set_meta(key, room)
         return room
+
+    async def _report(self, item: OutboxItem) -> None:
+        """The follow-up report of a month, made now: a text table, then the chart (PNG)."""
+        language = str(item.payload.get("language", "")) or self._renderer.language
+        month = date.fromisoformat(f"{item.payload['month']}-01")
+        made = await month_report(self._store, month, self._renderer.chat.tz, Messages(language))
+        intro = self._renderer.render(
+            "stats_report",
+            language=language,
+            month=f"{month:%Y-%m}",
+            monthly=bool(item.payload.get("monthly")),
+        )
+        content = Content(
+            text=f"{intro.text}\n\n{made.text}",
+            html=f"{intro.html}\n<pre><code>{escape(made.text)}</code></pre>",
+        )
+        rooms = [item.room] if item.room else await self._admin_rooms()
+        width, height = CHART_SIZE
+        for n, room in enumerate(rooms):
+            await self._messenger.send(room, content, txn=f"{item.txn}-{n}")
+            await self._messenger.send_image(
+                room,
+                made.png,
+                name=f"statistik-{month:%Y-%m}.png",
+                width=width,
+                height=height,
+                txn=f"{item.txn}-{n}-png",
+            )
 
     async def _admin_rooms(self) -> list[str]:
         """The admin room, or else a private room with each admin (created once)."""

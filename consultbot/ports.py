@@ -19,6 +19,7 @@ from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift
+from consultbot.domain.stats import FactTable
 from consultbot.domain.types import ConsultId, Dataset, Outcome, ServiceId, UserId
 from consultbot.domain.uploads import PendingUpload
 
@@ -156,6 +157,9 @@ class OutboxKind(StrEnum):
     LEAVE = "leave"  # leave `room`
     KICK = "kick"  # remove payload["user"] from `room` (or withdraw their invite)
     DIRECT = "direct"  # a plain message (payload["content"]) to payload["user"] in a direct chat
+    REPORT = "report"  # the follow-up report of payload["month"] (table + chart), made at send
+    # time, to `room`, or to the admin rooms when `room` is ""
+    COVERAGE = "coverage"  # level-1 coverage gaps (payload["gaps"]) to the admin rooms
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +237,10 @@ class ConsultStore(ABC):
     @abstractmethod
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         """Consults requested in [start, end), for statistics."""
+
+    @abstractmethod
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        """The statistics facts of the consults requested in [start, end), as columns."""
 
     @abstractmethod
     async def pending(self) -> list[OutboxItem]:
@@ -365,6 +373,12 @@ class Messenger(ABC):
         self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
     ) -> str:
         """Send a message; first make sure `recipients` can decrypt it. Return the event id."""
+
+    @abstractmethod
+    async def send_image(
+        self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
+    ) -> str:
+        """Upload a PNG and post it (an encrypted attachment in an encrypted room); event id."""
 
     @abstractmethod
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:

@@ -7,6 +7,7 @@ report, its chat text and its chart, from the store.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -338,9 +339,7 @@ async def month_report(
             )
         )
         day = week_end + timedelta(days=1)
-    return MonthReport(
-        report=report,
-        weeks=weeks,
-        text=chat_text(report, messages),
-        png=chart_png(weeks, report["outcomes"], messages),
-    )
+    # Drawing takes a while (and importing matplotlib the first time longer): not on the event
+    # loop, where it would hold up pages.
+    png = await asyncio.to_thread(chart_png, weeks, report["outcomes"], messages)
+    return MonthReport(report=report, weeks=weeks, text=chat_text(report, messages), png=png)

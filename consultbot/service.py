@@ -6,7 +6,9 @@
 - `inbox.Inbox` turns an input into a step of the pure state machine and records it;
 - `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy);
 - `views.ConsultRenderer` builds what the templates show;
-- `questions.Questions` holds question texts in memory (never in the database).
+- `questions.Questions` holds question texts in memory (never in the database);
+- `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
+  (started by the bot after `start`, see app.py).
 
 None of them calls back into another; the inbox only tells the outbox that it has something
 new (`Dispatcher.kick`). See docs/architecture.md for one page followed through them.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from consultbot.admin_posts import AdminPosts
 from consultbot.config import Config
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.inbox import Inbox
@@ -69,6 +72,14 @@ class ConsultService:
             admin_room=admin_room,
             admins=tuple(UserId(a) for a in config.bot.admins),
             retry_delay=retry_delay,
+        )
+        self.admin_posts = AdminPosts(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            on_outbox=self.dispatcher.kick,
         )
         self.inbox = Inbox(
             config=config,

@@ -80,4 +80,6 @@ class ConsultRenderer:
             "requester_unit": unit,
             "requester_phone": member.phone if member else "",
             "levels": consult.level,
+            "levels_tried": [page.level for page in consult.pages],
+            "requested_at": consult.requested_at,
         }

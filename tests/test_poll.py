@@ -25,7 +25,7 @@ async def acknowledged(bot: Bot) -> tuple[ConsultId, str]:
 
 
 def polls(bot: Bot, kind: str = POLL_START) -> list[dict[str, object]]:
-    return [s.data for s in bot.messenger.log if s.action == kind]
+    return [s.event for s in bot.messenger.log if s.action == kind]
 
 
 async def vote(bot: Bot, user: UserId, room: str, poll: str, outcome: Outcome | None) -> None:
@@ -46,7 +46,7 @@ async def test_an_acknowledged_consult_gets_one_poll_with_the_outcomes(bot: Bot)
     consult, room = await acknowledged(bot)
     [poll] = [s for s in bot.messenger.log if s.action == POLL_START]
     assert poll.room == room
-    start = poll.data[POLL_START]
+    start = poll.event[POLL_START]
     assert isinstance(start, dict)
     answers = [(a["id"], a["org.matrix.msc1767.text"]) for a in start["answers"]]
     assert answers[0] == ("advice", "råd – remiss undviken")
@@ -55,7 +55,7 @@ async def test_an_acknowledged_consult_gets_one_poll_with_the_outcomes(bot: Bot)
     stored = await bot.consults.consult(consult)
     assert stored is not None and stored.poll == poll.event_id
     # The question of a clinical case never goes into the poll.
-    assert "förmaksflimmer" not in str(poll.data)
+    assert "förmaksflimmer" not in str(poll.event)
 
 
 async def test_the_requesters_vote_closes_the_consult_as_avsluta_does_and_ends_the_poll(

@@ -757,6 +757,36 @@ class MatrixBot(Messenger, FileSource):
             raise RuntimeError(f"sending {event_type} to {room} failed: {response}")
         return str(response.event_id)
 
+    async def send_image(
+        self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
+    ) -> str:
+        """Upload the image (encrypted in an encrypted room) and post it with `txn`: a retry
+        uploads again but the homeserver drops the repeated post."""
+        client = self.client
+        assert client is not None
+        if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
+            raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        content = await media.upload_image(
+            client,
+            data,
+            name=name,
+            width=width,
+            height=height,
+            encrypt=client.rooms[room].encrypted,
+        )
+        async with self._keys_lock:
+            try:
+                if client.should_query_keys:
+                    await client.keys_query()
+            except LocalProtocolError as exc:
+                log.debug("keys query: %s", exc)
+        response = await client.room_send(
+            room, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
+        )
+        if not isinstance(response, RoomSendResponse):
+            raise RuntimeError(f"sending an image to {room} failed: {response}")
+        return str(response.event_id)
+
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
         assert self.client is not None
         response = await self.client.room_redact(room, event_id, reason=reason, tx_id=txn)

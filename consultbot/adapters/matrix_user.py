@@ -148,7 +148,14 @@ class MatrixUser:
             except EncryptionError:
                 continue  # the key has not arrived yet
             self._undecrypted.remove((room, event))
-            if isinstance(decrypted, RoomMessageText | RoomMessageNotice | ReactionEvent):
+            if isinstance(
+                decrypted,
+                RoomMessageText
+                | RoomMessageNotice
+                | ReactionEvent
+                | RoomEncryptedFile
+                | RoomEncryptedImage,
+            ):
                 await self._on_event(room, decrypted)
 
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:

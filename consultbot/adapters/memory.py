@@ -14,6 +14,7 @@ from consultbot.domain.events import Event
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
+from consultbot.domain.stats import UNKNOWN_UNIT, FactTable, summarise, table_of
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
@@ -196,6 +197,7 @@ class MemoryConsultStore(ConsultStore):
     _handled: set[str] = field(default_factory=set)
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
+    staff: DataStore | None = None  # where requesters' units come from, for statistics
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -263,6 +265,17 @@ class MemoryConsultStore(ConsultStore):
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        units: dict[str, str] = {}
+        if self.staff is not None:
+            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
+        return table_of(
+            s.facts(units.get(s.requester, UNKNOWN_UNIT))
+            for s in sorted(summaries, key=lambda s: s.requested_at)
+            if s.counted and start <= s.requested_at < end
+        )
+
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]
 
@@ -328,7 +341,9 @@ class Sent:
     users: tuple[UserId, ...] = ()
     txn: str = ""
     event_id: str = ""
-    data: dict[str, Any] = field(default_factory=dict)  # the content of a non-message event
+    data: bytes = b""  # an image's bytes (action "image")
+    name: str = ""  # an image's file name
+    event: dict[str, Any] = field(default_factory=dict)  # a non-message event's content
 
 
 @dataclass
@@ -385,13 +400,20 @@ class MemoryMessenger(Messenger):
         event_id = f"$sent{len(self.log) + 1}"
         self._txns[txn] = event_id
         self.log.append(
-            Sent(
-                action=event_type,
-                room=room,
-                txn=txn,
-                event_id=event_id,
-                data=dict(content),
-            )
+            Sent(action=event_type, room=room, txn=txn, event_id=event_id, event=dict(content))
+        )
+        return event_id
+
+    async def send_image(
+        self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
+    ) -> str:
+        self._maybe_fail()
+        if txn in self._txns:
+            return self._txns[txn]
+        event_id = f"$sent{len(self.log) + 1}"
+        self._txns[txn] = event_id
+        self.log.append(
+            Sent(action="image", room=room, txn=txn, event_id=event_id, data=data, name=name)
         )
         return event_id
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain.escalation import AckVia, Event, EventKind, State, fold
+from consultbot.domain.stats import aggregate
 from consultbot.domain.types import ConsultId, Outcome, UserId
 from consultbot.ports import ConflictError, ConsultStore, OutboxKind, Outgoing
 
@@ -285,3 +286,27 @@ async def test_meta_values_are_stored_and_replaced(store: ConsultStore) -> None:
     await store.set_meta("admin-1", "!room:localhost")
     assert await store.get_meta("sync_token") == "s2"
     assert await store.get_meta("admin-1") == "!room:localhost"
+
+
+async def test_stats_table_counts_the_consults_requested_in_the_period(
+    store: ConsultStore,
+) -> None:
+    """What `!statistik` and the monthly report count: the same facts from every backend."""
+    await new_consult(
+        store,
+        [
+            paged(1, K1, 0, 1),
+            room_created(ROOM, 0),
+            acknowledged(K1, 2),
+            closed(K1, 5),
+        ],
+    )
+    await new_consult(store, [paged(1, K1, 10, 11)], minutes=10)
+    await new_consult(store, [paged(1, K1, 60 * 24, None)], minutes=60 * 24)  # the next day
+    await new_consult(store, [], minutes=20)  # nobody paged, not queued: not counted
+    table = await store.stats_table(at(0), at(60 * 24))
+    report = aggregate(table, date(2026, 11, 23), date(2026, 11, 23))
+    assert report["consults"] == 2 and report["acknowledged"] == 1
+    assert report["outcomes"]["advice"] == 1 and report["outcomes"]["open"] == 1
+    assert report["ack_seconds"] == {"median": 120.0, "p90": 120.0}
+    assert list(report["by_requester_unit"]) == ["okänd"]
