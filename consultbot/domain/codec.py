@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from consultbot.domain.escalation import (
+    AddWidget,
     AlertAdmins,
     CreateRoom,
     Effect,
@@ -17,7 +18,7 @@ from consultbot.domain.events import Person
 from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {
-    cls.__name__: cls for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins)
+    cls.__name__: cls for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins, AddWidget)
 }
 
 
@@ -34,7 +35,12 @@ def effect_from_dict(data: dict[str, Any]) -> Effect:
         return CreateRoom(invite=tuple(UserId(u) for u in fields["invite"]))
     if kind == "PageLevel":
         people = tuple(Person(**p) for p in fields["people"])
-        return PageLevel(level=int(fields["level"]), people=people, first=bool(fields["first"]))
+        return PageLevel(
+            level=int(fields["level"]),
+            people=people,
+            first=bool(fields["first"]),
+            service=str(fields.get("service", "")),
+        )
     cls = _EFFECTS[kind]
     effect: Effect = cls(**fields)
     return effect
