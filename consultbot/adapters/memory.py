@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
@@ -312,6 +313,7 @@ class MemoryMessenger(Messenger):
 
     log: list[Sent] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    state: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     fail_next: int = 0
     _txns: dict[str, str] = field(default_factory=dict)
     _rooms: dict[str, str] = field(default_factory=dict)
@@ -354,6 +356,13 @@ class MemoryMessenger(Messenger):
 
     async def leave(self, room: str) -> None:
         self.log.append(Sent(action="leave", room=room))
+
+    async def put_state(
+        self, room: str, kind: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        self._maybe_fail()
+        self.state[(room, kind, state_key)] = content
+        self.log.append(Sent(action="state", room=room))
 
     async def message_text(self, room: str, event_id: str) -> str | None:
         return self.texts.get(event_id)

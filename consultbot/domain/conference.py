@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from consultbot.domain import escalation as esc
+from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.events import (
     Acknowledged,
     AckVia,
@@ -44,8 +45,6 @@ from consultbot.domain.events import (
 )
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.types import Outcome, ServiceId, Track, UserId
-
-WIDGET_ID = "konsultbot-mote"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +86,47 @@ class Leg:
 def legs(services: Iterable[ServiceId]) -> tuple[Leg, ...]:
     """A fresh leg per service, in the order named."""
     return tuple(Leg(service=s) for s in services)
+
+
+# --------------------------------------------------------------------------------------------
+# Which services a `!mdk` names
+
+
+@dataclass(frozen=True, kw_only=True)
+class Convened:
+    """The services a `!mdk` named, as the catalogue knows them."""
+
+    services: tuple[Service, ...] = ()  # known and serving mdk, each once, in the order named
+    unknown: tuple[str, ...] = ()  # names the catalogue does not know
+    without_mdk: tuple[Service, ...] = ()  # known, but not serving mdk
+    available: tuple[Service, ...] = ()  # every service that serves mdk
+
+    @property
+    def ok(self) -> bool:
+        """True when every name is a service serving mdk, and at least two of them."""
+        return not self.unknown and not self.without_mdk and len(self.services) >= 2
+
+
+def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
+    """Resolve the service names of a `!mdk`."""
+    services: list[Service] = []
+    unknown: list[str] = []
+    without: list[Service] = []
+    for name in names:
+        service = catalogue.find(name)
+        if service is None:
+            unknown.append(name)
+        elif Track.MDK not in service.tracks:
+            if service not in without:
+                without.append(service)
+        elif service not in services:
+            services.append(service)
+    return Convened(
+        services=tuple(services),
+        unknown=tuple(unknown),
+        without_mdk=tuple(without),
+        available=tuple(s for s in catalogue.services if Track.MDK in s.tracks),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.conference import convene
 from consultbot.domain.escalation import (
     AckBy,
     AckVia,
@@ -47,7 +49,7 @@ from consultbot.domain.escalation import (
 from consultbot.domain.events import Paged, RoomCreated
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.roster import Shift
-from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -518,3 +520,29 @@ def test_no_page_after_a_service_acknowledged_and_never_a_level_twice(
         assert c.deadline is not None
     if c.state is State.CLOSED:
         assert c.deadline is None
+
+
+# --------------------------------------------------------------------------------------------
+# Which services a !mdk names
+
+
+def test_the_named_services_are_checked_against_the_catalogue() -> None:
+    def svc(sid: str, *tracks: Track, aliases: tuple[str, ...] = ()) -> Service:
+        return Service(
+            id=ServiceId(sid),
+            name=sid.title(),
+            kind=ServiceKind.SPECIALTY,
+            tracks=tracks,
+            aliases=aliases,
+        )
+
+    kard = svc("kardiologi", Track.HALVAKUT, Track.MDK, aliases=("hjärta",))
+    onk = svc("onkologi", Track.MDK)
+    vc = svc("vc-mora", Track.PRIMARVARD)
+    catalogue = Catalogue(services=(kard, onk, vc))
+    ok = convene(catalogue, ["Kardiologi", "onkologi"])
+    assert ok.ok and ok.services == (kard, onk) and ok.available == (kard, onk)
+    same = convene(catalogue, ["kardiologi", "hjärta"])
+    assert not same.ok and same.services == (kard,) and not same.unknown
+    bad = convene(catalogue, ["kardiologi", "vc-mora", "tandvård"])
+    assert not bad.ok and bad.unknown == ("tandvård",) and bad.without_mdk == (vc,)
