@@ -111,4 +111,6 @@ class ConsultRenderer:
             "service_names": {leg["id"]: leg["name"] for leg in legs},
             "meeting_url": self.meeting_url(consult) if consult.is_conference else "",
             "meeting_at": meeting,
+            "meeting_reminder_minutes": self._config.tracks[Track.MDK].meeting_reminder_seconds
+            // 60,
         }
