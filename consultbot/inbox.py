@@ -450,7 +450,9 @@ class Inbox:
         consults = [
             {
                 "id": c.id,
-                "service_name": service_name(catalogue, c.service),
+                "service_name": ", ".join(
+                    service_name(catalogue, s) for s in (c.services or (c.service,))
+                ),
                 "state": c.state.value,
                 "level": c.level,
             }
