@@ -295,8 +295,11 @@ class Inbox:
                 await self._queue(message)
             case cmd.Conference():
                 await self._convene(message, command)
-            case cmd.Invalid(command="mdk", reason=cmd.Reason.TOO_FEW_SERVICES):
-                await self._refuse_conference(message, conference.Convened())
+            case cmd.Invalid(command="mdk"):
+                missing_text = command.reason is cmd.Reason.MISSING_TEXT
+                await self._refuse_conference(
+                    message, conference.Convened(), missing_text=missing_text
+                )
             case cmd.Meeting():
                 await self._reply(room, "meeting_conference_only", handled=event, language=language)
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
@@ -510,7 +513,7 @@ class Inbox:
         await self.step(consult_id, request, handled=message.event_id)
 
     async def _refuse_conference(
-        self, message: IncomingMessage, convened: conference.Convened
+        self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
     ) -> None:
         """Why a `!mdk` cannot be convened, and which services can."""
         available = (
@@ -525,4 +528,5 @@ class Inbox:
             without_mdk=[s.name for s in convened.without_mdk],
             named=[s.name for s in convened.services],
             available=[{"id": s.id, "name": s.name} for s in available],
+            missing_text=missing_text,
         )

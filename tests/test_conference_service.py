@@ -20,6 +20,7 @@ from consultbot.adapters.memory import (
 )
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.escalation import State
+from consultbot.domain.hours import Hours
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ServiceId, ServiceKind, Track, UserId
 from consultbot.outbox import WIDGET_ID, WIDGET_TYPE
@@ -200,6 +201,8 @@ async def test_a_service_with_nobody_gets_its_switchboard(bot: Bot) -> None:
         ("!mdk kardiologi,ortopedi FRÅGA", "Ortopedi tar inte emot multidisciplinära"),
         ("!mdk kardiologi FRÅGA", "minst två olika tjänster"),
         ("!mdk kardiologi,Kardiologi,kardiologi FRÅGA", "minst två olika tjänster"),
+        ("!mdk", "minst två olika tjänster"),
+        ("!mdk kardiologi,neurologi", "Skriv frågan efter tjänsterna"),
     ],
 )
 async def test_a_conference_that_cannot_be_convened_lists_what_would_work(
@@ -258,3 +261,16 @@ async def test_meeting_outside_a_conference_room_is_explained(bot: Bot) -> None:
     await bot.say(REQ, "!möte i morgon")
     await bot.flush()
     assert "ÅÅÅÅ-MM-DD TT:MM" in bot.messenger.said(DM)[-1]
+
+
+async def test_outside_the_conference_hours_the_switchboards_are_given(tmp_path: Any) -> None:
+    bot = await build(MemoryConsultStore())
+    config = bot.service.inbox.config
+    tracks = dict(config.tracks)
+    tracks[Track.MDK] = replace(tracks[Track.MDK], hours=Hours.parse("daily 03:00-04:00"))
+    bot.service.inbox.config = replace(config, tracks=tracks)
+    await bot.say(REQ, f"!mdk kardiologi,neurologi {QUESTION}")
+    await bot.flush()
+    answer = bot.messenger.said(DM)[-1]
+    assert "öppna alla dagar 03:00–04:00" in answer and "Neurologi: 023-49 00 01" in answer
+    assert await bot.consults.consults_of(REQ) == []

@@ -421,8 +421,8 @@ def _meeting(rest: str) -> Command:
     if match is None:
         return Invalid(command=Meeting.name, reason=Reason.BAD_MEETING_TIME)
     year, month, day, hour, minute = (int(g) for g in match.groups())
-    valid_day = 1 <= month <= 12 and 1 <= day <= calendar.monthrange(max(year, 1), month)[1]
-    if not (year >= 1 and valid_day and hour < 24 and minute < 60):
+    valid_day = 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+    if not (2000 <= year <= 2999 and valid_day and hour < 24 and minute < 60):
         return Invalid(command=Meeting.name, reason=Reason.BAD_MEETING_TIME)
     return Meeting(at=datetime(year, month, day, hour, minute))
 

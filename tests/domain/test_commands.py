@@ -495,6 +495,7 @@ def test_embedded_number_is_found(number: str, before: str, after: str) -> None:
         ("!möte 2026-02-30 08:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
         ("!möte 2026-11-27 24:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
         ("!möte 2026-11-27 12:60", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte 0001-01-01 00:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
     ],
 )
 def test_meeting_times(body: str, expected: Command) -> None:
