@@ -274,3 +274,14 @@ async def test_outside_the_conference_hours_the_switchboards_are_given(tmp_path:
     answer = bot.messenger.said(DM)[-1]
     assert "öppna alla dagar 03:00–04:00" in answer and "Neurologi: 023-49 00 01" in answer
     assert await bot.consults.consults_of(REQ) == []
+
+
+async def test_a_service_page_overtaken_by_that_service_s_ack_is_not_sent(bot: Bot) -> None:
+    consult = await convene(bot)
+    await bot.fire_at(NOW + TIMEOUT + timedelta(seconds=1))  # neurologi's level 2 is queued
+    await bot.react(B1, "👍", consult.room)  # … and neurologi acknowledges before it is sent
+    await bot.flush()
+    assert len(bot.messenger.pages()) == 1  # only the first page
+    assert bot.messenger.actions("invite") == []
+    said = " ".join(bot.messenger.said(consult.room))
+    assert "Neurologi: Bo Berg har kvitterat" in said and "söker nivå 2" not in said
