@@ -41,6 +41,7 @@ from consultbot.domain.events import (
     Reminded,
     Requested,
     RoomCreated,
+    ServiceUnanswered,
     Unanswered,
 )
 from consultbot.domain.oncall import OnDuty
@@ -140,7 +141,7 @@ def escalate(leg: Leg, duty: OnDuty, now: datetime, timeout: timedelta) -> list[
     following = [(level, shifts) for level, shifts in duty.levels if level > current]
     if not following:
         skipped: list[Payload] = [LevelSkipped(level=1, service=leg.service)] if not current else []
-        return [*skipped, Unanswered(service=leg.service)]
+        return [*skipped, ServiceUnanswered(service=leg.service)]
     level, shifts = following[0]
     found: dict[UserId, Person] = {}
     for s in shifts:
@@ -200,9 +201,9 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
             )
         case PassedOn():
             consult = replace(consult, passed_on=consult.passed_on + 1)
-        case Unanswered() if payload.service is None:
-            consult = replace(consult, state=esc.State.UNANSWERED)
         case Unanswered():
+            consult = replace(consult, state=esc.State.UNANSWERED)
+        case ServiceUnanswered():
             consult = _with_leg(
                 consult, payload.service, lambda leg: replace(leg, unanswered=True, deadline=None)
             )

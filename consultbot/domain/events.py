@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     PHONE_CONTACT = "phone_contact"
     # A conference (`!mdk`): see domain/conference.py.
+    SERVICE_UNANSWERED = "service_unanswered"
     CONFERENCE_ACKNOWLEDGED = "conference_acknowledged"
     MEETING_SET = "meeting_set"
     MEETING_REMINDED = "meeting_reminded"
@@ -258,18 +259,17 @@ class PassedOn:
 
 @dataclass(frozen=True, kw_only=True)
 class Unanswered:
-    """No level was left to page (of `service`, in a conference; without a service: nobody
-    answered the whole consult or conference)."""
+    """No level was left to page: nobody answered the consult (or, for a conference, none of
+    its services acknowledged and none is left to page)."""
 
     KIND: ClassVar[EventKind] = EventKind.UNANSWERED
-    service: ServiceId | None = None
 
     def data(self) -> dict[str, Any]:
-        return _with_service({}, self.service)
+        return {}
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Unanswered:
-        return cls(service=_service(d))
+        return cls()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,6 +346,22 @@ class PhoneContact:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceUnanswered:
+    """A conference's `service` has no level left to page (or nobody on duty at all); the
+    other services go on."""
+
+    KIND: ClassVar[EventKind] = EventKind.SERVICE_UNANSWERED
+    service: ServiceId
+
+    def data(self) -> dict[str, Any]:
+        return {"service": self.service}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> ServiceUnanswered:
+        return cls(service=ServiceId(d["service"]))
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConferenceAcknowledged:
     """Every service of a conference has acknowledged, or had nobody to page and at least one
     acknowledged: the conference is acknowledged; the reminder to close is due at `remind_at`."""
@@ -416,6 +432,7 @@ Payload = (
     | Reminded
     | Closed
     | PhoneContact
+    | ServiceUnanswered
     | ConferenceAcknowledged
     | MeetingSet
     | MeetingReminded
@@ -437,6 +454,7 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
         Reminded,
         Closed,
         PhoneContact,
+        ServiceUnanswered,
         ConferenceAcknowledged,
         MeetingSet,
         MeetingReminded,

@@ -250,14 +250,14 @@ async def test_a_conference_reads_back_with_its_services_and_meeting(
             kind=EventKind.PAGED, at=NOW, data={**paged(1, K1, 0, 1).data, "service": "kardiologi"}
         ),
         Event(kind=EventKind.LEVEL_SKIPPED, at=NOW, data={"level": 1, "service": "onkologi"}),
-        Event(kind=EventKind.UNANSWERED, at=NOW, data={"service": "onkologi"}),
+        Event(kind=EventKind.SERVICE_UNANSWERED, at=NOW, data={"service": "onkologi"}),
         room_created(ROOM, 0.5),
         Event(
             kind=EventKind.MEETING_SET,
             at=at(0.75),
             data={"user": REQ, "meeting": at(120).isoformat(), "remind_at": at(105).isoformat()},
         ),
-        Event(kind=EventKind.UNANSWERED, at=at(1), data={"service": "kardiologi"}),
+        Event(kind=EventKind.SERVICE_UNANSWERED, at=at(1), data={"service": "kardiologi"}),
         Event(kind=EventKind.UNANSWERED, at=at(1), data={}),
     ]
     await store.record(consult, 0, log, [], now=at(1))

@@ -29,6 +29,7 @@ from consultbot.domain.events import (
     Reminded,
     Requested,
     RoomCreated,
+    ServiceUnanswered,
     Unanswered,
     Withdrawn,
 )
@@ -125,7 +126,7 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
         PassedOn(user=A, level=2, service=ServiceId("onkologi")),
         {"user": A, "level": 2, "service": "onkologi"},
     ),
-    (Unanswered(service=ServiceId("onkologi")), {"service": "onkologi"}),
+    (ServiceUnanswered(service=ServiceId("onkologi")), {"service": "onkologi"}),
     (
         Acknowledged(user=A, via=AckVia.MESSAGE, remind_at=None, service=ServiceId("onkologi")),
         {"user": A, "via": "message", "remind_at": None, "service": "onkologi"},
