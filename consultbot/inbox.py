@@ -295,7 +295,14 @@ class Inbox:
                 await self._queue(message)
             case cmd.Conference():
                 await self._convene(message, command)
-            case cmd.Invalid(command="mdk"):
+            case cmd.Invalid(
+                command="mdk",
+                reason=(
+                    cmd.Reason.MISSING_SERVICE
+                    | cmd.Reason.TOO_FEW_SERVICES
+                    | cmd.Reason.MISSING_TEXT
+                ),
+            ):
                 missing_text = command.reason is cmd.Reason.MISSING_TEXT
                 await self._refuse_conference(
                     message, conference.Convened(), missing_text=missing_text
