@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.conference import convene
+from consultbot.domain.conference import Leg, convene, escalate
 from consultbot.domain.escalation import (
     AckBy,
     AckVia,
@@ -34,6 +34,7 @@ from consultbot.domain.escalation import (
     Input,
     MeetingBy,
     Notice,
+    Page,
     PageLevel,
     PassOnBy,
     Policy,
@@ -46,7 +47,7 @@ from consultbot.domain.escalation import (
     fold,
     step,
 )
-from consultbot.domain.events import Paged, RoomCreated
+from consultbot.domain.events import LevelSkipped, Paged, RoomCreated, ServiceUnanswered
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
@@ -224,6 +225,43 @@ def test_the_meeting_link_becomes_a_widget_and_a_message() -> None:
     assert AddWidget(url=url, name="Möte K-000007") in effects
     assert "meeting_link" in templates(effects)
     assert not any(isinstance(e, AddWidget) for e in Run().do(request(KARD, NEURO), T0))
+
+
+# --------------------------------------------------------------------------------------------
+# One service's next step: (levels on duty, level paged last) → what is recorded
+
+
+def _leg_at(level: int) -> Leg:
+    pages = (Page(level=level, people=(), at=T0),) if level else ()
+    return Leg(service=NEURO, pages=pages)
+
+
+ESCALATE_CASES: list[tuple[dict[int, list[UserId]], int, list[object]]] = [
+    ({1: [B1], 2: [E2]}, 0, [("paged", 1, [B1])]),
+    ({2: [E2]}, 0, [("skipped", 1), ("paged", 2, [E2])]),
+    ({1: [B1], 3: [F3]}, 1, [("skipped", 2), ("paged", 3, [F3])]),
+    ({1: [B1], 2: [E2, C2]}, 1, [("paged", 2, [C2, E2])]),  # by name
+    ({1: [B1], 2: [E2]}, 2, [("unanswered",)]),
+    ({}, 0, [("skipped", 1), ("unanswered",)]),
+]
+
+
+@pytest.mark.parametrize(("levels", "current", "expected"), ESCALATE_CASES)
+def test_escalate_one_service(
+    levels: dict[int, list[UserId]], current: int, expected: list[object]
+) -> None:
+    found: list[object] = []
+    for payload in escalate(_leg_at(current), duty(NEURO, levels), T0, TIMEOUT):
+        assert getattr(payload, "service", None) == NEURO
+        match payload:
+            case LevelSkipped():
+                found.append(("skipped", payload.level))
+            case Paged():
+                assert payload.deadline == T0 + TIMEOUT
+                found.append(("paged", payload.level, [p.user for p in payload.people]))
+            case ServiceUnanswered():
+                found.append(("unanswered",))
+    assert found == expected
 
 
 # --------------------------------------------------------------------------------------------
