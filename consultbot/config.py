@@ -49,6 +49,10 @@ class TrackConfig:
 
     hours: Hours
     ack_timeout_seconds: int
+    # Conferences only ([tracks.mdk]): the video-meeting link (`{consult}` becomes the consult
+    # number) and how long before a `!möte` meeting everyone is reminded.
+    meeting_url: str = ""
+    meeting_reminder_seconds: int = 15 * 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,8 +227,20 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
         timeout = t.get("ack_timeout_seconds", int, timeout_default)
         if not 10 <= timeout <= 86400:
             raise t.error("ack_timeout_seconds", "out_of_range", low=10, high=86400, value=timeout)
+        meeting: dict[str, Any] = {}
+        if track is Track.MDK:
+            url = t.get("meeting_url", str, "")
+            if url and not url.startswith(("https://", "http://")):
+                raise t.error("meeting_url", "bad_url", value=repr(url))
+            meeting["meeting_url"] = url
+            lead = t.get("meeting_reminder_seconds", int, 15 * 60)
+            if not 0 <= lead <= 86400:
+                raise t.error(
+                    "meeting_reminder_seconds", "out_of_range", low=0, high=86400, value=lead
+                )
+            meeting["meeting_reminder_seconds"] = lead
         t.finish()
-        tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout)
+        tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout, **meeting)
     tables.finish()
     return tracks
 

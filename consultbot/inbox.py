@@ -21,19 +21,21 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
 from consultbot.domain import commands as cmd
+from consultbot.domain import conference
 from consultbot.domain import escalation as esc
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
 from consultbot.domain.events import AckVia
+from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import search_directory
-from consultbot.domain.types import ConsultId, ServiceKind, Track, UserId
+from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
     Clock,
@@ -124,6 +126,7 @@ class Inbox:
             ack_timeout=_seconds(self.config.tracks[track].ack_timeout_seconds),
             reminder_after=_seconds(self.config.bot.reminder_after_seconds),
             auto_close_after=_seconds(self.config.bot.auto_close_after_seconds),
+            meeting_reminder_before=_seconds(self.config.tracks[track].meeting_reminder_seconds),
         )
 
     def _schedule(self, consult: esc.Consult) -> None:
@@ -247,6 +250,7 @@ class Inbox:
                 duty=await self.data.on_duty(consult.service, now),
                 open_now=hours.is_open(now, self.tz),
                 opens_at=hours.next_opening(now, self.tz),
+                duties=await self._duties(consult),
             )
             await self.step(consult_id, timer)
         except Exception:
@@ -401,6 +405,22 @@ class Inbox:
                 await self.admin.command(
                     command, user=message.sender, room=room, handled=event, language=language
                 )
+            case cmd.Conference():
+                await self._convene(message, command)
+            case cmd.Invalid(
+                command="mdk",
+                reason=(
+                    cmd.Reason.MISSING_SERVICE
+                    | cmd.Reason.TOO_FEW_SERVICES
+                    | cmd.Reason.MISSING_TEXT
+                ),
+            ):
+                missing_text = command.reason is cmd.Reason.MISSING_TEXT
+                await self._refuse_conference(
+                    message, conference.Convened(), missing_text=missing_text
+                )
+            case cmd.Meeting():
+                await self._reply(room, "meeting_conference_only", handled=event, language=language)
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await self._reply(room, "consult_room_only", handled=event, language=language)
             case cmd.Stats():
@@ -408,10 +428,6 @@ class Inbox:
             case cmd.Invalid():
                 await self._reply(
                     room, "invalid", handled=event, language=language, reason=command.reason.value
-                )
-            case _:
-                await self._reply(
-                    room, "not_available", handled=event, language=language, command=command.name
                 )
 
     async def _in_consult_room(
@@ -430,7 +446,9 @@ class Inbox:
                 consult = await self.consults.consult(consult_id)
                 assert consult is not None
                 duty = await self.data.on_duty(consult.service, self.clock.now())
-                await self.step(consult_id, esc.PassOnBy(user=user, duty=duty), handled=event)
+                duties = await self._duties(consult)
+                pass_on = esc.PassOnBy(user=user, duty=duty, duties=duties)
+                await self.step(consult_id, pass_on, handled=event)
             case cmd.Close():
                 close = esc.CloseBy(user=user, outcome=command.outcome)
                 await self.step(consult_id, close, handled=event)
@@ -441,6 +459,11 @@ class Inbox:
                 phone = member.phone if member else ""
                 call = esc.CallBy(user=user, requester_phone=phone, private=message.foreign_members)
                 await self.step(consult_id, call, handled=event)
+            case cmd.Meeting():
+                meeting = command.at.replace(tzinfo=self.tz).astimezone(UTC)
+                await self.step(
+                    consult_id, esc.MeetingBy(user=user, meeting=meeting), handled=event
+                )
             case _:
                 await self._command(message, command)
 
@@ -563,10 +586,80 @@ class Inbox:
         consults = [
             {
                 "id": c.id,
-                "service_name": service_name(catalogue, c.service),
+                "service_name": ", ".join(
+                    service_name(catalogue, s) for s in (c.services or (c.service,))
+                ),
                 "state": c.state.value,
                 "level": c.level,
             }
             for c in await self.consults.consults_of(user)
         ]
         await self._reply(room, "status", handled=handled, language=language, consults=consults)
+
+    # -- conferences (!mdk, !möte) --------------------------------------------------------------
+
+    async def _duties(self, consult: esc.Consult) -> dict[ServiceId, OnDuty]:
+        """Who is on duty now at each service of a conference (nothing for a consult)."""
+        now = self.clock.now()
+        return {s: await self.data.on_duty(s, now) for s in consult.services}
+
+    async def _convene(self, message: IncomingMessage, command: cmd.Conference) -> None:
+        convened = conference.convene(await self.data.catalogue(), command.services)
+        if not convened.ok:
+            await self._refuse_conference(message, convened)
+            return
+        now = self.clock.now()
+        hours = self.config.tracks[Track.MDK].hours
+        language = _language(message)
+        if not hours.is_open(now, self.tz):
+            await self._reply(
+                message.room,
+                "mdk_closed",
+                handled=message.event_id,
+                language=language,
+                hours=self._renderer.chat.hours(hours, language),
+                services=[
+                    {"name": s.name, "switchboard": s.switchboard} for s in convened.services
+                ],
+            )
+            return
+        consult_id = await self.consults.allocate_consult(now=now)
+        self._questions.remember(consult_id, command.text)
+        services = tuple(s.id for s in convened.services)
+        duties = {s: await self.data.on_duty(s, now) for s in services}
+        url = self.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
+        request = esc.Request(
+            consult_id=consult_id,
+            requester=message.sender,
+            service=services[0],
+            track=Track.MDK,
+            request_room=message.room,
+            request_event=message.event_id,
+            duty=duties[services[0]],
+            open_now=True,
+            language=language,
+            services=services,
+            duties=duties,
+            meeting_url=url,
+        )
+        log.info("conference %s requested: %s", consult_id, ", ".join(services))
+        await self.step(consult_id, request, handled=message.event_id)
+
+    async def _refuse_conference(
+        self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
+    ) -> None:
+        """Why a `!mdk` cannot be convened, and which services can."""
+        available = (
+            convened.available or conference.convene(await self.data.catalogue(), ()).available
+        )
+        await self._reply(
+            message.room,
+            "mdk_refused",
+            handled=message.event_id,
+            language=_language(message),
+            unknown=list(convened.unknown),
+            without_mdk=[s.name for s in convened.without_mdk],
+            named=[s.name for s in convened.services],
+            available=[{"id": s.id, "name": s.name} for s in available],
+            missing_text=missing_text,
+        )

@@ -73,6 +73,22 @@ def content_from_dict(data: dict[str, Any]) -> Content:
     )
 
 
+WIDGET_TYPE = "im.vector.modular.widgets"
+WIDGET_ID = "konsultbot-mote"
+
+
+def widget(effect: esc.AddWidget, creator: str) -> dict[str, Any]:
+    """A room widget Element shows (state key `WIDGET_ID`): the meeting link, no patient data."""
+    return {
+        "id": WIDGET_ID,
+        "type": "m.custom",
+        "url": effect.url,
+        "name": effect.name,
+        "data": {"title": effect.name},
+        "creatorUserId": creator,
+    }
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds to wait before trying an item again after `attempts` failures."""
     return min(5.0, 0.2 * attempts)
@@ -127,6 +143,13 @@ def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     first = isinstance(effect, esc.CreateRoom) or (
         isinstance(effect, esc.PageLevel) and effect.first
     )
+    if consult.is_conference and not first:
+        # Each service on its own: only that service's acknowledgement makes its page moot.
+        service = effect.service if isinstance(effect, esc.PageLevel) else ""
+        if isinstance(effect, esc.Notice):
+            service = str(effect.params.get("service", ""))
+        leg = consult.leg(service)
+        return leg is not None and leg.acked_by is not None
     return consult.acked_by is not None and not first
 
 
@@ -331,6 +354,12 @@ class Dispatcher:
                 await self._post_poll(consult, txn)
             case esc.EndPoll():
                 await self._end_poll(consult, effect.outcome, txn)
+            case esc.AddWidget():
+                if not consult.room:
+                    raise RuntimeError(f"{consult.id}: no conference room yet")
+                await messenger.put_state(
+                    consult.room, WIDGET_TYPE, WIDGET_ID, widget(effect, messenger.user_id)
+                )
 
     async def _post_poll(self, consult: esc.Consult, txn: str) -> None:
         """The outcome poll in the consult room, recorded in the log once sent."""
@@ -457,13 +486,14 @@ class Dispatcher:
         if question is None:
             question = self._renderer.render("question_unavailable", c=view).text
         content = self._renderer.render(
-            "page",
+            "mdk_page" if consult.is_conference else "page",
             notice=False,
             mentions=users,
             c=view,
             people=[asdict(p) for p in effect.people],
             level=effect.level,
             question=question,
+            service=effect.service,
         )
         await self._messenger.send(
             consult.room, content, txn=txn, recipients=(*users, consult.requester)

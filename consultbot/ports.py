@@ -388,6 +388,17 @@ class Messenger(ABC):
     async def leave(self, room: str) -> None:
         """Leave a room."""
 
+    @property
+    def user_id(self) -> str:
+        """The bot's Matrix id ("" when unknown)."""
+        return ""
+
+    async def put_state(
+        self, room: str, kind: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        """Set a room state event (e.g. a widget); setting the same content again is harmless."""
+        raise NotImplementedError(f"{type(self).__name__} cannot set room state")
+
     @abstractmethod
     async def message_text(self, room: str, event_id: str) -> str | None:
         """The text of a message (fetched and decrypted), or None when it cannot be read."""

@@ -7,18 +7,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from consultbot.config import Config
 from consultbot.domain import escalation as esc
 from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.types import ServiceId
+from consultbot.domain.types import ServiceId, Track
 from consultbot.ports import Content, DataStore
 from consultbot.render import ChatRenderer, chat_names
 
 
 def room_name(consult: esc.Consult) -> str:
     """The consult room's name: number and service id, never anything about the patient."""
+    if consult.is_conference:
+        return f"{consult.id} {consult.track.value}"
     return f"{consult.id} {consult.service}"
 
 
@@ -66,6 +69,9 @@ class ConsultRenderer:
         unit = service_name(catalogue, member.unit) if member else ""
         track_name = chat_names(language)["track"][consult.track.value]
         hours = self._config.tracks[consult.track].hours
+        conference = self._conference(consult, catalogue)
+        if consult.is_conference:
+            conference["service_name"] = ", ".join(conference["service_names"].values())
         return {
             "id": consult.id,
             "service_id": consult.service,
@@ -82,4 +88,35 @@ class ConsultRenderer:
             "levels": consult.level,
             "levels_tried": [page.level for page in consult.pages],
             "requested_at": consult.requested_at,
+            **conference,
+        }
+
+    def meeting_url(self, consult: esc.Consult) -> str:
+        """The conference's meeting link (`tracks.mdk.meeting_url`, `{consult}` filled in)."""
+        return self._config.tracks[Track.MDK].meeting_url.replace("{consult}", consult.id)
+
+    def _conference(self, consult: esc.Consult, catalogue: Catalogue) -> dict[str, Any]:
+        """What a conference's templates show per service: who was paged, who acknowledged."""
+        legs = []
+        for leg in consult.legs:
+            acker = leg.person(leg.acked_by) if leg.acked_by else None
+            legs.append(
+                {
+                    "id": leg.service,
+                    "name": service_name(catalogue, leg.service),
+                    "switchboard": getattr(catalogue.find(leg.service), "switchboard", ""),
+                    "level": leg.level,
+                    "people": [asdict(p) for p in (leg.pages[-1].people if leg.pages else ())],
+                    "acked_by": asdict(acker) if acker else None,
+                    "unanswered": leg.unanswered,
+                }
+            )
+        meeting = consult.meeting_at.isoformat() if consult.meeting_at else ""
+        return {
+            "legs": legs,
+            "service_names": {leg["id"]: leg["name"] for leg in legs},
+            "meeting_url": self.meeting_url(consult) if consult.is_conference else "",
+            "meeting_at": meeting,
+            "meeting_reminder_minutes": self._config.tracks[Track.MDK].meeting_reminder_seconds
+            // 60,
         }

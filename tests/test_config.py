@@ -118,3 +118,16 @@ def test_unknown_track_is_refused(tmp_path: Path) -> None:
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_a_conference_meeting_link_is_optional_and_checked(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert config.tracks[Track.MDK].meeting_url == ""
+    assert config.tracks[Track.MDK].meeting_reminder_seconds == 900
+    mdk = '[tracks.mdk]\nmeeting_url = "https://meet.example/mdk-{consult}"\n'
+    config = load_config(write(tmp_path, MINIMAL + mdk), environ={})
+    assert config.tracks[Track.MDK].meeting_url == "https://meet.example/mdk-{consult}"
+    with pytest.raises(ConfigError, match="meeting_url"):
+        load_config(write(tmp_path, MINIMAL + '[tracks.mdk]\nmeeting_url = "meet"\n'), {})
+    with pytest.raises(ConfigError, match=r"tracks\.halvakut\.meeting_url: unknown key"):
+        load_config(write(tmp_path, MINIMAL + '[tracks.halvakut]\nmeeting_url = "https://m"\n'), {})

@@ -804,6 +804,15 @@ class MatrixBot(Messenger, FileSource):
             return None
         return str(response.room_id)
 
+    async def put_state(
+        self, room: str, kind: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        client = self.client
+        assert client is not None
+        put = await client.room_put_state(room, kind, content, state_key=state_key)
+        if not isinstance(put, RoomPutStateResponse):
+            raise RuntimeError(f"could not set {kind} in {room}: {put}")
+
     async def leave(self, room: str) -> None:
         assert self.client is not None
         await self.client.room_leave(room)

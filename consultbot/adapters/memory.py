@@ -352,6 +352,7 @@ class MemoryMessenger(Messenger):
 
     log: list[Sent] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    state: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     fail_next: int = 0
     _txns: dict[str, str] = field(default_factory=dict)
     _rooms: dict[str, str] = field(default_factory=dict)
@@ -424,6 +425,13 @@ class MemoryMessenger(Messenger):
 
     async def leave(self, room: str) -> None:
         self.log.append(Sent(action="leave", room=room))
+
+    async def put_state(
+        self, room: str, kind: str, state_key: str, content: dict[str, Any]
+    ) -> None:
+        self._maybe_fail()
+        self.state[(room, kind, state_key)] = content
+        self.log.append(Sent(action="state", room=room))
 
     async def message_text(self, room: str, event_id: str) -> str | None:
         return self.texts.get(event_id)

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from consultbot.domain.escalation import (
+    AddWidget,
     AlertAdmins,
     CreateRoom,
     Direct,
@@ -21,7 +22,17 @@ from consultbot.domain.types import UserId
 
 _EFFECTS: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (Reply, CreateRoom, PageLevel, Notice, AlertAdmins, Direct, PostPoll, EndPoll)
+    for cls in (
+        Reply,
+        CreateRoom,
+        PageLevel,
+        Notice,
+        AlertAdmins,
+        Direct,
+        PostPoll,
+        EndPoll,
+        AddWidget,
+    )
 }
 
 
@@ -42,7 +53,12 @@ def effect_from_dict(data: dict[str, Any]) -> Effect:
         )
     if kind == "PageLevel":
         people = tuple(Person(**p) for p in fields["people"])
-        return PageLevel(level=int(fields["level"]), people=people, first=bool(fields["first"]))
+        return PageLevel(
+            level=int(fields["level"]),
+            people=people,
+            first=bool(fields["first"]),
+            service=str(fields.get("service", "")),
+        )
     cls = _EFFECTS[kind]
     effect: Effect = cls(**fields)
     return effect

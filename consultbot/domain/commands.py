@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
@@ -91,6 +92,7 @@ class Reason(StrEnum):
     BAD_MONTH = "bad_month"
     TEXT_TOO_LONG = "text_too_long"
     UNKNOWN_DATASET = "unknown_dataset"
+    BAD_MEETING_TIME = "bad_meeting_time"
 
 
 _ASK_NAMES: Mapping[Track, str] = MappingProxyType(
@@ -239,6 +241,14 @@ class Queue:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Meeting:
+    """`!möte YYYY-MM-DD HH:MM`: set a conference's meeting time (`at`: local, naive)."""
+
+    name: ClassVar[str] = "möte"
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Invalid:
     """A command used wrongly.
 
@@ -267,6 +277,7 @@ Command: TypeAlias = (
     | Cancel
     | Rollback
     | Queue
+    | Meeting
     | Invalid
 )
 
@@ -288,12 +299,13 @@ _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("avbryt", "cancel"),
     ("återställ", "aterstall", "rollback"),
     ("kö", "ko", "queue"),
+    ("möte", "mote", "meeting"),
 )
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
-        "help", "stats", "activate", "cancel", "queue", "rollback",
+        "help", "stats", "activate", "cancel", "queue", "rollback", "meeting",
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
@@ -439,6 +451,20 @@ def _rollback(rest: str) -> Command:
     return Rollback(dataset=dataset)
 
 
+_MEETING = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]+([0-9]{1,2})[:.]([0-9]{2})")
+
+
+def _meeting(rest: str) -> Command:
+    match = _MEETING.fullmatch(rest.strip().rstrip(_TRAILING_PUNCTUATION))
+    if match is None:
+        return Invalid(command=Meeting.name, reason=Reason.BAD_MEETING_TIME)
+    year, month, day, hour, minute = (int(g) for g in match.groups())
+    valid_day = 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+    if not (2000 <= year <= 2999 and valid_day and hour < 24 and minute < 60):
+        return Invalid(command=Meeting.name, reason=Reason.BAD_MEETING_TIME)
+    return Meeting(at=datetime(year, month, day, hour, minute))
+
+
 _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
     {
         "konsult": _ask(Track.HALVAKUT),
@@ -458,6 +484,7 @@ _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
         "avbryt": lambda _: Cancel(),
         "återställ": _rollback,
         "kö": lambda _: Queue(),
+        "möte": _meeting,
     }
 )
 

@@ -16,11 +16,12 @@ of a question; events.py says what each kind of event stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from consultbot.domain.events import (
     Acknowledged,
@@ -44,6 +45,16 @@ from consultbot.domain.events import (
 )
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+
+if TYPE_CHECKING:
+    from consultbot.domain.conference import Leg
+
+
+def _conference() -> ModuleType:
+    """domain/conference.py, the lifecycle of a conference (it builds on this module)."""
+    from consultbot.domain import conference
+
+    return conference
 
 
 class State(StrEnum):
@@ -77,6 +88,7 @@ class Policy:
     ack_timeout: timedelta
     reminder_after: timedelta = timedelta(hours=4)
     auto_close_after: timedelta = timedelta(hours=24)
+    meeting_reminder_before: timedelta = timedelta(minutes=15)  # conferences (`!möte`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +118,22 @@ class Consult:
     phone_contacts: int = 0
     language: str = ""  # the requester's answers' language ("" = the config's)
     poll: str = ""  # the event id of the outcome poll in the consult room, once posted
+    # A conference (`!mdk`): its services and each one's own escalation (domain/conference.py)
+    services: tuple[ServiceId, ...] = ()
+    legs: tuple[Leg, ...] = ()
+    closing_deadline: datetime | None = None  # reminder / auto-close of an acknowledged one
+    meeting_at: datetime | None = None
+    meeting_remind_at: datetime | None = None
+    meeting_reminded: datetime | None = None  # the meeting time the last reminder was for
+
+    @property
+    def is_conference(self) -> bool:
+        """True for a multidisciplinary conference (several services, track mdk)."""
+        return bool(self.services)
+
+    def leg(self, service: str) -> Leg | None:
+        """A conference's escalation of one of its services."""
+        return next((leg for leg in self.legs if leg.service == service), None)
 
     @property
     def level(self) -> int:
@@ -162,6 +190,10 @@ class Request:
     open_now: bool
     opens_at: datetime | None = None
     language: str = ""
+    # A conference: every service convened and who is on duty at each; the meeting link.
+    services: tuple[ServiceId, ...] = ()
+    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)
+    meeting_url: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +203,7 @@ class Timer:
     duty: OnDuty
     open_now: bool = True
     opens_at: datetime | None = None
+    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)  # a conference's services
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +220,7 @@ class PassOnBy:
 
     user: UserId
     duty: OnDuty
+    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)  # a conference's services
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +247,15 @@ class CallBy:
     private: bool = False  # someone in the room is on another server: numbers by direct chat
 
 
-Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy
+@dataclass(frozen=True, kw_only=True)
+class MeetingBy:
+    """`!möte`: `user` sets the conference's meeting to the instant `meeting`."""
+
+    user: UserId
+    meeting: datetime
+
+
+Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy | MeetingBy
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,6 +284,7 @@ class PageLevel:
     level: int
     people: tuple[Person, ...]
     first: bool
+    service: str = ""  # a conference's escalation of one service ("" for its first page)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,7 +324,17 @@ class EndPoll:
     outcome: str
 
 
-Effect = Reply | CreateRoom | PageLevel | Notice | AlertAdmins | Direct | PostPoll | EndPoll
+@dataclass(frozen=True, kw_only=True)
+class AddWidget:
+    """Add the meeting link as a room widget (state, unencrypted: no patient data)."""
+
+    url: str
+    name: str
+
+
+Effect = (
+    Reply | CreateRoom | PageLevel | Notice | AlertAdmins | Direct | PostPoll | EndPoll | AddWidget
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,8 +357,13 @@ def apply(consult: Consult | None, event: Event) -> Consult:
             requested_at=event.at,
             state=State.PAGING,
             language=payload.language,
+            services=payload.services,
+            legs=_conference().legs(payload.services) if payload.services else (),
         )
     assert consult is not None
+    if consult.is_conference:
+        result: Consult = _conference().apply(consult, event, payload)
+        return result
     match payload:
         case Offered():
             return replace(
@@ -351,6 +409,7 @@ def apply(consult: Consult | None, event: Event) -> Consult:
             )
         case PhoneContact():
             return replace(consult, phone_contacts=consult.phone_contacts + 1)
+    return consult  # conference entries (meeting_set …) do not occur in a plain consult
 
 
 def fold(events: Iterable[Event]) -> Consult:
@@ -408,9 +467,15 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
 def step(consult: Consult | None, command: Input, now: datetime, policy: Policy) -> Transition:
     """Events and effects for `command` at `now`. `consult` is None only for a `Request`."""
     if isinstance(command, Request):
+        if command.services:
+            started: Transition = _conference().step(None, command, now, policy)
+            return started
         return _request(command, now, policy)
     if consult is None:
         raise ValueError("only a Request starts a consult")
+    if consult.is_conference:
+        stepped: Transition = _conference().step(consult, command, now, policy)
+        return stepped
     match command:
         case Timer():
             return _timer(consult, command, now, policy)
@@ -424,6 +489,8 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _queue(consult, command, now)
         case CallBy():
             return _call(consult, command, now)
+        case MeetingBy():
+            return [], [Notice(template="meeting_conference_only")]
     raise TypeError(f"unknown command {command!r}")
 
 
@@ -490,7 +557,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 )
             return (
                 [Event.of(now, Closed(outcome=Outcome.UNKNOWN, user=None))],
-                [Notice(template="auto_closed"), *_end_poll(consult, Outcome.UNKNOWN)],
+                [Notice(template="auto_closed"), *end_poll(consult, Outcome.UNKNOWN)],
             )
     return [], []
 
@@ -562,12 +629,13 @@ def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     return events, [
         Notice(template="closed", params={"outcome": command.outcome.value}),
         Reply(template="closed_reply", params={"outcome": command.outcome.value}),
-        *_end_poll(consult, command.outcome),
+        *end_poll(consult, command.outcome),
     ]
 
 
-def _end_poll(consult: Consult, outcome: Outcome) -> list[Effect]:
-    """Ending the outcome poll, when there is one: nobody votes on a closed consult."""
+def end_poll(consult: Consult, outcome: Outcome) -> list[Effect]:
+    """Ending the outcome poll, when there is one: nobody votes on a closed consult (or
+    conference)."""
     return [EndPoll(outcome=outcome.value)] if consult.poll else []
 
 

@@ -35,6 +35,11 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     PHONE_CONTACT = "phone_contact"
     POLL_POSTED = "poll_posted"
+    # A conference (`!mdk`): see domain/conference.py.
+    SERVICE_UNANSWERED = "service_unanswered"
+    CONFERENCE_ACKNOWLEDGED = "conference_acknowledged"
+    MEETING_SET = "meeting_set"
+    MEETING_REMINDED = "meeting_reminded"
 
 
 class AckVia(StrEnum):
@@ -65,6 +70,17 @@ def _people(data: Iterable[Mapping[str, str]]) -> tuple[Person, ...]:
     )
 
 
+def _with_service(data: dict[str, Any], service: ServiceId | None) -> dict[str, Any]:
+    """`data`, with the conference service it concerns (kept out of a plain consult's entry)."""
+    if service is not None:
+        data["service"] = service
+    return data
+
+
+def _service(d: Mapping[str, Any]) -> ServiceId | None:
+    return ServiceId(d["service"]) if d.get("service") else None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -89,9 +105,12 @@ class Requested:
     request_room: str
     request_event: str
     language: str = ""  # the requester's, when they asked in another than the config's
+    # A conference (`!mdk`, track mdk): every service convened, in the order named; `service`
+    # is the first of them. Empty for a consult of one service.
+    services: tuple[ServiceId, ...] = ()
 
     def data(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "consult": self.consult,
             "requester": self.requester,
             "service": self.service,
@@ -101,6 +120,8 @@ class Requested:
         }
         if self.language:
             data["language"] = self.language
+        if self.services:
+            data["services"] = list(self.services)
         return data
 
     @classmethod
@@ -113,6 +134,7 @@ class Requested:
             request_room=d["request_room"],
             request_event=d["request_event"],
             language=str(d.get("language", "")),
+            services=tuple(ServiceId(s) for s in d.get("services", ())),
         )
 
 
@@ -176,61 +198,70 @@ class RoomCreated:
 
 @dataclass(frozen=True, kw_only=True)
 class LevelSkipped:
-    """Nobody was on duty at `level`."""
+    """Nobody was on duty at `level` (of `service`, in a conference)."""
 
     KIND: ClassVar[EventKind] = EventKind.LEVEL_SKIPPED
     level: int
+    service: ServiceId | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"level": self.level}
+        return _with_service({"level": self.level}, self.service)
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> LevelSkipped:
-        return cls(level=int(d["level"]))
+        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Paged:
-    """`people` were paged at `level`; unacknowledged, the next level is due at `deadline`."""
+    """`people` were paged at `level` (of `service`, in a conference); unacknowledged, the
+    next level is due at `deadline`."""
 
     KIND: ClassVar[EventKind] = EventKind.PAGED
     level: int
     people: tuple[Person, ...]
     deadline: datetime | None
+    service: ServiceId | None = None
 
     def data(self) -> dict[str, Any]:
-        return {
+        data = {
             "level": self.level,
             "people": _people_data(self.people),
             "deadline": _iso(self.deadline),
         }
+        return _with_service(data, self.service)
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Paged:
         return cls(
-            level=int(d["level"]), people=_people(d["people"]), deadline=_instant(d["deadline"])
+            level=int(d["level"]),
+            people=_people(d["people"]),
+            deadline=_instant(d["deadline"]),
+            service=_service(d),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class PassedOn:
-    """`user`, paged at `level`, could not take it (`!vidare`)."""
+    """`user`, paged at `level` (of `service`, in a conference), could not take it."""
 
     KIND: ClassVar[EventKind] = EventKind.PASSED_ON
     user: UserId
     level: int
+    service: ServiceId | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"user": self.user, "level": self.level}
+        return _with_service({"user": self.user, "level": self.level}, self.service)
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> PassedOn:
-        return cls(user=UserId(d["user"]), level=int(d["level"]))
+        return cls(user=UserId(d["user"]), level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
 class Unanswered:
-    """No level was left to page."""
+    """No level was left to page: nobody answered the consult (or, for a conference, none of
+    its services acknowledged and none is left to page)."""
 
     KIND: ClassVar[EventKind] = EventKind.UNANSWERED
 
@@ -244,19 +275,29 @@ class Unanswered:
 
 @dataclass(frozen=True, kw_only=True)
 class Acknowledged:
-    """`user` took the consult; a reminder is due at `remind_at` (None when closing)."""
+    """`user` took the consult; a reminder is due at `remind_at` (None when closing).
+
+    In a conference, `user` acknowledged for `service` only (and `remind_at` is None): the
+    conference as a whole is acknowledged by `ConferenceAcknowledged`."""
 
     KIND: ClassVar[EventKind] = EventKind.ACKNOWLEDGED
     user: UserId
     via: AckVia
     remind_at: datetime | None
+    service: ServiceId | None = None
 
     def data(self) -> dict[str, Any]:
-        return {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
+        data = {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
+        return _with_service(data, self.service)
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Acknowledged:
-        return cls(user=UserId(d["user"]), via=AckVia(d["via"]), remind_at=_instant(d["remind_at"]))
+        return cls(
+            user=UserId(d["user"]),
+            via=AckVia(d["via"]),
+            remind_at=_instant(d["remind_at"]),
+            service=_service(d),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,6 +361,79 @@ class PollPosted:
         return cls(event_id=d["event_id"])
 
 
+@dataclass(frozen=True, kw_only=True)
+class ServiceUnanswered:
+    """A conference's `service` has no level left to page (or nobody on duty at all); the
+    other services go on."""
+
+    KIND: ClassVar[EventKind] = EventKind.SERVICE_UNANSWERED
+    service: ServiceId
+
+    def data(self) -> dict[str, Any]:
+        return {"service": self.service}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> ServiceUnanswered:
+        return cls(service=ServiceId(d["service"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConferenceAcknowledged:
+    """Every service of a conference has acknowledged, or had nobody to page and at least one
+    acknowledged: the conference is acknowledged; the reminder to close is due at `remind_at`."""
+
+    KIND: ClassVar[EventKind] = EventKind.CONFERENCE_ACKNOWLEDGED
+    remind_at: datetime
+
+    def data(self) -> dict[str, Any]:
+        return {"remind_at": self.remind_at.isoformat()}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> ConferenceAcknowledged:
+        return cls(remind_at=datetime.fromisoformat(d["remind_at"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeetingSet:
+    """`!möte`: `user` set the conference's meeting to `meeting`; the reminder with the link
+    is due at `remind_at` (None when the meeting is too near for one)."""
+
+    KIND: ClassVar[EventKind] = EventKind.MEETING_SET
+    user: UserId
+    meeting: datetime
+    remind_at: datetime | None
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "meeting": self.meeting.isoformat(),
+            "remind_at": _iso(self.remind_at),
+        }
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> MeetingSet:
+        return cls(
+            user=UserId(d["user"]),
+            meeting=datetime.fromisoformat(d["meeting"]),
+            remind_at=_instant(d["remind_at"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeetingReminded:
+    """Everyone in the conference was reminded of the meeting at `meeting`."""
+
+    KIND: ClassVar[EventKind] = EventKind.MEETING_REMINDED
+    meeting: datetime
+
+    def data(self) -> dict[str, Any]:
+        return {"meeting": self.meeting.isoformat()}
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> MeetingReminded:
+        return cls(meeting=datetime.fromisoformat(d["meeting"]))
+
+
 Payload = (
     Requested
     | Offered
@@ -335,6 +449,10 @@ Payload = (
     | Closed
     | PhoneContact
     | PollPosted
+    | ServiceUnanswered
+    | ConferenceAcknowledged
+    | MeetingSet
+    | MeetingReminded
 )
 
 PAYLOADS: Mapping[EventKind, type[Payload]] = {
@@ -354,6 +472,10 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
         Closed,
         PhoneContact,
         PollPosted,
+        ServiceUnanswered,
+        ConferenceAcknowledged,
+        MeetingSet,
+        MeetingReminded,
     )
 }
 

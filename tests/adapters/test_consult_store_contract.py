@@ -236,6 +236,43 @@ async def test_consults_between_is_by_request_time_half_open(store: ConsultStore
     assert sorted(c.id for c in found) == sorted([early, middle])
 
 
+async def test_a_conference_reads_back_with_its_services_and_meeting(
+    store: ConsultStore,
+) -> None:
+    """A conference (`!mdk`): its services on the first entry, each service's entries tagged.
+    Unanswered by every service it still has a deadline (its meeting reminder): it stays among
+    the open ones, so that the reminder comes after a restart."""
+    consult = await store.allocate_consult(now=NOW)
+    first = requested(consult)
+    first.data.update(track="mdk", services=["kardiologi", "onkologi"])
+    log = [
+        first,
+        Event(
+            kind=EventKind.PAGED, at=NOW, data={**paged(1, K1, 0, 1).data, "service": "kardiologi"}
+        ),
+        Event(kind=EventKind.LEVEL_SKIPPED, at=NOW, data={"level": 1, "service": "onkologi"}),
+        Event(kind=EventKind.SERVICE_UNANSWERED, at=NOW, data={"service": "onkologi"}),
+        room_created(ROOM, 0.5),
+        Event(
+            kind=EventKind.MEETING_SET,
+            at=at(0.75),
+            data={"user": REQ, "meeting": at(120).isoformat(), "remind_at": at(105).isoformat()},
+        ),
+        Event(kind=EventKind.SERVICE_UNANSWERED, at=at(1), data={"service": "kardiologi"}),
+        Event(kind=EventKind.UNANSWERED, at=at(1), data={}),
+    ]
+    await store.record(consult, 0, log, [], now=at(1))
+    assert await store.events(consult) == log
+    found = await store.consult(consult)
+    assert found is not None and found == fold(log)
+    assert found.services == ("kardiologi", "onkologi") and found.state is State.UNANSWERED
+    assert [leg.unanswered for leg in found.legs] == [True, True]
+    assert found.deadline == at(105)
+    assert [c.id for c in await store.open_consults()] == [consult]
+    assert await store.consult_for_room(ROOM) == consult
+    assert [c.id for c in await store.consults_of(K1, open_only=False)] == [consult]
+
+
 # --------------------------------------------------------------------------------------------
 # The outbox
 

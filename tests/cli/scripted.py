@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain import escalation as esc
-from consultbot.domain.events import AckVia, Event
+from consultbot.domain.events import AckVia
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
@@ -113,38 +113,27 @@ class Script:
     async def conference(
         self, requester: str, services: list[str], at: datetime, ack_after: int, outcome: Outcome
     ) -> ConsultId:
-        """A conference as its `requested` event will name several services (no !mdk yet)."""
+        """A conference (`!mdk`) through the real state machine: every service's level 1 acks."""
         cid = await self.store.allocate_consult(now=at)
-        people = [
-            {"user": level_user(s, 1), "name": f"{s} 1", "phone": "070-000 00 01"} for s in services
-        ]
+        await self._apply(
+            cid,
+            esc.Request(
+                consult_id=cid,
+                requester=UserId(requester),
+                service=ServiceId(services[0]),
+                track=Track.MDK,
+                request_room="!dm:localhost",
+                request_event=f"$req-{cid}",
+                duty=duty(services[0], at),
+                open_now=True,
+                services=tuple(ServiceId(s) for s in services),
+                duties={ServiceId(s): duty(s, at) for s in services},
+            ),
+            at,
+        )
         later = at + timedelta(seconds=ack_after)
-        events = [
-            Event(
-                kind="requested",
-                at=at,
-                data={
-                    "consult": cid,
-                    "requester": requester,
-                    "service": services[0],
-                    "services": services,
-                    "track": Track.MDK.value,
-                    "request_room": "!dm:localhost",
-                    "request_event": f"$req-{cid}",
-                },
-            ),
-            Event(
-                kind="paged",
-                at=at,
-                data={
-                    "level": 1,
-                    "people": people,
-                    "deadline": (at + timedelta(hours=1)).isoformat(),
-                },
-            ),
-        ]
-        await self.store.record(cid, 0, events, [], now=at)
-        await self.ack(cid, people[0]["user"], later)
+        for service in services:
+            await self.ack(cid, level_user(service, 1), later)
         await self.call(cid, requester, later)
         await self.close(cid, requester, outcome, later + timedelta(minutes=30))
         return cid

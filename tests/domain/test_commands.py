@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from hypothesis import given
@@ -24,6 +24,7 @@ from consultbot.domain.commands import (
     Contact,
     Help,
     Invalid,
+    Meeting,
     Outcome,
     PassOn,
     Queue,
@@ -130,6 +131,9 @@ def test_not_a_command(body: str) -> None:
         ("kö", "kö"),
         ("ko", "kö"),
         ("queue", "kö"),
+        ("möte", "möte"),
+        ("mote", "möte"),
+        ("meeting", "möte"),
     ],
 )
 def test_every_spelling(spelling: str, canonical: str) -> None:
@@ -140,7 +144,7 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 17
+    assert len(COMMAND_NAMES) == 18
     assert canonical_name("nope") is None
 
 
@@ -503,3 +507,25 @@ def test_embedded_number_is_found(number: str, before: str, after: str) -> None:
     text = before + number + after
     assert find_personal_numbers(text) == [number]
     assert find_personal_numbers(before + with_wrong_check(number) + after) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# !möte
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("!möte 2026-11-27 14:30", Meeting(at=datetime(2026, 11, 27, 14, 30))),
+        ("!meeting 2026-11-27 9:05", Meeting(at=datetime(2026, 11, 27, 9, 5))),
+        ("!MÖTE  2026-02-28 08.00.", Meeting(at=datetime(2026, 2, 28, 8, 0))),
+        ("!möte", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte i morgon", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte 2026-02-30 08:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte 2026-11-27 24:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte 2026-11-27 12:60", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+        ("!möte 0001-01-01 00:00", Invalid(command="möte", reason=Reason.BAD_MEETING_TIME)),
+    ],
+)
+def test_meeting_times(body: str, expected: Command) -> None:
+    assert parse_command(body) == expected

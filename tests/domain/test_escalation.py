@@ -1521,6 +1521,12 @@ def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None
             "phone_contacts": 1,
             "language": "",
             "poll": "$poll",
+            "services": (),
+            "legs": (),
+            "closing_deadline": None,
+            "meeting_at": None,
+            "meeting_remind_at": None,
+            "meeting_reminded": None,
         },
     )
 
@@ -1558,6 +1564,12 @@ def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> N
             "phone_contacts": 0,
             "language": "en",
             "poll": "",
+            "services": (),
+            "legs": (),
+            "closing_deadline": None,
+            "meeting_at": None,
+            "meeting_remind_at": None,
+            "meeting_reminded": None,
         },
     )
     # Not only the same moment: the opening is shown to the requester as local time.

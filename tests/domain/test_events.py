@@ -13,9 +13,12 @@ from consultbot.domain.events import (
     Acknowledged,
     AckVia,
     Closed,
+    ConferenceAcknowledged,
     Event,
     EventKind,
     LevelSkipped,
+    MeetingReminded,
+    MeetingSet,
     Offered,
     Paged,
     PassedOn,
@@ -27,6 +30,7 @@ from consultbot.domain.events import (
     Reminded,
     Requested,
     RoomCreated,
+    ServiceUnanswered,
     Unanswered,
     Withdrawn,
 )
@@ -91,6 +95,50 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
     (Closed(outcome=Outcome.UNKNOWN, user=None), {"outcome": "unknown", "user": None}),
     (PhoneContact(user=A), {"user": A}),
     (PollPosted(event_id="$poll"), {"event_id": "$poll"}),
+    # A conference (`!mdk`): its services on the first entry, each leg's entries tagged.
+    (
+        Requested(
+            consult=ConsultId("K-000002"),
+            requester=UserId("@vera:localhost"),
+            service=ServiceId("kardiologi"),
+            track=Track.MDK,
+            request_room="!dm:localhost",
+            request_event="$mdk",
+            services=(ServiceId("kardiologi"), ServiceId("onkologi")),
+        ),
+        {
+            "consult": "K-000002",
+            "requester": "@vera:localhost",
+            "service": "kardiologi",
+            "track": "mdk",
+            "request_room": "!dm:localhost",
+            "request_event": "$mdk",
+            "services": ["kardiologi", "onkologi"],
+        },
+    ),
+    (
+        LevelSkipped(level=1, service=ServiceId("onkologi")),
+        {"level": 1, "service": "onkologi"},
+    ),
+    (
+        Paged(level=2, people=(), deadline=None, service=ServiceId("onkologi")),
+        {"level": 2, "people": [], "deadline": None, "service": "onkologi"},
+    ),
+    (
+        PassedOn(user=A, level=2, service=ServiceId("onkologi")),
+        {"user": A, "level": 2, "service": "onkologi"},
+    ),
+    (ServiceUnanswered(service=ServiceId("onkologi")), {"service": "onkologi"}),
+    (
+        Acknowledged(user=A, via=AckVia.MESSAGE, remind_at=None, service=ServiceId("onkologi")),
+        {"user": A, "via": "message", "remind_at": None, "service": "onkologi"},
+    ),
+    (ConferenceAcknowledged(remind_at=AT), {"remind_at": "2026-11-23T09:00:00+00:00"}),
+    (
+        MeetingSet(user=A, meeting=LOCAL, remind_at=None),
+        {"user": A, "meeting": "2026-11-24T08:00:00+01:00", "remind_at": None},
+    ),
+    (MeetingReminded(meeting=LOCAL), {"meeting": "2026-11-24T08:00:00+01:00"}),
 ]
 
 
