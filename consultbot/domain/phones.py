@@ -21,21 +21,29 @@ def _parse(text: str) -> phonenumbers.PhoneNumber | None:
     if written.startswith("00"):
         written = "+" + written[2:]
     try:
-        return phonenumbers.parse(written, DEFAULT_REGION)
+        return phonenumbers.parse(written, DEFAULT_REGION, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         return None
 
 
+def _short(number: phonenumbers.PhoneNumber) -> bool:
+    """A Swedish short number such as 112 or 1177 (written without a country code)."""
+    return (
+        number.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY
+        and phonenumbers.is_valid_short_number_for_region(number, DEFAULT_REGION)
+    )
+
+
 def dialable(text: str) -> bool:
-    """True when `text` is a phone number that can be dialled (a valid number)."""
+    """True when `text` is a phone number that can be dialled (a valid or short number)."""
     number = _parse(text)
-    return number is not None and phonenumbers.is_valid_number(number)
+    return number is not None and (phonenumbers.is_valid_number(number) or _short(number))
 
 
 def e164(text: str) -> str:
     """The number in E.164 (`+46701740621`), or "" when it cannot be read as one."""
     number = _parse(text)
-    if number is None or not phonenumbers.is_possible_number(number):
+    if number is None or not phonenumbers.is_possible_number(number) or _short(number):
         return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -21,6 +21,8 @@ from tests.domain.catalogue_for_tests import CATALOGUE, TZ
         ("+46 70 174 06 21", "tel:+46701740621"),
         ("+47 22 00 00 00", "tel:+4722000000"),  # Oslo stays Norwegian
         ("0047 22 00 00 00", "tel:+4722000000"),
+        ("1177", "tel:1177"),  # short numbers are dialled as they are
+        ("112", "tel:112"),
     ],
 )
 def test_numbers_are_dialled_in_international_form(written: str, uri: str) -> None:
@@ -35,10 +37,10 @@ def test_a_number_that_cannot_be_dialled_is_not_dialable(written: str) -> None:
 
 def test_a_roster_number_that_cannot_be_dialled_is_a_warning_with_its_line() -> None:
     data = (
-        "service,level,start,end,matrix_id,name,phone\n"
-        "kardiologi,1,2026-12-01 08:00,2026-12-01 17:00,@a:localhost,A,070-174 06 21\n"
-        "kardiologi,2,2026-12-01 08:00,2026-12-01 17:00,@b:localhost,B,070-17\n"
-    ).encode()
+        b"service,level,start,end,matrix_id,name,phone\n"
+        b"kardiologi,1,2026-12-01 08:00,2026-12-01 17:00,@a:localhost,A,070-174 06 21\n"
+        b"kardiologi,2,2026-12-01 08:00,2026-12-01 17:00,@b:localhost,B,070-17\n"
+    )
     result = check_roster([("roster.csv", data)], CATALOGUE, TZ)
     assert result.ok  # a warning: the import goes through
     warned = [(p.file, p.line, p.code, p.severity) for p in result.problems]
