@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
@@ -32,7 +33,8 @@ from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
 from consultbot.domain.events import AckVia
 from consultbot.domain.people import search_directory
-from consultbot.domain.types import ConsultId, ServiceKind, Track, UserId
+from consultbot.domain.service_search import find_service
+from consultbot.domain.types import ConsultId, Track, UserId
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
     Clock,
@@ -56,6 +58,12 @@ MAX_STEP_ATTEMPTS = 5
 
 def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
+
+
+def _typed_command(message: IncomingMessage) -> str:
+    """The command word as the person wrote it (`vc`, `pc`, `who` …), for examples."""
+    match = re.match(r"\s*!(\S+)", message.body)
+    return match.group(1).casefold() if match else ""
 
 
 def _language(message: IncomingMessage) -> str:
@@ -271,8 +279,15 @@ class Inbox:
         match command:
             case cmd.Ask():
                 await self._ask(message, command)
+            case cmd.Who() if not command.service:
+                services = (await self.data.catalogue()).services
+                await self._reply(
+                    room, "services", handled=event, language=language, services=services
+                )
             case cmd.Who():
-                await self._who(room, command.service, handled=event, language=language)
+                service = await self._lookup(message, command.service, None)
+                if service is not None:
+                    await self._who(room, service, handled=event, language=language)
             case cmd.Contact():
                 entries = search_directory(await self.data.directory(), command.query)
                 await self._reply(
@@ -333,29 +348,41 @@ class Inbox:
     # -- commands -------------------------------------------------------------------------------
 
     def _find_service(self, catalogue: Catalogue, name: str, track: Track) -> Service | None:
-        service = catalogue.find(name)
-        if service is None and track is Track.PRIMARVARD:
-            wanted = name.casefold()
-            matches = [
-                s
-                for s in catalogue.services
-                if s.kind is ServiceKind.PRIMARY_CARE and s.municipality.casefold() == wanted
-            ]
-            service = matches[0] if matches else None
-        return service
+        return find_service(catalogue, name, track).service
 
-    async def _ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
-        catalogue = await self.data.catalogue()
-        service = self._find_service(catalogue, command.service, command.track)
+    async def _lookup(
+        self, message: IncomingMessage, typed: str, track: Track | None
+    ) -> Service | None:
+        """The service `typed` names; else answer (which of several, or the closest) and None."""
+        found = find_service(await self.data.catalogue(), typed, track)
+        if found.service is not None:
+            return found.service
         language = _language(message)
-        if service is None:
+        if found.candidates:
             await self._reply(
                 message.room,
-                "unknown_service",
+                "ambiguous_service",
                 handled=message.event_id,
                 language=language,
-                service=command.service,
+                service=typed,
+                candidates=found.candidates,
+                command=_typed_command(message),
             )
+            return None
+        await self._reply(
+            message.room,
+            "unknown_service",
+            handled=message.event_id,
+            language=language,
+            service=typed,
+            suggestion=found.suggestion,
+        )
+        return None
+
+    async def _ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
+        service = await self._lookup(message, command.service, command.track)
+        language = _language(message)
+        if service is None:
             return
         if command.track not in service.tracks:
             names = chat_names(language or self._renderer.language)["track"]
@@ -406,13 +433,7 @@ class Inbox:
         queue = esc.QueueBy(user=message.sender)
         await self.step(offered[0].id, queue, handled=message.event_id)
 
-    async def _who(self, room: str, name: str, *, handled: str, language: str) -> None:
-        service = (await self.data.catalogue()).find(name)
-        if service is None:
-            await self._reply(
-                room, "unknown_service", handled=handled, language=language, service=name
-            )
-            return
+    async def _who(self, room: str, service: Service, *, handled: str, language: str) -> None:
         duty = await self.data.on_duty(service.id, self.clock.now())
         levels = [
             (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])

@@ -76,4 +76,10 @@ class ConsultRenderer:
             "requester_unit": unit,
             "requester_phone": member.phone if member else "",
             "levels": consult.level,
+            # The people paged last, with the phones from their shifts: acute questions are
+            # best called, so `!akut` puts these first.
+            "on_duty": [
+                {"user": p.user, "name": p.name, "phone": p.phone}
+                for p in (consult.pages[-1].people if consult.pages else ())
+            ],
         }

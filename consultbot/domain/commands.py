@@ -122,7 +122,7 @@ class Conference:
 
 @dataclass(frozen=True, kw_only=True)
 class Who:
-    """`!vem`: who is on duty at `service` now."""
+    """`!vem`: who is on duty at `service` now ("" lists the services)."""
 
     name: ClassVar[str] = "vem"
     service: str
@@ -362,11 +362,8 @@ def _conference(rest: str) -> Command:
 
 
 def _who(rest: str) -> Command:
-    # the whole rest, so that multi-word service names work
-    service = _service(" ".join(rest.split()))
-    if not service:
-        return Invalid(command=Who.name, reason=Reason.MISSING_SERVICE)
-    return Who(service=service)
+    # the whole rest, so that multi-word service names work; none lists the services
+    return Who(service=_service(" ".join(rest.split())))
 
 
 def _contact(rest: str) -> Command:
