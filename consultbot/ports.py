@@ -16,6 +16,7 @@ from typing import Any
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.escalation import Consult
 from consultbot.domain.events import Event
+from consultbot.domain.handover import Handover, HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift
@@ -109,6 +110,22 @@ class DataStore(ABC):
         """Every version of `dataset`, newest first."""
 
     @abstractmethod
+    async def add_handovers(self, handovers: Sequence[Handover]) -> list[Handover]:
+        """Store new handovers (their `id` is ignored); return them with their ids."""
+
+    @abstractmethod
+    async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
+        """Every handover (in `state`), oldest first. `on_duty` and `shifts` lay the
+        accepted ones over the roster (domain/handover.py `cover`)."""
+
+    @abstractmethod
+    async def decide_handover(
+        self, handover: int, state: HandoverState, *, now: datetime
+    ) -> Handover | None:
+        """Move an offered handover to `state` at `now`; None (and no change) when it is no
+        longer offered, so that an answer and a lapse can never both win."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release resources."""
 
@@ -120,6 +137,7 @@ class OutboxKind(StrEnum):
     SEND = "send"  # a plain message (payload: a Content) to `room`
     REDACT = "redact"  # redact payload["event_id"] in `room` (a personnummer)
     LEAVE = "leave"  # leave `room`
+    DIRECT = "direct"  # a plain message (payload: a Content) to the user `room` in a DM
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.escalation import Consult, fold
 from consultbot.domain.events import Event
+from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
@@ -44,6 +45,7 @@ class MemoryDataStore(DataStore):
     _staff: dict[int, list[StaffMember]] = field(default_factory=dict)
     _directory: dict[int, list[DirectoryEntry]] = field(default_factory=dict)
     _roster: list[_RosterRow] = field(default_factory=list)
+    _handovers: list[Handover] = field(default_factory=list)
 
     def _active(self, dataset: Dataset) -> int | None:
         live = [v.number for v in self._versions if v.dataset is dataset and not v.rolled_back]
@@ -93,14 +95,14 @@ class MemoryDataStore(DataStore):
         return [row.shift for row in self._roster if row.removed_in is None]
 
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
-        return on_duty(service, at, self._live_shifts())
+        return on_duty(service, at, cover(self._live_shifts(), self._handovers))
 
     async def shifts(
         self, service: ServiceId, start: datetime | None = None, end: datetime | None = None
     ) -> list[Shift]:
         found = [
             s
-            for s in self._live_shifts()
+            for s in cover(self._live_shifts(), self._handovers)
             if s.service == service
             and (start is None or s.end > start)
             and (end is None or s.start < end)
@@ -151,6 +153,23 @@ class MemoryDataStore(DataStore):
                 if row.removed_in == undone:
                     row.removed_in = None
         return live[-2]
+
+    async def add_handovers(self, handovers: Sequence[Handover]) -> list[Handover]:
+        added = [replace(h, id=len(self._handovers) + n + 1) for n, h in enumerate(handovers)]
+        self._handovers.extend(added)
+        return added
+
+    async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
+        return [h for h in self._handovers if state is None or h.state is state]
+
+    async def decide_handover(
+        self, handover: int, state: HandoverState, *, now: datetime
+    ) -> Handover | None:
+        for n, found in enumerate(self._handovers):
+            if found.id == handover and found.state is HandoverState.OFFERED:
+                self._handovers[n] = replace(found, state=state, decided_at=now)
+                return self._handovers[n]
+        return None
 
     async def close(self) -> None:
         """Nothing to release."""

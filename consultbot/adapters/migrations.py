@@ -116,6 +116,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
         "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
     ),
+    # 3: handovers — a layer over the roster: who handed which duty to whom, when, for how long.
+    (
+        """CREATE TABLE handover (
+            id INTEGER PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            giver TEXT NOT NULL,
+            taker TEXT NOT NULL,
+            taker_name TEXT NOT NULL,
+            taker_phone TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            offered_by TEXT NOT NULL,
+            offered_at_ms INTEGER NOT NULL,
+            answer_by_ms INTEGER,
+            state TEXT NOT NULL,
+            decided_at_ms INTEGER,
+            room TEXT NOT NULL,
+            language TEXT NOT NULL,
+            source_event TEXT NOT NULL
+        )""",
+        "CREATE INDEX handover_state ON handover (state)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
