@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import time
 from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
@@ -89,6 +90,8 @@ class Reason(StrEnum):
     MISSING_OUTCOME = "missing_outcome"
     UNKNOWN_OUTCOME = "unknown_outcome"
     BAD_MONTH = "bad_month"
+    MISSING_USER = "missing_user"
+    BAD_TIME = "bad_time"
     TEXT_TOO_LONG = "text_too_long"
 
 
@@ -210,6 +213,33 @@ class Queue:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HandOver:
+    """`!lämna @USER [HH:MM]`: hand the sender's current duty to USER until HH:MM (or the end
+    of the shift). An admin's `!lämna @FROM @TO [HH:MM]` hands FROM's duty to TO at once.
+
+    `users` are the Matrix ids written in the text (mention pills arrive as names: the inbox
+    then takes the message's mentions)."""
+
+    name: ClassVar[str] = "lämna"
+    users: tuple[str, ...]
+    until: time | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accept:
+    """`!acceptera`: accept the handover offered to the sender."""
+
+    name: ClassVar[str] = "acceptera"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decline:
+    """`!avböj`: decline the handover offered to the sender."""
+
+    name: ClassVar[str] = "avböj"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Invalid:
     """A command used wrongly.
 
@@ -237,6 +267,9 @@ Command: TypeAlias = (
     | Activate
     | Cancel
     | Queue
+    | HandOver
+    | Accept
+    | Decline
     | Invalid
 )
 
@@ -257,12 +290,15 @@ _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("aktivera", "activate"),
     ("avbryt", "cancel"),
     ("kö", "ko", "queue"),
+    ("lämna", "lamna", "handover"),
+    ("acceptera", "accept"),
+    ("avböj", "avboj", "decline"),
 )
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
-        "help", "stats", "activate", "cancel", "queue",
+        "help", "stats", "activate", "cancel", "queue", "handover", "accept", "decline",
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
@@ -398,6 +434,27 @@ def _stats(rest: str) -> Command:
     return Stats(month=rest)
 
 
+_USER = re.compile(r"@[^\s:]+:\S+")
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3])[:.]([0-5][0-9])")
+
+
+def _hand_over(rest: str) -> Command:
+    users: list[str] = []
+    until: time | None = None
+    for token in rest.split():
+        word = token.rstrip(_TRAILING_PUNCTUATION)
+        if _USER.fullmatch(word):
+            users.append(word)
+        elif word[:1].isdigit():
+            clock = _CLOCK.fullmatch(word)
+            if clock is None or until is not None:
+                return Invalid(command=HandOver.name, reason=Reason.BAD_TIME)
+            until = time(int(clock.group(1)), int(clock.group(2)))
+    if len(users) > 2:
+        return Invalid(command=HandOver.name, reason=Reason.MISSING_USER)
+    return HandOver(users=tuple(users), until=until)
+
+
 _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
     {
         "konsult": _ask(Track.HALVAKUT),
@@ -416,6 +473,9 @@ _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
         "aktivera": lambda _: Activate(),
         "avbryt": lambda _: Cancel(),
         "kö": lambda _: Queue(),
+        "lämna": _hand_over,
+        "acceptera": lambda _: Accept(),
+        "avböj": lambda _: Decline(),
     }
 )
 

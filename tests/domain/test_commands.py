@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, time
 
 import pytest
 from hypothesis import given
@@ -13,6 +13,7 @@ from consultbot.domain.commands import (
     ALIASES,
     COMMAND_NAMES,
     MAX_BODY_LENGTH,
+    Accept,
     Acknowledge,
     Activate,
     Ask,
@@ -22,6 +23,8 @@ from consultbot.domain.commands import (
     Command,
     Conference,
     Contact,
+    Decline,
+    HandOver,
     Help,
     Invalid,
     Outcome,
@@ -130,6 +133,13 @@ def test_not_a_command(body: str) -> None:
         ("kö", "kö"),
         ("ko", "kö"),
         ("queue", "kö"),
+        ("lämna", "lämna"),
+        ("lamna", "lämna"),
+        ("handover", "lämna"),
+        ("acceptera", "acceptera"),
+        ("accept", "acceptera"),
+        ("avböj", "avböj"),
+        ("decline", "avböj"),
     ],
 )
 def test_every_spelling(spelling: str, canonical: str) -> None:
@@ -140,7 +150,7 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 16
+    assert len(COMMAND_NAMES) == 19
     assert canonical_name("nope") is None
 
 
@@ -474,3 +484,27 @@ def test_embedded_number_is_found(number: str, before: str, after: str) -> None:
     text = before + number + after
     assert find_personal_numbers(text) == [number]
     assert find_personal_numbers(before + with_wrong_check(number) + after) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("!lämna @cilla:localhost", HandOver(users=("@cilla:localhost",))),
+        (
+            "!handover @cilla:localhost 17:30",
+            HandOver(users=("@cilla:localhost",), until=time(17, 30)),
+        ),
+        ("!lämna Cilla Karlsson 7.05", HandOver(users=(), until=time(7, 5))),
+        (
+            "!lämna @anna:localhost @cilla:localhost 08:00",
+            HandOver(users=("@anna:localhost", "@cilla:localhost"), until=time(8, 0)),
+        ),
+        ("!lämna @cilla:localhost 25:00", Invalid(command="lämna", reason=Reason.BAD_TIME)),
+        ("!acceptera", Accept()),
+        ("!ACCEPT", Accept()),
+        ("!avböj", Decline()),
+        ("!decline", Decline()),
+    ],
+)
+def test_handover_commands(body: str, expected: object) -> None:
+    assert parse_command(body) == expected
