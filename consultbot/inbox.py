@@ -32,9 +32,11 @@ from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
 from consultbot.domain.events import AckVia
+from consultbot.domain.handover import HandoverState
 from consultbot.domain.people import search_directory
 from consultbot.domain.service_search import find_service
 from consultbot.domain.types import ConsultId, Track, UserId
+from consultbot.handovers import HandoverDesk
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
     Clock,
@@ -96,6 +98,15 @@ class Inbox:
         self._questions = questions
         self._on_outbox = on_outbox
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.handovers = HandoverDesk(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=renderer,
+            on_outbox=on_outbox,
+        )
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -103,6 +114,7 @@ class Inbox:
         """Rebuild every timer from the database."""
         for consult in await self.consults.open_consults():
             self._schedule(consult)
+        await self.handovers.start()
 
     def policy(self, track: Track) -> esc.Policy:
         """The timing rules of `track`."""
@@ -143,6 +155,20 @@ class Inbox:
             return
         try:
             consult_id = await self.consults.consult_for_room(reaction.room)
+            if (
+                consult_id is None
+                and acknowledges(reaction.key)
+                and await self.handovers.offered_in(reaction.sender, reaction.room)
+            ):
+                # ✅ on the bot's question in the private room: the handover is accepted.
+                await self.handovers.answer(
+                    reaction.sender,
+                    HandoverState.ACCEPTED,
+                    room=reaction.room,
+                    handled=reaction.event_id,
+                    language="",
+                )
+                return
             if consult_id is None or not acknowledges(reaction.key):
                 await self._handled(reaction.event_id)
                 return
@@ -306,6 +332,17 @@ class Inbox:
                 await self._queue(message)
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await self._reply(room, "consult_room_only", handled=event, language=language)
+            case cmd.HandOver():
+                await self.handovers.offer(message, command, language)
+            case cmd.Accept() | cmd.Decline():
+                state = (
+                    HandoverState.ACCEPTED
+                    if isinstance(command, cmd.Accept)
+                    else HandoverState.DECLINED
+                )
+                await self.handovers.answer(
+                    message.sender, state, room=room, handled=event, language=language
+                )
             case cmd.Invalid():
                 await self._reply(
                     room, "invalid", handled=event, language=language, reason=command.reason.value

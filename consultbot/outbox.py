@@ -64,6 +64,11 @@ def content_from_dict(data: dict[str, Any]) -> Content:
     )
 
 
+def direct_key(user: str) -> str:
+    """The bot-state key under which the private room with `user` is remembered."""
+    return f"direct-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds to wait before trying an item again after `attempts` failures."""
     return min(5.0, 0.2 * attempts)
@@ -256,6 +261,9 @@ class Dispatcher:
                     await messenger.send(item.room, content, txn=f"{item.txn}-n")
             case OutboxKind.LEAVE:
                 await messenger.leave(item.room)
+            case OutboxKind.DIRECT:
+                room = await self._direct_room(UserId(item.room))
+                await messenger.send(room, content_from_dict(item.payload), txn=item.txn)
             case OutboxKind.EFFECT if item.consult is not None:
                 await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
             case _:
@@ -335,6 +343,20 @@ class Dispatcher:
         if not rooms:
             log.warning("an admin alert, but neither admin_room nor admins are configured")
         return rooms
+
+    async def _direct_room(self, user: UserId) -> str:
+        """The bot's private room with `user` for duty notices (created once)."""
+        key = direct_key(user)
+        room = await self._store.get_meta(key)
+        if room is None:
+            room = await self._messenger.create_room(
+                key=key,
+                name="Konsultbot",
+                topic=self._renderer.render("direct_topic").text,
+                invite=(user,),
+            )
+            await self._store.set_meta(key, room)
+        return room
 
     async def _page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

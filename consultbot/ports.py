@@ -247,6 +247,7 @@ class IncomingMessage:
     body: str
     at: datetime
     direct: bool = False
+    mentions: tuple[UserId, ...] = ()  # users mentioned with a pill (`m.mentions`)
 
 
 @dataclass(frozen=True, kw_only=True)
