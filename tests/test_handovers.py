@@ -1,6 +1,7 @@
 """Handovers by chat (SPEC §6 "Handovers"): offered, accepted, declined, lapsed, by an admin,
 and a page that reaches the covering colleague. In-memory and SQLite consult stores."""
 
+# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -9,7 +10,7 @@ from consultbot.domain.handover import until
 from consultbot.domain.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.outbox import direct_key
-from tests.test_service import (
+from tests.test_service import (  # noqa: F401  (fixtures)
     K1A,
     K1B,
     KARDIO,
@@ -20,6 +21,7 @@ from tests.test_service import (
     Bot,
     Make,
     build,
+    make,
 )
 
 CILLA = UserId("@cilla:localhost")
