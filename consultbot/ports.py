@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.escalation import Consult
 from consultbot.domain.events import Event
 from consultbot.domain.handover import Handover, HandoverState
@@ -227,6 +228,22 @@ class ConsultStore(ABC):
     @abstractmethod
     async def is_handled(self, event_id: str) -> bool:
         """True when the Matrix event was handled before."""
+
+    @abstractmethod
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        """The duty reminders sent for duties that end after `since`, by start."""
+
+    @abstractmethod
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        """Atomically forget `remove`, remember `add` (one per person and start) and queue
+        `outgoing`: a reminder is recorded exactly when its message is queued."""
 
     @abstractmethod
     async def get_meta(self, key: str) -> str | None:

@@ -30,6 +30,7 @@ from consultbot.ports import (
     Timers,
 )
 from consultbot.questions import Questions
+from consultbot.reminders import DutyReminders
 from consultbot.tasks import Tasks
 from consultbot.views import ConsultRenderer
 
@@ -76,6 +77,16 @@ class ConsultService:
             on_outbox=self.dispatcher.kick,
         )
 
+        self.reminders = DutyReminders(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=self.renderer,
+            on_outbox=self.dispatcher.kick,
+        )
+
     @property
     def admin_room(self) -> str:
         """The room admin alerts go to ("" for a private room with each admin)."""
@@ -88,6 +99,7 @@ class ConsultService:
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
         await self.inbox.start()
+        await self.reminders.start()
         self.dispatcher.kick()
 
     # What the Matrix adapter delivers (adapters/matrix.py `Handler`) and the timers call.

@@ -129,6 +129,7 @@ def make_config(hours: str = "always") -> Config:
             "admin_room": "",
             "reminder_after_seconds": int(REMINDER_AFTER.total_seconds()),
             "auto_close_after_seconds": int(AUTO_CLOSE_AFTER.total_seconds()),
+            "shift_reminder_minutes": 0,  # duty reminders: tests/test_duty_reminders.py
         },
         "tracks": {
             "halvakut": {"hours": hours, "ack_timeout_seconds": int(ACK_TIMEOUT.total_seconds())}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.escalation import Consult, fold
 from consultbot.domain.events import Event
@@ -191,6 +192,7 @@ class MemoryConsultStore(ConsultStore):
     _handled: set[str] = field(default_factory=set)
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
+    _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -257,6 +259,24 @@ class MemoryConsultStore(ConsultStore):
 
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        found = [r for r in self._reminders.values() if r.end > since]
+        return sorted(found, key=lambda r: (r.start, r.user))
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        for reminder in remove:
+            self._reminders.pop((reminder.user, reminder.start), None)
+        for reminder in add:
+            self._reminders[(reminder.user, reminder.start)] = reminder
+        await self.record(None, 0, [], outgoing, now=now)
 
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]

@@ -139,6 +139,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX handover_state ON handover (state)",
     ),
+    # 4: duty reminders sent — to whom, for which duty, and what they said (metadata only).
+    (
+        """CREATE TABLE duty_reminder (
+            user TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            told TEXT NOT NULL,
+            sent_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user, start_ms)
+        )""",
+        "CREATE INDEX duty_reminder_end ON duty_reminder (end_ms)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

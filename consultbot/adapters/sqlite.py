@@ -18,6 +18,7 @@ import aiosqlite
 
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack, StoreError
 from consultbot.domain.escalation import Consult, apply, fold
 from consultbot.domain.events import Event, EventKind
@@ -640,6 +641,49 @@ class SqliteStore(DataStore, ConsultStore):
         return await self._consults(
             "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (_ms(start), _ms(end))
         )
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        rows = await self._rows(
+            "SELECT user, start_ms, end_ms, told FROM duty_reminder WHERE end_ms > ?"
+            " ORDER BY start_ms, user",
+            (_ms(since),),
+        )
+        return [
+            SentReminder(user=UserId(r[0]), start=_from_ms(r[1]), end=_from_ms(r[2]), told=r[3])
+            for r in rows
+        ]
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        async with self._transaction() as db:
+            for r in remove:
+                await db.execute(
+                    "DELETE FROM duty_reminder WHERE user = ? AND start_ms = ?",
+                    (r.user, _ms(r.start)),
+                )
+            for r in add:
+                await db.execute(
+                    "INSERT OR REPLACE INTO duty_reminder VALUES (?, ?, ?, ?, ?)",
+                    (r.user, _ms(r.start), _ms(r.end), r.told, _ms(now)),
+                )
+            for item in outgoing:
+                await db.execute(
+                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.kind,
+                        item.consult,
+                        item.room,
+                        json.dumps(item.payload, ensure_ascii=False),
+                        _ms(now),
+                    ),
+                )
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()
