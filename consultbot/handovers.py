@@ -2,8 +2,8 @@
 
 The person on duty offers their current duties (every service and level they are on duty for
 now) to a colleague, who is asked in a private room with the bot. Nothing changes until the
-colleague accepts; a decline or no answer within `ANSWER_WITHIN` leaves the duty where it was,
-and the offerer is told. An admin's `!lämna @FROM @TO [HH:MM]` hands FROM's duty to TO at once.
+colleague accepts; a decline or no answer within `bot.handover_answer_seconds` (10 min)
+leaves the duty where it was, and the offerer is told. An admin's `!lämna @FROM @TO [HH:MM]` hands FROM's duty to TO at once.
 
 Every handover is a row in the store (who, to whom, which duty, from when to when, offered by
 whom and when, answered when, and how); the stores lay the accepted ones over the roster, so
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from consultbot.config import Config
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.commands import HandOver
-from consultbot.domain.handover import ANSWER_WITHIN, Handover, HandoverState, until
+from consultbot.domain.handover import Handover, HandoverState, until
 from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.types import UserId
 from consultbot.outbox import content_to_dict, direct_key
@@ -34,11 +34,10 @@ from consultbot.ports import (
     Outgoing,
     Timers,
 )
+from consultbot.render import duration
 from consultbot.views import ConsultRenderer, service_name
 
 log = logging.getLogger(__name__)
-
-MINUTES = int(ANSWER_WITHIN.total_seconds() // 60)
 
 
 def timer_key(handover: int) -> str:
@@ -67,6 +66,8 @@ class HandoverDesk:
         self.clock = clock
         self._renderer = renderer
         self._on_outbox = on_outbox
+        self.answer_within = timedelta(seconds=config.bot.handover_answer_seconds)
+        self.within = duration(config.bot.handover_answer_seconds)
 
     # -- start-up and timers ------------------------------------------------------------------
 
@@ -142,7 +143,7 @@ class HandoverDesk:
                 language,
                 event="pending",
                 taker_name=pending[0].taker_name,
-                minutes=MINUTES,
+                within=self.within,
                 duties=[],
             )
             return
@@ -172,7 +173,7 @@ class HandoverDesk:
                     end=until(now, shift.end, command.until, self.config.bot.timezone),
                     offered_by=sender,
                     offered_at=now,
-                    answer_by=None if by_admin else now + ANSWER_WITHIN,
+                    answer_by=None if by_admin else now + self.answer_within,
                     state=state,
                     decided_at=now if by_admin else None,
                     room=room,
@@ -216,7 +217,7 @@ class HandoverDesk:
                         event="taken",
                         admin=sender,
                         duties=listed,
-                        minutes=MINUTES,
+                        within=self.within,
                         **names,
                     ),
                     self._send(
@@ -225,7 +226,7 @@ class HandoverDesk:
                         language,
                         event="done",
                         duties=listed,
-                        minutes=MINUTES,
+                        within=self.within,
                         **names,
                     ),
                 ],
@@ -240,7 +241,7 @@ class HandoverDesk:
                     "",
                     event="offer",
                     duties=listed,
-                    minutes=MINUTES,
+                    within=self.within,
                     **names,
                 ),
                 self._send(
@@ -249,7 +250,7 @@ class HandoverDesk:
                     language,
                     event="asked",
                     duties=listed,
-                    minutes=MINUTES,
+                    within=self.within,
                     **names,
                 ),
             ],
@@ -315,7 +316,7 @@ class HandoverDesk:
                 "giver_name": giver_name,
                 "taker_name": first.taker_name,
                 "duties": listed,
-                "minutes": MINUTES,
+                "within": self.within,
             }
             outgoing.append(
                 self._send(first.room, "handover_to_giver", first.language, event=event, **params)

@@ -118,8 +118,8 @@ async def test_an_offer_not_answered_in_ten_minutes_lapses(make: Make) -> None:
     assert await bot.fire_at(NOW + timedelta(minutes=9, seconds=59)) == 0
     assert await bot.fire_at(NOW + timedelta(minutes=10)) == 1
     await bot.flush()
-    assert "svarade inte inom 10 minuter" in bot.messenger.said(KARIN_DM)[-1]
-    assert "gick ut efter 10 minuter" in bot.messenger.said(await cilla_room(bot))[-1]
+    assert "svarade inte inom 10 min" in bot.messenger.said(KARIN_DM)[-1]
+    assert "gick ut efter 10 min" in bot.messenger.said(await cilla_room(bot))[-1]
     await bot.say(CILLA, "!acceptera", CILLA_DM, direct=True)
     await bot.flush()
     assert CILLA not in await level_one(bot)

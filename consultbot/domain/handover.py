@@ -5,7 +5,8 @@ it counts once the colleague has accepted (or at once when an admin made it). Th
 never changed: `cover` lays the accepted handovers over the shifts, so that everything that
 asks who is on duty — pages, `!vem`, `consultbot who`, the export — sees the colleague for the
 handover's period and the roster's person before and after it. A handover ends by itself at
-its end; an offer not answered within `ANSWER_WITHIN` lapses and changes nothing.
+its end; an offer not answered in time (`bot.handover_answer_seconds`, 10 min) lapses and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from enum import StrEnum
 
 from consultbot.domain.shifts import Shift
 from consultbot.domain.types import ServiceId, UserId
-
-ANSWER_WITHIN = timedelta(minutes=10)
-"""An offer not accepted within this long lapses (SPEC §6: nothing changes)."""
 
 
 class HandoverState(StrEnum):
