@@ -3,7 +3,8 @@
 The person on duty offers their current duties (every service and level they are on duty for
 now) to a colleague, who is asked in a private room with the bot. Nothing changes until the
 colleague accepts; a decline or no answer within `bot.handover_answer_seconds` (10 min)
-leaves the duty where it was, and the offerer is told. An admin's `!lämna @FROM @TO [HH:MM]` hands FROM's duty to TO at once.
+leaves the duty where it was, and the offerer is told. An admin's `!lämna @FROM @TO [HH:MM]`
+hands FROM's duty to TO at once.
 
 Every handover is a row in the store (who, to whom, which duty, from when to when, offered by
 whom and when, answered when, and how); the stores lay the accepted ones over the roster, so
