@@ -262,8 +262,10 @@ class Dispatcher:
             case OutboxKind.LEAVE:
                 await messenger.leave(item.room)
             case OutboxKind.DIRECT:
-                room = await self._direct_room(UserId(item.room))
-                await messenger.send(room, content_from_dict(item.payload), txn=item.txn)
+                user = UserId(item.room)
+                room = await self._direct_room(user)
+                content = content_from_dict(item.payload)
+                await messenger.send(room, content, txn=item.txn, recipients=(user,))
             case OutboxKind.EFFECT if item.consult is not None:
                 await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
             case _:
