@@ -117,6 +117,8 @@ def mentioned(source: dict[str, Any]) -> tuple[UserId, ...]:
     content = source.get("content", {}) if isinstance(source, dict) else {}
     mentions = content.get("m.mentions", {}) if isinstance(content, dict) else {}
     users = mentions.get("user_ids", []) if isinstance(mentions, dict) else []
+    if not isinstance(users, list):
+        return ()
     return tuple(UserId(u) for u in users if isinstance(u, str))
 
 
