@@ -107,8 +107,11 @@ class HandoverDesk:
     async def offer(self, message: IncomingMessage, command: HandOver, language: str) -> None:
         """`!lämna @USER [HH:MM]`, or an admin's `!lämna @FROM @TO [HH:MM]`."""
         room, event, sender = message.room, message.event_id, message.sender
-        if any(h.source_event == event for h in await self.data.handovers()):
-            await self._record([], handled=event)  # stored before a crash: nothing twice
+        stored = [h for h in await self.data.handovers() if h.source_event == event]
+        if stored:
+            # Stored, but the crash came before its messages were: announce it now, once.
+            giver_name = await self._name(stored[0].giver)
+            await self._announce(stored, giver_name, room, event, language)
             return
         written = command.users or tuple(
             u for u in message.mentions if u != self.config.matrix.user_id
@@ -184,9 +187,6 @@ class HandoverDesk:
                 for level, shift in duties
             ]
         )
-        giver_name = duties[0][1].name
-        listed = self._duties(catalogue, handovers)
-        names = {"giver_name": giver_name, "taker_name": handovers[0].taker_name}
         for h in handovers:
             log.info(
                 "handover %d %s: %s level %d from %s to %s until %s (by %s)",
@@ -199,7 +199,23 @@ class HandoverDesk:
                 h.end.isoformat(),
                 h.offered_by,
             )
-        if by_admin:
+        await self._announce(handovers, duties[0][1].name, room, event, language)
+
+    async def _announce(
+        self,
+        handovers: Sequence[Handover],
+        giver_name: str,
+        room: str,
+        event: str,
+        language: str,
+    ) -> None:
+        """Tell the colleague (and, for an admin's handover, the one who had the duty) and
+        whoever wrote `!lämna`; recorded with the handled message."""
+        first = handovers[0]
+        giver, taker, sender = first.giver, first.taker, first.offered_by
+        listed = self._duties(await self.data.catalogue(), handovers)
+        names = {"giver_name": giver_name, "taker_name": first.taker_name}
+        if first.by_admin:
             await self._record(
                 [
                     self._direct(

@@ -190,3 +190,24 @@ def test_until_is_the_next_clock_time_but_never_past_the_shift() -> None:
     assert until(now, shift_end, time(23, 0), TZ) == datetime(2026, 11, 23, 23, 0, tzinfo=TZ)
     assert until(now, shift_end, time(12, 0), TZ) == shift_end
     assert until(now, shift_end, None, TZ) == shift_end
+
+
+async def test_an_offer_stored_before_a_crash_is_announced_once_on_replay(make: Make) -> None:
+    from dataclasses import replace
+
+    from consultbot.ports import IncomingMessage
+
+    bot = await ready(make)
+    await offer(bot)
+    [stored] = await bot.data.handovers()
+    # As if the bot crashed after storing this offer, before recording its messages:
+    await bot.data.add_handovers([replace(stored, source_event="$crashed")])
+    message = IncomingMessage(
+        room=KARIN_DM, event_id="$crashed", sender=K1A, body="!lämna @cilla:localhost", at=NOW
+    )
+    await bot.service.handle_message(message)  # the homeserver delivers it again
+    await bot.service.handle_message(message)
+    await bot.flush()
+    assert len(await bot.data.handovers()) == 2  # nothing stored twice
+    assert len(bot.messenger.said(await cilla_room(bot))) == 2  # the first offer and this one
+    assert len(bot.messenger.said(KARIN_DM)) == 2
