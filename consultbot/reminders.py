@@ -10,6 +10,7 @@ every start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -61,6 +62,7 @@ class DutyReminders:
         self.clock = clock
         self._renderer = renderer
         self._on_outbox = on_outbox
+        self._lock = asyncio.Lock()  # one check at a time: two could both remind
 
     async def start(self) -> None:
         """Check at once (reminders due while the bot was down go out now)."""
@@ -69,6 +71,10 @@ class DutyReminders:
 
     async def check(self) -> None:
         """Send what is due now; set the timer for the next check."""
+        async with self._lock:
+            await self._check()
+
+    async def _check(self) -> None:
         now = self.clock.now()
         wake = now + RECHECK
         try:
