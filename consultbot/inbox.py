@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, timedelta
@@ -33,9 +34,12 @@ from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
 from consultbot.domain.events import AckVia
+from consultbot.domain.handover import HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import search_directory
-from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.service_search import find_service
+from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.handovers import HandoverDesk
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
     Clock,
@@ -70,6 +74,12 @@ class _NoFiles(FileSource):
 
     async def fetch_file(self, file: IncomingFile, *, max_bytes: int) -> bytes:
         raise OSError("this messenger cannot fetch files")
+
+
+def _typed_command(message: IncomingMessage) -> str:
+    """The command word as the person wrote it (`vc`, `pc`, `who` …), for examples."""
+    match = re.match(r"\s*!(\S+)", message.body)
+    return match.group(1).casefold() if match else ""
 
 
 def _language(message: IncomingMessage) -> str:
@@ -112,6 +122,15 @@ class Inbox:
             reply=self._reply,
             admin_room=admin_room,
         )
+        self.handovers = HandoverDesk(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=renderer,
+            on_outbox=on_outbox,
+        )
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -119,6 +138,7 @@ class Inbox:
         """Rebuild every timer from the database."""
         for consult in await self.consults.open_consults():
             self._schedule(consult)
+        await self.handovers.start()
 
     def policy(self, track: Track) -> esc.Policy:
         """The timing rules of `track`."""
@@ -227,6 +247,20 @@ class Inbox:
             return
         try:
             consult_id = await self.consults.consult_for_room(reaction.room)
+            if (
+                consult_id is None
+                and acknowledges(reaction.key)
+                and await self.handovers.offered_in(reaction.sender, reaction.room)
+            ):
+                # ✅ on the bot's question in the private room: the handover is accepted.
+                await self.handovers.answer(
+                    reaction.sender,
+                    HandoverState.ACCEPTED,
+                    room=reaction.room,
+                    handled=reaction.event_id,
+                    language="",
+                )
+                return
             if consult_id is None or not acknowledges(reaction.key):
                 await self._handled(reaction.event_id)
                 return
@@ -324,9 +358,7 @@ class Inbox:
             [
                 Outgoing(kind=OutboxKind.SEND, room=message.room, payload=content_to_dict(why)),
                 Outgoing(
-                    kind=OutboxKind.DIRECT,
-                    room=message.sender,  # the lane: in order per person
-                    payload={"user": message.sender, "content": content_to_dict(answer)},
+                    kind=OutboxKind.DIRECT, room=message.sender, payload=content_to_dict(answer)
                 ),
             ],
             handled=message.event_id,
@@ -388,8 +420,15 @@ class Inbox:
         match command:
             case cmd.Ask():
                 await self._ask(message, command)
+            case cmd.Who() if not command.service:
+                services = (await self.data.catalogue()).services
+                await self._reply(
+                    room, "services", handled=event, language=language, services=services
+                )
             case cmd.Who():
-                await self._who(message, command.service, language=language)
+                service = await self._lookup(message, command.service, None)
+                if service is not None:
+                    await self._who(message, service, language=language)
             case cmd.Contact():
                 entries = search_directory(await self.data.directory(), command.query)
                 await self._private_reply(
@@ -425,6 +464,17 @@ class Inbox:
                 await self._reply(room, "consult_room_only", handled=event, language=language)
             case cmd.Stats():
                 await self._stats(message, command)
+            case cmd.HandOver():
+                await self.handovers.offer(message, command, language)
+            case cmd.Accept() | cmd.Decline():
+                state = (
+                    HandoverState.ACCEPTED
+                    if isinstance(command, cmd.Accept)
+                    else HandoverState.DECLINED
+                )
+                await self.handovers.answer(
+                    message.sender, state, room=room, handled=event, language=language
+                )
             case cmd.Invalid():
                 await self._reply(
                     room, "invalid", handled=event, language=language, reason=command.reason.value
@@ -470,29 +520,41 @@ class Inbox:
     # -- commands -------------------------------------------------------------------------------
 
     def _find_service(self, catalogue: Catalogue, name: str, track: Track) -> Service | None:
-        service = catalogue.find(name)
-        if service is None and track is Track.PRIMARVARD:
-            wanted = name.casefold()
-            matches = [
-                s
-                for s in catalogue.services
-                if s.kind is ServiceKind.PRIMARY_CARE and s.municipality.casefold() == wanted
-            ]
-            service = matches[0] if matches else None
-        return service
+        return find_service(catalogue, name, track).service
 
-    async def _ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
-        catalogue = await self.data.catalogue()
-        service = self._find_service(catalogue, command.service, command.track)
+    async def _lookup(
+        self, message: IncomingMessage, typed: str, track: Track | None
+    ) -> Service | None:
+        """The service `typed` names; else answer (which of several, or the closest) and None."""
+        found = find_service(await self.data.catalogue(), typed, track)
+        if found.service is not None:
+            return found.service
         language = _language(message)
-        if service is None:
+        if found.candidates:
             await self._reply(
                 message.room,
-                "unknown_service",
+                "ambiguous_service",
                 handled=message.event_id,
                 language=language,
-                service=command.service,
+                service=typed,
+                candidates=found.candidates,
+                command=_typed_command(message),
             )
+            return None
+        await self._reply(
+            message.room,
+            "unknown_service",
+            handled=message.event_id,
+            language=language,
+            service=typed,
+            suggestion=found.suggestion,
+        )
+        return None
+
+    async def _ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
+        service = await self._lookup(message, command.service, command.track)
+        language = _language(message)
+        if service is None:
             return
         if command.track not in service.tracks:
             names = chat_names(language or self._renderer.language)["track"]
@@ -559,14 +621,7 @@ class Inbox:
             handled=message.event_id,
         )
 
-    async def _who(self, message: IncomingMessage, name: str, *, language: str) -> None:
-        room, handled = message.room, message.event_id
-        service = (await self.data.catalogue()).find(name)
-        if service is None:
-            await self._reply(
-                room, "unknown_service", handled=handled, language=language, service=name
-            )
-            return
+    async def _who(self, message: IncomingMessage, service: Service, *, language: str) -> None:
         duty = await self.data.on_duty(service.id, self.clock.now())
         levels = [
             (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])

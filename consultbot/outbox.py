@@ -89,6 +89,11 @@ def widget(effect: esc.AddWidget, creator: str) -> dict[str, Any]:
     }
 
 
+def direct_key(user: str) -> str:
+    """The bot-state key under which the private room with `user` is remembered."""
+    return f"direct-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds to wait before trying an item again after `attempts` failures."""
     return min(5.0, 0.2 * attempts)
@@ -292,9 +297,9 @@ class Dispatcher:
                 user = UserId(item.payload["user"])
                 await messenger.kick(item.room, user, reason=item.payload.get("reason", ""))
             case OutboxKind.DIRECT:
-                user = UserId(item.payload["user"])
+                user = UserId(item.room)
                 room = await self._direct_room(user)
-                content = content_from_dict(item.payload["content"])
+                content = content_from_dict(item.payload)
                 # As a page: only once the person is a member can they read it.
                 await messenger.send(room, content, txn=item.txn, recipients=(user,))
             case OutboxKind.EFFECT if item.consult is not None:
@@ -412,20 +417,6 @@ class Dispatcher:
             return
         raise ConflictError(f"{consult_id}: could not record its room")
 
-    async def _direct_room(self, user: UserId) -> str:
-        """A private room of the bot and `user` (created once, then reused)."""
-        key = f"direct-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
-        room = await self._store.get_meta(key)
-        if room is None:
-            room = await self._messenger.create_room(
-                key=key,
-                name="Konsultbot",
-                topic=self._renderer.render("direct_topic").text,
-                invite=(user,),
-            )
-            await self._store.set_meta(key, room)
-        return room
-
     async def _report(self, item: OutboxItem) -> None:
         """The follow-up report of a month, made now: a text table, then the chart (PNG)."""
         language = str(item.payload.get("language", "")) or self._renderer.language
@@ -474,6 +465,21 @@ class Dispatcher:
         if not rooms:
             log.warning("an admin alert, but neither admin_room nor admins are configured")
         return rooms
+
+    async def _direct_room(self, user: UserId) -> str:
+        """The bot's private room with `user`: duty notices, handovers, private answers (created
+        once)."""
+        key = direct_key(user)
+        room = await self._store.get_meta(key)
+        if room is None:
+            room = await self._messenger.create_room(
+                key=key,
+                name="Konsultbot",
+                topic=self._renderer.render("direct_topic").text,
+                invite=(user,),
+            )
+            await self._store.set_meta(key, room)
+        return room
 
     async def _page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

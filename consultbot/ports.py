@@ -14,8 +14,10 @@ from enum import StrEnum
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.escalation import Consult
 from consultbot.domain.events import Event
+from consultbot.domain.handover import Handover, HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift
@@ -144,6 +146,22 @@ class DataStore(ABC):
         """Every logged admin action, oldest first."""
 
     @abstractmethod
+    async def add_handovers(self, handovers: Sequence[Handover]) -> list[Handover]:
+        """Store new handovers (their `id` is ignored); return them with their ids."""
+
+    @abstractmethod
+    async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
+        """Every handover (in `state`), oldest first. `on_duty` and `shifts` lay the
+        accepted ones over the roster (domain/handover.py `cover`)."""
+
+    @abstractmethod
+    async def decide_handover(
+        self, handover: int, state: HandoverState, *, now: datetime
+    ) -> Handover | None:
+        """Move an offered handover to `state` at `now`; None (and no change) when it is no
+        longer offered, so that an answer and a lapse can never both win."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Release resources."""
 
@@ -156,10 +174,10 @@ class OutboxKind(StrEnum):
     REDACT = "redact"  # redact payload["event_id"] in `room` (a personnummer)
     LEAVE = "leave"  # leave `room`
     KICK = "kick"  # remove payload["user"] from `room` (or withdraw their invite)
-    DIRECT = "direct"  # a plain message (payload["content"]) to payload["user"] in a direct chat
     REPORT = "report"  # the follow-up report of payload["month"] (table + chart), made at send
     # time, to `room`, or to the admin rooms when `room` is ""
     COVERAGE = "coverage"  # level-1 coverage gaps (payload["gaps"]) to the admin rooms
+    DIRECT = "direct"  # a plain message (payload: a Content) to the user `room` in a DM
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +273,22 @@ class ConsultStore(ABC):
         """True when the Matrix event was handled before."""
 
     @abstractmethod
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        """The duty reminders sent for duties that end after `since`, by start."""
+
+    @abstractmethod
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        """Atomically forget `remove`, remember `add` (one per person and start) and queue
+        `outgoing`: a reminder is recorded exactly when its message is queued."""
+
+    @abstractmethod
     async def get_meta(self, key: str) -> str | None:
         """A small piece of bot state (sync token, instance id …)."""
 
@@ -274,6 +308,7 @@ class IncomingMessage:
     at: datetime
     direct: bool = False
     foreign_members: bool = False  # someone in the room (joined or invited) is on another server
+    mentions: tuple[UserId, ...] = ()  # users mentioned with a pill (`m.mentions`)
 
 
 @dataclass(frozen=True, kw_only=True)

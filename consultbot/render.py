@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 
+from consultbot.domain import phones
 from consultbot.domain.errors import Problem
 from consultbot.resources import templates_dir
 
@@ -85,15 +86,8 @@ def keys(language: str) -> dict[str, set[str]]:
 
 
 def tel_uri(phone: str) -> str:
-    """A `tel:` URI in international form for a Swedish number: 070-174 06 21 → tel:+46701740621."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if phone.strip().startswith("+"):
-        return f"tel:+{digits}"
-    if digits.startswith("00"):
-        return f"tel:+{digits[2:]}"
-    if digits.startswith("0"):
-        return f"tel:+46{digits[1:]}"
-    return f"tel:{digits}"
+    """A `tel:` URI in international form: 070-174 06 21 → tel:+46701740621 (domain/phones.py)."""
+    return phones.tel_uri(phone)
 
 
 @lru_cache(maxsize=2)

@@ -37,6 +37,7 @@ from consultbot.ports import (
     Timers,
 )
 from consultbot.questions import Questions
+from consultbot.reminders import DutyReminders
 from consultbot.tasks import Tasks
 from consultbot.views import ConsultRenderer
 
@@ -94,6 +95,16 @@ class ConsultService:
             admin_room=lambda: self.dispatcher.admin_room,
         )
 
+        self.reminders = DutyReminders(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=self.renderer,
+            on_outbox=self.dispatcher.kick,
+        )
+
     @property
     def admin_room(self) -> str:
         """The room admin alerts go to ("" for a private room with each admin)."""
@@ -106,6 +117,7 @@ class ConsultService:
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
         await self.inbox.start()
+        await self.reminders.start()
         self.dispatcher.kick()
 
     # What the Matrix adapter delivers (adapters/matrix.py `Handler`) and the timers call.

@@ -88,6 +88,12 @@ class ConsultRenderer:
             "levels": consult.level,
             "levels_tried": [page.level for page in consult.pages],
             "requested_at": consult.requested_at,
+            # The people paged last, with the phones from their shifts: acute questions are
+            # best called, so `!akut` puts these first.
+            "on_duty": [
+                {"user": p.user, "name": p.name, "phone": p.phone}
+                for p in (consult.pages[-1].people if consult.pages else ())
+            ],
             **conference,
         }
 

@@ -110,7 +110,7 @@ def day_roster(levels: Sequence[int] = (1, 2)) -> list[Shift]:
     return [s for level in levels for s in people[level]]
 
 
-def make_config(hours: str = "always") -> Config:
+def make_config(hours: str = "always", reminder_minutes: int = 0) -> Config:
     data = {
         "matrix": {
             "homeserver": "http://127.0.0.1:8008",
@@ -129,6 +129,7 @@ def make_config(hours: str = "always") -> Config:
             "admin_room": "",
             "reminder_after_seconds": int(REMINDER_AFTER.total_seconds()),
             "auto_close_after_seconds": int(AUTO_CLOSE_AFTER.total_seconds()),
+            "shift_reminder_minutes": reminder_minutes,  # tests/test_duty_reminders.py
         },
         "tracks": {
             "halvakut": {"hours": hours, "ack_timeout_seconds": int(ACK_TIMEOUT.total_seconds())}
@@ -272,6 +273,7 @@ async def build(
     clock: ManualClock | None = None,
     hours: str = "always",
     roster: Sequence[Shift] | None = None,
+    reminder_minutes: int = 0,
 ) -> Bot:
     if data is None:
         data = MemoryDataStore()
@@ -285,7 +287,7 @@ async def build(
     timers = ManualTimers()
     messenger = messenger or Messenger()
     service = ConsultService(
-        config=make_config(hours),
+        config=make_config(hours, reminder_minutes),
         data=data,
         consults=consults,
         messenger=messenger,

@@ -137,6 +137,16 @@ class Handler(Protocol):
         """Tell someone from a disallowed server that the bot is not for them, and leave."""
 
 
+def mentioned(source: dict[str, Any]) -> tuple[UserId, ...]:
+    """The users a message mentions with a pill (`m.mentions.user_ids`), in order."""
+    content = source.get("content", {}) if isinstance(source, dict) else {}
+    mentions = content.get("m.mentions", {}) if isinstance(content, dict) else {}
+    users = mentions.get("user_ids", []) if isinstance(mentions, dict) else []
+    if not isinstance(users, list):
+        return ()
+    return tuple(UserId(u) for u in users if isinstance(u, str))
+
+
 def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     """A reply's own text, without the quoted "> <@user> …" lines older clients put first."""
     content = source.get("content", {}) if isinstance(source, dict) else {}
@@ -491,6 +501,7 @@ class MatrixBot(Messenger, FileSource):
                     foreign_members=any(
                         not room_policy.invite_allowed(m, self.servers) for m in members
                     ),
+                    mentions=mentioned(event.source),
                 )
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.escalation import Consult, fold
 from consultbot.domain.events import Event
+from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
@@ -50,6 +52,8 @@ class MemoryDataStore(DataStore):
     _roster: list[_RosterRow] = field(default_factory=list)
     _uploads: dict[UserId, PendingUpload] = field(default_factory=dict)
     _admin_actions: list[AdminAction] = field(default_factory=list)
+
+    _handovers: list[Handover] = field(default_factory=list)
 
     def _active(self, dataset: Dataset) -> int | None:
         live = [v.number for v in self._versions if v.dataset is dataset and not v.rolled_back]
@@ -99,14 +103,14 @@ class MemoryDataStore(DataStore):
         return [row.shift for row in self._roster if row.removed_in is None]
 
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
-        return on_duty(service, at, self._live_shifts())
+        return on_duty(service, at, cover(self._live_shifts(), self._handovers))
 
     async def shifts(
         self, service: ServiceId, start: datetime | None = None, end: datetime | None = None
     ) -> list[Shift]:
         found = [
             s
-            for s in self._live_shifts()
+            for s in cover(self._live_shifts(), self._handovers)
             if s.service == service
             and (start is None or s.end > start)
             and (end is None or s.start < end)
@@ -158,6 +162,23 @@ class MemoryDataStore(DataStore):
                     row.removed_in = None
         return live[-2]
 
+    async def add_handovers(self, handovers: Sequence[Handover]) -> list[Handover]:
+        added = [replace(h, id=len(self._handovers) + n + 1) for n, h in enumerate(handovers)]
+        self._handovers.extend(added)
+        return added
+
+    async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
+        return [h for h in self._handovers if state is None or h.state is state]
+
+    async def decide_handover(
+        self, handover: int, state: HandoverState, *, now: datetime
+    ) -> Handover | None:
+        for n, found in enumerate(self._handovers):
+            if found.id == handover and found.state is HandoverState.OFFERED:
+                self._handovers[n] = replace(found, state=state, decided_at=now)
+                return self._handovers[n]
+        return None
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -198,6 +219,8 @@ class MemoryConsultStore(ConsultStore):
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
     staff: DataStore | None = None  # where requesters' units come from, for statistics
+
+    _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -275,6 +298,24 @@ class MemoryConsultStore(ConsultStore):
             for s in sorted(summaries, key=lambda s: s.requested_at)
             if s.counted and start <= s.requested_at < end
         )
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        found = [r for r in self._reminders.values() if r.end > since]
+        return sorted(found, key=lambda r: (r.start, r.user))
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        for reminder in remove:
+            self._reminders.pop((reminder.user, reminder.start), None)
+        for reminder in add:
+            self._reminders[(reminder.user, reminder.start)] = reminder
+        await self.record(None, 0, [], outgoing, now=now)
 
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]

@@ -179,6 +179,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             detail TEXT NOT NULL
         )""",
     ),
+    # 5: handovers — a layer over the roster: who handed which duty to whom, when, for how long.
+    (
+        """CREATE TABLE handover (
+            id INTEGER PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            giver TEXT NOT NULL,
+            taker TEXT NOT NULL,
+            taker_name TEXT NOT NULL,
+            taker_phone TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            offered_by TEXT NOT NULL,
+            offered_at_ms INTEGER NOT NULL,
+            answer_by_ms INTEGER,
+            state TEXT NOT NULL,
+            decided_at_ms INTEGER,
+            room TEXT NOT NULL,
+            language TEXT NOT NULL,
+            source_event TEXT NOT NULL
+        )""",
+        "CREATE INDEX handover_state ON handover (state)",
+    ),
+    # 6: duty reminders sent — to whom, for which duty, and what they said (metadata only).
+    (
+        """CREATE TABLE duty_reminder (
+            user TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            told TEXT NOT NULL,
+            sent_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user, start_ms)
+        )""",
+        "CREATE INDEX duty_reminder_end ON duty_reminder (end_ms)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import aiosqlite
 from consultbot.adapters import stats_sqlite
 from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack, StoreError
 from consultbot.domain.escalation import Consult, apply, fold
 from consultbot.domain.events import Event, EventKind
+from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Period, Shift, period_list
@@ -70,6 +73,56 @@ def _shift(row: Sequence[Any]) -> Shift:
     )
 
 
+_HANDOVER_COLUMNS = (
+    "id, service_id, level, giver, taker, taker_name, taker_phone, start_ms, end_ms,"
+    " offered_by, offered_at_ms, answer_by_ms, state, decided_at_ms, room, language, source_event"
+)
+
+
+def _handover_row(h: Handover) -> tuple[Any, ...]:
+    return (
+        h.id,
+        h.service,
+        h.level,
+        h.giver,
+        h.taker,
+        h.taker_name,
+        h.taker_phone,
+        _ms(h.start),
+        _ms(h.end),
+        h.offered_by,
+        _ms(h.offered_at),
+        _ms(h.answer_by) if h.answer_by else None,
+        h.state.value,
+        _ms(h.decided_at) if h.decided_at else None,
+        h.room,
+        h.language,
+        h.source_event,
+    )
+
+
+def _handover(row: Sequence[Any]) -> Handover:
+    return Handover(
+        id=int(row[0]),
+        service=ServiceId(row[1]),
+        level=int(row[2]),
+        giver=UserId(row[3]),
+        taker=UserId(row[4]),
+        taker_name=row[5],
+        taker_phone=row[6],
+        start=_from_ms(row[7]),
+        end=_from_ms(row[8]),
+        offered_by=UserId(row[9]),
+        offered_at=_from_ms(row[10]),
+        answer_by=_from_ms(row[11]) if row[11] is not None else None,
+        state=HandoverState(row[12]),
+        decided_at=_from_ms(row[13]) if row[13] is not None else None,
+        room=row[14],
+        language=row[15],
+        source_event=row[16],
+    )
+
+
 def _owner_only(name: str) -> None:
     """Consult metadata and the sync position are the bot's alone: 0600 for the database and
     its WAL files (SQLite creates new WAL files with the database's mode)."""
@@ -91,6 +144,7 @@ class SqliteStore(DataStore, ConsultStore):
         # lock, so no coroutine's statements ever run inside another's transaction.
         self._lock = asyncio.Lock()
         self._catalogue: tuple[int | None, Catalogue] | None = None
+        self._accepted: list[Handover] | None = None  # the layer over the roster, cached
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -261,7 +315,8 @@ class SqliteStore(DataStore, ConsultStore):
             " AND start_ts > ? AND start_ts <= ? AND end_ts > ?",
             (service, moment - _MAX_SHIFT_SECONDS, moment, moment),
         )
-        return on_duty(service, at, (_shift(row) for row in rows))
+        layer = await self._layer(service)
+        return on_duty(service, at, cover((_shift(row) for row in rows), layer))
 
     async def shifts(
         self, service: ServiceId, start: datetime | None = None, end: datetime | None = None
@@ -274,7 +329,59 @@ class SqliteStore(DataStore, ConsultStore):
             " ORDER BY start_ts, level, matrix_id",
             (service, low, high, _ts(start) if start else -(2**62)),
         )
-        return [_shift(row) for row in rows]
+        layer = await self._layer(service)
+        if not layer:
+            return [_shift(row) for row in rows]
+        laid = cover((_shift(row) for row in rows), layer)
+        found = [
+            s for s in laid if (start is None or s.end > start) and (end is None or s.start < end)
+        ]
+        return sorted(found, key=lambda s: (s.start, s.level, s.user))
+
+    # -- handovers ------------------------------------------------------------------------------
+
+    async def _layer(self, service: ServiceId) -> list[Handover]:
+        """The accepted handovers of `service` (all accepted ones are cached)."""
+        if self._accepted is None:
+            self._accepted = await self.handovers(HandoverState.ACCEPTED)
+        return [h for h in self._accepted if h.service == service]
+
+    async def add_handovers(self, handovers: Sequence[Handover]) -> list[Handover]:
+        added = []
+        async with self._transaction() as db:
+            for h in handovers:
+                cursor = await db.execute(
+                    f"INSERT INTO handover ({_HANDOVER_COLUMNS[4:]})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _handover_row(h)[1:],
+                )
+                added.append(replace(h, id=int(cursor.lastrowid or 0)))
+        self._accepted = None
+        return added
+
+    async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
+        where, params = ("WHERE state = ?", (state.value,)) if state else ("", ())
+        rows = await self._rows(
+            f"SELECT {_HANDOVER_COLUMNS} FROM handover {where} ORDER BY id", params
+        )
+        return [_handover(row) for row in rows]
+
+    async def decide_handover(
+        self, handover: int, state: HandoverState, *, now: datetime
+    ) -> Handover | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE handover SET state = ?, decided_at_ms = ? WHERE id = ? AND state = ?",
+                (state.value, _ms(now), handover, HandoverState.OFFERED.value),
+            )
+            if cursor.rowcount != 1:
+                return None
+            async with db.execute(
+                f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = ?", (handover,)
+            ) as rows:
+                row = await rows.fetchone()
+        self._accepted = None
+        return _handover(row) if row else None
 
     # -- staff and directory --------------------------------------------------------------------
 
@@ -612,6 +719,49 @@ class SqliteStore(DataStore, ConsultStore):
         """Each consult requested in [start, end) with its requester's unit, oldest first."""
         async with self._lock:
             return await stats_sqlite.summaries(self._db, start, end)
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        rows = await self._rows(
+            "SELECT user, start_ms, end_ms, told FROM duty_reminder WHERE end_ms > ?"
+            " ORDER BY start_ms, user",
+            (_ms(since),),
+        )
+        return [
+            SentReminder(user=UserId(r[0]), start=_from_ms(r[1]), end=_from_ms(r[2]), told=r[3])
+            for r in rows
+        ]
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        async with self._transaction() as db:
+            for r in remove:
+                await db.execute(
+                    "DELETE FROM duty_reminder WHERE user = ? AND start_ms = ?",
+                    (r.user, _ms(r.start)),
+                )
+            for r in add:
+                await db.execute(
+                    "INSERT OR REPLACE INTO duty_reminder VALUES (?, ?, ?, ?, ?)",
+                    (r.user, _ms(r.start), _ms(r.end), r.told, _ms(now)),
+                )
+            for item in outgoing:
+                await db.execute(
+                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.kind,
+                        item.consult,
+                        item.room,
+                        json.dumps(item.payload, ensure_ascii=False),
+                        _ms(now),
+                    ),
+                )
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
@@ -90,6 +90,8 @@ class Reason(StrEnum):
     MISSING_OUTCOME = "missing_outcome"
     UNKNOWN_OUTCOME = "unknown_outcome"
     BAD_MONTH = "bad_month"
+    MISSING_USER = "missing_user"
+    BAD_TIME = "bad_time"
     TEXT_TOO_LONG = "text_too_long"
     UNKNOWN_DATASET = "unknown_dataset"
     BAD_MEETING_TIME = "bad_meeting_time"
@@ -125,7 +127,7 @@ class Conference:
 
 @dataclass(frozen=True, kw_only=True)
 class Who:
-    """`!vem`: who is on duty at `service` now."""
+    """`!vem`: who is on duty at `service` now ("" lists the services)."""
 
     name: ClassVar[str] = "vem"
     service: str
@@ -249,6 +251,33 @@ class Meeting:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HandOver:
+    """`!lämna @USER [HH:MM]`: hand the sender's current duty to USER until HH:MM (or the end
+    of the shift). An admin's `!lämna @FROM @TO [HH:MM]` hands FROM's duty to TO at once.
+
+    `users` are the Matrix ids written in the text (mention pills arrive as names: the inbox
+    then takes the message's mentions)."""
+
+    name: ClassVar[str] = "lämna"
+    users: tuple[str, ...]
+    until: time | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accept:
+    """`!acceptera`: accept the handover offered to the sender."""
+
+    name: ClassVar[str] = "acceptera"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decline:
+    """`!avböj`: decline the handover offered to the sender."""
+
+    name: ClassVar[str] = "avböj"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Invalid:
     """A command used wrongly.
 
@@ -278,6 +307,9 @@ Command: TypeAlias = (
     | Rollback
     | Queue
     | Meeting
+    | HandOver
+    | Accept
+    | Decline
     | Invalid
 )
 
@@ -300,12 +332,16 @@ _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("återställ", "aterstall", "rollback"),
     ("kö", "ko", "queue"),
     ("möte", "mote", "meeting"),
+    ("lämna", "lamna", "handover"),
+    ("acceptera", "accept"),
+    ("avböj", "avboj", "decline"),
 )
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
         "help", "stats", "activate", "cancel", "queue", "rollback", "meeting",
+        "handover", "accept", "decline",
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
@@ -405,11 +441,8 @@ def _conference(rest: str) -> Command:
 
 
 def _who(rest: str) -> Command:
-    # the whole rest, so that multi-word service names work
-    service = _service(" ".join(rest.split()))
-    if not service:
-        return Invalid(command=Who.name, reason=Reason.MISSING_SERVICE)
-    return Who(service=service)
+    # the whole rest, so that multi-word service names work; none lists the services
+    return Who(service=_service(" ".join(rest.split())))
 
 
 def _contact(rest: str) -> Command:
@@ -465,6 +498,27 @@ def _meeting(rest: str) -> Command:
     return Meeting(at=datetime(year, month, day, hour, minute))
 
 
+_USER = re.compile(r"@[^\s:]+:\S+")
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3])[:.]([0-5][0-9])")
+
+
+def _hand_over(rest: str) -> Command:
+    users: list[str] = []
+    until: time | None = None
+    for token in rest.split():
+        word = token.rstrip(_TRAILING_PUNCTUATION)
+        if _USER.fullmatch(word):
+            users.append(word)
+        elif word[:1].isdigit():
+            clock = _CLOCK.fullmatch(word)
+            if clock is None or until is not None:
+                return Invalid(command=HandOver.name, reason=Reason.BAD_TIME)
+            until = time(int(clock.group(1)), int(clock.group(2)))
+    if len(users) > 2:
+        return Invalid(command=HandOver.name, reason=Reason.MISSING_USER)
+    return HandOver(users=tuple(users), until=until)
+
+
 _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
     {
         "konsult": _ask(Track.HALVAKUT),
@@ -485,6 +539,9 @@ _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
         "återställ": _rollback,
         "kö": lambda _: Queue(),
         "möte": _meeting,
+        "lämna": _hand_over,
+        "acceptera": lambda _: Accept(),
+        "avböj": lambda _: Decline(),
     }
 )
 

@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from consultbot.domain import phones
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import Problem
 from consultbot.domain.matrix_ids import normalise_matrix_id
@@ -85,6 +86,8 @@ def parse_staff(
         if len(problems) > before or service is None:
             continue
         seen[user] = row.line
+        if cells.get("phone") and not phones.dialable(cells["phone"]):
+            problems.append(phones.undialable(file, row.line, cells["phone"]))
         members.append(
             StaffMember(
                 user=UserId(user),
@@ -110,6 +113,8 @@ def parse_directory(data: bytes, file: str) -> tuple[list[DirectoryEntry], list[
             )
         if missing:
             continue
+        if not phones.dialable(cells["phone"]):
+            problems.append(phones.undialable(file, row.line, cells["phone"]))
         entries.append(
             DirectoryEntry(
                 unit=cells["unit"],

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from consultbot.domain import phones
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
@@ -272,6 +273,8 @@ def validate_shifts(
                 for code, params in shift
             )
             continue
+        if shift.phone and not phones.dialable(shift.phone):
+            problems.append(phones.undialable(raw.file, raw.line, shift.phone))
         shifts.append(shift)
         where.append((raw.file, raw.line))
     problems.extend(_overlaps(shifts, where))

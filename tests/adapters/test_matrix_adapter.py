@@ -100,3 +100,12 @@ def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
     assert strip_reply_fallback("!kvittera", reply) == "!kvittera"
     # Not a reply: a quote stays part of the text.
     assert strip_reply_fallback("> citat\n\n!hjälp", {"content": {}}) == "> citat\n\n!hjälp"
+
+
+def test_mentions_are_read_from_m_mentions() -> None:
+    from consultbot.adapters.matrix import mentioned
+
+    source = {"content": {"body": "!lämna Cilla", "m.mentions": {"user_ids": ["@c:localhost"]}}}
+    assert mentioned(source) == ("@c:localhost",)
+    assert mentioned({"content": {"body": "!lämna"}}) == ()
+    assert mentioned({"content": {"m.mentions": {"user_ids": "bad"}}}) == ()

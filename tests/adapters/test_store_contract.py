@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +239,69 @@ async def test_admin_actions_are_kept_in_order_with_who_and_when(store: DataStor
         ("@admin:localhost", "rollback", True, later),
     ]
     assert actions[1].detail.startswith("roster: version 2 undone")
+
+
+# Handovers: a layer over the roster (SPEC §6)
+
+
+def handover(giver: str, taker: str, start: datetime, end: datetime, **changes: object) -> Any:
+    from consultbot.domain.handover import Handover, HandoverState
+
+    fields: dict[str, Any] = {
+        "id": 0,
+        "service": KARDIO,
+        "level": 1,
+        "giver": UserId(f"@{giver}:localhost"),
+        "taker": UserId(f"@{taker}:localhost"),
+        "taker_name": taker.title(),
+        "taker_phone": "070-999 99 99",
+        "start": start,
+        "end": end,
+        "offered_by": UserId(f"@{giver}:localhost"),
+        "offered_at": start,
+        "answer_by": start + timedelta(minutes=10),
+        "state": HandoverState.OFFERED,
+    }
+    fields.update(changes)
+    return Handover(**fields)
+
+
+async def test_an_accepted_handover_is_laid_over_the_roster_for_its_period(
+    store: DataStore,
+) -> None:
+    from consultbot.domain.handover import HandoverState
+
+    await store.import_catalogue(CATALOGUE, source="c", now=NOW)
+    day = [shift(KARDIO, 1, at(1, 8), 10, "anna"), shift(KARDIO, 2, at(1, 8), 10, "bo")]
+    await store.import_roster(day, periods(day), source="r", now=NOW)
+    [offered] = await store.add_handovers([handover("anna", "cilla", at(1, 10), at(1, 14))])
+    assert offered.id > 0
+    # Offered is not accepted: the roster's person is still on duty.
+    assert [s.user for s in (await store.on_duty(KARDIO, at(1, 11))).level(1)] == [
+        "@anna:localhost"
+    ]
+    accepted = await store.decide_handover(offered.id, HandoverState.ACCEPTED, now=at(1, 10))
+    assert accepted is not None and accepted.state is HandoverState.ACCEPTED
+    # Decided once: a lapse after the acceptance changes nothing.
+    assert await store.decide_handover(offered.id, HandoverState.LAPSED, now=at(1, 11)) is None
+    [cover] = (await store.on_duty(KARDIO, at(1, 11))).level(1)
+    assert (cover.user, cover.name, cover.phone) == ("@cilla:localhost", "Cilla", "070-999 99 99")
+    assert [s.user for s in (await store.on_duty(KARDIO, at(1, 11))).level(2)] == ["@bo:localhost"]
+    # Before and after its period the roster stands; it ends by itself.
+    assert [s.user for s in (await store.on_duty(KARDIO, at(1, 9))).level(1)] == ["@anna:localhost"]
+    assert [s.user for s in (await store.on_duty(KARDIO, at(1, 15))).level(1)] == [
+        "@anna:localhost"
+    ]
+    level1 = [(s.user, s.start, s.end) for s in await store.shifts(KARDIO) if s.level == 1]
+    assert level1 == [
+        ("@anna:localhost", at(1, 8), at(1, 10)),
+        ("@cilla:localhost", at(1, 10), at(1, 14)),
+        ("@anna:localhost", at(1, 14), at(1, 18)),
+    ]
+    # A roster import keeps the handover: it is a layer, not a change to the roster.
+    again = [shift(KARDIO, 1, at(1, 8), 10, "anna"), shift(KARDIO, 2, at(1, 8), 10, "bo")]
+    await store.import_roster(again, periods(again), source="r2", now=NOW)
+    assert [s.user for s in (await store.on_duty(KARDIO, at(1, 11))).level(1)] == [
+        "@cilla:localhost"
+    ]
+    assert [h.state for h in await store.handovers()] == [HandoverState.ACCEPTED]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import pytest
 from hypothesis import given
@@ -13,6 +13,7 @@ from consultbot.domain.commands import (
     ALIASES,
     COMMAND_NAMES,
     MAX_BODY_LENGTH,
+    Accept,
     Acknowledge,
     Activate,
     Ask,
@@ -22,6 +23,8 @@ from consultbot.domain.commands import (
     Command,
     Conference,
     Contact,
+    Decline,
+    HandOver,
     Help,
     Invalid,
     Meeting,
@@ -134,6 +137,13 @@ def test_not_a_command(body: str) -> None:
         ("möte", "möte"),
         ("mote", "möte"),
         ("meeting", "möte"),
+        ("lämna", "lämna"),
+        ("lamna", "lämna"),
+        ("handover", "lämna"),
+        ("acceptera", "acceptera"),
+        ("accept", "acceptera"),
+        ("avböj", "avböj"),
+        ("decline", "avböj"),
     ],
 )
 def test_every_spelling(spelling: str, canonical: str) -> None:
@@ -144,7 +154,7 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 18
+    assert len(COMMAND_NAMES) == 21
     assert canonical_name("nope") is None
 
 
@@ -232,6 +242,7 @@ def test_rollback_without_a_known_data_set_says_which_exist(body: str) -> None:
             Conference(services=("kirurgi", "onkologi"), text="radiologi, fråga"),
         ),
         ("!vem kardiologi", Who(service="kardiologi")),
+        ("!vem", Who(service="")),
         ("!who  akut   kirurgi ", Who(service="akut kirurgi")),
         ("!kontakt  ambulans  Mora ", Contact(query="ambulans Mora")),
         ("!contact lab", Contact(query="lab")),
@@ -290,7 +301,6 @@ def test_parse_command(body: str, expected: Command) -> None:
         ("!mdk kirurgi,onkologi", "mdk", Reason.MISSING_TEXT),
         ("!mdk kirurgi, onkologi, q", "mdk", Reason.MISSING_TEXT),  # "q" reads as a service
         ("!mdk ,,, q", "mdk", Reason.MISSING_SERVICE),
-        ("!vem", "vem", Reason.MISSING_SERVICE),
         ("!kontakt", "kontakt", Reason.MISSING_QUERY),
         ("!avsluta", "avsluta", Reason.MISSING_OUTCOME),
         ("!avsluta okänt", "avsluta", Reason.UNKNOWN_OUTCOME),
@@ -528,4 +538,28 @@ def test_embedded_number_is_found(number: str, before: str, after: str) -> None:
     ],
 )
 def test_meeting_times(body: str, expected: Command) -> None:
+    assert parse_command(body) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("!lämna @cilla:localhost", HandOver(users=("@cilla:localhost",))),
+        (
+            "!handover @cilla:localhost 17:30",
+            HandOver(users=("@cilla:localhost",), until=time(17, 30)),
+        ),
+        ("!lämna Cilla Karlsson 7.05", HandOver(users=(), until=time(7, 5))),
+        (
+            "!lämna @anna:localhost @cilla:localhost 08:00",
+            HandOver(users=("@anna:localhost", "@cilla:localhost"), until=time(8, 0)),
+        ),
+        ("!lämna @cilla:localhost 25:00", Invalid(command="lämna", reason=Reason.BAD_TIME)),
+        ("!acceptera", Accept()),
+        ("!ACCEPT", Accept()),
+        ("!avböj", Decline()),
+        ("!decline", Decline()),
+    ],
+)
+def test_handover_commands(body: str, expected: object) -> None:
     assert parse_command(body) == expected

@@ -419,7 +419,7 @@ def test_ical_export_then_import_gives_identical_shifts() -> None:
             "kardiologi,1,2026-03-28 20:00,2026-03-29 08:00,@natt_1:localhost,"
             '"Berg, Anna; överläkare",',
             "röntgen,3,2026-10-24 20:00,2026-10-25 08:00,@x=y/z+w:example.org:8448,Ölund \\ Ö,"
-            "+46 70 123",
+            "+46 70 123 45 67",
             "vc-mora,1,2026-12-24 00:00,2027-01-01 00:00,@jul:localhost,Julia Jul,",
         ],
     )
