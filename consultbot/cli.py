@@ -423,6 +423,27 @@ async def cmd_consults(ctx: Context) -> int:
     return EXIT_OK
 
 
+async def cmd_backup(ctx: Context) -> int:
+    from consultbot.adapters.sqlite import backup_database
+
+    source = ctx.config.bot.database
+    target = _absolute(ctx.args.file)
+    if not source.exists():
+        raise ctx.fail("backup_no_database", database=source)
+    if target.exists():
+        raise ctx.fail("backup_exists", file=target)
+    try:
+        consults = await asyncio.to_thread(backup_database, source, target)
+    except OSError as exc:
+        raise ctx.fail("backup_failed", file=target, reason=os_reason(exc, ctx.messages)) from None
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        reason = database_reason(exc, ctx.messages)
+        raise ctx.fail("backup_failed", file=target, reason=reason) from None
+    ctx.print(ctx.messages.cli("backup_done", database=source, file=target, consults=consults))
+    return EXIT_OK
+
+
 async def cmd_not_yet(ctx: Context) -> int:
     raise ctx.fail("not_yet", verb=ctx.args.verb)
 
@@ -567,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--dir", metavar="DIR", help="data folder (default .local/synapse)")
     h.add_argument("--port", metavar="N", type=int, help="port on 127.0.0.1 (default 8008)")
     h.set_defaults(handler=cmd_homeserver)
+    b = verbs.add_parser(
+        "backup", parents=[common], help="a consistent copy of the database, also while running"
+    )
+    b.add_argument("file", metavar="FILE", help="the copy to write (must not exist)")
+    b.set_defaults(handler=cmd_backup)
     d = verbs.add_parser("dev", parents=[common], help="make run: homeserver, example data, bot")
     d.set_defaults(handler=cmd_dev)
     m = verbs.add_parser("demo", parents=[common], help="scripted end-to-end demo conversation")

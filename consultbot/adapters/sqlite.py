@@ -134,6 +134,24 @@ def _owner_only(name: str) -> None:
             logging.getLogger(__name__).warning("could not make %s owner-only: %s", path, exc)
 
 
+def backup_database(source: Path, target: Path) -> int:
+    """A consistent copy of the database at `source` written to `target` (which must not
+    exist), also while the bot writes to it: SQLite's online backup, then an integrity check
+    of the copy. Returns how many consults the copy holds. Blocking: run it in a thread."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
+        with sqlite3.connect(str(target)) as dst:
+            src.backup(dst)
+            checked = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            if checked != "ok":
+                raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
+            consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
+        dst.close()
+    os.chmod(target, 0o600)
+    return consults
+
+
 class SqliteStore(DataStore, ConsultStore):
     """Both stores on one SQLite file in WAL mode with foreign keys on."""
 
