@@ -54,6 +54,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import sys
 import time
@@ -183,6 +184,10 @@ def instrument(tracer: Tracer) -> None:
             lambda a, k, r: {"key": k.get("key", ""), "room": r or ""},
         ),
         (MatrixBot, "send", "bot.send", room_arg),
+        (MatrixBot, "fill_room", "bot.fill_room", room_arg),
+        (MatrixBot, "create_pool_room", "bot.create_pool_room", lambda a, k, r: {"room": r}),
+        (AsyncClient, "room_put_state", "nio.room_put_state", room_arg),
+        (AsyncClient, "room_invite", "nio.room_invite", room_arg),
         (MatrixBot, "_wait", "bot.wait_for_sync", none),
         (MatrixBot, "_crypto_chores", "bot.crypto_chores", none),
         (
@@ -230,6 +235,7 @@ class Params:
     burst_rounds: int
     settle: float
     record: bool
+    profile: bool = False
 
 
 @dataclass
@@ -420,6 +426,7 @@ database = "consultbot.db"
 timezone = "Europe/Stockholm"
 admins = []
 allowed_servers = ["{hs.server_name}"]
+room_pool = {self.pool_size}
 
 [tracks.halvakut]
 hours = "always"
@@ -464,6 +471,22 @@ ack_timeout_seconds = 86400
         finally:
             await store.close()
 
+    @property
+    def pool_size(self) -> int:
+        """The bot's warm room pool: one room for every consult of a burst, and a few more."""
+        return self.params.burst + 5
+
+    async def pool_ready(self) -> None:
+        """Wait (at most WAIT_S) until the bot's warm room pool is full again."""
+        path = self.workdir / "consultbot.db"
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                    (count,) = db.execute("SELECT count(*) FROM room_pool").fetchone()
+                if count >= self.pool_size:
+                    return
+                await asyncio.sleep(0.1)
+
     # -- the bot process -------------------------------------------------------------------------
 
     def trace(self) -> list[dict[str, Any]]:
@@ -476,7 +499,13 @@ ack_timeout_seconds = 86400
     async def start_bot(self, config_path: Path) -> None:
         """Start the bot process and wait until it says it is running."""
         log = (self.workdir / "bot.log").open("ab")
+        profiler: list[str] = []
+        if self.params.profile:
+            spy = Path(sys.executable).with_name("py-spy")
+            out = self.workdir / "profile.txt"
+            profiler = [str(spy), "record", "--format", "raw", "-o", str(out), "-r", "250", "--"]
         self.child = await asyncio.create_subprocess_exec(
+            *profiler,
             sys.executable,
             str(SCRIPT),
             "--bot-child",
@@ -504,7 +533,13 @@ ack_timeout_seconds = 86400
         child, self.child = self.child, None
         if child is None or child.returncode is not None:
             return
-        child.send_signal(signal.SIGTERM)
+        if self.params.profile:
+            # py-spy runs the bot as its child: stop the bot, and py-spy writes its samples.
+            tasks = f"/proc/{child.pid}/task/{child.pid}/children"
+            for pid in await asyncio.to_thread(lambda: Path(tasks).read_text().split()):
+                os.kill(int(pid), signal.SIGTERM)
+        else:
+            child.send_signal(signal.SIGTERM)
         try:
             async with asyncio.timeout(20):
                 await child.wait()
@@ -653,8 +688,10 @@ ack_timeout_seconds = 86400
         )
 
     async def settle(self) -> None:
-        """Let the bot and the clients finish what the last trial started."""
+        """Let the bot and the clients finish what the last trial started, and the bot's room
+        pool refill."""
         await asyncio.sleep(self.params.settle)
+        await self.pool_ready()
 
     def keep(self, trials: Sequence[Trial]) -> None:
         """Record trials, and say so when one failed."""
@@ -707,6 +744,7 @@ ack_timeout_seconds = 86400
         """Warm-ups, then the timed trials."""
         params, console = self.params, self.console
         first = self.probes[0]
+        await self.pool_ready()
         console.log("warm-up: one bare invite, one consult, one burst (cold)")
         self.keep([await self.bare("warm-up", first)])
         await self.settle()
@@ -773,6 +811,9 @@ MILESTONES = (
     ("recorded", "consult stored, outbox kicked"),
     ("create0", "dispatcher starts `room_create`"),
     ("create1", "`room_create` returned (room made, invites sent)"),
+    ("fill0", "dispatcher took a pool room, starts naming it"),
+    ("named", "pool room named (name and topic, side by side)"),
+    ("fill1", "invites into the pool room returned"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
     ("reply", "reply in the doctor's DM sent (before the page)"),
@@ -798,9 +839,25 @@ def bot_milestones(trial: Trial, trace: Trace) -> dict[str, float]:
         if synced is not None:
             found["synced"] = synced["t1"]
     create = trace.span("bot.create_room", room=trial.room)
+    fill = trace.span("bot.fill_room", room=trial.room)
+    consult = create["key"] if create is not None else ""
+    if fill is not None:
+        found.update(fill0=fill["t0"], fill1=fill["t1"])
+        named = trace.within("nio.room_put_state", fill["t0"], fill["t1"])
+        named = [n for n in named if n.get("room") == trial.room]
+        if named:
+            found["named"] = max(n["t1"] for n in named)
+        consult = next(
+            (
+                r["msg"].split()[1].rstrip(":")
+                for r in trace.logs
+                if r["msg"].endswith(f"took room {trial.room} from the pool")
+            ),
+            "",
+        )
     if create is not None:
         found.update(create0=create["t0"], create1=create["t1"])
-        consult = create["key"]
+    if create is not None or fill is not None:
         synced_room = next(
             (s for s in trace.spans.get("sync", []) if trial.room in s.get("rooms", ())), None
         )
@@ -1021,10 +1078,20 @@ def spans_summary(r: Results, phase: str) -> list[str]:
             if span["call"] == "RoomMessagesResponse":
                 add('sync loop: `/messages` backfill of a new room\'s "gap"', span)
         create = trace.span("bot.create_room", room=trial.room)
-        if create is None:
+        fill = trace.span("bot.fill_room", room=trial.room)
+        if create is None and fill is None:
             continue
-        for span in trace.within("nio.room_create", create["t0"], create["t1"]):
-            add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
+        if create is not None:
+            for span in trace.within("nio.room_create", create["t0"], create["t1"]):
+                add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
+        if fill is not None:
+            add("pool room: whole `fill_room` (name and topic, then invites)", fill)
+            for span in trace.within("nio.room_put_state", fill["t0"], fill["t1"]):
+                if span.get("room") == trial.room:
+                    add("pool room: `PUT state` (name, topic; side by side)", span)
+            for span in trace.within("nio.room_invite", fill["t0"], fill["t1"]):
+                if span.get("room") == trial.room:
+                    add("pool room: `invite` (each invitee; side by side)", span)
         reply = next((s for s in trace.within("bot.send", *window) if s["room"] == trial.dm), None)
         add("reply in the DM (`send`, before the page)", reply)
         page = trace.span("bot.send", room=trial.room)
@@ -1204,6 +1271,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--settle", type=float, default=0.3, help="pause after each trial (seconds)"
     )
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the bot under py-spy (samples in <workdir>/profile.txt, collapsed stacks)",
+    )
     parser.add_argument("--bot-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--trace", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1223,6 +1295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         burst_rounds=args.burst_rounds,
         settle=args.settle,
         record=not args.no_record,
+        profile=args.profile,
     )
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)

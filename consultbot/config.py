@@ -63,6 +63,7 @@ class BotConfig:
     admin_room: str = ""
     reminder_after_seconds: int = 4 * 3600
     auto_close_after_seconds: int = 24 * 3600
+    room_pool: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +204,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         admin_room=b.get("admin_room", str, ""),
         reminder_after_seconds=_bounded(b, "reminder_after_seconds", 4 * 3600),
         auto_close_after_seconds=_bounded(b, "auto_close_after_seconds", 24 * 3600),
+        room_pool=_bounded(b, "room_pool", 20, low=0, high=500),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

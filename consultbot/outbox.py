@@ -31,6 +31,7 @@ from consultbot.domain import escalation as esc
 from consultbot.domain.codec import effect_from_dict
 from consultbot.domain.events import Event, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
+from consultbot.pool import RoomPool
 from consultbot.ports import (
     Clock,
     ConflictError,
@@ -136,8 +137,10 @@ class Dispatcher:
         admin_room: str = "",
         admins: Sequence[UserId] = (),
         retry_delay: Callable[[int], float] = retry_delay,
+        pool: RoomPool | None = None,
     ) -> None:
         self._store = store
+        self._pool = pool
         self._messenger = messenger
         self._renderer = renderer
         self._questions = questions
@@ -276,15 +279,7 @@ class Dispatcher:
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 await messenger.send(consult.request_room, content, txn=txn)
             case esc.CreateRoom():
-                if not consult.room:
-                    topic = await renderer.render_about(consult, "topic")
-                    room = await messenger.create_room(
-                        key=f"{consult.id}",
-                        name=room_name(consult),
-                        topic=topic.text,
-                        invite=effect.invite,
-                    )
-                    await self._note_room(consult.id, room)
+                await self._create_room(consult, effect)
             case esc.PageLevel():
                 await self._page(consult, effect, txn)
             case esc.Notice():
@@ -295,6 +290,37 @@ class Dispatcher:
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 for n, room in enumerate(await self._admin_rooms()):
                     await messenger.send(room, content, txn=f"{txn}-{n}")
+
+    async def _create_room(self, consult: esc.Consult, effect: esc.CreateRoom) -> None:
+        """The consult room: a pool room taken and filled, or else one made now.
+
+        A room already recorded (taken from the pool before a crash or a failed attempt) is
+        filled again: naming and inviting twice changes nothing.
+        """
+        name = room_name(consult)
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        room = consult.room or await self._claim(consult.id)
+        if room:
+            await self._messenger.fill_room(room, name=name, topic=topic, invite=effect.invite)
+            return
+        room = await self._messenger.create_room(
+            key=f"{consult.id}", name=name, topic=topic, invite=effect.invite
+        )
+        await self._note_room(consult.id, room)
+
+    async def _claim(self, consult_id: ConsultId) -> str | None:
+        """A pool room recorded as the consult's room, in one transaction; None if none."""
+        if self._pool is None:
+            return None
+        for _ in range(5):
+            events = await self._store.events(consult_id)
+            if esc.fold(events).room:
+                return esc.fold(events).room
+            try:
+                return await self._pool.claim(consult_id, len(events))
+            except ConflictError:
+                continue  # a step of the consult came first: read the log again
+        raise ConflictError(f"{consult_id}: could not take a room from the pool")
 
     async def _note_room(self, consult_id: ConsultId, room: str) -> None:
         """Record the consult room just created (once), checked against the log's length."""

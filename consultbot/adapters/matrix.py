@@ -594,6 +594,45 @@ class MatrixBot(Messenger):
             await self.invite(room, invite)
         return room
 
+    def pool_policy(self) -> str:
+        return f"{room_policy.POLICY_VERSION}:{','.join(self.servers)}"
+
+    async def create_pool_room(self) -> str:
+        client = self.client
+        assert client is not None
+        response = await client.room_create(
+            preset=RoomPreset.private_chat,
+            initial_state=room_policy.locked_state(self.servers),
+            power_level_override=room_policy.power_levels(),
+        )
+        if isinstance(response, RoomCreateError):
+            raise RuntimeError(f"could not make a pool room: {response.status_code}")
+        return str(response.room_id)
+
+    async def fill_room(
+        self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
+    ) -> None:
+        client = self.client
+        assert client is not None
+        # Name and topic first, side by side: an invite shows the room as it is then.
+        for put in await asyncio.gather(
+            client.room_put_state(room, "m.room.name", {"name": name}),
+            client.room_put_state(room, "m.room.topic", {"topic": topic}),
+        ):
+            if not isinstance(put, RoomPutStateResponse):
+                raise RuntimeError(f"could not name the pool room {room}: {put}")
+        invited = await asyncio.gather(*(self._invite(room, user) for user in invite))
+        # The page need not wait for the invites to come back through sync: nio learns the
+        # invitees now, so their device keys are queried and the room key is shared with them
+        # with the page (an invitee can then decrypt it as soon as they join).
+        known = client.rooms.get(room)
+        if known is not None:
+            for user, ok in zip(invite, invited, strict=True):
+                if ok:
+                    known.add_member(user, None, None, invited=True)
+            if known.encrypted and client.olm is not None:
+                client.olm.update_tracked_users(known)
+
     async def _resolve(self, alias: str) -> str:
         assert self.client is not None
         server = self.user_id.split(":", 1)[1]
@@ -603,12 +642,17 @@ class MatrixBot(Messenger):
         return str(response.room_id)
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        client = self.client
-        assert client is not None
         for user in users:
-            response = await client.room_invite(room, user)
-            if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
-                log.error("could not invite %s to %s: %s", user, room, response.status_code)
+            await self._invite(room, user)
+
+    async def _invite(self, room: str, user: str) -> bool:
+        """Invite one user; True when they are invited (or were already)."""
+        assert self.client is not None
+        response = await self.client.room_invite(room, user)
+        if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
+            log.error("could not invite %s to %s: %s", user, room, response.status_code)
+            return False
+        return True
 
     async def send(
         self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()

@@ -116,6 +116,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
         "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
     ),
+    # 3: the warm pool of empty, encrypted consult rooms made in advance (issue 12).
+    (
+        """CREATE TABLE room_pool (
+            room TEXT PRIMARY KEY,
+            created_at_ms INTEGER NOT NULL,
+            policy TEXT NOT NULL
+        )""",
+        "CREATE INDEX room_pool_age ON room_pool (policy, created_at_ms)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
