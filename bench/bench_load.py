@@ -41,8 +41,8 @@ from importlib import metadata
 from pathlib import Path
 
 import benchlib
-from bench_page import ROOT, SCRIPT, SWITCHBOARD, WAIT_S, Probe, free_port
-from nio import AsyncClient, AsyncClientConfig, LoginResponse, SyncResponse
+from bench_page import ROOT, SCRIPT, WAIT_S, Probe, catalogue_toml, free_port
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse, SyncResponse
 
 from consultbot import datasets
 from consultbot.adapters.matrix_user import MatrixUser
@@ -77,6 +77,8 @@ class Load:
         self.log = workdir / "bot.log"
         self.trace = workdir / "trace.jsonl"
         self.rows: list[tuple[str, str, str, str, str, str]] = []
+        self.pager: AsyncClient | None = None
+        self.bare_rooms: list[str] = []
 
     async def start_bot(self, config: Path) -> asyncio.subprocess.Process:
         handle = self.log.open("ab")
@@ -138,10 +140,7 @@ class Load:
             f"{c2},Konsult Två,kardiologi,,070-100 00 02",
             f"{d1},Doktor Ett,vc-bench,,070-200 00 01",
         ]
-        catalogue = (
-            f'[[service]]\nid = "kardiologi"\nname = "Kardiologi"\nkind = "specialty"\n'
-            f'tracks = ["halvakut"]\nswitchboard = "{SWITCHBOARD}"\n'
-        )
+        catalogue = catalogue_toml(0)
         store = await SqliteStore.open(config.bot.database)
         try:
             await datasets.check_catalogue_files([("services.toml", catalogue.encode())]).activate(
@@ -163,21 +162,32 @@ class Load:
             await store.close()
 
     async def seed_consults(self, config_path: Path, hs: EmbeddedHomeserver, due: datetime) -> None:
-        """1,000 open consults; `together` of them in real pool rooms, due at `due`."""
+        """The real consults made due at `due` (together); more open consults up to the total.
+
+        The real consults' level-1 deadline is moved in the store (the event log and the
+        consult row) with the bot stopped: bench-only surgery, so that their deadlines fall
+        together. The added ones are due in an hour, in room ids of no real room.
+        """
         config = load_config(config_path, {})
+        with contextlib.closing(sqlite3.connect(config.bot.database)) as db, db:
+            real = [row[0] for row in db.execute("SELECT id FROM consult WHERE room IS NOT NULL")]
+            assert len(real) == self.together, real
+            for consult in real:
+                db.execute(
+                    "UPDATE consult_event SET data = json_set(data, '$.deadline', ?)"
+                    " WHERE consult_id = ? AND kind = 'paged'",
+                    (due.isoformat(), consult),
+                )
+                db.execute(
+                    "UPDATE consult SET deadline_ms = ? WHERE id = ?",
+                    (int(due.timestamp() * 1000), consult),
+                )
         store = await SqliteStore.open(config.bot.database)
         c1, d1 = UserId(hs.user_id("c1")), UserId(hs.user_id("d1"))
         now = datetime.now(UTC)
         try:
-            rooms = [p.room for p in await store.pool_rooms()]
-            assert len(rooms) >= self.together, "the pool is not full"
-            for n in range(self.consults):
+            for n in range(self.consults - self.together):
                 consult = await store.allocate_consult(now=now)
-                real = n < self.together
-                if real:
-                    await store.drop_pool_room(rooms[n])
-                room = rooms[n] if real else f"!bench-{n}:{hs.server_name}"
-                deadline = due if real else now + timedelta(hours=1)
                 events = [
                     Event.of(
                         now,
@@ -195,14 +205,41 @@ class Load:
                         Paged(
                             level=1,
                             people=(Person(user=c1, name="Konsult Ett", phone="070-100 00 01"),),
-                            deadline=deadline,
+                            deadline=now + timedelta(hours=1),
                         ),
                     ),
-                    Event.of(now, RoomCreated(room=room)),
+                    Event.of(now, RoomCreated(room=f"!bench-{n}:{hs.server_name}")),
                 ]
                 await store.record(ConsultId(consult), 0, events, [], now=now)
         finally:
             await store.close()
+
+    async def create_bare_rooms(self, hs: EmbeddedHomeserver) -> None:
+        """The bare pager's encrypted rooms, made before any timing."""
+        store = self.workdir / "pager"
+        store.mkdir(exist_ok=True)
+        cfg = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+        self.pager = AsyncClient(hs.url, hs.user_id("pager"), store_path=str(store), config=cfg)
+        response = await self.pager.login(self.password, device_name="bare pager")
+        assert isinstance(response, LoginResponse)
+        encryption = {
+            "type": "m.room.encryption",
+            "state_key": "",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+        }
+        for _ in range(self.together):
+            made = await self.pager.room_create(name="bare", initial_state=[encryption])
+            assert isinstance(made, RoomCreateResponse), made
+            self.bare_rooms.append(made.room_id)
+
+    async def bare_burst(self, probe: Probe) -> list[float]:
+        """The pager invites `probe`'s user into its rooms, all at once; each seen after t0."""
+        assert self.pager is not None
+        pager, user = self.pager, probe.user.user_id
+        t0 = time.time()
+        await asyncio.gather(*(pager.room_invite(room, user) for room in self.bare_rooms))
+        await probe.wait(lambda: all(room in probe.invites for room in self.bare_rooms), 60)
+        return [probe.invites[room][1] - t0 for room in self.bare_rooms]
 
     async def bare_resume(self, hs: EmbeddedHomeserver, user: str) -> float:
         """A plain E2EE nio client: log in, first sync; then, timed: restore and full sync."""
@@ -238,7 +275,7 @@ class Load:
         try:
             bot_id = await hs.register_user("konsultbot", self.password)
             admin = await hs.register_user("admin", self.password, admin=True)
-            for name in ("c1", "c2", "d1"):
+            for name in ("c1", "c2", "d1", "pager"):
                 await hs.register_user(name, self.password)
             await hs.exempt_from_rate_limits(bot_id, await hs.login(admin, self.password))
             config = self.workdir / "config.toml"
@@ -248,7 +285,7 @@ class Load:
                 f'store_path = "bot-store"\npickle_key = "{secrets.token_hex(16)}"\n\n'
                 f'[bot]\ndatabase = "consultbot.db"\ntimezone = "Europe/Stockholm"\n'
                 f'admins = []\nallowed_servers = ["{hs.server_name}"]\n'
-                f"room_pool = {self.together + 5}\n\n"
+                "room_pool = 10\n\n"
                 '[tracks.halvakut]\nhours = "always"\nack_timeout_seconds = 600\n',
                 encoding="utf-8",
             )
@@ -261,40 +298,40 @@ class Load:
             await asyncio.gather(*(u.start() for u in users.values()))
             probes = {name: Probe(users[name], bot_id) for name in ("c1", "c2")}
             try:
-                print("first start: the bot fills its room pool", file=sys.stderr)
+                print(f"first run: {self.together} real consults", file=sys.stderr)
                 child = await self.start_bot(config)
-                t = time.time()
-                await self.wait_logged("consultbot is running", t - 60)
+                await self.wait_logged("consultbot is running", time.time() - 60)
                 dm = await users["d1"].create_dm(bot_id)
+                for _ in range(self.together):
+                    await users["d1"].send_text(dm, f"!konsult kardiologi {QUESTION}")
+                c1 = probes["c1"]
                 async with asyncio.timeout(300):
-                    while True:
-                        with contextlib.closing(self.db()) as db:
-                            (count,) = db.execute("SELECT count(*) FROM room_pool").fetchone()
-                        if count >= self.together + 5:
-                            break
-                        await asyncio.sleep(0.5)
-                await asyncio.sleep(1.0)
+                    await c1.wait(lambda: len(c1.pages) >= self.together, 300)
+                await asyncio.sleep(2.0)
                 await self.stop(child)
 
-                print(f"seeding {self.consults} open consults", file=sys.stderr)
+                print(f"seeding up to {self.consults} open consults", file=sys.stderr)
                 due = datetime.now(UTC) + timedelta(seconds=self.lead)
                 await self.seed_consults(config, hs, due)
+                await self.create_bare_rooms(hs)
                 bare = await self.bare_resume(hs, hs.user_id("c2"))
 
                 print("restart with the consults in the store", file=sys.stderr)
+                known = set(c1.invites)
                 started = time.time()
                 child = await self.start_bot(config)
                 await users["d1"].send_text(dm, f"!konsult kardiologi {QUESTION}")
                 running = await self.wait_logged("consultbot is running", started)
                 caught = await self.wait_logged("caught up", started)
-                reply = await users["d1"].wait_for(
-                    lambda s: s.room == dm and s.sender == bot_id and "K-" in s.body, WAIT_S
+                number = f"K-{self.consults + 1:06d}"
+                await users["d1"].wait_for(
+                    lambda s: s.room == dm and s.sender == bot_id and number in s.body, WAIT_S
                 )
                 replied = time.time()
-                del reply
-                c1 = probes["c1"]
-                await c1.wait(lambda: c1.new_bot_invite(set()) is not None)
-                invited = min(at for who, at in c1.invites.values() if who == bot_id)
+                await c1.wait(lambda: c1.new_bot_invite(known) is not None)
+                new_room = c1.new_bot_invite(known)
+                assert new_room is not None
+                invited = c1.invites[new_room][1]
 
                 print("waiting for the common deadline", file=sys.stderr)
                 c2 = probes["c2"]
@@ -317,8 +354,11 @@ class Load:
                         )
                     ]
                 invites = [at for _, at in c2.invites.values()]
+                bare_invites = await self.bare_burst(c2)
                 await self.stop(child)
             finally:
+                if self.pager is not None:
+                    await self.pager.close()
                 for probe in probes.values():
                     await probe.close()
                 for user in users.values():
@@ -362,6 +402,8 @@ class Load:
                 "≤ 2 s",
             ),
         ]
+        bare_median = statistics.median(bare_invites)
+        bare_cell = "{} (p90 {}, max {})".format(*stats(bare_invites))
         for label, values in (
             ("deadline → escalation recorded (level-2 `paged` in the log)", steps),
             ("deadline → level-2 page sent (outbox entry done)", pages),
@@ -369,12 +411,21 @@ class Load:
         ):
             if values:
                 median, p90, worst = stats([v - d for v in values])
+                ratio = statistics.median([v - d for v in values]) / bare_median
                 self.rows.append(
-                    (label, str(len(values)), f"{median} (p90 {p90}, max {worst})", "", "", "≤ 1 s")
+                    (
+                        label,
+                        str(len(values)),
+                        f"{median} (p90 {p90}, max {worst})",
+                        bare_cell,
+                        f"{ratio:.1f}×",
+                        "≤ 1 s",
+                    )
                 )
 
     def markdown(self, command: str, load: str) -> str:
-        versions = f"Synapse {metadata.version('matrix-synapse')}, matrix-nio {metadata.version('matrix-nio')}"
+        synapse, nio = metadata.version("matrix-synapse"), metadata.version("matrix-nio")
+        versions = f"Synapse {synapse}, matrix-nio {nio}"
         lines = [
             MARK_START,
             "## Resuming with 1,000 open consults; 50 escalations due at once",
@@ -385,12 +436,16 @@ class Load:
             f"- Command: `{command}`",
             f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load before the run: {load}",
             f"- Machine: {benchlib.machine(versions)}",
-            f"- {self.consults} open consults in the store, {self.together} of them due together"
-            f" {self.lead:.0f} s after the restart (real encrypted rooms from the warm pool);"
-            " the rest due in an hour, in room ids of no real room (nothing is sent there).",
-            "- Bare client: a plain E2EE nio client restoring its login and doing a full-state"
-            " sync from its saved position, in an already running Python process; there is no"
-            " bare-client counterpart to the bot's timers, so the escalation rows have none.",
+            f"- {self.consults} open consults in the store: {self.together} real ones (asked by"
+            " the doctor in a first run, paged at level 1, rooms joined), their level-1 deadline"
+            f" then moved in the store to fall together {self.lead:.0f} s after the restart; the"
+            " rest written to the store, due in an hour, in room ids of no real room (nothing is"
+            " sent there). At the restart the doctor asks once more.",
+            "- Bare client: for the resume, a plain E2EE nio client restoring its login and doing"
+            " a full-state sync from its saved position, in an already running Python process;"
+            " for the escalations, a plain nio client inviting the same level-2 consultant into"
+            f" {self.together} encrypted rooms of its own at once (each invite seen after the"
+            " start of the burst), measured in the same run after the escalations.",
             "",
             "| measurement | n | bot | bare client | bot/bare | target |",
             "|---|---|---|---|---|---|",

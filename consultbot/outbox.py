@@ -6,7 +6,8 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
 
 - Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
   consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
-  a confirmation), one per room for replies that belong to no consult.
+  a confirmation), one for its escalation notices (so the next level's page never waits for
+  the notice), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
@@ -89,12 +90,25 @@ def _critical(item: OutboxItem) -> bool:
     return _effect_type(item) in (esc.PageLevel.__name__, esc.CreateRoom.__name__)
 
 
+def _escalation_notice(item: OutboxItem) -> bool:
+    """The notice in the consult room that the next level is being paged."""
+    return _effect_type(item) == esc.Notice.__name__ and item.payload.get("template") == (
+        "escalating"
+    )
+
+
 def lane(item: OutboxItem) -> str:
-    """The lane an item is sent in: in order within a lane, lanes side by side."""
+    """The lane an item is sent in: in order within a lane, lanes side by side.
+
+    Replies to the requester and the escalation notice have lanes of their own: neither holds
+    up a page (the next level's invite is its first signal).
+    """
     if item.consult is None:
         return f"room:{item.room}"
     if _effect_type(item) == esc.Reply.__name__:
         return f"{item.consult}:reply"
+    if _escalation_notice(item):
+        return f"{item.consult}:notice"
     return item.consult
 
 

@@ -622,16 +622,21 @@ class MatrixBot(Messenger):
             if not isinstance(put, RoomPutStateResponse):
                 raise RuntimeError(f"could not name the pool room {room}: {put}")
         invited = await asyncio.gather(*(self._invite(room, user) for user in invite))
-        # The page need not wait for the invites to come back through sync: nio learns the
-        # invitees now, so their device keys are queried and the room key is shared with them
-        # with the page (an invitee can then decrypt it as soon as they join).
+        self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
+
+    def _learn_invited(self, room: str, users: Sequence[str]) -> None:
+        """The page need not wait for invites to come back through sync: nio learns the
+        invitees now, so their device keys are queried and the room key goes to them with the
+        page (an invitee can then decrypt it as soon as they join)."""
+        client = self.client
+        assert client is not None
         known = client.rooms.get(room)
-        if known is not None:
-            for user, ok in zip(invite, invited, strict=True):
-                if ok:
-                    known.add_member(user, None, None, invited=True)
-            if known.encrypted and client.olm is not None:
-                client.olm.update_tracked_users(known)
+        if known is None or not users:
+            return
+        for user in users:
+            known.add_member(user, None, None, invited=True)
+        if known.encrypted and client.olm is not None:
+            client.olm.update_tracked_users(known)
 
     async def _resolve(self, alias: str) -> str:
         assert self.client is not None
@@ -642,8 +647,8 @@ class MatrixBot(Messenger):
         return str(response.room_id)
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        for user in users:
-            await self._invite(room, user)
+        invited = [user for user in users if await self._invite(room, user)]
+        self._learn_invited(room, invited)
 
     async def _invite(self, room: str, user: str) -> bool:
         """Invite one user; True when they are invited (or were already)."""
