@@ -111,6 +111,7 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
             tasks=tasks,
             pool=pool,
         )
+        pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
         matrix.handler = service
         if config.bot.admin_room:
             service.admin_room = await matrix.join_room(config.bot.admin_room) or ""

@@ -172,6 +172,10 @@ class Dispatcher:
         """Something new is in the outbox."""
         self._wake.set()
 
+    def busy(self) -> bool:
+        """True while some lane is at work (messages on their way)."""
+        return bool(self._workers)
+
     # -- draining -----------------------------------------------------------------------------
 
     async def drain(self) -> None:

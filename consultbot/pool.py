@@ -12,11 +12,11 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
   (`Messenger.fill_room`, repeated after a crash). With the pool empty the room is made at
   once, as before.
 - Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after
-  claims (`kick`) and once a minute, but only once no room has been taken for `QUIET_SECONDS`,
-  one room at a time. Making a room is the homeserver's heaviest call; made while pages are
-  on their way, it would slow them down (measured: invites took 3× longer). A room is
-  recorded in the pool only after the homeserver has made it; a crash in between leaves an
-  empty room nobody is in but the bot.
+  claims (`kick`) and once a minute, but only once no room has been taken and nothing sent for
+  `QUIET_SECONDS`, one room at a time. Making a room is the homeserver's heaviest call; made
+  while pages are on their way, it would slow them down (measured: invites took 3× longer). A
+  room is recorded in the pool only after the homeserver has made it; a crash in between
+  leaves an empty room nobody is in but the bot.
 - Staleness. A room made under another room policy (the policy version, or the allowed
   servers of its ACL, changed) or older than `max_age` is never handed out; the bot leaves it
   and makes a new one.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from consultbot.domain.types import ConsultId
@@ -63,6 +64,9 @@ class RoomPool:
         self.filled = asyncio.Event()
         self.quiet_seconds = QUIET_SECONDS
         self._last_claim = -math.inf
+        self._last_busy = -math.inf
+        #: True while messages are on their way (the outbox has lanes at work): no refill then.
+        self.busy: Callable[[], bool] = lambda: False
 
     def kick(self) -> None:
         """A room was taken: make another."""
@@ -108,8 +112,12 @@ class RoomPool:
         return dropped
 
     def _busy_for(self) -> float:
-        """Seconds until the bot has been quiet (no room taken) for `quiet_seconds`."""
-        since = asyncio.get_running_loop().time() - self._last_claim
+        """Seconds until the bot has been quiet (no room taken, nothing being sent) for
+        `quiet_seconds`."""
+        now = asyncio.get_running_loop().time()
+        if self.busy():
+            self._last_busy = now
+        since = now - max(self._last_claim, self._last_busy)
         return max(0.0, self.quiet_seconds - since)
 
     async def fill(self, *, paced: bool = False) -> int:
