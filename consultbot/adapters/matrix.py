@@ -529,7 +529,9 @@ class MatrixBot(Messenger):
             return 0
         changed = 0
         for room_id, room in list(client.rooms.items()):
-            if not (room.canonical_alias or "").startswith("#konsult-"):
+            consult_room = (room.canonical_alias or "").startswith("#konsult-")
+            # Rooms from the warm pool have no alias: the store knows them as consult rooms.
+            if not consult_room and await self.store.consult_for_room(room_id) is None:
                 continue
             current: dict[str, dict[str, Any] | None] = {}
             for kind in (*LOCKED_TYPES, "m.room.power_levels"):
