@@ -616,11 +616,18 @@ class MatrixBot(Messenger):
     ) -> None:
         client = self.client
         assert client is not None
-        # Name and topic first, side by side: an invite shows the room as it is then.
-        for put in await asyncio.gather(
+        # Name and topic first, side by side: an invite shows the room as it is then. Beside
+        # them, the member list nio wants before the room's first encrypted message.
+        naming = asyncio.gather(
             client.room_put_state(room, "m.room.name", {"name": name}),
             client.room_put_state(room, "m.room.topic", {"topic": topic}),
-        ):
+        )
+        known = client.rooms.get(room)
+        if known is not None and not known.members_synced:
+            puts, _ = await asyncio.gather(naming, client.joined_members(room))
+        else:
+            puts = await naming
+        for put in puts:
             if not isinstance(put, RoomPutStateResponse):
                 raise RuntimeError(f"could not name the pool room {room}: {put}")
         invited = await asyncio.gather(*(self._invite(room, user) for user in invite))
