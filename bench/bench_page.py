@@ -236,6 +236,7 @@ class Params:
     settle: float
     record: bool
     profile: bool = False
+    load: str = ""
 
 
 @dataclass
@@ -857,12 +858,13 @@ def bot_milestones(trial: Trial, trace: Trace) -> dict[str, float]:
         )
     if create is not None:
         found.update(create0=create["t0"], create1=create["t1"])
-    if create is not None or fill is not None:
+    if create is not None:
         synced_room = next(
             (s for s in trace.spans.get("sync", []) if trial.room in s.get("rooms", ())), None
         )
         if synced_room is not None:
             found["room_synced"] = synced_room["t1"]
+    if create is not None or fill is not None:
         reply = next(
             (
                 e
@@ -1189,16 +1191,21 @@ def markdown(
 ) -> str:
     """The BENCHMARKS.md section for this run."""
     lines = [
-        MARK_START,
-        "## Page latency: the bot against a bare Matrix client",
+        marks(params.burst)[0],
+        "## Page latency: the bot against a bare Matrix client"
+        + ("" if params.burst == 10 else f" (bursts of {params.burst})"),
         "",
         "SPEC §8 target: a page reaches the consultant within 1.2× the time a bare Matrix client"
         " needs to page with a single call (an invite into an existing encrypted room), one"
         " consult at a time and in a burst. The ratio is of medians.",
         "",
         f"- Command: `{command}`",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average (1, 5, 15 min) before"
+        f" the run: {params.load}",
         f"- Machine: {machine()}",
+        f"- The bot's warm room pool (`bot.room_pool`) holds {params.burst + 5} rooms; before"
+        " every trial and burst, of either kind, the benchmark waits until it is full again (a"
+        " pool sized for the largest burst, refilled between bursts).",
         "- Set-up: everything on this one machine: an embedded Synapse (loopback, SQLite), the"
         " bot as its own process (`consultbot.app.run` with timing probes), and the clients"
         " (E2EE matrix-nio: consultants and doctors are `MatrixUser`s, syncing; the bare pager"
@@ -1231,8 +1238,9 @@ def markdown(
         "Milestones of each consult, as times after the doctor's send (median over the"
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
-        " clients stamp what they see. The bot reads the consult room and its members from its"
-        " own `/sync` before it pages, and sends its reply in the DM before the page.",
+        " clients stamp what they see. A consult room from the pool is named, then the"
+        " invites go out; the bot sends its reply in the DM after the invites and pages"
+        " without waiting for the invites to come back through its `/sync`.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",
         "|---|---|---|---|---|",
@@ -1246,14 +1254,21 @@ def markdown(
                 *(("", *(f"- {item}" for item in items)) if items else ()),
             )
         ),
-        MARK_END,
+        marks(params.burst)[1],
     ]
     return "\n".join(lines) + "\n"
 
 
-def record(text: str) -> Path:
+def marks(burst: int) -> tuple[str, str]:
+    """The markers of this benchmark's section: one section for bursts of 10, one per size."""
+    if burst == 10:
+        return MARK_START, MARK_END
+    return f"<!-- bench_page_burst{burst}:start -->", f"<!-- bench_page_burst{burst}:end -->"
+
+
+def record(text: str, burst: int) -> Path:
     """Replace (or append) this benchmark's section of BENCHMARKS.md."""
-    return benchlib.record(text, MARK_START, MARK_END)
+    return benchlib.record(text, *marks(burst))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1296,6 +1311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settle=args.settle,
         record=not args.no_record,
         profile=args.profile,
+        load=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
     )
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
@@ -1317,7 +1333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if params.record:
         command = " ".join([".venv/bin/python", "bench/bench_page.py", *(argv or sys.argv[1:])])
         text = markdown(params, command, results, rows, breakdown, notes)
-        console.log(f"recorded in {record(text)}")
+        console.log(f"recorded in {record(text, params.burst)}")
     return 0
 
 
