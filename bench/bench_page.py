@@ -812,9 +812,9 @@ MILESTONES = (
     ("recorded", "consult stored, outbox kicked"),
     ("create0", "dispatcher starts `room_create`"),
     ("create1", "`room_create` returned (room made, invites sent)"),
-    ("fill0", "dispatcher took a pool room, starts naming it"),
-    ("named", "pool room named (name and topic, side by side)"),
-    ("fill1", "invites into the pool room returned"),
+    ("fill0", "dispatcher took a pool room, starts inviting"),
+    ("named", "pool room named (name and topic, after the invites)"),
+    ("fill1", "pool room filled (invites, then name and topic)"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
     ("reply", "reply in the doctor's DM sent (before the page)"),
@@ -1087,7 +1087,7 @@ def spans_summary(r: Results, phase: str) -> list[str]:
             for span in trace.within("nio.room_create", create["t0"], create["t1"]):
                 add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
         if fill is not None:
-            add("pool room: whole `fill_room` (name and topic, then invites)", fill)
+            add("pool room: whole `fill_room` (invites, then name and topic)", fill)
             for span in trace.within("nio.room_put_state", fill["t0"], fill["t1"]):
                 if span.get("room") == trial.room:
                     add("pool room: `PUT state` (name, topic; side by side)", span)
@@ -1238,9 +1238,9 @@ def markdown(
         "Milestones of each consult, as times after the doctor's send (median over the"
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
-        " clients stamp what they see. A consult room from the pool is named, then the"
-        " invites go out; the bot sends its reply in the DM after the invites and pages"
-        " without waiting for the invites to come back through its `/sync`.",
+        " clients stamp what they see. Into a consult room from the pool the invites go out"
+        " first, then its name and topic; the bot sends its reply in the DM after that and"
+        " pages without waiting for the invites to come back through its `/sync`.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",
         "|---|---|---|---|---|",

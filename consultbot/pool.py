@@ -8,7 +8,7 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
 - Taking a room. The outbox takes the oldest fresh room for a consult and records it as the
   consult's room in ONE transaction (`ConsultStore.claim_pool_room`): a room handed to one
   consult is out of the pool before anyone else can see it, and a crash leaves it either in the
-  pool or the consult's. Then it names the room, sets its topic and invites
+  pool or the consult's. Then it invites, and names the room and sets its topic
   (`Messenger.fill_room`, repeated after a crash). With the pool empty the room is made at
   once, as before.
 - Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after

@@ -307,7 +307,7 @@ class Messenger(ABC):
     async def fill_room(
         self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
     ) -> None:
-        """Give a pool room its name and topic, then invite (doing it again changes nothing)."""
+        """Invite into a pool room, then give it its name and topic (again: no change)."""
 
     @abstractmethod
     def pool_policy(self) -> str:

@@ -616,22 +616,22 @@ class MatrixBot(Messenger):
     ) -> None:
         client = self.client
         assert client is not None
-        # Name and topic first, side by side: an invite shows the room as it is then. Beside
-        # them, the member list nio wants before the room's first encrypted message.
-        naming = asyncio.gather(
-            client.room_put_state(room, "m.room.name", {"name": name}),
-            client.room_put_state(room, "m.room.topic", {"topic": topic}),
-        )
+        # The invites first, side by side (with the member list nio wants before the room's
+        # first encrypted message): the invite is the page's first signal, and the homeserver
+        # is never asked for anything else before it. Then the name and topic.
+        inviting = asyncio.gather(*(self._invite(room, user) for user in invite))
         known = client.rooms.get(room)
         if known is not None and not known.members_synced:
-            puts, _ = await asyncio.gather(naming, client.joined_members(room))
+            invited, _ = await asyncio.gather(inviting, client.joined_members(room))
         else:
-            puts = await naming
-        for put in puts:
+            invited = await inviting
+        self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
+        for put in await asyncio.gather(
+            client.room_put_state(room, "m.room.name", {"name": name}),
+            client.room_put_state(room, "m.room.topic", {"topic": topic}),
+        ):
             if not isinstance(put, RoomPutStateResponse):
                 raise RuntimeError(f"could not name the pool room {room}: {put}")
-        invited = await asyncio.gather(*(self._invite(room, user) for user in invite))
-        self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
 
     def _learn_invited(self, room: str, users: Sequence[str]) -> None:
         """The page need not wait for invites to come back through sync: nio learns the
