@@ -185,6 +185,7 @@ def instrument(tracer: Tracer) -> None:
         ),
         (MatrixBot, "send", "bot.send", room_arg),
         (MatrixBot, "fill_room", "bot.fill_room", room_arg),
+        (MatrixBot, "name_room", "bot.name_room", room_arg),
         (MatrixBot, "create_pool_room", "bot.create_pool_room", lambda a, k, r: {"room": r}),
         (AsyncClient, "room_put_state", "nio.room_put_state", room_arg),
         (AsyncClient, "room_invite", "nio.room_invite", room_arg),
@@ -813,8 +814,8 @@ MILESTONES = (
     ("create0", "dispatcher starts `room_create`"),
     ("create1", "`room_create` returned (room made, invites sent)"),
     ("fill0", "dispatcher took a pool room, starts inviting"),
-    ("named", "pool room named (name and topic, after the invites)"),
-    ("fill1", "pool room filled (invites, then name and topic)"),
+    ("fill1", "invites into the pool room returned"),
+    ("named", "room named (name and topic, beside the first page)"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
     ("reply", "reply in the doctor's DM sent (before the page)"),
@@ -844,10 +845,9 @@ def bot_milestones(trial: Trial, trace: Trace) -> dict[str, float]:
     consult = create["key"] if create is not None else ""
     if fill is not None:
         found.update(fill0=fill["t0"], fill1=fill["t1"])
-        named = trace.within("nio.room_put_state", fill["t0"], fill["t1"])
-        named = [n for n in named if n.get("room") == trial.room]
+        named = trace.span("bot.name_room", room=trial.room)
         if named:
-            found["named"] = max(n["t1"] for n in named)
+            found["named"] = named["t1"]
         consult = next(
             (
                 r["msg"].split()[1].rstrip(":")
@@ -1087,10 +1087,9 @@ def spans_summary(r: Results, phase: str) -> list[str]:
             for span in trace.within("nio.room_create", create["t0"], create["t1"]):
                 add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
         if fill is not None:
-            add("pool room: whole `fill_room` (invites, then name and topic)", fill)
-            for span in trace.within("nio.room_put_state", fill["t0"], fill["t1"]):
-                if span.get("room") == trial.room:
-                    add("pool room: `PUT state` (name, topic; side by side)", span)
+            add("pool room: whole `fill_room` (the invites, side by side)", fill)
+            named = trace.span("bot.name_room", room=trial.room)
+            add("pool room: `name_room` (name and topic, beside the page)", named)
             for span in trace.within("nio.room_invite", fill["t0"], fill["t1"]):
                 if span.get("room") == trial.room:
                     add("pool room: `invite` (each invitee; side by side)", span)
@@ -1239,8 +1238,9 @@ def markdown(
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
         " clients stamp what they see. Into a consult room from the pool the invites go out"
-        " first, then its name and topic; the bot sends its reply in the DM after that and"
-        " pages without waiting for the invites to come back through its `/sync`.",
+        " first; the room's name and topic go out beside the page, which does not wait for"
+        " the invites to come back through the bot's `/sync`; the reply in the DM follows the"
+        " invites in a lane of its own.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",
         "|---|---|---|---|---|",

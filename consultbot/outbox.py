@@ -290,6 +290,8 @@ class Dispatcher:
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
             log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
+            if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
+                await self._name(consult)  # the room is named all the same
             return
         renderer, messenger = self._renderer, self._messenger
         match effect:
@@ -310,21 +312,26 @@ class Dispatcher:
                     await messenger.send(room, content, txn=f"{txn}-{n}")
 
     async def _create_room(self, consult: esc.Consult, effect: esc.CreateRoom) -> None:
-        """The consult room: a pool room taken and filled, or else one made now.
+        """The consult room: a pool room taken and its invitees invited, or else one made now.
 
-        A room already recorded (taken from the pool before a crash or a failed attempt) is
-        filled again: naming and inviting twice changes nothing.
+        A room already recorded (taken from the pool before a crash or a failed attempt) gets
+        its invites again: inviting twice changes nothing. A pool room is named with the first
+        page, side by side with it (`_page`).
         """
-        name = room_name(consult)
-        topic = (await self._renderer.render_about(consult, "topic")).text
         room = consult.room or await self._claim(consult.id)
         if room:
-            await self._messenger.fill_room(room, name=name, topic=topic, invite=effect.invite)
+            await self._messenger.fill_room(room, invite=effect.invite)
             return
+        topic = (await self._renderer.render_about(consult, "topic")).text
         room = await self._messenger.create_room(
-            key=f"{consult.id}", name=name, topic=topic, invite=effect.invite
+            key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
         )
         await self._note_room(consult.id, room)
+
+    async def _name(self, consult: esc.Consult) -> None:
+        """The consult room's name and topic (again for a room made with them: no change)."""
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        await self._messenger.name_room(consult.room, name=room_name(consult), topic=topic)
 
     async def _claim(self, consult_id: ConsultId) -> str | None:
         """A pool room recorded as the consult's room, in one transaction; None if none."""
@@ -395,7 +402,13 @@ class Dispatcher:
             level=effect.level,
             question=question,
         )
-        await self._messenger.send(
+        page = self._messenger.send(
             consult.room, content, txn=txn, recipients=(*users, consult.requester)
         )
+        if effect.first:
+            # The room's name and topic go out beside the first page, not before it. A retry
+            # repeats both: the page's transaction id makes the homeserver drop the repeat.
+            await asyncio.gather(page, self._name(consult))
+        else:
+            await page
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

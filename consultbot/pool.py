@@ -8,9 +8,9 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
 - Taking a room. The outbox takes the oldest fresh room for a consult and records it as the
   consult's room in ONE transaction (`ConsultStore.claim_pool_room`): a room handed to one
   consult is out of the pool before anyone else can see it, and a crash leaves it either in the
-  pool or the consult's. Then it invites, and names the room and sets its topic
-  (`Messenger.fill_room`, repeated after a crash). With the pool empty the room is made at
-  once, as before.
+  pool or the consult's. Then it invites (`Messenger.fill_room`, repeated after a crash);
+  the room's name and topic go out beside the first page (`Messenger.name_room`). With the
+  pool empty the room is made at once, as before.
 - Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after
   claims (`kick`) and once a minute, but only once no room has been taken and nothing sent for
   `QUIET_SECONDS`, one room at a time. Making a room is the homeserver's heaviest call; made

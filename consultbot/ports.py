@@ -304,10 +304,12 @@ class Messenger(ABC):
         invitees; the state and power levels of a consult room. Return its id."""
 
     @abstractmethod
-    async def fill_room(
-        self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
-    ) -> None:
-        """Invite into a pool room, then give it its name and topic (again: no change)."""
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        """Invite into a pool room (again: no change); the invitees can read the next message."""
+
+    @abstractmethod
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        """Set a room's name and topic (the same again: no change)."""
 
     @abstractmethod
     def pool_policy(self) -> str:

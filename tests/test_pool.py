@@ -38,13 +38,16 @@ from tests.test_service import (
 class PoolMessenger(Messenger):
     """Remembers what each pool room was named and whom it invited."""
 
-    filled: dict[str, list[tuple[str, str, tuple[UserId, ...]]]] = field(default_factory=dict)
+    filled: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    invited: dict[str, list[tuple[UserId, ...]]] = field(default_factory=dict)
 
-    async def fill_room(
-        self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
-    ) -> None:
-        await super().fill_room(room, name=name, topic=topic, invite=invite)
-        self.filled.setdefault(room, []).append((name, topic, tuple(invite)))
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        await super().fill_room(room, invite=invite)
+        self.invited.setdefault(room, []).append(tuple(invite))
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        await super().name_room(room, name=name, topic=topic)
+        self.filled.setdefault(room, []).append((name, topic))
         self.room_texts += [name, topic]
 
 
@@ -107,8 +110,9 @@ async def test_a_consult_takes_a_ready_room_names_it_and_pages_there(db: SqliteS
     m = messenger_of(bot)
     assert room == ready[0]
     assert len(m.actions("create")) == made  # no room made while the patient waits
-    [(name, _, invited)] = m.filled[room]
+    [(name, _)] = m.filled[room]
     assert consult in name
+    [invited] = m.invited[room]
     assert set(invited) == {REQ, K1A, K1B}
     assert all(QUESTION not in text and "förmaksflimmer" not in text for text in m.room_texts)
     [page] = m.pages()

@@ -611,14 +611,11 @@ class MatrixBot(Messenger):
             raise RuntimeError(f"could not make a pool room: {response.status_code}")
         return str(response.room_id)
 
-    async def fill_room(
-        self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
-    ) -> None:
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         client = self.client
         assert client is not None
-        # The invites first, side by side (with the member list nio wants before the room's
-        # first encrypted message): the invite is the page's first signal, and the homeserver
-        # is never asked for anything else before it. Then the name and topic.
+        # The invites side by side, with the member list nio wants before the room's first
+        # encrypted message: the invite is the page's first signal and waits for nothing else.
         inviting = asyncio.gather(*(self._invite(room, user) for user in invite))
         known = client.rooms.get(room)
         if known is not None and not known.members_synced:
@@ -626,12 +623,15 @@ class MatrixBot(Messenger):
         else:
             invited = await inviting
         self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        assert self.client is not None
         for put in await asyncio.gather(
-            client.room_put_state(room, "m.room.name", {"name": name}),
-            client.room_put_state(room, "m.room.topic", {"topic": topic}),
+            self.client.room_put_state(room, "m.room.name", {"name": name}),
+            self.client.room_put_state(room, "m.room.topic", {"topic": topic}),
         ):
             if not isinstance(put, RoomPutStateResponse):
-                raise RuntimeError(f"could not name the pool room {room}: {put}")
+                raise RuntimeError(f"could not name the room {room}: {put}")
 
     def _learn_invited(self, room: str, users: Sequence[str]) -> None:
         """The page need not wait for invites to come back through sync: nio learns the

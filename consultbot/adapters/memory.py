@@ -375,12 +375,13 @@ class MemoryMessenger(Messenger):
         self.log.append(Sent(action="create", room=room))
         return room
 
-    async def fill_room(
-        self, room: str, *, name: str, topic: str, invite: Sequence[UserId]
-    ) -> None:
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        self._maybe_fail()
+        self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
         self._maybe_fail()
         self.names[room] = name
-        self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
 
     def pool_policy(self) -> str:
         return self.policy

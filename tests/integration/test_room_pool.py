@@ -115,6 +115,14 @@ async def test_a_pooled_consult_room_has_the_consult_room_state(
                 lambda s: s.kind == "message" and s.room == room and s.msgtype == "m.text", 30
             )
             client = l1.client
+
+            async def named() -> bool:
+                answer = await client.room_get_state_event(room, "m.room.name")
+                return getattr(answer, "content", {}).get("name") == "K-000001 kardiologi"
+
+            async with asyncio.timeout(30):  # the name goes out beside the page
+                while not await named():  # noqa: ASYNC110 - the homeserver's state, polled
+                    await asyncio.sleep(0.05)
             state = {}
             for kind in (
                 "m.room.encryption",
