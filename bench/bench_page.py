@@ -815,7 +815,7 @@ MILESTONES = (
     ("create1", "`room_create` returned (room made, invites sent)"),
     ("fill0", "dispatcher took a pool room, starts inviting"),
     ("fill1", "invites into the pool room returned"),
-    ("named", "room named (name and topic, beside the first page)"),
+    ("named", "room named (name and topic, after the first page)"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
     ("reply", "reply in the doctor's DM sent (before the page)"),
@@ -1089,7 +1089,7 @@ def spans_summary(r: Results, phase: str) -> list[str]:
         if fill is not None:
             add("pool room: whole `fill_room` (the invites, side by side)", fill)
             named = trace.span("bot.name_room", room=trial.room)
-            add("pool room: `name_room` (name and topic, beside the page)", named)
+            add("pool room: `name_room` (name and topic, after the page)", named)
             for span in trace.within("nio.room_invite", fill["t0"], fill["t1"]):
                 if span.get("room") == trial.room:
                     add("pool room: `invite` (each invitee; side by side)", span)
@@ -1238,8 +1238,8 @@ def markdown(
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
         " clients stamp what they see. Into a consult room from the pool the invites go out"
-        " first; the room's name and topic go out beside the page, which does not wait for"
-        " the invites to come back through the bot's `/sync`; the reply in the DM follows the"
+        " first, then the page (which does not wait for the invites to come back through the"
+        " bot's `/sync`), then the room's name and topic; the reply in the DM follows the"
         " invites in a lane of its own.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",

@@ -315,8 +315,8 @@ class Dispatcher:
         """The consult room: a pool room taken and its invitees invited, or else one made now.
 
         A room already recorded (taken from the pool before a crash or a failed attempt) gets
-        its invites again: inviting twice changes nothing. A pool room is named with the first
-        page, side by side with it (`_page`).
+        its invites again: inviting twice changes nothing. A pool room is named right after the
+        first page (`_page`).
         """
         room = consult.room or await self._claim(consult.id)
         if room:
@@ -402,13 +402,12 @@ class Dispatcher:
             level=effect.level,
             question=question,
         )
-        page = self._messenger.send(
+        await self._messenger.send(
             consult.room, content, txn=txn, recipients=(*users, consult.requester)
         )
         if effect.first:
-            # The room's name and topic go out beside the first page, not before it. A retry
-            # repeats both: the page's transaction id makes the homeserver drop the repeat.
-            await asyncio.gather(page, self._name(consult))
-        else:
-            await page
+            # The room's name and topic follow the first page (the homeserver takes a room's
+            # events one at a time: before it, they would hold the page up). A retry repeats
+            # both: the page's transaction id makes the homeserver drop the repeated page.
+            await self._name(consult)
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

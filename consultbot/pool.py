@@ -9,7 +9,7 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
   consult's room in ONE transaction (`ConsultStore.claim_pool_room`): a room handed to one
   consult is out of the pool before anyone else can see it, and a crash leaves it either in the
   pool or the consult's. Then it invites (`Messenger.fill_room`, repeated after a crash);
-  the room's name and topic go out beside the first page (`Messenger.name_room`). With the
+  the room's name and topic follow the first page (`Messenger.name_room`). With the
   pool empty the room is made at once, as before.
 - Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after
   claims (`kick`) and once a minute, but only once no room has been taken and nothing sent for
