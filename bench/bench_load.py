@@ -79,6 +79,7 @@ class Load:
         self.rows: list[tuple[str, str, str, str, str, str]] = []
         self.pager: AsyncClient | None = None
         self.bare_rooms: list[str] = []
+        self.due_after_start = 0.0
 
     async def start_bot(self, config: Path) -> asyncio.subprocess.Process:
         handle = self.log.open("ab")
@@ -307,14 +308,22 @@ class Load:
                 c1 = probes["c1"]
                 async with asyncio.timeout(300):
                     await c1.wait(lambda: len(c1.pages) >= self.together, 300)
-                await asyncio.sleep(2.0)
+                    while True:  # everything sent, the pool full again: a quiet stop
+                        with contextlib.closing(self.db()) as db:
+                            (unsent,) = db.execute(
+                                "SELECT count(*) FROM outbox WHERE sent_at_ms IS NULL"
+                            ).fetchone()
+                            (ready,) = db.execute("SELECT count(*) FROM room_pool").fetchone()
+                        if unsent == 0 and ready >= 10:
+                            break
+                        await asyncio.sleep(0.2)
                 await self.stop(child)
 
                 print(f"seeding up to {self.consults} open consults", file=sys.stderr)
-                due = datetime.now(UTC) + timedelta(seconds=self.lead)
-                await self.seed_consults(config, hs, due)
                 await self.create_bare_rooms(hs)
                 bare = await self.bare_resume(hs, hs.user_id("c2"))
+                due = datetime.now(UTC) + timedelta(seconds=self.lead)
+                await self.seed_consults(config, hs, due)
 
                 print("restart with the consults in the store", file=sys.stderr)
                 known = set(c1.invites)
@@ -368,6 +377,7 @@ class Load:
             await hs.stop()
 
         d = due.timestamp()
+        self.due_after_start = d - started
         self.rows = [
             (
                 "process start → `consultbot is running` (timers of all consults rebuilt)",
@@ -412,13 +422,14 @@ class Load:
             if values:
                 median, p90, worst = stats([v - d for v in values])
                 ratio = statistics.median([v - d for v in values]) / bare_median
+                delivered = "recorded" not in label  # the step has no bare counterpart
                 self.rows.append(
                     (
                         label,
                         str(len(values)),
                         f"{median} (p90 {p90}, max {worst})",
-                        bare_cell,
-                        f"{ratio:.1f}×",
+                        bare_cell if delivered else "",
+                        f"{ratio:.1f}×" if delivered else "",
                         "≤ 1 s",
                     )
                 )
@@ -438,7 +449,8 @@ class Load:
             f"- Machine: {benchlib.machine(versions)}",
             f"- {self.consults} open consults in the store: {self.together} real ones (asked by"
             " the doctor in a first run, paged at level 1, rooms joined), their level-1 deadline"
-            f" then moved in the store to fall together {self.lead:.0f} s after the restart; the"
+            " then moved in the store to fall together"
+            f" {self.due_after_start:.1f} s after the bot process was started again; the"
             " rest written to the store, due in an hour, in room ids of no real room (nothing is"
             " sent there). At the restart the doctor asks once more.",
             "- Bare client: for the resume, a plain E2EE nio client restoring its login and doing"
@@ -461,7 +473,9 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "load")
     parser.add_argument("--consults", type=int, default=1000)
     parser.add_argument("--together", type=int, default=50)
-    parser.add_argument("--lead", type=float, default=8.0, help="seconds to the common deadline")
+    parser.add_argument(
+        "--lead", type=float, default=12.0, help="seconds from seeding to the common deadline"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])

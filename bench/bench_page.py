@@ -818,7 +818,7 @@ MILESTONES = (
     ("named", "room named (name and topic, after the first page)"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
-    ("reply", "reply in the doctor's DM sent (before the page)"),
+    ("reply", "reply in the doctor's DM sent"),
     ("known", "consult room and members known from the bot's `/sync`"),
     ("shared", "room key shared (to-device)"),
     ("paged", "page `room_send` returned"),
@@ -1094,7 +1094,7 @@ def spans_summary(r: Results, phase: str) -> list[str]:
                 if span.get("room") == trial.room:
                     add("pool room: `invite` (each invitee; side by side)", span)
         reply = next((s for s in trace.within("bot.send", *window) if s["room"] == trial.dm), None)
-        add("reply in the DM (`send`, before the page)", reply)
+        add("reply in the DM (`send`)", reply)
         page = trace.span("bot.send", room=trial.room)
         if page is None:
             continue

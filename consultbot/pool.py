@@ -153,6 +153,7 @@ class RoomPool:
         """Refill after every claim and every minute; a failure is retried after a pause."""
         if self.size <= 0:
             return
+        self._last_busy = asyncio.get_running_loop().time()  # a start is busy: catch up first
         while True:
             self._wake.clear()
             # Time, not an event, ends the wait: a quiet second after the last claim.
