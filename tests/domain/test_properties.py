@@ -229,7 +229,7 @@ local_starts = local_starts_between(datetime(2026, 1, 1), datetime(2027, 12, 31,
 def _render_end(end: datetime, style: int) -> str:
     """The end instant as ISO with offset, or as local wall time when that is unambiguous."""
     local = end.astimezone(TZ)
-    wall = local.replace(tzinfo=None)
+    wall = local.replace(tzinfo=None, fold=0)  # as written in a file: no fold
     unambiguous = wall.replace(tzinfo=TZ).astimezone(UTC) == end
     if style == 1 and unambiguous:
         return _stamp(wall)
