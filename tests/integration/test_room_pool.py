@@ -8,11 +8,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from nio import RoomPutStateResponse
 
 from consultbot.adapters import room_policy
+from consultbot.adapters.matrix import ROOM_POLICY
 from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.app import running_bot
 
-from .harness import QUESTION, BotProcess, World, join_invite, world
+from .harness import QUESTION, BotProcess, World, ask, join_invite, world
+from .test_room_policy import assert_locked
 
 pytestmark = [pytest.mark.integration]
 
@@ -148,3 +152,28 @@ async def test_a_pooled_consult_room_has_the_consult_room_state(
             assert QUESTION not in str(state)
         finally:
             await bot.stop()
+
+
+async def test_a_pooled_consult_room_is_brought_up_to_a_newer_room_policy(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1") as w:
+        config = w.config(ack_timeout=600, room_pool=1)
+        await w.seed(config, {1: ["l1"]})
+        async with running_bot(config) as bot:
+            await until(lambda: len(pool_rooms(w)) == 1)
+            [ready] = pool_rooms(w)
+            await ask(w)
+            l1 = w.people["l1"].c
+            room = await join_invite(l1)
+            assert room == ready  # a pool room: it has no alias
+            client = bot.matrix.client
+            assert client is not None
+            # As if the room were older than the policy: guests let in.
+            opened = await client.room_put_state(
+                room, "m.room.guest_access", {"guest_access": "can_join"}
+            )
+            assert isinstance(opened, RoomPutStateResponse), opened
+            await bot.store.set_meta(ROOM_POLICY, "0")
+            assert await bot.matrix.lock_down_rooms() >= 1
+            await assert_locked(l1, room, w.bot_id, ["localhost"])
