@@ -54,6 +54,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import sys
 import time
@@ -183,6 +184,11 @@ def instrument(tracer: Tracer) -> None:
             lambda a, k, r: {"key": k.get("key", ""), "room": r or ""},
         ),
         (MatrixBot, "send", "bot.send", room_arg),
+        (MatrixBot, "fill_room", "bot.fill_room", room_arg),
+        (MatrixBot, "name_room", "bot.name_room", room_arg),
+        (MatrixBot, "create_pool_room", "bot.create_pool_room", lambda a, k, r: {"room": r}),
+        (AsyncClient, "room_put_state", "nio.room_put_state", room_arg),
+        (AsyncClient, "room_invite", "nio.room_invite", room_arg),
         (MatrixBot, "_wait", "bot.wait_for_sync", none),
         (MatrixBot, "_crypto_chores", "bot.crypto_chores", none),
         (
@@ -230,6 +236,8 @@ class Params:
     burst_rounds: int
     settle: float
     record: bool
+    profile: bool = False
+    load: str = ""
 
 
 @dataclass
@@ -420,6 +428,7 @@ database = "consultbot.db"
 timezone = "Europe/Stockholm"
 admins = []
 allowed_servers = ["{hs.server_name}"]
+room_pool = {self.pool_size}
 
 [tracks.halvakut]
 hours = "always"
@@ -464,6 +473,22 @@ ack_timeout_seconds = 86400
         finally:
             await store.close()
 
+    @property
+    def pool_size(self) -> int:
+        """The bot's warm room pool: one room for every consult of a burst, and a few more."""
+        return self.params.burst + 5
+
+    async def pool_ready(self) -> None:
+        """Wait (at most WAIT_S) until the bot's warm room pool is full again."""
+        path = self.workdir / "consultbot.db"
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                    (count,) = db.execute("SELECT count(*) FROM room_pool").fetchone()
+                if count >= self.pool_size:
+                    return
+                await asyncio.sleep(0.1)
+
     # -- the bot process -------------------------------------------------------------------------
 
     def trace(self) -> list[dict[str, Any]]:
@@ -476,7 +501,13 @@ ack_timeout_seconds = 86400
     async def start_bot(self, config_path: Path) -> None:
         """Start the bot process and wait until it says it is running."""
         log = (self.workdir / "bot.log").open("ab")
+        profiler: list[str] = []
+        if self.params.profile:
+            spy = Path(sys.executable).with_name("py-spy")
+            out = self.workdir / "profile.txt"
+            profiler = [str(spy), "record", "--format", "raw", "-o", str(out), "-r", "250", "--"]
         self.child = await asyncio.create_subprocess_exec(
+            *profiler,
             sys.executable,
             str(SCRIPT),
             "--bot-child",
@@ -504,7 +535,13 @@ ack_timeout_seconds = 86400
         child, self.child = self.child, None
         if child is None or child.returncode is not None:
             return
-        child.send_signal(signal.SIGTERM)
+        if self.params.profile:
+            # py-spy runs the bot as its child: stop the bot, and py-spy writes its samples.
+            tasks = f"/proc/{child.pid}/task/{child.pid}/children"
+            for pid in await asyncio.to_thread(lambda: Path(tasks).read_text().split()):
+                os.kill(int(pid), signal.SIGTERM)
+        else:
+            child.send_signal(signal.SIGTERM)
         try:
             async with asyncio.timeout(20):
                 await child.wait()
@@ -653,8 +690,10 @@ ack_timeout_seconds = 86400
         )
 
     async def settle(self) -> None:
-        """Let the bot and the clients finish what the last trial started."""
+        """Let the bot and the clients finish what the last trial started, and the bot's room
+        pool refill."""
         await asyncio.sleep(self.params.settle)
+        await self.pool_ready()
 
     def keep(self, trials: Sequence[Trial]) -> None:
         """Record trials, and say so when one failed."""
@@ -707,6 +746,7 @@ ack_timeout_seconds = 86400
         """Warm-ups, then the timed trials."""
         params, console = self.params, self.console
         first = self.probes[0]
+        await self.pool_ready()
         console.log("warm-up: one bare invite, one consult, one burst (cold)")
         self.keep([await self.bare("warm-up", first)])
         await self.settle()
@@ -773,9 +813,12 @@ MILESTONES = (
     ("recorded", "consult stored, outbox kicked"),
     ("create0", "dispatcher starts `room_create`"),
     ("create1", "`room_create` returned (room made, invites sent)"),
+    ("fill0", "dispatcher took a pool room, starts inviting"),
+    ("fill1", "invites into the pool room returned"),
+    ("named", "room named (name and topic, after the first page)"),
     ("invite", "**consultant's client sees the invite**"),
     ("room_synced", "consult room first in the bot's `/sync`"),
-    ("reply", "reply in the doctor's DM sent (before the page)"),
+    ("reply", "reply in the doctor's DM sent"),
     ("known", "consult room and members known from the bot's `/sync`"),
     ("shared", "room key shared (to-device)"),
     ("paged", "page `room_send` returned"),
@@ -798,14 +841,30 @@ def bot_milestones(trial: Trial, trace: Trace) -> dict[str, float]:
         if synced is not None:
             found["synced"] = synced["t1"]
     create = trace.span("bot.create_room", room=trial.room)
+    fill = trace.span("bot.fill_room", room=trial.room)
+    consult = create["key"] if create is not None else ""
+    if fill is not None:
+        found.update(fill0=fill["t0"], fill1=fill["t1"])
+        named = trace.span("bot.name_room", room=trial.room)
+        if named:
+            found["named"] = named["t1"]
+        consult = next(
+            (
+                r["msg"].split()[1].rstrip(":")
+                for r in trace.logs
+                if r["msg"].endswith(f"took room {trial.room} from the pool")
+            ),
+            "",
+        )
     if create is not None:
         found.update(create0=create["t0"], create1=create["t1"])
-        consult = create["key"]
+    if create is not None:
         synced_room = next(
             (s for s in trace.spans.get("sync", []) if trial.room in s.get("rooms", ())), None
         )
         if synced_room is not None:
             found["room_synced"] = synced_room["t1"]
+    if create is not None or fill is not None:
         reply = next(
             (
                 e
@@ -1021,12 +1080,21 @@ def spans_summary(r: Results, phase: str) -> list[str]:
             if span["call"] == "RoomMessagesResponse":
                 add('sync loop: `/messages` backfill of a new room\'s "gap"', span)
         create = trace.span("bot.create_room", room=trial.room)
-        if create is None:
+        fill = trace.span("bot.fill_room", room=trial.room)
+        if create is None and fill is None:
             continue
-        for span in trace.within("nio.room_create", create["t0"], create["t1"]):
-            add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
+        if create is not None:
+            for span in trace.within("nio.room_create", create["t0"], create["t1"]):
+                add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
+        if fill is not None:
+            add("pool room: whole `fill_room` (the invites, side by side)", fill)
+            named = trace.span("bot.name_room", room=trial.room)
+            add("pool room: `name_room` (name and topic, after the page)", named)
+            for span in trace.within("nio.room_invite", fill["t0"], fill["t1"]):
+                if span.get("room") == trial.room:
+                    add("pool room: `invite` (each invitee; side by side)", span)
         reply = next((s for s in trace.within("bot.send", *window) if s["room"] == trial.dm), None)
-        add("reply in the DM (`send`, before the page)", reply)
+        add("reply in the DM (`send`)", reply)
         page = trace.span("bot.send", room=trial.room)
         if page is None:
             continue
@@ -1122,16 +1190,21 @@ def markdown(
 ) -> str:
     """The BENCHMARKS.md section for this run."""
     lines = [
-        MARK_START,
-        "## Page latency: the bot against a bare Matrix client",
+        marks(params.burst)[0],
+        "## Page latency: the bot against a bare Matrix client"
+        + ("" if params.burst == 10 else f" (bursts of {params.burst})"),
         "",
         "SPEC §8 target: a page reaches the consultant within 1.2× the time a bare Matrix client"
         " needs to page with a single call (an invite into an existing encrypted room), one"
         " consult at a time and in a burst. The ratio is of medians.",
         "",
         f"- Command: `{command}`",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average (1, 5, 15 min) before"
+        f" the run: {params.load}",
         f"- Machine: {machine()}",
+        f"- The bot's warm room pool (`bot.room_pool`) holds {params.burst + 5} rooms; before"
+        " every trial and burst, of either kind, the benchmark waits until it is full again (a"
+        " pool sized for the largest burst, refilled between bursts).",
         "- Set-up: everything on this one machine: an embedded Synapse (loopback, SQLite), the"
         " bot as its own process (`consultbot.app.run` with timing probes), and the clients"
         " (E2EE matrix-nio: consultants and doctors are `MatrixUser`s, syncing; the bare pager"
@@ -1164,8 +1237,10 @@ def markdown(
         "Milestones of each consult, as times after the doctor's send (median over the"
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
-        " clients stamp what they see. The bot reads the consult room and its members from its"
-        " own `/sync` before it pages, and sends its reply in the DM before the page.",
+        " clients stamp what they see. Into a consult room from the pool the invites go out"
+        " first, then the page (which does not wait for the invites to come back through the"
+        " bot's `/sync`), then the room's name and topic; the reply in the DM follows the"
+        " invites in a lane of its own.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",
         "|---|---|---|---|---|",
@@ -1179,14 +1254,21 @@ def markdown(
                 *(("", *(f"- {item}" for item in items)) if items else ()),
             )
         ),
-        MARK_END,
+        marks(params.burst)[1],
     ]
     return "\n".join(lines) + "\n"
 
 
-def record(text: str) -> Path:
+def marks(burst: int) -> tuple[str, str]:
+    """The markers of this benchmark's section: one section for bursts of 10, one per size."""
+    if burst == 10:
+        return MARK_START, MARK_END
+    return f"<!-- bench_page_burst{burst}:start -->", f"<!-- bench_page_burst{burst}:end -->"
+
+
+def record(text: str, burst: int) -> Path:
     """Replace (or append) this benchmark's section of BENCHMARKS.md."""
-    return benchlib.record(text, MARK_START, MARK_END)
+    return benchlib.record(text, *marks(burst))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1204,6 +1286,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--settle", type=float, default=0.3, help="pause after each trial (seconds)"
     )
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the bot under py-spy (samples in <workdir>/profile.txt, collapsed stacks)",
+    )
     parser.add_argument("--bot-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--trace", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -1223,6 +1310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         burst_rounds=args.burst_rounds,
         settle=args.settle,
         record=not args.no_record,
+        profile=args.profile,
+        load=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
     )
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
@@ -1244,7 +1333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if params.record:
         command = " ".join([".venv/bin/python", "bench/bench_page.py", *(argv or sys.argv[1:])])
         text = markdown(params, command, results, rows, breakdown, notes)
-        console.log(f"recorded in {record(text)}")
+        console.log(f"recorded in {record(text, params.burst)}")
     return 0
 
 

@@ -18,6 +18,7 @@ from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.config import Config, config_error
+from consultbot.pool import RoomPool
 from consultbot.ports import Clock
 from consultbot.resources import example_config
 from consultbot.service import ConsultService
@@ -99,6 +100,7 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
         tasks = Tasks()
+        pool = RoomPool(store=store, messenger=matrix, clock=clock, size=config.bot.room_pool)
         service = ConsultService(
             config=config,
             data=store,
@@ -107,7 +109,9 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
             timers=timers,
             clock=clock,
             tasks=tasks,
+            pool=pool,
         )
+        pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
         matrix.handler = service
         if config.bot.admin_room:
             service.admin_room = await matrix.join_room(config.bot.admin_room) or ""
@@ -121,6 +125,7 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
             tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),
         ]
+        tasks.spawn(pool.run(), name="room-pool", context="refilling the room pool")
         yield Bot(config=config, store=store, matrix=matrix, service=service, tasks=running)
 
 

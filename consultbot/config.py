@@ -69,6 +69,7 @@ class BotConfig:
     auto_close_after_seconds: int = 24 * 3600
     shift_reminder_minutes: int = 60  # 0 = no duty reminders
     handover_answer_seconds: int = 600  # a handover offer lapses after this long
+    room_pool: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,6 +212,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         auto_close_after_seconds=_bounded(b, "auto_close_after_seconds", 24 * 3600),
         shift_reminder_minutes=_bounded(b, "shift_reminder_minutes", 60, low=0, high=24 * 60),
         handover_answer_seconds=_bounded(b, "handover_answer_seconds", 600, low=5),
+        room_pool=_bounded(b, "room_pool", 20, low=0, high=500),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

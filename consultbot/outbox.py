@@ -6,7 +6,8 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
 
 - Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
   consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
-  a confirmation), one per room for replies that belong to no consult.
+  a confirmation), one for its escalation notices (so the next level's page never waits for
+  the notice), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
@@ -38,6 +39,7 @@ from consultbot.domain import polls
 from consultbot.domain.codec import effect_from_dict
 from consultbot.domain.events import Event, PollPosted, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
+from consultbot.pool import RoomPool
 from consultbot.ports import (
     Clock,
     ConflictError,
@@ -118,12 +120,25 @@ def _critical(item: OutboxItem) -> bool:
     return _effect_type(item) in (esc.PageLevel.__name__, esc.CreateRoom.__name__)
 
 
+def _escalation_notice(item: OutboxItem) -> bool:
+    """The notice in the consult room that the next level is being paged."""
+    return _effect_type(item) == esc.Notice.__name__ and item.payload.get("template") == (
+        "escalating"
+    )
+
+
 def lane(item: OutboxItem) -> str:
-    """The lane an item is sent in: in order within a lane, lanes side by side."""
+    """The lane an item is sent in: in order within a lane, lanes side by side.
+
+    Replies to the requester and the escalation notice have lanes of their own: neither holds
+    up a page (the next level's invite is its first signal).
+    """
     if item.consult is None:
         return f"room:{item.room}"
     if _effect_type(item) == esc.Reply.__name__:
         return f"{item.consult}:reply"
+    if _escalation_notice(item):
+        return f"{item.consult}:notice"
     return item.consult
 
 
@@ -173,8 +188,10 @@ class Dispatcher:
         admin_room: str = "",
         admins: Sequence[UserId] = (),
         retry_delay: Callable[[int], float] = retry_delay,
+        pool: RoomPool | None = None,
     ) -> None:
         self._store = store
+        self._pool = pool
         self._messenger = messenger
         self._renderer = renderer
         self._questions = questions
@@ -191,6 +208,10 @@ class Dispatcher:
     def kick(self) -> None:
         """Something new is in the outbox."""
         self._wake.set()
+
+    def busy(self) -> bool:
+        """True while some lane is at work (messages on their way)."""
+        return bool(self._workers)
 
     # -- draining -----------------------------------------------------------------------------
 
@@ -321,6 +342,8 @@ class Dispatcher:
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
             log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
+            if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
+                await self._name(consult)  # the room is named all the same
             return
         renderer, messenger = self._renderer, self._messenger
         match effect:
@@ -332,15 +355,7 @@ class Dispatcher:
                 )
                 await messenger.send(consult.request_room, content, txn=txn)
             case esc.CreateRoom():
-                if not consult.room:
-                    topic = await renderer.render_about(consult, "topic")
-                    room = await messenger.create_room(
-                        key=f"{consult.id}",
-                        name=room_name(consult),
-                        topic=topic.text,
-                        invite=effect.invite,
-                    )
-                    await self._note_room(consult.id, room)
+                await self._create_room(consult, effect)
             case esc.PageLevel():
                 await self._page(consult, effect, txn)
             case esc.Notice():
@@ -401,6 +416,42 @@ class Dispatcher:
         text = await self._renderer.render_about(consult, "poll_ended", outcome=outcome)
         content = polls.poll_end(consult.poll, text.text)
         await self._messenger.send_event(consult.room, polls.POLL_END, content, txn=txn)
+
+    async def _create_room(self, consult: esc.Consult, effect: esc.CreateRoom) -> None:
+        """The consult room: a pool room taken and its invitees invited, or else one made now.
+
+        A room already recorded (taken from the pool before a crash or a failed attempt) gets
+        its invites again: inviting twice changes nothing. A pool room is named right after the
+        first page (`_page`).
+        """
+        room = consult.room or await self._claim(consult.id)
+        if room:
+            await self._messenger.fill_room(room, invite=effect.invite)
+            return
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        room = await self._messenger.create_room(
+            key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
+        )
+        await self._note_room(consult.id, room)
+
+    async def _name(self, consult: esc.Consult) -> None:
+        """The consult room's name and topic (again for a room made with them: no change)."""
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        await self._messenger.name_room(consult.room, name=room_name(consult), topic=topic)
+
+    async def _claim(self, consult_id: ConsultId) -> str | None:
+        """A pool room recorded as the consult's room, in one transaction; None if none."""
+        if self._pool is None:
+            return None
+        for _ in range(5):
+            events = await self._store.events(consult_id)
+            if esc.fold(events).room:
+                return esc.fold(events).room
+            try:
+                return await self._pool.claim(consult_id, len(events))
+            except ConflictError:
+                continue  # a step of the consult came first: read the log again
+        raise ConflictError(f"{consult_id}: could not take a room from the pool")
 
     async def _note_room(self, consult_id: ConsultId, room: str) -> None:
         """Record the consult room just created (once), checked against the log's length."""
@@ -504,4 +555,9 @@ class Dispatcher:
         await self._messenger.send(
             consult.room, content, txn=txn, recipients=(*users, consult.requester)
         )
+        if effect.first:
+            # The room's name and topic follow the first page (the homeserver takes a room's
+            # events one at a time: before it, they would hold the page up). A retry repeats
+            # both: the page's transaction id makes the homeserver drop the repeated page.
+            await self._name(consult)
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

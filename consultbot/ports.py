@@ -206,6 +206,15 @@ class Outgoing:
     consult: ConsultId | None = None
 
 
+@dataclass(frozen=True)
+class PoolRoom:
+    """An empty consult room made in advance: when, and under which room policy."""
+
+    room: str
+    created_at: datetime
+    policy: str
+
+
 class ConflictError(Exception):
     """Another step of the same consult was stored first; reload and try again."""
 
@@ -287,6 +296,33 @@ class ConsultStore(ABC):
     ) -> None:
         """Atomically forget `remove`, remember `add` (one per person and start) and queue
         `outgoing`: a reminder is recorded exactly when its message is queued."""
+
+    @abstractmethod
+    async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
+        """Put a new, empty consult room (made under room policy `policy`) in the warm pool."""
+
+    @abstractmethod
+    async def pool_rooms(self) -> list[PoolRoom]:
+        """The rooms in the warm pool, oldest first."""
+
+    @abstractmethod
+    async def drop_pool_room(self, room: str) -> bool:
+        """Take a room out of the pool without using it (stale); False when it was not there."""
+
+    @abstractmethod
+    async def claim_pool_room(
+        self,
+        consult: ConsultId,
+        expected_length: int,
+        *,
+        policy: str,
+        made_after: datetime,
+        now: datetime,
+    ) -> str | None:
+        """Atomically take the oldest pool room made under `policy` after `made_after` and
+        record it as the consult's room (a `RoomCreated` event; the log must still have
+        `expected_length` entries, else ConflictError and the room stays in the pool).
+        None, and nothing recorded, when the pool has no such room."""
 
     @abstractmethod
     async def get_meta(self, key: str) -> str | None:
@@ -398,6 +434,23 @@ class Messenger(ABC):
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
     ) -> str:
         """Create (or, for the same `key`, find again) an encrypted room; return its id."""
+
+    @abstractmethod
+    async def create_pool_room(self) -> str:
+        """Create an empty encrypted consult room for the warm pool: no name, no topic, no
+        invitees; the state and power levels of a consult room. Return its id."""
+
+    @abstractmethod
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        """Invite into a pool room (again: no change); the invitees can read the next message."""
+
+    @abstractmethod
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        """Set a room's name and topic (the same again: no change)."""
+
+    @abstractmethod
+    def pool_policy(self) -> str:
+        """The room policy rooms are made under now; pool rooms made under another are stale."""
 
     @abstractmethod
     async def invite(self, room: str, users: Sequence[UserId]) -> None:

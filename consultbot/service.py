@@ -23,6 +23,7 @@ from consultbot.config import Config
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.inbox import Inbox
 from consultbot.outbox import Dispatcher, retry_delay
+from consultbot.pool import RoomPool
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -57,8 +58,10 @@ class ConsultService:
         tasks: Tasks | None = None,
         retry_delay: Callable[[int], float] = retry_delay,
         files: FileSource | None = None,
+        pool: RoomPool | None = None,
     ) -> None:
         self.consults = consults
+        self.pool = pool
         self.tasks = tasks or Tasks()
         self.renderer = ConsultRenderer(config=config, data=data)
         self.questions = Questions(messenger)
@@ -73,6 +76,7 @@ class ConsultService:
             admin_room=admin_room,
             admins=tuple(UserId(a) for a in config.bot.admins),
             retry_delay=retry_delay,
+            pool=pool,
         )
         self.admin_posts = AdminPosts(
             config=config,

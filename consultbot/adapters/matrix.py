@@ -618,7 +618,9 @@ class MatrixBot(Messenger, FileSource):
             return 0
         changed = 0
         for room_id, room in list(client.rooms.items()):
-            if not (room.canonical_alias or "").startswith("#konsult-"):
+            consult_room = (room.canonical_alias or "").startswith("#konsult-")
+            # Rooms from the warm pool have no alias: the store knows them as consult rooms.
+            if not consult_room and await self.store.consult_for_room(room_id) is None:
                 continue
             current: dict[str, dict[str, Any] | None] = {}
             for kind in (*LOCKED_TYPES, "m.room.power_levels"):
@@ -697,6 +699,57 @@ class MatrixBot(Messenger, FileSource):
             await self.invite(room, invite)
         return room
 
+    def pool_policy(self) -> str:
+        return f"{room_policy.POLICY_VERSION}:{','.join(self.servers)}"
+
+    async def create_pool_room(self) -> str:
+        client = self.client
+        assert client is not None
+        response = await client.room_create(
+            preset=RoomPreset.private_chat,
+            initial_state=room_policy.locked_state(self.servers),
+            power_level_override=room_policy.power_levels(),
+        )
+        if isinstance(response, RoomCreateError):
+            raise RuntimeError(f"could not make a pool room: {response.status_code}")
+        return str(response.room_id)
+
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        client = self.client
+        assert client is not None
+        # The invites side by side, with the member list nio wants before the room's first
+        # encrypted message: the invite is the page's first signal and waits for nothing else.
+        inviting = asyncio.gather(*(self._invite(room, user) for user in invite))
+        known = client.rooms.get(room)
+        if known is not None and not known.members_synced:
+            invited, _ = await asyncio.gather(inviting, client.joined_members(room))
+        else:
+            invited = await inviting
+        self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        assert self.client is not None
+        for put in await asyncio.gather(
+            self.client.room_put_state(room, "m.room.name", {"name": name}),
+            self.client.room_put_state(room, "m.room.topic", {"topic": topic}),
+        ):
+            if not isinstance(put, RoomPutStateResponse):
+                raise RuntimeError(f"could not name the room {room}: {put}")
+
+    def _learn_invited(self, room: str, users: Sequence[str]) -> None:
+        """The page need not wait for invites to come back through sync: nio learns the
+        invitees now, so their device keys are queried and the room key goes to them with the
+        page (an invitee can then decrypt it as soon as they join)."""
+        client = self.client
+        assert client is not None
+        known = client.rooms.get(room)
+        if known is None or not users:
+            return
+        for user in users:
+            known.add_member(user, None, None, invited=True)
+        if known.encrypted and client.olm is not None:
+            client.olm.update_tracked_users(known)
+
     async def _resolve(self, alias: str) -> str:
         assert self.client is not None
         server = self.user_id.split(":", 1)[1]
@@ -706,12 +759,17 @@ class MatrixBot(Messenger, FileSource):
         return str(response.room_id)
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        client = self.client
-        assert client is not None
-        for user in users:
-            response = await client.room_invite(room, user)
-            if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
-                log.error("could not invite %s to %s: %s", user, room, response.status_code)
+        invited = [user for user in users if await self._invite(room, user)]
+        self._learn_invited(room, invited)
+
+    async def _invite(self, room: str, user: str) -> bool:
+        """Invite one user; True when they are invited (or were already)."""
+        assert self.client is not None
+        response = await self.client.room_invite(room, user)
+        if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
+            log.error("could not invite %s to %s: %s", user, room, response.status_code)
+            return False
+        return True
 
     async def send(
         self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()

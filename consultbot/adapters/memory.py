@@ -11,7 +11,7 @@ from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.escalation import Consult, fold
-from consultbot.domain.events import Event
+from consultbot.domain.events import Event, RoomCreated
 from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
@@ -29,6 +29,7 @@ from consultbot.ports import (
     Messenger,
     OutboxItem,
     Outgoing,
+    PoolRoom,
     Timers,
     Version,
 )
@@ -221,6 +222,7 @@ class MemoryConsultStore(ConsultStore):
     staff: DataStore | None = None  # where requesters' units come from, for statistics
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
+    _pool: list[PoolRoom] = field(default_factory=list)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -326,6 +328,37 @@ class MemoryConsultStore(ConsultStore):
     async def is_handled(self, event_id: str) -> bool:
         return event_id in self._handled
 
+    async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
+        if all(p.room != room for p in self._pool):
+            self._pool.append(PoolRoom(room=room, created_at=now, policy=policy))
+
+    async def pool_rooms(self) -> list[PoolRoom]:
+        return sorted(self._pool, key=lambda p: (p.created_at, p.room))
+
+    async def drop_pool_room(self, room: str) -> bool:
+        before = len(self._pool)
+        self._pool = [p for p in self._pool if p.room != room]
+        return len(self._pool) < before
+
+    async def claim_pool_room(
+        self,
+        consult: ConsultId,
+        expected_length: int,
+        *,
+        policy: str,
+        made_after: datetime,
+        now: datetime,
+    ) -> str | None:
+        usable = [p for p in await self.pool_rooms() if p.policy == policy]
+        found = next((p for p in usable if p.created_at > made_after), None)
+        if found is None:
+            return None
+        await self.record(
+            consult, expected_length, [Event.of(now, RoomCreated(room=found.room))], [], now=now
+        )
+        await self.drop_pool_room(found.room)
+        return found.room
+
     async def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
@@ -397,6 +430,9 @@ class MemoryMessenger(Messenger):
     fail_next: int = 0
     _txns: dict[str, str] = field(default_factory=dict)
     _rooms: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    policy: str = "1"
+    _pooled: int = 0
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -413,6 +449,24 @@ class MemoryMessenger(Messenger):
         self._rooms[key] = room
         self.log.append(Sent(action="create", room=room, users=tuple(invite)))
         return room
+
+    async def create_pool_room(self) -> str:
+        self._maybe_fail()
+        self._pooled += 1
+        room = f"!pool{self._pooled}:localhost"
+        self.log.append(Sent(action="create", room=room))
+        return room
+
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        self._maybe_fail()
+        self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        self._maybe_fail()
+        self.names[room] = name
+
+    def pool_policy(self) -> str:
+        return self.policy
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         self._maybe_fail()

@@ -214,6 +214,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX duty_reminder_end ON duty_reminder (end_ms)",
     ),
+    # 7: the warm pool of empty, encrypted consult rooms made in advance (issue 12).
+    (
+        """CREATE TABLE room_pool (
+            room TEXT PRIMARY KEY,
+            created_at_ms INTEGER NOT NULL,
+            policy TEXT NOT NULL
+        )""",
+        "CREATE INDEX room_pool_age ON room_pool (policy, created_at_ms)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,7 +22,7 @@ from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack, StoreError
 from consultbot.domain.escalation import Consult, apply, fold
-from consultbot.domain.events import Event, EventKind
+from consultbot.domain.events import Event, EventKind, RoomCreated
 from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
@@ -38,6 +38,7 @@ from consultbot.ports import (
     OutboxItem,
     OutboxKind,
     Outgoing,
+    PoolRoom,
     Version,
 )
 
@@ -807,6 +808,47 @@ class SqliteStore(DataStore, ConsultStore):
             await self._one("SELECT 1 FROM handled_event WHERE event_id = ?", (event_id,))
             is not None
         )
+
+    async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
+        await self._write(
+            "INSERT OR IGNORE INTO room_pool VALUES (?, ?, ?)", (room, _ms(now), policy)
+        )
+
+    async def pool_rooms(self) -> list[PoolRoom]:
+        rows = await self._rows(
+            "SELECT room, created_at_ms, policy FROM room_pool ORDER BY created_at_ms, room"
+        )
+        return [PoolRoom(room=r[0], created_at=_from_ms(r[1]), policy=r[2]) for r in rows]
+
+    async def drop_pool_room(self, room: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM room_pool WHERE room = ?", (room,))
+            return cursor.rowcount > 0
+
+    async def claim_pool_room(
+        self,
+        consult: ConsultId,
+        expected_length: int,
+        *,
+        policy: str,
+        made_after: datetime,
+        now: datetime,
+    ) -> str | None:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT room FROM room_pool WHERE policy = ? AND created_at_ms > ?"
+                " ORDER BY created_at_ms, room LIMIT 1",
+                (policy, _ms(made_after)),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            room = str(row[0])
+            await db.execute("DELETE FROM room_pool WHERE room = ?", (room,))
+            await self._append(
+                db, consult, expected_length, [Event.of(now, RoomCreated(room=room))]
+            )
+            return room
 
     async def get_meta(self, key: str) -> str | None:
         value = await self._one("SELECT value FROM meta WHERE key = ?", (key,))

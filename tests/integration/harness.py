@@ -86,6 +86,8 @@ class World:
                 "timezone": "Europe/Stockholm",
                 "admins": [],
                 "allowed_servers": [self.homeserver.server_name],
+                # A small warm pool: every flow runs through rooms taken from it.
+                "room_pool": 2,
                 **bot,
             },
         }
@@ -99,9 +101,9 @@ class World:
         )
         return replace(config, tracks=tracks)
 
-    def write_config(self, *, ack_timeout: int = 10) -> Path:
+    def write_config(self, *, ack_timeout: int = 10, **bot: Any) -> Path:
         """A config.toml for a bot process (config files allow 10 s at least)."""
-        data = self.config_dict()
+        data = self.config_dict(**bot)
         path = self.folder / "config.toml"
         lines = []
         for section, values in data.items():
@@ -210,9 +212,10 @@ async def join_invite(user: MatrixUser, seconds: float = 30) -> str:
 class BotProcess:
     """`python -m consultbot run` as a real process, to kill with SIGKILL."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, *, module: str = "consultbot") -> None:
         self.config = config
         self.log = log
+        self.module = module
         self.process: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
 
@@ -223,7 +226,7 @@ class BotProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "consultbot",
+            self.module,
             "run",
             "-c",
             str(self.config),

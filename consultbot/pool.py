@@ -1,0 +1,176 @@
+"""The warm pool: empty, encrypted consult rooms made in advance, so a page waits for no
+room creation.
+
+A pool room is made with exactly a consult room's state (encryption, server ACL, guest access,
+join rule, history visibility, power levels: `adapters/room_policy.py`) but no name, no topic,
+no alias and nobody but the bot in it. It carries no patient data and no consult number.
+
+- Taking a room. The outbox takes the oldest fresh room for a consult and records it as the
+  consult's room in ONE transaction (`ConsultStore.claim_pool_room`): a room handed to one
+  consult is out of the pool before anyone else can see it, and a crash leaves it either in the
+  pool or the consult's. Then it invites (`Messenger.fill_room`, repeated after a crash);
+  the room's name and topic follow the first page (`Messenger.name_room`). With the
+  pool empty the room is made at once, as before.
+- Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after
+  claims (`kick`) and once a minute, but only once no room has been taken and nothing sent for
+  `QUIET_SECONDS`, one room at a time. Making a room is the homeserver's heaviest call; made
+  while pages are on their way, it would slow them down (measured: invites took 3× longer). A
+  room is recorded in the pool only after the homeserver has made it; a crash in between
+  leaves an empty room nobody is in but the bot.
+- Staleness. A room made under another room policy (the policy version, or the allowed
+  servers of its ACL, changed) or older than `max_age` is never handed out; the bot leaves it
+  and makes a new one.
+- Restarts. The pool is in the database; rooms made before a restart are used after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from consultbot.domain.types import ConsultId
+from consultbot.ports import Clock, ConsultStore, Messenger
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 20
+POOL_MAX_AGE = timedelta(days=7)
+REFILL_SECONDS = 60.0
+CREATE_AT_ONCE = 1
+QUIET_SECONDS = 1.0
+
+
+class RoomPool:
+    """Keeps `size` empty consult rooms ready and hands each out once."""
+
+    def __init__(
+        self,
+        *,
+        store: ConsultStore,
+        messenger: Messenger,
+        clock: Clock,
+        size: int = POOL_SIZE,
+        max_age: timedelta = POOL_MAX_AGE,
+    ) -> None:
+        self._store = store
+        self._messenger = messenger
+        self._clock = clock
+        self.size = size
+        self.max_age = max_age
+        self._wake = asyncio.Event()
+        self.filled = asyncio.Event()
+        self.quiet_seconds = QUIET_SECONDS
+        self._last_claim = -math.inf
+        self._last_busy = -math.inf
+        #: True while messages are on their way (the outbox has lanes at work): no refill then.
+        self.busy: Callable[[], bool] = lambda: False
+
+    def kick(self) -> None:
+        """A room was taken: make another."""
+        self._wake.set()
+
+    def _made_after(self) -> datetime:
+        return self._clock.now() - self.max_age
+
+    async def claim(self, consult: ConsultId, expected_length: int) -> str | None:
+        """A fresh pool room, recorded as `consult`'s room; None when the pool has none.
+
+        ConflictError when the consult's log has grown meanwhile (the room stays in the pool).
+        """
+        if self.size <= 0:
+            return None
+        self._last_claim = asyncio.get_running_loop().time()
+        room = await self._store.claim_pool_room(
+            consult,
+            expected_length,
+            policy=self._messenger.pool_policy(),
+            made_after=self._made_after(),
+            now=self._clock.now(),
+        )
+        if room is not None:
+            log.info("consult %s: took room %s from the pool", consult, room)
+        self.kick()
+        return room
+
+    async def replace_stale(self) -> int:
+        """Drop (and leave) pool rooms made under another policy or too long ago; how many."""
+        policy, made_after = self._messenger.pool_policy(), self._made_after()
+        dropped = 0
+        for entry in await self._store.pool_rooms():
+            if entry.policy == policy and entry.created_at > made_after:
+                continue
+            if await self._store.drop_pool_room(entry.room):
+                dropped += 1
+                log.info("pool room %s is stale; leaving it", entry.room)
+                try:
+                    await self._messenger.leave(entry.room)
+                except Exception:
+                    log.warning("could not leave the stale pool room %s", entry.room)
+        return dropped
+
+    def _busy_for(self) -> float:
+        """Seconds until the bot has been quiet (no room taken, nothing being sent) for
+        `quiet_seconds`."""
+        now = asyncio.get_running_loop().time()
+        if self.busy():
+            self._last_busy = now
+        since = now - max(self._last_claim, self._last_busy)
+        return max(0.0, self.quiet_seconds - since)
+
+    async def fill(self, *, paced: bool = False) -> int:
+        """Make rooms until the pool holds `size` fresh ones; how many were made.
+
+        `paced`: stop early (returning what was made) when a room is taken meanwhile.
+        """
+        await self.replace_stale()
+        made = 0
+        while True:
+            if paced and self._busy_for() > 0:
+                return made
+            missing = self.size - len(await self._store.pool_rooms())
+            if missing <= 0:
+                self.filled.set()
+                return made
+            batch = min(missing, CREATE_AT_ONCE)
+            rooms = await asyncio.gather(
+                *(self._messenger.create_pool_room() for _ in range(batch)),
+                return_exceptions=True,
+            )
+            policy = self._messenger.pool_policy()
+            for room in rooms:
+                if isinstance(room, BaseException):
+                    log.warning("could not make a pool room: %s", type(room).__name__)
+                    continue
+                await self._store.add_pool_room(room, policy=policy, now=self._clock.now())
+                made += 1
+            if all(isinstance(room, BaseException) for room in rooms):
+                raise RuntimeError("the homeserver made no pool room")
+
+    async def run(self) -> None:
+        """Refill after every claim and every minute; a failure is retried after a pause."""
+        if self.size <= 0:
+            return
+        self._last_busy = asyncio.get_running_loop().time()  # a start is busy: catch up first
+        while True:
+            self._wake.clear()
+            # Time, not an event, ends the wait: a quiet second after the last claim.
+            while (wait := self._busy_for()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
+            try:
+                made = await self.fill(paced=True)
+                if made:
+                    log.info("room pool: %d rooms made", made)
+                if self._busy_for() > 0:
+                    continue  # rooms were taken meanwhile: refill once it is quiet again
+            except Exception:
+                log.exception("refilling the room pool failed")
+                await asyncio.sleep(5.0)
+                continue
+            try:
+                async with asyncio.timeout(REFILL_SECONDS):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

@@ -1,0 +1,230 @@
+"""The warm room pool: a consult takes a ready room, each room serves one consult, the pool
+refills, survives a restart and replaces stale rooms; no patient data in names or topics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore
+from consultbot.adapters.sqlite import SqliteStore
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.pool import RoomPool
+from consultbot.service import ConsultService
+from tests.test_service import (
+    ASK,
+    CATALOGUE,
+    DM,
+    K1A,
+    K1B,
+    KARDIO,
+    NOW,
+    QUESTION,
+    REQ,
+    STAFF,
+    Bot,
+    Messenger,
+    day_roster,
+    make_config,
+)
+
+
+@dataclass
+class PoolMessenger(Messenger):
+    """Remembers what each pool room was named and whom it invited."""
+
+    filled: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    invited: dict[str, list[tuple[UserId, ...]]] = field(default_factory=dict)
+
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        await super().fill_room(room, invite=invite)
+        self.invited.setdefault(room, []).append(tuple(invite))
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        await super().name_room(room, name=name, topic=topic)
+        self.filled.setdefault(room, []).append((name, topic))
+        self.room_texts += [name, topic]
+
+
+async def data_store() -> MemoryDataStore:
+    data = MemoryDataStore()
+    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+    await data.import_staff(STAFF, source="test", now=NOW)
+    shifts = day_roster()
+    period = (min(s.start for s in shifts), max(s.end for s in shifts))
+    await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+    return data
+
+
+async def pooled_bot(
+    store: SqliteStore,
+    *,
+    size: int = 3,
+    messenger: PoolMessenger | None = None,
+    clock: ManualClock | None = None,
+    data: MemoryDataStore | None = None,
+) -> tuple[Bot, RoomPool]:
+    clock = clock or ManualClock(NOW)
+    messenger = messenger or PoolMessenger()
+    pool = RoomPool(store=store, messenger=messenger, clock=clock, size=size)
+    data = data or await data_store()
+    timers = ManualTimers()
+    service = ConsultService(
+        config=make_config(),
+        data=data,
+        consults=store,
+        messenger=messenger,
+        timers=ManualTimers(),
+        clock=clock,
+        retry_delay=lambda attempts: 0.0,
+        pool=pool,
+    )
+    return Bot(service, store, data, messenger, timers, clock), pool
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = await SqliteStore.open(tmp_path / "consultbot.db")
+    yield store
+    await store.close()
+
+
+def messenger_of(bot: Bot) -> PoolMessenger:
+    assert isinstance(bot.messenger, PoolMessenger)
+    return bot.messenger
+
+
+async def test_a_consult_takes_a_ready_room_names_it_and_pages_there(db: SqliteStore) -> None:
+    bot, pool = await pooled_bot(db)
+    assert await pool.fill() == 3
+    ready = [p.room for p in await db.pool_rooms()]
+    made = len(bot.messenger.actions("create"))
+
+    consult, room = await bot.ask()
+
+    m = messenger_of(bot)
+    assert room == ready[0]
+    assert len(m.actions("create")) == made  # no room made while the patient waits
+    [(name, _)] = m.filled[room]
+    assert consult in name
+    [invited] = m.invited[room]
+    assert set(invited) == {REQ, K1A, K1B}
+    assert all(QUESTION not in text and "förmaksflimmer" not in text for text in m.room_texts)
+    [page] = m.pages()
+    assert page.room == room and page.content is not None and QUESTION in page.content.text
+    assert [e.kind for e in await db.events(consult)] == ["requested", "paged", "room_created"]
+    assert room not in [p.room for p in await db.pool_rooms()]
+    assert len(m.said(DM)) == 1
+
+    await pool.fill()  # the refill after the claim
+    assert len(await db.pool_rooms()) == 3
+
+
+async def test_consults_at_once_never_share_a_room(db: SqliteStore) -> None:
+    bot, pool = await pooled_bot(db, size=4)
+    await pool.fill()
+    for n in range(6):  # more than the pool holds: the rest get rooms made for them
+        await bot.say(REQ, f"!konsult kardiologi fråga {n}")
+    await bot.flush()
+
+    consults = await db.consults_of(REQ)
+    rooms = [c.room for c in consults]
+    assert len(consults) == 6 and all(rooms) and len(set(rooms)) == 6
+    assert sum(room.startswith("!pool") for room in rooms) == 4
+    m = messenger_of(bot)
+    assert len(m.pages()) == 6 and len({p.room for p in m.pages()}) == 6
+
+
+async def test_the_pool_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "consultbot.db"
+    store = await SqliteStore.open(path)
+    messenger = PoolMessenger()
+    _, pool = await pooled_bot(store, messenger=messenger)
+    await pool.fill()
+    ready = [p.room for p in await store.pool_rooms()]
+    await store.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        bot, pool = await pooled_bot(store, messenger=messenger)
+        assert await pool.fill() == 0  # nothing to make: the rooms are still there
+        _, room = await bot.ask()
+        assert room == ready[0]
+    finally:
+        await store.close()
+
+
+async def test_a_crash_after_taking_a_room_fills_the_same_room_on_restart(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "consultbot.db"
+    store = await SqliteStore.open(path)
+    homeserver = PoolMessenger()
+    first, pool = await pooled_bot(store, messenger=homeserver)
+    await pool.fill()
+    message = await first.say(REQ, ASK)
+    homeserver.texts[message.event_id] = ASK
+    consult = ConsultId("K-000001")
+    # The room is taken from the pool and recorded, then the bot dies before naming it.
+    taken = await first.service.dispatcher._claim(consult)
+    assert taken is not None
+    await store.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        bot, pool = await pooled_bot(
+            store, messenger=homeserver, clock=first.clock, data=first.data
+        )
+        await bot.service.start()
+        await bot.flush()
+        found = await store.consult(consult)
+        assert found is not None and found.room == taken
+        assert [name for name, *_ in homeserver.filled[taken]] == [f"{consult} kardiologi"]
+        assert len(homeserver.pages()) == 1 and homeserver.pages()[0].room == taken
+        assert taken not in [p.room for p in await store.pool_rooms()]
+        assert len(await store.consults_of(REQ)) == 1
+    finally:
+        await store.close()
+
+
+async def test_stale_rooms_are_left_and_replaced(db: SqliteStore) -> None:
+    clock = ManualClock(NOW)
+    messenger = PoolMessenger()
+    bot, pool = await pooled_bot(db, clock=clock, messenger=messenger)
+    await pool.fill()
+    old = {p.room for p in await db.pool_rooms()}
+
+    messenger.policy = "2:localhost,other.example"  # the ACL's servers changed
+    assert await pool.fill() == 3
+    assert not old & {p.room for p in await db.pool_rooms()}
+    assert {s.room for s in messenger.actions("leave")} == old
+
+    pool.max_age = timedelta(minutes=30)
+    clock.advance(timedelta(minutes=31))  # too old now
+    aged = {p.room for p in await db.pool_rooms()}
+    _, room = await bot.ask()
+    assert room not in aged  # an old room is never handed out
+    await pool.fill()
+    assert not aged & {p.room for p in await db.pool_rooms()}
+
+
+async def test_the_refill_runs_in_the_background_after_a_claim(db: SqliteStore) -> None:
+    bot, pool = await pooled_bot(db, size=2)
+    pool.quiet_seconds = 0.0
+    runner = asyncio.create_task(pool.run())
+    try:
+        async with asyncio.timeout(5):
+            await pool.filled.wait()
+            await bot.ask()
+            while len(await db.pool_rooms()) < 2:
+                pool.filled.clear()
+                await pool.filled.wait()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert len(await db.pool_rooms()) == 2
