@@ -86,3 +86,18 @@ async def test_the_database_is_owner_only(tmp_path: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     finally:
         await store.close()
+
+
+def test_the_shipped_example_config_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = config_file(
+        tmp_path,
+        mode=0o644,
+        homeserver="http://127.0.0.1:8008",
+        password=EXAMPLE_PASSWORD,
+        pickle_key=EXAMPLE_PICKLE_KEY,
+    )
+    with caplog.at_level(logging.WARNING, logger="consultbot.app"):
+        check_secrets(load_config(path, {}))
+    assert not caplog.records, "its secrets are public: it ships with the code"
