@@ -97,12 +97,14 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
     async with AsyncExitStack() as stack:
         store = await SqliteStore.open(config.bot.database)
         stack.push_async_callback(store.close)
-        matrix = MatrixBot(config.matrix, store, allowed_servers=config.bot.allowed_servers)
+        tasks = Tasks()
+        matrix = MatrixBot(
+            config.matrix, store, allowed_servers=config.bot.allowed_servers, tasks=tasks
+        )
         stack.push_async_callback(matrix.close)
         await matrix.login()
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
-        tasks = Tasks()
         pool = RoomPool(store=store, messenger=matrix, clock=clock, size=config.bot.room_pool)
         service = ConsultService(
             config=config,

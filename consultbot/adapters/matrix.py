@@ -71,6 +71,7 @@ from consultbot.ports import (
     IncomingVote,
     Messenger,
 )
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,16 @@ class MatrixBot(Messenger, FileSource):
     """The bot's Matrix connection: one device, one crypto store, one sync loop."""
 
     def __init__(
-        self, config: MatrixConfig, store: ConsultStore, *, allowed_servers: Sequence[str] = ()
+        self,
+        config: MatrixConfig,
+        store: ConsultStore,
+        *,
+        allowed_servers: Sequence[str] = (),
+        tasks: Tasks | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        self.tasks = tasks or Tasks()  # the owner of the bot's background tasks (tasks.py)
         self.servers = room_policy.allowed_servers(config.user_id, allowed_servers)
         self.handler: Handler | None = None
         self.client: AsyncClient | None = None
@@ -185,7 +192,6 @@ class MatrixBot(Messenger, FileSource):
         self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
         self._stopping = asyncio.Event()
         self._instance = ""
-        self._background: set[asyncio.Task[Any]] = set()
 
     # -- login ------------------------------------------------------------------------------
 
@@ -306,9 +312,6 @@ class MatrixBot(Messenger, FileSource):
     async def close(self) -> None:
         """Stop syncing and close the HTTP session."""
         self._stopping.set()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
         if self.client is not None:
             await self.client.close()
 
@@ -593,16 +596,14 @@ class MatrixBot(Messenger, FileSource):
 
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
-        task = asyncio.create_task(self.lock_down_rooms(), name="room-lockdown")
-        self._background.add(task)
-        task.add_done_callback(self._lockdown_done)
+        async def lock_down() -> None:
+            await self.lock_down_rooms()
 
-    def _lockdown_done(self, task: asyncio.Task[int]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error(
-                "bringing consult rooms up to the room policy failed", exc_info=task.exception()
-            )
+        self.tasks.spawn(
+            lock_down(),
+            name="room-lockdown",
+            context="bringing consult rooms up to the room policy",
+        )
 
     async def lock_down_rooms(self) -> int:
         """Bring consult rooms made before the current room policy up to it, once; how many.
