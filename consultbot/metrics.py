@@ -184,6 +184,8 @@ class Metrics:
         elif kind is EventKind.CLOSED:
             outcome = after.outcome.value if after.outcome is not None else "none"
             self.closed.labels(track, outcome).inc()
+        elif kind is EventKind.WITHDRAWN:
+            self.closed.labels(track, "withdrawn").inc()
         elif kind is EventKind.ACKNOWLEDGED:
             seconds = _ack_seconds(event, after)
             if seconds is not None:
