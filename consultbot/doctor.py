@@ -305,56 +305,57 @@ def _schema_version(path: Path) -> int:
 
 
 async def _database(config: Config, now: datetime, checks: list[Check]) -> None:
+    """The database, then the data in it and the coverage; a line each, also when skipped."""
+    if not await _schema(config, checks):
+        checks.append(Check("data", Level.FAILED, "not_checked_database"))
+        checks.append(Check("coverage", Level.FAILED, "not_checked_database"))
+    elif not await _data(config, now, checks):
+        checks.append(Check("coverage", Level.FAILED, "not_checked_data"))
+
+
+async def _schema(config: Config, checks: list[Check]) -> bool:
+    """The database exists and is at this consultbot's schema version (read-only)."""
     from consultbot.adapters.migrations import SCHEMA_VERSION
-    from consultbot.adapters.sqlite import SqliteStore
-    from consultbot.domain.roster import coverage_gaps
-    from consultbot.domain.types import Dataset
 
     path = config.bot.database
     if not path.is_file():
         checks.append(Check("database", Level.FAILED, "db_missing", {"path": str(path)}))
-        return
+        return False
     try:
         version = _schema_version(path)
     except sqlite3.Error as exc:
-        checks.append(
-            Check(
-                "database", Level.FAILED, "db_unreadable", {"path": str(path), "reason": str(exc)}
-            )
-        )
-        return
+        params: dict[str, Any] = {"path": str(path), "reason": str(exc)}
+        checks.append(Check("database", Level.FAILED, "db_unreadable", params))
+        return False
     if version != SCHEMA_VERSION:
         key = "db_newer" if version > SCHEMA_VERSION else "db_not_migrated"
-        checks.append(
-            Check(
-                "database",
-                Level.FAILED,
-                key,
-                {"path": str(path), "version": version, "expected": SCHEMA_VERSION},
-            )
-        )
-        return
+        params = {"path": str(path), "version": version, "expected": SCHEMA_VERSION}
+        checks.append(Check("database", Level.FAILED, key, params))
+        return False
     checks.append(Check("database", Level.OK, "db_ok", {"path": str(path), "version": version}))
-    store = await SqliteStore.open(path)
+    return True
+
+
+async def _data(config: Config, now: datetime, checks: list[Check]) -> bool:
+    """Catalogue and rosters present, then the level-1 gaps of the next 14 days (as the
+    Monday coverage check in admin_posts.py finds them). False when the data is missing."""
+    from consultbot.adapters.sqlite import SqliteStore
+    from consultbot.domain.roster import coverage_gaps
+    from consultbot.domain.types import Dataset
+
+    store = await SqliteStore.open(config.bot.database)
     try:
         catalogue = await store.catalogue()
         rosters = [v for v in await store.versions(Dataset.ROSTER) if v.active]
         if not len(catalogue):
             checks.append(Check("data", Level.FAILED, "data_no_catalogue"))
-            return
+            return False
         if not rosters:
-            checks.append(
-                Check("data", Level.FAILED, "data_no_roster", {"services": len(catalogue)})
-            )
-            return
-        checks.append(
-            Check(
-                "data",
-                Level.OK,
-                "data_ok",
-                {"services": len(catalogue), "version": rosters[0].number},
-            )
-        )
+            params: dict[str, Any] = {"services": len(catalogue)}
+            checks.append(Check("data", Level.FAILED, "data_no_roster", params))
+            return False
+        params = {"services": len(catalogue), "version": rosters[0].number}
+        checks.append(Check("data", Level.OK, "data_ok", params))
         end = now + timedelta(days=COVERAGE_DAYS)
         shifts = []
         periods = {}
@@ -366,16 +367,11 @@ async def _database(config: Config, now: datetime, checks: list[Check]) -> None:
         await store.close()
     if gaps:
         services = len({gap.service for gap in gaps})
-        checks.append(
-            Check(
-                "coverage",
-                Level.WARNING,
-                "coverage_gaps",
-                {"count": len(gaps), "services": services, "days": COVERAGE_DAYS},
-            )
-        )
+        params = {"count": len(gaps), "services": services, "days": COVERAGE_DAYS}
+        checks.append(Check("coverage", Level.WARNING, "coverage_gaps", params))
     else:
         checks.append(Check("coverage", Level.OK, "coverage_ok", {"days": COVERAGE_DAYS}))
+    return True
 
 
 async def run_checks(

@@ -278,9 +278,8 @@ class MetricsServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        addresses = self._runner.addresses  # the port actually bound (0 = any free one)
+        self.port = int(addresses[0][1]) if addresses else port
         log.info("health and metrics on http://%s:%d/healthz and /metrics", host, self.port)
 
     async def stop(self) -> None:

@@ -124,3 +124,4 @@ async def test_an_unreachable_homeserver_fails(tmp_path: Path) -> None:
     assert line(lines, "hemserver").startswith("FEL ")
     assert f"http://127.0.0.1:{port} svarar inte" in line(lines, "hemserver")
     assert "inte kontrollerat" in line(lines, "inloggning")
+    assert len(lines) == 9  # a line for every check, also those not made
