@@ -3,9 +3,14 @@
 # ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
-from consultbot.metrics import Metrics, health
+import aiohttp
+from aiohttp import web
+
+from consultbot.adapters.matrix import _CountingClient
+from consultbot.metrics import Metrics, MetricsServer, health
 from tests.test_service import (  # noqa: F401  (fixtures)
     ACK_TIMEOUT,
     ASK,
@@ -114,3 +119,61 @@ def test_sync_lag_and_rate_limits_are_read_when_scraped() -> None:
     clock[0] = 160.0
     assert value(m, "consultbot_sync_lag_seconds") == 60
     assert value(m, "consultbot_rate_limited_total") == 3
+
+
+async def get(port: int, path: str) -> tuple[int, str, str]:
+    url = f"http://127.0.0.1:{port}{path}"
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, response.headers["Content-Type"], await response.text()
+
+
+async def test_the_endpoints_answer_over_http() -> None:
+    clock = [100.0]
+    m = Metrics(monotonic=lambda: clock[0])
+    sync = Sync(100.0)
+    m.attach(sync=sync)
+    alive = [True]
+    server = MetricsServer(m, lambda: alive[0], max_age=90)
+    await server.start("127.0.0.1", 0)
+    try:
+        status, kind, body = await get(server.port, "/healthz")
+        assert (status, kind) == (200, "application/json")
+        assert json.loads(body)["role"] == "active"
+        clock[0] = 191.0
+        assert (await get(server.port, "/healthz"))[0] == 503
+        sync.last_sync = 190.0
+        assert (await get(server.port, "/healthz"))[0] == 200
+        alive[0] = False
+        status, _, body = await get(server.port, "/healthz")
+        assert status == 503 and json.loads(body)["reason"] == "sync loop stopped"
+        status, kind, body = await get(server.port, "/metrics")
+        assert status == 200 and kind.startswith("text/plain")
+        assert "consultbot_sync_lag_seconds 1.0" in body
+    finally:
+        await server.stop()
+
+
+async def test_http_429_answers_are_counted_while_nio_waits_them_out() -> None:
+    answers = [429, 429, 200]
+
+    async def login_flows(request: web.Request) -> web.Response:
+        status = answers.pop(0)
+        if status == 429:
+            body = {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many", "retry_after_ms": 10}
+            return web.json_response(body, status=429)
+        return web.json_response({"flows": [{"type": "m.login.password"}]})
+
+    app = web.Application()
+    app.router.add_get("/_matrix/client/v3/login", login_flows)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    client = _CountingClient(f"http://127.0.0.1:{port}", "@bot:localhost")
+    try:
+        response = await client.login_info()
+        assert getattr(response, "flows", None) == ["m.login.password"]
+        assert client.rate_limited == 2
+    finally:
+        await client.close()
+        await runner.cleanup()
