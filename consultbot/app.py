@@ -18,6 +18,7 @@ from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.config import Config, config_error
+from consultbot.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
 from consultbot.pool import RoomPool
 from consultbot.ports import Clock
 from consultbot.resources import example_config
@@ -88,11 +89,18 @@ class Bot:
     matrix: MatrixBot
     service: ConsultService
     tasks: list[asyncio.Task[None]]  # the long-running ones: outbox and sync loop
+    metrics_server: MetricsServer | None = None  # when [metrics] listen is set
 
 
 @asynccontextmanager
-async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterator[Bot]:
-    """Start the bot (login, timers rebuilt, outbox, sync loop); stop it on exit."""
+async def running_bot(
+    config: Config, clock: Clock | None = None, *, sync_max_age: float = SYNC_MAX_AGE_SECONDS
+) -> AsyncIterator[Bot]:
+    """Start the bot (login, timers rebuilt, outbox, sync loop); stop it on exit.
+
+    With `[metrics] listen`, /healthz and /metrics are served; /healthz turns 503 when the
+    last successful sync is older than `sync_max_age` seconds.
+    """
     check_secrets(config)
     async with AsyncExitStack() as stack:
         store = await SqliteStore.open(config.bot.database)
@@ -131,7 +139,23 @@ async def running_bot(config: Config, clock: Clock | None = None) -> AsyncIterat
             tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),
         ]
         tasks.spawn(pool.run(), name="room-pool", context="refilling the room pool")
-        yield Bot(config=config, store=store, matrix=matrix, service=service, tasks=running)
+        service.metrics.attach(sync=matrix)
+        server = None
+        if config.metrics.enabled:
+            sync_task = running[1]
+            server = MetricsServer(
+                service.metrics, lambda: not sync_task.done(), max_age=sync_max_age
+            )
+            await server.start(config.metrics.host, config.metrics.port)
+            stack.push_async_callback(server.stop)
+        yield Bot(
+            config=config,
+            store=store,
+            matrix=matrix,
+            service=service,
+            tasks=running,
+            metrics_server=server,
+        )
 
 
 async def run(config: Config) -> None:

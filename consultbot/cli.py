@@ -526,6 +526,16 @@ async def cmd_dev(ctx: Context) -> int:
     return EXIT_OK
 
 
+async def cmd_doctor(ctx: Context) -> int:
+    import os
+
+    from consultbot import doctor
+
+    checks = await doctor.run_checks(ctx.config, os.environ)
+    ctx.print(*(doctor.format_check(check, ctx.messages) for check in checks))
+    return doctor.exit_code(checks)
+
+
 async def cmd_demo(ctx: Context) -> int:
     from consultbot import demo
 
@@ -595,6 +605,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(handler=cmd_backup)
     d = verbs.add_parser("dev", parents=[common], help="make run: homeserver, example data, bot")
     d.set_defaults(handler=cmd_dev)
+    dr = verbs.add_parser(
+        "doctor", parents=[common], help="preflight: one line per check, exit 1 on a failure"
+    )
+    dr.set_defaults(handler=cmd_doctor)
     m = verbs.add_parser("demo", parents=[common], help="scripted end-to-end demo conversation")
     m.set_defaults(handler=cmd_demo)
     for verb, formats, handler, text in (

@@ -73,6 +73,18 @@ class BotConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsConfig:
+    """Where `/healthz` and `/metrics` are served; off when `listen` is empty."""
+
+    host: str = ""
+    port: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration, parsed once."""
 
@@ -80,6 +92,7 @@ class Config:
     matrix: MatrixConfig
     bot: BotConfig
     tracks: Mapping[Track, TrackConfig]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def hours_of(self) -> dict[Track, Hours]:
         """Each track's hours."""
@@ -173,7 +186,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     """Build a Config from parsed TOML."""
     name = str(path)
     base = path.resolve().parent
-    unknown = sorted(set(data) - {"matrix", "bot", "tracks"})
+    unknown = sorted(set(data) - {"matrix", "bot", "tracks", "metrics"})
     if unknown:
         raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
@@ -217,7 +230,26 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")
     b.finish()
-    return Config(path=path, matrix=matrix, bot=bot, tracks=_tracks(name, data.get("tracks", {})))
+    return Config(
+        path=path,
+        matrix=matrix,
+        bot=bot,
+        tracks=_tracks(name, data.get("tracks", {})),
+        metrics=_metrics(name, data.get("metrics", {})),
+    )
+
+
+def _metrics(name: str, data: Any) -> MetricsConfig:
+    section = _Section(name, "metrics", data)
+    listen = section.get("listen", str, "").strip()
+    section.finish()
+    if not listen:
+        return MetricsConfig()
+    host, colon, port = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise section.error("listen", "bad_listen", value=repr(listen))
+    return MetricsConfig(host=host, port=int(port))
 
 
 def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from consultbot.domain import escalation as esc
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
-from consultbot.domain.events import AckVia
+from consultbot.domain.events import AckVia, Event
 from consultbot.domain.handover import HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import search_directory
@@ -63,6 +63,10 @@ from consultbot.views import ConsultRenderer, service_name
 log = logging.getLogger(__name__)
 
 MAX_STEP_ATTEMPTS = 5
+
+# Told of every recorded step: the consult before, the new log entries, the consult after
+# (consultbot/metrics.py counts from it). At start-up, each open consult with no entries.
+StepObserver = Callable[[esc.Consult | None, Sequence[Event], esc.Consult | None], None]
 
 
 def _seconds(value: int) -> timedelta:
@@ -103,8 +107,10 @@ class Inbox:
         on_outbox: Callable[[], None],
         files: FileSource | None = None,
         admin_room: Callable[[], str] = str,
+        on_step: StepObserver | None = None,
     ) -> None:
         self.config = config
+        self._on_step = on_step
         self.data = data
         self.consults = consults
         self.timers = timers
@@ -138,6 +144,8 @@ class Inbox:
         """Rebuild every timer from the database."""
         for consult in await self.consults.open_consults():
             self._schedule(consult)
+            if self._on_step is not None:
+                self._on_step(None, (), consult)
         await self.handovers.start()
 
     def policy(self, track: Track) -> esc.Policy:
@@ -315,6 +323,8 @@ class Inbox:
                 except ConflictError:
                     continue
                 updated = esc.fold([*events, *new_events]) if events or new_events else None
+                if self._on_step is not None and new_events:
+                    self._on_step(consult, new_events, updated)
                 if updated is not None and new_events:
                     # Only a change moves the deadline; rescheduling an unchanged, passed
                     # deadline would fire the same timer again and again.

@@ -204,6 +204,7 @@ class Dispatcher:
         self._progress = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
+        self.retries = 0  # sends tried again after a failure (read by consultbot/metrics.py)
 
     def kick(self) -> None:
         """Something new is in the outbox."""
@@ -271,6 +272,7 @@ class Dispatcher:
                         await self._wait(progress)  # until another lane has sent something
                         break
                     if not await self._try(item):
+                        self.retries += 1
                         await asyncio.sleep(self._retry_delay(self._attempts[item.id]))
                         break
         finally:

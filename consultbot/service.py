@@ -22,6 +22,7 @@ from consultbot.admin_posts import AdminPosts
 from consultbot.config import Config
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.inbox import Inbox
+from consultbot.metrics import Metrics
 from consultbot.outbox import Dispatcher, retry_delay
 from consultbot.pool import RoomPool
 from consultbot.ports import (
@@ -65,6 +66,7 @@ class ConsultService:
         self.tasks = tasks or Tasks()
         self.renderer = ConsultRenderer(config=config, data=data)
         self.questions = Questions(messenger)
+        self.metrics = Metrics()
         admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         self.dispatcher = Dispatcher(
             store=consults,
@@ -97,7 +99,9 @@ class ConsultService:
             on_outbox=self.dispatcher.kick,
             files=files if files is not None else _files_of(messenger),
             admin_room=lambda: self.dispatcher.admin_room,
+            on_step=self.metrics.step,
         )
+        self.metrics.attach(outbox=self.dispatcher)
 
         self.reminders = DutyReminders(
             config=config,

@@ -131,3 +131,17 @@ def test_a_conference_meeting_link_is_optional_and_checked(tmp_path: Path) -> No
         load_config(write(tmp_path, MINIMAL + '[tracks.mdk]\nmeeting_url = "meet"\n'), {})
     with pytest.raises(ConfigError, match=r"tracks\.halvakut\.meeting_url: unknown key"):
         load_config(write(tmp_path, MINIMAL + '[tracks.halvakut]\nmeeting_url = "https://m"\n'), {})
+
+
+def test_metrics_are_off_by_default_and_listen_is_checked(tmp_path: Path) -> None:
+    assert not load_config(write(tmp_path, MINIMAL), environ={}).metrics.enabled
+    on = load_config(write(tmp_path, MINIMAL + '[metrics]\nlisten = "127.0.0.1:9464"\n'), {})
+    assert (on.metrics.host, on.metrics.port) == ("127.0.0.1", 9464)
+    for bad, message in (
+        ('listen = "9464"', "metrics.listen: must be HOST:PORT"),
+        ('listen = "localhost:http"', "metrics.listen: must be HOST:PORT"),
+        ("port = 9464", "metrics.port: unknown key"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, MINIMAL + f"[metrics]\n{bad}\n"), environ={})
+        assert message in str(caught.value)

@@ -170,6 +170,18 @@ def encryption_available() -> bool:
     return bool(ENCRYPTION_ENABLED)
 
 
+class _CountingClient(AsyncClient):  # type: ignore[misc]
+    """nio's client, counting the homeserver's HTTP 429 answers (nio waits them out)."""
+
+    rate_limited = 0
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        response = await super().send(*args, **kwargs)
+        if getattr(response, "status", None) == 429:
+            self.rate_limited += 1
+        return response
+
+
 class MatrixBot(Messenger, FileSource):
     """The bot's Matrix connection: one device, one crypto store, one sync loop."""
 
@@ -192,6 +204,12 @@ class MatrixBot(Messenger, FileSource):
         self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
         self._stopping = asyncio.Event()
         self._instance = ""
+        self.last_sync: float | None = None  # time.monotonic() of the last successful sync
+
+    @property
+    def rate_limited(self) -> int:
+        """HTTP 429 answers seen (for consultbot/metrics.py)."""
+        return self.client.rate_limited if isinstance(self.client, _CountingClient) else 0
 
     # -- login ------------------------------------------------------------------------------
 
@@ -219,7 +237,7 @@ class MatrixBot(Messenger, FileSource):
             backoff_factor=0.1,
             request_timeout=30,
         )
-        client = AsyncClient(
+        client = _CountingClient(
             self.config.homeserver,
             self.config.user_id,
             store_path=str(self.config.store_path),
@@ -354,6 +372,7 @@ class MatrixBot(Messenger, FileSource):
             await self._handle(response)
             token = response.next_batch
             await self.store.set_meta(SYNC_TOKEN, token)
+            self.last_sync = time.monotonic()
             async with self._synced:
                 self._synced.notify_all()
             if first:
@@ -376,6 +395,7 @@ class MatrixBot(Messenger, FileSource):
         await self._crypto_chores()
         await self._invites(response)
         await self.store.set_meta(SYNC_TOKEN, response.next_batch)
+        self.last_sync = time.monotonic()
         async with self._synced:
             self._synced.notify_all()
         return str(response.next_batch)
