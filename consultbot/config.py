@@ -63,6 +63,9 @@ class BotConfig:
     admin_room: str = ""
     reminder_after_seconds: int = 4 * 3600
     auto_close_after_seconds: int = 24 * 3600
+    repeat_window_seconds: int = 60
+    request_limit: int = 5
+    request_limit_seconds: int = 600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +206,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         admin_room=b.get("admin_room", str, ""),
         reminder_after_seconds=_bounded(b, "reminder_after_seconds", 4 * 3600),
         auto_close_after_seconds=_bounded(b, "auto_close_after_seconds", 24 * 3600),
+        repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
+        request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
+        request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

@@ -21,18 +21,20 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from consultbot.config import Config
 from consultbot.domain import commands as cmd
 from consultbot.domain import escalation as esc
+from consultbot.domain import repeats
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.codec import effect_to_dict
 from consultbot.domain.events import AckVia
 from consultbot.domain.people import search_directory
-from consultbot.domain.types import ConsultId, ServiceKind, Track, UserId
+from consultbot.domain.types import ConsultId, ServiceId, ServiceKind, Track, UserId
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
     Clock,
@@ -83,6 +85,7 @@ class Inbox:
         self._questions = questions
         self._on_outbox = on_outbox
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -345,7 +348,62 @@ class Inbox:
                 track_name_en=names["en"],
             )
             return
-        now = self.clock.now()
+        async with self._requesters[message.sender]:
+            now = self.clock.now()
+            verdict = await self._judge(message.sender, service.id, command, now)
+            if isinstance(verdict, repeats.Repeat):
+                log.info("consult %s asked again by its requester: one consult", verdict.consult)
+                await self._reply(
+                    message.room, "repeat", handled=message.event_id, consult=verdict.consult
+                )
+                return
+            if isinstance(verdict, repeats.Limited):
+                log.info("request refused: %d consults within the limit window", verdict.count)
+                await self._reply(
+                    message.room,
+                    "request_limit",
+                    handled=message.event_id,
+                    count=verdict.count,
+                    minutes=max(1, self.config.bot.request_limit_seconds // 60),
+                    switchboard=service.switchboard,
+                )
+                return
+            await self._new_consult(message, command, service, now)
+
+    async def _judge(
+        self, user: UserId, service: ServiceId, command: cmd.Ask, now: datetime
+    ) -> repeats.Verdict:
+        """Is this request new, the same as one just made, or one too many?"""
+        bot = self.config.bot
+        limits = repeats.Limits(
+            repeat_window=_seconds(bot.repeat_window_seconds),
+            limit=bot.request_limit,
+            limit_window=_seconds(bot.request_limit_seconds),
+        )
+        horizon = now - max(limits.repeat_window, limits.limit_window)
+        mine = [
+            c
+            for c in await self.consults.consults_of(user, open_only=False)
+            if c.requester == user and c.requested_at > horizon
+        ]
+        earlier = [repeats.Earlier(c.id, c.service, c.track, c.requested_at, None) for c in mine]
+        near = {e.consult for e in repeats.candidates(earlier, service, command.track, now, limits)}
+        earlier = [
+            replace(e, text=await self._questions.text(c)) if e.consult in near else e
+            for e, c in zip(earlier, mine, strict=True)
+        ]
+        return repeats.judge(
+            earlier,
+            service=service,
+            track=command.track,
+            text=command.text,
+            now=now,
+            limits=limits,
+        )
+
+    async def _new_consult(
+        self, message: IncomingMessage, command: cmd.Ask, service: Service, now: datetime
+    ) -> None:
         consult_id = await self.consults.allocate_consult(now=now)
         self._questions.remember(consult_id, command.text)
         hours = self.config.tracks[command.track].hours
