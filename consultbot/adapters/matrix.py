@@ -9,7 +9,9 @@ Facts this module is built around (see ../shared/MATRIX-NOTES.md):
   moment. A page therefore waits until the invitees are in nio's member list and their device
   keys are queried.
 - nio retries connection errors forever; its wait is capped at one second here so that the bot
-  catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks.
+  catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks: nio
+  reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as a proxy or load
+  balancer in front of the homeserver sends it) is read here (`_Client`).
 """
 
 from __future__ import annotations
@@ -127,6 +129,65 @@ def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     return "\n".join(rest).lstrip("\n")
 
 
+MAX_RETRY_AFTER_SECONDS = 600.0
+
+
+def retry_after_ms(header: str | None) -> int | None:
+    """Milliseconds an HTTP `Retry-After` header asks to wait (seconds or an HTTP date)."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return int(1000 * min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS))
+
+
+class _Client(AsyncClient):  # type: ignore[misc]
+    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer."""
+
+    async def create_matrix_response(
+        self,
+        response_class: type,
+        transport_response: Any,
+        data: tuple[Any, ...] | None = None,
+        save_to: Any = None,
+    ) -> Any:
+        response = await super().create_matrix_response(
+            response_class, transport_response, data=data, save_to=save_to
+        )
+        if transport_response is not None and transport_response.status == 429:
+            told = retry_after_ms(transport_response.headers.get("Retry-After"))
+            if told is not None and not getattr(response, "retry_after_ms", None):
+                response.retry_after_ms = told
+        return response
+
+
+def client_config(config: MatrixConfig) -> AsyncClientConfig:
+    """nio's settings: connection errors retried forever, at most a second apart.
+
+    nio's own backoff doubles from 0.1 s up to a minute; after a 30 s homeserver outage that
+    alone would leave the bot waiting up to half a minute more before it catches up.
+    """
+    return AsyncClientConfig(
+        encryption_enabled=True,
+        store_sync_tokens=False,
+        pickle_key=config.pickle_key or "consultbot",
+        max_timeout_retry_wait_time=1.0,
+        backoff_factor=0.1,
+        request_timeout=30,
+    )
+
+
 def encryption_available() -> bool:
     """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
@@ -170,19 +231,11 @@ class MatrixBot(Messenger):
             )
         self.config.store_path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.config.store_path, 0o700)
-        client_config = AsyncClientConfig(
-            encryption_enabled=True,
-            store_sync_tokens=False,
-            pickle_key=self.config.pickle_key or "consultbot",
-            max_timeout_retry_wait_time=1.0,
-            backoff_factor=0.1,
-            request_timeout=30,
-        )
-        client = AsyncClient(
+        client = _Client(
             self.config.homeserver,
             self.config.user_id,
             store_path=str(self.config.store_path),
-            config=client_config,
+            config=client_config(self.config),
         )
         self.client = client
         saved = self._saved_credentials()
