@@ -223,7 +223,9 @@ class Inbox:
 
     def allowed(self, user: str) -> bool:
         """True for users on one of the allowed homeservers."""
-        return user.split(":", 1)[-1] in self.config.bot.allowed_servers
+        if not user.startswith("@") or ":" not in user:
+            return False
+        return user.split(":", 1)[1] in self.config.bot.allowed_servers
 
     async def _message(self, message: IncomingMessage) -> None:
         if not self.allowed(message.sender):

@@ -99,9 +99,9 @@ class World:
         )
         return replace(config, tracks=tracks)
 
-    def write_config(self, *, ack_timeout: int = 10) -> Path:
+    def write_config(self, *, ack_timeout: int = 10, **bot: Any) -> Path:
         """A config.toml for a bot process (config files allow 10 s at least)."""
-        data = self.config_dict()
+        data = self.config_dict(**bot)
         path = self.folder / "config.toml"
         lines = []
         for section, values in data.items():
