@@ -383,11 +383,8 @@ class Inbox:
             limit_window=_seconds(bot.request_limit_seconds),
         )
         horizon = now - max(limits.repeat_window, limits.limit_window)
-        mine = [
-            c
-            for c in await self.consults.consults_of(user, open_only=False)
-            if c.requester == user and c.requested_at > horizon
-        ]
+        recent = await self.consults.consults_between(horizon, now + timedelta(seconds=1))
+        mine = [c for c in recent if c.requester == user]
         earlier = [repeats.Earlier(c.id, c.service, c.track, c.requested_at, None) for c in mine]
         near = {e.consult for e in repeats.candidates(earlier, service, command.track, now, limits)}
         earlier = [

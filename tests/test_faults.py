@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from consultbot.config import load_config
+from consultbot.domain.errors import ConfigError
 from consultbot.domain.escalation import State
 from consultbot.domain.types import ConsultId, Dataset
+from consultbot.resources import example_config
 
 from . import test_service
 from .test_service import (
@@ -229,3 +233,25 @@ async def test_a_non_admin_trying_an_admin_action_changes_nothing(bot: Bot, body
     assert reply
     assert [await bot.data.versions(kind) for kind in Dataset] == before
     assert bot.messenger.actions("create") == []
+
+
+# --------------------------------------------------------------------------------------------
+# The limits are config keys with documented defaults
+
+
+def test_repeat_and_request_limits_have_documented_defaults_and_are_checked(
+    tmp_path: Path,
+) -> None:
+    example = load_config(example_config(), environ={})
+    assert (example.bot.repeat_window_seconds, example.bot.request_limit) == (60, 5)
+    assert example.bot.request_limit_seconds == 600
+    text = example_config().read_text(encoding="utf-8")
+    for key in ("repeat_window_seconds", "request_limit", "request_limit_seconds"):
+        assert f"\n{key} = " in text
+    minimal = text.split("[tracks.halvakut]")[0]
+    path = tmp_path / "config.toml"
+    path.write_text(minimal.replace("request_limit = 5", "request_limit = -1"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="request_limit"):
+        load_config(path, environ={})
+    path.write_text(minimal.replace("request_limit = 5", "request_limit = 0"), encoding="utf-8")
+    assert load_config(path, environ={}).bot.request_limit == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,102 @@ async def test_a_double_tap_is_one_consult_paged_once_and_the_requester_is_told(
             assert await bot.store.consult(ConsultId("K-000002")) is None
             found = await bot.store.consult(ConsultId("K-000001"))
             assert found is not None and found.state is State.PAGING
+
+
+async def handled(bot, event_id: str, seconds: float = 30) -> None:
+    """Wait until the bot has handled `event_id` (a barrier: what came before it is handled)."""
+    await until(lambda: bot.store.is_handled(event_id), seconds)
+
+
+async def test_races_on_a_real_homeserver_each_have_one_outcome(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """Two paged people acknowledging at once; !vidare and a ✅ at once; a ✅ taken back."""
+    async with world(homeserver, tmp_path, "doctor", "la", "lb", "l2") as w:
+        config = w.config(ack_timeout=300)
+        await w.seed(config, {1: ["la", "lb"], 2: ["l2"]})
+        async with running_bot(config) as bot:
+            doctor, la, lb = (w.people[k].c for k in ("doctor", "la", "lb"))
+            dm = await doctor.create_dm(w.bot_id)
+            rooms = {}
+            for case in ("two acks", "pass and ack", "redacted"):
+                await doctor.send_text(dm, f"!konsult kardiologi fall {case}: {QUESTION}")
+                reply = await doctor.wait_for(from_bot(w, dm, f"K-00000{len(rooms) + 1} till"), 30)
+                rooms[case] = next(x for x in reply.body.split() if x.startswith("K-"))
+            joined = await join_invites(la, 3)
+            assert sorted(await join_invites(lb, 3)) == sorted(joined)
+            assert sorted(await join_invites(doctor, 3)) == sorted(joined)
+            pages = {}
+            for room in joined:
+                page = await la.wait_for(lambda s, room=room: from_bot(w, room, "fall")(s), 30)
+                case = next(c for c in rooms if f"fall {c}:" in page.body)
+                pages[case] = page
+                await lb.wait_for(lambda s, room=room: from_bot(w, room, "fall")(s), 30)
+
+            # Two paged people acknowledge in the same instant.
+            page = pages["two acks"]
+            await asyncio.gather(
+                la.react(page.room, page.event_id, "✅"), lb.send_text(page.room, "!kvittera")
+            )
+            # Passing on and acknowledging in the same instant.
+            page = pages["pass and ack"]
+            await asyncio.gather(
+                la.send_text(page.room, "!vidare"), lb.react(page.room, page.event_id, "👍")
+            )
+            # A ✅ counted, then taken back.
+            page = pages["redacted"]
+            reaction = await la.react(page.room, page.event_id, "✅")
+            await la.wait_for(from_bot(w, page.room, "har kvitterat"), 30)
+            await la.client.room_redact(page.room, reaction, reason="fel knapp")
+            barriers = {case: await doctor.send_text(pages[case].room, "tack") for case in pages}
+            for event in barriers.values():
+                await handled(bot, event)
+            await until(lambda: _empty(bot), 30)
+
+            for case, number in rooms.items():
+                consult = await bot.store.consult(ConsultId(number))
+                assert consult is not None and consult.state is State.ACKNOWLEDGED, case
+                events = [e.kind for e in await bot.store.events(ConsultId(number))]
+                assert events.count("acknowledged") == 1, (case, events)
+                assert "paged" not in events[events.index("acknowledged") + 1 :], (case, events)
+                room = pages[case].room
+                await doctor.wait_for(from_bot(w, room, "har kvitterat"), 30)
+                notices = [s for s in doctor.seen if from_bot(w, room, "har kvitterat")(s)]
+                assert len(notices) == 1, case
+            redacted = await bot.store.consult(ConsultId(rooms["redacted"]))
+            assert redacted is not None and redacted.acked_by == w.people["la"].user_id
+            # Its next deadline is the reminder hours away, not another level.
+            assert redacted.deadline is not None and redacted.acked_at is not None
+            assert redacted.deadline - redacted.acked_at >= timedelta(hours=1)
+
+
+async def _empty(bot) -> bool:
+    return await bot.store.pending() == []
+
+
+async def test_a_user_on_a_server_not_allowed_is_refused_over_real_federation(
+    federation: tuple[EmbeddedHomeserver, EmbeddedHomeserver], tmp_path: Path
+) -> None:
+    import secrets
+    import uuid
+
+    from consultbot.adapters.matrix_user import MatrixUser
+
+    region, other = federation
+    async with world(region, tmp_path, "doctor") as w:
+        config = w.config(ack_timeout=60, allowed_servers=[region.server_name])
+        await w.seed(config, {})
+        password = secrets.token_urlsafe(12)
+        eve_id = await other.register_user(f"eve-{uuid.uuid4().hex[:8]}", password)
+        eve = MatrixUser(other.url, eve_id, password, tmp_path / "eve")
+        await eve.start()
+        try:
+            async with running_bot(config) as bot:
+                dm = await eve.create_dm(w.bot_id)
+                await eve.wait_for(from_bot(w, dm, "bara för vårdpersonal"), 60)
+                await eve.wait_for(
+                    lambda s: s.kind == "leave" and s.room == dm and s.sender == w.bot_id, 60
+                )
+                assert await bot.store.consults_of(eve_id, open_only=False) == []
+        finally:
+            await eve.close()
