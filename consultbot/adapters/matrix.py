@@ -82,6 +82,7 @@ WAIT_FOR_ROOM = 30.0
 WAIT_FOR_MEMBERS = 15.0
 BACKFILL_PAGES = 5
 UNDECRYPTED_KEEP_SECONDS = 600
+JOIN_RETRY_PAUSES = (0.5, 1.0, 2.0)
 
 
 def _fresh_timeout() -> int:
@@ -544,6 +545,13 @@ class MatrixBot(Messenger):
             if inviter is None:
                 continue
             joined = await client.join(room_id)
+            for pause in JOIN_RETRY_PAUSES:
+                # An invite over federation can arrive before its room is joinable here; the
+                # invite is in one sync only, so a failed join is tried again a few times.
+                if not isinstance(joined, JoinError):
+                    break
+                await asyncio.sleep(pause)
+                joined = await client.join(room_id)
             if isinstance(joined, JoinError):
                 log.warning("could not join %s: %s", room_id, joined)
                 continue
