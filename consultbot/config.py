@@ -71,6 +71,10 @@ class BotConfig:
     handover_answer_seconds: int = 600  # a handover offer lapses after this long
     room_pool: int = 20
 
+    repeat_window_seconds: int = 60
+    request_limit: int = 5
+    request_limit_seconds: int = 600
+
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsConfig:
@@ -226,6 +230,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         shift_reminder_minutes=_bounded(b, "shift_reminder_minutes", 60, low=0, high=24 * 60),
         handover_answer_seconds=_bounded(b, "handover_answer_seconds", 600, low=5),
         room_pool=_bounded(b, "room_pool", 20, low=0, high=500),
+        repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
+        request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
+        request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

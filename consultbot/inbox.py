@@ -22,13 +22,14 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
 from consultbot.domain import commands as cmd
-from consultbot.domain import conference
+from consultbot.domain import conference, repeats
 from consultbot.domain import escalation as esc
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
@@ -137,6 +138,7 @@ class Inbox:
             renderer=renderer,
             on_outbox=on_outbox,
         )
+        self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -388,7 +390,9 @@ class Inbox:
 
     def allowed(self, user: str) -> bool:
         """True for users on one of the allowed homeservers."""
-        return user.split(":", 1)[-1] in self.config.bot.allowed_servers
+        if not user.startswith("@") or ":" not in user:
+            return False
+        return user.split(":", 1)[1] in self.config.bot.allowed_servers
 
     async def _message(self, message: IncomingMessage) -> None:
         if not self.allowed(message.sender):
@@ -578,7 +582,66 @@ class Inbox:
                 track_name=names[command.track.value],
             )
             return
-        now = self.clock.now()
+        async with self._requesters[message.sender]:
+            now = self.clock.now()
+            verdict = await self._judge(message.sender, service.id, command, now)
+            if isinstance(verdict, repeats.Repeat):
+                log.info("consult %s asked again by its requester: one consult", verdict.consult)
+                await self._reply(
+                    message.room,
+                    "repeat",
+                    handled=message.event_id,
+                    language=language,
+                    consult=verdict.consult,
+                )
+                return
+            if isinstance(verdict, repeats.Limited):
+                log.info("request refused: %d consults within the limit window", verdict.count)
+                await self._reply(
+                    message.room,
+                    "request_limit",
+                    handled=message.event_id,
+                    language=language,
+                    count=verdict.count,
+                    minutes=max(1, self.config.bot.request_limit_seconds // 60),
+                    switchboard=service.switchboard,
+                )
+                return
+            await self._new_consult(message, command, service, now)
+
+    async def _judge(
+        self, user: UserId, service: ServiceId, command: cmd.Ask, now: datetime
+    ) -> repeats.Verdict:
+        """Is this request new, the same as one just made, or one too many?"""
+        bot = self.config.bot
+        limits = repeats.Limits(
+            repeat_window=_seconds(bot.repeat_window_seconds),
+            limit=bot.request_limit,
+            limit_window=_seconds(bot.request_limit_seconds),
+        )
+        horizon = now - max(limits.repeat_window, limits.limit_window)
+        recent = await self.consults.consults_between(horizon, now + timedelta(seconds=1))
+        mine = [c for c in recent if c.requester == user]
+        earlier = [
+            repeats.Earlier(c.id, c.service, c.track, c.requested_at, None, c.is_open) for c in mine
+        ]
+        near = {e.consult for e in repeats.candidates(earlier, service, command.track, now, limits)}
+        earlier = [
+            replace(e, text=await self._questions.text(c)) if e.consult in near else e
+            for e, c in zip(earlier, mine, strict=True)
+        ]
+        return repeats.judge(
+            earlier,
+            service=service,
+            track=command.track,
+            text=command.text,
+            now=now,
+            limits=limits,
+        )
+
+    async def _new_consult(
+        self, message: IncomingMessage, command: cmd.Ask, service: Service, now: datetime
+    ) -> None:
         consult_id = await self.consults.allocate_consult(now=now)
         self._questions.remember(consult_id, command.text)
         hours = self.config.tracks[command.track].hours
@@ -593,7 +656,7 @@ class Inbox:
             duty=await self.data.on_duty(service.id, now),
             open_now=open_now,
             opens_at=None if open_now else hours.next_opening(now, self.tz),
-            language=language,
+            language=_language(message),
         )
         log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
         await self.step(consult_id, request, handled=message.event_id)

@@ -9,7 +9,9 @@ Facts this module is built around (see ../shared/MATRIX-NOTES.md):
   moment. A page therefore waits until the invitees are in nio's member list and their device
   keys are queried.
 - nio retries connection errors forever; its wait is capped at one second here so that the bot
-  catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks.
+  catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks: nio
+  reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as a proxy or load
+  balancer in front of the homeserver sends it) is read here (`_Client`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ WAIT_FOR_ROOM = 30.0
 WAIT_FOR_MEMBERS = 15.0
 BACKFILL_PAGES = 5
 UNDECRYPTED_KEEP_SECONDS = 600
+JOIN_RETRY_PAUSES = (0.5, 1.0, 2.0)
 
 
 def _fresh_timeout() -> int:
@@ -163,6 +166,65 @@ def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     return "\n".join(rest).lstrip("\n")
 
 
+MAX_RETRY_AFTER_SECONDS = 600.0
+
+
+def retry_after_ms(header: str | None) -> int | None:
+    """Milliseconds an HTTP `Retry-After` header asks to wait (seconds or an HTTP date)."""
+    if not header:
+        return None
+    header = header.strip()
+    try:
+        seconds = float(header)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return int(1000 * min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS))
+
+
+class _Client(AsyncClient):  # type: ignore[misc]
+    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer."""
+
+    async def create_matrix_response(
+        self,
+        response_class: type,
+        transport_response: Any,
+        data: tuple[Any, ...] | None = None,
+        save_to: Any = None,
+    ) -> Any:
+        response = await super().create_matrix_response(
+            response_class, transport_response, data=data, save_to=save_to
+        )
+        if transport_response is not None and transport_response.status == 429:
+            told = retry_after_ms(transport_response.headers.get("Retry-After"))
+            if told is not None and not getattr(response, "retry_after_ms", None):
+                response.retry_after_ms = told
+        return response
+
+
+def client_config(config: MatrixConfig) -> AsyncClientConfig:
+    """nio's settings: connection errors retried forever, at most a second apart.
+
+    nio's own backoff doubles from 0.1 s up to a minute; after a 30 s homeserver outage that
+    alone would leave the bot waiting up to half a minute more before it catches up.
+    """
+    return AsyncClientConfig(
+        encryption_enabled=True,
+        store_sync_tokens=False,
+        pickle_key=config.pickle_key or "consultbot",
+        max_timeout_retry_wait_time=1.0,
+        backoff_factor=0.1,
+        request_timeout=30,
+    )
+
+
 def encryption_available() -> bool:
     """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
@@ -170,7 +232,7 @@ def encryption_available() -> bool:
     return bool(ENCRYPTION_ENABLED)
 
 
-class _CountingClient(AsyncClient):  # type: ignore[misc]
+class _CountingClient(_Client):
     """nio's client, counting the homeserver's HTTP 429 answers (nio waits them out)."""
 
     rate_limited = 0
@@ -229,19 +291,11 @@ class MatrixBot(Messenger, FileSource):
             )
         self.config.store_path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.config.store_path, 0o700)
-        client_config = AsyncClientConfig(
-            encryption_enabled=True,
-            store_sync_tokens=False,
-            pickle_key=self.config.pickle_key or "consultbot",
-            max_timeout_retry_wait_time=1.0,
-            backoff_factor=0.1,
-            request_timeout=30,
-        )
         client = _CountingClient(
             self.config.homeserver,
             self.config.user_id,
             store_path=str(self.config.store_path),
-            config=client_config,
+            config=client_config(self.config),
         )
         self.client = client
         saved = self._saved_credentials()
@@ -603,6 +657,13 @@ class MatrixBot(Messenger, FileSource):
             if inviter is None:
                 continue
             joined = await client.join(room_id)
+            for pause in JOIN_RETRY_PAUSES:
+                # An invite over federation can arrive before its room is joinable here; the
+                # invite is in one sync only, so a failed join is tried again a few times.
+                if not isinstance(joined, JoinError):
+                    break
+                await asyncio.sleep(pause)
+                joined = await client.join(room_id)
             if isinstance(joined, JoinError):
                 log.warning("could not join %s: %s", room_id, joined)
                 continue
@@ -766,10 +827,16 @@ class MatrixBot(Messenger, FileSource):
         known = client.rooms.get(room)
         if known is None or not users:
             return
-        for user in users:
+        added = [user for user in users if user not in known.users]
+        for user in added:
             known.add_member(user, None, None, invited=True)
         if known.encrypted and client.olm is not None:
             client.olm.update_tracked_users(known)
+            if added:
+                # As nio does when a membership event arrives through sync: a new room key,
+                # shared with everyone now in the room. Without this the page would go out
+                # under the key shared before the invite, which the invitee never received.
+                client.invalidate_outbound_session(room)
 
     async def _resolve(self, alias: str) -> str:
         assert self.client is not None

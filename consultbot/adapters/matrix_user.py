@@ -113,7 +113,13 @@ class MatrixUser:
         self.client.add_response_callback(self._on_sync, SyncResponse)
         # Device keys change what a waiter may be waiting for (whom a room key can reach).
         self.client.add_response_callback(self._on_keys, KeysQueryResponse)
-        self._task = asyncio.create_task(self.client.sync_forever(timeout=10_000, full_state=True))
+        # A busy room (a bot catching up after a restart) may get more than the homeserver's
+        # default ten events between two syncs; a limited timeline would skip the rest.
+        self._task = asyncio.create_task(
+            self.client.sync_forever(
+                timeout=10_000, full_state=True, sync_filter={"room": {"timeline": {"limit": 500}}}
+            )
+        )
         async with asyncio.timeout(30):
             await self._first_sync.wait()
 

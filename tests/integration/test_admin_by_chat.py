@@ -65,7 +65,7 @@ async def test_an_admin_uploads_activates_and_rolls_back_a_roster_and_paging_fol
             # Rollback: the earlier roster is back, and so is its person on duty.
             await a.send_text(dm, "!återställ schema")
             await a.wait_for(from_bot(w, dm, "är aktiv igen"), 30)
-            await ask(w)
+            await ask(w, "En annan patient: 80-årig man med svimning, pacemakerindikation?")
             await join_invite(w.people["l1"].c)
 
 

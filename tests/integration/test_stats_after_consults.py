@@ -74,7 +74,7 @@ async def test_stats_count_exactly_what_happened(
             await doctor.wait_for(from_bot(w, room1, "avslutad: råd"), 30)
 
             # 2: nobody at level 1 acknowledges; the backup does and closes as referral.
-            await ask(w)
+            await ask(w, "En annan patient: 80-årig man med svimning, pacemakerindikation?")
             room2 = await join_invite(l2, 40)
             await l2.wait_for(page_in(w, room2), 30)
             await l2.send_text(room2, "!kvittera")
@@ -83,7 +83,7 @@ async def test_stats_count_exactly_what_happened(
             await l2.wait_for(from_bot(w, room2, "avslutad: remiss"), 30)
 
             # 3: nobody answers at any level.
-            dm3, _ = await ask(w)
+            dm3, _ = await ask(w, "En tredje patient: 65-årig kvinna med bröstsmärta i vila?")
             await doctor.wait_for(from_bot(w, dm3, "Ingen har kvitterat"), 40)
 
         report = await stats_json(w.write_config(), day)

@@ -1,0 +1,122 @@
+"""The Matrix adapter under faults, without a homeserver: 429 waits, retry pacing, bad events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from nio import RoomMessageText, UnknownBadEvent
+
+from consultbot.adapters import matrix
+from consultbot.adapters.matrix import MatrixBot, retry_after_ms
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.config import MatrixConfig
+from consultbot.ports import IncomingMessage, IncomingReaction
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert retry_after_ms("3") == 3000
+    assert retry_after_ms(" 0.5 ") == 500
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    assert 28_000 <= (retry_after_ms(format_datetime(later, usegmt=True)) or 0) <= 30_000
+    assert retry_after_ms(None) is None and retry_after_ms("soon") is None
+    assert retry_after_ms("-5") == 0
+    assert retry_after_ms("999999") == int(matrix.MAX_RETRY_AFTER_SECONDS * 1000)
+
+
+async def test_a_429_with_only_a_retry_after_header_is_waited_out_as_told() -> None:
+    client = matrix._Client("http://127.0.0.1:9", "@bot:localhost")
+
+    class Answer(SimpleNamespace):
+        async def json(self, **_: Any) -> dict[str, Any]:
+            return {"errcode": "M_LIMIT_EXCEEDED", "error": "slow down"}
+
+        async def text(self) -> str:
+            return ""
+
+    from nio import RoomSendResponse
+
+    answer = Answer(
+        status=429,
+        headers={"Retry-After": "2"},
+        content_type="application/json",
+        content_disposition=None,
+    )
+    response = await client.create_matrix_response(RoomSendResponse, answer, data=("!r",))
+    assert response.retry_after_ms == 2000
+    await client.close()
+
+
+def test_nio_retries_connection_errors_at_most_a_second_apart() -> None:
+    """The growing backoff of matrix-nio, capped: an outage is caught up within a second."""
+    config = MatrixConfig(
+        homeserver="http://127.0.0.1:9",
+        user_id="@bot:localhost",
+        password="pw",
+        store_path=Path("unused"),
+        pickle_key="k",
+    )
+    client_config = matrix.client_config(config)
+    assert client_config.max_timeout_retry_wait_time <= 1.0
+    assert client_config.max_timeouts is None  # never given up: a page must go out
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"msgtype": "m.text"},  # no body
+        {"msgtype": "m.text", "body": 42},
+        {"msgtype": "m.text", "body": None},
+        {"msgtype": 7, "body": "!hjälp"},
+        {},
+        "not a dict",
+    ],
+)
+async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
+    tmp_path: Path, content: Any
+) -> None:
+    handled: list[str] = []
+
+    class Handler:
+        async def handle_message(self, message: IncomingMessage) -> None:
+            assert isinstance(message.body, str)
+            handled.append(message.event_id)
+
+        async def handle_reaction(self, reaction: IncomingReaction) -> None:
+            handled.append(reaction.event_id)
+
+        def allowed(self, user: str) -> bool:
+            return True
+
+        async def refuse_invite(self, room: str, inviter: str) -> None:
+            raise AssertionError
+
+    config = MatrixConfig(
+        homeserver="http://127.0.0.1:9",
+        user_id="@bot:localhost",
+        password="pw",
+        store_path=tmp_path / "store",
+        pickle_key="k",
+    )
+    bot = MatrixBot(config, MemoryConsultStore())
+    bot.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    bot.handler = Handler()
+    source = {
+        "type": "m.room.message",
+        "event_id": "$odd",
+        "sender": "@doc:localhost",
+        "origin_server_ts": 1,
+        "content": content,
+    }
+    event = RoomMessageText.from_dict(source)
+    await bot._event("!room:localhost", event)  # never raises
+    good = RoomMessageText.from_dict(
+        {**source, "event_id": "$good", "content": {"msgtype": "m.text", "body": "!hjälp"}}
+    )
+    await bot._event("!room:localhost", good)
+    assert "$good" in handled
+    assert isinstance(event, UnknownBadEvent) or set(handled) <= {"$odd", "$good"}

@@ -1,0 +1,90 @@
+"""A small HTTP proxy in front of Synapse that answers chosen requests with 429 (tests only).
+
+`RateLimitingProxy` forwards everything to the homeserver. While `limit` is above zero, each
+send of an event (`PUT …/send/…`) uses one up: the first is forwarded and its answer replaced by a
+429 (as when a load balancer gives up after the homeserver took the event), the others are
+refused with a 429 without reaching Synapse. Every 429 carries only an HTTP `Retry-After`
+header, no `retry_after_ms` in the body. Every send attempt is recorded with its time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+@dataclass
+class Attempt:
+    path: str
+    at: float
+    status: int
+
+
+@dataclass
+class RateLimitingProxy:
+    upstream: str
+    retry_after: int = 3
+    limit: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    _session: aiohttp.ClientSession | None = None
+    url: str = ""
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    def _refusal(self) -> web.Response:
+        body = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests"})
+        return web.Response(
+            status=429,
+            body=body,
+            content_type="application/json",
+            headers={"Retry-After": str(self.retry_after)},
+        )
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        assert self._session is not None
+        is_send = request.method == "PUT" and "/send/" in request.path
+        body = await request.read()
+        if is_send and self.limit > 0:
+            self.limit -= 1
+            forward_first = not any(a.status == 429 for a in self.attempts)
+            self.attempts.append(Attempt(request.path, time.monotonic(), 429))
+            if forward_first:
+                await self._upstream(request, body)  # the homeserver took it; the answer is lost
+            return self._refusal()
+        response = await self._upstream(request, body)
+        if is_send:
+            self.attempts.append(Attempt(request.path, time.monotonic(), response.status))
+        return response
+
+    async def _upstream(self, request: web.Request, body: bytes) -> web.Response:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, data=body, headers=headers
+        ) as answer:
+            data = await answer.read()
+            out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+            out.pop("Content-Encoding", None)
+            return web.Response(status=answer.status, body=data, headers=out)

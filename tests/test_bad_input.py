@@ -1,0 +1,232 @@
+"""Bad input changes nothing and gets a clear answer (SPEC §8 "Bad input").
+
+Hypothesis writes chat commands and roster files; hand-made cases cover files that are not
+what their name says. The chat runs through the whole service (inbox, outbox) on the memory
+stores; roster files through the same check the CLI and the chat use (datasets.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import zipfile
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consultbot import datasets
+from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
+from consultbot.domain.commands import canonical_name
+from consultbot.domain.types import Dataset, UserId
+from tests.domain.catalogue_for_tests import HOURS, TZ
+
+from .test_service import CATALOGUE, DM, NOW, REQ, build, day_roster
+
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NAMES = [
+    "konsult",
+    "consult",
+    "akut",
+    "acute",
+    "vc",
+    "pc",
+    "mdk",
+    "mdt",
+    "vem",
+    "who",
+    "kontakt",
+    "contact",
+    "kvittera",
+    "ack",
+    "vidare",
+    "pass",
+    "avsluta",
+    "close",
+    "ring",
+    "call",
+    "status",
+    "hjälp",
+    "help",
+    "statistik",
+    "stats",
+    "aktivera",
+    "activate",
+    "avbryt",
+    "cancel",
+    "återställ",
+    "rollback",
+    "möte",
+    "meeting",
+    "lämna",
+    "handover",
+    "acceptera",
+    "accept",
+    "kö",
+    "queue",
+    "KONSULT",
+    "Vem",
+    "x",
+    "",
+]
+words = st.one_of(
+    st.sampled_from(["kardiologi", "hjärta", "Mora", "vc-mora", "råd", "2026-13", "@x:y", ","]),
+    st.text(max_size=30),
+)
+commands = st.builds(
+    lambda prefix, name, rest: prefix + name + " " + " ".join(rest),
+    st.sampled_from(["!", "! ", "!!", "", " !", "！"]),
+    st.sampled_from(NAMES),
+    st.lists(words, max_size=6),
+)
+
+
+@SETTINGS
+@given(bodies=st.lists(st.one_of(commands, st.text(max_size=200)), min_size=1, max_size=4))
+def test_any_chat_message_gets_an_answer_or_nothing_and_no_exception_escapes(
+    bodies: list[str],
+) -> None:
+    async def scenario() -> None:
+        bot = await build(MemoryConsultStore())
+        before = [await bot.data.versions(kind) for kind in Dataset]
+        failures: list[logging.LogRecord] = []
+
+        class Catch(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.levelno >= logging.ERROR:
+                    failures.append(record)
+
+        handler = Catch()
+        logging.getLogger("consultbot").addHandler(handler)
+        try:
+            for n, body in enumerate(bodies):
+                bot.clock.current = NOW + timedelta(seconds=n)
+                await bot.say(REQ, body)
+            async with asyncio.timeout(10):
+                await bot.service.dispatcher.drain()
+        finally:
+            logging.getLogger("consultbot").removeHandler(handler)
+        assert failures == [], [r.getMessage() for r in failures]
+        assert [await bot.data.versions(kind) for kind in Dataset] == before
+        # Every message in the DM got at most one answer; none was the "something went wrong".
+        said = bot.messenger.said(DM)
+        assert len(said) <= len(bodies)
+        assert not any("gick fel" in text for text in said)
+
+    asyncio.run(scenario())
+
+
+def test_every_command_name_the_generator_uses_is_real_or_deliberately_wrong() -> None:
+    known = [n for n in NAMES if canonical_name(n.lower()) is not None]
+    assert len(known) >= 30
+
+
+# --------------------------------------------------------------------------------------------
+# Roster files: rejected ones change nothing
+
+
+async def _store_with_a_roster() -> tuple[MemoryDataStore, list[object]]:
+    store = MemoryDataStore()
+    await store.import_catalogue(CATALOGUE, source="test", now=NOW)
+    shifts = day_roster()
+    period = (min(s.start for s in shifts), max(s.end for s in shifts))
+    await store.import_roster(shifts, {shifts[0].service: period}, source="test", now=NOW)
+    return store, [await store.versions(kind) for kind in Dataset]
+
+
+async def _check_and_maybe_import(name: str, data: bytes) -> datasets.Checked:
+    store, before = await _store_with_a_roster()
+    checked = await datasets.check_roster_files([(name, data)], store, TZ, HOURS)
+    if not checked.ok:
+        with pytest.raises(ValueError):
+            await checked.activate(store, NOW)
+        assert [await store.versions(kind) for kind in Dataset] == before
+        on_duty = await store.on_duty(CATALOGUE.services[0].id, NOW)
+        assert [len(p) for _, p in on_duty.levels] == [2, 1]
+    return checked
+
+
+rows = st.lists(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "kardiologi",
+                    "1",
+                    "2",
+                    "2026-11-24 08:00",
+                    "2026-11-24 17:00",
+                    "@k:localhost",
+                    "Karin",
+                    "",
+                    "nivå",
+                    "0",
+                    "-1",
+                    "2026-02-30 08:00",
+                ]
+            ),
+            st.text(max_size=15),
+        ),
+        min_size=0,
+        max_size=8,
+    ),
+    max_size=6,
+)
+
+
+@SETTINGS
+@given(body=rows, name=st.sampled_from(["schema.csv", "schema.xlsx", "schema.ics", "schema.txt"]))
+def test_a_generated_roster_file_is_imported_whole_or_refused_and_changes_nothing(
+    body: list[list[str]], name: str
+) -> None:
+    header = "service,level,start,end,matrix_id,name,phone"
+    text = "\n".join([header, *(",".join(r) for r in body)]).encode()
+    checked = asyncio.run(_check_and_maybe_import(name, text))
+    assert checked.ok or checked.errors
+
+
+def _xlsx_lookalike() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "not a workbook")
+    return buffer.getvalue()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("schema.csv", PNG),  # a picture named .csv
+        ("schema.xlsx", b"service,level,start,end,matrix_id,name\n"),  # a CSV named .xlsx
+        ("schema.xlsx", _xlsx_lookalike()),  # a zip that is no workbook
+        ("schema.ics", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),  # a PDF named .ics
+        ("schema.csv", "service;level\n".encode("utf-32")),
+        ("schema.csv", b""),
+        ("schema.pdf", b"%PDF-1.7"),
+    ],
+)
+async def test_a_file_that_is_not_what_its_name_says_is_refused_with_its_name(
+    name: str, data: bytes
+) -> None:
+    checked = await _check_and_maybe_import(name, data)
+    assert not checked.ok
+    assert checked.problems and all(name in p.file for p in checked.problems)
+
+
+def test_no_user_on_another_server_is_taken_for_ours() -> None:
+    bot = asyncio.run(build(MemoryConsultStore()))
+    inbox = bot.service.inbox
+    assert inbox.allowed(UserId("@vera:localhost"))
+    for user in [
+        "@vera:localhost.evil",
+        "@vera:evil.localhost",
+        "@vera:LOCALHOST:8448",
+        "@vera",
+        "vera:localhost",
+        "@vera:localhost:1",
+    ]:
+        assert not inbox.allowed(UserId(user)), user

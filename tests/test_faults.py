@@ -1,0 +1,259 @@
+"""Faults nobody scripts into the happy path, at the service level (SPEC §6 Matrix behaviour, §8).
+
+Repeats and floods, races with exactly one outcome, bad input that changes nothing. The same
+scenarios against a real Synapse and a killed bot process are in tests/integration/test_faults.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from consultbot.config import load_config
+from consultbot.domain.errors import ConfigError
+from consultbot.domain.escalation import State
+from consultbot.domain.types import ConsultId, Dataset
+from consultbot.resources import example_config
+
+from . import test_service
+from .test_service import (
+    ACK_TIMEOUT,
+    ASK,
+    DM,
+    K1A,
+    K1B,
+    K2,
+    NOW,
+    QUESTION,
+    REQ,
+    Bot,
+    Make,
+    after,
+    stored_text,
+)
+
+# The service tests' fixtures, under their own names: `bot` and `make` (memory and SQLite).
+bot = test_service.bot
+make = test_service.make
+
+# --------------------------------------------------------------------------------------------
+# Repeats: a double tap or a client resending is one consult
+
+
+async def test_the_same_request_twice_in_a_few_seconds_is_one_consult_paged_once(bot: Bot) -> None:
+    await bot.say(REQ, ASK)
+    bot.clock.current = NOW + timedelta(seconds=3)
+    # A client resending after a hiccup: a new event, the text re-wrapped.
+    await bot.say(REQ, "!konsult  kardiologi\n" + QUESTION.upper())
+    await bot.flush()
+    assert len(bot.messenger.actions("create")) == 1
+    assert len(bot.messenger.pages()) == 1
+    assert [c.id for c in await bot.consults.consults_of(REQ)] == ["K-000001"]
+    said = bot.messenger.said(DM)
+    assert len(said) == 2
+    [repeat] = [text for text in said if "samma fråga" in text]
+    assert "samma fråga som K-000001" in repeat and "same question" not in repeat  # one language
+
+
+async def test_the_repeat_is_recognised_after_the_memory_is_gone(bot: Bot) -> None:
+    first = await bot.say(REQ, ASK)
+    await bot.flush()
+    # As after a restart: the question is read again from the requester's message in Matrix.
+    bot.service.inbox._questions._texts.clear()
+    bot.messenger.texts[first.event_id] = ASK
+    bot.clock.current = NOW + timedelta(seconds=5)
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    assert len(await bot.consults.consults_of(REQ, open_only=False)) == 1
+    assert "samma fråga som K-000001" in bot.messenger.said(DM)[-1]
+    assert len(bot.messenger.pages()) == 1
+
+
+async def test_a_different_question_moments_later_is_a_new_consult(bot: Bot) -> None:
+    await bot.say(REQ, ASK)
+    bot.clock.current = NOW + timedelta(seconds=3)
+    await bot.say(REQ, "!konsult kardiologi 55-årig man med bröstsmärta, troponin negativt?")
+    await bot.flush()
+    assert len(bot.messenger.actions("create")) == 2
+    assert len(bot.messenger.pages()) == 2
+
+
+async def test_the_same_question_after_the_window_is_a_new_consult(bot: Bot) -> None:
+    await bot.say(REQ, ASK)
+    window = bot.service.inbox.config.bot.repeat_window_seconds
+    bot.clock.current = NOW + timedelta(seconds=window + 1)
+    await bot.say(REQ, ASK)
+    await bot.flush()
+    assert len(bot.messenger.actions("create")) == 2
+
+
+async def test_one_requester_cannot_page_those_on_duty_more_than_the_limit(bot: Bot) -> None:
+    limit = bot.service.inbox.config.bot.request_limit
+    for n in range(limit + 3):
+        bot.clock.current = NOW + timedelta(seconds=10 * n)
+        await bot.say(REQ, f"!konsult kardiologi fråga nummer {n} om en patient")
+    await bot.flush()
+    assert len(bot.messenger.actions("create")) == limit
+    assert len(bot.messenger.pages()) == limit
+    refusals = [t for t in bot.messenger.said(DM) if "fler tas inte emot" in t]
+    assert len(refusals) == 3
+    assert f"{limit} konsultationer" in refusals[0] and "023-49 00 00" in refusals[0]
+    # The window passes: asking works again.
+    seconds = bot.service.inbox.config.bot.request_limit_seconds
+    bot.clock.current = NOW + timedelta(seconds=seconds + 60)
+    await bot.say(REQ, "!konsult kardiologi en ny fråga om en annan patient")
+    await bot.flush()
+    assert len(bot.messenger.actions("create")) == limit + 1
+
+
+# --------------------------------------------------------------------------------------------
+# Races: exactly one outcome each
+
+
+async def test_an_ack_at_the_very_instant_of_the_deadline_has_one_outcome(make: Make) -> None:
+    outcomes: set[int] = set()
+    for i in range(8):
+        bot = await make()
+        consult, room = await bot.ask()
+        page = bot.messenger.pages()[0].event_id
+        bot.clock.current = NOW + ACK_TIMEOUT  # exactly the deadline
+        reaction = bot.reaction(K1A, "✅", room, page)
+        ack = after(i % 4, bot.consults, bot.service.handle_reaction(reaction))
+        timer = after(i // 4, bot.consults, bot.service.on_timer(consult))
+        await asyncio.gather(ack, timer)
+        await bot.flush()
+        kinds = await bot.kinds(consult)
+        assert kinds.count("acknowledged") == 1, kinds
+        assert "paged" not in kinds[kinds.index("acknowledged") + 1 :], kinds
+        acks = [t for t in bot.messenger.said(room) if "har kvitterat" in t]
+        assert len(acks) == 1
+        outcomes.add(kinds.count("paged"))
+    assert outcomes <= {1, 2}
+
+
+async def test_two_paged_people_acknowledging_at_once_give_one_acknowledgement(
+    make: Make,
+) -> None:
+    winners: set[str] = set()
+    for i in range(6):
+        bot = await make()
+        consult, room = await bot.ask()
+        page = bot.messenger.pages()[0].event_id
+        first = after(
+            i % 3, bot.consults, bot.service.handle_reaction(bot.reaction(K1A, "✅", room, page))
+        )
+        second = after(0, bot.consults, bot.say(K1B, "!kvittera", room))
+        await (asyncio.gather(first, second) if i % 2 else asyncio.gather(second, first))
+        await bot.flush()
+        kinds = await bot.kinds(consult)
+        assert kinds.count("acknowledged") == 1, kinds
+        found = await bot.consults.consult(consult)
+        assert found is not None and found.acked_by in (K1A, K1B)
+        winners.add(found.acked_by)
+        said = bot.messenger.said(room)
+        assert len([t for t in said if "har kvitterat" in t]) == 1
+        # The command that came second is told it was already taken; a ✅ second is silent.
+        taken = [t for t in said if "redan kvitterad" in t]
+        assert len(taken) == (1 if found.acked_by == K1A else 0)
+        assert len(bot.messenger.pages()) == 1
+    assert winners  # at least one ran; which one wins is the store's order
+
+
+async def test_pass_on_and_an_ack_together_have_one_outcome(make: Make) -> None:
+    for i in range(8):
+        bot = await make()
+        consult, room = await bot.ask()
+        page = bot.messenger.pages()[0].event_id
+        reaction = bot.reaction(K1B, "✅", room, page)
+        passing = after(i % 4, bot.consults, bot.say(K1A, "!vidare", room))
+        ack = after(i // 4, bot.consults, bot.service.handle_reaction(reaction))
+        await asyncio.gather(passing, ack)
+        await bot.flush()
+        kinds = await bot.kinds(consult)
+        assert kinds.count("acknowledged") == 1, kinds
+        assert await bot.state(consult) is State.ACKNOWLEDGED
+        # No page went out after the acknowledgement: at most the level-2 page that was
+        # sent before it, never one decided before it but sent after.
+        sent = bot.messenger.sends(room)
+        acked = next(
+            n for n, s in enumerate(sent) if s.content and "har kvitterat" in s.content.text
+        )
+        assert all(s.content and s.content.notice for s in sent[acked:])
+        assert next(p.content.mentions for p in bot.messenger.pages() if p.content) != (K2,)
+
+
+async def test_a_deadline_after_an_ack_pages_nobody(bot: Bot) -> None:
+    """A reaction taken back (redacted) after it was counted leaves the acknowledgement:
+    the adapter delivers no redactions, so only the timer is left to try its luck."""
+    consult, room = await bot.ask()
+    await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
+    await bot.fire_at(NOW + ACK_TIMEOUT * 3)
+    await bot.flush()
+    assert len(bot.messenger.pages()) == 1
+    assert await bot.state(consult) is State.ACKNOWLEDGED
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input
+
+
+async def test_an_oversized_message_is_refused_and_stores_nothing(bot: Bot) -> None:
+    await bot.say(REQ, "!konsult kardiologi " + "förmaksflimmer " * 20_000)
+    await bot.say(REQ, "x" * 300_000)
+    await bot.flush()
+    assert bot.messenger.actions("create") == []
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+    assert "förmaksflimmer" not in await stored_text(bot.consults)
+    assert len(bot.messenger.said(DM)) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "!statistik",
+        "!statistik 2026-11",
+        "!aktivera",
+        "!avbryt",
+        "!återställ schema",
+        "!återställ katalog",
+        "!återställ personal",
+        "!återställ kontakter",
+        "!stats",
+        "!activate",
+        "!cancel",
+        "!rollback roster",
+    ],
+)
+async def test_a_non_admin_trying_an_admin_action_changes_nothing(bot: Bot, body: str) -> None:
+    before = [await bot.data.versions(kind) for kind in Dataset]
+    await bot.say(REQ, body)
+    await bot.flush()
+    [reply] = bot.messenger.said(DM)
+    assert reply
+    assert [await bot.data.versions(kind) for kind in Dataset] == before
+    assert bot.messenger.actions("create") == []
+
+
+# --------------------------------------------------------------------------------------------
+# The limits are config keys with documented defaults
+
+
+def test_repeat_and_request_limits_have_documented_defaults_and_are_checked(
+    tmp_path: Path,
+) -> None:
+    example = load_config(example_config(), environ={})
+    assert (example.bot.repeat_window_seconds, example.bot.request_limit) == (60, 5)
+    assert example.bot.request_limit_seconds == 600
+    text = example_config().read_text(encoding="utf-8")
+    for key in ("repeat_window_seconds", "request_limit", "request_limit_seconds"):
+        assert f"\n{key} = " in text
+    minimal = text.split("[tracks.halvakut]")[0]
+    path = tmp_path / "config.toml"
+    path.write_text(minimal.replace("request_limit = 5", "request_limit = -1"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="request_limit"):
+        load_config(path, environ={})
+    path.write_text(minimal.replace("request_limit = 5", "request_limit = 0"), encoding="utf-8")
+    assert load_config(path, environ={}).bot.request_limit == 0
