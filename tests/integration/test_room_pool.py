@@ -78,9 +78,10 @@ async def test_sigkill_while_taking_a_pool_room_loses_and_doubles_nothing(
             await until(lambda: len(pool_rooms(w)) == 2)  # refilled, the used room not again
             assert room not in pool_rooms(w)
 
-            # A second consult gets another pool room.
+            # A second consult (another patient: the same question again would be a repeat)
+            # gets another pool room.
             refilled = pool_rooms(w)
-            await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            await doctor.send_text(dm, "!konsult kardiologi 80-årig man med svimning, pacemaker?")
             invite = await l1.wait_for(lambda s: s.kind == "invite" and s.room != room, 30)
             second = invite.room
             await l1.join(second)
