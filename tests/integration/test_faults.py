@@ -86,6 +86,7 @@ async def test_http_429_with_retry_after_is_waited_out_and_the_retry_is_not_doub
                 room = await join_invite(l1, 60)
                 await l1.wait_for(lambda s: from_bot(w, room, QUESTION)(s), 60)
                 await doctor.wait_for(from_bot(w, dm, "K-000001"), 60)
+
                 # Marked sent once the homeserver answered: nothing left in the outbox.
                 async def drained() -> bool:
                     return await bot.store.pending() == []
