@@ -216,7 +216,9 @@ def local_starts_between(first: datetime, last: datetime) -> st.SearchStrategy[d
     """Local wall-clock minutes in [first, last] that exist (not in the spring-forward gap)."""
     return (
         st.datetimes(min_value=first, max_value=last)
-        .map(lambda d: d.replace(second=0, microsecond=0))
+        # fold=0: a wall time as a file writes it means its first occurrence (hypothesis also
+        # draws fold=1, the second 02:30 of the autumn night, which no file can say).
+        .map(lambda d: d.replace(second=0, microsecond=0, fold=0))
         .filter(
             lambda d: d.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ).replace(tzinfo=None) == d
         )
