@@ -11,7 +11,6 @@ import tomllib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 from consultbot.adapters.matrix import MatrixBot
@@ -62,22 +61,28 @@ def check_secrets(config: Config) -> None:
         value = getattr(config.matrix, key)
         if not local and value and value == example.get(key):
             raise config_error(str(config.path), "example_secret", key=f"matrix.{key}")
-    secrets_in_file = {config.matrix.password, config.matrix.access_token} - {""}
-    if secrets_in_file - set(example.values()):
-        # The example config's secrets are public (it ships with the code): nothing to hide.
-        _warn_if_readable(config.path)
-
-
-def _warn_if_readable(path: Path) -> None:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return
-    if mode & 0o077 and re.search(r"^\s*(password|access_token)\s*=\s*\S", text, re.M):
+    if readable_secret(config):
         log.warning(
-            "%s holds a Matrix secret and other users may read it: chmod 600 %s", path, path
+            "%s holds a Matrix secret and other users may read it: chmod 600 %s",
+            config.path,
+            config.path,
         )
+
+
+def readable_secret(config: Config) -> bool:
+    """True when the config file holds a (non-example) password or access token and other
+    users may read it. The example config's secrets are public: it ships with the code."""
+    secrets_in_file = {config.matrix.password, config.matrix.access_token} - {""}
+    if not secrets_in_file - set(_example_matrix_values().values()):
+        return False
+    try:
+        mode = config.path.stat().st_mode
+        text = config.path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return bool(mode & 0o077) and bool(
+        re.search(r"^\s*(password|access_token)\s*=\s*\S", text, re.M)
+    )
 
 
 @dataclass

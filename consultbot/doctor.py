@@ -374,6 +374,16 @@ async def _data(config: Config, now: datetime, checks: list[Check]) -> bool:
     return True
 
 
+def config_check(config: Config) -> Check:
+    """Whether the config file holds a Matrix secret that other users of the machine may read."""
+    from consultbot.app import readable_secret
+
+    path = str(config.path)
+    if readable_secret(config):
+        return Check("config", Level.WARNING, "config_readable", {"path": path})
+    return Check("config", Level.OK, "config_private", {"path": path})
+
+
 async def run_checks(
     config: Config, environ: Mapping[str, str], now: datetime | None = None
 ) -> list[Check]:
@@ -402,4 +412,5 @@ async def run_checks(
             for name in ("login", "encryption", "rate_limits", "admin_room", "clock"):
                 checks.append(Check(name, Level.FAILED, "not_checked"))
     await _database(config, now, checks)
+    checks.append(config_check(config))
     return checks

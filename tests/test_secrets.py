@@ -101,3 +101,12 @@ def test_the_shipped_example_config_is_not_warned_about(
     with caplog.at_level(logging.WARNING, logger="consultbot.app"):
         check_secrets(load_config(path, {}))
     assert not caplog.records, "its secrets are public: it ships with the code"
+
+
+def test_doctor_warns_about_a_readable_config_with_a_password(tmp_path: Path) -> None:
+    from consultbot.doctor import Level, config_check
+
+    readable = config_check(load_config(config_file(tmp_path, mode=0o644), {}))
+    assert readable.level is Level.WARNING and readable.key == "config_readable"
+    private = config_check(load_config(config_file(tmp_path, mode=0o600), {}))
+    assert private.level is Level.OK

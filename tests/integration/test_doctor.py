@@ -63,7 +63,7 @@ async def test_a_healthy_setup_passes_every_check(
         code, lines = await doctor(path)
 
         assert code == 0, lines
-        assert len(lines) == 9
+        assert len(lines) == 10
         assert line(lines, "hemserver").startswith("OK ")
         assert homeserver.url in line(lines, "hemserver") and "Synapse" in line(lines, "hemserver")
         assert "med den sparade enheten" in line(lines, "inloggning")
@@ -124,4 +124,4 @@ async def test_an_unreachable_homeserver_fails(tmp_path: Path) -> None:
     assert line(lines, "hemserver").startswith("FEL ")
     assert f"http://127.0.0.1:{port} svarar inte" in line(lines, "hemserver")
     assert "inte kontrollerat" in line(lines, "inloggning")
-    assert len(lines) == 9  # a line for every check, also those not made
+    assert len(lines) == 10  # a line for every check, also those not made
