@@ -481,11 +481,11 @@ class Messenger(ABC):
         """The bot's Matrix id ("" when unknown)."""
         return ""
 
+    @abstractmethod
     async def put_state(
         self, room: str, kind: str, state_key: str, content: dict[str, Any]
     ) -> None:
         """Set a room state event (e.g. a widget); setting the same content again is harmless."""
-        raise NotImplementedError(f"{type(self).__name__} cannot set room state")
 
     @abstractmethod
     async def message_text(self, room: str, event_id: str) -> str | None:

@@ -225,6 +225,13 @@ def client_config(config: MatrixConfig) -> AsyncClientConfig:
     )
 
 
+def _content(event: Any) -> dict[str, Any]:
+    """An event's (decrypted) content as nio parsed it, {} when it has none."""
+    source = getattr(event, "source", None)
+    content = source.get("content", {}) if isinstance(source, dict) else {}
+    return content if isinstance(content, dict) else {}
+
+
 def encryption_available() -> bool:
     """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
@@ -582,8 +589,8 @@ class MatrixBot(Messenger, FileSource):
                 )
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
-            content = event.source.get("content", {}) if isinstance(event.source, dict) else {}
-            item = media.attachment(content) if isinstance(content, dict) else None
+            content = _content(event)
+            item = media.attachment(content)
             if item is None:
                 return
             room = client.rooms.get(room_id)
@@ -616,7 +623,7 @@ class MatrixBot(Messenger, FileSource):
                 )
             )
         elif isinstance(event, UnknownEvent) and event.type in polls.POLL_RESPONSE_TYPES:
-            content = event.source.get("content", {}) if isinstance(event.source, dict) else {}
+            content = _content(event)
             vote = polls.poll_vote(event.type, content)
             if vote is None:
                 return
