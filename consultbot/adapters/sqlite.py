@@ -21,13 +21,13 @@ from consultbot.adapters.migrations import migrate
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack, StoreError
-from consultbot.domain.escalation import Consult, apply, fold
+from consultbot.domain.escalation import OPEN_STATES, Consult, State, apply, fold
 from consultbot.domain.events import Event, EventKind, RoomCreated
 from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import MAX_SHIFT, Period, Shift, period_list
-from consultbot.domain.stats import ConsultSummary, FactTable
+from consultbot.domain.stats import ConsultSummary, FactTable, frozen_unit, unit_of
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
@@ -39,10 +39,12 @@ from consultbot.ports import (
     OutboxKind,
     Outgoing,
     PoolRoom,
+    Purged,
     Version,
 )
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
+_PURGE_BATCH = 200  # consults forgotten per transaction
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
 
 
@@ -180,6 +182,8 @@ class SqliteStore(DataStore, ConsultStore):
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA synchronous = NORMAL")
+            # What is deleted (the retention purge) is overwritten, not left in free pages.
+            await db.execute("PRAGMA secure_delete = ON")
             await migrate(db, name)
             if name != ":memory:":
                 _owner_only(name)
@@ -859,3 +863,111 @@ class SqliteStore(DataStore, ConsultStore):
             "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    # -- retention (consultbot/retention.py; docs/privacy.md) -----------------------------------
+    # Plain SQL with `?` parameters only, so that it carries over to other SQL stores.
+
+    async def _quiet_consults(
+        self,
+        db: aiosqlite.Connection,
+        condition: str,
+        params: Sequence[Any],
+        limit: int = 2**62,
+    ) -> list[Any]:
+        """(id, room, requester) of the consults, not yet purged, that are closed, unanswered
+        or withdrawn, have no deadline, and meet `condition` (on `c`; `last_ms` is the time of
+        their last event)."""
+        states = [s.value for s in State if s not in OPEN_STATES]
+        async with db.execute(
+            "SELECT id, room, requester FROM (SELECT c.id, c.room, c.requester, c.number,"
+            " (SELECT max(e.at_ms) FROM consult_event e WHERE e.consult_id = c.id) AS last_ms"
+            " FROM consult c WHERE c.requester IS NOT NULL AND c.deadline_ms IS NULL"
+            f" AND c.state IN ({', '.join('?' for _ in states)})) c"
+            f" WHERE {condition} ORDER BY c.number LIMIT ?",
+            (*states, *params, limit),
+        ) as cursor:
+            return list(await cursor.fetchall())
+
+    async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
+        async with self._transaction() as db:
+            rows = await self._quiet_consults(
+                db,
+                "c.room IS NOT NULL AND c.last_ms < ? AND NOT EXISTS (SELECT 1 FROM outbox o"
+                " WHERE o.consult_id = c.id AND o.kind = ?)",
+                (_ms(quiet_since), OutboxKind.LEAVE.value),
+            )
+            await db.executemany(
+                "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(OutboxKind.LEAVE.value, cid, room, "{}", _ms(now)) for cid, room, _ in rows],
+            )
+        return [str(room) for _, room, _ in rows]
+
+    async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
+        cutoff = _ms(before)
+        consults = events = outbox = 0
+        while True:  # in small transactions: a page never waits long for the store
+            async with self._transaction() as db:
+                rows = await self._quiet_consults(
+                    db,
+                    "c.last_ms < ? AND (c.room IS NULL OR EXISTS (SELECT 1 FROM outbox o"
+                    " WHERE o.consult_id = c.id AND o.kind = ? AND o.sent_at_ms IS NOT NULL))",
+                    (cutoff, OutboxKind.LEAVE.value),
+                    _PURGE_BATCH,
+                )
+                if not rows:
+                    break
+                units = await stats_sqlite.requester_units(db)
+                for cid, _, requester in rows:
+                    events += await self._purge_one(db, cid, unit_of(requester, units))
+                    cursor = await db.execute("DELETE FROM outbox WHERE consult_id = ?", (cid,))
+                    outbox += max(cursor.rowcount, 0)
+                consults += len(rows)
+            if len(rows) < _PURGE_BATCH:
+                break
+        async with self._transaction() as db:
+            # The newest outbox id stays: ids (and so Matrix transaction ids) are never reused.
+            cursor = await db.execute(
+                "DELETE FROM outbox WHERE consult_id IS NULL AND sent_at_ms IS NOT NULL"
+                " AND sent_at_ms < ? AND id < (SELECT max(id) FROM outbox)",
+                (cutoff,),
+            )
+            outbox += max(cursor.rowcount, 0)
+            cursor = await db.execute(
+                "DELETE FROM handled_event WHERE at_ms < ? AND event_id LIKE ?", (cutoff, "$%")
+            )
+            handled = max(cursor.rowcount, 0)
+        return Purged(consults=consults, events=events, outbox=outbox, handled=handled)
+
+    async def _purge_one(self, db: aiosqlite.Connection, consult: str, unit: str) -> int:
+        """Forget one consult's log, parties, room and requester; its statistics row keeps the
+        requester's unit in their place. Returns how many events were forgotten."""
+        cursor = await db.execute("DELETE FROM consult_event WHERE consult_id = ?", (consult,))
+        forgotten = max(cursor.rowcount, 0)
+        await db.execute("DELETE FROM consult_party WHERE consult_id = ?", (consult,))
+        await db.execute(
+            "UPDATE consult SET requester = NULL, room = NULL WHERE id = ?", (consult,)
+        )
+        async with db.execute(
+            "SELECT code, requester FROM consult_stat WHERE consult_id = ?", (consult,)
+        ) as cur:
+            stat = await cur.fetchone()
+        if stat is not None:
+            frozen = frozen_unit(unit)
+            code = stats_sqlite.with_requester(
+                int(stat[0]), await stats_sqlite.code_of(db, "requester", frozen)
+            )
+            await db.execute(
+                "UPDATE consult_stat SET requester = ?, code = ? WHERE consult_id = ?",
+                (frozen, code, consult),
+            )
+            await db.execute(
+                "UPDATE consult_stat_service SET code = ? WHERE consult_id = ?", (code, consult)
+            )
+            # The requester's Matrix id goes too, once no kept consult of theirs needs it.
+            await db.execute(
+                "DELETE FROM consult_stat_code WHERE kind = ? AND value = ? AND NOT EXISTS"
+                " (SELECT 1 FROM consult_stat s WHERE s.requester = ?)",
+                ("requester", stat[1], stat[1]),
+            )
+        return forgotten
