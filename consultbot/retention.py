@@ -6,7 +6,8 @@ At start and every night at 03:30 local time (`domain/retention.py`):
    entry, queued once per consult (the entry itself is the record, so a restart cannot queue
    it again), sent by the outbox like every other entry;
 2. the metadata of each consult quiet for more than `bot.retention_days` days, whose room is
-   left, is purged (`ConsultStore.purge_consults`): the statistics stay, without the person.
+   left, is purged (`ConsultStore.purge_consults`): the statistics stay, without the person;
+3. the question texts held in memory (questions.py) of consults no longer open are dropped.
 
 Only counts are logged. A failure is logged and tried again the next night: pages matter more.
 The run is a task of the bot's task owner (tasks.py), so a stop waits for it.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from consultbot.config import Config
 from consultbot.domain.retention import cutoffs, next_run
 from consultbot.ports import Clock, ConsultStore, Purged, Timers
+from consultbot.questions import Questions
 from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Retention:
         clock: Clock,
         tasks: Tasks,
         on_outbox: Callable[[], None],
+        questions: Questions | None = None,
     ) -> None:
         self._days = config.bot.retention_days
         self._tz = config.bot.timezone
@@ -57,6 +60,7 @@ class Retention:
         self._clock = clock
         self._tasks = tasks
         self._on_outbox = on_outbox
+        self._questions = questions
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
@@ -86,6 +90,9 @@ class Retention:
             if rooms:
                 self._on_outbox()
             purged = await self._consults.purge_consults(due.purge_before, now=now)
+            if self._questions is not None:  # texts of consults no longer open leave memory
+                opened = await self._consults.open_consults()
+                self._questions.keep_only(c.id for c in opened)
             log.info(
                 "retention: %d consult rooms to leave; purged %d consults (%d events, "
                 "%d outbox entries, %d handled event ids)",

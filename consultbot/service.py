@@ -113,6 +113,7 @@ class ConsultService:
             clock=clock,
             tasks=self.tasks,
             on_outbox=self.dispatcher.kick,
+            questions=self.questions,
         )
         self.reminders = DutyReminders(
             config=config,

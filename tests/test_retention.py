@@ -158,3 +158,15 @@ def test_next_run_is_tomorrow_after_the_hour_and_today_before_it() -> None:
     assert next_run(late, TZ) == datetime(2026, 11, 24, 3, 30, tzinfo=TZ)
     # Across the change to winter time the hour is still 03:30 local.
     assert next_run(datetime(2026, 10, 24, 12, 0, tzinfo=TZ), TZ).astimezone(TZ).hour == 3
+
+
+async def test_question_texts_of_closed_consults_leave_memory_at_the_nightly_run(bot: Bot) -> None:
+    done, _ = await closed_consult(bot)
+    still_open, _ = await bot.ask(ASK)
+    held = bot.service.questions._texts  # memory only, never the database
+    assert set(held) == {done, still_open}
+    await bot.service.retention.run_once()
+    assert set(held) == {still_open}
+    # Read again from the requester's message if it is ever needed (after a restart too).
+    consult = await bot.consults.consult(done)
+    assert consult is not None and await bot.service.questions.text(consult) is None
