@@ -346,9 +346,10 @@ class ConsultStore(ABC):
 
     @abstractmethod
     async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
-        """Queue, atomically and once per consult ever, a LEAVE outbox entry (with the consult
-        set) for the room of each consult that is closed, unanswered or withdrawn, has no
-        deadline, and whose last event is before `quiet_since`. Return those rooms."""
+        """Queue, once per consult ever, a LEAVE outbox entry (with the consult set) for the
+        room of each consult that is closed, unanswered or withdrawn, has no deadline, and
+        whose last event is before `quiet_since` (checked again when queued). Return those
+        rooms. One call at a time: the retention run's lock sees to it."""
 
     @abstractmethod
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:

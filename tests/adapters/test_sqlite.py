@@ -161,3 +161,36 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
     stored = database_bytes(tmp_path)
     for trace in (REQ, K1, DM, ROOM):
         assert trace.encode() not in stored, trace
+
+
+async def test_a_requester_keeps_their_statistics_code_while_a_kept_consult_needs_it(
+    tmp_path: Path,
+) -> None:
+    from tests.adapters.test_consult_store_contract import (
+        DAY,
+        REQ,
+        at,
+        consult_in_room,
+        new_consult,
+        send_leaves,
+    )
+
+    store = await SqliteStore.open(tmp_path / "consultbot.db")
+
+    async def requester_codes() -> list[str]:
+        rows = await store._rows("SELECT value FROM consult_stat_code WHERE kind = 'requester'")
+        return sorted(r[0] for r in rows)
+
+    try:
+        await new_consult(store, consult_in_room("!old:localhost", 0))
+        await new_consult(store, consult_in_room("!new:localhost", 400 * DAY), minutes=400 * DAY)
+        await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
+        await send_leaves(store, at(40 * DAY))
+        assert (await store.purge_consults(at(DAY), now=at(731 * DAY))).consults == 1
+        assert await requester_codes() == ["#unit:okänd", REQ]  # the newer consult uses it
+        await store.leave_closed_rooms(at(401 * DAY), now=at(440 * DAY))
+        await send_leaves(store, at(440 * DAY))
+        assert (await store.purge_consults(at(401 * DAY), now=at(1131 * DAY))).consults == 1
+        assert await requester_codes() == ["#unit:okänd"]
+    finally:
+        await store.close()
