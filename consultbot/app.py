@@ -139,6 +139,7 @@ async def running_bot(
         stack.push_async_callback(tasks.stop)
         await service.start()
         await service.admin_posts.start()
+        service.retention.start()
         running = [
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
             tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),

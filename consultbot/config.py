@@ -70,6 +70,7 @@ class BotConfig:
     shift_reminder_minutes: int = 60  # 0 = no duty reminders
     handover_answer_seconds: int = 600  # a handover offer lapses after this long
     room_pool: int = 20
+    retention_days: int = 730  # consult metadata older than this is purged (docs/privacy.md)
 
     repeat_window_seconds: int = 60
     request_limit: int = 5
@@ -230,6 +231,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         shift_reminder_minutes=_bounded(b, "shift_reminder_minutes", 60, low=0, high=24 * 60),
         handover_answer_seconds=_bounded(b, "handover_answer_seconds", 600, low=5),
         room_pool=_bounded(b, "room_pool", 20, low=0, high=500),
+        retention_days=_bounded(b, "retention_days", 730, low=1, high=36500),
         repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),

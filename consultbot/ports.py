@@ -215,6 +215,16 @@ class PoolRoom:
     policy: str
 
 
+@dataclass(frozen=True)
+class Purged:
+    """What one retention purge forgot: how many of each (counts only, for the log)."""
+
+    consults: int = 0
+    events: int = 0
+    outbox: int = 0
+    handled: int = 0
+
+
 class ConflictError(Exception):
     """Another step of the same consult was stored first; reload and try again."""
 
@@ -331,6 +341,25 @@ class ConsultStore(ABC):
     @abstractmethod
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small piece of bot state."""
+
+    # -- retention (consultbot/retention.py; docs/privacy.md) ----------------------------------
+
+    @abstractmethod
+    async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
+        """Queue, once per consult ever, a LEAVE outbox entry (with the consult set) for the
+        room of each consult that is closed, unanswered or withdrawn, has no deadline, and
+        whose last event is before `quiet_since` (checked again when queued). Return those
+        rooms. One call at a time: the retention run's lock sees to it."""
+
+    @abstractmethod
+    async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
+        """Forget the metadata of each consult that is closed, unanswered or withdrawn, has no
+        deadline, whose last event is before `before`, and whose room (if any) the bot has
+        left (its LEAVE entry sent): its event log, parties, outbox entries, room and
+        requester. Its statistics stay, with the requester replaced by the requester's unit in
+        the staff list now (`domain.stats.frozen_unit`), so the statistics of its period do
+        not change. Also forget sent outbox entries of no consult and handled Matrix event
+        ids (`$…`) from before `before`. Open consults are never touched. Return the counts."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -474,7 +503,8 @@ class Messenger(ABC):
 
     @abstractmethod
     async def leave(self, room: str) -> None:
-        """Leave a room."""
+        """Leave a room and forget it (it leaves the bot's room list); a room the bot is no
+        longer in is fine."""
 
     @property
     def user_id(self) -> str:

@@ -7,6 +7,8 @@ Matrix keeps, end-to-end encrypted); when that fails the page says the question 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from consultbot.domain import commands as cmd
 from consultbot.domain import escalation as esc
 from consultbot.domain.types import ConsultId
@@ -23,6 +25,15 @@ class Questions:
     def remember(self, consult: ConsultId, text: str) -> None:
         """The question just asked for `consult`."""
         self._texts[consult] = text
+
+    def keep_only(self, consults: Iterable[ConsultId]) -> int:
+        """Forget every text but those of `consults` (the open ones); how many were forgotten.
+        A text still needed later is read again from the requester's message."""
+        keep = set(consults)
+        gone = [c for c in self._texts if c not in keep]
+        for consult in gone:
+            del self._texts[consult]
+        return len(gone)
 
     async def text(self, consult: esc.Consult) -> str | None:
         """The question's text: from memory, else read again from the requester's message."""

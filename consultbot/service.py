@@ -8,7 +8,9 @@
 - `views.ConsultRenderer` builds what the templates show;
 - `questions.Questions` holds question texts in memory (never in the database);
 - `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
-  (started by the bot after `start`, see app.py).
+  (started by the bot after `start`, see app.py);
+- `retention.Retention` leaves closed consult rooms after 30 days and purges consult metadata
+  after `bot.retention_days` (started by the bot after `start`; docs/privacy.md).
 
 None of them calls back into another; the inbox only tells the outbox that it has something
 new (`Dispatcher.kick`). See docs/architecture.md for one page followed through them.
@@ -40,6 +42,7 @@ from consultbot.ports import (
 )
 from consultbot.questions import Questions
 from consultbot.reminders import DutyReminders
+from consultbot.retention import Retention
 from consultbot.tasks import Tasks
 from consultbot.views import ConsultRenderer
 
@@ -103,6 +106,15 @@ class ConsultService:
         )
         self.metrics.attach(outbox=self.dispatcher)
 
+        self.retention = Retention(
+            config=config,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            tasks=self.tasks,
+            on_outbox=self.dispatcher.kick,
+            questions=self.questions,
+        )
         self.reminders = DutyReminders(
             config=config,
             data=data,

@@ -38,9 +38,11 @@ from nio import (
     RoomCreateError,
     RoomCreateEvent,
     RoomEncryptedFile,
+    RoomForgetError,
     RoomGetEventResponse,
     RoomInviteError,
     RoomKickError,
+    RoomLeaveError,
     RoomMemberEvent,
     RoomMessageFile,
     RoomMessagesResponse,
@@ -80,6 +82,8 @@ log = logging.getLogger(__name__)
 DISPLAY_NAME = "Konsultbot (Chatbot)"
 SYNC_TOKEN = "sync_token"
 ROOM_POLICY = "room_policy"
+# What leaving a room the bot is no longer in answers: nothing to do.
+_NOT_IN_ROOM = ("M_FORBIDDEN", "M_NOT_FOUND")
 LOCKED_TYPES = (
     "m.room.server_acl",
     "m.room.guest_access",
@@ -978,8 +982,15 @@ class MatrixBot(Messenger, FileSource):
             raise RuntimeError(f"could not set {kind} in {room}: {put}")
 
     async def leave(self, room: str) -> None:
-        assert self.client is not None
-        await self.client.room_leave(room)
+        client = self.client
+        assert client is not None
+        left = await client.room_leave(room)
+        if isinstance(left, RoomLeaveError) and left.status_code not in _NOT_IN_ROOM:
+            raise RuntimeError(f"could not leave {room}: {left.status_code}")
+        # Forgotten: the room leaves the bot's account (no history, not in its room list).
+        forgot = await client.room_forget(room)
+        if isinstance(forgot, RoomForgetError):
+            log.warning("could not forget the room %s: %s", room, forgot.status_code)
 
     async def message_text(self, room: str, event_id: str) -> str | None:
         assert self.client is not None

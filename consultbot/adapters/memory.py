@@ -16,7 +16,14 @@ from consultbot.domain.handover import Handover, HandoverState, cover
 from consultbot.domain.oncall import OnDuty, on_duty
 from consultbot.domain.people import DirectoryEntry, StaffMember
 from consultbot.domain.roster import Period, Shift, in_periods, period_list
-from consultbot.domain.stats import UNKNOWN_UNIT, FactTable, summarise, table_of
+from consultbot.domain.stats import (
+    ConsultSummary,
+    FactTable,
+    frozen_unit,
+    summarise,
+    table_of,
+    unit_of,
+)
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
 from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
@@ -28,8 +35,10 @@ from consultbot.ports import (
     DataStore,
     Messenger,
     OutboxItem,
+    OutboxKind,
     Outgoing,
     PoolRoom,
+    Purged,
     Timers,
     Version,
 )
@@ -223,6 +232,11 @@ class MemoryConsultStore(ConsultStore):
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
     _pool: list[PoolRoom] = field(default_factory=list)
+    # Retention: when outbox entries were sent and events handled; purged consults' summaries.
+    _outbox_next: int = 0
+    _sent_at: dict[int, datetime] = field(default_factory=dict)
+    _handled_at: dict[str, datetime] = field(default_factory=dict)
+    _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         self._numbers += 1
@@ -248,7 +262,8 @@ class MemoryConsultStore(ConsultStore):
             log.extend(events)
         ids = []
         for item in outgoing:
-            number = len(self._outbox) + 1
+            self._outbox_next += 1  # never reused, also after a purge
+            number = self._outbox_next
             stored = OutboxItem(
                 id=number,
                 kind=item.kind,
@@ -261,6 +276,7 @@ class MemoryConsultStore(ConsultStore):
             ids.append(number)
         if handled is not None:
             self._handled.add(handled)
+            self._handled_at.setdefault(handled, now)
         return ids
 
     async def events(self, consult: ConsultId) -> list[Event]:
@@ -295,8 +311,9 @@ class MemoryConsultStore(ConsultStore):
         if self.staff is not None:
             units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
         summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
+        summaries += self._purged.values()
         return table_of(
-            s.facts(units.get(s.requester, UNKNOWN_UNIT))
+            s.facts(unit_of(s.requester, units))
             for s in sorted(summaries, key=lambda s: s.requested_at)
             if s.counted and start <= s.requested_at < end
         )
@@ -324,6 +341,7 @@ class MemoryConsultStore(ConsultStore):
 
     async def sent(self, item: int, *, now: datetime) -> None:
         self._outbox = [(i, done or i.id == item) for i, done in self._outbox]
+        self._sent_at.setdefault(item, now)
 
     async def is_handled(self, event_id: str) -> bool:
         return event_id in self._handled
@@ -364,6 +382,68 @@ class MemoryConsultStore(ConsultStore):
 
     async def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
+
+    # -- retention (as the SQLite store: ports.py) ----------------------------------------------
+
+    def _quiet(self, before: datetime) -> list[tuple[ConsultId, Consult]]:
+        """The consults, not purged, closed/unanswered/withdrawn without a deadline, whose
+        last event is before `before`, by number."""
+        found = []
+        for cid, log in sorted(self._logs.items()):
+            if log and log[-1].at < before:
+                consult = fold(log)
+                if not consult.is_open and consult.deadline is None:
+                    found.append((cid, consult))
+        return found
+
+    def _leaves(self, consult: ConsultId) -> list[tuple[OutboxItem, bool]]:
+        return [
+            (item, done)
+            for item, done in self._outbox
+            if item.consult == consult and item.kind is OutboxKind.LEAVE
+        ]
+
+    async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
+        rooms = [
+            (cid, c.room) for cid, c in self._quiet(quiet_since) if c.room and not self._leaves(cid)
+        ]
+        leaving = [Outgoing(kind=OutboxKind.LEAVE, room=r, payload={}, consult=c) for c, r in rooms]
+        await self.record(None, 0, [], leaving, now=now)
+        return [room for _, room in rooms]
+
+    async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
+        units: dict[str, str] = {}
+        if self.staff is not None:
+            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        consults = events = 0
+        gone: set[ConsultId] = set()
+        for cid, consult in self._quiet(before):
+            if consult.room and not any(done for _, done in self._leaves(cid)):
+                continue  # its room is not left yet
+            summary = summarise(self._logs[cid])
+            unit = unit_of(summary.requester, units)
+            self._purged[cid] = replace(summary, requester=frozen_unit(unit))
+            events += len(self._logs[cid])
+            self._logs[cid] = []
+            consults += 1
+            gone.add(cid)
+        newest = max((item.id for item, _ in self._outbox), default=0)
+        kept = [
+            (item, done)
+            for item, done in self._outbox
+            if item.consult not in gone
+            and not (
+                item.consult is None
+                and done
+                and self._sent_at.get(item.id, now) < before
+                and item.id < newest
+            )
+        ]
+        outbox = len(self._outbox) - len(kept)
+        self._outbox = kept
+        old = {e for e in self._handled if e.startswith("$") and self._handled_at[e] < before}
+        self._handled -= old
+        return Purged(consults=consults, events=events, outbox=outbox, handled=len(old))
 
 
 @dataclass

@@ -28,6 +28,7 @@ from consultbot.domain.stats import (
     ConsultSummary,
     FactTable,
     summarise,
+    unit_of,
 )
 
 _PHONE_BITS = 8
@@ -61,6 +62,17 @@ async def _code(db: aiosqlite.Connection, kind: str, value: str) -> int:
         raise OverflowError(f"more than {_LIMITS[kind]} distinct {kind} values in statistics")
     await db.execute("INSERT INTO consult_stat_code VALUES (?, ?, ?)", (kind, value, code))
     return code
+
+
+async def code_of(db: aiosqlite.Connection, kind: str, value: str) -> int:
+    """The small integer standing for `value` of `kind` (allocated on first use)."""
+    return await _code(db, kind, value)
+
+
+def with_requester(code: int, requester: int) -> int:
+    """A packed `code` with its requester replaced (the purge: by a frozen unit)."""
+    mask = ((1 << 24) - 1) << _REQUESTER
+    return (code & ~mask) | requester << _REQUESTER
 
 
 def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> int:
@@ -239,18 +251,18 @@ async def fact_table(db: aiosqlite.Connection, start: datetime, end: datetime) -
     tracks = await _codes(db, "track")
     services = await _codes(db, "service")
     # Each requester's unit in the active staff list, by requester code.
+    # A purged consult's requester is their unit then (`domain.stats.unit_of`).
     units = await db.execute_fetchall(
-        "SELECT c.code, s.unit FROM consult_stat_code c LEFT JOIN staff s"
+        "SELECT c.code, c.value, s.unit FROM consult_stat_code c LEFT JOIN staff s"
         " ON s.matrix_id = c.value AND s.version = (SELECT max(version) FROM dataset_version"
         " WHERE dataset = 'staff' AND rolled_back_at IS NULL)"
         " WHERE c.kind = 'requester'"
     )
     unit_names: dict[str, int] = {}
     unit_of_requester = np.zeros(max((int(r[0]) for r in units), default=0) + 1, dtype=np.int64)
-    for requester_code, unit in units:
-        unit_of_requester[int(requester_code)] = unit_names.setdefault(
-            unit or UNKNOWN_UNIT, len(unit_names)
-        )
+    for requester_code, requester, unit in units:
+        name = unit_of(str(requester), {str(requester): unit} if unit else {})
+        unit_of_requester[int(requester_code)] = unit_names.setdefault(name, len(unit_names))
     if extras:
         # A conference's further services: the same facts again, counted only by service.
         more = np.array(extras, dtype=np.int64).reshape(-1, 3)
@@ -316,4 +328,4 @@ async def summaries(
     )
     units = await requester_units(db)
     found = [_summary(row) for row in rows]
-    return [(s, units.get(s.requester, UNKNOWN_UNIT)) for s in found]
+    return [(s, unit_of(s.requester, units)) for s in found]

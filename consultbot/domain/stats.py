@@ -34,6 +34,24 @@ from consultbot.domain.events import Event
 from consultbot.domain.types import Outcome
 
 UNKNOWN_UNIT = "okänd"
+# A purged consult's requester (docs/privacy.md): not a person any more, only their unit when
+# the consult was purged. Matrix ids start with "@", so the two never meet.
+FROZEN_PREFIX = "#unit:"
+
+
+def frozen_unit(unit: str) -> str:
+    """What stands for the requester of a purged consult: their unit at the purge."""
+    return FROZEN_PREFIX + (unit or UNKNOWN_UNIT)
+
+
+def unit_of(requester: str, units: Mapping[str, str]) -> str:
+    """The requester's unit: a purged consult's frozen unit, else the staff list's (`units`:
+    Matrix id → unit), else `okänd`."""
+    if requester.startswith(FROZEN_PREFIX):
+        return requester.removeprefix(FROZEN_PREFIX) or UNKNOWN_UNIT
+    return units.get(requester) or UNKNOWN_UNIT
+
+
 MDK_TRACK = "mdk"
 
 # The order of outcome columns everywhere: the plan's "remiss undviken" (advice) first.

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import RoomMessageText
+from nio import RoomForgetResponse, RoomLeaveError, RoomLeaveResponse, RoomMessageText
 
 from consultbot.adapters import matrix
 from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
@@ -109,3 +109,43 @@ def test_mentions_are_read_from_m_mentions() -> None:
     assert mentioned(source) == ("@c:localhost",)
     assert mentioned({"content": {"body": "!lämna"}}) == ()
     assert mentioned({"content": {"m.mentions": {"user_ids": "bad"}}}) == ()
+
+
+class LeavingClient:
+    """Answers room_leave with `leave_error` (or success) and records what was asked."""
+
+    def __init__(self, leave_error: str | None) -> None:
+        self.leave_error = leave_error
+        self.calls: list[tuple[str, str]] = []
+
+    async def room_leave(self, room: str) -> Any:
+        self.calls.append(("leave", room))
+        if self.leave_error is None:
+            return RoomLeaveResponse()
+        return RoomLeaveError("no", self.leave_error)
+
+    async def room_forget(self, room: str) -> Any:
+        self.calls.append(("forget", room))
+        return RoomForgetResponse(room)
+
+
+@pytest.mark.parametrize("answer", [None, "M_FORBIDDEN", "M_NOT_FOUND"])
+async def test_leaving_also_forgets_and_a_room_already_left_is_fine(
+    tmp_path: Path, answer: str | None
+) -> None:
+    b = bot(tmp_path)
+    client = LeavingClient(answer)
+    b.client = client  # type: ignore[assignment]
+    await b.leave("!old:localhost")
+    assert client.calls == [("leave", "!old:localhost"), ("forget", "!old:localhost")]
+
+
+async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox(
+    tmp_path: Path,
+) -> None:
+    b = bot(tmp_path)
+    client = LeavingClient("M_LIMIT_EXCEEDED")
+    b.client = client  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="M_LIMIT_EXCEEDED"):
+        await b.leave("!old:localhost")
+    assert client.calls == [("leave", "!old:localhost")]  # not forgotten while still in it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -118,5 +119,78 @@ async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> N
         assert await store.pending() == []
         assert all([await store.is_handled(f"$q{n}") for n in range(30)])
         assert await store.get_meta("k29") == "29"
+    finally:
+        await store.close()
+
+
+def database_bytes(folder: Path) -> bytes:
+    """The database file and its WAL, as stored on disk."""
+    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
+
+
+async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unchanged(
+    tmp_path: Path,
+) -> None:
+    from consultbot.report import consult_records
+    from tests.adapters.test_consult_store_contract import (
+        DAY,
+        DM,
+        K1,
+        REQ,
+        ROOM,
+        at,
+        consult_in_room,
+        new_consult,
+        send_leaves,
+    )
+
+    path = tmp_path / "consultbot.db"
+    store = await SqliteStore.open(path)
+    tz = ZoneInfo("Europe/Stockholm")
+    try:
+        await new_consult(store, consult_in_room(ROOM, 0))
+        before = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
+        await send_leaves(store, at(40 * DAY))
+        purged = await store.purge_consults(at(DAY), now=at(731 * DAY))
+        assert purged.consults == 1
+        after = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        assert after == before and after[0]["requester_unit"] == "okänd"
+    finally:
+        await store.close()
+    stored = database_bytes(tmp_path)
+    for trace in (REQ, K1, DM, ROOM):
+        assert trace.encode() not in stored, trace
+
+
+async def test_a_requester_keeps_their_statistics_code_while_a_kept_consult_needs_it(
+    tmp_path: Path,
+) -> None:
+    from tests.adapters.test_consult_store_contract import (
+        DAY,
+        REQ,
+        at,
+        consult_in_room,
+        new_consult,
+        send_leaves,
+    )
+
+    store = await SqliteStore.open(tmp_path / "consultbot.db")
+
+    async def requester_codes() -> list[str]:
+        rows = await store._rows("SELECT value FROM consult_stat_code WHERE kind = 'requester'")
+        return sorted(r[0] for r in rows)
+
+    try:
+        await new_consult(store, consult_in_room("!old:localhost", 0))
+        await new_consult(store, consult_in_room("!new:localhost", 400 * DAY), minutes=400 * DAY)
+        await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
+        await send_leaves(store, at(40 * DAY))
+        assert (await store.purge_consults(at(DAY), now=at(731 * DAY))).consults == 1
+        assert await requester_codes() == ["#unit:okänd", REQ]  # the newer consult uses it
+        await store.leave_closed_rooms(at(401 * DAY), now=at(440 * DAY))
+        await send_leaves(store, at(440 * DAY))
+        assert (await store.purge_consults(at(401 * DAY), now=at(1131 * DAY))).consults == 1
+        assert await requester_codes() == ["#unit:okänd"]
     finally:
         await store.close()
