@@ -7,10 +7,35 @@ submission's result does not depend on the luck of the draw.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import settings
+
+from consultbot.adapters.pg_server import ThrowawayPostgres
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+# -- a throwaway PostgreSQL (consultbot/adapters/pg_server.py) ----------------------------------
+# One server per test session, started only when a test asks for it; each test gets its own
+# empty database.
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres()
+    with server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: ThrowawayPostgres) -> str:
+    """The URL of a fresh, empty PostgreSQL database for this test."""
+    return pg_server.create_database(f"test_{next(_databases)}")
