@@ -281,14 +281,17 @@ async def _schema_version(conn: psycopg.AsyncConnection[Any]) -> int | None:
 async def migrate(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     """Bring the schema up to date, one transaction per numbered step with its version bump;
     return the version it was at. Refuse another program's database and a newer schema."""
-    current = await _schema_version(conn)
-    if current is None:
-        cursor = await conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
-        )
-        row = await cursor.fetchone()
-        if row and row[0]:
-            raise StoreError(name, "is a PostgreSQL database but not consultbot's")
+    async with conn.transaction():  # under the lock: another instance may be migrating
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        current = await _schema_version(conn)
+        if current is None:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+            row = await cursor.fetchone()
+            if row and row[0]:
+                raise StoreError(name, "is a PostgreSQL database but not consultbot's")
     start = current or 0
     if start > SCHEMA_VERSION:
         raise StoreError(

@@ -3,6 +3,7 @@ foreign database refused), unreachable servers, and the leader fence on every wr
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,3 +270,10 @@ def test_messages_show_a_url_without_its_password() -> None:
         "postgresql://bot@db/cb?password=***&sslmode=require"
     )
     assert redact("postgresql://bot@db/cb") == "postgresql://bot@db/cb"
+
+
+async def test_instances_starting_at_once_migrate_once(pg_url: str) -> None:
+    stores = await asyncio.gather(*(open_store(pg_url) for _ in range(4)))
+    for store in stores:
+        await store.close()
+    assert query(pg_url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
