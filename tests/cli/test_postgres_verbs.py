@@ -75,3 +75,13 @@ def test_stats_and_consults_on_postgresql_are_those_of_the_script(
     assert json.loads(result.out) == EXPECTED
     listed = run("consults", "--from", "2026-10-01", "--to", "2026-12-31", "--format", "json")
     assert listed.code == 0 and len(json.loads(listed.out)) == 9
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(
+    run: Run, config_path: Path
+) -> None:
+    _use(config_path, "postgresql://bot:hemligt@127.0.0.1:1/consultbot")
+    result = run("who", "kardiologi")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "går inte att nå" in result.err
+    assert "hemligt" not in result.err and "Traceback" not in result.err
