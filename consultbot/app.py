@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.config import Config, config_error
 from consultbot.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
 from consultbot.pool import RoomPool
@@ -108,7 +109,7 @@ async def running_bot(
     """
     check_secrets(config)
     async with AsyncExitStack() as stack:
-        store = await SqliteStore.open(config.bot.database)
+        store = await open_store(config.bot.database)
         stack.push_async_callback(store.close)
         tasks = Tasks()
         matrix = MatrixBot(

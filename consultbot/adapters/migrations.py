@@ -223,6 +223,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX room_pool_age ON room_pool (policy, created_at_ms)",
     ),
+    # 8: the leader lease — which instance may write when several run on one PostgreSQL
+    # database (issue 13; its semantics live with the lease code).
+    (
+        """CREATE TABLE leader_lease (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            expires_at_ms BIGINT NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,6 +6,8 @@
      ├── NothingToRollBack      rollback with no earlier version
      └── StoreError             the database refused (newer schema, not a consultbot db, …)
 
+    NotLeader                   another instance holds the leader lease (no write happened)
+
 Messages are built from fields so that callers can render them for people; a `ConsultbotError`
 reaching the CLI ends as one line on stderr, never a traceback.
 """
@@ -101,3 +103,10 @@ class StoreError(ConsultbotError):
         # The message code and its values, so that the CLI can say it in the user's language.
         self.code = code
         self.params = params or {}
+
+
+class NotLeader(Exception):
+    """This bot instance no longer holds the leader lease: the write it tried is rolled back.
+
+    Not a ConsultbotError: nobody typed anything wrong; the instance steps down.
+    """

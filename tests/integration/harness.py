@@ -18,7 +18,7 @@ from typing import Any
 
 from consultbot import datasets
 from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import Config, TrackConfig, parse_config
 from consultbot.domain.hours import Hours
@@ -70,6 +70,8 @@ class World:
     bot_id: str
     bot_password: str
     people: dict[str, Person] = field(default_factory=dict)
+    # `bot.database`: a PostgreSQL URL, else (None) a SQLite file in the folder.
+    database: str | None = None
 
     def config_dict(self, **bot: Any) -> dict[str, Any]:
         return {
@@ -82,7 +84,7 @@ class World:
                 "pickle_key": secrets.token_hex(16),
             },
             "bot": {
-                "database": str(self.folder / "consultbot.db"),
+                "database": self.database or str(self.folder / "consultbot.db"),
                 "timezone": "Europe/Stockholm",
                 "admins": [],
                 "allowed_servers": [self.homeserver.server_name],
@@ -130,7 +132,7 @@ class World:
         for p in self.people.values():
             unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
             staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
-        store = await SqliteStore.open(config.bot.database)
+        store = await open_store(config.bot.database)
         try:
             now = datetime.now(UTC)
             await datasets.check_catalogue_files([("services.toml", CATALOGUE.encode())]).activate(
@@ -162,12 +164,21 @@ def _toml(value: Any) -> str:
 
 
 @asynccontextmanager
-async def world(homeserver: EmbeddedHomeserver, folder: Path, *names: str) -> AsyncIterator[World]:
-    """Register a fresh bot and people (doctor, l1, l2 …) and start their clients."""
+async def world(
+    homeserver: EmbeddedHomeserver, folder: Path, *names: str, database: str | None = None
+) -> AsyncIterator[World]:
+    """Register a fresh bot and people (doctor, l1, l2 …) and start their clients; the bot's
+    database is a SQLite file in `folder`, or the PostgreSQL database at the URL `database`."""
     tag = uuid.uuid4().hex[:8]
     bot_password = secrets.token_urlsafe(12)
     bot_id = await homeserver.register_user(f"bot-{tag}", bot_password)
-    w = World(homeserver=homeserver, folder=folder, bot_id=bot_id, bot_password=bot_password)
+    w = World(
+        homeserver=homeserver,
+        folder=folder,
+        bot_id=bot_id,
+        bot_password=bot_password,
+        database=database,
+    )
     for n, key in enumerate(names):
         password = secrets.token_urlsafe(12)
         user_id = await homeserver.register_user(f"{key}-{tag}", password)
