@@ -109,3 +109,20 @@ def test_mentions_are_read_from_m_mentions() -> None:
     assert mentioned(source) == ("@c:localhost",)
     assert mentioned({"content": {"body": "!lämna"}}) == ()
     assert mentioned({"content": {"m.mentions": {"user_ids": "bad"}}}) == ()
+
+
+def test_only_requests_that_change_a_room_need_the_lease() -> None:
+    from consultbot.adapters.matrix import writes_rooms
+
+    room = "/_matrix/client/v3/rooms/%21abc%3Alocalhost"
+    assert writes_rooms("PUT", f"{room}/send/m.room.message/txn1?access_token=x")
+    assert writes_rooms("POST", f"{room}/invite")
+    assert writes_rooms("PUT", f"{room}/state/m.room.name/")
+    assert writes_rooms("POST", "/_matrix/client/v3/createRoom")
+    assert writes_rooms("POST", "/_matrix/client/v3/join/%21abc%3Alocalhost")
+    assert not writes_rooms("GET", "/_matrix/client/v3/sync?since=s1")
+    assert not writes_rooms("GET", f"{room}/messages?from=t1")
+    assert not writes_rooms("POST", "/_matrix/client/v3/keys/upload")
+    assert not writes_rooms("POST", "/_matrix/client/v3/keys/query")
+    assert not writes_rooms("PUT", "/_matrix/client/v3/sendToDevice/m.room.encrypted/t2")
+    assert not writes_rooms("POST", "/_matrix/client/v3/login")
