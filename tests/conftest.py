@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -39,3 +40,13 @@ def pg_server() -> Iterator[ThrowawayPostgres]:
 def pg_url(pg_server: ThrowawayPostgres) -> str:
     """The URL of a fresh, empty PostgreSQL database for this test."""
     return pg_server.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a SQL store lives, once per kind: a SQLite file, or a fresh PostgreSQL database
+    (`consultbot.adapters.stores.open_store` opens either)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "db" / "consultbot.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url

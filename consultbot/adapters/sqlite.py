@@ -18,6 +18,7 @@ import aiosqlite
 
 from consultbot.adapters import stats_sqlite
 from consultbot.adapters.migrations import migrate
+from consultbot.adapters.sql import Connection
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack, StoreError
@@ -156,7 +157,7 @@ def backup_database(source: Path, target: Path) -> int:
 class SqliteStore(DataStore, ConsultStore):
     """Both stores on one SQLite file in WAL mode with foreign keys on."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, db: Connection, path: str) -> None:
         self._db = db
         self._path = path
         # One connection, many coroutines: every statement and every transaction takes this
@@ -196,7 +197,7 @@ class SqliteStore(DataStore, ConsultStore):
         await self._db.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -226,7 +227,7 @@ class SqliteStore(DataStore, ConsultStore):
         return int(value) if value is not None else None
 
     async def _new_version(
-        self, db: aiosqlite.Connection, dataset: Dataset, source: str, summary: str, now: datetime
+        self, db: Connection, dataset: Dataset, source: str, summary: str, now: datetime
     ) -> int:
         async with db.execute(
             "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = ?",
@@ -503,8 +504,8 @@ class SqliteStore(DataStore, ConsultStore):
         )
 
     async def drop_upload(self, admin: UserId) -> bool:
-        async with self._lock:
-            cursor = await self._db.execute("DELETE FROM pending_upload WHERE admin = ?", (admin,))
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM pending_upload WHERE admin = ?", (admin,))
             return (cursor.rowcount or 0) > 0
 
     async def record_admin_action(
@@ -626,7 +627,7 @@ class SqliteStore(DataStore, ConsultStore):
 
     async def _append(
         self,
-        db: aiosqlite.Connection,
+        db: Connection,
         consult: ConsultId,
         expected_length: int,
         events: Sequence[Event],
@@ -673,7 +674,7 @@ class SqliteStore(DataStore, ConsultStore):
             [(consult, user) for user in (state.requester, *state.paged_users)],
         )
 
-    async def _events(self, db: aiosqlite.Connection, consult: ConsultId) -> list[Event]:
+    async def _events(self, db: Connection, consult: ConsultId) -> list[Event]:
         async with db.execute(
             "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = ? ORDER BY seq",
             (consult,),

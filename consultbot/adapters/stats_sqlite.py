@@ -17,9 +17,9 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import aiosqlite
 import numpy as np
 
+from consultbot.adapters.sql import Connection
 from consultbot.domain.events import Event
 from consultbot.domain.stats import (
     OPEN,
@@ -45,7 +45,7 @@ def _from_ms(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
 
 
-async def _code(db: aiosqlite.Connection, kind: str, value: str) -> int:
+async def _code(db: Connection, kind: str, value: str) -> int:
     async with db.execute(
         "SELECT code FROM consult_stat_code WHERE kind = ? AND value = ?", (kind, value)
     ) as cursor:
@@ -130,9 +130,7 @@ def extra_rows(
     ]
 
 
-async def write(
-    db: aiosqlite.Connection, consult: str, length: int, events: Sequence[Event]
-) -> None:
+async def write(db: Connection, consult: str, length: int, events: Sequence[Event]) -> None:
     """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
     s = summarise(events)
     wanted = [("track", s.track), ("requester", s.requester)]
@@ -156,7 +154,7 @@ async def write(
         await db.executemany(INSERT_EXTRA, extra_rows(consult, s, service_codes, code))
 
 
-async def backfill(db: aiosqlite.Connection) -> int:
+async def backfill(db: Connection) -> int:
     """Summarise every consult that has events, if a migration asked for it; return how many.
 
     Runs in its own transaction: the flag goes with the rows, so it is done exactly once.
@@ -192,7 +190,7 @@ async def backfill(db: aiosqlite.Connection) -> int:
 # Reading
 
 
-async def requester_units(db: aiosqlite.Connection) -> dict[str, str]:
+async def requester_units(db: Connection) -> dict[str, str]:
     """Matrix id → unit, from the active staff list."""
     rows = await db.execute_fetchall(
         "SELECT matrix_id, unit FROM staff WHERE version = (SELECT max(version)"
@@ -201,7 +199,7 @@ async def requester_units(db: aiosqlite.Connection) -> dict[str, str]:
     return {str(r[0]): str(r[1]) for r in rows if r[1]}
 
 
-async def _codes(db: aiosqlite.Connection, kind: str) -> list[str]:
+async def _codes(db: Connection, kind: str) -> list[str]:
     rows = list(
         await db.execute_fetchall(
             "SELECT code, value FROM consult_stat_code WHERE kind = ? ORDER BY code", (kind,)
@@ -213,7 +211,7 @@ async def _codes(db: aiosqlite.Connection, kind: str) -> list[str]:
     return names
 
 
-async def fact_table(db: aiosqlite.Connection, start: datetime, end: datetime) -> FactTable:
+async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTable:
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     pairs = np.dtype([("code", np.int64), ("ack", np.int64)])
@@ -303,7 +301,7 @@ def _summary(row: Sequence[object]) -> ConsultSummary:
 
 
 async def summaries(
-    db: aiosqlite.Connection, start: datetime, end: datetime
+    db: Connection, start: datetime, end: datetime
 ) -> list[tuple[ConsultSummary, str]]:
     """Each counted consult requested in [start, end) and its requester's unit, oldest first."""
     rows = await db.execute_fetchall(

@@ -1,4 +1,4 @@
-"""One contract suite for every ConsultStore backend: in-memory and SQLite.
+"""One contract suite for every ConsultStore backend: in-memory, SQLite and PostgreSQL.
 
 A new backend (PostgreSQL …) joins by adding an opener to `BACKENDS`: an async context manager
 that yields a fresh, empty store and releases it afterwards.
@@ -17,6 +17,7 @@ import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.domain.escalation import AckVia, Event, EventKind, State, fold
 from consultbot.domain.stats import aggregate
 from consultbot.domain.types import ConsultId, Outcome, UserId
@@ -51,8 +52,15 @@ BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[ConsultStore]]]
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConsultStore]:
+    if request.param == "postgres":  # a fresh database on the session's throwaway server
+        backend = await open_store(request.getfixturevalue("pg_url"))
+        try:
+            yield backend
+        finally:
+            await backend.close()
+        return
     async with BACKENDS[request.param](tmp_path) as backend:
         yield backend
 

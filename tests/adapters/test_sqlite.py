@@ -1,4 +1,5 @@
-"""SQLite specifics: migrations, refusing newer or foreign databases, durability across reopen."""
+"""SQLite specifics: migrations, refusing newer or foreign databases; and, on both SQL stores,
+durability across reopen and concurrent steps on one connection."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from consultbot.adapters.migrations import SCHEMA_VERSION
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.domain.errors import StoreError
 from consultbot.domain.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
@@ -51,8 +53,8 @@ async def test_not_a_database_is_refused(tmp_path: Path) -> None:
         await SqliteStore.open(path)
 
 
-async def test_instants_survive_reopen_in_utc(tmp_path: Path) -> None:
-    path = tmp_path / "d.db"
+async def test_instants_survive_reopen_in_utc(database: str) -> None:
+    path = database
     start = datetime(2026, 3, 28, 19, 0, tzinfo=UTC)  # 20:00 local, the night of the DST change
     shift = Shift(
         service=ServiceId("kardiologi"),
@@ -62,19 +64,19 @@ async def test_instants_survive_reopen_in_utc(tmp_path: Path) -> None:
         user=UserId("@a:localhost"),
         name="A",
     )
-    store = await SqliteStore.open(path)
+    store = await open_store(path)
     await store.import_roster(
         [shift], {shift.service: (shift.start, shift.end)}, source="x", now=start
     )
     await store.close()
-    store = await SqliteStore.open(path)
+    store = await open_store(path)
     try:
         assert await store.shifts(shift.service) == [shift]
     finally:
         await store.close()
 
 
-async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> None:
+async def test_concurrent_steps_share_one_connection_safely(database: str) -> None:
     """Many coroutines recording, marking sent and saving state at once: none may run its
     statements inside another's transaction ("cannot start a transaction within a transaction"
     would lose a consult)."""
@@ -83,7 +85,7 @@ async def test_concurrent_steps_share_one_connection_safely(tmp_path: Path) -> N
     from consultbot.domain.escalation import Event
     from consultbot.ports import Outgoing
 
-    store = await SqliteStore.open(tmp_path / "busy.db")
+    store = await open_store(database)
     now = datetime(2026, 11, 23, 9, tzinfo=UTC)
     try:
         consults = [await store.allocate_consult(now=now) for _ in range(30)]

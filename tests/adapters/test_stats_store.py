@@ -1,24 +1,23 @@
-"""The statistics summary kept beside the event log in the SQLite store."""
+"""The statistics summary kept beside the event log, in both SQL stores."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.domain.people import StaffMember
 from consultbot.domain.stats import summarise
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.report import period_report
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import MORA, november
+from tests.sqldb import run_sql
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
-async def test_the_summary_is_the_event_log_s_after_every_append(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "db.sqlite")
+async def test_the_summary_is_the_event_log_s_after_every_append(database: str) -> None:
+    store = await open_store(database)
     try:
         await november(store)
         rows = await store.consult_summaries(*EVER)
@@ -29,20 +28,24 @@ async def test_the_summary_is_the_event_log_s_after_every_append(tmp_path: Path)
         await store.close()
 
 
-async def test_consults_from_before_the_summary_are_summarised_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite"
-    store = await SqliteStore.open(path)
+async def test_consults_from_before_the_summary_are_summarised_on_open(database: str) -> None:
+    path = database
+    store = await open_store(path)
     try:
         await november(store)
         before = await period_report(store, date(2026, 10, 1), date(2026, 12, 31), TZ)
     finally:
         await store.close()
     # As a database migrated from schema 2 is: events, no summaries, the backfill flag set.
-    with sqlite3.connect(path) as db:
-        for table in ("consult_stat_service", "consult_stat", "consult_stat_code"):
-            db.execute(f"DELETE FROM {table}")
-        db.execute("INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')")
-    store = await SqliteStore.open(path)
+    run_sql(
+        path,
+        *(
+            f"DELETE FROM {t}"
+            for t in ("consult_stat_service", "consult_stat", "consult_stat_code")
+        ),
+        "INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')",
+    )
+    store = await open_store(path)
     try:
         after = await period_report(store, date(2026, 10, 1), date(2026, 12, 31), TZ)
         assert await store.get_meta("consult_stat_backfill") is None
@@ -52,8 +55,8 @@ async def test_consults_from_before_the_summary_are_summarised_on_open(tmp_path:
     assert after["consults"] == 9
 
 
-async def test_the_requesting_unit_comes_from_the_active_staff_list(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "db.sqlite")
+async def test_the_requesting_unit_comes_from_the_active_staff_list(database: str) -> None:
+    store = await open_store(database)
     try:
         await november(store)
         november_days = (date(2026, 11, 1), date(2026, 11, 30))

@@ -1,4 +1,4 @@
-"""One contract suite for every DataStore backend: in-memory and SQLite."""
+"""One contract suite for every DataStore backend: in-memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from consultbot.adapters.memory import MemoryDataStore
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.people import DirectoryEntry, StaffMember
@@ -47,13 +47,15 @@ def periods(shifts: list[Shift]) -> dict[ServiceId, tuple[datetime, datetime]]:
     return result
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DataStore]:
     backend: DataStore
     if request.param == "memory":
         backend = MemoryDataStore()
+    elif request.param == "sqlite":
+        backend = await open_store(tmp_path / "db" / "consultbot.db")
     else:
-        backend = await SqliteStore.open(tmp_path / "db" / "consultbot.db")
+        backend = await open_store(request.getfixturevalue("pg_url"))
     yield backend
     await backend.close()
 
