@@ -24,6 +24,7 @@ from consultbot.adapters.lease import LeaderLease
 from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import is_postgres_url, open_store
 from consultbot.config import Config, config_error
 from consultbot.domain.errors import NotLeader
 from consultbot.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
@@ -109,18 +110,6 @@ class Bot:
     lease: LeaderLease | None = None  # two instances on PostgreSQL: held while active
 
 
-def uses_lease(database: object) -> bool:
-    """True for a PostgreSQL database: the instances on it share the work by a leader lease."""
-    return str(database).startswith(("postgresql:", "postgres:"))
-
-
-async def open_store(database: object, *, fence: LeaderLease | None = None) -> SqliteStore:
-    """The store `bot.database` names; writes to PostgreSQL are fenced by the lease."""
-    if fence is None:
-        return await SqliteStore.open(database)  # type: ignore[arg-type]
-    raise NotImplementedError("the PostgreSQL store comes with issue-13pg")
-
-
 async def _step_down(lease: LeaderLease) -> None:
     """Ends when this instance loses the lease: everything stops at once (see `run`)."""
     await lease.lost.wait()
@@ -139,10 +128,11 @@ async def running_bot(
     """
     check_secrets(config)
     async with AsyncExitStack() as stack:
-        lease = (
-            LeaderLease(str(config.bot.database), "") if uses_lease(config.bot.database) else None
-        )
-        store = await open_store(config.bot.database, fence=lease)
+        # PostgreSQL: this instance shares the work with others by the leader lease, which
+        # also fences every write transaction of the store.
+        database = config.bot.database
+        lease = LeaderLease(str(database), "") if is_postgres_url(database) else None
+        store = await open_store(database, fence=lease)
         stack.push_async_callback(store.close)
         tasks = Tasks()
         matrix = MatrixBot(

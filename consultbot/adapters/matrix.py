@@ -632,11 +632,9 @@ class MatrixBot(Messenger, FileSource):
         if getattr(event, "sender", None) == self.user_id:
             return
         if isinstance(event, MegolmEvent):
-            decrypted = self._try_decrypt(event)
+            decrypted = self._try_decrypt(event, room_id)
             if decrypted is None:
-                log.info(
-                    "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
-                )
+                log.info("cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id)
                 self._undecrypted[event.event_id] = (
                     event,
                     room_id,
@@ -649,8 +647,14 @@ class MatrixBot(Messenger, FileSource):
         except Exception:
             log.exception("event %s in %s failed", getattr(event, "event_id", "?"), room_id)
 
-    def _try_decrypt(self, event: MegolmEvent) -> Any:
+    def _try_decrypt(self, event: MegolmEvent, room_id: str) -> Any:
+        """The decrypted event, None when its key is not (yet) here.
+
+        nio needs the event's room id to find the key; events that nio could not decrypt
+        during the sync, and events fetched on their own, come without it.
+        """
         assert self.client is not None
+        event.room_id = event.room_id or room_id
         try:
             decrypted = self.client.decrypt_event(event)
         except Exception:
@@ -660,7 +664,7 @@ class MatrixBot(Messenger, FileSource):
     async def _retry_undecrypted(self) -> None:
         now = asyncio.get_running_loop().time()
         for event_id, (event, room_id, since) in list(self._undecrypted.items()):
-            decrypted = self._try_decrypt(event)
+            decrypted = self._try_decrypt(event, room_id)
             if decrypted is not None:
                 del self._undecrypted[event_id]
                 await self._deliver(room_id, decrypted)
@@ -1090,5 +1094,5 @@ class MatrixBot(Messenger, FileSource):
             return None
         event: Any = response.event
         if isinstance(event, MegolmEvent):
-            event = self._try_decrypt(event)
+            event = self._try_decrypt(event, room)
         return event.body if isinstance(event, RoomMessageText) else None

@@ -18,7 +18,7 @@ from typing import Any
 
 from consultbot import datasets
 from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import Config, TrackConfig, parse_config
 from consultbot.domain.hours import Hours
@@ -130,7 +130,7 @@ class World:
         for p in self.people.values():
             unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
             staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
-        store = await SqliteStore.open(config.bot.database)
+        store = await open_store(config.bot.database)
         try:
             now = datetime.now(UTC)
             await datasets.check_catalogue_files([("services.toml", CATALOGUE.encode())]).activate(
