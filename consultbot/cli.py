@@ -120,6 +120,8 @@ def database_reason(exc: sqlite3.Error, messages: Messages) -> str:
     """The reason of a database error in the user's language."""
     text = str(exc).lower()
     for marker, key in (
+        ("a postgresql database but not", "database_not_consultbot_pg"),
+        ("cannot be reached", "database_unreachable"),
         ("not consultbot's", "database_not_consultbot"),
         ("is newer than", "database_newer"),
         ("readonly", "database_readonly"),
@@ -129,7 +131,8 @@ def database_reason(exc: sqlite3.Error, messages: Messages) -> str:
         ("not a database", "database_not_ours"),
     ):
         if marker in text:
-            return messages.cli(key)
+            detail = str(exc).split("cannot be reached: ", 1)[-1]
+            return messages.cli(key, detail=detail)
     return messages.cli("database_other", detail=str(exc))
 
 
@@ -169,10 +172,10 @@ class Context:
         return self.config.bot.timezone
 
     async def store(self) -> SqliteStore:
-        from consultbot.adapters.sqlite import SqliteStore
+        from consultbot.adapters.stores import open_store
 
         if self._store is None:
-            self._store = await SqliteStore.open(self.config.bot.database)
+            self._store = await open_store(self.config.bot.database)
         return self._store
 
     async def close(self) -> None:
@@ -428,6 +431,8 @@ async def cmd_backup(ctx: Context) -> int:
 
     source = ctx.config.bot.database
     target = _absolute(ctx.args.file)
+    if isinstance(source, str):  # a PostgreSQL URL: its own tools make its backups
+        raise ctx.fail("backup_postgres")
     if not source.exists():
         raise ctx.fail("backup_no_database", database=source)
     if target.exists():
@@ -441,6 +446,31 @@ async def cmd_backup(ctx: Context) -> int:
         reason = database_reason(exc, ctx.messages)
         raise ctx.fail("backup_failed", file=target, reason=reason) from None
     ctx.print(ctx.messages.cli("backup_done", database=source, file=target, consults=consults))
+    return EXIT_OK
+
+
+async def cmd_migrate_store(ctx: Context) -> int:
+    from consultbot.migrate_store import MigrateError, migrate_store
+
+    source = _absolute(ctx.args.source)
+    try:
+        with ctx.step("migrate_copying", source=source):
+            copied = await migrate_store(source, ctx.args.target)
+    except MigrateError as exc:
+        raise ctx.fail(exc.code, **exc.params) from None
+    from consultbot.adapters.postgres import redact
+
+    ctx.print(
+        ctx.messages.cli(
+            "migrate_done",
+            source=source,
+            target=redact(ctx.args.target),
+            rows=copied.rows,
+            tables=len(copied.tables),
+            consults=copied.count("consult"),
+            events=copied.count("consult_event"),
+        )
+    )
     return EXIT_OK
 
 
@@ -602,6 +632,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("file", metavar="FILE", help="the copy to write (must not exist)")
     b.set_defaults(handler=cmd_backup)
+    ms = verbs.add_parser(
+        "migrate-store",
+        parents=[common],
+        help="copy a SQLite database into an empty PostgreSQL database, verified",
+    )
+    ms.add_argument("source", metavar="FROM", help="the SQLite file (read only, left as it is)")
+    ms.add_argument("target", metavar="TO", help="postgresql://user@host:5432/db (empty)")
+    ms.set_defaults(handler=cmd_migrate_store)
     d = verbs.add_parser("dev", parents=[common], help="make run: homeserver, example data, bot")
     d.set_defaults(handler=cmd_dev)
     dr = verbs.add_parser(
@@ -656,6 +694,16 @@ def main(
         print(f"{ctx.messages.cli('error')}: {where}{os_reason(exc, ctx.messages)}", file=err)
     except ConsultbotError as exc:
         print(f"{ctx.messages.cli('error')}: {exc}", file=err)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("psycopg"):
+            raise
+        # The PostgreSQL server went away or refused mid-verb: one line, no traceback.
+        from consultbot.adapters.postgres import redact
+
+        database = ctx.config.bot.database if ctx._config is not None else "?"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = ctx.messages.cli("database_other", detail=detail)
+        print(f"{ctx.messages.cli('error')}: {redact(str(database))}: {reason}", file=err)
     except KeyboardInterrupt:
         return 130
     return EXIT_ERROR

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,7 +59,8 @@ class TrackConfig:
 class BotConfig:
     """The bot's own settings."""
 
-    database: Path
+    # A SQLite file, or a PostgreSQL URL (`postgresql://user@host:5432/db`) kept as text.
+    database: Path | str
     timezone: ZoneInfo
     language: str = "sv"
     admins: tuple[str, ...] = ()
@@ -186,6 +187,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     return parse_config(data, path, env)
 
 
+def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
+    """`bot.database`: a PostgreSQL URL as it is, else a SQLite file (relative to the config)."""
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    return rel(value)
+
+
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
     """Build a Config from parsed TOML."""
     name = str(path)
@@ -219,7 +227,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
 
     b = _Section(name, "bot", data["bot"])
     bot = BotConfig(
-        database=rel(b.get("database", str, "data/consultbot.db")),
+        database=_database(b.get("database", str, "data/consultbot.db"), rel),
         timezone=_zone(b, b.get("timezone", str, "Europe/Stockholm")),
         language=_choice(b, "language", ("sv", "en"), "sv"),
         admins=tuple(_user_id(b, u, "admins") for u in b.strings("admins", ())),

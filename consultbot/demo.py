@@ -20,7 +20,7 @@ from typing import TextIO
 
 from consultbot import datasets
 from consultbot.adapters.matrix_user import MatrixUser, Seen
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot, setup_logging
 from consultbot.config import Config, TrackConfig
@@ -92,7 +92,7 @@ def demo_roster(now: datetime) -> bytes:
 
 async def load_data(config: Config) -> None:
     """Catalogue, staff and directory from the examples, and the demo's roster."""
-    store = await SqliteStore.open(config.bot.database)
+    store = await open_store(config.bot.database)
     try:
         now = datetime.now(UTC)
         await datasets.ensure_reference_data(store, example_data_dir(), now)

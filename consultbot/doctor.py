@@ -8,6 +8,7 @@ the saved device (a password login without a saved device logs its temporary dev
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -313,37 +314,65 @@ async def _database(config: Config, now: datetime, checks: list[Check]) -> None:
         checks.append(Check("coverage", Level.FAILED, "not_checked_data"))
 
 
+def _pg_schema_version(url: str) -> int:
+    """The schema version of a PostgreSQL database (0: no consultbot tables yet), read only."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        conn.read_only = True
+        found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not found or not found[0]:
+            return 0
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
 async def _schema(config: Config, checks: list[Check]) -> bool:
     """The database exists and is at this consultbot's schema version (read-only)."""
     from consultbot.adapters.migrations import SCHEMA_VERSION
 
-    path = config.bot.database
-    if not path.is_file():
-        checks.append(Check("database", Level.FAILED, "db_missing", {"path": str(path)}))
-        return False
-    try:
-        version = _schema_version(path)
-    except sqlite3.Error as exc:
-        params: dict[str, Any] = {"path": str(path), "reason": str(exc)}
-        checks.append(Check("database", Level.FAILED, "db_unreadable", params))
-        return False
+    database = config.bot.database
+    if isinstance(database, str):  # a PostgreSQL URL
+        import psycopg
+
+        from consultbot.adapters.postgres import redact
+
+        shown = redact(database)
+        try:
+            version = await asyncio.to_thread(_pg_schema_version, database)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            params: dict[str, Any] = {"path": shown, "reason": reason}
+            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
+            return False
+    else:
+        shown = str(database)
+        if not database.is_file():
+            checks.append(Check("database", Level.FAILED, "db_missing", {"path": shown}))
+            return False
+        try:
+            version = _schema_version(database)
+        except sqlite3.Error as exc:
+            params = {"path": shown, "reason": str(exc)}
+            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
+            return False
     if version != SCHEMA_VERSION:
         key = "db_newer" if version > SCHEMA_VERSION else "db_not_migrated"
-        params = {"path": str(path), "version": version, "expected": SCHEMA_VERSION}
+        params = {"path": shown, "version": version, "expected": SCHEMA_VERSION}
         checks.append(Check("database", Level.FAILED, key, params))
         return False
-    checks.append(Check("database", Level.OK, "db_ok", {"path": str(path), "version": version}))
+    checks.append(Check("database", Level.OK, "db_ok", {"path": shown, "version": version}))
     return True
 
 
 async def _data(config: Config, now: datetime, checks: list[Check]) -> bool:
     """Catalogue and rosters present, then the level-1 gaps of the next 14 days (as the
     Monday coverage check in admin_posts.py finds them). False when the data is missing."""
-    from consultbot.adapters.sqlite import SqliteStore
+    from consultbot.adapters.stores import open_store
     from consultbot.domain.roster import coverage_gaps
     from consultbot.domain.types import Dataset
 
-    store = await SqliteStore.open(config.bot.database)
+    store = await open_store(config.bot.database)
     try:
         catalogue = await store.catalogue()
         rosters = [v for v in await store.versions(Dataset.ROSTER) if v.active]

@@ -111,14 +111,17 @@ async def build(consults: ConsultStore, data: MemoryDataStore | None = None) -> 
     return Bot(service, consults, data, messenger, timers, clock)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def bot(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    from consultbot.adapters.sqlite import SqliteStore
+    from consultbot.adapters.stores import open_store
 
     if request.param == "memory":
         yield await build(MemoryConsultStore())
         return
-    store = await SqliteStore.open(tmp_path / "consultbot.db")
+    if request.param == "sqlite":
+        store = await open_store(tmp_path / "consultbot.db")
+    else:
+        store = await open_store(request.getfixturevalue("pg_url"))
     try:
         yield await build(store)
     finally:

@@ -7,12 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.pool import RoomPool
 from consultbot.service import ConsultService
@@ -88,8 +88,9 @@ async def pooled_bot(
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await SqliteStore.open(tmp_path / "consultbot.db")
+async def db(database: str) -> AsyncIterator[SqliteStore]:
+    """A SQL store of each kind (SQLite, PostgreSQL)."""
+    store = await open_store(database)
     yield store
     await store.close()
 
@@ -143,16 +144,16 @@ async def test_consults_at_once_never_share_a_room(db: SqliteStore) -> None:
     assert len(m.pages()) == 6 and len({p.room for p in m.pages()}) == 6
 
 
-async def test_the_pool_survives_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "consultbot.db"
-    store = await SqliteStore.open(path)
+async def test_the_pool_survives_a_restart(database: str) -> None:
+    path = database
+    store = await open_store(path)
     messenger = PoolMessenger()
     _, pool = await pooled_bot(store, messenger=messenger)
     await pool.fill()
     ready = [p.room for p in await store.pool_rooms()]
     await store.close()
 
-    store = await SqliteStore.open(path)
+    store = await open_store(path)
     try:
         bot, pool = await pooled_bot(store, messenger=messenger)
         assert await pool.fill() == 0  # nothing to make: the rooms are still there
@@ -163,10 +164,10 @@ async def test_the_pool_survives_a_restart(tmp_path: Path) -> None:
 
 
 async def test_a_crash_after_taking_a_room_fills_the_same_room_on_restart(
-    tmp_path: Path,
+    database: str,
 ) -> None:
-    path = tmp_path / "consultbot.db"
-    store = await SqliteStore.open(path)
+    path = database
+    store = await open_store(path)
     homeserver = PoolMessenger()
     first, pool = await pooled_bot(store, messenger=homeserver)
     await pool.fill()
@@ -178,7 +179,7 @@ async def test_a_crash_after_taking_a_room_fills_the_same_room_on_restart(
     assert taken is not None
     await store.close()
 
-    store = await SqliteStore.open(path)
+    store = await open_store(path)
     try:
         bot, pool = await pooled_bot(
             store, messenger=homeserver, clock=first.clock, data=first.data

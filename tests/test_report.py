@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from pathlib import Path
 
 from PIL import Image
 
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.render import Messages
 from consultbot.report import CHART_SIZE, Week, chart_png, chat_text, month_report
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import november
 
 
-async def test_month_report_text_chart_and_weeks(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "db.sqlite")
+async def test_month_report_text_chart_and_weeks(database: str) -> None:
+    store = await open_store(database)
     try:
         await november(store)
         result = await month_report(store, date(2026, 11, 17), TZ, Messages("sv"))

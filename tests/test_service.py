@@ -28,7 +28,10 @@ from consultbot.adapters.memory import (
     MemoryMessenger,
     Sent,
 )
+from consultbot.adapters.pg_server import ThrowawayPostgres
+from consultbot.adapters.postgres import PostgresStore
 from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.stores import open_store
 from consultbot.config import Config, parse_config
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.escalation import State
@@ -248,6 +251,12 @@ class Bot:
 
 async def stored_text(store: ConsultStore) -> str:
     """Everything the consult store holds: event logs and every outbox payload, as JSON."""
+    if isinstance(store, PostgresStore):
+        tables = await store._db.execute_fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        rows = [await store._db.execute_fetchall(f"SELECT * FROM {t}") for (t,) in tables]
+        return "\n".join(repr(r) for r in rows)
     if isinstance(store, SqliteStore):
         return "\n".join([line async for line in store._db.iterdump()])
     assert isinstance(store, MemoryConsultStore)
@@ -299,9 +308,10 @@ async def build(
 
 
 Make = Callable[..., Awaitable[Bot]]
+_PG_DATABASES = itertools.count(1)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Make]:
     """A factory of bots, each on a fresh consult store of the parametrised backend."""
     opened: list[SqliteStore] = []
@@ -311,7 +321,12 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         if request.param == "memory":
             consults = MemoryConsultStore()
         else:
-            store = await SqliteStore.open(tmp_path / f"consultbot-{len(opened)}.db")
+            if request.param == "sqlite":
+                where: str | Path = tmp_path / f"consultbot-{len(opened)}.db"
+            else:
+                server: ThrowawayPostgres = request.getfixturevalue("pg_server")
+                where = server.create_database(f"service_{next(_PG_DATABASES)}")
+            store = await open_store(where)
             opened.append(store)
             consults = store
         return await build(consults, **options)

@@ -634,7 +634,9 @@ class MatrixBot(Messenger, FileSource):
         if isinstance(event, MegolmEvent):
             decrypted = self._try_decrypt(event, room_id)
             if decrypted is None:
-                log.info("cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id)
+                log.info(
+                    "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
+                )
                 self._undecrypted[event.event_id] = (
                     event,
                     room_id,

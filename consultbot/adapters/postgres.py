@@ -147,10 +147,20 @@ class PgConnection:
     """A psycopg AsyncConnection (autocommit: BEGIN/COMMIT are explicit, as the store does with
     SQLite) that takes the store's SQLite-dialect SQL."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], url: str = "") -> None:
         self.raw = conn
         self.tables: dict[str, Table] = {}
         self._cache: dict[tuple[str, bool], tuple[str, str | None]] = {}
+        self._url = url
+        self._in_transaction = False
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        """The connection; a lost one is replaced, but never inside a transaction (its
+        statements would run outside it): the transaction's own error stands, the next
+        call reconnects."""
+        if self.raw.broken and self._url and not self._in_transaction:
+            self.raw = await connect(self._url)
+        return self.raw
 
     async def load_tables(self) -> None:
         """Learn each table's key, columns and identity column (after migrating)."""
@@ -207,7 +217,24 @@ class PgConnection:
 
     async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> PgCursor:
         text, identity = self.translate(sql, returning=True)
-        cursor = await self.raw.execute(text.encode(), parameters)  # bytes: no LiteralString
+        word = text.lstrip()[:8].upper()
+        if word.startswith("ROLLBACK") and (self.raw.broken or self.raw.closed):
+            self._in_transaction = False  # the server rolled it back with the connection
+            return PgCursor([], 0, None)
+        conn = await self._connection()
+        try:
+            cursor = await conn.execute(text.encode(), parameters)  # bytes: no LiteralString
+        except psycopg.OperationalError:
+            # BEGIN and reads outside a transaction did nothing yet: once more, reconnected.
+            if not (conn.broken and (word == "BEGIN" or word.startswith("SELECT"))):
+                raise
+            if self._in_transaction:
+                raise
+            cursor = await (await self._connection()).execute(text.encode(), parameters)
+        if word == "BEGIN":
+            self._in_transaction = True
+        elif word.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
         rows = await cursor.fetchall() if cursor.description is not None else []
         lastrowid = int(rows[0][0]) if identity and rows else None
         return PgCursor([] if identity else rows, cursor.rowcount, lastrowid)
@@ -217,7 +244,7 @@ class PgConnection:
         batch = [tuple(p) for p in parameters]
         if not batch:
             return PgCursor([], 0, None)
-        async with self.raw.cursor() as cursor:
+        async with (await self._connection()).cursor() as cursor:
             await cursor.executemany(text.encode(), batch)
             return PgCursor([], cursor.rowcount, None)
 
@@ -304,7 +331,7 @@ class PostgresStore(SqliteStore):
         """Connect to the database at the URL `path` and migrate it."""
         name = redact(str(path))
         raw = await connect(str(path))
-        db = PgConnection(raw)
+        db = PgConnection(raw, str(path))
         try:
             await migrate(raw, name)
             await db.load_tables()
@@ -326,8 +353,7 @@ class PostgresStore(SqliteStore):
                     await self._fence.check(self._pg.raw)
                 yield self._db
             except BaseException:
-                if not self._pg.raw.closed:
-                    await self._db.execute("ROLLBACK")
+                await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
 

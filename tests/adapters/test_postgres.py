@@ -189,3 +189,32 @@ async def test_a_store_without_a_fence_never_checks(pg_url: str, tmp_path: Path)
         await store.close()
     with pytest.raises(ValueError, match="PostgreSQL"):
         await open_store(tmp_path / "x.db", fence=Fence())
+
+
+async def test_a_lost_connection_is_replaced_and_no_write_is_repeated(pg_url: str) -> None:
+    """The server ends the store's session (a restart, a failover): a read is answered on a new
+    connection; a write that was cut off fails (it may or may not have happened, so it is not
+    sent again) and the next one goes through."""
+    store = await open_store(pg_url)
+
+    def cut() -> None:
+        run_sql(
+            pg_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+
+    try:
+        await store.set_meta("k", "v")
+        cut()
+        assert await store.get_meta("k") == "v"
+        cut()
+        with pytest.raises(psycopg.OperationalError):
+            await store.set_meta("k", "lost")
+        await store.set_meta("k", "kept")
+        assert await store.get_meta("k") == "kept"
+        cut()
+        consult = await store.allocate_consult(now=NOW)  # a transaction: BEGIN reconnects
+        assert consult == "K-000001"
+    finally:
+        await store.close()

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from consultbot.adapters.migrations import SCHEMA_VERSION
+from consultbot.adapters.pg_server import ThrowawayPostgres
+from consultbot.adapters.stores import open_store
 from consultbot.config import load_config
 from consultbot.doctor import (
     Check,
@@ -21,6 +24,7 @@ from consultbot.doctor import (
     skew_check,
 )
 from consultbot.render import Messages
+from tests.sqldb import query
 
 SV, EN = Messages("sv"), Messages("en")
 
@@ -105,3 +109,37 @@ def test_a_missing_or_old_database_fails(tmp_path: Path) -> None:
     assert "schemaversion 1, väntat" in format_check(check, SV)
     with sqlite3.connect(tmp_path / "bot.db") as db:  # doctor changed nothing
         assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_the_database_line_reads_a_postgresql_database_too(
+    tmp_path: Path, pg_server: ThrowawayPostgres
+) -> None:
+    url = pg_server.create_database("doctor_database_line")
+    path = tmp_path / "config.toml"
+    path.write_text(_config(tmp_path).read_text().replace('"bot.db"', f'"{url}"'))
+    config = load_config(path, environ={})
+
+    def database_check() -> Check:
+        checks: list[Check] = []
+        asyncio.run(_database(config, datetime.now(UTC), checks))
+        return checks[0]
+
+    fresh = database_check()
+    assert fresh.key == "db_not_migrated" and "schemaversion 0" in format_check(fresh, SV)
+    assert query(
+        url, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+    ) == [(0,)]  # doctor changed nothing
+    asyncio.run(_open_and_close(url))
+    migrated = database_check()
+    assert migrated.level is Level.OK and f"schemaversion {SCHEMA_VERSION}" in format_check(
+        migrated, SV
+    )
+    path.write_text(path.read_text().replace(url, "postgresql://x:pw@127.0.0.1:1/x"))
+    gone = load_config(path, environ={})
+    checks: list[Check] = []
+    asyncio.run(_database(gone, datetime.now(UTC), checks))
+    assert checks[0].key == "db_unreadable" and "pw" not in format_check(checks[0], SV)
+
+
+async def _open_and_close(url: str) -> None:
+    await (await open_store(url)).close()

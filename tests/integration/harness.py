@@ -70,6 +70,8 @@ class World:
     bot_id: str
     bot_password: str
     people: dict[str, Person] = field(default_factory=dict)
+    # `bot.database`: a PostgreSQL URL, else (None) a SQLite file in the folder.
+    database: str | None = None
 
     def config_dict(self, **bot: Any) -> dict[str, Any]:
         return {
@@ -82,7 +84,7 @@ class World:
                 "pickle_key": secrets.token_hex(16),
             },
             "bot": {
-                "database": str(self.folder / "consultbot.db"),
+                "database": self.database or str(self.folder / "consultbot.db"),
                 "timezone": "Europe/Stockholm",
                 "admins": [],
                 "allowed_servers": [self.homeserver.server_name],
@@ -162,12 +164,21 @@ def _toml(value: Any) -> str:
 
 
 @asynccontextmanager
-async def world(homeserver: EmbeddedHomeserver, folder: Path, *names: str) -> AsyncIterator[World]:
-    """Register a fresh bot and people (doctor, l1, l2 …) and start their clients."""
+async def world(
+    homeserver: EmbeddedHomeserver, folder: Path, *names: str, database: str | None = None
+) -> AsyncIterator[World]:
+    """Register a fresh bot and people (doctor, l1, l2 …) and start their clients; the bot's
+    database is a SQLite file in `folder`, or the PostgreSQL database at the URL `database`."""
     tag = uuid.uuid4().hex[:8]
     bot_password = secrets.token_urlsafe(12)
     bot_id = await homeserver.register_user(f"bot-{tag}", bot_password)
-    w = World(homeserver=homeserver, folder=folder, bot_id=bot_id, bot_password=bot_password)
+    w = World(
+        homeserver=homeserver,
+        folder=folder,
+        bot_id=bot_id,
+        bot_password=bot_password,
+        database=database,
+    )
     for n, key in enumerate(names):
         password = secrets.token_urlsafe(12)
         user_id = await homeserver.register_user(f"{key}-{tag}", password)

@@ -13,6 +13,7 @@ import pytest
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
 from consultbot.domain.types import ConsultId
+from tests.sqldb import query
 
 from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
 
@@ -113,6 +114,35 @@ async def test_escalates_on_time_when_nobody_acknowledges(
                 len([s for s in l1.seen if is_page(w.bot_id, room)(s) and "nivå 2" not in s.body])
                 == 1
             )
+
+
+async def test_page_escalate_ack_on_postgresql(
+    homeserver: EmbeddedHomeserver, tmp_path: Path, pg_url: str
+) -> None:
+    """The whole loop with `bot.database` a PostgreSQL database: paged, escalated on time,
+    acknowledged by level 2; the log is in PostgreSQL and holds no clinical text."""
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2", database=pg_url) as w:
+        config = w.config(ack_timeout=4)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config) as bot:
+            _, number = await ask(w)
+            l1, l2, doctor = w.people["l1"].c, w.people["l2"].c, w.people["doctor"].c
+            room = await join_invite(l1)
+            await join_invite(doctor)
+            await l1.wait_for(is_page(w.bot_id, room), 30)
+            await join_invite(l2, 30)
+            page2 = await l2.wait_for(is_page(w.bot_id, room, 2), 30)
+            await l2.react(room, page2.event_id, "✅")
+            ack = await doctor.wait_for(from_bot(w, room, "har kvitterat"), 30)
+            assert w.people["l2"].name in ack.body
+            consult = await bot.store.consult(ConsultId(number))
+            assert consult is not None and consult.acked_by == w.people["l2"].user_id
+        assert not (tmp_path / "consultbot.db").exists()  # no SQLite file beside it
+        kinds = [r[0] for r in query(pg_url, "SELECT kind FROM consult_event ORDER BY seq")]
+        assert kinds[0] == "requested" and kinds.count("paged") == 2  # level 1, then level 2
+        assert kinds.index("acknowledged") > max(i for i, k in enumerate(kinds) if k == "paged")
+        logged = query(pg_url, "SELECT string_agg(data, ' ') FROM consult_event")[0][0]
+        assert "förmaksflimmer" not in logged and QUESTION not in logged
 
 
 async def test_pass_on_pages_the_next_level_at_once(

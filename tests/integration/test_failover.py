@@ -178,8 +178,8 @@ async def caught_up(w: World, key: str) -> None:
 async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_or_doubled(
     homeserver: EmbeddedHomeserver, tmp_path: Path, pg_url: str
 ) -> None:
-    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
-        await w.seed(w.config(database=pg_url), {1: ["l1"], 2: ["l2"]})
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2", database=pg_url) as w:
+        await w.seed(w.config(), {1: ["l1"], 2: ["l2"]})
         a, b = Instance(w, "a", pg_url), Instance(w, "b", pg_url)
         doctor, l1, l2 = (w.people[k].c for k in ("doctor", "l1", "l2"))
         stop = asyncio.Event()
