@@ -177,16 +177,28 @@ class LeaderLease:
         return True
 
     async def keep(self) -> None:
-        """Renew every `renew_every` seconds until the lease is lost (then return)."""
+        """Renew every `renew_every` seconds until the lease is lost (then return).
+
+        A renewal runs beside the check of the local deadline: one stuck on a dead network
+        (psycopg then spends seconds trying to cancel it) never holds the deadline up.
+        """
         if self.epoch is None:
             return
-        while True:
-            renewed = await self.renew()
-            if not renewed and not self.valid():
-                self._lose("the lease could not be renewed in time (database unreachable?)")
-            if self.lost.is_set():
-                return
-            await asyncio.sleep(self.renew_every)
+        renewal: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                if renewal is None or renewal.done():
+                    renewal = asyncio.create_task(self.renew())
+                started = self._monotonic()
+                await asyncio.wait([renewal], timeout=self.renew_every)
+                if not self.valid():
+                    self._lose("the lease could not be renewed in time (database unreachable?)")
+                if self.lost.is_set():
+                    return
+                await asyncio.sleep(max(0.0, self.renew_every - (self._monotonic() - started)))
+        finally:
+            if renewal is not None and not renewal.done():
+                renewal.cancel()  # not waited for: psycopg may take seconds to give up
 
     def _lose(self, reason: str) -> None:
         if not self.lost.is_set():
@@ -197,6 +209,9 @@ class LeaderLease:
     async def release(self) -> None:
         """Give the lease up (a clean stop): the standby may take it at once."""
         if self.epoch is None:
+            return
+        if self.lost.is_set():
+            self.epoch = None  # lost: not ours to release (or the database is out of reach)
             return
         params = self._params()
         self.lost.set()

@@ -13,6 +13,10 @@ at a moment chosen to hurt, and started again afterwards as the standby (as syst
 3. SIGSTOP during an acknowledgement: A has recorded level 2's ✅ and freezes before it has
    sent the confirmation. B takes over, sends the confirmation once, and does not handle the
    ✅ again. A is woken (SIGCONT): it sends nothing and exits, stepping down (exit code 75).
+4. The network to the database cut: B's connection to PostgreSQL runs through a gate that stops
+   passing bytes (connections stay open, as when a link goes dark). The doctor asks a third
+   question just after. B cannot record it, steps down (exit 75) and A, taking over, handles it
+   once: one reply, one page.
 
 Each time the standby says "active" on /healthz within 10 s of the active one's death. At the
 end, from the database and from what people's clients received: every consult handled, each
@@ -31,6 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import psycopg
@@ -116,6 +121,49 @@ class Instance:
             await self.process.stop()
 
 
+class Gate:
+    """A TCP relay in front of PostgreSQL that can be cut: bytes stop flowing both ways while the
+    connections stay open (a link gone dark, not a refused connection)."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urlsplit(url)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 5432)
+        self._url = parsed
+        self.cut = False
+        self.server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        netloc = f"{self._url.username}@127.0.0.1:{port}"
+        return urlunsplit(self._url._replace(netloc=netloc))
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self._writers += [writer, up_writer]
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    if not self.cut:
+                        sink.write(data)
+                        await sink.drain()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        for w in (writer, up_writer):
+            w.close()
+
+    async def stop(self) -> None:
+        for w in self._writers:
+            w.close()
+            with contextlib.suppress(OSError):
+                await w.wait_closed()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
 def pages(w: World, key: str) -> Counter[tuple[str, int]]:
     """The pages `key`'s client received from the bot, by (room, level)."""
     found: Counter[tuple[str, int]] = Counter()
@@ -180,7 +228,8 @@ async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_o
 ) -> None:
     async with world(homeserver, tmp_path, "doctor", "l1", "l2", database=pg_url) as w:
         await w.seed(w.config(), {1: ["l1"], 2: ["l2"]})
-        a, b = Instance(w, "a", pg_url), Instance(w, "b", pg_url)
+        gate = Gate(pg_url)
+        a, b = Instance(w, "a", pg_url), Instance(w, "b", await gate.start())
         doctor, l1, l2 = (w.people[k].c for k in ("doctor", "l1", "l2"))
         stop = asyncio.Event()
         helpers = [asyncio.create_task(auto_join(w, key, stop)) for key in ("doctor", "l1", "l2")]
@@ -260,6 +309,24 @@ async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_o
             assert await a.exited() == EXIT_STEPPED_DOWN
             assert "stepped down" in a.log.read_text()
 
+            # -- 4. the network between B and the database cut ------------------------------------
+            await a.start()
+            await a.becomes("standby", 60)
+            gate.cut = True
+            cut = time.monotonic()
+            await doctor.send_text(dm, f"!konsult kardiologi fråga 3: {QUESTION}")
+            takeovers.append(await a.becomes("active", TAKEOVER + 5) - cut)
+            third = await l1.wait_for(
+                lambda s: s.kind == "message" and s.sender == w.bot_id and "fråga 3" in s.body, 30
+            )
+            await l1.react(third.room, third.event_id, "✅")
+            await doctor.wait_until(
+                lambda: bot_says(w, "doctor", "har kvitterat")[third.room] >= 1, 60
+            )
+            # Cut off, B stopped sending before A could take over, then stepped down.
+            assert await b.exited() == EXIT_STEPPED_DOWN
+            assert "database unreachable" in b.log.read_text()
+
             # -- settled: from the database ------------------------------------------------------
             store = await open_store(pg_url)
             try:
@@ -282,27 +349,34 @@ async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_o
             await asyncio.gather(*helpers, return_exceptions=True)
             await a.stop()
             await b.stop()
+            await gate.stop()
 
-        assert len(consults) == 2 and all(c.state is esc.State.ACKNOWLEDGED for c in consults)
+        assert len(consults) == 3 and all(c.state is esc.State.ACKNOWLEDGED for c in consults)
         by_room = {c.room: c for c in consults}
         assert [p.level for p in by_room[first.room].pages] == [1]
         assert [p.level for p in by_room[second.room].pages] == [1, 2]
+        assert [p.level for p in by_room[third.room].pages] == [1]
         for c in consults:
             kinds = [e.kind for e in logs[c.id]]
             assert kinds.count("requested") == 1 and kinds.count("acknowledged") == 1, kinds
             assert "paged" not in kinds[kinds.index("acknowledged") :], kinds
 
         # -- … and from what people received: each level paged once, each ack confirmed once ----
-        assert pages(w, "l1") == {(first.room, 1): 1, (second.room, 1): 1, (second.room, 2): 1}
+        assert pages(w, "l1") == {
+            (first.room, 1): 1,
+            (second.room, 1): 1,
+            (second.room, 2): 1,
+            (third.room, 1): 1,
+        }
         assert pages(w, "l2")[(second.room, 2)] == 1 and max(pages(w, "l2").values()) == 1
         replies = [
             s.body
             for s in doctor.seen
             if s.kind == "message" and s.room == dm and s.body.startswith("Konsultation K-")
         ]
-        assert len(replies) == 2 and len({r.split()[1] for r in replies}) == 2
+        assert len(replies) == 3 and len({r.split()[1] for r in replies}) == 3
         confirmed = bot_says(w, "doctor", "har kvitterat")
-        assert (confirmed[first.room], confirmed[second.room]) == (1, 1), confirmed
+        assert [confirmed[p.room] for p in (first, second, third)] == [1, 1, 1], confirmed
         assert all(t < TAKEOVER for t in takeovers), takeovers
 
         # -- the residual window: the homeserver has accepted a page, the outbox not marked it --
@@ -317,7 +391,7 @@ async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_o
             for consult, level, sent_at in marks
             if (rooms.get(consult), level) in received
         ]
-        assert len(windows) == 3
+        assert len(windows) == 4
         print(
             f"FAILOVER: takeovers after death {', '.join(f'{t:.1f} s' for t in takeovers)}; "
             f"pages accepted → marked sent: {sorted(windows)} ms"
