@@ -178,6 +178,7 @@ async def running_bot(
         if lease is not None:
             # Released last (pushed before the tasks are stopped): nothing is sent after it.
             stack.push_async_callback(lease.release)
+            stack.push_async_callback(tasks.stop)  # the standby's sync, when stopped standing by
             await _stand_by(matrix, lease, tasks, syncing)
         if config.bot.admin_room:
             service.admin_room = await matrix.join_room(config.bot.admin_room) or ""
@@ -193,7 +194,6 @@ async def running_bot(
         ]
         syncing.append(running[1])
         if lease is not None:
-            tasks.spawn(lease.keep(), name="lease", context="renewing the leader lease")
             running.append(tasks.spawn(_step_down(lease), name="step-down"))
         tasks.spawn(pool.run(), name="room-pool", context="refilling the room pool")
         started.set()
@@ -222,6 +222,8 @@ async def _stand_by(
             matrix.device_id,
         )
         await lease.wait_acquired()
+    # Renewed from now on: starting up (the drain, timers rebuilt) may take longer than a lease.
+    tasks.spawn(lease.keep(), name="lease", context="renewing the leader lease")
     # The standby's last syncs fetch every to-device message (room keys) of this device.
     await standby
     syncing.clear()  # until the bot's own sync loop runs

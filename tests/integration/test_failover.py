@@ -344,6 +344,10 @@ async def test_the_standby_takes_over_at_the_worst_moments_and_nothing_is_lost_o
             marks = await page_marks(pg_url)
             for key in ("doctor", "l1", "l2"):
                 await caught_up(w, key)
+            # A clean stop (SIGTERM) of the active one: exit code 0.
+            assert a.process is not None and a.process.process is not None
+            await a.process.stop()
+            assert a.process.process.returncode == 0
         finally:
             stop.set()
             await asyncio.gather(*helpers, return_exceptions=True)
