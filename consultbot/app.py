@@ -1,4 +1,11 @@
-"""Wiring: the bot's parts started in order and stopped in reverse (AsyncExitStack)."""
+"""Wiring: the bot's parts started in order and stopped in reverse (AsyncExitStack).
+
+With a PostgreSQL database the bot runs as one of (usually) two instances (docs/failover.md):
+it logs in with its own device, then stands by until it holds the leader lease
+(adapters/lease.py); only then does it start its timers, outbox and event handling. An instance
+that loses the lease stops at once and exits with `EXIT_STEPPED_DOWN`, for systemd to start
+it again as the standby.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from consultbot.adapters.lease import LeaderLease
 from consultbot.adapters.matrix import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.stores import is_postgres_url, open_store
 from consultbot.config import Config, config_error
+from consultbot.domain.errors import NotLeader
 from consultbot.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
 from consultbot.pool import RoomPool
 from consultbot.ports import Clock
@@ -28,6 +37,8 @@ from consultbot.tasks import Tasks
 log = logging.getLogger(__name__)
 
 QUIET_LOGGERS = ("nio", "peewee", "apscheduler", "aiohttp", "asyncio")
+EXIT_STEPPED_DOWN = 75  # lost the leader lease: started again, the instance is the standby
+RUNNING = "consultbot is running as %s"
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -96,6 +107,12 @@ class Bot:
     service: ConsultService
     tasks: list[asyncio.Task[None]]  # the long-running ones: outbox and sync loop
     metrics_server: MetricsServer | None = None  # when [metrics] listen is set
+    lease: LeaderLease | None = None  # two instances on PostgreSQL: held while active
+
+
+async def _step_down(lease: LeaderLease) -> None:
+    """Ends when this instance loses the lease: everything stops at once (see `run`)."""
+    await lease.lost.wait()
 
 
 @asynccontextmanager
@@ -105,15 +122,26 @@ async def running_bot(
     """Start the bot (login, timers rebuilt, outbox, sync loop); stop it on exit.
 
     With `[metrics] listen`, /healthz and /metrics are served; /healthz turns 503 when the
-    last successful sync is older than `sync_max_age` seconds.
+    last successful sync is older than `sync_max_age` seconds. With a PostgreSQL database the
+    bot first stands by (syncing for its device's keys only, /healthz role "standby") until it
+    holds the leader lease; the lease is renewed while it runs and released when it stops.
     """
     check_secrets(config)
     async with AsyncExitStack() as stack:
-        store = await open_store(config.bot.database)
+        # PostgreSQL: this instance shares the work with others by the leader lease, which
+        # also fences every write transaction of the store.
+        database = config.bot.database
+        lease = LeaderLease(str(database), "") if is_postgres_url(database) else None
+        store = await open_store(database, fence=lease)
         stack.push_async_callback(store.close)
         tasks = Tasks()
         matrix = MatrixBot(
-            config.matrix, store, allowed_servers=config.bot.allowed_servers, tasks=tasks
+            config.matrix,
+            store,
+            allowed_servers=config.bot.allowed_servers,
+            tasks=tasks,
+            guard=lease.assert_leader if lease is not None else None,
+            own_token=lease is not None,
         )
         stack.push_async_callback(matrix.close)
         await matrix.login()
@@ -132,6 +160,26 @@ async def running_bot(
         )
         pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
         matrix.handler = service
+        service.metrics.attach(sync=matrix)
+        syncing: list[asyncio.Task[None]] = []  # the sync loop /healthz watches
+        started = asyncio.Event()
+        if lease is not None:
+            stack.push_async_callback(lease.close)
+            service.metrics.attach(leader=lambda: started.is_set() and lease.held)
+        server = None
+        if config.metrics.enabled:
+            server = MetricsServer(
+                service.metrics,
+                lambda: not syncing or not syncing[-1].done(),
+                max_age=sync_max_age,
+            )
+            await server.start(config.metrics.host, config.metrics.port)
+            stack.push_async_callback(server.stop)
+        if lease is not None:
+            # Released last (pushed before the tasks are stopped): nothing is sent after it.
+            stack.push_async_callback(lease.release)
+            stack.push_async_callback(tasks.stop)  # the standby's sync, when stopped standing by
+            await _stand_by(matrix, lease, tasks, syncing)
         if config.bot.admin_room:
             service.admin_room = await matrix.join_room(config.bot.admin_room) or ""
         timers.start()
@@ -145,16 +193,11 @@ async def running_bot(
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
             tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),
         ]
+        syncing.append(running[1])
+        if lease is not None:
+            running.append(tasks.spawn(_step_down(lease), name="step-down"))
         tasks.spawn(pool.run(), name="room-pool", context="refilling the room pool")
-        service.metrics.attach(sync=matrix)
-        server = None
-        if config.metrics.enabled:
-            sync_task = running[1]
-            server = MetricsServer(
-                service.metrics, lambda: not sync_task.done(), max_age=sync_max_age
-            )
-            await server.start(config.metrics.host, config.metrics.port)
-            stack.push_async_callback(server.stop)
+        started.set()
         yield Bot(
             config=config,
             store=store,
@@ -162,23 +205,73 @@ async def running_bot(
             service=service,
             tasks=running,
             metrics_server=server,
+            lease=lease,
         )
 
 
-async def run(config: Config) -> None:
-    """Run the bot until SIGINT or SIGTERM; a crashed part stops everything loudly."""
+async def _stand_by(
+    matrix: MatrixBot, lease: LeaderLease, tasks: Tasks, syncing: list[asyncio.Task[None]]
+) -> None:
+    """Sync as the standby until this instance holds the lease (docs/failover.md)."""
+    lease.holder = matrix.device_id
+    standby = tasks.spawn(matrix.standby(lease.acquired), name="standby", context="standing by")
+    syncing.append(standby)
+    if not await lease.try_acquire():
+        log.info(
+            "consultbot is standing by as %s (device %s): another instance is active",
+            matrix.user_id,
+            matrix.device_id,
+        )
+        await lease.wait_acquired()
+    # Renewed from now on: starting up (the drain, timers rebuilt) may take longer than a lease.
+    tasks.spawn(lease.keep(), name="lease", context="renewing the leader lease")
+    # The standby's last syncs fetch every to-device message (room keys) of this device.
+    await standby
+    syncing.clear()  # until the bot's own sync loop runs
+
+
+async def run(config: Config) -> int:
+    """Run the bot until SIGINT or SIGTERM; a crashed part stops everything loudly.
+
+    Returns the exit code: 0 after a signal, `EXIT_STEPPED_DOWN` when another instance took
+    the leader lease (this one stopped at once, having sent nothing after it lapsed).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    async with running_bot(config) as bot:
-        log.info("consultbot is running as %s", config.matrix.user_id)
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *bot.tasks], return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        for task in done:
-            failure = None if task is stopper else task.exception()
-            if failure is not None:
-                raise failure
-    log.info("consultbot stopped")
+
+    async def serve() -> None:
+        async with running_bot(config) as bot:
+            log.info(RUNNING, config.matrix.user_id)
+            done, _ = await asyncio.wait(bot.tasks, return_when=asyncio.FIRST_COMPLETED)
+            if bot.lease is not None and bot.lease.lost.is_set():
+                raise NotLeader(bot.lease.reason)
+            for task in done:
+                failure = task.exception()
+                if failure is not None:
+                    raise failure
+                raise RuntimeError(f"{task.get_name()} ended")
+
+    serving = asyncio.create_task(serve())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not serving.done():
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        log.info("consultbot stopped")
+        return 0
+    failure = serving.exception()
+    if isinstance(failure, NotLeader):
+        log.error(
+            "consultbot stepped down: %s; exiting (code %d) to start again as the standby",
+            failure,
+            EXIT_STEPPED_DOWN,
+        )
+        return EXIT_STEPPED_DOWN
+    if failure is not None:
+        raise failure
+    return 0

@@ -482,8 +482,7 @@ async def cmd_run(ctx: Context) -> int:
     from consultbot import app
 
     app.setup_logging()
-    await app.run(ctx.config)
-    return EXIT_OK
+    return await app.run(ctx.config)
 
 
 def _absolute(path: str) -> Path:

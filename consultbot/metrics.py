@@ -6,8 +6,9 @@ Counted where things happen, never inside the domain:
 - the outbox counts its send retries (`Dispatcher.retries`), the Matrix adapter its HTTP 429
   answers and the instant of its last successful sync; they are read when /metrics is scraped.
 
-Each bot has its own registry (tests run several bots in one process). The role is always
-"active": consultbot runs as one instance (a standby instance is later work).
+Each bot has its own registry (tests run several bots in one process). The role is "active"
+for a single instance; with two instances on PostgreSQL (docs/failover.md) it is "standby"
+until this instance holds the leader lease, and `consultbot_leader` is 1 only while it does.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SYNC_MAX_AGE_SECONDS = 90.0  # the long-poll is 30 s: three missed in a row is unhealthy
 ACK_BUCKETS = (15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200)
 ROLE = "active"
+STANDBY = "standby"
 
 
 class SyncSource(Protocol):
@@ -85,17 +87,21 @@ def health(
     *,
     now: float,
     max_age: float = SYNC_MAX_AGE_SECONDS,
+    role: str = ROLE,
 ) -> Health:
-    """Healthy while the sync loop runs and its last successful sync is under `max_age` old."""
+    """Healthy while the sync loop runs and its last successful sync is under `max_age` old.
+
+    A standby is healthy on the same terms (its own sync loop keeps its device's keys current).
+    """
     last = sync.last_sync if sync is not None else None
     age = None if last is None else max(0.0, now - last)
     if not loop_alive:
-        return Health(False, ROLE, age, "sync loop stopped")
+        return Health(False, role, age, "sync loop stopped")
     if age is None:
-        return Health(False, ROLE, age, "no successful sync yet")
+        return Health(False, role, age, "no successful sync yet")
     if age > max_age:
-        return Health(False, ROLE, age, "last successful sync too old")
-    return Health(True, ROLE, age)
+        return Health(False, role, age, "last successful sync too old")
+    return Health(True, role, age)
 
 
 class Metrics:
@@ -144,14 +150,28 @@ class Metrics:
         open_gauge.set_function(lambda: len(self._open))
         self.sync: SyncSource | None = None
         self.outbox: RetrySource | None = None
+        self.leader: Callable[[], bool] = lambda: True  # a single instance is always active
         r.register(_Live(self))
 
-    def attach(self, *, sync: SyncSource | None = None, outbox: RetrySource | None = None) -> None:
+    def attach(
+        self,
+        *,
+        sync: SyncSource | None = None,
+        outbox: RetrySource | None = None,
+        leader: Callable[[], bool] | None = None,
+    ) -> None:
         """The parts read when /metrics is scraped."""
         if sync is not None:
             self.sync = sync
         if outbox is not None:
             self.outbox = outbox
+        if leader is not None:
+            self.leader = leader
+
+    @property
+    def role(self) -> str:
+        """ "active" while this instance is the leader, else "standby"."""
+        return ROLE if self.leader() else STANDBY
 
     def step(
         self, before: esc.Consult | None, events: Sequence[Event], after: esc.Consult | None
@@ -236,7 +256,9 @@ class _Live(Collector):
             value=sync.rate_limited if sync is not None else 0,
         )
         yield GaugeMetricFamily(
-            "consultbot_leader", "1 when this instance is the active one", value=1
+            "consultbot_leader",
+            "1 when this instance is the active one",
+            value=1 if m.leader() else 0,
         )
 
 
@@ -258,7 +280,11 @@ class MetricsServer:
 
     def health(self) -> Health:
         return health(
-            self.metrics.sync, self._loop_alive(), now=self.metrics.now(), max_age=self._max_age
+            self.metrics.sync,
+            self._loop_alive(),
+            now=self.metrics.now(),
+            max_age=self._max_age,
+            role=self.metrics.role,
         )
 
     async def _healthz(self, request: web.Request) -> web.Response:

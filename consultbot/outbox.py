@@ -203,6 +203,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._naming: set[asyncio.Task[None]] = set()  # consult rooms being named after a page
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self.retries = 0  # sends tried again after a failure (read by consultbot/metrics.py)
 
@@ -212,7 +213,7 @@ class Dispatcher:
 
     def busy(self) -> bool:
         """True while some lane is at work (messages on their way)."""
-        return bool(self._workers)
+        return bool(self._workers or self._naming)
 
     # -- draining -----------------------------------------------------------------------------
 
@@ -227,6 +228,9 @@ class Dispatcher:
             self._wake.clear()
             pending = await self._store.pending()
             if not pending and not self._workers:
+                if self._naming:
+                    await asyncio.gather(*list(self._naming), return_exceptions=True)
+                    continue
                 return
             for name in {lane(item) for item in pending} - set(self._workers):
                 self._workers[name] = self._tasks.spawn(
@@ -441,6 +445,17 @@ class Dispatcher:
         topic = (await self._renderer.render_about(consult, "topic")).text
         await self._messenger.name_room(consult.room, name=room_name(consult), topic=topic)
 
+    async def _name_soon(self, consult: esc.Consult) -> None:
+        """Name the consult room, retried a few times (a room without its name still works)."""
+        for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
+            try:
+                await self._name(consult)
+                return
+            except Exception:
+                log.warning("naming the room of %s failed, attempt %d", consult.id, attempt)
+                await asyncio.sleep(self._retry_delay(attempt))
+        log.error("the room of %s was left unnamed", consult.id)
+
     async def _claim(self, consult_id: ConsultId) -> str | None:
         """A pool room recorded as the consult's room, in one transaction; None if none."""
         if self._pool is None:
@@ -559,7 +574,13 @@ class Dispatcher:
         )
         if effect.first:
             # The room's name and topic follow the first page (the homeserver takes a room's
-            # events one at a time: before it, they would hold the page up). A retry repeats
-            # both: the page's transaction id makes the homeserver drop the repeated page.
-            await self._name(consult)
+            # events one at a time: before it, they would hold the page up), side by side with
+            # marking the page sent: a page the homeserver has taken is marked at once, so that
+            # an instance taking over (another device: the homeserver would not drop a repeat)
+            # has the shortest window in which it would page again (docs/failover.md).
+            task = self._tasks.spawn(
+                self._name_soon(consult), name=f"name {consult.id}", context="naming a room"
+            )
+            self._naming.add(task)
+            task.add_done_callback(self._naming.discard)
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

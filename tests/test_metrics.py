@@ -177,3 +177,23 @@ async def test_http_429_answers_are_counted_while_nio_waits_them_out() -> None:
     finally:
         await client.close()
         await runner.cleanup()
+
+
+async def test_a_standby_says_so_on_healthz_and_in_the_leader_gauge() -> None:
+    clock = [100.0]
+    m = Metrics(monotonic=lambda: clock[0])
+    m.attach(sync=Sync(99.0))
+    leader = [False]
+    m.attach(leader=lambda: leader[0])
+    server = MetricsServer(m, lambda: True, max_age=90)
+    await server.start("127.0.0.1", 0)
+    try:
+        status, _, body = await get(server.port, "/healthz")
+        assert status == 200 and json.loads(body)["role"] == "standby"
+        assert value(m, "consultbot_leader") == 0
+        leader[0] = True  # the lease is taken
+        status, _, body = await get(server.port, "/healthz")
+        assert status == 200 and json.loads(body)["role"] == "active"
+        assert value(m, "consultbot_leader") == 1
+    finally:
+        await server.stop()

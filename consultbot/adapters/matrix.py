@@ -104,6 +104,8 @@ WAIT_FOR_MEMBERS = 15.0
 BACKFILL_PAGES = 5
 UNDECRYPTED_KEEP_SECONDS = 600
 JOIN_RETRY_PAUSES = (0.5, 1.0, 2.0)
+OWN_TOKEN_FILE = "sync_token"  # this device's own sync position (two instances)
+STANDBY_POLL_MS = 1000  # a standby's long-poll: it notices the takeover within this long
 
 
 def _fresh_timeout() -> int:
@@ -243,12 +245,34 @@ def encryption_available() -> bool:
     return bool(ENCRYPTION_ENABLED)
 
 
+def writes_rooms(method: str, path: str) -> bool:
+    """True for a request that changes a room (sends, state, invites, joins, room creation).
+
+    Only the active instance makes these (see `MatrixBot.guard`); syncing, keys, to-device
+    messages, login and profile reads are every instance's.
+    """
+    if method.upper() not in ("PUT", "POST", "DELETE"):
+        return False
+    route = path.split("?", 1)[0]
+    return any(part in route for part in ("/rooms/", "/createRoom", "/join/"))
+
+
 class _CountingClient(_Client):
-    """nio's client, counting the homeserver's HTTP 429 answers (nio waits them out)."""
+    """nio's client, counting the homeserver's HTTP 429 answers (nio waits them out).
+
+    Every request that changes a room first asks `guard` (when set), which raises when this
+    instance may not send (a standby, or a leader whose lease is lapsing: adapters/lease.py).
+    """
 
     rate_limited = 0
+    guard: Callable[[], None] | None = None
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.guard is not None:
+            method = str(kwargs.get("method", args[0] if args else ""))
+            path = str(kwargs.get("path", args[1] if len(args) > 1 else ""))
+            if writes_rooms(method, path):
+                self.guard()
         response = await super().send(*args, **kwargs)
         if getattr(response, "status", None) == 429:
             self.rate_limited += 1
@@ -265,8 +289,14 @@ class MatrixBot(Messenger, FileSource):
         *,
         allowed_servers: Sequence[str] = (),
         tasks: Tasks | None = None,
+        guard: Callable[[], None] | None = None,
+        own_token: bool = False,
     ) -> None:
         self.config = config
+        # Two instances (docs/failover.md): `guard` raises unless this instance may send, and
+        # each instance keeps its device's own sync position in its store folder.
+        self.guard = guard
+        self.own_token = own_token
         self.store = store
         self.tasks = tasks or Tasks()  # the owner of the bot's background tasks (tasks.py)
         self.servers = room_policy.allowed_servers(config.user_id, allowed_servers)
@@ -308,6 +338,7 @@ class MatrixBot(Messenger, FileSource):
             store_path=str(self.config.store_path),
             config=client_config(self.config),
         )
+        client.guard = self.guard
         self.client = client
         saved = self._saved_credentials()
         if self.config.access_token:
@@ -321,7 +352,6 @@ class MatrixBot(Messenger, FileSource):
         else:
             await self._password_login(saved.get("device_id") if saved else None)
         self._private_store()
-        self._instance = await self._instance_id()
         await self._set_display_name()
         log.info("logged in as %s, device %s", client.user_id, client.device_id)
 
@@ -376,14 +406,22 @@ class MatrixBot(Messenger, FileSource):
         )
         os.chmod(path, 0o600)
 
-    async def _instance_id(self) -> str:
-        instance = await self.store.get_meta("instance")
-        if instance is None:
-            import secrets
+    @property
+    def device_id(self) -> str:
+        """This instance's Matrix device (after login)."""
+        return str(self.client.device_id) if self.client is not None else ""
 
-            instance = secrets.token_hex(4)
-            await self.store.set_meta("instance", instance)
-        return instance
+    async def _instance_id(self) -> str:
+        """The database's own tag in room aliases, made once (by the first room made)."""
+        if not self._instance:
+            instance = await self.store.get_meta("instance")
+            if instance is None:
+                import secrets
+
+                instance = secrets.token_hex(4)
+                await self.store.set_meta("instance", instance)
+            self._instance = instance
+        return self._instance
 
     async def _set_display_name(self) -> None:
         assert self.client is not None
@@ -437,6 +475,7 @@ class MatrixBot(Messenger, FileSource):
             await self._handle(response)
             token = response.next_batch
             await self.store.set_meta(SYNC_TOKEN, token)
+            self._save_own_token(token)
             self.last_sync = time.monotonic()
             async with self._synced:
                 self._synced.notify_all()
@@ -460,10 +499,73 @@ class MatrixBot(Messenger, FileSource):
         await self._crypto_chores()
         await self._invites(response)
         await self.store.set_meta(SYNC_TOKEN, response.next_batch)
+        self._save_own_token(str(response.next_batch))
         self.last_sync = time.monotonic()
         async with self._synced:
             self._synced.notify_all()
         return str(response.next_batch)
+
+    # -- standing by (two instances, docs/failover.md) -------------------------------------------
+
+    def _own_token_file(self) -> Path:
+        return self.config.store_path / OWN_TOKEN_FILE
+
+    def _own_token(self) -> str | None:
+        try:
+            return self._own_token_file().read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _save_own_token(self, token: str) -> None:
+        """This device's sync position, kept beside its crypto store (two instances only)."""
+        if not self.own_token:
+            return
+        path = self._own_token_file()
+        spare = path.with_suffix(".new")
+        spare.write_text(token, encoding="utf-8")
+        os.chmod(spare, 0o600)
+        spare.replace(path)
+
+    async def standby(self, until: asyncio.Event) -> None:
+        """Sync as the standby until `until` is set; nothing is handled, nothing is sent.
+
+        The device's keys are uploaded and the room keys people's clients send to it arrive,
+        so that it can read what it is sent once it is active. Its own position is kept in
+        its store folder, not in the database (which holds the active instance's position).
+
+        Before returning, every to-device message for this device is fetched and acknowledged
+        (syncs without waiting until none comes): the active instance's position, which the
+        bot goes on from, may be ahead of this device's own, and a sync from it would drop
+        this device's room keys unread; one behind it must not hand them over twice.
+        """
+        client = self.client
+        assert client is not None
+        token = self._own_token()
+        while True:
+            flushing = until.is_set()
+            try:
+                response = await client.sync(
+                    timeout=0 if flushing else STANDBY_POLL_MS,
+                    sync_filter=INITIAL_FILTER,
+                    since=token,
+                    full_state=True if token is None else None,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("standby sync failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if not isinstance(response, SyncResponse):
+                log.warning("standby sync error: %s", response)
+                await asyncio.sleep(1.0)
+                continue
+            await self._crypto_chores()
+            token = str(response.next_batch)
+            self._save_own_token(token)
+            self.last_sync = time.monotonic()
+            if flushing and not response.to_device_events:
+                return
 
     async def _crypto_chores(self) -> None:
         client = self.client
@@ -534,7 +636,7 @@ class MatrixBot(Messenger, FileSource):
         if getattr(event, "sender", None) == self.user_id:
             return
         if isinstance(event, MegolmEvent):
-            decrypted = self._try_decrypt(event)
+            decrypted = self._try_decrypt(event, room_id)
             if decrypted is None:
                 log.info(
                     "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
@@ -551,8 +653,14 @@ class MatrixBot(Messenger, FileSource):
         except Exception:
             log.exception("event %s in %s failed", getattr(event, "event_id", "?"), room_id)
 
-    def _try_decrypt(self, event: MegolmEvent) -> Any:
+    def _try_decrypt(self, event: MegolmEvent, room_id: str) -> Any:
+        """The decrypted event, None when its key is not (yet) here.
+
+        nio needs the event's room id to find the key; events that nio could not decrypt
+        during the sync, and events fetched on their own, come without it.
+        """
         assert self.client is not None
+        event.room_id = event.room_id or room_id
         try:
             decrypted = self.client.decrypt_event(event)
         except Exception:
@@ -562,7 +670,7 @@ class MatrixBot(Messenger, FileSource):
     async def _retry_undecrypted(self) -> None:
         now = asyncio.get_running_loop().time()
         for event_id, (event, room_id, since) in list(self._undecrypted.items()):
-            decrypted = self._try_decrypt(event)
+            decrypted = self._try_decrypt(event, room_id)
             if decrypted is not None:
                 del self._undecrypted[event_id]
                 await self._deliver(room_id, decrypted)
@@ -762,7 +870,7 @@ class MatrixBot(Messenger, FileSource):
     ) -> str:
         client = self.client
         assert client is not None
-        alias = f"konsult-{self._instance}-{key}".lower()
+        alias = f"konsult-{await self._instance_id()}-{key}".lower()
         state = room_policy.locked_state(self.servers)
         levels = room_policy.power_levels()
 
@@ -999,5 +1107,5 @@ class MatrixBot(Messenger, FileSource):
             return None
         event: Any = response.event
         if isinstance(event, MegolmEvent):
-            event = self._try_decrypt(event)
+            event = self._try_decrypt(event, room)
         return event.body if isinstance(event, RoomMessageText) else None

@@ -149,3 +149,74 @@ async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox
     with pytest.raises(RuntimeError, match="M_LIMIT_EXCEEDED"):
         await b.leave("!old:localhost")
     assert client.calls == [("leave", "!old:localhost")]  # not forgotten while still in it
+
+
+def test_only_requests_that_change_a_room_need_the_lease() -> None:
+    from consultbot.adapters.matrix import writes_rooms
+
+    room = "/_matrix/client/v3/rooms/%21abc%3Alocalhost"
+    assert writes_rooms("PUT", f"{room}/send/m.room.message/txn1?access_token=x")
+    assert writes_rooms("POST", f"{room}/invite")
+    assert writes_rooms("PUT", f"{room}/state/m.room.name/")
+    assert writes_rooms("POST", "/_matrix/client/v3/createRoom")
+    assert writes_rooms("POST", "/_matrix/client/v3/join/%21abc%3Alocalhost")
+    assert not writes_rooms("GET", "/_matrix/client/v3/sync?since=s1")
+    assert not writes_rooms("GET", f"{room}/messages?from=t1")
+    assert not writes_rooms("POST", "/_matrix/client/v3/keys/upload")
+    assert not writes_rooms("POST", "/_matrix/client/v3/keys/query")
+    assert not writes_rooms("PUT", "/_matrix/client/v3/sendToDevice/m.room.encrypted/t2")
+    assert not writes_rooms("POST", "/_matrix/client/v3/login")
+
+
+class StandbyClient:
+    """A nio client as the standby sees it: scripted syncs, each with its to-device count."""
+
+    def __init__(self, to_device: list[int]) -> None:
+        self.to_device = to_device
+        self.calls: list[tuple[str | None, int]] = []  # (since, timeout) of each sync
+        self.should_upload_keys = self.should_query_keys = self.should_claim_keys = False
+        self.until: Any = None
+
+    async def sync(self, *, timeout: int, since: str | None, **_: Any) -> Any:  # noqa: ASYNC109
+        from unittest.mock import MagicMock
+
+        from nio import SyncResponse
+
+        n = len(self.calls)
+        self.calls.append((since, timeout))
+        if n == 1:
+            self.until.set()  # the lease is taken while the standby waits
+        response = MagicMock(spec=SyncResponse)
+        response.next_batch = f"s{n + 1}"
+        response.to_device_events = [object()] * (
+            self.to_device[n] if n < len(self.to_device) else 0
+        )
+        return response
+
+    async def send_to_device_messages(self) -> None:
+        pass
+
+
+async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    standby = bot(tmp_path)
+    standby.own_token = True
+    standby.config.store_path.mkdir(parents=True)
+    (standby.config.store_path / matrix.OWN_TOKEN_FILE).write_text("s0")
+    client = StandbyClient(to_device=[0, 1, 2, 1, 0])
+    client.until = asyncio.Event()
+    standby.client = client
+    await standby.standby(client.until)
+    # From its own position, waiting while standing by; once the lease is taken, without
+    # waiting, until a sync brings no to-device message (that one acknowledges the last).
+    assert client.calls == [
+        ("s0", matrix.STANDBY_POLL_MS),
+        ("s1", matrix.STANDBY_POLL_MS),
+        ("s2", 0),
+        ("s3", 0),
+        ("s4", 0),
+    ]
+    assert (standby.config.store_path / matrix.OWN_TOKEN_FILE).read_text() == "s5"

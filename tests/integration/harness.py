@@ -223,15 +223,23 @@ async def join_invite(user: MatrixUser, seconds: float = 30) -> str:
 class BotProcess:
     """`python -m consultbot run` as a real process, to kill with SIGKILL."""
 
-    def __init__(self, config: Path, log: Path, *, module: str = "consultbot") -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        *,
+        module: str = "consultbot",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.log = log
         self.module = module
+        self.env = env or {}
         self.process: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
 
     async def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         handle = self.log.open("ab")
         self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(

@@ -1,0 +1,262 @@
+"""The leader lease: which of two `consultbot run` processes on one PostgreSQL database is active.
+
+One row, `leader_lease` (migration 8), named `consultbot`: who holds it (the holder's Matrix
+device id), its epoch, and when it expires on the database's clock. See docs/failover.md.
+
+- Acquire: one statement takes the row when it has expired (or is already ours: the same device
+  started again) and bumps the epoch. Renew: extends it only while holder and epoch are still
+  ours. Expiry is on the database's clock (`clock_timestamp()`), so the hosts' clocks may differ.
+- Fencing (`check`, the store's fence): the first statement of every write transaction reads the
+  row `FOR SHARE` and raises `NotLeader` when the epoch is not ours. A takeover's UPDATE waits for
+  the write transactions in flight, and after it no write of the old epoch commits. A paused old
+  leader that wakes cannot write. Those transactions are also limited in how long they may sit
+  idle (`IDLE_IN_TRANSACTION_MS`), so a leader frozen inside one cannot hold the takeover up.
+- Sending (`assert_leader`, the Matrix adapter's guard): the database cannot fence what is sent
+  to the homeserver, so the holder keeps a local deadline, on its own monotonic clock, that ends
+  `MARGIN_SECONDS` before the earliest moment the lease can expire on the database (measured from
+  when the renewal was *sent*). Past it nothing is sent: a leader cut off from the database stops
+  sending before the standby can take over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from consultbot.domain.errors import NotLeader
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "consultbot"
+LEASE_SECONDS = 5.0  # the database lets the lease lapse this long after the last renewal
+RENEW_SECONDS = 1.0  # the holder renews this often; a standby tries to take it this often
+MARGIN_SECONDS = 1.0  # the holder stops sending this long before the lease can lapse
+STATEMENT_SECONDS = 2.0  # one lease statement may take this long (a cut network is a failure)
+IDLE_IN_TRANSACTION_MS = 2000  # a write transaction frozen this long is ended by the server
+
+DB_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+ACQUIRE = f"""
+INSERT INTO leader_lease AS l (name, holder, epoch, expires_at_ms)
+VALUES (%(name)s, %(holder)s, 1, {DB_NOW_MS} + %(ms)s)
+ON CONFLICT (name) DO UPDATE
+SET holder = EXCLUDED.holder, epoch = l.epoch + 1, expires_at_ms = EXCLUDED.expires_at_ms
+WHERE l.expires_at_ms < {DB_NOW_MS} OR l.holder = EXCLUDED.holder
+RETURNING epoch
+"""
+
+RENEW = f"""
+UPDATE leader_lease SET expires_at_ms = {DB_NOW_MS} + %(ms)s
+WHERE name = %(name)s AND holder = %(holder)s AND epoch = %(epoch)s
+RETURNING epoch
+"""
+
+RELEASE = """
+UPDATE leader_lease SET expires_at_ms = 0
+WHERE name = %(name)s AND holder = %(holder)s AND epoch = %(epoch)s
+"""
+
+FENCE = "SELECT holder, epoch FROM leader_lease WHERE name = %(name)s FOR SHARE"
+
+CURRENT = f"SELECT holder, epoch, expires_at_ms - {DB_NOW_MS} FROM leader_lease WHERE name = %s"
+
+
+class LeaderLease:
+    """One instance's side of the lease: acquire, renew, fence writes, guard sends."""
+
+    def __init__(
+        self,
+        url: str,
+        holder: str,
+        *,
+        seconds: float = LEASE_SECONDS,
+        renew_every: float = RENEW_SECONDS,
+        margin: float = MARGIN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.holder = holder
+        self.seconds = seconds
+        self.renew_every = renew_every
+        self.margin = margin
+        self._monotonic = monotonic
+        self.epoch: int | None = None  # ours while we hold the lease
+        self._valid_until = 0.0  # monotonic: nothing is sent after this
+        self.acquired = asyncio.Event()
+        self.lost = asyncio.Event()  # set once, when a held lease is lost: stop at once
+        self.reason = ""
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    # -- the lease connection (autocommit, its own) -------------------------------------------
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                await self._conn.close()
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(STATEMENT_SECONDS))
+            )
+            await self._conn.execute(f"SET lock_timeout = {int(STATEMENT_SECONDS * 1000)}")
+        return self._conn
+
+    async def _run(self, sql: str, params: dict[str, Any]) -> int | None:
+        """One lease statement on the lease connection; its `epoch`, None when no row."""
+        async with asyncio.timeout(STATEMENT_SECONDS):
+            conn = await self._connection()
+            try:
+                cursor = await conn.execute(sql, params)
+            except BaseException:
+                # A statement that failed or timed out leaves the connection in doubt.
+                await conn.close()
+                raise
+            row = await cursor.fetchone() if cursor.description else None
+        return int(row[0]) if row else None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    # -- acquiring and keeping ---------------------------------------------------------------
+
+    @property
+    def held(self) -> bool:
+        """True while this instance holds the lease (as far as it knows)."""
+        return self.epoch is not None and not self.lost.is_set()
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "name": LEASE_NAME,
+            "holder": self.holder,
+            "ms": int(self.seconds * 1000),
+            "epoch": self.epoch,
+        }
+
+    async def try_acquire(self) -> bool:
+        """Take the lease if it is free (expired, never held, or ours); True when held."""
+        sent = self._monotonic()
+        try:
+            epoch = await self._run(ACQUIRE, self._params())
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("leader lease: could not try to take it: %s", type(exc).__name__)
+            return False
+        if epoch is None:
+            return False
+        self.epoch = epoch
+        self._valid_until = sent + self.seconds - self.margin
+        self.acquired.set()
+        log.info("leader lease taken: epoch %d, holder %s", epoch, self.holder)
+        return True
+
+    async def wait_acquired(self) -> None:
+        """Try to take the lease every `renew_every` seconds until it is ours."""
+        while True:
+            if await self.try_acquire():
+                return
+            await asyncio.sleep(self.renew_every)
+
+    async def renew(self) -> bool:
+        """Extend the lease; False when it could not be renewed this time (not yet lost)."""
+        if not self.held:
+            return False
+        sent = self._monotonic()
+        try:
+            epoch = await self._run(RENEW, self._params())
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("leader lease: renewal failed: %s", type(exc).__name__)
+            return False
+        if epoch is None:
+            self._lose(f"another instance holds the lease now (our epoch was {self.epoch})")
+            return False
+        self._valid_until = max(self._valid_until, sent + self.seconds - self.margin)
+        return True
+
+    async def keep(self) -> None:
+        """Renew every `renew_every` seconds until the lease is lost (then return).
+
+        A renewal runs beside the check of the local deadline: one stuck on a dead network
+        (psycopg then spends seconds trying to cancel it) never holds the deadline up.
+        """
+        if self.epoch is None:
+            return
+        renewal: asyncio.Task[bool] | None = None
+        try:
+            while True:
+                if renewal is None or renewal.done():
+                    renewal = asyncio.create_task(self.renew())
+                started = self._monotonic()
+                await asyncio.wait([renewal], timeout=self.renew_every)
+                if not self.valid():
+                    self._lose("the lease could not be renewed in time (database unreachable?)")
+                if self.lost.is_set():
+                    return
+                await asyncio.sleep(max(0.0, self.renew_every - (self._monotonic() - started)))
+        finally:
+            if renewal is not None and not renewal.done():
+                renewal.cancel()  # not waited for: psycopg may take seconds to give up
+
+    def _lose(self, reason: str) -> None:
+        if not self.lost.is_set():
+            self.reason = reason
+            log.error("leader lease lost (epoch %s): %s", self.epoch, reason)
+            self.lost.set()
+
+    async def release(self) -> None:
+        """Give the lease up (a clean stop): the standby may take it at once."""
+        if self.epoch is None:
+            return
+        if self.lost.is_set():
+            self.epoch = None  # lost: not ours to release (or the database is out of reach)
+            return
+        params = self._params()
+        self.lost.set()
+        self.epoch = None
+        try:
+            await self._run(RELEASE, params)
+            log.info("leader lease released")
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("leader lease: could not release it: %s", type(exc).__name__)
+
+    # -- fencing and guarding ---------------------------------------------------------------
+
+    def valid(self) -> bool:
+        """True while the lease is held and cannot have lapsed on the database yet."""
+        return self.held and self._monotonic() < self._valid_until
+
+    def assert_leader(self) -> None:
+        """Raise NotLeader unless this instance may send now (the Matrix adapter's guard)."""
+        if not self.valid():
+            raise NotLeader(self.reason or "this instance does not hold the leader lease")
+
+    async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The store's fence: the first statement of every write transaction.
+
+        Locks the lease row for share until the transaction ends (a takeover waits for it) and
+        raises NotLeader when the lease is not ours, so the transaction is rolled back.
+        """
+        epoch = self.epoch
+        if epoch is None or self.lost.is_set():
+            raise NotLeader(self.reason or "this instance does not hold the leader lease")
+        await conn.execute(
+            f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"
+        )
+        cursor = await conn.execute(FENCE, {"name": LEASE_NAME})
+        row = await cursor.fetchone()
+        if row is None or row[0] != self.holder or int(row[1]) != epoch:
+            self._lose(f"another instance holds the lease now (our epoch was {epoch})")
+            raise NotLeader(self.reason)
+
+
+async def current_holder(url: str) -> tuple[str, int, float] | None:
+    """(holder, epoch, seconds until it lapses) of the lease, None when never held."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(CURRENT, (LEASE_NAME,))
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return str(row[0]), int(row[1]), int(row[2]) / 1000

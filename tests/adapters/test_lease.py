@@ -1,0 +1,194 @@
+"""The leader lease on a real (throwaway) PostgreSQL: one holder, takeover after expiry, fencing.
+
+Two `LeaderLease` objects stand for two `consultbot run` processes on one database. The lease
+is short here (tenths of a second) so that expiry can be waited for; time is the database's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from consultbot.adapters.lease import LeaderLease, current_holder
+from consultbot.adapters.migrations import MIGRATIONS
+from consultbot.domain.errors import NotLeader
+
+LEASE_TABLE = 8  # the numbered migration that makes `leader_lease`
+
+
+@pytest.fixture
+async def url(pg_url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        for statement in MIGRATIONS[LEASE_TABLE - 1]:
+            await conn.execute(statement)
+        await conn.execute("CREATE TABLE page (n integer)")
+    return pg_url
+
+
+@pytest.fixture
+async def leases(url: str) -> AsyncIterator[list[LeaderLease]]:
+    made: list[LeaderLease] = []
+    yield made
+    for lease in made:
+        await lease.close()
+
+
+def lease(
+    leases: list[LeaderLease], url: str, holder: str, seconds: float = 0.6, **kw: Any
+) -> LeaderLease:
+    made = LeaderLease(url, holder, seconds=seconds, renew_every=0.1, margin=0.2, **kw)
+    leases.append(made)
+    return made
+
+
+async def write(url: str, fence: LeaderLease, n: int) -> None:
+    """A store's write transaction: the fence first, then the write."""
+    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+        await fence.check(conn)
+        await conn.execute("INSERT INTO page VALUES (%s)", (n,))
+
+
+async def pages(url: str) -> list[int]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cursor = await conn.execute("SELECT n FROM page ORDER BY n")
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def test_only_one_instance_holds_the_lease_and_only_it_may_write(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    assert not await b.try_acquire()
+    assert a.valid() and not b.valid()
+    await write(url, a, 1)
+    with pytest.raises(NotLeader):
+        await write(url, b, 2)
+    with pytest.raises(NotLeader):
+        b.assert_leader()
+    a.assert_leader()
+    assert await pages(url) == [1]
+    holder = await current_holder(url)
+    assert holder is not None and holder[:2] == ("DEVICEA", 1)
+
+
+async def test_a_renewed_lease_is_kept_and_the_standby_waits(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    keeping = asyncio.create_task(a.keep())
+    try:
+        for _ in range(10):  # well past the 0.6 s lease
+            await asyncio.sleep(0.1)
+            assert not await b.try_acquire()
+        assert a.valid()
+    finally:
+        keeping.cancel()
+
+
+async def test_the_standby_takes_over_once_the_leader_stops_renewing_and_the_old_one_is_fenced(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    await write(url, a, 1)
+    # A freezes (no renewals). Before its lease lapses on the database its own deadline has
+    # passed: it stops sending first.
+    async with asyncio.timeout(5):
+        while True:
+            if not a.valid():
+                break
+            await asyncio.sleep(0.02)
+    async with asyncio.timeout(5):
+        await b.wait_acquired()
+    assert b.epoch == 2
+    await write(url, b, 2)
+    # A wakes up: whatever it tries to write is refused, and it knows it has lost the lease.
+    with pytest.raises(NotLeader):
+        await write(url, a, 3)
+    assert a.lost.is_set()
+    assert not await a.renew()
+    assert await pages(url) == [1, 2]
+
+
+async def test_a_takeover_waits_for_a_write_in_flight_and_the_write_after_it_fails(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with conn.transaction():
+            await a.check(conn)  # the fence holds the lease row for share …
+            await asyncio.sleep(0.8)  # … past the lease's expiry
+            taking = asyncio.create_task(b.wait_acquired())
+            await asyncio.sleep(0.3)
+            assert not taking.done()  # the takeover waits for the write in flight
+            await conn.execute("INSERT INTO page VALUES (1)")
+        async with asyncio.timeout(5):
+            await taking
+    with pytest.raises(NotLeader):
+        await write(url, a, 2)
+    assert await pages(url) == [1]
+
+
+async def test_a_leader_frozen_inside_a_write_transaction_does_not_hold_the_takeover_up(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    conn = await psycopg.AsyncConnection.connect(url)
+    try:
+        await conn.execute("BEGIN")
+        await a.check(conn)  # … and then the process is frozen (SIGSTOP): nothing more comes
+        async with asyncio.timeout(6):
+            await b.wait_acquired()  # the server ends the idle transaction; B takes over
+        with pytest.raises(psycopg.Error):
+            await conn.execute("INSERT INTO page VALUES (1)")
+    finally:
+        await conn.close()
+    assert await pages(url) == []
+
+
+async def test_a_leader_that_cannot_reach_the_database_stops_itself_before_the_lease_lapses(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a = lease(leases, url, "DEVICEA")
+    b = lease(leases, url, "DEVICEB")
+    assert await a.try_acquire()
+    a.url = "postgresql://nobody@127.0.0.1:1/none"  # the network to the database is cut
+    await a.close()
+    async with asyncio.timeout(5):
+        await a.keep()  # returns once the lease is lost
+    assert a.lost.is_set() and not a.valid()
+    assert "renewed in time" in a.reason
+    async with asyncio.timeout(5):
+        await b.wait_acquired()
+    assert b.epoch == 2
+
+
+async def test_the_same_device_started_again_takes_its_lease_at_once_with_a_new_epoch(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    before = lease(leases, url, "DEVICEA", seconds=30)
+    assert await before.try_acquire()
+    again = lease(leases, url, "DEVICEA", seconds=30)
+    assert await again.try_acquire()  # no 30 s wait: the old process is gone (SIGKILL)
+    assert again.epoch == 2
+    with pytest.raises(NotLeader):
+        await write(url, before, 1)
+
+
+async def test_a_released_lease_is_taken_by_the_standby_at_once(
+    url: str, leases: list[LeaderLease]
+) -> None:
+    a = lease(leases, url, "DEVICEA", seconds=30)
+    b = lease(leases, url, "DEVICEB", seconds=30)
+    assert await a.try_acquire()
+    await a.release()
+    assert not a.valid()
+    assert await b.try_acquire()
