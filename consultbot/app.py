@@ -75,16 +75,19 @@ def check_secrets(config: Config) -> None:
             raise config_error(str(config.path), "example_secret", key=f"matrix.{key}")
     if readable_secret(config):
         log.warning(
-            "%s holds a Matrix secret and other users may read it: chmod 600 %s",
+            "%s holds a secret and other users may read it: chmod 600 %s",
             config.path,
             config.path,
         )
 
 
 def readable_secret(config: Config) -> bool:
-    """True when the config file holds a (non-example) password or access token and other
-    users may read it. The example config's secrets are public: it ships with the code."""
-    secrets_in_file = {config.matrix.password, config.matrix.access_token} - {""}
+    """True when the config file holds a (non-example) Matrix password or access token, or a
+    password inside a PostgreSQL `bot.database` URL, and other users may read it. The example
+    config's secrets are public: it ships with the code."""
+    database = str(config.bot.database)
+    db_password = (urlparse(database).password or "") if is_postgres_url(database) else ""
+    secrets_in_file = {config.matrix.password, config.matrix.access_token, db_password} - {""}
     if not secrets_in_file - set(_example_matrix_values().values()):
         return False
     try:
@@ -94,6 +97,7 @@ def readable_secret(config: Config) -> bool:
         return False
     return bool(mode & 0o077) and bool(
         re.search(r"^\s*(password|access_token)\s*=\s*\S", text, re.M)
+        or (db_password != "" and re.search(r"^\s*database\s*=\s*\S*://[^/@\s]*:", text, re.M))
     )
 
 

@@ -110,3 +110,22 @@ def test_doctor_warns_about_a_readable_config_with_a_password(tmp_path: Path) ->
     assert readable.level is Level.WARNING and readable.key == "config_readable"
     private = config_check(load_config(config_file(tmp_path, mode=0o600), {}))
     assert private.level is Level.OK
+
+
+def test_a_database_password_in_a_readable_config_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = config_file(tmp_path, mode=0o644)
+    text = path.read_text(encoding="utf-8").replace('password = "a-long-real-secret"\n', "")
+    url = "postgresql://konsultbot:db-secret-123@db.region.example:5432/konsultbot"
+    path.write_text(text.replace('"data/consultbot.db"', f'"{url}"'), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="consultbot.app"):
+        check_secrets(load_config(path, {"CONSULTBOT_MATRIX_PASSWORD": "from-the-environment"}))
+    assert any("chmod 600" in r.getMessage() for r in caplog.records)
+    assert all("db-secret-123" not in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    # The same URL without its password (PGPASSWORD or ~/.pgpass) is no secret in the file.
+    path.write_text(text.replace('"data/consultbot.db"', '"postgresql://konsultbot@db/k"'))
+    with caplog.at_level(logging.WARNING, logger="consultbot.app"):
+        check_secrets(load_config(path, {"CONSULTBOT_MATRIX_PASSWORD": "from-the-environment"}))
+    assert not caplog.records
