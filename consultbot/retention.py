@@ -1,6 +1,6 @@
 """Retention (issue 13, docs/privacy.md): leave closed consult rooms, purge old consult metadata.
 
-At start and every night at 03:30 local time (`domain/retention.py`):
+A minute after start and every night at 03:30 local time (`domain/retention.py`):
 
 1. the room of each consult quiet for more than 30 days is left and forgotten: a LEAVE outbox
    entry, queued once per consult (the entry itself is the record, so a restart cannot queue
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from consultbot.config import Config
-from consultbot.domain.retention import cutoffs, next_run
+from consultbot.domain.retention import START_DELAY, cutoffs, next_run
 from consultbot.ports import Clock, ConsultStore, Purged, Timers
 from consultbot.questions import Questions
 from consultbot.tasks import Tasks
@@ -64,8 +64,8 @@ class Retention:
         self._lock = asyncio.Lock()
 
     def start(self) -> None:
-        """Run now (in the background: start-up does not wait for a purge), then nightly."""
-        self._spawn()
+        """Run a minute after start (a restart's catch-up goes first), then nightly."""
+        self._timers.schedule(TIMER_KEY, self._clock.now() + START_DELAY, self._fire)
 
     def _spawn(self) -> None:
         self._tasks.spawn(self._tick(), name="retention", context="the retention purge")

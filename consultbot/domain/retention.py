@@ -7,7 +7,7 @@ Pure: the caller passes the current instant and the time zone.
 - `LEAVE_AFTER` (30 days) after that, the bot leaves and forgets the consult's room, once.
 - `bot.retention_days` (default 730) after that, and only once the room is left, the consult's
   metadata is purged; its statistics stay, with the requester replaced by their unit.
-- The purge runs at start and every night at `PURGE_TIME` local time.
+- The purge runs `START_DELAY` after a start and every night at `PURGE_TIME` local time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo
 LEAVE_AFTER = timedelta(days=30)
 DEFAULT_RETENTION_DAYS = 730
 PURGE_TIME = time(3, 30)
+# The first run after a start waits this long: a restart's catch-up (overdue escalations,
+# queued pages) has the store to itself.
+START_DELAY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -99,7 +99,8 @@ async def test_the_bot_leaves_a_room_closed_a_month_ago_and_keeps_one_closed_yes
         old = await consult_closed_at(w, config, last_month, "Fråga två om eko", (recent,))
 
         l1 = w.people["l1"].c
-        async with running_bot(config) as bot:  # today: the retention run at start
+        async with running_bot(config) as bot:  # today: the run a minute after start, now
+            await bot.service.retention.run_once()
             await l1.wait_for(
                 lambda s: s.kind == "leave" and s.room == old and s.sender == w.bot_id, 30
             )
