@@ -1,41 +1,52 @@
-"""Benchmark: how fast a page reaches the consultant, side by side with a bare Matrix client.
+"""Benchmark: how fast a page reaches the consultant, side by side with bare Matrix clients.
 
 What it measures (SPEC §8, "Speed": a page reaches the consultant within 1.2× the time a bare
 Matrix client needs to page with a single call, inviting into an existing encrypted room,
-measured side by side in one run, one consult at a time and in a burst):
+measured side by side in one run, one consult at a time and in a burst), against two bare
+clients in the same run:
+
+- the bare one-call pager (SPEC §8's measure): one `room_invite` into an encrypted room of its
+  own made beforehand; from just before the call until the consultant's client sees it;
+- the bare relay (the floor for any bot that learns of a request through Matrix): a plain
+  E2EE nio client, syncing, that receives the doctor's `!konsult …` through its own sync in
+  an encrypted DM exactly as the bot does, then invites the consultant into an encrypted room
+  of its own made beforehand and, once its sync shows the consultant in the room, sends an
+  encrypted page (nio shares the room key, then sends). Timed like the bot, from the doctor's
+  send.
 
 1. Starts an embedded Synapse of its own (loopback, a free port, fast password hashing, all
    state in a work directory, default bench/out/page/, wiped first). Rate limits: Synapse runs
    with the relaxed limits of the integration tests (so logging in ~25 users and the bursts
-   never meet its defaults), and, as docs/operations.md asks for production, the bot and the
-   bare pager are also exempted through the admin API (`override_ratelimit`). Nothing in a
-   run is rate limited.
-2. Registers the bot, a "bare pager", consultants c01… and doctors d01…, writes a config
-   (track halvakut open always, ack timeout 86400 s, so nothing escalates; consults are left
-   open) and seeds a catalogue (`kardiologi`, `kardio-1` … `kardio-N`, each with its own
-   level-1 consultant: kardiologi and kardio-1 are c01, kardio-i is c<i>), staff and a roster.
+   never meet its defaults), and, as docs/operations.md asks for production, the bot, the
+   bare pager and the relay are also exempted through the admin API (`override_ratelimit`).
+   Nothing in a run is rate limited.
+2. Registers the bot, a "bare pager", a "relay", consultants c01… and doctors d01…, writes a
+   config (track halvakut open always, ack timeout 86400 s, so nothing escalates; consults are
+   left open; the flood guard allows every trial) and seeds a catalogue (`kardiologi`,
+   `kardio-1` … `kardio-N`, each with its own level-1 consultant: kardiologi and kardio-1 are
+   c01, kardio-i is c<i>), staff and a roster.
 3. Runs the bot as its own process (`bench/bench_page.py --bot-child`, which is
    `consultbot.app.run`, as `consultbot run` does) with timing probes: its log lines and the
-   start and end of its Matrix calls go to a trace file, for the breakdown. Consultants and
-   doctors are `MatrixUser`s (E2EE nio clients, syncing) in this process; the pager is a plain
-   E2EE nio client that does not sync. Every client stamps what it sees with the wall clock,
-   which all processes share.
-4. One at a time, interleaved (bare, bot, bot, bare, …), after untimed warm-ups:
-   - bare: the pager invites c01 into a fresh encrypted room created beforehand (one
-     `room_invite`; room creation is not timed); from just before the call until c01's client
-     sees the invite;
-   - bot: d01, in its existing DM with the bot, sends `!konsult kardiologi …`; from just before
-     the send until c01's client sees the invite to the consult room (the page's first signal
-     on the consultant's device), and until it has the decrypted page (the m.text that
-     mentions it). c01 joins every room the bot invites it to at once (as someone tapping
-     "join" instantly): an invited user cannot read a room, so the page time includes that
-     join.
-5. Bursts: N doctors send N consults at once, to kardio-1 … kardio-N; the pager sends N invites
-   at once to the same N consultants. Latency of each from the common start, and of the last.
-   An untimed first burst (the bot's first page to most consultants: new Olm sessions) is
-   reported separately as "cold".
-6. Prints a table and records it in BENCHMARKS.md (between markers, so other sections
-   survive) unless --no-record is given.
+   start and end of its Matrix calls go to a trace file, for the breakdown. Consultants,
+   doctors and the relay are `MatrixUser`s (E2EE nio clients, syncing) in this process; the
+   pager is a plain E2EE nio client that does not sync. Every client stamps what it sees with
+   the wall clock, which all processes share. Each doctor has an encrypted DM with the bot and
+   another with the relay.
+4. One at a time, the three kinds in turn (the order rotating), after untimed warm-ups:
+   - bare: the pager invites c01 into a fresh encrypted room created beforehand;
+   - relay and bot: d01, in its DM with the relay or the bot, sends `!konsult kardiologi …`
+     (each question worded apart); from just before the send until c01's client sees the
+     invite to the new room (the page's first signal on the consultant's device), and until
+     it has the decrypted page (the m.text that mentions it). c01 joins every room the bot or
+     the relay invites it to at once (as someone tapping "join" instantly): an invited user
+     cannot read a room, so the page time includes that join.
+5. Bursts: N doctors send N requests at once, to kardio-1 … kardio-N (to the relay, or to the
+   bot); the pager sends N invites at once to the same N consultants. Latency of each from the
+   common start, and of the last. An untimed first burst of each kind (first pages to most
+   consultants: new Olm sessions) is reported separately as "cold".
+6. Prints a table (every row: one-call, relay, bot, bot/one-call, bot/relay, relay/one-call)
+   and records it in BENCHMARKS.md (between markers, so other sections survive) unless
+   --no-record is given.
 
 Run: `.venv/bin/python bench/bench_page.py [--repeats N] [--burst N]`; see --help.
 """
