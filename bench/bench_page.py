@@ -1282,10 +1282,16 @@ def breakdown_rows(params: Params, r: Results) -> list[tuple[str, str, str, str,
     relay_seq = [relay_milestones(t, r.relay_marks) for t in r.of("relay", "seq")]
     relay_burst = [relay_milestones(t, r.relay_marks) for t in r.of("relay", "burst")]
     previous = 0.0
-    for key, label in RELAY_MILESTONES:
-        values = [m[key] for m in relay_seq if key in m]
+    relay_medians = {
+        key: statistics.median([m[key] for m in relay_seq if key in m])
+        for key, _ in RELAY_MILESTONES
+        if any(key in m for m in relay_seq)
+    }
+    for key, label in sorted(
+        RELAY_MILESTONES, key=lambda item: relay_medians.get(item[0], math.inf)
+    ):
         burst_values = [m[key] for m in relay_burst if key in m]
-        median = statistics.median(values) if values else NAN
+        median = relay_medians.get(key, NAN)
         step = "" if math.isnan(median) else f"+{(median - previous) * 1000:,.0f} ms"
         if not math.isnan(median):
             previous = median
