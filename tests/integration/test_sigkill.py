@@ -315,6 +315,22 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
                         dict(kinds),
                     )
                     unreadable.append(kinds["undecryptable"] > 0)
+                    sessions = {
+                        s.key for s in user.seen if s.room == c.room and s.kind == "undecryptable"
+                    }
+                    keys = {s.key for s in user.seen if s.kind == "room_key" and s.room == c.room}
+                    print(
+                        "DIAG sessions",
+                        sessions,
+                        "keys for room",
+                        keys,
+                        "olm failures",
+                        len([s for s in user.seen if s.kind == "olm_undecryptable"]),
+                        "room",
+                        c.room,
+                        "tmp",
+                        tmp_path,
+                    )
             if unreadable and all(unreadable):
                 # Known and open (issue 10): now and then, after a kill, a page reaches the
                 # person once but under a room key their device never got. The page was sent
