@@ -270,8 +270,15 @@ class _Client(AsyncClient):  # type: ignore[misc]
     def encrypt(
         self, room_id: str, message_type: str, content: dict[Any, Any]
     ) -> tuple[str, dict[str, str]]:
-        if _STRICT_ROOM_KEYS.get() and (missing := self.unshared_devices(room_id)):
+        missing = self.unshared_devices(room_id)
+        if missing and _STRICT_ROOM_KEYS.get():
             raise RoomKeyNotShared(room_id, missing)
+        if missing:
+            log.warning(
+                "sending in %s although the room key has not reached %s",
+                room_id,
+                ", ".join(f"{user} {device}" for user, device in missing),
+            )
         encrypted: tuple[str, dict[str, str]] = super().encrypt(room_id, message_type, content)
         return encrypted
 
