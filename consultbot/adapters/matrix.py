@@ -7,7 +7,8 @@ Facts this module is built around (see ../shared/MATRIX-NOTES.md):
   so that it knows its rooms, then syncs on from the saved position to see what it missed.
 - Sending into an encrypted room shares the room key only with members nio knows at that
   moment. A page therefore waits until the invitees are in nio's member list and their device
-  keys are queried.
+  keys are queried. A share already under way when a member is learned would still be used for
+  the next message: no message is encrypted under a key a member's device lacks (`_Client`).
 - nio retries connection errors forever; its wait is capped at one second here so that the bot
   catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks: nio
   reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as a proxy or load
@@ -22,6 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,6 +59,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import MessageDirection
+from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
 from consultbot.config import MatrixConfig
@@ -195,8 +198,36 @@ def retry_after_ms(header: str | None) -> int | None:
     return int(1000 * min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS))
 
 
+KEY_RESHARES = 2  # room-key shares tried again before a message goes out regardless
+MAX_SEND_TRIES = 6  # encryptions tried for one message (each may wait for a share under way)
+_STRICT_ROOM_KEYS: ContextVar[bool] = ContextVar("strict_room_keys", default=True)
+
+
+class RoomKeyNotShared(Exception):
+    """The room key about to encrypt a message has not reached every member's device."""
+
+    def __init__(self, room_id: str, missing: Sequence[tuple[str, str]]) -> None:
+        super().__init__(f"room key in {room_id} not shared with {len(missing)} device(s)")
+        self.room_id = room_id
+        self.missing = tuple(missing)
+
+
 class _Client(AsyncClient):  # type: ignore[misc]
-    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer."""
+    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer, and sending no
+    message under a room key that some member's device did not get.
+
+    nio shares a room's key once, with the members and devices it knows when the share starts,
+    and every message sent while that share is under way waits for it and then goes out under
+    that key. A member learned meanwhile (an invite right after a restart, while a notice's
+    share is in flight) would get the page under a key their device never received: delivered
+    once, unreadable. `encrypt` therefore checks, at the moment of encrypting, that the key
+    reached every current device of every member (joined or invited); if not, `room_send`
+    shares the same key with the devices missing and encrypts again.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claimed: set[tuple[str, str]] = set()  # devices a one-time key was asked for
 
     async def create_matrix_response(
         self,
@@ -213,6 +244,93 @@ class _Client(AsyncClient):  # type: ignore[misc]
             if told is not None and not getattr(response, "retry_after_ms", None):
                 response.retry_after_ms = told
         return response
+
+    async def keys_claim(self, user_set: dict[str, Any]) -> Any:
+        self.claimed.update(
+            (user, device) for user, devices in user_set.items() for device in devices
+        )
+        return await super().keys_claim(user_set)
+
+    def unshared_devices(self, room_id: str) -> list[tuple[str, str]]:
+        """Devices of the room's members that the room's shared key has not reached and could
+        (a device without an Olm session whose one-time key was already asked for cannot)."""
+        olm = self.olm
+        room = self.rooms.get(room_id)
+        session = olm.outbound_group_sessions.get(room_id) if olm is not None else None
+        if room is None or not room.encrypted or session is None or not session.shared:
+            return []
+        covered = session.users_shared_with | session.users_ignored
+        return [
+            (user, device.id)
+            for user in room.users
+            for device in olm.device_store.active_user_devices(user)
+            if (user, device.id) not in covered
+            and not (user == self.user_id and device.id == self.device_id)
+            and not olm.is_device_blacklisted(device)
+            and (
+                olm.session_store.get(device.curve25519) is not None
+                or (user, device.id) not in self.claimed
+            )
+        ]
+
+    def encrypt(
+        self, room_id: str, message_type: str, content: dict[Any, Any]
+    ) -> tuple[str, dict[str, str]]:
+        missing = self.unshared_devices(room_id)
+        if missing and _STRICT_ROOM_KEYS.get():
+            raise RoomKeyNotShared(room_id, missing)
+        if missing:
+            log.warning(
+                "sending in %s although the room key has not reached %s",
+                room_id,
+                ", ".join(f"{user} {device}" for user, device in missing),
+            )
+        encrypted: tuple[str, dict[str, str]] = super().encrypt(room_id, message_type, content)
+        return encrypted
+
+    async def room_send(
+        self,
+        room_id: str,
+        message_type: str,
+        content: dict[Any, Any],
+        tx_id: str | None = None,
+        ignore_unverified_devices: bool = False,
+    ) -> Any:
+        reshares = 0
+        for attempt in range(1, MAX_SEND_TRIES + 1):
+            # After KEY_RESHARES shares the message goes out even if a device is still missing
+            # (one without an Olm session, say): a page most devices can read beats no page.
+            strict = _STRICT_ROOM_KEYS.set(reshares < KEY_RESHARES)
+            try:
+                return await super().room_send(
+                    room_id,
+                    message_type,
+                    content,
+                    tx_id=tx_id,
+                    ignore_unverified_devices=ignore_unverified_devices,
+                )
+            except GroupEncryptionError:
+                # Another send is sharing the key again; the next try waits for it.
+                if attempt == MAX_SEND_TRIES:
+                    raise
+            except RoomKeyNotShared as exc:
+                if attempt == MAX_SEND_TRIES:
+                    raise
+                reshares += 1
+                log.warning(
+                    "room key in %s had not reached %d device(s) (%s); sharing it with them",
+                    room_id,
+                    len(exc.missing),
+                    ", ".join(f"{user} {device}" for user, device in exc.missing),
+                )
+                session = self.olm.outbound_group_sessions.get(room_id)
+                if session is not None:
+                    # nio then shares this same key with the devices it has not reached
+                    # (those it has are skipped) before it encrypts again.
+                    session.shared = False
+            finally:
+                _STRICT_ROOM_KEYS.reset(strict)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def client_config(config: MatrixConfig) -> AsyncClientConfig:

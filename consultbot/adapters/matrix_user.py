@@ -18,6 +18,7 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    EncryptedToDeviceEvent,
     InviteMemberEvent,
     KeysQueryResponse,
     LocalProtocolError,
@@ -29,6 +30,7 @@ from nio import (
     RoomCreateResponse,
     RoomEncryptedFile,
     RoomEncryptedImage,
+    RoomKeyEvent,
     RoomMemberEvent,
     RoomMessageFile,
     RoomMessageImage,
@@ -37,6 +39,7 @@ from nio import (
     RoomPreset,
     RoomSendResponse,
     SyncResponse,
+    ToDeviceEvent,
     UnknownEvent,
     UploadResponse,
 )
@@ -111,6 +114,7 @@ class MatrixUser:
             self._on_other, (RedactionEvent, RoomMemberEvent, UnknownEvent)
         )
         self.client.add_response_callback(self._on_sync, SyncResponse)
+        self.client.add_to_device_callback(self._on_to_device, (ToDeviceEvent,))
         # Device keys change what a waiter may be waiting for (whom a room key can reach).
         self.client.add_response_callback(self._on_keys, KeysQueryResponse)
         # A busy room (a bot catching up after a restart) may get more than the homeserver's
@@ -136,6 +140,16 @@ class MatrixUser:
         await self._decrypt_again()
         async with self._changed:
             self._changed.notify_all()
+
+    async def _on_to_device(self, event: Any) -> None:
+        # A room key that arrived ("room_key", its session in `key`), or an Olm-encrypted
+        # to-device message this device could not decrypt ("olm_undecryptable").
+        if isinstance(event, RoomKeyEvent):
+            await self._record(
+                Seen(kind="room_key", room=event.room_id, sender=event.sender, key=event.session_id)
+            )
+        elif isinstance(event, EncryptedToDeviceEvent):
+            await self._record(Seen(kind="olm_undecryptable", room="", sender=event.sender))
 
     async def _on_keys(self, response: Any) -> None:
         async with self._changed:
@@ -176,6 +190,7 @@ class MatrixUser:
                     room=room.room_id,
                     sender=event.sender,
                     event_id=event.event_id,
+                    key=event.session_id,
                 )
             )
         elif isinstance(event, ReactionEvent):

@@ -220,3 +220,60 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
         ("s4", 0),
     ]
     assert (standby.config.store_path / matrix.OWN_TOKEN_FILE).read_text() == "s5"
+
+
+def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
+    tmp_path: Path,
+) -> None:
+    """The check behind the SIGKILL suite's unreadable page: a device in the room that the
+    room's shared key has not reached is reported (so the key is shared with it first), unless
+    it has no Olm session and its one-time key was already asked for (nothing more to try)."""
+    from nio import MatrixRoom
+    from nio.crypto import OlmDevice
+
+    config = MatrixConfig(
+        homeserver="http://127.0.0.1:9",
+        user_id="@bot:localhost",
+        password="pw",
+        store_path=tmp_path,
+        pickle_key="k",
+    )
+    client = matrix._Client(
+        config.homeserver,
+        config.user_id,
+        store_path=str(tmp_path),
+        config=matrix.client_config(config),
+    )
+    client.restore_login("@bot:localhost", "BOTDEVICE", "token")
+    room = MatrixRoom("!r:localhost", "@bot:localhost")
+    room.encrypted = True
+    room.members_synced = True
+    client.rooms[room.room_id] = room
+    for user in ("@bot:localhost", "@l1:localhost", "@l2:localhost"):
+        room.add_member(user, None, None)
+    for user, device in (("@l1:localhost", "L1"), ("@l2:localhost", "L2")):
+        client.olm.device_store.add(
+            OlmDevice(user, device, {"ed25519": f"ed-{device}", "curve25519": f"cu-{device}"})
+        )
+    assert client.unshared_devices(room.room_id) == []  # no key yet: nio shares one first
+    client.olm.create_outbound_group_session(room.room_id)
+    session = client.olm.outbound_group_sessions[room.room_id]
+    session.users_shared_with.add(("@l1:localhost", "L1"))
+    session.shared = True
+    # l2 came in while the key was being shared: reported, not sent under it.
+    assert client.unshared_devices(room.room_id) == [("@l2:localhost", "L2")]
+    with pytest.raises(matrix.RoomKeyNotShared):
+        client.encrypt(room.room_id, "m.room.message", {"body": "x"})
+    # After the re-shares room_send allows, the message goes out all the same (and says so).
+    lenient = matrix._STRICT_ROOM_KEYS.set(False)
+    try:
+        assert client.encrypt(room.room_id, "m.room.message", {"body": "x"})[0] == (
+            "m.room.encrypted"
+        )
+    finally:
+        matrix._STRICT_ROOM_KEYS.reset(lenient)
+    # l2's device has no Olm session and its one-time key was asked for: nothing to wait for.
+    client.claimed.add(("@l2:localhost", "L2"))
+    assert client.unshared_devices(room.room_id) == []
+    session.users_shared_with.add(("@l2:localhost", "L2"))
+    assert client.encrypt(room.room_id, "m.room.message", {"body": "x"})[0] == "m.room.encrypted"

@@ -5,10 +5,14 @@ send of an event (`PUT …/send/…`) uses one up: the first is forwarded and it
 429 (as when a load balancer gives up after the homeserver took the event), the others are
 refused with a 429 without reaching Synapse. Every 429 carries only an HTTP `Retry-After`
 header, no `retry_after_ms` in the body. Every send attempt is recorded with its time.
+
+`hold(fragment)` holds requests whose path contains `fragment` (say `/sendToDevice/`) until
+`release()`: `held` is set when the first arrives, so a test can act while it is under way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -32,6 +36,9 @@ class RateLimitingProxy:
     retry_after: int = 3
     limit: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    holding: str = ""
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
     url: str = ""
@@ -53,6 +60,17 @@ class RateLimitingProxy:
         if self._session is not None:
             await self._session.close()
 
+    def hold(self, fragment: str) -> None:
+        """Hold requests whose path contains `fragment` until `release()`."""
+        self.holding = fragment
+        self.held.clear()
+        self.released.clear()
+
+    def release(self) -> None:
+        """Let the held requests (and any later ones) through."""
+        self.holding = ""
+        self.released.set()
+
     def _refusal(self) -> web.Response:
         body = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests"})
         return web.Response(
@@ -66,6 +84,9 @@ class RateLimitingProxy:
         assert self._session is not None
         is_send = request.method == "PUT" and "/send/" in request.path
         body = await request.read()
+        if self.holding and self.holding in request.path:
+            self.held.set()
+            await self.released.wait()
         if is_send and self.limit > 0:
             self.limit -= 1
             forward_first = not any(a.status == 429 for a in self.attempts)
