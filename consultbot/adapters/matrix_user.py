@@ -127,6 +127,14 @@ class MatrixUser:
         async with asyncio.timeout(30):
             await self._first_sync.wait()
 
+    @property
+    def sync_error(self) -> BaseException | None:
+        """Why the background sync ended, if it did (an exception in a callback ends it)."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception() or RuntimeError("sync loop ended")
+
     async def close(self) -> None:
         """Stop syncing and close the connection."""
         if self._task is not None:

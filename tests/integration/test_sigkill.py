@@ -316,8 +316,10 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
             olm = sum(
                 1 for k in ("l1", "l2") for s in w.people[k].c.seen if s.kind == "olm_undecryptable"
             )
+            dead = {k: repr(w.people[k].c.sync_error) for k in w.people if w.people[k].c.sync_error}
             raise AssertionError(
-                f"pages lost ({olm} Olm messages undecryptable): {'; '.join(lost)}"
+                f"pages lost ({olm} Olm messages undecryptable; clients whose sync ended: "
+                f"{dead or 'none'}): {'; '.join(lost)}"
             ) from None
         finally:
             stop.set()
