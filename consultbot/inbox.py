@@ -143,12 +143,20 @@ class Inbox:
     # -- start-up ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Rebuild every timer from the database."""
+        """Rebuild every timer from the database, and fire the deadlines that passed while the
+        bot was down here, before the sync loop starts: a restart's first sync (hundreds of
+        rooms) must not hold up an overdue escalation."""
+        now = self.clock.now()
+        overdue: list[ConsultId] = []
         for consult in await self.consults.open_consults():
             self._schedule(consult)
+            if consult.deadline is not None and consult.deadline <= now:
+                overdue.append(consult.id)
             if self._on_step is not None:
                 self._on_step(None, (), consult)
         await self.handovers.start()
+        for consult_id in overdue:  # its timer, fired later, finds the new deadline: a no-op
+            await self.on_timer(consult_id)
 
     def policy(self, track: Track) -> esc.Policy:
         """The timing rules of `track`."""
