@@ -238,6 +238,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def refuse_newer(name: str, version: int) -> None:
+    """A database whose schema is newer than this code knows is refused (both stores)."""
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            name,
+            f"schema version {version} is newer than this consultbot knows ({SCHEMA_VERSION});"
+            " upgrade consultbot",
+        )
+
+
 async def migrate(db: aiosqlite.Connection, path: str) -> int:
     """Bring the schema up to date; return the version it was at. Refuse foreign/newer files."""
     async with db.execute("PRAGMA application_id") as cursor:
@@ -253,12 +263,7 @@ async def migrate(db: aiosqlite.Connection, path: str) -> int:
             raise StoreError(path, "is a SQLite database but not consultbot's")
     elif app_id != APPLICATION_ID:
         raise StoreError(path, "is a SQLite database but not consultbot's")
-    if current > SCHEMA_VERSION:
-        raise StoreError(
-            path,
-            f"schema version {current} is newer than this consultbot knows ({SCHEMA_VERSION});"
-            " upgrade consultbot",
-        )
+    refuse_newer(path, current)
     for number in range(current + 1, SCHEMA_VERSION + 1):
         await db.execute("BEGIN IMMEDIATE")
         try:

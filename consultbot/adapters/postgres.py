@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from consultbot.adapters import stats_sqlite
-from consultbot.adapters.migrations import MIGRATIONS, SCHEMA_VERSION
+from consultbot.adapters.migrations import MIGRATIONS, SCHEMA_VERSION, refuse_newer
 from consultbot.adapters.sql import Connection
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.domain.errors import StoreError
@@ -293,19 +293,13 @@ async def migrate(conn: psycopg.AsyncConnection[Any], name: str) -> int:
             if row and row[0]:
                 raise StoreError(name, "is a PostgreSQL database but not consultbot's")
     start = current or 0
-    if start > SCHEMA_VERSION:
-        raise StoreError(
-            name,
-            f"schema version {start} is newer than this consultbot knows ({SCHEMA_VERSION});"
-            " upgrade consultbot",
-        )
+    refuse_newer(name, start)
     for number in range(start + 1, SCHEMA_VERSION + 1):
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT)")
             now_at = await _schema_version(conn) or 0
-            if now_at > SCHEMA_VERSION:
-                raise StoreError(name, f"schema version {now_at} is newer than this consultbot")
+            refuse_newer(name, now_at)
             if now_at >= number:
                 continue  # another instance did this step meanwhile
             for statement in MIGRATIONS[number - 1]:

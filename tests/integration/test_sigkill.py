@@ -33,7 +33,7 @@ from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.domain import escalation as esc
 from consultbot.domain.types import UserId
 
-from .harness import QUESTION, BotProcess, World, world
+from .harness import QUESTION, BotProcess, World, auto_join, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -49,22 +49,6 @@ def bot_pages(w: World, key: str) -> Counter[tuple[str, int]]:
         if s.kind == "message" and s.sender == w.bot_id and s.msgtype == "m.text":
             found[(s.room, 2 if "nivå 2" in s.body else 1)] += 1
     return found
-
-
-async def auto_join(w: World, key: str, stop: asyncio.Event) -> None:
-    """Join every room `key` is invited to, as a consultant's client would (without waiting)."""
-    user = w.people[key].c
-    joined: set[str] = set()
-
-    def invites() -> list[str]:
-        return [s.room for s in user.seen if s.kind == "invite" and s.room not in joined]
-
-    while not stop.is_set():
-        for room in invites():
-            joined.add(room)
-            await user.client.join(room)
-        with contextlib.suppress(TimeoutError):
-            await user.wait_until(lambda: bool(invites()), 1)
 
 
 async def acknowledge_every_third(w: World, stop: asyncio.Event, acked: dict[int, str]) -> None:
