@@ -311,9 +311,15 @@ class Inbox:
     # -- the one way consults change ----------------------------------------------------------
 
     async def step(
-        self, consult_id: ConsultId, given: esc.Input, *, handled: str | None = None
+        self,
+        consult_id: ConsultId,
+        given: esc.Input,
+        *,
+        handled: str | None = None,
+        sent: int | None = None,
     ) -> esc.Consult | None:
-        """Apply `given` to the consult and record the result; return the consult after it."""
+        """Apply `given` to the consult and record the result (and the outbox entry `sent`
+        done, in the same transaction); return the consult after it."""
         async with self._locks[consult_id]:
             for _ in range(MAX_STEP_ATTEMPTS):
                 events = await self.consults.events(consult_id)
@@ -328,7 +334,13 @@ class Inbox:
                 ]
                 try:
                     await self.consults.record(
-                        consult_id, len(events), new_events, outgoing, handled=handled, now=now
+                        consult_id,
+                        len(events),
+                        new_events,
+                        outgoing,
+                        handled=handled,
+                        sent=sent,
+                        now=now,
                     )
                 except ConflictError:
                     continue

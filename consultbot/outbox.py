@@ -14,6 +14,10 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
   transaction id across retries and restarts, so the homeserver drops a repeated send. A page
   and the creation of its room are never given up (a lost page is a patient waiting); other
   items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
+- A page's time starts when it is sent. Once the homeserver has taken a page, the consult's
+  step `Delivered` starts that level's timeout and marks the entry sent, in one transaction
+  (`on_delivered`): a page held up by a backlog, an outage or a restart still gets its whole
+  time before the next level is paged.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent.
 - Admin reports. A `report` entry names a month; its table and chart (report.py) are made when
@@ -27,7 +31,7 @@ import asyncio
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import date
 from typing import Any, Protocol
@@ -173,6 +177,9 @@ def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     return consult.acked_by is not None and not first
 
 
+Delivery = Callable[[ConsultId, esc.Delivered, int], Awaitable[object]]
+
+
 class Dispatcher:
     """Sends what the outbox holds, in order per lane, retrying until done."""
 
@@ -189,8 +196,12 @@ class Dispatcher:
         admins: Sequence[UserId] = (),
         retry_delay: Callable[[int], float] = retry_delay,
         pool: RoomPool | None = None,
+        on_delivered: Delivery | None = None,
     ) -> None:
         self._store = store
+        # A page went out: the consult's step that starts its timeout and marks the entry
+        # sent (Inbox.step). Without it (tools that only send) the entry is just marked sent.
+        self._on_delivered = on_delivered
         self._pool = pool
         self._messenger = messenger
         self._renderer = renderer
@@ -286,7 +297,7 @@ class Dispatcher:
     async def _try(self, item: OutboxItem) -> bool:
         """Deliver one item; False when it is to be tried again."""
         try:
-            await self.deliver(item)
+            marked = await self.deliver(item)
         except Exception:
             self._attempts[item.id] += 1
             attempts = self._attempts[item.id]
@@ -297,7 +308,9 @@ class Dispatcher:
             if attempts < MAX_DELIVERY_ATTEMPTS or _critical(item):
                 return False
             log.error("outbox item %s given up after %d attempts", item.id, attempts)
-        await self._store.sent(item.id, now=self._clock.now())
+            marked = False
+        if not marked:
+            await self._store.sent(item.id, now=self._clock.now())
         self._attempts.pop(item.id, None)
         self._progress.set()
         self._progress = asyncio.Event()
@@ -305,8 +318,9 @@ class Dispatcher:
 
     # -- carrying out one item ------------------------------------------------------------------
 
-    async def deliver(self, item: OutboxItem) -> None:
-        """Carry out one outbox item (it is not marked sent here)."""
+    async def deliver(self, item: OutboxItem) -> bool:
+        """Carry out one outbox item. True when that also marked it sent (a page, with its
+        `Delivered` step); otherwise the caller marks it."""
         messenger = self._messenger
         match item.kind:
             case OutboxKind.SEND:
@@ -330,7 +344,7 @@ class Dispatcher:
                 # As a page: only once the person is a member can they read it.
                 await messenger.send(room, content, txn=item.txn, recipients=(user,))
             case OutboxKind.EFFECT if item.consult is not None:
-                await self._effect(item.consult, effect_from_dict(item.payload), item.txn)
+                return await self._effect(item.consult, effect_from_dict(item.payload), item)
             case OutboxKind.REPORT:
                 await self._report(item)
             case OutboxKind.COVERAGE:
@@ -339,8 +353,11 @@ class Dispatcher:
                     await messenger.send(room, content, txn=f"{item.txn}-{n}")
             case _:
                 raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
+        return False
 
-    async def _effect(self, consult_id: ConsultId, effect: esc.Effect, txn: str) -> None:
+    async def _effect(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
+        """Carry out one effect of a consult; True when a page's step marked `item` sent."""
+        txn = item.txn
         consult = await self._store.consult(consult_id)
         if consult is None:
             raise ValueError(f"no consult {consult_id}")
@@ -350,7 +367,7 @@ class Dispatcher:
             log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
             if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
                 await self._name(consult)  # the room is named all the same
-            return
+            return False
         renderer, messenger = self._renderer, self._messenger
         match effect:
             case esc.Reply():
@@ -364,6 +381,10 @@ class Dispatcher:
                 await self._create_room(consult, effect)
             case esc.PageLevel():
                 await self._page(consult, effect, txn)
+                if self._on_delivered is not None:
+                    delivered = esc.Delivered(level=effect.level, service=effect.service)
+                    await self._on_delivered(consult.id, delivered, item.id)
+                    return True
             case esc.Notice():
                 room = consult.room or consult.request_room
                 content = await renderer.render_about(consult, effect.template, **effect.params)
@@ -386,6 +407,7 @@ class Dispatcher:
                 await messenger.put_state(
                     consult.room, WIDGET_TYPE, WIDGET_ID, widget(effect, messenger.user_id)
                 )
+        return False
 
     async def _post_poll(self, consult: esc.Consult, txn: str) -> None:
         """The outcome poll in the consult room, recorded in the log once sent."""

@@ -245,11 +245,13 @@ class ConsultStore(ABC):
         outgoing: Sequence[Outgoing],
         *,
         handled: str | None = None,
+        sent: int | None = None,
         now: datetime,
     ) -> list[int]:
         """Atomically append `events` to the consult's log (which must still have
-        `expected_length` entries, else ConflictError), queue `outgoing`, and remember the
-        Matrix event id `handled`. Return the outbox ids. `consult` None stores no events."""
+        `expected_length` entries, else ConflictError), queue `outgoing`, remember the
+        Matrix event id `handled` and mark the outbox entry `sent` done. Return the outbox
+        ids. `consult` None stores no events."""
 
     @abstractmethod
     async def events(self, consult: ConsultId) -> list[Event]:

@@ -82,6 +82,9 @@ class ConsultService:
             admins=tuple(UserId(a) for a in config.bot.admins),
             retry_delay=retry_delay,
             pool=pool,
+            on_delivered=lambda consult, delivered, item: self.inbox.step(
+                consult, delivered, sent=item
+            ),
         )
         self.admin_posts = AdminPosts(
             config=config,

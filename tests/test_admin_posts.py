@@ -262,7 +262,7 @@ async def test_a_report_sent_before_a_crash_but_not_marked_is_not_doubled(
     first = await build(await open_db(path), messenger=homeserver, clock=ManualClock(NOV_30))
     first.service.admin_room = ADMIN_ROOM
     await first.service.admin_posts.start()
-    await first.fire_at(DEC_1_0700)
+    await first.fire_at(DEC_1_0700, send=False)
     [item] = await first.consults.pending()
     await first.service.dispatcher.deliver(item)  # out, but not marked sent
     await crash(first)

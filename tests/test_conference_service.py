@@ -281,7 +281,9 @@ async def test_outside_the_conference_hours_the_switchboards_are_given(tmp_path:
 
 async def test_a_service_page_overtaken_by_that_service_s_ack_is_not_sent(bot: Bot) -> None:
     consult = await convene(bot)
-    await bot.fire_at(NOW + TIMEOUT + timedelta(seconds=1))  # neurologi's level 2 is queued
+    await bot.fire_at(
+        NOW + TIMEOUT + timedelta(seconds=1), send=False
+    )  # neurologi's level 2 is queued
     await bot.react(B1, "👍", consult.room)  # … and neurologi acknowledges before it is sent
     await bot.flush()
     assert len(bot.messenger.pages()) == 1  # only the first page

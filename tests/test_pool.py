@@ -118,7 +118,8 @@ async def test_a_consult_takes_a_ready_room_names_it_and_pages_there(db: SqliteS
     assert all(QUESTION not in text and "förmaksflimmer" not in text for text in m.room_texts)
     [page] = m.pages()
     assert page.room == room and page.content is not None and QUESTION in page.content.text
-    assert [e.kind for e in await db.events(consult)] == ["requested", "paged", "room_created"]
+    kinds = [e.kind for e in await db.events(consult)]
+    assert kinds == ["requested", "paged", "room_created", "page_delivered"]
     assert room not in [p.room for p in await db.pool_rooms()]
     assert len(m.said(DM)) == 1
 

@@ -243,9 +243,14 @@ class Bot:
     async def kinds(self, consult: ConsultId) -> list[str]:
         return [e.kind for e in await self.consults.events(consult)]
 
-    async def fire_at(self, instant: datetime) -> int:
+    async def fire_at(self, instant: datetime, *, send: bool = True) -> int:
+        """Run the timers due by `instant`; with `send`, what they queued then goes out at
+        that instant (a page's time starts when it is sent)."""
         self.clock.current = instant
-        return await self.timers.fire_until(instant)
+        fired = await self.timers.fire_until(instant)
+        if send:
+            await self.flush()
+        return fired
 
 
 async def stored_text(store: ConsultStore) -> str:
@@ -367,7 +372,8 @@ async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
     assert K2 not in page.content.mentions
 
     events = await bot.consults.events(ConsultId("K-000001"))
-    assert [e.kind for e in events] == ["requested", "paged", "room_created"]
+    # The page's time starts when it has gone out: its deadline is set then.
+    assert [e.kind for e in events] == ["requested", "paged", "room_created", "page_delivered"]
     serialised = json.dumps([(e.kind, e.data) for e in events], ensure_ascii=False)
     assert QUESTION not in serialised
     payloads = json.dumps(await outbox_payloads(bot.consults), ensure_ascii=False)
@@ -505,7 +511,7 @@ async def test_an_empty_level_on_escalation_is_skipped_not_waited_out(make: Make
     await bot.flush()
     page = bot.messenger.pages()[-1].content
     assert page is not None and page.mentions == (third,) and "nivå 3" in page.text
-    assert (await bot.kinds(consult))[-2:] == ["level_skipped", "paged"]
+    assert (await bot.kinds(consult))[-3:] == ["level_skipped", "paged", "page_delivered"]
 
 
 @pytest.mark.parametrize("key", ["✅", "👍", "👍🏽", "✔️"])
@@ -641,9 +647,11 @@ async def test_crash_before_anything_was_sent_loses_nothing(tmp_path: Path, open
     homeserver = Messenger(texts={message.event_id: ASK})
     bot = await restart(open_db, path, first, homeserver)
     consult = ConsultId("K-000001")
-    assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT
+    assert consult not in bot.timers.due  # the page has not gone out: its time has not begun
     await bot.service.handle_message(message)  # the sync replays the old event: ignored
+    bot.clock.advance(timedelta(minutes=3))  # the restart came later
     await bot.flush()
+    assert bot.timers.due[consult][0] == NOW + timedelta(minutes=3) + ACK_TIMEOUT
     assert len(homeserver.said(DM)) == 1 and "K-000001" in homeserver.said(DM)[0]
     assert len(homeserver.actions("create")) == 1
     [page] = homeserver.pages()
@@ -661,12 +669,19 @@ async def test_crash_after_the_page_went_out_does_not_page_twice(
     homeserver = Messenger()
     first = await build(await open_db(path), messenger=homeserver)
     await first.say(REQ, ASK)
+
+    async def killed(*args: object, **kwargs: object) -> None:
+        raise asyncio.CancelledError  # the kill: the page is out, its step never recorded
+
+    first.service.inbox.step = killed  # type: ignore[method-assign]
     page_txn = ""
     for item in await first.consults.pending():
-        await first.service.dispatcher.deliver(item)
         if item.payload.get("type") == "PageLevel":
-            page_txn = item.txn  # sent, but the crash comes before sent() is recorded
+            page_txn = item.txn
+            with pytest.raises(asyncio.CancelledError):
+                await first.service.dispatcher.deliver(item)
         else:
+            await first.service.dispatcher.deliver(item)
             await first.consults.sent(item.id, now=first.clock.now())
     await crash(first)
     assert len(homeserver.pages()) == 1
@@ -678,6 +693,9 @@ async def test_crash_after_the_page_went_out_does_not_page_twice(
     assert len(homeserver.pages()) == 1
     assert len(homeserver.actions("create")) == 1
     assert await bot.consults.pending() == []
+    # The repeat's step started the level's time, once.
+    assert (await bot.kinds(ConsultId("K-000001"))).count("page_delivered") == 1
+    assert bot.timers.due[ConsultId("K-000001")][0] == NOW + ACK_TIMEOUT
 
 
 async def test_a_deadline_that_passed_while_down_escalates_at_start(
@@ -694,12 +712,14 @@ async def test_a_deadline_that_passed_while_down_escalates_at_start(
     homeserver = Messenger(texts={message.event_id: ASK})
     bot = await restart(open_db, path, first, homeserver)
     consult = ConsultId("K-000001")
-    # Fired by the start itself, before any sync: level 2 is paged and has its own deadline.
+    # Fired by the start itself, before any sync: level 2 is paged; its time starts when
+    # the page has gone out.
     assert (await bot.kinds(consult)).count("paged") == 2
-    due, _ = bot.timers.due[consult]
-    assert due > bot.clock.now()
-    assert await bot.timers.fire_until(bot.clock.now()) == 0
+    assert consult not in bot.timers.due
     await bot.flush()
+    due, _ = bot.timers.due[consult]
+    assert due == bot.clock.now() + ACK_TIMEOUT
+    assert await bot.timers.fire_until(bot.clock.now()) == 0
     [page] = homeserver.pages()
     assert page.room == room and page.content is not None
     assert page.content.mentions == (K2,) and QUESTION in page.content.text
@@ -830,7 +850,13 @@ async def test_an_empty_level_one_pages_level_two_at_once(make: Make) -> None:
     [page] = bot.messenger.pages()
     assert page.content is not None and page.content.mentions == (K2,)
     assert QUESTION in page.content.text
-    assert await bot.kinds(consult) == ["requested", "level_skipped", "paged", "room_created"]
+    assert await bot.kinds(consult) == [
+        "requested",
+        "level_skipped",
+        "paged",
+        "room_created",
+        "page_delivered",
+    ]
 
 
 async def test_nobody_on_duty_sends_the_switchboard_and_alerts_admins(make: Make) -> None:
@@ -1120,7 +1146,7 @@ async def test_ring_by_the_consultant_gives_the_requesters_number(bot: Bot) -> N
 async def test_an_ack_before_the_escalation_went_out_stops_the_page(bot: Bot) -> None:
     """The timer decided on level 2, but level 1 acknowledged before the page was sent."""
     consult, room = await bot.ask()
-    assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1)) == 1
+    assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False) == 1
     await bot.react(K1A, "✅", room)  # before the dispatcher sent the escalation
     await bot.flush()
     assert await bot.state(consult) is State.ACKNOWLEDGED

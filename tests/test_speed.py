@@ -38,7 +38,7 @@ async def test_the_next_level_is_paged_while_the_escalation_notice_is_still_on_i
     messenger = SlowNotices()
     bot = await make(messenger=messenger)
     _, room = await bot.ask()
-    await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1))
+    await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False)
 
     drain = asyncio.create_task(bot.flush())
     async with asyncio.timeout(5):

@@ -252,6 +252,7 @@ class MemoryConsultStore(ConsultStore):
         outgoing: Sequence[Outgoing],
         *,
         handled: str | None = None,
+        sent: int | None = None,
         now: datetime,
     ) -> list[int]:
         if consult is not None and events:
@@ -277,6 +278,8 @@ class MemoryConsultStore(ConsultStore):
         if handled is not None:
             self._handled.add(handled)
             self._handled_at.setdefault(handled, now)
+        if sent is not None:
+            await self.sent(sent, now=now)
         return ids
 
     async def events(self, consult: ConsultId) -> list[Event]:

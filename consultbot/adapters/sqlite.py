@@ -609,6 +609,7 @@ class SqliteStore(DataStore, ConsultStore):
         outgoing: Sequence[Outgoing],
         *,
         handled: str | None = None,
+        sent: int | None = None,
         now: datetime,
     ) -> list[int]:
         ids: list[int] = []
@@ -631,6 +632,11 @@ class SqliteStore(DataStore, ConsultStore):
             if handled is not None:
                 await db.execute(
                     "INSERT OR IGNORE INTO handled_event VALUES (?, ?)", (handled, _ms(now))
+                )
+            if sent is not None:
+                await db.execute(
+                    "UPDATE outbox SET sent_at_ms = ? WHERE id = ? AND sent_at_ms IS NULL",
+                    (_ms(now), sent),
                 )
         return ids
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from consultbot.domain import escalation as esc
 from consultbot.domain.catalogue import Catalogue, Service
@@ -34,6 +34,7 @@ from consultbot.domain.events import (
     MeetingReminded,
     MeetingSet,
     Paged,
+    PageDelivered,
     PassedOn,
     Payload,
     Person,
@@ -134,7 +135,7 @@ def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
 # One service's escalation
 
 
-def escalate(leg: Leg, duty: OnDuty, now: datetime, timeout: timedelta) -> list[Payload]:
+def escalate(leg: Leg, duty: OnDuty) -> list[Payload]:
     """The next step of one waiting service: page the lowest level above the one paged last
     that has anyone on duty (levels between skipped at once), or, with none, unanswered."""
     current = leg.level
@@ -148,9 +149,8 @@ def escalate(leg: Leg, duty: OnDuty, now: datetime, timeout: timedelta) -> list[
         found.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
     return [
         *(LevelSkipped(level=n, service=leg.service) for n in range(current + 1, level)),
-        Paged(
-            level=level, people=tuple(found.values()), deadline=now + timeout, service=leg.service
-        ),
+        # Its deadline is set once the page has gone out (`PageDelivered`).
+        Paged(level=level, people=tuple(found.values()), deadline=None, service=leg.service),
     ]
 
 
@@ -198,6 +198,13 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
                 consult,
                 payload.service,
                 lambda leg: replace(leg, pages=(*leg.pages, page), deadline=payload.deadline),
+            )
+        case PageDelivered():
+            deadline = payload.deadline
+            consult = _with_leg(
+                consult,
+                payload.service,
+                lambda leg: leg if leg.settled else replace(leg, deadline=deadline),
             )
         case PassedOn():
             consult = replace(consult, passed_on=consult.passed_on + 1)
@@ -294,7 +301,7 @@ def _unanswered_leg(s: _Steps, service: ServiceId) -> None:
 def _escalate(s: _Steps, service: ServiceId, duty: OnDuty, policy: esc.Policy) -> None:
     """Page the next level of one waiting service (after the first page)."""
     before = s.leg(service).level
-    s.add(*escalate(s.leg(service), duty, s.now, policy.ack_timeout))
+    s.add(*escalate(s.leg(service), duty))
     leg = s.leg(service)
     if leg.unanswered:
         _unanswered_leg(s, service)
@@ -340,6 +347,8 @@ def step(
             return _acknowledge(consult, command, now, policy)
         case esc.PassOnBy():
             return _pass_on(consult, command, now, policy)
+        case esc.Delivered():
+            return _delivered(consult, command, now, policy)
         case esc.CloseBy():
             return _close(consult, command, now)
         case esc.QueueBy():
@@ -368,7 +377,7 @@ def _request(command: esc.Request, now: datetime, policy: esc.Policy) -> esc.Tra
     paged: dict[UserId, Person] = {}
     for service in command.services:
         duty = command.duties.get(service) or _no_duty(service, now)
-        s.add(*escalate(s.leg(service), duty, now, policy.ack_timeout))
+        s.add(*escalate(s.leg(service), duty))
         for page in s.leg(service).pages:
             for person in page.people:
                 paged.setdefault(person.user, person)
@@ -435,6 +444,28 @@ def _timer(
     return s.done()
 
 
+def _delivered(
+    consult: esc.Consult, command: esc.Delivered, now: datetime, policy: esc.Policy
+) -> esc.Transition:
+    """A page went out: the timeout starts for each service it paged that still waits for it
+    (the first page is every service's level 1)."""
+    if consult.state is not esc.State.PAGING:
+        return [], []
+    s = _Steps(consult, now)
+    for leg in consult.legs:
+        if command.service:
+            paged_here = leg.service == command.service and leg.level == command.level
+        else:  # the first page: every service still on the level it paged first
+            paged_here = len(leg.pages) == 1
+        if paged_here and not leg.settled and leg.deadline is None:
+            s.add(
+                PageDelivered(
+                    level=leg.level, deadline=now + policy.ack_timeout, service=leg.service
+                )
+            )
+    return s.done()
+
+
 def _open(consult: esc.Consult) -> bool:
     return consult.state not in (esc.State.CLOSED, esc.State.WITHDRAWN)
 
@@ -462,6 +493,9 @@ def _acknowledge(
                     },
                 )
             )
+        late = consult.person(user)
+        if consult.state is esc.State.UNANSWERED and late is not None:
+            s.effects.append(esc.late_reply(late))
         _settle(s, policy)
         return s.done()
     if command.via is not AckVia.COMMAND:

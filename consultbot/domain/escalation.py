@@ -7,6 +7,10 @@
                └─ closed hours ──► offered ──!kö──► queued ──opening──► paging
                                       └── opening passes untaken ──► withdrawn
 
+A level's timeout counts from when its page went out (`Delivered`, reported by the outbox), not
+from when it was decided: a page held up by a backlog, an outage or a restart still gets its
+whole time before the next level is paged or the consult is declared unanswered.
+
 `step(consult, command, now, policy)` returns the events to append to the consult's log and the
 effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
 clock: who is on duty and whether the track is open are resolved by the caller at the moment
@@ -32,6 +36,7 @@ from consultbot.domain.events import (
     LevelSkipped,
     Offered,
     Paged,
+    PageDelivered,
     PassedOn,
     Person,
     PhoneContact,
@@ -224,6 +229,15 @@ class PassOnBy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Delivered:
+    """The page of `level` (of `service`, in a conference; "" for the first page, which goes
+    to every service at once) went out: its timeout starts now."""
+
+    level: int
+    service: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CloseBy:
     """`!avsluta OUTCOME`."""
 
@@ -255,7 +269,7 @@ class MeetingBy:
     meeting: datetime
 
 
-Input = Request | Timer | AckBy | PassOnBy | CloseBy | QueueBy | CallBy | MeetingBy
+Input = Request | Timer | AckBy | PassOnBy | Delivered | CloseBy | QueueBy | CallBy | MeetingBy
 
 
 # --------------------------------------------------------------------------------------------
@@ -384,6 +398,10 @@ def apply(consult: Consult | None, event: Event) -> Consult:
             return replace(
                 consult, state=State.PAGING, pages=(*consult.pages, page), deadline=payload.deadline
             )
+        case PageDelivered():
+            if consult.state is State.PAGING and consult.level == payload.level:
+                return replace(consult, deadline=payload.deadline)
+            return consult
         case PassedOn():
             return replace(consult, passed_on=consult.passed_on + 1)
         case Unanswered():
@@ -442,8 +460,8 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
         for s in shifts:
             seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
         people = tuple(seen.values())
-        deadline = now + policy.ack_timeout
-        events.append(Event.of(now, Paged(level=level, people=people, deadline=deadline)))
+        # Its deadline is set once the page has gone out (`Delivered`).
+        events.append(Event.of(now, Paged(level=level, people=people, deadline=None)))
         first = not consult.pages
         if first:
             # The consultants first: the invite is their page's first signal.
@@ -483,6 +501,8 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _acknowledge(consult, command, now, policy)
         case PassOnBy():
             return _pass_on(consult, command, now, policy)
+        case Delivered():
+            return _delivered(consult, command, now, policy)
         case CloseBy():
             return _close(consult, command, now)
         case QueueBy():
@@ -562,25 +582,38 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
     return [], []
 
 
+def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
+    """The current level's page went out: its timeout starts. A page of a level passed by
+    since, a repeat, or a page into a consult acknowledged meanwhile changes nothing."""
+    waiting = consult.state is State.PAGING and consult.deadline is None
+    if not waiting or consult.level != command.level:
+        return [], []
+    deadline = now + policy.ack_timeout
+    return [Event.of(now, PageDelivered(level=command.level, deadline=deadline))], []
+
+
 def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:
     person = consult.person(command.user)
     if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
         remind_at = now + policy.reminder_after
         seconds = (now - consult.pages[0].at).total_seconds() if consult.pages else 0.0
+        effects: list[Effect] = [
+            Notice(
+                template="acknowledged",
+                params={
+                    "user": command.user,
+                    "name": person.name,
+                    "phone": person.phone,
+                    "seconds": seconds,
+                },
+            ),
+            PostPoll(),
+        ]
+        if consult.state is State.UNANSWERED:
+            effects.append(late_reply(person))
         return (
             [Event.of(now, Acknowledged(user=command.user, via=command.via, remind_at=remind_at))],
-            [
-                Notice(
-                    template="acknowledged",
-                    params={
-                        "user": command.user,
-                        "name": person.name,
-                        "phone": person.phone,
-                        "seconds": seconds,
-                    },
-                ),
-                PostPoll(),
-            ],
+            effects,
         )
     if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
@@ -595,6 +628,11 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
     if person is None:
         return [], [Notice(template="not_paged")]
     return [], [Notice(template="not_open")]
+
+
+def late_reply(person: Person) -> Reply:
+    """The requester, told that nobody answered, hears where they asked that someone has."""
+    return Reply(template="late_acknowledged", params={"name": person.name, "phone": person.phone})
 
 
 def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:

@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     CLOSED = "closed"
     PHONE_CONTACT = "phone_contact"
     POLL_POSTED = "poll_posted"
+    PAGE_DELIVERED = "page_delivered"
     # A conference (`!mdk`): see domain/conference.py.
     SERVICE_UNANSWERED = "service_unanswered"
     CONFERENCE_ACKNOWLEDGED = "conference_acknowledged"
@@ -215,7 +216,10 @@ class LevelSkipped:
 @dataclass(frozen=True, kw_only=True)
 class Paged:
     """`people` were paged at `level` (of `service`, in a conference); unacknowledged, the
-    next level is due at `deadline`."""
+    next level is due at `deadline`. Decided, not yet sent: `deadline` is None until the
+    page has gone out (`PageDelivered`), so that a page held up (a backlog, an outage, a
+    restart) still gets its whole time. Logs written before that rule carry the deadline
+    counted from the decision."""
 
     KIND: ClassVar[EventKind] = EventKind.PAGED
     level: int
@@ -237,6 +241,30 @@ class Paged:
             level=int(d["level"]),
             people=_people(d["people"]),
             deadline=_instant(d["deadline"]),
+            service=_service(d),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageDelivered:
+    """The page of `level` (of `service`, in a conference) went out: the homeserver took it.
+    Unacknowledged, the next level is due at `deadline`."""
+
+    KIND: ClassVar[EventKind] = EventKind.PAGE_DELIVERED
+    level: int
+    deadline: datetime
+    service: ServiceId | None = None
+
+    def data(self) -> dict[str, Any]:
+        return _with_service(
+            {"level": self.level, "deadline": self.deadline.isoformat()}, self.service
+        )
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> PageDelivered:
+        return cls(
+            level=int(d["level"]),
+            deadline=datetime.fromisoformat(d["deadline"]),
             service=_service(d),
         )
 
@@ -442,6 +470,7 @@ Payload = (
     | RoomCreated
     | LevelSkipped
     | Paged
+    | PageDelivered
     | PassedOn
     | Unanswered
     | Acknowledged
@@ -465,6 +494,7 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
         RoomCreated,
         LevelSkipped,
         Paged,
+        PageDelivered,
         PassedOn,
         Unanswered,
         Acknowledged,

@@ -63,8 +63,12 @@ class Script:
     async def _apply(self, cid: ConsultId, command: esc.Input, at: datetime) -> None:
         events = await self.store.events(cid)
         consult = esc.fold(events) if events else None
-        new, _ = esc.step(consult, command, at, POLICY)
+        new, effects = esc.step(consult, command, at, POLICY)
         assert new, f"{command!r} changed nothing"
+        for effect in effects:  # the pages go out at once, as the outbox reports them
+            if isinstance(effect, esc.PageLevel):
+                sent = esc.Delivered(level=effect.level, service=effect.service)
+                new += esc.step(esc.fold([*events, *new]), sent, at, POLICY)[0]
         await self.store.record(cid, len(events), new, [], now=at)
 
     async def request(

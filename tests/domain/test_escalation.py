@@ -25,6 +25,7 @@ from consultbot.domain.escalation import (
     CloseBy,
     Consult,
     CreateRoom,
+    Delivered,
     Effect,
     Event,
     EventKind,
@@ -155,8 +156,9 @@ def request(
     )
 
 
-def paged(level: int, *users: UserId, at: datetime) -> tuple[str, dict[str, Any]]:
-    return ("paged", {"level": level, "people": pdata(*users), "deadline": iso(at + ACK_TIMEOUT)})
+def paged(level: int, *users: UserId) -> tuple[str, dict[str, Any]]:
+    """A page decided: its deadline comes once it has gone out (`Delivered`)."""
+    return ("paged", {"level": level, "people": pdata(*users), "deadline": None})
 
 
 def acked(user: UserId, via: str, at: datetime) -> tuple[str, dict[str, Any]]:
@@ -196,7 +198,11 @@ class Run:
     consult: Consult | None = None
     effects: list[list[Effect]] = field(default_factory=list)
 
-    def do(self, command: Input, now: datetime) -> tuple[list[Event], list[Effect]]:
+    def do(
+        self, command: Input, now: datetime, *, send: bool = True
+    ) -> tuple[list[Event], list[Effect]]:
+        """One step; with `send`, its pages then go out at once (`Delivered`, as the outbox
+        reports them), and their entries join the log but not what is returned."""
         events, effects = step(self.consult, command, now, POLICY)
         for event in events:
             assert event.at == now
@@ -205,7 +211,21 @@ class Run:
         self.effects.append(effects)
         if self.log:
             assert fold(self.log) == self.consult
+        if send:
+            for effect in effects:
+                if isinstance(effect, PageLevel):
+                    self.deliver(effect.level, now)
         return events, effects
+
+    def deliver(self, level: int, at: datetime) -> list[Event]:
+        """The outbox reports the page of `level` sent at `at`."""
+        events, effects = step(self.consult, Delivered(level=level), at, POLICY)
+        assert effects == []
+        for event in events:
+            self.consult = apply(self.consult, event)
+        self.log.extend(events)
+        assert fold(self.log) == self.consult
+        return events
 
     def room(self, room: str = "!consult:region.se", at: datetime = T0) -> None:
         """What the service records once the CreateRoom effect is carried out."""
@@ -288,7 +308,7 @@ def closed() -> Run:
     [
         pytest.param(
             {1: [A1], 2: [C2]},
-            [paged(1, A1, at=T0)],
+            [paged(1, A1)],
             [
                 CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
@@ -298,7 +318,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {1: [B1, A1], 2: [C2]},
-            [paged(1, A1, B1, at=T0)],
+            [paged(1, A1, B1)],
             [
                 CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="created"),
@@ -308,7 +328,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {1: [A1, A1], 2: [C2]},
-            [paged(1, A1, at=T0)],
+            [paged(1, A1)],
             [
                 CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
@@ -318,7 +338,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {2: [C2]},
-            [("level_skipped", {"level": 1}), paged(2, C2, at=T0)],
+            [("level_skipped", {"level": 1}), paged(2, C2)],
             [
                 CreateRoom(invite=(C2, REQ)),
                 Reply(template="created"),
@@ -328,7 +348,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {3: [D3]},
-            [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3, at=T0)],
+            [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3)],
             [
                 CreateRoom(invite=(D3, REQ)),
                 Reply(template="created"),
@@ -435,7 +455,7 @@ def test_queue(
             queued,
             Timer(duty=make_duty({1: [A1, B1], 2: [C2]}, OPENS)),
             OPENS,
-            [paged(1, A1, B1, at=OPENS)],
+            [paged(1, A1, B1)],
             [
                 CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="queue_opened"),
@@ -448,7 +468,7 @@ def test_queue(
             queued,
             Timer(duty=make_duty({2: [C2]}, OPENS)),
             OPENS + MIN,
-            [("level_skipped", {"level": 1}), paged(2, C2, at=OPENS + MIN)],
+            [("level_skipped", {"level": 1}), paged(2, C2)],
             [
                 CreateRoom(invite=(C2, REQ)),
                 Reply(template="queue_opened"),
@@ -530,7 +550,7 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
     run.do(Timer(duty=DUTY_12), OPENS)
     run.room(at=OPENS)
     events, effects = run.do(Timer(duty=DUTY_12), OPENS + ACK_TIMEOUT)
-    assert plain(events) == [paged(2, C2, at=OPENS + ACK_TIMEOUT)]
+    assert plain(events) == [paged(2, C2)]
     assert effects == [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)]
 
 
@@ -546,35 +566,35 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
         pytest.param(
             DUTY_123,
             T0 + ACK_TIMEOUT,
-            [paged(2, C2, at=T0 + ACK_TIMEOUT)],
+            [paged(2, C2)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="at-deadline",
         ),
         pytest.param(
             DUTY_123,
             T0 + 2 * ACK_TIMEOUT + timedelta(seconds=7),
-            [paged(2, C2, at=T0 + 2 * ACK_TIMEOUT + timedelta(seconds=7))],
+            [paged(2, C2)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="after-deadline",
         ),
         pytest.param(
             make_duty({1: [A1], 2: [E2, C2]}),
             T0 + ACK_TIMEOUT,
-            [paged(2, C2, E2, at=T0 + ACK_TIMEOUT)],
+            [paged(2, C2, E2)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2, E2), first=False)],
             id="duty-resolved-at-escalation",
         ),
         pytest.param(
             make_duty({2: [E2]}),
             T0 + ACK_TIMEOUT,
-            [paged(2, E2, at=T0 + ACK_TIMEOUT)],
+            [paged(2, E2)],
             [escalating(2, 1), PageLevel(level=2, people=people(E2), first=False)],
             id="level-1-left-duty-meanwhile",
         ),
         pytest.param(
             make_duty({1: [A1], 3: [D3]}),
             T0 + ACK_TIMEOUT,
-            [("level_skipped", {"level": 2}), paged(3, D3, at=T0 + ACK_TIMEOUT)],
+            [("level_skipped", {"level": 2}), paged(3, D3)],
             [escalating(3, 1), PageLevel(level=3, people=people(D3), first=False)],
             id="empty-level-2-skipped",
         ),
@@ -584,7 +604,7 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
             [
                 ("level_skipped", {"level": 2}),
                 ("level_skipped", {"level": 3}),
-                paged(4, E2, at=T0 + ACK_TIMEOUT),
+                paged(4, E2),
             ],
             [escalating(4, 1), PageLevel(level=4, people=people(E2), first=False)],
             id="empty-levels-2-and-3-skipped",
@@ -647,10 +667,10 @@ def test_unanswered_without_a_room_sends_no_room_notice() -> None:
 def test_escalation_walks_every_level_then_gives_up() -> None:
     run = started(DUTY_123)
     t2, t3, t4, t5 = (T0 + n * ACK_TIMEOUT for n in (1, 2, 3, 4))
-    assert plain(run.do(Timer(duty=DUTY_123), t2)[0]) == [paged(2, C2, at=t2)]
+    assert plain(run.do(Timer(duty=DUTY_123), t2)[0]) == [paged(2, C2)]
     assert run.do(Timer(duty=DUTY_123), t2 + MIN) == ([], [])  # the old timer again: stale
     events, effects = run.do(Timer(duty=DUTY_123), t3)
-    assert plain(events) == [paged(3, D3, at=t3)]
+    assert plain(events) == [paged(3, D3)]
     assert effects == [escalating(3, 2), PageLevel(level=3, people=people(D3), first=False)]
     events, effects = run.do(Timer(duty=DUTY_123), t4)
     assert plain(events) == [("unanswered", {})]
@@ -684,9 +704,17 @@ def test_acknowledge_by_a_paged_person(
 ) -> None:
     run = setup()
     pages_before = run.c.pages
+    late = run.c.state is State.UNANSWERED
     events, effects = run.do(AckBy(user=user, via=via), now)
     assert plain(events) == [acked(user, via, now)]
-    assert effects == [ack_notice(user, seconds), PostPoll()]  # then the outcome poll
+    expected: list[Effect] = [ack_notice(user, seconds), PostPoll()]  # then the outcome poll
+    if late:  # the requester, told to call the switchboard, hears where they asked
+        person = run.c.person(user)
+        assert person is not None
+        expected.append(
+            Reply(template="late_acknowledged", params={"name": person.name, "phone": person.phone})
+        )
+    assert effects == expected
     c = run.c
     assert c.state is State.ACKNOWLEDGED
     assert c.is_open
@@ -866,14 +894,14 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         pytest.param(
             started,
             PassOnBy(user=A1, duty=DUTY_123),
-            [("passed_on", {"user": A1, "level": 1}), paged(2, C2, at=T0 + 2 * MIN)],
+            [("passed_on", {"user": A1, "level": 1}), paged(2, C2)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="level-1-passes",
         ),
         pytest.param(
             started,
             PassOnBy(user=A1, duty=make_duty({1: [A1], 2: [E2]})),
-            [("passed_on", {"user": A1, "level": 1}), paged(2, E2, at=T0 + 2 * MIN)],
+            [("passed_on", {"user": A1, "level": 1}), paged(2, E2)],
             [escalating(2, 1), PageLevel(level=2, people=people(E2), first=False)],
             id="duty-resolved-at-pass",
         ),
@@ -883,7 +911,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
             [
                 ("passed_on", {"user": A1, "level": 1}),
                 ("level_skipped", {"level": 2}),
-                paged(3, D3, at=T0 + 2 * MIN),
+                paged(3, D3),
             ],
             [escalating(3, 1), PageLevel(level=3, people=people(D3), first=False)],
             id="pass-skips-empty-level",
@@ -902,7 +930,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         pytest.param(
             escalated_to_2,
             PassOnBy(user=C2, duty=DUTY_123),
-            [("passed_on", {"user": C2, "level": 2}), paged(3, D3, at=T0 + 2 * MIN)],
+            [("passed_on", {"user": C2, "level": 2}), paged(3, D3)],
             [escalating(3, 2), PageLevel(level=3, people=people(D3), first=False)],
             id="level-2-passes",
         ),

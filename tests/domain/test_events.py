@@ -21,6 +21,7 @@ from consultbot.domain.events import (
     MeetingSet,
     Offered,
     Paged,
+    PageDelivered,
     PassedOn,
     Payload,
     Person,
@@ -115,6 +116,14 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
             "request_event": "$mdk",
             "services": ["kardiologi", "onkologi"],
         },
+    ),
+    (
+        PageDelivered(level=2, deadline=LOCAL),
+        {"level": 2, "deadline": "2026-11-24T08:00:00+01:00"},
+    ),
+    (
+        PageDelivered(level=1, deadline=AT, service=ServiceId("onkologi")),
+        {"level": 1, "deadline": "2026-11-23T09:00:00+00:00", "service": "onkologi"},
     ),
     (
         LevelSkipped(level=1, service=ServiceId("onkologi")),
