@@ -196,6 +196,48 @@ async def test_a_deadline_after_an_ack_pages_nobody(bot: Bot) -> None:
     assert await bot.state(consult) is State.ACKNOWLEDGED
 
 
+async def test_a_level_2_page_held_up_gets_its_whole_time_and_a_late_ack_still_counts(
+    bot: Bot,
+) -> None:
+    """The homeserver is down when level 2 is due: its page goes out 15 min late. Level 2 then
+    has its whole time; the consult is not declared unanswered under them. A ✅ after the
+    consult was unanswered counts, and the requester hears so where they asked."""
+    consult, room = await bot.ask()
+    await bot.fire_at(NOW + ACK_TIMEOUT, send=False)  # decided; nothing goes out
+    out = NOW + ACK_TIMEOUT + timedelta(minutes=15)
+    bot.clock.current = out  # the homeserver is back
+    await bot.flush()
+    assert bot.messenger.pages()[-1].content.mentions == (K2,)  # type: ignore[union-attr]
+    assert await bot.fire_at(NOW + 2 * ACK_TIMEOUT) == 0  # level 2's time has not run out
+    assert await bot.state(consult) is State.PAGING
+    assert await bot.fire_at(out + ACK_TIMEOUT - timedelta(seconds=1)) == 0
+    assert await bot.fire_at(out + ACK_TIMEOUT) == 1
+    assert await bot.state(consult) is State.UNANSWERED
+    assert "Ring växeln" in bot.messenger.said(DM)[-1]
+
+    bot.clock.current = out + ACK_TIMEOUT + timedelta(minutes=2)
+    await bot.react(K2, "✅", room)
+    await bot.flush()
+    found = await bot.consults.consult(consult)
+    assert found is not None and found.state is State.ACKNOWLEDGED and found.acked_by == K2
+    late = bot.messenger.said(DM)[-1]
+    assert "har nu kvitterat konsultation K-000001" in late and "trots att ingen svarade i tid" in late
+    assert "har kvitterat efter" in bot.messenger.said(room)[-1]
+
+
+async def test_a_late_ack_is_told_in_the_language_the_requester_asked_in(bot: Bot) -> None:
+    await bot.say(REQ, ASK.replace("!konsult", "!consult", 1))
+    await bot.flush()
+    [consult] = await bot.consults.consults_of(REQ)
+    await bot.fire_at(NOW + ACK_TIMEOUT)
+    await bot.fire_at(NOW + 2 * ACK_TIMEOUT)
+    assert await bot.state(consult.id) is State.UNANSWERED
+    await bot.react(K1A, "✅", consult.room)
+    await bot.flush()
+    late = bot.messenger.said(DM)[-1]
+    assert "has now acknowledged consult K-000001" in late and "kvitterat" not in late
+
+
 # --------------------------------------------------------------------------------------------
 # Bad input
 

@@ -138,7 +138,8 @@ class Run:
     effects: list[list[Effect]] = field(default_factory=list)
     c: Consult | None = None
 
-    def do(self, command: Input, at: datetime) -> list[Effect]:
+    def do(self, command: Input, at: datetime, *, send: bool = True) -> list[Effect]:
+        """One step; with `send`, its pages then go out at once (as the outbox reports)."""
         events, effects = step(self.c, command, at, POLICY)
         for event in events:
             self.c = apply(self.c, event)
@@ -151,7 +152,7 @@ class Run:
             room = Event.of(at, RoomCreated(room="!mdk:region.se"))
             self.log.append(room)
             self.c = apply(self.c, room)
-        for effect in effects:  # the pages go out at once, as the outbox reports them
+        for effect in effects if send else ():
             if isinstance(effect, PageLevel):
                 sent, _ = step(
                     self.c, Delivered(level=effect.level, service=effect.service), at, POLICY
@@ -593,3 +594,39 @@ def test_the_named_services_are_checked_against_the_catalogue() -> None:
     assert not same.ok and same.services == (kard,) and not same.unknown
     bad = convene(catalogue, ["kardiologi", "vc-mora", "tandvård"])
     assert not bad.ok and bad.unknown == ("tandvård",) and bad.without_mdk == (vc,)
+
+
+# --------------------------------------------------------------------------------------------
+# A level's time starts when its page went out
+
+
+def deadlines(run: Run) -> dict[ServiceId, datetime | None]:
+    return {leg.service: leg.deadline for leg in run.consult.legs}
+
+
+def test_the_first_page_going_out_starts_every_service_s_time() -> None:
+    run = Run()
+    run.do(request(KARD, NEURO, ONK), T0, send=False)
+    assert run.consult.deadline is None  # decided, not yet out: nothing is due
+    assert run.do(timer(), T0 + TIMEOUT) == []
+    out = T0 + 4 * MIN
+    run.do(Delivered(level=1), out)
+    # onkologi's first page was its level 2 (nobody at 1): the same page, the same time
+    assert deadlines(run) == {KARD: out + TIMEOUT, NEURO: out + TIMEOUT, ONK: out + TIMEOUT}
+    assert run.do(Delivered(level=1), out + MIN) == [] and run.log[-1].at == out  # once
+
+
+def test_a_service_s_next_level_runs_from_its_own_page() -> None:
+    run = Run()
+    run.do(request(KARD, NEURO), T0)
+    run.do(AckBy(user=A1, via=AckVia.REACTION), T0 + MIN)
+    run.do(timer(), T0 + TIMEOUT, send=False)  # neurologi's level 2 decided
+    assert deadlines(run) == {KARD: None, NEURO: None}
+    assert run.do(timer(), T0 + 2 * TIMEOUT) == []  # not out yet: not unanswered
+    out = T0 + 2 * TIMEOUT + 5 * MIN
+    run.do(Delivered(level=1, service=NEURO), out)  # a page of a level passed by: nothing
+    assert deadlines(run)[NEURO] is None
+    run.do(Delivered(level=2, service=NEURO), out)
+    assert deadlines(run) == {KARD: None, NEURO: out + TIMEOUT}
+    run.do(AckBy(user=E2, via=AckVia.REACTION), out + MIN)
+    assert run.consult.state is State.ACKNOWLEDGED

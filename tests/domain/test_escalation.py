@@ -685,6 +685,81 @@ def test_escalation_walks_every_level_then_gives_up() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Delivered: a level's time starts when its page went out
+
+
+def test_a_page_held_up_gets_its_whole_time_from_when_it_went_out() -> None:
+    run = Run()
+    run.do(request(DUTY_123), T0, send=False)
+    run.room()
+    assert (run.c.state, run.c.deadline) == (State.PAGING, None)  # decided, not yet out
+    assert run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT) == ([], [])  # nothing is due
+    out = T0 + 7 * MIN  # a backlog, an outage or a restart held the page up
+    [delivered] = run.deliver(1, out)
+    assert plain([delivered]) == [
+        ("page_delivered", {"level": 1, "deadline": iso(out + ACK_TIMEOUT)})
+    ]
+    assert run.c.deadline == out + ACK_TIMEOUT
+    assert run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT + MIN) == ([], [])
+    events, _ = run.do(Timer(duty=DUTY_123), out + ACK_TIMEOUT, send=False)
+    assert plain(events) == [paged(2, C2)]
+    assert run.c.deadline is None  # level 2's time, too, starts once its page is out
+    assert run.deliver(2, out + ACK_TIMEOUT + MIN) != []
+    assert run.c.deadline == out + ACK_TIMEOUT + MIN + ACK_TIMEOUT
+
+
+def test_level_2_held_up_is_not_declared_unanswered_before_its_time() -> None:
+    """The flaw the SIGKILL suite found: level 2's page went out after its deadline, counted
+    from the decision, had passed; the consult was unanswered before level 2 could answer."""
+    run = started(DUTY_12)
+    run.do(Timer(duty=DUTY_12), T0 + ACK_TIMEOUT, send=False)  # level 2 decided
+    late = T0 + ACK_TIMEOUT + 15 * MIN  # … and sent 15 min later
+    assert run.do(Timer(duty=DUTY_12), T0 + 2 * ACK_TIMEOUT) == ([], [])
+    run.deliver(2, late)
+    assert run.do(Timer(duty=DUTY_12), late + ACK_TIMEOUT - timedelta(seconds=1)) == ([], [])
+    events, _ = run.do(AckBy(user=C2, via=AckVia.REACTION), late + 2 * MIN)
+    assert [e.kind for e in events] == ["acknowledged"]
+    assert run.c.state is State.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize(
+    ("setup", "level"),
+    [
+        pytest.param(started, 1, id="a-repeat"),
+        pytest.param(escalated_to_2, 1, id="a-level-passed-by"),
+        pytest.param(acknowledged_by_a1, 1, id="after-the-ack"),
+        pytest.param(unanswered, 1, id="after-unanswered"),
+        pytest.param(closed, 1, id="after-the-close"),
+    ],
+)
+def test_delivered_changes_nothing_once_the_time_runs_or_the_level_is_past(
+    setup: Any, level: int
+) -> None:
+    run = setup()
+    before = run.c
+    assert run.deliver(level, T0 + 9 * MIN) == []
+    assert run.c == before
+
+
+def test_a_log_written_before_the_rule_keeps_its_decided_deadline() -> None:
+    """Consults open across the upgrade: their `paged` entry carries the deadline."""
+    new = Run()
+    new.do(request(DUTY_123), T0, send=False)
+    requested = new.log[0]
+    old_paged = Event(
+        kind=EventKind.PAGED,
+        at=T0,
+        data={"level": 1, "people": pdata(A1), "deadline": iso(T0 + ACK_TIMEOUT)},
+    )
+    log = [requested, old_paged]
+    consult = fold(log)
+    assert consult.deadline == T0 + ACK_TIMEOUT
+    assert step(consult, Delivered(level=1), T0 + MIN, POLICY) == ([], [])
+    events, _ = step(consult, Timer(duty=DUTY_123), T0 + ACK_TIMEOUT, POLICY)
+    assert [e.kind for e in events] == ["paged"]
+
+
+# --------------------------------------------------------------------------------------------
 # AckBy
 
 

@@ -191,6 +191,16 @@ async def test_unanswered_gives_the_switchboard_and_tells_admins(
             alert = await admin.wait_for(from_bot(w, admin_room, number), 30)
             assert "obesvarad" in alert.body
 
+            # The consultant sees the page late and acknowledges all the same: it counts,
+            # and the requester, told to call the switchboard, hears so where they asked.
+            l1 = w.people["l1"].c
+            room = await join_invite(l1)
+            page = await l1.wait_for(is_page(w.bot_id, room), 30)
+            await l1.react(room, page.event_id, "✅")
+            late = await doctor.wait_for(from_bot(w, dm, "har nu kvitterat"), 30)
+            assert number in late.body and "trots att ingen svarade i tid" in late.body
+            await l1.wait_for(from_bot(w, room, "har kvitterat efter"), 30)
+
 
 async def test_outside_hours_offers_to_queue(
     homeserver: EmbeddedHomeserver, tmp_path: Path

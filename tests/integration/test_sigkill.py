@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import random
 import sqlite3
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 CONSULTS = 100
 ACK_TIMEOUT = 10  # the smallest a config file allows
+ACK = timedelta(seconds=ACK_TIMEOUT)
 RUNNING = b"consultbot is running"
 
 
@@ -318,13 +318,31 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
         assert len(acknowledged) == len(acked)
 
         # -- deadlines that passed while the bot was down fired within 2 s of its start -------
+        # A level's time starts when its page went out ("page_delivered"); it is never cut
+        # short, however late the page went out after the kills.
         overdue_delays: list[float] = []
+        sent_late: list[float] = []  # seconds from a page's decision to its going out
         for c in consults:
-            for before, after in itertools.pairwise(logs[c.id]):
-                deadline = before.data.get("deadline") if before.kind == "paged" else None
-                if deadline is None or after.kind not in ("paged", "unanswered"):
+            decided: datetime | None = None
+            deadline: str | None = None
+            for after in logs[c.id]:
+                if after.kind == "paged":
+                    decided = after.at
+                if after.kind == "page_delivered":
+                    assert decided is not None and deadline is None, (c.id, logs[c.id])
+                    sent_late.append((after.at - decided).total_seconds())
+                    deadline = after.data["deadline"]
+                    # (the log keeps instants to the millisecond)
+                    late = datetime.fromisoformat(deadline) - (after.at + ACK)
+                    assert abs(late.total_seconds()) < 0.001, c.id
+                if after.kind == "acknowledged":
+                    deadline = None
+                if after.kind not in ("paged", "unanswered") or after.at == c.requested_at:
                     continue
+                assert deadline is not None, (c.id, "escalated before its page went out")
                 due = datetime.fromisoformat(deadline)
+                deadline = None
+                assert after.at >= due, (c.id, "escalated before its level's time was out")
                 # The process that fired it: started before it and not killed before it.
                 n = max(k for k, at in enumerate(launched) if at <= after.at)
                 assert n == len(killed) or after.at <= killed[n]
@@ -352,6 +370,8 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
             f"({between} escalations, {overtaken} overtaken by an ack before their page went "
             f"out); acknowledged {len(acknowledged)}, unanswered "
             f"{CONSULTS - len(acknowledged)}; duplicates 0; deadlines overdue at a start: "
-            f"{len(overdue_delays)}, fired at most {max(overdue_delays, default=0):.2f} s after it"
+            f"{len(overdue_delays)}, fired at most {max(overdue_delays, default=0):.2f} s after "
+            "it; "
+            f"pages out after their decision: at most {max(sent_late):.1f} s"
         )
         assert len(kills) >= 20
