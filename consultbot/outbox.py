@@ -7,7 +7,9 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
 - Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
   consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
   a confirmation), one for its escalation notices (so the next level's page never waits for
-  the notice), one per room for replies that belong to no consult.
+  the notice), one for its admin alerts and one for the warning that a page has not gone out
+  (neither waits behind the page it is about), one per room for replies that belong to no
+  consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
@@ -17,7 +19,9 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
 - A page's time starts when it is sent. Once the homeserver has taken a page, the consult's
   step `Delivered` starts that level's timeout and marks the entry sent, in one transaction
   (`on_delivered`): a page held up by a backlog, an outage or a restart still gets its whole
-  time before the next level is paged.
+  time before the next level is paged. A page not out one timeout after its decision is
+  reported to the requester and the admins (`page_undelivered`); the requester's warning is
+  dropped if the page has gone out by the time it would be sent.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent.
 - Admin reports. A `report` entry names a month; its table and chart (report.py) are made when
@@ -135,19 +139,33 @@ def lane(item: OutboxItem) -> str:
     """The lane an item is sent in: in order within a lane, lanes side by side.
 
     Replies to the requester and the escalation notice have lanes of their own: neither holds
-    up a page (the next level's invite is its first signal).
+    up a page (the next level's invite is its first signal). Admin alerts have theirs: one
+    about a page that cannot be sent must not wait behind that page.
     """
     if item.consult is None:
         return f"room:{item.room}"
+    if _undelivered_warning(item):
+        return f"{item.consult}:undelivered"  # never behind a reply that waits for the room
     if _effect_type(item) == esc.Reply.__name__:
         return f"{item.consult}:reply"
+    if _effect_type(item) == esc.AlertAdmins.__name__:
+        return f"{item.consult}:admins"
     if _escalation_notice(item):
         return f"{item.consult}:notice"
     return item.consult
 
 
+def _undelivered_warning(item: OutboxItem) -> bool:
+    """The requester's word that a page has not gone out (the room may be what fails)."""
+    return _effect_type(item) == esc.Reply.__name__ and item.payload.get("template") == (
+        "page_undelivered"
+    )
+
+
 def _waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
     """True for a reply whose consult room, created by an earlier entry, does not exist yet."""
+    if _undelivered_warning(item):
+        return False
     return _effect_type(item) == esc.Reply.__name__ and any(
         other.id < item.id
         and other.consult == item.consult
@@ -157,7 +175,12 @@ def _waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
 
 
 def _overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
-    """True for a page (or its escalation notice) that an ack or a close has made moot."""
+    """True for a page (or its escalation notice) that an ack or a close has made moot, and
+    for the requester's word that a page has not gone out once it has."""
+    if isinstance(effect, esc.Reply) and effect.template == "page_undelivered":
+        waiting = [leg.pages[-1] for leg in consult.legs if leg.pages and not leg.settled]
+        pages = waiting if consult.is_conference else consult.pages[-1:]
+        return consult.state is not esc.State.PAGING or all(page.sent for page in pages)
     paging = isinstance(effect, esc.PageLevel | esc.CreateRoom)
     if not paging and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
         return False
@@ -364,7 +387,8 @@ class Dispatcher:
         if _overtaken(consult, effect):
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
-            log.info("consult %s: escalation overtaken by %s; not sent", consult.id, consult.state)
+            kind = type(effect).__name__
+            log.info("consult %s: %s overtaken (%s); not sent", consult.id, kind, consult.state)
             if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
                 await self._name(consult)  # the room is named all the same
             return False

@@ -7,6 +7,8 @@ scenarios against a real Synapse and a killed bot process are in tests/integrati
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import pytest
 from consultbot.config import load_config
 from consultbot.domain.errors import ConfigError
 from consultbot.domain.escalation import State
-from consultbot.domain.types import ConsultId, Dataset
+from consultbot.domain.types import ConsultId, Dataset, UserId
+from consultbot.ports import Content
 from consultbot.resources import example_config
 
 from . import test_service
 from .test_service import (
     ACK_TIMEOUT,
+    ADMIN_ROOM,
     ASK,
     DM,
     K1A,
@@ -221,7 +225,9 @@ async def test_a_level_2_page_held_up_gets_its_whole_time_and_a_late_ack_still_c
     found = await bot.consults.consult(consult)
     assert found is not None and found.state is State.ACKNOWLEDGED and found.acked_by == K2
     late = bot.messenger.said(DM)[-1]
-    assert "har nu kvitterat konsultation K-000001" in late and "trots att ingen svarade i tid" in late
+    assert (
+        "har nu kvitterat konsultation K-000001" in late and "trots att ingen svarade i tid" in late
+    )
     assert "har kvitterat efter" in bot.messenger.said(room)[-1]
 
 
@@ -236,6 +242,84 @@ async def test_a_late_ack_is_told_in_the_language_the_requester_asked_in(bot: Bo
     await bot.flush()
     late = bot.messenger.said(DM)[-1]
     assert "has now acknowledged consult K-000001" in late and "kvitterat" not in late
+
+
+@dataclass
+class HungRooms(test_service.Messenger):
+    """A homeserver that hangs on making consult rooms (direct chats work): no page goes out."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # something was sent
+
+    async def send(
+        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+    ) -> str:
+        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        self.news.set()
+        return event_id
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait (at most 5 s) until what was sent makes `condition` true."""
+        async with asyncio.timeout(5):
+            while not condition():
+                self.news.clear()
+                if not condition():
+                    await self.news.wait()
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        if key.startswith("K-"):
+            await self.release.wait()
+        return await super().create_room(key=key, name=name, topic=topic, invite=invite)
+
+
+async def test_a_page_that_cannot_go_out_is_reported_once_and_its_time_starts_when_it_does(
+    make: Make,
+) -> None:
+    messenger = HungRooms()
+    bot = await make(messenger=messenger)
+    bot.service.admin_room = ADMIN_ROOM
+    await bot.say(REQ, ASK)
+    sending = asyncio.create_task(bot.flush())  # stuck on the consult room
+    consult = ConsultId("K-000001")
+    assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT  # when it is reported if not out
+
+    bot.clock.current = NOW + ACK_TIMEOUT
+    assert await bot.timers.fire_until(bot.clock.now()) == 1
+    await messenger.until(lambda: any("har inte gått fram" in t for t in messenger.said(DM)))
+    await messenger.until(lambda: bool(messenger.said(ADMIN_ROOM)))
+    [warning] = messenger.said(DM)  # the confirmation still waits for the consult room
+    assert "K-000001" in warning and "ring växeln" in warning
+    [alert] = messenger.said(ADMIN_ROOM)
+    assert "nivå 1" in alert and "K-000001" in alert and QUESTION not in alert
+    assert messenger.pages() == []
+    assert consult not in bot.timers.due  # reported once; no escalation while it is not out
+    assert await bot.state(consult) is State.PAGING
+
+    out = NOW + ACK_TIMEOUT + timedelta(minutes=7)
+    bot.clock.current = out  # the homeserver answers again
+    messenger.release.set()
+    await sending
+    [page] = messenger.pages()
+    assert page.content is not None and set(page.content.mentions) == {K1A, K1B}
+    assert bot.timers.due[consult][0] == out + ACK_TIMEOUT  # its whole time, from now
+    assert len([t for t in messenger.said(DM) if "har inte gått fram" in t]) == 1
+
+
+async def test_the_warning_is_dropped_when_the_page_went_out_first(make: Make) -> None:
+    bot = await make()
+    bot.service.admin_room = ADMIN_ROOM
+    await bot.say(REQ, ASK)
+    await bot.fire_at(NOW + ACK_TIMEOUT, send=False)  # reported: the page was not out
+    for item in await bot.consults.pending():  # … and the page goes out before the warning
+        page = item.payload.get("type") in ("CreateRoom", "PageLevel")
+        if page and not await bot.service.dispatcher.deliver(item):
+            await bot.consults.sent(item.id, now=bot.clock.now())
+    await bot.flush()
+    assert len(bot.messenger.pages()) == 1
+    assert not any("har inte gått fram" in t for t in bot.messenger.said(DM))
+    assert any("har inte kunnat skickas" in t for t in bot.messenger.said(ADMIN_ROOM))
 
 
 # --------------------------------------------------------------------------------------------

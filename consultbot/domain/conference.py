@@ -35,6 +35,7 @@ from consultbot.domain.events import (
     MeetingSet,
     Paged,
     PageDelivered,
+    PageUndelivered,
     PassedOn,
     Payload,
     Person,
@@ -135,9 +136,10 @@ def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
 # One service's escalation
 
 
-def escalate(leg: Leg, duty: OnDuty) -> list[Payload]:
+def escalate(leg: Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
     """The next step of one waiting service: page the lowest level above the one paged last
-    that has anyone on duty (levels between skipped at once), or, with none, unanswered."""
+    that has anyone on duty (levels between skipped at once), or, with none, unanswered. A
+    page not out by `alarm_at` is reported (`PageUndelivered`)."""
     current = leg.level
     following = [(level, shifts) for level, shifts in duty.levels if level > current]
     if not following:
@@ -150,7 +152,13 @@ def escalate(leg: Leg, duty: OnDuty) -> list[Payload]:
     return [
         *(LevelSkipped(level=n, service=leg.service) for n in range(current + 1, level)),
         # Its deadline is set once the page has gone out (`PageDelivered`).
-        Paged(level=level, people=tuple(found.values()), deadline=None, service=leg.service),
+        Paged(
+            level=level,
+            people=tuple(found.values()),
+            deadline=None,
+            service=leg.service,
+            alarm_at=alarm_at,
+        ),
     ]
 
 
@@ -192,19 +200,34 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
                 lambda leg: replace(leg, skipped=(*leg.skipped, payload.level)),
             )
         case Paged():
-            page = esc.Page(level=payload.level, people=payload.people, at=at)
+            page = esc.paged_page(payload, at)
+            due = payload.deadline or payload.alarm_at
             consult = replace(consult, pages=(*consult.pages, page))
             consult = _with_leg(
                 consult,
                 payload.service,
-                lambda leg: replace(leg, pages=(*leg.pages, page), deadline=payload.deadline),
+                lambda leg: replace(leg, pages=(*leg.pages, page), deadline=due),
             )
         case PageDelivered():
             deadline = payload.deadline
             consult = _with_leg(
                 consult,
                 payload.service,
-                lambda leg: leg if leg.settled else replace(leg, deadline=deadline),
+                lambda leg: (
+                    leg
+                    if leg.settled or not leg.pages
+                    else replace(
+                        leg,
+                        pages=(*leg.pages[:-1], replace(leg.pages[-1], sent=True)),
+                        deadline=deadline,
+                    )
+                ),
+            )
+        case PageUndelivered():
+            consult = _with_leg(
+                consult,
+                payload.service,
+                lambda leg: leg if leg.settled else replace(leg, deadline=None),
             )
         case PassedOn():
             consult = replace(consult, passed_on=consult.passed_on + 1)
@@ -301,7 +324,7 @@ def _unanswered_leg(s: _Steps, service: ServiceId) -> None:
 def _escalate(s: _Steps, service: ServiceId, duty: OnDuty, policy: esc.Policy) -> None:
     """Page the next level of one waiting service (after the first page)."""
     before = s.leg(service).level
-    s.add(*escalate(s.leg(service), duty))
+    s.add(*escalate(s.leg(service), duty, s.now + policy.ack_timeout))
     leg = s.leg(service)
     if leg.unanswered:
         _unanswered_leg(s, service)
@@ -377,7 +400,7 @@ def _request(command: esc.Request, now: datetime, policy: esc.Policy) -> esc.Tra
     paged: dict[UserId, Person] = {}
     for service in command.services:
         duty = command.duties.get(service) or _no_duty(service, now)
-        s.add(*escalate(s.leg(service), duty))
+        s.add(*escalate(s.leg(service), duty, now + policy.ack_timeout))
         for page in s.leg(service).pages:
             for person in page.people:
                 paged.setdefault(person.user, person)
@@ -406,10 +429,21 @@ def _timer(
         return [], []  # a stale or early timer: nothing is due
     s = _Steps(consult, now)
     if consult.state is esc.State.PAGING:
-        for leg in consult.legs:
-            if not leg.settled and leg.deadline is not None and now >= leg.deadline:
-                duty = command.duties.get(leg.service) or _no_duty(leg.service, now)
-                _escalate(s, leg.service, duty, policy)
+        timed = [leg for leg in consult.legs if not leg.settled and leg.deadline is not None]
+        stuck: list[Leg] = []
+        for leg in timed:
+            if now < (leg.deadline or now):
+                continue
+            if leg.pages and not leg.pages[-1].sent:
+                stuck.append(leg)  # its page is not out yet: its time has not begun
+                continue
+            duty = command.duties.get(leg.service) or _no_duty(leg.service, now)
+            _escalate(s, leg.service, duty, policy)
+        if stuck:
+            # Reported once, whatever the number of services whose page it is.
+            for leg in stuck:
+                s.add(PageUndelivered(level=leg.level, service=leg.service))
+            s.effects += esc.undelivered(min(leg.level for leg in stuck))
         _settle(s, policy)
     c = s.consult
     due = c.meeting_remind_at
@@ -457,7 +491,7 @@ def _delivered(
             paged_here = leg.service == command.service and leg.level == command.level
         else:  # the first page: every service still on the level it paged first
             paged_here = len(leg.pages) == 1
-        if paged_here and not leg.settled and leg.deadline is None:
+        if paged_here and not leg.settled and leg.pages and not leg.pages[-1].sent:
             s.add(
                 PageDelivered(
                     level=leg.level, deadline=now + policy.ack_timeout, service=leg.service

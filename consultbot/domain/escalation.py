@@ -9,7 +9,9 @@
 
 A level's timeout counts from when its page went out (`Delivered`, reported by the outbox), not
 from when it was decided: a page held up by a backlog, an outage or a restart still gets its
-whole time before the next level is paged or the consult is declared unanswered.
+whole time before the next level is paged or the consult is declared unanswered. A page not out
+one timeout after it was decided is reported to the requester (call the switchboard) and the
+admins, once (`page_undelivered`); it is still sent, and its time starts then.
 
 `step(consult, command, now, policy)` returns the events to append to the consult's log and the
 effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
@@ -37,6 +39,7 @@ from consultbot.domain.events import (
     Offered,
     Paged,
     PageDelivered,
+    PageUndelivered,
     PassedOn,
     Person,
     PhoneContact,
@@ -79,11 +82,12 @@ OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOW
 
 @dataclass(frozen=True, kw_only=True)
 class Page:
-    """One escalation level paged at one instant."""
+    """One escalation level paged at one instant (decided then; `sent` once it went out)."""
 
     level: int
     people: tuple[Person, ...]
     at: datetime
+    sent: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,13 +398,19 @@ def apply(consult: Consult | None, event: Event) -> Consult:
         case LevelSkipped():
             return replace(consult, skipped=(*consult.skipped, payload.level))
         case Paged():
-            page = Page(level=payload.level, people=payload.people, at=event.at)
-            return replace(
-                consult, state=State.PAGING, pages=(*consult.pages, page), deadline=payload.deadline
-            )
+            page = paged_page(payload, event.at)
+            due = payload.deadline or payload.alarm_at
+            return replace(consult, state=State.PAGING, pages=(*consult.pages, page), deadline=due)
         case PageDelivered():
             if consult.state is State.PAGING and consult.level == payload.level:
-                return replace(consult, deadline=payload.deadline)
+                sent = replace(consult.pages[-1], sent=True)
+                return replace(
+                    consult, pages=(*consult.pages[:-1], sent), deadline=payload.deadline
+                )
+            return consult
+        case PageUndelivered():
+            if consult.state is State.PAGING and consult.level == payload.level:
+                return replace(consult, deadline=None)  # told once; its time starts when out
             return consult
         case PassedOn():
             return replace(consult, passed_on=consult.passed_on + 1)
@@ -428,6 +438,13 @@ def apply(consult: Consult | None, event: Event) -> Consult:
         case PhoneContact():
             return replace(consult, phone_contacts=consult.phone_contacts + 1)
     return consult  # conference entries (meeting_set …) do not occur in a plain consult
+
+
+def paged_page(payload: Paged, at: datetime) -> Page:
+    """The page a `paged` entry records; one from before delivery was recorded counts as sent."""
+    return Page(
+        level=payload.level, people=payload.people, at=at, sent=payload.deadline is not None
+    )
 
 
 def fold(events: Iterable[Event]) -> Consult:
@@ -461,7 +478,10 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
             seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
         people = tuple(seen.values())
         # Its deadline is set once the page has gone out (`Delivered`).
-        events.append(Event.of(now, Paged(level=level, people=people, deadline=None)))
+        alarm_at = now + policy.ack_timeout
+        events.append(
+            Event.of(now, Paged(level=level, people=people, deadline=None, alarm_at=alarm_at))
+        )
         first = not consult.pages
         if first:
             # The consultants first: the invite is their page's first signal.
@@ -567,6 +587,9 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 effects.insert(1, Reply(template="queue_opened"))
             return events, effects
         case State.PAGING:
+            if consult.pages and not consult.pages[-1].sent:
+                level = consult.pages[-1].level
+                return [Event.of(now, PageUndelivered(level=level))], undelivered(level)
             return _page_next(consult, command.duty, now, policy)
         case State.ACKNOWLEDGED:
             if not consult.reminded:
@@ -585,11 +608,21 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
 def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
     """The current level's page went out: its timeout starts. A page of a level passed by
     since, a repeat, or a page into a consult acknowledged meanwhile changes nothing."""
-    waiting = consult.state is State.PAGING and consult.deadline is None
+    page = consult.pages[-1] if consult.pages else None
+    waiting = consult.state is State.PAGING and page is not None and not page.sent
     if not waiting or consult.level != command.level:
         return [], []
     deadline = now + policy.ack_timeout
     return [Event.of(now, PageDelivered(level=command.level, deadline=deadline))], []
+
+
+def undelivered(level: int) -> list[Effect]:
+    """A page still not out when its time would have run out (the homeserver down, the consult
+    room gone): the requester is told to call, the admins to look. It is still being sent."""
+    return [
+        Reply(template="page_undelivered", params={"level": level}),
+        AlertAdmins(template="admin_page_undelivered", params={"level": level}),
+    ]
 
 
 def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:

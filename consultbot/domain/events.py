@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     PHONE_CONTACT = "phone_contact"
     POLL_POSTED = "poll_posted"
     PAGE_DELIVERED = "page_delivered"
+    PAGE_UNDELIVERED = "page_undelivered"
     # A conference (`!mdk`): see domain/conference.py.
     SERVICE_UNANSWERED = "service_unanswered"
     CONFERENCE_ACKNOWLEDGED = "conference_acknowledged"
@@ -218,21 +219,25 @@ class Paged:
     """`people` were paged at `level` (of `service`, in a conference); unacknowledged, the
     next level is due at `deadline`. Decided, not yet sent: `deadline` is None until the
     page has gone out (`PageDelivered`), so that a page held up (a backlog, an outage, a
-    restart) still gets its whole time. Logs written before that rule carry the deadline
-    counted from the decision."""
+    restart) still gets its whole time; if it has not gone out by `alarm_at`, the requester
+    and the admins are told (`PageUndelivered`). Logs written before that rule carry the
+    deadline counted from the decision, and no `alarm_at`."""
 
     KIND: ClassVar[EventKind] = EventKind.PAGED
     level: int
     people: tuple[Person, ...]
     deadline: datetime | None
     service: ServiceId | None = None
+    alarm_at: datetime | None = None
 
     def data(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "level": self.level,
             "people": _people_data(self.people),
             "deadline": _iso(self.deadline),
         }
+        if self.alarm_at is not None:
+            data["alarm_at"] = self.alarm_at.isoformat()
         return _with_service(data, self.service)
 
     @classmethod
@@ -242,6 +247,7 @@ class Paged:
             people=_people(d["people"]),
             deadline=_instant(d["deadline"]),
             service=_service(d),
+            alarm_at=_instant(d.get("alarm_at")),
         )
 
 
@@ -267,6 +273,23 @@ class PageDelivered:
             deadline=datetime.fromisoformat(d["deadline"]),
             service=_service(d),
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageUndelivered:
+    """The page of `level` (of `service`, in a conference) had not gone out when its time
+    would have run out: the requester and the admins were told. It is still being sent."""
+
+    KIND: ClassVar[EventKind] = EventKind.PAGE_UNDELIVERED
+    level: int
+    service: ServiceId | None = None
+
+    def data(self) -> dict[str, Any]:
+        return _with_service({"level": self.level}, self.service)
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> PageUndelivered:
+        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,6 +494,7 @@ Payload = (
     | LevelSkipped
     | Paged
     | PageDelivered
+    | PageUndelivered
     | PassedOn
     | Unanswered
     | Acknowledged
@@ -495,6 +519,7 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
         LevelSkipped,
         Paged,
         PageDelivered,
+        PageUndelivered,
         PassedOn,
         Unanswered,
         Acknowledged,

@@ -261,13 +261,14 @@ def test_escalate_one_service(
     levels: dict[int, list[UserId]], current: int, expected: list[object]
 ) -> None:
     found: list[object] = []
-    for payload in escalate(_leg_at(current), duty(NEURO, levels)):
+    for payload in escalate(_leg_at(current), duty(NEURO, levels), T0 + TIMEOUT):
         assert getattr(payload, "service", None) == NEURO
         match payload:
             case LevelSkipped():
                 found.append(("skipped", payload.level))
             case Paged():
                 assert payload.deadline is None  # set once the page has gone out
+                assert payload.alarm_at == T0 + TIMEOUT  # … if it has not gone out by then
                 found.append(("paged", payload.level, [p.user for p in payload.people]))
             case ServiceUnanswered():
                 found.append(("unanswered",))
@@ -607,9 +608,13 @@ def deadlines(run: Run) -> dict[ServiceId, datetime | None]:
 def test_the_first_page_going_out_starts_every_service_s_time() -> None:
     run = Run()
     run.do(request(KARD, NEURO, ONK), T0, send=False)
-    assert run.consult.deadline is None  # decided, not yet out: nothing is due
-    assert run.do(timer(), T0 + TIMEOUT) == []
-    out = T0 + 4 * MIN
+    assert all(not leg.pages[-1].sent for leg in run.consult.legs)  # decided, not yet out
+    # Not out one timeout later: reported once for the page, every service still waiting.
+    effects = run.do(timer(), T0 + TIMEOUT)
+    assert [e.kind for e in run.log[-3:]] == ["page_undelivered"] * 3
+    assert [type(e).__name__ for e in effects] == ["Reply", "AlertAdmins"]
+    assert run.consult.state is State.PAGING and run.consult.deadline is None
+    out = T0 + TIMEOUT + 4 * MIN
     run.do(Delivered(level=1), out)
     # onkologi's first page was its level 2 (nobody at 1): the same page, the same time
     assert deadlines(run) == {KARD: out + TIMEOUT, NEURO: out + TIMEOUT, ONK: out + TIMEOUT}
@@ -621,8 +626,10 @@ def test_a_service_s_next_level_runs_from_its_own_page() -> None:
     run.do(request(KARD, NEURO), T0)
     run.do(AckBy(user=A1, via=AckVia.REACTION), T0 + MIN)
     run.do(timer(), T0 + TIMEOUT, send=False)  # neurologi's level 2 decided
+    assert deadlines(run) == {KARD: None, NEURO: T0 + 2 * TIMEOUT}  # when it is reported
+    effects = run.do(timer(), T0 + 2 * TIMEOUT)  # not out yet: reported, not unanswered
+    assert [type(e).__name__ for e in effects] == ["Reply", "AlertAdmins"]
     assert deadlines(run) == {KARD: None, NEURO: None}
-    assert run.do(timer(), T0 + 2 * TIMEOUT) == []  # not out yet: not unanswered
     out = T0 + 2 * TIMEOUT + 5 * MIN
     run.do(Delivered(level=1, service=NEURO), out)  # a page of a level passed by: nothing
     assert deadlines(run)[NEURO] is None

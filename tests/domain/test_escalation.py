@@ -156,9 +156,11 @@ def request(
     )
 
 
-def paged(level: int, *users: UserId) -> tuple[str, dict[str, Any]]:
-    """A page decided: its deadline comes once it has gone out (`Delivered`)."""
-    return ("paged", {"level": level, "people": pdata(*users), "deadline": None})
+def paged(level: int, *users: UserId, at: datetime) -> tuple[str, dict[str, Any]]:
+    """A page decided at `at`: its deadline comes once it has gone out (`Delivered`); if it
+    has not gone out one timeout later, that is reported (`alarm_at`)."""
+    data = {"level": level, "people": pdata(*users), "deadline": None}
+    return ("paged", {**data, "alarm_at": iso(at + ACK_TIMEOUT)})
 
 
 def acked(user: UserId, via: str, at: datetime) -> tuple[str, dict[str, Any]]:
@@ -308,7 +310,7 @@ def closed() -> Run:
     [
         pytest.param(
             {1: [A1], 2: [C2]},
-            [paged(1, A1)],
+            [paged(1, A1, at=T0)],
             [
                 CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
@@ -318,7 +320,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {1: [B1, A1], 2: [C2]},
-            [paged(1, A1, B1)],
+            [paged(1, A1, B1, at=T0)],
             [
                 CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="created"),
@@ -328,7 +330,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {1: [A1, A1], 2: [C2]},
-            [paged(1, A1)],
+            [paged(1, A1, at=T0)],
             [
                 CreateRoom(invite=(A1, REQ)),
                 Reply(template="created"),
@@ -338,7 +340,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {2: [C2]},
-            [("level_skipped", {"level": 1}), paged(2, C2)],
+            [("level_skipped", {"level": 1}), paged(2, C2, at=T0)],
             [
                 CreateRoom(invite=(C2, REQ)),
                 Reply(template="created"),
@@ -348,7 +350,7 @@ def closed() -> Run:
         ),
         pytest.param(
             {3: [D3]},
-            [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3)],
+            [("level_skipped", {"level": 1}), ("level_skipped", {"level": 2}), paged(3, D3, at=T0)],
             [
                 CreateRoom(invite=(D3, REQ)),
                 Reply(template="created"),
@@ -455,7 +457,7 @@ def test_queue(
             queued,
             Timer(duty=make_duty({1: [A1, B1], 2: [C2]}, OPENS)),
             OPENS,
-            [paged(1, A1, B1)],
+            [paged(1, A1, B1, at=OPENS)],
             [
                 CreateRoom(invite=(A1, B1, REQ)),
                 Reply(template="queue_opened"),
@@ -468,7 +470,7 @@ def test_queue(
             queued,
             Timer(duty=make_duty({2: [C2]}, OPENS)),
             OPENS + MIN,
-            [("level_skipped", {"level": 1}), paged(2, C2)],
+            [("level_skipped", {"level": 1}), paged(2, C2, at=OPENS + MIN)],
             [
                 CreateRoom(invite=(C2, REQ)),
                 Reply(template="queue_opened"),
@@ -550,7 +552,7 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
     run.do(Timer(duty=DUTY_12), OPENS)
     run.room(at=OPENS)
     events, effects = run.do(Timer(duty=DUTY_12), OPENS + ACK_TIMEOUT)
-    assert plain(events) == [paged(2, C2)]
+    assert plain(events) == [paged(2, C2, at=OPENS + ACK_TIMEOUT)]
     assert effects == [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)]
 
 
@@ -566,35 +568,35 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
         pytest.param(
             DUTY_123,
             T0 + ACK_TIMEOUT,
-            [paged(2, C2)],
+            [paged(2, C2, at=T0 + ACK_TIMEOUT)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="at-deadline",
         ),
         pytest.param(
             DUTY_123,
             T0 + 2 * ACK_TIMEOUT + timedelta(seconds=7),
-            [paged(2, C2)],
+            [paged(2, C2, at=T0 + 2 * ACK_TIMEOUT + timedelta(seconds=7))],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="after-deadline",
         ),
         pytest.param(
             make_duty({1: [A1], 2: [E2, C2]}),
             T0 + ACK_TIMEOUT,
-            [paged(2, C2, E2)],
+            [paged(2, C2, E2, at=T0 + ACK_TIMEOUT)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2, E2), first=False)],
             id="duty-resolved-at-escalation",
         ),
         pytest.param(
             make_duty({2: [E2]}),
             T0 + ACK_TIMEOUT,
-            [paged(2, E2)],
+            [paged(2, E2, at=T0 + ACK_TIMEOUT)],
             [escalating(2, 1), PageLevel(level=2, people=people(E2), first=False)],
             id="level-1-left-duty-meanwhile",
         ),
         pytest.param(
             make_duty({1: [A1], 3: [D3]}),
             T0 + ACK_TIMEOUT,
-            [("level_skipped", {"level": 2}), paged(3, D3)],
+            [("level_skipped", {"level": 2}), paged(3, D3, at=T0 + ACK_TIMEOUT)],
             [escalating(3, 1), PageLevel(level=3, people=people(D3), first=False)],
             id="empty-level-2-skipped",
         ),
@@ -604,7 +606,7 @@ def test_queued_then_opened_then_unacknowledged_escalates() -> None:
             [
                 ("level_skipped", {"level": 2}),
                 ("level_skipped", {"level": 3}),
-                paged(4, E2),
+                paged(4, E2, at=T0 + ACK_TIMEOUT),
             ],
             [escalating(4, 1), PageLevel(level=4, people=people(E2), first=False)],
             id="empty-levels-2-and-3-skipped",
@@ -667,10 +669,10 @@ def test_unanswered_without_a_room_sends_no_room_notice() -> None:
 def test_escalation_walks_every_level_then_gives_up() -> None:
     run = started(DUTY_123)
     t2, t3, t4, t5 = (T0 + n * ACK_TIMEOUT for n in (1, 2, 3, 4))
-    assert plain(run.do(Timer(duty=DUTY_123), t2)[0]) == [paged(2, C2)]
+    assert plain(run.do(Timer(duty=DUTY_123), t2)[0]) == [paged(2, C2, at=t2)]
     assert run.do(Timer(duty=DUTY_123), t2 + MIN) == ([], [])  # the old timer again: stale
     events, effects = run.do(Timer(duty=DUTY_123), t3)
-    assert plain(events) == [paged(3, D3)]
+    assert plain(events) == [paged(3, D3, at=t3)]
     assert effects == [escalating(3, 2), PageLevel(level=3, people=people(D3), first=False)]
     events, effects = run.do(Timer(duty=DUTY_123), t4)
     assert plain(events) == [("unanswered", {})]
@@ -692,19 +694,26 @@ def test_a_page_held_up_gets_its_whole_time_from_when_it_went_out() -> None:
     run = Run()
     run.do(request(DUTY_123), T0, send=False)
     run.room()
-    assert (run.c.state, run.c.deadline) == (State.PAGING, None)  # decided, not yet out
-    assert run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT) == ([], [])  # nothing is due
-    out = T0 + 7 * MIN  # a backlog, an outage or a restart held the page up
+    assert run.c.state is State.PAGING and not run.c.pages[-1].sent  # decided, not yet out
+    # Its time would have run out: the requester is told to call, the admins to look, once.
+    events, effects = run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT)
+    assert plain(events) == [("page_undelivered", {"level": 1})]
+    assert effects == [
+        Reply(template="page_undelivered", params={"level": 1}),
+        AlertAdmins(template="admin_page_undelivered", params={"level": 1}),
+    ]
+    assert run.c.deadline is None
+    assert run.do(Timer(duty=DUTY_123), T0 + 2 * ACK_TIMEOUT) == ([], [])
+    out = T0 + 17 * MIN  # a backlog, an outage or a restart held the page up
     [delivered] = run.deliver(1, out)
     assert plain([delivered]) == [
         ("page_delivered", {"level": 1, "deadline": iso(out + ACK_TIMEOUT)})
     ]
-    assert run.c.deadline == out + ACK_TIMEOUT
-    assert run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT + MIN) == ([], [])
+    assert run.c.deadline == out + ACK_TIMEOUT and run.c.pages[-1].sent
+    assert run.do(Timer(duty=DUTY_123), out + ACK_TIMEOUT - MIN) == ([], [])
     events, _ = run.do(Timer(duty=DUTY_123), out + ACK_TIMEOUT, send=False)
-    assert plain(events) == [paged(2, C2)]
-    assert run.c.deadline is None  # level 2's time, too, starts once its page is out
-    assert run.deliver(2, out + ACK_TIMEOUT + MIN) != []
+    assert plain(events) == [paged(2, C2, at=out + ACK_TIMEOUT)]
+    assert run.deliver(2, out + ACK_TIMEOUT + MIN) != []  # level 2's time starts once it is out
     assert run.c.deadline == out + ACK_TIMEOUT + MIN + ACK_TIMEOUT
 
 
@@ -714,7 +723,9 @@ def test_level_2_held_up_is_not_declared_unanswered_before_its_time() -> None:
     run = started(DUTY_12)
     run.do(Timer(duty=DUTY_12), T0 + ACK_TIMEOUT, send=False)  # level 2 decided
     late = T0 + ACK_TIMEOUT + 15 * MIN  # … and sent 15 min later
-    assert run.do(Timer(duty=DUTY_12), T0 + 2 * ACK_TIMEOUT) == ([], [])
+    events, _ = run.do(Timer(duty=DUTY_12), T0 + 2 * ACK_TIMEOUT)
+    assert [e.kind for e in events] == ["page_undelivered"]  # reported, not unanswered
+    assert run.c.state is State.PAGING
     run.deliver(2, late)
     assert run.do(Timer(duty=DUTY_12), late + ACK_TIMEOUT - timedelta(seconds=1)) == ([], [])
     events, _ = run.do(AckBy(user=C2, via=AckVia.REACTION), late + 2 * MIN)
@@ -969,14 +980,14 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         pytest.param(
             started,
             PassOnBy(user=A1, duty=DUTY_123),
-            [("passed_on", {"user": A1, "level": 1}), paged(2, C2)],
+            [("passed_on", {"user": A1, "level": 1}), paged(2, C2, at=T0 + 2 * MIN)],
             [escalating(2, 1), PageLevel(level=2, people=people(C2), first=False)],
             id="level-1-passes",
         ),
         pytest.param(
             started,
             PassOnBy(user=A1, duty=make_duty({1: [A1], 2: [E2]})),
-            [("passed_on", {"user": A1, "level": 1}), paged(2, E2)],
+            [("passed_on", {"user": A1, "level": 1}), paged(2, E2, at=T0 + 2 * MIN)],
             [escalating(2, 1), PageLevel(level=2, people=people(E2), first=False)],
             id="duty-resolved-at-pass",
         ),
@@ -986,7 +997,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
             [
                 ("passed_on", {"user": A1, "level": 1}),
                 ("level_skipped", {"level": 2}),
-                paged(3, D3),
+                paged(3, D3, at=T0 + 2 * MIN),
             ],
             [escalating(3, 1), PageLevel(level=3, people=people(D3), first=False)],
             id="pass-skips-empty-level",
@@ -1005,7 +1016,7 @@ def test_no_page_after_acknowledgement(script: list[tuple[Input, datetime]]) -> 
         pytest.param(
             escalated_to_2,
             PassOnBy(user=C2, duty=DUTY_123),
-            [("passed_on", {"user": C2, "level": 2}), paged(3, D3)],
+            [("passed_on", {"user": C2, "level": 2}), paged(3, D3, at=T0 + 2 * MIN)],
             [escalating(3, 2), PageLevel(level=3, people=people(D3), first=False)],
             id="level-2-passes",
         ),

@@ -22,6 +22,7 @@ from consultbot.domain.events import (
     Offered,
     Paged,
     PageDelivered,
+    PageUndelivered,
     PassedOn,
     Payload,
     Person,
@@ -116,6 +117,15 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
             "request_event": "$mdk",
             "services": ["kardiologi", "onkologi"],
         },
+    ),
+    (PageUndelivered(level=2), {"level": 2}),
+    (
+        PageUndelivered(level=1, service=ServiceId("onkologi")),
+        {"level": 1, "service": "onkologi"},
+    ),
+    (
+        Paged(level=1, people=(), deadline=None, alarm_at=AT),
+        {"level": 1, "people": [], "deadline": None, "alarm_at": "2026-11-23T09:00:00+00:00"},
     ),
     (
         PageDelivered(level=2, deadline=LOCAL),

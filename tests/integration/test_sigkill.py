@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 CONSULTS = 100
 ACK_TIMEOUT = 10  # the smallest a config file allows
 ACK = timedelta(seconds=ACK_TIMEOUT)
+MIN_KILLS = 20
 RUNNING = b"consultbot is running"
 
 
@@ -150,9 +151,14 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
 
         async def killer() -> None:
             # Kill at random moments while questions come in, and on while consults are
-            # paged, escalated and acknowledged.
+            # paged, escalated and acknowledged: at least MIN_KILLS times, however fast the
+            # machine.
             asked_at: float | None = None
-            while asked_at is None or time.monotonic() < asked_at + 2.5 * ACK_TIMEOUT:
+            while (
+                asked_at is None
+                or time.monotonic() < asked_at + 2.5 * ACK_TIMEOUT
+                or len(kills) < MIN_KILLS
+            ):
                 await asyncio.sleep(rng.uniform(0.5, 3.5))
                 if asked_at is None and asked.is_set():
                     asked_at = time.monotonic()
@@ -371,7 +377,5 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
             f"out); acknowledged {len(acknowledged)}, unanswered "
             f"{CONSULTS - len(acknowledged)}; duplicates 0; deadlines overdue at a start: "
             f"{len(overdue_delays)}, fired at most {max(overdue_delays, default=0):.2f} s after "
-            "it; "
-            f"pages out after their decision: at most {max(sent_late):.1f} s"
+            f"it; pages out after their decision: at most {max(sent_late):.1f} s"
         )
-        assert len(kills) >= 20
