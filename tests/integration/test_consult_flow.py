@@ -84,6 +84,7 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
             "requested",
             "paged",
             "room_created",
+            "page_delivered",  # its time runs from here
             "acknowledged",
             "poll_posted",
             "closed",
