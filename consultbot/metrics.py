@@ -138,6 +138,12 @@ class Metrics:
             ["track"],
             registry=r,
         )
+        self.undelivered = Counter(
+            "consultbot_pages_undelivered",
+            "Pages not out one timeout after their decision (the requester and admins were told)",
+            ["track"],
+            registry=r,
+        )
         self.ack_seconds = Histogram(
             "consultbot_time_to_acknowledge_seconds",
             "Seconds from the first page to the acknowledgement",
@@ -201,6 +207,8 @@ class Metrics:
                 self.escalations.labels(track).inc()
         elif kind in (EventKind.UNANSWERED, EventKind.SERVICE_UNANSWERED):
             self.unanswered.labels(track).inc()
+        elif kind is EventKind.PAGE_UNDELIVERED:
+            self.undelivered.labels(track).inc()
         elif kind is EventKind.CLOSED:
             outcome = after.outcome.value if after.outcome is not None else "none"
             self.closed.labels(track, outcome).inc()

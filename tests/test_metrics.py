@@ -77,6 +77,19 @@ async def test_nobody_answering_is_counted_as_unanswered(make: Make) -> None:
     assert value(m, "consultbot_time_to_acknowledge_seconds_count", track="halvakut") == 0
 
 
+async def test_a_page_that_could_not_go_out_in_time_is_counted(make: Make) -> None:
+    bot: Bot = await make()
+    await bot.say(REQ, ASK)  # the page is decided; the homeserver takes nothing
+    m = bot.service.metrics
+    assert value(m, "consultbot_pages_undelivered_total", track="halvakut") == 0
+    await bot.fire_at(NOW + ACK_TIMEOUT, send=False)
+    assert value(m, "consultbot_pages_undelivered_total", track="halvakut") == 1
+    await bot.flush()  # out at last: its time starts now, nothing more is counted
+    await bot.fire_at(NOW + 2 * ACK_TIMEOUT - timedelta(seconds=1))
+    assert value(m, "consultbot_pages_undelivered_total", track="halvakut") == 1
+    assert value(m, "consultbot_escalations_total", track="halvakut") == 0
+
+
 async def test_send_retries_are_counted(make: Make) -> None:
     bot: Bot = await make()
     bot.messenger.fail_next = 2
