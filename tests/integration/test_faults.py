@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from consultbot.domain.escalation import State
 from consultbot.domain.types import ConsultId
 
 from .faults_proxy import RateLimitingProxy
-from .harness import QUESTION, World, join_invite, world
+from .harness import QUESTION, SWITCHBOARD, World, join_invite, world
 
 pytestmark = [pytest.mark.integration]
 
@@ -290,3 +290,56 @@ async def test_a_user_on_a_server_not_allowed_is_refused_over_real_federation(
                 assert await bot.store.consults_of(eve_id, open_only=False) == []
         finally:
             await eve.close()
+
+
+async def test_a_page_held_up_is_reported_and_its_level_gets_its_whole_time_once_out(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The homeserver hangs on the consultant's invite (the page's first step): the requester
+    gets the switchboard number and the admins an alert after one timeout; once the page is out,
+    its level has its whole time from then, not from the decision."""
+    async with world(homeserver, tmp_path, "doctor", "l1", "admin") as w:
+        proxy = RateLimitingProxy(upstream=homeserver.url)
+        await proxy.start()
+        try:
+            admin = w.people["admin"].c
+            admin_room = await admin.create_dm(w.bot_id, wait=False)  # the bot joins at start
+            config = w.config(ack_timeout=3, admin_room=admin_room)
+            config = replace(config, matrix=replace(config.matrix, homeserver=proxy.url))
+            await w.seed(config, {1: ["l1"]})
+            async with running_bot(config) as bot:
+                doctor, l1 = w.people["doctor"].c, w.people["l1"].c
+                dm = await doctor.create_dm(w.bot_id)
+
+                async def pooled() -> bool:  # the consult takes a ready room: no createRoom
+                    return bool(await bot.store.pool_rooms())
+
+                await until(pooled, 30)
+                proxy.hold("/invite")
+                await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+                warning = await doctor.wait_for(from_bot(w, dm, "har inte gått fram"), 30)
+                assert "K-000001" in warning.body and SWITCHBOARD in warning.body
+                alert = await admin.wait_for(from_bot(w, admin_room, "K-000001"), 30)
+                assert "nivå 1" in alert.body and QUESTION not in alert.body
+                consult = ConsultId("K-000001")
+                kinds = [e.kind for e in await bot.store.events(consult)]
+                assert "page_undelivered" in kinds and "page_delivered" not in kinds
+                assert "unanswered" not in kinds  # nobody was reached: nothing timed out
+
+                released = datetime.now(UTC)
+                proxy.release()
+                room = await join_invite(l1, 60)
+                await l1.wait_for(lambda s: from_bot(w, room, QUESTION)(s), 60)
+                await doctor.wait_for(from_bot(w, dm, "Ingen har kvitterat"), 30)
+                events = {e.kind: e.at for e in await bot.store.events(consult)}
+                out, unanswered = events["page_delivered"], events["unanswered"]
+                assert out >= released - timedelta(seconds=1)
+                took = (unanswered - out).total_seconds()
+                print(f"held page: out {took:.2f} s before 'unanswered' (its whole 3 s)")
+                assert took >= 3.0
+                # Reported once; the warning was not repeated when the page went out.
+                said = [s.body for s in doctor.seen if from_bot(w, dm, "har inte gått fram")(s)]
+                assert len(said) == 1
+        finally:
+            proxy.release()
+            await proxy.stop()
