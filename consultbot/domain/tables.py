@@ -5,8 +5,9 @@ or UTF-16 with a BOM (Excel's "Unicode text"). Excel's plain "CSV" export on Swe
 Windows-1252, not UTF-8; such a file is read as Windows-1252 with a warning rather than
 refused, because that is what admins will upload. A file that mixes UTF-8 and Windows-1252
 (two exports pasted together) is refused with the first line that differs: å, ä and ö would
-otherwise come out wrong in some names. A quote that is never closed is an error with the
-line where it opens (without that, every row after it disappears into one cell).
+otherwise come out wrong in some names. A file that is neither is refused at its first line
+that is not UTF-8. A quote that is never closed is an error with the line where it opens
+(without that, every row after it disappears into one cell).
 
 XLSX: the first sheet, header in the first non-empty row. Read with a small streaming reader
 of the cells the file stores (`xlsx.py`): a stray cell at XFD1048576 costs nothing, and a
@@ -89,24 +90,27 @@ def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    mixed = _first_non_utf8_line(data)
-    if mixed is not None:
+    bad_line, utf8_line = _first_non_utf8_line(data)
+    if utf8_line is not None:
         problems.append(
-            Problem(file=file, line=mixed[0], code="mixed_encoding", params={"utf8": str(mixed[1])})
+            Problem(
+                file=file, line=bad_line, code="mixed_encoding", params={"utf8": str(utf8_line)}
+            )
         )
         return None
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
-        problems.append(Problem(file=file, line=None, code="not_utf8"))
+        # Neither encoding (another code page, or a UTF-8 file cut inside a character).
+        problems.append(Problem(file=file, line=bad_line, code="not_utf8"))
         return None
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
 
 
-def _first_non_utf8_line(data: bytes) -> tuple[int, int] | None:
-    """(first line that is not UTF-8, a line that is UTF-8 with non-ASCII letters) when the
-    file mixes both encodings; None when no line needs UTF-8."""
+def _first_non_utf8_line(data: bytes) -> tuple[int, int | None]:
+    """(first line that is not UTF-8, first line that is UTF-8 with non-ASCII letters or
+    None) for `data` that does not decode as UTF-8."""
     utf8_line = bad_line = 0
     for number, line in enumerate(data.split(b"\n"), 1):
         if line.isascii():
@@ -119,7 +123,7 @@ def _first_non_utf8_line(data: bytes) -> tuple[int, int] | None:
             utf8_line = utf8_line or number
         if utf8_line and bad_line:
             return bad_line, utf8_line
-    return None
+    return bad_line or 1, None
 
 
 def read_rows(data: bytes, file: str, columns: Columns, problems: list[Problem]) -> list[Row]:

@@ -127,6 +127,16 @@ def test_windows_1252_warning_names_the_file() -> None:
     assert {s.name for s in result.shifts} == {"Åsa Öberg", "Bo Ärlig"}
 
 
+def test_a_file_neither_utf8_nor_windows_1252_is_refused_at_its_first_bad_line() -> None:
+    # A UTF-8 export cut off inside a character: two of the three bytes of 址 arrived, and
+    # 0x9D is no Windows-1252 character either. The admin needs the line, not just "not UTF-8".
+    head = csv_text(ENGLISH, [ROWS[0].replace("Åsa Öberg", "Asa Oberg")]).encode()
+    cut = "kardiologi,1,2026-03-02 08:00,2026-03-02 17:00,@li:localhost,Li 址".encode()[:-1]
+    result = check(("r.csv", head + cut))
+    assert codes(result.errors) == [("r.csv", 3, "not_utf8")]
+    assert not result.shifts
+
+
 def test_quoted_cells_with_delimiters_and_newlines_keep_physical_line_numbers() -> None:
     text = (
         "service,level,start,end,matrix_id,name,phone\n"
