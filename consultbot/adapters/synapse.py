@@ -217,12 +217,24 @@ class EmbeddedHomeserver:
             time.monotonic() - started,
         )
 
+    def freeze(self) -> None:
+        """Suspend Synapse (SIGSTOP): its port stays open but nothing is answered, as with a
+        homeserver that hangs rather than refuses. For fault tests; `thaw` resumes it."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Resume a frozen Synapse (SIGCONT)."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signal.SIGCONT)
+
     async def stop(self) -> None:
         """Stop Synapse: SIGTERM, then SIGKILL after 10 s. Safe to call more than once."""
         process, self._process = self._process, None
         try:
             if process is not None and process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGCONT)  # a frozen one could not stop
                     process.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(process.wait(), _STOP_GRACE_SECONDS)

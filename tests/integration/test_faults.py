@@ -110,9 +110,11 @@ async def test_http_429_with_retry_after_is_waited_out_and_the_retry_is_not_doub
             await proxy.stop()
 
 
+@pytest.mark.parametrize("outage", ["stopped", "frozen"])
 async def test_a_30_second_outage_with_deadlines_passing_is_caught_up_within_5_seconds(
-    homeserver: EmbeddedHomeserver, tmp_path: Path
+    homeserver: EmbeddedHomeserver, tmp_path: Path, outage: str
 ) -> None:
+    """Synapse stopped (connections refused) or frozen (SIGSTOP: connections hang)."""
     async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
         config = w.config(ack_timeout=10)
         await w.seed(config, {1: ["l1"], 2: ["l2"]})
@@ -128,7 +130,10 @@ async def test_a_30_second_outage_with_deadlines_passing_is_caught_up_within_5_s
             for room in rooms:
                 await l1.wait_for(lambda s, room=room: from_bot(w, room, "fråga")(s), 30)
 
-            await homeserver.stop()
+            if outage == "stopped":
+                await homeserver.stop()
+            else:
+                homeserver.freeze()
             down = time.monotonic()
             try:
                 # Every level-1 deadline passes while Synapse is down: the escalations are
@@ -141,14 +146,19 @@ async def test_a_30_second_outage_with_deadlines_passing_is_caught_up_within_5_s
                 assert all(not task.done() for task in bot.tasks)
                 await asyncio.sleep(max(0.0, down + 30 - time.monotonic()))  # the outage itself
             finally:
-                await homeserver.start()
+                if outage == "stopped":
+                    await homeserver.start()
+                else:
+                    homeserver.thaw()
             back = time.monotonic()
 
             async def caught_up() -> bool:
                 return await bot.store.pending() == []
 
             recovered = await until(caught_up, 30)
-            print(f"30 s outage: everything queued sent {recovered:.2f} s after Synapse returned")
+            print(
+                f"30 s outage ({outage}): all queued sent {recovered:.2f} s after Synapse returned"
+            )
             assert recovered < 5, recovered
             assert all(not task.done() for task in bot.tasks)
             # Nothing dropped: level 2 gets every page, level 1 was paged once per consult.
