@@ -319,7 +319,7 @@ async def test_the_warning_is_dropped_when_the_page_went_out_first(make: Make) -
     await bot.flush()
     assert len(bot.messenger.pages()) == 1
     assert not any("har inte gått fram" in t for t in bot.messenger.said(DM))
-    assert any("har inte kunnat skickas" in t for t in bot.messenger.said(ADMIN_ROOM))
+    assert any("har inte gått ut inom en svarstid" in t for t in bot.messenger.said(ADMIN_ROOM))
 
 
 # --------------------------------------------------------------------------------------------
