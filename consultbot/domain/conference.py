@@ -175,6 +175,19 @@ def _with_leg(
     )
 
 
+def _due(leg: Leg, now: datetime) -> bool:
+    """True when the leg's deadline (next level, or the report of a page not out) has come."""
+    return leg.deadline is not None and now >= leg.deadline
+
+
+def _sent(leg: Leg, deadline: datetime) -> Leg:
+    """The leg once its last page went out: its time runs until `deadline`."""
+    if leg.settled or not leg.pages:
+        return leg
+    pages = (*leg.pages[:-1], replace(leg.pages[-1], sent=True))
+    return replace(leg, pages=pages, deadline=deadline)
+
+
 def _deadline(c: esc.Consult) -> datetime | None:
     due: list[datetime] = []
     if c.state is esc.State.PAGING:
@@ -210,19 +223,7 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
             )
         case PageDelivered():
             deadline = payload.deadline
-            consult = _with_leg(
-                consult,
-                payload.service,
-                lambda leg: (
-                    leg
-                    if leg.settled or not leg.pages
-                    else replace(
-                        leg,
-                        pages=(*leg.pages[:-1], replace(leg.pages[-1], sent=True)),
-                        deadline=deadline,
-                    )
-                ),
-            )
+            consult = _with_leg(consult, payload.service, lambda leg: _sent(leg, deadline))
         case PageUndelivered():
             consult = _with_leg(
                 consult,
@@ -429,11 +430,9 @@ def _timer(
         return [], []  # a stale or early timer: nothing is due
     s = _Steps(consult, now)
     if consult.state is esc.State.PAGING:
-        timed = [leg for leg in consult.legs if not leg.settled and leg.deadline is not None]
+        ready = [leg for leg in consult.legs if not leg.settled and _due(leg, now)]
         stuck: list[Leg] = []
-        for leg in timed:
-            if now < (leg.deadline or now):
-                continue
+        for leg in ready:
             if leg.pages and not leg.pages[-1].sent:
                 stuck.append(leg)  # its page is not out yet: its time has not begun
                 continue
