@@ -38,6 +38,7 @@ from consultbot.domain.events import AckVia, Event
 from consultbot.domain.handover import HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import search_directory
+from consultbot.domain.personal_numbers import contains_personal_number
 from consultbot.domain.service_search import find_service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
 from consultbot.handovers import HandoverDesk
@@ -197,6 +198,9 @@ class Inbox:
         if await self.consults.is_handled(file.event_id):
             return
         try:
+            if any(map(contains_personal_number, file.other_text)):
+                await self._redact_personal_number(file.room, file.event_id)
+                return
             if not self.allowed(file.sender) or not self.admin.wants(file):
                 await self._handled(file.event_id)
                 return
@@ -415,14 +419,19 @@ class Inbox:
         return user.split(":", 1)[1] in self.config.bot.allowed_servers
 
     async def _message(self, message: IncomingMessage) -> None:
+        # First, whoever wrote it and whatever kind of message it is: a personnummer in the
+        # room is removed even from someone who may not use the bot.
+        if any(map(contains_personal_number, (message.body, *message.other_text))):
+            await self._redact_personal_number(message.room, message.event_id)
+            return
+        if message.read_only:
+            await self._handled(message.event_id)
+            return
         if not self.allowed(message.sender):
             servers = ", ".join(self.config.bot.allowed_servers)
             await self._reply(
                 message.room, "refused_server", handled=message.event_id, servers=servers
             )
-            return
-        if cmd.contains_personal_number(message.body):
-            await self._redact_personal_number(message)
             return
         command = cmd.parse_command(message.body)
         consult_id = await self.consults.consult_for_room(message.room)
@@ -437,15 +446,14 @@ class Inbox:
             return
         await self._command(message, command)
 
-    async def _redact_personal_number(self, message: IncomingMessage) -> None:
+    async def _redact_personal_number(self, room: str, event_id: str) -> None:
         content = self._renderer.render("pnr_redacted")
-        room = message.room
         await self._send(
             [
-                Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": message.event_id}),
+                Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": event_id}),
                 Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content)),
             ],
-            handled=message.event_id,
+            handled=event_id,
         )
 
     async def _command(self, message: IncomingMessage, command: cmd.Command) -> None:
@@ -511,7 +519,12 @@ class Inbox:
                 )
             case cmd.Invalid():
                 await self._reply(
-                    room, "invalid", handled=event, language=language, reason=command.reason.value
+                    room,
+                    "invalid",
+                    handled=event,
+                    language=language,
+                    reason=command.reason.value,
+                    limit=cmd.MAX_BODY_LENGTH,
                 )
 
     async def _in_consult_room(

@@ -376,6 +376,12 @@ class IncomingMessage:
     direct: bool = False
     foreign_members: bool = False  # someone in the room (joined or invited) is on another server
     mentions: tuple[UserId, ...] = ()  # users mentioned with a pill (`m.mentions`)
+    # Everything else the event shows people, as plain text: a reply's quoted lines, the
+    # formatted body's text, an edit's new content. Read for personnummer, never parsed.
+    other_text: tuple[str, ...] = ()
+    # An m.notice, m.emote, media caption or an edit: read for personnummer only, never a
+    # command or an answer (an edit of a command is not a new command).
+    read_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -394,6 +400,7 @@ class IncomingFile:
     ref: Mapping[str, Any]
     at: datetime
     direct: bool = False
+    other_text: tuple[str, ...] = ()  # its name and caption as people see them (personnummer)
 
 
 class FileTooLarge(Exception):

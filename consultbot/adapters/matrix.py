@@ -46,6 +46,7 @@ from nio import (
     RoomKickError,
     RoomLeaveError,
     RoomMemberEvent,
+    RoomMessage,
     RoomMessageFile,
     RoomMessagesResponse,
     RoomMessageText,
@@ -61,7 +62,7 @@ from nio import (
 from nio.api import MessageDirection
 from nio.exceptions import GroupEncryptionError
 
-from consultbot.adapters import media, room_policy
+from consultbot.adapters import media, message_text, room_policy
 from consultbot.config import MatrixConfig
 from consultbot.domain import polls
 from consultbot.domain.errors import ConsultbotError
@@ -800,7 +801,14 @@ class MatrixBot(Messenger, FileSource):
         client = self.client
         assert client is not None and self.handler is not None
         at = datetime.fromtimestamp(getattr(event, "server_timestamp", 0) / 1000, UTC)
-        if isinstance(event, RoomMessageText):
+        if isinstance(event, RoomMessage) and not isinstance(
+            event, (RoomMessageFile, RoomEncryptedFile)
+        ):
+            # Every message that shows text (notices, emotes, media captions, edits too) is
+            # read for personnummer; only a plain m.text is read as chat.
+            content = _content(event)
+            chat = message_text.is_chat(content)
+            body = content.get("body") if chat else None
             room = client.rooms.get(room_id)
             direct = room is not None and len(room.users) <= 2
             members = set(room.users) | set(room.invited_users) if room is not None else set()
@@ -809,13 +817,15 @@ class MatrixBot(Messenger, FileSource):
                     room=room_id,
                     event_id=event.event_id,
                     sender=UserId(event.sender),
-                    body=strip_reply_fallback(event.body or "", event.source),
+                    body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
                     at=at,
                     direct=direct,
                     foreign_members=any(
                         not room_policy.invite_allowed(m, self.servers) for m in members
                     ),
                     mentions=mentioned(event.source),
+                    other_text=message_text.shown_texts(content),
+                    read_only=not chat,
                 )
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
@@ -835,6 +845,7 @@ class MatrixBot(Messenger, FileSource):
                     ref=content,
                     at=at,
                     direct=room is not None and len(room.users) <= 2,
+                    other_text=message_text.shown_texts(content),
                 )
             )
         elif (

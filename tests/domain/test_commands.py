@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from datetime import date, datetime, time
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from consultbot.domain.commands import (
@@ -36,11 +37,10 @@ from consultbot.domain.commands import (
     Status,
     Who,
     canonical_name,
-    contains_personal_number,
-    find_personal_numbers,
     parse_command,
     parse_outcome,
 )
+from consultbot.domain.personal_numbers import contains_personal_number, find_personal_numbers
 from consultbot.domain.types import Dataset, Track
 
 # ---------------------------------------------------------------------------------------------
@@ -437,7 +437,6 @@ def test_check_digit_helper_against_published_examples() -> None:
         "19800565-1230",
         "000229-" + personal_number(date(2000, 2, 29), 456)[6:],  # leap day, valid in 2000
         "20000229" + personal_number(date(2000, 2, 29), 456)[6:],
-        "121212\u20131212",  # en dash, as pasted from a word processor
         # Skatteverket writes an unknown birth day as 00, so a samordningsnummer's day is 60
         "800560-" + "123" + check_digit("800560123"),
     ],
@@ -494,7 +493,8 @@ def test_does_not_find(text: str) -> None:
 _NON_DIGITS = st.text(
     alphabet=st.characters(exclude_characters="0123456789", exclude_categories=["Cs"]),
     max_size=40,
-)
+).filter(lambda text: not any(c.isdigit() for c in unicodedata.normalize("NFKC", text)))
+"""Text with no digit in any script, also after NFKC (superscripts, circled digits …)."""
 
 
 @st.composite
@@ -504,6 +504,8 @@ def written_personal_numbers(draw: st.DrawFn) -> str:
     ten = personal_number(born, draw(st.integers(0, 999)), coordination=coordination)
     separator = draw(st.sampled_from(["-", "+", " ", ""]))
     century = f"{born.year // 100}" if draw(st.booleans()) else ""
+    # Ten bare digits starting 07 are a mobile number (see test_personnummer_corpus.py).
+    assume(century or separator or not ten.startswith("07"))
     return century + ten[:6] + separator + ten[6:]
 
 
