@@ -6,6 +6,7 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -129,18 +130,21 @@ async def check_roster_files(
 
     The summary says, per service, how many shifts the import adds, replaces and removes."""
     catalogue = await _require_catalogue(store)
-    result = check_roster(files, catalogue, tz, hours)
+    # Parsing runs in a worker thread: a large or hostile file must not hold the event loop.
+    result = await asyncio.to_thread(check_roster, files, catalogue, tz, hours)
     kept: list[Shift] = []
     per_service: list[Changes] = []
+    by_service: dict[str, list[Shift]] = {}
+    for shift in result.shifts:
+        by_service.setdefault(shift.service, []).append(shift)
     for service, spans in sorted(result.periods.items()):
         existing: list[Shift] = []
         for start, end in spans:
             running = await store.shifts(service, start, end)
             kept.extend(s for s in running if s.start < start and not in_periods(s, spans))
             existing.extend(s for s in running if start <= s.start < end)
-        new = [s for s in result.shifts if s.service == service]
-        per_service.append(changes(service, new, existing))
-    clashes = overlaps_with_kept(result, _unique(kept), tz)
+        per_service.append(changes(service, by_service.get(service, []), existing))
+    clashes = await asyncio.to_thread(overlaps_with_kept, result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
 
@@ -187,7 +191,7 @@ def _unique(shifts: list[Shift]) -> list[Shift]:
 async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
-    checked, catalogue = _check_catalogue(files)
+    checked, catalogue = await asyncio.to_thread(_check_catalogue, files)
     if not checked.has_content:
         return checked
     name = files[0][0]
@@ -216,7 +220,7 @@ async def check_staff_files(files: Files, store: DataStore) -> Checked:
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
-        found, found_problems = parse_staff(data, name, catalogue)
+        found, found_problems = await asyncio.to_thread(parse_staff, data, name, catalogue)
         members.extend(found)
         problems.extend(found_problems)
 
@@ -283,7 +287,7 @@ async def check_files(
     if dataset is Dataset.CATALOGUE:
         return await check_catalogue_against(files, store, now)
     if dataset is Dataset.DIRECTORY:
-        return check_directory_files(files)
+        return await asyncio.to_thread(check_directory_files, files)
     if dataset is Dataset.STAFF:
         return await check_staff_files(files, store)
     return await check_roster_files(files, store, tz, hours)

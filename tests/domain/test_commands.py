@@ -565,3 +565,55 @@ def test_meeting_times(body: str, expected: Command) -> None:
 )
 def test_handover_commands(body: str, expected: object) -> None:
     assert parse_command(body) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Long, hostile input: parsed to its plain meaning (how long it takes is bench/bench_stall.py's)
+
+
+def _filled(prefix: str, unit: str) -> str:
+    """`prefix` and `unit` repeated up to exactly MAX_BODY_LENGTH characters, or just under."""
+    return prefix + unit * ((MAX_BODY_LENGTH - len(prefix)) // len(unit))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_filled("!avsluta ", "."), Invalid(command="avsluta", reason=Reason.MISSING_OUTCOME)),
+        (_filled("!avsluta ", ". ,"), Invalid(command="avsluta", reason=Reason.MISSING_OUTCOME)),
+        (_filled("!avsluta råd", "!"), Close(outcome=Outcome.ADVICE)),
+        (
+            _filled("!avsluta ", "råd "),
+            Invalid(command="avsluta", reason=Reason.UNKNOWN_OUTCOME),
+        ),
+        (_filled("!hjälp ", "!"), Help(topic="")),
+        (
+            _filled("!återställ ", "."),
+            Invalid(command="återställ", reason=Reason.UNKNOWN_DATASET),
+        ),
+        (_filled("!statistik ", "2026-"), Invalid(command="statistik", reason=Reason.BAD_MONTH)),
+        (
+            _filled("!möte 2026-12-07 ", " "),
+            Invalid(command="möte", reason=Reason.BAD_MEETING_TIME),
+        ),
+        (_filled("!lämna ", "12:30 "), Invalid(command="lämna", reason=Reason.BAD_TIME)),
+        (_filled("!lämna ", "@a:b "), Invalid(command="lämna", reason=Reason.MISSING_USER)),
+        (_filled("!lämna ", "@a"), HandOver(users=())),
+        (_filled("!mdk ", ","), Invalid(command="mdk", reason=Reason.MISSING_SERVICE)),
+        (_filled("!mdk ", "a ,"), Invalid(command="mdk", reason=Reason.TOO_FEW_SERVICES)),
+        (_filled("!kontakt ", ". "), Contact(query=_filled("!kontakt ", ". ")[9:].strip())),
+        (_filled("!mdk a,b ", "?"), Conference(services=("a", "b"), text="?" * 7991)),
+    ],
+    ids=lambda value: value[:24] if isinstance(value, str) else None,
+)
+def test_long_hostile_input_parses(body: str, expected: Command) -> None:
+    assert len(body) <= MAX_BODY_LENGTH
+    assert parse_command(body) == expected
+
+
+@pytest.mark.parametrize("name", [*COMMAND_NAMES, "okänt", "consult"])
+def test_a_command_over_the_limit_is_refused_unparsed(name: str) -> None:
+    body = f"!{name} " + "." * MAX_BODY_LENGTH
+    command = parse_command(body)
+    assert isinstance(command, Invalid) and command.reason is Reason.TEXT_TOO_LONG
+    assert command.command == ALIASES.get(name, name)
