@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
+import os
 import shutil
 import sys
 import time
@@ -84,16 +86,27 @@ class Files(MemoryMessenger, FileSource):
 
 
 class Ticker:
-    """Wakes every TICK; the longest lateness of a wake-up is the loop's longest stall."""
+    """Wakes every TICK; the longest lateness of a wake-up is the loop's longest stall.
+
+    On a shared machine part of a lateness is the OS running other processes. `busy` is the
+    CPU time this process used (all its threads) during the late interval: the part of the
+    stall the bot itself caused is at most that."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.longest_busy = 0.0
+
+    def reset(self) -> None:
+        self.longest = self.longest_busy = 0.0
 
     async def run(self) -> None:
         while True:
-            before = time.perf_counter()
+            before, cpu = time.perf_counter(), time.process_time()
             await asyncio.sleep(TICK)
-            self.longest = max(self.longest, time.perf_counter() - before - TICK)
+            late = time.perf_counter() - before - TICK
+            busy = time.process_time() - cpu
+            self.longest = max(self.longest, late)
+            self.longest_busy = max(self.longest_busy, min(late, busy))
 
 
 def config(workdir: Path) -> Any:
@@ -182,6 +195,11 @@ def hostile_messages() -> list[tuple[str, IncomingMessage]]:
     for command, (shape, unit) in itertools.product(COMMANDS, SHAPES.items()):
         body = fill(command, unit, PARSED)
         found.append((f"`{command.strip()}` + {shape}, {len(body):,} chars", message(text(body))))
+    for command in COMMANDS:
+        # One run of punctuation between two letters: what made `[\W_]+$` quadratic.
+        body = f"{command}x" + "." * (PARSED - len(command) - 2) + "x"
+        label = f"`{command.strip()}` x + dots + x, {len(body):,} chars"
+        found.append((label, message(text(body))))
     invisible = "1\u200b9\u00ad1\u20602" * (HUGE // 8)
     tagged = "".join(f"<b>{c}</b>" for c in "19121212x" * (HUGE // 80))
     found += [
@@ -239,7 +257,7 @@ def big_csv() -> bytes:
     """A roster CSV up to the upload limit: hourly shifts of one service, many people."""
     lines = ["service,level,start,end,matrix_id,name,phone"]
     start = datetime(2027, 1, 1, 0, 0)
-    size = len(lines[0]) + 1
+    size = len(lines[0].encode()) + 1
     n = 0
     while True:
         a = start + timedelta(hours=n)
@@ -247,10 +265,10 @@ def big_csv() -> bytes:
             f"kardiologi,{n % 3 + 1},{a:%Y-%m-%d %H:%M},{a + timedelta(hours=1):%Y-%m-%d %H:%M},"
             f"@l{n % 500}:localhost,Läkare {n % 500},070-000 00 {n % 100:02d}"
         )
-        if size + len(line) + 1 > MAX_UPLOAD_BYTES:
+        if size + len(line.encode()) + 1 > MAX_UPLOAD_BYTES:
             break
         lines.append(line)
-        size += len(line) + 1
+        size += len(line.encode()) + 1
         n += 1
     return ("\n".join(lines) + "\n").encode()
 
@@ -284,20 +302,24 @@ def hostile_files() -> list[tuple[str, str, bytes]]:
 class Row:
     label: str
     stall_ms: float
+    busy_ms: float
     took_ms: float
     answer: str
 
 
-async def measure(service: ConsultService, ticker: Ticker, handle: Any) -> tuple[float, float]:
-    """(longest stall, time taken) in ms while `handle()` runs and its outbox is sent."""
+async def measure(
+    service: ConsultService, ticker: Ticker, handle: Any
+) -> tuple[float, float, float]:
+    """(longest stall, its part with this process running, time taken) in ms while
+    `handle()` runs and its outbox is sent."""
     await asyncio.sleep(0.01)  # let the ticker settle
-    ticker.longest = 0.0
+    ticker.reset()
     started = time.perf_counter()
     await handle()
     await service.dispatcher.drain()
     took = time.perf_counter() - started
     await asyncio.sleep(0.005)  # one more tick: a stall at the very end is counted
-    return ticker.longest * 1000, took * 1000
+    return ticker.longest * 1000, ticker.longest_busy * 1000, took * 1000
 
 
 def answer_of(messenger: Files, before: int) -> str:
@@ -307,12 +329,14 @@ def answer_of(messenger: Files, before: int) -> str:
         if sent.action == "redact":
             parts.append("redacted")
         elif sent.content is not None:
-            first = sent.content.text.strip().splitlines()[0] if sent.content.text.strip() else ""
-            parts.append(first[:90])
+            said_lines = sent.content.text.strip().splitlines() or [""]
+            # The first line, and the line of a data-file problem that gives the figure.
+            figure = [line for line in said_lines[1:] if "too_many" in line or "fler än" in line]
+            parts.append(" ".join(line[:140] for line in [said_lines[0], *figure[:1]]))
     return " / ".join(parts) or "(none)"
 
 
-async def run(workdir: Path) -> list[Row]:
+async def run(workdir: Path, only: str = "") -> list[Row]:
     store = await open_store(workdir / "consultbot.db")
     data = MemoryDataStore()
     await datasets.ensure_reference_data(data, ROOT / "rosters", NOW)
@@ -326,18 +350,23 @@ async def run(workdir: Path) -> list[Row]:
         clock=ManualClock(NOW),
         files=messenger,
     )
+    gc.freeze()  # as consultbot.app.run does once started
     ticker = Ticker()
     task = asyncio.create_task(ticker.run())
     rows: list[Row] = []
     try:
         for label, incoming in hostile_messages():
+            if only not in label:
+                continue
             before = len(messenger.log)
-            stall, took = await measure(
+            stall, busy, took = await measure(
                 service, ticker, lambda m=incoming: service.handle_message(m)
             )
-            rows.append(Row(label, stall, took, answer_of(messenger, before)))
-            print(f"{stall:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)
+            rows.append(Row(label, stall, busy, took, answer_of(messenger, before)))
+            print(f"{stall:7.1f} {busy:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)
         for label, name, payload in hostile_files():
+            if only not in label:
+                continue
             event_id = f"$file{next(EVENT_IDS)}"
             messenger.files[event_id] = payload
             upload = IncomingFile(
@@ -352,9 +381,11 @@ async def run(workdir: Path) -> list[Row]:
                 direct=True,
             )
             before = len(messenger.log)
-            stall, took = await measure(service, ticker, lambda f=upload: service.handle_file(f))
-            rows.append(Row(label, stall, took, answer_of(messenger, before)))
-            print(f"{stall:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)
+            stall, busy, took = await measure(
+                service, ticker, lambda f=upload: service.handle_file(f)
+            )
+            rows.append(Row(label, stall, busy, took, answer_of(messenger, before)))
+            print(f"{stall:7.1f} {busy:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)
     finally:
         task.cancel()
         await store.close()
@@ -369,46 +400,56 @@ def check(rows: list[Row]) -> list[str]:
             wrong.append(f"no answer: {row.label}")
         if "personnummer" in row.label and "redacted" not in row.answer:
             wrong.append(f"not redacted: {row.label}")
-    issue = next(r for r in rows if "COUNT=3000" in r.label)
-    if f"{MAX_SHIFTS:,}".replace(",", "\u00a0") not in issue.answer and "200" not in issue.answer:
+    issue = next((r for r in rows if "COUNT=3000" in r.label), None)
+    if issue is not None and f"{MAX_SHIFTS:,}".replace(",", "\u00a0") not in issue.answer:
         wrong.append(f"hostile calendar not refused with the figure: {issue.answer}")
     return wrong
 
 
-def report(rows: list[Row], seconds: float) -> str:
+def report(rows: list[Row], seconds: float, load: str) -> str:
     longest = max(rows, key=lambda r: r.stall_ms)
+    busiest = max(rows, key=lambda r: r.busy_ms)
     verdict = "met" if longest.stall_ms < TARGET_MS else "MISSED"
+    verdict_busy = "met" if busiest.busy_ms < TARGET_MS else "MISSED"
     lines = [
         MARK_START,
         "## Hostile input: the event loop's longest stall",
         "",
         f"Issue 19 target: whatever one user sends, the event loop is never held {TARGET_MS:.0f} ms"
-        " or more (a ticker task sleeping 1 ms records how late it wakes).",
+        " or more. A ticker task sleeping 1 ms records how late it wakes (the stall); beside it,"
+        " the CPU time this process used during that late interval (all its threads): on this"
+        " shared machine the rest of a stall is the OS running other processes.",
         "",
         "- Command: `.venv/bin/python bench/bench_stall.py`",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average before the run: {load}",
         f"- Machine: {benchlib.machine()}",
         "- The bot's intake in this process (`ConsultService.handle_message` / `handle_file`,"
         " messages built with the Matrix adapter's own field readers, SQLite store, the example"
-        " reference data in rosters/), each input followed by sending what it queued. Commands"
+        " reference data in rosters/, `gc.freeze()` after start-up as `consultbot.app.run`"
+        " does), each input followed by sending what it queued. Commands"
         f" at {PARSED:,} characters are the longest still parsed; longer ones get one short"
-        " answer unparsed. Uploads are parsed in a worker thread.",
+        " answer unparsed. Uploads are parsed in a worker thread, with full garbage collections"
+        " postponed while the file is checked.",
         f"- Run time {seconds:.0f} s.",
         "",
         f"**Longest stall over all {len(rows)} inputs: {longest.stall_ms:.1f} ms**"
-        f" ({longest.label}) – target < {TARGET_MS:.0f} ms: {verdict}.",
+        f" ({longest.label}) – target < {TARGET_MS:.0f} ms: {verdict}. With this process"
+        f" running: at most {busiest.busy_ms:.1f} ms ({busiest.label}): {verdict_busy}.",
         "",
-        "| input | longest stall | took | the bot's answer |",
-        "|---|---|---|---|",
+        "| input | longest stall | of it, this process running | took | the bot's answer |",
+        "|---|---|---|---|---|",
     ]
     for row in rows:
         answer = row.answer.replace("|", "\\|").replace("\u00a0", " ")
-        lines.append(f"| {row.label} | {row.stall_ms:.1f} ms | {row.took_ms:,.0f} ms | {answer} |")
+        lines.append(
+            f"| {row.label} | {row.stall_ms:.1f} ms | {row.busy_ms:.1f} ms"
+            f" | {row.took_ms:,.0f} ms | {answer} |"
+        )
     lines += [
         "",
-        "Before this change (main at 60d7c2c), `parse_command` alone on `!avsluta` + 8,000 dots"
-        " took about 2 s on this machine (a quadratic `[\\W_]+$`), and the issue's iCalendar"
-        " file expanded to 900,000 shifts in about 99 s on the event loop.",
+        "Before this change (main at 60d7c2c), `parse_command` alone on `!avsluta x` + 7,980"
+        " dots + `x` took 1.06 s of CPU on this machine (`[\\W_]+$`, quadratic), and the"
+        " issue's iCalendar file expanded to 900,000 shifts (about 99 s) on the event loop.",
         MARK_END,
         "",
     ]
@@ -419,14 +460,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "stall")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--only", default="", help="run only inputs whose label has this")
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     started = time.perf_counter()
-    rows = asyncio.run(run(args.workdir))
+    rows = asyncio.run(run(args.workdir, args.only))
     seconds = time.perf_counter() - started
     wrong = check(rows)
-    text = report(rows, seconds)
+    text = report(rows, seconds, load)
     print(text)
     if wrong:
         print("\n".join(wrong), file=sys.stderr)

@@ -7,10 +7,14 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import contextlib
+import gc
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, parse_catalogue
@@ -31,6 +35,43 @@ from consultbot.ports import DataStore
 from consultbot.render import Messages
 
 Files = Sequence[tuple[str, bytes]]
+T = TypeVar("T")
+
+# Full garbage collections are postponed while files are checked (see full_collections_postponed).
+_checking = 0
+_checking_lock = threading.Lock()
+_thresholds = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def full_collections_postponed() -> Iterator[None]:
+    """While files are checked, the oldest generation is not collected.
+
+    A full collection holds every thread, the event loop's too, while it walks the whole heap,
+    and a check builds a large one (200,000 shifts and their problems: a second on a busy
+    machine). Young objects are still collected as usual; what the check leaves behind is
+    freed by reference counting once its result is dropped. Nested and concurrent checks
+    share one postponement."""
+    global _checking, _thresholds
+    with _checking_lock:
+        if not _checking:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], 1 << 30)
+        _checking += 1
+    try:
+        yield
+    finally:
+        with _checking_lock:
+            _checking -= 1
+            if not _checking:
+                gc.set_threshold(*_thresholds)
+
+
+async def _parse(parse: Callable[..., T], *args: Any) -> T:
+    """Run a data-file parser in a worker thread: never on the event loop."""
+    with full_collections_postponed():
+        return await asyncio.to_thread(parse, *args)
+
 
 MAX_LISTED_WARNINGS = 20
 
@@ -131,7 +172,7 @@ async def check_roster_files(
     The summary says, per service, how many shifts the import adds, replaces and removes."""
     catalogue = await _require_catalogue(store)
     # Parsing runs in a worker thread: a large or hostile file must not hold the event loop.
-    result = await asyncio.to_thread(check_roster, files, catalogue, tz, hours)
+    result = await _parse(check_roster, files, catalogue, tz, hours)
     kept: list[Shift] = []
     per_service: list[Changes] = []
     by_service: dict[str, list[Shift]] = {}
@@ -143,8 +184,9 @@ async def check_roster_files(
             running = await store.shifts(service, start, end)
             kept.extend(s for s in running if s.start < start and not in_periods(s, spans))
             existing.extend(s for s in running if start <= s.start < end)
-        per_service.append(changes(service, by_service.get(service, []), existing))
-    clashes = await asyncio.to_thread(overlaps_with_kept, result, _unique(kept), tz)
+        new = by_service.get(service, [])
+        per_service.append(await _parse(changes, service, new, existing))
+    clashes = await _parse(overlaps_with_kept, result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
 
@@ -191,7 +233,7 @@ def _unique(shifts: list[Shift]) -> list[Shift]:
 async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
-    checked, catalogue = await asyncio.to_thread(_check_catalogue, files)
+    checked, catalogue = await _parse(_check_catalogue, files)
     if not checked.has_content:
         return checked
     name = files[0][0]
@@ -220,7 +262,7 @@ async def check_staff_files(files: Files, store: DataStore) -> Checked:
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
-        found, found_problems = await asyncio.to_thread(parse_staff, data, name, catalogue)
+        found, found_problems = await _parse(parse_staff, data, name, catalogue)
         members.extend(found)
         problems.extend(found_problems)
 
@@ -284,22 +326,29 @@ async def check_files(
     """Check files of any data set: the one path for the CLI and for uploads by chat.
 
     Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
-    if dataset is Dataset.CATALOGUE:
-        return await check_catalogue_against(files, store, now)
-    if dataset is Dataset.DIRECTORY:
-        return await asyncio.to_thread(check_directory_files, files)
-    if dataset is Dataset.STAFF:
-        return await check_staff_files(files, store)
-    return await check_roster_files(files, store, tz, hours)
+    with full_collections_postponed():
+        if dataset is Dataset.CATALOGUE:
+            return await check_catalogue_against(files, store, now)
+        if dataset is Dataset.DIRECTORY:
+            return await _parse(check_directory_files, files)
+        if dataset is Dataset.STAFF:
+            return await check_staff_files(files, store)
+        return await check_roster_files(files, store, tz, hours)
 
 
-def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
-    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error."""
+def format_check(
+    checked: Checked, messages: Messages, *, max_errors: int | None = None
+) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error
+    (or the first `max_errors` of them, then how many more: a chat answer must stay short)."""
     out: list[str] = []
     err: list[str] = []
     error, warning = messages.cli("error"), messages.cli("warning")
-    for problem in checked.errors:
+    errors = checked.errors
+    for problem in errors[:max_errors]:
         err.append(f"{error}: {messages.problem(problem)}")
+    if max_errors is not None and len(errors) > max_errors:
+        err.append(f"{error}: {messages.cli('and_more', count=len(errors) - max_errors)}")
     warnings = checked.warnings
     for problem in warnings[:MAX_LISTED_WARNINGS]:
         err.append(f"{warning}: {messages.problem(problem)}")

@@ -28,6 +28,7 @@ from typing import Any
 
 from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
+from consultbot.datasets import full_collections_postponed
 from consultbot.domain import commands as cmd
 from consultbot.domain import conference, repeats
 from consultbot.domain import escalation as esc
@@ -204,7 +205,9 @@ class Inbox:
             if not self.allowed(file.sender) or not self.admin.wants(file):
                 await self._handled(file.event_id)
                 return
-            await self.admin.file(file)
+            # The check's result (thousands of shifts) lives until the answer is sent.
+            with full_collections_postponed():
+                await self.admin.file(file)
         except Exception:
             log.exception("handling file %s in %s failed", file.event_id, file.room)
             try:
@@ -483,9 +486,10 @@ class Inbox:
             case cmd.Queue():
                 await self._queue(message)
             case cmd.Activate() | cmd.Cancel() | cmd.Rollback():
-                await self.admin.command(
-                    command, user=message.sender, room=room, handled=event, language=language
-                )
+                with full_collections_postponed():
+                    await self.admin.command(
+                        command, user=message.sender, room=room, handled=event, language=language
+                    )
             case cmd.Conference():
                 await self._convene(message, command)
             case cmd.Invalid(

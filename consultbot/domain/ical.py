@@ -281,6 +281,16 @@ def _unbalanced(text: str) -> Problem | None:
     return None
 
 
+_RELEASE_CHUNK = 1000
+
+
+def release(items: list[Any]) -> None:
+    """Empty `items` a slice at a time. Freeing a large structure at once is one long step
+    of the interpreter, and it holds every other thread (the event loop's) until it is done."""
+    while items:
+        del items[-_RELEASE_CHUNK:]
+
+
 def _too_many_shifts(file: str, line: int) -> Problem:
     """The file expands to more than MAX_SHIFTS shifts; `line` is the event where it passed."""
     limit = f"{MAX_SHIFTS:,}".replace(",", "\u00a0")
@@ -317,6 +327,8 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
                     shifts.extend(_shifts_of(occurrence, file, line))
                 if len(shifts) > MAX_SHIFTS:
                     problems.append(_too_many_shifts(file, line))
+                    release(shifts)
+                    release(calendar.subcomponents)
                     return []
         except _Refused as refused:
             del shifts[before:]  # a refused series adds nothing, not even its first shifts
@@ -325,6 +337,7 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
             )
     if not events:
         problems.append(Problem(file=file, line=None, code="no_rows"))
+    release(calendar.subcomponents)
     return shifts
 
 

@@ -30,7 +30,7 @@ from consultbot.domain import phones
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
-from consultbot.domain.ical import read_ical_roster
+from consultbot.domain.ical import read_ical_roster, release
 from consultbot.domain.matrix_ids import is_matrix_id as is_matrix_id
 from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.shifts import RawShift as RawShift
@@ -532,6 +532,7 @@ def check_roster(
     for name, data in files:
         raw.extend(read_roster(data, name, problems))
     shifts, where = validate_shifts(raw, catalogue, tz, problems)
+    release(raw)  # hundreds of thousands of rows: freed a slice at a time (see release)
     by_service, period_problems = _file_periods(shifts, where, tz)
     problems.extend(period_problems)
     periods = {service: merge_periods(spans) for service, spans in by_service.items()}

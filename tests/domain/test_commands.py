@@ -583,6 +583,10 @@ def _filled(prefix: str, unit: str) -> str:
         (_filled("!avsluta ", ". ,"), Invalid(command="avsluta", reason=Reason.MISSING_OUTCOME)),
         (_filled("!avsluta råd", "!"), Close(outcome=Outcome.ADVICE)),
         (
+            "!avsluta x" + "." * (MAX_BODY_LENGTH - 11) + "x",  # was quadratic: [\W_]+$
+            Invalid(command="avsluta", reason=Reason.UNKNOWN_OUTCOME),
+        ),
+        (
             _filled("!avsluta ", "råd "),
             Invalid(command="avsluta", reason=Reason.UNKNOWN_OUTCOME),
         ),
