@@ -175,9 +175,7 @@ async def check_roster_files(
     result = await _parse(check_roster, files, catalogue, tz, hours)
     kept: list[Shift] = []
     per_service: list[Changes] = []
-    by_service: dict[str, list[Shift]] = {}
-    for shift in result.shifts:
-        by_service.setdefault(shift.service, []).append(shift)
+    by_service = await _parse(_by_service, result.shifts)
     for service, spans in sorted(result.periods.items()):
         existing: list[Shift] = []
         for start, end in spans:
@@ -224,6 +222,13 @@ async def check_roster_files(
         ),
         _activate=activate if result.shifts else None,
     )
+
+
+def _by_service(shifts: Sequence[Shift]) -> dict[str, list[Shift]]:
+    grouped: dict[str, list[Shift]] = {}
+    for shift in shifts:
+        grouped.setdefault(shift.service, []).append(shift)
+    return grouped
 
 
 def _unique(shifts: list[Shift]) -> list[Shift]:
