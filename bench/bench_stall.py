@@ -254,22 +254,27 @@ def big_calendar() -> bytes:
 
 
 def big_csv() -> bytes:
-    """A roster CSV up to the upload limit: hourly shifts of one service, many people."""
+    """A valid roster CSV up to the upload limit: every service of the example catalogue,
+    three levels, day and night shifts, day after day from 2027-01-01."""
+    from consultbot.domain.catalogue import parse_catalogue
+
+    text = (ROOT / "rosters" / "services.toml").read_text(encoding="utf-8")
+    services = [s.id for s in parse_catalogue(text, "services.toml")[0].services]
     lines = ["service,level,start,end,matrix_id,name,phone"]
-    start = datetime(2027, 1, 1, 0, 0)
     size = len(lines[0].encode()) + 1
-    n = 0
-    while True:
-        a = start + timedelta(hours=n)
-        line = (
-            f"kardiologi,{n % 3 + 1},{a:%Y-%m-%d %H:%M},{a + timedelta(hours=1):%Y-%m-%d %H:%M},"
-            f"@l{n % 500}:localhost,Läkare {n % 500},070-000 00 {n % 100:02d}"
-        )
-        if size + len(line.encode()) + 1 > MAX_UPLOAD_BYTES:
-            break
-        lines.append(line)
-        size += len(line.encode()) + 1
-        n += 1
+    for day in range(400):
+        a = datetime(2027, 1, 1) + timedelta(days=day)
+        for service, level, night in itertools.product(services, (1, 2, 3), (False, True)):
+            start = a + timedelta(hours=20 if night else 8)
+            who = f"{service}-{level}-{(day * 2 + night) % 7}"
+            line = (
+                f"{service},{level},{start:%Y-%m-%d %H:%M},"
+                f"{start + timedelta(hours=12):%Y-%m-%d %H:%M},@{who}:localhost,Läkare {who},"
+            )
+            if size + len(line.encode()) + 1 > MAX_UPLOAD_BYTES:
+                return ("\n".join(lines) + "\n").encode()
+            lines.append(line)
+            size += len(line.encode()) + 1
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -287,7 +292,7 @@ def hostile_files() -> list[tuple[str, str, bytes]]:
         ),
         (f"iCalendar: {len(big) / 2**20:.1f} MiB, events of 100 attendees", "stor.ics", big),
         (
-            f"CSV roster: {len(csv) / 2**20:.1f} MiB, {rows:,} hourly shifts",
+            f"CSV roster: {len(csv) / 2**20:.1f} MiB, {rows:,} shifts of every service",
             "stor.csv",
             csv,
         ),
