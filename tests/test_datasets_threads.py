@@ -17,9 +17,9 @@ from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 ROSTER = (
-    "service,level,start,end,matrix_id,name,phone\n"
-    "kardiologi,1,2027-01-01 08:00,2027-01-01 20:00,@anna:region.se,Anna,\n"
-).encode()
+    b"service,level,start,end,matrix_id,name,phone\n"
+    b"kardiologi,1,2027-01-01 08:00,2027-01-01 20:00,@anna:region.se,Anna,\n"
+)
 
 
 @pytest.mark.parametrize(
