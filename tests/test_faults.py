@@ -260,7 +260,9 @@ class HungRooms(test_service.Messenger):
         recipients: Sequence[UserId] = (),
         numbers: bool = False,
     ) -> str:
-        event_id = await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         self.news.set()
         return event_id
 

@@ -156,7 +156,9 @@ class Messenger(MemoryMessenger):
         recipients: Sequence[UserId] = (),
         numbers: bool = False,
     ) -> str:
-        event_id = await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         self.recipients.setdefault(event_id, tuple(recipients))
         return event_id
 

@@ -32,7 +32,9 @@ class SlowNotices(Messenger):
     ) -> str:
         if "söker nivå 2" in content.text:
             await self.release.wait()
-        event_id = await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         if len(self.pages()) >= 2:
             self.second_page.set()
         return event_id
