@@ -721,20 +721,25 @@ class Dispatcher:
         question = await self._questions.text(consult)
         if question is None:
             question = self._renderer.render("question_unavailable", c=view).text
-        content = self._renderer.render(
-            "mdk_page" if consult.is_conference else "page",
-            notice=False,
-            mentions=users,
-            c=view,
-            people=[asdict(p) for p in effect.people],
-            level=effect.level,
-            question=question,
-            service=effect.service,
-        )
+
+        def page(withheld: str = "") -> Content:
+            content: Content = self._renderer.render(
+                "mdk_page" if consult.is_conference else "page",
+                notice=False,
+                mentions=users,
+                withheld=withheld,
+                c=view,
+                people=[asdict(p) for p in effect.people],
+                level=effect.level,
+                question=question,
+                service=effect.service,
+            )
+            return content
+
         recipients = (*users, consult.requester)
         try:
             await self._messenger.send(
-                consult.room, content, txn=txn, recipients=recipients, numbers=True
+                consult.room, page(), txn=txn, recipients=recipients, numbers=True
             )
         except RoomRefused as refused:
             if not refused.fit:
@@ -742,18 +747,9 @@ class Dispatcher:
             # Someone in the consult room may not see the numbers (an invite from elsewhere
             # not yet withdrawn): the page goes out all the same, without them.
             log.info("consult %s: page without numbers (%s)", consult.id, refused)
-            content = self._renderer.render(
-                "mdk_page" if consult.is_conference else "page",
-                notice=False,
-                mentions=users,
-                withheld="ring",
-                c=view,
-                people=[asdict(p) for p in effect.people],
-                level=effect.level,
-                question=question,
-                service=effect.service,
+            await self._messenger.send(
+                consult.room, page(withheld="ring"), txn=txn, recipients=recipients
             )
-            await self._messenger.send(consult.room, content, txn=txn, recipients=recipients)
         if effect.first:
             # The room's name and topic follow the first page (the homeserver takes a room's
             # events one at a time: before it, they would hold the page up), side by side with
