@@ -1343,13 +1343,23 @@ class MatrixBot(Messenger, FileSource):
         return True
 
     async def join_room(self, room: str) -> str | None:
-        """Join a room by id or alias; its id, or None (logged) when that fails."""
+        """Join a room by id or alias; its id, or None (logged) when that fails or the room is
+        not fit for the bot (domain/audience.py): an alias names whatever room holds it."""
         assert self.client is not None
         response = await self.client.join(room)
         if isinstance(response, JoinError):
             log.error("could not join %s: %s", room, response)
             return None
-        return str(response.room_id)
+        room_id = str(response.room_id)
+        state = await self._room_state(room_id)
+        facts, creator = state_facts(state or [])
+        found = audience.faults(facts, self.servers) if state is not None else ()
+        if state is None or found:
+            log.error("left %s (%s): not fit for the bot (%s)", room, room_id, found or "state?")
+            await self._quietly_leave(room_id)
+            return None
+        self._creators[room_id] = creator
+        return room_id
 
     async def put_state(
         self, room: str, kind: str, state_key: str, content: dict[str, Any]

@@ -86,7 +86,7 @@ class InvitedClient:
 
     async def join(self, room: str) -> Any:
         self.calls.append("join")
-        return JoinResponse(room)
+        return JoinResponse(ROOM)  # an alias resolves to the room's id
 
     async def room_get_state(self, room: str) -> Any:
         self.calls.append("state")
@@ -200,3 +200,21 @@ def test_a_message_is_refused_when_the_members_it_would_reach_may_not_read_it(
     with pytest.raises(RoomRefused) as caught:
         check(ROOM)
     assert (caught.value.faults, caught.value.fit) == ((refused[0],), refused[1])
+
+
+@pytest.mark.parametrize(
+    ("real", "joined"),
+    [
+        (GOOD, ROOM),
+        ([CREATE, join_rule("invite"), member(ANNA)], None),  # unencrypted
+        ([*GOOD, member(EVE)], None),
+    ],
+)
+async def test_the_configured_admin_room_is_kept_only_when_it_is_fit(
+    tmp_path: Path, real: list[dict[str, Any]], joined: str | None
+) -> None:
+    b = matrix_bot(tmp_path)
+    client = InvitedClient(real)
+    b.client = client  # type: ignore[assignment]
+    assert await b.join_room("#admins:region.se") == joined
+    assert ("leave" in client.calls) is (joined is None)
