@@ -943,13 +943,19 @@ class MatrixBot(Messenger, FileSource):
             if inviter is None:
                 continue
             offered, _ = state_facts(offered_states.get(room_id, []))
-            found = audience.invite_faults(inviter, offered, self.servers)
+            found = self._invite_faults(inviter, offered)
             if found:
                 log.info("declining the invite to %s: %s", room_id, ", ".join(found))
                 await self._quietly_leave(room_id)
                 continue
             if await self._join(room_id):
                 await self._verify_joined(room_id, inviter)
+
+    def _invite_faults(self, inviter: str, facts: audience.RoomFacts) -> tuple[audience.Fault, ...]:
+        """Why the invite is declined (the inviter may not use the bot, or the room is not
+        fit); () when the bot joins."""
+        allowed = self.handler is not None and self.handler.allowed(inviter)
+        return audience.invite_faults(facts, self.servers, inviter_allowed=allowed)
 
     async def _join(self, room_id: str) -> bool:
         """Join a room the bot is invited to; False (logged) when that fails."""
@@ -976,7 +982,7 @@ class MatrixBot(Messenger, FileSource):
             return
         facts, creator = state_facts(state)
         self._creators[room_id] = creator
-        found = audience.invite_faults(inviter, facts, self.servers)
+        found = self._invite_faults(inviter, facts)
         if found:
             log.warning("left %s: the room is not what its invite said (%s)", room_id, found)
             await self._quietly_leave(room_id)

@@ -76,10 +76,12 @@ def faults(facts: RoomFacts, servers: Iterable[str]) -> tuple[Fault, ...]:
     return tuple(found)
 
 
-def invite_faults(inviter: str, facts: RoomFacts, servers: Iterable[str]) -> tuple[Fault, ...]:
-    """Why an invite is declined; () when the bot joins."""
-    servers = tuple(servers)
-    found = () if server_of(inviter) in servers else (Fault.FOREIGN_INVITER,)
+def invite_faults(
+    facts: RoomFacts, servers: Iterable[str], *, inviter_allowed: bool
+) -> tuple[Fault, ...]:
+    """Why an invite is declined; () when the bot joins. Whether the inviter may use the bot
+    is the caller's to say (the requesters' servers, `bot.allowed_servers`)."""
+    found = () if inviter_allowed else (Fault.FOREIGN_INVITER,)
     return (*found, *faults(facts, servers))
 
 

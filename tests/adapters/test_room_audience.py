@@ -109,7 +109,7 @@ def matrix_bot(tmp_path: Path) -> MatrixBot:
         pickle_key="k",
     )
     b = MatrixBot(config, MemoryConsultStore())
-    b.handler = SimpleNamespace()  # type: ignore[assignment]
+    b.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
     return b
 
 
