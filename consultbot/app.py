@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-
 import signal
 import tomllib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -171,7 +171,13 @@ async def running_bot(
         await matrix.login()
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
-        pool = RoomPool(store=store, messenger=matrix, clock=clock, size=config.bot.room_pool)
+        pool = RoomPool(
+            store=store,
+            messenger=matrix,
+            clock=clock,
+            size=config.bot.room_pool,
+            share_window=timedelta(seconds=config.bot.request_limit_seconds),
+        )
         service = ConsultService(
             config=config,
             data=store,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import sqlite3
 import os
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager

@@ -21,6 +21,10 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
   servers of its ACL, changed) or older than `max_age` is never handed out; the bot leaves it
   and makes a new one.
 - Restarts. The pool is in the database; rooms made before a restart are used after it.
+- Fair share. One requester cannot empty the pool: a consult whose requester already asked
+  for `share` consults (half the pool, at least one) within `share_window` (the request
+  limit's window) gets a room made for it instead. Counted from the consult log, so it holds
+  across restarts and counts every kind of consult, conferences too.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ POOL_MAX_AGE = timedelta(days=7)
 REFILL_SECONDS = 60.0
 CREATE_AT_ONCE = 1
 QUIET_SECONDS = 1.0
+SHARE_WINDOW = timedelta(minutes=10)
+_INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
 
 
 class RoomPool:
@@ -54,8 +60,10 @@ class RoomPool:
         clock: Clock,
         size: int = POOL_SIZE,
         max_age: timedelta = POOL_MAX_AGE,
+        share_window: timedelta = SHARE_WINDOW,
     ) -> None:
         self._store = store
+        self.share_window = share_window
         self._messenger = messenger
         self._clock = clock
         self.size = size
@@ -80,7 +88,7 @@ class RoomPool:
 
         ConflictError when the consult's log has grown meanwhile (the room stays in the pool).
         """
-        if self.size <= 0:
+        if self.size <= 0 or not await self._within_share(consult):
             return None
         self._last_claim = asyncio.get_running_loop().time()
         room = await self._store.claim_pool_room(
@@ -94,6 +102,29 @@ class RoomPool:
             log.info("consult %s: took room %s from the pool", consult, room)
         self.kick()
         return room
+
+    @property
+    def share(self) -> int:
+        """How many pool rooms one requester may take within `share_window`."""
+        return max(1, self.size // 2)
+
+    async def _within_share(self, consult: ConsultId) -> bool:
+        """False when the consult's requester asked for `share` other consults in the window
+        before it: this one's room is made for it, the pool is kept for everyone else."""
+        asked = await self._store.consult(consult)
+        if asked is None:
+            return True
+        at = asked.requested_at
+        recent = await self._store.consults_between(at - self.share_window, at + _INSTANT)
+        before = [
+            c
+            for c in recent
+            if c.requester == asked.requester and (c.requested_at, c.id) < (at, consult)
+        ]
+        if len(before) < self.share:
+            return True
+        log.info("consult %s: its requester has had their share of the pool", consult)
+        return False
 
     async def replace_stale(self) -> int:
         """Drop (and leave) pool rooms made under another policy or too long ago; how many."""
