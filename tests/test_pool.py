@@ -233,3 +233,23 @@ async def test_the_refill_runs_in_the_background_after_a_claim(db: SqliteStore) 
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert len(await db.pool_rooms()) == 2
+
+
+async def test_one_requester_cannot_empty_the_pool(db: SqliteStore) -> None:
+    """A burst by one person takes half the pool; the rest get rooms made for them, and the
+    next person still finds a ready room."""
+    bot, pool = await pooled_bot(db, size=4)
+    await pool.fill()
+    for n in range(4):
+        await bot.say(REQ, f"!konsult kardiologi fråga {n}")
+    await bot.flush()
+    mine = [c.room for c in await db.consults_of(REQ)]
+    assert len(mine) == 4 and len(set(mine)) == 4
+    assert sum(room.startswith("!pool") for room in mine) == pool.share == 2
+    assert len(await db.pool_rooms()) == 2  # nothing refilled yet: the rest is still there
+
+    other = UserId("@vilma:localhost")
+    await bot.say(other, "!konsult kardiologi en annan fråga")
+    await bot.flush()
+    [theirs] = await db.consults_of(other)
+    assert theirs.room.startswith("!pool")
