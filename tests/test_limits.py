@@ -147,6 +147,7 @@ HOSTILE = (
         (f"!kontakt {HOSTILE}", "kontaktlistan"),
         (f"!konsult {HOSTILE.replace(' ', '_', 3)} en fråga", "tjänsten"),
         (f"!mdk kardiologi,{HOSTILE.replace(' ', '_')} en fråga", "känner inte till"),
+        ("!lämna @room:evil<b>fet</b>" + "x" * 100, "finns inte på en server"),
     ],
 )
 async def test_echoed_text_is_short_escaped_and_mentions_nobody(
@@ -159,7 +160,7 @@ async def test_echoed_text_is_short_escaped_and_mentions_nobody(
     assert "x" * 41 not in reply.text and "…" in reply.text
     assert "@room" not in reply.text and "@admin" not in reply.text
     assert '<a href="https://matrix.to' not in reply.html
-    assert "&lt;a" in reply.html  # shown as typed, as text
+    assert "&lt;" in reply.html and "<b>" not in reply.html  # shown as typed, as text
     assert reply.mentions == () and reply.notice  # a notice notifies nobody
 
 
