@@ -109,6 +109,19 @@ def _chat_environment(html: bool) -> jinja2.Environment:
     )
 
 
+ECHO_LIMIT = 40  # characters of what someone typed that an answer repeats
+
+
+def echo(text: str, limit: int = ECHO_LIMIT) -> str:
+    """What someone typed, as an answer may repeat it: on one line, at most `limit` characters
+    (cut with …), and with every @ made a look-alike (＠) so that no `@room` or user id in it
+    can act as a mention in any client. HTML escaping is the template's (autoescape)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat.replace("@", "\uff20")
+
+
 def duration(seconds: float, language: str = "sv") -> str:
     """A short human duration: 45 s, 3 min 5 s, 1 h 2 min."""
     total = max(0, round(seconds))
@@ -130,7 +143,7 @@ class ChatRenderer:
         self.tz = tz
         self.language = language
 
-    def _helpers(self, html: bool, language: str) -> dict[str, Any]:
+    def _helpers(self, html: bool, language: str, withheld: str = "") -> dict[str, Any]:
         from datetime import datetime
 
         from markupsafe import Markup, escape
@@ -148,6 +161,13 @@ class ChatRenderer:
                 return f"{phone} ({tel_uri(phone)})"
             return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
 
+        def staff_tel(phone: str) -> Any:
+            # A staff member's own number: left out (and said where it went) when the message
+            # goes to a room where someone may not see it (outbox.py, domain/audience.py).
+            if phone and withheld:
+                return names["withheld"][withheld]
+            return tel(phone)
+
         at = "kl. " if language == "sv" else "at "
 
         def local(value: str | datetime) -> str:
@@ -158,11 +178,13 @@ class ChatRenderer:
         return {
             "pill": pill,
             "tel": tel,
+            "staff_tel": staff_tel,
             "local": local,
             "duration": duration,
             "outcome_name": lambda o: names["outcome"].get(o, o),
             "state_name": lambda s: names["state"].get(s, s),
             "escape": escape,
+            "echo": echo,
         }
 
     def render(
@@ -173,10 +195,12 @@ class ChatRenderer:
         notice: bool = True,
         mentions: tuple[str, ...] = (),
         language: str = "",
+        withheld: str = "",
         **params: Any,
     ) -> Any:
         """Content for `template` in `language` (default the renderer's; an m.notice unless
-        `notice` is False)."""
+        `notice` is False). With `withheld` ("dm" or "ring") every staff number is left out
+        and the text says where to get it."""
         from consultbot.domain.types import UserId
         from consultbot.ports import Content
 
@@ -185,12 +209,12 @@ class ChatRenderer:
         text = (
             _chat_environment(False)
             .get_template(name)
-            .render(**self._helpers(False, language), **params)
+            .render(**self._helpers(False, language, withheld), **params)
         )
         html = (
             _chat_environment(True)
             .get_template(name)
-            .render(**self._helpers(True, language), **params)
+            .render(**self._helpers(True, language, withheld), **params)
         )
         return Content(
             text=text.strip(),

@@ -150,9 +150,17 @@ class Messenger(MemoryMessenger):
     room_texts: list[str] = field(default_factory=list)
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
-        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         self.recipients.setdefault(event_id, tuple(recipients))
         return event_id
 
@@ -586,9 +594,7 @@ async def test_ack_and_escalation_never_both_win(make: Make) -> None:
         assert kinds.count("acknowledged") == 1, kinds
         acked_at = kinds.index("acknowledged")
         assert "paged" not in kinds[acked_at + 1 :], kinds
-        levels = [
-            p["level"] for p in await outbox_payloads(bot.consults) if p.get("type") == "PageLevel"
-        ]
+        levels = [e.data["level"] for e in await bot.consults.events(consult) if e.kind == "paged"]
         if kinds.count("paged") == 1:
             winners.add("ack")
             assert levels == [1]
@@ -793,12 +799,18 @@ class RefusesAcks(Messenger):
     refused: int = 0
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
         if "har kvitterat" in content.text:
             self.refused += 1
             raise ConnectionError("refused (simulated)")
-        return await super().send(room, content, txn=txn, recipients=recipients)
+        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
 
 
 async def test_a_notice_that_keeps_failing_is_given_up_and_its_consult_goes_on(
