@@ -32,6 +32,7 @@ from consultbot.adapters.postgres import PostgresStore
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.adapters.stores import open_store
 from consultbot.config import Config, parse_config
+from consultbot.domain.audience import Fault
 from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.commands import MAX_BODY_LENGTH
 from consultbot.domain.escalation import State
@@ -1084,6 +1085,17 @@ async def test_a_personal_number_anywhere_in_a_message_is_redacted(
     assert notice.content is not None and "personnummer" in notice.content.text
     assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
     assert await bot.consults.consult(ConsultId("K-000001")) is None
+
+
+async def test_in_a_room_unfit_for_answers_the_number_is_redacted_without_a_word(
+    bot: Bot,
+) -> None:
+    message = heard("pat 19121212-1212", unfit=(Fault.UNENCRYPTED,))
+    await bot.service.handle_message(message)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.event_id == message.event_id
+    assert bot.messenger.sends() == []
 
 
 async def test_a_notice_emote_or_edit_is_never_a_command(bot: Bot) -> None:
