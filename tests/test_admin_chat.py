@@ -16,7 +16,7 @@ from consultbot.domain.types import Dataset, UserId
 from consultbot.domain.uploads import MAX_UPLOAD_BYTES
 from consultbot.ports import FileSource, FileTooLarge, IncomingFile
 
-from .test_service import DM, K1A, KARDIO, NOW, REQ, Bot, Make, Messenger
+from .test_service import DM, K1A, K2, KARDIO, NOW, REQ, Bot, Make, Messenger
 from .test_service import make as make_fixture
 
 make = make_fixture  # the parametrised bot factory of the service tests
@@ -28,12 +28,14 @@ FILE_IDS = itertools.count(1)
 
 
 def roster_csv(user: str = NEW_ON_CALL, name: str = "Nils Ny") -> bytes:
-    # The same period as the roster the test bots start with, so this one replaces it.
+    # The same period as the roster the test bots start with, so this one replaces it; the
+    # backup (bakjour) stays, so that the import leaves no hole and removes nothing.
     start = (NOW - timedelta(days=1)).isoformat(timespec="minutes")
     end = (NOW + timedelta(days=3)).isoformat(timespec="minutes")
     return (
         "tjänst;nivå;start;slut;matrix_id;namn;telefon\n"
         f"kardiologi;1;{start};{end};{user};{name};070-333 33 33\n"
+        f"kardiologi;2;{start};{end};{K2};Bertil Bakjour;070-222 22 22\n"
     ).encode()
 
 
@@ -112,7 +114,7 @@ async def test_a_file_with_errors_lists_them_with_lines_and_waits_for_nothing(bo
     bad = roster_csv() + b"kardiologi;1;2026-13-01 08:00;2026-12-01 17:00;@x:localhost;X\n"
     await send_file(bot, ADMIN, "schema.csv", bad)
     answer = last(bot)
-    assert "schema.csv:3:" in answer and "Inget har ändrats" in answer
+    assert "schema.csv:4:" in answer and "Inget har ändrats" in answer
     await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
     await bot.flush()
     assert "ingen uppladdad fil" in last(bot)
