@@ -51,15 +51,12 @@ def shrinkage(kind: Kind, before: int, removed: Iterable[str], share: float) -> 
     (or fewer than MIN_REMOVED items).
 
     `removed` names each removed item (a name, or a service per removed shift); names that
-    recur are counted, the most frequent first ("kardiologi (87)")."""
+    recur are counted, the most frequent first ("kardiologi (87)"), else in `removed`'s order."""
     counted = Counter(removed)
     total = sum(counted.values())
     if before <= 0 or total < MIN_REMOVED or total <= share * before:
         return None
-    examples = tuple(
-        name if count == 1 else f"{name} ({count})"
-        for name, count in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[
-            :EXAMPLES
-        ]
-    )
+    # Most frequent first; otherwise in the active version's order (stable sort).
+    ranked = sorted(counted.items(), key=lambda item: -item[1])[:EXAMPLES]
+    examples = tuple(name if count == 1 else f"{name} ({count})" for name, count in ranked)
     return Shrink(kind=kind, before=before, removed=total, examples=examples)
