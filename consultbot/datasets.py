@@ -263,7 +263,9 @@ async def _active_around(
     )
 
 
-def _hours_of(catalogue: Catalogue, service: ServiceId, hours: Mapping[Track, Hours]) -> list[Hours]:
+def _hours_of(
+    catalogue: Catalogue, service: ServiceId, hours: Mapping[Track, Hours]
+) -> list[Hours]:
     found = catalogue.find(service)
     tracks = found.tracks if found is not None else ()
     return [hours[track] for track in tracks if track in hours]

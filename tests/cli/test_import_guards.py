@@ -54,9 +54,7 @@ def test_a_hole_past_the_files_period_stops_the_import_until_allow_gaps(
     assert "Ingen är i tjänst" in who_at(loaded, "2026-11-25 03:00")
 
 
-def test_a_file_that_keeps_every_level_covered_imports_at_once(
-    loaded: Run, tmp_path: Path
-) -> None:
+def test_a_file_that_keeps_every_level_covered_imports_at_once(loaded: Run, tmp_path: Path) -> None:
     roster = tmp_path / "tisdag.csv"
     roster.write_text(
         WHOLE_TUESDAY

@@ -34,9 +34,7 @@ def duty(level: int, start: str, end: str, who: str = "karin") -> Shift:
 
 
 def hole(level: int, start: str, end: str, *, in_hours: bool = True) -> Hole:
-    return Hole(
-        service=KARDIO, level=level, start=local(start), end=local(end), in_hours=in_hours
-    )
+    return Hole(service=KARDIO, level=level, start=local(start), end=local(end), in_hours=in_hours)
 
 
 def test_a_night_shift_replaced_by_a_whole_date_file_leaves_the_next_morning_uncovered() -> None:
