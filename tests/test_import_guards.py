@@ -79,3 +79,36 @@ async def test_a_catalogue_missing_most_services_is_held() -> None:
     assert "kardiologi" not in checked.shrink.examples, "the one it keeps"
     lines, _ = datasets.format_check(checked, Messages("en"))
     assert any(line.startswith("The new version removes ") for line in lines)
+
+
+async def test_a_shift_that_stays_after_the_files_period_covers_a_removed_nights_tail() -> None:
+    # Active: Tuesday's night shift into Wednesday 08:00, and a shift of its own from
+    # Wednesday 00:00 (after the file's period: it stays). The file covers Tuesday in whole
+    # dates: the night shift goes, but its tail is still covered, so there is no hole.
+    store = MemoryDataStore()
+    folder = example_data_dir()
+    catalogue = await check(
+        store, Dataset.CATALOGUE, "services.toml", (folder / "services.toml").read_text()
+    )
+    await catalogue.activate(store, NOW)
+    active = (
+        HEADER
+        + "kardiologi,1,2026-11-24 17:00,2026-11-25 08:00,@malin:localhost,Malin,\n"
+        + "kardiologi,1,2026-11-25 00:00,2026-11-25 08:00,@olle:localhost,Olle,\n"
+    )
+    await (await check(store, Dataset.ROSTER, "aktivt.csv", active)).activate(store, NOW)
+    tuesday = HEADER + "kardiologi,1,2026-11-24 00:00,2026-11-25 00:00,@nils:localhost,Nils,\n"
+    checked = await check(store, Dataset.ROSTER, "tisdag.csv", tuesday)
+    assert checked.ok and checked.holes == ()
+    # Without Olle's shift, the same file leaves Wednesday 00:00–08:00 uncovered.
+    store_two = MemoryDataStore()
+    await catalogue.activate(store_two, NOW)
+    night_only = HEADER + "kardiologi,1,2026-11-24 17:00,2026-11-25 08:00,@malin:localhost,M,\n"
+    await (await check(store_two, Dataset.ROSTER, "aktivt.csv", night_only)).activate(
+        store_two, NOW
+    )
+    checked = await check(store_two, Dataset.ROSTER, "tisdag.csv", tuesday)
+    assert [(h.level, h.start.astimezone(TZ).strftime("%d %H:%M")) for h in checked.holes] == [
+        (1, "25 00:00")
+    ]
+    assert checked.stops_for_gaps
