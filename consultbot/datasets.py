@@ -164,25 +164,28 @@ async def check_roster_files(
         new_by_service.setdefault(shift.service, []).append(shift)
     kept: list[Shift] = []
     per_service: list[Changes] = []
-    holes: list[Hole] = []
+    actives: dict[ServiceId, _Active] = {}
     for service, spans in sorted(result.periods.items()):
-        active = await _active_around(store, service, spans)
-        new = new_by_service.get(service, [])
-        per_service.append(changes(service, new, active.removed))
+        active = actives[service] = await _active_around(store, service, spans)
+        per_service.append(changes(service, new_by_service.get(service, []), active.removed))
         kept.extend(active.kept_before)
-        holes.extend(
-            new_holes(
-                service,
-                removed=active.removed,
-                staying=active.staying,
-                added=new,
-                hours=_hours_of(catalogue, service, hours),
-                tz=tz,
-            )
-        )
     clashes = overlaps_with_kept(result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
+    # Holes and shrink of a file that cannot be imported would only bury its errors.
+    holes: list[Hole] = []
+    if result.ok:
+        for service, active in actives.items():
+            holes.extend(
+                new_holes(
+                    service,
+                    removed=active.removed,
+                    staying=active.staying,
+                    added=new_by_service.get(service, []),
+                    hours=_hours_of(catalogue, service, hours),
+                    tz=tz,
+                )
+            )
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(
@@ -222,7 +225,7 @@ async def check_roster_files(
             *hole_lines(holes, tz),
         ),
         holes=tuple(holes),
-        shrink=shrinkage(Kind.SHIFTS, before, removed, shrink_share),
+        shrink=shrinkage(Kind.SHIFTS, before, removed, shrink_share) if result.ok else None,
         _activate=activate if result.shifts else None,
     )
 
@@ -432,12 +435,15 @@ async def check_files(
     a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`).
     Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
     if dataset is Dataset.CATALOGUE:
-        return await check_catalogue_against(files, store, now, shrink_share)
-    if dataset is Dataset.DIRECTORY:
-        return check_directory_files(files, await store.directory(), shrink_share)
-    if dataset is Dataset.STAFF:
-        return await check_staff_files(files, store, shrink_share)
-    return await check_roster_files(files, store, tz, hours, shrink_share)
+        checked = await check_catalogue_against(files, store, now, shrink_share)
+    elif dataset is Dataset.DIRECTORY:
+        checked = check_directory_files(files, await store.directory(), shrink_share)
+    elif dataset is Dataset.STAFF:
+        checked = await check_staff_files(files, store, shrink_share)
+    else:
+        checked = await check_roster_files(files, store, tz, hours, shrink_share)
+    # A shrink summary of a file that cannot be imported would only bury its errors.
+    return replace(checked, shrink=None) if checked.errors else checked
 
 
 def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:

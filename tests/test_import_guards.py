@@ -71,11 +71,14 @@ async def test_a_roster_that_keeps_both_levels_is_neither_a_hole_nor_a_shrink() 
 
 
 async def test_a_catalogue_missing_most_services_is_held() -> None:
-    store = await loaded()
-    one = (example_data_dir() / "services.toml").read_text().split("\n[[service]]\n")[1]
+    store = MemoryDataStore()
+    full = (example_data_dir() / "services.toml").read_text()
+    await (await check(store, Dataset.CATALOGUE, "services.toml", full)).activate(store, NOW)
+    one = full.split("\n[[service]]\n")[1]
     checked = await check(store, Dataset.CATALOGUE, "services.toml", "[[service]]\n" + one)
     assert checked.summary["services"] == "1"
     assert checked.shrink is not None and checked.shrink.kind is Kind.SERVICES
+    assert checked.ok and checked.held()
     assert "kardiologi" not in checked.shrink.examples, "the one it keeps"
     lines, _ = datasets.format_check(checked, Messages("en"))
     assert any(line.startswith("The new version removes ") for line in lines)
@@ -112,3 +115,11 @@ async def test_a_shift_that_stays_after_the_files_period_covers_a_removed_nights
         (1, "25 00:00")
     ]
     assert checked.stops_for_gaps
+
+
+async def test_a_file_with_errors_gets_no_hole_or_shrink_summary() -> None:
+    store = await loaded()
+    text = HEADER + week(1, "@nils:localhost") + "kardiologi,1,2026-11-31 08:00,x,@a:localhost,A,\n"
+    checked = await check(store, Dataset.ROSTER, "vecka.csv", text)
+    assert not checked.ok
+    assert checked.holes == () and checked.shrink is None
