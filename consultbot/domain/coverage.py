@@ -54,6 +54,9 @@ def taken_away(removed: Iterable[Shift], added: Iterable[Shift]) -> list[Shift]:
 
     Coverage does not depend on who is on duty, so a shift handed to another person at the
     same level and times leaves no hole."""
+    removed = list(removed)
+    if not removed:  # a first import: nothing to count the file's shifts against
+        return []
     back = Counter(_slot(shift) for shift in added)
     lost: list[Shift] = []
     for shift in removed:
