@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -218,16 +219,16 @@ async def check_roster_files(
     holes: list[Hole] = []
     if result.ok:
         for service, active in actives.items():
-            holes.extend(
-                new_holes(
-                    service,
-                    removed=active.removed,
-                    staying=active.staying,
-                    added=new_by_service.get(service, []),
-                    hours=_hours_of(catalogue, service, hours),
-                    tz=tz,
-                )
+            found = functools.partial(
+                new_holes,
+                service,
+                removed=active.removed,
+                staying=active.staying,
+                added=new_by_service.get(service, []),
+                hours=_hours_of(catalogue, service, hours),
+                tz=tz,
             )
+            holes.extend(await _parse(found))
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(
