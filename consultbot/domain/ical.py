@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from consultbot.domain.errors import Problem
@@ -44,6 +43,13 @@ from consultbot.domain.tables import Cell, decode_text
 PRODID = "-//consultbot//roster export//SV"
 # A year of hourly shifts; more occurrences of one event is a mistyped rule.
 MAX_OCCURRENCES = 9000
+MAX_SHIFTS = 200_000
+"""Shifts one iCalendar file may expand to (every occurrence × every person on it).
+
+A calendar per service holds a few thousand shifts a year; 200,000 is two years of a large
+region's 40 services at three levels, day and night. A few lines with many attendees and a
+long COUNT would otherwise expand to a million shifts and minutes of work; the expansion
+stops at the limit. A national roster (1.8 million shifts) comes as CSV, which has no limit."""
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
@@ -75,6 +81,8 @@ def _people(event: Any) -> tuple[list[tuple[str, str]], list[str]]:
     people: list[tuple[str, str]] = []
     for value in _all(event, "X-CONSULTBOT-MATRIX-ID"):
         people.append((str(value).strip(), fallback))
+    # A set, not a scan of `people`: an event with thousands of attendees stays linear.
+    seen = {_same(known) for known, _ in people}
     others: list[str] = []
     for attendee in _all(event, "ATTENDEE"):
         uri = str(attendee).strip()
@@ -82,7 +90,8 @@ def _people(event: Any) -> tuple[list[tuple[str, str]], list[str]]:
         cn = str(params.get("CN", "")).strip()
         if uri.lower().startswith("matrix:u/"):
             user = "@" + uri[len("matrix:u/") :].split("?")[0]
-            if all(_same(user) != _same(known) for known, _ in people):
+            if _same(user) not in seen:
+                seen.add(_same(user))
                 people.append((user, cn or _prop(event, "X-CONSULTBOT-NAME") or fallback))
         else:
             others.append(uri)
@@ -183,17 +192,20 @@ def _occurrences(events: list[tuple[Any, int]]) -> Iterator[tuple[Any, int]]:
     single = icalendar.Calendar()
     for event, _ in events:
         single.add_component(event)
+    # Expanded lazily: the caller stops at its own limit before the whole series exists.
     try:
-        expanded = recurring_ical_events.of(single).all()
-        found = list(islice(expanded, MAX_OCCURRENCES + 1))
+        for count, occurrence in enumerate(recurring_ical_events.of(single).all(), 1):
+            if count > MAX_OCCURRENCES:
+                raise _Refused(master_line, "too_many_occurrences", {"max": str(MAX_OCCURRENCES)})
+            yield (
+                occurrence,
+                overrides.get(_recurrence_key(occurrence), master_line or events[0][1]),
+            )
+    except _Refused:
+        raise
     except Exception as exc:  # the library raises several kinds for broken rules
         detail = {"detail": _one_line(exc)}
         raise _Refused(master_line or events[0][1], "bad_ical", detail) from None
-    if len(found) > MAX_OCCURRENCES:
-        raise _Refused(master_line, "too_many_occurrences", {"max": str(MAX_OCCURRENCES)})
-    for occurrence in found:
-        line = overrides.get(_recurrence_key(occurrence), master_line or events[0][1])
-        yield occurrence, line
 
 
 def _recurrence_key(event: Any) -> str:
@@ -269,6 +281,22 @@ def _unbalanced(text: str) -> Problem | None:
     return None
 
 
+_RELEASE_CHUNK = 1000
+
+
+def release(items: list[Any]) -> None:
+    """Empty `items` a slice at a time. Freeing a large structure at once is one long step
+    of the interpreter, and it holds every other thread (the event loop's) until it is done."""
+    while items:
+        del items[-_RELEASE_CHUNK:]
+
+
+def _too_many_shifts(file: str, line: int) -> Problem:
+    """The file expands to more than MAX_SHIFTS shifts; `line` is the event where it passed."""
+    limit = f"{MAX_SHIFTS:,}".replace(",", "\u00a0")
+    return Problem(file=file, line=line, code="too_many_shifts", params={"max": limit})
+
+
 def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
     """Read VEVENTs as raw shifts, recurring events expanded and cancelled ones left out."""
     import icalendar
@@ -292,16 +320,24 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
     events = 0
     for _, series in _series(calendar, lines):
         events += len(series)
+        before = len(shifts)
         try:
             for occurrence, line in _occurrences(series):
                 if not _is_cancelled(occurrence):
                     shifts.extend(_shifts_of(occurrence, file, line))
+                if len(shifts) > MAX_SHIFTS:
+                    problems.append(_too_many_shifts(file, line))
+                    release(shifts)
+                    release(calendar.subcomponents)
+                    return []
         except _Refused as refused:
+            del shifts[before:]  # a refused series adds nothing, not even its first shifts
             problems.append(
                 Problem(file=file, line=refused.line, code=refused.code, params=refused.params)
             )
     if not events:
         problems.append(Problem(file=file, line=None, code="no_rows"))
+    release(calendar.subcomponents)
     return shifts
 
 

@@ -133,11 +133,17 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+MAX_QUERY_WORDS = 8
+"""A directory search reads at most this many distinct words of the query."""
+
+
 def search_directory(
     entries: Iterable[DirectoryEntry], query: str, limit: int = 10
 ) -> Sequence[DirectoryEntry]:
     """Entries where every word of `query` occurs in unit, name, municipality or notes."""
-    words = fold(query).split()
+    # Each distinct word once, and only the first few: more words only narrow the search,
+    # and a pasted wall of words would otherwise cost entries × words.
+    words = list(dict.fromkeys(fold(query).split()))[:MAX_QUERY_WORDS]
     if not words:
         return []
     found: list[DirectoryEntry] = []

@@ -30,7 +30,7 @@ from consultbot.domain import phones
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
-from consultbot.domain.ical import read_ical_roster
+from consultbot.domain.ical import read_ical_roster, release
 from consultbot.domain.matrix_ids import is_matrix_id as is_matrix_id
 from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.shifts import RawShift as RawShift
@@ -349,36 +349,55 @@ def unescape_cell(text: str) -> str:
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
+    """One problem per shift that overlaps an earlier one of the same person: with one of
+    the same service (an error) if any, else of another service (a warning).
+
+    Linear per person and service: a file that books one person thousands of times at once
+    gets one line per shift, not one per pair (which was quadratic in time and in output)."""
     by_user: dict[UserId, list[int]] = defaultdict(list)
     for index, shift in enumerate(shifts):
         by_user[shift.user].append(index)
     problems: list[Problem] = []
     for user, indices in by_user.items():
         indices.sort(key=lambda i: shifts[i].start)
-        active: list[int] = []
+        furthest: dict[str, int] = {}  # per service: the earlier shift that ends last
         for i in indices:
             shift = shifts[i]
-            active = [j for j in active if shifts[j].end > shift.start]
-            for j in active:
-                other = shifts[j]
-                same = other.service == shift.service
-                file, line = where[i]
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        code="overlap_same_service" if same else "overlap_other_service",
-                        params={
-                            "user": user,
-                            "service": shift.service,
-                            "other_service": other.service,
-                            "other": f"{where[j][0]}:{where[j][1]}",
-                        },
-                        severity=Severity.ERROR if same else Severity.WARNING,
-                    )
-                )
-            active.append(i)
+            other = _overlapped(shifts, furthest, shift)
+            if other is not None:
+                problems.append(_overlap(shifts, where, user, i, other))
+            best = furthest.get(shift.service)
+            if best is None or shift.end > shifts[best].end:
+                furthest[shift.service] = i
     return problems
+
+
+def _overlapped(shifts: Sequence[Shift], furthest: dict[str, int], shift: Shift) -> int | None:
+    """An earlier shift still running when `shift` starts, of its own service first."""
+    same = furthest.get(shift.service)
+    if same is not None and shifts[same].end > shift.start:
+        return same
+    return next((j for j in furthest.values() if shifts[j].end > shift.start), None)
+
+
+def _overlap(
+    shifts: Sequence[Shift], where: Sequence[tuple[str, int]], user: UserId, i: int, j: int
+) -> Problem:
+    shift, other = shifts[i], shifts[j]
+    same = other.service == shift.service
+    file, line = where[i]
+    return Problem(
+        file=file,
+        line=line,
+        code="overlap_same_service" if same else "overlap_other_service",
+        params={
+            "user": user,
+            "service": shift.service,
+            "other_service": other.service,
+            "other": f"{where[j][0]}:{where[j][1]}",
+        },
+        severity=Severity.ERROR if same else Severity.WARNING,
+    )
 
 
 def _file_periods(
@@ -518,6 +537,7 @@ def check_roster(
     for name, data in files:
         raw.extend(read_roster(data, name, problems))
     shifts, where = validate_shifts(raw, catalogue, tz, problems)
+    release(raw)  # hundreds of thousands of rows: freed a slice at a time (see release)
     by_service, period_problems = _file_periods(shifts, where, tz)
     problems.extend(period_problems)
     periods = {service: merge_periods(spans) for service, spans in by_service.items()}
