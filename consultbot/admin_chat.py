@@ -162,6 +162,7 @@ class AdminChat:
                 config.bot.timezone,
                 config.hours_of(),
                 self._clock.now(),
+                datasets.file_rules(config),
             )
         except datasets.NoCatalogue:
             return None

@@ -228,7 +228,13 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
     with ctx.step("step_check"):
         try:
             return await datasets.check_files(
-                dataset, files, store, ctx.tz, ctx.config.hours_of(), datetime.now(UTC)
+                dataset,
+                files,
+                store,
+                ctx.tz,
+                ctx.config.hours_of(),
+                datetime.now(UTC),
+                datasets.file_rules(ctx.config),
             )
         except datasets.NoCatalogue:
             raise ctx.fail("no_catalogue") from None

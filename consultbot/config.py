@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from consultbot.domain.errors import ConfigError
 from consultbot.domain.hours import Hours, HoursFormatError
 from consultbot.domain.types import Track
+from consultbot.domain.validation import DALARNA
 
 DEFAULT_CONFIG = "config.toml"
 EXAMPLE_CONFIG = "config.example.toml"
@@ -76,6 +77,8 @@ class BotConfig:
     repeat_window_seconds: int = 60
     request_limit: int = 5
     request_limit_seconds: int = 600
+    # The municipalities a catalogue may name (SPEC §4); Dalarna's 15 by default.
+    county_municipalities: tuple[str, ...] = DALARNA
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +246,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
+        county_municipalities=tuple(
+            m.strip() for m in b.strings("county_municipalities", DALARNA) if m.strip()
+        ),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

@@ -6,10 +6,12 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, parse_catalogue
@@ -26,8 +28,12 @@ from consultbot.domain.roster import (
 )
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceKind, Track
+from consultbot.domain.validation import FileRules, servers_of
 from consultbot.ports import DataStore
 from consultbot.render import Messages
+
+if TYPE_CHECKING:
+    from consultbot.config import Config
 
 Files = Sequence[tuple[str, bytes]]
 
@@ -68,6 +74,15 @@ class Checked(HasProblems):
         return await self._activate(store, now)
 
 
+def file_rules(config: Config) -> FileRules:
+    """What the config allows in data files: Matrix ids on the allowed servers and the bot's
+    own, municipalities of the county."""
+    return FileRules(
+        servers=servers_of(config.bot.allowed_servers, config.matrix.user_id),
+        municipalities=config.bot.county_municipalities,
+    )
+
+
 def _source(files: Files) -> str:
     return ", ".join(name for name, _ in files)
 
@@ -79,16 +94,15 @@ async def _require_catalogue(store: DataStore) -> Catalogue:
     return catalogue
 
 
-def check_catalogue_files(files: Files) -> Checked:
+def check_catalogue_files(files: Files, rules: FileRules | None = None) -> Checked:
     """Validate one catalogue file (TOML)."""
-    return _check_catalogue(files)[0]
+    return _check_catalogue(files, rules)[0]
 
 
-def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
+def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Catalogue]:
     (name, data), *rest = files
     problems: list[Problem] = [
-        Problem(file=extra, line=None, code="unknown_key", params={"key": "(one file only)"})
-        for extra, _ in rest
+        Problem(file=extra, line=None, code="one_catalogue_file") for extra, _ in rest
     ]
     text = decode_text(data, name, problems)
     if text is None:
@@ -99,7 +113,7 @@ def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
             summary_key="catalogue_summary",
         )
         return checked, Catalogue()
-    catalogue, found = parse_catalogue(text, name)
+    catalogue, found = parse_catalogue(text, name, rules)
     problems.extend(found)
     kinds = [s.kind for s in catalogue.services]
 
@@ -123,13 +137,17 @@ def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
 
 
 async def check_roster_files(
-    files: Files, store: DataStore, tz: ZoneInfo, hours: Mapping[Track, Hours]
+    files: Files,
+    store: DataStore,
+    tz: ZoneInfo,
+    hours: Mapping[Track, Hours],
+    rules: FileRules | None = None,
 ) -> Checked:
     """Validate roster files against the active catalogue; gaps are checked per track hours.
 
     The summary says, per service, how many shifts the import adds, replaces and removes."""
     catalogue = await _require_catalogue(store)
-    result = check_roster(files, catalogue, tz, hours)
+    result = check_roster(files, catalogue, tz, hours, rules)
     kept: list[Shift] = []
     per_service: list[Changes] = []
     for service, spans in sorted(result.periods.items()):
@@ -184,17 +202,23 @@ def _unique(shifts: list[Shift]) -> list[Shift]:
     return list(dict.fromkeys(shifts))
 
 
-async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
+async def check_catalogue_against(
+    files: Files, store: DataStore, now: datetime, rules: FileRules | None = None
+) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
-    from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
-    checked, catalogue = _check_catalogue(files)
+    from `now` on (its rosters would be orphaned: nobody could reach that duty).
+
+    A service whose entry is in the file but has errors is not "dropped": its own errors say
+    what to fix, and advice to remove its shifts would be wrong."""
+    checked, catalogue = _check_catalogue(files, rules)
     if not checked.has_content:
         return checked
     name = files[0][0]
+    written = _written_ids(files[0][1])
     problems: list[Problem] = []
     for service in (await store.catalogue()).services:
         kept = catalogue.find(service.id)
-        if kept is not None and kept.id == service.id:
+        if (kept is not None and kept.id == service.id) or service.id in written:
             continue
         future = await store.shifts(service.id, now, None)
         if future:
@@ -211,12 +235,25 @@ async def check_catalogue_against(files: Files, store: DataStore, now: datetime)
     return replace(checked, problems=(*checked.problems, *problems))
 
 
-async def check_staff_files(files: Files, store: DataStore) -> Checked:
+def _written_ids(data: bytes) -> set[str]:
+    """The ids the entries of a catalogue file give, valid or not (empty when unreadable)."""
+    try:
+        entries = tomllib.loads(data.decode("utf-8-sig")).get("service", [])
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    if not isinstance(entries, list):
+        return set()
+    return {e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
+async def check_staff_files(
+    files: Files, store: DataStore, rules: FileRules | None = None
+) -> Checked:
     """Validate a staff list; every unit must be a catalogue service."""
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
-        found, found_problems = parse_staff(data, name, catalogue)
+        found, found_problems = parse_staff(data, name, catalogue, rules)
         members.extend(found)
         problems.extend(found_problems)
 
@@ -276,17 +313,20 @@ async def check_files(
     tz: ZoneInfo,
     hours: Mapping[Track, Hours],
     now: datetime,
+    rules: FileRules | None = None,
 ) -> Checked:
     """Check files of any data set: the one path for the CLI and for uploads by chat.
 
-    Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
+    `rules` (see `file_rules`) are what the config allows; None checks no servers and no
+    municipalities. Raises NoCatalogue for rosters and staff lists when no catalogue was
+    imported."""
     if dataset is Dataset.CATALOGUE:
-        return await check_catalogue_against(files, store, now)
+        return await check_catalogue_against(files, store, now, rules)
     if dataset is Dataset.DIRECTORY:
         return check_directory_files(files)
     if dataset is Dataset.STAFF:
-        return await check_staff_files(files, store)
-    return await check_roster_files(files, store, tz, hours)
+        return await check_staff_files(files, store, rules)
+    return await check_roster_files(files, store, tz, hours, rules)
 
 
 def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
