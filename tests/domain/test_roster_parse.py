@@ -146,7 +146,10 @@ def test_quoted_cells_spanning_lines_keep_physical_line_numbers() -> None:
     )
     result = check(("r.csv", text.encode()))
     # The line break inside the name is refused (issue 20), at the line the row starts on.
-    assert codes(result.errors) == [("r.csv", 2, "control_character"), ("r.csv", 5, "bad_matrix_id")]
+    assert codes(result.errors) == [
+        ("r.csv", 2, "control_character"),
+        ("r.csv", 5, "bad_matrix_id"),
+    ]
 
 
 def test_times_with_offset_and_24_00_are_accepted() -> None:
@@ -730,7 +733,11 @@ def raw_ics(dtstart: str, dtend: str) -> bytes:
         pytest.param("DTSTART:garbage", "DTEND:20260302T170000", "bad_time", 6, id="garbage"),
         pytest.param("DTSTART:20260302T080000", "DTEND:P1D", "bad_time", 7, id="duration-as-end"),
         pytest.param(
-            "DTSTART:20260302T170000", "DTEND:20260302T080000", "end_not_after_start", 7, id="reversed"
+            "DTSTART:20260302T170000",
+            "DTEND:20260302T080000",
+            "end_not_after_start",
+            7,
+            id="reversed",
         ),
         pytest.param(
             "DTSTART;TZID=Europe/Stockholm:20260329T023000",
