@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +33,9 @@ class Service:
 
 
 def normalise(name: str) -> str:
-    """The form used to compare service names and aliases: case-folded, single spaces."""
-    return " ".join(name.split()).casefold()
+    """The form used to compare service names and aliases: composed (NFC: "ö" typed on a Mac
+    is one letter too), case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class Catalogue:
 
     def find(self, name: str) -> Service | None:
         """The service whose id, alias or full name is `name` (case-insensitive), or None."""
-        return self._index.get(normalise(name))
+        # Rosters repeat the id as written in the catalogue: found without normalising.
+        return self._index.get(name) or self._index.get(normalise(name))
 
     def get(self, name: str) -> Service:
         """Like `find`, but raise UnknownService."""

@@ -361,6 +361,8 @@ def _shown(value: Cell) -> str:
         return f"{minutes // 60:02d}:{minutes % 60:02d}"
     if isinstance(value, time):
         return value.strftime("%H:%M")
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")  # the wall-clock time the file gives
     return _text(value)
 
 

@@ -29,6 +29,7 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import islice
 
 from consultbot.domain.errors import Problem, Severity
 
@@ -183,7 +184,7 @@ def read_rows(data: bytes, file: str, columns: Columns, problems: list[Problem])
         raw = _xlsx_rows(data, file, problems)
     else:
         text = decode_text(data, file, problems)
-        raw = _csv_rows(text, file, problems) if text is not None else []
+        raw = _csv_rows(text, file, problems, columns) if text is not None else []
     if not raw:
         if not any(p.is_error for p in problems):
             problems.append(Problem(file=file, line=None, code="empty_file"))
@@ -197,7 +198,7 @@ def read_rows(data: bytes, file: str, columns: Columns, problems: list[Problem])
     body = raw[1:]
     if not sheet and _mixed_delimiters(body, len(header), file, problems):
         return []
-    if _structure_broken(body, header, file, problems, sheet, columns):
+    if _structure_broken(header_line, body, header, file, problems, sheet, columns):
         return []
     letters = {name: column_letters(index) for index, name in mapping.items()} if sheet else None
     rows: list[Row] = []
@@ -292,6 +293,7 @@ def _other_delimiter(text: str) -> str:
 
 
 def _structure_broken(
+    header_line: int,
     body: list[tuple[int, list[Cell]]],
     header: Sequence[Cell],
     file: str,
@@ -301,17 +303,18 @@ def _structure_broken(
 ) -> bool:
     """One problem for the first row that breaks the table's shape (see the module doc)."""
     titled = {i for i, cell in enumerate(header) if cell is not None and str(cell).strip()}
-    after_blank = False
+    previous = header_line
     for line, values in body:
         if _blank(values):
-            after_blank = True
             continue
+        # Blank rows are not kept; a jump in the numbering shows where they were.
+        after_blank = line > previous + 1
+        previous = line
         found = _shape_problem(line, values, titled, sheet, after_blank, columns)
         if found is not None:
             code, params, cell = found
             problems.append(Problem(file=file, line=line, code=code, params=params, cell=cell))
             return True
-        after_blank = False
     return False
 
 
@@ -401,7 +404,25 @@ def _lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def _csv_rows(text: str, file: str, problems: list[Problem]) -> list[tuple[int, list[Cell]]]:
+def _delimiter(text: str, columns: Columns) -> str:
+    """The header's delimiter: the one that splits one of the first lines into column names
+    (the header may come after a title line), else the first line's most frequent one."""
+    head = list(islice((line for line in _lines(text) if line.strip()), HEADER_SEARCH_ROWS))
+    names = columns.lookup()
+    for line in head:
+        for sep in (",", ";", "\t"):
+            cells = [c.strip().strip('"').strip().casefold() for c in line.split(sep)]
+            if sum(1 for c in cells if c in names) >= 2:
+                return sep
+    first = head[0] if head else ""
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
+    delimiter = max(counts, key=lambda sep: counts[sep])
+    return delimiter if counts[delimiter] else ","
+
+
+def _csv_rows(
+    text: str, file: str, problems: list[Problem], columns: Columns
+) -> list[tuple[int, list[Cell]]]:
     bom = text.find("\ufeff")
     if bom >= 0:
         # A byte-order mark belongs at the very start; inside, it is where a second file
@@ -409,11 +430,7 @@ def _csv_rows(text: str, file: str, problems: list[Problem]) -> list[tuple[int, 
         line = text.count("\n", 0, bom) + 1
         problems.append(Problem(file=file, line=line, code="bom_inside"))
         return []
-    first = next((line for line in _lines(text) if line.strip()), "")
-    counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
-    delimiter = max(counts, key=lambda sep: counts[sep])
-    if not counts[delimiter]:
-        delimiter = ","
+    delimiter = _delimiter(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[Cell]]] = []
     start = 1
@@ -430,17 +447,22 @@ def _csv_rows(text: str, file: str, problems: list[Problem]) -> list[tuple[int, 
                 rows.append((start, list(values)))
             start = reader.line_num + 1
     except csv.Error as exc:
-        # A quote never closed ends the file inside a cell, or makes a cell too large.
-        unclosed = "unexpected end of data" in str(exc) or "field larger" in str(exc)
-        problems.append(
-            Problem(
-                file=file,
-                line=start if unclosed else reader.line_num,
-                code="csv_unclosed_quote" if unclosed else "csv_stray_quote",
-            )
-        )
+        problems.append(_quote_problem(str(exc), file, start, reader.line_num))
         return []
     return rows
+
+
+def _quote_problem(error: str, file: str, start: int, end: int) -> Problem:
+    """What a CSV syntax error means to the admin. A quote never closed ends the file inside
+    a cell (or makes a cell too large); one closed by a stray quote lines later swallowed
+    the lines between; otherwise a quote stands inside a cell."""
+    if "unexpected end of data" in error or "field larger" in error:
+        return Problem(file=file, line=start, code="csv_unclosed_quote")
+    if end > start:
+        return Problem(
+            file=file, line=start, code="csv_quote_spans_lines", params={"end": str(end)}
+        )
+    return Problem(file=file, line=start, code="csv_stray_quote")
 
 
 def _swallowed(value: str, delimiter: str) -> bool:
