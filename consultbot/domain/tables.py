@@ -222,7 +222,7 @@ def _blank(values: Sequence[Cell]) -> bool:
 def _known(values: Sequence[Cell], columns: Columns) -> int:
     """How many cells of a row are column names of this format."""
     names = columns.lookup()
-    return sum(1 for v in values if v is not None and str(v).strip().casefold() in names)
+    return sum(1 for v in values if v is not None and _cell_name(v) in names)
 
 
 def _header_first(
@@ -302,15 +302,17 @@ def _structure_broken(
     columns: Columns,
 ) -> bool:
     """One problem for the first row that breaks the table's shape (see the module doc)."""
-    titled = {i for i, cell in enumerate(header) if cell is not None and str(cell).strip()}
+    titled = frozenset(i for i, cell in enumerate(header) if _filled(cell))
+    names = columns.lookup()
     previous = header_line
     for line, values in body:
-        if _blank(values):
+        filled = [i for i, value in enumerate(values) if _filled(value)]
+        if not filled:
             continue
         # Blank rows are not kept; a jump in the numbering shows where they were.
         after_blank = line > previous + 1
         previous = line
-        found = _shape_problem(line, values, titled, sheet, after_blank, columns)
+        found = _shape_problem(line, values, filled, titled, names, sheet, after_blank)
         if found is not None:
             code, params, cell = found
             problems.append(Problem(file=file, line=line, code=code, params=params, cell=cell))
@@ -318,28 +320,38 @@ def _structure_broken(
     return False
 
 
+def _filled(value: Cell) -> bool:
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
 def _shape_problem(
     line: int,
     values: Sequence[Cell],
-    titled: set[int],
+    filled: list[int],
+    titled: frozenset[int],
+    names: Mapping[str, str],
     sheet: bool,
     after_blank: bool,
-    columns: Columns,
 ) -> tuple[str, dict[str, str], str] | None:
-    texts = [str(v).strip() if v is not None else "" for v in values]
-    if _known(values, columns) >= 2:
+    """What is wrong with the shape of one non-blank row, or None (the usual case: cheap)."""
+    # A header again: its first cells are column names (a data row's never are; checking
+    # only those keeps the usual row cheap).
+    leading = any(_cell_name(values[i]) in names for i in filled[:3])
+    if leading and sum(1 for i in filled if _cell_name(values[i]) in names) >= 2:
         return "repeated_header", {}, ""
-    filled = [i for i, t in enumerate(texts) if t]
-    stray = [i for i in filled if i not in titled]
-    if stray:
-        index = stray[0]
-        cell = f"{column_letters(index)}{line}" if sheet else ""
-        return "cell_outside_columns", {"value": _clip(texts[index])}, cell
+    stray = next((i for i in filled if i not in titled), None)
+    if stray is not None:
+        cell = f"{column_letters(stray)}{line}" if sheet else ""
+        return "cell_outside_columns", {"value": _clip(str(values[stray]))}, cell
     if len(filled) == 1 and len(titled) >= 3:
         code = "block_title" if after_blank else "lone_cell"
         cell = f"{column_letters(filled[0])}{line}" if sheet else ""
-        return code, {"value": _clip(texts[filled[0]])}, cell
+        return code, {"value": _clip(str(values[filled[0]]))}, cell
     return None
+
+
+def _cell_name(value: Cell) -> str:
+    return str(value).strip().casefold()
 
 
 def _clip(text: str, limit: int = 40) -> str:

@@ -9,6 +9,7 @@ off by a stopped download, an old `.xls`.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Sequence
 from datetime import datetime, time
 
@@ -176,6 +177,31 @@ def test_a_broken_structure_is_one_error_at_its_line(
     result = check(name, data)
     assert where(result.errors) == [(line, cell, code)]
     assert result.shifts == ()
+    # Said with its file and place, and every value the message needs (StrictUndefined).
+    (problem,) = result.errors
+    place = cell or line
+    text = Messages("sv").problem(problem)
+    assert text.startswith(f"{name}:{place}: " if place else f"{name}: "), text
+    assert SAYS.get(id_of(code, cell), "") in text, text
+
+
+def id_of(code: str, cell: str) -> str:
+    return f"{code}@{cell}" if cell else code
+
+
+# What each message must say about the file in the table above.
+SAYS = {
+    "mixed_delimiters": 'avgränsas med ",", inte som rubrikraden (2 sådana rader)',
+    "header_not_first": "ta bort raderna ovanför (från rad 1)",
+    "header_not_first@A2": "ta bort raderna ovanför (från rad 1)",
+    "no_header": "kolumnerna tjänst, nivå, start, slut, matrix_id, namn",
+    "block_title": "raden Vecka 50 efter en tomrad",
+    "lone_cell": "bara ett värde (Vecka 50)",
+    "cell_outside_columns": "värdet glömd står i en kolumn utan rubrik",
+    "cell_outside_columns@Z40": "värdet glömd står i en kolumn utan rubrik",
+    "csv_quote_spans_lines": "stängs först på rad 4",
+    "mixed_encoding": "blandar UTF-8 (rad 3)",
+}
 
 
 def test_a_structural_problem_in_a_staff_list_or_directory_is_one_error_too() -> None:
@@ -277,3 +303,130 @@ def test_the_english_alias_gets_the_english_message_and_column_names() -> None:
     (problem,) = check("r.csv", (HEADER + ROW_1.replace("Anna Åberg", "")).encode()).errors
     assert Messages("sv").problem(problem) == "r.csv:2: värde saknas i kolumnen namn"
     assert Messages("en").problem(problem) == "r.csv:2: value missing in column name"
+
+
+def zipped(**members: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "line", "cell", "code", "says"),
+    [
+        pytest.param(
+            "r.csv",
+            ("Schema\r\ntjänst;nivå\r\n" + ROW_1).encode(),
+            2,
+            "",
+            "header_not_first",
+            "(från rad 1)",
+            id="a-header-of-two-known-columns-is-still-a-header",
+        ),
+        pytest.param(
+            "r.csv",
+            (HEADER + ROW_1 + "tjänst;nivå;;;;;\r\n").encode(),
+            3,
+            "",
+            "repeated_header",
+            "",
+            id="two-column-names-again-are-a-header",
+        ),
+        pytest.param(
+            "r.csv",
+            (HEADER + ROW_1 + ROW_2.replace(";", "\t")).encode(),
+            3,
+            "",
+            "mixed_delimiters",
+            'avgränsas med "tab"',
+            id="tab-row-in-a-semicolon-file",
+        ),
+        pytest.param(
+            "r.csv",
+            (HEADER.rstrip() + ";\r\n" + ROW_1.rstrip() + ";glömd\r\n").encode(),
+            2,
+            "",
+            "cell_outside_columns",
+            "värdet glömd",
+            id="a-value-under-an-empty-heading",
+        ),
+        pytest.param(
+            "r.xlsx",
+            workbook(
+                [["tjänst", "nivå", None, "start", "slut", "matrix_id", "namn"]]
+                + [["kardiologi", 1, "glömd", *XLSX_ROW[2:], "A"]]
+            ),
+            2,
+            "C2",
+            "cell_outside_columns",
+            "värdet glömd",
+            id="xlsx-value-under-an-empty-heading",
+        ),
+        pytest.param(
+            "r.xlsx",
+            workbook([XLSX_HEADER, [*XLSX_ROW, "A", ""], [None, "Vecka 50"]]),
+            3,
+            "B3",
+            "lone_cell",
+            "(Vecka 50)",
+            id="xlsx-lone-cell-in-column-b",
+        ),
+        pytest.param(
+            "r.xlsx",
+            zipped(**{"word/document.xml": "<w/>", "[Content_Types].xml": "<x/>"}),
+            None,
+            "",
+            "not_a_workbook",
+            "inte en Excel-arbetsbok",
+            id="a-zip-that-is-no-workbook",
+        ),
+        pytest.param(
+            "r.csv",
+            (HEADER + ROW_1.replace("Anna", '"Anna') + ROW_2 * 3000).encode(),
+            2,
+            "",
+            "csv_unclosed_quote",
+            "stängs aldrig",
+            id="an-unclosed-quote-swallowing-a-big-file",
+        ),
+    ],
+)
+def test_edges_of_the_structure_checks(
+    name: str, data: bytes, line: int | None, cell: str, code: str, says: str
+) -> None:
+    result = check(name, data)
+    assert where(result.errors) == [(line, cell, code)]
+    text = Messages("sv").problem(result.errors[0])
+    assert text.startswith(f"{name}:{cell or line}: " if (cell or line) else f"{name}: ")
+    assert says in text
+
+
+def test_a_three_column_file_knows_a_lone_value_and_a_short_other_delimiter_row() -> None:
+    directory = "enhet,namn,telefon\r\nAkuten,Växel,023-49 00 00\r\nVecka 50\r\n"
+    _, problems = parse_directory(directory.encode(), "d.csv")
+    assert [(p.line, p.code) for p in problems] == [(3, "lone_cell")]
+    directory = "enhet,namn,telefon\r\nAkuten,Växel,023-49 00 00\r\nIVA;Jour;023\r\n"
+    _, problems = parse_directory(directory.encode(), "d.csv")
+    assert [(p.line, p.code) for p in problems] == [(3, "mixed_delimiters")]
+
+
+def test_a_quote_that_swallows_a_whole_line_names_both_lines() -> None:
+    directory = 'enhet,namn,telefon\r\nAkuten,"Växel\r\nIVA,Jour,023-49 00 01",023\r\n'
+    _, problems = parse_directory(directory.encode(), "d.csv")
+    assert [(p.line, p.code, p.params) for p in problems] == [
+        (2, "csv_quote_spans_lines", {"end": "3"})
+    ]
+
+
+def test_other_delimiters_inside_a_full_row_are_just_text() -> None:
+    text = HEADER.replace(";", ",") + ROW_1.replace(";", ",").replace("Anna Åberg", '"Å; B; C"')
+    result = check("r.csv", text.encode())
+    assert result.ok, result.errors
+    assert [s.name for s in result.shifts] == ["Å; B; C"]
+
+
+def test_one_column_name_in_a_data_row_does_not_make_it_a_header() -> None:
+    row = ROW_1.replace("kardiologi", "start", 1)  # a mistyped service that is a column name
+    assert where(check("r.csv", (HEADER + row).encode()).errors) == [(2, "", "unknown_service")]

@@ -304,3 +304,48 @@ def test_staff_and_directory_phone_cells_are_checked_too() -> None:
         ("C2", "phone_stored_as_number", "023490000")
     ]
     assert entries == []
+
+
+def test_fold_ignores_case_diacritics_and_spacing() -> None:
+    from consultbot.domain.validation import fold
+
+    assert fold("  Öron  Näsa\tHals ") == "oron nasa hals"
+
+
+def test_servers_are_compared_with_their_port() -> None:
+    rules = FileRules(servers=servers_of(["region.se:8448"], "@bot:bot.region.se:8448"))
+    assert rules.servers == frozenset({"region.se:8448", "bot.region.se:8448"})
+    assert server_not_allowed("@anna:region.se:8448", rules) is None
+    assert server_not_allowed("@anna:bot.region.se:8448", rules) is None
+    found = server_not_allowed("@anna:region.se", rules)
+    assert found is not None and found[1]["server"] == "region.se"
+
+
+def test_servers_of_without_the_bots_id_is_the_allowed_list() -> None:
+    assert servers_of(["a.se"]) == frozenset({"a.se"})
+
+
+def test_the_county_list_is_named_in_full() -> None:
+    found = municipality_problem("Uppsala", FileRules(municipalities=("Mora", "Orsa")))
+    assert found == ("unknown_municipality", {"value": "Uppsala", "allowed": "Mora, Orsa"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("70-123 45 67", id="written-number-is-taken-as-written"),
+        pytest.param("046701234567", id="a-leading-zero-is-not-lost"),
+    ],
+)
+def test_only_a_bare_number_without_its_zero_has_lost_it(text: str) -> None:
+    assert phone_problem(text, False) is None
+
+
+def test_a_similar_name_is_said_with_both_spellings_and_the_first_line() -> None:
+    from consultbot.render import Messages
+
+    _, problems = parse_catalogue(two_services('"hjärta"', '"hjarta"'), "c.toml")
+    assert [Messages("sv").problem(p) for p in problems] == [
+        "c.toml:7: namnet hjarta går inte att skilja från hjärta (rad 1) – sökningen bortser "
+        "från versaler och å, ä, ö"
+    ]
