@@ -355,8 +355,10 @@ def zipped(**members: str) -> bytes:
         pytest.param(
             "r.xlsx",
             workbook(
-                [["tjänst", "nivå", None, "start", "slut", "matrix_id", "namn"]]
-                + [["kardiologi", 1, "glömd", *XLSX_ROW[2:], "A"]]
+                [
+                    ["tjänst", "nivå", None, "start", "slut", "matrix_id", "namn"],
+                    ["kardiologi", 1, "glömd", *XLSX_ROW[2:], "A"],
+                ]
             ),
             2,
             "C2",
