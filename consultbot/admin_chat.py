@@ -178,6 +178,7 @@ class AdminChat:
                 config.hours_of(),
                 self._clock.now(),
                 config.bot.shrink_guard_share,
+                datasets.file_rules(config),
             )
         except datasets.NoCatalogue:
             return None

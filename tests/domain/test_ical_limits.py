@@ -41,16 +41,20 @@ def test_a_small_file_that_expands_to_too_many_shifts_is_refused_with_the_figure
     shifts = ical.read_ical_roster(hostile, "natt.ics", problems)
     assert shifts == []
     [problem] = problems
-    assert (problem.file, problem.line, problem.code) == ("natt.ics", 4, "too_many_shifts")
+    assert (problem.file, problem.line, problem.code) == (
+        "natt.ics",
+        8,
+        "too_many_shifts",
+    )  # the RRULE line
     text = Messages("sv").problem(problem)
-    assert text.startswith("natt.ics:4: ") and "200\u00a0000 pass" in text
+    assert text.startswith("natt.ics:8: ") and "200\u00a0000 pass" in text
 
 
 def test_the_whole_check_refuses_it_and_keeps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ical, "MAX_SHIFTS", 2000)
     hostile = calendar(event("many", 1, attendees=300, count=2000))
     result = check_roster([("natt.ics", hostile)], CATALOGUE, TZ)
-    assert [(p.line, p.code) for p in result.errors] == [(4, "too_many_shifts")]
+    assert [(p.line, p.code) for p in result.errors] == [(8, "too_many_shifts")]
     assert result.shifts == ()
 
 
@@ -70,7 +74,7 @@ def test_the_limit_counts_every_person_of_every_occurrence_across_events() -> No
     assert problems == []
     over = calendar(event("a", 1, attendees=2, count=3), event("b", 10, attendees=5, count=1))
     assert ical.read_ical_roster(over, "r.ics", problems) == []
-    assert [(p.line, p.code) for p in problems] == [(14, "too_many_shifts")]
+    assert [(p.line, p.code) for p in problems] == [(18, "too_many_shifts")]
 
 
 def test_a_refused_series_adds_none_of_its_shifts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,4 +84,4 @@ def test_a_refused_series_adds_none_of_its_shifts(monkeypatch: pytest.MonkeyPatc
     problems: list[ical.Problem] = []
     shifts = ical.read_ical_roster(calendar(ok, mistyped), "r.ics", problems)
     assert len(shifts) == 5 and {s.line for s in shifts} == {4}
-    assert [(p.line, p.code) for p in problems] == [(13, "too_many_occurrences")]
+    assert [(p.line, p.code) for p in problems] == [(17, "too_many_occurrences")]
