@@ -40,6 +40,7 @@ from consultbot.ports import (
     PoolRoom,
     Purged,
     Timers,
+    UnsafeRoom,
     Version,
 )
 
@@ -516,6 +517,17 @@ class MemoryMessenger(Messenger):
     names: dict[str, str] = field(default_factory=dict)
     policy: str = "1"
     _pooled: int = 0
+    owned: set[str] = field(default_factory=set)  # rooms the service said the bot made
+    #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
+    unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def own_room(self, room: str) -> None:
+        self.owned.add(room)
+
+    def _vet(self, room: str) -> None:
+        """As the Matrix adapter: nothing goes into a room of the bot's that fails the policy."""
+        if room in self.unsafe:
+            raise UnsafeRoom(room, self.unsafe[room])
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -526,9 +538,9 @@ class MemoryMessenger(Messenger):
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
     ) -> str:
         self._maybe_fail()
-        if key in self._rooms:
+        if key in self._rooms and self._rooms[key] not in self.unsafe:
             return self._rooms[key]
-        room = f"!room{len(self._rooms) + 1}:localhost"
+        room = f"!room{len(self._rooms) + len(self.unsafe) + 1}:localhost"
         self._rooms[key] = room
         self.log.append(Sent(action="create", room=room, users=tuple(invite)))
         return room
@@ -542,10 +554,12 @@ class MemoryMessenger(Messenger):
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.names[room] = name
 
     def pool_policy(self) -> str:
@@ -553,12 +567,14 @@ class MemoryMessenger(Messenger):
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.log.append(Sent(action="invite", room=room, users=tuple(users)))
 
     async def send(
         self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
     ) -> str:
         self._maybe_fail()
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -574,6 +590,7 @@ class MemoryMessenger(Messenger):
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
     ) -> str:
         self._maybe_fail()
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -587,6 +604,7 @@ class MemoryMessenger(Messenger):
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
     ) -> str:
         self._maybe_fail()
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -608,6 +626,7 @@ class MemoryMessenger(Messenger):
         self, room: str, kind: str, state_key: str, content: dict[str, Any]
     ) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.state[(room, kind, state_key)] = content
         self.log.append(Sent(action="state", room=room))
 
