@@ -1,0 +1,71 @@
+"""Nothing goes into a room the bot made once it fails the room policy (issue 19): the room is
+left, the admins are told once, and a private room is made anew."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from consultbot.domain.types import UserId
+
+from .test_private_answers import OUTSIDER, direct_room_of, say_in_mixed_room
+from .test_service import REQ, Bot, Make, Messenger
+from .test_service import bot as bot_fixture
+from .test_service import make as make_fixture
+
+bot = bot_fixture
+make = make_fixture
+ADMIN = UserId("@admin:localhost")
+
+
+def alerts(bot: Bot) -> list[str]:
+    """What the admins were told about rooms the bot left."""
+    room = direct_room_of(bot, ADMIN)
+    return [text for text in bot.messenger.said(room) if "lämnat rummet" in text]
+
+
+async def test_a_private_room_that_fails_the_policy_is_left_and_made_anew(bot: Bot) -> None:
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    old = direct_room_of(bot, REQ)
+    assert len(bot.messenger.said(old)) == 1
+    bot.messenger.unsafe[old] = ("encryption",)  # as if its encryption were gone
+
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    assert len(bot.messenger.said(old)) == 1, "nothing more went into the failing room"
+    assert [s.room for s in bot.messenger.actions("leave")] == [old]
+    [new] = [s.room for s in bot.messenger.actions("create") if s.users == (REQ,) and s.room != old]
+    [numbers] = bot.messenger.said(new)
+    assert "070-111 11 11" in numbers
+    [alert] = alerts(bot)
+    assert old in alert and "inte krypterat" in alert
+
+    bot.messenger.unsafe[new] = ("other_admin",)
+    await say_in_mixed_room(bot, OUTSIDER, "!vem kardiologi")  # nothing for REQ: no new alert
+    assert len(alerts(bot)) == 1
+
+
+@dataclass
+class SquattedConsultRooms(Messenger):
+    """Every consult room comes out failing the policy (as a room adopted from a squatted alias
+    before this check would)."""
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        room = await super().create_room(key=key, name=name, topic=topic, invite=invite)
+        if key.startswith("K-"):
+            self.unsafe[room] = ("creator", "encryption", "other_admin")
+        return room
+
+
+async def test_no_page_goes_into_a_consult_room_that_fails_the_policy(make: Make) -> None:
+    bot = await make(messenger=SquattedConsultRooms())
+    consult, room = await bot.ask()
+    assert room
+    assert bot.messenger.sends(room) == [], "no page, no question in that room"
+    assert bot.messenger.pages() == []
+    assert [s.room for s in bot.messenger.actions("leave")] == [room]
+    [alert] = alerts(bot)
+    assert room in alert and consult in alert and "någon annan än boten" in alert
+    await bot.ask("!konsult kardiologi Ny fråga om en annan patient")  # one alert per room
+    assert len(alerts(bot)) == 2
