@@ -1020,8 +1020,13 @@ class MatrixBot(Messenger, FileSource):
         for room_id, creator in list(self._creators.items()):
             if creator != self.user_id or room_id not in client.rooms:
                 continue
-            state = self._room_state.get(room_id, {})
-            current = {kind: state.get(kind) for kind in (*LOCKED_TYPES, PL)}
+            # Read from the server, not from sync: a migration, once, and exact.
+            state = self._room_state.setdefault(room_id, {})
+            current: dict[str, dict[str, Any] | None] = {}
+            for kind in (*LOCKED_TYPES, PL):
+                answer = await client.room_get_state_event(room_id, kind)
+                content = getattr(answer, "content", None)
+                current[kind] = content if isinstance(content, dict) else None
             for kind, content in room_policy.lockdown_changes(self.user_id, self.servers, current):
                 put = await client.room_put_state(room_id, kind, content)
                 if not isinstance(put, RoomPutStateResponse):
