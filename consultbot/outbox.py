@@ -349,7 +349,7 @@ class Dispatcher:
         self._progress = asyncio.Event()
         return True
 
-    async def _room_unsafe(self, exc: UnsafeRoom) -> bool:
+    async def _room_unsafe(self, exc: UnsafeRoom, depth: int = 0) -> bool:
         """A room the bot made fails the room policy: leave it and tell the admins, once.
 
         True when it was a private or admin room, now forgotten (the next try makes a new one).
@@ -369,13 +369,25 @@ class Dispatcher:
             "admin_room_unsafe", room=exc.room, faults=exc.faults, consult=consult or ""
         )
         txn = f"unsafe-{hashlib.sha256(exc.room.encode()).hexdigest()[:16]}"
-        try:
-            for n, room in enumerate(await self._admin_rooms()):
-                await self._messenger.send(room, content, txn=f"{txn}-{n}")
-        except Exception:
-            log.exception("could not tell the admins about the room %s", exc.room)
+        await self._tell_admins(content, txn, depth)
         await self._store.set_meta(told, ",".join(exc.faults))
         return key is not None
+
+    async def _tell_admins(self, content: Content, txn: str, depth: int) -> None:
+        """Send to the admin rooms; an admin room failing the policy itself is left, the
+        admins told in a new one (a room found failing while telling them: two deep at most)."""
+        for _ in range(2):
+            try:
+                for n, room in enumerate(await self._admin_rooms()):
+                    await self._messenger.send(room, content, txn=f"{txn}-{n}")
+                return
+            except UnsafeRoom as exc:
+                if depth >= 2:
+                    break
+                await self._room_unsafe(exc, depth + 1)
+            except Exception:
+                break
+        log.error("could not tell the admins that a room fails the room policy")
 
     # -- carrying out one item ------------------------------------------------------------------
 

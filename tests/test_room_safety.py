@@ -69,3 +69,30 @@ async def test_no_page_goes_into_a_consult_room_that_fails_the_policy(make: Make
     assert room in alert and consult in alert and "någon annan än boten" in alert
     await bot.ask("!konsult kardiologi Ny fråga om en annan patient")  # one alert per room
     assert len(alerts(bot)) == 2
+
+
+def rooms_made_for(bot: Bot, user: UserId) -> list[str]:
+    return [s.room for s in bot.messenger.actions("create") if s.users == (user,)]
+
+
+async def test_an_admin_room_that_fails_the_policy_is_replaced_and_the_admins_told_there(
+    bot: Bot,
+) -> None:
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    [private] = rooms_made_for(bot, REQ)
+    bot.messenger.unsafe[private] = ("encryption",)
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    [admin_room] = rooms_made_for(bot, ADMIN)  # made for the first alert
+    bot.messenger.unsafe[admin_room] = ("other_admin",)
+    [_, second] = rooms_made_for(bot, REQ)
+    bot.messenger.unsafe[second] = ("join_rule",)
+
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    [_, new_admin_room] = rooms_made_for(bot, ADMIN)
+    told = bot.messenger.said(new_admin_room)
+    assert len(told) == 2
+    assert any(admin_room in text and "administratörsrätt" in text for text in told)
+    assert any(second in text and "fler än de inbjudna" in text for text in told)
+    assert len(bot.messenger.said(admin_room)) == 1, "nothing more in the failing admin room"
+    [_, _, third] = rooms_made_for(bot, REQ)
+    assert "070-111 11 11" in bot.messenger.said(third)[0]

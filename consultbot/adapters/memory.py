@@ -517,6 +517,7 @@ class MemoryMessenger(Messenger):
     names: dict[str, str] = field(default_factory=dict)
     policy: str = "1"
     _pooled: int = 0
+    _made: int = 0
     owned: set[str] = field(default_factory=set)  # rooms the service said the bot made
     #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
     unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -540,7 +541,8 @@ class MemoryMessenger(Messenger):
         self._maybe_fail()
         if key in self._rooms and self._rooms[key] not in self.unsafe:
             return self._rooms[key]
-        room = f"!room{len(self._rooms) + len(self.unsafe) + 1}:localhost"
+        self._made += 1
+        room = f"!room{self._made}:localhost"
         self._rooms[key] = room
         self.log.append(Sent(action="create", room=room, users=tuple(invite)))
         return room

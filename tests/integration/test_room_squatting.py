@@ -29,7 +29,7 @@ from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import Bot, running_bot
 from consultbot.outbox import content_to_dict, direct_key
-from consultbot.ports import Content, Outgoing, OutboxKind
+from consultbot.ports import Content, OutboxKind, Outgoing
 
 from .harness import QUESTION, World, ask, join_invite, world
 
