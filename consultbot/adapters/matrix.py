@@ -1119,15 +1119,21 @@ class MatrixBot(Messenger, FileSource):
             log.warning("room creation for %s failed: %s", mark, response)
             return None
         room = str(response.room_id)
-        self._own_rooms.add(room)
-        if room not in self._creators:
-            # What the bot just made, until sync brings the room's state (which replaces it).
-            made = {e["type"]: e["content"] for e in state}
-            made["m.room.create"] = {room_policy.CREATION_KEY: mark}
-            made[PL] = levels | {"users": {self.user_id: room_policy.BOT_LEVEL}}
-            self._room_state[room] = made
-            self._creators[room] = self.user_id
+        self._made(room, {room_policy.CREATION_KEY: mark})
         return room
+
+    def _made(self, room: str, creation: dict[str, Any]) -> None:
+        """Note a room the bot just made, with the state it made it with, where sync has not
+        brought that state yet: a sync can show a room half made (its first events only),
+        and what sync brings later replaces these."""
+        self._own_rooms.add(room)
+        made = {e["type"]: e["content"] for e in room_policy.locked_state(self.servers)}
+        made["m.room.create"] = creation
+        made[PL] = room_policy.power_levels({self.user_id: room_policy.BOT_LEVEL})
+        known = self._room_state.setdefault(room, {})
+        for kind, content in made.items():
+            known.setdefault(kind, content)
+        self._creators.setdefault(room, self.user_id)
 
     async def _find_made(self, mark: str) -> str | None:
         """The joined room whose creation event the bot sent with `mark`; None if none.
@@ -1173,7 +1179,7 @@ class MatrixBot(Messenger, FileSource):
         )
         if isinstance(response, RoomCreateError):
             raise RuntimeError(f"could not make a pool room: {response.status_code}")
-        self._own_rooms.add(str(response.room_id))
+        self._made(str(response.room_id), {})
         return str(response.room_id)
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:

@@ -11,18 +11,22 @@ bot ever joins one or anything of the bot's reaches her.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from nio import (
+    JoinedRoomsResponse,
     RoomCreateResponse,
     RoomGetStateEventError,
     RoomPreset,
     RoomSendResponse,
     RoomVisibility,
 )
+from nio.api import Api
 
+from consultbot.adapters.matrix import ROOM_INTENT
 from consultbot.adapters.matrix_user import MatrixUser
 from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.adapters.stores import open_store
@@ -147,11 +151,120 @@ async def test_rooms_squatted_under_every_alias_the_bot_used_get_nothing(
             # The post arrives, encrypted. (Sent without waiting for the admin's devices, as
             # admin posts are, this first one may not be readable to them: no matter here.)
             await admin.c.wait_for(
-                lambda s: s.room == admin_room
-                and s.sender == w.bot_id
-                and (s.kind == "undecryptable" or (s.kind == "message" and s.encrypted)),
+                lambda s: (
+                    s.room == admin_room
+                    and s.sender == w.bot_id
+                    and (s.kind == "undecryptable" or (s.kind == "message" and s.encrypted))
+                ),
                 30,
             )
             for member, made in ((l1, room), (doctor.c, private), (admin.c, admin_room)):
                 assert made not in squatted and await made_by_the_bot(w, member, made)
             await the_bot_never_came(w, eve, squatted)
+
+
+async def test_rooms_taken_by_alias_before_this_change_are_left_and_made_anew(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The old bot adopted a squatted room by its alias and recorded it as a private and an
+    admin room; now such a room gets nothing, is left, and a room of the bot's own is made."""
+    async with world(homeserver, tmp_path, "doctor", "admin", "eve") as w:
+        admin, doctor = w.people["admin"], w.people["doctor"]
+        config = w.config(room_pool=0, admins=[admin.user_id])
+        await w.seed(config, {})
+        eve = w.people["eve"].c
+        private_squat = await squat(eve, f"squat-{tmp_path.name}-direct".lower())
+        admin_squat = await squat(eve, f"squat-{tmp_path.name}-admin".lower())
+        async with running_bot(config) as bot:
+            for room in (private_squat, admin_squat):  # as the old bot joined by the alias
+                assert await bot.matrix.join_room(room) == room
+            await bot.store.set_meta(direct_key(doctor.user_id), private_squat)
+            await bot.store.set_meta(admin_key(admin.user_id), admin_squat)
+
+            content = Content(text=f"Ring {NUMBER}", html=f"Ring {NUMBER}")
+            payload = content_to_dict(content)
+            await queue(bot, Outgoing(kind=OutboxKind.DIRECT, room=doctor.user_id, payload=payload))
+
+            private = await join_new_invite(doctor.c, set())
+            await doctor.c.wait_for(lambda s: s.room == private and NUMBER in s.body, 30)
+            admin_room = await join_new_invite(admin.c, set())
+            # The admins are told of both rooms, in a room of the bot's own.
+            await admin.c.wait_until(
+                lambda: (
+                    sum(s.room == admin_room and s.sender == w.bot_id for s in admin.c.seen) >= 2
+                )
+            )
+            for made in (private, admin_room):
+                assert made not in (private_squat, admin_squat)
+            assert await made_by_the_bot(w, doctor.c, private)
+            assert await made_by_the_bot(w, admin.c, admin_room)
+            for squatted in (private_squat, admin_squat):
+                assert await bot.store.get_meta(f"unsafe-room:{squatted}")
+                await eve.wait_for(
+                    lambda s, r=squatted: s.room == r and s.sender == w.bot_id and s.kind == "leave"
+                )
+            # Eve, synced past a message of her own in each, saw no message of the bot's.
+            for squatted in (private_squat, admin_squat):
+                sent = await eve.client.room_send(
+                    squatted, "m.room.message", {"msgtype": "m.text", "body": "synkmarkör"}
+                )
+                assert isinstance(sent, RoomSendResponse), sent
+                await eve.wait_for(lambda s, e=sent.event_id: s.event_id == e, 30)
+            said = [
+                s
+                for s in eve.seen
+                if s.room in (private_squat, admin_squat)
+                and s.sender == w.bot_id
+                and s.kind not in ("join", "leave")
+            ]
+            assert said == [], said
+
+
+async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The intent is recorded, the room made, then the bot dies before the room's id is
+    recorded: after the restart the same key finds that room, by state only the bot can
+    have written; a look-alike room Eve made with the same creation content is not it."""
+    async with world(homeserver, tmp_path, "l1", "eve") as w:
+        config = w.config(room_pool=0)
+        await w.seed(config, {})
+        l1 = w.people["l1"]
+        key = "K-000042"
+        async with running_bot(config) as bot:
+            made = await bot.matrix.create_room(
+                key=key, name="K-000042 kardiologi", topic="", invite=[l1.user_id]
+            )
+            mark = await bot.store.get_meta(ROOM_INTENT + key)
+            assert mark
+            # Eve's look-alike: the same creation content, and the bot is in it.
+            eve = w.people["eve"].c
+            method, path, data = Api.room_create(
+                eve.client.access_token, preset=RoomPreset.public_chat
+            )
+            body = json.loads(data) | {"creation_content": {CREATION_KEY: mark}}
+            fake = await eve.client._send(RoomCreateResponse, method, path, json.dumps(body))
+            assert isinstance(fake, RoomCreateResponse), fake
+            assert await bot.matrix.join_room(fake.room_id) == fake.room_id
+        # A new run (the caller never recorded `made`): the same key, the same room.
+        async with running_bot(config) as bot:
+            again = await bot.matrix.create_room(
+                key=key, name="K-000042 kardiologi", topic="", invite=[l1.user_id]
+            )
+            assert again == made
+            client = bot.matrix.client
+            assert client is not None
+            joined = await client.joined_rooms()
+            assert isinstance(joined, JoinedRoomsResponse)
+            with_mark = []
+            for room in joined.rooms:
+                create = await client.room_get_state_event(room, "m.room.create")
+                if getattr(create, "content", {}).get(CREATION_KEY) == mark:
+                    with_mark.append(room)
+            assert sorted(with_mark) == sorted([made, fake.room_id]), "no second room was made"
+            # A crash after recording the intent but before creating: a room is made then.
+            await bot.store.set_meta(ROOM_INTENT + "K-000043", "K-000043/0123456789abcdef")
+            fresh = await bot.matrix.create_room(
+                key="K-000043", name="K-000043 kardiologi", topic="", invite=[]
+            )
+            assert fresh not in (made, fake.room_id)
