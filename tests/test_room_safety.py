@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from consultbot.domain.types import UserId
 
 from .test_private_answers import OUTSIDER, direct_room_of, say_in_mixed_room
-from .test_service import REQ, Bot, Make, Messenger
+from .test_service import ACK_TIMEOUT, DM, REQ, Bot, Make, Messenger
 from .test_service import bot as bot_fixture
 from .test_service import make as make_fixture
 
@@ -67,8 +67,12 @@ async def test_no_page_goes_into_a_consult_room_that_fails_the_policy(make: Make
     assert [s.room for s in bot.messenger.actions("leave")] == [room]
     [alert] = alerts(bot)
     assert room in alert and consult in alert and "någon annan än boten" in alert
+    # The page's time runs out unsent: the requester hears it did not go out, with the
+    # switchboard's number.
+    await bot.fire_at(bot.clock.now() + ACK_TIMEOUT)
+    assert any("har inte gått fram" in text for text in bot.messenger.said(DM))
     await bot.ask("!konsult kardiologi Ny fråga om en annan patient")  # one alert per room
-    assert len(alerts(bot)) == 2
+    assert len([a for a in alerts(bot) if "lämnat rummet" in a]) == 2
 
 
 def rooms_made_for(bot: Bot, user: UserId) -> list[str]:
