@@ -992,6 +992,7 @@ class MatrixBot(Messenger, FileSource):
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
         async def lock_down() -> None:
+            await self.own_recorded_rooms()
             await self.lock_down_rooms()
 
         self.tasks.spawn(
@@ -999,6 +1000,24 @@ class MatrixBot(Messenger, FileSource):
             name="room-lockdown",
             context="bringing consult rooms up to the room policy",
         )
+
+    async def own_recorded_rooms(self) -> int:
+        """Hold the consult rooms the database knows, that somebody else made, to the room
+        policy (rooms adopted by their alias before the bot checked who made them); how many.
+        They fail it: the first thing on its way to one leaves it and tells the admins."""
+        client = self.client
+        assert client is not None
+        adopted = 0
+        for room_id in list(client.rooms):
+            creator = self._creators.get(room_id)
+            if creator is None or creator == self.user_id or room_id in self._own_rooms:
+                continue
+            if await self.store.consult_for_room(room_id) is not None:
+                self._own_rooms.add(room_id)
+                adopted += 1
+        if adopted:
+            log.warning("%d consult rooms were made by somebody else", adopted)
+        return adopted
 
     async def lock_down_rooms(self) -> int:
         """Bring the rooms the bot made before the current room policy up to it, once; how
