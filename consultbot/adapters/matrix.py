@@ -37,7 +37,6 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     InviteMemberEvent,
-    JoinedRoomsResponse,
     JoinError,
     LocalProtocolError,
     LoginResponse,
@@ -69,6 +68,7 @@ from nio.api import Api, MessageDirection
 from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
+from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.config import MatrixConfig
 from consultbot.domain import polls
 from consultbot.domain.errors import ConsultbotError
@@ -366,6 +366,17 @@ def _content(event: Any) -> dict[str, Any]:
     source = getattr(event, "source", None)
     content = source.get("content", {}) if isinstance(source, dict) else {}
     return content if isinstance(content, dict) else {}
+
+
+def _joined(event: Mapping[str, Any], user: str) -> bool:
+    """True for `user`'s own membership event saying they are in the room."""
+    content = event.get("content")
+    return (
+        event.get("type") == "m.room.member"
+        and event.get("state_key") == user
+        and isinstance(content, dict)
+        and content.get("membership") == "join"
+    )
 
 
 def encryption_available() -> bool:
@@ -1089,22 +1100,19 @@ class MatrixBot(Messenger, FileSource):
     ) -> str:
         """Create an encrypted room for `key`, or find the one made for it before a crash.
 
-        The intent (the creation content, with a fresh nonce) is recorded before the room is
-        made; the caller records the room's id after. A call that finds an intent recorded
-        looks for a room whose creation event the bot sent with that content (`_find_made`):
-        only the bot can have made it. No alias: the bot would never resolve it, and a
-        predictable one only tells a squatter where to wait.
+        The intent (`key` and a random nonce) is recorded before the room is made and goes
+        into its creation content; the caller records the room's id after. A call that finds
+        an intent recorded repeats that very creation (`_create`): if the room was made, it is
+        taken, with the proof only the bot can give; if not, it is made now. An intent whose
+        room the bot cannot use (left, or failing the policy) gives way to a new one.
         """
-        client = self.client
-        assert client is not None
         earlier = await self.store.get_meta(ROOM_INTENT + key)
         if earlier:
-            found = await self._find_made(earlier)
-            if found is not None:
-                log.info("the room for %s was made before a restart: %s", key, found)
-                await self.invite(found, invite)  # again: the crash may have come before
-                return found
-        mark = f"{key}/{secrets.token_hex(8)}"
+            room = await self._create(earlier, name=name, topic=topic, invite=invite)
+            if room is not None:
+                await self.invite(room, invite)  # again: the crash may have come before
+                return room
+        mark = f"{key}/{secrets.token_hex(16)}"
         await self.store.set_meta(ROOM_INTENT + key, mark)
         room = await self._create(mark, name=name, topic=topic, invite=invite)
         if room is None:
@@ -1118,13 +1126,22 @@ class MatrixBot(Messenger, FileSource):
     async def _create(
         self, mark: str, *, name: str, topic: str, invite: Sequence[str]
     ) -> str | None:
-        """One createRoom with the policy's state and `mark` in the creation content."""
+        """One createRoom with the policy's state and `mark` in the creation content; the
+        room, or None when the homeserver refused it.
+
+        Under the alias `consultbot-<the mark's nonce>`: nobody can guess it, so it is taken
+        only when this very creation was asked for before (before a crash; or nio repeated a
+        request that timed out while the homeserver was making the room). That room is taken
+        only with the proof `_proven` asks for, never by its alias alone.
+        """
         client = self.client
         assert client is not None
         levels = room_policy.power_levels()
         state = room_policy.locked_state(self.servers)
+        alias = f"consultbot-{mark.rpartition('/')[2]}"
         method, path, data = Api.room_create(
             client.access_token,
+            alias=alias,
             name=name,
             topic=topic,
             preset=RoomPreset.private_chat,
@@ -1134,6 +1151,8 @@ class MatrixBot(Messenger, FileSource):
         )
         body = json.loads(data) | {"creation_content": {room_policy.CREATION_KEY: mark}}
         response = await client._send(RoomCreateResponse, method, path, json.dumps(body))
+        if isinstance(response, RoomCreateError) and response.status_code == "M_ROOM_IN_USE":
+            return await self._made_already(alias, mark)
         if not isinstance(response, RoomCreateResponse):
             log.warning("room creation for %s failed: %s", mark, response)
             return None
@@ -1154,36 +1173,41 @@ class MatrixBot(Messenger, FileSource):
             known.setdefault(kind, content)
         self._creators.setdefault(room, self.user_id)
 
-    async def _find_made(self, mark: str) -> str | None:
-        """The joined room whose creation event the bot sent with `mark`; None if none.
-
-        Known rooms are read from sync's state; rooms the bot is in that sync has not shown yet
-        (made by the other instance just before it died) are asked for once each.
-        """
+    async def _made_already(self, alias: str, mark: str) -> str | None:
+        """The room an earlier try of the same createRoom made, proven the bot's and still in
+        use; None otherwise."""
         client = self.client
         assert client is not None
-        await self._wait(lambda: self.last_sync is not None, WAIT_FOR_ROOM)
-        joined = await client.joined_rooms()
-        if not isinstance(joined, JoinedRoomsResponse):
-            raise RuntimeError(f"could not list the bot's rooms: {joined}")
-        for room in map(str, joined.rooms):
-            if room in self._unsafe:
-                continue
-            if room not in self._creators:
-                answer = await client.room_get_state(room)
-                if not isinstance(answer, RoomGetStateResponse):
-                    continue
-                for event in answer.events:
-                    if isinstance(event, dict):
-                        self._learn_state(room, event)
-            create = self._room_state.get(room, {}).get("m.room.create", {})
-            if (
-                self._creators.get(room) == self.user_id
-                and create.get(room_policy.CREATION_KEY) == mark
-            ):
-                self._own_rooms.add(room)
-                return room
+        server = self.user_id.split(":", 1)[1]
+        resolved = await client.room_resolve_alias(f"#{alias}:{server}")
+        room = str(getattr(resolved, "room_id", "") or "")
+        if room and await self._proven(room, mark):
+            log.info("the room for %s was made already: %s", mark, room)
+            return room
+        log.warning("the alias %s leads to no room of the bot's in use", alias)
         return None
+
+    async def _proven(self, room: str, mark: str) -> bool:
+        """True when the bot is in `room`, sent its m.room.create with `mark` in it, and has
+        not found it failing the policy (asked for once when sync has not shown the room)."""
+        client = self.client
+        assert client is not None
+        if room in self._unsafe:
+            return False
+        if room not in self._creators:
+            answer = await client.room_get_state(room)
+            if not isinstance(answer, RoomGetStateResponse):
+                return False
+            events = [event for event in answer.events if isinstance(event, dict)]
+            if not any(_joined(event, self.user_id) for event in events):
+                return False  # a room the bot left: its state as it was then
+            for event in events:
+                self._learn_state(room, event)
+        create = self._room_state.get(room, {}).get("m.room.create", {})
+        if self._creators.get(room) != self.user_id or create.get(CREATION_KEY) != mark:
+            return False
+        self._own_rooms.add(room)
+        return True
 
     def pool_policy(self) -> str:
         return f"{room_policy.POLICY_VERSION}:{','.join(self.servers)}"
