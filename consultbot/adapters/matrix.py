@@ -762,6 +762,9 @@ class MatrixBot(Messenger, FileSource):
             return  # a room a user opened (or a room not the bot's): not this policy's
         if not await self._wait(lambda: room in self._creators, WAIT_FOR_ROOM):
             raise RuntimeError(f"the state of {room} not known after {WAIT_FOR_ROOM} s")
+        if self._creators[room] == self.user_id:
+            # A sync can show a room the bot is making half made: its first events only.
+            await self._wait(lambda: "m.room.encryption" in self._room_state[room], WAIT_FOR_ROOM)
         faults = self._faults(room)
         if faults and set(faults) <= REPAIRABLE:
             await self._repair(room)
@@ -770,6 +773,16 @@ class MatrixBot(Messenger, FileSource):
             self._unsafe[room] = faults
             log.error("room %s fails the room policy (%s): nothing goes into it", room, faults)
             raise UnsafeRoom(room, faults)
+        # nio encrypts by its own view of the room: it must have seen the encryption too.
+        client = self.client
+        assert client is not None
+
+        def encrypted() -> bool:
+            known = client.rooms.get(room)
+            return known is None or bool(known.encrypted)
+
+        if not await self._wait(encrypted, WAIT_FOR_ROOM):
+            raise RuntimeError(f"{room} is not encrypted in nio's view after sync")
 
     def _faults(self, room: str) -> tuple[str, ...]:
         return room_policy.room_faults(
@@ -1157,21 +1170,12 @@ class MatrixBot(Messenger, FileSource):
             log.warning("room creation for %s failed: %s", mark, response)
             return None
         room = str(response.room_id)
-        self._made(room, {room_policy.CREATION_KEY: mark})
+        self._made(room)
         return room
 
-    def _made(self, room: str, creation: dict[str, Any]) -> None:
-        """Note a room the bot just made, with the state it made it with, where sync has not
-        brought that state yet: a sync can show a room half made (its first events only),
-        and what sync brings later replaces these."""
+    def _made(self, room: str) -> None:
+        """A room the bot just made: held to the room policy once sync shows its state."""
         self._own_rooms.add(room)
-        made = {e["type"]: e["content"] for e in room_policy.locked_state(self.servers)}
-        made["m.room.create"] = creation
-        made[PL] = room_policy.power_levels({self.user_id: room_policy.BOT_LEVEL})
-        known = self._room_state.setdefault(room, {})
-        for kind, content in made.items():
-            known.setdefault(kind, content)
-        self._creators.setdefault(room, self.user_id)
 
     async def _made_already(self, alias: str, mark: str) -> str | None:
         """The room an earlier try of the same createRoom made, proven the bot's and still in
@@ -1222,7 +1226,7 @@ class MatrixBot(Messenger, FileSource):
         )
         if isinstance(response, RoomCreateError):
             raise RuntimeError(f"could not make a pool room: {response.status_code}")
-        self._made(str(response.room_id), {})
+        self._made(str(response.room_id))
         return str(response.room_id)
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
