@@ -18,6 +18,7 @@ outbox (outbox.py) sends what was recorded, told by `on_outbox` that there is so
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections import defaultdict
@@ -29,8 +30,8 @@ from typing import Any
 from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
 from consultbot.datasets import full_collections_postponed
+from consultbot.domain import audience, conference, repeats
 from consultbot.domain import commands as cmd
-from consultbot.domain import conference, repeats
 from consultbot.domain import escalation as esc
 from consultbot.domain.acknowledgement import acknowledges
 from consultbot.domain.catalogue import Catalogue, Service
@@ -42,6 +43,7 @@ from consultbot.domain.people import search_directory
 from consultbot.domain.personal_numbers import contains_personal_number
 from consultbot.domain.service_search import find_service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.domain.validation import servers_of
 from consultbot.handovers import HandoverDesk
 from consultbot.outbox import content_to_dict
 from consultbot.ports import (
@@ -413,10 +415,14 @@ class Inbox:
         )
 
     def allowed(self, user: str) -> bool:
-        """True for users on one of the allowed homeservers."""
-        if not user.startswith("@") or ":" not in user:
-            return False
-        return user.split(":", 1)[1] in self.config.bot.allowed_servers
+        """True for users on one of the allowed homeservers or the bot's own, judged as the
+        room checks judge members (server names are case-insensitive)."""
+        server = audience.server_of(user)
+        return bool(server) and server in self._servers
+
+    @functools.cached_property
+    def _servers(self) -> frozenset[str]:
+        return servers_of(self.config.bot.allowed_servers, self.config.matrix.user_id)
 
     async def _message(self, message: IncomingMessage) -> None:
         # First, whoever wrote it and whatever kind of message it is: a personnummer in the

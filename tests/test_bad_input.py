@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import zipfile
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consultbot import datasets
+from consultbot.adapters import room_policy
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
 from consultbot.domain.commands import canonical_name
 from consultbot.domain.types import Dataset, UserId
@@ -230,3 +232,19 @@ def test_no_user_on_another_server_is_taken_for_ours() -> None:
         "@vera:localhost:1",
     ]:
         assert not inbox.allowed(UserId(user)), user
+
+
+def test_the_servers_we_trust_are_judged_as_the_room_checks_judge_them() -> None:
+    # A server listed in other letter case, and the bot's own server when the list leaves it
+    # out: the inbox lets in whom rooms and server ACLs let in (adapters/room_policy.py).
+    bot = asyncio.run(build(MemoryConsultStore()))
+    inbox = bot.service.inbox
+    config = inbox.config
+    inbox.config = replace(config, bot=replace(config.bot, allowed_servers=("Region.SE:8448",)))
+    assert inbox.allowed(UserId("@vera:region.se:8448"))
+    assert inbox.allowed(UserId("@vera:localhost")), "the bot's own server"
+    assert not inbox.allowed(UserId("@vera:region.se"))
+    assert room_policy.server_of("@vera:region.se:8448") == "region.se:8448"
+    assert room_policy.invite_allowed(
+        "@vera:Region.se:8448", room_policy.allowed_servers("@bot:localhost", ["region.se:8448"])
+    )

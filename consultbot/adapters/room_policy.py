@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from consultbot.domain import audience
+
 BOT_LEVEL = 100
 MEMBER_LEVEL = 0
 #: Nobody but the bot may stand above this in a room the bot made (50: a moderator at most).
@@ -42,8 +44,10 @@ LOCKDOWN_VERSION = 2
 
 
 def server_of(user_id: str) -> str:
-    """The server name of a Matrix id, lower-cased (server names are case-insensitive)."""
-    return user_id.rpartition(":")[2].lower() if ":" in user_id else ""
+    """The server name of a Matrix id, lower-cased (server names are case-insensitive),
+    with its port if it has one: a localpart has no colon, so the server is everything after
+    the first (`@a:host:8448` is on `host:8448`, not on `8448`)."""
+    return audience.server_of(user_id)
 
 
 def allowed_servers(bot_id: str, allowed: Iterable[str]) -> tuple[str, ...]:

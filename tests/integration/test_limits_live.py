@@ -44,7 +44,7 @@ async def all_handled(bot: Bot, events: list[str], seconds: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_a_user_on_another_server_is_answered_once_per_room(
+async def test_six_lines_from_a_user_on_another_server_get_no_answer_and_no_consult(
     federation: tuple[EmbeddedHomeserver, EmbeddedHomeserver], tmp_path: Path
 ) -> None:
     region, other = federation
