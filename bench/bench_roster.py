@@ -191,7 +191,7 @@ def person(sid: str, index: int) -> tuple[str, str, str]:
     return (
         f"@{sid}-p{index:02d}:{SERVER}",
         f"{FIRST_NAMES[index]} {sid.split('-', 1)[1].capitalize()} {region}",
-        f"070-{region}{index:02d} 00 00",
+        f"070-1{region} {index:02d} 00",  # a dialable mobile number: 070-101 00 00
     )
 
 

@@ -6,6 +6,7 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,7 +26,7 @@ from consultbot.domain.roster import (
     overlaps_with_kept,
 )
 from consultbot.domain.tables import decode_text
-from consultbot.domain.types import Dataset, ServiceKind, Track
+from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track
 from consultbot.ports import DataStore
 from consultbot.render import Messages
 
@@ -132,14 +133,17 @@ async def check_roster_files(
     result = check_roster(files, catalogue, tz, hours)
     kept: list[Shift] = []
     per_service: list[Changes] = []
+    # One pass, not one per service: a national roster is 840 services × 2,190 shifts.
+    by_service: dict[ServiceId, list[Shift]] = defaultdict(list)
+    for shift in result.shifts:
+        by_service[shift.service].append(shift)
     for service, spans in sorted(result.periods.items()):
         existing: list[Shift] = []
         for start, end in spans:
             running = await store.shifts(service, start, end)
             kept.extend(s for s in running if s.start < start and not in_periods(s, spans))
             existing.extend(s for s in running if start <= s.start < end)
-        new = [s for s in result.shifts if s.service == service]
-        per_service.append(changes(service, new, existing))
+        per_service.append(changes(service, by_service[service], existing))
     clashes = overlaps_with_kept(result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
