@@ -86,6 +86,28 @@ class State:
             gc.enable()  # `import` turns the collector off for its short-lived process
         return Result(code, out.getvalue(), err.getvalue())
 
+    def live_shifts(self) -> dict[str, set[tuple[object, ...]]]:
+        """The shifts in force, per service."""
+        found: dict[str, set[tuple[object, ...]]] = {}
+        with sqlite3.connect(self.database) as connection:
+            for row in connection.execute(
+                "SELECT service_id, level, start_ts, end_ts, matrix_id, name, phone"
+                " FROM shift WHERE removed_in IS NULL"
+            ):
+                found.setdefault(row[0], set()).add(row[1:])
+        connection.close()
+        return found
+
+    def active_rows(self, table: str) -> int:
+        """How many rows `table` (staff, directory_entry, service) has in its newest version."""
+        with sqlite3.connect(self.database) as connection:
+            (count,) = connection.execute(
+                f'SELECT count(*) FROM "{table}"'
+                f' WHERE version = (SELECT max(version) FROM "{table}")'
+            ).fetchone()
+        connection.close()
+        return int(count)
+
     def digest(self) -> str:
         """A hash of every row of every table: equal digests, nothing changed."""
         hashed = hashlib.sha256()

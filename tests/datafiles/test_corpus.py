@@ -23,11 +23,6 @@ def _param(entry: dict[str, object]) -> object:
     return pytest.param(entry, id=str(entry["name"]), marks=marks)
 
 
-@pytest.fixture(scope="module")
-def active(tmp_path_factory: pytest.TempPathFactory) -> State:
-    return State.create(tmp_path_factory.mktemp("active"))
-
-
 def test_the_corpus_is_large_and_covers_every_data_set_and_outcome() -> None:
     assert len(ENTRIES) >= 100
     assert {e["kind"] for e in ENTRIES} == {"roster", "catalogue", "staff", "directory"}
