@@ -584,10 +584,11 @@ def rosters_spreadsheets() -> None:
         "roster/kardiologi-v48-title-rows.xlsx",
         "roster",
         "refused",
-        "a title and blank rows above the header: the title is taken for the header",
+        "a title and blank rows above the header",
         xlsx_bytes(as_datetimes(w48), extra=title_rows),
-        expect=["{file}:1: kolumner saknas", "rubrikraden har: Jourschema kardiologi vecka 48"],
+        expect=["{file}:A4: rubrikraden står här, inte först"],
         max_errors=1,
+        pending="files-valid",
     )
 
     def stray(sheet: openpyxl.worksheet.worksheet.Worksheet) -> None:
@@ -610,12 +611,10 @@ def rosters_spreadsheets() -> None:
     case(
         "roster/kardiologi-v48-stray-last-cell.xlsx",
         "roster",
-        "refused",
-        "a stray cell at the last cell of the sheet (XFD1048576)",
+        "read",
+        "a stray cell at the last cell of the sheet (XFD1048576): past the columns read",
         xlsx_bytes(as_datetimes(w48), extra=stray_far),
-        expect=["XFD1048576"],
-        max_errors=1,
-        pending="files-valid",
+        expect=[unchanged("kardiologi", w48)],
     )
     phone_numbers = [
         [*r[:6], int(r[6].replace("-", "").replace(" ", ""))] for r in as_datetimes(w48)
@@ -812,7 +811,8 @@ def rosters_calendars() -> None:
         "refused",
         "an all-day event",
         ics(allday),
-        expect=["{file}:4: heldagshändelse 2030-12-03"],
+        expect=["{file}:7: heldagshändelse 2030-12-03"],
+        pending="files-valid",
     )
     mailto = vevent("m", first[2], first[3], "vc-mora", 1, first[4], first[5]).replace(
         f"X-CONSULTBOT-MATRIX-ID:{first[4]}\r\n",
@@ -841,7 +841,7 @@ def rosters_calendars() -> None:
     monday = next(i for i, r in enumerate(w48) if r[2] == "2030-11-25 08:00")
     bad[monday] = bad[monday].replace(
         "DTSTART;TZID=Europe/Stockholm:20301125T080000",
-        "DTSTART;TZID=Europe/Stockholm:2030-11-25 08:00",
+        "DTSTART;TZID=Europe/Stockholm:20301325T080000",
     )
     case(
         "roster/kardiologi-bad-dtstart.ics",
@@ -849,7 +849,7 @@ def rosters_calendars() -> None:
         "refused",
         "a mistyped DTSTART: the line number is the property's own",
         ics(*bad),
-        expect=["{file}:" + str(_ics_line(ics(*bad), "2030-11-25 08:00")) + ":"],
+        expect=["{file}:" + str(_ics_line(ics(*bad), "20301325T080000")) + ":"],
         max_errors=1,
         pending="files-valid",
     )
@@ -967,9 +967,7 @@ def rosters_refused() -> None:
         "refused",
         "dates as 25/11/2030 (a regional setting)",
         csv_bytes(dmy),
-        expect=["{file}:2: ogiltig tid i start: 25/11/2030 00:00"],
-        max_errors=2,
-        pending="files-valid",
+        expect=["{file}:2: ogiltig tid i start: 25/11/2030", "ÅÅÅÅ-MM-DD TT:MM väntades"],
     )
     impossible = with_cell(w48, 10, 2, "2030-11-31 08:00")
     case(
@@ -1036,8 +1034,9 @@ def rosters_refused() -> None:
         "refused",
         "two columns both called namn",
         csv_bytes([[*r, r[5]] for r in w48], header=(*SV_HEADER, "namn")),
-        expect=["{file}:1: kolumnen name finns två gånger"],
+        expect=["{file}:1: kolumnen namn finns två gånger"],
         max_errors=1,
+        pending="files-valid",
     )
     case(
         "roster/kardiologi-v48-header-only.csv",
@@ -1073,8 +1072,9 @@ def rosters_refused() -> None:
         "refused",
         "a row without a name",
         csv_bytes(noname),
-        expect=["{file}:10: värde saknas i kolumnen name"],
+        expect=["{file}:10: värde saknas i kolumnen namn"],
         max_errors=1,
+        pending="files-valid",
     )
     level = with_cell(w48, 8, 1, "3a")
     case(
@@ -1113,12 +1113,10 @@ def rosters_refused() -> None:
     case(
         "roster/kardiologi-v48-stray-quote.csv",
         "roster",
-        "refused",
+        "read",
         "a nickname in quotes inside an unquoted cell",
         "".join(stray).encode(),
-        expect=[f'{{file}}:{karin[0] + 2}: ett citattecken (") mitt i en cell'],
-        max_errors=1,
-        pending="files-valid",
+        expect=["kardiologi: nya pass 1, ersätts 1"],
     )
     value_error = with_cell(w48, 12, 3, "#VÄRDEFEL!")
     case(
@@ -1127,8 +1125,9 @@ def rosters_refused() -> None:
         "refused",
         "an Excel error value exported as text",
         csv_bytes(value_error),
-        expect=["{file}:14: ogiltig tid i end: #VÄRDEFEL!"],
+        expect=["{file}:14: ogiltig tid i slut: #VÄRDEFEL!"],
         max_errors=1,
+        pending="files-valid",
     )
     lost = [[*r[:6], r[6][1:].replace("-", "").replace(" ", "")] for r in w48]
     case(
@@ -1350,9 +1349,10 @@ def rosters_time_edges() -> None:
         "a change of shift at 02:30 on the night clocks skip it",
         csv_bytes(gap),
         expect=[
-            "{file}:3: tiden i end finns inte (sommartid börjar): 2031-03-30 02:30",
-            "{file}:4: tiden i start finns inte (sommartid börjar): 2031-03-30 02:30",
+            "{file}:3: tiden i slut finns inte (sommartid börjar",
+            "{file}:4: tiden i start finns inte (sommartid börjar",
         ],
+        pending="files-valid",
     )
     twice = split_night(autumn, 1, "2030-10-27 02:30")
     case(
@@ -1606,8 +1606,9 @@ def staff_cases() -> None:
         csv_bytes(
             [[r[0], r[1], r[3], r[4]] for r in rows], header=("matrix_id", "name", "title", "phone")
         ),
-        expect=["{file}:1: kolumner saknas: unit"],
+        expect=["{file}:1: kolumner saknas: enhet"],
         max_errors=1,
+        pending="files-valid",
     )
     uppsala = [
         [r[0].replace(":localhost", ":regionuppsala.se"), r[1], "akademiska-" + r[2], r[3], r[4]]
@@ -1736,8 +1737,9 @@ def directory_cases() -> None:
             [[r[0], r[1], r[3], r[4]] for r in rows],
             header=("unit", "name", "municipality", "notes"),
         ),
-        expect=["{file}:1: kolumner saknas: phone"],
+        expect=["{file}:1: kolumner saknas: telefon"],
         max_errors=1,
+        pending="files-valid",
     )
     empty_phone = [list(r) for r in rows]
     empty_phone[7][2] = ""
@@ -1747,19 +1749,19 @@ def directory_cases() -> None:
         "refused",
         "an entry without a number",
         csv_bytes(empty_phone, header=header),
-        expect=["{file}:9: värde saknas i kolumnen phone"],
+        expect=["{file}:9: värde saknas i kolumnen telefon"],
         max_errors=1,
+        pending="files-valid",
     )
     letters = [list(r) for r in rows]
     letters[11][2] = "växeln"
     case(
         "directory/kontakter-ord-som-nummer.csv",
         "directory",
-        "refused",
-        "a word where the number should be",
+        "read",
+        "a word where the number should be: a warning with the line",
         csv_bytes(letters, header=header),
-        expect=["{file}:13:", "växeln"],
-        pending="files-valid",
+        expect=["{file}:13: telefonnumret växeln går inte att ringa"],
     )
     numbers = [[r[0], r[1], int("".join(c for c in r[2] if c.isdigit())), r[3], r[4]] for r in rows]
     case(
@@ -1851,14 +1853,12 @@ def catalogue_cases() -> None:
     case(
         "catalogue/tjanster-alias-mellanslag.toml",
         "catalogue",
-        "refused",
-        "an alias with a space (people type one word after !konsult)",
+        "read",
+        "an alias of two words (found as typed, spaces normalised)",
         text.replace(
             'aliases = ["ortoped", ', 'aliases = ["ortopedisk kirurgi", "ortoped", '
         ).encode(),
-        expect=["ortopedisk kirurgi"],
-        max_errors=1,
-        pending="files-valid",
+        expect=["69 tjänster"],
     )
     case(
         "catalogue/tjanster-fel-kommun.toml",
