@@ -86,6 +86,22 @@ class State:
             gc.enable()  # `import` turns the collector off for its short-lived process
         return Result(code, out.getvalue(), err.getvalue())
 
+    def coverage(self) -> dict[tuple[str, int], list[tuple[int, int]]]:
+        """Who-ever-is-on coverage per (service, level): merged [start, end) in epoch seconds."""
+        spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        with sqlite3.connect(self.database) as connection:
+            for service, level, start, end in connection.execute(
+                "SELECT service_id, level, start_ts, end_ts FROM shift WHERE removed_in IS NULL"
+                " ORDER BY start_ts"
+            ):
+                merged = spans.setdefault((service, level), [])
+                if merged and start <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+                else:
+                    merged.append((start, end))
+        connection.close()
+        return spans
+
     def live_shifts(self) -> dict[str, set[tuple[object, ...]]]:
         """The shifts in force, per service."""
         found: dict[str, set[tuple[object, ...]]] = {}

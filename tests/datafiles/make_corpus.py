@@ -26,6 +26,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -675,6 +676,24 @@ def rosters_spreadsheets() -> None:
 def _serial(local: str) -> float:
     moment = datetime.strptime(local, "%Y-%m-%d %H:%M")
     return (moment - datetime(1899, 12, 30)).total_seconds() / 86400
+
+
+def _damaged(workbook: bytes, member: str) -> bytes:
+    """`workbook` with the first byte of `member`'s compressed data that makes inflating it
+    fail (zlib.error, not only a wrong checksum) flipped: a bad sector, a broken transfer."""
+    with zipfile.ZipFile(io.BytesIO(workbook)) as archive:
+        info = archive.getinfo(member)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for at in range(start + 8, start + info.compress_size):
+        damaged = workbook[:at] + bytes([workbook[at] ^ 0xFF]) + workbook[at + 1 :]
+        try:
+            with zipfile.ZipFile(io.BytesIO(damaged)) as archive:
+                archive.read(member)
+        except zlib.error:
+            return damaged
+        except zipfile.BadZipFile:
+            continue
+    raise SystemExit(f"no damaging byte found in {member}")
 
 
 def _old_xls() -> bytes:
@@ -1545,6 +1564,16 @@ def staff_cases() -> None:
         "the staff list as XLSX",
         xlsx_bytes(rows, header=header),
         expect=[summary],
+    )
+    case(
+        "staff/personal-skadad.xlsx",
+        "staff",
+        "refused",
+        "an XLSX with one byte damaged inside the sheet's compressed data",
+        _damaged(xlsx_bytes(rows, header=header), "xl/worksheets/sheet1.xml"),
+        expect=["Excel-filen"],
+        max_errors=1,
+        pending="files-valid",
     )
     case(
         "staff/personal-en-person.csv",
