@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
-import re
 import signal
 import tomllib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 from consultbot.adapters.lease import LeaderLease
@@ -60,14 +62,13 @@ def _example_matrix_values() -> dict[str, str]:
 def check_secrets(config: Config) -> None:
     """Refuse an empty pickle key, and the example secrets anywhere but the local dev setup.
 
-    The embedded dev homeserver listens on loopback only; any other homeserver is a real one,
-    where the example password or pickle key would guard real keys. A config file holding a
-    secret that other users may read is logged as a warning.
+    The embedded dev homeserver listens on loopback only and names its server `localhost`; any
+    other homeserver is a real one, where the example password or pickle key would guard real
+    keys. A config file holding a secret that other users may read is logged as a warning.
     """
     if not config.matrix.pickle_key:
         raise config_error(str(config.path), "empty_pickle_key", key="matrix.pickle_key")
-    host = urlparse(config.matrix.homeserver).hostname or ""
-    local = host in ("localhost", "127.0.0.1", "::1")
+    local = is_local_development(config)
     example = _example_matrix_values()
     for key in ("pickle_key", "password"):
         value = getattr(config.matrix, key)
@@ -81,24 +82,43 @@ def check_secrets(config: Config) -> None:
         )
 
 
-def readable_secret(config: Config) -> bool:
-    """True when the config file holds a (non-example) Matrix password or access token, or a
-    password inside a PostgreSQL `bot.database` URL, and other users may read it. The example
-    config's secrets are public: it ships with the code."""
-    database = str(config.bot.database)
-    db_password = (urlparse(database).password or "") if is_postgres_url(database) else ""
-    secrets_in_file = {config.matrix.password, config.matrix.access_token, db_password} - {""}
-    if not secrets_in_file - set(_example_matrix_values().values()):
+def is_local_development(config: Config) -> bool:
+    """The local development homeserver: the bot's server name is `localhost` AND the URL is a
+    loopback address. A loopback URL alone is not enough: a tunnel or a reverse proxy on this
+    machine may lead to a real homeserver."""
+    if not config.matrix.user_id.endswith(":localhost"):
         return False
+    host = urlparse(config.matrix.homeserver).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def readable_secret(config: Config) -> bool:
+    """True when the config file itself holds a (non-example) Matrix password, access token or
+    pickle key, or a password inside a PostgreSQL `bot.database` URL, and other users may read
+    it. The example config's secrets are public: it ships with the code. A secret given in the
+    environment is not in the file. (The pickle key comes from this file or the environment
+    only; the crypto store it locks is made owner-only by the Matrix adapter at every start.)"""
     try:
         mode = config.path.stat().st_mode
-        text = config.path.read_text(encoding="utf-8")
-    except OSError:
+        data = tomllib.loads(config.path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
-    return bool(mode & 0o077) and bool(
-        re.search(r"^\s*(password|access_token)\s*=\s*\S", text, re.M)
-        or (db_password != "" and re.search(r"^\s*database\s*=\s*\S*://[^/@\s]*:", text, re.M))
-    )
+    return bool(mode & 0o077) and bool(_secrets_in(data) - set(_example_matrix_values().values()))
+
+
+def _secrets_in(data: dict[str, Any]) -> set[str]:
+    """The secret values written in a parsed config file."""
+    matrix, bot = data.get("matrix", {}), data.get("bot", {})
+    found = {matrix.get(key) for key in ("password", "access_token", "pickle_key")}
+    database = bot.get("database")
+    if isinstance(database, str) and is_postgres_url(database):
+        found.add(urlparse(database).password)
+    return {value for value in found if isinstance(value, str) and value}
 
 
 @dataclass
@@ -151,7 +171,13 @@ async def running_bot(
         await matrix.login()
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
-        pool = RoomPool(store=store, messenger=matrix, clock=clock, size=config.bot.room_pool)
+        pool = RoomPool(
+            store=store,
+            messenger=matrix,
+            clock=clock,
+            size=config.bot.room_pool,
+            share_window=timedelta(seconds=config.bot.request_limit_seconds),
+        )
         service = ConsultService(
             config=config,
             data=store,

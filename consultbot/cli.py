@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -335,12 +336,20 @@ def _date(ctx: Context, text: str | None) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path`, a new file made owner-only (0600) as it is created: exports hold
+    staff names and numbers or consult figures. A file that exists keeps its mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 def _emit(ctx: Context, data: bytes) -> None:
     if not ctx.args.output:
         ctx.out.write(data.decode("utf-8"))
         return
     try:
-        Path(ctx.args.output).write_bytes(data)
+        write_private(Path(ctx.args.output), data)
     except OSError as exc:
         reason = os_reason(exc, ctx.messages)
         raise ctx.fail("cannot_write", file=ctx.args.output, reason=reason) from None
@@ -393,7 +402,7 @@ def _period(ctx: Context) -> tuple[date, date]:
 
 def _write(ctx: Context, text: str) -> None:
     if ctx.args.output:
-        Path(ctx.args.output).write_text(text, encoding="utf-8", newline="")
+        write_private(Path(ctx.args.output), text.encode("utf-8"))
     else:
         ctx.out.write(text)
 

@@ -64,6 +64,7 @@ from consultbot.views import ConsultRenderer, service_name
 log = logging.getLogger(__name__)
 
 MAX_STEP_ATTEMPTS = 5
+REFUSAL_INTERVAL = timedelta(hours=1)  # one notice per room to users on servers not allowed
 
 # Told of every recorded step: the consult before, the new log entries, the consult after
 # (consultbot/metrics.py counts from it). At start-up, each open consult with no entries.
@@ -139,6 +140,7 @@ class Inbox:
             on_outbox=on_outbox,
         )
         self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._refused: dict[str, datetime] = {}  # room → when someone not allowed was answered
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -416,10 +418,7 @@ class Inbox:
 
     async def _message(self, message: IncomingMessage) -> None:
         if not self.allowed(message.sender):
-            servers = ", ".join(self.config.bot.allowed_servers)
-            await self._reply(
-                message.room, "refused_server", handled=message.event_id, servers=servers
-            )
+            await self._refuse_server(message)
             return
         if cmd.contains_personal_number(message.body):
             await self._redact_personal_number(message)
@@ -436,6 +435,22 @@ class Inbox:
                 await self._handled(message.event_id)
             return
         await self._command(message, command)
+
+    async def _refuse_server(self, message: IncomingMessage) -> None:
+        """Someone on a server not allowed: one notice per room per hour (SPEC §6), the other
+        lines only marked handled, so nobody can make the bot answer line for line. Kept in
+        memory: a restart may give one more notice, which is harmless."""
+        now = self.clock.now()
+        last = self._refused.get(message.room)
+        if last is not None and now - last < REFUSAL_INTERVAL:
+            await self._handled(message.event_id)
+            return
+        for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
+            if now - at >= REFUSAL_INTERVAL:
+                del self._refused[room]
+        self._refused[message.room] = now
+        servers = ", ".join(self.config.bot.allowed_servers)
+        await self._reply(message.room, "refused_server", handled=message.event_id, servers=servers)
 
     async def _redact_personal_number(self, message: IncomingMessage) -> None:
         content = self._renderer.render("pnr_redacted")
@@ -604,59 +619,77 @@ class Inbox:
             return
         async with self._requesters[message.sender]:
             now = self.clock.now()
-            verdict = await self._judge(message.sender, service.id, command, now)
-            if isinstance(verdict, repeats.Repeat):
-                log.info("consult %s asked again by its requester: one consult", verdict.consult)
-                await self._reply(
-                    message.room,
-                    "repeat",
-                    handled=message.event_id,
-                    language=language,
-                    consult=verdict.consult,
-                )
-                return
-            if isinstance(verdict, repeats.Limited):
-                log.info("request refused: %d consults within the limit window", verdict.count)
-                await self._reply(
-                    message.room,
-                    "request_limit",
-                    handled=message.event_id,
-                    language=language,
-                    count=verdict.count,
-                    minutes=max(1, self.config.bot.request_limit_seconds // 60),
-                    switchboard=service.switchboard,
-                )
+            verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
+            if await self._refused_again(message, verdict, service.switchboard):
                 return
             await self._new_consult(message, command, service, now)
 
+    async def _refused_again(
+        self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
+    ) -> bool:
+        """Answer a repeat or one request too many (a consult or a conference) and say True;
+        False for a new request."""
+        language = _language(message)
+        if isinstance(verdict, repeats.Repeat):
+            log.info("consult %s asked again by its requester: one consult", verdict.consult)
+            await self._reply(
+                message.room,
+                "repeat",
+                handled=message.event_id,
+                language=language,
+                consult=verdict.consult,
+            )
+            return True
+        if isinstance(verdict, repeats.Limited):
+            log.info("request refused: %d consults within the limit window", verdict.count)
+            await self._reply(
+                message.room,
+                "request_limit",
+                handled=message.event_id,
+                language=language,
+                count=verdict.count,
+                minutes=max(1, self.config.bot.request_limit_seconds // 60),
+                switchboard=switchboard,
+            )
+            return True
+        return False
+
     async def _judge(
-        self, user: UserId, service: ServiceId, command: cmd.Ask, now: datetime
+        self, user: UserId, services: tuple[ServiceId, ...], track: Track, text: str
     ) -> repeats.Verdict:
-        """Is this request new, the same as one just made, or one too many?"""
-        bot = self.config.bot
+        """Is this request (a consult of one service, a conference of several) new, the same
+        as one just made, or one too many? Every consult and conference counts alike."""
+        bot, now = self.config.bot, self.clock.now()
         limits = repeats.Limits(
             repeat_window=_seconds(bot.repeat_window_seconds),
             limit=bot.request_limit,
             limit_window=_seconds(bot.request_limit_seconds),
         )
+        group = frozenset(services) if track is Track.MDK else frozenset()
         horizon = now - max(limits.repeat_window, limits.limit_window)
         recent = await self.consults.consults_between(horizon, now + timedelta(seconds=1))
         mine = [c for c in recent if c.requester == user]
         earlier = [
-            repeats.Earlier(c.id, c.service, c.track, c.requested_at, None, c.is_open) for c in mine
+            repeats.Earlier(
+                c.id, c.service, c.track, c.requested_at, None, c.is_open, frozenset(c.services)
+            )
+            for c in mine
         ]
-        near = {e.consult for e in repeats.candidates(earlier, service, command.track, now, limits)}
+        near = {
+            e.consult for e in repeats.candidates(earlier, services[0], track, now, limits, group)
+        }
         earlier = [
             replace(e, text=await self._questions.text(c)) if e.consult in near else e
             for e, c in zip(earlier, mine, strict=True)
         ]
         return repeats.judge(
             earlier,
-            service=service,
-            track=command.track,
-            text=command.text,
+            service=services[0],
+            track=track,
+            text=text,
             now=now,
             limits=limits,
+            services=group,
         )
 
     async def _new_consult(
@@ -771,9 +804,19 @@ class Inbox:
                 ],
             )
             return
+        services = tuple(s.id for s in convened.services)
+        async with self._requesters[message.sender]:
+            verdict = await self._judge(message.sender, services, Track.MDK, command.text)
+            if await self._refused_again(message, verdict, convened.services[0].switchboard):
+                return
+            await self._new_conference(message, command, services)
+
+    async def _new_conference(
+        self, message: IncomingMessage, command: cmd.Conference, services: tuple[ServiceId, ...]
+    ) -> None:
+        now, language = self.clock.now(), _language(message)
         consult_id = await self.consults.allocate_consult(now=now)
         self._questions.remember(consult_id, command.text)
-        services = tuple(s.id for s in convened.services)
         duties = {s: await self.data.on_duty(s, now) for s in services}
         url = self.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
         request = esc.Request(

@@ -21,6 +21,12 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
   servers of its ACL, changed) or older than `max_age` is never handed out; the bot leaves it
   and makes a new one.
 - Restarts. The pool is in the database; rooms made before a restart are used after it.
+- Fair share. One requester cannot empty the pool: a requester's first consult within
+  `share_window` (the request limit's window) takes a ready room like any other; while one
+  of their consults there already has a room, another takes a room only if `reserve` rooms
+  (half the pool) stay ready for everyone else, and gets a room made for it otherwise.
+  Claims are taken one at a time; the consults are read from the consult log, so this holds
+  across restarts and counts conferences too.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ POOL_MAX_AGE = timedelta(days=7)
 REFILL_SECONDS = 60.0
 CREATE_AT_ONCE = 1
 QUIET_SECONDS = 1.0
+SHARE_WINDOW = timedelta(minutes=10)
+_INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
 
 
 class RoomPool:
@@ -54,13 +62,16 @@ class RoomPool:
         clock: Clock,
         size: int = POOL_SIZE,
         max_age: timedelta = POOL_MAX_AGE,
+        share_window: timedelta = SHARE_WINDOW,
     ) -> None:
         self._store = store
+        self.share_window = share_window
         self._messenger = messenger
         self._clock = clock
         self.size = size
         self.max_age = max_age
         self._wake = asyncio.Event()
+        self._claiming = asyncio.Lock()
         self.filled = asyncio.Event()
         self.quiet_seconds = QUIET_SECONDS
         self._last_claim = -math.inf
@@ -82,18 +93,42 @@ class RoomPool:
         """
         if self.size <= 0:
             return None
-        self._last_claim = asyncio.get_running_loop().time()
-        room = await self._store.claim_pool_room(
-            consult,
-            expected_length,
-            policy=self._messenger.pool_policy(),
-            made_after=self._made_after(),
-            now=self._clock.now(),
-        )
+        # One claim at a time: consults' rooms are made in parallel lanes, and the fair share
+        # counts the rooms still ready, which a claim running alongside would change.
+        async with self._claiming:
+            if not await self._within_share(consult):
+                return None
+            self._last_claim = asyncio.get_running_loop().time()
+            room = await self._store.claim_pool_room(
+                consult,
+                expected_length,
+                policy=self._messenger.pool_policy(),
+                made_after=self._made_after(),
+                now=self._clock.now(),
+            )
         if room is not None:
             log.info("consult %s: took room %s from the pool", consult, room)
         self.kick()
         return room
+
+    @property
+    def reserve(self) -> int:
+        """Rooms kept ready for others when a requester asks again within `share_window`."""
+        return self.size // 2
+
+    async def _within_share(self, consult: ConsultId) -> bool:
+        """False when another consult the requester asked for within the window already has
+        its room and taking one would leave fewer than `reserve` ready: this room is made."""
+        asked = await self._store.consult(consult)
+        if asked is None:
+            return True
+        at = asked.requested_at
+        recent = await self._store.consults_between(at - self.share_window, at + _INSTANT)
+        has_one = any(c.requester == asked.requester and c.room and c.id != consult for c in recent)
+        if not has_one or len(await self._store.pool_rooms()) - 1 >= self.reserve:
+            return True
+        log.info("consult %s: the rest of the pool is kept for other requesters", consult)
+        return False
 
     async def replace_stale(self) -> int:
         """Drop (and leave) pool rooms made under another policy or too long ago; how many."""

@@ -42,7 +42,7 @@ class Questions:
             return text
         body = await self._messenger.message_text(consult.request_room, consult.request_event)
         parsed = cmd.parse_command(body) if body else None
-        if isinstance(parsed, cmd.Ask):
+        if isinstance(parsed, cmd.Ask | cmd.Conference):
             self._texts[consult.id] = parsed.text
             return parsed.text
         return None

@@ -109,6 +109,19 @@ def _chat_environment(html: bool) -> jinja2.Environment:
     )
 
 
+ECHO_LIMIT = 40  # characters of what someone typed that an answer repeats
+
+
+def echo(text: str, limit: int = ECHO_LIMIT) -> str:
+    """What someone typed, as an answer may repeat it: on one line, at most `limit` characters
+    (cut with …), and with every @ made a look-alike (＠) so that no `@room` or user id in it
+    can act as a mention in any client. HTML escaping is the template's (autoescape)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat.replace("@", "\uff20")
+
+
 def duration(seconds: float, language: str = "sv") -> str:
     """A short human duration: 45 s, 3 min 5 s, 1 h 2 min."""
     total = max(0, round(seconds))
@@ -163,6 +176,7 @@ class ChatRenderer:
             "outcome_name": lambda o: names["outcome"].get(o, o),
             "state_name": lambda s: names["state"].get(s, s),
             "escape": escape,
+            "echo": echo,
         }
 
     def render(

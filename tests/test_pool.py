@@ -130,14 +130,14 @@ async def test_a_consult_takes_a_ready_room_names_it_and_pages_there(db: SqliteS
 async def test_consults_at_once_never_share_a_room(db: SqliteStore) -> None:
     bot, pool = await pooled_bot(db, size=4)
     await pool.fill()
-    # More than the pool holds: the rest get rooms made for them. Two requesters, so that the
-    # per-requester limit (5 in 10 minutes) is not what is tested here.
-    other = UserId("@vilma:localhost")
-    for n in range(6):
-        await bot.say(REQ if n % 2 else other, f"!konsult kardiologi fråga {n}")
+    # More than the pool holds: the rest get rooms made for them. Six requesters, so that
+    # neither the per-requester limit nor the pool's fair share is what is tested here.
+    people = [UserId(f"@person{n}:localhost") for n in range(6)]
+    for n, person in enumerate(people):
+        await bot.say(person, f"!konsult kardiologi fråga {n}")
     await bot.flush()
 
-    consults = [*await db.consults_of(REQ), *await db.consults_of(other)]
+    consults = [c for person in people for c in await db.consults_of(person)]
     rooms = [c.room for c in consults]
     assert len(consults) == 6 and all(rooms) and len(set(rooms)) == 6
     assert sum(room.startswith("!pool") for room in rooms) == 4
@@ -233,3 +233,23 @@ async def test_the_refill_runs_in_the_background_after_a_claim(db: SqliteStore) 
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert len(await db.pool_rooms()) == 2
+
+
+async def test_one_requester_cannot_empty_the_pool(db: SqliteStore) -> None:
+    """A burst by one person takes at most half the pool; the rest get rooms made for them,
+    and the next person still finds a ready room."""
+    bot, pool = await pooled_bot(db, size=4)
+    await pool.fill()
+    for n in range(4):
+        await bot.say(REQ, f"!konsult kardiologi fråga {n}")
+    await bot.flush()
+    mine = [c.room for c in await db.consults_of(REQ)]
+    assert len(mine) == 4 and len(set(mine)) == 4
+    assert sum(room.startswith("!pool") for room in mine) == 2
+    assert len(await db.pool_rooms()) == pool.reserve == 2  # kept for everyone else
+
+    other = UserId("@vilma:localhost")
+    await bot.say(other, "!konsult kardiologi en annan fråga")
+    await bot.flush()
+    [theirs] = await db.consults_of(other)
+    assert theirs.room.startswith("!pool")

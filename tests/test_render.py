@@ -70,3 +70,14 @@ def test_a_chat_message_is_in_one_language() -> None:
             "queued", language="en", c={"id": "K-000001"}, opens_at="2026-12-01T07:00:00+00:00"
         ).text
     )
+
+
+def test_echoed_text_is_one_short_line_without_a_mention() -> None:
+    from consultbot.render import ECHO_LIMIT, echo
+
+    assert echo("kardio") == "kardio"
+    assert echo("a\nb\tc\u202e  d") == "a b c d"  # no line breaks, no direction override
+    long = echo("y" * 500)
+    assert len(long) == ECHO_LIMIT and long.endswith("…")
+    assert "@" not in echo("@room and @admin:localhost")
+    assert echo("@room") == "＠room"  # still readable

@@ -584,9 +584,7 @@ async def test_ack_and_escalation_never_both_win(make: Make) -> None:
         assert kinds.count("acknowledged") == 1, kinds
         acked_at = kinds.index("acknowledged")
         assert "paged" not in kinds[acked_at + 1 :], kinds
-        levels = [
-            p["level"] for p in await outbox_payloads(bot.consults) if p.get("type") == "PageLevel"
-        ]
+        levels = [e.data["level"] for e in await bot.consults.events(consult) if e.kind == "paged"]
         if kinds.count("paged") == 1:
             winners.add("ack")
             assert levels == [1]

@@ -343,7 +343,11 @@ class MemoryConsultStore(ConsultStore):
         return [item for item, done in self._outbox if not done]
 
     async def sent(self, item: int, *, now: datetime) -> None:
-        self._outbox = [(i, done or i.id == item) for i, done in self._outbox]
+        # A sent entry keeps no payload, as in the SQL stores.
+        self._outbox = [
+            (replace(i, payload={}), True) if i.id == item else (i, done)
+            for i, done in self._outbox
+        ]
         self._sent_at.setdefault(item, now)
 
     async def is_handled(self, event_id: str) -> bool:

@@ -128,6 +128,11 @@ def _handover(row: Sequence[Any]) -> Handover:
     )
 
 
+# An entry once sent keeps no payload: a reply may echo what someone typed, a direct answer
+# holds staff numbers, and none of it is needed again (a resend reads only pending entries).
+_MARK_SENT = "UPDATE outbox SET sent_at_ms = ?, payload = '{}' WHERE id = ?"
+
+
 def _owner_only(name: str) -> None:
     """Consult metadata and the sync position are the bot's alone: 0600 for the database and
     its WAL files (SQLite creates new WAL files with the database's mode)."""
@@ -142,7 +147,20 @@ def _owner_only(name: str) -> None:
 def backup_database(source: Path, target: Path) -> int:
     """A consistent copy of the database at `source` written to `target` (which must not
     exist), also while the bot writes to it: SQLite's online backup, then an integrity check
-    of the copy. Returns how many consults the copy holds. Blocking: run it in a thread."""
+    of the copy. Returns how many consults the copy holds. Blocking: run it in a thread.
+
+    The copy holds what the database holds (staff numbers, who asked whom): the file is made
+    owner-only (0600) as it is created, not chmod-ed after, so no other user can open it even
+    for a moment; SQLite gives its journal the file's mode. FileExistsError if it exists."""
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        return _copy_into(source, target)
+    except BaseException:
+        target.unlink(missing_ok=True)  # no half copy left behind
+        raise
+
+
+def _copy_into(source: Path, target: Path) -> int:
     import sqlite3
 
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
@@ -153,7 +171,6 @@ def backup_database(source: Path, target: Path) -> int:
                 raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
             consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
         dst.close()
-    os.chmod(target, 0o600)
     return consults
 
 
@@ -634,10 +651,7 @@ class SqliteStore(DataStore, ConsultStore):
                     "INSERT OR IGNORE INTO handled_event VALUES (?, ?)", (handled, _ms(now))
                 )
             if sent is not None:
-                await db.execute(
-                    "UPDATE outbox SET sent_at_ms = ? WHERE id = ? AND sent_at_ms IS NULL",
-                    (_ms(now), sent),
-                )
+                await db.execute(_MARK_SENT + " AND sent_at_ms IS NULL", (_ms(now), sent))
         return ids
 
     async def _append(
@@ -817,7 +831,7 @@ class SqliteStore(DataStore, ConsultStore):
         ]
 
     async def sent(self, item: int, *, now: datetime) -> None:
-        await self._write("UPDATE outbox SET sent_at_ms = ? WHERE id = ?", (_ms(now), item))
+        await self._write(_MARK_SENT, (_ms(now), item))
 
     async def is_handled(self, event_id: str) -> bool:
         return (

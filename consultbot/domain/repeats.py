@@ -3,6 +3,9 @@
 A double tap, or a client resending after a network hiccup, delivers the same request twice
 as two Matrix events. The second is the same consult, not a new one: nobody is paged twice.
 And one requester cannot page those on duty more than `limit` times in `window`.
+A conference (`!mdk`) is judged the same way, by its set of services: it is a repeat of an
+open conference of the same services with the same text, and it counts against the same
+limit as every consult (each pages people and takes a room).
 Pure: the inbox gathers the requester's earlier consults and their question texts.
 """
 
@@ -24,6 +27,7 @@ class Earlier:
     requested_at: datetime
     text: str | None  # its question, None when it cannot be read
     open: bool = True  # a closed (or unanswered) consult is never repeated: asking again is new
+    services: frozenset[ServiceId] = frozenset()  # a conference's services; empty for a consult
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,23 @@ def same_text(a: str, b: str) -> bool:
 
 
 def candidates(
-    earlier: list[Earlier], service: ServiceId, track: Track, now: datetime, limits: Limits
+    earlier: list[Earlier],
+    service: ServiceId,
+    track: Track,
+    now: datetime,
+    limits: Limits,
+    services: frozenset[ServiceId] = frozenset(),
 ) -> list[Earlier]:
-    """Earlier consults that may be this one repeated (their text still to compare)."""
+    """Earlier consults that may be this one repeated (their text still to compare);
+    `services` for a conference."""
     if limits.repeat_window <= timedelta(0):
         return []
     return [
         e
         for e in earlier
         if e.open
-        and e.service == service
+        and e.services == services
+        and (bool(services) or e.service == service)  # a conference: its services, any order
         and e.track == track
         and now - limits.repeat_window <= e.requested_at <= now
     ]
@@ -86,9 +97,11 @@ def judge(
     text: str,
     now: datetime,
     limits: Limits,
+    services: frozenset[ServiceId] = frozenset(),
 ) -> Verdict:
-    """What a request for `service` on `track` with `text`, at `now`, is."""
-    near = candidates(earlier, service, track, now, limits)
+    """What a request for `service` on `track` with `text`, at `now`, is (a conference of
+    `services`: its first service is `service`)."""
+    near = candidates(earlier, service, track, now, limits, services)
     for e in sorted(near, key=lambda e: e.requested_at, reverse=True):
         if e.text is not None and same_text(e.text, text):
             return Repeat(e.consult)
