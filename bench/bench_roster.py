@@ -217,10 +217,15 @@ def expected(sid: str, local: datetime, days: int) -> dict[int, str]:
 
 
 def write_config(workdir: Path) -> Path:
-    """config.toml from config.example.toml, with the database and E2EE store in `workdir`."""
+    """config.toml from config.example.toml, with the database and E2EE store in `workdir`
+    and the benchmark's server among the allowed ones."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r'(?m)^database = ".*"$', 'database = "consultbot.db"', text)
     text = re.sub(r'(?m)^store_path = ".*"$', 'store_path = "store"', text)
+    # The roster's people are on the benchmark's own server: an allowed one (issue 20).
+    text = re.sub(
+        r'(?m)^allowed_servers = \[(.*)\]', rf'allowed_servers = [\1, "{SERVER}"]', text
+    )
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
