@@ -1505,6 +1505,37 @@ def rosters_time_edges() -> None:
         csv_bytes(weekend),
         expect=[unchanged("ortopedi", weekend)],
     )
+    spring = full_days("kardiologi", date(2031, 3, 29), 2, KARDIO_PEOPLE)
+    case(
+        "roster/kardiologi-2031-spring-forward.ics",
+        "roster",
+        "read",
+        "a calendar with night shifts across the spring DST change",
+        ics(*events_of(spring, "dst")),
+        expect=["kardiologi: nya pass 8, ersätts 0"],
+        who=[("kardiologi", "2031-03-30 03:30", spring[1][5])],
+    )
+    wednesday = rows_of("kardiologi", "2030-11-27 00:00", "2030-11-28 00:00")
+    case(
+        "roster/kardiologi-v48-wednesday-twice.csv",
+        "roster",
+        "refused",
+        "an export with Wednesday pasted twice",
+        csv_bytes(KARDIO_W48 + wednesday),
+        expect=["har redan ett pass i kardiologi samtidigt"],
+    )
+    only_time = [
+        [*r[:2], r[2][11:], r[3][11:], *r[4:]] if i == 3 else r for i, r in enumerate(KARDIO_W48)
+    ]
+    case(
+        "roster/kardiologi-v48-time-only.csv",
+        "roster",
+        "refused",
+        "a row with clock times only (the dates lost in a hand-edited sheet)",
+        csv_bytes(only_time),
+        expect=["{file}:5:", "ÅÅÅÅ-MM-DD TT:MM"],
+        max_errors=2,
+    )
 
 
 def split_night(rows: Sequence[Row], index: int, at: str) -> list[Row]:
@@ -1721,6 +1752,29 @@ def staff_cases() -> None:
         csv_bytes(titles, header=header),
         expect=[summary],
     )
+    twice = [list(r) for r in rows]
+    twice.append([rows[0][0].replace(":localhost", ":LOCALHOST"), *rows[0][1:]])
+    case(
+        "staff/personal-samma-id-versaler.csv",
+        "staff",
+        "refused",
+        "the same person twice, the server written in capitals the second time",
+        csv_bytes(twice, header=header),
+        expect=[f"{{file}}:{count + 2}: {rows[0][0]} finns redan (rad 2)"],
+        max_errors=1,
+    )
+    zero = [list(r) for r in rows]
+    zero[8][4] = zero[8][4][1:].replace("-", "").replace(" ", "")
+    case(
+        "staff/personal-nolla-borta.csv",
+        "staff",
+        "refused",
+        "a phone number that lost its leading 0",
+        csv_bytes(zero, header=header),
+        expect=["{file}:10:", "saknar sin inledande nolla"],
+        max_errors=1,
+        pending="files-valid",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1848,6 +1902,14 @@ def directory_cases() -> None:
         absent=["expected"],
         max_errors=1,
         pending="files-valid",
+    )
+    case(
+        "directory/kontakter-dubbletter.csv",
+        "directory",
+        "read",
+        "the same entries twice (two exports appended without a header)",
+        csv_bytes(rows + rows[:10], header=header),
+        expect=[f"{len(rows) + 10} poster"],
     )
 
 
@@ -2027,6 +2089,18 @@ def catalogue_cases() -> None:
         renamed.encode(),
         expect=["geriatrik"],
         max_errors=1,
+    )
+    blocks = text.split("\n[[service]]")
+    kept = [b for b in blocks if 'kind = "other"' not in b]
+    case(
+        "catalogue/tjanster-utan-kommunal-vard.toml",
+        "catalogue",
+        "held",
+        "the municipal services left out (a filtered export): many services go",
+        "\n[[service]]".join(kept).encode(),
+        expect=[f"Den nya versionen tar bort {len(blocks) - len(kept)} av {services} tjänster"],
+        confirm=["--allow-shrink"],
+        pending="files-cover",
     )
 
 
