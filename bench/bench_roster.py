@@ -223,9 +223,7 @@ def write_config(workdir: Path) -> Path:
     text = re.sub(r'(?m)^database = ".*"$', 'database = "consultbot.db"', text)
     text = re.sub(r'(?m)^store_path = ".*"$', 'store_path = "store"', text)
     # The roster's people are on the benchmark's own server: an allowed one (issue 20).
-    text = re.sub(
-        r'(?m)^allowed_servers = \[(.*)\]', rf'allowed_servers = [\1, "{SERVER}"]', text
-    )
+    text = re.sub(r"(?m)^allowed_servers = \[(.*)\]", rf'allowed_servers = [\1, "{SERVER}"]', text)
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
