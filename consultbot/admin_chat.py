@@ -7,6 +7,11 @@ A file without errors waits (in the database, one per admin, for 24 hours) until
 writes `!aktivera` — checked again then, against the data active at that moment — or
 `!avbryt`. `!återställ KIND` makes the previous version active again.
 
+A file that would leave new coverage holes at level 1 within opening hours, or remove more
+than `bot.shrink_guard_share` of the active version, is held: its summary says so, and only
+`!aktivera ändå` (`!activate anyway`) activates it — as `--allow-gaps`/`--allow-shrink` do
+for the CLI; a plain `!aktivera` answers with the summary again and changes nothing.
+
 Anyone else's files and admin commands are refused, never fetched, never activated. Every
 admin action and every refused attempt is logged with who and when (`admin_action`).
 """
@@ -140,13 +145,19 @@ class AdminChat:
         )
         await self._reply(
             room,
-            "upload_ready",
+            "upload_held" if checked.held() else "upload_ready",
             handled=handled,
             language="",
             name=file.name,
             what=self._dataset_name(dataset, ""),
             lines=lines,
+            **self._hold_fields(checked, anyway=False),
         )
+
+    def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
+        """Why an upload is held (template fields), the same reasons as the CLI's."""
+        reasons = datasets.hold_reasons(checked, allow_gaps=anyway, allow_shrink=anyway)
+        return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
 
     async def _too_large(self, room: str, handled: str) -> None:
         megabytes = MAX_UPLOAD_BYTES // (1024 * 1024)
@@ -162,6 +173,7 @@ class AdminChat:
                 config.bot.timezone,
                 config.hours_of(),
                 self._clock.now(),
+                config.bot.shrink_guard_share,
             )
         except datasets.NoCatalogue:
             return None
@@ -191,7 +203,9 @@ class AdminChat:
         async with self._lock:  # two !aktivera at once activate once
             match command:
                 case cmd.Activate():
-                    await self._activate(user, room, handled=handled, language=language)
+                    await self._activate(
+                        user, room, handled=handled, language=language, anyway=command.anyway
+                    )
                 case cmd.Cancel():
                     await self._cancel(user, room, handled=handled, language=language)
                 case cmd.Rollback():
@@ -206,7 +220,9 @@ class AdminChat:
             return None
         return upload
 
-    async def _activate(self, user: UserId, room: str, *, handled: str, language: str) -> None:
+    async def _activate(
+        self, user: UserId, room: str, *, handled: str, language: str, anyway: bool
+    ) -> None:
         upload = await self._waiting(user)
         if upload is None:
             await self._reply(room, "nothing_to_activate", handled=handled, language=language)
@@ -225,11 +241,26 @@ class AdminChat:
                 lines=lines,
             )
             return
+        if checked.held(allow_gaps=anyway, allow_shrink=anyway):
+            # Checked again now: the admin sees what activating would do at this moment.
+            await self._reply(
+                room,
+                "upload_held",
+                handled=handled,
+                language=language,
+                name=upload.name,
+                what=self._dataset_name(upload.dataset, language),
+                lines=self._lines(checked, language),
+                **self._hold_fields(checked, anyway=False),
+            )
+            return
         now = self._clock.now()
         version = await checked.activate(self._data, now)
         await self._data.drop_upload(user)
         what = self._dataset_name(upload.dataset, language)
         detail = f"{upload.dataset.value} version {version}: {upload.name}"
+        if checked.held():
+            detail += " (confirmed anyway)"
         await self._data.record_admin_action(
             actor=user, action="activate", allowed=True, detail=detail, now=now
         )

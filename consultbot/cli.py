@@ -229,7 +229,13 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
     with ctx.step("step_check"):
         try:
             return await datasets.check_files(
-                dataset, files, store, ctx.tz, ctx.config.hours_of(), datetime.now(UTC)
+                dataset,
+                files,
+                store,
+                ctx.tz,
+                ctx.config.hours_of(),
+                datetime.now(UTC),
+                ctx.config.bot.shrink_guard_share,
             )
         except datasets.NoCatalogue:
             raise ctx.fail("no_catalogue") from None
@@ -248,10 +254,28 @@ async def _check_and_report(ctx: Context, dataset: Dataset) -> Checked:
 
 async def cmd_check(ctx: Context) -> int:
     dataset = Dataset(ctx.args.dataset)
-    if not (await _check_and_report(ctx, dataset)).ok:
+    checked = await _check_and_report(ctx, dataset)
+    if not checked.ok:
         return EXIT_ERROR
-    ctx.print(ctx.messages.cli("check_ok", what=ctx.messages.dataset(dataset.value)))
+    verdict = "check_held" if checked.held() else "check_ok"
+    ctx.print(ctx.messages.cli(verdict, what=ctx.messages.dataset(dataset.value)))
     return EXIT_OK
+
+
+def _held(ctx: Context, checked: Checked) -> bool:
+    """True (and why, on stderr) when an import must wait for --allow-gaps/--allow-shrink."""
+    from consultbot import datasets
+
+    allow = {
+        "allow_gaps": getattr(ctx.args, "allow_gaps", False),
+        "allow_shrink": ctx.args.allow_shrink,
+    }
+    if not checked.held(**allow):
+        return False
+    share = f"{ctx.config.bot.shrink_guard_share * 100:g}"
+    reasons = datasets.hold_reasons(checked, **allow)
+    ctx.warn(ctx.messages.cli("held", share=share, **reasons))
+    return True
 
 
 async def cmd_import(ctx: Context) -> int:
@@ -260,7 +284,7 @@ async def cmd_import(ctx: Context) -> int:
     # (a third of a national import). This process ends after the import.
     gc.disable()
     checked = await _check_and_report(ctx, dataset)
-    if not checked.ok:
+    if not checked.ok or _held(ctx, checked):
         return EXIT_ERROR
     with ctx.step("step_save"):
         version = await checked.activate(await ctx.store(), datetime.now(UTC))
@@ -584,6 +608,21 @@ async def cmd_demo(ctx: Context) -> int:
 # Parser
 
 
+def _confirmation_flags(parser: argparse.ArgumentParser, *, roster: bool) -> None:
+    """--allow-shrink (every data set) and --allow-gaps (rosters): import what is held."""
+    if roster:
+        parser.add_argument(
+            "--allow-gaps",
+            action="store_true",
+            help="import even when it leaves new holes at level 1 within opening hours",
+        )
+    parser.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="import even when it removes more than bot.shrink_guard_share of the active version",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
     common = argparse.ArgumentParser(add_help=False)
@@ -612,6 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
             a = actions.add_parser(action, parents=[common], help=f"{action} {file_help}")
             a.add_argument("files", nargs="+" if many else 1, metavar="FILE", help=file_help)
             a.set_defaults(handler=handler, dataset=dataset.value)
+            if action == "import":
+                _confirmation_flags(a, roster=many)
         r = actions.add_parser(
             "rollback", parents=[common], help="make the previous version active again"
         )

@@ -76,6 +76,9 @@ class BotConfig:
     repeat_window_seconds: int = 60
     request_limit: int = 5
     request_limit_seconds: int = 600
+    # A new data-set version that removes more than this share of the active one's people,
+    # entries, services or shifts waits for a confirmation (issue 20). 1.0 = never.
+    shrink_guard_share: float = 0.2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,6 +246,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
+        shrink_guard_share=_share(b, "shrink_guard_share", 0.2),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")
@@ -307,6 +311,17 @@ def _bounded(
     if not low <= value <= high:
         raise section.error(key, "out_of_range", low=low, high=high, value=value)
     return value
+
+
+def _share(section: _Section, key: str, default: float) -> float:
+    """A share from 0 to 1; a whole number (0 or 1) is accepted as well."""
+    section.used.add(key)
+    value = section.data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise section.error(key, "not_number", value=repr(value))
+    if not 0 <= value <= 1:
+        raise section.error(key, "out_of_range", low=0, high=1, value=value)
+    return float(value)
 
 
 def _choice(section: _Section, key: str, allowed: tuple[str, ...], default: str) -> str:

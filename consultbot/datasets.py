@@ -6,17 +6,17 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.catalogue import Catalogue, parse_catalogue
+from consultbot.domain.catalogue import Catalogue, normalise, parse_catalogue
+from consultbot.domain.coverage import Hole, new_holes
 from consultbot.domain.errors import HasProblems, Problem
 from consultbot.domain.hours import Hours
-from consultbot.domain.people import parse_directory, parse_staff
+from consultbot.domain.people import DirectoryEntry, parse_directory, parse_staff
 from consultbot.domain.roster import (
     Changes,
     Shift,
@@ -25,6 +25,7 @@ from consultbot.domain.roster import (
     in_periods,
     overlaps_with_kept,
 )
+from consultbot.domain.shrink import DEFAULT_SHARE, Kind, Shrink, shrinkage
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track
 from consultbot.ports import DataStore
@@ -33,6 +34,7 @@ from consultbot.render import Messages
 Files = Sequence[tuple[str, bytes]]
 
 MAX_LISTED_WARNINGS = 20
+MAX_LISTED_HOLES = 20
 
 
 class NoCatalogue(Exception):
@@ -50,7 +52,27 @@ class Checked(HasProblems):
     summary: dict[str, str] = field(default_factory=dict)
     # Further summary lines (message key, fields), e.g. what the import changes per service.
     details: tuple[tuple[str, dict[str, str]], ...] = ()
+    # Compared with the active version: the coverage holes a roster leaves, at every level
+    # and also outside the file's period, and how much a new version removes (issue 20).
+    holes: tuple[Hole, ...] = ()
+    shrink: Shrink | None = None
     _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
+
+    @property
+    def stops_for_gaps(self) -> bool:
+        """True when the import leaves a new level-1 hole inside opening hours."""
+        return any(hole.stops_import for hole in self.holes)
+
+    @property
+    def stops_for_shrink(self) -> bool:
+        """True when the new version removes more than the allowed share of the active one."""
+        return self.shrink is not None
+
+    def held(self, *, allow_gaps: bool = False, allow_shrink: bool = False) -> bool:
+        """True when the import must wait for the admin's confirmation of what it does."""
+        return (self.stops_for_gaps and not allow_gaps) or (
+            self.stops_for_shrink and not allow_shrink
+        )
 
     @property
     def has_content(self) -> bool:
@@ -124,29 +146,46 @@ def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
 
 
 async def check_roster_files(
-    files: Files, store: DataStore, tz: ZoneInfo, hours: Mapping[Track, Hours]
+    files: Files,
+    store: DataStore,
+    tz: ZoneInfo,
+    hours: Mapping[Track, Hours],
+    shrink_share: float = DEFAULT_SHARE,
 ) -> Checked:
     """Validate roster files against the active catalogue; gaps are checked per track hours.
 
-    The summary says, per service, how many shifts the import adds, replaces and removes."""
+    The summary says, per service, how many shifts the import adds, replaces and removes,
+    every new hole it leaves in coverage (compared with the active roster), and whether it
+    removes more than `shrink_share` of the shifts it replaces."""
     catalogue = await _require_catalogue(store)
     result = check_roster(files, catalogue, tz, hours)
+    new_by_service: dict[ServiceId, list[Shift]] = {}
+    for shift in result.shifts:
+        new_by_service.setdefault(shift.service, []).append(shift)
     kept: list[Shift] = []
     per_service: list[Changes] = []
-    # One pass, not one per service: a national roster is 840 services × 2,190 shifts.
-    by_service: dict[ServiceId, list[Shift]] = defaultdict(list)
-    for shift in result.shifts:
-        by_service[shift.service].append(shift)
+    actives: dict[ServiceId, _Active] = {}
     for service, spans in sorted(result.periods.items()):
-        existing: list[Shift] = []
-        for start, end in spans:
-            running = await store.shifts(service, start, end)
-            kept.extend(s for s in running if s.start < start and not in_periods(s, spans))
-            existing.extend(s for s in running if start <= s.start < end)
-        per_service.append(changes(service, by_service[service], existing))
+        active = actives[service] = await _active_around(store, service, spans)
+        per_service.append(changes(service, new_by_service.get(service, []), active.removed))
+        kept.extend(active.kept_before)
     clashes = overlaps_with_kept(result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
+    # Holes and shrink of a file that cannot be imported would only bury its errors.
+    holes: list[Hole] = []
+    if result.ok:
+        for service, active in actives.items():
+            holes.extend(
+                new_holes(
+                    service,
+                    removed=active.removed,
+                    staying=active.staying,
+                    added=new_by_service.get(service, []),
+                    hours=_hours_of(catalogue, service, hours),
+                    tz=tz,
+                )
+            )
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(
@@ -155,6 +194,8 @@ async def check_roster_files(
 
     starts = [spans[0][0] for spans in result.periods.values()]
     ends = [spans[-1][1] for spans in result.periods.values()]
+    before = sum(c.replaced + c.removed + c.unchanged for c in per_service)
+    removed = [c.service for c in per_service for _ in range(c.removed)]
     return Checked(
         dataset=Dataset.ROSTER,
         files=result.files,
@@ -167,36 +208,120 @@ async def check_roster_files(
             "start": min(starts).astimezone(tz).strftime("%Y-%m-%d %H:%M") if starts else "–",
             "end": max(ends).astimezone(tz).strftime("%Y-%m-%d %H:%M") if ends else "–",
         },
-        details=tuple(
-            (
-                "roster_changes",
-                {
-                    "service": c.service,
-                    "added": str(c.added),
-                    "replaced": str(c.replaced),
-                    "removed": str(c.removed),
-                    "unchanged": str(c.unchanged),
-                },
-            )
-            for c in per_service
+        details=(
+            *(
+                (
+                    "roster_changes",
+                    {
+                        "service": c.service,
+                        "added": str(c.added),
+                        "replaced": str(c.replaced),
+                        "removed": str(c.removed),
+                        "unchanged": str(c.unchanged),
+                    },
+                )
+                for c in per_service
+            ),
+            *hole_lines(holes, tz),
         ),
+        holes=tuple(holes),
+        shrink=shrinkage(Kind.SHIFTS, before, removed, shrink_share) if result.ok else None,
         _activate=activate if result.shifts else None,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Active:
+    """A service's active shifts around the periods a roster file replaces.
+
+    `removed`: those starting inside a period (the import takes them away); `kept_before`:
+    those starting before a period and running into it; `staying`: every shift the import
+    keeps that overlaps a period or a removed shift's tail past the period's end."""
+
+    removed: list[Shift]
+    kept_before: list[Shift]
+    staying: list[Shift]
+
+
+async def _active_around(
+    store: DataStore, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
+) -> _Active:
+    removed: list[Shift] = []
+    kept_before: list[Shift] = []
+    staying: list[Shift] = []
+    for start, end in spans:
+        running = await store.shifts(service, start, end)
+        ours = [s for s in running if start <= s.start < end]
+        removed.extend(ours)
+        kept_before.extend(s for s in running if s.start < start and not in_periods(s, spans))
+        staying.extend(s for s in running if not in_periods(s, spans))
+        # A removed shift may run past the period's end (a night shift into the next
+        # morning): what covers that tail after the import decides whether a hole opens.
+        tail = max((s.end for s in ours), default=end)
+        if tail > end:
+            after = await store.shifts(service, end, tail)
+            staying.extend(s for s in after if not in_periods(s, spans))
+    return _Active(
+        removed=_unique(removed), kept_before=_unique(kept_before), staying=_unique(staying)
+    )
+
+
+def _hours_of(
+    catalogue: Catalogue, service: ServiceId, hours: Mapping[Track, Hours]
+) -> list[Hours]:
+    found = catalogue.find(service)
+    tracks = found.tracks if found is not None else ()
+    return [hours[track] for track in tracks if track in hours]
+
+
+def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str, str]]]:
+    """Summary lines (message key, fields) for new coverage holes: a title, then each hole
+    up to MAX_LISTED_HOLES (the ones that stop an import first)."""
+    if not holes:
+        return []
+    stopping = sum(hole.stops_import for hole in holes)
+    lines = [("holes_title", {"count": str(len(holes)), "stopping": str(stopping)})]
+    ordered = sorted(holes, key=lambda h: (not h.stops_import, h.service, h.level, h.start))
+    for hole in ordered[:MAX_LISTED_HOLES]:
+        start, end = hole.start.astimezone(tz), hole.end.astimezone(tz)
+        end_text = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
+        lines.append(
+            (
+                "hole",
+                {
+                    "service": hole.service,
+                    "level": str(hole.level),
+                    "start": f"{start:%Y-%m-%d %H:%M}",
+                    "end": end_text,
+                    "in_hours": "yes" if hole.in_hours else "",
+                },
+            )
+        )
+    if len(holes) > MAX_LISTED_HOLES:
+        lines.append(("holes_more", {"count": str(len(holes) - MAX_LISTED_HOLES)}))
+    return lines
 
 
 def _unique(shifts: list[Shift]) -> list[Shift]:
     return list(dict.fromkeys(shifts))
 
 
-async def check_catalogue_against(files: Files, store: DataStore, now: datetime) -> Checked:
+async def check_catalogue_against(
+    files: Files, store: DataStore, now: datetime, shrink_share: float = DEFAULT_SHARE
+) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
-    from `now` on (its rosters would be orphaned: nobody could reach that duty)."""
+    from `now` on (its rosters would be orphaned: nobody could reach that duty). One that
+    drops more than `shrink_share` of the active services is held for a confirmation."""
     checked, catalogue = _check_catalogue(files)
     if not checked.has_content:
         return checked
     name = files[0][0]
     problems: list[Problem] = []
-    for service in (await store.catalogue()).services:
+    active = (await store.catalogue()).services
+    new_ids = {service.id for service in catalogue.services}
+    dropped = [service.id for service in active if service.id not in new_ids]
+    checked = replace(checked, shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share))
+    for service in active:
         kept = catalogue.find(service.id)
         if kept is not None and kept.id == service.id:
             continue
@@ -215,8 +340,11 @@ async def check_catalogue_against(files: Files, store: DataStore, now: datetime)
     return replace(checked, problems=(*checked.problems, *problems))
 
 
-async def check_staff_files(files: Files, store: DataStore) -> Checked:
-    """Validate a staff list; every unit must be a catalogue service."""
+async def check_staff_files(
+    files: Files, store: DataStore, shrink_share: float = DEFAULT_SHARE
+) -> Checked:
+    """Validate a staff list; every unit must be a catalogue service. One that removes more
+    than `shrink_share` of the active list's people is held for a confirmation."""
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
@@ -227,12 +355,17 @@ async def check_staff_files(files: Files, store: DataStore) -> Checked:
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_staff(members, source=_source(files), now=now)
 
+    active = await store.staff()
+    staying = {m.user for m in members}
+    gone = [m.name or m.user for m in active if m.user not in staying]
+
     return Checked(
         dataset=Dataset.STAFF,
         files=tuple(n for n, _ in files),
         problems=tuple(problems),
         summary_key="staff_summary",
         summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
+        shrink=shrinkage(Kind.PEOPLE, len(active), gone, shrink_share),
         _activate=activate if members else None,
     )
 
@@ -252,8 +385,11 @@ async def ensure_reference_data(store: DataStore, folder: Path, now: datetime) -
         await check_directory_files(files("directory.csv")).activate(store, now)
 
 
-def check_directory_files(files: Files) -> Checked:
-    """Validate the contact directory."""
+def check_directory_files(
+    files: Files, active: Sequence[DirectoryEntry] = (), shrink_share: float = DEFAULT_SHARE
+) -> Checked:
+    """Validate the contact directory; one that removes more than `shrink_share` of the
+    `active` directory's entries (by unit and name) is held for a confirmation."""
     entries, problems = [], []
     for name, data in files:
         found, found_problems = parse_directory(data, name)
@@ -269,8 +405,19 @@ def check_directory_files(files: Files) -> Checked:
         problems=tuple(problems),
         summary_key="directory_summary",
         summary={"entries": str(len(entries))},
+        shrink=shrinkage(Kind.ENTRIES, len(active), _gone(active, entries), shrink_share),
         _activate=activate if entries else None,
     )
+
+
+def _gone(active: Sequence[DirectoryEntry], entries: Sequence[DirectoryEntry]) -> list[str]:
+    """The names of the `active` entries no new entry keeps (same unit and name)."""
+
+    def key(entry: DirectoryEntry) -> tuple[str, str]:
+        return normalise(entry.unit), normalise(entry.name)
+
+    staying = {key(entry) for entry in entries}
+    return [entry.name for entry in active if key(entry) not in staying]
 
 
 async def check_files(
@@ -280,17 +427,23 @@ async def check_files(
     tz: ZoneInfo,
     hours: Mapping[Track, Hours],
     now: datetime,
+    shrink_share: float = DEFAULT_SHARE,
 ) -> Checked:
     """Check files of any data set: the one path for the CLI and for uploads by chat.
 
+    What the import would do is compared with the active version: new coverage holes and
+    a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`).
     Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
     if dataset is Dataset.CATALOGUE:
-        return await check_catalogue_against(files, store, now)
-    if dataset is Dataset.DIRECTORY:
-        return check_directory_files(files)
-    if dataset is Dataset.STAFF:
-        return await check_staff_files(files, store)
-    return await check_roster_files(files, store, tz, hours)
+        checked = await check_catalogue_against(files, store, now, shrink_share)
+    elif dataset is Dataset.DIRECTORY:
+        checked = check_directory_files(files, await store.directory(), shrink_share)
+    elif dataset is Dataset.STAFF:
+        checked = await check_staff_files(files, store, shrink_share)
+    else:
+        checked = await check_roster_files(files, store, tz, hours, shrink_share)
+    # A shrink summary of a file that cannot be imported would only bury its errors.
+    return replace(checked, shrink=None) if checked.errors else checked
 
 
 def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
@@ -310,6 +463,28 @@ def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[
     if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
         out.extend(messages.cli(key, **params) for key, params in checked.details)
+        if checked.shrink is not None:
+            out.append(shrink_line(checked.shrink, messages))
     if checked.errors:
         err.append(messages.cli("errors_total", count=len(checked.errors)))
     return out, err
+
+
+def shrink_line(shrink: Shrink, messages: Messages) -> str:
+    """The change summary of a shrinking version: how many removed, a few named."""
+    return messages.cli(
+        "shrink",
+        kind=shrink.kind.value,
+        removed=shrink.removed,
+        before=shrink.before,
+        percent=shrink.percent,
+        examples=", ".join(shrink.examples),
+    )
+
+
+def hold_reasons(checked: Checked, *, allow_gaps: bool, allow_shrink: bool) -> dict[str, bool]:
+    """Why an import is held, as message fields: `gaps` and `shrink`."""
+    return {
+        "gaps": checked.stops_for_gaps and not allow_gaps,
+        "shrink": checked.stops_for_shrink and not allow_shrink,
+    }

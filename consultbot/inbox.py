@@ -379,35 +379,30 @@ class Inbox:
     async def _private_reply(
         self, message: IncomingMessage, template: str, *, language: str, **params: Any
     ) -> None:
-        """An answer with staff names or numbers: in the room, unless someone there is on
-        another server; then in a direct chat with the asker, and the room is told why."""
-        if not message.foreign_members or message.direct:
-            await self._reply(
-                message.room, template, handled=message.event_id, language=language, **params
-            )
-            return
+        """An answer with staff numbers. Whether the room may see them is decided when it is
+        sent (outbox.py): if not, the answer goes to the asker's direct chat and the room gets
+        it without the numbers, saying where they went."""
         answer = self._renderer.render(template, language=language, **params)
-        why = self._renderer.render("answered_in_dm", language=language)
+        withheld = self._renderer.render(template, language=language, withheld="dm", **params)
+        payload = content_to_dict(answer) | {
+            "asker": message.sender,
+            "numbers": True,
+            "withheld": content_to_dict(withheld),
+        }
         await self._send(
-            [
-                Outgoing(kind=OutboxKind.SEND, room=message.room, payload=content_to_dict(why)),
-                Outgoing(
-                    kind=OutboxKind.DIRECT, room=message.sender, payload=content_to_dict(answer)
-                ),
-            ],
+            [Outgoing(kind=OutboxKind.SEND, room=message.room, payload=payload)],
             handled=message.event_id,
         )
 
-    async def refuse_invite(self, room: str, inviter: str) -> None:
-        """Answer an invite from a disallowed server with a notice, then leave the room."""
-        servers = ", ".join(self.config.bot.allowed_servers)
-        content = self._renderer.render("refused_server", servers=servers)
+    async def _unfit_room(self, message: IncomingMessage) -> None:
+        """A message in a room a user opened that the bot may not answer in (domain/audience.py):
+        nothing is answered; the outbox tells the asker once and leaves a room unfit for good."""
+        log.info("not answering in %s: %s", message.room, ", ".join(message.unfit))
+        asker = message.sender if self.allowed(message.sender) else ""
+        payload = {"asker": asker, "faults": [str(f) for f in message.unfit]}
         await self._send(
-            [
-                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content)),
-                Outgoing(kind=OutboxKind.LEAVE, room=room, payload={}),
-            ],
-            handled=None,
+            [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)],
+            handled=message.event_id,
         )
 
     def allowed(self, user: str) -> bool:
@@ -422,6 +417,9 @@ class Inbox:
             return
         if cmd.contains_personal_number(message.body):
             await self._redact_personal_number(message)
+            return
+        if message.unfit:
+            await self._unfit_room(message)
             return
         command = cmd.parse_command(message.body)
         consult_id = await self.consults.consult_for_room(message.room)
@@ -556,7 +554,7 @@ class Inbox:
                 assert consult is not None
                 member = await self.data.staff_member(consult.requester)
                 phone = member.phone if member else ""
-                call = esc.CallBy(user=user, requester_phone=phone, private=message.foreign_members)
+                call = esc.CallBy(user=user, requester_phone=phone)
                 await self.step(consult_id, call, handled=event)
             case cmd.Meeting():
                 meeting = command.at.replace(tzinfo=self.tz).astimezone(UTC)

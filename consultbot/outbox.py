@@ -24,6 +24,12 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
   dropped if the page has gone out by the time it would be sent.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent.
+- Who may read it, decided when it is sent. A message with staff phone numbers goes into a room
+  only if, at that moment, the room is encrypted and everyone joined or invited is on an
+  allowed server; otherwise the asker gets it in their direct chat and the room gets it without
+  the numbers (a page: "write !ring"). A room a user opened gets nothing while it is unfit
+  (domain/audience.py): what was for the asker goes to their direct chat, they are told why
+  once, and a room unfit for good (unencrypted) is left and the admins told once.
 - Admin reports. A `report` entry names a month; its table and chart (report.py) are made when
   it is sent, to the room where an admin asked or to the admin rooms; `coverage` entries carry
   the gaps the admins are told about.
@@ -42,8 +48,8 @@ from typing import Any, Protocol
 
 from markupsafe import escape
 
+from consultbot.domain import audience, polls
 from consultbot.domain import escalation as esc
-from consultbot.domain import polls
 from consultbot.domain.codec import effect_from_dict
 from consultbot.domain.events import Event, PollPosted, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
@@ -56,6 +62,7 @@ from consultbot.ports import (
     Messenger,
     OutboxItem,
     OutboxKind,
+    RoomRefused,
 )
 from consultbot.render import Messages
 from consultbot.report import CHART_SIZE, month_report
@@ -66,6 +73,12 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERY_ATTEMPTS = 5
 RESCAN_SECONDS = 1.0
+
+#: Messages that show a staff member's own number (roster, staff list, directory): checked
+#: when sent (`Dispatcher._send_checked`). A service's switchboard is a public number: not here.
+NUMBER_TEMPLATES = frozenset(
+    {"created", "late_acknowledged", "acknowledged", "mdk_acknowledged", "call", "who", "contact"}
+)
 
 
 def content_to_dict(content: Content) -> dict[str, Any]:
@@ -97,6 +110,24 @@ def widget(effect: esc.AddWidget, creator: str) -> dict[str, Any]:
         "data": {"title": effect.name},
         "creatorUserId": creator,
     }
+
+
+def unfit_key(room: str, user: str = "") -> str:
+    """The bot-state key recording that `user` was told `room` is not answered (or, without a
+    user, that the bot left it and told the admins)."""
+    return f"unfit-{hashlib.sha256(f'{room} {user}'.encode()).hexdigest()[:16]}"
+
+
+def _stored_withheld(item: OutboxItem) -> Callable[[], Awaitable[Content]] | None:
+    """The stored form of a plain answer without its staff numbers, if it has one."""
+    stored = item.payload.get("withheld")
+    if not isinstance(stored, dict):
+        return None
+
+    async def withheld() -> Content:
+        return content_from_dict(stored)
+
+    return withheld
 
 
 def direct_key(user: str) -> str:
@@ -347,7 +378,18 @@ class Dispatcher:
         messenger = self._messenger
         match item.kind:
             case OutboxKind.SEND:
-                await messenger.send(item.room, content_from_dict(item.payload), txn=item.txn)
+                await self._send_checked(
+                    item.room,
+                    content_from_dict(item.payload),
+                    txn=item.txn,
+                    asker=UserId(item.payload["asker"]) if item.payload.get("asker") else None,
+                    numbers=bool(item.payload.get("numbers")),
+                    withheld=_stored_withheld(item),
+                )
+            case OutboxKind.UNFIT:
+                faults = [audience.Fault(f) for f in item.payload.get("faults", ())]
+                asker = str(item.payload.get("asker", ""))
+                await self._unfit(item.room, UserId(asker) if asker else None, faults, item.txn)
             case OutboxKind.REDACT:
                 removed = await messenger.redact(
                     item.room, item.payload["event_id"], reason="personnummer", txn=item.txn
@@ -397,10 +439,20 @@ class Dispatcher:
             case esc.Reply():
                 # To the requester, in the language they asked in; the consult room is shared
                 # and follows the config's language.
+                language, params = consult.language, effect.params
                 content = await renderer.render_about(
-                    consult, effect.template, language=consult.language, **effect.params
+                    consult, effect.template, language=language, **params
                 )
-                await messenger.send(consult.request_room, content, txn=txn)
+                await self._send_checked(
+                    consult.request_room,
+                    content,
+                    txn=txn,
+                    asker=consult.requester,
+                    numbers=effect.template in NUMBER_TEMPLATES,
+                    withheld=lambda: renderer.render_about(
+                        consult, effect.template, language=language, withheld="dm", **params
+                    ),
+                )
             case esc.CreateRoom():
                 await self._create_room(consult, effect)
             case esc.PageLevel():
@@ -411,8 +463,20 @@ class Dispatcher:
                     return True
             case esc.Notice():
                 room = consult.room or consult.request_room
-                content = await renderer.render_about(consult, effect.template, **effect.params)
-                await messenger.send(room, content, txn=txn)
+                template, params = effect.template, effect.params
+                content = await renderer.render_about(consult, template, **params)
+                # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
+                asker = params.get("asker") or consult.requester
+                await self._send_checked(
+                    room,
+                    content,
+                    txn=txn,
+                    asker=UserId(str(asker)),
+                    numbers=template in NUMBER_TEMPLATES,
+                    withheld=lambda: renderer.render_about(
+                        consult, template, withheld="dm", **params
+                    ),
+                )
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 for n, room in enumerate(await self._admin_rooms()):
@@ -559,6 +623,58 @@ class Dispatcher:
                 txn=f"{item.txn}-{n}-png",
             )
 
+    async def _send_checked(
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        asker: UserId | None,
+        numbers: bool,
+        withheld: Callable[[], Awaitable[Content]] | None = None,
+    ) -> None:
+        """Send `content` to `room` if, at the moment of sending, the room may read it.
+
+        Otherwise (domain/audience.py) it goes to `asker`'s direct chat instead; a room that
+        may still have the rest (one the bot made) gets `withheld()`, the same without staff
+        numbers; a room a user opened that is unfit gets nothing (`_unfit`).
+        """
+        try:
+            await self._messenger.send(room, content, txn=txn, numbers=numbers)
+            return
+        except RoomRefused as exc:
+            refused = exc
+        log.info("%s: %s", refused, "to the asker's direct chat" if asker else "not sent")
+        if not refused.fit:
+            await self._unfit(room, asker, refused.faults, txn)
+        if asker is not None:
+            direct = await self._direct_room(asker)
+            if direct != room:
+                await self._messenger.send(
+                    direct, content, txn=f"{txn}-dm", recipients=(asker,), numbers=numbers
+                )
+        if refused.fit and withheld is not None:
+            await self._messenger.send(room, await withheld(), txn=f"{txn}-withheld")
+
+    async def _unfit(
+        self, room: str, asker: UserId | None, faults: Sequence[audience.Fault], txn: str
+    ) -> None:
+        """A room a user opened that the bot may not answer in: `asker` is told once, in their
+        direct chat; a room unfit for good is left and the admins are told once."""
+        if audience.lasting(faults) and await self._store.get_meta(unfit_key(room)) is None:
+            await self._messenger.leave(room)
+            alert = self._renderer.render("admin_room_left", room=room, faults=list(faults))
+            for n, admin_room in enumerate(await self._admin_rooms()):
+                await self._messenger.send(admin_room, alert, txn=f"{txn}-admins-{n}")
+            await self._store.set_meta(unfit_key(room), "left")
+        if asker is None or await self._store.get_meta(unfit_key(room, asker)) is not None:
+            return
+        direct = await self._direct_room(asker)
+        if direct != room:
+            told = self._renderer.render("room_unfit", room=room, faults=list(faults))
+            await self._messenger.send(direct, told, txn=f"{txn}-told", recipients=(asker,))
+        await self._store.set_meta(unfit_key(room, asker), "told")
+
     async def _admin_rooms(self) -> list[str]:
         """The admin room, or else a private room with each admin (created once)."""
         if self.admin_room:
@@ -605,19 +721,35 @@ class Dispatcher:
         question = await self._questions.text(consult)
         if question is None:
             question = self._renderer.render("question_unavailable", c=view).text
-        content = self._renderer.render(
-            "mdk_page" if consult.is_conference else "page",
-            notice=False,
-            mentions=users,
-            c=view,
-            people=[asdict(p) for p in effect.people],
-            level=effect.level,
-            question=question,
-            service=effect.service,
-        )
-        await self._messenger.send(
-            consult.room, content, txn=txn, recipients=(*users, consult.requester)
-        )
+
+        def page(withheld: str = "") -> Content:
+            content: Content = self._renderer.render(
+                "mdk_page" if consult.is_conference else "page",
+                notice=False,
+                mentions=users,
+                withheld=withheld,
+                c=view,
+                people=[asdict(p) for p in effect.people],
+                level=effect.level,
+                question=question,
+                service=effect.service,
+            )
+            return content
+
+        recipients = (*users, consult.requester)
+        try:
+            await self._messenger.send(
+                consult.room, page(), txn=txn, recipients=recipients, numbers=True
+            )
+        except RoomRefused as refused:
+            if not refused.fit:
+                raise
+            # Someone in the consult room may not see the numbers (an invite from elsewhere
+            # not yet withdrawn): the page goes out all the same, without them.
+            log.info("consult %s: page without numbers (%s)", consult.id, refused)
+            await self._messenger.send(
+                consult.room, page(withheld="ring"), txn=txn, recipients=recipients
+            )
         if effect.first:
             # The room's name and topic follow the first page (the homeserver takes a room's
             # events one at a time: before it, they would hold the page up), side by side with

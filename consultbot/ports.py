@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from consultbot.domain.audience import Fault
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.escalation import Consult
@@ -178,6 +179,9 @@ class OutboxKind(StrEnum):
     # time, to `room`, or to the admin rooms when `room` is ""
     COVERAGE = "coverage"  # level-1 coverage gaps (payload["gaps"]) to the admin rooms
     DIRECT = "direct"  # a plain message (payload: a Content) to the user `room` in a DM
+    # `room`, a room a user opened, is not fit for answers (payload: "faults", "asker"): the
+    # asker is told once in their direct chat; a room unfit for good is left, admins told once
+    UNFIT = "unfit"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,8 +378,10 @@ class IncomingMessage:
     body: str
     at: datetime
     direct: bool = False
-    foreign_members: bool = False  # someone in the room (joined or invited) is on another server
     mentions: tuple[UserId, ...] = ()  # users mentioned with a pill (`m.mentions`)
+    # Why the bot may not answer in this room, a room a user opened (domain/audience.py);
+    # () when it may, and always for a room the bot made (checked when it sends).
+    unfit: tuple[Fault, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -457,6 +463,18 @@ class Content:
     notice: bool = True
 
 
+class RoomRefused(Exception):
+    """A message was not sent: the room's audience, as it is at the moment of sending, may not
+    read it (domain/audience.py). `fit` is True when the room may still get a message
+    without staff numbers (a room the bot made, where someone from elsewhere is invited)."""
+
+    def __init__(self, room: str, faults: Sequence[Fault], *, fit: bool) -> None:
+        super().__init__(f"not sent to {room}: {', '.join(faults)}")
+        self.room = room
+        self.faults = tuple(faults)
+        self.fit = fit
+
+
 class Messenger(ABC):
     """What the service needs from Matrix. Every send carries a transaction id for retries."""
 
@@ -489,9 +507,20 @@ class Messenger(ABC):
 
     @abstractmethod
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
-        """Send a message; first make sure `recipients` can decrypt it. Return the event id."""
+        """Send a message; first make sure `recipients` can decrypt it. Return the event id.
+
+        Raises RoomRefused, sending nothing, when at the moment of sending a room a user
+        opened is not fit for answers, or (`numbers`: the message carries staff phone numbers)
+        the room is unencrypted or someone joined or invited is on a server not allowed.
+        """
 
     @abstractmethod
     async def send_image(

@@ -143,7 +143,7 @@ class ChatRenderer:
         self.tz = tz
         self.language = language
 
-    def _helpers(self, html: bool, language: str) -> dict[str, Any]:
+    def _helpers(self, html: bool, language: str, withheld: str = "") -> dict[str, Any]:
         from datetime import datetime
 
         from markupsafe import Markup, escape
@@ -161,6 +161,13 @@ class ChatRenderer:
                 return f"{phone} ({tel_uri(phone)})"
             return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
 
+        def staff_tel(phone: str) -> Any:
+            # A staff member's own number: left out (and said where it went) when the message
+            # goes to a room where someone may not see it (outbox.py, domain/audience.py).
+            if phone and withheld:
+                return names["withheld"][withheld]
+            return tel(phone)
+
         at = "kl. " if language == "sv" else "at "
 
         def local(value: str | datetime) -> str:
@@ -171,6 +178,7 @@ class ChatRenderer:
         return {
             "pill": pill,
             "tel": tel,
+            "staff_tel": staff_tel,
             "local": local,
             "duration": duration,
             "outcome_name": lambda o: names["outcome"].get(o, o),
@@ -187,10 +195,12 @@ class ChatRenderer:
         notice: bool = True,
         mentions: tuple[str, ...] = (),
         language: str = "",
+        withheld: str = "",
         **params: Any,
     ) -> Any:
         """Content for `template` in `language` (default the renderer's; an m.notice unless
-        `notice` is False)."""
+        `notice` is False). With `withheld` ("dm" or "ring") every staff number is left out
+        and the text says where to get it."""
         from consultbot.domain.types import UserId
         from consultbot.ports import Content
 
@@ -199,12 +209,12 @@ class ChatRenderer:
         text = (
             _chat_environment(False)
             .get_template(name)
-            .render(**self._helpers(False, language), **params)
+            .render(**self._helpers(False, language, withheld), **params)
         )
         html = (
             _chat_environment(True)
             .get_template(name)
-            .render(**self._helpers(True, language), **params)
+            .render(**self._helpers(True, language, withheld), **params)
         )
         return Content(
             text=text.strip(),

@@ -173,10 +173,6 @@ class ConsultService:
         """True for users on one of the allowed homeservers."""
         return self.inbox.allowed(user)
 
-    async def refuse_invite(self, room: str, inviter: str) -> None:
-        """Answer an invite from a disallowed server, then leave."""
-        await self.inbox.refuse_invite(room, inviter)
-
 
 def _files_of(messenger: Messenger) -> FileSource | None:
     """The messenger, when it can also fetch the files people send (the Matrix adapter can)."""

@@ -16,7 +16,7 @@ from consultbot.domain.types import Dataset, UserId
 from consultbot.domain.uploads import MAX_UPLOAD_BYTES
 from consultbot.ports import FileSource, FileTooLarge, IncomingFile
 
-from .test_service import DM, K1A, KARDIO, NOW, REQ, Bot, Make, Messenger
+from .test_service import DM, K1A, K2, KARDIO, NOW, REQ, Bot, Make, Messenger
 from .test_service import make as make_fixture
 
 make = make_fixture  # the parametrised bot factory of the service tests
@@ -28,12 +28,14 @@ FILE_IDS = itertools.count(1)
 
 
 def roster_csv(user: str = NEW_ON_CALL, name: str = "Nils Ny") -> bytes:
-    # The same period as the roster the test bots start with, so this one replaces it.
+    # The same period as the roster the test bots start with, so this one replaces it; the
+    # backup (bakjour) stays, so that the import leaves no hole and removes nothing.
     start = (NOW - timedelta(days=1)).isoformat(timespec="minutes")
     end = (NOW + timedelta(days=3)).isoformat(timespec="minutes")
     return (
         "tjänst;nivå;start;slut;matrix_id;namn;telefon\n"
         f"kardiologi;1;{start};{end};{user};{name};070-333 33 33\n"
+        f"kardiologi;2;{start};{end};{K2};Bertil Bakjour;070-222 22 22\n"
     ).encode()
 
 
@@ -112,7 +114,7 @@ async def test_a_file_with_errors_lists_them_with_lines_and_waits_for_nothing(bo
     bad = roster_csv() + b"kardiologi;1;2026-13-01 08:00;2026-12-01 17:00;@x:localhost;X\n"
     await send_file(bot, ADMIN, "schema.csv", bad)
     answer = last(bot)
-    assert "schema.csv:3:" in answer and "Inget har ändrats" in answer
+    assert "schema.csv:4:" in answer and "Inget har ändrats" in answer
     await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
     await bot.flush()
     assert "ingen uppladdad fil" in last(bot)
@@ -198,3 +200,41 @@ async def test_the_kind_of_file_is_told_from_its_header(bot: Bot) -> None:
     assert "personallistan" in last(bot)
     pending = await bot.data.pending_upload(ADMIN)
     assert pending is not None and pending.dataset is Dataset.STAFF
+
+
+async def test_an_upload_that_leaves_a_hole_waits_for_activate_anyway(bot: Bot) -> None:
+    # The active roster runs from yesterday to three days ahead at both levels; this file
+    # covers only level 1 until tomorrow, and every active shift starts inside its period:
+    # from tomorrow nobody is on duty, after the file's own period.
+    start = NOW - timedelta(days=1)
+    end = NOW + timedelta(days=1)
+    short = (
+        "tjänst;nivå;start;slut;matrix_id;namn;telefon\n"
+        f"kardiologi;1;{start.isoformat()};{end.isoformat()};{NEW_ON_CALL};Nils Ny;\n"
+    ).encode()
+    before = await on_call(bot)
+    await send_file(bot, ADMIN, "kort.csv", short)
+    summary = last(bot)
+    assert "kardiologi nivå 1: ingen i tjänst 2026-11-24 10:00–2026-11-26 10:00" in summary
+    assert "inom öppettiderna" in summary and "nivå 2" in summary
+    assert "!aktivera ändå" in summary and "Ingenting har ändrats" in summary
+
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    assert "!aktivera ändå" in last(bot), "a plain !aktivera answers with the summary again"
+    assert await on_call(bot) == before
+    assert await bot.data.pending_upload(ADMIN) is not None
+
+    await bot.say(ADMIN, "!activate", room=ADMIN_DM)
+    await bot.flush()
+    assert "!activate anyway" in last(bot) and "level 1 within opening hours" in last(bot)
+    assert await on_call(bot) == before
+
+    await bot.say(ADMIN, "!activate anyway", room=ADMIN_DM)
+    await bot.flush()
+    assert "is in use now" in last(bot)
+    assert await on_call(bot) == {NEW_ON_CALL}
+    bot.clock.current = NOW + timedelta(days=2)
+    assert await on_call(bot) == set(), "the hole it was told about"
+    actions = [(a.action, a.detail) for a in await bot.data.admin_actions()]
+    assert actions[-1] == ("activate", "roster version 2: kort.csv (confirmed anyway)")

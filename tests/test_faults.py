@@ -252,9 +252,17 @@ class HungRooms(test_service.Messenger):
     news: asyncio.Event = field(default_factory=asyncio.Event)  # something was sent
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
-        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         self.news.set()
         return event_id
 

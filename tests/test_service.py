@@ -148,9 +148,17 @@ class Messenger(MemoryMessenger):
     room_texts: list[str] = field(default_factory=list)
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
-        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         self.recipients.setdefault(event_id, tuple(recipients))
         return event_id
 
@@ -789,12 +797,18 @@ class RefusesAcks(Messenger):
     refused: int = 0
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
         if "har kvitterat" in content.text:
             self.refused += 1
             raise ConnectionError("refused (simulated)")
-        return await super().send(room, content, txn=txn, recipients=recipients)
+        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
 
 
 async def test_a_notice_that_keeps_failing_is_given_up_and_its_consult_goes_on(

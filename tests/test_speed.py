@@ -22,11 +22,19 @@ class SlowNotices(Messenger):
     second_page: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
         if "söker nivå 2" in content.text:
             await self.release.wait()
-        event_id = await super().send(room, content, txn=txn, recipients=recipients)
+        event_id = await super().send(
+            room, content, txn=txn, recipients=recipients, numbers=numbers
+        )
         if len(self.pages()) >= 2:
             self.second_page.set()
         return event_id

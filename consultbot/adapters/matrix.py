@@ -42,6 +42,7 @@ from nio import (
     RoomEncryptedFile,
     RoomForgetError,
     RoomGetEventResponse,
+    RoomGetStateResponse,
     RoomInviteError,
     RoomKickError,
     RoomLeaveError,
@@ -63,7 +64,7 @@ from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
 from consultbot.config import MatrixConfig
-from consultbot.domain import polls
+from consultbot.domain import audience, polls
 from consultbot.domain.errors import ConsultbotError
 from consultbot.domain.types import UserId
 from consultbot.ports import (
@@ -77,6 +78,7 @@ from consultbot.ports import (
     IncomingReaction,
     IncomingVote,
     Messenger,
+    RoomRefused,
 )
 from consultbot.tasks import Tasks
 
@@ -146,9 +148,6 @@ class Handler(Protocol):
     def allowed(self, user: str) -> bool:
         """True for users on an allowed homeserver."""
 
-    async def refuse_invite(self, room: str, inviter: str) -> None:
-        """Tell someone from a disallowed server that the bot is not for them, and leave."""
-
 
 def mentioned(source: dict[str, Any]) -> tuple[UserId, ...]:
     """The users a message mentions with a pill (`m.mentions.user_ids`), in order."""
@@ -201,6 +200,11 @@ def retry_after_ms(header: str | None) -> int | None:
 KEY_RESHARES = 2  # room-key shares tried again before a message goes out regardless
 MAX_SEND_TRIES = 6  # encryptions tried for one message (each may wait for a share under way)
 _STRICT_ROOM_KEYS: ContextVar[bool] = ContextVar("strict_room_keys", default=True)
+# Run at the moment a message is encrypted, on the members the room key goes to: raises
+# RoomRefused when they may not read it (`MatrixBot.send`).
+_AUDIENCE_CHECK: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "audience_check", default=None
+)
 
 
 class RoomKeyNotShared(Exception):
@@ -239,6 +243,16 @@ class _Client(AsyncClient):  # type: ignore[misc]
         response = await super().create_matrix_response(
             response_class, transport_response, data=data, save_to=save_to
         )
+        if isinstance(response, SyncResponse) and response.rooms.invite:
+            # nio keeps only the member, name and alias events of an invite's state; the
+            # decision to join needs its encryption and join rule too (`MatrixBot._invites`).
+            raw = await transport_response.json()
+            invited = raw.get("rooms", {}).get("invite", {}) if isinstance(raw, dict) else {}
+            response.invite_states = {
+                room: info.get("invite_state", {}).get("events", [])
+                for room, info in invited.items()
+                if isinstance(info, dict)
+            }
         if transport_response is not None and transport_response.status == 429:
             told = retry_after_ms(transport_response.headers.get("Retry-After"))
             if told is not None and not getattr(response, "retry_after_ms", None):
@@ -276,6 +290,9 @@ class _Client(AsyncClient):  # type: ignore[misc]
     def encrypt(
         self, room_id: str, message_type: str, content: dict[Any, Any]
     ) -> tuple[str, dict[str, str]]:
+        check = _AUDIENCE_CHECK.get()
+        if check is not None:
+            check(room_id)  # the members checked are those the room key is shared with
         missing = self.unshared_devices(room_id)
         if missing and _STRICT_ROOM_KEYS.get():
             raise RoomKeyNotShared(room_id, missing)
@@ -347,6 +364,28 @@ def client_config(config: MatrixConfig) -> AsyncClientConfig:
         backoff_factor=0.1,
         request_timeout=30,
     )
+
+
+def state_facts(events: Sequence[Any]) -> tuple[audience.RoomFacts, str]:
+    """A room's facts (domain/audience.py) and its creator, from raw state events: the room's
+    state, or an invite's stripped state. Without a join-rule event a room is invite-only."""
+    encrypted, join_rule, creator = False, "invite", ""
+    members: list[str] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        kind, content = event.get("type"), event.get("content")
+        content = content if isinstance(content, dict) else {}
+        if kind == "m.room.encryption" and content.get("algorithm"):
+            encrypted = True
+        elif kind == "m.room.join_rules":
+            join_rule = str(content.get("join_rule", ""))
+        elif kind == "m.room.create":
+            creator = str(event.get("sender", ""))
+        elif kind == "m.room.member" and content.get("membership") in ("join", "invite"):
+            members.append(str(event.get("state_key", "")))
+    facts = audience.RoomFacts(encrypted=encrypted, join_rule=join_rule, members=tuple(members))
+    return facts, creator
 
 
 def _content(event: Any) -> dict[str, Any]:
@@ -426,6 +465,9 @@ class MatrixBot(Messenger, FileSource):
         self._stopping = asyncio.Event()
         self._instance = ""
         self.last_sync: float | None = None  # time.monotonic() of the last successful sync
+        # Who created each room the bot is in (its `m.room.create` sender): the bot's own
+        # rooms are checked by their policy, rooms people opened by domain/audience.py.
+        self._creators: dict[str, str] = {}
 
     @property
     def rate_limited(self) -> int:
@@ -704,6 +746,7 @@ class MatrixBot(Messenger, FileSource):
         await self._invites(response)
         for room_id, info in response.rooms.join.items():
             events: list[Any] = list(info.timeline.events)
+            self._note_creator(room_id, [*info.state, *events])
             # A gap before the bot's own join is no gap: nothing from before it joined is the
             # bot's to handle (nor readable). Rooms the bot just created or joined skip it.
             if info.timeline.limited and info.timeline.prev_batch and not self._joins(events):
@@ -802,8 +845,11 @@ class MatrixBot(Messenger, FileSource):
         at = datetime.fromtimestamp(getattr(event, "server_timestamp", 0) / 1000, UTC)
         if isinstance(event, RoomMessageText):
             room = client.rooms.get(room_id)
-            direct = room is not None and len(room.users) <= 2
-            members = set(room.users) | set(room.invited_users) if room is not None else set()
+            facts = self._facts(room_id)
+            if room is None or facts is None:
+                return  # not a room of the bot's (any more)
+            direct = len(room.users) <= 2
+            by_bot = await self.made_by_bot(room_id)
             await self.handler.handle_message(
                 IncomingMessage(
                     room=room_id,
@@ -812,10 +858,8 @@ class MatrixBot(Messenger, FileSource):
                     body=strip_reply_fallback(event.body or "", event.source),
                     at=at,
                     direct=direct,
-                    foreign_members=any(
-                        not room_policy.invite_allowed(m, self.servers) for m in members
-                    ),
                     mentions=mentioned(event.source),
+                    unfit=() if by_bot else audience.faults(facts, self.servers),
                 )
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
@@ -880,8 +924,13 @@ class MatrixBot(Messenger, FileSource):
             )
 
     async def _invites(self, response: SyncResponse) -> None:
+        """Join a room only when an allowed user invites the bot into an encrypted room that
+        is not public and whose members are all on allowed servers (domain/audience.py);
+        decline every other invite without a word. The invite's state is what the inviter's
+        server says: once joined, the room's real state is checked again."""
         client = self.client
-        assert client is not None and self.handler is not None
+        assert client is not None
+        offered_states: dict[str, list[Any]] = getattr(response, "invite_states", {})
         for room_id, info in response.rooms.invite.items():
             inviter = next(
                 (
@@ -893,22 +942,119 @@ class MatrixBot(Messenger, FileSource):
             )
             if inviter is None:
                 continue
-            joined = await client.join(room_id)
-            for pause in JOIN_RETRY_PAUSES:
-                # An invite over federation can arrive before its room is joinable here; the
-                # invite is in one sync only, so a failed join is tried again a few times.
-                if not isinstance(joined, JoinError):
-                    break
-                await asyncio.sleep(pause)
-                joined = await client.join(room_id)
-            if isinstance(joined, JoinError):
-                log.warning("could not join %s: %s", room_id, joined)
+            offered, _ = state_facts(offered_states.get(room_id, []))
+            found = self._invite_faults(inviter, offered)
+            if found:
+                log.info("declining the invite to %s: %s", room_id, ", ".join(found))
+                await self._quietly_leave(room_id)
                 continue
-            if not self.handler.allowed(inviter):
-                log.info("refusing %s from a disallowed server", room_id)
-                await self.handler.refuse_invite(room_id, inviter)
-            else:
-                log.info("joined %s", room_id)
+            if await self._join(room_id):
+                await self._verify_joined(room_id, inviter)
+
+    def _invite_faults(self, inviter: str, facts: audience.RoomFacts) -> tuple[audience.Fault, ...]:
+        """Why the invite is declined (the inviter may not use the bot, or the room is not
+        fit); () when the bot joins."""
+        allowed = self.handler is not None and self.handler.allowed(inviter)
+        return audience.invite_faults(facts, self.servers, inviter_allowed=allowed)
+
+    async def _join(self, room_id: str) -> bool:
+        """Join a room the bot is invited to; False (logged) when that fails."""
+        assert self.client is not None
+        joined = await self.client.join(room_id)
+        for pause in JOIN_RETRY_PAUSES:
+            # An invite over federation can arrive before its room is joinable here; the
+            # invite is in one sync only, so a failed join is tried again a few times.
+            if not isinstance(joined, JoinError):
+                break
+            await asyncio.sleep(pause)
+            joined = await self.client.join(room_id)
+        if isinstance(joined, JoinError):
+            log.warning("could not join %s: %s", room_id, joined)
+            return False
+        return True
+
+    async def _verify_joined(self, room_id: str, inviter: str) -> None:
+        """Leave a room just joined whose real state fails the checks its invite passed."""
+        state = await self._room_state(room_id)
+        if state is None:
+            log.warning("left %s: its state could not be read", room_id)
+            await self._quietly_leave(room_id)
+            return
+        facts, creator = state_facts(state)
+        self._creators[room_id] = creator
+        found = self._invite_faults(inviter, facts)
+        if found:
+            log.warning("left %s: the room is not what its invite said (%s)", room_id, found)
+            await self._quietly_leave(room_id)
+            return
+        log.info("joined %s", room_id)
+
+    async def _quietly_leave(self, room_id: str) -> None:
+        """Decline an invite or leave a room, without a message; a failure is only logged."""
+        try:
+            await self.leave(room_id)
+        except Exception:
+            log.exception("could not leave %s", room_id)
+
+    async def _room_state(self, room_id: str) -> list[dict[str, Any]] | None:
+        """The room's current state events as the homeserver has them; None when unreadable."""
+        assert self.client is not None
+        answer = await self.client.room_get_state(room_id)
+        if not isinstance(answer, RoomGetStateResponse):
+            return None
+        return [e for e in answer.events if isinstance(e, dict)]
+
+    # -- who can read a room (domain/audience.py) ---------------------------------------------
+
+    def _note_creator(self, room_id: str, events: Sequence[Any]) -> None:
+        for event in events:
+            source = getattr(event, "source", None)
+            if isinstance(source, dict) and source.get("type") == "m.room.create":
+                self._creators[room_id] = str(source.get("sender", ""))
+
+    async def made_by_bot(self, room_id: str) -> bool:
+        """True for a room the bot created: its `m.room.create` event is the bot's (no one
+        else can have written it). Read from the homeserver when sync has not shown it."""
+        if room_id not in self._creators:
+            state = await self._room_state(room_id)
+            if state is None:
+                return False  # unknown: checked as a room someone else opened
+            self._creators[room_id] = state_facts(state)[1]
+        return self._creators[room_id] == self.user_id
+
+    def _facts(self, room_id: str) -> audience.RoomFacts | None:
+        """The room as the bot knows it now: the members it would share a room key with."""
+        assert self.client is not None
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        return audience.RoomFacts(
+            encrypted=bool(room.encrypted),
+            join_rule=str(room.join_rule),
+            members=tuple(dict.fromkeys([*room.users, *room.invited_users])),
+        )
+
+    def _audience_check(
+        self, room_id: str, *, numbers: bool, by_bot: bool
+    ) -> Callable[[str], None] | None:
+        """What `send` runs just before encrypting: raises RoomRefused when the room's
+        audience at that moment may not read the message. None when there is nothing to check
+        (a room the bot made, for a message without staff numbers: its policy checks it)."""
+        if by_bot and not numbers:
+            return None
+        servers = self.servers
+
+        def check(room: str) -> None:
+            facts = self._facts(room) or audience.RoomFacts(
+                encrypted=False, join_rule="", members=()
+            )
+            found = audience.faults(facts, servers)
+            if by_bot:
+                found = tuple(f for f in found if f is not audience.Fault.PUBLIC)
+            if found:
+                raise RoomRefused(room, found, fit=by_bot)
+
+        return check
 
     # -- consult rooms created before the room policy ------------------------------------------
 
@@ -1097,12 +1243,19 @@ class MatrixBot(Messenger, FileSource):
         return True
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
         client = self.client
         assert client is not None
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        check = self._audience_check(room, numbers=numbers, by_bot=await self.made_by_bot(room))
         if recipients:
 
             def members_known() -> bool:
@@ -1124,9 +1277,15 @@ class MatrixBot(Messenger, FileSource):
             "formatted_body": content.html,
             "m.mentions": {"user_ids": list(content.mentions)} if content.mentions else {},
         }
-        response = await client.room_send(
-            room, "m.room.message", body, tx_id=txn, ignore_unverified_devices=True
-        )
+        if check is not None:
+            check(room)  # an unencrypted room is never encrypted into: checked here too
+        audience_check = _AUDIENCE_CHECK.set(check)
+        try:
+            response = await client.room_send(
+                room, "m.room.message", body, tx_id=txn, ignore_unverified_devices=True
+            )
+        finally:
+            _AUDIENCE_CHECK.reset(audience_check)
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"send to {room} failed: {response}")
         return str(response.event_id)
@@ -1190,13 +1349,23 @@ class MatrixBot(Messenger, FileSource):
         return True
 
     async def join_room(self, room: str) -> str | None:
-        """Join a room by id or alias; its id, or None (logged) when that fails."""
+        """Join a room by id or alias; its id, or None (logged) when that fails or the room is
+        not fit for the bot (domain/audience.py): an alias names whatever room holds it."""
         assert self.client is not None
         response = await self.client.join(room)
         if isinstance(response, JoinError):
             log.error("could not join %s: %s", room, response)
             return None
-        return str(response.room_id)
+        room_id = str(response.room_id)
+        state = await self._room_state(room_id)
+        facts, creator = state_facts(state or [])
+        found = audience.faults(facts, self.servers) if state is not None else ()
+        if state is None or found:
+            log.error("left %s (%s): not fit for the bot (%s)", room, room_id, found or "state?")
+            await self._quietly_leave(room_id)
+            return None
+        self._creators[room_id] = creator
+        return room_id
 
     async def put_state(
         self, room: str, kind: str, state_key: str, content: dict[str, Any]

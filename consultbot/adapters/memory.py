@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from consultbot.domain.audience import Fault
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.duty_reminders import SentReminder
 from consultbot.domain.errors import NothingToRollBack
@@ -39,6 +40,7 @@ from consultbot.ports import (
     Outgoing,
     PoolRoom,
     Purged,
+    RoomRefused,
     Timers,
     Version,
 )
@@ -520,6 +522,10 @@ class MemoryMessenger(Messenger):
     names: dict[str, str] = field(default_factory=dict)
     policy: str = "1"
     _pooled: int = 0
+    # Who can read a room, as the Matrix adapter would find it when sending: rooms people
+    # opened that are unfit for answers, and rooms where someone from elsewhere is invited.
+    unfit_rooms: dict[str, tuple[Fault, ...]] = field(default_factory=dict)
+    outsiders: set[str] = field(default_factory=set)
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -560,9 +566,19 @@ class MemoryMessenger(Messenger):
         self.log.append(Sent(action="invite", room=room, users=tuple(users)))
 
     async def send(
-        self, room: str, content: Content, *, txn: str, recipients: Sequence[UserId] = ()
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
     ) -> str:
         self._maybe_fail()
+        if room in self.unfit_rooms:
+            raise RoomRefused(room, self.unfit_rooms[room], fit=False)
+        if numbers and room in self.outsiders:
+            raise RoomRefused(room, (Fault.FOREIGN_MEMBER,), fit=True)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"

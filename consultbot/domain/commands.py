@@ -195,9 +195,11 @@ class Stats:
 
 @dataclass(frozen=True, kw_only=True)
 class Activate:
-    """`!aktivera`: activate the uploaded data file."""
+    """`!aktivera`: activate the uploaded data file; `!aktivera ändå` (`!activate anyway`)
+    also when the file is held for new coverage holes or for removing much (issue 20)."""
 
     name: ClassVar[str] = "aktivera"
+    anyway: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -477,6 +479,10 @@ def _stats(rest: str) -> Command:
     return Stats(month=rest)
 
 
+ANYWAY_WORDS = frozenset({"ändå", "andå", "anda", "anyway"})
+"""The word after `!aktivera` that confirms a held upload."""
+
+
 def _rollback(rest: str) -> Command:
     dataset = DATASET_WORDS.get(_word(rest))
     if dataset is None:
@@ -534,7 +540,7 @@ _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
         "status": lambda _: Status(),
         "hjälp": _help,
         "statistik": _stats,
-        "aktivera": lambda _: Activate(),
+        "aktivera": lambda rest: Activate(anyway=_word(rest) in ANYWAY_WORDS),
         "avbryt": lambda _: Cancel(),
         "återställ": _rollback,
         "kö": lambda _: Queue(),

@@ -606,15 +606,11 @@ def _call(consult: esc.Consult, command: esc.CallBy, now: datetime) -> esc.Trans
         return [], [esc.Notice(template="not_a_party")]
     if not numbers:
         return [], [esc.Notice(template="no_phone")]
-    params = {"numbers": numbers, "to_requester": command.user != consult.requester}
-    if command.private:  # someone in the room is on another server: numbers by direct chat
-        return (
-            [Event.of(now, PhoneContact(user=command.user))],
-            [
-                esc.Notice(template="answered_in_dm"),
-                esc.Direct(user=command.user, template="call", params=params),
-            ],
-        )
+    params = {
+        "numbers": numbers,
+        "to_requester": command.user != consult.requester,
+        "asker": command.user,  # gets the numbers by direct chat if the room may not see them
+    }
     return (
         [Event.of(now, PhoneContact(user=command.user))],
         [esc.Notice(template="call", params=params)],

@@ -262,7 +262,6 @@ class CallBy:
 
     user: UserId
     requester_phone: str = ""
-    private: bool = False  # someone in the room is on another server: numbers by direct chat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -732,16 +731,13 @@ def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
         return [], [Notice(template="not_a_party")]
     if not numbers:
         return [], [Notice(template="no_phone")]
-    params = {"numbers": numbers, "to_requester": command.user != consult.requester}
-    if command.private:
-        # Staff numbers never go into a room with someone from another server.
-        return (
-            [Event.of(now, PhoneContact(user=command.user))],
-            [
-                Notice(template="answered_in_dm"),
-                Direct(user=command.user, template="call", params=params),
-            ],
-        )
+    # `asker`: who gets the numbers in their direct chat if, when the notice is sent, someone
+    # in the room may not see them (the outbox checks; domain/audience.py).
+    params = {
+        "numbers": numbers,
+        "to_requester": command.user != consult.requester,
+        "asker": command.user,
+    }
     return (
         [Event.of(now, PhoneContact(user=command.user))],
         [Notice(template="call", params=params)],

@@ -439,6 +439,11 @@ def merge_periods(periods: Iterable[Period]) -> tuple[Period, ...]:
     return tuple(_merge(list(periods)))
 
 
+def subtract_periods(base: Iterable[Period], cover: Iterable[Period]) -> list[Period]:
+    """The parts of `base` that no period of `cover` covers, in order."""
+    return _subtract(_merge(list(base)), _merge(list(cover)))
+
+
 def coverage_gaps(
     shifts: Iterable[Shift],
     periods: Mapping[ServiceId, Sequence[Period]],

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import RoomForgetResponse, RoomLeaveError, RoomLeaveResponse, RoomMessageText
+from nio import MatrixRoom, RoomForgetResponse, RoomLeaveError, RoomLeaveResponse, RoomMessageText
 
 from consultbot.adapters import matrix
 from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
@@ -25,6 +25,15 @@ def bot(tmp_path: Path) -> MatrixBot:
         pickle_key="k",
     )
     return MatrixBot(config, MemoryConsultStore())
+
+
+def with_room(b: MatrixBot, room_id: str = "!room:localhost") -> None:
+    """The bot knows one room, a direct chat a doctor opened (encrypted, both on localhost)."""
+    room = MatrixRoom(room_id, b.user_id, encrypted=True)
+    for user in ("@doc:localhost", b.user_id):
+        room.add_member(user, None, None)
+    b.client = SimpleNamespace(rooms={room_id: room})  # type: ignore[assignment]
+    b._creators[room_id] = "@doc:localhost"
 
 
 def text_event(event_id: str, body: str) -> Any:
@@ -62,11 +71,8 @@ async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) ->
         def allowed(self, user: str) -> bool:
             return True
 
-        async def refuse_invite(self, room: str, inviter: str) -> None:
-            raise AssertionError("no invites here")
-
     b = bot(tmp_path)
-    b.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    with_room(b)
     b.handler = Flaky()
     for event in (text_event("$bad", "!hjälp"), text_event("$good", "!hjälp")):
         await b._event("!room:localhost", event)
@@ -75,7 +81,7 @@ async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) ->
 
 async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
     b = bot(tmp_path)
-    b.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    with_room(b)
 
     seen: list[str] = []
 

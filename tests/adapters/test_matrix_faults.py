@@ -17,6 +17,8 @@ from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
 from consultbot.ports import IncomingMessage, IncomingReaction
 
+from .test_matrix_adapter import with_room
+
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after_ms("3") == 3000
@@ -92,9 +94,6 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
         def allowed(self, user: str) -> bool:
             return True
 
-        async def refuse_invite(self, room: str, inviter: str) -> None:
-            raise AssertionError
-
     config = MatrixConfig(
         homeserver="http://127.0.0.1:9",
         user_id="@bot:localhost",
@@ -103,7 +102,7 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
         pickle_key="k",
     )
     bot = MatrixBot(config, MemoryConsultStore())
-    bot.client = SimpleNamespace(rooms={})  # type: ignore[assignment]
+    with_room(bot)
     bot.handler = Handler()
     source = {
         "type": "m.room.message",

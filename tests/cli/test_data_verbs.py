@@ -246,6 +246,7 @@ def test_a_new_file_may_not_double_book_someone_still_on_a_kept_shift(
     ok = tmp_path / "ok.csv"
     ok.write_text(
         ROSTER_HEADER
+        + "kardiologi,1,2026-11-24 08:00,2026-11-24 17:00,@kardiolog1:localhost,Karin Kardiolog,\n"
         + "kardiologi,2,2026-11-24 08:00,2026-11-24 17:00,@tove.aberg:localhost,Tove Åberg,\n",
         encoding="utf-8",
     )

@@ -1297,9 +1297,8 @@ def test_call(
     before = run.c.phone_contacts
     events, effects = run.do(command, T0 + 5 * MIN)
     assert plain(events) == [("phone_contact", {"user": command.user})]
-    assert effects == [
-        Notice(template="call", params={"numbers": numbers, "to_requester": to_requester})
-    ]
+    params = {"numbers": numbers, "to_requester": to_requester, "asker": command.user}
+    assert effects == [Notice(template="call", params=params)]
     assert run.c.phone_contacts == before + 1
 
 

@@ -256,11 +256,14 @@ async def test_users_from_other_servers_are_refused(
         await w.seed(config, {})
         async with running_bot(config):
             doctor = w.people["doctor"].c
-            dm = await doctor.create_dm(w.bot_id)
-            await doctor.wait_for(from_bot(w, dm, "bara för vårdpersonal"), 30)
+            # The invite is declined without a word (SPEC §6): the bot never joins.
+            dm = await doctor.create_dm(w.bot_id, wait=False)
             await doctor.wait_for(
                 lambda s: s.kind == "leave" and s.room == dm and s.sender == w.bot_id, 30
             )
+            assert [s.kind for s in doctor.seen if s.room == dm and s.sender == w.bot_id] == [
+                "leave"
+            ]
 
 
 async def test_sigkill_between_page_and_deadline_loses_nothing(

@@ -71,7 +71,9 @@ async def test_a_user_on_another_server_is_answered_once_per_room(
                     for s in doctor.seen
                     if s.room == room and s.sender == w.bot_id and REFUSED in s.body
                 ]
-                assert len(refusals) == 1
+                # At most one per room per hour; here none: with Eve in it, the doctor's room is
+                # not fit for any answer (issue 19, item 1; test_hostile_rooms.py).
+                assert refusals == []
                 assert await bot.store.consults_of(UserId(eve.user_id)) == []
         finally:
             await eve.close()

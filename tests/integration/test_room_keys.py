@@ -59,9 +59,6 @@ class Nobody:
     def allowed(self, user: str) -> bool:
         return True
 
-    async def refuse_invite(self, room: str, inviter: str) -> None:
-        pass
-
 
 async def started(config: MatrixConfig) -> tuple[MatrixBot, asyncio.Task[None]]:
     """A bot process's Matrix side: logged in (the saved device) and syncing."""

@@ -1,0 +1,220 @@
+"""The Matrix adapter's checks of who can read a room, without a homeserver: which invites it
+joins, what it believes after joining, and what it refuses to send (domain/audience.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from nio import (
+    InviteMemberEvent,
+    JoinResponse,
+    MatrixRoom,
+    RoomForgetResponse,
+    RoomGetStateResponse,
+    RoomLeaveResponse,
+)
+
+from consultbot.adapters.matrix import MatrixBot, state_facts
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.config import MatrixConfig
+from consultbot.domain.audience import Fault, RoomFacts
+from consultbot.ports import RoomRefused
+
+BOT = "@bot:region.se"
+ANNA = "@anna:region.se"
+EVE = "@eve:evil.example"
+ROOM = "!r:region.se"
+
+
+def member(user: str, membership: str = "join", sender: str = ANNA) -> dict[str, Any]:
+    return {
+        "type": "m.room.member",
+        "state_key": user,
+        "sender": sender,
+        "content": {"membership": membership},
+    }
+
+
+ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m"}}
+CREATE = {"type": "m.room.create", "state_key": "", "sender": ANNA, "content": {}}
+
+
+def join_rule(rule: str) -> dict[str, Any]:
+    return {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": rule}}
+
+
+@pytest.mark.parametrize(
+    ("events", "facts"),
+    [
+        (
+            [CREATE, ENCRYPTION, join_rule("invite"), member(ANNA), member(BOT, "invite")],
+            RoomFacts(encrypted=True, join_rule="invite", members=(ANNA, BOT)),
+        ),
+        (
+            [CREATE, member(ANNA), member(EVE, "leave"), member("@x:region.se", "ban")],
+            RoomFacts(encrypted=False, join_rule="invite", members=(ANNA,)),
+        ),
+        (
+            [{"type": "m.room.encryption", "state_key": "", "content": {}}, join_rule("public")],
+            RoomFacts(encrypted=False, join_rule="public", members=()),
+        ),
+        (["not an event", {"type": "m.room.member", "content": "odd"}], None),
+    ],
+)
+def test_the_facts_of_a_room_are_read_from_its_state(
+    events: list[Any], facts: RoomFacts | None
+) -> None:
+    found, _ = state_facts(events)
+    assert found == (facts or RoomFacts(encrypted=False, join_rule="invite", members=()))
+
+
+def test_the_creator_is_the_sender_of_the_create_event() -> None:
+    assert state_facts([CREATE])[1] == ANNA
+    assert state_facts([])[1] == ""
+
+
+class InvitedClient:
+    """Joins, reads the room's (real) state and leaves, recording each request."""
+
+    def __init__(self, real_state: list[dict[str, Any]]) -> None:
+        self.real_state = real_state
+        self.calls: list[str] = []
+        self.rooms: dict[str, Any] = {}
+
+    async def join(self, room: str) -> Any:
+        self.calls.append("join")
+        return JoinResponse(ROOM)  # an alias resolves to the room's id
+
+    async def room_get_state(self, room: str) -> Any:
+        self.calls.append("state")
+        return RoomGetStateResponse(self.real_state, room)
+
+    async def room_leave(self, room: str) -> Any:
+        self.calls.append("leave")
+        return RoomLeaveResponse()
+
+    async def room_forget(self, room: str) -> Any:
+        return RoomForgetResponse(room)
+
+
+def matrix_bot(tmp_path: Path) -> MatrixBot:
+    config = MatrixConfig(
+        homeserver="http://127.0.0.1:9",
+        user_id=BOT,
+        password="pw",
+        store_path=tmp_path / "store",
+        pickle_key="k",
+    )
+    b = MatrixBot(config, MemoryConsultStore())
+    b.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
+    return b
+
+
+def invited(by: str, offered: list[dict[str, Any]]) -> Any:
+    invite = InviteMemberEvent.parse_event(member(BOT, "invite", sender=by))
+    return SimpleNamespace(
+        rooms=SimpleNamespace(invite={ROOM: SimpleNamespace(invite_state=[invite])}),
+        invite_states={ROOM: [*offered, member(BOT, "invite", sender=by)]},
+    )
+
+
+GOOD = [CREATE, ENCRYPTION, join_rule("invite"), member(ANNA)]
+
+
+@pytest.mark.parametrize(
+    ("inviter", "offered", "real", "calls"),
+    [
+        pytest.param(ANNA, GOOD, GOOD, ["join", "state"], id="encrypted-all-region"),
+        pytest.param(EVE, GOOD, GOOD, ["leave"], id="inviter-from-elsewhere"),
+        pytest.param(ANNA, GOOD[:2], GOOD, ["join", "state"], id="no-join-rule-is-invite-only"),
+        pytest.param(ANNA, [CREATE, member(ANNA)], GOOD, ["leave"], id="unencrypted"),
+        pytest.param(ANNA, [*GOOD, join_rule("public")], GOOD, ["leave"], id="public"),
+        pytest.param(ANNA, [*GOOD, member(EVE)], GOOD, ["leave"], id="member-from-elsewhere"),
+        pytest.param(
+            ANNA,
+            GOOD,
+            [CREATE, join_rule("invite"), member(ANNA)],
+            ["join", "state", "leave"],
+            id="invite-state-lies-about-encryption",
+        ),
+        pytest.param(
+            ANNA,
+            GOOD,
+            [*GOOD, member(EVE, "invite")],
+            ["join", "state", "leave"],
+            id="invite-state-hides-an-invitee-from-elsewhere",
+        ),
+    ],
+)
+async def test_an_invite_is_joined_only_into_a_closed_encrypted_room_of_the_region(
+    tmp_path: Path,
+    inviter: str,
+    offered: list[dict[str, Any]],
+    real: list[dict[str, Any]],
+    calls: list[str],
+) -> None:
+    b = matrix_bot(tmp_path)
+    client = InvitedClient(real)
+    b.client = client  # type: ignore[assignment]
+    await b._invites(invited(inviter, offered))
+    assert client.calls == calls
+
+
+def known_room(b: MatrixBot, *members: str, invited: tuple[str, ...] = ()) -> None:
+    room = MatrixRoom(ROOM, BOT, encrypted=True)
+    for user in members:
+        room.add_member(user, None, None)
+    for user in invited:
+        room.add_member(user, None, None, invited=True)
+    b.client = SimpleNamespace(rooms={ROOM: room})  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    ("by_bot", "numbers", "invitees", "refused"),
+    [
+        (True, False, (EVE,), None),  # the bot's own room: its policy decides
+        (True, True, (), None),
+        (True, True, (EVE,), (Fault.FOREIGN_MEMBER, True)),
+        (False, False, (), None),
+        (False, False, (EVE,), (Fault.FOREIGN_MEMBER, False)),
+        (False, True, (EVE,), (Fault.FOREIGN_MEMBER, False)),
+    ],
+)
+def test_a_message_is_refused_when_the_members_it_would_reach_may_not_read_it(
+    tmp_path: Path,
+    by_bot: bool,
+    numbers: bool,
+    invitees: tuple[str, ...],
+    refused: tuple[Fault, bool] | None,
+) -> None:
+    b = matrix_bot(tmp_path)
+    known_room(b, BOT, ANNA, invited=invitees)
+    check = b._audience_check(ROOM, numbers=numbers, by_bot=by_bot)
+    if refused is None:
+        assert check is None or check(ROOM) is None
+        return
+    assert check is not None
+    with pytest.raises(RoomRefused) as caught:
+        check(ROOM)
+    assert (caught.value.faults, caught.value.fit) == ((refused[0],), refused[1])
+
+
+@pytest.mark.parametrize(
+    ("real", "joined"),
+    [
+        (GOOD, ROOM),
+        ([CREATE, join_rule("invite"), member(ANNA)], None),  # unencrypted
+        ([*GOOD, member(EVE)], None),
+    ],
+)
+async def test_the_configured_admin_room_is_kept_only_when_it_is_fit(
+    tmp_path: Path, real: list[dict[str, Any]], joined: str | None
+) -> None:
+    b = matrix_bot(tmp_path)
+    client = InvitedClient(real)
+    b.client = client  # type: ignore[assignment]
+    assert await b.join_room("#admins:region.se") == joined
+    assert ("leave" in client.calls) is (joined is None)
