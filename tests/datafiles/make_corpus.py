@@ -1433,7 +1433,6 @@ def rosters_time_edges() -> None:
             "Importen väntar – ingenting har ändrats",
         ],
         confirm=["--allow-gaps"],
-        pending="files-cover",
     )
     no_backup = [r for r in KARDIO_W48 if not (r[1] == "2" and r[2] == "2030-11-27 17:00")]
     case(
@@ -1444,7 +1443,6 @@ def rosters_time_edges() -> None:
         csv_bytes(no_backup),
         expect=["kardiologi nivå 2: ingen i tjänst 2030-11-27 17:00–2030-11-28 08:00"],
         absent=["nivå 1: ingen"],
-        pending="files-cover",
     )
     no_jour = [r for r in KARDIO_W48 if not (r[1] == "1" and r[2] == "2030-11-27 17:00")]
     case(
@@ -1458,7 +1456,6 @@ def rosters_time_edges() -> None:
             "--allow-gaps",
         ],
         confirm=["--allow-gaps"],
-        pending="files-cover",
     )
     vc = [r for r in VC_MORA_W49 if not r[2].startswith("2030-12-04")]
     case(
@@ -1469,7 +1466,6 @@ def rosters_time_edges() -> None:
         csv_bytes(vc),
         expect=["vc-mora nivå 1: ingen i tjänst 2030-12-04 08:00–17:00, inom öppettiderna"],
         confirm=["--allow-gaps"],
-        pending="files-cover",
     )
     shrink = [r for r in KARDIO_W48 if r[1] == "1" and r[2].endswith("08:00")]
     case(
@@ -1485,7 +1481,6 @@ def rosters_time_edges() -> None:
             "--allow-gaps och --allow-shrink",
         ],
         confirm=["--allow-gaps", "--allow-shrink"],
-        pending="files-cover",
     )
     mon = rows_of("kardiologi", "2030-11-25 00:00", "2030-11-26 00:00")
     case(
@@ -1614,7 +1609,6 @@ def staff_cases() -> None:
         csv_bytes(rows[:1], header=header),
         expect=[f"Den nya versionen tar bort {count - 1} av {count} personer", "--allow-shrink"],
         confirm=["--allow-shrink"],
-        pending="files-cover",
     )
     unknown = [list(r) for r in rows]
     unknown[10][2] = "kardiologi-mora"
@@ -1823,7 +1817,6 @@ def directory_cases() -> None:
         csv_bytes(rows[:3], header=header),
         expect=[f"Den nya versionen tar bort {len(rows) - 3} av {len(rows)} poster"],
         confirm=["--allow-shrink"],
-        pending="files-cover",
     )
     case(
         "directory/kontakter-utan-telefon.csv",
@@ -2100,7 +2093,6 @@ def catalogue_cases() -> None:
         "\n[[service]]".join(kept).encode(),
         expect=[f"Den nya versionen tar bort {len(blocks) - len(kept)} av {services} tjänster"],
         confirm=["--allow-shrink"],
-        pending="files-cover",
     )
 
 
