@@ -109,6 +109,8 @@ def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShif
 
 
 def _text(value: Cell) -> str:
+    if isinstance(value, str):  # nearly every cell
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -192,9 +194,19 @@ class InstantParser:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._cache: dict[str, datetime | str] = {}
+        self._instants: dict[str, datetime] = {}
 
     def __call__(self, value: Cell) -> datetime:
         """The instant a cell names; raise TimeProblem with a problem code."""
+        if isinstance(value, str):
+            # A roster repeats a few hundred times over and over: one look-up per cell.
+            known = self._instants.get(value)
+            if known is None:
+                known = self._instants[value] = self._checked(value)
+            return known
+        return self._checked(value)
+
+    def _checked(self, value: Cell) -> datetime:
         try:
             instant = self._instant(value)
         except OverflowError:
