@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit demo bench clean
+.PHONY: run test lint typecheck unit demo bench mutation clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Mutation testing of the data-file validators ([tool.mutmut] in pyproject.toml); slow, and
+# not part of `make test`. Survivors and why: docs/datafiles-mutation.md.
+mutation: $(STAMP)
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
+
 bench: $(STAMP)
 	$(PY) bench/bench_roster.py
 
 clean:
-	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache mutants

@@ -39,6 +39,10 @@ from consultbot.render import Messages
 
 log = logging.getLogger(__name__)
 
+MAX_LISTED_ERRORS = 20
+"""Errors listed in a chat answer about a data file; the count of the rest follows (the CLI
+lists every one)."""
+
 Reply = Callable[..., Awaitable[None]]
 """reply(room, template, *, handled, language, **params): one notice, recorded as handled."""
 
@@ -174,12 +178,14 @@ class AdminChat:
                 config.hours_of(),
                 self._clock.now(),
                 config.bot.shrink_guard_share,
+                datasets.file_rules(config),
             )
         except datasets.NoCatalogue:
             return None
 
     def _lines(self, checked: datasets.Checked, language: str) -> list[str]:
-        out, err = datasets.format_check(checked, Messages(self._language(language)))
+        messages = Messages(self._language(language))
+        out, err = datasets.format_check(checked, messages, max_errors=MAX_LISTED_ERRORS)
         return [*out, *err]
 
     def _dataset_name(self, dataset: Dataset, language: str) -> str:

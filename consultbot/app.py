@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -274,6 +275,10 @@ async def run(config: Config) -> int:
 
     async def serve() -> None:
         async with running_bot(config) as bot:
+            # Everything made while starting (modules, templates, the data) lives as long as
+            # the process: kept out of full collections, which hold the event loop while they
+            # walk the heap.
+            gc.freeze()
             log.info(RUNNING, config.matrix.user_id)
             done, _ = await asyncio.wait(bot.tasks, return_when=asyncio.FIRST_COMPLETED)
             if bot.lease is not None and bot.lease.lost.is_set():

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -160,6 +161,7 @@ class Context:
         self._config: Config | None = None
         self.messages = Messages("sv")
         self._store: SqliteStore | None = None
+        self._out_closed = False
 
     @property
     def config(self) -> Config:
@@ -184,12 +186,43 @@ class Context:
             await self._store.close()
 
     def print(self, *lines: str) -> None:
-        for line in lines:
-            print(line, file=self.out)
+        """Write lines to stdout; once stdout is gone (a closed pipe, a hung-up terminal)
+        nothing more is written there and `shown()` says so."""
+        if self._out_closed:
+            return
+        try:
+            for line in lines:
+                print(line, file=self.out)
+        except OSError:
+            self._close_out()
+
+    def shown(self) -> bool:
+        """Flush stdout; False when what was printed cannot reach anyone."""
+        if not self._out_closed:
+            try:
+                self.out.flush()
+            except OSError:
+                self._close_out()
+        return not self._out_closed
+
+    def _close_out(self) -> None:
+        self._out_closed = True
+        try:
+            fd = self.out.fileno()
+        except (OSError, ValueError):
+            return  # not a file (tests write to a StringIO)
+        # What is still buffered goes nowhere, instead of failing again when Python exits.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
     def warn(self, *lines: str) -> None:
-        for line in lines:
-            print(line, file=self.err)
+        """Write lines to stderr; a stderr that is gone is not an error of the verb."""
+        try:
+            for line in lines:
+                print(line, file=self.err)
+        except OSError:
+            pass
 
     def fail(self, key: str, **params: Any) -> CliError:
         return CliError(self.messages.cli(key, **params))
@@ -236,6 +269,7 @@ async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checke
                 ctx.config.hours_of(),
                 datetime.now(UTC),
                 ctx.config.bot.shrink_guard_share,
+                datasets.file_rules(ctx.config),
             )
         except datasets.NoCatalogue:
             raise ctx.fail("no_catalogue") from None
@@ -278,33 +312,93 @@ def _held(ctx: Context, checked: Checked) -> bool:
     return True
 
 
+# The signals that end an import early: Ctrl-C, `kill`, the terminal going away.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+async def _active_version(ctx: Context, dataset: Dataset) -> int | None:
+    versions = await (await ctx.store()).versions(dataset)
+    return next((v.number for v in versions if v.active), None)
+
+
+async def _decided_by_the_database(
+    ctx: Context, dataset: Dataset, change: Callable[[], Awaitable[int]]
+) -> int:
+    """Run a verb that changes a data set so that its exit status tells the truth: 0 when
+    the change is in the database, non-zero when nothing changed (docs/decisions.md).
+
+    A stop signal cancels the change; the transaction then rolls back unless it had
+    committed. Which of the two happened is read back from the database (the active
+    version), never assumed: after a commit the exit status is 0 even if stopped."""
+    before = await _active_version(ctx, dataset)
+    task = asyncio.ensure_future(change())
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not stopped and not task.done():
+            stopped.append(signum)
+            task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    # The handlers stay until the loop closes: a later signal only waits for the answer.
+    after = await _active_version(ctx, dataset)
+    name = signal.Signals(stopped[0]).name
+    if after != before:
+        what = ctx.messages.dataset(dataset.value)
+        ctx.warn(ctx.messages.cli("interrupted_after_save", what=what, version=after, signal=name))
+        return EXIT_OK
+    ctx.warn(ctx.messages.cli("interrupted", signal=name))
+    return 128 + stopped[0]
+
+
 async def cmd_import(ctx: Context) -> int:
     dataset = Dataset(ctx.args.dataset)
     # Millions of small objects and no cycles: the cyclic collector would only cost time
     # (a third of a national import). This process ends after the import.
     gc.disable()
+    return await _decided_by_the_database(ctx, dataset, lambda: _import(ctx, dataset))
+
+
+async def _import(ctx: Context, dataset: Dataset) -> int:
     checked = await _check_and_report(ctx, dataset)
     if not checked.ok or _held(ctx, checked):
         return EXIT_ERROR
+    if not ctx.shown():
+        # Nobody can see what the import would do (stdout is a closed pipe): do not do it.
+        ctx.warn(ctx.messages.cli("output_closed"))
+        return EXIT_ERROR
     with ctx.step("step_save"):
         version = await checked.activate(await ctx.store(), datetime.now(UTC))
-    ctx.print(
-        ctx.messages.cli("imported", what=ctx.messages.dataset(dataset.value), version=version)
-    )
+    what = ctx.messages.dataset(dataset.value)
+    ctx.print(ctx.messages.cli("imported", what=what, version=version))
+    if not ctx.shown():
+        ctx.warn(ctx.messages.cli("output_closed_after_save", what=what, version=version))
     return EXIT_OK
 
 
 async def cmd_rollback(ctx: Context) -> int:
     dataset = Dataset(ctx.args.dataset)
+    return await _decided_by_the_database(ctx, dataset, lambda: _rollback(ctx, dataset))
+
+
+async def _rollback(ctx: Context, dataset: Dataset) -> int:
     what = ctx.messages.dataset(dataset.value)
     store = await ctx.store()
-    versions = await store.versions(dataset)
-    undone = next((v.number for v in versions if v.active), None)
+    undone = await _active_version(ctx, dataset)
     try:
         version = await store.rollback(dataset, now=datetime.now(UTC))
     except NothingToRollBack:
         raise ctx.fail("nothing_to_roll_back", what=what) from None
     ctx.print(ctx.messages.cli("rolled_back", what=what, undone=undone, version=version))
+    if not ctx.shown():
+        ctx.warn(ctx.messages.cli("output_closed_after_save", what=what, version=version))
     return EXIT_OK
 
 

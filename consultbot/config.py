@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from consultbot.domain.errors import ConfigError
 from consultbot.domain.hours import Hours, HoursFormatError
 from consultbot.domain.types import Track
+from consultbot.domain.validation import DALARNA
 
 DEFAULT_CONFIG = "config.toml"
 EXAMPLE_CONFIG = "config.example.toml"
@@ -79,6 +80,8 @@ class BotConfig:
     # A new data-set version that removes more than this share of the active one's people,
     # entries, services or shifts waits for a confirmation (issue 20). 1.0 = never.
     shrink_guard_share: float = 0.2
+    # The municipalities a catalogue may name (SPEC §4); Dalarna's 15 by default.
+    county_municipalities: tuple[str, ...] = DALARNA
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +250,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
         shrink_guard_share=_share(b, "shrink_guard_share", 0.2),
+        county_municipalities=tuple(
+            m.strip() for m in b.strings("county_municipalities", DALARNA) if m.strip()
+        ),
     )
     if bot.auto_close_after_seconds <= bot.reminder_after_seconds:
         raise b.error("auto_close_after_seconds", "close_before_reminder")

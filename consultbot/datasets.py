@@ -6,10 +6,17 @@ import itself; nothing is written until `Checked.activate` is called, and then a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+import functools
+import gc
+import threading
+import tomllib
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, normalise, parse_catalogue
@@ -28,10 +35,51 @@ from consultbot.domain.roster import (
 from consultbot.domain.shrink import DEFAULT_SHARE, Kind, Shrink, shrinkage
 from consultbot.domain.tables import decode_text
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track
+from consultbot.domain.validation import FileRules, servers_of
 from consultbot.ports import DataStore
 from consultbot.render import Messages
 
+if TYPE_CHECKING:
+    from consultbot.config import Config
+
 Files = Sequence[tuple[str, bytes]]
+T = TypeVar("T")
+
+# Full garbage collections are postponed while files are checked (see full_collections_postponed).
+_checking = 0
+_checking_lock = threading.Lock()
+_thresholds = gc.get_threshold()
+
+
+@contextlib.contextmanager
+def full_collections_postponed() -> Iterator[None]:
+    """While files are checked, the oldest generation is not collected.
+
+    A full collection holds every thread, the event loop's too, while it walks the whole heap,
+    and a check builds a large one (200,000 shifts and their problems: a second on a busy
+    machine). Young objects are still collected as usual; what the check leaves behind is
+    freed by reference counting once its result is dropped. Nested and concurrent checks
+    share one postponement."""
+    global _checking, _thresholds
+    with _checking_lock:
+        if not _checking:
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(_thresholds[0], _thresholds[1], 1 << 30)
+        _checking += 1
+    try:
+        yield
+    finally:
+        with _checking_lock:
+            _checking -= 1
+            if not _checking:
+                gc.set_threshold(*_thresholds)
+
+
+async def _parse(parse: Callable[..., T], *args: Any) -> T:
+    """Run a data-file parser in a worker thread: never on the event loop."""
+    with full_collections_postponed():
+        return await asyncio.to_thread(parse, *args)
+
 
 MAX_LISTED_WARNINGS = 20
 MAX_LISTED_HOLES = 20
@@ -91,6 +139,15 @@ class Checked(HasProblems):
         return await self._activate(store, now)
 
 
+def file_rules(config: Config) -> FileRules:
+    """What the config allows in data files: Matrix ids on the allowed servers and the bot's
+    own, municipalities of the county."""
+    return FileRules(
+        servers=servers_of(config.bot.allowed_servers, config.matrix.user_id),
+        municipalities=config.bot.county_municipalities,
+    )
+
+
 def _source(files: Files) -> str:
     return ", ".join(name for name, _ in files)
 
@@ -102,16 +159,15 @@ async def _require_catalogue(store: DataStore) -> Catalogue:
     return catalogue
 
 
-def check_catalogue_files(files: Files) -> Checked:
+def check_catalogue_files(files: Files, rules: FileRules | None = None) -> Checked:
     """Validate one catalogue file (TOML)."""
-    return _check_catalogue(files)[0]
+    return _check_catalogue(files, rules)[0]
 
 
-def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
+def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Catalogue]:
     (name, data), *rest = files
     problems: list[Problem] = [
-        Problem(file=extra, line=None, code="unknown_key", params={"key": "(one file only)"})
-        for extra, _ in rest
+        Problem(file=extra, line=None, code="one_catalogue_file") for extra, _ in rest
     ]
     text = decode_text(data, name, problems)
     if text is None:
@@ -122,7 +178,7 @@ def _check_catalogue(files: Files) -> tuple[Checked, Catalogue]:
             summary_key="catalogue_summary",
         )
         return checked, Catalogue()
-    catalogue, found = parse_catalogue(text, name)
+    catalogue, found = parse_catalogue(text, name, rules)
     problems.extend(found)
     kinds = [s.kind for s in catalogue.services]
 
@@ -151,6 +207,7 @@ async def check_roster_files(
     tz: ZoneInfo,
     hours: Mapping[Track, Hours],
     shrink_share: float = DEFAULT_SHARE,
+    rules: FileRules | None = None,
 ) -> Checked:
     """Validate roster files against the active catalogue; gaps are checked per track hours.
 
@@ -158,34 +215,34 @@ async def check_roster_files(
     every new hole it leaves in coverage (compared with the active roster), and whether it
     removes more than `shrink_share` of the shifts it replaces."""
     catalogue = await _require_catalogue(store)
-    result = check_roster(files, catalogue, tz, hours)
-    new_by_service: dict[ServiceId, list[Shift]] = {}
-    for shift in result.shifts:
-        new_by_service.setdefault(shift.service, []).append(shift)
+    # Parsing runs in a worker thread: a large or hostile file must not hold the event loop.
+    result = await _parse(check_roster, files, catalogue, tz, hours, rules)
+    new_by_service = await _parse(_by_service, result.shifts)
     kept: list[Shift] = []
     per_service: list[Changes] = []
     actives: dict[ServiceId, _Active] = {}
     for service, spans in sorted(result.periods.items()):
         active = actives[service] = await _active_around(store, service, spans)
-        per_service.append(changes(service, new_by_service.get(service, []), active.removed))
+        new = new_by_service.get(service, [])
+        per_service.append(await _parse(changes, service, new, active.removed))
         kept.extend(active.kept_before)
-    clashes = overlaps_with_kept(result, _unique(kept), tz)
+    clashes = await _parse(overlaps_with_kept, result, _unique(kept), tz)
     if clashes:
         result = replace(result, problems=(*result.problems, *clashes))
     # Holes and shrink of a file that cannot be imported would only bury its errors.
     holes: list[Hole] = []
     if result.ok:
         for service, active in actives.items():
-            holes.extend(
-                new_holes(
-                    service,
-                    removed=active.removed,
-                    staying=active.staying,
-                    added=new_by_service.get(service, []),
-                    hours=_hours_of(catalogue, service, hours),
-                    tz=tz,
-                )
+            found = functools.partial(
+                new_holes,
+                service,
+                removed=active.removed,
+                staying=active.staying,
+                added=new_by_service.get(service, []),
+                hours=_hours_of(catalogue, service, hours),
+                tz=tz,
             )
+            holes.extend(await _parse(found))
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(
@@ -228,6 +285,13 @@ async def check_roster_files(
         shrink=shrinkage(Kind.SHIFTS, before, removed, shrink_share) if result.ok else None,
         _activate=activate if result.shifts else None,
     )
+
+
+def _by_service(shifts: Sequence[Shift]) -> dict[ServiceId, list[Shift]]:
+    grouped: dict[ServiceId, list[Shift]] = {}
+    for shift in shifts:
+        grouped.setdefault(shift.service, []).append(shift)
+    return grouped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,15 +371,23 @@ def _unique(shifts: list[Shift]) -> list[Shift]:
 
 
 async def check_catalogue_against(
-    files: Files, store: DataStore, now: datetime, shrink_share: float = DEFAULT_SHARE
+    files: Files,
+    store: DataStore,
+    now: datetime,
+    shrink_share: float = DEFAULT_SHARE,
+    rules: FileRules | None = None,
 ) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty). One that
-    drops more than `shrink_share` of the active services is held for a confirmation."""
-    checked, catalogue = _check_catalogue(files)
+    drops more than `shrink_share` of the active services is held for a confirmation.
+
+    A service whose entry is in the file but has errors is not "dropped": its own errors say
+    what to fix, and advice to remove its shifts would be wrong."""
+    checked, catalogue = await _parse(_check_catalogue, files, rules)
     if not checked.has_content:
         return checked
     name = files[0][0]
+    written = _written_ids(files[0][1])
     problems: list[Problem] = []
     active = (await store.catalogue()).services
     new_ids = {service.id for service in catalogue.services}
@@ -323,7 +395,7 @@ async def check_catalogue_against(
     checked = replace(checked, shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share))
     for service in active:
         kept = catalogue.find(service.id)
-        if kept is not None and kept.id == service.id:
+        if (kept is not None and kept.id == service.id) or service.id in written:
             continue
         future = await store.shifts(service.id, now, None)
         if future:
@@ -340,15 +412,29 @@ async def check_catalogue_against(
     return replace(checked, problems=(*checked.problems, *problems))
 
 
+def _written_ids(data: bytes) -> set[str]:
+    """The ids the entries of a catalogue file give, valid or not (empty when unreadable)."""
+    try:
+        entries = tomllib.loads(data.decode("utf-8-sig")).get("service", [])
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    if not isinstance(entries, list):
+        return set()
+    return {e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
+
+
 async def check_staff_files(
-    files: Files, store: DataStore, shrink_share: float = DEFAULT_SHARE
+    files: Files,
+    store: DataStore,
+    shrink_share: float = DEFAULT_SHARE,
+    rules: FileRules | None = None,
 ) -> Checked:
     """Validate a staff list; every unit must be a catalogue service. One that removes more
     than `shrink_share` of the active list's people is held for a confirmation."""
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
-        found, found_problems = parse_staff(data, name, catalogue)
+        found, found_problems = await _parse(parse_staff, data, name, catalogue, rules)
         members.extend(found)
         problems.extend(found_problems)
 
@@ -428,31 +514,41 @@ async def check_files(
     hours: Mapping[Track, Hours],
     now: datetime,
     shrink_share: float = DEFAULT_SHARE,
+    rules: FileRules | None = None,
 ) -> Checked:
     """Check files of any data set: the one path for the CLI and for uploads by chat.
 
     What the import would do is compared with the active version: new coverage holes and
-    a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`).
+    a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`). `rules` (see
+    `file_rules`) are what the config allows; None checks no servers and no municipalities.
     Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
-    if dataset is Dataset.CATALOGUE:
-        checked = await check_catalogue_against(files, store, now, shrink_share)
-    elif dataset is Dataset.DIRECTORY:
-        checked = check_directory_files(files, await store.directory(), shrink_share)
-    elif dataset is Dataset.STAFF:
-        checked = await check_staff_files(files, store, shrink_share)
-    else:
-        checked = await check_roster_files(files, store, tz, hours, shrink_share)
-    # A shrink summary of a file that cannot be imported would only bury its errors.
-    return replace(checked, shrink=None) if checked.errors else checked
+    with full_collections_postponed():
+        if dataset is Dataset.CATALOGUE:
+            checked = await check_catalogue_against(files, store, now, shrink_share, rules)
+        elif dataset is Dataset.DIRECTORY:
+            directory = await store.directory()
+            checked = await _parse(check_directory_files, files, directory, shrink_share)
+        elif dataset is Dataset.STAFF:
+            checked = await check_staff_files(files, store, shrink_share, rules)
+        else:
+            checked = await check_roster_files(files, store, tz, hours, shrink_share, rules)
+        # A shrink summary of a file that cannot be imported would only bury its errors.
+        return replace(checked, shrink=None) if checked.errors else checked
 
 
-def format_check(checked: Checked, messages: Messages) -> tuple[list[str], list[str]]:
-    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error."""
+def format_check(
+    checked: Checked, messages: Messages, *, max_errors: int | None = None
+) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error
+    (or the first `max_errors` of them, then how many more: a chat answer must stay short)."""
     out: list[str] = []
     err: list[str] = []
     error, warning = messages.cli("error"), messages.cli("warning")
-    for problem in checked.errors:
+    errors = checked.errors
+    for problem in errors[:max_errors]:
         err.append(f"{error}: {messages.problem(problem)}")
+    if max_errors is not None and len(errors) > max_errors:
+        err.append(f"{error}: {messages.cli('and_more', count=len(errors) - max_errors)}")
     warnings = checked.warnings
     for problem in warnings[:MAX_LISTED_WARNINGS]:
         err.append(f"{warning}: {messages.problem(problem)}")

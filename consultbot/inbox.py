@@ -28,6 +28,7 @@ from typing import Any
 
 from consultbot.admin_chat import AdminChat
 from consultbot.config import Config
+from consultbot.datasets import full_collections_postponed
 from consultbot.domain import commands as cmd
 from consultbot.domain import conference, repeats
 from consultbot.domain import escalation as esc
@@ -38,6 +39,7 @@ from consultbot.domain.events import AckVia, Event
 from consultbot.domain.handover import HandoverState
 from consultbot.domain.oncall import OnDuty
 from consultbot.domain.people import search_directory
+from consultbot.domain.personal_numbers import contains_personal_number
 from consultbot.domain.service_search import find_service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
 from consultbot.handovers import HandoverDesk
@@ -199,10 +201,15 @@ class Inbox:
         if await self.consults.is_handled(file.event_id):
             return
         try:
+            if any(map(contains_personal_number, file.other_text)):
+                await self._redact_personal_number(file.room, file.event_id)
+                return
             if not self.allowed(file.sender) or not self.admin.wants(file):
                 await self._handled(file.event_id)
                 return
-            await self.admin.file(file)
+            # The check's result (thousands of shifts) lives until the answer is sent.
+            with full_collections_postponed():
+                await self.admin.file(file)
         except Exception:
             log.exception("handling file %s in %s failed", file.event_id, file.room)
             try:
@@ -412,11 +419,20 @@ class Inbox:
         return user.split(":", 1)[1] in self.config.bot.allowed_servers
 
     async def _message(self, message: IncomingMessage) -> None:
+        # First, whoever wrote it and whatever kind of message it is: a personnummer in the
+        # room is removed even from someone who may not use the bot.
+        if any(map(contains_personal_number, (message.body, *message.other_text))):
+            # A room the bot may not answer in (domain/audience.py) loses the number all the
+            # same, without a word.
+            await self._redact_personal_number(
+                message.room, message.event_id, tell=not message.unfit
+            )
+            return
+        if message.read_only:
+            await self._handled(message.event_id)
+            return
         if not self.allowed(message.sender):
             await self._refuse_server(message)
-            return
-        if cmd.contains_personal_number(message.body):
-            await self._redact_personal_number(message)
             return
         if message.unfit:
             await self._unfit_room(message)
@@ -450,16 +466,15 @@ class Inbox:
         servers = ", ".join(self.config.bot.allowed_servers)
         await self._reply(message.room, "refused_server", handled=message.event_id, servers=servers)
 
-    async def _redact_personal_number(self, message: IncomingMessage) -> None:
-        content = self._renderer.render("pnr_redacted")
-        room = message.room
-        await self._send(
-            [
-                Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": message.event_id}),
-                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content)),
-            ],
-            handled=message.event_id,
-        )
+    async def _redact_personal_number(self, room: str, event_id: str, *, tell: bool = True) -> None:
+        """Redact the event; with `tell`, say why in the room."""
+        outgoing = [Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": event_id})]
+        if tell:
+            content = self._renderer.render("pnr_redacted")
+            outgoing.append(
+                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
+            )
+        await self._send(outgoing, handled=event_id)
 
     async def _command(self, message: IncomingMessage, command: cmd.Command) -> None:
         room, event = message.room, message.event_id
@@ -488,9 +503,10 @@ class Inbox:
             case cmd.Queue():
                 await self._queue(message)
             case cmd.Activate() | cmd.Cancel() | cmd.Rollback():
-                await self.admin.command(
-                    command, user=message.sender, room=room, handled=event, language=language
-                )
+                with full_collections_postponed():
+                    await self.admin.command(
+                        command, user=message.sender, room=room, handled=event, language=language
+                    )
             case cmd.Conference():
                 await self._convene(message, command)
             case cmd.Invalid(
@@ -524,7 +540,12 @@ class Inbox:
                 )
             case cmd.Invalid():
                 await self._reply(
-                    room, "invalid", handled=event, language=language, reason=command.reason.value
+                    room,
+                    "invalid",
+                    handled=event,
+                    language=language,
+                    reason=command.reason.value,
+                    limit=cmd.MAX_BODY_LENGTH,
                 )
 
     async def _in_consult_room(

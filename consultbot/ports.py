@@ -379,6 +379,12 @@ class IncomingMessage:
     at: datetime
     direct: bool = False
     mentions: tuple[UserId, ...] = ()  # users mentioned with a pill (`m.mentions`)
+    # Everything else the event shows people, as plain text: a reply's quoted lines, the
+    # formatted body's text, an edit's new content. Read for personnummer, never parsed.
+    other_text: tuple[str, ...] = ()
+    # An m.notice, m.emote, media caption or an edit: read for personnummer only, never a
+    # command or an answer (an edit of a command is not a new command).
+    read_only: bool = False
     # Why the bot may not answer in this room, a room a user opened (domain/audience.py);
     # () when it may, and always for a room the bot made (checked when it sends).
     unfit: tuple[Fault, ...] = ()
@@ -400,6 +406,7 @@ class IncomingFile:
     ref: Mapping[str, Any]
     at: datetime
     direct: bool = False
+    other_text: tuple[str, ...] = ()  # its name and caption as people see them (personnummer)
 
 
 class FileTooLarge(Exception):

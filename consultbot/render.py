@@ -67,9 +67,19 @@ class Messages:
         return self.text("cli", name, **params)
 
     def problem(self, problem: Problem) -> str:
-        """One line for a data-file problem: `file:line: reason`."""
-        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        return f"{where}: {self.text('problem', problem.code, **problem.params)}"
+        """One line for a data-file problem: `file:line: reason` (`file:C12: reason` for a
+        spreadsheet cell)."""
+        place = problem.cell or problem.line
+        where = f"{problem.file}:{place}" if place else problem.file
+        params = dict(problem.params)
+        for key in ("column", "columns"):
+            if key in params:
+                params[key] = ", ".join(self._column(c) for c in params[key].split(", "))
+        return f"{where}: {self.text('problem', problem.code, **params)}"
+
+    def _column(self, name: str) -> str:
+        """A column's name in this language (tjänst, slut …); unknown names as written."""
+        return self.text("column", name) if self.has("column", name) else name
 
     def dataset(self, name: str) -> str:
         """The human name of a data set ("Schemat", …)."""

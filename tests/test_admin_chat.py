@@ -238,3 +238,38 @@ async def test_an_upload_that_leaves_a_hole_waits_for_activate_anyway(bot: Bot) 
     assert await on_call(bot) == set(), "the hole it was told about"
     actions = [(a.action, a.detail) for a in await bot.data.admin_actions()]
     assert actions[-1] == ("activate", "roster version 2: kort.csv (confirmed anyway)")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "line"),
+    [
+        pytest.param(
+            "schema.csv",
+            roster_csv() + "tjänst;nivå;start;slut;matrix_id;namn;telefon\n".encode(),
+            "schema.csv:4: rubrikraden kommer igen här – två filer ihopklistrade? "
+            "Ta bort den andra rubrikraden",
+            id="two-files-pasted",
+        ),
+        pytest.param(
+            "schema.xls",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600),
+            "schema.xls: filen är en gammal Excel-fil (.xls)",
+            id="old-xls",
+        ),
+        pytest.param(
+            "schema.xlsx",
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(100),
+            "schema.xlsx: Excel-filen är avklippt eller skadad",
+            id="truncated-xlsx",
+        ),
+    ],
+)
+async def test_a_broken_upload_gets_the_same_one_message_as_the_cli(
+    bot: Bot, name: str, data: bytes, line: str
+) -> None:
+    # The text the CLI prints for the same file (datasets.format_check, as `roster check`).
+    await send_file(bot, ADMIN, name, data)
+    answer = last(bot)
+    assert line in answer
+    assert answer.count(name + ":") == 1, answer  # one problem, not one per row
+    assert await bot.data.pending_upload(ADMIN) is None

@@ -32,7 +32,9 @@ from consultbot.adapters.postgres import PostgresStore
 from consultbot.adapters.sqlite import SqliteStore
 from consultbot.adapters.stores import open_store
 from consultbot.config import Config, parse_config
+from consultbot.domain.audience import Fault
 from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.domain.commands import MAX_BODY_LENGTH
 from consultbot.domain.escalation import State
 from consultbot.domain.people import StaffMember
 from consultbot.domain.roster import Shift
@@ -41,6 +43,7 @@ from consultbot.outbox import MAX_DELIVERY_ATTEMPTS
 from consultbot.ports import (
     ConsultStore,
     Content,
+    IncomingFile,
     IncomingMessage,
     IncomingReaction,
 )
@@ -1045,6 +1048,104 @@ async def test_a_personal_number_is_redacted_and_no_consult_made(bot: Bot, body:
     assert await bot.consults.consult(ConsultId("K-000001")) is None
     assert "1212-1212" not in json.dumps(await outbox_payloads(bot.consults))
     assert "1212-1212" not in await stored_text(bot.consults)
+
+
+def heard(body: str = "", *, sender: UserId = REQ, **kwargs: Any) -> IncomingMessage:
+    """A message as the Matrix adapter delivers it (other text, read-only kinds)."""
+    return IncomingMessage(
+        room=DM,
+        event_id=f"$ev{next(EVENT_IDS)}",
+        sender=sender,
+        body=body,
+        at=NOW,
+        direct=True,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        heard(other_text=("pat 19121212-1212",), read_only=True),  # m.notice, m.emote
+        heard(other_text=("* pat", "pat 19121212\u20111212"), read_only=True),  # an edit
+        heard("Jag ringer", other_text=("> <@d:localhost> pat 121212-1212\n\nJag ringer",)),
+        heard("pat (se nedan)", other_text=("pat １９１２１２１２－１２１２",)),  # formatted_body
+        heard("!konsult kardiologi pat 121212-1212 har ont", sender=UserId("@x:evil.example")),
+    ],
+    ids=["notice or emote", "edit", "quoted in a reply", "formatted body", "disallowed sender"],
+)
+async def test_a_personal_number_anywhere_in_a_message_is_redacted(
+    bot: Bot, message: IncomingMessage
+) -> None:
+    await bot.service.handle_message(message)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.room == DM and redact.event_id == message.event_id
+    [notice] = bot.messenger.sends(DM)
+    assert notice.content is not None and "personnummer" in notice.content.text
+    assert bot.messenger.actions("create") == [] and bot.messenger.pages() == []
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+
+
+async def test_in_a_room_unfit_for_answers_the_number_is_redacted_without_a_word(
+    bot: Bot,
+) -> None:
+    message = heard("pat 19121212-1212", unfit=(Fault.UNENCRYPTED,))
+    await bot.service.handle_message(message)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.event_id == message.event_id
+    assert bot.messenger.sends() == []
+
+
+async def test_a_notice_emote_or_edit_is_never_a_command(bot: Bot) -> None:
+    # An edit of a command is not a new command, nor is it answered with the hint.
+    await bot.service.handle_message(heard(other_text=(f"* {ASK}", ASK), read_only=True))
+    await bot.flush()
+    assert bot.messenger.log == []
+    assert await bot.consults.consult(ConsultId("K-000001")) is None
+
+
+async def test_a_file_named_with_a_personal_number_is_redacted(bot: Bot) -> None:
+    upload = IncomingFile(
+        room=DM,
+        event_id=f"$ev{next(EVENT_IDS)}",
+        sender=REQ,
+        name="remiss.pdf",
+        mimetype="application/pdf",
+        size=10,
+        ref={},
+        at=NOW,
+        direct=True,
+        other_text=("remiss.pdf", "remiss 19121212-1212.pdf"),
+    )
+    await bot.service.handle_file(upload)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.event_id == upload.event_id
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "!avsluta " + "." * 9000,
+        "!konsult kardiologi " + "a" * 9000,
+        "!mdk " + "a," * 4500 + " fråga",
+        "!hjälp " + "!" * 9000,
+        "!okänt " + "x" * 9000,
+        "!consult kardiologi " + "a" * 9000,
+    ],
+    ids=["avsluta", "konsult", "mdk", "hjälp", "unknown", "english"],
+)
+async def test_an_over_long_command_gets_one_short_answer(bot: Bot, body: str) -> None:
+    await bot.say(REQ, body)
+    await bot.flush()
+    [answer] = bot.messenger.sends(DM)
+    assert answer.content is not None
+    limit = str(MAX_BODY_LENGTH)
+    assert limit in answer.content.text and len(answer.content.text) < 100
+    assert ("too long" in answer.content.text) == body.startswith("!consult")
+    assert bot.messenger.actions("create") == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from nio import (
     RoomKickError,
     RoomLeaveError,
     RoomMemberEvent,
+    RoomMessage,
     RoomMessageFile,
     RoomMessagesResponse,
     RoomMessageText,
@@ -63,6 +64,7 @@ from nio.api import MessageDirection
 from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
+from consultbot.adapters.message_text import is_chat, shown_texts
 from consultbot.config import MatrixConfig
 from consultbot.domain import audience, polls
 from consultbot.domain.errors import ConsultbotError
@@ -843,7 +845,14 @@ class MatrixBot(Messenger, FileSource):
         client = self.client
         assert client is not None and self.handler is not None
         at = datetime.fromtimestamp(getattr(event, "server_timestamp", 0) / 1000, UTC)
-        if isinstance(event, RoomMessageText):
+        if isinstance(event, RoomMessage) and not isinstance(
+            event, (RoomMessageFile, RoomEncryptedFile)
+        ):
+            # Every message that shows text (notices, emotes, media captions, edits too) is
+            # read for personnummer; only a plain m.text is read as chat.
+            content = _content(event)
+            chat = is_chat(content)
+            body = content.get("body") if chat else None
             room = client.rooms.get(room_id)
             facts = self._facts(room_id)
             if room is None or facts is None:
@@ -855,10 +864,12 @@ class MatrixBot(Messenger, FileSource):
                     room=room_id,
                     event_id=event.event_id,
                     sender=UserId(event.sender),
-                    body=strip_reply_fallback(event.body or "", event.source),
+                    body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
                     at=at,
                     direct=direct,
                     mentions=mentioned(event.source),
+                    other_text=shown_texts(content),
+                    read_only=not chat,
                     unfit=() if by_bot else audience.faults(facts, self.servers),
                 )
             )
@@ -879,6 +890,7 @@ class MatrixBot(Messenger, FileSource):
                     ref=content,
                     at=at,
                     direct=room is not None and len(room.users) <= 2,
+                    other_text=shown_texts(content),
                 )
             )
         elif (

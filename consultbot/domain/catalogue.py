@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consultbot.domain import validation
 from consultbot.domain.errors import Problem, UnknownService
 from consultbot.domain.types import ServiceId, ServiceKind, Track
+from consultbot.domain.validation import FileRules, fold
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
-_TOML_LINE = re.compile(r"at line (\d+)")
+_TOML_PLACE = re.compile(r"at line (\d+), column (\d+)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,8 +33,9 @@ class Service:
 
 
 def normalise(name: str) -> str:
-    """The form used to compare service names and aliases: case-folded, single spaces."""
-    return " ".join(name.split()).casefold()
+    """The form used to compare service names and aliases: composed (NFC: "ö" typed on a Mac
+    is one letter too), case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ class Catalogue:
 
     def find(self, name: str) -> Service | None:
         """The service whose id, alias or full name is `name` (case-insensitive), or None."""
-        return self._index.get(normalise(name))
+        # Rosters repeat the id as written in the catalogue: found without normalising.
+        return self._index.get(name) or self._index.get(normalise(name))
 
     def get(self, name: str) -> Service:
         """Like `find`, but raise UnknownService."""
@@ -77,16 +82,22 @@ def _header_lines(text: str) -> list[int]:
     return [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
 
 
-def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:
-    """Parse and validate a catalogue TOML text; return it with every problem found."""
+def parse_catalogue(
+    text: str, file: str, rules: FileRules | None = None
+) -> tuple[Catalogue, list[Problem]]:
+    """Parse and validate a catalogue TOML text; return it with every problem found.
+
+    Names (ids, aliases, full names) must differ ignoring case and diacritics, since that is
+    how clinicians search; with `rules`, a municipality must be one of the county's."""
+    rules = rules or FileRules()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
+        # The parser's own text is English: only its place is kept.
+        match = _TOML_PLACE.search(str(exc))
         line = int(match.group(1)) if match else None
-        return Catalogue(), [
-            Problem(file=file, line=line, code="toml", params={"detail": str(exc)})
-        ]
+        column = match.group(2) if match else "?"
+        return Catalogue(), [Problem(file=file, line=line, code="toml", params={"column": column})]
     problems: list[Problem] = []
     extra = set(data) - {"service"}
     if extra:
@@ -102,29 +113,51 @@ def parse_catalogue(text: str, file: str) -> tuple[Catalogue, list[Problem]]:
     lines = _header_lines(text)
     services: list[Service] = []
     placed: list[tuple[Service, int | None]] = []
-    seen: dict[str, int | None] = {}
+    seen: dict[str, list[tuple[str, str, int | None]]] = {}
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else None
-        service = _service(entry, file, line, problems)
+        service = _service(entry, file, line, problems, rules)
         if service is None:
             continue
         for key in (service.id, *service.aliases):
-            norm = normalise(key)
-            if norm in seen:
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        code="duplicate_name",
-                        params={"name": key, "first_line": str(seen[norm] or "?")},
-                    )
-                )
+            problem = _name_taken(key, service.id, seen, file, line)
+            if problem is not None:
+                problems.append(problem)
             else:
-                seen[norm] = line
+                seen.setdefault(fold(key), []).append((key, service.id, line))
         services.append(service)
         placed.append((service, line))
     problems.extend(_name_clashes(placed, file))
     return Catalogue(tuple(services)), problems
+
+
+def _name_taken(
+    key: str,
+    service: str,
+    seen: dict[str, list[tuple[str, str, int | None]]],
+    file: str,
+    line: int | None,
+) -> Problem | None:
+    """A problem when `key` is a name already used: written the same (case aside), or by
+    another service ignoring diacritics too ("önh" and "onh" may both name one service)."""
+    earlier = seen.get(fold(key), [])
+    for other, _, first in earlier:
+        if normalise(other) == normalise(key):
+            return Problem(
+                file=file,
+                line=line,
+                code="duplicate_name",
+                params={"name": key, "first_line": str(first or "?")},
+            )
+    for other, owner, first in earlier:
+        if owner != service:
+            return Problem(
+                file=file,
+                line=line,
+                code="similar_name",
+                params={"name": key, "other": other, "first_line": str(first or "?")},
+            )
+    return None
 
 
 def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[Problem]:
@@ -133,11 +166,11 @@ def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[P
     owners: dict[str, str] = {}
     for service, _ in placed:
         for key in (service.id, *service.aliases):
-            owners.setdefault(normalise(key), service.id)  # a clash here is reported already
+            owners.setdefault(fold(key), service.id)  # a clash here is reported already
     named: dict[str, tuple[str, int | None]] = {}
     problems = []
     for service, line in placed:
-        norm = normalise(service.name)
+        norm = fold(service.name)
         owner = owners.get(norm, service.id)
         first = named.setdefault(norm, (service.id, line))
         if owner != service.id or first[0] != service.id:
@@ -152,7 +185,9 @@ def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[P
     return problems
 
 
-def _service(entry: Any, file: str, line: int | None, problems: list[Problem]) -> Service | None:
+def _service(
+    entry: Any, file: str, line: int | None, problems: list[Problem], rules: FileRules
+) -> Service | None:
     def bad(code: str, **params: str) -> None:
         problems.append(Problem(file=file, line=line, code=code, params=params))
 
@@ -185,13 +220,23 @@ def _service(entry: Any, file: str, line: int | None, problems: list[Problem]) -
             parsed_tracks.append(track)
     aliases = _string_list(entry.get("aliases", []), "aliases", bad)
     for alias in aliases:
-        if not alias.strip() or (len(alias.split()) > 1 and not alias.strip()):
+        if not alias.strip():
             bad("bad_value", key="aliases", value=alias)
     switchboard = entry.get("switchboard", "")
     municipality = entry.get("municipality", "")
     for key, value in (("switchboard", switchboard), ("municipality", municipality)):
         if not isinstance(value, str):
             bad("bad_value", key=key, value=str(value))
+    texts = [("id", sid), ("name", name), ("switchboard", switchboard)]
+    texts += [("municipality", municipality), *(("aliases", a) for a in aliases)]
+    for key, text in texts:
+        control = validation.control_character(key, text) if isinstance(text, str) else None
+        if control is not None:
+            bad(control[0], **control[1])
+    if isinstance(municipality, str) and municipality.strip():
+        outside = validation.municipality_problem(municipality.strip(), rules)
+        if outside is not None:
+            bad(outside[0], **outside[1])
     if tracks and isinstance(switchboard, str) and not switchboard.strip():
         bad("missing_switchboard")
     if kind is ServiceKind.PRIMARY_CARE and not municipality:

@@ -112,22 +112,22 @@ class Convened:
 
 def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
     """Resolve the service names of a `!mdk`."""
-    services: list[Service] = []
+    # Keyed by id, in the order named: a long list stays linear (no `in` over a list).
+    services: dict[str, Service] = {}
     unknown: list[str] = []
-    without: list[Service] = []
+    without: dict[str, Service] = {}
     for name in names:
         service = catalogue.find(name)
         if service is None:
             unknown.append(name)
         elif Track.MDK not in service.tracks:
-            if service not in without:
-                without.append(service)
-        elif service not in services:
-            services.append(service)
+            without.setdefault(service.id, service)
+        else:
+            services.setdefault(service.id, service)
     return Convened(
-        services=tuple(services),
+        services=tuple(services.values()),
         unknown=tuple(unknown),
-        without_mdk=tuple(without),
+        without_mdk=tuple(without.values()),
         available=tuple(s for s in catalogue.services if Track.MDK in s.tracks),
     )
 

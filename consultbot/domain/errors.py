@@ -45,13 +45,18 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
-    """One problem found in a data file: where, and what (a message code and its values)."""
+    """One problem found in a data file: where, and what (a message code and its values).
+
+    `line` is the line of the original file (CSV, TOML, iCalendar: the property's own line)
+    or the spreadsheet row; `cell` the spreadsheet cell (`C12`) when one cell is at fault.
+    """
 
     file: str
     line: int | None
     code: str
     params: dict[str, str] = field(default_factory=dict)
     severity: Severity = Severity.ERROR
+    cell: str = ""
 
     @property
     def is_error(self) -> bool:

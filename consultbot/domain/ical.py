@@ -20,8 +20,10 @@ As calendars write them:
 - a TZID that neither the file (VTIMEZONE) nor the time-zone database knows is an error,
   never silently local time; an all-day event is an error (a shift needs clock times).
 
-Line numbers are those of each event's BEGIN:VEVENT (an occurrence of a recurring event:
-its override's, or else the recurring event's).
+Line numbers are those of the property at fault (DTSTART for a bad start, RRULE for an
+endless rule, the ATTENDEE that is not a Matrix user …), of the event that the occurrence of
+a recurring event comes from (its override's, or else the recurring event's); a property
+that is missing is reported at the event's BEGIN:VEVENT.
 
 Writing (export) produces exactly those properties plus a readable SUMMARY, a stable UID and
 times in UTC, so an exported file imports again unchanged and calendar apps show it. The
@@ -30,10 +32,10 @@ caller passes the time stamp (DTSTAMP): no clock is read here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from typing import Any
 
 from consultbot.domain.errors import Problem
@@ -44,13 +46,71 @@ from consultbot.domain.tables import Cell, decode_text
 PRODID = "-//consultbot//roster export//SV"
 # A year of hourly shifts; more occurrences of one event is a mistyped rule.
 MAX_OCCURRENCES = 9000
+MAX_SHIFTS = 200_000
+"""Shifts one iCalendar file may expand to (every occurrence × every person on it).
+
+A calendar per service holds a few thousand shifts a year; 200,000 is two years of a large
+region's 40 services at three levels, day and night. A few lines with many attendees and a
+long COUNT would otherwise expand to a million shifts and minutes of work; the expansion
+stops at the limit. A national roster (1.8 million shifts) comes as CSV, which has no limit."""
 _TIME_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
-def _event_lines(text: str) -> list[int]:
-    return [
-        n for n, line in enumerate(text.splitlines(), 1) if line.strip().upper() == "BEGIN:VEVENT"
-    ]
+# Where each property of one VEVENT is: name → its lines, in order (BEGIN: the event's own).
+Places = dict[str, list[int]]
+_CONTENT_LINE = re.compile(
+    r'^[A-Za-z0-9-]+(?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*:'
+)
+
+
+def _physical_lines(text: str) -> list[str]:
+    """The file's lines as an editor numbers them (only LF and CRLF end a line)."""
+    return [line.rstrip("\r") for line in text.split("\n")]
+
+
+def _event_places(text: str) -> list[Places]:
+    """For each VEVENT in order, the line of each of its own properties (not those of a
+    VALARM inside it); a folded property is at its first line."""
+    events: list[Places] = []
+    depth = 0  # components open inside the current VEVENT
+    current: Places | None = None
+    for number, line in enumerate(_physical_lines(text), 1):
+        if not line or line[0] in " \t":
+            continue
+        upper = line.strip().upper()
+        if upper == "BEGIN:VEVENT" and current is None:
+            current = {"BEGIN": [number]}
+            events.append(current)
+        elif current is None:
+            continue
+        elif upper.startswith("BEGIN:"):
+            depth += 1
+        elif upper == "END:VEVENT" and depth == 0:
+            current = None
+        elif upper.startswith("END:"):
+            depth -= 1
+        elif depth == 0:
+            name = re.split(r"[;:]", upper, maxsplit=1)[0]
+            current.setdefault(name, []).append(number)
+    return events
+
+
+def _line(places: Places, *names: str, index: int = 0) -> int:
+    """The line of the first of `names` the event has (its `index`-th occurrence), or the
+    event's BEGIN:VEVENT line."""
+    for name in names:
+        lines = places.get(name, [])
+        if lines:
+            return lines[min(index, len(lines) - 1)]
+    return places.get("BEGIN", [0])[0]
+
+
+def _bad_content_line(text: str) -> int | None:
+    """The first line that is not `NAME[;PARAM=…]:value` (nor a folded continuation)."""
+    for number, line in enumerate(_physical_lines(text), 1):
+        if line and line[0] not in " \t" and not _CONTENT_LINE.match(line):
+            return number
+    return None
 
 
 def _prop(event: Any, name: str) -> str:
@@ -69,23 +129,30 @@ def _all(event: Any, name: str) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _people(event: Any) -> tuple[list[tuple[str, str]], list[str]]:
-    """(matrix id, name) of everyone on duty in the event, and addresses that are not Matrix."""
+def _people(event: Any, places: Places) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+    """(matrix id, name, line) of everyone on duty in the event, and the addresses that are
+    not Matrix (with their lines)."""
     fallback = _prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY")
-    people: list[tuple[str, str]] = []
-    for value in _all(event, "X-CONSULTBOT-MATRIX-ID"):
-        people.append((str(value).strip(), fallback))
-    others: list[str] = []
-    for attendee in _all(event, "ATTENDEE"):
+    people: list[tuple[str, str, int]] = []
+    for n, value in enumerate(_all(event, "X-CONSULTBOT-MATRIX-ID")):
+        people.append(
+            (str(value).strip(), fallback, _line(places, "X-CONSULTBOT-MATRIX-ID", index=n))
+        )
+    # A set, not a scan of `people`: an event with thousands of attendees stays linear.
+    seen = {_same(known) for known, _, _ in people}
+    others: list[tuple[str, int]] = []
+    for n, attendee in enumerate(_all(event, "ATTENDEE")):
         uri = str(attendee).strip()
         params = getattr(attendee, "params", {})
         cn = str(params.get("CN", "")).strip()
+        line = _line(places, "ATTENDEE", index=n)
         if uri.lower().startswith("matrix:u/"):
             user = "@" + uri[len("matrix:u/") :].split("?")[0]
-            if all(_same(user) != _same(known) for known, _ in people):
-                people.append((user, cn or _prop(event, "X-CONSULTBOT-NAME") or fallback))
+            if _same(user) not in seen:
+                seen.add(_same(user))
+                people.append((user, cn or _prop(event, "X-CONSULTBOT-NAME") or fallback, line))
         else:
-            others.append(uri)
+            others.append((uri, line))
     return people, others
 
 
@@ -93,8 +160,9 @@ def _same(user: str) -> str:
     return normalise_matrix_id(user) or user
 
 
-def _unknown_zone(event: Any) -> str | None:
-    """The TZID of a time in `event` that could not be resolved (read as floating time)."""
+def _unknown_zone(event: Any) -> tuple[str, str] | None:
+    """(property, TZID) of a time in `event` whose zone could not be resolved (read as
+    floating time)."""
     for name in _TIME_PROPERTIES:
         for prop in _all(event, name):
             tzid = getattr(prop, "params", {}).get("TZID")
@@ -105,7 +173,7 @@ def _unknown_zone(event: Any) -> str | None:
             except Exception:  # a broken value: reported as a bad time by validation
                 continue
             if any(isinstance(v, datetime) and v.tzinfo is None for v in values):
-                return str(tzid)
+                return name, str(tzid)
     return None
 
 
@@ -144,16 +212,15 @@ def _endless(event: Any) -> bool:
     return any("UNTIL" not in rule and "COUNT" not in rule for rule in _all(event, "RRULE"))
 
 
-def _series(calendar: Any, lines: list[int]) -> Iterator[tuple[int, list[tuple[Any, int]]]]:
-    """Events grouped by UID (recurring event with its overrides), each with its line."""
-    groups: dict[str, list[tuple[Any, int]]] = {}
+def _series(calendar: Any, places: list[Places]) -> Iterator[list[tuple[Any, Places]]]:
+    """Events grouped by UID (recurring event with its overrides), each with its places."""
+    groups: dict[str, list[tuple[Any, Places]]] = {}
     for n, event in enumerate(calendar.walk("VEVENT")):
-        line = lines[n] if n < len(lines) else 0
+        where = places[n] if n < len(places) else {}
         uid = _prop(event, "UID")
         key = uid if uid and _is_recurring(event) else f"\x00{n}"
-        groups.setdefault(key, []).append((event, line))
-    for events in groups.values():
-        yield events[0][1], events
+        groups.setdefault(key, []).append((event, where))
+    yield from groups.values()
 
 
 class _Refused(Exception):
@@ -162,38 +229,38 @@ class _Refused(Exception):
         self.line, self.code, self.params = line, code, params or {}
 
 
-def _occurrences(events: list[tuple[Any, int]]) -> Iterator[tuple[Any, int]]:
-    """Each occurrence of a series with the line it comes from; raise _Refused."""
-    for event, line in events:
+def _occurrences(events: list[tuple[Any, Places]]) -> Iterator[tuple[Any, Places]]:
+    """Each occurrence of a series with the places of the event it comes from; raise
+    _Refused."""
+    for event, places in events:
         zone = _unknown_zone(event)
         if zone is not None:
-            raise _Refused(line, "unknown_timezone", {"tzid": zone})
+            name, tzid = zone
+            raise _Refused(_line(places, name), "unknown_timezone", {"tzid": tzid})
         if _endless(event):
-            raise _Refused(line, "endless_recurrence")
+            raise _Refused(_line(places, "RRULE"), "endless_recurrence")
     if len(events) == 1 and not _is_recurring(events[0][0]):
         yield events[0]
         return
-    master_line = next((line for e, line in events if e.get("RECURRENCE-ID") is None), 0)
-    overrides = {
-        _recurrence_key(e): line for e, line in events if e.get("RECURRENCE-ID") is not None
-    }
+    master = next((p for e, p in events if e.get("RECURRENCE-ID") is None), events[0][1])
+    master_line = _line(master, "RRULE", "RDATE")
+    overrides = {_recurrence_key(e): p for e, p in events if e.get("RECURRENCE-ID") is not None}
     import icalendar
     import recurring_ical_events
 
     single = icalendar.Calendar()
     for event, _ in events:
         single.add_component(event)
+    # Expanded lazily: the caller stops at its own limit before the whole series exists.
     try:
-        expanded = recurring_ical_events.of(single).all()
-        found = list(islice(expanded, MAX_OCCURRENCES + 1))
-    except Exception as exc:  # the library raises several kinds for broken rules
-        detail = {"detail": _one_line(exc)}
-        raise _Refused(master_line or events[0][1], "bad_ical", detail) from None
-    if len(found) > MAX_OCCURRENCES:
-        raise _Refused(master_line, "too_many_occurrences", {"max": str(MAX_OCCURRENCES)})
-    for occurrence in found:
-        line = overrides.get(_recurrence_key(occurrence), master_line or events[0][1])
-        yield occurrence, line
+        for count, occurrence in enumerate(recurring_ical_events.of(single).all(), 1):
+            if count > MAX_OCCURRENCES:
+                raise _Refused(master_line, "too_many_occurrences", {"max": str(MAX_OCCURRENCES)})
+            yield occurrence, overrides.get(_recurrence_key(occurrence), master)
+    except _Refused:
+        raise
+    except Exception:  # the library raises several kinds for broken rules; its text is English
+        raise _Refused(master_line, "bad_recurrence") from None
 
 
 def _recurrence_key(event: Any) -> str:
@@ -204,20 +271,27 @@ def _recurrence_key(event: Any) -> str:
     return str(value)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _shifts_of(event: Any, file: str, line: int) -> list[RawShift]:
+def _shifts_of(event: Any, file: str, places: Places) -> list[RawShift]:
     start = _time(event, "DTSTART")
     end = _end(event, start)
+    at: dict[str, str | int] = {
+        "service": _line(places, "X-CONSULTBOT-SERVICE"),
+        "level": _line(places, "X-CONSULTBOT-LEVEL"),
+        "start": _line(places, "DTSTART"),
+        "end": _line(places, "DTEND", "DURATION"),
+        "matrix_id": _line(places, "X-CONSULTBOT-MATRIX-ID", "ATTENDEE"),
+        "name": _line(places, "X-CONSULTBOT-NAME", "SUMMARY"),
+        "phone": _line(places, "X-CONSULTBOT-PHONE"),
+    }
+    line = _line(places)
     problem: tuple[str, dict[str, str]] | None = None
     if isinstance(start, date) and not isinstance(start, datetime):
         problem = ("all_day_event", {"day": start.isoformat()})
-    people, others = _people(event)
-    if others:
-        problem = problem or ("attendee_not_matrix", {"value": others[0]})
+        at["problem"] = at["start"]
+    people, others = _people(event, places)
+    if others and problem is None:
+        problem = ("attendee_not_matrix", {"value": others[0][0]})
+        at["problem"] = others[0][1]
     base = RawShift(
         file=file,
         line=line,
@@ -229,6 +303,7 @@ def _shifts_of(event: Any, file: str, line: int) -> list[RawShift]:
         name=_prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY"),
         phone=_prop(event, "X-CONSULTBOT-PHONE"),
         problem=problem,
+        at=at,
     )
     if problem is not None or not people:
         return [base]
@@ -243,8 +318,9 @@ def _shifts_of(event: Any, file: str, line: int) -> list[RawShift]:
             user=user,
             name=name,
             phone=base.phone if len(people) == 1 else "",
+            at={**at, "matrix_id": person_line},
         )
-        for user, name in people
+        for user, name, person_line in people
     ]
 
 
@@ -252,7 +328,7 @@ def _unbalanced(text: str) -> Problem | None:
     """A BEGIN without its END (or an END without its BEGIN), with its line: icalendar's own
     message for that names no line."""
     stack: list[tuple[str, int]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(_physical_lines(text), 1):
         upper = line.strip().upper()
         if upper.startswith("BEGIN:"):
             stack.append((upper[6:], number))
@@ -269,6 +345,22 @@ def _unbalanced(text: str) -> Problem | None:
     return None
 
 
+_RELEASE_CHUNK = 1000
+
+
+def release(items: list[Any]) -> None:
+    """Empty `items` a slice at a time. Freeing a large structure at once is one long step
+    of the interpreter, and it holds every other thread (the event loop's) until it is done."""
+    while items:
+        del items[-_RELEASE_CHUNK:]
+
+
+def _too_many_shifts(file: str, line: int) -> Problem:
+    """The file expands to more than MAX_SHIFTS shifts; `line` is the event where it passed."""
+    limit = f"{MAX_SHIFTS:,}".replace(",", "\u00a0")
+    return Problem(file=file, line=line, code="too_many_shifts", params={"max": limit})
+
+
 def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
     """Read VEVENTs as raw shifts, recurring events expanded and cancelled ones left out."""
     import icalendar
@@ -282,26 +374,34 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
         return []
     try:
         calendar = icalendar.Calendar.from_ical(text)
-    except Exception as exc:  # icalendar raises ValueError and others for broken input
-        problems.append(
-            Problem(file=file, line=None, code="bad_ical", params={"detail": _one_line(exc)})
-        )
+    except Exception:  # icalendar raises ValueError and others; its text is English
+        line = _bad_content_line(text)
+        code = "ical_bad_line" if line is not None else "bad_ical"
+        problems.append(Problem(file=file, line=line, code=code))
         return []
-    lines = _event_lines(text)
+    places = _event_places(text)
     shifts: list[RawShift] = []
     events = 0
-    for _, series in _series(calendar, lines):
+    for series in _series(calendar, places):
         events += len(series)
+        before = len(shifts)
         try:
-            for occurrence, line in _occurrences(series):
+            for occurrence, where in _occurrences(series):
                 if not _is_cancelled(occurrence):
-                    shifts.extend(_shifts_of(occurrence, file, line))
+                    shifts.extend(_shifts_of(occurrence, file, where))
+                if len(shifts) > MAX_SHIFTS:
+                    problems.append(_too_many_shifts(file, _line(where, "RRULE", "DTSTART")))
+                    release(shifts)
+                    release(calendar.subcomponents)
+                    return []
         except _Refused as refused:
+            del shifts[before:]  # a refused series adds nothing, not even its first shifts
             problems.append(
                 Problem(file=file, line=refused.line, code=refused.code, params=refused.params)
             )
     if not events:
         problems.append(Problem(file=file, line=None, code="no_rows"))
+    release(calendar.subcomponents)
     return shifts
 
 

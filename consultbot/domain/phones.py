@@ -51,6 +51,12 @@ def dialable(text: str) -> bool:
     return number is not None and (phonenumbers.is_valid_number(number) or _short(number))
 
 
+def is_short(text: str) -> bool:
+    """True for a Swedish short number such as 112 or 1177."""
+    number = _parse(text)
+    return number is not None and _short(number)
+
+
 @lru_cache(maxsize=MEMO_SIZE)
 def e164(text: str) -> str:
     """The number in E.164 (`+46701740621`), or "" when it cannot be read as one."""

@@ -5,8 +5,11 @@ reported with file, line and reason. A roster with any error must not be importe
 
 Decisions (see docs/data-files.md):
 - Local times are wall-clock times in the configured zone. A local time that does not exist
-  (inside the spring-forward gap) is an error; a repeated one (the autumn hour that occurs
-  twice) means its first occurrence.
+  (inside the spring-forward gap) is an error, and so is one that occurs twice (the autumn
+  hour): which of the two was meant is a guess either way. A time with an offset (ISO 8601
+  `+01:00`, `Z`) is one instant and always fine.
+- A cell with only a clock time (an Excel time cell, "08:00") is reported as such: the date
+  is missing.
 - `24:00` is accepted as the end of a day.
 - A shift longer than `MAX_SHIFT` is an error (almost always a typo in a date); week-long
   backup duty (bakjour) is fine.
@@ -26,17 +29,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot.domain import phones
+from consultbot.domain import phones, validation
 from consultbot.domain.catalogue import Catalogue
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
-from consultbot.domain.ical import read_ical_roster
+from consultbot.domain.ical import read_ical_roster, release
 from consultbot.domain.matrix_ids import is_matrix_id as is_matrix_id
 from consultbot.domain.matrix_ids import normalise_matrix_id
 from consultbot.domain.shifts import RawShift as RawShift
 from consultbot.domain.shifts import Shift as Shift
 from consultbot.domain.tables import Cell, Columns, Row, read_rows
 from consultbot.domain.types import ServiceId, Track, UserId
+from consultbot.domain.validation import FileRules
 
 Period = tuple[datetime, datetime]
 MAX_SHIFT = timedelta(days=14)
@@ -50,6 +54,19 @@ MAX_LEVEL = 9
 # Staffing systems often write the level as a word.
 LEVEL_WORDS = {"jour": 1, "primärjour": 1, "bakjour": 2, "tertiärjour": 3}
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2})[:.](\d{2})(?::(\d{2}))?$")
+_CLOCK_ONLY = re.compile(r"^\d{1,2}[:.]\d{2}(?::\d{2})?$")
+# The column each problem code is about, for pointing at its cell or iCalendar property.
+CODE_COLUMN = {
+    "unknown_service": "service",
+    "bad_level": "level",
+    "bad_matrix_id": "matrix_id",
+    "server_not_allowed": "matrix_id",
+    "end_not_after_start": "end",
+    "shift_too_long": "end",
+    "undialable_phone": "phone",
+    "phone_lost_zero": "phone",
+    "phone_stored_as_number": "phone",
+}
 
 ROSTER_COLUMNS = Columns(
     required={
@@ -120,6 +137,7 @@ def _text(value: Cell) -> str:
 
 def _raw(row: Row, file: str) -> RawShift:
     cells = row.cells
+    phone = cells.get("phone")
     return RawShift(
         file=file,
         line=row.line,
@@ -129,7 +147,10 @@ def _raw(row: Row, file: str) -> RawShift:
         end=cells.get("end"),
         user=_text(cells.get("matrix_id")),
         name=_text(cells.get("name")),
-        phone=_text(cells.get("phone")),
+        phone=_text(phone),
+        at=row.letters,
+        # A phone number stored as a number has lost its leading 0: say so, not "invalid".
+        phone_is_number=isinstance(phone, int | float) and not isinstance(phone, bool),
     )
 
 
@@ -149,6 +170,8 @@ class TimeProblem(ValueError):
 def _parse_local(text: str, tz: ZoneInfo) -> datetime:
     match = _LOCAL.match(text)
     if match is None:
+        if _CLOCK_ONLY.match(text):
+            raise TimeProblem("time_without_date")
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -173,18 +196,25 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
 
 
 def _aware(value: datetime) -> datetime:
-    """An aware time in UTC; a wall-clock time its own zone skips (DST gap) is refused."""
+    """An aware time in UTC; a wall-clock time its own zone skips (DST gap) or repeats (the
+    autumn hour, for a named zone such as an iCalendar TZID) is refused."""
     instant = value.astimezone(UTC)
     if instant.astimezone(value.tzinfo).replace(tzinfo=None) != value.replace(tzinfo=None):
         raise TimeProblem("nonexistent_time")
+    if value.replace(fold=0).utcoffset() != value.replace(fold=1).utcoffset():
+        raise TimeProblem("ambiguous_time")
     return instant
 
 
 def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
+    """A wall-clock time in `tz` as a UTC instant; one that does not exist or occurs twice
+    at a DST change is refused (TimeProblem)."""
     aware = naive.replace(tzinfo=tz, fold=0)
     instant = aware.astimezone(UTC)
     if instant.astimezone(tz).replace(tzinfo=None) != naive:
         raise TimeProblem("nonexistent_time")
+    if aware.utcoffset() != aware.replace(fold=1).utcoffset():
+        raise TimeProblem("ambiguous_time")
     return instant
 
 
@@ -217,6 +247,8 @@ class InstantParser:
 
     def _excel_serial(self, days: float) -> datetime:
         """An Excel date-time stored as a plain number (a cell formatted "General")."""
+        if 0 <= days < 1:
+            raise TimeProblem("time_without_date")  # an Excel time cell: the day's fraction
         if not EXCEL_SERIAL_RANGE[0] <= days <= EXCEL_SERIAL_RANGE[1]:
             raise TimeProblem("bad_time")
         naive = EXCEL_EPOCH + timedelta(days=days)
@@ -231,7 +263,9 @@ class InstantParser:
             return _aware(value)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise TimeProblem("missing_value")
-        if isinstance(value, bool | date | time):
+        if isinstance(value, time):
+            raise TimeProblem("time_without_date")
+        if isinstance(value, bool | date):
             raise TimeProblem("bad_time")
         if isinstance(value, int | float):
             return self._excel_serial(float(value))
@@ -269,32 +303,87 @@ def _level(value: Cell) -> int | None:
 
 
 def validate_shifts(
-    raw_shifts: Iterable[RawShift], catalogue: Catalogue, tz: ZoneInfo, problems: list[Problem]
+    raw_shifts: Iterable[RawShift],
+    catalogue: Catalogue,
+    tz: ZoneInfo,
+    problems: list[Problem],
+    rules: FileRules | None = None,
 ) -> tuple[list[Shift], list[tuple[str, int]]]:
     """Turn raw shifts into shifts (with the file and line of each), adding a problem for
-    every bad row and overlap."""
+    every bad row and overlap. Each problem points at its cell or property where it has one."""
     parse = InstantParser(tz)
+    rules = rules or FileRules()
     shifts: list[Shift] = []
     where: list[tuple[str, int]] = []
     strings: dict[str, str] = {}
+    phone_checked: dict[tuple[str, bool], validation.Found | None] = {}
     for raw in raw_shifts:
-        shift = _shift_or_problems(raw, catalogue, parse, strings)
+        shift = _shift_or_problems(raw, catalogue, parse, strings, rules)
         if isinstance(shift, list):
-            problems.extend(
-                Problem(file=raw.file, line=raw.line, code=code, params=params)
-                for code, params in shift
-            )
+            problems.extend(_placed(raw, code, params) for code, params in shift)
             continue
-        if shift.phone and not phones.dialable(shift.phone):
-            problems.append(phones.undialable(raw.file, raw.line, shift.phone))
+        if shift.phone:
+            key = (raw.phone, raw.phone_is_number)
+            if key not in phone_checked:
+                phone_checked[key] = _phone_problem(raw.phone, raw.phone_is_number)
+            found = phone_checked[key]
+            if found is not None:
+                problem = _placed(raw, *found)
+                problems.append(problem)
+                if problem.is_error:
+                    continue
         shifts.append(shift)
         where.append((raw.file, raw.line))
     problems.extend(_overlaps(shifts, where))
     return shifts, where
 
 
+def _phone_problem(phone: str, stored_as_number: bool) -> validation.Found | None:
+    """A number that lost its leading 0 (an error), or one nobody can dial (a warning)."""
+    lost = validation.phone_problem(phone, stored_as_number)
+    if lost is not None:
+        return lost
+    if not phones.dialable(phone):
+        return "undialable_phone", {"value": phone}
+    return None
+
+
+WARNING_CODES = frozenset({"undialable_phone"})
+
+
+def _placed(raw: RawShift, code: str, params: dict[str, str]) -> Problem:
+    """A problem of a row, at its cell (spreadsheet) or property line (iCalendar)."""
+    severity = Severity.WARNING if code in WARNING_CODES else Severity.ERROR
+    column = params.get("column") or CODE_COLUMN.get(code, "")
+    place = raw.at.get(column) if raw.at is not None else None
+    if raw.problem is not None and raw.at is not None and "problem" in raw.at:
+        place = raw.at["problem"]
+    if isinstance(place, int):
+        return Problem(file=raw.file, line=place, code=code, params=params, severity=severity)
+    cell = f"{place}{raw.line}" if isinstance(place, str) else ""
+    return Problem(
+        file=raw.file, line=raw.line, code=code, params=params, severity=severity, cell=cell
+    )
+
+
+def _shown(value: Cell) -> str:
+    """A cell as the admin sees it: an Excel time (a fraction of a day) as its clock time."""
+    if isinstance(value, float) and 0 <= value < 1:
+        minutes = round(value * 24 * 60)
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")  # the wall-clock time the file gives
+    return _text(value)
+
+
 def _shift_or_problems(
-    raw: RawShift, catalogue: Catalogue, parse: InstantParser, strings: dict[str, str]
+    raw: RawShift,
+    catalogue: Catalogue,
+    parse: InstantParser,
+    strings: dict[str, str],
+    rules: FileRules,
 ) -> Shift | list[tuple[str, dict[str, str]]]:
     """The row as a shift, or every problem it has. Each cell is parsed once."""
     found: list[tuple[str, dict[str, str]]] = []
@@ -313,7 +402,7 @@ def _shift_or_problems(
         try:
             times.append(parse(value))
         except TimeProblem as exc:
-            found.append((str(exc), {"column": column, "value": _text(value)}))
+            found.append((str(exc), {"column": column, "value": _shown(value)}))
     if len(times) == 2:
         start, end = times
         if end <= start:
@@ -327,8 +416,16 @@ def _shift_or_problems(
         found.append(("missing_value", {"column": "matrix_id"}))
     elif user is None:
         found.append(("bad_matrix_id", {"value": raw.user}))
+    else:
+        foreign = validation.server_not_allowed(user, rules)
+        if foreign is not None:
+            found.append(foreign)
     if not raw.name:
         found.append(("missing_value", {"column": "name"}))
+    for column, text in (("name", raw.name), ("phone", raw.phone)):
+        control = validation.control_character(column, text)
+        if control is not None:
+            found.append(control)
     if found or service is None or level is None or user is None:
         return found
     name, phone = unescape_cell(raw.name), unescape_cell(raw.phone)
@@ -361,36 +458,55 @@ def unescape_cell(text: str) -> str:
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
+    """One problem per shift that overlaps an earlier one of the same person: with one of
+    the same service (an error) if any, else of another service (a warning).
+
+    Linear per person and service: a file that books one person thousands of times at once
+    gets one line per shift, not one per pair (which was quadratic in time and in output)."""
     by_user: dict[UserId, list[int]] = defaultdict(list)
     for index, shift in enumerate(shifts):
         by_user[shift.user].append(index)
     problems: list[Problem] = []
     for user, indices in by_user.items():
         indices.sort(key=lambda i: shifts[i].start)
-        active: list[int] = []
+        furthest: dict[str, int] = {}  # per service: the earlier shift that ends last
         for i in indices:
             shift = shifts[i]
-            active = [j for j in active if shifts[j].end > shift.start]
-            for j in active:
-                other = shifts[j]
-                same = other.service == shift.service
-                file, line = where[i]
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        code="overlap_same_service" if same else "overlap_other_service",
-                        params={
-                            "user": user,
-                            "service": shift.service,
-                            "other_service": other.service,
-                            "other": f"{where[j][0]}:{where[j][1]}",
-                        },
-                        severity=Severity.ERROR if same else Severity.WARNING,
-                    )
-                )
-            active.append(i)
+            other = _overlapped(shifts, furthest, shift)
+            if other is not None:
+                problems.append(_overlap(shifts, where, user, i, other))
+            best = furthest.get(shift.service)
+            if best is None or shift.end > shifts[best].end:
+                furthest[shift.service] = i
     return problems
+
+
+def _overlapped(shifts: Sequence[Shift], furthest: dict[str, int], shift: Shift) -> int | None:
+    """An earlier shift still running when `shift` starts, of its own service first."""
+    same = furthest.get(shift.service)
+    if same is not None and shifts[same].end > shift.start:
+        return same
+    return next((j for j in furthest.values() if shifts[j].end > shift.start), None)
+
+
+def _overlap(
+    shifts: Sequence[Shift], where: Sequence[tuple[str, int]], user: UserId, i: int, j: int
+) -> Problem:
+    shift, other = shifts[i], shifts[j]
+    same = other.service == shift.service
+    file, line = where[i]
+    return Problem(
+        file=file,
+        line=line,
+        code="overlap_same_service" if same else "overlap_other_service",
+        params={
+            "user": user,
+            "service": shift.service,
+            "other_service": other.service,
+            "other": f"{where[j][0]}:{where[j][1]}",
+        },
+        severity=Severity.ERROR if same else Severity.WARNING,
+    )
 
 
 def _file_periods(
@@ -523,13 +639,17 @@ def check_roster(
     catalogue: Catalogue,
     tz: ZoneInfo,
     hours_of: Mapping[Track, Hours] | None = None,
+    rules: FileRules | None = None,
 ) -> RosterCheck:
-    """Read and validate roster files together; the result says whether they may be imported."""
+    """Read and validate roster files together; the result says whether they may be imported.
+
+    `rules` (from the config) says which servers Matrix ids may be on."""
     problems: list[Problem] = []
     raw: list[RawShift] = []
     for name, data in files:
         raw.extend(read_roster(data, name, problems))
-    shifts, where = validate_shifts(raw, catalogue, tz, problems)
+    shifts, where = validate_shifts(raw, catalogue, tz, problems, rules)
+    release(raw)  # hundreds of thousands of rows: freed a slice at a time (see release)
     by_service, period_problems = _file_periods(shifts, where, tz)
     problems.extend(period_problems)
     periods = {service: merge_periods(spans) for service, spans in by_service.items()}

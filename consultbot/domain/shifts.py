@@ -6,6 +6,7 @@ reader and every consumer can import them without importing each other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,11 @@ class RawShift:
 
     `problem` is set by a reader that already knows the row is unusable (a code and its
     values), e.g. an all-day calendar event; validation reports it with the row's line.
+
+    `at` says where each column's value is, for pointing at it: a spreadsheet's column
+    letters (the cell is letter + `line`), or an iCalendar event's property lines (a
+    `problem` is reported at `at["problem"]` when given). None for CSV: the row's line.
+    `phone_is_number`: the phone cell was a number (a spreadsheet dropped its leading 0).
     """
 
     file: str
@@ -48,3 +54,5 @@ class RawShift:
     name: str
     phone: str
     problem: tuple[str, dict[str, str]] | None = None
+    at: Mapping[str, str | int] | None = None
+    phone_is_number: bool = False

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from consultbot.domain.people import DIRECTORY_COLUMNS, STAFF_COLUMNS
 from consultbot.domain.roster import ROSTER_COLUMNS
-from consultbot.domain.tables import Columns, is_xlsx
+from consultbot.domain.tables import OLE2_MAGIC, ZIP_MAGIC, Columns
 from consultbot.domain.types import Dataset, UserId
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -51,7 +51,9 @@ class PendingUpload:
         return now - self.uploaded_at > UPLOAD_LIFETIME
 
 
-_SUFFIXES = frozenset({"toml", "ics", "ical", "ifb", "xlsx", "xlsm", "csv", "txt", "tsv", ""})
+_SUFFIXES = frozenset(
+    {"toml", "ics", "ical", "ifb", "xlsx", "xlsm", "xls", "csv", "txt", "tsv", ""}
+)
 
 
 def _suffix(name: str) -> str:
@@ -72,8 +74,12 @@ def detect_dataset(name: str, data: bytes) -> Dataset | None:
         b"BEGIN:VCALENDAR"
     ):
         return Dataset.ROSTER
-    if suffix in ("xlsx", "xlsm") or is_xlsx(data):
-        return Dataset.ROSTER if is_xlsx(data) else None
+    if data.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+        # A workbook is a roster; a cut-off or old-format one too, so that its check says
+        # what is wrong with it (truncated, .xls) instead of "not a data file".
+        return Dataset.ROSTER
+    if suffix in ("xlsx", "xlsm", "xls"):
+        return None
     if suffix not in ("csv", "txt", "tsv", ""):
         return None
     header = _header(data)

@@ -18,6 +18,7 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO
 from xml.etree.ElementTree import Element, XMLPullParser
@@ -35,7 +36,8 @@ Value = str | float | int | None
 
 
 class WorkbookProblem(Exception):
-    """The workbook cannot be read; `code` and `params` make the message."""
+    """The workbook cannot be read; `code` and `params` make the message (no library text:
+    it would be English, and it names no fix)."""
 
     def __init__(self, code: str, **params: str) -> None:
         super().__init__(code)
@@ -70,7 +72,7 @@ def _first_sheet_path(archive: zipfile.ZipFile) -> str:
     with archive.open("xl/workbook.xml") as handle:
         sheet = next(_events(handle, (f"{_MAIN}sheet",)), None)
     if sheet is None:
-        raise WorkbookProblem("bad_xlsx", detail="no sheet")
+        raise WorkbookProblem("xlsx_broken")
     rid = sheet.get(f"{_REL}id", "")
     target = "worksheets/sheet1.xml"
     if "xl/_rels/workbook.xml.rels" in archive.namelist():
@@ -105,7 +107,7 @@ def _value(cell: Element, strings: list[str]) -> Value:
         try:
             return strings[int(raw)]
         except (ValueError, IndexError):
-            raise WorkbookProblem("bad_xlsx", detail=f"shared string {raw}") from None
+            raise WorkbookProblem("xlsx_broken") from None
     if kind == "b":
         return int(raw == "1")
     if kind in ("str", "e", "d"):
@@ -120,8 +122,8 @@ def read_first_sheet(data: bytes) -> list[tuple[int, list[Value]]]:
     """(row number, values by column) of every row of the first sheet that stores a value."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise WorkbookProblem("bad_xlsx", detail=str(exc)) from None
+    except (zipfile.BadZipFile, EOFError, ValueError):
+        raise WorkbookProblem("xlsx_truncated") from None
     with archive:
         unpacked = sum(info.file_size for info in archive.infolist())
         if unpacked > MAX_XLSX_BYTES:
@@ -134,9 +136,12 @@ def read_first_sheet(data: bytes) -> list[tuple[int, list[Value]]]:
             return _read(archive)
         except WorkbookProblem:
             raise
-        except (KeyError, zipfile.BadZipFile, EOFError, ValueError, SyntaxError) as exc:
+        except (zipfile.BadZipFile, EOFError, zlib.error):
+            # A member cut off or damaged (a download that stopped): the archive's fault.
+            raise WorkbookProblem("xlsx_truncated") from None
+        except (KeyError, ValueError, SyntaxError):
             # KeyError: a missing part; SyntaxError: ElementTree's ParseError.
-            raise WorkbookProblem("bad_xlsx", detail=str(exc).splitlines()[0]) from None
+            raise WorkbookProblem("xlsx_broken") from None
 
 
 def _read(archive: zipfile.ZipFile) -> list[tuple[int, list[Value]]]:

@@ -63,12 +63,12 @@ def test_night_shift_length_follows_the_clock_change(start: str, end: str, hours
             id="winter-day",
         ),
         pytest.param(
-            # The repeated hour on 25 October means its first occurrence (UTC+2).
-            "2026-10-25 02:30",
-            "2026-10-25 08:00",
+            # The repeated hour on 25 October, with its offset: one instant each.
+            "2026-10-25 02:30+02:00",
+            "2026-10-25 02:30+01:00",
             datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-            datetime(2026, 10, 25, 7, tzinfo=UTC),
-            id="repeated-hour-is-first-occurrence",
+            datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+            id="repeated-hour-with-offsets",
         ),
         pytest.param(
             "2026-03-29 01:59",
@@ -126,11 +126,11 @@ def test_on_duty_refuses_a_naive_datetime() -> None:
 
 
 def test_handover_at_the_autumn_change_has_exactly_one_person_on() -> None:
-    # Evening 20:00–02:30 (first occurrence), then 02:30–08:00: no gap, no double cover.
+    # Evening 20:00–02:30 (first occurrence, written with its offset), then 02:30–08:00.
     text = (
         "service,level,start,end,matrix_id,name\n"
-        "kardiologi,1,2026-10-24 20:00,2026-10-25 02:30,@kvall:localhost,Kväll\n"
-        "kardiologi,1,2026-10-25 02:30,2026-10-25 08:00,@natt:localhost,Natt\n"
+        "kardiologi,1,2026-10-24 20:00,2026-10-25 02:30+02:00,@kvall:localhost,Kväll\n"
+        "kardiologi,1,2026-10-25 02:30+02:00,2026-10-25 08:00,@natt:localhost,Natt\n"
     )
     result = check_roster([("r.csv", text.encode())], CATALOGUE, TZ)
     assert result.ok, result.problems
@@ -138,3 +138,35 @@ def test_handover_at_the_autumn_change_has_exactly_one_person_on() -> None:
     while instant < datetime(2026, 10, 25, 7, tzinfo=UTC):
         assert len(on_duty(KARDIOLOGI, instant, result.shifts).level(1)) == 1, instant
         instant += timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "code", "column"),
+    [
+        pytest.param(
+            "2026-10-25 02:30", "2026-10-25 08:00", "ambiguous_time", "start", id="autumn-start"
+        ),
+        pytest.param(
+            "2026-10-24 20:00", "2026-10-25 02:00", "ambiguous_time", "end", id="autumn-end-02"
+        ),
+        pytest.param(
+            "2026-03-29 02:30", "2026-03-29 08:00", "nonexistent_time", "start", id="spring-gap"
+        ),
+    ],
+)
+def test_a_local_time_at_a_dst_change_that_is_not_one_instant_is_refused_with_its_line(
+    start: str, end: str, code: str, column: str
+) -> None:
+    text = (
+        "service,level,start,end,matrix_id,name\n"
+        "kardiologi,1,2026-10-20 08:00,2026-10-20 17:00,@dag:localhost,Dag\n"
+        f"kardiologi,1,{start},{end},@natt:localhost,Natt\n"
+    )
+    result = check_roster([("r.csv", text.encode())], CATALOGUE, TZ)
+    assert [(p.line, p.code, p.params["column"]) for p in result.errors] == [(3, code, column)]
+
+
+def test_the_hour_after_the_autumn_repeat_is_one_instant_and_fine() -> None:
+    # 03:00 on 25 October occurs once (the clock went back at 03:00 to 02:00).
+    shift = one_shift("2026-10-24 20:00", "2026-10-25 03:00")
+    assert shift.end == datetime(2026, 10, 25, 2, tzinfo=UTC)

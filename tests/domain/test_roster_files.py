@@ -154,7 +154,7 @@ def test_an_attendee_without_a_matrix_address_is_refused_not_dropped() -> None:
             ),
         )
     )
-    assert errors(result) == [(4, "attendee_not_matrix")]
+    assert errors(result) == [(9, "attendee_not_matrix")]  # Bo's ATTENDEE line
 
 
 def test_an_unknown_time_zone_is_an_error_not_local_time() -> None:
@@ -171,7 +171,7 @@ def test_an_unknown_time_zone_is_an_error_not_local_time() -> None:
             ),
         )
     )
-    assert errors(result) == [(4, "unknown_timezone")]
+    assert errors(result) == [(6, "unknown_timezone")]  # the DTSTART naming the zone
     assert result.errors[0].params == {"tzid": "Mars/Olympus"}
 
 
@@ -194,25 +194,28 @@ def test_duration_instead_of_dtend() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lines", "code"),
+    ("lines", "code", "line"),
     [
-        ("DTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261202", "all_day_event"),
+        ("DTSTART;VALUE=DATE:20261201\nDTEND;VALUE=DATE:20261202", "all_day_event", 6),
         (
             "DTSTART:20261201T070000Z\nDTEND:20261201T160000Z\nRRULE:FREQ=WEEKLY",
             "endless_recurrence",
+            8,
         ),
         (
             "DTSTART:20261201T070000Z\nDTEND:20261201T071000Z\nRRULE:FREQ=MINUTELY;COUNT=100000",
             "too_many_occurrences",
+            8,
         ),
     ],
 )
 def test_calendar_shapes_that_are_not_shifts_are_refused_with_their_line(
-    lines: str, code: str
+    lines: str, code: str, line: int
 ) -> None:
+    # The property's own line (DTSTART 6, RRULE 8), not BEGIN:VEVENT (4).
     event = f"UID:1\n{lines}\nX-CONSULTBOT-MATRIX-ID:@anna:region.se\nX-CONSULTBOT-NAME:A\n{DUTY}"
     result = check(("r.ics", ics(event)))
-    assert errors(result) == [(4, code)]
+    assert errors(result) == [(line, code)]
 
 
 # ---------------------------------------------------------------------------------------------

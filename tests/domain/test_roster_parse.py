@@ -137,7 +137,7 @@ def test_a_file_neither_utf8_nor_windows_1252_is_refused_at_its_first_bad_line()
     assert not result.shifts
 
 
-def test_quoted_cells_with_delimiters_and_newlines_keep_physical_line_numbers() -> None:
+def test_quoted_cells_spanning_lines_keep_physical_line_numbers() -> None:
     text = (
         "service,level,start,end,matrix_id,name,phone\n"
         'kardiologi,1,2026-03-02 08:00,2026-03-02 17:00,@a:localhost,"Berg, Anna\növerläkare",\n'
@@ -145,8 +145,11 @@ def test_quoted_cells_with_delimiters_and_newlines_keep_physical_line_numbers() 
         "kardiologi,1,2026-03-02 08:00,2026-03-02 17:00,not-a-matrix-id,Bo,\n"
     )
     result = check(("r.csv", text.encode()))
-    assert result.shifts[0].name == "Berg, Anna\növerläkare"
-    assert codes(result.errors) == [("r.csv", 5, "bad_matrix_id")]
+    # The line break inside the name is refused (issue 20), at the line the row starts on.
+    assert codes(result.errors) == [
+        ("r.csv", 2, "control_character"),
+        ("r.csv", 5, "bad_matrix_id"),
+    ]
 
 
 def test_times_with_offset_and_24_00_are_accepted() -> None:
@@ -392,20 +395,23 @@ def test_ical_attendee_gives_matrix_id_and_name() -> None:
     assert (shift.user, shift.name) == ("@asa.oberg:localhost", "Åsa Öberg")
 
 
-def test_ical_problems_carry_the_line_of_begin_vevent() -> None:
+def test_ical_problems_carry_the_line_of_their_own_property() -> None:
     events = _events(
         _sthlm(2026, 3, 2, 8), _sthlm(2026, 3, 2, 17), _sthlm(2026, 3, 2, 8), _sthlm(2026, 3, 3, 8)
     )
     events[1]["x-consultbot-service"] = "ortopedi"
     events[1]["x-consultbot-level"] = "x"
     data = ical(events)
-    begin_lines = [
-        n for n, line in enumerate(data.decode().splitlines(), 1) if line == "BEGIN:VEVENT"
-    ]
+    lines = data.decode().splitlines()
+    second = [n for n, line in enumerate(lines, 1) if line == "BEGIN:VEVENT"][1]
+
+    def own(prefix: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if n > second and line.startswith(prefix))
+
     result = check(("roster.ics", data))
     assert sorted(codes(result.errors)) == [
-        ("roster.ics", begin_lines[1], "bad_level"),
-        ("roster.ics", begin_lines[1], "unknown_service"),
+        ("roster.ics", own("X-CONSULTBOT-LEVEL"), "bad_level"),
+        ("roster.ics", own("X-CONSULTBOT-SERVICE"), "unknown_service"),
     ]
 
 
@@ -551,7 +557,7 @@ def test_problems_of_several_files_name_their_own_file() -> None:
         pytest.param(
             b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10", "binary_file", None, id="png"
         ),
-        pytest.param(b"PK\x03\x04not really a zip", "not_a_workbook", None, id="broken-zip"),
+        pytest.param(b"PK\x03\x04not really a zip", "xlsx_truncated", None, id="broken-zip"),
         pytest.param(
             b"service,level,start,matrix_id,name\nkardiologi,1,2026-03-02 08:00,@a:b,A\n",
             "missing_columns",
@@ -715,37 +721,47 @@ def raw_ics(dtstart: str, dtend: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("dtstart", "dtend", "code"),
+    ("dtstart", "dtend", "code", "line"),
     [
         pytest.param(
             "DTSTART;VALUE=DATE:20260302",
             "DTEND;VALUE=DATE:20260303",
             "all_day_event",
+            6,
             id="all-day",
         ),
-        pytest.param("DTSTART:garbage", "DTEND:20260302T170000", "bad_time", id="garbage"),
-        pytest.param("DTSTART:20260302T080000", "DTEND:P1D", "bad_time", id="duration-as-end"),
+        pytest.param("DTSTART:garbage", "DTEND:20260302T170000", "bad_time", 6, id="garbage"),
+        pytest.param("DTSTART:20260302T080000", "DTEND:P1D", "bad_time", 7, id="duration-as-end"),
         pytest.param(
-            "DTSTART:20260302T170000", "DTEND:20260302T080000", "end_not_after_start", id="reversed"
+            "DTSTART:20260302T170000",
+            "DTEND:20260302T080000",
+            "end_not_after_start",
+            7,
+            id="reversed",
         ),
         pytest.param(
             "DTSTART;TZID=Europe/Stockholm:20260329T023000",
             "DTEND;TZID=Europe/Stockholm:20260329T080000",
             "nonexistent_time",
+            6,
             id="tzid-in-spring-gap",
         ),
         pytest.param(
             "DTSTART:00010101T000000",
             "DTEND:20260302T170000",
             "year_out_of_range",
+            6,
             id="year-1",
         ),
     ],
 )
-def test_ical_bad_times_are_reported_at_the_event(dtstart: str, dtend: str, code: str) -> None:
+def test_ical_bad_times_are_reported_at_their_property(
+    dtstart: str, dtend: str, code: str, line: int
+) -> None:
+    # DTSTART is line 6 and DTEND line 7; BEGIN:VEVENT (line 4) would not show which is wrong.
     result = check(("roster.ics", raw_ics(dtstart, dtend)))
     assert not result.ok
-    assert {(p.file, p.line) for p in result.errors} == {("roster.ics", 4)}
+    assert {(p.file, p.line) for p in result.errors} == {("roster.ics", line)}
     assert set(code.split("|")) & {p.code for p in result.errors}
 
 

@@ -248,6 +248,44 @@ async def test_personal_identity_number_is_redacted(
             assert db.execute("SELECT count(*) FROM consult_event").fetchone()[0] == 0
 
 
+async def test_personal_identity_number_in_an_emote_or_an_edit_is_redacted(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor") as w:
+        config = w.config()
+        await w.seed(config, {})
+        async with running_bot(config):
+            doctor = w.people["doctor"].c
+            dm = await doctor.create_dm(w.bot_id)
+            emote = await doctor.send_content(
+                dm, "m.room.message", {"msgtype": "m.emote", "body": "tittar på 121212\u20131212"}
+            )
+            await doctor.wait_for(lambda s: s.kind == "redaction" and s.reacts_to == emote, 30)
+            original = await doctor.send_text(dm, "Hej, en fråga om en patient")
+            edit = await doctor.send_content(
+                dm,
+                "m.room.message",
+                {
+                    "msgtype": "m.text",
+                    "body": "* Hej, en fråga om en patient",
+                    "m.new_content": {
+                        "msgtype": "m.text",
+                        "body": "Hej, en fråga om patient 19121212-1212",
+                        "format": "org.matrix.custom.html",
+                        "formatted_body": "Hej, en fråga om patient 19121212<b>-</b>1212",
+                    },
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+                },
+            )
+            await doctor.wait_for(lambda s: s.kind == "redaction" and s.reacts_to == edit, 30)
+            told = from_bot(w, dm, "personnummer")
+            await doctor.wait_until(lambda: len([s for s in doctor.seen if told(s)]) == 2, 30)
+            # The original carried none and stays; neither message became a command.
+            assert not any(s.kind == "redaction" and s.reacts_to == original for s in doctor.seen)
+        with sqlite3.connect(tmp_path / "consultbot.db") as db:
+            assert db.execute("SELECT count(*) FROM consult_event").fetchone()[0] == 0
+
+
 async def test_users_from_other_servers_are_refused(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
