@@ -15,11 +15,7 @@ ENTRIES = manifest()
 
 def _param(entry: dict[str, object]) -> object:
     pending = str(entry.get("pending", ""))
-    marks = (
-        [pytest.mark.xfail(strict=True, reason=f"{pending} makes this outcome right")]
-        if pending
-        else []
-    )
+    marks = [pytest.mark.xfail(strict=True, reason=pending)] if pending else []
     return pytest.param(entry, id=str(entry["name"]), marks=marks)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -217,10 +216,6 @@ def _seeded(kind: str) -> st.SearchStrategy[tuple[str, bytes]]:
     )
 
 
-# Until files-valid lands, a damaged XLSX can still end in zlib.error (staff/personal-skadad.xlsx).
-_ZLIB = pytest.mark.xfail(raises=zlib.error, strict=False, reason="files-valid catches it")
-
-
 _SETTINGS = settings(
     max_examples=40,
     deadline=None,
@@ -228,7 +223,6 @@ _SETTINGS = settings(
 )
 
 
-@_ZLIB
 @_SETTINGS
 @given(case=_seeded("roster"))
 def test_a_mutated_roster_is_refused_cleanly_or_reported_completely(
@@ -245,7 +239,6 @@ def test_a_mutated_roster_imported_anyway_lists_every_hole_it_leaves(
     _check("roster", active, *case, "--allow-gaps", "--allow-shrink", holes=True)
 
 
-@_ZLIB
 @_SETTINGS
 @given(case=_seeded("staff"))
 def test_a_mutated_staff_list_is_refused_cleanly_or_counted_right(
