@@ -121,7 +121,9 @@ FIRST_NAMES = (
     "Märta",
     "Örjan",
 )
-WHO_INSTANTS = ("2027-03-28 01:30", "2027-10-31 02:30", "2027-06-15 12:00")
+# Around both DST changes; 02:30 on 2027-10-31 occurs twice and `who --at` refuses it (issue
+# 20: ambiguous local times are not guessed), so the autumn instant is just after the change.
+WHO_INSTANTS = ("2027-03-28 01:30", "2027-10-31 03:30", "2027-06-15 12:00")
 
 
 # ---------------------------------------------------------------------------------------------
