@@ -63,6 +63,7 @@ from consultbot.ports import (
     OutboxItem,
     OutboxKind,
     RoomRefused,
+    UnsafeRoom,
 )
 from consultbot.render import Messages
 from consultbot.report import CHART_SIZE, month_report
@@ -270,6 +271,8 @@ class Dispatcher:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._naming: set[asyncio.Task[None]] = set()  # consult rooms being named after a page
         self._attempts: defaultdict[int, int] = defaultdict(int)
+        # The private and admin rooms in use: room → the bot-state key it is remembered under.
+        self._room_keys: dict[str, str] = {}
         self.retries = 0  # sends tried again after a failure (read by consultbot/metrics.py)
 
     def kick(self) -> None:
@@ -352,6 +355,13 @@ class Dispatcher:
         """Deliver one item; False when it is to be tried again."""
         try:
             marked = await self.deliver(item)
+        except UnsafeRoom as exc:
+            if await self._room_unsafe(exc):
+                return False  # a private or admin room, forgotten: the retry makes a new one
+            # A consult room: nothing of this item goes anywhere else. A page that cannot go
+            # out is reported as one not out in time; the admins were told which room.
+            log.error("outbox item %s dropped: %s fails the room policy", item.id, exc.room)
+            marked = False
         except Exception:
             self._attempts[item.id] += 1
             attempts = self._attempts[item.id]
@@ -369,6 +379,46 @@ class Dispatcher:
         self._progress.set()
         self._progress = asyncio.Event()
         return True
+
+    async def _room_unsafe(self, exc: UnsafeRoom, depth: int = 0) -> bool:
+        """A room the bot made fails the room policy: leave it and tell the admins, once.
+
+        True when it was a private or admin room, now forgotten (the next try makes a new one).
+        """
+        key = self._room_keys.pop(exc.room, None)
+        if key is not None:
+            await self._store.set_meta(key, "")
+        told = f"unsafe-room:{exc.room}"
+        if await self._store.get_meta(told) is not None:
+            return key is not None
+        try:
+            await self._messenger.leave(exc.room)
+        except Exception:
+            log.warning("could not leave the room %s", exc.room)
+        consult = await self._store.consult_for_room(exc.room)
+        content = self._renderer.render(
+            "admin_room_unsafe", room=exc.room, faults=exc.faults, consult=consult or ""
+        )
+        txn = f"unsafe-{hashlib.sha256(exc.room.encode()).hexdigest()[:16]}"
+        await self._tell_admins(content, txn, depth)
+        await self._store.set_meta(told, ",".join(exc.faults))
+        return key is not None
+
+    async def _tell_admins(self, content: Content, txn: str, depth: int) -> None:
+        """Send to the admin rooms; an admin room failing the policy itself is left, the
+        admins told in a new one (a room found failing while telling them: two deep at most)."""
+        for _ in range(2):
+            try:
+                for n, room in enumerate(await self._admin_rooms()):
+                    await self._messenger.send(room, content, txn=f"{txn}-{n}")
+                return
+            except UnsafeRoom as exc:
+                if depth >= 2:
+                    break
+                await self._room_unsafe(exc, depth + 1)
+            except Exception:
+                break
+        log.error("could not tell the admins that a room fails the room policy")
 
     # -- carrying out one item ------------------------------------------------------------------
 
@@ -426,6 +476,8 @@ class Dispatcher:
         consult = await self._store.consult(consult_id)
         if consult is None:
             raise ValueError(f"no consult {consult_id}")
+        if consult.room:
+            self._messenger.own_room(consult.room)  # the bot made it: held to the room policy
         if _overtaken(consult, effect):
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
@@ -542,6 +594,7 @@ class Dispatcher:
         """
         room = consult.room or await self._claim(consult.id)
         if room:
+            self._messenger.own_room(room)
             await self._messenger.fill_room(room, invite=effect.invite)
             return
         topic = (await self._renderer.render_about(consult, "topic")).text
@@ -683,7 +736,7 @@ class Dispatcher:
         for admin in self._admins:
             key = f"admin-{hashlib.sha256(admin.encode()).hexdigest()[:12]}"
             room = await self._store.get_meta(key)
-            if room is None:
+            if not room:  # none yet, or one forgotten as failing the room policy
                 room = await self._messenger.create_room(
                     key=key,
                     name="Konsultbot – admin",
@@ -691,6 +744,7 @@ class Dispatcher:
                     invite=(admin,),
                 )
                 await self._store.set_meta(key, room)
+            self._own(room, key)
             rooms.append(room)
         if not rooms:
             log.warning("an admin alert, but neither admin_room nor admins are configured")
@@ -701,7 +755,7 @@ class Dispatcher:
         once)."""
         key = direct_key(user)
         room = await self._store.get_meta(key)
-        if room is None:
+        if not room:  # none yet, or one forgotten as failing the room policy
             room = await self._messenger.create_room(
                 key=key,
                 name="Konsultbot",
@@ -709,7 +763,14 @@ class Dispatcher:
                 invite=(user,),
             )
             await self._store.set_meta(key, room)
+        self._own(room, key)
         return room
+
+    def _own(self, room: str, key: str) -> None:
+        """A private or admin room the bot made: held to the room policy, forgotten if it
+        fails it."""
+        self._messenger.own_room(room)
+        self._room_keys[room] = key
 
     async def _page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

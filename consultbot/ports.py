@@ -417,6 +417,18 @@ class FileTooLarge(Exception):
         self.size = size
 
 
+class UnsafeRoom(Exception):
+    """A room the bot made is no longer as the room policy has it: nothing goes into it.
+
+    `faults` are the words of `adapters/room_policy.room_faults` (`encryption`, `creator`, …).
+    """
+
+    def __init__(self, room: str, faults: Sequence[str]) -> None:
+        super().__init__(f"{room}: {', '.join(faults)}")
+        self.room = room
+        self.faults = tuple(faults)
+
+
 class FileSource(ABC):
     """Fetches the bytes of files people sent (decrypting them where needed)."""
 
@@ -503,6 +515,13 @@ class Messenger(ABC):
     @abstractmethod
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         """Set a room's name and topic (the same again: no change)."""
+
+    @abstractmethod
+    def own_room(self, room: str) -> None:
+        """`room` is one the bot made (a consult, pool, private or admin room): from now on
+        nothing goes into it (message, invite, name, state) unless it passes the room policy;
+        a room that does not raises `UnsafeRoom`. Rooms whose creation event the bot sent are
+        held to it anyway; this covers rooms recorded before the bot checked their creator."""
 
     @abstractmethod
     def pool_policy(self) -> str:

@@ -9,6 +9,10 @@ Facts this module is built around (see ../shared/MATRIX-NOTES.md):
   moment. A page therefore waits until the invitees are in nio's member list and their device
   keys are queried. A share already under way when a member is learned would still be used for
   the next message: no message is encrypted under a key a member's device lacks (`_Client`).
+- Rooms the bot makes carry no alias (anyone on the server could squat the next one): a room
+  made just before a crash is found again by its creation content (`create_room`). Nothing
+  goes into a room the bot made unless it passes the room policy, read from the state sync
+  brought (`_vet`, `room_policy.room_faults`): no request on the way of a page.
 - nio retries connection errors forever; its wait is capped at one second here so that the bot
   catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks: nio
   reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as a proxy or load
@@ -21,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -39,6 +44,7 @@ from nio import (
     ReactionEvent,
     RoomCreateError,
     RoomCreateEvent,
+    RoomCreateResponse,
     RoomEncryptedFile,
     RoomForgetError,
     RoomGetEventResponse,
@@ -54,17 +60,17 @@ from nio import (
     RoomPreset,
     RoomPutStateResponse,
     RoomRedactError,
-    RoomResolveAliasResponse,
     RoomSendResponse,
     SyncResponse,
     UnknownEvent,
     WhoamiResponse,
 )
-from nio.api import MessageDirection
+from nio.api import Api, MessageDirection
 from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
 from consultbot.adapters.message_text import is_chat, shown_texts
+from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.config import MatrixConfig
 from consultbot.domain import audience, polls
 from consultbot.domain.errors import ConsultbotError
@@ -81,6 +87,7 @@ from consultbot.ports import (
     IncomingVote,
     Messenger,
     RoomRefused,
+    UnsafeRoom,
 )
 from consultbot.tasks import Tasks
 
@@ -89,8 +96,12 @@ log = logging.getLogger(__name__)
 DISPLAY_NAME = "Konsultbot (Chatbot)"
 SYNC_TOKEN = "sync_token"
 ROOM_POLICY = "room_policy"
+ROOM_INTENT = "room-intent:"  # + key: the creation content of a room about to be made
 # What leaving a room the bot is no longer in answers: nothing to do.
 _NOT_IN_ROOM = ("M_FORBIDDEN", "M_NOT_FOUND")
+PL = "m.room.power_levels"
+#: Faults the bot sets right itself in a room it alone controls (`_vet`).
+REPAIRABLE = frozenset({"join_rule", "server_acl"})
 LOCKED_TYPES = (
     "m.room.server_acl",
     "m.room.guest_access",
@@ -397,6 +408,17 @@ def _content(event: Any) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
+def _joined(event: Mapping[str, Any], user: str) -> bool:
+    """True for `user`'s own membership event saying they are in the room."""
+    content = event.get("content")
+    return (
+        event.get("type") == "m.room.member"
+        and event.get("state_key") == user
+        and isinstance(content, dict)
+        and content.get("membership") == "join"
+    )
+
+
 def encryption_available() -> bool:
     """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
@@ -465,11 +487,15 @@ class MatrixBot(Messenger, FileSource):
         self._keys_lock = asyncio.Lock()
         self._undecrypted: dict[str, tuple[MegolmEvent, str, float]] = {}
         self._stopping = asyncio.Event()
-        self._instance = ""
-        self.last_sync: float | None = None  # time.monotonic() of the last successful sync
+        # Rooms the bot made, as sync shows them: the state `room_policy.room_faults` reads
+        # (type → content).
+        self._room_state: dict[str, dict[str, dict[str, Any]]] = {}
         # Who created each room the bot is in (its `m.room.create` sender): the bot's own
         # rooms are checked by their policy, rooms people opened by domain/audience.py.
         self._creators: dict[str, str] = {}
+        self._own_rooms: set[str] = set()  # rooms the service says the bot made (`own_room`)
+        self._unsafe: dict[str, tuple[str, ...]] = {}  # rooms that failed the policy: faults
+        self.last_sync: float | None = None  # time.monotonic() of the last successful sync
 
     @property
     def rate_limited(self) -> int:
@@ -573,18 +599,6 @@ class MatrixBot(Messenger, FileSource):
         """This instance's Matrix device (after login)."""
         return str(self.client.device_id) if self.client is not None else ""
 
-    async def _instance_id(self) -> str:
-        """The database's own tag in room aliases, made once (by the first room made)."""
-        if not self._instance:
-            instance = await self.store.get_meta("instance")
-            if instance is None:
-                import secrets
-
-                instance = secrets.token_hex(4)
-                await self.store.set_meta("instance", instance)
-            self._instance = instance
-        return self._instance
-
     async def _set_display_name(self) -> None:
         assert self.client is not None
         current = await self.client.get_displayname()
@@ -633,6 +647,7 @@ class MatrixBot(Messenger, FileSource):
                 log.warning("sync error: %s", response)
                 await asyncio.sleep(1.0)
                 continue
+            self._learn_rooms(response)
             await self._crypto_chores()
             await self._handle(response)
             token = response.next_batch
@@ -658,6 +673,7 @@ class MatrixBot(Messenger, FileSource):
                 break
             log.warning("first sync failed: %s; retrying", response)
             await asyncio.sleep(1.0)
+        self._learn_rooms(response)
         await self._crypto_chores()
         await self._invites(response)
         await self.store.set_meta(SYNC_TOKEN, response.next_batch)
@@ -722,6 +738,7 @@ class MatrixBot(Messenger, FileSource):
                 log.warning("standby sync error: %s", response)
                 await asyncio.sleep(1.0)
                 continue
+            self._learn_rooms(response)
             await self._crypto_chores()
             token = str(response.next_batch)
             self._save_own_token(token)
@@ -743,6 +760,88 @@ class MatrixBot(Messenger, FileSource):
                 await client.send_to_device_messages()
             except LocalProtocolError as exc:
                 log.debug("crypto chores: %s", exc)
+
+    # -- the state of the rooms the bot made --------------------------------------------------
+
+    def _learn_rooms(self, response: SyncResponse) -> None:
+        """Keep the state `room_faults` reads, as this sync brings it (before anything waits on
+        the rooms it names); rooms the bot left are forgotten."""
+        for room_id, info in response.rooms.join.items():
+            for event in (*info.state, *info.timeline.events):
+                source = getattr(event, "source", None)
+                if isinstance(source, dict):
+                    self._learn_state(room_id, source)
+        for room_id in response.rooms.leave:
+            self._forget_room(room_id)
+
+    def _learn_state(self, room: str, event: Mapping[str, Any]) -> None:
+        kind, content = event.get("type"), event.get("content")
+        if kind not in room_policy.CHECKED_TYPES or event.get("state_key") != "":
+            return
+        if not isinstance(content, dict):
+            return
+        self._room_state.setdefault(room, {})[str(kind)] = content
+        if kind == "m.room.create":
+            self._creators[room] = str(event.get("sender", ""))
+
+    def _forget_room(self, room: str) -> None:
+        self._room_state.pop(room, None)
+        self._creators.pop(room, None)
+
+    def own_room(self, room: str) -> None:
+        self._own_rooms.add(room)
+
+    async def _vet(self, room: str) -> None:
+        """Raise `UnsafeRoom` unless `room`, if the bot made it, passes the room policy.
+
+        Read from the state sync brought (or the creation itself): no request on a page's way.
+        A join rule or ACL off the policy in a room the bot still controls alone is set right
+        instead (as the start-up lockdown would); anything else is final for the room.
+        """
+        if room in self._unsafe:
+            raise UnsafeRoom(room, self._unsafe[room])
+        if room not in self._own_rooms and self._creators.get(room) != self.user_id:
+            return  # a room a user opened (or a room not the bot's): not this policy's
+        if not await self._wait(lambda: room in self._creators, WAIT_FOR_ROOM):
+            raise RuntimeError(f"the state of {room} not known after {WAIT_FOR_ROOM} s")
+        if self._creators[room] == self.user_id:
+            # A sync can show a room the bot is making half made: its first events only.
+            await self._wait(lambda: "m.room.encryption" in self._room_state[room], WAIT_FOR_ROOM)
+        faults = self._faults(room)
+        if faults and set(faults) <= REPAIRABLE:
+            await self._repair(room)
+            faults = self._faults(room)
+        if faults:
+            self._unsafe[room] = faults
+            log.error("room %s fails the room policy (%s): nothing goes into it", room, faults)
+            raise UnsafeRoom(room, faults)
+        # nio encrypts by its own view of the room: it must have seen the encryption too.
+        client = self.client
+        assert client is not None
+
+        def encrypted() -> bool:
+            known = client.rooms.get(room)
+            return known is None or bool(known.encrypted)
+
+        if not await self._wait(encrypted, WAIT_FOR_ROOM):
+            raise RuntimeError(f"{room} is not encrypted in nio's view after sync")
+
+    def _faults(self, room: str) -> tuple[str, ...]:
+        return room_policy.room_faults(
+            self.user_id, self.servers, self._creators.get(room, ""), self._room_state[room]
+        )
+
+    async def _repair(self, room: str) -> None:
+        """Put the policy's join rule, ACL (and the rest of the lockdown) into `room`."""
+        client = self.client
+        assert client is not None
+        current = {kind: self._room_state[room].get(kind) for kind in (*LOCKED_TYPES, PL)}
+        for kind, content in room_policy.lockdown_changes(self.user_id, self.servers, current):
+            put = await client.room_put_state(room, kind, content)
+            if not isinstance(put, RoomPutStateResponse):
+                raise RuntimeError(f"could not set {kind} in {room}: {put}")
+            self._room_state[room][kind] = content
+            log.info("room %s: %s set to the policy's", room, kind)
 
     async def _handle(self, response: SyncResponse) -> None:
         await self._invites(response)
@@ -987,7 +1086,7 @@ class MatrixBot(Messenger, FileSource):
 
     async def _verify_joined(self, room_id: str, inviter: str) -> None:
         """Leave a room just joined whose real state fails the checks its invite passed."""
-        state = await self._room_state(room_id)
+        state = await self._fetch_room_state(room_id)
         if state is None:
             log.warning("left %s: its state could not be read", room_id)
             await self._quietly_leave(room_id)
@@ -1008,7 +1107,7 @@ class MatrixBot(Messenger, FileSource):
         except Exception:
             log.exception("could not leave %s", room_id)
 
-    async def _room_state(self, room_id: str) -> list[dict[str, Any]] | None:
+    async def _fetch_room_state(self, room_id: str) -> list[dict[str, Any]] | None:
         """The room's current state events as the homeserver has them; None when unreadable."""
         assert self.client is not None
         answer = await self.client.room_get_state(room_id)
@@ -1028,7 +1127,7 @@ class MatrixBot(Messenger, FileSource):
         """True for a room the bot created: its `m.room.create` event is the bot's (no one
         else can have written it). Read from the homeserver when sync has not shown it."""
         if room_id not in self._creators:
-            state = await self._room_state(room_id)
+            state = await self._fetch_room_state(room_id)
             if state is None:
                 return False  # unknown: checked as a room someone else opened
             self._creators[room_id] = state_facts(state)[1]
@@ -1073,6 +1172,7 @@ class MatrixBot(Messenger, FileSource):
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
         async def lock_down() -> None:
+            await self.own_recorded_rooms()
             await self.lock_down_rooms()
 
         self.tasks.spawn(
@@ -1081,26 +1181,48 @@ class MatrixBot(Messenger, FileSource):
             context="bringing consult rooms up to the room policy",
         )
 
-    async def lock_down_rooms(self) -> int:
-        """Bring consult rooms made before the current room policy up to it, once; how many.
+    async def own_recorded_rooms(self) -> int:
+        """Hold the consult rooms the database knows, that somebody else made, to the room
+        policy (rooms adopted by their alias before the bot checked who made them); how many.
+        They fail it: the first thing on its way to one leaves it and tells the admins."""
+        client = self.client
+        assert client is not None
+        adopted = 0
+        for room_id in list(client.rooms):
+            creator = self._creators.get(room_id)
+            if creator is None or creator == self.user_id or room_id in self._own_rooms:
+                continue
+            if await self.store.consult_for_room(room_id) is not None:
+                self._own_rooms.add(room_id)
+                adopted += 1
+        if adopted:
+            log.warning("%d consult rooms were made by somebody else", adopted)
+        return adopted
 
-        A migration step for the rooms: it runs after start-up until every consult room the bot
-        is in has the policy's ACL, guest access, join rule and power levels, then is recorded
-        as done (a failure leaves it to the next start).
+    async def lock_down_rooms(self) -> int:
+        """Bring the rooms the bot made before the current room policy up to it, once; how
+        many state events that took.
+
+        A migration step for the rooms: it runs after start-up (the first sync has brought
+        every room's state) until every room whose creation event the bot sent has the
+        policy's ACL, guest access, join rule and power levels (nobody else above
+        `OTHERS_CEILING`), then is recorded as done for this policy and these servers (a
+        failure leaves it to the next start). Rooms somebody else made are not the bot's to
+        change: one recorded as the bot's fails `_vet` and is left.
         """
         client = self.client
         assert client is not None
-        done = await self.store.get_meta(ROOM_POLICY)
-        if done is not None and int(done) >= room_policy.POLICY_VERSION:
+        marker = f"{room_policy.LOCKDOWN_VERSION}:{','.join(self.servers)}"
+        if await self.store.get_meta(ROOM_POLICY) == marker:
             return 0
         changed = 0
-        for room_id, room in list(client.rooms.items()):
-            consult_room = (room.canonical_alias or "").startswith("#konsult-")
-            # Rooms from the warm pool have no alias: the store knows them as consult rooms.
-            if not consult_room and await self.store.consult_for_room(room_id) is None:
+        for room_id, creator in list(self._creators.items()):
+            if creator != self.user_id or room_id not in client.rooms:
                 continue
+            # Read from the server, not from sync: a migration, once, and exact.
+            state = self._room_state.setdefault(room_id, {})
             current: dict[str, dict[str, Any] | None] = {}
-            for kind in (*LOCKED_TYPES, "m.room.power_levels"):
+            for kind in (*LOCKED_TYPES, PL):
                 answer = await client.room_get_state_event(room_id, kind)
                 content = getattr(answer, "content", None)
                 current[kind] = content if isinstance(content, dict) else None
@@ -1108,9 +1230,10 @@ class MatrixBot(Messenger, FileSource):
                 put = await client.room_put_state(room_id, kind, content)
                 if not isinstance(put, RoomPutStateResponse):
                     raise RuntimeError(f"could not set {kind} in {room_id}: {put}")
+                state[kind] = content
                 changed += 1
-        await self.store.set_meta(ROOM_POLICY, str(room_policy.POLICY_VERSION))
-        log.info("room policy %d applied: %d state events", room_policy.POLICY_VERSION, changed)
+        await self.store.set_meta(ROOM_POLICY, marker)
+        log.info("room policy %s applied: %d state events", marker, changed)
         return changed
 
     # -- FileSource --------------------------------------------------------------------------
@@ -1144,37 +1267,107 @@ class MatrixBot(Messenger, FileSource):
     async def create_room(
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
     ) -> str:
-        client = self.client
-        assert client is not None
-        alias = f"konsult-{await self._instance_id()}-{key}".lower()
-        state = room_policy.locked_state(self.servers)
-        levels = room_policy.power_levels()
+        """Create an encrypted room for `key`, or find the one made for it before a crash.
 
-        async def create(people: Sequence[str]) -> str | None:
-            response = await client.room_create(
-                alias=alias,
-                name=name,
-                topic=topic,
-                preset=RoomPreset.private_chat,
-                invite=list(people),
-                initial_state=state,
-                power_level_override=levels,
-            )
-            if isinstance(response, RoomCreateError):
-                if response.status_code == "M_ROOM_IN_USE":
-                    return await self._resolve(alias)  # created before a crash: the same room
-                log.warning("room creation for %s failed: %s", key, response)
-                return None
-            return str(response.room_id)
-
-        room = await create(invite)
+        The intent (`key` and a random nonce) is recorded before the room is made and goes
+        into its creation content; the caller records the room's id after. A call that finds
+        an intent recorded repeats that very creation (`_create`): if the room was made, it is
+        taken, with the proof only the bot can give; if not, it is made now. An intent whose
+        room the bot cannot use (left, or failing the policy) gives way to a new one.
+        """
+        earlier = await self.store.get_meta(ROOM_INTENT + key)
+        if earlier:
+            room = await self._create(earlier, name=name, topic=topic, invite=invite)
+            if room is not None:
+                await self.invite(room, invite)  # again: the crash may have come before
+                return room
+        mark = f"{key}/{secrets.token_hex(16)}"
+        await self.store.set_meta(ROOM_INTENT + key, mark)
+        room = await self._create(mark, name=name, topic=topic, invite=invite)
         if room is None:
             # One bad invitee must not stop the others from being reached.
-            room = await create(())
+            room = await self._create(mark, name=name, topic=topic, invite=())
             if room is None:
-                raise RuntimeError(f"could not create the consult room for {key}")
+                raise RuntimeError(f"could not create the room for {key}")
             await self.invite(room, invite)
         return room
+
+    async def _create(
+        self, mark: str, *, name: str, topic: str, invite: Sequence[str]
+    ) -> str | None:
+        """One createRoom with the policy's state and `mark` in the creation content; the
+        room, or None when the homeserver refused it.
+
+        Under the alias `consultbot-<the mark's nonce>`: nobody can guess it, so it is taken
+        only when this very creation was asked for before (before a crash; or nio repeated a
+        request that timed out while the homeserver was making the room). That room is taken
+        only with the proof `_proven` asks for, never by its alias alone.
+        """
+        client = self.client
+        assert client is not None
+        levels = room_policy.power_levels()
+        state = room_policy.locked_state(self.servers)
+        alias = f"consultbot-{mark.rpartition('/')[2]}"
+        method, path, data = Api.room_create(
+            client.access_token,
+            alias=alias,
+            name=name,
+            topic=topic,
+            preset=RoomPreset.private_chat,
+            invite=list(invite),
+            initial_state=state,
+            power_level_override=levels,
+        )
+        body = json.loads(data) | {"creation_content": {room_policy.CREATION_KEY: mark}}
+        response = await client._send(RoomCreateResponse, method, path, json.dumps(body))
+        if isinstance(response, RoomCreateError) and response.status_code == "M_ROOM_IN_USE":
+            return await self._made_already(alias, mark)
+        if not isinstance(response, RoomCreateResponse):
+            log.warning("room creation for %s failed: %s", mark, response)
+            return None
+        room = str(response.room_id)
+        self._made(room)
+        return room
+
+    def _made(self, room: str) -> None:
+        """A room the bot just made: held to the room policy once sync shows its state."""
+        self._own_rooms.add(room)
+
+    async def _made_already(self, alias: str, mark: str) -> str | None:
+        """The room an earlier try of the same createRoom made, proven the bot's and still in
+        use; None otherwise."""
+        client = self.client
+        assert client is not None
+        server = self.user_id.split(":", 1)[1]
+        resolved = await client.room_resolve_alias(f"#{alias}:{server}")
+        room = str(getattr(resolved, "room_id", "") or "")
+        if room and await self._proven(room, mark):
+            log.info("the room for %s was made already: %s", mark, room)
+            return room
+        log.warning("the alias %s leads to no room of the bot's in use", alias)
+        return None
+
+    async def _proven(self, room: str, mark: str) -> bool:
+        """True when the bot is in `room`, sent its m.room.create with `mark` in it, and has
+        not found it failing the policy (asked for once when sync has not shown the room)."""
+        client = self.client
+        assert client is not None
+        if room in self._unsafe:
+            return False
+        if room not in self._creators:
+            answer = await client.room_get_state(room)
+            if not isinstance(answer, RoomGetStateResponse):
+                return False
+            events = [event for event in answer.events if isinstance(event, dict)]
+            if not any(_joined(event, self.user_id) for event in events):
+                return False  # a room the bot left: its state as it was then
+            for event in events:
+                self._learn_state(room, event)
+        create = self._room_state.get(room, {}).get("m.room.create", {})
+        if self._creators.get(room) != self.user_id or create.get(CREATION_KEY) != mark:
+            return False
+        self._own_rooms.add(room)
+        return True
 
     def pool_policy(self) -> str:
         return f"{room_policy.POLICY_VERSION}:{','.join(self.servers)}"
@@ -1189,11 +1382,13 @@ class MatrixBot(Messenger, FileSource):
         )
         if isinstance(response, RoomCreateError):
             raise RuntimeError(f"could not make a pool room: {response.status_code}")
+        self._made(str(response.room_id))
         return str(response.room_id)
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         client = self.client
         assert client is not None
+        await self._vet(room)
         # The invites side by side, with the member list nio wants before the room's first
         # encrypted message: the invite is the page's first signal and waits for nothing else.
         inviting = asyncio.gather(*(self._invite(room, user) for user in invite))
@@ -1206,6 +1401,7 @@ class MatrixBot(Messenger, FileSource):
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         assert self.client is not None
+        await self._vet(room)
         for put in await asyncio.gather(
             self.client.room_put_state(room, "m.room.name", {"name": name}),
             self.client.room_put_state(room, "m.room.topic", {"topic": topic}),
@@ -1233,15 +1429,8 @@ class MatrixBot(Messenger, FileSource):
                 # under the key shared before the invite, which the invitee never received.
                 client.invalidate_outbound_session(room)
 
-    async def _resolve(self, alias: str) -> str:
-        assert self.client is not None
-        server = self.user_id.split(":", 1)[1]
-        response = await self.client.room_resolve_alias(f"#{alias}:{server}")
-        if not isinstance(response, RoomResolveAliasResponse):
-            raise RuntimeError(f"alias {alias} in use but not resolvable: {response}")
-        return str(response.room_id)
-
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
+        await self._vet(room)
         invited = [user for user in users if await self._invite(room, user)]
         self._learn_invited(room, invited)
 
@@ -1268,6 +1457,7 @@ class MatrixBot(Messenger, FileSource):
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
         check = self._audience_check(room, numbers=numbers, by_bot=await self.made_by_bot(room))
+        await self._vet(room)
         if recipients:
 
             def members_known() -> bool:
@@ -1315,6 +1505,7 @@ class MatrixBot(Messenger, FileSource):
         assert client is not None
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        await self._vet(room)
         response = await client.room_send(
             room, event_type, dict(content), tx_id=txn, ignore_unverified_devices=True
         )
@@ -1331,6 +1522,7 @@ class MatrixBot(Messenger, FileSource):
         assert client is not None
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
+        await self._vet(room)
         content = await media.upload_image(
             client,
             data,
@@ -1369,7 +1561,7 @@ class MatrixBot(Messenger, FileSource):
             log.error("could not join %s: %s", room, response)
             return None
         room_id = str(response.room_id)
-        state = await self._room_state(room_id)
+        state = await self._fetch_room_state(room_id)
         facts, creator = state_facts(state or [])
         found = audience.faults(facts, self.servers) if state is not None else ()
         if state is None or found:
@@ -1384,6 +1576,7 @@ class MatrixBot(Messenger, FileSource):
     ) -> None:
         client = self.client
         assert client is not None
+        await self._vet(room)
         put = await client.room_put_state(room, kind, content, state_key=state_key)
         if not isinstance(put, RoomPutStateResponse):
             raise RuntimeError(f"could not set {kind} in {room}: {put}")
@@ -1394,6 +1587,7 @@ class MatrixBot(Messenger, FileSource):
         left = await client.room_leave(room)
         if isinstance(left, RoomLeaveError) and left.status_code not in _NOT_IN_ROOM:
             raise RuntimeError(f"could not leave {room}: {left.status_code}")
+        self._forget_room(room)
         # Forgotten: the room leaves the bot's account (no history, not in its room list).
         forgot = await client.room_forget(room)
         if isinstance(forgot, RoomForgetError):

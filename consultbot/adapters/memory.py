@@ -42,6 +42,7 @@ from consultbot.ports import (
     Purged,
     RoomRefused,
     Timers,
+    UnsafeRoom,
     Version,
 )
 
@@ -526,6 +527,18 @@ class MemoryMessenger(Messenger):
     # opened that are unfit for answers, and rooms where someone from elsewhere is invited.
     unfit_rooms: dict[str, tuple[Fault, ...]] = field(default_factory=dict)
     outsiders: set[str] = field(default_factory=set)
+    _made: int = 0
+    owned: set[str] = field(default_factory=set)  # rooms the service said the bot made
+    #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
+    unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def own_room(self, room: str) -> None:
+        self.owned.add(room)
+
+    def _vet(self, room: str) -> None:
+        """As the Matrix adapter: nothing goes into a room of the bot's that fails the policy."""
+        if room in self.unsafe:
+            raise UnsafeRoom(room, self.unsafe[room])
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -536,9 +549,10 @@ class MemoryMessenger(Messenger):
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
     ) -> str:
         self._maybe_fail()
-        if key in self._rooms:
+        if key in self._rooms and self._rooms[key] not in self.unsafe:
             return self._rooms[key]
-        room = f"!room{len(self._rooms) + 1}:localhost"
+        self._made += 1
+        room = f"!room{self._made}:localhost"
         self._rooms[key] = room
         self.log.append(Sent(action="create", room=room, users=tuple(invite)))
         return room
@@ -552,10 +566,12 @@ class MemoryMessenger(Messenger):
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.names[room] = name
 
     def pool_policy(self) -> str:
@@ -563,6 +579,7 @@ class MemoryMessenger(Messenger):
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.log.append(Sent(action="invite", room=room, users=tuple(users)))
 
     async def send(
@@ -579,6 +596,7 @@ class MemoryMessenger(Messenger):
             raise RoomRefused(room, self.unfit_rooms[room], fit=False)
         if numbers and room in self.outsiders:
             raise RoomRefused(room, (Fault.FOREIGN_MEMBER,), fit=True)
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -594,6 +612,7 @@ class MemoryMessenger(Messenger):
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
     ) -> str:
         self._maybe_fail()
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -607,6 +626,7 @@ class MemoryMessenger(Messenger):
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
     ) -> str:
         self._maybe_fail()
+        self._vet(room)
         if txn in self._txns:
             return self._txns[txn]
         event_id = f"$sent{len(self.log) + 1}"
@@ -628,6 +648,7 @@ class MemoryMessenger(Messenger):
         self, room: str, kind: str, state_key: str, content: dict[str, Any]
     ) -> None:
         self._maybe_fail()
+        self._vet(room)
         self.state[(room, kind, state_key)] = content
         self.log.append(Sent(action="state", room=room))
 

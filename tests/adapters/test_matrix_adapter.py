@@ -7,7 +7,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import MatrixRoom, RoomForgetResponse, RoomLeaveError, RoomLeaveResponse, RoomMessageText
+from nio import (
+    MatrixRoom,
+    RoomForgetResponse,
+    RoomLeaveError,
+    RoomLeaveResponse,
+    RoomMessageText,
+    Rooms,
+)
 
 from consultbot.adapters import matrix
 from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
@@ -194,6 +201,7 @@ class StandbyClient:
             self.until.set()  # the lease is taken while the standby waits
         response = MagicMock(spec=SyncResponse)
         response.next_batch = f"s{n + 1}"
+        response.rooms = Rooms(invite={}, join={}, leave={})
         response.to_device_events = [object()] * (
             self.to_device[n] if n < len(self.to_device) else 0
         )
