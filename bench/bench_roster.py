@@ -121,7 +121,9 @@ FIRST_NAMES = (
     "Märta",
     "Örjan",
 )
-WHO_INSTANTS = ("2027-03-28 01:30", "2027-10-31 02:30", "2027-06-15 12:00")
+# Around both DST changes; 02:30 on 2027-10-31 occurs twice and `who --at` refuses it (issue
+# 20: ambiguous local times are not guessed), so the autumn instant is just after the change.
+WHO_INSTANTS = ("2027-03-28 01:30", "2027-10-31 03:30", "2027-06-15 12:00")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +193,7 @@ def person(sid: str, index: int) -> tuple[str, str, str]:
     return (
         f"@{sid}-p{index:02d}:{SERVER}",
         f"{FIRST_NAMES[index]} {sid.split('-', 1)[1].capitalize()} {region}",
-        f"070-{region}{index:02d} 00 00",
+        f"070-1{region} {index:02d} 00",  # a dialable mobile number: 070-101 00 00
     )
 
 
@@ -217,10 +219,13 @@ def expected(sid: str, local: datetime, days: int) -> dict[int, str]:
 
 
 def write_config(workdir: Path) -> Path:
-    """config.toml from config.example.toml, with the database and E2EE store in `workdir`."""
+    """config.toml from config.example.toml, with the database and E2EE store in `workdir`
+    and the benchmark's server among the allowed ones."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r'(?m)^database = ".*"$', 'database = "consultbot.db"', text)
     text = re.sub(r'(?m)^store_path = ".*"$', 'store_path = "store"', text)
+    # The roster's people are on the benchmark's own server: an allowed one (issue 20).
+    text = re.sub(r"(?m)^allowed_servers = \[(.*)\]", rf'allowed_servers = [\1, "{SERVER}"]', text)
     path = workdir / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -3,18 +3,28 @@
 Numbers are read with Sweden as the default region ("070-174 06 21", "023-49 00 00"); numbers
 from abroad written with + or 00 keep their country. A number is shown as it was written and
 dialled through its E.164 form (`tel:+46701740621`).
+
+Reading a number costs tens of microseconds, and a national roster repeats a few thousand
+numbers over 1.8 million rows: `_parse` and the verdicts on it are memoised per distinct text
+(the functions are pure), so every check on a number, in every reader, is paid once per number.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import phonenumbers
 
 from consultbot.domain.errors import Problem, Severity
 
 DEFAULT_REGION = "SE"
+# Distinct numbers remembered; a national roster has about 12,000.
+MEMO_SIZE = 65536
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def _parse(text: str) -> phonenumbers.PhoneNumber | None:
+    # Memoised: the object is shared between callers, who must never change it.
     written = text.strip()
     if not written:
         return None
@@ -34,6 +44,7 @@ def _short(number: phonenumbers.PhoneNumber) -> bool:
     )
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def dialable(text: str) -> bool:
     """True when `text` is a phone number that can be dialled (a valid or short number)."""
     number = _parse(text)
@@ -46,6 +57,7 @@ def is_short(text: str) -> bool:
     return number is not None and _short(number)
 
 
+@lru_cache(maxsize=MEMO_SIZE)
 def e164(text: str) -> str:
     """The number in E.164 (`+46701740621`), or "" when it cannot be read as one."""
     number = _parse(text)

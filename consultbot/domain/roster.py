@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from consultbot.domain import phones, validation
-from consultbot.domain.catalogue import Catalogue
+from consultbot.domain.catalogue import Catalogue, Service
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.hours import Hours
 from consultbot.domain.ical import read_ical_roster, release
@@ -126,6 +126,8 @@ def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShif
 
 
 def _text(value: Cell) -> str:
+    if isinstance(value, str):  # nearly every cell
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -222,9 +224,19 @@ class InstantParser:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._cache: dict[str, datetime | str] = {}
+        self._instants: dict[str, datetime] = {}
 
     def __call__(self, value: Cell) -> datetime:
         """The instant a cell names; raise TimeProblem with a problem code."""
+        if isinstance(value, str):
+            # A roster repeats a few hundred times over and over: one look-up per cell.
+            known = self._instants.get(value)
+            if known is None:
+                known = self._instants[value] = self._checked(value)
+            return known
+        return self._checked(value)
+
+    def _checked(self, value: Cell) -> datetime:
         try:
             instant = self._instant(value)
         except OverflowError:
@@ -305,8 +317,9 @@ def validate_shifts(
     where: list[tuple[str, int]] = []
     strings: dict[str, str] = {}
     phone_checked: dict[tuple[str, bool], validation.Found | None] = {}
+    people: dict[tuple[object, ...], _Who] = {}
     for raw in raw_shifts:
-        shift = _shift_or_problems(raw, catalogue, parse, strings, rules)
+        shift = _shift_or_problems(raw, catalogue, parse, strings, rules, people)
         if isinstance(shift, list):
             problems.extend(_placed(raw, code, params) for code, params in shift)
             continue
@@ -366,25 +379,80 @@ def _shown(value: Cell) -> str:
     return _text(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Who:
+    """The verdict on a row's cells other than its times: who is on duty, for what, at which
+    level, and the problems found in those cells (before and after the times' problems, in
+    the order they are reported)."""
+
+    service: Service | None
+    level: int | None
+    user: str | None
+    name: str
+    phone: str
+    first: tuple[tuple[str, dict[str, str]], ...]
+    then: tuple[tuple[str, dict[str, str]], ...]
+
+
+def _who(raw: RawShift, catalogue: Catalogue, rules: FileRules, strings: dict[str, str]) -> _Who:
+    """Every check on the service, level, person, name and phone cells of a row."""
+    first: list[tuple[str, dict[str, str]]] = []
+    service = catalogue.find(raw.service) if raw.service else None
+    if not raw.service:
+        first.append(("missing_value", {"column": "service"}))
+    elif service is None:
+        first.append(("unknown_service", {"service": raw.service}))
+    level = _level(raw.level)
+    if level is None:
+        first.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
+    then: list[tuple[str, dict[str, str]]] = []
+    user = normalise_matrix_id(raw.user)
+    if not raw.user:
+        then.append(("missing_value", {"column": "matrix_id"}))
+    elif user is None:
+        then.append(("bad_matrix_id", {"value": raw.user}))
+    else:
+        foreign = validation.server_not_allowed(user, rules)
+        if foreign is not None:
+            then.append(foreign)
+    if not raw.name:
+        then.append(("missing_value", {"column": "name"}))
+    for column, text in (("name", raw.name), ("phone", raw.phone)):
+        control = validation.control_character(column, text)
+        if control is not None:
+            then.append(control)
+    name, phone = unescape_cell(raw.name), unescape_cell(raw.phone)
+    return _Who(
+        service=service,
+        level=level,
+        user=strings.setdefault(user, user) if user is not None else None,
+        name=strings.setdefault(name, name),
+        phone=strings.setdefault(phone, phone),
+        first=tuple(first),
+        then=tuple(then),
+    )
+
+
 def _shift_or_problems(
     raw: RawShift,
     catalogue: Catalogue,
     parse: InstantParser,
     strings: dict[str, str],
     rules: FileRules,
+    people: dict[tuple[object, ...], _Who] | None = None,
 ) -> Shift | list[tuple[str, dict[str, str]]]:
-    """The row as a shift, or every problem it has. Each cell is parsed once."""
-    found: list[tuple[str, dict[str, str]]] = []
+    """The row as a shift, or every problem it has. Each cell is parsed once, and the cells
+    other than the times once per distinct combination (`people`, one import's memo: a
+    national roster names a few thousand people in 1.8 million rows)."""
     if raw.problem is not None:
         return [raw.problem]
-    service = catalogue.find(raw.service) if raw.service else None
-    if not raw.service:
-        found.append(("missing_value", {"column": "service"}))
-    elif service is None:
-        found.append(("unknown_service", {"service": raw.service}))
-    level = _level(raw.level)
-    if level is None:
-        found.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
+    key = (raw.service, raw.level, raw.user, raw.name, raw.phone)
+    who = people.get(key) if people is not None else None
+    if who is None:
+        who = _who(raw, catalogue, rules, strings)
+        if people is not None:
+            people[key] = who
+    found = list(who.first)
     times: list[datetime] = []
     for column, value in (("start", raw.start), ("end", raw.end)):
         try:
@@ -399,32 +467,17 @@ def _shift_or_problems(
             )
         elif end - start > MAX_SHIFT:
             found.append(("shift_too_long", {"days": str(MAX_SHIFT.days)}))
-    user = normalise_matrix_id(raw.user)
-    if not raw.user:
-        found.append(("missing_value", {"column": "matrix_id"}))
-    elif user is None:
-        found.append(("bad_matrix_id", {"value": raw.user}))
-    else:
-        foreign = validation.server_not_allowed(user, rules)
-        if foreign is not None:
-            found.append(foreign)
-    if not raw.name:
-        found.append(("missing_value", {"column": "name"}))
-    for column, text in (("name", raw.name), ("phone", raw.phone)):
-        control = validation.control_character(column, text)
-        if control is not None:
-            found.append(control)
-    if found or service is None or level is None or user is None:
+    found.extend(who.then)
+    if found or who.service is None or who.level is None or who.user is None:
         return found
-    name, phone = unescape_cell(raw.name), unescape_cell(raw.phone)
     return Shift(
-        service=service.id,
-        level=level,
+        service=who.service.id,
+        level=who.level,
         start=times[0],
         end=times[1],
-        user=UserId(strings.setdefault(user, user)),
-        name=strings.setdefault(name, name),
-        phone=strings.setdefault(phone, phone),
+        user=UserId(who.user),
+        name=who.name,
+        phone=who.phone,
     )
 
 

@@ -29,7 +29,9 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import cached_property
 from itertools import islice
+from types import MappingProxyType
 
 from consultbot.domain.errors import Problem, Severity
 
@@ -78,13 +80,18 @@ class Columns:
     required: Mapping[str, tuple[str, ...]]
     optional: Mapping[str, tuple[str, ...]]
 
-    def lookup(self) -> dict[str, str]:
+    def lookup(self) -> Mapping[str, str]:
         """Header spelling (case-folded) → canonical column name."""
+        return self._names
+
+    @cached_property
+    def _names(self) -> Mapping[str, str]:
+        # Built once per format: every row of a file is looked at for a header again.
         names: dict[str, str] = {}
         for canonical, spellings in {**self.required, **self.optional}.items():
             for spelling in (canonical, *spellings):
                 names[spelling.casefold()] = canonical
-        return names
+        return MappingProxyType(names)
 
 
 def is_xlsx(data: bytes) -> bool:
@@ -216,6 +223,9 @@ def read_rows(data: bytes, file: str, columns: Columns, problems: list[Problem])
 
 
 def _blank(values: Sequence[Cell]) -> bool:
+    first = values[0] if values else None
+    if isinstance(first, str) and first and not first.isspace():
+        return False  # the common case, decided by the first cell
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
@@ -448,8 +458,10 @@ def _csv_rows(
     start = 1
     try:
         for values in reader:
-            if values and any(v.strip() for v in values):
-                if any(_swallowed(v, delimiter) for v in values):
+            joined = "".join(values)  # one string per row: these tests run at C speed
+            if joined.strip():
+                # Only a cell with a line break can have swallowed lines; most rows have none.
+                if not joined.isprintable() and any(_swallowed(v, delimiter) for v in values):
                     # A quote opened here swallowed the lines up to the next quote.
                     params = {"end": str(reader.line_num)}
                     problems.append(
@@ -480,6 +492,8 @@ def _quote_problem(error: str, file: str, start: int, end: int) -> Problem:
 def _swallowed(value: str, delimiter: str) -> bool:
     """True when a cell holds whole lines of the table: a line break followed by a line with
     delimiters (a single line break in a name is reported by validation, as what it is)."""
+    if value.isprintable():  # no line break of any kind: the common case, at C speed
+        return False
     lines = value.splitlines()
     return any(line.count(delimiter) >= 2 for line in lines[1:])
 
