@@ -132,8 +132,11 @@ def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
         return None
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as error:
+        if _cut_inside_a_character(data, error):
+            line = data.count(b"\n", 0, error.start) + 1
+            problems.append(Problem(file=file, line=line, code="utf8_cut_off"))
+            return None
     bad_line, utf8_line = _first_non_utf8_line(data)
     if utf8_line is not None:
         problems.append(
@@ -150,6 +153,20 @@ def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
         return None
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
+
+
+def _cut_inside_a_character(data: bytes, error: UnicodeDecodeError) -> bool:
+    """True for a UTF-8 file that is valid up to its last bytes, which begin a character the
+    file ends before: a download or copy cut off (not another encoding)."""
+    if error.reason != "unexpected end of data" or len(data) - error.start > 3:
+        return False
+    try:
+        data[: error.start].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    # Only a file with UTF-8 letters before the cut says it is UTF-8: an ASCII file ending in
+    # one Windows-1252 letter ("René" on the last line) is read as Windows-1252, as before.
+    return not data[: error.start].isascii()
 
 
 def _zip_problem(data: bytes) -> str:

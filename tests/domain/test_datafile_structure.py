@@ -16,9 +16,10 @@ from datetime import datetime, time
 import openpyxl
 import pytest
 
-from consultbot.domain.errors import Problem
+from consultbot.domain.errors import Problem, Severity
 from consultbot.domain.people import parse_directory, parse_staff
 from consultbot.domain.roster import RosterCheck, check_roster
+from consultbot.domain.tables import decode_text
 from consultbot.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
@@ -432,3 +433,24 @@ def test_other_delimiters_inside_a_full_row_are_just_text() -> None:
 def test_one_column_name_in_a_data_row_does_not_make_it_a_header() -> None:
     row = ROW_1.replace("kardiologi", "start", 1)  # a mistyped service that is a column name
     assert where(check("r.csv", (HEADER + row).encode()).errors) == [(2, "", "unknown_service")]
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "line"),
+    [
+        ("tjänst;namn\nkardiologi;Åsa Ö".encode()[:-1], "utf8_cut_off", 2),  # Ö is 2 bytes
+        ("tjänst;namn\nkardiologi;100 €".encode()[:-2], "utf8_cut_off", 2),  # € is 3 bytes
+        ("tjänst;namn\nkardiologi;René".encode("cp1252"), None, None),  # read as Windows-1252
+        ("tjänst;namn\n".encode() + "Renée".encode("cp1252"), "mixed_encoding", 2),
+    ],
+)
+def test_a_utf8_file_cut_inside_a_character_is_called_cut_off(
+    data: bytes, code: str | None, line: int | None
+) -> None:
+    problems: list[Problem] = []
+    text = decode_text(data, "schema.csv", problems)
+    errors = [(p.code, p.line) for p in problems if p.severity is Severity.ERROR]
+    if code is None:
+        assert text is not None and errors == []
+    else:
+        assert text is None and errors == [(code, line)]
