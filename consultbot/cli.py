@@ -144,8 +144,9 @@ def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
 
     try:
         return InstantParser(tz)(text)
-    except TimeProblem:
-        raise ValueError(text) from None
+    except TimeProblem as problem:
+        # The DST change's own words: "occurs twice" or "does not exist", not "invalid".
+        raise ValueError(str(problem)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,8 +418,9 @@ async def cmd_who(ctx: Context) -> int:
     if ctx.args.at:
         try:
             at = parse_local_time(ctx.args.at, tz)
-        except ValueError:
-            raise ctx.fail("bad_at", value=ctx.args.at) from None
+        except ValueError as error:
+            code = {"ambiguous_time": "at_ambiguous", "nonexistent_time": "at_nonexistent"}
+            raise ctx.fail(code.get(str(error), "bad_at"), value=ctx.args.at) from None
     else:
         at = datetime.now(UTC).replace(microsecond=0)
     service = await _service(ctx, ctx.args.service)

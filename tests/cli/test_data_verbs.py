@@ -212,6 +212,14 @@ def test_one_clear_line_for_bad_input(loaded: Run, tmp_path: Path) -> None:
     cases = [
         (("who", "hjärtkirurgi"), "fel: okänd tjänst hjärtkirurgi"),
         (("who", "kardiologi", "--at", "i morgon"), "fel: ogiltig tid i morgon"),
+        (
+            ("who", "kardiologi", "--at", "2027-10-31 02:30"),
+            "fel: tiden 2027-10-31 02:30 finns två gånger (sommartid slutar)",
+        ),
+        (
+            ("who", "kardiologi", "--at", "2027-03-28 02:30"),
+            "fel: tiden 2027-03-28 02:30 finns inte",
+        ),
         (("roster", "import", str(tmp_path / "saknas.csv")), "fel: kan inte läsa"),
         (("roster", "export", "kardiologi", "--from", "23/11"), "fel: ogiltigt datum 23/11"),
     ]
