@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from consultbot.domain.errors import Problem
 from consultbot.domain.matrix_ids import normalise_matrix_id
@@ -345,7 +345,7 @@ def _unbalanced(text: str) -> Problem | None:
     return None
 
 
-def content_lines(text: str) -> list[Any]:
+def content_lines(text: str) -> Any:
     """The file's content lines, unfolded, exactly as icalendar's own reader makes them
     (`icalendar.parser.Contentlines.from_ical`), but built a line at a time.
 
@@ -357,7 +357,7 @@ def content_lines(text: str) -> list[Any]:
 
     segments = text.split("\n")
     last = len(segments) - 1
-    lines = Contentlines()
+    lines: list[str] = []
     parts: list[str] = []
     index, current = 0, segments[0]
     while index < last:
@@ -376,15 +376,16 @@ def content_lines(text: str) -> list[Any]:
         parts.clear()
         line = line[:-1] if line.endswith("\r") else line  # a CRLF ends this line
         if line:
-            lines.append(Contentline(line))
+            lines.append(line)
         index += 1
         current = segments[index]
     parts.append(current)
     line = "".join(parts)
     if line:
-        lines.append(Contentline(line))
-    lines.append("")  # as icalendar's reader ends them
-    return lines
+        lines.append(line)
+    found: Any = Contentlines(map(Contentline, lines))
+    found.append("")  # as icalendar's reader ends them
+    return found
 
 
 _RELEASE_CHUNK = 1000
@@ -415,7 +416,8 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
         problems.append(replace(broken, file=file))
         return []
     try:
-        calendar = icalendar.Calendar.from_ical(content_lines(text))
+        # icalendar's parser takes content lines as well as text; its signature names text.
+        calendar = cast(Any, icalendar.Calendar).from_ical(content_lines(text))
     except Exception:  # icalendar raises ValueError and others; its text is English
         line = _bad_content_line(text)
         code = "ical_bad_line" if line is not None else "bad_ical"
