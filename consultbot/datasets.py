@@ -568,7 +568,7 @@ def format_check(
     checked: Checked, messages: Messages, *, max_errors: int | None = None
 ) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error
-    (or the first `max_errors` of them, then how many more: a chat answer must stay short)."""
+    kept (or the first `max_errors` of them), then how many more: a chat answer stays short."""
     out: list[str] = []
     err: list[str] = []
     error, warning = messages.cli("error"), messages.cli("warning")
