@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED_ERRORS = 20
 """Errors listed in a chat answer about a data file; the count of the rest follows (the CLI
-lists every one)."""
+lists every one a check keeps: errors.MAX_KEPT_PROBLEMS)."""
 
 Reply = Callable[..., Awaitable[None]]
 """reply(room, template, *, handled, language, **params): one notice, recorded as handled."""

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from consultbot.domain.catalogue import Catalogue, normalise, parse_catalogue
 from consultbot.domain.coverage import Hole, new_holes
-from consultbot.domain.errors import HasProblems, Problem
+from consultbot.domain.errors import HasProblems, Problem, kept_problems
 from consultbot.domain.hours import Hours
 from consultbot.domain.people import DirectoryEntry, parse_directory, parse_staff
 from consultbot.domain.roster import (
@@ -104,7 +104,20 @@ class Checked(HasProblems):
     # and also outside the file's period, and how much a new version removes (issue 20).
     holes: tuple[Hole, ...] = ()
     shrink: Shrink | None = None
+    # Problems beyond the first MAX_KEPT_PROBLEMS errors and warnings are only counted.
+    more_errors: int = 0
+    more_warnings: int = 0
     _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
+
+    @property
+    def error_count(self) -> int:
+        """How many errors the files have, counted ones included."""
+        return len(self.errors) + self.more_errors
+
+    @property
+    def warning_count(self) -> int:
+        """How many warnings the files have, counted ones included."""
+        return len(self.warnings) + self.more_warnings
 
     @property
     def stops_for_gaps(self) -> bool:
@@ -180,6 +193,7 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
         return checked, Catalogue()
     catalogue, found = parse_catalogue(text, name, rules)
     problems.extend(found)
+    kept, more_errors, more_warnings = kept_problems(problems)
     kinds = [s.kind for s in catalogue.services]
 
     async def activate(store: DataStore, now: datetime) -> int:
@@ -188,7 +202,9 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
     checked = Checked(
         dataset=Dataset.CATALOGUE,
         files=(name,),
-        problems=tuple(problems),
+        problems=kept,
+        more_errors=more_errors,
+        more_warnings=more_warnings,
         summary_key="catalogue_summary",
         summary={
             "services": str(len(catalogue)),
@@ -227,8 +243,10 @@ async def check_roster_files(
         per_service.append(await _parse(changes, service, new, active.removed))
         kept.extend(active.kept_before)
     clashes = await _parse(overlaps_with_kept, result, _unique(kept), tz)
-    if clashes:
-        result = replace(result, problems=(*result.problems, *clashes))
+    # A file with a hundred thousand problems (one person booked in every event) keeps a
+    # thousand: what follows runs on the event loop.
+    problems, more_errors, more_warnings = await _parse(kept_problems, (*result.problems, *clashes))
+    result = replace(result, problems=problems)
     # Holes and shrink of a file that cannot be imported would only bury its errors.
     holes: list[Hole] = []
     if result.ok:
@@ -257,6 +275,8 @@ async def check_roster_files(
         dataset=Dataset.ROSTER,
         files=result.files,
         problems=result.problems,
+        more_errors=more_errors,
+        more_warnings=more_warnings,
         summary_key="roster_summary",
         summary={
             "shifts": str(len(result.shifts)),
@@ -438,6 +458,8 @@ async def check_staff_files(
         members.extend(found)
         problems.extend(found_problems)
 
+    kept, more_errors, more_warnings = await _parse(kept_problems, problems)
+
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_staff(members, source=_source(files), now=now)
 
@@ -448,7 +470,9 @@ async def check_staff_files(
     return Checked(
         dataset=Dataset.STAFF,
         files=tuple(n for n, _ in files),
-        problems=tuple(problems),
+        problems=kept,
+        more_errors=more_errors,
+        more_warnings=more_warnings,
         summary_key="staff_summary",
         summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
         shrink=shrinkage(Kind.PEOPLE, len(active), gone, shrink_share),
@@ -482,13 +506,17 @@ def check_directory_files(
         entries.extend(found)
         problems.extend(found_problems)
 
+    kept, more_errors, more_warnings = kept_problems(problems)
+
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_directory(entries, source=_source(files), now=now)
 
     return Checked(
         dataset=Dataset.DIRECTORY,
         files=tuple(n for n, _ in files),
-        problems=tuple(problems),
+        problems=kept,
+        more_errors=more_errors,
+        more_warnings=more_warnings,
         summary_key="directory_summary",
         summary={"entries": str(len(entries))},
         shrink=shrinkage(Kind.ENTRIES, len(active), _gone(active, entries), shrink_share),
@@ -540,29 +568,28 @@ def format_check(
     checked: Checked, messages: Messages, *, max_errors: int | None = None
 ) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) for a checked data set: summary, warnings, every error
-    (or the first `max_errors` of them, then how many more: a chat answer must stay short)."""
+    kept (or the first `max_errors` of them), then how many more: a chat answer stays short."""
     out: list[str] = []
     err: list[str] = []
     error, warning = messages.cli("error"), messages.cli("warning")
-    errors = checked.errors
-    for problem in errors[:max_errors]:
+    errors = checked.errors[:max_errors]
+    for problem in errors:
         err.append(f"{error}: {messages.problem(problem)}")
-    if max_errors is not None and len(errors) > max_errors:
-        err.append(f"{error}: {messages.cli('and_more', count=len(errors) - max_errors)}")
-    warnings = checked.warnings
-    for problem in warnings[:MAX_LISTED_WARNINGS]:
+    if checked.error_count > len(errors):
+        err.append(f"{error}: {messages.cli('and_more', count=checked.error_count - len(errors))}")
+    warnings = checked.warnings[:MAX_LISTED_WARNINGS]
+    for problem in warnings:
         err.append(f"{warning}: {messages.problem(problem)}")
-    if len(warnings) > MAX_LISTED_WARNINGS:
-        err.append(
-            f"{warning}: {messages.cli('and_more', count=len(warnings) - MAX_LISTED_WARNINGS)}"
-        )
+    if checked.warning_count > len(warnings):
+        more = checked.warning_count - len(warnings)
+        err.append(f"{warning}: {messages.cli('and_more', count=more)}")
     if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
         out.extend(messages.cli(key, **params) for key, params in checked.details)
         if checked.shrink is not None:
             out.append(shrink_line(checked.shrink, messages))
     if checked.errors:
-        err.append(messages.cli("errors_total", count=len(checked.errors)))
+        err.append(messages.cli("errors_total", count=checked.error_count))
     return out, err
 
 

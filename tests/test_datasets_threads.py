@@ -12,7 +12,9 @@ import pytest
 
 from consultbot import datasets
 from consultbot.adapters.memory import MemoryDataStore
+from consultbot.domain.errors import MAX_KEPT_PROBLEMS
 from consultbot.domain.types import Dataset
+from consultbot.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
@@ -54,3 +56,18 @@ def test_postponements_nest_and_restore_the_thresholds() -> None:
             assert gc.get_threshold()[:2] == before[:2]
         assert gc.get_threshold()[2] > before[2]
     assert gc.get_threshold() == before
+
+
+async def test_a_file_with_thousands_of_errors_lists_a_thousand_and_counts_them_all() -> None:
+    # One person booked 1,501 times at once: 1,500 overlaps.
+    row = b"kardiologi,1,2027-01-01 08:00,2027-01-01 20:00,@anna:region.se,Anna,\n"
+    data = ROSTER.splitlines(keepends=True)[0] + row * 1501
+    store = MemoryDataStore()
+    await store.import_catalogue(CATALOGUE, source="test", now=NOW)
+    checked = await datasets.check_files(Dataset.ROSTER, [("r.csv", data)], store, TZ, {}, NOW)
+    assert not checked.ok
+    assert len(checked.errors) == MAX_KEPT_PROBLEMS
+    _, err = datasets.format_check(checked, Messages("en"))
+    assert err[-2:] == ["error: … and 500 more", "1500 error(s) – nothing was changed"]
+    _, chat = datasets.format_check(checked, Messages("en"), max_errors=20)
+    assert chat[-2:] == ["error: … and 1480 more", "1500 error(s) – nothing was changed"]

@@ -14,6 +14,7 @@ reaching the CLI ends as one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -115,3 +116,34 @@ class NotLeader(Exception):
 
     Not a ConsultbotError: nobody typed anything wrong; the instance steps down.
     """
+
+
+MAX_KEPT_PROBLEMS = 1000
+"""Errors, and warnings, kept of one check; the rest are only counted.
+
+A file with more is wrong at the root (one column shifted, one person booked a thousand
+times); listing every one would only bury the cause, and each kept problem is work on the
+event loop when the bot answers an upload (see docs/decisions.md)."""
+
+
+def kept_problems(problems: Sequence[Problem]) -> tuple[tuple[Problem, ...], int, int]:
+    """(the first MAX_KEPT_PROBLEMS errors and warnings in order, errors left out, warnings
+    left out)."""
+    if len(problems) <= MAX_KEPT_PROBLEMS:
+        return tuple(problems), 0, 0
+    kept: list[Problem] = []
+    errors = warnings = 0
+    for problem in problems:
+        if problem.is_error:
+            errors += 1
+            if errors <= MAX_KEPT_PROBLEMS:
+                kept.append(problem)
+        else:
+            warnings += 1
+            if warnings <= MAX_KEPT_PROBLEMS:
+                kept.append(problem)
+    return (
+        tuple(kept),
+        max(0, errors - MAX_KEPT_PROBLEMS),
+        max(0, warnings - MAX_KEPT_PROBLEMS),
+    )
