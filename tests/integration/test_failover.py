@@ -183,19 +183,16 @@ def bot_says(w: World, key: str, text: str) -> Counter[str]:
 
 
 async def page_marks(url: str) -> list[tuple[str, int, int]]:
-    """(consult, level, sent_at_ms) of every page the outbox marked sent."""
+    """(consult, level, sent_at_ms) of every page the outbox marked sent: its page_delivered
+    event, recorded in the transaction of the sent mark and at its time (a sent outbox entry
+    keeps no payload to read the level from)."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cursor = await conn.execute(
-            "SELECT consult_id, payload, sent_at_ms FROM outbox"
-            " WHERE kind = 'effect' AND sent_at_ms IS NOT NULL ORDER BY id"
+            "SELECT consult_id, data, at_ms FROM consult_event"
+            " WHERE kind = 'page_delivered' ORDER BY consult_id, seq"
         )
         rows = await cursor.fetchall()
-    marks = []
-    for consult, payload, sent_at in rows:
-        effect = json.loads(payload)
-        if effect.get("type") == "PageLevel":
-            marks.append((str(consult), int(effect["level"]), int(sent_at)))
-    return marks
+    return [(str(c), int(json.loads(data)["level"]), int(at)) for c, data, at in rows]
 
 
 async def caught_up(w: World, key: str) -> None:
