@@ -17,6 +17,9 @@ Facts this module is built around (see ../shared/MATRIX-NOTES.md):
   catches up quickly after a homeserver outage. HTTP 429 is waited out as the server asks: nio
   reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as a proxy or load
   balancer in front of the homeserver sends it) is read here (`_Client`).
+- nio turns a decrypted event into whatever type its plaintext names and applies it to its
+  room model; the sender alone writes that plaintext. A decrypted event posing as room state
+  is dropped before nio sees it (`as_message`), and decrypted events are never read as state.
 """
 
 from __future__ import annotations
@@ -36,20 +39,27 @@ from typing import Any, Protocol
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    BadEvent,
     InviteMemberEvent,
     JoinError,
     LocalProtocolError,
     LoginResponse,
+    MatrixRoom,
     MegolmEvent,
+    PowerLevelsEvent,
     ReactionEvent,
     RoomCreateError,
     RoomCreateEvent,
     RoomCreateResponse,
     RoomEncryptedFile,
+    RoomEncryptionEvent,
     RoomForgetError,
     RoomGetEventResponse,
     RoomGetStateResponse,
+    RoomGuestAccessEvent,
+    RoomHistoryVisibilityEvent,
     RoomInviteError,
+    RoomJoinRulesEvent,
     RoomKickError,
     RoomLeaveError,
     RoomMemberEvent,
@@ -62,6 +72,7 @@ from nio import (
     RoomRedactError,
     RoomSendResponse,
     SyncResponse,
+    UnknownBadEvent,
     UnknownEvent,
     WhoamiResponse,
 )
@@ -229,6 +240,76 @@ class RoomKeyNotShared(Exception):
         self.missing = tuple(missing)
 
 
+# The nio event classes that change nio's room model (`MatrixRoom.handle_event`, membership).
+_STATE_EVENTS = (
+    RoomCreateEvent,
+    RoomMemberEvent,
+    PowerLevelsEvent,
+    RoomEncryptionEvent,
+    RoomJoinRulesEvent,
+    RoomGuestAccessEvent,
+    RoomHistoryVisibilityEvent,
+)
+
+
+# State types nio's room model reads by type name.
+_NIO_STATE = (
+    "m.room.member",
+    "m.room.name",
+    "m.room.canonical_alias",
+    "m.room.topic",
+    "m.room.avatar",
+    "m.room.tombstone",
+    "m.room.guest_access",
+    "m.room.history_visibility",
+    "m.room.join_rules",
+    "m.space.parent",
+    "m.space.child",
+)
+
+
+def _poses_as_state(event: Any) -> bool:
+    """True for a decrypted event whose plaintext claims to be room state."""
+    source = getattr(event, "source", None)
+    if isinstance(event, _STATE_EVENTS) or not isinstance(source, dict):
+        return True
+    if "state_key" in source:
+        return True
+    kind = source.get("type")
+    return isinstance(kind, str) and (kind in room_policy.CHECKED_TYPES or kind in _NIO_STATE)
+
+
+def _decrypted(event: Any) -> bool:
+    """True for an event whose content came out of decryption: its sender's word, not state."""
+    return bool(getattr(event, "decrypted", False))
+
+
+def as_message(decrypted: Any, megolm: MegolmEvent) -> Any:
+    """What the rest of the bot (and nio's room model) may see of a decrypted event.
+
+    Room state only ever comes from the homeserver: an encrypted event's plaintext is written
+    by its sender alone, so one whose plaintext names a state type or a `state_key` (a forged
+    `m.room.create`, power levels or member leave) becomes an `UnknownBadEvent` no one reads.
+    Every decryption result is marked `decrypted`, bad ones too, for `_learn_rooms`.
+    """
+    if isinstance(decrypted, (BadEvent, UnknownBadEvent)) or _poses_as_state(decrypted):
+        source = getattr(decrypted, "source", None)
+        dropped = UnknownBadEvent(source if isinstance(source, dict) else {})
+        dropped.decrypted = True
+        dropped.sender_key = megolm.sender_key
+        dropped.session_id = megolm.session_id
+        if not isinstance(decrypted, (BadEvent, UnknownBadEvent)):
+            log.warning(
+                "dropped an encrypted event from %s posing as room state (%s) in %s",
+                megolm.sender,
+                type(decrypted).__name__,
+                megolm.room_id,
+            )
+        return dropped
+    decrypted.decrypted = True
+    return decrypted
+
+
 class _Client(AsyncClient):  # type: ignore[misc]
     """nio's client, honouring the HTTP `Retry-After` header of a 429 answer, and sending no
     message under a room key that some member's device did not get.
@@ -299,6 +380,32 @@ class _Client(AsyncClient):  # type: ignore[misc]
                 or (user, device.id) not in self.claimed
             )
         ]
+
+    def _handle_timeline_event(
+        self, event: Any, room_id: str, room: MatrixRoom, encrypted_rooms: set[str]
+    ) -> Any:
+        # nio decrypts here and then applies whatever the plaintext names to its room model:
+        # decrypt first, so that only a message (never forged state) goes on to nio.
+        if not isinstance(event, MegolmEvent) or self.olm is None:
+            return super()._handle_timeline_event(event, room_id, room, encrypted_rooms)
+        event.room_id = room_id
+        decrypted = self.olm._decrypt_megolm_no_error(event)
+        if decrypted is None:
+            return None  # stays a MegolmEvent (nio's room model ignores those)
+        message = as_message(decrypted, event)
+        super()._handle_timeline_event(message, room_id, room, encrypted_rooms)
+        return message
+
+    def _handle_messages_response(self, response: RoomMessagesResponse) -> None:
+        megolm = list(response.chunk)
+        super()._handle_messages_response(response)
+        response.chunk = [
+            as_message(now, was) if isinstance(was, MegolmEvent) and now is not was else now
+            for was, now in zip(megolm, response.chunk, strict=True)
+        ]
+
+    def decrypt_event(self, event: MegolmEvent) -> Any:
+        return as_message(super().decrypt_event(event), event)
 
     def encrypt(
         self, room_id: str, message_type: str, content: dict[Any, Any]
@@ -769,7 +876,7 @@ class MatrixBot(Messenger, FileSource):
         for room_id, info in response.rooms.join.items():
             for event in (*info.state, *info.timeline.events):
                 source = getattr(event, "source", None)
-                if isinstance(source, dict):
+                if isinstance(source, dict) and not _decrypted(event):
                     self._learn_state(room_id, source)
         for room_id in response.rooms.leave:
             self._forget_room(room_id)
@@ -883,11 +990,14 @@ class MatrixBot(Messenger, FileSource):
     def _joins(self, events: Sequence[Any]) -> bool:
         """True when `events` hold the room's creation or the bot's own join."""
         return any(
-            isinstance(e, RoomCreateEvent)
-            or (
-                isinstance(e, RoomMemberEvent)
-                and e.state_key == self.user_id
-                and e.membership == "join"
+            not _decrypted(e)
+            and (
+                isinstance(e, RoomCreateEvent)
+                or (
+                    isinstance(e, RoomMemberEvent)
+                    and e.state_key == self.user_id
+                    and e.membership == "join"
+                )
             )
             for e in events
         )
@@ -1120,7 +1230,11 @@ class MatrixBot(Messenger, FileSource):
     def _note_creator(self, room_id: str, events: Sequence[Any]) -> None:
         for event in events:
             source = getattr(event, "source", None)
-            if isinstance(source, dict) and source.get("type") == "m.room.create":
+            if (
+                isinstance(source, dict)
+                and source.get("type") == "m.room.create"
+                and not _decrypted(event)
+            ):
                 self._creators[room_id] = str(source.get("sender", ""))
 
     async def made_by_bot(self, room_id: str) -> bool:
