@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from nio import (
     JoinedRoomsResponse,
+    JoinResponse,
     RoomCreateResponse,
     RoomGetStateEventError,
     RoomPreset,
@@ -176,8 +177,10 @@ async def test_rooms_taken_by_alias_before_this_change_are_left_and_made_anew(
         private_squat = await squat(eve, f"squat-{tmp_path.name}-direct".lower())
         admin_squat = await squat(eve, f"squat-{tmp_path.name}-admin".lower())
         async with running_bot(config) as bot:
+            client = bot.matrix.client
+            assert client is not None
             for room in (private_squat, admin_squat):  # as the old bot joined by the alias
-                assert await bot.matrix.join_room(room) == room
+                assert isinstance(await client.join(room), JoinResponse)
             await bot.store.set_meta(direct_key(doctor.user_id), private_squat)
             await bot.store.set_meta(admin_key(admin.user_id), admin_squat)
 
@@ -245,7 +248,8 @@ async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
             body = json.loads(data) | {"creation_content": {CREATION_KEY: mark}}
             fake = await eve.client._send(RoomCreateResponse, method, path, json.dumps(body))
             assert isinstance(fake, RoomCreateResponse), fake
-            assert await bot.matrix.join_room(fake.room_id) == fake.room_id
+            assert bot.matrix.client is not None
+            assert isinstance(await bot.matrix.client.join(fake.room_id), JoinResponse)
         # A new run (the caller never recorded `made`): the same key, the same room.
         async with running_bot(config) as bot:
             again = await bot.matrix.create_room(
