@@ -10,7 +10,6 @@ bot ever joins one or anything of the bot's reaches her.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import Bot, running_bot
-from consultbot.outbox import content_to_dict, direct_key
+from consultbot.outbox import admin_key, content_to_dict, direct_key
 from consultbot.ports import Content, OutboxKind, Outgoing
 
 from .harness import QUESTION, World, ask, join_invite, world
@@ -41,11 +40,6 @@ from .harness import QUESTION, World, ask, join_invite, world
 pytestmark = [pytest.mark.integration]
 
 NUMBER = "070-555 12 34"
-
-
-def admin_key(user: str) -> str:
-    """The bot-state key of the private admin room with `user` (as outbox._admin_rooms)."""
-    return f"admin-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
 
 
 async def aliases_the_bot_could_use(w: World, database: str) -> list[str]:
