@@ -11,6 +11,8 @@ bot ever joins one or anything of the bot's reaches her.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -266,3 +268,53 @@ async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
                 key="K-000043", name="K-000043 kardiologi", topic="", invite=[]
             )
             assert fresh not in (made, fake.room_id)
+
+
+ENCRYPTED = [
+    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+]
+
+
+async def test_a_fit_room_a_non_admin_made_under_the_admin_rooms_alias_gets_no_alert(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """Eve, on the bot's own server, makes an encrypted invite-only room under the configured
+    admin room's alias and invites the bot: the bot leaves it and the admins' alerts go to
+    their private rooms; a room an admin made under an alias is taken."""
+    async with world(homeserver, tmp_path, "admin", "eve") as w:
+        admin, eve = w.people["admin"], w.people["eve"].c
+        name = f"admins-{uuid.uuid4().hex[:8]}"
+        made = await eve.client.room_create(
+            alias=name,
+            preset=RoomPreset.private_chat,
+            initial_state=ENCRYPTED,
+            invite=[w.bot_id],
+        )
+        assert isinstance(made, RoomCreateResponse), made
+        alias = f"#{name}:{homeserver.server_name}"
+        config = w.config(room_pool=0, admins=[admin.user_id], admin_room=alias)
+        await w.seed(config, {})
+        async with running_bot(config) as bot:
+            assert bot.service.admin_room == ""
+            await eve.wait_for(
+                lambda s: s.room == made.room_id and s.sender == w.bot_id and s.kind == "leave", 30
+            )
+            payload = await bot.service.admin_posts.coverage(datetime.now(UTC))
+            await queue(bot, Outgoing(kind=OutboxKind.COVERAGE, room="", payload=payload))
+            private = await join_new_invite(admin.c, set())
+            await admin.c.wait_for(lambda s: s.room == private and s.sender == w.bot_id, 30)
+            assert await made_by_the_bot(w, admin.c, private)
+        said = [s for s in eve.seen if s.room == made.room_id and s.sender == w.bot_id]
+        assert said and all(s.kind in ("join", "leave") for s in said), said
+
+        theirs = await admin.c.client.room_create(
+            alias=f"{name}-ok",
+            preset=RoomPreset.private_chat,
+            initial_state=ENCRYPTED,
+            invite=[w.bot_id],
+        )
+        assert isinstance(theirs, RoomCreateResponse), theirs
+        ok = replace(config.bot, admin_room=f"#{name}-ok:{homeserver.server_name}")
+        config = replace(config, bot=ok)
+        async with running_bot(config) as bot:
+            assert bot.service.admin_room == theirs.room_id
