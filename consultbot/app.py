@@ -212,7 +212,9 @@ async def running_bot(
             stack.push_async_callback(tasks.stop)  # the standby's sync, when stopped standing by
             await _stand_by(matrix, lease, tasks, syncing)
         if config.bot.admin_room:
-            service.admin_room = await matrix.join_room(config.bot.admin_room) or ""
+            service.admin_room = (
+                await matrix.join_room(config.bot.admin_room, makers=config.bot.admins) or ""
+            )
         timers.start()
         stack.callback(timers.shutdown)
         # Stopped before the timers and the store: every background task ends first.

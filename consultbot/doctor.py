@@ -276,6 +276,13 @@ async def _rate_limits(
     checks.append(rate_limit_check(status, body, user))
 
 
+async def _creator(hs: _Homeserver, room_id: str) -> str:
+    """Who sent the room's `m.room.create` ("" when it cannot be read)."""
+    path = f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/m.room.create/"
+    status, body, _ = await hs.call("GET", path + "?format=event")
+    return str(body.get("sender", "")) if status == 200 else ""
+
+
 async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> None:
     room = config.bot.admin_room
     if not room:
@@ -292,6 +299,12 @@ async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> N
         room_id = str(body["room_id"])
     status, body, _ = await hs.call("GET", "/_matrix/client/v3/joined_rooms")
     if status == 200 and room_id in body.get("joined_rooms", []):
+        creator = await _creator(hs, room_id)
+        if creator != config.matrix.user_id and creator not in config.bot.admins:
+            # The bot leaves it at start (adapters/matrix.py `join_room`): alerts go privately.
+            found = {"room": room, "creator": creator or "?"}
+            checks.append(Check("admin_room", Level.FAILED, "admin_room_foreign", found))
+            return
         checks.append(Check("admin_room", Level.OK, "admin_room_ok", {"room": room}))
         return
     # The bot joins the room at start when it is invited; doctor cannot see invites.

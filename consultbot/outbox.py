@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
@@ -134,6 +135,15 @@ def _stored_withheld(item: OutboxItem) -> Callable[[], Awaitable[Content]] | Non
 def direct_key(user: str) -> str:
     """The bot-state key under which the private room with `user` is remembered."""
     return f"direct-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+
+
+def admin_key(user: str) -> str:
+    """The bot-state key the private admin room with `user` is remembered under."""
+    return f"admin-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
+
+
+#: The shape of the keys of the private and admin rooms (`direct_key`, `admin_key`).
+PRIVATE_KEY = re.compile(r"(direct|admin)-[0-9a-f]{12}")
 
 
 def retry_delay(attempts: int) -> float:
@@ -734,7 +744,7 @@ class Dispatcher:
             return [self.admin_room]
         rooms = []
         for admin in self._admins:
-            key = f"admin-{hashlib.sha256(admin.encode()).hexdigest()[:12]}"
+            key = admin_key(admin)
             room = await self._store.get_meta(key)
             if not room:  # none yet, or one forgotten as failing the room policy
                 room = await self._messenger.create_room(
@@ -765,6 +775,25 @@ class Dispatcher:
             await self._store.set_meta(key, room)
         self._own(room, key)
         return room
+
+    async def own_private_rooms(self) -> int:
+        """Hold every private and admin room recorded to the room policy now, not only when
+        next used; how many.
+
+        Rooms once taken by their alias (before the bot checked who made a room) may be a
+        stranger's: held to the policy, the first thing the bot would send into one (an
+        answer too) finds it failing, and it is left and made anew, the admins told once
+        (`_room_unsafe`); without this it was answered in until the bot next chose it.
+        """
+        rooms = {
+            key: room
+            for prefix in ("direct-", "admin-")
+            for key, room in (await self._store.meta_under(prefix)).items()
+            if PRIVATE_KEY.fullmatch(key) and room
+        }
+        for key, room in rooms.items():
+            self._own(room, key)
+        return len(rooms)
 
     def _own(self, room: str, key: str) -> None:
         """A private or admin room the bot made: held to the room policy, forgotten if it

@@ -348,6 +348,10 @@ class ConsultStore(ABC):
     async def set_meta(self, key: str, value: str) -> None:
         """Store a small piece of bot state."""
 
+    @abstractmethod
+    async def meta_under(self, prefix: str) -> dict[str, str]:
+        """Every piece of bot state whose key starts with `prefix` (key → value)."""
+
     # -- retention (consultbot/retention.py; docs/privacy.md) ----------------------------------
 
     @abstractmethod

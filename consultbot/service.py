@@ -139,6 +139,7 @@ class ConsultService:
 
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
+        await self.dispatcher.own_private_rooms()
         await self.inbox.start()
         await self.reminders.start()
         self.dispatcher.kick()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from itertools import count
 
 from consultbot.domain.types import UserId
+from consultbot.outbox import direct_key
 from consultbot.ports import IncomingMessage
 
 from .test_private_answers import GROUP, OUTSIDER
@@ -127,3 +128,35 @@ async def test_an_admin_room_that_fails_the_policy_is_replaced_and_the_admins_to
     assert len(bot.messenger.said(admin_room)) == 1, "nothing more in the failing admin room"
     [_, _, third] = rooms_made_for(bot, REQ)
     assert "070-111 11 11" in bot.messenger.said(third)[0]
+
+
+async def test_a_private_room_recorded_before_the_policy_is_held_to_it_from_the_start(
+    make: Make,
+) -> None:
+    """The old bot took a stranger's room under the alias of REQ's private room and recorded
+    it: from the start it gets no answer (before, it was answered in until the bot next chose
+    it for something); it is left, the admins told once, and REQ gets a room of the bot's."""
+    bot = await make()
+    squatted = "!squatted:localhost"
+    await bot.consults.set_meta(direct_key(REQ), squatted)
+    bot.messenger.unsafe[squatted] = ("creator",)
+    await bot.service.start()
+
+    await bot.service.handle_message(
+        IncomingMessage(
+            room=squatted,
+            event_id=f"$squatted{next(EVENTS)}",
+            sender=REQ,
+            body="!vem kardiologi",
+            at=bot.clock.now(),
+            direct=True,
+        )
+    )
+    await bot.flush()
+    assert bot.messenger.sends(squatted) == [], "no answer in the stranger's room"
+    assert [s.room for s in bot.messenger.actions("leave")] == [squatted]
+    [alert] = alerts(bot)
+    assert squatted in alert and "någon annan än boten" in alert
+    await say_in_mixed_room(bot, REQ, "!vem kardiologi")
+    new = direct_room_of(bot, REQ)
+    assert new != squatted and "070-111 11 11" in bot.messenger.said(new)[0]

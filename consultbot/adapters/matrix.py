@@ -933,6 +933,23 @@ class MatrixBot(Messenger, FileSource):
         if not await self._wait(encrypted, WAIT_FOR_ROOM):
             raise RuntimeError(f"{room} is not encrypted in nio's view after sync")
 
+    async def _vet_any(self, room: str) -> None:
+        """`_vet`, and for a room the bot did not make: RoomRefused unless it is fit for the
+        bot (domain/audience.py: encrypted, not public, nobody from elsewhere).
+
+        For everything but a message (`send` has its own check, with its fall-backs): an
+        image, an event, state or an invite never goes into a room a user opened that any
+        reader could not be trusted with, whatever the caller believes about it.
+        """
+        await self._vet(room)
+        if room in self._own_rooms or await self.made_by_bot(room):
+            return
+        unknown = audience.RoomFacts(encrypted=False, join_rule="", members=())
+        found = audience.faults(self._facts(room) or unknown, self.servers)
+        if found:
+            log.error("%s is not the bot's and not fit for it (%s): nothing sent", room, found)
+            raise RoomRefused(room, found, fit=False)
+
     def _faults(self, room: str) -> tuple[str, ...]:
         return room_policy.room_faults(
             self.user_id, self.servers, self._creators.get(room, ""), self._room_state[room]
@@ -1515,7 +1532,7 @@ class MatrixBot(Messenger, FileSource):
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         assert self.client is not None
-        await self._vet(room)
+        await self._vet_any(room)
         for put in await asyncio.gather(
             self.client.room_put_state(room, "m.room.name", {"name": name}),
             self.client.room_put_state(room, "m.room.topic", {"topic": topic}),
@@ -1544,7 +1561,7 @@ class MatrixBot(Messenger, FileSource):
                 client.invalidate_outbound_session(room)
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        await self._vet(room)
+        await self._vet_any(room)
         invited = [user for user in users if await self._invite(room, user)]
         self._learn_invited(room, invited)
 
@@ -1619,7 +1636,7 @@ class MatrixBot(Messenger, FileSource):
         assert client is not None
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
-        await self._vet(room)
+        await self._vet_any(room)
         response = await client.room_send(
             room, event_type, dict(content), tx_id=txn, ignore_unverified_devices=True
         )
@@ -1636,7 +1653,7 @@ class MatrixBot(Messenger, FileSource):
         assert client is not None
         if not await self._wait(lambda: room in client.rooms, WAIT_FOR_ROOM):
             raise RuntimeError(f"room {room} not known after {WAIT_FOR_ROOM} s")
-        await self._vet(room)
+        await self._vet_any(room)
         content = await media.upload_image(
             client,
             data,
@@ -1666,9 +1683,14 @@ class MatrixBot(Messenger, FileSource):
             return False
         return True
 
-    async def join_room(self, room: str) -> str | None:
-        """Join a room by id or alias; its id, or None (logged) when that fails or the room is
-        not fit for the bot (domain/audience.py): an alias names whatever room holds it."""
+    async def join_room(self, room: str, *, makers: Sequence[str] = ()) -> str | None:
+        """Join a room by id or alias; its id, or None (logged) when that fails, the room is
+        not fit for the bot (domain/audience.py), or neither the bot nor one of `makers`
+        created it (its `m.room.create`, read from the homeserver).
+
+        An alias, or an id, names whatever room holds it: anyone on an allowed server can make
+        a fit room under it and invite the bot. Only the creator proves whose room it is.
+        """
         assert self.client is not None
         response = await self.client.join(room)
         if isinstance(response, JoinError):
@@ -1682,6 +1704,12 @@ class MatrixBot(Messenger, FileSource):
             log.error("left %s (%s): not fit for the bot (%s)", room, room_id, found or "state?")
             await self._quietly_leave(room_id)
             return None
+        if creator != self.user_id and creator not in makers:
+            log.error(
+                "left %s (%s): made by %s, not by the bot or an admin", room, room_id, creator
+            )
+            await self._quietly_leave(room_id)
+            return None
         self._creators[room_id] = creator
         return room_id
 
@@ -1690,7 +1718,7 @@ class MatrixBot(Messenger, FileSource):
     ) -> None:
         client = self.client
         assert client is not None
-        await self._vet(room)
+        await self._vet_any(room)
         put = await client.room_put_state(room, kind, content, state_key=state_key)
         if not isinstance(put, RoomPutStateResponse):
             raise RuntimeError(f"could not set {kind} in {room}: {put}")

@@ -393,6 +393,9 @@ class MemoryConsultStore(ConsultStore):
     async def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
 
+    async def meta_under(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in self._meta.items() if k.startswith(prefix)}
+
     # -- retention (as the SQLite store: ports.py) ----------------------------------------------
 
     def _quiet(self, before: datetime) -> list[tuple[ConsultId, Consult]]:
@@ -528,7 +531,7 @@ class MemoryMessenger(Messenger):
     unfit_rooms: dict[str, tuple[Fault, ...]] = field(default_factory=dict)
     outsiders: set[str] = field(default_factory=set)
     _made: int = 0
-    owned: set[str] = field(default_factory=set)  # rooms the service said the bot made
+    owned: set[str] = field(default_factory=set)  # rooms the bot made, or the service says so
     #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
     unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -536,8 +539,9 @@ class MemoryMessenger(Messenger):
         self.owned.add(room)
 
     def _vet(self, room: str) -> None:
-        """As the Matrix adapter: nothing goes into a room of the bot's that fails the policy."""
-        if room in self.unsafe:
+        """As the Matrix adapter: nothing goes into a room of the bot's that fails the policy
+        (a room the bot neither made nor was told it made is not the policy's)."""
+        if room in self.unsafe and room in self.owned:
             raise UnsafeRoom(room, self.unsafe[room])
 
     def _maybe_fail(self) -> None:
@@ -554,6 +558,7 @@ class MemoryMessenger(Messenger):
         self._made += 1
         room = f"!room{self._made}:localhost"
         self._rooms[key] = room
+        self.owned.add(room)
         self.log.append(Sent(action="create", room=room, users=tuple(invite)))
         return room
 
@@ -561,6 +566,7 @@ class MemoryMessenger(Messenger):
         self._maybe_fail()
         self._pooled += 1
         room = f"!pool{self._pooled}:localhost"
+        self.owned.add(room)
         self.log.append(Sent(action="create", room=room))
         return room
 

@@ -890,6 +890,13 @@ class SqliteStore(DataStore, ConsultStore):
             (key, value),
         )
 
+    async def meta_under(self, prefix: str) -> dict[str, str]:
+        # substr, not LIKE: a prefix's `_` or `%` is taken as written.
+        rows = await self._rows(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {str(key): str(value) for key, value in rows}
+
     # -- retention (consultbot/retention.py; docs/privacy.md) -----------------------------------
     # Plain SQL with `?` parameters only, so that it carries over to other SQL stores. Every
     # statement holds the store while it runs, so the nightly scans go in slices (by consult

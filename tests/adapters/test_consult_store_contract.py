@@ -332,6 +332,9 @@ async def test_meta_values_are_stored_and_replaced(store: ConsultStore) -> None:
     await store.set_meta("admin-1", "!room:localhost")
     assert await store.get_meta("sync_token") == "s2"
     assert await store.get_meta("admin-1") == "!room:localhost"
+    await store.set_meta("admin_x", "odd")
+    assert await store.meta_under("admin-") == {"admin-1": "!room:localhost"}
+    assert await store.meta_under("nothing-") == {}
 
 
 async def test_stats_table_counts_the_consults_requested_in_the_period(

@@ -15,6 +15,8 @@ from nio import (
     RoomForgetResponse,
     RoomGetStateResponse,
     RoomLeaveResponse,
+    RoomPutStateResponse,
+    RoomSendResponse,
 )
 
 from consultbot.adapters.matrix import MatrixBot, state_facts
@@ -202,19 +204,84 @@ def test_a_message_is_refused_when_the_members_it_would_reach_may_not_read_it(
     assert (caught.value.faults, caught.value.fit) == ((refused[0],), refused[1])
 
 
+MALLORY = "@mallory:region.se"  # on an allowed server, but no admin
+
+
+def made_by(user: str) -> list[dict[str, Any]]:
+    return [{**CREATE, "sender": user}, *GOOD[1:]]
+
+
 @pytest.mark.parametrize(
     ("real", "joined"),
     [
-        (GOOD, ROOM),
-        ([CREATE, join_rule("invite"), member(ANNA)], None),  # unencrypted
-        ([*GOOD, member(EVE)], None),
+        pytest.param(GOOD, ROOM, id="fit-made-by-an-admin"),
+        pytest.param(made_by(BOT), ROOM, id="fit-made-by-the-bot"),
+        pytest.param(made_by(MALLORY), None, id="fit-made-by-a-non-admin"),
+        pytest.param([CREATE, join_rule("invite"), member(ANNA)], None, id="unencrypted"),
+        pytest.param([*GOOD, member(EVE)], None, id="member-from-elsewhere"),
     ],
 )
-async def test_the_configured_admin_room_is_kept_only_when_it_is_fit(
+async def test_the_configured_admin_room_is_kept_only_when_fit_and_made_by_the_bot_or_an_admin(
     tmp_path: Path, real: list[dict[str, Any]], joined: str | None
 ) -> None:
+    """Whoever holds the alias: a room Mallory made under it and invited the bot into is left,
+    however fit it is; the admins' alerts then go to their private rooms."""
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.client = client  # type: ignore[assignment]
-    assert await b.join_room("#admins:region.se") == joined
+    assert await b.join_room("#admins:region.se", makers=(ANNA,)) == joined
     assert ("leave" in client.calls) is (joined is None)
+
+
+class SendingClient:
+    """A client that knows one room a user opened and records what would go into it."""
+
+    def __init__(self, *, encrypted: bool) -> None:
+        room = MatrixRoom(ROOM, BOT, encrypted=encrypted)
+        for user in (BOT, ANNA):
+            room.add_member(user, None, None)
+        self.rooms = {ROOM: room}
+        self.sent: list[str] = []
+
+    async def upload(self, *args: Any, **kwargs: Any) -> Any:
+        self.sent.append("upload")
+        raise AssertionError("uploaded")
+
+    async def room_send(self, room: str, event_type: str, *args: Any, **kwargs: Any) -> Any:
+        self.sent.append(event_type)
+        return RoomSendResponse("$sent", room)
+
+    async def room_put_state(self, room: str, kind: str, *args: Any, **kwargs: Any) -> Any:
+        self.sent.append(kind)
+        return RoomPutStateResponse("$state", room)
+
+
+def sending_bot(tmp_path: Path, *, encrypted: bool) -> tuple[MatrixBot, SendingClient]:
+    b = matrix_bot(tmp_path)
+    client = SendingClient(encrypted=encrypted)
+    b.client = client  # type: ignore[assignment]
+    b._creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
+    return b, client
+
+
+async def test_no_image_event_or_state_goes_into_an_unencrypted_room_a_user_opened(
+    tmp_path: Path,
+) -> None:
+    b, client = sending_bot(tmp_path, encrypted=False)
+    attempts = [
+        b.send_image(ROOM, b"png", name="statistik.png", width=1, height=1, txn="t1"),
+        b.send_event(ROOM, "org.matrix.msc3381.poll.start", {}, txn="t2"),
+        b.put_state(ROOM, "im.vector.modular.widgets", "w", {}),
+        b.name_room(ROOM, name="K-000001", topic=""),
+    ]
+    for attempt in attempts:
+        with pytest.raises(RoomRefused) as caught:
+            await attempt
+        assert caught.value.faults == (Fault.UNENCRYPTED,)
+    assert client.sent == []
+
+
+async def test_an_event_goes_into_a_fit_room_a_user_opened(tmp_path: Path) -> None:
+    b, client = sending_bot(tmp_path, encrypted=True)
+    assert await b.send_event(ROOM, "org.matrix.msc3381.poll.start", {}, txn="t") == "$sent"
+    assert client.sent == ["org.matrix.msc3381.poll.start"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse, RoomPreset
 
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
@@ -125,3 +126,42 @@ async def test_an_unreachable_homeserver_fails(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port} svarar inte" in line(lines, "hemserver")
     assert "inte kontrollerat" in line(lines, "inloggning")
     assert len(lines) == 10  # a line for every check, also those not made
+
+
+async def test_an_admin_room_a_non_admin_made_fails(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """`bot.admin_room` names a fit room the bot is in, but Eve (no admin) made it: the bot
+    would leave it at start, and doctor says so."""
+    async with world(homeserver, tmp_path, "admin", "eve") as w:
+        eve = w.people["eve"].c
+        name = f"admins-{w.bot_id[5:13]}"
+        alias = f"#{name}:{homeserver.server_name}"
+        path = w.write_config(admin_room=alias, admins=[w.people["admin"].user_id])
+        config = load_config(path)
+        await w.seed(config, {})
+        made = await eve.client.room_create(
+            alias=name,
+            preset=RoomPreset.private_chat,
+            initial_state=[
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            ],
+        )
+        assert isinstance(made, RoomCreateResponse), made
+        async with running_bot(config) as bot:
+            assert bot.service.admin_room == ""
+            assert isinstance(
+                await eve.client.room_invite(made.room_id, w.bot_id), RoomInviteResponse
+            )
+            assert bot.matrix.client is not None
+            assert isinstance(await bot.matrix.client.join(made.room_id), JoinResponse)
+
+        code, lines = await doctor(path)
+
+        assert code == 1
+        admin_room = line(lines, "adminrum")
+        assert admin_room.startswith("FEL ") and eve.user_id in admin_room

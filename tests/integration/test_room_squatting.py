@@ -10,8 +10,9 @@ bot ever joins one or anything of the bot's reaches her.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.adapters.stores import open_store
 from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import Bot, running_bot
-from consultbot.outbox import content_to_dict, direct_key
+from consultbot.outbox import admin_key, content_to_dict, direct_key
 from consultbot.ports import Content, OutboxKind, Outgoing
 
 from .harness import QUESTION, World, ask, join_invite, world
@@ -41,11 +42,6 @@ from .harness import QUESTION, World, ask, join_invite, world
 pytestmark = [pytest.mark.integration]
 
 NUMBER = "070-555 12 34"
-
-
-def admin_key(user: str) -> str:
-    """The bot-state key of the private admin room with `user` (as outbox._admin_rooms)."""
-    return f"admin-{hashlib.sha256(user.encode()).hexdigest()[:12]}"
 
 
 async def aliases_the_bot_could_use(w: World, database: str) -> list[str]:
@@ -177,11 +173,10 @@ async def test_rooms_taken_by_alias_before_this_change_are_left_and_made_anew(
         private_squat = await squat(eve, f"squat-{tmp_path.name}-direct".lower())
         admin_squat = await squat(eve, f"squat-{tmp_path.name}-admin".lower())
         async with running_bot(config) as bot:
+            client = bot.matrix.client
+            assert client is not None
             for room in (private_squat, admin_squat):  # as the old bot joined by the alias
-                # The raw join: the bot's own join_room would refuse these unfit rooms now.
-                assert bot.matrix.client is not None
-                joined = await bot.matrix.client.join(room)
-                assert isinstance(joined, JoinResponse), joined
+                assert isinstance(await client.join(room), JoinResponse)
             await bot.store.set_meta(direct_key(doctor.user_id), private_squat)
             await bot.store.set_meta(admin_key(admin.user_id), admin_squat)
 
@@ -249,9 +244,8 @@ async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
             body = json.loads(data) | {"creation_content": {CREATION_KEY: mark}}
             fake = await eve.client._send(RoomCreateResponse, method, path, json.dumps(body))
             assert isinstance(fake, RoomCreateResponse), fake
-            assert bot.matrix.client is not None  # the raw join: join_room refuses unfit rooms
-            joined_fake = await bot.matrix.client.join(fake.room_id)
-            assert isinstance(joined_fake, JoinResponse), joined_fake
+            assert bot.matrix.client is not None
+            assert isinstance(await bot.matrix.client.join(fake.room_id), JoinResponse)
         # A new run (the caller never recorded `made`): the same key, the same room.
         async with running_bot(config) as bot:
             again = await bot.matrix.create_room(
@@ -274,3 +268,53 @@ async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
                 key="K-000043", name="K-000043 kardiologi", topic="", invite=[]
             )
             assert fresh not in (made, fake.room_id)
+
+
+ENCRYPTED = [
+    {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+]
+
+
+async def test_a_fit_room_a_non_admin_made_under_the_admin_rooms_alias_gets_no_alert(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """Eve, on the bot's own server, makes an encrypted invite-only room under the configured
+    admin room's alias and invites the bot: the bot leaves it and the admins' alerts go to
+    their private rooms; a room an admin made under an alias is taken."""
+    async with world(homeserver, tmp_path, "admin", "eve") as w:
+        admin, eve = w.people["admin"], w.people["eve"].c
+        name = f"admins-{uuid.uuid4().hex[:8]}"
+        made = await eve.client.room_create(
+            alias=name,
+            preset=RoomPreset.private_chat,
+            initial_state=ENCRYPTED,
+            invite=[w.bot_id],
+        )
+        assert isinstance(made, RoomCreateResponse), made
+        alias = f"#{name}:{homeserver.server_name}"
+        config = w.config(room_pool=0, admins=[admin.user_id], admin_room=alias)
+        await w.seed(config, {})
+        async with running_bot(config) as bot:
+            assert bot.service.admin_room == ""
+            await eve.wait_for(
+                lambda s: s.room == made.room_id and s.sender == w.bot_id and s.kind == "leave", 30
+            )
+            payload = await bot.service.admin_posts.coverage(datetime.now(UTC))
+            await queue(bot, Outgoing(kind=OutboxKind.COVERAGE, room="", payload=payload))
+            private = await join_new_invite(admin.c, set())
+            await admin.c.wait_for(lambda s: s.room == private and s.sender == w.bot_id, 30)
+            assert await made_by_the_bot(w, admin.c, private)
+        said = [s for s in eve.seen if s.room == made.room_id and s.sender == w.bot_id]
+        assert said and all(s.kind in ("join", "leave") for s in said), said
+
+        theirs = await admin.c.client.room_create(
+            alias=f"{name}-ok",
+            preset=RoomPreset.private_chat,
+            initial_state=ENCRYPTED,
+            invite=[w.bot_id],
+        )
+        assert isinstance(theirs, RoomCreateResponse), theirs
+        ok = replace(config.bot, admin_room=f"#{name}-ok:{homeserver.server_name}")
+        config = replace(config, bot=ok)
+        async with running_bot(config) as bot:
+            assert bot.service.admin_room == theirs.room_id
