@@ -271,10 +271,16 @@ class Inbox:
             log.exception("handling vote %s in %s failed", vote.event_id, vote.room)
 
     async def handle_reaction(self, reaction: IncomingReaction) -> None:
-        """A ✅ or 👍 in a consult room acknowledges it (if the escalation says it may)."""
+        """A ✅ or 👍 in a consult room acknowledges it (if the escalation says it may). A
+        reaction's key is free text people see: one with a personnummer is redacted first."""
         if await self.consults.is_handled(reaction.event_id):
             return
         try:
+            if contains_personal_number(reaction.key):
+                await self._redact_personal_number(
+                    reaction.room, reaction.event_id, tell=not reaction.unfit
+                )
+                return
             consult_id = await self.consults.consult_for_room(reaction.room)
             if (
                 consult_id is None

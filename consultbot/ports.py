@@ -474,6 +474,8 @@ class IncomingReaction:
     key: str
     reacts_to: str
     at: datetime
+    # As for a message: why the bot may not answer in this room, () when it may.
+    unfit: tuple[Fault, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

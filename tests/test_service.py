@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -1095,6 +1095,33 @@ async def test_in_a_room_unfit_for_answers_the_number_is_redacted_without_a_word
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.event_id == message.event_id
+    assert bot.messenger.sends() == []
+
+
+@pytest.mark.parametrize(
+    "key", ["19121212-1212", "121212 \u2013 1212", "✅ 121212-1212"], ids=["plain", "spaced", "ack"]
+)
+async def test_a_reaction_whose_key_is_a_personal_number_is_redacted(bot: Bot, key: str) -> None:
+    # A reaction's key is free text every member sees; in a consult room it acknowledges nothing.
+    consult, room = await bot.ask()
+    before = await bot.state(consult)
+    reaction = bot.reaction(K1A, key, room)
+    await bot.service.handle_reaction(reaction)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.room == room and redact.event_id == reaction.event_id
+    assert "personnummer" in bot.messenger.said(room)[-1]
+    assert await bot.state(consult) is before
+
+
+async def test_a_reaction_with_a_personal_number_in_an_unfit_room_is_redacted_without_a_word(
+    bot: Bot,
+) -> None:
+    reaction = replace(bot.reaction(REQ, "19121212-1212", DM), unfit=(Fault.UNENCRYPTED,))
+    await bot.service.handle_reaction(reaction)
+    await bot.flush()
+    [redact] = bot.messenger.actions("redact")
+    assert redact.event_id == reaction.event_id
     assert bot.messenger.sends() == []
 
 

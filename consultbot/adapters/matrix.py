@@ -71,6 +71,7 @@ from nio import (
     RoomPutStateResponse,
     RoomRedactError,
     RoomSendResponse,
+    StickerEvent,
     SyncResponse,
     UnknownBadEvent,
     UnknownEvent,
@@ -80,7 +81,7 @@ from nio.api import Api, MessageDirection
 from nio.exceptions import GroupEncryptionError
 
 from consultbot.adapters import media, room_policy
-from consultbot.adapters.message_text import is_chat, shown_texts
+from consultbot.adapters.message_text import event_texts, is_chat, shown_texts
 from consultbot.adapters.room_policy import CREATION_KEY
 from consultbot.config import MatrixConfig
 from consultbot.domain import audience, polls
@@ -513,6 +514,15 @@ def _content(event: Any) -> dict[str, Any]:
     source = getattr(event, "source", None)
     content = source.get("content", {}) if isinstance(source, dict) else {}
     return content if isinstance(content, dict) else {}
+
+
+def _texts_shown(event: Any) -> tuple[str, ...]:
+    """What an event that is no readable message shows people (message_text.event_texts). The
+    type is read from the event's source: nio gives none to an event it could not parse."""
+    if not isinstance(event, (BadEvent, UnknownBadEvent, StickerEvent, UnknownEvent)):
+        return ()
+    kind = event.source.get("type") if isinstance(event.source, dict) else None
+    return event_texts(kind, _content(event)) if isinstance(kind, str) else ()
 
 
 def _joined(event: Mapping[str, Any], user: str) -> bool:
@@ -1079,25 +1089,15 @@ class MatrixBot(Messenger, FileSource):
             content = _content(event)
             chat = is_chat(content)
             body = content.get("body") if chat else None
-            room = client.rooms.get(room_id)
-            facts = self._facts(room_id)
-            if room is None or facts is None:
-                return  # not a room of the bot's (any more)
-            direct = len(room.users) <= 2
-            by_bot = await self.made_by_bot(room_id)
-            await self.handler.handle_message(
-                IncomingMessage(
-                    room=room_id,
-                    event_id=event.event_id,
-                    sender=UserId(event.sender),
-                    body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
-                    at=at,
-                    direct=direct,
-                    mentions=mentioned(event.source),
-                    other_text=shown_texts(content),
-                    read_only=not chat,
-                    unfit=() if by_bot else audience.faults(facts, self.servers),
-                )
+            await self._hand_message(
+                room_id,
+                event_id=event.event_id,
+                sender=event.sender,
+                at=at,
+                body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
+                mentions=mentioned(event.source),
+                texts=shown_texts(content),
+                read_only=not chat,
             )
         elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
             content = _content(event)
@@ -1158,8 +1158,60 @@ class MatrixBot(Messenger, FileSource):
                     key=event.key,
                     reacts_to=event.reacts_to,
                     at=at,
+                    unfit=await self._unfit(room_id) or (),
                 )
             )
+        elif texts := _texts_shown(event):
+            # A sticker, a user's poll, a message nio could not parse: read for personnummer
+            # only. The bot's own outcome poll never comes here (`_event` skips its events).
+            source = event.source
+            event_id, sender = source.get("event_id"), source.get("sender")
+            if isinstance(event_id, str) and isinstance(sender, str) and sender != self.user_id:
+                await self._hand_message(
+                    room_id, event_id=event_id, sender=sender, at=at, texts=texts, read_only=True
+                )
+
+    async def _hand_message(
+        self,
+        room_id: str,
+        *,
+        event_id: str,
+        sender: str,
+        at: datetime,
+        texts: tuple[str, ...],
+        read_only: bool,
+        body: str = "",
+        mentions: tuple[UserId, ...] = (),
+    ) -> None:
+        """Give the inbox a message of a room the bot is in (nothing for any other room)."""
+        client = self.client
+        assert client is not None and self.handler is not None
+        room = client.rooms.get(room_id)
+        unfit = await self._unfit(room_id)
+        if room is None or unfit is None:
+            return  # not a room of the bot's (any more)
+        await self.handler.handle_message(
+            IncomingMessage(
+                room=room_id,
+                event_id=event_id,
+                sender=UserId(sender),
+                body=body,
+                at=at,
+                direct=len(room.users) <= 2,
+                mentions=mentions,
+                other_text=texts,
+                read_only=read_only,
+                unfit=unfit,
+            )
+        )
+
+    async def _unfit(self, room_id: str) -> tuple[audience.Fault, ...] | None:
+        """Why the bot may not answer in `room_id` (domain/audience.py): () for a room it made;
+        None for a room that is not the bot's."""
+        facts = self._facts(room_id)
+        if facts is None:
+            return None
+        return () if await self.made_by_bot(room_id) else audience.faults(facts, self.servers)
 
     async def _invites(self, response: SyncResponse) -> None:
         """Join a room only when an allowed user invites the bot into an encrypted room that

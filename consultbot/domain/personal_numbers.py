@@ -75,13 +75,15 @@ def html_text(markup: str) -> str:
     return html.unescape(_TAG.sub("", _BLOCK_TAG.sub("\n", markup)))
 
 
-# After `searchable_text`: a hyphen, plus (100 years or older), space, tab, or slash between
-# date and number, or nothing. A digit directly before or after never belongs to a number.
+# After `searchable_text`: between date and number a hyphen, plus (100 years or older) or slash,
+# each with or without a space or tab on either side (`121212 - 1212`, as people type it); a
+# space or tab alone; or nothing. A digit directly before or after never belongs to a number;
+# nor does a consult id's K- (K-000201 - 0007 is a consult and a time, however they add up).
 _PERSONAL_NUMBER = re.compile(
-    r"(?<![0-9])"
+    r"(?<![0-9])(?<![Kk]-)"
     r"(?P<century>19|20)?"
     r"(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})"
-    r"(?P<separator>[-+ \t/]?)"
+    r"(?P<separator>[ \t]?[-+/][ \t]?|[ \t])?"
     r"(?P<serial>[0-9]{3})(?P<check>[0-9])"
     r"(?![0-9])"
 )
@@ -131,11 +133,13 @@ def find_personal_numbers(text: str) -> list[str]:
     """Every personnummer or samordningsnummer in `text`, as read by `searchable_text`.
 
     Accepts YYMMDD-NNNN, YYMMDD+NNNN, YYMMDDNNNN, YYYYMMDD-NNNN, YYYYMMDDNNNN, with a space,
-    tab or slash for the hyphen, and any dash (en, em, minus, non-breaking hyphen …) as one.
+    tab or slash for the hyphen, a space or tab on either side of the hyphen, plus or slash
+    (`121212 - 1212`), and any dash (en, em, minus, non-breaking hyphen …) as a hyphen.
     The date must exist (day + 60 for samordningsnummer, whose month or day may be 00 when the
     birth date is unknown; for 10-digit forms in either 19xx or 20xx) and the Luhn check digit
     over YYMMDDNNN must match. Digits directly before or after never belong to a match, so
-    longer numbers are not picked apart. Ten bare digits starting 07 are a mobile number.
+    longer numbers are not picked apart. Ten bare digits starting 07 are a mobile number; six
+    digits after `K-` are a consult id.
     """
     return [
         m.group()

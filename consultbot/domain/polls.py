@@ -19,6 +19,8 @@ from consultbot.domain.types import Outcome
 POLL_START = "org.matrix.msc3381.poll.start"
 POLL_END = "org.matrix.msc3381.poll.end"
 POLL_RESPONSE_TYPES = frozenset({"org.matrix.msc3381.poll.response", "m.poll.response"})
+#: A poll anyone starts: Element's unstable type and the stable one (Matrix 1.7).
+POLL_START_TYPES = frozenset({POLL_START, "m.poll.start"})
 _TEXT = "org.matrix.msc1767.text"
 _SELECTION_KEYS = ("m.selections", "org.matrix.msc3381.v2.selections")
 

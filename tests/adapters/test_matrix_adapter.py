@@ -15,12 +15,14 @@ from nio import (
     RoomMessageText,
     Rooms,
 )
+from nio.events.room_events import Event
 
 from consultbot.adapters import matrix
 from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
-from consultbot.ports import IncomingMessage, IncomingReaction
+from consultbot.domain.types import Outcome
+from consultbot.ports import IncomingMessage, IncomingReaction, IncomingVote
 
 
 def bot(tmp_path: Path) -> MatrixBot:
@@ -291,3 +293,94 @@ def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
     assert client.unshared_devices(room.room_id) == []
     session.users_shared_with.add(("@l2:localhost", "L2"))
     assert client.encrypt(room.room_id, "m.room.message", {"body": "x"})[0] == "m.room.encrypted"
+
+
+PNR = "19121212-1212"
+POLL = "org.matrix.msc3381.poll.start"
+TEXT = "org.matrix.msc1767.text"
+
+
+def raw(kind: str, content: dict[str, Any], sender: str = "@doc:localhost") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "event_id": "$shown",
+        "sender": sender,
+        "origin_server_ts": 1,
+        "content": content,
+    }
+
+
+def poll_by(sender: str, question: str) -> dict[str, Any]:
+    return raw(POLL, {POLL: {"question": {TEXT: question}, "answers": []}, TEXT: question}, sender)
+
+
+HTML_ONLY = {"msgtype": "m.text", "format": "org.matrix.custom.html", "formatted_body": PNR}
+# Events nio parses as something other than a message (BadEvent, UnknownBadEvent, StickerEvent,
+# UnknownEvent), as they arrive in a room and as they come out of decryption.
+SHOWN_ELSEWHERE = {
+    "formatted_body without body": Event.parse_event(raw("m.room.message", HTML_ONLY)),
+    "formatted_body without body, decrypted": Event.parse_decrypted_event(
+        raw("m.room.message", HTML_ONLY)
+    ),
+    "body not a string": Event.parse_event(raw("m.room.message", {**HTML_ONLY, "body": 5})),
+    "no timestamp either": Event.parse_decrypted_event(
+        {k: v for k, v in raw("m.room.message", HTML_ONLY).items() if k != "origin_server_ts"}
+    ),
+    "sticker": Event.parse_event(raw("m.sticker", {"body": PNR, "url": "mxc://s/x"})),
+    "encrypted sticker": Event.parse_decrypted_event(
+        raw("m.sticker", {"body": PNR, "file": {"url": "mxc://s/x"}})
+    ),
+    "poll (Element)": Event.parse_decrypted_event(poll_by("@doc:localhost", f"Vem tar {PNR}?")),
+    "poll (stable)": Event.parse_event(
+        raw("m.poll.start", {"m.poll": {"question": {"m.text": [{"body": PNR}]}, "answers": []}})
+    ),
+}
+
+
+class Inbox:
+    """Records what the adapter hands the inbox."""
+
+    def __init__(self) -> None:
+        self.messages: list[IncomingMessage] = []
+        self.votes: list[IncomingVote] = []
+
+    async def handle_message(self, message: IncomingMessage) -> None:
+        self.messages.append(message)
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        self.votes.append(vote)
+
+
+@pytest.mark.parametrize("event", SHOWN_ELSEWHERE.values(), ids=SHOWN_ELSEWHERE.keys())
+async def test_text_outside_a_readable_message_reaches_the_guard_read_only(
+    tmp_path: Path, event: Any
+) -> None:
+    b = bot(tmp_path)
+    with_room(b)
+    inbox = Inbox()
+    b.handler = inbox  # type: ignore[assignment]
+    await b._event("!room:localhost", event)
+    [message] = inbox.messages
+    assert message.event_id == "$shown" and message.sender == "@doc:localhost"
+    assert message.read_only and message.body == ""
+    assert any(PNR in text for text in message.other_text)
+
+
+async def test_the_bots_own_poll_is_not_read_and_votes_still_count(tmp_path: Path) -> None:
+    b = bot(tmp_path)
+    with_room(b)
+    inbox = Inbox()
+    b.handler = inbox  # type: ignore[assignment]
+    own = poll_by("@bot:localhost", "Hur gick det?")
+    for parse in (Event.parse_event, Event.parse_decrypted_event):
+        await b._event("!room:localhost", parse(own))
+    vote = {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": "$poll"},
+        "org.matrix.msc3381.poll.response": {"answers": ["advice"]},
+    }
+    await b._event(
+        "!room:localhost", Event.parse_event(raw("org.matrix.msc3381.poll.response", vote))
+    )
+    assert inbox.messages == []
+    [counted] = inbox.votes
+    assert counted.poll == "$poll" and counted.outcome is Outcome.ADVICE

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.message_text import is_chat, shown_texts
+from consultbot.adapters.message_text import event_texts, is_chat, shown_texts
 from consultbot.domain.personal_numbers import contains_personal_number
+from consultbot.domain.polls import POLL_OUTCOMES, POLL_START, poll_start
 
 PNR = "19121212-1212"
 
@@ -113,3 +114,110 @@ def test_fields_that_are_not_text_are_ignored() -> None:
     assert shown_texts({"msgtype": "m.text", "body": "x", "m.new_content": "191212121212"}) == (
         "x",
     )
+
+
+UNSTABLE_POLL = "org.matrix.msc3381.poll.start"
+TEXT = "org.matrix.msc1767.text"
+
+# (what the event is, its type, its content as clients send it)
+OTHER_EVENTS: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "a message with formatted_body and no body",
+        "m.room.message",
+        {
+            "msgtype": "m.text",
+            "format": "org.matrix.custom.html",
+            "formatted_body": f"<p>{PNR}</p>",
+        },
+    ),
+    ("a sticker's text", "m.sticker", {"body": f"pat {PNR}", "url": "mxc://s/x", "info": {}}),
+    (
+        "a poll's question (Element)",
+        UNSTABLE_POLL,
+        {
+            UNSTABLE_POLL: {
+                "kind": "org.matrix.msc3381.poll.undisclosed",
+                "max_selections": 1,
+                "question": {TEXT: f"Vem tar {PNR}?"},
+                "answers": [{"id": "a", TEXT: "Jag"}, {"id": "b", TEXT: "Du"}],
+            },
+            TEXT: "Vem tar patienten?",
+        },
+    ),
+    (
+        "a poll's answer (Element)",
+        UNSTABLE_POLL,
+        {
+            UNSTABLE_POLL: {
+                "question": {TEXT: "Vilken patient?"},
+                "answers": [{"id": "a", TEXT: "121212 – 1212"}, {"id": "b", TEXT: "Ingen"}],
+            },
+        },
+    ),
+    (
+        "a poll's text fallback only",
+        UNSTABLE_POLL,
+        {UNSTABLE_POLL: {"question": {TEXT: "Vem?"}, "answers": []}, TEXT: f"Vem? {PNR}"},
+    ),
+    (
+        "a stable poll's answer in HTML",
+        "m.poll.start",
+        {
+            "m.poll": {
+                "kind": "m.disclosed",
+                "question": {"m.text": [{"body": "Vilken patient?"}]},
+                "answers": [
+                    {
+                        "m.id": "a",
+                        "m.text": [{"mimetype": "text/html", "body": "<b>1912</b>1212-1212"}],
+                    }
+                ],
+            },
+            "m.text": [{"body": "Vilken patient?"}],
+        },
+    ),
+    (
+        "a poll's question as an extensible message (older Element)",
+        UNSTABLE_POLL,
+        {
+            UNSTABLE_POLL: {
+                "question": {
+                    "org.matrix.msc1767.message": [{"mimetype": "text/plain", "body": PNR}]
+                },
+                "answers": [],
+            },
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content"), [e[1:] for e in OTHER_EVENTS], ids=[e[0] for e in OTHER_EVENTS]
+)
+def test_every_other_event_that_shows_text_is_read_for_personnummer(
+    event_type: str, content: dict[str, Any]
+) -> None:
+    assert any(map(contains_personal_number, event_texts(event_type, content)))
+
+
+def test_the_bots_outcome_poll_shows_no_personal_number() -> None:
+    question = "Hur gick konsultationen K-000123 (2026-12-05 14:30)?"
+    content = poll_start(question, [(o, o.value) for o in POLL_OUTCOMES])
+    texts = event_texts(POLL_START, content)
+    assert question in texts and "referral" in texts
+    assert not any(map(contains_personal_number, texts))
+
+
+@pytest.mark.parametrize(
+    ("event_type", "content"),
+    [
+        ("m.reaction", {"m.relates_to": {"key": PNR}}),  # a reaction's key: the inbox reads it
+        ("m.room.topic", {"topic": PNR}),
+        ("m.poll.response", {"m.selections": [PNR]}),
+        (UNSTABLE_POLL, {UNSTABLE_POLL: "odd", TEXT: 5, "m.text": [5, {"body": None}]}),
+    ],
+)
+def test_events_that_show_no_message_text_give_none(
+    event_type: str, content: dict[str, Any]
+) -> None:
+    assert event_texts(event_type, content) == ()

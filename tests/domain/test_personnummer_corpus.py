@@ -56,6 +56,15 @@ SEPARATORS = {
     "\t": "\t",  # a table cell copied from the journal
     "/": "/",
     "": "",
+    # Spaces around the dash, as typed on a keyboard or a phone (which may make it an en dash).
+    " - ": " - ",
+    " \u2013 ": " - ",
+    " -": " -",
+    "- ": "- ",
+    "\u00a0\u2013\u00a0": " - ",  # word processors: no-break spaces around an en dash
+    " + ": " + ",
+    " / ": " / ",
+    "\t-\t": "\t-\t",
 }
 
 # The digit zero of each script; the other digits follow it in Unicode.
@@ -293,7 +302,13 @@ DATE_FORMS = (
 )
 def test_dates_and_times_are_left_alone(when: datetime, until: date, form: str, zero: str) -> None:
     text = when.strftime(form)
-    ranges = (f"{when:%Y%m%d}-{until:%Y%m%d}", f"{when:%y%m%d}-{until:%y%m%d}")
+    ranges = (
+        f"{when:%Y%m%d}-{until:%Y%m%d}",
+        f"{when:%y%m%d}-{until:%y%m%d}",
+        f"{when:%Y%m%d} - {until:%Y%m%d}",
+        f"{when:%y%m%d} \u2013 {until:%y%m%d}",
+        f"{when:%Y-%m-%d} - {until:%Y-%m-%d}",
+    )
     for written_date in (text, *ranges):
         sentence = f"Återbesök {in_script(written_date, zero)}, ring om oklart."
         assert find_personal_numbers(sentence) == [], sentence
@@ -312,6 +327,8 @@ def phone_numbers(draw: st.DrawFn) -> str:
             f"0{prefix}-{rest[:3]} {rest[3:5]} {rest[5:]}",
             f"0{prefix} {rest[:3]} {rest[3:5]} {rest[5:]}",
             f"0{prefix}-{rest[:2]} {rest[2:4]} {rest[4:]}",
+            f"0{prefix} - {rest[:3]} {rest[3:5]} {rest[5:]}",
+            f"0{prefix} \u2013 {rest}",
             f"+46 {prefix} {rest[:3]} {rest[3:5]} {rest[5:]}",
             f"+46{prefix}{rest}",
             f"0046 {prefix}-{rest}",
@@ -326,6 +343,8 @@ def phone_numbers(draw: st.DrawFn) -> str:
             [
                 f"0{area}-{rest}",
                 f"0{area}-{grouped}",
+                f"0{area} - {grouped}",
+                f"0{area} - {rest}",
                 f"0{area} {grouped}",
                 f"+46 {area} {grouped}",
                 f"+46{area}{rest}",
@@ -343,7 +362,10 @@ def test_phone_numbers_are_left_alone(phone: str, zero: str) -> None:
 
 @given(number=st.integers(min_value=0, max_value=999_999), at=st.times())
 def test_consult_ids_and_clock_times_are_left_alone(number: int, at: time) -> None:
-    text = f"Gäller K-{number:06d} kl {at:%H:%M}, {at:%H.%M} eller {at:%H%M}."
+    text = (
+        f"Gäller K-{number:06d} kl {at:%H:%M}, {at:%H.%M} eller {at:%H%M}, "
+        f"K-{number:06d} - {at:%H%M} och {at:%H:%M} - {at:%H%M}."
+    )
     assert find_personal_numbers(text) == []
 
 
@@ -365,7 +387,15 @@ def test_consult_ids_and_clock_times_are_left_alone(number: int, at: time) -> No
         "Pat 121212-1213 har fel kontrollsiffra.",
         "Pat 851399-1234 har inget giltigt datum.",
         "Pat 19850000-1234 har månad och dag 00 utan samordning.",
-        "Pat 121212 - 1212 har ett mellanslag för mycket.",
+        "Pat 121212  1212: två mellanslag och inget bindestreck.",
+        "Pat 121212 -\n1212: två rader är två tal, också efter ett bindestreck.",
+        "Ledig 2026-12-05 - 2026-12-06, 20261205 - 20261206 och 261205 – 261206.",
+        "Mottagning 12:00 - 1300, kl 1200 - 1300, 12.00 – 13.00.",
+        "Besök 20261205 - 1430 eller 261205 – 1430.",
+        "Ring 070 - 123 45 67, 070 – 1234567 eller 08 - 123 456 78.",
+        "Växel 0250 - 49 30 00, 031 - 123456.",
+        "Gäller konsult K-000123 - K-001234 och K-121212 - 1212.",
+        "Dos 500 - 1000 mg, 1 - 2 tabletter, Hb 121 - 135.",
         "Pat 121212\n1212: två rader är två tal.",
     ],
 )

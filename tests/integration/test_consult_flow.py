@@ -286,6 +286,40 @@ async def test_personal_identity_number_in_an_emote_or_an_edit_is_redacted(
             assert db.execute("SELECT count(*) FROM consult_event").fetchone()[0] == 0
 
 
+async def test_personal_identity_number_outside_a_readable_message_is_redacted(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    # In an encrypted chat: HTML with no body (a BadEvent to nio), a sticker, a poll the
+    # doctor starts, and a reaction whose key is the number.
+    async with world(homeserver, tmp_path, "doctor") as w:
+        config = w.config()
+        await w.seed(config, {})
+        async with running_bot(config):
+            doctor = w.people["doctor"].c
+            dm = await doctor.create_dm(w.bot_id)
+            html_only = {
+                "msgtype": "m.text",
+                "format": "org.matrix.custom.html",
+                "formatted_body": "pat <b>19121212 - 1212</b>",
+            }
+            poll = "org.matrix.msc3381.poll.start"
+            question = {"org.matrix.msc1767.text": "Vem tar 121212-1212?"}
+            sent = [
+                await doctor.send_content(dm, "m.room.message", html_only),
+                await doctor.send_content(
+                    dm, "m.sticker", {"body": "121212-1212", "url": "mxc://s/x", "info": {}}
+                ),
+                await doctor.send_content(dm, poll, {poll: {"question": question, "answers": []}}),
+                await doctor.react(dm, await doctor.send_text(dm, "Hej"), "19121212-1212"),
+            ]
+            for event in sent:
+                await doctor.wait_for(
+                    lambda s, e=event: s.kind == "redaction" and s.reacts_to == e, 30
+                )
+        with sqlite3.connect(tmp_path / "consultbot.db") as db:
+            assert db.execute("SELECT count(*) FROM consult_event").fetchone()[0] == 0
+
+
 async def test_users_from_other_servers_are_refused(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
