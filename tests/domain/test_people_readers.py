@@ -154,7 +154,10 @@ STAFF_CASES = [
         id="no-unit",
     ),
     pytest.param(
-        [[None, None, None, "läkare", "070-123 45 67"], ["@bo:localhost", "Bo", "kardiologi", None, None]],
+        [
+            [None, None, None, "läkare", "070-123 45 67"],
+            ["@bo:localhost", "Bo", "kardiologi", None, None],
+        ],
         [
             (2, "A", "missing_value", {"column": "matrix_id"}, E),
             (2, "B", "missing_value", {"column": "name"}, E),
@@ -325,3 +328,24 @@ def test_a_directory_problem_reads_as_one_swedish_line() -> None:
     assert [Messages("sv").problem(p) for p in problems] == [
         "f.csv:2: värde saknas i kolumnen telefon"
     ]
+
+
+def test_a_csv_phone_that_lost_its_zero_is_told_how_to_write_it() -> None:
+    # In a CSV file the number is text: Excel dropped the 0 when it saved, not in this cell.
+    data = csv_file([STAFF_HEADER, ["@anna:localhost", "Anna", "kardiologi", "", "701234567"]])
+    _, problems = parse_staff(data, "f.csv", CATALOGUE)
+    assert [(p.code, p.params) for p in problems] == [
+        ("phone_lost_zero", {"value": "701234567", "fixed": "0701234567"})
+    ]
+    data = csv_file([["unit", "name", "phone"], ["Akuten", "Växel", "23490000"]])
+    _, problems = parse_directory(data, "f.csv")
+    assert [p.code for p in problems] == ["phone_lost_zero"]
+
+
+def test_a_file_level_problem_names_the_file() -> None:
+    no_unit = csv_file([["matrix_id", "name"], ["@anna:localhost", "Anna"]])
+    _, problems = parse_staff(no_unit, "personal.csv", CATALOGUE)
+    assert [(p.file, p.line, p.code) for p in problems] == [("personal.csv", 1, "missing_columns")]
+    no_phone = csv_file([["unit", "name"], ["Akuten", "Växel"]])
+    _, problems = parse_directory(no_phone, "kontakter.csv")
+    assert [(p.file, p.line, p.code) for p in problems] == [("kontakter.csv", 1, "missing_columns")]
