@@ -162,6 +162,14 @@ ENTRY_CASES = [
     ),
     pytest.param(GOOD, [], id="no-tracks-no-switchboard"),
     pytest.param(
+        '[[service]]\nid = "k\\u0007"\nname = "K"\nkind = "other"\n',
+        [
+            (1, "bad_service_id", {"value": "k\u0007"}),
+            (1, "control_character", {"column": "id", "char": "U+0007"}),
+        ],
+        id="control-in-id",
+    ),
+    pytest.param(
         'service = ["kardiologi", 2]\n',
         [(None, "not_a_table", {}), (None, "not_a_table", {})],
         id="entries-not-tables",
@@ -275,3 +283,8 @@ def test_a_file_with_an_unknown_key_still_reads_its_services() -> None:
 def test_catalogue_problems_read_as_swedish(text: str, message: str) -> None:
     _, problems = parse_catalogue(text, "c.toml")
     assert Messages("sv").problem(problems[0]) == message
+
+
+def test_a_full_name_used_twice_is_refused_at_the_second_entry() -> None:
+    text = GOOD + '[[service]]\nid = "hjarta"\nname = "kardiologi"\nkind = "other"\n'
+    assert problems_of(text) == [(5, "duplicate_name", {"name": "kardiologi", "first_line": "1"})]
