@@ -10,11 +10,12 @@ import codecs
 import io
 import zipfile
 
+import openpyxl
 import pytest
 
 from consultbot.domain.errors import Problem, Severity
 from consultbot.domain.people import STAFF_COLUMNS
-from consultbot.domain.tables import Row, decode_text, read_rows
+from consultbot.domain.tables import Row, decode_text, is_xlsx, read_rows
 from consultbot.render import Messages
 
 W = Severity.WARNING
@@ -58,6 +59,7 @@ def decoded(data: bytes) -> tuple[str | None, list[tuple[int | None, str, dict[s
         ),
         # Zeros in exactly a quarter of the bytes: more than that is UTF-16.
         pytest.param(b"abc\x00abc\x00", None, [(None, "binary_file", {})], id="binary"),
+        pytest.param(b"\x00abc\x00abc", None, [(None, "binary_file", {})], id="binary-even"),
         pytest.param(b"a" * 65535 + b"\x00", None, [(None, "binary_file", {})], id="late-zero"),
         pytest.param(b"a" * 65536 + b"\x00", "a" * 65536 + "\x00", [], id="zero-past-the-check"),
         pytest.param("\ufeffåäö\n".encode(), "åäö\n", [], id="utf8-bom-dropped"),
@@ -108,7 +110,10 @@ Outcome = tuple[
 
 def read(text: str) -> Outcome:
     problems: list[Problem] = []
-    rows = read_rows(text.encode(), "f.csv", STAFF_COLUMNS, problems)
+    data = text.encode()
+    if text.startswith("\ufeff"):
+        data = codecs.BOM_UTF8 + data  # the file's own mark, then one more
+    rows = read_rows(data, "f.csv", STAFF_COLUMNS, problems)
     assert all(p.file == "f.csv" for p in problems)
     assert all(isinstance(row, Row) and row.letters is None for row in rows)
     cells = [
@@ -224,6 +229,65 @@ ANNA = {"matrix_id": "@a:b", "name": "Anna", "unit": "kardiologi"}
             id="unclosed-quote",
         ),
         pytest.param(
+            "matrix_id,vem;var;när\n1,2;3;4\n",
+            ([], [(1, "no_header", {"columns": "matrix_id, name, unit"})]),
+            id="one-name-does-not-decide-the-delimiter",
+        ),
+        pytest.param(
+            "matrix_id;vem;var\nx,y,z,w\n",
+            (
+                [],
+                [
+                    (1, "unknown_column", {"column": "vem"}),
+                    (1, "unknown_column", {"column": "var"}),
+                    (
+                        1,
+                        "missing_columns",
+                        {"columns": "name, unit", "found": "matrix_id, vem, var"},
+                    ),
+                ],
+            ),
+            id="fallback-reads-the-first-line",
+        ),
+        pytest.param(
+            "matrix_id,name,unit,a;b;c;d\n@a:b,Anna,kardiologi,1\n",
+            ([(2, ANNA)], [(1, "unknown_column", {"column": "a;b;c;d"})]),
+            id="names-decide-over-counts-comma",
+        ),
+        pytest.param(
+            "matrix_id\tname\tunit\ta;b;c;d\n@a:b\tAnna\tkardiologi\t1\n",
+            ([(2, ANNA)], [(1, "unknown_column", {"column": "a;b;c;d"})]),
+            id="names-decide-over-counts-tab",
+        ),
+        pytest.param(
+            '"matrix_id";"name";"unit";"a,b,c,d"\n@a:b;Anna;kardiologi;1\n',
+            ([(2, ANNA)], [(1, "unknown_column", {"column": "a,b,c,d"})]),
+            id="quoted-names-decide-over-counts",
+        ),
+        pytest.param(
+            "matrix_id,,titel\n1,,2\n",
+            ([], [(1, "missing_columns", {"columns": "name, unit", "found": "matrix_id, titel"})]),
+            id="found-leaves-out-empty-titles",
+        ),
+        pytest.param(
+            'matrix_id,name,unit\n@a:b,"Anna,kardiologi\n@c:d,B,k\n@e:f,C",kardiologi\n',
+            ([], [(2, "csv_quote_spans_lines", {"end": "4"})]),
+            id="quote-swallows-lines",
+        ),
+        pytest.param(
+            "\ufeffmatrix_id,name,unit\n", ([], [(1, "bom_inside", {})]), id="second-bom-at-start"
+        ),
+        pytest.param(
+            "\nmatrix_id,name,unit\n\ufeffx\n\ufeffy\n",
+            ([], [(3, "bom_inside", {})]),
+            id="first-bom-inside-after-a-blank-line",
+        ),
+        pytest.param(
+            'matrix_id,name,unit\r\n@a:b,"Anna\r\nBerg",kardiologi\r\n',
+            ([(2, {**ANNA, "name": "Anna\r\nBerg"})], []),
+            id="a-cells-line-break-kept-as-written",
+        ),
+        pytest.param(
             'matrix_id,name,unit\n@a:b,An"na",kardiologi\n',
             ([(2, {**ANNA, "name": 'An"na"'})], []),
             id="quote-inside-a-cell-is-text",
@@ -250,4 +314,40 @@ def test_a_header_problem_reads_as_swedish() -> None:
     read_rows(b"matrix_id,namn,name,unit\n@a:b,A,B,k\n", "f.csv", STAFF_COLUMNS, problems)
     assert [Messages("sv").problem(p) for p in problems] == [
         "f.csv:1: kolumnen namn finns två gånger"
+    ]
+
+
+def test_a_zip_that_is_no_archive_is_no_workbook() -> None:
+    assert not is_xlsx(b"PK\x03\x04cut")
+    assert is_xlsx(zip_of("xl/workbook.xml"))
+
+
+def workbook(rows: list[list[str | None]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for values in rows:
+        sheet.append(values)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_workbook_problem_names_the_file() -> None:
+    problems: list[Problem] = []
+    assert read_rows(zip_of("xl/workbook.xml"), "f.xlsx", STAFF_COLUMNS, problems) == []
+    assert [(p.file, p.line, p.code) for p in problems] == [("f.xlsx", None, "xlsx_broken")]
+
+
+def test_a_workbook_reads_past_an_untitled_column_and_a_blank_row() -> None:
+    header: list[str | None] = ["matrix_id", None, "name", "unit"]
+    data = workbook(
+        [header, ["@a:b", None, "A", "k"], [" ", None, None, None], ["@c:d", None, "C", "k"]]
+    )
+    problems: list[Problem] = []
+    rows = read_rows(data, "f.xlsx", STAFF_COLUMNS, problems)
+    assert problems == []
+    assert [(row.line, dict(row.cells)) for row in rows] == [
+        (2, {"matrix_id": "@a:b", "name": "A", "unit": "k"}),
+        (4, {"matrix_id": "@c:d", "name": "C", "unit": "k"}),
     ]
