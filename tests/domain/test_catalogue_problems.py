@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from consultbot.domain.catalogue import Catalogue, Service, parse_catalogue
-from consultbot.domain.errors import Problem
 from consultbot.domain.types import ServiceId, ServiceKind, Track
 from consultbot.domain.validation import DALARNA, FileRules
 from consultbot.render import Messages
