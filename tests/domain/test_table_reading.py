@@ -250,8 +250,8 @@ ANNA = {"matrix_id": "@a:b", "name": "Anna", "unit": "kardiologi"}
             id="fallback-reads-the-first-line",
         ),
         pytest.param(
-            "matrix_id,name,unit,a;b;c;d\n@a:b,Anna,kardiologi,1\n",
-            ([(2, ANNA)], [(1, "unknown_column", {"column": "a;b;c;d"})]),
+            "matrix_id,name,unit,a;b;c;d;e\n@a:b,Anna,kardiologi,1\n",
+            ([(2, ANNA)], [(1, "unknown_column", {"column": "a;b;c;d;e"})]),
             id="names-decide-over-counts-comma",
         ),
         pytest.param(
