@@ -209,6 +209,22 @@ ANNA = {"matrix_id": "@a:b", "name": "Anna", "unit": "kardiologi"}
             id="one-known-column-tab-wins",
         ),
         pytest.param(
+            "matrix_id,vem,var;x\n1,2,3\n",
+            (
+                [],
+                [
+                    (1, "unknown_column", {"column": "vem"}),
+                    (1, "unknown_column", {"column": "var;x"}),
+                    (
+                        1,
+                        "missing_columns",
+                        {"columns": "name, unit", "found": "matrix_id, vem, var;x"},
+                    ),
+                ],
+            ),
+            id="one-known-column-comma-most-frequent",
+        ),
+        pytest.param(
             "matrix_id\n1\n",
             ([], [(1, "missing_columns", {"columns": "name, unit", "found": "matrix_id"})]),
             id="no-delimiter-at-all",
