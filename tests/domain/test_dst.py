@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import Shift, check_roster
+from consultbot.domain.roster import InstantParser, Shift, TimeProblem, check_roster
 from consultbot.domain.types import ServiceId
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
@@ -170,3 +171,81 @@ def test_the_hour_after_the_autumn_repeat_is_one_instant_and_fine() -> None:
     # 03:00 on 25 October occurs once (the clock went back at 03:00 to 02:00).
     shift = one_shift("2026-10-24 20:00", "2026-10-25 03:00")
     assert shift.end == datetime(2026, 10, 25, 2, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# One cell at a time: a wall-clock time (naive, or aware in a named zone) that is not exactly
+# one instant is refused with its reason; any other is read as its UTC instant.
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            datetime(2026, 3, 29, 1, 59), datetime(2026, 3, 29, 0, 59, tzinfo=UTC), id="before-gap"
+        ),
+        pytest.param(datetime(2026, 3, 29, 2, 0), "nonexistent_time", id="gap-start"),
+        pytest.param(datetime(2026, 3, 29, 2, 59), "nonexistent_time", id="gap-end"),
+        pytest.param(
+            datetime(2026, 3, 29, 3, 0), datetime(2026, 3, 29, 1, 0, tzinfo=UTC), id="after-gap"
+        ),
+        pytest.param(
+            datetime(2026, 10, 25, 1, 59),
+            datetime(2026, 10, 24, 23, 59, tzinfo=UTC),
+            id="before-repeat",
+        ),
+        pytest.param(datetime(2026, 10, 25, 2, 0), "ambiguous_time", id="repeat-start"),
+        pytest.param(datetime(2026, 10, 25, 2, 59), "ambiguous_time", id="repeat-end"),
+        pytest.param(
+            datetime(2026, 10, 25, 3, 0),
+            datetime(2026, 10, 25, 2, 0, tzinfo=UTC),
+            id="after-repeat",
+        ),
+        pytest.param(
+            datetime(2026, 10, 25, 2, 30, tzinfo=STOCKHOLM), "ambiguous_time", id="aware-repeat"
+        ),
+        pytest.param(
+            datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=STOCKHOLM),
+            "ambiguous_time",
+            id="aware-repeat-fold",
+        ),
+        pytest.param(
+            datetime(2026, 3, 29, 2, 30, tzinfo=STOCKHOLM), "nonexistent_time", id="aware-gap"
+        ),
+        pytest.param(
+            datetime(2026, 3, 29, 3, 30, tzinfo=STOCKHOLM),
+            datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+            id="aware-after-gap",
+        ),
+        # A fixed offset names one instant even in the repeated hour.
+        pytest.param(
+            datetime(2026, 10, 25, 2, 30, tzinfo=CEST),
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+            id="fixed-offset",
+        ),
+        pytest.param(
+            datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York")),
+            "ambiguous_time",
+            id="other-zone-repeat",
+        ),
+        pytest.param(
+            "2026-10-25T02:30+01:00",
+            datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+            id="text-with-offset",
+        ),
+        pytest.param("2026-10-25T02:30", "ambiguous_time", id="iso-text-in-repeat"),
+        pytest.param("2026-03-29T02:30", "nonexistent_time", id="iso-text-in-gap"),
+    ],
+)
+def test_a_time_is_one_instant_or_refused(value: datetime | str, expected: datetime | str) -> None:
+    parse = InstantParser(STOCKHOLM)
+    if isinstance(expected, str):
+        with pytest.raises(TimeProblem) as refused:
+            parse(value)
+        assert str(refused.value) == expected
+    else:
+        instant = parse(value)
+        assert instant == expected
+        assert instant.tzinfo is UTC
