@@ -77,10 +77,9 @@ def html_text(markup: str) -> str:
 
 # After `searchable_text`: between date and number a hyphen, plus (100 years or older) or slash,
 # each with or without a space or tab on either side (`121212 - 1212`, as people type it); a
-# space or tab alone; or nothing. A digit directly before or after never belongs to a number;
-# nor does a consult id's K- (K-000201 - 0007 is a consult and a time, however they add up).
+# space or tab alone; or nothing. A digit directly before or after never belongs to a number.
 _PERSONAL_NUMBER = re.compile(
-    r"(?<![0-9])(?<![Kk]-)"
+    r"(?<![0-9])"
     r"(?P<century>19|20)?"
     r"(?P<yy>[0-9]{2})(?P<mm>[0-9]{2})(?P<dd>[0-9]{2})"
     r"(?P<separator>[ \t]?[-+/][ \t]?|[ \t])?"
@@ -119,8 +118,15 @@ def _is_mobile_number(match: re.Match[str]) -> bool:
     return not match["century"] and not match["separator"] and match["yy"] == _MOBILE_PREFIX
 
 
+def _is_consult_id(match: re.Match[str]) -> bool:
+    """`K-000201 - 0007`: a consult id (six digits after `K-`) and something else, however
+    they add up; ten or twelve digits straight after `K-` are no consult id."""
+    before = match.string[max(0, match.start() - 2) : match.start()]
+    return before.upper() == "K-" and not match["century"] and bool(match["separator"])
+
+
 def _is_personal_number(match: re.Match[str]) -> bool:
-    if _is_mobile_number(match):
+    if _is_mobile_number(match) or _is_consult_id(match):
         return False
     yy, mm, dd = int(match["yy"]), int(match["mm"]), int(match["dd"])
     centuries = (int(match["century"]),) if match["century"] else (19, 20)
@@ -139,7 +145,7 @@ def find_personal_numbers(text: str) -> list[str]:
     birth date is unknown; for 10-digit forms in either 19xx or 20xx) and the Luhn check digit
     over YYMMDDNNN must match. Digits directly before or after never belong to a match, so
     longer numbers are not picked apart. Ten bare digits starting 07 are a mobile number; six
-    digits after `K-` are a consult id.
+    digits after `K-` and then a separator are a consult id.
     """
     return [
         m.group()
