@@ -421,14 +421,14 @@ class Inbox:
         )
 
     def allowed(self, user: str) -> bool:
-        """True for users on one of the allowed homeservers or the bot's own, judged as the
-        room checks judge members (server names are case-insensitive)."""
+        """True for users on one of `bot.allowed_servers` (SPEC §4: requesters must be on
+        these), server names read as the room checks read them: case-insensitive, with a port."""
         server = audience.server_of(user)
         return bool(server) and server in self._servers
 
     @functools.cached_property
     def _servers(self) -> frozenset[str]:
-        return servers_of(self.config.bot.allowed_servers, self.config.matrix.user_id)
+        return servers_of(self.config.bot.allowed_servers)
 
     async def _message(self, message: IncomingMessage) -> None:
         # First, whoever wrote it and whatever kind of message it is: a personnummer in the

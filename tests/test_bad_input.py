@@ -235,14 +235,15 @@ def test_no_user_on_another_server_is_taken_for_ours() -> None:
 
 
 def test_the_servers_we_trust_are_judged_as_the_room_checks_judge_them() -> None:
-    # A server listed in other letter case, and the bot's own server when the list leaves it
-    # out: the inbox lets in whom rooms and server ACLs let in (adapters/room_policy.py).
+    # A server listed in other letter case, with its port: the inbox reads server names as
+    # rooms and server ACLs read them (adapters/room_policy.py). Requesters must be on a
+    # listed server (SPEC §4), the bot's own included only when listed.
     bot = asyncio.run(build(MemoryConsultStore()))
     inbox = bot.service.inbox
     config = inbox.config
     inbox.config = replace(config, bot=replace(config.bot, allowed_servers=("Region.SE:8448",)))
     assert inbox.allowed(UserId("@vera:region.se:8448"))
-    assert inbox.allowed(UserId("@vera:localhost")), "the bot's own server"
+    assert not inbox.allowed(UserId("@vera:localhost")), "the bot's own, not listed"
     assert not inbox.allowed(UserId("@vera:region.se"))
     assert room_policy.server_of("@vera:region.se:8448") == "region.se:8448"
     assert room_policy.invite_allowed(

@@ -182,7 +182,7 @@ async def test_unanswered_gives_the_switchboard_and_tells_admins(
     async with world(homeserver, tmp_path, "doctor", "l1", "admin") as w:
         admin = w.people["admin"].c
         admin_room = await admin.create_dm(w.bot_id, wait=False)  # the bot joins at start
-        config = w.config(ack_timeout=3, admin_room=admin_room)
+        config = w.config(ack_timeout=3, admin_room=admin_room, admins=[admin.user_id])
         await w.seed(config, {1: ["l1"]})
         async with running_bot(config):
             dm, number = await ask(w)

@@ -316,7 +316,7 @@ async def test_a_page_held_up_is_reported_and_its_level_gets_its_whole_time_once
         try:
             admin = w.people["admin"].c
             admin_room = await admin.create_dm(w.bot_id, wait=False)  # the bot joins at start
-            config = w.config(ack_timeout=3, admin_room=admin_room)
+            config = w.config(ack_timeout=3, admin_room=admin_room, admins=[admin.user_id])
             config = replace(config, matrix=replace(config.matrix, homeserver=proxy.url))
             await w.seed(config, {1: ["l1"]})
             async with running_bot(config) as bot:
