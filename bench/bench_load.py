@@ -44,13 +44,13 @@ import benchlib
 from bench_page import ROOT, SCRIPT, WAIT_S, Probe, catalogue_toml, free_port
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse, SyncResponse
 
-from consultbot import datasets
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
-from consultbot.domain.events import Event, Paged, Person, Requested, RoomCreated
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult.events import Event, Paged, Person, Requested, RoomCreated
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.engine.admin import datasets
 
 MARK_START = "<!-- bench_load:start -->"
 MARK_END = "<!-- bench_load:end -->"

@@ -93,14 +93,15 @@ from nio import (
 from rich.console import Console
 from rich.table import Table
 
-from consultbot import app, datasets
-from consultbot.adapters.matrix import MatrixBot
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot import app
+from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
-from consultbot.outbox import Dispatcher
-from consultbot.service import ConsultService
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.engine.admin import datasets
+from consultbot.engine.delivery.outbox import Dispatcher
+from consultbot.engine.service import ConsultService
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent

@@ -45,9 +45,9 @@ import benchlib
 from rich.console import Console
 from rich.table import Table
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import Shift
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.domain.duty.oncall import on_duty
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
 
 ROOT = Path(__file__).resolve().parent.parent

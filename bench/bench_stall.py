@@ -44,18 +44,18 @@ from typing import Any
 
 import benchlib
 
-from consultbot import datasets
-from consultbot.adapters import message_text
-from consultbot.adapters.matrix import strip_reply_fallback
+from consultbot.adapters.matrix import message_text
+from consultbot.adapters.matrix.client import strip_reply_fallback
 from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore, MemoryMessenger
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import parse_config
-from consultbot.domain.commands import MAX_BODY_LENGTH
-from consultbot.domain.ical import MAX_SHIFTS
+from consultbot.domain.chat.commands import MAX_BODY_LENGTH
+from consultbot.domain.files.ical import MAX_SHIFTS
+from consultbot.domain.files.uploads import MAX_UPLOAD_BYTES
 from consultbot.domain.types import UserId
-from consultbot.domain.uploads import MAX_UPLOAD_BYTES
+from consultbot.engine.admin import datasets
+from consultbot.engine.service import ConsultService
 from consultbot.ports import FileSource, FileTooLarge, IncomingFile, IncomingMessage
-from consultbot.service import ConsultService
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK_START = "<!-- bench_stall:start -->"
@@ -256,7 +256,7 @@ def big_calendar() -> bytes:
 def big_csv() -> bytes:
     """A valid roster CSV up to the upload limit: every service of the example catalogue,
     three levels, day and night shifts, day after day from 2027-01-01."""
-    from consultbot.domain.catalogue import parse_catalogue
+    from consultbot.domain.duty.catalogue import parse_catalogue
 
     text = (ROOT / "rosters" / "services.toml").read_text(encoding="utf-8")
     services = [s.id for s in parse_catalogue(text, "services.toml")[0].services]

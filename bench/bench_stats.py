@@ -47,10 +47,10 @@ from zoneinfo import ZoneInfo
 import benchlib
 from bench_roster import consultbot_argv, run_ok, write_config
 
-from consultbot.adapters import stats_sqlite
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.domain.events import Event
-from consultbot.domain.stats import median, p90, summarise
+from consultbot.adapters.sql import stats as stats_sqlite
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.domain.consult.events import Event
+from consultbot.domain.consult.stats import median, p90, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 TZ = ZoneInfo("Europe/Stockholm")

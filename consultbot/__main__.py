@@ -2,6 +2,6 @@
 
 import sys
 
-from consultbot.cli import main
+from consultbot.cli.main import main
 
 sys.exit(main())

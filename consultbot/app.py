@@ -23,19 +23,19 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from consultbot.adapters.lease import LeaderLease
-from consultbot.adapters.matrix import MatrixBot
+from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import is_postgres_url, open_store
+from consultbot.adapters.sql.lease import LeaderLease
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import is_postgres_url, open_store
 from consultbot.config import Config, config_error
 from consultbot.domain.errors import NotLeader
-from consultbot.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
-from consultbot.pool import RoomPool
+from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
+from consultbot.engine.service import ConsultService
+from consultbot.engine.tasks import Tasks
 from consultbot.ports import Clock
 from consultbot.resources import example_config
-from consultbot.service import ConsultService
-from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 

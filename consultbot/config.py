@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from consultbot.domain.duty.hours import Hours, HoursFormatError
 from consultbot.domain.errors import ConfigError
-from consultbot.domain.hours import Hours, HoursFormatError
+from consultbot.domain.files.validation import DALARNA
 from consultbot.domain.types import Track
-from consultbot.domain.validation import DALARNA
 
 DEFAULT_CONFIG = "config.toml"
 EXAMPLE_CONFIG = "config.example.toml"
@@ -160,7 +160,7 @@ _TYPE_CODES = {str: "not_string", int: "not_integer", list: "not_list", dict: "n
 
 def config_error(path: str, code: str, **params: Any) -> ConfigError:
     """A ConfigError whose reason comes from templates/messages ([config] section)."""
-    from consultbot.render import Messages
+    from consultbot.text.render import Messages
 
     values = {k: str(v) for k, v in params.items()}
     reason = Messages("en").text("config", code, **values)
@@ -351,7 +351,7 @@ def _url(section: _Section, value: str) -> str:
 
 
 def _user_id(section: _Section, value: str, key: str = "user_id") -> str:
-    from consultbot.domain.matrix_ids import is_matrix_id
+    from consultbot.domain.chat.matrix_ids import is_matrix_id
 
     if not is_matrix_id(value):
         raise section.error(key, "bad_user_id", value=repr(value))

@@ -13,18 +13,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from consultbot.domain.audience import Fault
-from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.duty_reminders import SentReminder
-from consultbot.domain.escalation import Consult
-from consultbot.domain.events import Event
-from consultbot.domain.handover import Handover, HandoverState
-from consultbot.domain.oncall import OnDuty
-from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import Period, Shift
-from consultbot.domain.stats import FactTable
+from consultbot.domain.chat.audience import Fault
+from consultbot.domain.consult.escalation import Consult
+from consultbot.domain.consult.events import Event
+from consultbot.domain.consult.stats import FactTable
+from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.duty.handover import Handover, HandoverState
+from consultbot.domain.duty.oncall import OnDuty
+from consultbot.domain.duty.people import DirectoryEntry, StaffMember
+from consultbot.domain.duty.reminders import SentReminder
+from consultbot.domain.duty.roster import Period, Shift
+from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import ConsultId, Dataset, Outcome, ServiceId, UserId
-from consultbot.domain.uploads import PendingUpload
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,7 +352,7 @@ class ConsultStore(ABC):
     async def meta_under(self, prefix: str) -> dict[str, str]:
         """Every piece of bot state whose key starts with `prefix` (key → value)."""
 
-    # -- retention (consultbot/retention.py; docs/privacy.md) ----------------------------------
+    # -- retention (consultbot/engine/retention.py; docs/privacy.md) --
 
     @abstractmethod
     async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:

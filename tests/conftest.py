@@ -19,14 +19,14 @@ import pytest
 from hypothesis import settings
 from psycopg import sql
 
-from consultbot.adapters.pg_server import ThrowawayPostgres
+from consultbot.devkit.pg_server import ThrowawayPostgres
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-# -- a throwaway PostgreSQL (consultbot/adapters/pg_server.py) ----------------------------------
+# -- a throwaway PostgreSQL (consultbot/devkit/pg_server.py) ----------------------------------
 # One server per test session, started only when a test asks for it; each test gets its own
 # empty database (pg_url), or reused migrated ones (pg_store_url) where only the store matters.
 
@@ -88,7 +88,7 @@ class MigratedDatabases:
 
 
 async def _open_and_close(url: str) -> None:
-    from consultbot.adapters.stores import open_store
+    from consultbot.adapters.sql.stores import open_store
 
     await (await open_store(url)).close()
 
@@ -116,7 +116,7 @@ def pg_store_url(pg_migrated: MigratedDatabases) -> Iterator[Callable[[], str]]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a SQL store lives, once per kind: a SQLite file, or an empty PostgreSQL database
-    at the current schema (`consultbot.adapters.stores.open_store` opens either)."""
+    at the current schema (`consultbot.adapters.sql.stores.open_store` opens either)."""
     if request.param == "sqlite":
         return str(tmp_path / "db" / "consultbot.db")
     take: Callable[[], str] = request.getfixturevalue("pg_store_url")

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from consultbot.adapters.stores import is_postgres_url
+from consultbot.adapters.sql.stores import is_postgres_url
 
 
 def run_sql(database: str, *statements: str) -> None:

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
+from consultbot.domain.files.uploads import MAX_UPLOAD_BYTES
 from consultbot.domain.types import Dataset, UserId
-from consultbot.domain.uploads import MAX_UPLOAD_BYTES
 from consultbot.ports import FileSource, FileTooLarge, IncomingFile
 
 from .test_service import DM, K1A, K2, KARDIO, NOW, REQ, Bot, Make, Messenger

@@ -14,9 +14,9 @@ from pathlib import Path
 from PIL import Image
 
 from consultbot.adapters.memory import ManualClock, MemoryConsultStore
-from consultbot.domain.schedule import Post, due, following, latest
+from consultbot.domain.duty.schedule import Post, due, following, latest
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.report import CHART_SIZE
+from consultbot.text.report import CHART_SIZE
 from tests import test_service
 from tests.test_service import (
     ACK_TIMEOUT,

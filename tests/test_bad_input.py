@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consultbot import datasets
-from consultbot.adapters import room_policy
+from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
-from consultbot.domain.commands import canonical_name
+from consultbot.domain.chat.commands import canonical_name
 from consultbot.domain.types import Dataset, UserId
+from consultbot.engine.admin import datasets
 from tests.domain.catalogue_for_tests import HOURS, TZ
 
 from .test_service import CATALOGUE, DM, NOW, REQ, build, day_roster

@@ -18,14 +18,14 @@ from consultbot.adapters.memory import (
     MemoryConsultStore,
     MemoryDataStore,
 )
-from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.escalation import State
-from consultbot.domain.hours import Hours
-from consultbot.domain.roster import Shift
+from consultbot.domain.consult.escalation import State
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, ServiceKind, Track, UserId
-from consultbot.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.service import ConsultService
 from consultbot.ports import ConsultStore
-from consultbot.service import ConsultService
 
 from .test_service import (
     DM,
@@ -113,7 +113,7 @@ async def build(consults: ConsultStore, data: MemoryDataStore | None = None) -> 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def bot(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    from consultbot.adapters.stores import open_store
+    from consultbot.adapters.sql.stores import open_store
 
     if request.param == "memory":
         yield await build(MemoryConsultStore())

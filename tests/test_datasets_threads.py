@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from consultbot import datasets
 from consultbot.adapters.memory import MemoryDataStore
 from consultbot.domain.errors import MAX_KEPT_PROBLEMS
 from consultbot.domain.types import Dataset
-from consultbot.render import Messages
+from consultbot.engine.admin import datasets
+from consultbot.text.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from consultbot.domain.duty_reminders import (
+from consultbot.domain.duty.reminders import (
     Cancel,
     Correct,
     Remind,
@@ -15,9 +15,9 @@ from consultbot.domain.duty_reminders import (
     duties,
     plan,
 )
-from consultbot.domain.roster import Shift
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.outbox import direct_key
+from consultbot.engine.delivery.outbox import direct_key
 from tests.test_service import (  # noqa: F401  (fixtures)
     K1A,
     K2,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from consultbot.config import load_config
+from consultbot.domain.consult.escalation import State
 from consultbot.domain.errors import ConfigError
-from consultbot.domain.escalation import State
 from consultbot.domain.types import ConsultId, Dataset, UserId
 from consultbot.ports import Content
 from consultbot.resources import example_config

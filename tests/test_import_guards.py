@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot import datasets
 from consultbot.adapters.memory import MemoryDataStore
-from consultbot.domain.hours import Hours
-from consultbot.domain.shrink import Kind
+from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.shrink import Kind
 from consultbot.domain.types import Dataset, Track
-from consultbot.render import Messages
+from consultbot.engine.admin import datasets
 from consultbot.resources import example_data_dir
+from consultbot.text.render import Messages
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import Track, UserId
 from consultbot.ports import ConsultStore
 from tests.test_conference_service import build as build_conference_bot

@@ -1,4 +1,4 @@
-"""Metrics after scripted steps (consultbot/metrics.py), and what /healthz answers."""
+"""Metrics after scripted steps (consultbot/engine/metrics.py), and what /healthz answers."""
 
 # ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from consultbot.adapters.matrix import _CountingClient
-from consultbot.metrics import Metrics, MetricsServer, health
+from consultbot.adapters.matrix.client import _CountingClient
+from consultbot.engine.metrics import Metrics, MetricsServer, health
 from tests.test_service import (  # noqa: F401  (fixtures)
     ACK_TIMEOUT,
     ASK,

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from consultbot.adapters.memory import MemoryDataStore
-from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.roster import Shift
-from consultbot.domain.service_search import find_service, fold
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.roster import Shift
+from consultbot.domain.duty.service_search import find_service, fold
 from consultbot.domain.types import ServiceId, ServiceKind, Track
 from tests.test_service import (  # noqa: F401  (fixtures)
     CATALOGUE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from consultbot.domain.polls import POLL_END, POLL_START
+from consultbot.domain.consult.polls import POLL_END, POLL_START
 from consultbot.domain.types import ConsultId, Outcome, UserId
 from consultbot.ports import IncomingVote
 

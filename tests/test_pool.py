@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 
 from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
-from consultbot.pool import RoomPool
-from consultbot.service import ConsultService
+from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.service import ConsultService
 from tests.test_service import (
     ASK,
     CATALOGUE,

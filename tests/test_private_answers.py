@@ -3,10 +3,10 @@ checked when sent; no answers in a room a user opened that is not fit for them."
 
 from __future__ import annotations
 
-from consultbot.domain.audience import Fault
-from consultbot.domain.people import DirectoryEntry
+from consultbot.domain.chat.audience import Fault
+from consultbot.domain.duty.people import DirectoryEntry
 from consultbot.domain.types import UserId
-from consultbot.outbox import direct_key
+from consultbot.engine.delivery.outbox import direct_key
 from consultbot.ports import IncomingInvite, IncomingMessage
 
 from .test_service import K1A, NOW, REQ, Bot

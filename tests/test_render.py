@@ -7,7 +7,7 @@ from pathlib import Path
 
 import consultbot
 from consultbot.domain.errors import Problem
-from consultbot.render import Messages, keys
+from consultbot.text.render import Messages, keys
 
 SOURCE = Path(consultbot.__file__).parent
 CODE = re.compile(r"""code="([a-z_0-9]+)"|\("([a-z_0-9]+)", \{|bad\("([a-z_0-9]+)\"""")
@@ -15,7 +15,7 @@ CODE = re.compile(r"""code="([a-z_0-9]+)"|\("([a-z_0-9]+)", \{|bad\("([a-z_0-9]+
 
 def emitted_codes() -> set[str]:
     found: set[str] = set()
-    for path in (SOURCE / "domain").glob("*.py"):
+    for path in (SOURCE / "domain").rglob("*.py"):
         for match in CODE.finditer(path.read_text(encoding="utf-8")):
             found.update(g for g in match.groups() if g)
     return found
@@ -54,7 +54,7 @@ def test_every_chat_template_exists_in_both_languages() -> None:
 def test_a_chat_message_is_in_one_language() -> None:
     from zoneinfo import ZoneInfo
 
-    from consultbot.render import ChatRenderer
+    from consultbot.text.render import ChatRenderer
 
     chat = ChatRenderer(ZoneInfo("Europe/Stockholm"), "sv")
     swedish = chat.render("pnr_redacted").text
@@ -73,7 +73,7 @@ def test_a_chat_message_is_in_one_language() -> None:
 
 
 def test_echoed_text_is_one_short_line_without_a_mention() -> None:
-    from consultbot.render import ECHO_LIMIT, echo
+    from consultbot.text.render import ECHO_LIMIT, echo
 
     assert echo("kardio") == "kardio"
     assert echo("a\nb\tc\u202e  d") == "a b c d"  # no line breaks, no direction override

@@ -7,9 +7,9 @@ from datetime import date
 
 from PIL import Image
 
-from consultbot.adapters.stores import open_store
-from consultbot.render import Messages
-from consultbot.report import CHART_SIZE, Week, chart_png, chat_text, month_report
+from consultbot.adapters.sql.stores import open_store
+from consultbot.text.render import Messages
+from consultbot.text.report import CHART_SIZE, Week, chart_png, chat_text, month_report
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import november
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from consultbot.config import parse_config
+from consultbot.domain.consult.retention import LEAVE_AFTER, START_DELAY, next_run
+from consultbot.domain.consult.stats import aggregate
 from consultbot.domain.errors import ConfigError
-from consultbot.domain.retention import LEAVE_AFTER, START_DELAY, next_run
-from consultbot.domain.stats import aggregate
 from consultbot.domain.types import ConsultId
 from tests import test_service
 from tests.test_service import ASK, K1A, NOW, REQ, TZ, Bot, Make
@@ -91,7 +91,7 @@ async def test_old_consults_are_purged_after_their_room_is_left_and_statistics_s
     before = aggregate(await bot.consults.stats_table(NOW, NOW + DAY), day, day)
 
     bot.clock.current = NOW + 731 * DAY
-    caplog.set_level(logging.INFO, logger="consultbot.retention")
+    caplog.set_level(logging.INFO, logger="consultbot.engine.retention")
     first = await bot.service.retention.run_once()  # leaves the room; purges nothing yet
     assert first.left == 1 and first.purged.consults == 0
     await bot.flush()

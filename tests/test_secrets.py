@@ -128,7 +128,7 @@ def test_a_config_with_a_password_others_can_read_is_warned_about(
 
 
 async def test_the_database_is_owner_only(tmp_path: Path) -> None:
-    from consultbot.adapters.sqlite import SqliteStore
+    from consultbot.adapters.sql.sqlite import SqliteStore
 
     store = await SqliteStore.open(tmp_path / "db" / "consultbot.db")
     try:
@@ -156,7 +156,7 @@ def test_the_shipped_example_config_is_not_warned_about(
 
 
 def test_doctor_warns_about_a_readable_config_with_a_password(tmp_path: Path) -> None:
-    from consultbot.doctor import Level, config_check
+    from consultbot.cli.doctor import Level, config_check
 
     readable = config_check(load_config(config_file(tmp_path, mode=0o644), {}))
     assert readable.level is Level.WARNING and readable.key == "config_readable"
@@ -196,7 +196,7 @@ def test_a_backup_is_owner_only_from_its_first_byte(
     import asyncio
     import os
 
-    from consultbot.adapters import sqlite as sqlite_adapter
+    from consultbot.adapters.sql import sqlite as sqlite_adapter
 
     async def make() -> None:
         await (await sqlite_adapter.SqliteStore.open(tmp_path / "consultbot.db")).close()
@@ -217,7 +217,7 @@ def test_a_backup_is_owner_only_from_its_first_byte(
 def test_an_export_is_owner_only_from_its_first_byte(tmp_path: Path) -> None:
     import os
 
-    from consultbot.cli import write_private
+    from consultbot.cli.main import write_private
 
     old = os.umask(0)
     try:

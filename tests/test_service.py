@@ -28,18 +28,19 @@ from consultbot.adapters.memory import (
     MemoryMessenger,
     Sent,
 )
-from consultbot.adapters.postgres import PostgresStore
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.postgres import PostgresStore
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import Config, parse_config
-from consultbot.domain.audience import Fault
-from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.commands import MAX_BODY_LENGTH
-from consultbot.domain.escalation import State
-from consultbot.domain.people import StaffMember
-from consultbot.domain.roster import Shift
+from consultbot.domain.chat.audience import Fault
+from consultbot.domain.chat.commands import MAX_BODY_LENGTH
+from consultbot.domain.consult.escalation import State
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.people import StaffMember
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
-from consultbot.outbox import MAX_DELIVERY_ATTEMPTS
+from consultbot.engine.delivery.outbox import MAX_DELIVERY_ATTEMPTS
+from consultbot.engine.service import ConsultService
 from consultbot.ports import (
     ConsultStore,
     Content,
@@ -47,7 +48,6 @@ from consultbot.ports import (
     IncomingMessage,
     IncomingReaction,
 )
-from consultbot.service import ConsultService
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Stockholm

@@ -7,17 +7,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from consultbot.domain.audience import Fault
-from consultbot.domain.catalogue import Catalogue
-from consultbot.domain.duty_reminders import SentReminder
-from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.escalation import Consult, fold
-from consultbot.domain.events import Event, RoomCreated
-from consultbot.domain.handover import Handover, HandoverState, cover
-from consultbot.domain.oncall import OnDuty, on_duty
-from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import Period, Shift, in_periods, period_list
-from consultbot.domain.stats import (
+from consultbot.domain.chat.audience import Fault
+from consultbot.domain.consult.escalation import Consult, fold
+from consultbot.domain.consult.events import Event, RoomCreated
+from consultbot.domain.consult.stats import (
     ConsultSummary,
     FactTable,
     frozen_unit,
@@ -25,8 +18,15 @@ from consultbot.domain.stats import (
     table_of,
     unit_of,
 )
+from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.duty.handover import Handover, HandoverState, cover
+from consultbot.domain.duty.oncall import OnDuty, on_duty
+from consultbot.domain.duty.people import DirectoryEntry, StaffMember
+from consultbot.domain.duty.reminders import SentReminder
+from consultbot.domain.duty.roster import Period, Shift, in_periods, period_list
+from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import ConsultId, Dataset, ServiceId, UserId
-from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import (
     AdminAction,
     Clock,

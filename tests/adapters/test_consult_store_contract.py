@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
-from consultbot.domain.escalation import AckVia, Event, EventKind, State, fold
-from consultbot.domain.people import StaffMember
-from consultbot.domain.stats import aggregate
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import open_store
+from consultbot.domain.consult.escalation import AckVia, Event, EventKind, State, fold
+from consultbot.domain.consult.stats import aggregate
+from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, UserId
 from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxKind, Outgoing, Purged
 

@@ -19,8 +19,9 @@ from nio import Event, MegolmEvent, RoomMessageText, Rooms, SyncResponse, Unknow
 from nio.crypto.sessions import InboundGroupSession, OutboundGroupSession
 from nio.responses import RoomInfo, Timeline
 
-from consultbot.adapters import matrix, room_policy
-from consultbot.adapters.matrix import MatrixBot
+from consultbot.adapters.matrix import client as matrix
+from consultbot.adapters.matrix import room_policy
+from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
 

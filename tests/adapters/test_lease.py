@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from consultbot.adapters.lease import LeaderLease, current_holder
-from consultbot.adapters.migrations import MIGRATIONS
+from consultbot.adapters.sql.lease import LeaderLease, current_holder
+from consultbot.adapters.sql.migrations import MIGRATIONS
 from consultbot.domain.errors import NotLeader
 
 LEASE_TABLE = 8  # the numbered migration that makes `leader_lease`

@@ -17,8 +17,8 @@ from nio import (
 )
 from nio.events.room_events import Event
 
-from consultbot.adapters import matrix
-from consultbot.adapters.matrix import EncryptionUnavailable, MatrixBot
+from consultbot.adapters.matrix import client as matrix
+from consultbot.adapters.matrix.client import EncryptionUnavailable, MatrixBot
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
 from consultbot.domain.types import Outcome
@@ -107,7 +107,7 @@ async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
 
 
 def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
-    from consultbot.adapters.matrix import strip_reply_fallback
+    from consultbot.adapters.matrix.client import strip_reply_fallback
 
     reply = {"content": {"m.relates_to": {"m.in_reply_to": {"event_id": "$page"}}}}
     body = "> <@konsultbot:localhost> Karin: konsultation K-000001\n> fråga\n\n!kvittera"
@@ -118,7 +118,7 @@ def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
 
 
 def test_mentions_are_read_from_m_mentions() -> None:
-    from consultbot.adapters.matrix import mentioned
+    from consultbot.adapters.matrix.client import mentioned
 
     source = {"content": {"body": "!lämna Cilla", "m.mentions": {"user_ids": ["@c:localhost"]}}}
     assert mentioned(source) == ("@c:localhost",)
@@ -167,7 +167,7 @@ async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox
 
 
 def test_only_requests_that_change_a_room_need_the_lease() -> None:
-    from consultbot.adapters.matrix import writes_rooms
+    from consultbot.adapters.matrix.client import writes_rooms
 
     room = "/_matrix/client/v3/rooms/%21abc%3Alocalhost"
     assert writes_rooms("PUT", f"{room}/send/m.room.message/txn1?access_token=x")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from nio import RoomMessageText, UnknownBadEvent
 
-from consultbot.adapters import matrix
-from consultbot.adapters.matrix import MatrixBot, retry_after_ms
+from consultbot.adapters.matrix import client as matrix
+from consultbot.adapters.matrix.client import MatrixBot, retry_after_ms
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
 from consultbot.ports import IncomingMessage, IncomingReaction

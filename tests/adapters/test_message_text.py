@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.message_text import event_texts, is_chat, shown_texts
-from consultbot.domain.personal_numbers import contains_personal_number
-from consultbot.domain.polls import POLL_OUTCOMES, POLL_START, poll_start
+from consultbot.adapters.matrix.message_text import event_texts, is_chat, shown_texts
+from consultbot.domain.chat.personal_numbers import contains_personal_number
+from consultbot.domain.consult.polls import POLL_OUTCOMES, POLL_START, poll_start
 
 PNR = "19121212-1212"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from consultbot.adapters.pg_server import ThrowawayPostgres
+from consultbot.devkit.pg_server import ThrowawayPostgres
 
 
 def test_each_test_database_is_empty_and_separate(pg_server: ThrowawayPostgres) -> None:

@@ -12,13 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from consultbot.adapters import migrations, postgres
-from consultbot.adapters.migrations import SCHEMA_VERSION
-from consultbot.adapters.pg_server import ThrowawayPostgres
-from consultbot.adapters.postgres import PostgresStore, redact
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql import migrations, postgres
+from consultbot.adapters.sql.migrations import SCHEMA_VERSION
+from consultbot.adapters.sql.postgres import PostgresStore, redact
+from consultbot.adapters.sql.stores import open_store
+from consultbot.devkit.pg_server import ThrowawayPostgres
+from consultbot.domain.consult.escalation import Event
 from consultbot.domain.errors import NotLeader, StoreError
-from consultbot.domain.escalation import Event
 from consultbot.ports import Outgoing
 from tests.sqldb import query, run_sql
 

@@ -19,10 +19,10 @@ from nio import (
     RoomSendResponse,
 )
 
-from consultbot.adapters.matrix import MatrixBot, state_facts
+from consultbot.adapters.matrix.client import MatrixBot, state_facts
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
-from consultbot.domain.audience import Fault, RoomFacts
+from consultbot.domain.chat.audience import Fault, RoomFacts
 from consultbot.ports import RoomRefused
 
 BOT = "@bot:region.se"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.room_policy import (
+from consultbot.adapters.matrix.room_policy import (
     CREATION_KEY,
     allowed_servers,
     invite_allowed,

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consultbot.adapters.migrations import SCHEMA_VERSION
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.migrations import SCHEMA_VERSION
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import open_store
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.errors import StoreError
-from consultbot.domain.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
 
 
@@ -83,7 +83,7 @@ async def test_concurrent_steps_share_one_connection_safely(database: str) -> No
     would lose a consult)."""
     import asyncio
 
-    from consultbot.domain.escalation import Event
+    from consultbot.domain.consult.escalation import Event
     from consultbot.ports import Outgoing
 
     store = await open_store(database)
@@ -133,7 +133,7 @@ def database_bytes(folder: Path) -> bytes:
 async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unchanged(
     tmp_path: Path,
 ) -> None:
-    from consultbot.report import consult_records
+    from consultbot.text.report import consult_records
     from tests.adapters.test_consult_store_contract import (
         DAY,
         DM,

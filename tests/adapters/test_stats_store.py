@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from consultbot.adapters.stores import open_store
-from consultbot.domain.people import StaffMember
-from consultbot.domain.stats import summarise
+from consultbot.adapters.sql.stores import open_store
+from consultbot.domain.consult.stats import summarise
+from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.report import period_report
+from consultbot.text.report import period_report
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import MORA, november
 from tests.sqldb import run_sql

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from consultbot.adapters.memory import MemoryDataStore
-from consultbot.adapters.stores import open_store
-from consultbot.domain.catalogue import Catalogue, Service
+from consultbot.adapters.sql.stores import open_store
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.people import DirectoryEntry, StaffMember
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.people import DirectoryEntry, StaffMember
-from consultbot.domain.roster import Shift
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import DataStore
 
@@ -193,7 +193,7 @@ async def test_catalogue_rollback(store: DataStore) -> None:
 
 
 async def test_an_upload_waits_per_admin_and_a_new_one_replaces_it(store: DataStore) -> None:
-    from consultbot.domain.uploads import PendingUpload
+    from consultbot.domain.files.uploads import PendingUpload
 
     admin, other = UserId("@admin:localhost"), UserId("@other:localhost")
     first = PendingUpload(
@@ -247,7 +247,7 @@ async def test_admin_actions_are_kept_in_order_with_who_and_when(store: DataStor
 
 
 def handover(giver: str, taker: str, start: datetime, end: datetime, **changes: object) -> Any:
-    from consultbot.domain.handover import Handover, HandoverState
+    from consultbot.domain.duty.handover import Handover, HandoverState
 
     fields: dict[str, Any] = {
         "id": 0,
@@ -271,7 +271,7 @@ def handover(giver: str, taker: str, start: datetime, end: datetime, **changes: 
 async def test_an_accepted_handover_is_laid_over_the_roster_for_its_period(
     store: DataStore,
 ) -> None:
-    from consultbot.domain.handover import HandoverState
+    from consultbot.domain.duty.handover import HandoverState
 
     await store.import_catalogue(CATALOGUE, source="c", now=NOW)
     day = [shift(KARDIO, 1, at(1, 8), 10, "anna"), shift(KARDIO, 2, at(1, 8), 10, "bo")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.cli import main
+from consultbot.cli.main import main
 from consultbot.resources import example_config, example_data_dir
 
 

@@ -18,8 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.cli import main
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.cli.main import main
 
 PAUSE_AT = os.environ["PAUSE_AT"]
 FOLDER = Path(os.environ["PAUSE_DIR"])

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.domain import escalation as esc
-from consultbot.domain.events import AckVia
-from consultbot.domain.oncall import OnDuty
-from consultbot.domain.roster import Shift
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.events import AckVia
+from consultbot.domain.duty.oncall import OnDuty
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 TZ = ZoneInfo("Europe/Stockholm")

@@ -262,7 +262,7 @@ def test_a_new_file_may_not_double_book_someone_still_on_a_kept_shift(
 
 
 def test_config_mistakes_are_one_swedish_line(tmp_path: Path) -> None:
-    from consultbot.cli import main
+    from consultbot.cli.main import main
 
     bad = tmp_path / "config.toml"
     bad.write_text('[matrix]\nhomeserver = "http://127.0.0.1:8008"\n', encoding="utf-8")

@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from consultbot.adapters.migrations import SCHEMA_VERSION
-from consultbot.adapters.pg_server import ThrowawayPostgres
-from consultbot.adapters.stores import open_store
-from consultbot.config import load_config
-from consultbot.doctor import (
+from consultbot.adapters.sql.migrations import SCHEMA_VERSION
+from consultbot.adapters.sql.stores import open_store
+from consultbot.cli.doctor import (
     Check,
     Level,
     _database,
@@ -23,7 +21,9 @@ from consultbot.doctor import (
     rate_limit_check,
     skew_check,
 )
-from consultbot.render import Messages
+from consultbot.config import load_config
+from consultbot.devkit.pg_server import ThrowawayPostgres
+from consultbot.text.render import Messages
 from tests.sqldb import query
 
 SV, EN = Messages("sv"), Messages("en")

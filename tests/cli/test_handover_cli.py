@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.domain.handover import Handover, HandoverState
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.domain.duty.handover import Handover, HandoverState
 from consultbot.domain.types import ServiceId, UserId
 from tests.cli.conftest import Run
 

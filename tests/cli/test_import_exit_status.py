@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import load_config
 from consultbot.domain.types import Dataset
 

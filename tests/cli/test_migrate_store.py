@@ -8,16 +8,16 @@ import hashlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from consultbot.adapters.pg_server import ThrowawayPostgres
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import load_config
-from consultbot.domain.duty_reminders import SentReminder
-from consultbot.domain.handover import Handover, HandoverState
+from consultbot.devkit.pg_server import ThrowawayPostgres
+from consultbot.domain.duty.handover import Handover, HandoverState
+from consultbot.domain.duty.reminders import SentReminder
+from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import Dataset, ServiceId, UserId
-from consultbot.domain.uploads import PendingUpload
 from consultbot.ports import Outgoing
-from consultbot.report import period_report
+from consultbot.text.report import period_report
 from tests.cli.conftest import Run
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import november

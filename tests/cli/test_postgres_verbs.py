@@ -7,7 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from consultbot.adapters.stores import open_store
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import load_config
 from tests.cli.conftest import Run
 from tests.cli.test_stats_verbs import EXPECTED, november

@@ -6,9 +6,9 @@ import io
 import sqlite3
 from pathlib import Path
 
-from consultbot.cli import database_reason, main, shifts_to_csv
-from consultbot.domain.roster import check_roster
-from consultbot.render import Messages
+from consultbot.cli.main import database_reason, main, shifts_to_csv
+from consultbot.domain.duty.roster import check_roster
+from consultbot.text.render import Messages
 from tests.cli.conftest import Run
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.sqlite import SqliteStore
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
 from consultbot.domain.types import Outcome, Track
 from tests.cli.conftest import Run

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from consultbot.cli import main
+from consultbot.cli.main import main
 from consultbot.resources import example_config, example_data_dir
 
 HERE = Path(__file__).resolve().parent

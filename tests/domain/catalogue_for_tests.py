@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.catalogue import Catalogue, parse_catalogue
-from consultbot.domain.hours import Hours
+from consultbot.domain.duty.catalogue import Catalogue, parse_catalogue
+from consultbot.domain.duty.hours import Hours
 from consultbot.domain.types import Track
 
 TZ = ZoneInfo("Europe/Stockholm")

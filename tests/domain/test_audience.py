@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consultbot.domain.audience import (
+from consultbot.domain.chat.audience import (
     Fault,
     RoomFacts,
     faults,

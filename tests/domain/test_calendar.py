@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from consultbot.domain.calendar import holiday_name, is_working_day
+from consultbot.domain.duty.calendar import holiday_name, is_working_day
 
 HOLIDAYS = [
     # 2026

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consultbot.domain.catalogue import Catalogue, parse_catalogue, services_with_track
+from consultbot.domain.duty.catalogue import Catalogue, parse_catalogue, services_with_track
 from consultbot.domain.errors import UnknownService
 from consultbot.domain.types import ServiceKind, Track
 from consultbot.resources import example_data_dir

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from consultbot.domain.catalogue import Catalogue, Service, parse_catalogue
+from consultbot.domain.duty.catalogue import Catalogue, Service, parse_catalogue
+from consultbot.domain.files.validation import DALARNA, FileRules
 from consultbot.domain.types import ServiceId, ServiceKind, Track
-from consultbot.domain.validation import DALARNA, FileRules
-from consultbot.render import Messages
+from consultbot.text.render import Messages
 
 # (line, code, params)
 Expected = tuple[int | None, str, dict[str, str]]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from consultbot.domain.commands import (
+from consultbot.domain.chat.commands import (
     ALIASES,
     COMMAND_NAMES,
     MAX_BODY_LENGTH,
@@ -40,7 +40,7 @@ from consultbot.domain.commands import (
     parse_command,
     parse_outcome,
 )
-from consultbot.domain.personal_numbers import contains_personal_number, find_personal_numbers
+from consultbot.domain.chat.personal_numbers import contains_personal_number, find_personal_numbers
 from consultbot.domain.types import Dataset, Track
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def test_aliases_cover_exactly_the_canonical_names() -> None:
 
 
 def test_every_english_spelling_is_an_alias_and_answers_in_english() -> None:
-    from consultbot.domain.commands import ENGLISH_SPELLINGS, written_in_english
+    from consultbot.domain.chat.commands import ENGLISH_SPELLINGS, written_in_english
 
     assert set(ALIASES) >= ENGLISH_SPELLINGS
     assert written_in_english("!Consult kardiologi fråga") and written_in_english("!who")
@@ -177,7 +177,7 @@ def test_every_english_spelling_is_an_alias_and_answers_in_english() -> None:
     ],
 )
 def test_rollback_names_its_data_set(body: str, dataset: Dataset) -> None:
-    from consultbot.domain.commands import Rollback
+    from consultbot.domain.chat.commands import Rollback
 
     assert parse_command(body) == Rollback(dataset=dataset)
 

@@ -17,9 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consultbot.domain.catalogue import Catalogue, Service
-from consultbot.domain.conference import Leg, convene, escalate
-from consultbot.domain.escalation import (
+from consultbot.domain.consult.conference import Leg, convene, escalate
+from consultbot.domain.consult.escalation import (
     AckBy,
     AckVia,
     AddWidget,
@@ -48,9 +47,10 @@ from consultbot.domain.escalation import (
     fold,
     step,
 )
-from consultbot.domain.events import LevelSkipped, Paged, RoomCreated, ServiceUnanswered
-from consultbot.domain.oncall import OnDuty, on_duty
-from consultbot.domain.roster import Shift
+from consultbot.domain.consult.events import LevelSkipped, Paged, RoomCreated, ServiceUnanswered
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.oncall import OnDuty, on_duty
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

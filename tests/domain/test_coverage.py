@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.coverage import Hole, new_holes, split_by_hours
-from consultbot.domain.hours import Hours
-from consultbot.domain.roster import Shift
-from consultbot.domain.shrink import MIN_REMOVED, Kind, shrinkage
+from consultbot.domain.duty.coverage import Hole, new_holes, split_by_hours
+from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.roster import Shift
+from consultbot.domain.duty.shrink import MIN_REMOVED, Kind, shrinkage
 from consultbot.domain.types import ServiceId, UserId
 
 TZ = ZoneInfo("Europe/Stockholm")

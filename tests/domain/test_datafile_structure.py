@@ -16,11 +16,11 @@ from datetime import datetime, time
 import openpyxl
 import pytest
 
+from consultbot.domain.duty.people import parse_directory, parse_staff
+from consultbot.domain.duty.roster import RosterCheck, check_roster
 from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.people import parse_directory, parse_staff
-from consultbot.domain.roster import RosterCheck, check_roster
-from consultbot.domain.tables import decode_text
-from consultbot.render import Messages
+from consultbot.domain.files.tables import decode_text
+from consultbot.text.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
 HEADER = "tjänst;nivå;start;slut;matrix_id;namn;telefon\r\n"

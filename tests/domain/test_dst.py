@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import InstantParser, Shift, TimeProblem, check_roster
+from consultbot.domain.duty.oncall import on_duty
+from consultbot.domain.duty.roster import InstantParser, Shift, TimeProblem, check_roster
 from consultbot.domain.types import ServiceId
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 

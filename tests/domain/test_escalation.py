@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consultbot.domain.escalation import (
+from consultbot.domain.consult.escalation import (
     AckBy,
     AckVia,
     AlertAdmins,
@@ -46,8 +46,8 @@ from consultbot.domain.escalation import (
     fold,
     step,
 )
-from consultbot.domain.oncall import OnDuty, on_duty
-from consultbot.domain.roster import Shift
+from consultbot.domain.duty.oncall import OnDuty, on_duty
+from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 # --------------------------------------------------------------------------------------------

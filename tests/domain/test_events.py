@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consultbot.domain.events import (
+from consultbot.domain.consult.events import (
     PAYLOADS,
     Acknowledged,
     AckVia,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from consultbot.domain.hours import Hours, HoursFormatError
+from consultbot.domain.duty.hours import Hours, HoursFormatError
 
 TZ = ZoneInfo("Europe/Stockholm")
 WEEKDAYS = Hours.parse("weekdays 08:00-17:00")

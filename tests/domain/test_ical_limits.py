@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from consultbot.domain import ical
-from consultbot.domain.roster import check_roster
-from consultbot.render import Messages
+from consultbot.domain.duty.roster import check_roster
+from consultbot.domain.files import ical
+from consultbot.text.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE, TZ
 
 DUTY = "X-CONSULTBOT-SERVICE:kardiologi\r\nX-CONSULTBOT-LEVEL:1\r\n"

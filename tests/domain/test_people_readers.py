@@ -13,16 +13,16 @@ from collections.abc import Sequence
 import openpyxl
 import pytest
 
-from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.people import (
+from consultbot.domain.duty.people import (
     DirectoryEntry,
     StaffMember,
     parse_directory,
     parse_staff,
 )
+from consultbot.domain.errors import Problem, Severity
+from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.domain.validation import FileRules
-from consultbot.render import Messages
+from consultbot.text.render import Messages
 from tests.domain.catalogue_for_tests import CATALOGUE
 
 Values = Sequence[str | float | None]

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from consultbot.domain.personal_numbers import (
+from consultbot.domain.chat.personal_numbers import (
     contains_personal_number,
     find_personal_numbers,
     html_text,

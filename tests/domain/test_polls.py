@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from consultbot.domain.polls import (
+from consultbot.domain.consult.polls import (
     POLL_END,
     POLL_OUTCOMES,
     POLL_START,

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from consultbot.domain.catalogue import Catalogue, parse_catalogue
-from consultbot.domain.hours import Hours
-from consultbot.domain.matrix_ids import normalise_matrix_id
-from consultbot.domain.oncall import on_duty
-from consultbot.domain.roster import RosterCheck, check_roster, unescape_cell
+from consultbot.domain.chat.matrix_ids import normalise_matrix_id
+from consultbot.domain.duty.catalogue import Catalogue, parse_catalogue
+from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.oncall import on_duty
+from consultbot.domain.duty.roster import RosterCheck, check_roster, unescape_cell
 from consultbot.resources import example_data_dir
 from tests.domain.catalogue_for_tests import CATALOGUE, HOURS, TZ
 

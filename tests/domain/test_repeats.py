@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from consultbot.domain.repeats import Earlier, Limited, Limits, New, Repeat, judge
+from consultbot.domain.consult.repeats import Earlier, Limited, Limits, New, Repeat, judge
 from consultbot.domain.types import ConsultId, ServiceId, Track
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

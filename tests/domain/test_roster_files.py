@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import openpyxl
 import pytest
 
-from consultbot.domain.catalogue import parse_catalogue
-from consultbot.domain.matrix_ids import is_matrix_id, normalise_matrix_id
-from consultbot.domain.roster import RosterCheck, Shift, changes, check_roster
+from consultbot.domain.chat.matrix_ids import is_matrix_id, normalise_matrix_id
+from consultbot.domain.duty.catalogue import parse_catalogue
+from consultbot.domain.duty.roster import RosterCheck, Shift, changes, check_roster
+from consultbot.domain.files.xlsx import MAX_XLSX_BYTES
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.domain.xlsx import MAX_XLSX_BYTES
 from tests.domain.catalogue_for_tests import CATALOGUE, CATALOGUE_TOML, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
@@ -426,7 +426,7 @@ def test_a_broken_calendar_names_the_line() -> None:
 
 
 def test_the_staff_list_normalises_matrix_ids_too() -> None:
-    from consultbot.domain.people import parse_staff
+    from consultbot.domain.duty.people import parse_staff
 
     data = b"matrix_id,name,unit\n@a:Region.SE,A,kardiologi\n@a:region.se,A,kardiologi\n"
     members, problems = parse_staff(data, "staff.csv", CATALOGUE)

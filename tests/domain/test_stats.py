@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consultbot.domain.events import Event
-from consultbot.domain.stats import (
+from consultbot.domain.consult.events import Event
+from consultbot.domain.consult.stats import (
     OUTCOME_KEYS,
     ConsultFacts,
     _grouped_quantiles,

@@ -13,10 +13,10 @@ import zipfile
 import openpyxl
 import pytest
 
+from consultbot.domain.duty.people import STAFF_COLUMNS
 from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.people import STAFF_COLUMNS
-from consultbot.domain.tables import Row, decode_text, is_xlsx, read_rows
-from consultbot.render import Messages
+from consultbot.domain.files.tables import Row, decode_text, is_xlsx, read_rows
+from consultbot.text.render import Messages
 
 W = Severity.WARNING
 

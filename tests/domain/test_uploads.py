@@ -6,8 +6,8 @@ import codecs
 
 import pytest
 
+from consultbot.domain.files.uploads import detect_dataset, known_file_name
 from consultbot.domain.types import Dataset
-from consultbot.domain.uploads import detect_dataset, known_file_name
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ from datetime import datetime
 import openpyxl
 import pytest
 
-from consultbot.domain.catalogue import parse_catalogue
+from consultbot.domain.duty.catalogue import parse_catalogue
+from consultbot.domain.duty.people import parse_directory, parse_staff
+from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.errors import Problem
-from consultbot.domain.people import parse_directory, parse_staff
-from consultbot.domain.roster import check_roster
-from consultbot.domain.validation import (
+from consultbot.domain.files.validation import (
     DALARNA,
     FileRules,
     control_character,
@@ -307,7 +307,7 @@ def test_staff_and_directory_phone_cells_are_checked_too() -> None:
 
 
 def test_fold_ignores_case_diacritics_and_spacing() -> None:
-    from consultbot.domain.validation import fold
+    from consultbot.domain.files.validation import fold
 
     assert fold("  Öron  Näsa\tHals ") == "oron nasa hals"
 
@@ -342,7 +342,7 @@ def test_only_a_bare_number_without_its_zero_has_lost_it(text: str) -> None:
 
 
 def test_a_similar_name_is_said_with_both_spellings_and_the_first_line() -> None:
-    from consultbot.render import Messages
+    from consultbot.text.render import Messages
 
     _, problems = parse_catalogue(two_services('"hjärta"', '"hjarta"'), "c.toml")
     assert [Messages("sv").problem(p) for p in problems] == [

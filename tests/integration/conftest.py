@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 NewUser = Callable[[], Awaitable[tuple[str, str]]]
 MatrixUserFactory = Callable[[str, str], Awaitable[MatrixUser]]
@@ -64,7 +64,7 @@ async def matrix_user(
 ) -> AsyncIterator[MatrixUserFactory]:
     """Factory: ``await matrix_user(user_id, password)`` gives a logged-in, syncing E2EE client.
 
-    The project's own client (consultbot/adapters/matrix_user.py), as the demo and the consult
+    The project's own client (consultbot/devkit/matrix_user.py), as the demo and the consult
     tests use it; each has its own crypto store under ``tmp_path``. All are closed at the end.
     """
     users: list[MatrixUser] = []

@@ -9,8 +9,8 @@ import signal
 import sys
 from typing import Any
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.cli import main
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.cli.main import main
 
 _claim = SqliteStore.claim_pool_room
 

@@ -15,10 +15,10 @@ import signal
 import sys
 from typing import Any
 
-from consultbot.cli import main
-from consultbot.domain.acknowledgement import acknowledges
-from consultbot.inbox import Inbox
-from consultbot.outbox import Dispatcher
+from consultbot.cli.main import main
+from consultbot.domain.consult.acknowledgement import acknowledges
+from consultbot.engine.delivery.outbox import Dispatcher
+from consultbot.engine.intake.inbox import Inbox
 
 MOMENT = os.environ.get("CONSULTBOT_TEST_DIE_AT", "")
 SIGNAL = signal.SIGSTOP if os.environ.get("CONSULTBOT_TEST_DIE_BY") == "STOP" else signal.SIGKILL

@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from consultbot import datasets
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.stores import open_store
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.stores import open_store
 from consultbot.config import Config, TrackConfig, parse_config
-from consultbot.domain.hours import Hours
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.duty.hours import Hours
 from consultbot.domain.types import Track
+from consultbot.engine.admin import datasets
 
 QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation nu eller efter eko?"
 SWITCHBOARD = "023-49 00 00"

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from consultbot.adapters.memory import ManualClock
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
-from consultbot.domain import escalation as esc
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import ConsultId
 from consultbot.ports import Content
 

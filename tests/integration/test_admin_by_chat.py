@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import Dataset
 from consultbot.ports import Clock
 

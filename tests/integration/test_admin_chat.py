@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from consultbot.adapters.matrix_user import MatrixUser, Seen
-from consultbot.adapters.media import attachment, fetch
+from consultbot.adapters.matrix.media import attachment, fetch
 from consultbot.adapters.memory import ManualClock
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
-from consultbot.report import CHART_SIZE
+from consultbot.devkit.matrix_user import MatrixUser, Seen
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.text.report import CHART_SIZE
 
 from .harness import World, ask, world
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import ask, join_invite, world
 

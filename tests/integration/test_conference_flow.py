@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from nio import RoomGetStateEventResponse
 
-from consultbot import datasets
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.app import running_bot
 from consultbot.config import Config
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import Track
-from consultbot.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.admin import datasets
+from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
 
 from .harness import World, join_invite, world
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import load_config
-from consultbot.demo import Transcript, run_demo
+from consultbot.devkit.demo import Transcript, run_demo
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.resources import example_config
 
 pytestmark = [pytest.mark.integration]

@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse, RoomPreset
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
-from consultbot.cli import main
+from consultbot.cli.doctor import ADMIN_TOKEN_ENV
+from consultbot.cli.main import main
 from consultbot.config import load_config
-from consultbot.doctor import ADMIN_TOKEN_ENV
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import world
 

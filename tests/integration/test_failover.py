@@ -41,10 +41,10 @@ import aiohttp
 import psycopg
 import pytest
 
-from consultbot.adapters.stores import open_store
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.stores import open_store
 from consultbot.app import EXIT_STEPPED_DOWN
-from consultbot.domain import escalation as esc
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import UserId
 
 from .conftest import _free_loopback_port

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
-from consultbot.domain.escalation import State
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult.escalation import State
 from consultbot.domain.types import ConsultId
 
 from .faults_proxy import RateLimitingProxy
@@ -279,7 +279,7 @@ async def test_a_user_on_a_server_not_allowed_is_refused_over_real_federation(
     import secrets
     import uuid
 
-    from consultbot.adapters.matrix_user import MatrixUser
+    from consultbot.devkit.matrix_user import MatrixUser
 
     region, other = federation
     async with world(region, tmp_path, "doctor") as w:

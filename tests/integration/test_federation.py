@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

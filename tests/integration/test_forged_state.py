@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.room_policy import power_levels
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.matrix.room_policy import power_levels
 from consultbot.app import running_bot
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import ask, join_invite, world
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from consultbot import datasets
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.app import running_bot
 from consultbot.config import Config
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import ServiceId
+from consultbot.engine.admin import datasets
 from consultbot.ports import Clock
 
 from .harness import World, ask, join_invite, world

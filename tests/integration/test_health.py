@@ -10,9 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
 from consultbot.config import MetricsConfig
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import ask, join_invite, world
 

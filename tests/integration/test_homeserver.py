@@ -10,7 +10,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver, HomeserverError
+from consultbot.devkit.synapse import EmbeddedHomeserver, HomeserverError
 
 if TYPE_CHECKING:
     from .conftest import MatrixUserFactory, NewUser

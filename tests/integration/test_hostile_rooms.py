@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from nio import RoomCreateResponse, RoomGetStateEventResponse, RoomPreset
 
-from consultbot.adapters.matrix_user import MatrixUser, Seen
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import Bot, running_bot
+from consultbot.devkit.matrix_user import MatrixUser, Seen
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .faults_proxy import RateLimitingProxy
 from .harness import World, ask, join_invite, world

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from nio import RoomSendResponse
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .js import JsClient, install_node_modules, node_available
 

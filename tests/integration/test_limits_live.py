@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.matrix_user import MatrixUser, Seen
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import Bot, running_bot
+from consultbot.devkit.matrix_user import MatrixUser, Seen
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import UserId
 
 from .harness import world

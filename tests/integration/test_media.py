@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from consultbot.adapters.matrix_user import MatrixUser, Seen
-from consultbot.adapters.media import (
+from consultbot.adapters.matrix.media import (
     AttachmentTooLarge,
     MediaError,
     attachment,
     fetch,
     upload_image,
 )
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.devkit.matrix_user import MatrixUser, Seen
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 if TYPE_CHECKING:
     from .conftest import NewUser

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from nio import RoomGetStateEventResponse
 
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import ask, join_invite, world
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
-from consultbot.domain.polls import POLL_END, POLL_START
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult.polls import POLL_END, POLL_START
 from consultbot.domain.types import ConsultId, Outcome
 
 from .harness import ask, join_invite, world

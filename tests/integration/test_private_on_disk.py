@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import QUESTION, BotProcess, ask, join_invite, world
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from nio import JoinedRoomsResponse, RoomMessagesError, RoomMessagesResponse
 
-from consultbot import datasets
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.app import running_bot
 from consultbot.config import Config
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.engine.admin import datasets
 from consultbot.ports import Clock
 
 from .harness import World, ask, world

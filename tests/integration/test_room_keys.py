@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.matrix import MatrixBot
+from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.config import MatrixConfig
+from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import UserId
 from consultbot.ports import (
     Content,

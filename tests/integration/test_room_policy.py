@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from nio import RoomCreateResponse, RoomGetStateEventResponse, RoomPreset, RoomPutStateError
 
-from consultbot.adapters.matrix import ROOM_POLICY
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.matrix.client import ROOM_POLICY
 from consultbot.app import running_bot
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import ask, join_invite, world
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from nio import RoomPutStateResponse
 
-from consultbot.adapters import room_policy
-from consultbot.adapters.matrix import ROOM_POLICY
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.matrix import room_policy
+from consultbot.adapters.matrix.client import ROOM_POLICY
 from consultbot.app import running_bot
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import QUESTION, BotProcess, World, ask, join_invite, world
 from .test_room_policy import assert_locked

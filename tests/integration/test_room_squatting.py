@@ -28,13 +28,13 @@ from nio import (
 )
 from nio.api import Api
 
-from consultbot.adapters.matrix import ROOM_INTENT
-from consultbot.adapters.matrix_user import MatrixUser
-from consultbot.adapters.room_policy import CREATION_KEY
-from consultbot.adapters.stores import open_store
-from consultbot.adapters.synapse import EmbeddedHomeserver
+from consultbot.adapters.matrix.client import ROOM_INTENT
+from consultbot.adapters.matrix.room_policy import CREATION_KEY
+from consultbot.adapters.sql.stores import open_store
 from consultbot.app import Bot, running_bot
-from consultbot.outbox import admin_key, content_to_dict, direct_key
+from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.engine.delivery.outbox import admin_key, content_to_dict, direct_key
 from consultbot.ports import Content, OutboxKind, Outgoing
 
 from .harness import QUESTION, World, ask, join_invite, world

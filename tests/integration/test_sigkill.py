@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.sqlite import SqliteStore
-from consultbot.adapters.synapse import EmbeddedHomeserver
-from consultbot.domain import escalation as esc
+from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import UserId
 
 from .harness import QUESTION, BotProcess, World, auto_join, world

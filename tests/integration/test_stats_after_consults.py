@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.synapse import EmbeddedHomeserver
 from consultbot.app import running_bot
+from consultbot.devkit.synapse import EmbeddedHomeserver
 
 from .harness import World, ask, join_invite, world
 

@@ -1,0 +1,278 @@
+"""Numbered, append-only schema steps. Never edit a step that has shipped: add a new one.
+
+The schema version is SQLite's `user_version`; each step runs in its own transaction together
+with the version bump. A database whose version is newer than this code knows is refused.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from consultbot.domain.errors import StoreError
+
+# Marks a SQLite file as consultbot's ("CBOT").
+APPLICATION_ID = 0x43424F54
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: versioned data sets — catalogue, roster, staff, directory.
+    (
+        """CREATE TABLE dataset_version (
+            dataset TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            imported_at INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            rolled_back_at INTEGER,
+            PRIMARY KEY (dataset, version)
+        )""",
+        """CREATE TABLE service (
+            version INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            tracks TEXT NOT NULL,
+            aliases TEXT NOT NULL,
+            switchboard TEXT NOT NULL,
+            municipality TEXT NOT NULL,
+            PRIMARY KEY (version, id)
+        )""",
+        """CREATE TABLE shift (
+            id INTEGER PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            start_ts INTEGER NOT NULL,
+            end_ts INTEGER NOT NULL,
+            matrix_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            removed_in INTEGER
+        )""",
+        "CREATE INDEX shift_live ON shift (service_id, start_ts) WHERE removed_in IS NULL",
+        "CREATE INDEX shift_version ON shift (version)",
+        "CREATE INDEX shift_removed ON shift (removed_in) WHERE removed_in IS NOT NULL",
+        """CREATE TABLE staff (
+            version INTEGER NOT NULL,
+            matrix_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            title TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            PRIMARY KEY (version, matrix_id)
+        )""",
+        """CREATE TABLE directory_entry (
+            version INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            unit TEXT NOT NULL,
+            name TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            municipality TEXT NOT NULL,
+            notes TEXT NOT NULL,
+            PRIMARY KEY (version, position)
+        )""",
+    ),
+    # 2: consults — the event log, derived consult rows, the outbox, handled Matrix events.
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE consult (
+            id TEXT PRIMARY KEY,
+            number INTEGER NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            length INTEGER NOT NULL DEFAULT 0,
+            requester TEXT,
+            service TEXT,
+            track TEXT,
+            state TEXT,
+            room TEXT,
+            requested_at_ms INTEGER,
+            deadline_ms INTEGER
+        )""",
+        "CREATE INDEX consult_room ON consult (room) WHERE room IS NOT NULL",
+        "CREATE INDEX consult_requested ON consult (requested_at_ms)",
+        "CREATE INDEX consult_deadline ON consult (deadline_ms) WHERE deadline_ms IS NOT NULL",
+        """CREATE TABLE consult_event (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (consult_id, seq)
+        )""",
+        """CREATE TABLE consult_party (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            user TEXT NOT NULL,
+            PRIMARY KEY (user, consult_id)
+        )""",
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            consult_id TEXT REFERENCES consult (id),
+            room TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at_ms INTEGER NOT NULL,
+            sent_at_ms INTEGER
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
+        "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
+    ),
+    # 3: follow-up statistics — one summary row per consult, written in the same transaction
+    # as its events (consultbot/adapters/sql/stats.py); `code` packs what `stats` counts so
+    # a year is one narrow index scan. Existing consults are summarised on the next open.
+    (
+        """CREATE TABLE consult_stat (
+            consult_id TEXT PRIMARY KEY REFERENCES consult (id),
+            length INTEGER NOT NULL,
+            requested_ms INTEGER NOT NULL,
+            counted INTEGER NOT NULL,
+            track TEXT NOT NULL,
+            services TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            outcome TEXT,
+            first_page_ms INTEGER,
+            acked_ms INTEGER,
+            closed_ms INTEGER,
+            levels TEXT NOT NULL,
+            escalated INTEGER NOT NULL,
+            unanswered INTEGER NOT NULL,
+            phone_contacts INTEGER NOT NULL,
+            ack_ms INTEGER,
+            code INTEGER NOT NULL
+        )""",
+        "CREATE INDEX consult_stat_period ON consult_stat (requested_ms, code, ack_ms)",
+        """CREATE TABLE consult_stat_code (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            code INTEGER NOT NULL,
+            PRIMARY KEY (kind, value)
+        )""",
+        """CREATE TABLE consult_stat_service (
+            consult_id TEXT NOT NULL REFERENCES consult (id),
+            position INTEGER NOT NULL,
+            service INTEGER NOT NULL,
+            requested_ms INTEGER NOT NULL,
+            code INTEGER NOT NULL,
+            ack_ms INTEGER,
+            PRIMARY KEY (consult_id, position)
+        )""",
+        "CREATE INDEX consult_stat_service_period ON consult_stat_service (requested_ms)",
+        "INSERT INTO meta VALUES ('consult_stat_backfill', 'pending')",
+    ),
+    # 4: files admins sent by chat, waiting for !aktivera (one per admin; they expire after
+    # 24 h), and the admin actions and refusals, with who and when, for the data-protection
+    # officer.
+    (
+        """CREATE TABLE pending_upload (
+            admin TEXT PRIMARY KEY,
+            room TEXT NOT NULL,
+            dataset TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data BLOB NOT NULL,
+            uploaded_at_ms INTEGER NOT NULL
+        )""",
+        """CREATE TABLE admin_action (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at_ms INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            allowed INTEGER NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+    ),
+    # 5: handovers — a layer over the roster: who handed which duty to whom, when, for how long.
+    (
+        """CREATE TABLE handover (
+            id INTEGER PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            giver TEXT NOT NULL,
+            taker TEXT NOT NULL,
+            taker_name TEXT NOT NULL,
+            taker_phone TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            offered_by TEXT NOT NULL,
+            offered_at_ms INTEGER NOT NULL,
+            answer_by_ms INTEGER,
+            state TEXT NOT NULL,
+            decided_at_ms INTEGER,
+            room TEXT NOT NULL,
+            language TEXT NOT NULL,
+            source_event TEXT NOT NULL
+        )""",
+        "CREATE INDEX handover_state ON handover (state)",
+    ),
+    # 6: duty reminders sent — to whom, for which duty, and what they said (metadata only).
+    (
+        """CREATE TABLE duty_reminder (
+            user TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            told TEXT NOT NULL,
+            sent_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (user, start_ms)
+        )""",
+        "CREATE INDEX duty_reminder_end ON duty_reminder (end_ms)",
+    ),
+    # 7: the warm pool of empty, encrypted consult rooms made in advance (issue 12).
+    (
+        """CREATE TABLE room_pool (
+            room TEXT PRIMARY KEY,
+            created_at_ms INTEGER NOT NULL,
+            policy TEXT NOT NULL
+        )""",
+        "CREATE INDEX room_pool_age ON room_pool (policy, created_at_ms)",
+    ),
+    # 8: the leader lease — which instance may write when several run on one PostgreSQL
+    # database (issue 13; its semantics live with the lease code).
+    (
+        """CREATE TABLE leader_lease (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            epoch BIGINT NOT NULL,
+            expires_at_ms BIGINT NOT NULL
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def refuse_newer(name: str, version: int) -> None:
+    """A database whose schema is newer than this code knows is refused (both stores)."""
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            name,
+            f"schema version {version} is newer than this consultbot knows ({SCHEMA_VERSION});"
+            " upgrade consultbot",
+        )
+
+
+async def migrate(db: aiosqlite.Connection, path: str) -> int:
+    """Bring the schema up to date; return the version it was at. Refuse foreign/newer files."""
+    async with db.execute("PRAGMA application_id") as cursor:
+        row = await cursor.fetchone()
+        app_id = row[0] if row else 0
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+        current = int(row[0]) if row else 0
+    if current == 0 and app_id == 0:
+        async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
+            row = await cursor.fetchone()
+        if row and row[0]:
+            raise StoreError(path, "is a SQLite database but not consultbot's")
+    elif app_id != APPLICATION_ID:
+        raise StoreError(path, "is a SQLite database but not consultbot's")
+    refuse_newer(path, current)
+    for number in range(current + 1, SCHEMA_VERSION + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number - 1]:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            await db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+    return current

@@ -1,0 +1,458 @@
+"""`consultbot doctor`: preflight checks, one line each; exit 1 when any check fails.
+
+Each check gives a `Check` (ok, warning or failure, and a message key of the `[doctor]` section
+of templates/messages); `format_check` turns it into the line printed. Nothing is changed:
+the database is opened read-only first, the encryption store is only read, and the login uses
+the saved device (a password login without a saved device logs its temporary device out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from consultbot.config import Config
+from consultbot.text.render import Messages
+
+CLOCK_TOLERANCE_SECONDS = 2.0
+COVERAGE_DAYS = 14
+ADMIN_TOKEN_ENV = "CONSULTBOT_SYNAPSE_ADMIN_TOKEN"
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class Level(StrEnum):
+    """How a check came out."""
+
+    OK = "ok"
+    WARNING = "warning"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str  # homeserver, login, encryption, rate_limits, admin_room, data, coverage, …
+    level: Level
+    key: str  # the message in templates/messages [doctor]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure formatting
+
+
+def format_check(check: Check, messages: Messages) -> str:
+    """`OK       homeserver: …` – the level, the check's name and what was found."""
+    level = messages.text("doctor", f"level_{check.level.value}")
+    name = messages.text("doctor", f"name_{check.name}")
+    return f"{level:<8} {name}: {messages.text('doctor', check.key, **check.params)}"
+
+
+def exit_code(checks: Sequence[Check]) -> int:
+    """1 when any check failed (warnings do not fail), else 0."""
+    return 1 if any(c.level is Level.FAILED for c in checks) else 0
+
+
+def clock_skew(server_date: str, sent: float, received: float) -> float:
+    """Seconds the homeserver's clock is ahead of ours, from its HTTP `Date` header.
+
+    `sent` and `received` are our wall-clock times around the request. The header has whole
+    seconds, so the server's time lies in [date, date + 1): its middle is compared with the
+    middle of the request.
+    """
+    date = parsedate_to_datetime(server_date).timestamp()
+    return (date + 0.5) - (sent + received) / 2
+
+
+def skew_check(skew: float) -> Check:
+    level = Level.OK if abs(skew) <= CLOCK_TOLERANCE_SECONDS else Level.FAILED
+    key = "clock_ok" if level is Level.OK else "clock_off"
+    return Check("clock", level, key, {"seconds": f"{skew:+.1f}"})
+
+
+def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
+    """From the answer of GET /_synapse/admin/v1/users/<user>/override_ratelimit."""
+    fix = f"POST /_synapse/admin/v1/users/{user}/override_ratelimit"
+    if status != 200:
+        return Check(
+            "rate_limits", Level.WARNING, "rate_unknown", {"call": fix, "env": ADMIN_TOKEN_ENV}
+        )
+    if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
+        return Check("rate_limits", Level.OK, "rate_exempt")
+    return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks
+
+
+class _Homeserver:
+    """HTTP to the homeserver, as the bot (token) or anonymously."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session = session
+        self.base = base
+        self.token = ""
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = None, body: Any = None
+    ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
+        headers = {}
+        use = self.token if token is None else token
+        if use:
+            headers["Authorization"] = f"Bearer {use}"
+        async with self.session.request(
+            method, self.base + path, json=body, headers=headers, timeout=TIMEOUT
+        ) as response:
+            try:
+                data = await response.json(content_type=None)
+            except ValueError:
+                data = {}
+            return response.status, data if isinstance(data, dict) else {}, response.headers
+
+
+def _saved_credentials(config: Config) -> dict[str, str]:
+    """The device the bot saved (adapters/matrix.py `credentials.json`), if it is this bot's."""
+    try:
+        path = config.matrix.store_path / "credentials.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if data.get("user_id") != config.matrix.user_id:
+        return {}
+    if data.get("homeserver") != config.matrix.homeserver:
+        return {}
+    return {k: str(v) for k, v in data.items()}
+
+
+async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
+    try:
+        sent = time.time()
+        status, body, headers = await hs.call("GET", "/_matrix/client/versions", token="")
+        received = time.time()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        reason = str(exc) or type(exc).__name__
+        checks.append(
+            Check("homeserver", Level.FAILED, "hs_unreachable", {"url": hs.base, "reason": reason})
+        )
+        return False
+    versions = body.get("versions") if status == 200 else None
+    if not isinstance(versions, list) or not versions:
+        checks.append(
+            Check("homeserver", Level.FAILED, "hs_not_matrix", {"url": hs.base, "status": status})
+        )
+        return False
+    server = ""
+    try:
+        code, info, _ = await hs.call("GET", "/_synapse/admin/v1/server_version", token="")
+        if code == 200 and info.get("server_version"):
+            server = f"Synapse {info['server_version']}"
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        pass
+    checks.append(
+        Check(
+            "homeserver",
+            Level.OK,
+            "hs_ok",
+            {"url": hs.base, "server": server or "?", "matrix": str(versions[-1])},
+        )
+    )
+    if "Date" in headers:
+        checks.append(skew_check(clock_skew(headers["Date"], sent, received)))
+    else:
+        checks.append(Check("clock", Level.WARNING, "clock_unknown"))
+    return True
+
+
+async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
+    """Log in as the bot the way it does; the device id ("" when the login failed)."""
+    matrix = config.matrix
+    saved = _saved_credentials(config)
+    for token, how in ((matrix.access_token, "token"), (saved.get("access_token", ""), "saved")):
+        if not token:
+            continue
+        status, body, _ = await hs.call("GET", "/_matrix/client/v3/account/whoami", token=token)
+        if status == 200 and body.get("user_id") == matrix.user_id:
+            hs.token = token
+            device = str(body.get("device_id") or saved.get("device_id", ""))
+            checks.append(
+                Check("login", Level.OK, f"login_{how}", {"user": matrix.user_id, "device": device})
+            )
+            return device
+        if how == "token":
+            checks.append(
+                Check("login", Level.FAILED, "login_token_refused", {"user": matrix.user_id})
+            )
+            return ""
+    if not matrix.password:
+        checks.append(Check("login", Level.FAILED, "login_no_password", {"user": matrix.user_id}))
+        return ""
+    request: dict[str, Any] = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": matrix.user_id},
+        "password": matrix.password,
+    }
+    if saved.get("device_id"):
+        request["device_id"] = saved["device_id"]  # the bot's own device, not a new one
+    else:
+        request["initial_device_display_name"] = "consultbot doctor"
+    status, body, _ = await hs.call("POST", "/_matrix/client/v3/login", token="", body=request)
+    if status != 200 or "access_token" not in body:
+        reason = str(body.get("errcode") or f"HTTP {status}")
+        checks.append(
+            Check(
+                "login", Level.FAILED, "login_refused", {"user": matrix.user_id, "reason": reason}
+            )
+        )
+        return ""
+    hs.token = str(body["access_token"])
+    device = str(body.get("device_id", ""))
+    checks.append(
+        Check("login", Level.OK, "login_password", {"user": matrix.user_id, "device": device})
+    )
+    if not saved.get("device_id"):
+        # A temporary device: log it out again once the other checks have used it.
+        return ""
+    return device
+
+
+def _encryption(config: Config, device: str, checks: list[Check]) -> None:
+    from nio.crypto import OlmAccount
+
+    store = config.matrix.store_path / f"{config.matrix.user_id}_{device}.db"
+    if not device or not store.is_file():
+        checks.append(
+            Check("encryption", Level.WARNING, "e2ee_none", {"path": str(config.matrix.store_path)})
+        )
+        return
+    try:
+        with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
+            row = db.execute(
+                "SELECT account, shared FROM accounts WHERE user_id = ? AND device_id = ?",
+                (config.matrix.user_id, device),
+            ).fetchone()
+    except sqlite3.Error as exc:
+        checks.append(
+            Check(
+                "encryption",
+                Level.FAILED,
+                "e2ee_unreadable",
+                {"path": str(store), "reason": str(exc)},
+            )
+        )
+        return
+    if row is None:
+        checks.append(Check("encryption", Level.WARNING, "e2ee_none", {"path": str(store)}))
+        return
+    account = row[0] if isinstance(row[0], bytes) else str(row[0]).encode()
+    try:
+        OlmAccount.from_pickle(account, config.matrix.pickle_key or "consultbot", bool(row[1]))
+    except Exception:
+        checks.append(Check("encryption", Level.FAILED, "e2ee_wrong_key", {"path": str(store)}))
+        return
+    checks.append(Check("encryption", Level.OK, "e2ee_ok", {"path": str(store), "device": device}))
+
+
+async def _rate_limits(
+    hs: _Homeserver, config: Config, environ: Mapping[str, str], checks: list[Check]
+) -> None:
+    user = config.matrix.user_id
+    path = f"/_synapse/admin/v1/users/{quote(user, safe='')}/override_ratelimit"
+    token = environ.get(ADMIN_TOKEN_ENV) or hs.token
+    status, body, _ = await hs.call("GET", path, token=token)
+    checks.append(rate_limit_check(status, body, user))
+
+
+async def _creator(hs: _Homeserver, room_id: str) -> str:
+    """Who sent the room's `m.room.create` ("" when it cannot be read)."""
+    path = f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/state/m.room.create/"
+    status, body, _ = await hs.call("GET", path + "?format=event")
+    return str(body.get("sender", "")) if status == 200 else ""
+
+
+async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> None:
+    room = config.bot.admin_room
+    if not room:
+        checks.append(Check("admin_room", Level.OK, "admin_room_none"))
+        return
+    room_id = room
+    if room.startswith("#"):
+        status, body, _ = await hs.call(
+            "GET", f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
+        )
+        if status != 200 or "room_id" not in body:
+            checks.append(Check("admin_room", Level.FAILED, "admin_room_unknown", {"room": room}))
+            return
+        room_id = str(body["room_id"])
+    status, body, _ = await hs.call("GET", "/_matrix/client/v3/joined_rooms")
+    if status == 200 and room_id in body.get("joined_rooms", []):
+        creator = await _creator(hs, room_id)
+        if creator != config.matrix.user_id and creator not in config.bot.admins:
+            # The bot leaves it at start (adapters/matrix.py `join_room`): alerts go privately.
+            found = {"room": room, "creator": creator or "?"}
+            checks.append(Check("admin_room", Level.FAILED, "admin_room_foreign", found))
+            return
+        checks.append(Check("admin_room", Level.OK, "admin_room_ok", {"room": room}))
+        return
+    # The bot joins the room at start when it is invited; doctor cannot see invites.
+    checks.append(Check("admin_room", Level.WARNING, "admin_room_not_joined", {"room": room}))
+
+
+def _schema_version(path: Path) -> int:
+    with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as db:
+        row = db.execute("PRAGMA user_version").fetchone()
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return int(row[0])
+
+
+async def _database(config: Config, now: datetime, checks: list[Check]) -> None:
+    """The database, then the data in it and the coverage; a line each, also when skipped."""
+    if not await _schema(config, checks):
+        checks.append(Check("data", Level.FAILED, "not_checked_database"))
+        checks.append(Check("coverage", Level.FAILED, "not_checked_database"))
+    elif not await _data(config, now, checks):
+        checks.append(Check("coverage", Level.FAILED, "not_checked_data"))
+
+
+def _pg_schema_version(url: str) -> int:
+    """The schema version of a PostgreSQL database (0: no consultbot tables yet), read only."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        conn.read_only = True
+        found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not found or not found[0]:
+            return 0
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _schema(config: Config, checks: list[Check]) -> bool:
+    """The database exists and is at this consultbot's schema version (read-only)."""
+    from consultbot.adapters.sql.migrations import SCHEMA_VERSION
+
+    database = config.bot.database
+    if isinstance(database, str):  # a PostgreSQL URL
+        import psycopg
+
+        from consultbot.adapters.sql.postgres import redact
+
+        shown = redact(database)
+        try:
+            version = await asyncio.to_thread(_pg_schema_version, database)
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            params: dict[str, Any] = {"path": shown, "reason": reason}
+            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
+            return False
+    else:
+        shown = str(database)
+        if not database.is_file():
+            checks.append(Check("database", Level.FAILED, "db_missing", {"path": shown}))
+            return False
+        try:
+            version = _schema_version(database)
+        except sqlite3.Error as exc:
+            params = {"path": shown, "reason": str(exc)}
+            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
+            return False
+    if version != SCHEMA_VERSION:
+        key = "db_newer" if version > SCHEMA_VERSION else "db_not_migrated"
+        params = {"path": shown, "version": version, "expected": SCHEMA_VERSION}
+        checks.append(Check("database", Level.FAILED, key, params))
+        return False
+    checks.append(Check("database", Level.OK, "db_ok", {"path": shown, "version": version}))
+    return True
+
+
+async def _data(config: Config, now: datetime, checks: list[Check]) -> bool:
+    """Catalogue and rosters present, then the level-1 gaps of the next 14 days (as the
+    Monday coverage check in admin_posts.py finds them). False when the data is missing."""
+    from consultbot.adapters.sql.stores import open_store
+    from consultbot.domain.duty.roster import coverage_gaps
+    from consultbot.domain.types import Dataset
+
+    store = await open_store(config.bot.database)
+    try:
+        catalogue = await store.catalogue()
+        rosters = [v for v in await store.versions(Dataset.ROSTER) if v.active]
+        if not len(catalogue):
+            checks.append(Check("data", Level.FAILED, "data_no_catalogue"))
+            return False
+        if not rosters:
+            params: dict[str, Any] = {"services": len(catalogue)}
+            checks.append(Check("data", Level.FAILED, "data_no_roster", params))
+            return False
+        params = {"services": len(catalogue), "version": rosters[0].number}
+        checks.append(Check("data", Level.OK, "data_ok", params))
+        end = now + timedelta(days=COVERAGE_DAYS)
+        shifts = []
+        periods = {}
+        for service in catalogue.services:
+            periods[service.id] = [(now, end)]
+            shifts.extend(await store.shifts(service.id, now, end))
+        gaps = coverage_gaps(shifts, periods, catalogue, config.hours_of(), config.bot.timezone)
+    finally:
+        await store.close()
+    if gaps:
+        services = len({gap.service for gap in gaps})
+        params = {"count": len(gaps), "services": services, "days": COVERAGE_DAYS}
+        checks.append(Check("coverage", Level.WARNING, "coverage_gaps", params))
+    else:
+        checks.append(Check("coverage", Level.OK, "coverage_ok", {"days": COVERAGE_DAYS}))
+    return True
+
+
+def config_check(config: Config) -> Check:
+    """Whether the config file holds a Matrix secret that other users of the machine may read."""
+    from consultbot.app import readable_secret
+
+    path = str(config.path)
+    if readable_secret(config):
+        return Check("config", Level.WARNING, "config_readable", {"path": path})
+    return Check("config", Level.OK, "config_private", {"path": path})
+
+
+async def run_checks(
+    config: Config, environ: Mapping[str, str], now: datetime | None = None
+) -> list[Check]:
+    """Every check, in the order printed."""
+    now = now or datetime.now(UTC)
+    checks: list[Check] = []
+    async with aiohttp.ClientSession() as session:
+        hs = _Homeserver(session, config.matrix.homeserver)
+        if await _homeserver(hs, checks):
+            device = await _login(hs, config, checks)
+            temporary = bool(hs.token) and not device
+            try:
+                _encryption(
+                    config, device or _saved_credentials(config).get("device_id", ""), checks
+                )
+                if hs.token:
+                    await _rate_limits(hs, config, environ, checks)
+                    await _admin_room(hs, config, checks)
+                else:
+                    for name in ("rate_limits", "admin_room"):
+                        checks.append(Check(name, Level.FAILED, "not_checked_login"))
+            finally:
+                if temporary:
+                    await hs.call("POST", "/_matrix/client/v3/logout", body={})
+        else:
+            for name in ("login", "encryption", "rate_limits", "admin_room", "clock"):
+                checks.append(Check(name, Level.FAILED, "not_checked"))
+    await _database(config, now, checks)
+    checks.append(config_check(config))
+    return checks

@@ -1,0 +1,133 @@
+"""The development set-up behind `make run`, `consultbot homeserver` and the demo.
+
+- `consultbot homeserver` starts the embedded Synapse (loopback, SQLite, data under .local/),
+  registers the bot, an admin and every person in the example staff list and roster (password
+  DEMO_PASSWORD), and exempts the bot from rate limits through the admin API.
+- `make run` (`consultbot dev`) does that, imports the example data, shifted by whole weeks so
+  that its month covers today, and runs the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from consultbot.config import Config
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.resources import example_data_dir
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo-password"
+ADMIN = ("admin", "admin-password")
+BOT_DISPLAY_NAME = "Konsultbot (Chatbot)"
+
+
+def example_users(data_dir: Path | None = None) -> list[tuple[str, str]]:
+    """(Matrix id, name) of everyone in the example staff list and roster."""
+    folder = data_dir or example_data_dir()
+    people: dict[str, str] = {}
+    for name in ("staff.csv", "roster-example.csv"):
+        with (folder / name).open(encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                user = (row.get("matrix_id") or "").strip()
+                if user:
+                    people.setdefault(user, (row.get("name") or "").strip())
+    return sorted(people.items())
+
+
+def shifted_roster(text: str, today: date) -> str:
+    """The example roster moved by whole weeks so that it covers `today` (weekdays kept)."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        return text
+    starts = [datetime.fromisoformat(r["start"]).date() for r in rows]
+    first, last = min(starts), max(starts)
+    weeks = 0
+    if not first <= today <= last:
+        weeks = ((today - first).days // 7) - 1
+    delta = timedelta(weeks=weeks)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        for column in ("start", "end"):
+            moved = datetime.fromisoformat(row[column]) + delta
+            row[column] = moved.strftime("%Y-%m-%d %H:%M")
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def is_local(url: str) -> bool:
+    """True for a homeserver URL on this machine."""
+    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+async def answers(url: str) -> bool:
+    """True when a Matrix homeserver answers at `url`."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"{url}/_matrix/client/versions", timeout=aiohttp.ClientTimeout(total=2)
+            ) as r,
+        ):
+            return r.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def provision(
+    server: EmbeddedHomeserver, config: Config, users: Iterable[tuple[str, str]]
+) -> None:
+    """Register the bot, the admin and demo users; exempt the bot from rate limits."""
+    bot_localpart = config.matrix.user_id.split(":", 1)[0][1:]
+    await server.register_user(bot_localpart, config.matrix.password, displayname=BOT_DISPLAY_NAME)
+    admin_id = await server.register_user(
+        ADMIN[0], ADMIN[1], admin=True, displayname="Regional Admin"
+    )
+    for user, name in users:
+        localpart = user.split(":", 1)[0][1:]
+        if user.endswith(f":{server.server_name}") and user != admin_id:
+            await server.register_user(localpart, DEMO_PASSWORD, displayname=name or None)
+    token = await server.login(admin_id, ADMIN[1])
+    await server.exempt_from_rate_limits(config.matrix.user_id, token)
+
+
+@asynccontextmanager
+async def dev_homeserver(
+    config: Config, data_dir: Path, port: int | None = None
+) -> AsyncIterator[EmbeddedHomeserver | None]:
+    """The embedded Synapse, provisioned; None when the config names one that already runs."""
+    url = config.matrix.homeserver
+    if await answers(url) or not is_local(url):
+        log.info("using the homeserver at %s", url)
+        yield None
+        return
+    server = EmbeddedHomeserver(
+        data_dir=data_dir,
+        port=port or (urlparse(url).port or 8008),
+        fast_passwords=True,
+    )
+    await server.start()
+    try:
+        await provision(server, config, example_users())
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            await server.stop()
+
+
+async def wait_forever() -> None:
+    """Until cancelled (Ctrl-C)."""
+    await asyncio.Event().wait()

@@ -1,0 +1,325 @@
+"""Admins by chat: a data file sent to the bot, checked, then `!aktivera`, `!avbryt`, `!återställ`.
+
+An admin sends a roster, catalogue, staff list or directory file in a direct chat with the bot
+or in the admin room. The bot checks it with the same code as `consultbot … check`
+(datasets.check_files) and answers with the same summary or every error with its line.
+A file without errors waits (in the database, one per admin, for 24 hours) until the admin
+writes `!aktivera` — checked again then, against the data active at that moment — or
+`!avbryt`. `!återställ KIND` makes the previous version active again.
+
+A file that would leave new coverage holes at level 1 within opening hours, or remove more
+than `bot.shrink_guard_share` of the active version, is held: its summary says so, and only
+`!aktivera ändå` (`!activate anyway`) activates it — as `--allow-gaps`/`--allow-shrink` do
+for the CLI; a plain `!aktivera` answers with the summary again and changes nothing.
+
+Anyone else's files and admin commands are refused, never fetched, never activated. Every
+admin action and every refused attempt is logged with who and when (`admin_action`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from consultbot.config import Config
+from consultbot.domain.chat import commands as cmd
+from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.files.uploads import (
+    MAX_UPLOAD_BYTES,
+    PendingUpload,
+    detect_dataset,
+    known_file_name,
+)
+from consultbot.domain.types import Dataset, UserId
+from consultbot.engine.admin import datasets
+from consultbot.ports import Clock, DataStore, FileSource, FileTooLarge, IncomingFile
+from consultbot.text.render import Messages
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_ERRORS = 20
+"""Errors listed in a chat answer about a data file; the count of the rest follows (the CLI
+lists every one a check keeps: errors.MAX_KEPT_PROBLEMS)."""
+
+Reply = Callable[..., Awaitable[None]]
+"""reply(room, template, *, handled, language, **params): one notice, recorded as handled."""
+
+
+class AdminChat:
+    """Uploads and data-set commands from admins in chat."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        data: DataStore,
+        files: FileSource,
+        clock: Clock,
+        reply: Reply,
+        admin_room: Callable[[], str],
+    ) -> None:
+        self._config = config
+        self._data = data
+        self._files = files
+        self._clock = clock
+        self._reply = reply
+        self._admin_room = admin_room
+        self._admins = frozenset(config.bot.admins)
+        self._lock = asyncio.Lock()
+
+    def is_admin(self, user: UserId) -> bool:
+        """True for the Matrix ids in `bot.admins`."""
+        return user in self._admins
+
+    def _language(self, language: str) -> str:
+        return language or self._config.bot.language
+
+    async def _refuse(
+        self, user: UserId, action: str, room: str, *, handled: str, language: str
+    ) -> None:
+        log.info("refused %s by a non-admin", action)
+        now = self._clock.now()
+        await self._data.record_admin_action(
+            actor=user, action=action, allowed=False, detail="", now=now
+        )
+        await self._reply(room, "admin_only", handled=handled, language=language)
+
+    # -- a file ---------------------------------------------------------------------------------
+
+    def wants(self, file: IncomingFile) -> bool:
+        """Files in a direct chat with the bot or in the admin room are for this desk."""
+        return file.direct or (bool(self._admin_room()) and file.room == self._admin_room())
+
+    async def file(self, file: IncomingFile) -> None:
+        """Check a file sent by an admin and keep it for `!aktivera`; refuse anyone else's."""
+        room, handled = file.room, file.event_id
+        if not self.is_admin(file.sender):
+            await self._refuse(file.sender, "upload", room, handled=handled, language="")
+            return
+        if not known_file_name(file.name):
+            await self._reply(
+                room, "upload_wrong_type", handled=handled, language="", name=file.name
+            )
+            return
+        if file.size is not None and file.size > MAX_UPLOAD_BYTES:
+            await self._too_large(room, handled)
+            return
+        try:
+            data = await self._files.fetch_file(file, max_bytes=MAX_UPLOAD_BYTES)
+        except FileTooLarge:
+            await self._too_large(room, handled)
+            return
+        except OSError:
+            log.warning("could not fetch the file of %s", file.event_id)
+            await self._reply(room, "upload_unreadable", handled=handled, language="")
+            return
+        dataset = detect_dataset(file.name, data)
+        if dataset is None:
+            await self._reply(
+                room, "upload_wrong_type", handled=handled, language="", name=file.name
+            )
+            return
+        checked = await self._check(dataset, file.name, data)
+        if checked is None:
+            await self._reply(room, "upload_no_catalogue", handled=handled, language="")
+            return
+        lines = self._lines(checked, "")
+        if not checked.ok:
+            await self._reply(
+                room, "upload_errors", handled=handled, language="", name=file.name, lines=lines
+            )
+            return
+        upload = PendingUpload(
+            admin=file.sender,
+            room=room,
+            dataset=dataset,
+            name=file.name,
+            data=data,
+            uploaded_at=self._clock.now(),
+        )
+        await self._data.save_upload(upload)
+        await self._data.record_admin_action(
+            actor=file.sender,
+            action="upload",
+            allowed=True,
+            detail=f"{dataset.value}: {file.name}",
+            now=upload.uploaded_at,
+        )
+        await self._reply(
+            room,
+            "upload_held" if checked.held() else "upload_ready",
+            handled=handled,
+            language="",
+            name=file.name,
+            what=self._dataset_name(dataset, ""),
+            lines=lines,
+            **self._hold_fields(checked, anyway=False),
+        )
+
+    def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
+        """Why an upload is held (template fields), the same reasons as the CLI's."""
+        reasons = datasets.hold_reasons(checked, allow_gaps=anyway, allow_shrink=anyway)
+        return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
+
+    async def _too_large(self, room: str, handled: str) -> None:
+        megabytes = MAX_UPLOAD_BYTES // (1024 * 1024)
+        await self._reply(room, "upload_too_large", handled=handled, language="", limit=megabytes)
+
+    async def _check(self, dataset: Dataset, name: str, data: bytes) -> datasets.Checked | None:
+        config = self._config
+        try:
+            return await datasets.check_files(
+                dataset,
+                [(name, data)],
+                self._data,
+                config.bot.timezone,
+                config.hours_of(),
+                self._clock.now(),
+                config.bot.shrink_guard_share,
+                datasets.file_rules(config),
+            )
+        except datasets.NoCatalogue:
+            return None
+
+    def _lines(self, checked: datasets.Checked, language: str) -> list[str]:
+        messages = Messages(self._language(language))
+        out, err = datasets.format_check(checked, messages, max_errors=MAX_LISTED_ERRORS)
+        return [*out, *err]
+
+    def _dataset_name(self, dataset: Dataset, language: str) -> str:
+        return Messages(self._language(language)).dataset(dataset.value)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def command(
+        self,
+        command: cmd.Activate | cmd.Cancel | cmd.Rollback,
+        *,
+        user: UserId,
+        room: str,
+        handled: str,
+        language: str,
+    ) -> None:
+        """`!aktivera`, `!avbryt` or `!återställ KIND` from `user`."""
+        if not self.is_admin(user):
+            await self._refuse(user, command.name, room, handled=handled, language=language)
+            return
+        async with self._lock:  # two !aktivera at once activate once
+            match command:
+                case cmd.Activate():
+                    await self._activate(
+                        user, room, handled=handled, language=language, anyway=command.anyway
+                    )
+                case cmd.Cancel():
+                    await self._cancel(user, room, handled=handled, language=language)
+                case cmd.Rollback():
+                    await self._rollback(
+                        user, command.dataset, room, handled=handled, language=language
+                    )
+
+    async def _waiting(self, user: UserId) -> PendingUpload | None:
+        upload = await self._data.pending_upload(user)
+        if upload is not None and upload.expired(self._clock.now()):
+            await self._data.drop_upload(user)
+            return None
+        return upload
+
+    async def _activate(
+        self, user: UserId, room: str, *, handled: str, language: str, anyway: bool
+    ) -> None:
+        upload = await self._waiting(user)
+        if upload is None:
+            await self._reply(room, "nothing_to_activate", handled=handled, language=language)
+            return
+        checked = await self._check(upload.dataset, upload.name, upload.data)
+        if checked is None or not checked.ok:
+            # The data changed since the upload (e.g. another catalogue): check it again.
+            lines = self._lines(checked, language) if checked is not None else []
+            await self._data.drop_upload(user)
+            await self._reply(
+                room,
+                "upload_errors",
+                handled=handled,
+                language=language,
+                name=upload.name,
+                lines=lines,
+            )
+            return
+        if checked.held(allow_gaps=anyway, allow_shrink=anyway):
+            # Checked again now: the admin sees what activating would do at this moment.
+            await self._reply(
+                room,
+                "upload_held",
+                handled=handled,
+                language=language,
+                name=upload.name,
+                what=self._dataset_name(upload.dataset, language),
+                lines=self._lines(checked, language),
+                **self._hold_fields(checked, anyway=False),
+            )
+            return
+        now = self._clock.now()
+        version = await checked.activate(self._data, now)
+        await self._data.drop_upload(user)
+        what = self._dataset_name(upload.dataset, language)
+        detail = f"{upload.dataset.value} version {version}: {upload.name}"
+        if checked.held():
+            detail += " (confirmed anyway)"
+        await self._data.record_admin_action(
+            actor=user, action="activate", allowed=True, detail=detail, now=now
+        )
+        log.info("%s version %d activated by chat", upload.dataset.value, version)
+        await self._reply(
+            room, "activated", handled=handled, language=language, what=what, version=version
+        )
+
+    async def _cancel(self, user: UserId, room: str, *, handled: str, language: str) -> None:
+        upload = await self._waiting(user)
+        if upload is None:
+            await self._reply(room, "nothing_to_activate", handled=handled, language=language)
+            return
+        await self._data.drop_upload(user)
+        await self._data.record_admin_action(
+            actor=user,
+            action="cancel",
+            allowed=True,
+            detail=f"{upload.dataset.value}: {upload.name}",
+            now=self._clock.now(),
+        )
+        await self._reply(
+            room, "upload_discarded", handled=handled, language=language, name=upload.name
+        )
+
+    async def _rollback(
+        self, user: UserId, dataset: Dataset, room: str, *, handled: str, language: str
+    ) -> None:
+        what = self._dataset_name(dataset, language)
+        now = self._clock.now()
+        versions = await self._data.versions(dataset)
+        undone = next((v.number for v in versions if v.active), None)
+        params: dict[str, Any] = {"what": what}
+        try:
+            version = await self._data.rollback(dataset, now=now)
+        except NothingToRollBack:
+            await self._reply(
+                room, "nothing_to_roll_back", handled=handled, language=language, **params
+            )
+            return
+        await self._data.record_admin_action(
+            actor=user,
+            action="rollback",
+            allowed=True,
+            detail=f"{dataset.value}: version {undone} undone, version {version} active",
+            now=now,
+        )
+        await self._reply(
+            room,
+            "rolled_back",
+            handled=handled,
+            language=language,
+            undone=undone,
+            version=version,
+            **params,
+        )

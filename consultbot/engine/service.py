@@ -1,0 +1,180 @@
+"""The consult service wired together: inbox, outbox and renderer.
+
+    Matrix event / timer ─► inbox.py ─► domain/escalation.py ─► ConsultStore (one transaction:
+                            events + outbox entries + handled event id) ─► outbox.py ─► Matrix
+
+- `inbox.Inbox` turns an input into a step of the pure state machine and records it;
+- `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy);
+- `views.ConsultRenderer` builds what the templates show;
+- `questions.Questions` holds question texts in memory (never in the database);
+- `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
+  (started by the bot after `start`, see app.py);
+- `retention.Retention` leaves closed consult rooms after 30 days and purges consult metadata
+  after `bot.retention_days` (started by the bot after `start`; docs/privacy.md).
+
+None of them calls back into another; the inbox only tells the outbox that it has something
+new (`Dispatcher.kick`). See docs/architecture.md for one page followed through them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from consultbot.config import Config
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.engine.admin.posts import AdminPosts
+from consultbot.engine.delivery.outbox import Dispatcher, retry_delay
+from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.intake.inbox import Inbox
+from consultbot.engine.metrics import Metrics
+from consultbot.engine.questions import Questions
+from consultbot.engine.reminders import DutyReminders
+from consultbot.engine.retention import Retention
+from consultbot.engine.tasks import Tasks
+from consultbot.ports import (
+    Clock,
+    ConsultStore,
+    DataStore,
+    FileSource,
+    IncomingFile,
+    IncomingInvite,
+    IncomingMessage,
+    IncomingReaction,
+    IncomingVote,
+    Messenger,
+    Timers,
+)
+from consultbot.text.views import ConsultRenderer
+
+
+class ConsultService:
+    """The inbox and the outbox of the consult loop, over one store and one messenger."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        data: DataStore,
+        consults: ConsultStore,
+        messenger: Messenger,
+        timers: Timers,
+        clock: Clock,
+        tasks: Tasks | None = None,
+        retry_delay: Callable[[int], float] = retry_delay,
+        files: FileSource | None = None,
+        pool: RoomPool | None = None,
+    ) -> None:
+        self.consults = consults
+        self.pool = pool
+        self.tasks = tasks or Tasks()
+        self.renderer = ConsultRenderer(config=config, data=data)
+        self.questions = Questions(messenger)
+        self.metrics = Metrics()
+        admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        self.dispatcher = Dispatcher(
+            store=consults,
+            messenger=messenger,
+            renderer=self.renderer,
+            questions=self.questions,
+            clock=clock,
+            tasks=self.tasks,
+            admin_room=admin_room,
+            admins=tuple(UserId(a) for a in config.bot.admins),
+            retry_delay=retry_delay,
+            pool=pool,
+            on_delivered=lambda consult, delivered, item: self.inbox.step(
+                consult, delivered, sent=item
+            ),
+        )
+        self.admin_posts = AdminPosts(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            on_outbox=self.dispatcher.kick,
+        )
+        self.inbox = Inbox(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=self.renderer,
+            questions=self.questions,
+            on_outbox=self.dispatcher.kick,
+            files=files if files is not None else _files_of(messenger),
+            admin_room=lambda: self.dispatcher.admin_room,
+            on_step=self.metrics.step,
+        )
+        self.metrics.attach(outbox=self.dispatcher)
+
+        self.retention = Retention(
+            config=config,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            tasks=self.tasks,
+            on_outbox=self.dispatcher.kick,
+            questions=self.questions,
+        )
+        self.reminders = DutyReminders(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            renderer=self.renderer,
+            on_outbox=self.dispatcher.kick,
+        )
+
+    @property
+    def admin_room(self) -> str:
+        """The room admin alerts go to ("" for a private room with each admin)."""
+        return self.dispatcher.admin_room
+
+    @admin_room.setter
+    def admin_room(self, room: str) -> None:
+        self.dispatcher.admin_room = room
+
+    async def start(self) -> None:
+        """Rebuild every timer from the database and send whatever the outbox still holds."""
+        await self.dispatcher.own_private_rooms()
+        await self.inbox.start()
+        await self.reminders.start()
+        self.dispatcher.kick()
+
+    # What the Matrix adapter delivers (adapters/matrix.py `Handler`) and the timers call.
+
+    async def handle_message(self, message: IncomingMessage) -> None:
+        """A text message (see `Inbox.handle_message`)."""
+        await self.inbox.handle_message(message)
+
+    async def handle_reaction(self, reaction: IncomingReaction) -> None:
+        """A reaction (see `Inbox.handle_reaction`)."""
+        await self.inbox.handle_reaction(reaction)
+
+    async def handle_file(self, file: IncomingFile) -> None:
+        """A file (see `Inbox.handle_file`)."""
+        await self.inbox.handle_file(file)
+
+    async def handle_invite(self, invite: IncomingInvite) -> None:
+        """An invite of someone on a server not allowed (see `Inbox.handle_invite`)."""
+        await self.inbox.handle_invite(invite)
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        """A vote in the outcome poll (see `Inbox.handle_vote`)."""
+        await self.inbox.handle_vote(vote)
+
+    async def on_timer(self, consult: ConsultId) -> None:
+        """A consult's deadline (see `Inbox.on_timer`)."""
+        await self.inbox.on_timer(consult)
+
+    def allowed(self, user: str) -> bool:
+        """True for users on one of the allowed homeservers."""
+        return self.inbox.allowed(user)
+
+
+def _files_of(messenger: Messenger) -> FileSource | None:
+    """The messenger, when it can also fetch the files people send (the Matrix adapter can)."""
+    return messenger if isinstance(messenger, FileSource) else None

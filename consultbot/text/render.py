@@ -1,0 +1,242 @@
+"""All user-facing text, from jinja2 templates in templates/, in Swedish and in English.
+
+Chat templates live in templates/chat/sv/ and templates/chat/en/ under the same names; a
+message is rendered in one language, never both (SPEC §6).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from consultbot.domain.duty import phones
+from consultbot.domain.errors import Problem
+from consultbot.resources import templates_dir
+
+LANGUAGES = ("sv", "en")
+
+
+@lru_cache(maxsize=4)
+def _catalogue(language: str) -> dict[str, dict[str, str]]:
+    path = templates_dir() / "messages" / f"{language}.toml"
+    with path.open("rb") as handle:
+        data: dict[str, dict[str, str]] = tomllib.load(handle)
+    return data
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The jinja2 environment over templates/ (autoescape for .html templates)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@lru_cache(maxsize=512)
+def _compiled(language: str, section: str, key: str) -> jinja2.Template:
+    source = _catalogue(language)[section][key]
+    return environment().from_string(source)
+
+
+class Messages:
+    """Renders message-catalogue entries in one language."""
+
+    def __init__(self, language: str = "sv") -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language!r}")
+        self.language = language
+
+    def text(self, section: str, name: str, /, **params: Any) -> str:
+        """The message `section.name` with its fields filled in."""
+        return _compiled(self.language, section, name).render(**params)
+
+    def has(self, section: str, name: str) -> bool:
+        """True when the message catalogue has `section.name`."""
+        return name in _catalogue(self.language).get(section, {})
+
+    def cli(self, name: str, /, **params: Any) -> str:
+        """A CLI message."""
+        return self.text("cli", name, **params)
+
+    def problem(self, problem: Problem) -> str:
+        """One line for a data-file problem: `file:line: reason` (`file:C12: reason` for a
+        spreadsheet cell)."""
+        place = problem.cell or problem.line
+        where = f"{problem.file}:{place}" if place else problem.file
+        params = dict(problem.params)
+        for key in ("column", "columns"):
+            if key in params:
+                params[key] = ", ".join(self._column(c) for c in params[key].split(", "))
+        return f"{where}: {self.text('problem', problem.code, **params)}"
+
+    def _column(self, name: str) -> str:
+        """A column's name in this language (tjänst, slut …); unknown names as written."""
+        return self.text("column", name) if self.has("column", name) else name
+
+    def dataset(self, name: str) -> str:
+        """The human name of a data set ("Schemat", …)."""
+        return self.text("dataset", name)
+
+
+def keys(language: str) -> dict[str, set[str]]:
+    """Every message key by section, for checking that both languages have the same."""
+    return {section: set(entries) for section, entries in _catalogue(language).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Chat messages
+
+
+def tel_uri(phone: str) -> str:
+    """A `tel:` URI in international form: 070-174 06 21 → tel:+46701740621 (domain/phones.py)."""
+    return phones.tel_uri(phone)
+
+
+@lru_cache(maxsize=2)
+def chat_names(language: str = "sv") -> dict[str, Any]:
+    """Names of tracks, outcomes, states and hours for chat, in `language`."""
+    with (templates_dir() / "chat" / "names.toml").open("rb") as handle:
+        names: dict[str, Any] = tomllib.load(handle)[language]
+    return names
+
+
+@lru_cache(maxsize=2)
+def _chat_environment(html: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "chat")),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+ECHO_LIMIT = 40  # characters of what someone typed that an answer repeats
+
+
+def echo(text: str, limit: int = ECHO_LIMIT) -> str:
+    """What someone typed, as an answer may repeat it: on one line, at most `limit` characters
+    (cut with …), and with every @ made a look-alike (＠) so that no `@room` or user id in it
+    can act as a mention in any client. HTML escaping is the template's (autoescape)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return flat.replace("@", "\uff20")
+
+
+def duration(seconds: float, language: str = "sv") -> str:
+    """A short human duration: 45 s, 3 min 5 s, 1 h 2 min."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+class ChatRenderer:
+    """Renders templates/chat/LANGUAGE/NAME.j2 into plain text and HTML (pills, tel: links)."""
+
+    def __init__(self, tz: Any, language: str = "sv") -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unsupported language {language!r}")
+        self.tz = tz
+        self.language = language
+
+    def _helpers(self, html: bool, language: str, withheld: str = "") -> dict[str, Any]:
+        from datetime import datetime
+
+        from markupsafe import Markup, escape
+
+        def pill(user: str, name: str = "") -> Any:
+            label = name or user
+            if not html:
+                return label
+            return Markup('<a href="https://matrix.to/#/{}">{}</a>').format(user, label)
+
+        def tel(phone: str) -> Any:
+            if not phone:
+                return ""
+            if not html:
+                return f"{phone} ({tel_uri(phone)})"
+            return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
+
+        def staff_tel(phone: str) -> Any:
+            # A staff member's own number: left out (and said where it went) when the message
+            # goes to a room where someone may not see it (outbox.py, domain/audience.py).
+            if phone and withheld:
+                return names["withheld"][withheld]
+            return tel(phone)
+
+        at = "kl. " if language == "sv" else "at "
+
+        def local(value: str | datetime) -> str:
+            instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+            return f"{instant.astimezone(self.tz):%Y-%m-%d} {at}{instant.astimezone(self.tz):%H:%M}"
+
+        names = chat_names(language)
+        return {
+            "pill": pill,
+            "tel": tel,
+            "staff_tel": staff_tel,
+            "local": local,
+            "duration": duration,
+            "outcome_name": lambda o: names["outcome"].get(o, o),
+            "state_name": lambda s: names["state"].get(s, s),
+            "escape": escape,
+            "echo": echo,
+        }
+
+    def render(
+        self,
+        template: str,
+        /,
+        *,
+        notice: bool = True,
+        mentions: tuple[str, ...] = (),
+        language: str = "",
+        withheld: str = "",
+        **params: Any,
+    ) -> Any:
+        """Content for `template` in `language` (default the renderer's; an m.notice unless
+        `notice` is False). With `withheld` ("dm" or "ring") every staff number is left out
+        and the text says where to get it."""
+        from consultbot.domain.types import UserId
+        from consultbot.ports import Content
+
+        language = language or self.language
+        name = f"{language}/{template}.j2"
+        text = (
+            _chat_environment(False)
+            .get_template(name)
+            .render(**self._helpers(False, language, withheld), **params)
+        )
+        html = (
+            _chat_environment(True)
+            .get_template(name)
+            .render(**self._helpers(True, language, withheld), **params)
+        )
+        return Content(
+            text=text.strip(),
+            html=html.strip().replace("\n", "<br>\n"),
+            mentions=tuple(UserId(m) for m in mentions),
+            notice=notice,
+        )
+
+    def hours(self, hours: Any, language: str = "") -> str:
+        """ "vardagar 08:00–17:00", "dygnet runt" (or in English)."""
+        names = chat_names(language or self.language)["hours"]
+        if hours.always:
+            return str(names["always"])
+        text = str(hours).split(" ", 1)[1].replace("-", "–")
+        return f"{names[hours.days]} {text}"

@@ -1,0 +1,128 @@
+"""What the chat templates may say about a consult: metadata only, never a question's text.
+
+`ConsultRenderer` is the one place that looks up the names, units and numbers a message shows
+(catalogue, staff list, track settings) and renders templates/chat with them. The outbox
+(outbox.py) asks it for a message's content; the inbox (inbox.py) for its plain replies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from consultbot.config import Config
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.types import ServiceId, Track
+from consultbot.ports import Content, DataStore
+from consultbot.text.render import ChatRenderer, chat_names
+
+
+def room_name(consult: esc.Consult) -> str:
+    """The consult room's name: number and service id, never anything about the patient."""
+    if consult.is_conference:
+        return f"{consult.id} {consult.track.value}"
+    return f"{consult.id} {consult.service}"
+
+
+def service_name(catalogue: Catalogue, service: ServiceId | str) -> str:
+    """The service's full name, or what was given when the catalogue does not know it."""
+    found = catalogue.find(service)
+    return found.name if found else str(service)
+
+
+class ConsultRenderer:
+    """Renders chat messages; `view` is what a template may know about a consult."""
+
+    def __init__(self, *, config: Config, data: DataStore) -> None:
+        self._config = config
+        self._data = data
+        self.chat = ChatRenderer(config.bot.timezone, config.bot.language)
+
+    @property
+    def language(self) -> str:
+        """The config's language: the default of every message."""
+        return self.chat.language
+
+    def render(self, template: str, /, *, language: str = "", **params: Any) -> Content:
+        """A chat message from templates/chat, in `language` (default the config's)."""
+        content: Content = self.chat.render(template, language=language, **params)
+        return content
+
+    def outcome_name(self, outcome: str, language: str = "") -> str:
+        """An outcome's name for people ("råd – remiss undviken")."""
+        return str(chat_names(language or self.language)["outcome"].get(outcome, outcome))
+
+    async def render_about(
+        self, consult: esc.Consult, template: str, /, *, language: str = "", **params: Any
+    ) -> Content:
+        """A chat message about `consult` (the template sees its view as `c`)."""
+        view = await self.view(consult, language)
+        return self.render(template, language=language, c=view, **params)
+
+    async def view(self, consult: esc.Consult, language: str = "") -> dict[str, Any]:
+        """What the chat templates may say about a consult: metadata only."""
+        language = language or self.language
+        catalogue = await self._data.catalogue()
+        service = catalogue.find(consult.service)
+        member = await self._data.staff_member(consult.requester)
+        unit = service_name(catalogue, member.unit) if member else ""
+        track_name = chat_names(language)["track"][consult.track.value]
+        hours = self._config.tracks[consult.track].hours
+        conference = self._conference(consult, catalogue)
+        if consult.is_conference:
+            conference["service_name"] = ", ".join(conference["service_names"].values())
+        return {
+            "id": consult.id,
+            "service_id": consult.service,
+            "service_name": service.name if service else consult.service,
+            "switchboard": service.switchboard if service else "",
+            "track": consult.track.value,
+            "track_name": track_name,
+            "hours": self.chat.hours(hours, language),
+            "room_name": room_name(consult),
+            "requester": consult.requester,
+            "requester_name": member.name if member else consult.requester,
+            "requester_unit": unit,
+            "requester_phone": member.phone if member else "",
+            "levels": consult.level,
+            "levels_tried": [page.level for page in consult.pages],
+            "requested_at": consult.requested_at,
+            # The people paged last, with the phones from their shifts: acute questions are
+            # best called, so `!akut` puts these first.
+            "on_duty": [
+                {"user": p.user, "name": p.name, "phone": p.phone}
+                for p in (consult.pages[-1].people if consult.pages else ())
+            ],
+            **conference,
+        }
+
+    def meeting_url(self, consult: esc.Consult) -> str:
+        """The conference's meeting link (`tracks.mdk.meeting_url`, `{consult}` filled in)."""
+        return self._config.tracks[Track.MDK].meeting_url.replace("{consult}", consult.id)
+
+    def _conference(self, consult: esc.Consult, catalogue: Catalogue) -> dict[str, Any]:
+        """What a conference's templates show per service: who was paged, who acknowledged."""
+        legs = []
+        for leg in consult.legs:
+            acker = leg.person(leg.acked_by) if leg.acked_by else None
+            legs.append(
+                {
+                    "id": leg.service,
+                    "name": service_name(catalogue, leg.service),
+                    "switchboard": getattr(catalogue.find(leg.service), "switchboard", ""),
+                    "level": leg.level,
+                    "people": [asdict(p) for p in (leg.pages[-1].people if leg.pages else ())],
+                    "acked_by": asdict(acker) if acker else None,
+                    "unanswered": leg.unanswered,
+                }
+            )
+        meeting = consult.meeting_at.isoformat() if consult.meeting_at else ""
+        return {
+            "legs": legs,
+            "service_names": {leg["id"]: leg["name"] for leg in legs},
+            "meeting_url": self.meeting_url(consult) if consult.is_conference else "",
+            "meeting_at": meeting,
+            "meeting_reminder_minutes": self._config.tracks[Track.MDK].meeting_reminder_seconds
+            // 60,
+        }
