@@ -21,6 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check consultbot tests bench
 	$(VENV)/bin/ruff format --check consultbot tests bench
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict consultbot

@@ -33,9 +33,9 @@ from consultbot.domain.errors import NotLeader
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
 from consultbot.engine.service import ConsultService
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import Clock
 from consultbot.resources import example_config
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 

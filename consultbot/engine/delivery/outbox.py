@@ -56,7 +56,6 @@ from consultbot.domain.consult.codec import effect_from_dict
 from consultbot.domain.consult.events import Event, PollPosted, RoomCreated
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.pool import RoomPool
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import (
     Clock,
     ConflictError,
@@ -68,6 +67,7 @@ from consultbot.ports import (
     RoomRefused,
     UnsafeRoom,
 )
+from consultbot.tasks import Tasks
 from consultbot.text.render import Messages
 from consultbot.text.report import CHART_SIZE, month_report
 from consultbot.text.views import ConsultRenderer, room_name
