@@ -64,7 +64,11 @@ class ConsultService:
         retry_delay: Callable[[int], float] = retry_delay,
         files: FileSource | None = None,
         pool: RoomPool | None = None,
+        metrics: Metrics | None = None,
+        admin_room: str | None = None,
     ) -> None:
+        """`admin_room` is the room admin alerts go to, joined already (default: the config's
+        `bot.admin_room` when that is a room id); "" for a private room with each admin."""
         self.consults = consults
         self.pool = pool
         self.tasks = tasks or Tasks()
@@ -77,8 +81,9 @@ class ConsultService:
             meeting_reminder_seconds=conference.meeting_reminder_seconds,
         )
         self.questions = Questions(messenger)
-        self.metrics = Metrics()
-        admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        self.metrics = metrics or Metrics()
+        if admin_room is None:
+            admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         self.dispatcher = Dispatcher(
             store=consults,
             messenger=messenger,
