@@ -25,7 +25,7 @@ from consultbot.domain.chat.matrix_ids import normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover, HandoverState, until
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery.outbox import content_to_dict, direct_key
+from consultbot.engine.delivery.content import content_to_dict, direct_key
 from consultbot.ports import (
     Clock,
     ConsultStore,
