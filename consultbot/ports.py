@@ -1,6 +1,6 @@
 """Ports: the small interfaces the service layer needs from the outside world.
 
-Each has an in-memory twin in `adapters/memory.py`; `tests/adapters/test_store_contract.py`
+Each has an in-memory twin in `adapters/memory/`; `tests/adapters/test_store_contract.py`
 runs one contract suite against every backend.
 """
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from consultbot.adapters.sql.base import SqlBase
 from consultbot.adapters.sql.dialect import Connection
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
@@ -327,3 +328,19 @@ async def summaries(
     units = await requester_units(db)
     found = [_summary(row) for row in rows]
     return [(s, unit_of(s.requester, units)) for s in found]
+
+
+class StatsSql(SqlBase):
+    """The statistics queries, over the store's connection."""
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        """The statistics facts of the consults requested in [start, end), as columns."""
+        async with self._lock:
+            return await fact_table(self._db, start, end)
+
+    async def consult_summaries(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[ConsultSummary, str]]:
+        """Each consult requested in [start, end) with its requester's unit, oldest first."""
+        async with self._lock:
+            return await summaries(self._db, start, end)
