@@ -4,6 +4,7 @@ instants as integers, data-set versions and the small bot state (meta)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -11,9 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consultbot.adapters.sql.dialect import Connection
+from consultbot.domain.consult.escalation import Consult, apply
+from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover
 from consultbot.domain.types import Dataset
+from consultbot.ports import BotState
 
 
 def to_seconds(instant: datetime) -> int:
@@ -32,7 +36,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-class SqlBase:
+class SqlBase(BotState):
     """One connection shared by every concern's store class (consultbot/adapters/sql/sqlite.py
     composes them). Write through `_transaction` or `_write`, so that a leader fence sees
     every write there."""
@@ -100,6 +104,20 @@ class SqlBase:
         if locked:
             return list(await self._db.execute_fetchall(sql, tuple(params)))
         return await self._rows(sql, params)
+
+    async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
+        """The consults whose row in `consult c` matches `where`, newest first, from their logs."""
+        rows = await self._rows(
+            "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
+            " JOIN consult_event e ON e.consult_id = c.id"
+            f" WHERE {where} ORDER BY c.number DESC, e.seq",
+            params,
+        )
+        consults: dict[str, Consult | None] = {}
+        for cid, at_ms, kind, data in rows:
+            event = Event(kind=EventKind(kind), at=from_ms(at_ms), data=json.loads(data))
+            consults[cid] = apply(consults.get(cid), event)
+        return [c for c in consults.values() if c is not None]
 
     async def _instance(self) -> str:
         instance = await self.get_meta("instance")

@@ -8,21 +8,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
 from consultbot.adapters.sql.dialect import Connection
-from consultbot.domain.consult.escalation import Consult, apply, fold
+from consultbot.domain.consult.escalation import Consult, fold
 from consultbot.domain.consult.events import Event, EventKind, RoomCreated
 from consultbot.domain.duty.reminders import SentReminder
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.ports import (
     ConflictError,
+    ConsultLog,
+    Outbox,
     OutboxItem,
     OutboxKind,
     Outgoing,
     PoolRoom,
+    PoolRooms,
+    ReminderLog,
 )
 
 # holds staff numbers, and none of it is needed again (a resend reads only pending entries).
@@ -41,7 +44,7 @@ async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
         ]
 
 
-class ConsultLogSql(SqlBase):
+class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
     """Consult logs and what is written in the same transactions."""
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
@@ -149,19 +152,6 @@ class ConsultLogSql(SqlBase):
         events = await self.events(consult)
         return fold(events) if events else None
 
-    async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
-        rows = await self._rows(
-            "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
-            " JOIN consult_event e ON e.consult_id = c.id"
-            f" WHERE {where} ORDER BY c.number DESC, e.seq",
-            params,
-        )
-        consults: dict[str, Consult | None] = {}
-        for cid, at_ms, kind, data in rows:
-            event = Event(kind=EventKind(kind), at=from_ms(at_ms), data=json.loads(data))
-            consults[cid] = apply(consults.get(cid), event)
-        return [c for c in consults.values() if c is not None]
-
     async def open_consults(self) -> list[Consult]:
         return await self._consults(
             "c.deadline_ms IS NOT NULL"
@@ -177,11 +167,6 @@ class ConsultLogSql(SqlBase):
         if open_only:
             condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
         return await self._consults(condition, (user,))
-
-    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
-        return await self._consults(
-            "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (to_ms(start), to_ms(end))
-        )
 
     async def duty_reminders(self, since: datetime) -> list[SentReminder]:
         rows = await self._rows(

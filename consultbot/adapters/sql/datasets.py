@@ -17,6 +17,7 @@ from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import (
+    DataSets,
     Version,
 )
 
@@ -36,7 +37,7 @@ def _shift(row: Sequence[Any]) -> Shift:
     )
 
 
-class DataSetSql(HandoverSql):
+class DataSetSql(HandoverSql, DataSets):
     """Every import a new version in one transaction; the previous one kept for rollback."""
 
     # -- catalogue ------------------------------------------------------------------------------

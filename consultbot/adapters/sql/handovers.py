@@ -10,6 +10,7 @@ from typing import Any
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.domain.duty.handover import Handover, HandoverState
 from consultbot.domain.types import ServiceId, UserId
+from consultbot.ports import Handovers
 
 _HANDOVER_COLUMNS = (
     "id, service_id, level, giver, taker, taker_name, taker_phone, start_ms, end_ms,"
@@ -64,7 +65,7 @@ def _handover(row: Sequence[Any]) -> Handover:
 # An entry once sent keeps no payload: a reply may echo what someone typed, a direct answer
 
 
-class HandoverSql(SqlBase):
+class HandoverSql(SqlBase, Handovers):
     """Handovers, and the accepted ones cached as the layer over the roster."""
 
     async def _layer(self, service: ServiceId) -> list[Handover]:

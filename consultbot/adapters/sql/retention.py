@@ -16,13 +16,14 @@ from consultbot.domain.types import ConsultId
 from consultbot.ports import (
     OutboxKind,
     Purged,
+    Retention,
 )
 
 _PURGE_BATCH = 50  # consults forgotten per transaction
 _SCAN_SLICE = 5000  # consults read per statement by the retention scans
 
 
-class RetentionSql(SqlBase):
+class RetentionSql(SqlBase, Retention):
     """Leaving quiet consults' rooms, then forgetting their metadata."""
 
     # Plain SQL with `?` parameters only, so that it carries over to other SQL stores. Every

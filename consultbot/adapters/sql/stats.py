@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from consultbot.adapters.sql.base import SqlBase
+from consultbot.adapters.sql.base import SqlBase, to_ms
 from consultbot.adapters.sql.dialect import Connection
+from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
     OPEN,
@@ -31,6 +32,7 @@ from consultbot.domain.consult.stats import (
     summarise,
     unit_of,
 )
+from consultbot.ports import Stats
 
 _PHONE_BITS = 8
 _ACK, _ESC, _UNANS, _COUNTED = 8, 9, 10, 11
@@ -330,7 +332,7 @@ async def summaries(
     return [(s, unit_of(s.requester, units)) for s in found]
 
 
-class StatsSql(SqlBase):
+class StatsSql(SqlBase, Stats):
     """The statistics queries, over the store's connection."""
 
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
@@ -344,3 +346,8 @@ class StatsSql(SqlBase):
         """Each consult requested in [start, end) with its requester's unit, oldest first."""
         async with self._lock:
             return await summaries(self._db, start, end)
+
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        return await self._consults(
+            "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (to_ms(start), to_ms(end))
+        )

@@ -9,10 +9,12 @@ from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import Dataset, UserId
 from consultbot.ports import (
     AdminAction,
+    AdminLog,
+    Uploads,
 )
 
 
-class UploadSql(SqlBase):
+class UploadSql(SqlBase, Uploads, AdminLog):
     """Pending uploads (one per admin) and the audit log of admin actions."""
 
     async def save_upload(self, upload: PendingUpload) -> None:
