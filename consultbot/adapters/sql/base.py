@@ -56,7 +56,7 @@ class SqlBase(BotState):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.execute(self._db.begin)
             try:
                 yield self._db
             except BaseException:
@@ -78,7 +78,8 @@ class SqlBase(BotState):
 
     async def _active(self, dataset: Dataset) -> int | None:
         value = await self._one(
-            "SELECT max(version) FROM dataset_version WHERE dataset = ? AND rolled_back_at IS NULL",
+            "SELECT max(version) FROM dataset_version WHERE dataset = $1"
+            " AND rolled_back_at IS NULL",
             (dataset.value,),
         )
         return int(value) if value is not None else None
@@ -87,14 +88,14 @@ class SqlBase(BotState):
         self, db: Connection, dataset: Dataset, source: str, summary: str, now: datetime
     ) -> int:
         async with db.execute(
-            "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = ?",
+            "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = $1",
             (dataset.value,),
         ) as cursor:
             row = await cursor.fetchone()
         number = int(row[0]) if row else 1
         await db.execute(
             "INSERT INTO dataset_version (dataset, version, imported_at, source, summary)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES ($1, $2, $3, $4, $5)",
             (dataset.value, number, to_seconds(now), source, summary),
         )
         return number
@@ -127,18 +128,19 @@ class SqlBase(BotState):
         return instance
 
     async def get_meta(self, key: str) -> str | None:
-        value = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        value = await self._one("SELECT value FROM meta WHERE key = $1", (key,))
         return str(value) if value is not None else None
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._write(
-            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta VALUES ($1, $2)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
     async def meta_under(self, prefix: str) -> dict[str, str]:
         # substr, not LIKE: a prefix's `_` or `%` is taken as written.
         rows = await self._rows(
-            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            "SELECT key, value FROM meta WHERE substr(key, 1, $1) = $2", (len(prefix), prefix)
         )
         return {str(key): str(value) for key, value in rows}

@@ -29,13 +29,13 @@ from consultbot.ports import (
 )
 
 # holds staff numbers, and none of it is needed again (a resend reads only pending entries).
-_MARK_SENT = "UPDATE outbox SET sent_at_ms = ?, payload = '{}' WHERE id = ?"
+_MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
 
 
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
     """The consult's log, oldest first, read on `db` (inside the caller's lock)."""
     async with db.execute(
-        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = ? ORDER BY seq",
+        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq",
         (consult,),
     ) as cursor:
         return [
@@ -54,7 +54,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             number = int(row[0]) if row else 1
             consult = ConsultId(f"K-{number:06d}")
             await db.execute(
-                "INSERT INTO consult (id, number, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO consult (id, number, created_at) VALUES ($1, $2, $3)",
                 (consult, number, to_seconds(now)),
             )
         return consult
@@ -75,9 +75,9 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             if consult is not None and events:
                 await self._append(db, consult, expected_length, events)
             for item in outgoing:
-                cursor = await db.execute(
+                async with db.execute(
                     "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     (
                         item.kind,
                         item.consult,
@@ -85,11 +85,12 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
                         json.dumps(item.payload, ensure_ascii=False),
                         to_ms(now),
                     ),
-                )
-                ids.append(int(cursor.lastrowid or 0))
+                ) as cursor:
+                    ids.append(int((await cursor.fetchone())[0]))
             if handled is not None:
                 await db.execute(
-                    "INSERT OR IGNORE INTO handled_event VALUES (?, ?)", (handled, to_ms(now))
+                    "INSERT INTO handled_event VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    (handled, to_ms(now)),
                 )
             if sent is not None:
                 await db.execute(_MARK_SENT + " AND sent_at_ms IS NULL", (to_ms(now), sent))
@@ -102,14 +103,14 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         expected_length: int,
         events: Sequence[Event],
     ) -> None:
-        async with db.execute("SELECT length FROM consult WHERE id = ?", (consult,)) as cursor:
+        async with db.execute("SELECT length FROM consult WHERE id = $1", (consult,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             raise ConflictError(f"{consult} was not allocated")
         if int(row[0]) != expected_length:
             raise ConflictError(f"{consult} has {row[0]} events, expected {expected_length}")
         await db.executemany(
-            "INSERT INTO consult_event VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO consult_event VALUES ($1, $2, $3, $4, $5)",
             [
                 (
                     consult,
@@ -125,8 +126,8 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         state = fold(log)
         await stats_sqlite.write(db, consult, expected_length + len(events), log)
         await db.execute(
-            "UPDATE consult SET length = ?, requester = ?, service = ?, track = ?, state = ?,"
-            " room = ?, requested_at_ms = ?, deadline_ms = ? WHERE id = ?",
+            "UPDATE consult SET length = $1, requester = $2, service = $3, track = $4, state = $5,"
+            " room = $6, requested_at_ms = $7, deadline_ms = $8 WHERE id = $9",
             (
                 expected_length + len(events),
                 state.requester,
@@ -140,7 +141,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             ),
         )
         await db.executemany(
-            "INSERT OR IGNORE INTO consult_party VALUES (?, ?)",
+            "INSERT INTO consult_party VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(consult, user) for user in (state.requester, *state.paged_users)],
         )
 
@@ -159,19 +160,19 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         )
 
     async def consult_for_room(self, room: str) -> ConsultId | None:
-        value = await self._one("SELECT id FROM consult WHERE room = ?", (room,))
+        value = await self._one("SELECT id FROM consult WHERE room = $1", (room,))
         return ConsultId(value) if value else None
 
     async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
-        condition = "c.id IN (SELECT consult_id FROM consult_party WHERE user = ?)"
+        condition = 'c.id IN (SELECT consult_id FROM consult_party WHERE "user" = $1)'
         if open_only:
             condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
         return await self._consults(condition, (user,))
 
     async def duty_reminders(self, since: datetime) -> list[SentReminder]:
         rows = await self._rows(
-            "SELECT user, start_ms, end_ms, told FROM duty_reminder WHERE end_ms > ?"
-            " ORDER BY start_ms, user",
+            'SELECT "user", start_ms, end_ms, told FROM duty_reminder WHERE end_ms > $1'
+            ' ORDER BY start_ms, "user"',
             (to_ms(since),),
         )
         return [
@@ -190,18 +191,21 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         async with self._transaction() as db:
             for r in remove:
                 await db.execute(
-                    "DELETE FROM duty_reminder WHERE user = ? AND start_ms = ?",
+                    'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
                     (r.user, to_ms(r.start)),
                 )
             for r in add:
                 await db.execute(
-                    "INSERT OR REPLACE INTO duty_reminder VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
+                    ' ON CONFLICT ("user", start_ms)'
+                    " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
+                    " sent_at_ms = excluded.sent_at_ms",
                     (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
                 )
             for item in outgoing:
                 await db.execute(
                     "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES ($1, $2, $3, $4, $5)",
                     (
                         item.kind,
                         item.consult,
@@ -234,13 +238,14 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
 
     async def is_handled(self, event_id: str) -> bool:
         return (
-            await self._one("SELECT 1 FROM handled_event WHERE event_id = ?", (event_id,))
+            await self._one("SELECT 1 FROM handled_event WHERE event_id = $1", (event_id,))
             is not None
         )
 
     async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
         await self._write(
-            "INSERT OR IGNORE INTO room_pool VALUES (?, ?, ?)", (room, to_ms(now), policy)
+            "INSERT INTO room_pool VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            (room, to_ms(now), policy),
         )
 
     async def pool_rooms(self) -> list[PoolRoom]:
@@ -251,7 +256,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
 
     async def drop_pool_room(self, room: str) -> bool:
         async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM room_pool WHERE room = ?", (room,))
+            cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
             return cursor.rowcount > 0
 
     async def claim_pool_room(
@@ -265,7 +270,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
     ) -> str | None:
         async with self._transaction() as db:
             async with db.execute(
-                "SELECT room FROM room_pool WHERE policy = ? AND created_at_ms > ?"
+                "SELECT room FROM room_pool WHERE policy = $1 AND created_at_ms > $2"
                 " ORDER BY created_at_ms, room LIMIT 1",
                 (policy, to_ms(made_after)),
             ) as cursor:
@@ -273,7 +278,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             if row is None:
                 return None
             room = str(row[0])
-            await db.execute("DELETE FROM room_pool WHERE room = ?", (room,))
+            await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
             await self._append(
                 db, consult, expected_length, [Event.of(now, RoomCreated(room=room))]
             )

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, Result
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -63,6 +66,39 @@ def _copy_into(source: Path, target: Path) -> int:
     return consults
 
 
+def _numbered(values: Iterable[Any] | None) -> dict[str, Any]:
+    """`$1`, `$2`, … are named parameters to SQLite: bound by their number."""
+    return {str(n): value for n, value in enumerate(values or (), 1)}
+
+
+class SqliteConnection:
+    """aiosqlite, binding each statement's values to its numbered parameters."""
+
+    begin = "BEGIN IMMEDIATE"  # takes the write lock at once: no deadlock between writers
+    words = SQLITE_WORDS
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.raw = db
+
+    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result:
+        return self.raw.execute(sql, _numbered(parameters))
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> Cursor:
+        return await self.raw.executemany(sql, (_numbered(p) for p in parameters))
+
+    async def execute_fetchall(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> Iterable[Any]:
+        return await self.raw.execute_fetchall(sql, _numbered(parameters))
+
+    def iterdump(self) -> AsyncIterator[str]:
+        """The whole database as SQL statements (tests read it for what must not be stored)."""
+        return self.raw.iterdump()
+
+    async def close(self) -> None:
+        await self.raw.close()
+
+
 class SqliteStore(
     ConsultLogSql, DataSetSql, UploadSql, StatsSql, RetentionSql, DataStore, ConsultStore
 ):
@@ -78,9 +114,10 @@ class SqliteStore(
         if name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(name, isolation_level=None)
+            raw = await aiosqlite.connect(name, isolation_level=None)
         except Exception as exc:  # sqlite3.OperationalError and OSError
             raise StoreError(name, f"cannot be opened: {exc}") from None
+        db = SqliteConnection(raw)
         try:
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA journal_mode = WAL")
