@@ -32,6 +32,11 @@ def marks(count: int, first: int = 1) -> str:
     return ", ".join(f"${n}" for n in range(first, first + count))
 
 
+def numbered(values: Iterable[Any] | None) -> dict[str, Any]:
+    """The values of `$1`, `$2`, … by number: how sqlite3 binds named parameters."""
+    return {str(n): value for n, value in enumerate(values or (), 1)}
+
+
 class Cursor(Protocol):
     """The rows and counts of one executed statement."""
 

@@ -16,7 +16,7 @@ import aiosqlite
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
-from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, Result
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, Result, numbered
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -66,11 +66,6 @@ def _copy_into(source: Path, target: Path) -> int:
     return consults
 
 
-def _numbered(values: Iterable[Any] | None) -> dict[str, Any]:
-    """`$1`, `$2`, … are named parameters to SQLite: bound by their number."""
-    return {str(n): value for n, value in enumerate(values or (), 1)}
-
-
 class SqliteConnection:
     """aiosqlite, binding each statement's values to its numbered parameters."""
 
@@ -81,15 +76,15 @@ class SqliteConnection:
         self.raw = db
 
     def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result:
-        return self.raw.execute(sql, _numbered(parameters))
+        return self.raw.execute(sql, numbered(parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> Cursor:
-        return await self.raw.executemany(sql, (_numbered(p) for p in parameters))
+        return await self.raw.executemany(sql, (numbered(p) for p in parameters))
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
     ) -> Iterable[Any]:
-        return await self.raw.execute_fetchall(sql, _numbered(parameters))
+        return await self.raw.execute_fetchall(sql, numbered(parameters))
 
     def iterdump(self) -> AsyncIterator[str]:
         """The whole database as SQL statements (tests read it for what must not be stored)."""
