@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,6 @@ def backup_database(source: Path, target: Path) -> int:
 
 
 def _copy_into(source: Path, target: Path) -> int:
-    import sqlite3
 
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
         with sqlite3.connect(str(target)) as dst:
@@ -106,6 +106,8 @@ class SqliteStore(
     async def open(cls, path: Path | str) -> SqliteStore:
         """Open (creating if needed) and migrate the database at `path`."""
         name = str(path)
+        if sqlite3.sqlite_version_info < (3, 35):  # RETURNING (adapters/sql/dialect.py)
+            raise StoreError(name, f"needs SQLite 3.35 or newer, not {sqlite3.sqlite_version}")
         if name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
         try:
