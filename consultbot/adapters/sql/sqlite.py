@@ -54,7 +54,6 @@ def backup_database(source: Path, target: Path) -> int:
 
 
 def _copy_into(source: Path, target: Path) -> int:
-
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
         with sqlite3.connect(str(target)) as dst:
             src.backup(dst)
