@@ -50,46 +50,18 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class PgCursor:
-    """The rows of one statement, fetched at once (the store's results are small or wanted
-    whole), with aiosqlite's cursor methods."""
-
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self._rows = rows
-        self._next = 0
-        self._rowcount = rowcount
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    async def fetchone(self) -> Any:
-        if self._next >= len(self._rows):
-            return None
-        self._next += 1
-        return self._rows[self._next - 1]
-
-    async def fetchall(self) -> list[Any]:
-        rest, self._next = self._rows[self._next :], len(self._rows)
-        return rest
-
-    async def __aiter__(self) -> AsyncIterator[Any]:
-        while (row := await self.fetchone()) is not None:
-            yield row
-
-
 class _Pending:
     """An executed statement: awaited or used with `async with`, as aiosqlite's."""
 
     def __init__(self, run: Any) -> None:
         self._run = run
 
-    def __await__(self) -> Generator[Any, None, PgCursor]:
-        cursor: PgCursor = yield from self._run.__await__()
+    def __await__(self) -> Generator[Any, None, psycopg.AsyncRawCursor[Any]]:
+        cursor: psycopg.AsyncRawCursor[Any] = yield from self._run.__await__()
         return cursor
 
-    async def __aenter__(self) -> PgCursor:
-        cursor: PgCursor = await self._run
+    async def __aenter__(self) -> psycopg.AsyncRawCursor[Any]:
+        cursor: psycopg.AsyncRawCursor[Any] = await self._run
         return cursor
 
     async def __aexit__(
@@ -124,11 +96,11 @@ class PgConnection:
     def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> _Pending:
         return _Pending(self._execute(sql, tuple(parameters or ())))
 
-    async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> PgCursor:
+    async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> psycopg.AsyncRawCursor[Any]:
         word = sql.lstrip()[:8].upper()
         if word.startswith("ROLLBACK") and (self.raw.broken or self.raw.closed):
             self._in_transaction = False  # the server rolled it back with the connection
-            return PgCursor([], 0)
+            return psycopg.AsyncRawCursor(self.raw)
         conn = await self._connection()
         try:
             cursor = await _run(conn, sql, parameters)
@@ -143,22 +115,19 @@ class PgConnection:
             self._in_transaction = True
         elif word.startswith(("COMMIT", "ROLLBACK")):
             self._in_transaction = False
-        rows = await cursor.fetchall() if cursor.description is not None else []
-        return PgCursor(rows, cursor.rowcount)
+        return cursor
 
-    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> PgCursor:
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:
         batch = [tuple(p) for p in parameters]
-        if not batch:
-            return PgCursor([], 0)
-        async with psycopg.AsyncRawCursor(await self._connection()) as cursor:
-            await cursor.executemany(sql.encode(), batch)  # bytes: no LiteralString
-            return PgCursor([], cursor.rowcount)
+        if batch:
+            async with psycopg.AsyncRawCursor(await self._connection()) as cursor:
+                await cursor.executemany(sql.encode(), batch)  # bytes: no LiteralString
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
     ) -> list[Any]:
         cursor = await self._execute(sql, tuple(parameters or ()))
-        return await cursor.fetchall()
+        return await cursor.fetchall() if cursor.description else []
 
     async def close(self) -> None:
         await self.raw.close()
