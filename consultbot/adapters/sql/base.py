@@ -58,11 +58,16 @@ class SqlBase(BotState):
         async with self._lock:
             await self._db.execute(self._db.begin)
             try:
+                await self._may_write()
                 yield self._db
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _may_write(self) -> None:
+        """Raise when this instance may no longer write: first in every write transaction (the
+        leader fence on PostgreSQL; one SQLite file has no other writer)."""
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         async with self._lock:

@@ -14,8 +14,7 @@ then rolled back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 from consultbot.adapters.sql import stats as stats_sqlite
-from consultbot.adapters.sql.dialect import POSTGRES_WORDS, Connection
+from consultbot.adapters.sql.dialect import POSTGRES_WORDS
 from consultbot.adapters.sql.migrations import SCHEMA_VERSION, refuse_newer, statements
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.domain.errors import StoreError
@@ -224,18 +223,9 @@ class PostgresStore(SqliteStore):
             raise
         return cls(db, name, fence)
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        async with self._lock:
-            await self._db.execute(self._db.begin)
-            try:
-                if self._fence is not None:
-                    await self._fence.check(self._pg.raw)
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+    async def _may_write(self) -> None:
+        if self._fence is not None:
+            await self._fence.check(self._pg.raw)
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
         if self._fence is None:
