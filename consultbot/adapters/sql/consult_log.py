@@ -44,6 +44,20 @@ async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
         ]
 
 
+async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
+    """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order."""
+    ids = []
+    for item in outgoing:
+        payload = json.dumps(item.payload, ensure_ascii=False)
+        async with db.execute(
+            "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            (item.kind, item.consult, item.room, payload, to_ms(now)),
+        ) as cursor:
+            ids.append(int((await cursor.fetchone())[0]))
+    return ids
+
+
 class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
     """Consult logs and what is written in the same transactions."""
 
@@ -70,23 +84,10 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         sent: int | None = None,
         now: datetime,
     ) -> list[int]:
-        ids: list[int] = []
         async with self._transaction() as db:
             if consult is not None and events:
                 await self._append(db, consult, expected_length, events)
-            for item in outgoing:
-                async with db.execute(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    (
-                        item.kind,
-                        item.consult,
-                        item.room,
-                        json.dumps(item.payload, ensure_ascii=False),
-                        to_ms(now),
-                    ),
-                ) as cursor:
-                    ids.append(int((await cursor.fetchone())[0]))
+            ids = await queue(db, outgoing, now)
             if handled is not None:
                 await db.execute(
                     "INSERT INTO handled_event VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -202,18 +203,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
                     " sent_at_ms = excluded.sent_at_ms",
                     (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
                 )
-            for item in outgoing:
-                await db.execute(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    (
-                        item.kind,
-                        item.consult,
-                        item.room,
-                        json.dumps(item.payload, ensure_ascii=False),
-                        to_ms(now),
-                    ),
-                )
+            await queue(db, outgoing, now)
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()

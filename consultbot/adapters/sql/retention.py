@@ -8,13 +8,14 @@ from typing import Any
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, to_ms
-from consultbot.adapters.sql.consult_log import read_events
+from consultbot.adapters.sql.consult_log import queue, read_events
 from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import OPEN_STATES, State, fold
 from consultbot.domain.consult.stats import frozen_unit, unit_of
 from consultbot.domain.types import ConsultId
 from consultbot.ports import (
     OutboxKind,
+    Outgoing,
     Purged,
     Retention,
 )
@@ -93,14 +94,13 @@ class RetentionSql(SqlBase, Retention):
             rooms = dict(due[start : start + _PURGE_BATCH])
             async with self._transaction() as db:
                 still = await self._quiet_consults(quiet_since, list(rooms))
-                await db.executemany(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    [
-                        (OutboxKind.LEAVE.value, cid, rooms[cid], "{}", to_ms(now))
-                        for cid, _, _ in still
-                    ],
-                )
+                leaving = [
+                    Outgoing(
+                        kind=OutboxKind.LEAVE, room=rooms[cid], payload={}, consult=ConsultId(cid)
+                    )
+                    for cid, _, _ in still
+                ]
+                await queue(db, leaving, now)
             queued += [rooms[cid] for cid, _, _ in still]
         return queued
 
