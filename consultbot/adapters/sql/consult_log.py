@@ -49,12 +49,12 @@ async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> 
     ids = []
     for item in outgoing:
         payload = json.dumps(item.payload, ensure_ascii=False)
-        async with db.execute(
+        [(number,)] = await db.execute_fetchall(  # one round trip to aiosqlite's thread
             "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING id",
             (item.kind, item.consult, item.room, payload, to_ms(now)),
-        ) as cursor:
-            ids.append(int((await cursor.fetchone())[0]))
+        )
+        ids.append(int(number))
     return ids
 
 

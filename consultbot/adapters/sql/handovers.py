@@ -79,12 +79,12 @@ class HandoverSql(SqlBase, Handovers):
         added = []
         async with self._transaction() as db:
             for h in handovers:
-                async with db.execute(
+                [(number,)] = await db.execute_fetchall(
                     f"INSERT INTO handover ({_HANDOVER_COLUMNS[4:]})"
                     f" VALUES ({marks(16)}) RETURNING id",
                     _handover_row(h)[1:],
-                ) as cursor:
-                    added.append(replace(h, id=int((await cursor.fetchone())[0])))
+                )
+                added.append(replace(h, id=int(number)))
         self._accepted = None
         return added
 
