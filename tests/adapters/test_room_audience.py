@@ -19,7 +19,8 @@ from nio import (
     RoomSendResponse,
 )
 
-from consultbot.adapters.matrix.client import MatrixBot, state_facts
+from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.rooms import state_facts
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.config import MatrixConfig
 from consultbot.domain.chat.audience import Fault, RoomFacts
@@ -161,7 +162,7 @@ async def test_an_invite_is_joined_only_into_a_closed_encrypted_room_of_the_regi
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.client = client  # type: ignore[assignment]
-    await b._invites(invited(inviter, offered))
+    await b.doors.answer_invites(invited(inviter, offered))
     assert client.calls == calls
 
 
@@ -194,7 +195,7 @@ def test_a_message_is_refused_when_the_members_it_would_reach_may_not_read_it(
 ) -> None:
     b = matrix_bot(tmp_path)
     known_room(b, BOT, ANNA, invited=invitees)
-    check = b._audience_check(ROOM, numbers=numbers, by_bot=by_bot)
+    check = b.rooms.audience_check(ROOM, numbers=numbers, by_bot=by_bot)
     if refused is None:
         assert check is None or check(ROOM) is None
         return
@@ -260,7 +261,7 @@ def sending_bot(tmp_path: Path, *, encrypted: bool) -> tuple[MatrixBot, SendingC
     b = matrix_bot(tmp_path)
     client = SendingClient(encrypted=encrypted)
     b.client = client  # type: ignore[assignment]
-    b._creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
+    b.rooms.creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
     return b, client
 
 
