@@ -20,7 +20,7 @@ from nio import (
 from consultbot.adapters.matrix import media, room_policy
 from consultbot.adapters.matrix.message_text import event_texts, is_chat, shown_texts
 from consultbot.adapters.matrix.rooms import RoomBook
-from consultbot.adapters.matrix.session import Session
+from consultbot.adapters.matrix.session import Handler, Session
 from consultbot.domain.consult import polls
 from consultbot.domain.types import UserId
 from consultbot.ports import (
@@ -82,79 +82,17 @@ class EventReader:
 
     async def deliver(self, room_id: str, event: Any) -> None:
         """Hand `event` (decrypted, not the bot's own) to the service, if it reads its kind."""
-        handler = self.session.handler
-        assert handler is not None
         at = datetime.fromtimestamp(getattr(event, "server_timestamp", 0) / 1000, UTC)
-        if isinstance(event, RoomMessage) and not isinstance(
-            event, (RoomMessageFile, RoomEncryptedFile)
-        ):
-            # Every message that shows text (notices, emotes, media captions, edits too) is
-            # read for personnummer; only a plain m.text is read as chat.
-            content = _content(event)
-            chat = is_chat(content)
-            body = content.get("body") if chat else None
-            await self._hand_message(
-                room_id,
-                event_id=event.event_id,
-                sender=event.sender,
-                at=at,
-                body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
-                mentions=mentioned(event.source),
-                texts=shown_texts(content),
-                read_only=not chat,
-            )
-        elif isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
-            content = _content(event)
-            item = media.attachment(content)
-            if item is None:
-                return
-            room = self.session.nio.rooms.get(room_id)
-            await handler.handle_file(
-                IncomingFile(
-                    room=room_id,
-                    event_id=event.event_id,
-                    sender=UserId(event.sender),
-                    name=item.name,
-                    mimetype=item.mimetype,
-                    size=item.size,
-                    ref=content,
-                    at=at,
-                    direct=room is not None and len(room.users) <= 2,
-                    other_text=shown_texts(content),
-                )
-            )
-        elif (
-            isinstance(event, RoomMemberEvent)
-            and event.membership == "invite"
-            and event.state_key != self.session.user_id
-            and not room_policy.invite_allowed(event.state_key, self.session.servers)
-        ):
-            await handler.handle_invite(
-                IncomingInvite(
-                    room=room_id,
-                    event_id=event.event_id,
-                    inviter=UserId(event.sender),
-                    invitee=UserId(event.state_key),
-                    at=at,
-                )
-            )
+        if isinstance(event, (RoomMessageFile, RoomEncryptedFile)):
+            await self._file(room_id, event, at)
+        elif isinstance(event, RoomMessage):
+            await self._message(room_id, event, at)
+        elif isinstance(event, RoomMemberEvent):
+            await self._member(room_id, event, at)
         elif isinstance(event, UnknownEvent) and event.type in polls.POLL_RESPONSE_TYPES:
-            content = _content(event)
-            vote = polls.poll_vote(event.type, content)
-            if vote is None:
-                return
-            await handler.handle_vote(
-                IncomingVote(
-                    room=room_id,
-                    event_id=event.event_id,
-                    sender=UserId(event.sender),
-                    poll=vote.poll,
-                    outcome=vote.outcome,
-                    at=at,
-                )
-            )
+            await self._vote(room_id, event, at)
         elif isinstance(event, ReactionEvent):
-            await handler.handle_reaction(
+            await self._handler.handle_reaction(
                 IncomingReaction(
                     room=room_id,
                     event_id=event.event_id,
@@ -166,18 +104,93 @@ class EventReader:
                 )
             )
         elif texts := _texts_shown(event):
-            # A sticker, a user's poll, a message nio could not parse: read for personnummer
-            # only. The bot's own outcome poll never comes here (sync.py skips its events).
-            source = event.source
-            event_id, sender = source.get("event_id"), source.get("sender")
-            if (
-                isinstance(event_id, str)
-                and isinstance(sender, str)
-                and sender != self.session.user_id
-            ):
-                await self._hand_message(
-                    room_id, event_id=event_id, sender=sender, at=at, texts=texts, read_only=True
-                )
+            await self._shown(room_id, event, at, texts)
+
+    @property
+    def _handler(self) -> Handler:
+        handler = self.session.handler
+        assert handler is not None
+        return handler
+
+    async def _message(self, room_id: str, event: RoomMessage, at: datetime) -> None:
+        # Every message that shows text (notices, emotes, media captions, edits too) is read
+        # for personnummer; only a plain m.text is read as chat.
+        content = _content(event)
+        chat = is_chat(content)
+        body = content.get("body") if chat else None
+        await self._hand_message(
+            room_id,
+            event_id=event.event_id,
+            sender=event.sender,
+            at=at,
+            body=strip_reply_fallback(body, event.source) if isinstance(body, str) else "",
+            mentions=mentioned(event.source),
+            texts=shown_texts(content),
+            read_only=not chat,
+        )
+
+    async def _file(self, room_id: str, event: RoomMessage, at: datetime) -> None:
+        content = _content(event)
+        item = media.attachment(content)
+        if item is None:
+            return
+        room = self.session.nio.rooms.get(room_id)
+        await self._handler.handle_file(
+            IncomingFile(
+                room=room_id,
+                event_id=event.event_id,
+                sender=UserId(event.sender),
+                name=item.name,
+                mimetype=item.mimetype,
+                size=item.size,
+                ref=content,
+                at=at,
+                direct=room is not None and len(room.users) <= 2,
+                other_text=shown_texts(content),
+            )
+        )
+
+    async def _member(self, room_id: str, event: RoomMemberEvent, at: datetime) -> None:
+        """Someone invited a person from a server that is not allowed: the service is told."""
+        if (
+            event.membership != "invite"
+            or event.state_key == self.session.user_id
+            or room_policy.invite_allowed(event.state_key, self.session.servers)
+        ):
+            return
+        await self._handler.handle_invite(
+            IncomingInvite(
+                room=room_id,
+                event_id=event.event_id,
+                inviter=UserId(event.sender),
+                invitee=UserId(event.state_key),
+                at=at,
+            )
+        )
+
+    async def _vote(self, room_id: str, event: UnknownEvent, at: datetime) -> None:
+        vote = polls.poll_vote(event.type, _content(event))
+        if vote is None:
+            return
+        await self._handler.handle_vote(
+            IncomingVote(
+                room=room_id,
+                event_id=event.event_id,
+                sender=UserId(event.sender),
+                poll=vote.poll,
+                outcome=vote.outcome,
+                at=at,
+            )
+        )
+
+    async def _shown(self, room_id: str, event: Any, at: datetime, texts: tuple[str, ...]) -> None:
+        # A sticker, a user's poll, a message nio could not parse: read for personnummer only.
+        # The bot's own outcome poll never comes here (sync.py skips its events).
+        event_id, sender = event.source.get("event_id"), event.source.get("sender")
+        if isinstance(event_id, str) and isinstance(sender, str) and sender != self.session.user_id:
+            await self._hand_message(
+                room_id, event_id=event_id, sender=sender, at=at, texts=texts, read_only=True
+            )
 
     async def _hand_message(
         self,
@@ -192,13 +205,11 @@ class EventReader:
         mentions: tuple[UserId, ...] = (),
     ) -> None:
         """Give the inbox a message of a room the bot is in (nothing for any other room)."""
-        handler = self.session.handler
-        assert handler is not None
         room = self.session.nio.rooms.get(room_id)
         unfit = await self.rooms.unfit(room_id)
         if room is None or unfit is None:
             return  # not a room of the bot's (any more)
-        await handler.handle_message(
+        await self._handler.handle_message(
             IncomingMessage(
                 room=room_id,
                 event_id=event_id,
