@@ -107,7 +107,7 @@ async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, nio_client.Cli
     client.restore_login(BOT, "BOTDEVICE", "token")
     b = MatrixBot(config, MemoryConsultStore())
     b.client = client
-    first = sync(consult_room_state(b.servers), [])
+    first = sync(consult_room_state(b.session.servers), [])
     await client._handle_joined_rooms(first)
     b.rooms.learn(first)
     b.own_room(ROOM)

@@ -221,8 +221,8 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
 
     standby = bot(tmp_path)
     standby.sync.own_token = True
-    standby.config.store_path.mkdir(parents=True)
-    (standby.config.store_path / sync.OWN_TOKEN_FILE).write_text("s0")
+    standby.session.config.store_path.mkdir(parents=True)
+    (standby.session.config.store_path / sync.OWN_TOKEN_FILE).write_text("s0")
     client = StandbyClient(to_device=[0, 1, 2, 1, 0])
     client.until = asyncio.Event()
     standby.client = client
@@ -236,7 +236,7 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
         ("s3", 0),
         ("s4", 0),
     ]
-    assert (standby.config.store_path / sync.OWN_TOKEN_FILE).read_text() == "s5"
+    assert (standby.session.config.store_path / sync.OWN_TOKEN_FILE).read_text() == "s5"
 
 
 def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(

@@ -104,16 +104,6 @@ class MatrixBot(Messenger, FileSource):
         self.session.handler = handler
 
     @property
-    def config(self) -> MatrixConfig:
-        """The bot's Matrix settings."""
-        return self.session.config
-
-    @property
-    def servers(self) -> tuple[str, ...]:
-        """The homeservers whose users may use the bot (its own among them)."""
-        return self.session.servers
-
-    @property
     def user_id(self) -> str:
         """The bot's Matrix id."""
         return self.session.user_id
@@ -159,10 +149,6 @@ class MatrixBot(Messenger, FileSource):
 
     def own_room(self, room: str) -> None:
         self.rooms.own.add(room)
-
-    async def made_by_bot(self, room_id: str) -> bool:
-        """True for a room the bot created (rooms.py)."""
-        return await self.rooms.made_by_bot(room_id)
 
     def pool_policy(self) -> str:
         return self.provisioner.pool_policy()
@@ -228,7 +214,7 @@ class MatrixBot(Messenger, FileSource):
         client = self.session.nio
         await self._known(room)
         check = self.rooms.audience_check(
-            room, numbers=numbers, by_bot=await self.made_by_bot(room)
+            room, numbers=numbers, by_bot=await self.rooms.made_by_bot(room)
         )
         await self.rooms.vet(room)
         if recipients:
@@ -251,13 +237,19 @@ class MatrixBot(Messenger, FileSource):
             check(room)  # an unencrypted room is never encrypted into: checked here too
         audience_check = AUDIENCE_CHECK.set(check)
         try:
-            response = await client.room_send(
-                room, "m.room.message", body, tx_id=txn, ignore_unverified_devices=True
-            )
+            return await self._post(room, "m.room.message", body, txn=txn, what="send")
         finally:
             AUDIENCE_CHECK.reset(audience_check)
+
+    async def _post(
+        self, room: str, event_type: str, content: dict[str, Any], *, txn: str, what: str
+    ) -> str:
+        """Send one event with `txn` (a retry is dropped by the homeserver); its id."""
+        response = await self.session.nio.room_send(
+            room, event_type, content, tx_id=txn, ignore_unverified_devices=True
+        )
         if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"send to {room} failed: {response}")
+            raise RuntimeError(f"{what} to {room} failed: {response}")
         return str(response.event_id)
 
     async def kick(self, room: str, user: UserId, *, reason: str) -> None:
@@ -268,15 +260,11 @@ class MatrixBot(Messenger, FileSource):
     async def send_event(
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
     ) -> str:
-        client = self.session.nio
         await self._known(room)
         await self.rooms.vet_any(room)
-        response = await client.room_send(
-            room, event_type, dict(content), tx_id=txn, ignore_unverified_devices=True
+        return await self._post(
+            room, event_type, dict(content), txn=txn, what=f"sending {event_type}"
         )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"sending {event_type} to {room} failed: {response}")
-        return str(response.event_id)
 
     async def send_image(
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
@@ -295,12 +283,7 @@ class MatrixBot(Messenger, FileSource):
             encrypt=client.rooms[room].encrypted,
         )
         await self.session.query_keys()
-        response = await client.room_send(
-            room, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"sending an image to {room} failed: {response}")
-        return str(response.event_id)
+        return await self._post(room, "m.room.message", content, txn=txn, what="sending an image")
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
         response = await self.session.nio.room_redact(room, event_id, reason=reason, tx_id=txn)
