@@ -21,8 +21,7 @@ from nio.responses import RoomInfo, Timeline
 
 from consultbot.adapters.matrix import nio_client, room_policy
 from consultbot.adapters.matrix.client import MatrixBot
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
+from tests.adapters.matrix_support import logged_in_client, offline_bot
 
 BOT = "@bot:region.se"
 ANNA = "@anna:region.se"  # the requester
@@ -94,18 +93,8 @@ def sync(state_events: list[Any], timeline: list[Any]) -> Any:
 
 
 async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, nio_client.Client]:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id=BOT,
-        password="pw",
-        store_path=tmp_path,
-        pickle_key="k",
-    )
-    client = nio_client.Client(
-        config.homeserver, BOT, store_path=str(tmp_path), config=nio_client.client_config(config)
-    )
-    client.restore_login(BOT, "BOTDEVICE", "token")
-    b = MatrixBot(config, MemoryConsultStore())
+    client = logged_in_client(tmp_path, BOT)
+    b = offline_bot(tmp_path, BOT)
     b.client = client
     first = sync(consult_room_state(b.session.servers), [])
     await client._handle_joined_rooms(first)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,30 +19,13 @@ from nio.events.room_events import Event
 from consultbot.adapters.matrix import nio_client, session, sync
 from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.matrix.session import EncryptionUnavailable
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
 from consultbot.domain.types import Outcome
 from consultbot.ports import IncomingMessage, IncomingReaction, IncomingVote
+from tests.adapters.matrix_support import logged_in_client, offline_bot, with_room
 
 
 def bot(tmp_path: Path) -> MatrixBot:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    return MatrixBot(config, MemoryConsultStore())
-
-
-def with_room(b: MatrixBot, room_id: str = "!room:localhost") -> None:
-    """The bot knows one room, a direct chat a doctor opened (encrypted, both on localhost)."""
-    room = MatrixRoom(room_id, b.user_id, encrypted=True)
-    for user in ("@doc:localhost", b.user_id):
-        room.add_member(user, None, None)
-    b.client = SimpleNamespace(rooms={room_id: room})  # type: ignore[assignment]
-    b.rooms.creators[room_id] = "@doc:localhost"
+    return offline_bot(tmp_path / "store")
 
 
 def text_event(event_id: str, body: str) -> Any:
@@ -245,23 +227,9 @@ def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
     """The check behind the SIGKILL suite's unreadable page: a device in the room that the
     room's shared key has not reached is reported (so the key is shared with it first), unless
     it has no Olm session and its one-time key was already asked for (nothing more to try)."""
-    from nio import MatrixRoom
     from nio.crypto import OlmDevice
 
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path,
-        pickle_key="k",
-    )
-    client = nio_client.Client(
-        config.homeserver,
-        config.user_id,
-        store_path=str(tmp_path),
-        config=nio_client.client_config(config),
-    )
-    client.restore_login("@bot:localhost", "BOTDEVICE", "token")
+    client = logged_in_client(tmp_path)
     room = MatrixRoom("!r:localhost", "@bot:localhost")
     room.encrypted = True
     room.members_synced = True

@@ -12,13 +12,9 @@ import pytest
 from nio import RoomMessageText, UnknownBadEvent
 
 from consultbot.adapters.matrix import nio_client
-from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.matrix.nio_client import retry_after_ms
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
 from consultbot.ports import IncomingMessage, IncomingReaction
-
-from .test_matrix_adapter import with_room
+from tests.adapters.matrix_support import offline_bot, offline_config, with_room
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
@@ -56,14 +52,7 @@ async def test_a_429_with_only_a_retry_after_header_is_waited_out_as_told() -> N
 
 def test_nio_retries_connection_errors_at_most_a_second_apart() -> None:
     """The growing backoff of matrix-nio, capped: an outage is caught up within a second."""
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=Path("unused"),
-        pickle_key="k",
-    )
-    client_config = nio_client.client_config(config)
+    client_config = nio_client.client_config(offline_config(Path("unused")))
     assert client_config.max_timeout_retry_wait_time <= 1.0
     assert client_config.max_timeouts is None  # never given up: a page must go out
 
@@ -95,14 +84,7 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
         def allowed(self, user: str) -> bool:
             return True
 
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    bot = MatrixBot(config, MemoryConsultStore())
+    bot = offline_bot(tmp_path / "store")
     with_room(bot)
     bot.handler = Handler()
     source = {

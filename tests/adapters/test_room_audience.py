@@ -21,10 +21,9 @@ from nio import (
 
 from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.matrix.rooms import state_facts
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
 from consultbot.domain.chat.audience import Fault, RoomFacts
 from consultbot.ports import RoomRefused
+from tests.adapters.matrix_support import offline_bot
 
 BOT = "@bot:region.se"
 ANNA = "@anna:region.se"
@@ -104,14 +103,7 @@ class InvitedClient:
 
 
 def matrix_bot(tmp_path: Path) -> MatrixBot:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id=BOT,
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    b = MatrixBot(config, MemoryConsultStore())
+    b = offline_bot(tmp_path / "store", BOT)
     b.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
     return b
 
