@@ -39,7 +39,6 @@ from consultbot.adapters.matrix.session import Handler, Session
 from consultbot.adapters.matrix.sync import SyncLoop
 from consultbot.config import MatrixConfig
 from consultbot.domain.types import UserId
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import (
     ConsultStore,
     Content,
@@ -48,6 +47,7 @@ from consultbot.ports import (
     IncomingFile,
     Messenger,
 )
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
