@@ -125,7 +125,7 @@ class _Homeserver:
 
 
 def _saved_credentials(config: Config) -> dict[str, str]:
-    """The device the bot saved (adapters/matrix.py `credentials.json`), if it is this bot's."""
+    """The device the bot saved (adapters/matrix/session.py), if it is this bot's."""
     try:
         path = config.matrix.store_path / "credentials.json"
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -301,7 +301,7 @@ async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> N
     if status == 200 and room_id in body.get("joined_rooms", []):
         creator = await _creator(hs, room_id)
         if creator != config.matrix.user_id and creator not in config.bot.admins:
-            # The bot leaves it at start (adapters/matrix.py `join_room`): alerts go privately.
+            # The bot leaves it at start (adapters/matrix/membership.py): alerts go privately.
             found = {"room": room, "creator": creator or "?"}
             checks.append(Check("admin_room", Level.FAILED, "admin_room_foreign", found))
             return

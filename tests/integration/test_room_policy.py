@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from nio import RoomCreateResponse, RoomGetStateEventResponse, RoomPreset, RoomPutStateError
 
-from consultbot.adapters.matrix.client import ROOM_POLICY
+from consultbot.adapters.matrix.provisioning import ROOM_POLICY
 from consultbot.app import running_bot
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
