@@ -217,7 +217,7 @@ def test_a_backup_is_owner_only_from_its_first_byte(
 def test_an_export_is_owner_only_from_its_first_byte(tmp_path: Path) -> None:
     import os
 
-    from consultbot.cli.main import write_private
+    from consultbot.cli.context import write_private
 
     old = os.umask(0)
     try:
