@@ -176,5 +176,3 @@ async def cmd_export(ctx: Context) -> int:
     if not shifts:
         ctx.warn(ctx.messages.cli("no_shifts", service=service.id))
     return EXIT_OK
-
-

@@ -93,11 +93,11 @@ async def cmd_dev(ctx: Context) -> int:
 
 
 async def cmd_doctor(ctx: Context) -> int:
-    from consultbot.cli import doctor
+    from consultbot.cli import doctor, preflight
 
     checks = await doctor.run_checks(ctx.config, os.environ)
-    ctx.print(*(doctor.format_check(check, ctx.messages) for check in checks))
-    return doctor.exit_code(checks)
+    ctx.print(*(preflight.format_check(check, ctx.messages) for check in checks))
+    return preflight.exit_code(checks)
 
 
 async def cmd_demo(ctx: Context) -> int:
