@@ -44,7 +44,7 @@ from consultbot.domain.duty.service_search import find_service
 from consultbot.domain.files.validation import servers_of
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
 from consultbot.engine.admin.chat import AdminChat
-from consultbot.engine.admin.datasets import full_collections_postponed
+from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.delivery.outbox import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
 from consultbot.engine.questions import Questions
