@@ -8,6 +8,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
@@ -139,6 +140,15 @@ class Context:
                 print(line, file=self.err)
         except OSError:
             pass
+
+    def day(self, text: str | None) -> date | None:
+        """A --from/--to date (YYYY-MM-DD); None when not given."""
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise self.fail("bad_date", value=text) from None
 
     def fail(self, key: str, **params: Any) -> CliError:
         return CliError(self.messages.cli(key, **params))

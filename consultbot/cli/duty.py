@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -134,14 +134,12 @@ async def cmd_who(ctx: Context) -> int:
 
 
 def _date(ctx: Context, text: str | None) -> datetime | None:
-    if not text:
-        return None
+    """The start of a --from/--to day in the local time zone, as UTC."""
     from consultbot.domain.duty.roster import YEARS
 
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ctx.fail("bad_date", value=text) from None
+    day = ctx.day(text)
+    if day is None:
+        return None
     if not YEARS[0] <= day.year <= YEARS[1]:
         raise ctx.fail("bad_year", value=text, first=YEARS[0], last=YEARS[1])
     return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from consultbot.cli.context import EXIT_OK, Context, database_reason, os_reason
-from consultbot.domain.types import ServiceId
 
 
 async def cmd_run(ctx: Context) -> int:
@@ -22,10 +21,6 @@ async def cmd_run(ctx: Context) -> int:
 
 def _absolute(path: str) -> Path:
     return Path(path).resolve()
-
-
-def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
 
 
 async def cmd_homeserver(ctx: Context) -> int:
@@ -51,24 +46,6 @@ async def cmd_homeserver(ctx: Context) -> int:
     return EXIT_OK
 
 
-async def _load_examples(ctx: Context) -> None:
-    """Import the example data unless the database already has it; keep today covered."""
-    from consultbot.devkit import devtools
-    from consultbot.engine.admin import datasets
-    from consultbot.resources import example_data_dir
-
-    store = await ctx.store()
-    folder = example_data_dir()
-    now = datetime.now(UTC)
-    await datasets.ensure_reference_data(store, folder, now)
-    if (await store.on_duty(ServiceId("kardiologi"), now)).empty:
-        text = _read_text(folder / "roster-example.csv")
-        shifted = devtools.shifted_roster(text, now.astimezone(ctx.tz).date())
-        roster = [(str(folder / "roster-example.csv"), shifted.encode())]
-        checked = await datasets.check_roster_files(roster, store, ctx.tz, ctx.config.hours_of())
-        await checked.activate(store, now)
-
-
 async def cmd_dev(ctx: Context) -> int:
     from consultbot import app
     from consultbot.devkit import devtools
@@ -76,7 +53,7 @@ async def cmd_dev(ctx: Context) -> int:
     app.setup_logging()
     config = ctx.config
     async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
-        await _load_examples(ctx)
+        await devtools.load_examples(await ctx.store(), config, datetime.now(UTC))
         await ctx.close()
         ctx.print(
             ctx.messages.cli(

@@ -16,17 +16,9 @@ def _period(ctx: Context) -> tuple[date, date]:
     """
     from consultbot.domain.consult.stats import month_of
 
-    def day(text: str | None) -> date | None:
-        if not text:
-            return None
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise ctx.fail("bad_date", value=text) from None
-
     today = datetime.now(UTC).astimezone(ctx.tz).date()
-    end = day(ctx.args.end)
-    start = day(ctx.args.start) or month_of(end or today)[0]
+    end = ctx.day(ctx.args.end)
+    start = ctx.day(ctx.args.start) or month_of(end or today)[0]
     end = end or month_of(today)[1]
     if start > end:
         raise CliError(ctx.messages.text("stats", "bad_period", start=start, end=end))
