@@ -23,7 +23,7 @@ from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, ServiceKind, Track, UserId
-from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
 from consultbot.engine.service import ConsultService
 from consultbot.ports import ConsultStore
 

@@ -17,7 +17,7 @@ from consultbot.domain.duty.reminders import (
 )
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from tests.test_service import (  # noqa: F401  (fixtures)
     K1A,
     K2,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from consultbot.domain.chat.audience import Fault
 from consultbot.domain.duty.people import DirectoryEntry
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from consultbot.ports import IncomingInvite, IncomingMessage
 
 from .test_service import K1A, NOW, REQ, Bot

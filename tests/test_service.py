@@ -39,7 +39,7 @@ from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, ServiceKind, Track, UserId
-from consultbot.engine.delivery.outbox import MAX_DELIVERY_ATTEMPTS
+from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS
 from consultbot.engine.service import ConsultService
 from consultbot.ports import (
     ConsultStore,

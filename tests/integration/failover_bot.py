@@ -17,7 +17,7 @@ from typing import Any
 
 from consultbot.cli.main import main
 from consultbot.domain.consult.acknowledgement import acknowledges
-from consultbot.engine.delivery.outbox import Dispatcher
+from consultbot.engine.delivery.effects import Effects
 from consultbot.engine.intake.inbox import Inbox
 
 MOMENT = os.environ.get("CONSULTBOT_TEST_DIE_AT", "")
@@ -33,11 +33,11 @@ def _die() -> None:
         os.kill(os.getpid(), SIGNAL)
 
 
-_page = Dispatcher._page
+_page = Effects.page
 _reaction = Inbox.handle_reaction
 
 
-async def _die_before_page(self: Dispatcher, *args: Any, **kwargs: Any) -> None:
+async def _die_before_page(self: Effects, *args: Any, **kwargs: Any) -> None:
     _die()
     await _page(self, *args, **kwargs)
 
@@ -49,7 +49,7 @@ async def _die_after_ack(self: Inbox, reaction: Any) -> None:
 
 
 if MOMENT == "page":
-    Dispatcher._page = _die_before_page  # type: ignore[method-assign]
+    Effects.page = _die_before_page  # type: ignore[method-assign]
 elif MOMENT == "ack":
     Inbox.handle_reaction = _die_after_ack  # type: ignore[method-assign]
 

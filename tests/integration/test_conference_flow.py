@@ -19,7 +19,7 @@ from consultbot.config import Config
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import Track
 from consultbot.engine.admin import datasets
-from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
 
 from .harness import World, join_invite, world
 
