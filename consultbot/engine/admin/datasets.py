@@ -247,8 +247,7 @@ async def check_catalogue_against(
     new_ids = {service.id for service in catalogue.services}
     dropped = [service.id for service in active if service.id not in new_ids]
     checked = replace(checked, shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share))
-    (name, data), *_ = files
-    problems = await dropped_with_shifts(store, catalogue, name, data, now)
+    problems = await dropped_with_shifts(store, active, catalogue, files[0], now)
     return replace(checked, problems=(*checked.problems, *problems)) if problems else checked
 
 

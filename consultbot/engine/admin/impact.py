@@ -183,16 +183,21 @@ def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str,
 
 
 async def dropped_with_shifts(
-    store: DataStore, catalogue: Catalogue, name: str, data: bytes, now: datetime
+    store: DataStore,
+    active: Sequence[Service],
+    catalogue: Catalogue,
+    file: tuple[str, bytes],
+    now: datetime,
 ) -> list[Problem]:
-    """An error for each active service the catalogue file drops while it still has shifts
+    """An error for each `active` service the catalogue file drops while it still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty).
 
     A service whose entry is in the file but has errors is not "dropped": its own errors say
     what to fix, and advice to remove its shifts would be wrong."""
+    name, data = file
     written = _written_ids(data)
     problems: list[Problem] = []
-    for service in (await store.catalogue()).services:
+    for service in active:
         kept = catalogue.find(service.id)
         if (kept is not None and kept.id == service.id) or service.id in written:
             continue
