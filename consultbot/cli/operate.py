@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from consultbot.cli.context import EXIT_OK, Context, database_reason, os_reason
+from consultbot.domain.types import ServiceId
 
 
 async def cmd_run(ctx: Context) -> int:
@@ -46,6 +47,24 @@ async def cmd_homeserver(ctx: Context) -> int:
     return EXIT_OK
 
 
+async def _load_examples(ctx: Context) -> None:
+    """Import the example data unless the database already has it; keep today covered."""
+    from consultbot.devkit import devtools
+    from consultbot.engine.admin import datasets
+    from consultbot.resources import example_data_dir
+
+    store = await ctx.store()
+    folder = example_data_dir()
+    now = datetime.now(UTC)
+    await datasets.ensure_reference_data(store, folder, now)
+    if (await store.on_duty(ServiceId("kardiologi"), now)).empty:
+        path, today = folder / "roster-example.csv", now.astimezone(ctx.tz).date()
+        shifted = devtools.shifted_roster(path.read_text(encoding="utf-8"), today)
+        roster = [(str(path), shifted.encode())]
+        checked = await datasets.check_roster_files(roster, store, ctx.tz, ctx.config.hours_of())
+        await checked.activate(store, now)
+
+
 async def cmd_dev(ctx: Context) -> int:
     from consultbot import app
     from consultbot.devkit import devtools
@@ -53,7 +72,7 @@ async def cmd_dev(ctx: Context) -> int:
     app.setup_logging()
     config = ctx.config
     async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
-        await devtools.load_examples(await ctx.store(), config, datetime.now(UTC))
+        await _load_examples(ctx)
         await ctx.close()
         ctx.print(
             ctx.messages.cli(

@@ -22,9 +22,6 @@ from urllib.parse import urlparse
 
 from consultbot.config import Config
 from consultbot.devkit.synapse import EmbeddedHomeserver
-from consultbot.domain.types import ServiceId
-from consultbot.engine.admin import datasets
-from consultbot.ports import DataStore
 from consultbot.resources import example_data_dir
 
 log = logging.getLogger(__name__)
@@ -67,18 +64,6 @@ def shifted_roster(text: str, today: date) -> str:
             row[column] = moved.strftime("%Y-%m-%d %H:%M")
         writer.writerow(row)
     return out.getvalue()
-
-
-async def load_examples(store: DataStore, config: Config, now: datetime) -> None:
-    """Import the example data unless the database already has it; keep today covered."""
-    folder = example_data_dir()
-    await datasets.ensure_reference_data(store, folder, now)
-    if (await store.on_duty(ServiceId("kardiologi"), now)).empty:
-        path, tz = folder / "roster-example.csv", config.bot.timezone
-        shifted = shifted_roster(path.read_text(encoding="utf-8"), now.astimezone(tz).date())
-        roster = [(str(path), shifted.encode())]
-        checked = await datasets.check_roster_files(roster, store, tz, config.hours_of())
-        await checked.activate(store, now)
 
 
 def is_local(url: str) -> bool:
