@@ -15,11 +15,7 @@ import pytest
 from consultbot.domain.files.uploads import MAX_UPLOAD_BYTES
 from consultbot.domain.types import Dataset, UserId
 from consultbot.ports import FileSource, FileTooLarge, IncomingFile
-
-from .test_service import DM, K1A, K2, KARDIO, NOW, REQ, Bot, Make, Messenger
-from .test_service import make as make_fixture
-
-make = make_fixture  # the parametrised bot factory of the service tests
+from tests.support.bots import DM, K1A, K2, KARDIO, NOW, REQ, Bot, Make, Messenger
 
 ADMIN = UserId("@admin:localhost")
 ADMIN_DM = "!dm-admin:localhost"

@@ -1,7 +1,7 @@
 """Conferences (`!mdk`, `!möte`) through the service: chat in, outbox, messages out (SPEC §6).
 
-Runs against the in-memory and the SQLite consult store, like tests/test_service.py, whose
-helpers it uses: timers are fired at a manual clock's time, the outbox is drained by the test.
+Runs against the in-memory and the SQLite consult store, with the hand-driven bot of
+tests/support/bots.py: timers are fired at a manual clock's time, the outbox is drained by the test.
 """
 
 from __future__ import annotations
@@ -26,17 +26,7 @@ from consultbot.domain.types import ServiceId, ServiceKind, Track, UserId
 from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
 from consultbot.engine.service import ConsultService
 from consultbot.ports import ConsultStore
-
-from .test_service import (
-    DM,
-    NOW,
-    REQ,
-    STAFF,
-    Bot,
-    Messenger,
-    make_config,
-    stored_text,
-)
+from tests.support.bots import DM, NOW, REQ, STAFF, Bot, Messenger, make_config, stored_text
 
 KARD, NEURO, ONK = ServiceId("kardiologi"), ServiceId("neurologi"), ServiceId("onkologi")
 A1, B1, B2, D2 = (

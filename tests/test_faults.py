@@ -20,9 +20,7 @@ from consultbot.domain.errors import ConfigError
 from consultbot.domain.types import ConsultId, Dataset, UserId
 from consultbot.ports import Content
 from consultbot.resources import example_config
-
-from . import test_service
-from .test_service import (
+from tests.support.bots import (
     ACK_TIMEOUT,
     ADMIN_ROOM,
     ASK,
@@ -35,13 +33,12 @@ from .test_service import (
     REQ,
     Bot,
     Make,
+    Messenger,
     after,
     stored_text,
 )
 
 # The service tests' fixtures, under their own names: `bot` and `make` (memory and SQLite).
-bot = test_service.bot
-make = test_service.make
 
 # --------------------------------------------------------------------------------------------
 # Repeats: a double tap or a client resending is one consult
@@ -245,7 +242,7 @@ async def test_a_late_ack_is_told_in_the_language_the_requester_asked_in(bot: Bo
 
 
 @dataclass
-class HungRooms(test_service.Messenger):
+class HungRooms(Messenger):
     """A homeserver that hangs on making consult rooms (direct chats work): no page goes out."""
 
     release: asyncio.Event = field(default_factory=asyncio.Event)

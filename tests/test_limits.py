@@ -16,8 +16,8 @@ from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import Track, UserId
 from consultbot.ports import ConsultStore
+from tests.support.bots import DM, NOW, REQ, Bot, stored_text
 from tests.test_conference_service import build as build_conference_bot
-from tests.test_service import DM, NOW, REQ, Bot, stored_text
 
 OUTSIDER = UserId("@mallory:evil.example")
 OTHER_ROOM = "!team:localhost"

@@ -8,13 +8,8 @@ from consultbot.domain.duty.people import DirectoryEntry
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.outbox import direct_key
 from consultbot.ports import IncomingInvite, IncomingMessage
+from tests.support.bots import K1A, NOW, REQ, Bot
 
-from .test_service import K1A, NOW, REQ, Bot
-from .test_service import bot as bot_fixture
-from .test_service import make as make_fixture
-
-bot = bot_fixture
-make = make_fixture
 GROUP = "!group:localhost"
 OUTSIDER = UserId("@eve:elsewhere.example")
 KARIN_PHONE = "070-111 11 11"
