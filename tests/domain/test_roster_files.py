@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -363,10 +362,10 @@ def workbook(stray: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_stray_cell_far_away_costs_nothing() -> None:
-    began = time.monotonic()
+def test_a_stray_cell_far_away_is_ignored() -> None:
+    # Its sheet then claims 16,384 × 1,048,576 cells; what reading it costs is measured in
+    # bench/bench_stall.py (BENCHMARKS.md), not bounded here.
     result = check(("r.xlsx", workbook("XFD1048576")))
-    assert time.monotonic() - began < 5
     assert result.ok, result.problems
     assert on_duty(result) == [("@a:x", local(2026, 12, 1, 8), local(2026, 12, 1, 17))]
 

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 Condition = Callable[[], bool | Awaitable[bool]]
 
 
-async def eventually(condition: Condition, *, within: float, what: str, every: float = 0.05) -> None:
+async def eventually(
+    condition: Condition, *, within: float, what: str, every: float = 0.05
+) -> None:
     """Return as soon as `condition()` holds (it may be a coroutine function); re-checked every
     `every` seconds. AssertionError naming `what` when it still does not hold after `within`
     seconds."""
