@@ -14,6 +14,7 @@ from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import ConsultId
 from tests.sqldb import query
+from tests.support.waiting import eventually
 
 from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
 
@@ -422,10 +423,15 @@ async def test_a_homeserver_outage_is_ridden_out(
             await l1.wait_for(is_page(w.bot_id, room), 30)
             await homeserver.stop()
             try:
-                # Down for longer than the deadline: the escalation is decided while it is down.
-                await asyncio.sleep(8)
-                consult = await bot.store.consult(ConsultId(number))
-                assert consult is not None and consult.level == 2  # stored, waiting to be sent
+                # The deadline passes while it is down: the escalation is decided and stored,
+                # waiting to be sent.
+                async def escalated() -> bool:
+                    consult = await bot.store.consult(ConsultId(number))
+                    return consult is not None and consult.level == 2
+
+                await eventually(
+                    escalated, within=30, what="level 2 decided while the homeserver is down"
+                )
             finally:
                 await homeserver.start()
             back = time.monotonic()
