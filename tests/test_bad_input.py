@@ -23,8 +23,8 @@ from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
 from consultbot.domain.chat.commands import canonical_name
 from consultbot.domain.types import Dataset, UserId
 from consultbot.engine.admin import datasets
-from tests.domain.catalogue_for_tests import HOURS, TZ
 from tests.support.bots import CATALOGUE, DM, NOW, REQ, build, day_roster
+from tests.support.catalogue import HOURS, TZ
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = [

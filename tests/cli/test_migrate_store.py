@@ -21,7 +21,7 @@ from consultbot.text.report import period_report
 from tests.cli.conftest import Run
 from tests.cli.scripted import TZ
 from tests.cli.test_stats_verbs import november
-from tests.sqldb import query
+from tests.support.sqldb import query
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))

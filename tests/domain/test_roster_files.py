@@ -15,7 +15,7 @@ from consultbot.domain.duty.catalogue import parse_catalogue
 from consultbot.domain.duty.roster import RosterCheck, Shift, changes, check_roster
 from consultbot.domain.files.xlsx import MAX_XLSX_BYTES
 from consultbot.domain.types import ServiceId, UserId
-from tests.domain.catalogue_for_tests import CATALOGUE, CATALOGUE_TOML, TZ
+from tests.support.catalogue import CATALOGUE, CATALOGUE_TOML, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
 

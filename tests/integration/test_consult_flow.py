@@ -13,7 +13,7 @@ import pytest
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import ConsultId
-from tests.sqldb import query
+from tests.support.sqldb import query
 from tests.support.waiting import eventually
 
 from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
