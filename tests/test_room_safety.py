@@ -10,9 +10,7 @@ from itertools import count
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.outbox import direct_key
 from consultbot.ports import IncomingMessage
-from tests.support.bots import ACK_TIMEOUT, DM, REQ, Bot, Make, Messenger
-
-from .test_private_answers import GROUP, OUTSIDER
+from tests.support.bots import ACK_TIMEOUT, DM, GROUP, OUTSIDER, REQ, Bot, Make, Messenger
 
 ADMIN = UserId("@admin:localhost")
 

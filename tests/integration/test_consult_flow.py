@@ -16,17 +16,18 @@ from consultbot.domain.types import ConsultId
 from tests.support.sqldb import query
 from tests.support.waiting import eventually
 
-from .harness import QUESTION, SWITCHBOARD, BotProcess, World, ask, join_invite, world
+from .harness import (
+    QUESTION,
+    SWITCHBOARD,
+    BotProcess,
+    ask,
+    from_bot,
+    is_page,
+    join_invite,
+    world,
+)
 
 pytestmark = [pytest.mark.integration]
-
-
-def is_page(bot: str, room: str, level: int | None = None):
-    def match(s) -> bool:
-        ok = s.kind == "message" and s.room == room and s.sender == bot and s.msgtype == "m.text"
-        return ok and (level is None or (f"nivå {level}" in s.body) == (level > 1))
-
-    return match
 
 
 def _stamp(line: str) -> datetime:
@@ -37,12 +38,6 @@ def _stamp(line: str) -> datetime:
 def database_bytes(folder: Path) -> bytes:
     """The database file and its WAL, as stored on disk."""
     return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
-
-
-def from_bot(w: World, room: str, text: str):
-    return lambda s: (
-        s.kind == "message" and s.room == room and s.sender == w.bot_id and text in s.body
-    )
 
 
 async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_path: Path) -> None:

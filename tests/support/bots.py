@@ -65,6 +65,8 @@ K1B = UserId("@kalle:localhost")
 K2 = UserId("@bertil:localhost")
 K2_TEL = 'href="tel:+46702222222"'
 STRANGER = UserId("@sven:localhost")
+OUTSIDER = UserId("@eve:elsewhere.example")  # on a server not allowed
+GROUP = "!group:localhost"  # a room someone else opened, not a direct chat
 DM = "!dm-vera:localhost"
 ADMIN_ROOM = "!admin:localhost"
 QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation eller inte?"
@@ -298,20 +300,25 @@ async def build(
     hours: str = "always",
     roster: Sequence[Shift] | None = None,
     reminder_minutes: int = 0,
+    catalogue: Catalogue = CATALOGUE,
+    config: Config | None = None,
 ) -> Bot:
+    """A consult service on `consults`: by default the people above on `day_roster`, and
+    `make_config(hours, reminder_minutes)`."""
     if data is None:
         data = MemoryDataStore()
-        await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+        await data.import_catalogue(catalogue, source="test", now=NOW)
         await data.import_staff(STAFF, source="test", now=NOW)
         shifts = list(day_roster() if roster is None else roster)
         if shifts:
             period = (min(s.start for s in shifts), max(s.end for s in shifts))
-            await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+            periods = {s.service: period for s in shifts}
+            await data.import_roster(shifts, periods, source="test", now=NOW)
     clock = clock or ManualClock(NOW)
     timers = ManualTimers()
     messenger = messenger or Messenger()
     service = ConsultService(
-        config=make_config(hours, reminder_minutes),
+        config=config or make_config(hours, reminder_minutes),
         data=data,
         consults=consults,
         messenger=messenger,

@@ -17,17 +17,18 @@ Condition = Callable[[], bool | Awaitable[bool]]
 
 async def eventually(
     condition: Condition, *, within: float, what: str, every: float = 0.05
-) -> None:
-    """Return as soon as `condition()` holds (it may be a coroutine function); re-checked every
-    `every` seconds. AssertionError naming `what` when it still does not hold after `within`
-    seconds."""
-    deadline = time.monotonic() + within
+) -> float:
+    """Return as soon as `condition()` holds (it may be a coroutine function), re-checked every
+    `every` seconds: how many seconds that took. AssertionError naming `what` when it still
+    does not hold after `within` seconds."""
+    started = time.monotonic()
+    deadline = started + within
     while True:
         held = condition()
         if inspect.isawaitable(held):
             held = await held
         if held:
-            return
+            return time.monotonic() - started
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {within:g} s: {what}")
         await asyncio.sleep(every)
