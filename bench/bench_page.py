@@ -100,7 +100,7 @@ from consultbot.config import load_config
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.engine.admin import datasets
-from consultbot.engine.delivery.outbox import Dispatcher
+from consultbot.engine.delivery.effects import Effects
 from consultbot.engine.service import ConsultService
 
 SCRIPT = Path(__file__).resolve()
@@ -178,7 +178,7 @@ def _sync_events(result: Any) -> dict[str, Any]:
 
 
 def instrument(tracer: Tracer) -> None:
-    """Timing probes on the bot's page path (nio calls, MatrixBot, service, dispatcher)."""
+    """Timing probes on the bot's page path (nio calls, MatrixBot, service, effects)."""
     none: Describe = lambda a, k, r: {}  # noqa: E731
     room_arg: Describe = lambda a, k, r: {"room": a[0] if a else k.get("room_id", "")}  # noqa: E731
     probes: list[tuple[type, str, str, Describe]] = [
@@ -217,8 +217,8 @@ def instrument(tracer: Tracer) -> None:
             },
         ),
         (
-            Dispatcher,
-            "_effect",
+            Effects,
+            "carry_out",
             "bot.effect",
             lambda a, k, r: {"consult": a[0], "effect": type(a[1]).__name__},
         ),

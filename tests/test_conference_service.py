@@ -16,7 +16,7 @@ from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.consult.escalation import State
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.types import Track
-from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
 from tests.support.bots import DM, NOW, REQ, Bot, Make, build, stored_text
 from tests.support.conference import (
     A1,

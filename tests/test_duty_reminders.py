@@ -16,7 +16,7 @@ from consultbot.domain.duty.reminders import (
 )
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from tests.support.bots import K1A, K2, KARDIO, NOW, Bot, Make, Messenger, build
 
 LEAD = timedelta(minutes=60)

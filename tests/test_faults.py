@@ -63,7 +63,7 @@ async def test_the_repeat_is_recognised_after_the_memory_is_gone(bot: Bot) -> No
     first = await bot.say(REQ, ASK)
     await bot.flush()
     # As after a restart: the question is read again from the requester's message in Matrix.
-    bot.service.inbox._questions._texts.clear()
+    bot.service.questions._texts.clear()
     bot.messenger.texts[first.event_id] = ASK
     bot.clock.current = NOW + timedelta(seconds=5)
     await bot.say(REQ, ASK)

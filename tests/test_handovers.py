@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from consultbot.domain.duty.handover import until
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from tests.support.bots import K1A, K1B, KARDIO, NOW, STAFF, STRANGER, TZ, Bot, Make, build
 
 CILLA = UserId("@cilla:localhost")

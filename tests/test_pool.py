@@ -176,7 +176,7 @@ async def test_a_crash_after_taking_a_room_fills_the_same_room_on_restart(
     homeserver.texts[message.event_id] = ASK
     consult = ConsultId("K-000001")
     # The room is taken from the pool and recorded, then the bot dies before naming it.
-    taken = await first.service.dispatcher._claim(consult)
+    taken = await first.service.dispatcher.effects.claim(consult)
     assert taken is not None
     await store.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from consultbot.domain.chat.audience import Fault
 from consultbot.domain.duty.people import DirectoryEntry
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from consultbot.ports import IncomingInvite, IncomingMessage
 from tests.support.bots import GROUP, K1A, NOW, OUTSIDER, REQ, Bot
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import count
 
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery.outbox import direct_key
+from consultbot.engine.delivery.content import direct_key
 from consultbot.ports import IncomingMessage
 from tests.support.bots import ACK_TIMEOUT, DM, GROUP, OUTSIDER, REQ, Bot, Make, Messenger
 

@@ -24,7 +24,7 @@ from consultbot.domain.chat.commands import MAX_BODY_LENGTH
 from consultbot.domain.consult.escalation import State
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
-from consultbot.engine.delivery.outbox import MAX_DELIVERY_ATTEMPTS
+from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS
 from consultbot.ports import (
     Content,
     IncomingFile,

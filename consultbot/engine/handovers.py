@@ -25,7 +25,7 @@ from consultbot.domain.chat.matrix_ids import normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover, HandoverState, until
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery.outbox import content_to_dict, direct_key
+from consultbot.engine.delivery.content import content_to_dict, direct_key
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -377,16 +377,13 @@ class HandoverDesk:
             for h in handovers
         ]
 
-    def _content(self, template: str, language: str, params: dict[str, Any]) -> dict[str, Any]:
-        return content_to_dict(self._renderer.render(template, language=language, **params))
-
     def _send(self, room: str, template: str, language: str, **params: Any) -> Outgoing:
-        payload = self._content(template, language, params)
-        return Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)
+        content = self._renderer.render(template, language=language, **params)
+        return Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
 
     def _direct(self, user: UserId, template: str, language: str, **params: Any) -> Outgoing:
-        payload = self._content(template, language, params)
-        return Outgoing(kind=OutboxKind.DIRECT, room=user, payload=payload)
+        content = self._renderer.render(template, language=language, **params)
+        return Outgoing(kind=OutboxKind.DIRECT, room=user, payload=content_to_dict(content))
 
     async def _reply(
         self, room: str, template: str, handled: str, language: str, **params: Any

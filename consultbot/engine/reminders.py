@@ -30,7 +30,7 @@ from consultbot.domain.duty.reminders import (
     plan,
 )
 from consultbot.domain.duty.shifts import Shift
-from consultbot.engine.delivery.outbox import content_to_dict
+from consultbot.engine.delivery.content import content_to_dict
 from consultbot.ports import Clock, ConsultStore, DataStore, OutboxKind, Outgoing, Timers
 from consultbot.text.views import ConsultRenderer, service_name
 

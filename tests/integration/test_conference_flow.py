@@ -14,7 +14,7 @@ from nio import RoomGetStateEventResponse
 
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
-from consultbot.engine.delivery.outbox import WIDGET_ID, WIDGET_TYPE
+from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
 
 from .conferences import MEETING_URL, mdk_config, seed
 from .harness import World, from_bot, join_invite, world

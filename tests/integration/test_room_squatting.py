@@ -34,7 +34,7 @@ from consultbot.adapters.sql.stores import open_store
 from consultbot.app import Bot, running_bot
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
-from consultbot.engine.delivery.outbox import admin_key, content_to_dict, direct_key
+from consultbot.engine.delivery.content import admin_key, content_to_dict, direct_key
 from consultbot.ports import Content, OutboxKind, Outgoing
 
 from .harness import QUESTION, World, ask, join_invite, world

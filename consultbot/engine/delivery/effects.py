@@ -1,0 +1,311 @@
+"""Carrying out a consult's effects: replies, notices, admin alerts, the consult room (a pool
+room taken or one made now, named after the first page), pages, polls and the meeting widget.
+
+- A page's time starts when it is sent: once the homeserver has taken a page, the consult's
+  step `Delivered` starts that level's timeout and marks the entry sent, in one transaction
+  (`on_delivered`).
+- No page after an acknowledgement: a page (or its escalation notice) that an acknowledgement
+  or a close overtook before it was sent is dropped, not sent (lanes.py `overtaken`).
+- A page where someone may not see the staff numbers goes out without them ("write !ring").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Protocol
+
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult import polls
+from consultbot.domain.consult.events import Event, PollPosted, RoomCreated
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.engine.delivery.content import NUMBER_TEMPLATES, WIDGET_ID, WIDGET_TYPE, widget
+from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken
+from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.delivery.rooms import PrivateRooms
+from consultbot.engine.tasks import Tasks
+from consultbot.ports import (
+    Clock,
+    ConflictError,
+    ConsultStore,
+    Content,
+    Messenger,
+    OutboxItem,
+    RoomRefused,
+)
+from consultbot.text.views import ConsultRenderer, room_name
+
+log = logging.getLogger(__name__)
+
+Delivery = Callable[[ConsultId, esc.Delivered, int], Awaitable[object]]
+
+
+class QuestionSource(Protocol):
+    """Where a page's question text comes from (questions.py)."""
+
+    async def text(self, consult: esc.Consult) -> str | None:
+        """The question's text, or None when it cannot be read."""
+
+
+class Effects:
+    """Carries out the effects of consult steps, one outbox item at a time."""
+
+    def __init__(
+        self,
+        *,
+        store: ConsultStore,
+        messenger: Messenger,
+        renderer: ConsultRenderer,
+        questions: QuestionSource,
+        clock: Clock,
+        tasks: Tasks,
+        rooms: PrivateRooms,
+        retry_delay: Callable[[int], float],
+        pool: RoomPool | None,
+        on_delivered: Delivery | None,
+    ) -> None:
+        self._store = store
+        # A page went out: the consult's step that starts its timeout and marks the entry
+        # sent (Inbox.step). Without it (tools that only send) the entry is just marked sent.
+        self._on_delivered = on_delivered
+        self._pool = pool
+        self._messenger = messenger
+        self._renderer = renderer
+        self._questions = questions
+        self._clock = clock
+        self._tasks = tasks
+        self._rooms = rooms
+        self._retry_delay = retry_delay
+        self.naming: set[asyncio.Task[None]] = set()  # consult rooms being named after a page
+
+    async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
+        """Carry out one effect of a consult; True when a page's step marked `item` sent."""
+        txn = item.txn
+        consult = await self._store.consult(consult_id)
+        if consult is None:
+            raise ValueError(f"no consult {consult_id}")
+        if consult.room:
+            self._messenger.own_room(consult.room)  # the bot made it: held to the room policy
+        if overtaken(consult, effect):
+            # Acknowledged or closed after this escalation was decided: a page now would
+            # reach someone who is no longer needed. No page goes out after an ack.
+            kind = type(effect).__name__
+            log.info("consult %s: %s overtaken (%s); not sent", consult.id, kind, consult.state)
+            if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
+                await self._name(consult)  # the room is named all the same
+            return False
+        renderer, messenger = self._renderer, self._messenger
+        match effect:
+            case esc.Reply():
+                # To the requester, in the language they asked in; the consult room is shared
+                # and follows the config's language.
+                language, params = consult.language, effect.params
+                content = await renderer.render_about(
+                    consult, effect.template, language=language, **params
+                )
+                await self._rooms.send_checked(
+                    consult.request_room,
+                    content,
+                    txn=txn,
+                    asker=consult.requester,
+                    numbers=effect.template in NUMBER_TEMPLATES,
+                    withheld=lambda: renderer.render_about(
+                        consult, effect.template, language=language, withheld="dm", **params
+                    ),
+                )
+            case esc.CreateRoom():
+                await self._create_room(consult, effect)
+            case esc.PageLevel():
+                await self.page(consult, effect, txn)
+                if self._on_delivered is not None:
+                    delivered = esc.Delivered(level=effect.level, service=effect.service)
+                    await self._on_delivered(consult.id, delivered, item.id)
+                    return True
+            case esc.Notice():
+                room = consult.room or consult.request_room
+                template, params = effect.template, effect.params
+                content = await renderer.render_about(consult, template, **params)
+                # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
+                asker = params.get("asker") or consult.requester
+                await self._rooms.send_checked(
+                    room,
+                    content,
+                    txn=txn,
+                    asker=UserId(str(asker)),
+                    numbers=template in NUMBER_TEMPLATES,
+                    withheld=lambda: renderer.render_about(
+                        consult, template, withheld="dm", **params
+                    ),
+                )
+            case esc.AlertAdmins():
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                for n, room in enumerate(await self._rooms.admin_rooms()):
+                    await messenger.send(room, content, txn=f"{txn}-{n}")
+            case esc.Direct():
+                content = await renderer.render_about(consult, effect.template, **effect.params)
+                room = await self._rooms.direct_room(effect.user)
+                await messenger.send(room, content, txn=txn, recipients=(effect.user,))
+            case esc.PostPoll():
+                await self._post_poll(consult, txn)
+            case esc.EndPoll():
+                await self._end_poll(consult, effect.outcome, txn)
+            case esc.AddWidget():
+                if not consult.room:
+                    raise RuntimeError(f"{consult.id}: no conference room yet")
+                await messenger.put_state(
+                    consult.room, WIDGET_TYPE, WIDGET_ID, widget(effect, messenger.user_id)
+                )
+        return False
+
+    async def _post_poll(self, consult: esc.Consult, txn: str) -> None:
+        """The outcome poll in the consult room, recorded in the log once sent."""
+        if consult.poll or not consult.room or not consult.is_open:
+            return  # posted already (a retry), or closed before the poll went out
+        question = await self._renderer.render_about(consult, "poll_question")
+        answers = [(o, self._renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
+        content = polls.poll_start(question.text, answers)
+        event_id = await self._messenger.send_event(
+            consult.room, polls.POLL_START, content, txn=txn
+        )
+        for _ in range(5):
+            events = await self._store.events(consult.id)
+            current = esc.fold(events)
+            if current.poll:
+                return
+            now = self._clock.now()
+            posted = Event.of(now, PollPosted(event_id=event_id))
+            try:
+                await self._store.record(consult.id, len(events), [posted], [], now=now)
+            except ConflictError:
+                continue
+            if not current.is_open:
+                # Closed while the poll was on its way: end it now, nobody votes on it.
+                await self._end_poll(
+                    esc.fold([*events, posted]), current.outcome or "", f"{txn}-end"
+                )
+            return
+        raise ConflictError(f"{consult.id}: could not record its poll")
+
+    async def _end_poll(self, consult: esc.Consult, outcome: str, txn: str) -> None:
+        if not consult.poll or not consult.room:
+            return
+        text = await self._renderer.render_about(consult, "poll_ended", outcome=outcome)
+        content = polls.poll_end(consult.poll, text.text)
+        await self._messenger.send_event(consult.room, polls.POLL_END, content, txn=txn)
+
+    async def _create_room(self, consult: esc.Consult, effect: esc.CreateRoom) -> None:
+        """The consult room: a pool room taken and its invitees invited, or else one made now.
+
+        A room already recorded (taken from the pool before a crash or a failed attempt) gets
+        its invites again: inviting twice changes nothing. A pool room is named right after the
+        first page (`page`).
+        """
+        room = consult.room or await self.claim(consult.id)
+        if room:
+            self._messenger.own_room(room)
+            await self._messenger.fill_room(room, invite=effect.invite)
+            return
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        room = await self._messenger.create_room(
+            key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
+        )
+        await self._note_room(consult.id, room)
+
+    async def _name(self, consult: esc.Consult) -> None:
+        """The consult room's name and topic (again for a room made with them: no change)."""
+        topic = (await self._renderer.render_about(consult, "topic")).text
+        await self._messenger.name_room(consult.room, name=room_name(consult), topic=topic)
+
+    async def _name_soon(self, consult: esc.Consult) -> None:
+        """Name the consult room, retried a few times (a room without its name still works)."""
+        for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
+            try:
+                await self._name(consult)
+                return
+            except Exception:
+                log.warning("naming the room of %s failed, attempt %d", consult.id, attempt)
+                await asyncio.sleep(self._retry_delay(attempt))
+        log.error("the room of %s was left unnamed", consult.id)
+
+    async def claim(self, consult_id: ConsultId) -> str | None:
+        """A pool room recorded as the consult's room, in one transaction; None if none."""
+        if self._pool is None:
+            return None
+        for _ in range(5):
+            events = await self._store.events(consult_id)
+            if esc.fold(events).room:
+                return esc.fold(events).room
+            try:
+                return await self._pool.claim(consult_id, len(events))
+            except ConflictError:
+                continue  # a step of the consult came first: read the log again
+        raise ConflictError(f"{consult_id}: could not take a room from the pool")
+
+    async def _note_room(self, consult_id: ConsultId, room: str) -> None:
+        """Record the consult room just created (once), checked against the log's length."""
+        for _ in range(5):
+            events = await self._store.events(consult_id)
+            if esc.fold(events).room:
+                return
+            now = self._clock.now()
+            event = Event.of(now, RoomCreated(room=room))
+            try:
+                await self._store.record(consult_id, len(events), [event], [], now=now)
+            except ConflictError:
+                continue  # a step of the consult came first: read the log again
+            return
+        raise ConflictError(f"{consult_id}: could not record its room")
+
+    async def page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
+        if not consult.room:
+            raise RuntimeError(f"{consult.id}: no consult room yet")
+        users = tuple(p.user for p in effect.people)
+        if not effect.first:
+            await self._messenger.invite(consult.room, users)
+        view = await self._renderer.view(consult)
+        question = await self._questions.text(consult)
+        if question is None:
+            question = self._renderer.render("question_unavailable", c=view).text
+
+        def page(withheld: str = "") -> Content:
+            content: Content = self._renderer.render(
+                "mdk_page" if consult.is_conference else "page",
+                notice=False,
+                mentions=users,
+                withheld=withheld,
+                c=view,
+                people=[asdict(p) for p in effect.people],
+                level=effect.level,
+                question=question,
+                service=effect.service,
+            )
+            return content
+
+        recipients = (*users, consult.requester)
+        try:
+            await self._messenger.send(
+                consult.room, page(), txn=txn, recipients=recipients, numbers=True
+            )
+        except RoomRefused as refused:
+            if not refused.fit:
+                raise
+            # Someone in the consult room may not see the numbers (an invite from elsewhere
+            # not yet withdrawn): the page goes out all the same, without them.
+            log.info("consult %s: page without numbers (%s)", consult.id, refused)
+            await self._messenger.send(
+                consult.room, page(withheld="ring"), txn=txn, recipients=recipients
+            )
+        if effect.first:
+            # The room's name and topic follow the first page (the homeserver takes a room's
+            # events one at a time: before it, they would hold the page up), side by side with
+            # marking the page sent: a page the homeserver has taken is marked at once, so that
+            # an instance taking over (another device: the homeserver would not drop a repeat)
+            # has the shortest window in which it would page again (docs/failover.md).
+            task = self._tasks.spawn(
+                self._name_soon(consult), name=f"name {consult.id}", context="naming a room"
+            )
+            self.naming.add(task)
+            task.add_done_callback(self.naming.discard)
+        log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))

@@ -1,0 +1,287 @@
+"""Requests and consult-room commands: `!konsult` and its kin, `!kö`, `!mdk`, and in a consult
+room an answer, `!kvittera`, `!vidare`, `!avsluta`, `!ring` and `!möte`, each a consult step.
+
+A request is judged first (domain/repeats.py): the same one again, or one too many within the
+limit window, is answered and not asked; requests of one person are judged one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from consultbot.domain.chat import commands as cmd
+from consultbot.domain.consult import conference, repeats
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.events import AckVia
+from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.engine.intake.desk import Desk, language, seconds
+from consultbot.engine.intake.steps import Steps
+from consultbot.ports import IncomingMessage
+from consultbot.text.render import chat_names
+
+log = logging.getLogger(__name__)
+
+
+class Requests:
+    """New consults and conferences, and the commands of a consult room."""
+
+    def __init__(self, desk: Desk, steps: Steps) -> None:
+        self._desk = desk
+        self._steps = steps
+        self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
+        """`!konsult SERVICE text` and its kin: a new consult, unless judged a repeat or over
+        the limit."""
+        desk = self._desk
+        service = await desk.lookup(message, command.service, command.track)
+        lang = language(message)
+        if service is None:
+            return
+        if command.track not in service.tracks:
+            names = chat_names(lang or desk.renderer.language)["track"]
+            await desk.reply(
+                message.room,
+                "no_track",
+                handled=message.event_id,
+                language=lang,
+                service_name=service.name,
+                switchboard=service.switchboard,
+                track_name=names[command.track.value],
+            )
+            return
+        async with self._requesters[message.sender]:
+            now = desk.clock.now()
+            verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
+            if await self._refused_again(message, verdict, service.switchboard):
+                return
+            await self._new_consult(message, command, service, now)
+
+    async def _refused_again(
+        self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
+    ) -> bool:
+        """Answer a repeat or one request too many (a consult or a conference) and say True;
+        False for a new request."""
+        lang = language(message)
+        if isinstance(verdict, repeats.Repeat):
+            log.info("consult %s asked again by its requester: one consult", verdict.consult)
+            await self._desk.reply(
+                message.room,
+                "repeat",
+                handled=message.event_id,
+                language=lang,
+                consult=verdict.consult,
+            )
+            return True
+        if isinstance(verdict, repeats.Limited):
+            log.info("request refused: %d consults within the limit window", verdict.count)
+            await self._desk.reply(
+                message.room,
+                "request_limit",
+                handled=message.event_id,
+                language=lang,
+                count=verdict.count,
+                minutes=max(1, self._desk.config.bot.request_limit_seconds // 60),
+                switchboard=switchboard,
+            )
+            return True
+        return False
+
+    async def _judge(
+        self, user: UserId, services: tuple[ServiceId, ...], track: Track, text: str
+    ) -> repeats.Verdict:
+        """Is this request (a consult of one service, a conference of several) new, the same
+        as one just made, or one too many? Every consult and conference counts alike."""
+        bot, now = self._desk.config.bot, self._desk.clock.now()
+        limits = repeats.Limits(
+            repeat_window=seconds(bot.repeat_window_seconds),
+            limit=bot.request_limit,
+            limit_window=seconds(bot.request_limit_seconds),
+        )
+        group = frozenset(services) if track is Track.MDK else frozenset()
+        horizon = now - max(limits.repeat_window, limits.limit_window)
+        recent = await self._desk.consults.consults_between(horizon, now + timedelta(seconds=1))
+        mine = [c for c in recent if c.requester == user]
+        earlier = [
+            repeats.Earlier(
+                c.id, c.service, c.track, c.requested_at, None, c.is_open, frozenset(c.services)
+            )
+            for c in mine
+        ]
+        near = {
+            e.consult for e in repeats.candidates(earlier, services[0], track, now, limits, group)
+        }
+        earlier = [
+            replace(e, text=await self._desk.questions.text(c)) if e.consult in near else e
+            for e, c in zip(earlier, mine, strict=True)
+        ]
+        return repeats.judge(
+            earlier,
+            service=services[0],
+            track=track,
+            text=text,
+            now=now,
+            limits=limits,
+            services=group,
+        )
+
+    async def _new_consult(
+        self, message: IncomingMessage, command: cmd.Ask, service: Service, now: datetime
+    ) -> None:
+        desk = self._desk
+        consult_id = await desk.consults.allocate_consult(now=now)
+        desk.questions.remember(consult_id, command.text)
+        hours = desk.config.tracks[command.track].hours
+        open_now = hours.is_open(now, desk.tz)
+        request = esc.Request(
+            consult_id=consult_id,
+            requester=message.sender,
+            service=service.id,
+            track=command.track,
+            request_room=message.room,
+            request_event=message.event_id,
+            duty=await desk.data.on_duty(service.id, now),
+            open_now=open_now,
+            opens_at=None if open_now else hours.next_opening(now, desk.tz),
+            language=language(message),
+        )
+        log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
+        await self._steps.step(consult_id, request, handled=message.event_id)
+
+    async def queue(self, message: IncomingMessage) -> None:
+        """`!kö`: the consult offered to be queued in this room is queued."""
+        offered = [
+            c
+            for c in await self._desk.consults.consults_of(message.sender)
+            if c.state is esc.State.OFFERED and c.request_room == message.room
+        ]
+        if not offered:
+            await self._desk.reply(
+                message.room,
+                "nothing_to_queue",
+                handled=message.event_id,
+                language=language(message),
+            )
+            return
+        queue = esc.QueueBy(user=message.sender)
+        await self._steps.step(offered[0].id, queue, handled=message.event_id)
+
+    # -- conferences (!mdk, !möte) --------------------------------------------------------------
+
+    async def convene(self, message: IncomingMessage, command: cmd.Conference) -> None:
+        """`!mdk SERVICES text`: a conference, if its services have one and it is open."""
+        desk = self._desk
+        convened = conference.convene(await desk.data.catalogue(), command.services)
+        if not convened.ok:
+            await self.refuse_conference(message, convened)
+            return
+        now = desk.clock.now()
+        hours = desk.config.tracks[Track.MDK].hours
+        lang = language(message)
+        if not hours.is_open(now, desk.tz):
+            await desk.reply(
+                message.room,
+                "mdk_closed",
+                handled=message.event_id,
+                language=lang,
+                hours=desk.renderer.chat.hours(hours, lang),
+                services=[
+                    {"name": s.name, "switchboard": s.switchboard} for s in convened.services
+                ],
+            )
+            return
+        services = tuple(s.id for s in convened.services)
+        async with self._requesters[message.sender]:
+            verdict = await self._judge(message.sender, services, Track.MDK, command.text)
+            if await self._refused_again(message, verdict, convened.services[0].switchboard):
+                return
+            await self._new_conference(message, command, services)
+
+    async def _new_conference(
+        self, message: IncomingMessage, command: cmd.Conference, services: tuple[ServiceId, ...]
+    ) -> None:
+        desk = self._desk
+        now, lang = desk.clock.now(), language(message)
+        consult_id = await desk.consults.allocate_consult(now=now)
+        desk.questions.remember(consult_id, command.text)
+        duties = {s: await desk.data.on_duty(s, now) for s in services}
+        url = desk.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
+        request = esc.Request(
+            consult_id=consult_id,
+            requester=message.sender,
+            service=services[0],
+            track=Track.MDK,
+            request_room=message.room,
+            request_event=message.event_id,
+            duty=duties[services[0]],
+            open_now=True,
+            language=lang,
+            services=services,
+            duties=duties,
+            meeting_url=url,
+        )
+        log.info("conference %s requested: %s", consult_id, ", ".join(services))
+        await self._steps.step(consult_id, request, handled=message.event_id)
+
+    async def refuse_conference(
+        self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
+    ) -> None:
+        """Why a `!mdk` cannot be convened, and which services can."""
+        available = (
+            convened.available
+            or conference.convene(await self._desk.data.catalogue(), ()).available
+        )
+        await self._desk.reply(
+            message.room,
+            "mdk_refused",
+            handled=message.event_id,
+            language=language(message),
+            unknown=list(convened.unknown),
+            without_mdk=[s.name for s in convened.without_mdk],
+            named=[s.name for s in convened.services],
+            available=[{"id": s.id, "name": s.name} for s in available],
+            missing_text=missing_text,
+        )
+
+    # -- in a consult room ------------------------------------------------------------------------
+
+    async def in_consult_room(
+        self, consult_id: ConsultId, message: IncomingMessage, command: cmd.Command | None
+    ) -> bool:
+        """Chat in a consult room: an answer or a consult command becomes a step. False for
+        any other command (answered as anywhere else)."""
+        user, event = message.sender, message.event_id
+        step, desk = self._steps.step, self._desk
+        match command:
+            case None:
+                await step(consult_id, esc.AckBy(user=user, via=AckVia.MESSAGE), handled=event)
+            case cmd.Acknowledge():
+                await step(consult_id, esc.AckBy(user=user, via=AckVia.COMMAND), handled=event)
+            case cmd.PassOn():
+                consult = await desk.consults.consult(consult_id)
+                assert consult is not None
+                duty = await desk.data.on_duty(consult.service, desk.clock.now())
+                duties = await self._steps.duties(consult)
+                pass_on = esc.PassOnBy(user=user, duty=duty, duties=duties)
+                await step(consult_id, pass_on, handled=event)
+            case cmd.Close():
+                close = esc.CloseBy(user=user, outcome=command.outcome)
+                await step(consult_id, close, handled=event)
+            case cmd.Call():
+                consult = await desk.consults.consult(consult_id)
+                assert consult is not None
+                member = await desk.data.staff_member(consult.requester)
+                phone = member.phone if member else ""
+                call = esc.CallBy(user=user, requester_phone=phone)
+                await step(consult_id, call, handled=event)
+            case cmd.Meeting():
+                meeting = command.at.replace(tzinfo=desk.tz).astimezone(UTC)
+                await step(consult_id, esc.MeetingBy(user=user, meeting=meeting), handled=event)
+            case _:
+                return False
+        return True

@@ -1,0 +1,138 @@
+"""What every part of the inbox shares: the stores, the clock, the renderer, and the ways to
+record a plain reply (one outbox entry, recorded with the id of the event it answers).
+
+Nothing is sent from here: `on_outbox` tells the outbox (delivery/outbox.py) that there is
+something new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from consultbot.config import Config
+from consultbot.domain.chat import commands as cmd
+from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.service_search import find_service
+from consultbot.domain.types import Track
+from consultbot.engine.delivery.content import content_to_dict
+from consultbot.engine.questions import Questions
+from consultbot.ports import (
+    Clock,
+    ConsultStore,
+    DataStore,
+    IncomingMessage,
+    OutboxKind,
+    Outgoing,
+    Timers,
+)
+from consultbot.text.views import ConsultRenderer
+
+
+def seconds(value: int) -> timedelta:
+    """A config's number of seconds as a duration."""
+    return timedelta(seconds=value)
+
+
+def typed_command(message: IncomingMessage) -> str:
+    """The command word as the person wrote it (`vc`, `pc`, `who` …), for examples."""
+    match = re.match(r"\s*!(\S+)", message.body)
+    return match.group(1).casefold() if match else ""
+
+
+def language(message: IncomingMessage) -> str:
+    """English for someone who wrote an English alias; otherwise "" (the config's language)."""
+    return "en" if cmd.written_in_english(message.body) else ""
+
+
+class Desk:
+    """The inbox's shared stores and its plain replies (each one outbox entry)."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        data: DataStore,
+        consults: ConsultStore,
+        timers: Timers,
+        clock: Clock,
+        renderer: ConsultRenderer,
+        questions: Questions,
+        on_outbox: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.consults = consults
+        self.timers = timers
+        self.clock = clock
+        self.tz = config.bot.timezone
+        self.renderer = renderer
+        self.questions = questions
+        self.on_outbox = on_outbox
+
+    async def handled(self, event_id: str) -> None:
+        """Mark the event handled, with nothing to send."""
+        await self.consults.record(None, 0, [], [], handled=event_id, now=self.clock.now())
+
+    async def send(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
+        """Record `outgoing` (and the event it answers as handled) and wake the outbox."""
+        await self.consults.record(None, 0, [], outgoing, handled=handled, now=self.clock.now())
+        self.on_outbox()
+
+    async def reply(
+        self, room: str, template: str, *, handled: str | None, language: str = "", **params: Any
+    ) -> None:
+        """Answer in `room` with `template`."""
+        content = self.renderer.render(template, language=language, **params)
+        payload = content_to_dict(content)
+        await self.send(
+            [Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)], handled=handled
+        )
+
+    async def private_reply(
+        self, message: IncomingMessage, template: str, *, language: str, **params: Any
+    ) -> None:
+        """An answer with staff numbers. Whether the room may see them is decided when it is
+        sent (outbox.py): if not, the answer goes to the asker's direct chat and the room gets
+        it without the numbers, saying where they went."""
+        answer = self.renderer.render(template, language=language, **params)
+        withheld = self.renderer.render(template, language=language, withheld="dm", **params)
+        payload = content_to_dict(answer) | {
+            "asker": message.sender,
+            "numbers": True,
+            "withheld": content_to_dict(withheld),
+        }
+        await self.send(
+            [Outgoing(kind=OutboxKind.SEND, room=message.room, payload=payload)],
+            handled=message.event_id,
+        )
+
+    async def lookup(
+        self, message: IncomingMessage, typed: str, track: Track | None
+    ) -> Service | None:
+        """The service `typed` names; else answer (which of several, or the closest) and None."""
+        found = find_service(await self.data.catalogue(), typed, track)
+        if found.service is not None:
+            return found.service
+        if found.candidates:
+            await self.reply(
+                message.room,
+                "ambiguous_service",
+                handled=message.event_id,
+                language=language(message),
+                service=typed,
+                candidates=found.candidates,
+                command=typed_command(message),
+            )
+            return None
+        await self.reply(
+            message.room,
+            "unknown_service",
+            handled=message.event_id,
+            language=language(message),
+            service=typed,
+            suggestion=found.suggestion,
+        )
+        return None
