@@ -8,8 +8,8 @@ from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.text.report import period_report
-from tests.cli.scripted import TZ, local
-from tests.cli.test_stats_verbs import FALUN, FALUN2, MORA, MORA2, STRANGER, november
+from tests.support.november import FALUN, FALUN2, MORA, MORA2, STRANGER, november
+from tests.support.scripted import TZ, local
 from tests.support.sqldb import run_sql
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
