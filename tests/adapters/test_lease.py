@@ -54,31 +54,19 @@ async def write(url: str, fence: LeaderLease, n: int) -> None:
         await conn.execute("INSERT INTO page VALUES (%s)", (n,))
 
 
-async def expiry_ms(url: str) -> int:
-    """When the lease lapses, in milliseconds on the database's clock."""
+async def scalar(url: str, sql: str, *params: object) -> Any:
+    """The one value a query gives, on the database's side."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        cursor = await conn.execute("SELECT expires_at_ms FROM leader_lease")
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+        row = await (await conn.execute(sql.encode(), params)).fetchone()
+    return row[0] if row else None
 
 
-async def database_clock_past(url: str, ms: int) -> bool:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        cursor = await conn.execute(f"SELECT {DB_NOW_MS} > %s", (ms,))
-        row = await cursor.fetchone()
-    return bool(row and row[0])
-
-
-async def someone_waits_for_a_lock(url: str) -> bool:
-    """True while a session on the database waits for a row lock (the takeover's UPDATE)."""
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        cursor = await conn.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        row = await cursor.fetchone()
-    return bool(row and row[0])
+EXPIRY = "SELECT expires_at_ms FROM leader_lease"  # on the database's clock, in ms
+PAST = f"SELECT {DB_NOW_MS} > %s"
+WAITING_FOR_A_LOCK = (  # a session waiting for a row lock: the takeover's UPDATE
+    "SELECT count(*) > 0 FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 async def pages(url: str) -> list[int]:
@@ -110,17 +98,17 @@ async def test_a_renewed_lease_is_kept_and_the_standby_waits(
 ) -> None:
     a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
     assert await a.try_acquire()
-    first_term = await expiry_ms(url)
+    first_term = await scalar(url, EXPIRY)
     keeping = asyncio.create_task(a.keep())
     try:
         await eventually(
-            lambda: database_clock_past(url, first_term),
+            lambda: scalar(url, PAST, first_term),
             within=5,
             what="the lease's first 0.6 s to pass on the database's clock",
         )
         assert not await b.try_acquire()  # renewed all along: still A's
         assert a.valid()
-        assert await expiry_ms(url) > first_term
+        assert await scalar(url, EXPIRY) > first_term
     finally:
         keeping.cancel()
 
@@ -154,15 +142,15 @@ async def test_a_takeover_waits_for_a_write_in_flight_and_the_write_after_it_fai
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with conn.transaction():
             await a.check(conn)  # the fence holds the lease row for share …
-            expiry = await expiry_ms(url)
+            expiry = await scalar(url, EXPIRY)
             await eventually(
-                lambda: database_clock_past(url, expiry),
+                lambda: scalar(url, PAST, expiry),
                 within=5,
                 what="the lease to expire on the database's clock",
             )
             taking = asyncio.create_task(b.wait_acquired())  # … past the lease's expiry
             await eventually(
-                lambda: someone_waits_for_a_lock(url),
+                lambda: scalar(url, WAITING_FOR_A_LOCK),
                 within=1.5,  # the fenced transaction is ended by the server after 2 s idle
                 what="the takeover to wait for the lease row the write in flight holds",
             )

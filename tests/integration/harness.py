@@ -167,6 +167,11 @@ class World:
             await store.close()
 
 
+def database_bytes(folder: Path) -> bytes:
+    """The database file and its WAL, as stored on disk."""
+    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
+
+
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

@@ -21,6 +21,7 @@ from .harness import (
     SWITCHBOARD,
     BotProcess,
     ask,
+    database_bytes,
     from_bot,
     is_page,
     join_invite,
@@ -33,11 +34,6 @@ pytestmark = [pytest.mark.integration]
 def _stamp(line: str) -> datetime:
     """The time of a bot log line ("2026-11-23 01:50:20,242 INFO …")."""
     return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-
-
-def database_bytes(folder: Path) -> bytes:
-    """The database file and its WAL, as stored on disk."""
-    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
 
 
 async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_path: Path) -> None:

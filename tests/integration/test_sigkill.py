@@ -33,7 +33,7 @@ from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import UserId
 from tests.support.waiting import eventually
 
-from .harness import QUESTION, BotProcess, World, auto_join, world
+from .harness import QUESTION, BotProcess, World, auto_join, database_bytes, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -97,11 +97,6 @@ def in_flight(database: Path, asked: list[str], acks: list[str]) -> set[str]:
     if any(event not in handled for event in acks):
         phases.add("a ✅ not yet handled")
     return phases
-
-
-def database_bytes(folder: Path) -> bytes:
-    """The database file and its WAL, as stored on disk."""
-    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
 
 
 def stamp(line: str) -> datetime:
