@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit demo bench mutation clean
+.PHONY: run test lint typecheck unit demo bench mutation docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(PY) -m consultbot demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check consultbot tests bench
-	$(VENV)/bin/ruff format --check consultbot tests bench
+	$(VENV)/bin/ruff check consultbot tests bench tools
+	$(VENV)/bin/ruff format --check consultbot tests bench tools
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict consultbot
@@ -35,6 +36,11 @@ test: lint typecheck unit
 mutation: $(STAMP)
 	$(VENV)/bin/mutmut run --max-children 2
 	$(VENV)/bin/mutmut results
+
+# The drawing of the layers in docs/architecture.md, from the import graph (tests/test_layers.py
+# fails when it is stale).
+docs: $(STAMP)
+	$(PY) tools/draw_layers.py
 
 bench: $(STAMP)
 	$(PY) bench/bench_roster.py

@@ -52,7 +52,7 @@ from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStor
 from consultbot.adapters.sql.stores import open_store
 from consultbot.config import parse_config
 from consultbot.domain.chat.commands import MAX_BODY_LENGTH
-from consultbot.domain.files.ical import MAX_SHIFTS
+from consultbot.domain.duty.ical import MAX_SHIFTS
 from consultbot.domain.files.uploads import MAX_UPLOAD_BYTES
 from consultbot.domain.types import UserId
 from consultbot.engine.admin import datasets

@@ -31,11 +31,11 @@ from consultbot.adapters.sql.stores import is_postgres_url, open_store
 from consultbot.config import Config, config_error
 from consultbot.domain.errors import NotLeader
 from consultbot.engine.delivery.pool import RoomPool
-from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, MetricsServer
+from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, Metrics, MetricsServer
 from consultbot.engine.service import ConsultService
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import Clock
 from consultbot.resources import example_config
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -179,28 +179,17 @@ async def running_bot(
             size=config.bot.room_pool,
             share_window=timedelta(seconds=config.bot.request_limit_seconds),
         )
-        service = ConsultService(
-            config=config,
-            data=store,
-            consults=store,
-            messenger=matrix,
-            timers=timers,
-            clock=clock,
-            tasks=tasks,
-            pool=pool,
-        )
-        pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
-        matrix.handler = service
-        service.metrics.attach(sync=matrix)
         syncing: list[asyncio.Task[None]] = []  # the sync loop /healthz watches
         started = asyncio.Event()
+        metrics = Metrics()
+        metrics.attach(sync=matrix)
         if lease is not None:
             stack.push_async_callback(lease.close)
-            service.metrics.attach(leader=lambda: started.is_set() and lease.held)
+            metrics.attach(leader=lambda: started.is_set() and lease.held)
         server = None
         if config.metrics.enabled:
             server = MetricsServer(
-                service.metrics,
+                metrics,
                 lambda: not syncing or not syncing[-1].done(),
                 max_age=sync_max_age,
             )
@@ -211,10 +200,25 @@ async def running_bot(
             stack.push_async_callback(lease.release)
             stack.push_async_callback(tasks.stop)  # the standby's sync, when stopped standing by
             await _stand_by(matrix, lease, tasks, syncing)
+        admin_room = ""
         if config.bot.admin_room:
-            service.admin_room = (
-                await matrix.join_room(config.bot.admin_room, makers=config.bot.admins) or ""
-            )
+            joined = await matrix.join_room(config.bot.admin_room, makers=config.bot.admins)
+            admin_room = joined or ""
+        service = ConsultService(
+            config=config,
+            data=store,
+            consults=store,
+            messenger=matrix,
+            timers=timers,
+            clock=clock,
+            tasks=tasks,
+            pool=pool,
+            metrics=metrics,
+            admin_room=admin_room,
+        )
+        # The parts made before the service (they are needed while standing by) learn of it.
+        pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
+        matrix.handler = service
         timers.start()
         stack.callback(timers.shutdown)
         # Stopped before the timers and the store: every background task ends first.

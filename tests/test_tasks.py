@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from consultbot.engine.tasks import Tasks
+from consultbot.tasks import Tasks
 from tests.support.waiting import eventually
 
 
@@ -21,12 +21,12 @@ async def test_a_failing_task_is_logged_with_its_name_and_context(
         failed.set()
         raise RuntimeError("boom")
 
-    with caplog.at_level(logging.ERROR, logger="consultbot.engine.tasks"):
+    with caplog.at_level(logging.ERROR, logger="consultbot.tasks"):
         task = tasks.spawn(fails(), name="outbox K-000001", context="outbox lane K-000001")
         await asyncio.wait_for(failed.wait(), 5)
         await asyncio.gather(task, return_exceptions=True)
         await eventually(lambda: not tasks.running, within=5, what="the task's done callback")
-    [record] = [r for r in caplog.records if r.name == "consultbot.engine.tasks"]
+    [record] = [r for r in caplog.records if r.name == "consultbot.tasks"]
     assert "outbox K-000001" in record.getMessage()
     assert "outbox lane K-000001" in record.getMessage()
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
@@ -64,6 +64,6 @@ async def test_a_cancelled_task_is_not_reported_as_a_failure(
         await asyncio.Event().wait()
 
     tasks.spawn(idle(), name="idle")
-    with caplog.at_level(logging.ERROR, logger="consultbot.engine.tasks"):
+    with caplog.at_level(logging.ERROR, logger="consultbot.tasks"):
         await tasks.stop()
-    assert not [r for r in caplog.records if r.name == "consultbot.engine.tasks"]
+    assert not [r for r in caplog.records if r.name == "consultbot.tasks"]

@@ -476,7 +476,7 @@ def _emit(ctx: Context, data: bytes) -> None:
 
 
 async def cmd_export(ctx: Context) -> int:
-    from consultbot.domain.files.ical import shifts_to_ical
+    from consultbot.domain.duty.ical import shifts_to_ical
 
     service = await _service(ctx, ctx.args.service)
     start = _date(ctx, ctx.args.start)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from consultbot.config import Config
 from consultbot.domain.consult.retention import START_DELAY, cutoffs, next_run
 from consultbot.engine.questions import Questions
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import Clock, ConsultStore, Purged, Timers
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consultbot.config import Config
-from consultbot.domain.types import ConsultId, UserId
+from consultbot.domain.types import ConsultId, Track, UserId
 from consultbot.engine.admin.posts import AdminPosts
 from consultbot.engine.delivery.outbox import Dispatcher, retry_delay
 from consultbot.engine.delivery.pool import RoomPool
@@ -30,7 +30,6 @@ from consultbot.engine.metrics import Metrics
 from consultbot.engine.questions import Questions
 from consultbot.engine.reminders import DutyReminders
 from consultbot.engine.retention import Retention
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -44,6 +43,8 @@ from consultbot.ports import (
     Messenger,
     Timers,
 )
+from consultbot.tasks import Tasks
+from consultbot.text.render import ChatRenderer
 from consultbot.text.views import ConsultRenderer
 
 
@@ -63,14 +64,26 @@ class ConsultService:
         retry_delay: Callable[[int], float] = retry_delay,
         files: FileSource | None = None,
         pool: RoomPool | None = None,
+        metrics: Metrics | None = None,
+        admin_room: str | None = None,
     ) -> None:
+        """`admin_room` is the room admin alerts go to, joined already (default: the config's
+        `bot.admin_room` when that is a room id); "" for a private room with each admin."""
         self.consults = consults
         self.pool = pool
         self.tasks = tasks or Tasks()
-        self.renderer = ConsultRenderer(config=config, data=data)
+        conference = config.tracks[Track.MDK]
+        self.renderer = ConsultRenderer(
+            chat=ChatRenderer(config.bot.timezone, config.bot.language),
+            data=data,
+            hours=config.hours_of(),
+            meeting_url=conference.meeting_url,
+            meeting_reminder_seconds=conference.meeting_reminder_seconds,
+        )
         self.questions = Questions(messenger)
-        self.metrics = Metrics()
-        admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        self.metrics = metrics or Metrics()
+        if admin_room is None:
+            admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         self.dispatcher = Dispatcher(
             store=consults,
             messenger=messenger,

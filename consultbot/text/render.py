@@ -12,8 +12,8 @@ from typing import Any
 
 import jinja2
 
-from consultbot.domain.duty import phones
 from consultbot.domain.errors import Problem
+from consultbot.domain.files import phones
 from consultbot.resources import templates_dir
 
 LANGUAGES = ("sv", "en")
@@ -96,7 +96,7 @@ def keys(language: str) -> dict[str, set[str]]:
 
 
 def tel_uri(phone: str) -> str:
-    """A `tel:` URI in international form: 070-174 06 21 → tel:+46701740621 (domain/phones.py)."""
+    """A `tel:` URI in international form: 070-174 06 21 → tel:+46701740621 (files/phones.py)."""
     return phones.tel_uri(phone)
 
 

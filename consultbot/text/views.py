@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from consultbot.config import Config
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.duty.hours import Hours
 from consultbot.domain.types import ServiceId, Track
 from consultbot.ports import Content, DataStore
 from consultbot.text.render import ChatRenderer, chat_names
@@ -34,10 +35,22 @@ def service_name(catalogue: Catalogue, service: ServiceId | str) -> str:
 class ConsultRenderer:
     """Renders chat messages; `view` is what a template may know about a consult."""
 
-    def __init__(self, *, config: Config, data: DataStore) -> None:
-        self._config = config
+    def __init__(
+        self,
+        *,
+        chat: ChatRenderer,
+        data: DataStore,
+        hours: Mapping[Track, Hours],
+        meeting_url: str,
+        meeting_reminder_seconds: int,
+    ) -> None:
+        # Settings come as values, not as the Config: text sits below config.py (whose
+        # error messages come from the message catalogue here).
+        self.chat = chat
         self._data = data
-        self.chat = ChatRenderer(config.bot.timezone, config.bot.language)
+        self._hours = hours
+        self._meeting_url = meeting_url
+        self._meeting_reminder_minutes = meeting_reminder_seconds // 60
 
     @property
     def language(self) -> str:
@@ -68,7 +81,7 @@ class ConsultRenderer:
         member = await self._data.staff_member(consult.requester)
         unit = service_name(catalogue, member.unit) if member else ""
         track_name = chat_names(language)["track"][consult.track.value]
-        hours = self._config.tracks[consult.track].hours
+        hours = self._hours[consult.track]
         conference = self._conference(consult, catalogue)
         if consult.is_conference:
             conference["service_name"] = ", ".join(conference["service_names"].values())
@@ -99,7 +112,7 @@ class ConsultRenderer:
 
     def meeting_url(self, consult: esc.Consult) -> str:
         """The conference's meeting link (`tracks.mdk.meeting_url`, `{consult}` filled in)."""
-        return self._config.tracks[Track.MDK].meeting_url.replace("{consult}", consult.id)
+        return self._meeting_url.replace("{consult}", consult.id)
 
     def _conference(self, consult: esc.Consult, catalogue: Catalogue) -> dict[str, Any]:
         """What a conference's templates show per service: who was paged, who acknowledged."""
@@ -123,6 +136,5 @@ class ConsultRenderer:
             "service_names": {leg["id"]: leg["name"] for leg in legs},
             "meeting_url": self.meeting_url(consult) if consult.is_conference else "",
             "meeting_at": meeting,
-            "meeting_reminder_minutes": self._config.tracks[Track.MDK].meeting_reminder_seconds
-            // 60,
+            "meeting_reminder_minutes": self._meeting_reminder_minutes,
         }

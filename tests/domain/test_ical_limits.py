@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from consultbot.domain.duty import ical
 from consultbot.domain.duty.roster import check_roster
-from consultbot.domain.files import ical
 from consultbot.text.render import Messages
 from tests.support.catalogue import CATALOGUE, TZ
 

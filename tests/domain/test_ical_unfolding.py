@@ -9,7 +9,7 @@ import itertools
 import pytest
 from icalendar.parser import Contentlines
 
-from consultbot.domain.files.ical import content_lines
+from consultbot.domain.duty.ical import content_lines
 
 FOLDS = [
     "",

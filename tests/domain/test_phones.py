@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consultbot.domain.duty import phones
 from consultbot.domain.duty.people import parse_directory, parse_staff
 from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.errors import Severity
+from consultbot.domain.files import phones
 from consultbot.text.render import tel_uri
 from tests.support.catalogue import CATALOGUE, TZ
 

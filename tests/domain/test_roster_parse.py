@@ -10,9 +10,9 @@ import icalendar
 import openpyxl
 import pytest
 
+from consultbot.domain.duty.ical import shifts_to_ical
 from consultbot.domain.duty.roster import RosterCheck, Shift, check_roster
 from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.files.ical import shifts_to_ical
 from consultbot.domain.types import ServiceId, UserId
 from tests.support.catalogue import CATALOGUE, HOURS, TZ
 

@@ -13,8 +13,8 @@ import zipfile
 import openpyxl
 import pytest
 
-from consultbot.domain.duty.people import STAFF_COLUMNS
 from consultbot.domain.errors import Problem, Severity
+from consultbot.domain.files.formats import STAFF_COLUMNS
 from consultbot.domain.files.tables import Row, decode_text, is_xlsx, read_rows
 from consultbot.text.render import Messages
 

@@ -88,7 +88,6 @@ from consultbot.domain.chat import audience
 from consultbot.domain.consult import polls
 from consultbot.domain.errors import ConsultbotError
 from consultbot.domain.types import UserId
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import (
     ConsultStore,
     Content,
@@ -103,6 +102,7 @@ from consultbot.ports import (
     RoomRefused,
     UnsafeRoom,
 )
+from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 

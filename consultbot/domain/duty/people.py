@@ -7,22 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from consultbot.domain.chat.matrix_ids import normalise_matrix_id
-from consultbot.domain.duty import phones
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.files import validation
-from consultbot.domain.files.tables import Cell, Columns, Row, read_rows
+from consultbot.domain.files import phones, validation
+from consultbot.domain.files.formats import DIRECTORY_COLUMNS, STAFF_COLUMNS
+from consultbot.domain.files.tables import Cell, Row, read_rows
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, UserId
-
-STAFF_COLUMNS = Columns(
-    required={"matrix_id": ("matrix-id", "matrix id"), "name": ("namn",), "unit": ("enhet",)},
-    optional={"title": ("titel",), "phone": ("telefon", "tel")},
-)
-DIRECTORY_COLUMNS = Columns(
-    required={"unit": ("enhet",), "name": ("namn",), "phone": ("telefon", "tel")},
-    optional={"municipality": ("kommun",), "notes": ("anteckningar", "anteckning", "kommentar")},
-)
 
 
 @dataclass(frozen=True, kw_only=True)

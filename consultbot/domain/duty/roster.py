@@ -31,15 +31,15 @@ from zoneinfo import ZoneInfo
 
 from consultbot.domain.chat.matrix_ids import is_matrix_id as is_matrix_id
 from consultbot.domain.chat.matrix_ids import normalise_matrix_id
-from consultbot.domain.duty import phones
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.ical import read_ical_roster, release
 from consultbot.domain.duty.shifts import RawShift as RawShift
 from consultbot.domain.duty.shifts import Shift as Shift
 from consultbot.domain.errors import HasProblems, Problem, Severity
-from consultbot.domain.files import validation
-from consultbot.domain.files.ical import read_ical_roster, release
-from consultbot.domain.files.tables import Cell, Columns, Row, read_rows
+from consultbot.domain.files import phones, validation
+from consultbot.domain.files.formats import ROSTER_COLUMNS
+from consultbot.domain.files.tables import Cell, Row, read_rows
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, Track, UserId
 
@@ -68,18 +68,6 @@ CODE_COLUMN = {
     "phone_lost_zero": "phone",
     "phone_stored_as_number": "phone",
 }
-
-ROSTER_COLUMNS = Columns(
-    required={
-        "service": ("tjänst", "tjanst"),
-        "level": ("nivå", "niva"),
-        "start": (),
-        "end": ("slut",),
-        "matrix_id": ("matrix-id", "matrix id"),
-        "name": ("namn",),
-    },
-    optional={"phone": ("telefon", "tel")},
-)
 
 
 @dataclass(frozen=True, kw_only=True)

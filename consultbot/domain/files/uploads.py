@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consultbot.domain.duty.people import DIRECTORY_COLUMNS, STAFF_COLUMNS
-from consultbot.domain.duty.roster import ROSTER_COLUMNS
+from consultbot.domain.files.formats import DIRECTORY_COLUMNS, ROSTER_COLUMNS, STAFF_COLUMNS
 from consultbot.domain.files.tables import OLE2_MAGIC, ZIP_MAGIC, Columns
 from consultbot.domain.types import Dataset, UserId
 

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from consultbot.domain.duty import phones
+from consultbot.domain.files import phones
 
 Found = tuple[str, dict[str, str]]
 

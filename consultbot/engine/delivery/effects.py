@@ -25,7 +25,6 @@ from consultbot.engine.delivery.content import NUMBER_TEMPLATES, WIDGET_ID, WIDG
 from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.rooms import PrivateRooms
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import (
     Clock,
     ConflictError,
@@ -35,6 +34,7 @@ from consultbot.ports import (
     OutboxItem,
     RoomRefused,
 )
+from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer, room_name
 
 log = logging.getLogger(__name__)

@@ -55,8 +55,8 @@ from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, critical, la
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.reports import send_report
 from consultbot.engine.delivery.rooms import PrivateRooms
-from consultbot.engine.tasks import Tasks
 from consultbot.ports import Clock, ConsultStore, Messenger, OutboxItem, OutboxKind, UnsafeRoom
+from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer
 
 log = logging.getLogger(__name__)
