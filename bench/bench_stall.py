@@ -47,7 +47,7 @@ from typing import Any
 import benchlib
 
 from consultbot.adapters.matrix import message_text
-from consultbot.adapters.matrix.client import strip_reply_fallback
+from consultbot.adapters.matrix.events import strip_reply_fallback
 from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore, MemoryMessenger
 from consultbot.adapters.sql.stores import open_store
 from consultbot.config import parse_config
@@ -139,7 +139,7 @@ def config(workdir: Path) -> Any:
 
 
 def message(content: dict[str, Any], *, sender: UserId = DOCTOR, room: str = DM) -> IncomingMessage:
-    """As the Matrix adapter builds it from an event's content (adapters/matrix.py `_deliver`)."""
+    """As the Matrix adapter builds it from an event's content (adapters/matrix/events.py)."""
     chat = message_text.is_chat(content)
     body = content.get("body") if chat else None
     source = {"content": content}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from consultbot.adapters.sql.migrations import SCHEMA_VERSION
 from consultbot.adapters.sql.stores import open_store
-from consultbot.cli.doctor import (
+from consultbot.cli.doctor import _database
+from consultbot.cli.preflight import (
     Check,
     Level,
-    _database,
     clock_skew,
     exit_code,
     format_check,

@@ -6,7 +6,9 @@ import io
 import sqlite3
 from pathlib import Path
 
-from consultbot.cli.main import database_reason, main, shifts_to_csv
+from consultbot.cli.context import database_reason
+from consultbot.cli.duty import shifts_to_csv
+from consultbot.cli.main import main
 from consultbot.domain.duty.roster import check_roster
 from consultbot.text.render import Messages
 from tests.cli.conftest import Run

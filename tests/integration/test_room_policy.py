@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nio import RoomCreateResponse, RoomPreset
 
-from consultbot.adapters.matrix.client import ROOM_POLICY
+from consultbot.adapters.matrix.provisioning import ROOM_POLICY
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
 

@@ -11,7 +11,7 @@ import pytest
 from nio import RoomPutStateResponse
 
 from consultbot.adapters.matrix import room_policy
-from consultbot.adapters.matrix.client import ROOM_POLICY
+from consultbot.adapters.matrix.provisioning import ROOM_POLICY
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from tests.support.waiting import eventually

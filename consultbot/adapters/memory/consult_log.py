@@ -1,0 +1,268 @@
+"""The in-memory consult log, outbox, pool, reminders, meta and retention: dictionaries with
+the SQL store's semantics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from consultbot.domain.consult.escalation import Consult, fold
+from consultbot.domain.consult.events import Event, RoomCreated
+from consultbot.domain.consult.stats import (
+    ConsultSummary,
+    FactTable,
+    frozen_unit,
+    summarise,
+    table_of,
+    unit_of,
+)
+from consultbot.domain.duty.reminders import SentReminder
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.ports import (
+    ConflictError,
+    ConsultStore,
+    DataStore,
+    OutboxItem,
+    OutboxKind,
+    Outgoing,
+    PoolRoom,
+    Purged,
+)
+
+
+@dataclass
+class MemoryConsultStore(ConsultStore):
+    """Consult logs, outbox and bot state in dictionaries."""
+
+    _logs: dict[ConsultId, list[Event]] = field(default_factory=dict)
+    _outbox: list[tuple[OutboxItem, bool]] = field(default_factory=list)
+    _handled: set[str] = field(default_factory=set)
+    _meta: dict[str, str] = field(default_factory=dict)
+    _numbers: int = 0
+    staff: DataStore | None = None  # where requesters' units come from, for statistics
+
+    _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
+    _pool: list[PoolRoom] = field(default_factory=list)
+    # Retention: when outbox entries were sent and events handled; purged consults' summaries.
+    _outbox_next: int = 0
+    _sent_at: dict[int, datetime] = field(default_factory=dict)
+    _handled_at: dict[str, datetime] = field(default_factory=dict)
+    _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
+
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        self._numbers += 1
+        consult = ConsultId(f"K-{self._numbers:06d}")
+        self._logs[consult] = []
+        return consult
+
+    async def record(
+        self,
+        consult: ConsultId | None,
+        expected_length: int,
+        events: Sequence[Event],
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        sent: int | None = None,
+        now: datetime,
+    ) -> list[int]:
+        if consult is not None and events:
+            log = self._logs.get(consult)
+            if log is None or len(log) != expected_length:
+                raise ConflictError(f"{consult}: expected {expected_length} events")
+            fold([*log, *events])  # refuse a log that does not fold, as SQLite does
+            log.extend(events)
+        ids = []
+        for item in outgoing:
+            self._outbox_next += 1  # never reused, also after a purge
+            number = self._outbox_next
+            stored = OutboxItem(
+                id=number,
+                kind=item.kind,
+                consult=item.consult,
+                room=item.room,
+                payload=item.payload,
+                txn=f"consultbot-memory-{number}",
+            )
+            self._outbox.append((stored, False))
+            ids.append(number)
+        if handled is not None:
+            self._handled.add(handled)
+            self._handled_at.setdefault(handled, now)
+        if sent is not None:
+            await self.sent(sent, now=now)
+        return ids
+
+    async def events(self, consult: ConsultId) -> list[Event]:
+        return list(self._logs.get(consult, []))
+
+    async def consult(self, consult: ConsultId) -> Consult | None:
+        log = self._logs.get(consult)
+        return fold(log) if log else None
+
+    def _all(self) -> list[Consult]:
+        found = [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
+        return found
+
+    async def open_consults(self) -> list[Consult]:
+        return [c for c in self._all() if c.is_open or c.deadline is not None]
+
+    async def consult_for_room(self, room: str) -> ConsultId | None:
+        return next((c.id for c in self._all() if c.room == room), None)
+
+    async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
+        return [
+            c
+            for c in self._all()
+            if (user == c.requester or user in c.paged_users) and (c.is_open or not open_only)
+        ]
+
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        return [c for c in self._all() if start <= c.requested_at < end]
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        units: dict[str, str] = {}
+        if self.staff is not None:
+            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
+        summaries += self._purged.values()
+        return table_of(
+            s.facts(unit_of(s.requester, units))
+            for s in sorted(summaries, key=lambda s: s.requested_at)
+            if s.counted and start <= s.requested_at < end
+        )
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        found = [r for r in self._reminders.values() if r.end > since]
+        return sorted(found, key=lambda r: (r.start, r.user))
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        for reminder in remove:
+            self._reminders.pop((reminder.user, reminder.start), None)
+        for reminder in add:
+            self._reminders[(reminder.user, reminder.start)] = reminder
+        await self.record(None, 0, [], outgoing, now=now)
+
+    async def pending(self) -> list[OutboxItem]:
+        return [item for item, done in self._outbox if not done]
+
+    async def sent(self, item: int, *, now: datetime) -> None:
+        # A sent entry keeps no payload, as in the SQL stores.
+        self._outbox = [
+            (replace(i, payload={}), True) if i.id == item else (i, done)
+            for i, done in self._outbox
+        ]
+        self._sent_at.setdefault(item, now)
+
+    async def is_handled(self, event_id: str) -> bool:
+        return event_id in self._handled
+
+    async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
+        if all(p.room != room for p in self._pool):
+            self._pool.append(PoolRoom(room=room, created_at=now, policy=policy))
+
+    async def pool_rooms(self) -> list[PoolRoom]:
+        return sorted(self._pool, key=lambda p: (p.created_at, p.room))
+
+    async def drop_pool_room(self, room: str) -> bool:
+        before = len(self._pool)
+        self._pool = [p for p in self._pool if p.room != room]
+        return len(self._pool) < before
+
+    async def claim_pool_room(
+        self,
+        consult: ConsultId,
+        expected_length: int,
+        *,
+        policy: str,
+        made_after: datetime,
+        now: datetime,
+    ) -> str | None:
+        usable = [p for p in await self.pool_rooms() if p.policy == policy]
+        found = next((p for p in usable if p.created_at > made_after), None)
+        if found is None:
+            return None
+        await self.record(
+            consult, expected_length, [Event.of(now, RoomCreated(room=found.room))], [], now=now
+        )
+        await self.drop_pool_room(found.room)
+        return found.room
+
+    async def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
+
+    async def meta_under(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in self._meta.items() if k.startswith(prefix)}
+
+    # -- retention (as the SQLite store: ports.py) ----------------------------------------------
+
+    def _quiet(self, before: datetime) -> list[tuple[ConsultId, Consult]]:
+        """The consults, not purged, closed/unanswered/withdrawn without a deadline, whose
+        last event is before `before`, by number."""
+        found = []
+        for cid, log in sorted(self._logs.items()):
+            if log and log[-1].at < before:
+                consult = fold(log)
+                if not consult.is_open and consult.deadline is None:
+                    found.append((cid, consult))
+        return found
+
+    def _leaves(self, consult: ConsultId) -> list[tuple[OutboxItem, bool]]:
+        return [
+            (item, done)
+            for item, done in self._outbox
+            if item.consult == consult and item.kind is OutboxKind.LEAVE
+        ]
+
+    async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
+        rooms = [
+            (cid, c.room) for cid, c in self._quiet(quiet_since) if c.room and not self._leaves(cid)
+        ]
+        leaving = [Outgoing(kind=OutboxKind.LEAVE, room=r, payload={}, consult=c) for c, r in rooms]
+        await self.record(None, 0, [], leaving, now=now)
+        return [room for _, room in rooms]
+
+    async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
+        units: dict[str, str] = {}
+        if self.staff is not None:
+            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        consults = events = 0
+        gone: set[ConsultId] = set()
+        for cid, consult in self._quiet(before):
+            if consult.room and not any(done for _, done in self._leaves(cid)):
+                continue  # its room is not left yet
+            summary = summarise(self._logs[cid])
+            unit = unit_of(summary.requester, units)
+            self._purged[cid] = replace(summary, requester=frozen_unit(unit))
+            events += len(self._logs[cid])
+            self._logs[cid] = []
+            consults += 1
+            gone.add(cid)
+        newest = max((item.id for item, _ in self._outbox), default=0)
+        kept = [
+            (item, done)
+            for item, done in self._outbox
+            if item.consult not in gone
+            and not (
+                item.consult is None
+                and done
+                and self._sent_at.get(item.id, now) < before
+                and item.id < newest
+            )
+        ]
+        outbox = len(self._outbox) - len(kept)
+        self._outbox = kept
+        old = {e for e in self._handled if e.startswith("$") and self._handled_at[e] < before}
+        self._handled -= old
+        return Purged(consults=consults, events=events, outbox=outbox, handled=len(old))

@@ -1,0 +1,275 @@
+"""The consult log in SQL: consult numbers, event logs (compare-and-set on their length),
+the outbox, handled Matrix events, duty reminders and the warm room pool.
+
+Every method that appends to a consult's log lives here (`record`, `claim_pool_room`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from consultbot.adapters.sql import stats as stats_sqlite
+from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
+from consultbot.adapters.sql.dialect import Connection
+from consultbot.domain.consult.escalation import Consult, fold
+from consultbot.domain.consult.events import Event, EventKind, RoomCreated
+from consultbot.domain.duty.reminders import SentReminder
+from consultbot.domain.types import ConsultId, UserId
+from consultbot.ports import (
+    ConflictError,
+    ConsultLog,
+    Outbox,
+    OutboxItem,
+    OutboxKind,
+    Outgoing,
+    PoolRoom,
+    PoolRooms,
+    ReminderLog,
+)
+
+# holds staff numbers, and none of it is needed again (a resend reads only pending entries).
+_MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
+
+
+async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
+    """The consult's log, oldest first, read on `db` (inside the caller's lock)."""
+    async with db.execute(
+        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq",
+        (consult,),
+    ) as cursor:
+        return [
+            Event(kind=EventKind(r[1]), at=from_ms(r[0]), data=json.loads(r[2]))
+            for r in await cursor.fetchall()
+        ]
+
+
+async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
+    """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order."""
+    ids = []
+    for item in outgoing:
+        payload = json.dumps(item.payload, ensure_ascii=False)
+        [(number,)] = await db.execute_fetchall(  # one round trip to aiosqlite's thread
+            "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            (item.kind, item.consult, item.room, payload, to_ms(now)),
+        )
+        ids.append(int(number))
+    return ids
+
+
+class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
+    """Consult logs and what is written in the same transactions."""
+
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        async with self._transaction() as db:
+            async with db.execute("SELECT coalesce(max(number), 0) + 1 FROM consult") as cursor:
+                row = await cursor.fetchone()
+            number = int(row[0]) if row else 1
+            consult = ConsultId(f"K-{number:06d}")
+            await db.execute(
+                "INSERT INTO consult (id, number, created_at) VALUES ($1, $2, $3)",
+                (consult, number, to_seconds(now)),
+            )
+        return consult
+
+    async def record(
+        self,
+        consult: ConsultId | None,
+        expected_length: int,
+        events: Sequence[Event],
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        sent: int | None = None,
+        now: datetime,
+    ) -> list[int]:
+        async with self._transaction() as db:
+            if consult is not None and events:
+                await self._append(db, consult, expected_length, events)
+            ids = await queue(db, outgoing, now)
+            if handled is not None:
+                await db.execute(
+                    "INSERT INTO handled_event VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    (handled, to_ms(now)),
+                )
+            if sent is not None:
+                await db.execute(_MARK_SENT + " AND sent_at_ms IS NULL", (to_ms(now), sent))
+        return ids
+
+    async def _append(
+        self,
+        db: Connection,
+        consult: ConsultId,
+        expected_length: int,
+        events: Sequence[Event],
+    ) -> None:
+        async with db.execute("SELECT length FROM consult WHERE id = $1", (consult,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            raise ConflictError(f"{consult} was not allocated")
+        if int(row[0]) != expected_length:
+            raise ConflictError(f"{consult} has {row[0]} events, expected {expected_length}")
+        await db.executemany(
+            "INSERT INTO consult_event VALUES ($1, $2, $3, $4, $5)",
+            [
+                (
+                    consult,
+                    expected_length + n,
+                    to_ms(e.at),
+                    e.kind,
+                    json.dumps(e.data, ensure_ascii=False),
+                )
+                for n, e in enumerate(events)
+            ],
+        )
+        log = await read_events(db, consult)
+        state = fold(log)
+        await stats_sqlite.write(db, consult, expected_length + len(events), log)
+        await db.execute(
+            "UPDATE consult SET length = $1, requester = $2, service = $3, track = $4, state = $5,"
+            " room = $6, requested_at_ms = $7, deadline_ms = $8 WHERE id = $9",
+            (
+                expected_length + len(events),
+                state.requester,
+                state.service,
+                state.track.value,
+                state.state.value,
+                state.room or None,
+                to_ms(state.requested_at),
+                to_ms(state.deadline) if state.deadline else None,
+                consult,
+            ),
+        )
+        await db.executemany(
+            "INSERT INTO consult_party VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(consult, user) for user in (state.requester, *state.paged_users)],
+        )
+
+    async def events(self, consult: ConsultId) -> list[Event]:
+        async with self._lock:
+            return await read_events(self._db, consult)
+
+    async def consult(self, consult: ConsultId) -> Consult | None:
+        events = await self.events(consult)
+        return fold(events) if events else None
+
+    async def open_consults(self) -> list[Consult]:
+        return await self._consults(
+            "c.deadline_ms IS NOT NULL"
+            " OR c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
+        )
+
+    async def consult_for_room(self, room: str) -> ConsultId | None:
+        value = await self._one("SELECT id FROM consult WHERE room = $1", (room,))
+        return ConsultId(value) if value else None
+
+    async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
+        condition = 'c.id IN (SELECT consult_id FROM consult_party WHERE "user" = $1)'
+        if open_only:
+            condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
+        return await self._consults(condition, (user,))
+
+    async def duty_reminders(self, since: datetime) -> list[SentReminder]:
+        rows = await self._rows(
+            'SELECT "user", start_ms, end_ms, told FROM duty_reminder WHERE end_ms > $1'
+            ' ORDER BY start_ms, "user"',
+            (to_ms(since),),
+        )
+        return [
+            SentReminder(user=UserId(r[0]), start=from_ms(r[1]), end=from_ms(r[2]), told=r[3])
+            for r in rows
+        ]
+
+    async def record_reminders(
+        self,
+        remove: Sequence[SentReminder],
+        add: Sequence[SentReminder],
+        outgoing: Sequence[Outgoing],
+        *,
+        now: datetime,
+    ) -> None:
+        async with self._transaction() as db:
+            for r in remove:
+                await db.execute(
+                    'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
+                    (r.user, to_ms(r.start)),
+                )
+            for r in add:
+                await db.execute(
+                    "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
+                    ' ON CONFLICT ("user", start_ms)'
+                    " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
+                    " sent_at_ms = excluded.sent_at_ms",
+                    (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
+                )
+            await queue(db, outgoing, now)
+
+    async def pending(self) -> list[OutboxItem]:
+        instance = await self._instance()
+        rows = await self._rows(
+            "SELECT id, kind, consult_id, room, payload FROM outbox WHERE sent_at_ms IS NULL"
+            " ORDER BY id"
+        )
+        return [
+            OutboxItem(
+                id=int(r[0]),
+                kind=OutboxKind(r[1]),
+                consult=ConsultId(r[2]) if r[2] else None,
+                room=r[3],
+                payload=json.loads(r[4]),
+                txn=f"consultbot-{instance}-{r[0]}",
+            )
+            for r in rows
+        ]
+
+    async def sent(self, item: int, *, now: datetime) -> None:
+        await self._write(_MARK_SENT, (to_ms(now), item))
+
+    async def is_handled(self, event_id: str) -> bool:
+        return (
+            await self._one("SELECT 1 FROM handled_event WHERE event_id = $1", (event_id,))
+            is not None
+        )
+
+    async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
+        await self._write(
+            "INSERT INTO room_pool VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            (room, to_ms(now), policy),
+        )
+
+    async def pool_rooms(self) -> list[PoolRoom]:
+        rows = await self._rows(
+            "SELECT room, created_at_ms, policy FROM room_pool ORDER BY created_at_ms, room"
+        )
+        return [PoolRoom(room=r[0], created_at=from_ms(r[1]), policy=r[2]) for r in rows]
+
+    async def drop_pool_room(self, room: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
+            return cursor.rowcount > 0
+
+    async def claim_pool_room(
+        self,
+        consult: ConsultId,
+        expected_length: int,
+        *,
+        policy: str,
+        made_after: datetime,
+        now: datetime,
+    ) -> str | None:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT room FROM room_pool WHERE policy = $1 AND created_at_ms > $2"
+                " ORDER BY created_at_ms, room LIMIT 1",
+                (policy, to_ms(made_after)),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            room = str(row[0])
+            await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
+            await self._append(
+                db, consult, expected_length, [Event.of(now, RoomCreated(room=room))]
+            )
+            return room

@@ -1,0 +1,277 @@
+"""The versioned data sets in SQL: catalogue, roster, staff list, contact directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from consultbot.adapters.sql.base import from_seconds, to_seconds
+from consultbot.adapters.sql.dialect import marks
+from consultbot.adapters.sql.handovers import HandoverSql
+from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.duty.handover import cover
+from consultbot.domain.duty.oncall import OnDuty, on_duty
+from consultbot.domain.duty.people import DirectoryEntry, StaffMember
+from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
+from consultbot.domain.errors import NothingToRollBack
+from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
+from consultbot.ports import (
+    DataSets,
+    Version,
+)
+
+_MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
+_SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
+
+
+def _shift(row: Sequence[Any]) -> Shift:
+    return Shift(
+        service=ServiceId(row[0]),
+        level=row[1],
+        start=from_seconds(row[2]),
+        end=from_seconds(row[3]),
+        user=UserId(row[4]),
+        name=row[5],
+        phone=row[6],
+    )
+
+
+class DataSetSql(HandoverSql, DataSets):
+    """Every import a new version in one transaction; the previous one kept for rollback."""
+
+    # -- catalogue ------------------------------------------------------------------------------
+
+    async def import_catalogue(self, catalogue: Catalogue, *, source: str, now: datetime) -> int:
+        async with self._transaction() as db:
+            number = await self._new_version(
+                db, Dataset.CATALOGUE, source, f"{len(catalogue)} services", now
+            )
+            await db.executemany(
+                "INSERT INTO service VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                [
+                    (
+                        number,
+                        position,
+                        s.id,
+                        s.name,
+                        s.kind.value,
+                        json.dumps([t.value for t in s.tracks]),
+                        json.dumps(list(s.aliases), ensure_ascii=False),
+                        s.switchboard,
+                        s.municipality,
+                    )
+                    for position, s in enumerate(catalogue.services)
+                ],
+            )
+        self._catalogue = None
+        return number
+
+    async def catalogue(self) -> Catalogue:
+        active = await self._active(Dataset.CATALOGUE)
+        if self._catalogue is not None and self._catalogue[0] == active:
+            return self._catalogue[1]
+        services: list[Service] = []
+        if active is not None:
+            rows = await self._rows(
+                "SELECT id, name, kind, tracks, aliases, switchboard, municipality FROM service"
+                " WHERE version = $1 ORDER BY position",
+                (active,),
+            )
+            for row in rows:
+                services.append(
+                    Service(
+                        id=ServiceId(row[0]),
+                        name=row[1],
+                        kind=ServiceKind(row[2]),
+                        tracks=tuple(Track(t) for t in json.loads(row[3])),
+                        aliases=tuple(json.loads(row[4])),
+                        switchboard=row[5],
+                        municipality=row[6],
+                    )
+                )
+        catalogue = Catalogue(tuple(services))
+        self._catalogue = (active, catalogue)
+        return catalogue
+
+    # -- roster ---------------------------------------------------------------------------------
+
+    async def import_roster(
+        self,
+        shifts: Sequence[Shift],
+        periods: Mapping[ServiceId, Period | Sequence[Period]],
+        *,
+        source: str,
+        now: datetime,
+    ) -> int:
+        summary = f"{len(shifts)} shifts, {len(periods)} services"
+        async with self._transaction() as db:
+            number = await self._new_version(db, Dataset.ROSTER, source, summary, now)
+            await db.executemany(
+                "UPDATE shift SET removed_in = $1 WHERE service_id = $2 AND removed_in IS NULL"
+                " AND start_ts >= $3 AND start_ts < $4",
+                [
+                    (number, sid, to_seconds(lo), to_seconds(hi))
+                    for sid, value in periods.items()
+                    for lo, hi in period_list(value)
+                ],
+            )
+            await db.executemany(
+                f"INSERT INTO shift ({_SHIFT_COLUMNS}, version) VALUES ({marks(8)})",
+                (
+                    (
+                        s.service,
+                        s.level,
+                        to_seconds(s.start),
+                        to_seconds(s.end),
+                        s.user,
+                        s.name,
+                        s.phone,
+                        number,
+                    )
+                    for s in shifts
+                ),
+            )
+        return number
+
+    async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
+        moment = to_seconds(at)
+        # One round trip to aiosqlite's thread: most of a lookup's time is the hand-over.
+        rows = await self._rows(
+            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = $1 AND removed_in IS NULL"
+            " AND start_ts > $2 AND start_ts <= $3 AND end_ts > $4",
+            (service, moment - _MAX_SHIFT_SECONDS, moment, moment),
+        )
+        layer = await self._layer(service)
+        return on_duty(service, at, cover((_shift(row) for row in rows), layer))
+
+    async def shifts(
+        self, service: ServiceId, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Shift]:
+        low = to_seconds(start) - _MAX_SHIFT_SECONDS if start else -(2**62)
+        high = to_seconds(end) if end else 2**62
+        rows = await self._rows(
+            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = $1 AND removed_in IS NULL"
+            " AND start_ts > $2 AND start_ts < $3 AND end_ts > $4"
+            " ORDER BY start_ts, level, matrix_id",
+            (service, low, high, to_seconds(start) if start else -(2**62)),
+        )
+        layer = await self._layer(service)
+        if not layer:
+            return [_shift(row) for row in rows]
+        laid = cover((_shift(row) for row in rows), layer)
+        found = [
+            s for s in laid if (start is None or s.end > start) and (end is None or s.start < end)
+        ]
+        return sorted(found, key=lambda s: (s.start, s.level, s.user))
+
+    # -- staff and directory --------------------------------------------------------------------
+
+    async def import_staff(
+        self, members: Sequence[StaffMember], *, source: str, now: datetime
+    ) -> int:
+        async with self._transaction() as db:
+            number = await self._new_version(
+                db, Dataset.STAFF, source, f"{len(members)} people", now
+            )
+            await db.executemany(
+                "INSERT INTO staff VALUES ($1, $2, $3, $4, $5, $6)",
+                [(number, m.user, m.name, m.unit, m.title, m.phone) for m in members],
+            )
+        return number
+
+    async def _staff(self, where: str = "", params: tuple[Any, ...] = ()) -> list[StaffMember]:
+        active = await self._active(Dataset.STAFF)
+        if active is None:
+            return []
+        rows = await self._rows(
+            "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = $1"
+            f" {where} ORDER BY name, matrix_id",
+            (active, *params),
+        )
+        return [
+            StaffMember(user=UserId(r[0]), name=r[1], unit=ServiceId(r[2]), title=r[3], phone=r[4])
+            for r in rows
+        ]
+
+    async def staff(self) -> list[StaffMember]:
+        return await self._staff()
+
+    async def staff_member(self, user: UserId) -> StaffMember | None:
+        found = await self._staff("AND matrix_id = $2", (user,))
+        return found[0] if found else None
+
+    async def import_directory(
+        self, entries: Sequence[DirectoryEntry], *, source: str, now: datetime
+    ) -> int:
+        async with self._transaction() as db:
+            number = await self._new_version(
+                db, Dataset.DIRECTORY, source, f"{len(entries)} entries", now
+            )
+            await db.executemany(
+                "INSERT INTO directory_entry VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [
+                    (number, i, e.unit, e.name, e.phone, e.municipality, e.notes)
+                    for i, e in enumerate(entries)
+                ],
+            )
+        return number
+
+    async def directory(self) -> list[DirectoryEntry]:
+        active = await self._active(Dataset.DIRECTORY)
+        if active is None:
+            return []
+        rows = await self._rows(
+            "SELECT unit, name, phone, municipality, notes FROM directory_entry"
+            " WHERE version = $1 ORDER BY position",
+            (active,),
+        )
+        return [
+            DirectoryEntry(unit=r[0], name=r[1], phone=r[2], municipality=r[3], notes=r[4])
+            for r in rows
+        ]
+
+    async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT version FROM dataset_version WHERE dataset = $1 AND rolled_back_at IS NULL"
+                " ORDER BY version DESC LIMIT 2",
+                (dataset.value,),
+            ) as cursor:
+                live = [int(r[0]) for r in await cursor.fetchall()]
+            if len(live) < 2:
+                raise NothingToRollBack(dataset.value)
+            undone, previous = live
+            await db.execute(
+                "UPDATE dataset_version SET rolled_back_at = $1"
+                " WHERE dataset = $2 AND version = $3",
+                (to_seconds(now), dataset.value, undone),
+            )
+            if dataset is Dataset.ROSTER:
+                await db.execute("DELETE FROM shift WHERE version = $1", (undone,))
+                await db.execute(
+                    "UPDATE shift SET removed_in = NULL WHERE removed_in = $1", (undone,)
+                )
+        self._catalogue = None
+        return previous
+
+    async def versions(self, dataset: Dataset) -> list[Version]:
+        active = await self._active(dataset)
+        rows = await self._rows(
+            "SELECT version, imported_at, source, summary, rolled_back_at FROM dataset_version"
+            " WHERE dataset = $1 ORDER BY version DESC",
+            (dataset.value,),
+        )
+        return [
+            Version(
+                dataset=dataset,
+                number=int(r[0]),
+                imported_at=from_seconds(r[1]),
+                source=r[2],
+                summary=r[3],
+                active=r[0] == active,
+                rolled_back=r[4] is not None,
+            )
+            for r in rows
+        ]
