@@ -16,7 +16,7 @@ from consultbot.domain.types import Dataset
 from consultbot.engine.admin import datasets
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.text.render import Messages
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 ROSTER = (

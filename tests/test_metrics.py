@@ -1,6 +1,5 @@
 """Metrics after scripted steps (consultbot/engine/metrics.py), and what /healthz answers."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 import json
@@ -11,17 +10,7 @@ from aiohttp import web
 
 from consultbot.adapters.matrix.nio_client import Client
 from consultbot.engine.metrics import Metrics, MetricsServer, health
-from tests.test_service import (  # noqa: F401  (fixtures)
-    ACK_TIMEOUT,
-    ASK,
-    K2,
-    NOW,
-    REQ,
-    Bot,
-    Make,
-    build,
-    make,
-)
+from tests.support.bots import ACK_TIMEOUT, ASK, K2, NOW, REQ, Bot, Make, build
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:

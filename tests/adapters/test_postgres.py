@@ -20,7 +20,7 @@ from consultbot.devkit.pg_server import ThrowawayPostgres
 from consultbot.domain.consult.escalation import Event
 from consultbot.domain.errors import NotLeader, StoreError
 from consultbot.ports import Outgoing
-from tests.sqldb import query, run_sql
+from tests.support.sqldb import query, run_sql
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ from consultbot.cli.preflight import (
 from consultbot.config import load_config
 from consultbot.devkit.pg_server import ThrowawayPostgres
 from consultbot.text.render import Messages
-from tests.sqldb import query
+from tests.support.sqldb import query
 
 SV, EN = Messages("sv"), Messages("en")
 

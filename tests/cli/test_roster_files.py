@@ -12,7 +12,7 @@ from consultbot.cli.main import main
 from consultbot.domain.duty.roster import check_roster
 from consultbot.text.render import Messages
 from tests.cli.conftest import Run
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
 
