@@ -95,6 +95,7 @@ from rich.table import Table
 
 from consultbot import app
 from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.session import Session
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
 from consultbot.devkit.matrix_user import MatrixUser
@@ -204,8 +205,8 @@ def instrument(tracer: Tracer) -> None:
         (MatrixBot, "create_pool_room", "bot.create_pool_room", lambda a, k, r: {"room": r}),
         (AsyncClient, "room_put_state", "nio.room_put_state", room_arg),
         (AsyncClient, "room_invite", "nio.room_invite", room_arg),
-        (MatrixBot, "_wait", "bot.wait_for_sync", none),
-        (MatrixBot, "_crypto_chores", "bot.crypto_chores", none),
+        (Session, "wait", "bot.wait_for_sync", none),
+        (Session, "crypto_chores", "bot.crypto_chores", none),
         (
             ConsultService,
             "handle_message",

@@ -18,7 +18,9 @@ Target: the loop never stalls 100 ms or more, whatever a user with an ordinary a
      an edit and an emote;
    - chat uploads by an admin: the iCalendar roster of the issue (a small file whose many
      attendees and long COUNT would expand to 900,000 shifts), one of 5 MiB (the upload
-     limit) with 100 attendees on each of many events, and a 5 MiB CSV roster.
+     limit) with 100 attendees on each of many events, a 5 MiB CSV roster, and an Excel
+     roster whose one stray cell at XFD1048576 makes its sheet claim 16,384 × 1,048,576 cells
+     (moved here from a wall-clock bound in tests/domain/test_roster_files.py).
 3. Meanwhile a ticker task sleeps 1 ms at a time and records how late each wake-up is: the
    longest lateness is the longest time the loop was held. Per input: the longest stall, the
    time the input took, and the bot's answer (checked: every input gets one answer, a
@@ -45,7 +47,7 @@ from typing import Any
 import benchlib
 
 from consultbot.adapters.matrix import message_text
-from consultbot.adapters.matrix.client import strip_reply_fallback
+from consultbot.adapters.matrix.events import strip_reply_fallback
 from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStore, MemoryMessenger
 from consultbot.adapters.sql.stores import open_store
 from consultbot.config import parse_config
@@ -137,7 +139,7 @@ def config(workdir: Path) -> Any:
 
 
 def message(content: dict[str, Any], *, sender: UserId = DOCTOR, room: str = DM) -> IncomingMessage:
-    """As the Matrix adapter builds it from an event's content (adapters/matrix.py `_deliver`)."""
+    """As the Matrix adapter builds it from an event's content (adapters/matrix/events.py)."""
     chat = message_text.is_chat(content)
     body = content.get("body") if chat else None
     source = {"content": content}
@@ -278,6 +280,24 @@ def big_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def stray_cell_workbook() -> bytes:
+    """A one-shift Excel roster with one stray cell far away (XFD1048576)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["service", "level", "start", "end", "matrix_id", "name"])
+    start = datetime(2027, 1, 4, 8)
+    sheet.append(["kardiologi", 1, start, start + timedelta(hours=9), "@a:localhost", "A"])
+    sheet["XFD1048576"] = "x"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 def hostile_files() -> list[tuple[str, str, bytes]]:
     """(label, file name, bytes) of chat uploads by an admin."""
     issue = hostile_calendar(300, 3000)
@@ -296,6 +316,7 @@ def hostile_files() -> list[tuple[str, str, bytes]]:
             "stor.csv",
             csv,
         ),
+        ("Excel roster: one stray cell at XFD1048576", "stray.xlsx", stray_cell_workbook()),
     ]
 
 
@@ -379,7 +400,7 @@ async def run(workdir: Path, only: str = "") -> list[Row]:
                 event_id=event_id,
                 sender=ADMIN,
                 name=name,
-                mimetype="text/calendar" if name.endswith(".ics") else "text/csv",
+                mimetype=MIMETYPES[name.rsplit(".", 1)[-1]],
                 size=len(payload),
                 ref={},
                 at=NOW,
@@ -395,6 +416,13 @@ async def run(workdir: Path, only: str = "") -> list[Row]:
         task.cancel()
         await store.close()
     return rows
+
+
+MIMETYPES = {
+    "ics": "text/calendar",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def check(rows: list[Row]) -> list[str]:

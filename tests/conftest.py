@@ -21,6 +21,9 @@ from psycopg import sql
 
 from consultbot.devkit.pg_server import ThrowawayPostgres
 
+# The hand-driven bot's fixtures (`make`, `bot`, `open_db`) for every test module.
+pytest_plugins = ["tests.support.bots"]
+
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")

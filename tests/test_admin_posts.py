@@ -1,6 +1,6 @@
 """Admins in chat: `!statistik`, the monthly report, the Monday coverage check, unanswered alerts.
 
-In-memory and SQLite consult stores, a manual clock and manual timers (as tests/test_service.py):
+In-memory and SQLite consult stores, a manual clock and manual timers (tests/support/bots.py):
 the schedule runs when a test fires its timers, never by waiting.
 """
 
@@ -17,8 +17,7 @@ from consultbot.adapters.memory import ManualClock, MemoryConsultStore
 from consultbot.domain.duty.schedule import Post, due, following, latest
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.text.report import CHART_SIZE
-from tests import test_service
-from tests.test_service import (
+from tests.support.bots import (
     ACK_TIMEOUT,
     ADMIN_ROOM,
     ASK,
@@ -38,9 +37,6 @@ from tests.test_service import (
 )
 
 # The fixtures of the service tests: a bot per store (memory, SQLite), and SQLite files.
-make = test_service.make
-bot = test_service.bot
-open_db = test_service.open_db
 
 ADMIN = UserId("@admin:localhost")  # the config's one admin
 ADMIN_DM = "!dm-admin:localhost"

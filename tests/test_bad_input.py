@@ -23,9 +23,8 @@ from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
 from consultbot.domain.chat.commands import canonical_name
 from consultbot.domain.types import Dataset, UserId
 from consultbot.engine.admin import datasets
-from tests.domain.catalogue_for_tests import HOURS, TZ
-
-from .test_service import CATALOGUE, DM, NOW, REQ, build, day_roster
+from tests.support.bots import CATALOGUE, DM, NOW, REQ, build, day_roster
+from tests.support.catalogue import HOURS, TZ
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = [
@@ -139,6 +138,7 @@ async def _store_with_a_roster() -> tuple[MemoryDataStore, list[object]]:
 
 
 async def _check_and_maybe_import(name: str, data: bytes) -> datasets.Checked:
+    """Check a roster file; one with errors must then refuse to import and change nothing."""
     store, before = await _store_with_a_roster()
     checked = await datasets.check_roster_files([(name, data)], store, TZ, HOURS)
     if not checked.ok:
@@ -150,43 +150,60 @@ async def _check_and_maybe_import(name: str, data: bytes) -> datasets.Checked:
     return checked
 
 
-rows = st.lists(
-    st.lists(
-        st.one_of(
-            st.sampled_from(
-                [
-                    "kardiologi",
-                    "1",
-                    "2",
-                    "2026-11-24 08:00",
-                    "2026-11-24 17:00",
-                    "@k:localhost",
-                    "Karin",
-                    "",
-                    "nivå",
-                    "0",
-                    "-1",
-                    "2026-02-30 08:00",
-                ]
-            ),
-            st.text(max_size=15),
-        ),
-        min_size=0,
-        max_size=8,
-    ),
-    max_size=6,
+HEADER = "service,level,start,end,matrix_id,name,phone"
+# A value no roster may hold in its column: (column, value).
+DEFECTS = [
+    (0, "okänd-tjänst"),  # a service not in the catalogue
+    (1, "0"),  # levels start at 1
+    (1, "nivå"),
+    (2, "2026-02-30 08:00"),  # no such day
+    (3, ""),  # no end
+    (4, "Karin"),  # not a Matrix id
+]
+# Rows of one valid roster: kardiologi, a weekday 08–17 in the week of 2026-11-23, level 1
+# or 2, each row its own person (nobody on two shifts at once).
+shift_rows = st.lists(
+    st.tuples(st.integers(23, 27), st.integers(1, 2), st.text("abcåäö ", max_size=12)),
+    min_size=1,
+    max_size=5,
+).map(
+    lambda shifts: [
+        [
+            "kardiologi",
+            str(level),
+            f"2026-11-{day} 08:00",
+            f"2026-11-{day} 17:00",
+            f"@k{n}:localhost",
+            f"Doktor {name}".strip(),
+            "",
+        ]
+        for n, (day, level, name) in enumerate(shifts)
+    ]
 )
 
 
 @SETTINGS
-@given(body=rows, name=st.sampled_from(["schema.csv", "schema.xlsx", "schema.ics", "schema.txt"]))
-def test_a_generated_roster_file_is_imported_whole_or_refused_and_changes_nothing(
-    body: list[list[str]], name: str
+@given(
+    body=shift_rows,
+    defect=st.none() | st.tuples(st.integers(0, 4), st.sampled_from(DEFECTS)),
+    name=st.sampled_from(["schema.csv", "schema.xlsx", "schema.ics", "schema.txt"]),
+)
+def test_a_generated_roster_file_is_imported_whole_or_refused_at_its_fault(
+    body: list[list[str]], defect: tuple[int, tuple[int, str]] | None, name: str
 ) -> None:
-    header = "service,level,start,end,matrix_id,name,phone"
-    text = "\n".join([header, *(",".join(r) for r in body)]).encode()
-    checked = asyncio.run(_check_and_maybe_import(name, text))
-    assert checked.ok or checked.errors
+    if defect is not None:
+        row, (column, value) = defect
+        row = min(row, len(body) - 1)
+        body[row][column] = value
+    data = "\n".join([HEADER, *(",".join(r) for r in body)]).encode()
+    checked = asyncio.run(_check_and_maybe_import(name, data))
+    # A file is read by what it holds, whatever its name says: here always CSV.
+    if defect is not None:
+        assert not checked.ok
+        assert (name, row + 2) in {(p.file, p.line) for p in checked.errors}, checked.errors
+    else:
+        assert checked.ok, checked.problems
+        assert checked.summary["shifts"] == str(len(body)), checked.summary
 
 
 def _xlsx_lookalike() -> bytes:

@@ -1,7 +1,7 @@
 """Conferences (`!mdk`, `!möte`) through the service: chat in, outbox, messages out (SPEC §6).
 
-Runs against the in-memory and the SQLite consult store, like tests/test_service.py, whose
-helpers it uses: timers are fired at a manual clock's time, the outbox is drained by the test.
+The hand-driven bot of tests/support/bots.py on every consult store, in the conference world
+of tests/support/conference.py: timers fire at a manual clock's time, the test drains the outbox.
 """
 
 from __future__ import annotations
@@ -12,120 +12,32 @@ from typing import Any
 
 import pytest
 
-from consultbot.adapters.memory import (
-    ManualClock,
-    ManualTimers,
-    MemoryConsultStore,
-    MemoryDataStore,
-)
+from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.consult.escalation import State
-from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
-from consultbot.domain.duty.roster import Shift
-from consultbot.domain.types import ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.types import Track
 from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
-from consultbot.engine.service import ConsultService
-from consultbot.ports import ConsultStore
-
-from .test_service import (
-    DM,
-    NOW,
-    REQ,
-    STAFF,
-    Bot,
-    Messenger,
-    make_config,
-    stored_text,
+from tests.support.bots import DM, NOW, REQ, Bot, Make, build, stored_text
+from tests.support.conference import (
+    A1,
+    B1,
+    B2,
+    D2,
+    KARD,
+    NEURO,
+    ONK,
+    TIMEOUT,
+    URL,
+    conference_world,
+    shifts,
 )
 
-KARD, NEURO, ONK = ServiceId("kardiologi"), ServiceId("neurologi"), ServiceId("onkologi")
-A1, B1, B2, D2 = (
-    UserId("@anna:localhost"),
-    UserId("@bo:localhost"),
-    UserId("@britt:localhost"),
-    UserId("@dan:localhost"),
-)
-STRANGER = UserId("@sven:localhost")
-TIMEOUT = timedelta(minutes=30)
-URL = "https://meet.region.example/mdk-{consult}"
 QUESTION = "Patient med hjärtsvikt och nydiagnostiserad tumör, behandlingsordning?"
 
 
-def service(sid: ServiceId, name: str, *tracks: Track, board: str) -> Service:
-    return Service(id=sid, name=name, kind=ServiceKind.SPECIALTY, tracks=tracks, switchboard=board)
-
-
-CATALOGUE = Catalogue(
-    (
-        service(KARD, "Kardiologi", Track.HALVAKUT, Track.MDK, board="023-49 00 00"),
-        service(NEURO, "Neurologi", Track.MDK, board="023-49 00 01"),
-        service(ONK, "Onkologi", Track.MDK, board="023-49 00 02"),
-        service(ServiceId("ortopedi"), "Ortopedi", Track.HALVAKUT, board="023-49 00 03"),
-    )
-)
-
-
-def shifts() -> list[Shift]:
-    start, end = NOW - timedelta(days=1), NOW + timedelta(days=3)
-
-    def on(sid: ServiceId, level: int, user: UserId, name: str) -> Shift:
-        return Shift(
-            service=sid, level=level, start=start, end=end, user=user, name=name, phone="070-1"
-        )
-
-    # Onkologi has nobody at level 1: its level 2 is paged at once.
-    return [
-        on(KARD, 1, A1, "Anna Alm"),
-        on(NEURO, 1, B1, "Bo Berg"),
-        on(NEURO, 2, B2, "Britt Bak"),
-        on(ONK, 2, D2, "Dan Dahl"),
-    ]
-
-
-async def build(consults: ConsultStore, data: MemoryDataStore | None = None) -> Bot:
-    if data is None:
-        data = MemoryDataStore()
-        await data.import_catalogue(CATALOGUE, source="test", now=NOW)
-        await data.import_staff(STAFF, source="test", now=NOW)
-        roster = shifts()
-        period = (NOW - timedelta(days=1), NOW + timedelta(days=3))
-        await data.import_roster(
-            roster, {KARD: period, NEURO: period, ONK: period}, source="test", now=NOW
-        )
-    config = make_config()
-    tracks = dict(config.tracks)
-    tracks[Track.MDK] = replace(
-        tracks[Track.MDK], ack_timeout_seconds=int(TIMEOUT.total_seconds()), meeting_url=URL
-    )
-    config = replace(config, tracks=tracks)
-    clock, timers, messenger = ManualClock(NOW), ManualTimers(), Messenger()
-    service = ConsultService(
-        config=config,
-        data=data,
-        consults=consults,
-        messenger=messenger,
-        timers=timers,
-        clock=clock,
-        retry_delay=lambda attempts: 0.0,
-    )
-    return Bot(service, consults, data, messenger, timers, clock)
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def bot(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    from consultbot.adapters.sql.stores import open_store
-
-    if request.param == "memory":
-        yield await build(MemoryConsultStore())
-        return
-    if request.param == "sqlite":
-        store = await open_store(tmp_path / "consultbot.db")
-    else:
-        store = await open_store(request.getfixturevalue("pg_store_url")())
-    try:
-        yield await build(store)
-    finally:
-        await store.close()
+@pytest.fixture
+async def bot(make: Make) -> Bot:
+    return await make(**conference_world())
 
 
 async def convene(bot: Bot, body: str = f"!mdk kardiologi, neurologi,onkologi {QUESTION}") -> Any:
@@ -249,7 +161,7 @@ async def test_a_meeting_is_confirmed_and_reminded_once_also_after_a_restart(bot
     assert content is not None and link in content.text and not content.notice
     assert set(content.mentions) >= {A1, B1, D2, REQ}
     # A restart rebuilds the timers from the database: nothing is reminded twice.
-    again = await build(bot.consults, bot.data)
+    again = await build(bot.consults, data=bot.data, **conference_world())
     again.clock.current = remind_at + timedelta(minutes=1)
     await again.service.start()
     await again.timers.fire_until(remind_at + timedelta(minutes=2))
@@ -267,7 +179,7 @@ async def test_meeting_outside_a_conference_room_is_explained(bot: Bot) -> None:
 
 
 async def test_outside_the_conference_hours_the_switchboards_are_given(tmp_path: Any) -> None:
-    bot = await build(MemoryConsultStore())
+    bot = await build(MemoryConsultStore(), **conference_world())
     config = bot.service.inbox.config
     tracks = dict(config.tracks)
     tracks[Track.MDK] = replace(tracks[Track.MDK], hours=Hours.parse("daily 03:00-04:00"))

@@ -14,8 +14,9 @@ from consultbot.adapters.memory import MemoryDataStore
 from consultbot.domain.errors import MAX_KEPT_PROBLEMS
 from consultbot.domain.types import Dataset
 from consultbot.engine.admin import datasets
+from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.text.render import Messages
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 NOW = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 ROSTER = (
@@ -51,8 +52,8 @@ async def test_a_data_file_is_parsed_off_the_event_loop(
 
 def test_postponements_nest_and_restore_the_thresholds() -> None:
     before = gc.get_threshold()
-    with datasets.full_collections_postponed():
-        with datasets.full_collections_postponed():
+    with full_collections_postponed():
+        with full_collections_postponed():
             assert gc.get_threshold()[:2] == before[:2]
         assert gc.get_threshold()[2] > before[2]
     assert gc.get_threshold() == before

@@ -2,7 +2,6 @@
 back-to-back shifts as one, corrections after a roster change, never doubled across a
 restart. In-memory and SQLite consult stores."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -18,17 +17,7 @@ from consultbot.domain.duty.reminders import (
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.engine.delivery.content import direct_key
-from tests.test_service import (  # noqa: F401  (fixtures)
-    K1A,
-    K2,
-    KARDIO,
-    NOW,
-    Bot,
-    Make,
-    Messenger,
-    build,
-    make,
-)
+from tests.support.bots import K1A, K2, KARDIO, NOW, Bot, Make, Messenger, build
 
 LEAD = timedelta(minutes=60)
 H = timedelta(hours=1)

@@ -1,7 +1,6 @@
 """Handovers by chat (SPEC §6 "Handovers"): offered, accepted, declined, lapsed, by an admin,
 and a page that reaches the covering colleague. In-memory and SQLite consult stores."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -10,19 +9,7 @@ from consultbot.domain.duty.handover import until
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.engine.delivery.content import direct_key
-from tests.test_service import (  # noqa: F401  (fixtures)
-    K1A,
-    K1B,
-    KARDIO,
-    NOW,
-    STAFF,
-    STRANGER,
-    TZ,
-    Bot,
-    Make,
-    build,
-    make,
-)
+from tests.support.bots import K1A, K1B, KARDIO, NOW, STAFF, STRANGER, TZ, Bot, Make, build
 
 CILLA = UserId("@cilla:localhost")
 CILLA_TEL = 'href="tel:+46703333333"'

@@ -6,39 +6,23 @@ and is not kept once sent. Service level, on the in-memory store, SQLite and Pos
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import Track, UserId
-from consultbot.ports import ConsultStore
-from tests.test_conference_service import build as build_conference_bot
-from tests.test_service import DM, NOW, REQ, Bot, stored_text
+from tests.support.bots import DM, NOW, REQ, Bot, Make, stored_text
+from tests.support.conference import conference_world
 
 OUTSIDER = UserId("@mallory:evil.example")
 OTHER_ROOM = "!team:localhost"
 MDK = "!mdk kardiologi,neurologi Hjärtsvikt och tumör, ordning?"
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def bot(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bot]:
+@pytest.fixture
+async def bot(make: Make) -> Bot:
     """A bot whose catalogue has conferences (kardiologi, neurologi, onkologi)."""
-    store: ConsultStore
-    if request.param == "memory":
-        yield await build_conference_bot(MemoryConsultStore())
-        return
-    if request.param == "sqlite":
-        store = await open_store(tmp_path / "consultbot.db")
-    else:
-        store = await open_store(request.getfixturevalue("pg_store_url")())
-    try:
-        yield await build_conference_bot(store)
-    finally:
-        await store.close()
+    return await make(**conference_world())
 
 
 async def consults(bot: Bot) -> list[str]:

@@ -1,6 +1,5 @@
 """Metrics after scripted steps (consultbot/engine/metrics.py), and what /healthz answers."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 import json
@@ -9,19 +8,9 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from consultbot.adapters.matrix.client import _CountingClient
+from consultbot.adapters.matrix.nio_client import Client
 from consultbot.engine.metrics import Metrics, MetricsServer, health
-from tests.test_service import (  # noqa: F401  (fixtures)
-    ACK_TIMEOUT,
-    ASK,
-    K2,
-    NOW,
-    REQ,
-    Bot,
-    Make,
-    build,
-    make,
-)
+from tests.support.bots import ACK_TIMEOUT, ASK, K2, NOW, REQ, Bot, Make, build
 
 
 def value(metrics: Metrics, name: str, **labels: str) -> float:
@@ -182,7 +171,7 @@ async def test_http_429_answers_are_counted_while_nio_waits_them_out() -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
-    client = _CountingClient(f"http://127.0.0.1:{port}", "@bot:localhost")
+    client = Client(f"http://127.0.0.1:{port}", "@bot:localhost")
     try:
         response = await client.login_info()
         assert getattr(response, "flows", None) == ["m.login.password"]

@@ -1,7 +1,6 @@
 """The paths as a clinician types them (issue 9, item 5): services found as people write
 them, `!vem` without a service, and `!akut` phone-first."""
 
-# ruff: noqa: F811  (pytest fixtures imported from test_service)
 from __future__ import annotations
 
 from datetime import timedelta
@@ -13,7 +12,7 @@ from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.duty.service_search import find_service, fold
 from consultbot.domain.types import ServiceId, ServiceKind, Track
-from tests.test_service import (  # noqa: F401  (fixtures)
+from tests.support.bots import (
     CATALOGUE,
     DM,
     K1A,
@@ -25,8 +24,6 @@ from tests.test_service import (  # noqa: F401  (fixtures)
     SWITCHBOARD_TEL,
     Bot,
     Make,
-    bot,
-    make,
 )
 
 

@@ -7,13 +7,8 @@ import itertools
 from consultbot.domain.consult.polls import POLL_END, POLL_START
 from consultbot.domain.types import ConsultId, Outcome, UserId
 from consultbot.ports import IncomingVote
+from tests.support.bots import DM, K1A, REQ, STRANGER, Bot
 
-from .test_service import DM, K1A, REQ, STRANGER, Bot
-from .test_service import bot as bot_fixture
-from .test_service import make as make_fixture
-
-bot = bot_fixture
-make = make_fixture
 VOTE_IDS = itertools.count(1)
 
 

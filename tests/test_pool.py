@@ -16,7 +16,7 @@ from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
-from tests.test_service import (
+from tests.support.bots import (
     ASK,
     CATALOGUE,
     DM,

@@ -8,15 +8,8 @@ from consultbot.domain.duty.people import DirectoryEntry
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import direct_key
 from consultbot.ports import IncomingInvite, IncomingMessage
+from tests.support.bots import GROUP, K1A, NOW, OUTSIDER, REQ, Bot
 
-from .test_service import K1A, NOW, REQ, Bot
-from .test_service import bot as bot_fixture
-from .test_service import make as make_fixture
-
-bot = bot_fixture
-make = make_fixture
-GROUP = "!group:localhost"
-OUTSIDER = UserId("@eve:elsewhere.example")
 KARIN_PHONE = "070-111 11 11"
 VERA_PHONE = "0250-49 30 11"
 DIRECTORY = [DirectoryEntry(unit="vc-mora", name="Distriktssköterska Mora", phone="0250-111 22")]

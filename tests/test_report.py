@@ -10,8 +10,8 @@ from PIL import Image
 from consultbot.adapters.sql.stores import open_store
 from consultbot.text.render import Messages
 from consultbot.text.report import CHART_SIZE, Week, chart_png, chat_text, month_report
-from tests.cli.scripted import TZ
-from tests.cli.test_stats_verbs import november
+from tests.support.november import november
+from tests.support.scripted import TZ
 
 
 async def test_month_report_text_chart_and_weeks(database: str) -> None:

@@ -1,6 +1,6 @@
 """Retention (issue 13): closed consult rooms are left after 30 days, old metadata is purged.
 
-In-memory and SQLite consult stores, a manual clock and manual timers (as tests/test_service.py):
+In-memory and SQLite consult stores, a manual clock and manual timers (tests/support/bots.py):
 the nightly run happens when a test fires its timers, never by waiting.
 """
 
@@ -18,11 +18,7 @@ from consultbot.domain.consult.retention import LEAVE_AFTER, START_DELAY, next_r
 from consultbot.domain.consult.stats import aggregate
 from consultbot.domain.errors import ConfigError
 from consultbot.domain.types import ConsultId
-from tests import test_service
-from tests.test_service import ASK, K1A, NOW, REQ, TZ, Bot, Make
-
-make = test_service.make
-bot = test_service.bot
+from tests.support.bots import ASK, K1A, NOW, REQ, TZ, Bot, Make
 
 DAY = timedelta(days=1)
 

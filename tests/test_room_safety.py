@@ -10,14 +10,8 @@ from itertools import count
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import direct_key
 from consultbot.ports import IncomingMessage
+from tests.support.bots import ACK_TIMEOUT, DM, GROUP, OUTSIDER, REQ, Bot, Make, Messenger
 
-from .test_private_answers import GROUP, OUTSIDER
-from .test_service import ACK_TIMEOUT, DM, REQ, Bot, Make, Messenger
-from .test_service import bot as bot_fixture
-from .test_service import make as make_fixture
-
-bot = bot_fixture
-make = make_fixture
 ADMIN = UserId("@admin:localhost")
 
 

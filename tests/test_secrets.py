@@ -156,7 +156,8 @@ def test_the_shipped_example_config_is_not_warned_about(
 
 
 def test_doctor_warns_about_a_readable_config_with_a_password(tmp_path: Path) -> None:
-    from consultbot.cli.doctor import Level, config_check
+    from consultbot.cli.doctor import config_check
+    from consultbot.cli.preflight import Level
 
     readable = config_check(load_config(config_file(tmp_path, mode=0o644), {}))
     assert readable.level is Level.WARNING and readable.key == "config_readable"
@@ -217,7 +218,7 @@ def test_a_backup_is_owner_only_from_its_first_byte(
 def test_an_export_is_owner_only_from_its_first_byte(tmp_path: Path) -> None:
     import os
 
-    from consultbot.cli.main import write_private
+    from consultbot.cli.context import write_private
 
     old = os.umask(0)
     try:

@@ -10,8 +10,7 @@ from datetime import timedelta
 
 from consultbot.domain.types import UserId
 from consultbot.ports import Content
-from tests.test_service import ACK_TIMEOUT, K2, NOW, Make, Messenger
-from tests.test_service import make as make  # the fixture
+from tests.support.bots import ACK_TIMEOUT, K2, NOW, Make, Messenger
 
 
 @dataclass

@@ -20,7 +20,7 @@ from consultbot.domain.consult.events import AckVia, Event
 from consultbot.domain.types import ConsultId, Track, UserId
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.stepper import Stepper
-from tests.test_service import (
+from tests.support.bots import (
     ACK_TIMEOUT,
     CATALOGUE,
     DM,

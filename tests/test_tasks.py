@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from consultbot.tasks import Tasks
+from tests.support.waiting import eventually
 
 
 async def test_a_failing_task_is_logged_with_its_name_and_context(
@@ -24,7 +25,7 @@ async def test_a_failing_task_is_logged_with_its_name_and_context(
         task = tasks.spawn(fails(), name="outbox K-000001", context="outbox lane K-000001")
         await asyncio.wait_for(failed.wait(), 5)
         await asyncio.gather(task, return_exceptions=True)
-        await asyncio.sleep(0)  # the done callback runs on the next turn of the loop
+        await eventually(lambda: not tasks.running, within=5, what="the task's done callback")
     [record] = [r for r in caplog.records if r.name == "consultbot.tasks"]
     assert "outbox K-000001" in record.getMessage()
     assert "outbox lane K-000001" in record.getMessage()

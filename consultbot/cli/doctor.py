@@ -1,7 +1,7 @@
 """`consultbot doctor`: preflight checks, one line each; exit 1 when any check fails.
 
 Each check gives a `Check` (ok, warning or failure, and a message key of the `[doctor]` section
-of templates/messages); `format_check` turns it into the line printed. Nothing is changed:
+of templates/messages); `preflight.format_check` turns it into the line printed. Nothing is changed:
 the database is opened read-only first, the encryption store is only read, and the login uses
 the saved device (a password login without a saved device logs its temporary device out).
 """
@@ -12,91 +12,26 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from consultbot.cli.preflight import (
+    ADMIN_TOKEN_ENV,
+    Check,
+    Level,
+    clock_skew,
+    rate_limit_check,
+    skew_check,
+)
 from consultbot.config import Config
-from consultbot.text.render import Messages
 
-CLOCK_TOLERANCE_SECONDS = 2.0
 COVERAGE_DAYS = 14
-ADMIN_TOKEN_ENV = "CONSULTBOT_SYNAPSE_ADMIN_TOKEN"
 TIMEOUT = aiohttp.ClientTimeout(total=10)
-
-
-class Level(StrEnum):
-    """How a check came out."""
-
-    OK = "ok"
-    WARNING = "warning"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of the doctor's report."""
-
-    name: str  # homeserver, login, encryption, rate_limits, admin_room, data, coverage, …
-    level: Level
-    key: str  # the message in templates/messages [doctor]
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pure formatting
-
-
-def format_check(check: Check, messages: Messages) -> str:
-    """`OK       homeserver: …` – the level, the check's name and what was found."""
-    level = messages.text("doctor", f"level_{check.level.value}")
-    name = messages.text("doctor", f"name_{check.name}")
-    return f"{level:<8} {name}: {messages.text('doctor', check.key, **check.params)}"
-
-
-def exit_code(checks: Sequence[Check]) -> int:
-    """1 when any check failed (warnings do not fail), else 0."""
-    return 1 if any(c.level is Level.FAILED for c in checks) else 0
-
-
-def clock_skew(server_date: str, sent: float, received: float) -> float:
-    """Seconds the homeserver's clock is ahead of ours, from its HTTP `Date` header.
-
-    `sent` and `received` are our wall-clock times around the request. The header has whole
-    seconds, so the server's time lies in [date, date + 1): its middle is compared with the
-    middle of the request.
-    """
-    date = parsedate_to_datetime(server_date).timestamp()
-    return (date + 0.5) - (sent + received) / 2
-
-
-def skew_check(skew: float) -> Check:
-    level = Level.OK if abs(skew) <= CLOCK_TOLERANCE_SECONDS else Level.FAILED
-    key = "clock_ok" if level is Level.OK else "clock_off"
-    return Check("clock", level, key, {"seconds": f"{skew:+.1f}"})
-
-
-def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
-    """From the answer of GET /_synapse/admin/v1/users/<user>/override_ratelimit."""
-    fix = f"POST /_synapse/admin/v1/users/{user}/override_ratelimit"
-    if status != 200:
-        return Check(
-            "rate_limits", Level.WARNING, "rate_unknown", {"call": fix, "env": ADMIN_TOKEN_ENV}
-        )
-    if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
-        return Check("rate_limits", Level.OK, "rate_exempt")
-    return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})
-
-
-# ---------------------------------------------------------------------------------------------
-# The checks
 
 
 class _Homeserver:
@@ -125,7 +60,7 @@ class _Homeserver:
 
 
 def _saved_credentials(config: Config) -> dict[str, str]:
-    """The device the bot saved (adapters/matrix.py `credentials.json`), if it is this bot's."""
+    """The device the bot saved (adapters/matrix/session.py), if it is this bot's."""
     try:
         path = config.matrix.store_path / "credentials.json"
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -301,7 +236,7 @@ async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> N
     if status == 200 and room_id in body.get("joined_rooms", []):
         creator = await _creator(hs, room_id)
         if creator != config.matrix.user_id and creator not in config.bot.admins:
-            # The bot leaves it at start (adapters/matrix.py `join_room`): alerts go privately.
+            # The bot leaves it at start (adapters/matrix/membership.py): alerts go privately.
             found = {"room": room, "creator": creator or "?"}
             checks.append(Check("admin_room", Level.FAILED, "admin_room_foreign", found))
             return

@@ -25,70 +25,24 @@ from typing import IO, Any, Self
 from urllib.parse import quote
 
 import aiohttp
-import yaml  # type: ignore[import-untyped]
 
-from consultbot.domain.errors import ConsultbotError
+from consultbot.devkit.synapse_config import (
+    HomeserverError,
+    SynapseSettings,
+    generate_config,
+    registration_shared_secret,
+    write_config,
+)
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "homeserver.yaml"
-LOG_CONFIG_FILE = "log.config"
 LOG_FILE = "homeserver.log"
-DATABASE_FILE = "homeserver.db"
 PID_FILE = "synapse.pid"
 
 _STOP_GRACE_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1
 _LOG_TAIL_LINES = 40
 _START_MARKER = "--- consultbot: starting Synapse"
-
-# Rate limits high enough that a test suite creating many users, rooms and messages in a
-# burst never hits them; production keeps Synapse's defaults.
-_RELAXED = {"per_second": 10000, "burst_count": 100000}
-_RELAXED_RATE_LIMITS: dict[str, Any] = {
-    "rc_message": _RELAXED,
-    "rc_registration": _RELAXED,
-    "rc_registration_token_validity": _RELAXED,
-    "rc_login": {"address": _RELAXED, "account": _RELAXED, "failed_attempts": _RELAXED},
-    "rc_admin_redaction": _RELAXED,
-    "rc_joins": {"local": _RELAXED, "remote": _RELAXED},
-    "rc_joins_per_room": _RELAXED,
-    "rc_key_requests": _RELAXED,
-    "rc_3pid_validation": _RELAXED,
-    "rc_invites": {"per_room": _RELAXED, "per_user": _RELAXED, "per_issuer": _RELAXED},
-    "rc_third_party_invite": _RELAXED,
-    "rc_media_create": _RELAXED,
-    "rc_presence": {"per_user": _RELAXED},
-    "rc_delayed_event_mgmt": _RELAXED,
-    "rc_room_creation": _RELAXED,
-    "rc_reports": _RELAXED,
-    "rc_user_directory": _RELAXED,
-    "rc_profile": _RELAXED,
-}
-
-# WARNING and above only, to stderr (which the parent sends to LOG_FILE). At INFO Synapse
-# logs every request line; message bodies never appear at WARNING.
-_LOG_CONFIG = """\
-version: 1
-formatters:
-  precise:
-    format: '%(asctime)s - %(name)s - %(lineno)d - %(levelname)s - %(request)s - %(message)s'
-handlers:
-  console:
-    class: logging.StreamHandler
-    formatter: precise
-loggers:
-  synapse.storage.SQL:
-    level: WARNING
-root:
-  level: WARNING
-  handlers: [console]
-disable_existing_loggers: false
-"""
-
-
-class HomeserverError(ConsultbotError):
-    """The embedded homeserver could not be started, or refused an admin request."""
 
 
 class EmbeddedHomeserver:
@@ -112,16 +66,17 @@ class EmbeddedHomeserver:
         fast_passwords: bool = False,
         federation_port: int | None = None,
     ) -> None:
-        self._data_dir = Path(data_dir).resolve()
-        self._port = port
-        self._server_name = server_name
-        self._relax_rate_limits = relax_rate_limits
+        # Cheap password hashing (fast_passwords) is only for a throw-away dev/test server with
+        # many users; a federation port is only for tests of federation on loopback.
+        self._settings = SynapseSettings(
+            data_dir=Path(data_dir).resolve(),
+            port=port,
+            server_name=server_name,
+            relax_rate_limits=relax_rate_limits,
+            fast_passwords=fast_passwords,
+            federation_port=federation_port,
+        )
         self._start_timeout = start_timeout
-        # Cheap password hashing: only for a throw-away dev/test server with many users.
-        self._fast_passwords = fast_passwords
-        # Test-only federation between embedded servers on loopback: a TLS listener with a
-        # self-signed certificate, and trust in other loopback servers' self-signed ones.
-        self._federation_port = federation_port
         self._process: asyncio.subprocess.Process | None = None
         self._log_handle: IO[bytes] | None = None
 
@@ -130,27 +85,27 @@ class EmbeddedHomeserver:
     @property
     def url(self) -> str:
         """Base URL of the client-server API, e.g. ``http://127.0.0.1:8008``."""
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._settings.port}"
 
     @property
     def server_name(self) -> str:
         """The Matrix server name (the part after the colon in user ids)."""
-        return self._server_name
+        return self._settings.server_name
 
     @property
     def data_dir(self) -> Path:
         """Directory holding the config, SQLite database, media and logs."""
-        return self._data_dir
+        return self._settings.data_dir
 
     @property
     def config_path(self) -> Path:
         """Path of the generated ``homeserver.yaml``."""
-        return self._data_dir / CONFIG_FILE
+        return self._settings.config_path
 
     @property
     def log_path(self) -> Path:
         """File receiving Synapse's stdout, stderr and WARNING-level log."""
-        return self._data_dir / LOG_FILE
+        return self._settings.data_dir / LOG_FILE
 
     @property
     def running(self) -> bool:
@@ -179,11 +134,11 @@ class EmbeddedHomeserver:
         """
         if self.running:
             return
-        self._data_dir.mkdir(parents=True, exist_ok=True)
+        self._settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
         if not self.config_path.exists():
-            await self._generate_config()
-        self._write_config()
+            await generate_config(self._settings)
+        write_config(self._settings)
 
         log_handle = self.log_path.open("ab")
         log_handle.write(f"{_START_MARKER} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
@@ -197,7 +152,7 @@ class EmbeddedHomeserver:
                 "synapse.app.homeserver",
                 "-c",
                 str(self.config_path),
-                cwd=self._data_dir,
+                cwd=self._settings.data_dir,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,
@@ -205,14 +160,14 @@ class EmbeddedHomeserver:
                 # then stops Synapse in order (after the bot has finished).
                 start_new_session=True,
             )
-            (self._data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
+            (self._settings.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
             await self._wait_until_ready()
         except BaseException:
             await self.stop()
             raise
         logger.info(
             "Synapse for %s is up at %s after %.1f s",
-            self._server_name,
+            self._settings.server_name,
             self.url,
             time.monotonic() - started,
         )
@@ -251,7 +206,7 @@ class EmbeddedHomeserver:
             if self._log_handle is not None:
                 self._log_handle.close()
                 self._log_handle = None
-            (self._data_dir / PID_FILE).unlink(missing_ok=True)
+            (self._settings.data_dir / PID_FILE).unlink(missing_ok=True)
 
     async def restart(self) -> None:
         """Stop and start again on the same data (users, rooms and keys survive)."""
@@ -264,7 +219,7 @@ class EmbeddedHomeserver:
         """Full user id for a localpart (a full ``@user:server`` id is returned as is)."""
         if localpart_or_user_id.startswith("@"):
             return localpart_or_user_id
-        return f"@{localpart_or_user_id}:{self._server_name}"
+        return f"@{localpart_or_user_id}:{self._settings.server_name}"
 
     async def register_user(
         self,
@@ -279,7 +234,7 @@ class EmbeddedHomeserver:
         Idempotent: an existing user is left untouched (password, admin flag and display
         name are *not* updated) and its id is returned.
         """
-        secret = self._registration_shared_secret()
+        secret = registration_shared_secret(self.config_path)
         path = "/_synapse/admin/v1/register"
         status, body = await self._request("GET", path)
         if status != 200 or "nonce" not in body:
@@ -339,165 +294,22 @@ class EmbeddedHomeserver:
 
     # -- internals --------------------------------------------------------------------
 
-    async def _generate_config(self) -> None:
-        logger.info("Generating Synapse config in %s", self._data_dir)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "synapse.app.homeserver",
-            "--server-name",
-            self._server_name,
-            "--config-path",
-            str(self.config_path),
-            "--data-directory",
-            str(self._data_dir),
-            "--generate-config",
-            "--report-stats=no",
-            cwd=self._data_dir,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        output, _ = await process.communicate()
-        if process.returncode != 0 or not self.config_path.exists():
-            raise HomeserverError(
-                "generating the Synapse config failed "
-                f"(exit {process.returncode}):\n{output.decode(errors='replace')}"
-            )
-        # We write our own log config; drop the generated one so nobody edits it in vain.
-        (self._data_dir / f"{self._server_name}.log.config").unlink(missing_ok=True)
-
-    def _write_config(self) -> None:
-        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        if not isinstance(config, dict):
-            raise HomeserverError(f"{self.config_path} is not a YAML mapping")
-        if config.get("server_name") != self._server_name:
-            raise HomeserverError(
-                f"{self.config_path} is for server {config.get('server_name')!r}, not "
-                f"{self._server_name!r}; use another data directory"
-            )
-        data = self._data_dir
-        listeners: list[dict[str, Any]] = [
-            {
-                "port": self._port,
-                "bind_addresses": ["127.0.0.1"],
-                "type": "http",
-                "tls": False,
-                "x_forwarded": False,
-                "resources": [{"names": ["client"], "compress": False}],
-            }
-        ]
-        for key in ("tls_certificate_path", "tls_private_key_path"):
-            config.pop(key, None)
-        config.pop("federation_verify_certificates", None)
-        config.pop("ip_range_whitelist", None)
-        if self._federation_port is not None:
-            listeners.append(
-                {
-                    "port": self._federation_port,
-                    "bind_addresses": ["127.0.0.1"],
-                    "type": "http",
-                    "tls": True,
-                    "resources": [{"names": ["federation", "keys"], "compress": False}],
-                }
-            )
-            cert, private_key = self._self_signed_certificate()
-            config.update(
-                {
-                    "tls_certificate_path": str(cert),
-                    "tls_private_key_path": str(private_key),
-                    "federation_verify_certificates": False,
-                    "ip_range_whitelist": ["127.0.0.1"],
-                }
-            )
-        config.update(
-            {
-                "pid_file": str(data / "homeserver.pid"),
-                "listeners": listeners,
-                "database": {"name": "sqlite3", "args": {"database": str(data / DATABASE_FILE)}},
-                "media_store_path": str(data / "media_store"),
-                "signing_key_path": str(data / f"{self._server_name}.signing.key"),
-                "log_config": str(data / LOG_CONFIG_FILE),
-                "enable_registration": False,
-                "report_stats": False,
-                "suppress_key_server_warning": True,
-                "trusted_key_servers": [],
-                "presence": {"enabled": False},
-                "enable_metrics": False,
-                "url_preview_enabled": False,
-            }
-        )
-        for key in _RELAXED_RATE_LIMITS:
-            config.pop(key, None)
-        if self._relax_rate_limits:
-            config.update(_RELAXED_RATE_LIMITS)
-        config.pop("bcrypt_rounds", None)
-        if self._fast_passwords:
-            config["bcrypt_rounds"] = 4
-        if not config.get("registration_shared_secret"):
-            raise HomeserverError(f"{self.config_path} has no registration_shared_secret")
-        (data / LOG_CONFIG_FILE).write_text(_LOG_CONFIG, encoding="utf-8")
-        text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-        self.config_path.write_text(text, encoding="utf-8")
-        self.config_path.chmod(0o600)  # it holds the registration secret
-
-    def _self_signed_certificate(self) -> tuple[Path, Path]:
-        """A certificate for the loopback federation listener (made once, kept)."""
-        cert_path, key_path = self._data_dir / "federation.crt", self._data_dir / "federation.key"
-        if cert_path.exists() and key_path.exists():
-            return cert_path, key_path
-        from datetime import UTC, datetime, timedelta
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-            .sign(key, hashes.SHA256())
-        )
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_path.chmod(0o600)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        return cert_path, key_path
-
-    def _registration_shared_secret(self) -> str:
-        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        return str(config["registration_shared_secret"])
-
     def _check_port_free(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             # Same option Synapse (Twisted) sets, so a port in TIME_WAIT counts as free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                probe.bind(("127.0.0.1", self._port))
+                probe.bind(("127.0.0.1", self._settings.port))
             except OSError as error:
                 if error.errno != errno.EADDRINUSE:
                     raise
             else:
                 return
-        message = f"port {self._port} on 127.0.0.1 is already in use by another process"
+        message = f"port {self._settings.port} on 127.0.0.1 is already in use by another process"
         stale = self._stale_synapse_pid()
         if stale is not None:
             message += (
-                f"; it is a Synapse already running on {self._data_dir} (pid {stale}), "
+                f"; it is a Synapse already running on {self._settings.data_dir} (pid {stale}), "
                 f"perhaps left over from an earlier run: stop it with `kill {stale}`"
             )
         else:
@@ -506,7 +318,7 @@ class EmbeddedHomeserver:
 
     def _stale_synapse_pid(self) -> int | None:
         try:
-            pid = int((self._data_dir / PID_FILE).read_text().strip())
+            pid = int((self._settings.data_dir / PID_FILE).read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None

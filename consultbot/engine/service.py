@@ -170,7 +170,7 @@ class ConsultService:
         await self.reminders.start()
         self.dispatcher.kick()
 
-    # What the Matrix adapter delivers (adapters/matrix.py `Handler`) and the timers call.
+    # What the Matrix adapter delivers (adapters/matrix/session.py `Handler`) and the timers call.
 
     async def handle_message(self, message: IncomingMessage) -> None:
         """A text message (see `Inbox.handle_message`)."""

@@ -19,11 +19,9 @@ from nio import Event, MegolmEvent, RoomMessageText, Rooms, SyncResponse, Unknow
 from nio.crypto.sessions import InboundGroupSession, OutboundGroupSession
 from nio.responses import RoomInfo, Timeline
 
-from consultbot.adapters.matrix import client as matrix
-from consultbot.adapters.matrix import room_policy
+from consultbot.adapters.matrix import nio_client, room_policy
 from consultbot.adapters.matrix.client import MatrixBot
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
+from tests.adapters.matrix_support import logged_in_client, offline_bot
 
 BOT = "@bot:region.se"
 ANNA = "@anna:region.se"  # the requester
@@ -59,7 +57,7 @@ def consult_room_state(servers: tuple[str, ...]) -> list[Event]:
 class Mallory:
     """Mallory's Megolm session, its key already shared with the bot's device."""
 
-    def __init__(self, client: matrix._Client) -> None:
+    def __init__(self, client: nio_client.Client) -> None:
         self.session = OutboundGroupSession()
         self.session.shared = True
         inbound = InboundGroupSession(
@@ -94,25 +92,15 @@ def sync(state_events: list[Any], timeline: list[Any]) -> Any:
     return SyncResponse("s1", Rooms({}, {ROOM: info}, {}), None, None, [], [])
 
 
-async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, matrix._Client]:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id=BOT,
-        password="pw",
-        store_path=tmp_path,
-        pickle_key="k",
-    )
-    client = matrix._Client(
-        config.homeserver, BOT, store_path=str(tmp_path), config=matrix.client_config(config)
-    )
-    client.restore_login(BOT, "BOTDEVICE", "token")
-    b = MatrixBot(config, MemoryConsultStore())
+async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, nio_client.Client]:
+    client = logged_in_client(tmp_path, BOT)
+    b = offline_bot(tmp_path, BOT)
     b.client = client
-    first = sync(consult_room_state(b.servers), [])
+    first = sync(consult_room_state(b.session.servers), [])
     await client._handle_joined_rooms(first)
-    b._learn_rooms(first)
+    b.rooms.learn(first)
     b.own_room(ROOM)
-    assert b._faults(ROOM) == ()
+    assert b.rooms.faults(ROOM) == ()
     return b, client
 
 
@@ -139,19 +127,19 @@ async def test_a_forged_state_event_inside_an_encrypted_message_changes_nothing(
     forged = mallory.encrypted({"type": kind, "state_key": key, "content": content})
     response = sync([], [forged])
     await client._handle_joined_rooms(response)  # nio's step inside `client.sync`
-    b._learn_rooms(response)
-    b._note_creator(ROOM, response.rooms.join[ROOM].timeline.events)
+    b.rooms.learn(response)
+    b.rooms.note_creator(ROOM, response.rooms.join[ROOM].timeline.events)
 
     (seen,) = response.rooms.join[ROOM].timeline.events
     assert isinstance(seen, UnknownBadEvent) and seen.decrypted  # dropped, not state
-    assert b._creators[ROOM] == BOT
-    assert b._faults(ROOM) == ()
-    assert not b._joins([seen])  # a forged create does not hide a gap from the backfill
+    assert b.rooms.creators[ROOM] == BOT
+    assert b.rooms.faults(ROOM) == ()
+    assert not b.sync.joins([seen])  # a forged create does not hide a gap from the backfill
     room = client.rooms[ROOM]
     assert set(room.users) == {BOT, ANNA, MALLORY}  # Anna is still a member
     assert room.power_levels.get_user_level(BOT) == 100
     assert room.encrypted and room.join_rule == "invite"
-    await b._vet(ROOM)  # the check before every send: the page still goes into the room
+    await b.rooms.vet(ROOM)  # the check before every send: the page still goes into the room
 
 
 async def test_a_member_s_encrypted_message_still_reads_as_a_message(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The leader lease on a real (throwaway) PostgreSQL: one holder, takeover after expiry, fencing.
 
 Two `LeaderLease` objects stand for two `consultbot run` processes on one database. The lease
-is short here (tenths of a second) so that expiry can be waited for; time is the database's.
+is short here (tenths of a second) so that expiry can be waited for; time is the database's,
+and the tests wait on it (`eventually`), never for a fixed while.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from consultbot.adapters.sql.lease import LeaderLease, current_holder
+from consultbot.adapters.sql.lease import DB_NOW_MS, LeaderLease, current_holder
 from consultbot.adapters.sql.migrations import MIGRATIONS
 from consultbot.domain.errors import NotLeader
+from tests.support.waiting import eventually
 
 LEASE_TABLE = 8  # the numbered migration that makes `leader_lease`
 
@@ -52,6 +54,21 @@ async def write(url: str, fence: LeaderLease, n: int) -> None:
         await conn.execute("INSERT INTO page VALUES (%s)", (n,))
 
 
+async def scalar(url: str, sql: str, *params: object) -> Any:
+    """The one value a query gives, on the database's side."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (await conn.execute(sql.encode(), params)).fetchone()
+    return row[0] if row else None
+
+
+EXPIRY = "SELECT expires_at_ms FROM leader_lease"  # on the database's clock, in ms
+PAST = f"SELECT {DB_NOW_MS} > %s"
+WAITING_FOR_A_LOCK = (  # a session waiting for a row lock: the takeover's UPDATE
+    "SELECT count(*) > 0 FROM pg_stat_activity"
+    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
 async def pages(url: str) -> list[int]:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cursor = await conn.execute("SELECT n FROM page ORDER BY n")
@@ -81,12 +98,17 @@ async def test_a_renewed_lease_is_kept_and_the_standby_waits(
 ) -> None:
     a, b = lease(leases, url, "DEVICEA"), lease(leases, url, "DEVICEB")
     assert await a.try_acquire()
+    first_term = await scalar(url, EXPIRY)
     keeping = asyncio.create_task(a.keep())
     try:
-        for _ in range(10):  # well past the 0.6 s lease
-            await asyncio.sleep(0.1)
-            assert not await b.try_acquire()
+        await eventually(
+            lambda: scalar(url, PAST, first_term),
+            within=5,
+            what="the lease's first 0.6 s to pass on the database's clock",
+        )
+        assert not await b.try_acquire()  # renewed all along: still A's
         assert a.valid()
+        assert await scalar(url, EXPIRY) > first_term
     finally:
         keeping.cancel()
 
@@ -99,11 +121,7 @@ async def test_the_standby_takes_over_once_the_leader_stops_renewing_and_the_old
     await write(url, a, 1)
     # A freezes (no renewals). Before its lease lapses on the database its own deadline has
     # passed: it stops sending first.
-    async with asyncio.timeout(5):
-        while True:
-            if not a.valid():
-                break
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not a.valid(), within=5, what="A to see its own deadline pass")
     async with asyncio.timeout(5):
         await b.wait_acquired()
     assert b.epoch == 2
@@ -124,10 +142,19 @@ async def test_a_takeover_waits_for_a_write_in_flight_and_the_write_after_it_fai
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with conn.transaction():
             await a.check(conn)  # the fence holds the lease row for share …
-            await asyncio.sleep(0.8)  # … past the lease's expiry
-            taking = asyncio.create_task(b.wait_acquired())
-            await asyncio.sleep(0.3)
-            assert not taking.done()  # the takeover waits for the write in flight
+            expiry = await scalar(url, EXPIRY)
+            await eventually(
+                lambda: scalar(url, PAST, expiry),
+                within=5,
+                what="the lease to expire on the database's clock",
+            )
+            taking = asyncio.create_task(b.wait_acquired())  # … past the lease's expiry
+            await eventually(
+                lambda: scalar(url, WAITING_FOR_A_LOCK),
+                within=1.5,  # the fenced transaction is ended by the server after 2 s idle
+                what="the takeover to wait for the lease row the write in flight holds",
+            )
+            assert not taking.done()
             await conn.execute("INSERT INTO page VALUES (1)")
         async with asyncio.timeout(5):
             await taking

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,32 +16,16 @@ from nio import (
 )
 from nio.events.room_events import Event
 
-from consultbot.adapters.matrix import client as matrix
-from consultbot.adapters.matrix.client import EncryptionUnavailable, MatrixBot
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
+from consultbot.adapters.matrix import nio_client, session, sync
+from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.session import EncryptionUnavailable
 from consultbot.domain.types import Outcome
 from consultbot.ports import IncomingMessage, IncomingReaction, IncomingVote
+from tests.adapters.matrix_support import logged_in_client, offline_bot, with_room
 
 
 def bot(tmp_path: Path) -> MatrixBot:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    return MatrixBot(config, MemoryConsultStore())
-
-
-def with_room(b: MatrixBot, room_id: str = "!room:localhost") -> None:
-    """The bot knows one room, a direct chat a doctor opened (encrypted, both on localhost)."""
-    room = MatrixRoom(room_id, b.user_id, encrypted=True)
-    for user in ("@doc:localhost", b.user_id):
-        room.add_member(user, None, None)
-    b.client = SimpleNamespace(rooms={room_id: room})  # type: ignore[assignment]
-    b._creators[room_id] = "@doc:localhost"
+    return offline_bot(tmp_path / "store")
 
 
 def text_event(event_id: str, body: str) -> Any:
@@ -60,7 +43,7 @@ def text_event(event_id: str, body: str) -> Any:
 async def test_refuses_to_start_without_encryption(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(matrix, "encryption_available", lambda: False)
+    monkeypatch.setattr(session, "encryption_available", lambda: False)
     with pytest.raises(EncryptionUnavailable, match="matrix-nio\\[e2e\\]"):
         await bot(tmp_path).login()
 
@@ -84,7 +67,7 @@ async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) ->
     with_room(b)
     b.handler = Flaky()
     for event in (text_event("$bad", "!hjälp"), text_event("$good", "!hjälp")):
-        await b._event("!room:localhost", event)
+        await b.sync.handle_event("!room:localhost", event)
     assert handled == ["$good"]
 
 
@@ -101,13 +84,13 @@ async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
     b.handler = Recorder()  # type: ignore[assignment]
     own = text_event("$own", "!hjälp")
     own.sender = "@bot:localhost"
-    await b._event("!room:localhost", own)
-    await b._event("!room:localhost", text_event("$theirs", "!hjälp"))
+    await b.sync.handle_event("!room:localhost", own)
+    await b.sync.handle_event("!room:localhost", text_event("$theirs", "!hjälp"))
     assert seen == ["$theirs"]
 
 
 def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
-    from consultbot.adapters.matrix.client import strip_reply_fallback
+    from consultbot.adapters.matrix.events import strip_reply_fallback
 
     reply = {"content": {"m.relates_to": {"m.in_reply_to": {"event_id": "$page"}}}}
     body = "> <@konsultbot:localhost> Karin: konsultation K-000001\n> fråga\n\n!kvittera"
@@ -118,7 +101,7 @@ def test_reply_fallback_is_stripped_before_commands_are_read() -> None:
 
 
 def test_mentions_are_read_from_m_mentions() -> None:
-    from consultbot.adapters.matrix.client import mentioned
+    from consultbot.adapters.matrix.events import mentioned
 
     source = {"content": {"body": "!lämna Cilla", "m.mentions": {"user_ids": ["@c:localhost"]}}}
     assert mentioned(source) == ("@c:localhost",)
@@ -167,7 +150,7 @@ async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox
 
 
 def test_only_requests_that_change_a_room_need_the_lease() -> None:
-    from consultbot.adapters.matrix.client import writes_rooms
+    from consultbot.adapters.matrix.nio_client import writes_rooms
 
     room = "/_matrix/client/v3/rooms/%21abc%3Alocalhost"
     assert writes_rooms("PUT", f"{room}/send/m.room.message/txn1?access_token=x")
@@ -219,9 +202,9 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
     import asyncio
 
     standby = bot(tmp_path)
-    standby.own_token = True
-    standby.config.store_path.mkdir(parents=True)
-    (standby.config.store_path / matrix.OWN_TOKEN_FILE).write_text("s0")
+    standby.sync.own_token = True
+    standby.session.config.store_path.mkdir(parents=True)
+    (standby.session.config.store_path / sync.OWN_TOKEN_FILE).write_text("s0")
     client = StandbyClient(to_device=[0, 1, 2, 1, 0])
     client.until = asyncio.Event()
     standby.client = client
@@ -229,13 +212,13 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
     # From its own position, waiting while standing by; once the lease is taken, without
     # waiting, until a sync brings no to-device message (that one acknowledges the last).
     assert client.calls == [
-        ("s0", matrix.STANDBY_POLL_MS),
-        ("s1", matrix.STANDBY_POLL_MS),
+        ("s0", sync.STANDBY_POLL_MS),
+        ("s1", sync.STANDBY_POLL_MS),
         ("s2", 0),
         ("s3", 0),
         ("s4", 0),
     ]
-    assert (standby.config.store_path / matrix.OWN_TOKEN_FILE).read_text() == "s5"
+    assert (standby.session.config.store_path / sync.OWN_TOKEN_FILE).read_text() == "s5"
 
 
 def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
@@ -244,23 +227,9 @@ def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
     """The check behind the SIGKILL suite's unreadable page: a device in the room that the
     room's shared key has not reached is reported (so the key is shared with it first), unless
     it has no Olm session and its one-time key was already asked for (nothing more to try)."""
-    from nio import MatrixRoom
     from nio.crypto import OlmDevice
 
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path,
-        pickle_key="k",
-    )
-    client = matrix._Client(
-        config.homeserver,
-        config.user_id,
-        store_path=str(tmp_path),
-        config=matrix.client_config(config),
-    )
-    client.restore_login("@bot:localhost", "BOTDEVICE", "token")
+    client = logged_in_client(tmp_path)
     room = MatrixRoom("!r:localhost", "@bot:localhost")
     room.encrypted = True
     room.members_synced = True
@@ -278,16 +247,16 @@ def test_a_message_is_not_encrypted_under_a_key_a_members_device_has_not_got(
     session.shared = True
     # l2 came in while the key was being shared: reported, not sent under it.
     assert client.unshared_devices(room.room_id) == [("@l2:localhost", "L2")]
-    with pytest.raises(matrix.RoomKeyNotShared):
+    with pytest.raises(nio_client.RoomKeyNotShared):
         client.encrypt(room.room_id, "m.room.message", {"body": "x"})
     # After the re-shares room_send allows, the message goes out all the same (and says so).
-    lenient = matrix._STRICT_ROOM_KEYS.set(False)
+    lenient = nio_client._STRICT_ROOM_KEYS.set(False)
     try:
         assert client.encrypt(room.room_id, "m.room.message", {"body": "x"})[0] == (
             "m.room.encrypted"
         )
     finally:
-        matrix._STRICT_ROOM_KEYS.reset(lenient)
+        nio_client._STRICT_ROOM_KEYS.reset(lenient)
     # l2's device has no Olm session and its one-time key was asked for: nothing to wait for.
     client.claimed.add(("@l2:localhost", "L2"))
     assert client.unshared_devices(room.room_id) == []
@@ -359,7 +328,7 @@ async def test_text_outside_a_readable_message_reaches_the_guard_read_only(
     with_room(b)
     inbox = Inbox()
     b.handler = inbox  # type: ignore[assignment]
-    await b._event("!room:localhost", event)
+    await b.sync.handle_event("!room:localhost", event)
     [message] = inbox.messages
     assert message.event_id == "$shown" and message.sender == "@doc:localhost"
     assert message.read_only and message.body == ""
@@ -373,12 +342,12 @@ async def test_the_bots_own_poll_is_not_read_and_votes_still_count(tmp_path: Pat
     b.handler = inbox  # type: ignore[assignment]
     own = poll_by("@bot:localhost", "Hur gick det?")
     for parse in (Event.parse_event, Event.parse_decrypted_event):
-        await b._event("!room:localhost", parse(own))
+        await b.sync.handle_event("!room:localhost", parse(own))
     vote = {
         "m.relates_to": {"rel_type": "m.reference", "event_id": "$poll"},
         "org.matrix.msc3381.poll.response": {"answers": ["advice"]},
     }
-    await b._event(
+    await b.sync.handle_event(
         "!room:localhost", Event.parse_event(raw("org.matrix.msc3381.poll.response", vote))
     )
     assert inbox.messages == []

@@ -11,13 +11,10 @@ from typing import Any
 import pytest
 from nio import RoomMessageText, UnknownBadEvent
 
-from consultbot.adapters.matrix import client as matrix
-from consultbot.adapters.matrix.client import MatrixBot, retry_after_ms
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
+from consultbot.adapters.matrix import nio_client
+from consultbot.adapters.matrix.nio_client import retry_after_ms
 from consultbot.ports import IncomingMessage, IncomingReaction
-
-from .test_matrix_adapter import with_room
+from tests.adapters.matrix_support import offline_bot, offline_config, with_room
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
@@ -27,11 +24,11 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert 28_000 <= (retry_after_ms(format_datetime(later, usegmt=True)) or 0) <= 30_000
     assert retry_after_ms(None) is None and retry_after_ms("soon") is None
     assert retry_after_ms("-5") == 0
-    assert retry_after_ms("999999") == int(matrix.MAX_RETRY_AFTER_SECONDS * 1000)
+    assert retry_after_ms("999999") == int(nio_client.MAX_RETRY_AFTER_SECONDS * 1000)
 
 
 async def test_a_429_with_only_a_retry_after_header_is_waited_out_as_told() -> None:
-    client = matrix._Client("http://127.0.0.1:9", "@bot:localhost")
+    client = nio_client.Client("http://127.0.0.1:9", "@bot:localhost")
 
     class Answer(SimpleNamespace):
         async def json(self, **_: Any) -> dict[str, Any]:
@@ -55,14 +52,7 @@ async def test_a_429_with_only_a_retry_after_header_is_waited_out_as_told() -> N
 
 def test_nio_retries_connection_errors_at_most_a_second_apart() -> None:
     """The growing backoff of matrix-nio, capped: an outage is caught up within a second."""
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=Path("unused"),
-        pickle_key="k",
-    )
-    client_config = matrix.client_config(config)
+    client_config = nio_client.client_config(offline_config(Path("unused")))
     assert client_config.max_timeout_retry_wait_time <= 1.0
     assert client_config.max_timeouts is None  # never given up: a page must go out
 
@@ -94,14 +84,7 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
         def allowed(self, user: str) -> bool:
             return True
 
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id="@bot:localhost",
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    bot = MatrixBot(config, MemoryConsultStore())
+    bot = offline_bot(tmp_path / "store")
     with_room(bot)
     bot.handler = Handler()
     source = {
@@ -112,10 +95,10 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
         "content": content,
     }
     event = RoomMessageText.from_dict(source)
-    await bot._event("!room:localhost", event)  # never raises
+    await bot.sync.handle_event("!room:localhost", event)  # never raises
     good = RoomMessageText.from_dict(
         {**source, "event_id": "$good", "content": {"msgtype": "m.text", "body": "!hjälp"}}
     )
-    await bot._event("!room:localhost", good)
+    await bot.sync.handle_event("!room:localhost", good)
     assert "$good" in handled
     assert isinstance(event, UnknownBadEvent) or set(handled) <= {"$odd", "$good"}

@@ -19,11 +19,11 @@ from nio import (
     RoomSendResponse,
 )
 
-from consultbot.adapters.matrix.client import MatrixBot, state_facts
-from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.config import MatrixConfig
+from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.rooms import state_facts
 from consultbot.domain.chat.audience import Fault, RoomFacts
 from consultbot.ports import RoomRefused
+from tests.adapters.matrix_support import offline_bot
 
 BOT = "@bot:region.se"
 ANNA = "@anna:region.se"
@@ -103,14 +103,7 @@ class InvitedClient:
 
 
 def matrix_bot(tmp_path: Path) -> MatrixBot:
-    config = MatrixConfig(
-        homeserver="http://127.0.0.1:9",
-        user_id=BOT,
-        password="pw",
-        store_path=tmp_path / "store",
-        pickle_key="k",
-    )
-    b = MatrixBot(config, MemoryConsultStore())
+    b = offline_bot(tmp_path / "store", BOT)
     b.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
     return b
 
@@ -161,7 +154,7 @@ async def test_an_invite_is_joined_only_into_a_closed_encrypted_room_of_the_regi
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.client = client  # type: ignore[assignment]
-    await b._invites(invited(inviter, offered))
+    await b.doors.answer_invites(invited(inviter, offered))
     assert client.calls == calls
 
 
@@ -194,7 +187,7 @@ def test_a_message_is_refused_when_the_members_it_would_reach_may_not_read_it(
 ) -> None:
     b = matrix_bot(tmp_path)
     known_room(b, BOT, ANNA, invited=invitees)
-    check = b._audience_check(ROOM, numbers=numbers, by_bot=by_bot)
+    check = b.rooms.audience_check(ROOM, numbers=numbers, by_bot=by_bot)
     if refused is None:
         assert check is None or check(ROOM) is None
         return
@@ -260,7 +253,7 @@ def sending_bot(tmp_path: Path, *, encrypted: bool) -> tuple[MatrixBot, SendingC
     b = matrix_bot(tmp_path)
     client = SendingClient(encrypted=encrypted)
     b.client = client  # type: ignore[assignment]
-    b._creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
+    b.rooms.creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
     return b, client
 
 

@@ -134,7 +134,7 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
     tmp_path: Path,
 ) -> None:
     from consultbot.text.report import consult_records
-    from tests.adapters.test_consult_store_contract import (
+    from tests.adapters.contract.consult_events import (
         DAY,
         DM,
         K1,
@@ -168,7 +168,7 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
 async def test_a_requester_keeps_their_statistics_code_while_a_kept_consult_needs_it(
     tmp_path: Path,
 ) -> None:
-    from tests.adapters.test_consult_store_contract import (
+    from tests.adapters.contract.consult_events import (
         DAY,
         REQ,
         at,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from consultbot.adapters.sql.migrations import SCHEMA_VERSION
 from consultbot.adapters.sql.stores import open_store
-from consultbot.cli.doctor import (
+from consultbot.cli.doctor import _database
+from consultbot.cli.preflight import (
     Check,
     Level,
-    _database,
     clock_skew,
     exit_code,
     format_check,
@@ -24,7 +24,7 @@ from consultbot.cli.doctor import (
 from consultbot.config import load_config
 from consultbot.devkit.pg_server import ThrowawayPostgres
 from consultbot.text.render import Messages
-from tests.sqldb import query
+from tests.support.sqldb import query
 
 SV, EN = Messages("sv"), Messages("en")
 

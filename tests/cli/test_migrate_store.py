@@ -19,9 +19,9 @@ from consultbot.domain.types import Dataset, ServiceId, UserId
 from consultbot.ports import Outgoing
 from consultbot.text.report import period_report
 from tests.cli.conftest import Run
-from tests.cli.scripted import TZ
-from tests.cli.test_stats_verbs import november
-from tests.sqldb import query
+from tests.support.november import november
+from tests.support.scripted import TZ
+from tests.support.sqldb import query
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))

@@ -10,7 +10,8 @@ from pathlib import Path
 from consultbot.adapters.sql.stores import open_store
 from consultbot.config import load_config
 from tests.cli.conftest import Run
-from tests.cli.test_stats_verbs import EXPECTED, november
+from tests.cli.test_stats_verbs import EXPECTED
+from tests.support.november import november
 
 
 def _use(config_path: Path, url: str) -> None:

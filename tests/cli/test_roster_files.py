@@ -6,11 +6,13 @@ import io
 import sqlite3
 from pathlib import Path
 
-from consultbot.cli.main import database_reason, main, shifts_to_csv
+from consultbot.cli.context import database_reason
+from consultbot.cli.duty import shifts_to_csv
+from consultbot.cli.main import main
 from consultbot.domain.duty.roster import check_roster
 from consultbot.text.render import Messages
 from tests.cli.conftest import Run
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
 

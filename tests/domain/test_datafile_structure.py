@@ -21,7 +21,7 @@ from consultbot.domain.duty.roster import RosterCheck, check_roster
 from consultbot.domain.errors import Problem, Severity
 from consultbot.domain.files.tables import decode_text
 from consultbot.text.render import Messages
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 HEADER = "tjänst;nivå;start;slut;matrix_id;namn;telefon\r\n"
 ROW_1 = (

@@ -10,7 +10,7 @@ import pytest
 from consultbot.domain.duty.oncall import on_duty
 from consultbot.domain.duty.roster import InstantParser, Shift, TimeProblem, check_roster
 from consultbot.domain.types import ServiceId
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 CET = timezone(timedelta(hours=1))
 CEST = timezone(timedelta(hours=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consultbot.domain.duty.roster import check_roster
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
 

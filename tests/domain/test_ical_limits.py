@@ -8,7 +8,7 @@ import pytest
 from consultbot.domain.duty import ical
 from consultbot.domain.duty.roster import check_roster
 from consultbot.text.render import Messages
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 DUTY = "X-CONSULTBOT-SERVICE:kardiologi\r\nX-CONSULTBOT-LEVEL:1\r\n"
 

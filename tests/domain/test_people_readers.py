@@ -23,7 +23,7 @@ from consultbot.domain.errors import Problem, Severity
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.text.render import Messages
-from tests.domain.catalogue_for_tests import CATALOGUE
+from tests.support.catalogue import CATALOGUE
 
 Values = Sequence[str | float | None]
 # (line, column letter of the cell at fault, code, params, severity)

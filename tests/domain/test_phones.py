@@ -9,7 +9,7 @@ from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.errors import Severity
 from consultbot.domain.files import phones
 from consultbot.text.render import tel_uri
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 
 @pytest.mark.parametrize(

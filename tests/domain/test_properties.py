@@ -19,7 +19,7 @@ from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.oncall import on_duty
 from consultbot.domain.duty.roster import RosterCheck, check_roster, unescape_cell
 from consultbot.resources import example_data_dir
-from tests.domain.catalogue_for_tests import CATALOGUE, HOURS, TZ
+from tests.support.catalogue import CATALOGUE, HOURS, TZ
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENGLISH = ["service", "level", "start", "end", "matrix_id", "name", "phone"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ from consultbot.domain.duty.catalogue import parse_catalogue
 from consultbot.domain.duty.roster import RosterCheck, Shift, changes, check_roster
 from consultbot.domain.files.xlsx import MAX_XLSX_BYTES
 from consultbot.domain.types import ServiceId, UserId
-from tests.domain.catalogue_for_tests import CATALOGUE, CATALOGUE_TOML, TZ
+from tests.support.catalogue import CATALOGUE, CATALOGUE_TOML, TZ
 
 HEADER = "service,level,start,end,matrix_id,name,phone\n"
 
@@ -363,10 +362,10 @@ def workbook(stray: str | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_stray_cell_far_away_costs_nothing() -> None:
-    began = time.monotonic()
+def test_a_stray_cell_far_away_is_ignored() -> None:
+    # Its sheet then claims 16,384 × 1,048,576 cells; what reading it costs is measured in
+    # bench/bench_stall.py (BENCHMARKS.md), not bounded here.
     result = check(("r.xlsx", workbook("XFD1048576")))
-    assert time.monotonic() - began < 5
     assert result.ok, result.problems
     assert on_duty(result) == [("@a:x", local(2026, 12, 1, 8), local(2026, 12, 1, 17))]
 

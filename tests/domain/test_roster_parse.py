@@ -14,7 +14,7 @@ from consultbot.domain.duty.ical import shifts_to_ical
 from consultbot.domain.duty.roster import RosterCheck, Shift, check_roster
 from consultbot.domain.errors import Problem, Severity
 from consultbot.domain.types import ServiceId, UserId
-from tests.domain.catalogue_for_tests import CATALOGUE, HOURS, TZ
+from tests.support.catalogue import CATALOGUE, HOURS, TZ
 
 
 def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:

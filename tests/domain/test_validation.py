@@ -26,7 +26,7 @@ from consultbot.domain.files.validation import (
     server_not_allowed,
     servers_of,
 )
-from tests.domain.catalogue_for_tests import CATALOGUE, TZ
+from tests.support.catalogue import CATALOGUE, TZ
 
 RULES = FileRules(servers=frozenset({"localhost", "region.se"}), municipalities=DALARNA)
 HEADER = "service,level,start,end,matrix_id,name,phone\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,15 +19,10 @@ import pytest_asyncio
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 
+from .harness import free_loopback_port
+
 NewUser = Callable[[], Awaitable[tuple[str, str]]]
 MatrixUserFactory = Callable[[str, str], Awaitable[MatrixUser]]
-
-
-def _free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -38,7 +32,7 @@ async def homeserver(
     """One Synapse for the session, on a free port, with rate limits relaxed."""
     async with EmbeddedHomeserver(
         data_dir=tmp_path_factory.mktemp("synapse"),
-        port=_free_loopback_port(),
+        port=free_loopback_port(),
         relax_rate_limits=True,
         fast_passwords=True,
     ) as server:
@@ -92,10 +86,10 @@ async def federation(
     servers: list[EmbeddedHomeserver] = []
     async with contextlib.AsyncExitStack() as stack:
         for name in ("region", "other"):
-            port = _free_loopback_port()
+            port = free_loopback_port()
             server = EmbeddedHomeserver(
                 data_dir=tmp_path_factory.mktemp(f"synapse-{name}"),
-                port=_free_loopback_port(),
+                port=free_loopback_port(),
                 server_name=f"localhost:{port}",
                 federation_port=port,
                 relax_rate_limits=True,

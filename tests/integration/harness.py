@@ -7,19 +7,22 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nio import RoomGetStateEventResponse, RoomPutStateError
+
 from consultbot.adapters.sql.stores import open_store
 from consultbot.config import Config, TrackConfig, parse_config
-from consultbot.devkit.matrix_user import MatrixUser
+from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.types import Track
@@ -104,15 +107,23 @@ class World:
         )
         return replace(config, tracks=tracks)
 
-    def write_config(self, *, ack_timeout: int = 10, **bot: Any) -> Path:
-        """A config.toml for a bot process (config files allow 10 s at least)."""
-        data = self.config_dict(**bot)
-        path = self.folder / "config.toml"
+    def write_config(
+        self,
+        *,
+        ack_timeout: int = 10,
+        path: Path | None = None,
+        data: dict[str, dict[str, Any]] | None = None,
+        **bot: Any,
+    ) -> Path:
+        """A config.toml for a bot process (config files allow 10 s at least): this world's
+        config (`data`, when given, instead), written to `path` (default config.toml)."""
+        data = self.config_dict(**bot) if data is None else data
+        path = path or self.folder / "config.toml"
         lines = []
         for section, values in data.items():
             lines.append(f"[{section}]")
             for key, value in values.items():
-                lines.append(f"{key} = {_toml(value)}")
+                lines.append(f"{key} = {toml_value(value)}")
         lines += ["[tracks.halvakut]", 'hours = "always"', f"ack_timeout_seconds = {ack_timeout}"]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -156,9 +167,21 @@ class World:
             await store.close()
 
 
-def _toml(value: Any) -> str:
+def database_bytes(folder: Path) -> bytes:
+    """The database file and its WAL, as stored on disk."""
+    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def toml_value(value: Any) -> str:
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, int):
         return str(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -294,3 +317,62 @@ async def auto_join(w: World, key: str, stop: asyncio.Event) -> None:
             await user.client.join(room)
         with contextlib.suppress(TimeoutError):
             await user.wait_until(lambda: bool(invites()), 1)
+
+
+# -- what people see from the bot ----------------------------------------------------------
+
+
+def is_page(bot: str, room: str, level: int | None = None) -> Callable[[Seen], bool]:
+    """A page (an m.text from the bot) in `room`; of `level` when given."""
+
+    def match(s: Seen) -> bool:
+        ok = s.kind == "message" and s.room == room and s.sender == bot and s.msgtype == "m.text"
+        return ok and (level is None or (f"nivå {level}" in s.body) == (level > 1))
+
+    return match
+
+
+def from_bot(
+    w: World, room: str, text: str, *, notice: bool | None = None
+) -> Callable[[Seen], bool]:
+    """A message from the bot in `room` containing `text` (a notice or not, when given)."""
+
+    def match(s: Seen) -> bool:
+        ok = s.kind == "message" and s.room == room and s.sender == w.bot_id and text in s.body
+        return ok and (notice is None or (s.msgtype == "m.notice") == notice)
+
+    return match
+
+
+async def state(user: MatrixUser, room: str, kind: str) -> dict[str, Any]:
+    answer = await user.client.room_get_state_event(room, kind)
+    assert isinstance(answer, RoomGetStateEventResponse), answer
+    content: dict[str, Any] = answer.content
+    return content
+
+
+async def assert_locked(member: MatrixUser, room: str, bot_id: str, servers: list[str]) -> None:
+    """The room admits only `servers`, no guests, invite only, and only the bot changes it."""
+    acl = await state(member, room, "m.room.server_acl")
+    assert acl["allow"] == servers and acl["deny"] == [] and acl["allow_ip_literals"] is False
+    assert "*" not in acl["allow"]
+    assert (await state(member, room, "m.room.guest_access"))["guest_access"] == "forbidden"
+    assert (await state(member, room, "m.room.join_rules"))["join_rule"] == "invite"
+    levels = await state(member, room, "m.room.power_levels")
+    version = (await state(member, room, "m.room.create")).get("room_version", "1")
+    if version.isdigit() and int(version) >= 12:  # the creator's power is implicit, unlisted
+        assert bot_id not in levels["users"]
+    else:
+        assert levels["users"][bot_id] == 100
+    assert all(level < 100 for user, level in levels["users"].items() if user != bot_id)
+    assert levels["state_default"] == 100 and levels["invite"] == 0
+    for kind in ("m.room.server_acl", "m.room.encryption", "m.room.name", "m.room.topic"):
+        assert levels["events"][kind] == 100
+    # A member cannot open the room up, rename it or change who may do what.
+    for kind, content in (
+        ("m.room.server_acl", {"allow": ["*"], "deny": [], "allow_ip_literals": True}),
+        ("m.room.name", {"name": "öppet rum"}),
+        ("m.room.guest_access", {"guest_access": "can_join"}),
+    ):
+        refused = await member.client.room_put_state(room, kind, content)
+        assert isinstance(refused, RoomPutStateError) and refused.status_code == "M_FORBIDDEN"

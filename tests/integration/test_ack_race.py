@@ -14,7 +14,6 @@ level 2 paged at most once (and only by an escalation stored before the ✅).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,18 +26,12 @@ from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import ConsultId
 from consultbot.ports import Content
+from tests.support.waiting import eventually
 
 from .faults_proxy import RateLimitingProxy
 from .harness import ask, join_invite, world
 
 pytestmark = [pytest.mark.integration]
-
-
-async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 60) -> None:
-    """Re-check the bot's own store until `condition()` holds."""
-    async with asyncio.timeout(seconds):
-        while not await condition():  # noqa: ASYNC110 - the store has no change signal
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("order", ["ack_first", "deadline_first", "together"])
@@ -67,7 +60,9 @@ async def test_an_ack_at_the_instant_of_the_deadline_has_one_outcome(
 
                 if order == "ack_first":
                     ack = await l1.react(room, page.event_id, "✅")
-                    await until(lambda: bot.store.is_handled(ack))
+                    await eventually(
+                        lambda: bot.store.is_handled(ack), within=60, what="the ✅ handled"
+                    )
                     await bot.service.on_timer(consult_id)
                 elif order == "deadline_first":
                     await bot.service.on_timer(consult_id)
@@ -86,7 +81,7 @@ async def test_an_ack_at_the_instant_of_the_deadline_has_one_outcome(
                 async def settled() -> bool:
                     return await bot.store.is_handled(ack) and await bot.store.pending() == []
 
-                await until(settled)
+                await eventually(settled, within=60, what="the ✅ handled, nothing left to send")
                 consult = await bot.store.consult(consult_id)
                 log = [e.kind for e in await bot.store.events(consult_id)]
                 # A last message from the bot: who has seen it has seen everything before it.

@@ -12,8 +12,8 @@ import pytest
 from nio import JoinResponse, RoomCreateResponse, RoomInviteResponse, RoomPreset
 
 from consultbot.app import running_bot
-from consultbot.cli.doctor import ADMIN_TOKEN_ENV
 from consultbot.cli.main import main
+from consultbot.cli.preflight import ADMIN_TOKEN_ENV
 from consultbot.config import load_config
 from consultbot.devkit.synapse import EmbeddedHomeserver
 

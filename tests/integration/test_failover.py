@@ -47,8 +47,7 @@ from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import UserId
 
-from .conftest import _free_loopback_port
-from .harness import QUESTION, BotProcess, World, _toml, auto_join, world
+from .harness import QUESTION, BotProcess, World, auto_join, free_loopback_port, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -62,19 +61,15 @@ class Instance:
 
     def __init__(self, w: World, name: str, database: str) -> None:
         self.name = name
-        self.port = _free_loopback_port()
+        self.port = free_loopback_port()
         data = w.config_dict()
         data["matrix"]["store_path"] = str(w.folder / f"store-{name}")
         data["matrix"]["device_name"] = f"consultbot-{name}"
         data["bot"]["database"] = database
         data["metrics"] = {"listen": f"127.0.0.1:{self.port}"}
-        self.config = w.folder / f"config-{name}.toml"
-        lines = []
-        for section, values in data.items():
-            lines.append(f"[{section}]")
-            lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
-        lines += ["[tracks.halvakut]", 'hours = "always"', f"ack_timeout_seconds = {ACK_TIMEOUT}"]
-        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.config = w.write_config(
+            ack_timeout=ACK_TIMEOUT, path=w.folder / f"config-{name}.toml", data=data
+        )
         self.log = w.folder / f"bot-{name}.log"
         self.process: BotProcess | None = None
 

@@ -18,6 +18,7 @@ from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.consult.escalation import State
 from consultbot.domain.types import ConsultId
+from tests.support.waiting import eventually
 
 from .faults_proxy import RateLimitingProxy
 from .harness import QUESTION, SWITCHBOARD, World, join_invite, world
@@ -57,16 +58,6 @@ async def join_invites(user, count: int, seconds: float = 60) -> list[str]:
     return rooms
 
 
-async def until(condition, seconds: float, step: float = 0.05) -> float:
-    """Wait until the async `condition()` holds; how long it took (TimeoutError after `seconds`)."""
-    started = time.monotonic()
-    async with asyncio.timeout(seconds):
-        while True:
-            if await condition():
-                return time.monotonic() - started
-            await asyncio.sleep(step)
-
-
 async def test_http_429_with_retry_after_is_waited_out_and_the_retry_is_not_doubled(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
@@ -91,7 +82,7 @@ async def test_http_429_with_retry_after_is_waited_out_and_the_retry_is_not_doub
                 async def drained() -> bool:
                     return await bot.store.pending() == []
 
-                await until(drained, 10)
+                await eventually(drained, within=10, what="nothing left to send")
             refused = [a for a in proxy.attempts if a.status == 429]
             assert len(refused) == 2
             for attempt in refused:
@@ -142,7 +133,7 @@ async def test_a_30_second_outage_with_deadlines_passing_is_caught_up_within_5_s
                     found = [await bot.store.consult(ConsultId(n)) for n in numbers]
                     return all(c is not None and c.level == 2 for c in found)
 
-                await until(escalated, 25)
+                await eventually(escalated, within=25, what="level 2 decided while Synapse is down")
                 assert all(not task.done() for task in bot.tasks)
                 await asyncio.sleep(max(0.0, down + 30 - time.monotonic()))  # the outage itself
             finally:
@@ -155,7 +146,9 @@ async def test_a_30_second_outage_with_deadlines_passing_is_caught_up_within_5_s
             async def caught_up() -> bool:
                 return await bot.store.pending() == []
 
-            recovered = await until(caught_up, 30)
+            recovered = await eventually(
+                caught_up, within=30, what="all queued sent once it is back"
+            )
             print(
                 f"30 s outage ({outage}): all queued sent {recovered:.2f} s after Synapse returned"
             )
@@ -204,7 +197,9 @@ async def test_a_double_tap_is_one_consult_paged_once_and_the_requester_is_told(
 
 async def handled(bot, event_id: str, seconds: float = 30) -> None:
     """Wait until the bot has handled `event_id` (a barrier: what came before it is handled)."""
-    await until(lambda: bot.store.is_handled(event_id), seconds)
+    await eventually(
+        lambda: bot.store.is_handled(event_id), within=seconds, what=f"{event_id} handled"
+    )
 
 
 async def test_races_on_a_real_homeserver_each_have_one_outcome(
@@ -250,7 +245,7 @@ async def test_races_on_a_real_homeserver_each_have_one_outcome(
             barriers = {case: await doctor.send_text(pages[case].room, "tack") for case in pages}
             for event in barriers.values():
                 await handled(bot, event)
-            await until(lambda: _empty(bot), 30)
+            await eventually(lambda: _empty(bot), within=30, what="nothing left to send")
 
             for case, number in rooms.items():
                 consult = await bot.store.consult(ConsultId(number))
@@ -326,7 +321,7 @@ async def test_a_page_held_up_is_reported_and_its_level_gets_its_whole_time_once
                 async def pooled() -> bool:  # the consult takes a ready room: no createRoom
                     return bool(await bot.store.pool_rooms())
 
-                await until(pooled, 30)
+                await eventually(pooled, within=30, what="a room in the pool")
                 proxy.hold("/invite")
                 await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
                 warning = await doctor.wait_for(from_bot(w, dm, "har inte gått fram"), 30)

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from consultbot.devkit.synapse import EmbeddedHomeserver, HomeserverError
+from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.devkit.synapse_config import HomeserverError
 
 if TYPE_CHECKING:
     from .conftest import MatrixUserFactory, NewUser

@@ -18,6 +18,7 @@ from nio import RoomCreateResponse, RoomGetStateEventResponse, RoomPreset
 from consultbot.app import Bot, running_bot
 from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
+from tests.support.waiting import eventually
 
 from .faults_proxy import RateLimitingProxy
 from .harness import World, ask, join_invite, world
@@ -59,9 +60,11 @@ async def membership(user: MatrixUser, room: str, who: str) -> str:
 
 async def settled(bot: Bot, event_id: str) -> None:
     """Until the bot has handled `event_id` and sent everything that came of it."""
-    async with asyncio.timeout(30):
-        while not (await bot.store.is_handled(event_id) and await bot.store.pending() == []):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+
+    async def done() -> bool:
+        return await bot.store.is_handled(event_id) and await bot.store.pending() == []
+
+    await eventually(done, within=30, what=f"{event_id} handled, nothing left to send")
 
 
 async def test_the_bot_declines_crafted_rooms_and_never_answers_in_them(

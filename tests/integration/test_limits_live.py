@@ -4,7 +4,6 @@ repeat check as `!konsult`."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from collections.abc import Callable
@@ -17,9 +16,10 @@ from consultbot.app import Bot, running_bot
 from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import UserId
+from tests.support.waiting import eventually
 
+from .conferences import mdk_config, seed
 from .harness import world
-from .test_conference_flow import mdk_config, seed
 
 pytestmark = [pytest.mark.integration]
 
@@ -36,12 +36,12 @@ async def outsider(server: EmbeddedHomeserver, folder: Path) -> MatrixUser:
 
 async def all_handled(bot: Bot, events: list[str], seconds: float = 30) -> None:
     """Until the bot has handled every one of `events` and sent all it had to send."""
-    async with asyncio.timeout(seconds):
-        while True:
-            done = [await bot.store.is_handled(e) for e in events]
-            if all(done) and not await bot.store.pending():
-                return
-            await asyncio.sleep(0.05)
+
+    async def done() -> bool:
+        handled = [await bot.store.is_handled(e) for e in events]
+        return all(handled) and not await bot.store.pending()
+
+    await eventually(done, within=seconds, what="every line handled, nothing left to send")
 
 
 async def test_six_lines_from_a_user_on_another_server_get_no_answer_and_no_consult(

@@ -20,8 +20,7 @@ from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.engine.admin import datasets
 from consultbot.ports import Clock
 
-from .harness import World, ask, world
-from .test_consult_flow import from_bot, is_page
+from .harness import World, ask, from_bot, is_page, world
 
 pytestmark = [pytest.mark.integration]
 

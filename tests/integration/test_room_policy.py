@@ -5,52 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from nio import RoomCreateResponse, RoomGetStateEventResponse, RoomPreset, RoomPutStateError
+from nio import RoomCreateResponse, RoomPreset
 
-from consultbot.adapters.matrix.client import ROOM_POLICY
+from consultbot.adapters.matrix.provisioning import ROOM_POLICY
 from consultbot.app import running_bot
-from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 
-from .harness import ask, join_invite, world
+from .harness import ask, assert_locked, join_invite, world
 
 pytestmark = [pytest.mark.integration]
-
-
-async def state(user: MatrixUser, room: str, kind: str) -> dict[str, Any]:
-    answer = await user.client.room_get_state_event(room, kind)
-    assert isinstance(answer, RoomGetStateEventResponse), answer
-    content: dict[str, Any] = answer.content
-    return content
-
-
-async def assert_locked(member: MatrixUser, room: str, bot_id: str, servers: list[str]) -> None:
-    acl = await state(member, room, "m.room.server_acl")
-    assert acl["allow"] == servers and acl["deny"] == [] and acl["allow_ip_literals"] is False
-    assert "*" not in acl["allow"]
-    assert (await state(member, room, "m.room.guest_access"))["guest_access"] == "forbidden"
-    assert (await state(member, room, "m.room.join_rules"))["join_rule"] == "invite"
-    levels = await state(member, room, "m.room.power_levels")
-    version = (await state(member, room, "m.room.create")).get("room_version", "1")
-    if version.isdigit() and int(version) >= 12:  # the creator's power is implicit, unlisted
-        assert bot_id not in levels["users"]
-    else:
-        assert levels["users"][bot_id] == 100
-    assert all(level < 100 for user, level in levels["users"].items() if user != bot_id)
-    assert levels["state_default"] == 100 and levels["invite"] == 0
-    for kind in ("m.room.server_acl", "m.room.encryption", "m.room.name", "m.room.topic"):
-        assert levels["events"][kind] == 100
-    # A member cannot open the room up, rename it or change who may do what.
-    for kind, content in (
-        ("m.room.server_acl", {"allow": ["*"], "deny": [], "allow_ip_literals": True}),
-        ("m.room.name", {"name": "öppet rum"}),
-        ("m.room.guest_access", {"guest_access": "can_join"}),
-    ):
-        refused = await member.client.room_put_state(room, kind, content)
-        assert isinstance(refused, RoomPutStateError) and refused.status_code == "M_FORBIDDEN"
 
 
 async def test_a_consult_room_admits_only_allowed_servers_and_only_the_bot_changes_it(

@@ -11,12 +11,12 @@ import pytest
 from nio import RoomPutStateResponse
 
 from consultbot.adapters.matrix import room_policy
-from consultbot.adapters.matrix.client import ROOM_POLICY
+from consultbot.adapters.matrix.provisioning import ROOM_POLICY
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
+from tests.support.waiting import eventually
 
-from .harness import QUESTION, BotProcess, World, ask, join_invite, world
-from .test_room_policy import assert_locked
+from .harness import QUESTION, BotProcess, World, ask, assert_locked, join_invite, world
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,13 +32,6 @@ def consult_rooms(w: World) -> dict[str, str]:
         return {row[0]: row[1] for row in rows}
 
 
-async def until(condition, seconds: float = 30) -> None:  # type: ignore[no-untyped-def]
-    """Poll the bot's database (another process) until `condition()` holds."""
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - another process's database: polled
-            await asyncio.sleep(0.05)
-
-
 async def test_sigkill_while_taking_a_pool_room_loses_and_doubles_nothing(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
@@ -49,7 +42,9 @@ async def test_sigkill_while_taking_a_pool_room_loses_and_doubles_nothing(
         await dying.start()
         try:
             await dying.wait_running()
-            await until(lambda: len(pool_rooms(w)) == 2)
+            await eventually(
+                lambda: len(pool_rooms(w)) == 2, within=30, what="two rooms in the pool"
+            )
             ready = pool_rooms(w)
             doctor, l1 = w.people["doctor"].c, w.people["l1"].c
             dm = await doctor.create_dm(w.bot_id)
@@ -75,7 +70,9 @@ async def test_sigkill_while_taking_a_pool_room_loses_and_doubles_nothing(
             await doctor.wait_for(
                 lambda s: s.room == dm and s.sender == w.bot_id and consult in s.body, 30
             )
-            await until(lambda: len(pool_rooms(w)) == 2)  # refilled, the used room not again
+            await eventually(
+                lambda: len(pool_rooms(w)) == 2, within=30, what="two rooms in the pool"
+            )  # refilled, the used room not again
             assert room not in pool_rooms(w)
 
             # A second consult (another patient: the same question again would be a repeat)
@@ -109,7 +106,9 @@ async def test_a_pooled_consult_room_has_the_consult_room_state(
         await bot.start()
         try:
             await bot.wait_running()
-            await until(lambda: len(pool_rooms(w)) == 1)
+            await eventually(
+                lambda: len(pool_rooms(w)) == 1, within=30, what="one room in the pool"
+            )
             [ready] = pool_rooms(w)
             doctor, l1 = w.people["doctor"].c, w.people["l1"].c
             dm = await doctor.create_dm(w.bot_id)
@@ -162,7 +161,9 @@ async def test_a_pooled_consult_room_is_brought_up_to_a_newer_room_policy(
         config = w.config(ack_timeout=600, room_pool=1)
         await w.seed(config, {1: ["l1"]})
         async with running_bot(config) as bot:
-            await until(lambda: len(pool_rooms(w)) == 1)
+            await eventually(
+                lambda: len(pool_rooms(w)) == 1, within=30, what="one room in the pool"
+            )
             [ready] = pool_rooms(w)
             await ask(w)
             l1 = w.people["l1"].c

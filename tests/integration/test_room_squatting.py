@@ -28,7 +28,7 @@ from nio import (
 )
 from nio.api import Api
 
-from consultbot.adapters.matrix.client import ROOM_INTENT
+from consultbot.adapters.matrix.provisioning import ROOM_INTENT
 from consultbot.adapters.matrix.room_policy import CREATION_KEY
 from consultbot.adapters.sql.stores import open_store
 from consultbot.app import Bot, running_bot

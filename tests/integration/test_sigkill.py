@@ -31,8 +31,9 @@ from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.types import UserId
+from tests.support.waiting import eventually
 
-from .harness import QUESTION, BotProcess, World, auto_join, world
+from .harness import QUESTION, BotProcess, World, auto_join, database_bytes, world
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -96,11 +97,6 @@ def in_flight(database: Path, asked: list[str], acks: list[str]) -> set[str]:
     if any(event not in handled for event in acks):
         phases.add("a ✅ not yet handled")
     return phases
-
-
-def database_bytes(folder: Path) -> bytes:
-    """The database file and its WAL, as stored on disk."""
-    return b"".join(p.read_bytes() for p in folder.glob("consultbot.db*"))
 
 
 def stamp(line: str) -> datetime:
@@ -222,25 +218,29 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
                     )
                     return found
 
-                async with asyncio.timeout(4 * ACK_TIMEOUT + 60):
-                    while True:
-                        consults = await settled()
-                        if (
-                            len(consults) >= CONSULTS
-                            and all(
-                                c.state in (esc.State.ACKNOWLEDGED, esc.State.UNANSWERED)
-                                for c in consults
-                            )
-                            and await store.pending() == []
-                            and all([await store.is_handled(e) for e in acked.values()])
-                        ):
-                            break
-                        await asyncio.sleep(0.5)
+                async def all_settled() -> bool:
+                    consults = await settled()
+                    return (
+                        len(consults) >= CONSULTS
+                        and all(
+                            c.state in (esc.State.ACKNOWLEDGED, esc.State.UNANSWERED)
+                            for c in consults
+                        )
+                        and await store.pending() == []
+                        and all([await store.is_handled(e) for e in acked.values()])
+                    )
+
+                await eventually(
+                    all_settled,
+                    within=4 * ACK_TIMEOUT + 60,
+                    every=0.5,
+                    what="every consult acknowledged or unanswered, every ✅ handled, the"
+                    " outbox empty",
+                )
+                consults = await settled()
                 logs = {c.id: await store.events(c.id) for c in consults}
             finally:
                 await store.close()
-            # The clients have seen everything the outbox sent.
-            await asyncio.sleep(0)
         except BaseException:
             stop.set()
             no_more_acks.set()

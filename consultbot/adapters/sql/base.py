@@ -4,6 +4,7 @@ instants as integers, data-set versions and the small bot state (meta)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -11,9 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consultbot.adapters.sql.dialect import Connection
+from consultbot.domain.consult.escalation import Consult, apply
+from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover
 from consultbot.domain.types import Dataset
+from consultbot.ports import BotState
 
 
 def to_seconds(instant: datetime) -> int:
@@ -32,7 +36,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-class SqlBase:
+class SqlBase(BotState):
     """One connection shared by every concern's store class (consultbot/adapters/sql/sqlite.py
     composes them). Write through `_transaction` or `_write`, so that a leader fence sees
     every write there."""
@@ -52,13 +56,18 @@ class SqlBase:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._db.execute(self._db.begin)
             try:
+                await self._may_write()
                 yield self._db
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def _may_write(self) -> None:
+        """Raise when this instance may no longer write: first in every write transaction (the
+        leader fence on PostgreSQL; one SQLite file has no other writer)."""
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         async with self._lock:
@@ -74,7 +83,8 @@ class SqlBase:
 
     async def _active(self, dataset: Dataset) -> int | None:
         value = await self._one(
-            "SELECT max(version) FROM dataset_version WHERE dataset = ? AND rolled_back_at IS NULL",
+            "SELECT max(version) FROM dataset_version WHERE dataset = $1"
+            " AND rolled_back_at IS NULL",
             (dataset.value,),
         )
         return int(value) if value is not None else None
@@ -83,14 +93,14 @@ class SqlBase:
         self, db: Connection, dataset: Dataset, source: str, summary: str, now: datetime
     ) -> int:
         async with db.execute(
-            "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = ?",
+            "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = $1",
             (dataset.value,),
         ) as cursor:
             row = await cursor.fetchone()
         number = int(row[0]) if row else 1
         await db.execute(
             "INSERT INTO dataset_version (dataset, version, imported_at, source, summary)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES ($1, $2, $3, $4, $5)",
             (dataset.value, number, to_seconds(now), source, summary),
         )
         return number
@@ -101,6 +111,20 @@ class SqlBase:
             return list(await self._db.execute_fetchall(sql, tuple(params)))
         return await self._rows(sql, params)
 
+    async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
+        """The consults whose row in `consult c` matches `where`, newest first, from their logs."""
+        rows = await self._rows(
+            "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
+            " JOIN consult_event e ON e.consult_id = c.id"
+            f" WHERE {where} ORDER BY c.number DESC, e.seq",
+            params,
+        )
+        consults: dict[str, Consult | None] = {}
+        for cid, at_ms, kind, data in rows:
+            event = Event(kind=EventKind(kind), at=from_ms(at_ms), data=json.loads(data))
+            consults[cid] = apply(consults.get(cid), event)
+        return [c for c in consults.values() if c is not None]
+
     async def _instance(self) -> str:
         instance = await self.get_meta("instance")
         if instance is None:
@@ -109,18 +133,19 @@ class SqlBase:
         return instance
 
     async def get_meta(self, key: str) -> str | None:
-        value = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        value = await self._one("SELECT value FROM meta WHERE key = $1", (key,))
         return str(value) if value is not None else None
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._write(
-            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta VALUES ($1, $2)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
     async def meta_under(self, prefix: str) -> dict[str, str]:
         # substr, not LIKE: a prefix's `_` or `%` is taken as written.
         rows = await self._rows(
-            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            "SELECT key, value FROM meta WHERE substr(key, 1, $1) = $2", (len(prefix), prefix)
         )
         return {str(key): str(value) for key, value in rows}

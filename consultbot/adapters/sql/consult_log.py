@@ -10,32 +10,35 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
 from consultbot.adapters.sql.dialect import Connection
-from consultbot.domain.consult.escalation import Consult, apply, fold
+from consultbot.domain.consult.escalation import Consult, fold
 from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.reminders import SentReminder
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.ports import (
     ConflictError,
+    ConsultLog,
+    Outbox,
     OutboxItem,
     OutboxKind,
     Outgoing,
     PoolRoom,
     PoolRoomGone,
+    PoolRooms,
+    ReminderLog,
 )
 
 # holds staff numbers, and none of it is needed again (a resend reads only pending entries).
-_MARK_SENT = "UPDATE outbox SET sent_at_ms = ?, payload = '{}' WHERE id = ?"
+_MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
 
 
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
     """The consult's log, oldest first, read on `db` (inside the caller's lock)."""
     async with db.execute(
-        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = ? ORDER BY seq",
+        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq",
         (consult,),
     ) as cursor:
         return [
@@ -44,7 +47,21 @@ async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
         ]
 
 
-class ConsultLogSql(SqlBase):
+async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
+    """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order."""
+    ids = []
+    for item in outgoing:
+        payload = json.dumps(item.payload, ensure_ascii=False)
+        [(number,)] = await db.execute_fetchall(  # one round trip to aiosqlite's thread
+            "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            (item.kind, item.consult, item.room, payload, to_ms(now)),
+        )
+        ids.append(int(number))
+    return ids
+
+
+class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
     """Consult logs and what is written in the same transactions."""
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
@@ -54,7 +71,7 @@ class ConsultLogSql(SqlBase):
             number = int(row[0]) if row else 1
             consult = ConsultId(f"K-{number:06d}")
             await db.execute(
-                "INSERT INTO consult (id, number, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO consult (id, number, created_at) VALUES ($1, $2, $3)",
                 (consult, number, to_seconds(now)),
             )
         return consult
@@ -71,30 +88,18 @@ class ConsultLogSql(SqlBase):
         pool_room: str | None = None,
         now: datetime,
     ) -> list[int]:
-        ids: list[int] = []
         async with self._transaction() as db:
             if consult is not None and events:
                 await self._append(db, consult, expected_length, events)
             if pool_room is not None:
-                cursor = await db.execute("DELETE FROM room_pool WHERE room = ?", (pool_room,))
+                cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (pool_room,))
                 if cursor.rowcount != 1:
                     raise PoolRoomGone(pool_room)  # taken or dropped: nothing is recorded
-            for item in outgoing:
-                cursor = await db.execute(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        item.kind,
-                        item.consult,
-                        item.room,
-                        json.dumps(item.payload, ensure_ascii=False),
-                        to_ms(now),
-                    ),
-                )
-                ids.append(int(cursor.lastrowid or 0))
+            ids = await queue(db, outgoing, now)
             if handled is not None:
                 await db.execute(
-                    "INSERT OR IGNORE INTO handled_event VALUES (?, ?)", (handled, to_ms(now))
+                    "INSERT INTO handled_event VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    (handled, to_ms(now)),
                 )
             if sent is not None:
                 await db.execute(_MARK_SENT + " AND sent_at_ms IS NULL", (to_ms(now), sent))
@@ -107,14 +112,14 @@ class ConsultLogSql(SqlBase):
         expected_length: int,
         events: Sequence[Event],
     ) -> None:
-        async with db.execute("SELECT length FROM consult WHERE id = ?", (consult,)) as cursor:
+        async with db.execute("SELECT length FROM consult WHERE id = $1", (consult,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             raise ConflictError(f"{consult} was not allocated")
         if int(row[0]) != expected_length:
             raise ConflictError(f"{consult} has {row[0]} events, expected {expected_length}")
         await db.executemany(
-            "INSERT INTO consult_event VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO consult_event VALUES ($1, $2, $3, $4, $5)",
             [
                 (
                     consult,
@@ -130,8 +135,8 @@ class ConsultLogSql(SqlBase):
         state = fold(log)
         await stats_sqlite.write(db, consult, expected_length + len(events), log)
         await db.execute(
-            "UPDATE consult SET length = ?, requester = ?, service = ?, track = ?, state = ?,"
-            " room = ?, requested_at_ms = ?, deadline_ms = ? WHERE id = ?",
+            "UPDATE consult SET length = $1, requester = $2, service = $3, track = $4, state = $5,"
+            " room = $6, requested_at_ms = $7, deadline_ms = $8 WHERE id = $9",
             (
                 expected_length + len(events),
                 state.requester,
@@ -145,7 +150,7 @@ class ConsultLogSql(SqlBase):
             ),
         )
         await db.executemany(
-            "INSERT OR IGNORE INTO consult_party VALUES (?, ?)",
+            "INSERT INTO consult_party VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(consult, user) for user in (state.requester, *state.paged_users)],
         )
 
@@ -157,19 +162,6 @@ class ConsultLogSql(SqlBase):
         events = await self.events(consult)
         return fold(events) if events else None
 
-    async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
-        rows = await self._rows(
-            "SELECT c.id, e.at_ms, e.kind, e.data FROM consult c"
-            " JOIN consult_event e ON e.consult_id = c.id"
-            f" WHERE {where} ORDER BY c.number DESC, e.seq",
-            params,
-        )
-        consults: dict[str, Consult | None] = {}
-        for cid, at_ms, kind, data in rows:
-            event = Event(kind=EventKind(kind), at=from_ms(at_ms), data=json.loads(data))
-            consults[cid] = apply(consults.get(cid), event)
-        return [c for c in consults.values() if c is not None]
-
     async def open_consults(self) -> list[Consult]:
         return await self._consults(
             "c.deadline_ms IS NOT NULL"
@@ -177,24 +169,19 @@ class ConsultLogSql(SqlBase):
         )
 
     async def consult_for_room(self, room: str) -> ConsultId | None:
-        value = await self._one("SELECT id FROM consult WHERE room = ?", (room,))
+        value = await self._one("SELECT id FROM consult WHERE room = $1", (room,))
         return ConsultId(value) if value else None
 
     async def consults_of(self, user: UserId, *, open_only: bool = True) -> list[Consult]:
-        condition = "c.id IN (SELECT consult_id FROM consult_party WHERE user = ?)"
+        condition = 'c.id IN (SELECT consult_id FROM consult_party WHERE "user" = $1)'
         if open_only:
             condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
         return await self._consults(condition, (user,))
 
-    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
-        return await self._consults(
-            "c.requested_at_ms >= ? AND c.requested_at_ms < ?", (to_ms(start), to_ms(end))
-        )
-
     async def duty_reminders(self, since: datetime) -> list[SentReminder]:
         rows = await self._rows(
-            "SELECT user, start_ms, end_ms, told FROM duty_reminder WHERE end_ms > ?"
-            " ORDER BY start_ms, user",
+            'SELECT "user", start_ms, end_ms, told FROM duty_reminder WHERE end_ms > $1'
+            ' ORDER BY start_ms, "user"',
             (to_ms(since),),
         )
         return [
@@ -213,26 +200,18 @@ class ConsultLogSql(SqlBase):
         async with self._transaction() as db:
             for r in remove:
                 await db.execute(
-                    "DELETE FROM duty_reminder WHERE user = ? AND start_ms = ?",
+                    'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
                     (r.user, to_ms(r.start)),
                 )
             for r in add:
                 await db.execute(
-                    "INSERT OR REPLACE INTO duty_reminder VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
+                    ' ON CONFLICT ("user", start_ms)'
+                    " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
+                    " sent_at_ms = excluded.sent_at_ms",
                     (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
                 )
-            for item in outgoing:
-                await db.execute(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        item.kind,
-                        item.consult,
-                        item.room,
-                        json.dumps(item.payload, ensure_ascii=False),
-                        to_ms(now),
-                    ),
-                )
+            await queue(db, outgoing, now)
 
     async def pending(self) -> list[OutboxItem]:
         instance = await self._instance()
@@ -257,13 +236,14 @@ class ConsultLogSql(SqlBase):
 
     async def is_handled(self, event_id: str) -> bool:
         return (
-            await self._one("SELECT 1 FROM handled_event WHERE event_id = ?", (event_id,))
+            await self._one("SELECT 1 FROM handled_event WHERE event_id = $1", (event_id,))
             is not None
         )
 
     async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
         await self._write(
-            "INSERT OR IGNORE INTO room_pool VALUES (?, ?, ?)", (room, to_ms(now), policy)
+            "INSERT INTO room_pool VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            (room, to_ms(now), policy),
         )
 
     async def pool_rooms(self) -> list[PoolRoom]:
@@ -274,5 +254,5 @@ class ConsultLogSql(SqlBase):
 
     async def drop_pool_room(self, room: str) -> bool:
         async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM room_pool WHERE room = ?", (room,))
+            cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
             return cursor.rowcount > 0

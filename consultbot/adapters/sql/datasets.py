@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from consultbot.adapters.sql.base import from_seconds, to_seconds
+from consultbot.adapters.sql.dialect import marks
 from consultbot.adapters.sql.handovers import HandoverSql
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.handover import cover
@@ -17,6 +18,7 @@ from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import (
+    DataSets,
     Version,
 )
 
@@ -36,7 +38,7 @@ def _shift(row: Sequence[Any]) -> Shift:
     )
 
 
-class DataSetSql(HandoverSql):
+class DataSetSql(HandoverSql, DataSets):
     """Every import a new version in one transaction; the previous one kept for rollback."""
 
     # -- catalogue ------------------------------------------------------------------------------
@@ -47,7 +49,7 @@ class DataSetSql(HandoverSql):
                 db, Dataset.CATALOGUE, source, f"{len(catalogue)} services", now
             )
             await db.executemany(
-                "INSERT INTO service VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO service VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 [
                     (
                         number,
@@ -74,7 +76,7 @@ class DataSetSql(HandoverSql):
         if active is not None:
             rows = await self._rows(
                 "SELECT id, name, kind, tracks, aliases, switchboard, municipality FROM service"
-                " WHERE version = ? ORDER BY position",
+                " WHERE version = $1 ORDER BY position",
                 (active,),
             )
             for row in rows:
@@ -107,8 +109,8 @@ class DataSetSql(HandoverSql):
         async with self._transaction() as db:
             number = await self._new_version(db, Dataset.ROSTER, source, summary, now)
             await db.executemany(
-                "UPDATE shift SET removed_in = ? WHERE service_id = ? AND removed_in IS NULL"
-                " AND start_ts >= ? AND start_ts < ?",
+                "UPDATE shift SET removed_in = $1 WHERE service_id = $2 AND removed_in IS NULL"
+                " AND start_ts >= $3 AND start_ts < $4",
                 [
                     (number, sid, to_seconds(lo), to_seconds(hi))
                     for sid, value in periods.items()
@@ -116,7 +118,7 @@ class DataSetSql(HandoverSql):
                 ],
             )
             await db.executemany(
-                f"INSERT INTO shift ({_SHIFT_COLUMNS}, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO shift ({_SHIFT_COLUMNS}, version) VALUES ({marks(8)})",
                 (
                     (
                         s.service,
@@ -137,8 +139,8 @@ class DataSetSql(HandoverSql):
         moment = to_seconds(at)
         # One round trip to aiosqlite's thread: most of a lookup's time is the hand-over.
         rows = await self._rows(
-            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = ? AND removed_in IS NULL"
-            " AND start_ts > ? AND start_ts <= ? AND end_ts > ?",
+            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = $1 AND removed_in IS NULL"
+            " AND start_ts > $2 AND start_ts <= $3 AND end_ts > $4",
             (service, moment - _MAX_SHIFT_SECONDS, moment, moment),
         )
         layer = await self._layer(service)
@@ -150,8 +152,8 @@ class DataSetSql(HandoverSql):
         low = to_seconds(start) - _MAX_SHIFT_SECONDS if start else -(2**62)
         high = to_seconds(end) if end else 2**62
         rows = await self._rows(
-            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = ? AND removed_in IS NULL"
-            " AND start_ts > ? AND start_ts < ? AND end_ts > ?"
+            f"SELECT {_SHIFT_COLUMNS} FROM shift WHERE service_id = $1 AND removed_in IS NULL"
+            " AND start_ts > $2 AND start_ts < $3 AND end_ts > $4"
             " ORDER BY start_ts, level, matrix_id",
             (service, low, high, to_seconds(start) if start else -(2**62)),
         )
@@ -174,7 +176,7 @@ class DataSetSql(HandoverSql):
                 db, Dataset.STAFF, source, f"{len(members)} people", now
             )
             await db.executemany(
-                "INSERT INTO staff VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO staff VALUES ($1, $2, $3, $4, $5, $6)",
                 [(number, m.user, m.name, m.unit, m.title, m.phone) for m in members],
             )
         return number
@@ -184,7 +186,7 @@ class DataSetSql(HandoverSql):
         if active is None:
             return []
         rows = await self._rows(
-            "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = ?"
+            "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = $1"
             f" {where} ORDER BY name, matrix_id",
             (active, *params),
         )
@@ -197,7 +199,7 @@ class DataSetSql(HandoverSql):
         return await self._staff()
 
     async def staff_member(self, user: UserId) -> StaffMember | None:
-        found = await self._staff("AND matrix_id = ?", (user,))
+        found = await self._staff("AND matrix_id = $2", (user,))
         return found[0] if found else None
 
     async def import_directory(
@@ -208,7 +210,7 @@ class DataSetSql(HandoverSql):
                 db, Dataset.DIRECTORY, source, f"{len(entries)} entries", now
             )
             await db.executemany(
-                "INSERT INTO directory_entry VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO directory_entry VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 [
                     (number, i, e.unit, e.name, e.phone, e.municipality, e.notes)
                     for i, e in enumerate(entries)
@@ -222,7 +224,7 @@ class DataSetSql(HandoverSql):
             return []
         rows = await self._rows(
             "SELECT unit, name, phone, municipality, notes FROM directory_entry"
-            " WHERE version = ? ORDER BY position",
+            " WHERE version = $1 ORDER BY position",
             (active,),
         )
         return [
@@ -233,7 +235,7 @@ class DataSetSql(HandoverSql):
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
         async with self._transaction() as db:
             async with db.execute(
-                "SELECT version FROM dataset_version WHERE dataset = ? AND rolled_back_at IS NULL"
+                "SELECT version FROM dataset_version WHERE dataset = $1 AND rolled_back_at IS NULL"
                 " ORDER BY version DESC LIMIT 2",
                 (dataset.value,),
             ) as cursor:
@@ -242,13 +244,14 @@ class DataSetSql(HandoverSql):
                 raise NothingToRollBack(dataset.value)
             undone, previous = live
             await db.execute(
-                "UPDATE dataset_version SET rolled_back_at = ? WHERE dataset = ? AND version = ?",
+                "UPDATE dataset_version SET rolled_back_at = $1"
+                " WHERE dataset = $2 AND version = $3",
                 (to_seconds(now), dataset.value, undone),
             )
             if dataset is Dataset.ROSTER:
-                await db.execute("DELETE FROM shift WHERE version = ?", (undone,))
+                await db.execute("DELETE FROM shift WHERE version = $1", (undone,))
                 await db.execute(
-                    "UPDATE shift SET removed_in = NULL WHERE removed_in = ?", (undone,)
+                    "UPDATE shift SET removed_in = NULL WHERE removed_in = $1", (undone,)
                 )
         self._catalogue = None
         return previous
@@ -257,7 +260,7 @@ class DataSetSql(HandoverSql):
         active = await self._active(dataset)
         rows = await self._rows(
             "SELECT version, imported_at, source, summary, rolled_back_at FROM dataset_version"
-            " WHERE dataset = ? ORDER BY version DESC",
+            " WHERE dataset = $1 ORDER BY version DESC",
             (dataset.value,),
         )
         return [

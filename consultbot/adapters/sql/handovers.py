@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
+from consultbot.adapters.sql.dialect import marks
 from consultbot.domain.duty.handover import Handover, HandoverState
 from consultbot.domain.types import ServiceId, UserId
+from consultbot.ports import Handovers
 
 _HANDOVER_COLUMNS = (
     "id, service_id, level, giver, taker, taker_name, taker_phone, start_ms, end_ms,"
@@ -64,7 +66,7 @@ def _handover(row: Sequence[Any]) -> Handover:
 # An entry once sent keeps no payload: a reply may echo what someone typed, a direct answer
 
 
-class HandoverSql(SqlBase):
+class HandoverSql(SqlBase, Handovers):
     """Handovers, and the accepted ones cached as the layer over the roster."""
 
     async def _layer(self, service: ServiceId) -> list[Handover]:
@@ -77,17 +79,17 @@ class HandoverSql(SqlBase):
         added = []
         async with self._transaction() as db:
             for h in handovers:
-                cursor = await db.execute(
+                [(number,)] = await db.execute_fetchall(
                     f"INSERT INTO handover ({_HANDOVER_COLUMNS[4:]})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f" VALUES ({marks(16)}) RETURNING id",
                     _handover_row(h)[1:],
                 )
-                added.append(replace(h, id=int(cursor.lastrowid or 0)))
+                added.append(replace(h, id=int(number)))
         self._accepted = None
         return added
 
     async def handovers(self, state: HandoverState | None = None) -> list[Handover]:
-        where, params = ("WHERE state = ?", (state.value,)) if state else ("", ())
+        where, params = ("WHERE state = $1", (state.value,)) if state else ("", ())
         rows = await self._rows(
             f"SELECT {_HANDOVER_COLUMNS} FROM handover {where} ORDER BY id", params
         )
@@ -98,13 +100,13 @@ class HandoverSql(SqlBase):
     ) -> Handover | None:
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE handover SET state = ?, decided_at_ms = ? WHERE id = ? AND state = ?",
+                "UPDATE handover SET state = $1, decided_at_ms = $2 WHERE id = $3 AND state = $4",
                 (state.value, to_ms(now), handover, HandoverState.OFFERED.value),
             )
             if cursor.rowcount != 1:
                 return None
             async with db.execute(
-                f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = ?", (handover,)
+                f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = $1", (handover,)
             ) as rows:
                 row = await rows.fetchone()
         self._accepted = None

@@ -1,13 +1,18 @@
-"""Numbered, append-only schema steps. Never edit a step that has shipped: add a new one.
+"""Numbered, append-only schema steps. Never change what a shipped step makes: add a new one.
 
-The schema version is SQLite's `user_version`; each step runs in its own transaction together
-with the version bump. A database whose version is newer than this code knows is refused.
+The steps are written once for both databases: column types other than `TEXT` and `BIGINT`
+(which SQLite reads as INTEGER) are the dialect's words in braces (`{key}`, `{bytes}`:
+adapters/sql/dialect.py), filled in by `statements`. SQLite keeps the schema version in its
+`user_version`, PostgreSQL in a table (adapters/sql/postgres.py); each step runs in its own
+transaction together with the version bump. A database whose version is newer than this code
+knows is refused.
 """
 
 from __future__ import annotations
 
-import aiosqlite
+from collections.abc import Mapping
 
+from consultbot.adapters.sql.dialect import Connection
 from consultbot.domain.errors import StoreError
 
 # Marks a SQLite file as consultbot's ("CBOT").
@@ -18,16 +23,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE dataset_version (
             dataset TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            imported_at INTEGER NOT NULL,
+            version BIGINT NOT NULL,
+            imported_at BIGINT NOT NULL,
             source TEXT NOT NULL,
             summary TEXT NOT NULL,
-            rolled_back_at INTEGER,
+            rolled_back_at BIGINT,
             PRIMARY KEY (dataset, version)
         )""",
         """CREATE TABLE service (
-            version INTEGER NOT NULL,
-            position INTEGER NOT NULL,
+            version BIGINT NOT NULL,
+            position BIGINT NOT NULL,
             id TEXT NOT NULL,
             name TEXT NOT NULL,
             kind TEXT NOT NULL,
@@ -38,22 +43,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (version, id)
         )""",
         """CREATE TABLE shift (
-            id INTEGER PRIMARY KEY,
+            id {key},
             service_id TEXT NOT NULL,
-            level INTEGER NOT NULL,
-            start_ts INTEGER NOT NULL,
-            end_ts INTEGER NOT NULL,
+            level BIGINT NOT NULL,
+            start_ts BIGINT NOT NULL,
+            end_ts BIGINT NOT NULL,
             matrix_id TEXT NOT NULL,
             name TEXT NOT NULL,
             phone TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            removed_in INTEGER
+            version BIGINT NOT NULL,
+            removed_in BIGINT
         )""",
         "CREATE INDEX shift_live ON shift (service_id, start_ts) WHERE removed_in IS NULL",
         "CREATE INDEX shift_version ON shift (version)",
         "CREATE INDEX shift_removed ON shift (removed_in) WHERE removed_in IS NOT NULL",
         """CREATE TABLE staff (
-            version INTEGER NOT NULL,
+            version BIGINT NOT NULL,
             matrix_id TEXT NOT NULL,
             name TEXT NOT NULL,
             unit TEXT NOT NULL,
@@ -62,8 +67,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (version, matrix_id)
         )""",
         """CREATE TABLE directory_entry (
-            version INTEGER NOT NULL,
-            position INTEGER NOT NULL,
+            version BIGINT NOT NULL,
+            position BIGINT NOT NULL,
             unit TEXT NOT NULL,
             name TEXT NOT NULL,
             phone TEXT NOT NULL,
@@ -77,44 +82,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE consult (
             id TEXT PRIMARY KEY,
-            number INTEGER NOT NULL UNIQUE,
-            created_at INTEGER NOT NULL,
-            length INTEGER NOT NULL DEFAULT 0,
+            number BIGINT NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL,
+            length BIGINT NOT NULL DEFAULT 0,
             requester TEXT,
             service TEXT,
             track TEXT,
             state TEXT,
             room TEXT,
-            requested_at_ms INTEGER,
-            deadline_ms INTEGER
+            requested_at_ms BIGINT,
+            deadline_ms BIGINT
         )""",
         "CREATE INDEX consult_room ON consult (room) WHERE room IS NOT NULL",
         "CREATE INDEX consult_requested ON consult (requested_at_ms)",
         "CREATE INDEX consult_deadline ON consult (deadline_ms) WHERE deadline_ms IS NOT NULL",
         """CREATE TABLE consult_event (
             consult_id TEXT NOT NULL REFERENCES consult (id),
-            seq INTEGER NOT NULL,
-            at_ms INTEGER NOT NULL,
+            seq BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
             kind TEXT NOT NULL,
             data TEXT NOT NULL,
             PRIMARY KEY (consult_id, seq)
         )""",
         """CREATE TABLE consult_party (
             consult_id TEXT NOT NULL REFERENCES consult (id),
-            user TEXT NOT NULL,
-            PRIMARY KEY (user, consult_id)
+            "user" TEXT NOT NULL,
+            PRIMARY KEY ("user", consult_id)
         )""",
         """CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY,
+            id {key},
             kind TEXT NOT NULL,
             consult_id TEXT REFERENCES consult (id),
             room TEXT NOT NULL,
             payload TEXT NOT NULL,
-            created_at_ms INTEGER NOT NULL,
-            sent_at_ms INTEGER
+            created_at_ms BIGINT NOT NULL,
+            sent_at_ms BIGINT
         )""",
         "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_at_ms IS NULL",
-        "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
+        "CREATE TABLE handled_event (event_id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL)",
     ),
     # 3: follow-up statistics — one summary row per consult, written in the same transaction
     # as its events (consultbot/adapters/sql/stats.py); `code` packs what `stats` counts so
@@ -122,37 +127,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE consult_stat (
             consult_id TEXT PRIMARY KEY REFERENCES consult (id),
-            length INTEGER NOT NULL,
-            requested_ms INTEGER NOT NULL,
-            counted INTEGER NOT NULL,
+            length BIGINT NOT NULL,
+            requested_ms BIGINT NOT NULL,
+            counted BIGINT NOT NULL,
             track TEXT NOT NULL,
             services TEXT NOT NULL,
             requester TEXT NOT NULL,
             outcome TEXT,
-            first_page_ms INTEGER,
-            acked_ms INTEGER,
-            closed_ms INTEGER,
+            first_page_ms BIGINT,
+            acked_ms BIGINT,
+            closed_ms BIGINT,
             levels TEXT NOT NULL,
-            escalated INTEGER NOT NULL,
-            unanswered INTEGER NOT NULL,
-            phone_contacts INTEGER NOT NULL,
-            ack_ms INTEGER,
-            code INTEGER NOT NULL
+            escalated BIGINT NOT NULL,
+            unanswered BIGINT NOT NULL,
+            phone_contacts BIGINT NOT NULL,
+            ack_ms BIGINT,
+            code BIGINT NOT NULL
         )""",
         "CREATE INDEX consult_stat_period ON consult_stat (requested_ms, code, ack_ms)",
         """CREATE TABLE consult_stat_code (
             kind TEXT NOT NULL,
             value TEXT NOT NULL,
-            code INTEGER NOT NULL,
+            code BIGINT NOT NULL,
             PRIMARY KEY (kind, value)
         )""",
         """CREATE TABLE consult_stat_service (
             consult_id TEXT NOT NULL REFERENCES consult (id),
-            position INTEGER NOT NULL,
-            service INTEGER NOT NULL,
-            requested_ms INTEGER NOT NULL,
-            code INTEGER NOT NULL,
-            ack_ms INTEGER,
+            position BIGINT NOT NULL,
+            service BIGINT NOT NULL,
+            requested_ms BIGINT NOT NULL,
+            code BIGINT NOT NULL,
+            ack_ms BIGINT,
             PRIMARY KEY (consult_id, position)
         )""",
         "CREATE INDEX consult_stat_service_period ON consult_stat_service (requested_ms)",
@@ -167,35 +172,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             room TEXT NOT NULL,
             dataset TEXT NOT NULL,
             name TEXT NOT NULL,
-            data BLOB NOT NULL,
-            uploaded_at_ms INTEGER NOT NULL
+            data {bytes} NOT NULL,
+            uploaded_at_ms BIGINT NOT NULL
         )""",
         """CREATE TABLE admin_action (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            at_ms INTEGER NOT NULL,
+            seq {key_never_reused},
+            at_ms BIGINT NOT NULL,
             actor TEXT NOT NULL,
             action TEXT NOT NULL,
-            allowed INTEGER NOT NULL,
+            allowed BIGINT NOT NULL,
             detail TEXT NOT NULL
         )""",
     ),
     # 5: handovers — a layer over the roster: who handed which duty to whom, when, for how long.
     (
         """CREATE TABLE handover (
-            id INTEGER PRIMARY KEY,
+            id {key},
             service_id TEXT NOT NULL,
-            level INTEGER NOT NULL,
+            level BIGINT NOT NULL,
             giver TEXT NOT NULL,
             taker TEXT NOT NULL,
             taker_name TEXT NOT NULL,
             taker_phone TEXT NOT NULL,
-            start_ms INTEGER NOT NULL,
-            end_ms INTEGER NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
             offered_by TEXT NOT NULL,
-            offered_at_ms INTEGER NOT NULL,
-            answer_by_ms INTEGER,
+            offered_at_ms BIGINT NOT NULL,
+            answer_by_ms BIGINT,
             state TEXT NOT NULL,
-            decided_at_ms INTEGER,
+            decided_at_ms BIGINT,
             room TEXT NOT NULL,
             language TEXT NOT NULL,
             source_event TEXT NOT NULL
@@ -205,12 +210,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 6: duty reminders sent — to whom, for which duty, and what they said (metadata only).
     (
         """CREATE TABLE duty_reminder (
-            user TEXT NOT NULL,
-            start_ms INTEGER NOT NULL,
-            end_ms INTEGER NOT NULL,
+            "user" TEXT NOT NULL,
+            start_ms BIGINT NOT NULL,
+            end_ms BIGINT NOT NULL,
             told TEXT NOT NULL,
-            sent_at_ms INTEGER NOT NULL,
-            PRIMARY KEY (user, start_ms)
+            sent_at_ms BIGINT NOT NULL,
+            PRIMARY KEY ("user", start_ms)
         )""",
         "CREATE INDEX duty_reminder_end ON duty_reminder (end_ms)",
     ),
@@ -218,7 +223,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE room_pool (
             room TEXT PRIMARY KEY,
-            created_at_ms INTEGER NOT NULL,
+            created_at_ms BIGINT NOT NULL,
             policy TEXT NOT NULL
         )""",
         "CREATE INDEX room_pool_age ON room_pool (policy, created_at_ms)",
@@ -248,7 +253,12 @@ def refuse_newer(name: str, version: int) -> None:
         )
 
 
-async def migrate(db: aiosqlite.Connection, path: str) -> int:
+def statements(number: int, words: Mapping[str, str]) -> list[str]:
+    """The statements of step `number` (from 1) with the dialect's `words` filled in."""
+    return [statement.format_map(words) for statement in MIGRATIONS[number - 1]]
+
+
+async def migrate(db: Connection, path: str) -> int:
     """Bring the schema up to date; return the version it was at. Refuse foreign/newer files."""
     async with db.execute("PRAGMA application_id") as cursor:
         row = await cursor.fetchone()
@@ -265,9 +275,9 @@ async def migrate(db: aiosqlite.Connection, path: str) -> int:
         raise StoreError(path, "is a SQLite database but not consultbot's")
     refuse_newer(path, current)
     for number in range(current + 1, SCHEMA_VERSION + 1):
-        await db.execute("BEGIN IMMEDIATE")
+        await db.execute(db.begin)
         try:
-            for statement in MIGRATIONS[number - 1]:
+            for statement in statements(number, db.words):
                 await db.execute(statement)
             await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             await db.execute(f"PRAGMA user_version = {number}")

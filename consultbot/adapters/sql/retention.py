@@ -8,24 +8,26 @@ from typing import Any
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, to_ms
-from consultbot.adapters.sql.consult_log import read_events
-from consultbot.adapters.sql.dialect import Connection
+from consultbot.adapters.sql.consult_log import queue, read_events
+from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import OPEN_STATES, State, fold
 from consultbot.domain.consult.stats import frozen_unit, unit_of
 from consultbot.domain.types import ConsultId
 from consultbot.ports import (
     OutboxKind,
+    Outgoing,
     Purged,
+    Retention,
 )
 
 _PURGE_BATCH = 50  # consults forgotten per transaction
 _SCAN_SLICE = 5000  # consults read per statement by the retention scans
 
 
-class RetentionSql(SqlBase):
+class RetentionSql(SqlBase, Retention):
     """Leaving quiet consults' rooms, then forgetting their metadata."""
 
-    # Plain SQL with `?` parameters only, so that it carries over to other SQL stores. Every
+    # Plain SQL that both databases run as written (adapters/sql/dialect.py). Every
     # statement holds the store while it runs, so the nightly scans go in slices (by consult
     # number, by outbox id) and the changes in batches: a page never waits long behind them.
     # The outbox and the parties have no index by consult: they are found by id and by key.
@@ -38,13 +40,14 @@ class RetentionSql(SqlBase):
         before `before`; by number. Call it inside a transaction when `among` is given."""
         states = [s.value for s in State if s not in OPEN_STATES]
         cutoff = to_ms(before)
+        first = 2 + len(states)  # the slice's parameters follow the cutoff and the states
         slices: list[tuple[str, list[Any]]]
         if among:
-            slices = [(f"c.id IN ({', '.join('?' for _ in among)})", list(among))]
+            slices = [(f"c.id IN ({marks(len(among), first)})", list(among))]
         else:
             top = await self._one("SELECT max(number) FROM consult") or 0
             slices = [
-                ("c.number >= ? AND c.number < ?", [lo, lo + _SCAN_SLICE])
+                (f"c.number >= ${first} AND c.number < ${first + 1}", [lo, lo + _SCAN_SLICE])
                 for lo in range(0, int(top) + 1, _SCAN_SLICE)
             ]
         found: list[tuple[str, str | None, str]] = []
@@ -53,10 +56,10 @@ class RetentionSql(SqlBase):
                 "SELECT q.id, q.room, q.requester FROM (SELECT c.id, c.room, c.requester,"
                 " c.number, (SELECT max(e.at_ms) FROM consult_event e"
                 " WHERE e.consult_id = c.id) AS last_ms FROM consult c WHERE"
-                f" c.requester IS NOT NULL AND c.deadline_ms IS NULL AND c.requested_at_ms < ?"
-                f" AND c.state IN ({', '.join('?' for _ in states)}) AND {where}) q"
-                " WHERE q.last_ms < ? ORDER BY q.number",
-                (cutoff, *states, *params, cutoff),
+                " c.requester IS NOT NULL AND c.deadline_ms IS NULL AND c.requested_at_ms < $1"
+                f" AND c.state IN ({marks(len(states), 2)}) AND {where}) q"
+                " WHERE q.last_ms < $1 ORDER BY q.number",
+                (cutoff, *states, *params),
                 locked=bool(among),
             )
             found += [(str(r[0]), r[1], str(r[2])) for r in rows]
@@ -69,7 +72,7 @@ class RetentionSql(SqlBase):
         found: set[str] = set()
         for lo in range(0, int(top) + 1, _SCAN_SLICE * 20):
             rows = await self._rows(
-                "SELECT consult_id FROM outbox WHERE id >= ? AND id < ? AND kind = ?"
+                "SELECT consult_id FROM outbox WHERE id >= $1 AND id < $2 AND kind = $3"
                 f" AND consult_id IS NOT NULL{done}",
                 (lo, lo + _SCAN_SLICE * 20, OutboxKind.LEAVE.value),
             )
@@ -91,14 +94,13 @@ class RetentionSql(SqlBase):
             rooms = dict(due[start : start + _PURGE_BATCH])
             async with self._transaction() as db:
                 still = await self._quiet_consults(quiet_since, list(rooms))
-                await db.executemany(
-                    "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (OutboxKind.LEAVE.value, cid, rooms[cid], "{}", to_ms(now))
-                        for cid, _, _ in still
-                    ],
-                )
+                leaving = [
+                    Outgoing(
+                        kind=OutboxKind.LEAVE, room=rooms[cid], payload={}, consult=ConsultId(cid)
+                    )
+                    for cid, _, _ in still
+                ]
+                await queue(db, leaving, now)
             queued += [rooms[cid] for cid, _, _ in still]
         return queued
 
@@ -128,21 +130,21 @@ class RetentionSql(SqlBase):
             for start in range(0, len(gone), _SCAN_SLICE // 10):
                 chunk = gone[start : start + _SCAN_SLICE // 10]
                 await db.execute(
-                    "DELETE FROM consult_stat_code WHERE kind = ?"
-                    f" AND value IN ({', '.join('?' for _ in chunk)}) AND NOT EXISTS"
-                    " (SELECT 1 FROM consult_party p WHERE p.user = consult_stat_code.value)",
+                    "DELETE FROM consult_stat_code WHERE kind = $1"
+                    f" AND value IN ({marks(len(chunk), 2)}) AND NOT EXISTS"
+                    ' (SELECT 1 FROM consult_party p WHERE p."user" = consult_stat_code.value)',
                     ("requester", *chunk),
                 )
             cutoff = to_ms(before)
             # The newest outbox id stays: ids (and so Matrix transaction ids) are never reused.
             cursor = await db.execute(
                 "DELETE FROM outbox WHERE consult_id IS NULL AND sent_at_ms IS NOT NULL"
-                " AND sent_at_ms < ? AND id < (SELECT max(id) FROM outbox)",
+                " AND sent_at_ms < $1 AND id < (SELECT max(id) FROM outbox)",
                 (cutoff,),
             )
             outbox += max(cursor.rowcount, 0)
             cursor = await db.execute(
-                "DELETE FROM handled_event WHERE at_ms < ? AND event_id LIKE ?", (cutoff, "$%")
+                "DELETE FROM handled_event WHERE at_ms < $1 AND event_id LIKE $2", (cutoff, "$%")
             )
             handled = max(cursor.rowcount, 0)
         return Purged(consults=consults, events=events, outbox=outbox, handled=handled)
@@ -153,7 +155,7 @@ class RetentionSql(SqlBase):
         found: dict[str, list[int]] = {}
         for lo in range(0, int(top) + 1, _SCAN_SLICE * 20):
             rows = await self._rows(
-                "SELECT id, consult_id FROM outbox WHERE id >= ? AND id < ?"
+                "SELECT id, consult_id FROM outbox WHERE id >= $1 AND id < $2"
                 " AND consult_id IS NOT NULL",
                 (lo, lo + _SCAN_SLICE * 20),
             )
@@ -172,7 +174,7 @@ class RetentionSql(SqlBase):
         requesters; their statistics rows keep each requester's unit in their place.
         Return how many events and outbox entries were forgotten, and the parties."""
         ids = [cid for cid, _ in batch]
-        among = f"({', '.join('?' for _ in ids)})"
+        among = f"({marks(len(ids))})"
         units = await stats_sqlite.requester_units(db)
         frozen: dict[str, int] = {}
         for _, requester in batch:
@@ -189,24 +191,26 @@ class RetentionSql(SqlBase):
             marker = frozen_unit(unit_of(str(requester), units))
             updates.append((marker, stats_sqlite.with_requester(int(code), frozen[marker]), cid))
         await db.executemany(
-            "UPDATE consult_stat SET requester = ?, code = ? WHERE consult_id = ?", updates
+            "UPDATE consult_stat SET requester = $1, code = $2 WHERE consult_id = $3", updates
         )
         await db.executemany(
-            "UPDATE consult_stat_service SET code = ? WHERE consult_id = ?",
+            "UPDATE consult_stat_service SET code = $1 WHERE consult_id = $2",
             [(code, cid) for _, code, cid in updates],
         )
         parties = []
         for cid in ids:  # by the parties' key (user, consult): the log names them
             state = fold(await read_events(db, ConsultId(cid)))
             parties += [(user, cid) for user in {state.requester, *state.paged_users}]
-        await db.executemany("DELETE FROM consult_party WHERE user = ? AND consult_id = ?", parties)
+        await db.executemany(
+            'DELETE FROM consult_party WHERE "user" = $1 AND consult_id = $2', parties
+        )
         cursor = await db.execute(f"DELETE FROM consult_event WHERE consult_id IN {among}", ids)
         events = max(cursor.rowcount, 0)
         outbox = 0
         for start in range(0, len(outbox_ids), _PURGE_BATCH):
             chunk = outbox_ids[start : start + _PURGE_BATCH]
             cursor = await db.execute(
-                f"DELETE FROM outbox WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+                f"DELETE FROM outbox WHERE id IN ({marks(len(chunk))})", chunk
             )
             outbox += max(cursor.rowcount, 0)
         await db.execute(

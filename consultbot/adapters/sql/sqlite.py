@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Result, numbered
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -50,8 +54,6 @@ def backup_database(source: Path, target: Path) -> int:
 
 
 def _copy_into(source: Path, target: Path) -> int:
-    import sqlite3
-
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
         with sqlite3.connect(str(target)) as dst:
             src.backup(dst)
@@ -61,6 +63,34 @@ def _copy_into(source: Path, target: Path) -> int:
             consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
         dst.close()
     return consults
+
+
+class SqliteConnection:
+    """aiosqlite, binding each statement's values to its numbered parameters."""
+
+    begin = "BEGIN IMMEDIATE"  # takes the write lock at once: no deadlock between writers
+    words = SQLITE_WORDS
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.raw = db
+
+    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result:
+        return self.raw.execute(sql, numbered(parameters))
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:
+        await self.raw.executemany(sql, (numbered(p) for p in parameters))
+
+    async def execute_fetchall(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> Iterable[Any]:
+        return await self.raw.execute_fetchall(sql, numbered(parameters))
+
+    def iterdump(self) -> AsyncIterator[str]:
+        """The whole database as SQL statements (tests read it for what must not be stored)."""
+        return self.raw.iterdump()
+
+    async def close(self) -> None:
+        await self.raw.close()
 
 
 class SqliteStore(
@@ -75,12 +105,15 @@ class SqliteStore(
     async def open(cls, path: Path | str) -> SqliteStore:
         """Open (creating if needed) and migrate the database at `path`."""
         name = str(path)
+        if sqlite3.sqlite_version_info < (3, 35):  # RETURNING (adapters/sql/dialect.py)
+            raise StoreError(name, f"needs SQLite 3.35 or newer, not {sqlite3.sqlite_version}")
         if name != ":memory:":
             Path(name).parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(name, isolation_level=None)
+            raw = await aiosqlite.connect(name, isolation_level=None)
         except Exception as exc:  # sqlite3.OperationalError and OSError
             raise StoreError(name, f"cannot be opened: {exc}") from None
+        db = SqliteConnection(raw)
         try:
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA journal_mode = WAL")

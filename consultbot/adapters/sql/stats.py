@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from consultbot.adapters.sql.base import SqlBase
-from consultbot.adapters.sql.dialect import Connection
+from consultbot.adapters.sql.base import SqlBase, to_ms
+from consultbot.adapters.sql.dialect import Connection, marks
+from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
     OPEN,
@@ -31,6 +32,7 @@ from consultbot.domain.consult.stats import (
     summarise,
     unit_of,
 )
+from consultbot.ports import Stats
 
 _PHONE_BITS = 8
 _ACK, _ESC, _UNANS, _COUNTED = 8, 9, 10, 11
@@ -49,19 +51,19 @@ def _from_ms(ms: int | None) -> datetime | None:
 
 async def _code(db: Connection, kind: str, value: str) -> int:
     async with db.execute(
-        "SELECT code FROM consult_stat_code WHERE kind = ? AND value = ?", (kind, value)
+        "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
     ) as cursor:
         row = await cursor.fetchone()
     if row is not None:
         return int(row[0])
     async with db.execute(
-        "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = ?", (kind,)
+        "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = $1", (kind,)
     ) as cursor:
         row = await cursor.fetchone()
     code = int(row[0]) if row else 0
     if code >= _LIMITS[kind]:
         raise OverflowError(f"more than {_LIMITS[kind]} distinct {kind} values in statistics")
-    await db.execute("INSERT INTO consult_stat_code VALUES (?, ?, ?)", (kind, value, code))
+    await db.execute("INSERT INTO consult_stat_code VALUES ($1, $2, $3)", (kind, value, code))
     return code
 
 
@@ -92,8 +94,14 @@ def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> i
     )
 
 
+_STAT_COLUMNS = (
+    "consult_id length requested_ms counted track services requester outcome first_page_ms"
+    " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code"
+)  # the table's columns in order
 INSERT_STAT = (
-    "INSERT OR REPLACE INTO consult_stat VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO consult_stat VALUES ({marks(len(_STAT_COLUMNS.split()))})"
+    " ON CONFLICT (consult_id)"
+    f" DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _STAT_COLUMNS.split()[1:])}"
 )
 
 
@@ -121,7 +129,7 @@ def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[o
     )
 
 
-INSERT_EXTRA = "INSERT INTO consult_stat_service VALUES (?, ?, ?, ?, ?, ?)"
+INSERT_EXTRA = "INSERT INTO consult_stat_service VALUES ($1, $2, $3, $4, $5, $6)"
 
 
 def extra_rows(
@@ -151,7 +159,7 @@ async def write(db: Connection, consult: str, length: int, events: Sequence[Even
     # One round trip for the codes that exist (all of them after the first event).
     rows = await db.execute_fetchall(
         "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
-        + ", ".join("(?, ?)" for _ in wanted)
+        + ", ".join(f"(${n}, ${n + 1})" for n in range(1, 2 * len(wanted), 2))
         + ")",
         [x for pair in wanted for x in pair],
     )
@@ -163,7 +171,7 @@ async def write(db: Connection, consult: str, length: int, events: Sequence[Even
     code = pack(s, known["track", s.track], service_codes[0], known["requester", s.requester])
     await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
     if len(service_codes) > 1:  # a consult's services are fixed by its request
-        await db.execute("DELETE FROM consult_stat_service WHERE consult_id = ?", (consult,))
+        await db.execute("DELETE FROM consult_stat_service WHERE consult_id = $1", (consult,))
         await db.executemany(INSERT_EXTRA, extra_rows(consult, s, service_codes, code))
 
 
@@ -172,10 +180,10 @@ async def backfill(db: Connection) -> int:
 
     Runs in its own transaction: the flag goes with the rows, so it is done exactly once.
     """
-    async with db.execute("SELECT 1 FROM meta WHERE key = ?", (BACKFILL_KEY,)) as cursor:
+    async with db.execute("SELECT 1 FROM meta WHERE key = $1", (BACKFILL_KEY,)) as cursor:
         if await cursor.fetchone() is None:
             return 0
-    await db.execute("BEGIN IMMEDIATE")
+    await db.execute(db.begin)
     try:
         async with db.execute(
             "SELECT consult_id, at_ms, kind, data FROM consult_event ORDER BY consult_id, seq"
@@ -191,7 +199,7 @@ async def backfill(db: Connection) -> int:
                 )
         for cid, events in logs.items():
             await write(db, cid, len(events), events)
-        await db.execute("DELETE FROM meta WHERE key = ?", (BACKFILL_KEY,))
+        await db.execute("DELETE FROM meta WHERE key = $1", (BACKFILL_KEY,))
     except BaseException:
         await db.execute("ROLLBACK")
         raise
@@ -215,7 +223,7 @@ async def requester_units(db: Connection) -> dict[str, str]:
 async def _codes(db: Connection, kind: str) -> list[str]:
     rows = list(
         await db.execute_fetchall(
-            "SELECT code, value FROM consult_stat_code WHERE kind = ? ORDER BY code", (kind,)
+            "SELECT code, value FROM consult_stat_code WHERE kind = $1 ORDER BY code", (kind,)
         )
     )
     names = [""] * (int(rows[-1][0]) + 1 if rows else 0)
@@ -231,7 +239,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     rows = list(
         await db.execute_fetchall(
             "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
-            " WHERE requested_ms >= ? AND requested_ms < ?",
+            " WHERE requested_ms >= $1 AND requested_ms < $2",
             (lo, hi),
         )
     )
@@ -242,7 +250,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     extras = list(
         await db.execute_fetchall(
             "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
-            " WHERE requested_ms >= ? AND requested_ms < ?",
+            " WHERE requested_ms >= $1 AND requested_ms < $2",
             (lo, hi),
         )
     )
@@ -321,7 +329,7 @@ async def summaries(
         "SELECT s.consult_id, s.requested_ms, s.counted, s.track, s.services, s.requester,"
         " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
         " s.unanswered, s.phone_contacts FROM consult_stat s JOIN consult c ON c.id = s.consult_id"
-        " WHERE s.requested_ms >= ? AND s.requested_ms < ? AND s.counted = 1"
+        " WHERE s.requested_ms >= $1 AND s.requested_ms < $2 AND s.counted = 1"
         " ORDER BY s.requested_ms, c.number",
         (_ms(start), _ms(end)),
     )
@@ -330,7 +338,7 @@ async def summaries(
     return [(s, unit_of(s.requester, units)) for s in found]
 
 
-class StatsSql(SqlBase):
+class StatsSql(SqlBase, Stats):
     """The statistics queries, over the store's connection."""
 
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
@@ -344,3 +352,8 @@ class StatsSql(SqlBase):
         """Each consult requested in [start, end) with its requester's unit, oldest first."""
         async with self._lock:
             return await summaries(self._db, start, end)
+
+    async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
+        return await self._consults(
+            "c.requested_at_ms >= $1 AND c.requested_at_ms < $2", (to_ms(start), to_ms(end))
+        )

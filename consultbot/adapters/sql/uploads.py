@@ -9,17 +9,19 @@ from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import Dataset, UserId
 from consultbot.ports import (
     AdminAction,
+    AdminLog,
+    Uploads,
 )
 
 
-class UploadSql(SqlBase):
+class UploadSql(SqlBase, Uploads, AdminLog):
     """Pending uploads (one per admin) and the audit log of admin actions."""
 
     async def save_upload(self, upload: PendingUpload) -> None:
         await self._write(
-            "INSERT INTO pending_upload VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (admin) DO UPDATE"
-            " SET room = excluded.room, dataset = excluded.dataset, name = excluded.name,"
-            " data = excluded.data, uploaded_at_ms = excluded.uploaded_at_ms",
+            "INSERT INTO pending_upload VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (admin) DO UPDATE SET room = excluded.room, dataset = excluded.dataset,"
+            " name = excluded.name, data = excluded.data, uploaded_at_ms = excluded.uploaded_at_ms",
             (
                 upload.admin,
                 upload.room,
@@ -32,7 +34,7 @@ class UploadSql(SqlBase):
 
     async def pending_upload(self, admin: UserId) -> PendingUpload | None:
         rows = await self._rows(
-            "SELECT room, dataset, name, data, uploaded_at_ms FROM pending_upload WHERE admin = ?",
+            "SELECT room, dataset, name, data, uploaded_at_ms FROM pending_upload WHERE admin = $1",
             (admin,),
         )
         if not rows:
@@ -49,7 +51,7 @@ class UploadSql(SqlBase):
 
     async def drop_upload(self, admin: UserId) -> bool:
         async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM pending_upload WHERE admin = ?", (admin,))
+            cursor = await db.execute("DELETE FROM pending_upload WHERE admin = $1", (admin,))
             return (cursor.rowcount or 0) > 0
 
     async def record_admin_action(
@@ -57,7 +59,7 @@ class UploadSql(SqlBase):
     ) -> None:
         await self._write(
             "INSERT INTO admin_action (at_ms, actor, action, allowed, detail)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES ($1, $2, $3, $4, $5)",
             (to_ms(now), actor, action, int(allowed), detail),
         )
 

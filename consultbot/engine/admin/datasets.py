@@ -1,41 +1,39 @@
 """Checking and importing the versioned data sets, shared by the CLI and chat uploads.
 
-`check` validates files against the active catalogue and returns a `Checked` that knows how to
-import itself; nothing is written until `Checked.activate` is called, and then atomically.
+`check_files` validates files against the active catalogue and returns a `Checked` that knows
+how to import itself; nothing is written until `Checked.activate` is called, and then
+atomically. What the import would do to the active version (changes, holes, shrink) is
+worked out in impact.py; parsers run off the event loop (off_loop.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import gc
-import threading
-import tomllib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.duty.catalogue import Catalogue, normalise, parse_catalogue
-from consultbot.domain.duty.coverage import Hole, new_holes
+from consultbot.domain.duty.catalogue import Catalogue, parse_catalogue
+from consultbot.domain.duty.coverage import Hole
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.people import DirectoryEntry, parse_directory, parse_staff
-from consultbot.domain.duty.roster import (
-    Changes,
-    Shift,
-    changes,
-    check_roster,
-    in_periods,
-    overlaps_with_kept,
-)
+from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.duty.shrink import DEFAULT_SHARE, Kind, Shrink, shrinkage
 from consultbot.domain.errors import HasProblems, Problem, kept_problems
 from consultbot.domain.files.tables import decode_text
 from consultbot.domain.files.validation import FileRules, servers_of
-from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track
+from consultbot.domain.types import Dataset, ServiceKind, Track
+from consultbot.engine.admin.impact import (
+    directory_gone,
+    dropped_with_shifts,
+    hole_lines,
+    roster_impact,
+    shrink_line,
+    staff_gone,
+)
+from consultbot.engine.admin.off_loop import full_collections_postponed, parse_off_loop
 from consultbot.ports import DataStore
 from consultbot.text.render import Messages
 
@@ -43,46 +41,8 @@ if TYPE_CHECKING:
     from consultbot.config import Config
 
 Files = Sequence[tuple[str, bytes]]
-T = TypeVar("T")
-
-# Full garbage collections are postponed while files are checked (see full_collections_postponed).
-_checking = 0
-_checking_lock = threading.Lock()
-_thresholds = gc.get_threshold()
-
-
-@contextlib.contextmanager
-def full_collections_postponed() -> Iterator[None]:
-    """While files are checked, the oldest generation is not collected.
-
-    A full collection holds every thread, the event loop's too, while it walks the whole heap,
-    and a check builds a large one (200,000 shifts and their problems: a second on a busy
-    machine). Young objects are still collected as usual; what the check leaves behind is
-    freed by reference counting once its result is dropped. Nested and concurrent checks
-    share one postponement."""
-    global _checking, _thresholds
-    with _checking_lock:
-        if not _checking:
-            _thresholds = gc.get_threshold()
-            gc.set_threshold(_thresholds[0], _thresholds[1], 1 << 30)
-        _checking += 1
-    try:
-        yield
-    finally:
-        with _checking_lock:
-            _checking -= 1
-            if not _checking:
-                gc.set_threshold(*_thresholds)
-
-
-async def _parse(parse: Callable[..., T], *args: Any) -> T:
-    """Run a data-file parser in a worker thread: never on the event loop."""
-    with full_collections_postponed():
-        return await asyncio.to_thread(parse, *args)
-
 
 MAX_LISTED_WARNINGS = 20
-MAX_LISTED_HOLES = 20
 
 
 class NoCatalogue(Exception):
@@ -232,35 +192,15 @@ async def check_roster_files(
     removes more than `shrink_share` of the shifts it replaces."""
     catalogue = await _require_catalogue(store)
     # Parsing runs in a worker thread: a large or hostile file must not hold the event loop.
-    result = await _parse(check_roster, files, catalogue, tz, hours, rules)
-    new_by_service = await _parse(_by_service, result.shifts)
-    kept: list[Shift] = []
-    per_service: list[Changes] = []
-    actives: dict[ServiceId, _Active] = {}
-    for service, spans in sorted(result.periods.items()):
-        active = actives[service] = await _active_around(store, service, spans)
-        new = new_by_service.get(service, [])
-        per_service.append(await _parse(changes, service, new, active.removed))
-        kept.extend(active.kept_before)
-    clashes = await _parse(overlaps_with_kept, result, _unique(kept), tz)
+    result = await parse_off_loop(check_roster, files, catalogue, tz, hours, rules)
+    impact = await roster_impact(store, result, tz)
     # A file with a hundred thousand problems (one person booked in every event) keeps a
     # thousand: what follows runs on the event loop.
-    problems, more_errors, more_warnings = await _parse(kept_problems, (*result.problems, *clashes))
+    found = (*result.problems, *impact.clashes)
+    problems, more_errors, more_warnings = await parse_off_loop(kept_problems, found)
     result = replace(result, problems=problems)
     # Holes and shrink of a file that cannot be imported would only bury its errors.
-    holes: list[Hole] = []
-    if result.ok:
-        for service, active in actives.items():
-            found = functools.partial(
-                new_holes,
-                service,
-                removed=active.removed,
-                staying=active.staying,
-                added=new_by_service.get(service, []),
-                hours=_hours_of(catalogue, service, hours),
-                tz=tz,
-            )
-            holes.extend(await _parse(found))
+    holes = await impact.holes(catalogue, hours, tz) if result.ok else []
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_roster(
@@ -269,8 +209,6 @@ async def check_roster_files(
 
     starts = [spans[0][0] for spans in result.periods.values()]
     ends = [spans[-1][1] for spans in result.periods.values()]
-    before = sum(c.replaced + c.removed + c.unchanged for c in per_service)
-    removed = [c.service for c in per_service for _ in range(c.removed)]
     return Checked(
         dataset=Dataset.ROSTER,
         files=result.files,
@@ -285,109 +223,11 @@ async def check_roster_files(
             "start": min(starts).astimezone(tz).strftime("%Y-%m-%d %H:%M") if starts else "–",
             "end": max(ends).astimezone(tz).strftime("%Y-%m-%d %H:%M") if ends else "–",
         },
-        details=(
-            *(
-                (
-                    "roster_changes",
-                    {
-                        "service": c.service,
-                        "added": str(c.added),
-                        "replaced": str(c.replaced),
-                        "removed": str(c.removed),
-                        "unchanged": str(c.unchanged),
-                    },
-                )
-                for c in per_service
-            ),
-            *hole_lines(holes, tz),
-        ),
+        details=(*impact.change_lines(), *hole_lines(holes, tz)),
         holes=tuple(holes),
-        shrink=shrinkage(Kind.SHIFTS, before, removed, shrink_share) if result.ok else None,
+        shrink=impact.shrink(shrink_share) if result.ok else None,
         _activate=activate if result.shifts else None,
     )
-
-
-def _by_service(shifts: Sequence[Shift]) -> dict[ServiceId, list[Shift]]:
-    grouped: dict[ServiceId, list[Shift]] = {}
-    for shift in shifts:
-        grouped.setdefault(shift.service, []).append(shift)
-    return grouped
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Active:
-    """A service's active shifts around the periods a roster file replaces.
-
-    `removed`: those starting inside a period (the import takes them away); `kept_before`:
-    those starting before a period and running into it; `staying`: every shift the import
-    keeps that overlaps a period or a removed shift's tail past the period's end."""
-
-    removed: list[Shift]
-    kept_before: list[Shift]
-    staying: list[Shift]
-
-
-async def _active_around(
-    store: DataStore, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
-) -> _Active:
-    removed: list[Shift] = []
-    kept_before: list[Shift] = []
-    staying: list[Shift] = []
-    for start, end in spans:
-        running = await store.shifts(service, start, end)
-        ours = [s for s in running if start <= s.start < end]
-        removed.extend(ours)
-        kept_before.extend(s for s in running if s.start < start and not in_periods(s, spans))
-        staying.extend(s for s in running if not in_periods(s, spans))
-        # A removed shift may run past the period's end (a night shift into the next
-        # morning): what covers that tail after the import decides whether a hole opens.
-        tail = max((s.end for s in ours), default=end)
-        if tail > end:
-            after = await store.shifts(service, end, tail)
-            staying.extend(s for s in after if not in_periods(s, spans))
-    return _Active(
-        removed=_unique(removed), kept_before=_unique(kept_before), staying=_unique(staying)
-    )
-
-
-def _hours_of(
-    catalogue: Catalogue, service: ServiceId, hours: Mapping[Track, Hours]
-) -> list[Hours]:
-    found = catalogue.find(service)
-    tracks = found.tracks if found is not None else ()
-    return [hours[track] for track in tracks if track in hours]
-
-
-def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str, str]]]:
-    """Summary lines (message key, fields) for new coverage holes: a title, then each hole
-    up to MAX_LISTED_HOLES (the ones that stop an import first)."""
-    if not holes:
-        return []
-    stopping = sum(hole.stops_import for hole in holes)
-    lines = [("holes_title", {"count": str(len(holes)), "stopping": str(stopping)})]
-    ordered = sorted(holes, key=lambda h: (not h.stops_import, h.service, h.level, h.start))
-    for hole in ordered[:MAX_LISTED_HOLES]:
-        start, end = hole.start.astimezone(tz), hole.end.astimezone(tz)
-        end_text = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
-        lines.append(
-            (
-                "hole",
-                {
-                    "service": hole.service,
-                    "level": str(hole.level),
-                    "start": f"{start:%Y-%m-%d %H:%M}",
-                    "end": end_text,
-                    "in_hours": "yes" if hole.in_hours else "",
-                },
-            )
-        )
-    if len(holes) > MAX_LISTED_HOLES:
-        lines.append(("holes_more", {"count": str(len(holes) - MAX_LISTED_HOLES)}))
-    return lines
-
-
-def _unique(shifts: list[Shift]) -> list[Shift]:
-    return list(dict.fromkeys(shifts))
 
 
 async def check_catalogue_against(
@@ -399,48 +239,16 @@ async def check_catalogue_against(
 ) -> Checked:
     """Validate a catalogue file, and refuse one that drops a service that still has shifts
     from `now` on (its rosters would be orphaned: nobody could reach that duty). One that
-    drops more than `shrink_share` of the active services is held for a confirmation.
-
-    A service whose entry is in the file but has errors is not "dropped": its own errors say
-    what to fix, and advice to remove its shifts would be wrong."""
-    checked, catalogue = await _parse(_check_catalogue, files, rules)
+    drops more than `shrink_share` of the active services is held for a confirmation."""
+    checked, catalogue = await parse_off_loop(_check_catalogue, files, rules)
     if not checked.has_content:
         return checked
-    name = files[0][0]
-    written = _written_ids(files[0][1])
-    problems: list[Problem] = []
     active = (await store.catalogue()).services
     new_ids = {service.id for service in catalogue.services}
     dropped = [service.id for service in active if service.id not in new_ids]
     checked = replace(checked, shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share))
-    for service in active:
-        kept = catalogue.find(service.id)
-        if (kept is not None and kept.id == service.id) or service.id in written:
-            continue
-        future = await store.shifts(service.id, now, None)
-        if future:
-            problems.append(
-                Problem(
-                    file=name,
-                    line=None,
-                    code="service_dropped_with_shifts",
-                    params={"service": service.id, "count": str(len(future))},
-                )
-            )
-    if not problems:
-        return checked
-    return replace(checked, problems=(*checked.problems, *problems))
-
-
-def _written_ids(data: bytes) -> set[str]:
-    """The ids the entries of a catalogue file give, valid or not (empty when unreadable)."""
-    try:
-        entries = tomllib.loads(data.decode("utf-8-sig")).get("service", [])
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return set()
-    if not isinstance(entries, list):
-        return set()
-    return {e["id"] for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)}
+    problems = await dropped_with_shifts(store, active, catalogue, files[0], now)
+    return replace(checked, problems=(*checked.problems, *problems)) if problems else checked
 
 
 async def check_staff_files(
@@ -454,19 +262,16 @@ async def check_staff_files(
     catalogue = await _require_catalogue(store)
     members, problems = [], []
     for name, data in files:
-        found, found_problems = await _parse(parse_staff, data, name, catalogue, rules)
+        found, found_problems = await parse_off_loop(parse_staff, data, name, catalogue, rules)
         members.extend(found)
         problems.extend(found_problems)
 
-    kept, more_errors, more_warnings = await _parse(kept_problems, problems)
+    kept, more_errors, more_warnings = await parse_off_loop(kept_problems, problems)
 
     async def activate(target: DataStore, now: datetime) -> int:
         return await target.import_staff(members, source=_source(files), now=now)
 
     active = await store.staff()
-    staying = {m.user for m in members}
-    gone = [m.name or m.user for m in active if m.user not in staying]
-
     return Checked(
         dataset=Dataset.STAFF,
         files=tuple(n for n, _ in files),
@@ -475,7 +280,7 @@ async def check_staff_files(
         more_warnings=more_warnings,
         summary_key="staff_summary",
         summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
-        shrink=shrinkage(Kind.PEOPLE, len(active), gone, shrink_share),
+        shrink=shrinkage(Kind.PEOPLE, len(active), staff_gone(active, members), shrink_share),
         _activate=activate if members else None,
     )
 
@@ -519,19 +324,9 @@ def check_directory_files(
         more_warnings=more_warnings,
         summary_key="directory_summary",
         summary={"entries": str(len(entries))},
-        shrink=shrinkage(Kind.ENTRIES, len(active), _gone(active, entries), shrink_share),
+        shrink=shrinkage(Kind.ENTRIES, len(active), directory_gone(active, entries), shrink_share),
         _activate=activate if entries else None,
     )
-
-
-def _gone(active: Sequence[DirectoryEntry], entries: Sequence[DirectoryEntry]) -> list[str]:
-    """The names of the `active` entries no new entry keeps (same unit and name)."""
-
-    def key(entry: DirectoryEntry) -> tuple[str, str]:
-        return normalise(entry.unit), normalise(entry.name)
-
-    staying = {key(entry) for entry in entries}
-    return [entry.name for entry in active if key(entry) not in staying]
 
 
 async def check_files(
@@ -555,7 +350,7 @@ async def check_files(
             checked = await check_catalogue_against(files, store, now, shrink_share, rules)
         elif dataset is Dataset.DIRECTORY:
             directory = await store.directory()
-            checked = await _parse(check_directory_files, files, directory, shrink_share)
+            checked = await parse_off_loop(check_directory_files, files, directory, shrink_share)
         elif dataset is Dataset.STAFF:
             checked = await check_staff_files(files, store, shrink_share, rules)
         else:
@@ -591,18 +386,6 @@ def format_check(
     if checked.errors:
         err.append(messages.cli("errors_total", count=checked.error_count))
     return out, err
-
-
-def shrink_line(shrink: Shrink, messages: Messages) -> str:
-    """The change summary of a shrinking version: how many removed, a few named."""
-    return messages.cli(
-        "shrink",
-        kind=shrink.kind.value,
-        removed=shrink.removed,
-        before=shrink.before,
-        percent=shrink.percent,
-        examples=", ".join(shrink.examples),
-    )
 
 
 def hold_reasons(checked: Checked, *, allow_gaps: bool, allow_shrink: bool) -> dict[str, bool]:

@@ -29,7 +29,7 @@ from consultbot.domain.consult import conference
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
 from consultbot.engine.admin.chat import AdminChat
-from consultbot.engine.admin.datasets import full_collections_postponed
+from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.handovers import HandoverDesk
 from consultbot.engine.intake.answers import Answers
 from consultbot.engine.intake.consults import Requests

@@ -1,0 +1,252 @@
+"""The bot's Matrix session: login, the nio client every part of the adapter shares, the keys
+chores, and waiting for sync to show something."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from nio import LocalProtocolError, LoginResponse, MegolmEvent, WhoamiResponse
+
+from consultbot.adapters.matrix import room_policy
+from consultbot.adapters.matrix.nio_client import Client, client_config, encryption_available
+from consultbot.config import MatrixConfig
+from consultbot.domain.errors import ConsultbotError
+from consultbot.ports import (
+    ConsultStore,
+    IncomingFile,
+    IncomingInvite,
+    IncomingMessage,
+    IncomingReaction,
+    IncomingVote,
+)
+
+log = logging.getLogger(__name__)
+
+DISPLAY_NAME = "Konsultbot (Chatbot)"
+
+
+class EncryptionUnavailable(ConsultbotError):
+    """matrix-nio was installed without its e2e extra."""
+
+
+class LoginFailed(ConsultbotError):
+    """The homeserver refused the bot's credentials."""
+
+
+class Handler(Protocol):
+    """What the sync loop delivers events to (the service)."""
+
+    async def handle_message(self, message: IncomingMessage) -> None:
+        """A text message."""
+
+    async def handle_reaction(self, reaction: IncomingReaction) -> None:
+        """A reaction."""
+
+    async def handle_file(self, file: IncomingFile) -> None:
+        """A file (m.file or m.image, encrypted or not)."""
+
+    async def handle_vote(self, vote: IncomingVote) -> None:
+        """A vote in a poll (MSC3381, unstable or stable event type)."""
+
+    async def handle_invite(self, invite: IncomingInvite) -> None:
+        """Someone invited a person on a server that is not allowed into a room the bot is in."""
+
+    def allowed(self, user: str) -> bool:
+        """True for users on an allowed homeserver."""
+
+
+class Session:
+    """One device, one crypto store: what the adapter's parts share.
+
+    `client` is None until `login`; `nio` is the client for code that runs after it.
+    """
+
+    def __init__(
+        self,
+        config: MatrixConfig,
+        store: ConsultStore,
+        *,
+        allowed_servers: Sequence[str] = (),
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.servers = room_policy.allowed_servers(config.user_id, allowed_servers)
+        # Two instances (docs/failover.md): `guard` raises unless this instance may send.
+        self.guard = guard
+        self.client: Client | None = None
+        self.handler: Handler | None = None
+        self._synced = asyncio.Condition()
+        self._keys_lock = asyncio.Lock()
+
+    @property
+    def user_id(self) -> str:
+        """The bot's Matrix id."""
+        return self.config.user_id
+
+    @property
+    def nio(self) -> Client:
+        """The logged-in nio client."""
+        assert self.client is not None
+        return self.client
+
+    @property
+    def device_id(self) -> str:
+        """This instance's Matrix device (after login)."""
+        return str(self.client.device_id) if self.client is not None else ""
+
+    @property
+    def rate_limited(self) -> int:
+        """HTTP 429 answers seen (for consultbot/engine/metrics.py)."""
+        return int(getattr(self.client, "rate_limited", 0))
+
+    # -- waiting for sync -------------------------------------------------------------------
+
+    async def wait(self, predicate: Callable[[], bool], seconds: float) -> bool:
+        """Wait until `predicate()` holds after a sync (or `seconds` pass); whether it holds."""
+        try:
+            async with asyncio.timeout(seconds), self._synced:
+                await self._synced.wait_for(predicate)
+            return True
+        except TimeoutError:
+            return predicate()
+
+    async def synced(self) -> None:
+        """A sync was handled: whoever waits on what it brought looks again."""
+        async with self._synced:
+            self._synced.notify_all()
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    async def query_keys(self) -> None:
+        """Fetch the device keys of members nio has not queried yet (before encrypting)."""
+        client = self.nio
+        async with self._keys_lock:
+            try:
+                if client.should_query_keys:
+                    await client.keys_query()
+            except LocalProtocolError as exc:
+                log.debug("keys query: %s", exc)
+
+    async def crypto_chores(self) -> None:
+        """Upload, query and claim keys as nio asks, and send its to-device messages."""
+        client = self.nio
+        async with self._keys_lock:
+            try:
+                if client.should_upload_keys:
+                    await client.keys_upload()
+                if client.should_query_keys:
+                    await client.keys_query()
+                if client.should_claim_keys:
+                    await client.keys_claim(client.get_users_for_key_claiming())
+                await client.send_to_device_messages()
+            except LocalProtocolError as exc:
+                log.debug("crypto chores: %s", exc)
+
+    def decrypt(self, event: MegolmEvent, room_id: str) -> Any:
+        """The decrypted event, None when its key is not (yet) here.
+
+        nio needs the event's room id to find the key; events that nio could not decrypt
+        during the sync, and events fetched on their own, come without it.
+        """
+        event.room_id = event.room_id or room_id
+        try:
+            decrypted = self.nio.decrypt_event(event)
+        except Exception:
+            return None
+        return None if isinstance(decrypted, MegolmEvent) else decrypted
+
+    # -- login --------------------------------------------------------------------------------
+
+    def _credentials_file(self) -> Path:
+        return self.config.store_path / "credentials.json"
+
+    async def login(self) -> None:
+        """Log in (or restore the saved device), load the crypto store, set the display name."""
+        if not encryption_available():
+            raise EncryptionUnavailable(
+                "end-to-end encryption is unavailable: install matrix-nio[e2e]"
+            )
+        self.config.store_path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.config.store_path, 0o700)
+        client = Client(
+            self.config.homeserver,
+            self.config.user_id,
+            store_path=str(self.config.store_path),
+            config=client_config(self.config),
+        )
+        client.guard = self.guard
+        self.client = client
+        saved = self._saved_credentials()
+        if self.config.access_token:
+            client.access_token = self.config.access_token
+            who = await client.whoami()
+            if not isinstance(who, WhoamiResponse) or not who.device_id:
+                raise LoginFailed("the access_token was refused by the homeserver")
+            client.restore_login(self.config.user_id, who.device_id, self.config.access_token)
+        elif saved and await self._restore(saved):
+            pass
+        else:
+            await self._password_login(saved.get("device_id") if saved else None)
+        self._private_store()
+        await self._set_display_name()
+        log.info("logged in as %s, device %s", client.user_id, client.device_id)
+
+    def _private_store(self) -> None:
+        """The E2EE store and the saved credentials are the bot's alone: 0700 / 0600."""
+        for path in self.config.store_path.rglob("*"):
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+    def _saved_credentials(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._credentials_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if (
+            data.get("user_id") != self.config.user_id
+            or data.get("homeserver") != self.config.homeserver
+        ):
+            return {}
+        return {k: str(v) for k, v in data.items()}
+
+    async def _restore(self, saved: dict[str, str]) -> bool:
+        self.nio.restore_login(self.config.user_id, saved["device_id"], saved["access_token"])
+        who = await self.nio.whoami()
+        if isinstance(who, WhoamiResponse):
+            return True
+        log.warning("saved access token refused; logging in again with the same device")
+        return False
+
+    async def _password_login(self, device_id: str | None) -> None:
+        if not self.config.password:
+            raise LoginFailed("no password configured and no valid saved session")
+        if device_id:
+            self.nio.device_id = device_id
+        response = await self.nio.login(self.config.password, device_name=self.config.device_name)
+        if not isinstance(response, LoginResponse):
+            raise LoginFailed(f"login as {self.config.user_id} failed: {response}")
+        path = self._credentials_file()
+        path.write_text(
+            json.dumps(
+                {
+                    "homeserver": self.config.homeserver,
+                    "user_id": response.user_id,
+                    "device_id": response.device_id,
+                    "access_token": response.access_token,
+                }
+            ),
+            encoding="utf-8",
+        )
+        os.chmod(path, 0o600)
+
+    async def _set_display_name(self) -> None:
+        current = await self.nio.get_displayname()
+        name = getattr(current, "displayname", None)
+        if not name or not str(name).endswith("(Chatbot)"):
+            await self.nio.set_displayname(DISPLAY_NAME)

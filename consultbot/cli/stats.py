@@ -1,0 +1,60 @@
+"""Follow-up verbs: `stats` (figures per service) and `consults` (one row per consult)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from consultbot.cli.context import EXIT_OK, CliError, Context, write_private
+
+
+def _period(ctx: Context) -> tuple[date, date]:
+    """--from/--to as local dates, inclusive; by default the current month.
+
+    Without --from the period starts on the first of --to's month (or of this month); without
+    --to it ends on the last day of this month.
+    """
+    from consultbot.domain.consult.stats import month_of
+
+    today = datetime.now(UTC).astimezone(ctx.tz).date()
+    end = ctx.day(ctx.args.end)
+    start = ctx.day(ctx.args.start) or month_of(end or today)[0]
+    end = end or month_of(today)[1]
+    if start > end:
+        raise CliError(ctx.messages.text("stats", "bad_period", start=start, end=end))
+    return start, end
+
+
+def _write(ctx: Context, text: str) -> None:
+    if ctx.args.output:
+        write_private(Path(ctx.args.output), text.encode("utf-8"))
+    else:
+        ctx.out.write(text)
+
+
+async def cmd_stats(ctx: Context) -> int:
+    from consultbot.text import report
+
+    start, end = _period(ctx)
+    result = await report.period_report(await ctx.store(), start, end, ctx.tz)
+    if ctx.args.format == "json":
+        _write(ctx, report.stats_json(result))
+    elif ctx.args.format == "csv":
+        _write(ctx, report.stats_csv(result, ctx.messages))
+    else:
+        _write(ctx, report.stats_table(result, ctx.messages))
+    return EXIT_OK
+
+
+async def cmd_consults(ctx: Context) -> int:
+    from consultbot.text import report
+
+    start, end = _period(ctx)
+    low, high = report.local_bounds(start, end, ctx.tz)
+    rows = await (await ctx.store()).consult_summaries(low, high)
+    records = report.consult_records(rows, ctx.tz)
+    if ctx.args.format == "json":
+        _write(ctx, report.consults_json(records))
+    else:
+        _write(ctx, report.consults_csv(records))
+    return EXIT_OK

@@ -1,0 +1,50 @@
+"""The statistics port (`Stats`) on every backend."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from consultbot.domain.consult.stats import aggregate
+from consultbot.ports import ConsultStore
+from tests.adapters.contract.consult_events import (
+    K1,
+    ROOM,
+    acknowledged,
+    at,
+    closed,
+    new_consult,
+    paged,
+    room_created,
+)
+
+
+async def test_consults_between_is_by_request_time_half_open(store: ConsultStore) -> None:
+    early = await new_consult(store, [], minutes=0)
+    middle = await new_consult(store, [], minutes=10)
+    await new_consult(store, [], minutes=20)
+    found = await store.consults_between(at(0), at(20))
+    assert sorted(c.id for c in found) == sorted([early, middle])
+
+
+async def test_stats_table_counts_the_consults_requested_in_the_period(
+    store: ConsultStore,
+) -> None:
+    """What `!statistik` and the monthly report count: the same facts from every backend."""
+    await new_consult(
+        store,
+        [
+            paged(1, K1, 0, 1),
+            room_created(ROOM, 0),
+            acknowledged(K1, 2),
+            closed(K1, 5),
+        ],
+    )
+    await new_consult(store, [paged(1, K1, 10, 11)], minutes=10)
+    await new_consult(store, [paged(1, K1, 60 * 24, None)], minutes=60 * 24)  # the next day
+    await new_consult(store, [], minutes=20)  # nobody paged, not queued: not counted
+    table = await store.stats_table(at(0), at(60 * 24))
+    report = aggregate(table, date(2026, 11, 23), date(2026, 11, 23))
+    assert report["consults"] == 2 and report["acknowledged"] == 1
+    assert report["outcomes"]["advice"] == 1 and report["outcomes"]["open"] == 1
+    assert report["ack_seconds"] == {"median": 120.0, "p90": 120.0}
+    assert list(report["by_requester_unit"]) == ["okänd"]
