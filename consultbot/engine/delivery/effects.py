@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Protocol
 
-from consultbot.domain.consult import escalation as esc
-from consultbot.domain.consult import polls
+from consultbot.domain.consult import escalation as esc, polls
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.content import NUMBER_TEMPLATES, WIDGET_ID, WIDGET_TYPE, widget
 from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken

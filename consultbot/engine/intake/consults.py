@@ -14,8 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from consultbot.domain.chat import commands as cmd
-from consultbot.domain.consult import conference, repeats
-from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
 from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
