@@ -286,7 +286,9 @@ class Load:
                 f'store_path = "bot-store"\npickle_key = "{secrets.token_hex(16)}"\n\n'
                 f'[bot]\ndatabase = "consultbot.db"\ntimezone = "Europe/Stockholm"\n'
                 f'admins = []\nallowed_servers = ["{hs.server_name}"]\n'
-                "room_pool = 10\n\n"
+                # The same doctor asks the same question 50 times at once: no repeat merging,
+                # no per-requester limit (both would make it fewer consults than measured).
+                "room_pool = 10\nrepeat_window_seconds = 0\nrequest_limit = 0\n\n"
                 '[tracks.halvakut]\nhours = "always"\nack_timeout_seconds = 600\n',
                 encoding="utf-8",
             )

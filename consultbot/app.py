@@ -216,9 +216,6 @@ async def running_bot(
             metrics=metrics,
             admin_room=admin_room,
         )
-        # The parts made before the service (they are needed while standing by) learn of it.
-        pool.busy = service.dispatcher.busy  # the pool is refilled when nothing is being sent
-        matrix.handler = service
         timers.start()
         stack.callback(timers.shutdown)
         # Stopped before the timers and the store: every background task ends first.
@@ -228,12 +225,16 @@ async def running_bot(
         service.retention.start()
         running = [
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
-            tasks.spawn(matrix.run(), name="sync", context="the Matrix sync loop"),
+            tasks.spawn(matrix.run(service), name="sync", context="the Matrix sync loop"),
         ]
         syncing.append(running[1])
         if lease is not None:
             running.append(tasks.spawn(_step_down(lease), name="step-down"))
-        tasks.spawn(pool.run(), name="room-pool", context="refilling the room pool")
+        tasks.spawn(
+            pool.run(busy=service.dispatcher.busy),
+            name="room-pool",
+            context="refilling the room pool",
+        )
         started.set()
         yield Bot(
             config=config,

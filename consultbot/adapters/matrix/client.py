@@ -133,8 +133,10 @@ class MatrixBot(Messenger, FileSource):
         if self.client is not None:
             await self.client.close()
 
-    async def run(self) -> None:
-        """Sync until stopped, handling every event (sync.py)."""
+    async def run(self, handler: Handler | None = None) -> None:
+        """Sync until stopped, every event to `handler` (by default the one set before; sync.py)."""
+        if handler is not None:
+            self.session.handler = handler
         await self.sync.run()
 
     async def standby(self, until: asyncio.Event) -> None:

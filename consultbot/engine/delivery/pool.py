@@ -80,8 +80,7 @@ class RoomPool:
         self.quiet_seconds = QUIET_SECONDS
         self._last_claim = -math.inf
         self._last_busy = -math.inf
-        #: True while messages are on their way (the outbox has lanes at work): no refill then.
-        self.busy: Callable[[], bool] = lambda: False
+        self.busy: Callable[[], bool] = lambda: False  # given by `run`
 
     def kick(self) -> None:
         """A room was taken: make another."""
@@ -193,8 +192,13 @@ class RoomPool:
             if all(isinstance(room, BaseException) for room in rooms):
                 raise RuntimeError("the homeserver made no pool room")
 
-    async def run(self) -> None:
-        """Refill after every claim and every minute; a failure is retried after a pause."""
+    async def run(self, *, busy: Callable[[], bool] | None = None) -> None:
+        """Refill after every claim and every minute; a failure is retried after a pause.
+
+        `busy`: true while messages are on their way (the outbox's lanes at work): no refill then.
+        """
+        if busy is not None:
+            self.busy = busy
         if self.size <= 0:
             return
         self._last_busy = asyncio.get_running_loop().time()  # a start is busy: catch up first
