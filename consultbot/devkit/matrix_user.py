@@ -330,28 +330,12 @@ class MatrixUser:
 
     async def send_text(self, room: str, body: str) -> str:
         """Send an (encrypted) m.text; returns its event id."""
-        with contextlib.suppress(LocalProtocolError):
-            if self.client.should_query_keys:
-                await self.client.keys_query()
-        response = await self.client.room_send(
-            room,
-            "m.room.message",
-            {"msgtype": "m.text", "body": body},
-            ignore_unverified_devices=True,
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"send failed: {response}")
-        return str(response.event_id)
+        return await self.send_content(room, "m.room.message", {"msgtype": "m.text", "body": body})
 
     async def react(self, room: str, event_id: str, key: str = "✅") -> str:
         """React to an event (as Element does: an m.annotation)."""
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        response = await self.client.room_send(
-            room, "m.reaction", content, ignore_unverified_devices=True
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"reaction failed: {response}")
-        return str(response.event_id)
+        return await self.send_content(room, "m.reaction", content)
 
     async def send_file(
         self, room: str, data: bytes, *, name: str, mimetype: str = "application/octet-stream"

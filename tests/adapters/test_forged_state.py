@@ -95,7 +95,7 @@ def sync(state_events: list[Any], timeline: list[Any]) -> Any:
 async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, nio_client.Client]:
     client = logged_in_client(tmp_path, BOT)
     b = offline_bot(tmp_path, BOT)
-    b.client = client
+    b.session.client = client
     first = sync(consult_room_state(b.session.servers), [])
     await client._handle_joined_rooms(first)
     b.rooms.learn(first)

@@ -178,7 +178,3 @@ class MemoryMessenger(Messenger):
 
     async def message_text(self, room: str, event_id: str) -> str | None:
         return self.texts.get(event_id)
-
-    def sent_to(self, room: str) -> list[Content]:
-        """Every message sent to `room`, in order."""
-        return [s.content for s in self.log if s.action == "send" and s.room == room and s.content]
