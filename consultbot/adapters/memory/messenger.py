@@ -62,6 +62,14 @@ class MemoryMessenger(Messenger):
         if room in self.unsafe and room in self.owned:
             raise UnsafeRoom(room, self.unsafe[room])
 
+    def _post(self, sent: Sent) -> str:
+        """Log `sent` under a new event id; a transaction id seen before gives that event's."""
+        if sent.txn in self._txns:
+            return self._txns[sent.txn]
+        sent.event_id = self._txns[sent.txn] = f"$sent{len(self.log) + 1}"
+        self.log.append(sent)
+        return sent.event_id
+
     def _maybe_fail(self) -> None:
         if self.fail_next:
             self.fail_next -= 1
@@ -121,12 +129,7 @@ class MemoryMessenger(Messenger):
         if numbers and room in self.outsiders:
             raise RoomRefused(room, (Fault.FOREIGN_MEMBER,), fit=True)
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
-        return event_id
+        return self._post(Sent(action="send", room=room, content=content, txn=txn))
 
     async def kick(self, room: str, user: UserId, *, reason: str) -> None:
         self._maybe_fail()
@@ -137,28 +140,14 @@ class MemoryMessenger(Messenger):
     ) -> str:
         self._maybe_fail()
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(
-            Sent(action=event_type, room=room, txn=txn, event_id=event_id, event=dict(content))
-        )
-        return event_id
+        return self._post(Sent(action=event_type, room=room, txn=txn, event=dict(content)))
 
     async def send_image(
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
     ) -> str:
         self._maybe_fail()
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(
-            Sent(action="image", room=room, txn=txn, event_id=event_id, data=data, name=name)
-        )
-        return event_id
+        return self._post(Sent(action="image", room=room, txn=txn, data=data, name=name))
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
         self._maybe_fail()
