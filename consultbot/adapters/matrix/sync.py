@@ -138,12 +138,11 @@ class SyncLoop:
 
         def request(since: str | None, first: bool) -> Mapping[str, Any]:
             timeout = _fresh_timeout() if first else LONG_POLL_MS
-            full_state = first or None
             return {
                 "timeout": timeout,
                 "sync_filter": SYNC_FILTER,
                 "since": since,
-                "full_state": full_state,
+                "full_state": first or None,
             }
 
         async def handle(response: SyncResponse, first: bool) -> bool:
@@ -282,11 +281,8 @@ class SyncLoop:
                 log.info(
                     "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
                 )
-                self._undecrypted[event.event_id] = (
-                    event,
-                    room_id,
-                    asyncio.get_running_loop().time(),
-                )
+                since = asyncio.get_running_loop().time()
+                self._undecrypted[event.event_id] = (event, room_id, since)
                 return
             event = decrypted
         try:
