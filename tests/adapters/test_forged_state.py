@@ -128,7 +128,6 @@ async def test_a_forged_state_event_inside_an_encrypted_message_changes_nothing(
     response = sync([], [forged])
     await client._handle_joined_rooms(response)  # nio's step inside `client.sync`
     b.rooms.learn(response)
-    b.rooms.note_creator(ROOM, response.rooms.join[ROOM].timeline.events)
 
     (seen,) = response.rooms.join[ROOM].timeline.events
     assert isinstance(seen, UnknownBadEvent) and seen.decrypted  # dropped, not state

@@ -224,7 +224,6 @@ class SyncLoop:
         await self.doors.answer_invites(response)
         for room_id, info in response.rooms.join.items():
             events: list[Any] = list(info.timeline.events)
-            self.rooms.note_creator(room_id, [*info.state, *events])
             # A gap before the bot's own join is no gap: nothing from before it joined is the
             # bot's to handle (nor readable). Rooms the bot just created or joined skip it.
             if info.timeline.limited and info.timeline.prev_batch and not self.joins(events):
