@@ -18,13 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nio import (
-    MegolmEvent,
-    RoomCreateEvent,
-    RoomMemberEvent,
-    RoomMessagesResponse,
-    SyncResponse,
-)
+from nio import MegolmEvent, RoomCreateEvent, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 from nio.api import MessageDirection
 
 from consultbot.adapters.matrix.events import EventReader

@@ -8,12 +8,7 @@ from typing import Any
 
 from consultbot.domain.chat.audience import Fault
 from consultbot.domain.types import UserId
-from consultbot.ports import (
-    Content,
-    Messenger,
-    RoomRefused,
-    UnsafeRoom,
-)
+from consultbot.ports import Content, Messenger, RoomRefused, UnsafeRoom
 
 
 @dataclass

@@ -17,10 +17,7 @@ from consultbot.domain.duty.people import DirectoryEntry, StaffMember
 from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
-from consultbot.ports import (
-    DataSets,
-    Version,
-)
+from consultbot.ports import DataSets, Version
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"

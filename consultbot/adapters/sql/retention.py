@@ -13,12 +13,7 @@ from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import OPEN_STATES, State, fold
 from consultbot.domain.consult.stats import frozen_unit, unit_of
 from consultbot.domain.types import ConsultId
-from consultbot.ports import (
-    OutboxKind,
-    Outgoing,
-    Purged,
-    Retention,
-)
+from consultbot.ports import OutboxKind, Outgoing, Purged, Retention
 
 _PURGE_BATCH = 50  # consults forgotten per transaction
 _SCAN_SLICE = 5000  # consults read per statement by the retention scans
