@@ -49,14 +49,12 @@ def _free_port() -> int:
         return port
 
 
-def _demo_folder() -> Path:
-    return Path(".local/demo").resolve()
-
-
-def _fresh(folder: Path) -> None:
+def _fresh_folder() -> Path:
     """Every demo starts from nothing: its server, database and clients are its own."""
+    folder = Path(".local/demo").resolve()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    return folder
 
 
 def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
@@ -132,8 +130,7 @@ class Transcript:
 
 async def main(config: Config, out: TextIO) -> int:
     """Run the scripted conversation on a homeserver of its own; 0 when it went as it should."""
-    folder = _demo_folder()
-    _fresh(folder)
+    folder = _fresh_folder()
     setup_logging(logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
     port = _free_port()

@@ -51,9 +51,8 @@ from nio.exceptions import EncryptionError
 class Seen:
     """Something this client saw: a message, a reaction or an invite."""
 
-    kind: (
-        str  # "message" | "reaction" | "invite" | "undecryptable" | "redaction" | "join" | "leave"
-    )
+    # "message" | "reaction" | "invite" | "undecryptable" | "redaction" | "join" | "leave" | …
+    kind: str
     room: str
     sender: str
     event_id: str = ""
@@ -200,73 +199,47 @@ class MatrixUser:
             ):
                 await self._on_event(room, decrypted)
 
+    async def _record_event(self, kind: str, room: MatrixRoom, event: Any, **more: Any) -> None:
+        await self._record(
+            Seen(kind=kind, room=room.room_id, sender=event.sender, event_id=event.event_id, **more)
+        )
+
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:
         source = getattr(event, "source", {}) or {}
         content = source.get("content", {}) if isinstance(source, dict) else {}
         encrypted = bool(getattr(event, "decrypted", False))
         if isinstance(event, MegolmEvent):
             self._undecrypted.append((room, event))
-            await self._record(
-                Seen(
-                    kind="undecryptable",
-                    room=room.room_id,
-                    sender=event.sender,
-                    event_id=event.event_id,
-                    key=event.session_id,
-                )
-            )
+            await self._record_event("undecryptable", room, event, key=event.session_id)
         elif isinstance(event, ReactionEvent):
-            await self._record(
-                Seen(
-                    kind="reaction",
-                    room=room.room_id,
-                    sender=event.sender,
-                    event_id=event.event_id,
-                    key=event.key,
-                    reacts_to=event.reacts_to,
-                    encrypted=encrypted,
-                )
+            await self._record_event(
+                "reaction",
+                room,
+                event,
+                key=event.key,
+                reacts_to=event.reacts_to,
+                encrypted=encrypted,
             )
         else:
-            mentions = tuple(content.get("m.mentions", {}).get("user_ids", []))
-            await self._record(
-                Seen(
-                    kind="message",
-                    room=room.room_id,
-                    sender=event.sender,
-                    event_id=event.event_id,
-                    body=getattr(event, "body", None) or "",
-                    html=getattr(event, "formatted_body", None) or "",
-                    msgtype=content.get("msgtype", ""),
-                    mentions=mentions,
-                    encrypted=encrypted,
-                    source=source,
-                )
+            await self._record_event(
+                "message",
+                room,
+                event,
+                body=getattr(event, "body", None) or "",
+                html=getattr(event, "formatted_body", None) or "",
+                msgtype=content.get("msgtype", ""),
+                mentions=tuple(content.get("m.mentions", {}).get("user_ids", [])),
+                encrypted=encrypted,
+                source=source,
             )
 
     async def _on_other(self, room: MatrixRoom, event: Any) -> None:
         if isinstance(event, RedactionEvent):
-            seen = Seen(
-                kind="redaction",
-                room=room.room_id,
-                sender=event.sender,
-                event_id=event.event_id,
-                reacts_to=event.redacts,
-            )
-            await self._record(seen)
+            await self._record_event("redaction", room, event, reacts_to=event.redacts)
         elif isinstance(event, UnknownEvent):
             # Other event types (a poll's start and end): kind "event", the type as msgtype.
             source = event.source if isinstance(event.source, dict) else {}
-            await self._record(
-                Seen(
-                    kind="event",
-                    room=room.room_id,
-                    sender=event.sender,
-                    event_id=event.event_id,
-                    msgtype=event.type,
-                    source=source,
-                )
-            )
+            await self._record_event("event", room, event, msgtype=event.type, source=source)
         elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "join"):
             await self._record(
                 Seen(
@@ -330,28 +303,12 @@ class MatrixUser:
 
     async def send_text(self, room: str, body: str) -> str:
         """Send an (encrypted) m.text; returns its event id."""
-        with contextlib.suppress(LocalProtocolError):
-            if self.client.should_query_keys:
-                await self.client.keys_query()
-        response = await self.client.room_send(
-            room,
-            "m.room.message",
-            {"msgtype": "m.text", "body": body},
-            ignore_unverified_devices=True,
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"send failed: {response}")
-        return str(response.event_id)
+        return await self.send_content(room, "m.room.message", {"msgtype": "m.text", "body": body})
 
     async def react(self, room: str, event_id: str, key: str = "✅") -> str:
         """React to an event (as Element does: an m.annotation)."""
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
-        response = await self.client.room_send(
-            room, "m.reaction", content, ignore_unverified_devices=True
-        )
-        if not isinstance(response, RoomSendResponse):
-            raise RuntimeError(f"reaction failed: {response}")
-        return str(response.event_id)
+        return await self.send_content(room, "m.reaction", content)
 
     async def send_file(
         self, room: str, data: bytes, *, name: str, mimetype: str = "application/octet-stream"

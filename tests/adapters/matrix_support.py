@@ -46,5 +46,5 @@ def with_room(b: MatrixBot, room_id: str = "!room:localhost") -> None:
     room = MatrixRoom(room_id, b.user_id, encrypted=True)
     for user in ("@doc:localhost", b.user_id):
         room.add_member(user, None, None)
-    b.client = SimpleNamespace(rooms={room_id: room})  # type: ignore[assignment]
+    b.session.client = SimpleNamespace(rooms={room_id: room})  # type: ignore[assignment]
     b.rooms.creators[room_id] = "@doc:localhost"

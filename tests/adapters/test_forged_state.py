@@ -95,7 +95,7 @@ def sync(state_events: list[Any], timeline: list[Any]) -> Any:
 async def bot_in_consult_room(tmp_path: Path) -> tuple[MatrixBot, nio_client.Client]:
     client = logged_in_client(tmp_path, BOT)
     b = offline_bot(tmp_path, BOT)
-    b.client = client
+    b.session.client = client
     first = sync(consult_room_state(b.session.servers), [])
     await client._handle_joined_rooms(first)
     b.rooms.learn(first)
@@ -128,7 +128,6 @@ async def test_a_forged_state_event_inside_an_encrypted_message_changes_nothing(
     response = sync([], [forged])
     await client._handle_joined_rooms(response)  # nio's step inside `client.sync`
     b.rooms.learn(response)
-    b.rooms.note_creator(ROOM, response.rooms.join[ROOM].timeline.events)
 
     (seen,) = response.rooms.join[ROOM].timeline.events
     assert isinstance(seen, UnknownBadEvent) and seen.decrypted  # dropped, not state

@@ -133,7 +133,7 @@ async def test_leaving_also_forgets_and_a_room_already_left_is_fine(
 ) -> None:
     b = bot(tmp_path)
     client = LeavingClient(answer)
-    b.client = client  # type: ignore[assignment]
+    b.session.client = client  # type: ignore[assignment]
     await b.leave("!old:localhost")
     assert client.calls == [("leave", "!old:localhost"), ("forget", "!old:localhost")]
 
@@ -143,7 +143,7 @@ async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox
 ) -> None:
     b = bot(tmp_path)
     client = LeavingClient("M_LIMIT_EXCEEDED")
-    b.client = client  # type: ignore[assignment]
+    b.session.client = client  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="M_LIMIT_EXCEEDED"):
         await b.leave("!old:localhost")
     assert client.calls == [("leave", "!old:localhost")]  # not forgotten while still in it
@@ -207,7 +207,7 @@ async def test_a_standby_drains_its_to_device_messages_before_it_takes_over(
     (standby.session.config.store_path / sync.OWN_TOKEN_FILE).write_text("s0")
     client = StandbyClient(to_device=[0, 1, 2, 1, 0])
     client.until = asyncio.Event()
-    standby.client = client
+    standby.session.client = client
     await standby.standby(client.until)
     # From its own position, waiting while standing by; once the lease is taken, without
     # waiting, until a sync brings no to-device message (that one acknowledges the last).

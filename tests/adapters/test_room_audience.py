@@ -153,7 +153,7 @@ async def test_an_invite_is_joined_only_into_a_closed_encrypted_room_of_the_regi
 ) -> None:
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
-    b.client = client  # type: ignore[assignment]
+    b.session.client = client  # type: ignore[assignment]
     await b.doors.answer_invites(invited(inviter, offered))
     assert client.calls == calls
 
@@ -164,7 +164,7 @@ def known_room(b: MatrixBot, *members: str, invited: tuple[str, ...] = ()) -> No
         room.add_member(user, None, None)
     for user in invited:
         room.add_member(user, None, None, invited=True)
-    b.client = SimpleNamespace(rooms={ROOM: room})  # type: ignore[assignment]
+    b.session.client = SimpleNamespace(rooms={ROOM: room})  # type: ignore[assignment]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ async def test_the_configured_admin_room_is_kept_only_when_fit_and_made_by_the_b
     however fit it is; the admins' alerts then go to their private rooms."""
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
-    b.client = client  # type: ignore[assignment]
+    b.session.client = client  # type: ignore[assignment]
     assert await b.join_room("#admins:region.se", makers=(ANNA,)) == joined
     assert ("leave" in client.calls) is (joined is None)
 
@@ -252,7 +252,7 @@ class SendingClient:
 def sending_bot(tmp_path: Path, *, encrypted: bool) -> tuple[MatrixBot, SendingClient]:
     b = matrix_bot(tmp_path)
     client = SendingClient(encrypted=encrypted)
-    b.client = client  # type: ignore[assignment]
+    b.session.client = client  # type: ignore[assignment]
     b.rooms.creators[ROOM] = ANNA  # a room Anna opened, as sync showed it
     return b, client
 

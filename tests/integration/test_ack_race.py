@@ -88,8 +88,8 @@ async def test_an_ack_at_the_instant_of_the_deadline_has_one_outcome(
                 barrier = await bot.matrix.send(
                     room, Content(text="-", html="-", mentions=(), notice=True), txn="barrier"
                 )
-                assert bot.matrix.client is not None
-                l2_invited = w.people["l2"].user_id in bot.matrix.client.rooms[room].users
+                assert bot.matrix.session.client is not None
+                l2_invited = w.people["l2"].user_id in bot.matrix.session.client.rooms[room].users
 
             assert consult is not None and consult.state is esc.State.ACKNOWLEDGED, consult
             assert consult.acked_by == w.people["l1"].user_id

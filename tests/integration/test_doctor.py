@@ -157,8 +157,8 @@ async def test_an_admin_room_a_non_admin_made_fails(
             assert isinstance(
                 await eve.client.room_invite(made.room_id, w.bot_id), RoomInviteResponse
             )
-            assert bot.matrix.client is not None
-            assert isinstance(await bot.matrix.client.join(made.room_id), JoinResponse)
+            assert bot.matrix.session.client is not None
+            assert isinstance(await bot.matrix.session.client.join(made.room_id), JoinResponse)
 
         code, lines = await doctor(path)
 

@@ -103,8 +103,8 @@ async def test_the_bot_leaves_a_room_closed_a_month_ago_and_keeps_one_closed_yes
             await l1.wait_for(
                 lambda s: s.kind == "leave" and s.room == old and s.sender == w.bot_id, 30
             )
-            assert bot.matrix.client is not None
-            joined = await bot.matrix.client.joined_rooms()
+            assert bot.matrix.session.client is not None
+            joined = await bot.matrix.session.client.joined_rooms()
             assert isinstance(joined, JoinedRoomsResponse)
             assert old not in joined.rooms and recent in joined.rooms
         # Queued once, with its consult; the consult closed yesterday is not.
@@ -113,10 +113,10 @@ async def test_the_bot_leaves_a_room_closed_a_month_ago_and_keeps_one_closed_yes
             await bot.service.retention.run_once()
             async with asyncio.timeout(30):
                 await bot.service.dispatcher.drain()
-            assert bot.matrix.client is not None
+            assert bot.matrix.session.client is not None
             # Forgotten: the room's history is no longer the bot's to read; the other stays.
-            gone = await bot.matrix.client.room_messages(old, start="", limit=1)
-            kept = await bot.matrix.client.room_messages(recent, start="", limit=1)
+            gone = await bot.matrix.session.client.room_messages(old, start="", limit=1)
+            kept = await bot.matrix.session.client.room_messages(recent, start="", limit=1)
             assert isinstance(gone, RoomMessagesError) and gone.status_code == "M_FORBIDDEN"
             assert isinstance(kept, RoomMessagesResponse)
         assert consult_leaves(config) == [old]

@@ -118,7 +118,7 @@ async def test_a_page_sent_while_the_rooms_first_key_is_shared_is_readable_by_th
             # while level 2 is invited and paged.
             bot, running = await started(config)
             try:
-                assert await bot.wait_synced(lambda: room in bot.client.rooms)  # type: ignore[union-attr]
+                assert await bot.session.wait(lambda: room in bot.session.nio.rooms, 30.0)
                 proxy.hold("/sendToDevice/")
                 notice = asyncio.create_task(
                     bot.send(room, text("eskalerar", notice=True), txn="n2")

@@ -38,7 +38,7 @@ async def test_consult_rooms_made_before_the_policy_are_brought_up_to_it_once(
         config = w.config()
         await w.seed(config, {})
         async with running_bot(config) as bot:
-            client = bot.matrix.client
+            client = bot.matrix.session.client
             assert client is not None
             # The start-up run (in the background, after the catch-up) is over first: run
             # beside the one below it would take part of the work and its count.
@@ -56,10 +56,14 @@ async def test_consult_rooms_made_before_the_policy_are_brought_up_to_it_once(
             room = created.room_id
             l1 = w.people["l1"].c
             await join_invite(l1)
-            assert await bot.matrix.wait_synced(
-                lambda: room in client.rooms and bool(client.rooms[room].canonical_alias)
+            assert await bot.matrix.session.wait(
+                lambda: room in client.rooms and bool(client.rooms[room].canonical_alias), 30.0
             )
             await bot.store.set_meta(ROOM_POLICY, "0")
-            assert await bot.matrix.lock_down_rooms() == 3  # ACL, guest access, power levels
+            assert (
+                await bot.matrix.provisioner.lock_down_rooms() == 3
+            )  # ACL, guest access, power levels
             await assert_locked(l1, room, w.bot_id, ["localhost"])
-            assert await bot.matrix.lock_down_rooms() == 0, "done once, not at every start"
+            assert await bot.matrix.provisioner.lock_down_rooms() == 0, (
+                "done once, not at every start"
+            )

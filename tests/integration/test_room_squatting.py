@@ -173,7 +173,7 @@ async def test_rooms_taken_by_alias_before_this_change_are_left_and_made_anew(
         private_squat = await squat(eve, f"squat-{tmp_path.name}-direct".lower())
         admin_squat = await squat(eve, f"squat-{tmp_path.name}-admin".lower())
         async with running_bot(config) as bot:
-            client = bot.matrix.client
+            client = bot.matrix.session.client
             assert client is not None
             for room in (private_squat, admin_squat):  # as the old bot joined by the alias
                 assert isinstance(await client.join(room), JoinResponse)
@@ -244,15 +244,15 @@ async def test_a_room_made_just_before_a_crash_is_found_again_not_made_twice(
             body = json.loads(data) | {"creation_content": {CREATION_KEY: mark}}
             fake = await eve.client._send(RoomCreateResponse, method, path, json.dumps(body))
             assert isinstance(fake, RoomCreateResponse), fake
-            assert bot.matrix.client is not None
-            assert isinstance(await bot.matrix.client.join(fake.room_id), JoinResponse)
+            assert bot.matrix.session.client is not None
+            assert isinstance(await bot.matrix.session.client.join(fake.room_id), JoinResponse)
         # A new run (the caller never recorded `made`): the same key, the same room.
         async with running_bot(config) as bot:
             again = await bot.matrix.create_room(
                 key=key, name="K-000042 kardiologi", topic="", invite=[l1.user_id]
             )
             assert again == made
-            client = bot.matrix.client
+            client = bot.matrix.session.client
             assert client is not None
             joined = await client.joined_rooms()
             assert isinstance(joined, JoinedRoomsResponse)

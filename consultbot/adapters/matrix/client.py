@@ -32,7 +32,7 @@ from nio import (
 from consultbot.adapters.matrix import media
 from consultbot.adapters.matrix.events import EventReader
 from consultbot.adapters.matrix.membership import Doorkeeper
-from consultbot.adapters.matrix.nio_client import AUDIENCE_CHECK, Client
+from consultbot.adapters.matrix.nio_client import AUDIENCE_CHECK
 from consultbot.adapters.matrix.provisioning import Provisioner
 from consultbot.adapters.matrix.rooms import WAIT_FOR_ROOM, RoomBook
 from consultbot.adapters.matrix.session import Handler, Session
@@ -86,15 +86,6 @@ class MatrixBot(Messenger, FileSource):
     # -- the session ----------------------------------------------------------------------------
 
     @property
-    def client(self) -> Client | None:
-        """The nio client (None before `login`)."""
-        return self.session.client
-
-    @client.setter
-    def client(self, client: Client | None) -> None:
-        self.session.client = client
-
-    @property
     def handler(self) -> Handler | None:
         """Where events go (the service)."""
         return self.session.handler
@@ -130,8 +121,8 @@ class MatrixBot(Messenger, FileSource):
     async def close(self) -> None:
         """Stop syncing and close the HTTP session."""
         self.sync.stopping.set()
-        if self.client is not None:
-            await self.client.close()
+        if self.session.client is not None:
+            await self.session.client.close()
 
     async def run(self, handler: Handler | None = None) -> None:
         """Sync until stopped, every event to `handler` (by default the one set before; sync.py)."""
@@ -142,10 +133,6 @@ class MatrixBot(Messenger, FileSource):
     async def standby(self, until: asyncio.Event) -> None:
         """Sync as the standby until `until` is set (sync.py)."""
         await self.sync.standby(until)
-
-    async def wait_synced(self, predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
-        """Wait until `predicate()` holds after a sync (or `seconds` pass); whether it holds."""
-        return await self.session.wait(predicate, seconds)
 
     # -- rooms ----------------------------------------------------------------------------------
 
@@ -191,10 +178,6 @@ class MatrixBot(Messenger, FileSource):
             name="room-lockdown",
             context="bringing consult rooms up to the room policy",
         )
-
-    async def lock_down_rooms(self) -> int:
-        """Bring the rooms the bot made before the current room policy up to it (once)."""
-        return await self.provisioner.lock_down_rooms()
 
     # -- sending --------------------------------------------------------------------------------
 

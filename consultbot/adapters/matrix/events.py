@@ -32,10 +32,15 @@ from consultbot.ports import (
 )
 
 
+def _content(source: Any) -> dict[str, Any]:
+    """An event's (decrypted) content from its source as nio parsed it, {} when it has none."""
+    content = source.get("content", {}) if isinstance(source, dict) else {}
+    return content if isinstance(content, dict) else {}
+
+
 def mentioned(source: dict[str, Any]) -> tuple[UserId, ...]:
     """The users a message mentions with a pill (`m.mentions.user_ids`), in order."""
-    content = source.get("content", {}) if isinstance(source, dict) else {}
-    mentions = content.get("m.mentions", {}) if isinstance(content, dict) else {}
+    mentions = _content(source).get("m.mentions", {})
     users = mentions.get("user_ids", []) if isinstance(mentions, dict) else []
     if not isinstance(users, list):
         return ()
@@ -44,8 +49,7 @@ def mentioned(source: dict[str, Any]) -> tuple[UserId, ...]:
 
 def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     """A reply's own text, without the quoted "> <@user> …" lines older clients put first."""
-    content = source.get("content", {}) if isinstance(source, dict) else {}
-    relates = content.get("m.relates_to", {}) if isinstance(content, dict) else {}
+    relates = _content(source).get("m.relates_to", {})
     if not (isinstance(relates, dict) and "m.in_reply_to" in relates):
         return body
     lines = body.split("\n")
@@ -57,20 +61,13 @@ def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     return "\n".join(rest).lstrip("\n")
 
 
-def _content(event: Any) -> dict[str, Any]:
-    """An event's (decrypted) content as nio parsed it, {} when it has none."""
-    source = getattr(event, "source", None)
-    content = source.get("content", {}) if isinstance(source, dict) else {}
-    return content if isinstance(content, dict) else {}
-
-
 def _texts_shown(event: Any) -> tuple[str, ...]:
     """What an event that is no readable message shows people (message_text.event_texts). The
     type is read from the event's source: nio gives none to an event it could not parse."""
     if not isinstance(event, (BadEvent, UnknownBadEvent, StickerEvent, UnknownEvent)):
         return ()
     kind = event.source.get("type") if isinstance(event.source, dict) else None
-    return event_texts(kind, _content(event)) if isinstance(kind, str) else ()
+    return event_texts(kind, _content(event.source)) if isinstance(kind, str) else ()
 
 
 class EventReader:
@@ -115,7 +112,7 @@ class EventReader:
     async def _message(self, room_id: str, event: RoomMessage, at: datetime) -> None:
         # Every message that shows text (notices, emotes, media captions, edits too) is read
         # for personnummer; only a plain m.text is read as chat.
-        content = _content(event)
+        content = _content(event.source)
         chat = is_chat(content)
         body = content.get("body") if chat else None
         await self._hand_message(
@@ -130,7 +127,7 @@ class EventReader:
         )
 
     async def _file(self, room_id: str, event: RoomMessage, at: datetime) -> None:
-        content = _content(event)
+        content = _content(event.source)
         item = media.attachment(content)
         if item is None:
             return
@@ -169,7 +166,7 @@ class EventReader:
         )
 
     async def _vote(self, room_id: str, event: UnknownEvent, at: datetime) -> None:
-        vote = polls.poll_vote(event.type, _content(event))
+        vote = polls.poll_vote(event.type, _content(event.source))
         if vote is None:
             return
         await self._handler.handle_vote(

@@ -214,7 +214,7 @@ class Client(AsyncClient):  # type: ignore[misc]
         )
         if isinstance(response, SyncResponse) and response.rooms.invite:
             # nio keeps only the member, name and alias events of an invite's state; the
-            # decision to join needs its encryption and join rule too (`MatrixBot._invites`).
+            # decision to join needs its encryption and join rule too (`Doorkeeper.answer_invites`).
             raw = await transport_response.json()
             invited = raw.get("rooms", {}).get("invite", {}) if isinstance(raw, dict) else {}
             response.invite_states = {

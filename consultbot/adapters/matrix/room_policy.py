@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from consultbot.domain.chat import audience
+# server_of keeps a port: a localpart has no colon (`@a:host:8448` is on `host:8448`).
+from consultbot.domain.chat.audience import server_of
 
 BOT_LEVEL = 100
 MEMBER_LEVEL = 0
@@ -41,13 +42,6 @@ POLICY_VERSION = 1
 #: The start-up lockdown of older rooms; bump when it must run again (2: members' levels are
 #: capped at `OTHERS_CEILING`, every room the bot created is included, not consult rooms only).
 LOCKDOWN_VERSION = 2
-
-
-def server_of(user_id: str) -> str:
-    """The server name of a Matrix id, lower-cased (server names are case-insensitive),
-    with its port if it has one: a localpart has no colon, so the server is everything after
-    the first (`@a:host:8448` is on `host:8448`, not on `8448`)."""
-    return audience.server_of(user_id)
 
 
 def allowed_servers(bot_id: str, allowed: Iterable[str]) -> tuple[str, ...]:

@@ -107,17 +107,6 @@ class RoomBook:
         if kind == "m.room.create":
             self.creators[room] = str(event.get("sender", ""))
 
-    def note_creator(self, room_id: str, events: Sequence[Any]) -> None:
-        """Who made `room_id`, from an `m.room.create` among `events` (never a decrypted one)."""
-        for event in events:
-            source = getattr(event, "source", None)
-            if (
-                isinstance(source, dict)
-                and source.get("type") == "m.room.create"
-                and not from_decryption(event)
-            ):
-                self.creators[room_id] = str(source.get("sender", ""))
-
     def forget(self, room: str) -> None:
         """A room the bot left."""
         self.state.pop(room, None)

@@ -18,13 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nio import (
-    MegolmEvent,
-    RoomCreateEvent,
-    RoomMemberEvent,
-    RoomMessagesResponse,
-    SyncResponse,
-)
+from nio import MegolmEvent, RoomCreateEvent, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 from nio.api import MessageDirection
 
 from consultbot.adapters.matrix.events import EventReader
@@ -138,12 +132,11 @@ class SyncLoop:
 
         def request(since: str | None, first: bool) -> Mapping[str, Any]:
             timeout = _fresh_timeout() if first else LONG_POLL_MS
-            full_state = first or None
             return {
                 "timeout": timeout,
                 "sync_filter": SYNC_FILTER,
                 "since": since,
-                "full_state": full_state,
+                "full_state": first or None,
             }
 
         async def handle(response: SyncResponse, first: bool) -> bool:
@@ -225,7 +218,6 @@ class SyncLoop:
         await self.doors.answer_invites(response)
         for room_id, info in response.rooms.join.items():
             events: list[Any] = list(info.timeline.events)
-            self.rooms.note_creator(room_id, [*info.state, *events])
             # A gap before the bot's own join is no gap: nothing from before it joined is the
             # bot's to handle (nor readable). Rooms the bot just created or joined skip it.
             if info.timeline.limited and info.timeline.prev_batch and not self.joins(events):
@@ -282,11 +274,8 @@ class SyncLoop:
                 log.info(
                     "cannot decrypt %s in %s yet; waiting for its key", event.event_id, room_id
                 )
-                self._undecrypted[event.event_id] = (
-                    event,
-                    room_id,
-                    asyncio.get_running_loop().time(),
-                )
+                since = asyncio.get_running_loop().time()
+                self._undecrypted[event.event_id] = (event, room_id, since)
                 return
             event = decrypted
         try:

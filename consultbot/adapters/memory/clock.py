@@ -6,10 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from consultbot.ports import (
-    Clock,
-    Timers,
-)
+from consultbot.ports import Clock, Timers
 
 
 @dataclass

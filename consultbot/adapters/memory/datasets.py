@@ -14,11 +14,7 @@ from consultbot.domain.duty.roster import Period, Shift, in_periods, period_list
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import Dataset, ServiceId, UserId
-from consultbot.ports import (
-    AdminAction,
-    DataStore,
-    Version,
-)
+from consultbot.ports import AdminAction, DataStore, Version
 
 
 @dataclass

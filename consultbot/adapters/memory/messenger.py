@@ -8,12 +8,7 @@ from typing import Any
 
 from consultbot.domain.chat.audience import Fault
 from consultbot.domain.types import UserId
-from consultbot.ports import (
-    Content,
-    Messenger,
-    RoomRefused,
-    UnsafeRoom,
-)
+from consultbot.ports import Content, Messenger, RoomRefused, UnsafeRoom
 
 
 @dataclass
@@ -61,6 +56,14 @@ class MemoryMessenger(Messenger):
         (a room the bot neither made nor was told it made is not the policy's)."""
         if room in self.unsafe and room in self.owned:
             raise UnsafeRoom(room, self.unsafe[room])
+
+    def _post(self, sent: Sent) -> str:
+        """Log `sent` under a new event id; a transaction id seen before gives that event's."""
+        if sent.txn in self._txns:
+            return self._txns[sent.txn]
+        sent.event_id = self._txns[sent.txn] = f"$sent{len(self.log) + 1}"
+        self.log.append(sent)
+        return sent.event_id
 
     def _maybe_fail(self) -> None:
         if self.fail_next:
@@ -121,12 +124,7 @@ class MemoryMessenger(Messenger):
         if numbers and room in self.outsiders:
             raise RoomRefused(room, (Fault.FOREIGN_MEMBER,), fit=True)
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(Sent(action="send", room=room, content=content, txn=txn, event_id=event_id))
-        return event_id
+        return self._post(Sent(action="send", room=room, content=content, txn=txn))
 
     async def kick(self, room: str, user: UserId, *, reason: str) -> None:
         self._maybe_fail()
@@ -137,28 +135,14 @@ class MemoryMessenger(Messenger):
     ) -> str:
         self._maybe_fail()
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(
-            Sent(action=event_type, room=room, txn=txn, event_id=event_id, event=dict(content))
-        )
-        return event_id
+        return self._post(Sent(action=event_type, room=room, txn=txn, event=dict(content)))
 
     async def send_image(
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
     ) -> str:
         self._maybe_fail()
         self._vet(room)
-        if txn in self._txns:
-            return self._txns[txn]
-        event_id = f"$sent{len(self.log) + 1}"
-        self._txns[txn] = event_id
-        self.log.append(
-            Sent(action="image", room=room, txn=txn, event_id=event_id, data=data, name=name)
-        )
-        return event_id
+        return self._post(Sent(action="image", room=room, txn=txn, data=data, name=name))
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
         self._maybe_fail()
@@ -178,7 +162,3 @@ class MemoryMessenger(Messenger):
 
     async def message_text(self, room: str, event_id: str) -> str | None:
         return self.texts.get(event_id)
-
-    def sent_to(self, room: str) -> list[Content]:
-        """Every message sent to `room`, in order."""
-        return [s.content for s in self.log if s.action == "send" and s.room == room and s.content]

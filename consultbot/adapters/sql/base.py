@@ -41,9 +41,8 @@ class SqlBase(BotState):
     composes them). Write through `_transaction` or `_write`, so that a leader fence sees
     every write there."""
 
-    def __init__(self, db: Connection, path: str) -> None:
+    def __init__(self, db: Connection) -> None:
         self._db = db
-        self._path = path
         # One connection, many coroutines: every statement and every transaction takes this
         # lock, so no coroutine's statements ever run inside another's transaction.
         self._lock = asyncio.Lock()

@@ -17,10 +17,7 @@ from consultbot.domain.duty.people import DirectoryEntry, StaffMember
 from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
-from consultbot.ports import (
-    DataSets,
-    Version,
-)
+from consultbot.ports import DataSets, Version
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
@@ -72,26 +69,25 @@ class DataSetSql(HandoverSql, DataSets):
         active = await self._active(Dataset.CATALOGUE)
         if self._catalogue is not None and self._catalogue[0] == active:
             return self._catalogue[1]
-        services: list[Service] = []
-        if active is not None:
-            rows = await self._rows(
-                "SELECT id, name, kind, tracks, aliases, switchboard, municipality FROM service"
-                " WHERE version = $1 ORDER BY position",
-                (active,),
-            )
-            for row in rows:
-                services.append(
-                    Service(
-                        id=ServiceId(row[0]),
-                        name=row[1],
-                        kind=ServiceKind(row[2]),
-                        tracks=tuple(Track(t) for t in json.loads(row[3])),
-                        aliases=tuple(json.loads(row[4])),
-                        switchboard=row[5],
-                        municipality=row[6],
-                    )
+        rows = await self._rows(
+            "SELECT id, name, kind, tracks, aliases, switchboard, municipality FROM service"
+            " WHERE version = $1 ORDER BY position",
+            (active,),
+        )
+        catalogue = Catalogue(
+            tuple(
+                Service(
+                    id=ServiceId(row[0]),
+                    name=row[1],
+                    kind=ServiceKind(row[2]),
+                    tracks=tuple(Track(t) for t in json.loads(row[3])),
+                    aliases=tuple(json.loads(row[4])),
+                    switchboard=row[5],
+                    municipality=row[6],
                 )
-        catalogue = Catalogue(tuple(services))
+                for row in rows
+            )
+        )
         self._catalogue = (active, catalogue)
         return catalogue
 

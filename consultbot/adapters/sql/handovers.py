@@ -63,9 +63,6 @@ def _handover(row: Sequence[Any]) -> Handover:
     )
 
 
-# An entry once sent keeps no payload: a reply may echo what someone typed, a direct answer
-
-
 class HandoverSql(SqlBase, Handovers):
     """Handovers, and the accepted ones cached as the layer over the roster."""
 

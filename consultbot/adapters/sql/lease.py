@@ -63,8 +63,6 @@ WHERE name = %(name)s AND holder = %(holder)s AND epoch = %(epoch)s
 
 FENCE = "SELECT holder, epoch FROM leader_lease WHERE name = %(name)s FOR SHARE"
 
-CURRENT = f"SELECT holder, epoch, expires_at_ms - {DB_NOW_MS} FROM leader_lease WHERE name = %s"
-
 
 class LeaderLease:
     """One instance's side of the lease: acquire, renew, fence writes, guard sends."""
@@ -250,13 +248,3 @@ class LeaderLease:
         if row is None or row[0] != self.holder or int(row[1]) != epoch:
             self._lose(f"another instance holds the lease now (our epoch was {epoch})")
             raise NotLeader(self.reason)
-
-
-async def current_holder(url: str) -> tuple[str, int, float] | None:
-    """(holder, epoch, seconds until it lapses) of the lease, None when never held."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        cursor = await conn.execute(CURRENT, (LEASE_NAME,))
-        row = await cursor.fetchone()
-    if row is None:
-        return None
-    return str(row[0]), int(row[1]), int(row[2]) / 1000

@@ -201,8 +201,8 @@ async def connect(url: str) -> psycopg.AsyncConnection[Any]:
 class PostgresStore(SqliteStore):
     """Both stores on one PostgreSQL database, through one connection."""
 
-    def __init__(self, db: PgConnection, name: str, fence: Fence | None = None) -> None:
-        super().__init__(db, name)
+    def __init__(self, db: PgConnection, fence: Fence | None = None) -> None:
+        super().__init__(db)
         self._pg = db
         self._fence = fence
 
@@ -221,7 +221,7 @@ class PostgresStore(SqliteStore):
         except BaseException:
             await raw.close()
             raise
-        return cls(db, name, fence)
+        return cls(db, fence)
 
     async def _may_write(self) -> None:
         if self._fence is not None:

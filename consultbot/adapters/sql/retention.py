@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,12 +13,7 @@ from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import OPEN_STATES, State, fold
 from consultbot.domain.consult.stats import frozen_unit, unit_of
 from consultbot.domain.types import ConsultId
-from consultbot.ports import (
-    OutboxKind,
-    Outgoing,
-    Purged,
-    Retention,
-)
+from consultbot.ports import OutboxKind, Outgoing, Purged, Retention
 
 _PURGE_BATCH = 50  # consults forgotten per transaction
 _SCAN_SLICE = 5000  # consults read per statement by the retention scans
@@ -65,19 +60,23 @@ class RetentionSql(SqlBase, Retention):
             found += [(str(r[0]), r[1], str(r[2])) for r in rows]
         return found
 
+    async def _outbox_scan(self, also: str = "", params: Sequence[Any] = ()) -> AsyncIterator[Any]:
+        """(id, consult) of the outbox entries of consults (and `also`, its parameters from
+        $3), read in slices by id."""
+        top = await self._one("SELECT max(id) FROM outbox") or 0
+        for lo in range(0, int(top) + 1, _SCAN_SLICE * 20):
+            for row in await self._rows(
+                "SELECT id, consult_id FROM outbox WHERE id >= $1 AND id < $2"
+                f" AND consult_id IS NOT NULL{also}",
+                (lo, lo + _SCAN_SLICE * 20, *params),
+            ):
+                yield row
+
     async def _leaves(self, *, sent: bool) -> set[str]:
         """The consults whose room the bot was told to leave (and, with `sent`, has left)."""
         done = " AND sent_at_ms IS NOT NULL" if sent else ""
-        top = await self._one("SELECT max(id) FROM outbox") or 0
-        found: set[str] = set()
-        for lo in range(0, int(top) + 1, _SCAN_SLICE * 20):
-            rows = await self._rows(
-                "SELECT consult_id FROM outbox WHERE id >= $1 AND id < $2 AND kind = $3"
-                f" AND consult_id IS NOT NULL{done}",
-                (lo, lo + _SCAN_SLICE * 20, OutboxKind.LEAVE.value),
-            )
-            found.update(str(r[0]) for r in rows)
-        return found
+        leaves = self._outbox_scan(f" AND kind = $3{done}", (OutboxKind.LEAVE.value,))
+        return {str(cid) async for _, cid in leaves}
 
     async def leave_closed_rooms(self, quiet_since: datetime, *, now: datetime) -> list[str]:
         # Read in slices, then queue in batches for the consults still quiet. Only the
@@ -150,18 +149,11 @@ class RetentionSql(SqlBase, Retention):
         return Purged(consults=consults, events=events, outbox=outbox, handled=handled)
 
     async def _outbox_of(self, consults: set[str]) -> dict[str, list[int]]:
-        """The outbox ids of `consults`, read in slices by id."""
-        top = await self._one("SELECT max(id) FROM outbox") or 0
+        """The outbox ids of `consults`."""
         found: dict[str, list[int]] = {}
-        for lo in range(0, int(top) + 1, _SCAN_SLICE * 20):
-            rows = await self._rows(
-                "SELECT id, consult_id FROM outbox WHERE id >= $1 AND id < $2"
-                " AND consult_id IS NOT NULL",
-                (lo, lo + _SCAN_SLICE * 20),
-            )
-            for item, cid in rows:
-                if cid in consults:
-                    found.setdefault(str(cid), []).append(int(item))
+        async for item, cid in self._outbox_scan():
+            if cid in consults:
+                found.setdefault(str(cid), []).append(int(item))
         return found
 
     async def _purge_batch(

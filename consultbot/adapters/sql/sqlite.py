@@ -131,4 +131,4 @@ class SqliteStore(
         except BaseException:
             await db.close()
             raise
-        return cls(db, name)
+        return cls(db)

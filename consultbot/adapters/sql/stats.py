@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 
-from consultbot.adapters.sql.base import SqlBase, to_ms
+from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
@@ -42,14 +42,11 @@ BACKFILL_KEY = "consult_stat_backfill"
 
 
 def _ms(instant: datetime | None) -> int | None:
-    return round(instant.timestamp() * 1000) if instant is not None else None
+    return to_ms(instant) if instant is not None else None
 
 
-def _from_ms(ms: int | None) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
-
-
-async def _code(db: Connection, kind: str, value: str) -> int:
+async def code_of(db: Connection, kind: str, value: str) -> int:
+    """The small integer standing for `value` of `kind` (allocated on first use)."""
     async with db.execute(
         "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
     ) as cursor:
@@ -65,11 +62,6 @@ async def _code(db: Connection, kind: str, value: str) -> int:
         raise OverflowError(f"more than {_LIMITS[kind]} distinct {kind} values in statistics")
     await db.execute("INSERT INTO consult_stat_code VALUES ($1, $2, $3)", (kind, value, code))
     return code
-
-
-async def code_of(db: Connection, kind: str, value: str) -> int:
-    """The small integer standing for `value` of `kind` (allocated on first use)."""
-    return await _code(db, kind, value)
 
 
 def with_requester(code: int, requester: int) -> int:
@@ -166,7 +158,7 @@ async def write(db: Connection, consult: str, length: int, events: Sequence[Even
     known = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
     for kind, value in wanted:
         if (kind, value) not in known:
-            known[kind, value] = await _code(db, kind, value)
+            known[kind, value] = await code_of(db, kind, value)
     service_codes = [known["service", name] for name in s.services]
     code = pack(s, known["track", s.track], service_codes[0], known["requester", s.requester])
     await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
@@ -190,13 +182,8 @@ async def backfill(db: Connection) -> int:
         ) as cursor:
             logs: dict[str, list[Event]] = {}
             async for cid, at_ms, kind, data in cursor:
-                logs.setdefault(cid, []).append(
-                    Event(
-                        kind=kind,
-                        at=datetime.fromtimestamp(at_ms / 1000, UTC),
-                        data=json.loads(data),
-                    )
-                )
+                event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
+                logs.setdefault(cid, []).append(event)
         for cid, events in logs.items():
             await write(db, cid, len(events), events)
         await db.execute("DELETE FROM meta WHERE key = $1", (BACKFILL_KEY,))
@@ -299,7 +286,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
 
 def _summary(row: Sequence[object]) -> ConsultSummary:
     def ms(value: object) -> datetime | None:
-        return _from_ms(int(str(value))) if value is not None else None
+        return from_ms(int(str(value))) if value is not None else None
 
     requested = ms(row[1])
     assert requested is not None

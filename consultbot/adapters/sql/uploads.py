@@ -7,11 +7,7 @@ from datetime import datetime
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.domain.files.uploads import PendingUpload
 from consultbot.domain.types import Dataset, UserId
-from consultbot.ports import (
-    AdminAction,
-    AdminLog,
-    Uploads,
-)
+from consultbot.ports import AdminAction, AdminLog, Uploads
 
 
 class UploadSql(SqlBase, Uploads, AdminLog):
