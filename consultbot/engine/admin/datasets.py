@@ -366,18 +366,13 @@ def format_check(
     kept (or the first `max_errors` of them), then how many more: a chat answer stays short."""
     out: list[str] = []
     err: list[str] = []
-    error, warning = messages.cli("error"), messages.cli("warning")
-    errors = checked.errors[:max_errors]
-    for problem in errors:
-        err.append(f"{error}: {messages.problem(problem)}")
-    if checked.error_count > len(errors):
-        err.append(f"{error}: {messages.cli('and_more', count=checked.error_count - len(errors))}")
-    warnings = checked.warnings[:MAX_LISTED_WARNINGS]
-    for problem in warnings:
-        err.append(f"{warning}: {messages.problem(problem)}")
-    if checked.warning_count > len(warnings):
-        more = checked.warning_count - len(warnings)
-        err.append(f"{warning}: {messages.cli('and_more', count=more)}")
+    for label, listed, count in (
+        (messages.cli("error"), checked.errors[:max_errors], checked.error_count),
+        (messages.cli("warning"), checked.warnings[:MAX_LISTED_WARNINGS], checked.warning_count),
+    ):
+        err.extend(f"{label}: {messages.problem(problem)}" for problem in listed)
+        if count > len(listed):
+            err.append(f"{label}: {messages.cli('and_more', count=count - len(listed))}")
     if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
         out.extend(messages.cli(key, **params) for key, params in checked.details)
