@@ -158,21 +158,14 @@ class AdminChat:
 
     def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
         """Why an upload is held (template fields), the same reasons as the CLI's."""
-        reasons = datasets.hold_reasons(checked, allow_gaps=anyway, allow_shrink=anyway)
+        reasons = checked.hold_reasons(allow_gaps=anyway, allow_shrink=anyway)
         return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
 
     async def _check(self, dataset: Dataset, name: str, data: bytes) -> datasets.Checked | None:
-        config = self._config
+        files = [(name, data)]
         try:
-            return await datasets.check_files(
-                dataset,
-                [(name, data)],
-                self._data,
-                config.bot.timezone,
-                config.hours_of(),
-                self._clock.now(),
-                config.bot.shrink_guard_share,
-                datasets.file_rules(config),
+            return await datasets.check_configured(
+                self._config, dataset, files, self._data, self._clock.now()
             )
         except datasets.NoCatalogue:
             return None
