@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import tomllib
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from consultbot.domain.errors import Problem
 from consultbot.domain.files import phones
 from consultbot.resources import templates_dir
+
+if TYPE_CHECKING:
+    from consultbot.ports import Content
 
 LANGUAGES = ("sv", "en")
 
@@ -202,7 +205,7 @@ class ChatRenderer:
         language: str = "",
         withheld: str = "",
         **params: Any,
-    ) -> Any:
+    ) -> Content:
         """Content for `template` in `language` (default the renderer's; an m.notice unless
         `notice` is False). With `withheld` ("dm" or "ring") every staff number is left out
         and the text says where to get it."""
