@@ -79,8 +79,9 @@ class AdminChat:
         """True for the Matrix ids in `bot.admins`."""
         return user in self._admins
 
-    def _language(self, language: str) -> str:
-        return language or self._config.bot.language
+    def _messages(self, language: str) -> Messages:
+        """The messages in `language`; "" is the config's language."""
+        return Messages(language or self._config.bot.language)
 
     async def _refuse(
         self, user: UserId, action: str, room: str, *, handled: str, language: str
@@ -151,7 +152,7 @@ class AdminChat:
         await say(
             "upload_held" if checked.held() else "upload_ready",
             name=file.name,
-            what=self._dataset_name(dataset, ""),
+            what=self._messages("").dataset(dataset.value),
             lines=lines,
             **self._hold_fields(checked, anyway=False),
         )
@@ -171,12 +172,10 @@ class AdminChat:
             return None
 
     def _lines(self, checked: datasets.Checked, language: str) -> list[str]:
-        messages = Messages(self._language(language))
-        out, err = datasets.format_check(checked, messages, max_errors=MAX_LISTED_ERRORS)
+        out, err = datasets.format_check(
+            checked, self._messages(language), max_errors=MAX_LISTED_ERRORS
+        )
         return [*out, *err]
-
-    def _dataset_name(self, dataset: Dataset, language: str) -> str:
-        return Messages(self._language(language)).dataset(dataset.value)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -216,7 +215,7 @@ class AdminChat:
             await say("nothing_to_activate")
             return
         checked = await self._check(upload.dataset, upload.name, upload.data)
-        what = self._dataset_name(upload.dataset, language)
+        what = self._messages(language).dataset(upload.dataset.value)
         if checked is None or not checked.ok:
             # The data changed since the upload (e.g. another catalogue): check it again.
             lines = self._lines(checked, language) if checked is not None else []
@@ -261,7 +260,7 @@ class AdminChat:
         await say("upload_discarded", name=upload.name)
 
     async def _rollback(self, user: UserId, dataset: Dataset, say: Say, language: str) -> None:
-        what = self._dataset_name(dataset, language)
+        what = self._messages(language).dataset(dataset.value)
         now = self._clock.now()
         versions = await self._data.versions(dataset)
         undone = next((v.number for v in versions if v.active), None)
