@@ -118,10 +118,6 @@ def _excel_csv(rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _columns(report: Mapping[str, Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
-    return list(report[key].items())
-
-
 def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     """The report as text tables to paste: measures as rows, the groups as columns."""
     from rich import box
@@ -131,10 +127,10 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     sections: list[tuple[str, list[tuple[str, Mapping[str, Any]]]]] = [
         (
             messages.text("stats", "by_track"),
-            [(messages.text("stats", "totals"), report), *_columns(report, "by_track")],
+            [(messages.text("stats", "totals"), report), *report["by_track"].items()],
         ),
-        (messages.text("stats", "by_service"), _columns(report, "by_service")),
-        (messages.text("stats", "by_requester_unit"), _columns(report, "by_requester_unit")),
+        (messages.text("stats", "by_service"), [*report["by_service"].items()]),
+        (messages.text("stats", "by_requester_unit"), [*report["by_requester_unit"].items()]),
     ]
     width = 40 + 14 * max(len(groups) for _, groups in sections)
     console = Console(
@@ -230,7 +226,7 @@ def _consult_cell(value: Any) -> str:
 
 def chat_text(report: Mapping[str, Any], messages: Messages) -> str:
     """A monospaced table for chat: the measures, total and each track."""
-    groups = [(messages.text("stats", "totals"), report), *_columns(report, "by_track")]
+    groups = [(messages.text("stats", "totals"), report), *report["by_track"].items()]
     title = messages.text("stats", "title", start=report["from"], end=report["to"])
     if not report["consults"]:
         return f"{title}\n{messages.text('stats', 'empty')}"
