@@ -172,9 +172,8 @@ class AdminChat:
             return None
 
     def _lines(self, checked: datasets.Checked, language: str) -> list[str]:
-        out, err = datasets.format_check(
-            checked, self._messages(language), max_errors=MAX_LISTED_ERRORS
-        )
+        messages = self._messages(language)
+        out, err = datasets.format_check(checked, messages, max_errors=MAX_LISTED_ERRORS)
         return [*out, *err]
 
     # -- commands -------------------------------------------------------------------------------
