@@ -221,7 +221,7 @@ def instrument(tracer: Tracer) -> None:
             Effects,
             "carry_out",
             "bot.effect",
-            lambda a, k, r: {"consult": a[0], "effect": type(a[1]).__name__},
+            lambda a, k, r: {"consult": a[0], "effect": str(a[1].KIND)},
         ),
     ]
     for owner, method, label, describe in probes:

@@ -15,8 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore

@@ -21,10 +21,11 @@ from consultbot.adapters.memory import (
 )
 from consultbot.domain.chat.audience import Fault
 from consultbot.domain.chat.commands import MAX_BODY_LENGTH
-from consultbot.domain.consult.escalation import State
+from consultbot.domain.consult.escalation import Consult, Delivered, State
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS
+from consultbot.engine.stepper import Report
 from consultbot.ports import (
     Content,
     IncomingFile,
@@ -351,10 +352,14 @@ async def test_crash_after_the_page_went_out_does_not_page_twice(
     first = await build(await open_db(path), messenger=homeserver)
     await first.say(REQ, ASK)
 
-    async def killed(*args: object, **kwargs: object) -> None:
-        raise asyncio.CancelledError  # the kill: the page is out, its step never recorded
+    reported = first.service.stepper.report
 
-    first.service.inbox.step = killed  # type: ignore[method-assign]
+    async def killed(consult: ConsultId, report: Report, **kwargs: Any) -> Consult | None:
+        if isinstance(report, Delivered):
+            raise asyncio.CancelledError  # the kill: the page is out, its step never recorded
+        return await reported(consult, report, **kwargs)
+
+    first.service.stepper.report = killed  # type: ignore[method-assign]
     page_txn = ""
     for item in await first.consults.pending():
         if item.payload.get("type") == "PageLevel":

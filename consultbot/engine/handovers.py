@@ -15,8 +15,8 @@ the database at start, and an answer and a lapse can never both win (`decide_han
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from consultbot.config import Config
@@ -26,6 +26,7 @@ from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover, HandoverState, until
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_to_dict, direct_key
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -58,7 +59,7 @@ class HandoverDesk:
         timers: Timers,
         clock: Clock,
         renderer: ConsultRenderer,
-        on_outbox: Callable[[], None],
+        stepper: Stepper,
     ) -> None:
         self.config = config
         self.data = data
@@ -66,7 +67,7 @@ class HandoverDesk:
         self.timers = timers
         self.clock = clock
         self._renderer = renderer
-        self._on_outbox = on_outbox
+        self._stepper = stepper  # queues what is sent, with the event it answers
         self.answer_within = timedelta(seconds=config.bot.handover_answer_seconds)
         self.within = duration(config.bot.handover_answer_seconds)
 
@@ -391,7 +392,4 @@ class HandoverDesk:
         await self._record([self._send(room, template, language, **params)], handled=handled)
 
     async def _record(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
-        now: datetime = self.clock.now()
-        await self.consults.record(None, 0, [], outgoing, handled=handled, now=now)
-        if outgoing:
-            self._on_outbox()
+        await self._stepper.queue(outgoing, handled=handled)

@@ -23,8 +23,12 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST as CONTENT_TYPE,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
 )
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 

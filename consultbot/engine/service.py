@@ -1,10 +1,15 @@
-"""The consult service wired together: inbox, outbox and renderer.
+"""The consult service wired together: stepper, inbox, outbox and renderer.
 
-    Matrix event / timer ─► inbox.py ─► domain/escalation.py ─► ConsultStore (one transaction:
-                            events + outbox entries + handled event id) ─► outbox.py ─► Matrix
+    Matrix event ─► inbox.py ─┐
+    deadline ─────────────────┼─► stepper.py ─► ConsultStore ─► outbox.py ─► Matrix
+    outbox report ────────────┘   (domain step; ONE transaction)    │
+          ▲─────────────────────────────────────────────────────────┘
 
-- `inbox.Inbox` turns an input into a step of the pure state machine and records it;
-- `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy);
+- `stepper.Stepper` is the one writer of the consult log: every input (a chat command the
+  inbox resolved, a deadline, what the outbox reports) is stepped and recorded there;
+- `inbox.Inbox` turns Matrix events into inputs and plain replies;
+- `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy) and reports
+  what it did to the stepper (`Reports`);
 - `views.ConsultRenderer` builds what the templates show;
 - `questions.Questions` holds question texts in memory (never in the database);
 - `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
@@ -12,8 +17,8 @@
 - `retention.Retention` leaves closed consult rooms after 30 days and purges consult metadata
   after `bot.retention_days` (started by the bot after `start`; docs/privacy.md).
 
-None of them calls back into another; the inbox only tells the outbox that it has something
-new (`Dispatcher.kick`). See docs/architecture.md for one page followed through them.
+The stepper tells the outbox there is something new (`Dispatcher.kick`); the outbox tells the
+stepper what it did. See docs/architecture.md for one page followed through them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from consultbot.engine.metrics import Metrics
 from consultbot.engine.questions import Questions
 from consultbot.engine.reminders import DutyReminders
 from consultbot.engine.retention import Retention
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -84,6 +90,15 @@ class ConsultService:
         self.metrics = metrics or Metrics()
         if admin_room is None:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        self.stepper = Stepper(
+            config=config,
+            data=data,
+            consults=consults,
+            timers=timers,
+            clock=clock,
+            on_outbox=lambda: self.dispatcher.kick(),
+            observers=(self.metrics.step,),
+        )
         self.dispatcher = Dispatcher(
             store=consults,
             messenger=messenger,
@@ -93,11 +108,9 @@ class ConsultService:
             tasks=self.tasks,
             admin_room=admin_room,
             admins=tuple(UserId(a) for a in config.bot.admins),
+            reports=self.stepper,
             retry_delay=retry_delay,
             pool=pool,
-            on_delivered=lambda consult, delivered, item: self.inbox.step(
-                consult, delivered, sent=item
-            ),
         )
         self.admin_posts = AdminPosts(
             config=config,
@@ -105,7 +118,7 @@ class ConsultService:
             consults=consults,
             timers=timers,
             clock=clock,
-            on_outbox=self.dispatcher.kick,
+            stepper=self.stepper,
         )
         self.inbox = Inbox(
             config=config,
@@ -115,10 +128,9 @@ class ConsultService:
             clock=clock,
             renderer=self.renderer,
             questions=self.questions,
-            on_outbox=self.dispatcher.kick,
+            stepper=self.stepper,
             files=files if files is not None else _files_of(messenger),
             admin_room=lambda: self.dispatcher.admin_room,
-            on_step=self.metrics.step,
         )
         self.metrics.attach(outbox=self.dispatcher)
 
@@ -153,6 +165,7 @@ class ConsultService:
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
         await self.dispatcher.own_private_rooms()
+        await self.stepper.start()
         await self.inbox.start()
         await self.reminders.start()
         self.dispatcher.kick()
@@ -180,8 +193,8 @@ class ConsultService:
         await self.inbox.handle_vote(vote)
 
     async def on_timer(self, consult: ConsultId) -> None:
-        """A consult's deadline (see `Inbox.on_timer`)."""
-        await self.inbox.on_timer(consult)
+        """A consult's deadline (see `Stepper.on_timer`)."""
+        await self.stepper.on_timer(consult)
 
     def allowed(self, user: str) -> bool:
         """True for users on one of the allowed homeservers."""

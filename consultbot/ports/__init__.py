@@ -15,6 +15,7 @@ from consultbot.ports.consult_log import (
     OutboxKind,
     Outgoing,
     PoolRoom,
+    PoolRoomGone,
     PoolRooms,
     ReminderLog,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "OutboxKind",
     "Outgoing",
     "PoolRoom",
+    "PoolRoomGone",
     "PoolRooms",
     "Purged",
     "ReminderLog",

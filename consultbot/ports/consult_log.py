@@ -72,6 +72,10 @@ class ConflictError(Exception):
     """Another step of the same consult was stored first; reload and try again."""
 
 
+class PoolRoomGone(Exception):
+    """The pool room to be taken is no longer in the pool (taken or dropped meanwhile)."""
+
+
 class ConsultLog(ABC):
     """Consult event logs, appended to with compare-and-set on their length, and the
     Matrix events already handled."""
@@ -90,12 +94,15 @@ class ConsultLog(ABC):
         *,
         handled: str | None = None,
         sent: int | None = None,
+        pool_room: str | None = None,
         now: datetime,
     ) -> list[int]:
         """Atomically append `events` to the consult's log (which must still have
         `expected_length` entries, else ConflictError), queue `outgoing`, remember the
-        Matrix event id `handled` and mark the outbox entry `sent` done. Return the outbox
-        ids. `consult` None stores no events."""
+        Matrix event id `handled`, mark the outbox entry `sent` done and take `pool_room` out
+        of the warm pool (PoolRoomGone, and nothing recorded, when it is not there). Return
+        the outbox ids. `consult` None stores no events. Called by the stepper alone
+        (engine/stepper.py), which decides the entries."""
 
     @abstractmethod
     async def events(self, consult: ConsultId) -> list[Event]:
@@ -148,21 +155,6 @@ class PoolRooms(ABC):
     @abstractmethod
     async def drop_pool_room(self, room: str) -> bool:
         """Take a room out of the pool without using it (stale); False when it was not there."""
-
-    @abstractmethod
-    async def claim_pool_room(
-        self,
-        consult: ConsultId,
-        expected_length: int,
-        *,
-        policy: str,
-        made_after: datetime,
-        now: datetime,
-    ) -> str | None:
-        """Atomically take the oldest pool room made under `policy` after `made_after` and
-        record it as the consult's room (a `RoomCreated` event; the log must still have
-        `expected_length` entries, else ConflictError and the room stays in the pool).
-        None, and nothing recorded, when the pool has no such room."""
 
 
 class ReminderLog(ABC):

@@ -7,8 +7,7 @@ import unicodedata
 from datetime import date, datetime, time
 
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 
 from consultbot.domain.chat.commands import (
     ALIASES,

@@ -14,8 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from consultbot.domain.consult.escalation import (
     AckBy,
@@ -27,6 +26,9 @@ from consultbot.domain.consult.escalation import (
     CreateRoom,
     Delivered,
     Effect,
+    EffectKind,
+    EndPoll,
+    EscalationNotice,
     Event,
     EventKind,
     Input,
@@ -36,12 +38,16 @@ from consultbot.domain.consult.escalation import (
     PassOnBy,
     Person,
     Policy,
+    PollSent,
     PostPoll,
     QueueBy,
     Reply,
     Request,
+    RoomReady,
     State,
     Timer,
+    Undeliverable,
+    UndeliveredReply,
     apply,
     fold,
     step,
@@ -175,8 +181,8 @@ def ack_notice(user: UserId, seconds: float) -> Notice:
     )
 
 
-def escalating(level: int, from_level: int) -> Notice:
-    return Notice(template="escalating", params={"level": level, "from_level": from_level})
+def escalating(level: int, from_level: int) -> EscalationNotice:
+    return EscalationNotice(params={"level": level, "from_level": from_level})
 
 
 CLOSED_EFFECTS = {
@@ -221,27 +227,25 @@ class Run:
 
     def deliver(self, level: int, at: datetime) -> list[Event]:
         """The outbox reports the page of `level` sent at `at`."""
-        events, effects = step(self.consult, Delivered(level=level), at, POLICY)
+        return self.report(Delivered(level=level), at)
+
+    def room(self, room: str = "!consult:region.se", at: datetime = T0) -> None:
+        """The outbox reports the consult room made (the CreateRoom effect carried out)."""
+        self.report(RoomReady(room=room), at)
+
+    def poll(self, event_id: str = "$poll", at: datetime = T0) -> None:
+        """The outbox reports the outcome poll posted (the PostPoll effect carried out)."""
+        self.report(PollSent(event_id=event_id), at)
+
+    def report(self, report: Input, at: datetime) -> list[Event]:
+        """A report of the outbox, stepped like any input: it asks for nothing more."""
+        events, effects = step(self.consult, report, at, POLICY)
         assert effects == []
         for event in events:
             self.consult = apply(self.consult, event)
         self.log.extend(events)
         assert fold(self.log) == self.consult
         return events
-
-    def room(self, room: str = "!consult:region.se", at: datetime = T0) -> None:
-        """What the service records once the CreateRoom effect is carried out."""
-        event = Event(kind=EventKind.ROOM_CREATED, at=at, data={"room": room})
-        self.consult = apply(self.consult, event)
-        self.log.append(event)
-        assert fold(self.log) == self.consult
-
-    def poll(self, event_id: str = "$poll", at: datetime = T0) -> None:
-        """What the service records once the PostPoll effect is carried out."""
-        event = Event(kind=EventKind.POLL_POSTED, at=at, data={"event_id": event_id})
-        self.consult = apply(self.consult, event)
-        self.log.append(event)
-        assert fold(self.log) == self.consult
 
     @property
     def c(self) -> Consult:
@@ -687,6 +691,41 @@ def test_escalation_walks_every_level_then_gives_up() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# What the outbox reports: the room, the poll, an effect given up
+
+
+def test_the_consult_room_is_recorded_once() -> None:
+    run = started(room=False)
+    assert run.report(RoomReady(room="!made:region.se"), T0) != []
+    assert run.c.room == "!made:region.se"
+    # Reported again (a retry after a crash, or a pool room taken alongside): nothing changes.
+    assert run.report(RoomReady(room="!other:region.se"), T0 + MIN) == []
+    assert run.c.room == "!made:region.se"
+
+
+def test_the_outcome_poll_is_recorded_once() -> None:
+    run = acknowledged_by_a1()
+    assert [e.kind for e in run.report(PollSent(event_id="$poll"), T0 + 4 * MIN)] == ["poll_posted"]
+    assert run.report(PollSent(event_id="$again"), T0 + 5 * MIN) == []
+    assert run.c.poll == "$poll"
+
+
+def test_a_poll_that_arrives_after_the_close_is_ended_at_once() -> None:
+    run = acknowledged_by_a1()
+    run.do(CloseBy(user=REQ, outcome=Outcome.ADVICE), T0 + 4 * MIN)
+    events, effects = step(run.c, PollSent(event_id="$late"), T0 + 5 * MIN, POLICY)
+    assert [e.kind for e in events] == ["poll_posted"]
+    assert effects == [EndPoll(outcome="advice")]  # nobody votes on a closed consult
+
+
+@pytest.mark.parametrize("kind", list(EffectKind))
+def test_an_effect_given_up_changes_nothing(kind: EffectKind) -> None:
+    """A page is never given up; one that cannot go out is reported when its time is up."""
+    run = started()
+    assert step(run.c, Undeliverable(kind=kind), T0 + MIN, POLICY) == ([], [])
+
+
+# --------------------------------------------------------------------------------------------
 # Delivered: a level's time starts when its page went out
 
 
@@ -699,7 +738,7 @@ def test_a_page_held_up_gets_its_whole_time_from_when_it_went_out() -> None:
     events, effects = run.do(Timer(duty=DUTY_123), T0 + ACK_TIMEOUT)
     assert plain(events) == [("page_undelivered", {"level": 1})]
     assert effects == [
-        Reply(template="page_undelivered", params={"level": 1}),
+        UndeliveredReply(params={"level": 1}),
         AlertAdmins(template="admin_page_undelivered", params={"level": 1}),
     ]
     assert run.c.deadline is None

@@ -18,8 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from consultbot.domain.chat.personal_numbers import (
     contains_personal_number,

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import icalendar
 import openpyxl
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from consultbot.domain.chat.matrix_ids import normalise_matrix_id

@@ -12,17 +12,17 @@ from typing import Any
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.cli.main import main
 
-_claim = SqliteStore.claim_pool_room
+_record = SqliteStore.record
 
 
-async def _claim_then_die(self: SqliteStore, *args: Any, **kwargs: Any) -> str | None:
-    room = await _claim(self, *args, **kwargs)
-    if room is not None:
+async def _claim_then_die(self: SqliteStore, *args: Any, **kwargs: Any) -> list[int]:
+    ids = await _record(self, *args, **kwargs)
+    if kwargs.get("pool_room") is not None:  # a pool room taken, recorded as a consult's
         os.kill(os.getpid(), signal.SIGKILL)
-    return room
+    return ids
 
 
-SqliteStore.claim_pool_room = _claim_then_die  # type: ignore[method-assign]
+SqliteStore.record = _claim_then_die  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

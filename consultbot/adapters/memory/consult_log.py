@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from consultbot.domain.consult.escalation import Consult, fold
-from consultbot.domain.consult.events import Event, RoomCreated
+from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
     ConsultSummary,
     FactTable,
@@ -27,6 +27,7 @@ from consultbot.ports import (
     OutboxKind,
     Outgoing,
     PoolRoom,
+    PoolRoomGone,
     Purged,
 )
 
@@ -65,14 +66,28 @@ class MemoryConsultStore(ConsultStore):
         *,
         handled: str | None = None,
         sent: int | None = None,
+        pool_room: str | None = None,
         now: datetime,
     ) -> list[int]:
+        log = self._logs.get(consult) if consult is not None and events else None
         if consult is not None and events:
-            log = self._logs.get(consult)
             if log is None or len(log) != expected_length:
                 raise ConflictError(f"{consult}: expected {expected_length} events")
             fold([*log, *events])  # refuse a log that does not fold, as SQLite does
+        if pool_room is not None and not await self.drop_pool_room(pool_room):
+            raise PoolRoomGone(pool_room)  # checked before anything changed: nothing recorded
+        if log is not None:
             log.extend(events)
+        return self._queue(outgoing, handled=handled, sent=sent, now=now)
+
+    def _queue(
+        self,
+        outgoing: Sequence[Outgoing],
+        *,
+        handled: str | None = None,
+        sent: int | None = None,
+        now: datetime,
+    ) -> list[int]:
         ids = []
         for item in outgoing:
             self._outbox_next += 1  # never reused, also after a purge
@@ -91,7 +106,7 @@ class MemoryConsultStore(ConsultStore):
             self._handled.add(handled)
             self._handled_at.setdefault(handled, now)
         if sent is not None:
-            await self.sent(sent, now=now)
+            self._mark_sent(sent, now=now)
         return ids
 
     async def events(self, consult: ConsultId) -> list[Event]:
@@ -149,12 +164,15 @@ class MemoryConsultStore(ConsultStore):
             self._reminders.pop((reminder.user, reminder.start), None)
         for reminder in add:
             self._reminders[(reminder.user, reminder.start)] = reminder
-        await self.record(None, 0, [], outgoing, now=now)
+        self._queue(outgoing, now=now)
 
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]
 
     async def sent(self, item: int, *, now: datetime) -> None:
+        self._mark_sent(item, now=now)
+
+    def _mark_sent(self, item: int, *, now: datetime) -> None:
         # A sent entry keeps no payload, as in the SQL stores.
         self._outbox = [
             (replace(i, payload={}), True) if i.id == item else (i, done)
@@ -176,25 +194,6 @@ class MemoryConsultStore(ConsultStore):
         before = len(self._pool)
         self._pool = [p for p in self._pool if p.room != room]
         return len(self._pool) < before
-
-    async def claim_pool_room(
-        self,
-        consult: ConsultId,
-        expected_length: int,
-        *,
-        policy: str,
-        made_after: datetime,
-        now: datetime,
-    ) -> str | None:
-        usable = [p for p in await self.pool_rooms() if p.policy == policy]
-        found = next((p for p in usable if p.created_at > made_after), None)
-        if found is None:
-            return None
-        await self.record(
-            consult, expected_length, [Event.of(now, RoomCreated(room=found.room))], [], now=now
-        )
-        await self.drop_pool_room(found.room)
-        return found.room
 
     async def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
@@ -230,7 +229,7 @@ class MemoryConsultStore(ConsultStore):
             (cid, c.room) for cid, c in self._quiet(quiet_since) if c.room and not self._leaves(cid)
         ]
         leaving = [Outgoing(kind=OutboxKind.LEAVE, room=r, payload={}, consult=c) for c, r in rooms]
-        await self.record(None, 0, [], leaving, now=now)
+        self._queue(leaving, now=now)
         return [room for _, room in rooms]
 
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:

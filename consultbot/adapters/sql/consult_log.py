@@ -1,7 +1,9 @@
 """The consult log in SQL: consult numbers, event logs (compare-and-set on their length),
 the outbox, handled Matrix events, duty reminders and the warm room pool.
 
-Every method that appends to a consult's log lives here (`record`, `claim_pool_room`)."""
+`record` is the one method that appends to a consult's log (called by the stepper alone,
+engine/stepper.py): the entries it is given, never ones of its own; it also takes a pool room
+out of the pool in the same transaction."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
 from consultbot.adapters.sql.dialect import Connection
 from consultbot.domain.consult.escalation import Consult, fold
-from consultbot.domain.consult.events import Event, EventKind, RoomCreated
+from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.reminders import SentReminder
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.ports import (
@@ -24,6 +26,7 @@ from consultbot.ports import (
     OutboxKind,
     Outgoing,
     PoolRoom,
+    PoolRoomGone,
     PoolRooms,
     ReminderLog,
 )
@@ -82,11 +85,16 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         *,
         handled: str | None = None,
         sent: int | None = None,
+        pool_room: str | None = None,
         now: datetime,
     ) -> list[int]:
         async with self._transaction() as db:
             if consult is not None and events:
                 await self._append(db, consult, expected_length, events)
+            if pool_room is not None:
+                cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (pool_room,))
+                if cursor.rowcount != 1:
+                    raise PoolRoomGone(pool_room)  # taken or dropped: nothing is recorded
             ids = await queue(db, outgoing, now)
             if handled is not None:
                 await db.execute(
@@ -248,28 +256,3 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         async with self._transaction() as db:
             cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
             return cursor.rowcount > 0
-
-    async def claim_pool_room(
-        self,
-        consult: ConsultId,
-        expected_length: int,
-        *,
-        policy: str,
-        made_after: datetime,
-        now: datetime,
-    ) -> str | None:
-        async with self._transaction() as db:
-            async with db.execute(
-                "SELECT room FROM room_pool WHERE policy = $1 AND created_at_ms > $2"
-                " ORDER BY created_at_ms, room LIMIT 1",
-                (policy, to_ms(made_after)),
-            ) as cursor:
-                row = await cursor.fetchone()
-            if row is None:
-                return None
-            room = str(row[0])
-            await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
-            await self._append(
-                db, consult, expected_length, [Event.of(now, RoomCreated(room=room))]
-            )
-            return room

@@ -11,7 +11,9 @@ reminder to close work as for a consult. `!möte` sets the meeting time; everyon
 `Policy.meeting_reminder_before` ahead, once per meeting time.
 
 Pure: `escalate` is one service's next step; `apply` folds a conference's log (called by
-escalation.apply); `step` is escalation.step for conferences. The consult's `deadline` is the
+escalation.apply); `step` is escalation.step for conferences. The shared vocabulary (the
+consult, inputs, effects) is in model.py, inputs.py and effects.py: this module does not
+import escalation.py, which dispatches to it. The consult's `deadline` is the
 earliest of what is due: a waiting service's next level, the meeting reminder, the reminder to
 close.
 """
@@ -22,7 +24,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.effects import (
+    AddWidget,
+    AlertAdmins,
+    CreateRoom,
+    Effect,
+    EscalationNotice,
+    Notice,
+    PageLevel,
+    PostPoll,
+    Reply,
+    Transition,
+    end_poll,
+    late_reply,
+    undelivered,
+)
 from consultbot.domain.consult.events import (
     Acknowledged,
     AckVia,
@@ -45,51 +61,22 @@ from consultbot.domain.consult.events import (
     ServiceUnanswered,
     Unanswered,
 )
+from consultbot.domain.consult.inputs import (
+    AckBy,
+    CallBy,
+    CloseBy,
+    Delivered,
+    Input,
+    MeetingBy,
+    PassOnBy,
+    QueueBy,
+    Request,
+    Timer,
+)
+from consultbot.domain.consult.model import Consult, Leg, Policy, State, paged_page, started
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.oncall import OnDuty
 from consultbot.domain.types import Outcome, ServiceId, Track, UserId
-
-
-@dataclass(frozen=True, kw_only=True)
-class Leg:
-    """One service of a conference, as its entries of the log say it is now."""
-
-    service: ServiceId
-    pages: tuple[esc.Page, ...] = ()
-    skipped: tuple[int, ...] = ()
-    deadline: datetime | None = None
-    acked_by: UserId | None = None
-    acked_at: datetime | None = None
-    unanswered: bool = False
-
-    @property
-    def level(self) -> int:
-        """The level paged last (0 before any page)."""
-        return self.pages[-1].level if self.pages else 0
-
-    @property
-    def paged_users(self) -> frozenset[UserId]:
-        """Everyone paged for this service, at any level."""
-        return frozenset(p.user for page in self.pages for p in page.people)
-
-    @property
-    def settled(self) -> bool:
-        """Acknowledged, or nobody left to page."""
-        return self.acked_by is not None or self.unanswered
-
-    def person(self, user: UserId) -> Person | None:
-        """The paged person `user`, with the name and phone from their shift."""
-        for page in reversed(self.pages):
-            for person in page.people:
-                if person.user == user:
-                    return person
-        return None
-
-
-def legs(services: Iterable[ServiceId]) -> tuple[Leg, ...]:
-    """A fresh leg per service, in the order named."""
-    return tuple(Leg(service=s) for s in services)
-
 
 # --------------------------------------------------------------------------------------------
 # Which services a `!mdk` names
@@ -166,9 +153,7 @@ def escalate(leg: Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
 # Folding
 
 
-def _with_leg(
-    consult: esc.Consult, service: ServiceId | None, change: Callable[[Leg], Leg]
-) -> esc.Consult:
+def _with_leg(consult: Consult, service: ServiceId | None, change: Callable[[Leg], Leg]) -> Consult:
     return replace(
         consult,
         legs=tuple(change(leg) if leg.service == service else leg for leg in consult.legs),
@@ -188,19 +173,19 @@ def _sent(leg: Leg, deadline: datetime) -> Leg:
     return replace(leg, pages=pages, deadline=deadline)
 
 
-def _deadline(c: esc.Consult) -> datetime | None:
+def _deadline(c: Consult) -> datetime | None:
     due: list[datetime] = []
-    if c.state is esc.State.PAGING:
+    if c.state is State.PAGING:
         due += [leg.deadline for leg in c.legs if not leg.settled and leg.deadline is not None]
-    if c.state is esc.State.ACKNOWLEDGED and c.closing_deadline is not None:
+    if c.state is State.ACKNOWLEDGED and c.closing_deadline is not None:
         due.append(c.closing_deadline)
-    meeting_open = c.state in (esc.State.PAGING, esc.State.ACKNOWLEDGED, esc.State.UNANSWERED)
+    meeting_open = c.state in (State.PAGING, State.ACKNOWLEDGED, State.UNANSWERED)
     if meeting_open and c.meeting_remind_at is not None and c.meeting_reminded != c.meeting_at:
         due.append(c.meeting_remind_at)
     return min(due, default=None)
 
 
-def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
+def apply(consult: Consult, event: Event, payload: Payload) -> Consult:
     """The conference after one more entry of its log (not the first)."""
     at = event.at
     match payload:
@@ -213,7 +198,7 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
                 lambda leg: replace(leg, skipped=(*leg.skipped, payload.level)),
             )
         case Paged():
-            page = esc.paged_page(payload, at)
+            page = paged_page(payload, at)
             due = payload.deadline or payload.alarm_at
             consult = replace(consult, pages=(*consult.pages, page))
             consult = _with_leg(
@@ -233,7 +218,7 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
         case PassedOn():
             consult = replace(consult, passed_on=consult.passed_on + 1)
         case Unanswered():
-            consult = replace(consult, state=esc.State.UNANSWERED)
+            consult = replace(consult, state=State.UNANSWERED)
         case ServiceUnanswered():
             consult = _with_leg(
                 consult, payload.service, lambda leg: replace(leg, unanswered=True, deadline=None)
@@ -250,7 +235,7 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
             last = max(acked, key=lambda leg: leg.acked_at or at, default=None)
             consult = replace(
                 consult,
-                state=esc.State.ACKNOWLEDGED,
+                state=State.ACKNOWLEDGED,
                 acked_by=last.acked_by if last else None,
                 acked_at=at,
                 closing_deadline=payload.remind_at,
@@ -260,7 +245,7 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
         case Closed():
             consult = replace(
                 consult,
-                state=esc.State.CLOSED,
+                state=State.CLOSED,
                 outcome=payload.outcome,
                 closed_by=payload.user,
                 closed_at=at,
@@ -280,6 +265,15 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
     return replace(consult, deadline=_deadline(consult))
 
 
+def _applied(consult: Consult | None, event: Event) -> Consult:
+    """The conference after one more entry; its first (`requested`) opens it."""
+    payload = event.payload()
+    if consult is None:
+        assert isinstance(payload, Requested)
+        return started(payload, event.at)
+    return apply(consult, event, payload)
+
+
 # --------------------------------------------------------------------------------------------
 # Steps
 
@@ -287,14 +281,14 @@ def apply(consult: esc.Consult, event: Event, payload: Payload) -> esc.Consult:
 class _Steps:
     """The events and effects of one step, with the conference as they leave it."""
 
-    def __init__(self, consult: esc.Consult | None, now: datetime) -> None:
+    def __init__(self, consult: Consult | None, now: datetime) -> None:
         self._consult = consult
         self.now = now
         self.events: list[Event] = []
-        self.effects: list[esc.Effect] = []
+        self.effects: list[Effect] = []
 
     @property
-    def consult(self) -> esc.Consult:
+    def consult(self) -> Consult:
         assert self._consult is not None
         return self._consult
 
@@ -302,14 +296,14 @@ class _Steps:
         for payload in payloads:
             event = Event.of(self.now, payload)
             self.events.append(event)
-            self._consult = esc.apply(self._consult, event)
+            self._consult = _applied(self._consult, event)
 
     def leg(self, service: ServiceId) -> Leg:
         leg = self.consult.leg(service)
         assert leg is not None
         return leg
 
-    def done(self) -> esc.Transition:
+    def done(self) -> Transition:
         return self.events, self.effects
 
 
@@ -318,11 +312,11 @@ def _no_duty(service: ServiceId, now: datetime) -> OnDuty:
 
 
 def _unanswered_leg(s: _Steps, service: ServiceId) -> None:
-    s.effects.append(esc.Notice(template="mdk_service_unanswered", params={"service": service}))
-    s.effects.append(esc.AlertAdmins(template="admin_mdk_unanswered", params={"service": service}))
+    s.effects.append(Notice(template="mdk_service_unanswered", params={"service": service}))
+    s.effects.append(AlertAdmins(template="admin_mdk_unanswered", params={"service": service}))
 
 
-def _escalate(s: _Steps, service: ServiceId, duty: OnDuty, policy: esc.Policy) -> None:
+def _escalate(s: _Steps, service: ServiceId, duty: OnDuty, policy: Policy) -> None:
     """Page the next level of one waiting service (after the first page)."""
     before = s.leg(service).level
     s.add(*escalate(s.leg(service), duty, s.now + policy.ack_timeout))
@@ -332,59 +326,52 @@ def _escalate(s: _Steps, service: ServiceId, duty: OnDuty, policy: esc.Policy) -
         return
     page = leg.pages[-1]
     s.effects.append(
-        esc.Notice(
-            template="escalating",
-            params={"level": page.level, "from_level": before, "service": service},
-        )
+        EscalationNotice(params={"level": page.level, "from_level": before, "service": service})
     )
-    s.effects.append(
-        esc.PageLevel(level=page.level, people=page.people, first=False, service=service)
-    )
+    s.effects.append(PageLevel(level=page.level, people=page.people, first=False, service=service))
 
 
-def _settle(s: _Steps, policy: esc.Policy) -> None:
+def _settle(s: _Steps, policy: Policy) -> None:
     """Acknowledge the conference, or mark it unanswered, once no service is waiting."""
     c = s.consult
-    if c.state not in (esc.State.PAGING, esc.State.UNANSWERED):
+    if c.state not in (State.PAGING, State.UNANSWERED):
         return
     if not all(leg.settled for leg in c.legs):
         return
     if any(leg.acked_by is not None for leg in c.legs):
         s.add(ConferenceAcknowledged(remind_at=s.now + policy.reminder_after))
-        s.effects.append(esc.PostPoll())  # the outcome in one tap, as for a consult
-    elif c.state is esc.State.PAGING:
+        s.effects.append(PostPoll())  # the outcome in one tap, as for a consult
+    elif c.state is State.PAGING:
         s.add(Unanswered())
-        s.effects.append(esc.Reply(template="mdk_unanswered"))
+        s.effects.append(Reply(template="mdk_unanswered"))
 
 
-def step(
-    consult: esc.Consult | None, command: esc.Input, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def step(consult: Consult | None, command: Input, now: datetime, policy: Policy) -> Transition:
     """escalation.step for a conference."""
-    if isinstance(command, esc.Request):
+    if isinstance(command, Request):
         return _request(command, now, policy)
     assert consult is not None
     match command:
-        case esc.Timer():
+        case Timer():
             return _timer(consult, command, now, policy)
-        case esc.AckBy():
+        case AckBy():
             return _acknowledge(consult, command, now, policy)
-        case esc.PassOnBy():
+        case PassOnBy():
             return _pass_on(consult, command, now, policy)
-        case esc.Delivered():
+        case Delivered():
             return _delivered(consult, command, now, policy)
-        case esc.CloseBy():
+        case CloseBy():
             return _close(consult, command, now)
-        case esc.QueueBy():
-            return [], [esc.Reply(template="nothing_to_queue")]
-        case esc.CallBy():
+        case QueueBy():
+            return [], [Reply(template="nothing_to_queue")]
+        case CallBy():
             return _call(consult, command, now)
-        case esc.MeetingBy():
+        case MeetingBy():
             return _meeting(consult, command, now, policy)
     raise TypeError(f"unknown command {command!r}")
 
 
-def _request(command: esc.Request, now: datetime, policy: esc.Policy) -> esc.Transition:
+def _request(command: Request, now: datetime, policy: Policy) -> Transition:
     s = _Steps(None, now)
     s.add(
         Requested(
@@ -408,28 +395,26 @@ def _request(command: esc.Request, now: datetime, policy: esc.Policy) -> esc.Tra
     nobody = [leg.service for leg in s.consult.legs if leg.unanswered]
     if not paged:
         s.add(Unanswered())
-        s.effects.append(esc.Reply(template="mdk_unanswered"))
-        s.effects.append(esc.AlertAdmins(template="admin_mdk_unanswered", params={"service": ""}))
+        s.effects.append(Reply(template="mdk_unanswered"))
+        s.effects.append(AlertAdmins(template="admin_mdk_unanswered", params={"service": ""}))
         return s.done()
     people = tuple(paged.values())
-    s.effects.append(esc.CreateRoom(invite=(*paged, command.requester)))
-    s.effects.append(esc.Reply(template="mdk_created"))
-    s.effects.append(esc.PageLevel(level=1, people=people, first=True))
+    s.effects.append(CreateRoom(invite=(*paged, command.requester)))
+    s.effects.append(Reply(template="mdk_created"))
+    s.effects.append(PageLevel(level=1, people=people, first=True))
     if command.meeting_url:
-        s.effects.append(esc.AddWidget(url=command.meeting_url, name=f"Möte {command.consult_id}"))
-        s.effects.append(esc.Notice(template="meeting_link"))
+        s.effects.append(AddWidget(url=command.meeting_url, name=f"Möte {command.consult_id}"))
+        s.effects.append(Notice(template="meeting_link"))
     for service in nobody:
         _unanswered_leg(s, service)
     return s.done()
 
 
-def _timer(
-    consult: esc.Consult, command: esc.Timer, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
     if consult.deadline is None or now < consult.deadline:
         return [], []  # a stale or early timer: nothing is due
     s = _Steps(consult, now)
-    if consult.state is esc.State.PAGING:
+    if consult.state is State.PAGING:
         ready = [leg for leg in consult.legs if not leg.settled and _due(leg, now)]
         stuck: list[Leg] = []
         for leg in ready:
@@ -442,17 +427,17 @@ def _timer(
             # Reported once, whatever the number of services whose page it is.
             for leg in stuck:
                 s.add(PageUndelivered(level=leg.level, service=leg.service))
-            s.effects += esc.undelivered(min(leg.level for leg in stuck))
+            s.effects += undelivered(min(leg.level for leg in stuck))
         _settle(s, policy)
     c = s.consult
     due = c.meeting_remind_at
-    reminding = c.state in (esc.State.PAGING, esc.State.ACKNOWLEDGED, esc.State.UNANSWERED)
+    reminding = c.state in (State.PAGING, State.ACKNOWLEDGED, State.UNANSWERED)
     if reminding and due is not None and now >= due and c.meeting_at != c.meeting_reminded:
         assert c.meeting_at is not None
         s.add(MeetingReminded(meeting=c.meeting_at))
         everyone = [*sorted(c.paged_users - {c.requester}), c.requester]
         s.effects.append(
-            esc.Notice(
+            Notice(
                 template="meeting_reminder",
                 params={
                     "meeting": c.meeting_at.isoformat(),
@@ -463,26 +448,22 @@ def _timer(
         )
     c = s.consult
     closing = c.closing_deadline
-    if c.state is esc.State.ACKNOWLEDGED and closing is not None and now >= closing:
+    if c.state is State.ACKNOWLEDGED and closing is not None and now >= closing:
         if not c.reminded:
             close_at = (c.acked_at or now) + policy.auto_close_after
             s.add(Reminded(close_at=close_at))
-            s.effects.append(
-                esc.Notice(template="reminder", params={"close_at": close_at.isoformat()})
-            )
+            s.effects.append(Notice(template="reminder", params={"close_at": close_at.isoformat()}))
         else:
             s.add(Closed(outcome=Outcome.UNKNOWN, user=None))
-            s.effects.append(esc.Notice(template="auto_closed"))
-            s.effects += esc.end_poll(c, Outcome.UNKNOWN)
+            s.effects.append(Notice(template="auto_closed"))
+            s.effects += end_poll(c, Outcome.UNKNOWN)
     return s.done()
 
 
-def _delivered(
-    consult: esc.Consult, command: esc.Delivered, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
     """A page went out: the timeout starts for each service it paged that still waits for it
     (the first page is every service's level 1)."""
-    if consult.state is not esc.State.PAGING:
+    if consult.state is not State.PAGING:
         return [], []
     s = _Steps(consult, now)
     for leg in consult.legs:
@@ -499,13 +480,11 @@ def _delivered(
     return s.done()
 
 
-def _open(consult: esc.Consult) -> bool:
-    return consult.state not in (esc.State.CLOSED, esc.State.WITHDRAWN)
+def _open(consult: Consult) -> bool:
+    return consult.state not in (State.CLOSED, State.WITHDRAWN)
 
 
-def _acknowledge(
-    consult: esc.Consult, command: esc.AckBy, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:
     user = command.user
     waiting = [leg for leg in consult.legs if user in leg.paged_users and leg.acked_by is None]
     if waiting and _open(consult):
@@ -515,7 +494,7 @@ def _acknowledge(
             assert person is not None
             s.add(Acknowledged(user=user, via=command.via, remind_at=None, service=leg.service))
             s.effects.append(
-                esc.Notice(
+                Notice(
                     template="mdk_acknowledged",
                     params={
                         "user": user,
@@ -527,38 +506,36 @@ def _acknowledge(
                 )
             )
         late = consult.person(user)
-        if consult.state is esc.State.UNANSWERED and late is not None:
-            s.effects.append(esc.late_reply(late))
+        if consult.state is State.UNANSWERED and late is not None:
+            s.effects.append(late_reply(late))
         _settle(s, policy)
         return s.done()
     if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
     if not _open(consult):
-        return [], [esc.Notice(template="already_closed")]
+        return [], [Notice(template="already_closed")]
     acked = [leg for leg in consult.legs if user in leg.paged_users and leg.acked_by is not None]
     if acked:
         acker = acked[0].person(acked[0].acked_by) if acked[0].acked_by else None
         name = acker.name if acker else str(acked[0].acked_by)
-        return [], [esc.Notice(template="already_acknowledged", params={"name": name})]
-    return [], [esc.Notice(template="not_paged")]
+        return [], [Notice(template="already_acknowledged", params={"name": name})]
+    return [], [Notice(template="not_paged")]
 
 
-def _pass_on(
-    consult: esc.Consult, command: esc.PassOnBy, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     user = command.user
     current = [
         leg
         for leg in consult.legs
         if not leg.settled and leg.pages and user in {p.user for p in leg.pages[-1].people}
     ]
-    if consult.state is not esc.State.PAGING or not current:
+    if consult.state is not State.PAGING or not current:
         mine = [leg for leg in consult.legs if user in leg.paged_users]
         if mine and all(leg.acked_by is not None for leg in mine):
-            return [], [esc.Notice(template="pass_after_ack")]
+            return [], [Notice(template="pass_after_ack")]
         if not _open(consult):
-            return [], [esc.Notice(template="not_open")]
-        return [], [esc.Notice(template="not_paged_now")]
+            return [], [Notice(template="not_open")]
+        return [], [Notice(template="not_paged_now")]
     s = _Steps(consult, now)
     for leg in current:
         s.add(PassedOn(user=user, level=leg.level, service=leg.service))
@@ -568,14 +545,14 @@ def _pass_on(
     return s.done()
 
 
-def _close(consult: esc.Consult, command: esc.CloseBy, now: datetime) -> esc.Transition:
+def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     if not _open(consult):
-        return [], [esc.Notice(template="already_closed")]
+        return [], [Notice(template="already_closed")]
     if command.outcome is Outcome.UNKNOWN:
-        return [], [esc.Notice(template="bad_outcome")]
+        return [], [Notice(template="bad_outcome")]
     user = command.user
     if user != consult.requester and user not in consult.paged_users:
-        return [], [esc.Notice(template="not_a_party")]
+        return [], [Notice(template="not_a_party")]
     s = _Steps(consult, now)
     for leg in consult.legs:
         if user in leg.paged_users and leg.acked_by is None:
@@ -583,13 +560,13 @@ def _close(consult: esc.Consult, command: esc.CloseBy, now: datetime) -> esc.Tra
             s.add(Acknowledged(user=user, via=AckVia.CLOSE, remind_at=None, service=leg.service))
     s.add(Closed(outcome=command.outcome, user=user))
     outcome = command.outcome.value
-    s.effects.append(esc.Notice(template="closed", params={"outcome": outcome}))
-    s.effects.append(esc.Reply(template="closed_reply", params={"outcome": outcome}))
-    s.effects += esc.end_poll(consult, command.outcome)
+    s.effects.append(Notice(template="closed", params={"outcome": outcome}))
+    s.effects.append(Reply(template="closed_reply", params={"outcome": outcome}))
+    s.effects += end_poll(consult, command.outcome)
     return s.done()
 
 
-def _call(consult: esc.Consult, command: esc.CallBy, now: datetime) -> esc.Transition:
+def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
     if command.user == consult.requester:
         others: list[Person] = []
         for leg in consult.legs:
@@ -603,9 +580,9 @@ def _call(consult: esc.Consult, command: esc.CallBy, now: datetime) -> esc.Trans
         phone = command.requester_phone
         numbers = [{"name": "", "phone": phone}] if phone else []
     else:
-        return [], [esc.Notice(template="not_a_party")]
+        return [], [Notice(template="not_a_party")]
     if not numbers:
-        return [], [esc.Notice(template="no_phone")]
+        return [], [Notice(template="no_phone")]
     params = {
         "numbers": numbers,
         "to_requester": command.user != consult.requester,
@@ -613,26 +590,24 @@ def _call(consult: esc.Consult, command: esc.CallBy, now: datetime) -> esc.Trans
     }
     return (
         [Event.of(now, PhoneContact(user=command.user))],
-        [esc.Notice(template="call", params=params)],
+        [Notice(template="call", params=params)],
     )
 
 
-def _meeting(
-    consult: esc.Consult, command: esc.MeetingBy, now: datetime, policy: esc.Policy
-) -> esc.Transition:
+def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy) -> Transition:
     if not _open(consult):
-        return [], [esc.Notice(template="already_closed")]
+        return [], [Notice(template="already_closed")]
     if command.user != consult.requester and command.user not in consult.paged_users:
-        return [], [esc.Notice(template="not_a_party")]
+        return [], [Notice(template="not_a_party")]
     if command.meeting <= now:
-        return [], [esc.Notice(template="meeting_past")]
+        return [], [Notice(template="meeting_past")]
     remind_at: datetime | None = command.meeting - policy.meeting_reminder_before
     if remind_at is not None and remind_at <= now:
         remind_at = None  # too near for a reminder: the confirmation is the reminder
     s = _Steps(consult, now)
     s.add(MeetingSet(user=command.user, meeting=command.meeting, remind_at=remind_at))
     s.effects.append(
-        esc.Notice(
+        Notice(
             template="meeting_set",
             params={"meeting": command.meeting.isoformat(), "reminder": remind_at is not None},
         )

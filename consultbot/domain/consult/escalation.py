@@ -22,337 +22,83 @@ of a question; events.py says what each kind of event stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
 
+from consultbot.domain.consult import conference
+
+# The names of model.py, inputs.py, effects.py and events.py are importable from here too (the
+# lifecycle's vocabulary, as before the split), hence `X as X`.
+from consultbot.domain.consult.effects import (
+    EFFECTS as EFFECTS,
+    AddWidget as AddWidget,
+    AlertAdmins as AlertAdmins,
+    CreateRoom as CreateRoom,
+    Direct as Direct,
+    Effect as Effect,
+    EffectKind as EffectKind,
+    EndPoll as EndPoll,
+    EscalationNotice as EscalationNotice,
+    Notice as Notice,
+    PageLevel as PageLevel,
+    PostPoll as PostPoll,
+    Reply as Reply,
+    Transition as Transition,
+    UndeliveredReply as UndeliveredReply,
+    end_poll as end_poll,
+    late_reply as late_reply,
+    undelivered as undelivered,
+)
 from consultbot.domain.consult.events import (
-    Acknowledged,
-    AckVia,
-    Closed,
-    Event,
-    EventKind,
-    LevelSkipped,
-    Offered,
-    Paged,
-    PageDelivered,
-    PageUndelivered,
-    PassedOn,
-    Person,
-    PhoneContact,
-    PollPosted,
-    Queued,
-    Reminded,
-    Requested,
-    RoomCreated,
-    Unanswered,
-    Withdrawn,
+    Acknowledged as Acknowledged,
+    AckVia as AckVia,
+    Closed as Closed,
+    Event as Event,
+    EventKind as EventKind,
+    LevelSkipped as LevelSkipped,
+    Offered as Offered,
+    Paged as Paged,
+    PageDelivered as PageDelivered,
+    PageUndelivered as PageUndelivered,
+    PassedOn as PassedOn,
+    Person as Person,
+    PhoneContact as PhoneContact,
+    PollPosted as PollPosted,
+    Queued as Queued,
+    Reminded as Reminded,
+    Requested as Requested,
+    RoomCreated as RoomCreated,
+    Unanswered as Unanswered,
+    Withdrawn as Withdrawn,
+)
+from consultbot.domain.consult.inputs import (
+    AckBy as AckBy,
+    CallBy as CallBy,
+    CloseBy as CloseBy,
+    Delivered as Delivered,
+    Input as Input,
+    MeetingBy as MeetingBy,
+    PassOnBy as PassOnBy,
+    PollSent as PollSent,
+    QueueBy as QueueBy,
+    Request as Request,
+    RoomReady as RoomReady,
+    Timer as Timer,
+    Undeliverable as Undeliverable,
+)
+from consultbot.domain.consult.model import (
+    OPEN_STATES as OPEN_STATES,
+    Consult as Consult,
+    Leg as Leg,
+    Page as Page,
+    Policy as Policy,
+    State as State,
+    paged_page as paged_page,
+    started as started,
 )
 from consultbot.domain.duty.oncall import OnDuty
-from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
-
-if TYPE_CHECKING:
-    from consultbot.domain.consult.conference import Leg
-
-
-def _conference() -> ModuleType:
-    """domain/conference.py, the lifecycle of a conference (it builds on this module)."""
-    from consultbot.domain.consult import conference
-
-    return conference
-
-
-class State(StrEnum):
-    """Where a consult is in its lifecycle."""
-
-    OFFERED = "offered"
-    QUEUED = "queued"
-    PAGING = "paging"
-    ACKNOWLEDGED = "acknowledged"
-    UNANSWERED = "unanswered"
-    CLOSED = "closed"
-    WITHDRAWN = "withdrawn"
-
-
-OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOWLEDGED})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Page:
-    """One escalation level paged at one instant (decided then; `sent` once it went out)."""
-
-    level: int
-    people: tuple[Person, ...]
-    at: datetime
-    sent: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class Policy:
-    """The timing rules of one track, from the config."""
-
-    ack_timeout: timedelta
-    reminder_after: timedelta = timedelta(hours=4)
-    auto_close_after: timedelta = timedelta(hours=24)
-    meeting_reminder_before: timedelta = timedelta(minutes=15)  # conferences (`!möte`)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Consult:
-    """A consult, as its event log says it is now."""
-
-    id: ConsultId
-    requester: UserId
-    service: ServiceId
-    track: Track
-    request_room: str
-    request_event: str
-    requested_at: datetime
-    state: State = State.PAGING
-    room: str = ""
-    pages: tuple[Page, ...] = ()
-    skipped: tuple[int, ...] = ()
-    deadline: datetime | None = None
-    opens_at: datetime | None = None
-    acked_by: UserId | None = None
-    acked_at: datetime | None = None
-    outcome: Outcome | None = None
-    closed_by: UserId | None = None
-    closed_at: datetime | None = None
-    reminded: bool = False
-    passed_on: int = 0
-    phone_contacts: int = 0
-    language: str = ""  # the requester's answers' language ("" = the config's)
-    poll: str = ""  # the event id of the outcome poll in the consult room, once posted
-    # A conference (`!mdk`): its services and each one's own escalation (domain/conference.py)
-    services: tuple[ServiceId, ...] = ()
-    legs: tuple[Leg, ...] = ()
-    closing_deadline: datetime | None = None  # reminder / auto-close of an acknowledged one
-    meeting_at: datetime | None = None
-    meeting_remind_at: datetime | None = None
-    meeting_reminded: datetime | None = None  # the meeting time the last reminder was for
-
-    @property
-    def is_conference(self) -> bool:
-        """True for a multidisciplinary conference (several services, track mdk)."""
-        return bool(self.services)
-
-    def leg(self, service: str) -> Leg | None:
-        """A conference's escalation of one of its services."""
-        return next((leg for leg in self.legs if leg.service == service), None)
-
-    @property
-    def level(self) -> int:
-        """The level paged last (0 before any page)."""
-        return self.pages[-1].level if self.pages else 0
-
-    @property
-    def escalated(self) -> bool:
-        """True when any level above the first was paged."""
-        return any(page.level > 1 for page in self.pages)
-
-    @property
-    def paged_users(self) -> frozenset[UserId]:
-        """Everyone paged so far, at any level."""
-        return frozenset(p.user for page in self.pages for p in page.people)
-
-    @property
-    def is_open(self) -> bool:
-        """True until the consult is closed, unanswered or withdrawn."""
-        return self.state in OPEN_STATES
-
-    def person(self, user: UserId) -> Person | None:
-        """The paged person `user`, with the name and phone from their shift."""
-        for page in reversed(self.pages):
-            for person in page.people:
-                if person.user == user:
-                    return person
-        return None
-
-    def ack_seconds(self) -> float | None:
-        """Seconds from the first page to the acknowledgement."""
-        if self.acked_at is None or not self.pages:
-            return None
-        return (self.acked_at - self.pages[0].at).total_seconds()
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs into the machine. Named `…By` (who acts) so that they are not confused with the chat
-# commands of commands.py: `!kvittera` parses to `commands.Acknowledge`, which the inbox turns
-# into `AckBy` once it knows the consult and who sent it.
-
-
-@dataclass(frozen=True, kw_only=True)
-class Request:
-    """A new consult; `duty` and `open_now`/`opens_at` are resolved at `now` by the caller."""
-
-    consult_id: ConsultId
-    requester: UserId
-    service: ServiceId
-    track: Track
-    request_room: str
-    request_event: str
-    duty: OnDuty
-    open_now: bool
-    opens_at: datetime | None = None
-    language: str = ""
-    # A conference: every service convened and who is on duty at each; the meeting link.
-    services: tuple[ServiceId, ...] = ()
-    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)
-    meeting_url: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Timer:
-    """The consult's deadline has come; `duty` and opening state are resolved at `now`."""
-
-    duty: OnDuty
-    open_now: bool = True
-    opens_at: datetime | None = None
-    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)  # a conference's services
-
-
-@dataclass(frozen=True, kw_only=True)
-class AckBy:
-    """A reaction, `!kvittera` or a message from `user` in the consult room."""
-
-    user: UserId
-    via: AckVia
-
-
-@dataclass(frozen=True, kw_only=True)
-class PassOnBy:
-    """`!vidare`: a paged person cannot take it; page the next level now."""
-
-    user: UserId
-    duty: OnDuty
-    duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)  # a conference's services
-
-
-@dataclass(frozen=True, kw_only=True)
-class Delivered:
-    """The page of `level` (of `service`, in a conference; "" for the first page, which goes
-    to every service at once) went out: its timeout starts now."""
-
-    level: int
-    service: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CloseBy:
-    """`!avsluta OUTCOME`."""
-
-    user: UserId
-    outcome: Outcome
-
-
-@dataclass(frozen=True, kw_only=True)
-class QueueBy:
-    """`!kö`: the requester accepts queueing an out-of-hours consult for the next opening."""
-
-    user: UserId
-
-
-@dataclass(frozen=True, kw_only=True)
-class CallBy:
-    """`!ring`: `user` asks for the other party's number; counted as a phone contact."""
-
-    user: UserId
-    requester_phone: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class MeetingBy:
-    """`!möte`: `user` sets the conference's meeting to the instant `meeting`."""
-
-    user: UserId
-    meeting: datetime
-
-
-Input = Request | Timer | AckBy | PassOnBy | Delivered | CloseBy | QueueBy | CallBy | MeetingBy
-
-
-# --------------------------------------------------------------------------------------------
-# Effects out of the machine
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reply:
-    """A notice to the requester in the room where they asked."""
-
-    template: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CreateRoom:
-    """Create the consult's encrypted room and invite these people."""
-
-    invite: tuple[UserId, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class PageLevel:
-    """Invite a level's people into the consult room and page them (m.text with mentions)."""
-
-    level: int
-    people: tuple[Person, ...]
-    first: bool
-    service: str = ""  # a conference's escalation of one service ("" for its first page)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Notice:
-    """A status notice (m.notice) in the consult room."""
-
-    template: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AlertAdmins:
-    """Tell the admins (admin room) about something that needs a person."""
-
-    template: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Direct:
-    """A notice to one person in their direct chat with the bot."""
-
-    user: UserId
-    template: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PostPoll:
-    """Post the outcome poll (MSC3381) in the consult room; one vote closes the consult."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class EndPoll:
-    """End the outcome poll: the consult was closed with `outcome`."""
-
-    outcome: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class AddWidget:
-    """Add the meeting link as a room widget (state, unencrypted: no patient data)."""
-
-    url: str
-    name: str
-
-
-Effect = (
-    Reply | CreateRoom | PageLevel | Notice | AlertAdmins | Direct | PostPoll | EndPoll | AddWidget
-)
-
+from consultbot.domain.types import Outcome, UserId
 
 # --------------------------------------------------------------------------------------------
 # Folding the log
@@ -364,23 +110,10 @@ def apply(consult: Consult | None, event: Event) -> Consult:
         raise ValueError(f"a consult log must start with 'requested', not {event.kind!r}")
     payload = event.payload()
     if isinstance(payload, Requested):
-        return Consult(
-            id=payload.consult,
-            requester=payload.requester,
-            service=payload.service,
-            track=payload.track,
-            request_room=payload.request_room,
-            request_event=payload.request_event,
-            requested_at=event.at,
-            state=State.PAGING,
-            language=payload.language,
-            services=payload.services,
-            legs=_conference().legs(payload.services) if payload.services else (),
-        )
+        return started(payload, event.at)
     assert consult is not None
     if consult.is_conference:
-        result: Consult = _conference().apply(consult, event, payload)
-        return result
+        return conference.apply(consult, event, payload)
     match payload:
         case Offered():
             return replace(
@@ -439,13 +172,6 @@ def apply(consult: Consult | None, event: Event) -> Consult:
     return consult  # conference entries (meeting_set …) do not occur in a plain consult
 
 
-def paged_page(payload: Paged, at: datetime) -> Page:
-    """The page a `paged` entry records; one from before delivery was recorded counts as sent."""
-    return Page(
-        level=payload.level, people=payload.people, at=at, sent=payload.deadline is not None
-    )
-
-
 def fold(events: Iterable[Event]) -> Consult:
     """Rebuild a consult from its whole log."""
     consult: Consult | None = None
@@ -458,8 +184,6 @@ def fold(events: Iterable[Event]) -> Consult:
 
 # --------------------------------------------------------------------------------------------
 # The step function
-
-Transition = tuple[list[Event], list[Effect]]
 
 
 def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) -> Transition:
@@ -486,9 +210,7 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
             # The consultants first: the invite is their page's first signal.
             effects.append(CreateRoom(invite=(*(p.user for p in people), consult.requester)))
         else:
-            effects.append(
-                Notice(template="escalating", params={"level": level, "from_level": current})
-            )
+            effects.append(EscalationNotice(params={"level": level, "from_level": current}))
         effects.append(PageLevel(level=level, people=people, first=first))
         return events, effects
     if current == 0:
@@ -505,14 +227,19 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
     """Events and effects for `command` at `now`. `consult` is None only for a `Request`."""
     if isinstance(command, Request):
         if command.services:
-            started: Transition = _conference().step(None, command, now, policy)
-            return started
+            return conference.step(None, command, now, policy)
         return _request(command, now, policy)
     if consult is None:
         raise ValueError("only a Request starts a consult")
+    match command:
+        case RoomReady():
+            return _room_ready(consult, command, now)
+        case PollSent():
+            return _poll_sent(consult, command, now)
+        case Undeliverable():
+            return [], []  # nothing changes: a page is never given up (see Undeliverable)
     if consult.is_conference:
-        stepped: Transition = _conference().step(consult, command, now, policy)
-        return stepped
+        return conference.step(consult, command, now, policy)
     match command:
         case Timer():
             return _timer(consult, command, now, policy)
@@ -615,13 +342,22 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
     return [Event.of(now, PageDelivered(level=command.level, deadline=deadline))], []
 
 
-def undelivered(level: int) -> list[Effect]:
-    """A page still not out when its time would have run out (the homeserver down, the consult
-    room gone): the requester is told to call, the admins to look. It is still being sent."""
-    return [
-        Reply(template="page_undelivered", params={"level": level}),
-        AlertAdmins(template="admin_page_undelivered", params={"level": level}),
-    ]
+def _room_ready(consult: Consult, report: RoomReady, now: datetime) -> Transition:
+    """The consult room, recorded once: a room reported again (a retry) changes nothing."""
+    if consult.room:
+        return [], []
+    return [Event.of(now, RoomCreated(room=report.room))], []
+
+
+def _poll_sent(consult: Consult, report: PollSent, now: datetime) -> Transition:
+    """The outcome poll, recorded once; a consult closed while it was on its way has it ended
+    at once: nobody votes on it."""
+    if consult.poll:
+        return [], []
+    posted = [Event.of(now, PollPosted(event_id=report.event_id))]
+    if consult.is_open:
+        return posted, []
+    return posted, [EndPoll(outcome=consult.outcome.value if consult.outcome else "")]
 
 
 def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy) -> Transition:
@@ -662,11 +398,6 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
     return [], [Notice(template="not_open")]
 
 
-def late_reply(person: Person) -> Reply:
-    """The requester, told that nobody answered, hears where they asked that someone has."""
-    return Reply(template="late_acknowledged", params={"name": person.name, "phone": person.phone})
-
-
 def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     if consult.state is not State.PAGING:
         return [], [
@@ -701,12 +432,6 @@ def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
         Reply(template="closed_reply", params={"outcome": command.outcome.value}),
         *end_poll(consult, command.outcome),
     ]
-
-
-def end_poll(consult: Consult, outcome: Outcome) -> list[Effect]:
-    """Ending the outcome poll, when there is one: nobody votes on a closed consult (or
-    conference)."""
-    return [EndPoll(outcome=outcome.value)] if consult.poll else []
 
 
 def _queue(consult: Consult, command: QueueBy, now: datetime) -> Transition:

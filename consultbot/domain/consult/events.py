@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import StrEnum, unique
 from typing import Any, ClassVar
 
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
 
+@unique
 class EventKind(StrEnum):
     """What one entry of a consult's log records. The values are stored: never change one."""
 

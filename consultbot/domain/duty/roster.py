@@ -29,13 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.chat.matrix_ids import is_matrix_id as is_matrix_id
-from consultbot.domain.chat.matrix_ids import normalise_matrix_id
+from consultbot.domain.chat.matrix_ids import is_matrix_id as is_matrix_id, normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.ical import read_ical_roster, release
-from consultbot.domain.duty.shifts import RawShift as RawShift
-from consultbot.domain.duty.shifts import Shift as Shift
+from consultbot.domain.duty.shifts import RawShift as RawShift, Shift as Shift
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.files import phones, validation
 from consultbot.domain.files.formats import ROSTER_COLUMNS

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from consultbot.config import Config
 from consultbot.domain.duty.roster import coverage_gaps
 from consultbot.domain.duty.schedule import COVERAGE_DAYS, Occurrence, Post, due, following
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import Clock, ConsultStore, DataStore, OutboxKind, Outgoing, Timers
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,14 @@ class AdminPosts:
         consults: ConsultStore,
         timers: Timers,
         clock: Clock,
-        on_outbox: Callable[[], None],
+        stepper: Stepper,
     ) -> None:
         self._config = config
         self._data = data
         self._consults = consults
         self._timers = timers
         self._clock = clock
-        self._on_outbox = on_outbox
+        self._stepper = stepper  # queues each post once, under its key
         self._tz = config.bot.timezone
         self._lock = asyncio.Lock()
 
@@ -91,13 +91,9 @@ class AdminPosts:
                 if occurrence is None or await self._consults.is_handled(occurrence.key):
                     continue
                 outgoing = await self._outgoing(occurrence, now)
-                await self._consults.record(
-                    None, 0, [], [outgoing], handled=occurrence.key, now=now
-                )
+                await self._stepper.queue([outgoing], handled=occurrence.key)
                 log.info("admin post %s queued", occurrence.key)
                 made.append(occurrence.key)
-        if made:
-            self._on_outbox()
         return made
 
     async def _outgoing(self, occurrence: Occurrence, now: datetime) -> Outgoing:

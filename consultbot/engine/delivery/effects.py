@@ -1,9 +1,9 @@
 """Carrying out a consult's effects: replies, notices, admin alerts, the consult room (a pool
 room taken or one made now, named after the first page), pages, polls and the meeting widget.
 
-- A page's time starts when it is sent: once the homeserver has taken a page, the consult's
-  step `Delivered` starts that level's timeout and marks the entry sent, in one transaction
-  (`on_delivered`).
+- What was done is reported, never recorded here (`Reports`: the stepper records it): the room
+  made (`RoomReady`), the poll posted (`PollSent`), a page gone out (`Delivered`: its level's
+  timeout starts then, and the entry is marked sent in the same transaction).
 - No page after an acknowledgement: a page (or its escalation notice) that an acknowledgement
   or a close overtook before it was sent is dropped, not sent (lanes.py `overtaken`).
 - A page where someone may not see the staff numbers goes out without them ("write !ring").
@@ -12,22 +12,20 @@ room taken or one made now, named after the first page), pages, polls and the me
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Protocol
 
-from consultbot.domain.consult import escalation as esc
-from consultbot.domain.consult import polls
-from consultbot.domain.consult.events import Event, PollPosted, RoomCreated
+from consultbot.domain.consult import escalation as esc, polls
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.content import NUMBER_TEMPLATES, WIDGET_ID, WIDGET_TYPE, widget
 from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.rooms import PrivateRooms
+from consultbot.engine.stepper import Report
 from consultbot.ports import (
-    Clock,
-    ConflictError,
     ConsultStore,
     Content,
     Messenger,
@@ -39,7 +37,18 @@ from consultbot.text.views import ConsultRenderer, room_name
 
 log = logging.getLogger(__name__)
 
-Delivery = Callable[[ConsultId, esc.Delivered, int], Awaitable[object]]
+
+class Reports(Protocol):
+    """Where the outbox reports what it did for a consult: the stepper (engine/stepper.py),
+    which steps and records it. The outbox writes no entry of a consult's log itself."""
+
+    async def report(
+        self, consult_id: ConsultId, report: Report, *, done: int | None = None
+    ) -> esc.Consult | None:
+        """Step `report`, with the outbox entry `done` marked sent in the same transaction."""
+
+    async def take_pool_room(self, consult_id: ConsultId, room: str) -> str:
+        """Record pool room `room` as the consult's room, taking it out of the pool."""
 
 
 class QuestionSource(Protocol):
@@ -59,22 +68,18 @@ class Effects:
         messenger: Messenger,
         renderer: ConsultRenderer,
         questions: QuestionSource,
-        clock: Clock,
         tasks: Tasks,
         rooms: PrivateRooms,
         retry_delay: Callable[[int], float],
         pool: RoomPool | None,
-        on_delivered: Delivery | None,
+        reports: Reports,
     ) -> None:
         self._store = store
-        # A page went out: the consult's step that starts its timeout and marks the entry
-        # sent (Inbox.step). Without it (tools that only send) the entry is just marked sent.
-        self._on_delivered = on_delivered
+        self._reports = reports
         self._pool = pool
         self._messenger = messenger
         self._renderer = renderer
         self._questions = questions
-        self._clock = clock
         self._tasks = tasks
         self._rooms = rooms
         self._retry_delay = retry_delay
@@ -91,8 +96,9 @@ class Effects:
         if overtaken(consult, effect):
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
-            kind = type(effect).__name__
-            log.info("consult %s: %s overtaken (%s); not sent", consult.id, kind, consult.state)
+            log.info(
+                "consult %s: %s overtaken (%s); not sent", consult.id, effect.KIND, consult.state
+            )
             if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
                 await self._name(consult)  # the room is named all the same
             return False
@@ -119,10 +125,10 @@ class Effects:
                 await self._create_room(consult, effect)
             case esc.PageLevel():
                 await self.page(consult, effect, txn)
-                if self._on_delivered is not None:
-                    delivered = esc.Delivered(level=effect.level, service=effect.service)
-                    await self._on_delivered(consult.id, delivered, item.id)
-                    return True
+                # Its time starts now: the step, with the entry marked sent.
+                delivered = esc.Delivered(level=effect.level, service=effect.service)
+                await self._reports.report(consult.id, delivered, done=item.id)
+                return True
             case esc.Notice():
                 room = consult.room or consult.request_room
                 template, params = effect.template, effect.params
@@ -148,7 +154,7 @@ class Effects:
                 room = await self._rooms.direct_room(effect.user)
                 await messenger.send(room, content, txn=txn, recipients=(effect.user,))
             case esc.PostPoll():
-                await self._post_poll(consult, txn)
+                return await self._post_poll(consult, item)
             case esc.EndPoll():
                 await self._end_poll(consult, effect.outcome, txn)
             case esc.AddWidget():
@@ -159,34 +165,19 @@ class Effects:
                 )
         return False
 
-    async def _post_poll(self, consult: esc.Consult, txn: str) -> None:
-        """The outcome poll in the consult room, recorded in the log once sent."""
+    async def _post_poll(self, consult: esc.Consult, item: OutboxItem) -> bool:
+        """The outcome poll in the consult room, reported once sent (with the entry marked
+        sent); a consult closed meanwhile has its step end the poll. True when reported."""
         if consult.poll or not consult.room or not consult.is_open:
-            return  # posted already (a retry), or closed before the poll went out
+            return False  # posted already (a retry), or closed before the poll went out
         question = await self._renderer.render_about(consult, "poll_question")
         answers = [(o, self._renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
         content = polls.poll_start(question.text, answers)
         event_id = await self._messenger.send_event(
-            consult.room, polls.POLL_START, content, txn=txn
+            consult.room, polls.POLL_START, content, txn=item.txn
         )
-        for _ in range(5):
-            events = await self._store.events(consult.id)
-            current = esc.fold(events)
-            if current.poll:
-                return
-            now = self._clock.now()
-            posted = Event.of(now, PollPosted(event_id=event_id))
-            try:
-                await self._store.record(consult.id, len(events), [posted], [], now=now)
-            except ConflictError:
-                continue
-            if not current.is_open:
-                # Closed while the poll was on its way: end it now, nobody votes on it.
-                await self._end_poll(
-                    esc.fold([*events, posted]), current.outcome or "", f"{txn}-end"
-                )
-            return
-        raise ConflictError(f"{consult.id}: could not record its poll")
+        await self._reports.report(consult.id, esc.PollSent(event_id=event_id), done=item.id)
+        return True
 
     async def _end_poll(self, consult: esc.Consult, outcome: str, txn: str) -> None:
         if not consult.poll or not consult.room:
@@ -233,30 +224,13 @@ class Effects:
         """A pool room recorded as the consult's room, in one transaction; None if none."""
         if self._pool is None:
             return None
-        for _ in range(5):
-            events = await self._store.events(consult_id)
-            if esc.fold(events).room:
-                return esc.fold(events).room
-            try:
-                return await self._pool.claim(consult_id, len(events))
-            except ConflictError:
-                continue  # a step of the consult came first: read the log again
-        raise ConflictError(f"{consult_id}: could not take a room from the pool")
+        return await self._pool.claim(
+            consult_id, functools.partial(self._reports.take_pool_room, consult_id)
+        )
 
     async def _note_room(self, consult_id: ConsultId, room: str) -> None:
-        """Record the consult room just created (once), checked against the log's length."""
-        for _ in range(5):
-            events = await self._store.events(consult_id)
-            if esc.fold(events).room:
-                return
-            now = self._clock.now()
-            event = Event.of(now, RoomCreated(room=room))
-            try:
-                await self._store.record(consult_id, len(events), [event], [], now=now)
-            except ConflictError:
-                continue  # a step of the consult came first: read the log again
-            return
-        raise ConflictError(f"{consult_id}: could not record its room")
+        """Report the consult room just made (recorded once: a retry changes nothing)."""
+        await self._reports.report(consult_id, esc.RoomReady(room=room))
 
     async def page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

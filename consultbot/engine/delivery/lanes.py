@@ -1,71 +1,76 @@
 """The order of delivery: which lane an item goes in, which items wait, which are never
-given up, and which an acknowledgement or a close has made moot (see outbox.py)."""
+given up, and which an acknowledgement or a close has made moot (see outbox.py). Each is
+decided by the kind of effect (`effects.EffectKind`), never by a class or template name."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
+from typing import NamedTuple
 
 from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.codec import stored_kind
+from consultbot.domain.consult.effects import CRITICAL, ESCALATION, EffectKind
 from consultbot.ports import OutboxItem, OutboxKind
 
 MAX_DELIVERY_ATTEMPTS = 5
 
 
-def effect_type(item: OutboxItem) -> str | None:
-    """The effect an item carries out (its class name), or None for a plain message."""
-    if item.kind is not OutboxKind.EFFECT:
-        return None
-    kind = item.payload.get("type")
-    return kind if isinstance(kind, str) else None
+class LaneKind(StrEnum):
+    """Which lane of its consult (or room) an outbox entry is sent in."""
+
+    CONSULT = "consult"  # the consult's own lane: its room, pages, notices, in order
+    REPLY = "reply"  # replies to the requester: never hold up a page, nor a page them
+    NOTICE = "notice"  # the escalation notice: the next level's page never waits for it
+    ADMINS = "admins"  # admin alerts: one about a page that cannot go out never waits for it
+    UNDELIVERED = "undelivered"  # the warning that a page is not out: never behind a reply
+    ROOM = "room"  # a room's messages that belong to no consult
+
+
+class Lane(NamedTuple):
+    """A lane: in order within it, lanes side by side."""
+
+    owner: str  # the consult, or the room of a message of no consult
+    kind: LaneKind
+
+    def __str__(self) -> str:
+        return f"{self.owner}:{self.kind}"
+
+
+#: The lane of each kind of effect that does not go in its consult's own lane.
+_LANES = {
+    EffectKind.REPLY: LaneKind.REPLY,
+    EffectKind.UNDELIVERED_REPLY: LaneKind.UNDELIVERED,
+    EffectKind.ALERT_ADMINS: LaneKind.ADMINS,
+    EffectKind.ESCALATION_NOTICE: LaneKind.NOTICE,
+}
+
+
+def effect_kind(item: OutboxItem) -> EffectKind | None:
+    """The kind of effect an item carries out, or None for an item that is no effect."""
+    return stored_kind(item.payload) if item.kind is OutboxKind.EFFECT else None
 
 
 def critical(item: OutboxItem) -> bool:
     """A page, or the room it goes to: never given up."""
-    return effect_type(item) in (esc.PageLevel.__name__, esc.CreateRoom.__name__)
+    return effect_kind(item) in CRITICAL
 
 
-def escalation_notice(item: OutboxItem) -> bool:
-    """The notice in the consult room that the next level is being paged."""
-    return effect_type(item) == esc.Notice.__name__ and item.payload.get("template") == (
-        "escalating"
-    )
-
-
-def lane(item: OutboxItem) -> str:
-    """The lane an item is sent in: in order within a lane, lanes side by side.
-
-    Replies to the requester and the escalation notice have lanes of their own: neither holds
-    up a page (the next level's invite is its first signal). Admin alerts have theirs: one
-    about a page that cannot be sent must not wait behind that page.
-    """
+def lane(item: OutboxItem) -> Lane:
+    """The lane an item is sent in: in order within a lane, lanes side by side."""
     if item.consult is None:
-        return f"room:{item.room}"
-    if undelivered_warning(item):
-        return f"{item.consult}:undelivered"  # never behind a reply that waits for the room
-    if effect_type(item) == esc.Reply.__name__:
-        return f"{item.consult}:reply"
-    if effect_type(item) == esc.AlertAdmins.__name__:
-        return f"{item.consult}:admins"
-    if escalation_notice(item):
-        return f"{item.consult}:notice"
-    return item.consult
-
-
-def undelivered_warning(item: OutboxItem) -> bool:
-    """The requester's word that a page has not gone out (the room may be what fails)."""
-    return effect_type(item) == esc.Reply.__name__ and item.payload.get("template") == (
-        "page_undelivered"
-    )
+        return Lane(item.room, LaneKind.ROOM)
+    kind = effect_kind(item)
+    return Lane(item.consult, _LANES.get(kind, LaneKind.CONSULT) if kind else LaneKind.CONSULT)
 
 
 def waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
-    """True for a reply whose consult room, created by an earlier entry, does not exist yet."""
-    if undelivered_warning(item):
-        return False
-    return effect_type(item) == esc.Reply.__name__ and any(
+    """True for a reply whose consult room, created by an earlier entry, does not exist yet
+    (the warning that a page is not out does not wait: the room may be what fails)."""
+    return effect_kind(item) is EffectKind.REPLY and any(
         other.id < item.id
         and other.consult == item.consult
-        and effect_type(other) == esc.CreateRoom.__name__
+        and effect_kind(other) is EffectKind.CREATE_ROOM
         for other in pending
     )
 
@@ -73,17 +78,16 @@ def waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
 def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     """True for a page (or its escalation notice) that an ack or a close has made moot, and
     for the requester's word that a page has not gone out once it has."""
-    if isinstance(effect, esc.Reply) and effect.template == "page_undelivered":
+    if effect.KIND is EffectKind.UNDELIVERED_REPLY:
         waiting = [leg.pages[-1] for leg in consult.legs if leg.pages and not leg.settled]
         pages = waiting if consult.is_conference else consult.pages[-1:]
         return consult.state is not esc.State.PAGING or all(page.sent for page in pages)
-    paging = isinstance(effect, esc.PageLevel | esc.CreateRoom)
-    if not paging and not (isinstance(effect, esc.Notice) and effect.template == "escalating"):
+    if effect.KIND not in ESCALATION:
         return False
     if consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN):
         return True
     # The first page and its room stand: whoever acknowledged was paged by them.
-    first = isinstance(effect, esc.CreateRoom) or (
+    first = effect.KIND is EffectKind.CREATE_ROOM or (
         isinstance(effect, esc.PageLevel) and effect.first
     )
     if consult.is_conference and not first:

@@ -1,10 +1,13 @@
-"""Delivering the outbox: what the inbox recorded is sent to Matrix, in order, until done.
+"""Delivering the outbox: what the stepper recorded is sent to Matrix, in order, until done.
 
-The `Dispatcher` gets the consult store, the messenger, the renderer (views.py) and a question
-source (plus the clock, the task owner and where admin alerts go); nothing calls into it but
-`kick` ("something new is in the outbox"), `drain` and `run`.
+The `Dispatcher` gets the consult store, the messenger, the renderer (views.py), a question
+source and where it reports what it did (`Reports`: the stepper), plus the clock, the task
+owner and where admin alerts go; nothing calls into it but `kick` ("something new is in the
+outbox"), `drain` and `run`. It writes no entry of a consult's log: the room it made, the poll
+it posted, a page gone out and an effect given up are reported, and the stepper records them.
 
-- Lanes. Items are sent in order per lane, lanes side by side: one lane per consult, one for the
+- Lanes (`lanes.LaneKind`, decided by the kind of effect). Items are sent in order per lane,
+  lanes side by side: one lane per consult, one for the
   consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
   a confirmation), one for its escalation notices (so the next level's page never waits for
   the notice), one for its admin alerts and one for the warning that a page has not gone out
@@ -17,9 +20,9 @@ source (plus the clock, the task owner and where admin alerts go); nothing calls
   and the creation of its room are never given up (a lost page is a patient waiting); other
   items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
 - A page's time starts when it is sent. Once the homeserver has taken a page, the consult's
-  step `Delivered` starts that level's timeout and marks the entry sent, in one transaction
-  (`on_delivered`): a page held up by a backlog, an outage or a restart still gets its whole
-  time before the next level is paged. A page not out one timeout after its decision is
+  step `Delivered` (reported to the stepper) starts that level's timeout and marks the entry
+  sent, in one transaction: a page held up by a backlog, an outage or a restart still gets
+  its whole time before the next level is paged. A page not out one timeout after its decision is
   reported to the requester and the admins (`page_undelivered`); the requester's warning is
   dropped if the page has gone out by the time it would be sent.
 - No page after an acknowledgement. A page (or its escalation notice) that an acknowledgement
@@ -47,11 +50,19 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from consultbot.domain.chat import audience
+from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import effect_from_dict
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_from_dict, stored_withheld
-from consultbot.engine.delivery.effects import Delivery, Effects, QuestionSource
-from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, critical, lane, waits_for_room
+from consultbot.engine.delivery.effects import Effects, QuestionSource, Reports
+from consultbot.engine.delivery.lanes import (
+    MAX_DELIVERY_ATTEMPTS,
+    Lane,
+    critical,
+    effect_kind,
+    lane,
+    waits_for_room,
+)
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.reports import send_report
 from consultbot.engine.delivery.rooms import PrivateRooms
@@ -81,13 +92,14 @@ class Dispatcher:
         questions: QuestionSource,
         clock: Clock,
         tasks: Tasks,
+        reports: Reports,
         admin_room: str = "",
         admins: Sequence[UserId] = (),
         retry_delay: Callable[[int], float] = retry_delay,
         pool: RoomPool | None = None,
-        on_delivered: Delivery | None = None,
     ) -> None:
         self._store = store
+        self._reports = reports
         self._messenger = messenger
         self._renderer = renderer
         self._clock = clock
@@ -105,16 +117,15 @@ class Dispatcher:
             messenger=messenger,
             renderer=renderer,
             questions=questions,
-            clock=clock,
             tasks=tasks,
             rooms=self.rooms,
             retry_delay=retry_delay,
             pool=pool,
-            on_delivered=on_delivered,
+            reports=reports,
         )
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
 
@@ -186,7 +197,7 @@ class Dispatcher:
         except TimeoutError:
             pass
 
-    async def _work(self, name: str) -> None:
+    async def _work(self, name: Lane) -> None:
         """Send one lane's items in order until the lane is empty."""
         try:
             while True:
@@ -217,7 +228,7 @@ class Dispatcher:
             # A consult room: nothing of this item goes anywhere else. A page that cannot go
             # out is reported as one not out in time; the admins were told which room.
             log.error("outbox item %s dropped: %s fails the room policy", item.id, exc.room)
-            marked = False
+            marked = await self._given_up(item)
         except Exception:
             self._attempts[item.id] += 1
             attempts = self._attempts[item.id]
@@ -228,12 +239,20 @@ class Dispatcher:
             if attempts < MAX_DELIVERY_ATTEMPTS or critical(item):
                 return False
             log.error("outbox item %s given up after %d attempts", item.id, attempts)
-            marked = False
+            marked = await self._given_up(item)
         if not marked:
             await self._store.sent(item.id, now=self._clock.now())
         self._attempts.pop(item.id, None)
         self._progress.set()
         self._progress = asyncio.Event()
+        return True
+
+    async def _given_up(self, item: OutboxItem) -> bool:
+        """A consult's effect given up is reported, and marked sent with its step; True then."""
+        kind = effect_kind(item)
+        if item.consult is None or kind is None:
+            return False
+        await self._reports.report(item.consult, esc.Undeliverable(kind=kind), done=item.id)
         return True
 
     # -- carrying out one item ------------------------------------------------------------------

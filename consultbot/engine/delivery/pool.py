@@ -5,12 +5,12 @@ A pool room is made with exactly a consult room's state (encryption, server ACL,
 join rule, history visibility, power levels: `adapters/room_policy.py`) but no name, no topic,
 no alias and nobody but the bot in it. It carries no patient data and no consult number.
 
-- Taking a room. The outbox takes the oldest fresh room for a consult and records it as the
-  consult's room in ONE transaction (`ConsultStore.claim_pool_room`): a room handed to one
-  consult is out of the pool before anyone else can see it, and a crash leaves it either in the
-  pool or the consult's. Then it invites (`Messenger.fill_room`, repeated after a crash);
-  the room's name and topic follow the first page (`Messenger.name_room`). With the
-  pool empty the room is made at once, as before.
+- Taking a room. The outbox takes the oldest fresh room for a consult: the stepper records it
+  as the consult's room and takes it out of the pool in ONE transaction
+  (`Stepper.take_pool_room`): a room handed to one consult is out of the pool before anyone
+  else can see it, and a crash leaves it either in the pool or the consult's. Then it
+  invites (`Messenger.fill_room`, repeated after a crash); the room's name and topic follow
+  the first page (`Messenger.name_room`). With the pool empty the room is made at once.
 - Refilling. `RoomPool.run` (a background task of tasks.py) keeps `size` rooms ready: after
   claims (`kick`) and once a minute, but only once no room has been taken and nothing sent for
   `QUIET_SECONDS`, one room at a time. Making a room is the homeserver's heaviest call; made
@@ -34,11 +34,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from consultbot.domain.types import ConsultId
-from consultbot.ports import Clock, ConsultStore, Messenger
+from consultbot.ports import Clock, ConsultStore, Messenger, PoolRoomGone
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ CREATE_AT_ONCE = 1
 QUIET_SECONDS = 1.0
 SHARE_WINDOW = timedelta(minutes=10)
 _INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
+
+#: Records a pool room as the consult's room, taking it out of the pool (Stepper.take_pool_room
+#: for one consult); returns the consult's room, PoolRoomGone when the room is not there.
+TakeRoom = Callable[[str], Awaitable[str]]
 
 
 class RoomPool:
@@ -86,11 +90,10 @@ class RoomPool:
     def _made_after(self) -> datetime:
         return self._clock.now() - self.max_age
 
-    async def claim(self, consult: ConsultId, expected_length: int) -> str | None:
-        """A fresh pool room, recorded as `consult`'s room; None when the pool has none.
-
-        ConflictError when the consult's log has grown meanwhile (the room stays in the pool).
-        """
+    async def claim(self, consult: ConsultId, take: TakeRoom) -> str | None:
+        """A fresh pool room, recorded as `consult`'s room by `take` (the stepper's
+        `take_pool_room`: in the transaction that takes it out of the pool); None when the
+        pool has none. A room another instance took meanwhile is passed over."""
         if self.size <= 0:
             return None
         # One claim at a time: consults' rooms are made in parallel lanes, and the fair share
@@ -99,17 +102,23 @@ class RoomPool:
             if not await self._within_share(consult):
                 return None
             self._last_claim = asyncio.get_running_loop().time()
-            room = await self._store.claim_pool_room(
-                consult,
-                expected_length,
-                policy=self._messenger.pool_policy(),
-                made_after=self._made_after(),
-                now=self._clock.now(),
-            )
+            room = await self._take_oldest(take)
         if room is not None:
             log.info("consult %s: took room %s from the pool", consult, room)
         self.kick()
         return room
+
+    async def _take_oldest(self, take: TakeRoom) -> str | None:
+        """The oldest room made under the room policy now, within `max_age`, taken."""
+        policy, made_after = self._messenger.pool_policy(), self._made_after()
+        for entry in await self._store.pool_rooms():
+            if entry.policy != policy or entry.created_at <= made_after:
+                continue
+            try:
+                return await take(entry.room)
+            except PoolRoomGone:
+                continue  # taken or dropped since it was listed: the next one
+        return None
 
     @property
     def reserve(self) -> int:

@@ -14,13 +14,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from consultbot.domain.chat import commands as cmd
-from consultbot.domain.consult import conference, repeats
-from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
 from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
 from consultbot.engine.intake.desk import Desk, language, seconds
-from consultbot.engine.intake.steps import Steps
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import IncomingMessage
 from consultbot.text.render import chat_names
 
@@ -30,9 +29,9 @@ log = logging.getLogger(__name__)
 class Requests:
     """New consults and conferences, and the commands of a consult room."""
 
-    def __init__(self, desk: Desk, steps: Steps) -> None:
+    def __init__(self, desk: Desk, stepper: Stepper) -> None:
         self._desk = desk
-        self._steps = steps
+        self._stepper = stepper
         self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
@@ -151,7 +150,7 @@ class Requests:
             language=language(message),
         )
         log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
-        await self._steps.step(consult_id, request, handled=message.event_id)
+        await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def queue(self, message: IncomingMessage) -> None:
         """`!kö`: the consult offered to be queued in this room is queued."""
@@ -169,7 +168,7 @@ class Requests:
             )
             return
         queue = esc.QueueBy(user=message.sender)
-        await self._steps.step(offered[0].id, queue, handled=message.event_id)
+        await self._stepper.step(offered[0].id, queue, handled=message.event_id)
 
     # -- conferences (!mdk, !möte) --------------------------------------------------------------
 
@@ -226,7 +225,7 @@ class Requests:
             meeting_url=url,
         )
         log.info("conference %s requested: %s", consult_id, ", ".join(services))
-        await self._steps.step(consult_id, request, handled=message.event_id)
+        await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def refuse_conference(
         self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
@@ -256,7 +255,7 @@ class Requests:
         """Chat in a consult room: an answer or a consult command becomes a step. False for
         any other command (answered as anywhere else)."""
         user, event = message.sender, message.event_id
-        step, desk = self._steps.step, self._desk
+        step, desk = self._stepper.step, self._desk
         match command:
             case None:
                 await step(consult_id, esc.AckBy(user=user, via=AckVia.MESSAGE), handled=event)
@@ -266,7 +265,7 @@ class Requests:
                 consult = await desk.consults.consult(consult_id)
                 assert consult is not None
                 duty = await desk.data.on_duty(consult.service, desk.clock.now())
-                duties = await self._steps.duties(consult)
+                duties = await self._stepper.duties(consult)
                 pass_on = esc.PassOnBy(user=user, duty=duty, duties=duties)
                 await step(consult_id, pass_on, handled=event)
             case cmd.Close():

@@ -1,14 +1,14 @@
-"""What every part of the inbox shares: the stores, the clock, the renderer, and the ways to
-record a plain reply (one outbox entry, recorded with the id of the event it answers).
+"""What every part of the inbox shares: the stores, the clock, the renderer, the stepper,
+and the ways to queue a plain reply (one outbox entry, queued by the stepper with the id of
+the event it answers).
 
-Nothing is sent from here: `on_outbox` tells the outbox (delivery/outbox.py) that there is
-something new.
+Nothing is sent or written from here: the stepper (engine/stepper.py) records, the outbox
+(delivery/outbox.py) sends.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from consultbot.domain.duty.service_search import find_service
 from consultbot.domain.types import Track
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.questions import Questions
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -26,7 +27,6 @@ from consultbot.ports import (
     IncomingMessage,
     OutboxKind,
     Outgoing,
-    Timers,
 )
 from consultbot.text.views import ConsultRenderer
 
@@ -56,30 +56,27 @@ class Desk:
         config: Config,
         data: DataStore,
         consults: ConsultStore,
-        timers: Timers,
         clock: Clock,
         renderer: ConsultRenderer,
         questions: Questions,
-        on_outbox: Callable[[], None],
+        stepper: Stepper,
     ) -> None:
         self.config = config
         self.data = data
         self.consults = consults
-        self.timers = timers
         self.clock = clock
         self.tz = config.bot.timezone
         self.renderer = renderer
         self.questions = questions
-        self.on_outbox = on_outbox
+        self.stepper = stepper
 
     async def handled(self, event_id: str) -> None:
         """Mark the event handled, with nothing to send."""
-        await self.consults.record(None, 0, [], [], handled=event_id, now=self.clock.now())
+        await self.stepper.mark_handled(event_id)
 
     async def send(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
-        """Record `outgoing` (and the event it answers as handled) and wake the outbox."""
-        await self.consults.record(None, 0, [], outgoing, handled=handled, now=self.clock.now())
-        self.on_outbox()
+        """Queue `outgoing`, with the event it answers marked handled."""
+        await self.stepper.queue(outgoing, handled=handled)
 
     async def reply(
         self, room: str, template: str, *, handled: str | None, language: str = "", **params: Any

@@ -1,20 +1,20 @@
-"""The inbox: Matrix messages, reactions and timers in; one recorded step per input.
+"""The inbox: Matrix messages, reactions and votes in; one recorded step or reply per input.
 
 An input becomes either a consult step or a plain reply:
 
-- a consult step (steps.py): what the pure state machine needs at this instant (who is on
-  duty, whether the track is open) is resolved, `escalation.step` called, and the new events,
-  the effects (as outbox entries) and the id of the Matrix event that caused them recorded in
-  ONE transaction;
+- a consult step: what the pure state machine needs at this instant (who is on duty, whether
+  the track is open) is resolved into an input (`escalation.Input`) and handed to the stepper
+  (engine/stepper.py), which steps it and records it with the id of the Matrix event that
+  caused it, in ONE transaction;
 - a plain reply (`!vem`, `!kontakt`, `!status`, usage hints, refusals): one outbox entry,
-  recorded with the id of the message it answers (desk.py).
+  queued by the stepper with the id of the message it answers (desk.py).
 
 This module parses a message and hands it on: who may write and what is redacted (guard.py),
 requests and consult-room commands (consults.py), answers (answers.py), reactions, votes and
 invites (reactions.py), handovers (handovers.py), admins' data files (admin/chat.py).
 
 Every Matrix event is handled at most once (`is_handled`). Nothing is sent from here: the
-outbox (outbox.py) sends what was recorded, told by `on_outbox` that there is something new.
+outbox (outbox.py) sends what was recorded.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from consultbot.config import Config
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.chat.personal_numbers import contains_personal_number
 from consultbot.domain.consult import conference
-from consultbot.domain.consult import escalation as esc
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
-from consultbot.domain.types import ConsultId
 from consultbot.engine.admin.chat import AdminChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.handovers import HandoverDesk
@@ -38,8 +36,8 @@ from consultbot.engine.intake.consults import Requests
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.engine.intake.guard import Guard
 from consultbot.engine.intake.reactions import RoomEvents
-from consultbot.engine.intake.steps import StepObserver, Steps
 from consultbot.engine.questions import Questions
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -77,20 +75,18 @@ class Inbox:
         clock: Clock,
         renderer: ConsultRenderer,
         questions: Questions,
-        on_outbox: Callable[[], None],
+        stepper: Stepper,
         files: FileSource | None = None,
         admin_room: Callable[[], str] = str,
-        on_step: StepObserver | None = None,
     ) -> None:
         self._desk = desk = Desk(
             config=config,
             data=data,
             consults=consults,
-            timers=timers,
             clock=clock,
             renderer=renderer,
             questions=questions,
-            on_outbox=on_outbox,
+            stepper=stepper,
         )
         self.data = data
         self.consults = consults
@@ -109,13 +105,12 @@ class Inbox:
             timers=timers,
             clock=clock,
             renderer=renderer,
-            on_outbox=on_outbox,
+            stepper=stepper,
         )
-        self._steps = Steps(desk, on_step)
         self._guard = Guard(desk)
-        self._requests = Requests(desk, self._steps)
+        self._requests = Requests(desk, stepper)
         self._answers = Answers(desk)
-        self._room_events = RoomEvents(desk, self._steps, self._guard, self.handovers)
+        self._room_events = RoomEvents(desk, stepper, self._guard, self.handovers)
 
     @property
     def config(self) -> Config:
@@ -127,28 +122,9 @@ class Inbox:
         self._desk.config = config
 
     async def start(self) -> None:
-        """Rebuild every timer from the database, and fire the deadlines that passed while the
-        bot was down here, before the sync loop starts: a restart's first sync (hundreds of
-        rooms) must not hold up an overdue escalation."""
-        overdue = await self._steps.rebuild()
+        """Rebuild the answer deadlines of open handover offers (the consults' timers are the
+        stepper's)."""
         await self.handovers.start()
-        for consult_id in overdue:  # its timer, fired later, finds the new deadline: a no-op
-            await self.on_timer(consult_id)
-
-    async def step(
-        self,
-        consult_id: ConsultId,
-        given: esc.Input,
-        *,
-        handled: str | None = None,
-        sent: int | None = None,
-    ) -> esc.Consult | None:
-        """Apply `given` to the consult and record it (see `Steps.step`)."""
-        return await self._steps.step(consult_id, given, handled=handled, sent=sent)
-
-    async def on_timer(self, consult_id: ConsultId) -> None:
-        """A consult's deadline (see `Steps.on_timer`)."""
-        await self._steps.on_timer(consult_id)
 
     def allowed(self, user: str) -> bool:
         """True for users on one of the allowed servers (see `Guard.allowed`)."""

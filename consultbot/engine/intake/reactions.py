@@ -15,7 +15,7 @@ from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
 from consultbot.engine.intake.desk import Desk
 from consultbot.engine.intake.guard import Guard
-from consultbot.engine.intake.steps import Steps
+from consultbot.engine.stepper import Stepper
 from consultbot.ports import IncomingInvite, IncomingReaction, IncomingVote, OutboxKind, Outgoing
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 class RoomEvents:
     """Reactions, votes and invites, each a consult step, a handover answer or nothing."""
 
-    def __init__(self, desk: Desk, steps: Steps, guard: Guard, handovers: HandoverDesk) -> None:
+    def __init__(self, desk: Desk, stepper: Stepper, guard: Guard, handovers: HandoverDesk) -> None:
         self._desk = desk
-        self._steps = steps
+        self._stepper = stepper
         self._guard = guard
         self._handovers = handovers
 
@@ -79,7 +79,7 @@ class RoomEvents:
                 await self._desk.handled(vote.event_id)
                 return
             close = esc.CloseBy(user=vote.sender, outcome=vote.outcome)
-            await self._steps.step(consult.id, close, handled=vote.event_id)
+            await self._stepper.step(consult.id, close, handled=vote.event_id)
         except Exception:
             log.exception("handling vote %s in %s failed", vote.event_id, vote.room)
 
@@ -114,6 +114,6 @@ class RoomEvents:
                 await self._desk.handled(reaction.event_id)
                 return
             ack = esc.AckBy(user=reaction.sender, via=AckVia.REACTION)
-            await self._steps.step(consult_id, ack, handled=reaction.event_id)
+            await self._stepper.step(consult_id, ack, handled=reaction.event_id)
         except Exception:
             log.exception("handling reaction %s in %s failed", reaction.event_id, reaction.room)

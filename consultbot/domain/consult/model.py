@@ -1,0 +1,191 @@
+"""A consult as its log says it is now: the state both lifecycles (escalation.py for a
+consult of one service, conference.py for a `!mdk`) fold their entries into. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from consultbot.domain.consult.events import Paged, Person, Requested
+from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
+
+
+class State(StrEnum):
+    """Where a consult is in its lifecycle."""
+
+    OFFERED = "offered"
+    QUEUED = "queued"
+    PAGING = "paging"
+    ACKNOWLEDGED = "acknowledged"
+    UNANSWERED = "unanswered"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_STATES = frozenset({State.OFFERED, State.QUEUED, State.PAGING, State.ACKNOWLEDGED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """One escalation level paged at one instant (decided then; `sent` once it went out)."""
+
+    level: int
+    people: tuple[Person, ...]
+    at: datetime
+    sent: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The timing rules of one track, from the config."""
+
+    ack_timeout: timedelta
+    reminder_after: timedelta = timedelta(hours=4)
+    auto_close_after: timedelta = timedelta(hours=24)
+    meeting_reminder_before: timedelta = timedelta(minutes=15)  # conferences (`!möte`)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leg:
+    """One service of a conference, as its entries of the log say it is now."""
+
+    service: ServiceId
+    pages: tuple[Page, ...] = ()
+    skipped: tuple[int, ...] = ()
+    deadline: datetime | None = None
+    acked_by: UserId | None = None
+    acked_at: datetime | None = None
+    unanswered: bool = False
+
+    @property
+    def level(self) -> int:
+        """The level paged last (0 before any page)."""
+        return self.pages[-1].level if self.pages else 0
+
+    @property
+    def paged_users(self) -> frozenset[UserId]:
+        """Everyone paged for this service, at any level."""
+        return frozenset(p.user for page in self.pages for p in page.people)
+
+    @property
+    def settled(self) -> bool:
+        """Acknowledged, or nobody left to page."""
+        return self.acked_by is not None or self.unanswered
+
+    def person(self, user: UserId) -> Person | None:
+        """The paged person `user`, with the name and phone from their shift."""
+        for page in reversed(self.pages):
+            for person in page.people:
+                if person.user == user:
+                    return person
+        return None
+
+
+def legs(services: Iterable[ServiceId]) -> tuple[Leg, ...]:
+    """A fresh leg per service, in the order named."""
+    return tuple(Leg(service=s) for s in services)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consult:
+    """A consult, as its event log says it is now."""
+
+    id: ConsultId
+    requester: UserId
+    service: ServiceId
+    track: Track
+    request_room: str
+    request_event: str
+    requested_at: datetime
+    state: State = State.PAGING
+    room: str = ""
+    pages: tuple[Page, ...] = ()
+    skipped: tuple[int, ...] = ()
+    deadline: datetime | None = None
+    opens_at: datetime | None = None
+    acked_by: UserId | None = None
+    acked_at: datetime | None = None
+    outcome: Outcome | None = None
+    closed_by: UserId | None = None
+    closed_at: datetime | None = None
+    reminded: bool = False
+    passed_on: int = 0
+    phone_contacts: int = 0
+    language: str = ""  # the requester's answers' language ("" = the config's)
+    poll: str = ""  # the event id of the outcome poll in the consult room, once posted
+    # A conference (`!mdk`): its services and each one's own escalation (domain/conference.py)
+    services: tuple[ServiceId, ...] = ()
+    legs: tuple[Leg, ...] = ()
+    closing_deadline: datetime | None = None  # reminder / auto-close of an acknowledged one
+    meeting_at: datetime | None = None
+    meeting_remind_at: datetime | None = None
+    meeting_reminded: datetime | None = None  # the meeting time the last reminder was for
+
+    @property
+    def is_conference(self) -> bool:
+        """True for a multidisciplinary conference (several services, track mdk)."""
+        return bool(self.services)
+
+    def leg(self, service: str) -> Leg | None:
+        """A conference's escalation of one of its services."""
+        return next((leg for leg in self.legs if leg.service == service), None)
+
+    @property
+    def level(self) -> int:
+        """The level paged last (0 before any page)."""
+        return self.pages[-1].level if self.pages else 0
+
+    @property
+    def escalated(self) -> bool:
+        """True when any level above the first was paged."""
+        return any(page.level > 1 for page in self.pages)
+
+    @property
+    def paged_users(self) -> frozenset[UserId]:
+        """Everyone paged so far, at any level."""
+        return frozenset(p.user for page in self.pages for p in page.people)
+
+    @property
+    def is_open(self) -> bool:
+        """True until the consult is closed, unanswered or withdrawn."""
+        return self.state in OPEN_STATES
+
+    def person(self, user: UserId) -> Person | None:
+        """The paged person `user`, with the name and phone from their shift."""
+        for page in reversed(self.pages):
+            for person in page.people:
+                if person.user == user:
+                    return person
+        return None
+
+    def ack_seconds(self) -> float | None:
+        """Seconds from the first page to the acknowledgement."""
+        if self.acked_at is None or not self.pages:
+            return None
+        return (self.acked_at - self.pages[0].at).total_seconds()
+
+
+def paged_page(payload: Paged, at: datetime) -> Page:
+    """The page a `paged` entry records; one from before delivery was recorded counts as sent."""
+    return Page(
+        level=payload.level, people=payload.people, at=at, sent=payload.deadline is not None
+    )
+
+
+def started(payload: Requested, at: datetime) -> Consult:
+    """The consult its first entry (`requested` at `at`) opens."""
+    return Consult(
+        id=payload.consult,
+        requester=payload.requester,
+        service=payload.service,
+        track=payload.track,
+        request_room=payload.request_room,
+        request_event=payload.request_event,
+        requested_at=at,
+        state=State.PAGING,
+        language=payload.language,
+        services=payload.services,
+        legs=legs(payload.services),
+    )

@@ -1,0 +1,234 @@
+"""The stepper: the one writer of the consult log.
+
+Every input of a consult comes here: what the intake resolved from a chat message, a reaction
+or a vote (`step`), a consult's deadline (`on_timer`), and what the outbox reports it did
+(`report`: a page out, the room ready, the poll posted, an effect given up; `take_pool_room`).
+Each goes through the pure domain step (`domain/consult/escalation.step`) and is recorded ONCE,
+with compare-and-set: the log must still have the length it was read at, else
+(`ConflictError`) it is read again and stepped again, a bounded number of times. Steps of one
+consult in this process also wait for each other (a lock), so they rarely conflict. The new
+entries, the effects (as outbox entries), the Matrix event handled, the outbox entry the
+report is about and a pool room taken are ONE transaction (`ConsultStore.record`): a pool room
+is taken exactly when it is recorded as a consult's room, never twice, never lost.
+
+After a step is recorded, the observers (metrics.py) see it, the consult's timer moves to its
+new deadline and the outbox is told there is something new. Plain messages of no consult's log
+(answers, refusals, admin posts, handover notices) and "handled" marks are queued here too
+(`queue`, `mark_handled`): nothing else in the bot calls `ConsultStore.record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from consultbot.config import Config
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.codec import effect_to_dict
+from consultbot.domain.consult.events import Event
+from consultbot.domain.duty.oncall import OnDuty
+from consultbot.domain.types import ConsultId, ServiceId, Track
+from consultbot.ports import (
+    Clock,
+    ConflictError,
+    ConsultStore,
+    DataStore,
+    OutboxKind,
+    Outgoing,
+    Timers,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_STEP_ATTEMPTS = 5
+
+#: Told of every recorded step: the consult before, the new log entries, the consult after
+#: (metrics.py counts from it). At start-up, each open consult with no entries.
+StepObserver = Callable[[esc.Consult | None, Sequence[Event], esc.Consult | None], None]
+
+#: What the outbox reports about a consult's effect once it has carried it out (or given up).
+Report = esc.Delivered | esc.RoomReady | esc.PollSent | esc.Undeliverable
+
+
+def _seconds(value: int) -> timedelta:
+    return timedelta(seconds=value)
+
+
+class Stepper:
+    """Steps consults and records each step once; owns the consults' timers."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        data: DataStore,
+        consults: ConsultStore,
+        timers: Timers,
+        clock: Clock,
+        on_outbox: Callable[[], None],
+        observers: Sequence[StepObserver] = (),
+    ) -> None:
+        self._config = config
+        self._data = data
+        self._store = consults
+        self._timers = timers
+        self._clock = clock
+        self._on_outbox = on_outbox
+        self._observers = tuple(observers)
+        self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def policy(self, track: Track) -> esc.Policy:
+        """The timing rules of `track`."""
+        tracks, bot = self._config.tracks, self._config.bot
+        return esc.Policy(
+            ack_timeout=_seconds(tracks[track].ack_timeout_seconds),
+            reminder_after=_seconds(bot.reminder_after_seconds),
+            auto_close_after=_seconds(bot.auto_close_after_seconds),
+            meeting_reminder_before=_seconds(tracks[track].meeting_reminder_seconds),
+        )
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    async def step(
+        self, consult_id: ConsultId, given: esc.Input, *, handled: str | None = None
+    ) -> esc.Consult | None:
+        """Apply `given` to the consult and record the result, with the Matrix event `handled`
+        that caused it; return the consult after it."""
+        return await self._record(consult_id, given, handled=handled)
+
+    async def report(
+        self, consult_id: ConsultId, report: Report, *, done: int | None = None
+    ) -> esc.Consult | None:
+        """What the outbox did for the consult, stepped and recorded with the outbox entry
+        `done` marked sent in the same transaction; return the consult after it."""
+        return await self._record(consult_id, report, done=done)
+
+    async def take_pool_room(self, consult_id: ConsultId, room: str) -> str:
+        """The consult's room: `room`, taken out of the warm pool in the transaction that
+        records it, or the room the consult already has (then `room` stays in the pool).
+        `PoolRoomGone` (nothing recorded) when `room` is no longer in the pool."""
+        consult = await self._record(consult_id, esc.RoomReady(room=room), pool_room=room)
+        if consult is None:
+            raise ValueError(f"no consult {consult_id}")
+        return consult.room
+
+    async def on_timer(self, consult_id: ConsultId) -> None:
+        """A consult's deadline: escalate, open a queued consult, remind, or auto-close."""
+        try:
+            consult = await self._store.consult(consult_id)
+            if consult is None or consult.deadline is None:
+                return
+            now = self._clock.now()
+            if now < consult.deadline:
+                self._schedule(consult)
+                return
+            hours, tz = self._config.tracks[consult.track].hours, self._config.bot.timezone
+            timer = esc.Timer(
+                duty=await self._data.on_duty(consult.service, now),
+                open_now=hours.is_open(now, tz),
+                opens_at=hours.next_opening(now, tz),
+                duties=await self.duties(consult),
+            )
+            await self.step(consult_id, timer)
+        except Exception:
+            log.exception("timer of %s failed", consult_id)
+
+    async def duties(self, consult: esc.Consult) -> dict[ServiceId, OnDuty]:
+        """Who is on duty now at each service of a conference (nothing for a consult)."""
+        now = self._clock.now()
+        return {s: await self._data.on_duty(s, now) for s in consult.services}
+
+    # -- what belongs to no consult's log -------------------------------------------------------
+
+    async def queue(self, outgoing: Sequence[Outgoing], *, handled: str | None = None) -> None:
+        """Queue messages of no consult's log (answers, refusals, admin posts, handover
+        notices) with the Matrix event or post `handled` they answer, in one transaction."""
+        await self._store.record(None, 0, [], outgoing, handled=handled, now=self._clock.now())
+        if outgoing:
+            self._on_outbox()
+
+    async def mark_handled(self, event_id: str) -> None:
+        """Remember the Matrix event `event_id` as handled; nothing else changes."""
+        await self.queue((), handled=event_id)
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild every timer from the database, and fire the deadlines that passed while the
+        bot was down, before the sync loop starts: a restart's first sync (hundreds of rooms)
+        must not hold up an overdue escalation."""
+        now = self._clock.now()
+        overdue: list[ConsultId] = []
+        for consult in await self._store.open_consults():
+            self._schedule(consult)
+            if consult.deadline is not None and consult.deadline <= now:
+                overdue.append(consult.id)
+            for observer in self._observers:
+                observer(None, (), consult)
+        for consult_id in overdue:  # its timer, fired later, finds the new deadline: a no-op
+            await self.on_timer(consult_id)
+
+    # -- the one way consults change ------------------------------------------------------------
+
+    async def _record(
+        self,
+        consult_id: ConsultId,
+        given: esc.Input,
+        *,
+        handled: str | None = None,
+        done: int | None = None,
+        pool_room: str | None = None,
+    ) -> esc.Consult | None:
+        async with self._locks[consult_id]:
+            for _ in range(MAX_STEP_ATTEMPTS):
+                events = await self._store.events(consult_id)
+                consult = esc.fold(events) if events else None
+                track = given.track if isinstance(given, esc.Request) else None
+                policy = self.policy(track or (consult.track if consult else Track.HALVAKUT))
+                now = self._clock.now()
+                new_events, effects = esc.step(consult, given, now, policy)
+                outgoing = [
+                    Outgoing(kind=OutboxKind.EFFECT, consult=consult_id, payload=effect_to_dict(e))
+                    for e in effects
+                ]
+                try:
+                    await self._store.record(
+                        consult_id,
+                        len(events),
+                        new_events,
+                        outgoing,
+                        handled=handled,
+                        sent=done,
+                        # Taken only when recorded as the room: a consult with a room keeps it.
+                        pool_room=pool_room if new_events else None,
+                        now=now,
+                    )
+                except ConflictError:
+                    continue  # another step of the consult came first: read the log again
+                updated = esc.fold([*events, *new_events]) if events or new_events else None
+                if new_events:
+                    self._recorded(consult, new_events, updated)
+                if outgoing:
+                    self._on_outbox()
+                return updated
+        raise ConflictError(f"{consult_id}: could not store the step")
+
+    def _recorded(
+        self, before: esc.Consult | None, events: Sequence[Event], after: esc.Consult | None
+    ) -> None:
+        for observer in self._observers:
+            observer(before, events, after)
+        if after is not None:
+            # Only a change moves the deadline; rescheduling an unchanged, passed deadline
+            # would fire the same timer again and again.
+            self._schedule(after)
+
+    def _schedule(self, consult: esc.Consult) -> None:
+        if consult.deadline is None:
+            self._timers.cancel(consult.id)
+            return
+        consult_id = consult.id
+        self._timers.schedule(consult_id, consult.deadline, lambda: self.on_timer(consult_id))

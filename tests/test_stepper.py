@@ -1,0 +1,167 @@
+"""The stepper, the one writer of the consult log (engine/stepper.py): every input stepped and
+recorded once, also when another writer (a second instance) comes first; pool rooms taken
+once; what the outbox reports seen by metrics and timers like any step."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from consultbot.adapters.memory import (
+    ManualClock,
+    ManualTimers,
+    MemoryConsultStore,
+    MemoryDataStore,
+    MemoryMessenger,
+)
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.events import AckVia, Event
+from consultbot.domain.types import ConsultId, Track, UserId
+from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.stepper import Stepper
+from tests.support.bots import (
+    ACK_TIMEOUT,
+    CATALOGUE,
+    DM,
+    K1A,
+    KARDIO,
+    NOW,
+    REQ,
+    STAFF,
+    STRANGER,
+    day_roster,
+    make_config,
+)
+
+
+@dataclass
+class Interleaved(MemoryConsultStore):
+    """A store shared with another writer, whose step lands just before the next record."""
+
+    meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def record(self, *args: Any, **kwargs: Any) -> list[int]:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return await super().record(*args, **kwargs)
+
+
+@dataclass
+class Setup:
+    store: Interleaved
+    data: MemoryDataStore
+    clock: ManualClock
+    timers: ManualTimers
+    seen: list[Sequence[Event]]
+
+    def stepper(self) -> Stepper:
+        """A stepper over the shared store (each call: another instance)."""
+        return Stepper(
+            config=make_config(),
+            data=self.data,
+            consults=self.store,
+            timers=self.timers,
+            clock=self.clock,
+            on_outbox=lambda: None,
+            observers=(lambda before, events, after: self.seen.append(events),),
+        )
+
+    async def ask(self, stepper: Stepper, requester: UserId = REQ) -> ConsultId:
+        consult = await self.store.allocate_consult(now=self.clock.now())
+        request = esc.Request(
+            consult_id=consult,
+            requester=requester,
+            service=KARDIO,
+            track=Track.HALVAKUT,
+            request_room=DM,
+            request_event=f"$ask-{consult}",
+            duty=await self.data.on_duty(KARDIO, self.clock.now()),
+            open_now=True,
+        )
+        await stepper.step(consult, request, handled=request.request_event)
+        return consult
+
+    async def kinds(self, consult: ConsultId) -> list[str]:
+        return [e.kind for e in await self.store.events(consult)]
+
+
+async def setup() -> Setup:
+    data = MemoryDataStore()
+    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+    await data.import_staff(STAFF, source="test", now=NOW)
+    shifts = day_roster()
+    period = (min(s.start for s in shifts), max(s.end for s in shifts))
+    await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+    return Setup(Interleaved(), data, ManualClock(NOW), ManualTimers(), [])
+
+
+async def test_an_acknowledgement_stored_first_by_another_instance_stops_the_escalation() -> None:
+    s = await setup()
+    stepper = s.stepper()
+    consult = await s.ask(stepper)
+    await stepper.report(consult, esc.Delivered(level=1))
+    s.clock.advance(ACK_TIMEOUT)
+    other = s.stepper()
+    s.store.meanwhile = lambda: other.step(consult, esc.AckBy(user=K1A, via=AckVia.REACTION))
+
+    await stepper.on_timer(consult)  # its first record is refused: read again, stepped again
+
+    kinds = await s.kinds(consult)
+    assert kinds.count("acknowledged") == 1 and kinds.count("paged") == 1  # no level 2
+    pages = [i for i in await s.store.pending() if i.payload["type"] == "PageLevel"]
+    assert [p.payload["level"] for p in pages] == [1]
+
+
+async def test_a_page_out_is_recorded_once_with_its_outbox_entry_and_moves_the_timer() -> None:
+    s = await setup()
+    stepper = s.stepper()
+    consult = await s.ask(stepper)
+    [page] = [i for i in await s.store.pending() if i.payload["type"] == "PageLevel"]
+    s.clock.advance(ACK_TIMEOUT / 2)  # held up on its way
+
+    await stepper.report(consult, esc.Delivered(level=1), done=page.id)
+    await stepper.report(consult, esc.Delivered(level=1), done=page.id)  # reported again
+
+    assert (await s.kinds(consult)).count("page_delivered") == 1
+    assert page.id not in {i.id for i in await s.store.pending()}
+    assert s.timers.due[consult][0] == s.clock.now() + ACK_TIMEOUT  # its whole time from now
+    assert ["page_delivered"] in [[e.kind for e in events] for events in s.seen]  # metrics
+
+
+async def test_a_pool_room_another_instance_took_meanwhile_is_passed_over() -> None:
+    s = await setup()
+    stepper = s.stepper()
+    first = await s.ask(stepper)
+    second = await s.ask(stepper, requester=STRANGER)
+    messenger = MemoryMessenger()
+    pool = RoomPool(store=s.store, messenger=messenger, clock=s.clock, size=2)
+    assert await pool.fill() == 2
+    oldest, newest = [p.room for p in await s.store.pool_rooms()]
+    other = s.stepper()
+    raced: list[str] = []
+
+    async def take(room: str) -> str:
+        if not raced:  # the other instance takes the room the pool listed first
+            raced.append(await other.take_pool_room(second, room))
+        return await stepper.take_pool_room(first, room)
+
+    assert await pool.claim(first, take) == newest
+    assert raced == [oldest]
+    assert await s.store.consult_for_room(oldest) == second
+    assert await s.store.consult_for_room(newest) == first
+    assert await s.store.pool_rooms() == []
+    assert (await s.kinds(first)).count("room_created") == 1
+
+
+async def test_a_consult_with_a_room_keeps_it_and_leaves_the_pool_room() -> None:
+    s = await setup()
+    stepper = s.stepper()
+    consult = await s.ask(stepper)
+    await stepper.report(consult, esc.RoomReady(room="!made:localhost"))
+    await s.store.add_pool_room("!pool:localhost", policy="1", now=NOW)
+
+    assert await stepper.take_pool_room(consult, "!pool:localhost") == "!made:localhost"
+    assert [p.room for p in await s.store.pool_rooms()] == ["!pool:localhost"]
+    assert (await s.kinds(consult)).count("room_created") == 1
