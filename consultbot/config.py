@@ -289,21 +289,16 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
             hours = Hours.parse(text)
         except HoursFormatError as exc:
             raise t.error("hours", f"bad_hours_{exc.code}", value=text) from None
-        timeout = t.get("ack_timeout_seconds", int, timeout_default)
-        if not 10 <= timeout <= 86400:
-            raise t.error("ack_timeout_seconds", "out_of_range", low=10, high=86400, value=timeout)
+        timeout = _bounded(t, "ack_timeout_seconds", timeout_default, high=86400)
         meeting: dict[str, Any] = {}
         if track is Track.MDK:
             url = t.get("meeting_url", str, "")
             if url and not url.startswith(("https://", "http://")):
                 raise t.error("meeting_url", "bad_url", value=repr(url))
             meeting["meeting_url"] = url
-            lead = t.get("meeting_reminder_seconds", int, 15 * 60)
-            if not 0 <= lead <= 86400:
-                raise t.error(
-                    "meeting_reminder_seconds", "out_of_range", low=0, high=86400, value=lead
-                )
-            meeting["meeting_reminder_seconds"] = lead
+            meeting["meeting_reminder_seconds"] = _bounded(
+                t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400
+            )
         t.finish()
         tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout, **meeting)
     tables.finish()

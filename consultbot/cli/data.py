@@ -33,32 +33,18 @@ def _read_files(ctx: Context, names: Sequence[str]) -> list[tuple[str, bytes]]:
     return files
 
 
-async def _check(ctx: Context, dataset: Dataset, names: Sequence[str]) -> Checked:
-    from consultbot.engine.admin import datasets
-
-    files = _read_files(ctx, names)
-    store = await ctx.store()
-    with ctx.step("step_check"):
-        try:
-            return await datasets.check_files(
-                dataset,
-                files,
-                store,
-                ctx.tz,
-                ctx.config.hours_of(),
-                datetime.now(UTC),
-                ctx.config.bot.shrink_guard_share,
-                datasets.file_rules(ctx.config),
-            )
-        except datasets.NoCatalogue:
-            raise ctx.fail("no_catalogue") from None
-
-
 async def _check_and_report(ctx: Context, dataset: Dataset) -> Checked:
     """Check the files named on the command line and print the summary and every problem."""
     from consultbot.engine.admin import datasets
 
-    checked = await _check(ctx, dataset, ctx.args.files)
+    files = _read_files(ctx, ctx.args.files)
+    store = await ctx.store()
+    with ctx.step("step_check"):
+        try:
+            now = datetime.now(UTC)
+            checked = await datasets.check_configured(ctx.config, dataset, files, store, now)
+        except datasets.NoCatalogue:
+            raise ctx.fail("no_catalogue") from None
     out, err = datasets.format_check(checked, ctx.messages)
     ctx.warn(*err)
     ctx.print(*out)
@@ -77,16 +63,12 @@ async def cmd_check(ctx: Context) -> int:
 
 def _held(ctx: Context, checked: Checked) -> bool:
     """True (and why, on stderr) when an import must wait for --allow-gaps/--allow-shrink."""
-    from consultbot.engine.admin import datasets
-
-    allow = {
-        "allow_gaps": getattr(ctx.args, "allow_gaps", False),
-        "allow_shrink": ctx.args.allow_shrink,
-    }
-    if not checked.held(**allow):
+    reasons = checked.hold_reasons(
+        allow_gaps=getattr(ctx.args, "allow_gaps", False), allow_shrink=ctx.args.allow_shrink
+    )
+    if not any(reasons.values()):
         return False
     share = f"{ctx.config.bot.shrink_guard_share * 100:g}"
-    reasons = datasets.hold_reasons(checked, **allow)
     ctx.warn(ctx.messages.cli("held", share=share, **reasons))
     return True
 

@@ -79,16 +79,13 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
         status, body, headers = await hs.call("GET", "/_matrix/client/versions", token="")
         received = time.time()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        reason = str(exc) or type(exc).__name__
-        checks.append(
-            Check("homeserver", Level.FAILED, "hs_unreachable", {"url": hs.base, "reason": reason})
-        )
+        params = {"url": hs.base, "reason": str(exc) or type(exc).__name__}
+        checks.append(Check("homeserver", Level.FAILED, "hs_unreachable", params))
         return False
     versions = body.get("versions") if status == 200 else None
     if not isinstance(versions, list) or not versions:
-        checks.append(
-            Check("homeserver", Level.FAILED, "hs_not_matrix", {"url": hs.base, "status": status})
-        )
+        found = {"url": hs.base, "status": status}
+        checks.append(Check("homeserver", Level.FAILED, "hs_not_matrix", found))
         return False
     server = ""
     try:
@@ -97,14 +94,8 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
             server = f"Synapse {info['server_version']}"
     except (aiohttp.ClientError, TimeoutError, OSError):
         pass
-    checks.append(
-        Check(
-            "homeserver",
-            Level.OK,
-            "hs_ok",
-            {"url": hs.base, "server": server or "?", "matrix": str(versions[-1])},
-        )
-    )
+    params = {"url": hs.base, "server": server or "?", "matrix": str(versions[-1])}
+    checks.append(Check("homeserver", Level.OK, "hs_ok", params))
     if "Date" in headers:
         checks.append(skew_check(clock_skew(headers["Date"], sent, received)))
     else:
@@ -146,12 +137,8 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
         request["initial_device_display_name"] = "consultbot doctor"
     status, body, _ = await hs.call("POST", "/_matrix/client/v3/login", token="", body=request)
     if status != 200 or "access_token" not in body:
-        reason = str(body.get("errcode") or f"HTTP {status}")
-        checks.append(
-            Check(
-                "login", Level.FAILED, "login_refused", {"user": matrix.user_id, "reason": reason}
-            )
-        )
+        params = {"user": matrix.user_id, "reason": str(body.get("errcode") or f"HTTP {status}")}
+        checks.append(Check("login", Level.FAILED, "login_refused", params))
         return ""
     hs.token = str(body["access_token"])
     device = str(body.get("device_id", ""))
@@ -164,15 +151,14 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
     return device
 
 
-def _encryption(config: Config, device: str, checks: list[Check]) -> None:
+def _encryption(config: Config, device: str) -> Check:
     from nio.crypto import OlmAccount
 
     store = config.matrix.store_path / f"{config.matrix.user_id}_{device}.db"
     if not device or not store.is_file():
-        checks.append(
-            Check("encryption", Level.WARNING, "e2ee_none", {"path": str(config.matrix.store_path)})
+        return Check(
+            "encryption", Level.WARNING, "e2ee_none", {"path": str(config.matrix.store_path)}
         )
-        return
     try:
         with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
             row = db.execute(
@@ -180,35 +166,24 @@ def _encryption(config: Config, device: str, checks: list[Check]) -> None:
                 (config.matrix.user_id, device),
             ).fetchone()
     except sqlite3.Error as exc:
-        checks.append(
-            Check(
-                "encryption",
-                Level.FAILED,
-                "e2ee_unreadable",
-                {"path": str(store), "reason": str(exc)},
-            )
-        )
-        return
+        params = {"path": str(store), "reason": str(exc)}
+        return Check("encryption", Level.FAILED, "e2ee_unreadable", params)
     if row is None:
-        checks.append(Check("encryption", Level.WARNING, "e2ee_none", {"path": str(store)}))
-        return
+        return Check("encryption", Level.WARNING, "e2ee_none", {"path": str(store)})
     account = row[0] if isinstance(row[0], bytes) else str(row[0]).encode()
     try:
         OlmAccount.from_pickle(account, config.matrix.pickle_key or "consultbot", bool(row[1]))
     except Exception:
-        checks.append(Check("encryption", Level.FAILED, "e2ee_wrong_key", {"path": str(store)}))
-        return
-    checks.append(Check("encryption", Level.OK, "e2ee_ok", {"path": str(store), "device": device}))
+        return Check("encryption", Level.FAILED, "e2ee_wrong_key", {"path": str(store)})
+    return Check("encryption", Level.OK, "e2ee_ok", {"path": str(store), "device": device})
 
 
-async def _rate_limits(
-    hs: _Homeserver, config: Config, environ: Mapping[str, str], checks: list[Check]
-) -> None:
+async def _rate_limits(hs: _Homeserver, config: Config, environ: Mapping[str, str]) -> Check:
     user = config.matrix.user_id
     path = f"/_synapse/admin/v1/users/{quote(user, safe='')}/override_ratelimit"
     token = environ.get(ADMIN_TOKEN_ENV) or hs.token
     status, body, _ = await hs.call("GET", path, token=token)
-    checks.append(rate_limit_check(status, body, user))
+    return rate_limit_check(status, body, user)
 
 
 async def _creator(hs: _Homeserver, room_id: str) -> str:
@@ -218,19 +193,17 @@ async def _creator(hs: _Homeserver, room_id: str) -> str:
     return str(body.get("sender", "")) if status == 200 else ""
 
 
-async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> None:
+async def _admin_room(hs: _Homeserver, config: Config) -> Check:
     room = config.bot.admin_room
     if not room:
-        checks.append(Check("admin_room", Level.OK, "admin_room_none"))
-        return
+        return Check("admin_room", Level.OK, "admin_room_none")
     room_id = room
     if room.startswith("#"):
         status, body, _ = await hs.call(
             "GET", f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
         )
         if status != 200 or "room_id" not in body:
-            checks.append(Check("admin_room", Level.FAILED, "admin_room_unknown", {"room": room}))
-            return
+            return Check("admin_room", Level.FAILED, "admin_room_unknown", {"room": room})
         room_id = str(body["room_id"])
     status, body, _ = await hs.call("GET", "/_matrix/client/v3/joined_rooms")
     if status == 200 and room_id in body.get("joined_rooms", []):
@@ -238,12 +211,10 @@ async def _admin_room(hs: _Homeserver, config: Config, checks: list[Check]) -> N
         if creator != config.matrix.user_id and creator not in config.bot.admins:
             # The bot leaves it at start (adapters/matrix/membership.py): alerts go privately.
             found = {"room": room, "creator": creator or "?"}
-            checks.append(Check("admin_room", Level.FAILED, "admin_room_foreign", found))
-            return
-        checks.append(Check("admin_room", Level.OK, "admin_room_ok", {"room": room}))
-        return
+            return Check("admin_room", Level.FAILED, "admin_room_foreign", found)
+        return Check("admin_room", Level.OK, "admin_room_ok", {"room": room})
     # The bot joins the room at start when it is invited; doctor cannot see invites.
-    checks.append(Check("admin_room", Level.WARNING, "admin_room_not_joined", {"room": room}))
+    return Check("admin_room", Level.WARNING, "admin_room_not_joined", {"room": room})
 
 
 def _schema_version(path: Path) -> int:
@@ -255,7 +226,9 @@ def _schema_version(path: Path) -> int:
 
 async def _database(config: Config, now: datetime, checks: list[Check]) -> None:
     """The database, then the data in it and the coverage; a line each, also when skipped."""
-    if not await _schema(config, checks):
+    schema = await _schema(config)
+    checks.append(schema)
+    if schema.level is not Level.OK:
         checks.append(Check("data", Level.FAILED, "not_checked_database"))
         checks.append(Check("coverage", Level.FAILED, "not_checked_database"))
     elif not await _data(config, now, checks):
@@ -275,7 +248,7 @@ def _pg_schema_version(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-async def _schema(config: Config, checks: list[Check]) -> bool:
+async def _schema(config: Config) -> Check:
     """The database exists and is at this consultbot's schema version (read-only)."""
     from consultbot.adapters.sql.migrations import SCHEMA_VERSION
 
@@ -291,26 +264,21 @@ async def _schema(config: Config, checks: list[Check]) -> bool:
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             params: dict[str, Any] = {"path": shown, "reason": reason}
-            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
-            return False
+            return Check("database", Level.FAILED, "db_unreadable", params)
     else:
         shown = str(database)
         if not database.is_file():
-            checks.append(Check("database", Level.FAILED, "db_missing", {"path": shown}))
-            return False
+            return Check("database", Level.FAILED, "db_missing", {"path": shown})
         try:
             version = _schema_version(database)
         except sqlite3.Error as exc:
             params = {"path": shown, "reason": str(exc)}
-            checks.append(Check("database", Level.FAILED, "db_unreadable", params))
-            return False
+            return Check("database", Level.FAILED, "db_unreadable", params)
     if version != SCHEMA_VERSION:
         key = "db_newer" if version > SCHEMA_VERSION else "db_not_migrated"
         params = {"path": shown, "version": version, "expected": SCHEMA_VERSION}
-        checks.append(Check("database", Level.FAILED, key, params))
-        return False
-    checks.append(Check("database", Level.OK, "db_ok", {"path": shown, "version": version}))
-    return True
+        return Check("database", Level.FAILED, key, params)
+    return Check("database", Level.OK, "db_ok", {"path": shown, "version": version})
 
 
 async def _data(config: Config, now: datetime, checks: list[Check]) -> bool:
@@ -373,12 +341,11 @@ async def run_checks(
             device = await _login(hs, config, checks)
             temporary = bool(hs.token) and not device
             try:
-                _encryption(
-                    config, device or _saved_credentials(config).get("device_id", ""), checks
-                )
+                saved = _saved_credentials(config).get("device_id", "")
+                checks.append(_encryption(config, device or saved))
                 if hs.token:
-                    await _rate_limits(hs, config, environ, checks)
-                    await _admin_room(hs, config, checks)
+                    checks.append(await _rate_limits(hs, config, environ))
+                    checks.append(await _admin_room(hs, config))
                 else:
                     for name in ("rate_limits", "admin_room"):
                         checks.append(Check(name, Level.FAILED, "not_checked_login"))

@@ -120,15 +120,9 @@ async def cmd_who(ctx: Context) -> int:
     for track in service.tracks:
         hours = ctx.config.tracks[track].hours
         if not hours.is_open(at, tz):
-            opens = hours.next_opening(at, tz)
-            notes.append(
-                ctx.messages.cli(
-                    "closed_now",
-                    track=track.value,
-                    hours=str(hours),
-                    opens=f"{opens:%Y-%m-%d %H:%M}",
-                )
-            )
+            opens = f"{hours.next_opening(at, tz):%Y-%m-%d %H:%M}"
+            fields = {"track": track.value, "hours": str(hours), "opens": opens}
+            notes.append(ctx.messages.cli("closed_now", **fields))
     ctx.print(*format_who(service, duty, tz, ctx.messages, "\n".join(notes)))
     return EXIT_OK
 

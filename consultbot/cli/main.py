@@ -142,31 +142,35 @@ def main(
 
     try:
         return asyncio.run(run())
-    except ConfigError as exc:
-        reason = ctx.messages.text("config", exc.code, **exc.params) if exc.code else exc.reason
-        print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
-    except StoreError as exc:
-        reason = database_reason(sqlite3.Error(exc.reason), ctx.messages)
-        print(f"{ctx.messages.cli('error')}: {exc.path}: {reason}", file=err)
-    except sqlite3.Error as exc:
-        database = ctx.database_name()
-        reason = database_reason(exc, ctx.messages)
-        print(f"{ctx.messages.cli('error')}: {database}: {reason}", file=err)
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{ctx.messages.cli('error')}: {where}{os_reason(exc, ctx.messages)}", file=err)
-    except ConsultbotError as exc:
-        print(f"{ctx.messages.cli('error')}: {exc}", file=err)
-    except Exception as exc:
-        if not type(exc).__module__.startswith("psycopg"):
-            raise
-        # The PostgreSQL server went away or refused mid-verb: one line, no traceback.
-        from consultbot.adapters.sql.postgres import redact
-
-        database = ctx.database_name()
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = ctx.messages.cli("database_other", detail=detail)
-        print(f"{ctx.messages.cli('error')}: {redact(str(database))}: {reason}", file=err)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = _error_line(exc, ctx)
+        if line is None:
+            raise
+        print(f"{ctx.messages.cli('error')}: {line}", file=err)
     return EXIT_ERROR
+
+
+def _error_line(exc: Exception, ctx: Context) -> str | None:
+    """What follows "error: " for the error a verb ended with; None for a bug (a traceback)."""
+    messages = ctx.messages
+    if isinstance(exc, ConfigError):
+        reason = messages.text("config", exc.code, **exc.params) if exc.code else exc.reason
+        return f"{exc.path}: {reason}"
+    if isinstance(exc, StoreError):
+        return f"{exc.path}: {database_reason(sqlite3.Error(exc.reason), messages)}"
+    if isinstance(exc, sqlite3.Error):
+        return f"{ctx.database_name()}: {database_reason(exc, messages)}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return where + os_reason(exc, messages)
+    if isinstance(exc, ConsultbotError):
+        return str(exc)
+    if not type(exc).__module__.startswith("psycopg"):
+        return None
+    # The PostgreSQL server went away or refused mid-verb: one line, no traceback.
+    from consultbot.adapters.sql.postgres import redact
+
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{redact(ctx.database_name())}: {messages.cli('database_other', detail=detail)}"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import tomllib
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from consultbot.domain.errors import Problem
 from consultbot.domain.files import phones
 from consultbot.resources import templates_dir
+
+if TYPE_CHECKING:
+    from consultbot.ports import Content
 
 LANGUAGES = ("sv", "en")
 
@@ -95,11 +98,6 @@ def keys(language: str) -> dict[str, set[str]]:
 # Chat messages
 
 
-def tel_uri(phone: str) -> str:
-    """A `tel:` URI in international form: 070-174 06 21 → tel:+46701740621 (files/phones.py)."""
-    return phones.tel_uri(phone)
-
-
 @lru_cache(maxsize=2)
 def chat_names(language: str = "sv") -> dict[str, Any]:
     """Names of tracks, outcomes, states and hours for chat, in `language`."""
@@ -168,8 +166,8 @@ class ChatRenderer:
             if not phone:
                 return ""
             if not html:
-                return f"{phone} ({tel_uri(phone)})"
-            return Markup('<a href="{}">{}</a>').format(tel_uri(phone), phone)
+                return f"{phone} ({phones.tel_uri(phone)})"
+            return Markup('<a href="{}">{}</a>').format(phones.tel_uri(phone), phone)
 
         def staff_tel(phone: str) -> Any:
             # A staff member's own number: left out (and said where it went) when the message
@@ -207,7 +205,7 @@ class ChatRenderer:
         language: str = "",
         withheld: str = "",
         **params: Any,
-    ) -> Any:
+    ) -> Content:
         """Content for `template` in `language` (default the renderer's; an m.notice unless
         `notice` is False). With `withheld` ("dm" or "ring") every staff number is left out
         and the text says where to get it."""
@@ -216,15 +214,11 @@ class ChatRenderer:
 
         language = language or self.language
         name = f"{language}/{template}.j2"
-        text = (
-            _chat_environment(False)
+        text, html = (
+            _chat_environment(as_html)
             .get_template(name)
-            .render(**self._helpers(False, language, withheld), **params)
-        )
-        html = (
-            _chat_environment(True)
-            .get_template(name)
-            .render(**self._helpers(True, language, withheld), **params)
+            .render(**self._helpers(as_html, language, withheld), **params)
+            for as_html in (False, True)
         )
         return Content(
             text=text.strip(),

@@ -36,7 +36,7 @@ class StatsSource(Protocol):
 
 TRACK_ORDER: tuple[str, ...] = tuple(t.value for t in Track)
 
-# Rows of the table and columns of the CSV, in order: (message key, how to read it).
+# Rows of the table and columns of the CSV, in order (message keys).
 MEASURES: tuple[str, ...] = (
     "consults",
     "acknowledged",
@@ -57,12 +57,13 @@ DIMENSIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+_ACK = {"ack_median": "median", "ack_p90": "p90"}
+
+
 def measure(group: Mapping[str, Any], key: str) -> int | float | None:
     """One measure of a group of the report."""
-    if key == "ack_median":
-        return group["ack_seconds"]["median"]  # type: ignore[no-any-return]
-    if key == "ack_p90":
-        return group["ack_seconds"]["p90"]  # type: ignore[no-any-return]
+    if key in _ACK:
+        return group["ack_seconds"][_ACK[key]]  # type: ignore[no-any-return]
     if key in OUTCOME_KEYS:
         return group["outcomes"][key]  # type: ignore[no-any-return]
     return group[key]  # type: ignore[no-any-return]
@@ -90,11 +91,8 @@ def stats_json(report: Mapping[str, Any]) -> str:
 
 def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
     """One row per group (total, each track, service, unit): `;`, BOM, decimal comma."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     header = [messages.text("stats", "dimension"), messages.text("stats", "group")]
-    writer.writerow(header + [messages.text("stats", key) for key in MEASURES])
+    rows = [header + [messages.text("stats", key) for key in MEASURES]]
 
     def row(dimension: str, name: str, group: Mapping[str, Any]) -> list[str]:
         values = []
@@ -106,15 +104,18 @@ def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
                 values.append("" if value is None else number(value))
         return [messages.text("stats", dimension), name, *values]
 
-    writer.writerow(row("all", messages.text("stats", "all"), report))
+    rows.append(row("all", messages.text("stats", "all"), report))
     for key, dimension in DIMENSIONS:
-        for name, group in report[key].items():
-            writer.writerow(row(dimension, name, group))
+        rows.extend(row(dimension, name, group) for name, group in report[key].items())
+    return _excel_csv(rows)
+
+
+def _excel_csv(rows: Iterable[Sequence[Any]]) -> str:
+    """`;` between cells, a BOM and CRLF: what Swedish Excel opens as columns."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()
-
-
-def _columns(report: Mapping[str, Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
-    return list(report[key].items())
 
 
 def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
@@ -126,10 +127,10 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     sections: list[tuple[str, list[tuple[str, Mapping[str, Any]]]]] = [
         (
             messages.text("stats", "by_track"),
-            [(messages.text("stats", "totals"), report), *_columns(report, "by_track")],
+            [(messages.text("stats", "totals"), report), *report["by_track"].items()],
         ),
-        (messages.text("stats", "by_service"), _columns(report, "by_service")),
-        (messages.text("stats", "by_requester_unit"), _columns(report, "by_requester_unit")),
+        (messages.text("stats", "by_service"), [*report["by_service"].items()]),
+        (messages.text("stats", "by_requester_unit"), [*report["by_requester_unit"].items()]),
     ]
     width = 40 + 14 * max(len(groups) for _, groups in sections)
     console = Console(
@@ -207,22 +208,16 @@ def consults_json(records: Sequence[Mapping[str, Any]]) -> str:
 
 def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:
     """The consults for Swedish Excel: `;`, BOM, lists joined by `,`, yes/no as 1/0."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CONSULT_FIELDS)
-    for record in records:
-        cells = []
-        for key in CONSULT_FIELDS:
-            value = record[key]
-            if isinstance(value, bool):
-                cells.append("1" if value else "0")
-            elif isinstance(value, list):
-                cells.append(",".join(str(v) for v in value))
-            else:
-                cells.append("" if value is None else str(value))
-        writer.writerow(cells)
-    return buffer.getvalue()
+    cells = ([_consult_cell(record[key]) for key in CONSULT_FIELDS] for record in records)
+    return _excel_csv([CONSULT_FIELDS, *cells])
+
+
+def _consult_cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else str(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +226,7 @@ def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:
 
 def chat_text(report: Mapping[str, Any], messages: Messages) -> str:
     """A monospaced table for chat: the measures, total and each track."""
-    groups = [(messages.text("stats", "totals"), report), *_columns(report, "by_track")]
+    groups = [(messages.text("stats", "totals"), report), *report["by_track"].items()]
     title = messages.text("stats", "title", start=report["from"], end=report["to"])
     if not report["consults"]:
         return f"{title}\n{messages.text('stats', 'empty')}"
@@ -239,19 +234,13 @@ def chat_text(report: Mapping[str, Any], messages: Messages) -> str:
     label_width = max(len(label) for label in labels)
     cells = [[_shown(key, measure(g, key)) for _, g in groups] for key in MEASURES]
     widths = [max(len(name), *(len(row[i]) for row in cells)) for i, (name, _) in enumerate(groups)]
-    lines = [title, ""]
-    lines.append(
-        " " * label_width
-        + "  "
-        + "  ".join(n.rjust(w) for (n, _), w in zip(groups, widths, strict=True))
-    )
-    for label, row in zip(labels, cells, strict=True):
-        lines.append(
-            label.ljust(label_width)
-            + "  "
-            + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
-        )
-    return "\n".join(line.rstrip() for line in lines)
+
+    def line(label: str, row: Sequence[str]) -> str:
+        right = "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+        return f"{label.ljust(label_width)}  {right}".rstrip()
+
+    header = line("", [name for name, _ in groups])
+    return "\n".join([title, "", header, *map(line, labels, cells)])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,9 +21,7 @@ from consultbot.text.render import ChatRenderer, chat_names
 
 def room_name(consult: esc.Consult) -> str:
     """The consult room's name: number and service id, never anything about the patient."""
-    if consult.is_conference:
-        return f"{consult.id} {consult.track.value}"
-    return f"{consult.id} {consult.service}"
+    return f"{consult.id} {consult.track.value if consult.is_conference else consult.service}"
 
 
 def service_name(catalogue: Catalogue, service: ServiceId | str) -> str:
@@ -59,8 +57,7 @@ class ConsultRenderer:
 
     def render(self, template: str, /, *, language: str = "", **params: Any) -> Content:
         """A chat message from templates/chat, in `language` (default the config's)."""
-        content: Content = self.chat.render(template, language=language, **params)
-        return content
+        return self.chat.render(template, language=language, **params)
 
     def outcome_name(self, outcome: str, language: str = "") -> str:
         """An outcome's name for people ("råd – remiss undviken")."""

@@ -8,7 +8,6 @@ from consultbot.domain.duty.people import parse_directory, parse_staff
 from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.errors import Severity
 from consultbot.domain.files import phones
-from consultbot.text.render import tel_uri
 from tests.support.catalogue import CATALOGUE, TZ
 
 
@@ -27,7 +26,7 @@ from tests.support.catalogue import CATALOGUE, TZ
 )
 def test_numbers_are_dialled_in_international_form(written: str, uri: str) -> None:
     assert phones.dialable(written)
-    assert tel_uri(written) == uri
+    assert phones.tel_uri(written) == uri
 
 
 @pytest.mark.parametrize("written", ["12", "070-12", "ring växeln", "+46 70 123"])

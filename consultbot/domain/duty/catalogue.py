@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,8 +259,3 @@ def _string_list(value: Any, key: str, bad: Any) -> list[str]:
         bad("bad_value", key=key, value=str(value))
         return []
     return list(value)
-
-
-def services_with_track(catalogue: Catalogue, track: Track) -> Iterable[Service]:
-    """The services that serve `track`."""
-    return (s for s in catalogue.services if track in s.tracks)

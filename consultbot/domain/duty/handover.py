@@ -61,10 +61,6 @@ class Handover:
         """True when an admin handed someone else's duty."""
         return self.offered_by != self.giver
 
-    def active_at(self, instant: datetime) -> bool:
-        """True when the handover is accepted and `instant` is inside its period."""
-        return self.state is HandoverState.ACCEPTED and self.start <= instant < self.end
-
 
 def cover(shifts: Iterable[Shift], handovers: Sequence[Handover]) -> list[Shift]:
     """The shifts with every accepted handover laid over them, in the order they were decided.

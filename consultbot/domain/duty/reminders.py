@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from consultbot.domain.duty.shifts import Shift
-from consultbot.domain.types import ServiceId, UserId
+from consultbot.domain.types import UserId
 
 CANCELLED = "[]"
 """What a reminder 'told' once its duty is gone."""
@@ -144,8 +144,3 @@ def next_check(
         )
     ]
     return min(due, default=None)
-
-
-def services_of(duty: Duty) -> list[ServiceId]:
-    """The services of a duty, in order, each once."""
-    return list(dict.fromkeys(s.service for s in duty.shifts))

@@ -15,8 +15,6 @@ from functools import lru_cache
 
 import phonenumbers
 
-from consultbot.domain.errors import Problem, Severity
-
 DEFAULT_REGION = "SE"
 # Distinct numbers remembered; a national roster has about 12,000.
 MEMO_SIZE = 65536
@@ -73,14 +71,3 @@ def tel_uri(text: str) -> str:
         return f"tel:{international}"
     digits = "".join(ch for ch in text if ch.isdigit() or ch == "+")
     return f"tel:{digits}"
-
-
-def undialable(file: str, line: int | None, phone: str) -> Problem:
-    """A warning with file and line: `phone` is not a number anyone can dial."""
-    return Problem(
-        file=file,
-        line=line,
-        code="undialable_phone",
-        params={"value": phone},
-        severity=Severity.WARNING,
-    )

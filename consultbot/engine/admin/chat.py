@@ -19,6 +19,7 @@ admin action and every refused attempt is logged with who and when (`admin_actio
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,6 +46,11 @@ lists every one a check keeps: errors.MAX_KEPT_PROBLEMS)."""
 
 Reply = Callable[..., Awaitable[None]]
 """reply(room, template, *, handled, language, **params): one notice, recorded as handled."""
+
+Say = Callable[..., Awaitable[None]]
+"""say(template, **params): the reply bound to the room, the event handled and the language."""
+
+_LIMIT_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 
 
 class AdminChat:
@@ -73,8 +79,9 @@ class AdminChat:
         """True for the Matrix ids in `bot.admins`."""
         return user in self._admins
 
-    def _language(self, language: str) -> str:
-        return language or self._config.bot.language
+    def _messages(self, language: str) -> Messages:
+        """The messages in `language`; "" is the config's language."""
+        return Messages(language or self._config.bot.language)
 
     async def _refuse(
         self, user: UserId, action: str, room: str, *, handled: str, language: str
@@ -94,42 +101,37 @@ class AdminChat:
 
     async def file(self, file: IncomingFile) -> None:
         """Check a file sent by an admin and keep it for `!aktivera`; refuse anyone else's."""
-        room, handled = file.room, file.event_id
+        room = file.room
+        say = functools.partial(self._reply, room, handled=file.event_id, language="")
         if not self.is_admin(file.sender):
-            await self._refuse(file.sender, "upload", room, handled=handled, language="")
+            await self._refuse(file.sender, "upload", room, handled=file.event_id, language="")
             return
         if not known_file_name(file.name):
-            await self._reply(
-                room, "upload_wrong_type", handled=handled, language="", name=file.name
-            )
+            await say("upload_wrong_type", name=file.name)
             return
         if file.size is not None and file.size > MAX_UPLOAD_BYTES:
-            await self._too_large(room, handled)
+            await say("upload_too_large", limit=_LIMIT_MB)
             return
         try:
             data = await self._files.fetch_file(file, max_bytes=MAX_UPLOAD_BYTES)
         except FileTooLarge:
-            await self._too_large(room, handled)
+            await say("upload_too_large", limit=_LIMIT_MB)
             return
         except OSError:
             log.warning("could not fetch the file of %s", file.event_id)
-            await self._reply(room, "upload_unreadable", handled=handled, language="")
+            await say("upload_unreadable")
             return
         dataset = detect_dataset(file.name, data)
         if dataset is None:
-            await self._reply(
-                room, "upload_wrong_type", handled=handled, language="", name=file.name
-            )
+            await say("upload_wrong_type", name=file.name)
             return
         checked = await self._check(dataset, file.name, data)
         if checked is None:
-            await self._reply(room, "upload_no_catalogue", handled=handled, language="")
+            await say("upload_no_catalogue")
             return
         lines = self._lines(checked, "")
         if not checked.ok:
-            await self._reply(
-                room, "upload_errors", handled=handled, language="", name=file.name, lines=lines
-            )
+            await say("upload_errors", name=file.name, lines=lines)
             return
         upload = PendingUpload(
             admin=file.sender,
@@ -147,49 +149,32 @@ class AdminChat:
             detail=f"{dataset.value}: {file.name}",
             now=upload.uploaded_at,
         )
-        await self._reply(
-            room,
+        await say(
             "upload_held" if checked.held() else "upload_ready",
-            handled=handled,
-            language="",
             name=file.name,
-            what=self._dataset_name(dataset, ""),
+            what=self._messages("").dataset(dataset.value),
             lines=lines,
             **self._hold_fields(checked, anyway=False),
         )
 
     def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
         """Why an upload is held (template fields), the same reasons as the CLI's."""
-        reasons = datasets.hold_reasons(checked, allow_gaps=anyway, allow_shrink=anyway)
+        reasons = checked.hold_reasons(allow_gaps=anyway, allow_shrink=anyway)
         return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
 
-    async def _too_large(self, room: str, handled: str) -> None:
-        megabytes = MAX_UPLOAD_BYTES // (1024 * 1024)
-        await self._reply(room, "upload_too_large", handled=handled, language="", limit=megabytes)
-
     async def _check(self, dataset: Dataset, name: str, data: bytes) -> datasets.Checked | None:
-        config = self._config
+        files = [(name, data)]
         try:
-            return await datasets.check_files(
-                dataset,
-                [(name, data)],
-                self._data,
-                config.bot.timezone,
-                config.hours_of(),
-                self._clock.now(),
-                config.bot.shrink_guard_share,
-                datasets.file_rules(config),
+            return await datasets.check_configured(
+                self._config, dataset, files, self._data, self._clock.now()
             )
         except datasets.NoCatalogue:
             return None
 
     def _lines(self, checked: datasets.Checked, language: str) -> list[str]:
-        messages = Messages(self._language(language))
+        messages = self._messages(language)
         out, err = datasets.format_check(checked, messages, max_errors=MAX_LISTED_ERRORS)
         return [*out, *err]
-
-    def _dataset_name(self, dataset: Dataset, language: str) -> str:
-        return Messages(self._language(language)).dataset(dataset.value)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -206,18 +191,15 @@ class AdminChat:
         if not self.is_admin(user):
             await self._refuse(user, command.name, room, handled=handled, language=language)
             return
+        say = functools.partial(self._reply, room, handled=handled, language=language)
         async with self._lock:  # two !aktivera at once activate once
             match command:
                 case cmd.Activate():
-                    await self._activate(
-                        user, room, handled=handled, language=language, anyway=command.anyway
-                    )
+                    await self._activate(user, say, language, anyway=command.anyway)
                 case cmd.Cancel():
-                    await self._cancel(user, room, handled=handled, language=language)
+                    await self._cancel(user, say)
                 case cmd.Rollback():
-                    await self._rollback(
-                        user, command.dataset, room, handled=handled, language=language
-                    )
+                    await self._rollback(user, command.dataset, say, language)
 
     async def _waiting(self, user: UserId) -> PendingUpload | None:
         upload = await self._data.pending_upload(user)
@@ -226,36 +208,25 @@ class AdminChat:
             return None
         return upload
 
-    async def _activate(
-        self, user: UserId, room: str, *, handled: str, language: str, anyway: bool
-    ) -> None:
+    async def _activate(self, user: UserId, say: Say, language: str, *, anyway: bool) -> None:
         upload = await self._waiting(user)
         if upload is None:
-            await self._reply(room, "nothing_to_activate", handled=handled, language=language)
+            await say("nothing_to_activate")
             return
         checked = await self._check(upload.dataset, upload.name, upload.data)
+        what = self._messages(language).dataset(upload.dataset.value)
         if checked is None or not checked.ok:
             # The data changed since the upload (e.g. another catalogue): check it again.
             lines = self._lines(checked, language) if checked is not None else []
             await self._data.drop_upload(user)
-            await self._reply(
-                room,
-                "upload_errors",
-                handled=handled,
-                language=language,
-                name=upload.name,
-                lines=lines,
-            )
+            await say("upload_errors", name=upload.name, lines=lines)
             return
         if checked.held(allow_gaps=anyway, allow_shrink=anyway):
             # Checked again now: the admin sees what activating would do at this moment.
-            await self._reply(
-                room,
+            await say(
                 "upload_held",
-                handled=handled,
-                language=language,
                 name=upload.name,
-                what=self._dataset_name(upload.dataset, language),
+                what=what,
                 lines=self._lines(checked, language),
                 **self._hold_fields(checked, anyway=False),
             )
@@ -263,7 +234,6 @@ class AdminChat:
         now = self._clock.now()
         version = await checked.activate(self._data, now)
         await self._data.drop_upload(user)
-        what = self._dataset_name(upload.dataset, language)
         detail = f"{upload.dataset.value} version {version}: {upload.name}"
         if checked.held():
             detail += " (confirmed anyway)"
@@ -271,14 +241,12 @@ class AdminChat:
             actor=user, action="activate", allowed=True, detail=detail, now=now
         )
         log.info("%s version %d activated by chat", upload.dataset.value, version)
-        await self._reply(
-            room, "activated", handled=handled, language=language, what=what, version=version
-        )
+        await say("activated", what=what, version=version)
 
-    async def _cancel(self, user: UserId, room: str, *, handled: str, language: str) -> None:
+    async def _cancel(self, user: UserId, say: Say) -> None:
         upload = await self._waiting(user)
         if upload is None:
-            await self._reply(room, "nothing_to_activate", handled=handled, language=language)
+            await say("nothing_to_activate")
             return
         await self._data.drop_upload(user)
         await self._data.record_admin_action(
@@ -288,24 +256,17 @@ class AdminChat:
             detail=f"{upload.dataset.value}: {upload.name}",
             now=self._clock.now(),
         )
-        await self._reply(
-            room, "upload_discarded", handled=handled, language=language, name=upload.name
-        )
+        await say("upload_discarded", name=upload.name)
 
-    async def _rollback(
-        self, user: UserId, dataset: Dataset, room: str, *, handled: str, language: str
-    ) -> None:
-        what = self._dataset_name(dataset, language)
+    async def _rollback(self, user: UserId, dataset: Dataset, say: Say, language: str) -> None:
+        what = self._messages(language).dataset(dataset.value)
         now = self._clock.now()
         versions = await self._data.versions(dataset)
         undone = next((v.number for v in versions if v.active), None)
-        params: dict[str, Any] = {"what": what}
         try:
             version = await self._data.rollback(dataset, now=now)
         except NothingToRollBack:
-            await self._reply(
-                room, "nothing_to_roll_back", handled=handled, language=language, **params
-            )
+            await say("nothing_to_roll_back", what=what)
             return
         await self._data.record_admin_action(
             actor=user,
@@ -314,12 +275,4 @@ class AdminChat:
             detail=f"{dataset.value}: version {undone} undone, version {version} active",
             now=now,
         )
-        await self._reply(
-            room,
-            "rolled_back",
-            handled=handled,
-            language=language,
-            undone=undone,
-            version=version,
-            **params,
-        )
+        await say("rolled_back", what=what, undone=undone, version=version)

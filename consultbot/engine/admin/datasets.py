@@ -84,16 +84,17 @@ class Checked(HasProblems):
         """True when the import leaves a new level-1 hole inside opening hours."""
         return any(hole.stops_import for hole in self.holes)
 
-    @property
-    def stops_for_shrink(self) -> bool:
-        """True when the new version removes more than the allowed share of the active one."""
-        return self.shrink is not None
+    def hold_reasons(self, *, allow_gaps: bool, allow_shrink: bool) -> dict[str, bool]:
+        """Why the import is held, as message fields: `gaps`, and `shrink` (the new version
+        removes more than the allowed share of the active one)."""
+        return {
+            "gaps": self.stops_for_gaps and not allow_gaps,
+            "shrink": self.shrink is not None and not allow_shrink,
+        }
 
     def held(self, *, allow_gaps: bool = False, allow_shrink: bool = False) -> bool:
         """True when the import must wait for the admin's confirmation of what it does."""
-        return (self.stops_for_gaps and not allow_gaps) or (
-            self.stops_for_shrink and not allow_shrink
-        )
+        return any(self.hold_reasons(allow_gaps=allow_gaps, allow_shrink=allow_shrink).values())
 
     @property
     def has_content(self) -> bool:
@@ -110,15 +111,6 @@ class Checked(HasProblems):
         if not self.ok or self._activate is None:
             raise ValueError("files with errors cannot be imported")
         return await self._activate(store, now)
-
-
-def file_rules(config: Config) -> FileRules:
-    """What the config allows in data files: Matrix ids on the allowed servers and the bot's
-    own, municipalities of the county."""
-    return FileRules(
-        servers=servers_of(config.bot.allowed_servers, config.matrix.user_id),
-        municipalities=config.bot.county_municipalities,
-    )
 
 
 def _source(files: Files) -> str:
@@ -342,8 +334,8 @@ async def check_files(
     """Check files of any data set: the one path for the CLI and for uploads by chat.
 
     What the import would do is compared with the active version: new coverage holes and
-    a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`). `rules` (see
-    `file_rules`) are what the config allows; None checks no servers and no municipalities.
+    a shrink beyond `shrink_share` hold it for a confirmation (`Checked.held`). `rules` are
+    what the config allows (`check_configured`); None checks no servers and no municipalities.
     Raises NoCatalogue for rosters and staff lists when no catalogue was imported."""
     with full_collections_postponed():
         if dataset is Dataset.CATALOGUE:
@@ -359,6 +351,28 @@ async def check_files(
         return replace(checked, shrink=None) if checked.errors else checked
 
 
+async def check_configured(
+    config: Config, dataset: Dataset, files: Files, store: DataStore, now: datetime
+) -> Checked:
+    """`check_files` with what the config sets: time zone, track hours, shrink guard, and what
+    it allows in data files (Matrix ids on the allowed servers and the bot's own, municipalities
+    of the county)."""
+    rules = FileRules(
+        servers=servers_of(config.bot.allowed_servers, config.matrix.user_id),
+        municipalities=config.bot.county_municipalities,
+    )
+    return await check_files(
+        dataset,
+        files,
+        store,
+        config.bot.timezone,
+        config.hours_of(),
+        now,
+        config.bot.shrink_guard_share,
+        rules,
+    )
+
+
 def format_check(
     checked: Checked, messages: Messages, *, max_errors: int | None = None
 ) -> tuple[list[str], list[str]]:
@@ -366,18 +380,13 @@ def format_check(
     kept (or the first `max_errors` of them), then how many more: a chat answer stays short."""
     out: list[str] = []
     err: list[str] = []
-    error, warning = messages.cli("error"), messages.cli("warning")
-    errors = checked.errors[:max_errors]
-    for problem in errors:
-        err.append(f"{error}: {messages.problem(problem)}")
-    if checked.error_count > len(errors):
-        err.append(f"{error}: {messages.cli('and_more', count=checked.error_count - len(errors))}")
-    warnings = checked.warnings[:MAX_LISTED_WARNINGS]
-    for problem in warnings:
-        err.append(f"{warning}: {messages.problem(problem)}")
-    if checked.warning_count > len(warnings):
-        more = checked.warning_count - len(warnings)
-        err.append(f"{warning}: {messages.cli('and_more', count=more)}")
+    for label, listed, count in (
+        (messages.cli("error"), checked.errors[:max_errors], checked.error_count),
+        (messages.cli("warning"), checked.warnings[:MAX_LISTED_WARNINGS], checked.warning_count),
+    ):
+        err.extend(f"{label}: {messages.problem(problem)}" for problem in listed)
+        if count > len(listed):
+            err.append(f"{label}: {messages.cli('and_more', count=count - len(listed))}")
     if checked.summary and checked.has_content:
         out.append(messages.cli(checked.summary_key, **checked.summary))
         out.extend(messages.cli(key, **params) for key, params in checked.details)
@@ -386,11 +395,3 @@ def format_check(
     if checked.errors:
         err.append(messages.cli("errors_total", count=checked.error_count))
     return out, err
-
-
-def hold_reasons(checked: Checked, *, allow_gaps: bool, allow_shrink: bool) -> dict[str, bool]:
-    """Why an import is held, as message fields: `gaps` and `shrink`."""
-    return {
-        "gaps": checked.stops_for_gaps and not allow_gaps,
-        "shrink": checked.stops_for_shrink and not allow_shrink,
-    }
