@@ -102,7 +102,7 @@ from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.engine.admin import datasets
 from consultbot.engine.delivery.effects import Effects
-from consultbot.engine.service import ConsultService
+from consultbot.engine.intake.inbox import Inbox
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parent.parent
@@ -208,7 +208,7 @@ def instrument(tracer: Tracer) -> None:
         (Session, "wait", "bot.wait_for_sync", none),
         (Session, "crypto_chores", "bot.crypto_chores", none),
         (
-            ConsultService,
+            Inbox,
             "handle_message",
             "bot.handle_message",
             lambda a, k, r: {

@@ -6,7 +6,7 @@ Target: the loop never stalls 100 ms or more, whatever a user with an ordinary a
    in a work directory, the example reference data (rosters/: 70 services, staff, directory),
    an admin, and an in-memory messenger that also serves the files people send (the Matrix
    sync, decryption and HTTP are left out: they do not depend on what the text says).
-2. Feeds hostile input through the bot's intake (`ConsultService.handle_message` and
+2. Feeds hostile input through the bot's intake (`Inbox.handle_message` and
    `handle_file`; a message's fields are read with the Matrix adapter's own functions,
    `message_text.shown_texts` / `is_chat` and `strip_reply_fallback`), one at a time, each
    followed by sending what it queued (`Dispatcher.drain`):
@@ -386,7 +386,7 @@ async def run(workdir: Path, only: str = "") -> list[Row]:
                 continue
             before = len(messenger.log)
             stall, busy, took = await measure(
-                service, ticker, lambda m=incoming: service.handle_message(m)
+                service, ticker, lambda m=incoming: service.inbox.handle_message(m)
             )
             rows.append(Row(label, stall, busy, took, answer_of(messenger, before)))
             print(f"{stall:7.1f} {busy:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)
@@ -408,7 +408,7 @@ async def run(workdir: Path, only: str = "") -> list[Row]:
             )
             before = len(messenger.log)
             stall, busy, took = await measure(
-                service, ticker, lambda f=upload: service.handle_file(f)
+                service, ticker, lambda f=upload: service.inbox.handle_file(f)
             )
             rows.append(Row(label, stall, busy, took, answer_of(messenger, before)))
             print(f"{stall:7.1f} {busy:7.1f} ms stall {took:8.1f} ms  {label}", file=sys.stderr)

@@ -225,7 +225,7 @@ async def running_bot(
         service.retention.start()
         running = [
             tasks.spawn(service.dispatcher.run(), name="outbox", context="the outbox loop"),
-            tasks.spawn(matrix.run(service), name="sync", context="the Matrix sync loop"),
+            tasks.spawn(matrix.run(service.inbox), name="sync", context="the Matrix sync loop"),
         ]
         syncing.append(running[1])
         if lease is not None:

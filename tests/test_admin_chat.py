@@ -67,7 +67,7 @@ async def send_file(
         at=bot.clock.now(),
         direct=True,
     )
-    await bot.service.handle_file(file)
+    await bot.service.inbox.handle_file(file)
     await bot.flush()
     return file
 

@@ -122,8 +122,8 @@ async def test_an_ack_at_the_very_instant_of_the_deadline_has_one_outcome(make: 
         page = bot.messenger.pages()[0].event_id
         bot.clock.current = NOW + ACK_TIMEOUT  # exactly the deadline
         reaction = bot.reaction(K1A, "✅", room, page)
-        ack = after(i % 4, bot.consults, bot.service.handle_reaction(reaction))
-        timer = after(i // 4, bot.consults, bot.service.on_timer(consult))
+        ack = after(i % 4, bot.consults, bot.service.inbox.handle_reaction(reaction))
+        timer = after(i // 4, bot.consults, bot.service.stepper.on_timer(consult))
         await asyncio.gather(ack, timer)
         await bot.flush()
         kinds = await bot.kinds(consult)
@@ -144,7 +144,9 @@ async def test_two_paged_people_acknowledging_at_once_give_one_acknowledgement(
         consult, room = await bot.ask()
         page = bot.messenger.pages()[0].event_id
         first = after(
-            i % 3, bot.consults, bot.service.handle_reaction(bot.reaction(K1A, "✅", room, page))
+            i % 3,
+            bot.consults,
+            bot.service.inbox.handle_reaction(bot.reaction(K1A, "✅", room, page)),
         )
         second = after(0, bot.consults, bot.say(K1B, "!kvittera", room))
         await (asyncio.gather(first, second) if i % 2 else asyncio.gather(second, first))
@@ -170,7 +172,7 @@ async def test_pass_on_and_an_ack_together_have_one_outcome(make: Make) -> None:
         page = bot.messenger.pages()[0].event_id
         reaction = bot.reaction(K1B, "✅", room, page)
         passing = after(i % 4, bot.consults, bot.say(K1A, "!vidare", room))
-        ack = after(i // 4, bot.consults, bot.service.handle_reaction(reaction))
+        ack = after(i // 4, bot.consults, bot.service.inbox.handle_reaction(reaction))
         await asyncio.gather(passing, ack)
         await bot.flush()
         kinds = await bot.kinds(consult)

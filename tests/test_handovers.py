@@ -166,7 +166,7 @@ async def test_a_mention_pill_names_the_colleague(make: Make) -> None:
     from consultbot.ports import IncomingMessage
 
     bot = await ready(make)
-    await bot.service.handle_message(
+    await bot.service.inbox.handle_message(
         IncomingMessage(
             room=KARIN_DM,
             event_id="$pill",
@@ -203,8 +203,8 @@ async def test_an_offer_stored_before_a_crash_is_announced_once_on_replay(make: 
     message = IncomingMessage(
         room=KARIN_DM, event_id="$crashed", sender=K1A, body="!lämna @cilla:localhost", at=NOW
     )
-    await bot.service.handle_message(message)  # the homeserver delivers it again
-    await bot.service.handle_message(message)
+    await bot.service.inbox.handle_message(message)  # the homeserver delivers it again
+    await bot.service.inbox.handle_message(message)
     await bot.flush()
     assert len(await bot.data.handovers()) == 2  # nothing stored twice
     assert len(bot.messenger.said(await cilla_room(bot))) == 2  # the first offer and this one

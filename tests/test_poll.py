@@ -24,7 +24,7 @@ def polls(bot: Bot, kind: str = POLL_START) -> list[dict[str, object]]:
 
 
 async def vote(bot: Bot, user: UserId, room: str, poll: str, outcome: Outcome | None) -> None:
-    await bot.service.handle_vote(
+    await bot.service.inbox.handle_vote(
         IncomingVote(
             room=room,
             event_id=f"$vote{next(VOTE_IDS)}",

@@ -16,7 +16,7 @@ DIRECTORY = [DirectoryEntry(unit="vc-mora", name="Distriktssköterska Mora", pho
 
 
 async def say_in_unfit_room(bot: Bot, sender: UserId, body: str, *faults: Fault) -> None:
-    await bot.service.handle_message(
+    await bot.service.inbox.handle_message(
         IncomingMessage(
             room=GROUP,
             event_id=f"$unfit{len(bot.messenger.log)}-{body}",
@@ -147,7 +147,7 @@ async def test_an_invite_of_someone_on_another_server_into_a_consult_room_is_wit
     bot: Bot,
 ) -> None:
     _, room = await bot.ask()
-    await bot.service.handle_invite(
+    await bot.service.inbox.handle_invite(
         IncomingInvite(
             room=room, event_id="$inv1", inviter=K1A, invitee=OUTSIDER, at=bot.clock.now()
         )
@@ -159,7 +159,7 @@ async def test_an_invite_of_someone_on_another_server_into_a_consult_room_is_wit
 
 
 async def test_invites_in_rooms_that_are_not_consult_rooms_are_left_alone(bot: Bot) -> None:
-    await bot.service.handle_invite(
+    await bot.service.inbox.handle_invite(
         IncomingInvite(
             room=GROUP, event_id="$inv2", inviter=REQ, invitee=OUTSIDER, at=bot.clock.now()
         )

@@ -22,7 +22,7 @@ async def say_in_mixed_room(bot: Bot, sender: UserId, body: str) -> None:
     """A line in a room a user opened where someone from another server is invited: answers
     holding staff numbers go to the asker's private room instead (test_private_answers)."""
     bot.messenger.outsiders.add(GROUP)
-    await bot.service.handle_message(
+    await bot.service.inbox.handle_message(
         IncomingMessage(
             room=GROUP,
             event_id=f"$mixed{next(EVENTS)}",
@@ -136,7 +136,7 @@ async def test_a_private_room_recorded_before_the_policy_is_held_to_it_from_the_
     bot.messenger.unsafe[squatted] = ("creator",)
     await bot.service.start()
 
-    await bot.service.handle_message(
+    await bot.service.inbox.handle_message(
         IncomingMessage(
             room=squatted,
             event_id=f"$squatted{next(EVENTS)}",

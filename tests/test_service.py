@@ -157,7 +157,7 @@ async def test_who_asks_in_english_is_answered_in_english_across_a_restart(bot: 
 
 async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
     message = await bot.say(REQ, ASK)
-    await bot.service.handle_message(message)
+    await bot.service.inbox.handle_message(message)
     await bot.flush()
     assert len(bot.messenger.said(DM)) == 1
     assert len(bot.messenger.actions("create")) == 1
@@ -169,7 +169,7 @@ async def test_the_same_message_twice_creates_one_consult(bot: Bot) -> None:
 async def test_the_same_reaction_twice_acknowledges_once(bot: Bot) -> None:
     consult, room = await bot.ask()
     reaction = await bot.react(K1A, "✅", room, bot.messenger.pages()[0].event_id)
-    await bot.service.handle_reaction(reaction)
+    await bot.service.inbox.handle_reaction(reaction)
     await bot.flush()
     assert (await bot.kinds(consult)).count("acknowledged") == 1
     acknowledged = [t for t in bot.messenger.said(room) if "har kvitterat" in t]
@@ -288,8 +288,8 @@ async def test_ack_and_escalation_never_both_win(make: Make) -> None:
         page = bot.messenger.pages()[0].event_id
         bot.clock.current = NOW + ACK_TIMEOUT + timedelta(seconds=5)
         reaction = bot.reaction(K1A, "✅", room, page)
-        ack = after(i % 4, bot.consults, bot.service.handle_reaction(reaction))
-        timer = after(2 * (i // 4), bot.consults, bot.service.on_timer(consult))
+        ack = after(i % 4, bot.consults, bot.service.inbox.handle_reaction(reaction))
+        timer = after(2 * (i // 4), bot.consults, bot.service.stepper.on_timer(consult))
         await (asyncio.gather(ack, timer) if i % 2 else asyncio.gather(timer, ack))
         await bot.flush()
 
@@ -330,7 +330,7 @@ async def test_crash_before_anything_was_sent_loses_nothing(tmp_path: Path, open
     consult = ConsultId("K-000001")
     # The page has not gone out: its time has not begun; the timer is the check that it does.
     assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT
-    await bot.service.handle_message(message)  # the sync replays the old event: ignored
+    await bot.service.inbox.handle_message(message)  # the sync replays the old event: ignored
     bot.clock.advance(timedelta(minutes=3))  # the restart came later
     await bot.flush()
     assert bot.timers.due[consult][0] == NOW + timedelta(minutes=3) + ACK_TIMEOUT
@@ -753,7 +753,7 @@ def heard(body: str = "", *, sender: UserId = REQ, **kwargs: Any) -> IncomingMes
 async def test_a_personal_number_anywhere_in_a_message_is_redacted(
     bot: Bot, message: IncomingMessage
 ) -> None:
-    await bot.service.handle_message(message)
+    await bot.service.inbox.handle_message(message)
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.room == DM and redact.event_id == message.event_id
@@ -767,7 +767,7 @@ async def test_in_a_room_unfit_for_answers_the_number_is_redacted_without_a_word
     bot: Bot,
 ) -> None:
     message = heard("pat 19121212-1212", unfit=(Fault.UNENCRYPTED,))
-    await bot.service.handle_message(message)
+    await bot.service.inbox.handle_message(message)
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.event_id == message.event_id
@@ -782,7 +782,7 @@ async def test_a_reaction_whose_key_is_a_personal_number_is_redacted(bot: Bot, k
     consult, room = await bot.ask()
     before = await bot.state(consult)
     reaction = bot.reaction(K1A, key, room)
-    await bot.service.handle_reaction(reaction)
+    await bot.service.inbox.handle_reaction(reaction)
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.room == room and redact.event_id == reaction.event_id
@@ -794,7 +794,7 @@ async def test_a_reaction_with_a_personal_number_in_an_unfit_room_is_redacted_wi
     bot: Bot,
 ) -> None:
     reaction = replace(bot.reaction(REQ, "19121212-1212", DM), unfit=(Fault.UNENCRYPTED,))
-    await bot.service.handle_reaction(reaction)
+    await bot.service.inbox.handle_reaction(reaction)
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.event_id == reaction.event_id
@@ -803,7 +803,7 @@ async def test_a_reaction_with_a_personal_number_in_an_unfit_room_is_redacted_wi
 
 async def test_a_notice_emote_or_edit_is_never_a_command(bot: Bot) -> None:
     # An edit of a command is not a new command, nor is it answered with the hint.
-    await bot.service.handle_message(heard(other_text=(f"* {ASK}", ASK), read_only=True))
+    await bot.service.inbox.handle_message(heard(other_text=(f"* {ASK}", ASK), read_only=True))
     await bot.flush()
     assert bot.messenger.log == []
     assert await bot.consults.consult(ConsultId("K-000001")) is None
@@ -822,7 +822,7 @@ async def test_a_file_named_with_a_personal_number_is_redacted(bot: Bot) -> None
         direct=True,
         other_text=("remiss.pdf", "remiss 19121212-1212.pdf"),
     )
-    await bot.service.handle_file(upload)
+    await bot.service.inbox.handle_file(upload)
     await bot.flush()
     [redact] = bot.messenger.actions("redact")
     assert redact.event_id == upload.event_id

@@ -7,7 +7,8 @@
 
 - `stepper.Stepper` is the one writer of the consult log: every input (a chat command the
   inbox resolved, a deadline, what the outbox reports) is stepped and recorded there;
-- `inbox.Inbox` turns Matrix events into inputs and plain replies;
+- `inbox.Inbox` turns Matrix events into inputs and plain replies (it is what the Matrix
+  adapter delivers events to: `MatrixBot.run(service.inbox)` in app.py);
 - `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy) and reports
   what it did to the stepper (`Reports`);
 - `views.ConsultRenderer` builds what the templates show;
@@ -26,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from consultbot.config import Config
-from consultbot.domain.types import ConsultId, Track, UserId
+from consultbot.domain.types import Track, UserId
 from consultbot.engine.admin.posts import AdminPosts
 from consultbot.engine.delivery.outbox import Dispatcher, retry_delay
 from consultbot.engine.delivery.pool import RoomPool
@@ -41,11 +42,6 @@ from consultbot.ports import (
     ConsultStore,
     DataStore,
     FileSource,
-    IncomingFile,
-    IncomingInvite,
-    IncomingMessage,
-    IncomingReaction,
-    IncomingVote,
     Messenger,
     Timers,
 )
@@ -169,36 +165,6 @@ class ConsultService:
         await self.inbox.start()
         await self.reminders.start()
         self.dispatcher.kick()
-
-    # What the Matrix adapter delivers (adapters/matrix/session.py `Handler`) and the timers call.
-
-    async def handle_message(self, message: IncomingMessage) -> None:
-        """A text message (see `Inbox.handle_message`)."""
-        await self.inbox.handle_message(message)
-
-    async def handle_reaction(self, reaction: IncomingReaction) -> None:
-        """A reaction (see `Inbox.handle_reaction`)."""
-        await self.inbox.handle_reaction(reaction)
-
-    async def handle_file(self, file: IncomingFile) -> None:
-        """A file (see `Inbox.handle_file`)."""
-        await self.inbox.handle_file(file)
-
-    async def handle_invite(self, invite: IncomingInvite) -> None:
-        """An invite of someone on a server not allowed (see `Inbox.handle_invite`)."""
-        await self.inbox.handle_invite(invite)
-
-    async def handle_vote(self, vote: IncomingVote) -> None:
-        """A vote in the outcome poll (see `Inbox.handle_vote`)."""
-        await self.inbox.handle_vote(vote)
-
-    async def on_timer(self, consult: ConsultId) -> None:
-        """A consult's deadline (see `Stepper.on_timer`)."""
-        await self.stepper.on_timer(consult)
-
-    def allowed(self, user: str) -> bool:
-        """True for users on one of the allowed homeservers."""
-        return self.inbox.allowed(user)
 
 
 def _files_of(messenger: Messenger) -> FileSource | None:

@@ -63,9 +63,9 @@ async def test_an_ack_at_the_instant_of_the_deadline_has_one_outcome(
                     await eventually(
                         lambda: bot.store.is_handled(ack), within=60, what="the ✅ handled"
                     )
-                    await bot.service.on_timer(consult_id)
+                    await bot.service.stepper.on_timer(consult_id)
                 elif order == "deadline_first":
-                    await bot.service.on_timer(consult_id)
+                    await bot.service.stepper.on_timer(consult_id)
                     ack = await l1.react(room, page.event_id, "✅")
                 else:
                     # The bot's next sync waits at the proxy (a typing notice ends the one under
@@ -76,7 +76,7 @@ async def test_an_ack_at_the_instant_of_the_deadline_has_one_outcome(
                         await proxy.held.wait()
                     ack = await l1.react(room, page.event_id, "✅")
                     proxy.release()
-                    await bot.service.on_timer(consult_id)
+                    await bot.service.stepper.on_timer(consult_id)
 
                 async def settled() -> bool:
                     return await bot.store.is_handled(ack) and await bot.store.pending() == []

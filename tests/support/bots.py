@@ -216,14 +216,14 @@ class Bot:
             at=self.clock.now(),
             direct=room == DM if direct is None else direct,
         )
-        await self.service.handle_message(message)
+        await self.service.inbox.handle_message(message)
         return message
 
     async def react(
         self, sender: UserId, key: str, room: str, reacts_to: str = ""
     ) -> IncomingReaction:
         reaction = self.reaction(sender, key, room, reacts_to)
-        await self.service.handle_reaction(reaction)
+        await self.service.inbox.handle_reaction(reaction)
         return reaction
 
     def reaction(

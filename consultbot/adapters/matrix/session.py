@@ -40,7 +40,7 @@ class LoginFailed(ConsultbotError):
 
 
 class Handler(Protocol):
-    """What the sync loop delivers events to (the service)."""
+    """What the sync loop delivers events to (the inbox, engine/intake/inbox.py)."""
 
     async def handle_message(self, message: IncomingMessage) -> None:
         """A text message."""
