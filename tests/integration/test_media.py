@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 
 from consultbot.adapters.matrix.media import (
-    AttachmentTooLarge,
     MediaError,
     attachment,
     fetch,
@@ -19,6 +18,7 @@ from consultbot.adapters.matrix.media import (
 )
 from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.ports import FileTooLarge
 
 if TYPE_CHECKING:
     from .conftest import NewUser
@@ -84,12 +84,12 @@ async def test_a_file_larger_than_the_limit_is_refused_with_its_size(
     await admin.send_file(room, ROSTER, name="schema.csv", mimetype="text/csv")
     item = attachment((await bot.wait_for(_file_from(admin.user_id, room))).source["content"])
     assert item is not None
-    with pytest.raises(AttachmentTooLarge) as refused:
+    with pytest.raises(FileTooLarge) as refused:
         await fetch(bot.client, item, max_bytes=len(ROSTER) - 1)
     assert refused.value.size == len(ROSTER)
     # A sender who understates the size is caught after the download.
     understated = type(item)(**{**item.__dict__, "size": 10})
-    with pytest.raises(AttachmentTooLarge):
+    with pytest.raises(FileTooLarge):
         await fetch(bot.client, understated, max_bytes=len(ROSTER) - 1)
 
 

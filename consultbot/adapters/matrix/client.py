@@ -24,7 +24,6 @@ from nio import (
     RoomGetEventResponse,
     RoomKickError,
     RoomMessageText,
-    RoomPutStateResponse,
     RoomRedactError,
     RoomSendResponse,
 )
@@ -43,7 +42,6 @@ from consultbot.ports import (
     ConsultStore,
     Content,
     FileSource,
-    FileTooLarge,
     IncomingFile,
     Messenger,
 )
@@ -102,12 +100,13 @@ class MatrixBot(Messenger, FileSource):
     @property
     def device_id(self) -> str:
         """This instance's Matrix device (after login)."""
-        return self.session.device_id
+        client = self.session.client
+        return str(client.device_id) if client is not None else ""
 
     @property
     def rate_limited(self) -> int:
         """HTTP 429 answers seen (for consultbot/engine/metrics.py)."""
-        return self.session.rate_limited
+        return int(getattr(self.session.client, "rate_limited", 0))
 
     @property
     def last_sync(self) -> float | None:
@@ -290,9 +289,7 @@ class MatrixBot(Messenger, FileSource):
         self, room: str, kind: str, state_key: str, content: dict[str, Any]
     ) -> None:
         await self.rooms.vet_any(room)
-        put = await self.session.nio.room_put_state(room, kind, content, state_key=state_key)
-        if not isinstance(put, RoomPutStateResponse):
-            raise RuntimeError(f"could not set {kind} in {room}: {put}")
+        await self.session.put_state(room, kind, content, state_key=state_key)
 
     # -- FileSource ----------------------------------------------------------------------------
 
@@ -302,7 +299,5 @@ class MatrixBot(Messenger, FileSource):
             raise OSError(f"{file.event_id} carries no file")
         try:
             return await media.fetch(self.session.nio, item, max_bytes=max_bytes)
-        except media.AttachmentTooLarge as exc:
-            raise FileTooLarge(exc.size) from None
         except media.MediaError as exc:
             raise OSError(str(exc)) from None

@@ -17,21 +17,13 @@ from nio import AsyncClient, MemoryDownloadResponse, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from consultbot.domain.errors import ConsultbotError
+from consultbot.ports import FileTooLarge
 
 FILE_MSGTYPES = frozenset({"m.file", "m.image"})
 
 
 class MediaError(ConsultbotError):
     """An attachment could not be fetched or sent."""
-
-
-class AttachmentTooLarge(MediaError):
-    """An attachment is larger than the bot accepts."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"attachment of {size} bytes is larger than {limit} bytes")
-        self.size = size
-        self.limit = limit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,15 +79,15 @@ def _encryption_ok(file: Mapping[str, Any]) -> bool:
 
 
 async def fetch(client: AsyncClient, item: Attachment, *, max_bytes: int) -> bytes:
-    """The attachment's plain bytes; AttachmentTooLarge or MediaError when that fails."""
+    """The attachment's plain bytes; FileTooLarge or MediaError when that fails."""
     if item.size is not None and item.size > max_bytes:
-        raise AttachmentTooLarge(item.size, max_bytes)
+        raise FileTooLarge(item.size)
     response = await client.download(mxc=item.url)
     if not isinstance(response, MemoryDownloadResponse):
         raise MediaError(f"download of {item.url} failed: {response}")
     data = bytes(response.body)
     if len(data) > max_bytes:
-        raise AttachmentTooLarge(len(data), max_bytes)
+        raise FileTooLarge(len(data))
     if item.encryption is None:
         return data
     try:

@@ -20,13 +20,12 @@ from nio import (
     RoomCreateResponse,
     RoomInviteError,
     RoomPreset,
-    RoomPutStateResponse,
 )
 from nio.api import Api
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.matrix.room_policy import CREATION_KEY
-from consultbot.adapters.matrix.rooms import LOCKED_TYPES, PL, RoomBook, joined
+from consultbot.adapters.matrix.rooms import RoomBook, joined
 from consultbot.adapters.matrix.session import Session
 from consultbot.domain.types import UserId
 
@@ -168,12 +167,10 @@ class Provisioner:
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         await self.rooms.vet_any(room)
-        for put in await asyncio.gather(
-            self.session.nio.room_put_state(room, "m.room.name", {"name": name}),
-            self.session.nio.room_put_state(room, "m.room.topic", {"topic": topic}),
-        ):
-            if not isinstance(put, RoomPutStateResponse):
-                raise RuntimeError(f"could not name the room {room}: {put}")
+        await asyncio.gather(
+            self.session.put_state(room, "m.room.name", {"name": name}),
+            self.session.put_state(room, "m.room.topic", {"topic": topic}),
+        )
 
     def _learn_invited(self, room: str, users: Sequence[str]) -> None:
         """The page need not wait for invites to come back through sync: nio learns the
@@ -247,7 +244,7 @@ class Provisioner:
                 continue
             # Read from the server, not from sync: a migration, once, and exact.
             current: dict[str, dict[str, Any] | None] = {}
-            for kind in (*LOCKED_TYPES, PL):
+            for kind in room_policy.LOCKDOWN_TYPES:
                 answer = await client.room_get_state_event(room_id, kind)
                 content = getattr(answer, "content", None)
                 current[kind] = content if isinstance(content, dict) else None

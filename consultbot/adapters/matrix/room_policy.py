@@ -34,6 +34,14 @@ CHECKED_TYPES = (
     "m.room.guest_access",
     "m.room.history_visibility",
 )
+#: The state types `lockdown_changes` brings up to the policy (encryption is never changed).
+LOCKDOWN_TYPES = (
+    "m.room.server_acl",
+    "m.room.guest_access",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+    "m.room.power_levels",
+)
 MEGOLM = "m.megolm.v1.aes-sha2"
 
 #: Content versions of the locked-down state; bump when the policy changes, and rooms created
@@ -99,21 +107,14 @@ def power_levels(users: Mapping[str, int] | None = None) -> dict[str, Any]:
 
 def locked_state(servers: Iterable[str]) -> list[dict[str, Any]]:
     """The state events a consult room is created with (besides power levels)."""
-    return [
-        {
-            "type": "m.room.encryption",
-            "state_key": "",
-            "content": {"algorithm": MEGOLM},
-        },
-        {
-            "type": "m.room.history_visibility",
-            "state_key": "",
-            "content": {"history_visibility": "shared"},
-        },
-        {"type": "m.room.server_acl", "state_key": "", "content": server_acl(servers)},
-        {"type": "m.room.guest_access", "state_key": "", "content": {"guest_access": "forbidden"}},
-        {"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "invite"}},
-    ]
+    contents = {
+        "m.room.encryption": {"algorithm": MEGOLM},
+        "m.room.history_visibility": {"history_visibility": "shared"},
+        "m.room.server_acl": server_acl(servers),
+        "m.room.guest_access": {"guest_access": "forbidden"},
+        "m.room.join_rules": {"join_rule": "invite"},
+    }
+    return [{"type": kind, "state_key": "", "content": body} for kind, body in contents.items()]
 
 
 def lockdown_changes(
@@ -121,11 +122,10 @@ def lockdown_changes(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The state events (type, content) that bring an older room up to the policy.
 
-    `current` maps each state type in `locked_state` plus `m.room.power_levels` to the room's
-    content for it (None when the room has none). Members' own levels are kept up to
-    `OTHERS_CEILING`: nobody but the bot keeps a level that could change the room. The bot's
-    own entry is kept as it is (absent in room version 12 and later, where the creator is not
-    listed).
+    `current` maps each of `LOCKDOWN_TYPES` to the room's content for it (None when the room
+    has none). Members' own levels are kept up to `OTHERS_CEILING`: nobody but the bot keeps a
+    level that could change the room. The bot's own entry is kept as it is (absent in room
+    version 12 and later, where the creator is not listed).
     """
     servers = tuple(servers)
     wanted: list[tuple[str, dict[str, Any]]] = [

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from nio import RoomGetStateResponse, RoomPutStateResponse, SyncResponse
+from nio import RoomGetStateResponse, SyncResponse
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.matrix.nio_client import from_decryption
@@ -23,15 +23,8 @@ from consultbot.ports import RoomRefused, UnsafeRoom
 
 log = logging.getLogger(__name__)
 
-PL = "m.room.power_levels"
 #: Faults the bot sets right itself in a room it alone controls (`RoomBook.vet`).
 REPAIRABLE = frozenset({"join_rule", "server_acl"})
-LOCKED_TYPES = (
-    "m.room.server_acl",
-    "m.room.guest_access",
-    "m.room.join_rules",
-    "m.room.history_visibility",
-)
 WAIT_FOR_ROOM = 30.0
 _UNKNOWN = audience.RoomFacts(encrypted=False, join_rule="", members=())
 
@@ -200,7 +193,8 @@ class RoomBook:
             await wait(lambda: "m.room.encryption" in self.state[room], WAIT_FOR_ROOM)
         faults = self.faults(room)
         if faults and set(faults) <= REPAIRABLE:
-            await self._repair(room)
+            sync_state = self.state[room]
+            await self.lock_down(room, {t: sync_state.get(t) for t in room_policy.LOCKDOWN_TYPES})
             faults = self.faults(room)
         if faults:
             self.unsafe[room] = faults
@@ -232,20 +226,13 @@ class RoomBook:
             log.error("%s is not the bot's and not fit for it (%s): nothing sent", room, found)
             raise RoomRefused(room, found, fit=False)
 
-    async def _repair(self, room: str) -> None:
-        """Put the policy's join rule, ACL (and the rest of the lockdown) into `room`."""
-        current = {kind: self.state[room].get(kind) for kind in (*LOCKED_TYPES, PL)}
-        await self.lock_down(room, current)
-
     async def lock_down(self, room: str, current: Mapping[str, dict[str, Any] | None]) -> int:
         """Set the state events the policy changes in `room` (its `current` state of the
         locked types); how many it took."""
         session = self.session
         changes = room_policy.lockdown_changes(session.user_id, session.servers, current)
         for kind, content in changes:
-            put = await session.nio.room_put_state(room, kind, content)
-            if not isinstance(put, RoomPutStateResponse):
-                raise RuntimeError(f"could not set {kind} in {room}: {put}")
+            await session.put_state(room, kind, content)
             self.state.setdefault(room, {})[kind] = content
             log.info("room %s: %s set to the policy's", room, kind)
         return len(changes)

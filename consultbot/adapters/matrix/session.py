@@ -11,7 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from nio import LocalProtocolError, LoginResponse, MegolmEvent, WhoamiResponse
+from nio import (
+    LocalProtocolError,
+    LoginResponse,
+    MegolmEvent,
+    RoomPutStateResponse,
+    WhoamiResponse,
+)
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.matrix.nio_client import Client, client_config, encryption_available
@@ -40,25 +46,17 @@ class LoginFailed(ConsultbotError):
 
 
 class Handler(Protocol):
-    """What the sync loop delivers events to (the inbox, engine/intake/inbox.py)."""
+    """What the sync loop delivers events to (the inbox, engine/intake/inbox.py): a file is an
+    m.file or m.image, encrypted or not; a vote is one in an MSC3381 poll (unstable or stable
+    event type); an invite is of a person on a server that is not allowed into a room the bot
+    is in. `allowed` is true for users on an allowed homeserver."""
 
-    async def handle_message(self, message: IncomingMessage) -> None:
-        """A text message."""
-
-    async def handle_reaction(self, reaction: IncomingReaction) -> None:
-        """A reaction."""
-
-    async def handle_file(self, file: IncomingFile) -> None:
-        """A file (m.file or m.image, encrypted or not)."""
-
-    async def handle_vote(self, vote: IncomingVote) -> None:
-        """A vote in a poll (MSC3381, unstable or stable event type)."""
-
-    async def handle_invite(self, invite: IncomingInvite) -> None:
-        """Someone invited a person on a server that is not allowed into a room the bot is in."""
-
-    def allowed(self, user: str) -> bool:
-        """True for users on an allowed homeserver."""
+    async def handle_message(self, message: IncomingMessage) -> None: ...
+    async def handle_reaction(self, reaction: IncomingReaction) -> None: ...
+    async def handle_file(self, file: IncomingFile) -> None: ...
+    async def handle_vote(self, vote: IncomingVote) -> None: ...
+    async def handle_invite(self, invite: IncomingInvite) -> None: ...
+    def allowed(self, user: str) -> bool: ...
 
 
 class Session:
@@ -96,16 +94,6 @@ class Session:
         assert self.client is not None
         return self.client
 
-    @property
-    def device_id(self) -> str:
-        """This instance's Matrix device (after login)."""
-        return str(self.client.device_id) if self.client is not None else ""
-
-    @property
-    def rate_limited(self) -> int:
-        """HTTP 429 answers seen (for consultbot/engine/metrics.py)."""
-        return int(getattr(self.client, "rate_limited", 0))
-
     # -- waiting for sync -------------------------------------------------------------------
 
     async def wait(self, predicate: Callable[[], bool], seconds: float) -> bool:
@@ -121,6 +109,14 @@ class Session:
         """A sync was handled: whoever waits on what it brought looks again."""
         async with self._synced:
             self._synced.notify_all()
+
+    async def put_state(
+        self, room: str, kind: str, content: dict[str, Any], *, state_key: str = ""
+    ) -> None:
+        """Set one state event in `room`; RuntimeError when the homeserver refuses it."""
+        put = await self.nio.room_put_state(room, kind, content, state_key=state_key)
+        if not isinstance(put, RoomPutStateResponse):
+            raise RuntimeError(f"could not set {kind} in {room}: {put}")
 
     # -- keys ---------------------------------------------------------------------------------
 
