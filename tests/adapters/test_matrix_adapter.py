@@ -65,7 +65,7 @@ async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) ->
 
     b = bot(tmp_path)
     with_room(b)
-    b.handler = Flaky()
+    b.session.handler = Flaky()
     for event in (text_event("$bad", "!hjälp"), text_event("$good", "!hjälp")):
         await b.sync.handle_event("!room:localhost", event)
     assert handled == ["$good"]
@@ -81,7 +81,7 @@ async def test_the_bots_own_messages_are_not_handled(tmp_path: Path) -> None:
         async def handle_message(self, message: IncomingMessage) -> None:
             seen.append(message.event_id)
 
-    b.handler = Recorder()  # type: ignore[assignment]
+    b.session.handler = Recorder()  # type: ignore[assignment]
     own = text_event("$own", "!hjälp")
     own.sender = "@bot:localhost"
     await b.sync.handle_event("!room:localhost", own)
@@ -327,7 +327,7 @@ async def test_text_outside_a_readable_message_reaches_the_guard_read_only(
     b = bot(tmp_path)
     with_room(b)
     inbox = Inbox()
-    b.handler = inbox  # type: ignore[assignment]
+    b.session.handler = inbox  # type: ignore[assignment]
     await b.sync.handle_event("!room:localhost", event)
     [message] = inbox.messages
     assert message.event_id == "$shown" and message.sender == "@doc:localhost"
@@ -339,7 +339,7 @@ async def test_the_bots_own_poll_is_not_read_and_votes_still_count(tmp_path: Pat
     b = bot(tmp_path)
     with_room(b)
     inbox = Inbox()
-    b.handler = inbox  # type: ignore[assignment]
+    b.session.handler = inbox  # type: ignore[assignment]
     own = poll_by("@bot:localhost", "Hur gick det?")
     for parse in (Event.parse_event, Event.parse_decrypted_event):
         await b.sync.handle_event("!room:localhost", parse(own))

@@ -86,7 +86,7 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
 
     bot = offline_bot(tmp_path / "store")
     with_room(bot)
-    bot.handler = Handler()
+    bot.session.handler = Handler()
     source = {
         "type": "m.room.message",
         "event_id": "$odd",

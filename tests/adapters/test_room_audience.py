@@ -104,7 +104,7 @@ class InvitedClient:
 
 def matrix_bot(tmp_path: Path) -> MatrixBot:
     b = offline_bot(tmp_path / "store", BOT)
-    b.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
+    b.session.handler = SimpleNamespace(allowed=lambda user: user != EVE)  # type: ignore[assignment]
     return b
 
 
@@ -222,7 +222,7 @@ async def test_the_configured_admin_room_is_kept_only_when_fit_and_made_by_the_b
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.session.client = client  # type: ignore[assignment]
-    assert await b.join_room("#admins:region.se", makers=(ANNA,)) == joined
+    assert await b.doors.join_room("#admins:region.se", makers=(ANNA,)) == joined
     assert ("leave" in client.calls) is (joined is None)
 
 

@@ -63,9 +63,8 @@ class Nobody:
 async def started(config: MatrixConfig) -> tuple[MatrixBot, asyncio.Task[None]]:
     """A bot process's Matrix side: logged in (the saved device) and syncing."""
     bot = MatrixBot(config, MemoryConsultStore())
-    bot.handler = Nobody()
     await bot.login()
-    return bot, asyncio.create_task(bot.run())
+    return bot, asyncio.create_task(bot.run(Nobody()))
 
 
 async def stopped(bot: MatrixBot, running: asyncio.Task[None]) -> None:

@@ -84,15 +84,6 @@ class MatrixBot(Messenger, FileSource):
     # -- the session ----------------------------------------------------------------------------
 
     @property
-    def handler(self) -> Handler | None:
-        """Where events go (the service)."""
-        return self.session.handler
-
-    @handler.setter
-    def handler(self, handler: Handler | None) -> None:
-        self.session.handler = handler
-
-    @property
     def user_id(self) -> str:
         """The bot's Matrix id."""
         return self.session.user_id
@@ -157,11 +148,6 @@ class MatrixBot(Messenger, FileSource):
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.provisioner.invite(room, users)
-
-    async def join_room(self, room: str, *, makers: Sequence[str] = ()) -> str | None:
-        """Join a room by id or alias if it is fit and made by the bot or one of `makers`
-        (membership.py); its id, or None."""
-        return await self.doors.join_room(room, makers=makers)
 
     async def leave(self, room: str) -> None:
         await self.doors.leave(room)

@@ -19,7 +19,6 @@ from typing import Any
 from consultbot.domain.chat.personal_numbers import html_text
 from consultbot.domain.consult.polls import POLL_START_TYPES
 
-CHAT_MSGTYPE = "m.text"
 _TEXT_FIELDS = ("body", "filename")
 _SHOWN_AS_MESSAGE = frozenset({"m.room.message", "m.sticker"})
 # Extensible events (MSC1767): a text as one string (unstable), or as a list of
@@ -49,16 +48,13 @@ def shown_texts(content: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def is_edit(content: Mapping[str, Any]) -> bool:
-    """True for an edit (`m.relates_to.rel_type` `m.replace`) of an earlier message."""
-    relates = content.get("m.relates_to")
-    return isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace"
-
-
 def is_chat(content: Mapping[str, Any]) -> bool:
     """True for a message the bot reads as chat (a command or an answer): a plain `m.text`
-    that is not an edit. Notices, emotes, media and edits are only read for personnummer."""
-    return content.get("msgtype") == CHAT_MSGTYPE and not is_edit(content)
+    that is not an edit (`m.relates_to.rel_type` `m.replace`). Notices, emotes, media and
+    edits are only read for personnummer."""
+    relates = content.get("m.relates_to")
+    edit = isinstance(relates, Mapping) and relates.get("rel_type") == "m.replace"
+    return content.get("msgtype") == "m.text" and not edit
 
 
 def _extensible_texts(holder: Any) -> Iterator[str]:
