@@ -85,7 +85,6 @@ class MatrixBot(Messenger, FileSource):
 
     @property
     def user_id(self) -> str:
-        """The bot's Matrix id."""
         return self.session.user_id
 
     @property
@@ -105,7 +104,6 @@ class MatrixBot(Messenger, FileSource):
         return self.sync.last_sync
 
     async def login(self) -> None:
-        """Log in (or restore the saved device), load the crypto store, set the display name."""
         await self.session.login()
 
     async def close(self) -> None:

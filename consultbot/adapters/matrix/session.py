@@ -186,10 +186,8 @@ class Session:
             if not isinstance(who, WhoamiResponse) or not who.device_id:
                 raise LoginFailed("the access_token was refused by the homeserver")
             client.restore_login(self.config.user_id, who.device_id, self.config.access_token)
-        elif saved and await self._restore(saved):
-            pass
-        else:
-            await self._password_login(saved.get("device_id") if saved else None)
+        elif not (saved and await self._restore(saved)):
+            await self._password_login(saved.get("device_id"))
         self._private_store()
         await self._set_display_name()
         log.info("logged in as %s, device %s", client.user_id, client.device_id)
@@ -228,17 +226,13 @@ class Session:
         if not isinstance(response, LoginResponse):
             raise LoginFailed(f"login as {self.config.user_id} failed: {response}")
         path = self._credentials_file()
-        path.write_text(
-            json.dumps(
-                {
-                    "homeserver": self.config.homeserver,
-                    "user_id": response.user_id,
-                    "device_id": response.device_id,
-                    "access_token": response.access_token,
-                }
-            ),
-            encoding="utf-8",
-        )
+        saved = {
+            "homeserver": self.config.homeserver,
+            "user_id": response.user_id,
+            "device_id": response.device_id,
+            "access_token": response.access_token,
+        }
+        path.write_text(json.dumps(saved), encoding="utf-8")
         os.chmod(path, 0o600)
 
     async def _set_display_name(self) -> None:
