@@ -61,15 +61,6 @@ def strip_reply_fallback(body: str, source: dict[str, Any]) -> str:
     return "\n".join(rest).lstrip("\n")
 
 
-def _texts_shown(event: Any) -> tuple[str, ...]:
-    """What an event that is no readable message shows people (message_text.event_texts). The
-    type is read from the event's source: nio gives none to an event it could not parse."""
-    if not isinstance(event, (BadEvent, UnknownBadEvent, StickerEvent, UnknownEvent)):
-        return ()
-    kind = event.source.get("type") if isinstance(event.source, dict) else None
-    return event_texts(kind, _content(event.source)) if isinstance(kind, str) else ()
-
-
 class EventReader:
     """Hands each event of a room the bot is in to the service, as the value it reads."""
 
@@ -100,8 +91,8 @@ class EventReader:
                     unfit=await self.rooms.unfit(room_id) or (),
                 )
             )
-        elif texts := _texts_shown(event):
-            await self._shown(room_id, event, at, texts)
+        elif isinstance(event, (BadEvent, UnknownBadEvent, StickerEvent, UnknownEvent)):
+            await self._shown(room_id, event, at)
 
     @property
     def _handler(self) -> Handler:
@@ -180,11 +171,15 @@ class EventReader:
             )
         )
 
-    async def _shown(self, room_id: str, event: Any, at: datetime, texts: tuple[str, ...]) -> None:
-        # A sticker, a user's poll, a message nio could not parse: read for personnummer only.
-        # The bot's own outcome poll never comes here (sync.py skips its events).
-        event_id, sender = event.source.get("event_id"), event.source.get("sender")
-        if isinstance(event_id, str) and isinstance(sender, str) and sender != self.session.user_id:
+    async def _shown(self, room_id: str, event: Any, at: datetime) -> None:
+        # A sticker, a user's poll, a message nio could not parse (nio gives it no type: read
+        # from its source): read for personnummer only. The bot's own outcome poll never comes
+        # here (sync.py skips its events).
+        source = event.source if isinstance(event.source, dict) else {}
+        kind, event_id, sender = source.get("type"), source.get("event_id"), source.get("sender")
+        texts = event_texts(kind, _content(source)) if isinstance(kind, str) else ()
+        mine = sender == self.session.user_id
+        if texts and isinstance(event_id, str) and isinstance(sender, str) and not mine:
             await self._hand_message(
                 room_id, event_id=event_id, sender=sender, at=at, texts=texts, read_only=True
             )
