@@ -1,15 +1,6 @@
-"""matrix-nio's client as the bot needs it: encryption and HTTP patches.
-
-- nio retries connection errors forever; its wait is capped at one second here so that the bot
-  catches up quickly after a homeserver outage (`client_config`). HTTP 429 is waited out as the
-  server asks: nio reads only `retry_after_ms` in the body, so an HTTP `Retry-After` header (as
-  a proxy or load balancer in front of the homeserver sends it) is read here (`Client`).
-- Sending into an encrypted room shares the room key only with members nio knows at that
-  moment. A share already under way when a member is learned would still be used for the next
-  message: no message is encrypted under a key a member's device lacks (`Client.encrypt`).
-- nio turns a decrypted event into whatever type its plaintext names and applies it to its
-  room model; the sender alone writes that plaintext. A decrypted event posing as room state
-  is dropped before nio sees it (`as_message`), and decrypted events are never read as state.
+"""matrix-nio's client as the bot needs it: its encryption and HTTP patches (`Client`), its
+settings (`client_config`), and what the bot and nio's room model may see of a decrypted event
+(`as_message`).
 """
 
 from __future__ import annotations
@@ -169,9 +160,10 @@ def writes_rooms(method: str, path: str) -> bool:
 
 
 class Client(AsyncClient):  # type: ignore[misc]
-    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer (and counting
-    those answers: nio waits them out), and sending no message under a room key that some
-    member's device did not get.
+    """nio's client, honouring the HTTP `Retry-After` header of a 429 answer (nio reads only
+    `retry_after_ms` in the body; a proxy or load balancer in front of the homeserver sends the
+    header), counting those answers (nio waits them out), and sending no message under a room
+    key that some member's device did not get.
 
     Every request that changes a room first asks `guard` (when set), which raises when this
     instance may not send (a standby, or a leader whose lease is lapsing: adapters/sql/lease.py).
