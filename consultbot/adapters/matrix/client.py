@@ -28,7 +28,7 @@ from nio import (
     RoomSendResponse,
 )
 
-from consultbot.adapters.matrix import media
+from consultbot.adapters.matrix import media, room_policy
 from consultbot.adapters.matrix.events import EventReader
 from consultbot.adapters.matrix.membership import Doorkeeper
 from consultbot.adapters.matrix.nio_client import AUDIENCE_CHECK
@@ -128,7 +128,7 @@ class MatrixBot(Messenger, FileSource):
         self.rooms.own.add(room)
 
     def pool_policy(self) -> str:
-        return self.provisioner.pool_policy()
+        return f"{room_policy.POLICY_VERSION}:{','.join(self.session.servers)}"
 
     async def create_room(
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]

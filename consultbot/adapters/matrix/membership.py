@@ -1,9 +1,5 @@
 """Joining and leaving rooms: the invites the bot accepts or declines, the configured admin
 room, and leaving (and forgetting) a room.
-
-An invite's state is what the inviter's server says; once joined, the room's real state is
-checked again. An alias, or an id, names whatever room holds it: only the creator of a room
-proves whose room it is.
 """
 
 from __future__ import annotations

@@ -137,9 +137,6 @@ class Provisioner:
         self.rooms.own.add(room)
         return True
 
-    def pool_policy(self) -> str:
-        return f"{room_policy.POLICY_VERSION}:{','.join(self.session.servers)}"
-
     async def create_pool_room(self) -> str:
         client = self.session.nio
         response = await client.room_create(

@@ -2,8 +2,6 @@
 
 - nio's own sync-token store saves the position before callbacks run, so a crash would lose
   events. Here the position is saved in the database only after a whole batch is handled.
-- nio keeps rooms in memory only. The first sync of a run asks for the full room state since
-  the saved position, so that the bot knows its rooms and sees what it missed in one response.
 - A standby instance (docs/failover.md) syncs the same way, handling nothing, so that its
   device receives the room keys people's clients send it.
 """
