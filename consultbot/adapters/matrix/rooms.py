@@ -92,9 +92,8 @@ class RoomBook:
     def learn_state(self, room: str, event: Mapping[str, Any]) -> None:
         """One raw state event of `room`, kept if the room policy reads it."""
         kind, content = event.get("type"), event.get("content")
-        if kind not in room_policy.CHECKED_TYPES or event.get("state_key") != "":
-            return
-        if not isinstance(content, dict):
+        checked = kind in room_policy.CHECKED_TYPES and event.get("state_key") == ""
+        if not checked or not isinstance(content, dict):
             return
         self.state.setdefault(room, {})[str(kind)] = content
         if kind == "m.room.create":
@@ -141,8 +140,9 @@ class RoomBook:
         facts = self.facts(room_id)
         if facts is None:
             return None
-        servers = self.session.servers
-        return () if await self.made_by_bot(room_id) else audience.faults(facts, servers)
+        if await self.made_by_bot(room_id):
+            return ()
+        return audience.faults(facts, self.session.servers)
 
     def audience_check(
         self, room_id: str, *, numbers: bool, by_bot: bool
