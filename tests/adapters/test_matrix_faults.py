@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -9,12 +10,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from nio import RoomMessageText, UnknownBadEvent
+from nio import MatrixRoom, MegolmEvent, RoomMessageText, UnknownBadEvent
+from nio.crypto.sessions import InboundGroupSession, OutboundGroupSession
 
 from consultbot.adapters.matrix import nio_client
 from consultbot.adapters.matrix.nio_client import retry_after_ms
 from consultbot.ports import IncomingMessage, IncomingReaction
-from tests.adapters.matrix_support import offline_bot, offline_config, with_room
+from tests.adapters.matrix_support import (
+    logged_in_client,
+    offline_bot,
+    offline_config,
+    with_room,
+)
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
@@ -102,3 +109,65 @@ async def test_events_with_missing_or_wrong_typed_fields_are_skipped(
     await bot.sync.handle_event("!room:localhost", good)
     assert "$good" in handled
     assert isinstance(event, UnknownBadEvent) or set(handled) <= {"$odd", "$good"}
+
+
+async def test_a_message_whose_key_came_late_and_whose_handling_fails_leaves_the_others_handled(
+    tmp_path: Path,
+) -> None:
+    """Messages decrypted after their key arrives go through the same guard as the rest: one
+    that fails is logged, and the sync loop goes on to the next (it used to end the loop)."""
+    client = logged_in_client(tmp_path)
+    b = offline_bot(tmp_path)
+    b.session.client = client
+    handled: list[str] = []
+
+    class Handler:
+        async def handle_message(self, message: IncomingMessage) -> None:
+            if message.event_id == "$late1":
+                raise RuntimeError("the store is gone for a moment")
+            handled.append(message.event_id)
+
+        async def handle_reaction(self, reaction: IncomingReaction) -> None:
+            raise AssertionError
+
+        def allowed(self, user: str) -> bool:
+            return True
+
+    b.session.handler = Handler()
+    room = "!room:localhost"
+    client.rooms[room] = MatrixRoom(room, b.user_id, encrypted=True)
+    for user in ("@doc:localhost", b.user_id):
+        client.rooms[room].add_member(user, None, None)
+    b.rooms.creators[room] = "@doc:localhost"
+    outbound = OutboundGroupSession()
+    outbound.shared = True
+    key = outbound.session_key  # shared before the first message, as a sender does
+
+    def encrypted(n: int) -> MegolmEvent:
+        plaintext = {"type": "m.room.message", "room_id": room}
+        plaintext["content"] = {"msgtype": "m.text", "body": "!hjälp"}  # type: ignore[assignment]
+        return MegolmEvent.from_dict(
+            {
+                "type": "m.room.encrypted",
+                "event_id": f"$late{n}",
+                "sender": "@doc:localhost",
+                "origin_server_ts": 2,
+                "room_id": room,
+                "content": {
+                    "algorithm": "m.megolm.v1.aes-sha2",
+                    "sender_key": "doc-curve25519",
+                    "device_id": "DOCDEVICE",
+                    "session_id": outbound.id,
+                    "ciphertext": outbound.encrypt(json.dumps(plaintext)),
+                },
+            }
+        )
+
+    for n in (1, 2):
+        await b.sync.handle_event(room, encrypted(n))  # no key yet: kept
+    assert handled == []
+    client.olm.inbound_group_store.add(  # type: ignore[union-attr]
+        InboundGroupSession(key, "doc-ed25519", "doc-curve25519", room)
+    )
+    await b.sync.retry_undecrypted()  # does not raise
+    assert handled == ["$late2"]

@@ -222,7 +222,7 @@ class SyncLoop:
                 events = [*await self._backfill(room_id, info.timeline.prev_batch), *events]
             for event in events:
                 await self.handle_event(room_id, event)
-        await self._retry_undecrypted()
+        await self.retry_undecrypted()
 
     async def _backfill(self, room_id: str, start: str) -> list[Any]:
         """Events a limited sync left out, oldest first; stops at events already handled."""
@@ -276,18 +276,24 @@ class SyncLoop:
                 self._undecrypted[event.event_id] = (event, room_id, since)
                 return
             event = decrypted
+        await self._deliver(room_id, event)
+
+    async def _deliver(self, room_id: str, event: Any) -> None:
+        # One event that fails is logged, never allowed to end the sync loop: the bot would
+        # stop hearing every room.
         try:
             await self.reader.deliver(room_id, event)
         except Exception:
             log.exception("event %s in %s failed", getattr(event, "event_id", "?"), room_id)
 
-    async def _retry_undecrypted(self) -> None:
+    async def retry_undecrypted(self) -> None:
+        """Deliver the kept events whose keys have come since; give up on the oldest."""
         now = asyncio.get_running_loop().time()
         for event_id, (event, room_id, since) in list(self._undecrypted.items()):
             decrypted = self.session.decrypt(event, room_id)
             if decrypted is not None:
                 del self._undecrypted[event_id]
-                await self.reader.deliver(room_id, decrypted)
+                await self._deliver(room_id, decrypted)
             elif now - since > UNDECRYPTED_KEEP_SECONDS:
                 del self._undecrypted[event_id]
                 log.warning("gave up decrypting %s in %s", event_id, room_id)
