@@ -1,11 +1,7 @@
 """The bot's Matrix connection, as the service sees it: the Messenger and FileSource ports.
 
-The work is done by the modules beside this one, each with its own job: nio_client.py (nio's
-client with the encryption and HTTP patches), session.py (login, keys, waiting for sync),
-sync.py (the one sync loop), events.py (events into `Incoming*` values), rooms.py (what the
-bot knows of its rooms and the checks before anything goes into one), provisioning.py (making
-rooms, invites, the room-policy migration) and membership.py (joining and leaving rooms).
-This module sends: messages, images, events, state, redactions.
+This module sends (messages, images, events, state, redactions); the modules beside it do the
+rest, each named for its job.
 
 Sending into an encrypted room shares the room key only with members nio knows at that
 moment. A page therefore waits until the invitees are in nio's member list and their device
@@ -38,13 +34,7 @@ from consultbot.adapters.matrix.session import Handler, Session
 from consultbot.adapters.matrix.sync import SyncLoop
 from consultbot.config import MatrixConfig
 from consultbot.domain.types import UserId
-from consultbot.ports import (
-    ConsultStore,
-    Content,
-    FileSource,
-    IncomingFile,
-    Messenger,
-)
+from consultbot.ports import ConsultStore, Content, FileSource, IncomingFile, Messenger
 from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -52,8 +42,11 @@ log = logging.getLogger(__name__)
 WAIT_FOR_MEMBERS = 15.0
 
 
-class MatrixBot(Messenger, FileSource):
-    """The bot's Matrix connection: one device, one crypto store, one sync loop."""
+class MatrixBot(Provisioner, Messenger, FileSource):
+    """The bot's Matrix connection: one device, one crypto store, one sync loop.
+
+    The Messenger's room-making methods (`create_room`, `fill_room`, `invite`, …) are those of
+    provisioning.py's `Provisioner`."""
 
     def __init__(
         self,
@@ -70,7 +63,6 @@ class MatrixBot(Messenger, FileSource):
         self.session = Session(config, store, allowed_servers=allowed_servers, guard=guard)
         self.tasks = tasks or Tasks()  # the owner of the bot's background tasks (tasks.py)
         self.rooms = RoomBook(self.session)
-        self.provisioner = Provisioner(self.session, self.rooms)
         self.doors = Doorkeeper(self.session, self.rooms)
         self.sync = SyncLoop(
             self.session,
@@ -89,7 +81,6 @@ class MatrixBot(Messenger, FileSource):
 
     @property
     def device_id(self) -> str:
-        """This instance's Matrix device (after login)."""
         client = self.session.client
         return str(client.device_id) if client is not None else ""
 
@@ -100,14 +91,12 @@ class MatrixBot(Messenger, FileSource):
 
     @property
     def last_sync(self) -> float | None:
-        """time.monotonic() of the last successful sync."""
         return self.sync.last_sync
 
     async def login(self) -> None:
         await self.session.login()
 
     async def close(self) -> None:
-        """Stop syncing and close the HTTP session."""
         self.sync.stopping.set()
         if self.session.client is not None:
             await self.session.client.close()
@@ -119,7 +108,6 @@ class MatrixBot(Messenger, FileSource):
         await self.sync.run()
 
     async def standby(self, until: asyncio.Event) -> None:
-        """Sync as the standby until `until` is set (sync.py)."""
         await self.sync.standby(until)
 
     # -- rooms ----------------------------------------------------------------------------------
@@ -130,31 +118,14 @@ class MatrixBot(Messenger, FileSource):
     def pool_policy(self) -> str:
         return f"{room_policy.POLICY_VERSION}:{','.join(self.session.servers)}"
 
-    async def create_room(
-        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
-    ) -> str:
-        return await self.provisioner.create_room(key=key, name=name, topic=topic, invite=invite)
-
-    async def create_pool_room(self) -> str:
-        return await self.provisioner.create_pool_room()
-
-    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
-        await self.provisioner.fill_room(room, invite=invite)
-
-    async def name_room(self, room: str, *, name: str, topic: str) -> None:
-        await self.provisioner.name_room(room, name=name, topic=topic)
-
-    async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        await self.provisioner.invite(room, users)
-
     async def leave(self, room: str) -> None:
         await self.doors.leave(room)
 
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
         async def lock_down() -> None:
-            await self.provisioner.own_recorded_rooms()
-            await self.provisioner.lock_down_rooms()
+            await self.own_recorded_rooms()
+            await self.lock_down_rooms()
 
         self.tasks.spawn(
             lock_down(),

@@ -15,12 +15,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from nio import (
-    RoomCreateError,
-    RoomCreateResponse,
-    RoomInviteError,
-    RoomPreset,
-)
+from nio import RoomCreateError, RoomCreateResponse, RoomInviteError, RoomPreset
 from nio.api import Api
 
 from consultbot.adapters.matrix import room_policy
@@ -36,11 +31,10 @@ ROOM_INTENT = "room-intent:"  # + key: the creation content of a room about to b
 
 
 class Provisioner:
-    """Makes the bot's rooms and invites people into them."""
+    """Makes the bot's rooms and invites people into them (`MatrixBot` is one)."""
 
-    def __init__(self, session: Session, rooms: RoomBook) -> None:
-        self.session = session
-        self.rooms = rooms
+    session: Session
+    rooms: RoomBook
 
     async def create_room(
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]

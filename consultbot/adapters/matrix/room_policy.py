@@ -157,10 +157,7 @@ def creators_privileged(room_version: str) -> bool:
 
 
 def room_faults(
-    bot_id: str,
-    servers: Iterable[str],
-    creator: str,
-    state: Mapping[str, Mapping[str, Any]],
+    bot_id: str, servers: Iterable[str], creator: str, state: Mapping[str, Mapping[str, Any]]
 ) -> tuple[str, ...]:
     """What keeps a room the bot made from being used; () when nothing does.
 

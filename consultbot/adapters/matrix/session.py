@@ -11,13 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from nio import (
-    LocalProtocolError,
-    LoginResponse,
-    MegolmEvent,
-    RoomPutStateResponse,
-    WhoamiResponse,
-)
+from nio import LocalProtocolError, LoginResponse, MegolmEvent, RoomPutStateResponse, WhoamiResponse
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.matrix.nio_client import Client, client_config, encryption_available
