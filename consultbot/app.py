@@ -169,7 +169,7 @@ async def running_bot(
             own_token=lease is not None,
         )
         stack.push_async_callback(matrix.close)
-        await matrix.login()
+        await matrix.session.login()
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
         pool = RoomPool(
@@ -202,7 +202,7 @@ async def running_bot(
             await _stand_by(matrix, lease, tasks, syncing)
         admin_room = ""
         if config.bot.admin_room:
-            joined = await matrix.doors.join_room(config.bot.admin_room, makers=config.bot.admins)
+            joined = await matrix.join_room(config.bot.admin_room, makers=config.bot.admins)
             admin_room = joined or ""
         service = ConsultService(
             config=config,

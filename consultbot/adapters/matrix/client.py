@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 WAIT_FOR_MEMBERS = 15.0
 
 
-class MatrixBot(Provisioner, Messenger, FileSource):
+class MatrixBot(Provisioner, Doorkeeper, Messenger, FileSource):
     """The bot's Matrix connection: one device, one crypto store, one sync loop.
 
-    The Messenger's room-making methods (`create_room`, `fill_room`, `invite`, …) are those of
-    provisioning.py's `Provisioner`."""
+    It makes rooms and invites as a `Provisioner` (provisioning.py: `create_room`, `fill_room`,
+    `invite`, …) and joins and leaves them as a `Doorkeeper` (membership.py)."""
 
     def __init__(
         self,
@@ -63,11 +63,10 @@ class MatrixBot(Provisioner, Messenger, FileSource):
         self.session = Session(config, store, allowed_servers=allowed_servers, guard=guard)
         self.tasks = tasks or Tasks()  # the owner of the bot's background tasks (tasks.py)
         self.rooms = RoomBook(self.session)
-        self.doors = Doorkeeper(self.session, self.rooms)
         self.sync = SyncLoop(
             self.session,
             self.rooms,
-            self.doors,
+            self,
             EventReader(self.session, self.rooms),
             caught_up=self._start_lockdown,
             own_token=own_token,
@@ -93,9 +92,6 @@ class MatrixBot(Provisioner, Messenger, FileSource):
     def last_sync(self) -> float | None:
         return self.sync.last_sync
 
-    async def login(self) -> None:
-        await self.session.login()
-
     async def close(self) -> None:
         self.sync.stopping.set()
         if self.session.client is not None:
@@ -117,9 +113,6 @@ class MatrixBot(Provisioner, Messenger, FileSource):
 
     def pool_policy(self) -> str:
         return f"{room_policy.POLICY_VERSION}:{','.join(self.session.servers)}"
-
-    async def leave(self, room: str) -> None:
-        await self.doors.leave(room)
 
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
