@@ -354,7 +354,6 @@ def client_config(config: MatrixConfig) -> AsyncClientConfig:
 
 
 def encryption_available() -> bool:
-    """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
 
     return bool(ENCRYPTION_ENABLED)

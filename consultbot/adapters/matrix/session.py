@@ -79,12 +79,10 @@ class Session:
 
     @property
     def user_id(self) -> str:
-        """The bot's Matrix id."""
         return self.config.user_id
 
     @property
     def nio(self) -> Client:
-        """The logged-in nio client."""
         assert self.client is not None
         return self.client
 
