@@ -202,7 +202,7 @@ async def running_bot(
             await _stand_by(matrix, lease, tasks, syncing)
         admin_room = ""
         if config.bot.admin_room:
-            joined = await matrix.join_room(config.bot.admin_room, makers=config.bot.admins)
+            joined = await matrix.doors.join_room(config.bot.admin_room, makers=config.bot.admins)
             admin_room = joined or ""
         service = ConsultService(
             config=config,

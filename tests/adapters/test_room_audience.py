@@ -154,7 +154,7 @@ async def test_an_invite_is_joined_only_into_a_closed_encrypted_room_of_the_regi
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.session.client = client  # type: ignore[assignment]
-    await b.answer_invites(invited(inviter, offered))
+    await b.doors.answer_invites(invited(inviter, offered))
     assert client.calls == calls
 
 
@@ -222,7 +222,7 @@ async def test_the_configured_admin_room_is_kept_only_when_fit_and_made_by_the_b
     b = matrix_bot(tmp_path)
     client = InvitedClient(real)
     b.session.client = client  # type: ignore[assignment]
-    assert await b.join_room("#admins:region.se", makers=(ANNA,)) == joined
+    assert await b.doors.join_room("#admins:region.se", makers=(ANNA,)) == joined
     assert ("leave" in client.calls) is (joined is None)
 
 

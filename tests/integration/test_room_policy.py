@@ -60,6 +60,10 @@ async def test_consult_rooms_made_before_the_policy_are_brought_up_to_it_once(
                 lambda: room in client.rooms and bool(client.rooms[room].canonical_alias), 30.0
             )
             await bot.store.set_meta(ROOM_POLICY, "0")
-            assert await bot.matrix.lock_down_rooms() == 3  # ACL, guest access, power levels
+            assert (
+                await bot.matrix.provisioner.lock_down_rooms() == 3
+            )  # ACL, guest access, power levels
             await assert_locked(l1, room, w.bot_id, ["localhost"])
-            assert await bot.matrix.lock_down_rooms() == 0, "done once, not at every start"
+            assert await bot.matrix.provisioner.lock_down_rooms() == 0, (
+                "done once, not at every start"
+            )

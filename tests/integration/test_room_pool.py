@@ -177,5 +177,5 @@ async def test_a_pooled_consult_room_is_brought_up_to_a_newer_room_policy(
             )
             assert isinstance(opened, RoomPutStateResponse), opened
             await bot.store.set_meta(ROOM_POLICY, "0")
-            assert await bot.matrix.lock_down_rooms() >= 1
+            assert await bot.matrix.provisioner.lock_down_rooms() >= 1
             await assert_locked(l1, room, w.bot_id, ["localhost"])

@@ -1,7 +1,7 @@
 """The bot's Matrix connection, as the service sees it: the Messenger and FileSource ports.
 
 This module sends (messages, images, events, state, redactions); the modules beside it do the
-rest, each named for its job.
+rest, each named for its job (docs/decisions.md, "The Matrix adapter by job").
 
 Sending into an encrypted room shares the room key only with members nio knows at that
 moment. A page therefore waits until the invitees are in nio's member list and their device
@@ -42,11 +42,8 @@ log = logging.getLogger(__name__)
 WAIT_FOR_MEMBERS = 15.0
 
 
-class MatrixBot(Provisioner, Doorkeeper, Messenger, FileSource):
-    """The bot's Matrix connection: one device, one crypto store, one sync loop.
-
-    It makes rooms and invites as a `Provisioner` (provisioning.py: `create_room`, `fill_room`,
-    `invite`, …) and joins and leaves them as a `Doorkeeper` (membership.py)."""
+class MatrixBot(Messenger, FileSource):
+    """The bot's Matrix connection: one device, one crypto store, one sync loop."""
 
     def __init__(
         self,
@@ -63,10 +60,12 @@ class MatrixBot(Provisioner, Doorkeeper, Messenger, FileSource):
         self.session = Session(config, store, allowed_servers=allowed_servers, guard=guard)
         self.tasks = tasks or Tasks()  # the owner of the bot's background tasks (tasks.py)
         self.rooms = RoomBook(self.session)
+        self.provisioner = Provisioner(self.session, self.rooms)
+        self.doors = Doorkeeper(self.session, self.rooms)
         self.sync = SyncLoop(
             self.session,
             self.rooms,
-            self,
+            self.doors,
             EventReader(self.session, self.rooms),
             caught_up=self._start_lockdown,
             own_token=own_token,
@@ -114,11 +113,31 @@ class MatrixBot(Provisioner, Doorkeeper, Messenger, FileSource):
     def pool_policy(self) -> str:
         return f"{room_policy.POLICY_VERSION}:{','.join(self.session.servers)}"
 
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        return await self.provisioner.create_room(key=key, name=name, topic=topic, invite=invite)
+
+    async def create_pool_room(self) -> str:
+        return await self.provisioner.create_pool_room()
+
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        await self.provisioner.fill_room(room, invite=invite)
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        await self.provisioner.name_room(room, name=name, topic=topic)
+
+    async def invite(self, room: str, users: Sequence[UserId]) -> None:
+        await self.provisioner.invite(room, users)
+
+    async def leave(self, room: str) -> None:
+        await self.doors.leave(room)
+
     def _start_lockdown(self) -> None:
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
         async def lock_down() -> None:
-            await self.own_recorded_rooms()
-            await self.lock_down_rooms()
+            await self.provisioner.own_recorded_rooms()
+            await self.provisioner.lock_down_rooms()
 
         self.tasks.spawn(
             lock_down(),

@@ -23,10 +23,11 @@ _NOT_IN_ROOM = ("M_FORBIDDEN", "M_NOT_FOUND")
 
 
 class Doorkeeper:
-    """Lets the bot into the rooms it may be in, and out of the others (`MatrixBot` is one)."""
+    """Lets the bot into the rooms it may be in, and out of the others."""
 
-    session: Session
-    rooms: RoomBook
+    def __init__(self, session: Session, rooms: RoomBook) -> None:
+        self.session = session
+        self.rooms = rooms
 
     async def answer_invites(self, response: SyncResponse) -> None:
         """Join a room only when an allowed user invites the bot into an encrypted room that

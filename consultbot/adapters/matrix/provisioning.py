@@ -31,10 +31,11 @@ ROOM_INTENT = "room-intent:"  # + key: the creation content of a room about to b
 
 
 class Provisioner:
-    """Makes the bot's rooms and invites people into them (`MatrixBot` is one)."""
+    """Makes the bot's rooms and invites people into them."""
 
-    session: Session
-    rooms: RoomBook
+    def __init__(self, session: Session, rooms: RoomBook) -> None:
+        self.session = session
+        self.rooms = rooms
 
     async def create_room(
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
