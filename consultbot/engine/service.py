@@ -88,8 +88,8 @@ class ConsultService:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         self.stepper = Stepper(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             on_outbox=lambda: self.dispatcher.kick(),
@@ -110,8 +110,9 @@ class ConsultService:
         )
         self.admin_posts = AdminPosts(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            bot_state=consults,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             stepper=self.stepper,
@@ -132,7 +133,8 @@ class ConsultService:
 
         self.retention = Retention(
             config=config,
-            consults=consults,
+            retention=consults,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             tasks=self.tasks,
@@ -141,8 +143,8 @@ class ConsultService:
         )
         self.reminders = DutyReminders(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            reminder_log=consults,
             timers=timers,
             clock=clock,
             renderer=self.renderer,

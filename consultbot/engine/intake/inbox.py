@@ -100,8 +100,10 @@ class Inbox:
         )
         self.handovers = HandoverDesk(
             config=config,
-            data=data,
-            consults=consults,
+            handovers=data,
+            datasets=data,
+            admin_log=data,
+            bot_state=consults,
             timers=timers,
             clock=clock,
             renderer=renderer,
