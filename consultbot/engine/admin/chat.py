@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from consultbot.config import Config
@@ -35,7 +36,15 @@ from consultbot.domain.files.uploads import (
 )
 from consultbot.domain.types import Dataset, UserId
 from consultbot.engine.admin import datasets
-from consultbot.ports import Clock, DataStore, FileSource, FileTooLarge, IncomingFile
+from consultbot.ports import (
+    AdminLog,
+    Clock,
+    DataSets,
+    FileSource,
+    FileTooLarge,
+    IncomingFile,
+    Uploads,
+)
 from consultbot.text.render import Messages
 
 log = logging.getLogger(__name__)
@@ -60,14 +69,18 @@ class AdminChat:
         self,
         *,
         config: Config,
-        data: DataStore,
+        datasets: DataSets,
+        uploads: Uploads,
+        admin_log: AdminLog,
         files: FileSource,
         clock: Clock,
         reply: Reply,
         admin_room: Callable[[], str],
     ) -> None:
         self._config = config
-        self._data = data
+        self._datasets = datasets
+        self._uploads = uploads
+        self._admin_log = admin_log
         self._files = files
         self._clock = clock
         self._reply = reply
@@ -75,22 +88,23 @@ class AdminChat:
         self._admins = frozenset(config.bot.admins)
         self._lock = asyncio.Lock()
 
-    def is_admin(self, user: UserId) -> bool:
-        """True for the Matrix ids in `bot.admins`."""
-        return user in self._admins
-
     def _messages(self, language: str) -> Messages:
         """The messages in `language`; "" is the config's language."""
         return Messages(language or self._config.bot.language)
+
+    async def _log(
+        self, user: UserId, action: str, detail: str, now: datetime, *, allowed: bool = True
+    ) -> None:
+        """For the data-protection officer: who did (or tried) which admin action, when."""
+        await self._admin_log.record_admin_action(
+            actor=user, action=action, allowed=allowed, detail=detail, now=now
+        )
 
     async def _refuse(
         self, user: UserId, action: str, room: str, *, handled: str, language: str
     ) -> None:
         log.info("refused %s by a non-admin", action)
-        now = self._clock.now()
-        await self._data.record_admin_action(
-            actor=user, action=action, allowed=False, detail="", now=now
-        )
+        await self._log(user, action, "", self._clock.now(), allowed=False)
         await self._reply(room, "admin_only", handled=handled, language=language)
 
     # -- a file ---------------------------------------------------------------------------------
@@ -103,7 +117,7 @@ class AdminChat:
         """Check a file sent by an admin and keep it for `!aktivera`; refuse anyone else's."""
         room = file.room
         say = functools.partial(self._reply, room, handled=file.event_id, language="")
-        if not self.is_admin(file.sender):
+        if file.sender not in self._admins:
             await self._refuse(file.sender, "upload", room, handled=file.event_id, language="")
             return
         if not known_file_name(file.name):
@@ -141,14 +155,8 @@ class AdminChat:
             data=data,
             uploaded_at=self._clock.now(),
         )
-        await self._data.save_upload(upload)
-        await self._data.record_admin_action(
-            actor=file.sender,
-            action="upload",
-            allowed=True,
-            detail=f"{dataset.value}: {file.name}",
-            now=upload.uploaded_at,
-        )
+        await self._uploads.save_upload(upload)
+        await self._log(file.sender, "upload", f"{dataset.value}: {file.name}", upload.uploaded_at)
         await say(
             "upload_held" if checked.held() else "upload_ready",
             name=file.name,
@@ -166,7 +174,7 @@ class AdminChat:
         files = [(name, data)]
         try:
             return await datasets.check_configured(
-                self._config, dataset, files, self._data, self._clock.now()
+                self._config, dataset, files, self._datasets, self._clock.now()
             )
         except datasets.NoCatalogue:
             return None
@@ -188,7 +196,7 @@ class AdminChat:
         language: str,
     ) -> None:
         """`!aktivera`, `!avbryt` or `!återställ KIND` from `user`."""
-        if not self.is_admin(user):
+        if user not in self._admins:
             await self._refuse(user, command.name, room, handled=handled, language=language)
             return
         say = functools.partial(self._reply, room, handled=handled, language=language)
@@ -202,9 +210,9 @@ class AdminChat:
                     await self._rollback(user, command.dataset, say, language)
 
     async def _waiting(self, user: UserId) -> PendingUpload | None:
-        upload = await self._data.pending_upload(user)
+        upload = await self._uploads.pending_upload(user)
         if upload is not None and upload.expired(self._clock.now()):
-            await self._data.drop_upload(user)
+            await self._uploads.drop_upload(user)
             return None
         return upload
 
@@ -218,7 +226,7 @@ class AdminChat:
         if checked is None or not checked.ok:
             # The data changed since the upload (e.g. another catalogue): check it again.
             lines = self._lines(checked, language) if checked is not None else []
-            await self._data.drop_upload(user)
+            await self._uploads.drop_upload(user)
             await say("upload_errors", name=upload.name, lines=lines)
             return
         if checked.held(allow_gaps=anyway, allow_shrink=anyway):
@@ -232,14 +240,12 @@ class AdminChat:
             )
             return
         now = self._clock.now()
-        version = await checked.activate(self._data, now)
-        await self._data.drop_upload(user)
+        version = await checked.activate(self._datasets, now)
+        await self._uploads.drop_upload(user)
         detail = f"{upload.dataset.value} version {version}: {upload.name}"
         if checked.held():
             detail += " (confirmed anyway)"
-        await self._data.record_admin_action(
-            actor=user, action="activate", allowed=True, detail=detail, now=now
-        )
+        await self._log(user, "activate", detail, now)
         log.info("%s version %d activated by chat", upload.dataset.value, version)
         await say("activated", what=what, version=version)
 
@@ -248,31 +254,20 @@ class AdminChat:
         if upload is None:
             await say("nothing_to_activate")
             return
-        await self._data.drop_upload(user)
-        await self._data.record_admin_action(
-            actor=user,
-            action="cancel",
-            allowed=True,
-            detail=f"{upload.dataset.value}: {upload.name}",
-            now=self._clock.now(),
-        )
+        await self._uploads.drop_upload(user)
+        await self._log(user, "cancel", f"{upload.dataset.value}: {upload.name}", self._clock.now())
         await say("upload_discarded", name=upload.name)
 
     async def _rollback(self, user: UserId, dataset: Dataset, say: Say, language: str) -> None:
         what = self._messages(language).dataset(dataset.value)
         now = self._clock.now()
-        versions = await self._data.versions(dataset)
+        versions = await self._datasets.versions(dataset)
         undone = next((v.number for v in versions if v.active), None)
         try:
-            version = await self._data.rollback(dataset, now=now)
+            version = await self._datasets.rollback(dataset, now=now)
         except NothingToRollBack:
             await say("nothing_to_roll_back", what=what)
             return
-        await self._data.record_admin_action(
-            actor=user,
-            action="rollback",
-            allowed=True,
-            detail=f"{dataset.value}: version {undone} undone, version {version} active",
-            now=now,
-        )
+        detail = f"{dataset.value}: version {undone} undone, version {version} active"
+        await self._log(user, "rollback", detail, now)
         await say("rolled_back", what=what, undone=undone, version=version)

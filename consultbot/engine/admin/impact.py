@@ -28,7 +28,7 @@ from consultbot.domain.duty.shrink import Kind, Shrink, shrinkage
 from consultbot.domain.errors import Problem
 from consultbot.domain.types import ServiceId, Track
 from consultbot.engine.admin.off_loop import parse_off_loop
-from consultbot.ports import DataStore
+from consultbot.ports import DataSets
 from consultbot.text.render import Messages
 
 MAX_LISTED_HOLES = 20
@@ -98,7 +98,7 @@ class RosterImpact:
         ]
 
 
-async def roster_impact(store: DataStore, result: RosterCheck, tz: ZoneInfo) -> RosterImpact:
+async def roster_impact(store: DataSets, result: RosterCheck, tz: ZoneInfo) -> RosterImpact:
     """Compare the shifts of checked roster files with the active ones they replace."""
     added = await parse_off_loop(_by_service, result.shifts)
     kept: list[Shift] = []
@@ -123,7 +123,7 @@ def _by_service(shifts: Sequence[Shift]) -> dict[ServiceId, list[Shift]]:
 
 
 async def _active_around(
-    store: DataStore, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
+    store: DataSets, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
 ) -> ActiveShifts:
     removed: list[Shift] = []
     kept_before: list[Shift] = []
@@ -183,7 +183,7 @@ def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str,
 
 
 async def dropped_with_shifts(
-    store: DataStore,
+    store: DataSets,
     active: Sequence[Service],
     catalogue: Catalogue,
     file: tuple[str, bytes],

@@ -92,7 +92,9 @@ class Inbox:
         self.consults = consults
         self.admin = AdminChat(
             config=config,
-            data=data,
+            datasets=data,
+            uploads=data,
+            admin_log=data,
             files=files or _NoFiles(),
             clock=clock,
             reply=desk.reply,
