@@ -1,25 +1,15 @@
 """The consult service wired together: stepper, inbox, outbox and renderer.
 
-    Matrix event ─► inbox.py ─┐
-    deadline ─────────────────┼─► stepper.py ─► ConsultStore ─► outbox.py ─► Matrix
-    outbox report ────────────┘   (domain step; ONE transaction)    │
-          ▲─────────────────────────────────────────────────────────┘
+    Matrix event ─► intake/inbox.py ─┐
+    deadline ────────────────────────┼─► stepper.py ─► ConsultLog ─► delivery/outbox.py ─► Matrix
+    outbox report ───────────────────┘   (domain step; ONE transaction)      │
+          ▲──────────────────────────────────────────────────────────────────┘
 
-- `stepper.Stepper` is the one writer of the consult log: every input (a chat command the
-  inbox resolved, a deadline, what the outbox reports) is stepped and recorded there;
-- `inbox.Inbox` turns Matrix events into inputs and plain replies (it is what the Matrix
-  adapter delivers events to: `MatrixBot.run(service.inbox)` in app.py);
-- `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy) and reports
-  what it did to the stepper (`Reports`);
-- `views.ConsultRenderer` builds what the templates show;
-- `questions.Questions` holds question texts in memory (never in the database);
-- `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
-  (started by the bot after `start`, see app.py);
-- `retention.Retention` leaves closed consult rooms after 30 days and purges consult metadata
-  after `bot.retention_days` (started by the bot after `start`; docs/privacy.md).
-
-The stepper tells the outbox there is something new (`Dispatcher.kick`); the outbox tells the
-stepper what it did. See docs/architecture.md for one page followed through them.
+The stepper (the one writer of the consult log) tells the outbox there is something new
+(`Dispatcher.kick`); the outbox tells the stepper what it did (`Reports`). The inbox is what
+the Matrix adapter delivers events to (`MatrixBot.run(service.inbox)` in app.py); admin posts
+and retention are started by the bot after `start`. See docs/architecture.md for one page
+followed through them.
 """
 
 from __future__ import annotations
@@ -71,8 +61,6 @@ class ConsultService:
     ) -> None:
         """`admin_room` is the room admin alerts go to, joined already (default: the config's
         `bot.admin_room` when that is a room id); "" for a private room with each admin."""
-        self.consults = consults
-        self.pool = pool
         self.tasks = tasks or Tasks()
         conference = config.tracks[Track.MDK]
         self.renderer = ConsultRenderer(

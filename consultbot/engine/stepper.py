@@ -81,7 +81,6 @@ class Stepper:
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def policy(self, track: Track) -> esc.Policy:
-        """The timing rules of `track`."""
         tracks, bot = self._config.tracks, self._config.bot
         return esc.Policy(
             ack_timeout=_seconds(tracks[track].ack_timeout_seconds),
