@@ -114,8 +114,7 @@ class HandoverDesk:
         stored = [h for h in await self.handovers.handovers() if h.source_event == event]
         if stored:
             # Stored, but the crash came before its messages were: announce it now, once.
-            giver_name = await self._name(stored[0].giver)
-            await self._announce(stored, giver_name, room, event, language)
+            await self._announce(stored, await self._name(stored[0].giver))
             return
         written = command.users or tuple(
             u for u in message.mentions if u != self.config.matrix.user_id
@@ -220,20 +219,14 @@ class HandoverDesk:
                 h.end.isoformat(),
                 h.offered_by,
             )
-        await self._announce(handovers, duties[0][1].name, room, event, language)
+        await self._announce(handovers, duties[0][1].name)
 
-    async def _announce(
-        self,
-        handovers: Sequence[Handover],
-        giver_name: str,
-        room: str,
-        event: str,
-        language: str,
-    ) -> None:
+    async def _announce(self, handovers: Sequence[Handover], giver_name: str) -> None:
         """Tell the colleague (and, for an admin's handover, the one who had the duty) and
-        whoever wrote `!lämna`; recorded with the handled message."""
+        whoever wrote `!lämna` (in the room and language of that message); recorded with it."""
         first = handovers[0]
         giver, taker, sender = first.giver, first.taker, first.offered_by
+        room, event, language = first.room, first.source_event, first.language
         listed = self._duties(await self.datasets.catalogue(), handovers)
         params = {
             "giver_name": giver_name,

@@ -162,19 +162,18 @@ class AdminChat:
             name=file.name,
             what=self._messages("").dataset(dataset.value),
             lines=lines,
-            **self._hold_fields(checked, anyway=False),
+            **self._hold_fields(checked),
         )
 
-    def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
+    def _hold_fields(self, checked: datasets.Checked) -> dict[str, Any]:
         """Why an upload is held (template fields), the same reasons as the CLI's."""
-        reasons = checked.hold_reasons(allow_gaps=anyway, allow_shrink=anyway)
+        reasons = checked.hold_reasons(allow_gaps=False, allow_shrink=False)
         return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
 
     async def _check(self, dataset: Dataset, name: str, data: bytes) -> datasets.Checked | None:
-        files = [(name, data)]
         try:
             return await datasets.check_configured(
-                self._config, dataset, files, self._datasets, self._clock.now()
+                self._config, dataset, [(name, data)], self._datasets, self._clock.now()
             )
         except datasets.NoCatalogue:
             return None
@@ -236,7 +235,7 @@ class AdminChat:
                 name=upload.name,
                 what=what,
                 lines=self._lines(checked, language),
-                **self._hold_fields(checked, anyway=False),
+                **self._hold_fields(checked),
             )
             return
         now = self._clock.now()
