@@ -227,32 +227,26 @@ class HandoverDesk:
         first = handovers[0]
         giver, taker, sender = first.giver, first.taker, first.offered_by
         room, event, language = first.room, first.source_event, first.language
-        listed = self._duties(await self.datasets.catalogue(), handovers)
         params = {
             "giver_name": giver_name,
             "taker_name": first.taker_name,
-            "duties": listed,
+            "duties": self._duties(await self.datasets.catalogue(), handovers),
             "within": self.within,
         }
         if first.by_admin:
-            await self._stepper.queue(
-                [
-                    self._direct(taker, "handover_to_taker", event="given", admin=sender, **params),
-                    self._direct(giver, "handover_to_giver", event="taken", admin=sender, **params),
-                    self._send(room, "handover_to_giver", language, event="done", **params),
-                ],
-                handled=event,
-            )
-            return
-        await self._stepper.queue(
-            [
+            outgoing = [
+                self._direct(taker, "handover_to_taker", event="given", admin=sender, **params),
+                self._direct(giver, "handover_to_giver", event="taken", admin=sender, **params),
+                self._send(room, "handover_to_giver", language, event="done", **params),
+            ]
+        else:
+            outgoing = [
                 self._direct(taker, "handover_to_taker", event="offer", **params),
                 self._send(room, "handover_to_giver", language, event="asked", **params),
-            ],
-            handled=event,
-        )
+            ]
+        await self._stepper.queue(outgoing, handled=event)
         for h in handovers:
-            self._schedule(h)
+            self._schedule(h)  # an offer's answer deadline (an admin's handover has none)
 
     async def answer(
         self, user: UserId, state: HandoverState, *, room: str, handled: str, language: str
@@ -286,8 +280,6 @@ class HandoverDesk:
             for h in await self.handovers.handovers(HandoverState.OFFERED)
             if h.taker == taker and (only is None or h.source_event == only.source_event)
         ]
-        if not offered:
-            return False
         decided: list[Handover] = []
         for h in offered:
             late = h.answer_by is not None and now >= h.answer_by
