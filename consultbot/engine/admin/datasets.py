@@ -135,15 +135,8 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
         Problem(file=extra, line=None, code="one_catalogue_file") for extra, _ in rest
     ]
     text = decode_text(data, name, problems)
-    if text is None:
-        checked = Checked(
-            dataset=Dataset.CATALOGUE,
-            files=(name,),
-            problems=tuple(problems),
-            summary_key="catalogue_summary",
-        )
-        return checked, Catalogue()
-    catalogue, found = parse_catalogue(text, name, rules)
+    # An undecodable file: its problem, an empty catalogue, nothing to import or summarise.
+    catalogue, found = parse_catalogue(text, name, rules) if text is not None else (Catalogue(), [])
     problems.extend(found)
     kept, more_errors, more_warnings = kept_problems(problems)
     kinds = [s.kind for s in catalogue.services]
@@ -151,7 +144,7 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
     async def activate(store: DataSets, now: datetime) -> int:
         return await store.import_catalogue(catalogue, source=name, now=now)
 
-    checked = Checked(
+    return Checked(
         dataset=Dataset.CATALOGUE,
         files=(name,),
         problems=kept,
@@ -165,8 +158,7 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
             "other": str(kinds.count(ServiceKind.OTHER)),
         },
         _activate=activate if len(catalogue) else None,
-    )
-    return checked, catalogue
+    ), catalogue
 
 
 async def check_roster_files(
