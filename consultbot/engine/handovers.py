@@ -87,9 +87,8 @@ class HandoverDesk:
     def _schedule(self, handover: Handover) -> None:
         if handover.answer_by is None:
             return
-        handover_id = handover.id
         self.timers.schedule(
-            timer_key(handover_id), handover.answer_by, lambda: self.on_timer(handover_id)
+            timer_key(handover.id), handover.answer_by, lambda: self.on_timer(handover.id)
         )
 
     async def on_timer(self, handover_id: int) -> None:

@@ -216,5 +216,4 @@ class Stepper:
         if consult.deadline is None:
             self._timers.cancel(consult.id)
             return
-        consult_id = consult.id
-        self._timers.schedule(consult_id, consult.deadline, lambda: self.on_timer(consult_id))
+        self._timers.schedule(consult.id, consult.deadline, lambda: self.on_timer(consult.id))

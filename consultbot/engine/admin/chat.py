@@ -200,13 +200,16 @@ class AdminChat:
             return
         say = functools.partial(self._reply, room, handled=handled, language=language)
         async with self._lock:  # two !aktivera at once activate once
-            match command:
-                case cmd.Activate():
-                    await self._activate(user, say, language, anyway=command.anyway)
-                case cmd.Cancel():
-                    await self._cancel(user, say)
-                case cmd.Rollback():
-                    await self._rollback(user, command.dataset, say, language)
+            if isinstance(command, cmd.Rollback):
+                await self._rollback(user, command.dataset, say, language)
+                return
+            upload = await self._waiting(user)
+            if upload is None:
+                await say("nothing_to_activate")
+            elif isinstance(command, cmd.Activate):
+                await self._activate(user, upload, say, language, anyway=command.anyway)
+            else:
+                await self._cancel(user, upload, say)
 
     async def _waiting(self, user: UserId) -> PendingUpload | None:
         upload = await self._uploads.pending_upload(user)
@@ -215,11 +218,9 @@ class AdminChat:
             return None
         return upload
 
-    async def _activate(self, user: UserId, say: Say, language: str, *, anyway: bool) -> None:
-        upload = await self._waiting(user)
-        if upload is None:
-            await say("nothing_to_activate")
-            return
+    async def _activate(
+        self, user: UserId, upload: PendingUpload, say: Say, language: str, *, anyway: bool
+    ) -> None:
         checked = await self._check(upload.dataset, upload.name, upload.data)
         what = self._messages(language).dataset(upload.dataset.value)
         if checked is None or not checked.ok:
@@ -248,11 +249,7 @@ class AdminChat:
         log.info("%s version %d activated by chat", upload.dataset.value, version)
         await say("activated", what=what, version=version)
 
-    async def _cancel(self, user: UserId, say: Say) -> None:
-        upload = await self._waiting(user)
-        if upload is None:
-            await say("nothing_to_activate")
-            return
+    async def _cancel(self, user: UserId, upload: PendingUpload, say: Say) -> None:
         await self._uploads.drop_upload(user)
         await self._log(user, "cancel", f"{upload.dataset.value}: {upload.name}", self._clock.now())
         await say("upload_discarded", name=upload.name)
