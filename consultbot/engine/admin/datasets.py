@@ -244,12 +244,11 @@ async def check_staff_files(
     """Validate a staff list; every unit must be a catalogue service. One that removes more
     than `shrink_share` of the active list's people is held for a confirmation."""
     catalogue = await _require_catalogue(store)
-    members, problems = [], []
-    for name, data in files:
-        found, found_problems = await parse_off_loop(parse_staff, data, name, catalogue, rules)
-        members.extend(found)
-        problems.extend(found_problems)
-
+    parsed = [
+        await parse_off_loop(parse_staff, data, name, catalogue, rules) for name, data in files
+    ]
+    members = [member for found, _ in parsed for member in found]
+    problems = [problem for _, found in parsed for problem in found]
     kept, more_errors, more_warnings = await parse_off_loop(kept_problems, problems)
 
     async def activate(target: DataSets, now: datetime) -> int:
@@ -289,12 +288,9 @@ def check_directory_files(
 ) -> Checked:
     """Validate the contact directory; one that removes more than `shrink_share` of the
     `active` directory's entries (by unit and name) is held for a confirmation."""
-    entries, problems = [], []
-    for name, data in files:
-        found, found_problems = parse_directory(data, name)
-        entries.extend(found)
-        problems.extend(found_problems)
-
+    parsed = [parse_directory(data, name) for name, data in files]
+    entries = [entry for found, _ in parsed for entry in found]
+    problems = [problem for _, found in parsed for problem in found]
     kept, more_errors, more_warnings = kept_problems(problems)
 
     async def activate(target: DataSets, now: datetime) -> int:
