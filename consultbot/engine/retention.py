@@ -52,7 +52,7 @@ class Retention:
         clock: Clock,
         tasks: Tasks,
         on_outbox: Callable[[], None],
-        questions: Questions | None = None,
+        questions: Questions,
     ) -> None:
         self._days = config.bot.retention_days
         self._tz = config.bot.timezone
@@ -81,7 +81,8 @@ class Retention:
             self._timers.schedule(TIMER_KEY, next_run(self._clock.now(), self._tz), self._fire)
 
     async def run_once(self) -> RetentionRun:
-        """Queue the leaves that are due, then purge what is old enough; log counts only."""
+        """Queue the leaves that are due, purge what is old enough and forget the question
+        texts of consults no longer open; log counts only."""
         async with self._lock:
             now = self._clock.now()
             due = cutoffs(now, self._days)
@@ -89,8 +90,7 @@ class Retention:
             if rooms:
                 self._on_outbox()
             purged = await self._store.purge_consults(due.purge_before, now=now)
-            if self._questions is not None:  # texts of consults no longer open leave memory
-                self._questions.keep_only(c.id for c in await self._log.open_consults())
+            self._questions.keep_only(c.id for c in await self._log.open_consults())
             log.info(
                 "retention: %d consult rooms to leave; purged %d consults (%d events, "
                 "%d outbox entries, %d handled event ids)",

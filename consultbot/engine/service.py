@@ -74,6 +74,8 @@ class ConsultService:
         self.metrics = metrics or Metrics()
         if admin_room is None:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        if files is None and isinstance(messenger, FileSource):
+            files = messenger  # the Matrix adapter also fetches the files people send
         self.stepper = Stepper(
             config=config,
             datasets=data,
@@ -114,7 +116,7 @@ class ConsultService:
             renderer=self.renderer,
             questions=self.questions,
             stepper=self.stepper,
-            files=files if files is not None else _files_of(messenger),
+            files=files,
             admin_room=lambda: self.dispatcher.admin_room,
         )
         self.metrics.attach(outbox=self.dispatcher)
@@ -155,8 +157,3 @@ class ConsultService:
         await self.inbox.start()
         await self.reminders.start()
         self.dispatcher.kick()
-
-
-def _files_of(messenger: Messenger) -> FileSource | None:
-    """The messenger, when it can also fetch the files people send (the Matrix adapter can)."""
-    return messenger if isinstance(messenger, FileSource) else None
