@@ -1,7 +1,7 @@
 """Health and metrics: what `/healthz` and `/metrics` report ([metrics] listen in the config).
 
 Counted where things happen, never inside the domain:
-- `Metrics.step` sees every recorded consult step (the inbox calls it after `record`): consults
+- `Metrics.step` sees every recorded consult step (the stepper tells it): consults
   asked, closed (by outcome), pages, escalations, unanswered, time to acknowledge, open consults;
 - the outbox counts its send retries (`Dispatcher.retries`), the Matrix adapter its HTTP 429
   answers and the instant of its last successful sync; they are read when /metrics is scraped.

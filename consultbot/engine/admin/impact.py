@@ -164,19 +164,14 @@ def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str,
     ordered = sorted(holes, key=lambda h: (not h.stops_import, h.service, h.level, h.start))
     for hole in ordered[:MAX_LISTED_HOLES]:
         start, end = hole.start.astimezone(tz), hole.end.astimezone(tz)
-        end_text = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
-        lines.append(
-            (
-                "hole",
-                {
-                    "service": hole.service,
-                    "level": str(hole.level),
-                    "start": f"{start:%Y-%m-%d %H:%M}",
-                    "end": end_text,
-                    "in_hours": "yes" if hole.in_hours else "",
-                },
-            )
-        )
+        fields = {
+            "service": hole.service,
+            "level": str(hole.level),
+            "start": f"{start:%Y-%m-%d %H:%M}",
+            "end": f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}",
+            "in_hours": "yes" if hole.in_hours else "",
+        }
+        lines.append(("hole", fields))
     if len(holes) > MAX_LISTED_HOLES:
         lines.append(("holes_more", {"count": str(len(holes) - MAX_LISTED_HOLES)}))
     return lines
