@@ -72,7 +72,7 @@ class Desk:
 
     async def handled(self, event_id: str) -> None:
         """Mark the event handled, with nothing to send."""
-        await self.stepper.mark_handled(event_id)
+        await self.stepper.queue((), handled=event_id)
 
     async def send(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
         """Queue `outgoing`, with the event it answers marked handled."""

@@ -92,7 +92,9 @@ class Inbox:
         self.consults = consults
         self.admin = AdminChat(
             config=config,
-            data=data,
+            datasets=data,
+            uploads=data,
+            admin_log=data,
             files=files or _NoFiles(),
             clock=clock,
             reply=desk.reply,
@@ -100,8 +102,10 @@ class Inbox:
         )
         self.handovers = HandoverDesk(
             config=config,
-            data=data,
-            consults=consults,
+            handovers=data,
+            datasets=data,
+            admin_log=data,
+            bot_state=consults,
             timers=timers,
             clock=clock,
             renderer=renderer,
