@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from typing import TextIO
 from consultbot.adapters.sql.stores import open_store
 from consultbot.app import running_bot, setup_logging
 from consultbot.config import Config, TrackConfig
+from consultbot.devkit import free_port
 from consultbot.devkit.devtools import DEMO_PASSWORD, provision
 from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
@@ -40,13 +40,6 @@ PEOPLE = {
     "@kardiolog2:localhost": "Bo Bakjour (bakjour)",
     "@konsultbot:localhost": "Konsultbot",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _fresh_folder() -> Path:
@@ -133,7 +126,7 @@ async def main(config: Config, out: TextIO) -> int:
     folder = _fresh_folder()
     setup_logging(logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
-    port = _free_port()
+    port = free_port()
     log = Transcript(out)
     log.say("demo", f"startar Matrix-server på 127.0.0.1:{port} / starting a homeserver")
     async with EmbeddedHomeserver(

@@ -18,7 +18,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,8 +25,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from consultbot.devkit import free_port
+
 USER = "consultbot"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Loopback only, and nothing written safely: the data is thrown away (`--name=value` is
+# postgres's short form of `-c name=value`).
+_SETTINGS = (
+    "--listen_addresses=127.0.0.1",
+    "--fsync=off",
+    "--synchronous_commit=off",
+    "--full_page_writes=off",
+    "--max_connections=200",
+    "--shared_buffers=32MB",
+)
 
 
 def find_bin_dir() -> Path | None:
@@ -87,12 +98,6 @@ def _copy_wheel(bin_dir: Path, into: Path) -> Path:
             os.chmod(Path(folder) / d, 0o755)
     os.chmod(into, 0o755)
     return into / package.name / bin_dir.parent.name / bin_dir.name
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ThrowawayPostgres:
@@ -155,18 +160,9 @@ class ThrowawayPostgres:
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         env.pop("PGDATA", None)
         try:
+            initdb = [str(self.bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust"]
             init = subprocess.run(
-                [
-                    str(self.bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ],
+                [*initdb, "--encoding=UTF8", "--locale=C", "--no-sync"],
                 capture_output=True,
                 env=env,
                 cwd=folder,
@@ -184,30 +180,11 @@ class ThrowawayPostgres:
         assert self._folder is not None
         log_path = self._folder / "postgres.log"
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             self._log = open(log_path, "wb")  # noqa: SIM115 — closed in stop()
+            postgres = [str(self.bin_dir / "postgres"), "-D", str(data), "-p", str(self.port)]
             self._process = subprocess.Popen(
-                [
-                    str(self.bin_dir / "postgres"),
-                    "-D",
-                    str(data),
-                    "-p",
-                    str(self.port),
-                    "-k",
-                    str(sockets),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=200",
-                    "-c",
-                    "shared_buffers=32MB",
-                ],
+                [*postgres, "-k", str(sockets), *_SETTINGS],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
                 env=env,
