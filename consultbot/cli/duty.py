@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from consultbot.cli.context import EXIT_OK, Context, os_reason, write_private
+from consultbot.cli.context import EXIT_OK, Context
 from consultbot.domain.types import ServiceId
 from consultbot.text.render import Messages
 
@@ -139,17 +138,6 @@ def _date(ctx: Context, text: str | None) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)
 
 
-def _emit(ctx: Context, data: bytes) -> None:
-    if not ctx.args.output:
-        ctx.out.write(data.decode("utf-8"))
-        return
-    try:
-        write_private(Path(ctx.args.output), data)
-    except OSError as exc:
-        reason = os_reason(exc, ctx.messages)
-        raise ctx.fail("cannot_write", file=ctx.args.output, reason=reason) from None
-
-
 async def cmd_export(ctx: Context) -> int:
     from consultbot.domain.duty.ical import shifts_to_ical
 
@@ -164,7 +152,7 @@ async def cmd_export(ctx: Context) -> int:
         data = shifts_to_ical(shifts, service.name, {service.id: service.name}, stamp)
     else:
         data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
-    _emit(ctx, data)
+    ctx.write_output(data, "cannot_write")
     if not shifts:
         ctx.warn(ctx.messages.cli("no_shifts", service=service.id))
     return EXIT_OK

@@ -141,10 +141,10 @@ async def cmd_migrate_store(ctx: Context) -> int:
             "migrate_done",
             source=source,
             target=redact(ctx.args.target),
-            rows=copied.rows,
-            tables=len(copied.tables),
-            consults=copied.count("consult"),
-            events=copied.count("consult_event"),
+            rows=sum(copied.values()),
+            tables=len(copied),
+            consults=copied.get("consult", 0),
+            events=copied.get("consult_event", 0),
         )
     )
     return EXIT_OK
