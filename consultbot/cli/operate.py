@@ -43,7 +43,7 @@ async def cmd_homeserver(ctx: Context) -> int:
                 admin_password=devtools.ADMIN[1],
             )
         )
-        await devtools.wait_forever()
+        await asyncio.Event().wait()  # until Ctrl-C
     return EXIT_OK
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -20,8 +19,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import aiohttp
+
 from consultbot.config import Config
-from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.devkit.synapse import EmbeddedHomeserver, answers
 from consultbot.resources import example_data_dir
 
 log = logging.getLogger(__name__)
@@ -71,22 +72,6 @@ def is_local(url: str) -> bool:
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
-async def answers(url: str) -> bool:
-    """True when a Matrix homeserver answers at `url`."""
-    import aiohttp
-
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(
-                f"{url}/_matrix/client/versions", timeout=aiohttp.ClientTimeout(total=2)
-            ) as r,
-        ):
-            return r.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
 async def provision(
     server: EmbeddedHomeserver, config: Config, users: Iterable[tuple[str, str]]
 ) -> None:
@@ -110,7 +95,9 @@ async def dev_homeserver(
 ) -> AsyncIterator[EmbeddedHomeserver | None]:
     """The embedded Synapse, provisioned; None when the config names one that already runs."""
     url = config.matrix.homeserver
-    if await answers(url) or not is_local(url):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        running = await answers(session, url)
+    if running or not is_local(url):
         log.info("using the homeserver at %s", url)
         yield None
         return
@@ -126,8 +113,3 @@ async def dev_homeserver(
     finally:
         with contextlib.suppress(Exception):
             await server.stop()
-
-
-async def wait_forever() -> None:
-    """Until cancelled (Ctrl-C)."""
-    await asyncio.Event().wait()

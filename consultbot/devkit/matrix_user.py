@@ -129,7 +129,7 @@ class MatrixUser:
         self.client.add_response_callback(self._on_sync, SyncResponse)
         self.client.add_to_device_callback(self._on_to_device, (ToDeviceEvent,))
         # Device keys change what a waiter may be waiting for (whom a room key can reach).
-        self.client.add_response_callback(self._on_keys, KeysQueryResponse)
+        self.client.add_response_callback(self._notify, KeysQueryResponse)
         # A busy room (a bot catching up after a restart) may get more than the homeserver's
         # default ten events between two syncs; a limited timeline would skip the rest.
         self._task = asyncio.create_task(
@@ -149,7 +149,6 @@ class MatrixUser:
         return task.exception() or RuntimeError("sync loop ended")
 
     async def close(self) -> None:
-        """Stop syncing and close the connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -159,8 +158,7 @@ class MatrixUser:
     async def _on_sync(self, response: Any) -> None:
         self._first_sync.set()
         await self._decrypt_again()
-        async with self._changed:
-            self._changed.notify_all()
+        await self._notify()
 
     async def _on_to_device(self, event: Any) -> None:
         # A room key that arrived ("room_key", its session in `key`), or an Olm-encrypted
@@ -172,14 +170,13 @@ class MatrixUser:
         elif isinstance(event, EncryptedToDeviceEvent):
             await self._record(Seen(kind="olm_undecryptable", room="", sender=event.sender))
 
-    async def _on_keys(self, response: Any) -> None:
+    async def _notify(self, *_: Any) -> None:
         async with self._changed:
             self._changed.notify_all()
 
     async def _record(self, seen: Seen) -> None:
         self.seen.append(seen)
-        async with self._changed:
-            self._changed.notify_all()
+        await self._notify()
 
     async def _decrypt_again(self) -> None:
         """Events that came before their room key: decrypt those whose key is here now."""

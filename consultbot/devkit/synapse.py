@@ -16,7 +16,6 @@ import hmac
 import logging
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from pathlib import Path
@@ -27,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 
 from consultbot.devkit.synapse_config import (
+    SYNAPSE,
     HomeserverError,
     SynapseSettings,
     generate_config,
@@ -43,6 +43,14 @@ _STOP_GRACE_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1
 _LOG_TAIL_LINES = 40
 _START_MARKER = "--- consultbot: starting Synapse"
+
+
+async def answers(session: aiohttp.ClientSession, url: str) -> bool:
+    """True when a Matrix homeserver answers at `url`."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with session.get(f"{url}/_matrix/client/versions") as response:
+            return response.status == 200
+    return False
 
 
 class EmbeddedHomeserver:
@@ -147,9 +155,7 @@ class EmbeddedHomeserver:
         started = time.monotonic()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "synapse.app.homeserver",
+                *SYNAPSE,
                 "-c",
                 str(self.config_path),
                 cwd=self._settings.data_dir,
@@ -328,18 +334,15 @@ class EmbeddedHomeserver:
         assert self._process is not None
         process = self._process
         deadline = time.monotonic() + self._start_timeout
-        timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while True:
                 if process.returncode is not None:
                     raise HomeserverError(
                         f"Synapse exited with code {process.returncode} while starting; "
                         f"end of {self.log_path}:\n{self._log_tail()}"
                     )
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(f"{self.url}/_matrix/client/versions") as response:
-                        if response.status == 200:
-                            return
+                if await answers(session, self.url):
+                    return
                 if time.monotonic() > deadline:
                     raise HomeserverError(
                         f"Synapse did not answer on {self.url} within {self._start_timeout:g}"

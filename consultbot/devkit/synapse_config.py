@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "homeserver.yaml"
 LOG_CONFIG_FILE = "log.config"
 DATABASE_FILE = "homeserver.db"
+SYNAPSE = (sys.executable, "-m", "synapse.app.homeserver")
 
 # Rate limits high enough that a test suite creating many users, rooms and messages in a
 # burst never hits them; production keeps Synapse's defaults.
@@ -90,9 +91,7 @@ async def generate_config(settings: SynapseSettings) -> None:
     """Let Synapse write a new homeserver.yaml (secrets, signing key) for the server name."""
     logger.info("Generating Synapse config in %s", settings.data_dir)
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "synapse.app.homeserver",
+        *SYNAPSE,
         "--server-name",
         settings.server_name,
         "--config-path",
