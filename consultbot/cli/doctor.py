@@ -103,9 +103,11 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
     return True
 
 
-async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
-    """Log in as the bot the way it does; the device id ("" when the login failed)."""
+async def _login(hs: _Homeserver, config: Config) -> tuple[str, Check]:
+    """Log in as the bot the way it does; the device id ("" when the login failed or made a
+    temporary device) and the check's line."""
     matrix = config.matrix
+    user = {"user": matrix.user_id}
     saved = _saved_credentials(config)
     for token, how in ((matrix.access_token, "token"), (saved.get("access_token", ""), "saved")):
         if not token:
@@ -114,18 +116,11 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
         if status == 200 and body.get("user_id") == matrix.user_id:
             hs.token = token
             device = str(body.get("device_id") or saved.get("device_id", ""))
-            checks.append(
-                Check("login", Level.OK, f"login_{how}", {"user": matrix.user_id, "device": device})
-            )
-            return device
+            return device, Check("login", Level.OK, f"login_{how}", {**user, "device": device})
         if how == "token":
-            checks.append(
-                Check("login", Level.FAILED, "login_token_refused", {"user": matrix.user_id})
-            )
-            return ""
+            return "", Check("login", Level.FAILED, "login_token_refused", user)
     if not matrix.password:
-        checks.append(Check("login", Level.FAILED, "login_no_password", {"user": matrix.user_id}))
-        return ""
+        return "", Check("login", Level.FAILED, "login_no_password", user)
     request: dict[str, Any] = {
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": matrix.user_id},
@@ -137,18 +132,13 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
         request["initial_device_display_name"] = "consultbot doctor"
     status, body, _ = await hs.call("POST", "/_matrix/client/v3/login", token="", body=request)
     if status != 200 or "access_token" not in body:
-        params = {"user": matrix.user_id, "reason": str(body.get("errcode") or f"HTTP {status}")}
-        checks.append(Check("login", Level.FAILED, "login_refused", params))
-        return ""
+        reason = str(body.get("errcode") or f"HTTP {status}")
+        return "", Check("login", Level.FAILED, "login_refused", {**user, "reason": reason})
     hs.token = str(body["access_token"])
     device = str(body.get("device_id", ""))
-    checks.append(
-        Check("login", Level.OK, "login_password", {"user": matrix.user_id, "device": device})
-    )
-    if not saved.get("device_id"):
-        # A temporary device: log it out again once the other checks have used it.
-        return ""
-    return device
+    check = Check("login", Level.OK, "login_password", {**user, "device": device})
+    # Without a saved device this is a temporary one: logged out once the other checks used it.
+    return (device if saved.get("device_id") else ""), check
 
 
 def _encryption(config: Config, device: str) -> Check:
@@ -338,7 +328,8 @@ async def run_checks(
     async with aiohttp.ClientSession() as session:
         hs = _Homeserver(session, config.matrix.homeserver)
         if await _homeserver(hs, checks):
-            device = await _login(hs, config, checks)
+            device, login = await _login(hs, config)
+            checks.append(login)
             temporary = bool(hs.token) and not device
             try:
                 saved = _saved_credentials(config).get("device_id", "")

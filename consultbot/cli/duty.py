@@ -82,17 +82,6 @@ def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
     return buffer.getvalue()
 
 
-def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
-    """`YYYY-MM-DD HH:MM` in `tz` (or ISO 8601 with an offset) → aware UTC datetime."""
-    from consultbot.domain.duty.roster import InstantParser, TimeProblem
-
-    try:
-        return InstantParser(tz)(text)
-    except TimeProblem as problem:
-        # The DST change's own words: "occurs twice" or "does not exist", not "invalid".
-        raise ValueError(str(problem)) from None
-
-
 async def _service(ctx: Context, name: str) -> Service:
     catalogue = await (await ctx.store()).catalogue()
     if not len(catalogue):
@@ -104,10 +93,14 @@ async def _service(ctx: Context, name: str) -> Service:
 
 
 async def cmd_who(ctx: Context) -> int:
+    from consultbot.domain.duty.roster import InstantParser
+
     tz = ctx.tz
     if ctx.args.at:
         try:
-            at = parse_local_time(ctx.args.at, tz)
+            # `YYYY-MM-DD HH:MM` in `tz` (or ISO 8601 with an offset); a TimeProblem names the
+            # DST change's own words: "occurs twice" or "does not exist", not "invalid".
+            at = InstantParser(tz)(ctx.args.at)
         except ValueError as error:
             code = {"ambiguous_time": "at_ambiguous", "nonexistent_time": "at_nonexistent"}
             raise ctx.fail(code.get(str(error), "bad_at"), value=ctx.args.at) from None

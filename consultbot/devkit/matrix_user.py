@@ -66,6 +66,16 @@ class Seen:
     source: dict[str, Any] = field(default_factory=dict)
 
 
+# What an encrypted event may turn out to be, once decrypted.
+_DECRYPTED = (
+    RoomMessageText,
+    RoomMessageNotice,
+    ReactionEvent,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+)
+
+
 class _UserClient(AsyncClient):  # type: ignore[misc]
     """nio's client, with a key query that is a no-op when nothing is left to query.
 
@@ -110,17 +120,7 @@ class MatrixUser:
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         self.client.add_event_callback(
-            self._on_event,
-            (
-                RoomMessageText,
-                RoomMessageNotice,
-                ReactionEvent,
-                MegolmEvent,
-                RoomMessageFile,
-                RoomMessageImage,
-                RoomEncryptedFile,
-                RoomEncryptedImage,
-            ),
+            self._on_event, (*_DECRYPTED, MegolmEvent, RoomMessageFile, RoomMessageImage)
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
         self.client.add_event_callback(
@@ -186,14 +186,7 @@ class MatrixUser:
             except EncryptionError:
                 continue  # the key has not arrived yet
             self._undecrypted.remove((room, event))
-            if isinstance(
-                decrypted,
-                RoomMessageText
-                | RoomMessageNotice
-                | ReactionEvent
-                | RoomEncryptedFile
-                | RoomEncryptedImage,
-            ):
+            if isinstance(decrypted, _DECRYPTED):
                 await self._on_event(room, decrypted)
 
     async def _record_event(self, kind: str, room: MatrixRoom, event: Any, **more: Any) -> None:
@@ -209,14 +202,8 @@ class MatrixUser:
             self._undecrypted.append((room, event))
             await self._record_event("undecryptable", room, event, key=event.session_id)
         elif isinstance(event, ReactionEvent):
-            await self._record_event(
-                "reaction",
-                room,
-                event,
-                key=event.key,
-                reacts_to=event.reacts_to,
-                encrypted=encrypted,
-            )
+            more = {"key": event.key, "reacts_to": event.reacts_to}
+            await self._record_event("reaction", room, event, encrypted=encrypted, **more)
         else:
             await self._record_event(
                 "message",
