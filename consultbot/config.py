@@ -58,8 +58,6 @@ class TrackConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class BotConfig:
-    """The bot's own settings."""
-
     # A SQLite file, or a PostgreSQL URL (`postgresql://user@host:5432/db`) kept as text.
     database: Path | str
     timezone: ZoneInfo
@@ -107,7 +105,6 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def hours_of(self) -> dict[Track, Hours]:
-        """Each track's hours."""
         return {track: cfg.hours for track, cfg in self.tracks.items()}
 
 
@@ -202,7 +199,6 @@ def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
 
 
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
-    """Build a Config from parsed TOML."""
     name = str(path)
     base = path.resolve().parent
     unknown = sorted(set(data) - {"matrix", "bot", "tracks", "metrics"})

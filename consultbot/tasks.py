@@ -45,7 +45,6 @@ class Tasks:
 
     @property
     def running(self) -> frozenset[asyncio.Task[None]]:
-        """The tasks not yet finished."""
         return frozenset(self._context)
 
     async def stop(self) -> None:

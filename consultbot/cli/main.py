@@ -24,7 +24,6 @@ Handler = Callable[[Context], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every verb."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c", "--config", help="config file (default config.toml, else config.example.toml)"
@@ -118,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """Entry point; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)

@@ -16,8 +16,6 @@ ADMIN_TOKEN_ENV = "CONSULTBOT_SYNAPSE_ADMIN_TOKEN"
 
 
 class Level(StrEnum):
-    """How a check came out."""
-
     OK = "ok"
     WARNING = "warning"
     FAILED = "failed"

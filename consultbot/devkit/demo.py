@@ -12,6 +12,7 @@ import asyncio
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,48 +165,40 @@ async def _conversation(config: Config, users: dict[str, MatrixUser], log: Trans
     level1 = users["@kardiolog1:localhost"]
     level2 = users["@kardiolog2:localhost"]
     bot = config.matrix.user_id
+
+    async def shown(viewer: MatrixUser, seconds: float, match: Callable[[Seen], bool]) -> Seen:
+        return log.show(viewer, await viewer.wait_for(match, seconds))
+
+    def page_in(room: str) -> Callable[[Seen], bool]:
+        return lambda s: s.room == room and s.kind == "message" and s.msgtype == "m.text"
+
     log.say("demo", "VC-läkaren öppnar ett krypterat direktmeddelande med boten")
     dm = await doctor.create_dm(bot)
     text = f"!konsult kardiologi {QUESTION}"
     log.say(PEOPLE[doctor.user_id], text)
     await doctor.send_text(dm, text)
-    log.show(
-        doctor,
-        await doctor.wait_for(lambda s: s.room == dm and s.sender == bot and "K-" in s.body, 60),
-    )
+    await shown(doctor, 60, lambda s: s.room == dm and s.sender == bot and "K-" in s.body)
 
     invite = await level1.wait_for(lambda s: s.kind == "invite", 60)
+    room = invite.room
     log.say(PEOPLE[level1.user_id], "får en inbjudan till konsultrummet / is invited")
-    await doctor.wait_for(lambda s: s.kind == "invite" and s.room == invite.room, 60)
-    await doctor.join(invite.room)
-    await level1.join(invite.room)
-    page = await level1.wait_for(
-        lambda s: s.room == invite.room and s.kind == "message" and s.msgtype == "m.text", 60
-    )
-    log.show(level1, page)
+    await doctor.wait_for(lambda s: s.kind == "invite" and s.room == room, 60)
+    await doctor.join(room)
+    await level1.join(room)
+    await shown(level1, 60, page_in(room))
     log.say("demo", f"Karin svarar inte; efter {ACK_TIMEOUT} s söker boten bakjouren")
 
     invite2 = await level2.wait_for(
-        lambda s: s.kind == "invite" and s.room == invite.room, ACK_TIMEOUT + 60
+        lambda s: s.kind == "invite" and s.room == room, ACK_TIMEOUT + 60
     )
-    log.show(
-        doctor,
-        await doctor.wait_for(lambda s: s.room == invite.room and "nivå 2" in s.body.lower(), 30),
-    )
+    await shown(doctor, 30, lambda s: s.room == room and "nivå 2" in s.body.lower())
     await level2.join(invite2.room)
-    page2 = await level2.wait_for(
-        lambda s: s.room == invite.room and s.kind == "message" and s.msgtype == "m.text", 60
-    )
-    log.show(level2, page2)
+    page2 = await shown(level2, 60, page_in(room))
     log.say(PEOPLE[level2.user_id], "reagerar med ✅ / reacts ✅")
-    await level2.react(invite.room, page2.event_id, "✅")
-    log.show(
-        doctor, await doctor.wait_for(lambda s: s.room == invite.room and "kvitterat" in s.body, 30)
-    )
+    await level2.react(room, page2.event_id, "✅")
+    await shown(doctor, 30, lambda s: s.room == room and "kvitterat" in s.body)
     log.say(PEOPLE[level2.user_id], "!avsluta råd")
-    await level2.send_text(invite.room, "!avsluta råd")
-    log.show(
-        doctor, await doctor.wait_for(lambda s: s.room == invite.room and "avslutad" in s.body, 30)
-    )
-    log.show(doctor, await doctor.wait_for(lambda s: s.room == dm and "avslutad" in s.body, 30))
+    await level2.send_text(room, "!avsluta råd")
+    await shown(doctor, 30, lambda s: s.room == room and "avslutad" in s.body)
+    await shown(doctor, 30, lambda s: s.room == dm and "avslutad" in s.body)
     await asyncio.sleep(0)

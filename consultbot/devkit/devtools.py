@@ -68,7 +68,6 @@ def shifted_roster(text: str, today: date) -> str:
 
 
 def is_local(url: str) -> bool:
-    """True for a homeserver URL on this machine."""
     return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 

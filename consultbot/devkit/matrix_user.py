@@ -190,9 +190,8 @@ class MatrixUser:
                 await self._on_event(room, decrypted)
 
     async def _record_event(self, kind: str, room: MatrixRoom, event: Any, **more: Any) -> None:
-        await self._record(
-            Seen(kind=kind, room=room.room_id, sender=event.sender, event_id=event.event_id, **more)
-        )
+        fields = {"sender": event.sender, "event_id": event.event_id, **more}
+        await self._record(Seen(kind=kind, room=room.room_id, **fields))
 
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:
         source = getattr(event, "source", {}) or {}
@@ -225,14 +224,7 @@ class MatrixUser:
             source = event.source if isinstance(event.source, dict) else {}
             await self._record_event("event", room, event, msgtype=event.type, source=source)
         elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "join"):
-            await self._record(
-                Seen(
-                    kind=event.membership,
-                    room=room.room_id,
-                    sender=event.state_key,
-                    event_id=event.event_id,
-                )
-            )
+            await self._record_event(event.membership, room, event, sender=event.state_key)
 
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == self.user_id and event.membership == "invite":

@@ -117,7 +117,6 @@ class EmbeddedHomeserver:
 
     @property
     def running(self) -> bool:
-        """Whether the Synapse child process is alive."""
         return self._process is not None and self._process.returncode is None
 
     # -- lifecycle --------------------------------------------------------------------

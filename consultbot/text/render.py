@@ -61,11 +61,9 @@ class Messages:
         return _compiled(self.language, section, name).render(**params)
 
     def has(self, section: str, name: str) -> bool:
-        """True when the message catalogue has `section.name`."""
         return name in _catalogue(self.language).get(section, {})
 
     def cli(self, name: str, /, **params: Any) -> str:
-        """A CLI message."""
         return self.text("cli", name, **params)
 
     def problem(self, problem: Problem) -> str:

@@ -61,7 +61,6 @@ _ACK = {"ack_median": "median", "ack_p90": "p90"}
 
 
 def measure(group: Mapping[str, Any], key: str) -> int | float | None:
-    """One measure of a group of the report."""
     if key in _ACK:
         return group["ack_seconds"][_ACK[key]]  # type: ignore[no-any-return]
     if key in OUTCOME_KEYS:
@@ -202,7 +201,6 @@ def consult_records(
 
 
 def consults_json(records: Sequence[Mapping[str, Any]]) -> str:
-    """The consults as one JSON array."""
     return json.dumps(list(records), ensure_ascii=False, indent=2) + "\n"
 
 
