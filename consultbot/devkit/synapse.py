@@ -87,33 +87,11 @@ class EmbeddedHomeserver:
         self._start_timeout = start_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._log_handle: IO[bytes] | None = None
-
-    # -- properties -------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the client-server API, e.g. ``http://127.0.0.1:8008``."""
-        return f"http://127.0.0.1:{self._settings.port}"
-
-    @property
-    def server_name(self) -> str:
-        """The Matrix server name (the part after the colon in user ids)."""
-        return self._settings.server_name
-
-    @property
-    def data_dir(self) -> Path:
-        """Directory holding the config, SQLite database, media and logs."""
-        return self._settings.data_dir
-
-    @property
-    def config_path(self) -> Path:
-        """Path of the generated ``homeserver.yaml``."""
-        return self._settings.config_path
-
-    @property
-    def log_path(self) -> Path:
-        """File receiving Synapse's stdout, stderr and WARNING-level log."""
-        return self._settings.data_dir / LOG_FILE
+        self.url = f"http://127.0.0.1:{port}"  # the client-server API
+        self.server_name = server_name  # the part after the colon in user ids
+        self.data_dir = self._settings.data_dir  # config, SQLite database, media and logs
+        self.config_path = self._settings.config_path  # the generated homeserver.yaml
+        self.log_path = self.data_dir / LOG_FILE  # Synapse's stdout, stderr, WARNING-level log
 
     @property
     def running(self) -> bool:
@@ -141,7 +119,7 @@ class EmbeddedHomeserver:
         """
         if self.running:
             return
-        self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
         if not self.config_path.exists():
             await generate_config(self._settings)
@@ -157,7 +135,7 @@ class EmbeddedHomeserver:
                 *SYNAPSE,
                 "-c",
                 str(self.config_path),
-                cwd=self._settings.data_dir,
+                cwd=self.data_dir,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,
@@ -165,14 +143,14 @@ class EmbeddedHomeserver:
                 # then stops Synapse in order (after the bot has finished).
                 start_new_session=True,
             )
-            (self._settings.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
+            (self.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
             await self._wait_until_ready()
         except BaseException:
             await self.stop()
             raise
         logger.info(
             "Synapse for %s is up at %s after %.1f s",
-            self._settings.server_name,
+            self.server_name,
             self.url,
             time.monotonic() - started,
         )
@@ -211,7 +189,7 @@ class EmbeddedHomeserver:
             if self._log_handle is not None:
                 self._log_handle.close()
                 self._log_handle = None
-            (self._settings.data_dir / PID_FILE).unlink(missing_ok=True)
+            (self.data_dir / PID_FILE).unlink(missing_ok=True)
 
     async def restart(self) -> None:
         """Stop and start again on the same data (users, rooms and keys survive)."""
@@ -224,7 +202,7 @@ class EmbeddedHomeserver:
         """Full user id for a localpart (a full ``@user:server`` id is returned as is)."""
         if localpart_or_user_id.startswith("@"):
             return localpart_or_user_id
-        return f"@{localpart_or_user_id}:{self._settings.server_name}"
+        return f"@{localpart_or_user_id}:{self.server_name}"
 
     async def register_user(
         self,
@@ -314,7 +292,7 @@ class EmbeddedHomeserver:
         stale = self._stale_synapse_pid()
         if stale is not None:
             message += (
-                f"; it is a Synapse already running on {self._settings.data_dir} (pid {stale}), "
+                f"; it is a Synapse already running on {self.data_dir} (pid {stale}), "
                 f"perhaps left over from an earlier run: stop it with `kill {stale}`"
             )
         else:
@@ -323,7 +301,7 @@ class EmbeddedHomeserver:
 
     def _stale_synapse_pid(self) -> int | None:
         try:
-            pid = int((self._settings.data_dir / PID_FILE).read_text().strip())
+            pid = int((self.data_dir / PID_FILE).read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
