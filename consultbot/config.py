@@ -218,11 +218,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     matrix = MatrixConfig(
         homeserver=_url(m, m.get("homeserver", str)),
         user_id=_user_id(m, m.get("user_id", str)),
-        password=secrets["password"],
-        access_token=secrets["access_token"],
         device_name=m.get("device_name", str, "consultbot"),
         store_path=rel(m.get("store_path", str, "data/store")),
-        pickle_key=secrets["pickle_key"],
+        **secrets,
     )
     if not matrix.password and not matrix.access_token:
         raise m.error("password", "no_credentials")

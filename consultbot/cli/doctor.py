@@ -45,10 +45,8 @@ class _Homeserver:
     async def call(
         self, method: str, path: str, *, token: str | None = None, body: Any = None
     ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
-        headers = {}
         use = self.token if token is None else token
-        if use:
-            headers["Authorization"] = f"Bearer {use}"
+        headers = {"Authorization": f"Bearer {use}"} if use else {}
         async with self.session.request(
             method, self.base + path, json=body, headers=headers, timeout=TIMEOUT
         ) as response:

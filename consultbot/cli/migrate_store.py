@@ -86,9 +86,7 @@ def target_rows(url: str) -> tuple[str, int] | None:
         ]
         if tables and "schema_version" not in tables:
             return tables[0], -1
-        for table in tables:
-            if table == "schema_version":
-                continue
+        for table in (t for t in tables if t != "schema_version"):
             query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
             row = conn.execute(query).fetchone()
             if row and row[0]:

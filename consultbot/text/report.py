@@ -123,14 +123,8 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    sections: list[tuple[str, list[tuple[str, Mapping[str, Any]]]]] = [
-        (
-            messages.text("stats", "by_track"),
-            [(messages.text("stats", "totals"), report), *report["by_track"].items()],
-        ),
-        (messages.text("stats", "by_service"), [*report["by_service"].items()]),
-        (messages.text("stats", "by_requester_unit"), [*report["by_requester_unit"].items()]),
-    ]
+    sections = [(messages.text("stats", key), [*report[key].items()]) for key, _ in DIMENSIONS]
+    sections[0][1].insert(0, (messages.text("stats", "totals"), report))  # before the tracks
     width = 40 + 14 * max(len(groups) for _, groups in sections)
     console = Console(
         file=io.StringIO(), width=max(width, 80), color_system=None, force_terminal=False
