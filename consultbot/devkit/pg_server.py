@@ -120,7 +120,7 @@ class ThrowawayPostgres:
         self._folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
-        self._as: dict[str, Any] = {}
+        self._how: dict[str, Any] = {}  # how initdb and postgres run: env, cwd, user
 
     @property
     def url(self) -> str:
@@ -156,27 +156,26 @@ class ThrowawayPostgres:
             nobody = pwd.getpwnam("nobody")
             for path in (folder, data, sockets):
                 os.chown(path, nobody.pw_uid, nobody.pw_gid)
-            self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+            self._how = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         env.pop("PGDATA", None)
+        self._how.update(env=env, cwd=folder)
         try:
             initdb = [str(self.bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust"]
             init = subprocess.run(
                 [*initdb, "--encoding=UTF8", "--locale=C", "--no-sync"],
                 capture_output=True,
-                env=env,
-                cwd=folder,
                 timeout=self.start_timeout,
-                **self._as,
+                **self._how,
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed: {init.stderr.decode(errors='replace')}")
-            self._launch(data, sockets, env)
+            self._launch(data, sockets)
         except BaseException:
             self.stop()
             raise
 
-    def _launch(self, data: Path, sockets: Path, env: dict[str, str]) -> None:
+    def _launch(self, data: Path, sockets: Path) -> None:
         assert self._folder is not None
         log_path = self._folder / "postgres.log"
         for _attempt in range(3):
@@ -187,9 +186,7 @@ class ThrowawayPostgres:
                 [*postgres, "-k", str(sockets), *_SETTINGS],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self._folder,
-                **self._as,
+                **self._how,
             )
             if self._wait_ready(sockets):
                 return
