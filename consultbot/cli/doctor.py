@@ -9,6 +9,7 @@ the saved device (a password login without a saved device logs its temporary dev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -85,14 +86,12 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
         found = {"url": hs.base, "status": status}
         checks.append(Check("homeserver", Level.FAILED, "hs_not_matrix", found))
         return False
-    server = ""
-    try:
+    server = "?"
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
         code, info, _ = await hs.call("GET", "/_synapse/admin/v1/server_version", token="")
         if code == 200 and info.get("server_version"):
             server = f"Synapse {info['server_version']}"
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        pass
-    params = {"url": hs.base, "server": server or "?", "matrix": str(versions[-1])}
+    params = {"url": hs.base, "server": server, "matrix": str(versions[-1])}
     checks.append(Check("homeserver", Level.OK, "hs_ok", params))
     if "Date" in headers:
         checks.append(skew_check(clock_skew(headers["Date"], sent, received)))

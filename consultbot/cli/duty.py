@@ -68,16 +68,9 @@ def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["service", "level", "start", "end", "matrix_id", "name", "phone"])
     for s in shifts:
+        times = local_time_text(s.start, tz), local_time_text(s.end, tz)
         writer.writerow(
-            [
-                s.service,
-                s.level,
-                local_time_text(s.start, tz),
-                local_time_text(s.end, tz),
-                s.user,
-                escape_cell(s.name),
-                escape_cell(s.phone),
-            ]
+            [s.service, s.level, *times, s.user, escape_cell(s.name), escape_cell(s.phone)]
         )
     return buffer.getvalue()
 

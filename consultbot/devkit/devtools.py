@@ -67,10 +67,6 @@ def shifted_roster(text: str, today: date) -> str:
     return out.getvalue()
 
 
-def is_local(url: str) -> bool:
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
 async def provision(
     server: EmbeddedHomeserver, config: Config, users: Iterable[tuple[str, str]]
 ) -> None:
@@ -90,21 +86,18 @@ async def provision(
 
 @asynccontextmanager
 async def dev_homeserver(
-    config: Config, data_dir: Path, port: int | None = None
+    config: Config, data_dir: Path
 ) -> AsyncIterator[EmbeddedHomeserver | None]:
     """The embedded Synapse, provisioned; None when the config names one that already runs."""
     url = config.matrix.homeserver
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
         running = await answers(session, url)
-    if running or not is_local(url):
+    parsed = urlparse(url)
+    if running or (parsed.hostname or "") not in ("127.0.0.1", "localhost", "::1"):
         log.info("using the homeserver at %s", url)
         yield None
         return
-    server = EmbeddedHomeserver(
-        data_dir=data_dir,
-        port=port or (urlparse(url).port or 8008),
-        fast_passwords=True,
-    )
+    server = EmbeddedHomeserver(data_dir=data_dir, port=parsed.port or 8008, fast_passwords=True)
     await server.start()
     try:
         await provision(server, config, example_users())
