@@ -251,23 +251,18 @@ class MatrixUser:
 
     async def create_dm(self, other: str, *, wait: bool = True) -> str:
         """An encrypted direct chat with `other`; returns once they have joined (if `wait`)."""
+        megolm = {"algorithm": "m.megolm.v1.aes-sha2"}
         response = await self.client.room_create(
             is_direct=True,
             preset=RoomPreset.trusted_private_chat,
             invite=[other],
-            initial_state=[
-                {
-                    "type": "m.room.encryption",
-                    "state_key": "",
-                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-                }
-            ],
+            initial_state=[{"type": "m.room.encryption", "state_key": "", "content": megolm}],
         )
         if not isinstance(response, RoomCreateResponse):
             raise RuntimeError(f"could not create a DM: {response}")
-        room = response.room_id
+        room = str(response.room_id)
         if not wait:
-            return str(room)
+            return room
         await self.wait_until(
             lambda: (
                 room in self.client.rooms
@@ -275,7 +270,7 @@ class MatrixUser:
                 and other not in self.client.rooms[room].invited_users
             )
         )
-        return str(room)
+        return room
 
     async def send_text(self, room: str, body: str) -> str:
         """Send an (encrypted) m.text; returns its event id."""
