@@ -101,9 +101,7 @@ class MatrixUser:
             user_id,
             store_path=str(store),
             config=AsyncClientConfig(
-                encryption_enabled=True,
-                store_sync_tokens=True,
-                max_timeout_retry_wait_time=1.0,
+                encryption_enabled=True, store_sync_tokens=True, max_timeout_retry_wait_time=1.0
             ),
         )
         self.seen: list[Seen] = []

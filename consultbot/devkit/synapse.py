@@ -199,12 +199,7 @@ class EmbeddedHomeserver:
         return f"@{localpart_or_user_id}:{self.server_name}"
 
     async def register_user(
-        self,
-        localpart: str,
-        password: str,
-        *,
-        admin: bool = False,
-        displayname: str | None = None,
+        self, localpart: str, password: str, *, admin: bool = False, displayname: str | None = None
     ) -> str:
         """Register a user with the shared-secret admin API and return the user id.
 
