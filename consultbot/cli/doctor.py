@@ -186,9 +186,8 @@ async def _admin_room(hs: _Homeserver, config: Config) -> Check:
         return Check("admin_room", Level.OK, "admin_room_none")
     room_id = room
     if room.startswith("#"):
-        status, body, _ = await hs.call(
-            "GET", f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
-        )
+        path = f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
+        status, body, _ = await hs.call("GET", path)
         if status != 200 or "room_id" not in body:
             return Check("admin_room", Level.FAILED, "admin_room_unknown", {"room": room})
         room_id = str(body["room_id"])

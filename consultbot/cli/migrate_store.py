@@ -14,6 +14,7 @@ import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,12 @@ class MigrateError(ConsultbotError):
         self.params = params
 
 
+@dataclass
 class _Sum:
     """An order-independent checksum of rows: the sum of each row's SHA-256 (64 bits)."""
 
-    def __init__(self) -> None:
-        self.total = 0
-        self.rows = 0
+    total: int = 0
+    rows: int = 0
 
     def add(self, row: Sequence[Any]) -> None:
         digest = hashlib.sha256(repr(tuple(_plain(v) for v in row)).encode()).digest()
@@ -120,7 +121,7 @@ def _copy(source: Path, url: str) -> dict[str, int]:
                 cursor.execute(query)
                 for row in cursor:
                     got.add(row)
-            if (got.rows, got.total) != (want.rows, want.total):
+            if got != want:
                 raise StoreError(
                     redact(url),
                     f"{table}: the copy differs ({got.rows} rows read back, {want.rows}"

@@ -30,7 +30,7 @@ async def cmd_stats(ctx: Context) -> int:
     start, end = _period(ctx)
     result = await report.period_report(await ctx.store(), start, end, ctx.tz)
     if ctx.args.format == "json":
-        text = report.stats_json(result)
+        text = report.as_json(result)
     elif ctx.args.format == "csv":
         text = report.stats_csv(result, ctx.messages)
     else:
@@ -46,8 +46,6 @@ async def cmd_consults(ctx: Context) -> int:
     low, high = report.local_bounds(start, end, ctx.tz)
     rows = await (await ctx.store()).consult_summaries(low, high)
     records = report.consult_records(rows, ctx.tz)
-    text = (
-        report.consults_json(records) if ctx.args.format == "json" else report.consults_csv(records)
-    )
+    text = report.as_json(records) if ctx.args.format == "json" else report.consults_csv(records)
     ctx.write_output(text.encode("utf-8"))
     return EXIT_OK

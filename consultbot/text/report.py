@@ -83,9 +83,9 @@ def _shown(key: str, value: int | float | None, decimal: str = ",") -> str:
     return number(value, decimal)
 
 
-def stats_json(report: Mapping[str, Any]) -> str:
-    """The report as one JSON object (SPEC §7 keys)."""
-    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+def as_json(value: Any) -> str:
+    """The report (SPEC §7 keys) or the consults' records as one JSON document."""
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
 
 
 def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
@@ -192,10 +192,6 @@ def consult_records(
         }
         for s, unit in rows
     ]
-
-
-def consults_json(records: Sequence[Mapping[str, Any]]) -> str:
-    return json.dumps(list(records), ensure_ascii=False, indent=2) + "\n"
 
 
 def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:
