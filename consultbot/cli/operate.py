@@ -33,16 +33,8 @@ async def cmd_homeserver(ctx: Context) -> int:
     port = ctx.args.port or 8008
     async with EmbeddedHomeserver(data_dir=data, port=port, fast_passwords=True) as server:
         await devtools.provision(server, config, devtools.example_users())
-        ctx.print(
-            ctx.messages.cli(
-                "homeserver_ready",
-                url=server.url,
-                data=str(data),
-                password=devtools.DEMO_PASSWORD,
-                server=server.server_name,
-                admin_password=devtools.ADMIN[1],
-            )
-        )
+        where = {"url": server.url, "data": str(data), "server": server.server_name}
+        ctx.print(ctx.messages.cli("homeserver_ready", **where, **devtools.PASSWORDS))
         await asyncio.Event().wait()  # until Ctrl-C
     return EXIT_OK
 
@@ -74,16 +66,9 @@ async def cmd_dev(ctx: Context) -> int:
     async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
         await _load_examples(ctx)
         await ctx.close()
-        ctx.print(
-            ctx.messages.cli(
-                "dev_ready",
-                url=config.matrix.homeserver,
-                server=server.server_name if server else config.matrix.user_id.split(":", 1)[1],
-                password=devtools.DEMO_PASSWORD,
-                admin_password=devtools.ADMIN[1],
-                bot=config.matrix.user_id,
-            )
-        )
+        name = server.server_name if server else config.matrix.user_id.split(":", 1)[1]
+        where = {"url": config.matrix.homeserver, "server": name, "bot": config.matrix.user_id}
+        ctx.print(ctx.messages.cli("dev_ready", **where, **devtools.PASSWORDS))
         await app.run(config)
     return EXIT_OK
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "demo-password"
 ADMIN = ("admin", "admin-password")
+PASSWORDS = {"password": DEMO_PASSWORD, "admin_password": ADMIN[1]}  # as the ready texts say
 BOT_DISPLAY_NAME = "Konsultbot (Chatbot)"
 
 

@@ -83,7 +83,6 @@ class SynapseSettings:
 
     @property
     def config_path(self) -> Path:
-        """The homeserver.yaml in the data directory."""
         return self.data_dir / CONFIG_FILE
 
 
