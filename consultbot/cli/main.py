@@ -21,6 +21,8 @@ from consultbot.domain.errors import ConfigError, ConsultbotError, StoreError
 from consultbot.domain.types import Dataset
 
 Handler = Callable[[Context], Awaitable[int]]
+_ALLOW_GAPS = "import even when it leaves new holes at level 1 within opening hours"
+_ALLOW_SHRINK = "import even when it removes more than bot.shrink_guard_share of the active version"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,18 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
             a = verb(actions, action, f"{action} {file_help}", handler, dataset=name)
             a.add_argument("files", nargs="+" if many else 1, metavar="FILE", help=file_help)
             if action == "import" and many:
-                a.add_argument(
-                    "--allow-gaps",
-                    action="store_true",
-                    help="import even when it leaves new holes at level 1 within opening hours",
-                )
+                a.add_argument("--allow-gaps", action="store_true", help=_ALLOW_GAPS)
             if action == "import":
-                a.add_argument(
-                    "--allow-shrink",
-                    action="store_true",
-                    help="import even when it removes more than bot.shrink_guard_share of the"
-                    " active version",
-                )
+                a.add_argument("--allow-shrink", action="store_true", help=_ALLOW_SHRINK)
         text = "make the previous version active again"
         verb(actions, "rollback", text, data.cmd_rollback, dataset=name)
         if many:
