@@ -147,8 +147,7 @@ class _Section:
         return tuple(value)
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
+        if unknown := sorted(set(self.data) - self.used):
             raise self.error(unknown[0], "unknown_key")
 
 
@@ -201,8 +200,7 @@ def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
     name = str(path)
     base = path.resolve().parent
-    unknown = sorted(set(data) - {"matrix", "bot", "tracks", "metrics"})
-    if unknown:
+    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics"}):
         raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
         if section not in data:

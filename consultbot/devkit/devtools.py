@@ -40,8 +40,7 @@ def example_users(data_dir: Path | None = None) -> list[tuple[str, str]]:
     for name in ("staff.csv", "roster-example.csv"):
         with (folder / name).open(encoding="utf-8-sig", newline="") as handle:
             for row in csv.DictReader(handle):
-                user = (row.get("matrix_id") or "").strip()
-                if user:
+                if user := (row.get("matrix_id") or "").strip():
                     people.setdefault(user, (row.get("name") or "").strip())
     return sorted(people.items())
 

@@ -231,11 +231,9 @@ class MatrixUser:
     async def wait_for(self, predicate: Callable[[Seen], bool], seconds: float = 30.0) -> Seen:
         """The first thing seen (so far or from now on) that matches; TimeoutError otherwise."""
         async with asyncio.timeout(seconds), self._changed:
-            while True:
-                for seen in self.seen:
-                    if predicate(seen):
-                        return seen
-                await self._changed.wait()
+            found = await self._changed.wait_for(lambda: next(filter(predicate, self.seen), None))
+        assert found is not None  # wait_for returns once the condition holds
+        return found
 
     async def wait_until(self, condition: Callable[[], bool], seconds: float = 30.0) -> None:
         """Wait, re-checking after every sync, until `condition()` holds."""
