@@ -1,5 +1,4 @@
-"""Verbs that run or look after the bot: `run`, `dev`, `homeserver`, `demo`, `doctor`,
-`backup` and `migrate-store`."""
+"""Verbs that run or look after the bot and its database (run, dev, doctor, backup, …)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The preflight check's result and the pure parts of `consultbot doctor`: the line printed
-for a check, the exit code, the clock skew from a `Date` header, the rate-limit answer."""
+"""The preflight check's result and the parts of `consultbot doctor` that need no network."""
 
 from __future__ import annotations
 

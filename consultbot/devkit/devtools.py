@@ -52,9 +52,7 @@ def shifted_roster(text: str, today: date) -> str:
         return text
     starts = [datetime.fromisoformat(r["start"]).date() for r in rows]
     first, last = min(starts), max(starts)
-    weeks = 0
-    if not first <= today <= last:
-        weeks = ((today - first).days // 7) - 1
+    weeks = 0 if first <= today <= last else (today - first).days // 7 - 1
     delta = timedelta(weeks=weeks)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")

@@ -1,5 +1,4 @@
-"""The configuration of the embedded Synapse (devkit/synapse.py): generating homeserver.yaml,
-rewriting the settings a local set-up needs, the loopback federation certificate."""
+"""The homeserver.yaml of the embedded Synapse (devkit/synapse.py), made for a local set-up."""
 
 from __future__ import annotations
 
