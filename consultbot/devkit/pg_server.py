@@ -127,8 +127,6 @@ class ThrowawayPostgres:
     def url_for(self, database: str) -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
     def __enter__(self) -> str:
         self.start()
         return self.url
@@ -222,8 +220,6 @@ class ThrowawayPostgres:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-    # -- databases ------------------------------------------------------------------------------
 
     def create_database(self, name: str) -> str:
         """Create an empty database `name` (lower-case letters, digits, _) and return its URL."""

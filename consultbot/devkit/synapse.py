@@ -96,8 +96,6 @@ class EmbeddedHomeserver:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
-    # -- lifecycle --------------------------------------------------------------------
-
     async def __aenter__(self) -> Self:
         await self.start()
         return self
@@ -190,8 +188,6 @@ class EmbeddedHomeserver:
         await self.stop()
         await self.start()
 
-    # -- admin helpers ----------------------------------------------------------------
-
     def user_id(self, localpart_or_user_id: str) -> str:
         """Full user id for a localpart (a full ``@user:server`` id is returned as is)."""
         if localpart_or_user_id.startswith("@"):
@@ -263,8 +259,6 @@ class EmbeddedHomeserver:
             raise HomeserverError(
                 f"exempting {user_id} from rate limits failed: HTTP {status} {body}"
             )
-
-    # -- internals --------------------------------------------------------------------
 
     def _check_port_free(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
