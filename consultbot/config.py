@@ -287,10 +287,8 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
             url = t.get("meeting_url", str, "")
             if url and not url.startswith(("https://", "http://")):
                 raise t.error("meeting_url", "bad_url", value=repr(url))
-            meeting["meeting_url"] = url
-            meeting["meeting_reminder_seconds"] = _bounded(
-                t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400
-            )
+            reminder = _bounded(t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400)
+            meeting = {"meeting_url": url, "meeting_reminder_seconds": reminder}
         t.finish()
         tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout, **meeting)
     tables.finish()
