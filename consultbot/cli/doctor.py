@@ -143,9 +143,8 @@ def _encryption(config: Config, device: str) -> Check:
 
     store = config.matrix.store_path / f"{config.matrix.user_id}_{device}.db"
     if not device or not store.is_file():
-        return Check(
-            "encryption", Level.WARNING, "e2ee_none", {"path": str(config.matrix.store_path)}
-        )
+        folder = {"path": str(config.matrix.store_path)}
+        return Check("encryption", Level.WARNING, "e2ee_none", folder)
     try:
         with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
             row = db.execute(

@@ -63,9 +63,8 @@ def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
     """From the answer of GET /_synapse/admin/v1/users/<user>/override_ratelimit."""
     fix = f"POST /_synapse/admin/v1/users/{user}/override_ratelimit"
     if status != 200:
-        return Check(
-            "rate_limits", Level.WARNING, "rate_unknown", {"call": fix, "env": ADMIN_TOKEN_ENV}
-        )
+        params = {"call": fix, "env": ADMIN_TOKEN_ENV}
+        return Check("rate_limits", Level.WARNING, "rate_unknown", params)
     if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
         return Check("rate_limits", Level.OK, "rate_exempt")
     return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})
