@@ -53,10 +53,7 @@ def _fresh_folder() -> Path:
 
 def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
     """The config with the demo's own server, database and store, and a short timeout."""
-    tracks = dict(config.tracks)
-    tracks[Track.HALVAKUT] = TrackConfig(
-        hours=Hours.parse("always"), ack_timeout_seconds=ACK_TIMEOUT
-    )
+    always = TrackConfig(hours=Hours.parse("always"), ack_timeout_seconds=ACK_TIMEOUT)
     return replace(
         config,
         matrix=replace(
@@ -66,7 +63,7 @@ def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
             pickle_key=config.matrix.pickle_key or "demo",
         ),
         bot=replace(config.bot, database=folder / "demo.db"),
-        tracks=tracks,
+        tracks={**config.tracks, Track.HALVAKUT: always},
     )
 
 
@@ -130,9 +127,8 @@ async def main(config: Config, out: TextIO) -> int:
     port = free_port()
     log = Transcript(out)
     log.say("demo", f"startar Matrix-server på 127.0.0.1:{port} / starting a homeserver")
-    async with EmbeddedHomeserver(
-        data_dir=folder / "synapse", port=port, fast_passwords=True
-    ) as server:
+    server = EmbeddedHomeserver(data_dir=folder / "synapse", port=port, fast_passwords=True)
+    async with server:
         await run_demo(config, server, folder, log)
     return 0
 

@@ -71,9 +71,7 @@ async def provision(
     """Register the bot, the admin and demo users; exempt the bot from rate limits."""
     bot_localpart = config.matrix.user_id.split(":", 1)[0][1:]
     await server.register_user(bot_localpart, config.matrix.password, displayname=BOT_DISPLAY_NAME)
-    admin_id = await server.register_user(
-        ADMIN[0], ADMIN[1], admin=True, displayname="Regional Admin"
-    )
+    admin_id = await server.register_user(*ADMIN, admin=True, displayname="Regional Admin")
     for user, name in users:
         localpart = user.split(":", 1)[0][1:]
         if user.endswith(f":{server.server_name}") and user != admin_id:
