@@ -134,8 +134,7 @@ async def cmd_export(ctx: Context) -> int:
         end += timedelta(days=1)
     shifts = await (await ctx.store()).shifts(ServiceId(service.id), start, end)
     if ctx.args.format == "ics":
-        stamp = datetime.now(UTC)
-        data = shifts_to_ical(shifts, service.name, {service.id: service.name}, stamp)
+        data = shifts_to_ical(shifts, service.name, {service.id: service.name}, datetime.now(UTC))
     else:
         data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
     ctx.write_output(data, "cannot_write")
