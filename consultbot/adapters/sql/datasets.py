@@ -230,12 +230,12 @@ class DataSetSql(HandoverSql, DataSets):
 
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
         async with self._transaction() as db:
-            async with db.execute(
+            rows = await db.execute_fetchall(
                 "SELECT version FROM dataset_version WHERE dataset = $1 AND rolled_back_at IS NULL"
                 " ORDER BY version DESC LIMIT 2",
                 (dataset.value,),
-            ) as cursor:
-                live = [int(r[0]) for r in await cursor.fetchall()]
+            )
+            live = [int(r[0]) for r in rows]
             if len(live) < 2:
                 raise NothingToRollBack(dataset.value)
             undone, previous = live

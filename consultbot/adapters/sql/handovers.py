@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
-from consultbot.adapters.sql.dialect import marks
+from consultbot.adapters.sql.dialect import marks, one
 from consultbot.domain.duty.handover import Handover, HandoverState
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.ports import Handovers
@@ -102,9 +102,8 @@ class HandoverSql(SqlBase, Handovers):
             )
             if cursor.rowcount != 1:
                 return None
-            async with db.execute(
-                f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = $1", (handover,)
-            ) as rows:
-                row = await rows.fetchone()
+            row = await one(
+                db, f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = $1", (handover,)
+            )
         self._accepted = None
         return _handover(row) if row else None

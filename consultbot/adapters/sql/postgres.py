@@ -14,9 +14,8 @@ then rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,29 +48,6 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class _Pending:
-    """An executed statement: awaited or used with `async with`, as aiosqlite's."""
-
-    def __init__(self, run: Any) -> None:
-        self._run = run
-
-    def __await__(self) -> Generator[Any, None, psycopg.AsyncRawCursor[Any]]:
-        cursor: psycopg.AsyncRawCursor[Any] = yield from self._run.__await__()
-        return cursor
-
-    async def __aenter__(self) -> psycopg.AsyncRawCursor[Any]:
-        cursor: psycopg.AsyncRawCursor[Any] = await self._run
-        return cursor
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-
 class PgConnection:
     """A psycopg AsyncConnection (autocommit: BEGIN/COMMIT are explicit, as the store does with
     SQLite) that runs the store's statements through raw cursors, as written."""
@@ -92,24 +68,24 @@ class PgConnection:
             self.raw = await connect(self._url)
         return self.raw
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> _Pending:
-        return _Pending(self._execute(sql, tuple(parameters or ())))
-
-    async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> psycopg.AsyncRawCursor[Any]:
+    async def execute(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> psycopg.AsyncRawCursor[Any]:
+        values = tuple(parameters or ())
         word = sql.lstrip()[:8].upper()
         if word.startswith("ROLLBACK") and (self.raw.broken or self.raw.closed):
             self._in_transaction = False  # the server rolled it back with the connection
             return psycopg.AsyncRawCursor(self.raw)
         conn = await self._connection()
         try:
-            cursor = await _run(conn, sql, parameters)
+            cursor = await _run(conn, sql, values)
         except psycopg.OperationalError:
             # BEGIN and reads outside a transaction did nothing yet: once more, reconnected.
             if not (conn.broken and (word == "BEGIN" or word.startswith("SELECT"))):
                 raise
             if self._in_transaction:
                 raise
-            cursor = await _run(await self._connection(), sql, parameters)
+            cursor = await _run(await self._connection(), sql, values)
         if word == "BEGIN":
             self._in_transaction = True
         elif word.startswith(("COMMIT", "ROLLBACK")):
@@ -125,7 +101,7 @@ class PgConnection:
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
     ) -> list[Any]:
-        cursor = await self._execute(sql, tuple(parameters or ()))
+        cursor = await self.execute(sql, parameters)
         return await cursor.fetchall() if cursor.description else []
 
     async def close(self) -> None:

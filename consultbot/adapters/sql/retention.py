@@ -173,11 +173,10 @@ class RetentionSql(SqlBase, Retention):
             marker = frozen_unit(unit_of(requester, units))
             if marker not in frozen:
                 frozen[marker] = await stats_sqlite.code_of(db, "requester", marker)
-        async with db.execute(
+        stats = await db.execute_fetchall(
             f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}",
             ids,
-        ) as cursor:
-            stats = list(await cursor.fetchall())
+        )
         updates = []
         for cid, code, requester in stats:
             marker = frozen_unit(unit_of(str(requester), units))

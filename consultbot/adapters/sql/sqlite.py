@@ -17,7 +17,7 @@ import aiosqlite
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
-from consultbot.adapters.sql.dialect import SQLITE_WORDS, Result, numbered
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, numbered
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -74,8 +74,10 @@ class SqliteConnection:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.raw = db
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result:
-        return self.raw.execute(sql, numbered(parameters))
+    async def execute(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> aiosqlite.Cursor:
+        return await self.raw.execute(sql, numbered(parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:
         await self.raw.executemany(sql, (numbered(p) for p in parameters))

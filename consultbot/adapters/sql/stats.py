@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
-from consultbot.adapters.sql.dialect import Connection, marks
+from consultbot.adapters.sql.dialect import Connection, marks, one, transaction
 from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
@@ -47,21 +47,18 @@ def _ms(instant: datetime | None) -> int | None:
 
 async def code_of(db: Connection, kind: str, value: str) -> int:
     """The small integer standing for `value` of `kind` (allocated on first use)."""
-    async with db.execute(
-        "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await one(
+        db, "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
+    )
     if row is not None:
         return int(row[0])
-    async with db.execute(
-        "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = $1", (kind,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    code = int(row[0]) if row else 0
+    [code] = await one(
+        db, "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = $1", (kind,)
+    )
     if code >= _LIMITS[kind]:
         raise OverflowError(f"more than {_LIMITS[kind]} distinct {kind} values in statistics")
     await db.execute("INSERT INTO consult_stat_code VALUES ($1, $2, $3)", (kind, value, code))
-    return code
+    return int(code)
 
 
 def with_requester(code: int, requester: int) -> int:
@@ -172,25 +169,19 @@ async def backfill(db: Connection) -> int:
 
     Runs in its own transaction: the flag goes with the rows, so it is done exactly once.
     """
-    async with db.execute("SELECT 1 FROM meta WHERE key = $1", (BACKFILL_KEY,)) as cursor:
-        if await cursor.fetchone() is None:
-            return 0
-    await db.execute(db.begin)
-    try:
-        async with db.execute(
+    if await one(db, "SELECT 1 FROM meta WHERE key = $1", (BACKFILL_KEY,)) is None:
+        return 0
+    async with transaction(db):
+        cursor = await db.execute(
             "SELECT consult_id, at_ms, kind, data FROM consult_event ORDER BY consult_id, seq"
-        ) as cursor:
-            logs: dict[str, list[Event]] = {}
-            async for cid, at_ms, kind, data in cursor:
-                event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
-                logs.setdefault(cid, []).append(event)
+        )
+        logs: dict[str, list[Event]] = {}
+        async for cid, at_ms, kind, data in cursor:
+            event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
+            logs.setdefault(cid, []).append(event)
         for cid, events in logs.items():
             await write(db, cid, len(events), events)
         await db.execute("DELETE FROM meta WHERE key = $1", (BACKFILL_KEY,))
-    except BaseException:
-        await db.execute("ROLLBACK")
-        raise
-    await db.execute("COMMIT")
     return len(logs)
 
 
