@@ -66,9 +66,10 @@ class SqlBase(BotState):
         async with self._lock:
             return list(await self._db.execute_fetchall(sql, tuple(params)))
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; return how many rows it changed."""
         async with self._lock:
-            await self._db.execute(sql, tuple(params))
+            return (await self._db.execute(sql, tuple(params))).rowcount
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._rows(sql, params)

@@ -248,6 +248,4 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         return [PoolRoom(room=r[0], created_at=from_ms(r[1]), policy=r[2]) for r in rows]
 
     async def drop_pool_room(self, room: str) -> bool:
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
-            return cursor.rowcount > 0
+        return await self._write("DELETE FROM room_pool WHERE room = $1", (room,)) > 0

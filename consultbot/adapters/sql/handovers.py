@@ -66,14 +66,13 @@ class HandoverSql(SqlBase, Handovers):
         self, handover: int, state: HandoverState, *, now: datetime
     ) -> Handover | None:
         async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE handover SET state = $1, decided_at_ms = $2 WHERE id = $3 AND state = $4",
+            row = await one(
+                db,
+                "UPDATE handover SET state = $1, decided_at_ms = $2 WHERE id = $3 AND state = $4"
+                f" RETURNING {_HANDOVER_COLUMNS}",
                 (state.value, to_ms(now), handover, HandoverState.OFFERED.value),
             )
-            if cursor.rowcount != 1:
-                return None
-            row = await one(
-                db, f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = $1", (handover,)
-            )
+        if row is None:
+            return None
         self._accepted = None
-        return _handover(row) if row else None
+        return _handover(row)

@@ -203,9 +203,8 @@ class PostgresStore(SqliteStore):
         if self._fence is not None:
             await self._fence.check(self._pg.raw)
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
         if self._fence is None:
-            await super()._write(sql, params)
-            return
+            return await super()._write(sql, params)
         async with self._transaction() as db:
-            await db.execute(sql, params)
+            return (await db.execute(sql, params)).rowcount
