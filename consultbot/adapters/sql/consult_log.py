@@ -39,8 +39,7 @@ _MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
     """The consult's log, oldest first, read on `db` (inside the caller's lock)."""
     rows = await db.execute_fetchall(
-        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq",
-        (consult,),
+        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq", (consult,)
     )
     return [Event(kind=EventKind(r[1]), at=from_ms(r[0]), data=json.loads(r[2])) for r in rows]
 
@@ -102,11 +101,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         return ids
 
     async def _append(
-        self,
-        db: Connection,
-        consult: ConsultId,
-        expected_length: int,
-        events: Sequence[Event],
+        self, db: Connection, consult: ConsultId, expected_length: int, events: Sequence[Event]
     ) -> None:
         row = await one(db, "SELECT length FROM consult WHERE id = $1", (consult,))
         if row is None:

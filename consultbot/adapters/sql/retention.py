@@ -157,10 +157,7 @@ class RetentionSql(SqlBase, Retention):
         return found
 
     async def _purge_batch(
-        self,
-        db: Connection,
-        batch: Sequence[tuple[str, str]],
-        outbox_ids: Sequence[int],
+        self, db: Connection, batch: Sequence[tuple[str, str]], outbox_ids: Sequence[int]
     ) -> tuple[int, int, set[str]]:
         """Forget these consults' logs, parties, outbox entries (`outbox_ids`), rooms and
         requesters; their statistics rows keep each requester's unit in their place.
@@ -174,8 +171,7 @@ class RetentionSql(SqlBase, Retention):
             if marker not in frozen:
                 frozen[marker] = await stats_sqlite.code_of(db, "requester", marker)
         stats = await db.execute_fetchall(
-            f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}",
-            ids,
+            f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}", ids
         )
         updates = []
         for cid, code, requester in stats:
