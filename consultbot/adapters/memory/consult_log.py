@@ -38,7 +38,7 @@ class MemoryConsultStore(ConsultStore):
 
     _logs: dict[ConsultId, list[Event]] = field(default_factory=dict)
     _outbox: list[tuple[OutboxItem, bool]] = field(default_factory=list)
-    _handled: set[str] = field(default_factory=set)
+    _handled: dict[str, datetime] = field(default_factory=dict)  # event id → when handled
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
     staff: DataStore | None = None  # where requesters' units come from, for statistics
@@ -48,7 +48,6 @@ class MemoryConsultStore(ConsultStore):
     # Retention: when outbox entries were sent and events handled; purged consults' summaries.
     _outbox_next: int = 0
     _sent_at: dict[int, datetime] = field(default_factory=dict)
-    _handled_at: dict[str, datetime] = field(default_factory=dict)
     _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
@@ -78,16 +77,14 @@ class MemoryConsultStore(ConsultStore):
             raise PoolRoomGone(pool_room)  # checked before anything changed: nothing recorded
         if log is not None:
             log.extend(events)
-        return self._queue(outgoing, handled=handled, sent=sent, now=now)
+        ids = self._queue(outgoing)
+        if handled is not None:
+            self._handled.setdefault(handled, now)
+        if sent is not None:
+            await self.sent(sent, now=now)
+        return ids
 
-    def _queue(
-        self,
-        outgoing: Sequence[Outgoing],
-        *,
-        handled: str | None = None,
-        sent: int | None = None,
-        now: datetime,
-    ) -> list[int]:
+    def _queue(self, outgoing: Sequence[Outgoing]) -> list[int]:
         ids = []
         for item in outgoing:
             self._outbox_next += 1  # never reused, also after a purge
@@ -102,11 +99,6 @@ class MemoryConsultStore(ConsultStore):
             )
             self._outbox.append((stored, False))
             ids.append(number)
-        if handled is not None:
-            self._handled.add(handled)
-            self._handled_at.setdefault(handled, now)
-        if sent is not None:
-            self._mark_sent(sent, now=now)
         return ids
 
     async def events(self, consult: ConsultId) -> list[Event]:
@@ -117,8 +109,7 @@ class MemoryConsultStore(ConsultStore):
         return fold(log) if log else None
 
     def _all(self) -> list[Consult]:
-        found = [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
-        return found
+        return [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
 
     async def open_consults(self) -> list[Consult]:
         return [c for c in self._all() if c.is_open or c.deadline is not None]
@@ -136,10 +127,13 @@ class MemoryConsultStore(ConsultStore):
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 
+    async def _units(self) -> dict[str, str]:
+        """Each requester's unit in the staff list."""
+        staff = await self.staff.staff() if self.staff is not None else []
+        return {m.user: m.unit for m in staff if m.unit}
+
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
-        units: dict[str, str] = {}
-        if self.staff is not None:
-            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        units = await self._units()
         summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
         summaries += self._purged.values()
         return table_of(
@@ -164,15 +158,12 @@ class MemoryConsultStore(ConsultStore):
             self._reminders.pop((reminder.user, reminder.start), None)
         for reminder in add:
             self._reminders[(reminder.user, reminder.start)] = reminder
-        self._queue(outgoing, now=now)
+        self._queue(outgoing)
 
     async def pending(self) -> list[OutboxItem]:
         return [item for item, done in self._outbox if not done]
 
     async def sent(self, item: int, *, now: datetime) -> None:
-        self._mark_sent(item, now=now)
-
-    def _mark_sent(self, item: int, *, now: datetime) -> None:
         # A sent entry keeps no payload, as in the SQL stores.
         self._outbox = [
             (replace(i, payload={}), True) if i.id == item else (i, done)
@@ -229,13 +220,11 @@ class MemoryConsultStore(ConsultStore):
             (cid, c.room) for cid, c in self._quiet(quiet_since) if c.room and not self._leaves(cid)
         ]
         leaving = [Outgoing(kind=OutboxKind.LEAVE, room=r, payload={}, consult=c) for c, r in rooms]
-        self._queue(leaving, now=now)
+        self._queue(leaving)
         return [room for _, room in rooms]
 
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
-        units: dict[str, str] = {}
-        if self.staff is not None:
-            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        units = await self._units()
         consults = events = 0
         gone: set[ConsultId] = set()
         for cid, consult in self._quiet(before):
@@ -262,6 +251,7 @@ class MemoryConsultStore(ConsultStore):
         ]
         outbox = len(self._outbox) - len(kept)
         self._outbox = kept
-        old = {e for e in self._handled if e.startswith("$") and self._handled_at[e] < before}
-        self._handled -= old
+        old = [e for e, at in self._handled.items() if e.startswith("$") and at < before]
+        for event_id in old:
+            del self._handled[event_id]
         return Purged(consults=consults, events=events, outbox=outbox, handled=len(old))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -97,12 +97,6 @@ class SqlBase(BotState):
             (dataset.value, number, to_seconds(now), source, summary),
         )
         return int(number)
-
-    async def _rows_unlocked(self, sql: str, params: Sequence[Any], *, locked: bool) -> list[Any]:
-        """Rows of `sql`: inside the caller's transaction when `locked`, else taking the lock."""
-        if locked:
-            return list(await self._db.execute_fetchall(sql, tuple(params)))
-        return await self._rows(sql, params)
 
     async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
         """The consults whose row in `consult c` matches `where`, newest first, from their logs."""

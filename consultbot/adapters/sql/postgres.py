@@ -81,9 +81,9 @@ class PgConnection:
             cursor = await _run(conn, sql, values)
         except psycopg.OperationalError:
             # BEGIN and reads outside a transaction did nothing yet: once more, reconnected.
-            if not (conn.broken and (word == "BEGIN" or word.startswith("SELECT"))):
-                raise
-            if self._in_transaction:
+            if self._in_transaction or not (
+                conn.broken and (word == "BEGIN" or word.startswith("SELECT"))
+            ):
                 raise
             cursor = await _run(await self._connection(), sql, values)
         if word == "BEGIN":

@@ -45,9 +45,10 @@ class RetentionSql(SqlBase, Retention):
                 (f"c.number >= ${first} AND c.number < ${first + 1}", [lo, lo + _SCAN_SLICE])
                 for lo in range(0, int(top) + 1, _SCAN_SLICE)
             ]
+        read = self._db.execute_fetchall if among else self._rows  # `among`: the lock is held
         found: list[tuple[str, str | None, str]] = []
         for where, params in slices:
-            rows = await self._rows_unlocked(
+            rows = await read(
                 "SELECT q.id, q.room, q.requester FROM (SELECT c.id, c.room, c.requester,"
                 " c.number, (SELECT max(e.at_ms) FROM consult_event e"
                 " WHERE e.consult_id = c.id) AS last_ms FROM consult c WHERE"
@@ -55,7 +56,6 @@ class RetentionSql(SqlBase, Retention):
                 f" AND c.state IN ({marks(len(states), 2)}) AND {where}) q"
                 " WHERE q.last_ms < $1 ORDER BY q.number",
                 (cutoff, *states, *params),
-                locked=bool(among),
             )
             found += [(str(r[0]), r[1], str(r[2])) for r in rows]
         return found

@@ -320,14 +320,12 @@ class StatsSql(SqlBase, Stats):
     """The statistics queries, over the store's connection."""
 
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
-        """The statistics facts of the consults requested in [start, end), as columns."""
         async with self._lock:
             return await fact_table(self._db, start, end)
 
     async def consult_summaries(
         self, start: datetime, end: datetime
     ) -> list[tuple[ConsultSummary, str]]:
-        """Each consult requested in [start, end) with its requester's unit, oldest first."""
         async with self._lock:
             return await summaries(self._db, start, end)
 
