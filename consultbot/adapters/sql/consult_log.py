@@ -188,19 +188,17 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         now: datetime,
     ) -> None:
         async with self._transaction() as db:
-            for r in remove:
-                await db.execute(
-                    'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
-                    (r.user, to_ms(r.start)),
-                )
-            for r in add:
-                await db.execute(
-                    "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
-                    ' ON CONFLICT ("user", start_ms)'
-                    " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
-                    " sent_at_ms = excluded.sent_at_ms",
-                    (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
-                )
+            await db.executemany(
+                'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
+                [(r.user, to_ms(r.start)) for r in remove],
+            )
+            await db.executemany(
+                "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
+                ' ON CONFLICT ("user", start_ms)'
+                " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
+                " sent_at_ms = excluded.sent_at_ms",
+                [(r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)) for r in add],
+            )
             await queue(db, outgoing, now)
 
     async def pending(self) -> list[OutboxItem]:

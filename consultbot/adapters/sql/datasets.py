@@ -176,8 +176,6 @@ class DataSetSql(HandoverSql, DataSets):
 
     async def _staff(self, where: str = "", params: tuple[Any, ...] = ()) -> list[StaffMember]:
         active = await self._active(Dataset.STAFF)
-        if active is None:
-            return []
         rows = await self._rows(
             "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = $1"
             f" {where} ORDER BY name, matrix_id",
@@ -207,8 +205,6 @@ class DataSetSql(HandoverSql, DataSets):
 
     async def directory(self) -> list[DirectoryEntry]:
         active = await self._active(Dataset.DIRECTORY)
-        if active is None:
-            return []
         rows = await self._rows(
             "SELECT unit, name, phone, municipality, notes FROM directory_entry"
             " WHERE version = $1 ORDER BY position",

@@ -1,5 +1,4 @@
-"""The SQLite store (aiosqlite): one class per concern (consult log, data sets, handovers,
-uploads, statistics, retention) in this folder, composed here over one connection.
+"""The SQLite store (aiosqlite): the store classes of this folder composed over one connection.
 
 Instants are stored as UTC epoch seconds or milliseconds (adapters/sql/base.py)."""
 
@@ -47,22 +46,18 @@ def backup_database(source: Path, target: Path) -> int:
     for a moment; SQLite gives its journal the file's mode. FileExistsError if it exists."""
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        return _copy_into(source, target)
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
+            with sqlite3.connect(str(target)) as dst:
+                src.backup(dst)
+                checked = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                if checked != "ok":
+                    raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
+                consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
+            dst.close()
+        return consults
     except BaseException:
         target.unlink(missing_ok=True)  # no half copy left behind
         raise
-
-
-def _copy_into(source: Path, target: Path) -> int:
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
-        with sqlite3.connect(str(target)) as dst:
-            src.backup(dst)
-            checked = dst.execute("PRAGMA integrity_check").fetchone()[0]
-            if checked != "ok":
-                raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
-            consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
-        dst.close()
-    return consults
 
 
 class SqliteConnection:

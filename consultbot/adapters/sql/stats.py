@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,10 @@ BACKFILL_KEY = "consult_stat_backfill"
 
 def _ms(instant: datetime | None) -> int | None:
     return to_ms(instant) if instant is not None else None
+
+
+def _instant(ms: int | None) -> datetime | None:
+    return from_ms(ms) if ms is not None else None
 
 
 async def code_of(db: Connection, kind: str, value: str) -> int:
@@ -275,27 +280,22 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     )
 
 
-def _summary(row: Sequence[object]) -> ConsultSummary:
-    def ms(value: object) -> datetime | None:
-        return from_ms(int(str(value))) if value is not None else None
-
-    requested = ms(row[1])
-    assert requested is not None
+def _summary(row: Sequence[Any]) -> ConsultSummary:
     return ConsultSummary(
-        consult=str(row[0]),
-        requested_at=requested,
+        consult=row[0],
+        requested_at=from_ms(row[1]),
         counted=bool(row[2]),
-        track=str(row[3]),
-        services=tuple(json.loads(str(row[4]))),
-        requester=str(row[5]),
-        outcome=str(row[6]) if row[6] is not None else None,
-        first_page_at=ms(row[7]),
-        acknowledged_at=ms(row[8]),
-        closed_at=ms(row[9]),
-        levels=tuple(json.loads(str(row[10]))),
+        track=row[3],
+        services=tuple(json.loads(row[4])),
+        requester=row[5],
+        outcome=row[6],
+        first_page_at=_instant(row[7]),
+        acknowledged_at=_instant(row[8]),
+        closed_at=_instant(row[9]),
+        levels=tuple(json.loads(row[10])),
         escalated=bool(row[11]),
         unanswered=bool(row[12]),
-        phone_contacts=int(str(row[13])),
+        phone_contacts=row[13],
     )
 
 
