@@ -45,7 +45,7 @@ class MemoryConsultStore(ConsultStore):
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
     _pool: list[PoolRoom] = field(default_factory=list)
-    # Retention: when outbox entries were sent and events handled; purged consults' summaries.
+    # Retention: when outbox entries were sent; purged consults' summaries.
     _outbox_next: int = 0
     _sent_at: dict[int, datetime] = field(default_factory=dict)
     _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
@@ -194,8 +194,6 @@ class MemoryConsultStore(ConsultStore):
 
     async def meta_under(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self._meta.items() if k.startswith(prefix)}
-
-    # -- retention (as the SQLite store: ports.py) ----------------------------------------------
 
     def _quiet(self, before: datetime) -> list[tuple[ConsultId, Consult]]:
         """The consults, not purged, closed/unanswered/withdrawn without a deadline, whose

@@ -51,8 +51,6 @@ class DataSetSql(HandoverSql, DataSets):
         self._catalogue = None
         return number
 
-    # -- catalogue ------------------------------------------------------------------------------
-
     async def import_catalogue(self, catalogue: Catalogue, *, source: str, now: datetime) -> int:
         rows = [
             (
@@ -96,8 +94,6 @@ class DataSetSql(HandoverSql, DataSets):
         )
         self._catalogue = (active, catalogue)
         return catalogue
-
-    # -- roster ---------------------------------------------------------------------------------
 
     async def import_roster(
         self,
@@ -164,8 +160,6 @@ class DataSetSql(HandoverSql, DataSets):
             s for s in laid if (start is None or s.end > start) and (end is None or s.start < end)
         ]
         return sorted(found, key=lambda s: (s.start, s.level, s.user))
-
-    # -- staff and directory --------------------------------------------------------------------
 
     async def import_staff(
         self, members: Sequence[StaffMember], *, source: str, now: datetime

@@ -128,12 +128,9 @@ class LeaderLease:
         return self.epoch is not None and not self.lost.is_set()
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "name": LEASE_NAME,
-            "holder": self.holder,
-            "ms": int(self.seconds * 1000),
-            "epoch": self.epoch,
-        }
+        return dict(
+            name=LEASE_NAME, holder=self.holder, ms=int(self.seconds * 1000), epoch=self.epoch
+        )
 
     async def try_acquire(self) -> bool:
         """Take the lease if it is free (expired, never held, or ours); True when held."""

@@ -1,15 +1,10 @@
-"""The PostgreSQL store (psycopg 3, async): the SQL store over a psycopg connection.
+"""The PostgreSQL store (psycopg 3, async): `SqliteStore` over a psycopg connection.
 
-`PostgresStore` is `SqliteStore` with another connection: `PgConnection` has the shape of the
-connection the store is written against (adapters/sql/dialect.py) and runs its statements as
-they are written: their numbered parameters (`$1`) are PostgreSQL's own, so they go through a
-raw cursor. The numbered migrations are the same list as SQLite's, with PostgreSQL's column
-types (`dialect.POSTGRES_WORDS`); the version lives in the table `schema_version`, bumped in
-each step's transaction.
-
-A store may be given a `fence` (the leader lease): its `check(conn)` runs first in every write
-transaction and raises `NotLeader` when this instance may no longer write; the transaction is
-then rolled back.
+The store's statements run as written (adapters/sql/dialect.py): their numbered parameters
+(`$1`) are PostgreSQL's own, so they go through a raw cursor. The migrations are SQLite's, with
+PostgreSQL's column types; the version lives in the table `schema_version`, bumped in each
+step's transaction. A store may be given a `fence` (the leader lease), checked first in every
+write transaction: `NotLeader` rolls the transaction back.
 """
 
 from __future__ import annotations

@@ -93,10 +93,8 @@ class SqliteConnection:
 class SqliteStore(
     ConsultLogSql, DataSetSql, UploadSql, StatsSql, RetentionSql, DataStore, ConsultStore
 ):
-    """Both stores on one SQLite file in WAL mode with foreign keys on.
-
-    Its SQL (SQLite's dialect) is also PostgreSQL's: `PostgresStore` is this class over a
-    translating connection (consultbot/adapters/sql/postgres.py)."""
+    """Both stores on one SQLite file in WAL mode with foreign keys on (`PostgresStore`: the
+    same class over a PostgreSQL connection)."""
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:

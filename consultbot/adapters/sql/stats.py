@@ -190,10 +190,6 @@ async def backfill(db: Connection) -> int:
     return len(logs)
 
 
-# --------------------------------------------------------------------------------------------
-# Reading
-
-
 async def requester_units(db: Connection) -> dict[str, str]:
     """Matrix id → unit, from the active staff list."""
     rows = await db.execute_fetchall(
