@@ -111,14 +111,8 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         await db.executemany(
             "INSERT INTO consult_event VALUES ($1, $2, $3, $4, $5)",
             [
-                (
-                    consult,
-                    expected_length + n,
-                    to_ms(e.at),
-                    e.kind,
-                    json.dumps(e.data, ensure_ascii=False),
-                )
-                for n, e in enumerate(events)
+                (consult, n, to_ms(e.at), e.kind, json.dumps(e.data, ensure_ascii=False))
+                for n, e in enumerate(events, expected_length)
             ],
         )
         log = await read_events(db, consult)

@@ -21,12 +21,6 @@ _COLUMNS = [f"{n}_ms" if n in _MS else "service_id" if n == "service" else n for
 _HANDOVER_COLUMNS = ", ".join(_COLUMNS)
 
 
-def _handover_row(h: Handover) -> list[Any]:
-    """The handover's columns but its id."""
-    values = [(n, getattr(h, n)) for n in _FIELDS if n != "id"]
-    return [to_ms(v) if n in _MS and v is not None else v for n, v in values]
-
-
 def _handover(row: Sequence[Any]) -> Handover:
     values = dict(zip(_FIELDS, row, strict=True))
     values |= {n: from_ms(values[n]) for n in _MS if values[n] is not None}
@@ -46,10 +40,11 @@ class HandoverSql(SqlBase, Handovers):
         added = []
         async with self._transaction() as db:
             for h in handovers:
+                values = [(n, getattr(h, n)) for n in _FIELDS[1:]]  # all but the id
                 [(number,)] = await db.execute_fetchall(
                     f"INSERT INTO handover ({', '.join(_COLUMNS[1:])})"
                     f" VALUES ({marks(16)}) RETURNING id",
-                    _handover_row(h),
+                    [to_ms(v) if n in _MS and v is not None else v for n, v in values],
                 )
                 added.append(replace(h, id=int(number)))
         self._accepted = None

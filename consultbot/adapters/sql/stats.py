@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
@@ -276,25 +275,6 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     )
 
 
-def _summary(row: Sequence[Any]) -> ConsultSummary:
-    return ConsultSummary(
-        consult=row[0],
-        requested_at=from_ms(row[1]),
-        counted=bool(row[2]),
-        track=row[3],
-        services=tuple(json.loads(row[4])),
-        requester=row[5],
-        outcome=row[6],
-        first_page_at=_instant(row[7]),
-        acknowledged_at=_instant(row[8]),
-        closed_at=_instant(row[9]),
-        levels=tuple(json.loads(row[10])),
-        escalated=bool(row[11]),
-        unanswered=bool(row[12]),
-        phone_contacts=row[13],
-    )
-
-
 async def summaries(
     db: Connection, start: datetime, end: datetime
 ) -> list[tuple[ConsultSummary, str]]:
@@ -308,7 +288,25 @@ async def summaries(
         (_ms(start), _ms(end)),
     )
     units = await requester_units(db)
-    found = [_summary(row) for row in rows]
+    found = [
+        ConsultSummary(
+            consult=row[0],
+            requested_at=from_ms(row[1]),
+            counted=bool(row[2]),
+            track=row[3],
+            services=tuple(json.loads(row[4])),
+            requester=row[5],
+            outcome=row[6],
+            first_page_at=_instant(row[7]),
+            acknowledged_at=_instant(row[8]),
+            closed_at=_instant(row[9]),
+            levels=tuple(json.loads(row[10])),
+            escalated=bool(row[11]),
+            unanswered=bool(row[12]),
+            phone_contacts=row[13],
+        )
+        for row in rows
+    ]
     return [(s, unit_of(s.requester, units)) for s in found]
 
 
