@@ -37,17 +37,15 @@ class MemoryConsultStore(ConsultStore):
     """Consult logs, outbox and bot state in dictionaries."""
 
     _logs: dict[ConsultId, list[Event]] = field(default_factory=dict)
-    _outbox: list[tuple[OutboxItem, bool]] = field(default_factory=list)
+    _outbox: list[tuple[OutboxItem, datetime | None]] = field(default_factory=list)  # when sent
     _handled: dict[str, datetime] = field(default_factory=dict)  # event id → when handled
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
     staff: DataStore | None = None  # where requesters' units come from, for statistics
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
-    _pool: list[PoolRoom] = field(default_factory=list)
-    # Retention: when outbox entries were sent; purged consults' summaries.
+    _pool: dict[str, PoolRoom] = field(default_factory=dict)
     _outbox_next: int = 0
-    _sent_at: dict[int, datetime] = field(default_factory=dict)
     _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
@@ -97,7 +95,7 @@ class MemoryConsultStore(ConsultStore):
                 payload=item.payload,
                 txn=f"consultbot-memory-{number}",
             )
-            self._outbox.append((stored, False))
+            self._outbox.append((stored, None))
             ids.append(number)
         return ids
 
@@ -161,30 +159,26 @@ class MemoryConsultStore(ConsultStore):
         self._queue(outgoing)
 
     async def pending(self) -> list[OutboxItem]:
-        return [item for item, done in self._outbox if not done]
+        return [item for item, sent_at in self._outbox if sent_at is None]
 
     async def sent(self, item: int, *, now: datetime) -> None:
         # A sent entry keeps no payload, as in the SQL stores.
         self._outbox = [
-            (replace(i, payload={}), True) if i.id == item else (i, done)
-            for i, done in self._outbox
+            (replace(i, payload={}), at or now) if i.id == item else (i, at)
+            for i, at in self._outbox
         ]
-        self._sent_at.setdefault(item, now)
 
     async def is_handled(self, event_id: str) -> bool:
         return event_id in self._handled
 
     async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
-        if all(p.room != room for p in self._pool):
-            self._pool.append(PoolRoom(room=room, created_at=now, policy=policy))
+        self._pool.setdefault(room, PoolRoom(room=room, created_at=now, policy=policy))
 
     async def pool_rooms(self) -> list[PoolRoom]:
-        return sorted(self._pool, key=lambda p: (p.created_at, p.room))
+        return sorted(self._pool.values(), key=lambda p: (p.created_at, p.room))
 
     async def drop_pool_room(self, room: str) -> bool:
-        before = len(self._pool)
-        self._pool = [p for p in self._pool if p.room != room]
-        return len(self._pool) < before
+        return self._pool.pop(room, None) is not None
 
     async def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
@@ -206,10 +200,11 @@ class MemoryConsultStore(ConsultStore):
                     found.append((cid, consult))
         return found
 
-    def _leaves(self, consult: ConsultId) -> list[tuple[OutboxItem, bool]]:
+    def _leaves(self, consult: ConsultId) -> list[datetime | None]:
+        """When each leave of the consult's room was sent (None: not yet)."""
         return [
-            (item, done)
-            for item, done in self._outbox
+            at
+            for item, at in self._outbox
             if item.consult == consult and item.kind is OutboxKind.LEAVE
         ]
 
@@ -226,7 +221,7 @@ class MemoryConsultStore(ConsultStore):
         consults = events = 0
         gone: set[ConsultId] = set()
         for cid, consult in self._quiet(before):
-            if consult.room and not any(done for _, done in self._leaves(cid)):
+            if consult.room and all(at is None for at in self._leaves(cid)):
                 continue  # its room is not left yet
             summary = summarise(self._logs[cid])
             unit = unit_of(summary.requester, units)
@@ -237,15 +232,10 @@ class MemoryConsultStore(ConsultStore):
             gone.add(cid)
         newest = max((item.id for item, _ in self._outbox), default=0)
         kept = [
-            (item, done)
-            for item, done in self._outbox
+            (item, at)
+            for item, at in self._outbox
             if item.consult not in gone
-            and not (
-                item.consult is None
-                and done
-                and self._sent_at.get(item.id, now) < before
-                and item.id < newest
-            )
+            and not (item.consult is None and at is not None and at < before and item.id < newest)
         ]
         outbox = len(self._outbox) - len(kept)
         self._outbox = kept
