@@ -113,21 +113,11 @@ class DataSetSql(HandoverSql, DataSets):
                 for lo, hi in period_list(value)
             ],
         )
-        added = (
-            f"INSERT INTO shift (version, {_SHIFT_COLUMNS}) VALUES ({marks(8)})",
-            (
-                (
-                    s.service,
-                    s.level,
-                    to_seconds(s.start),
-                    to_seconds(s.end),
-                    s.user,
-                    s.name,
-                    s.phone,
-                )
-                for s in shifts
-            ),
+        rows = (
+            (s.service, s.level, to_seconds(s.start), to_seconds(s.end), s.user, s.name, s.phone)
+            for s in shifts
         )
+        added = (f"INSERT INTO shift (version, {_SHIFT_COLUMNS}) VALUES ({marks(8)})", rows)
         return await self._import(Dataset.ROSTER, source, summary, now, removed, added)
 
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:

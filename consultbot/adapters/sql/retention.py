@@ -107,7 +107,12 @@ class RetentionSql(SqlBase, Retention):
         left = await self._leaves(sent=True)
         found = await self._quiet_consults(before)
         ready = [cid for cid, room, _ in found if room is None or cid in left]
-        entries = await self._outbox_of(set(ready)) if ready else {}
+        entries: dict[str, list[int]] = {}  # their outbox ids
+        wanted = set(ready)
+        if ready:
+            async for item, cid in self._outbox_scan():
+                if cid in wanted:
+                    entries.setdefault(str(cid), []).append(int(item))
         consults = events = outbox = 0
         people: set[str] = set()
         # In small transactions, each checking its consults again.
@@ -147,14 +152,6 @@ class RetentionSql(SqlBase, Retention):
             )
             handled = max(cursor.rowcount, 0)
         return Purged(consults=consults, events=events, outbox=outbox, handled=handled)
-
-    async def _outbox_of(self, consults: set[str]) -> dict[str, list[int]]:
-        """The outbox ids of `consults`."""
-        found: dict[str, list[int]] = {}
-        async for item, cid in self._outbox_scan():
-            if cid in consults:
-                found.setdefault(str(cid), []).append(int(item))
-        return found
 
     async def _purge_batch(
         self, db: Connection, batch: Sequence[tuple[str, str]], outbox_ids: Sequence[int]

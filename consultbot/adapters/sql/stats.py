@@ -130,15 +130,10 @@ def extra_rows(
 ) -> list[tuple[object, ...]]:
     """A conference's further services, each with a copy of what the period scan reads."""
     ack = s.ack_seconds
+    ack_ms = round(ack * 1000) if ack is not None else None
+    requested = _ms(s.requested_at)
     return [
-        (
-            consult,
-            position,
-            service,
-            _ms(s.requested_at),
-            code,
-            round(ack * 1000) if ack is not None else None,
-        )
+        (consult, position, service, requested, code, ack_ms)
         for position, service in enumerate(service_codes)
         if position > 0
     ]
