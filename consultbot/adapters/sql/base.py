@@ -64,7 +64,7 @@ class SqlBase(BotState):
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, tuple(params)))
+            return await self._db.execute_fetchall(sql, tuple(params))
 
     async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run one statement; return how many rows it changed."""

@@ -79,8 +79,8 @@ class SqliteConnection:
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
-    ) -> Iterable[Any]:
-        return await self.raw.execute_fetchall(sql, numbered(parameters))
+    ) -> list[Any]:
+        return list(await self.raw.execute_fetchall(sql, numbered(parameters)))
 
     def iterdump(self) -> AsyncIterator[str]:
         """The whole database as SQL statements (tests read it for what must not be stored)."""

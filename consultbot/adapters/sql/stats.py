@@ -194,10 +194,8 @@ async def requester_units(db: Connection) -> dict[str, str]:
 
 
 async def _codes(db: Connection, kind: str) -> list[str]:
-    rows = list(
-        await db.execute_fetchall(
-            "SELECT code, value FROM consult_stat_code WHERE kind = $1 ORDER BY code", (kind,)
-        )
+    rows = await db.execute_fetchall(
+        "SELECT code, value FROM consult_stat_code WHERE kind = $1 ORDER BY code", (kind,)
     )
     names = [""] * (int(rows[-1][0]) + 1 if rows else 0)
     for code, value in rows:
@@ -209,23 +207,19 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     pairs = np.dtype([("code", np.int64), ("ack", np.int64)])
-    rows = list(
-        await db.execute_fetchall(
-            "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
-            " WHERE requested_ms >= $1 AND requested_ms < $2",
-            (lo, hi),
-        )
+    rows = await db.execute_fetchall(
+        "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
+        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        (lo, hi),
     )
     data = np.fromiter(rows, dtype=pairs, count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
     code, ack = data["code"], data["ack"]
-    extras = list(
-        await db.execute_fetchall(
-            "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
-            " WHERE requested_ms >= $1 AND requested_ms < $2",
-            (lo, hi),
-        )
+    extras = await db.execute_fetchall(
+        "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
+        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        (lo, hi),
     )
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
     tracks = await _codes(db, "track")
