@@ -95,8 +95,7 @@ class MemoryMessenger(Messenger):
         return room
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
-        self._maybe_fail(room)
-        self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
+        await self.invite(room, invite)
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         self._maybe_fail(room)

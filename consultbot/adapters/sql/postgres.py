@@ -120,12 +120,10 @@ class Fence(Protocol):
 
 
 async def _schema_version(conn: psycopg.AsyncConnection[Any]) -> int | None:
-    cursor = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
-    row = await cursor.fetchone()
+    row = await (await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")).fetchone()
     if not row or not row[0]:
         return None
-    cursor = await conn.execute("SELECT max(version) FROM schema_version")
-    row = await cursor.fetchone()
+    row = await (await conn.execute("SELECT max(version) FROM schema_version")).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 

@@ -142,8 +142,7 @@ def extra_rows(
 async def write(db: Connection, consult: str, length: int, events: Sequence[Event]) -> None:
     """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
     s = summarise(events)
-    wanted = [("track", s.track), ("requester", s.requester)]
-    wanted += [("service", name) for name in s.services]
+    wanted = [("track", s.track), ("requester", s.requester), *(("service", n) for n in s.services)]
     # One round trip for the codes that exist (all of them after the first event).
     rows = await db.execute_fetchall(
         "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
