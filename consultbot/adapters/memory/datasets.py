@@ -1,4 +1,4 @@
-"""The in-memory data sets: every version kept in lists, as the SQL store keeps them in tables."""
+"""The in-memory data sets: every version kept, as the SQL store keeps them in tables."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ class _RosterRow:
 
 @dataclass
 class MemoryDataStore(DataStore):
-    """Keeps every version in lists, like the SQLite store keeps them in tables."""
-
     _versions: dict[tuple[Dataset, int], Version] = field(default_factory=dict)
     _catalogues: dict[int, Catalogue] = field(default_factory=dict)
     _staff: dict[int, list[StaffMember]] = field(default_factory=dict)

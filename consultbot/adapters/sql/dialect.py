@@ -50,11 +50,8 @@ class Connection(Protocol):
     """One database connection in autocommit mode: transactions are explicit, begun with
     `begin`; `words` are the column types the migrations are written with."""
 
-    @property
-    def begin(self) -> str: ...
-
-    @property
-    def words(self) -> Mapping[str, str]: ...
+    begin: str
+    words: Mapping[str, str]
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Cursor: ...
 
