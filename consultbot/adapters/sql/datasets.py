@@ -78,20 +78,19 @@ class DataSetSql(HandoverSql, DataSets):
             " WHERE version = $1 ORDER BY position",
             (active,),
         )
-        catalogue = Catalogue(
-            tuple(
-                Service(
-                    id=ServiceId(row[0]),
-                    name=row[1],
-                    kind=ServiceKind(row[2]),
-                    tracks=tuple(Track(t) for t in json.loads(row[3])),
-                    aliases=tuple(json.loads(row[4])),
-                    switchboard=row[5],
-                    municipality=row[6],
-                )
-                for row in rows
+        services = [
+            Service(
+                id=ServiceId(row[0]),
+                name=row[1],
+                kind=ServiceKind(row[2]),
+                tracks=tuple(Track(t) for t in json.loads(row[3])),
+                aliases=tuple(json.loads(row[4])),
+                switchboard=row[5],
+                municipality=row[6],
             )
-        )
+            for row in rows
+        ]
+        catalogue = Catalogue(tuple(services))
         self._catalogue = (active, catalogue)
         return catalogue
 

@@ -16,7 +16,7 @@ import aiosqlite
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
-from consultbot.adapters.sql.dialect import SQLITE_WORDS, numbered
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, numbered
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -69,9 +69,7 @@ class SqliteConnection:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.raw = db
 
-    async def execute(
-        self, sql: str, parameters: Iterable[Any] | None = None, /
-    ) -> aiosqlite.Cursor:
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Cursor:
         return await self.raw.execute(sql, numbered(parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:

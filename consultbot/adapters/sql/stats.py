@@ -205,13 +205,12 @@ async def _codes(db: Connection, kind: str) -> list[str]:
 async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTable:
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
-    pairs = np.dtype([("code", np.int64), ("ack", np.int64)])
     rows = await db.execute_fetchall(
         "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
-    data = np.fromiter(rows, dtype=pairs, count=len(rows))
+    data = np.fromiter(rows, dtype=[("code", np.int64), ("ack", np.int64)], count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
     code, ack = data["code"], data["ack"]
