@@ -11,8 +11,6 @@ from consultbot.ports import Clock, Timers
 
 @dataclass
 class ManualClock(Clock):
-    """A clock that tests move by hand."""
-
     current: datetime
 
     def now(self) -> datetime:

@@ -154,8 +154,7 @@ class MemoryConsultStore(ConsultStore):
     ) -> None:
         for reminder in remove:
             self._reminders.pop((reminder.user, reminder.start), None)
-        for reminder in add:
-            self._reminders[(reminder.user, reminder.start)] = reminder
+        self._reminders.update({(r.user, r.start): r for r in add})
         self._queue(outgoing)
 
     async def pending(self) -> list[OutboxItem]:
@@ -218,7 +217,7 @@ class MemoryConsultStore(ConsultStore):
 
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
         units = await self._units()
-        consults = events = 0
+        events = 0
         gone: set[ConsultId] = set()
         for cid, consult in self._quiet(before):
             if consult.room and all(at is None for at in self._leaves(cid)):
@@ -228,7 +227,6 @@ class MemoryConsultStore(ConsultStore):
             self._purged[cid] = replace(summary, requester=frozen_unit(unit))
             events += len(self._logs[cid])
             self._logs[cid] = []
-            consults += 1
             gone.add(cid)
         newest = max((item.id for item, _ in self._outbox), default=0)
         kept = [
@@ -242,4 +240,4 @@ class MemoryConsultStore(ConsultStore):
         old = [e for e, at in self._handled.items() if e.startswith("$") and at < before]
         for event_id in old:
             del self._handled[event_id]
-        return Purged(consults=consults, events=events, outbox=outbox, handled=len(old))
+        return Purged(consults=len(gone), events=events, outbox=outbox, handled=len(old))

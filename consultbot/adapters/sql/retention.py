@@ -34,7 +34,6 @@ class RetentionSql(SqlBase, Retention):
         that are closed, unanswered or withdrawn, have no deadline, and whose last event is
         before `before`; by number. Call it inside a transaction when `among` is given."""
         states = [s.value for s in State if s not in OPEN_STATES]
-        cutoff = to_ms(before)
         first = 2 + len(states)  # the slice's parameters follow the cutoff and the states
         slices: list[tuple[str, list[Any]]]
         if among:
@@ -55,7 +54,7 @@ class RetentionSql(SqlBase, Retention):
                 " c.requester IS NOT NULL AND c.deadline_ms IS NULL AND c.requested_at_ms < $1"
                 f" AND c.state IN ({marks(len(states), 2)}) AND {where}) q"
                 " WHERE q.last_ms < $1 ORDER BY q.number",
-                (cutoff, *states, *params),
+                (to_ms(before), *states, *params),
             )
             found += [(str(r[0]), r[1], str(r[2])) for r in rows]
         return found
