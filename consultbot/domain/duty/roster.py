@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.chat.matrix_ids import is_matrix_id as is_matrix_id, normalise_matrix_id
+from consultbot.domain.chat.matrix_ids import normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.ical import read_ical_roster, release
-from consultbot.domain.duty.shifts import RawShift as RawShift, Shift as Shift
+from consultbot.domain.duty.shifts import RawShift, Shift as Shift
 from consultbot.domain.errors import HasProblems, Problem, Severity
-from consultbot.domain.files import phones, validation
+from consultbot.domain.files import validation
 from consultbot.domain.files.formats import ROSTER_COLUMNS
-from consultbot.domain.files.tables import Cell, Row, read_rows
+from consultbot.domain.files.tables import Cell, Row, cell_text, is_number, read_rows
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, Track, UserId
 
@@ -112,32 +112,22 @@ def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShif
     return [_raw(row, file) for row in rows]
 
 
-def _text(value: Cell) -> str:
-    if isinstance(value, str):  # nearly every cell
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def _raw(row: Row, file: str) -> RawShift:
     cells = row.cells
     phone = cells.get("phone")
     return RawShift(
         file=file,
         line=row.line,
-        service=_text(cells.get("service")),
+        service=cell_text(cells.get("service")),
         level=cells.get("level"),
         start=cells.get("start"),
         end=cells.get("end"),
-        user=_text(cells.get("matrix_id")),
-        name=_text(cells.get("name")),
-        phone=_text(phone),
+        user=cell_text(cells.get("matrix_id")),
+        name=cell_text(cells.get("name")),
+        phone=cell_text(phone),
         at=row.letters,
         # A phone number stored as a number has lost its leading 0: say so, not "invalid".
-        phone_is_number=isinstance(phone, int | float) and not isinstance(phone, bool),
+        phone_is_number=is_number(phone),
     )
 
 
@@ -313,7 +303,7 @@ def validate_shifts(
         if shift.phone:
             key = (raw.phone, raw.phone_is_number)
             if key not in phone_checked:
-                phone_checked[key] = _phone_problem(raw.phone, raw.phone_is_number)
+                phone_checked[key] = validation.phone_check(raw.phone, raw.phone_is_number)
             found = phone_checked[key]
             if found is not None:
                 problem = _placed(raw, *found)
@@ -326,22 +316,9 @@ def validate_shifts(
     return shifts, where
 
 
-def _phone_problem(phone: str, stored_as_number: bool) -> validation.Found | None:
-    """A number that lost its leading 0 (an error), or one nobody can dial (a warning)."""
-    lost = validation.phone_problem(phone, stored_as_number)
-    if lost is not None:
-        return lost
-    if not phones.dialable(phone):
-        return "undialable_phone", {"value": phone}
-    return None
-
-
-WARNING_CODES = frozenset({"undialable_phone"})
-
-
 def _placed(raw: RawShift, code: str, params: dict[str, str]) -> Problem:
     """A problem of a row, at its cell (spreadsheet) or property line (iCalendar)."""
-    severity = Severity.WARNING if code in WARNING_CODES else Severity.ERROR
+    severity = Severity.WARNING if code in validation.WARNING_CODES else Severity.ERROR
     column = params.get("column") or CODE_COLUMN.get(code, "")
     place = raw.at.get(column) if raw.at is not None else None
     if raw.problem is not None and raw.at is not None and "problem" in raw.at:
@@ -363,7 +340,7 @@ def _shown(value: Cell) -> str:
         return value.strftime("%H:%M")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")  # the wall-clock time the file gives
-    return _text(value)
+    return cell_text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +368,7 @@ def _who(raw: RawShift, catalogue: Catalogue, rules: FileRules, strings: dict[st
         first.append(("unknown_service", {"service": raw.service}))
     level = _level(raw.level)
     if level is None:
-        first.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
+        first.append(("bad_level", {"value": cell_text(raw.level), "max": str(MAX_LEVEL)}))
     then: list[tuple[str, dict[str, str]]] = []
     user = normalise_matrix_id(raw.user)
     if not raw.user:
@@ -450,7 +427,7 @@ def _shift_or_problems(
         start, end = times
         if end <= start:
             found.append(
-                ("end_not_after_start", {"start": _text(raw.start), "end": _text(raw.end)})
+                ("end_not_after_start", {"start": cell_text(raw.start), "end": cell_text(raw.end)})
             )
         elif end - start > MAX_SHIFT:
             found.append(("shift_too_long", {"days": str(MAX_SHIFT.days)}))
@@ -547,47 +524,31 @@ def _file_periods(
     periods: dict[ServiceId, list[Period]] = defaultdict(list)
     problems: list[Problem] = []
 
-    def local(instant: datetime) -> str:
-        return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    def problem(code: str, at: int, limit: timedelta, start: datetime, end: datetime) -> None:
+        """A problem at the line of shift `at` (of the file and service in question)."""
+        params = {"service": shifts[at].service, "days": str(limit.days)}
+        params.update(start=_local(start, tz), end=_local(end, tz))
+        problems.append(Problem(file=where[at][0], line=where[at][1], code=code, params=params))
 
-    for (file, service), indices in by_file.items():
+    for (_, service), indices in by_file.items():
         indices.sort(key=lambda i: shifts[i].start)
         first = shifts[indices[0]].start
         reach = shifts[indices[0]].end
         last_index = indices[0]
         for i in indices[1:]:
             if shifts[i].start - reach > MAX_HOLE:
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=where[i][1],
-                        code="period_hole",
-                        params={
-                            "service": service,
-                            "days": str(MAX_HOLE.days),
-                            "start": local(reach),
-                            "end": local(shifts[i].start),
-                        },
-                    )
-                )
+                problem("period_hole", i, MAX_HOLE, reach, shifts[i].start)
             if shifts[i].end > reach:
                 reach, last_index = shifts[i].end, i
         if reach - first > MAX_PERIOD:
-            problems.append(
-                Problem(
-                    file=file,
-                    line=where[last_index][1],
-                    code="period_too_long",
-                    params={
-                        "service": service,
-                        "days": str(MAX_PERIOD.days),
-                        "start": local(first),
-                        "end": local(reach),
-                    },
-                )
-            )
+            problem("period_too_long", last_index, MAX_PERIOD, first, reach)
         periods[service].append((first, reach))
     return periods, problems
+
+
+def _local(instant: datetime, tz: ZoneInfo) -> str:
+    """An instant as the file's wall-clock time, for a message."""
+    return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def merge_periods(periods: Iterable[Period]) -> tuple[Period, ...]:
@@ -694,8 +655,8 @@ def check_roster(
             code="coverage_gap",
             params={
                 "service": gap.service,
-                "start": gap.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                "end": gap.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "start": _local(gap.start, tz),
+                "end": _local(gap.end, tz),
             },
             severity=Severity.WARNING,
         )
@@ -729,8 +690,8 @@ def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift], tz: ZoneInfo) 
                         params={
                             "user": shift.user,
                             "service": shift.service,
-                            "start": old.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                            "end": old.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                            "start": _local(old.start, tz),
+                            "end": _local(old.end, tz),
                         },
                     )
                 )

@@ -63,6 +63,22 @@ class Row:
         return f"{self.letters[column]}{self.line}"
 
 
+def cell_text(value: Cell) -> str:
+    """A cell as text, stripped; a whole number stored as a float without its ".0"."""
+    if isinstance(value, str):  # nearly every cell
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def is_number(value: Cell) -> bool:
+    """True for a cell stored as a number: a phone number in one has lost its leading 0."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def column_letters(index: int) -> str:
     """The spreadsheet name of a 0-based column: 0 → A, 26 → AA."""
     letters = ""
@@ -80,18 +96,18 @@ class Columns:
     required: Mapping[str, tuple[str, ...]]
     optional: Mapping[str, tuple[str, ...]]
 
-    def lookup(self) -> Mapping[str, str]:
-        """Header spelling (case-folded) → canonical column name."""
-        return self._names
-
     @cached_property
-    def _names(self) -> Mapping[str, str]:
-        # Built once per format: every row of a file is looked at for a header again.
-        names: dict[str, str] = {}
-        for canonical, spellings in {**self.required, **self.optional}.items():
-            for spelling in (canonical, *spellings):
-                names[spelling.casefold()] = canonical
-        return MappingProxyType(names)
+    def lookup(self) -> Mapping[str, str]:
+        """Header spelling (case-folded) → canonical column name.
+
+        Built once per format: every row of a file is looked at for a header again."""
+        return MappingProxyType(
+            {
+                spelling.casefold(): canonical
+                for canonical, spellings in {**self.required, **self.optional}.items()
+                for spelling in (canonical, *spellings)
+            }
+        )
 
 
 def is_xlsx(data: bytes) -> bool:
@@ -248,7 +264,7 @@ def _blank(values: Sequence[Cell]) -> bool:
 
 def _known(values: Sequence[Cell], columns: Columns) -> int:
     """How many cells of a row are column names of this format."""
-    names = columns.lookup()
+    names = columns.lookup
     return sum(1 for v in values if v is not None and _cell_name(v) in names)
 
 
@@ -263,27 +279,17 @@ def _header_first(
     (a title above it), or there is none (the file starts with data)."""
     if _known(raw[0][1], columns):
         return True
-    expected = ", ".join(columns.required)
+    first = raw[0][0]
     for line, values in raw[1:HEADER_SEARCH_ROWS]:
         if _known(values, columns) >= 2:
+            params = {"first": str(first)}
+            cell = f"A{line}" if sheet else ""
             problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    code="header_not_first",
-                    params={"first": str(raw[0][0])},
-                    cell=f"A{line}" if sheet else "",
-                )
+                Problem(file=file, line=line, code="header_not_first", params=params, cell=cell)
             )
             return False
-    problems.append(
-        Problem(
-            file=file,
-            line=raw[0][0],
-            code="no_header",
-            params={"columns": expected},
-        )
-    )
+    params = {"columns": ", ".join(columns.required)}
+    problems.append(Problem(file=file, line=first, code="no_header", params=params))
     return False
 
 
@@ -303,15 +309,8 @@ def _mixed_delimiters(
     if not odd:
         return False
     line, other = odd[0]
-    shown = "tab" if other == "\t" else other
-    problems.append(
-        Problem(
-            file=file,
-            line=line,
-            code="mixed_delimiters",
-            params={"other": shown, "count": str(len(odd))},
-        )
-    )
+    params = {"other": "tab" if other == "\t" else other, "count": str(len(odd))}
+    problems.append(Problem(file=file, line=line, code="mixed_delimiters", params=params))
     return True
 
 
@@ -330,7 +329,7 @@ def _structure_broken(
 ) -> bool:
     """One problem for the first row that breaks the table's shape (see the module doc)."""
     titled = frozenset(i for i, cell in enumerate(header) if _filled(cell))
-    names = columns.lookup()
+    names = columns.lookup
     previous = header_line
     for line, values in body:
         filled = [i for i, value in enumerate(values) if _filled(value)]
@@ -389,45 +388,34 @@ def _clip(text: str, limit: int = 40) -> str:
 def _map_header(
     header: Sequence[Cell], line: int, file: str, columns: Columns, problems: list[Problem]
 ) -> dict[int, str] | None:
-    names = columns.lookup()
     mapping: dict[int, str] = {}
-    for index, cell in enumerate(header):
-        title = str(cell).strip().casefold() if cell is not None else ""
+    titles = [(i, str(cell).strip()) for i, cell in enumerate(header) if cell is not None]
+    for index, title in titles:
         if not title:
             continue
-        canonical = names.get(title)
+        canonical = columns.lookup.get(title.casefold())
         if canonical is None:
+            params = {"column": title}
             problems.append(
                 Problem(
                     file=file,
                     line=line,
                     code="unknown_column",
-                    params={"column": str(cell).strip()},
+                    params=params,
                     severity=Severity.WARNING,
                 )
             )
         elif canonical in mapping.values():
-            problems.append(
-                Problem(file=file, line=line, code="duplicate_column", params={"column": canonical})
-            )
+            params = {"column": canonical}
+            problems.append(Problem(file=file, line=line, code="duplicate_column", params=params))
             return None
         else:
             mapping[index] = canonical
     missing = [c for c in columns.required if c not in mapping.values()]
     if missing:
-        problems.append(
-            Problem(
-                file=file,
-                line=line,
-                code="missing_columns",
-                params={
-                    "columns": ", ".join(missing),
-                    "found": ", ".join(
-                        str(h).strip() for h in header if h is not None and str(h).strip()
-                    ),
-                },
-            )
-        )
+        found = ", ".join(title for _, title in titles if title)
+        params = {"columns": ", ".join(missing), "found": found}
+        problems.append(Problem(file=file, line=line, code="missing_columns", params=params))
         return None
     return mapping
 
@@ -447,7 +435,7 @@ def _delimiter(text: str, columns: Columns) -> str:
     """The header's delimiter: the one that splits one of the first lines into column names
     (the header may come after a title line), else the first line's most frequent one."""
     head = list(islice((line for line in _lines(text) if line.strip()), HEADER_SEARCH_ROWS))
-    names = columns.lookup()
+    names = columns.lookup
     for line in head:
         for sep in (",", ";", "\t"):
             cells = [c.strip().strip('"').strip().casefold() for c in line.split(sep)]

@@ -85,7 +85,7 @@ def detect_dataset(name: str, data: bytes) -> Dataset | None:
     if header is None:
         return None
     for dataset, columns, telling in _BY_HEADER:
-        lookup = columns.lookup()
+        lookup = columns.lookup
         present = {lookup[cell] for cell in header if cell in lookup}
         if telling <= present:
             return dataset

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from consultbot.domain.files import phones
 
 Found = tuple[str, dict[str, str]]
+# The codes of these checks that are warnings; every other one is an error.
+WARNING_CODES = frozenset({"undialable_phone"})
 
 # Characters that break a line or reorder text when shown: a name with one of them renders
 # as two lines in a page, or (bidi overrides) shows a different name than it is.
@@ -111,6 +113,15 @@ def phone_problem(text: str, stored_as_number: bool) -> Found | None:
         return None
     code = "phone_stored_as_number" if stored_as_number else "phone_lost_zero"
     return code, {"value": digits, "fixed": "0" + digits}
+
+
+def phone_check(text: str, stored_as_number: bool) -> Found | None:
+    """A number that lost its leading 0 (an error, see `phone_problem`), or one nobody can
+    dial (`undialable_phone`, a warning); else None."""
+    lost = phone_problem(text, stored_as_number)
+    if lost is None and not phones.dialable(text):
+        return "undialable_phone", {"value": text}
+    return lost
 
 
 def servers_of(allowed: Iterable[str], own_user: str = "") -> frozenset[str]:
