@@ -36,24 +36,16 @@ _MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
 
 _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
     {
-        "råd": Outcome.ADVICE,
-        "rad": Outcome.ADVICE,
-        "advice": Outcome.ADVICE,
-        "remiss": Outcome.REFERRAL,
-        "referral": Outcome.REFERRAL,
-        "inläggning": Outcome.ADMISSION,
-        "inlaggning": Outcome.ADMISSION,
-        "inlagd": Outcome.ADMISSION,
-        "admission": Outcome.ADMISSION,
-        "akuten": Outcome.ED,
-        "akutmottagningen": Outcome.ED,
-        "akutmottagning": Outcome.ED,
-        "ed": Outcome.ED,
-        "besök": Outcome.VISIT,
-        "besok": Outcome.VISIT,
-        "visit": Outcome.VISIT,
-        "annat": Outcome.OTHER,
-        "other": Outcome.OTHER,
+        word: outcome
+        for outcome, words in (
+            (Outcome.ADVICE, ("råd", "rad", "advice")),
+            (Outcome.REFERRAL, ("remiss", "referral")),
+            (Outcome.ADMISSION, ("inläggning", "inlaggning", "inlagd", "admission")),
+            (Outcome.ED, ("akuten", "akutmottagningen", "akutmottagning", "ed")),
+            (Outcome.VISIT, ("besök", "besok", "visit")),
+            (Outcome.OTHER, ("annat", "other")),
+        )
+        for word in words
     }
 )
 
@@ -225,19 +217,14 @@ class Rollback:
 
 DATASET_WORDS: Mapping[str, Dataset] = MappingProxyType(
     {
-        "schema": Dataset.ROSTER,
-        "scheman": Dataset.ROSTER,
-        "roster": Dataset.ROSTER,
-        "katalog": Dataset.CATALOGUE,
-        "katalogen": Dataset.CATALOGUE,
-        "catalogue": Dataset.CATALOGUE,
-        "catalog": Dataset.CATALOGUE,
-        "personal": Dataset.STAFF,
-        "personallista": Dataset.STAFF,
-        "staff": Dataset.STAFF,
-        "kontakter": Dataset.DIRECTORY,
-        "kontaktlista": Dataset.DIRECTORY,
-        "directory": Dataset.DIRECTORY,
+        word: dataset
+        for dataset, words in (
+            (Dataset.ROSTER, ("schema", "scheman", "roster")),
+            (Dataset.CATALOGUE, ("katalog", "katalogen", "catalogue", "catalog")),
+            (Dataset.STAFF, ("personal", "personallista", "staff")),
+            (Dataset.DIRECTORY, ("kontakter", "kontaktlista", "directory")),
+        )
+        for word in words
     }
 )
 """The words `!återställ` takes for each data set (SPEC §6), Swedish and English."""
@@ -299,27 +286,10 @@ class Invalid:
 
 
 Command: TypeAlias = (
-    Ask
-    | Conference
-    | Who
-    | Contact
-    | Acknowledge
-    | PassOn
-    | Close
-    | Call
-    | Status
-    | Help
-    | Stats
-    | Activate
-    | Cancel
-    | Rollback
-    | Queue
-    | Meeting
-    | HandOver
-    | Accept
-    | Decline
+    Ask | Conference | Who | Contact | Acknowledge | PassOn | Close | Call | Status | Help
+    | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
     | Invalid
-)
+)  # fmt: skip
 
 _SPELLINGS: tuple[tuple[str, ...], ...] = (
     ("konsult", "consult"),

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.files.validation import fold
 from consultbot.domain.types import Track
 
 _WORD = re.compile(r"[^\W_]+")
 _CLOSE_ENOUGH = 0.6
-
-
-def fold(text: str) -> str:
-    """Case-folded, without diacritics (å→a, ä→a, ö→o, é→e), single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.split())
 
 
 def _keys(service: Service) -> set[str]:
