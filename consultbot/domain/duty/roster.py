@@ -23,7 +23,7 @@ Decisions (see docs/data-files.md):
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -525,7 +525,6 @@ def _file_periods(
     problems: list[Problem] = []
 
     def problem(code: str, at: int, limit: timedelta, start: datetime, end: datetime) -> None:
-        """A problem at the line of shift `at` (of the file and service in question)."""
         params = {"service": shifts[at].service, "days": str(limit.days)}
         params.update(start=_local(start, tz), end=_local(end, tz))
         problems.append(Problem(file=where[at][0], line=where[at][1], code=code, params=params))
@@ -547,7 +546,6 @@ def _file_periods(
 
 
 def _local(instant: datetime, tz: ZoneInfo) -> str:
-    """An instant as the file's wall-clock time, for a message."""
     return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
@@ -682,18 +680,10 @@ def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift], tz: ZoneInfo) 
     for shift, (file, line) in zip(check.shifts, check.lines, strict=True):
         for old in by_key.get((shift.service, shift.user), ()):
             if old.start < shift.end and shift.start < old.end:
+                start, end = _local(old.start, tz), _local(old.end, tz)
+                params = {"user": shift.user, "service": shift.service, "start": start, "end": end}
                 problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        code="overlap_kept_shift",
-                        params={
-                            "user": shift.user,
-                            "service": shift.service,
-                            "start": _local(old.start, tz),
-                            "end": _local(old.end, tz),
-                        },
-                    )
+                    Problem(file=file, line=line, code="overlap_kept_shift", params=params)
                 )
     return problems
 
@@ -734,9 +724,7 @@ def _key(shift: Shift) -> tuple[object, ...]:
 
 def changes(service: ServiceId, new: Sequence[Shift], old: Sequence[Shift]) -> Changes:
     """Compare the shifts a file brings for a service with the existing ones it replaces."""
-    old_keys: dict[tuple[object, ...], int] = defaultdict(int)
-    for shift in old:
-        old_keys[_key(shift)] += 1
+    old_keys = Counter(map(_key, old))
     added: list[Shift] = []
     unchanged = 0
     for shift in new:
@@ -761,9 +749,5 @@ def changes(service: ServiceId, new: Sequence[Shift], old: Sequence[Shift]) -> C
         else:
             removed += 1
     return Changes(
-        service=service,
-        added=len(added),
-        replaced=replaced,
-        removed=removed,
-        unchanged=unchanged,
+        service=service, added=len(added), replaced=replaced, removed=removed, unchanged=unchanged
     )
