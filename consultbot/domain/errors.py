@@ -65,7 +65,6 @@ class Problem:
 
     @property
     def is_error(self) -> bool:
-        """True when this problem stops an import."""
         return self.severity is Severity.ERROR
 
 
@@ -76,12 +75,10 @@ class HasProblems:
 
     @property
     def errors(self) -> list[Problem]:
-        """The problems that stop an import."""
         return [p for p in self.problems if p.is_error]
 
     @property
     def warnings(self) -> list[Problem]:
-        """The problems reported but not blocking."""
         return [p for p in self.problems if not p.is_error]
 
 

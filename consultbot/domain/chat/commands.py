@@ -1,4 +1,4 @@
-"""Chat text → Command objects, and detection of Swedish personal identity numbers.
+"""Chat text → Command objects.
 
 A message whose body starts with `!` (after leading whitespace) is a command. Names are
 case-insensitive, Swedish with English aliases (SPEC §6). Bad usage is not an exception: it
@@ -6,8 +6,6 @@ parses to `Invalid(command, reason)` with a short `Reason` code that is rendered
 
 Every command has a `name`: its canonical Swedish name, safe to log. Only `Ask`, `Conference`
 and `Contact` carry text that a person typed; that text must never reach a log.
-
-Personal identity numbers are found by domain/personal_numbers.py.
 """
 
 from __future__ import annotations

@@ -114,12 +114,8 @@ def _bad_content_line(text: str) -> int | None:
 
 
 def _prop(event: Any, name: str) -> str:
-    value = event.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = value[0]
-    return str(value).strip()
+    values = _all(event, name)
+    return str(values[0]).strip() if values else ""
 
 
 def _all(event: Any, name: str) -> list[Any]:

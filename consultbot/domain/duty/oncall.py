@@ -24,7 +24,6 @@ class OnDuty:
 
     @property
     def empty(self) -> bool:
-        """True when nobody at all is on duty."""
         return not self.levels
 
 

@@ -124,7 +124,6 @@ def parse_staff(
 
 
 def parse_directory(data: bytes, file: str) -> tuple[list[DirectoryEntry], list[Problem]]:
-    """Parse and validate the contact directory."""
     problems: list[Problem] = []
     report = _Reporter(file, problems)
     entries: list[DirectoryEntry] = []

@@ -90,7 +90,6 @@ class RosterCheck(HasProblems):
 
     @property
     def ok(self) -> bool:
-        """True when the roster may be imported."""
         return not self.errors
 
     @property

@@ -24,22 +24,9 @@ _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 _LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 DALARNA = (
-    "Avesta",
-    "Borlänge",
-    "Falun",
-    "Gagnef",
-    "Hedemora",
-    "Leksand",
-    "Ludvika",
-    "Malung-Sälen",
-    "Mora",
-    "Orsa",
-    "Rättvik",
-    "Smedjebacken",
-    "Säter",
-    "Vansbro",
-    "Älvdalen",
-)
+    "Avesta", "Borlänge", "Falun", "Gagnef", "Hedemora", "Leksand", "Ludvika", "Malung-Sälen",
+    "Mora", "Orsa", "Rättvik", "Smedjebacken", "Säter", "Vansbro", "Älvdalen",
+)  # fmt: skip
 """The default county: Dalarna's 15 municipalities (`bot.county_municipalities`)."""
 
 
