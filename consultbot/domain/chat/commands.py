@@ -289,30 +289,6 @@ Command: TypeAlias = (
     | Invalid
 )  # fmt: skip
 
-_SPELLINGS: tuple[tuple[str, ...], ...] = (
-    ("konsult", "consult"),
-    ("akut", "acute"),
-    ("vc", "pc"),
-    ("mdk", "mdt"),
-    ("vem", "who"),
-    ("kontakt", "contact"),
-    ("kvittera", "ack"),
-    ("vidare", "pass"),
-    ("avsluta", "close"),
-    ("ring", "call"),
-    ("status",),
-    ("hjälp", "hjalp", "help"),
-    ("statistik", "stats"),
-    ("aktivera", "activate"),
-    ("avbryt", "cancel"),
-    ("återställ", "aterstall", "rollback"),
-    ("kö", "ko", "queue"),
-    ("möte", "mote", "meeting"),
-    ("lämna", "lamna", "handover"),
-    ("acceptera", "accept"),
-    ("avböj", "avboj", "decline"),
-)
-
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
@@ -321,14 +297,6 @@ ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
-
-COMMAND_NAMES: tuple[str, ...] = tuple(spellings[0] for spellings in _SPELLINGS)
-"""The canonical (Swedish) command names, in the order of the help text."""
-
-ALIASES: Mapping[str, str] = MappingProxyType(
-    {spelling: spellings[0] for spellings in _SPELLINGS for spelling in spellings}
-)
-"""Every accepted spelling (without `!`, case-folded) → its canonical name."""
 
 
 def canonical_name(name: str) -> str | None:
@@ -499,28 +467,39 @@ def _hand_over(rest: str) -> Command:
     return HandOver(users=tuple(users), until=until)
 
 
-_PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
-    {
-        "konsult": _ask(Track.HALVAKUT),
-        "akut": _ask(Track.AKUT),
-        "vc": _ask(Track.PRIMARVARD),
-        "mdk": _conference,
-        "vem": _who,
-        "kontakt": _contact,
-        "kvittera": lambda _: Acknowledge(),
-        "vidare": lambda _: PassOn(),
-        "avsluta": _close,
-        "ring": lambda _: Call(),
-        "status": lambda _: Status(),
-        "hjälp": _help,
-        "statistik": _stats,
-        "aktivera": lambda rest: Activate(anyway=_word(rest) in ANYWAY_WORDS),
-        "avbryt": lambda _: Cancel(),
-        "återställ": _rollback,
-        "kö": lambda _: Queue(),
-        "möte": _meeting,
-        "lämna": _hand_over,
-        "acceptera": lambda _: Accept(),
-        "avböj": lambda _: Decline(),
-    }
+# Each command's spellings (its canonical Swedish name first) and parser, in the order of the
+# help text.
+_COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
+    (("konsult", "consult"), _ask(Track.HALVAKUT)),
+    (("akut", "acute"), _ask(Track.AKUT)),
+    (("vc", "pc"), _ask(Track.PRIMARVARD)),
+    (("mdk", "mdt"), _conference),
+    (("vem", "who"), _who),
+    (("kontakt", "contact"), _contact),
+    (("kvittera", "ack"), lambda _: Acknowledge()),
+    (("vidare", "pass"), lambda _: PassOn()),
+    (("avsluta", "close"), _close),
+    (("ring", "call"), lambda _: Call()),
+    (("status",), lambda _: Status()),
+    (("hjälp", "hjalp", "help"), _help),
+    (("statistik", "stats"), _stats),
+    (("aktivera", "activate"), lambda rest: Activate(anyway=_word(rest) in ANYWAY_WORDS)),
+    (("avbryt", "cancel"), lambda _: Cancel()),
+    (("återställ", "aterstall", "rollback"), _rollback),
+    (("kö", "ko", "queue"), lambda _: Queue()),
+    (("möte", "mote", "meeting"), _meeting),
+    (("lämna", "lamna", "handover"), _hand_over),
+    (("acceptera", "accept"), lambda _: Accept()),
+    (("avböj", "avboj", "decline"), lambda _: Decline()),
 )
+_PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
+    {spellings[0]: parse for spellings, parse in _COMMANDS}
+)
+
+COMMAND_NAMES: tuple[str, ...] = tuple(_PARSERS)
+"""The canonical (Swedish) command names, in the order of the help text."""
+
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {spelling: spellings[0] for spellings, _ in _COMMANDS for spelling in spellings}
+)
+"""Every accepted spelling (without `!`, case-folded) → its canonical name."""

@@ -183,15 +183,8 @@ def _aware(value: datetime) -> datetime:
 
 
 def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
-    """A wall-clock time in `tz` as a UTC instant; one that does not exist or occurs twice
-    at a DST change is refused (TimeProblem)."""
-    aware = naive.replace(tzinfo=tz, fold=0)
-    instant = aware.astimezone(UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) != naive:
-        raise TimeProblem("nonexistent_time")
-    if aware.utcoffset() != aware.replace(fold=1).utcoffset():
-        raise TimeProblem("ambiguous_time")
-    return instant
+    """A wall-clock time in `tz` as a UTC instant, refused as `_aware` refuses it."""
+    return _aware(naive.replace(tzinfo=tz, fold=0))
 
 
 class InstantParser:
@@ -402,7 +395,7 @@ def _shift_or_problems(
     parse: InstantParser,
     strings: dict[str, str],
     rules: FileRules,
-    people: dict[tuple[object, ...], _Who] | None = None,
+    people: dict[tuple[object, ...], _Who],
 ) -> Shift | list[tuple[str, dict[str, str]]]:
     """The row as a shift, or every problem it has. Each cell is parsed once, and the cells
     other than the times once per distinct combination (`people`, one import's memo: a
@@ -410,11 +403,9 @@ def _shift_or_problems(
     if raw.problem is not None:
         return [raw.problem]
     key = (raw.service, raw.level, raw.user, raw.name, raw.phone)
-    who = people.get(key) if people is not None else None
+    who = people.get(key)
     if who is None:
-        who = _who(raw, catalogue, rules, strings)
-        if people is not None:
-            people[key] = who
+        who = people[key] = _who(raw, catalogue, rules, strings)
     found = list(who.first)
     times: list[datetime] = []
     for column, value in (("start", raw.start), ("end", raw.end)):
