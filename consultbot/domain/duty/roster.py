@@ -252,19 +252,9 @@ class InstantParser:
 
 
 def _level(value: Cell) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
-    elif isinstance(value, str) and value.strip().casefold() in LEVEL_WORDS:
-        number = LEVEL_WORDS[value.strip().casefold()]
-    else:
-        return None
-    return number if 1 <= number <= MAX_LEVEL else None
+    text = "" if isinstance(value, bool) else cell_text(value).casefold()
+    number = int(text) if text.isascii() and text.isdigit() else LEVEL_WORDS.get(text)
+    return number if number is not None and 1 <= number <= MAX_LEVEL else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,50 +123,41 @@ def is_xlsx(data: bytes) -> bool:
 
 def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
     """Decode a text data file; None (with a problem added) for binary or empty files."""
+
+    def refuse(code: str, line: int | None = None, **params: str) -> str | None:
+        problems.append(Problem(file=file, line=line, code=code, params=params))
+        return None  # the file is not read
+
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            problems.append(Problem(file=file, line=None, code="bad_utf16"))
-            return None
+            return refuse("bad_utf16")
     if not data.strip():
-        problems.append(Problem(file=file, line=None, code="empty_file"))
-        return None
+        return refuse("empty_file")
     if data.startswith(ZIP_MAGIC):
-        problems.append(Problem(file=file, line=None, code=_zip_problem(data)))
-        return None
+        return refuse(_zip_problem(data))
     if data.startswith(OLE2_MAGIC):
-        problems.append(Problem(file=file, line=None, code="old_xls"))
-        return None
+        return refuse("old_xls")
     if b"\x00" in data[:65536]:
         # UTF-16 without a byte-order mark: every other byte of ASCII text is zero.
         head = data[:4096]
         if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
-            problems.append(Problem(file=file, line=None, code="utf16_without_bom"))
-        else:
-            problems.append(Problem(file=file, line=None, code="binary_file"))
-        return None
+            return refuse("utf16_without_bom")
+        return refuse("binary_file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if _cut_inside_a_character(data, error):
-            line = data.count(b"\n", 0, error.start) + 1
-            problems.append(Problem(file=file, line=line, code="utf8_cut_off"))
-            return None
+            return refuse("utf8_cut_off", data.count(b"\n", 0, error.start) + 1)
     bad_line, utf8_line = _first_non_utf8_line(data)
     if utf8_line is not None:
-        problems.append(
-            Problem(
-                file=file, line=bad_line, code="mixed_encoding", params={"utf8": str(utf8_line)}
-            )
-        )
-        return None
+        return refuse("mixed_encoding", bad_line, utf8=str(utf8_line))
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         # Neither encoding (another code page, or a UTF-8 file cut inside a character).
-        problems.append(Problem(file=file, line=bad_line, code="not_utf8"))
-        return None
+        return refuse("not_utf8", bad_line)
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
 
