@@ -288,36 +288,30 @@ def _shifts_of(event: Any, file: str, places: Places) -> list[RawShift]:
     if others and problem is None:
         problem = ("attendee_not_matrix", {"value": others[0][0]})
         at["problem"] = others[0][1]
-    base = RawShift(
-        file=file,
-        line=line,
-        service=_prop(event, "X-CONSULTBOT-SERVICE"),
-        level=_prop(event, "X-CONSULTBOT-LEVEL") or None,
-        start=start,
-        end=end,
-        user="",
-        name=_prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY"),
-        phone=_prop(event, "X-CONSULTBOT-PHONE"),
-        problem=problem,
-        at=at,
-    )
-    if problem is not None or not people:
-        return [base]
-    return [
-        RawShift(
+    service = _prop(event, "X-CONSULTBOT-SERVICE")
+    level = _prop(event, "X-CONSULTBOT-LEVEL") or None
+    event_phone = _prop(event, "X-CONSULTBOT-PHONE")
+
+    def shift(user: str, name: str, phone: str, at: dict[str, str | int]) -> RawShift:
+        return RawShift(
             file=file,
             line=line,
-            service=base.service,
-            level=base.level,
+            service=service,
+            level=level,
             start=start,
             end=end,
             user=user,
             name=name,
-            phone=base.phone if len(people) == 1 else "",
-            at={**at, "matrix_id": person_line},
+            phone=phone,
+            problem=problem,
+            at=at,
         )
-        for user, name, person_line in people
-    ]
+
+    if problem is not None or not people:
+        name = _prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY")
+        return [shift("", name, event_phone, at)]
+    phone = event_phone if len(people) == 1 else ""
+    return [shift(user, name, phone, {**at, "matrix_id": person}) for user, name, person in people]
 
 
 def _unbalanced(text: str) -> Problem | None:

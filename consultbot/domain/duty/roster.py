@@ -103,7 +103,6 @@ class RosterCheck(HasProblems):
 
 
 def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
-    """Read one roster file of any supported format into raw shifts."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].upper()
     if head.startswith(b"BEGIN:VCALENDAR"):
         return read_ical_roster(data, file, problems)

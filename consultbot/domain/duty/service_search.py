@@ -59,9 +59,8 @@ def find_service(catalogue: Catalogue, typed: str, track: Track | None = None) -
 
 def _closest(services: Iterable[Service], wanted: str, track: Track | None) -> Service | None:
     by_key: dict[str, Service] = {}
-    listed = list(services)
     # Services of the asked track first, so that their spellings win a tie.
-    for service in sorted(listed, key=lambda s: track is None or track not in s.tracks):
+    for service in sorted(services, key=lambda s: track is None or track not in s.tracks):
         for key in sorted(_keys(service)):
             by_key.setdefault(key, service)
     close = difflib.get_close_matches(wanted, list(by_key), n=1, cutoff=_CLOSE_ENOUGH)

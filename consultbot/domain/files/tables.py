@@ -111,7 +111,6 @@ class Columns:
 
 
 def is_xlsx(data: bytes) -> bool:
-    """True when `data` looks like an Office Open XML workbook."""
     if not data.startswith(ZIP_MAGIC):
         return False
     try:
@@ -291,12 +290,10 @@ def _mixed_delimiters(
     one with `,` and one with `;`, pasted together): each is one cell holding a whole row."""
     if width < 2:
         return False
-    odd = [
-        (line, _other_delimiter("".join(str(v) for v in values)))
-        for line, values in body
-        if len(values) < width
-    ]
-    odd = [(line, other) for line, other in odd if other]
+    short = (
+        (line, "".join(str(v) for v in values)) for line, values in body if len(values) < width
+    )
+    odd = [(line, other) for line, text in short if (other := _other_delimiter(text))]
     if not odd:
         return False
     line, other = odd[0]
@@ -479,9 +476,8 @@ def _quote_problem(error: str, file: str, start: int, end: int) -> Problem:
     if "unexpected end of data" in error or "field larger" in error:
         return Problem(file=file, line=start, code="csv_unclosed_quote")
     if end > start:
-        return Problem(
-            file=file, line=start, code="csv_quote_spans_lines", params={"end": str(end)}
-        )
+        params = {"end": str(end)}
+        return Problem(file=file, line=start, code="csv_quote_spans_lines", params=params)
     return Problem(file=file, line=start, code="csv_stray_quote")
 
 
