@@ -129,11 +129,10 @@ def _people(event: Any, places: Places) -> tuple[list[tuple[str, str, int]], lis
     """(matrix id, name, line) of everyone on duty in the event, and the addresses that are
     not Matrix (with their lines)."""
     fallback = _prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY")
-    people: list[tuple[str, str, int]] = []
-    for n, value in enumerate(_all(event, "X-CONSULTBOT-MATRIX-ID")):
-        people.append(
-            (str(value).strip(), fallback, _line(places, "X-CONSULTBOT-MATRIX-ID", index=n))
-        )
+    people = [
+        (str(value).strip(), fallback, _line(places, "X-CONSULTBOT-MATRIX-ID", index=n))
+        for n, value in enumerate(_all(event, "X-CONSULTBOT-MATRIX-ID"))
+    ]
     # A set, not a scan of `people`: an event with thousands of attendees stays linear.
     seen = {_same(known) for known, _, _ in people}
     others: list[tuple[str, int]] = []

@@ -134,17 +134,8 @@ def parse_directory(data: bytes, file: str) -> tuple[list[DirectoryEntry], list[
             if not cells.get(column):
                 report(row, "missing_value", column, column=column)
         _text_problems(row, cells, report)
-        if report.errors > errors:
-            continue
-        entries.append(
-            DirectoryEntry(
-                unit=cells["unit"],
-                name=cells["name"],
-                phone=cells["phone"],
-                municipality=cells.get("municipality", ""),
-                notes=cells.get("notes", ""),
-            )
-        )
+        if report.errors == errors:
+            entries.append(DirectoryEntry(**cells))  # its fields are the columns of the file
     return entries, problems
 
 

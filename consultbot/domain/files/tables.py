@@ -353,15 +353,15 @@ def _shape_problem(
     leading = any(_cell_name(values[i]) in names for i in filled[:3])
     if leading and sum(1 for i in filled if _cell_name(values[i]) in names) >= 2:
         return "repeated_header", {}, ""
-    stray = next((i for i in filled if i not in titled), None)
-    if stray is not None:
-        cell = f"{column_letters(stray)}{line}" if sheet else ""
-        return "cell_outside_columns", {"value": _clip(str(values[stray]))}, cell
-    if len(filled) == 1 and len(titled) >= 3:
-        code = "block_title" if after_blank else "lone_cell"
-        cell = f"{column_letters(filled[0])}{line}" if sheet else ""
-        return code, {"value": _clip(str(values[filled[0]]))}, cell
-    return None
+    at = next((i for i in filled if i not in titled), None)
+    if at is not None:
+        code = "cell_outside_columns"
+    elif len(filled) == 1 and len(titled) >= 3:
+        code, at = "block_title" if after_blank else "lone_cell", filled[0]
+    else:
+        return None
+    cell = f"{column_letters(at)}{line}" if sheet else ""
+    return code, {"value": _clip(str(values[at]))}, cell
 
 
 def _cell_name(value: Cell) -> str:
