@@ -49,7 +49,6 @@ class _Reporter:
     def __call__(self, row: Row, code: str, at: str = "", /, **params: str) -> None:
         severity = Severity.WARNING if code in validation.WARNING_CODES else Severity.ERROR
         self.errors += severity is Severity.ERROR
-        cell = row.ref(at) if at else ""
         self.problems.append(
             Problem(
                 file=self.file,
@@ -57,7 +56,7 @@ class _Reporter:
                 code=code,
                 params=params,
                 severity=severity,
-                cell=cell,
+                cell=row.ref(at),
             )
         )
 

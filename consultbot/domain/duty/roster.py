@@ -304,12 +304,9 @@ def _placed(raw: RawShift, code: str, params: dict[str, str]) -> Problem:
     place = raw.at.get(column) if raw.at is not None else None
     if raw.problem is not None and raw.at is not None and "problem" in raw.at:
         place = raw.at["problem"]
-    if isinstance(place, int):
-        return Problem(file=raw.file, line=place, code=code, params=params, severity=severity)
+    line = place if isinstance(place, int) else raw.line
     cell = f"{place}{raw.line}" if isinstance(place, str) else ""
-    return Problem(
-        file=raw.file, line=raw.line, code=code, params=params, severity=severity, cell=cell
-    )
+    return Problem(file=raw.file, line=line, code=code, params=params, severity=severity, cell=cell)
 
 
 def _shown(value: Cell) -> str:

@@ -36,6 +36,8 @@ from types import MappingProxyType
 from consultbot.domain.errors import Problem, Severity
 
 Cell = str | int | float | datetime | date | time | None
+# A file's non-blank lines (CSV) or rows (XLSX) as read: (line or row number, cells).
+_Lines = list[tuple[int, list[Cell]]]
 
 
 # An old Excel workbook (.xls, or an encrypted .xlsx): an OLE2 compound file.
@@ -259,11 +261,7 @@ def _known(values: Sequence[Cell], columns: Columns) -> int:
 
 
 def _header_first(
-    raw: list[tuple[int, list[Cell]]],
-    file: str,
-    columns: Columns,
-    problems: list[Problem],
-    sheet: bool,
+    raw: _Lines, file: str, columns: Columns, problems: list[Problem], sheet: bool
 ) -> bool:
     """False (with one problem) when the first row is not a header: the header comes later
     (a title above it), or there is none (the file starts with data)."""
@@ -283,9 +281,7 @@ def _header_first(
     return False
 
 
-def _mixed_delimiters(
-    body: list[tuple[int, list[Cell]]], width: int, file: str, problems: list[Problem]
-) -> bool:
+def _mixed_delimiters(body: _Lines, width: int, file: str, problems: list[Problem]) -> bool:
     """One problem for rows written with another delimiter than the header (two exports,
     one with `,` and one with `;`, pasted together): each is one cell holding a whole row."""
     if width < 2:
@@ -308,7 +304,7 @@ def _other_delimiter(text: str) -> str:
 
 def _structure_broken(
     header_line: int,
-    body: list[tuple[int, list[Cell]]],
+    body: _Lines,
     header: Sequence[Cell],
     file: str,
     problems: list[Problem],
@@ -435,9 +431,7 @@ def _delimiter(text: str, columns: Columns) -> str:
     return delimiter if counts[delimiter] else ","
 
 
-def _csv_rows(
-    text: str, file: str, problems: list[Problem], columns: Columns
-) -> list[tuple[int, list[Cell]]]:
+def _csv_rows(text: str, file: str, problems: list[Problem], columns: Columns) -> _Lines:
     bom = text.find("\ufeff")
     if bom >= 0:
         # A byte-order mark belongs at the very start; inside, it is where a second file
@@ -447,7 +441,7 @@ def _csv_rows(
         return []
     delimiter = _delimiter(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows: list[tuple[int, list[Cell]]] = []
+    rows: _Lines = []
     start = 1
     try:
         for values in reader:
@@ -490,7 +484,7 @@ def _swallowed(value: str, delimiter: str) -> bool:
     return any(line.count(delimiter) >= 2 for line in lines[1:])
 
 
-def _xlsx_rows(data: bytes, file: str, problems: list[Problem]) -> list[tuple[int, list[Cell]]]:
+def _xlsx_rows(data: bytes, file: str, problems: list[Problem]) -> _Lines:
     from consultbot.domain.files.xlsx import WorkbookProblem, read_first_sheet
 
     try:

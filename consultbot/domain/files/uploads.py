@@ -77,8 +77,6 @@ def detect_dataset(name: str, data: bytes) -> Dataset | None:
         # A workbook is a roster; a cut-off or old-format one too, so that its check says
         # what is wrong with it (truncated, .xls) instead of "not a data file".
         return Dataset.ROSTER
-    if suffix in ("xlsx", "xlsm", "xls"):
-        return None
     if suffix not in ("csv", "txt", "tsv", ""):
         return None
     header = _header(data)
