@@ -195,16 +195,8 @@ def _end(event: Any, start: Cell) -> Cell:
     return _time(event, "DTEND")
 
 
-def _is_cancelled(event: Any) -> bool:
-    return _prop(event, "STATUS").upper() == "CANCELLED"
-
-
 def _is_recurring(event: Any) -> bool:
     return any(event.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
-
-
-def _endless(event: Any) -> bool:
-    return any("UNTIL" not in rule and "COUNT" not in rule for rule in _all(event, "RRULE"))
 
 
 def _series(calendar: Any, places: list[Places]) -> Iterator[list[tuple[Any, Places]]]:
@@ -232,7 +224,7 @@ def _occurrences(events: list[tuple[Any, Places]]) -> Iterator[tuple[Any, Places
         if zone is not None:
             name, tzid = zone
             raise _Refused(_line(places, name), "unknown_timezone", {"tzid": tzid})
-        if _endless(event):
+        if any("UNTIL" not in rule and "COUNT" not in rule for rule in _all(event, "RRULE")):
             raise _Refused(_line(places, "RRULE"), "endless_recurrence")
     if len(events) == 1 and not _is_recurring(events[0][0]):
         yield events[0]
@@ -420,7 +412,7 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
         before = len(shifts)
         try:
             for occurrence, where in _occurrences(series):
-                if not _is_cancelled(occurrence):
+                if _prop(occurrence, "STATUS").upper() != "CANCELLED":
                     shifts.extend(_shifts_of(occurrence, file, where))
                 if len(shifts) > MAX_SHIFTS:
                     problems.append(_too_many_shifts(file, _line(where, "RRULE", "DTSTART")))

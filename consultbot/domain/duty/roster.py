@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -86,7 +86,7 @@ class RosterCheck(HasProblems):
     periods: dict[ServiceId, tuple[Period, ...]]
     problems: tuple[Problem, ...]
     gaps: tuple[Gap, ...] = ()
-    files: tuple[str, ...] = field(default=())
+    files: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -555,12 +555,8 @@ def coverage_gaps(
         service = catalogue.find(service_id)
         if service is None:
             continue
-        open_windows: list[tuple[datetime, datetime]] = []
-        for first, last in spans:
-            for track in service.tracks:
-                hours = hours_of.get(track)
-                if hours is not None:
-                    open_windows.extend(hours.windows(first, last, tz))
+        hours = [hours_of[track] for track in service.tracks if track in hours_of]
+        open_windows = [w for lo, hi in spans for each in hours for w in each.windows(lo, hi, tz)]
         for start, end in _subtract(_merge(open_windows), _merge(covered[service_id])):
             gaps.append(Gap(service=service_id, start=start, end=end))
     return gaps
