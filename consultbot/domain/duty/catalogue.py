@@ -80,10 +80,6 @@ class Catalogue:
 _HEADER = re.compile(r"^\s*\[\[\s*service\s*\]\]")
 
 
-def _header_lines(text: str) -> list[int]:
-    return [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
-
-
 def parse_catalogue(
     text: str, file: str, rules: FileRules | None = None
 ) -> tuple[Catalogue, list[Problem]]:
@@ -108,7 +104,7 @@ def parse_catalogue(
     if not isinstance(entries, list) or not entries:
         problems.append(Problem(file=file, line=None, code="no_services"))
         return Catalogue(), problems
-    lines = _header_lines(text)
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
     services: list[Service] = []
     placed: list[tuple[Service, int | None]] = []
     seen: _Seen = {}

@@ -187,9 +187,7 @@ def _time(event: Any, name: str) -> Cell:
 
 
 def _end(event: Any, start: Cell) -> Cell:
-    if event.get("DTEND") is not None or event.get("DURATION") is None:
-        return _time(event, "DTEND")
-    duration = getattr(event.get("DURATION"), "dt", None)
+    duration = getattr(event.get("DURATION"), "dt", None) if event.get("DTEND") is None else None
     if isinstance(start, datetime) and isinstance(duration, timedelta):
         return start + duration
     return _time(event, "DTEND")

@@ -153,9 +153,7 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
             raise TimeProblem("bad_time") from None
         if not YEARS[0] <= parsed.year <= YEARS[1]:
             raise TimeProblem("year_out_of_range")
-        if parsed.tzinfo is None:
-            return _localise(parsed, tz)
-        return _aware(parsed)
+        return _localise(parsed, tz) if parsed.tzinfo is None else _aware(parsed)
     year, month, day, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
     second = int(match.group(6) or 0)
     extra_day = 0
