@@ -98,10 +98,6 @@ class RosterCheck(HasProblems):
         return len({s.user for s in self.shifts})
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
 def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].upper()
     if head.startswith(b"BEGIN:VCALENDAR"):
@@ -127,10 +123,6 @@ def _raw(row: Row, file: str) -> RawShift:
         # A phone number stored as a number has lost its leading 0: say so, not "invalid".
         phone_is_number=is_number(phone),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Times
 
 
 def _round_minute(naive: datetime) -> timedelta:
@@ -252,10 +244,6 @@ def _level(value: Cell) -> int | None:
     text = "" if isinstance(value, bool) else cell_text(value).casefold()
     number = int(text) if text.isascii() and text.isdigit() else LEVEL_WORDS.get(text)
     return number if number is not None and 1 <= number <= MAX_LEVEL else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
 
 
 def validate_shifts(
@@ -431,9 +419,7 @@ def escape_cell(text: str) -> str:
 
 def unescape_cell(text: str) -> str:
     """Undo `escape_cell`."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
@@ -473,17 +459,13 @@ def _overlap(
 ) -> Problem:
     shift, other = shifts[i], shifts[j]
     same = other.service == shift.service
-    file, line = where[i]
+    params = {"user": user, "service": shift.service, "other_service": other.service}
+    params["other"] = f"{where[j][0]}:{where[j][1]}"
     return Problem(
-        file=file,
-        line=line,
+        file=where[i][0],
+        line=where[i][1],
         code="overlap_same_service" if same else "overlap_other_service",
-        params={
-            "user": user,
-            "service": shift.service,
-            "other_service": other.service,
-            "other": f"{where[j][0]}:{where[j][1]}",
-        },
+        params=params,
         severity=Severity.ERROR if same else Severity.WARNING,
     )
 

@@ -1,6 +1,4 @@
-"""Checks of single values in data files that every reader shares: names without control
-characters, Matrix ids on allowed servers, municipalities of the county, phone numbers that
-kept their leading 0.
+"""Checks of single values in data files that every reader shares.
 
 Each check returns a problem code and its values (or None), so that each reader reports it
 with its own file, line and cell.
