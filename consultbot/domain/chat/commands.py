@@ -28,10 +28,7 @@ MAX_BODY_LENGTH = 8000
 _MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
 
 
-# ---------------------------------------------------------------------------------------------
 # Outcomes (the enumeration itself is in types.py: the consult's log stores it too)
-
-
 _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
     {
         word: outcome
@@ -69,10 +66,6 @@ def parse_outcome(text: str) -> Outcome | None:
     is never returned: people cannot choose it.
     """
     return _OUTCOME_WORDS.get(_word(text))
-
-
-# ---------------------------------------------------------------------------------------------
-# Commands
 
 
 class Reason(StrEnum):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -114,8 +113,12 @@ def _bad_content_line(text: str) -> int | None:
 
 
 def _prop(event: Any, name: str) -> str:
-    values = _all(event, name)
-    return str(values[0]).strip() if values else ""
+    value = event.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = value[0]
+    return str(value).strip()
 
 
 def _all(event: Any, name: str) -> list[Any]:
@@ -249,8 +252,7 @@ def _occurrences(events: list[tuple[Any, Places]]) -> Iterator[tuple[Any, Places
 
 
 def _recurrence_key(event: Any) -> str:
-    prop = event.get("RECURRENCE-ID")
-    value = getattr(prop, "dt", None)
+    value = getattr(event.get("RECURRENCE-ID"), "dt", None)
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).isoformat()
     return str(value)
@@ -303,7 +305,7 @@ def _shifts_of(event: Any, file: str, places: Places) -> list[RawShift]:
     return [shift(user, name, phone, {**at, "matrix_id": person}) for user, name, person in people]
 
 
-def _unbalanced(text: str) -> Problem | None:
+def _unbalanced(text: str, file: str) -> Problem | None:
     """A BEGIN without its END (or an END without its BEGIN), with its line: icalendar's own
     message for that names no line."""
     stack: list[tuple[str, int]] = []
@@ -315,12 +317,12 @@ def _unbalanced(text: str) -> Problem | None:
             name = upper[4:]
             if not stack or stack[-1][0] != name:
                 return Problem(
-                    file="", line=number, code="ical_unexpected_end", params={"name": name}
+                    file=file, line=number, code="ical_unexpected_end", params={"name": name}
                 )
             stack.pop()
     if stack:
         name, number = stack[-1]
-        return Problem(file="", line=number, code="ical_not_closed", params={"name": name})
+        return Problem(file=file, line=number, code="ical_not_closed", params={"name": name})
     return None
 
 
@@ -390,9 +392,9 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
     text = decode_text(data, file, problems)
     if text is None:
         return []
-    broken = _unbalanced(text)
+    broken = _unbalanced(text, file)
     if broken is not None:
-        problems.append(replace(broken, file=file))
+        problems.append(broken)
         return []
     try:
         # icalendar's parser takes content lines as well as text; its signature names text.

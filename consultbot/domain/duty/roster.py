@@ -37,7 +37,7 @@ from consultbot.domain.duty.shifts import RawShift, Shift as Shift
 from consultbot.domain.errors import HasProblems, Problem, Severity
 from consultbot.domain.files import validation
 from consultbot.domain.files.formats import ROSTER_COLUMNS
-from consultbot.domain.files.tables import Cell, Row, cell_text, is_number, read_rows
+from consultbot.domain.files.tables import Cell, Row, cell_text, read_rows
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, Track, UserId
 
@@ -121,7 +121,7 @@ def _raw(row: Row, file: str) -> RawShift:
         phone=cell_text(phone),
         at=row.letters,
         # A phone number stored as a number has lost its leading 0: say so, not "invalid".
-        phone_is_number=is_number(phone),
+        phone_is_number=isinstance(phone, int | float) and not isinstance(phone, bool),
     )
 
 
@@ -172,8 +172,15 @@ def _aware(value: datetime) -> datetime:
 
 
 def _localise(naive: datetime, tz: ZoneInfo) -> datetime:
-    """A wall-clock time in `tz` as a UTC instant, refused as `_aware` refuses it."""
-    return _aware(naive.replace(tzinfo=tz, fold=0))
+    """A wall-clock time in `tz` as a UTC instant; one that does not exist or occurs twice
+    at a DST change is refused (TimeProblem)."""
+    aware = naive.replace(tzinfo=tz, fold=0)
+    instant = aware.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != naive:
+        raise TimeProblem("nonexistent_time")
+    if aware.utcoffset() != aware.replace(fold=1).utcoffset():
+        raise TimeProblem("ambiguous_time")
+    return instant
 
 
 class InstantParser:

@@ -69,9 +69,8 @@ def detect_dataset(name: str, data: bytes) -> Dataset | None:
     suffix = _suffix(name)
     if suffix == "toml":
         return Dataset.CATALOGUE
-    if suffix in ("ics", "ical", "ifb") or data.lstrip(codecs.BOM_UTF8).startswith(
-        b"BEGIN:VCALENDAR"
-    ):
+    calendar = data.lstrip(codecs.BOM_UTF8).startswith(b"BEGIN:VCALENDAR")
+    if suffix in ("ics", "ical", "ifb") or calendar:
         return Dataset.ROSTER
     if data.startswith((ZIP_MAGIC, OLE2_MAGIC)):
         # A workbook is a roster; a cut-off or old-format one too, so that its check says

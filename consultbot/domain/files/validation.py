@@ -61,10 +61,8 @@ def control_character(column: str, text: str) -> Found | None:
 def server_not_allowed(user: str, rules: FileRules) -> Found | None:
     """A problem when the (normalised) Matrix id `user` is on a server the config does not
     allow; None when it is allowed or the rules do not check servers."""
-    if not rules.servers:
-        return None
     server = user.split(":", 1)[-1]
-    if server.lower() in rules.servers:
+    if not rules.servers or server.lower() in rules.servers:
         return None
     return "server_not_allowed", {
         "user": user,

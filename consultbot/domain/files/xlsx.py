@@ -171,7 +171,11 @@ def _read(archive: zipfile.ZipFile) -> list[tuple[int, list[Value]]]:
                 continue
             if column < MAX_COLUMNS:
                 rows.setdefault(row_number, {})[column] = value
-    return [
-        (number, [by_column.get(index) for index in range(max(by_column) + 1)])
-        for number, by_column in sorted(rows.items())
-    ]
+    result: list[tuple[int, list[Value]]] = []
+    for number in sorted(rows):
+        by_column = rows[number]
+        values: list[Value] = [None] * (max(by_column) + 1)
+        for index, value in by_column.items():
+            values[index] = value
+        result.append((number, values))
+    return result
