@@ -23,8 +23,8 @@ class ConsultbotError(Exception):
     """Base of every error caused by input a person can fix."""
 
 
-class ConfigError(ConsultbotError):
-    """The configuration is not usable."""
+class _FileError(ConsultbotError):
+    """An error in a file: its path, the reason in English, and a message code."""
 
     def __init__(
         self, path: str, reason: str, *, code: str = "", params: dict[str, str] | None = None
@@ -35,6 +35,10 @@ class ConfigError(ConsultbotError):
         # The message code and its values, so that the CLI can say it in the user's language.
         self.code = code
         self.params = params or {}
+
+
+class ConfigError(_FileError):
+    """The configuration is not usable."""
 
 
 class Severity(StrEnum):
@@ -61,7 +65,6 @@ class Problem:
 
     @property
     def is_error(self) -> bool:
-        """True when this problem stops an import."""
         return self.severity is Severity.ERROR
 
 
@@ -72,12 +75,10 @@ class HasProblems:
 
     @property
     def errors(self) -> list[Problem]:
-        """The problems that stop an import."""
         return [p for p in self.problems if p.is_error]
 
     @property
     def warnings(self) -> list[Problem]:
-        """The problems reported but not blocking."""
         return [p for p in self.problems if not p.is_error]
 
 
@@ -97,18 +98,8 @@ class NothingToRollBack(ConsultbotError):
         self.dataset = dataset
 
 
-class StoreError(ConsultbotError):
+class StoreError(_FileError):
     """The database cannot be used as it is."""
-
-    def __init__(
-        self, path: str, reason: str, *, code: str = "", params: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-        # The message code and its values, so that the CLI can say it in the user's language.
-        self.code = code
-        self.params = params or {}
 
 
 class NotLeader(Exception):
@@ -142,8 +133,4 @@ def kept_problems(problems: Sequence[Problem]) -> tuple[tuple[Problem, ...], int
             warnings += 1
             if warnings <= MAX_KEPT_PROBLEMS:
                 kept.append(problem)
-    return (
-        tuple(kept),
-        max(0, errors - MAX_KEPT_PROBLEMS),
-        max(0, warnings - MAX_KEPT_PROBLEMS),
-    )
+    return tuple(kept), max(0, errors - MAX_KEPT_PROBLEMS), max(0, warnings - MAX_KEPT_PROBLEMS)

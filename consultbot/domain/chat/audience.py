@@ -66,14 +66,12 @@ def numbers_allowed(facts: RoomFacts, servers: Iterable[str]) -> bool:
 
 def faults(facts: RoomFacts, servers: Iterable[str]) -> tuple[Fault, ...]:
     """Why the bot may not answer in a room a user opened; () when it may."""
-    found = []
-    if not facts.encrypted:
-        found.append(Fault.UNENCRYPTED)
-    if facts.join_rule == "public":
-        found.append(Fault.PUBLIC)
-    if foreign(facts.members, servers):
-        found.append(Fault.FOREIGN_MEMBER)
-    return tuple(found)
+    found = (
+        (Fault.UNENCRYPTED, not facts.encrypted),
+        (Fault.PUBLIC, facts.join_rule == "public"),
+        (Fault.FOREIGN_MEMBER, bool(foreign(facts.members, servers))),
+    )
+    return tuple(fault for fault, present in found if present)
 
 
 def invite_faults(

@@ -1,4 +1,4 @@
-"""Chat text → Command objects, and detection of Swedish personal identity numbers.
+"""Chat text → Command objects.
 
 A message whose body starts with `!` (after leading whitespace) is a command. Names are
 case-insensitive, Swedish with English aliases (SPEC §6). Bad usage is not an exception: it
@@ -6,8 +6,6 @@ parses to `Invalid(command, reason)` with a short `Reason` code that is rendered
 
 Every command has a `name`: its canonical Swedish name, safe to log. Only `Ask`, `Conference`
 and `Contact` carry text that a person typed; that text must never reach a log.
-
-Personal identity numbers are found by domain/personal_numbers.py.
 """
 
 from __future__ import annotations
@@ -30,30 +28,19 @@ MAX_BODY_LENGTH = 8000
 _MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
 
 
-# ---------------------------------------------------------------------------------------------
 # Outcomes (the enumeration itself is in types.py: the consult's log stores it too)
-
-
 _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
     {
-        "råd": Outcome.ADVICE,
-        "rad": Outcome.ADVICE,
-        "advice": Outcome.ADVICE,
-        "remiss": Outcome.REFERRAL,
-        "referral": Outcome.REFERRAL,
-        "inläggning": Outcome.ADMISSION,
-        "inlaggning": Outcome.ADMISSION,
-        "inlagd": Outcome.ADMISSION,
-        "admission": Outcome.ADMISSION,
-        "akuten": Outcome.ED,
-        "akutmottagningen": Outcome.ED,
-        "akutmottagning": Outcome.ED,
-        "ed": Outcome.ED,
-        "besök": Outcome.VISIT,
-        "besok": Outcome.VISIT,
-        "visit": Outcome.VISIT,
-        "annat": Outcome.OTHER,
-        "other": Outcome.OTHER,
+        word: outcome
+        for outcome, words in (
+            (Outcome.ADVICE, ("råd", "rad", "advice")),
+            (Outcome.REFERRAL, ("remiss", "referral")),
+            (Outcome.ADMISSION, ("inläggning", "inlaggning", "inlagd", "admission")),
+            (Outcome.ED, ("akuten", "akutmottagningen", "akutmottagning", "ed")),
+            (Outcome.VISIT, ("besök", "besok", "visit")),
+            (Outcome.OTHER, ("annat", "other")),
+        )
+        for word in words
     }
 )
 
@@ -79,10 +66,6 @@ def parse_outcome(text: str) -> Outcome | None:
     is never returned: people cannot choose it.
     """
     return _OUTCOME_WORDS.get(_word(text))
-
-
-# ---------------------------------------------------------------------------------------------
-# Commands
 
 
 class Reason(StrEnum):
@@ -225,19 +208,14 @@ class Rollback:
 
 DATASET_WORDS: Mapping[str, Dataset] = MappingProxyType(
     {
-        "schema": Dataset.ROSTER,
-        "scheman": Dataset.ROSTER,
-        "roster": Dataset.ROSTER,
-        "katalog": Dataset.CATALOGUE,
-        "katalogen": Dataset.CATALOGUE,
-        "catalogue": Dataset.CATALOGUE,
-        "catalog": Dataset.CATALOGUE,
-        "personal": Dataset.STAFF,
-        "personallista": Dataset.STAFF,
-        "staff": Dataset.STAFF,
-        "kontakter": Dataset.DIRECTORY,
-        "kontaktlista": Dataset.DIRECTORY,
-        "directory": Dataset.DIRECTORY,
+        word: dataset
+        for dataset, words in (
+            (Dataset.ROSTER, ("schema", "scheman", "roster")),
+            (Dataset.CATALOGUE, ("katalog", "katalogen", "catalogue", "catalog")),
+            (Dataset.STAFF, ("personal", "personallista", "staff")),
+            (Dataset.DIRECTORY, ("kontakter", "kontaktlista", "directory")),
+        )
+        for word in words
     }
 )
 """The words `!återställ` takes for each data set (SPEC §6), Swedish and English."""
@@ -299,51 +277,10 @@ class Invalid:
 
 
 Command: TypeAlias = (
-    Ask
-    | Conference
-    | Who
-    | Contact
-    | Acknowledge
-    | PassOn
-    | Close
-    | Call
-    | Status
-    | Help
-    | Stats
-    | Activate
-    | Cancel
-    | Rollback
-    | Queue
-    | Meeting
-    | HandOver
-    | Accept
-    | Decline
+    Ask | Conference | Who | Contact | Acknowledge | PassOn | Close | Call | Status | Help
+    | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
     | Invalid
-)
-
-_SPELLINGS: tuple[tuple[str, ...], ...] = (
-    ("konsult", "consult"),
-    ("akut", "acute"),
-    ("vc", "pc"),
-    ("mdk", "mdt"),
-    ("vem", "who"),
-    ("kontakt", "contact"),
-    ("kvittera", "ack"),
-    ("vidare", "pass"),
-    ("avsluta", "close"),
-    ("ring", "call"),
-    ("status",),
-    ("hjälp", "hjalp", "help"),
-    ("statistik", "stats"),
-    ("aktivera", "activate"),
-    ("avbryt", "cancel"),
-    ("återställ", "aterstall", "rollback"),
-    ("kö", "ko", "queue"),
-    ("möte", "mote", "meeting"),
-    ("lämna", "lamna", "handover"),
-    ("acceptera", "accept"),
-    ("avböj", "avboj", "decline"),
-)
+)  # fmt: skip
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
@@ -353,14 +290,6 @@ ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
-
-COMMAND_NAMES: tuple[str, ...] = tuple(spellings[0] for spellings in _SPELLINGS)
-"""The canonical (Swedish) command names, in the order of the help text."""
-
-ALIASES: Mapping[str, str] = MappingProxyType(
-    {spelling: spellings[0] for spellings in _SPELLINGS for spelling in spellings}
-)
-"""Every accepted spelling (without `!`, case-folded) → its canonical name."""
 
 
 def canonical_name(name: str) -> str | None:
@@ -531,28 +460,39 @@ def _hand_over(rest: str) -> Command:
     return HandOver(users=tuple(users), until=until)
 
 
-_PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
-    {
-        "konsult": _ask(Track.HALVAKUT),
-        "akut": _ask(Track.AKUT),
-        "vc": _ask(Track.PRIMARVARD),
-        "mdk": _conference,
-        "vem": _who,
-        "kontakt": _contact,
-        "kvittera": lambda _: Acknowledge(),
-        "vidare": lambda _: PassOn(),
-        "avsluta": _close,
-        "ring": lambda _: Call(),
-        "status": lambda _: Status(),
-        "hjälp": _help,
-        "statistik": _stats,
-        "aktivera": lambda rest: Activate(anyway=_word(rest) in ANYWAY_WORDS),
-        "avbryt": lambda _: Cancel(),
-        "återställ": _rollback,
-        "kö": lambda _: Queue(),
-        "möte": _meeting,
-        "lämna": _hand_over,
-        "acceptera": lambda _: Accept(),
-        "avböj": lambda _: Decline(),
-    }
+# Each command's spellings (its canonical Swedish name first) and parser, in the order of the
+# help text.
+_COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
+    (("konsult", "consult"), _ask(Track.HALVAKUT)),
+    (("akut", "acute"), _ask(Track.AKUT)),
+    (("vc", "pc"), _ask(Track.PRIMARVARD)),
+    (("mdk", "mdt"), _conference),
+    (("vem", "who"), _who),
+    (("kontakt", "contact"), _contact),
+    (("kvittera", "ack"), lambda _: Acknowledge()),
+    (("vidare", "pass"), lambda _: PassOn()),
+    (("avsluta", "close"), _close),
+    (("ring", "call"), lambda _: Call()),
+    (("status",), lambda _: Status()),
+    (("hjälp", "hjalp", "help"), _help),
+    (("statistik", "stats"), _stats),
+    (("aktivera", "activate"), lambda rest: Activate(anyway=_word(rest) in ANYWAY_WORDS)),
+    (("avbryt", "cancel"), lambda _: Cancel()),
+    (("återställ", "aterstall", "rollback"), _rollback),
+    (("kö", "ko", "queue"), lambda _: Queue()),
+    (("möte", "mote", "meeting"), _meeting),
+    (("lämna", "lamna", "handover"), _hand_over),
+    (("acceptera", "accept"), lambda _: Accept()),
+    (("avböj", "avboj", "decline"), lambda _: Decline()),
 )
+_PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
+    {spellings[0]: parse for spellings, parse in _COMMANDS}
+)
+
+COMMAND_NAMES: tuple[str, ...] = tuple(_PARSERS)
+"""The canonical (Swedish) command names, in the order of the help text."""
+
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {spelling: spellings[0] for spellings, _ in _COMMANDS for spelling in spellings}
+)
+"""Every accepted spelling (without `!`, case-folded) → its canonical name."""

@@ -17,6 +17,8 @@ from consultbot.domain.types import ServiceId, ServiceKind, Track
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
 _TOML_PLACE = re.compile(r"at line (\d+), column (\d+)")
+# A folded name → (the name as written, its service, its line) of each service that used it.
+_Seen = dict[str, list[tuple[str, str, int | None]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,10 +80,6 @@ class Catalogue:
 _HEADER = re.compile(r"^\s*\[\[\s*service\s*\]\]")
 
 
-def _header_lines(text: str) -> list[int]:
-    return [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
-
-
 def parse_catalogue(
     text: str, file: str, rules: FileRules | None = None
 ) -> tuple[Catalogue, list[Problem]]:
@@ -99,21 +97,17 @@ def parse_catalogue(
         column = match.group(2) if match else "?"
         return Catalogue(), [Problem(file=file, line=line, code="toml", params={"column": column})]
     problems: list[Problem] = []
-    extra = set(data) - {"service"}
+    extra = ", ".join(sorted(set(data) - {"service"}))
     if extra:
-        problems.append(
-            Problem(
-                file=file, line=None, code="unknown_key", params={"key": ", ".join(sorted(extra))}
-            )
-        )
+        problems.append(Problem(file=file, line=None, code="unknown_key", params={"key": extra}))
     entries = data.get("service", [])
     if not isinstance(entries, list) or not entries:
         problems.append(Problem(file=file, line=None, code="no_services"))
         return Catalogue(), problems
-    lines = _header_lines(text)
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
     services: list[Service] = []
     placed: list[tuple[Service, int | None]] = []
-    seen: dict[str, list[tuple[str, str, int | None]]] = {}
+    seen: _Seen = {}
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else None
         service = _service(entry, file, line, problems, rules)
@@ -131,32 +125,18 @@ def parse_catalogue(
     return Catalogue(tuple(services)), problems
 
 
-def _name_taken(
-    key: str,
-    service: str,
-    seen: dict[str, list[tuple[str, str, int | None]]],
-    file: str,
-    line: int | None,
-) -> Problem | None:
+def _name_taken(key: str, service: str, seen: _Seen, file: str, line: int | None) -> Problem | None:
     """A problem when `key` is a name already used: written the same (case aside), or by
     another service ignoring diacritics too ("önh" and "onh" may both name one service)."""
     earlier = seen.get(fold(key), [])
     for other, _, first in earlier:
         if normalise(other) == normalise(key):
-            return Problem(
-                file=file,
-                line=line,
-                code="duplicate_name",
-                params={"name": key, "first_line": str(first or "?")},
-            )
+            params = {"name": key, "first_line": str(first or "?")}
+            return Problem(file=file, line=line, code="duplicate_name", params=params)
     for other, owner, first in earlier:
         if owner != service:
-            return Problem(
-                file=file,
-                line=line,
-                code="similar_name",
-                params={"name": key, "other": other, "first_line": str(first or "?")},
-            )
+            params = {"name": key, "other": other, "first_line": str(first or "?")}
+            return Problem(file=file, line=line, code="similar_name", params=params)
     return None
 
 
@@ -174,14 +154,8 @@ def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[P
         owner = owners.get(norm, service.id)
         first = named.setdefault(norm, (service.id, line))
         if owner != service.id or first[0] != service.id:
-            problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    code="duplicate_name",
-                    params={"name": service.name, "first_line": str(first[1] or "?")},
-                )
-            )
+            params = {"name": service.name, "first_line": str(first[1] or "?")}
+            problems.append(Problem(file=file, line=line, code="duplicate_name", params=params))
     return problems
 
 

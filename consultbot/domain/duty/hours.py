@@ -65,7 +65,6 @@ class Hours:
 
     @property
     def always(self) -> bool:
-        """True when the track never closes."""
         return self.days == "always"
 
     def _open_on(self, day: date) -> bool:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -133,11 +132,10 @@ def _people(event: Any, places: Places) -> tuple[list[tuple[str, str, int]], lis
     """(matrix id, name, line) of everyone on duty in the event, and the addresses that are
     not Matrix (with their lines)."""
     fallback = _prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY")
-    people: list[tuple[str, str, int]] = []
-    for n, value in enumerate(_all(event, "X-CONSULTBOT-MATRIX-ID")):
-        people.append(
-            (str(value).strip(), fallback, _line(places, "X-CONSULTBOT-MATRIX-ID", index=n))
-        )
+    people = [
+        (str(value).strip(), fallback, _line(places, "X-CONSULTBOT-MATRIX-ID", index=n))
+        for n, value in enumerate(_all(event, "X-CONSULTBOT-MATRIX-ID"))
+    ]
     # A set, not a scan of `people`: an event with thousands of attendees stays linear.
     seen = {_same(known) for known, _, _ in people}
     others: list[tuple[str, int]] = []
@@ -192,24 +190,14 @@ def _time(event: Any, name: str) -> Cell:
 
 
 def _end(event: Any, start: Cell) -> Cell:
-    if event.get("DTEND") is not None or event.get("DURATION") is None:
-        return _time(event, "DTEND")
-    duration = getattr(event.get("DURATION"), "dt", None)
+    duration = getattr(event.get("DURATION"), "dt", None) if event.get("DTEND") is None else None
     if isinstance(start, datetime) and isinstance(duration, timedelta):
         return start + duration
     return _time(event, "DTEND")
 
 
-def _is_cancelled(event: Any) -> bool:
-    return _prop(event, "STATUS").upper() == "CANCELLED"
-
-
 def _is_recurring(event: Any) -> bool:
     return any(event.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
-
-
-def _endless(event: Any) -> bool:
-    return any("UNTIL" not in rule and "COUNT" not in rule for rule in _all(event, "RRULE"))
 
 
 def _series(calendar: Any, places: list[Places]) -> Iterator[list[tuple[Any, Places]]]:
@@ -237,7 +225,7 @@ def _occurrences(events: list[tuple[Any, Places]]) -> Iterator[tuple[Any, Places
         if zone is not None:
             name, tzid = zone
             raise _Refused(_line(places, name), "unknown_timezone", {"tzid": tzid})
-        if _endless(event):
+        if any("UNTIL" not in rule and "COUNT" not in rule for rule in _all(event, "RRULE")):
             raise _Refused(_line(places, "RRULE"), "endless_recurrence")
     if len(events) == 1 and not _is_recurring(events[0][0]):
         yield events[0]
@@ -264,8 +252,7 @@ def _occurrences(events: list[tuple[Any, Places]]) -> Iterator[tuple[Any, Places
 
 
 def _recurrence_key(event: Any) -> str:
-    prop = event.get("RECURRENCE-ID")
-    value = getattr(prop, "dt", None)
+    value = getattr(event.get("RECURRENCE-ID"), "dt", None)
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).isoformat()
     return str(value)
@@ -292,39 +279,33 @@ def _shifts_of(event: Any, file: str, places: Places) -> list[RawShift]:
     if others and problem is None:
         problem = ("attendee_not_matrix", {"value": others[0][0]})
         at["problem"] = others[0][1]
-    base = RawShift(
-        file=file,
-        line=line,
-        service=_prop(event, "X-CONSULTBOT-SERVICE"),
-        level=_prop(event, "X-CONSULTBOT-LEVEL") or None,
-        start=start,
-        end=end,
-        user="",
-        name=_prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY"),
-        phone=_prop(event, "X-CONSULTBOT-PHONE"),
-        problem=problem,
-        at=at,
-    )
-    if problem is not None or not people:
-        return [base]
-    return [
-        RawShift(
+    service = _prop(event, "X-CONSULTBOT-SERVICE")
+    level = _prop(event, "X-CONSULTBOT-LEVEL") or None
+    event_phone = _prop(event, "X-CONSULTBOT-PHONE")
+
+    def shift(user: str, name: str, phone: str, at: dict[str, str | int]) -> RawShift:
+        return RawShift(
             file=file,
             line=line,
-            service=base.service,
-            level=base.level,
+            service=service,
+            level=level,
             start=start,
             end=end,
             user=user,
             name=name,
-            phone=base.phone if len(people) == 1 else "",
-            at={**at, "matrix_id": person_line},
+            phone=phone,
+            problem=problem,
+            at=at,
         )
-        for user, name, person_line in people
-    ]
+
+    if problem is not None or not people:
+        name = _prop(event, "X-CONSULTBOT-NAME") or _prop(event, "SUMMARY")
+        return [shift("", name, event_phone, at)]
+    phone = event_phone if len(people) == 1 else ""
+    return [shift(user, name, phone, {**at, "matrix_id": person}) for user, name, person in people]
 
 
-def _unbalanced(text: str) -> Problem | None:
+def _unbalanced(text: str, file: str) -> Problem | None:
     """A BEGIN without its END (or an END without its BEGIN), with its line: icalendar's own
     message for that names no line."""
     stack: list[tuple[str, int]] = []
@@ -336,12 +317,12 @@ def _unbalanced(text: str) -> Problem | None:
             name = upper[4:]
             if not stack or stack[-1][0] != name:
                 return Problem(
-                    file="", line=number, code="ical_unexpected_end", params={"name": name}
+                    file=file, line=number, code="ical_unexpected_end", params={"name": name}
                 )
             stack.pop()
     if stack:
         name, number = stack[-1]
-        return Problem(file="", line=number, code="ical_not_closed", params={"name": name})
+        return Problem(file=file, line=number, code="ical_not_closed", params={"name": name})
     return None
 
 
@@ -411,9 +392,9 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
     text = decode_text(data, file, problems)
     if text is None:
         return []
-    broken = _unbalanced(text)
+    broken = _unbalanced(text, file)
     if broken is not None:
-        problems.append(replace(broken, file=file))
+        problems.append(broken)
         return []
     try:
         # icalendar's parser takes content lines as well as text; its signature names text.
@@ -431,7 +412,7 @@ def read_ical_roster(data: bytes, file: str, problems: list[Problem]) -> list[Ra
         before = len(shifts)
         try:
             for occurrence, where in _occurrences(series):
-                if not _is_cancelled(occurrence):
+                if _prop(occurrence, "STATUS").upper() != "CANCELLED":
                     shifts.extend(_shifts_of(occurrence, file, where))
                 if len(shifts) > MAX_SHIFTS:
                     problems.append(_too_many_shifts(file, _line(where, "RRULE", "DTSTART")))

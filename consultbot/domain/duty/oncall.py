@@ -19,12 +19,10 @@ class OnDuty:
     levels: tuple[tuple[int, tuple[Shift, ...]], ...]
 
     def level(self, number: int) -> tuple[Shift, ...]:
-        """The shifts on at level `number` (empty when nobody is)."""
         return next((shifts for n, shifts in self.levels if n == number), ())
 
     @property
     def empty(self) -> bool:
-        """True when nobody at all is on duty."""
         return not self.levels
 
 

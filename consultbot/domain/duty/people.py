@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from consultbot.domain.chat.matrix_ids import normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.errors import Problem, Severity
-from consultbot.domain.files import phones, validation
+from consultbot.domain.files import validation
 from consultbot.domain.files.formats import DIRECTORY_COLUMNS, STAFF_COLUMNS
-from consultbot.domain.files.tables import Cell, Row, read_rows
-from consultbot.domain.files.validation import FileRules
+from consultbot.domain.files.tables import Row, cell_text, is_number, read_rows
+from consultbot.domain.files.validation import FileRules, fold
 from consultbot.domain.types import ServiceId, UserId
 
 
@@ -38,23 +37,18 @@ class DirectoryEntry:
     notes: str = ""
 
 
-def _s(value: Cell) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
+@dataclass
 class _Reporter:
-    """Adds a row's problems to `problems`, each at its cell (XLSX) or the row's line."""
+    """Adds a row's problems to `problems`, each at its cell (XLSX) or the row's line, and
+    counts the errors among them."""
 
-    def __init__(self, file: str, problems: list[Problem]) -> None:
-        self.file = file
-        self.problems = problems
+    file: str
+    problems: list[Problem]
+    errors: int = 0
 
     def __call__(self, row: Row, code: str, at: str = "", /, **params: str) -> None:
-        severity = Severity.WARNING if code == "undialable_phone" else Severity.ERROR
+        severity = Severity.WARNING if code in validation.WARNING_CODES else Severity.ERROR
+        self.errors += severity is Severity.ERROR
         self.problems.append(
             Problem(
                 file=self.file,
@@ -62,28 +56,23 @@ class _Reporter:
                 code=code,
                 params=params,
                 severity=severity,
-                cell=row.ref(at) if at else "",
+                cell=row.ref(at),
             )
         )
+
+    def found(self, row: Row, at: str, found: validation.Found | None) -> None:
+        if found is not None:
+            self(row, found[0], at, **found[1])
 
 
 def _text_problems(row: Row, cells: dict[str, str], report: _Reporter) -> None:
     """Control characters in any text cell, and a phone number that lost its leading 0
     (an error) or cannot be dialled (a warning)."""
     for column, text in cells.items():
-        control = validation.control_character(column, text)
-        if control is not None:
-            report(row, control[0], column, **control[1])
-    phone = cells.get("phone", "")
-    if not phone:
-        return
-    value = row.cells.get("phone")
-    as_number = isinstance(value, int | float) and not isinstance(value, bool)
-    lost = validation.phone_problem(phone, as_number)
-    if lost is not None:
-        report(row, lost[0], "phone", **lost[1])
-    elif not phones.dialable(phone):
-        report(row, "undialable_phone", "phone", value=phone)
+        report.found(row, column, validation.control_character(column, text))
+    if cells.get("phone"):
+        as_number = is_number(row.cells.get("phone"))
+        report.found(row, "phone", validation.phone_check(cells["phone"], as_number))
 
 
 def parse_staff(
@@ -97,8 +86,8 @@ def parse_staff(
     members: list[StaffMember] = []
     seen: dict[str, int] = {}
     for row in read_rows(data, file, STAFF_COLUMNS, problems):
-        cells = {k: _s(v) for k, v in row.cells.items()}
-        errors = len([p for p in problems if p.is_error])
+        cells = {k: cell_text(v) for k, v in row.cells.items()}
+        errors = report.errors
         written = cells.get("matrix_id", "")
         user = normalise_matrix_id(written) or ""
         if not written:
@@ -108,9 +97,7 @@ def parse_staff(
         elif user in seen:
             report(row, "duplicate_person", "matrix_id", user=user, first_line=str(seen[user]))
         else:
-            foreign = validation.server_not_allowed(user, rules)
-            if foreign is not None:
-                report(row, foreign[0], "matrix_id", **foreign[1])
+            report.found(row, "matrix_id", validation.server_not_allowed(user, rules))
         if not cells.get("name"):
             report(row, "missing_value", "name", column="name")
         unit = cells.get("unit", "")
@@ -120,7 +107,7 @@ def parse_staff(
         elif service is None:
             report(row, "unknown_service", "unit", service=unit)
         _text_problems(row, cells, report)
-        if len([p for p in problems if p.is_error]) > errors or service is None:
+        if report.errors > errors or service is None:
             continue
         seen[user] = row.line
         members.append(
@@ -136,35 +123,19 @@ def parse_staff(
 
 
 def parse_directory(data: bytes, file: str) -> tuple[list[DirectoryEntry], list[Problem]]:
-    """Parse and validate the contact directory."""
     problems: list[Problem] = []
     report = _Reporter(file, problems)
     entries: list[DirectoryEntry] = []
     for row in read_rows(data, file, DIRECTORY_COLUMNS, problems):
-        cells = {k: _s(v) for k, v in row.cells.items()}
-        errors = len([p for p in problems if p.is_error])
+        cells = {k: cell_text(v) for k, v in row.cells.items()}
+        errors = report.errors
         for column in ("unit", "name", "phone"):
             if not cells.get(column):
                 report(row, "missing_value", column, column=column)
         _text_problems(row, cells, report)
-        if len([p for p in problems if p.is_error]) > errors:
-            continue
-        entries.append(
-            DirectoryEntry(
-                unit=cells["unit"],
-                name=cells["name"],
-                phone=cells["phone"],
-                municipality=cells.get("municipality", ""),
-                notes=cells.get("notes", ""),
-            )
-        )
+        if report.errors == errors:
+            entries.append(DirectoryEntry(**cells))  # its fields are the columns of the file
     return entries, problems
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form for searching: "Älvdalen" → "alvdalen"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 MAX_QUERY_WORDS = 8

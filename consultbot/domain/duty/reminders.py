@@ -40,7 +40,6 @@ class Duty:
         )
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
-        """True when the duty and [start, end) share time."""
         return self.start < end and start < self.end
 
 

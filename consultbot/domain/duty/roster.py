@@ -23,21 +23,21 @@ Decisions (see docs/data-files.md):
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.chat.matrix_ids import is_matrix_id as is_matrix_id, normalise_matrix_id
+from consultbot.domain.chat.matrix_ids import normalise_matrix_id
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.ical import read_ical_roster, release
-from consultbot.domain.duty.shifts import RawShift as RawShift, Shift as Shift
+from consultbot.domain.duty.shifts import RawShift, Shift as Shift
 from consultbot.domain.errors import HasProblems, Problem, Severity
-from consultbot.domain.files import phones, validation
+from consultbot.domain.files import validation
 from consultbot.domain.files.formats import ROSTER_COLUMNS
-from consultbot.domain.files.tables import Cell, Row, read_rows
+from consultbot.domain.files.tables import Cell, Row, cell_text, read_rows
 from consultbot.domain.files.validation import FileRules
 from consultbot.domain.types import ServiceId, Track, UserId
 
@@ -86,11 +86,10 @@ class RosterCheck(HasProblems):
     periods: dict[ServiceId, tuple[Period, ...]]
     problems: tuple[Problem, ...]
     gaps: tuple[Gap, ...] = ()
-    files: tuple[str, ...] = field(default=())
+    files: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when the roster may be imported."""
         return not self.errors
 
     @property
@@ -99,27 +98,12 @@ class RosterCheck(HasProblems):
         return len({s.user for s in self.shifts})
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
 def read_roster(data: bytes, file: str, problems: list[Problem]) -> list[RawShift]:
-    """Read one roster file of any supported format into raw shifts."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:64].upper()
     if head.startswith(b"BEGIN:VCALENDAR"):
         return read_ical_roster(data, file, problems)
     rows = read_rows(data, file, ROSTER_COLUMNS, problems)
     return [_raw(row, file) for row in rows]
-
-
-def _text(value: Cell) -> str:
-    if isinstance(value, str):  # nearly every cell
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _raw(row: Row, file: str) -> RawShift:
@@ -128,21 +112,17 @@ def _raw(row: Row, file: str) -> RawShift:
     return RawShift(
         file=file,
         line=row.line,
-        service=_text(cells.get("service")),
+        service=cell_text(cells.get("service")),
         level=cells.get("level"),
         start=cells.get("start"),
         end=cells.get("end"),
-        user=_text(cells.get("matrix_id")),
-        name=_text(cells.get("name")),
-        phone=_text(phone),
+        user=cell_text(cells.get("matrix_id")),
+        name=cell_text(cells.get("name")),
+        phone=cell_text(phone),
         at=row.letters,
         # A phone number stored as a number has lost its leading 0: say so, not "invalid".
         phone_is_number=isinstance(phone, int | float) and not isinstance(phone, bool),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Times
 
 
 def _round_minute(naive: datetime) -> timedelta:
@@ -165,9 +145,7 @@ def _parse_local(text: str, tz: ZoneInfo) -> datetime:
             raise TimeProblem("bad_time") from None
         if not YEARS[0] <= parsed.year <= YEARS[1]:
             raise TimeProblem("year_out_of_range")
-        if parsed.tzinfo is None:
-            return _localise(parsed, tz)
-        return _aware(parsed)
+        return _localise(parsed, tz) if parsed.tzinfo is None else _aware(parsed)
     year, month, day, hour, minute = (int(g) for g in match.group(1, 2, 3, 4, 5))
     second = int(match.group(6) or 0)
     extra_day = 0
@@ -270,23 +248,9 @@ class InstantParser:
 
 
 def _level(value: Cell) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
-    elif isinstance(value, str) and value.strip().casefold() in LEVEL_WORDS:
-        number = LEVEL_WORDS[value.strip().casefold()]
-    else:
-        return None
-    return number if 1 <= number <= MAX_LEVEL else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
+    text = "" if isinstance(value, bool) else cell_text(value).casefold()
+    number = int(text) if text.isascii() and text.isdigit() else LEVEL_WORDS.get(text)
+    return number if number is not None and 1 <= number <= MAX_LEVEL else None
 
 
 def validate_shifts(
@@ -313,7 +277,7 @@ def validate_shifts(
         if shift.phone:
             key = (raw.phone, raw.phone_is_number)
             if key not in phone_checked:
-                phone_checked[key] = _phone_problem(raw.phone, raw.phone_is_number)
+                phone_checked[key] = validation.phone_check(raw.phone, raw.phone_is_number)
             found = phone_checked[key]
             if found is not None:
                 problem = _placed(raw, *found)
@@ -326,32 +290,16 @@ def validate_shifts(
     return shifts, where
 
 
-def _phone_problem(phone: str, stored_as_number: bool) -> validation.Found | None:
-    """A number that lost its leading 0 (an error), or one nobody can dial (a warning)."""
-    lost = validation.phone_problem(phone, stored_as_number)
-    if lost is not None:
-        return lost
-    if not phones.dialable(phone):
-        return "undialable_phone", {"value": phone}
-    return None
-
-
-WARNING_CODES = frozenset({"undialable_phone"})
-
-
 def _placed(raw: RawShift, code: str, params: dict[str, str]) -> Problem:
     """A problem of a row, at its cell (spreadsheet) or property line (iCalendar)."""
-    severity = Severity.WARNING if code in WARNING_CODES else Severity.ERROR
+    severity = Severity.WARNING if code in validation.WARNING_CODES else Severity.ERROR
     column = params.get("column") or CODE_COLUMN.get(code, "")
     place = raw.at.get(column) if raw.at is not None else None
     if raw.problem is not None and raw.at is not None and "problem" in raw.at:
         place = raw.at["problem"]
-    if isinstance(place, int):
-        return Problem(file=raw.file, line=place, code=code, params=params, severity=severity)
+    line = place if isinstance(place, int) else raw.line
     cell = f"{place}{raw.line}" if isinstance(place, str) else ""
-    return Problem(
-        file=raw.file, line=raw.line, code=code, params=params, severity=severity, cell=cell
-    )
+    return Problem(file=raw.file, line=line, code=code, params=params, severity=severity, cell=cell)
 
 
 def _shown(value: Cell) -> str:
@@ -363,7 +311,7 @@ def _shown(value: Cell) -> str:
         return value.strftime("%H:%M")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")  # the wall-clock time the file gives
-    return _text(value)
+    return cell_text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +339,7 @@ def _who(raw: RawShift, catalogue: Catalogue, rules: FileRules, strings: dict[st
         first.append(("unknown_service", {"service": raw.service}))
     level = _level(raw.level)
     if level is None:
-        first.append(("bad_level", {"value": _text(raw.level), "max": str(MAX_LEVEL)}))
+        first.append(("bad_level", {"value": cell_text(raw.level), "max": str(MAX_LEVEL)}))
     then: list[tuple[str, dict[str, str]]] = []
     user = normalise_matrix_id(raw.user)
     if not raw.user:
@@ -426,7 +374,7 @@ def _shift_or_problems(
     parse: InstantParser,
     strings: dict[str, str],
     rules: FileRules,
-    people: dict[tuple[object, ...], _Who] | None = None,
+    people: dict[tuple[object, ...], _Who],
 ) -> Shift | list[tuple[str, dict[str, str]]]:
     """The row as a shift, or every problem it has. Each cell is parsed once, and the cells
     other than the times once per distinct combination (`people`, one import's memo: a
@@ -434,11 +382,9 @@ def _shift_or_problems(
     if raw.problem is not None:
         return [raw.problem]
     key = (raw.service, raw.level, raw.user, raw.name, raw.phone)
-    who = people.get(key) if people is not None else None
+    who = people.get(key)
     if who is None:
-        who = _who(raw, catalogue, rules, strings)
-        if people is not None:
-            people[key] = who
+        who = people[key] = _who(raw, catalogue, rules, strings)
     found = list(who.first)
     times: list[datetime] = []
     for column, value in (("start", raw.start), ("end", raw.end)):
@@ -450,7 +396,7 @@ def _shift_or_problems(
         start, end = times
         if end <= start:
             found.append(
-                ("end_not_after_start", {"start": _text(raw.start), "end": _text(raw.end)})
+                ("end_not_after_start", {"start": cell_text(raw.start), "end": cell_text(raw.end)})
             )
         elif end - start > MAX_SHIFT:
             found.append(("shift_too_long", {"days": str(MAX_SHIFT.days)}))
@@ -480,9 +426,7 @@ def escape_cell(text: str) -> str:
 
 def unescape_cell(text: str) -> str:
     """Undo `escape_cell`."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 def _overlaps(shifts: Sequence[Shift], where: Sequence[tuple[str, int]]) -> list[Problem]:
@@ -522,17 +466,13 @@ def _overlap(
 ) -> Problem:
     shift, other = shifts[i], shifts[j]
     same = other.service == shift.service
-    file, line = where[i]
+    params = {"user": user, "service": shift.service, "other_service": other.service}
+    params["other"] = f"{where[j][0]}:{where[j][1]}"
     return Problem(
-        file=file,
-        line=line,
+        file=where[i][0],
+        line=where[i][1],
         code="overlap_same_service" if same else "overlap_other_service",
-        params={
-            "user": user,
-            "service": shift.service,
-            "other_service": other.service,
-            "other": f"{where[j][0]}:{where[j][1]}",
-        },
+        params=params,
         severity=Severity.ERROR if same else Severity.WARNING,
     )
 
@@ -547,47 +487,29 @@ def _file_periods(
     periods: dict[ServiceId, list[Period]] = defaultdict(list)
     problems: list[Problem] = []
 
-    def local(instant: datetime) -> str:
-        return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    def problem(code: str, at: int, limit: timedelta, start: datetime, end: datetime) -> None:
+        params = {"service": shifts[at].service, "days": str(limit.days)}
+        params.update(start=_local(start, tz), end=_local(end, tz))
+        problems.append(Problem(file=where[at][0], line=where[at][1], code=code, params=params))
 
-    for (file, service), indices in by_file.items():
+    for (_, service), indices in by_file.items():
         indices.sort(key=lambda i: shifts[i].start)
         first = shifts[indices[0]].start
         reach = shifts[indices[0]].end
         last_index = indices[0]
         for i in indices[1:]:
             if shifts[i].start - reach > MAX_HOLE:
-                problems.append(
-                    Problem(
-                        file=file,
-                        line=where[i][1],
-                        code="period_hole",
-                        params={
-                            "service": service,
-                            "days": str(MAX_HOLE.days),
-                            "start": local(reach),
-                            "end": local(shifts[i].start),
-                        },
-                    )
-                )
+                problem("period_hole", i, MAX_HOLE, reach, shifts[i].start)
             if shifts[i].end > reach:
                 reach, last_index = shifts[i].end, i
         if reach - first > MAX_PERIOD:
-            problems.append(
-                Problem(
-                    file=file,
-                    line=where[last_index][1],
-                    code="period_too_long",
-                    params={
-                        "service": service,
-                        "days": str(MAX_PERIOD.days),
-                        "start": local(first),
-                        "end": local(reach),
-                    },
-                )
-            )
+            problem("period_too_long", last_index, MAX_PERIOD, first, reach)
         periods[service].append((first, reach))
     return periods, problems
+
+
+def _local(instant: datetime, tz: ZoneInfo) -> str:
+    return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def merge_periods(periods: Iterable[Period]) -> tuple[Period, ...]:
@@ -620,12 +542,8 @@ def coverage_gaps(
         service = catalogue.find(service_id)
         if service is None:
             continue
-        open_windows: list[tuple[datetime, datetime]] = []
-        for first, last in spans:
-            for track in service.tracks:
-                hours = hours_of.get(track)
-                if hours is not None:
-                    open_windows.extend(hours.windows(first, last, tz))
+        hours = [hours_of[track] for track in service.tracks if track in hours_of]
+        open_windows = [w for lo, hi in spans for each in hours for w in each.windows(lo, hi, tz)]
         for start, end in _subtract(_merge(open_windows), _merge(covered[service_id])):
             gaps.append(Gap(service=service_id, start=start, end=end))
     return gaps
@@ -694,8 +612,8 @@ def check_roster(
             code="coverage_gap",
             params={
                 "service": gap.service,
-                "start": gap.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                "end": gap.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                "start": _local(gap.start, tz),
+                "end": _local(gap.end, tz),
             },
             severity=Severity.WARNING,
         )
@@ -721,18 +639,10 @@ def overlaps_with_kept(check: RosterCheck, kept: Iterable[Shift], tz: ZoneInfo) 
     for shift, (file, line) in zip(check.shifts, check.lines, strict=True):
         for old in by_key.get((shift.service, shift.user), ()):
             if old.start < shift.end and shift.start < old.end:
+                start, end = _local(old.start, tz), _local(old.end, tz)
+                params = {"user": shift.user, "service": shift.service, "start": start, "end": end}
                 problems.append(
-                    Problem(
-                        file=file,
-                        line=line,
-                        code="overlap_kept_shift",
-                        params={
-                            "user": shift.user,
-                            "service": shift.service,
-                            "start": old.start.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                            "end": old.end.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                        },
-                    )
+                    Problem(file=file, line=line, code="overlap_kept_shift", params=params)
                 )
     return problems
 
@@ -773,9 +683,7 @@ def _key(shift: Shift) -> tuple[object, ...]:
 
 def changes(service: ServiceId, new: Sequence[Shift], old: Sequence[Shift]) -> Changes:
     """Compare the shifts a file brings for a service with the existing ones it replaces."""
-    old_keys: dict[tuple[object, ...], int] = defaultdict(int)
-    for shift in old:
-        old_keys[_key(shift)] += 1
+    old_keys = Counter(map(_key, old))
     added: list[Shift] = []
     unchanged = 0
     for shift in new:
@@ -800,9 +708,5 @@ def changes(service: ServiceId, new: Sequence[Shift], old: Sequence[Shift]) -> C
         else:
             removed += 1
     return Changes(
-        service=service,
-        added=len(added),
-        replaced=replaced,
-        removed=removed,
-        unchanged=unchanged,
+        service=service, added=len(added), replaced=replaced, removed=removed, unchanged=unchanged
     )

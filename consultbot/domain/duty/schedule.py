@@ -19,16 +19,12 @@ COVERAGE_DAYS = 14
 
 
 class Post(StrEnum):
-    """A recurring post to the admins."""
-
     MONTHLY_REPORT = "report"
     COVERAGE = "coverage"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Occurrence:
-    """One occurrence of a recurring post."""
-
     post: Post
     at: datetime  # the instant it is due (UTC)
     day: date  # its local date: the 1st of the month, or the Monday

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from consultbot.domain.duty.catalogue import Catalogue, Service
+from consultbot.domain.files.validation import fold
 from consultbot.domain.types import Track
 
 _WORD = re.compile(r"[^\W_]+")
 _CLOSE_ENOUGH = 0.6
-
-
-def fold(text: str) -> str:
-    """Case-folded, without diacritics (å→a, ä→a, ö→o, é→e), single spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.split())
 
 
 def _keys(service: Service) -> set[str]:
@@ -66,9 +59,8 @@ def find_service(catalogue: Catalogue, typed: str, track: Track | None = None) -
 
 def _closest(services: Iterable[Service], wanted: str, track: Track | None) -> Service | None:
     by_key: dict[str, Service] = {}
-    listed = list(services)
     # Services of the asked track first, so that their spellings win a tie.
-    for service in sorted(listed, key=lambda s: track is None or track not in s.tracks):
+    for service in sorted(services, key=lambda s: track is None or track not in s.tracks):
         for key in sorted(_keys(service)):
             by_key.setdefault(key, service)
     close = difflib.get_close_matches(wanted, list(by_key), n=1, cutoff=_CLOSE_ENOUGH)

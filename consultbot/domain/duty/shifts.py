@@ -27,7 +27,6 @@ class Shift:
     phone: str = ""
 
     def covers(self, instant: datetime) -> bool:
-        """True when the shift is on at `instant`."""
         return self.start <= instant < self.end
 
 

@@ -50,7 +50,6 @@ def dialable(text: str) -> bool:
 
 
 def is_short(text: str) -> bool:
-    """True for a Swedish short number such as 112 or 1177."""
     number = _parse(text)
     return number is not None and _short(number)
 

@@ -36,6 +36,8 @@ from types import MappingProxyType
 from consultbot.domain.errors import Problem, Severity
 
 Cell = str | int | float | datetime | date | time | None
+# A file's non-blank lines (CSV) or rows (XLSX) as read: (line or row number, cells).
+_Lines = list[tuple[int, list[Cell]]]
 
 
 # An old Excel workbook (.xls, or an encrypted .xlsx): an OLE2 compound file.
@@ -63,6 +65,22 @@ class Row:
         return f"{self.letters[column]}{self.line}"
 
 
+def cell_text(value: Cell) -> str:
+    """A cell as text, stripped; a whole number stored as a float without its ".0"."""
+    if isinstance(value, str):  # nearly every cell
+        return value.strip()
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def is_number(value: Cell) -> bool:
+    """True for a cell stored as a number: a phone number in one has lost its leading 0."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def column_letters(index: int) -> str:
     """The spreadsheet name of a 0-based column: 0 → A, 26 → AA."""
     letters = ""
@@ -80,22 +98,21 @@ class Columns:
     required: Mapping[str, tuple[str, ...]]
     optional: Mapping[str, tuple[str, ...]]
 
-    def lookup(self) -> Mapping[str, str]:
-        """Header spelling (case-folded) → canonical column name."""
-        return self._names
-
     @cached_property
-    def _names(self) -> Mapping[str, str]:
-        # Built once per format: every row of a file is looked at for a header again.
-        names: dict[str, str] = {}
-        for canonical, spellings in {**self.required, **self.optional}.items():
-            for spelling in (canonical, *spellings):
-                names[spelling.casefold()] = canonical
-        return MappingProxyType(names)
+    def lookup(self) -> Mapping[str, str]:
+        """Header spelling (case-folded) → canonical column name.
+
+        Built once per format: every row of a file is looked at for a header again."""
+        return MappingProxyType(
+            {
+                spelling.casefold(): canonical
+                for canonical, spellings in {**self.required, **self.optional}.items()
+                for spelling in (canonical, *spellings)
+            }
+        )
 
 
 def is_xlsx(data: bytes) -> bool:
-    """True when `data` looks like an Office Open XML workbook."""
     if not data.startswith(ZIP_MAGIC):
         return False
     try:
@@ -107,50 +124,41 @@ def is_xlsx(data: bytes) -> bool:
 
 def decode_text(data: bytes, file: str, problems: list[Problem]) -> str | None:
     """Decode a text data file; None (with a problem added) for binary or empty files."""
+
+    def refuse(code: str, line: int | None = None, **params: str) -> str | None:
+        problems.append(Problem(file=file, line=line, code=code, params=params))
+        return None  # the file is not read
+
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            problems.append(Problem(file=file, line=None, code="bad_utf16"))
-            return None
+            return refuse("bad_utf16")
     if not data.strip():
-        problems.append(Problem(file=file, line=None, code="empty_file"))
-        return None
+        return refuse("empty_file")
     if data.startswith(ZIP_MAGIC):
-        problems.append(Problem(file=file, line=None, code=_zip_problem(data)))
-        return None
+        return refuse(_zip_problem(data))
     if data.startswith(OLE2_MAGIC):
-        problems.append(Problem(file=file, line=None, code="old_xls"))
-        return None
+        return refuse("old_xls")
     if b"\x00" in data[:65536]:
         # UTF-16 without a byte-order mark: every other byte of ASCII text is zero.
         head = data[:4096]
         if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
-            problems.append(Problem(file=file, line=None, code="utf16_without_bom"))
-        else:
-            problems.append(Problem(file=file, line=None, code="binary_file"))
-        return None
+            return refuse("utf16_without_bom")
+        return refuse("binary_file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         if _cut_inside_a_character(data, error):
-            line = data.count(b"\n", 0, error.start) + 1
-            problems.append(Problem(file=file, line=line, code="utf8_cut_off"))
-            return None
+            return refuse("utf8_cut_off", data.count(b"\n", 0, error.start) + 1)
     bad_line, utf8_line = _first_non_utf8_line(data)
     if utf8_line is not None:
-        problems.append(
-            Problem(
-                file=file, line=bad_line, code="mixed_encoding", params={"utf8": str(utf8_line)}
-            )
-        )
-        return None
+        return refuse("mixed_encoding", bad_line, utf8=str(utf8_line))
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         # Neither encoding (another code page, or a UTF-8 file cut inside a character).
-        problems.append(Problem(file=file, line=bad_line, code="not_utf8"))
-        return None
+        return refuse("not_utf8", bad_line)
     problems.append(Problem(file=file, line=None, code="read_as_cp1252", severity=Severity.WARNING))
     return text
 
@@ -248,70 +256,45 @@ def _blank(values: Sequence[Cell]) -> bool:
 
 def _known(values: Sequence[Cell], columns: Columns) -> int:
     """How many cells of a row are column names of this format."""
-    names = columns.lookup()
+    names = columns.lookup
     return sum(1 for v in values if v is not None and _cell_name(v) in names)
 
 
 def _header_first(
-    raw: list[tuple[int, list[Cell]]],
-    file: str,
-    columns: Columns,
-    problems: list[Problem],
-    sheet: bool,
+    raw: _Lines, file: str, columns: Columns, problems: list[Problem], sheet: bool
 ) -> bool:
     """False (with one problem) when the first row is not a header: the header comes later
     (a title above it), or there is none (the file starts with data)."""
     if _known(raw[0][1], columns):
         return True
-    expected = ", ".join(columns.required)
+    first = raw[0][0]
     for line, values in raw[1:HEADER_SEARCH_ROWS]:
         if _known(values, columns) >= 2:
+            params = {"first": str(first)}
+            cell = f"A{line}" if sheet else ""
             problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    code="header_not_first",
-                    params={"first": str(raw[0][0])},
-                    cell=f"A{line}" if sheet else "",
-                )
+                Problem(file=file, line=line, code="header_not_first", params=params, cell=cell)
             )
             return False
-    problems.append(
-        Problem(
-            file=file,
-            line=raw[0][0],
-            code="no_header",
-            params={"columns": expected},
-        )
-    )
+    params = {"columns": ", ".join(columns.required)}
+    problems.append(Problem(file=file, line=first, code="no_header", params=params))
     return False
 
 
-def _mixed_delimiters(
-    body: list[tuple[int, list[Cell]]], width: int, file: str, problems: list[Problem]
-) -> bool:
+def _mixed_delimiters(body: _Lines, width: int, file: str, problems: list[Problem]) -> bool:
     """One problem for rows written with another delimiter than the header (two exports,
     one with `,` and one with `;`, pasted together): each is one cell holding a whole row."""
     if width < 2:
         return False
-    odd = [
-        (line, _other_delimiter("".join(str(v) for v in values)))
-        for line, values in body
-        if len(values) < width
-    ]
-    odd = [(line, other) for line, other in odd if other]
+    short = (
+        (line, "".join(str(v) for v in values)) for line, values in body if len(values) < width
+    )
+    odd = [(line, other) for line, text in short if (other := _other_delimiter(text))]
     if not odd:
         return False
     line, other = odd[0]
-    shown = "tab" if other == "\t" else other
-    problems.append(
-        Problem(
-            file=file,
-            line=line,
-            code="mixed_delimiters",
-            params={"other": shown, "count": str(len(odd))},
-        )
-    )
+    params = {"other": "tab" if other == "\t" else other, "count": str(len(odd))}
+    problems.append(Problem(file=file, line=line, code="mixed_delimiters", params=params))
     return True
 
 
@@ -321,7 +304,7 @@ def _other_delimiter(text: str) -> str:
 
 def _structure_broken(
     header_line: int,
-    body: list[tuple[int, list[Cell]]],
+    body: _Lines,
     header: Sequence[Cell],
     file: str,
     problems: list[Problem],
@@ -330,7 +313,7 @@ def _structure_broken(
 ) -> bool:
     """One problem for the first row that breaks the table's shape (see the module doc)."""
     titled = frozenset(i for i, cell in enumerate(header) if _filled(cell))
-    names = columns.lookup()
+    names = columns.lookup
     previous = header_line
     for line, values in body:
         filled = [i for i, value in enumerate(values) if _filled(value)]
@@ -366,15 +349,15 @@ def _shape_problem(
     leading = any(_cell_name(values[i]) in names for i in filled[:3])
     if leading and sum(1 for i in filled if _cell_name(values[i]) in names) >= 2:
         return "repeated_header", {}, ""
-    stray = next((i for i in filled if i not in titled), None)
-    if stray is not None:
-        cell = f"{column_letters(stray)}{line}" if sheet else ""
-        return "cell_outside_columns", {"value": _clip(str(values[stray]))}, cell
-    if len(filled) == 1 and len(titled) >= 3:
-        code = "block_title" if after_blank else "lone_cell"
-        cell = f"{column_letters(filled[0])}{line}" if sheet else ""
-        return code, {"value": _clip(str(values[filled[0]]))}, cell
-    return None
+    at = next((i for i in filled if i not in titled), None)
+    if at is not None:
+        code = "cell_outside_columns"
+    elif len(filled) == 1 and len(titled) >= 3:
+        code, at = "block_title" if after_blank else "lone_cell", filled[0]
+    else:
+        return None
+    cell = f"{column_letters(at)}{line}" if sheet else ""
+    return code, {"value": _clip(str(values[at]))}, cell
 
 
 def _cell_name(value: Cell) -> str:
@@ -389,45 +372,34 @@ def _clip(text: str, limit: int = 40) -> str:
 def _map_header(
     header: Sequence[Cell], line: int, file: str, columns: Columns, problems: list[Problem]
 ) -> dict[int, str] | None:
-    names = columns.lookup()
     mapping: dict[int, str] = {}
-    for index, cell in enumerate(header):
-        title = str(cell).strip().casefold() if cell is not None else ""
+    titles = [(i, str(cell).strip()) for i, cell in enumerate(header) if cell is not None]
+    for index, title in titles:
         if not title:
             continue
-        canonical = names.get(title)
+        canonical = columns.lookup.get(title.casefold())
         if canonical is None:
+            params = {"column": title}
             problems.append(
                 Problem(
                     file=file,
                     line=line,
                     code="unknown_column",
-                    params={"column": str(cell).strip()},
+                    params=params,
                     severity=Severity.WARNING,
                 )
             )
         elif canonical in mapping.values():
-            problems.append(
-                Problem(file=file, line=line, code="duplicate_column", params={"column": canonical})
-            )
+            params = {"column": canonical}
+            problems.append(Problem(file=file, line=line, code="duplicate_column", params=params))
             return None
         else:
             mapping[index] = canonical
     missing = [c for c in columns.required if c not in mapping.values()]
     if missing:
-        problems.append(
-            Problem(
-                file=file,
-                line=line,
-                code="missing_columns",
-                params={
-                    "columns": ", ".join(missing),
-                    "found": ", ".join(
-                        str(h).strip() for h in header if h is not None and str(h).strip()
-                    ),
-                },
-            )
-        )
+        found = ", ".join(title for _, title in titles if title)
+        params = {"columns": ", ".join(missing), "found": found}
+        problems.append(Problem(file=file, line=line, code="missing_columns", params=params))
         return None
     return mapping
 
@@ -447,7 +419,7 @@ def _delimiter(text: str, columns: Columns) -> str:
     """The header's delimiter: the one that splits one of the first lines into column names
     (the header may come after a title line), else the first line's most frequent one."""
     head = list(islice((line for line in _lines(text) if line.strip()), HEADER_SEARCH_ROWS))
-    names = columns.lookup()
+    names = columns.lookup
     for line in head:
         for sep in (",", ";", "\t"):
             cells = [c.strip().strip('"').strip().casefold() for c in line.split(sep)]
@@ -459,9 +431,7 @@ def _delimiter(text: str, columns: Columns) -> str:
     return delimiter if counts[delimiter] else ","
 
 
-def _csv_rows(
-    text: str, file: str, problems: list[Problem], columns: Columns
-) -> list[tuple[int, list[Cell]]]:
+def _csv_rows(text: str, file: str, problems: list[Problem], columns: Columns) -> _Lines:
     bom = text.find("\ufeff")
     if bom >= 0:
         # A byte-order mark belongs at the very start; inside, it is where a second file
@@ -471,7 +441,7 @@ def _csv_rows(
         return []
     delimiter = _delimiter(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows: list[tuple[int, list[Cell]]] = []
+    rows: _Lines = []
     start = 1
     try:
         for values in reader:
@@ -500,9 +470,8 @@ def _quote_problem(error: str, file: str, start: int, end: int) -> Problem:
     if "unexpected end of data" in error or "field larger" in error:
         return Problem(file=file, line=start, code="csv_unclosed_quote")
     if end > start:
-        return Problem(
-            file=file, line=start, code="csv_quote_spans_lines", params={"end": str(end)}
-        )
+        params = {"end": str(end)}
+        return Problem(file=file, line=start, code="csv_quote_spans_lines", params=params)
     return Problem(file=file, line=start, code="csv_stray_quote")
 
 
@@ -515,7 +484,7 @@ def _swallowed(value: str, delimiter: str) -> bool:
     return any(line.count(delimiter) >= 2 for line in lines[1:])
 
 
-def _xlsx_rows(data: bytes, file: str, problems: list[Problem]) -> list[tuple[int, list[Cell]]]:
+def _xlsx_rows(data: bytes, file: str, problems: list[Problem]) -> _Lines:
     from consultbot.domain.files.xlsx import WorkbookProblem, read_first_sheet
 
     try:

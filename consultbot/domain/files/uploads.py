@@ -69,23 +69,20 @@ def detect_dataset(name: str, data: bytes) -> Dataset | None:
     suffix = _suffix(name)
     if suffix == "toml":
         return Dataset.CATALOGUE
-    if suffix in ("ics", "ical", "ifb") or data.lstrip(codecs.BOM_UTF8).startswith(
-        b"BEGIN:VCALENDAR"
-    ):
+    calendar = data.lstrip(codecs.BOM_UTF8).startswith(b"BEGIN:VCALENDAR")
+    if suffix in ("ics", "ical", "ifb") or calendar:
         return Dataset.ROSTER
     if data.startswith((ZIP_MAGIC, OLE2_MAGIC)):
         # A workbook is a roster; a cut-off or old-format one too, so that its check says
         # what is wrong with it (truncated, .xls) instead of "not a data file".
         return Dataset.ROSTER
-    if suffix in ("xlsx", "xlsm", "xls"):
-        return None
     if suffix not in ("csv", "txt", "tsv", ""):
         return None
     header = _header(data)
     if header is None:
         return None
     for dataset, columns, telling in _BY_HEADER:
-        lookup = columns.lookup()
+        lookup = columns.lookup
         present = {lookup[cell] for cell in header if cell in lookup}
         if telling <= present:
             return dataset

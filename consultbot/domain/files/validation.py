@@ -1,6 +1,4 @@
-"""Checks of single values in data files that every reader shares: names without control
-characters, Matrix ids on allowed servers, municipalities of the county, phone numbers that
-kept their leading 0.
+"""Checks of single values in data files that every reader shares.
 
 Each check returns a problem code and its values (or None), so that each reader reports it
 with its own file, line and cell.
@@ -15,6 +13,8 @@ from dataclasses import dataclass
 from consultbot.domain.files import phones
 
 Found = tuple[str, dict[str, str]]
+# The codes of these checks that are warnings; every other one is an error.
+WARNING_CODES = frozenset({"undialable_phone"})
 
 # Characters that break a line or reorder text when shown: a name with one of them renders
 # as two lines in a page, or (bidi overrides) shows a different name than it is.
@@ -22,22 +22,9 @@ _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 _LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 DALARNA = (
-    "Avesta",
-    "Borlänge",
-    "Falun",
-    "Gagnef",
-    "Hedemora",
-    "Leksand",
-    "Ludvika",
-    "Malung-Sälen",
-    "Mora",
-    "Orsa",
-    "Rättvik",
-    "Smedjebacken",
-    "Säter",
-    "Vansbro",
-    "Älvdalen",
-)
+    "Avesta", "Borlänge", "Falun", "Gagnef", "Hedemora", "Leksand", "Ludvika", "Malung-Sälen",
+    "Mora", "Orsa", "Rättvik", "Smedjebacken", "Säter", "Vansbro", "Älvdalen",
+)  # fmt: skip
 """The default county: Dalarna's 15 municipalities (`bot.county_municipalities`)."""
 
 
@@ -74,10 +61,8 @@ def control_character(column: str, text: str) -> Found | None:
 def server_not_allowed(user: str, rules: FileRules) -> Found | None:
     """A problem when the (normalised) Matrix id `user` is on a server the config does not
     allow; None when it is allowed or the rules do not check servers."""
-    if not rules.servers:
-        return None
     server = user.split(":", 1)[-1]
-    if server.lower() in rules.servers:
+    if not rules.servers or server.lower() in rules.servers:
         return None
     return "server_not_allowed", {
         "user": user,
@@ -111,6 +96,15 @@ def phone_problem(text: str, stored_as_number: bool) -> Found | None:
         return None
     code = "phone_stored_as_number" if stored_as_number else "phone_lost_zero"
     return code, {"value": digits, "fixed": "0" + digits}
+
+
+def phone_check(text: str, stored_as_number: bool) -> Found | None:
+    """A number that lost its leading 0 (an error, see `phone_problem`), or one nobody can
+    dial (`undialable_phone`, a warning); else None."""
+    lost = phone_problem(text, stored_as_number)
+    if lost is None and not phones.dialable(text):
+        return "undialable_phone", {"value": text}
+    return lost
 
 
 def servers_of(allowed: Iterable[str], own_user: str = "") -> frozenset[str]:
