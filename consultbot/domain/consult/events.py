@@ -9,11 +9,12 @@ databases hold them (change them only with a migration).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from enum import StrEnum, unique
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args, get_type_hints
 
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
@@ -80,10 +81,6 @@ def _with_service(data: dict[str, Any], service: ServiceId | None) -> dict[str, 
     return data
 
 
-def _service(d: Mapping[str, Any]) -> ServiceId | None:
-    return ServiceId(d["service"]) if d.get("service") else None
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -127,19 +124,6 @@ class Requested:
             data["services"] = list(self.services)
         return data
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Requested:
-        return cls(
-            consult=ConsultId(d["consult"]),
-            requester=UserId(d["requester"]),
-            service=ServiceId(d["service"]),
-            track=Track(d["track"]),
-            request_room=d["request_room"],
-            request_event=d["request_event"],
-            language=str(d.get("language", "")),
-            services=tuple(ServiceId(s) for s in d.get("services", ())),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Offered:
@@ -151,10 +135,6 @@ class Offered:
     def data(self) -> dict[str, Any]:
         return {"opens_at": self.opens_at.isoformat()}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Offered:
-        return cls(opens_at=datetime.fromisoformat(d["opens_at"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class Queued:
@@ -165,10 +145,6 @@ class Queued:
     def data(self) -> dict[str, Any]:
         return {}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Queued:
-        return cls()
-
 
 @dataclass(frozen=True, kw_only=True)
 class Withdrawn:
@@ -178,10 +154,6 @@ class Withdrawn:
 
     def data(self) -> dict[str, Any]:
         return {}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Withdrawn:
-        return cls()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,10 +166,6 @@ class RoomCreated:
     def data(self) -> dict[str, Any]:
         return {"room": self.room}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> RoomCreated:
-        return cls(room=d["room"])
-
 
 @dataclass(frozen=True, kw_only=True)
 class LevelSkipped:
@@ -209,10 +177,6 @@ class LevelSkipped:
 
     def data(self) -> dict[str, Any]:
         return _with_service({"level": self.level}, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> LevelSkipped:
-        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,16 +205,6 @@ class Paged:
             data["alarm_at"] = self.alarm_at.isoformat()
         return _with_service(data, self.service)
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Paged:
-        return cls(
-            level=int(d["level"]),
-            people=_people(d["people"]),
-            deadline=_instant(d["deadline"]),
-            service=_service(d),
-            alarm_at=_instant(d.get("alarm_at")),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class PageDelivered:
@@ -267,14 +221,6 @@ class PageDelivered:
             {"level": self.level, "deadline": self.deadline.isoformat()}, self.service
         )
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PageDelivered:
-        return cls(
-            level=int(d["level"]),
-            deadline=datetime.fromisoformat(d["deadline"]),
-            service=_service(d),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class PageUndelivered:
@@ -287,10 +233,6 @@ class PageUndelivered:
 
     def data(self) -> dict[str, Any]:
         return _with_service({"level": self.level}, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PageUndelivered:
-        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,10 +247,6 @@ class PassedOn:
     def data(self) -> dict[str, Any]:
         return _with_service({"user": self.user, "level": self.level}, self.service)
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PassedOn:
-        return cls(user=UserId(d["user"]), level=int(d["level"]), service=_service(d))
-
 
 @dataclass(frozen=True, kw_only=True)
 class Unanswered:
@@ -319,10 +257,6 @@ class Unanswered:
 
     def data(self) -> dict[str, Any]:
         return {}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Unanswered:
-        return cls()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,15 +276,6 @@ class Acknowledged:
         data = {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
         return _with_service(data, self.service)
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Acknowledged:
-        return cls(
-            user=UserId(d["user"]),
-            via=AckVia(d["via"]),
-            remind_at=_instant(d["remind_at"]),
-            service=_service(d),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Reminded:
@@ -361,10 +286,6 @@ class Reminded:
 
     def data(self) -> dict[str, Any]:
         return {"close_at": self.close_at.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Reminded:
-        return cls(close_at=datetime.fromisoformat(d["close_at"]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,10 +299,6 @@ class Closed:
     def data(self) -> dict[str, Any]:
         return {"outcome": self.outcome.value, "user": self.user}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Closed:
-        return cls(outcome=Outcome(d["outcome"]), user=UserId(d["user"]) if d.get("user") else None)
-
 
 @dataclass(frozen=True, kw_only=True)
 class PhoneContact:
@@ -393,10 +310,6 @@ class PhoneContact:
     def data(self) -> dict[str, Any]:
         return {"user": self.user}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PhoneContact:
-        return cls(user=UserId(d["user"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class PollPosted:
@@ -407,10 +320,6 @@ class PollPosted:
 
     def data(self) -> dict[str, Any]:
         return {"event_id": self.event_id}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PollPosted:
-        return cls(event_id=d["event_id"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -424,10 +333,6 @@ class ServiceUnanswered:
     def data(self) -> dict[str, Any]:
         return {"service": self.service}
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> ServiceUnanswered:
-        return cls(service=ServiceId(d["service"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class ConferenceAcknowledged:
@@ -439,10 +344,6 @@ class ConferenceAcknowledged:
 
     def data(self) -> dict[str, Any]:
         return {"remind_at": self.remind_at.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> ConferenceAcknowledged:
-        return cls(remind_at=datetime.fromisoformat(d["remind_at"]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -462,14 +363,6 @@ class MeetingSet:
             "remind_at": _iso(self.remind_at),
         }
 
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> MeetingSet:
-        return cls(
-            user=UserId(d["user"]),
-            meeting=datetime.fromisoformat(d["meeting"]),
-            remind_at=_instant(d["remind_at"]),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class MeetingReminded:
@@ -480,10 +373,6 @@ class MeetingReminded:
 
     def data(self) -> dict[str, Any]:
         return {"meeting": self.meeting.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> MeetingReminded:
-        return cls(meeting=datetime.fromisoformat(d["meeting"]))
 
 
 Payload = (
@@ -536,6 +425,65 @@ PAYLOADS: Mapping[EventKind, type[Payload]] = {
 }
 
 
+def _or_none(value: str | None) -> str | None:
+    return value or None
+
+
+Read = Callable[[Any], Any] | None  # None: the stored value as it is
+
+
+def _reader(hint: Any) -> Read:
+    """How a field of type `hint` is read back from its entry's dict."""
+    if hint is datetime:
+        return datetime.fromisoformat
+    if hint == datetime | None:
+        return _instant
+    if hint is int:
+        return int
+    if hint == tuple[Person, ...]:
+        return _people
+    if hint == tuple[ServiceId, ...]:
+        return tuple
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return hint
+    if type(None) in get_args(hint):
+        return _or_none  # an id, or None ("" too)
+    return None  # a string or an id
+
+
+def _parser(cls: type[Payload]) -> Callable[[Mapping[str, Any]], Payload]:
+    """How `cls` is read back from its entry's dict, worked out once from its fields: reading
+    the log is a hot path. A field with a default that is missing or empty in the dict (an
+    entry written before the field was, a plain consult's `service`) has its default."""
+    hints = get_type_hints(cls)
+    fields = [(f.name, _reader(hints[f.name]), f.default) for f in dataclasses.fields(cls)]
+    required = [(name, read) for name, read, default in fields if default is MISSING]
+    optional = [(name, read) for name, read, default in fields if default is not MISSING]
+    defaults = {name: default for name, _, default in fields if default is not MISSING}
+
+    def parse(data: Mapping[str, Any]) -> Payload:
+        values = dict(defaults)
+        for name, read in required:
+            value = data[name]
+            values[name] = value if read is None else read(value)
+        for name, read in optional:
+            value = data.get(name)
+            if value:
+                values[name] = value if read is None else read(value)
+        # Every field set, as pickle and copy do: a frozen dataclass's __init__ sets each one
+        # through object.__setattr__, which made reading the log slower than by hand.
+        payload = object.__new__(cls)
+        payload.__dict__.update(values)
+        return payload
+
+    return parse
+
+
+_PARSERS: Mapping[EventKind, Callable[[Mapping[str, Any]], Payload]] = {
+    kind: _parser(cls) for kind, cls in PAYLOADS.items()
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """One entry of a consult's log, as stored."""
@@ -551,7 +499,7 @@ class Event:
 
     def payload(self) -> Payload:
         """The typed payload; ValueError for a kind this version does not know."""
-        kind = PAYLOADS.get(self.kind)
-        if kind is None:
+        parse = _PARSERS.get(self.kind)
+        if parse is None:
             raise ValueError(f"unknown consult event {self.kind!r}")
-        return kind.parse(self.data)
+        return parse(self.data)
