@@ -63,8 +63,6 @@ from consultbot.domain.consult.events import (
 )
 from consultbot.domain.consult.inputs import (
     AckBy,
-    CallBy,
-    CloseBy,
     Delivered,
     Input,
     MeetingBy,
@@ -123,27 +121,28 @@ def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
 # One service's escalation
 
 
-def escalate(leg: Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
-    """The next step of one waiting service: page the lowest level above the one paged last
-    that has anyone on duty (levels between skipped at once), or, with none, unanswered. A
-    page not out by `alarm_at` is reported (`PageUndelivered`)."""
-    current = leg.level
+def escalate(paged: Consult | Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
+    """The next step of a consult, or of one waiting service of a conference: page the lowest
+    level above the one paged last that has anyone on duty (levels between skipped at once),
+    or, with none, unanswered. A page not out by `alarm_at` is reported (`PageUndelivered`)."""
+    service = paged.service if isinstance(paged, Leg) else None
+    current = paged.level
     following = [(level, shifts) for level, shifts in duty.levels if level > current]
     if not following:
-        skipped: list[Payload] = [LevelSkipped(level=1, service=leg.service)] if not current else []
-        return [*skipped, ServiceUnanswered(service=leg.service)]
+        skipped: list[Payload] = [LevelSkipped(level=1, service=service)] if not current else []
+        return [*skipped, ServiceUnanswered(service=service) if service else Unanswered()]
     level, shifts = following[0]
     found: dict[UserId, Person] = {}
     for s in shifts:
         found.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
     return [
-        *(LevelSkipped(level=n, service=leg.service) for n in range(current + 1, level)),
+        *(LevelSkipped(level=n, service=service) for n in range(current + 1, level)),
         # Its deadline is set once the page has gone out (`PageDelivered`).
         Paged(
             level=level,
             people=tuple(found.values()),
             deadline=None,
-            service=leg.service,
+            service=service,
             alarm_at=alarm_at,
         ),
     ]
@@ -347,7 +346,7 @@ def _settle(s: _Steps, policy: Policy) -> None:
 
 
 def step(consult: Consult | None, command: Input, now: datetime, policy: Policy) -> Transition:
-    """escalation.step for a conference."""
+    """escalation.step for a conference (which closes one, and answers `!ring`, itself)."""
     if isinstance(command, Request):
         return _request(command, now, policy)
     assert consult is not None
@@ -360,12 +359,8 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _pass_on(consult, command, now, policy)
         case Delivered():
             return _delivered(consult, command, now, policy)
-        case CloseBy():
-            return _close(consult, command, now)
         case QueueBy():
             return [], [Reply(template="nothing_to_queue")]
-        case CallBy():
-            return _call(consult, command, now)
         case MeetingBy():
             return _meeting(consult, command, now, policy)
     raise TypeError(f"unknown command {command!r}")
@@ -543,55 +538,6 @@ def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy)
         _escalate(s, leg.service, duty, policy)
     _settle(s, policy)
     return s.done()
-
-
-def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
-    if not _open(consult):
-        return [], [Notice(template="already_closed")]
-    if command.outcome is Outcome.UNKNOWN:
-        return [], [Notice(template="bad_outcome")]
-    user = command.user
-    if user != consult.requester and user not in consult.paged_users:
-        return [], [Notice(template="not_a_party")]
-    s = _Steps(consult, now)
-    for leg in consult.legs:
-        if user in leg.paged_users and leg.acked_by is None:
-            # Closing with an outcome is the strongest acknowledgement there is.
-            s.add(Acknowledged(user=user, via=AckVia.CLOSE, remind_at=None, service=leg.service))
-    s.add(Closed(outcome=command.outcome, user=user))
-    outcome = command.outcome.value
-    s.effects.append(Notice(template="closed", params={"outcome": outcome}))
-    s.effects.append(Reply(template="closed_reply", params={"outcome": outcome}))
-    s.effects += end_poll(consult, command.outcome)
-    return s.done()
-
-
-def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
-    if command.user == consult.requester:
-        others: list[Person] = []
-        for leg in consult.legs:
-            acker = leg.person(leg.acked_by) if leg.acked_by else None
-            if acker is not None:
-                others.append(acker)
-            elif leg.pages:
-                others += leg.pages[-1].people
-        numbers = [{"name": p.name, "phone": p.phone} for p in others if p.phone]
-    elif command.user in consult.paged_users:
-        phone = command.requester_phone
-        numbers = [{"name": "", "phone": phone}] if phone else []
-    else:
-        return [], [Notice(template="not_a_party")]
-    if not numbers:
-        return [], [Notice(template="no_phone")]
-    params = {
-        "numbers": numbers,
-        "to_requester": command.user != consult.requester,
-        "asker": command.user,  # gets the numbers by direct chat if the room may not see them
-    }
-    return (
-        [Event.of(now, PhoneContact(user=command.user))],
-        [Notice(template="call", params=params)],
-    )
 
 
 def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy) -> Transition:
