@@ -431,16 +431,8 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
         assert c.meeting_at is not None
         s.add(MeetingReminded(meeting=c.meeting_at))
         everyone = [*sorted(c.paged_users - {c.requester}), c.requester]
-        s.effects.append(
-            Notice(
-                template="meeting_reminder",
-                params={
-                    "meeting": c.meeting_at.isoformat(),
-                    "notice": False,
-                    "mentions": everyone,
-                },
-            )
-        )
+        params = {"meeting": c.meeting_at.isoformat(), "notice": False, "mentions": everyone}
+        s.effects.append(Notice(template="meeting_reminder", params=params))
     c = s.consult
     closing = c.closing_deadline
     if c.state is State.ACKNOWLEDGED and closing is not None and now >= closing:
@@ -467,11 +459,8 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
         else:  # the first page: every service still on the level it paged first
             paged_here = len(leg.pages) == 1
         if paged_here and not leg.settled and leg.pages and not leg.pages[-1].sent:
-            s.add(
-                PageDelivered(
-                    level=leg.level, deadline=now + policy.ack_timeout, service=leg.service
-                )
-            )
+            deadline = now + policy.ack_timeout
+            s.add(PageDelivered(level=leg.level, deadline=deadline, service=leg.service))
     return s.done()
 
 
@@ -488,17 +477,10 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
             person = leg.person(user)
             assert person is not None
             s.add(Acknowledged(user=user, via=command.via, remind_at=None, service=leg.service))
+            seconds = (now - leg.pages[0].at).total_seconds()
+            params = {"user": user, "name": person.name, "phone": person.phone, "seconds": seconds}
             s.effects.append(
-                Notice(
-                    template="mdk_acknowledged",
-                    params={
-                        "user": user,
-                        "name": person.name,
-                        "phone": person.phone,
-                        "seconds": (now - leg.pages[0].at).total_seconds(),
-                        "service": leg.service,
-                    },
-                )
+                Notice(template="mdk_acknowledged", params={**params, "service": leg.service})
             )
         late = consult.person(user)
         if consult.state is State.UNANSWERED and late is not None:
@@ -552,10 +534,6 @@ def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy
         remind_at = None  # too near for a reminder: the confirmation is the reminder
     s = _Steps(consult, now)
     s.add(MeetingSet(user=command.user, meeting=command.meeting, remind_at=remind_at))
-    s.effects.append(
-        Notice(
-            template="meeting_set",
-            params={"meeting": command.meeting.isoformat(), "reminder": remind_at is not None},
-        )
-    )
+    params = {"meeting": command.meeting.isoformat(), "reminder": remind_at is not None}
+    s.effects.append(Notice(template="meeting_set", params=params))
     return s.done()

@@ -31,7 +31,6 @@ from consultbot.domain.consult import conference
 # The names of model.py, inputs.py, effects.py and events.py are importable from here too (the
 # lifecycle's vocabulary, as before the split), hence `X as X`.
 from consultbot.domain.consult.effects import (
-    EFFECTS as EFFECTS,
     AddWidget as AddWidget,
     AlertAdmins as AlertAdmins,
     CreateRoom as CreateRoom,
@@ -91,7 +90,6 @@ from consultbot.domain.consult.inputs import (
 from consultbot.domain.consult.model import (
     OPEN_STATES as OPEN_STATES,
     Consult as Consult,
-    Leg as Leg,
     Page as Page,
     Policy as Policy,
     State as State,
@@ -349,18 +347,13 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
     if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
         remind_at = now + policy.reminder_after
         seconds = (now - consult.pages[0].at).total_seconds() if consult.pages else 0.0
-        effects: list[Effect] = [
-            Notice(
-                template="acknowledged",
-                params={
-                    "user": command.user,
-                    "name": person.name,
-                    "phone": person.phone,
-                    "seconds": seconds,
-                },
-            ),
-            PostPoll(),
-        ]
+        params = {
+            "user": command.user,
+            "name": person.name,
+            "phone": person.phone,
+            "seconds": seconds,
+        }
+        effects: list[Effect] = [Notice(template="acknowledged", params=params), PostPoll()]
         if consult.state is State.UNANSWERED:
             effects.append(late_reply(person))
         return (

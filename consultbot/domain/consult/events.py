@@ -398,31 +398,7 @@ Payload = (
     | MeetingReminded
 )
 
-PAYLOADS: Mapping[EventKind, type[Payload]] = {
-    cls.KIND: cls
-    for cls in (
-        Requested,
-        Offered,
-        Queued,
-        Withdrawn,
-        RoomCreated,
-        LevelSkipped,
-        Paged,
-        PageDelivered,
-        PageUndelivered,
-        PassedOn,
-        Unanswered,
-        Acknowledged,
-        Reminded,
-        Closed,
-        PhoneContact,
-        PollPosted,
-        ServiceUnanswered,
-        ConferenceAcknowledged,
-        MeetingSet,
-        MeetingReminded,
-    )
-}
+PAYLOADS: Mapping[EventKind, type[Payload]] = {cls.KIND: cls for cls in get_args(Payload)}
 
 
 def _or_none(value: str | None) -> str | None:

@@ -3,7 +3,6 @@ consult of one service, conference.py for a `!mdk`) fold their entries into. Pur
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -90,11 +89,6 @@ class Leg(_Paged):
         return self.acked_by is not None or self.unanswered
 
 
-def legs(services: Iterable[ServiceId]) -> tuple[Leg, ...]:
-    """A fresh leg per service, in the order named."""
-    return tuple(Leg(service=s) for s in services)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Consult(_Paged):
     """A consult, as its event log says it is now."""
@@ -171,5 +165,5 @@ def started(payload: Requested, at: datetime) -> Consult:
         state=State.PAGING,
         language=payload.language,
         services=payload.services,
-        legs=legs(payload.services),
+        legs=tuple(Leg(service=s) for s in payload.services),
     )
