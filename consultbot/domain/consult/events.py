@@ -74,13 +74,6 @@ def _people(data: Iterable[Mapping[str, str]]) -> tuple[Person, ...]:
     )
 
 
-def _with_service(data: dict[str, Any], service: ServiceId | None) -> dict[str, Any]:
-    """`data`, with the conference service it concerns (kept out of a plain consult's entry)."""
-    if service is not None:
-        data["service"] = service
-    return data
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -109,21 +102,6 @@ class Requested:
     # is the first of them. Empty for a consult of one service.
     services: tuple[ServiceId, ...] = ()
 
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "consult": self.consult,
-            "requester": self.requester,
-            "service": self.service,
-            "track": self.track.value,
-            "request_room": self.request_room,
-            "request_event": self.request_event,
-        }
-        if self.language:
-            data["language"] = self.language
-        if self.services:
-            data["services"] = list(self.services)
-        return data
-
 
 @dataclass(frozen=True, kw_only=True)
 class Offered:
@@ -132,9 +110,6 @@ class Offered:
     KIND: ClassVar[EventKind] = EventKind.OFFERED
     opens_at: datetime
 
-    def data(self) -> dict[str, Any]:
-        return {"opens_at": self.opens_at.isoformat()}
-
 
 @dataclass(frozen=True, kw_only=True)
 class Queued:
@@ -142,18 +117,12 @@ class Queued:
 
     KIND: ClassVar[EventKind] = EventKind.QUEUED
 
-    def data(self) -> dict[str, Any]:
-        return {}
-
 
 @dataclass(frozen=True, kw_only=True)
 class Withdrawn:
     """The opening passed and the offer was not taken."""
 
     KIND: ClassVar[EventKind] = EventKind.WITHDRAWN
-
-    def data(self) -> dict[str, Any]:
-        return {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,9 +132,6 @@ class RoomCreated:
     KIND: ClassVar[EventKind] = EventKind.ROOM_CREATED
     room: str
 
-    def data(self) -> dict[str, Any]:
-        return {"room": self.room}
-
 
 @dataclass(frozen=True, kw_only=True)
 class LevelSkipped:
@@ -174,9 +140,6 @@ class LevelSkipped:
     KIND: ClassVar[EventKind] = EventKind.LEVEL_SKIPPED
     level: int
     service: ServiceId | None = None
-
-    def data(self) -> dict[str, Any]:
-        return _with_service({"level": self.level}, self.service)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,18 +155,8 @@ class Paged:
     level: int
     people: tuple[Person, ...]
     deadline: datetime | None
-    service: ServiceId | None = None
     alarm_at: datetime | None = None
-
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "level": self.level,
-            "people": _people_data(self.people),
-            "deadline": _iso(self.deadline),
-        }
-        if self.alarm_at is not None:
-            data["alarm_at"] = self.alarm_at.isoformat()
-        return _with_service(data, self.service)
+    service: ServiceId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,11 +169,6 @@ class PageDelivered:
     deadline: datetime
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        return _with_service(
-            {"level": self.level, "deadline": self.deadline.isoformat()}, self.service
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class PageUndelivered:
@@ -230,9 +178,6 @@ class PageUndelivered:
     KIND: ClassVar[EventKind] = EventKind.PAGE_UNDELIVERED
     level: int
     service: ServiceId | None = None
-
-    def data(self) -> dict[str, Any]:
-        return _with_service({"level": self.level}, self.service)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -244,9 +189,6 @@ class PassedOn:
     level: int
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        return _with_service({"user": self.user, "level": self.level}, self.service)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Unanswered:
@@ -254,9 +196,6 @@ class Unanswered:
     its services acknowledged and none is left to page)."""
 
     KIND: ClassVar[EventKind] = EventKind.UNANSWERED
-
-    def data(self) -> dict[str, Any]:
-        return {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,10 +211,6 @@ class Acknowledged:
     remind_at: datetime | None
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        data = {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
-        return _with_service(data, self.service)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Reminded:
@@ -283,9 +218,6 @@ class Reminded:
 
     KIND: ClassVar[EventKind] = EventKind.REMINDED
     close_at: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"close_at": self.close_at.isoformat()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,9 +228,6 @@ class Closed:
     outcome: Outcome
     user: UserId | None
 
-    def data(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "user": self.user}
-
 
 @dataclass(frozen=True, kw_only=True)
 class PhoneContact:
@@ -307,9 +236,6 @@ class PhoneContact:
     KIND: ClassVar[EventKind] = EventKind.PHONE_CONTACT
     user: UserId
 
-    def data(self) -> dict[str, Any]:
-        return {"user": self.user}
-
 
 @dataclass(frozen=True, kw_only=True)
 class PollPosted:
@@ -317,9 +243,6 @@ class PollPosted:
 
     KIND: ClassVar[EventKind] = EventKind.POLL_POSTED
     event_id: str
-
-    def data(self) -> dict[str, Any]:
-        return {"event_id": self.event_id}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -330,9 +253,6 @@ class ServiceUnanswered:
     KIND: ClassVar[EventKind] = EventKind.SERVICE_UNANSWERED
     service: ServiceId
 
-    def data(self) -> dict[str, Any]:
-        return {"service": self.service}
-
 
 @dataclass(frozen=True, kw_only=True)
 class ConferenceAcknowledged:
@@ -341,9 +261,6 @@ class ConferenceAcknowledged:
 
     KIND: ClassVar[EventKind] = EventKind.CONFERENCE_ACKNOWLEDGED
     remind_at: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"remind_at": self.remind_at.isoformat()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -356,13 +273,6 @@ class MeetingSet:
     meeting: datetime
     remind_at: datetime | None
 
-    def data(self) -> dict[str, Any]:
-        return {
-            "user": self.user,
-            "meeting": self.meeting.isoformat(),
-            "remind_at": _iso(self.remind_at),
-        }
-
 
 @dataclass(frozen=True, kw_only=True)
 class MeetingReminded:
@@ -370,9 +280,6 @@ class MeetingReminded:
 
     KIND: ClassVar[EventKind] = EventKind.MEETING_REMINDED
     meeting: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"meeting": self.meeting.isoformat()}
 
 
 Payload = (
@@ -405,59 +312,80 @@ def _or_none(value: str | None) -> str | None:
     return value or None
 
 
-Read = Callable[[Any], Any] | None  # None: the stored value as it is
+Convert = Callable[[Any], Any] | None  # None: stored as it is
 
 
-def _reader(hint: Any) -> Read:
-    """How a field of type `hint` is read back from its entry's dict."""
+def _converters(hint: Any) -> tuple[Convert, Convert]:
+    """How a field of type `hint` is written to its entry's dict, and read back."""
     if hint is datetime:
-        return datetime.fromisoformat
+        return datetime.isoformat, datetime.fromisoformat
     if hint == datetime | None:
-        return _instant
+        return _iso, _instant
     if hint is int:
-        return int
+        return None, int
     if hint == tuple[Person, ...]:
-        return _people
+        return _people_data, _people
     if hint == tuple[ServiceId, ...]:
-        return tuple
+        return list, tuple
     if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return hint
+        return str, hint  # str() of a StrEnum member is its value
     if type(None) in get_args(hint):
-        return _or_none  # an id, or None ("" too)
-    return None  # a string or an id
+        return None, _or_none  # an id, or None ("" too)
+    return None, None  # a string or an id
 
 
-def _parser(cls: type[Payload]) -> Callable[[Mapping[str, Any]], Payload]:
-    """How `cls` is read back from its entry's dict, worked out once from its fields: reading
-    the log is a hot path. A field with a default that is missing or empty in the dict (an
-    entry written before the field was, a plain consult's `service`) has its default."""
+Write = Callable[[Payload], dict[str, Any]]
+Parse = Callable[[Mapping[str, Any]], Payload]
+
+
+def _codec(cls: type[Payload]) -> tuple[Write, Parse]:
+    """How `cls` is written to its entry's dict and read back, worked out once from its fields
+    (writing and reading the log are hot paths). Each field is stored under its name; one with
+    a default is left out while it has it (a plain consult's entries carry no `service`), and
+    has it when read back missing or empty (an entry written before the field was)."""
     hints = get_type_hints(cls)
-    fields = [(f.name, _reader(hints[f.name]), f.default) for f in dataclasses.fields(cls)]
-    required = [(name, read) for name, read, default in fields if default is MISSING]
-    optional = [(name, read) for name, read, default in fields if default is not MISSING]
-    defaults = {name: default for name, _, default in fields if default is not MISSING}
+    fields = [(f.name, *_converters(hints[f.name]), f.default) for f in dataclasses.fields(cls)]
+    writes = [(name, w) for name, w, _, default in fields if default is MISSING]
+    reads = [(name, r) for name, _, r, default in fields if default is MISSING]
+    optional_writes = [(name, w, d) for name, w, _, d in fields if d is not MISSING]
+    optional_reads = [(name, r) for name, _, r, d in fields if d is not MISSING]
+    defaults = {name: default for name, _, default in optional_writes}
+
+    def write(payload: Payload) -> dict[str, Any]:
+        values = payload.__dict__
+        data: dict[str, Any] = {}
+        for name, convert in writes:
+            value = values[name]
+            data[name] = value if convert is None else convert(value)
+        for name, convert, default in optional_writes:
+            value = values[name]
+            if value != default:
+                data[name] = value if convert is None else convert(value)
+        return data
 
     def parse(data: Mapping[str, Any]) -> Payload:
         values = dict(defaults)
-        for name, read in required:
+        for name, convert in reads:
             value = data[name]
-            values[name] = value if read is None else read(value)
-        for name, read in optional:
+            values[name] = value if convert is None else convert(value)
+        for name, convert in optional_reads:
             value = data.get(name)
             if value:
-                values[name] = value if read is None else read(value)
-        # Every field set, as pickle and copy do: a frozen dataclass's __init__ sets each one
-        # through object.__setattr__, which made reading the log slower than by hand.
+                values[name] = value if convert is None else convert(value)
+        # Every field set at once, as pickle and copy do (the payloads have no __post_init__):
+        # a frozen dataclass's __init__ sets each one through object.__setattr__, which made
+        # reading the log slower than the hand-written readers this replaced.
         payload = object.__new__(cls)
         payload.__dict__.update(values)
         return payload
 
-    return parse
+    return write, parse
 
 
-_PARSERS: Mapping[EventKind, Callable[[Mapping[str, Any]], Payload]] = {
-    kind: _parser(cls) for kind, cls in PAYLOADS.items()
-}
+_WRITERS: dict[EventKind, Write] = {}
+_PARSERS: dict[EventKind, Parse] = {}
+for _kind, _cls in PAYLOADS.items():
+    _WRITERS[_kind], _PARSERS[_kind] = _codec(_cls)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,7 +399,11 @@ class Event:
     @classmethod
     def of(cls, at: datetime, payload: Payload) -> Event:
         """The entry recording `payload` at `at`."""
-        return cls(kind=payload.KIND, at=at, data=payload.data())
+        kind = payload.KIND
+        event = object.__new__(cls)  # set at once, as in `_codec`: writing is a hot path too
+        fields = event.__dict__
+        fields["kind"], fields["at"], fields["data"] = kind, at, _WRITERS[kind](payload)
+        return event
 
     def payload(self) -> Payload:
         """The typed payload; ValueError for a kind this version does not know."""
