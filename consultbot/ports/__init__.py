@@ -1,6 +1,4 @@
-"""Ports: the small interfaces the service layer needs from the outside world, one per
-concern (consult log, outbox, room pool, data sets, handovers, uploads, statistics,
-retention, messenger, clock and timers).
+"""Ports: the small interfaces the service layer needs from the outside world, one per concern.
 
 Each store port has an in-memory twin in `adapters/memory/` and SQL classes in
 `adapters/sql/`; the contract suites in `tests/adapters/` run against every backend.

@@ -10,12 +10,9 @@ unanswered when no service acknowledged and none is left to page. Closing, `!rin
 reminder to close work as for a consult. `!möte` sets the meeting time; everyone is reminded
 `Policy.meeting_reminder_before` ahead, once per meeting time.
 
-Pure: `escalate` is one service's next step; `apply` folds a conference's log (called by
-escalation.apply); `step` is escalation.step for conferences. The shared vocabulary (the
-consult, inputs, effects) is in model.py, inputs.py and effects.py: this module does not
-import escalation.py, which dispatches to it. The consult's `deadline` is the
-earliest of what is due: a waiting service's next level, the meeting reminder, the reminder to
-close.
+Pure. This module does not import escalation.py, which dispatches to it (the shared vocabulary
+is in model.py, inputs.py and effects.py). The consult's `deadline` is the earliest of what is
+due: a waiting service's next level, the meeting reminder, the reminder to close.
 """
 
 from __future__ import annotations
@@ -368,18 +365,7 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
     s = _Steps(None, now)
-    s.add(
-        Requested(
-            consult=command.consult_id,
-            requester=command.requester,
-            service=command.services[0],
-            track=Track.MDK,
-            request_room=command.request_room,
-            request_event=command.request_event,
-            language=command.language,
-            services=command.services,
-        )
-    )
+    s.add(command.requested())
     paged: dict[UserId, Person] = {}
     for service in command.services:
         duty = command.duties.get(service) or _no_duty(service, now)

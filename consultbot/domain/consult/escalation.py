@@ -13,11 +13,9 @@ whole time before the next level is paged or the consult is declared unanswered.
 one timeout after it was decided is reported to the requester (call the switchboard) and the
 admins, once (`page_undelivered`); it is still sent, and its time starts then.
 
-`step(consult, command, now, policy)` returns the events to append to the consult's log and the
-effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
-clock: who is on duty and whether the track is open are resolved by the caller at the moment
-of the step and passed in. Events hold metadata only (who, when, which level), never the text
-of a question; events.py says what each kind of event stores.
+Nothing here does I/O or reads a clock: who is on duty and whether the track is open are
+resolved by the caller at the moment of the step and passed in. Events hold metadata only (who,
+when, which level), never the text of a question; events.py says what each kind stores.
 """
 
 from __future__ import annotations
@@ -243,30 +241,16 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
 
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
-    requested = Event.of(
-        now,
-        Requested(
-            consult=command.consult_id,
-            requester=command.requester,
-            service=command.service,
-            track=command.track,
-            request_room=command.request_room,
-            request_event=command.request_event,
-            language=command.language,
-        ),
-    )
+    requested = Event.of(now, command.requested())
     consult = apply(None, requested)
     if not command.open_now:
         opens_at = command.opens_at
         if opens_at is None:
             raise ValueError("a closed track needs opens_at")
-        return (
-            [
-                requested,
-                Event.of(now, Offered(opens_at=opens_at)),
-            ],
-            [Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})],
-        )
+        offered = Event.of(now, Offered(opens_at=opens_at))
+        return [requested, offered], [
+            Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})
+        ]
     events, effects = _page_next(consult, command.duty, now, policy)
     if any(e.kind == EventKind.PAGED for e in events):
         # After the room is created: its invite is what reaches the consultant first.
@@ -285,11 +269,8 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 # The track did not open after all (hours changed): wait for the next opening.
                 if command.opens_at is None:
                     return [], []  # nothing to wait for: the caller did not say when it opens
-                opens = command.opens_at
-                return [
-                    Event.of(now, Offered(opens_at=opens)),
-                    Event.of(now, Queued()),
-                ], []
+                offered = Offered(opens_at=command.opens_at)
+                return [Event.of(now, offered), Event.of(now, Queued())], []
             events, effects = _page_next(consult, command.duty, now, policy)
             if any(e.kind == EventKind.PAGED for e in events):
                 effects.insert(1, Reply(template="queue_opened"))
@@ -377,11 +358,8 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
 
 def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     if consult.state is not State.PAGING:
-        return [], [
-            Notice(
-                template="not_open" if consult.state is not State.ACKNOWLEDGED else "pass_after_ack"
-            )
-        ]
+        template = "pass_after_ack" if consult.state is State.ACKNOWLEDGED else "not_open"
+        return [], [Notice(template=template)]
     current = consult.pages[-1] if consult.pages else None
     if current is None or command.user not in {p.user for p in current.people}:
         return [], [Notice(template="not_paged_now")]

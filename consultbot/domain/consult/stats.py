@@ -127,7 +127,6 @@ def _index(names: dict[str, int], name: str) -> int:
 
 
 def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
-    """The columns of a sequence of per-consult facts."""
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
