@@ -299,9 +299,6 @@ class _Steps:
         assert leg is not None
         return leg
 
-    def done(self) -> Transition:
-        return self.events, self.effects
-
 
 def _no_duty(service: ServiceId, now: datetime) -> OnDuty:
     return OnDuty(service=service, at=now, levels=())
@@ -378,7 +375,7 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         s.add(Unanswered())
         s.effects.append(Reply(template="mdk_unanswered"))
         s.effects.append(AlertAdmins(template="admin_mdk_unanswered", params={"service": ""}))
-        return s.done()
+        return s.events, s.effects
     people = tuple(paged.values())
     s.effects.append(CreateRoom(invite=(*paged, command.requester)))
     s.effects.append(Reply(template="mdk_created"))
@@ -388,7 +385,7 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         s.effects.append(Notice(template="meeting_link"))
     for service in nobody:
         _unanswered_leg(s, service)
-    return s.done()
+    return s.events, s.effects
 
 
 def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
@@ -430,7 +427,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
             s.add(Closed(outcome=Outcome.UNKNOWN, user=None))
             s.effects.append(Notice(template="auto_closed"))
             s.effects += end_poll(c, Outcome.UNKNOWN)
-    return s.done()
+    return s.events, s.effects
 
 
 def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
@@ -447,7 +444,7 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
         if paged_here and not leg.settled and leg.pages and not leg.pages[-1].sent:
             deadline = now + policy.ack_timeout
             s.add(PageDelivered(level=leg.level, deadline=deadline, service=leg.service))
-    return s.done()
+    return s.events, s.effects
 
 
 def _open(consult: Consult) -> bool:
@@ -472,7 +469,7 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
         if consult.state is State.UNANSWERED and late is not None:
             s.effects.append(late_reply(late))
         _settle(s, policy)
-        return s.done()
+        return s.events, s.effects
     if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
     if not _open(consult):
@@ -505,7 +502,7 @@ def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy)
         duty = command.duties.get(leg.service) or _no_duty(leg.service, now)
         _escalate(s, leg.service, duty, policy)
     _settle(s, policy)
-    return s.done()
+    return s.events, s.effects
 
 
 def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy) -> Transition:
@@ -522,4 +519,4 @@ def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy
     s.add(MeetingSet(user=command.user, meeting=command.meeting, remind_at=remind_at))
     params = {"meeting": command.meeting.isoformat(), "reminder": remind_at is not None}
     s.effects.append(Notice(template="meeting_set", params=params))
-    return s.done()
+    return s.events, s.effects
