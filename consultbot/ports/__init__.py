@@ -1,86 +1,46 @@
-"""Ports: the small interfaces the service layer needs from the outside world, one per
-concern (consult log, outbox, room pool, data sets, handovers, uploads, statistics,
-retention, messenger, clock and timers).
+"""Ports: the small interfaces the service layer needs from the outside world, one per concern.
 
 Each store port has an in-memory twin in `adapters/memory/` and SQL classes in
 `adapters/sql/`; the contract suites in `tests/adapters/` run against every backend.
 """
 
 from consultbot.ports.consult_log import (
-    BotState,
-    ConflictError,
-    ConsultLog,
-    Outbox,
-    OutboxItem,
-    OutboxKind,
-    Outgoing,
-    PoolRoom,
-    PoolRoomGone,
-    PoolRooms,
-    ReminderLog,
+    BotState as BotState,
+    ConflictError as ConflictError,
+    ConsultLog as ConsultLog,
+    Outbox as Outbox,
+    OutboxItem as OutboxItem,
+    OutboxKind as OutboxKind,
+    Outgoing as Outgoing,
+    PoolRoom as PoolRoom,
+    PoolRoomGone as PoolRoomGone,
+    PoolRooms as PoolRooms,
+    ReminderLog as ReminderLog,
 )
 from consultbot.ports.datasets import (
-    AdminAction,
-    AdminLog,
-    DataSets,
-    Handovers,
-    Uploads,
-    Version,
+    AdminAction as AdminAction,
+    AdminLog as AdminLog,
+    DataSets as DataSets,
+    Handovers as Handovers,
+    Uploads as Uploads,
+    Version as Version,
 )
 from consultbot.ports.incoming import (
-    IncomingFile,
-    IncomingInvite,
-    IncomingMessage,
-    IncomingReaction,
-    IncomingVote,
+    IncomingFile as IncomingFile,
+    IncomingInvite as IncomingInvite,
+    IncomingMessage as IncomingMessage,
+    IncomingReaction as IncomingReaction,
+    IncomingVote as IncomingVote,
 )
 from consultbot.ports.messenger import (
-    Content,
-    FileSource,
-    FileTooLarge,
-    Messenger,
-    RoomRefused,
-    UnsafeRoom,
+    Content as Content,
+    FileSource as FileSource,
+    FileTooLarge as FileTooLarge,
+    Messenger as Messenger,
+    RoomRefused as RoomRefused,
+    UnsafeRoom as UnsafeRoom,
 )
-from consultbot.ports.retention import Purged, Retention
-from consultbot.ports.stats import Stats
-from consultbot.ports.stores import ConsultStore, DataStore
-from consultbot.ports.time import Clock, Timers
-
-__all__ = [
-    "AdminAction",
-    "AdminLog",
-    "BotState",
-    "Clock",
-    "ConflictError",
-    "ConsultLog",
-    "ConsultStore",
-    "Content",
-    "DataSets",
-    "DataStore",
-    "FileSource",
-    "FileTooLarge",
-    "Handovers",
-    "IncomingFile",
-    "IncomingInvite",
-    "IncomingMessage",
-    "IncomingReaction",
-    "IncomingVote",
-    "Messenger",
-    "Outbox",
-    "OutboxItem",
-    "OutboxKind",
-    "Outgoing",
-    "PoolRoom",
-    "PoolRoomGone",
-    "PoolRooms",
-    "Purged",
-    "ReminderLog",
-    "Retention",
-    "RoomRefused",
-    "Stats",
-    "Timers",
-    "UnsafeRoom",
-    "Uploads",
-    "Version",
-]
+from consultbot.ports.retention import Purged as Purged, Retention as Retention
+from consultbot.ports.stats import Stats as Stats
+from consultbot.ports.stores import ConsultStore as ConsultStore, DataStore as DataStore
+from consultbot.ports.time import Clock as Clock, Timers as Timers

@@ -35,11 +35,9 @@ class OutboxKind(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class OutboxItem:
-    """Something to send to Matrix, written in the same transaction as what caused it.
-
-    `txn` is the Matrix transaction id, stable across retries, so a resend after a crash
-    cannot double a message.
-    """
+    """Something to send to Matrix, written in the same transaction as what caused it. `txn`
+    is the Matrix transaction id, stable across retries: a resend after a crash cannot double
+    a message."""
 
     id: int
     kind: OutboxKind

@@ -105,10 +105,8 @@ class DataSets(ABC):
 
     @abstractmethod
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
-        """Undo the active version of `dataset`; return the version active now.
-
-        Raise NothingToRollBack when there is no earlier version.
-        """
+        """Undo the active version of `dataset`; return the version active now
+        (NothingToRollBack when there is no earlier version)."""
 
     @abstractmethod
     async def versions(self, dataset: Dataset) -> list[Version]:

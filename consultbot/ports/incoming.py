@@ -35,10 +35,7 @@ class IncomingMessage:
 
 @dataclass(frozen=True, kw_only=True)
 class IncomingFile:
-    """A file someone sent (already decrypted as an event; its bytes are fetched on demand).
-
-    `ref` is what the messenger needs to fetch it (the event's content); nothing else reads it.
-    """
+    """A file someone sent (already decrypted as an event; its bytes are fetched on demand)."""
 
     room: str
     event_id: str
@@ -46,7 +43,7 @@ class IncomingFile:
     name: str
     mimetype: str
     size: int | None
-    ref: Mapping[str, Any]
+    ref: Mapping[str, Any]  # the event's content, to fetch it by: only the messenger reads it
     at: datetime
     direct: bool = False
     other_text: tuple[str, ...] = ()  # its name and caption as people see them (personnummer)

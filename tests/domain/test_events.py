@@ -187,3 +187,28 @@ def test_instants_keep_their_offset() -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown consult event"):
         Event(kind="nonsense", at=AT, data={}).payload()  # type: ignore[arg-type]
+
+
+def test_older_and_sparser_entries_read_with_their_defaults() -> None:
+    """A field with a default, missing or empty in the stored dict, has its default; an empty
+    id where None may stand reads as None (as the hand-written readers did)."""
+    assert Event(
+        kind=EventKind.PAGED,
+        at=AT,
+        data={"level": 1, "people": [{"user": A, "name": "A"}], "deadline": None, "service": ""},
+    ).payload() == Paged(level=1, people=(Person(user=A, name="A"),), deadline=None)
+    assert Event(
+        kind=EventKind.CLOSED, at=AT, data={"outcome": "advice", "user": ""}
+    ).payload() == Closed(outcome=Outcome.ADVICE, user=None)
+    requested = {
+        "consult": "K-1",
+        "requester": A,
+        "service": "s",
+        "track": "akut",
+        "request_room": "!r",
+        "request_event": "$e",
+        "services": [],
+    }
+    read = Event(kind=EventKind.REQUESTED, at=AT, data=requested).payload()
+    assert isinstance(read, Requested) and read.language == "" and read.services == ()
+    assert Event(kind=EventKind.QUEUED, at=AT, data={}).payload() == Queued()

@@ -10,12 +10,9 @@ unanswered when no service acknowledged and none is left to page. Closing, `!rin
 reminder to close work as for a consult. `!möte` sets the meeting time; everyone is reminded
 `Policy.meeting_reminder_before` ahead, once per meeting time.
 
-Pure: `escalate` is one service's next step; `apply` folds a conference's log (called by
-escalation.apply); `step` is escalation.step for conferences. The shared vocabulary (the
-consult, inputs, effects) is in model.py, inputs.py and effects.py: this module does not
-import escalation.py, which dispatches to it. The consult's `deadline` is the
-earliest of what is due: a waiting service's next level, the meeting reminder, the reminder to
-close.
+Pure. This module does not import escalation.py, which dispatches to it (the shared vocabulary
+is in model.py, inputs.py and effects.py). The consult's `deadline` is the earliest of what is
+due: a waiting service's next level, the meeting reminder, the reminder to close.
 """
 
 from __future__ import annotations
@@ -63,8 +60,6 @@ from consultbot.domain.consult.events import (
 )
 from consultbot.domain.consult.inputs import (
     AckBy,
-    CallBy,
-    CloseBy,
     Delivered,
     Input,
     MeetingBy,
@@ -123,27 +118,28 @@ def convene(catalogue: Catalogue, names: Iterable[str]) -> Convened:
 # One service's escalation
 
 
-def escalate(leg: Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
-    """The next step of one waiting service: page the lowest level above the one paged last
-    that has anyone on duty (levels between skipped at once), or, with none, unanswered. A
-    page not out by `alarm_at` is reported (`PageUndelivered`)."""
-    current = leg.level
+def escalate(paged: Consult | Leg, duty: OnDuty, alarm_at: datetime) -> list[Payload]:
+    """The next step of a consult, or of one waiting service of a conference: page the lowest
+    level above the one paged last that has anyone on duty (levels between skipped at once),
+    or, with none, unanswered. A page not out by `alarm_at` is reported (`PageUndelivered`)."""
+    service = paged.service if isinstance(paged, Leg) else None
+    current = paged.level
     following = [(level, shifts) for level, shifts in duty.levels if level > current]
     if not following:
-        skipped: list[Payload] = [LevelSkipped(level=1, service=leg.service)] if not current else []
-        return [*skipped, ServiceUnanswered(service=leg.service)]
+        skipped: list[Payload] = [LevelSkipped(level=1, service=service)] if not current else []
+        return [*skipped, ServiceUnanswered(service=service) if service else Unanswered()]
     level, shifts = following[0]
     found: dict[UserId, Person] = {}
     for s in shifts:
         found.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
     return [
-        *(LevelSkipped(level=n, service=leg.service) for n in range(current + 1, level)),
+        *(LevelSkipped(level=n, service=service) for n in range(current + 1, level)),
         # Its deadline is set once the page has gone out (`PageDelivered`).
         Paged(
             level=level,
             people=tuple(found.values()),
             deadline=None,
-            service=leg.service,
+            service=service,
             alarm_at=alarm_at,
         ),
     ]
@@ -303,9 +299,6 @@ class _Steps:
         assert leg is not None
         return leg
 
-    def done(self) -> Transition:
-        return self.events, self.effects
-
 
 def _no_duty(service: ServiceId, now: datetime) -> OnDuty:
     return OnDuty(service=service, at=now, levels=())
@@ -347,7 +340,7 @@ def _settle(s: _Steps, policy: Policy) -> None:
 
 
 def step(consult: Consult | None, command: Input, now: datetime, policy: Policy) -> Transition:
-    """escalation.step for a conference."""
+    """escalation.step for a conference (which closes one, and answers `!ring`, itself)."""
     if isinstance(command, Request):
         return _request(command, now, policy)
     assert consult is not None
@@ -360,12 +353,8 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _pass_on(consult, command, now, policy)
         case Delivered():
             return _delivered(consult, command, now, policy)
-        case CloseBy():
-            return _close(consult, command, now)
         case QueueBy():
             return [], [Reply(template="nothing_to_queue")]
-        case CallBy():
-            return _call(consult, command, now)
         case MeetingBy():
             return _meeting(consult, command, now, policy)
     raise TypeError(f"unknown command {command!r}")
@@ -373,18 +362,7 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
     s = _Steps(None, now)
-    s.add(
-        Requested(
-            consult=command.consult_id,
-            requester=command.requester,
-            service=command.services[0],
-            track=Track.MDK,
-            request_room=command.request_room,
-            request_event=command.request_event,
-            language=command.language,
-            services=command.services,
-        )
-    )
+    s.add(command.requested())
     paged: dict[UserId, Person] = {}
     for service in command.services:
         duty = command.duties.get(service) or _no_duty(service, now)
@@ -397,7 +375,7 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         s.add(Unanswered())
         s.effects.append(Reply(template="mdk_unanswered"))
         s.effects.append(AlertAdmins(template="admin_mdk_unanswered", params={"service": ""}))
-        return s.done()
+        return s.events, s.effects
     people = tuple(paged.values())
     s.effects.append(CreateRoom(invite=(*paged, command.requester)))
     s.effects.append(Reply(template="mdk_created"))
@@ -407,7 +385,7 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         s.effects.append(Notice(template="meeting_link"))
     for service in nobody:
         _unanswered_leg(s, service)
-    return s.done()
+    return s.events, s.effects
 
 
 def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
@@ -436,16 +414,8 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
         assert c.meeting_at is not None
         s.add(MeetingReminded(meeting=c.meeting_at))
         everyone = [*sorted(c.paged_users - {c.requester}), c.requester]
-        s.effects.append(
-            Notice(
-                template="meeting_reminder",
-                params={
-                    "meeting": c.meeting_at.isoformat(),
-                    "notice": False,
-                    "mentions": everyone,
-                },
-            )
-        )
+        params = {"meeting": c.meeting_at.isoformat(), "notice": False, "mentions": everyone}
+        s.effects.append(Notice(template="meeting_reminder", params=params))
     c = s.consult
     closing = c.closing_deadline
     if c.state is State.ACKNOWLEDGED and closing is not None and now >= closing:
@@ -457,7 +427,7 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
             s.add(Closed(outcome=Outcome.UNKNOWN, user=None))
             s.effects.append(Notice(template="auto_closed"))
             s.effects += end_poll(c, Outcome.UNKNOWN)
-    return s.done()
+    return s.events, s.effects
 
 
 def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
@@ -472,12 +442,9 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
         else:  # the first page: every service still on the level it paged first
             paged_here = len(leg.pages) == 1
         if paged_here and not leg.settled and leg.pages and not leg.pages[-1].sent:
-            s.add(
-                PageDelivered(
-                    level=leg.level, deadline=now + policy.ack_timeout, service=leg.service
-                )
-            )
-    return s.done()
+            deadline = now + policy.ack_timeout
+            s.add(PageDelivered(level=leg.level, deadline=deadline, service=leg.service))
+    return s.events, s.effects
 
 
 def _open(consult: Consult) -> bool:
@@ -493,23 +460,16 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
             person = leg.person(user)
             assert person is not None
             s.add(Acknowledged(user=user, via=command.via, remind_at=None, service=leg.service))
+            seconds = (now - leg.pages[0].at).total_seconds()
+            params = {"user": user, "name": person.name, "phone": person.phone, "seconds": seconds}
             s.effects.append(
-                Notice(
-                    template="mdk_acknowledged",
-                    params={
-                        "user": user,
-                        "name": person.name,
-                        "phone": person.phone,
-                        "seconds": (now - leg.pages[0].at).total_seconds(),
-                        "service": leg.service,
-                    },
-                )
+                Notice(template="mdk_acknowledged", params={**params, "service": leg.service})
             )
         late = consult.person(user)
         if consult.state is State.UNANSWERED and late is not None:
             s.effects.append(late_reply(late))
         _settle(s, policy)
-        return s.done()
+        return s.events, s.effects
     if command.via is not AckVia.COMMAND:
         return [], []  # reactions and chat from others, or after the ack, are just conversation
     if not _open(consult):
@@ -542,56 +502,7 @@ def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy)
         duty = command.duties.get(leg.service) or _no_duty(leg.service, now)
         _escalate(s, leg.service, duty, policy)
     _settle(s, policy)
-    return s.done()
-
-
-def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
-    if not _open(consult):
-        return [], [Notice(template="already_closed")]
-    if command.outcome is Outcome.UNKNOWN:
-        return [], [Notice(template="bad_outcome")]
-    user = command.user
-    if user != consult.requester and user not in consult.paged_users:
-        return [], [Notice(template="not_a_party")]
-    s = _Steps(consult, now)
-    for leg in consult.legs:
-        if user in leg.paged_users and leg.acked_by is None:
-            # Closing with an outcome is the strongest acknowledgement there is.
-            s.add(Acknowledged(user=user, via=AckVia.CLOSE, remind_at=None, service=leg.service))
-    s.add(Closed(outcome=command.outcome, user=user))
-    outcome = command.outcome.value
-    s.effects.append(Notice(template="closed", params={"outcome": outcome}))
-    s.effects.append(Reply(template="closed_reply", params={"outcome": outcome}))
-    s.effects += end_poll(consult, command.outcome)
-    return s.done()
-
-
-def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
-    if command.user == consult.requester:
-        others: list[Person] = []
-        for leg in consult.legs:
-            acker = leg.person(leg.acked_by) if leg.acked_by else None
-            if acker is not None:
-                others.append(acker)
-            elif leg.pages:
-                others += leg.pages[-1].people
-        numbers = [{"name": p.name, "phone": p.phone} for p in others if p.phone]
-    elif command.user in consult.paged_users:
-        phone = command.requester_phone
-        numbers = [{"name": "", "phone": phone}] if phone else []
-    else:
-        return [], [Notice(template="not_a_party")]
-    if not numbers:
-        return [], [Notice(template="no_phone")]
-    params = {
-        "numbers": numbers,
-        "to_requester": command.user != consult.requester,
-        "asker": command.user,  # gets the numbers by direct chat if the room may not see them
-    }
-    return (
-        [Event.of(now, PhoneContact(user=command.user))],
-        [Notice(template="call", params=params)],
-    )
+    return s.events, s.effects
 
 
 def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy) -> Transition:
@@ -606,10 +517,6 @@ def _meeting(consult: Consult, command: MeetingBy, now: datetime, policy: Policy
         remind_at = None  # too near for a reminder: the confirmation is the reminder
     s = _Steps(consult, now)
     s.add(MeetingSet(user=command.user, meeting=command.meeting, remind_at=remind_at))
-    s.effects.append(
-        Notice(
-            template="meeting_set",
-            params={"meeting": command.meeting.isoformat(), "reminder": remind_at is not None},
-        )
-    )
-    return s.done()
+    params = {"meeting": command.meeting.isoformat(), "reminder": remind_at is not None}
+    s.effects.append(Notice(template="meeting_set", params=params))
+    return s.events, s.effects

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from consultbot.domain.consult.events import Event, Person
 from consultbot.domain.consult.model import Consult
@@ -152,22 +152,7 @@ Effect = (
 )
 
 #: The class of each kind: the one table the stored names are read by.
-EFFECTS: Mapping[EffectKind, type[Effect]] = {
-    cls.KIND: cls
-    for cls in (
-        Reply,
-        UndeliveredReply,
-        CreateRoom,
-        PageLevel,
-        Notice,
-        EscalationNotice,
-        AlertAdmins,
-        Direct,
-        PostPoll,
-        EndPoll,
-        AddWidget,
-    )
-}
+EFFECTS: Mapping[EffectKind, type[Effect]] = {cls.KIND: cls for cls in get_args(Effect)}
 
 #: A page, and the room it goes to: never given up (a lost page is a patient waiting).
 CRITICAL = frozenset({EffectKind.PAGE_LEVEL, EffectKind.CREATE_ROOM})

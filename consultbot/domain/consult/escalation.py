@@ -13,11 +13,9 @@ whole time before the next level is paged or the consult is declared unanswered.
 one timeout after it was decided is reported to the requester (call the switchboard) and the
 admins, once (`page_undelivered`); it is still sent, and its time starts then.
 
-`step(consult, command, now, policy)` returns the events to append to the consult's log and the
-effects to carry out; `fold` rebuilds a consult from its log. Nothing here does I/O or reads a
-clock: who is on duty and whether the track is open are resolved by the caller at the moment
-of the step and passed in. Events hold metadata only (who, when, which level), never the text
-of a question; events.py says what each kind of event stores.
+Nothing here does I/O or reads a clock: who is on duty and whether the track is open are
+resolved by the caller at the moment of the step and passed in. Events hold metadata only (who,
+when, which level), never the text of a question; events.py says what each kind stores.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from consultbot.domain.consult import conference
 # The names of model.py, inputs.py, effects.py and events.py are importable from here too (the
 # lifecycle's vocabulary, as before the split), hence `X as X`.
 from consultbot.domain.consult.effects import (
-    EFFECTS as EFFECTS,
     AddWidget as AddWidget,
     AlertAdmins as AlertAdmins,
     CreateRoom as CreateRoom,
@@ -62,6 +59,7 @@ from consultbot.domain.consult.events import (
     PageDelivered as PageDelivered,
     PageUndelivered as PageUndelivered,
     PassedOn as PassedOn,
+    Payload as Payload,
     Person as Person,
     PhoneContact as PhoneContact,
     PollPosted as PollPosted,
@@ -90,7 +88,6 @@ from consultbot.domain.consult.inputs import (
 from consultbot.domain.consult.model import (
     OPEN_STATES as OPEN_STATES,
     Consult as Consult,
-    Leg as Leg,
     Page as Page,
     Policy as Policy,
     State as State,
@@ -98,7 +95,7 @@ from consultbot.domain.consult.model import (
     started as started,
 )
 from consultbot.domain.duty.oncall import OnDuty
-from consultbot.domain.types import Outcome, UserId
+from consultbot.domain.types import Outcome
 
 # --------------------------------------------------------------------------------------------
 # Folding the log
@@ -188,38 +185,21 @@ def fold(events: Iterable[Event]) -> Consult:
 
 def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) -> Transition:
     """Page the lowest level above the current one that has anyone on duty; else unanswered."""
-    events: list[Event] = []
-    effects: list[Effect] = []
-    current = consult.level
-    following = [(level, shifts) for level, shifts in duty.levels if level > current]
-    if following:
-        level, shifts = following[0]
-        for skipped in range(current + 1, level):
-            events.append(Event.of(now, LevelSkipped(level=skipped)))
-        seen: dict[UserId, Person] = {}
-        for s in shifts:
-            seen.setdefault(s.user, Person(user=s.user, name=s.name, phone=s.phone))
-        people = tuple(seen.values())
-        # Its deadline is set once the page has gone out (`Delivered`).
-        alarm_at = now + policy.ack_timeout
-        events.append(
-            Event.of(now, Paged(level=level, people=people, deadline=None, alarm_at=alarm_at))
-        )
+    payloads = conference.escalate(consult, duty, now + policy.ack_timeout)
+    events = [Event.of(now, payload) for payload in payloads]
+    page = payloads[-1]
+    if isinstance(page, Paged):
         first = not consult.pages
-        if first:
+        effects: list[Effect] = [
             # The consultants first: the invite is their page's first signal.
-            effects.append(CreateRoom(invite=(*(p.user for p in people), consult.requester)))
-        else:
-            effects.append(EscalationNotice(params={"level": level, "from_level": current}))
-        effects.append(PageLevel(level=level, people=people, first=first))
+            CreateRoom(invite=(*(p.user for p in page.people), consult.requester))
+            if first
+            else EscalationNotice(params={"level": page.level, "from_level": consult.level}),
+            PageLevel(level=page.level, people=page.people, first=first),
+        ]
         return events, effects
-    if current == 0:
-        events.append(Event.of(now, LevelSkipped(level=1)))
-    events.append(Event.of(now, Unanswered()))
-    if consult.room:
-        effects.append(Notice(template="unanswered"))
-    effects.append(Reply(template="unanswered"))
-    effects.append(AlertAdmins(template="admin_unanswered"))
+    effects = [Notice(template="unanswered")] if consult.room else []
+    effects += [Reply(template="unanswered"), AlertAdmins(template="admin_unanswered")]
     return events, effects
 
 
@@ -238,6 +218,10 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _poll_sent(consult, command, now)
         case Undeliverable():
             return [], []  # nothing changes: a page is never given up (see Undeliverable)
+        case CloseBy():
+            return _close(consult, command, now)
+        case CallBy():
+            return _call(consult, command, now)
     if consult.is_conference:
         return conference.step(consult, command, now, policy)
     match command:
@@ -249,42 +233,24 @@ def step(consult: Consult | None, command: Input, now: datetime, policy: Policy)
             return _pass_on(consult, command, now, policy)
         case Delivered():
             return _delivered(consult, command, now, policy)
-        case CloseBy():
-            return _close(consult, command, now)
         case QueueBy():
             return _queue(consult, command, now)
-        case CallBy():
-            return _call(consult, command, now)
         case MeetingBy():
             return [], [Notice(template="meeting_conference_only")]
     raise TypeError(f"unknown command {command!r}")
 
 
 def _request(command: Request, now: datetime, policy: Policy) -> Transition:
-    requested = Event.of(
-        now,
-        Requested(
-            consult=command.consult_id,
-            requester=command.requester,
-            service=command.service,
-            track=command.track,
-            request_room=command.request_room,
-            request_event=command.request_event,
-            language=command.language,
-        ),
-    )
+    requested = Event.of(now, command.requested())
     consult = apply(None, requested)
     if not command.open_now:
         opens_at = command.opens_at
         if opens_at is None:
             raise ValueError("a closed track needs opens_at")
-        return (
-            [
-                requested,
-                Event.of(now, Offered(opens_at=opens_at)),
-            ],
-            [Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})],
-        )
+        offered = Event.of(now, Offered(opens_at=opens_at))
+        return [requested, offered], [
+            Reply(template="outside_hours", params={"opens_at": opens_at.isoformat()})
+        ]
     events, effects = _page_next(consult, command.duty, now, policy)
     if any(e.kind == EventKind.PAGED for e in events):
         # After the room is created: its invite is what reaches the consultant first.
@@ -303,11 +269,8 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
                 # The track did not open after all (hours changed): wait for the next opening.
                 if command.opens_at is None:
                     return [], []  # nothing to wait for: the caller did not say when it opens
-                opens = command.opens_at
-                return [
-                    Event.of(now, Offered(opens_at=opens)),
-                    Event.of(now, Queued()),
-                ], []
+                offered = Offered(opens_at=command.opens_at)
+                return [Event.of(now, offered), Event.of(now, Queued())], []
             events, effects = _page_next(consult, command.duty, now, policy)
             if any(e.kind == EventKind.PAGED for e in events):
                 effects.insert(1, Reply(template="queue_opened"))
@@ -365,18 +328,13 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
     if consult.state in (State.PAGING, State.UNANSWERED) and person is not None:
         remind_at = now + policy.reminder_after
         seconds = (now - consult.pages[0].at).total_seconds() if consult.pages else 0.0
-        effects: list[Effect] = [
-            Notice(
-                template="acknowledged",
-                params={
-                    "user": command.user,
-                    "name": person.name,
-                    "phone": person.phone,
-                    "seconds": seconds,
-                },
-            ),
-            PostPoll(),
-        ]
+        params = {
+            "user": command.user,
+            "name": person.name,
+            "phone": person.phone,
+            "seconds": seconds,
+        }
+        effects: list[Effect] = [Notice(template="acknowledged", params=params), PostPoll()]
         if consult.state is State.UNANSWERED:
             effects.append(late_reply(person))
         return (
@@ -400,11 +358,8 @@ def _acknowledge(consult: Consult, command: AckBy, now: datetime, policy: Policy
 
 def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy) -> Transition:
     if consult.state is not State.PAGING:
-        return [], [
-            Notice(
-                template="not_open" if consult.state is not State.ACKNOWLEDGED else "pass_after_ack"
-            )
-        ]
+        template = "pass_after_ack" if consult.state is State.ACKNOWLEDGED else "not_open"
+        return [], [Notice(template=template)]
     current = consult.pages[-1] if consult.pages else None
     if current is None or command.user not in {p.user for p in current.people}:
         return [], [Notice(template="not_paged_now")]
@@ -414,20 +369,26 @@ def _pass_on(consult: Consult, command: PassOnBy, now: datetime, policy: Policy)
 
 
 def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
+    """`!avsluta`, of a consult or a conference."""
     if consult.state in (State.CLOSED, State.WITHDRAWN):
         return [], [Notice(template="already_closed")]
     if command.outcome is Outcome.UNKNOWN:
         return [], [Notice(template="bad_outcome")]
-    may_close = command.user == consult.requester or command.user in consult.paged_users
-    if not may_close:
+    user = command.user
+    if user != consult.requester and user not in consult.paged_users:
         return [], [Notice(template="not_a_party")]
-    events: list[Event] = []
-    if consult.state in (State.PAGING, State.UNANSWERED) and command.user in consult.paged_users:
-        # Closing with an outcome is the strongest acknowledgement there is.
-        ack = Acknowledged(user=command.user, via=AckVia.CLOSE, remind_at=None)
-        events.append(Event.of(now, ack))
-    events.append(Event.of(now, Closed(outcome=command.outcome, user=command.user)))
-    return events, [
+    # Closing with an outcome is the strongest acknowledgement there is: for every service of a
+    # conference `user` was paged for and that has not acknowledged.
+    payloads: list[Payload] = [
+        Acknowledged(user=user, via=AckVia.CLOSE, remind_at=None, service=leg.service)
+        for leg in consult.legs
+        if user in leg.paged_users and leg.acked_by is None
+    ]
+    plain = not consult.is_conference and consult.state in (State.PAGING, State.UNANSWERED)
+    if plain and user in consult.paged_users:
+        payloads.append(Acknowledged(user=user, via=AckVia.CLOSE, remind_at=None))
+    payloads.append(Closed(outcome=command.outcome, user=user))
+    return [Event.of(now, payload) for payload in payloads], [
         Notice(template="closed", params={"outcome": command.outcome.value}),
         Reply(template="closed_reply", params={"outcome": command.outcome.value}),
         *end_poll(consult, command.outcome),
@@ -442,16 +403,20 @@ def _queue(consult: Consult, command: QueueBy, now: datetime) -> Transition:
 
 
 def _call(consult: Consult, command: CallBy, now: datetime) -> Transition:
+    """`!ring`, in a consult or a conference: the requester gets the numbers of who
+    acknowledged (for each service), else of who is paged now; a paged person the requester's."""
     if command.user == consult.requester:
-        if consult.acked_by is not None:
-            others = [p for p in (consult.person(consult.acked_by),) if p is not None]
-        else:
-            others = list(consult.pages[-1].people) if consult.pages else []
+        others: list[Person] = []
+        for paged in consult.legs or (consult,):
+            acker = paged.person(paged.acked_by) if paged.acked_by else None
+            if acker is not None:
+                others.append(acker)
+            elif paged.pages:
+                others += paged.pages[-1].people
         numbers = [{"name": p.name, "phone": p.phone} for p in others if p.phone]
     elif command.user in consult.paged_users:
-        numbers = (
-            [{"name": "", "phone": command.requester_phone}] if command.requester_phone else []
-        )
+        phone = command.requester_phone
+        numbers = [{"name": "", "phone": phone}] if phone else []
     else:
         return [], [Notice(template="not_a_party")]
     if not numbers:

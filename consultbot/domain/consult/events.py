@@ -9,11 +9,12 @@ databases hold them (change them only with a migration).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from enum import StrEnum, unique
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args, get_type_hints
 
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
@@ -73,17 +74,6 @@ def _people(data: Iterable[Mapping[str, str]]) -> tuple[Person, ...]:
     )
 
 
-def _with_service(data: dict[str, Any], service: ServiceId | None) -> dict[str, Any]:
-    """`data`, with the conference service it concerns (kept out of a plain consult's entry)."""
-    if service is not None:
-        data["service"] = service
-    return data
-
-
-def _service(d: Mapping[str, Any]) -> ServiceId | None:
-    return ServiceId(d["service"]) if d.get("service") else None
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -112,34 +102,6 @@ class Requested:
     # is the first of them. Empty for a consult of one service.
     services: tuple[ServiceId, ...] = ()
 
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "consult": self.consult,
-            "requester": self.requester,
-            "service": self.service,
-            "track": self.track.value,
-            "request_room": self.request_room,
-            "request_event": self.request_event,
-        }
-        if self.language:
-            data["language"] = self.language
-        if self.services:
-            data["services"] = list(self.services)
-        return data
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Requested:
-        return cls(
-            consult=ConsultId(d["consult"]),
-            requester=UserId(d["requester"]),
-            service=ServiceId(d["service"]),
-            track=Track(d["track"]),
-            request_room=d["request_room"],
-            request_event=d["request_event"],
-            language=str(d.get("language", "")),
-            services=tuple(ServiceId(s) for s in d.get("services", ())),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Offered:
@@ -148,13 +110,6 @@ class Offered:
     KIND: ClassVar[EventKind] = EventKind.OFFERED
     opens_at: datetime
 
-    def data(self) -> dict[str, Any]:
-        return {"opens_at": self.opens_at.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Offered:
-        return cls(opens_at=datetime.fromisoformat(d["opens_at"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class Queued:
@@ -162,26 +117,12 @@ class Queued:
 
     KIND: ClassVar[EventKind] = EventKind.QUEUED
 
-    def data(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Queued:
-        return cls()
-
 
 @dataclass(frozen=True, kw_only=True)
 class Withdrawn:
     """The opening passed and the offer was not taken."""
 
     KIND: ClassVar[EventKind] = EventKind.WITHDRAWN
-
-    def data(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Withdrawn:
-        return cls()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,13 +132,6 @@ class RoomCreated:
     KIND: ClassVar[EventKind] = EventKind.ROOM_CREATED
     room: str
 
-    def data(self) -> dict[str, Any]:
-        return {"room": self.room}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> RoomCreated:
-        return cls(room=d["room"])
-
 
 @dataclass(frozen=True, kw_only=True)
 class LevelSkipped:
@@ -206,13 +140,6 @@ class LevelSkipped:
     KIND: ClassVar[EventKind] = EventKind.LEVEL_SKIPPED
     level: int
     service: ServiceId | None = None
-
-    def data(self) -> dict[str, Any]:
-        return _with_service({"level": self.level}, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> LevelSkipped:
-        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,28 +155,8 @@ class Paged:
     level: int
     people: tuple[Person, ...]
     deadline: datetime | None
-    service: ServiceId | None = None
     alarm_at: datetime | None = None
-
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "level": self.level,
-            "people": _people_data(self.people),
-            "deadline": _iso(self.deadline),
-        }
-        if self.alarm_at is not None:
-            data["alarm_at"] = self.alarm_at.isoformat()
-        return _with_service(data, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Paged:
-        return cls(
-            level=int(d["level"]),
-            people=_people(d["people"]),
-            deadline=_instant(d["deadline"]),
-            service=_service(d),
-            alarm_at=_instant(d.get("alarm_at")),
-        )
+    service: ServiceId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,19 +169,6 @@ class PageDelivered:
     deadline: datetime
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        return _with_service(
-            {"level": self.level, "deadline": self.deadline.isoformat()}, self.service
-        )
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PageDelivered:
-        return cls(
-            level=int(d["level"]),
-            deadline=datetime.fromisoformat(d["deadline"]),
-            service=_service(d),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class PageUndelivered:
@@ -284,13 +178,6 @@ class PageUndelivered:
     KIND: ClassVar[EventKind] = EventKind.PAGE_UNDELIVERED
     level: int
     service: ServiceId | None = None
-
-    def data(self) -> dict[str, Any]:
-        return _with_service({"level": self.level}, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PageUndelivered:
-        return cls(level=int(d["level"]), service=_service(d))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -302,13 +189,6 @@ class PassedOn:
     level: int
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        return _with_service({"user": self.user, "level": self.level}, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PassedOn:
-        return cls(user=UserId(d["user"]), level=int(d["level"]), service=_service(d))
-
 
 @dataclass(frozen=True, kw_only=True)
 class Unanswered:
@@ -316,13 +196,6 @@ class Unanswered:
     its services acknowledged and none is left to page)."""
 
     KIND: ClassVar[EventKind] = EventKind.UNANSWERED
-
-    def data(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Unanswered:
-        return cls()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -338,19 +211,6 @@ class Acknowledged:
     remind_at: datetime | None
     service: ServiceId | None = None
 
-    def data(self) -> dict[str, Any]:
-        data = {"user": self.user, "via": self.via.value, "remind_at": _iso(self.remind_at)}
-        return _with_service(data, self.service)
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Acknowledged:
-        return cls(
-            user=UserId(d["user"]),
-            via=AckVia(d["via"]),
-            remind_at=_instant(d["remind_at"]),
-            service=_service(d),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class Reminded:
@@ -358,13 +218,6 @@ class Reminded:
 
     KIND: ClassVar[EventKind] = EventKind.REMINDED
     close_at: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"close_at": self.close_at.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Reminded:
-        return cls(close_at=datetime.fromisoformat(d["close_at"]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -375,13 +228,6 @@ class Closed:
     outcome: Outcome
     user: UserId | None
 
-    def data(self) -> dict[str, Any]:
-        return {"outcome": self.outcome.value, "user": self.user}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> Closed:
-        return cls(outcome=Outcome(d["outcome"]), user=UserId(d["user"]) if d.get("user") else None)
-
 
 @dataclass(frozen=True, kw_only=True)
 class PhoneContact:
@@ -390,13 +236,6 @@ class PhoneContact:
     KIND: ClassVar[EventKind] = EventKind.PHONE_CONTACT
     user: UserId
 
-    def data(self) -> dict[str, Any]:
-        return {"user": self.user}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PhoneContact:
-        return cls(user=UserId(d["user"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class PollPosted:
@@ -404,13 +243,6 @@ class PollPosted:
 
     KIND: ClassVar[EventKind] = EventKind.POLL_POSTED
     event_id: str
-
-    def data(self) -> dict[str, Any]:
-        return {"event_id": self.event_id}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> PollPosted:
-        return cls(event_id=d["event_id"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -421,13 +253,6 @@ class ServiceUnanswered:
     KIND: ClassVar[EventKind] = EventKind.SERVICE_UNANSWERED
     service: ServiceId
 
-    def data(self) -> dict[str, Any]:
-        return {"service": self.service}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> ServiceUnanswered:
-        return cls(service=ServiceId(d["service"]))
-
 
 @dataclass(frozen=True, kw_only=True)
 class ConferenceAcknowledged:
@@ -436,13 +261,6 @@ class ConferenceAcknowledged:
 
     KIND: ClassVar[EventKind] = EventKind.CONFERENCE_ACKNOWLEDGED
     remind_at: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"remind_at": self.remind_at.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> ConferenceAcknowledged:
-        return cls(remind_at=datetime.fromisoformat(d["remind_at"]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -455,21 +273,6 @@ class MeetingSet:
     meeting: datetime
     remind_at: datetime | None
 
-    def data(self) -> dict[str, Any]:
-        return {
-            "user": self.user,
-            "meeting": self.meeting.isoformat(),
-            "remind_at": _iso(self.remind_at),
-        }
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> MeetingSet:
-        return cls(
-            user=UserId(d["user"]),
-            meeting=datetime.fromisoformat(d["meeting"]),
-            remind_at=_instant(d["remind_at"]),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
 class MeetingReminded:
@@ -477,13 +280,6 @@ class MeetingReminded:
 
     KIND: ClassVar[EventKind] = EventKind.MEETING_REMINDED
     meeting: datetime
-
-    def data(self) -> dict[str, Any]:
-        return {"meeting": self.meeting.isoformat()}
-
-    @classmethod
-    def parse(cls, d: Mapping[str, Any]) -> MeetingReminded:
-        return cls(meeting=datetime.fromisoformat(d["meeting"]))
 
 
 Payload = (
@@ -509,31 +305,87 @@ Payload = (
     | MeetingReminded
 )
 
-PAYLOADS: Mapping[EventKind, type[Payload]] = {
-    cls.KIND: cls
-    for cls in (
-        Requested,
-        Offered,
-        Queued,
-        Withdrawn,
-        RoomCreated,
-        LevelSkipped,
-        Paged,
-        PageDelivered,
-        PageUndelivered,
-        PassedOn,
-        Unanswered,
-        Acknowledged,
-        Reminded,
-        Closed,
-        PhoneContact,
-        PollPosted,
-        ServiceUnanswered,
-        ConferenceAcknowledged,
-        MeetingSet,
-        MeetingReminded,
-    )
-}
+PAYLOADS: Mapping[EventKind, type[Payload]] = {cls.KIND: cls for cls in get_args(Payload)}
+
+
+def _or_none(value: str | None) -> str | None:
+    return value or None
+
+
+Convert = Callable[[Any], Any] | None  # None: stored as it is
+
+
+def _converters(hint: Any) -> tuple[Convert, Convert]:
+    """How a field of type `hint` is written to its entry's dict, and read back."""
+    if hint is datetime:
+        return datetime.isoformat, datetime.fromisoformat
+    if hint == datetime | None:
+        return _iso, _instant
+    if hint is int:
+        return None, int
+    if hint == tuple[Person, ...]:
+        return _people_data, _people
+    if hint == tuple[ServiceId, ...]:
+        return list, tuple
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        return str, hint  # str() of a StrEnum member is its value
+    if type(None) in get_args(hint):
+        return None, _or_none  # an id, or None ("" too)
+    return None, None  # a string or an id
+
+
+Write = Callable[[Payload], dict[str, Any]]
+Parse = Callable[[Mapping[str, Any]], Payload]
+
+
+def _codec(cls: type[Payload]) -> tuple[Write, Parse]:
+    """How `cls` is written to its entry's dict and read back, worked out once from its fields
+    (writing and reading the log are hot paths). Each field is stored under its name; one with
+    a default is left out while it has it (a plain consult's entries carry no `service`), and
+    has it when read back missing or empty (an entry written before the field was)."""
+    hints = get_type_hints(cls)
+    fields = [(f.name, *_converters(hints[f.name]), f.default) for f in dataclasses.fields(cls)]
+    writes = [(name, w) for name, w, _, default in fields if default is MISSING]
+    reads = [(name, r) for name, _, r, default in fields if default is MISSING]
+    optional_writes = [(name, w, d) for name, w, _, d in fields if d is not MISSING]
+    optional_reads = [(name, r) for name, _, r, d in fields if d is not MISSING]
+    defaults = {name: default for name, _, default in optional_writes}
+
+    def write(payload: Payload) -> dict[str, Any]:
+        values = payload.__dict__
+        data: dict[str, Any] = {}
+        for name, convert in writes:
+            value = values[name]
+            data[name] = value if convert is None else convert(value)
+        for name, convert, default in optional_writes:
+            value = values[name]
+            if value != default:
+                data[name] = value if convert is None else convert(value)
+        return data
+
+    def parse(data: Mapping[str, Any]) -> Payload:
+        values = dict(defaults)
+        for name, convert in reads:
+            value = data[name]
+            values[name] = value if convert is None else convert(value)
+        for name, convert in optional_reads:
+            value = data.get(name)
+            if value:
+                values[name] = value if convert is None else convert(value)
+        # Every field set at once, as pickle and copy do (the payloads have no __post_init__):
+        # a frozen dataclass's __init__ sets each one through object.__setattr__, which made
+        # reading the log slower than the hand-written readers this replaced.
+        payload = object.__new__(cls)
+        payload.__dict__.update(values)
+        return payload
+
+    return write, parse
+
+
+_WRITERS: dict[EventKind, Write] = {}
+_PARSERS: dict[EventKind, Parse] = {}
+for _kind, _cls in PAYLOADS.items():
+    _WRITERS[_kind], _PARSERS[_kind] = _codec(_cls)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -547,11 +399,15 @@ class Event:
     @classmethod
     def of(cls, at: datetime, payload: Payload) -> Event:
         """The entry recording `payload` at `at`."""
-        return cls(kind=payload.KIND, at=at, data=payload.data())
+        kind = payload.KIND
+        event = object.__new__(cls)  # set at once, as in `_codec`: writing is a hot path too
+        fields = event.__dict__
+        fields["kind"], fields["at"], fields["data"] = kind, at, _WRITERS[kind](payload)
+        return event
 
     def payload(self) -> Payload:
         """The typed payload; ValueError for a kind this version does not know."""
-        kind = PAYLOADS.get(self.kind)
-        if kind is None:
+        parse = _PARSERS.get(self.kind)
+        if parse is None:
             raise ValueError(f"unknown consult event {self.kind!r}")
-        return kind.parse(self.data)
+        return parse(self.data)

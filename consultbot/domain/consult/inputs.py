@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from consultbot.domain.consult.effects import EffectKind
-from consultbot.domain.consult.events import AckVia
+from consultbot.domain.consult.events import AckVia, Requested
 from consultbot.domain.duty.oncall import OnDuty
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 
@@ -37,6 +37,19 @@ class Request:
     services: tuple[ServiceId, ...] = ()
     duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)
     meeting_url: str = ""
+
+    def requested(self) -> Requested:
+        """The consult's first entry; a conference's names its first service, on track mdk."""
+        return Requested(
+            consult=self.consult_id,
+            requester=self.requester,
+            service=self.services[0] if self.services else self.service,
+            track=Track.MDK if self.services else self.track,
+            request_room=self.request_room,
+            request_event=self.request_event,
+            language=self.language,
+            services=self.services,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

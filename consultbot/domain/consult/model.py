@@ -3,7 +3,6 @@ consult of one service, conference.py for a `!mdk`) fold their entries into. Pur
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,16 +47,15 @@ class Policy:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Leg:
-    """One service of a conference, as its entries of the log say it is now."""
+class _Paged:
+    """What a consult and each service of a conference have alike: its pages and its
+    acknowledgement."""
 
-    service: ServiceId
     pages: tuple[Page, ...] = ()
     skipped: tuple[int, ...] = ()
     deadline: datetime | None = None
     acked_by: UserId | None = None
     acked_at: datetime | None = None
-    unanswered: bool = False
 
     @property
     def level(self) -> int:
@@ -66,13 +64,8 @@ class Leg:
 
     @property
     def paged_users(self) -> frozenset[UserId]:
-        """Everyone paged for this service, at any level."""
+        """Everyone paged, at any level."""
         return frozenset(p.user for page in self.pages for p in page.people)
-
-    @property
-    def settled(self) -> bool:
-        """Acknowledged, or nobody left to page."""
-        return self.acked_by is not None or self.unanswered
 
     def person(self, user: UserId) -> Person | None:
         """The paged person `user`, with the name and phone from their shift."""
@@ -83,13 +76,21 @@ class Leg:
         return None
 
 
-def legs(services: Iterable[ServiceId]) -> tuple[Leg, ...]:
-    """A fresh leg per service, in the order named."""
-    return tuple(Leg(service=s) for s in services)
+@dataclass(frozen=True, kw_only=True)
+class Leg(_Paged):
+    """One service of a conference, as its entries of the log say it is now."""
+
+    service: ServiceId
+    unanswered: bool = False
+
+    @property
+    def settled(self) -> bool:
+        """Acknowledged, or nobody left to page."""
+        return self.acked_by is not None or self.unanswered
 
 
 @dataclass(frozen=True, kw_only=True)
-class Consult:
+class Consult(_Paged):
     """A consult, as its event log says it is now."""
 
     id: ConsultId
@@ -101,12 +102,7 @@ class Consult:
     requested_at: datetime
     state: State = State.PAGING
     room: str = ""
-    pages: tuple[Page, ...] = ()
-    skipped: tuple[int, ...] = ()
-    deadline: datetime | None = None
     opens_at: datetime | None = None
-    acked_by: UserId | None = None
-    acked_at: datetime | None = None
     outcome: Outcome | None = None
     closed_by: UserId | None = None
     closed_at: datetime | None = None
@@ -133,32 +129,14 @@ class Consult:
         return next((leg for leg in self.legs if leg.service == service), None)
 
     @property
-    def level(self) -> int:
-        """The level paged last (0 before any page)."""
-        return self.pages[-1].level if self.pages else 0
-
-    @property
     def escalated(self) -> bool:
         """True when any level above the first was paged."""
         return any(page.level > 1 for page in self.pages)
 
     @property
-    def paged_users(self) -> frozenset[UserId]:
-        """Everyone paged so far, at any level."""
-        return frozenset(p.user for page in self.pages for p in page.people)
-
-    @property
     def is_open(self) -> bool:
         """True until the consult is closed, unanswered or withdrawn."""
         return self.state in OPEN_STATES
-
-    def person(self, user: UserId) -> Person | None:
-        """The paged person `user`, with the name and phone from their shift."""
-        for page in reversed(self.pages):
-            for person in page.people:
-                if person.user == user:
-                    return person
-        return None
 
     def ack_seconds(self) -> float | None:
         """Seconds from the first page to the acknowledgement."""
@@ -187,5 +165,5 @@ def started(payload: Requested, at: datetime) -> Consult:
         state=State.PAGING,
         language=payload.language,
         services=payload.services,
-        legs=legs(payload.services),
+        legs=tuple(Leg(service=s) for s in payload.services),
     )

@@ -33,7 +33,6 @@ class Cutoffs:
 
 
 def cutoffs(now: datetime, retention_days: int) -> Cutoffs:
-    """The cutoffs of a run at `now`."""
     if retention_days < 1:
         raise ValueError("retention_days is at least 1")
     return Cutoffs(

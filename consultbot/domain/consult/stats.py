@@ -127,25 +127,11 @@ def _index(names: dict[str, int], name: str) -> int:
 
 
 def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
-    """The columns of a sequence of per-consult facts."""
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    cols: dict[str, list[int]] = {
-        k: []
-        for k in (
-            "track",
-            "service",
-            "unit",
-            "status",
-            "ack",
-            "esc",
-            "unans",
-            "phone",
-            "ack_ms",
-            "primary",
-        )
-    }
+    names = "track service unit status ack esc unans phone ack_ms primary"
+    cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
             raise ValueError("a consult has at least one service")
