@@ -212,3 +212,21 @@ def test_older_and_sparser_entries_read_with_their_defaults() -> None:
     read = Event(kind=EventKind.REQUESTED, at=AT, data=requested).payload()
     assert isinstance(read, Requested) and read.language == "" and read.services == ()
     assert Event(kind=EventKind.QUEUED, at=AT, data={}).payload() == Queued()
+
+
+def test_a_payload_with_post_init_is_refused_when_its_codec_is_made() -> None:
+    """Reading the log fills a payload's fields without its __init__ (speed): a payload that
+    checks or derives something in __post_init__ would be read back unchecked, so it is refused."""
+    from dataclasses import dataclass as _dataclass
+
+    from consultbot.domain.consult import events
+
+    @_dataclass(frozen=True)
+    class Checked:
+        user: str
+
+        def __post_init__(self) -> None:
+            assert self.user
+
+    with pytest.raises(TypeError, match="__post_init__"):
+        events._codec(Checked)  # type: ignore[arg-type]

@@ -343,6 +343,8 @@ def _codec(cls: type[Payload]) -> tuple[Write, Parse]:
     (writing and reading the log are hot paths). Each field is stored under its name; one with
     a default is left out while it has it (a plain consult's entries carry no `service`), and
     has it when read back missing or empty (an entry written before the field was)."""
+    if hasattr(cls, "__post_init__"):  # `parse` fills the fields without calling __init__
+        raise TypeError(f"{cls.__name__}: a payload read from the log skips __post_init__")
     hints = get_type_hints(cls)
     fields = [(f.name, *_converters(hints[f.name]), f.default) for f in dataclasses.fields(cls)]
     writes = [(name, w) for name, w, _, default in fields if default is MISSING]
