@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.duty.catalogue import Service
-from consultbot.domain.types import UserId
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage, OutboxKind, Outgoing
 from consultbot.text.views import service_name
@@ -19,18 +18,16 @@ class Answers:
     async def stats(self, message: IncomingMessage, command: cmd.Stats) -> None:
         """`!statistik [YYYY-MM]`: admins get the month's report (table and chart) where they
         asked, made when it is sent; anyone else a refusal and no numbers."""
-        desk, lang = self._desk, language(message)
+        desk = self._desk
         if message.sender not in desk.config.bot.admins:
-            await desk.reply(message.room, "stats_refused", handled=message.event_id, language=lang)
+            await desk.answer(message, "stats_refused")
             return
         month = command.month or f"{desk.clock.now().astimezone(desk.tz):%Y-%m}"
-        payload = {"month": month, "language": lang, "monthly": False}
-        await desk.send(
-            [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)],
-            handled=message.event_id,
-        )
+        payload = {"month": month, "language": language(message), "monthly": False}
+        outgoing = [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)]
+        await desk.stepper.queue(outgoing, handled=message.event_id)
 
-    async def who(self, message: IncomingMessage, service: Service, *, language: str) -> None:
+    async def who(self, message: IncomingMessage, service: Service) -> None:
         """`!vem SERVICE`: who is on duty there now, level by level (numbers: a private reply)."""
         duty = await self._desk.data.on_duty(service.id, self._desk.clock.now())
         levels = [
@@ -40,14 +37,13 @@ class Answers:
         await self._desk.private_reply(
             message,
             "who",
-            language=language,
             service_name=service.name,
             levels=levels,
             switchboard=service.switchboard,
         )
 
-    async def status(self, room: str, user: UserId, *, handled: str, language: str) -> None:
-        """`!status`: the consults `user` asked for, with their state."""
+    async def status(self, message: IncomingMessage) -> None:
+        """`!status`: the consults the sender asked for, with their state."""
         catalogue = await self._desk.data.catalogue()
         consults = [
             {
@@ -58,8 +54,6 @@ class Answers:
                 "state": c.state.value,
                 "level": c.level,
             }
-            for c in await self._desk.consults.consults_of(user)
+            for c in await self._desk.consults.consults_of(message.sender)
         ]
-        await self._desk.reply(
-            room, "status", handled=handled, language=language, consults=consults
-        )
+        await self._desk.answer(message, "status", consults=consults)

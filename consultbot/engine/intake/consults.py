@@ -39,16 +39,13 @@ class Requests:
         the limit."""
         desk = self._desk
         service = await desk.lookup(message, command.service, command.track)
-        lang = language(message)
         if service is None:
             return
         if command.track not in service.tracks:
-            names = chat_names(lang or desk.renderer.language)["track"]
-            await desk.reply(
-                message.room,
+            names = chat_names(language(message) or desk.renderer.language)["track"]
+            await desk.answer(
+                message,
                 "no_track",
-                handled=message.event_id,
-                language=lang,
                 service_name=service.name,
                 switchboard=service.switchboard,
                 track_name=names[command.track.value],
@@ -66,24 +63,15 @@ class Requests:
     ) -> bool:
         """Answer a repeat or one request too many (a consult or a conference) and say True;
         False for a new request."""
-        lang = language(message)
         if isinstance(verdict, repeats.Repeat):
             log.info("consult %s asked again by its requester: one consult", verdict.consult)
-            await self._desk.reply(
-                message.room,
-                "repeat",
-                handled=message.event_id,
-                language=lang,
-                consult=verdict.consult,
-            )
+            await self._desk.answer(message, "repeat", consult=verdict.consult)
             return True
         if isinstance(verdict, repeats.Limited):
             log.info("request refused: %d consults within the limit window", verdict.count)
-            await self._desk.reply(
-                message.room,
+            await self._desk.answer(
+                message,
                 "request_limit",
-                handled=message.event_id,
-                language=lang,
                 count=verdict.count,
                 minutes=max(1, self._desk.config.bot.request_limit_seconds // 60),
                 switchboard=switchboard,
@@ -160,12 +148,7 @@ class Requests:
             if c.state is esc.State.OFFERED and c.request_room == message.room
         ]
         if not offered:
-            await self._desk.reply(
-                message.room,
-                "nothing_to_queue",
-                handled=message.event_id,
-                language=language(message),
-            )
+            await self._desk.answer(message, "nothing_to_queue")
             return
         queue = esc.QueueBy(user=message.sender)
         await self._stepper.step(offered[0].id, queue, handled=message.event_id)
@@ -181,14 +164,11 @@ class Requests:
             return
         now = desk.clock.now()
         hours = desk.config.tracks[Track.MDK].hours
-        lang = language(message)
         if not hours.is_open(now, desk.tz):
-            await desk.reply(
-                message.room,
+            await desk.answer(
+                message,
                 "mdk_closed",
-                handled=message.event_id,
-                language=lang,
-                hours=desk.renderer.chat.hours(hours, lang),
+                hours=desk.renderer.chat.hours(hours, language(message)),
                 services=[
                     {"name": s.name, "switchboard": s.switchboard} for s in convened.services
                 ],
@@ -235,11 +215,9 @@ class Requests:
             convened.available
             or conference.convene(await self._desk.data.catalogue(), ()).available
         )
-        await self._desk.reply(
-            message.room,
+        await self._desk.answer(
+            message,
             "mdk_refused",
-            handled=message.event_id,
-            language=language(message),
             unknown=list(convened.unknown),
             without_mdk=[s.name for s in convened.without_mdk],
             named=[s.name for s in convened.services],

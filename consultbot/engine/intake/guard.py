@@ -43,7 +43,7 @@ class Guard:
         now = self._desk.clock.now()
         last = self._refused.get(message.room)
         if last is not None and now - last < REFUSAL_INTERVAL:
-            await self._desk.handled(message.event_id)
+            await self._desk.stepper.mark_handled(message.event_id)
             return
         for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
             if now - at >= REFUSAL_INTERVAL:
@@ -60,10 +60,8 @@ class Guard:
         log.info("not answering in %s: %s", message.room, ", ".join(message.unfit))
         asker = message.sender if self.allowed(message.sender) else ""
         payload = {"asker": asker, "faults": [str(f) for f in message.unfit]}
-        await self._desk.send(
-            [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)],
-            handled=message.event_id,
-        )
+        outgoing = [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)]
+        await self._desk.stepper.queue(outgoing, handled=message.event_id)
 
     async def redact_personal_number(self, room: str, event_id: str, *, tell: bool = True) -> None:
         """Redact the event; with `tell`, say why in the room."""
@@ -73,4 +71,4 @@ class Guard:
             outgoing.append(
                 Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
             )
-        await self._desk.send(outgoing, handled=event_id)
+        await self._desk.stepper.queue(outgoing, handled=event_id)
