@@ -126,7 +126,7 @@ class ConsultService:
             questions=self.questions,
             stepper=self.stepper,
             files=files if files is not None else _files_of(messenger),
-            admin_room=lambda: self.dispatcher.admin_room,
+            admin_room=lambda: self.dispatcher.rooms.admin_room,
         )
         self.metrics.attach(outbox=self.dispatcher)
 
@@ -152,15 +152,15 @@ class ConsultService:
     @property
     def admin_room(self) -> str:
         """The room admin alerts go to ("" for a private room with each admin)."""
-        return self.dispatcher.admin_room
+        return self.dispatcher.rooms.admin_room
 
     @admin_room.setter
     def admin_room(self, room: str) -> None:
-        self.dispatcher.admin_room = room
+        self.dispatcher.rooms.admin_room = room
 
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
-        await self.dispatcher.own_private_rooms()
+        await self.dispatcher.rooms.own_private_rooms()
         await self.stepper.start()
         await self.inbox.handovers.start()  # the answer deadlines of open handover offers
         await self.reminders.start()

@@ -104,23 +104,8 @@ class Effects:
             return False
         renderer, messenger = self._renderer, self._messenger
         match effect:
-            case esc.Reply():
-                # To the requester, in the language they asked in; the consult room is shared
-                # and follows the config's language.
-                language, params = consult.language, effect.params
-                content = await renderer.render_about(
-                    consult, effect.template, language=language, **params
-                )
-                await self._rooms.send_checked(
-                    consult.request_room,
-                    content,
-                    txn=txn,
-                    asker=consult.requester,
-                    numbers=effect.template in NUMBER_TEMPLATES,
-                    withheld=lambda: renderer.render_about(
-                        consult, effect.template, language=language, withheld="dm", **params
-                    ),
-                )
+            case esc.Reply() | esc.Notice():
+                await self._send_about(consult, effect, txn)
             case esc.CreateRoom():
                 await self._create_room(consult, effect)
             case esc.PageLevel():
@@ -129,26 +114,9 @@ class Effects:
                 delivered = esc.Delivered(level=effect.level, service=effect.service)
                 await self._reports.report(consult.id, delivered, done=item.id)
                 return True
-            case esc.Notice():
-                room = consult.room or consult.request_room
-                template, params = effect.template, effect.params
-                content = await renderer.render_about(consult, template, **params)
-                # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
-                asker = params.get("asker") or consult.requester
-                await self._rooms.send_checked(
-                    room,
-                    content,
-                    txn=txn,
-                    asker=UserId(str(asker)),
-                    numbers=template in NUMBER_TEMPLATES,
-                    withheld=lambda: renderer.render_about(
-                        consult, template, withheld="dm", **params
-                    ),
-                )
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
-                for n, room in enumerate(await self._rooms.admin_rooms()):
-                    await messenger.send(room, content, txn=f"{txn}-{n}")
+                await self._rooms.to_admins(content, txn)
             case esc.Direct():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 room = await self._rooms.direct_room(effect.user)
@@ -164,6 +132,35 @@ class Effects:
                     consult.room, WIDGET_TYPE, WIDGET_ID, widget(effect, messenger.user_id)
                 )
         return False
+
+    async def _send_about(
+        self, consult: esc.Consult, effect: esc.Reply | esc.Notice, txn: str
+    ) -> None:
+        """A reply or a notice; one with staff numbers (`NUMBER_TEMPLATES`) goes into its room
+        only if the room may read them when it is sent (`PrivateRooms.send_checked`)."""
+        if isinstance(effect, esc.Reply):
+            # To the requester, in the language they asked in; the consult room is shared
+            # and follows the config's language.
+            room, asker, language = consult.request_room, consult.requester, consult.language
+        else:
+            # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
+            asker = UserId(str(effect.params.get("asker") or consult.requester))
+            room, language = consult.room or consult.request_room, ""
+        render = functools.partial(
+            self._renderer.render_about,
+            consult,
+            effect.template,
+            language=language,
+            **effect.params,
+        )
+        await self._rooms.send_checked(
+            room,
+            await render(),
+            txn=txn,
+            asker=asker,
+            numbers=effect.template in NUMBER_TEMPLATES,
+            withheld=lambda: render(withheld="dm"),
+        )
 
     async def _post_poll(self, consult: esc.Consult, item: OutboxItem) -> bool:
         """The outcome poll in the consult room, reported once sent (with the entry marked
@@ -202,7 +199,7 @@ class Effects:
         room = await self._messenger.create_room(
             key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
         )
-        await self._note_room(consult.id, room)
+        await self._reports.report(consult.id, esc.RoomReady(room=room))  # a retry: no change
 
     async def _name(self, consult: esc.Consult) -> None:
         """The consult room's name and topic (again for a room made with them: no change)."""
@@ -227,10 +224,6 @@ class Effects:
         return await self._pool.claim(
             consult_id, functools.partial(self._reports.take_pool_room, consult_id)
         )
-
-    async def _note_room(self, consult_id: ConsultId, room: str) -> None:
-        """Report the consult room just made (recorded once: a retry changes nothing)."""
-        await self._reports.report(consult_id, esc.RoomReady(room=room))
 
     async def page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

@@ -45,6 +45,7 @@ month's report reports.py, the stored form of a message content.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -129,19 +130,6 @@ class Dispatcher:
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
 
-    @property
-    def admin_room(self) -> str:
-        """The room admin alerts go to ("" for a private room with each admin)."""
-        return self.rooms.admin_room
-
-    @admin_room.setter
-    def admin_room(self, room: str) -> None:
-        self.rooms.admin_room = room
-
-    async def own_private_rooms(self) -> int:
-        """Hold every private and admin room recorded to the room policy (see `PrivateRooms`)."""
-        return await self.rooms.own_private_rooms()
-
     def kick(self) -> None:
         """Something new is in the outbox."""
         self._wake.set()
@@ -191,11 +179,9 @@ class Dispatcher:
 
     @staticmethod
     async def _wait(event: asyncio.Event) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RESCAN_SECONDS):
                 await event.wait()
-        except TimeoutError:
-            pass
 
     async def _work(self, name: Lane) -> None:
         """Send one lane's items in order until the lane is empty."""
@@ -309,8 +295,7 @@ class Dispatcher:
                 )
             case OutboxKind.COVERAGE:
                 content = self._renderer.render("admin_coverage", **item.payload)
-                for n, room in enumerate(await self.rooms.admin_rooms()):
-                    await messenger.send(room, content, txn=f"{item.txn}-{n}")
+                await self.rooms.to_admins(content, item.txn)
             case _:
                 raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
         return False

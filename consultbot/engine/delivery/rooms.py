@@ -85,8 +85,7 @@ class PrivateRooms:
         if audience.lasting(faults) and await self._store.get_meta(unfit_key(room)) is None:
             await self._messenger.leave(room)
             alert = self._renderer.render("admin_room_left", room=room, faults=list(faults))
-            for n, admin_room in enumerate(await self.admin_rooms()):
-                await self._messenger.send(admin_room, alert, txn=f"{txn}-admins-{n}")
+            await self.to_admins(alert, f"{txn}-admins")
             await self._store.set_meta(unfit_key(room), "left")
         if asker is None or await self._store.get_meta(unfit_key(room, asker)) is not None:
             return
@@ -100,35 +99,30 @@ class PrivateRooms:
         """The admin room, or else a private room with each admin (created once)."""
         if self.admin_room:
             return [self.admin_room]
-        rooms = []
-        for admin in self._admins:
-            key = admin_key(admin)
-            room = await self._store.get_meta(key)
-            if not room:  # none yet, or one forgotten as failing the room policy
-                room = await self._messenger.create_room(
-                    key=key,
-                    name="Konsultbot – admin",
-                    topic=self._renderer.render("admin_topic").text,
-                    invite=(admin,),
-                )
-                await self._store.set_meta(key, room)
-            self.own(room, key)
-            rooms.append(room)
+        rooms = [
+            await self._private_room(admin_key(admin), admin, "Konsultbot – admin", "admin_topic")
+            for admin in self._admins
+        ]
         if not rooms:
             log.warning("an admin alert, but neither admin_room nor admins are configured")
         return rooms
 
+    async def to_admins(self, content: Content, txn: str) -> None:
+        """Send `content` to each admin room, as transaction `{txn}-{n}` for the n-th."""
+        for n, room in enumerate(await self.admin_rooms()):
+            await self._messenger.send(room, content, txn=f"{txn}-{n}")
+
     async def direct_room(self, user: UserId) -> str:
         """The bot's private room with `user`: duty notices, handovers, private answers (created
         once)."""
-        key = direct_key(user)
+        return await self._private_room(direct_key(user), user, "Konsultbot", "direct_topic")
+
+    async def _private_room(self, key: str, user: UserId, name: str, topic: str) -> str:
+        """The room remembered under `key`, made with `user` invited if there is none."""
         room = await self._store.get_meta(key)
         if not room:  # none yet, or one forgotten as failing the room policy
             room = await self._messenger.create_room(
-                key=key,
-                name="Konsultbot",
-                topic=self._renderer.render("direct_topic").text,
-                invite=(user,),
+                key=key, name=name, topic=self._renderer.render(topic).text, invite=(user,)
             )
             await self._store.set_meta(key, room)
         self.own(room, key)
@@ -188,8 +182,7 @@ class PrivateRooms:
         admins told in a new one (a room found failing while telling them: two deep at most)."""
         for _ in range(2):
             try:
-                for n, room in enumerate(await self.admin_rooms()):
-                    await self._messenger.send(room, content, txn=f"{txn}-{n}")
+                await self.to_admins(content, txn)
                 return
             except UnsafeRoom as exc:
                 if depth >= 2:
