@@ -25,13 +25,7 @@ from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.rooms import PrivateRooms
 from consultbot.engine.stepper import Report
-from consultbot.ports import (
-    ConsultStore,
-    Content,
-    Messenger,
-    OutboxItem,
-    RoomRefused,
-)
+from consultbot.ports import ConsultLog, Content, Messenger, OutboxItem, RoomRefused
 from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer, room_name
 
@@ -64,7 +58,7 @@ class Effects:
     def __init__(
         self,
         *,
-        store: ConsultStore,
+        store: ConsultLog,
         messenger: Messenger,
         renderer: ConsultRenderer,
         questions: QuestionSource,

@@ -1,18 +1,14 @@
 """Delivering the outbox: what the stepper recorded is sent to Matrix, in order, until done.
 
-The `Dispatcher` gets the consult store, the messenger, the renderer (views.py), a question
-source and where it reports what it did (`Reports`: the stepper), plus the clock, the task
-owner and where admin alerts go; nothing calls into it but `kick` ("something new is in the
-outbox"), `drain` and `run`. It writes no entry of a consult's log: the room it made, the poll
-it posted, a page gone out and an effect given up are reported, and the stepper records them.
+The `Dispatcher` writes no entry of a consult's log: the room it made, the poll it posted, a
+page gone out and an effect given up are reported (`Reports`), and the stepper records them.
 
 - Lanes (`lanes.LaneKind`, decided by the kind of effect). Items are sent in order per lane,
-  lanes side by side: one lane per consult, one for the
-  consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
-  a confirmation), one for its escalation notices (so the next level's page never waits for
-  the notice), one for its admin alerts and one for the warning that a page has not gone out
-  (neither waits behind the page it is about), one per room for replies that belong to no
-  consult.
+  lanes side by side: one lane per consult, one for the consult's replies to the requester (so
+  a confirmation never holds up a page, nor a slow page a confirmation), one for its
+  escalation notices (so the next level's page never waits for the notice), one for its admin
+  alerts and one for the warning that a page has not gone out (neither waits behind the page
+  it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix

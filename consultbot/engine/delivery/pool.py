@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 20
 POOL_MAX_AGE = timedelta(days=7)
 REFILL_SECONDS = 60.0
-CREATE_AT_ONCE = 1
 QUIET_SECONDS = 1.0
 SHARE_WINDOW = timedelta(minutes=10)
 _INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
@@ -175,24 +174,17 @@ class RoomPool:
         while True:
             if paced and self._busy_for() > 0:
                 return made
-            missing = self.size - len(await self._store.pool_rooms())
-            if missing <= 0:
+            if len(await self._store.pool_rooms()) >= self.size:
                 self.filled.set()
                 return made
-            batch = min(missing, CREATE_AT_ONCE)
-            rooms = await asyncio.gather(
-                *(self._messenger.create_pool_room() for _ in range(batch)),
-                return_exceptions=True,
-            )
+            try:  # one room at a time (see above)
+                room = await self._messenger.create_pool_room()
+            except Exception as exc:
+                log.warning("could not make a pool room: %s", type(exc).__name__)
+                raise RuntimeError("the homeserver made no pool room") from exc
             policy = self._messenger.pool_policy()
-            for room in rooms:
-                if isinstance(room, BaseException):
-                    log.warning("could not make a pool room: %s", type(room).__name__)
-                    continue
-                await self._store.add_pool_room(room, policy=policy, now=self._clock.now())
-                made += 1
-            if all(isinstance(room, BaseException) for room in rooms):
-                raise RuntimeError("the homeserver made no pool room")
+            await self._store.add_pool_room(room, policy=policy, now=self._clock.now())
+            made += 1
 
     async def run(self, *, busy: Callable[[], bool] | None = None) -> None:
         """Refill after every claim and every minute; a failure is retried after a pause.

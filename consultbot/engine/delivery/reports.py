@@ -7,7 +7,7 @@ from datetime import date
 from markupsafe import escape
 
 from consultbot.engine.delivery.rooms import PrivateRooms
-from consultbot.ports import ConsultStore, Content, Messenger, OutboxItem
+from consultbot.ports import Content, Messenger, OutboxItem, Stats
 from consultbot.text.render import Messages
 from consultbot.text.report import CHART_SIZE, month_report
 from consultbot.text.views import ConsultRenderer
@@ -16,7 +16,7 @@ from consultbot.text.views import ConsultRenderer
 async def send_report(
     item: OutboxItem,
     *,
-    store: ConsultStore,
+    store: Stats,
     messenger: Messenger,
     renderer: ConsultRenderer,
     rooms: PrivateRooms,

@@ -9,8 +9,10 @@ Nothing is sent or written from here: the stepper (engine/stepper.py) records, t
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from consultbot.config import Config
 from consultbot.domain.chat import commands as cmd
@@ -20,14 +22,7 @@ from consultbot.domain.types import Track
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
-from consultbot.ports import (
-    Clock,
-    ConsultStore,
-    DataStore,
-    IncomingMessage,
-    OutboxKind,
-    Outgoing,
-)
+from consultbot.ports import Clock, ConsultStore, DataSets, IncomingMessage, OutboxKind, Outgoing
 from consultbot.text.views import ConsultRenderer
 
 
@@ -47,28 +42,22 @@ def language(message: IncomingMessage) -> str:
     return "en" if cmd.written_in_english(message.body) else ""
 
 
+@dataclass(kw_only=True, eq=False)
 class Desk:
     """The inbox's shared stores and its plain replies (each one outbox entry)."""
 
-    def __init__(
-        self,
-        *,
-        config: Config,
-        data: DataStore,
-        consults: ConsultStore,
-        clock: Clock,
-        renderer: ConsultRenderer,
-        questions: Questions,
-        stepper: Stepper,
-    ) -> None:
-        self.config = config
-        self.data = data
-        self.consults = consults
-        self.clock = clock
-        self.tz = config.bot.timezone
-        self.renderer = renderer
-        self.questions = questions
-        self.stepper = stepper
+    config: Config
+    data: DataSets
+    consults: ConsultStore
+    clock: Clock
+    renderer: ConsultRenderer
+    questions: Questions
+    stepper: Stepper
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The bot's time zone."""
+        return self.config.bot.timezone
 
     async def reply(
         self, room: str, template: str, *, handled: str | None, language: str = "", **params: Any

@@ -10,9 +10,10 @@ An input becomes either a consult step or a plain reply:
   queued by the stepper with the id of the message it answers (desk.py).
 
 This module parses a message and hands it on: who may write and what is redacted (guard.py),
-requests and consult-room commands (consults.py), answers (answers.py), handovers
-(handovers.py), admins' data files (admin/chat.py); reactions, votes and invites it handles
-itself. Each input is handled at most once and never raises: the sync loop must go on.
+requests and consult-room commands (consults.py), handovers (handovers.py), admins' data
+files (admin/chat.py); plain answers (`!vem`, `!status`, `!statistik` …), reactions, votes and
+invites it handles itself. Each input is handled at most once and never raises: the sync loop
+must go on.
 
 Nothing is sent from here: the outbox (outbox.py) sends what was recorded.
 """
@@ -28,13 +29,13 @@ from consultbot.domain.chat.personal_numbers import contains_personal_number
 from consultbot.domain.consult import conference, escalation as esc
 from consultbot.domain.consult.acknowledgement import acknowledges
 from consultbot.domain.consult.events import AckVia
+from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
 from consultbot.engine.admin.chat import AdminChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
-from consultbot.engine.intake.answers import Answers
 from consultbot.engine.intake.consults import Requests
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.engine.intake.guard import Guard
@@ -54,7 +55,7 @@ from consultbot.ports import (
     Outgoing,
     Timers,
 )
-from consultbot.text.views import ConsultRenderer
+from consultbot.text.views import ConsultRenderer, service_name
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,6 @@ class Inbox:
         )
         self._guard = Guard(desk)
         self._requests = Requests(desk, stepper)
-        self._answers = Answers(desk)
 
     @property
     def config(self) -> Config:
@@ -289,12 +289,12 @@ class Inbox:
             case cmd.Who():
                 service = await desk.lookup(message, command.service, None)
                 if service is not None:
-                    await self._answers.who(message, service)
+                    await self._who(message, service)
             case cmd.Contact():
                 entries = search_directory(await desk.data.directory(), command.query)
                 await desk.private_reply(message, "contact", entries=entries, query=command.query)
             case cmd.Status():
-                await self._answers.status(message)
+                await self._status(message)
             case cmd.Help():
                 await desk.answer(message, "help")
             case cmd.Queue():
@@ -323,7 +323,7 @@ class Inbox:
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await desk.answer(message, "consult_room_only")
             case cmd.Stats():
-                await self._answers.stats(message, command)
+                await self._stats(message, command)
             case cmd.HandOver():
                 await self.handovers.offer(message, command, lang)
             case cmd.Accept() | cmd.Decline():
@@ -339,3 +339,48 @@ class Inbox:
                 await desk.answer(
                     message, "invalid", reason=command.reason.value, limit=cmd.MAX_BODY_LENGTH
                 )
+
+    # -- plain answers ----------------------------------------------------------------------------
+
+    async def _stats(self, message: IncomingMessage, command: cmd.Stats) -> None:
+        """`!statistik [YYYY-MM]`: admins get the month's report (table and chart) where they
+        asked, made when it is sent; anyone else a refusal and no numbers."""
+        desk = self._desk
+        if message.sender not in desk.config.bot.admins:
+            await desk.answer(message, "stats_refused")
+            return
+        month = command.month or f"{desk.clock.now().astimezone(desk.tz):%Y-%m}"
+        payload = {"month": month, "language": language(message), "monthly": False}
+        outgoing = [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)]
+        await desk.stepper.queue(outgoing, handled=message.event_id)
+
+    async def _who(self, message: IncomingMessage, service: Service) -> None:
+        """`!vem SERVICE`: who is on duty there now, level by level (numbers: a private reply)."""
+        duty = await self._desk.data.on_duty(service.id, self._desk.clock.now())
+        levels = [
+            (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])
+            for level, shifts in duty.levels
+        ]
+        await self._desk.private_reply(
+            message,
+            "who",
+            service_name=service.name,
+            levels=levels,
+            switchboard=service.switchboard,
+        )
+
+    async def _status(self, message: IncomingMessage) -> None:
+        """`!status`: the consults the sender asked for, with their state."""
+        catalogue = await self._desk.data.catalogue()
+        consults = [
+            {
+                "id": c.id,
+                "service_name": ", ".join(
+                    service_name(catalogue, s) for s in (c.services or (c.service,))
+                ),
+                "state": c.state.value,
+                "level": c.level,
+            }
+            for c in await self._desk.consults.consults_of(message.sender)
+        ]
+        await self._desk.answer(message, "status", consults=consults)
