@@ -11,15 +11,13 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
-from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
-from consultbot.engine.intake.desk import Desk, language, seconds
-from consultbot.engine.stepper import Stepper
+from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage
 from consultbot.text.render import chat_names
 
@@ -29,9 +27,9 @@ log = logging.getLogger(__name__)
 class Requests:
     """New consults and conferences, and the commands of a consult room."""
 
-    def __init__(self, desk: Desk, stepper: Stepper) -> None:
+    def __init__(self, desk: Desk) -> None:
         self._desk = desk
-        self._stepper = stepper
+        self._stepper = desk.stepper
         self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
@@ -56,7 +54,24 @@ class Requests:
             verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
             if await self._refused_again(message, verdict, service.switchboard):
                 return
-            await self._new_consult(message, command, service, now)
+            consult_id = await desk.consults.allocate_consult(now=now)
+            desk.questions.remember(consult_id, command.text)
+            hours = desk.config.tracks[command.track].hours
+            open_now = hours.is_open(now, desk.tz)
+            request = esc.Request(
+                consult_id=consult_id,
+                requester=message.sender,
+                service=service.id,
+                track=command.track,
+                request_room=message.room,
+                request_event=message.event_id,
+                duty=await desk.data.on_duty(service.id, now),
+                open_now=open_now,
+                opens_at=None if open_now else hours.next_opening(now, desk.tz),
+                language=language(message),
+            )
+            log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
+            await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def _refused_again(
         self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
@@ -86,9 +101,9 @@ class Requests:
         as one just made, or one too many? Every consult and conference counts alike."""
         bot, now = self._desk.config.bot, self._desk.clock.now()
         limits = repeats.Limits(
-            repeat_window=seconds(bot.repeat_window_seconds),
+            repeat_window=timedelta(seconds=bot.repeat_window_seconds),
             limit=bot.request_limit,
-            limit_window=seconds(bot.request_limit_seconds),
+            limit_window=timedelta(seconds=bot.request_limit_seconds),
         )
         group = frozenset(services) if track is Track.MDK else frozenset()
         horizon = now - max(limits.repeat_window, limits.limit_window)
@@ -116,29 +131,6 @@ class Requests:
             limits=limits,
             services=group,
         )
-
-    async def _new_consult(
-        self, message: IncomingMessage, command: cmd.Ask, service: Service, now: datetime
-    ) -> None:
-        desk = self._desk
-        consult_id = await desk.consults.allocate_consult(now=now)
-        desk.questions.remember(consult_id, command.text)
-        hours = desk.config.tracks[command.track].hours
-        open_now = hours.is_open(now, desk.tz)
-        request = esc.Request(
-            consult_id=consult_id,
-            requester=message.sender,
-            service=service.id,
-            track=command.track,
-            request_room=message.room,
-            request_event=message.event_id,
-            duty=await desk.data.on_duty(service.id, now),
-            open_now=open_now,
-            opens_at=None if open_now else hours.next_opening(now, desk.tz),
-            language=language(message),
-        )
-        log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
-        await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def queue(self, message: IncomingMessage) -> None:
         """`!kö`: the consult offered to be queued in this room is queued."""
@@ -179,33 +171,27 @@ class Requests:
             verdict = await self._judge(message.sender, services, Track.MDK, command.text)
             if await self._refused_again(message, verdict, convened.services[0].switchboard):
                 return
-            await self._new_conference(message, command, services)
-
-    async def _new_conference(
-        self, message: IncomingMessage, command: cmd.Conference, services: tuple[ServiceId, ...]
-    ) -> None:
-        desk = self._desk
-        now, lang = desk.clock.now(), language(message)
-        consult_id = await desk.consults.allocate_consult(now=now)
-        desk.questions.remember(consult_id, command.text)
-        duties = {s: await desk.data.on_duty(s, now) for s in services}
-        url = desk.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
-        request = esc.Request(
-            consult_id=consult_id,
-            requester=message.sender,
-            service=services[0],
-            track=Track.MDK,
-            request_room=message.room,
-            request_event=message.event_id,
-            duty=duties[services[0]],
-            open_now=True,
-            language=lang,
-            services=services,
-            duties=duties,
-            meeting_url=url,
-        )
-        log.info("conference %s requested: %s", consult_id, ", ".join(services))
-        await self._stepper.step(consult_id, request, handled=message.event_id)
+            now = desk.clock.now()
+            consult_id = await desk.consults.allocate_consult(now=now)
+            desk.questions.remember(consult_id, command.text)
+            duties = {s: await desk.data.on_duty(s, now) for s in services}
+            url = desk.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
+            request = esc.Request(
+                consult_id=consult_id,
+                requester=message.sender,
+                service=services[0],
+                track=Track.MDK,
+                request_room=message.room,
+                request_event=message.event_id,
+                duty=duties[services[0]],
+                open_now=True,
+                language=language(message),
+                services=services,
+                duties=duties,
+                meeting_url=url,
+            )
+            log.info("conference %s requested: %s", consult_id, ", ".join(services))
+            await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def refuse_conference(
         self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +23,6 @@ from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
 from consultbot.ports import Clock, ConsultStore, DataSets, IncomingMessage, OutboxKind, Outgoing
 from consultbot.text.views import ConsultRenderer
-
-
-def seconds(value: int) -> timedelta:
-    """A config's number of seconds as a duration."""
-    return timedelta(seconds=value)
 
 
 def typed_command(message: IncomingMessage) -> str:

@@ -111,7 +111,7 @@ class Inbox:
             stepper=stepper,
         )
         self._guard = Guard(desk)
-        self._requests = Requests(desk, stepper)
+        self._requests = Requests(desk)
 
     @property
     def config(self) -> Config:
