@@ -220,7 +220,7 @@ class Effects:
             question = self.renderer.render("question_unavailable", c=view).text
 
         def page(withheld: str = "") -> Content:
-            content: Content = self.renderer.render(
+            return self.renderer.render(
                 "mdk_page" if consult.is_conference else "page",
                 notice=False,
                 mentions=users,
@@ -231,7 +231,6 @@ class Effects:
                 question=question,
                 service=effect.service,
             )
-            return content
 
         recipients = (*users, consult.requester)
         try:

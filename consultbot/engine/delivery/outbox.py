@@ -33,9 +33,9 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is sent, to the room where an admin asked or to the admin rooms; `coverage` entries carry
   the gaps the admins are told about.
 
-This module runs the lanes and carries out the plain items; the lanes' order is lanes.py, a
-consult's effects effects.py, the private and admin rooms and checked sends rooms.py, the
-month's report reports.py, the stored form of a message content.py.
+This module runs the lanes and carries out the plain items (the month's report too); the lanes'
+order is lanes.py, a consult's effects effects.py, the private and admin rooms and checked
+sends rooms.py, the stored form of a message content.py.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import date
+
+from markupsafe import escape
 
 from consultbot.domain.chat import audience
 from consultbot.domain.consult import escalation as esc
@@ -61,10 +64,19 @@ from consultbot.engine.delivery.lanes import (
     waits_for_room,
 )
 from consultbot.engine.delivery.pool import RoomPool
-from consultbot.engine.delivery.reports import send_report
 from consultbot.engine.delivery.rooms import PrivateRooms
-from consultbot.ports import Clock, ConsultStore, Messenger, OutboxItem, OutboxKind, UnsafeRoom
+from consultbot.ports import (
+    Clock,
+    ConsultStore,
+    Content,
+    Messenger,
+    OutboxItem,
+    OutboxKind,
+    UnsafeRoom,
+)
 from consultbot.tasks import Tasks
+from consultbot.text.render import Messages
+from consultbot.text.report import CHART_SIZE, month_report
 from consultbot.text.views import ConsultRenderer
 
 log = logging.getLogger(__name__)
@@ -282,16 +294,38 @@ class Dispatcher:
                     item.consult, effect_from_dict(item.payload), item
                 )
             case OutboxKind.REPORT:
-                await send_report(
-                    item,
-                    store=self._store,
-                    messenger=messenger,
-                    renderer=self._renderer,
-                    rooms=self.rooms,
-                )
+                await self._send_report(item)
             case OutboxKind.COVERAGE:
                 content = self._renderer.render("admin_coverage", **item.payload)
                 await self.rooms.to_admins(content, item.txn)
             case _:
                 raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
         return False
+
+    async def _send_report(self, item: OutboxItem) -> None:
+        """The follow-up report of a month, made now: a text table, then the chart (PNG)."""
+        language = str(item.payload.get("language", "")) or self._renderer.language
+        month = date.fromisoformat(f"{item.payload['month']}-01")
+        made = await month_report(self._store, month, self._renderer.chat.tz, Messages(language))
+        intro = self._renderer.render(
+            "stats_report",
+            language=language,
+            month=f"{month:%Y-%m}",
+            monthly=bool(item.payload.get("monthly")),
+        )
+        content = Content(
+            text=f"{intro.text}\n\n{made.text}",
+            html=f"{intro.html}\n<pre><code>{escape(made.text)}</code></pre>",
+        )
+        targets = [item.room] if item.room else await self.rooms.admin_rooms()
+        width, height = CHART_SIZE
+        for n, room in enumerate(targets):
+            await self._messenger.send(room, content, txn=f"{item.txn}-{n}")
+            await self._messenger.send_image(
+                room,
+                made.png,
+                name=f"statistik-{month:%Y-%m}.png",
+                width=width,
+                height=height,
+                txn=f"{item.txn}-{n}-png",
+            )
