@@ -130,11 +130,7 @@ class Effects:
             asker = UserId(str(effect.params.get("asker") or consult.requester))
             room, language = consult.room or consult.request_room, ""
         render = functools.partial(
-            self.renderer.render_about,
-            consult,
-            effect.template,
-            language=language,
-            **effect.params,
+            self.renderer.render_about, consult, effect.template, language=language, **effect.params
         )
         await self.rooms.send_checked(
             room,

@@ -9,7 +9,7 @@ An input becomes either a consult step or a plain reply:
 - a plain reply (`!vem`, `!kontakt`, `!status`, usage hints, refusals): one outbox entry,
   queued by the stepper with the id of the message it answers (desk.py).
 
-This module parses a message and hands it on: who may write and what is redacted (guard.py),
+This module judges who may write and redacts personnummer, parses a message and hands it on:
 requests and consult-room commands (consults.py), handovers (handovers.py), admins' data
 files (admin/chat.py); plain answers (`!vem`, `!status`, `!statistik` …), reactions, votes and
 invites it handles itself. Each input is handled at most once and never raises: the sync loop
@@ -20,11 +20,13 @@ Nothing is sent from here: the outbox (outbox.py) sends what was recorded.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from consultbot.config import Config
-from consultbot.domain.chat import commands as cmd
+from consultbot.domain.chat import audience, commands as cmd
 from consultbot.domain.chat.personal_numbers import contains_personal_number
 from consultbot.domain.consult import conference, escalation as esc
 from consultbot.domain.consult.acknowledgement import acknowledges
@@ -32,13 +34,13 @@ from consultbot.domain.consult.events import AckVia
 from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
+from consultbot.domain.files.validation import servers_of
 from consultbot.engine.admin.chat import AdminChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
 from consultbot.engine.intake.consults import Requests
 from consultbot.engine.intake.desk import Desk, language
-from consultbot.engine.intake.guard import Guard
 from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
@@ -58,6 +60,8 @@ from consultbot.ports import (
 from consultbot.text.views import ConsultRenderer, service_name
 
 log = logging.getLogger(__name__)
+
+REFUSAL_INTERVAL = timedelta(hours=1)  # one notice per room to users on servers not allowed
 
 
 class _NoFiles(FileSource):
@@ -110,8 +114,8 @@ class Inbox:
             renderer=renderer,
             stepper=stepper,
         )
-        self._guard = Guard(desk)
         self._requests = Requests(desk)
+        self._refused: dict[str, datetime] = {}  # room → when someone not allowed was answered
 
     @property
     def config(self) -> Config:
@@ -122,9 +126,57 @@ class Inbox:
     def config(self, config: Config) -> None:
         self._desk.config = config
 
+    # -- who may write, and what is removed before anything else ------------------------------
+    # A personnummer is redacted even from someone who may not use the bot; someone on a server
+    # not allowed gets one notice per room per hour; a room the bot may not answer in
+    # (domain/audience.py) gets nothing.
+
     def allowed(self, user: str) -> bool:
-        """True for users on one of the allowed servers (see `Guard.allowed`)."""
-        return self._guard.allowed(user)
+        """True for users on one of `bot.allowed_servers` (SPEC §4: requesters must be on
+        these), server names read as the room checks read them: case-insensitive, with a port."""
+        server = audience.server_of(user)
+        return bool(server) and server in self._servers
+
+    @functools.cached_property
+    def _servers(self) -> frozenset[str]:
+        return servers_of(self._desk.config.bot.allowed_servers)
+
+    async def _refuse_server(self, message: IncomingMessage) -> None:
+        """Someone on a server not allowed: one notice per room per hour (SPEC §6), the other
+        lines only marked handled, so nobody can make the bot answer line for line. Kept in
+        memory: a restart may give one more notice, which is harmless."""
+        now = self._desk.clock.now()
+        last = self._refused.get(message.room)
+        if last is not None and now - last < REFUSAL_INTERVAL:
+            await self._desk.stepper.mark_handled(message.event_id)
+            return
+        for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
+            if now - at >= REFUSAL_INTERVAL:
+                del self._refused[room]
+        self._refused[message.room] = now
+        servers = ", ".join(self._desk.config.bot.allowed_servers)
+        await self._desk.reply(
+            message.room, "refused_server", handled=message.event_id, servers=servers
+        )
+
+    async def _unfit_room(self, message: IncomingMessage) -> None:
+        """A message in a room a user opened that the bot may not answer in (domain/audience.py):
+        nothing is answered; the outbox tells the asker once and leaves a room unfit for good."""
+        log.info("not answering in %s: %s", message.room, ", ".join(message.unfit))
+        asker = message.sender if self.allowed(message.sender) else ""
+        payload = {"asker": asker, "faults": [str(f) for f in message.unfit]}
+        outgoing = [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)]
+        await self._desk.stepper.queue(outgoing, handled=message.event_id)
+
+    async def _redact_personal_number(self, room: str, event_id: str, *, tell: bool = True) -> None:
+        """Redact the event; with `tell`, say why in the room."""
+        outgoing = [Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": event_id})]
+        if tell:
+            content = self._desk.renderer.render("pnr_redacted")
+            outgoing.append(
+                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
+            )
+        await self._desk.stepper.queue(outgoing, handled=event_id)
 
     # -- incoming events --------------------------------------------------------------------
 
@@ -148,7 +200,7 @@ class Inbox:
             return
         try:
             if any(map(contains_personal_number, file.other_text)):
-                await self._guard.redact_personal_number(file.room, file.event_id)
+                await self._redact_personal_number(file.room, file.event_id)
                 return
             if not self.allowed(file.sender) or not self.admin.wants(file):
                 await self._desk.stepper.mark_handled(file.event_id)
@@ -217,7 +269,7 @@ class Inbox:
             return
         try:
             if contains_personal_number(reaction.key):
-                await self._guard.redact_personal_number(
+                await self._redact_personal_number(
                     reaction.room, reaction.event_id, tell=not reaction.unfit
                 )
                 return
@@ -250,7 +302,7 @@ class Inbox:
         if any(map(contains_personal_number, (message.body, *message.other_text))):
             # A room the bot may not answer in (domain/audience.py) loses the number all the
             # same, without a word.
-            await self._guard.redact_personal_number(
+            await self._redact_personal_number(
                 message.room, message.event_id, tell=not message.unfit
             )
             return
@@ -258,10 +310,10 @@ class Inbox:
             await self._desk.stepper.mark_handled(message.event_id)
             return
         if not self.allowed(message.sender):
-            await self._guard.refuse_server(message)
+            await self._refuse_server(message)
             return
         if message.unfit:
-            await self._guard.unfit_room(message)
+            await self._unfit_room(message)
             return
         command = cmd.parse_command(message.body)
         consult_id = await self._desk.consults.consult_for_room(message.room)
