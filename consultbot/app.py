@@ -169,7 +169,7 @@ async def running_bot(
             own_token=lease is not None,
         )
         stack.push_async_callback(matrix.close)
-        await matrix.login()
+        await matrix.session.login()
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
         pool = RoomPool(

@@ -58,8 +58,6 @@ class TrackConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class BotConfig:
-    """The bot's own settings."""
-
     # A SQLite file, or a PostgreSQL URL (`postgresql://user@host:5432/db`) kept as text.
     database: Path | str
     timezone: ZoneInfo
@@ -107,7 +105,6 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def hours_of(self) -> dict[Track, Hours]:
-        """Each track's hours."""
         return {track: cfg.hours for track, cfg in self.tracks.items()}
 
 
@@ -150,8 +147,7 @@ class _Section:
         return tuple(value)
 
     def finish(self) -> None:
-        unknown = sorted(set(self.data) - self.used)
-        if unknown:
+        if unknown := sorted(set(self.data) - self.used):
             raise self.error(unknown[0], "unknown_key")
 
 
@@ -202,11 +198,9 @@ def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
 
 
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
-    """Build a Config from parsed TOML."""
     name = str(path)
     base = path.resolve().parent
-    unknown = sorted(set(data) - {"matrix", "bot", "tracks", "metrics"})
-    if unknown:
+    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics"}):
         raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
         if section not in data:
@@ -222,11 +216,9 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     matrix = MatrixConfig(
         homeserver=_url(m, m.get("homeserver", str)),
         user_id=_user_id(m, m.get("user_id", str)),
-        password=secrets["password"],
-        access_token=secrets["access_token"],
         device_name=m.get("device_name", str, "consultbot"),
         store_path=rel(m.get("store_path", str, "data/store")),
-        pickle_key=secrets["pickle_key"],
+        **secrets,
     )
     if not matrix.password and not matrix.access_token:
         raise m.error("password", "no_credentials")
@@ -295,10 +287,8 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
             url = t.get("meeting_url", str, "")
             if url and not url.startswith(("https://", "http://")):
                 raise t.error("meeting_url", "bad_url", value=repr(url))
-            meeting["meeting_url"] = url
-            meeting["meeting_reminder_seconds"] = _bounded(
-                t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400
-            )
+            reminder = _bounded(t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400)
+            meeting = {"meeting_url": url, "meeting_reminder_seconds": reminder}
         t.finish()
         tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout, **meeting)
     tables.finish()

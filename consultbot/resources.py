@@ -29,7 +29,6 @@ def example_data_dir() -> Path:
 
 
 def example_config() -> Path:
-    """The documented example configuration."""
     return _first(
         _PACKAGE / "example_data" / "config.example.toml", _PACKAGE.parent / "config.example.toml"
     )

@@ -19,21 +19,18 @@ class Tasks:
     """Starts, watches and stops background tasks."""
 
     def __init__(self) -> None:
-        self._running: set[asyncio.Task[None]] = set()
-        self._context: dict[asyncio.Task[None], str] = {}
+        self._context: dict[asyncio.Task[None], str] = {}  # the tasks running
 
     def spawn(
         self, work: Coroutine[Any, Any, None], *, name: str, context: str = ""
     ) -> asyncio.Task[None]:
         """Run `work` as a task; a failure is logged with `name` and `context`."""
         task = asyncio.create_task(work, name=name)
-        self._running.add(task)
         self._context[task] = context
         task.add_done_callback(self._done)
         return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
         context = self._context.pop(task, "")
         if task.cancelled():
             return
@@ -48,13 +45,12 @@ class Tasks:
 
     @property
     def running(self) -> frozenset[asyncio.Task[None]]:
-        """The tasks not yet finished."""
-        return frozenset(self._running)
+        return frozenset(self._context)
 
     async def stop(self) -> None:
         """Cancel every task still running and wait until all have ended."""
-        while self._running:
-            pending = list(self._running)
+        while self._context:
+            pending = list(self._context)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

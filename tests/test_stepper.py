@@ -60,8 +60,8 @@ class Setup:
         """A stepper over the shared store (each call: another instance)."""
         return Stepper(
             config=make_config(),
-            data=self.data,
-            consults=self.store,
+            datasets=self.data,
+            consult_log=self.store,
             timers=self.timers,
             clock=self.clock,
             on_outbox=lambda: None,

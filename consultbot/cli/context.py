@@ -133,6 +133,20 @@ class Context:
         os.dup2(devnull, fd)
         os.close(devnull)
 
+    def write_output(self, data: bytes, failure: str = "") -> None:
+        """`data` to the --output file (see `write_private`), else to stdout. A file that cannot
+        be written ends the verb with the message `failure`, else as the OSError it is."""
+        if not self.args.output:
+            self.out.write(data.decode("utf-8"))
+            return
+        try:
+            write_private(Path(self.args.output), data)
+        except OSError as exc:
+            if not failure:
+                raise
+            reason = os_reason(exc, self.messages)
+            raise self.fail(failure, file=self.args.output, reason=reason) from None
+
     def warn(self, *lines: str) -> None:
         """Write lines to stderr; a stderr that is gone is not an error of the verb."""
         try:

@@ -9,6 +9,7 @@ the saved device (a password login without a saved device logs its temporary dev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -45,10 +46,8 @@ class _Homeserver:
     async def call(
         self, method: str, path: str, *, token: str | None = None, body: Any = None
     ) -> tuple[int, dict[str, Any], Mapping[str, str]]:
-        headers = {}
         use = self.token if token is None else token
-        if use:
-            headers["Authorization"] = f"Bearer {use}"
+        headers = {"Authorization": f"Bearer {use}"} if use else {}
         async with self.session.request(
             method, self.base + path, json=body, headers=headers, timeout=TIMEOUT
         ) as response:
@@ -87,14 +86,12 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
         found = {"url": hs.base, "status": status}
         checks.append(Check("homeserver", Level.FAILED, "hs_not_matrix", found))
         return False
-    server = ""
-    try:
+    server = "?"
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
         code, info, _ = await hs.call("GET", "/_synapse/admin/v1/server_version", token="")
         if code == 200 and info.get("server_version"):
             server = f"Synapse {info['server_version']}"
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        pass
-    params = {"url": hs.base, "server": server or "?", "matrix": str(versions[-1])}
+    params = {"url": hs.base, "server": server, "matrix": str(versions[-1])}
     checks.append(Check("homeserver", Level.OK, "hs_ok", params))
     if "Date" in headers:
         checks.append(skew_check(clock_skew(headers["Date"], sent, received)))
@@ -103,9 +100,11 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
     return True
 
 
-async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
-    """Log in as the bot the way it does; the device id ("" when the login failed)."""
+async def _login(hs: _Homeserver, config: Config) -> tuple[str, Check]:
+    """Log in as the bot the way it does; the device id ("" when the login failed or made a
+    temporary device) and the check's line."""
     matrix = config.matrix
+    user = {"user": matrix.user_id}
     saved = _saved_credentials(config)
     for token, how in ((matrix.access_token, "token"), (saved.get("access_token", ""), "saved")):
         if not token:
@@ -114,18 +113,11 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
         if status == 200 and body.get("user_id") == matrix.user_id:
             hs.token = token
             device = str(body.get("device_id") or saved.get("device_id", ""))
-            checks.append(
-                Check("login", Level.OK, f"login_{how}", {"user": matrix.user_id, "device": device})
-            )
-            return device
+            return device, Check("login", Level.OK, f"login_{how}", {**user, "device": device})
         if how == "token":
-            checks.append(
-                Check("login", Level.FAILED, "login_token_refused", {"user": matrix.user_id})
-            )
-            return ""
+            return "", Check("login", Level.FAILED, "login_token_refused", user)
     if not matrix.password:
-        checks.append(Check("login", Level.FAILED, "login_no_password", {"user": matrix.user_id}))
-        return ""
+        return "", Check("login", Level.FAILED, "login_no_password", user)
     request: dict[str, Any] = {
         "type": "m.login.password",
         "identifier": {"type": "m.id.user", "user": matrix.user_id},
@@ -137,18 +129,13 @@ async def _login(hs: _Homeserver, config: Config, checks: list[Check]) -> str:
         request["initial_device_display_name"] = "consultbot doctor"
     status, body, _ = await hs.call("POST", "/_matrix/client/v3/login", token="", body=request)
     if status != 200 or "access_token" not in body:
-        params = {"user": matrix.user_id, "reason": str(body.get("errcode") or f"HTTP {status}")}
-        checks.append(Check("login", Level.FAILED, "login_refused", params))
-        return ""
+        reason = str(body.get("errcode") or f"HTTP {status}")
+        return "", Check("login", Level.FAILED, "login_refused", {**user, "reason": reason})
     hs.token = str(body["access_token"])
     device = str(body.get("device_id", ""))
-    checks.append(
-        Check("login", Level.OK, "login_password", {"user": matrix.user_id, "device": device})
-    )
-    if not saved.get("device_id"):
-        # A temporary device: log it out again once the other checks have used it.
-        return ""
-    return device
+    check = Check("login", Level.OK, "login_password", {**user, "device": device})
+    # Without a saved device this is a temporary one: logged out once the other checks used it.
+    return (device if saved.get("device_id") else ""), check
 
 
 def _encryption(config: Config, device: str) -> Check:
@@ -156,9 +143,8 @@ def _encryption(config: Config, device: str) -> Check:
 
     store = config.matrix.store_path / f"{config.matrix.user_id}_{device}.db"
     if not device or not store.is_file():
-        return Check(
-            "encryption", Level.WARNING, "e2ee_none", {"path": str(config.matrix.store_path)}
-        )
+        folder = {"path": str(config.matrix.store_path)}
+        return Check("encryption", Level.WARNING, "e2ee_none", folder)
     try:
         with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as db:
             row = db.execute(
@@ -199,9 +185,8 @@ async def _admin_room(hs: _Homeserver, config: Config) -> Check:
         return Check("admin_room", Level.OK, "admin_room_none")
     room_id = room
     if room.startswith("#"):
-        status, body, _ = await hs.call(
-            "GET", f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
-        )
+        path = f"/_matrix/client/v3/directory/room/{quote(room, safe='')}"
+        status, body, _ = await hs.call("GET", path)
         if status != 200 or "room_id" not in body:
             return Check("admin_room", Level.FAILED, "admin_room_unknown", {"room": room})
         room_id = str(body["room_id"])
@@ -338,7 +323,8 @@ async def run_checks(
     async with aiohttp.ClientSession() as session:
         hs = _Homeserver(session, config.matrix.homeserver)
         if await _homeserver(hs, checks):
-            device = await _login(hs, config, checks)
+            device, login = await _login(hs, config)
+            checks.append(login)
             temporary = bool(hs.token) and not device
             try:
                 saved = _saved_credentials(config).get("device_id", "")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from consultbot.cli.context import EXIT_OK, Context, os_reason, write_private
+from consultbot.cli.context import EXIT_OK, Context
 from consultbot.domain.types import ServiceId
 from consultbot.text.render import Messages
 
@@ -69,29 +68,11 @@ def shifts_to_csv(shifts: Iterable[Shift], tz: ZoneInfo) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["service", "level", "start", "end", "matrix_id", "name", "phone"])
     for s in shifts:
+        times = local_time_text(s.start, tz), local_time_text(s.end, tz)
         writer.writerow(
-            [
-                s.service,
-                s.level,
-                local_time_text(s.start, tz),
-                local_time_text(s.end, tz),
-                s.user,
-                escape_cell(s.name),
-                escape_cell(s.phone),
-            ]
+            [s.service, s.level, *times, s.user, escape_cell(s.name), escape_cell(s.phone)]
         )
     return buffer.getvalue()
-
-
-def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
-    """`YYYY-MM-DD HH:MM` in `tz` (or ISO 8601 with an offset) → aware UTC datetime."""
-    from consultbot.domain.duty.roster import InstantParser, TimeProblem
-
-    try:
-        return InstantParser(tz)(text)
-    except TimeProblem as problem:
-        # The DST change's own words: "occurs twice" or "does not exist", not "invalid".
-        raise ValueError(str(problem)) from None
 
 
 async def _service(ctx: Context, name: str) -> Service:
@@ -105,10 +86,14 @@ async def _service(ctx: Context, name: str) -> Service:
 
 
 async def cmd_who(ctx: Context) -> int:
+    from consultbot.domain.duty.roster import InstantParser
+
     tz = ctx.tz
     if ctx.args.at:
         try:
-            at = parse_local_time(ctx.args.at, tz)
+            # `YYYY-MM-DD HH:MM` in `tz` (or ISO 8601 with an offset); a TimeProblem names the
+            # DST change's own words: "occurs twice" or "does not exist", not "invalid".
+            at = InstantParser(tz)(ctx.args.at)
         except ValueError as error:
             code = {"ambiguous_time": "at_ambiguous", "nonexistent_time": "at_nonexistent"}
             raise ctx.fail(code.get(str(error), "bad_at"), value=ctx.args.at) from None
@@ -139,17 +124,6 @@ def _date(ctx: Context, text: str | None) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=ctx.tz).astimezone(UTC)
 
 
-def _emit(ctx: Context, data: bytes) -> None:
-    if not ctx.args.output:
-        ctx.out.write(data.decode("utf-8"))
-        return
-    try:
-        write_private(Path(ctx.args.output), data)
-    except OSError as exc:
-        reason = os_reason(exc, ctx.messages)
-        raise ctx.fail("cannot_write", file=ctx.args.output, reason=reason) from None
-
-
 async def cmd_export(ctx: Context) -> int:
     from consultbot.domain.duty.ical import shifts_to_ical
 
@@ -160,11 +134,10 @@ async def cmd_export(ctx: Context) -> int:
         end += timedelta(days=1)
     shifts = await (await ctx.store()).shifts(ServiceId(service.id), start, end)
     if ctx.args.format == "ics":
-        stamp = datetime.now(UTC)
-        data = shifts_to_ical(shifts, service.name, {service.id: service.name}, stamp)
+        data = shifts_to_ical(shifts, service.name, {service.id: service.name}, datetime.now(UTC))
     else:
         data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
-    _emit(ctx, data)
+    ctx.write_output(data, "cannot_write")
     if not shifts:
         ctx.warn(ctx.messages.cli("no_shifts", service=service.id))
     return EXIT_OK

@@ -20,24 +20,12 @@ from consultbot.cli.context import EXIT_ERROR, Context, database_reason, os_reas
 from consultbot.domain.errors import ConfigError, ConsultbotError, StoreError
 from consultbot.domain.types import Dataset
 
-
-def _confirmation_flags(parser: argparse.ArgumentParser, *, roster: bool) -> None:
-    """--allow-shrink (every data set) and --allow-gaps (rosters): import what is held."""
-    if roster:
-        parser.add_argument(
-            "--allow-gaps",
-            action="store_true",
-            help="import even when it leaves new holes at level 1 within opening hours",
-        )
-    parser.add_argument(
-        "--allow-shrink",
-        action="store_true",
-        help="import even when it removes more than bot.shrink_guard_share of the active version",
-    )
+Handler = Callable[[Context], Awaitable[int]]
+_ALLOW_GAPS = "import even when it leaves new holes at level 1 within opening hours"
+_ALLOW_SHRINK = "import even when it removes more than bot.shrink_guard_share of the active version"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every verb."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c", "--config", help="config file (default config.toml, else config.example.toml)"
@@ -49,90 +37,84 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
+    def verb(
+        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        text: str,
+        handler: Handler | None = None,
+        **defaults: str,
+    ) -> argparse.ArgumentParser:
+        """A verb (or action) that takes -c/--config and runs `handler`."""
+        p = group.add_parser(name, parents=[common], help=text)
+        if handler is not None:
+            p.set_defaults(handler=handler, **defaults)
+        return p
+
     for dataset, file_help in (
         (Dataset.ROSTER, "roster files: CSV, XLSX or iCalendar"),
         (Dataset.CATALOGUE, "service catalogue (TOML)"),
         (Dataset.STAFF, "staff list (CSV or XLSX)"),
         (Dataset.DIRECTORY, "contact directory (CSV or XLSX)"),
     ):
-        p = verbs.add_parser(
-            dataset.value, help=f"{dataset.value}: check, import, rollback", parents=[common]
-        )
+        name = dataset.value
+        p = verb(verbs, name, f"{name}: check, import, rollback")
         actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
         many = dataset is Dataset.ROSTER
         for action, handler in (("check", data.cmd_check), ("import", data.cmd_import)):
-            a = actions.add_parser(action, parents=[common], help=f"{action} {file_help}")
+            a = verb(actions, action, f"{action} {file_help}", handler, dataset=name)
             a.add_argument("files", nargs="+" if many else 1, metavar="FILE", help=file_help)
-            a.set_defaults(handler=handler, dataset=dataset.value)
+            if action == "import" and many:
+                a.add_argument("--allow-gaps", action="store_true", help=_ALLOW_GAPS)
             if action == "import":
-                _confirmation_flags(a, roster=many)
-        r = actions.add_parser(
-            "rollback", parents=[common], help="make the previous version active again"
-        )
-        r.set_defaults(handler=data.cmd_rollback, dataset=dataset.value)
+                a.add_argument("--allow-shrink", action="store_true", help=_ALLOW_SHRINK)
+        text = "make the previous version active again"
+        verb(actions, "rollback", text, data.cmd_rollback, dataset=name)
         if many:
-            e = actions.add_parser("export", parents=[common], help="export a service's shifts")
+            e = verb(actions, "export", "export a service's shifts", duty.cmd_export)
             e.add_argument("service", metavar="SERVICE")
             e.add_argument("--format", choices=("ics", "csv"), default="ics")
             e.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
             e.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day included")
             e.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-            e.set_defaults(handler=duty.cmd_export)
 
-    w = verbs.add_parser("who", parents=[common], help="who is on duty for a service")
+    w = verb(verbs, "who", "who is on duty for a service", duty.cmd_who)
     w.add_argument("service", metavar="SERVICE")
     w.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="local time (default now)")
-    w.set_defaults(handler=duty.cmd_who)
-
-    r = verbs.add_parser("run", parents=[common], help="run the bot")
-    r.set_defaults(handler=operate.cmd_run)
-    h = verbs.add_parser("homeserver", parents=[common], help="start the embedded dev homeserver")
+    verb(verbs, "run", "run the bot", operate.cmd_run)
+    h = verb(verbs, "homeserver", "start the embedded dev homeserver", operate.cmd_homeserver)
     h.add_argument("--dir", metavar="DIR", help="data folder (default .local/synapse)")
     h.add_argument("--port", metavar="N", type=int, help="port on 127.0.0.1 (default 8008)")
-    h.set_defaults(handler=operate.cmd_homeserver)
-    b = verbs.add_parser(
-        "backup", parents=[common], help="a consistent copy of the database, also while running"
-    )
+    text = "a consistent copy of the database, also while running"
+    b = verb(verbs, "backup", text, operate.cmd_backup)
     b.add_argument("file", metavar="FILE", help="the copy to write (must not exist)")
-    b.set_defaults(handler=operate.cmd_backup)
-    ms = verbs.add_parser(
-        "migrate-store",
-        parents=[common],
-        help="copy a SQLite database into an empty PostgreSQL database, verified",
-    )
+    text = "copy a SQLite database into an empty PostgreSQL database, verified"
+    ms = verb(verbs, "migrate-store", text, operate.cmd_migrate_store)
     ms.add_argument("source", metavar="FROM", help="the SQLite file (read only, left as it is)")
     ms.add_argument("target", metavar="TO", help="postgresql://user@host:5432/db (empty)")
-    ms.set_defaults(handler=operate.cmd_migrate_store)
-    d = verbs.add_parser("dev", parents=[common], help="make run: homeserver, example data, bot")
-    d.set_defaults(handler=operate.cmd_dev)
-    dr = verbs.add_parser(
-        "doctor", parents=[common], help="preflight: one line per check, exit 1 on a failure"
-    )
-    dr.set_defaults(handler=operate.cmd_doctor)
-    m = verbs.add_parser("demo", parents=[common], help="scripted end-to-end demo conversation")
-    m.set_defaults(handler=operate.cmd_demo)
-    for verb, formats, handler, text in (
+    verb(verbs, "dev", "make run: homeserver, example data, bot", operate.cmd_dev)
+    text = "preflight: one line per check, exit 1 on a failure"
+    verb(verbs, "doctor", text, operate.cmd_doctor)
+    verb(verbs, "demo", "scripted end-to-end demo conversation", operate.cmd_demo)
+    for name, formats, handler, text in (
         ("stats", ("table", "csv", "json"), stats.cmd_stats, "follow-up statistics"),
         ("consults", ("csv", "json"), stats.cmd_consults, "one row per consult, metadata only"),
     ):
-        st = verbs.add_parser(verb, parents=[common], help=text)
+        st = verb(verbs, name, text, handler)
         st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (local)")
         st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, included")
         st.add_argument("--format", choices=formats, default=formats[0])
         st.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-        st.set_defaults(handler=handler)
     return parser
 
 
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """Entry point; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
     ctx = Context(args, out, err)
-    handler: Callable[[Context], Awaitable[int]] = args.handler
+    handler: Handler = args.handler
 
     async def run() -> int:
         try:

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,44 +35,17 @@ class MigrateError(ConsultbotError):
         self.params = params
 
 
-@dataclass(frozen=True)
-class TableCopy:
-    """One copied table: its rows and the checksum both sides agree on."""
-
-    name: str
-    rows: int
-    checksum: str
-
-
-@dataclass(frozen=True)
-class Copied:
-    """What migrate-store copied, verified."""
-
-    tables: list[TableCopy]
-
-    @property
-    def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
-
-    def count(self, table: str) -> int:
-        return next((t.rows for t in self.tables if t.name == table), 0)
-
-
+@dataclass
 class _Sum:
     """An order-independent checksum of rows: the sum of each row's SHA-256 (64 bits)."""
 
-    def __init__(self) -> None:
-        self.total = 0
-        self.rows = 0
+    total: int = 0
+    rows: int = 0
 
     def add(self, row: Sequence[Any]) -> None:
         digest = hashlib.sha256(repr(tuple(_plain(v) for v in row)).encode()).digest()
         self.total = (self.total + int.from_bytes(digest[:8], "big")) % (1 << 64)
         self.rows += 1
-
-    @property
-    def hex(self) -> str:
-        return f"{self.total:016x}"
 
 
 def _plain(value: Any) -> Any:
@@ -101,10 +74,6 @@ def _tables(db: sqlite3.Connection) -> list[str]:
     return ordered
 
 
-def _columns(db: sqlite3.Connection, table: str) -> list[str]:
-    return [str(r[1]) for r in db.execute(f'PRAGMA table_info("{table}")')]
-
-
 def target_rows(url: str) -> tuple[str, int] | None:
     """The first table of the target that holds rows (and how many), or None when empty.
     Another program's tables count as not empty."""
@@ -118,9 +87,7 @@ def target_rows(url: str) -> tuple[str, int] | None:
         ]
         if tables and "schema_version" not in tables:
             return tables[0], -1
-        for table in tables:
-            if table == "schema_version":
-                continue
+        for table in (t for t in tables if t != "schema_version"):
             query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
             row = conn.execute(query).fetchone()
             if row and row[0]:
@@ -128,22 +95,24 @@ def target_rows(url: str) -> tuple[str, int] | None:
     return None
 
 
-def _copy(source: Path, url: str) -> Copied:
+def _copy(source: Path, url: str) -> dict[str, int]:
     """Copy every table of the (migrated) SQLite file `source` into the migrated, empty
-    PostgreSQL database at `url`, in one transaction that commits only when verified."""
-    copied: list[TableCopy] = []
+    PostgreSQL database at `url`, in one transaction that commits only when verified.
+    Returns the rows copied per table."""
+    copied: dict[str, int] = {}
     with (
         sqlite3.connect(f"file:{source}?mode=ro", uri=True) as lite,
         psycopg.connect(url, connect_timeout=10) as conn,  # one transaction
     ):
         for table in _tables(lite):
-            columns = _columns(lite, table)
+            columns = [str(r[1]) for r in lite.execute(f'PRAGMA table_info("{table}")')]
             names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+            quoted = ", ".join(f'"{c}"' for c in columns)
             want = _Sum()
             with conn.cursor() as cursor:
                 copy_in = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), names)
                 with cursor.copy(copy_in) as copy:
-                    for row in _rows(lite, table, columns):
+                    for row in lite.execute(f'SELECT {quoted} FROM "{table}"'):
                         want.add(row)
                         copy.write_row(row)
             got = _Sum()
@@ -152,21 +121,16 @@ def _copy(source: Path, url: str) -> Copied:
                 cursor.execute(query)
                 for row in cursor:
                     got.add(row)
-            if (got.rows, got.hex) != (want.rows, want.hex):
+            if got != want:
                 raise StoreError(
                     redact(url),
                     f"{table}: the copy differs ({got.rows} rows read back, {want.rows}"
                     " copied); nothing was stored",
                 )
             _reset_identity(conn, table)
-            copied.append(TableCopy(table, want.rows, want.hex))
+            copied[table] = want.rows
     lite.close()
-    return Copied(copied)
-
-
-def _rows(db: sqlite3.Connection, table: str, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    yield from db.execute(f'SELECT {quoted} FROM "{table}"')
+    return copied
 
 
 def _reset_identity(conn: psycopg.Connection[Any], table: str) -> None:
@@ -185,9 +149,10 @@ def _reset_identity(conn: psycopg.Connection[Any], table: str) -> None:
         )
 
 
-async def migrate_store(source: Path, url: str) -> Copied:
-    """Copy the SQLite database `source` into the empty PostgreSQL database `url`, verified.
-    Raises MigrateError or StoreError (nothing changed) when it cannot."""
+async def migrate_store(source: Path, url: str) -> dict[str, int]:
+    """Copy the SQLite database `source` into the empty PostgreSQL database `url`, verified;
+    the rows copied per table. Raises MigrateError or StoreError (nothing changed) when it
+    cannot."""
     if not url.startswith(("postgresql://", "postgres://")):
         raise MigrateError("migrate_not_postgres", target=url)
     if not await asyncio.to_thread(source.is_file):

@@ -1,5 +1,4 @@
-"""Verbs that run or look after the bot: `run`, `dev`, `homeserver`, `demo`, `doctor`,
-`backup` and `migrate-store`."""
+"""Verbs that run or look after the bot and its database (run, dev, doctor, backup, …)."""
 
 from __future__ import annotations
 
@@ -33,17 +32,9 @@ async def cmd_homeserver(ctx: Context) -> int:
     port = ctx.args.port or 8008
     async with EmbeddedHomeserver(data_dir=data, port=port, fast_passwords=True) as server:
         await devtools.provision(server, config, devtools.example_users())
-        ctx.print(
-            ctx.messages.cli(
-                "homeserver_ready",
-                url=server.url,
-                data=str(data),
-                password=devtools.DEMO_PASSWORD,
-                server=server.server_name,
-                admin_password=devtools.ADMIN[1],
-            )
-        )
-        await devtools.wait_forever()
+        where = {"url": server.url, "data": str(data), "server": server.server_name}
+        ctx.print(ctx.messages.cli("homeserver_ready", **where, **devtools.PASSWORDS))
+        await asyncio.Event().wait()  # until Ctrl-C
     return EXIT_OK
 
 
@@ -74,16 +65,9 @@ async def cmd_dev(ctx: Context) -> int:
     async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
         await _load_examples(ctx)
         await ctx.close()
-        ctx.print(
-            ctx.messages.cli(
-                "dev_ready",
-                url=config.matrix.homeserver,
-                server=server.server_name if server else config.matrix.user_id.split(":", 1)[1],
-                password=devtools.DEMO_PASSWORD,
-                admin_password=devtools.ADMIN[1],
-                bot=config.matrix.user_id,
-            )
-        )
+        name = server.server_name if server else config.matrix.user_id.split(":", 1)[1]
+        where = {"url": config.matrix.homeserver, "server": name, "bot": config.matrix.user_id}
+        ctx.print(ctx.messages.cli("dev_ready", **where, **devtools.PASSWORDS))
         await app.run(config)
     return EXIT_OK
 
@@ -141,10 +125,10 @@ async def cmd_migrate_store(ctx: Context) -> int:
             "migrate_done",
             source=source,
             target=redact(ctx.args.target),
-            rows=copied.rows,
-            tables=len(copied.tables),
-            consults=copied.count("consult"),
-            events=copied.count("consult_event"),
+            rows=sum(copied.values()),
+            tables=len(copied),
+            consults=copied.get("consult", 0),
+            events=copied.get("consult_event", 0),
         )
     )
     return EXIT_OK

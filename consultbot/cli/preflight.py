@@ -1,5 +1,4 @@
-"""The preflight check's result and the pure parts of `consultbot doctor`: the line printed
-for a check, the exit code, the clock skew from a `Date` header, the rate-limit answer."""
+"""The preflight check's result and the parts of `consultbot doctor` that need no network."""
 
 from __future__ import annotations
 
@@ -16,8 +15,6 @@ ADMIN_TOKEN_ENV = "CONSULTBOT_SYNAPSE_ADMIN_TOKEN"
 
 
 class Level(StrEnum):
-    """How a check came out."""
-
     OK = "ok"
     WARNING = "warning"
     FAILED = "failed"
@@ -66,9 +63,8 @@ def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
     """From the answer of GET /_synapse/admin/v1/users/<user>/override_ratelimit."""
     fix = f"POST /_synapse/admin/v1/users/{user}/override_ratelimit"
     if status != 200:
-        return Check(
-            "rate_limits", Level.WARNING, "rate_unknown", {"call": fix, "env": ADMIN_TOKEN_ENV}
-        )
+        params = {"call": fix, "env": ADMIN_TOKEN_ENV}
+        return Check("rate_limits", Level.WARNING, "rate_unknown", params)
     if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
         return Check("rate_limits", Level.OK, "rate_exempt")
     return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-from consultbot.cli.context import EXIT_OK, CliError, Context, write_private
+from consultbot.cli.context import EXIT_OK, CliError, Context
 
 
 def _period(ctx: Context) -> tuple[date, date]:
@@ -25,24 +24,18 @@ def _period(ctx: Context) -> tuple[date, date]:
     return start, end
 
 
-def _write(ctx: Context, text: str) -> None:
-    if ctx.args.output:
-        write_private(Path(ctx.args.output), text.encode("utf-8"))
-    else:
-        ctx.out.write(text)
-
-
 async def cmd_stats(ctx: Context) -> int:
     from consultbot.text import report
 
     start, end = _period(ctx)
     result = await report.period_report(await ctx.store(), start, end, ctx.tz)
     if ctx.args.format == "json":
-        _write(ctx, report.stats_json(result))
+        text = report.as_json(result)
     elif ctx.args.format == "csv":
-        _write(ctx, report.stats_csv(result, ctx.messages))
+        text = report.stats_csv(result, ctx.messages)
     else:
-        _write(ctx, report.stats_table(result, ctx.messages))
+        text = report.stats_table(result, ctx.messages)
+    ctx.write_output(text.encode("utf-8"))
     return EXIT_OK
 
 
@@ -53,8 +46,6 @@ async def cmd_consults(ctx: Context) -> int:
     low, high = report.local_bounds(start, end, ctx.tz)
     rows = await (await ctx.store()).consult_summaries(low, high)
     records = report.consult_records(rows, ctx.tz)
-    if ctx.args.format == "json":
-        _write(ctx, report.consults_json(records))
-    else:
-        _write(ctx, report.consults_csv(records))
+    text = report.as_json(records) if ctx.args.format == "json" else report.consults_csv(records)
+    ctx.write_output(text.encode("utf-8"))
     return EXIT_OK

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TextIO
 from consultbot.adapters.sql.stores import open_store
 from consultbot.app import running_bot, setup_logging
 from consultbot.config import Config, TrackConfig
+from consultbot.devkit import free_port
 from consultbot.devkit.devtools import DEMO_PASSWORD, provision
 from consultbot.devkit.matrix_user import MatrixUser, Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
@@ -42,13 +43,6 @@ PEOPLE = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _fresh_folder() -> Path:
     """Every demo starts from nothing: its server, database and clients are its own."""
     folder = Path(".local/demo").resolve()
@@ -59,10 +53,7 @@ def _fresh_folder() -> Path:
 
 def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
     """The config with the demo's own server, database and store, and a short timeout."""
-    tracks = dict(config.tracks)
-    tracks[Track.HALVAKUT] = TrackConfig(
-        hours=Hours.parse("always"), ack_timeout_seconds=ACK_TIMEOUT
-    )
+    always = TrackConfig(hours=Hours.parse("always"), ack_timeout_seconds=ACK_TIMEOUT)
     return replace(
         config,
         matrix=replace(
@@ -72,7 +63,7 @@ def demo_config(config: Config, folder: Path, homeserver: str) -> Config:
             pickle_key=config.matrix.pickle_key or "demo",
         ),
         bot=replace(config.bot, database=folder / "demo.db"),
-        tracks=tracks,
+        tracks={**config.tracks, Track.HALVAKUT: always},
     )
 
 
@@ -133,12 +124,11 @@ async def main(config: Config, out: TextIO) -> int:
     folder = _fresh_folder()
     setup_logging(logging.WARNING)
     logging.getLogger("nio").setLevel(logging.CRITICAL)
-    port = _free_port()
+    port = free_port()
     log = Transcript(out)
     log.say("demo", f"startar Matrix-server på 127.0.0.1:{port} / starting a homeserver")
-    async with EmbeddedHomeserver(
-        data_dir=folder / "synapse", port=port, fast_passwords=True
-    ) as server:
+    server = EmbeddedHomeserver(data_dir=folder / "synapse", port=port, fast_passwords=True)
+    async with server:
         await run_demo(config, server, folder, log)
     return 0
 
@@ -171,48 +161,40 @@ async def _conversation(config: Config, users: dict[str, MatrixUser], log: Trans
     level1 = users["@kardiolog1:localhost"]
     level2 = users["@kardiolog2:localhost"]
     bot = config.matrix.user_id
+
+    async def shown(viewer: MatrixUser, seconds: float, match: Callable[[Seen], bool]) -> Seen:
+        return log.show(viewer, await viewer.wait_for(match, seconds))
+
+    def page_in(room: str) -> Callable[[Seen], bool]:
+        return lambda s: s.room == room and s.kind == "message" and s.msgtype == "m.text"
+
     log.say("demo", "VC-läkaren öppnar ett krypterat direktmeddelande med boten")
     dm = await doctor.create_dm(bot)
     text = f"!konsult kardiologi {QUESTION}"
     log.say(PEOPLE[doctor.user_id], text)
     await doctor.send_text(dm, text)
-    log.show(
-        doctor,
-        await doctor.wait_for(lambda s: s.room == dm and s.sender == bot and "K-" in s.body, 60),
-    )
+    await shown(doctor, 60, lambda s: s.room == dm and s.sender == bot and "K-" in s.body)
 
     invite = await level1.wait_for(lambda s: s.kind == "invite", 60)
+    room = invite.room
     log.say(PEOPLE[level1.user_id], "får en inbjudan till konsultrummet / is invited")
-    await doctor.wait_for(lambda s: s.kind == "invite" and s.room == invite.room, 60)
-    await doctor.join(invite.room)
-    await level1.join(invite.room)
-    page = await level1.wait_for(
-        lambda s: s.room == invite.room and s.kind == "message" and s.msgtype == "m.text", 60
-    )
-    log.show(level1, page)
+    await doctor.wait_for(lambda s: s.kind == "invite" and s.room == room, 60)
+    await doctor.join(room)
+    await level1.join(room)
+    await shown(level1, 60, page_in(room))
     log.say("demo", f"Karin svarar inte; efter {ACK_TIMEOUT} s söker boten bakjouren")
 
     invite2 = await level2.wait_for(
-        lambda s: s.kind == "invite" and s.room == invite.room, ACK_TIMEOUT + 60
+        lambda s: s.kind == "invite" and s.room == room, ACK_TIMEOUT + 60
     )
-    log.show(
-        doctor,
-        await doctor.wait_for(lambda s: s.room == invite.room and "nivå 2" in s.body.lower(), 30),
-    )
+    await shown(doctor, 30, lambda s: s.room == room and "nivå 2" in s.body.lower())
     await level2.join(invite2.room)
-    page2 = await level2.wait_for(
-        lambda s: s.room == invite.room and s.kind == "message" and s.msgtype == "m.text", 60
-    )
-    log.show(level2, page2)
+    page2 = await shown(level2, 60, page_in(room))
     log.say(PEOPLE[level2.user_id], "reagerar med ✅ / reacts ✅")
-    await level2.react(invite.room, page2.event_id, "✅")
-    log.show(
-        doctor, await doctor.wait_for(lambda s: s.room == invite.room and "kvitterat" in s.body, 30)
-    )
+    await level2.react(room, page2.event_id, "✅")
+    await shown(doctor, 30, lambda s: s.room == room and "kvitterat" in s.body)
     log.say(PEOPLE[level2.user_id], "!avsluta råd")
-    await level2.send_text(invite.room, "!avsluta råd")
-    log.show(
-        doctor, await doctor.wait_for(lambda s: s.room == invite.room and "avslutad" in s.body, 30)
-    )
-    log.show(doctor, await doctor.wait_for(lambda s: s.room == dm and "avslutad" in s.body, 30))
+    await level2.send_text(room, "!avsluta råd")
+    await shown(doctor, 30, lambda s: s.room == room and "avslutad" in s.body)
+    await shown(doctor, 30, lambda s: s.room == dm and "avslutad" in s.body)
     await asyncio.sleep(0)

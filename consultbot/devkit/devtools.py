@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import io
@@ -20,14 +19,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import aiohttp
+
 from consultbot.config import Config
-from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.devkit.synapse import EmbeddedHomeserver, answers
 from consultbot.resources import example_data_dir
 
 log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "demo-password"
 ADMIN = ("admin", "admin-password")
+PASSWORDS = {"password": DEMO_PASSWORD, "admin_password": ADMIN[1]}  # as the ready texts say
 BOT_DISPLAY_NAME = "Konsultbot (Chatbot)"
 
 
@@ -38,8 +40,7 @@ def example_users(data_dir: Path | None = None) -> list[tuple[str, str]]:
     for name in ("staff.csv", "roster-example.csv"):
         with (folder / name).open(encoding="utf-8-sig", newline="") as handle:
             for row in csv.DictReader(handle):
-                user = (row.get("matrix_id") or "").strip()
-                if user:
+                if user := (row.get("matrix_id") or "").strip():
                     people.setdefault(user, (row.get("name") or "").strip())
     return sorted(people.items())
 
@@ -51,9 +52,7 @@ def shifted_roster(text: str, today: date) -> str:
         return text
     starts = [datetime.fromisoformat(r["start"]).date() for r in rows]
     first, last = min(starts), max(starts)
-    weeks = 0
-    if not first <= today <= last:
-        weeks = ((today - first).days // 7) - 1
+    weeks = 0 if first <= today <= last else (today - first).days // 7 - 1
     delta = timedelta(weeks=weeks)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
@@ -66,36 +65,13 @@ def shifted_roster(text: str, today: date) -> str:
     return out.getvalue()
 
 
-def is_local(url: str) -> bool:
-    """True for a homeserver URL on this machine."""
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-
-
-async def answers(url: str) -> bool:
-    """True when a Matrix homeserver answers at `url`."""
-    import aiohttp
-
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(
-                f"{url}/_matrix/client/versions", timeout=aiohttp.ClientTimeout(total=2)
-            ) as r,
-        ):
-            return r.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
 async def provision(
     server: EmbeddedHomeserver, config: Config, users: Iterable[tuple[str, str]]
 ) -> None:
     """Register the bot, the admin and demo users; exempt the bot from rate limits."""
     bot_localpart = config.matrix.user_id.split(":", 1)[0][1:]
     await server.register_user(bot_localpart, config.matrix.password, displayname=BOT_DISPLAY_NAME)
-    admin_id = await server.register_user(
-        ADMIN[0], ADMIN[1], admin=True, displayname="Regional Admin"
-    )
+    admin_id = await server.register_user(*ADMIN, admin=True, displayname="Regional Admin")
     for user, name in users:
         localpart = user.split(":", 1)[0][1:]
         if user.endswith(f":{server.server_name}") and user != admin_id:
@@ -106,19 +82,18 @@ async def provision(
 
 @asynccontextmanager
 async def dev_homeserver(
-    config: Config, data_dir: Path, port: int | None = None
+    config: Config, data_dir: Path
 ) -> AsyncIterator[EmbeddedHomeserver | None]:
     """The embedded Synapse, provisioned; None when the config names one that already runs."""
     url = config.matrix.homeserver
-    if await answers(url) or not is_local(url):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        running = await answers(session, url)
+    parsed = urlparse(url)
+    if running or (parsed.hostname or "") not in ("127.0.0.1", "localhost", "::1"):
         log.info("using the homeserver at %s", url)
         yield None
         return
-    server = EmbeddedHomeserver(
-        data_dir=data_dir,
-        port=port or (urlparse(url).port or 8008),
-        fast_passwords=True,
-    )
+    server = EmbeddedHomeserver(data_dir=data_dir, port=parsed.port or 8008, fast_passwords=True)
     await server.start()
     try:
         await provision(server, config, example_users())
@@ -126,8 +101,3 @@ async def dev_homeserver(
     finally:
         with contextlib.suppress(Exception):
             await server.stop()
-
-
-async def wait_forever() -> None:
-    """Until cancelled (Ctrl-C)."""
-    await asyncio.Event().wait()

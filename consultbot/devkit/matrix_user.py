@@ -66,6 +66,16 @@ class Seen:
     source: dict[str, Any] = field(default_factory=dict)
 
 
+# What an encrypted event may turn out to be, once decrypted.
+_DECRYPTED = (
+    RoomMessageText,
+    RoomMessageNotice,
+    ReactionEvent,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+)
+
+
 class _UserClient(AsyncClient):  # type: ignore[misc]
     """nio's client, with a key query that is a no-op when nothing is left to query.
 
@@ -91,9 +101,7 @@ class MatrixUser:
             user_id,
             store_path=str(store),
             config=AsyncClientConfig(
-                encryption_enabled=True,
-                store_sync_tokens=True,
-                max_timeout_retry_wait_time=1.0,
+                encryption_enabled=True, store_sync_tokens=True, max_timeout_retry_wait_time=1.0
             ),
         )
         self.seen: list[Seen] = []
@@ -110,17 +118,7 @@ class MatrixUser:
         if self.client.should_upload_keys:
             await self.client.keys_upload()
         self.client.add_event_callback(
-            self._on_event,
-            (
-                RoomMessageText,
-                RoomMessageNotice,
-                ReactionEvent,
-                MegolmEvent,
-                RoomMessageFile,
-                RoomMessageImage,
-                RoomEncryptedFile,
-                RoomEncryptedImage,
-            ),
+            self._on_event, (*_DECRYPTED, MegolmEvent, RoomMessageFile, RoomMessageImage)
         )
         self.client.add_event_callback(self._on_invite, (InviteMemberEvent,))
         self.client.add_event_callback(
@@ -129,7 +127,7 @@ class MatrixUser:
         self.client.add_response_callback(self._on_sync, SyncResponse)
         self.client.add_to_device_callback(self._on_to_device, (ToDeviceEvent,))
         # Device keys change what a waiter may be waiting for (whom a room key can reach).
-        self.client.add_response_callback(self._on_keys, KeysQueryResponse)
+        self.client.add_response_callback(self._notify, KeysQueryResponse)
         # A busy room (a bot catching up after a restart) may get more than the homeserver's
         # default ten events between two syncs; a limited timeline would skip the rest.
         self._task = asyncio.create_task(
@@ -149,7 +147,6 @@ class MatrixUser:
         return task.exception() or RuntimeError("sync loop ended")
 
     async def close(self) -> None:
-        """Stop syncing and close the connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -159,8 +156,7 @@ class MatrixUser:
     async def _on_sync(self, response: Any) -> None:
         self._first_sync.set()
         await self._decrypt_again()
-        async with self._changed:
-            self._changed.notify_all()
+        await self._notify()
 
     async def _on_to_device(self, event: Any) -> None:
         # A room key that arrived ("room_key", its session in `key`), or an Olm-encrypted
@@ -172,14 +168,13 @@ class MatrixUser:
         elif isinstance(event, EncryptedToDeviceEvent):
             await self._record(Seen(kind="olm_undecryptable", room="", sender=event.sender))
 
-    async def _on_keys(self, response: Any) -> None:
+    async def _notify(self, *_: Any) -> None:
         async with self._changed:
             self._changed.notify_all()
 
     async def _record(self, seen: Seen) -> None:
         self.seen.append(seen)
-        async with self._changed:
-            self._changed.notify_all()
+        await self._notify()
 
     async def _decrypt_again(self) -> None:
         """Events that came before their room key: decrypt those whose key is here now."""
@@ -189,20 +184,12 @@ class MatrixUser:
             except EncryptionError:
                 continue  # the key has not arrived yet
             self._undecrypted.remove((room, event))
-            if isinstance(
-                decrypted,
-                RoomMessageText
-                | RoomMessageNotice
-                | ReactionEvent
-                | RoomEncryptedFile
-                | RoomEncryptedImage,
-            ):
+            if isinstance(decrypted, _DECRYPTED):
                 await self._on_event(room, decrypted)
 
     async def _record_event(self, kind: str, room: MatrixRoom, event: Any, **more: Any) -> None:
-        await self._record(
-            Seen(kind=kind, room=room.room_id, sender=event.sender, event_id=event.event_id, **more)
-        )
+        fields = {"sender": event.sender, "event_id": event.event_id, **more}
+        await self._record(Seen(kind=kind, room=room.room_id, **fields))
 
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:
         source = getattr(event, "source", {}) or {}
@@ -212,14 +199,8 @@ class MatrixUser:
             self._undecrypted.append((room, event))
             await self._record_event("undecryptable", room, event, key=event.session_id)
         elif isinstance(event, ReactionEvent):
-            await self._record_event(
-                "reaction",
-                room,
-                event,
-                key=event.key,
-                reacts_to=event.reacts_to,
-                encrypted=encrypted,
-            )
+            more = {"key": event.key, "reacts_to": event.reacts_to}
+            await self._record_event("reaction", room, event, encrypted=encrypted, **more)
         else:
             await self._record_event(
                 "message",
@@ -241,14 +222,7 @@ class MatrixUser:
             source = event.source if isinstance(event.source, dict) else {}
             await self._record_event("event", room, event, msgtype=event.type, source=source)
         elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "join"):
-            await self._record(
-                Seen(
-                    kind=event.membership,
-                    room=room.room_id,
-                    sender=event.state_key,
-                    event_id=event.event_id,
-                )
-            )
+            await self._record_event(event.membership, room, event, sender=event.state_key)
 
     async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
         if event.state_key == self.user_id and event.membership == "invite":
@@ -257,11 +231,9 @@ class MatrixUser:
     async def wait_for(self, predicate: Callable[[Seen], bool], seconds: float = 30.0) -> Seen:
         """The first thing seen (so far or from now on) that matches; TimeoutError otherwise."""
         async with asyncio.timeout(seconds), self._changed:
-            while True:
-                for seen in self.seen:
-                    if predicate(seen):
-                        return seen
-                await self._changed.wait()
+            found = await self._changed.wait_for(lambda: next(filter(predicate, self.seen), None))
+        assert found is not None  # wait_for returns once the condition holds
+        return found
 
     async def wait_until(self, condition: Callable[[], bool], seconds: float = 30.0) -> None:
         """Wait, re-checking after every sync, until `condition()` holds."""
@@ -275,23 +247,18 @@ class MatrixUser:
 
     async def create_dm(self, other: str, *, wait: bool = True) -> str:
         """An encrypted direct chat with `other`; returns once they have joined (if `wait`)."""
+        megolm = {"algorithm": "m.megolm.v1.aes-sha2"}
         response = await self.client.room_create(
             is_direct=True,
             preset=RoomPreset.trusted_private_chat,
             invite=[other],
-            initial_state=[
-                {
-                    "type": "m.room.encryption",
-                    "state_key": "",
-                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-                }
-            ],
+            initial_state=[{"type": "m.room.encryption", "state_key": "", "content": megolm}],
         )
         if not isinstance(response, RoomCreateResponse):
             raise RuntimeError(f"could not create a DM: {response}")
-        room = response.room_id
+        room = str(response.room_id)
         if not wait:
-            return str(room)
+            return room
         await self.wait_until(
             lambda: (
                 room in self.client.rooms
@@ -299,7 +266,7 @@ class MatrixUser:
                 and other not in self.client.rooms[room].invited_users
             )
         )
-        return str(room)
+        return room
 
     async def send_text(self, room: str, body: str) -> str:
         """Send an (encrypted) m.text; returns its event id."""

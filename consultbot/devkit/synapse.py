@@ -16,17 +16,16 @@ import hmac
 import logging
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 from urllib.parse import quote
 
 import aiohttp
 
 from consultbot.devkit.synapse_config import (
+    SYNAPSE,
     HomeserverError,
     SynapseSettings,
     generate_config,
@@ -43,6 +42,14 @@ _STOP_GRACE_SECONDS = 10.0
 _POLL_INTERVAL_SECONDS = 0.1
 _LOG_TAIL_LINES = 40
 _START_MARKER = "--- consultbot: starting Synapse"
+
+
+async def answers(session: aiohttp.ClientSession, url: str) -> bool:
+    """True when a Matrix homeserver answers at `url`."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with session.get(f"{url}/_matrix/client/versions") as response:
+            return response.status == 200
+    return False
 
 
 class EmbeddedHomeserver:
@@ -79,51 +86,21 @@ class EmbeddedHomeserver:
         self._start_timeout = start_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._log_handle: IO[bytes] | None = None
-
-    # -- properties -------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL of the client-server API, e.g. ``http://127.0.0.1:8008``."""
-        return f"http://127.0.0.1:{self._settings.port}"
-
-    @property
-    def server_name(self) -> str:
-        """The Matrix server name (the part after the colon in user ids)."""
-        return self._settings.server_name
-
-    @property
-    def data_dir(self) -> Path:
-        """Directory holding the config, SQLite database, media and logs."""
-        return self._settings.data_dir
-
-    @property
-    def config_path(self) -> Path:
-        """Path of the generated ``homeserver.yaml``."""
-        return self._settings.config_path
-
-    @property
-    def log_path(self) -> Path:
-        """File receiving Synapse's stdout, stderr and WARNING-level log."""
-        return self._settings.data_dir / LOG_FILE
+        self.url = f"http://127.0.0.1:{port}"  # the client-server API
+        self.server_name = server_name  # the part after the colon in user ids
+        self.data_dir = self._settings.data_dir  # config, SQLite database, media and logs
+        self.config_path = self._settings.config_path  # the generated homeserver.yaml
+        self.log_path = self.data_dir / LOG_FILE  # Synapse's stdout, stderr, WARNING-level log
 
     @property
     def running(self) -> bool:
-        """Whether the Synapse child process is alive."""
         return self._process is not None and self._process.returncode is None
-
-    # -- lifecycle --------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
     async def start(self) -> None:
@@ -134,7 +111,7 @@ class EmbeddedHomeserver:
         """
         if self.running:
             return
-        self._settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
         if not self.config_path.exists():
             await generate_config(self._settings)
@@ -147,12 +124,10 @@ class EmbeddedHomeserver:
         started = time.monotonic()
         try:
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "synapse.app.homeserver",
+                *SYNAPSE,
                 "-c",
                 str(self.config_path),
-                cwd=self._settings.data_dir,
+                cwd=self.data_dir,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=log_handle,
@@ -160,14 +135,14 @@ class EmbeddedHomeserver:
                 # then stops Synapse in order (after the bot has finished).
                 start_new_session=True,
             )
-            (self._settings.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
+            (self.data_dir / PID_FILE).write_text(f"{self._process.pid}\n")
             await self._wait_until_ready()
         except BaseException:
             await self.stop()
             raise
         logger.info(
             "Synapse for %s is up at %s after %.1f s",
-            self._settings.server_name,
+            self.server_name,
             self.url,
             time.monotonic() - started,
         )
@@ -206,28 +181,21 @@ class EmbeddedHomeserver:
             if self._log_handle is not None:
                 self._log_handle.close()
                 self._log_handle = None
-            (self._settings.data_dir / PID_FILE).unlink(missing_ok=True)
+            (self.data_dir / PID_FILE).unlink(missing_ok=True)
 
     async def restart(self) -> None:
         """Stop and start again on the same data (users, rooms and keys survive)."""
         await self.stop()
         await self.start()
 
-    # -- admin helpers ----------------------------------------------------------------
-
     def user_id(self, localpart_or_user_id: str) -> str:
         """Full user id for a localpart (a full ``@user:server`` id is returned as is)."""
         if localpart_or_user_id.startswith("@"):
             return localpart_or_user_id
-        return f"@{localpart_or_user_id}:{self._settings.server_name}"
+        return f"@{localpart_or_user_id}:{self.server_name}"
 
     async def register_user(
-        self,
-        localpart: str,
-        password: str,
-        *,
-        admin: bool = False,
-        displayname: str | None = None,
+        self, localpart: str, password: str, *, admin: bool = False, displayname: str | None = None
     ) -> str:
         """Register a user with the shared-secret admin API and return the user id.
 
@@ -292,8 +260,6 @@ class EmbeddedHomeserver:
                 f"exempting {user_id} from rate limits failed: HTTP {status} {body}"
             )
 
-    # -- internals --------------------------------------------------------------------
-
     def _check_port_free(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             # Same option Synapse (Twisted) sets, so a port in TIME_WAIT counts as free.
@@ -309,7 +275,7 @@ class EmbeddedHomeserver:
         stale = self._stale_synapse_pid()
         if stale is not None:
             message += (
-                f"; it is a Synapse already running on {self._settings.data_dir} (pid {stale}), "
+                f"; it is a Synapse already running on {self.data_dir} (pid {stale}), "
                 f"perhaps left over from an earlier run: stop it with `kill {stale}`"
             )
         else:
@@ -318,7 +284,7 @@ class EmbeddedHomeserver:
 
     def _stale_synapse_pid(self) -> int | None:
         try:
-            pid = int((self._settings.data_dir / PID_FILE).read_text().strip())
+            pid = int((self.data_dir / PID_FILE).read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
             return None
@@ -328,18 +294,15 @@ class EmbeddedHomeserver:
         assert self._process is not None
         process = self._process
         deadline = time.monotonic() + self._start_timeout
-        timeout = aiohttp.ClientTimeout(total=2)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while True:
                 if process.returncode is not None:
                     raise HomeserverError(
                         f"Synapse exited with code {process.returncode} while starting; "
                         f"end of {self.log_path}:\n{self._log_tail()}"
                     )
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(f"{self.url}/_matrix/client/versions") as response:
-                        if response.status == 200:
-                            return
+                if await answers(session, self.url):
+                    return
                 if time.monotonic() > deadline:
                     raise HomeserverError(
                         f"Synapse did not answer on {self.url} within {self._start_timeout:g}"

@@ -1,5 +1,4 @@
-"""The configuration of the embedded Synapse (devkit/synapse.py): generating homeserver.yaml,
-rewriting the settings a local set-up needs, the loopback federation certificate."""
+"""The homeserver.yaml of the embedded Synapse (devkit/synapse.py), made for a local set-up."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "homeserver.yaml"
 LOG_CONFIG_FILE = "log.config"
 DATABASE_FILE = "homeserver.db"
+SYNAPSE = (sys.executable, "-m", "synapse.app.homeserver")
 
 # Rate limits high enough that a test suite creating many users, rooms and messages in a
 # burst never hits them; production keeps Synapse's defaults.
@@ -82,7 +82,6 @@ class SynapseSettings:
 
     @property
     def config_path(self) -> Path:
-        """The homeserver.yaml in the data directory."""
         return self.data_dir / CONFIG_FILE
 
 
@@ -90,9 +89,7 @@ async def generate_config(settings: SynapseSettings) -> None:
     """Let Synapse write a new homeserver.yaml (secrets, signing key) for the server name."""
     logger.info("Generating Synapse config in %s", settings.data_dir)
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "synapse.app.homeserver",
+        *SYNAPSE,
         "--server-name",
         settings.server_name,
         "--config-path",

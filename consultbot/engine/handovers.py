@@ -28,9 +28,11 @@ from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_to_dict, direct_key
 from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
+    AdminLog,
+    BotState,
     Clock,
-    ConsultStore,
-    DataStore,
+    DataSets,
+    Handovers,
     IncomingMessage,
     OutboxKind,
     Outgoing,
@@ -54,16 +56,20 @@ class HandoverDesk:
         self,
         *,
         config: Config,
-        data: DataStore,
-        consults: ConsultStore,
+        handovers: Handovers,
+        datasets: DataSets,
+        admin_log: AdminLog,
+        bot_state: BotState,
         timers: Timers,
         clock: Clock,
         renderer: ConsultRenderer,
         stepper: Stepper,
     ) -> None:
         self.config = config
-        self.data = data
-        self.consults = consults
+        self.handovers = handovers
+        self.datasets = datasets
+        self.admin_log = admin_log
+        self.bot_state = bot_state
         self.timers = timers
         self.clock = clock
         self._renderer = renderer
@@ -75,28 +81,24 @@ class HandoverDesk:
 
     async def start(self) -> None:
         """Rebuild the answer deadlines of the offers still open."""
-        for handover in await self.data.handovers(HandoverState.OFFERED):
+        for handover in await self.handovers.handovers(HandoverState.OFFERED):
             self._schedule(handover)
 
     def _schedule(self, handover: Handover) -> None:
         if handover.answer_by is None:
             return
-        handover_id = handover.id
         self.timers.schedule(
-            timer_key(handover_id), handover.answer_by, lambda: self.on_timer(handover_id)
+            timer_key(handover.id), handover.answer_by, lambda: self.on_timer(handover.id)
         )
 
     async def on_timer(self, handover_id: int) -> None:
         """An offer's deadline: if still unanswered, it lapses and both are told."""
         try:
-            offered = [
-                h for h in await self.data.handovers(HandoverState.OFFERED) if h.id == handover_id
-            ]
-            if not offered:
+            offered = await self.handovers.handovers(HandoverState.OFFERED)
+            first = next((h for h in offered if h.id == handover_id), None)
+            if first is None:
                 return
-            now = self.clock.now()
-            first = offered[0]
-            if first.answer_by is not None and now < first.answer_by:
+            if first.answer_by is not None and self.clock.now() < first.answer_by:
                 self._schedule(first)
                 return
             await self._decide(first.taker, HandoverState.LAPSED, handled=None, only=first)
@@ -108,11 +110,10 @@ class HandoverDesk:
     async def offer(self, message: IncomingMessage, command: HandOver, language: str) -> None:
         """`!lämna @USER [HH:MM]`, or an admin's `!lämna @FROM @TO [HH:MM]`."""
         room, event, sender = message.room, message.event_id, message.sender
-        stored = [h for h in await self.data.handovers() if h.source_event == event]
+        stored = [h for h in await self.handovers.handovers() if h.source_event == event]
         if stored:
             # Stored, but the crash came before its messages were: announce it now, once.
-            giver_name = await self._name(stored[0].giver)
-            await self._announce(stored, giver_name, room, event, language)
+            await self._announce(stored, await self._name(stored[0].giver))
             return
         written = command.users or tuple(
             u for u in message.mentions if u != self.config.matrix.user_id
@@ -124,7 +125,7 @@ class HandoverDesk:
 
         if len(users) == 2:
             if sender not in self.config.bot.admins:
-                await self.data.record_admin_action(
+                await self.admin_log.record_admin_action(
                     actor=sender, action="handover", allowed=False, detail="", now=self.clock.now()
                 )
                 await refuse("admin_only")
@@ -142,7 +143,9 @@ class HandoverDesk:
         if taker == giver:
             await refuse("self")
             return
-        pending = [h for h in await self.data.handovers(HandoverState.OFFERED) if h.giver == giver]
+        pending = [
+            h for h in await self.handovers.handovers(HandoverState.OFFERED) if h.giver == giver
+        ]
         if pending and giver == sender:
             await self._reply(
                 room,
@@ -156,18 +159,18 @@ class HandoverDesk:
             )
             return
         now = self.clock.now()
-        catalogue = await self.data.catalogue()
+        catalogue = await self.datasets.catalogue()
         duties = []
         for service in catalogue.services:
-            for level, shifts in (await self.data.on_duty(service.id, now)).levels:
+            for level, shifts in (await self.datasets.on_duty(service.id, now)).levels:
                 duties += [(level, s) for s in shifts if s.user == giver]
         if not duties:
             await refuse("not_on_duty", own=giver == sender, user=giver)
             return
-        member = await self.data.staff_member(taker)
+        member = await self.datasets.staff_member(taker)
         by_admin = giver != sender
         state = HandoverState.ACCEPTED if by_admin else HandoverState.OFFERED
-        handovers = await self.data.add_handovers(
+        handovers = await self.handovers.add_handovers(
             [
                 Handover(
                     id=0,
@@ -193,7 +196,7 @@ class HandoverDesk:
         )
         if by_admin:
             # For the data-protection officer: who moved whose duty, to whom, when.
-            await self.data.record_admin_action(
+            await self.admin_log.record_admin_action(
                 actor=sender,
                 action="handover",
                 allowed=True,
@@ -215,82 +218,34 @@ class HandoverDesk:
                 h.end.isoformat(),
                 h.offered_by,
             )
-        await self._announce(handovers, duties[0][1].name, room, event, language)
+        await self._announce(handovers, duties[0][1].name)
 
-    async def _announce(
-        self,
-        handovers: Sequence[Handover],
-        giver_name: str,
-        room: str,
-        event: str,
-        language: str,
-    ) -> None:
+    async def _announce(self, handovers: Sequence[Handover], giver_name: str) -> None:
         """Tell the colleague (and, for an admin's handover, the one who had the duty) and
-        whoever wrote `!lämna`; recorded with the handled message."""
+        whoever wrote `!lämna` (in the room and language of that message); recorded with it."""
         first = handovers[0]
         giver, taker, sender = first.giver, first.taker, first.offered_by
-        listed = self._duties(await self.data.catalogue(), handovers)
-        names = {"giver_name": giver_name, "taker_name": first.taker_name}
+        room, event, language = first.room, first.source_event, first.language
+        params = {
+            "giver_name": giver_name,
+            "taker_name": first.taker_name,
+            "duties": self._duties(await self.datasets.catalogue(), handovers),
+            "within": self.within,
+        }
         if first.by_admin:
-            await self._record(
-                [
-                    self._direct(
-                        taker,
-                        "handover_to_taker",
-                        "",
-                        event="given",
-                        admin=sender,
-                        duties=listed,
-                        **names,
-                    ),
-                    self._direct(
-                        giver,
-                        "handover_to_giver",
-                        "",
-                        event="taken",
-                        admin=sender,
-                        duties=listed,
-                        within=self.within,
-                        **names,
-                    ),
-                    self._send(
-                        room,
-                        "handover_to_giver",
-                        language,
-                        event="done",
-                        duties=listed,
-                        within=self.within,
-                        **names,
-                    ),
-                ],
-                handled=event,
-            )
-            return
-        await self._record(
-            [
-                self._direct(
-                    taker,
-                    "handover_to_taker",
-                    "",
-                    event="offer",
-                    duties=listed,
-                    within=self.within,
-                    **names,
-                ),
-                self._send(
-                    room,
-                    "handover_to_giver",
-                    language,
-                    event="asked",
-                    duties=listed,
-                    within=self.within,
-                    **names,
-                ),
-            ],
-            handled=event,
-        )
+            outgoing = [
+                self._direct(taker, "handover_to_taker", event="given", admin=sender, **params),
+                self._direct(giver, "handover_to_giver", event="taken", admin=sender, **params),
+                self._send(room, "handover_to_giver", language, event="done", **params),
+            ]
+        else:
+            outgoing = [
+                self._direct(taker, "handover_to_taker", event="offer", **params),
+                self._send(room, "handover_to_giver", language, event="asked", **params),
+            ]
+        await self._stepper.queue(outgoing, handled=event)
         for h in handovers:
-            self._schedule(h)
+            self._schedule(h)  # an offer's answer deadline (an admin's handover has none)
 
     async def answer(
         self, user: UserId, state: HandoverState, *, room: str, handled: str, language: str
@@ -301,9 +256,9 @@ class HandoverDesk:
 
     async def offered_in(self, user: UserId, room: str) -> bool:
         """True when `room` is the bot's private room with `user` and an offer waits there."""
-        if await self.consults.get_meta(direct_key(user)) != room:
+        if await self.bot_state.get_meta(direct_key(user)) != room:
             return False
-        return any(h.taker == user for h in await self.data.handovers(HandoverState.OFFERED))
+        return any(h.taker == user for h in await self.handovers.handovers(HandoverState.OFFERED))
 
     # -- deciding ---------------------------------------------------------------------------------
 
@@ -321,51 +276,44 @@ class HandoverDesk:
         now = self.clock.now()
         offered = [
             h
-            for h in await self.data.handovers(HandoverState.OFFERED)
+            for h in await self.handovers.handovers(HandoverState.OFFERED)
             if h.taker == taker and (only is None or h.source_event == only.source_event)
         ]
-        if not offered:
-            return False
         decided: list[Handover] = []
         for h in offered:
             late = h.answer_by is not None and now >= h.answer_by
             outcome = HandoverState.LAPSED if late else state
-            done = await self.data.decide_handover(h.id, outcome, now=now)
+            done = await self.handovers.decide_handover(h.id, outcome, now=now)
             if done is not None:
                 decided.append(done)
                 self.timers.cancel(timer_key(h.id))
                 log.info("handover %d %s at %s", h.id, done.state.value, now.isoformat())
         if not decided:
             return False
-        catalogue = await self.data.catalogue()
+        catalogue = await self.datasets.catalogue()
         outgoing: list[Outgoing] = []
         for offer in sorted({h.source_event for h in decided}):
             group = [h for h in decided if h.source_event == offer]
             first = group[0]
-            listed = self._duties(catalogue, group)
-            giver_name = await self._name(first.giver)
-            event = first.state.value
             params = {
-                "giver_name": giver_name,
+                "event": first.state.value,
+                "giver_name": await self._name(first.giver),
                 "taker_name": first.taker_name,
-                "duties": listed,
+                "duties": self._duties(catalogue, group),
                 "within": self.within,
             }
-            outgoing.append(
-                self._send(first.room, "handover_to_giver", first.language, event=event, **params)
-            )
-            template_params = {"event": event, **params}
+            outgoing.append(self._send(first.room, "handover_to_giver", first.language, **params))
             if room:
-                outgoing.append(self._send(room, "handover_to_taker", language, **template_params))
+                outgoing.append(self._send(room, "handover_to_taker", language, **params))
             else:
-                outgoing.append(self._direct(taker, "handover_to_taker", "", **template_params))
-        await self._record(outgoing, handled=handled)
+                outgoing.append(self._direct(taker, "handover_to_taker", **params))
+        await self._stepper.queue(outgoing, handled=handled)
         return True
 
     # -- helpers ----------------------------------------------------------------------------------
 
     async def _name(self, user: UserId) -> str:
-        member = await self.data.staff_member(user)
+        member = await self.datasets.staff_member(user)
         return member.name if member else user
 
     def _duties(self, catalogue: Catalogue, handovers: Sequence[Handover]) -> list[dict[str, Any]]:
@@ -382,14 +330,12 @@ class HandoverDesk:
         content = self._renderer.render(template, language=language, **params)
         return Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
 
-    def _direct(self, user: UserId, template: str, language: str, **params: Any) -> Outgoing:
-        content = self._renderer.render(template, language=language, **params)
+    def _direct(self, user: UserId, template: str, **params: Any) -> Outgoing:
+        """A message in the bot's private room with `user`, in the config's language."""
+        content = self._renderer.render(template, **params)
         return Outgoing(kind=OutboxKind.DIRECT, room=user, payload=content_to_dict(content))
 
     async def _reply(
         self, room: str, template: str, handled: str, language: str, **params: Any
     ) -> None:
-        await self._record([self._send(room, template, language, **params)], handled=handled)
-
-    async def _record(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
-        await self._stepper.queue(outgoing, handled=handled)
+        await self._stepper.queue([self._send(room, template, language, **params)], handled=handled)

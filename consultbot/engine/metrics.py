@@ -1,7 +1,7 @@
 """Health and metrics: what `/healthz` and `/metrics` report ([metrics] listen in the config).
 
 Counted where things happen, never inside the domain:
-- `Metrics.step` sees every recorded consult step (the inbox calls it after `record`): consults
+- `Metrics.step` sees every recorded consult step (the stepper tells it): consults
   asked, closed (by outcome), pages, escalations, unanswered, time to acknowledge, open consults;
 - the outbox counts its send retries (`Dispatcher.retries`), the Matrix adapter its HTTP 429
   answers and the instant of its last successful sync; they are read when /metrics is scraped.
@@ -112,41 +112,36 @@ class Metrics:
     """The bot's Prometheus metrics, in a registry of its own."""
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._monotonic = monotonic
-        r = self.registry
-        self.consults = Counter(
-            "consultbot_consults", "Consults asked, by track", ["track"], registry=r
-        )
-        self.closed = Counter(
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.now = monotonic
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        self.consults = counter("consultbot_consults", "Consults asked, by track", "track")
+        self.closed = counter(
             "consultbot_consults_closed",
             "Consults closed, by track and outcome",
-            ["track", "outcome"],
-            registry=r,
+            "track",
+            "outcome",
         )
-        self.pages = Counter(
-            "consultbot_pages",
-            "Escalation levels paged, by track and level",
-            ["track", "level"],
-            registry=r,
+        self.pages = counter(
+            "consultbot_pages", "Escalation levels paged, by track and level", "track", "level"
         )
-        self.escalations = Counter(
+        self.escalations = counter(
             "consultbot_escalations",
             "Pages of level 2 or higher (the level before did not acknowledge)",
-            ["track"],
-            registry=r,
+            "track",
         )
-        self.unanswered = Counter(
+        self.unanswered = counter(
             "consultbot_unanswered",
             "Consults (or conference services) nobody acknowledged at any level",
-            ["track"],
-            registry=r,
+            "track",
         )
-        self.undelivered = Counter(
+        self.undelivered = counter(
             "consultbot_pages_undelivered",
             "Pages not out one timeout after their decision (the requester and admins were told)",
-            ["track"],
-            registry=r,
+            "track",
         )
         self.ack_seconds = Histogram(
             "consultbot_time_to_acknowledge_seconds",
@@ -177,11 +172,6 @@ class Metrics:
             self.outbox = outbox
         if leader is not None:
             self.leader = leader
-
-    @property
-    def role(self) -> str:
-        """ "active" while this instance is the leader, else "standby"."""
-        return ROLE if self.leader() else STANDBY
 
     def step(
         self, before: esc.Consult | None, events: Sequence[Event], after: esc.Consult | None
@@ -226,9 +216,6 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text format."""
         return generate_latest(self.registry)
-
-    def now(self) -> float:
-        return self._monotonic()
 
 
 def _ack_seconds(event: Event, after: esc.Consult) -> float | None:
@@ -290,17 +277,14 @@ class MetricsServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-    def health(self) -> Health:
-        return health(
+    async def _healthz(self, request: web.Request) -> web.Response:
+        answer = health(
             self.metrics.sync,
             self._loop_alive(),
             now=self.metrics.now(),
             max_age=self._max_age,
-            role=self.metrics.role,
+            role=ROLE if self.metrics.leader() else STANDBY,  # standby until it holds the lease
         )
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        answer = self.health()
         return web.Response(
             status=answer.status, body=answer.body(), content_type="application/json"
         )

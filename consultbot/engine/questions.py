@@ -23,7 +23,6 @@ class Questions:
         self._texts: dict[ConsultId, str] = {}
 
     def remember(self, consult: ConsultId, text: str) -> None:
-        """The question just asked for `consult`."""
         self._texts[consult] = text
 
     def keep_only(self, consults: Iterable[ConsultId]) -> int:

@@ -2,7 +2,7 @@
 
 A check reads the duties about to start (the roster with handovers laid over it), asks
 domain/duty_reminders.py `plan` what to send, and records each message together with what it
-told (ConsultStore.record_reminders: one transaction), so that a restart neither loses nor
+told (ReminderLog.record_reminders: one transaction), so that a restart neither loses nor
 doubles a reminder. The check runs when the next reminder falls due, and at least every
 `RECHECK` so that a roster change after a reminder is corrected soon. Its timer is set again at
 every start.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from consultbot.config import Config
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.reminders import (
     CANCELLED,
+    Action,
     Cancel,
     Correct,
     Duty,
@@ -31,7 +33,7 @@ from consultbot.domain.duty.reminders import (
 )
 from consultbot.domain.duty.shifts import Shift
 from consultbot.engine.delivery.content import content_to_dict
-from consultbot.ports import Clock, ConsultStore, DataStore, OutboxKind, Outgoing, Timers
+from consultbot.ports import Clock, DataSets, OutboxKind, Outgoing, ReminderLog, Timers
 from consultbot.text.views import ConsultRenderer, service_name
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,16 @@ class DutyReminders:
         self,
         *,
         config: Config,
-        data: DataStore,
-        consults: ConsultStore,
+        datasets: DataSets,
+        reminder_log: ReminderLog,
         timers: Timers,
         clock: Clock,
         renderer: ConsultRenderer,
         on_outbox: Callable[[], None],
     ) -> None:
         self.lead = timedelta(minutes=config.bot.shift_reminder_minutes)
-        self.data = data
-        self.consults = consults
+        self.datasets = datasets
+        self.reminder_log = reminder_log
         self.timers = timers
         self.clock = clock
         self._renderer = renderer
@@ -72,50 +74,39 @@ class DutyReminders:
     async def check(self) -> None:
         """Send what is due now; set the timer for the next check."""
         async with self._lock:
-            await self._check()
+            now = self.clock.now()
+            wake = now + RECHECK
+            try:
+                catalogue = await self.datasets.catalogue()
+                shifts: list[Shift] = []
+                for service in catalogue.services:
+                    shifts += await self.datasets.shifts(service.id, now, now + self.lead + HORIZON)
+                current = duties(shifts)
+                sent = await self.reminder_log.duty_reminders(now)
+                await self._send(catalogue, plan(current, sent, now, self.lead), now)
+                due = next_check(current, sent, now, self.lead)
+                if due is not None:
+                    wake = min(wake, due)
+            except Exception:
+                log.exception("the duty reminder check failed")
+            finally:
+                self.timers.schedule(TIMER_KEY, wake, self.check)
 
-    async def _check(self) -> None:
-        now = self.clock.now()
-        wake = now + RECHECK
-        try:
-            catalogue = await self.data.catalogue()
-            shifts: list[Shift] = []
-            for service in catalogue.services:
-                shifts += await self.data.shifts(service.id, now, now + self.lead + HORIZON)
-            current = duties(shifts)
-            sent = await self.consults.duty_reminders(now)
-            await self._send(catalogue, plan(current, sent, now, self.lead), now)
-            due = next_check(current, sent, now, self.lead)
-            if due is not None:
-                wake = min(wake, due)
-        except Exception:
-            log.exception("the duty reminder check failed")
-        finally:
-            self.timers.schedule(TIMER_KEY, wake, self.check)
-
-    async def _send(self, catalogue: Catalogue, actions: list[Any], now: datetime) -> None:
+    async def _send(self, catalogue: Catalogue, actions: list[Action], now: datetime) -> None:
         for action in actions:
             match action:
                 case Remind(duty=duty):
-                    remove, add = [], [self._sent(duty)]
+                    remove, sent = [], self._sent(duty)
                     message = self._message(catalogue, "remind", duty)
-                    user = duty.user
                 case Correct(duty=duty, replaces=old):
-                    remove, add = [old], [self._sent(duty)]
+                    remove, sent = [old], self._sent(duty)
                     message = self._message(catalogue, "correct", duty)
-                    user = duty.user
                 case Cancel(reminder=old):
-                    remove, add = (
-                        [],
-                        [SentReminder(user=old.user, start=old.start, end=old.end, told=CANCELLED)],
-                    )
+                    remove, sent = [], replace(old, told=CANCELLED)
                     message = self._render("cancel", duties=[], start=old.start.isoformat())
-                    user = old.user
-                case _:
-                    continue
-            outgoing = Outgoing(kind=OutboxKind.DIRECT, room=user, payload=message)
-            await self.consults.record_reminders(remove, add, [outgoing], now=now)
-            log.info("duty reminder (%s) for %s", type(action).__name__.lower(), user)
+            outgoing = Outgoing(kind=OutboxKind.DIRECT, room=sent.user, payload=message)
+            await self.reminder_log.record_reminders(remove, [sent], [outgoing], now=now)
+            log.info("duty reminder (%s) for %s", type(action).__name__.lower(), sent.user)
             self._on_outbox()
 
     @staticmethod

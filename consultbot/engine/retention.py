@@ -6,7 +6,7 @@ A minute after start and every night at 03:30 local time (`domain/retention.py`)
    entry, queued once per consult (the entry itself is the record, so a restart cannot queue
    it again), sent by the outbox like every other entry;
 2. the metadata of each consult quiet for more than `bot.retention_days` days, whose room is
-   left, is purged (`ConsultStore.purge_consults`): the statistics stay, without the person;
+   left, is purged (`ports.Retention.purge_consults`): the statistics stay, without the person;
 3. the question texts held in memory (questions.py) of consults no longer open are dropped.
 
 Only counts are logged. A failure is logged and tried again the next night: pages matter more.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from consultbot.config import Config
 from consultbot.domain.consult.retention import START_DELAY, cutoffs, next_run
 from consultbot.engine.questions import Questions
-from consultbot.ports import Clock, ConsultStore, Purged, Timers
+from consultbot.ports import Clock, ConsultLog, Purged, Retention as RetentionStore, Timers
 from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -46,16 +46,18 @@ class Retention:
         self,
         *,
         config: Config,
-        consults: ConsultStore,
+        retention: RetentionStore,
+        consult_log: ConsultLog,
         timers: Timers,
         clock: Clock,
         tasks: Tasks,
         on_outbox: Callable[[], None],
-        questions: Questions | None = None,
+        questions: Questions,
     ) -> None:
         self._days = config.bot.retention_days
         self._tz = config.bot.timezone
-        self._consults = consults
+        self._store = retention
+        self._log = consult_log
         self._timers = timers
         self._clock = clock
         self._tasks = tasks
@@ -67,11 +69,8 @@ class Retention:
         """Run a minute after start (a restart's catch-up goes first), then nightly."""
         self._timers.schedule(TIMER_KEY, self._clock.now() + START_DELAY, self._fire)
 
-    def _spawn(self) -> None:
-        self._tasks.spawn(self._tick(), name="retention", context="the retention purge")
-
     async def _fire(self) -> None:
-        self._spawn()
+        self._tasks.spawn(self._tick(), name="retention", context="the retention purge")
 
     async def _tick(self) -> None:
         try:
@@ -82,17 +81,16 @@ class Retention:
             self._timers.schedule(TIMER_KEY, next_run(self._clock.now(), self._tz), self._fire)
 
     async def run_once(self) -> RetentionRun:
-        """Queue the leaves that are due, then purge what is old enough; log counts only."""
+        """Queue the leaves that are due, purge what is old enough and forget the question
+        texts of consults no longer open; log counts only."""
         async with self._lock:
             now = self._clock.now()
             due = cutoffs(now, self._days)
-            rooms = await self._consults.leave_closed_rooms(due.leave_before, now=now)
+            rooms = await self._store.leave_closed_rooms(due.leave_before, now=now)
             if rooms:
                 self._on_outbox()
-            purged = await self._consults.purge_consults(due.purge_before, now=now)
-            if self._questions is not None:  # texts of consults no longer open leave memory
-                opened = await self._consults.open_consults()
-                self._questions.keep_only(c.id for c in opened)
+            purged = await self._store.purge_consults(due.purge_before, now=now)
+            self._questions.keep_only(c.id for c in await self._log.open_consults())
             log.info(
                 "retention: %d consult rooms to leave; purged %d consults (%d events, "
                 "%d outbox entries, %d handled event ids)",

@@ -1,25 +1,15 @@
 """The consult service wired together: stepper, inbox, outbox and renderer.
 
-    Matrix event ─► inbox.py ─┐
-    deadline ─────────────────┼─► stepper.py ─► ConsultStore ─► outbox.py ─► Matrix
-    outbox report ────────────┘   (domain step; ONE transaction)    │
-          ▲─────────────────────────────────────────────────────────┘
+    Matrix event ─► intake/inbox.py ─┐
+    deadline ────────────────────────┼─► stepper.py ─► ConsultLog ─► delivery/outbox.py ─► Matrix
+    outbox report ───────────────────┘   (domain step; ONE transaction)      │
+          ▲──────────────────────────────────────────────────────────────────┘
 
-- `stepper.Stepper` is the one writer of the consult log: every input (a chat command the
-  inbox resolved, a deadline, what the outbox reports) is stepped and recorded there;
-- `inbox.Inbox` turns Matrix events into inputs and plain replies (it is what the Matrix
-  adapter delivers events to: `MatrixBot.run(service.inbox)` in app.py);
-- `outbox.Dispatcher` delivers what was recorded (lanes, retries, give-up policy) and reports
-  what it did to the stepper (`Reports`);
-- `views.ConsultRenderer` builds what the templates show;
-- `questions.Questions` holds question texts in memory (never in the database);
-- `admin_posts.AdminPosts` queues the monthly report and the Monday coverage check, once each
-  (started by the bot after `start`, see app.py);
-- `retention.Retention` leaves closed consult rooms after 30 days and purges consult metadata
-  after `bot.retention_days` (started by the bot after `start`; docs/privacy.md).
-
-The stepper tells the outbox there is something new (`Dispatcher.kick`); the outbox tells the
-stepper what it did. See docs/architecture.md for one page followed through them.
+The stepper (the one writer of the consult log) tells the outbox there is something new
+(`Dispatcher.kick`); the outbox tells the stepper what it did (`Reports`). The inbox is what
+the Matrix adapter delivers events to (`MatrixBot.run(service.inbox)` in app.py); admin posts
+and retention are started by the bot after `start`. See docs/architecture.md for one page
+followed through them.
 """
 
 from __future__ import annotations
@@ -71,8 +61,6 @@ class ConsultService:
     ) -> None:
         """`admin_room` is the room admin alerts go to, joined already (default: the config's
         `bot.admin_room` when that is a room id); "" for a private room with each admin."""
-        self.consults = consults
-        self.pool = pool
         self.tasks = tasks or Tasks()
         conference = config.tracks[Track.MDK]
         self.renderer = ConsultRenderer(
@@ -86,10 +74,12 @@ class ConsultService:
         self.metrics = metrics or Metrics()
         if admin_room is None:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
+        if files is None and isinstance(messenger, FileSource):
+            files = messenger  # the Matrix adapter also fetches the files people send
         self.stepper = Stepper(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             on_outbox=lambda: self.dispatcher.kick(),
@@ -110,8 +100,9 @@ class ConsultService:
         )
         self.admin_posts = AdminPosts(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            bot_state=consults,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             stepper=self.stepper,
@@ -125,14 +116,15 @@ class ConsultService:
             renderer=self.renderer,
             questions=self.questions,
             stepper=self.stepper,
-            files=files if files is not None else _files_of(messenger),
+            files=files,
             admin_room=lambda: self.dispatcher.rooms.admin_room,
         )
         self.metrics.attach(outbox=self.dispatcher)
 
         self.retention = Retention(
             config=config,
-            consults=consults,
+            retention=consults,
+            consult_log=consults,
             timers=timers,
             clock=clock,
             tasks=self.tasks,
@@ -141,8 +133,8 @@ class ConsultService:
         )
         self.reminders = DutyReminders(
             config=config,
-            data=data,
-            consults=consults,
+            datasets=data,
+            reminder_log=consults,
             timers=timers,
             clock=clock,
             renderer=self.renderer,
@@ -165,8 +157,3 @@ class ConsultService:
         await self.inbox.handovers.start()  # the answer deadlines of open handover offers
         await self.reminders.start()
         self.dispatcher.kick()
-
-
-def _files_of(messenger: Messenger) -> FileSource | None:
-    """The messenger, when it can also fetch the files people send (the Matrix adapter can)."""
-    return messenger if isinstance(messenger, FileSource) else None

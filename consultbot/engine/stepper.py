@@ -8,13 +8,13 @@ with compare-and-set: the log must still have the length it was read at, else
 (`ConflictError`) it is read again and stepped again, a bounded number of times. Steps of one
 consult in this process also wait for each other (a lock), so they rarely conflict. The new
 entries, the effects (as outbox entries), the Matrix event handled, the outbox entry the
-report is about and a pool room taken are ONE transaction (`ConsultStore.record`): a pool room
+report is about and a pool room taken are ONE transaction (`ConsultLog.record`): a pool room
 is taken exactly when it is recorded as a consult's room, never twice, never lost.
 
 After a step is recorded, the observers (metrics.py) see it, the consult's timer moves to its
 new deadline and the outbox is told there is something new. Plain messages of no consult's log
 (answers, refusals, admin posts, handover notices) and "handled" marks are queued here too
-(`queue`, `mark_handled`): nothing else in the bot calls `ConsultStore.record`.
+(`queue`): nothing else in the bot calls `ConsultLog.record`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from consultbot.domain.types import ConsultId, ServiceId, Track
 from consultbot.ports import (
     Clock,
     ConflictError,
-    ConsultStore,
-    DataStore,
+    ConsultLog,
+    DataSets,
     OutboxKind,
     Outgoing,
     Timers,
@@ -64,16 +64,16 @@ class Stepper:
         self,
         *,
         config: Config,
-        data: DataStore,
-        consults: ConsultStore,
+        datasets: DataSets,
+        consult_log: ConsultLog,
         timers: Timers,
         clock: Clock,
         on_outbox: Callable[[], None],
         observers: Sequence[StepObserver] = (),
     ) -> None:
         self._config = config
-        self._data = data
-        self._store = consults
+        self._datasets = datasets
+        self._log = consult_log
         self._timers = timers
         self._clock = clock
         self._on_outbox = on_outbox
@@ -81,7 +81,6 @@ class Stepper:
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def policy(self, track: Track) -> esc.Policy:
-        """The timing rules of `track`."""
         tracks, bot = self._config.tracks, self._config.bot
         return esc.Policy(
             ack_timeout=_seconds(tracks[track].ack_timeout_seconds),
@@ -92,25 +91,18 @@ class Stepper:
 
     # -- inputs ---------------------------------------------------------------------------------
 
-    async def step(
-        self, consult_id: ConsultId, given: esc.Input, *, handled: str | None = None
-    ) -> esc.Consult | None:
-        """Apply `given` to the consult and record the result, with the Matrix event `handled`
-        that caused it; return the consult after it."""
-        return await self._record(consult_id, given, handled=handled)
-
     async def report(
         self, consult_id: ConsultId, report: Report, *, done: int | None = None
     ) -> esc.Consult | None:
         """What the outbox did for the consult, stepped and recorded with the outbox entry
         `done` marked sent in the same transaction; return the consult after it."""
-        return await self._record(consult_id, report, done=done)
+        return await self.step(consult_id, report, done=done)
 
     async def take_pool_room(self, consult_id: ConsultId, room: str) -> str:
         """The consult's room: `room`, taken out of the warm pool in the transaction that
         records it, or the room the consult already has (then `room` stays in the pool).
         `PoolRoomGone` (nothing recorded) when `room` is no longer in the pool."""
-        consult = await self._record(consult_id, esc.RoomReady(room=room), pool_room=room)
+        consult = await self.step(consult_id, esc.RoomReady(room=room), pool_room=room)
         if consult is None:
             raise ValueError(f"no consult {consult_id}")
         return consult.room
@@ -118,7 +110,7 @@ class Stepper:
     async def on_timer(self, consult_id: ConsultId) -> None:
         """A consult's deadline: escalate, open a queued consult, remind, or auto-close."""
         try:
-            consult = await self._store.consult(consult_id)
+            consult = await self._log.consult(consult_id)
             if consult is None or consult.deadline is None:
                 return
             now = self._clock.now()
@@ -127,7 +119,7 @@ class Stepper:
                 return
             hours, tz = self._config.tracks[consult.track].hours, self._config.bot.timezone
             timer = esc.Timer(
-                duty=await self._data.on_duty(consult.service, now),
+                duty=await self._datasets.on_duty(consult.service, now),
                 open_now=hours.is_open(now, tz),
                 opens_at=hours.next_opening(now, tz),
                 duties=await self.duties(consult),
@@ -139,20 +131,16 @@ class Stepper:
     async def duties(self, consult: esc.Consult) -> dict[ServiceId, OnDuty]:
         """Who is on duty now at each service of a conference (nothing for a consult)."""
         now = self._clock.now()
-        return {s: await self._data.on_duty(s, now) for s in consult.services}
+        return {s: await self._datasets.on_duty(s, now) for s in consult.services}
 
     # -- what belongs to no consult's log -------------------------------------------------------
 
     async def queue(self, outgoing: Sequence[Outgoing], *, handled: str | None = None) -> None:
         """Queue messages of no consult's log (answers, refusals, admin posts, handover
         notices) with the Matrix event or post `handled` they answer, in one transaction."""
-        await self._store.record(None, 0, [], outgoing, handled=handled, now=self._clock.now())
+        await self._log.record(None, 0, [], outgoing, handled=handled, now=self._clock.now())
         if outgoing:
             self._on_outbox()
-
-    async def mark_handled(self, event_id: str) -> None:
-        """Remember the Matrix event `event_id` as handled; nothing else changes."""
-        await self.queue((), handled=event_id)
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -162,7 +150,7 @@ class Stepper:
         must not hold up an overdue escalation."""
         now = self._clock.now()
         overdue: list[ConsultId] = []
-        for consult in await self._store.open_consults():
+        for consult in await self._log.open_consults():
             self._schedule(consult)
             if consult.deadline is not None and consult.deadline <= now:
                 overdue.append(consult.id)
@@ -173,7 +161,7 @@ class Stepper:
 
     # -- the one way consults change ------------------------------------------------------------
 
-    async def _record(
+    async def step(
         self,
         consult_id: ConsultId,
         given: esc.Input,
@@ -182,9 +170,12 @@ class Stepper:
         done: int | None = None,
         pool_room: str | None = None,
     ) -> esc.Consult | None:
+        """Apply `given` to the consult and record the result, with the Matrix event `handled`
+        that caused it, the outbox entry `done` marked sent and `pool_room` taken (see
+        `report`, `take_pool_room`); return the consult after it."""
         async with self._locks[consult_id]:
             for _ in range(MAX_STEP_ATTEMPTS):
-                events = await self._store.events(consult_id)
+                events = await self._log.events(consult_id)
                 consult = esc.fold(events) if events else None
                 track = given.track if isinstance(given, esc.Request) else None
                 policy = self.policy(track or (consult.track if consult else Track.HALVAKUT))
@@ -195,7 +186,7 @@ class Stepper:
                     for e in effects
                 ]
                 try:
-                    await self._store.record(
+                    await self._log.record(
                         consult_id,
                         len(events),
                         new_events,
@@ -210,25 +201,19 @@ class Stepper:
                     continue  # another step of the consult came first: read the log again
                 updated = esc.fold([*events, *new_events]) if events or new_events else None
                 if new_events:
-                    self._recorded(consult, new_events, updated)
+                    for observer in self._observers:
+                        observer(consult, new_events, updated)
+                    if updated is not None:
+                        # Only a change moves the deadline; rescheduling an unchanged, passed
+                        # deadline would fire the same timer again and again.
+                        self._schedule(updated)
                 if outgoing:
                     self._on_outbox()
                 return updated
         raise ConflictError(f"{consult_id}: could not store the step")
 
-    def _recorded(
-        self, before: esc.Consult | None, events: Sequence[Event], after: esc.Consult | None
-    ) -> None:
-        for observer in self._observers:
-            observer(before, events, after)
-        if after is not None:
-            # Only a change moves the deadline; rescheduling an unchanged, passed deadline
-            # would fire the same timer again and again.
-            self._schedule(after)
-
     def _schedule(self, consult: esc.Consult) -> None:
         if consult.deadline is None:
             self._timers.cancel(consult.id)
             return
-        consult_id = consult.id
-        self._timers.schedule(consult_id, consult.deadline, lambda: self.on_timer(consult_id))
+        self._timers.schedule(consult.id, consult.deadline, lambda: self.on_timer(consult.id))

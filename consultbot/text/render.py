@@ -30,14 +30,13 @@ def _catalogue(language: str) -> dict[str, dict[str, str]]:
     return data
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    """The jinja2 environment over templates/ (autoescape for .html templates)."""
+@lru_cache(maxsize=2)
+def _environment(html: bool) -> jinja2.Environment:
+    """The jinja2 environment over templates/, autoescaping for HTML output."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        autoescape=html,
         undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -46,7 +45,7 @@ def environment() -> jinja2.Environment:
 @lru_cache(maxsize=512)
 def _compiled(language: str, section: str, key: str) -> jinja2.Template:
     source = _catalogue(language)[section][key]
-    return environment().from_string(source)
+    return _environment(False).from_string(source)
 
 
 class Messages:
@@ -62,11 +61,9 @@ class Messages:
         return _compiled(self.language, section, name).render(**params)
 
     def has(self, section: str, name: str) -> bool:
-        """True when the message catalogue has `section.name`."""
         return name in _catalogue(self.language).get(section, {})
 
     def cli(self, name: str, /, **params: Any) -> str:
-        """A CLI message."""
         return self.text("cli", name, **params)
 
     def problem(self, problem: Problem) -> str:
@@ -104,17 +101,6 @@ def chat_names(language: str = "sv") -> dict[str, Any]:
     with (templates_dir() / "chat" / "names.toml").open("rb") as handle:
         names: dict[str, Any] = tomllib.load(handle)[language]
     return names
-
-
-@lru_cache(maxsize=2)
-def _chat_environment(html: bool) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "chat")),
-        autoescape=html,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 ECHO_LIMIT = 40  # characters of what someone typed that an answer repeats
@@ -213,9 +199,9 @@ class ChatRenderer:
         from consultbot.ports import Content
 
         language = language or self.language
-        name = f"{language}/{template}.j2"
+        name = f"chat/{language}/{template}.j2"
         text, html = (
-            _chat_environment(as_html)
+            _environment(as_html)
             .get_template(name)
             .render(**self._helpers(as_html, language, withheld), **params)
             for as_html in (False, True)

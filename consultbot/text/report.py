@@ -61,7 +61,6 @@ _ACK = {"ack_median": "median", "ack_p90": "p90"}
 
 
 def measure(group: Mapping[str, Any], key: str) -> int | float | None:
-    """One measure of a group of the report."""
     if key in _ACK:
         return group["ack_seconds"][_ACK[key]]  # type: ignore[no-any-return]
     if key in OUTCOME_KEYS:
@@ -84,9 +83,9 @@ def _shown(key: str, value: int | float | None, decimal: str = ",") -> str:
     return number(value, decimal)
 
 
-def stats_json(report: Mapping[str, Any]) -> str:
-    """The report as one JSON object (SPEC §7 keys)."""
-    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+def as_json(value: Any) -> str:
+    """The report (SPEC §7 keys) or the consults' records as one JSON document."""
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
 
 
 def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
@@ -124,14 +123,8 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    sections: list[tuple[str, list[tuple[str, Mapping[str, Any]]]]] = [
-        (
-            messages.text("stats", "by_track"),
-            [(messages.text("stats", "totals"), report), *report["by_track"].items()],
-        ),
-        (messages.text("stats", "by_service"), [*report["by_service"].items()]),
-        (messages.text("stats", "by_requester_unit"), [*report["by_requester_unit"].items()]),
-    ]
+    sections = [(messages.text("stats", key), [*report[key].items()]) for key, _ in DIMENSIONS]
+    sections[0][1].insert(0, (messages.text("stats", "totals"), report))  # before the tracks
     width = 40 + 14 * max(len(groups) for _, groups in sections)
     console = Console(
         file=io.StringIO(), width=max(width, 80), color_system=None, force_terminal=False
@@ -199,11 +192,6 @@ def consult_records(
         }
         for s, unit in rows
     ]
-
-
-def consults_json(records: Sequence[Mapping[str, Any]]) -> str:
-    """The consults as one JSON array."""
-    return json.dumps(list(records), ensure_ascii=False, indent=2) + "\n"
 
 
 def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:

@@ -76,9 +76,6 @@ class ConsultRenderer:
         catalogue = await self._data.catalogue()
         service = catalogue.find(consult.service)
         member = await self._data.staff_member(consult.requester)
-        unit = service_name(catalogue, member.unit) if member else ""
-        track_name = chat_names(language)["track"][consult.track.value]
-        hours = self._hours[consult.track]
         conference = self._conference(consult, catalogue)
         if consult.is_conference:
             conference["service_name"] = ", ".join(conference["service_names"].values())
@@ -88,12 +85,12 @@ class ConsultRenderer:
             "service_name": service.name if service else consult.service,
             "switchboard": service.switchboard if service else "",
             "track": consult.track.value,
-            "track_name": track_name,
-            "hours": self.chat.hours(hours, language),
+            "track_name": chat_names(language)["track"][consult.track.value],
+            "hours": self.chat.hours(self._hours[consult.track], language),
             "room_name": room_name(consult),
             "requester": consult.requester,
             "requester_name": member.name if member else consult.requester,
-            "requester_unit": unit,
+            "requester_unit": service_name(catalogue, member.unit) if member else "",
             "requester_phone": member.phone if member else "",
             "levels": consult.level,
             "levels_tried": [page.level for page in consult.pages],

@@ -45,7 +45,7 @@ async def test_refuses_to_start_without_encryption(
 ) -> None:
     monkeypatch.setattr(session, "encryption_available", lambda: False)
     with pytest.raises(EncryptionUnavailable, match="matrix-nio\\[e2e\\]"):
-        await bot(tmp_path).login()
+        await bot(tmp_path).session.login()
 
 
 async def test_a_failing_handler_does_not_stop_the_next_event(tmp_path: Path) -> None:

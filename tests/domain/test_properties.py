@@ -215,8 +215,9 @@ def local_starts_between(first: datetime, last: datetime) -> st.SearchStrategy[d
     """Local wall-clock minutes in [first, last] that exist (not in the spring-forward gap)."""
     return (
         st.datetimes(min_value=first, max_value=last)
-        # fold=0: a wall time as a file writes it means its first occurrence (hypothesis also
-        # draws fold=1, the second 02:30 of the autumn night, which no file can say).
+        # fold=0: the first occurrence (hypothesis also draws fold=1, the second 02:30 of the
+        # autumn night); such a start is written with its offset, since a file's bare wall time
+        # in the repeated hour is refused as ambiguous.
         .map(lambda d: d.replace(second=0, microsecond=0, fold=0))
         .filter(
             lambda d: d.replace(tzinfo=TZ).astimezone(UTC).astimezone(TZ).replace(tzinfo=None) == d
@@ -227,13 +228,18 @@ def local_starts_between(first: datetime, last: datetime) -> st.SearchStrategy[d
 local_starts = local_starts_between(datetime(2026, 1, 1), datetime(2027, 12, 31, 23, 59))
 
 
+def _unambiguous(instant: datetime) -> bool:
+    """Both readings of the instant's local wall time give it (in the repeated autumn hour they
+    differ; `astimezone` leaves fold=1 on the second reading, so set each explicitly)."""
+    wall = instant.astimezone(TZ).replace(tzinfo=None)
+    return all(wall.replace(tzinfo=TZ, fold=fold).astimezone(UTC) == instant for fold in (0, 1))
+
+
 def _render_end(end: datetime, style: int) -> str:
     """The end instant as ISO with offset, or as local wall time when that is unambiguous."""
     local = end.astimezone(TZ)
     wall = local.replace(tzinfo=None)
-    # Both readings of the wall time must give `end` (in the repeated autumn hour they differ;
-    # `astimezone` leaves fold=1 on the second reading, so set each explicitly).
-    unambiguous = all(wall.replace(tzinfo=TZ, fold=fold).astimezone(UTC) == end for fold in (0, 1))
+    unambiguous = _unambiguous(end)
     if style == 1 and unambiguous:
         return _stamp(wall)
     if style == 2 and unambiguous and wall.time() == time(0, 0):
@@ -256,7 +262,9 @@ def valid_rosters(draw: st.DrawFn) -> tuple[list[list[str]], list[Expected]]:
         start = start_local.replace(tzinfo=TZ).astimezone(UTC)
         end = start + timedelta(minutes=draw(st.integers(1, 14 * 24 * 60)))
         start_text = (
-            _stamp(start_local) if draw(st.booleans()) else start.astimezone(TZ).isoformat()
+            _stamp(start_local)
+            if draw(st.booleans()) and _unambiguous(start)
+            else start.astimezone(TZ).isoformat()
         )
         name = draw(names)
         phone = draw(st.sampled_from(["", "070-174 06 21", "+46 70 123 45 67"]))

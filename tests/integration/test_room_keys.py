@@ -63,7 +63,7 @@ class Nobody:
 async def started(config: MatrixConfig) -> tuple[MatrixBot, asyncio.Task[None]]:
     """A bot process's Matrix side: logged in (the saved device) and syncing."""
     bot = MatrixBot(config, MemoryConsultStore())
-    await bot.login()
+    await bot.session.login()
     return bot, asyncio.create_task(bot.run(Nobody()))
 
 

@@ -285,8 +285,8 @@ async def stored_text(store: ConsultStore) -> str:
 async def outbox_payloads(store: ConsultStore) -> list[dict[str, Any]]:
     """Every outbox payload, sent or not, oldest first."""
     if isinstance(store, SqliteStore):
-        async with store._db.execute("SELECT payload FROM outbox ORDER BY id") as cursor:
-            return [json.loads(row[0]) for row in await cursor.fetchall()]
+        rows = await store._db.execute_fetchall("SELECT payload FROM outbox ORDER BY id")
+        return [json.loads(row[0]) for row in rows]
     assert isinstance(store, MemoryConsultStore)
     return [item.payload for item, _ in store._outbox]
 

@@ -1,11 +1,7 @@
 """The bot's Matrix connection, as the service sees it: the Messenger and FileSource ports.
 
-The work is done by the modules beside this one, each with its own job: nio_client.py (nio's
-client with the encryption and HTTP patches), session.py (login, keys, waiting for sync),
-sync.py (the one sync loop), events.py (events into `Incoming*` values), rooms.py (what the
-bot knows of its rooms and the checks before anything goes into one), provisioning.py (making
-rooms, invites, the room-policy migration) and membership.py (joining and leaving rooms).
-This module sends: messages, images, events, state, redactions.
+This module sends (messages, images, events, state, redactions); the modules beside it do the
+rest, each named for its job (docs/decisions.md, "The Matrix adapter by job").
 
 Sending into an encrypted room shares the room key only with members nio knows at that
 moment. A page therefore waits until the invitees are in nio's member list and their device
@@ -38,13 +34,7 @@ from consultbot.adapters.matrix.session import Handler, Session
 from consultbot.adapters.matrix.sync import SyncLoop
 from consultbot.config import MatrixConfig
 from consultbot.domain.types import UserId
-from consultbot.ports import (
-    ConsultStore,
-    Content,
-    FileSource,
-    IncomingFile,
-    Messenger,
-)
+from consultbot.ports import ConsultStore, Content, FileSource, IncomingFile, Messenger
 from consultbot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -89,7 +79,6 @@ class MatrixBot(Messenger, FileSource):
 
     @property
     def device_id(self) -> str:
-        """This instance's Matrix device (after login)."""
         client = self.session.client
         return str(client.device_id) if client is not None else ""
 
@@ -100,14 +89,9 @@ class MatrixBot(Messenger, FileSource):
 
     @property
     def last_sync(self) -> float | None:
-        """time.monotonic() of the last successful sync."""
         return self.sync.last_sync
 
-    async def login(self) -> None:
-        await self.session.login()
-
     async def close(self) -> None:
-        """Stop syncing and close the HTTP session."""
         self.sync.stopping.set()
         if self.session.client is not None:
             await self.session.client.close()
@@ -119,7 +103,6 @@ class MatrixBot(Messenger, FileSource):
         await self.sync.run()
 
     async def standby(self, until: asyncio.Event) -> None:
-        """Sync as the standby until `until` is set (sync.py)."""
         await self.sync.standby(until)
 
     # -- rooms ----------------------------------------------------------------------------------

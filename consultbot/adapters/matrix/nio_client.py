@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from nio import (
@@ -46,8 +47,6 @@ def retry_after_ms(header: str | None) -> int | None:
     try:
         seconds = float(header)
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             when = parsedate_to_datetime(header)
         except (TypeError, ValueError):
@@ -354,7 +353,6 @@ def client_config(config: MatrixConfig) -> AsyncClientConfig:
 
 
 def encryption_available() -> bool:
-    """True when matrix-nio can do end-to-end encryption here."""
     from nio.crypto import ENCRYPTION_ENABLED
 
     return bool(ENCRYPTION_ENABLED)

@@ -15,12 +15,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from nio import (
-    RoomCreateError,
-    RoomCreateResponse,
-    RoomInviteError,
-    RoomPreset,
-)
+from nio import RoomCreateError, RoomCreateResponse, RoomInviteError, RoomPreset
 from nio.api import Api
 
 from consultbot.adapters.matrix import room_policy
@@ -82,8 +77,6 @@ class Provisioner:
         only with the proof `_proven` asks for, never by its alias alone.
         """
         client = self.session.nio
-        levels = room_policy.power_levels()
-        state = room_policy.locked_state(self.session.servers)
         alias = f"consultbot-{mark.rpartition('/')[2]}"
         method, path, data = Api.room_create(
             client.access_token,
@@ -92,8 +85,8 @@ class Provisioner:
             topic=topic,
             preset=RoomPreset.private_chat,
             invite=list(invite),
-            initial_state=state,
-            power_level_override=levels,
+            initial_state=room_policy.locked_state(self.session.servers),
+            power_level_override=room_policy.power_levels(),
         )
         body = json.loads(data) | {"creation_content": {room_policy.CREATION_KEY: mark}}
         response = await client._send(RoomCreateResponse, method, path, json.dumps(body))
@@ -138,8 +131,7 @@ class Provisioner:
         return True
 
     async def create_pool_room(self) -> str:
-        client = self.session.nio
-        response = await client.room_create(
+        response = await self.session.nio.room_create(
             preset=RoomPreset.private_chat,
             initial_state=room_policy.locked_state(self.session.servers),
             power_level_override=room_policy.power_levels(),

@@ -24,16 +24,6 @@ OTHERS_CEILING = 50
 #: (the intent it recorded before creating it): with the room's creator, state only the bot can
 #: have written.
 CREATION_KEY = "org.consultbot.key"
-#: The state types a room the bot made is checked by (`room_faults`), state key "".
-CHECKED_TYPES = (
-    "m.room.create",
-    "m.room.encryption",
-    "m.room.power_levels",
-    "m.room.join_rules",
-    "m.room.server_acl",
-    "m.room.guest_access",
-    "m.room.history_visibility",
-)
 #: The state types `lockdown_changes` brings up to the policy (encryption is never changed).
 LOCKDOWN_TYPES = (
     "m.room.server_acl",
@@ -42,6 +32,8 @@ LOCKDOWN_TYPES = (
     "m.room.history_visibility",
     "m.room.power_levels",
 )
+#: The state types a room the bot made is checked by (`room_faults`), state key "".
+CHECKED_TYPES = ("m.room.create", "m.room.encryption", *LOCKDOWN_TYPES)
 MEGOLM = "m.megolm.v1.aes-sha2"
 
 #: Content versions of the locked-down state; bump when the policy changes, and rooms created
@@ -157,10 +149,7 @@ def creators_privileged(room_version: str) -> bool:
 
 
 def room_faults(
-    bot_id: str,
-    servers: Iterable[str],
-    creator: str,
-    state: Mapping[str, Mapping[str, Any]],
+    bot_id: str, servers: Iterable[str], creator: str, state: Mapping[str, Mapping[str, Any]]
 ) -> tuple[str, ...]:
     """What keeps a room the bot made from being used; () when nothing does.
 

@@ -11,13 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from nio import (
-    LocalProtocolError,
-    LoginResponse,
-    MegolmEvent,
-    RoomPutStateResponse,
-    WhoamiResponse,
-)
+from nio import LocalProtocolError, LoginResponse, MegolmEvent, RoomPutStateResponse, WhoamiResponse
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.matrix.nio_client import Client, client_config, encryption_available
@@ -85,12 +79,10 @@ class Session:
 
     @property
     def user_id(self) -> str:
-        """The bot's Matrix id."""
         return self.config.user_id
 
     @property
     def nio(self) -> Client:
-        """The logged-in nio client."""
         assert self.client is not None
         return self.client
 

@@ -11,15 +11,12 @@ from consultbot.ports import Clock, Timers
 
 @dataclass
 class ManualClock(Clock):
-    """A clock that tests move by hand."""
-
     current: datetime
 
     def now(self) -> datetime:
         return self.current
 
     def advance(self, delta: timedelta) -> None:
-        """Move the clock forward."""
         self.current += delta
 
 
@@ -38,11 +35,8 @@ class ManualTimers(Timers):
     async def fire_until(self, now: datetime) -> int:
         """Run every timer due at or before `now`, in deadline order; return how many ran."""
         ran = 0
-        while True:
-            ready = sorted((at, key) for key, (at, _) in self.due.items() if at <= now)
-            if not ready:
-                return ran
-            _, key = ready[0]
-            _, callback = self.due.pop(key)
+        while ready := sorted((at, key) for key, (at, _) in self.due.items() if at <= now):
+            _, callback = self.due.pop(ready[0][1])
             await callback()
             ran += 1
+        return ran

@@ -37,18 +37,15 @@ class MemoryConsultStore(ConsultStore):
     """Consult logs, outbox and bot state in dictionaries."""
 
     _logs: dict[ConsultId, list[Event]] = field(default_factory=dict)
-    _outbox: list[tuple[OutboxItem, bool]] = field(default_factory=list)
-    _handled: set[str] = field(default_factory=set)
+    _outbox: list[tuple[OutboxItem, datetime | None]] = field(default_factory=list)  # when sent
+    _handled: dict[str, datetime] = field(default_factory=dict)  # event id → when handled
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
     staff: DataStore | None = None  # where requesters' units come from, for statistics
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
-    _pool: list[PoolRoom] = field(default_factory=list)
-    # Retention: when outbox entries were sent and events handled; purged consults' summaries.
+    _pool: dict[str, PoolRoom] = field(default_factory=dict)
     _outbox_next: int = 0
-    _sent_at: dict[int, datetime] = field(default_factory=dict)
-    _handled_at: dict[str, datetime] = field(default_factory=dict)
     _purged: dict[ConsultId, ConsultSummary] = field(default_factory=dict)
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
@@ -78,16 +75,14 @@ class MemoryConsultStore(ConsultStore):
             raise PoolRoomGone(pool_room)  # checked before anything changed: nothing recorded
         if log is not None:
             log.extend(events)
-        return self._queue(outgoing, handled=handled, sent=sent, now=now)
+        ids = self._queue(outgoing)
+        if handled is not None:
+            self._handled.setdefault(handled, now)
+        if sent is not None:
+            await self.sent(sent, now=now)
+        return ids
 
-    def _queue(
-        self,
-        outgoing: Sequence[Outgoing],
-        *,
-        handled: str | None = None,
-        sent: int | None = None,
-        now: datetime,
-    ) -> list[int]:
+    def _queue(self, outgoing: Sequence[Outgoing]) -> list[int]:
         ids = []
         for item in outgoing:
             self._outbox_next += 1  # never reused, also after a purge
@@ -100,13 +95,8 @@ class MemoryConsultStore(ConsultStore):
                 payload=item.payload,
                 txn=f"consultbot-memory-{number}",
             )
-            self._outbox.append((stored, False))
+            self._outbox.append((stored, None))
             ids.append(number)
-        if handled is not None:
-            self._handled.add(handled)
-            self._handled_at.setdefault(handled, now)
-        if sent is not None:
-            self._mark_sent(sent, now=now)
         return ids
 
     async def events(self, consult: ConsultId) -> list[Event]:
@@ -117,8 +107,7 @@ class MemoryConsultStore(ConsultStore):
         return fold(log) if log else None
 
     def _all(self) -> list[Consult]:
-        found = [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
-        return found
+        return [fold(log) for _, log in sorted(self._logs.items(), reverse=True) if log]
 
     async def open_consults(self) -> list[Consult]:
         return [c for c in self._all() if c.is_open or c.deadline is not None]
@@ -136,10 +125,13 @@ class MemoryConsultStore(ConsultStore):
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 
+    async def _units(self) -> dict[str, str]:
+        """Each requester's unit in the staff list."""
+        staff = await self.staff.staff() if self.staff is not None else []
+        return {m.user: m.unit for m in staff if m.unit}
+
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
-        units: dict[str, str] = {}
-        if self.staff is not None:
-            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
+        units = await self._units()
         summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
         summaries += self._purged.values()
         return table_of(
@@ -162,38 +154,30 @@ class MemoryConsultStore(ConsultStore):
     ) -> None:
         for reminder in remove:
             self._reminders.pop((reminder.user, reminder.start), None)
-        for reminder in add:
-            self._reminders[(reminder.user, reminder.start)] = reminder
-        self._queue(outgoing, now=now)
+        self._reminders.update({(r.user, r.start): r for r in add})
+        self._queue(outgoing)
 
     async def pending(self) -> list[OutboxItem]:
-        return [item for item, done in self._outbox if not done]
+        return [item for item, sent_at in self._outbox if sent_at is None]
 
     async def sent(self, item: int, *, now: datetime) -> None:
-        self._mark_sent(item, now=now)
-
-    def _mark_sent(self, item: int, *, now: datetime) -> None:
         # A sent entry keeps no payload, as in the SQL stores.
         self._outbox = [
-            (replace(i, payload={}), True) if i.id == item else (i, done)
-            for i, done in self._outbox
+            (replace(i, payload={}), at or now) if i.id == item else (i, at)
+            for i, at in self._outbox
         ]
-        self._sent_at.setdefault(item, now)
 
     async def is_handled(self, event_id: str) -> bool:
         return event_id in self._handled
 
     async def add_pool_room(self, room: str, *, policy: str, now: datetime) -> None:
-        if all(p.room != room for p in self._pool):
-            self._pool.append(PoolRoom(room=room, created_at=now, policy=policy))
+        self._pool.setdefault(room, PoolRoom(room=room, created_at=now, policy=policy))
 
     async def pool_rooms(self) -> list[PoolRoom]:
-        return sorted(self._pool, key=lambda p: (p.created_at, p.room))
+        return sorted(self._pool.values(), key=lambda p: (p.created_at, p.room))
 
     async def drop_pool_room(self, room: str) -> bool:
-        before = len(self._pool)
-        self._pool = [p for p in self._pool if p.room != room]
-        return len(self._pool) < before
+        return self._pool.pop(room, None) is not None
 
     async def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
@@ -203,8 +187,6 @@ class MemoryConsultStore(ConsultStore):
 
     async def meta_under(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self._meta.items() if k.startswith(prefix)}
-
-    # -- retention (as the SQLite store: ports.py) ----------------------------------------------
 
     def _quiet(self, before: datetime) -> list[tuple[ConsultId, Consult]]:
         """The consults, not purged, closed/unanswered/withdrawn without a deadline, whose
@@ -217,10 +199,11 @@ class MemoryConsultStore(ConsultStore):
                     found.append((cid, consult))
         return found
 
-    def _leaves(self, consult: ConsultId) -> list[tuple[OutboxItem, bool]]:
+    def _leaves(self, consult: ConsultId) -> list[datetime | None]:
+        """When each leave of the consult's room was sent (None: not yet)."""
         return [
-            (item, done)
-            for item, done in self._outbox
+            at
+            for item, at in self._outbox
             if item.consult == consult and item.kind is OutboxKind.LEAVE
         ]
 
@@ -229,39 +212,32 @@ class MemoryConsultStore(ConsultStore):
             (cid, c.room) for cid, c in self._quiet(quiet_since) if c.room and not self._leaves(cid)
         ]
         leaving = [Outgoing(kind=OutboxKind.LEAVE, room=r, payload={}, consult=c) for c, r in rooms]
-        self._queue(leaving, now=now)
+        self._queue(leaving)
         return [room for _, room in rooms]
 
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
-        units: dict[str, str] = {}
-        if self.staff is not None:
-            units = {m.user: m.unit for m in await self.staff.staff() if m.unit}
-        consults = events = 0
+        units = await self._units()
+        events = 0
         gone: set[ConsultId] = set()
         for cid, consult in self._quiet(before):
-            if consult.room and not any(done for _, done in self._leaves(cid)):
+            if consult.room and all(at is None for at in self._leaves(cid)):
                 continue  # its room is not left yet
             summary = summarise(self._logs[cid])
             unit = unit_of(summary.requester, units)
             self._purged[cid] = replace(summary, requester=frozen_unit(unit))
             events += len(self._logs[cid])
             self._logs[cid] = []
-            consults += 1
             gone.add(cid)
         newest = max((item.id for item, _ in self._outbox), default=0)
         kept = [
-            (item, done)
-            for item, done in self._outbox
+            (item, at)
+            for item, at in self._outbox
             if item.consult not in gone
-            and not (
-                item.consult is None
-                and done
-                and self._sent_at.get(item.id, now) < before
-                and item.id < newest
-            )
+            and not (item.consult is None and at is not None and at < before and item.id < newest)
         ]
         outbox = len(self._outbox) - len(kept)
         self._outbox = kept
-        old = {e for e in self._handled if e.startswith("$") and self._handled_at[e] < before}
-        self._handled -= old
-        return Purged(consults=consults, events=events, outbox=outbox, handled=len(old))
+        old = [e for e, at in self._handled.items() if e.startswith("$") and at < before]
+        for event_id in old:
+            del self._handled[event_id]
+        return Purged(consults=len(gone), events=events, outbox=outbox, handled=len(old))

@@ -1,4 +1,4 @@
-"""The in-memory data sets: every version kept in lists, as the SQL store keeps them in tables."""
+"""The in-memory data sets: every version kept, as the SQL store keeps them in tables."""
 
 from __future__ import annotations
 
@@ -26,9 +26,7 @@ class _RosterRow:
 
 @dataclass
 class MemoryDataStore(DataStore):
-    """Keeps every version in lists, like the SQLite store keeps them in tables."""
-
-    _versions: list[Version] = field(default_factory=list)
+    _versions: dict[tuple[Dataset, int], Version] = field(default_factory=dict)
     _catalogues: dict[int, Catalogue] = field(default_factory=dict)
     _staff: dict[int, list[StaffMember]] = field(default_factory=dict)
     _directory: dict[int, list[DirectoryEntry]] = field(default_factory=dict)
@@ -39,21 +37,19 @@ class MemoryDataStore(DataStore):
     _handovers: list[Handover] = field(default_factory=list)
 
     def _active(self, dataset: Dataset) -> int | None:
-        live = [v.number for v in self._versions if v.dataset is dataset and not v.rolled_back]
+        live = [n for (d, n), v in self._versions.items() if d is dataset and not v.rolled_back]
         return max(live) if live else None
 
     def _new_version(self, dataset: Dataset, source: str, summary: str, now: datetime) -> int:
-        number = 1 + max((v.number for v in self._versions if v.dataset is dataset), default=0)
-        self._versions.append(
-            Version(
-                dataset=dataset,
-                number=number,
-                imported_at=now,
-                source=source,
-                summary=summary,
-                active=True,
-                rolled_back=False,
-            )
+        number = 1 + max((n for d, n in self._versions if d is dataset), default=0)
+        self._versions[dataset, number] = Version(
+            dataset=dataset,
+            number=number,
+            imported_at=now,
+            source=source,
+            summary=summary,
+            active=True,
+            rolled_back=False,
         )
         return number
 
@@ -127,17 +123,13 @@ class MemoryDataStore(DataStore):
 
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
         live = sorted(
-            v.number for v in self._versions if v.dataset is dataset and not v.rolled_back
+            n for (d, n), v in self._versions.items() if d is dataset and not v.rolled_back
         )
         if len(live) < 2:
             raise NothingToRollBack(dataset.value)
         undone = live[-1]
-        self._versions = [
-            replace(v, rolled_back=True, active=False)
-            if v.dataset is dataset and v.number == undone
-            else v
-            for v in self._versions
-        ]
+        key = (dataset, undone)
+        self._versions[key] = replace(self._versions[key], rolled_back=True, active=False)
         if dataset is Dataset.ROSTER:
             self._roster = [row for row in self._roster if row.version != undone]
             for row in self._roster:
@@ -187,6 +179,10 @@ class MemoryDataStore(DataStore):
     async def versions(self, dataset: Dataset) -> list[Version]:
         active = self._active(dataset)
         return sorted(
-            (replace(v, active=v.number == active) for v in self._versions if v.dataset is dataset),
+            (
+                replace(v, active=v.number == active)
+                for v in self._versions.values()
+                if v.dataset is dataset
+            ),
             key=lambda v: -v.number,
         )

@@ -65,10 +65,13 @@ class MemoryMessenger(Messenger):
         self.log.append(sent)
         return sent.event_id
 
-    def _maybe_fail(self) -> None:
+    def _maybe_fail(self, room: str | None = None) -> None:
+        """Fail while `fail_next` says so; then, given a `room`, vet it."""
         if self.fail_next:
             self.fail_next -= 1
             raise ConnectionError("homeserver unreachable (simulated)")
+        if room is not None:
+            self._vet(room)
 
     async def create_room(
         self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
@@ -92,21 +95,17 @@ class MemoryMessenger(Messenger):
         return room
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
-        self._maybe_fail()
-        self._vet(room)
-        self.log.append(Sent(action="invite", room=room, users=tuple(invite)))
+        await self.invite(room, invite)
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
-        self._maybe_fail()
-        self._vet(room)
+        self._maybe_fail(room)
         self.names[room] = name
 
     def pool_policy(self) -> str:
         return self.policy
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
-        self._maybe_fail()
-        self._vet(room)
+        self._maybe_fail(room)
         self.log.append(Sent(action="invite", room=room, users=tuple(users)))
 
     async def send(
@@ -133,15 +132,13 @@ class MemoryMessenger(Messenger):
     async def send_event(
         self, room: str, event_type: str, content: Mapping[str, Any], *, txn: str
     ) -> str:
-        self._maybe_fail()
-        self._vet(room)
+        self._maybe_fail(room)
         return self._post(Sent(action=event_type, room=room, txn=txn, event=dict(content)))
 
     async def send_image(
         self, room: str, data: bytes, *, name: str, width: int, height: int, txn: str
     ) -> str:
-        self._maybe_fail()
-        self._vet(room)
+        self._maybe_fail(room)
         return self._post(Sent(action="image", room=room, txn=txn, data=data, name=name))
 
     async def redact(self, room: str, event_id: str, *, reason: str, txn: str) -> bool:
@@ -155,8 +152,7 @@ class MemoryMessenger(Messenger):
     async def put_state(
         self, room: str, kind: str, state_key: str, content: dict[str, Any]
     ) -> None:
-        self._maybe_fail()
-        self._vet(room)
+        self._maybe_fail(room)
         self.state[(room, kind, state_key)] = content
         self.log.append(Sent(action="state", room=room))
 

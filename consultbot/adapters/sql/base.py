@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from consultbot.adapters.sql.dialect import Connection
+from consultbot.adapters.sql.dialect import Connection, one, transaction
 from consultbot.domain.consult.escalation import Consult, apply
 from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.catalogue import Catalogue
@@ -54,15 +54,9 @@ class SqlBase(BotState):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
-        async with self._lock:
-            await self._db.execute(self._db.begin)
-            try:
-                await self._may_write()
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
+        async with self._lock, transaction(self._db) as db:
+            await self._may_write()
+            yield db
 
     async def _may_write(self) -> None:
         """Raise when this instance may no longer write: first in every write transaction (the
@@ -70,11 +64,12 @@ class SqlBase(BotState):
 
     async def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         async with self._lock:
-            return list(await self._db.execute_fetchall(sql, tuple(params)))
+            return await self._db.execute_fetchall(sql, tuple(params))
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; return how many rows it changed."""
         async with self._lock:
-            await self._db.execute(sql, tuple(params))
+            return (await self._db.execute(sql, tuple(params))).rowcount
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         rows = await self._rows(sql, params)
@@ -91,24 +86,17 @@ class SqlBase(BotState):
     async def _new_version(
         self, db: Connection, dataset: Dataset, source: str, summary: str, now: datetime
     ) -> int:
-        async with db.execute(
+        [number] = await one(
+            db,
             "SELECT coalesce(max(version), 0) + 1 FROM dataset_version WHERE dataset = $1",
             (dataset.value,),
-        ) as cursor:
-            row = await cursor.fetchone()
-        number = int(row[0]) if row else 1
+        )
         await db.execute(
             "INSERT INTO dataset_version (dataset, version, imported_at, source, summary)"
             " VALUES ($1, $2, $3, $4, $5)",
             (dataset.value, number, to_seconds(now), source, summary),
         )
-        return number
-
-    async def _rows_unlocked(self, sql: str, params: Sequence[Any], *, locked: bool) -> list[Any]:
-        """Rows of `sql`: inside the caller's transaction when `locked`, else taking the lock."""
-        if locked:
-            return list(await self._db.execute_fetchall(sql, tuple(params)))
-        return await self._rows(sql, params)
+        return int(number)
 
     async def _consults(self, where: str, params: tuple[Any, ...] = ()) -> list[Consult]:
         """The consults whose row in `consult c` matches `where`, newest first, from their logs."""

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
-from consultbot.adapters.sql.dialect import Connection
+from consultbot.adapters.sql.dialect import Connection, one
 from consultbot.domain.consult.escalation import Consult, fold
 from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.reminders import SentReminder
@@ -31,20 +31,17 @@ from consultbot.ports import (
     ReminderLog,
 )
 
-# holds staff numbers, and none of it is needed again (a resend reads only pending entries).
+# A sent entry's payload is emptied: it holds staff numbers, and none of it is needed again
+# (a resend reads only pending entries).
 _MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
 
 
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
     """The consult's log, oldest first, read on `db` (inside the caller's lock)."""
-    async with db.execute(
-        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq",
-        (consult,),
-    ) as cursor:
-        return [
-            Event(kind=EventKind(r[1]), at=from_ms(r[0]), data=json.loads(r[2]))
-            for r in await cursor.fetchall()
-        ]
+    rows = await db.execute_fetchall(
+        "SELECT at_ms, kind, data FROM consult_event WHERE consult_id = $1 ORDER BY seq", (consult,)
+    )
+    return [Event(kind=EventKind(r[1]), at=from_ms(r[0]), data=json.loads(r[2])) for r in rows]
 
 
 async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
@@ -66,9 +63,7 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
 
     async def allocate_consult(self, *, now: datetime) -> ConsultId:
         async with self._transaction() as db:
-            async with db.execute("SELECT coalesce(max(number), 0) + 1 FROM consult") as cursor:
-                row = await cursor.fetchone()
-            number = int(row[0]) if row else 1
+            [number] = await one(db, "SELECT coalesce(max(number), 0) + 1 FROM consult")
             consult = ConsultId(f"K-{number:06d}")
             await db.execute(
                 "INSERT INTO consult (id, number, created_at) VALUES ($1, $2, $3)",
@@ -106,14 +101,9 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         return ids
 
     async def _append(
-        self,
-        db: Connection,
-        consult: ConsultId,
-        expected_length: int,
-        events: Sequence[Event],
+        self, db: Connection, consult: ConsultId, expected_length: int, events: Sequence[Event]
     ) -> None:
-        async with db.execute("SELECT length FROM consult WHERE id = $1", (consult,)) as cursor:
-            row = await cursor.fetchone()
+        row = await one(db, "SELECT length FROM consult WHERE id = $1", (consult,))
         if row is None:
             raise ConflictError(f"{consult} was not allocated")
         if int(row[0]) != expected_length:
@@ -121,14 +111,8 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         await db.executemany(
             "INSERT INTO consult_event VALUES ($1, $2, $3, $4, $5)",
             [
-                (
-                    consult,
-                    expected_length + n,
-                    to_ms(e.at),
-                    e.kind,
-                    json.dumps(e.data, ensure_ascii=False),
-                )
-                for n, e in enumerate(events)
+                (consult, n, to_ms(e.at), e.kind, json.dumps(e.data, ensure_ascii=False))
+                for n, e in enumerate(events, expected_length)
             ],
         )
         log = await read_events(db, consult)
@@ -198,19 +182,17 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         now: datetime,
     ) -> None:
         async with self._transaction() as db:
-            for r in remove:
-                await db.execute(
-                    'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
-                    (r.user, to_ms(r.start)),
-                )
-            for r in add:
-                await db.execute(
-                    "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
-                    ' ON CONFLICT ("user", start_ms)'
-                    " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
-                    " sent_at_ms = excluded.sent_at_ms",
-                    (r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)),
-                )
+            await db.executemany(
+                'DELETE FROM duty_reminder WHERE "user" = $1 AND start_ms = $2',
+                [(r.user, to_ms(r.start)) for r in remove],
+            )
+            await db.executemany(
+                "INSERT INTO duty_reminder VALUES ($1, $2, $3, $4, $5)"
+                ' ON CONFLICT ("user", start_ms)'
+                " DO UPDATE SET end_ms = excluded.end_ms, told = excluded.told,"
+                " sent_at_ms = excluded.sent_at_ms",
+                [(r.user, to_ms(r.start), to_ms(r.end), r.told, to_ms(now)) for r in add],
+            )
             await queue(db, outgoing, now)
 
     async def pending(self) -> list[OutboxItem]:
@@ -253,6 +235,4 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         return [PoolRoom(room=r[0], created_at=from_ms(r[1]), policy=r[2]) for r in rows]
 
     async def drop_pool_room(self, room: str) -> bool:
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (room,))
-            return cursor.rowcount > 0
+        return await self._write("DELETE FROM room_pool WHERE room = $1", (room,)) > 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, User
 from consultbot.ports import DataSets, Version
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
+_Step = tuple[str, Iterable[tuple[Any, ...]]]  # a statement and the rows it is run for
 _SHIFT_COLUMNS = "service_id, level, start_ts, end_ts, matrix_id, name, phone"
 
 
@@ -38,32 +39,35 @@ def _shift(row: Sequence[Any]) -> Shift:
 class DataSetSql(HandoverSql, DataSets):
     """Every import a new version in one transaction; the previous one kept for rollback."""
 
-    # -- catalogue ------------------------------------------------------------------------------
-
-    async def import_catalogue(self, catalogue: Catalogue, *, source: str, now: datetime) -> int:
+    async def _import(
+        self, dataset: Dataset, source: str, summary: str, now: datetime, *steps: _Step
+    ) -> int:
+        """A new version of `dataset`: each step's statement run once per row, with the
+        version's number before the row's values."""
         async with self._transaction() as db:
-            number = await self._new_version(
-                db, Dataset.CATALOGUE, source, f"{len(catalogue)} services", now
-            )
-            await db.executemany(
-                "INSERT INTO service VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                [
-                    (
-                        number,
-                        position,
-                        s.id,
-                        s.name,
-                        s.kind.value,
-                        json.dumps([t.value for t in s.tracks]),
-                        json.dumps(list(s.aliases), ensure_ascii=False),
-                        s.switchboard,
-                        s.municipality,
-                    )
-                    for position, s in enumerate(catalogue.services)
-                ],
-            )
+            number = await self._new_version(db, dataset, source, summary, now)
+            for sql, rows in steps:
+                await db.executemany(sql, ((number, *row) for row in rows))
         self._catalogue = None
         return number
+
+    async def import_catalogue(self, catalogue: Catalogue, *, source: str, now: datetime) -> int:
+        rows = [
+            (
+                position,
+                s.id,
+                s.name,
+                s.kind.value,
+                json.dumps([t.value for t in s.tracks]),
+                json.dumps(list(s.aliases), ensure_ascii=False),
+                s.switchboard,
+                s.municipality,
+            )
+            for position, s in enumerate(catalogue.services)
+        ]
+        summary = f"{len(catalogue)} services"
+        sql = f"INSERT INTO service VALUES ({marks(9)})"
+        return await self._import(Dataset.CATALOGUE, source, summary, now, (sql, rows))
 
     async def catalogue(self) -> Catalogue:
         active = await self._active(Dataset.CATALOGUE)
@@ -74,24 +78,21 @@ class DataSetSql(HandoverSql, DataSets):
             " WHERE version = $1 ORDER BY position",
             (active,),
         )
-        catalogue = Catalogue(
-            tuple(
-                Service(
-                    id=ServiceId(row[0]),
-                    name=row[1],
-                    kind=ServiceKind(row[2]),
-                    tracks=tuple(Track(t) for t in json.loads(row[3])),
-                    aliases=tuple(json.loads(row[4])),
-                    switchboard=row[5],
-                    municipality=row[6],
-                )
-                for row in rows
+        services = [
+            Service(
+                id=ServiceId(row[0]),
+                name=row[1],
+                kind=ServiceKind(row[2]),
+                tracks=tuple(Track(t) for t in json.loads(row[3])),
+                aliases=tuple(json.loads(row[4])),
+                switchboard=row[5],
+                municipality=row[6],
             )
-        )
+            for row in rows
+        ]
+        catalogue = Catalogue(tuple(services))
         self._catalogue = (active, catalogue)
         return catalogue
-
-    # -- roster ---------------------------------------------------------------------------------
 
     async def import_roster(
         self,
@@ -102,34 +103,21 @@ class DataSetSql(HandoverSql, DataSets):
         now: datetime,
     ) -> int:
         summary = f"{len(shifts)} shifts, {len(periods)} services"
-        async with self._transaction() as db:
-            number = await self._new_version(db, Dataset.ROSTER, source, summary, now)
-            await db.executemany(
-                "UPDATE shift SET removed_in = $1 WHERE service_id = $2 AND removed_in IS NULL"
-                " AND start_ts >= $3 AND start_ts < $4",
-                [
-                    (number, sid, to_seconds(lo), to_seconds(hi))
-                    for sid, value in periods.items()
-                    for lo, hi in period_list(value)
-                ],
-            )
-            await db.executemany(
-                f"INSERT INTO shift ({_SHIFT_COLUMNS}, version) VALUES ({marks(8)})",
-                (
-                    (
-                        s.service,
-                        s.level,
-                        to_seconds(s.start),
-                        to_seconds(s.end),
-                        s.user,
-                        s.name,
-                        s.phone,
-                        number,
-                    )
-                    for s in shifts
-                ),
-            )
-        return number
+        removed = (
+            "UPDATE shift SET removed_in = $1 WHERE service_id = $2 AND removed_in IS NULL"
+            " AND start_ts >= $3 AND start_ts < $4",
+            [
+                (sid, to_seconds(lo), to_seconds(hi))
+                for sid, value in periods.items()
+                for lo, hi in period_list(value)
+            ],
+        )
+        rows = (
+            (s.service, s.level, to_seconds(s.start), to_seconds(s.end), s.user, s.name, s.phone)
+            for s in shifts
+        )
+        added = (f"INSERT INTO shift (version, {_SHIFT_COLUMNS}) VALUES ({marks(8)})", rows)
+        return await self._import(Dataset.ROSTER, source, summary, now, removed, added)
 
     async def on_duty(self, service: ServiceId, at: datetime) -> OnDuty:
         moment = to_seconds(at)
@@ -162,25 +150,15 @@ class DataSetSql(HandoverSql, DataSets):
         ]
         return sorted(found, key=lambda s: (s.start, s.level, s.user))
 
-    # -- staff and directory --------------------------------------------------------------------
-
     async def import_staff(
         self, members: Sequence[StaffMember], *, source: str, now: datetime
     ) -> int:
-        async with self._transaction() as db:
-            number = await self._new_version(
-                db, Dataset.STAFF, source, f"{len(members)} people", now
-            )
-            await db.executemany(
-                "INSERT INTO staff VALUES ($1, $2, $3, $4, $5, $6)",
-                [(number, m.user, m.name, m.unit, m.title, m.phone) for m in members],
-            )
-        return number
+        rows = [(m.user, m.name, m.unit, m.title, m.phone) for m in members]
+        sql = f"INSERT INTO staff VALUES ({marks(6)})"
+        return await self._import(Dataset.STAFF, source, f"{len(members)} people", now, (sql, rows))
 
     async def _staff(self, where: str = "", params: tuple[Any, ...] = ()) -> list[StaffMember]:
         active = await self._active(Dataset.STAFF)
-        if active is None:
-            return []
         rows = await self._rows(
             "SELECT matrix_id, name, unit, title, phone FROM staff WHERE version = $1"
             f" {where} ORDER BY name, matrix_id",
@@ -201,23 +179,15 @@ class DataSetSql(HandoverSql, DataSets):
     async def import_directory(
         self, entries: Sequence[DirectoryEntry], *, source: str, now: datetime
     ) -> int:
-        async with self._transaction() as db:
-            number = await self._new_version(
-                db, Dataset.DIRECTORY, source, f"{len(entries)} entries", now
-            )
-            await db.executemany(
-                "INSERT INTO directory_entry VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [
-                    (number, i, e.unit, e.name, e.phone, e.municipality, e.notes)
-                    for i, e in enumerate(entries)
-                ],
-            )
-        return number
+        rows = [
+            (i, e.unit, e.name, e.phone, e.municipality, e.notes) for i, e in enumerate(entries)
+        ]
+        sql = f"INSERT INTO directory_entry VALUES ({marks(7)})"
+        summary = f"{len(entries)} entries"
+        return await self._import(Dataset.DIRECTORY, source, summary, now, (sql, rows))
 
     async def directory(self) -> list[DirectoryEntry]:
         active = await self._active(Dataset.DIRECTORY)
-        if active is None:
-            return []
         rows = await self._rows(
             "SELECT unit, name, phone, municipality, notes FROM directory_entry"
             " WHERE version = $1 ORDER BY position",
@@ -230,12 +200,12 @@ class DataSetSql(HandoverSql, DataSets):
 
     async def rollback(self, dataset: Dataset, *, now: datetime) -> int:
         async with self._transaction() as db:
-            async with db.execute(
+            rows = await db.execute_fetchall(
                 "SELECT version FROM dataset_version WHERE dataset = $1 AND rolled_back_at IS NULL"
                 " ORDER BY version DESC LIMIT 2",
                 (dataset.value,),
-            ) as cursor:
-                live = [int(r[0]) for r in await cursor.fetchall()]
+            )
+            live = [int(r[0]) for r in rows]
             if len(live) < 2:
                 raise NothingToRollBack(dataset.value)
             undone, previous = live

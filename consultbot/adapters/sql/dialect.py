@@ -11,8 +11,8 @@ statement that begins a write transaction, and the words of the migrations' colu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping
-from types import TracebackType
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 SQLITE_WORDS: Mapping[str, str] = {
@@ -43,44 +43,39 @@ class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
 
-    async def fetchone(self) -> Any: ...
-
-    async def fetchall(self) -> Iterable[Any]: ...
-
     def __aiter__(self) -> AsyncIterator[Any]: ...
-
-
-class Result(Protocol):
-    """What `execute` returns: awaited, a cursor; `async with`, a cursor too."""
-
-    def __await__(self) -> Generator[Any, None, Cursor]: ...
-
-    async def __aenter__(self) -> Cursor: ...
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None: ...
 
 
 class Connection(Protocol):
     """One database connection in autocommit mode: transactions are explicit, begun with
     `begin`; `words` are the column types the migrations are written with."""
 
-    @property
-    def begin(self) -> str: ...
+    begin: str
+    words: Mapping[str, str]
 
-    @property
-    def words(self) -> Mapping[str, str]: ...
-
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result: ...
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Cursor: ...
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None: ...
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
-    ) -> Iterable[Any]: ...
+    ) -> list[Any]: ...
 
     async def close(self) -> None: ...
+
+
+async def one(db: Connection, sql: str, parameters: Iterable[Any] = ()) -> Any:
+    """The first row of `sql` on `db`, or None."""
+    return next(iter(await db.execute_fetchall(sql, parameters)), None)
+
+
+@asynccontextmanager
+async def transaction(db: Connection) -> AsyncIterator[Connection]:
+    """A write transaction on `db`: committed when the block ends, rolled back if it raises."""
+    await db.execute(db.begin)
+    try:
+        yield db
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")

@@ -3,64 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
-from consultbot.adapters.sql.dialect import marks
+from consultbot.adapters.sql.dialect import marks, one
 from consultbot.domain.duty.handover import Handover, HandoverState
-from consultbot.domain.types import ServiceId, UserId
+from consultbot.domain.types import ServiceId
 from consultbot.ports import Handovers
 
-_HANDOVER_COLUMNS = (
-    "id, service_id, level, giver, taker, taker_name, taker_phone, start_ms, end_ms,"
-    " offered_by, offered_at_ms, answer_by_ms, state, decided_at_ms, room, language, source_event"
-)
-
-
-def _handover_row(h: Handover) -> tuple[Any, ...]:
-    return (
-        h.id,
-        h.service,
-        h.level,
-        h.giver,
-        h.taker,
-        h.taker_name,
-        h.taker_phone,
-        to_ms(h.start),
-        to_ms(h.end),
-        h.offered_by,
-        to_ms(h.offered_at),
-        to_ms(h.answer_by) if h.answer_by else None,
-        h.state.value,
-        to_ms(h.decided_at) if h.decided_at else None,
-        h.room,
-        h.language,
-        h.source_event,
-    )
+# The handover's fields, stored in columns of the same names except these: instants as epoch
+# milliseconds in `<name>_ms`, and `service` in `service_id`.
+_FIELDS = [f.name for f in fields(Handover)]
+_MS = {"start", "end", "offered_at", "answer_by", "decided_at"}
+_COLUMNS = [f"{n}_ms" if n in _MS else "service_id" if n == "service" else n for n in _FIELDS]
+_HANDOVER_COLUMNS = ", ".join(_COLUMNS)
 
 
 def _handover(row: Sequence[Any]) -> Handover:
-    return Handover(
-        id=int(row[0]),
-        service=ServiceId(row[1]),
-        level=int(row[2]),
-        giver=UserId(row[3]),
-        taker=UserId(row[4]),
-        taker_name=row[5],
-        taker_phone=row[6],
-        start=from_ms(row[7]),
-        end=from_ms(row[8]),
-        offered_by=UserId(row[9]),
-        offered_at=from_ms(row[10]),
-        answer_by=from_ms(row[11]) if row[11] is not None else None,
-        state=HandoverState(row[12]),
-        decided_at=from_ms(row[13]) if row[13] is not None else None,
-        room=row[14],
-        language=row[15],
-        source_event=row[16],
-    )
+    values = dict(zip(_FIELDS, row, strict=True))
+    values |= {n: from_ms(values[n]) for n in _MS if values[n] is not None}
+    return Handover(**values | {"state": HandoverState(values["state"])})
 
 
 class HandoverSql(SqlBase, Handovers):
@@ -76,10 +40,11 @@ class HandoverSql(SqlBase, Handovers):
         added = []
         async with self._transaction() as db:
             for h in handovers:
+                values = [(n, getattr(h, n)) for n in _FIELDS[1:]]  # all but the id
                 [(number,)] = await db.execute_fetchall(
-                    f"INSERT INTO handover ({_HANDOVER_COLUMNS[4:]})"
+                    f"INSERT INTO handover ({', '.join(_COLUMNS[1:])})"
                     f" VALUES ({marks(16)}) RETURNING id",
-                    _handover_row(h)[1:],
+                    [to_ms(v) if n in _MS and v is not None else v for n, v in values],
                 )
                 added.append(replace(h, id=int(number)))
         self._accepted = None
@@ -96,15 +61,13 @@ class HandoverSql(SqlBase, Handovers):
         self, handover: int, state: HandoverState, *, now: datetime
     ) -> Handover | None:
         async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE handover SET state = $1, decided_at_ms = $2 WHERE id = $3 AND state = $4",
+            row = await one(
+                db,
+                "UPDATE handover SET state = $1, decided_at_ms = $2 WHERE id = $3 AND state = $4"
+                f" RETURNING {_HANDOVER_COLUMNS}",
                 (state.value, to_ms(now), handover, HandoverState.OFFERED.value),
             )
-            if cursor.rowcount != 1:
-                return None
-            async with db.execute(
-                f"SELECT {_HANDOVER_COLUMNS} FROM handover WHERE id = $1", (handover,)
-            ) as rows:
-                row = await rows.fetchone()
+        if row is None:
+            return None
         self._accepted = None
-        return _handover(row) if row else None
+        return _handover(row)

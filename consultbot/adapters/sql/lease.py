@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import psycopg
@@ -64,33 +65,24 @@ WHERE name = %(name)s AND holder = %(holder)s AND epoch = %(epoch)s
 FENCE = "SELECT holder, epoch FROM leader_lease WHERE name = %(name)s FOR SHARE"
 
 
+@dataclass(eq=False)
 class LeaderLease:
     """One instance's side of the lease: acquire, renew, fence writes, guard sends."""
 
-    def __init__(
-        self,
-        url: str,
-        holder: str,
-        *,
-        seconds: float = LEASE_SECONDS,
-        renew_every: float = RENEW_SECONDS,
-        margin: float = MARGIN_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.url = url
-        self.holder = holder
-        self.seconds = seconds
-        self.renew_every = renew_every
-        self.margin = margin
-        self._monotonic = monotonic
-        self.epoch: int | None = None  # ours while we hold the lease
-        self._valid_until = 0.0  # monotonic: nothing is sent after this
-        self.acquired = asyncio.Event()
-        self.lost = asyncio.Event()  # set once, when a held lease is lost: stop at once
-        self.reason = ""
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-
-    # -- the lease connection (autocommit, its own) -------------------------------------------
+    url: str = field(repr=False)  # may hold a password
+    holder: str
+    _: KW_ONLY
+    seconds: float = LEASE_SECONDS
+    renew_every: float = RENEW_SECONDS
+    margin: float = MARGIN_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
+    epoch: int | None = field(default=None, init=False)  # ours while we hold the lease
+    _valid_until: float = field(default=0.0, init=False)  # monotonic: nothing is sent after this
+    acquired: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    # Set once, when a held lease is lost: stop at once.
+    lost: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    reason: str = field(default="", init=False)
+    _conn: psycopg.AsyncConnection[Any] | None = field(default=None, init=False)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -120,24 +112,19 @@ class LeaderLease:
             await self._conn.close()
             self._conn = None
 
-    # -- acquiring and keeping ---------------------------------------------------------------
-
     @property
     def held(self) -> bool:
         """True while this instance holds the lease (as far as it knows)."""
         return self.epoch is not None and not self.lost.is_set()
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "name": LEASE_NAME,
-            "holder": self.holder,
-            "ms": int(self.seconds * 1000),
-            "epoch": self.epoch,
-        }
+        return dict(
+            name=LEASE_NAME, holder=self.holder, ms=int(self.seconds * 1000), epoch=self.epoch
+        )
 
     async def try_acquire(self) -> bool:
         """Take the lease if it is free (expired, never held, or ours); True when held."""
-        sent = self._monotonic()
+        sent = self.monotonic()
         try:
             epoch = await self._run(ACQUIRE, self._params())
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -162,7 +149,7 @@ class LeaderLease:
         """Extend the lease; False when it could not be renewed this time (not yet lost)."""
         if not self.held:
             return False
-        sent = self._monotonic()
+        sent = self.monotonic()
         try:
             epoch = await self._run(RENEW, self._params())
         except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -187,13 +174,13 @@ class LeaderLease:
             while True:
                 if renewal is None or renewal.done():
                     renewal = asyncio.create_task(self.renew())
-                started = self._monotonic()
+                started = self.monotonic()
                 await asyncio.wait([renewal], timeout=self.renew_every)
                 if not self.valid():
                     self._lose("the lease could not be renewed in time (database unreachable?)")
                 if self.lost.is_set():
                     return
-                await asyncio.sleep(max(0.0, self.renew_every - (self._monotonic() - started)))
+                await asyncio.sleep(max(0.0, self.renew_every - (self.monotonic() - started)))
         finally:
             if renewal is not None and not renewal.done():
                 renewal.cancel()  # not waited for: psycopg may take seconds to give up
@@ -220,11 +207,9 @@ class LeaderLease:
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("leader lease: could not release it: %s", type(exc).__name__)
 
-    # -- fencing and guarding ---------------------------------------------------------------
-
     def valid(self) -> bool:
         """True while the lease is held and cannot have lapsed on the database yet."""
-        return self.held and self._monotonic() < self._valid_until
+        return self.held and self.monotonic() < self._valid_until
 
     def assert_leader(self) -> None:
         """Raise NotLeader unless this instance may send now (the Matrix adapter's guard)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from consultbot.adapters.sql.dialect import Connection
+from consultbot.adapters.sql.dialect import Connection, one, transaction
 from consultbot.domain.errors import StoreError
 
 # Marks a SQLite file as consultbot's ("CBOT").
@@ -260,29 +260,18 @@ def statements(number: int, words: Mapping[str, str]) -> list[str]:
 
 async def migrate(db: Connection, path: str) -> int:
     """Bring the schema up to date; return the version it was at. Refuse foreign/newer files."""
-    async with db.execute("PRAGMA application_id") as cursor:
-        row = await cursor.fetchone()
-        app_id = row[0] if row else 0
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-        current = int(row[0]) if row else 0
+    [app_id] = await one(db, "PRAGMA application_id")
+    [current] = await one(db, "PRAGMA user_version")
     if current == 0 and app_id == 0:
-        async with db.execute("SELECT count(*) FROM sqlite_master") as cursor:
-            row = await cursor.fetchone()
-        if row and row[0]:
+        if (await one(db, "SELECT count(*) FROM sqlite_master"))[0]:
             raise StoreError(path, "is a SQLite database but not consultbot's")
     elif app_id != APPLICATION_ID:
         raise StoreError(path, "is a SQLite database but not consultbot's")
     refuse_newer(path, current)
     for number in range(current + 1, SCHEMA_VERSION + 1):
-        await db.execute(db.begin)
-        try:
+        async with transaction(db):
             for statement in statements(number, db.words):
                 await db.execute(statement)
             await db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             await db.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
-    return current
+    return int(current)

@@ -1,22 +1,16 @@
-"""The PostgreSQL store (psycopg 3, async): the SQL store over a psycopg connection.
+"""The PostgreSQL store (psycopg 3, async): `SqliteStore` over a psycopg connection.
 
-`PostgresStore` is `SqliteStore` with another connection: `PgConnection` has the shape of the
-connection the store is written against (adapters/sql/dialect.py) and runs its statements as
-they are written: their numbered parameters (`$1`) are PostgreSQL's own, so they go through a
-raw cursor. The numbered migrations are the same list as SQLite's, with PostgreSQL's column
-types (`dialect.POSTGRES_WORDS`); the version lives in the table `schema_version`, bumped in
-each step's transaction.
-
-A store may be given a `fence` (the leader lease): its `check(conn)` runs first in every write
-transaction and raises `NotLeader` when this instance may no longer write; the transaction is
-then rolled back.
+The store's statements run as written (adapters/sql/dialect.py): their numbered parameters
+(`$1`) are PostgreSQL's own, so they go through a raw cursor. The migrations are SQLite's, with
+PostgreSQL's column types; the version lives in the table `schema_version`, bumped in each
+step's transaction. A store may be given a `fence` (the leader lease), checked first in every
+write transaction: `NotLeader` rolls the transaction back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,29 +43,6 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class _Pending:
-    """An executed statement: awaited or used with `async with`, as aiosqlite's."""
-
-    def __init__(self, run: Any) -> None:
-        self._run = run
-
-    def __await__(self) -> Generator[Any, None, psycopg.AsyncRawCursor[Any]]:
-        cursor: psycopg.AsyncRawCursor[Any] = yield from self._run.__await__()
-        return cursor
-
-    async def __aenter__(self) -> psycopg.AsyncRawCursor[Any]:
-        cursor: psycopg.AsyncRawCursor[Any] = await self._run
-        return cursor
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-
 class PgConnection:
     """A psycopg AsyncConnection (autocommit: BEGIN/COMMIT are explicit, as the store does with
     SQLite) that runs the store's statements through raw cursors, as written."""
@@ -92,24 +63,24 @@ class PgConnection:
             self.raw = await connect(self._url)
         return self.raw
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> _Pending:
-        return _Pending(self._execute(sql, tuple(parameters or ())))
-
-    async def _execute(self, sql: str, parameters: tuple[Any, ...]) -> psycopg.AsyncRawCursor[Any]:
+    async def execute(
+        self, sql: str, parameters: Iterable[Any] | None = None, /
+    ) -> psycopg.AsyncRawCursor[Any]:
+        values = tuple(parameters or ())
         word = sql.lstrip()[:8].upper()
         if word.startswith("ROLLBACK") and (self.raw.broken or self.raw.closed):
             self._in_transaction = False  # the server rolled it back with the connection
             return psycopg.AsyncRawCursor(self.raw)
         conn = await self._connection()
         try:
-            cursor = await _run(conn, sql, parameters)
+            cursor = await _run(conn, sql, values)
         except psycopg.OperationalError:
             # BEGIN and reads outside a transaction did nothing yet: once more, reconnected.
-            if not (conn.broken and (word == "BEGIN" or word.startswith("SELECT"))):
+            if self._in_transaction or not (
+                conn.broken and (word == "BEGIN" or word.startswith("SELECT"))
+            ):
                 raise
-            if self._in_transaction:
-                raise
-            cursor = await _run(await self._connection(), sql, parameters)
+            cursor = await _run(await self._connection(), sql, values)
         if word == "BEGIN":
             self._in_transaction = True
         elif word.startswith(("COMMIT", "ROLLBACK")):
@@ -125,7 +96,7 @@ class PgConnection:
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
     ) -> list[Any]:
-        cursor = await self._execute(sql, tuple(parameters or ()))
+        cursor = await self.execute(sql, parameters)
         return await cursor.fetchall() if cursor.description else []
 
     async def close(self) -> None:
@@ -149,12 +120,10 @@ class Fence(Protocol):
 
 
 async def _schema_version(conn: psycopg.AsyncConnection[Any]) -> int | None:
-    cursor = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
-    row = await cursor.fetchone()
+    row = await (await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")).fetchone()
     if not row or not row[0]:
         return None
-    cursor = await conn.execute("SELECT max(version) FROM schema_version")
-    row = await cursor.fetchone()
+    row = await (await conn.execute("SELECT max(version) FROM schema_version")).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
@@ -227,9 +196,8 @@ class PostgresStore(SqliteStore):
         if self._fence is not None:
             await self._fence.check(self._pg.raw)
 
-    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
         if self._fence is None:
-            await super()._write(sql, params)
-            return
+            return await super()._write(sql, params)
         async with self._transaction() as db:
-            await db.execute(sql, params)
+            return (await db.execute(sql, params)).rowcount

@@ -34,7 +34,6 @@ class RetentionSql(SqlBase, Retention):
         that are closed, unanswered or withdrawn, have no deadline, and whose last event is
         before `before`; by number. Call it inside a transaction when `among` is given."""
         states = [s.value for s in State if s not in OPEN_STATES]
-        cutoff = to_ms(before)
         first = 2 + len(states)  # the slice's parameters follow the cutoff and the states
         slices: list[tuple[str, list[Any]]]
         if among:
@@ -45,17 +44,17 @@ class RetentionSql(SqlBase, Retention):
                 (f"c.number >= ${first} AND c.number < ${first + 1}", [lo, lo + _SCAN_SLICE])
                 for lo in range(0, int(top) + 1, _SCAN_SLICE)
             ]
+        read = self._db.execute_fetchall if among else self._rows  # `among`: the lock is held
         found: list[tuple[str, str | None, str]] = []
         for where, params in slices:
-            rows = await self._rows_unlocked(
+            rows = await read(
                 "SELECT q.id, q.room, q.requester FROM (SELECT c.id, c.room, c.requester,"
                 " c.number, (SELECT max(e.at_ms) FROM consult_event e"
                 " WHERE e.consult_id = c.id) AS last_ms FROM consult c WHERE"
                 " c.requester IS NOT NULL AND c.deadline_ms IS NULL AND c.requested_at_ms < $1"
                 f" AND c.state IN ({marks(len(states), 2)}) AND {where}) q"
                 " WHERE q.last_ms < $1 ORDER BY q.number",
-                (cutoff, *states, *params),
-                locked=bool(among),
+                (to_ms(before), *states, *params),
             )
             found += [(str(r[0]), r[1], str(r[2])) for r in rows]
         return found
@@ -107,7 +106,12 @@ class RetentionSql(SqlBase, Retention):
         left = await self._leaves(sent=True)
         found = await self._quiet_consults(before)
         ready = [cid for cid, room, _ in found if room is None or cid in left]
-        entries = await self._outbox_of(set(ready)) if ready else {}
+        entries: dict[str, list[int]] = {}  # their outbox ids
+        wanted = set(ready)
+        if ready:
+            async for item, cid in self._outbox_scan():
+                if cid in wanted:
+                    entries.setdefault(str(cid), []).append(int(item))
         consults = events = outbox = 0
         people: set[str] = set()
         # In small transactions, each checking its consults again.
@@ -148,19 +152,8 @@ class RetentionSql(SqlBase, Retention):
             handled = max(cursor.rowcount, 0)
         return Purged(consults=consults, events=events, outbox=outbox, handled=handled)
 
-    async def _outbox_of(self, consults: set[str]) -> dict[str, list[int]]:
-        """The outbox ids of `consults`."""
-        found: dict[str, list[int]] = {}
-        async for item, cid in self._outbox_scan():
-            if cid in consults:
-                found.setdefault(str(cid), []).append(int(item))
-        return found
-
     async def _purge_batch(
-        self,
-        db: Connection,
-        batch: Sequence[tuple[str, str]],
-        outbox_ids: Sequence[int],
+        self, db: Connection, batch: Sequence[tuple[str, str]], outbox_ids: Sequence[int]
     ) -> tuple[int, int, set[str]]:
         """Forget these consults' logs, parties, outbox entries (`outbox_ids`), rooms and
         requesters; their statistics rows keep each requester's unit in their place.
@@ -173,11 +166,9 @@ class RetentionSql(SqlBase, Retention):
             marker = frozen_unit(unit_of(requester, units))
             if marker not in frozen:
                 frozen[marker] = await stats_sqlite.code_of(db, "requester", marker)
-        async with db.execute(
-            f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}",
-            ids,
-        ) as cursor:
-            stats = list(await cursor.fetchall())
+        stats = await db.execute_fetchall(
+            f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}", ids
+        )
         updates = []
         for cid, code, requester in stats:
             marker = frozen_unit(unit_of(str(requester), units))

@@ -1,5 +1,4 @@
-"""The SQLite store (aiosqlite): one class per concern (consult log, data sets, handovers,
-uploads, statistics, retention) in this folder, composed here over one connection.
+"""The SQLite store (aiosqlite): the store classes of this folder composed over one connection.
 
 Instants are stored as UTC epoch seconds or milliseconds (adapters/sql/base.py)."""
 
@@ -17,7 +16,7 @@ import aiosqlite
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
-from consultbot.adapters.sql.dialect import SQLITE_WORDS, Result, numbered
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, numbered
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -47,22 +46,18 @@ def backup_database(source: Path, target: Path) -> int:
     for a moment; SQLite gives its journal the file's mode. FileExistsError if it exists."""
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        return _copy_into(source, target)
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
+            with sqlite3.connect(str(target)) as dst:
+                src.backup(dst)
+                checked = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                if checked != "ok":
+                    raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
+                consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
+            dst.close()
+        return consults
     except BaseException:
         target.unlink(missing_ok=True)  # no half copy left behind
         raise
-
-
-def _copy_into(source: Path, target: Path) -> int:
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
-        with sqlite3.connect(str(target)) as dst:
-            src.backup(dst)
-            checked = dst.execute("PRAGMA integrity_check").fetchone()[0]
-            if checked != "ok":
-                raise sqlite3.DatabaseError(f"the copy fails its integrity check: {checked}")
-            consults = int(dst.execute("SELECT count(*) FROM consult").fetchone()[0])
-        dst.close()
-    return consults
 
 
 class SqliteConnection:
@@ -74,16 +69,16 @@ class SqliteConnection:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.raw = db
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Result:
-        return self.raw.execute(sql, numbered(parameters))
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Cursor:
+        return await self.raw.execute(sql, numbered(parameters))
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:
         await self.raw.executemany(sql, (numbered(p) for p in parameters))
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
-    ) -> Iterable[Any]:
-        return await self.raw.execute_fetchall(sql, numbered(parameters))
+    ) -> list[Any]:
+        return list(await self.raw.execute_fetchall(sql, numbered(parameters)))
 
     def iterdump(self) -> AsyncIterator[str]:
         """The whole database as SQL statements (tests read it for what must not be stored)."""
@@ -96,10 +91,8 @@ class SqliteConnection:
 class SqliteStore(
     ConsultLogSql, DataSetSql, UploadSql, StatsSql, RetentionSql, DataStore, ConsultStore
 ):
-    """Both stores on one SQLite file in WAL mode with foreign keys on.
-
-    Its SQL (SQLite's dialect) is also PostgreSQL's: `PostgresStore` is this class over a
-    translating connection (consultbot/adapters/sql/postgres.py)."""
+    """Both stores on one SQLite file in WAL mode with foreign keys on (`PostgresStore`: the
+    same class over a PostgreSQL connection)."""
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:

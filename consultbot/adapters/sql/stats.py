@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
-from consultbot.adapters.sql.dialect import Connection, marks
+from consultbot.adapters.sql.dialect import Connection, marks, one, transaction
 from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
@@ -45,23 +45,24 @@ def _ms(instant: datetime | None) -> int | None:
     return to_ms(instant) if instant is not None else None
 
 
+def _instant(ms: int | None) -> datetime | None:
+    return from_ms(ms) if ms is not None else None
+
+
 async def code_of(db: Connection, kind: str, value: str) -> int:
     """The small integer standing for `value` of `kind` (allocated on first use)."""
-    async with db.execute(
-        "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
-    ) as cursor:
-        row = await cursor.fetchone()
+    row = await one(
+        db, "SELECT code FROM consult_stat_code WHERE kind = $1 AND value = $2", (kind, value)
+    )
     if row is not None:
         return int(row[0])
-    async with db.execute(
-        "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = $1", (kind,)
-    ) as cursor:
-        row = await cursor.fetchone()
-    code = int(row[0]) if row else 0
+    [code] = await one(
+        db, "SELECT coalesce(max(code), -1) + 1 FROM consult_stat_code WHERE kind = $1", (kind,)
+    )
     if code >= _LIMITS[kind]:
         raise OverflowError(f"more than {_LIMITS[kind]} distinct {kind} values in statistics")
     await db.execute("INSERT INTO consult_stat_code VALUES ($1, $2, $3)", (kind, value, code))
-    return code
+    return int(code)
 
 
 def with_requester(code: int, requester: int) -> int:
@@ -129,15 +130,10 @@ def extra_rows(
 ) -> list[tuple[object, ...]]:
     """A conference's further services, each with a copy of what the period scan reads."""
     ack = s.ack_seconds
+    ack_ms = round(ack * 1000) if ack is not None else None
+    requested = _ms(s.requested_at)
     return [
-        (
-            consult,
-            position,
-            service,
-            _ms(s.requested_at),
-            code,
-            round(ack * 1000) if ack is not None else None,
-        )
+        (consult, position, service, requested, code, ack_ms)
         for position, service in enumerate(service_codes)
         if position > 0
     ]
@@ -146,8 +142,7 @@ def extra_rows(
 async def write(db: Connection, consult: str, length: int, events: Sequence[Event]) -> None:
     """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
     s = summarise(events)
-    wanted = [("track", s.track), ("requester", s.requester)]
-    wanted += [("service", name) for name in s.services]
+    wanted = [("track", s.track), ("requester", s.requester), *(("service", n) for n in s.services)]
     # One round trip for the codes that exist (all of them after the first event).
     rows = await db.execute_fetchall(
         "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
@@ -172,30 +167,20 @@ async def backfill(db: Connection) -> int:
 
     Runs in its own transaction: the flag goes with the rows, so it is done exactly once.
     """
-    async with db.execute("SELECT 1 FROM meta WHERE key = $1", (BACKFILL_KEY,)) as cursor:
-        if await cursor.fetchone() is None:
-            return 0
-    await db.execute(db.begin)
-    try:
-        async with db.execute(
+    if await one(db, "SELECT 1 FROM meta WHERE key = $1", (BACKFILL_KEY,)) is None:
+        return 0
+    async with transaction(db):
+        cursor = await db.execute(
             "SELECT consult_id, at_ms, kind, data FROM consult_event ORDER BY consult_id, seq"
-        ) as cursor:
-            logs: dict[str, list[Event]] = {}
-            async for cid, at_ms, kind, data in cursor:
-                event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
-                logs.setdefault(cid, []).append(event)
+        )
+        logs: dict[str, list[Event]] = {}
+        async for cid, at_ms, kind, data in cursor:
+            event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
+            logs.setdefault(cid, []).append(event)
         for cid, events in logs.items():
             await write(db, cid, len(events), events)
         await db.execute("DELETE FROM meta WHERE key = $1", (BACKFILL_KEY,))
-    except BaseException:
-        await db.execute("ROLLBACK")
-        raise
-    await db.execute("COMMIT")
     return len(logs)
-
-
-# --------------------------------------------------------------------------------------------
-# Reading
 
 
 async def requester_units(db: Connection) -> dict[str, str]:
@@ -208,10 +193,8 @@ async def requester_units(db: Connection) -> dict[str, str]:
 
 
 async def _codes(db: Connection, kind: str) -> list[str]:
-    rows = list(
-        await db.execute_fetchall(
-            "SELECT code, value FROM consult_stat_code WHERE kind = $1 ORDER BY code", (kind,)
-        )
+    rows = await db.execute_fetchall(
+        "SELECT code, value FROM consult_stat_code WHERE kind = $1 ORDER BY code", (kind,)
     )
     names = [""] * (int(rows[-1][0]) + 1 if rows else 0)
     for code, value in rows:
@@ -222,24 +205,19 @@ async def _codes(db: Connection, kind: str) -> list[str]:
 async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTable:
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
-    pairs = np.dtype([("code", np.int64), ("ack", np.int64)])
-    rows = list(
-        await db.execute_fetchall(
-            "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
-            " WHERE requested_ms >= $1 AND requested_ms < $2",
-            (lo, hi),
-        )
+    rows = await db.execute_fetchall(
+        "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
+        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        (lo, hi),
     )
-    data = np.fromiter(rows, dtype=pairs, count=len(rows))
+    data = np.fromiter(rows, dtype=[("code", np.int64), ("ack", np.int64)], count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
     code, ack = data["code"], data["ack"]
-    extras = list(
-        await db.execute_fetchall(
-            "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
-            " WHERE requested_ms >= $1 AND requested_ms < $2",
-            (lo, hi),
-        )
+    extras = await db.execute_fetchall(
+        "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
+        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        (lo, hi),
     )
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
     tracks = await _codes(db, "track")
@@ -284,30 +262,6 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     )
 
 
-def _summary(row: Sequence[object]) -> ConsultSummary:
-    def ms(value: object) -> datetime | None:
-        return from_ms(int(str(value))) if value is not None else None
-
-    requested = ms(row[1])
-    assert requested is not None
-    return ConsultSummary(
-        consult=str(row[0]),
-        requested_at=requested,
-        counted=bool(row[2]),
-        track=str(row[3]),
-        services=tuple(json.loads(str(row[4]))),
-        requester=str(row[5]),
-        outcome=str(row[6]) if row[6] is not None else None,
-        first_page_at=ms(row[7]),
-        acknowledged_at=ms(row[8]),
-        closed_at=ms(row[9]),
-        levels=tuple(json.loads(str(row[10]))),
-        escalated=bool(row[11]),
-        unanswered=bool(row[12]),
-        phone_contacts=int(str(row[13])),
-    )
-
-
 async def summaries(
     db: Connection, start: datetime, end: datetime
 ) -> list[tuple[ConsultSummary, str]]:
@@ -321,7 +275,25 @@ async def summaries(
         (_ms(start), _ms(end)),
     )
     units = await requester_units(db)
-    found = [_summary(row) for row in rows]
+    found = [
+        ConsultSummary(
+            consult=row[0],
+            requested_at=from_ms(row[1]),
+            counted=bool(row[2]),
+            track=row[3],
+            services=tuple(json.loads(row[4])),
+            requester=row[5],
+            outcome=row[6],
+            first_page_at=_instant(row[7]),
+            acknowledged_at=_instant(row[8]),
+            closed_at=_instant(row[9]),
+            levels=tuple(json.loads(row[10])),
+            escalated=bool(row[11]),
+            unanswered=bool(row[12]),
+            phone_contacts=row[13],
+        )
+        for row in rows
+    ]
     return [(s, unit_of(s.requester, units)) for s in found]
 
 
@@ -329,14 +301,12 @@ class StatsSql(SqlBase, Stats):
     """The statistics queries, over the store's connection."""
 
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
-        """The statistics facts of the consults requested in [start, end), as columns."""
         async with self._lock:
             return await fact_table(self._db, start, end)
 
     async def consult_summaries(
         self, start: datetime, end: datetime
     ) -> list[tuple[ConsultSummary, str]]:
-        """Each consult requested in [start, end) with its requester's unit, oldest first."""
         async with self._lock:
             return await summaries(self._db, start, end)
 

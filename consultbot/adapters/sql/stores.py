@@ -10,12 +10,10 @@ from consultbot.adapters.sql.sqlite import SqliteStore
 if TYPE_CHECKING:
     from consultbot.adapters.sql.postgres import Fence
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
 
 def is_postgres_url(database: str | Path) -> bool:
     """True when `database` is a PostgreSQL URL rather than the path of a SQLite file."""
-    return isinstance(database, str) and database.startswith(POSTGRES_SCHEMES)
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
 async def open_store(database: str | Path, *, fence: Fence | None = None) -> SqliteStore:

@@ -46,9 +46,7 @@ class UploadSql(SqlBase, Uploads, AdminLog):
         )
 
     async def drop_upload(self, admin: UserId) -> bool:
-        async with self._transaction() as db:
-            cursor = await db.execute("DELETE FROM pending_upload WHERE admin = $1", (admin,))
-            return (cursor.rowcount or 0) > 0
+        return await self._write("DELETE FROM pending_upload WHERE admin = $1", (admin,)) > 0
 
     async def record_admin_action(
         self, *, actor: UserId, action: str, allowed: bool, detail: str, now: datetime

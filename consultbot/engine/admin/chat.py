@@ -22,6 +22,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from consultbot.config import Config
@@ -35,7 +36,15 @@ from consultbot.domain.files.uploads import (
 )
 from consultbot.domain.types import Dataset, UserId
 from consultbot.engine.admin import datasets
-from consultbot.ports import Clock, DataStore, FileSource, FileTooLarge, IncomingFile
+from consultbot.ports import (
+    AdminLog,
+    Clock,
+    DataSets,
+    FileSource,
+    FileTooLarge,
+    IncomingFile,
+    Uploads,
+)
 from consultbot.text.render import Messages
 
 log = logging.getLogger(__name__)
@@ -60,14 +69,18 @@ class AdminChat:
         self,
         *,
         config: Config,
-        data: DataStore,
+        datasets: DataSets,
+        uploads: Uploads,
+        admin_log: AdminLog,
         files: FileSource,
         clock: Clock,
         reply: Reply,
         admin_room: Callable[[], str],
     ) -> None:
         self._config = config
-        self._data = data
+        self._datasets = datasets
+        self._uploads = uploads
+        self._admin_log = admin_log
         self._files = files
         self._clock = clock
         self._reply = reply
@@ -75,22 +88,23 @@ class AdminChat:
         self._admins = frozenset(config.bot.admins)
         self._lock = asyncio.Lock()
 
-    def is_admin(self, user: UserId) -> bool:
-        """True for the Matrix ids in `bot.admins`."""
-        return user in self._admins
-
     def _messages(self, language: str) -> Messages:
         """The messages in `language`; "" is the config's language."""
         return Messages(language or self._config.bot.language)
+
+    async def _log(
+        self, user: UserId, action: str, detail: str, now: datetime, *, allowed: bool = True
+    ) -> None:
+        """For the data-protection officer: who did (or tried) which admin action, when."""
+        await self._admin_log.record_admin_action(
+            actor=user, action=action, allowed=allowed, detail=detail, now=now
+        )
 
     async def _refuse(
         self, user: UserId, action: str, room: str, *, handled: str, language: str
     ) -> None:
         log.info("refused %s by a non-admin", action)
-        now = self._clock.now()
-        await self._data.record_admin_action(
-            actor=user, action=action, allowed=False, detail="", now=now
-        )
+        await self._log(user, action, "", self._clock.now(), allowed=False)
         await self._reply(room, "admin_only", handled=handled, language=language)
 
     # -- a file ---------------------------------------------------------------------------------
@@ -103,7 +117,7 @@ class AdminChat:
         """Check a file sent by an admin and keep it for `!aktivera`; refuse anyone else's."""
         room = file.room
         say = functools.partial(self._reply, room, handled=file.event_id, language="")
-        if not self.is_admin(file.sender):
+        if file.sender not in self._admins:
             await self._refuse(file.sender, "upload", room, handled=file.event_id, language="")
             return
         if not known_file_name(file.name):
@@ -141,32 +155,25 @@ class AdminChat:
             data=data,
             uploaded_at=self._clock.now(),
         )
-        await self._data.save_upload(upload)
-        await self._data.record_admin_action(
-            actor=file.sender,
-            action="upload",
-            allowed=True,
-            detail=f"{dataset.value}: {file.name}",
-            now=upload.uploaded_at,
-        )
+        await self._uploads.save_upload(upload)
+        await self._log(file.sender, "upload", f"{dataset.value}: {file.name}", upload.uploaded_at)
         await say(
             "upload_held" if checked.held() else "upload_ready",
             name=file.name,
             what=self._messages("").dataset(dataset.value),
             lines=lines,
-            **self._hold_fields(checked, anyway=False),
+            **self._hold_fields(checked),
         )
 
-    def _hold_fields(self, checked: datasets.Checked, *, anyway: bool) -> dict[str, Any]:
+    def _hold_fields(self, checked: datasets.Checked) -> dict[str, Any]:
         """Why an upload is held (template fields), the same reasons as the CLI's."""
-        reasons = checked.hold_reasons(allow_gaps=anyway, allow_shrink=anyway)
+        reasons = checked.hold_reasons(allow_gaps=False, allow_shrink=False)
         return {**reasons, "share": f"{self._config.bot.shrink_guard_share * 100:g}"}
 
     async def _check(self, dataset: Dataset, name: str, data: bytes) -> datasets.Checked | None:
-        files = [(name, data)]
         try:
             return await datasets.check_configured(
-                self._config, dataset, files, self._data, self._clock.now()
+                self._config, dataset, [(name, data)], self._datasets, self._clock.now()
             )
         except datasets.NoCatalogue:
             return None
@@ -188,37 +195,38 @@ class AdminChat:
         language: str,
     ) -> None:
         """`!aktivera`, `!avbryt` or `!återställ KIND` from `user`."""
-        if not self.is_admin(user):
+        if user not in self._admins:
             await self._refuse(user, command.name, room, handled=handled, language=language)
             return
         say = functools.partial(self._reply, room, handled=handled, language=language)
         async with self._lock:  # two !aktivera at once activate once
-            match command:
-                case cmd.Activate():
-                    await self._activate(user, say, language, anyway=command.anyway)
-                case cmd.Cancel():
-                    await self._cancel(user, say)
-                case cmd.Rollback():
-                    await self._rollback(user, command.dataset, say, language)
+            if isinstance(command, cmd.Rollback):
+                await self._rollback(user, command.dataset, say, language)
+                return
+            upload = await self._waiting(user)
+            if upload is None:
+                await say("nothing_to_activate")
+            elif isinstance(command, cmd.Activate):
+                await self._activate(user, upload, say, language, anyway=command.anyway)
+            else:
+                await self._cancel(user, upload, say)
 
     async def _waiting(self, user: UserId) -> PendingUpload | None:
-        upload = await self._data.pending_upload(user)
+        upload = await self._uploads.pending_upload(user)
         if upload is not None and upload.expired(self._clock.now()):
-            await self._data.drop_upload(user)
+            await self._uploads.drop_upload(user)
             return None
         return upload
 
-    async def _activate(self, user: UserId, say: Say, language: str, *, anyway: bool) -> None:
-        upload = await self._waiting(user)
-        if upload is None:
-            await say("nothing_to_activate")
-            return
+    async def _activate(
+        self, user: UserId, upload: PendingUpload, say: Say, language: str, *, anyway: bool
+    ) -> None:
         checked = await self._check(upload.dataset, upload.name, upload.data)
         what = self._messages(language).dataset(upload.dataset.value)
         if checked is None or not checked.ok:
             # The data changed since the upload (e.g. another catalogue): check it again.
             lines = self._lines(checked, language) if checked is not None else []
-            await self._data.drop_upload(user)
+            await self._uploads.drop_upload(user)
             await say("upload_errors", name=upload.name, lines=lines)
             return
         if checked.held(allow_gaps=anyway, allow_shrink=anyway):
@@ -228,51 +236,34 @@ class AdminChat:
                 name=upload.name,
                 what=what,
                 lines=self._lines(checked, language),
-                **self._hold_fields(checked, anyway=False),
+                **self._hold_fields(checked),
             )
             return
         now = self._clock.now()
-        version = await checked.activate(self._data, now)
-        await self._data.drop_upload(user)
+        version = await checked.activate(self._datasets, now)
+        await self._uploads.drop_upload(user)
         detail = f"{upload.dataset.value} version {version}: {upload.name}"
         if checked.held():
             detail += " (confirmed anyway)"
-        await self._data.record_admin_action(
-            actor=user, action="activate", allowed=True, detail=detail, now=now
-        )
+        await self._log(user, "activate", detail, now)
         log.info("%s version %d activated by chat", upload.dataset.value, version)
         await say("activated", what=what, version=version)
 
-    async def _cancel(self, user: UserId, say: Say) -> None:
-        upload = await self._waiting(user)
-        if upload is None:
-            await say("nothing_to_activate")
-            return
-        await self._data.drop_upload(user)
-        await self._data.record_admin_action(
-            actor=user,
-            action="cancel",
-            allowed=True,
-            detail=f"{upload.dataset.value}: {upload.name}",
-            now=self._clock.now(),
-        )
+    async def _cancel(self, user: UserId, upload: PendingUpload, say: Say) -> None:
+        await self._uploads.drop_upload(user)
+        await self._log(user, "cancel", f"{upload.dataset.value}: {upload.name}", self._clock.now())
         await say("upload_discarded", name=upload.name)
 
     async def _rollback(self, user: UserId, dataset: Dataset, say: Say, language: str) -> None:
         what = self._messages(language).dataset(dataset.value)
         now = self._clock.now()
-        versions = await self._data.versions(dataset)
+        versions = await self._datasets.versions(dataset)
         undone = next((v.number for v in versions if v.active), None)
         try:
-            version = await self._data.rollback(dataset, now=now)
+            version = await self._datasets.rollback(dataset, now=now)
         except NothingToRollBack:
             await say("nothing_to_roll_back", what=what)
             return
-        await self._data.record_admin_action(
-            actor=user,
-            action="rollback",
-            allowed=True,
-            detail=f"{dataset.value}: version {undone} undone, version {version} active",
-            now=now,
-        )
+        detail = f"{dataset.value}: version {undone} undone, version {version} active"
+        await self._log(user, "rollback", detail, now)
         await say("rolled_back", what=what, undone=undone, version=version)

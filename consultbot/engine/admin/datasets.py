@@ -34,7 +34,7 @@ from consultbot.engine.admin.impact import (
     staff_gone,
 )
 from consultbot.engine.admin.off_loop import full_collections_postponed, parse_off_loop
-from consultbot.ports import DataStore
+from consultbot.ports import DataSets
 from consultbot.text.render import Messages
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class Checked(HasProblems):
     # Problems beyond the first MAX_KEPT_PROBLEMS errors and warnings are only counted.
     more_errors: int = 0
     more_warnings: int = 0
-    _activate: Callable[[DataStore, datetime], Awaitable[int]] | None = None
+    _activate: Callable[[DataSets, datetime], Awaitable[int]] | None = None
 
     @property
     def error_count(self) -> int:
@@ -106,7 +106,7 @@ class Checked(HasProblems):
         """True when the files may be imported."""
         return not self.errors and self._activate is not None
 
-    async def activate(self, store: DataStore, now: datetime) -> int:
+    async def activate(self, store: DataSets, now: datetime) -> int:
         """Import as a new version; only allowed when `ok`."""
         if not self.ok or self._activate is None:
             raise ValueError("files with errors cannot be imported")
@@ -117,7 +117,7 @@ def _source(files: Files) -> str:
     return ", ".join(name for name, _ in files)
 
 
-async def _require_catalogue(store: DataStore) -> Catalogue:
+async def _require_catalogue(store: DataSets) -> Catalogue:
     catalogue = await store.catalogue()
     if not len(catalogue):
         raise NoCatalogue
@@ -135,23 +135,16 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
         Problem(file=extra, line=None, code="one_catalogue_file") for extra, _ in rest
     ]
     text = decode_text(data, name, problems)
-    if text is None:
-        checked = Checked(
-            dataset=Dataset.CATALOGUE,
-            files=(name,),
-            problems=tuple(problems),
-            summary_key="catalogue_summary",
-        )
-        return checked, Catalogue()
-    catalogue, found = parse_catalogue(text, name, rules)
+    # An undecodable file: its problem, an empty catalogue, nothing to import or summarise.
+    catalogue, found = parse_catalogue(text, name, rules) if text is not None else (Catalogue(), [])
     problems.extend(found)
     kept, more_errors, more_warnings = kept_problems(problems)
     kinds = [s.kind for s in catalogue.services]
 
-    async def activate(store: DataStore, now: datetime) -> int:
+    async def activate(store: DataSets, now: datetime) -> int:
         return await store.import_catalogue(catalogue, source=name, now=now)
 
-    checked = Checked(
+    return Checked(
         dataset=Dataset.CATALOGUE,
         files=(name,),
         problems=kept,
@@ -165,13 +158,12 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
             "other": str(kinds.count(ServiceKind.OTHER)),
         },
         _activate=activate if len(catalogue) else None,
-    )
-    return checked, catalogue
+    ), catalogue
 
 
 async def check_roster_files(
     files: Files,
-    store: DataStore,
+    store: DataSets,
     tz: ZoneInfo,
     hours: Mapping[Track, Hours],
     shrink_share: float = DEFAULT_SHARE,
@@ -194,7 +186,7 @@ async def check_roster_files(
     # Holes and shrink of a file that cannot be imported would only bury its errors.
     holes = await impact.holes(catalogue, hours, tz) if result.ok else []
 
-    async def activate(target: DataStore, now: datetime) -> int:
+    async def activate(target: DataSets, now: datetime) -> int:
         return await target.import_roster(
             result.shifts, result.periods, source=_source(files), now=now
         )
@@ -224,7 +216,7 @@ async def check_roster_files(
 
 async def check_catalogue_against(
     files: Files,
-    store: DataStore,
+    store: DataSets,
     now: datetime,
     shrink_share: float = DEFAULT_SHARE,
     rules: FileRules | None = None,
@@ -245,22 +237,21 @@ async def check_catalogue_against(
 
 async def check_staff_files(
     files: Files,
-    store: DataStore,
+    store: DataSets,
     shrink_share: float = DEFAULT_SHARE,
     rules: FileRules | None = None,
 ) -> Checked:
     """Validate a staff list; every unit must be a catalogue service. One that removes more
     than `shrink_share` of the active list's people is held for a confirmation."""
     catalogue = await _require_catalogue(store)
-    members, problems = [], []
-    for name, data in files:
-        found, found_problems = await parse_off_loop(parse_staff, data, name, catalogue, rules)
-        members.extend(found)
-        problems.extend(found_problems)
-
+    parsed = [
+        await parse_off_loop(parse_staff, data, name, catalogue, rules) for name, data in files
+    ]
+    members = [member for found, _ in parsed for member in found]
+    problems = [problem for _, found in parsed for problem in found]
     kept, more_errors, more_warnings = await parse_off_loop(kept_problems, problems)
 
-    async def activate(target: DataStore, now: datetime) -> int:
+    async def activate(target: DataSets, now: datetime) -> int:
         return await target.import_staff(members, source=_source(files), now=now)
 
     active = await store.staff()
@@ -277,7 +268,7 @@ async def check_staff_files(
     )
 
 
-async def ensure_reference_data(store: DataStore, folder: Path, now: datetime) -> None:
+async def ensure_reference_data(store: DataSets, folder: Path, now: datetime) -> None:
     """Import the catalogue, staff list and directory from `folder` where none is active yet
     (the example data, for `make run` and the demo)."""
 
@@ -297,15 +288,12 @@ def check_directory_files(
 ) -> Checked:
     """Validate the contact directory; one that removes more than `shrink_share` of the
     `active` directory's entries (by unit and name) is held for a confirmation."""
-    entries, problems = [], []
-    for name, data in files:
-        found, found_problems = parse_directory(data, name)
-        entries.extend(found)
-        problems.extend(found_problems)
-
+    parsed = [parse_directory(data, name) for name, data in files]
+    entries = [entry for found, _ in parsed for entry in found]
+    problems = [problem for _, found in parsed for problem in found]
     kept, more_errors, more_warnings = kept_problems(problems)
 
-    async def activate(target: DataStore, now: datetime) -> int:
+    async def activate(target: DataSets, now: datetime) -> int:
         return await target.import_directory(entries, source=_source(files), now=now)
 
     return Checked(
@@ -324,7 +312,7 @@ def check_directory_files(
 async def check_files(
     dataset: Dataset,
     files: Files,
-    store: DataStore,
+    store: DataSets,
     tz: ZoneInfo,
     hours: Mapping[Track, Hours],
     now: datetime,
@@ -352,7 +340,7 @@ async def check_files(
 
 
 async def check_configured(
-    config: Config, dataset: Dataset, files: Files, store: DataStore, now: datetime
+    config: Config, dataset: Dataset, files: Files, store: DataSets, now: datetime
 ) -> Checked:
     """`check_files` with what the config sets: time zone, track hours, shrink guard, and what
     it allows in data files (Matrix ids on the allowed servers and the bot's own, municipalities

@@ -28,7 +28,7 @@ from consultbot.domain.duty.shrink import Kind, Shrink, shrinkage
 from consultbot.domain.errors import Problem
 from consultbot.domain.types import ServiceId, Track
 from consultbot.engine.admin.off_loop import parse_off_loop
-from consultbot.ports import DataStore
+from consultbot.ports import DataSets
 from consultbot.text.render import Messages
 
 MAX_LISTED_HOLES = 20
@@ -98,7 +98,7 @@ class RosterImpact:
         ]
 
 
-async def roster_impact(store: DataStore, result: RosterCheck, tz: ZoneInfo) -> RosterImpact:
+async def roster_impact(store: DataSets, result: RosterCheck, tz: ZoneInfo) -> RosterImpact:
     """Compare the shifts of checked roster files with the active ones they replace."""
     added = await parse_off_loop(_by_service, result.shifts)
     kept: list[Shift] = []
@@ -123,7 +123,7 @@ def _by_service(shifts: Sequence[Shift]) -> dict[ServiceId, list[Shift]]:
 
 
 async def _active_around(
-    store: DataStore, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
+    store: DataSets, service: ServiceId, spans: Sequence[tuple[datetime, datetime]]
 ) -> ActiveShifts:
     removed: list[Shift] = []
     kept_before: list[Shift] = []
@@ -164,26 +164,21 @@ def hole_lines(holes: Sequence[Hole], tz: ZoneInfo) -> list[tuple[str, dict[str,
     ordered = sorted(holes, key=lambda h: (not h.stops_import, h.service, h.level, h.start))
     for hole in ordered[:MAX_LISTED_HOLES]:
         start, end = hole.start.astimezone(tz), hole.end.astimezone(tz)
-        end_text = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}"
-        lines.append(
-            (
-                "hole",
-                {
-                    "service": hole.service,
-                    "level": str(hole.level),
-                    "start": f"{start:%Y-%m-%d %H:%M}",
-                    "end": end_text,
-                    "in_hours": "yes" if hole.in_hours else "",
-                },
-            )
-        )
+        fields = {
+            "service": hole.service,
+            "level": str(hole.level),
+            "start": f"{start:%Y-%m-%d %H:%M}",
+            "end": f"{end:%H:%M}" if end.date() == start.date() else f"{end:%Y-%m-%d %H:%M}",
+            "in_hours": "yes" if hole.in_hours else "",
+        }
+        lines.append(("hole", fields))
     if len(holes) > MAX_LISTED_HOLES:
         lines.append(("holes_more", {"count": str(len(holes) - MAX_LISTED_HOLES)}))
     return lines
 
 
 async def dropped_with_shifts(
-    store: DataStore,
+    store: DataSets,
     active: Sequence[Service],
     catalogue: Catalogue,
     file: tuple[str, bytes],

@@ -21,7 +21,7 @@ from consultbot.config import Config
 from consultbot.domain.duty.roster import coverage_gaps
 from consultbot.domain.duty.schedule import COVERAGE_DAYS, Occurrence, Post, due, following
 from consultbot.engine.stepper import Stepper
-from consultbot.ports import Clock, ConsultStore, DataStore, OutboxKind, Outgoing, Timers
+from consultbot.ports import BotState, Clock, ConsultLog, DataSets, OutboxKind, Outgoing, Timers
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,17 @@ class AdminPosts:
         self,
         *,
         config: Config,
-        data: DataStore,
-        consults: ConsultStore,
+        datasets: DataSets,
+        bot_state: BotState,
+        consult_log: ConsultLog,
         timers: Timers,
         clock: Clock,
         stepper: Stepper,
     ) -> None:
         self._config = config
-        self._data = data
-        self._consults = consults
+        self._datasets = datasets
+        self._state = bot_state
+        self._log = consult_log
         self._timers = timers
         self._clock = clock
         self._stepper = stepper  # queues each post once, under its key
@@ -52,31 +54,24 @@ class AdminPosts:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Make whatever post is due (the bot may have been down at 07:00), then set timers.
-
-        A failure here is logged, never fatal: pages matter more than reports."""
-        await self._tick()
-
-    def _schedule(self) -> None:
-        now = self._clock.now()
-        for post in Post:
-            self._timers.schedule(
-                f"admin-{post.value}", following(post, now, self._tz).at, self._tick
-            )
-
-    async def _tick(self) -> None:
+        """Make whatever post is due (the bot may have been down at 07:00), then set timers;
+        each timer does the same. A failure is logged, never fatal: pages matter more than
+        reports."""
         try:
             await self.catch_up()
         except Exception:
             log.exception("the admins' recurring posts failed")
         finally:
-            self._schedule()
+            now = self._clock.now()
+            for post in Post:
+                at = following(post, now, self._tz).at
+                self._timers.schedule(f"admin-{post.value}", at, self.start)
 
     async def _since(self, now: datetime) -> datetime:
         """When the bot first ran: nothing before it is posted about."""
-        since = await self._consults.get_meta(SINCE_KEY)
+        since = await self._state.get_meta(SINCE_KEY)
         if since is None:
-            await self._consults.set_meta(SINCE_KEY, now.isoformat())
+            await self._state.set_meta(SINCE_KEY, now.isoformat())
             return now
         return datetime.fromisoformat(since)
 
@@ -88,7 +83,7 @@ class AdminPosts:
             since = await self._since(now)
             for post in Post:
                 occurrence = due(post, now, since, self._tz)
-                if occurrence is None or await self._consults.is_handled(occurrence.key):
+                if occurrence is None or await self._log.is_handled(occurrence.key):
                     continue
                 outgoing = await self._outgoing(occurrence, now)
                 await self._stepper.queue([outgoing], handled=occurrence.key)
@@ -106,12 +101,11 @@ class AdminPosts:
         """The level-1 gaps inside the tracks' hours in [start, start + days), as the
         `admin_coverage` template shows them (service names, local times)."""
         end = start + timedelta(days=days)
-        catalogue = await self._data.catalogue()
-        shifts = []
-        periods = {}
-        for service in catalogue.services:
-            periods[service.id] = [(start, end)]
-            shifts.extend(await self._data.shifts(service.id, start, end))
+        catalogue = await self._datasets.catalogue()
+        periods = {service.id: [(start, end)] for service in catalogue.services}
+        shifts = [
+            s for service in periods for s in await self._datasets.shifts(service, start, end)
+        ]
         gaps = coverage_gaps(shifts, periods, catalogue, self._config.hours_of(), self._tz)
         names = {service.id: service.name for service in catalogue.services}
         shown = [

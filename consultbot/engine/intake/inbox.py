@@ -99,7 +99,9 @@ class Inbox:
         )
         self.admin = AdminChat(
             config=config,
-            data=data,
+            datasets=data,
+            uploads=data,
+            admin_log=data,
             files=files or _NoFiles(),
             clock=clock,
             reply=desk.reply,
@@ -107,8 +109,10 @@ class Inbox:
         )
         self.handovers = HandoverDesk(
             config=config,
-            data=data,
-            consults=consults,
+            handovers=data,
+            datasets=data,
+            admin_log=data,
+            bot_state=consults,
             timers=timers,
             clock=clock,
             renderer=renderer,
@@ -148,7 +152,7 @@ class Inbox:
         now = self._desk.clock.now()
         last = self._refused.get(message.room)
         if last is not None and now - last < REFUSAL_INTERVAL:
-            await self._desk.stepper.mark_handled(message.event_id)
+            await self._desk.stepper.queue((), handled=message.event_id)
             return
         for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
             if now - at >= REFUSAL_INTERVAL:
@@ -203,7 +207,7 @@ class Inbox:
                 await self._redact_personal_number(file.room, file.event_id)
                 return
             if not self.allowed(file.sender) or not self.admin.wants(file):
-                await self._desk.stepper.mark_handled(file.event_id)
+                await self._desk.stepper.queue((), handled=file.event_id)
                 return
             # The check's result (thousands of shifts) lives until the answer is sent.
             with full_collections_postponed():
@@ -222,7 +226,7 @@ class Inbox:
             return
         try:
             if await desk.consults.consult_for_room(invite.room) is None:
-                await desk.stepper.mark_handled(invite.event_id)
+                await desk.stepper.queue((), handled=invite.event_id)
                 return
             log.info("withdrawing an invite from a disallowed server in %s", invite.room)
             notice = desk.renderer.render(
@@ -254,7 +258,7 @@ class Inbox:
                 or vote.poll != consult.poll
                 or consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN)
             ):
-                await stepper.mark_handled(vote.event_id)
+                await stepper.queue((), handled=vote.event_id)
                 return
             close = esc.CloseBy(user=vote.sender, outcome=vote.outcome)
             await stepper.step(consult.id, close, handled=vote.event_id)
@@ -289,7 +293,7 @@ class Inbox:
                 )
                 return
             if consult_id is None or not acknowledges(reaction.key):
-                await stepper.mark_handled(reaction.event_id)
+                await stepper.queue((), handled=reaction.event_id)
                 return
             ack = esc.AckBy(user=reaction.sender, via=AckVia.REACTION)
             await stepper.step(consult_id, ack, handled=reaction.event_id)
@@ -307,7 +311,7 @@ class Inbox:
             )
             return
         if message.read_only:
-            await self._desk.stepper.mark_handled(message.event_id)
+            await self._desk.stepper.queue((), handled=message.event_id)
             return
         if not self.allowed(message.sender):
             await self._refuse_server(message)
@@ -326,7 +330,7 @@ class Inbox:
             if message.direct:
                 await self._desk.reply(message.room, "hint", handled=message.event_id)
             else:
-                await self._desk.stepper.mark_handled(message.event_id)
+                await self._desk.stepper.queue((), handled=message.event_id)
             return
         await self._command(message, command)
 
