@@ -117,7 +117,7 @@ class ConsultService:
             questions=self.questions,
             stepper=self.stepper,
             files=files,
-            admin_room=lambda: self.dispatcher.admin_room,
+            admin_room=lambda: self.dispatcher.rooms.admin_room,
         )
         self.metrics.attach(outbox=self.dispatcher)
 
@@ -144,16 +144,16 @@ class ConsultService:
     @property
     def admin_room(self) -> str:
         """The room admin alerts go to ("" for a private room with each admin)."""
-        return self.dispatcher.admin_room
+        return self.dispatcher.rooms.admin_room
 
     @admin_room.setter
     def admin_room(self, room: str) -> None:
-        self.dispatcher.admin_room = room
+        self.dispatcher.rooms.admin_room = room
 
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
-        await self.dispatcher.own_private_rooms()
+        await self.dispatcher.rooms.own_private_rooms()
         await self.stepper.start()
-        await self.inbox.start()
+        await self.inbox.handovers.start()  # the answer deadlines of open handover offers
         await self.reminders.start()
         self.dispatcher.kick()

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from consultbot.domain.consult import escalation as esc, polls
@@ -25,13 +25,7 @@ from consultbot.engine.delivery.lanes import MAX_DELIVERY_ATTEMPTS, overtaken
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.rooms import PrivateRooms
 from consultbot.engine.stepper import Report
-from consultbot.ports import (
-    ConsultStore,
-    Content,
-    Messenger,
-    OutboxItem,
-    RoomRefused,
-)
+from consultbot.ports import ConsultLog, Content, Messenger, OutboxItem, RoomRefused
 from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer, room_name
 
@@ -58,41 +52,30 @@ class QuestionSource(Protocol):
         """The question's text, or None when it cannot be read."""
 
 
+@dataclass(kw_only=True, eq=False)
 class Effects:
     """Carries out the effects of consult steps, one outbox item at a time."""
 
-    def __init__(
-        self,
-        *,
-        store: ConsultStore,
-        messenger: Messenger,
-        renderer: ConsultRenderer,
-        questions: QuestionSource,
-        tasks: Tasks,
-        rooms: PrivateRooms,
-        retry_delay: Callable[[int], float],
-        pool: RoomPool | None,
-        reports: Reports,
-    ) -> None:
-        self._store = store
-        self._reports = reports
-        self._pool = pool
-        self._messenger = messenger
-        self._renderer = renderer
-        self._questions = questions
-        self._tasks = tasks
-        self._rooms = rooms
-        self._retry_delay = retry_delay
-        self.naming: set[asyncio.Task[None]] = set()  # consult rooms being named after a page
+    store: ConsultLog
+    messenger: Messenger
+    renderer: ConsultRenderer
+    questions: QuestionSource
+    tasks: Tasks
+    rooms: PrivateRooms
+    retry_delay: Callable[[int], float]
+    pool: RoomPool | None
+    reports: Reports
+    #: Consult rooms being named after a page.
+    naming: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
         """Carry out one effect of a consult; True when a page's step marked `item` sent."""
         txn = item.txn
-        consult = await self._store.consult(consult_id)
+        consult = await self.store.consult(consult_id)
         if consult is None:
             raise ValueError(f"no consult {consult_id}")
         if consult.room:
-            self._messenger.own_room(consult.room)  # the bot made it: held to the room policy
+            self.messenger.own_room(consult.room)  # the bot made it: held to the room policy
         if overtaken(consult, effect):
             # Acknowledged or closed after this escalation was decided: a page now would
             # reach someone who is no longer needed. No page goes out after an ack.
@@ -102,56 +85,24 @@ class Effects:
             if isinstance(effect, esc.PageLevel) and effect.first and consult.room:
                 await self._name(consult)  # the room is named all the same
             return False
-        renderer, messenger = self._renderer, self._messenger
+        renderer, messenger = self.renderer, self.messenger
         match effect:
-            case esc.Reply():
-                # To the requester, in the language they asked in; the consult room is shared
-                # and follows the config's language.
-                language, params = consult.language, effect.params
-                content = await renderer.render_about(
-                    consult, effect.template, language=language, **params
-                )
-                await self._rooms.send_checked(
-                    consult.request_room,
-                    content,
-                    txn=txn,
-                    asker=consult.requester,
-                    numbers=effect.template in NUMBER_TEMPLATES,
-                    withheld=lambda: renderer.render_about(
-                        consult, effect.template, language=language, withheld="dm", **params
-                    ),
-                )
+            case esc.Reply() | esc.Notice():
+                await self._send_about(consult, effect, txn)
             case esc.CreateRoom():
                 await self._create_room(consult, effect)
             case esc.PageLevel():
                 await self.page(consult, effect, txn)
                 # Its time starts now: the step, with the entry marked sent.
                 delivered = esc.Delivered(level=effect.level, service=effect.service)
-                await self._reports.report(consult.id, delivered, done=item.id)
+                await self.reports.report(consult.id, delivered, done=item.id)
                 return True
-            case esc.Notice():
-                room = consult.room or consult.request_room
-                template, params = effect.template, effect.params
-                content = await renderer.render_about(consult, template, **params)
-                # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
-                asker = params.get("asker") or consult.requester
-                await self._rooms.send_checked(
-                    room,
-                    content,
-                    txn=txn,
-                    asker=UserId(str(asker)),
-                    numbers=template in NUMBER_TEMPLATES,
-                    withheld=lambda: renderer.render_about(
-                        consult, template, withheld="dm", **params
-                    ),
-                )
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
-                for n, room in enumerate(await self._rooms.admin_rooms()):
-                    await messenger.send(room, content, txn=f"{txn}-{n}")
+                await self.rooms.to_admins(content, txn)
             case esc.Direct():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
-                room = await self._rooms.direct_room(effect.user)
+                room = await self.rooms.direct_room(effect.user)
                 await messenger.send(room, content, txn=txn, recipients=(effect.user,))
             case esc.PostPoll():
                 return await self._post_poll(consult, item)
@@ -165,26 +116,51 @@ class Effects:
                 )
         return False
 
+    async def _send_about(
+        self, consult: esc.Consult, effect: esc.Reply | esc.Notice, txn: str
+    ) -> None:
+        """A reply or a notice; one with staff numbers (`NUMBER_TEMPLATES`) goes into its room
+        only if the room may read them when it is sent (`PrivateRooms.send_checked`)."""
+        if isinstance(effect, esc.Reply):
+            # To the requester, in the language they asked in; the consult room is shared
+            # and follows the config's language.
+            room, asker, language = consult.request_room, consult.requester, consult.language
+        else:
+            # `!ring`'s numbers are for whoever asked; an acknowledger's for the requester.
+            asker = UserId(str(effect.params.get("asker") or consult.requester))
+            room, language = consult.room or consult.request_room, ""
+        render = functools.partial(
+            self.renderer.render_about, consult, effect.template, language=language, **effect.params
+        )
+        await self.rooms.send_checked(
+            room,
+            await render(),
+            txn=txn,
+            asker=asker,
+            numbers=effect.template in NUMBER_TEMPLATES,
+            withheld=lambda: render(withheld="dm"),
+        )
+
     async def _post_poll(self, consult: esc.Consult, item: OutboxItem) -> bool:
         """The outcome poll in the consult room, reported once sent (with the entry marked
         sent); a consult closed meanwhile has its step end the poll. True when reported."""
         if consult.poll or not consult.room or not consult.is_open:
             return False  # posted already (a retry), or closed before the poll went out
-        question = await self._renderer.render_about(consult, "poll_question")
-        answers = [(o, self._renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
+        question = await self.renderer.render_about(consult, "poll_question")
+        answers = [(o, self.renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
         content = polls.poll_start(question.text, answers)
-        event_id = await self._messenger.send_event(
+        event_id = await self.messenger.send_event(
             consult.room, polls.POLL_START, content, txn=item.txn
         )
-        await self._reports.report(consult.id, esc.PollSent(event_id=event_id), done=item.id)
+        await self.reports.report(consult.id, esc.PollSent(event_id=event_id), done=item.id)
         return True
 
     async def _end_poll(self, consult: esc.Consult, outcome: str, txn: str) -> None:
         if not consult.poll or not consult.room:
             return
-        text = await self._renderer.render_about(consult, "poll_ended", outcome=outcome)
+        text = await self.renderer.render_about(consult, "poll_ended", outcome=outcome)
         content = polls.poll_end(consult.poll, text.text)
-        await self._messenger.send_event(consult.room, polls.POLL_END, content, txn=txn)
+        await self.messenger.send_event(consult.room, polls.POLL_END, content, txn=txn)
 
     async def _create_room(self, consult: esc.Consult, effect: esc.CreateRoom) -> None:
         """The consult room: a pool room taken and its invitees invited, or else one made now.
@@ -195,19 +171,19 @@ class Effects:
         """
         room = consult.room or await self.claim(consult.id)
         if room:
-            self._messenger.own_room(room)
-            await self._messenger.fill_room(room, invite=effect.invite)
+            self.messenger.own_room(room)
+            await self.messenger.fill_room(room, invite=effect.invite)
             return
-        topic = (await self._renderer.render_about(consult, "topic")).text
-        room = await self._messenger.create_room(
+        topic = (await self.renderer.render_about(consult, "topic")).text
+        room = await self.messenger.create_room(
             key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
         )
-        await self._note_room(consult.id, room)
+        await self.reports.report(consult.id, esc.RoomReady(room=room))  # a retry: no change
 
     async def _name(self, consult: esc.Consult) -> None:
         """The consult room's name and topic (again for a room made with them: no change)."""
-        topic = (await self._renderer.render_about(consult, "topic")).text
-        await self._messenger.name_room(consult.room, name=room_name(consult), topic=topic)
+        topic = (await self.renderer.render_about(consult, "topic")).text
+        await self.messenger.name_room(consult.room, name=room_name(consult), topic=topic)
 
     async def _name_soon(self, consult: esc.Consult) -> None:
         """Name the consult room, retried a few times (a room without its name still works)."""
@@ -217,34 +193,30 @@ class Effects:
                 return
             except Exception:
                 log.warning("naming the room of %s failed, attempt %d", consult.id, attempt)
-                await asyncio.sleep(self._retry_delay(attempt))
+                await asyncio.sleep(self.retry_delay(attempt))
         log.error("the room of %s was left unnamed", consult.id)
 
     async def claim(self, consult_id: ConsultId) -> str | None:
         """A pool room recorded as the consult's room, in one transaction; None if none."""
-        if self._pool is None:
+        if self.pool is None:
             return None
-        return await self._pool.claim(
-            consult_id, functools.partial(self._reports.take_pool_room, consult_id)
+        return await self.pool.claim(
+            consult_id, functools.partial(self.reports.take_pool_room, consult_id)
         )
-
-    async def _note_room(self, consult_id: ConsultId, room: str) -> None:
-        """Report the consult room just made (recorded once: a retry changes nothing)."""
-        await self._reports.report(consult_id, esc.RoomReady(room=room))
 
     async def page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:
             raise RuntimeError(f"{consult.id}: no consult room yet")
         users = tuple(p.user for p in effect.people)
         if not effect.first:
-            await self._messenger.invite(consult.room, users)
-        view = await self._renderer.view(consult)
-        question = await self._questions.text(consult)
+            await self.messenger.invite(consult.room, users)
+        view = await self.renderer.view(consult)
+        question = await self.questions.text(consult)
         if question is None:
-            question = self._renderer.render("question_unavailable", c=view).text
+            question = self.renderer.render("question_unavailable", c=view).text
 
         def page(withheld: str = "") -> Content:
-            content: Content = self._renderer.render(
+            return self.renderer.render(
                 "mdk_page" if consult.is_conference else "page",
                 notice=False,
                 mentions=users,
@@ -255,11 +227,10 @@ class Effects:
                 question=question,
                 service=effect.service,
             )
-            return content
 
         recipients = (*users, consult.requester)
         try:
-            await self._messenger.send(
+            await self.messenger.send(
                 consult.room, page(), txn=txn, recipients=recipients, numbers=True
             )
         except RoomRefused as refused:
@@ -268,7 +239,7 @@ class Effects:
             # Someone in the consult room may not see the numbers (an invite from elsewhere
             # not yet withdrawn): the page goes out all the same, without them.
             log.info("consult %s: page without numbers (%s)", consult.id, refused)
-            await self._messenger.send(
+            await self.messenger.send(
                 consult.room, page(withheld="ring"), txn=txn, recipients=recipients
             )
         if effect.first:
@@ -277,7 +248,7 @@ class Effects:
             # marking the page sent: a page the homeserver has taken is marked at once, so that
             # an instance taking over (another device: the homeserver would not drop a repeat)
             # has the shortest window in which it would page again (docs/failover.md).
-            task = self._tasks.spawn(
+            task = self.tasks.spawn(
                 self._name_soon(consult), name=f"name {consult.id}", context="naming a room"
             )
             self.naming.add(task)

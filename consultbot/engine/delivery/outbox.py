@@ -1,18 +1,14 @@
 """Delivering the outbox: what the stepper recorded is sent to Matrix, in order, until done.
 
-The `Dispatcher` gets the consult store, the messenger, the renderer (views.py), a question
-source and where it reports what it did (`Reports`: the stepper), plus the clock, the task
-owner and where admin alerts go; nothing calls into it but `kick` ("something new is in the
-outbox"), `drain` and `run`. It writes no entry of a consult's log: the room it made, the poll
-it posted, a page gone out and an effect given up are reported, and the stepper records them.
+The `Dispatcher` writes no entry of a consult's log: the room it made, the poll it posted, a
+page gone out and an effect given up are reported (`Reports`), and the stepper records them.
 
 - Lanes (`lanes.LaneKind`, decided by the kind of effect). Items are sent in order per lane,
-  lanes side by side: one lane per consult, one for the
-  consult's replies to the requester (so a confirmation never holds up a page, nor a slow page
-  a confirmation), one for its escalation notices (so the next level's page never waits for
-  the notice), one for its admin alerts and one for the warning that a page has not gone out
-  (neither waits behind the page it is about), one per room for replies that belong to no
-  consult.
+  lanes side by side: one lane per consult, one for the consult's replies to the requester (so
+  a confirmation never holds up a page, nor a slow page a confirmation), one for its
+  escalation notices (so the next level's page never waits for the notice), one for its admin
+  alerts and one for the warning that a page has not gone out (neither waits behind the page
+  it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
@@ -37,17 +33,21 @@ it posted, a page gone out and an effect given up are reported, and the stepper 
   it is sent, to the room where an admin asked or to the admin rooms; `coverage` entries carry
   the gaps the admins are told about.
 
-This module runs the lanes and carries out the plain items; the lanes' order is lanes.py, a
-consult's effects effects.py, the private and admin rooms and checked sends rooms.py, the
-month's report reports.py, the stored form of a message content.py.
+This module runs the lanes and carries out the plain items (the month's report too); the lanes'
+order is lanes.py, a consult's effects effects.py, the private and admin rooms and checked
+sends rooms.py, the stored form of a message content.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import date
+
+from markupsafe import escape
 
 from consultbot.domain.chat import audience
 from consultbot.domain.consult import escalation as esc
@@ -64,10 +64,19 @@ from consultbot.engine.delivery.lanes import (
     waits_for_room,
 )
 from consultbot.engine.delivery.pool import RoomPool
-from consultbot.engine.delivery.reports import send_report
 from consultbot.engine.delivery.rooms import PrivateRooms
-from consultbot.ports import Clock, ConsultStore, Messenger, OutboxItem, OutboxKind, UnsafeRoom
+from consultbot.ports import (
+    Clock,
+    ConsultStore,
+    Content,
+    Messenger,
+    OutboxItem,
+    OutboxKind,
+    UnsafeRoom,
+)
 from consultbot.tasks import Tasks
+from consultbot.text.render import Messages
+from consultbot.text.report import CHART_SIZE, month_report
 from consultbot.text.views import ConsultRenderer
 
 log = logging.getLogger(__name__)
@@ -129,19 +138,6 @@ class Dispatcher:
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
 
-    @property
-    def admin_room(self) -> str:
-        """The room admin alerts go to ("" for a private room with each admin)."""
-        return self.rooms.admin_room
-
-    @admin_room.setter
-    def admin_room(self, room: str) -> None:
-        self.rooms.admin_room = room
-
-    async def own_private_rooms(self) -> int:
-        """Hold every private and admin room recorded to the room policy (see `PrivateRooms`)."""
-        return await self.rooms.own_private_rooms()
-
     def kick(self) -> None:
         """Something new is in the outbox."""
         self._wake.set()
@@ -191,11 +187,9 @@ class Dispatcher:
 
     @staticmethod
     async def _wait(event: asyncio.Event) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RESCAN_SECONDS):
                 await event.wait()
-        except TimeoutError:
-            pass
 
     async def _work(self, name: Lane) -> None:
         """Send one lane's items in order until the lane is empty."""
@@ -300,17 +294,38 @@ class Dispatcher:
                     item.consult, effect_from_dict(item.payload), item
                 )
             case OutboxKind.REPORT:
-                await send_report(
-                    item,
-                    store=self._store,
-                    messenger=messenger,
-                    renderer=self._renderer,
-                    rooms=self.rooms,
-                )
+                await self._send_report(item)
             case OutboxKind.COVERAGE:
                 content = self._renderer.render("admin_coverage", **item.payload)
-                for n, room in enumerate(await self.rooms.admin_rooms()):
-                    await messenger.send(room, content, txn=f"{item.txn}-{n}")
+                await self.rooms.to_admins(content, item.txn)
             case _:
                 raise ValueError(f"unusable outbox item {item.id} of kind {item.kind!r}")
         return False
+
+    async def _send_report(self, item: OutboxItem) -> None:
+        """The follow-up report of a month, made now: a text table, then the chart (PNG)."""
+        language = str(item.payload.get("language", "")) or self._renderer.language
+        month = date.fromisoformat(f"{item.payload['month']}-01")
+        made = await month_report(self._store, month, self._renderer.chat.tz, Messages(language))
+        intro = self._renderer.render(
+            "stats_report",
+            language=language,
+            month=f"{month:%Y-%m}",
+            monthly=bool(item.payload.get("monthly")),
+        )
+        content = Content(
+            text=f"{intro.text}\n\n{made.text}",
+            html=f"{intro.html}\n<pre><code>{escape(made.text)}</code></pre>",
+        )
+        targets = [item.room] if item.room else await self.rooms.admin_rooms()
+        width, height = CHART_SIZE
+        for n, room in enumerate(targets):
+            await self._messenger.send(room, content, txn=f"{item.txn}-{n}")
+            await self._messenger.send_image(
+                room,
+                made.png,
+                name=f"statistik-{month:%Y-%m}.png",
+                width=width,
+                height=height,
+                txn=f"{item.txn}-{n}-png",
+            )

@@ -32,10 +32,11 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from consultbot.domain.types import ConsultId
 from consultbot.ports import Clock, ConsultStore, Messenger, PoolRoomGone
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 20
 POOL_MAX_AGE = timedelta(days=7)
 REFILL_SECONDS = 60.0
-CREATE_AT_ONCE = 1
 QUIET_SECONDS = 1.0
 SHARE_WINDOW = timedelta(minutes=10)
 _INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
@@ -86,8 +86,15 @@ class RoomPool:
         """A room was taken: make another."""
         self._wake.set()
 
-    def _made_after(self) -> datetime:
-        return self._clock.now() - self.max_age
+    async def _rooms(self, *, fresh: bool) -> list[str]:
+        """The pool's rooms, oldest first: the fresh ones (made under the room policy now,
+        within `max_age`), or else the stale ones."""
+        policy, made_after = self._messenger.pool_policy(), self._clock.now() - self.max_age
+        return [
+            entry.room
+            for entry in await self._store.pool_rooms()
+            if (entry.policy == policy and entry.created_at > made_after) is fresh
+        ]
 
     async def claim(self, consult: ConsultId, take: TakeRoom) -> str | None:
         """A fresh pool room, recorded as `consult`'s room by `take` (the stepper's
@@ -108,13 +115,10 @@ class RoomPool:
         return room
 
     async def _take_oldest(self, take: TakeRoom) -> str | None:
-        """The oldest room made under the room policy now, within `max_age`, taken."""
-        policy, made_after = self._messenger.pool_policy(), self._made_after()
-        for entry in await self._store.pool_rooms():
-            if entry.policy != policy or entry.created_at <= made_after:
-                continue
+        """The oldest fresh room, taken."""
+        for room in await self._rooms(fresh=True):
             try:
-                return await take(entry.room)
+                return await take(room)
             except PoolRoomGone:
                 continue  # taken or dropped since it was listed: the next one
         return None
@@ -140,18 +144,15 @@ class RoomPool:
 
     async def replace_stale(self) -> int:
         """Drop (and leave) pool rooms made under another policy or too long ago; how many."""
-        policy, made_after = self._messenger.pool_policy(), self._made_after()
         dropped = 0
-        for entry in await self._store.pool_rooms():
-            if entry.policy == policy and entry.created_at > made_after:
-                continue
-            if await self._store.drop_pool_room(entry.room):
+        for room in await self._rooms(fresh=False):
+            if await self._store.drop_pool_room(room):
                 dropped += 1
-                log.info("pool room %s is stale; leaving it", entry.room)
+                log.info("pool room %s is stale; leaving it", room)
                 try:
-                    await self._messenger.leave(entry.room)
+                    await self._messenger.leave(room)
                 except Exception:
-                    log.warning("could not leave the stale pool room %s", entry.room)
+                    log.warning("could not leave the stale pool room %s", room)
         return dropped
 
     def _busy_for(self) -> float:
@@ -173,24 +174,17 @@ class RoomPool:
         while True:
             if paced and self._busy_for() > 0:
                 return made
-            missing = self.size - len(await self._store.pool_rooms())
-            if missing <= 0:
+            if len(await self._store.pool_rooms()) >= self.size:
                 self.filled.set()
                 return made
-            batch = min(missing, CREATE_AT_ONCE)
-            rooms = await asyncio.gather(
-                *(self._messenger.create_pool_room() for _ in range(batch)),
-                return_exceptions=True,
-            )
+            try:  # one room at a time (see above)
+                room = await self._messenger.create_pool_room()
+            except Exception as exc:
+                log.warning("could not make a pool room: %s", type(exc).__name__)
+                raise RuntimeError("the homeserver made no pool room") from exc
             policy = self._messenger.pool_policy()
-            for room in rooms:
-                if isinstance(room, BaseException):
-                    log.warning("could not make a pool room: %s", type(room).__name__)
-                    continue
-                await self._store.add_pool_room(room, policy=policy, now=self._clock.now())
-                made += 1
-            if all(isinstance(room, BaseException) for room in rooms):
-                raise RuntimeError("the homeserver made no pool room")
+            await self._store.add_pool_room(room, policy=policy, now=self._clock.now())
+            made += 1
 
     async def run(self, *, busy: Callable[[], bool] | None = None) -> None:
         """Refill after every claim and every minute; a failure is retried after a pause.
@@ -217,8 +211,6 @@ class RoomPool:
                 log.exception("refilling the room pool failed")
                 await asyncio.sleep(5.0)
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REFILL_SECONDS):
                     await self._wake.wait()
-            except TimeoutError:
-                pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from consultbot.domain.chat import audience
 from consultbot.domain.types import UserId
@@ -24,25 +25,17 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True, eq=False)
 class PrivateRooms:
     """The private and admin rooms, and sends checked against who may read them."""
 
-    def __init__(
-        self,
-        *,
-        store: ConsultStore,
-        messenger: Messenger,
-        renderer: ConsultRenderer,
-        admin_room: str,
-        admins: Sequence[UserId],
-    ) -> None:
-        self._store = store
-        self._messenger = messenger
-        self._renderer = renderer
-        self.admin_room = admin_room
-        self._admins = tuple(admins)
-        # The private and admin rooms in use: room → the bot-state key it is remembered under.
-        self._room_keys: dict[str, str] = {}
+    store: ConsultStore
+    messenger: Messenger
+    renderer: ConsultRenderer
+    admin_room: str
+    admins: Sequence[UserId]
+    # The private and admin rooms in use: room → the bot-state key it is remembered under.
+    _room_keys: dict[str, str] = field(default_factory=dict, init=False)
 
     async def send_checked(
         self,
@@ -61,7 +54,7 @@ class PrivateRooms:
         numbers; a room a user opened that is unfit gets nothing (`unfit`).
         """
         try:
-            await self._messenger.send(room, content, txn=txn, numbers=numbers)
+            await self.messenger.send(room, content, txn=txn, numbers=numbers)
             return
         except RoomRefused as exc:
             refused = exc
@@ -71,66 +64,60 @@ class PrivateRooms:
         if asker is not None:
             direct = await self.direct_room(asker)
             if direct != room:
-                await self._messenger.send(
+                await self.messenger.send(
                     direct, content, txn=f"{txn}-dm", recipients=(asker,), numbers=numbers
                 )
         if refused.fit and withheld is not None:
-            await self._messenger.send(room, await withheld(), txn=f"{txn}-withheld")
+            await self.messenger.send(room, await withheld(), txn=f"{txn}-withheld")
 
     async def unfit(
         self, room: str, asker: UserId | None, faults: Sequence[audience.Fault], txn: str
     ) -> None:
         """A room a user opened that the bot may not answer in: `asker` is told once, in their
         direct chat; a room unfit for good is left and the admins are told once."""
-        if audience.lasting(faults) and await self._store.get_meta(unfit_key(room)) is None:
-            await self._messenger.leave(room)
-            alert = self._renderer.render("admin_room_left", room=room, faults=list(faults))
-            for n, admin_room in enumerate(await self.admin_rooms()):
-                await self._messenger.send(admin_room, alert, txn=f"{txn}-admins-{n}")
-            await self._store.set_meta(unfit_key(room), "left")
-        if asker is None or await self._store.get_meta(unfit_key(room, asker)) is not None:
+        if audience.lasting(faults) and await self.store.get_meta(unfit_key(room)) is None:
+            await self.messenger.leave(room)
+            alert = self.renderer.render("admin_room_left", room=room, faults=list(faults))
+            await self.to_admins(alert, f"{txn}-admins")
+            await self.store.set_meta(unfit_key(room), "left")
+        if asker is None or await self.store.get_meta(unfit_key(room, asker)) is not None:
             return
         direct = await self.direct_room(asker)
         if direct != room:
-            told = self._renderer.render("room_unfit", room=room, faults=list(faults))
-            await self._messenger.send(direct, told, txn=f"{txn}-told", recipients=(asker,))
-        await self._store.set_meta(unfit_key(room, asker), "told")
+            told = self.renderer.render("room_unfit", room=room, faults=list(faults))
+            await self.messenger.send(direct, told, txn=f"{txn}-told", recipients=(asker,))
+        await self.store.set_meta(unfit_key(room, asker), "told")
 
     async def admin_rooms(self) -> list[str]:
         """The admin room, or else a private room with each admin (created once)."""
         if self.admin_room:
             return [self.admin_room]
-        rooms = []
-        for admin in self._admins:
-            key = admin_key(admin)
-            room = await self._store.get_meta(key)
-            if not room:  # none yet, or one forgotten as failing the room policy
-                room = await self._messenger.create_room(
-                    key=key,
-                    name="Konsultbot – admin",
-                    topic=self._renderer.render("admin_topic").text,
-                    invite=(admin,),
-                )
-                await self._store.set_meta(key, room)
-            self.own(room, key)
-            rooms.append(room)
+        rooms = [
+            await self._private_room(admin_key(admin), admin, "Konsultbot – admin", "admin_topic")
+            for admin in self.admins
+        ]
         if not rooms:
             log.warning("an admin alert, but neither admin_room nor admins are configured")
         return rooms
 
+    async def to_admins(self, content: Content, txn: str) -> None:
+        """Send `content` to each admin room, as transaction `{txn}-{n}` for the n-th."""
+        for n, room in enumerate(await self.admin_rooms()):
+            await self.messenger.send(room, content, txn=f"{txn}-{n}")
+
     async def direct_room(self, user: UserId) -> str:
         """The bot's private room with `user`: duty notices, handovers, private answers (created
         once)."""
-        key = direct_key(user)
-        room = await self._store.get_meta(key)
+        return await self._private_room(direct_key(user), user, "Konsultbot", "direct_topic")
+
+    async def _private_room(self, key: str, user: UserId, name: str, topic: str) -> str:
+        """The room remembered under `key`, made with `user` invited if there is none."""
+        room = await self.store.get_meta(key)
         if not room:  # none yet, or one forgotten as failing the room policy
-            room = await self._messenger.create_room(
-                key=key,
-                name="Konsultbot",
-                topic=self._renderer.render("direct_topic").text,
-                invite=(user,),
+            room = await self.messenger.create_room(
+                key=key, name=name, topic=self.renderer.render(topic).text, invite=(user,)
             )
-            await self._store.set_meta(key, room)
+            await self.store.set_meta(key, room)
         self.own(room, key)
         return room
 
@@ -146,7 +133,7 @@ class PrivateRooms:
         rooms = {
             key: room
             for prefix in ("direct-", "admin-")
-            for key, room in (await self._store.meta_under(prefix)).items()
+            for key, room in (await self.store.meta_under(prefix)).items()
             if PRIVATE_KEY.fullmatch(key) and room
         }
         for key, room in rooms.items():
@@ -156,7 +143,7 @@ class PrivateRooms:
     def own(self, room: str, key: str) -> None:
         """A private or admin room the bot made: held to the room policy, forgotten if it
         fails it."""
-        self._messenger.own_room(room)
+        self.messenger.own_room(room)
         self._room_keys[room] = key
 
     async def room_unsafe(self, exc: UnsafeRoom, depth: int = 0) -> bool:
@@ -166,21 +153,21 @@ class PrivateRooms:
         """
         key = self._room_keys.pop(exc.room, None)
         if key is not None:
-            await self._store.set_meta(key, "")
+            await self.store.set_meta(key, "")
         told = f"unsafe-room:{exc.room}"
-        if await self._store.get_meta(told) is not None:
+        if await self.store.get_meta(told) is not None:
             return key is not None
         try:
-            await self._messenger.leave(exc.room)
+            await self.messenger.leave(exc.room)
         except Exception:
             log.warning("could not leave the room %s", exc.room)
-        consult = await self._store.consult_for_room(exc.room)
-        content = self._renderer.render(
+        consult = await self.store.consult_for_room(exc.room)
+        content = self.renderer.render(
             "admin_room_unsafe", room=exc.room, faults=exc.faults, consult=consult or ""
         )
         txn = f"unsafe-{hashlib.sha256(exc.room.encode()).hexdigest()[:16]}"
         await self._tell_admins(content, txn, depth)
-        await self._store.set_meta(told, ",".join(exc.faults))
+        await self.store.set_meta(told, ",".join(exc.faults))
         return key is not None
 
     async def _tell_admins(self, content: Content, txn: str, depth: int) -> None:
@@ -188,8 +175,7 @@ class PrivateRooms:
         admins told in a new one (a room found failing while telling them: two deep at most)."""
         for _ in range(2):
             try:
-                for n, room in enumerate(await self.admin_rooms()):
-                    await self._messenger.send(room, content, txn=f"{txn}-{n}")
+                await self.to_admins(content, txn)
                 return
             except UnsafeRoom as exc:
                 if depth >= 2:

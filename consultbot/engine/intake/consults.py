@@ -11,15 +11,13 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
-from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
-from consultbot.engine.intake.desk import Desk, language, seconds
-from consultbot.engine.stepper import Stepper
+from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage
 from consultbot.text.render import chat_names
 
@@ -29,9 +27,9 @@ log = logging.getLogger(__name__)
 class Requests:
     """New consults and conferences, and the commands of a consult room."""
 
-    def __init__(self, desk: Desk, stepper: Stepper) -> None:
+    def __init__(self, desk: Desk) -> None:
         self._desk = desk
-        self._stepper = stepper
+        self._stepper = desk.stepper
         self._requesters: defaultdict[UserId, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ask(self, message: IncomingMessage, command: cmd.Ask) -> None:
@@ -39,16 +37,13 @@ class Requests:
         the limit."""
         desk = self._desk
         service = await desk.lookup(message, command.service, command.track)
-        lang = language(message)
         if service is None:
             return
         if command.track not in service.tracks:
-            names = chat_names(lang or desk.renderer.language)["track"]
-            await desk.reply(
-                message.room,
+            names = chat_names(language(message) or desk.renderer.language)["track"]
+            await desk.answer(
+                message,
                 "no_track",
-                handled=message.event_id,
-                language=lang,
                 service_name=service.name,
                 switchboard=service.switchboard,
                 track_name=names[command.track.value],
@@ -59,31 +54,39 @@ class Requests:
             verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
             if await self._refused_again(message, verdict, service.switchboard):
                 return
-            await self._new_consult(message, command, service, now)
+            consult_id = await desk.consults.allocate_consult(now=now)
+            desk.questions.remember(consult_id, command.text)
+            hours = desk.config.tracks[command.track].hours
+            open_now = hours.is_open(now, desk.tz)
+            request = esc.Request(
+                consult_id=consult_id,
+                requester=message.sender,
+                service=service.id,
+                track=command.track,
+                request_room=message.room,
+                request_event=message.event_id,
+                duty=await desk.data.on_duty(service.id, now),
+                open_now=open_now,
+                opens_at=None if open_now else hours.next_opening(now, desk.tz),
+                language=language(message),
+            )
+            log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
+            await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def _refused_again(
         self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
     ) -> bool:
         """Answer a repeat or one request too many (a consult or a conference) and say True;
         False for a new request."""
-        lang = language(message)
         if isinstance(verdict, repeats.Repeat):
             log.info("consult %s asked again by its requester: one consult", verdict.consult)
-            await self._desk.reply(
-                message.room,
-                "repeat",
-                handled=message.event_id,
-                language=lang,
-                consult=verdict.consult,
-            )
+            await self._desk.answer(message, "repeat", consult=verdict.consult)
             return True
         if isinstance(verdict, repeats.Limited):
             log.info("request refused: %d consults within the limit window", verdict.count)
-            await self._desk.reply(
-                message.room,
+            await self._desk.answer(
+                message,
                 "request_limit",
-                handled=message.event_id,
-                language=lang,
                 count=verdict.count,
                 minutes=max(1, self._desk.config.bot.request_limit_seconds // 60),
                 switchboard=switchboard,
@@ -98,9 +101,9 @@ class Requests:
         as one just made, or one too many? Every consult and conference counts alike."""
         bot, now = self._desk.config.bot, self._desk.clock.now()
         limits = repeats.Limits(
-            repeat_window=seconds(bot.repeat_window_seconds),
+            repeat_window=timedelta(seconds=bot.repeat_window_seconds),
             limit=bot.request_limit,
-            limit_window=seconds(bot.request_limit_seconds),
+            limit_window=timedelta(seconds=bot.request_limit_seconds),
         )
         group = frozenset(services) if track is Track.MDK else frozenset()
         horizon = now - max(limits.repeat_window, limits.limit_window)
@@ -129,29 +132,6 @@ class Requests:
             services=group,
         )
 
-    async def _new_consult(
-        self, message: IncomingMessage, command: cmd.Ask, service: Service, now: datetime
-    ) -> None:
-        desk = self._desk
-        consult_id = await desk.consults.allocate_consult(now=now)
-        desk.questions.remember(consult_id, command.text)
-        hours = desk.config.tracks[command.track].hours
-        open_now = hours.is_open(now, desk.tz)
-        request = esc.Request(
-            consult_id=consult_id,
-            requester=message.sender,
-            service=service.id,
-            track=command.track,
-            request_room=message.room,
-            request_event=message.event_id,
-            duty=await desk.data.on_duty(service.id, now),
-            open_now=open_now,
-            opens_at=None if open_now else hours.next_opening(now, desk.tz),
-            language=language(message),
-        )
-        log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
-        await self._stepper.step(consult_id, request, handled=message.event_id)
-
     async def queue(self, message: IncomingMessage) -> None:
         """`!kö`: the consult offered to be queued in this room is queued."""
         offered = [
@@ -160,12 +140,7 @@ class Requests:
             if c.state is esc.State.OFFERED and c.request_room == message.room
         ]
         if not offered:
-            await self._desk.reply(
-                message.room,
-                "nothing_to_queue",
-                handled=message.event_id,
-                language=language(message),
-            )
+            await self._desk.answer(message, "nothing_to_queue")
             return
         queue = esc.QueueBy(user=message.sender)
         await self._stepper.step(offered[0].id, queue, handled=message.event_id)
@@ -181,14 +156,11 @@ class Requests:
             return
         now = desk.clock.now()
         hours = desk.config.tracks[Track.MDK].hours
-        lang = language(message)
         if not hours.is_open(now, desk.tz):
-            await desk.reply(
-                message.room,
+            await desk.answer(
+                message,
                 "mdk_closed",
-                handled=message.event_id,
-                language=lang,
-                hours=desk.renderer.chat.hours(hours, lang),
+                hours=desk.renderer.chat.hours(hours, language(message)),
                 services=[
                     {"name": s.name, "switchboard": s.switchboard} for s in convened.services
                 ],
@@ -199,33 +171,27 @@ class Requests:
             verdict = await self._judge(message.sender, services, Track.MDK, command.text)
             if await self._refused_again(message, verdict, convened.services[0].switchboard):
                 return
-            await self._new_conference(message, command, services)
-
-    async def _new_conference(
-        self, message: IncomingMessage, command: cmd.Conference, services: tuple[ServiceId, ...]
-    ) -> None:
-        desk = self._desk
-        now, lang = desk.clock.now(), language(message)
-        consult_id = await desk.consults.allocate_consult(now=now)
-        desk.questions.remember(consult_id, command.text)
-        duties = {s: await desk.data.on_duty(s, now) for s in services}
-        url = desk.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
-        request = esc.Request(
-            consult_id=consult_id,
-            requester=message.sender,
-            service=services[0],
-            track=Track.MDK,
-            request_room=message.room,
-            request_event=message.event_id,
-            duty=duties[services[0]],
-            open_now=True,
-            language=lang,
-            services=services,
-            duties=duties,
-            meeting_url=url,
-        )
-        log.info("conference %s requested: %s", consult_id, ", ".join(services))
-        await self._stepper.step(consult_id, request, handled=message.event_id)
+            now = desk.clock.now()
+            consult_id = await desk.consults.allocate_consult(now=now)
+            desk.questions.remember(consult_id, command.text)
+            duties = {s: await desk.data.on_duty(s, now) for s in services}
+            url = desk.config.tracks[Track.MDK].meeting_url.replace("{consult}", consult_id)
+            request = esc.Request(
+                consult_id=consult_id,
+                requester=message.sender,
+                service=services[0],
+                track=Track.MDK,
+                request_room=message.room,
+                request_event=message.event_id,
+                duty=duties[services[0]],
+                open_now=True,
+                language=language(message),
+                services=services,
+                duties=duties,
+                meeting_url=url,
+            )
+            log.info("conference %s requested: %s", consult_id, ", ".join(services))
+            await self._stepper.step(consult_id, request, handled=message.event_id)
 
     async def refuse_conference(
         self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
@@ -235,11 +201,9 @@ class Requests:
             convened.available
             or conference.convene(await self._desk.data.catalogue(), ()).available
         )
-        await self._desk.reply(
-            message.room,
+        await self._desk.answer(
+            message,
             "mdk_refused",
-            handled=message.event_id,
-            language=language(message),
             unknown=list(convened.unknown),
             without_mdk=[s.name for s in convened.without_mdk],
             named=[s.name for s in convened.services],

@@ -9,8 +9,9 @@ Nothing is sent or written from here: the stepper (engine/stepper.py) records, t
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from consultbot.config import Config
 from consultbot.domain.chat import commands as cmd
@@ -20,20 +21,8 @@ from consultbot.domain.types import Track
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
-from consultbot.ports import (
-    Clock,
-    ConsultStore,
-    DataStore,
-    IncomingMessage,
-    OutboxKind,
-    Outgoing,
-)
+from consultbot.ports import Clock, ConsultStore, DataSets, IncomingMessage, OutboxKind, Outgoing
 from consultbot.text.views import ConsultRenderer
-
-
-def seconds(value: int) -> timedelta:
-    """A config's number of seconds as a duration."""
-    return timedelta(seconds=value)
 
 
 def typed_command(message: IncomingMessage) -> str:
@@ -47,64 +36,51 @@ def language(message: IncomingMessage) -> str:
     return "en" if cmd.written_in_english(message.body) else ""
 
 
+@dataclass(kw_only=True, eq=False)
 class Desk:
     """The inbox's shared stores and its plain replies (each one outbox entry)."""
 
-    def __init__(
-        self,
-        *,
-        config: Config,
-        data: DataStore,
-        consults: ConsultStore,
-        clock: Clock,
-        renderer: ConsultRenderer,
-        questions: Questions,
-        stepper: Stepper,
-    ) -> None:
-        self.config = config
-        self.data = data
-        self.consults = consults
-        self.clock = clock
-        self.tz = config.bot.timezone
-        self.renderer = renderer
-        self.questions = questions
-        self.stepper = stepper
+    config: Config
+    data: DataSets
+    consults: ConsultStore
+    clock: Clock
+    renderer: ConsultRenderer
+    questions: Questions
+    stepper: Stepper
 
-    async def handled(self, event_id: str) -> None:
-        """Mark the event handled, with nothing to send."""
-        await self.stepper.queue((), handled=event_id)
-
-    async def send(self, outgoing: list[Outgoing], *, handled: str | None) -> None:
-        """Queue `outgoing`, with the event it answers marked handled."""
-        await self.stepper.queue(outgoing, handled=handled)
+    @property
+    def tz(self) -> ZoneInfo:
+        """The bot's time zone."""
+        return self.config.bot.timezone
 
     async def reply(
         self, room: str, template: str, *, handled: str | None, language: str = "", **params: Any
     ) -> None:
         """Answer in `room` with `template`."""
-        content = self.renderer.render(template, language=language, **params)
-        payload = content_to_dict(content)
-        await self.send(
-            [Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)], handled=handled
+        payload = content_to_dict(self.renderer.render(template, language=language, **params))
+        outgoing = [Outgoing(kind=OutboxKind.SEND, room=room, payload=payload)]
+        await self.stepper.queue(outgoing, handled=handled)
+
+    async def answer(self, message: IncomingMessage, template: str, **params: Any) -> None:
+        """Answer `message` where it was written, in the language it was written in."""
+        await self.reply(
+            message.room, template, handled=message.event_id, language=language(message), **params
         )
 
-    async def private_reply(
-        self, message: IncomingMessage, template: str, *, language: str, **params: Any
-    ) -> None:
+    async def private_reply(self, message: IncomingMessage, template: str, **params: Any) -> None:
         """An answer with staff numbers. Whether the room may see them is decided when it is
         sent (outbox.py): if not, the answer goes to the asker's direct chat and the room gets
         it without the numbers, saying where they went."""
-        answer = self.renderer.render(template, language=language, **params)
-        withheld = self.renderer.render(template, language=language, withheld="dm", **params)
+        lang = language(message)
+        answer = self.renderer.render(template, language=lang, **params)
+        withheld = self.renderer.render(template, language=lang, withheld="dm", **params)
         payload = content_to_dict(answer) | {
             "asker": message.sender,
             "numbers": True,
             "withheld": content_to_dict(withheld),
         }
-        await self.send(
-            [Outgoing(kind=OutboxKind.SEND, room=message.room, payload=payload)],
-            handled=message.event_id,
-        )
+        outgoing = [Outgoing(kind=OutboxKind.SEND, room=message.room, payload=payload)]
+        await self.stepper.queue(outgoing, handled=message.event_id)
 
     async def lookup(
         self, message: IncomingMessage, typed: str, track: Track | None
@@ -114,22 +90,13 @@ class Desk:
         if found.service is not None:
             return found.service
         if found.candidates:
-            await self.reply(
-                message.room,
+            await self.answer(
+                message,
                 "ambiguous_service",
-                handled=message.event_id,
-                language=language(message),
                 service=typed,
                 candidates=found.candidates,
                 command=typed_command(message),
             )
             return None
-        await self.reply(
-            message.room,
-            "unknown_service",
-            handled=message.event_id,
-            language=language(message),
-            service=typed,
-            suggestion=found.suggestion,
-        )
+        await self.answer(message, "unknown_service", service=typed, suggestion=found.suggestion)
         return None

@@ -9,33 +9,38 @@ An input becomes either a consult step or a plain reply:
 - a plain reply (`!vem`, `!kontakt`, `!status`, usage hints, refusals): one outbox entry,
   queued by the stepper with the id of the message it answers (desk.py).
 
-This module parses a message and hands it on: who may write and what is redacted (guard.py),
-requests and consult-room commands (consults.py), answers (answers.py), reactions, votes and
-invites (reactions.py), handovers (handovers.py), admins' data files (admin/chat.py).
+This module judges who may write and redacts personnummer, parses a message and hands it on:
+requests and consult-room commands (consults.py), handovers (handovers.py), admins' data
+files (admin/chat.py); plain answers (`!vem`, `!status`, `!statistik` …), reactions, votes and
+invites it handles itself. Each input is handled at most once and never raises: the sync loop
+must go on.
 
-Every Matrix event is handled at most once (`is_handled`). Nothing is sent from here: the
-outbox (outbox.py) sends what was recorded.
+Nothing is sent from here: the outbox (outbox.py) sends what was recorded.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from consultbot.config import Config
-from consultbot.domain.chat import commands as cmd
+from consultbot.domain.chat import audience, commands as cmd
 from consultbot.domain.chat.personal_numbers import contains_personal_number
-from consultbot.domain.consult import conference
+from consultbot.domain.consult import conference, escalation as esc
+from consultbot.domain.consult.acknowledgement import acknowledges
+from consultbot.domain.consult.events import AckVia
+from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
+from consultbot.domain.files.validation import servers_of
 from consultbot.engine.admin.chat import AdminChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
+from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
-from consultbot.engine.intake.answers import Answers
 from consultbot.engine.intake.consults import Requests
 from consultbot.engine.intake.desk import Desk, language
-from consultbot.engine.intake.guard import Guard
-from consultbot.engine.intake.reactions import RoomEvents
 from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
@@ -48,11 +53,15 @@ from consultbot.ports import (
     IncomingMessage,
     IncomingReaction,
     IncomingVote,
+    OutboxKind,
+    Outgoing,
     Timers,
 )
-from consultbot.text.views import ConsultRenderer
+from consultbot.text.views import ConsultRenderer, service_name
 
 log = logging.getLogger(__name__)
+
+REFUSAL_INTERVAL = timedelta(hours=1)  # one notice per room to users on servers not allowed
 
 
 class _NoFiles(FileSource):
@@ -88,8 +97,6 @@ class Inbox:
             questions=questions,
             stepper=stepper,
         )
-        self.data = data
-        self.consults = consults
         self.admin = AdminChat(
             config=config,
             datasets=data,
@@ -111,10 +118,8 @@ class Inbox:
             renderer=renderer,
             stepper=stepper,
         )
-        self._guard = Guard(desk)
-        self._requests = Requests(desk, stepper)
-        self._answers = Answers(desk)
-        self._room_events = RoomEvents(desk, stepper, self._guard, self.handovers)
+        self._requests = Requests(desk)
+        self._refused: dict[str, datetime] = {}  # room → when someone not allowed was answered
 
     @property
     def config(self) -> Config:
@@ -125,20 +130,63 @@ class Inbox:
     def config(self, config: Config) -> None:
         self._desk.config = config
 
-    async def start(self) -> None:
-        """Rebuild the answer deadlines of open handover offers (the consults' timers are the
-        stepper's)."""
-        await self.handovers.start()
+    # -- who may write, and what is removed before anything else ------------------------------
+    # A personnummer is redacted even from someone who may not use the bot; someone on a server
+    # not allowed gets one notice per room per hour; a room the bot may not answer in
+    # (domain/audience.py) gets nothing.
 
     def allowed(self, user: str) -> bool:
-        """True for users on one of the allowed servers (see `Guard.allowed`)."""
-        return self._guard.allowed(user)
+        """True for users on one of `bot.allowed_servers` (SPEC §4: requesters must be on
+        these), server names read as the room checks read them: case-insensitive, with a port."""
+        server = audience.server_of(user)
+        return bool(server) and server in self._servers
+
+    @functools.cached_property
+    def _servers(self) -> frozenset[str]:
+        return servers_of(self._desk.config.bot.allowed_servers)
+
+    async def _refuse_server(self, message: IncomingMessage) -> None:
+        """Someone on a server not allowed: one notice per room per hour (SPEC §6), the other
+        lines only marked handled, so nobody can make the bot answer line for line. Kept in
+        memory: a restart may give one more notice, which is harmless."""
+        now = self._desk.clock.now()
+        last = self._refused.get(message.room)
+        if last is not None and now - last < REFUSAL_INTERVAL:
+            await self._desk.stepper.queue((), handled=message.event_id)
+            return
+        for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
+            if now - at >= REFUSAL_INTERVAL:
+                del self._refused[room]
+        self._refused[message.room] = now
+        servers = ", ".join(self._desk.config.bot.allowed_servers)
+        await self._desk.reply(
+            message.room, "refused_server", handled=message.event_id, servers=servers
+        )
+
+    async def _unfit_room(self, message: IncomingMessage) -> None:
+        """A message in a room a user opened that the bot may not answer in (domain/audience.py):
+        nothing is answered; the outbox tells the asker once and leaves a room unfit for good."""
+        log.info("not answering in %s: %s", message.room, ", ".join(message.unfit))
+        asker = message.sender if self.allowed(message.sender) else ""
+        payload = {"asker": asker, "faults": [str(f) for f in message.unfit]}
+        outgoing = [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)]
+        await self._desk.stepper.queue(outgoing, handled=message.event_id)
+
+    async def _redact_personal_number(self, room: str, event_id: str, *, tell: bool = True) -> None:
+        """Redact the event; with `tell`, say why in the room."""
+        outgoing = [Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": event_id})]
+        if tell:
+            content = self._desk.renderer.render("pnr_redacted")
+            outgoing.append(
+                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
+            )
+        await self._desk.stepper.queue(outgoing, handled=event_id)
 
     # -- incoming events --------------------------------------------------------------------
 
     async def handle_message(self, message: IncomingMessage) -> None:
         """Handle one text message, at most once. Never raises: the sync loop must go on."""
-        if await self.consults.is_handled(message.event_id):
+        if await self._desk.consults.is_handled(message.event_id):
             return
         try:
             await self._message(message)
@@ -146,22 +194,20 @@ class Inbox:
             # No message body in logs: only where and what kind of failure.
             log.exception("handling %s in %s failed", message.event_id, message.room)
             try:
-                await self._desk.reply(
-                    message.room, "error", handled=message.event_id, language=language(message)
-                )
+                await self._desk.answer(message, "error")
             except Exception:
                 log.exception("could not report the failure of %s", message.event_id)
 
     async def handle_file(self, file: IncomingFile) -> None:
         """A file: an admin's data file in a direct chat or the admin room (see admin_chat.py)."""
-        if await self.consults.is_handled(file.event_id):
+        if await self._desk.consults.is_handled(file.event_id):
             return
         try:
             if any(map(contains_personal_number, file.other_text)):
-                await self._guard.redact_personal_number(file.room, file.event_id)
+                await self._redact_personal_number(file.room, file.event_id)
                 return
             if not self.allowed(file.sender) or not self.admin.wants(file):
-                await self._desk.handled(file.event_id)
+                await self._desk.stepper.queue((), handled=file.event_id)
                 return
             # The check's result (thousands of shifts) lives until the answer is sent.
             with full_collections_postponed():
@@ -174,16 +220,85 @@ class Inbox:
                 log.exception("could not report the failure of %s", file.event_id)
 
     async def handle_invite(self, invite: IncomingInvite) -> None:
-        """An invite of someone on a server not allowed (see `RoomEvents.invite`)."""
-        await self._room_events.invite(invite)
+        """An invite of someone on a server that is not allowed into a consult room is undone."""
+        desk = self._desk
+        if await desk.consults.is_handled(invite.event_id):
+            return
+        try:
+            if await desk.consults.consult_for_room(invite.room) is None:
+                await desk.stepper.queue((), handled=invite.event_id)
+                return
+            log.info("withdrawing an invite from a disallowed server in %s", invite.room)
+            notice = desk.renderer.render(
+                "invite_undone",
+                inviter=invite.inviter,
+                invitee=invite.invitee,
+                servers=", ".join(desk.config.bot.allowed_servers),
+            )
+            kick = {"user": invite.invitee, "reason": "server not allowed"}
+            outgoing = [
+                Outgoing(kind=OutboxKind.KICK, room=invite.room, payload=kick),
+                Outgoing(kind=OutboxKind.SEND, room=invite.room, payload=content_to_dict(notice)),
+            ]
+            await desk.stepper.queue(outgoing, handled=invite.event_id)
+        except Exception:
+            log.exception("handling invite %s in %s failed", invite.event_id, invite.room)
 
     async def handle_vote(self, vote: IncomingVote) -> None:
-        """A vote in the outcome poll (see `RoomEvents.vote`)."""
-        await self._room_events.vote(vote)
+        """A vote in the outcome poll closes the consult with that outcome, as `!avsluta`."""
+        store, stepper = self._desk.consults, self._desk.stepper
+        if await store.is_handled(vote.event_id):
+            return
+        try:
+            consult_id = await store.consult_for_room(vote.room)
+            consult = await store.consult(consult_id) if consult_id else None
+            if (
+                consult is None
+                or vote.outcome is None  # a vote taken back, or for no outcome offered
+                or vote.poll != consult.poll
+                or consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN)
+            ):
+                await stepper.queue((), handled=vote.event_id)
+                return
+            close = esc.CloseBy(user=vote.sender, outcome=vote.outcome)
+            await stepper.step(consult.id, close, handled=vote.event_id)
+        except Exception:
+            log.exception("handling vote %s in %s failed", vote.event_id, vote.room)
 
     async def handle_reaction(self, reaction: IncomingReaction) -> None:
-        """A reaction (see `RoomEvents.reaction`)."""
-        await self._room_events.reaction(reaction)
+        """A ✅ or 👍 in a consult room acknowledges it (if the escalation says it may). A
+        reaction's key is free text people see: one with a personnummer is redacted first."""
+        store, stepper = self._desk.consults, self._desk.stepper
+        if await store.is_handled(reaction.event_id):
+            return
+        try:
+            if contains_personal_number(reaction.key):
+                await self._redact_personal_number(
+                    reaction.room, reaction.event_id, tell=not reaction.unfit
+                )
+                return
+            consult_id = await store.consult_for_room(reaction.room)
+            if (
+                consult_id is None
+                and acknowledges(reaction.key)
+                and await self.handovers.offered_in(reaction.sender, reaction.room)
+            ):
+                # ✅ on the bot's question in the private room: the handover is accepted.
+                await self.handovers.answer(
+                    reaction.sender,
+                    HandoverState.ACCEPTED,
+                    room=reaction.room,
+                    handled=reaction.event_id,
+                    language="",
+                )
+                return
+            if consult_id is None or not acknowledges(reaction.key):
+                await stepper.queue((), handled=reaction.event_id)
+                return
+            ack = esc.AckBy(user=reaction.sender, via=AckVia.REACTION)
+            await stepper.step(consult_id, ack, handled=reaction.event_id)
+        except Exception:
+            log.exception("handling reaction %s in %s failed", reaction.event_id, reaction.room)
 
     async def _message(self, message: IncomingMessage) -> None:
         # First, whoever wrote it and whatever kind of message it is: a personnummer in the
@@ -191,21 +306,21 @@ class Inbox:
         if any(map(contains_personal_number, (message.body, *message.other_text))):
             # A room the bot may not answer in (domain/audience.py) loses the number all the
             # same, without a word.
-            await self._guard.redact_personal_number(
+            await self._redact_personal_number(
                 message.room, message.event_id, tell=not message.unfit
             )
             return
         if message.read_only:
-            await self._desk.handled(message.event_id)
+            await self._desk.stepper.queue((), handled=message.event_id)
             return
         if not self.allowed(message.sender):
-            await self._guard.refuse_server(message)
+            await self._refuse_server(message)
             return
         if message.unfit:
-            await self._guard.unfit_room(message)
+            await self._unfit_room(message)
             return
         command = cmd.parse_command(message.body)
-        consult_id = await self.consults.consult_for_room(message.room)
+        consult_id = await self._desk.consults.consult_for_room(message.room)
         if consult_id is not None:
             if not await self._requests.in_consult_room(consult_id, message, command):
                 assert command is not None  # an answer without a command is a step
@@ -215,32 +330,29 @@ class Inbox:
             if message.direct:
                 await self._desk.reply(message.room, "hint", handled=message.event_id)
             else:
-                await self._desk.handled(message.event_id)
+                await self._desk.stepper.queue((), handled=message.event_id)
             return
         await self._command(message, command)
 
     async def _command(self, message: IncomingMessage, command: cmd.Command) -> None:
-        room, event = message.room, message.event_id
-        lang, reply = language(message), self._desk.reply
+        desk, room, event, lang = self._desk, message.room, message.event_id, language(message)
         match command:
             case cmd.Ask():
                 await self._requests.ask(message, command)
             case cmd.Who() if not command.service:
-                services = (await self.data.catalogue()).services
-                await reply(room, "services", handled=event, language=lang, services=services)
+                services = (await desk.data.catalogue()).services
+                await desk.answer(message, "services", services=services)
             case cmd.Who():
-                service = await self._desk.lookup(message, command.service, None)
+                service = await desk.lookup(message, command.service, None)
                 if service is not None:
-                    await self._answers.who(message, service, language=lang)
+                    await self._who(message, service)
             case cmd.Contact():
-                entries = search_directory(await self.data.directory(), command.query)
-                await self._desk.private_reply(
-                    message, "contact", language=lang, entries=entries, query=command.query
-                )
+                entries = search_directory(await desk.data.directory(), command.query)
+                await desk.private_reply(message, "contact", entries=entries, query=command.query)
             case cmd.Status():
-                await self._answers.status(room, message.sender, handled=event, language=lang)
+                await self._status(message)
             case cmd.Help():
-                await reply(room, "help", handled=event, language=lang)
+                await desk.answer(message, "help")
             case cmd.Queue():
                 await self._requests.queue(message)
             case cmd.Activate() | cmd.Cancel() | cmd.Rollback():
@@ -263,11 +375,11 @@ class Inbox:
                     message, conference.Convened(), missing_text=missing_text
                 )
             case cmd.Meeting():
-                await reply(room, "meeting_conference_only", handled=event, language=lang)
+                await desk.answer(message, "meeting_conference_only")
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
-                await reply(room, "consult_room_only", handled=event, language=lang)
+                await desk.answer(message, "consult_room_only")
             case cmd.Stats():
-                await self._answers.stats(message, command)
+                await self._stats(message, command)
             case cmd.HandOver():
                 await self.handovers.offer(message, command, lang)
             case cmd.Accept() | cmd.Decline():
@@ -280,11 +392,51 @@ class Inbox:
                     message.sender, state, room=room, handled=event, language=lang
                 )
             case cmd.Invalid():
-                await reply(
-                    room,
-                    "invalid",
-                    handled=event,
-                    language=lang,
-                    reason=command.reason.value,
-                    limit=cmd.MAX_BODY_LENGTH,
+                await desk.answer(
+                    message, "invalid", reason=command.reason.value, limit=cmd.MAX_BODY_LENGTH
                 )
+
+    # -- plain answers ----------------------------------------------------------------------------
+
+    async def _stats(self, message: IncomingMessage, command: cmd.Stats) -> None:
+        """`!statistik [YYYY-MM]`: admins get the month's report (table and chart) where they
+        asked, made when it is sent; anyone else a refusal and no numbers."""
+        desk = self._desk
+        if message.sender not in desk.config.bot.admins:
+            await desk.answer(message, "stats_refused")
+            return
+        month = command.month or f"{desk.clock.now().astimezone(desk.tz):%Y-%m}"
+        payload = {"month": month, "language": language(message), "monthly": False}
+        outgoing = [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)]
+        await desk.stepper.queue(outgoing, handled=message.event_id)
+
+    async def _who(self, message: IncomingMessage, service: Service) -> None:
+        """`!vem SERVICE`: who is on duty there now, level by level (numbers: a private reply)."""
+        duty = await self._desk.data.on_duty(service.id, self._desk.clock.now())
+        levels = [
+            (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])
+            for level, shifts in duty.levels
+        ]
+        await self._desk.private_reply(
+            message,
+            "who",
+            service_name=service.name,
+            levels=levels,
+            switchboard=service.switchboard,
+        )
+
+    async def _status(self, message: IncomingMessage) -> None:
+        """`!status`: the consults the sender asked for, with their state."""
+        catalogue = await self._desk.data.catalogue()
+        consults = [
+            {
+                "id": c.id,
+                "service_name": ", ".join(
+                    service_name(catalogue, s) for s in (c.services or (c.service,))
+                ),
+                "state": c.state.value,
+                "level": c.level,
+            }
+            for c in await self._desk.consults.consults_of(message.sender)
+        ]
+        await self._desk.answer(message, "status", consults=consults)
