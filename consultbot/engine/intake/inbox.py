@@ -9,38 +9,35 @@ An input becomes either a consult step or a plain reply:
 - a plain reply (`!vem`, `!kontakt`, `!status`, usage hints, refusals): one outbox entry,
   queued by the stepper with the id of the message it answers (desk.py).
 
-This module judges who may write and redacts personnummer, parses a message and hands it on:
-requests and consult-room commands (consults.py), handovers (handovers.py), admins' data
-files (admin/chat.py); plain answers (`!vem`, `!status`, `!statistik` …), reactions, votes and
-invites it handles itself. Each input is handled at most once and never raises: the sync loop
-must go on.
+This module asks guard.py who may write (a personnummer is redacted first), parses a message
+and hands it on: requests and consult-room commands (consults.py), plain answers (answers.py),
+handovers (handovers.py), admins' data files (admin/chat.py); reactions, votes and invites it
+handles itself. Each input is handled at most once and never raises: the sync loop must go on.
 
 Nothing is sent from here: the outbox (outbox.py) sends what was recorded.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
 from consultbot.config import Config
-from consultbot.domain.chat import audience, commands as cmd
+from consultbot.domain.chat import commands as cmd
 from consultbot.domain.chat.personal_numbers import contains_personal_number
 from consultbot.domain.consult import conference, escalation as esc
 from consultbot.domain.consult.acknowledgement import acknowledges
 from consultbot.domain.consult.events import AckVia
-from consultbot.domain.duty.catalogue import Service
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
-from consultbot.domain.files.validation import servers_of
 from consultbot.engine.admin.chat import AdminChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.handovers import HandoverDesk
+from consultbot.engine.intake import answers
 from consultbot.engine.intake.consults import Requests
 from consultbot.engine.intake.desk import Desk, language
+from consultbot.engine.intake.guard import Guard
 from consultbot.engine.questions import Questions
 from consultbot.engine.stepper import Stepper
 from consultbot.ports import (
@@ -57,11 +54,9 @@ from consultbot.ports import (
     Outgoing,
     Timers,
 )
-from consultbot.text.views import ConsultRenderer, service_name
+from consultbot.text.views import ConsultRenderer
 
 log = logging.getLogger(__name__)
-
-REFUSAL_INTERVAL = timedelta(hours=1)  # one notice per room to users on servers not allowed
 
 
 class _NoFiles(FileSource):
@@ -119,7 +114,7 @@ class Inbox:
             stepper=stepper,
         )
         self._requests = Requests(desk)
-        self._refused: dict[str, datetime] = {}  # room → when someone not allowed was answered
+        self._guard = Guard(desk)
 
     @property
     def config(self) -> Config:
@@ -130,57 +125,9 @@ class Inbox:
     def config(self, config: Config) -> None:
         self._desk.config = config
 
-    # -- who may write, and what is removed before anything else ------------------------------
-    # A personnummer is redacted even from someone who may not use the bot; someone on a server
-    # not allowed gets one notice per room per hour; a room the bot may not answer in
-    # (domain/audience.py) gets nothing.
-
     def allowed(self, user: str) -> bool:
-        """True for users on one of `bot.allowed_servers` (SPEC §4: requesters must be on
-        these), server names read as the room checks read them: case-insensitive, with a port."""
-        server = audience.server_of(user)
-        return bool(server) and server in self._servers
-
-    @functools.cached_property
-    def _servers(self) -> frozenset[str]:
-        return servers_of(self._desk.config.bot.allowed_servers)
-
-    async def _refuse_server(self, message: IncomingMessage) -> None:
-        """Someone on a server not allowed: one notice per room per hour (SPEC §6), the other
-        lines only marked handled, so nobody can make the bot answer line for line. Kept in
-        memory: a restart may give one more notice, which is harmless."""
-        now = self._desk.clock.now()
-        last = self._refused.get(message.room)
-        if last is not None and now - last < REFUSAL_INTERVAL:
-            await self._desk.stepper.queue((), handled=message.event_id)
-            return
-        for room, at in list(self._refused.items()):  # only the last hour's rooms are kept
-            if now - at >= REFUSAL_INTERVAL:
-                del self._refused[room]
-        self._refused[message.room] = now
-        servers = ", ".join(self._desk.config.bot.allowed_servers)
-        await self._desk.reply(
-            message.room, "refused_server", handled=message.event_id, servers=servers
-        )
-
-    async def _unfit_room(self, message: IncomingMessage) -> None:
-        """A message in a room a user opened that the bot may not answer in (domain/audience.py):
-        nothing is answered; the outbox tells the asker once and leaves a room unfit for good."""
-        log.info("not answering in %s: %s", message.room, ", ".join(message.unfit))
-        asker = message.sender if self.allowed(message.sender) else ""
-        payload = {"asker": asker, "faults": [str(f) for f in message.unfit]}
-        outgoing = [Outgoing(kind=OutboxKind.UNFIT, room=message.room, payload=payload)]
-        await self._desk.stepper.queue(outgoing, handled=message.event_id)
-
-    async def _redact_personal_number(self, room: str, event_id: str, *, tell: bool = True) -> None:
-        """Redact the event; with `tell`, say why in the room."""
-        outgoing = [Outgoing(kind=OutboxKind.REDACT, room=room, payload={"event_id": event_id})]
-        if tell:
-            content = self._desk.renderer.render("pnr_redacted")
-            outgoing.append(
-                Outgoing(kind=OutboxKind.SEND, room=room, payload=content_to_dict(content))
-            )
-        await self._desk.stepper.queue(outgoing, handled=event_id)
+        """True for users on one of `bot.allowed_servers` (guard.py)."""
+        return self._guard.allowed(user)
 
     # -- incoming events --------------------------------------------------------------------
 
@@ -204,7 +151,7 @@ class Inbox:
             return
         try:
             if any(map(contains_personal_number, file.other_text)):
-                await self._redact_personal_number(file.room, file.event_id)
+                await self._guard.redact_personal_number(file.room, file.event_id)
                 return
             if not self.allowed(file.sender) or not self.admin.wants(file):
                 await self._desk.stepper.queue((), handled=file.event_id)
@@ -273,7 +220,7 @@ class Inbox:
             return
         try:
             if contains_personal_number(reaction.key):
-                await self._redact_personal_number(
+                await self._guard.redact_personal_number(
                     reaction.room, reaction.event_id, tell=not reaction.unfit
                 )
                 return
@@ -306,7 +253,7 @@ class Inbox:
         if any(map(contains_personal_number, (message.body, *message.other_text))):
             # A room the bot may not answer in (domain/audience.py) loses the number all the
             # same, without a word.
-            await self._redact_personal_number(
+            await self._guard.redact_personal_number(
                 message.room, message.event_id, tell=not message.unfit
             )
             return
@@ -314,10 +261,10 @@ class Inbox:
             await self._desk.stepper.queue((), handled=message.event_id)
             return
         if not self.allowed(message.sender):
-            await self._refuse_server(message)
+            await self._guard.refuse_server(message)
             return
         if message.unfit:
-            await self._unfit_room(message)
+            await self._guard.unfit_room(message)
             return
         command = cmd.parse_command(message.body)
         consult_id = await self._desk.consults.consult_for_room(message.room)
@@ -345,12 +292,12 @@ class Inbox:
             case cmd.Who():
                 service = await desk.lookup(message, command.service, None)
                 if service is not None:
-                    await self._who(message, service)
+                    await answers.who(desk, message, service)
             case cmd.Contact():
                 entries = search_directory(await desk.data.directory(), command.query)
                 await desk.private_reply(message, "contact", entries=entries, query=command.query)
             case cmd.Status():
-                await self._status(message)
+                await answers.status(desk, message)
             case cmd.Help():
                 await desk.answer(message, "help")
             case cmd.Queue():
@@ -379,7 +326,7 @@ class Inbox:
             case cmd.Acknowledge() | cmd.PassOn() | cmd.Close() | cmd.Call():
                 await desk.answer(message, "consult_room_only")
             case cmd.Stats():
-                await self._stats(message, command)
+                await answers.stats(desk, message, command)
             case cmd.HandOver():
                 await self.handovers.offer(message, command, lang)
             case cmd.Accept() | cmd.Decline():
@@ -395,48 +342,3 @@ class Inbox:
                 await desk.answer(
                     message, "invalid", reason=command.reason.value, limit=cmd.MAX_BODY_LENGTH
                 )
-
-    # -- plain answers ----------------------------------------------------------------------------
-
-    async def _stats(self, message: IncomingMessage, command: cmd.Stats) -> None:
-        """`!statistik [YYYY-MM]`: admins get the month's report (table and chart) where they
-        asked, made when it is sent; anyone else a refusal and no numbers."""
-        desk = self._desk
-        if message.sender not in desk.config.bot.admins:
-            await desk.answer(message, "stats_refused")
-            return
-        month = command.month or f"{desk.clock.now().astimezone(desk.tz):%Y-%m}"
-        payload = {"month": month, "language": language(message), "monthly": False}
-        outgoing = [Outgoing(kind=OutboxKind.REPORT, room=message.room, payload=payload)]
-        await desk.stepper.queue(outgoing, handled=message.event_id)
-
-    async def _who(self, message: IncomingMessage, service: Service) -> None:
-        """`!vem SERVICE`: who is on duty there now, level by level (numbers: a private reply)."""
-        duty = await self._desk.data.on_duty(service.id, self._desk.clock.now())
-        levels = [
-            (level, [{"user": s.user, "name": s.name, "phone": s.phone} for s in shifts])
-            for level, shifts in duty.levels
-        ]
-        await self._desk.private_reply(
-            message,
-            "who",
-            service_name=service.name,
-            levels=levels,
-            switchboard=service.switchboard,
-        )
-
-    async def _status(self, message: IncomingMessage) -> None:
-        """`!status`: the consults the sender asked for, with their state."""
-        catalogue = await self._desk.data.catalogue()
-        consults = [
-            {
-                "id": c.id,
-                "service_name": ", ".join(
-                    service_name(catalogue, s) for s in (c.services or (c.service,))
-                ),
-                "state": c.state.value,
-                "level": c.level,
-            }
-            for c in await self._desk.consults.consults_of(message.sender)
-        ]
-        await self._desk.answer(message, "status", consults=consults)
