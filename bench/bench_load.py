@@ -339,8 +339,8 @@ class Load:
                     lambda s: s.room == dm and s.sender == bot_id and number in s.body, WAIT_S
                 )
                 replied = time.time()
-                await c1.wait(lambda: c1.new_bot_invite(known) is not None)
-                new_room = c1.new_bot_invite(known)
+                await c1.wait(lambda: c1.new_invite(bot_id, known) is not None)
+                new_room = c1.new_invite(bot_id, known)
                 assert new_room is not None
                 invited = c1.invites[new_room][1]
 

@@ -114,6 +114,7 @@ class Inbox:
             stepper=stepper,
         )
         self._requests = Requests(desk)
+        self.consults = consults  # read by tests/integration/failover_bot.py: was it recorded?
         self._guard = Guard(desk)
 
     @property
