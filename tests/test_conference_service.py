@@ -14,9 +14,11 @@ import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.consult.escalation import State
+from consultbot.domain.consult.polls import POLL_END, POLL_START
 from consultbot.domain.duty.hours import Hours
-from consultbot.domain.types import Track
+from consultbot.domain.types import Outcome, Track
 from consultbot.engine.delivery.content import WIDGET_ID, WIDGET_TYPE
+from consultbot.ports import IncomingVote
 from tests.support.bots import DM, NOW, REQ, Bot, Make, build, stored_text
 from tests.support.conference import (
     A1,
@@ -95,6 +97,33 @@ async def test_each_service_acknowledges_and_escalates_on_its_own(bot: Bot) -> N
     await bot.say(REQ, "!avsluta råd", room)
     await bot.flush()
     assert await bot.state(consult.id) is State.CLOSED
+
+
+async def test_a_vote_in_the_conference_s_poll_closes_it_and_ends_the_poll(bot: Bot) -> None:
+    consult = await convene(bot)
+    room = consult.room
+    for user in (A1, B1, D2):
+        await bot.react(user, "✅", room)
+    await bot.flush()
+    [poll] = [s for s in bot.messenger.log if s.action == POLL_START]
+    assert poll.room == room
+    stored = await bot.consults.consult(consult.id)
+    assert stored is not None and stored.poll == poll.event_id
+    vote = IncomingVote(
+        room=room,
+        event_id="$vote",
+        sender=REQ,
+        poll=poll.event_id,
+        outcome=Outcome.ADMISSION,
+        at=bot.clock.now(),
+    )
+    await bot.service.inbox.handle_vote(vote)
+    await bot.flush()
+    closed = await bot.consults.consult(consult.id)
+    assert closed is not None and closed.state is State.CLOSED
+    assert closed.outcome is Outcome.ADMISSION and closed.closed_by == REQ
+    [end] = [s.event for s in bot.messenger.log if s.action == POLL_END]
+    assert end["m.relates_to"] == {"rel_type": "m.reference", "event_id": poll.event_id}
 
 
 async def test_a_service_with_nobody_gets_its_switchboard(bot: Bot) -> None:

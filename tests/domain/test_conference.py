@@ -29,6 +29,7 @@ from consultbot.domain.consult.escalation import (
     Delivered,
     Effect,
     EffectKind,
+    EndPoll,
     EscalationNotice,
     Event,
     EventKind,
@@ -39,6 +40,8 @@ from consultbot.domain.consult.escalation import (
     PageLevel,
     PassOnBy,
     Policy,
+    PollSent,
+    PostPoll,
     QueueBy,
     Reply,
     Request,
@@ -406,6 +409,21 @@ def test_closing_works_as_for_a_consult() -> None:
     assert run.acked(NEURO) == B1 and run.acked(KARD) is None
     assert templates(effects) == ["closed", "closed_reply"]
     assert run.do(timer(), T0 + 10 * TIMEOUT) == []
+
+
+def test_the_outcome_poll_of_a_conference_is_recorded_once_and_ended_at_the_close() -> None:
+    """Once every service has acknowledged, the outcome poll goes up; it is the conference's
+    poll (a vote there closes it) and the close ends it, so nobody votes on a closed one."""
+    run = Run()
+    run.do(request(KARD, NEURO), T0)
+    run.do(AckBy(user=A1, via=AckVia.REACTION), T0)
+    assert PostPoll() in run.do(AckBy(user=B1, via=AckVia.REACTION), T0 + MIN)
+    run.report(PollSent(event_id="$poll"), T0 + 2 * MIN)
+    run.report(PollSent(event_id="$again"), T0 + 3 * MIN)  # a retried report changes nothing
+    assert run.consult.poll == "$poll"
+    assert [e.kind for e in run.log].count(EventKind.POLL_POSTED) == 1
+    effects = run.do(CloseBy(user=B1, outcome=Outcome.ADVICE), T0 + 4 * MIN)
+    assert EndPoll(outcome=Outcome.ADVICE.value) in effects
 
 
 def test_an_acknowledged_conference_is_reminded_then_closed_as_unknown() -> None:

@@ -52,6 +52,7 @@ from consultbot.domain.consult.events import (
     Payload,
     Person,
     PhoneContact,
+    PollPosted,
     Reminded,
     Requested,
     RoomCreated,
@@ -246,6 +247,8 @@ def apply(consult: Consult, event: Event, payload: Payload) -> Consult:
                 closed_by=payload.user,
                 closed_at=at,
             )
+        case PollPosted():
+            consult = replace(consult, poll=payload.event_id)
         case PhoneContact():
             consult = replace(consult, phone_contacts=consult.phone_contacts + 1)
         case MeetingSet():
