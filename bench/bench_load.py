@@ -299,7 +299,7 @@ class Load:
                 for name in ("c1", "c2", "d1")
             }
             await asyncio.gather(*(u.start() for u in users.values()))
-            probes = {name: Probe(users[name], bot_id) for name in ("c1", "c2")}
+            probes = {name: Probe(users[name], [bot_id]) for name in ("c1", "c2")}
             try:
                 print(f"first run: {self.together} real consults", file=sys.stderr)
                 child = await self.start_bot(config)
