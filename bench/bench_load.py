@@ -176,7 +176,7 @@ class Load:
             for consult in real:
                 db.execute(
                     "UPDATE consult_event SET data = json_set(data, '$.deadline', ?)"
-                    " WHERE consult_id = ? AND kind = 'paged'",
+                    " WHERE consult_id = ? AND kind IN ('paged', 'page_delivered')",
                     (due.isoformat(), consult),
                 )
                 db.execute(

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the benchmarks on two revisions back to back, in one session, so their figures compare.
-#   bash bench/compare_revisions.sh BEFORE AFTER [OUTDIR]
+#   bash bench/compare_revisions.sh BEFORE AFTER [OUTDIR [BENCH...]]
+# (BENCH: e.g. bench_load.py; all five when none is named)
 # Each revision is checked out into a temporary git worktree and run with this checkout's
 # installed packages (its own code first on the path); each bench writes its table to OUTDIR/<rev>-<bench>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before=$1 after=$2 out=${3:-bench/out/compare}
+only=" ${*:4} "
 mkdir -p "$out"
 venv=$PWD/.venv
 declare -A tree
@@ -23,6 +25,7 @@ done
 trap 'for d in "${tree[@]}"; do git worktree remove --force "$d"; done' EXIT
 run() {  # bench args...
   local bench=$1; shift
+  if [[ "$only" != "  " && "$only" != *" $bench "* ]]; then return; fi
   for rev in "$before" "$after"; do
     echo "== $rev $bench $* ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
     (cd "${tree[$rev]}" && PYTHONPATH=$PWD COLUMNS=160 timeout 1800 .venv/bin/python "bench/$bench" \
