@@ -1,12 +1,13 @@
 """The SQL both databases accept, and the few words where they differ.
 
-The store's statements are written once and run as they are on SQLite and on PostgreSQL:
-parameters are numbered (`$1`, `$2`, …: PostgreSQL's own; a named parameter to SQLite),
-conflicts are `ON CONFLICT … DO NOTHING / DO UPDATE` (SQLite ≥ 3.24), new ids come back with
-`RETURNING` (SQLite ≥ 3.35), and the column `user` is always quoted (a keyword in
-PostgreSQL). What differs is chosen per connection, never found by reading SQL text: the
-statement that begins a write transaction, and the words of the migrations' column types
-(`Connection.words`, filled into `{key}`, `{bytes}` …).
+The store's statements are written once and run on SQLite and on PostgreSQL: parameters are
+numbered (`$1`, `$2`, …: PostgreSQL's own), conflicts are `ON CONFLICT … DO NOTHING / DO
+UPDATE` (SQLite ≥ 3.24), new ids come back with `RETURNING` (SQLite ≥ 3.35), and the column
+`user` is always quoted (a keyword in PostgreSQL). What differs is chosen per connection: the
+statement that begins a write transaction, the words of the migrations' column types
+(`Connection.words`, filled into `{key}`, `{bytes}` …), and, on SQLite only, a parameter's
+`$` written `?` (`sqlite.sqlite_spelling`: `?N` is SQLite's own "the Nth value"). No SQL is
+otherwise read or rewritten; PostgreSQL runs the text as it is.
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ POSTGRES_WORDS: Mapping[str, str] = {
 def marks(count: int, first: int = 1) -> str:
     """`$first, $first+1, …`: `count` numbered parameters, for a VALUES row or an IN list."""
     return ", ".join(f"${n}" for n in range(first, first + count))
-
-
-def numbered(values: Iterable[Any] | None) -> dict[str, Any]:
-    """The values of `$1`, `$2`, … by number: how sqlite3 binds named parameters."""
-    return {str(n): value for n, value in enumerate(values or (), 1)}
 
 
 class Cursor(Protocol):

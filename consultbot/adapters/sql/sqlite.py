@@ -4,6 +4,7 @@ Instants are stored as UTC epoch seconds or milliseconds (adapters/sql/base.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -16,7 +17,7 @@ import aiosqlite
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
-from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor, numbered
+from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -60,8 +61,17 @@ def backup_database(source: Path, target: Path) -> int:
         raise
 
 
+@functools.lru_cache(maxsize=1024)
+def sqlite_spelling(sql: str) -> str:
+    """`sql` with each numbered parameter `$N` written `?N`, SQLite's own spelling of "the Nth
+    value", which binds by position; nothing else in the text changes. Binding `$N` by name
+    took about twice as long per row (a national roster import: +60 % in the store)."""
+    head, *rest = sql.split("$")
+    return head + "".join(("?" if part[:1].isdigit() else "$") + part for part in rest)
+
+
 class SqliteConnection:
-    """aiosqlite, binding each statement's values to its numbered parameters."""
+    """aiosqlite, binding each statement's values to its numbered parameters by position."""
 
     begin = "BEGIN IMMEDIATE"  # takes the write lock at once: no deadlock between writers
     words = SQLITE_WORDS
@@ -70,15 +80,16 @@ class SqliteConnection:
         self.raw = db
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None, /) -> Cursor:
-        return await self.raw.execute(sql, numbered(parameters))
+        return await self.raw.execute(sqlite_spelling(sql), tuple(parameters or ()))
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]], /) -> None:
-        await self.raw.executemany(sql, (numbered(p) for p in parameters))
+        await self.raw.executemany(sqlite_spelling(sql), (tuple(p) for p in parameters))
 
     async def execute_fetchall(
         self, sql: str, parameters: Iterable[Any] | None = None, /
     ) -> list[Any]:
-        return list(await self.raw.execute_fetchall(sql, numbered(parameters)))
+        rows = await self.raw.execute_fetchall(sqlite_spelling(sql), tuple(parameters or ()))
+        return list(rows)
 
     def iterdump(self) -> AsyncIterator[str]:
         """The whole database as SQL statements (tests read it for what must not be stored)."""
