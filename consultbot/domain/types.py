@@ -24,7 +24,21 @@ class ServiceKind(StrEnum):
 
     SPECIALTY = "specialty"
     PRIMARY_CARE = "primary_care"
+    AMBULANCE = "ambulance"  # asks (the fourth path), is not paged
+    MUNICIPAL_CARE = "municipal_care"  # asks (the fourth path), is not paged
     OTHER = "other"
+
+
+class RequesterKind(StrEnum):
+    """What kind of unit asked for a consult (SPEC §6, §7), frozen at request time: from the
+    requester's unit in the staff list and that unit's kind in the catalogue."""
+
+    PRIMARY_CARE = "primary_care"  # vårdcentral
+    HOSPITAL = "hospital"  # sjukhus (a specialty)
+    AMBULANCE = "ambulance"  # ambulans
+    MUNICIPAL_CARE = "municipal_care"  # kommun
+    OTHER = "other"  # övrigt
+    UNKNOWN = "unknown"  # okänd: not on the staff list, or a unit the catalogue does not name
 
 
 class Dataset(StrEnum):
@@ -46,3 +60,7 @@ class Outcome(StrEnum):
     VISIT = "visit"
     OTHER = "other"
     UNKNOWN = "unknown"
+    # The fourth path's (tillgänglig primärvård) own outcomes; it shares ed, admission, other.
+    HOME = "home"  # hemma: finished on site / stays home
+    PRIMARY_CARE = "primary_care"  # vårdcentral: steered to the vårdcentral
+    HOME_VISIT = "home_visit"  # hembesök: the doctor's home visit

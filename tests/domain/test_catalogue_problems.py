@@ -16,7 +16,7 @@ from consultbot.text.render import Messages
 # (line, code, params)
 Expected = tuple[int | None, str, dict[str, str]]
 
-KINDS = "specialty, primary_care, other"
+KINDS = "specialty, primary_care, ambulance, municipal_care, other"
 TRACKS = "halvakut, akut, primarvard, mdk"
 HEAD = '[[service]]\nid = "kardiologi"\nname = "Kardiologi"\n'
 # Line 1 is the [[service]] header; a problem in one entry is reported at its header.

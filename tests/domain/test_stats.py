@@ -81,6 +81,9 @@ def test_totals_of_a_table() -> None:
         "other": 0,
         "unknown": 1,
         "open": 1,
+        "home": 0,
+        "primary_care": 0,
+        "home_visit": 0,
     }
     assert report["closed_with_outcome"] == 6
     assert report["closed_with_outcome_share"] == 0.75
@@ -116,8 +119,9 @@ def test_groups_by_track_service_and_unit() -> None:
 
 def test_every_group_has_the_top_level_keys() -> None:
     report = aggregate(table_of(TABLE), START, END)
-    keys = set(report) - {"from", "to", "by_track", "by_service", "by_requester_unit"}
-    for dimension in ("by_track", "by_service", "by_requester_unit"):
+    dimensions = ("by_track", "by_service", "by_requester_unit", "by_requester_kind")
+    keys = set(report) - {"from", "to", *dimensions}
+    for dimension in dimensions:
         for group in report[dimension].values():
             assert set(group) == keys
 

@@ -26,6 +26,7 @@ from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
     OPEN,
     OUTCOME_KEYS,
+    REQUESTER_KINDS,
     UNKNOWN_UNIT,
     ConsultSummary,
     FactTable,
@@ -252,6 +253,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         track=(code >> _TRACK) & 0xF,
         service=service,
         unit=unit_of_requester[requester] if len(code) else requester,
+        kind=np.full(len(code), len(REQUESTER_KINDS) - 1, dtype=np.int64),  # TODO(issue 23)
         status=(code >> _STATUS) & 0xF,
         acknowledged=((code >> _ACK) & 1).astype(np.bool_),
         escalated=((code >> _ESC) & 1).astype(np.bool_),

@@ -101,6 +101,11 @@ class Requested:
     # A conference (`!mdk`, track mdk): every service convened, in the order named; `service`
     # is the first of them. Empty for a consult of one service.
     services: tuple[ServiceId, ...] = ()
+    # Frozen at request time (a later staff list does not rewrite history): the requester's
+    # unit in the staff list ("" when not on it) and what kind of unit it is (a
+    # `RequesterKind` value; "" in entries written before the field was: read as unknown).
+    unit: str = ""
+    requester_kind: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

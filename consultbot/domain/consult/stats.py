@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from consultbot.domain.consult.escalation import State, fold
 from consultbot.domain.consult.events import Event
-from consultbot.domain.types import Outcome
+from consultbot.domain.types import Outcome, RequesterKind
 
 UNKNOWN_UNIT = "okänd"
 # A purged consult's requester (docs/privacy.md): not a person any more, only their unit when
@@ -54,7 +54,9 @@ def unit_of(requester: str, units: Mapping[str, str]) -> str:
 
 MDK_TRACK = "mdk"
 
-# The order of outcome columns everywhere: the plan's "remiss undviken" (advice) first.
+# Every outcome key, and the index each is stored under (a stored index never changes: the
+# fourth path's outcomes came later and follow `open`). The plan's "remiss undviken"
+# (advice) first.
 OUTCOME_KEYS: tuple[str, ...] = (
     Outcome.ADVICE.value,
     Outcome.REFERRAL.value,
@@ -64,9 +66,22 @@ OUTCOME_KEYS: tuple[str, ...] = (
     Outcome.OTHER.value,
     Outcome.UNKNOWN.value,
     "open",
+    Outcome.HOME.value,
+    Outcome.PRIMARY_CARE.value,
+    Outcome.HOME_VISIT.value,
 )
-OPEN = len(OUTCOME_KEYS) - 1
-REAL_OUTCOMES = frozenset(range(OUTCOME_KEYS.index(Outcome.UNKNOWN.value)))
+OPEN = OUTCOME_KEYS.index("open")
+REAL_OUTCOMES = frozenset(
+    i for i, key in enumerate(OUTCOME_KEYS) if key not in (Outcome.UNKNOWN.value, "open")
+)
+# Requester kinds as JSON keys, in the order reports show them (`unknown` last).
+REQUESTER_KINDS: tuple[str, ...] = tuple(k.value for k in RequesterKind)
+
+
+def requester_kind_of(value: str) -> str:
+    """A stored requester kind as a `REQUESTER_KINDS` key ("" or unknown text: `unknown`)."""
+    return value if value in REQUESTER_KINDS else RequesterKind.UNKNOWN.value
+
 
 # The counts of one group, in the order they appear in tables and CSV.
 COUNT_KEYS: tuple[str, ...] = (
@@ -89,6 +104,7 @@ class ConsultFacts:
     track: str
     services: tuple[str, ...]
     unit: str = UNKNOWN_UNIT
+    kind: str = RequesterKind.UNKNOWN.value  # the requester's kind, a `REQUESTER_KINDS` key
     outcome: str | None = None  # an `Outcome` value; None while open
     acknowledged: bool = False
     escalated: bool = False
@@ -101,7 +117,8 @@ class ConsultFacts:
 class FactTable:
     """The facts of many consults as columns: one row per consult.
 
-    `track`, `service` and `unit` are indexes into `tracks`, `services` and `units`; `status`
+    `track`, `service`, `unit` and `kind` are indexes into `tracks`, `services`, `units` and
+    `kinds`; `status`
     indexes `OUTCOME_KEYS`; `ack_ms` is -1 where there was no acknowledgement. A consult with
     more services (a conference) has a row for each: the first `primary`, the others counted
     only in `by_service`.
@@ -113,6 +130,7 @@ class FactTable:
     track: Ints
     service: Ints
     unit: Ints
+    kind: Ints
     status: Ints
     acknowledged: Bools
     escalated: Bools
@@ -120,6 +138,7 @@ class FactTable:
     phone: Ints
     ack_ms: Ints
     primary: Bools
+    kinds: Sequence[str] = REQUESTER_KINDS
 
 
 def _index(names: dict[str, int], name: str) -> int:
@@ -130,7 +149,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    names = "track service unit status ack esc unans phone ack_ms primary"
+    names = "track service unit kind status ack esc unans phone ack_ms primary"
     cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
@@ -140,6 +159,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
             cols["service"].append(_index(services, service))
             cols["track"].append(_index(tracks, f.track))
             cols["unit"].append(_index(units, f.unit or UNKNOWN_UNIT))
+            cols["kind"].append(REQUESTER_KINDS.index(requester_kind_of(f.kind)))
             cols["status"].append(OUTCOME_KEYS.index(f.outcome) if f.outcome else OPEN)
             cols["ack"].append(f.acknowledged)
             cols["esc"].append(f.escalated)
@@ -160,6 +180,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
         track=ints("track"),
         service=ints("service"),
         unit=ints("unit"),
+        kind=ints("kind"),
         status=ints("status"),
         acknowledged=bools("ack"),
         escalated=bools("esc"),
@@ -333,6 +354,8 @@ def aggregate(
     report["by_requester_unit"] = _sorted(
         _group_stats(table, pre, primary(table.unit), table.units)
     )
+    by_kind = _group_stats(table, pre, primary(table.kind), table.kinds)
+    report["by_requester_kind"] = {k: by_kind[k] for k in table.kinds if k in by_kind}
     return report
 
 
@@ -365,6 +388,10 @@ class ConsultSummary:
     escalated: bool
     unanswered: bool
     phone_contacts: int
+    # Frozen at request time (the `requested` entry): the requester's unit ("" when they were
+    # not on the staff list) and kind (a `REQUESTER_KINDS` key).
+    unit: str = ""
+    requester_kind: str = RequesterKind.UNKNOWN.value
 
     @property
     def ack_seconds(self) -> float | None:
@@ -379,6 +406,7 @@ class ConsultSummary:
             track=self.track,
             services=self.services,
             unit=unit or UNKNOWN_UNIT,
+            kind=requester_kind_of(self.requester_kind),
             outcome=self.outcome,
             acknowledged=self.acknowledged_at is not None,
             escalated=self.escalated,
@@ -415,4 +443,6 @@ def summarise(events: Sequence[Event]) -> ConsultSummary:
         escalated=consult.escalated,
         unanswered=unanswered,
         phone_contacts=consult.phone_contacts,
+        unit=str(first.get("unit") or ""),
+        requester_kind=requester_kind_of(str(first.get("requester_kind") or "")),
     )
