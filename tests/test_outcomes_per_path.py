@@ -14,6 +14,7 @@ from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
 from consultbot.ports import IncomingVote
 from tests.support.bots import CATALOGUE, DM, K1A, NOW, REQ, Bot, build, day_roster, make_config
+from tests.support.conference import A1, B1, D2, conference_world
 
 VC_DOC = UserId("@vcdoc:localhost")
 VC_MORA = ServiceId("vc-mora")
@@ -197,3 +198,26 @@ async def test_help_and_a_bad_outcome_outside_a_consult_room_list_every_path() -
     await bot.say(REQ, "!avsluta")
     await bot.flush()
     assert bot.messenger.said(DM)[-1] == line + "."
+
+
+async def test_a_conference_offers_the_mdk_set() -> None:
+    """A catalogue whose mdk set differs from the other specialist paths': the conference's
+    poll and votes follow the mdk set."""
+    world = conference_world()
+    catalogue = world["catalogue"]
+    mdk = (Outcome.ADVICE, Outcome.VISIT, Outcome.OTHER)
+    sets = tuple((t, mdk if t is Track.MDK else os) for t, os in catalogue.outcome_sets)
+    world["catalogue"] = replace(catalogue, outcome_sets=sets)
+    bot = await build(MemoryConsultStore(), **world)
+    await bot.say(REQ, "!mdk kardiologi, neurologi,onkologi hjärtsvikt och tumör, ordning?")
+    await bot.flush()
+    consult = (await bot.consults.consults_of(REQ))[0]
+    for user in (A1, B1, D2):
+        await bot.react(user, "✅", consult.room)
+    await bot.flush()
+    assert [a for a, _ in poll_answers(bot, consult.room)] == ["advice", "visit", "other"]
+    await vote(bot, REQ, consult.room, Outcome.REFERRAL)  # the consult paths' only
+    assert await bot.state(consult.id) == "acknowledged"
+    await vote(bot, REQ, consult.room, Outcome.VISIT)
+    closed = await bot.consults.consult(consult.id)
+    assert closed is not None and closed.outcome is Outcome.VISIT
