@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.consult.polls import POLL_START
@@ -36,8 +37,8 @@ def vc_shift() -> Shift:
     )
 
 
-async def bot_with_vc(**options: object) -> Bot:
-    return await build(MemoryConsultStore(), roster=[*day_roster(), vc_shift()], **options)  # type: ignore[arg-type]
+async def bot_with_vc(**options: Any) -> Bot:
+    return await build(MemoryConsultStore(), roster=[*day_roster(), vc_shift()], **options)
 
 
 async def acknowledged(bot: Bot, body: str, acker: UserId) -> tuple[ConsultId, str]:
