@@ -238,6 +238,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_at_ms BIGINT NOT NULL
         )""",
     ),
+    # 9: the outcomes each contact path offers, per catalogue version (issue 23): the set in
+    # poll order as a JSON list of outcome keys. A version without rows (imported before this
+    # step) offers the default sets (domain/duty/outcomes.py).
+    (
+        """CREATE TABLE catalogue_outcome (
+            version BIGINT NOT NULL,
+            track TEXT NOT NULL,
+            outcomes TEXT NOT NULL,
+            PRIMARY KEY (version, track)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -90,10 +90,13 @@ class Delivered:
 
 @dataclass(frozen=True, kw_only=True)
 class CloseBy:
-    """`!avsluta OUTCOME`."""
+    """`!avsluta OUTCOME`, or a vote in the outcome poll."""
 
     user: UserId
     outcome: Outcome
+    # The outcomes the consult's path offers (the active catalogue's); empty: the default
+    # set of its path (domain/duty/outcomes.py).
+    offered: tuple[Outcome, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

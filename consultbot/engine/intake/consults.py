@@ -233,7 +233,10 @@ class Requests:
                 pass_on = esc.PassOnBy(user=user, duty=duty, duties=duties)
                 await step(consult_id, pass_on, handled=event)
             case cmd.Close():
-                close = esc.CloseBy(user=user, outcome=command.outcome)
+                consult = await desk.consults.consult(consult_id)
+                assert consult is not None
+                offered = (await desk.data.catalogue()).outcomes(consult.track)
+                close = esc.CloseBy(user=user, outcome=command.outcome, offered=offered)
                 await step(consult_id, close, handled=event)
             case cmd.Call():
                 consult = await desk.consults.consult(consult_id)

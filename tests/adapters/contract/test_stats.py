@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from consultbot.domain.consult.stats import aggregate
@@ -48,3 +49,29 @@ async def test_stats_table_counts_the_consults_requested_in_the_period(
     assert report["outcomes"]["advice"] == 1 and report["outcomes"]["open"] == 1
     assert report["ack_seconds"] == {"median": 120.0, "p90": 120.0}
     assert list(report["by_requester_unit"]) == ["okänd"]
+
+
+async def test_the_fourth_paths_outcomes_round_trip_through_the_stats_table(
+    store: ConsultStore,
+) -> None:
+    """Issue 23: `home`, `primary_care` and `home_visit` are stored (4-bit status after `open`)
+    and counted as themselves, beside the older outcomes."""
+    outcomes = ["home", "primary_care", "home_visit", "home", "advice", "ed"]
+    for n, outcome in enumerate(outcomes):
+        close = replace(closed(K1, 5 + n), data={"outcome": outcome, "user": K1})
+        await new_consult(
+            store, [paged(1, K1, n, n + 1), acknowledged(K1, n + 2), close], minutes=n
+        )
+    table = await store.stats_table(at(0), at(60))
+    report = aggregate(table, date(2026, 11, 23), date(2026, 11, 23))
+    assert {k: v for k, v in report["outcomes"].items() if v} == {
+        "home": 2,
+        "primary_care": 1,
+        "home_visit": 1,
+        "advice": 1,
+        "ed": 1,
+    }
+    summaries = sorted(
+        c.outcome.value for c in await store.consults_between(at(0), at(60)) if c.outcome
+    )
+    assert summaries == sorted(outcomes)
