@@ -241,14 +241,15 @@ def goals_chart_png(
         raw = [values.get(key) for _, values in months]
         scale = 100 if key.endswith("share") else 1
         ys = [float("nan") if v is None else v * scale for v in raw]
+        highest = max((v for v in ys if v == v), default=0.0)  # NaN != NaN: the gaps
         if key.endswith("share") or key == "ack_median":
             panel.plot(x, ys, marker="o", linewidth=1.5)
-            panel.set_ylim(bottom=0, top=100 if key.endswith("share") else None)
+            panel.set_ylim(0, 100 if key.endswith("share") else max(highest * 1.15, 1.0))
         else:
             panel.bar(x, [0 if v is None else v for v in ys])
+            panel.set_ylim(0, max(highest * 1.15, 1.0))
             panel.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if key == "ack_median" and all(v is None for v in raw):
-            panel.set_ylim(0, 1)
+        panel.set_xlim(-0.6, len(months) - 0.4)
         panel.set_title(_panel_title(key, messages), fontsize="small")
         panel.set_xticks(x, labels, fontsize="x-small")
         panel.tick_params(axis="y", labelsize="x-small")
