@@ -59,8 +59,8 @@ def _share(part: int, whole: int) -> float | None:
 def goal_values(group: Mapping[str, Any], ambulance: Mapping[str, Any] | None) -> dict[str, Any]:
     """The goals' values of one group of a report (the whole report, or one requester kind's
     part); `ambulance` is the group's ambulance requests (None: there were none)."""
-    outcomes = group.get("outcomes", {})
-    amb_outcomes = (ambulance or {}).get("outcomes", {})
+    outcomes = group.get("outcomes") or {}
+    amb_outcomes = (ambulance or {}).get("outcomes") or {}
     amb_total = int((ambulance or {}).get("consults", 0))
     values: dict[str, Any] = {
         "referrals_avoided": int(group.get("referrals_avoided", 0)),
@@ -109,13 +109,13 @@ def kind_values(report: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The goals' values of each requester kind in `report` (`by_requester_kind`)."""
     return {
         kind: goal_values(group, group if kind == AMBULANCE else None)
-        for kind, group in report.get("by_requester_kind", {}).items()
+        for kind, group in (report.get("by_requester_kind") or {}).items()
     }
 
 
 def report_values(report: Mapping[str, Any]) -> dict[str, Any]:
     """The goals' values of a whole report."""
-    return goal_values(report, report.get("by_requester_kind", {}).get(AMBULANCE))
+    return goal_values(report, (report.get("by_requester_kind") or {}).get(AMBULANCE))
 
 
 def goals(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
