@@ -244,3 +244,13 @@ def test_the_chat_table_keeps_to_the_largest_groups() -> None:
     units = lines[lines.index("Per beställande enhet") + 1 : lines.index("Per beställartyp")]
     assert len(units) == 9
     assert units[-1] == "  … och 3 till (consultbot stats visar alla)"
+
+
+async def test_a_report_at_the_edge_of_the_calendar_is_empty_not_an_error() -> None:
+    # `!statistik 9999-12` and `!statistik 0001-01`: no consult can have been requested then.
+    source = Months({date(2026, 11, 1): NOVEMBER})
+    for month in (date(9999, 12, 1), date(1, 1, 1)):
+        made = await month_report(source, month, TZ, Messages("sv"))
+        assert made.report["consults"] == 0
+        assert Image.open(io.BytesIO(made.png)).size == CHART_SIZE
+    assert last_months(date(9999, 12, 31), 1) == [(date(9999, 12, 1), date(9999, 12, 31))]

@@ -25,8 +25,9 @@ def _period(ctx: Context) -> tuple[date, date]:
     """--month, or --from/--to as local dates, inclusive; by default the current month.
 
     Without --from the period starts on the first of --to's month (or of this month); without
-    --to it ends on the last day of this month. A date whose period (or the one before, which
-    the plan's goals compare with) cannot be computed is one clear error, not a traceback.
+    --to it ends on the last day of this month. A day whose local midnights cannot be computed
+    (9999-12-31 has no day after; 0001-01-01 is before the year 1 in UTC) is one clear error,
+    not a traceback.
     """
     from consultbot.domain.consult.stats import month_of
     from consultbot.text.report import local_bounds
@@ -39,16 +40,13 @@ def _period(ctx: Context) -> tuple[date, date]:
         start, end = _month(ctx, month)
     else:
         given_end = ctx.day(ctx.args.end)
-        given_start = ctx.day(ctx.args.start)
-        for value in (given_start, given_end):
-            try:
-                if value:
-                    month_of(value)
-                    local_bounds(value, value, ctx.tz)
-            except (OverflowError, ValueError):
-                raise CliError(ctx.messages.text("stats", "out_of_range", value=value)) from None
-        start = given_start or month_of(given_end or today)[0]
+        start = ctx.day(ctx.args.start) or month_of(given_end or today)[0]
         end = given_end or month_of(today)[1]
+    for value in (start, end):
+        try:
+            local_bounds(value, value, ctx.tz)
+        except (OverflowError, ValueError):
+            raise CliError(ctx.messages.text("stats", "out_of_range", value=value)) from None
     if start > end:
         raise CliError(ctx.messages.text("stats", "bad_period", start=start, end=end))
     return start, end

@@ -25,6 +25,7 @@ from consultbot.domain.consult.stats import (
     FactTable,
     aggregate,
     only_kind,
+    table_of,
 )
 from consultbot.domain.types import Track
 from consultbot.text.goals import (
@@ -315,8 +316,12 @@ def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, dateti
 async def _aggregate(
     store: StatsSource, start: date, end: date, tz: ZoneInfo, kind: str | None
 ) -> dict[str, Any]:
-    low, high = local_bounds(start, end, tz)
-    table = await store.stats_table(low, high)
+    try:
+        low, high = local_bounds(start, end, tz)
+    except (OverflowError, ValueError):  # the edge of the calendar (9999-12-31, 0001-01-01)
+        table = table_of([])  # in local time: no consult can have been requested then
+    else:
+        table = await store.stats_table(low, high)
     return aggregate(only_kind(table, kind) if kind else table, start, end, track_order=TRACK_ORDER)
 
 
@@ -329,8 +334,7 @@ async def period_report(
     report = await _aggregate(store, start, end, tz, kind)
     try:
         before = previous_period(start, end)
-        local_bounds(*before, tz)
-    except (OverflowError, ValueError):  # before the year 1: nothing to compare with
+    except OverflowError:  # before the year 1: nothing to compare with
         previous: dict[str, Any] = {}
     else:
         previous = await _aggregate(store, *before, tz, kind)

@@ -49,6 +49,9 @@ def test_dates_that_cannot_be_computed_are_one_clear_line(scripted: Run) -> None
             f"fel: datumet {value} ligger utanför det som går att räkna med"
         )
         assert "Traceback" not in result.err and result.out == ""
+    result = scripted("stats", "--month", "9999-12")
+    assert result.code == 1
+    assert result.err.strip() == "fel: datumet 9999-12-31 ligger utanför det som går att räkna med"
     # The last month that can be computed still works.
     assert json_of(scripted, "--month", "9999-11")["consults"] == 0
 

@@ -24,6 +24,7 @@ period, track, service and requesting unit. The rules, in the domain's words:
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -400,9 +401,7 @@ def only_kind(table: FactTable, kind: str) -> FactTable:
 
 def month_of(day: date) -> tuple[date, date]:
     """The first and last day of `day`'s month."""
-    first = day.replace(day=1)
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, date.fromordinal(following.toordinal() - 1)
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 # --------------------------------------------------------------------------------------------
