@@ -164,11 +164,12 @@ GOAL_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _csv_value(value: Value) -> str:
+def _csv_value(value: Value, decimals: int) -> str:
+    """A share with three decimals (as `closed_with_outcome_share`), seconds with one."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.3f}".replace(".", ",") if abs(value) < 10 else _num(value)
+        return _num(value, decimals)
     return str(value)
 
 
@@ -186,9 +187,10 @@ def goals_csv_rows(
         for key in GOAL_KEYS:
             row = rows[key]
             values = [row["value"], row["previous"], row["change"]]
-            values += [row.get(k) for k in ("share", "previous_share", "share_change")]
-            label = messages.text("stats", f"goal_{key}")
-            result.append((dimension, label, [_csv_value(v) for v in values]))
+            shares = [row.get(k) for k in ("share", "previous_share", "share_change")]
+            decimals = 3 if key.endswith("share") else 1
+            cells = [_csv_value(v, decimals) for v in values] + [_csv_value(v, 3) for v in shares]
+            result.append((dimension, messages.text("stats", f"goal_{key}"), cells))
     return result
 
 

@@ -69,6 +69,10 @@ def test_the_csv_of_months_stacks_by_its_period_column(scripted: Run) -> None:  
         ("2026-10", "1"),
         ("2026-11", "7"),
     ]
+    goal = next(r for r in stacked if r["period"] == "2026-11" and r["grupp"].startswith("Tid"))
+    assert (goal["värde"], goal["föregående"], goal["förändring"]) == ("150,0", "10,0", "140,0")
+    goal = next(r for r in stacked if r["period"] == "2026-11" and r["grupp"] == "Andel obesvarade")
+    assert (goal["värde"], goal["föregående"], goal["förändring"]) == ("0,143", "0,000", "0,143")
     # Not a whole month: both days.
     result = scripted("stats", "--from", "2026-11-02", "--to", "2026-11-15", "--format", "csv")
     assert result.out.splitlines()[1].startswith("2026-11-02 – 2026-11-15;totalt;")
