@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
         st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, included")
         st.add_argument("--format", choices=formats, default=formats[0])
         st.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+        if name == "stats":
+            st.add_argument("--month", metavar="YYYY-MM", help="a month instead of --from/--to")
+            st.add_argument("--requester-kind", metavar="KIND", help="only this requester kind")
+            st.add_argument("--chart", metavar="FILE.png", help="the goals' chart, 12 months")
     return parser
 
 

@@ -106,7 +106,12 @@ async def test_stats_count_exactly_what_happened(
             "other": 0,
             "unknown": 0,
             "open": 1,
+            "home": 0,
+            "primary_care": 0,
+            "home_visit": 0,
         }
+        assert report["referrals_avoided"] == 1  # advice on halvakut, a specialist path
+        assert report["goals"]["rows"]["referrals_avoided"]["value"] == 1
         assert report["from"] == day and report["to"] == day
         assert report["ack_seconds"]["median"] is not None
         # Consult 2 was acknowledged after the level-1 timeout (4 s): p90 is at least that.
