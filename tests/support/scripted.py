@@ -63,7 +63,6 @@ class Script:
         self.store = store
         self.freeze = freeze  # False: requests as written before they recorded the unit
 
-
     async def _frozen(self, requester: str) -> dict[str, str]:
         """The request's `unit` and `requester_kind`, as the intake freezes them."""
         if not self.freeze:
