@@ -7,11 +7,26 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
+from consultbot.adapters.memory import MemoryDataStore
 from consultbot.domain.consult.stats import aggregate
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, ServiceKind, UserId
-from tests.support.bots import ASK, CATALOGUE, DM, NOW, REQ, STAFF, STRANGER, Bot, Make, build
+from consultbot.engine.admin.datasets import check_catalogue_against
+from tests.support.bots import (
+    ASK,
+    CATALOGUE,
+    DM,
+    KARDIO,
+    NOW,
+    REQ,
+    STAFF,
+    STRANGER,
+    Bot,
+    Make,
+    build,
+    day_roster,
+)
 from tests.support.conference import conference_world
 
 AMBULANCE = Service(
@@ -145,3 +160,19 @@ async def test_a_misspelt_service_never_suggests_a_unit_that_only_asks(make: Mak
     await bot.flush()
     [answer] = bot.messenger.said(DM)
     assert "Jag känner inte till tjänsten" in answer and "Menade du" not in answer
+
+
+async def test_a_catalogue_that_makes_a_service_with_shifts_only_ask_is_refused() -> None:
+    data = MemoryDataStore()
+    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+    await data.import_roster(
+        day_roster(), {KARDIO: (NOW, NOW + timedelta(days=3))}, source="t", now=NOW
+    )
+    text = (
+        '[[service]]\nid = "kardiologi"\nname = "Kardiologi, Falu lasarett"\nkind = "ambulance"\n\n'
+        '[[service]]\nid = "vc-mora"\nname = "Vårdcentralen Mora"\nkind = "primary_care"\n'
+        'tracks = ["primarvard"]\nmunicipality = "Mora"\nswitchboard = "0250-49 30 00"\n'
+    )
+    checked = await check_catalogue_against([("services.toml", text.encode())], data, NOW)
+    [problem] = [p for p in checked.problems if p.is_error]
+    assert problem.code == "asks_only_with_shifts" and problem.params["service"] == "kardiologi"
