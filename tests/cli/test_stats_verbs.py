@@ -17,7 +17,7 @@ import pytest
 
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
-from consultbot.domain.consult.stats import COUNT_KEYS, OUTCOME_KEYS
+from consultbot.domain.consult.stats import OUTCOME_KEYS
 from tests.cli.conftest import Run
 from tests.support.november import november
 
@@ -143,16 +143,31 @@ EXPECTED: dict[str, Any] = {
     },
 }
 
-# Every requester of the script counts as unknown until the store records the kind.
-_TOTALS = [
-    *COUNT_KEYS,
-    "ack_seconds",
-    "outcomes",
-    "referrals_avoided",
-    "closed_with_outcome",
-    "closed_with_outcome_share",
-]
-EXPECTED["by_requester_kind"] = {"unknown": {k: EXPECTED[k] for k in _TOTALS}}
+# The kinds frozen at request time: every listed requester works at a vårdcentral.
+EXPECTED["by_requester_kind"] = {
+    # 1 2 4 5 9 10: acks 30 60 100 200 400 700 → median 150, p90 the 6th of 6
+    "primary_care": group(
+        6,
+        6,
+        1,
+        0,
+        1,
+        3,
+        (150.0, 700.0),
+        {
+            "advice": 1,
+            "referral": 1,
+            "admission": 1,
+            "visit": 1,
+            "other": 1,
+            "unknown": 1,
+        },
+        5,
+        0.833,
+    ),
+    # 3: the requester not on the staff list
+    "unknown": EXPECTED["by_requester_unit"]["okänd"],
+}
 
 
 @pytest.fixture

@@ -135,8 +135,10 @@ class World:
         *,
         span_hours: int = 3,
         service: str = "kardiologi",
+        unlisted: tuple[str, ...] = (),
     ) -> None:
-        """Catalogue, staff (everyone) and a roster of `service`: level → people keys."""
+        """Catalogue, staff (everyone but the people keys `unlisted`) and a roster of `service`:
+        level → people keys."""
         now = datetime.now(UTC)
         start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
         end = (now + timedelta(hours=span_hours)).strftime("%Y-%m-%dT%H:%M:00+00:00")
@@ -146,7 +148,9 @@ class World:
                 p = self.people[key]
                 roster.append(f"{service},{level},{start},{end},{p.user_id},{p.name},{p.phone}")
         staff = ["matrix_id,name,unit,title,phone"]
-        for p in self.people.values():
+        for key, p in self.people.items():
+            if key in unlisted:
+                continue
             unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
             staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
         store = await open_store(config.bot.database)

@@ -249,6 +249,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (version, track)
         )""",
     ),
+    # 10: the requester's unit and kind, frozen at request time (issue 23). The consults
+    # summarised before get them once, from the staff list and catalogue active when the store
+    # is next opened (adapters/sql/stats.py `freeze`); `code` packs the unit and kind in place
+    # of the requester.
+    (
+        "ALTER TABLE consult_stat ADD COLUMN unit TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE consult_stat ADD COLUMN requester_kind TEXT NOT NULL DEFAULT ''",
+        "INSERT INTO meta VALUES ('consult_stat_freeze', 'pending')",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,9 @@ from consultbot.domain.files import validation
 from consultbot.domain.files.validation import FileRules, fold
 from consultbot.domain.types import Outcome, ServiceId, ServiceKind, Track
 
+# Kinds of unit that ask (the fourth path: ambulance crews, municipal nurses) but are never
+# paged: no tracks, no shifts, not offered where a service to ask is chosen (docs/decisions.md).
+ASKS_ONLY = frozenset({ServiceKind.AMBULANCE, ServiceKind.MUNICIPAL_CARE})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
 _TOML_PLACE = re.compile(r"at line (\d+), column (\d+)")
@@ -33,6 +36,11 @@ class Service:
     aliases: tuple[str, ...] = ()
     switchboard: str = ""
     municipality: str = ""
+
+    @property
+    def asks_only(self) -> bool:
+        """A unit that asks but is never paged (`ASKS_ONLY`)."""
+        return self.kind in ASKS_ONLY
 
 
 def normalise(name: str) -> str:
@@ -220,6 +228,8 @@ def _service(
         outside = validation.municipality_problem(municipality.strip(), rules)
         if outside is not None:
             bad(outside[0], **outside[1])
+    if kind in ASKS_ONLY and tracks:
+        bad("asks_only_tracks", kind=kind_text)
     if tracks and isinstance(switchboard, str) and not switchboard.strip():
         bad("missing_switchboard")
     if kind is ServiceKind.PRIMARY_CARE and not municipality:

@@ -303,7 +303,8 @@ class Inbox:
             case cmd.Ask():
                 await self._requests.ask(message, command)
             case cmd.Who() if not command.service:
-                services = (await desk.data.catalogue()).services
+                catalogue = await desk.data.catalogue()
+                services = [s for s in catalogue.services if not s.asks_only]
                 await desk.answer(message, "services", services=services)
             case cmd.Who():
                 service = await desk.lookup(message, command.service, None)
