@@ -79,20 +79,23 @@ def test_the_csv_of_months_stacks_by_its_period_column(scripted: Run) -> None:  
 
 
 def test_the_requester_kind_filter(scripted: Run) -> None:  # noqa: F811
-    # The script's requesters are all of unknown kind until the store records kinds.
+    # The script's listed requesters work at vårdcentraler; one is not on the staff list.
     for name in ("unknown", "okänd", "OKÄND"):
         report = json_of(scripted, "--month", "2026-11", "--requester-kind", name)
-        assert report["requester_kind"] == "unknown" and report["consults"] == 7
+        assert report["requester_kind"] == "unknown" and report["consults"] == 1
+    for name in ("primary_care", "vårdcentral"):
+        report = json_of(scripted, "--month", "2026-11", "--requester-kind", name)
+        assert report["requester_kind"] == "primary_care" and report["consults"] == 6
     ambulance = json_of(scripted, "--month", "2026-11", "--requester-kind", "ambulans")
     assert ambulance["requester_kind"] == "ambulance"
     assert ambulance["consults"] == 0 and ambulance["by_track"] == {}
     goals = ambulance["goals"]
     assert goals["rows"]["ambulance_home"]["share"] is None  # type: ignore[index]
-    table = scripted("stats", "--month", "2026-11", "--requester-kind", "vårdcentral")
+    table = scripted("stats", "--month", "2026-11", "--requester-kind", "kommun")
     assert table.code == 0, table.err
     assert table.out.splitlines()[:3] == [
         "Uppföljning 2026-11-01 – 2026-11-30",
-        "Bara beställartyp vårdcentral",
+        "Bara beställartyp kommun",
         "Inga konsultationer i perioden.",
     ]
     result = scripted("stats", "--requester-kind", "taxi")

@@ -201,7 +201,7 @@ def test_stats_json_has_every_number_of_the_script(scripted: Run) -> None:
     assert rows["ambulance_home"]["share"] is None  # no ambulance request, no division
     assert rows["ack_median"] == {"value": 150.0, "previous": 10.0, "change": 140.0}
     assert rows["unanswered_share"] == {"value": 0.143, "previous": 0.0, "change": 0.143}
-    assert list(goals["by_requester_kind"]) == ["unknown"]
+    assert list(goals["by_requester_kind"]) == ["primary_care", "unknown"]
     # Dict order is part of what the analyst sees: tracks in the plan's order, okänd last.
     assert list(report["by_track"]) == ["halvakut", "akut", "mdk"]
     assert list(report["by_requester_unit"]) == ["vc-falun-norr", "vc-mora", "okänd"]
@@ -288,6 +288,7 @@ def test_stats_csv_opens_in_swedish_excel(scripted: Run, tmp_path: Path) -> None
         ("enhet", "vc-falun-norr"),
         ("enhet", "vc-mora"),
         ("enhet", "okänd"),
+        ("beställartyp", "vårdcentral"),
         ("beställartyp", "okänd"),
     }
     total = by_group[("totalt", "totalt")]
