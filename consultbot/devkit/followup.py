@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.domain.consult import escalation as esc
-from consultbot.domain.consult.events import AckVia, Event, Requested
+from consultbot.domain.consult.events import AckVia, Event
 from consultbot.domain.consult.inputs import Input
 from consultbot.domain.consult.model import Policy
 from consultbot.domain.consult.stats import month_of
@@ -232,6 +232,8 @@ class Generator:
             open_now=True,
             services=conference,
             duties={s: _duty(s, at) for s in conference},
+            unit=unit,
+            requester_kind=kind.value,
         )
         events: list[Event] = []
 
@@ -245,10 +247,6 @@ class Generator:
                     events.extend(esc.step(esc.fold(events), sent, now, POLICY)[0])
 
         apply(first, at)
-        requested = events[0].payload()
-        assert isinstance(requested, Requested)
-        frozen = replace(requested, unit=unit, requester_kind=kind.value)
-        events[0] = Event.of(events[0].at, frozen)
         fate = self.r.random()
         timeout = POLICY.ack_timeout
         services = conference or (ServiceId(service),)
