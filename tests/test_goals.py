@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from PIL import Image
@@ -19,7 +20,14 @@ from consultbot.domain.consult.stats import (
     table_of,
 )
 from consultbot.text.render import Messages
-from consultbot.text.report import CHART_SIZE, chat_text, month_report, period_report
+from consultbot.text.report import (
+    CHART_SIZE,
+    chat_text,
+    month_report,
+    period_report,
+    stats_csv,
+    stats_table,
+)
 from tests.support.scripted import TZ
 
 
@@ -254,3 +262,50 @@ async def test_a_report_at_the_edge_of_the_calendar_is_empty_not_an_error() -> N
         assert made.report["consults"] == 0
         assert Image.open(io.BytesIO(made.png)).size == CHART_SIZE
     assert last_months(date(9999, 12, 31), 1) == [(date(9999, 12, 1), date(9999, 12, 31))]
+
+
+class Timed:
+    """A statistics source over facts with their request instants (as the stores give them)."""
+
+    def __init__(self, facts: list[ConsultFacts]) -> None:
+        self.facts = facts
+
+    async def stats_table(self, start: datetime, end: datetime) -> FactTable:
+        low, high = start.timestamp() * 1000, end.timestamp() * 1000
+        return table_of(f for f in self.facts if low <= f.requested_ms < high)
+
+
+def at_day(day: date, facts: list[ConsultFacts]) -> list[ConsultFacts]:
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=TZ)
+    return [replace(f, requested_ms=round(noon.timestamp() * 1000)) for f in facts]
+
+
+async def test_a_period_of_months_has_the_goals_of_each_month_against_the_one_before() -> None:
+    source = Timed(at_day(date(2026, 10, 15), OCTOBER) + at_day(date(2026, 11, 30), NOVEMBER))
+    whole = await period_report(source, date(2026, 10, 1), date(2026, 11, 30), TZ)
+    assert whole["consults"] == 12
+    months = whole["goals_by_month"]
+    assert [(m["from"], m["to"]) for m in months] == [
+        ("2026-10-01", "2026-10-31"),
+        ("2026-11-01", "2026-11-30"),
+    ]
+    october, november = (m["goals"]["rows"] for m in months)
+    assert october["referrals_avoided"] == {"value": 1, "previous": 0, "change": 1}
+    assert november["referrals_avoided"] == {"value": 2, "previous": 1, "change": 1}
+    assert november["ambulance_requests"] == {"value": 4, "previous": 0, "change": 4}
+    assert months[1]["goals"]["previous"] == {"from": "2026-10-01", "to": "2026-10-31"}
+    # A period inside one month has no month blocks; one cut at both ends has the cut months.
+    assert "goals_by_month" not in await period_report(
+        source, date(2026, 11, 1), date(2026, 11, 30), TZ
+    )
+    cut = await period_report(source, date(2026, 10, 20), date(2026, 11, 30), TZ)
+    assert [m["from"] for m in cut["goals_by_month"]] == ["2026-10-20", "2026-11-01"]
+    assert cut["goals_by_month"][0]["goals"]["rows"]["referrals_avoided"]["value"] == 0
+    # The CSV stacks a goal row per month, labelled by the month; the table shows each block.
+    rows = [r.split(";") for r in stats_csv(whole, Messages("sv")).splitlines()[1:]]
+    avoided = [r[0] for r in rows if r[2] == "Remiss undviken (råd, specialistspår)" and r[1]]
+    assert {"2026-10", "2026-11"} <= set(avoided)
+    table = stats_table(whole, Messages("sv"))
+    headers = [x.split()[-3:] for x in table.splitlines() if x.startswith("Planens mål ")]
+    assert ["2026-10", "2026-09", "förändring"] in headers
+    assert ["2026-11", "2026-10", "förändring"] in headers

@@ -18,12 +18,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from consultbot.domain.consult.goals import goals, last_months, previous_period, report_values
+from consultbot.domain.consult.goals import (
+    goals,
+    last_months,
+    months_within,
+    previous_period,
+    report_values,
+)
 from consultbot.domain.consult.stats import (
     OUTCOME_KEYS,
     ConsultSummary,
     FactTable,
     aggregate,
+    between,
     only_kind,
     table_of,
 )
@@ -132,10 +139,13 @@ def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
             row(dimension, group_name(key, name, messages), group)
             for name, group in report[key].items()
         )
-    if report.get("goals"):
-        no_measure = [""] * len(MEASURES)
-        for dimension, goal, values in goals_csv_rows(report["goals"], messages):
-            rows.append([period, dimension, goal, *no_measure, *values])
+    no_measure = [""] * len(MEASURES)
+    # The period's goals, then (a period of more months) each month's, labelled by its period.
+    for block in [report, *report.get("goals_by_month", ())]:
+        if block.get("goals"):
+            label = period_label(block["from"], block["to"])
+            for dimension, goal, values in goals_csv_rows(block["goals"], messages):
+                rows.append([label, dimension, goal, *no_measure, *values])
     return _excel_csv(rows)
 
 
@@ -169,11 +179,12 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
         console.print(line, markup=False, highlight=False)
     if not report["consults"]:
         console.print(messages.text("stats", "empty"))
-    goal_lines = _goal_lines(report, messages)
-    if goal_lines:
-        console.print()
-        console.print("\n".join(goal_lines), markup=False, highlight=False, soft_wrap=True)
-        console.print()
+    for block in [report, *report.get("goals_by_month", ())]:
+        goal_lines = _goal_lines(block, messages)
+        if goal_lines:
+            console.print()
+            console.print("\n".join(goal_lines), markup=False, highlight=False, soft_wrap=True)
+            console.print()
     if not report["consults"]:
         return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
     for title, groups in sections:
@@ -341,7 +352,42 @@ async def period_report(
     if kind:
         report["requester_kind"] = kind
     report["goals"] = goals(report, previous)
+    months = months_within(start, end)
+    if len(months) > 1:
+        report["goals_by_month"] = await _goals_by_month(store, months, tz, kind)
     return report
+
+
+async def _goals_by_month(
+    store: StatsSource, months: list[tuple[date, date]], tz: ZoneInfo, kind: str | None
+) -> list[dict[str, Any]]:
+    """A period of more than one month: the plan's goals of each month (cut to the period)
+    against the one before it, from one read of the period and the month before it."""
+    try:
+        first = previous_period(*months[0])[0]
+    except OverflowError:
+        first = months[0][0]
+    low, high = local_bounds(first, months[-1][1], tz)
+    table = await store.stats_table(low, high)
+    table = only_kind(table, kind) if kind else table
+    reports: dict[tuple[date, date], dict[str, Any]] = {}
+
+    def report_of(period: tuple[date, date]) -> dict[str, Any]:
+        if period not in reports:
+            rows = between(table, *local_bounds(*period, tz))
+            reports[period] = aggregate(rows, *period, track_order=TRACK_ORDER)
+        return reports[period]
+
+    blocks = []
+    for month in months:
+        try:
+            before = report_of(previous_period(*month))
+        except OverflowError:
+            before = {}
+        current = report_of(month)
+        block = goals(current, before)
+        blocks.append({"from": current["from"], "to": current["to"], "goals": block})
+    return blocks
 
 
 async def _months(

@@ -273,16 +273,17 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     rows = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
+        "SELECT code, coalesce(ack_ms, -1), requested_ms FROM consult_stat"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
-    data = np.fromiter(rows, dtype=[("code", np.int64), ("ack", np.int64)], count=len(rows))
+    columns = [("code", np.int64), ("ack", np.int64), ("at", np.int64)]
+    data = np.fromiter(rows, dtype=columns, count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
-    code, ack = data["code"], data["ack"]
+    code, ack, at = data["code"], data["ack"], data["at"]
     extras = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
+        "SELECT code, coalesce(ack_ms, -1), service, requested_ms FROM consult_stat_service"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
@@ -301,9 +302,10 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     )
     if extras:
         # A conference's further services: the same facts again, counted only by service.
-        more = np.array(extras, dtype=np.int64).reshape(-1, 3)
+        more = np.array(extras, dtype=np.int64).reshape(-1, 4)
         code = np.concatenate([code, more[:, 0]])
         ack = np.concatenate([ack, more[:, 1]])
+        at = np.concatenate([at, more[:, 3]])
         service = np.concatenate([(data["code"] >> _SERVICE) & 0xFFFF, more[:, 2]])
     else:
         service = (code >> _SERVICE) & 0xFFFF
@@ -323,6 +325,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         phone=code & ((1 << _PHONE_BITS) - 1),
         ack_ms=ack,
         primary=primary,
+        requested_ms=at,
     )
 
 

@@ -161,3 +161,16 @@ def last_months(end: date, count: int = 12) -> list[tuple[date, date]]:
             break
         first = month_of(first - timedelta(days=1))[0]
     return months[::-1]
+
+
+def months_within(start: date, end: date) -> list[tuple[date, date]]:
+    """The calendar months [start, end] touches, each cut to the period, oldest first."""
+    months: list[tuple[date, date]] = []
+    first = start
+    while first <= end:
+        _, last = month_of(first)
+        months.append((first, min(last, end)))
+        if last >= end:
+            break
+        first = last + timedelta(days=1)
+    return months

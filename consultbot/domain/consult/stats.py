@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -117,6 +117,11 @@ class ConsultFacts:
     unanswered: bool = False
     phone_contacts: int = 0
     ack_seconds: float | None = None
+    requested_ms: int = 0  # the request's instant, ms since the epoch (UTC)
+
+
+def _no_rows() -> Ints:
+    return np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +150,9 @@ class FactTable:
     ack_ms: Ints
     primary: Bools
     kinds: Sequence[str] = REQUESTER_KINDS
+    # Each row's request instant (ms since the epoch), so that one table of a long period can
+    # be cut into months (`between`); empty when the source does not give it.
+    requested_ms: Ints = field(default_factory=_no_rows)
 
 
 def _index(names: dict[str, int], name: str) -> int:
@@ -155,7 +163,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    names = "track service unit kind status ack esc unans phone ack_ms primary"
+    names = "track service unit kind status ack esc unans phone ack_ms primary requested_ms"
     cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
@@ -172,6 +180,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
             cols["unans"].append(f.unanswered)
             cols["phone"].append(f.phone_contacts)
             cols["ack_ms"].append(-1 if f.ack_seconds is None else round(f.ack_seconds * 1000))
+            cols["requested_ms"].append(f.requested_ms)
 
     def ints(key: str) -> Ints:
         return np.asarray(cols[key], dtype=np.int64)
@@ -194,6 +203,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
         phone=ints("phone"),
         ack_ms=ints("ack_ms"),
         primary=bools("primary"),
+        requested_ms=ints("requested_ms"),
     )
 
 
@@ -372,31 +382,38 @@ def aggregate(
     return report
 
 
+_ROW_COLUMNS = (
+    "track",
+    "service",
+    "unit",
+    "kind",
+    "status",
+    "acknowledged",
+    "escalated",
+    "unanswered",
+    "phone",
+    "ack_ms",
+    "primary",
+)
+
+
+def _rows(table: FactTable, keep: Bools) -> FactTable:
+    """The rows of `table` where `keep` is true."""
+    columns = {name: getattr(table, name)[keep] for name in _ROW_COLUMNS}
+    if len(table.requested_ms):
+        columns["requested_ms"] = table.requested_ms[keep]
+    return replace(table, **columns)
+
+
 def only_kind(table: FactTable, kind: str) -> FactTable:
     """The rows of `table` whose requester was of `kind` (a `REQUESTER_KINDS` key)."""
-    keep = table.kind == list(table.kinds).index(kind)
-    return FactTable(
-        tracks=table.tracks,
-        services=table.services,
-        units=table.units,
-        kinds=table.kinds,
-        **{
-            name: getattr(table, name)[keep]
-            for name in (
-                "track",
-                "service",
-                "unit",
-                "kind",
-                "status",
-                "acknowledged",
-                "escalated",
-                "unanswered",
-                "phone",
-                "ack_ms",
-                "primary",
-            )
-        },
-    )
+    return _rows(table, table.kind == list(table.kinds).index(kind))
+
+
+def between(table: FactTable, start: datetime, end: datetime) -> FactTable:
+    """The rows of `table` (which has `requested_ms`) requested in [start, end)."""
+    low, high = round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+    return _rows(table, (table.requested_ms >= low) & (table.requested_ms < high))
 
 
 def month_of(day: date) -> tuple[date, date]:
@@ -451,6 +468,7 @@ class ConsultSummary:
             unanswered=self.unanswered,
             phone_contacts=self.phone_contacts,
             ack_seconds=self.ack_seconds,
+            requested_ms=round(self.requested_at.timestamp() * 1000),
         )
 
 
