@@ -1,4 +1,4 @@
-"""Follow-up verbs: `stats` (figures per service) and `consults` (one row per consult)."""
+"""Follow-up verb: `stats` (figures per service); `consults` is in cli/export.py."""
 
 from __future__ import annotations
 
@@ -35,17 +35,5 @@ async def cmd_stats(ctx: Context) -> int:
         text = report.stats_csv(result, ctx.messages)
     else:
         text = report.stats_table(result, ctx.messages)
-    ctx.write_output(text.encode("utf-8"))
-    return EXIT_OK
-
-
-async def cmd_consults(ctx: Context) -> int:
-    from consultbot.text import report
-
-    start, end = _period(ctx)
-    low, high = report.local_bounds(start, end, ctx.tz)
-    rows = await (await ctx.store()).consult_summaries(low, high)
-    records = report.consult_records(rows, ctx.tz)
-    text = report.as_json(records) if ctx.args.format == "json" else report.consults_csv(records)
     ctx.write_output(text.encode("utf-8"))
     return EXIT_OK

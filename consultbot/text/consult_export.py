@@ -1,0 +1,171 @@
+"""The analyst's per-consult export in its shapes: CSV for Swedish Excel (the `stats` CSV's
+language: Swedish headers and outcome names, `;`, BOM, CRLF, decimal comma), one JSON
+document, or JSON Lines. Written row by row: nothing holds the whole export.
+
+The columns and what each goal of the plan is computed from: docs/followup.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from consultbot.domain.consult.stats import FROZEN_PREFIX, ConsultSummary
+from consultbot.domain.duty.roster import escape_cell
+from consultbot.domain.types import Outcome, Track
+from consultbot.text.render import Messages
+
+# The outcomes each path (track) offers, in the order the poll shows them (SPEC §6).
+SPECIALIST_OUTCOMES: tuple[str, ...] = (
+    Outcome.ADVICE,
+    Outcome.REFERRAL,
+    Outcome.ADMISSION,
+    Outcome.ED,
+    Outcome.VISIT,
+    Outcome.OTHER,
+)
+PRIMARY_CARE_OUTCOMES: tuple[str, ...] = (
+    Outcome.HOME,
+    Outcome.PRIMARY_CARE,
+    Outcome.HOME_VISIT,
+    Outcome.ED,
+    Outcome.ADMISSION,
+    Outcome.OTHER,
+)
+
+
+def outcome_set(track: str) -> tuple[str, ...]:
+    """The outcome keys the consult's path offers."""
+    return PRIMARY_CARE_OUTCOMES if track == Track.PRIMARVARD else SPECIALIST_OUTCOMES
+
+
+FIELDS: tuple[str, ...] = (
+    "number",
+    "period",
+    "requested_at",
+    "track",
+    "services",
+    "requester_kind",
+    "requester_unit",
+    "outcome",
+    "outcome_set",
+    "acknowledged",
+    "escalated",
+    "unanswered",
+    "ack_seconds",
+    "phone_contacts",
+    "levels_paged",
+    "acknowledged_at",
+    "closed_at",
+)
+PEOPLE_FIELDS: tuple[str, ...] = ("requester", "paged", "acknowledged_by")
+TIME_FIELDS = frozenset({"requested_at", "acknowledged_at", "closed_at"})
+
+
+def record(
+    s: ConsultSummary,
+    unit: str,
+    tz: ZoneInfo,
+    people: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """One consult as the export's keys (JSON): times ISO 8601 with the offset of `tz`."""
+
+    def local(instant: datetime | None) -> str | None:
+        return instant.astimezone(tz).isoformat(timespec="seconds") if instant else None
+
+    ack = s.ack_seconds
+    found: dict[str, Any] = {
+        "number": s.consult,
+        "period": f"{s.requested_at.astimezone(tz):%Y-%m}",
+        "requested_at": local(s.requested_at),
+        "track": s.track,
+        "services": list(s.services),
+        "requester_kind": s.requester_kind,
+        "requester_unit": unit,
+        "outcome": s.outcome or "open",
+        "outcome_set": list(outcome_set(s.track)),
+        "acknowledged": s.acknowledged_at is not None,
+        "escalated": s.escalated,
+        "unanswered": s.unanswered,
+        "ack_seconds": round(ack, 1) if ack is not None else None,
+        "phone_contacts": s.phone_contacts,
+        "levels_paged": list(s.levels),
+        "acknowledged_at": local(s.acknowledged_at),
+        "closed_at": local(s.closed_at),
+    }
+    if people is not None:
+        purged = s.requester.startswith(FROZEN_PREFIX)
+        found["requester"] = "" if purged else s.requester
+        found["paged"] = list(people[0])
+        found["acknowledged_by"] = list(people[1])
+    return found
+
+
+class Writer:
+    """Writes records in one format to a binary stream as they come."""
+
+    def __init__(
+        self, stream: Any, form: str, messages: Messages, tz: ZoneInfo, *, people: bool
+    ) -> None:
+        self._stream = stream
+        self._form = form
+        self._messages = messages
+        self._fields = FIELDS + PEOPLE_FIELDS if people else FIELDS
+        self._tz = tz
+        self._count = 0
+
+    def begin(self) -> None:
+        if self._form == "csv":
+            self._write("\ufeff" + _csv_line(self._header()))
+        elif self._form == "json":
+            self._write("[")
+
+    def rows(self, records: Iterable[Mapping[str, Any]]) -> None:
+        self._write("".join(self._lines(records)))
+
+    def end(self) -> None:
+        if self._form == "json":
+            self._write("\n]\n" if self._count else "]\n")
+
+    def _lines(self, records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+        for r in records:
+            if self._form == "csv":
+                yield _csv_line([self._cell(key, r[key]) for key in self._fields])
+            elif self._form == "jsonl":
+                yield json.dumps(r, ensure_ascii=False) + "\n"
+            else:
+                yield ("\n" if not self._count else ",\n") + json.dumps(r, ensure_ascii=False)
+            self._count += 1
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text.encode("utf-8"))
+
+    def _header(self) -> list[str]:
+        text = self._messages.text
+        return [text("export", key, tz=str(self._tz)) for key in self._fields]
+
+    def _cell(self, key: str, value: Any) -> str:
+        text = self._messages.text
+        if key == "outcome":
+            return text("stats", value)
+        if key == "outcome_set":
+            return ", ".join(text("stats", v) for v in value)
+        if key == "requester_kind":
+            return text("export", f"kind_{value}")
+        if key == "ack_seconds":
+            return "" if value is None else f"{value:.1f}".replace(".", ",")
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        if isinstance(value, list):
+            return escape_cell(",".join(str(v) for v in value))
+        return "" if value is None else escape_cell(str(value))
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
