@@ -7,12 +7,12 @@ import argparse
 import io
 import os
 import sqlite3
-from collections.abc import Iterator
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from consultbot.config import Config, find_config, load_config
@@ -196,8 +196,7 @@ class Context:
                 yield stream
                 stream.flush()
                 return
-            buffer = _TextSink(self.out)
-            yield buffer
+            yield cast(BinaryIO, _TextSink(self.out))
             return
         try:
             with replaced_atomically(Path(self.args.output), private=private) as handle:

@@ -25,9 +25,7 @@ async def cmd_consults(ctx: Context) -> int:
         detail = f"consults --with-people {start} – {end} ({ctx.args.format}) to {where}"
         await audit_record(ctx, "export_people", detail, datetime.now(UTC))
     with ctx.output() as stream:
-        writer = consult_export.Writer(
-            stream, ctx.args.format, ctx.messages, tz, people=people
-        )
+        writer = consult_export.Writer(stream, ctx.args.format, ctx.messages, tz, people=people)
         writer.begin()
         async for batch in store.consult_export(low, high, people=people):
             writer.rows(

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from consultbot.cli import data, duty, export, operate, stats
 from consultbot.cli.context import EXIT_ERROR, Context, database_reason, os_reason
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        group: argparse._SubParsersAction[Any],
         name: str,
         text: str,
         handler: Handler | None = None,
@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         **defaults: str,
     ) -> argparse.ArgumentParser:
         """A verb (or action) that takes -c/--config and runs `handler`."""
-        p = group.add_parser(name, parents=[common], help=text, description=text)
+        p: argparse.ArgumentParser = group.add_parser(
+            name, parents=[common], help=text, description=text
+        )
         if handler is not None:
             p.set_defaults(handler=handler, store_use=store, **defaults)
         return p

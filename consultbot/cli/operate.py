@@ -6,9 +6,9 @@ import asyncio
 import functools
 import os
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 
 from consultbot.cli.context import EXIT_OK, Context, database_reason, os_reason
 from consultbot.domain.types import ServiceId
@@ -25,7 +25,9 @@ def _absolute(path: str) -> Path:
     return Path(path).resolve()
 
 
-def _needs_synapse(verb: Callable[[Context], Awaitable[int]]) -> Callable[[Context], Awaitable[int]]:
+def _needs_synapse(
+    verb: Callable[[Context], Awaitable[int]],
+) -> Callable[[Context], Awaitable[int]]:
     """`homeserver`, `dev`, `demo` after a plain `pip install .`: one line naming the extra."""
 
     @functools.wraps(verb)

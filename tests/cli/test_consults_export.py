@@ -154,9 +154,7 @@ def test_the_export_is_streamed_in_batches(scripted: Run, config_path: Path) -> 
     assert len(set(flat)) == 9
 
 
-def test_an_export_file_is_owner_only_and_replaced_whole(
-    scripted: Run, tmp_path: Path
-) -> None:
+def test_an_export_file_is_owner_only_and_replaced_whole(scripted: Run, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     target = tmp_path / "out" / "konsultationer.csv"
     target.write_text("old", encoding="utf-8")

@@ -49,7 +49,9 @@ def test_only_a_failure_fails() -> None:
     skipped = Check("admin_room", Level.SKIPPED, "not_checked_login")
     assert exit_code([ok, warn, skipped]) == 0  # a skipped check is not a second failure
     assert exit_code([ok, warn, failed]) == 1
-    assert format_check(skipped, SV) == "–        adminrum: hoppades över (inloggningen misslyckades)"
+    assert (
+        format_check(skipped, SV) == "–        adminrum: hoppades över (inloggningen misslyckades)"
+    )
 
 
 def test_clock_skew_from_the_date_header() -> None:
