@@ -48,8 +48,7 @@ import benchlib
 from bench_roster import consultbot_argv, run_ok, write_config
 
 from consultbot.adapters.sql import stats as stats_sqlite
-from consultbot.adapters.sql.dialect import numbered
-from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.adapters.sql.sqlite import SqliteStore, sqlite_spelling
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import median, p90, summarise
 
@@ -263,8 +262,8 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
         for consults, events_rows, stats, extra in chunk(start):
             db.executemany("INSERT INTO consult VALUES (?,?,?,?,?,?,?,?,?,?,?)", consults)
             db.executemany("INSERT INTO consult_event VALUES (?,?,?,?,?)", events_rows)
-            db.executemany(stats_sqlite.INSERT_STAT, map(numbered, stats))
-            db.executemany(stats_sqlite.INSERT_EXTRA, map(numbered, extra))
+            db.executemany(sqlite_spelling(stats_sqlite.INSERT_STAT), stats)
+            db.executemany(sqlite_spelling(stats_sqlite.INSERT_EXTRA), extra)
         print(f"\r  {min(start + CHUNK - 1, count):,} consults", end="", file=sys.stderr)
     print(file=sys.stderr)
     for kind, values in codes.items():

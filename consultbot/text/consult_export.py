@@ -117,6 +117,7 @@ class Writer:
         self._fields = FIELDS + PEOPLE_FIELDS if people else FIELDS
         self._tz = tz
         self._count = 0
+        self._names: dict[tuple[str, str], str] = {}
 
     def begin(self) -> None:
         if self._form == "csv":
@@ -132,10 +133,15 @@ class Writer:
             self._write("\n]\n" if self._count else "]\n")
 
     def _lines(self, records: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+        if self._form == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+            writer.writerows([self._cell(key, r[key]) for key in self._fields] for r in records)
+            self._count += 1
+            yield buffer.getvalue()
+            return
         for r in records:
-            if self._form == "csv":
-                yield _csv_line([self._cell(key, r[key]) for key in self._fields])
-            elif self._form == "jsonl":
+            if self._form == "jsonl":
                 yield json.dumps(r, ensure_ascii=False) + "\n"
             else:
                 yield ("\n" if not self._count else ",\n") + json.dumps(r, ensure_ascii=False)
@@ -148,14 +154,20 @@ class Writer:
         text = self._messages.text
         return [text("export", key, tz=str(self._tz)) for key in self._fields]
 
+    def _name(self, section: str, key: str) -> str:
+        """A Swedish (or English) name from the messages, rendered once per export."""
+        found = self._names.get((section, key))
+        if found is None:
+            found = self._names[section, key] = self._messages.text(section, key)
+        return found
+
     def _cell(self, key: str, value: Any) -> str:
-        text = self._messages.text
         if key == "outcome":
-            return text("stats", value)
+            return self._name("stats", value)
         if key == "outcome_set":
-            return ", ".join(text("stats", v) for v in value)
+            return ", ".join(self._name("stats", v) for v in value)
         if key == "requester_kind":
-            return text("export", f"kind_{value}")
+            return self._name("export", f"kind_{value}")
         if key == "ack_seconds":
             return "" if value is None else f"{value:.1f}".replace(".", ",")
         if isinstance(value, bool):
