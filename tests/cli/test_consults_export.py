@@ -40,10 +40,30 @@ def scripted(loaded: Run, config_path: Path) -> Run:
     return loaded
 
 
-def test_json_has_every_column_with_its_time_zone(scripted: Run) -> None:
+def summaries(config_path: Path) -> dict[str, tuple[str, str]]:
+    """Each November consult's requester kind and unit as the store's summaries hold them."""
+
+    async def read() -> dict[str, tuple[str, str]]:
+        store = await SqliteStore.open(load_config(config_path).bot.database)
+        try:
+            low = datetime(2026, 10, 31, 23, tzinfo=UTC)
+            high = datetime(2026, 11, 30, 23, tzinfo=UTC)
+            rows = await store.consult_summaries(low, high)
+        finally:
+            await store.close()
+        return {s.consult: (s.requester_kind, unit) for s, unit in rows}
+
+    return asyncio.run(read())
+
+
+def test_json_has_every_column_with_its_time_zone(scripted: Run, config_path: Path) -> None:
     result = scripted("consults", *NOVEMBER, "--format", "json")
     assert result.code == 0, result.err
     records = json.loads(result.out)
+    # Kind and unit are the summaries' (frozen at request time), read, not worked out again.
+    stored = summaries(config_path)
+    assert {r["number"]: (r["requester_kind"], r["requester_unit"]) for r in records} == stored
+    assert stored["K-000001"][1] == "vc-mora"
     assert [r["outcome"] for r in records] == [
         "advice",
         "referral",
@@ -59,7 +79,7 @@ def test_json_has_every_column_with_its_time_zone(scripted: Run) -> None:
         "requested_at": "2026-11-02T09:00:00+01:00",  # Europe/Stockholm, offset stated
         "track": "halvakut",
         "services": ["kardiologi"],
-        "requester_kind": "unknown",  # ConsultSummary.requester_kind, as the store keeps it
+        "requester_kind": stored["K-000001"][0],
         "requester_unit": "vc-mora",
         "outcome": "advice",
         "outcome_set": ["advice", "referral", "admission", "ed", "visit", "other"],
@@ -107,7 +127,8 @@ def test_csv_speaks_the_stats_csv_language(scripted: Run) -> None:
     assert len(rows) == 8
     first = dict(zip(header, rows[1], strict=True))
     assert first["Utfall"] == "Remiss undviken (råd)"  # the stats CSV's name of the outcome
-    assert first["Beställarens typ"] == "okänd"
+    kinds = {"vårdcentral", "sjukhus", "ambulans", "kommun", "övrigt", "okänd"}
+    assert {dict(zip(header, row, strict=True))["Beställarens typ"] for row in rows[1:]} <= kinds
     assert first["Tid till kvittens (s)"] == "60,0"  # decimal comma
     assert first["Kvitterad"] == "1" and first["Eskalerad"] == "0"
     assert first["Spårets utfall"].startswith("Remiss undviken (råd), Remiss, Inläggning")
@@ -214,3 +235,57 @@ def test_a_really_full_disk(scripted: Run, tiny_disk: Path) -> None:
     assert result.err == f"fel: kan inte skriva {target}: disken är full\n"
     assert target.read_text(encoding="utf-8") == "[]\n"
     assert [p.name for p in tiny_disk.iterdir()] == ["k.json"]
+
+
+def test_an_ambulance_consult_on_the_fourth_path_in_swedish() -> None:
+    """Kind, outcome and the path's outcome set of a consult the store has not got yet in
+    the script (an ambulance crew asking the fourth path, closed as 'kvar hemma')."""
+    from zoneinfo import ZoneInfo
+
+    from consultbot.domain.consult.stats import ConsultSummary
+    from consultbot.text import consult_export
+    from consultbot.text.render import Messages
+
+    at = datetime(2027, 7, 1, 12, 0, tzinfo=UTC)  # summer: +02:00
+    summary = ConsultSummary(
+        consult="K-000042",
+        requester="@ambulans1:localhost",
+        track="primarvard",
+        services=("vc-sarna",),
+        requested_at=at,
+        counted=True,
+        first_page_at=at,
+        acknowledged_at=None,
+        closed_at=at,
+        outcome="home",
+        levels=(1,),
+        escalated=False,
+        unanswered=False,
+        phone_contacts=1,
+        unit="ambulans-dalarna",
+        requester_kind="ambulance",
+    )
+    tz = ZoneInfo("Europe/Stockholm")
+    record = consult_export.record(summary, "ambulans-dalarna", tz)
+    assert record["requested_at"] == "2027-07-01T14:00:00+02:00" and record["period"] == "2027-07"
+    assert record["outcome_set"] == [
+        "home",
+        "primary_care",
+        "home_visit",
+        "ed",
+        "admission",
+        "other",
+    ]
+    stream = io.BytesIO()
+    writer = consult_export.Writer(stream, "csv", Messages("sv"), tz, people=False)
+    writer.begin()
+    writer.rows([record])
+    writer.end()
+    text = stream.getvalue().decode("utf-8").lstrip("\ufeff")
+    header, row = csv.reader(io.StringIO(text), delimiter=";")
+    cells = dict(zip(header, row, strict=True))
+    assert cells["Beställarens typ"] == "ambulans"
+    assert cells["Beställande enhet"] == "ambulans-dalarna"
+    assert cells["Utfall"] == "Kvar hemma / slutbehandlad på plats"
+    assert cells["Spårets utfall"].startswith("Kvar hemma / slutbehandlad på plats, Till vårdc")
+    assert "@" not in text

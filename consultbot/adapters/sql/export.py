@@ -13,7 +13,12 @@ from typing import Any
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.adapters.sql.stats import requester_units
-from consultbot.domain.consult.stats import UNKNOWN_UNIT, ConsultSummary, unit_of
+from consultbot.domain.consult.stats import (
+    UNKNOWN_UNIT,
+    ConsultSummary,
+    requester_kind_of,
+    unit_of,
+)
 
 BATCH = 2000
 
@@ -22,7 +27,8 @@ _COLUMNS = (
     " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
     " s.unanswered, s.phone_contacts"
 )
-# The requester's unit and kind as frozen at request time, where the store keeps them.
+# The requester's unit and kind as frozen at request time, where the store keeps them
+# (migration 9 of issue 23 item 1; before it, the unit comes from the active staff list).
 _FROZEN = "s.unit, s.requester_kind"
 
 
@@ -45,7 +51,7 @@ def _instant(ms: int | None) -> datetime | None:
 def _summary(row: Sequence[Any], frozen: bool) -> ConsultSummary:
     extra: dict[str, Any] = {}
     if frozen:
-        extra = {"unit": row[15] or "", "requester_kind": row[16] or "unknown"}
+        extra = {"unit": str(row[15]), "requester_kind": requester_kind_of(str(row[16]))}
     return ConsultSummary(
         consult=row[1],
         requested_at=from_ms(row[2]),
