@@ -29,7 +29,7 @@ async def cmd_consults(ctx: Context) -> int:
         writer.begin()
         async for batch in store.consult_export(low, high, people=people):
             writer.rows(
-                consult_export.record(
+                consult_export.as_record(
                     row.summary, row.unit, tz, (row.paged, row.acknowledged_by) if people else None
                 )
                 for row in batch

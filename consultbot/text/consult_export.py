@@ -66,7 +66,7 @@ PEOPLE_FIELDS: tuple[str, ...] = ("requester", "paged", "acknowledged_by")
 TIME_FIELDS = frozenset({"requested_at", "acknowledged_at", "closed_at"})
 
 
-def record(
+def as_record(
     s: ConsultSummary,
     unit: str,
     tz: ZoneInfo,

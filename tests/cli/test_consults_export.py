@@ -266,7 +266,7 @@ def test_an_ambulance_consult_on_the_fourth_path_in_swedish() -> None:
         requester_kind="ambulance",
     )
     tz = ZoneInfo("Europe/Stockholm")
-    record = consult_export.record(summary, "ambulans-dalarna", tz)
+    record = consult_export.as_record(summary, "ambulans-dalarna", tz)
     assert record["requested_at"] == "2027-07-01T14:00:00+02:00" and record["period"] == "2027-07"
     assert record["outcome_set"] == [
         "home",
