@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.consult.stats import FROZEN_PREFIX, ConsultSummary
-from consultbot.domain.duty.roster import escape_cell
+from consultbot.domain.duty.roster import FORMULA_STARTS, escape_cell
 from consultbot.domain.types import Outcome, Track
 from consultbot.text.render import Messages
 
@@ -63,7 +63,11 @@ FIELDS: tuple[str, ...] = (
     "closed_at",
 )
 PEOPLE_FIELDS: tuple[str, ...] = ("requester", "paged", "acknowledged_by")
-TIME_FIELDS = frozenset({"requested_at", "acknowledged_at", "closed_at"})
+
+
+def local_text(instant: datetime | None, tz: ZoneInfo) -> str | None:
+    """ISO 8601 in `tz` with its offset, to the second: `2027-03-05T14:03:00+01:00`."""
+    return instant.astimezone(tz).isoformat(timespec="seconds") if instant else None
 
 
 def as_record(
@@ -73,15 +77,12 @@ def as_record(
     people: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     """One consult as the export's keys (JSON): times ISO 8601 with the offset of `tz`."""
-
-    def local(instant: datetime | None) -> str | None:
-        return instant.astimezone(tz).isoformat(timespec="seconds") if instant else None
-
     ack = s.ack_seconds
+    requested = s.requested_at.astimezone(tz)
     found: dict[str, Any] = {
         "number": s.consult,
-        "period": f"{s.requested_at.astimezone(tz):%Y-%m}",
-        "requested_at": local(s.requested_at),
+        "period": f"{requested.year:04d}-{requested.month:02d}",
+        "requested_at": local_text(s.requested_at, tz),
         "track": s.track,
         "services": list(s.services),
         "requester_kind": s.requester_kind,
@@ -94,8 +95,8 @@ def as_record(
         "ack_seconds": round(ack, 1) if ack is not None else None,
         "phone_contacts": s.phone_contacts,
         "levels_paged": list(s.levels),
-        "acknowledged_at": local(s.acknowledged_at),
-        "closed_at": local(s.closed_at),
+        "acknowledged_at": local_text(s.acknowledged_at, tz),
+        "closed_at": local_text(s.closed_at, tz),
     }
     if people is not None:
         purged = s.requester.startswith(FROZEN_PREFIX)
@@ -155,26 +156,37 @@ class Writer:
         return [text("export", key, tz=str(self._tz)) for key in self._fields]
 
     def _name(self, section: str, key: str) -> str:
-        """A Swedish (or English) name from the messages, rendered once per export."""
+        """A Swedish (or English) name from the messages, rendered once per export; a path's
+        outcome set (`outcome_set`, its keys joined by `,`) as its outcomes' names."""
         found = self._names.get((section, key))
         if found is None:
-            found = self._names[section, key] = self._messages.text(section, key)
+            if section == "outcome_set":
+                found = ", ".join(self._messages.text("stats", k) for k in key.split(","))
+            else:
+                found = self._messages.text(section, key)
+            self._names[section, key] = found
         return found
 
     def _cell(self, key: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if value is True:
+            return "1"
+        if value is False:
+            return "0"
         if key == "outcome":
             return self._name("stats", value)
         if key == "outcome_set":
-            return ", ".join(self._name("stats", v) for v in value)
+            return self._name("outcome_set", ",".join(value))
         if key == "requester_kind":
             return self._name("export", f"kind_{value}")
         if key == "ack_seconds":
-            return "" if value is None else f"{value:.1f}".replace(".", ",")
-        if isinstance(value, bool):
-            return "1" if value else "0"
+            return f"{value:.1f}".replace(".", ",")
         if isinstance(value, list):
-            return escape_cell(",".join(str(v) for v in value))
-        return "" if value is None else escape_cell(str(value))
+            value = ",".join(map(str, value))
+        elif not isinstance(value, str):
+            return str(value)
+        return escape_cell(value) if value[:1] in FORMULA_STARTS else value
 
 
 def _csv_line(cells: list[str]) -> str:
