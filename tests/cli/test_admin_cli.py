@@ -209,3 +209,26 @@ def test_the_dev_verbs_without_synapse_name_the_extra(
         "fel: den inbyggda Matrix-servern (Synapse) är inte installerad – installera tillägget:"
         " pip install 'consultbot[homeserver]'\n"
     )
+
+
+def test_dev_without_synapse_names_the_extra_when_it_would_start_one(
+    run: Run, config_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`dev` starts the embedded homeserver only when none answers at the config's local
+    address: a port nobody listens on, so it would, and says what to install instead."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(
+        text.replace('"http://127.0.0.1:8008"', f'"http://127.0.0.1:{port}"'), encoding="utf-8"
+    )
+    monkeypatch.setattr("consultbot.app.setup_logging", lambda: None)
+    monkeypatch.setitem(sys.modules, "synapse", None)
+    monkeypatch.chdir(tmp_path)
+    result = run("dev")
+    assert result.code == 1
+    assert result.err.endswith("pip install 'consultbot[homeserver]'\n")
+    assert result.err.count("\n") == 1
