@@ -18,6 +18,9 @@ async def cmd_consults(ctx: Context) -> int:
     people = bool(ctx.args.with_people)
     store = await ctx.store()
     tz = ctx.tz
+    # The paths' outcome sets of the active catalogue (they are versioned with it).
+    catalogue = await store.catalogue()
+    sets = {track.value: tuple(o.value for o in outs) for track, outs in catalogue.outcome_sets}
     if people:
         # Who asked and who was paged leave the pseudonymous export: the audit trail says who
         # took them, when, for which period and where to.
@@ -30,7 +33,11 @@ async def cmd_consults(ctx: Context) -> int:
         async for batch in store.consult_export(low, high, people=people):
             writer.rows(
                 consult_export.as_record(
-                    row.summary, row.unit, tz, (row.paged, row.acknowledged_by) if people else None
+                    row.summary,
+                    row.unit,
+                    tz,
+                    (row.paged, row.acknowledged_by) if people else None,
+                    sets,
                 )
                 for row in batch
             )

@@ -103,8 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         st = verb(verbs, name, h(name), handler, READ)
         st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help=h("from"))
         st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help=h("to"))
+        st.add_argument("--month", metavar="YYYY-MM", help=h("month"))
         st.add_argument("--format", choices=formats, default=formats[0], help=h("format"))
         st.add_argument("-o", "--output", metavar="FILE", help=h("output"))
+        if name == "stats":
+            st.add_argument("--requester-kind", metavar="KIND", help=h("requester_kind"))
+            st.add_argument("--chart", metavar="FILE.png", help=h("chart"))
         if name == "consults":
             st.add_argument("--with-people", action="store_true", help=h("with_people"))
     verb(verbs, "open-consults", h("open_consults"), export.cmd_open, READ)

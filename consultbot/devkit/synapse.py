@@ -84,9 +84,12 @@ class EmbeddedHomeserver:
         start_timeout: float = 60.0,
         fast_passwords: bool = False,
         federation_port: int | None = None,
+        delayed_events: bool = True,
     ) -> None:
         # Cheap password hashing (fast_passwords) is only for a throw-away dev/test server with
         # many users; a federation port is only for tests of federation on loopback.
+        # `delayed_events=False` makes a homeserver without MSC4140, as most production
+        # homeservers are today (for `doctor` and the bot's fallback).
         self._settings = SynapseSettings(
             data_dir=Path(data_dir).resolve(),
             port=port,
@@ -94,6 +97,7 @@ class EmbeddedHomeserver:
             relax_rate_limits=relax_rate_limits,
             fast_passwords=fast_passwords,
             federation_port=federation_port,
+            delayed_events=delayed_events,
         )
         self._start_timeout = start_timeout
         self._process: asyncio.subprocess.Process | None = None

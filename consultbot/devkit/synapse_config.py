@@ -44,6 +44,12 @@ _RELAXED_RATE_LIMITS: dict[str, Any] = {
     "rc_profile": _RELAXED,
 }
 
+# Delayed events (MSC4140): Synapse offers them only when `max_event_delay_duration` is set
+# (and `experimental_features.msc4140_max_delayed_events_per_user`, default 100, is not 0).
+# The development homeserver offers them, so the bot's "Konsultboten svarar inte" notice can
+# be tried locally; production homeservers decide for themselves (`doctor` reports it).
+MAX_EVENT_DELAY = "1h"
+
 # WARNING and above only, to stderr (which the parent sends to LOG_FILE). At INFO Synapse
 # logs every request line; message bodies never appear at WARNING.
 _LOG_CONFIG = """\
@@ -79,6 +85,8 @@ class SynapseSettings:
     relax_rate_limits: bool
     fast_passwords: bool
     federation_port: int | None
+    # MSC4140 delayed events on (`max_event_delay_duration`) or off (the key removed).
+    delayed_events: bool = True
 
     @property
     def config_path(self) -> Path:
@@ -115,7 +123,7 @@ async def generate_config(settings: SynapseSettings) -> None:
 
 def write_config(settings: SynapseSettings) -> None:
     """Rewrite the settings this module manages (listener, paths, logging, registration,
-    rate limits) in homeserver.yaml; the others are left as they are."""
+    rate limits, delayed events) in homeserver.yaml; the others are left as they are."""
     config = yaml.safe_load(settings.config_path.read_text(encoding="utf-8"))
     if not isinstance(config, dict):
         raise HomeserverError(f"{settings.config_path} is not a YAML mapping")
@@ -175,6 +183,9 @@ def write_config(settings: SynapseSettings) -> None:
             "url_preview_enabled": False,
         }
     )
+    config.pop("max_event_delay_duration", None)
+    if settings.delayed_events:
+        config["max_event_delay_duration"] = MAX_EVENT_DELAY
     for key in _RELAXED_RATE_LIMITS:
         config.pop(key, None)
     if settings.relax_rate_limits:

@@ -15,32 +15,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from consultbot.domain.consult.stats import FROZEN_PREFIX, ConsultSummary
+from consultbot.domain.duty.outcomes import DEFAULT_OUTCOMES
 from consultbot.domain.duty.roster import FORMULA_STARTS, escape_cell
-from consultbot.domain.types import Outcome, Track
+from consultbot.domain.types import Track
 from consultbot.text.render import Messages
 
-# The outcomes each path (track) offers, in the order the poll shows them (SPEC §6).
-SPECIALIST_OUTCOMES: tuple[str, ...] = (
-    Outcome.ADVICE,
-    Outcome.REFERRAL,
-    Outcome.ADMISSION,
-    Outcome.ED,
-    Outcome.VISIT,
-    Outcome.OTHER,
-)
-PRIMARY_CARE_OUTCOMES: tuple[str, ...] = (
-    Outcome.HOME,
-    Outcome.PRIMARY_CARE,
-    Outcome.HOME_VISIT,
-    Outcome.ED,
-    Outcome.ADMISSION,
-    Outcome.OTHER,
-)
+OutcomeSets = Mapping[str, tuple[str, ...]]
+DEFAULT_SETS: OutcomeSets = {t.value: tuple(o.value for o in DEFAULT_OUTCOMES[t]) for t in Track}
 
 
-def outcome_set(track: str) -> tuple[str, ...]:
-    """The outcome keys the consult's path offers."""
-    return PRIMARY_CARE_OUTCOMES if track == Track.PRIMARVARD else SPECIALIST_OUTCOMES
+def outcome_set(track: str, sets: OutcomeSets = DEFAULT_SETS) -> tuple[str, ...]:
+    """The outcome keys the consult's path offers (`sets`: the active catalogue's)."""
+    return sets.get(track) or DEFAULT_SETS.get(track, ())
 
 
 FIELDS: tuple[str, ...] = (
@@ -75,8 +61,10 @@ def as_record(
     unit: str,
     tz: ZoneInfo,
     people: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+    sets: OutcomeSets = DEFAULT_SETS,
 ) -> dict[str, Any]:
-    """One consult as the export's keys (JSON): times ISO 8601 with the offset of `tz`."""
+    """One consult as the export's keys (JSON): times ISO 8601 with the offset of `tz`; the
+    path's outcome set from `sets`."""
     ack = s.ack_seconds
     requested = s.requested_at.astimezone(tz)
     found: dict[str, Any] = {
@@ -88,7 +76,7 @@ def as_record(
         "requester_kind": s.requester_kind,
         "requester_unit": unit,
         "outcome": s.outcome or "open",
-        "outcome_set": list(outcome_set(s.track)),
+        "outcome_set": list(outcome_set(s.track, sets)),
         "acknowledged": s.acknowledged_at is not None,
         "escalated": s.escalated,
         "unanswered": s.unanswered,

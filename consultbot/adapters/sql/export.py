@@ -14,24 +14,16 @@ from typing import Any
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.adapters.sql.dialect import Connection, marks
-from consultbot.adapters.sql.stats import requester_units
-from consultbot.domain.consult.stats import (
-    UNKNOWN_UNIT,
-    ConsultSummary,
-    requester_kind_of,
-    unit_of,
-)
+from consultbot.domain.consult.stats import UNKNOWN_UNIT, ConsultSummary, requester_kind_of
 
 BATCH = 2000
 
+# The requester's unit and kind are those frozen at request time (migration 9).
 _COLUMNS = (
     "s.consult_id, s.consult_id, s.requested_ms, s.counted, s.track, s.services, s.requester,"
     " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
-    " s.unanswered, s.phone_contacts"
+    " s.unanswered, s.phone_contacts, s.unit, s.requester_kind"
 )
-# The requester's unit and kind as frozen at request time, where the store keeps them
-# (migration 9 of issue 23 item 1; before it, the unit comes from the active staff list).
-_FROZEN = "s.unit, s.requester_kind"
 
 
 @dataclass(frozen=True)
@@ -55,10 +47,7 @@ def _tuple(text: str) -> tuple[Any, ...]:
     return tuple(json.loads(text))
 
 
-def _summary(row: Sequence[Any], frozen: bool) -> ConsultSummary:
-    extra: dict[str, Any] = {}
-    if frozen:
-        extra = {"unit": str(row[15]), "requester_kind": requester_kind_of(str(row[16]))}
+def _summary(row: Sequence[Any]) -> ConsultSummary:
     return ConsultSummary(
         consult=row[1],
         requested_at=from_ms(row[2]),
@@ -74,16 +63,9 @@ def _summary(row: Sequence[Any], frozen: bool) -> ConsultSummary:
         escalated=bool(row[12]),
         unanswered=bool(row[13]),
         phone_contacts=row[14],
-        **extra,
+        unit=str(row[15]),
+        requester_kind=requester_kind_of(str(row[16])),
     )
-
-
-async def _has_frozen_columns(db: Connection) -> bool:
-    try:
-        await db.execute_fetchall(f"SELECT {_FROZEN} FROM consult_stat s WHERE 1 = 0")
-    except Exception:  # an older store: the unit comes from the active staff list
-        return False
-    return True
 
 
 async def _people(db: Connection, consults: Sequence[str]) -> dict[str, tuple[set[str], set[str]]]:
@@ -111,13 +93,10 @@ async def export_rows(
     db: Connection, start: datetime, end: datetime, *, people: bool, batch: int = BATCH
 ) -> AsyncIterator[list[ExportRow]]:
     """The counted consults requested in [start, end), oldest first, `batch` at a time."""
-    frozen = await _has_frozen_columns(db)
-    columns = f"{_COLUMNS}, {_FROZEN}" if frozen else _COLUMNS
-    units = {} if frozen else await requester_units(db)
     after_ms, after_id = to_ms(start), ""
     while True:
         rows = await db.execute_fetchall(
-            f"SELECT {columns} FROM consult_stat s"
+            f"SELECT {_COLUMNS} FROM consult_stat s"
             " WHERE s.requested_ms >= $1 AND s.requested_ms < $2 AND s.counted = 1"
             " AND (s.requested_ms > $1 OR s.consult_id > $3)"
             f" ORDER BY s.requested_ms, s.consult_id LIMIT {int(batch)}",
@@ -125,12 +104,12 @@ async def export_rows(
         )
         if not rows:
             return
-        found = [_summary(r, frozen) for r in rows]
+        found = [_summary(r) for r in rows]
         involved = await _people(db, [s.consult for s in found]) if people else {}
         yield [
             ExportRow(
                 summary=s,
-                unit=(s.unit or UNKNOWN_UNIT) if frozen else unit_of(s.requester, units),
+                unit=s.unit or UNKNOWN_UNIT,
                 paged=tuple(sorted(involved[s.consult][0])) if people else (),
                 acknowledged_by=tuple(sorted(involved[s.consult][1])) if people else (),
             )

@@ -137,6 +137,7 @@ class SqliteStore(
             if name != ":memory:":
                 _owner_only(name)
             await stats_sqlite.backfill(db)
+            await stats_sqlite.freeze(db)
         except aiosqlite.DatabaseError as exc:
             await db.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None

@@ -13,6 +13,9 @@ period, track, service and requesting unit. The rules, in the domain's words:
   time that at least 90 % of the acknowledged consults were within. `null` with no data.
 - Outcomes: every consult counts in exactly one of `advice` … `unknown` (closed) or `open`
   (no outcome yet, including unanswered consults nobody closed).
+- `referrals_avoided`: the plan's "remiss undviken", the consults closed with `advice` on a
+  specialist path (`SPECIALIST_TRACKS`: halvakut, akut, mdk), where a referral was the
+  alternative; `outcomes.advice` stays the raw count of every path (docs/decisions.md).
 - `closed_with_outcome`: closed with a real outcome (not `unknown`, not open); its share is
   of all the consults of the group.
 - A conference (track `mdk`) counts once in the totals, in `by_track` and `by_requester_unit`,
@@ -21,6 +24,7 @@ period, track, service and requesting unit. The rules, in the domain's words:
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +35,7 @@ import numpy.typing as npt
 
 from consultbot.domain.consult.escalation import State, fold
 from consultbot.domain.consult.events import Event
-from consultbot.domain.types import Outcome, RequesterKind
+from consultbot.domain.types import Outcome, RequesterKind, Track
 
 UNKNOWN_UNIT = "okänd"
 # A purged consult's requester (docs/privacy.md): not a person any more, only their unit when
@@ -53,6 +57,8 @@ def unit_of(requester: str, units: Mapping[str, str]) -> str:
 
 
 MDK_TRACK = "mdk"
+# The paths where a consult stands in for a referral: only there does `advice` avoid one.
+SPECIALIST_TRACKS: tuple[str, ...] = (Track.HALVAKUT.value, Track.AKUT.value, Track.MDK.value)
 
 # Every outcome key, and the index each is stored under (a stored index never changes: the
 # fourth path's outcomes came later and follow `open`). The plan's "remiss undviken"
@@ -248,6 +254,7 @@ class _Prepared:
     """What every grouping of one table shares: each row's cell and the rows by ack time."""
 
     cell: Ints  # status × 16 + acknowledged × 8 + escalated × 4 + unanswered × 2 + conference
+    avoided: Ints  # 1 where the row is a referral avoided (advice on a specialist path)
     by_ack: Ints  # the rows with an acknowledgement, shortest time first
     ack_sorted: Ints
 
@@ -264,9 +271,12 @@ def _prepare(table: FactTable) -> _Prepared:
         + table.unanswered * 2
         + (table.track == mdk_index)
     )
+    specialist = [i for i, name in enumerate(table.tracks) if name in SPECIALIST_TRACKS]
+    advice = OUTCOME_KEYS.index(Outcome.ADVICE.value)
+    avoided = ((table.status == advice) & np.isin(table.track, specialist)).astype(np.int64)
     timed = np.flatnonzero(table.ack_ms >= 0)
     by_ack = timed[np.argsort(table.ack_ms[timed], kind="stable")]
-    return _Prepared(cell=cell, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
+    return _Prepared(cell=cell, avoided=avoided, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
 
 
 def _group_stats(
@@ -290,6 +300,7 @@ def _group_stats(
     mdk = flags[:, (bit & 1) > 0].sum(axis=1)
     outcomes = cells.sum(axis=2)
     phone = np.bincount(groups, weights=table.phone[counted], minlength=n).round().astype(np.int64)
+    avoided = np.bincount(groups, weights=pre.avoided[counted], minlength=n).round()
     timed_groups = row_group[pre.by_ack]
     keep = timed_groups >= 0
     med, q90, _ = _grouped_quantiles(timed_groups[keep], pre.ack_sorted[keep], n)
@@ -307,6 +318,7 @@ def _group_stats(
             "phone_contacts": int(phone[g]),
             "ack_seconds": {"median": _seconds(med[g]), "p90": _seconds(q90[g])},
             "outcomes": {key: int(outcomes[g, i]) for i, key in enumerate(OUTCOME_KEYS)},
+            "referrals_avoided": int(avoided[g]),
             "closed_with_outcome": with_outcome,
             "closed_with_outcome_share": round(with_outcome / total, 3),
         }
@@ -318,6 +330,7 @@ def _empty() -> dict[str, Any]:
         **dict.fromkeys(COUNT_KEYS, 0),
         "ack_seconds": {"median": None, "p90": None},
         "outcomes": dict.fromkeys(OUTCOME_KEYS, 0),
+        "referrals_avoided": 0,
         "closed_with_outcome": 0,
         "closed_with_outcome_share": None,
     }
@@ -359,11 +372,36 @@ def aggregate(
     return report
 
 
+def only_kind(table: FactTable, kind: str) -> FactTable:
+    """The rows of `table` whose requester was of `kind` (a `REQUESTER_KINDS` key)."""
+    keep = table.kind == list(table.kinds).index(kind)
+    return FactTable(
+        tracks=table.tracks,
+        services=table.services,
+        units=table.units,
+        kinds=table.kinds,
+        **{
+            name: getattr(table, name)[keep]
+            for name in (
+                "track",
+                "service",
+                "unit",
+                "kind",
+                "status",
+                "acknowledged",
+                "escalated",
+                "unanswered",
+                "phone",
+                "ack_ms",
+                "primary",
+            )
+        },
+    )
+
+
 def month_of(day: date) -> tuple[date, date]:
     """The first and last day of `day`'s month."""
-    first = day.replace(day=1)
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, date.fromordinal(following.toordinal() - 1)
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 # --------------------------------------------------------------------------------------------

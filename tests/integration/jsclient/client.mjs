@@ -11,6 +11,8 @@
 //   {"cmd":"send","room_id":R,"body":B}             {"type":"sent","room_id":R,"event_id":E}
 //   {"cmd":"react","room_id":R,"event_id":E,"key":K} {"type":"sent","room_id":R,"event_id":E2}
 //   {"cmd":"create_dm","user_id":U}                 {"type":"created","room_id":R}
+//   {"cmd":"shield","room_id":R,"event_id":E}       {"type":"shield","event_id":E,"encrypted":…,
+//                                                    "room_encrypted":…,"colour":…,"reason":…}
 //   {"cmd":"stop"}                                  (stops the client, exits 0)
 // Unsolicited events: ready, invite (of this user), member (others' membership), message,
 // reaction; failures: {"type":"error",...}.
@@ -291,6 +293,22 @@ async function handle(command) {
             });
             await joinedThroughSync(room_id);
             return { type: "created", room_id };
+        }
+        case "shield": {
+            // What Element's padlock is drawn from: the Rust crypto's verdict on one event.
+            const event = client.getRoom(command.room_id)?.findEventById(command.event_id);
+            if (!event) throw new Error(`event ${command.event_id} is not in the timeline`);
+            const info = event.isEncrypted()
+                ? await client.getCrypto().getEncryptionInfoForEvent(event)
+                : null;
+            return {
+                type: "shield",
+                event_id: command.event_id,
+                encrypted: event.isEncrypted(),
+                room_encrypted: await client.getCrypto().isEncryptionEnabledInRoom(command.room_id),
+                colour: info?.shieldColour ?? null,
+                reason: info?.shieldReason ?? null,
+            };
         }
         case "stop":
             client.stopClient();
