@@ -294,3 +294,9 @@ def test_an_ambulance_consult_on_the_fourth_path_in_swedish() -> None:
     assert cells["Utfall"] == "Kvar hemma / slutbehandlad på plats"
     assert cells["Spårets utfall"].startswith("Kvar hemma / slutbehandlad på plats, Till vårdc")
     assert "@" not in text
+
+
+def test_a_month_is_the_same_as_its_days(scripted: Run) -> None:
+    by_days = scripted("consults", *NOVEMBER, "--format", "jsonl")
+    by_month = scripted("consults", "--month", "2026-11", "--format", "jsonl")
+    assert by_month.code == 0 and by_month.out == by_days.out and by_days.out
