@@ -1,5 +1,5 @@
-"""Follow-up verbs: `stats` (figures per service, the plan's goals, a chart) and `consults`
-(one row per consult)."""
+"""Follow-up verb: `stats` (figures per service, the plan's goals, a chart); `consults` is in
+cli/export.py."""
 
 from __future__ import annotations
 
@@ -101,15 +101,3 @@ def _write_chart(ctx: Context, path: Path, png: bytes) -> None:
         raise CliError(
             ctx.messages.text("stats", "chart_failed", file=path, reason=reason)
         ) from None
-
-
-async def cmd_consults(ctx: Context) -> int:
-    from consultbot.text import report
-
-    start, end = _period(ctx)
-    low, high = report.local_bounds(start, end, ctx.tz)
-    rows = await (await ctx.store()).consult_summaries(low, high)
-    records = report.consult_records(rows, ctx.tz)
-    text = report.as_json(records) if ctx.args.format == "json" else report.consults_csv(records)
-    ctx.write_output(text.encode("utf-8"))
-    return EXIT_OK

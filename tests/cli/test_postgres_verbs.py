@@ -32,7 +32,12 @@ def test_the_data_verbs_work_on_a_postgresql_database(
         assert "version 1 är aktiv" in result.out
     who = run("who", "kardiologi", "--at", "2026-11-23 10:00")
     assert who.code == 0 and "Karin Kardiolog" in who.out
-    again = run("roster", "import", str(examples / "roster-example.csv"))
+    same = run("roster", "import", str(examples / "roster-example.csv"))
+    assert same.code == 0 and "samma innehåll som den aktiva versionen 1" in same.out
+    text = (examples / "roster-example.csv").read_text(encoding="utf-8")
+    changed = config_path.parent / "roster-changed.csv"
+    changed.write_text(text.replace("070-174 06 28", "070-174 06 29", 1), encoding="utf-8")
+    again = run("roster", "import", str(changed))
     assert "version 2 är aktiv" in again.out
     back = run("roster", "rollback")
     assert back.code == 0 and "version 1 är aktiv igen" in back.out
