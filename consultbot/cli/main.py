@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("target", metavar="TO", help=h("migrate_to"))
     verb(verbs, "dev", h("dev"), operate.cmd_dev)
     verb(verbs, "doctor", h("doctor"), operate.cmd_doctor, READ)
-    verb(verbs, "demo", h("demo"), operate.cmd_demo)
+    dm = verb(verbs, "demo", h("demo"), operate.cmd_demo)
+    dm.add_argument("--followup", action="store_true", help=h("followup"))
+    dm.add_argument("--dir", metavar="DIR", help=h("followup_dir"))
     for name, formats, handler in (
         ("stats", ("table", "csv", "json"), stats.cmd_stats),
         ("consults", ("csv", "json", "jsonl"), export.cmd_consults),

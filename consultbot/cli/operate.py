@@ -103,6 +103,11 @@ async def cmd_doctor(ctx: Context) -> int:
 
 @_needs_synapse
 async def cmd_demo(ctx: Context) -> int:
+    if ctx.args.followup:
+        from consultbot.devkit import followup
+
+        folder = Path(ctx.args.dir or ".local/followup-demo")
+        return await followup.main(ctx.config, folder, ctx.messages, ctx.out)
     from consultbot.devkit import demo
 
     return await demo.main(ctx.config, ctx.out)

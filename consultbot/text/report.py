@@ -27,7 +27,6 @@ from consultbot.domain.consult.goals import (
 )
 from consultbot.domain.consult.stats import (
     OUTCOME_KEYS,
-    ConsultSummary,
     FactTable,
     aggregate,
     between,
@@ -199,67 +198,6 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
         console.print(table)
     text: str = console.file.getvalue()  # type: ignore[attr-defined]
     return "".join(line.rstrip() + "\n" for line in text.splitlines())
-
-
-# --------------------------------------------------------------------------------------------
-# One row per consult
-
-
-CONSULT_FIELDS: tuple[str, ...] = (
-    "number",
-    "track",
-    "services",
-    "requester_unit",
-    "requested_at",
-    "acknowledged_at",
-    "closed_at",
-    "levels_paged",
-    "escalated",
-    "unanswered",
-    "phone_contacts",
-    "outcome",
-)
-
-
-def consult_records(
-    rows: Iterable[tuple[ConsultSummary, str]], tz: ZoneInfo
-) -> list[dict[str, Any]]:
-    """One record per consult: metadata only, local times as `YYYY-MM-DD HH:MM:SS`."""
-
-    def local(instant: datetime | None) -> str | None:
-        return f"{instant.astimezone(tz):%Y-%m-%d %H:%M:%S}" if instant else None
-
-    return [
-        {
-            "number": s.consult,
-            "track": s.track,
-            "services": list(s.services),
-            "requester_unit": unit,
-            "requested_at": local(s.requested_at),
-            "acknowledged_at": local(s.acknowledged_at),
-            "closed_at": local(s.closed_at),
-            "levels_paged": list(s.levels),
-            "escalated": s.escalated,
-            "unanswered": s.unanswered,
-            "phone_contacts": s.phone_contacts,
-            "outcome": s.outcome or "open",
-        }
-        for s, unit in rows
-    ]
-
-
-def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    """The consults for Swedish Excel: `;`, BOM, lists joined by `,`, yes/no as 1/0."""
-    cells = ([_consult_cell(record[key]) for key in CONSULT_FIELDS] for record in records)
-    return _excel_csv([CONSULT_FIELDS, *cells])
-
-
-def _consult_cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return "" if value is None else str(value)
 
 
 # --------------------------------------------------------------------------------------------

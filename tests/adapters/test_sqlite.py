@@ -133,7 +133,7 @@ def database_bytes(folder: Path) -> bytes:
 async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unchanged(
     tmp_path: Path,
 ) -> None:
-    from consultbot.text.report import consult_records
+    from consultbot.text.consult_export import as_record
     from tests.adapters.contract.consult_events import (
         DAY,
         DM,
@@ -151,12 +151,12 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
     tz = ZoneInfo("Europe/Stockholm")
     try:
         await new_consult(store, consult_in_room(ROOM, 0))
-        before = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        before = [as_record(s, u, tz) for s, u in await store.consult_summaries(at(0), at(DAY))]
         await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
         await send_leaves(store, at(40 * DAY))
         purged = await store.purge_consults(at(DAY), now=at(731 * DAY))
         assert purged.consults == 1
-        after = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        after = [as_record(s, u, tz) for s, u in await store.consult_summaries(at(0), at(DAY))]
         assert after == before and after[0]["requester_unit"] == "okänd"
     finally:
         await store.close()
