@@ -101,7 +101,7 @@ def test_imports_are_in_the_audit_trail_with_the_os_user(loaded: Run) -> None:
     imports = [line for line in lines if "  import  " in line]
     assert len(imports) == 4  # catalogue, staff, directory, roster of the `loaded` fixture
     assert all(f"  cli:{getpass.getuser()}  " in line for line in imports)
-    assert any("roster version 1: " in line and "roster-example.csv" in line for line in imports)
+    assert any("Schemat version 1: " in line and "roster-example.csv" in line for line in imports)
 
 
 def test_rollback_is_audited_and_limit_keeps_the_latest(
@@ -115,8 +115,8 @@ def test_rollback_is_audited_and_limit_keeps_the_latest(
     result = loaded("audit", "--limit", "2")
     assert result.code == 0, result.err
     first, second = result.out.splitlines()
-    assert "  import  roster version 2: " in first and "roster-changed.csv" in first
-    assert "  rollback  roster: version 2 undone, version 1 active" in second
+    assert "  import  Schemat version 2: " in first and "roster-changed.csv" in first
+    assert "  återställning  Schemat: version 2 ångrad, version 1 aktiv" in second
     assert loaded("audit", "--limit", "0").err == "fel: --limit måste vara minst 1, inte 0\n"
 
 
