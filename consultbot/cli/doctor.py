@@ -26,6 +26,7 @@ from consultbot.cli.preflight import (
     Check,
     Level,
     clock_skew,
+    delayed_events_check,
     rate_limit_check,
     skew_check,
 )
@@ -98,6 +99,15 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
     else:
         checks.append(Check("clock", Level.WARNING, "clock_unknown"))
     return True
+
+
+async def _delayed_events(hs: _Homeserver, config: Config) -> Check:
+    """Whether the homeserver offers delayed events, for the notice when the bot is gone."""
+    try:
+        status, body, _ = await hs.call("GET", "/_matrix/client/versions", token="")
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        status, body = 0, {}
+    return delayed_events_check(body if status == 200 else {}, config.bot.dead_man_seconds)
 
 
 async def _login(hs: _Homeserver, config: Config) -> tuple[str, Check]:
@@ -323,6 +333,7 @@ async def run_checks(
     async with aiohttp.ClientSession() as session:
         hs = _Homeserver(session, config.matrix.homeserver)
         if await _homeserver(hs, checks):
+            checks.append(await _delayed_events(hs, config))
             device, login = await _login(hs, config)
             checks.append(login)
             temporary = bool(hs.token) and not device
@@ -339,7 +350,14 @@ async def run_checks(
                 if temporary:
                     await hs.call("POST", "/_matrix/client/v3/logout", body={})
         else:
-            for name in ("login", "encryption", "rate_limits", "admin_room", "clock"):
+            for name in (
+                "login",
+                "encryption",
+                "rate_limits",
+                "admin_room",
+                "clock",
+                "delayed_events",
+            ):
                 checks.append(Check(name, Level.SKIPPED, "not_checked"))
     await _database(config, now, checks)
     checks.append(config_check(config))

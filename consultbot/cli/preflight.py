@@ -70,3 +70,17 @@ def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
     if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
         return Check("rate_limits", Level.OK, "rate_exempt")
     return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})
+
+
+DELAYED_EVENTS = "org.matrix.msc4140"
+
+
+def delayed_events_check(versions: Mapping[str, Any], seconds: int) -> Check:
+    """From the answer of GET /_matrix/client/versions: whether the homeserver offers delayed
+    events (MSC4140), which the notice when the bot is gone (`bot.dead_man_seconds`) needs."""
+    if not seconds:
+        return Check("delayed_events", Level.OK, "delayed_off")
+    features = versions.get("unstable_features")
+    if isinstance(features, Mapping) and features.get(DELAYED_EVENTS) is True:
+        return Check("delayed_events", Level.OK, "delayed_ok", {"seconds": seconds})
+    return Check("delayed_events", Level.WARNING, "delayed_missing")
