@@ -72,7 +72,7 @@ class DeadMan:
         self._log = consult_log
         self._state = state
         self._renderer = renderer
-        self._now = now
+        self.now = now  # monotonic seconds (a test sets its own)
         self.period = seconds / RESTARTS_PER_DELAY
         self.offered: bool | None = None  # the homeserver's answer, once known
         self._wanted: dict[ConsultId, esc.Consult] = {}  # open consults with a room
@@ -149,7 +149,7 @@ class DeadMan:
             for key, value in (await self._state.meta_under(META)).items()
             if value
         }
-        start = self._now()
+        start = self.now()
         for consult_id, delay_id in stored.items():
             self._kept[consult_id] = _Notice(delay_id=delay_id, due=start)
         assert self._notices is not None
@@ -167,21 +167,21 @@ class DeadMan:
         """Do every request that is due; the seconds until the next one. Cancels, new notices
         and adoptions go at once; routine restarts one per `spread` seconds, so that the rooms'
         restarts are shared out over the period rather than sent in a burst."""
-        if self._now() < self._pause_until:
+        if self.now() < self._pause_until:
             return self._wait()
         for consult_id in [c for c in self._kept if c not in self._wanted]:
-            if self._kept[consult_id].due <= self._now() and not await self._cancel(consult_id):
+            if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
                 return self._wait()
         for consult_id in list(self._wanted):
             notice = self._kept.get(consult_id)
-            urgent = notice is None or (not notice.adopted and notice.due <= self._now())
+            urgent = notice is None or (not notice.adopted and notice.due <= self.now())
             if urgent and not await self._keep(consult_id):
                 return self._wait()
         routine = sorted(
             (n.due, c) for c, n in self._kept.items() if c in self._wanted and n.adopted
         )
         for due, consult_id in routine:
-            now = self._now()
+            now = self.now()
             if due > now or now < self._last_routine + self._spread():
                 break
             self._last_routine = now
@@ -195,7 +195,7 @@ class DeadMan:
 
     def _wait(self) -> float:
         """Seconds until something is due."""
-        now = self._now()
+        now = self.now()
         if now < self._pause_until:
             return self._pause_until - now
         if any(c not in self._kept for c in self._wanted):
@@ -226,10 +226,10 @@ class DeadMan:
             return self._refused(consult_id, notice, exc, what="keeping")
         except Exception:  # a notice must never stop the others
             log.exception("keeping the notice in the room of %s failed", consult_id)
-            notice.due = self._now() + self.period
+            notice.due = self.now() + self.period
             return True
         # Closed meanwhile: cancelled next; else restarted again a period on.
-        notice.due = self._now() + self.period if consult_id in self._wanted else 0.0
+        notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
         return True
 
     async def _schedule(self, consult: esc.Consult, notice: _Notice) -> None:
@@ -266,10 +266,10 @@ class DeadMan:
         a long one (the cap on pending notices) or none moves this consult's turn on."""
         wait = exc.retry_after
         if wait is not None and wait <= self.period:
-            self._pause_until = self._now() + wait
+            self._pause_until = self.now() + wait
             return False
         log.warning("%s the notice in the room of %s failed (%s)", what, consult_id, exc)
-        notice.due = self._now() + (wait if wait is not None else RETRY_SECONDS)
+        notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
         return True
 
     async def _quietly(self, call: Awaitable[None]) -> None:
