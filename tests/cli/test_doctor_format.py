@@ -16,6 +16,7 @@ from consultbot.cli.preflight import (
     Check,
     Level,
     clock_skew,
+    delayed_events_check,
     exit_code,
     format_check,
     rate_limit_check,
@@ -92,6 +93,23 @@ def _config(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def test_delayed_events_offered_missing_or_off() -> None:
+    offered = {"versions": ["v1.11"], "unstable_features": {"org.matrix.msc4140": True}}
+    old = {"versions": ["v1.11"], "unstable_features": {"org.matrix.msc4140": False}}
+    ok = delayed_events_check(offered, 60)
+    assert ok.level is Level.OK
+    assert format_check(ok, SV) == (
+        "OK       meddelande när boten är borta: hemservern erbjuder fördröjda händelser"
+        " (MSC4140): varje öppet konsultrum får meddelandet efter 60 s utan bot"
+    )
+    for versions in (old, {"versions": ["v1.11"]}, {}):
+        missing = delayed_events_check(versions, 60)
+        assert missing.level is Level.WARNING and exit_code([missing]) == 0  # runs as today
+        assert "max_event_delay_duration" in format_check(missing, SV)
+        assert "does not offer delayed events" in format_check(missing, EN)
+    assert delayed_events_check(old, 0).level is Level.OK  # off: nothing to warn about
 
 
 def test_a_missing_or_old_database_fails(tmp_path: Path) -> None:
