@@ -118,7 +118,11 @@ class DeadMan:
             await sleep(self.period)  # no answer yet: ask again
         await self.adopt()
         while True:
-            wait = await self.work()
+            try:
+                wait = await self.work()
+            except Exception:  # the store, say: the notices stay pending, tried again soon
+                log.exception("keeping the notices failed")
+                wait = RETRY_SECONDS
             self._changed.clear()
             try:
                 async with asyncio.timeout(wait):
