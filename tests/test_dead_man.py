@@ -195,11 +195,13 @@ async def test_a_restart_adopts_the_notice_and_replaces_one_already_posted() -> 
     hs = Homeserver()
     store = MemoryConsultStore()
     bot, _ = await started(hs, store)
-    first, _ = await bot.ask()
+    first, first_room = await bot.ask()
     await bot.say(REQ, ASK + " (2)")
     await bot.flush()
     await bot.service.dead_man.work()
     assert sorted(hs.pending) == ["syd_1", "syd_2"]
+    second = await bot.consults.consult(ConsultId("K-000002"))
+    assert second is not None
     hs.post("syd_2")  # the bot was away longer than the delay for this one
     hs.calls.clear()
 
@@ -211,6 +213,10 @@ async def test_a_restart_adopts_the_notice_and_replaces_one_already_posted() -> 
     assert sorted(hs.pending) == ["syd_1", "syd_3"]
     stored = await store.meta_under(META)
     assert stored == {f"{META}{first}": "syd_1", f"{META}K-000002": "syd_3"}
+    # Where the notice was posted, the room hears that the bot answers again; not elsewhere.
+    await again.flush()
+    assert again.messenger.said(second.room)[-1] == "Konsultboten svarar igen."
+    assert "Konsultboten svarar igen." not in again.messenger.said(first_room)
 
 
 async def test_a_restart_cancels_notices_of_consults_closed_meanwhile_and_strays() -> None:

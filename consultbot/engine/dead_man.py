@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.events import Event
 from consultbot.domain.types import ConsultId
-from consultbot.ports import BotState, ConsultLog
+from consultbot.engine.delivery.content import content_to_dict
+from consultbot.ports import BotState, ConsultLog, OutboxKind, Outgoing
 from consultbot.ports.delayed import DelayedNotices, DelayRefused
 from consultbot.text.views import ConsultRenderer
 
@@ -43,6 +44,9 @@ META = "dead_man:"  # + consult id → the delay id of its notice
 RESTARTS_PER_DELAY = 3  # each notice is restarted every third of its delay
 RETRY_SECONDS = 2.0  # after a network error or a refusal that names no wait
 TEMPLATE = "bot_gone"
+BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
+
+Queue = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
 @dataclass
@@ -65,13 +69,16 @@ class DeadMan:
         consult_log: ConsultLog,
         state: BotState,
         renderer: ConsultRenderer,
+        queue: Queue | None = None,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`queue` puts messages in the outbox (`Stepper.queue`): "the bot answers again"."""
         self.seconds = seconds if notices is not None else 0
         self._notices = notices
         self._log = consult_log
         self._state = state
         self._renderer = renderer
+        self._queue = queue
         self.now = now  # monotonic seconds (a test sets its own)
         self.period = seconds / RESTARTS_PER_DELAY
         self.offered: bool | None = None  # the homeserver's answer, once known
@@ -223,9 +230,11 @@ class DeadMan:
             if notice.delay_id and await self._notices.restart_notice(notice.delay_id):
                 notice.adopted = True
             else:
-                if notice.delay_id:
-                    log.info("the notice in the room of %s was gone: scheduled again", consult_id)
+                posted = bool(notice.delay_id)
                 await self._schedule(consult, notice)
+                if posted:  # the bot was away longer than the delay: the notice is in the room
+                    log.info("the notice in the room of %s was posted: scheduled again", consult_id)
+                    await self._back(consult)
         except DelayRefused as exc:
             return self._refused(consult_id, notice, exc, what="keeping")
         except Exception:  # a notice must never stop the others
@@ -249,6 +258,14 @@ class DeadMan:
         )
         notice.adopted = True
         await self._state.set_meta(META + consult.id, notice.delay_id)
+
+    async def _back(self, consult: esc.Consult) -> None:
+        """Say in the room that the bot answers again (through the outbox, encrypted)."""
+        if self._queue is None:
+            return
+        content = self._renderer.render(BACK_TEMPLATE, language=consult.language)
+        payload = content_to_dict(content)
+        await self._queue([Outgoing(kind=OutboxKind.SEND, room=consult.room, payload=payload)])
 
     async def _cancel(self, consult_id: ConsultId) -> bool:
         """Cancel a closed consult's notice and forget it; False when paused."""

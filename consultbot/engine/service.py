@@ -86,6 +86,7 @@ class ConsultService:
             consult_log=consults,
             state=consults,
             renderer=self.renderer,
+            queue=lambda outgoing: self.stepper.queue(outgoing),
         )
         self.stepper = Stepper(
             config=config,

@@ -1,7 +1,8 @@
 """The notice the homeserver posts when the bot is gone, on the real Synapse (issue 24 item 2;
 engine/dead_man.py, adapters/matrix/delayed.py): the bot as a process, SIGKILLed with open
 consults → the notice appears in each open consult room within the delay (+ a few seconds),
-and not in the room of a consult closed before; a normal restart inside the delay → no notice
+and not in the room of a consult closed before; started again, the bot says it answers again
+and schedules new notices; a normal restart inside the delay → no notice
 (and the restarted bot keeps it: killed, the notice then appears); a homeserver without
 delayed events → nothing scheduled, and `doctor` says so."""
 
@@ -104,8 +105,23 @@ async def test_sigkill_posts_the_notice_in_every_open_consult_room_and_not_in_a_
                 await l1.wait_for(notice_in(w, closed_room), 2)
             for _, room in consults[:2]:  # one notice per room
                 assert len([s for s in l1.seen if s.room == room and NOTICE in s.body]) == 1
+            # Started again, the bot finds the notices posted: it says it answers again, and
+            # each open room gets a new notice.
+            posted = stored_notices(tmp_path)
+            await bot.start()
+            await bot.wait_running()
+            for _, room in consults[:2]:
+                await l1.wait_for(from_bot(w, room, "Konsultboten svarar igen."), 30)
+            await eventually(
+                lambda: (
+                    set(stored_notices(tmp_path)) == open_numbers
+                    and not set(stored_notices(tmp_path).values()) & set(posted.values())
+                ),
+                within=30,
+                what="a new notice for each open consult",
+            )
             log = (tmp_path / "bot.log").read_text()
-            for delay_id in stored_notices(tmp_path).values():
+            for delay_id in [*posted.values(), *stored_notices(tmp_path).values()]:
                 assert delay_id not in log  # a bearer capability: never logged
         finally:
             await bot.stop()
