@@ -103,11 +103,16 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
 
 async def _delayed_events(hs: _Homeserver, config: Config) -> Check:
     """Whether the homeserver offers delayed events, for the notice when the bot is gone."""
+    capabilities: dict[str, Any] = {}
     try:
         status, body, _ = await hs.call("GET", "/_matrix/client/versions", token="")
+        if hs.token:
+            code, answer, _ = await hs.call("GET", "/_matrix/client/v3/capabilities")
+            capabilities = answer.get("capabilities", {}) if code == 200 else {}
     except (aiohttp.ClientError, TimeoutError, OSError):
         status, body = 0, {}
-    return delayed_events_check(body if status == 200 else {}, config.bot.dead_man_seconds)
+    versions = body if status == 200 else {}
+    return delayed_events_check(versions, config.bot.dead_man_seconds, capabilities)
 
 
 async def _login(hs: _Homeserver, config: Config) -> tuple[str, Check]:
@@ -333,7 +338,6 @@ async def run_checks(
     async with aiohttp.ClientSession() as session:
         hs = _Homeserver(session, config.matrix.homeserver)
         if await _homeserver(hs, checks):
-            checks.append(await _delayed_events(hs, config))
             device, login = await _login(hs, config)
             checks.append(login)
             temporary = bool(hs.token) and not device
@@ -346,6 +350,7 @@ async def run_checks(
                 else:
                     for name in ("rate_limits", "admin_room"):
                         checks.append(Check(name, Level.SKIPPED, "not_checked_login"))
+                checks.append(await _delayed_events(hs, config))
             finally:
                 if temporary:
                     await hs.call("POST", "/_matrix/client/v3/logout", body={})

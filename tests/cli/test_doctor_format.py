@@ -110,6 +110,12 @@ def test_delayed_events_offered_missing_or_off() -> None:
         assert "max_event_delay_duration" in format_check(missing, SV)
         assert "does not offer delayed events" in format_check(missing, EN)
     assert delayed_events_check(old, 0).level is Level.OK  # off: nothing to warn about
+    # Logged in, the capabilities say how long a delay may be.
+    short = {"org.matrix.msc4140.delayed_events": {"max_delay_ms": 30000, "max_scheduled": 100}}
+    too_long = delayed_events_check(offered, 60, short)
+    assert too_long.level is Level.WARNING
+    assert "högst 30 s, boten vill 60 s" in format_check(too_long, SV)
+    assert delayed_events_check(offered, 30, short).level is Level.OK
 
 
 def test_a_missing_or_old_database_fails(tmp_path: Path) -> None:
