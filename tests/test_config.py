@@ -145,3 +145,12 @@ def test_metrics_are_off_by_default_and_listen_is_checked(tmp_path: Path) -> Non
         with pytest.raises(ConfigError) as caught:
             load_config(write(tmp_path, MINIMAL + f"[metrics]\n{bad}\n"), environ={})
         assert message in str(caught.value)
+
+
+def test_dead_man_seconds_defaults_to_60_and_0_turns_it_off(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), environ={}).bot.dead_man_seconds == 60
+    off = MINIMAL + "dead_man_seconds = 0\n"
+    assert load_config(write(tmp_path, off), environ={}).bot.dead_man_seconds == 0
+    too_long = MINIMAL + "dead_man_seconds = 7200\n"
+    with pytest.raises(ConfigError, match="dead_man_seconds"):
+        load_config(write(tmp_path, too_long), environ={})
