@@ -177,6 +177,7 @@ async def running_bot(
         tasks.spawn(
             matrix.session.keep_in_touch(lost), name="matrix-probe", context="probing Matrix"
         )
+        stack.push_async_callback(tasks.stop)  # the probe, should starting up fail from here
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
         pool = RoomPool(

@@ -17,7 +17,7 @@ device id), its epoch, and when it expires on the database's clock. See docs/fai
   when the renewal was *sent*). Past it nothing is sent: a leader cut off from the database stops
   sending before the standby can take over.
 - Matrix (`lease_move`): the holder gives the lease up when the homeserver has not answered it
-  for `bot.matrix_lost_seconds` (`keep(alive=…)`), stopping before it releases; a standby takes
+  for `bot.matrix_lost_seconds` (`keep(last_ok, …)`), stopping before it releases; a standby takes
   it only after the homeserver answered it just now (`wait_acquired(reachable=…)`).
 """
 
