@@ -148,7 +148,8 @@ async def running_bot(
     """Start the bot (login, timers rebuilt, outbox, sync loop); stop it on exit.
 
     With `[metrics] listen`, /healthz and /metrics are served; /healthz turns 503 when the
-    last successful sync is older than `sync_max_age` seconds. With a PostgreSQL database the
+    last successful sync is older than `sync_max_age` seconds, or when the homeserver has not
+    answered any request with success for `bot.matrix_lost_seconds`. With a PostgreSQL database the
     bot first stands by (syncing for its device's keys only, /healthz role "standby") until it
     holds the leader lease; the lease is renewed while it runs and released when it stops.
     """
@@ -171,6 +172,13 @@ async def running_bot(
         )
         stack.push_async_callback(matrix.close)
         await matrix.session.login()
+        lost = float(config.bot.matrix_lost_seconds)
+        # Contact with the homeserver, for /healthz and the lease: probed when nothing else
+        # has been answered for a while (the long-poll alone is silent for up to 30 s).
+        tasks.spawn(
+            matrix.session.keep_in_touch(lost), name="matrix-probe", context="probing Matrix"
+        )
+        stack.push_async_callback(tasks.stop)  # the probe, should starting up fail from here
         clock = clock or SystemClock()
         timers = SchedulerTimers(clock)
         pool = RoomPool(
@@ -193,6 +201,7 @@ async def running_bot(
                 metrics,
                 lambda: not syncing or not syncing[-1].done(),
                 max_age=sync_max_age,
+                lost_seconds=lost,
             )
             await server.start(config.metrics.host, config.metrics.port)
             stack.push_async_callback(server.stop)
@@ -200,7 +209,7 @@ async def running_bot(
             # Released last (pushed before the tasks are stopped): nothing is sent after it.
             stack.push_async_callback(lease.release)
             stack.push_async_callback(tasks.stop)  # the standby's sync, when stopped standing by
-            await _stand_by(matrix, lease, tasks, syncing)
+            await _stand_by(matrix, lease, tasks, syncing, lost)
         admin_room = ""
         if config.bot.admin_room:
             joined = await matrix.doors.join_room(config.bot.admin_room, makers=config.bot.admins)
@@ -255,21 +264,33 @@ async def running_bot(
 
 
 async def _stand_by(
-    matrix: MatrixBot, lease: LeaderLease, tasks: Tasks, syncing: list[asyncio.Task[None]]
+    matrix: MatrixBot,
+    lease: LeaderLease,
+    tasks: Tasks,
+    syncing: list[asyncio.Task[None]],
+    lost: float,
 ) -> None:
-    """Sync as the standby until this instance holds the lease (docs/failover.md)."""
+    """Sync as the standby until this instance holds the lease (docs/failover.md).
+
+    The lease is taken only right after the homeserver answered (`MatrixBot.reachable`): an
+    instance cut off from Matrix, the one that just gave the lease up included, waits.
+    """
     lease.holder = matrix.device_id
     standby = tasks.spawn(matrix.standby(lease.acquired), name="standby", context="standing by")
     syncing.append(standby)
-    if not await lease.try_acquire():
+    if not (await matrix.reachable() and await lease.try_acquire()):
         log.info(
-            "consultbot is standing by as %s (device %s): another instance is active",
+            "consultbot is standing by as %s (device %s): another instance is active"
+            " or the homeserver does not answer",
             matrix.user_id,
             matrix.device_id,
         )
-        await lease.wait_acquired()
+        await lease.wait_acquired(reachable=matrix.reachable)
     # Renewed from now on: starting up (the drain, timers rebuilt) may take longer than a lease.
-    tasks.spawn(lease.keep(), name="lease", context="renewing the leader lease")
+    # Given up when the homeserver has not answered for `lost` seconds (bot.matrix_lost_seconds).
+    tasks.spawn(
+        lease.keep(lambda: matrix.last_ok, lost), name="lease", context="renewing the leader lease"
+    )
     # The standby's last syncs fetch every to-device message (room keys) of this device.
     await standby
     syncing.clear()  # until the bot's own sync loop runs

@@ -71,6 +71,8 @@ class BotConfig:
     handover_answer_seconds: int = 600  # a handover offer lapses after this long
     room_pool: int = 20
     retention_days: int = 730  # consult metadata older than this is purged (docs/privacy.md)
+    # No success answer from the homeserver this long: /healthz 503, the active one steps down.
+    matrix_lost_seconds: int = 15
 
     repeat_window_seconds: int = 60
     request_limit: int = 5
@@ -240,6 +242,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         handover_answer_seconds=_bounded(b, "handover_answer_seconds", 600, low=5),
         room_pool=_bounded(b, "room_pool", 20, low=0, high=500),
         retention_days=_bounded(b, "retention_days", 730, low=1, high=36500),
+        matrix_lost_seconds=_bounded(b, "matrix_lost_seconds", 15, low=3, high=600),
         repeat_window_seconds=_bounded(b, "repeat_window_seconds", 60, low=0, high=3600),
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),

@@ -97,20 +97,35 @@ async def test_open_consults_are_counted_again_after_a_restart(make: Make) -> No
 
 
 class Sync:
-    def __init__(self, last_sync: float | None) -> None:
+    def __init__(self, last_sync: float | None, last_ok: float | None = None) -> None:
         self.last_sync = last_sync
+        self.last_ok = last_sync if last_ok is None else last_ok  # the probe's answer, say
         self.rate_limited = 3
 
 
 def test_health_needs_a_running_loop_and_a_recent_sync() -> None:
-    assert health(Sync(100.0), True, now=150.0).status == 200
-    assert health(Sync(100.0), True, now=150.0).body() == (
+    # Mid long-poll: the last sync 50 s ago, but the homeserver answered a probe 1 s ago.
+    assert health(Sync(100.0, last_ok=149.0), True, now=150.0).status == 200
+    assert health(Sync(100.0, last_ok=149.0), True, now=150.0).body() == (
         b'{"status": "ok", "role": "active", "seconds_since_sync": 50.0}'
     )
-    assert health(Sync(100.0), True, now=191.0).status == 503
+    assert health(Sync(100.0, last_ok=190.0), True, now=191.0).status == 503
     assert health(Sync(100.0), False, now=101.0).status == 503
     assert health(Sync(None), True, now=101.0).status == 503
     assert health(Sync(100.0), True, now=105.0, max_age=2).status == 503
+
+
+def test_health_turns_503_once_the_homeserver_has_not_answered_for_the_lost_time() -> None:
+    # The sync loop runs and its last sync is young by the 90 s rule, but nothing the bot
+    # asked (sync, send, probe) has been answered with success for 15 s: a cut, not a pause.
+    assert health(Sync(100.0), True, now=114.9).status == 200
+    cut = health(Sync(100.0), True, now=115.0)
+    assert cut.status == 503 and cut.reason == "no answer from the homeserver for 15 s"
+    assert health(Sync(100.0), True, now=105.0, lost_seconds=5).status == 503
+    assert health(Sync(100.0, last_ok=110.0), True, now=115.0, lost_seconds=5).status == 503
+    assert health(Sync(100.0, last_ok=111.0), True, now=115.0, lost_seconds=5).status == 200
+    # A standby is judged the same way.
+    assert health(Sync(100.0), True, now=116.0, role="standby").status == 503
 
 
 def test_sync_lag_and_rate_limits_are_read_when_scraped() -> None:
@@ -142,6 +157,7 @@ async def test_the_endpoints_answer_over_http() -> None:
         assert (status, kind) == (200, "application/json")
         assert json.loads(body)["role"] == "active"
         clock[0] = 191.0
+        sync.last_ok = 190.0  # a probe answered; the last sync is 91 s old
         assert (await get(server.port, "/healthz"))[0] == 503
         sync.last_sync = 190.0
         assert (await get(server.port, "/healthz"))[0] == 200

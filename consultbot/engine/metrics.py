@@ -38,6 +38,7 @@ from consultbot.domain.consult.events import Event, EventKind
 log = logging.getLogger(__name__)
 
 SYNC_MAX_AGE_SECONDS = 90.0  # the long-poll is 30 s: three missed in a row is unhealthy
+MATRIX_LOST_SECONDS = 15.0  # `bot.matrix_lost_seconds`: no answer from the homeserver this long
 ACK_BUCKETS = (15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200)
 ROLE = "active"
 STANDBY = "standby"
@@ -49,6 +50,10 @@ class SyncSource(Protocol):
     @property
     def last_sync(self) -> float | None:
         """time.monotonic() of the last successful sync."""
+
+    @property
+    def last_ok(self) -> float | None:
+        """time.monotonic() of the homeserver's last success answer (sync, send, probe)."""
 
     @property
     def rate_limited(self) -> int:
@@ -92,8 +97,12 @@ def health(
     now: float,
     max_age: float = SYNC_MAX_AGE_SECONDS,
     role: str = ROLE,
+    lost_seconds: float = MATRIX_LOST_SECONDS,
 ) -> Health:
-    """Healthy while the sync loop runs and its last successful sync is under `max_age` old.
+    """Healthy while the sync loop runs, its last successful sync is under `max_age` old and
+    the homeserver answered some request with success (a sync, a send it accepted, the probe)
+    less than `lost_seconds` ago: a sync or send that fails is not alive. The same rule makes
+    the active instance give up the leader lease (adapters/sql/lease.py, `lease_move`).
 
     A standby is healthy on the same terms (its own sync loop keeps its device's keys current).
     """
@@ -103,6 +112,9 @@ def health(
         return Health(False, role, age, "sync loop stopped")
     if age is None:
         return Health(False, role, age, "no successful sync yet")
+    answered = sync.last_ok if sync is not None else None
+    if answered is None or now - answered >= lost_seconds:
+        return Health(False, role, age, f"no answer from the homeserver for {lost_seconds:g} s")
     if age > max_age:
         return Health(False, role, age, "last successful sync too old")
     return Health(True, role, age)
@@ -270,10 +282,12 @@ class MetricsServer:
         loop_alive: Callable[[], bool],
         *,
         max_age: float = SYNC_MAX_AGE_SECONDS,
+        lost_seconds: float = MATRIX_LOST_SECONDS,
     ) -> None:
         self.metrics = metrics
         self._loop_alive = loop_alive
         self._max_age = max_age
+        self._lost_seconds = lost_seconds
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -283,6 +297,7 @@ class MetricsServer:
             self._loop_alive(),
             now=self.metrics.now(),
             max_age=self._max_age,
+            lost_seconds=self._lost_seconds,
             role=ROLE if self.metrics.leader() else STANDBY,  # standby until it holds the lease
         )
         return web.Response(

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from consultbot.adapters.sql.lease import DB_NOW_MS, LeaderLease
+from consultbot.adapters.sql.lease import DB_NOW_MS, LeaderLease, Move, lease_move
 from consultbot.adapters.sql.migrations import MIGRATIONS
 from consultbot.domain.errors import NotLeader
 from tests.support.waiting import eventually
@@ -218,3 +218,92 @@ async def test_a_released_lease_is_taken_by_the_standby_at_once(
     await a.release()
     assert not a.valid()
     assert await b.try_acquire()
+
+
+# -- out of touch with Matrix (issue 24 item 3): the decision, then the lease on PostgreSQL ----
+
+
+def test_the_holder_keeps_the_lease_while_the_homeserver_answers_and_gives_it_up_after() -> None:
+    def move(last_ok: float | None, now: float, reachable: bool = True) -> Move:
+        return lease_move(
+            held=True, last_ok=last_ok, now=now, lost_seconds=15.0, reachable=reachable
+        )
+
+    assert move(100.0, 100.0) is Move.KEEP
+    assert move(100.0, 114.9) is Move.KEEP  # a long-poll in flight, the probe not due yet
+    assert move(100.0, 115.0) is Move.GIVE_UP  # 15 s without a success answer
+    assert move(100.0, 300.0) is Move.GIVE_UP
+    assert move(None, 0.0) is Move.GIVE_UP  # never answered at all
+    # Its own reachability does not matter to the holder: only answers that came count.
+    assert move(100.0, 101.0, reachable=False) is Move.KEEP
+    assert move(100.0, 116.0, reachable=True) is Move.GIVE_UP
+
+
+def test_an_instance_without_the_lease_takes_it_only_when_the_homeserver_answers_it() -> None:
+    def move(reachable: bool, last_ok: float | None = 100.0, now: float = 101.0) -> Move:
+        return lease_move(
+            held=False, last_ok=last_ok, now=now, lost_seconds=15.0, reachable=reachable
+        )
+
+    assert move(True) is Move.TAKE
+    assert move(False) is Move.WAIT  # the standby cut off too: never into the same cut
+    # The old holder, which gave the lease up a moment ago and still cannot reach Matrix.
+    assert move(False, last_ok=100.0, now=130.0) is Move.WAIT
+    assert move(True, last_ok=None) is Move.TAKE  # the check made just now is what counts
+
+
+async def test_a_leader_out_of_touch_with_matrix_gives_the_lease_up_and_only_a_reachable_standby_takes_it(  # noqa: E501
+    url: str, leases: list[LeaderLease]
+) -> None:
+    clock = [1000.0]
+    a = lease(leases, url, "DEVICEA", seconds=30, monotonic=lambda: clock[0])
+    b = lease(leases, url, "DEVICEB", seconds=30)
+    assert await a.try_acquire()
+    answered = [clock[0]]  # when the homeserver last answered A
+    keeping = asyncio.create_task(a.keep(lambda: answered[0], 15.0))
+    try:
+        clock[0] += 14.0  # A's long-poll and probe still in time: kept
+        term = await scalar(url, EXPIRY)
+
+        async def renewed() -> bool:
+            return bool(await scalar(url, EXPIRY) > term)
+
+        await eventually(renewed, within=5, what="a renewal at 14 s without an answer")
+        await write(url, a, 1)
+        assert a.valid() and not a.lost.is_set()
+        clock[0] += 1.0  # 15 s without an answer (a's deadline is still 15 s away)
+        async with asyncio.timeout(5):
+            await keeping
+    finally:
+        keeping.cancel()
+    # Stopped first: nothing is sent (the guard) or written (the fence) from now on …
+    assert a.lost.is_set() and a.gave_up and "homeserver" in a.reason
+    with pytest.raises(NotLeader):
+        a.assert_leader()
+    with pytest.raises(NotLeader):
+        await write(url, a, 2)
+    # … then released, well before the 30 s lease would lapse.
+    await a.release()
+    # A standby that cannot reach the homeserver does not take it; one that can, does.
+    checks: list[bool] = []
+
+    async def reachable() -> bool:
+        checks.append(len(checks) >= 2)  # the first two checks get no answer
+        return checks[-1]
+
+    async with asyncio.timeout(5):
+        await b.wait_acquired(reachable=reachable)
+    assert checks == [False, False, True] and b.epoch == 2
+    await write(url, b, 3)
+    # The old holder, back as the standby and still cut off, waits: the lease stays B's.
+    again = lease(leases, url, "DEVICEA", seconds=30)
+
+    async def unreachable() -> bool:
+        return False
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await again.wait_acquired(reachable=unreachable)
+    assert again.epoch is None
+    assert await scalar(url, "SELECT holder FROM leader_lease") == "DEVICEB"
+    assert await pages(url) == [1, 3]

@@ -8,6 +8,12 @@ header, no `retry_after_ms` in the body. Every send attempt is recorded with its
 
 `hold(fragment)` holds requests whose path contains `fragment` (say `/sendToDevice/`) until
 `release()`: `held` is set when the first arrives, so a test can act while it is under way.
+
+`cut()` darkens the link until `mend()`: nothing gets through either way. A request arriving
+meanwhile reaches the homeserver only after the mend (bytes retransmitted late, the worst case
+for a send: it lands after the other instance may have taken over), and an answer coming back
+meanwhile (a long-poll under way when the cut began) is held until then too. `during_cut`
+lists the method and path of every request that arrived while the link was cut.
 """
 
 from __future__ import annotations
@@ -42,6 +48,18 @@ class RateLimitingProxy:
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
     url: str = ""
+    mended: asyncio.Event = field(default_factory=asyncio.Event)
+    during_cut: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.mended.set()
+
+    def cut(self) -> None:
+        """Nothing gets through, either way, until `mend()`."""
+        self.mended.clear()
+
+    def mend(self) -> None:
+        self.mended.set()
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
@@ -84,6 +102,9 @@ class RateLimitingProxy:
         assert self._session is not None
         is_send = request.method == "PUT" and "/send/" in request.path
         body = await request.read()
+        if not self.mended.is_set():
+            self.during_cut.append(f"{request.method} {request.path}")
+            await self.mended.wait()
         if self.holding and self.holding in request.path:
             self.held.set()
             await self.released.wait()
@@ -97,6 +118,7 @@ class RateLimitingProxy:
         response = await self._upstream(request, body)
         if is_send:
             self.attempts.append(Attempt(request.path, time.monotonic(), response.status))
+        await self.mended.wait()  # an answer on its way back when the link went dark
         return response
 
     async def _upstream(self, request: web.Request, body: bytes) -> web.Response:

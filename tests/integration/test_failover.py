@@ -59,10 +59,12 @@ HOOK = "tests.integration.failover_bot"
 class Instance:
     """One `consultbot run` process of the pair: its config, log and /healthz port."""
 
-    def __init__(self, w: World, name: str, database: str) -> None:
+    def __init__(self, w: World, name: str, database: str, homeserver: str = "") -> None:
         self.name = name
         self.port = free_loopback_port()
         data = w.config_dict()
+        if homeserver:  # a proxy in front of the homeserver (test_matrix_cut.py)
+            data["matrix"]["homeserver"] = homeserver
         data["matrix"]["store_path"] = str(w.folder / f"store-{name}")
         data["matrix"]["device_name"] = f"consultbot-{name}"
         data["bot"]["database"] = database

@@ -14,6 +14,7 @@ from consultbot.app import running_bot
 from consultbot.config import MetricsConfig
 from consultbot.devkit.synapse import EmbeddedHomeserver
 
+from .faults_proxy import RateLimitingProxy
 from .harness import ask, join_invite, world
 
 pytestmark = [pytest.mark.integration]
@@ -95,3 +96,48 @@ async def test_health_and_metrics_on_a_running_bot(
                 await homeserver.start()
             await doctor.send_text(room, "tack")  # something to sync, rather than a 30 s poll
             await health_becomes(port, 200, 60)
+
+
+LOST = 5  # bot.matrix_lost_seconds, shortened for the test (15 s by default)
+
+
+async def test_healthz_turns_503_within_the_lost_time_of_a_cut_to_the_homeserver(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The bot's link to the homeserver goes dark (a proxy that passes nothing either way, the
+    sync's long-poll under way): /healthz says 503 within `bot.matrix_lost_seconds`, not after
+    the 90 s of the old rule; healthy again once the link is back."""
+    proxy = RateLimitingProxy(upstream=homeserver.url)
+    await proxy.start()
+    try:
+        async with world(homeserver, tmp_path, "doctor", "l1") as w:
+            config = w.config(ack_timeout=60)
+            config = replace(
+                config,
+                matrix=replace(config.matrix, homeserver=proxy.url),
+                bot=replace(config.bot, matrix_lost_seconds=LOST),
+                metrics=MetricsConfig(host="127.0.0.1"),
+            )
+            await w.seed(config, {1: ["l1"]})
+            async with running_bot(config) as bot:
+                assert bot.metrics_server is not None
+                port = bot.metrics_server.port
+                await health_becomes(port, 200, 30)
+                # Healthy through a quiet spell longer than the lost time: the probe answers.
+                quiet_until = asyncio.get_running_loop().time() + 2 * LOST
+                while asyncio.get_running_loop().time() < quiet_until:
+                    assert (await get(port, "/healthz"))[0] == 200
+                    await asyncio.sleep(0.5)
+                proxy.cut()
+                cut = asyncio.get_running_loop().time()
+                try:
+                    unhealthy = await health_becomes(port, 503, LOST + 10)
+                    took = asyncio.get_running_loop().time() - cut
+                    assert unhealthy["reason"] == f"no answer from the homeserver for {LOST} s"
+                    assert took <= LOST + 0.5, took
+                finally:
+                    proxy.mend()
+                await health_becomes(port, 200, 30)
+    finally:
+        proxy.mend()
+        await proxy.stop()

@@ -91,6 +91,15 @@ class MatrixBot(Messenger, FileSource):
     def last_sync(self) -> float | None:
         return self.sync.last_sync
 
+    @property
+    def last_ok(self) -> float | None:
+        """When the homeserver last answered with success (session.py, `keep_in_touch`)."""
+        return self.session.last_ok
+
+    async def reachable(self, seconds: float = 2.0) -> bool:
+        """True when the homeserver answers this device now (a standby, before taking over)."""
+        return await self.session.probe(seconds)
+
     async def close(self) -> None:
         self.sync.stopping.set()
         if self.session.client is not None:

@@ -6,6 +6,7 @@ settings (`client_config`), and what the bot and nio's room model may see of a d
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -174,6 +175,10 @@ class Client(AsyncClient):  # type: ignore[misc]
     once, unreadable. `encrypt` therefore checks, at the moment of encrypting, that the key
     reached every current device of every member (joined or invited); if not, `room_send`
     shares the same key with the devices missing and encrypts again.
+
+    `last_ok` is when the homeserver last answered a request with success (2xx): a sync, a
+    send it accepted, a probe. A refused or unanswered request (nio retries those) or an error
+    answer leaves it as it was: the lease and /healthz judge contact by its age.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -181,6 +186,7 @@ class Client(AsyncClient):  # type: ignore[misc]
         self.claimed: set[tuple[str, str]] = set()  # devices a one-time key was asked for
         self.rate_limited = 0
         self.guard: Callable[[], None] | None = None
+        self.last_ok: float | None = None  # time.monotonic() of the last 2xx answer
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         if self.guard is not None:
@@ -189,8 +195,11 @@ class Client(AsyncClient):  # type: ignore[misc]
             if writes_rooms(method, path):
                 self.guard()
         response = await super().send(*args, **kwargs)
-        if getattr(response, "status", None) == 429:
+        status = getattr(response, "status", None)
+        if status == 429:
             self.rate_limited += 1
+        elif isinstance(status, int) and 200 <= status < 300:
+            self.last_ok = time.monotonic()
         return response
 
     async def create_matrix_response(

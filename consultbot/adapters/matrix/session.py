@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,6 +150,43 @@ class Session:
         except Exception:
             return None
         return None if isinstance(decrypted, MegolmEvent) else decrypted
+
+    # -- contact with the homeserver ------------------------------------------------------------
+
+    @property
+    def last_ok(self) -> float | None:
+        """time.monotonic() of the homeserver's last success answer to this device."""
+        return self.client.last_ok if self.client is not None else None
+
+    async def probe(self, seconds: float) -> bool:
+        """True when the homeserver answers a whoami within `seconds` (nio would retry a
+        refused connection for ever: the timeout ends that)."""
+        try:
+            async with asyncio.timeout(seconds):
+                return isinstance(await self.nio.whoami(), WhoamiResponse)
+        except TimeoutError:
+            return False
+        except Exception as exc:  # a probe that fails is only a "no"
+            log.debug("probe: %s", type(exc).__name__)
+            return False
+
+    async def keep_in_touch(self, lost_seconds: float) -> None:
+        """Probe the homeserver whenever it has not answered for a third of `lost_seconds`.
+
+        The active instance's long-poll lasts up to 30 s: without the probe a quiet, healthy
+        connection and a cut one would look alike for that long (/healthz, the lease).
+        """
+        every = max(0.5, lost_seconds / 3)
+        while True:
+            last = self.last_ok
+            quiet = every if last is None else time.monotonic() - last
+            if quiet < every:
+                await asyncio.sleep(every - quiet)
+                continue
+            started = time.monotonic()
+            if not await self.probe(every):
+                log.warning("the homeserver did not answer a probe within %g s", every)
+                await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
     # -- login --------------------------------------------------------------------------------
 

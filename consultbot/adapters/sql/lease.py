@@ -16,6 +16,9 @@ device id), its epoch, and when it expires on the database's clock. See docs/fai
   `MARGIN_SECONDS` before the earliest moment the lease can expire on the database (measured from
   when the renewal was *sent*). Past it nothing is sent: a leader cut off from the database stops
   sending before the standby can take over.
+- Matrix (`lease_move`): the holder gives the lease up when the homeserver has not answered it
+  for `bot.matrix_lost_seconds` (`keep(last_ok, …)`), stopping before it releases; a standby takes
+  it only after the homeserver answered it just now (`wait_acquired(reachable=…)`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -65,6 +69,32 @@ WHERE name = %(name)s AND holder = %(holder)s AND epoch = %(epoch)s
 FENCE = "SELECT holder, epoch FROM leader_lease WHERE name = %(name)s FOR SHARE"
 
 
+class Move(StrEnum):
+    """What an instance does with the lease next (`lease_move`)."""
+
+    KEEP = "keep"  # the holder, in touch with Matrix: renew
+    GIVE_UP = "give_up"  # the holder, out of touch with Matrix: stop, then release
+    TAKE = "take"  # not the holder, Matrix answered just now: try to take it
+    WAIT = "wait"  # not the holder, Matrix out of reach: do not take it into the same cut
+
+
+def lease_move(
+    *, held: bool, last_ok: float | None, now: float, lost_seconds: float, reachable: bool
+) -> Move:
+    """The lease decision from plain values (monotonic seconds).
+
+    `last_ok` is when the homeserver last answered a request of this instance with success (a
+    sync, a send it accepted, a probe); a failing sync or send is no answer. The holder keeps
+    the lease while that is under `lost_seconds` old. `reachable` is the standby's check made
+    just before taking it (the homeserver answered it now): an instance cut off from Matrix,
+    the old holder included, never takes the lease.
+    """
+    if held:
+        alive = last_ok is not None and now - last_ok < lost_seconds
+        return Move.KEEP if alive else Move.GIVE_UP
+    return Move.TAKE if reachable else Move.WAIT
+
+
 @dataclass(eq=False)
 class LeaderLease:
     """One instance's side of the lease: acquire, renew, fence writes, guard sends."""
@@ -82,6 +112,7 @@ class LeaderLease:
     # Set once, when a held lease is lost: stop at once.
     lost: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     reason: str = field(default="", init=False)
+    gave_up: bool = field(default=False, init=False)  # stepped down for Matrix: release it
     _conn: psycopg.AsyncConnection[Any] | None = field(default=None, init=False)
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
@@ -138,10 +169,13 @@ class LeaderLease:
         log.info("leader lease taken: epoch %d, holder %s", epoch, self.holder)
         return True
 
-    async def wait_acquired(self) -> None:
-        """Try to take the lease every `renew_every` seconds until it is ours."""
+    async def wait_acquired(self, reachable: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Try to take the lease every `renew_every` seconds until it is ours; with
+        `reachable`, only after it said the homeserver answers (`lease_move`)."""
         while True:
-            if await self.try_acquire():
+            ok = True if reachable is None else await reachable()
+            move = lease_move(held=False, last_ok=None, now=0.0, lost_seconds=0.0, reachable=ok)
+            if move is Move.TAKE and await self.try_acquire():
                 return
             await asyncio.sleep(self.renew_every)
 
@@ -161,11 +195,17 @@ class LeaderLease:
         self._valid_until = max(self._valid_until, sent + self.seconds - self.margin)
         return True
 
-    async def keep(self) -> None:
+    async def keep(
+        self,
+        last_ok: Callable[[], float | None] | None = None,
+        lost_seconds: float = 15.0,
+    ) -> None:
         """Renew every `renew_every` seconds until the lease is lost (then return).
 
         A renewal runs beside the check of the local deadline: one stuck on a dead network
-        (psycopg then spends seconds trying to cancel it) never holds the deadline up.
+        (psycopg then spends seconds trying to cancel it) never holds the deadline up. With
+        `last_ok` (when the homeserver last answered), the lease is given up once that is
+        `lost_seconds` old (`lease_move`, `give_up`).
         """
         if self.epoch is None:
             return
@@ -178,6 +218,17 @@ class LeaderLease:
                 await asyncio.wait([renewal], timeout=self.renew_every)
                 if not self.valid():
                     self._lose("the lease could not be renewed in time (database unreachable?)")
+                if last_ok is not None and not self.lost.is_set():
+                    seen = last_ok()
+                    now = self.monotonic()
+                    move = lease_move(
+                        held=True, last_ok=seen, now=now, lost_seconds=lost_seconds, reachable=False
+                    )
+                    if move is Move.GIVE_UP:
+                        self.give_up(
+                            f"no answer from the homeserver for {lost_seconds:g} s"
+                            " (Matrix unreachable?)"
+                        )
                 if self.lost.is_set():
                     return
                 await asyncio.sleep(max(0.0, self.renew_every - (self.monotonic() - started)))
@@ -191,9 +242,26 @@ class LeaderLease:
             log.error("leader lease lost (epoch %s): %s", self.epoch, reason)
             self.lost.set()
 
+    def give_up(self, reason: str) -> None:
+        """Out of touch with Matrix: stop at once (nothing is sent or written from now on, as
+        when the lease is lost); `release`, which runs after everything has stopped, then
+        frees it on the database for the standby."""
+        if self.held:
+            self.gave_up = True
+            self._lose(reason)
+
     async def release(self) -> None:
         """Give the lease up (a clean stop): the standby may take it at once."""
         if self.epoch is None:
+            return
+        if self.gave_up:
+            params = self._params()
+            self.epoch = None
+            try:
+                await self._run(RELEASE, params)  # only while it is still our epoch
+                log.info("leader lease released: out of touch with Matrix")
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning("leader lease: could not release it: %s", type(exc).__name__)
             return
         if self.lost.is_set():
             self.epoch = None  # lost: not ours to release (or the database is out of reach)
