@@ -90,7 +90,7 @@ def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> i
 
 _STAT_COLUMNS = (
     "consult_id length requested_ms counted track services requester outcome first_page_ms"
-    " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code"
+    " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code repeated"
 )  # the table's columns in order
 INSERT_STAT = (
     f"INSERT INTO consult_stat VALUES ({marks(len(_STAT_COLUMNS.split()))})"
@@ -120,6 +120,7 @@ def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[o
         s.phone_contacts,
         round(ack * 1000) if ack is not None else None,
         code,
+        int(s.repeated),
     )
 
 
@@ -207,17 +208,19 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     rows = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1) FROM consult_stat"
+        "SELECT code, coalesce(ack_ms, -1), repeated FROM consult_stat"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
-    data = np.fromiter(rows, dtype=[("code", np.int64), ("ack", np.int64)], count=len(rows))
+    fields = [("code", np.int64), ("ack", np.int64), ("repeated", np.int64)]
+    data = np.fromiter(rows, dtype=fields, count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
     code, ack = data["code"], data["ack"]
     extras = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1), service FROM consult_stat_service"
-        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        "SELECT e.code, coalesce(e.ack_ms, -1), e.service, s.repeated"
+        " FROM consult_stat_service e JOIN consult_stat s ON s.consult_id = e.consult_id"
+        " WHERE e.requested_ms >= $1 AND e.requested_ms < $2",
         (lo, hi),
     )
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
@@ -238,12 +241,14 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         unit_of_requester[int(requester_code)] = unit_names.setdefault(name, len(unit_names))
     if extras:
         # A conference's further services: the same facts again, counted only by service.
-        more = np.array(extras, dtype=np.int64).reshape(-1, 3)
+        more = np.array(extras, dtype=np.int64).reshape(-1, 4)
         code = np.concatenate([code, more[:, 0]])
         ack = np.concatenate([ack, more[:, 1]])
         service = np.concatenate([(data["code"] >> _SERVICE) & 0xFFFF, more[:, 2]])
+        repeated = np.concatenate([data["repeated"], more[:, 3]])
     else:
         service = (code >> _SERVICE) & 0xFFFF
+        repeated = data["repeated"]
     primary = np.arange(len(code)) < len(data)
     requester = (code >> _REQUESTER) & ((1 << 24) - 1)
     return FactTable(
@@ -261,6 +266,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         phone=code & ((1 << _PHONE_BITS) - 1),
         ack_ms=ack,
         primary=primary,
+        repeated=repeated != 0,
     )
 
 
@@ -271,7 +277,8 @@ async def summaries(
     rows = await db.execute_fetchall(
         "SELECT s.consult_id, s.requested_ms, s.counted, s.track, s.services, s.requester,"
         " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
-        " s.unanswered, s.phone_contacts FROM consult_stat s JOIN consult c ON c.id = s.consult_id"
+        " s.unanswered, s.phone_contacts, s.repeated"
+        " FROM consult_stat s JOIN consult c ON c.id = s.consult_id"
         " WHERE s.requested_ms >= $1 AND s.requested_ms < $2 AND s.counted = 1"
         " ORDER BY s.requested_ms, c.number",
         (_ms(start), _ms(end)),
@@ -293,6 +300,7 @@ async def summaries(
             escalated=bool(row[11]),
             unanswered=bool(row[12]),
             phone_contacts=row[13],
+            repeated=bool(row[14]),
         )
         for row in rows
     ]

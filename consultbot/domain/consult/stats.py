@@ -111,6 +111,7 @@ class ConsultFacts:
     unanswered: bool = False
     phone_contacts: int = 0
     ack_seconds: float | None = None
+    repeated: bool = False  # a page of it was repeated, unacknowledged (issue 24)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +140,7 @@ class FactTable:
     ack_ms: Ints
     primary: Bools
     kinds: Sequence[str] = REQUESTER_KINDS
+    repeated: Bools | None = None  # a page of the consult was repeated (None: none was)
 
 
 def _index(names: dict[str, int], name: str) -> int:
@@ -149,7 +151,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    names = "track service unit kind status ack esc unans phone ack_ms primary"
+    names = "track service unit kind status ack esc unans phone ack_ms primary repeated"
     cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
@@ -166,6 +168,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
             cols["unans"].append(f.unanswered)
             cols["phone"].append(f.phone_contacts)
             cols["ack_ms"].append(-1 if f.ack_seconds is None else round(f.ack_seconds * 1000))
+            cols["repeated"].append(f.repeated)
 
     def ints(key: str) -> Ints:
         return np.asarray(cols[key], dtype=np.int64)
@@ -188,6 +191,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
         phone=ints("phone"),
         ack_ms=ints("ack_ms"),
         primary=bools("primary"),
+        repeated=bools("repeated"),
     )
 
 
@@ -269,6 +273,15 @@ def _prepare(table: FactTable) -> _Prepared:
     return _Prepared(cell=cell, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
 
 
+def _after_repeat(table: FactTable, row_group: Ints, n: int) -> Ints:
+    """Per group: the consults acknowledged after a page of theirs was repeated (a repeat goes
+    out only while nobody has acknowledged, so a repeated consult acknowledged counts)."""
+    if table.repeated is None:
+        return np.zeros(n, dtype=np.int64)
+    rows = (row_group >= 0) & table.repeated & table.acknowledged
+    return np.bincount(row_group[rows], minlength=n).astype(np.int64)
+
+
 def _group_stats(
     table: FactTable, pre: _Prepared, row_group: Ints, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -293,6 +306,7 @@ def _group_stats(
     timed_groups = row_group[pre.by_ack]
     keep = timed_groups >= 0
     med, q90, _ = _grouped_quantiles(timed_groups[keep], pre.ack_sorted[keep], n)
+    after_repeat = _after_repeat(table, row_group, n)
     result: dict[str, dict[str, Any]] = {}
     real = sorted(REAL_OUTCOMES)
     for g in (int(i) for i in np.flatnonzero(consults)):
@@ -305,6 +319,7 @@ def _group_stats(
             "unanswered": int(unanswered[g]),
             "mdk": int(mdk[g]),
             "phone_contacts": int(phone[g]),
+            "acknowledged_after_repeat": int(after_repeat[g]),
             "ack_seconds": {"median": _seconds(med[g]), "p90": _seconds(q90[g])},
             "outcomes": {key: int(outcomes[g, i]) for i, key in enumerate(OUTCOME_KEYS)},
             "closed_with_outcome": with_outcome,
@@ -316,6 +331,7 @@ def _group_stats(
 def _empty() -> dict[str, Any]:
     return {
         **dict.fromkeys(COUNT_KEYS, 0),
+        "acknowledged_after_repeat": 0,
         "ack_seconds": {"median": None, "p90": None},
         "outcomes": dict.fromkeys(OUTCOME_KEYS, 0),
         "closed_with_outcome": 0,
@@ -392,6 +408,7 @@ class ConsultSummary:
     # not on the staff list) and kind (a `REQUESTER_KINDS` key).
     unit: str = ""
     requester_kind: str = RequesterKind.UNKNOWN.value
+    repeated: bool = False  # a page of it was repeated, unacknowledged (issue 24)
 
     @property
     def ack_seconds(self) -> float | None:
@@ -412,6 +429,7 @@ class ConsultSummary:
             escalated=self.escalated,
             unanswered=self.unanswered,
             phone_contacts=self.phone_contacts,
+            repeated=self.repeated,
             ack_seconds=self.ack_seconds,
         )
 
@@ -445,4 +463,5 @@ def summarise(events: Sequence[Event]) -> ConsultSummary:
         phone_contacts=consult.phone_contacts,
         unit=str(first.get("unit") or ""),
         requester_kind=requester_kind_of(str(first.get("requester_kind") or "")),
+        repeated=consult.repeated,
     )
