@@ -43,6 +43,7 @@ def group(
         "unanswered": unanswered,
         "mdk": mdk,
         "phone_contacts": phone,
+        "acknowledged_after_repeat": 0,  # the script's consults are never repeated
         "ack_seconds": {"median": ack[0], "p90": ack[1]},
         "outcomes": {k: outcomes.get(k, 0) for k in keys},
         "closed_with_outcome": with_outcome,
@@ -144,6 +145,7 @@ EXPECTED: dict[str, Any] = {
 # Every requester of the script counts as unknown until the store records the kind.
 _TOTALS = [
     *COUNT_KEYS,
+    "acknowledged_after_repeat",
     "ack_seconds",
     "outcomes",
     "closed_with_outcome",
