@@ -200,7 +200,7 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
     doctors = [f"@lakare{i:05d}:{SERVER}" for i in range(DOCTORS)]
     unit_of = {d: f"vc-{i % UNITS:04d}" for i, d in enumerate(doctors)}
     expected = Expected()
-    codes: dict[str, dict[str, int]] = {"track": {}, "service": {}, "requester": {}}
+    codes: dict[str, dict[str, int]] = {"track": {}, "service": {}, "unit": {}}
 
     def code(kind: str, value: str) -> int:
         return codes[kind].setdefault(value, len(codes[kind]))
@@ -230,10 +230,12 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
             requester = r.choice(doctors)
             log, state = consult_log(r, number, picked, requester, track)
             cid = log[0].data["consult"]
+            # Frozen at request time, as the intake records them.
+            log[0].data.update(unit=unit_of[requester], requester_kind="primary_care")
             summary = summarise(log)
             service_codes = [code("service", s) for s in summary.services]
             packed = stats_sqlite.pack(
-                summary, code("track", track), service_codes[0], code("requester", requester)
+                summary, code("track", track), service_codes[0], code("unit", unit_of[requester])
             )
             stats.append(stats_sqlite.stat_row(cid, len(log), summary, packed))
             extra.extend(stats_sqlite.extra_rows(cid, summary, service_codes, packed))

@@ -177,6 +177,25 @@ async def test_rollback_by_chat_makes_the_previous_roster_active_again(bot: Bot)
     assert "!återställ schema, katalog, personal eller kontakter" in last(bot)
 
 
+async def test_the_same_roster_again_makes_no_new_version(bot: Bot) -> None:
+    """An identical re-upload says the data is already active; a rollback after it still
+    goes back to the roster before (issue 23 item 8)."""
+    before = await on_call(bot)
+    await send_file(bot, ADMIN, "schema.csv", roster_csv())
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    versions = len(await bot.data.versions(Dataset.ROSTER))
+    await send_file(bot, ADMIN, "schema-igen.csv", roster_csv())
+    await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+    await bot.flush()
+    assert "redan den aktiva versionen av schemat (version 2)" in last(bot)
+    assert len(await bot.data.versions(Dataset.ROSTER)) == versions
+    assert await bot.data.pending_upload(ADMIN) is None
+    await bot.say(ADMIN, "!återställ schema", room=ADMIN_DM)
+    await bot.flush()
+    assert await on_call(bot) == before
+
+
 @pytest.mark.parametrize(
     ("name", "data", "size", "expected"),
     [

@@ -43,9 +43,9 @@ ADMIN_DM = "!dm-admin:localhost"
 
 
 def table_row(text: str, label: str) -> list[str]:
-    """The cells of one row of the chat table."""
-    line = next(line for line in text.splitlines() if line.startswith(label))
-    return line[len(label) :].split()
+    """The cells of one row of the chat table (its rows of groups are indented)."""
+    line = next(line for line in text.splitlines() if line.strip().startswith(label))
+    return line.strip()[len(label) :].split()
 
 
 async def closed_with_advice(bot: Bot) -> None:
@@ -81,10 +81,14 @@ async def test_statistik_by_an_admin_posts_the_table_and_the_chart_where_asked(
     assert table.content is not None and table.content.notice
     text = table.content.text
     assert "Uppföljning 2026-11-01 – 2026-11-30" in text
-    assert table_row(text, "Konsultationer") == ["1", "1"]  # total, halvakut
-    assert table_row(text, "Kvitterade") == ["1", "1"]
-    assert table_row(text, "Remiss undviken (råd)") == ["1", "1"]
-    assert table_row(text, "Obesvarade") == ["0", "0"]
+    # The plan's goals: this month, the one before, the change.
+    assert table_row(text, "Remiss undviken (råd, specialistspår)") == ["1", "0", "+1"]
+    assert table_row(text, "Andel obesvarade") == ["0,0", "%", "–", "–"]
+    # Then a row per group: count, acknowledged, unanswered, median, referrals avoided, open.
+    assert table_row(text, "Antal")[:2] == ["Kvitt.", "Obesv."]
+    assert table_row(text, "Totalt")[:3] == ["1", "1", "0"]
+    assert table_row(text, "halvakut")[:3] == ["1", "1", "0"]
+    assert table_row(text, "Totalt")[-2:] == table_row(text, "halvakut")[-2:] == ["1", "0"]
     assert "<pre><code>" in table.content.html
     assert QUESTION not in text
     assert bot.messenger.log.index(image) > bot.messenger.log.index(table)  # table first
@@ -187,7 +191,7 @@ async def test_the_monthly_report_is_posted_on_the_first_at_seven(make: Make) ->
     await bot.flush()
     [report] = await monthly_reports(bot, ADMIN_ROOM)
     assert "Månadsrapport för 2026-11" in report
-    assert table_row(report, "Konsultationer") == ["1", "1"]
+    assert table_row(report, "Totalt")[:3] == ["1", "1", "0"]
     [image] = bot.messenger.actions("image")
     assert image.room == ADMIN_ROOM and png_size(image.data) == CHART_SIZE
     # Later the same day and the next: nothing again; the next one is due on 1 January.

@@ -62,8 +62,8 @@ async def test_the_requesters_vote_closes_the_consult_as_avsluta_does_and_ends_t
     await vote(bot, REQ, room, stored.poll, Outcome.ADMISSION)
     closed = await bot.consults.consult(consult)
     assert closed is not None and closed.outcome is Outcome.ADMISSION and closed.closed_by == REQ
-    assert "är avslutad: inläggning" in bot.messenger.said(room)[-1]
-    assert "är avslutad: inläggning" in bot.messenger.said(DM)[-1]
+    assert "är avslutad: direkt inläggning" in bot.messenger.said(room)[-1]
+    assert "är avslutad: direkt inläggning" in bot.messenger.said(DM)[-1]
     [end] = polls(bot, POLL_END)
     assert end["m.relates_to"] == {"rel_type": "m.reference", "event_id": stored.poll}
     # A second vote on the ended poll changes nothing and says nothing.

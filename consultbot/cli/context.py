@@ -4,13 +4,15 @@ the reasons of operating-system and database errors in the user's language."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from consultbot.config import Config, find_config, load_config
@@ -57,12 +59,48 @@ def database_reason(exc: sqlite3.Error, messages: Messages) -> str:
     return messages.cli("database_other", detail=str(exc))
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path`, a new file made owner-only (0600) as it is created: exports hold
-    staff names and numbers or consult figures. A file that exists keeps its mode."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
+@contextmanager
+def replaced_atomically(path: Path, *, private: bool) -> Iterator[BinaryIO]:
+    """A file to write `path`'s new content to: a temporary file in the same folder, renamed
+    over `path` only when the block ends without an error (a full disk, Ctrl-C), so `path`
+    is never left half written. Owner-only (0600) from its first byte when `private` (every
+    export: names, phone numbers or consult figures), else what a new file gets (umask)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_private(path: Path, data: bytes, *, private: bool = True) -> None:
+    """Write `data` to `path` at once (see `replaced_atomically`)."""
+    with replaced_atomically(path, private=private) as handle:
         handle.write(data)
+
+
+class _TextSink(io.RawIOBase):
+    """Bytes written to a text stream (a test's StringIO), as UTF-8."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._out.write(bytes(data).decode("utf-8"))
+        return len(data)
 
 
 class Context:
@@ -95,7 +133,15 @@ class Context:
         from consultbot.adapters.sql.stores import open_store
 
         if self._store is None:
-            self._store = await open_store(self.config.bot.database)
+            database = self.config.bot.database
+            use = getattr(self.args, "store_use", "write")
+            if use != "write" and isinstance(database, Path) and not database.exists():
+                if use == "read":
+                    # A mistyped bot.database must not become an empty database that
+                    # reports zero consults: read-only verbs never create a store.
+                    raise self.fail("no_database", database=database)
+                database = Path(":memory:")  # `check` against nothing imported yet
+            self._store = await open_store(database)
         return self._store
 
     async def close(self) -> None:
@@ -133,19 +179,31 @@ class Context:
         os.dup2(devnull, fd)
         os.close(devnull)
 
-    def write_output(self, data: bytes, failure: str = "") -> None:
-        """`data` to the --output file (see `write_private`), else to stdout. A file that cannot
-        be written ends the verb with the message `failure`, else as the OSError it is."""
+    def write_output(self, data: bytes, *, private: bool = True) -> None:
+        """`data` to the --output file (see `replaced_atomically`), else to stdout."""
+        with self.output(private=private) as handle:
+            handle.write(data)
+
+    @contextmanager
+    def output(self, *, private: bool = True) -> Iterator[BinaryIO]:
+        """Where a verb writes its export: the --output file, replaced only when all of it is
+        written (a failure leaves the old file as it was and ends the verb with one line;
+        mode 0600), else stdout."""
         if not self.args.output:
-            self.out.write(data.decode("utf-8"))
+            stream = getattr(self.out, "buffer", None)
+            if stream is not None:
+                self.out.flush()
+                yield stream
+                stream.flush()
+                return
+            yield cast(BinaryIO, _TextSink(self.out))
             return
         try:
-            write_private(Path(self.args.output), data)
+            with replaced_atomically(Path(self.args.output), private=private) as handle:
+                yield handle
         except OSError as exc:
-            if not failure:
-                raise
             reason = os_reason(exc, self.messages)
-            raise self.fail(failure, file=self.args.output, reason=reason) from None
+            raise self.fail("cannot_write", file=self.args.output, reason=reason) from None
 
     def warn(self, *lines: str) -> None:
         """Write lines to stderr; a stderr that is gone is not an error of the verb."""

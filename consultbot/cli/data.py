@@ -135,9 +135,18 @@ async def _import(ctx: Context, dataset: Dataset) -> int:
         # Nobody can see what the import would do (stdout is a closed pipe): do not do it.
         ctx.warn(ctx.messages.cli("output_closed"))
         return EXIT_ERROR
-    with ctx.step("step_save"):
-        version = await checked.activate(await ctx.store(), datetime.now(UTC))
     what = ctx.messages.dataset(dataset.value)
+    if checked.unchanged:
+        # The same data again: no new version (a rollback would restore the same data).
+        version = await _active_version(ctx, dataset)
+        ctx.print(ctx.messages.cli("already_active", what=what, version=version))
+        return EXIT_OK
+    store = await ctx.store()
+    with ctx.step("step_save"):
+        now = datetime.now(UTC)
+        version = await checked.activate(store, now)
+    detail = f"{dataset.value} version {version}: {', '.join(checked.files)}"
+    await record(ctx, "import", detail, now)
     ctx.print(ctx.messages.cli("imported", what=what, version=version))
     if not ctx.shown():
         ctx.warn(ctx.messages.cli("output_closed_after_save", what=what, version=version))
@@ -153,11 +162,83 @@ async def _rollback(ctx: Context, dataset: Dataset) -> int:
     what = ctx.messages.dataset(dataset.value)
     store = await ctx.store()
     undone = await _active_version(ctx, dataset)
+    now = datetime.now(UTC)
     try:
-        version = await store.rollback(dataset, now=datetime.now(UTC))
+        version = await store.rollback(dataset, now=now)
     except NothingToRollBack:
         raise ctx.fail("nothing_to_roll_back", what=what) from None
+    detail = f"{dataset.value}: version {undone} undone, version {version} active"
+    await record(ctx, "rollback", detail, now)
     ctx.print(ctx.messages.cli("rolled_back", what=what, undone=undone, version=version))
     if not ctx.shown():
         ctx.warn(ctx.messages.cli("output_closed_after_save", what=what, version=version))
+    return EXIT_OK
+
+
+def os_user() -> str:
+    """Who ran the command, as the audit trail names them: `cli:` and the OS user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for the uid (a container)
+        import os
+
+        return f"cli:uid {os.getuid()}"
+
+
+async def record(ctx: Context, action: str, detail: str, now: datetime) -> None:
+    """Into the admin audit trail, like the admins' actions by chat (`consultbot audit`)."""
+    from consultbot.domain.types import UserId
+
+    store = await ctx.store()
+    await store.record_admin_action(
+        actor=UserId(os_user()), action=action, allowed=True, detail=detail, now=now
+    )
+
+
+async def cmd_versions(ctx: Context) -> int:
+    """The versions of one data set or of all, newest first; the active one marked."""
+    kinds = [Dataset(ctx.args.kind)] if ctx.args.kind else list(Dataset)
+    store = await ctx.store()
+    for dataset in kinds:
+        versions = await store.versions(dataset)
+        ctx.print(ctx.messages.cli("versions_title", what=ctx.messages.dataset(dataset.value)))
+        if not versions:
+            ctx.print(ctx.messages.cli("versions_none"))
+        for v in versions:
+            at = f"{v.imported_at.astimezone(ctx.tz):%Y-%m-%d %H:%M}"
+            state = "active" if v.active else "rolled_back" if v.rolled_back else "kept"
+            ctx.print(
+                ctx.messages.cli(
+                    "version_line",
+                    version=v.number,
+                    at=at,
+                    state=state,
+                    source=v.source,
+                    summary=v.summary,
+                )
+            )
+    return EXIT_OK
+
+
+async def cmd_audit(ctx: Context) -> int:
+    """The admin audit trail, the latest `--limit` entries, oldest first."""
+    if ctx.args.limit < 1:
+        raise ctx.fail("bad_limit", value=ctx.args.limit)
+    actions = (await (await ctx.store()).admin_actions())[-ctx.args.limit :]
+    if not actions:
+        ctx.print(ctx.messages.cli("audit_none"))
+    for a in actions:
+        at = f"{a.at.astimezone(ctx.tz):%Y-%m-%d %H:%M:%S}"
+        ctx.print(
+            ctx.messages.cli(
+                "audit_line",
+                at=at,
+                actor=a.actor,
+                action=a.action,
+                allowed=a.allowed,
+                detail=a.detail,
+            )
+        )
     return EXIT_OK

@@ -137,7 +137,7 @@ async def cmd_export(ctx: Context) -> int:
         data = shifts_to_ical(shifts, service.name, {service.id: service.name}, datetime.now(UTC))
     else:
         data = shifts_to_csv(shifts, ctx.tz).encode("utf-8")
-    ctx.write_output(data, "cannot_write")
+    ctx.write_output(data)
     if not shifts:
         ctx.warn(ctx.messages.cli("no_shifts", service=service.id))
     return EXIT_OK

@@ -1,9 +1,10 @@
 """Command line: the parser of every verb and the dispatch to its handler.
 
-The verbs live by group: cli/data.py (check, import, rollback), cli/duty.py (who, roster
-export), cli/stats.py (stats, consults), cli/operate.py (run, dev, homeserver, demo, doctor,
-backup, migrate-store). Every verb takes -c/--config after the verb. Bad input ends as one
-line per problem on stderr and exit code 1, never a traceback.
+The verbs live by group: cli/data.py (check, import, rollback, versions, audit), cli/duty.py
+(who, roster export), cli/stats.py (stats), cli/export.py (consults, open-consults),
+cli/operate.py (run, dev, homeserver, demo, doctor, backup, migrate-store). -c/--config goes
+before or after the verb. Help and argparse's errors are Swedish (cli/usage.py). Bad input
+ends as one line per problem on stderr and exit code 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,97 +14,106 @@ import asyncio
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from consultbot.cli import data, duty, operate, stats
+from consultbot.cli import data, duty, export, operate, stats
 from consultbot.cli.context import EXIT_ERROR, Context, database_reason, os_reason
+from consultbot.cli.usage import SwedishParser, help_text, swedish_argparse
 from consultbot.domain.errors import ConfigError, ConsultbotError, StoreError
 from consultbot.domain.types import Dataset
 
 Handler = Callable[[Context], Awaitable[int]]
-_ALLOW_GAPS = "import even when it leaves new holes at level 1 within opening hours"
-_ALLOW_SHRINK = "import even when it removes more than bot.shrink_guard_share of the active version"
+# What a verb does with the database (Context.store): "read" never creates one.
+READ, CHECK, WRITE = "read", "check", "write"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c", "--config", help="config file (default config.toml, else config.example.toml)"
-    )
-    parser = argparse.ArgumentParser(
-        prog="consultbot",
-        description="Konsultbot: nå den som har jour – reach the colleague on duty.",
-        parents=[common],
-    )
+    h = help_text
+    # -c before the verb sets the default; after it (default SUPPRESS) it wins.
+    common = SwedishParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help=h("config"))
+    parser = SwedishParser(prog="consultbot", description=h("description"))
+    parser.add_argument("-c", "--config", default=None, help=h("config"))
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        group: argparse._SubParsersAction[Any],
         name: str,
         text: str,
         handler: Handler | None = None,
+        store: str = WRITE,
         **defaults: str,
     ) -> argparse.ArgumentParser:
         """A verb (or action) that takes -c/--config and runs `handler`."""
-        p = group.add_parser(name, parents=[common], help=text)
+        p: argparse.ArgumentParser = group.add_parser(
+            name, parents=[common], help=text, description=text
+        )
         if handler is not None:
-            p.set_defaults(handler=handler, **defaults)
+            p.set_defaults(handler=handler, store_use=store, **defaults)
         return p
 
-    for dataset, file_help in (
-        (Dataset.ROSTER, "roster files: CSV, XLSX or iCalendar"),
-        (Dataset.CATALOGUE, "service catalogue (TOML)"),
-        (Dataset.STAFF, "staff list (CSV or XLSX)"),
-        (Dataset.DIRECTORY, "contact directory (CSV or XLSX)"),
-    ):
+    for dataset in (Dataset.ROSTER, Dataset.CATALOGUE, Dataset.STAFF, Dataset.DIRECTORY):
         name = dataset.value
-        p = verb(verbs, name, f"{name}: check, import, rollback")
+        file_help = h(f"files_{name}")
+        p = verb(verbs, name, h("dataset", name=h(f"name_{name}")))
         actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
         many = dataset is Dataset.ROSTER
-        for action, handler in (("check", data.cmd_check), ("import", data.cmd_import)):
-            a = verb(actions, action, f"{action} {file_help}", handler, dataset=name)
+        for action, handler, use in (
+            ("check", data.cmd_check, CHECK),
+            ("import", data.cmd_import, WRITE),
+        ):
+            a = verb(actions, action, h(action, files=file_help), handler, use, dataset=name)
             a.add_argument("files", nargs="+" if many else 1, metavar="FILE", help=file_help)
             if action == "import" and many:
-                a.add_argument("--allow-gaps", action="store_true", help=_ALLOW_GAPS)
+                a.add_argument("--allow-gaps", action="store_true", help=h("allow_gaps"))
             if action == "import":
-                a.add_argument("--allow-shrink", action="store_true", help=_ALLOW_SHRINK)
-        text = "make the previous version active again"
-        verb(actions, "rollback", text, data.cmd_rollback, dataset=name)
+                a.add_argument("--allow-shrink", action="store_true", help=h("allow_shrink"))
+        verb(actions, "rollback", h("rollback"), data.cmd_rollback, dataset=name)
         if many:
-            e = verb(actions, "export", "export a service's shifts", duty.cmd_export)
-            e.add_argument("service", metavar="SERVICE")
-            e.add_argument("--format", choices=("ics", "csv"), default="ics")
-            e.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
-            e.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day included")
-            e.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+            e = verb(actions, "export", h("roster_export"), duty.cmd_export, READ)
+            e.add_argument("service", metavar="SERVICE", help=h("service"))
+            e.add_argument("--format", choices=("ics", "csv"), default="ics", help=h("format"))
+            e.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help=h("from"))
+            e.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help=h("to"))
+            e.add_argument("-o", "--output", metavar="FILE", help=h("output"))
 
-    w = verb(verbs, "who", "who is on duty for a service", duty.cmd_who)
-    w.add_argument("service", metavar="SERVICE")
-    w.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help="local time (default now)")
-    verb(verbs, "run", "run the bot", operate.cmd_run)
-    h = verb(verbs, "homeserver", "start the embedded dev homeserver", operate.cmd_homeserver)
-    h.add_argument("--dir", metavar="DIR", help="data folder (default .local/synapse)")
-    h.add_argument("--port", metavar="N", type=int, help="port on 127.0.0.1 (default 8008)")
-    text = "a consistent copy of the database, also while running"
-    b = verb(verbs, "backup", text, operate.cmd_backup)
-    b.add_argument("file", metavar="FILE", help="the copy to write (must not exist)")
-    text = "copy a SQLite database into an empty PostgreSQL database, verified"
-    ms = verb(verbs, "migrate-store", text, operate.cmd_migrate_store)
-    ms.add_argument("source", metavar="FROM", help="the SQLite file (read only, left as it is)")
-    ms.add_argument("target", metavar="TO", help="postgresql://user@host:5432/db (empty)")
-    verb(verbs, "dev", "make run: homeserver, example data, bot", operate.cmd_dev)
-    text = "preflight: one line per check, exit 1 on a failure"
-    verb(verbs, "doctor", text, operate.cmd_doctor)
-    verb(verbs, "demo", "scripted end-to-end demo conversation", operate.cmd_demo)
-    for name, formats, handler, text in (
-        ("stats", ("table", "csv", "json"), stats.cmd_stats, "follow-up statistics"),
-        ("consults", ("csv", "json"), stats.cmd_consults, "one row per consult, metadata only"),
+    w = verb(verbs, "who", h("who"), duty.cmd_who, READ)
+    w.add_argument("service", metavar="SERVICE", help=h("service"))
+    w.add_argument("--at", metavar='"YYYY-MM-DD HH:MM"', help=h("at"))
+    v = verb(verbs, "versions", h("versions"), data.cmd_versions, READ)
+    v.add_argument("kind", nargs="?", choices=[d.value for d in Dataset], metavar="KIND")
+    a = verb(verbs, "audit", h("audit"), data.cmd_audit, READ)
+    a.add_argument("--limit", type=int, default=50, metavar="N", help=h("limit"))
+    verb(verbs, "run", h("run"), operate.cmd_run)
+    hs = verb(verbs, "homeserver", h("homeserver"), operate.cmd_homeserver)
+    hs.add_argument("--dir", metavar="DIR", help=h("dir"))
+    hs.add_argument("--port", metavar="N", type=int, help=h("port"))
+    b = verb(verbs, "backup", h("backup"), operate.cmd_backup)
+    b.add_argument("file", metavar="FILE", help=h("backup_file"))
+    ms = verb(verbs, "migrate-store", h("migrate_store"), operate.cmd_migrate_store)
+    ms.add_argument("source", metavar="FROM", help=h("migrate_from"))
+    ms.add_argument("target", metavar="TO", help=h("migrate_to"))
+    verb(verbs, "dev", h("dev"), operate.cmd_dev)
+    verb(verbs, "doctor", h("doctor"), operate.cmd_doctor, READ)
+    dm = verb(verbs, "demo", h("demo"), operate.cmd_demo)
+    dm.add_argument("--followup", action="store_true", help=h("followup"))
+    dm.add_argument("--dir", metavar="DIR", help=h("followup_dir"))
+    for name, formats, handler in (
+        ("stats", ("table", "csv", "json"), stats.cmd_stats),
+        ("consults", ("csv", "json", "jsonl"), export.cmd_consults),
     ):
-        st = verb(verbs, name, text, handler)
-        st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day (local)")
-        st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day, included")
-        st.add_argument("--format", choices=formats, default=formats[0])
-        st.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+        st = verb(verbs, name, h(name), handler, READ)
+        st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help=h("from"))
+        st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help=h("to"))
+        st.add_argument("--month", metavar="YYYY-MM", help=h("month"))
+        st.add_argument("--format", choices=formats, default=formats[0], help=h("format"))
+        st.add_argument("-o", "--output", metavar="FILE", help=h("output"))
+        if name == "stats":
+            st.add_argument("--requester-kind", metavar="KIND", help=h("requester_kind"))
+            st.add_argument("--chart", metavar="FILE.png", help=h("chart"))
+        if name == "consults":
+            st.add_argument("--with-people", action="store_true", help=h("with_people"))
+    verb(verbs, "open-consults", h("open_consults"), export.cmd_open, READ)
     return parser
 
 
@@ -112,7 +122,11 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    with swedish_argparse(err, out):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:
+            return stop.code if isinstance(stop.code, int) else EXIT_ERROR
     ctx = Context(args, out, err)
     handler: Handler = args.handler
 

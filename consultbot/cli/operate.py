@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +25,24 @@ def _absolute(path: str) -> Path:
     return Path(path).resolve()
 
 
+def _needs_synapse(
+    verb: Callable[[Context], Awaitable[int]],
+) -> Callable[[Context], Awaitable[int]]:
+    """`homeserver`, `dev`, `demo` after a plain `pip install .`: one line naming the extra."""
+
+    @functools.wraps(verb)
+    async def wrapped(ctx: Context) -> int:
+        from consultbot.devkit.synapse import SynapseMissing
+
+        try:
+            return await verb(ctx)
+        except SynapseMissing:
+            raise ctx.fail("needs_homeserver_extra") from None
+
+    return wrapped
+
+
+@_needs_synapse
 async def cmd_homeserver(ctx: Context) -> int:
     from consultbot.devkit import devtools
     from consultbot.devkit.synapse import EmbeddedHomeserver
@@ -56,6 +76,7 @@ async def _load_examples(ctx: Context) -> None:
         await checked.activate(store, now)
 
 
+@_needs_synapse
 async def cmd_dev(ctx: Context) -> int:
     from consultbot import app
     from consultbot.devkit import devtools
@@ -80,7 +101,13 @@ async def cmd_doctor(ctx: Context) -> int:
     return preflight.exit_code(checks)
 
 
+@_needs_synapse
 async def cmd_demo(ctx: Context) -> int:
+    if ctx.args.followup:
+        from consultbot.devkit import followup
+
+        folder = Path(ctx.args.dir or ".local/followup-demo")
+        return await followup.main(ctx.config, folder, ctx.messages, ctx.out)
     from consultbot.devkit import demo
 
     return await demo.main(ctx.config, ctx.out)

@@ -18,6 +18,8 @@ class Level(StrEnum):
     OK = "ok"
     WARNING = "warning"
     FAILED = "failed"
+    # Not made because a check it depends on failed (that one names the cause, once).
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)

@@ -16,22 +16,24 @@ on `localhost` (units from the example catalogue).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 from consultbot.adapters.sql.sqlite import SqliteStore
+from consultbot.config import Config
 from consultbot.domain.consult import escalation as esc
-from consultbot.domain.consult.events import AckVia, Event, Requested
+from consultbot.domain.consult.events import AckVia, Event
 from consultbot.domain.consult.inputs import Input
 from consultbot.domain.consult.model import Policy
 from consultbot.domain.consult.stats import month_of
-from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.catalogue import Catalogue, Service, parse_catalogue
 from consultbot.domain.duty.oncall import OnDuty
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import (
@@ -43,6 +45,8 @@ from consultbot.domain.types import (
     Track,
     UserId,
 )
+from consultbot.resources import example_data_dir
+from consultbot.text.render import Messages
 
 T = TypeVar("T")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -232,6 +236,8 @@ class Generator:
             open_now=True,
             services=conference,
             duties={s: _duty(s, at) for s in conference},
+            unit=unit,
+            requester_kind=kind.value,
         )
         events: list[Event] = []
 
@@ -245,10 +251,6 @@ class Generator:
                     events.extend(esc.step(esc.fold(events), sent, now, POLICY)[0])
 
         apply(first, at)
-        requested = events[0].payload()
-        assert isinstance(requested, Requested)
-        frozen = replace(requested, unit=unit, requester_kind=kind.value)
-        events[0] = Event.of(events[0].at, frozen)
         fate = self.r.random()
         timeout = POLICY.ack_timeout
         services = conference or (ServiceId(service),)
@@ -361,3 +363,53 @@ ack_timeout_seconds = 600
 hours = "always"
 ack_timeout_seconds = 3600
 """
+
+
+def _fresh(folder: Path) -> tuple[Path, Catalogue]:
+    """The demo's database path in `folder`, with no database left from before (every demo
+    starts from nothing), and the example catalogue."""
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("consultbot.db*"):
+        old.unlink()
+    file = example_data_dir() / "services.toml"
+    catalogue, _ = parse_catalogue(file.read_text(encoding="utf-8"), str(file))
+    return folder / "consultbot.db", catalogue
+
+
+async def main(config: Config, folder: Path, messages: Messages, out: TextIO) -> int:
+    """`consultbot demo --followup`: a fresh store of a year's consults in `folder`, and a
+    config naming it; prints what it wrote and the commands to try."""
+    database, catalogue = _fresh(folder)
+    tz = config.bot.timezone
+    today = datetime.now(UTC).astimezone(tz).date()
+    last_month = today.replace(day=1) - timedelta(days=1)  # the last whole month
+    store = await SqliteStore.open(database)
+    try:
+        filled = await fill(store, catalogue.services, last_month, tz=tz)
+    finally:
+        await store.close()
+    config_file = database.with_name("config.toml")
+    text = followup_config(database, str(tz), config.bot.language)
+    await asyncio.to_thread(config_file.write_text, text, encoding="utf-8")
+    first = min(filled.by_month)
+    last = max(filled.by_month)
+    kinds = ", ".join(
+        f"{messages.text('stats', f'kind_{k}')} {n}" for k, n in filled.by_kind.most_common()
+    )
+    print(
+        messages.text(
+            "followup_demo",
+            "done",
+            consults=filled.consults,
+            first=first,
+            last=last,
+            first_day=f"{first}-01",
+            last_day=last_month.isoformat(),
+            kinds=kinds,
+            database=database,
+            config=config_file,
+        ),
+        file=out,
+    )
+    return 0

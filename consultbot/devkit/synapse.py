@@ -52,6 +52,18 @@ async def answers(session: aiohttp.ClientSession, url: str) -> bool:
     return False
 
 
+class SynapseMissing(Exception):
+    """matrix-synapse is not installed: a plain `pip install .` has no `homeserver` extra."""
+
+
+def require_synapse() -> None:
+    """Raise SynapseMissing unless Synapse can be imported (it runs as `python -m`)."""
+    try:
+        import synapse  # noqa: F401
+    except ImportError:
+        raise SynapseMissing from None
+
+
 class EmbeddedHomeserver:
     """A Synapse child process bound to 127.0.0.1, with SQLite state in ``data_dir``.
 
@@ -115,6 +127,7 @@ class EmbeddedHomeserver:
         """
         if self.running:
             return
+        require_synapse()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
         if not self.config_path.exists():

@@ -176,6 +176,14 @@ class ChatRenderer:
             "local": local,
             "duration": duration,
             "outcome_name": lambda o: names["outcome"].get(o, o),
+            # The words to type for outcomes (`!avsluta råd | remiss | …`), from their keys.
+            "outcome_words": lambda keys: " | ".join(names["outcome_word"].get(k, k) for k in keys),
+            "outcomes_by_path": lambda paths: " · ".join(
+                ", ".join(names["track_command"].get(t, t) for t in p["tracks"])
+                + ": "
+                + " | ".join(names["outcome_word"].get(k, k) for k in p["outcomes"])
+                for p in paths
+            ),
             "state_name": lambda s: names["state"].get(s, s),
             "escape": escape,
             "echo": echo,

@@ -1,8 +1,9 @@
 """The follow-up report in its shapes: JSON, a table to paste, CSV for Swedish Excel, a chat
-text table and a PNG chart (SPEC §7). Everything but `month_report` is pure formatting.
+text table and a PNG chart (SPEC §7), each with the block "Planens mål" (text/goals.py).
+Everything but `period_report`, `goals_chart` and `month_report` is pure formatting.
 
 `month_report` is what `!statistik` and the monthly report in the admin room call: the month's
-report, its chat text and its chart, from the store.
+report, its chat text and its chart of the last 12 months, from the store.
 """
 
 from __future__ import annotations
@@ -17,15 +18,36 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from consultbot.domain.consult.goals import (
+    goals,
+    last_months,
+    months_within,
+    previous_period,
+    report_values,
+)
 from consultbot.domain.consult.stats import (
     OUTCOME_KEYS,
-    ConsultSummary,
     FactTable,
     aggregate,
-    month_of,
+    between,
+    only_kind,
+    table_of,
 )
 from consultbot.domain.types import Track
+from consultbot.text.goals import (
+    CHART_SIZE,
+    GOAL_COLUMNS,
+    columns,
+    goals_chart_png,
+    goals_csv_rows,
+    group_name,
+    period_label,
+    report_goal_lines as _goal_lines,
+    titles as _titles,
+)
 from consultbot.text.render import Messages
+
+__all__ = ["CHART_SIZE", "MonthReport", "month_report", "period_report"]
 
 
 class StatsSource(Protocol):
@@ -47,6 +69,7 @@ MEASURES: tuple[str, ...] = (
     "ack_median",
     "ack_p90",
     *OUTCOME_KEYS,
+    "referrals_avoided",
     "closed_with_outcome",
     "closed_with_outcome_share",
 )
@@ -54,6 +77,7 @@ DIMENSIONS: tuple[tuple[str, str], ...] = (
     ("by_track", "track"),
     ("by_service", "service"),
     ("by_requester_unit", "requester_unit"),
+    ("by_requester_kind", "requester_kind"),
 )
 
 
@@ -89,9 +113,14 @@ def as_json(value: Any) -> str:
 
 
 def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
-    """One row per group (total, each track, service, unit): `;`, BOM, decimal comma."""
-    header = [messages.text("stats", "dimension"), messages.text("stats", "group")]
-    rows = [header + [messages.text("stats", key) for key in MEASURES]]
+    """One row per group (total, each track, service, unit, requester kind), then a row per
+    goal of the plan (total, then per requester kind) with its own columns: `;`, BOM, decimal
+    comma; the first column is the period, so that months can be stacked."""
+    period = period_label(report["from"], report["to"])
+    header = [messages.text("stats", key) for key in ("period", "dimension", "group")]
+    goal_header = [messages.text("stats", key) for key in GOAL_COLUMNS]
+    rows = [header + [messages.text("stats", key) for key in MEASURES] + goal_header]
+    no_goal = [""] * len(GOAL_COLUMNS)
 
     def row(dimension: str, name: str, group: Mapping[str, Any]) -> list[str]:
         values = []
@@ -101,11 +130,21 @@ def stats_csv(report: Mapping[str, Any], messages: Messages) -> str:
                 values.append(f"{value:.3f}".replace(".", ","))
             else:
                 values.append("" if value is None else number(value))
-        return [messages.text("stats", dimension), name, *values]
+        return [period, messages.text("stats", dimension), name, *values, *no_goal]
 
     rows.append(row("all", messages.text("stats", "all"), report))
     for key, dimension in DIMENSIONS:
-        rows.extend(row(dimension, name, group) for name, group in report[key].items())
+        rows.extend(
+            row(dimension, group_name(key, name, messages), group)
+            for name, group in report[key].items()
+        )
+    no_measure = [""] * len(MEASURES)
+    # The period's goals, then (a period of more months) each month's, labelled by its period.
+    for block in [report, *report.get("goals_by_month", ())]:
+        if block.get("goals"):
+            label = period_label(block["from"], block["to"])
+            for dimension, goal, values in goals_csv_rows(block["goals"], messages):
+                rows.append([label, dimension, goal, *no_measure, *values])
     return _excel_csv(rows)
 
 
@@ -123,15 +162,29 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    sections = [(messages.text("stats", key), [*report[key].items()]) for key, _ in DIMENSIONS]
+    sections = [
+        (
+            messages.text("stats", key),
+            [(group_name(key, name, messages), group) for name, group in report[key].items()],
+        )
+        for key, _ in DIMENSIONS
+    ]
     sections[0][1].insert(0, (messages.text("stats", "totals"), report))  # before the tracks
     width = 40 + 14 * max(len(groups) for _, groups in sections)
     console = Console(
         file=io.StringIO(), width=max(width, 80), color_system=None, force_terminal=False
     )
-    console.print(messages.text("stats", "title", start=report["from"], end=report["to"]))
+    for line in _titles(report, messages):
+        console.print(line, markup=False, highlight=False)
     if not report["consults"]:
         console.print(messages.text("stats", "empty"))
+    for block in [report, *report.get("goals_by_month", ())]:
+        goal_lines = _goal_lines(block, messages)
+        if goal_lines:
+            console.print()
+            console.print("\n".join(goal_lines), markup=False, highlight=False, soft_wrap=True)
+            console.print()
+    if not report["consults"]:
         return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
     for title, groups in sections:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -148,134 +201,56 @@ def stats_table(report: Mapping[str, Any], messages: Messages) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# One row per consult
+# Chat: the goals and a compact table per track, service, unit and requester kind
 
 
-CONSULT_FIELDS: tuple[str, ...] = (
-    "number",
-    "track",
-    "services",
-    "requester_unit",
-    "requested_at",
-    "acknowledged_at",
-    "closed_at",
-    "levels_paged",
-    "escalated",
+CHAT_COLUMNS: tuple[str, ...] = (
+    "consults",
+    "acknowledged",
     "unanswered",
-    "phone_contacts",
-    "outcome",
+    "ack_median",
+    "referrals_avoided",
+    "open",
 )
-
-
-def consult_records(
-    rows: Iterable[tuple[ConsultSummary, str]], tz: ZoneInfo
-) -> list[dict[str, Any]]:
-    """One record per consult: metadata only, local times as `YYYY-MM-DD HH:MM:SS`."""
-
-    def local(instant: datetime | None) -> str | None:
-        return f"{instant.astimezone(tz):%Y-%m-%d %H:%M:%S}" if instant else None
-
-    return [
-        {
-            "number": s.consult,
-            "track": s.track,
-            "services": list(s.services),
-            "requester_unit": unit,
-            "requested_at": local(s.requested_at),
-            "acknowledged_at": local(s.acknowledged_at),
-            "closed_at": local(s.closed_at),
-            "levels_paged": list(s.levels),
-            "escalated": s.escalated,
-            "unanswered": s.unanswered,
-            "phone_contacts": s.phone_contacts,
-            "outcome": s.outcome or "open",
-        }
-        for s, unit in rows
-    ]
-
-
-def consults_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    """The consults for Swedish Excel: `;`, BOM, lists joined by `,`, yes/no as 1/0."""
-    cells = ([_consult_cell(record[key]) for key in CONSULT_FIELDS] for record in records)
-    return _excel_csv([CONSULT_FIELDS, *cells])
-
-
-def _consult_cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
-# --------------------------------------------------------------------------------------------
-# Chat: a text table and a chart
+CHAT_ROWS = 8  # groups per section at most; the rest in one line (`stats` shows all)
 
 
 def chat_text(report: Mapping[str, Any], messages: Messages) -> str:
-    """A monospaced table for chat: the measures, total and each track."""
-    groups = [(messages.text("stats", "totals"), report), *report["by_track"].items()]
-    title = messages.text("stats", "title", start=report["from"], end=report["to"])
+    """Text for chat: the title, the plan's goals, then one compact table with a row per
+    group (total, then each track, service, requesting unit and requester kind, the largest
+    `CHAT_ROWS` of each)."""
+    lines = _titles(report, messages)
     if not report["consults"]:
-        return f"{title}\n{messages.text('stats', 'empty')}"
-    labels = [messages.text("stats", key) for key in MEASURES]
-    label_width = max(len(label) for label in labels)
-    cells = [[_shown(key, measure(g, key)) for _, g in groups] for key in MEASURES]
-    widths = [max(len(name), *(len(row[i]) for row in cells)) for i, (name, _) in enumerate(groups)]
+        lines.append(messages.text("stats", "empty"))
+    goal_lines = _goal_lines(report, messages)
+    if goal_lines:
+        lines += ["", *goal_lines]
+    if not report["consults"]:
+        return "\n".join(lines)
+    rows = [["", *(messages.text("stats", f"chat_{key}") for key in CHAT_COLUMNS)]]
+    notes: dict[int, str] = {}
 
-    def line(label: str, row: Sequence[str]) -> str:
-        right = "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
-        return f"{label.ljust(label_width)}  {right}".rstrip()
+    def add(name: str, group: Mapping[str, Any]) -> None:
+        rows.append([name, *(_shown(key, measure(group, key)) for key in CHAT_COLUMNS)])
 
-    header = line("", [name for name, _ in groups])
-    return "\n".join([title, "", header, *map(line, labels, cells)])
-
-
-@dataclass(frozen=True, kw_only=True)
-class Week:
-    """The consults of one week (or the part of it inside the month) by track."""
-
-    label: str
-    by_track: Mapping[str, int]
-
-
-CHART_SIZE = (1000, 450)  # pixels
-_DPI = 100
-
-
-def chart_png(weeks: Sequence[Week], outcomes: Mapping[str, int], messages: Messages) -> bytes:
-    """A PNG of `CHART_SIZE`: consults per week by track, and the share of each outcome."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(CHART_SIZE[0] / _DPI, CHART_SIZE[1] / _DPI), dpi=_DPI)
-    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    labels = [w.label for w in weeks]
-    bottom = [0] * len(weeks)
-    for track in TRACK_ORDER:
-        heights = [w.by_track.get(track, 0) for w in weeks]
-        if any(heights):
-            left.bar(labels, heights, bottom=bottom, label=track)
-            bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    left.yaxis.set_major_locator(MaxNLocator(integer=True))
-    left.set_title(messages.text("stats", "chart_weekly"))
-    if any(bottom):
-        left.legend(loc="upper left", fontsize="small")
-    total = sum(outcomes.values())
-    names = [messages.text("stats", key) for key in OUTCOME_KEYS]
-    shares = [100 * outcomes.get(key, 0) / total if total else 0 for key in OUTCOME_KEYS]
-    right.barh(names[::-1], shares[::-1])
-    right.set_xlim(0, 100)
-    right.set_xlabel("%")
-    right.set_title(messages.text("stats", "chart_outcomes"))
-    right.tick_params(axis="y", labelsize="small")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=_DPI)
-    return buffer.getvalue()
+    add(messages.text("stats", "totals"), report)
+    for key, _ in DIMENSIONS:
+        groups = list(report[key].items())
+        if not groups:
+            continue
+        rows.append([messages.text("stats", key), *[""] * len(CHAT_COLUMNS)])
+        largest = sorted(groups, key=lambda item: -int(item[1]["consults"]))[:CHAT_ROWS]
+        for name, group in groups:
+            if any(name == kept for kept, _ in largest):
+                add("  " + group_name(key, name, messages), group)
+        if len(groups) > CHAT_ROWS:
+            notes[len(rows)] = "  " + messages.text(
+                "stats", "chat_more", count=len(groups) - CHAT_ROWS
+            )
+    table = columns(rows)
+    for at in sorted(notes, reverse=True):
+        table.insert(at, notes[at])
+    return "\n".join([*lines, "", *table])
 
 
 def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -287,11 +262,92 @@ def local_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, dateti
     )
 
 
-async def period_report(store: StatsSource, start: date, end: date, tz: ZoneInfo) -> dict[str, Any]:
-    """The SPEC §7 report of the consults requested in [start, end] (local dates)."""
-    low, high = local_bounds(start, end, tz)
+async def _aggregate(
+    store: StatsSource, start: date, end: date, tz: ZoneInfo, kind: str | None
+) -> dict[str, Any]:
+    try:
+        low, high = local_bounds(start, end, tz)
+    except (OverflowError, ValueError):  # the edge of the calendar (9999-12-31, 0001-01-01)
+        table = table_of([])  # in local time: no consult can have been requested then
+    else:
+        table = await store.stats_table(low, high)
+    return aggregate(only_kind(table, kind) if kind else table, start, end, track_order=TRACK_ORDER)
+
+
+async def period_report(
+    store: StatsSource, start: date, end: date, tz: ZoneInfo, kind: str | None = None
+) -> dict[str, Any]:
+    """The SPEC §7 report of the consults requested in [start, end] (local dates), with the
+    plan's goals against the period before (`goals.previous_period`); only the consults of
+    requester kind `kind` when it is given (the report then names it: `requester_kind`)."""
+    report = await _aggregate(store, start, end, tz, kind)
+    try:
+        before = previous_period(start, end)
+    except OverflowError:  # before the year 1: nothing to compare with
+        previous: dict[str, Any] = {}
+    else:
+        previous = await _aggregate(store, *before, tz, kind)
+    if kind:
+        report["requester_kind"] = kind
+    report["goals"] = goals(report, previous)
+    months = months_within(start, end)
+    if len(months) > 1:
+        report["goals_by_month"] = await _goals_by_month(store, months, tz, kind)
+    return report
+
+
+async def _goals_by_month(
+    store: StatsSource, months: list[tuple[date, date]], tz: ZoneInfo, kind: str | None
+) -> list[dict[str, Any]]:
+    """A period of more than one month: the plan's goals of each month (cut to the period)
+    against the one before it, from one read of the period and the month before it."""
+    try:
+        first = previous_period(*months[0])[0]
+    except OverflowError:
+        first = months[0][0]
+    low, high = local_bounds(first, months[-1][1], tz)
     table = await store.stats_table(low, high)
-    return aggregate(table, start, end, track_order=TRACK_ORDER)
+    table = only_kind(table, kind) if kind else table
+    reports: dict[tuple[date, date], dict[str, Any]] = {}
+
+    def report_of(period: tuple[date, date]) -> dict[str, Any]:
+        if period not in reports:
+            rows = between(table, *local_bounds(*period, tz))
+            reports[period] = aggregate(rows, *period, track_order=TRACK_ORDER)
+        return reports[period]
+
+    blocks = []
+    for month in months:
+        try:
+            before = report_of(previous_period(*month))
+        except OverflowError:
+            before = {}
+        current = report_of(month)
+        block = goals(current, before)
+        blocks.append({"from": current["from"], "to": current["to"], "goals": block})
+    return blocks
+
+
+async def _months(
+    store: StatsSource, month: date, tz: ZoneInfo, kind: str | None
+) -> list[tuple[date, dict[str, Any]]]:
+    """The reports of the 12 months up to `month`'s, oldest first."""
+    return [
+        (first, await _aggregate(store, first, last, tz, kind))
+        for first, last in last_months(month)
+    ]
+
+
+def _chart(months: list[tuple[date, dict[str, Any]]], messages: Messages) -> bytes:
+    return goals_chart_png([(first, report_values(r)) for first, r in months], messages)
+
+
+async def goals_chart(
+    store: StatsSource, month: date, tz: ZoneInfo, messages: Messages, kind: str | None = None
+) -> bytes:
+    """The chart (PNG) of the plan's goals over the 12 months up to `month`'s."""
+    months = await _months(store, month, tz, kind)
+    return await asyncio.to_thread(_chart, months, messages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,7 +355,6 @@ class MonthReport:
     """What `!statistik` and the monthly report post: the numbers, a text table, a chart."""
 
     report: Mapping[str, Any]
-    weeks: Sequence[Week]
     text: str
     png: bytes
 
@@ -307,22 +362,12 @@ class MonthReport:
 async def month_report(
     store: StatsSource, month: date, tz: ZoneInfo, messages: Messages
 ) -> MonthReport:
-    """The report of `month`'s consults with its chat text and chart (weeks clipped to it)."""
-    first, last = month_of(month)
-    report = await period_report(store, first, last, tz)
-    weeks: list[Week] = []
-    day = first
-    while day <= last:
-        week_end = min(last, day + timedelta(days=6 - day.weekday()))
-        part = await period_report(store, day, week_end, tz)
-        weeks.append(
-            Week(
-                label=messages.text("stats", "week", number=day.isocalendar().week),
-                by_track={k: v["consults"] for k, v in part["by_track"].items()},
-            )
-        )
-        day = week_end + timedelta(days=1)
+    """The report of `month`'s consults with the plan's goals against the month before, its
+    chat text and the chart of the goals over the 12 months up to it."""
+    months = await _months(store, month, tz, None)
+    report = months[-1][1]
+    report["goals"] = goals(report, months[-2][1] if len(months) > 1 else {})
     # Drawing takes a while (and importing matplotlib the first time longer): not on the event
     # loop, where it would hold up pages.
-    png = await asyncio.to_thread(chart_png, weeks, report["outcomes"], messages)
-    return MonthReport(report=report, weeks=weeks, text=chat_text(report, messages), png=png)
+    png = await asyncio.to_thread(_chart, months, messages)
+    return MonthReport(report=report, text=chat_text(report, messages), png=png)

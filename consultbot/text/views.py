@@ -14,7 +14,8 @@ from typing import Any
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.hours import Hours
-from consultbot.domain.types import ServiceId, Track
+from consultbot.domain.duty.outcomes import by_set
+from consultbot.domain.types import Outcome, ServiceId, Track
 from consultbot.ports import Content, DataStore
 from consultbot.text.render import ChatRenderer, chat_names
 
@@ -59,6 +60,19 @@ class ConsultRenderer:
         """A chat message from templates/chat, in `language` (default the config's)."""
         return self.chat.render(template, language=language, **params)
 
+    async def outcomes(self, consult: esc.Consult) -> tuple[Outcome, ...]:
+        """The outcomes the consult's path offers in the active catalogue, in poll order."""
+        return (await self._data.catalogue()).outcomes(consult.track)
+
+    async def outcome_paths(self) -> list[dict[str, list[str]]]:
+        """Every path's outcomes (the active catalogue's), paths with one set together: what
+        help and usage texts list when no consult is at hand."""
+        sets = (await self._data.catalogue()).outcome_sets
+        return [
+            {"tracks": [t.value for t in tracks], "outcomes": [o.value for o in outcomes]}
+            for tracks, outcomes in by_set(sets)
+        ]
+
     def outcome_name(self, outcome: str, language: str = "") -> str:
         """An outcome's name for people ("råd – remiss undviken")."""
         return str(chat_names(language or self.language)["outcome"].get(outcome, outcome))
@@ -86,6 +100,8 @@ class ConsultRenderer:
             "switchboard": service.switchboard if service else "",
             "track": consult.track.value,
             "track_name": chat_names(language)["track"][consult.track.value],
+            # The outcomes the consult's path offers (the active catalogue's), as keys.
+            "outcomes": [o.value for o in catalogue.outcomes(consult.track)],
             "hours": self.chat.hours(self._hours[consult.track], language),
             "room_name": room_name(consult),
             "requester": consult.requester,

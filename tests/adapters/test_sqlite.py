@@ -133,7 +133,7 @@ def database_bytes(folder: Path) -> bytes:
 async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unchanged(
     tmp_path: Path,
 ) -> None:
-    from consultbot.text.report import consult_records
+    from consultbot.text.consult_export import as_record
     from tests.adapters.contract.consult_events import (
         DAY,
         DM,
@@ -151,12 +151,12 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
     tz = ZoneInfo("Europe/Stockholm")
     try:
         await new_consult(store, consult_in_room(ROOM, 0))
-        before = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        before = [as_record(s, u, tz) for s, u in await store.consult_summaries(at(0), at(DAY))]
         await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
         await send_leaves(store, at(40 * DAY))
         purged = await store.purge_consults(at(DAY), now=at(731 * DAY))
         assert purged.consults == 1
-        after = consult_records(await store.consult_summaries(at(0), at(DAY)), tz)
+        after = [as_record(s, u, tz) for s, u in await store.consult_summaries(at(0), at(DAY))]
         assert after == before and after[0]["requester_unit"] == "okänd"
     finally:
         await store.close()
@@ -165,12 +165,9 @@ async def test_a_purged_consult_leaves_no_person_in_the_file_and_the_export_unch
         assert trace.encode() not in stored, trace
 
 
-async def test_a_requester_keeps_their_statistics_code_while_a_kept_consult_needs_it(
-    tmp_path: Path,
-) -> None:
+async def test_the_statistics_keep_no_matrix_id_after_the_purge(tmp_path: Path) -> None:
     from tests.adapters.contract.consult_events import (
         DAY,
-        REQ,
         at,
         consult_in_room,
         new_consult,
@@ -178,21 +175,22 @@ async def test_a_requester_keeps_their_statistics_code_while_a_kept_consult_need
     )
 
     store = await SqliteStore.open(tmp_path / "consultbot.db")
-
-    async def requester_codes() -> list[str]:
-        rows = await store._rows("SELECT value FROM consult_stat_code WHERE kind = 'requester'")
-        return sorted(r[0] for r in rows)
-
+    frozen = {"unit": "vc-mora", "kind": "primary_care"}
     try:
-        await new_consult(store, consult_in_room("!old:localhost", 0))
-        await new_consult(store, consult_in_room("!new:localhost", 400 * DAY), minutes=400 * DAY)
+        old = await new_consult(store, consult_in_room("!old:localhost", 0), **frozen)
+        await new_consult(
+            store, consult_in_room("!new:localhost", 400 * DAY), minutes=400 * DAY, **frozen
+        )
+        # The code table packs units, never people.
+        codes = await store._rows("SELECT kind, value FROM consult_stat_code")
+        assert ("unit", "vc-mora") in codes and not any(v.startswith("@") for _, v in codes)
         await store.leave_closed_rooms(at(DAY), now=at(40 * DAY))
         await send_leaves(store, at(40 * DAY))
         assert (await store.purge_consults(at(DAY), now=at(731 * DAY))).consults == 1
-        assert await requester_codes() == ["#unit:okänd", REQ]  # the newer consult uses it
-        await store.leave_closed_rooms(at(401 * DAY), now=at(440 * DAY))
-        await send_leaves(store, at(440 * DAY))
-        assert (await store.purge_consults(at(401 * DAY), now=at(1131 * DAY))).consults == 1
-        assert await requester_codes() == ["#unit:okänd"]
+        rows = await store._rows(
+            "SELECT requester, unit, requester_kind FROM consult_stat WHERE consult_id = $1",
+            (old,),
+        )
+        assert rows == [("#unit:vc-mora", "vc-mora", "primary_care")]
     finally:
         await store.close()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from consultbot.adapters.sql.stores import open_store
+from consultbot.domain.duty.catalogue import parse_catalogue
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ServiceId, UserId
 from consultbot.text.report import period_report
 from tests.support.november import FALUN, FALUN2, MORA, MORA2, STRANGER, november
 from tests.support.scripted import TZ, local
-from tests.support.sqldb import run_sql
+from tests.support.sqldb import query, run_sql
 
 EVER = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
@@ -103,20 +105,130 @@ async def test_consults_from_before_the_summary_are_summarised_on_open(database:
     assert after["consults"] == 9
 
 
-async def test_the_requesting_unit_comes_from_the_active_staff_list(database: str) -> None:
+CATALOGUE = """
+[[service]]
+id = "kardiologi"
+name = "Kardiologi"
+kind = "specialty"
+tracks = ["halvakut", "akut", "mdk"]
+switchboard = "023-49 00 00"
+
+[[service]]
+id = "neurologi"
+name = "Neurologi"
+kind = "specialty"
+tracks = ["halvakut", "akut", "mdk"]
+switchboard = "023-49 00 00"
+
+[[service]]
+id = "vc-mora"
+name = "Vårdcentralen Mora"
+kind = "primary_care"
+tracks = ["primarvard"]
+municipality = "Mora"
+switchboard = "0250-49 30 00"
+
+[[service]]
+id = "ambulans-dalarna"
+name = "Ambulanssjukvården Dalarna"
+kind = "ambulance"
+
+[[service]]
+id = "kommun-mora-hsl"
+name = "Kommunal hälso- och sjukvård Mora"
+kind = "municipal_care"
+"""
+NOV = (date(2026, 11, 1), date(2026, 11, 30))
+
+
+async def give_lists(store: Any, staff: dict[str, str], *, catalogue: bool = True) -> None:
+    """Import the catalogue above (unless told not to) and a staff list of `staff`."""
+    now = datetime.now(UTC)
+    if catalogue:
+        parsed, problems = parse_catalogue(CATALOGUE, "services.toml")
+        assert not problems
+        await store.import_catalogue(parsed, source="test", now=now)
+    members = [
+        StaffMember(user=UserId(user), name=user[1:5], unit=ServiceId(unit))
+        for user, unit in staff.items()
+    ]
+    await store.import_staff(members, source="test", now=now)
+
+
+async def who_asked(store: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """November's consults by requesting unit and by requester kind."""
+    report = await period_report(store, *NOV, TZ)
+    units = {k: v["consults"] for k, v in report["by_requester_unit"].items()}
+    return units, {k: v["consults"] for k, v in report["by_requester_kind"].items()}
+
+
+# Consults 1, 4 and 10 asked by MORA, 9 by MORA2, 2 by FALUN, 5 by FALUN2, 3 by STRANGER.
+FROZEN = (
+    {
+        "ambulans-dalarna": 1,
+        "kardiologi": 1,
+        "kommun-mora-hsl": 1,
+        "vc-mora": 3,
+        "okänd": 1,
+    },
+    {"primary_care": 3, "hospital": 1, "ambulance": 1, "municipal_care": 1, "unknown": 1},
+)
+
+
+async def test_the_requester_unit_and_kind_are_frozen_at_request_time(database: str) -> None:
     store = await open_store(database)
     try:
+        staff = {MORA: "vc-mora", MORA2: "kardiologi", FALUN: "ambulans-dalarna"}
+        await give_lists(store, staff | {FALUN2: "kommun-mora-hsl"})
         await november(store)
-        november_days = (date(2026, 11, 1), date(2026, 11, 30))
-
-        async def units() -> dict[str, int]:
-            report = await period_report(store, *november_days, TZ)
-            return {k: v["consults"] for k, v in report["by_requester_unit"].items()}
-
-        assert await units() == {"okänd": 7}
-        member = StaffMember(user=UserId(MORA), name="Anna Demo", unit=ServiceId("vc-mora"))
-        await store.import_staff([member], source="test", now=datetime.now(UTC))
-        # consults 1, 4 and the conference came from this doctor
-        assert await units() == {"vc-mora": 3, "okänd": 4}
+        assert await who_asked(store) == FROZEN
+        # Later: MORA leaves, FALUN moves to a vårdcentral, STRANGER is added, a unit gone
+        # from the catalogue: November stays as it was asked.
+        await give_lists(store, {FALUN: "vc-mora", STRANGER: "vc-mora", FALUN2: "x"})
+        assert await who_asked(store) == FROZEN
     finally:
         await store.close()
+    store = await open_store(database)  # and after a restart
+    try:
+        assert await who_asked(store) == FROZEN
+    finally:
+        await store.close()
+
+
+async def test_older_consults_are_frozen_once_by_the_migration(database: str) -> None:
+    store = await open_store(database)
+    try:
+        await give_lists(store, {})
+        await november(store, freeze=False)  # requested before the unit was recorded
+        # The staff list and catalogue active when the store is next opened freeze them.
+        await give_lists(store, {MORA: "vc-mora", MORA2: "kardiologi", FALUN2: "kommun-mora-hsl"})
+    finally:
+        await store.close()
+    # As a database from before migration 9: no frozen unit or kind, the requester's code
+    # packed where the unit now is, and one consult purged (its requester replaced by the
+    # unit it had then, `#unit:`).
+    run_sql(
+        database,
+        "UPDATE consult_stat SET unit = '', requester_kind = '', code = code | (1 << 40)",
+        "UPDATE consult_stat SET requester = '#unit:ambulans-dalarna'"
+        " WHERE consult_id = 'K-000002'",
+        "INSERT INTO consult_stat_code VALUES ('requester', '@doktor.vc:localhost', 7)",
+        "INSERT INTO meta VALUES ('consult_stat_freeze', 'pending')",
+    )
+    store = await open_store(database)
+    try:
+        assert await store.get_meta("consult_stat_freeze") is None
+        assert await who_asked(store) == FROZEN
+        # Once: a later staff list changes nothing, nor does the next open.
+        await give_lists(store, {}, catalogue=False)
+        assert await who_asked(store) == FROZEN
+    finally:
+        await store.close()
+    store = await open_store(database)
+    try:
+        assert await who_asked(store) == FROZEN
+    finally:
+        await store.close()
+    assert query(database, "SELECT count(*) FROM consult_stat_code WHERE kind = 'requester'") == [
+        (0,)
+    ]

@@ -45,9 +45,13 @@ def test_one_line_per_check_with_its_level_in_both_languages() -> None:
 def test_only_a_failure_fails() -> None:
     ok = Check("clock", Level.OK, "clock_ok", {"seconds": "+0.1"})
     warn = Check("coverage", Level.WARNING, "coverage_ok", {"days": 14})
-    failed = Check("login", Level.FAILED, "not_checked")
-    assert exit_code([ok, warn]) == 0
+    failed = Check("login", Level.FAILED, "login_no_password", {"user": "@bot:x"})
+    skipped = Check("admin_room", Level.SKIPPED, "not_checked_login")
+    assert exit_code([ok, warn, skipped]) == 0  # a skipped check is not a second failure
     assert exit_code([ok, warn, failed]) == 1
+    assert (
+        format_check(skipped, SV) == "–        adminrum: hoppades över (inloggningen misslyckades)"
+    )
 
 
 def test_clock_skew_from_the_date_header() -> None:
@@ -96,8 +100,8 @@ def test_a_missing_or_old_database_fails(tmp_path: Path) -> None:
     asyncio.run(_database(config, datetime.now(UTC), checks))
     assert [(c.name, c.level, c.key) for c in checks] == [
         ("database", Level.FAILED, "db_missing"),
-        ("data", Level.FAILED, "not_checked_database"),  # still a line each
-        ("coverage", Level.FAILED, "not_checked_database"),
+        ("data", Level.SKIPPED, "not_checked_database"),  # still a line each, no failure
+        ("coverage", Level.SKIPPED, "not_checked_database"),
     ]
 
     with sqlite3.connect(tmp_path / "bot.db") as db:

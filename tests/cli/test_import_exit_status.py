@@ -3,7 +3,7 @@ stdout is a closed pipe, the terminal goes away (SIGHUP), or SIGINT/SIGTERM arri
 (issue 20, item 5; docs/decisions.md "Exit status of an import").
 
 Each test runs the real CLI in a subprocess against a database holding the example data
-(roster version 1), imports the example roster again (version 2 when it is applied) and
+(roster version 1), imports it with one number changed (version 2 when it is applied) and
 then reads the active version back from the database.
 """
 
@@ -60,9 +60,15 @@ def wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def setup(loaded: Run, config_path: Path, examples: Path) -> Iterator[tuple[Path, Path]]:
+def setup(
+    loaded: Run, config_path: Path, examples: Path, tmp_path: Path
+) -> Iterator[tuple[Path, Path]]:
     assert active_roster(config_path) == 1
-    yield config_path, examples / "roster-example.csv"
+    # The example roster with one phone number changed: an identical one makes no version.
+    text = (examples / "roster-example.csv").read_text(encoding="utf-8")
+    changed = tmp_path / "roster-changed.csv"
+    changed.write_text(text.replace("070-174 06 28", "070-174 06 29", 1), encoding="utf-8")
+    yield config_path, changed
 
 
 def paused_import(

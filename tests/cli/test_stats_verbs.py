@@ -1,4 +1,4 @@
-"""`consultbot stats` and `consultbot consults` after a scripted month of consults (SPEC §7).
+"""`consultbot stats` after a scripted month of consults (SPEC §7).
 
 The consults go through the real state machine into the real SQLite store (tests/support/
 scripted.py, november.py); the expected numbers below are worked out by hand from the script.
@@ -17,7 +17,7 @@ import pytest
 
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
-from consultbot.domain.consult.stats import COUNT_KEYS, OUTCOME_KEYS
+from consultbot.domain.consult.stats import OUTCOME_KEYS
 from tests.cli.conftest import Run
 from tests.support.november import november
 
@@ -46,6 +46,8 @@ def group(
         "acknowledged_after_repeat": 0,  # the script's consults are never repeated
         "ack_seconds": {"median": ack[0], "p90": ack[1]},
         "outcomes": {k: outcomes.get(k, 0) for k in keys},
+        # Every consult of the script is on a specialist path: each advice avoided a referral.
+        "referrals_avoided": outcomes.get("advice", 0),
         "closed_with_outcome": with_outcome,
         "closed_with_outcome_share": share,
     }
@@ -142,16 +144,31 @@ EXPECTED: dict[str, Any] = {
     },
 }
 
-# Every requester of the script counts as unknown until the store records the kind.
-_TOTALS = [
-    *COUNT_KEYS,
-    "acknowledged_after_repeat",
-    "ack_seconds",
-    "outcomes",
-    "closed_with_outcome",
-    "closed_with_outcome_share",
-]
-EXPECTED["by_requester_kind"] = {"unknown": {k: EXPECTED[k] for k in _TOTALS}}
+# The kinds frozen at request time: every listed requester works at a vårdcentral.
+EXPECTED["by_requester_kind"] = {
+    # 1 2 4 5 9 10: acks 30 60 100 200 400 700 → median 150, p90 the 6th of 6
+    "primary_care": group(
+        6,
+        6,
+        1,
+        0,
+        1,
+        3,
+        (150.0, 700.0),
+        {
+            "advice": 1,
+            "referral": 1,
+            "admission": 1,
+            "visit": 1,
+            "other": 1,
+            "unknown": 1,
+        },
+        5,
+        0.833,
+    ),
+    # 3: the requester not on the staff list
+    "unknown": EXPECTED["by_requester_unit"]["okänd"],
+}
 
 
 @pytest.fixture
@@ -173,7 +190,19 @@ def test_stats_json_has_every_number_of_the_script(scripted: Run) -> None:
     result = scripted("stats", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
+    goals = report.pop("goals")
     assert report == EXPECTED
+    # The plan's goals against October (consult 7: advice, acknowledged by closing at 10 s).
+    rows = goals["rows"]
+    assert goals["previous"] == {"from": "2026-10-01", "to": "2026-10-31"}
+    assert rows["referrals_avoided"] == {"value": 1, "previous": 1, "change": 0}
+    assert rows["referrals"] == {"value": 1, "previous": 0, "change": 1}
+    assert rows["phone_contacts"] == {"value": 3, "previous": 0, "change": 3}
+    assert rows["admissions"] == {"value": 1, "previous": 0, "change": 1}
+    assert rows["ambulance_home"]["share"] is None  # no ambulance request, no division
+    assert rows["ack_median"] == {"value": 150.0, "previous": 10.0, "change": 140.0}
+    assert rows["unanswered_share"] == {"value": 0.143, "previous": 0.0, "change": 0.143}
+    assert list(goals["by_requester_kind"]) == ["primary_care", "unknown"]
     # Dict order is part of what the analyst sees: tracks in the plan's order, okänd last.
     assert list(report["by_track"]) == ["halvakut", "akut", "mdk"]
     assert list(report["by_requester_unit"]) == ["vc-falun-norr", "vc-mora", "okänd"]
@@ -205,8 +234,14 @@ def test_bad_periods_get_one_line(scripted: Run) -> None:
 def test_stats_table_has_advice_on_its_own_line(scripted: Run) -> None:
     result = scripted("stats", "--from", "2026-11-01", "--to", "2026-11-30")
     assert result.code == 0, result.err
-    lines = result.out.splitlines()
-    assert lines[0] == "Uppföljning 2026-11-01 – 2026-11-30"
+    everything = result.out.splitlines()
+    assert everything[0] == "Uppföljning 2026-11-01 – 2026-11-30"
+    # First the plan's goals against October, then the tables.
+    goals = everything[: everything.index("Per spår")]
+    goal = next(line for line in goals if line.startswith("Remiss undviken (råd, specialistspår)"))
+    assert goal.split()[-3:] == ["1", "1", "±0"]
+    assert any(line.startswith("Vårdtillfällen syns inte för boten") for line in goals)
+    lines = everything[len(goals) :]
 
     def row(label: str, occurrence: int = 0) -> list[str]:
         found = [line for line in lines if line.strip().startswith(label)]
@@ -216,7 +251,8 @@ def test_stats_table_has_advice_on_its_own_line(scripted: Run) -> None:
     header = next(line for line in lines if "Totalt" in line).split()
     assert header[-4:] == ["Totalt", "halvakut", "akut", "mdk"]
     assert row("Konsultationer") == ["7", "5", "1", "1"]
-    assert row("Remiss undviken (råd)") == ["1", "1", "0", "0"]
+    assert row("Remiss undviken (råd, specialistspår)") == ["1", "1", "0", "0"]
+    assert row("Råd (alla spår)") == ["1", "1", "0", "0"]
     assert row("Tid till kvittens, median (s)") == ["150,0", "100,0", "–", "400,0"]
     assert row("Andel med utfall") == ["71,4", "%", "80,0", "%", "0,0", "%", "100,0", "%"]
     # Then by service and by unit.
@@ -236,8 +272,13 @@ def test_stats_csv_opens_in_swedish_excel(scripted: Run, tmp_path: Path) -> None
     assert b"\r\n" in data
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     header = rows[0]
-    assert header[:4] == ["indelning", "grupp", "Konsultationer", "Kvitterade"]
-    by_group = {(r[0], r[1]): dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert header[:5] == ["period", "indelning", "grupp", "Konsultationer", "Kvitterade"]
+    assert {r[0] for r in rows[1:]} == {"2026-11"}  # months stack
+    by_group = {
+        (r[1], r[2]): dict(zip(header, r, strict=True))
+        for r in rows[1:]
+        if not r[1].startswith("mål")
+    }
     assert set(by_group) == {
         ("totalt", "totalt"),
         ("spår", "halvakut"),
@@ -248,63 +289,29 @@ def test_stats_csv_opens_in_swedish_excel(scripted: Run, tmp_path: Path) -> None
         ("enhet", "vc-falun-norr"),
         ("enhet", "vc-mora"),
         ("enhet", "okänd"),
+        ("beställartyp", "vårdcentral"),
+        ("beställartyp", "okänd"),
     }
     total = by_group[("totalt", "totalt")]
     assert total["Konsultationer"] == "7"
-    assert total["Remiss undviken (råd)"] == "1"
+    assert total["Remiss undviken (råd, specialistspår)"] == "1"
+    assert total["Råd (alla spår)"] == "1"
     assert total["Tid till kvittens, median (s)"] == "150,0"
     assert total["Andel med utfall"] == "0,714"
     assert by_group[("spår", "akut")]["Tid till kvittens, p90 (s)"] == ""
     assert by_group[("enhet", "vc-falun-norr")]["Tid till kvittens, median (s)"] == "365,0"
+    # The goals as rows of their own, with the month before and the change.
+    goals = {(r[1], r[2]): dict(zip(header, r, strict=True)) for r in rows[1:] if r[1] == "mål"}
+    referrals = goals[("mål", "Remisser")]
+    assert (referrals["värde"], referrals["föregående"], referrals["förändring"]) == ("1", "0", "1")
+    assert referrals["Konsultationer"] == ""
+    home = goals[("mål", "Ambulans: slutbehandlad på plats")]
+    assert (home["värde"], home["andel av ambulansens"]) == ("0", "")
+    assert ("mål, okänd", "Remisser") in {(r[1], r[2]) for r in rows[1:]}
 
 
-def test_consults_lists_each_consult_without_personal_data(scripted: Run) -> None:
-    result = scripted("consults", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json")
-    assert result.code == 0, result.err
-    records = json.loads(result.out)
-    assert [r["outcome"] for r in records] == [
-        "advice",
-        "referral",
-        "open",
-        "visit",  # consult 9 was requested on the 14th
-        "unknown",
-        "other",
-        "admission",
-    ]
-    first = records[0]
-    assert first == {
-        "number": "K-000001",
-        "track": "halvakut",
-        "services": ["kardiologi"],
-        "requester_unit": "vc-mora",
-        "requested_at": "2026-11-02 09:00:00",
-        "acknowledged_at": "2026-11-02 09:01:00",
-        "closed_at": "2026-11-02 09:15:00",
-        "levels_paged": [1],
-        "escalated": False,
-        "unanswered": False,
-        "phone_contacts": 2,
-        "outcome": "advice",
-    }
-    unanswered = records[2]
-    assert unanswered["levels_paged"] == [1, 2] and unanswered["unanswered"] is True
-    assert unanswered["requester_unit"] == "okänd" and unanswered["acknowledged_at"] is None
-    assert records[5]["services"] == ["kardiologi", "neurologi"]
-    assert "@" not in result.out  # no Matrix ids
-
-
-def test_consults_csv(scripted: Run) -> None:
-    result = scripted("consults", "--from", "2026-11-01", "--to", "2026-11-30")
-    assert result.code == 0, result.err
-    assert result.out.startswith("\ufeff")
-    rows = list(csv.reader(io.StringIO(result.out.lstrip("\ufeff")), delimiter=";"))
-    assert rows[0][0] == "number" and len(rows) == 8
-    conference = dict(zip(rows[0], rows[6], strict=True))
-    assert conference["services"] == "kardiologi,neurologi"
-    assert conference["phone_contacts"] == "1" and conference["escalated"] == "0"
-
-
-def test_stats_of_an_empty_database(run: Run) -> None:
+def test_stats_of_an_empty_database(loaded: Run) -> None:
+    run = loaded  # a database with data sets but no consults
     result = run("stats", "--from", "2026-01-01", "--to", "2026-01-31", "--format", "json")
     assert result.code == 0, result.err
     report = json.loads(result.out)

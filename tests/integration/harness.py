@@ -140,9 +140,16 @@ class World:
         return path
 
     async def seed(
-        self, config: Config, levels: dict[int, list[str]], *, span_hours: int = 3
+        self,
+        config: Config,
+        levels: dict[int, list[str]],
+        *,
+        span_hours: int = 3,
+        service: str = "kardiologi",
+        unlisted: tuple[str, ...] = (),
     ) -> None:
-        """Catalogue, staff (everyone) and a kardiologi roster: level → people keys."""
+        """Catalogue, staff (everyone but the people keys `unlisted`) and a roster of `service`:
+        level → people keys."""
         now = datetime.now(UTC)
         start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
         end = (now + timedelta(hours=span_hours)).strftime("%Y-%m-%dT%H:%M:00+00:00")
@@ -150,9 +157,11 @@ class World:
         for level, keys in levels.items():
             for key in keys:
                 p = self.people[key]
-                roster.append(f"kardiologi,{level},{start},{end},{p.user_id},{p.name},{p.phone}")
+                roster.append(f"{service},{level},{start},{end},{p.user_id},{p.name},{p.phone}")
         staff = ["matrix_id,name,unit,title,phone"]
-        for p in self.people.values():
+        for key, p in self.people.items():
+            if key in unlisted:
+                continue
             unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
             staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
         store = await open_store(config.bot.database)

@@ -39,8 +39,8 @@ def image_from_bot(w: World, room: str):  # type: ignore[no-untyped-def]
 
 
 def row(text: str, label: str) -> list[str]:
-    line = next(line for line in text.splitlines() if line.startswith(label))
-    return line[len(label) :].split()
+    line = next(line for line in text.splitlines() if line.strip().startswith(label))
+    return line.strip()[len(label) :].split()
 
 
 async def chart(user: MatrixUser, seen: Seen) -> tuple[int, int]:
@@ -69,8 +69,10 @@ async def test_statistik_by_an_admin_gives_table_and_decryptable_chart_others_ar
             table = await admin.wait_for(from_bot(w, admin_dm, "Uppföljning"), 60)
             month = datetime.now(TZ).strftime("%Y-%m")
             assert f"Uppföljning för {month}" in table.body
-            assert row(table.body, "Konsultationer") == ["1", "1"]  # total, halvakut
-            assert row(table.body, "Öppna, inget utfall") == ["1", "1"]
+            # count, acknowledged, unanswered, median, referrals avoided, open
+            assert row(table.body, "Totalt") == ["1", "0", "0", "–", "0", "1"]
+            assert row(table.body, "halvakut") == ["1", "0", "0", "–", "0", "1"]
+            assert row(table.body, "Remisser")[0] == "0"  # the plan's goals
             image = await admin.wait_for(image_from_bot(w, admin_dm), 60)
             assert image.encrypted
             assert await chart(admin, image) == CHART_SIZE

@@ -16,8 +16,9 @@ import pytest
 
 from consultbot.app import running_bot
 from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.consult.stats import OUTCOME_KEYS
 
-from .harness import World, ask, join_invite, world
+from .harness import QUESTION, World, ask, join_invite, world
 
 pytestmark = [pytest.mark.integration]
 
@@ -97,22 +98,66 @@ async def test_stats_count_exactly_what_happened(
         }
         for key, value in expected_counts.items():
             assert report[key] == value, key
-        assert report["outcomes"] == {
+        assert report["outcomes"] == dict.fromkeys(OUTCOME_KEYS, 0) | {
             "advice": 1,
             "referral": 1,
-            "admission": 0,
-            "ed": 0,
-            "visit": 0,
-            "other": 0,
-            "unknown": 0,
             "open": 1,
+            "home": 0,
+            "primary_care": 0,
+            "home_visit": 0,
         }
+        assert report["referrals_avoided"] == 1  # advice on halvakut, a specialist path
+        assert report["goals"]["rows"]["referrals_avoided"]["value"] == 1
         assert report["from"] == day and report["to"] == day
         assert report["ack_seconds"]["median"] is not None
         # Consult 2 was acknowledged after the level-1 timeout (4 s): p90 is at least that.
         assert report["ack_seconds"]["p90"] >= 4
         assert report["ack_seconds"]["median"] <= report["ack_seconds"]["p90"]
-        for group in ("by_track", "by_service", "by_requester_unit"):
+        for group in ("by_track", "by_service", "by_requester_unit", "by_requester_kind"):
             [(name, numbers)] = report[group].items()
-            assert name in ("halvakut", "kardiologi", "vc-mora")
+            assert name in ("halvakut", "kardiologi", "vc-mora", "primary_care")
             assert numbers["consults"] == 3 and numbers["unanswered"] == 1
+
+
+async def test_someone_not_on_the_staff_list_is_told_and_counts_as_unknown(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path, "doctor", "l1", "stranger") as w:
+        config = w.config(ack_timeout=30)
+        await w.seed(config, {1: ["l1"]}, unlisted=("stranger",))
+        day = datetime.now(config.bot.timezone).date().isoformat()
+        stranger = w.people["stranger"].c
+        invited: set[str] = set()
+
+        async def join_new() -> str:
+            invite = await stranger.wait_for(
+                lambda s: s.kind == "invite" and s.room not in invited, 30
+            )
+            invited.add(invite.room)
+            await stranger.join(invite.room)
+            return invite.room
+
+        async with running_bot(config):
+            dm = await stranger.create_dm(w.bot_id)
+            await stranger.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            # The consult room, and the bot's own direct chat with them for the hint.
+            await join_new()
+            await join_new()
+            hint = await stranger.wait_for(
+                lambda s: (
+                    s.kind == "message"
+                    and s.sender == w.bot_id
+                    and "Du finns inte i personallistan" in s.body
+                ),
+                30,
+            )
+            assert hint.room in invited and hint.room != dm
+            # The consult went ahead: level 1 was paged.
+            l1 = w.people["l1"].c
+            room = await join_invite(l1)
+            await l1.wait_for(page_in(w, room), 30)
+
+        report = await stats_json(w.write_config(), day)
+        assert report["consults"] == 1
+        assert list(report["by_requester_unit"]) == ["okänd"]
+        assert list(report["by_requester_kind"]) == ["unknown"]

@@ -21,9 +21,10 @@ FALUN2 = "@gustav.sall:localhost"  # vc-falun-norr
 STRANGER = "@okand.person:localhost"  # not in the staff list
 
 
-async def november(store: SqliteStore) -> None:
-    """The script; the comments say what each consult adds to November's numbers."""
-    k = Script(store)
+async def november(store: SqliteStore, *, freeze: bool = True) -> None:
+    """The script; the comments say what each consult adds to November's numbers. Without
+    `freeze`, the requests record no unit or kind (as before issue 23)."""
+    k = Script(store, freeze=freeze)
     kard1, kard2 = level_user("kardiologi", 1), level_user("kardiologi", 2)
     neuro1 = level_user("neurologi", 1)
 

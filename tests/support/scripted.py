@@ -1,7 +1,8 @@
 """Consults driven through the real state machine into a real SQLite store, for the CLI tests.
 
 Each step is `escalation.step` at a given instant, recorded with `store.record` exactly as the
-bot records it; the clock is the script's.
+bot records it; the clock is the script's. A request records its requester's unit and kind
+from the store's active staff list and catalogue, as the bot's intake does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.events import AckVia
+from consultbot.domain.consult.requester import frozen_requester
 from consultbot.domain.duty.oncall import OnDuty
 from consultbot.domain.duty.roster import Shift
 from consultbot.domain.types import ConsultId, Outcome, ServiceId, Track, UserId
@@ -57,8 +59,17 @@ def duty(service: str, at: datetime, levels: int = 2) -> OnDuty:
 class Script:
     """A store and the consults written into it."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, *, freeze: bool = True) -> None:
         self.store = store
+        self.freeze = freeze  # False: requests as written before they recorded the unit
+
+    async def _frozen(self, requester: str) -> dict[str, str]:
+        """The request's `unit` and `requester_kind`, as the intake freezes them."""
+        if not self.freeze:
+            return {}
+        member = await self.store.staff_member(UserId(requester))
+        unit, kind = frozen_requester(member.unit if member else None, await self.store.catalogue())
+        return {"unit": unit, "requester_kind": kind.value}
 
     async def _apply(self, cid: ConsultId, command: esc.Input, at: datetime) -> None:
         events = await self.store.events(cid)
@@ -93,6 +104,7 @@ class Script:
                 duty=duty(service, at),
                 open_now=opens_at is None,
                 opens_at=opens_at,
+                **await self._frozen(requester),
             ),
             at,
         )
@@ -132,6 +144,7 @@ class Script:
                 open_now=True,
                 services=tuple(ServiceId(s) for s in services),
                 duties={ServiceId(s): duty(s, at) for s in services},
+                **await self._frozen(requester),
             ),
             at,
         )

@@ -9,16 +9,16 @@ from datetime import datetime
 
 from consultbot.domain.consult.escalation import Consult, fold
 from consultbot.domain.consult.events import Event
+from consultbot.domain.consult.requester import frozen_requester
 from consultbot.domain.consult.stats import (
     ConsultSummary,
     FactTable,
     frozen_unit,
     summarise,
     table_of,
-    unit_of,
 )
 from consultbot.domain.duty.reminders import SentReminder
-from consultbot.domain.types import ConsultId, UserId
+from consultbot.domain.types import ConsultId, RequesterKind, UserId
 from consultbot.ports import (
     ConflictError,
     ConsultStore,
@@ -41,7 +41,10 @@ class MemoryConsultStore(ConsultStore):
     _handled: dict[str, datetime] = field(default_factory=dict)  # event id → when handled
     _meta: dict[str, str] = field(default_factory=dict)
     _numbers: int = 0
-    staff: DataStore | None = None  # where requesters' units come from, for statistics
+    # The staff list and catalogue that freeze the unit and kind of a consult whose requested
+    # entry has none (written before it recorded them), on its first record, as SQL does.
+    staff: DataStore | None = None
+    _frozen: dict[ConsultId, tuple[str, str]] = field(default_factory=dict)
 
     _reminders: dict[tuple[UserId, datetime], SentReminder] = field(default_factory=dict)
     _pool: dict[str, PoolRoom] = field(default_factory=dict)
@@ -71,6 +74,8 @@ class MemoryConsultStore(ConsultStore):
             if log is None or len(log) != expected_length:
                 raise ConflictError(f"{consult}: expected {expected_length} events")
             fold([*log, *events])  # refuse a log that does not fold, as SQLite does
+            if not log and "requester_kind" not in events[0].data:  # requested before it was
+                self._frozen[consult] = await self._freeze(str(events[0].data["requester"]))
         if pool_room is not None and not await self.drop_pool_room(pool_room):
             raise PoolRoomGone(pool_room)  # checked before anything changed: nothing recorded
         if log is not None:
@@ -125,17 +130,27 @@ class MemoryConsultStore(ConsultStore):
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 
-    async def _units(self) -> dict[str, str]:
-        """Each requester's unit in the staff list."""
-        staff = await self.staff.staff() if self.staff is not None else []
-        return {m.user: m.unit for m in staff if m.unit}
+    async def _freeze(self, requester: str) -> tuple[str, str]:
+        """(unit, kind) of `requester` in the staff list and catalogue now."""
+        if self.staff is None:
+            return "", RequesterKind.UNKNOWN.value
+        member = await self.staff.staff_member(UserId(requester))
+        unit, kind = frozen_requester(member.unit if member else None, await self.staff.catalogue())
+        return unit, kind.value
+
+    def _summary(self, consult: ConsultId) -> ConsultSummary:
+        """The consult's summary, with the unit and kind frozen for it if its log has none."""
+        summary = summarise(self._logs[consult])
+        if consult in self._frozen:
+            unit, kind = self._frozen[consult]
+            summary = replace(summary, unit=unit, requester_kind=kind)
+        return summary
 
     async def stats_table(self, start: datetime, end: datetime) -> FactTable:
-        units = await self._units()
-        summaries = [summarise(log) for _, log in sorted(self._logs.items()) if log]
+        summaries = [self._summary(cid) for cid, log in sorted(self._logs.items()) if log]
         summaries += self._purged.values()
         return table_of(
-            s.facts(unit_of(s.requester, units))
+            s.facts(s.unit)
             for s in sorted(summaries, key=lambda s: s.requested_at)
             if s.counted and start <= s.requested_at < end
         )
@@ -216,15 +231,14 @@ class MemoryConsultStore(ConsultStore):
         return [room for _, room in rooms]
 
     async def purge_consults(self, before: datetime, *, now: datetime) -> Purged:
-        units = await self._units()
         events = 0
         gone: set[ConsultId] = set()
         for cid, consult in self._quiet(before):
             if consult.room and all(at is None for at in self._leaves(cid)):
                 continue  # its room is not left yet
-            summary = summarise(self._logs[cid])
-            unit = unit_of(summary.requester, units)
-            self._purged[cid] = replace(summary, requester=frozen_unit(unit))
+            summary = self._summary(cid)
+            # The unit and kind frozen at request time stay; the requester is only that unit.
+            self._purged[cid] = replace(summary, requester=frozen_unit(summary.unit))
             events += len(self._logs[cid])
             self._logs[cid] = []
             gone.add(cid)

@@ -13,10 +13,11 @@ from consultbot.adapters.sql.handovers import HandoverSql
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.handover import cover
 from consultbot.domain.duty.oncall import OnDuty, on_duty
+from consultbot.domain.duty.outcomes import OutcomeSets, complete_sets
 from consultbot.domain.duty.people import DirectoryEntry, StaffMember
 from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.types import Dataset, ServiceId, ServiceKind, Track, UserId
+from consultbot.domain.types import Dataset, Outcome, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import DataSets, Version
 
 _MAX_SHIFT_SECONDS = int(MAX_SHIFT.total_seconds())
@@ -67,7 +68,11 @@ class DataSetSql(HandoverSql, DataSets):
         ]
         summary = f"{len(catalogue)} services"
         sql = f"INSERT INTO service VALUES ({marks(9)})"
-        return await self._import(Dataset.CATALOGUE, source, summary, now, (sql, rows))
+        outcomes = (
+            f"INSERT INTO catalogue_outcome VALUES ({marks(3)})",
+            [(t.value, json.dumps([o.value for o in os])) for t, os in catalogue.outcome_sets],
+        )
+        return await self._import(Dataset.CATALOGUE, source, summary, now, (sql, rows), outcomes)
 
     async def catalogue(self) -> Catalogue:
         active = await self._active(Dataset.CATALOGUE)
@@ -90,9 +95,18 @@ class DataSetSql(HandoverSql, DataSets):
             )
             for row in rows
         ]
-        catalogue = Catalogue(tuple(services))
+        catalogue = Catalogue(tuple(services), await self._outcome_sets(active))
         self._catalogue = (active, catalogue)
         return catalogue
+
+    async def _outcome_sets(self, version: int | None) -> OutcomeSets:
+        """The outcomes each path offers in catalogue `version` (the defaults where it has
+        none recorded: a version imported before they were)."""
+        rows = await self._rows(
+            "SELECT track, outcomes FROM catalogue_outcome WHERE version = $1", (version,)
+        )
+        named = {Track(r[0]): tuple(Outcome(o) for o in json.loads(r[1])) for r in rows}
+        return complete_sets(named)
 
     async def import_roster(
         self,

@@ -238,7 +238,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_at_ms BIGINT NOT NULL
         )""",
     ),
-    # 9: repeated pages (issue 24) — whether a consult's page was repeated, for `stats`
+    # 9: the outcomes each contact path offers, per catalogue version (issue 23): the set in
+    # poll order as a JSON list of outcome keys. A version without rows (imported before this
+    # step) offers the default sets (domain/duty/outcomes.py).
+    (
+        """CREATE TABLE catalogue_outcome (
+            version BIGINT NOT NULL,
+            track TEXT NOT NULL,
+            outcomes TEXT NOT NULL,
+            PRIMARY KEY (version, track)
+        )""",
+    ),
+    # 10: the requester's unit and kind, frozen at request time (issue 23). The consults
+    # summarised before get them once, from the staff list and catalogue active when the store
+    # is next opened (adapters/sql/stats.py `freeze`); `code` packs the unit and kind in place
+    # of the requester.
+    (
+        "ALTER TABLE consult_stat ADD COLUMN unit TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE consult_stat ADD COLUMN requester_kind TEXT NOT NULL DEFAULT ''",
+        "INSERT INTO meta VALUES ('consult_stat_freeze', 'pending')",
+    ),
+    # 11: repeated pages (issue 24) — whether a consult's page was repeated, for `stats`
     # (acknowledged after a repeat). A plain column beside `code`, read in the same index scan;
     # no consult was repeated before this version, so 0 is right for the existing ones.
     (

@@ -184,6 +184,7 @@ class PostgresStore(SqliteStore):
         try:
             await migrate(raw, name)
             await stats_sqlite.backfill(db)
+            await stats_sqlite.freeze(db)
         except psycopg.Error as exc:
             await raw.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None

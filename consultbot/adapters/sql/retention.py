@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, to_ms
 from consultbot.adapters.sql.consult_log import queue, read_events
 from consultbot.adapters.sql.dialect import Connection, marks
 from consultbot.domain.consult.escalation import OPEN_STATES, State, fold
-from consultbot.domain.consult.stats import frozen_unit, unit_of
+from consultbot.domain.consult.stats import frozen_unit
 from consultbot.domain.types import ConsultId
 from consultbot.ports import OutboxKind, Outgoing, Purged, Retention
 
@@ -113,7 +112,6 @@ class RetentionSql(SqlBase, Retention):
                 if cid in wanted:
                     entries.setdefault(str(cid), []).append(int(item))
         consults = events = outbox = 0
-        people: set[str] = set()
         # In small transactions, each checking its consults again.
         for start in range(0, len(ready), _PURGE_BATCH):
             async with self._transaction() as db:
@@ -121,23 +119,11 @@ class RetentionSql(SqlBase, Retention):
                 batch = [(cid, requester) for cid, _, requester in again]
                 if batch:
                     own = [i for cid, _ in batch for i in entries.get(cid, [])]
-                    forgot_events, forgot_outbox, parties = await self._purge_batch(db, batch, own)
+                    forgot_events, forgot_outbox = await self._purge_batch(db, batch, own)
                     consults += len(batch)
                     events += forgot_events
                     outbox += forgot_outbox
-                    people.update(parties)
         async with self._transaction() as db:
-            # A requester's Matrix id leaves the statistics' code table once they are a party
-            # to no kept consult (every kept consult has its requester among its parties).
-            gone = sorted(people)
-            for start in range(0, len(gone), _SCAN_SLICE // 10):
-                chunk = gone[start : start + _SCAN_SLICE // 10]
-                await db.execute(
-                    "DELETE FROM consult_stat_code WHERE kind = $1"
-                    f" AND value IN ({marks(len(chunk), 2)}) AND NOT EXISTS"
-                    ' (SELECT 1 FROM consult_party p WHERE p."user" = consult_stat_code.value)',
-                    ("requester", *chunk),
-                )
             cutoff = to_ms(before)
             # The newest outbox id stays: ids (and so Matrix transaction ids) are never reused.
             cursor = await db.execute(
@@ -154,31 +140,19 @@ class RetentionSql(SqlBase, Retention):
 
     async def _purge_batch(
         self, db: Connection, batch: Sequence[tuple[str, str]], outbox_ids: Sequence[int]
-    ) -> tuple[int, int, set[str]]:
+    ) -> tuple[int, int]:
         """Forget these consults' logs, parties, outbox entries (`outbox_ids`), rooms and
-        requesters; their statistics rows keep each requester's unit in their place.
-        Return how many events and outbox entries were forgotten, and the parties."""
+        requesters; their statistics rows keep the unit and kind frozen at request time, and
+        the requester's unit (`#unit:`) in the requester's place. Return how many events and
+        outbox entries were forgotten."""
         ids = [cid for cid, _ in batch]
         among = f"({marks(len(ids))})"
-        units = await stats_sqlite.requester_units(db)
-        frozen: dict[str, int] = {}
-        for _, requester in batch:
-            marker = frozen_unit(unit_of(requester, units))
-            if marker not in frozen:
-                frozen[marker] = await stats_sqlite.code_of(db, "requester", marker)
         stats = await db.execute_fetchall(
-            f"SELECT consult_id, code, requester FROM consult_stat WHERE consult_id IN {among}", ids
-        )
-        updates = []
-        for cid, code, requester in stats:
-            marker = frozen_unit(unit_of(str(requester), units))
-            updates.append((marker, stats_sqlite.with_requester(int(code), frozen[marker]), cid))
-        await db.executemany(
-            "UPDATE consult_stat SET requester = $1, code = $2 WHERE consult_id = $3", updates
+            f"SELECT consult_id, unit FROM consult_stat WHERE consult_id IN {among}", ids
         )
         await db.executemany(
-            "UPDATE consult_stat_service SET code = $1 WHERE consult_id = $2",
-            [(code, cid) for _, code, cid in updates],
+            "UPDATE consult_stat SET requester = $1 WHERE consult_id = $2",
+            [(frozen_unit(str(unit)), cid) for cid, unit in stats],
         )
         parties = []
         for cid in ids:  # by the parties' key (user, consult): the log names them
@@ -199,4 +173,4 @@ class RetentionSql(SqlBase, Retention):
         await db.execute(
             f"UPDATE consult SET requester = NULL, room = NULL WHERE id IN {among}", ids
         )
-        return events, outbox, {user for user, _ in parties}
+        return events, outbox

@@ -18,6 +18,7 @@ from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
 from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor
+from consultbot.adapters.sql.export import ExportSql
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -100,7 +101,14 @@ class SqliteConnection:
 
 
 class SqliteStore(
-    ConsultLogSql, DataSetSql, UploadSql, StatsSql, RetentionSql, DataStore, ConsultStore
+    ConsultLogSql,
+    DataSetSql,
+    UploadSql,
+    StatsSql,
+    ExportSql,
+    RetentionSql,
+    DataStore,
+    ConsultStore,
 ):
     """Both stores on one SQLite file in WAL mode with foreign keys on (`PostgresStore`: the
     same class over a PostgreSQL connection)."""
@@ -129,6 +137,7 @@ class SqliteStore(
             if name != ":memory:":
                 _owner_only(name)
             await stats_sqlite.backfill(db)
+            await stats_sqlite.freeze(db)
         except aiosqlite.DatabaseError as exc:
             await db.close()
             raise StoreError(name, f"is not a usable database: {exc}") from None

@@ -7,20 +7,28 @@ a covering index): a year is one index range scan of two integer columns, unpack
 
 Layout of `code`, lowest bits first: phone contacts (8 bits, capped at 255), acknowledged,
 escalated, unanswered, counted (1 bit each), status (4 bits: index in `OUTCOME_KEYS`), track
-(4 bits), first service (16 bits), requester (24 bits). Track, service and requester are
-small integers from `consult_stat_code`, allocated on first use and never changed.
+(4 bits), first service (16 bits), the requester's unit (24 bits), the requester's kind (3
+bits: index in `REQUESTER_KINDS`). Track, service and unit are small integers from
+`consult_stat_code`, allocated on first use and never changed.
+
+The requester's unit and kind are the ones frozen in the consult's `requested` entry
+(domain/consult/requester.py), never the current staff list's. A consult requested before
+they were recorded has them frozen once, from the staff list and catalogue active then: by
+`freeze` when the store is opened after migration 9, or on its first summary after that.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms
 from consultbot.adapters.sql.dialect import Connection, marks, one, transaction
+from consultbot.adapters.sql.requesters import Lists, active_lists
 from consultbot.domain.consult.escalation import Consult
 from consultbot.domain.consult.events import Event
 from consultbot.domain.consult.stats import (
@@ -30,16 +38,18 @@ from consultbot.domain.consult.stats import (
     UNKNOWN_UNIT,
     ConsultSummary,
     FactTable,
+    requester_kind_of,
     summarise,
-    unit_of,
 )
 from consultbot.ports import Stats
 
 _PHONE_BITS = 8
 _ACK, _ESC, _UNANS, _COUNTED = 8, 9, 10, 11
-_STATUS, _TRACK, _SERVICE, _REQUESTER = 12, 16, 20, 36
-_LIMITS = {"track": 1 << 4, "service": 1 << 16, "requester": 1 << 24}
+_STATUS, _TRACK, _SERVICE, _UNIT, _KIND = 12, 16, 20, 36, 60
+_UNIT_MASK = (1 << 24) - 1
+_LIMITS = {"track": 1 << 4, "service": 1 << 16, "unit": 1 << 24}
 BACKFILL_KEY = "consult_stat_backfill"
+FREEZE_KEY = "consult_stat_freeze"  # migration 9: freeze the unit and kind of older consults
 
 
 def _ms(instant: datetime | None) -> int | None:
@@ -66,15 +76,16 @@ async def code_of(db: Connection, kind: str, value: str) -> int:
     return int(code)
 
 
-def with_requester(code: int, requester: int) -> int:
-    """A packed `code` with its requester replaced (the purge: by a frozen unit)."""
-    mask = ((1 << 24) - 1) << _REQUESTER
-    return (code & ~mask) | requester << _REQUESTER
+def with_requester(code: int, unit: int, kind: str) -> int:
+    """A packed `code` with the requester's unit (code) and kind replaced."""
+    mask = (_UNIT_MASK << _UNIT) | (0b111 << _KIND)
+    return (code & ~mask) | unit << _UNIT | REQUESTER_KINDS.index(requester_kind_of(kind)) << _KIND
 
 
-def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> int:
-    """The packed `code` of one consult's summary."""
+def pack(summary: ConsultSummary, track: int, service: int, unit: int) -> int:
+    """The packed `code` of one consult's summary; `unit` is its frozen unit's code."""
     status = OUTCOME_KEYS.index(summary.outcome) if summary.outcome else OPEN
+    kind = REQUESTER_KINDS.index(requester_kind_of(summary.requester_kind))
     return (
         min(summary.phone_contacts, (1 << _PHONE_BITS) - 1)
         | (summary.acknowledged_at is not None) << _ACK
@@ -84,13 +95,15 @@ def pack(summary: ConsultSummary, track: int, service: int, requester: int) -> i
         | status << _STATUS
         | track << _TRACK
         | service << _SERVICE
-        | requester << _REQUESTER
+        | unit << _UNIT
+        | kind << _KIND
     )
 
 
 _STAT_COLUMNS = (
     "consult_id length requested_ms counted track services requester outcome first_page_ms"
-    " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code repeated"
+    " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code unit"
+    " requester_kind repeated"
 )  # the table's columns in order
 INSERT_STAT = (
     f"INSERT INTO consult_stat VALUES ({marks(len(_STAT_COLUMNS.split()))})"
@@ -120,6 +133,8 @@ def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[o
         s.phone_contacts,
         round(ack * 1000) if ack is not None else None,
         code,
+        s.unit,
+        requester_kind_of(s.requester_kind),
         int(s.repeated),
     )
 
@@ -141,10 +156,32 @@ def extra_rows(
     ]
 
 
-async def write(db: Connection, consult: str, length: int, events: Sequence[Event]) -> None:
+async def _frozen_before(
+    db: Connection, consult: str, requester: str, lists: Lists | None
+) -> tuple[str, str]:
+    """The unit and kind of a consult requested before its requested entry recorded them:
+    as frozen in its row already, else from the lists active now."""
+    row = await one(
+        db, "SELECT unit, requester_kind FROM consult_stat WHERE consult_id = $1", (consult,)
+    )
+    if row is not None and row[1]:
+        return str(row[0]), str(row[1])
+    return (lists or await active_lists(db)).frozen(requester)
+
+
+async def write(
+    db: Connection,
+    consult: str,
+    length: int,
+    events: Sequence[Event],
+    lists: Lists | None = None,
+) -> None:
     """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
     s = summarise(events)
-    wanted = [("track", s.track), ("requester", s.requester), *(("service", n) for n in s.services)]
+    if "requester_kind" not in events[0].data:  # requested before the kind was recorded
+        unit, kind = await _frozen_before(db, consult, s.requester, lists)
+        s = replace(s, unit=unit, requester_kind=kind)
+    wanted = [("track", s.track), ("unit", s.unit), *(("service", n) for n in s.services)]
     # One round trip for the codes that exist (all of them after the first event).
     rows = await db.execute_fetchall(
         "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
@@ -157,7 +194,7 @@ async def write(db: Connection, consult: str, length: int, events: Sequence[Even
         if (kind, value) not in known:
             known[kind, value] = await code_of(db, kind, value)
     service_codes = [known["service", name] for name in s.services]
-    code = pack(s, known["track", s.track], service_codes[0], known["requester", s.requester])
+    code = pack(s, known["track", s.track], service_codes[0], known["unit", s.unit])
     await db.execute(INSERT_STAT, stat_row(consult, length, s, code))
     if len(service_codes) > 1:  # a consult's services are fixed by its request
         await db.execute("DELETE FROM consult_stat_service WHERE consult_id = $1", (consult,))
@@ -179,19 +216,48 @@ async def backfill(db: Connection) -> int:
         async for cid, at_ms, kind, data in cursor:
             event = Event(kind=kind, at=from_ms(at_ms), data=json.loads(data))
             logs.setdefault(cid, []).append(event)
+        lists = await active_lists(db)
         for cid, events in logs.items():
-            await write(db, cid, len(events), events)
+            await write(db, cid, len(events), events, lists)
         await db.execute("DELETE FROM meta WHERE key = $1", (BACKFILL_KEY,))
     return len(logs)
 
 
-async def requester_units(db: Connection) -> dict[str, str]:
-    """Matrix id → unit, from the active staff list."""
-    rows = await db.execute_fetchall(
-        "SELECT matrix_id, unit FROM staff WHERE version = (SELECT max(version)"
-        " FROM dataset_version WHERE dataset = 'staff' AND rolled_back_at IS NULL)"
-    )
-    return {str(r[0]): str(r[1]) for r in rows if r[1]}
+async def freeze(db: Connection) -> int:
+    """Once, after migration 9: give every statistics row without a frozen requester kind
+    (consults requested before it was recorded, purged ones too) the unit and kind of its
+    requester in the staff list and catalogue active now; a purged consult's unit is the one
+    its `#unit:` marker kept. Forget the requesters' codes (Matrix ids) the rows packed
+    before. Return how many rows were frozen."""
+    if await one(db, "SELECT 1 FROM meta WHERE key = $1", (FREEZE_KEY,)) is None:
+        return 0
+    async with transaction(db):
+        lists = await active_lists(db)
+        rows = await db.execute_fetchall(
+            "SELECT consult_id, requester, code, services FROM consult_stat"
+            " WHERE requester_kind = ''"
+        )
+        units: dict[str, int] = {}
+        updates, extras = [], []
+        for cid, requester, code, services in rows:
+            unit, kind = lists.frozen(str(requester))
+            if unit not in units:
+                units[unit] = await code_of(db, "unit", unit)
+            new = with_requester(int(code), units[unit], kind)
+            updates.append((unit, kind, new, cid))
+            if len(json.loads(services)) > 1:  # a conference: its further services' rows too
+                extras.append((new, cid))
+        await db.executemany(
+            "UPDATE consult_stat SET unit = $1, requester_kind = $2, code = $3"
+            " WHERE consult_id = $4",
+            updates,
+        )
+        await db.executemany(
+            "UPDATE consult_stat_service SET code = $1 WHERE consult_id = $2", extras
+        )
+        await db.execute("DELETE FROM consult_stat_code WHERE kind = 'requester'")
+        await db.execute("DELETE FROM meta WHERE key = $1", (FREEZE_KEY,))
+    return len(updates)
 
 
 async def _codes(db: Connection, kind: str) -> list[str]:
@@ -208,17 +274,17 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     rows = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1), repeated FROM consult_stat"
+        "SELECT code, coalesce(ack_ms, -1), requested_ms, repeated FROM consult_stat"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
-    fields = [("code", np.int64), ("ack", np.int64), ("repeated", np.int64)]
-    data = np.fromiter(rows, dtype=fields, count=len(rows))
+    columns = [("code", np.int64), ("ack", np.int64), ("at", np.int64), ("repeated", np.int64)]
+    data = np.fromiter(rows, dtype=columns, count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
-    code, ack = data["code"], data["ack"]
+    code, ack, at = data["code"], data["ack"], data["at"]
     extras = await db.execute_fetchall(
-        "SELECT e.code, coalesce(e.ack_ms, -1), e.service, s.repeated"
+        "SELECT e.code, coalesce(e.ack_ms, -1), e.service, e.requested_ms, s.repeated"
         " FROM consult_stat_service e JOIN consult_stat s ON s.consult_id = e.consult_id"
         " WHERE e.requested_ms >= $1 AND e.requested_ms < $2",
         (lo, hi),
@@ -226,39 +292,36 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
     tracks = await _codes(db, "track")
     services = await _codes(db, "service")
-    # Each requester's unit in the active staff list, by requester code.
-    # A purged consult's requester is their unit then (`domain.stats.unit_of`).
-    units = await db.execute_fetchall(
-        "SELECT c.code, c.value, s.unit FROM consult_stat_code c LEFT JOIN staff s"
-        " ON s.matrix_id = c.value AND s.version = (SELECT max(version) FROM dataset_version"
-        " WHERE dataset = 'staff' AND rolled_back_at IS NULL)"
-        " WHERE c.kind = 'requester'"
-    )
+    # The frozen unit of each unit code; no unit ("") is okänd.
     unit_names: dict[str, int] = {}
-    unit_of_requester = np.zeros(max((int(r[0]) for r in units), default=0) + 1, dtype=np.int64)
-    for requester_code, requester, unit in units:
-        name = unit_of(str(requester), {str(requester): unit} if unit else {})
-        unit_of_requester[int(requester_code)] = unit_names.setdefault(name, len(unit_names))
+    unit_index = np.array(
+        [
+            unit_names.setdefault(u or UNKNOWN_UNIT, len(unit_names))
+            for u in await _codes(db, "unit")
+        ]
+        or [0],
+        dtype=np.int64,
+    )
     if extras:
         # A conference's further services: the same facts again, counted only by service.
-        more = np.array(extras, dtype=np.int64).reshape(-1, 4)
+        more = np.array(extras, dtype=np.int64).reshape(-1, 5)
         code = np.concatenate([code, more[:, 0]])
         ack = np.concatenate([ack, more[:, 1]])
+        at = np.concatenate([at, more[:, 3]])
         service = np.concatenate([(data["code"] >> _SERVICE) & 0xFFFF, more[:, 2]])
-        repeated = np.concatenate([data["repeated"], more[:, 3]])
+        repeated = np.concatenate([data["repeated"], more[:, 4]])
     else:
         service = (code >> _SERVICE) & 0xFFFF
         repeated = data["repeated"]
     primary = np.arange(len(code)) < len(data)
-    requester = (code >> _REQUESTER) & ((1 << 24) - 1)
     return FactTable(
         tracks=tracks,
         services=services,
         units=list(unit_names) or [UNKNOWN_UNIT],
         track=(code >> _TRACK) & 0xF,
         service=service,
-        unit=unit_of_requester[requester] if len(code) else requester,
-        kind=np.full(len(code), len(REQUESTER_KINDS) - 1, dtype=np.int64),  # TODO(issue 23)
+        unit=unit_index[(code >> _UNIT) & _UNIT_MASK],
+        kind=(code >> _KIND) & 0b111,
         status=(code >> _STATUS) & 0xF,
         acknowledged=((code >> _ACK) & 1).astype(np.bool_),
         escalated=((code >> _ESC) & 1).astype(np.bool_),
@@ -266,6 +329,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         phone=code & ((1 << _PHONE_BITS) - 1),
         ack_ms=ack,
         primary=primary,
+        requested_ms=at,
         repeated=repeated != 0,
     )
 
@@ -273,17 +337,17 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
 async def summaries(
     db: Connection, start: datetime, end: datetime
 ) -> list[tuple[ConsultSummary, str]]:
-    """Each counted consult requested in [start, end) and its requester's unit, oldest first."""
+    """Each counted consult requested in [start, end) and its requester's unit (frozen at
+    request time; okänd when none), oldest first."""
     rows = await db.execute_fetchall(
         "SELECT s.consult_id, s.requested_ms, s.counted, s.track, s.services, s.requester,"
         " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
-        " s.unanswered, s.phone_contacts, s.repeated"
+        " s.unanswered, s.phone_contacts, s.unit, s.requester_kind, s.repeated"
         " FROM consult_stat s JOIN consult c ON c.id = s.consult_id"
         " WHERE s.requested_ms >= $1 AND s.requested_ms < $2 AND s.counted = 1"
         " ORDER BY s.requested_ms, c.number",
         (_ms(start), _ms(end)),
     )
-    units = await requester_units(db)
     found = [
         ConsultSummary(
             consult=row[0],
@@ -300,11 +364,13 @@ async def summaries(
             escalated=bool(row[11]),
             unanswered=bool(row[12]),
             phone_contacts=row[13],
-            repeated=bool(row[14]),
+            unit=str(row[14]),
+            requester_kind=requester_kind_of(str(row[15])),
+            repeated=bool(row[16]),
         )
         for row in rows
     ]
-    return [(s, unit_of(s.requester, units)) for s in found]
+    return [(s, s.unit or UNKNOWN_UNIT) for s in found]
 
 
 class StatsSql(SqlBase, Stats):

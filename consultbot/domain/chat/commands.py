@@ -28,7 +28,9 @@ MAX_BODY_LENGTH = 8000
 _MAX_UNKNOWN_NAME = 32  # an unknown name is echoed back; keep it short
 
 
-# Outcomes (the enumeration itself is in types.py: the consult's log stores it too)
+# Outcomes (the enumeration itself is in types.py: the consult's log stores it too). Every
+# outcome of every path is read here; which ones a consult's path offers is the catalogue's
+# (duty/outcomes.py), checked when the consult is closed.
 _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
     {
         word: outcome
@@ -39,6 +41,21 @@ _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
             (Outcome.ED, ("akuten", "akutmottagningen", "akutmottagning", "ed")),
             (Outcome.VISIT, ("besök", "besok", "visit")),
             (Outcome.OTHER, ("annat", "other")),
+            # The fourth path's own (tillgänglig primärvård).
+            (Outcome.HOME, ("hemma", "kvar hemma", "slutbehandlad", "home")),
+            (
+                Outcome.PRIMARY_CARE,
+                (
+                    "vårdcentral",
+                    "vårdcentralen",
+                    "vardcentral",
+                    "vardcentralen",
+                    "vc",
+                    "primary_care",
+                    "primary care",
+                ),
+            ),
+            (Outcome.HOME_VISIT, ("hembesök", "hembesok", "home_visit", "home visit")),
         )
         for word in words
     }

@@ -97,6 +97,7 @@ from consultbot.domain.consult.model import (
     started as started,
 )
 from consultbot.domain.duty.oncall import OnDuty
+from consultbot.domain.duty.outcomes import DEFAULT_OUTCOMES
 from consultbot.domain.types import Outcome
 
 # --------------------------------------------------------------------------------------------
@@ -396,8 +397,11 @@ def _close(consult: Consult, command: CloseBy, now: datetime) -> Transition:
     """`!avsluta`, of a consult or a conference."""
     if consult.state in (State.CLOSED, State.WITHDRAWN):
         return [], [Notice(template="already_closed")]
-    if command.outcome is Outcome.UNKNOWN:
-        return [], [Notice(template="bad_outcome")]
+    offered = command.offered or DEFAULT_OUTCOMES[consult.track]
+    if command.outcome is Outcome.UNKNOWN or command.outcome not in offered:
+        # An outcome of another path (`!avsluta hemma` on a specialist consult): refused with
+        # the outcomes this path offers.
+        return [], [Notice(template="bad_outcome", params={"offered": [o.value for o in offered]})]
     user = command.user
     if user != consult.requester and user not in consult.paged_users:
         return [], [Notice(template="not_a_party")]

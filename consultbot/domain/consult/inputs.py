@@ -37,6 +37,10 @@ class Request:
     services: tuple[ServiceId, ...] = ()
     duties: Mapping[ServiceId, OnDuty] = field(default_factory=dict)
     meeting_url: str = ""
+    # The requester's unit and kind, frozen now (domain/consult/requester.py); "" for a
+    # request made without them (a test's).
+    unit: str = ""
+    requester_kind: str = ""
 
     def requested(self) -> Requested:
         """The consult's first entry; a conference's names its first service, on track mdk."""
@@ -49,6 +53,8 @@ class Request:
             request_event=self.request_event,
             language=self.language,
             services=self.services,
+            unit=self.unit,
+            requester_kind=self.requester_kind,
         )
 
 
@@ -90,10 +96,13 @@ class Delivered:
 
 @dataclass(frozen=True, kw_only=True)
 class CloseBy:
-    """`!avsluta OUTCOME`."""
+    """`!avsluta OUTCOME`, or a vote in the outcome poll."""
 
     user: UserId
     outcome: Outcome
+    # The outcomes the consult's path offers (the active catalogue's); empty: the default
+    # set of its path (domain/duty/outcomes.py).
+    offered: tuple[Outcome, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

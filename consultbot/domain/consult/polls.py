@@ -4,8 +4,8 @@ Element sends and shows the unstable event types (`org.matrix.msc3381.poll.*`); 
 `m.poll.response` is accepted too, in both of its published shapes. In encrypted rooms all of
 these arrive as encrypted events, so the caller passes the decrypted type and content.
 
-The answers' ids are the outcome values (`advice`, `referral`, …), so a vote names an outcome
-directly; the answer texts come from the templates.
+The answers are the consult's path's outcomes; their ids are the outcome values (`advice`,
+`home`, …), so a vote names an outcome directly; the answer texts come from the templates.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from consultbot.domain.duty.outcomes import OFFERABLE
 from consultbot.domain.types import Outcome
 
 POLL_START = "org.matrix.msc3381.poll.start"
@@ -24,15 +25,10 @@ POLL_START_TYPES = frozenset({POLL_START, "m.poll.start"})
 _TEXT = "org.matrix.msc1767.text"
 _SELECTION_KEYS = ("m.selections", "org.matrix.msc3381.v2.selections")
 
-#: The outcomes a poll offers, in the order a clinician reads them.
-POLL_OUTCOMES: tuple[Outcome, ...] = (
-    Outcome.ADVICE,
-    Outcome.REFERRAL,
-    Outcome.ADMISSION,
-    Outcome.ED,
-    Outcome.VISIT,
-    Outcome.OTHER,
-)
+#: The outcomes a poll may offer: the consult's path's set (`Catalogue.outcomes`), taken from
+#: the catalogue version active when the poll is posted.
+POLL_OUTCOMES: tuple[Outcome, ...] = OFFERABLE
+_ANSWER_IDS = frozenset(o.value for o in POLL_OUTCOMES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,9 +40,10 @@ class PollVote:
 
     @property
     def outcome(self) -> Outcome | None:
-        """The outcome chosen, or None when the vote names none the poll offers."""
+        """The outcome chosen, or None when the vote names no outcome a poll may offer. Whether
+        the consult's path offers it is checked when the vote closes the consult."""
         for answer in self.answers:
-            if answer in {o.value for o in POLL_OUTCOMES}:
+            if answer in _ANSWER_IDS:
                 return Outcome(answer)
         return None
 

@@ -13,6 +13,9 @@ period, track, service and requesting unit. The rules, in the domain's words:
   time that at least 90 % of the acknowledged consults were within. `null` with no data.
 - Outcomes: every consult counts in exactly one of `advice` … `unknown` (closed) or `open`
   (no outcome yet, including unanswered consults nobody closed).
+- `referrals_avoided`: the plan's "remiss undviken", the consults closed with `advice` on a
+  specialist path (`SPECIALIST_TRACKS`: halvakut, akut, mdk), where a referral was the
+  alternative; `outcomes.advice` stays the raw count of every path (docs/decisions.md).
 - `closed_with_outcome`: closed with a real outcome (not `unknown`, not open); its share is
   of all the consults of the group.
 - A conference (track `mdk`) counts once in the totals, in `by_track` and `by_requester_unit`,
@@ -21,8 +24,9 @@ period, track, service and requesting unit. The rules, in the domain's words:
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -31,7 +35,7 @@ import numpy.typing as npt
 
 from consultbot.domain.consult.escalation import State, fold
 from consultbot.domain.consult.events import Event
-from consultbot.domain.types import Outcome, RequesterKind
+from consultbot.domain.types import Outcome, RequesterKind, Track
 
 UNKNOWN_UNIT = "okänd"
 # A purged consult's requester (docs/privacy.md): not a person any more, only their unit when
@@ -53,6 +57,8 @@ def unit_of(requester: str, units: Mapping[str, str]) -> str:
 
 
 MDK_TRACK = "mdk"
+# The paths where a consult stands in for a referral: only there does `advice` avoid one.
+SPECIALIST_TRACKS: tuple[str, ...] = (Track.HALVAKUT.value, Track.AKUT.value, Track.MDK.value)
 
 # Every outcome key, and the index each is stored under (a stored index never changes: the
 # fourth path's outcomes came later and follow `open`). The plan's "remiss undviken"
@@ -111,7 +117,12 @@ class ConsultFacts:
     unanswered: bool = False
     phone_contacts: int = 0
     ack_seconds: float | None = None
+    requested_ms: int = 0  # the request's instant, ms since the epoch (UTC)
     repeated: bool = False  # a page of it was repeated, unacknowledged (issue 24)
+
+
+def _no_rows() -> Ints:
+    return np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +151,9 @@ class FactTable:
     ack_ms: Ints
     primary: Bools
     kinds: Sequence[str] = REQUESTER_KINDS
+    # Each row's request instant (ms since the epoch), so that one table of a long period can
+    # be cut into months (`between`); empty when the source does not give it.
+    requested_ms: Ints = field(default_factory=_no_rows)
     repeated: Bools | None = None  # a page of the consult was repeated (None: none was)
 
 
@@ -151,7 +165,9 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    names = "track service unit kind status ack esc unans phone ack_ms primary repeated"
+    names = (
+        "track service unit kind status ack esc unans phone ack_ms primary requested_ms repeated"
+    )
     cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
@@ -168,6 +184,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
             cols["unans"].append(f.unanswered)
             cols["phone"].append(f.phone_contacts)
             cols["ack_ms"].append(-1 if f.ack_seconds is None else round(f.ack_seconds * 1000))
+            cols["requested_ms"].append(f.requested_ms)
             cols["repeated"].append(f.repeated)
 
     def ints(key: str) -> Ints:
@@ -191,6 +208,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
         phone=ints("phone"),
         ack_ms=ints("ack_ms"),
         primary=bools("primary"),
+        requested_ms=ints("requested_ms"),
         repeated=bools("repeated"),
     )
 
@@ -252,6 +270,7 @@ class _Prepared:
     """What every grouping of one table shares: each row's cell and the rows by ack time."""
 
     cell: Ints  # status × 16 + acknowledged × 8 + escalated × 4 + unanswered × 2 + conference
+    avoided: Ints  # 1 where the row is a referral avoided (advice on a specialist path)
     by_ack: Ints  # the rows with an acknowledgement, shortest time first
     ack_sorted: Ints
 
@@ -268,9 +287,12 @@ def _prepare(table: FactTable) -> _Prepared:
         + table.unanswered * 2
         + (table.track == mdk_index)
     )
+    specialist = [i for i, name in enumerate(table.tracks) if name in SPECIALIST_TRACKS]
+    advice = OUTCOME_KEYS.index(Outcome.ADVICE.value)
+    avoided = ((table.status == advice) & np.isin(table.track, specialist)).astype(np.int64)
     timed = np.flatnonzero(table.ack_ms >= 0)
     by_ack = timed[np.argsort(table.ack_ms[timed], kind="stable")]
-    return _Prepared(cell=cell, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
+    return _Prepared(cell=cell, avoided=avoided, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
 
 
 def _after_repeat(table: FactTable, row_group: Ints, n: int) -> Ints:
@@ -303,6 +325,7 @@ def _group_stats(
     mdk = flags[:, (bit & 1) > 0].sum(axis=1)
     outcomes = cells.sum(axis=2)
     phone = np.bincount(groups, weights=table.phone[counted], minlength=n).round().astype(np.int64)
+    avoided = np.bincount(groups, weights=pre.avoided[counted], minlength=n).round()
     timed_groups = row_group[pre.by_ack]
     keep = timed_groups >= 0
     med, q90, _ = _grouped_quantiles(timed_groups[keep], pre.ack_sorted[keep], n)
@@ -322,6 +345,7 @@ def _group_stats(
             "acknowledged_after_repeat": int(after_repeat[g]),
             "ack_seconds": {"median": _seconds(med[g]), "p90": _seconds(q90[g])},
             "outcomes": {key: int(outcomes[g, i]) for i, key in enumerate(OUTCOME_KEYS)},
+            "referrals_avoided": int(avoided[g]),
             "closed_with_outcome": with_outcome,
             "closed_with_outcome_share": round(with_outcome / total, 3),
         }
@@ -334,6 +358,7 @@ def _empty() -> dict[str, Any]:
         "acknowledged_after_repeat": 0,
         "ack_seconds": {"median": None, "p90": None},
         "outcomes": dict.fromkeys(OUTCOME_KEYS, 0),
+        "referrals_avoided": 0,
         "closed_with_outcome": 0,
         "closed_with_outcome_share": None,
     }
@@ -375,11 +400,45 @@ def aggregate(
     return report
 
 
+_ROW_COLUMNS = (
+    "track",
+    "service",
+    "unit",
+    "kind",
+    "status",
+    "acknowledged",
+    "escalated",
+    "unanswered",
+    "phone",
+    "ack_ms",
+    "primary",
+)
+
+
+def _rows(table: FactTable, keep: Bools) -> FactTable:
+    """The rows of `table` where `keep` is true."""
+    columns = {name: getattr(table, name)[keep] for name in _ROW_COLUMNS}
+    if len(table.requested_ms):
+        columns["requested_ms"] = table.requested_ms[keep]
+    if table.repeated is not None:
+        columns["repeated"] = table.repeated[keep]
+    return replace(table, **columns)
+
+
+def only_kind(table: FactTable, kind: str) -> FactTable:
+    """The rows of `table` whose requester was of `kind` (a `REQUESTER_KINDS` key)."""
+    return _rows(table, table.kind == list(table.kinds).index(kind))
+
+
+def between(table: FactTable, start: datetime, end: datetime) -> FactTable:
+    """The rows of `table` (which has `requested_ms`) requested in [start, end)."""
+    low, high = round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+    return _rows(table, (table.requested_ms >= low) & (table.requested_ms < high))
+
+
 def month_of(day: date) -> tuple[date, date]:
     """The first and last day of `day`'s month."""
-    first = day.replace(day=1)
-    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return first, date.fromordinal(following.toordinal() - 1)
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,6 +490,7 @@ class ConsultSummary:
             phone_contacts=self.phone_contacts,
             repeated=self.repeated,
             ack_seconds=self.ack_seconds,
+            requested_ms=round(self.requested_at.timestamp() * 1000),
         )
 
 

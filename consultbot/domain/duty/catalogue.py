@@ -9,11 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consultbot.domain.duty import outcomes as per_path
 from consultbot.domain.errors import Problem, UnknownService
 from consultbot.domain.files import validation
 from consultbot.domain.files.validation import FileRules, fold
-from consultbot.domain.types import ServiceId, ServiceKind, Track
+from consultbot.domain.types import Outcome, ServiceId, ServiceKind, Track
 
+# Kinds of unit that ask (the fourth path: ambulance crews, municipal nurses) but are never
+# paged: no tracks, no shifts, not offered where a service to ask is chosen (docs/decisions.md).
+ASKS_ONLY = frozenset({ServiceKind.AMBULANCE, ServiceKind.MUNICIPAL_CARE})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
 _TOML_PLACE = re.compile(r"at line (\d+), column (\d+)")
@@ -33,6 +37,11 @@ class Service:
     switchboard: str = ""
     municipality: str = ""
 
+    @property
+    def asks_only(self) -> bool:
+        """A unit that asks but is never paged (`ASKS_ONLY`)."""
+        return self.kind in ASKS_ONLY
+
 
 def normalise(name: str) -> str:
     """The form used to compare service names and aliases: composed (NFC: "ö" typed on a Mac
@@ -45,6 +54,8 @@ class Catalogue:
     """All services of one catalogue version, with lookup by id or alias."""
 
     services: tuple[Service, ...] = ()
+    # The outcomes each path offers (`[outcomes]`, else the defaults): duty/outcomes.py.
+    outcome_sets: per_path.OutcomeSets = per_path.DEFAULT_SETS
     _index: Mapping[str, Service] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +80,10 @@ class Catalogue:
         if service is None:
             raise UnknownService(name)
         return service
+
+    def outcomes(self, track: Track) -> tuple[Outcome, ...]:
+        """The outcomes path `track` offers in this catalogue version, in poll order."""
+        return per_path.outcomes_of(self.outcome_sets, track)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and normalise(name) in self._index
@@ -97,13 +112,14 @@ def parse_catalogue(
         column = match.group(2) if match else "?"
         return Catalogue(), [Problem(file=file, line=line, code="toml", params={"column": column})]
     problems: list[Problem] = []
-    extra = ", ".join(sorted(set(data) - {"service"}))
+    extra = ", ".join(sorted(set(data) - {"service", per_path.SECTION}))
     if extra:
         problems.append(Problem(file=file, line=None, code="unknown_key", params={"key": extra}))
+    named, found = per_path.parse_outcome_sets(data.get(per_path.SECTION), text, file)
     entries = data.get("service", [])
     if not isinstance(entries, list) or not entries:
         problems.append(Problem(file=file, line=None, code="no_services"))
-        return Catalogue(), problems
+        return Catalogue(), problems + found
     lines = [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
     services: list[Service] = []
     placed: list[tuple[Service, int | None]] = []
@@ -122,7 +138,8 @@ def parse_catalogue(
         services.append(service)
         placed.append((service, line))
     problems.extend(_name_clashes(placed, file))
-    return Catalogue(tuple(services)), problems
+    problems.extend(found)
+    return Catalogue(tuple(services), per_path.complete_sets(named)), problems
 
 
 def _name_taken(key: str, service: str, seen: _Seen, file: str, line: int | None) -> Problem | None:
@@ -211,6 +228,8 @@ def _service(
         outside = validation.municipality_problem(municipality.strip(), rules)
         if outside is not None:
             bad(outside[0], **outside[1])
+    if kind in ASKS_ONLY and tracks:
+        bad("asks_only_tracks", kind=kind_text)
     if tracks and isinstance(switchboard, str) and not switchboard.strip():
         bad("missing_switchboard")
     if kind is ServiceKind.PRIMARY_CARE and not municipality:

@@ -57,6 +57,7 @@ _CLOCK_ONLY = re.compile(r"^\d{1,2}[:.]\d{2}(?::\d{2})?$")
 # The column each problem code is about, for pointing at its cell or iCalendar property.
 CODE_COLUMN = {
     "unknown_service": "service",
+    "asks_only_shift": "service",
     "bad_level": "level",
     "bad_matrix_id": "matrix_id",
     "server_not_allowed": "matrix_id",
@@ -337,6 +338,8 @@ def _who(raw: RawShift, catalogue: Catalogue, rules: FileRules, strings: dict[st
         first.append(("missing_value", {"column": "service"}))
     elif service is None:
         first.append(("unknown_service", {"service": raw.service}))
+    elif service.asks_only:  # an ambulance or municipal care unit is never paged
+        first.append(("asks_only_shift", {"service": raw.service, "kind": service.kind.value}))
     level = _level(raw.level)
     if level is None:
         first.append(("bad_level", {"value": cell_text(raw.level), "max": str(MAX_LEVEL)}))

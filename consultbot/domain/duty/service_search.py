@@ -40,21 +40,25 @@ class Found:
 
 
 def find_service(catalogue: Catalogue, typed: str, track: Track | None = None) -> Found:
-    """The service `typed` names; among several, those that serve `track` are preferred."""
+    """The service `typed` names; among several, those that serve `track` are preferred.
+
+    A unit that asks but is never paged (an ambulance or municipal care unit) is found only
+    by its exact id, alias or name (the caller says it cannot be asked), never as a guess."""
     exact = catalogue.find(typed)
     if exact is not None:
         return Found(service=exact)
     wanted = fold(typed.strip(".,:;!?"))
     if not wanted:
         return Found()
-    matches = [s for s in catalogue.services if wanted in _keys(s)]
+    paged = [s for s in catalogue.services if not s.asks_only]
+    matches = [s for s in paged if wanted in _keys(s)]
     if track is not None and any(track in s.tracks for s in matches):
         matches = [s for s in matches if track in s.tracks]
     if len(matches) == 1:
         return Found(service=matches[0])
     if matches:
         return Found(candidates=tuple(matches))
-    return Found(suggestion=_closest(catalogue.services, wanted, track))
+    return Found(suggestion=_closest(paged, wanted, track))
 
 
 def _closest(services: Iterable[Service], wanted: str, track: Track | None) -> Service | None:

@@ -240,6 +240,13 @@ class AdminChat:
             )
             return
         now = self._clock.now()
+        if checked.unchanged:
+            # The same data again: no new version (a rollback would restore the same data).
+            await self._uploads.drop_upload(user)
+            versions = await self._datasets.versions(upload.dataset)
+            active = next((v.number for v in versions if v.active), None)
+            await say("already_active", what=what, version=active)
+            return
         version = await checked.activate(self._datasets, now)
         await self._uploads.drop_upload(user)
         detail = f"{upload.dataset.value} version {version}: {upload.name}"

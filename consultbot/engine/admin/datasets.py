@@ -18,7 +18,12 @@ from zoneinfo import ZoneInfo
 from consultbot.domain.duty.catalogue import Catalogue, parse_catalogue
 from consultbot.domain.duty.coverage import Hole
 from consultbot.domain.duty.hours import Hours
-from consultbot.domain.duty.people import DirectoryEntry, parse_directory, parse_staff
+from consultbot.domain.duty.people import (
+    DirectoryEntry,
+    StaffMember,
+    parse_directory,
+    parse_staff,
+)
 from consultbot.domain.duty.roster import check_roster
 from consultbot.domain.duty.shrink import DEFAULT_SHARE, Kind, Shrink, shrinkage
 from consultbot.domain.errors import HasProblems, Problem, kept_problems
@@ -67,6 +72,9 @@ class Checked(HasProblems):
     # Problems beyond the first MAX_KEPT_PROBLEMS errors and warnings are only counted.
     more_errors: int = 0
     more_warnings: int = 0
+    # The files hold exactly what the active version holds: importing them would only make
+    # a new version of the same data (and a rollback would then restore the same data).
+    unchanged: bool = False
     _activate: Callable[[DataSets, datetime], Awaitable[int]] | None = None
 
     @property
@@ -111,6 +119,15 @@ class Checked(HasProblems):
         if not self.ok or self._activate is None:
             raise ValueError("files with errors cannot be imported")
         return await self._activate(store, now)
+
+
+def _same(new: Sequence[StaffMember], active: Sequence[StaffMember]) -> bool:
+    """The same people with the same details, in whatever order."""
+
+    def key(m: StaffMember) -> tuple[str, ...]:
+        return (m.user, m.name, m.unit, m.title, m.phone)
+
+    return bool(active) and sorted(map(key, new)) == sorted(map(key, active))
 
 
 def _source(files: Files) -> str:
@@ -210,6 +227,8 @@ async def check_roster_files(
         details=(*impact.change_lines(), *hole_lines(holes, tz)),
         holes=tuple(holes),
         shrink=impact.shrink(shrink_share) if result.ok else None,
+        unchanged=bool(impact.changes)
+        and all(c.added == c.replaced == c.removed == 0 for c in impact.changes),
         _activate=activate if result.shifts else None,
     )
 
@@ -230,7 +249,11 @@ async def check_catalogue_against(
     active = (await store.catalogue()).services
     new_ids = {service.id for service in catalogue.services}
     dropped = [service.id for service in active if service.id not in new_ids]
-    checked = replace(checked, shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share))
+    checked = replace(
+        checked,
+        shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share),
+        unchanged=tuple(catalogue.services) == tuple(active),
+    )
     problems = await dropped_with_shifts(store, active, catalogue, files[0], now)
     return replace(checked, problems=(*checked.problems, *problems)) if problems else checked
 
@@ -264,6 +287,7 @@ async def check_staff_files(
         summary_key="staff_summary",
         summary={"people": str(len(members)), "units": str(len({m.unit for m in members}))},
         shrink=shrinkage(Kind.PEOPLE, len(active), staff_gone(active, members), shrink_share),
+        unchanged=_same(members, active),
         _activate=activate if members else None,
     )
 
@@ -305,6 +329,7 @@ def check_directory_files(
         summary_key="directory_summary",
         summary={"entries": str(len(entries))},
         shrink=shrinkage(Kind.ENTRIES, len(active), directory_gone(active, entries), shrink_share),
+        unchanged=bool(active) and list(entries) == list(active),
         _activate=activate if entries else None,
     )
 

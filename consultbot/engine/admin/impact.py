@@ -184,8 +184,9 @@ async def dropped_with_shifts(
     file: tuple[str, bytes],
     now: datetime,
 ) -> list[Problem]:
-    """An error for each `active` service the catalogue file drops while it still has shifts
-    from `now` on (its rosters would be orphaned: nobody could reach that duty).
+    """An error for each `active` service the catalogue file drops, or makes a unit that only
+    asks, while it still has shifts from `now` on (its rosters would be orphaned: nobody could
+    reach that duty).
 
     A service whose entry is in the file but has errors is not "dropped": its own errors say
     what to fix, and advice to remove its shifts would be wrong."""
@@ -194,14 +195,17 @@ async def dropped_with_shifts(
     problems: list[Problem] = []
     for service in active:
         kept = catalogue.find(service.id)
-        if (kept is not None and kept.id == service.id) or service.id in written:
+        # One made a unit that only asks (ambulance, municipal care) is never paged: as dropped.
+        asks_only = kept is not None and kept.id == service.id and kept.asks_only
+        if not asks_only and (
+            (kept is not None and kept.id == service.id) or service.id in written
+        ):
             continue
         future = await store.shifts(service.id, now, None)
         if future:
+            code = "asks_only_with_shifts" if asks_only else "service_dropped_with_shifts"
             params = {"service": service.id, "count": str(len(future))}
-            problems.append(
-                Problem(file=name, line=None, code="service_dropped_with_shifts", params=params)
-            )
+            problems.append(Problem(file=name, line=None, code=code, params=params))
     return problems
 
 

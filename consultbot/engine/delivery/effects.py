@@ -149,7 +149,9 @@ class Effects:
         if consult.poll or not consult.room or not consult.is_open:
             return False  # posted already (a retry), or closed before the poll went out
         question = await self.renderer.render_about(consult, "poll_question")
-        answers = [(o, self.renderer.outcome_name(o)) for o in polls.POLL_OUTCOMES]
+        # The consult's path's outcomes, from the catalogue active now (docs/decisions.md).
+        offered = await self.renderer.outcomes(consult)
+        answers = [(o, self.renderer.outcome_name(o)) for o in offered]
         content = polls.poll_start(question.text, answers)
         event_id = await self.messenger.send_event(
             consult.room, polls.POLL_START, content, txn=item.txn

@@ -16,12 +16,16 @@ from datetime import UTC, timedelta
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
+from consultbot.domain.consult.requester import frozen_requester
 from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.intake.desk import Desk, language
-from consultbot.ports import IncomingMessage
+from consultbot.ports import IncomingMessage, OutboxKind, Outgoing
 from consultbot.text.render import chat_names
 
 log = logging.getLogger(__name__)
+
+UNLISTED_HINT = "unlisted-hint:"  # + Matrix id: the meta key saying they were told
 
 
 class Requests:
@@ -54,6 +58,7 @@ class Requests:
             verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
             if await self._refused_again(message, verdict, service.switchboard):
                 return
+            unit, kind, unlisted = await self._requester(message.sender)
             consult_id = await desk.consults.allocate_consult(now=now)
             desk.questions.remember(consult_id, command.text)
             hours = desk.config.tracks[command.track].hours
@@ -69,9 +74,13 @@ class Requests:
                 open_now=open_now,
                 opens_at=None if open_now else hours.next_opening(now, desk.tz),
                 language=language(message),
+                unit=unit,
+                requester_kind=kind,
             )
             log.info("consult %s requested: %s via %s", consult_id, service.id, command.track.value)
             await self._stepper.step(consult_id, request, handled=message.event_id)
+            if unlisted:
+                await self._tell_unlisted(message)
 
     async def _refused_again(
         self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
@@ -172,6 +181,7 @@ class Requests:
             if await self._refused_again(message, verdict, convened.services[0].switchboard):
                 return
             now = desk.clock.now()
+            unit, kind, unlisted = await self._requester(message.sender)
             consult_id = await desk.consults.allocate_consult(now=now)
             desk.questions.remember(consult_id, command.text)
             duties = {s: await desk.data.on_duty(s, now) for s in services}
@@ -189,9 +199,40 @@ class Requests:
                 services=services,
                 duties=duties,
                 meeting_url=url,
+                unit=unit,
+                requester_kind=kind,
             )
             log.info("conference %s requested: %s", consult_id, ", ".join(services))
             await self._stepper.step(consult_id, request, handled=message.event_id)
+            if unlisted:
+                await self._tell_unlisted(message)
+
+    # -- who asks -------------------------------------------------------------------------------
+
+    async def _requester(self, user: UserId) -> tuple[str, str, bool]:
+        """The requester's unit and kind, frozen at request time (domain/consult/requester.py),
+        and whether they are missing from an active staff list and not yet told so."""
+        data = self._desk.data
+        member = await data.staff_member(user)
+        unit, kind = frozen_requester(member.unit if member else None, await data.catalogue())
+        unlisted = (
+            member is None
+            and await self._desk.consults.get_meta(UNLISTED_HINT + user) is None
+            and bool(await data.staff())  # with no staff list at all, nobody is missing
+        )
+        return unit, kind.value, unlisted
+
+    async def _tell_unlisted(self, message: IncomingMessage) -> None:
+        """One short hint, once ever per person, in their direct chat: ask an admin to add
+        them to the staff list (their consults count as okänd until then)."""
+        desk = self._desk
+        # Remembered first: at most once, also across a restart.
+        await desk.consults.set_meta(UNLISTED_HINT + message.sender, "told")
+        content = desk.renderer.render("unlisted_requester", language=language(message))
+        hint = Outgoing(
+            kind=OutboxKind.DIRECT, room=message.sender, payload=content_to_dict(content)
+        )
+        await self._stepper.queue([hint])
 
     async def refuse_conference(
         self, message: IncomingMessage, convened: conference.Convened, *, missing_text: bool = False
@@ -233,7 +274,10 @@ class Requests:
                 pass_on = esc.PassOnBy(user=user, duty=duty, duties=duties)
                 await step(consult_id, pass_on, handled=event)
             case cmd.Close():
-                close = esc.CloseBy(user=user, outcome=command.outcome)
+                consult = await desk.consults.consult(consult_id)
+                assert consult is not None
+                offered = (await desk.data.catalogue()).outcomes(consult.track)
+                close = esc.CloseBy(user=user, outcome=command.outcome, offered=offered)
                 await step(consult_id, close, handled=event)
             case cmd.Call():
                 consult = await desk.consults.consult(consult_id)

@@ -87,6 +87,9 @@ class Desk:
     ) -> Service | None:
         """The service `typed` names; else answer (which of several, or the closest) and None."""
         found = find_service(await self.data.catalogue(), typed, track)
+        if found.service is not None and found.service.asks_only:
+            await self.answer(message, "asks_only_service", service_name=found.service.name)
+            return None
         if found.service is not None:
             return found.service
         if found.candidates:

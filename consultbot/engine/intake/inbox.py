@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from consultbot.config import Config
 from consultbot.domain.chat import commands as cmd
@@ -208,7 +209,9 @@ class Inbox:
             ):
                 await stepper.queue((), handled=vote.event_id)
                 return
-            close = esc.CloseBy(user=vote.sender, outcome=vote.outcome)
+            # The path's outcomes as the active catalogue has them (docs/decisions.md).
+            offered = (await self._desk.data.catalogue()).outcomes(consult.track)
+            close = esc.CloseBy(user=vote.sender, outcome=vote.outcome, offered=offered)
             await stepper.step(consult.id, close, handled=vote.event_id)
         except Exception:
             log.exception("handling vote %s in %s failed", vote.event_id, vote.room)
@@ -282,13 +285,26 @@ class Inbox:
             return
         await self._command(message, command)
 
+    async def _outcomes_here(self, room: str, reason: cmd.Reason) -> dict[str, Any]:
+        """For a bad `!avsluta`: the outcomes of the consult whose room it is, else of every
+        path."""
+        if reason not in (cmd.Reason.UNKNOWN_OUTCOME, cmd.Reason.MISSING_OUTCOME):
+            return {}
+        renderer, consults = self._desk.renderer, self._desk.consults
+        consult_id = await consults.consult_for_room(room)
+        consult = await consults.consult(consult_id) if consult_id else None
+        if consult is not None:
+            return {"outcomes": [o.value for o in await renderer.outcomes(consult)]}
+        return {"outcome_paths": await renderer.outcome_paths()}
+
     async def _command(self, message: IncomingMessage, command: cmd.Command) -> None:
         desk, room, event, lang = self._desk, message.room, message.event_id, language(message)
         match command:
             case cmd.Ask():
                 await self._requests.ask(message, command)
             case cmd.Who() if not command.service:
-                services = (await desk.data.catalogue()).services
+                catalogue = await desk.data.catalogue()
+                services = [s for s in catalogue.services if not s.asks_only]
                 await desk.answer(message, "services", services=services)
             case cmd.Who():
                 service = await desk.lookup(message, command.service, None)
@@ -300,7 +316,9 @@ class Inbox:
             case cmd.Status():
                 await answers.status(desk, message)
             case cmd.Help():
-                await desk.answer(message, "help")
+                await desk.answer(
+                    message, "help", outcome_paths=await desk.renderer.outcome_paths()
+                )
             case cmd.Queue():
                 await self._requests.queue(message)
             case cmd.Activate() | cmd.Cancel() | cmd.Rollback():
@@ -341,5 +359,9 @@ class Inbox:
                 )
             case cmd.Invalid():
                 await desk.answer(
-                    message, "invalid", reason=command.reason.value, limit=cmd.MAX_BODY_LENGTH
+                    message,
+                    "invalid",
+                    reason=command.reason.value,
+                    limit=cmd.MAX_BODY_LENGTH,
+                    **await self._outcomes_here(message.room, command.reason),
                 )

@@ -33,7 +33,17 @@ def at(minutes: float) -> datetime:
     return NOW + timedelta(minutes=minutes)
 
 
-def requested(consult: ConsultId, *, requester: UserId = REQ, minutes: float = 0) -> Event:
+def requested(
+    consult: ConsultId,
+    *,
+    requester: UserId = REQ,
+    minutes: float = 0,
+    unit: str = "",
+    kind: str | None = None,
+) -> Event:
+    """The first entry; with `kind`, it records the requester's unit and kind, as the intake
+    does; without, it is one written before they were recorded."""
+    frozen = {"unit": unit, "requester_kind": kind} if kind is not None else {}
     return Event(
         kind=EventKind.REQUESTED,
         at=at(minutes),
@@ -44,6 +54,7 @@ def requested(consult: ConsultId, *, requester: UserId = REQ, minutes: float = 0
             "track": "halvakut",
             "request_room": DM,
             "request_event": f"$ask-{consult}",
+            **frozen,
         },
     )
 
@@ -80,12 +91,19 @@ def closed(user: UserId, minutes: float) -> Event:
     )
 
 
-async def new_consult(store: ConsultStore, events: list[Event], *, minutes: float = 0) -> ConsultId:
+async def new_consult(
+    store: ConsultStore,
+    events: list[Event],
+    *,
+    minutes: float = 0,
+    requester: UserId = REQ,
+    unit: str = "",
+    kind: str | None = None,
+) -> ConsultId:
     """A consult whose log holds `requested` (at `minutes`) and then `events`."""
     consult = await store.allocate_consult(now=at(minutes))
-    await store.record(
-        consult, 0, [requested(consult, minutes=minutes), *events], [], now=at(minutes)
-    )
+    first = requested(consult, minutes=minutes, requester=requester, unit=unit, kind=kind)
+    await store.record(consult, 0, [first, *events], [], now=at(minutes))
     return consult
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.duty.outcomes import PRIMARY_CARE_OUTCOMES, SPECIALIST_OUTCOMES
 from consultbot.domain.duty.people import DirectoryEntry, StaffMember
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.types import Dataset, UserId
+from consultbot.domain.types import Dataset, Outcome, Track, UserId
 from consultbot.ports import DataStore
 from tests.adapters.contract.duty_values import (
     CATALOGUE,
@@ -136,3 +139,21 @@ async def test_catalogue_rollback(data_store: DataStore) -> None:
     assert "neurologi" not in await data_store.catalogue()
     assert await data_store.rollback(Dataset.CATALOGUE, now=NOW) == 1
     assert "neurologi" in await data_store.catalogue()
+
+
+async def test_a_catalogues_outcome_sets_are_versioned_with_it(data_store: DataStore) -> None:
+    """Issue 23: the outcomes each path offers round-trip, and a rollback brings back the
+    previous version's; a catalogue that names none offers the default sets."""
+    assert (await data_store.catalogue()).outcomes(Track.PRIMARVARD) == PRIMARY_CARE_OUTCOMES
+    await data_store.import_catalogue(CATALOGUE, source="a", now=NOW)
+    sets = tuple(
+        (t, (Outcome.HOME, Outcome.HOME_VISIT, Outcome.OTHER) if t is Track.PRIMARVARD else os)
+        for t, os in CATALOGUE.outcome_sets
+    )
+    await data_store.import_catalogue(replace(CATALOGUE, outcome_sets=sets), source="b", now=NOW)
+    catalogue = await data_store.catalogue()
+    assert catalogue.outcome_sets == sets
+    assert catalogue.outcomes(Track.PRIMARVARD) == (Outcome.HOME, Outcome.HOME_VISIT, Outcome.OTHER)
+    assert catalogue.outcomes(Track.HALVAKUT) == SPECIALIST_OUTCOMES
+    await data_store.rollback(Dataset.CATALOGUE, now=NOW)
+    assert (await data_store.catalogue()).outcomes(Track.PRIMARVARD) == PRIMARY_CARE_OUTCOMES

@@ -81,22 +81,41 @@ async def test_the_purge_forgets_old_closed_consults_and_keeps_their_statistics(
     await give_staff(store, {REQ: "vc-mora"})
     reply = Outgoing(kind=OutboxKind.SEND, room=DM, payload={"text": "t"})
     old = await store.allocate_consult(now=at(0))
+    first = requested(old, unit="vc-mora", kind="primary_care")
     await store.record(
         old,
         0,
-        [requested(old), *consult_in_room(ROOM, 0)],
+        [first, *consult_in_room(ROOM, 0)],
         [reply, Outgoing(kind=OutboxKind.SEND, room=ROOM, consult=old, payload={"text": "p"})],
         handled="$old-ask",
         now=at(0),
     )
-    roomless = await new_consult(store, [paged(1, K2, 10, None), closed(K2, 15)], minutes=10)
-    still_open = await new_consult(store, consult_in_room("!open:localhost", 20, close=False))
+    roomless = await new_consult(
+        store,
+        [paged(1, K2, 10, None), closed(K2, 15)],
+        minutes=10,
+        unit="ambulans-dalarna",
+        kind="ambulance",
+    )
+    frozen = {"unit": "vc-mora", "kind": "primary_care"}
+    still_open = await new_consult(
+        store, consult_in_room("!open:localhost", 20, close=False), **frozen
+    )
     await store.record(None, 0, [], [], handled="report:2026-11", now=at(0))
     for item in await store.pending():
         await store.sent(item.id, now=at(1))
     day = date(2026, 11, 23)
     before = aggregate(await store.stats_table(at(0), at(DAY)), day, day)
-    assert before["consults"] == 3 and list(before["by_requester_unit"]) == ["vc-mora"]
+    assert before["consults"] == 3
+    assert {k: v["consults"] for k, v in before["by_requester_unit"].items()} == {
+        "ambulans-dalarna": 1,
+        "vc-mora": 2,
+    }
+    assert {k: v["consults"] for k, v in before["by_requester_kind"].items()} == {
+        "primary_care": 2,
+        "ambulance": 1,
+    }
+    await give_staff(store, {REQ: "vc-falun-norr"})  # the requester moved since: no matter
 
     # Quiet long enough, but the room is not left yet: that consult waits.
     first = await store.purge_consults(at(731 * DAY), now=at(731 * DAY))
