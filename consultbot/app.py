@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.delayed import DelayedEvents
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sql.lease import LeaderLease
 from consultbot.adapters.sql.sqlite import SqliteStore
@@ -215,6 +216,7 @@ async def running_bot(
             pool=pool,
             metrics=metrics,
             admin_room=admin_room,
+            notices=DelayedEvents(matrix.session),
         )
         timers.start()
         stack.callback(timers.shutdown)
@@ -230,6 +232,11 @@ async def running_bot(
         syncing.append(running[1])
         if lease is not None:
             running.append(tasks.spawn(_step_down(lease), name="step-down"))
+        tasks.spawn(
+            service.dead_man.run(),
+            name="dead-man",
+            context="the notices posted when the bot is gone",
+        )
         tasks.spawn(
             pool.run(busy=service.dispatcher.busy),
             name="room-pool",

@@ -83,6 +83,8 @@ class BotConfig:
     shrink_guard_share: float = 0.2
     # The municipalities a catalogue may name (SPEC §4); Dalarna's 15 by default.
     county_municipalities: tuple[str, ...] = DALARNA
+    # The delay of the notice the homeserver posts when the bot is gone (0 = off; SPEC §4).
+    dead_man_seconds: int = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,6 +247,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         request_limit=_bounded(b, "request_limit", 5, low=0, high=1000),
         request_limit_seconds=_bounded(b, "request_limit_seconds", 600, low=10, high=86400),
         shrink_guard_share=_share(b, "shrink_guard_share", 0.2),
+        dead_man_seconds=_bounded(b, "dead_man_seconds", 60, low=0, high=3600),
         county_municipalities=tuple(
             m.strip() for m in b.strings("county_municipalities", DALARNA) if m.strip()
         ),

@@ -165,3 +165,12 @@ def test_a_repeat_share_is_half_by_default_off_at_zero_and_below_one(tmp_path: P
         with pytest.raises(ConfigError) as caught:
             load_config(write(tmp_path, text), environ={})
         assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_dead_man_seconds_defaults_to_60_and_0_turns_it_off(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL), environ={}).bot.dead_man_seconds == 60
+    off = MINIMAL + "dead_man_seconds = 0\n"
+    assert load_config(write(tmp_path, off), environ={}).bot.dead_man_seconds == 0
+    too_long = MINIMAL + "dead_man_seconds = 7200\n"
+    with pytest.raises(ConfigError, match="dead_man_seconds"):
+        load_config(write(tmp_path, too_long), environ={})

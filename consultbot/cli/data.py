@@ -199,6 +199,8 @@ async def record(ctx: Context, action: str, detail: str, now: datetime) -> None:
 
 async def cmd_versions(ctx: Context) -> int:
     """The versions of one data set or of all, newest first; the active one marked."""
+    from consultbot.text.stored import summary_text
+
     kinds = [Dataset(ctx.args.kind)] if ctx.args.kind else list(Dataset)
     store = await ctx.store()
     for dataset in kinds:
@@ -216,7 +218,7 @@ async def cmd_versions(ctx: Context) -> int:
                     at=at,
                     state=state,
                     source=v.source,
-                    summary=v.summary,
+                    summary=summary_text(v.summary, ctx.messages),
                 )
             )
     return EXIT_OK
@@ -224,6 +226,8 @@ async def cmd_versions(ctx: Context) -> int:
 
 async def cmd_audit(ctx: Context) -> int:
     """The admin audit trail, the latest `--limit` entries, oldest first."""
+    from consultbot.text.stored import action_text, detail_text
+
     if ctx.args.limit < 1:
         raise ctx.fail("bad_limit", value=ctx.args.limit)
     actions = (await (await ctx.store()).admin_actions())[-ctx.args.limit :]
@@ -236,9 +240,9 @@ async def cmd_audit(ctx: Context) -> int:
                 "audit_line",
                 at=at,
                 actor=a.actor,
-                action=a.action,
+                action=action_text(a.action, ctx.messages),
                 allowed=a.allowed,
-                detail=a.detail,
+                detail=detail_text(a.detail, ctx.messages),
             )
         )
     return EXIT_OK

@@ -26,6 +26,7 @@ from consultbot.cli.preflight import (
     Check,
     Level,
     clock_skew,
+    delayed_events_check,
     rate_limit_check,
     skew_check,
 )
@@ -98,6 +99,20 @@ async def _homeserver(hs: _Homeserver, checks: list[Check]) -> bool:
     else:
         checks.append(Check("clock", Level.WARNING, "clock_unknown"))
     return True
+
+
+async def _delayed_events(hs: _Homeserver, config: Config) -> Check:
+    """Whether the homeserver offers delayed events, for the notice when the bot is gone."""
+    capabilities: dict[str, Any] = {}
+    try:
+        status, body, _ = await hs.call("GET", "/_matrix/client/versions", token="")
+        if hs.token:
+            code, answer, _ = await hs.call("GET", "/_matrix/client/v3/capabilities")
+            capabilities = answer.get("capabilities", {}) if code == 200 else {}
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        status, body = 0, {}
+    versions = body if status == 200 else {}
+    return delayed_events_check(versions, config.bot.dead_man_seconds, capabilities)
 
 
 async def _login(hs: _Homeserver, config: Config) -> tuple[str, Check]:
@@ -335,11 +350,19 @@ async def run_checks(
                 else:
                     for name in ("rate_limits", "admin_room"):
                         checks.append(Check(name, Level.SKIPPED, "not_checked_login"))
+                checks.append(await _delayed_events(hs, config))
             finally:
                 if temporary:
                     await hs.call("POST", "/_matrix/client/v3/logout", body={})
         else:
-            for name in ("login", "encryption", "rate_limits", "admin_room", "clock"):
+            for name in (
+                "login",
+                "encryption",
+                "rate_limits",
+                "admin_room",
+                "clock",
+                "delayed_events",
+            ):
                 checks.append(Check(name, Level.SKIPPED, "not_checked"))
     await _database(config, now, checks)
     checks.append(config_check(config))

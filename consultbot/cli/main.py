@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                 a.add_argument("--allow-gaps", action="store_true", help=h("allow_gaps"))
             if action == "import":
                 a.add_argument("--allow-shrink", action="store_true", help=h("allow_shrink"))
-        verb(actions, "rollback", h("rollback"), data.cmd_rollback, dataset=name)
+        # Rollback needs a database that exists (READ: never made by a mistyped path).
+        verb(actions, "rollback", h("rollback"), data.cmd_rollback, READ, dataset=name)
         if many:
             e = verb(actions, "export", h("roster_export"), duty.cmd_export, READ)
             e.add_argument("service", metavar="SERVICE", help=h("service"))

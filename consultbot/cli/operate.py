@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from consultbot.cli.context import EXIT_OK, Context, database_reason, os_reason
+from consultbot.domain.errors import ConfigError
 from consultbot.domain.types import ServiceId
 
 
@@ -107,7 +108,11 @@ async def cmd_demo(ctx: Context) -> int:
         from consultbot.devkit import followup
 
         folder = Path(ctx.args.dir or ".local/followup-demo")
-        return await followup.main(ctx.config, folder, ctx.messages, ctx.out)
+        try:
+            tz, language = ctx.config.bot.timezone, ctx.config.bot.language
+        except ConfigError:  # no config needed: the demo writes one of its own
+            tz, language = followup.STOCKHOLM, "sv"
+        return await followup.main(tz, language, folder, ctx.messages, ctx.out)
     from consultbot.devkit import demo
 
     return await demo.main(ctx.config, ctx.out)

@@ -70,3 +70,25 @@ def rate_limit_check(status: int, body: Mapping[str, Any], user: str) -> Check:
     if body.get("messages_per_second") == 0 and body.get("burst_count") == 0:
         return Check("rate_limits", Level.OK, "rate_exempt")
     return Check("rate_limits", Level.WARNING, "rate_limited", {"call": fix})
+
+
+DELAYED_EVENTS = "org.matrix.msc4140"
+
+
+def delayed_events_check(
+    versions: Mapping[str, Any], seconds: int, capabilities: Mapping[str, Any] | None = None
+) -> Check:
+    """From the answer of GET /_matrix/client/versions (and, when logged in, of
+    /capabilities): whether the homeserver offers delayed events (MSC4140), which the notice
+    when the bot is gone (`bot.dead_man_seconds`) needs, with a delay that long."""
+    if not seconds:
+        return Check("delayed_events", Level.OK, "delayed_off")
+    features = versions.get("unstable_features")
+    if not (isinstance(features, Mapping) and features.get(DELAYED_EVENTS) is True):
+        return Check("delayed_events", Level.WARNING, "delayed_missing")
+    limits = (capabilities or {}).get(f"{DELAYED_EVENTS}.delayed_events")
+    most = limits.get("max_delay_ms") if isinstance(limits, Mapping) else None
+    if isinstance(most, int) and most < seconds * 1000:
+        params = {"seconds": seconds, "most": most // 1000}
+        return Check("delayed_events", Level.WARNING, "delayed_too_long", params)
+    return Check("delayed_events", Level.OK, "delayed_ok", {"seconds": seconds})

@@ -88,15 +88,14 @@ async def cmd_stats(ctx: Context) -> int:
 
 
 def _write_chart(ctx: Context, path: Path, png: bytes) -> None:
-    """The chart to `path`, through a temporary file renamed into place (never half a PNG)."""
-    from consultbot.cli.context import os_reason
+    """The chart to `path` like every export: through a temporary file renamed into place
+    (never half a PNG), owner-only."""
+    from consultbot.cli.context import os_reason, replaced_atomically
 
-    partial = path.with_name(f".{path.name}.part")
     try:
-        partial.write_bytes(png)
-        partial.replace(path)
+        with replaced_atomically(path, private=True) as handle:
+            handle.write(png)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         reason = os_reason(exc, ctx.messages)
         raise CliError(
             ctx.messages.text("stats", "chart_failed", file=path, reason=reason)

@@ -126,7 +126,7 @@ async def main(config: Config, out: TextIO) -> int:
     logging.getLogger("nio").setLevel(logging.CRITICAL)
     port = free_port()
     log = Transcript(out)
-    log.say("demo", f"startar Matrix-server på 127.0.0.1:{port} / starting a homeserver")
+    log.say("demo", f"startar Matrix-server på 127.0.0.1:{port}")
     server = EmbeddedHomeserver(data_dir=folder / "synapse", port=port, fast_passwords=True)
     async with server:
         await run_demo(config, server, folder, log)
@@ -153,7 +153,7 @@ async def run_demo(
         finally:
             for user in users.values():
                 await user.close()
-    log.say("demo", "klart / done")
+    log.say("demo", "klart")
 
 
 async def _conversation(config: Config, users: dict[str, MatrixUser], log: Transcript) -> None:

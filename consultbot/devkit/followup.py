@@ -27,7 +27,6 @@ from typing import TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 from consultbot.adapters.sql.sqlite import SqliteStore
-from consultbot.config import Config
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.events import AckVia, Event
 from consultbot.domain.consult.inputs import Input
@@ -377,11 +376,10 @@ def _fresh(folder: Path) -> tuple[Path, Catalogue]:
     return folder / "consultbot.db", catalogue
 
 
-async def main(config: Config, folder: Path, messages: Messages, out: TextIO) -> int:
+async def main(tz: ZoneInfo, language: str, folder: Path, messages: Messages, out: TextIO) -> int:
     """`consultbot demo --followup`: a fresh store of a year's consults in `folder`, and a
     config naming it; prints what it wrote and the commands to try."""
     database, catalogue = _fresh(folder)
-    tz = config.bot.timezone
     today = datetime.now(UTC).astimezone(tz).date()
     last_month = today.replace(day=1) - timedelta(days=1)  # the last whole month
     store = await SqliteStore.open(database)
@@ -390,7 +388,7 @@ async def main(config: Config, folder: Path, messages: Messages, out: TextIO) ->
     finally:
         await store.close()
     config_file = database.with_name("config.toml")
-    text = followup_config(database, str(tz), config.bot.language)
+    text = followup_config(database, str(tz), language)
     await asyncio.to_thread(config_file.write_text, text, encoding="utf-8")
     first = min(filled.by_month)
     last = max(filled.by_month)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from consultbot.config import Config
 from consultbot.domain.types import Track, UserId
 from consultbot.engine.admin.posts import AdminPosts
+from consultbot.engine.dead_man import DeadMan
 from consultbot.engine.delivery.outbox import Dispatcher, retry_delay
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.intake.inbox import Inbox
@@ -35,6 +36,7 @@ from consultbot.ports import (
     Messenger,
     Timers,
 )
+from consultbot.ports.delayed import DelayedNotices
 from consultbot.tasks import Tasks
 from consultbot.text.render import ChatRenderer
 from consultbot.text.views import ConsultRenderer
@@ -58,9 +60,11 @@ class ConsultService:
         pool: RoomPool | None = None,
         metrics: Metrics | None = None,
         admin_room: str | None = None,
+        notices: DelayedNotices | None = None,
     ) -> None:
         """`admin_room` is the room admin alerts go to, joined already (default: the config's
-        `bot.admin_room` when that is a room id); "" for a private room with each admin."""
+        `bot.admin_room` when that is a room id); "" for a private room with each admin.
+        `notices`: the homeserver's delayed notices (engine/dead_man.py; None: none kept)."""
         self.tasks = tasks or Tasks()
         conference = config.tracks[Track.MDK]
         self.renderer = ConsultRenderer(
@@ -76,6 +80,14 @@ class ConsultService:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         if files is None and isinstance(messenger, FileSource):
             files = messenger  # the Matrix adapter also fetches the files people send
+        self.dead_man = DeadMan(
+            seconds=config.bot.dead_man_seconds,
+            notices=notices,
+            consult_log=consults,
+            state=consults,
+            renderer=self.renderer,
+            queue=lambda outgoing: self.stepper.queue(outgoing),
+        )
         self.stepper = Stepper(
             config=config,
             datasets=data,
@@ -83,7 +95,7 @@ class ConsultService:
             timers=timers,
             clock=clock,
             on_outbox=lambda: self.dispatcher.kick(),
-            observers=(self.metrics.step,),
+            observers=(self.metrics.step, self.dead_man.step),
         )
         self.dispatcher = Dispatcher(
             store=consults,

@@ -187,5 +187,9 @@ class BotState(ABC):
         """Store a small piece of bot state."""
 
     @abstractmethod
+    async def delete_meta(self, key: str) -> None:
+        """Forget a piece of bot state (none stored is fine)."""
+
+    @abstractmethod
     async def meta_under(self, prefix: str) -> dict[str, str]:
         """Every piece of bot state whose key starts with `prefix` (key → value)."""

@@ -149,7 +149,7 @@ class Writer:
         found = self._names.get((section, key))
         if found is None:
             if section == "outcome_set":
-                found = ", ".join(self._messages.text("stats", k) for k in key.split(","))
+                found = ", ".join(self._messages.text("outcome_value", k) for k in key.split(","))
             else:
                 found = self._messages.text(section, key)
             self._names[section, key] = found
@@ -163,7 +163,7 @@ class Writer:
         if value is False:
             return "0"
         if key == "outcome":
-            return self._name("stats", value)
+            return self._name("outcome_value", value)
         if key == "outcome_set":
             return self._name("outcome_set", ",".join(value))
         if key == "requester_kind":

@@ -36,6 +36,8 @@ def database(config_path: Path) -> Path:
         ("versions",),
         ("audit",),
         ("open-consults",),
+        ("staff", "rollback"),  # writes, but only to a database that exists
+        ("roster", "rollback"),
     ],
     ids=lambda v: " ".join(v),
 )
@@ -99,7 +101,7 @@ def test_imports_are_in_the_audit_trail_with_the_os_user(loaded: Run) -> None:
     imports = [line for line in lines if "  import  " in line]
     assert len(imports) == 4  # catalogue, staff, directory, roster of the `loaded` fixture
     assert all(f"  cli:{getpass.getuser()}  " in line for line in imports)
-    assert any("roster version 1: " in line and "roster-example.csv" in line for line in imports)
+    assert any("Schemat version 1: " in line and "roster-example.csv" in line for line in imports)
 
 
 def test_rollback_is_audited_and_limit_keeps_the_latest(
@@ -113,8 +115,8 @@ def test_rollback_is_audited_and_limit_keeps_the_latest(
     result = loaded("audit", "--limit", "2")
     assert result.code == 0, result.err
     first, second = result.out.splitlines()
-    assert "  import  roster version 2: " in first and "roster-changed.csv" in first
-    assert "  rollback  roster: version 2 undone, version 1 active" in second
+    assert "  import  Schemat version 2: " in first and "roster-changed.csv" in first
+    assert "  återställning  Schemat: version 2 ångrad, version 1 aktiv" in second
     assert loaded("audit", "--limit", "0").err == "fel: --limit måste vara minst 1, inte 0\n"
 
 
@@ -133,6 +135,25 @@ def test_an_identical_reimport_makes_no_version(loaded: Run, examples: Path) -> 
     # Nothing to roll back to: the identical import did not make a version of the same data.
     back = loaded("roster", "rollback")
     assert back.code == 1 and "ingen tidigare version" in back.err
+
+
+def test_a_catalogue_changing_only_its_outcome_sets_is_a_new_version(
+    loaded: Run, examples: Path, tmp_path: Path
+) -> None:
+    text = (examples / "services.toml").read_text(encoding="utf-8")
+    lines = [
+        'primarvard = ["home", "primary_care", "ed", "other"]'
+        if line.startswith("primarvard = ")
+        else line
+        for line in text.splitlines()
+    ]
+    changed = tmp_path / "services.toml"
+    changed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = loaded("catalogue", "import", str(changed))
+    assert result.code == 0, result.err
+    assert "Tjänstekatalogen version 2 är aktiv" in result.out
+    again = loaded("catalogue", "import", str(changed))
+    assert "samma innehåll som den aktiva versionen 2" in again.out
 
 
 def test_versions_lists_each_kind_newest_first(loaded: Run, examples: Path, tmp_path: Path) -> None:

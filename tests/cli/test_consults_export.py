@@ -129,18 +129,17 @@ def test_csv_speaks_the_stats_csv_language(scripted: Run) -> None:
     from consultbot.text.render import Messages
 
     stats_name = Messages("sv").text
-    assert first["Utfall"] == stats_name("stats", "advice")  # as the stats CSV names it
-    assert first["Utfall"].startswith("Råd")
+    assert first["Utfall"] == "råd"  # the word typed in !avsluta
+    assert stats_name("stats", "advice").startswith("Råd")  # the stats CSV's column
     kinds = {"vårdcentral", "sjukhus", "ambulans", "kommun", "övrigt", "okänd"}
     assert {dict(zip(header, row, strict=True))["Beställarens typ"] for row in rows[1:]} <= kinds
     assert first["Tid till kvittens (s)"] == "60,0"  # decimal comma
     assert first["Kvitterad"] == "1" and first["Eskalerad"] == "0"
-    names = ", ".join(stats_name("stats", k) for k in ("advice", "referral", "admission"))
-    assert first["Spårets utfall"].startswith(names)
+    assert first["Spårets utfall"] == "råd, remiss, inläggning, akuten, besök, annat"
     conference = dict(zip(header, rows[6], strict=True))
     assert conference["Tjänster"] == "kardiologi,neurologi"
     assert conference["Telefonkontakter"] == "1"
-    assert rows[3][header.index("Utfall")] == "Öppna, inget utfall"
+    assert rows[3][header.index("Utfall")] == "öppen"
 
 
 def test_with_people_names_them_and_is_in_the_audit_trail(scripted: Run) -> None:
@@ -152,7 +151,7 @@ def test_with_people_names_them_and_is_in_the_audit_trail(scripted: Run) -> None
     assert first["acknowledged_by"] == [first["paged"][0]]
     audit = scripted("audit")
     assert audit.code == 0, audit.err
-    [line] = [x for x in audit.out.splitlines() if "export_people" in x]
+    [line] = [x for x in audit.out.splitlines() if "export med personer" in x]
     assert "cli:" in line and "2026-11-01 – 2026-11-30" in line
 
 
@@ -291,8 +290,8 @@ def test_an_ambulance_consult_on_the_fourth_path_in_swedish() -> None:
     cells = dict(zip(header, row, strict=True))
     assert cells["Beställarens typ"] == "ambulans"
     assert cells["Beställande enhet"] == "ambulans-dalarna"
-    assert cells["Utfall"] == "Kvar hemma / slutbehandlad på plats"
-    assert cells["Spårets utfall"].startswith("Kvar hemma / slutbehandlad på plats, Till vårdc")
+    assert cells["Utfall"] == "hemma"
+    assert cells["Spårets utfall"] == "hemma, vårdcentral, hembesök, akuten, inläggning, annat"
     assert "@" not in text
 
 

@@ -16,6 +16,7 @@ from consultbot.cli.preflight import (
     Check,
     Level,
     clock_skew,
+    delayed_events_check,
     exit_code,
     format_check,
     rate_limit_check,
@@ -92,6 +93,29 @@ def _config(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def test_delayed_events_offered_missing_or_off() -> None:
+    offered = {"versions": ["v1.11"], "unstable_features": {"org.matrix.msc4140": True}}
+    old = {"versions": ["v1.11"], "unstable_features": {"org.matrix.msc4140": False}}
+    ok = delayed_events_check(offered, 60)
+    assert ok.level is Level.OK
+    assert format_check(ok, SV) == (
+        "OK       meddelande när boten är borta: hemservern erbjuder fördröjda händelser"
+        " (MSC4140): varje öppet konsultrum får meddelandet efter 60 s utan bot"
+    )
+    for versions in (old, {"versions": ["v1.11"]}, {}):
+        missing = delayed_events_check(versions, 60)
+        assert missing.level is Level.WARNING and exit_code([missing]) == 0  # runs as today
+        assert "max_event_delay_duration" in format_check(missing, SV)
+        assert "does not offer delayed events" in format_check(missing, EN)
+    assert delayed_events_check(old, 0).level is Level.OK  # off: nothing to warn about
+    # Logged in, the capabilities say how long a delay may be.
+    short = {"org.matrix.msc4140.delayed_events": {"max_delay_ms": 30000, "max_scheduled": 100}}
+    too_long = delayed_events_check(offered, 60, short)
+    assert too_long.level is Level.WARNING
+    assert "högst 30 s, boten vill 60 s" in format_check(too_long, SV)
+    assert delayed_events_check(offered, 30, short).level is Level.OK
 
 
 def test_a_missing_or_old_database_fails(tmp_path: Path) -> None:

@@ -50,3 +50,12 @@ def test_a_year_for_the_analyst(run: Run, tmp_path: Path, monkeypatch: pytest.Mo
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == report["consults"]
     assert {r["requester_kind"] for r in rows} >= {"primary_care", "ambulance", "municipal_care"}
+
+
+def test_no_config_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(followup, "BASE_PER_MONTH", 5)
+    monkeypatch.chdir(tmp_path)  # no config.toml, no config.example.toml here
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["demo", "--followup"], out, err) == 0, err.getvalue()
+    assert out.getvalue().startswith("Uppföljningsdemo: ")
+    assert (tmp_path / ".local/followup-demo/config.toml").is_file()

@@ -113,6 +113,7 @@ def test_the_chart_is_written_as_a_png(scripted: Run, tmp_path: Path) -> None:  
     assert image.format == "PNG" and image.size == CHART_SIZE
     image.load()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert target.stat().st_mode & 0o777 == 0o600  # owner-only, like every export
     missing = tmp_path / "saknas" / "mål.png"
     result = scripted("stats", "--chart", str(missing))
     assert result.code == 1

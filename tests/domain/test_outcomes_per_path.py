@@ -212,3 +212,18 @@ def test_the_poll_names_read_as_the_plan_says_in_swedish() -> None:
         "direkt inläggning",
         "annat",
     ]
+
+
+def test_every_name_the_poll_shows_can_be_typed_too() -> None:
+    """`!avsluta direkt inläggning` — what the poll and the close notice call an outcome."""
+    import tomllib
+
+    from consultbot.resources import templates_dir
+
+    names = tomllib.loads((templates_dir() / "chat" / "names.toml").read_text(encoding="utf-8"))
+    for language, verb in (("sv", "!avsluta"), ("en", "!close")):
+        for key, name in names[language]["outcome"].items():
+            if key == "unknown":
+                continue  # never typed: only the bot closes as unknown
+            command = parse_command(f"{verb} {name}")
+            assert getattr(command, "outcome", None) == key, (language, name, command)

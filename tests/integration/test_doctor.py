@@ -64,7 +64,7 @@ async def test_a_healthy_setup_passes_every_check(
         code, lines = await doctor(path)
 
         assert code == 0, lines
-        assert len(lines) == 10
+        assert len(lines) == 11
         assert line(lines, "hemserver").startswith("OK ")
         assert homeserver.url in line(lines, "hemserver") and "Synapse" in line(lines, "hemserver")
         assert "med den sparade enheten" in line(lines, "inloggning")
@@ -72,6 +72,7 @@ async def test_a_healthy_setup_passes_every_check(
         assert line(lines, "hastighetsgränser").endswith("boten är undantagen")
         assert "inget adminrum" in line(lines, "adminrum")
         assert line(lines, "klocka").startswith("OK ")
+        assert line(lines, "meddelande när boten är borta").startswith("OK ")
         assert line(lines, "databas").startswith("OK ")
         assert line(lines, "tjänstekatalog och scheman").startswith("OK ")
         # The roster covers three hours; "always" open tracks have gaps after that.
@@ -125,13 +126,14 @@ async def test_an_unreachable_homeserver_fails(tmp_path: Path) -> None:
     assert line(lines, "hemserver").startswith("FEL ")
     assert f"http://127.0.0.1:{port} svarar inte" in line(lines, "hemserver")
     # One cause, named once: what depends on the homeserver is skipped, not failed.
-    for name in ("inloggning", "krypteringslager", "hastighetsgränser", "adminrum", "klocka"):
+    skipped = ("inloggning", "krypteringslager", "hastighetsgränser", "adminrum", "klocka")
+    for name in (*skipped, "meddelande när boten är borta"):
         assert line(lines, name).startswith("– ")
         assert "hoppades över (hemservern svarar inte)" in line(lines, name)
     assert [x for x in lines if x.startswith("FEL ") and "hemserver" in x] == [
         line(lines, "hemserver")
     ]
-    assert len(lines) == 10  # a line for every check, also those not made
+    assert len(lines) == 11  # a line for every check, also those not made
 
 
 async def test_an_admin_room_a_non_admin_made_fails(

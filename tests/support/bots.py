@@ -48,6 +48,7 @@ from consultbot.ports import (
     IncomingMessage,
     IncomingReaction,
 )
+from consultbot.ports.delayed import DelayedNotices
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Stockholm
@@ -314,6 +315,7 @@ async def build(
     reminder_minutes: int = 0,
     catalogue: Catalogue = CATALOGUE,
     config: Config | None = None,
+    notices: DelayedNotices | None = None,
 ) -> Bot:
     """A consult service on `consults`: by default the people above on `day_roster`, and
     `make_config(hours, reminder_minutes)`."""
@@ -337,6 +339,7 @@ async def build(
         timers=timers,
         clock=clock,
         retry_delay=lambda attempts: 0.0,  # retry at once: the tests decide when things fail
+        notices=notices,
     )
     return Bot(service, consults, data, messenger, timers, clock)
 

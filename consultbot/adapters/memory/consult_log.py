@@ -200,6 +200,9 @@ class MemoryConsultStore(ConsultStore):
     async def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
 
+    async def delete_meta(self, key: str) -> None:
+        self._meta.pop(key, None)
+
     async def meta_under(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self._meta.items() if k.startswith(prefix)}
 

@@ -130,6 +130,9 @@ class SqlBase(BotState):
             (key, value),
         )
 
+    async def delete_meta(self, key: str) -> None:
+        await self._write("DELETE FROM meta WHERE key = $1", (key,))
+
     async def meta_under(self, prefix: str) -> dict[str, str]:
         # substr, not LIKE: a prefix's `_` or `%` is taken as written.
         rows = await self._rows(

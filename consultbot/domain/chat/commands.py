@@ -35,14 +35,45 @@ _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
     {
         word: outcome
         for outcome, words in (
-            (Outcome.ADVICE, ("råd", "rad", "advice")),
+            (
+                Outcome.ADVICE,
+                ("råd", "rad", "advice", "råd – remiss undviken", "advice – referral avoided"),
+            ),
             (Outcome.REFERRAL, ("remiss", "referral")),
-            (Outcome.ADMISSION, ("inläggning", "inlaggning", "inlagd", "admission")),
-            (Outcome.ED, ("akuten", "akutmottagningen", "akutmottagning", "ed")),
+            (
+                Outcome.ADMISSION,
+                (
+                    "inläggning",
+                    "inlaggning",
+                    "inlagd",
+                    "direkt inläggning",
+                    "direkt inlaggning",
+                    "admission",
+                    "direct admission",
+                ),
+            ),
+            (
+                Outcome.ED,
+                ("akuten", "akutmottagningen", "akutmottagning", "ed", "emergency department"),
+            ),
             (Outcome.VISIT, ("besök", "besok", "visit")),
             (Outcome.OTHER, ("annat", "other")),
             # The fourth path's own (tillgänglig primärvård).
-            (Outcome.HOME, ("hemma", "kvar hemma", "slutbehandlad", "home")),
+            (
+                Outcome.HOME,
+                (
+                    "hemma",
+                    "kvar hemma",
+                    "slutbehandlad",
+                    "slutbehandlad på plats",
+                    "slutbehandlad pa plats",
+                    "kvar hemma / slutbehandlad på plats",
+                    "home",
+                    "stays home",
+                    "finished on site",
+                    "stays home / finished on site",
+                ),
+            ),
             (
                 Outcome.PRIMARY_CARE,
                 (
@@ -53,9 +84,23 @@ _OUTCOME_WORDS: Mapping[str, Outcome] = MappingProxyType(
                     "vc",
                     "primary_care",
                     "primary care",
+                    "till vårdcentralen",
+                    "till vardcentralen",
+                    "to the primary care centre",
                 ),
             ),
-            (Outcome.HOME_VISIT, ("hembesök", "hembesok", "home_visit", "home visit")),
+            (
+                Outcome.HOME_VISIT,
+                (
+                    "hembesök",
+                    "hembesok",
+                    "läkarbesök i hemmet",
+                    "lakarbesok i hemmet",
+                    "home_visit",
+                    "home visit",
+                    "doctor's home visit",
+                ),
+            ),
         )
         for word in words
     }

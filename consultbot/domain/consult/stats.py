@@ -376,9 +376,16 @@ def _sorted(groups: Mapping[str, dict[str, Any]], first: Sequence[str] = ()) -> 
 
 
 def aggregate(
-    table: FactTable, start: date, end: date, *, track_order: Sequence[str] = ()
+    table: FactTable,
+    start: date,
+    end: date,
+    *,
+    track_order: Sequence[str] = (),
+    goals_only: bool = False,
 ) -> dict[str, Any]:
-    """The SPEC §7 report of the consults in `table`, which were requested in [start, end]."""
+    """The SPEC §7 report of the consults in `table`, which were requested in [start, end].
+    `goals_only`: the totals and `by_requester_kind` alone (what the plan's goals read), the
+    other groupings empty."""
     pre = _prepare(table)
     others = np.int64(-1)
 
@@ -388,13 +395,15 @@ def aggregate(
     totals = _group_stats(table, pre, primary(np.zeros_like(table.track)), ["all"])
     report: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
     report.update(totals.get("all", _empty()))
-    report["by_track"] = _sorted(
-        _group_stats(table, pre, primary(table.track), table.tracks), track_order
-    )
-    report["by_service"] = _sorted(_group_stats(table, pre, table.service, table.services))
-    report["by_requester_unit"] = _sorted(
-        _group_stats(table, pre, primary(table.unit), table.units)
-    )
+    report["by_track"] = report["by_service"] = report["by_requester_unit"] = {}
+    if not goals_only:
+        report["by_track"] = _sorted(
+            _group_stats(table, pre, primary(table.track), table.tracks), track_order
+        )
+        report["by_service"] = _sorted(_group_stats(table, pre, table.service, table.services))
+        report["by_requester_unit"] = _sorted(
+            _group_stats(table, pre, primary(table.unit), table.units)
+        )
     by_kind = _group_stats(table, pre, primary(table.kind), table.kinds)
     report["by_requester_kind"] = {k: by_kind[k] for k in table.kinds if k in by_kind}
     return report

@@ -172,6 +172,8 @@ def _check_catalogue(files: Files, rules: FileRules | None) -> tuple[Checked, Ca
             "services": str(len(catalogue)),
             "specialties": str(kinds.count(ServiceKind.SPECIALTY)),
             "primary_care": str(kinds.count(ServiceKind.PRIMARY_CARE)),
+            "ambulance": str(kinds.count(ServiceKind.AMBULANCE)),
+            "municipal_care": str(kinds.count(ServiceKind.MUNICIPAL_CARE)),
             "other": str(kinds.count(ServiceKind.OTHER)),
         },
         _activate=activate if len(catalogue) else None,
@@ -246,13 +248,16 @@ async def check_catalogue_against(
     checked, catalogue = await parse_off_loop(_check_catalogue, files, rules)
     if not checked.has_content:
         return checked
-    active = (await store.catalogue()).services
+    active_catalogue = await store.catalogue()
+    active = active_catalogue.services
     new_ids = {service.id for service in catalogue.services}
     dropped = [service.id for service in active if service.id not in new_ids]
     checked = replace(
         checked,
         shrink=shrinkage(Kind.SERVICES, len(active), dropped, shrink_share),
-        unchanged=tuple(catalogue.services) == tuple(active),
+        # The outcome sets are part of the version: a file changing only them is new.
+        unchanged=tuple(catalogue.services) == tuple(active)
+        and catalogue.outcome_sets == active_catalogue.outcome_sets,
     )
     problems = await dropped_with_shifts(store, active, catalogue, files[0], now)
     return replace(checked, problems=(*checked.problems, *problems)) if problems else checked

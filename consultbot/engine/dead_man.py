@@ -1,0 +1,300 @@
+"""The notice the homeserver posts when the bot is gone (SPEC §6 "Never silent"; issue 24).
+
+In every open consult room the bot keeps one delayed notice ("Konsultboten svarar inte just
+nu. Ring växeln …", templates/chat/*/bot_gone.j2) that the homeserver posts by itself after
+`bot.dead_man_seconds` unless the bot restarts the delay first (MSC4140 delayed events,
+ports/delayed.py). One worker (`DeadMan.run`, an engine task) does every request in turn:
+
+- a consult that is open and has a room gets a notice scheduled; its delay id is stored in the
+  bot state (`dead_man:<consult>`) so that the next instance (a restart, a takeover) adopts it;
+- each notice is restarted every third of the delay, the rooms spread over that period;
+- a consult that closes has its notice cancelled at once (the closing message goes out beside
+  it); a notice already gone (404 on restart: it was posted, the bot was away longer than the
+  delay) is scheduled again;
+- at start-up, stored notices of open consults are restarted (adopted), those of consults that
+  closed meanwhile are cancelled, and pending ones that belong to no open consult are dropped.
+
+A 429 pauses every request for the time the homeserver asks (its limit is per user); a refusal
+that asks for longer than a period (the per-user cap on pending notices) leaves that room
+without a notice until then. Where the homeserver does not offer delayed events nothing is ever
+sent with a delay (an old server would post the notice at once) and the bot runs as before.
+Delay ids are bearer capabilities: never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.events import Event
+from consultbot.domain.types import ConsultId
+from consultbot.engine.delivery.content import content_to_dict
+from consultbot.ports import BotState, ConsultLog, OutboxKind, Outgoing
+from consultbot.ports.delayed import DelayedNotices, DelayRefused
+from consultbot.text.views import ConsultRenderer
+
+log = logging.getLogger(__name__)
+
+META = "dead_man:"  # + consult id → the delay id of its notice
+RESTARTS_PER_DELAY = 3  # each notice is restarted every third of its delay
+RETRY_SECONDS = 2.0  # after a network error or a refusal that names no wait
+TEMPLATE = "bot_gone"
+BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
+
+Queue = Callable[[Sequence[Outgoing]], Awaitable[None]]
+
+
+@dataclass
+class _Notice:
+    """A consult's notice as the worker knows it."""
+
+    delay_id: str = ""
+    due: float = 0.0  # monotonic time of the next request for this consult
+    adopted: bool = False  # True once confirmed pending on the homeserver (or scheduled)
+
+
+class DeadMan:
+    """Keeps one delayed notice per open consult room (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        seconds: int,
+        notices: DelayedNotices | None,
+        consult_log: ConsultLog,
+        state: BotState,
+        renderer: ConsultRenderer,
+        queue: Queue | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`queue` puts messages in the outbox (`Stepper.queue`): "the bot answers again"."""
+        self.seconds = seconds if notices is not None else 0
+        self._notices = notices
+        self._log = consult_log
+        self._state = state
+        self._renderer = renderer
+        self._queue = queue
+        self.now = now  # monotonic seconds (a test sets its own)
+        self.period = seconds / RESTARTS_PER_DELAY
+        self.offered: bool | None = None  # the homeserver's answer, once known
+        self._wanted: dict[ConsultId, esc.Consult] = {}  # open consults with a room
+        self._kept: dict[ConsultId, _Notice] = {}
+        self._pause_until = 0.0  # a 429: no request before this
+        self._last_routine = float("-inf")  # when the last routine restart went out
+        self._changed = asyncio.Event()
+
+    # -- what the stepper tells --------------------------------------------------------------
+
+    def step(
+        self, before: esc.Consult | None, events: Sequence[Event], after: esc.Consult | None
+    ) -> None:
+        """A stepper observer: keep a notice for every open consult with a room."""
+        if after is None or not self.seconds:
+            return
+        if after.is_open and after.room:
+            if after.id not in self._wanted:
+                self._changed.set()
+            self._wanted[after.id] = after
+        elif self._wanted.pop(after.id, None) is not None or after.id in self._kept:
+            if after.id in self._kept:
+                self._kept[after.id].due = 0.0  # cancelled at once
+            self._changed.set()
+
+    @property
+    def kept(self) -> frozenset[ConsultId]:
+        """The consults whose notice is pending on the homeserver, as far as the bot knows."""
+        return frozenset(c for c, n in self._kept.items() if n.delay_id and n.adopted)
+
+    # -- the worker ----------------------------------------------------------------------------
+
+    async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Detect the feature, adopt the stored notices, then keep them until cancelled. A
+        cancel (the bot stopping) leaves every notice pending: the next instance adopts them,
+        and if none comes they are posted."""
+        if not self.seconds:
+            log.info("the notice when the bot is gone is off (bot.dead_man_seconds = 0)")
+            return
+        while not await self.detect():
+            if self.offered is False:
+                return
+            await sleep(self.period)  # no answer yet: ask again
+        await self.adopt()
+        while True:
+            try:
+                wait = await self.work()
+            except Exception:  # the store, say: the notices stay pending, tried again soon
+                log.exception("keeping the notices failed")
+                wait = RETRY_SECONDS
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(wait):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+
+    async def detect(self) -> bool:
+        """Whether the homeserver offers delayed events (None kept while it cannot be asked)."""
+        assert self._notices is not None
+        try:
+            self.offered = await self._notices.delayed_offered()
+        except DelayRefused as exc:
+            log.warning("could not ask the homeserver for delayed events (%s)", exc)
+            return False
+        if not self.offered:
+            log.warning(
+                "the homeserver does not offer delayed events (MSC4140): no notice is posted in"
+                " consult rooms when the bot is gone"
+            )
+        return self.offered
+
+    async def adopt(self) -> None:
+        """Take over the notices stored by an earlier run: those of open consults are restarted
+        first thing (`work`), the others cancelled; pending ones nobody stored are dropped."""
+        stored = {
+            ConsultId(key[len(META) :]): value
+            for key, value in (await self._state.meta_under(META)).items()
+            if value
+        }
+        start = self.now()
+        for consult_id, delay_id in stored.items():
+            self._kept[consult_id] = _Notice(delay_id=delay_id, due=start)
+        assert self._notices is not None
+        try:
+            pending = await self._notices.pending_notices()
+        except DelayRefused as exc:
+            log.warning("could not list the pending delayed notices (%s)", exc)
+            return
+        known = set(stored.values())
+        for delay_id in pending:
+            if delay_id not in known:  # a crash between scheduling and storing, say
+                await self._quietly(self._notices.cancel_notice(delay_id))
+
+    async def work(self) -> float:
+        """Do every request that is due; the seconds until the next one. Cancels, new notices
+        and adoptions go at once; routine restarts one per `spread` seconds, so that the rooms'
+        restarts are shared out over the period rather than sent in a burst."""
+        if self.now() < self._pause_until:
+            return self._wait()
+        for consult_id in [c for c in self._kept if c not in self._wanted]:
+            if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
+                return self._wait()
+        for consult_id in list(self._wanted):
+            notice = self._kept.get(consult_id)
+            urgent = notice is None or (not notice.adopted and notice.due <= self.now())
+            if urgent and not await self._keep(consult_id):
+                return self._wait()
+        routine = sorted(
+            (n.due, c) for c, n in self._kept.items() if c in self._wanted and n.adopted
+        )
+        for due, consult_id in routine:
+            now = self.now()
+            if due > now or now < self._last_routine + self._spread():
+                break
+            self._last_routine = now
+            if not await self._keep(consult_id):
+                break
+        return self._wait()
+
+    def _spread(self) -> float:
+        """The gap between two rooms' routine restarts: a period shared out over the rooms."""
+        return self.period / max(1, len(self._wanted))
+
+    def _wait(self) -> float:
+        """Seconds until something is due."""
+        now = self.now()
+        if now < self._pause_until:
+            return self._pause_until - now
+        if any(c not in self._kept for c in self._wanted):
+            return 0.0
+        dues = [
+            max(n.due, self._last_routine + self._spread())
+            if c in self._wanted and n.adopted
+            else n.due
+            for c, n in self._kept.items()
+        ]
+        return max(0.0, min(dues, default=now + self.period) - now)
+
+    async def _keep(self, consult_id: ConsultId) -> bool:
+        """Restart one consult's notice, or schedule it (new, or gone); False when paused."""
+        assert self._notices is not None
+        consult = self._wanted.get(consult_id)
+        if consult is None:
+            return True
+        notice = self._kept.setdefault(consult_id, _Notice())
+        try:
+            if notice.delay_id and await self._notices.restart_notice(notice.delay_id):
+                notice.adopted = True
+            else:
+                posted = bool(notice.delay_id)
+                await self._schedule(consult, notice)
+                if posted:  # the bot was away longer than the delay: the notice is in the room
+                    log.info("the notice in the room of %s was posted: scheduled again", consult_id)
+                    await self._back(consult)
+        except DelayRefused as exc:
+            return self._refused(consult_id, notice, exc, what="keeping")
+        except Exception:  # a notice must never stop the others
+            log.exception("keeping the notice in the room of %s failed", consult_id)
+            notice.due = self.now() + self.period
+            return True
+        # Closed meanwhile: cancelled next; else restarted again a period on.
+        notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
+        return True
+
+    async def _schedule(self, consult: esc.Consult, notice: _Notice) -> None:
+        assert self._notices is not None
+        language = consult.language
+        view = await self._renderer.view(consult, language)
+        text = self._renderer.render(TEMPLATE, language=language, number=view["switchboard"])
+        notice.delay_id = await self._notices.schedule_notice(
+            consult.room,
+            text.text,
+            delay_seconds=self.seconds,
+            txn=f"consultbot-gone-{consult.id}-{uuid.uuid4().hex}",
+        )
+        notice.adopted = True
+        await self._state.set_meta(META + consult.id, notice.delay_id)
+
+    async def _back(self, consult: esc.Consult) -> None:
+        """Say in the room that the bot answers again (through the outbox, encrypted)."""
+        if self._queue is None:
+            return
+        content = self._renderer.render(BACK_TEMPLATE, language=consult.language)
+        payload = content_to_dict(content)
+        await self._queue([Outgoing(kind=OutboxKind.SEND, room=consult.room, payload=payload)])
+
+    async def _cancel(self, consult_id: ConsultId) -> bool:
+        """Cancel a closed consult's notice and forget it; False when paused."""
+        assert self._notices is not None
+        notice = self._kept[consult_id]
+        try:
+            if notice.delay_id:
+                await self._notices.cancel_notice(notice.delay_id)
+        except DelayRefused as exc:
+            return self._refused(consult_id, notice, exc, what="cancelling")
+        del self._kept[consult_id]
+        await self._state.delete_meta(META + consult_id)
+        return True
+
+    def _refused(
+        self, consult_id: ConsultId, notice: _Notice, exc: DelayRefused, *, what: str
+    ) -> bool:
+        """A refusal: a short wait named pauses every request (the limit is the bot user's);
+        a long one (the cap on pending notices) or none moves this consult's turn on."""
+        wait = exc.retry_after
+        if wait is not None and wait <= self.period:
+            self._pause_until = self.now() + wait
+            return False
+        log.warning("%s the notice in the room of %s failed (%s)", what, consult_id, exc)
+        notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
+        return True
+
+    async def _quietly(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except DelayRefused as exc:
+            log.warning("dropping a stray delayed notice failed (%s)", exc)

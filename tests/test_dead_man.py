@@ -1,0 +1,283 @@
+"""The notice the homeserver posts when the bot is gone (issue 24 item 2, SPEC §6 "Never
+silent"; engine/dead_man.py): kept in every open consult room, restarted well before it is due,
+cancelled when the consult closes, adopted after a restart, never scheduled on a homeserver
+without delayed events. The homeserver here is a fake that records the requests (the real one:
+tests/integration/test_dead_man_live.py)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.domain.types import ConsultId
+from consultbot.engine.dead_man import META
+from consultbot.ports.delayed import DelayedNotices, DelayRefused
+from tests.support.bots import ASK, K1A, REQ, Bot, build
+
+DELAY = 60  # the default bot.dead_man_seconds
+PERIOD = DELAY / 3
+
+
+@dataclass
+class Homeserver(DelayedNotices):
+    """Delayed notices as Synapse keeps them, every request recorded; `refuse` makes the next
+    request answer 429 with that retry_after."""
+
+    offered: bool = True
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (room, text)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    refuse: list[float] = field(default_factory=list)
+    made: int = 0
+
+    def _maybe_refuse(self, what: str) -> None:
+        if self.refuse:
+            self.calls.append(("429", what))
+            raise DelayRefused(f"{what}: HTTP 429", self.refuse.pop(0))
+
+    async def delayed_offered(self) -> bool:
+        return self.offered
+
+    async def schedule_notice(self, room: str, text: str, *, delay_seconds: int, txn: str) -> str:
+        assert self.offered, "a delayed send to a homeserver without delayed events"
+        self._maybe_refuse("schedule")
+        self.made += 1
+        delay_id = f"syd_{self.made}"
+        self.pending[delay_id] = (room, text)
+        self.calls.append(("schedule", (room, text, delay_seconds)))
+        return delay_id
+
+    async def restart_notice(self, delay_id: str) -> bool:
+        self._maybe_refuse("restart")
+        self.calls.append(("restart", delay_id))
+        return delay_id in self.pending
+
+    async def cancel_notice(self, delay_id: str) -> None:
+        self._maybe_refuse("cancel")
+        self.calls.append(("cancel", delay_id))
+        self.pending.pop(delay_id, None)
+
+    async def pending_notices(self) -> dict[str, str]:
+        return {k: room for k, (room, _) in self.pending.items()}
+
+    def post(self, delay_id: str) -> None:
+        """The delay ran out: the homeserver posted the notice."""
+        del self.pending[delay_id]
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.calls]
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def started(
+    hs: Homeserver, store: MemoryConsultStore | None = None, bot: Bot | None = None
+) -> tuple[Bot, Monotonic]:
+    """A bot on `store` (a restart when `bot` is given: same data and messenger) whose
+    notice worker has detected the feature and adopted what the store holds."""
+    store = store or MemoryConsultStore()
+    if bot is None:
+        new = await build(store, notices=hs)
+    else:
+        new = await build(store, data=bot.data, messenger=bot.messenger, notices=hs)
+    clock = Monotonic()
+    new.service.dead_man.now = clock
+    await new.service.start()
+    dead_man = new.service.dead_man
+    if await dead_man.detect():
+        await dead_man.adopt()
+    return new, clock
+
+
+async def test_an_open_consult_room_holds_one_notice_with_the_switchboard(bot: Bot) -> None:
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    _, room = await bot.ask()
+    await bot.service.dead_man.work()
+    assert hs.calls == [
+        (
+            "schedule",
+            (room, "Konsultboten svarar inte just nu. Ring växeln 023-49 00 00.", DELAY),
+        )
+    ]
+    [delay_id] = hs.pending
+    assert await bot.consults.meta_under(META) == {f"{META}K-000001": delay_id}
+    # Nothing more while the consult goes on, until a third of the delay has passed.
+    await bot.service.dead_man.work()
+    clock.t += PERIOD - 1
+    await bot.service.dead_man.work()
+    assert hs.kinds() == ["schedule"]
+
+
+async def test_the_notice_is_restarted_every_third_of_the_delay() -> None:
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    await bot.ask()
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    [delay_id] = hs.pending
+    for _ in range(4):
+        wait = await dead_man.work()
+        assert wait == PERIOD
+        clock.t += wait
+        await dead_man.work()
+    assert hs.calls[1:] == [("restart", delay_id)] * 4
+    assert list(hs.pending) == [delay_id]  # never posted, never a second one
+
+
+async def test_restarts_of_many_rooms_are_spread_over_the_period() -> None:
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    for n in range(3):
+        await bot.say(REQ, ASK + f" ({n})")
+        await bot.flush()
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    assert hs.kinds() == ["schedule"] * 3
+    clock.t += PERIOD
+    restarts: list[tuple[float, str]] = []
+    while len(restarts) < 9:
+        done = len(hs.calls)
+        wait = await dead_man.work()
+        restarts += [(clock.t, str(arg)) for _, arg in hs.calls[done:]]
+        clock.t += wait
+    times = [t for t, _ in restarts]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= PERIOD / 3 - 1e-9 for gap in gaps), gaps  # one room at a time
+    for delay_id in ("syd_1", "syd_2", "syd_3"):  # and each room well within the delay
+        mine = [t for t, d in restarts if d == delay_id]
+        assert len(mine) == 3
+        assert all(b - a <= PERIOD + 1e-9 for a, b in itertools.pairwise(mine))
+    assert sorted(hs.pending) == ["syd_1", "syd_2", "syd_3"]
+
+
+async def test_closing_the_consult_cancels_its_notice() -> None:
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    consult, room = await bot.ask()
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    await bot.react(K1A, "✅", room)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    assert await bot.state(consult) == "closed"
+    await dead_man.work()
+    assert hs.kinds() == ["schedule", "cancel"]
+    assert hs.pending == {}
+    assert await bot.consults.meta_under(META) == {}
+    clock.t += DELAY * 10
+    await dead_man.work()
+    assert hs.kinds() == ["schedule", "cancel"]
+
+
+async def test_an_english_consult_gets_the_notice_in_english() -> None:
+    hs = Homeserver()
+    bot, _ = await started(hs)
+    await bot.say(REQ, ASK.replace("!konsult", "!consult", 1))
+    await bot.flush()
+    await bot.service.dead_man.work()
+    [(_, text)] = hs.pending.values()
+    assert (
+        text == "The consult bot is not answering right now. Call the switchboard on 023-49 00 00."
+    )
+
+
+async def test_a_restart_adopts_the_notice_and_replaces_one_already_posted() -> None:
+    hs = Homeserver()
+    store = MemoryConsultStore()
+    bot, _ = await started(hs, store)
+    first, first_room = await bot.ask()
+    await bot.say(REQ, ASK + " (2)")
+    await bot.flush()
+    await bot.service.dead_man.work()
+    assert sorted(hs.pending) == ["syd_1", "syd_2"]
+    second = await bot.consults.consult(ConsultId("K-000002"))
+    assert second is not None
+    hs.post("syd_2")  # the bot was away longer than the delay for this one
+    hs.calls.clear()
+
+    again, _ = await started(hs, store, bot)
+    await again.service.dead_man.work()
+    restarted = sorted(c for c in hs.calls if c[0] == "restart")
+    assert restarted == [("restart", "syd_1"), ("restart", "syd_2")]
+    assert sorted(hs.kinds()) == ["restart", "restart", "schedule"]
+    assert sorted(hs.pending) == ["syd_1", "syd_3"]
+    stored = await store.meta_under(META)
+    assert stored == {f"{META}{first}": "syd_1", f"{META}K-000002": "syd_3"}
+    # Where the notice was posted, the room hears that the bot answers again; not elsewhere.
+    await again.flush()
+    assert again.messenger.said(second.room)[-1] == "Konsultboten svarar igen."
+    assert "Konsultboten svarar igen." not in again.messenger.said(first_room)
+
+
+async def test_a_restart_cancels_notices_of_consults_closed_meanwhile_and_strays() -> None:
+    hs = Homeserver()
+    store = MemoryConsultStore()
+    bot, _ = await started(hs, store)
+    _, room = await bot.ask()
+    await bot.service.dead_man.work()
+    # Closed by a bot that kept no notices (a crash between close and cancel, say) …
+    await store.set_meta(f"{META}K-000077", "syd_old")
+    hs.pending["syd_stray"] = (room, "x")  # … and one scheduled but never stored
+    bot.service.dead_man.seconds = 0
+    await bot.react(K1A, "✅", room)
+    await bot.say(K1A, "!avsluta råd", room)
+    await bot.flush()
+    hs.calls.clear()
+
+    again, _ = await started(hs, store, bot)
+    await again.service.dead_man.work()
+    assert sorted(hs.calls) == sorted(
+        [("cancel", "syd_stray"), ("cancel", "syd_1"), ("cancel", "syd_old")]
+    )
+    assert hs.pending == {}
+    assert await store.meta_under(META) == {}
+
+
+async def test_a_429_pauses_every_request_for_the_time_asked() -> None:
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    await bot.ask()
+    await bot.say(REQ, ASK + " (2)")
+    await bot.flush()
+    hs.refuse = [0.8]
+    dead_man = bot.service.dead_man
+    wait = await dead_man.work()
+    assert hs.kinds() == ["429"] and wait == pytest.approx(0.8)
+    clock.t += 0.5
+    await dead_man.work()
+    assert hs.kinds() == ["429"]  # still paused: nothing sent
+    clock.t += 0.3
+    await dead_man.work()
+    assert hs.kinds() == ["429", "schedule", "schedule"]
+
+
+async def test_a_homeserver_without_delayed_events_gets_no_delayed_send() -> None:
+    hs = Homeserver(offered=False)
+    bot, _ = await started(hs)
+    await bot.ask()
+    await bot.service.dead_man.run()  # ends at once
+    assert bot.service.dead_man.offered is False
+    assert hs.calls == [] and hs.pending == {}
+
+
+async def test_dead_man_seconds_0_keeps_no_notice() -> None:
+    hs = Homeserver()
+    store = MemoryConsultStore()
+    bot = await build(store, notices=hs)
+    bot.service.dead_man.seconds = 0
+    await bot.service.start()
+    await bot.ask()
+    await bot.service.dead_man.run()
+    assert hs.calls == []
+    assert bot.service.dead_man.kept == frozenset()
+    assert ConsultId("K-000001") not in bot.service.dead_man.kept
