@@ -54,6 +54,9 @@ class TrackConfig:
     # number) and how long before a `!möte` meeting everyone is reminded.
     meeting_url: str = ""
     meeting_reminder_seconds: int = 15 * 60
+    # An unacknowledged page is repeated (a new message with the mention) at this share of
+    # the timeout, counted from when it went out; 0 = never.
+    repeat_share: float = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,8 +298,13 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
                 raise t.error("meeting_url", "bad_url", value=repr(url))
             reminder = _bounded(t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400)
             meeting = {"meeting_url": url, "meeting_reminder_seconds": reminder}
+        repeat = _share(t, "repeat_share", 0.5)
+        if repeat >= 1:  # at the timeout the next level is paged: a repeat then is too late
+            raise t.error("repeat_share", "out_of_range_below", low=0, high=1, value=repeat)
         t.finish()
-        tracks[track] = TrackConfig(hours=hours, ack_timeout_seconds=timeout, **meeting)
+        tracks[track] = TrackConfig(
+            hours=hours, ack_timeout_seconds=timeout, repeat_share=repeat, **meeting
+        )
     tables.finish()
     return tracks
 

@@ -147,6 +147,26 @@ def test_metrics_are_off_by_default_and_listen_is_checked(tmp_path: Path) -> Non
         assert message in str(caught.value)
 
 
+def test_a_repeat_share_is_half_by_default_off_at_zero_and_below_one(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert {t.repeat_share for t in config.tracks.values()} == {0.5}
+    off = "[tracks.akut]\nrepeat_share = 0\n[tracks.mdk]\nrepeat_share = 0.25\n"
+    config = load_config(write(tmp_path, MINIMAL + off), environ={})
+    assert config.tracks[Track.AKUT].repeat_share == 0.0
+    assert config.tracks[Track.MDK].repeat_share == 0.25
+    assert config.tracks[Track.HALVAKUT].repeat_share == 0.5
+    for bad, message in [
+        ("1", "tracks.akut.repeat_share: must be at least 0 and below 1, not 1.0"),
+        ("1.5", "tracks.akut.repeat_share: must be between 0 and 1, not 1.5"),
+        ("-0.1", "tracks.akut.repeat_share: must be between 0 and 1, not -0.1"),
+        ('"half"', "tracks.akut.repeat_share"),
+    ]:
+        text = MINIMAL + f"[tracks.akut]\nrepeat_share = {bad}\n"
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, text), environ={})
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_dead_man_seconds_defaults_to_60_and_0_turns_it_off(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, MINIMAL), environ={}).bot.dead_man_seconds == 60
     off = MINIMAL + "dead_man_seconds = 0\n"

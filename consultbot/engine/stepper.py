@@ -87,6 +87,7 @@ class Stepper:
             reminder_after=_seconds(bot.reminder_after_seconds),
             auto_close_after=_seconds(bot.auto_close_after_seconds),
             meeting_reminder_before=_seconds(tracks[track].meeting_reminder_seconds),
+            repeat_share=tracks[track].repeat_share,
         )
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -108,13 +109,14 @@ class Stepper:
         return consult.room
 
     async def on_timer(self, consult_id: ConsultId) -> None:
-        """A consult's deadline: escalate, open a queued consult, remind, or auto-close."""
+        """A consult's deadline: escalate, open a queued consult, remind, or auto-close; or
+        repeat an unacknowledged page."""
         try:
             consult = await self._log.consult(consult_id)
-            if consult is None or consult.deadline is None:
+            if consult is None or consult.due is None:
                 return
             now = self._clock.now()
-            if now < consult.deadline:
+            if now < consult.due:
                 self._schedule(consult)
                 return
             hours, tz = self._config.tracks[consult.track].hours, self._config.bot.timezone
@@ -152,7 +154,7 @@ class Stepper:
         overdue: list[ConsultId] = []
         for consult in await self._log.open_consults():
             self._schedule(consult)
-            if consult.deadline is not None and consult.deadline <= now:
+            if consult.due is not None and consult.due <= now:
                 overdue.append(consult.id)
             for observer in self._observers:
                 observer(None, (), consult)
@@ -213,7 +215,9 @@ class Stepper:
         raise ConflictError(f"{consult_id}: could not store the step")
 
     def _schedule(self, consult: esc.Consult) -> None:
-        if consult.deadline is None:
+        # The deadline, or a repeat of an unacknowledged page before it (`Consult.due`).
+        due = consult.due
+        if due is None:
             self._timers.cancel(consult.id)
             return
-        self._timers.schedule(consult.id, consult.deadline, lambda: self.on_timer(consult.id))
+        self._timers.schedule(consult.id, due, lambda: self.on_timer(consult.id))

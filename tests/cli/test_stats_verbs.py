@@ -43,6 +43,7 @@ def group(
         "unanswered": unanswered,
         "mdk": mdk,
         "phone_contacts": phone,
+        "acknowledged_after_repeat": 0,  # the script's consults are never repeated
         "ack_seconds": {"median": ack[0], "p90": ack[1]},
         "outcomes": {k: outcomes.get(k, 0) for k in keys},
         # Every consult of the script is on a specialist path: each advice avoided a referral.

@@ -23,6 +23,7 @@ from consultbot.domain.consult.effects import (
     Notice,
     PageLevel,
     PostPoll,
+    RepeatPage,
     Reply,
     UndeliveredReply,
 )
@@ -47,6 +48,10 @@ STORED: list[tuple[Effect, str]] = [
     (AddWidget(url="https://meet.example/1", name="Möte K-000001"), "AddWidget"),
     (EscalationNotice(params={"level": 2, "from_level": 1}), "EscalationNotice"),
     (UndeliveredReply(params={"level": 1}), "UndeliveredReply"),
+    (
+        RepeatPage(level=1, people=(Person(user=A, name="Anna", phone="1"),), service="bup"),
+        "RepeatPage",
+    ),
 ]
 
 

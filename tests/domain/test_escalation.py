@@ -1717,6 +1717,8 @@ def test_the_log_rebuilds_every_field_of_a_consult_that_ran_its_course() -> None
             "meeting_at": None,
             "meeting_remind_at": None,
             "meeting_reminded": None,
+            "repeat_at": None,
+            "repeated_at": None,
         },
     )
 
@@ -1760,6 +1762,8 @@ def test_the_log_rebuilds_a_queued_consult_with_its_opening_in_local_time() -> N
             "meeting_at": None,
             "meeting_remind_at": None,
             "meeting_reminded": None,
+            "repeat_at": None,
+            "repeated_at": None,
         },
     )
     # Not only the same moment: the opening is shown to the requester as local time.

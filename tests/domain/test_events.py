@@ -30,6 +30,7 @@ from consultbot.domain.consult.events import (
     PollPosted,
     Queued,
     Reminded,
+    Repeated,
     Requested,
     RoomCreated,
     ServiceUnanswered,
@@ -158,6 +159,13 @@ STORED: list[tuple[Payload, dict[str, object]]] = [
         {"user": A, "meeting": "2026-11-24T08:00:00+01:00", "remind_at": None},
     ),
     (MeetingReminded(meeting=LOCAL), {"meeting": "2026-11-24T08:00:00+01:00"}),
+    # A repeated page (issue 24): when it is due, and that it went out.
+    (
+        PageDelivered(level=1, deadline=LOCAL, repeat_at=AT),
+        {"level": 1, "deadline": "2026-11-24T08:00:00+01:00", "repeat_at": AT.isoformat()},
+    ),
+    (Repeated(level=2), {"level": 2}),
+    (Repeated(level=1, service=ServiceId("onkologi")), {"level": 1, "service": "onkologi"}),
 ]
 
 

@@ -98,12 +98,21 @@ class World:
             },
         }
 
-    def config(self, *, ack_timeout: int = 4, hours: str = "always", **bot: Any) -> Config:
+    def config(
+        self,
+        *,
+        ack_timeout: int = 4,
+        hours: str = "always",
+        repeat_share: float = 0.0,
+        **bot: Any,
+    ) -> Config:
+        """This world's config; pages are not repeated unless `repeat_share` says (the
+        product's default is 0.5: tests of other things count the bot's messages)."""
         data = self.config_dict(**bot)
         config = parse_config(data, self.folder / "config.toml", {})
-        tracks = dict(config.tracks)
+        tracks = {t: replace(c, repeat_share=repeat_share) for t, c in config.tracks.items()}
         tracks[Track.HALVAKUT] = TrackConfig(
-            hours=Hours.parse(hours), ack_timeout_seconds=ack_timeout
+            hours=Hours.parse(hours), ack_timeout_seconds=ack_timeout, repeat_share=repeat_share
         )
         return replace(config, tracks=tracks)
 
@@ -125,6 +134,8 @@ class World:
             for key, value in values.items():
                 lines.append(f"{key} = {toml_value(value)}")
         lines += ["[tracks.halvakut]", 'hours = "always"', f"ack_timeout_seconds = {ack_timeout}"]
+        # No repeated pages (the product's default is 0.5): these bots' messages are counted.
+        lines += ["repeat_share = 0"] + [f"[tracks.{t}]\nrepeat_share = 0" for t in _OTHER_TRACKS]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
 
@@ -329,6 +340,9 @@ async def auto_join(w: World, key: str, stop: asyncio.Event) -> None:
 
 
 # -- what people see from the bot ----------------------------------------------------------
+
+
+_OTHER_TRACKS = ("akut", "primarvard", "mdk")
 
 
 def is_page(bot: str, room: str, level: int | None = None) -> Callable[[Seen], bool]:

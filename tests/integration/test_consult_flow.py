@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from consultbot.app import running_bot
+from consultbot.devkit.matrix_user import Seen
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import ConsultId
 from tests.support.sqldb import query
@@ -110,6 +112,60 @@ async def test_escalates_on_time_when_nobody_acknowledges(
                 len([s for s in l1.seen if is_page(w.bot_id, room)(s) and "nivå 2" not in s.body])
                 == 1
             )
+
+
+async def test_an_unacknowledged_page_is_repeated_with_a_mention_before_it_escalates(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """Issue 24: level 1 does not acknowledge: at half the timeout a second message mentions
+    them (m.text with m.mentions and the pill: the phone notifies again), before level 2 is
+    paged. Level 2 acknowledges its page at once: it gets no repeat."""
+    async with world(homeserver, tmp_path, "doctor", "l1", "l2") as w:
+        timeout = 8
+        config = w.config(ack_timeout=timeout, repeat_share=0.5)
+        await w.seed(config, {1: ["l1"], 2: ["l2"]})
+        async with running_bot(config) as bot:
+            _, number = await ask(w)
+            l1, l2, doctor = w.people["l1"].c, w.people["l2"].c, w.people["doctor"].c
+            l1_id, l2_id = w.people["l1"].user_id, w.people["l2"].user_id
+            room = await join_invite(l1)
+            await join_invite(doctor)
+            page = await l1.wait_for(is_page(w.bot_id, room), 30)
+            paged_at = time.monotonic()
+
+            def repeat_to(user: str) -> Callable[[Seen], bool]:
+                def match(s: Seen) -> bool:
+                    ok = is_page(w.bot_id, room)(s) and s.body.startswith("Påminnelse:")
+                    return ok and user in s.mentions
+
+                return match
+
+            again = await l1.wait_for(repeat_to(l1_id), 30)
+            waited = time.monotonic() - paged_at
+            assert again.event_id != page.event_id and again.msgtype == "m.text"
+            assert again.mentions == (l1_id,)
+            assert f"https://matrix.to/#/{l1_id}" in again.html
+            assert f"konsultation {number}" in again.body and "väntar på kvittens" in again.body
+            assert timeout / 2 - 1 <= waited < timeout, waited  # half the timeout, well before
+            # Before the escalation: level 2 has not been invited yet when level 1 is reminded.
+            assert not [s for s in l2.seen if s.kind == "invite"]
+
+            await join_invite(l2, 30)
+            page2 = await l2.wait_for(is_page(w.bot_id, room, 2), 30)
+            await l2.react(room, page2.event_id, "✅")
+            await doctor.wait_for(from_bot(w, room, "har kvitterat"), 30)
+            acked_at = time.monotonic()
+            # Level 2's repeat would be due half a timeout after its page: none comes.
+            with pytest.raises(TimeoutError):
+                await l2.wait_for(repeat_to(l2_id), timeout / 2 + 3 - (time.monotonic() - acked_at))
+            consult = await bot.store.consult(ConsultId(number))
+            assert consult is not None and consult.acked_by == l2_id
+            # Level 1 was reminded once; the log counts the one repeat.
+            assert len([s for s in l1.seen if repeat_to(l1_id)(s)]) == 1
+        with sqlite3.connect(tmp_path / "consultbot.db") as db:
+            kinds = [r[0] for r in db.execute("SELECT kind FROM consult_event ORDER BY seq")]
+        assert kinds.count("repeated") == 1
+        assert kinds.index("repeated") < [i for i, k in enumerate(kinds) if k == "paged"][1]
 
 
 async def test_page_escalate_ack_on_postgresql(

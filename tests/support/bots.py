@@ -118,7 +118,16 @@ def day_roster(levels: Sequence[int] = (1, 2)) -> list[Shift]:
     return [s for level in levels for s in people[level]]
 
 
-def make_config(hours: str = "always", reminder_minutes: int = 0) -> Config:
+def make_config(
+    hours: str = "always", reminder_minutes: int = 0, repeat_share: float = 0.0
+) -> Config:
+    """The test config; `repeat_share` 0 (no repeated pages, unlike the product's default 0.5)
+    keeps the tests of escalation to what they test (tests/test_repeats.py turns it on)."""
+    halvakut = {
+        "hours": hours,
+        "ack_timeout_seconds": int(ACK_TIMEOUT.total_seconds()),
+        "repeat_share": repeat_share,
+    }
     data = {
         "matrix": {
             "homeserver": "http://127.0.0.1:8008",
@@ -140,7 +149,10 @@ def make_config(hours: str = "always", reminder_minutes: int = 0) -> Config:
             "shift_reminder_minutes": reminder_minutes,  # tests/test_duty_reminders.py
         },
         "tracks": {
-            "halvakut": {"hours": hours, "ack_timeout_seconds": int(ACK_TIMEOUT.total_seconds())}
+            "halvakut": halvakut,
+            "akut": {"repeat_share": repeat_share},
+            "primarvard": {"repeat_share": repeat_share},
+            "mdk": {"repeat_share": repeat_share},
         },
     }
     return parse_config(data, Path("config.toml"), {})

@@ -258,6 +258,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE consult_stat ADD COLUMN requester_kind TEXT NOT NULL DEFAULT ''",
         "INSERT INTO meta VALUES ('consult_stat_freeze', 'pending')",
     ),
+    # 11: repeated pages (issue 24) — whether a consult's page was repeated, for `stats`
+    # (acknowledged after a repeat). A plain column beside `code`, read in the same index scan;
+    # no consult was repeated before this version, so 0 is right for the existing ones.
+    (
+        "ALTER TABLE consult_stat ADD COLUMN repeated BIGINT NOT NULL DEFAULT 0",
+        "DROP INDEX consult_stat_period",
+        "CREATE INDEX consult_stat_period ON consult_stat (requested_ms, code, ack_ms, repeated)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -103,7 +103,7 @@ def pack(summary: ConsultSummary, track: int, service: int, unit: int) -> int:
 _STAT_COLUMNS = (
     "consult_id length requested_ms counted track services requester outcome first_page_ms"
     " acked_ms closed_ms levels escalated unanswered phone_contacts ack_ms code unit"
-    " requester_kind"
+    " requester_kind repeated"
 )  # the table's columns in order
 INSERT_STAT = (
     f"INSERT INTO consult_stat VALUES ({marks(len(_STAT_COLUMNS.split()))})"
@@ -135,6 +135,7 @@ def stat_row(consult: str, length: int, s: ConsultSummary, code: int) -> tuple[o
         code,
         s.unit,
         requester_kind_of(s.requester_kind),
+        int(s.repeated),
     )
 
 
@@ -273,18 +274,19 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     """The facts of the consults requested in [start, end), as columns."""
     lo, hi = _ms(start), _ms(end)
     rows = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1), requested_ms FROM consult_stat"
+        "SELECT code, coalesce(ack_ms, -1), requested_ms, repeated FROM consult_stat"
         " WHERE requested_ms >= $1 AND requested_ms < $2",
         (lo, hi),
     )
-    columns = [("code", np.int64), ("ack", np.int64), ("at", np.int64)]
+    columns = [("code", np.int64), ("ack", np.int64), ("at", np.int64), ("repeated", np.int64)]
     data = np.fromiter(rows, dtype=columns, count=len(rows))
     del rows
     data = data[(data["code"] >> _COUNTED) & 1 == 1]
     code, ack, at = data["code"], data["ack"], data["at"]
     extras = await db.execute_fetchall(
-        "SELECT code, coalesce(ack_ms, -1), service, requested_ms FROM consult_stat_service"
-        " WHERE requested_ms >= $1 AND requested_ms < $2",
+        "SELECT e.code, coalesce(e.ack_ms, -1), e.service, e.requested_ms, s.repeated"
+        " FROM consult_stat_service e JOIN consult_stat s ON s.consult_id = e.consult_id"
+        " WHERE e.requested_ms >= $1 AND e.requested_ms < $2",
         (lo, hi),
     )
     extras = [e for e in extras if (int(e[0]) >> _COUNTED) & 1]
@@ -302,13 +304,15 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
     )
     if extras:
         # A conference's further services: the same facts again, counted only by service.
-        more = np.array(extras, dtype=np.int64).reshape(-1, 4)
+        more = np.array(extras, dtype=np.int64).reshape(-1, 5)
         code = np.concatenate([code, more[:, 0]])
         ack = np.concatenate([ack, more[:, 1]])
         at = np.concatenate([at, more[:, 3]])
         service = np.concatenate([(data["code"] >> _SERVICE) & 0xFFFF, more[:, 2]])
+        repeated = np.concatenate([data["repeated"], more[:, 4]])
     else:
         service = (code >> _SERVICE) & 0xFFFF
+        repeated = data["repeated"]
     primary = np.arange(len(code)) < len(data)
     return FactTable(
         tracks=tracks,
@@ -326,6 +330,7 @@ async def fact_table(db: Connection, start: datetime, end: datetime) -> FactTabl
         ack_ms=ack,
         primary=primary,
         requested_ms=at,
+        repeated=repeated != 0,
     )
 
 
@@ -337,7 +342,7 @@ async def summaries(
     rows = await db.execute_fetchall(
         "SELECT s.consult_id, s.requested_ms, s.counted, s.track, s.services, s.requester,"
         " s.outcome, s.first_page_ms, s.acked_ms, s.closed_ms, s.levels, s.escalated,"
-        " s.unanswered, s.phone_contacts, s.unit, s.requester_kind"
+        " s.unanswered, s.phone_contacts, s.unit, s.requester_kind, s.repeated"
         " FROM consult_stat s JOIN consult c ON c.id = s.consult_id"
         " WHERE s.requested_ms >= $1 AND s.requested_ms < $2 AND s.counted = 1"
         " ORDER BY s.requested_ms, c.number",
@@ -361,6 +366,7 @@ async def summaries(
             phone_contacts=row[13],
             unit=str(row[14]),
             requester_kind=requester_kind_of(str(row[15])),
+            repeated=bool(row[16]),
         )
         for row in rows
     ]

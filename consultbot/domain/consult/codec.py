@@ -17,6 +17,7 @@ from consultbot.domain.consult.effects import (
     Effect,
     EffectKind,
     PageLevel,
+    RepeatPage,
 )
 from consultbot.domain.consult.events import Person
 from consultbot.domain.types import UserId
@@ -55,6 +56,12 @@ def effect_from_dict(data: dict[str, Any]) -> Effect:
                 level=int(fields["level"]),
                 people=tuple(Person(**p) for p in fields["people"]),
                 first=bool(fields["first"]),
+                service=str(fields.get("service", "")),
+            )
+        case EffectKind.REPEAT_PAGE:
+            return RepeatPage(
+                level=int(fields["level"]),
+                people=tuple(Person(**p) for p in fields["people"]),
                 service=str(fields.get("service", "")),
             )
         case kind:

@@ -30,6 +30,7 @@ from consultbot.domain.consult.effects import (
     Notice,
     PageLevel,
     PostPoll,
+    RepeatPage,
     Reply,
     Transition,
     end_poll,
@@ -54,6 +55,7 @@ from consultbot.domain.consult.events import (
     PhoneContact,
     PollPosted,
     Reminded,
+    Repeated,
     Requested,
     RoomCreated,
     ServiceUnanswered,
@@ -162,12 +164,13 @@ def _due(leg: Leg, now: datetime) -> bool:
     return leg.deadline is not None and now >= leg.deadline
 
 
-def _sent(leg: Leg, deadline: datetime) -> Leg:
-    """The leg once its last page went out: its time runs until `deadline`."""
+def _sent(leg: Leg, deadline: datetime, repeat_at: datetime | None) -> Leg:
+    """The leg once its last page went out: its time runs until `deadline`; unacknowledged,
+    the page is repeated at `repeat_at`."""
     if leg.settled or not leg.pages:
         return leg
     pages = (*leg.pages[:-1], replace(leg.pages[-1], sent=True))
-    return replace(leg, pages=pages, deadline=deadline)
+    return replace(leg, pages=pages, deadline=deadline, repeat_at=repeat_at)
 
 
 def _deadline(c: Consult) -> datetime | None:
@@ -201,11 +204,19 @@ def apply(consult: Consult, event: Event, payload: Payload) -> Consult:
             consult = _with_leg(
                 consult,
                 payload.service,
-                lambda leg: replace(leg, pages=(*leg.pages, page), deadline=due),
+                lambda leg: replace(leg, pages=(*leg.pages, page), deadline=due, repeat_at=None),
             )
         case PageDelivered():
-            deadline = payload.deadline
-            consult = _with_leg(consult, payload.service, lambda leg: _sent(leg, deadline))
+            deadline, repeat_at = payload.deadline, payload.repeat_at
+            consult = _with_leg(
+                consult, payload.service, lambda leg: _sent(leg, deadline, repeat_at)
+            )
+        case Repeated():
+            consult = _with_leg(
+                consult,
+                payload.service,
+                lambda leg: replace(leg, repeat_at=None, repeated_at=leg.repeated_at or at),
+            )
         case PageUndelivered():
             consult = _with_leg(
                 consult,
@@ -392,10 +403,18 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
 
 
 def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
-    if consult.deadline is None or now < consult.deadline:
+    if consult.due is None or now < consult.due:
         return [], []  # a stale or early timer: nothing is due
     s = _Steps(consult, now)
     if consult.state is State.PAGING:
+        for leg in consult.legs:
+            # A waiting service's page again, before its level times out (then it escalates).
+            repeat_at = leg.repeat_at
+            if leg.settled or repeat_at is None or now < repeat_at or _due(leg, now):
+                continue
+            page = leg.pages[-1]
+            s.add(Repeated(level=page.level, service=leg.service))
+            s.effects.append(RepeatPage(level=page.level, people=page.people, service=leg.service))
         ready = [leg for leg in consult.legs if not leg.settled and _due(leg, now)]
         stuck: list[Leg] = []
         for leg in ready:
@@ -446,7 +465,14 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
             paged_here = len(leg.pages) == 1
         if paged_here and not leg.settled and leg.pages and not leg.pages[-1].sent:
             deadline = now + policy.ack_timeout
-            s.add(PageDelivered(level=leg.level, deadline=deadline, service=leg.service))
+            s.add(
+                PageDelivered(
+                    level=leg.level,
+                    deadline=deadline,
+                    service=leg.service,
+                    repeat_at=policy.repeat_at(now),
+                )
+            )
     return s.events, s.effects
 
 

@@ -38,6 +38,7 @@ class EffectKind(StrEnum):
     ADD_WIDGET = "AddWidget"
     ESCALATION_NOTICE = "EscalationNotice"
     UNDELIVERED_REPLY = "UndeliveredReply"
+    REPEAT_PAGE = "RepeatPage"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +75,18 @@ class PageLevel:
     people: tuple[Person, ...]
     first: bool
     service: str = ""  # a conference's escalation of one service ("" for its first page)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatPage:
+    """Page a level's people again, unacknowledged (m.text with mentions, so phones notify
+    again): no invite, and no timeout starts. Dropped once the level (the service, in a
+    conference) acknowledged, passed on or escalated, or the consult closed."""
+
+    KIND: ClassVar[EffectKind] = EffectKind.REPEAT_PAGE
+    level: int
+    people: tuple[Person, ...]
+    service: str = ""  # a conference's service ("" for a consult)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +155,7 @@ Effect = (
     | UndeliveredReply
     | CreateRoom
     | PageLevel
+    | RepeatPage
     | Notice
     | EscalationNotice
     | AlertAdmins

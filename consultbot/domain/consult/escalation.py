@@ -40,6 +40,7 @@ from consultbot.domain.consult.effects import (
     Notice as Notice,
     PageLevel as PageLevel,
     PostPoll as PostPoll,
+    RepeatPage as RepeatPage,
     Reply as Reply,
     Transition as Transition,
     UndeliveredReply as UndeliveredReply,
@@ -65,6 +66,7 @@ from consultbot.domain.consult.events import (
     PollPosted as PollPosted,
     Queued as Queued,
     Reminded as Reminded,
+    Repeated as Repeated,
     Requested as Requested,
     RoomCreated as RoomCreated,
     Unanswered as Unanswered,
@@ -130,14 +132,20 @@ def apply(consult: Consult | None, event: Event) -> Consult:
         case Paged():
             page = paged_page(payload, event.at)
             due = payload.deadline or payload.alarm_at
-            return replace(consult, state=State.PAGING, pages=(*consult.pages, page), deadline=due)
+            pages = (*consult.pages, page)
+            return replace(consult, state=State.PAGING, pages=pages, deadline=due, repeat_at=None)
         case PageDelivered():
             if consult.state is State.PAGING and consult.level == payload.level:
                 sent = replace(consult.pages[-1], sent=True)
                 return replace(
-                    consult, pages=(*consult.pages[:-1], sent), deadline=payload.deadline
+                    consult,
+                    pages=(*consult.pages[:-1], sent),
+                    deadline=payload.deadline,
+                    repeat_at=payload.repeat_at,
                 )
             return consult
+        case Repeated():
+            return replace(consult, repeat_at=None, repeated_at=consult.repeated_at or event.at)
         case PageUndelivered():
             if consult.state is State.PAGING and consult.level == payload.level:
                 return replace(consult, deadline=None)  # told once; its time starts when out
@@ -261,6 +269,9 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
 
 def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> Transition:
     if consult.deadline is None or now < consult.deadline:
+        repeat_at = consult.repeat_at
+        if consult.state is State.PAGING and repeat_at is not None and now >= repeat_at:
+            return _repeat(consult, now)
         return [], []  # a stale or early timer: nothing is due
     match consult.state:
         case State.OFFERED:
@@ -295,6 +306,16 @@ def _timer(consult: Consult, command: Timer, now: datetime, policy: Policy) -> T
     return [], []
 
 
+def _repeat(consult: Consult, now: datetime) -> Transition:
+    """The current level's page again, to the people it paged: unacknowledged at its repeat
+    time (once; a level timed out is escalated instead, see `_timer`)."""
+    page = consult.pages[-1]
+    return (
+        [Event.of(now, Repeated(level=page.level))],
+        [RepeatPage(level=page.level, people=page.people)],
+    )
+
+
 def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Policy) -> Transition:
     """The current level's page went out: its timeout starts. A page of a level passed by
     since, a repeat, or a page into a consult acknowledged meanwhile changes nothing."""
@@ -303,7 +324,10 @@ def _delivered(consult: Consult, command: Delivered, now: datetime, policy: Poli
     if not waiting or consult.level != command.level:
         return [], []
     deadline = now + policy.ack_timeout
-    return [Event.of(now, PageDelivered(level=command.level, deadline=deadline))], []
+    delivered = PageDelivered(
+        level=command.level, deadline=deadline, repeat_at=policy.repeat_at(now)
+    )
+    return [Event.of(now, delivered)], []
 
 
 def _room_ready(consult: Consult, report: RoomReady, now: datetime) -> Transition:

@@ -44,6 +44,7 @@ class EventKind(StrEnum):
     CONFERENCE_ACKNOWLEDGED = "conference_acknowledged"
     MEETING_SET = "meeting_set"
     MEETING_REMINDED = "meeting_reminded"
+    REPEATED = "repeated"
 
 
 class AckVia(StrEnum):
@@ -173,6 +174,19 @@ class PageDelivered:
     level: int
     deadline: datetime
     service: ServiceId | None = None
+    # Unacknowledged, the page is repeated at `repeat_at` (None: no repeat; the track's
+    # `repeat_share` is 0, or the entry was written before repeats were).
+    repeat_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repeated:
+    """The page of `level` (of `service`, in a conference) was repeated to the people it
+    paged, unacknowledged at its `repeat_at`: a new message that mentions them again."""
+
+    KIND: ClassVar[EventKind] = EventKind.REPEATED
+    level: int
+    service: ServiceId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +311,7 @@ Payload = (
     | Paged
     | PageDelivered
     | PageUndelivered
+    | Repeated
     | PassedOn
     | Unanswered
     | Acknowledged

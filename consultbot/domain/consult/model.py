@@ -44,6 +44,15 @@ class Policy:
     reminder_after: timedelta = timedelta(hours=4)
     auto_close_after: timedelta = timedelta(hours=24)
     meeting_reminder_before: timedelta = timedelta(minutes=15)  # conferences (`!möte`)
+    # An unacknowledged page is repeated at this share of `ack_timeout` after it went out
+    # (config `tracks.NAME.repeat_share`); 0 = never.
+    repeat_share: float = 0.0
+
+    def repeat_at(self, delivered: datetime) -> datetime | None:
+        """When a page that went out at `delivered` is repeated, unacknowledged."""
+        if self.repeat_share <= 0:
+            return None
+        return delivered + self.ack_timeout * self.repeat_share
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +65,8 @@ class _Paged:
     deadline: datetime | None = None
     acked_by: UserId | None = None
     acked_at: datetime | None = None
+    repeat_at: datetime | None = None  # the current level's repeat, while it is due
+    repeated_at: datetime | None = None  # the first repeat of any level (stats)
 
     @property
     def level(self) -> int:
@@ -132,6 +143,30 @@ class Consult(_Paged):
     def escalated(self) -> bool:
         """True when any level above the first was paged."""
         return any(page.level > 1 for page in self.pages)
+
+    @property
+    def repeats_due(self) -> list[datetime]:
+        """When an unacknowledged page is to be repeated: the consult's current level, or each
+        waiting service's of a conference. Nothing once acknowledged, unanswered or closed."""
+        if self.state is not State.PAGING:
+            return []
+        if self.is_conference:
+            waiting = [leg.repeat_at for leg in self.legs if not leg.settled]
+            return [at for at in waiting if at is not None]
+        return [self.repeat_at] if self.repeat_at is not None else []
+
+    @property
+    def due(self) -> datetime | None:
+        """The earliest of the deadline and the repeats due: when the consult's timer fires."""
+        times = self.repeats_due
+        if self.deadline is not None:
+            times.append(self.deadline)
+        return min(times, default=None)
+
+    @property
+    def repeated(self) -> bool:
+        """True when a page of the consult (of any service of a conference) was repeated."""
+        return self.repeated_at is not None or any(leg.repeated_at for leg in self.legs)
 
     @property
     def is_open(self) -> bool:

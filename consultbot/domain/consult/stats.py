@@ -118,6 +118,7 @@ class ConsultFacts:
     phone_contacts: int = 0
     ack_seconds: float | None = None
     requested_ms: int = 0  # the request's instant, ms since the epoch (UTC)
+    repeated: bool = False  # a page of it was repeated, unacknowledged (issue 24)
 
 
 def _no_rows() -> Ints:
@@ -153,6 +154,7 @@ class FactTable:
     # Each row's request instant (ms since the epoch), so that one table of a long period can
     # be cut into months (`between`); empty when the source does not give it.
     requested_ms: Ints = field(default_factory=_no_rows)
+    repeated: Bools | None = None  # a page of the consult was repeated (None: none was)
 
 
 def _index(names: dict[str, int], name: str) -> int:
@@ -163,7 +165,9 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
     tracks: dict[str, int] = {}
     services: dict[str, int] = {}
     units: dict[str, int] = {}
-    names = "track service unit kind status ack esc unans phone ack_ms primary requested_ms"
+    names = (
+        "track service unit kind status ack esc unans phone ack_ms primary requested_ms repeated"
+    )
     cols: dict[str, list[int]] = {k: [] for k in names.split()}
     for f in facts:
         if not f.services:
@@ -181,6 +185,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
             cols["phone"].append(f.phone_contacts)
             cols["ack_ms"].append(-1 if f.ack_seconds is None else round(f.ack_seconds * 1000))
             cols["requested_ms"].append(f.requested_ms)
+            cols["repeated"].append(f.repeated)
 
     def ints(key: str) -> Ints:
         return np.asarray(cols[key], dtype=np.int64)
@@ -204,6 +209,7 @@ def table_of(facts: Iterable[ConsultFacts]) -> FactTable:
         ack_ms=ints("ack_ms"),
         primary=bools("primary"),
         requested_ms=ints("requested_ms"),
+        repeated=bools("repeated"),
     )
 
 
@@ -289,6 +295,15 @@ def _prepare(table: FactTable) -> _Prepared:
     return _Prepared(cell=cell, avoided=avoided, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
 
 
+def _after_repeat(table: FactTable, row_group: Ints, n: int) -> Ints:
+    """Per group: the consults acknowledged after a page of theirs was repeated (a repeat goes
+    out only while nobody has acknowledged, so a repeated consult acknowledged counts)."""
+    if table.repeated is None:
+        return np.zeros(n, dtype=np.int64)
+    rows = (row_group >= 0) & table.repeated & table.acknowledged
+    return np.bincount(row_group[rows], minlength=n).astype(np.int64)
+
+
 def _group_stats(
     table: FactTable, pre: _Prepared, row_group: Ints, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -314,6 +329,7 @@ def _group_stats(
     timed_groups = row_group[pre.by_ack]
     keep = timed_groups >= 0
     med, q90, _ = _grouped_quantiles(timed_groups[keep], pre.ack_sorted[keep], n)
+    after_repeat = _after_repeat(table, row_group, n)
     result: dict[str, dict[str, Any]] = {}
     real = sorted(REAL_OUTCOMES)
     for g in (int(i) for i in np.flatnonzero(consults)):
@@ -326,6 +342,7 @@ def _group_stats(
             "unanswered": int(unanswered[g]),
             "mdk": int(mdk[g]),
             "phone_contacts": int(phone[g]),
+            "acknowledged_after_repeat": int(after_repeat[g]),
             "ack_seconds": {"median": _seconds(med[g]), "p90": _seconds(q90[g])},
             "outcomes": {key: int(outcomes[g, i]) for i, key in enumerate(OUTCOME_KEYS)},
             "referrals_avoided": int(avoided[g]),
@@ -338,6 +355,7 @@ def _group_stats(
 def _empty() -> dict[str, Any]:
     return {
         **dict.fromkeys(COUNT_KEYS, 0),
+        "acknowledged_after_repeat": 0,
         "ack_seconds": {"median": None, "p90": None},
         "outcomes": dict.fromkeys(OUTCOME_KEYS, 0),
         "referrals_avoided": 0,
@@ -411,6 +429,8 @@ def _rows(table: FactTable, keep: Bools) -> FactTable:
     columns = {name: getattr(table, name)[keep] for name in _ROW_COLUMNS}
     if len(table.requested_ms):
         columns["requested_ms"] = table.requested_ms[keep]
+    if table.repeated is not None:
+        columns["repeated"] = table.repeated[keep]
     return replace(table, **columns)
 
 
@@ -456,6 +476,7 @@ class ConsultSummary:
     # not on the staff list) and kind (a `REQUESTER_KINDS` key).
     unit: str = ""
     requester_kind: str = RequesterKind.UNKNOWN.value
+    repeated: bool = False  # a page of it was repeated, unacknowledged (issue 24)
 
     @property
     def ack_seconds(self) -> float | None:
@@ -476,6 +497,7 @@ class ConsultSummary:
             escalated=self.escalated,
             unanswered=self.unanswered,
             phone_contacts=self.phone_contacts,
+            repeated=self.repeated,
             ack_seconds=self.ack_seconds,
             requested_ms=round(self.requested_at.timestamp() * 1000),
         )
@@ -510,4 +532,5 @@ def summarise(events: Sequence[Event]) -> ConsultSummary:
         phone_contacts=consult.phone_contacts,
         unit=str(first.get("unit") or ""),
         requester_kind=requester_kind_of(str(first.get("requester_kind") or "")),
+        repeated=consult.repeated,
     )

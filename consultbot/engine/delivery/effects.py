@@ -97,6 +97,8 @@ class Effects:
                 delivered = esc.Delivered(level=effect.level, service=effect.service)
                 await self.reports.report(consult.id, delivered, done=item.id)
                 return True
+            case esc.RepeatPage():
+                await self.repeat(consult, effect, txn)
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 await self.rooms.to_admins(content, txn)
@@ -205,6 +207,25 @@ class Effects:
         return await self.pool.claim(
             consult_id, functools.partial(self.reports.take_pool_room, consult_id)
         )
+
+    async def repeat(self, consult: esc.Consult, effect: esc.RepeatPage, txn: str) -> None:
+        """The page again, unacknowledged: an m.text that mentions the level's people (their
+        phones notify again, as for the page), no question and no numbers. `txn` is the outbox
+        entry's: sent again after a crash, the homeserver takes it once."""
+        if not consult.room:
+            raise RuntimeError(f"{consult.id}: no consult room yet")
+        users = tuple(p.user for p in effect.people)
+        content = await self.renderer.render_about(
+            consult,
+            "page_repeat",
+            notice=False,
+            mentions=users,
+            people=[asdict(p) for p in effect.people],
+            level=effect.level,
+            service=effect.service,
+        )
+        await self.messenger.send(consult.room, content, txn=txn, recipients=users)
+        log.info("consult %s: repeated level %d (%d people)", consult.id, effect.level, len(users))
 
     async def page(self, consult: esc.Consult, effect: esc.PageLevel, txn: str) -> None:
         if not consult.room:

@@ -82,6 +82,8 @@ def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
         waiting = [leg.pages[-1] for leg in consult.legs if leg.pages and not leg.settled]
         pages = waiting if consult.is_conference else consult.pages[-1:]
         return consult.state is not esc.State.PAGING or all(page.sent for page in pages)
+    if isinstance(effect, esc.RepeatPage):
+        return not _still_waiting(consult, effect)
     if effect.KIND not in ESCALATION:
         return False
     if consult.state in (esc.State.CLOSED, esc.State.WITHDRAWN):
@@ -98,3 +100,14 @@ def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
         leg = consult.leg(service)
         return leg is not None and leg.acked_by is not None
     return consult.acked_by is not None and not first
+
+
+def _still_waiting(consult: esc.Consult, effect: esc.RepeatPage) -> bool:
+    """True while the level a repeat is for still waits: not acknowledged, passed on,
+    escalated or closed meanwhile (in a conference: that service's level)."""
+    if consult.state is not esc.State.PAGING:
+        return False
+    if effect.service:
+        leg = consult.leg(effect.service)
+        return leg is not None and not leg.settled and leg.level == effect.level
+    return consult.acked_by is None and consult.level == effect.level
