@@ -202,6 +202,11 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
     expected = Expected()
     codes: dict[str, dict[str, int]] = {"track": {}, "service": {}, "unit": {}}
 
+    # Every requester kind, by unit: most units vårdcentraler, some hospital specialties,
+    # ambulance stations and municipal care, so that `by_requester_kind` has all of them.
+    kinds = ("primary_care",) * 6 + ("hospital", "hospital", "ambulance", "municipal_care")
+    kind_of = {unit: kinds[i % len(kinds)] for i, unit in enumerate(sorted(set(unit_of.values())))}
+
     def code(kind: str, value: str) -> int:
         return codes[kind].setdefault(value, len(codes[kind]))
 
@@ -231,7 +236,7 @@ def generate(db_path: Path, count: int, seed: int) -> Expected:
             log, state = consult_log(r, number, picked, requester, track)
             cid = log[0].data["consult"]
             # Frozen at request time, as the intake records them.
-            log[0].data.update(unit=unit_of[requester], requester_kind="primary_care")
+            log[0].data.update(unit=unit_of[requester], requester_kind=kind_of[unit_of[requester]])
             summary = summarise(log)
             service_codes = [code("service", s) for s in summary.services]
             packed = stats_sqlite.pack(
