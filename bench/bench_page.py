@@ -1592,10 +1592,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     print_tables(rows, breakdown, notes)
     console.log(f"run took {results.total_s:.0f} s")
+    command = " ".join([".venv/bin/python", "bench/bench_page.py", *(argv or sys.argv[1:])])
+    text = markdown(params, command, results, rows, breakdown, notes)
     if params.record:
-        command = " ".join([".venv/bin/python", "bench/bench_page.py", *(argv or sys.argv[1:])])
-        text = markdown(params, command, results, rows, breakdown, notes)
         console.log(f"recorded in {record(text, params.burst)}")
+    else:  # the same section, beside the run's other files (BENCHMARKS.md untouched)
+        (params.workdir / "section.md").write_text(text, encoding="utf-8")
+        console.log(f"written to {shown(params.workdir / 'section.md')}")
     return 0
 
 
