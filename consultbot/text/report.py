@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from consultbot.domain.consult.goals import (
     goals,
     last_months,
@@ -31,6 +33,7 @@ from consultbot.domain.consult.stats import (
     aggregate,
     between,
     only_kind,
+    period_reports,
     table_of,
 )
 from consultbot.domain.types import Track
@@ -340,24 +343,33 @@ async def period_report(
 def _goals_by_month(
     table: FactTable, months: list[tuple[date, date]], tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """The plan's goals of each month (cut to the period) against the period before it."""
-    reports: dict[tuple[date, date], dict[str, Any]] = {}
-
-    def report_of(period: tuple[date, date]) -> dict[str, Any]:
-        if period not in reports:
-            rows = between(table, *local_bounds(*period, tz))
-            reports[period] = aggregate(rows, *period, goals_only=True)
-        return reports[period]
-
+    """The plan's goals of each month (cut to the period) against the period before it: the
+    months and the period before the first counted in one pass (`period_reports`)."""
+    try:
+        first = previous_period(*months[0])
+    except OverflowError:  # before the year 1: nothing before the first month
+        periods = list(months)
+    else:
+        periods = [first, *months]
+    group = np.full(len(table.requested_ms), -1, dtype=np.int64)
+    for index, period in enumerate(periods):
+        low, high = (round(t.timestamp() * 1000) for t in local_bounds(*period, tz))
+        group[(table.requested_ms >= low) & (table.requested_ms < high)] = index
+    reports = dict(zip(periods, period_reports(table, group, periods), strict=True))
     blocks = []
     for month in months:
         try:
-            before = report_of(previous_period(*month))
+            before_period = previous_period(*month)
         except OverflowError:
-            before = {}
-        current = report_of(month)
-        block = goals(current, before)
-        blocks.append({"from": current["from"], "to": current["to"], "goals": block})
+            before: dict[str, Any] = {}
+        else:
+            before = reports.get(before_period) or aggregate(
+                between(table, *local_bounds(*before_period, tz)), *before_period, goals_only=True
+            )  # the period before a month cut short at the end overlaps the month before
+        current = reports[month]
+        blocks.append(
+            {"from": current["from"], "to": current["to"], "goals": goals(current, before)}
+        )
     return blocks
 
 

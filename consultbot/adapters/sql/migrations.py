@@ -266,6 +266,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX consult_stat_period",
         "CREATE INDEX consult_stat_period ON consult_stat (requested_ms, code, ack_ms, repeated)",
     ),
+    # 12: a conference's further services carry `repeated` too, so that the period scan reads
+    # them without a join to `consult_stat` (which cost a year's `stats` a fifth of a second).
+    (
+        "ALTER TABLE consult_stat_service ADD COLUMN repeated BIGINT NOT NULL DEFAULT 0",
+        """UPDATE consult_stat_service SET repeated = coalesce((SELECT s.repeated
+            FROM consult_stat s WHERE s.consult_id = consult_stat_service.consult_id), 0)""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

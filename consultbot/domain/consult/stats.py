@@ -409,6 +409,30 @@ def aggregate(
     return report
 
 
+def period_reports(
+    table: FactTable, group: Ints, periods: Sequence[tuple[date, date]]
+) -> list[dict[str, Any]]:
+    """For each of `periods` (disjoint), what `aggregate(…, goals_only=True)` gives for its
+    rows: `group` names each row's period (an index into `periods`, -1: none). One pass over
+    the table for all of them (a year's months: two groupings, not twelve reports)."""
+    pre = _prepare(table)
+    n, k = len(periods), len(table.kinds)
+    counted = table.primary & (group >= 0)
+    totals = _group_stats(table, pre, np.where(counted, group, -1), [str(i) for i in range(n)])
+    names = [f"{i}|{kind}" for i in range(n) for kind in table.kinds]
+    by_kind = _group_stats(table, pre, np.where(counted, group * k + table.kind, -1), names)
+    reports = []
+    for i, (start, end) in enumerate(periods):
+        report: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
+        report.update(totals.get(str(i), _empty()))
+        report["by_track"] = report["by_service"] = report["by_requester_unit"] = {}
+        report["by_requester_kind"] = {
+            kind: by_kind[f"{i}|{kind}"] for kind in table.kinds if f"{i}|{kind}" in by_kind
+        }
+        reports.append(report)
+    return reports
+
+
 _ROW_COLUMNS = (
     "track",
     "service",
