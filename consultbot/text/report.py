@@ -30,10 +30,12 @@ from consultbot.domain.consult.goals import (
 from consultbot.domain.consult.stats import (
     OUTCOME_KEYS,
     FactTable,
+    Prepared,
     aggregate,
     between,
     only_kind,
     period_reports,
+    prepare,
     table_of,
 )
 from consultbot.domain.types import Track
@@ -321,9 +323,11 @@ async def period_report(
         except OverflowError:
             first = start
         wide = await _table(store, first, end, tz, kind)
-        table = between(wide, *local_bounds(start, end, tz))
-        report = aggregate(table, start, end, track_order=TRACK_ORDER)
-        by_month = _goals_by_month(wide, months, tz)
+        prepared = prepare(wide)  # sorted once for the period's report and its months
+        low, high = (round(t.timestamp() * 1000) for t in local_bounds(start, end, tz))
+        rows = (wide.requested_ms >= low) & (wide.requested_ms < high)
+        report = aggregate(wide, start, end, track_order=TRACK_ORDER, rows=rows, prepared=prepared)
+        by_month = _goals_by_month(wide, months, tz, prepared)
     else:
         report = await _aggregate(store, start, end, tz, kind)
     try:
@@ -341,7 +345,7 @@ async def period_report(
 
 
 def _goals_by_month(
-    table: FactTable, months: list[tuple[date, date]], tz: ZoneInfo
+    table: FactTable, months: list[tuple[date, date]], tz: ZoneInfo, prepared: Prepared
 ) -> list[dict[str, Any]]:
     """The plan's goals of each month (cut to the period) against the period before it: the
     months and the period before the first counted in one pass (`period_reports`)."""
@@ -355,7 +359,8 @@ def _goals_by_month(
     for index, period in enumerate(periods):
         low, high = (round(t.timestamp() * 1000) for t in local_bounds(*period, tz))
         group[(table.requested_ms >= low) & (table.requested_ms < high)] = index
-    reports = dict(zip(periods, period_reports(table, group, periods), strict=True))
+    found = period_reports(table, group, periods, prepared)
+    reports = dict(zip(periods, found, strict=True))
     blocks = []
     for month in months:
         try:

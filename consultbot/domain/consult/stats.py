@@ -266,7 +266,7 @@ def _seconds(ms: float) -> float | None:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
     """What every grouping of one table shares: each row's cell and the rows by ack time."""
 
     cell: Ints  # status × 16 + acknowledged × 8 + escalated × 4 + unanswered × 2 + conference
@@ -278,7 +278,7 @@ class _Prepared:
 _FLAGS = 16
 
 
-def _prepare(table: FactTable) -> _Prepared:
+def prepare(table: FactTable) -> Prepared:
     mdk_index = list(table.tracks).index(MDK_TRACK) if MDK_TRACK in table.tracks else -1
     cell = (
         table.status * _FLAGS
@@ -292,7 +292,7 @@ def _prepare(table: FactTable) -> _Prepared:
     avoided = ((table.status == advice) & np.isin(table.track, specialist)).astype(np.int64)
     timed = np.flatnonzero(table.ack_ms >= 0)
     by_ack = timed[np.argsort(table.ack_ms[timed], kind="stable")]
-    return _Prepared(cell=cell, avoided=avoided, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
+    return Prepared(cell=cell, avoided=avoided, by_ack=by_ack, ack_sorted=table.ack_ms[by_ack])
 
 
 def _after_repeat(table: FactTable, row_group: Ints, n: int) -> Ints:
@@ -305,7 +305,7 @@ def _after_repeat(table: FactTable, row_group: Ints, n: int) -> Ints:
 
 
 def _group_stats(
-    table: FactTable, pre: _Prepared, row_group: Ints, names: Sequence[str]
+    table: FactTable, pre: Prepared, row_group: Ints, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The statistics of each group: `row_group` names each row's group (-1: not counted)."""
     n = len(names)
@@ -382,15 +382,19 @@ def aggregate(
     *,
     track_order: Sequence[str] = (),
     goals_only: bool = False,
+    rows: Bools | None = None,
+    prepared: Prepared | None = None,
 ) -> dict[str, Any]:
-    """The SPEC §7 report of the consults in `table`, which were requested in [start, end].
-    `goals_only`: the totals and `by_requester_kind` alone (what the plan's goals read), the
-    other groupings empty."""
-    pre = _prepare(table)
+    """The SPEC §7 report of the consults in `table` (only those where `rows` is true, when
+    given), which were requested in [start, end]. `goals_only`: the totals and
+    `by_requester_kind` alone (what the plan's goals read), the other groupings empty.
+    `prepared`: `prepare(table)`, when the caller has it already."""
+    pre = prepared or prepare(table)
     others = np.int64(-1)
+    primary_rows = table.primary if rows is None else table.primary & rows
 
     def primary(column: Ints) -> Ints:
-        return np.where(table.primary, column, others)
+        return np.where(primary_rows, column, others)
 
     totals = _group_stats(table, pre, primary(np.zeros_like(table.track)), ["all"])
     report: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat()}
@@ -400,7 +404,8 @@ def aggregate(
         report["by_track"] = _sorted(
             _group_stats(table, pre, primary(table.track), table.tracks), track_order
         )
-        report["by_service"] = _sorted(_group_stats(table, pre, table.service, table.services))
+        service = table.service if rows is None else np.where(rows, table.service, others)
+        report["by_service"] = _sorted(_group_stats(table, pre, service, table.services))
         report["by_requester_unit"] = _sorted(
             _group_stats(table, pre, primary(table.unit), table.units)
         )
@@ -410,12 +415,15 @@ def aggregate(
 
 
 def period_reports(
-    table: FactTable, group: Ints, periods: Sequence[tuple[date, date]]
+    table: FactTable,
+    group: Ints,
+    periods: Sequence[tuple[date, date]],
+    prepared: Prepared | None = None,
 ) -> list[dict[str, Any]]:
     """For each of `periods` (disjoint), what `aggregate(…, goals_only=True)` gives for its
     rows: `group` names each row's period (an index into `periods`, -1: none). One pass over
     the table for all of them (a year's months: two groupings, not twelve reports)."""
-    pre = _prepare(table)
+    pre = prepared or prepare(table)
     n, k = len(periods), len(table.kinds)
     counted = table.primary & (group >= 0)
     totals = _group_stats(table, pre, np.where(counted, group, -1), [str(i) for i in range(n)])
