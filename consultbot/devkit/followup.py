@@ -191,7 +191,7 @@ class Generator:
         local = datetime.combine(day, time(minute // 60, minute % 60), self.tz)
         return local.astimezone(UTC)
 
-    def request(self, kind: RequesterKind, month_index: int) -> tuple[str, str, UserId, Track]:
+    def request(self, kind: RequesterKind) -> tuple[str, str, UserId, Track]:
         """(unit, service, requester, track) of one consult asked by `kind`."""
         track = _pick(self.r, PATHS[kind])
         if kind is RequesterKind.UNKNOWN:
@@ -312,7 +312,7 @@ async def fill(
         planned = []
         for _ in range(count):
             kind = _pick(g.r, KINDS)
-            request = g.request(kind, index)
+            request = g.request(kind)
             day = first + timedelta(days=g.r.randrange((end - first).days + 1))
             if request[3] is not Track.AKUT and day.weekday() >= 5:
                 day -= timedelta(days=day.weekday() - 4)  # working-hours paths: the Friday

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.cli.main import main
+from consultbot.config import load_config
 from consultbot.resources import example_config, example_data_dir
+from tests.support.november import november
 
 
 @dataclass
@@ -62,3 +66,18 @@ def loaded(run: Run, examples: Path) -> Run:
         result = run(dataset, "import", str(examples / name))
         assert result.code == 0, result.err
     return run
+
+
+@pytest.fixture
+def scripted(loaded: Run, config_path: Path) -> Run:
+    """The example data and the scripted consults in the CLI's database."""
+
+    async def write() -> None:
+        store = await SqliteStore.open(load_config(config_path).bot.database)
+        try:
+            await november(store)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    return loaded

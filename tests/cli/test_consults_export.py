@@ -20,24 +20,8 @@ import pytest
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
 from tests.cli.conftest import Run
-from tests.support.november import november
 
 NOVEMBER = ("--from", "2026-11-01", "--to", "2026-11-30")
-
-
-@pytest.fixture
-def scripted(loaded: Run, config_path: Path) -> Run:
-    """The example data and the scripted consults in the CLI's database."""
-
-    async def write() -> None:
-        store = await SqliteStore.open(load_config(config_path).bot.database)
-        try:
-            await november(store)
-        finally:
-            await store.close()
-
-    asyncio.run(write())
-    return loaded
 
 
 def summaries(config_path: Path) -> dict[str, tuple[str, str]]:
@@ -224,7 +208,10 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)], capture_output=True
     )
     if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (not root)")
+        # The full-disk behaviour itself is tested above with a simulated ENOSPC on every
+        # machine; this one adds a real full disk where mounting is allowed (root, as in CI).
+        reason = mounted.stderr.decode(errors="replace").strip() or "mount refused"
+        pytest.skip(f"cannot mount a tmpfs here: {reason}")
     try:
         yield folder
     finally:

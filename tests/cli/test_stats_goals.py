@@ -12,7 +12,6 @@ from PIL import Image
 
 from consultbot.text.report import CHART_SIZE
 from tests.cli.conftest import Run
-from tests.cli.test_stats_verbs import scripted  # noqa: F401  (the fixture)
 
 
 def json_of(run: Run, *args: str) -> dict[str, object]:
@@ -22,14 +21,14 @@ def json_of(run: Run, *args: str) -> dict[str, object]:
     return report
 
 
-def test_a_month_is_the_same_as_its_days(scripted: Run) -> None:  # noqa: F811
+def test_a_month_is_the_same_as_its_days(scripted: Run) -> None:
     by_month = json_of(scripted, "--month", "2026-11")
     assert by_month == json_of(scripted, "--from", "2026-11-01", "--to", "2026-11-30")
     assert by_month["consults"] == 7
     assert json_of(scripted, "--month", "2026-10")["consults"] == 1  # consult 7
 
 
-def test_bad_months_and_a_month_with_a_period_get_one_line(scripted: Run) -> None:  # noqa: F811
+def test_bad_months_and_a_month_with_a_period_get_one_line(scripted: Run) -> None:
     for bad in ("2026-13", "2026-1", "nov", "2026-11-01"):
         result = scripted("stats", "--month", bad)
         assert result.code == 1
@@ -41,7 +40,7 @@ def test_bad_months_and_a_month_with_a_period_get_one_line(scripted: Run) -> Non
     )
 
 
-def test_dates_that_cannot_be_computed_are_one_clear_line(scripted: Run) -> None:  # noqa: F811
+def test_dates_that_cannot_be_computed_are_one_clear_line(scripted: Run) -> None:
     for flag, value in (("--to", "9999-12-31"), ("--from", "0001-01-01")):
         result = scripted("stats", flag, value)
         assert result.code == 1
@@ -56,7 +55,7 @@ def test_dates_that_cannot_be_computed_are_one_clear_line(scripted: Run) -> None
     assert json_of(scripted, "--month", "9999-11")["consults"] == 0
 
 
-def test_the_csv_of_months_stacks_by_its_period_column(scripted: Run) -> None:  # noqa: F811
+def test_the_csv_of_months_stacks_by_its_period_column(scripted: Run) -> None:
     stacked = []
     for month in ("2026-10", "2026-11"):
         result = scripted("stats", "--month", month, "--format", "csv")
@@ -78,7 +77,7 @@ def test_the_csv_of_months_stacks_by_its_period_column(scripted: Run) -> None:  
     assert result.out.splitlines()[1].startswith("2026-11-02 – 2026-11-15;totalt;")
 
 
-def test_the_requester_kind_filter(scripted: Run) -> None:  # noqa: F811
+def test_the_requester_kind_filter(scripted: Run) -> None:
     # The script's listed requesters work at vårdcentraler; one is not on the staff list.
     for name in ("unknown", "okänd", "OKÄND"):
         report = json_of(scripted, "--month", "2026-11", "--requester-kind", name)
@@ -104,7 +103,7 @@ def test_the_requester_kind_filter(scripted: Run) -> None:  # noqa: F811
     assert "ambulance (ambulans)" in result.err
 
 
-def test_the_chart_is_written_as_a_png(scripted: Run, tmp_path: Path) -> None:  # noqa: F811
+def test_the_chart_is_written_as_a_png(scripted: Run, tmp_path: Path) -> None:
     target = tmp_path / "mål.png"
     result = scripted("stats", "--month", "2026-11", "--chart", str(target), "--format", "json")
     assert result.code == 0, result.err

@@ -6,20 +6,14 @@ scripted.py, november.py); the expected numbers below are worked out by hand fro
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from consultbot.adapters.sql.sqlite import SqliteStore
-from consultbot.config import load_config
 from consultbot.domain.consult.stats import OUTCOME_KEYS
 from tests.cli.conftest import Run
-from tests.support.november import november
 
 
 def group(
@@ -169,21 +163,6 @@ EXPECTED["by_requester_kind"] = {
     # 3: the requester not on the staff list
     "unknown": EXPECTED["by_requester_unit"]["okänd"],
 }
-
-
-@pytest.fixture
-def scripted(loaded: Run, config_path: Path) -> Run:
-    """The example data and the scripted consults in the CLI's database."""
-
-    async def write() -> None:
-        store = await SqliteStore.open(load_config(config_path).bot.database)
-        try:
-            await november(store)
-        finally:
-            await store.close()
-
-    asyncio.run(write())
-    return loaded
 
 
 def test_stats_json_has_every_number_of_the_script(scripted: Run) -> None:
