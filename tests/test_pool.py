@@ -253,3 +253,18 @@ async def test_one_requester_cannot_empty_the_pool(db: SqliteStore) -> None:
     await bot.flush()
     [theirs] = await db.consults_of(other)
     assert theirs.room.startswith("!pool")
+
+
+async def test_a_second_consult_in_a_rush_still_gets_a_ready_room(db: SqliteStore) -> None:
+    """A doctor's second question within the window is no flood: while they hold fewer than
+    half the pool, it takes a ready room even when the rush has brought the pool low."""
+    bot, pool = await pooled_bot(db, size=6)
+    await pool.fill()
+    for n, other in enumerate(("@vilma:localhost", "@wilhelm:localhost")):
+        await bot.say(UserId(other), f"!konsult kardiologi fråga {n}")
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(REQ, "!konsult kardiologi andra frågan")
+    await bot.flush()
+    mine = [c.room for c in await db.consults_of(REQ)]
+    assert len(set(mine)) == 2 and all(room.startswith("!pool") for room in mine)
+    assert len(await db.pool_rooms()) == 2  # below the reserve of 3, for the rush's others

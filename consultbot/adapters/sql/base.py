@@ -17,7 +17,7 @@ from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover
 from consultbot.domain.types import Dataset
-from consultbot.ports import BotState
+from consultbot.ports import BotState, OutboxItem
 
 
 def to_seconds(instant: datetime) -> int:
@@ -48,6 +48,7 @@ class SqlBase(BotState):
         self._lock = asyncio.Lock()
         self._catalogue: tuple[int | None, Catalogue] | None = None
         self._accepted: list[Handover] | None = None  # the layer over the roster, cached
+        self._unsent: dict[int, OutboxItem] = {}  # outbox entries read and not yet sent
 
     async def close(self) -> None:
         await self._db.close()

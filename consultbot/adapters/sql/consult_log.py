@@ -34,6 +34,11 @@ from consultbot.ports import (
 # A sent entry's payload is emptied: it holds staff numbers, and none of it is needed again
 # (a resend reads only pending entries).
 _MARK_SENT = "UPDATE outbox SET sent_at_ms = $1, payload = '{}' WHERE id = $2"
+_UNSENT_IDS = "SELECT id FROM outbox WHERE sent_at_ms IS NULL ORDER BY id"
+_UNSENT_FROM = (
+    "SELECT id, kind, consult_id, room, payload FROM outbox"
+    " WHERE sent_at_ms IS NULL AND id >= $1 ORDER BY id"
+)
 
 
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
@@ -196,22 +201,27 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             await queue(db, outgoing, now)
 
     async def pending(self) -> list[OutboxItem]:
-        instance = await self._instance()
-        rows = await self._rows(
-            "SELECT id, kind, consult_id, room, payload FROM outbox WHERE sent_at_ms IS NULL"
-            " ORDER BY id"
-        )
-        return [
-            OutboxItem(
-                id=int(r[0]),
-                kind=OutboxKind(r[1]),
-                consult=ConsultId(r[2]) if r[2] else None,
-                room=r[3],
-                payload=json.loads(r[4]),
-                txn=f"consultbot-{instance}-{r[0]}",
-            )
-            for r in rows
-        ]
+        """The unsent entries, oldest first. Each lane worker asks after every send, so the
+        entries already read are kept decoded (an unsent entry never changes; only its being
+        sent does): each call reads the ids still unsent and decodes only the new ones."""
+        ids = [int(r[0]) for r in await self._rows(_UNSENT_IDS)]
+        known = self._unsent
+        missing = [i for i in ids if i not in known]
+        if missing:
+            instance = await self._instance()
+            rows = await self._rows(_UNSENT_FROM, (missing[0],))
+            for r in rows:
+                known[int(r[0])] = OutboxItem(
+                    id=int(r[0]),
+                    kind=OutboxKind(r[1]),
+                    consult=ConsultId(r[2]) if r[2] else None,
+                    room=r[3],
+                    payload=json.loads(r[4]),
+                    txn=f"consultbot-{instance}-{r[0]}",
+                )
+        items = [known[i] for i in ids if i in known]
+        self._unsent = {item.id: item for item in items}
+        return items
 
     async def sent(self, item: int, *, now: datetime) -> None:
         await self._write(_MARK_SENT, (to_ms(now), item))

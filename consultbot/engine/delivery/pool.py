@@ -21,10 +21,12 @@ no alias and nobody but the bot in it. It carries no patient data and no consult
   servers of its ACL, changed) or older than `max_age` is never handed out; the bot leaves it
   and makes a new one.
 - Restarts. The pool is in the database; rooms made before a restart are used after it.
-- Fair share. One requester cannot empty the pool: a requester's first consult within
-  `share_window` (the request limit's window) takes a ready room like any other; while one
-  of their consults there already has a room, another takes a room only if `reserve` rooms
-  (half the pool) stay ready for everyone else, and gets a room made for it otherwise.
+- Fair share. One requester cannot empty the pool: a requester's consults within
+  `share_window` (the request limit's window) take ready rooms like anyone's until they hold
+  `reserve` rooms (half the pool); from then on another takes a room only if `reserve` rooms
+  stay ready for everyone else, and gets a room made for it otherwise. (Refusing from the
+  second consult on sent a doctor's second consult in a rush to a slow room creation, while
+  the pool still held rooms enough for everyone: docs/page-speed-profile.md.)
   Claims are taken one at a time; the consults are read from the consult log, so this holds
   across restarts and counts conferences too.
 """
@@ -129,15 +131,17 @@ class RoomPool:
         return self.size // 2
 
     async def _within_share(self, consult: ConsultId) -> bool:
-        """False when another consult the requester asked for within the window already has
-        its room and taking one would leave fewer than `reserve` ready: this room is made."""
+        """False when the requester's consults within the window already hold `reserve` rooms
+        and taking one more would leave fewer than `reserve` ready: this room is made."""
         asked = await self._store.consult(consult)
         if asked is None:
             return True
         at = asked.requested_at
         recent = await self._store.consults_between(at - self.share_window, at + _INSTANT)
-        has_one = any(c.requester == asked.requester and c.room and c.id != consult for c in recent)
-        if not has_one or len(await self._store.pool_rooms()) - 1 >= self.reserve:
+        held = sum(
+            c.requester == asked.requester and bool(c.room) and c.id != consult for c in recent
+        )
+        if held < self.reserve or len(await self._store.pool_rooms()) - 1 >= self.reserve:
             return True
         log.info("consult %s: the rest of the pool is kept for other requesters", consult)
         return False
