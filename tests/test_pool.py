@@ -16,6 +16,7 @@ from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
+from consultbot.ports import Content
 from tests.support.bots import (
     ASK,
     CATALOGUE,
@@ -268,3 +269,49 @@ async def test_a_second_consult_in_a_rush_still_gets_a_ready_room(db: SqliteStor
     mine = [c.room for c in await db.consults_of(REQ)]
     assert len(set(mine)) == 2 and all(room.startswith("!pool") for room in mine)
     assert len(await db.pool_rooms()) == 2  # below the reserve of 3, for the rush's others
+
+
+@dataclass
+class OnePageHangs(PoolMessenger):
+    """The page of the question `hangs` waits until released: a rush's slow page."""
+
+    hangs: str = "andra frågan"
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    paging: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
+    ) -> str:
+        if self.hangs in content.text and not content.notice:
+            self.paging.set()
+            await self.release.wait()
+        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+
+
+async def test_a_rooms_name_waits_while_another_consults_page_is_on_its_way(
+    db: SqliteStore,
+) -> None:
+    """Naming a room is bookkeeping: while a rush's pages are on their way it waits, and
+    follows them."""
+    messenger = OnePageHangs()
+    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        await messenger.paging.wait()
+        while not messenger.pages():  # noqa: ASYNC110 (the first page has no event of its own)
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # time enough for a name that did not wait
+    assert messenger.filled == {}
+
+    messenger.release.set()
+    await drain
+    assert len(messenger.pages()) == 2 and len(messenger.filled) == 2

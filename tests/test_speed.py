@@ -1,5 +1,6 @@
 """Speed mechanisms that keep their guarantees: the next level's page never waits for the
-escalation notice, and the notice still goes out."""
+escalation notice, and the notice still goes out; the page goes before the bookkeeping, which
+still goes out."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
+
 from consultbot.domain.types import UserId
+from consultbot.engine.delivery import outbox
 from consultbot.ports import Content
-from tests.support.bots import ACK_TIMEOUT, K2, NOW, Make, Messenger
+from tests.support.bots import ACK_TIMEOUT, ASK, DM, K2, NOW, REQ, Make, Messenger
 
 
 @dataclass
@@ -58,3 +62,64 @@ async def test_the_next_level_is_paged_while_the_escalation_notice_is_still_on_i
     await drain
     assert any("söker nivå 2" in text for text in messenger.said(room))
     assert len(messenger.pages()) == 2
+
+
+@dataclass
+class SlowPages(Messenger):
+    """A page hangs until released (a homeserver busy with a rush's pages)."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    paging: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
+    ) -> str:
+        if not content.notice:  # a page notifies; replies and notices do not
+            self.paging.set()
+            await self.release.wait()
+        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+
+
+async def test_the_requesters_reply_waits_for_the_page(make: Make) -> None:
+    """In a rush the homeserver gets the page first: the confirmation in the requester's
+    chat follows it, not the other way round."""
+    messenger = SlowPages()
+    bot = await make(messenger=messenger)
+    await bot.say(REQ, ASK)
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        await messenger.paging.wait()
+    await asyncio.sleep(0.3)  # time enough for a reply that did not wait to go out
+    assert messenger.said(DM) == []
+
+    messenger.release.set()
+    await drain
+    [page] = messenger.pages()
+    [reply] = messenger.sends(DM)
+    assert messenger.log.index(page) < messenger.log.index(reply)
+
+
+async def test_a_page_that_does_not_go_out_holds_the_reply_back_only_briefly(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page the homeserver will not take does not keep the requester waiting for their
+    confirmation: it goes out after `PAGES_FIRST_SECONDS`."""
+    monkeypatch.setattr(outbox, "PAGES_FIRST_SECONDS", 0.2)
+    messenger = SlowPages()
+    bot = await make(messenger=messenger)
+    await bot.say(REQ, ASK)
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            while not messenger.said(DM):  # noqa: ASYNC110 (the reply has no event to wait on)
+                await asyncio.sleep(0.05)
+        assert messenger.pages() == []  # the page still hangs
+    finally:
+        messenger.release.set()
+        await drain

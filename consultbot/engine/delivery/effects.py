@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -30,6 +30,10 @@ from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer, room_name
 
 log = logging.getLogger(__name__)
+
+
+async def _at_once() -> None:
+    """No page to wait for (an `Effects` of its own, in tests)."""
 
 
 class Reports(Protocol):
@@ -67,6 +71,8 @@ class Effects:
     reports: Reports
     #: Consult rooms being named after a page.
     naming: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
+    after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
         """Carry out one effect of a consult; True when a page's step marked `item` sent."""
@@ -190,7 +196,9 @@ class Effects:
         await self.messenger.name_room(consult.room, name=room_name(consult), topic=topic)
 
     async def _name_soon(self, consult: esc.Consult) -> None:
-        """Name the consult room, retried a few times (a room without its name still works)."""
+        """Name the consult room, retried a few times (a room without its name still works),
+        once the pages being sent are out: in a rush the homeserver serves the pages first."""
+        await self.after_pages()
         for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
             try:
                 await self._name(consult)

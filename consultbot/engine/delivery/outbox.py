@@ -11,6 +11,9 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
+- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
+  and a consult room's name wait, at most `PAGES_FIRST_SECONDS`: in a rush the homeserver
+  serves invites, room keys and pages before the bookkeeping (docs/page-speed-profile.md).
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
   transaction id across retries and restarts, so the homeserver drops a repeated send. A page
   and the creation of its room are never given up (a lost page is a patient waiting); other
@@ -52,6 +55,7 @@ from markupsafe import escape
 from consultbot.domain.chat import audience
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import effect_from_dict
+from consultbot.domain.consult.effects import EffectKind
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_from_dict, stored_withheld
 from consultbot.engine.delivery.effects import Effects, QuestionSource, Reports
@@ -82,6 +86,9 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0
+#: How long a reply to a requester or a room's name waits for the pages being sent: the
+#: homeserver serves the pages first in a rush, and nothing waits longer than this.
+PAGES_FIRST_SECONDS = 2.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -132,10 +139,13 @@ class Dispatcher:
             pool=pool,
             reports=reports,
         )
+        self.effects.after_pages = self.after_pages
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
+        self._paging: set[int] = set()  # pages (and their rooms) read and not yet sent
+        self._held: dict[int, float] = {}  # replies held back for pages: since when
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
 
     def kick(self) -> None:
@@ -157,7 +167,7 @@ class Dispatcher:
         """
         while True:
             self._wake.clear()
-            pending = await self._store.pending()
+            pending = await self._read()
             if not pending and not self._workers:
                 if self.effects.naming:
                     await asyncio.gather(*list(self.effects.naming), return_exceptions=True)
@@ -196,12 +206,12 @@ class Dispatcher:
         try:
             while True:
                 progress = self._progress
-                pending = await self._store.pending()
+                pending = await self._read()
                 items = [item for item in pending if lane(item) == name]
                 if not items:
                     return
                 for item in items:
-                    if waits_for_room(item, pending):
+                    if waits_for_room(item, pending) or self._held_back(item):
                         await self._wait(progress)  # until another lane has sent something
                         break
                     if not await self._try(item):
@@ -211,6 +221,32 @@ class Dispatcher:
         finally:
             self._workers.pop(name, None)
             self._wake.set()
+
+    async def _read(self) -> list[OutboxItem]:
+        """The unsent items; the pages among them are noted (`after_pages`)."""
+        pending = await self._store.pending()
+        self._paging = {item.id for item in pending if critical(item)}
+        return pending
+
+    def _held_back(self, item: OutboxItem) -> bool:
+        """True for a reply to a requester while pages are being sent, for at most
+        `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The reply's
+        own consult room was made already (`waits_for_room`)."""
+        if effect_kind(item) is not EffectKind.REPLY or not self._paging:
+            self._held.pop(item.id, None)
+            return False
+        now = asyncio.get_running_loop().time()
+        return now - self._held.setdefault(item.id, now) < PAGES_FIRST_SECONDS
+
+    async def after_pages(self) -> None:
+        """Return once no page is being sent, or after `PAGES_FIRST_SECONDS` (a room's name
+        waits for the pages of a rush)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PAGES_FIRST_SECONDS
+        while self._paging and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, RESCAN_SECONDS)):
+                    await self._progress.wait()
 
     async def _try(self, item: OutboxItem) -> bool:
         """Deliver one item; False when it is to be tried again."""
@@ -237,6 +273,8 @@ class Dispatcher:
         if not marked:
             await self._store.sent(item.id, now=self._clock.now())
         self._attempts.pop(item.id, None)
+        self._held.pop(item.id, None)
+        self._paging.discard(item.id)
         self._progress.set()
         self._progress = asyncio.Event()
         return True
