@@ -393,8 +393,8 @@ def main() -> int:
             "",
             "Whole-process times include interpreter start-up and imports (numpy); the database"
             " is in the OS page cache (it was just written). The read path is one range scan of"
-            " the covering index `consult_stat_period` (two integers per consult), unpacked and"
-            " grouped with numpy.",
+            " the covering index `consult_stat_period`, returned by SQLite as one text of numbers"
+            " (`group_concat`), read, unpacked and grouped with numpy.",
             MARK_END,
         ]
     )
