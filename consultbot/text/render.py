@@ -156,7 +156,7 @@ class ChatRenderer:
             return Markup('<a href="{}">{}</a>').format(phones.tel_uri(phone), phone)
 
         def link(url: str, label: str) -> Any:
-            # Addresses are https only (checked when the catalogue is read: domain/duty/routines.py).
+            # https only: checked when the catalogue is read (domain/duty/routines.py).
             if not html:
                 return f"{label}: {url}"
             return Markup('<a href="{}">{}</a>').format(url, label)

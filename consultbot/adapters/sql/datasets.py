@@ -15,8 +15,8 @@ from consultbot.domain.duty.handover import cover
 from consultbot.domain.duty.oncall import OnDuty, on_duty
 from consultbot.domain.duty.outcomes import OutcomeSets, complete_sets
 from consultbot.domain.duty.people import DirectoryEntry, StaffMember
-from consultbot.domain.duty.routines import Routine, from_dict, to_dict
 from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
+from consultbot.domain.duty.routines import Routine, from_dict, to_dict
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, Outcome, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import DataSets, Version

@@ -347,8 +347,8 @@ class Invalid:
 
 
 Command: TypeAlias = (
-    Ask | Conference | Who | ShowRoutine | Contact | Acknowledge | PassOn | Close | Call | Status | Help
-    | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
+    Ask | Conference | Who | ShowRoutine | Contact | Acknowledge | PassOn | Close | Call | Status
+    | Help | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
     | Invalid
 )  # fmt: skip
 

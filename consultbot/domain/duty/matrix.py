@@ -65,7 +65,9 @@ def open_instead(catalogue: Catalogue, service: Service, kind: RequesterKind) ->
     aside: it needs other services too) and, unless the service is a vårdcentral itself, the
     fourth path when some vårdcentral keeps it open to them."""
     own = tuple(
-        t for t in Track if t in service.tracks and t is not Track.MDK and service.routine(t).open_for(kind)
+        t
+        for t in Track
+        if t in service.tracks and t is not Track.MDK and service.routine(t).open_for(kind)
     )
     fourth = service.kind is not ServiceKind.PRIMARY_CARE and any(
         Track.PRIMARVARD in s.tracks and s.routine(Track.PRIMARVARD).open_for(kind)

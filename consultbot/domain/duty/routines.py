@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from consultbot.domain.duty.hours import Hours, HoursFormatError
-from consultbot.domain.errors import Problem
 from consultbot.domain.files import validation
 from consultbot.domain.types import RequesterKind, Track
 

@@ -1,5 +1,5 @@
-"""The plain answers: `!statistik`, `!vem SERVICE`, `!rutin SERVICE` and `!status` (one outbox entry each,
-queued by the stepper with the id of the message it answers; desk.py)."""
+"""The plain answers: `!statistik`, `!vem SERVICE`, `!rutin SERVICE` and `!status` (one outbox
+entry each, queued by the stepper with the id of the message it answers; desk.py)."""
 
 from __future__ import annotations
 
