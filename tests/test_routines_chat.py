@@ -6,6 +6,7 @@ open instead, and nobody is paged; a service's own hours on a path decide when i
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from consultbot.adapters.memory import MemoryConsultStore
@@ -186,6 +187,14 @@ async def test_a_services_own_hours_on_a_path_decide_when_it_is_open() -> None:
     await bot.say(REQ, "!rutin kardiologi")
     await bot.flush()
     assert "!konsult kardiologi … · alla dagar 08:00–09:00 ·" in bot.messenger.said(DM)[-1]
+    # Queued, it opens when the service does (tomorrow 08:00 here), with the list.
+    await bot.say(REQ, "!kö")
+    await bot.flush()
+    await bot.fire_at(datetime(2026, 11, 24, 7, 0, tzinfo=UTC))
+    opened = bot.messenger.said(DM)[-1]
+    assert opened.startswith("Nu öppnar det halvakuta spåret") and CONFIRMED in opened
+    [page] = bot.messenger.pages()
+    assert page.content is not None and SHOWN in page.content.text
 
 
 async def test_a_conference_is_refused_when_one_services_path_is_closed_to_the_requester() -> None:
@@ -229,3 +238,16 @@ async def test_help_points_to_rutin() -> None:
 def test_the_test_config_keeps_the_tracks_hours() -> None:
     # The hours above come from the routine, not from a changed config.
     assert make_config().tracks[Track.HALVAKUT].hours == Hours.parse("always")
+
+
+async def test_a_queued_consult_whose_opening_was_missed_waits_for_the_services_next_one() -> None:
+    # The bot was down through the service's 08–09 window: at 09:30 the track (day and night)
+    # would page, but the service is closed again, so the consult waits for tomorrow 08:00.
+    bot = await bot_with(replace(HALVAKUT, hours=Hours.parse("daily 08:00-09:00")))
+    await bot.say(REQ, ASK)
+    await bot.say(REQ, "!kö")
+    await bot.flush()
+    await bot.fire_at(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+    assert bot.messenger.pages() == []
+    await bot.fire_at(datetime(2026, 11, 25, 7, 0, tzinfo=UTC))
+    assert len(bot.messenger.pages()) == 1
