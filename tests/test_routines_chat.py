@@ -47,8 +47,8 @@ AMBULANCE = Service(
 )
 CREW = UserId("@olle:localhost")
 CREW_DM = "!dm-olle:localhost"
-SHOWN = "Beställaren har ombetts ha till hands: EKG, senaste Hb, aktuell medicinlista."
-CONFIRMED = "Ha till hands enligt tjänstens rutin: EKG, senaste Hb, aktuell medicinlista."
+SHOWN = "Beställaren har ombetts ha till hands: EKG; senaste Hb; aktuell medicinlista."
+CONFIRMED = "Ha till hands enligt tjänstens rutin: EKG; senaste Hb; aktuell medicinlista."
 
 
 def with_routines(*routines: Routine) -> Catalogue:
@@ -81,12 +81,12 @@ async def test_rutin_shows_each_path_with_who_when_what_to_have_ready_and_the_do
         "Det halvakuta spåret: !konsult kardiologi … · dygnet runt"
         " · frågor från vårdcentraler, sjukhusläkare"
     ) in text
-    assert "Ha till hands: EKG, senaste Hb, aktuell medicinlista" in text
+    assert "Ha till hands:\n• EKG\n• senaste Hb\n• aktuell medicinlista\n" in text
     assert "Ring i stället: Pågående bröstsmärta: ring kardiologjouren." in text
     assert "Remiss: Planerad utredning utan brådska: remiss." in text
     assert '<a href="https://example.org/hjartsvikt">Gränsdragning hjärtsvikt</a>' in html
     assert "Akutspåret: !akut kardiologi … · dygnet runt · frågor från alla" in text
-    assert "Ha till hands: EKG, vitalparametrar" in text
+    assert "Ha till hands:\n• EKG\n• vitalparametrar\n" in text
     # The conference path has no routine: it is listed with the defaults.
     assert "Multidisciplinär konferens: !mdk kardiologi, … · dygnet runt · frågor från alla" in text
     assert "Växel: 023-49 00 00" in text
@@ -101,7 +101,7 @@ async def test_routine_in_english_and_without_a_service_lists_the_services() -> 
     english, listing, unknown = bot.messenger.said(DM)
     assert english.startswith("Kardiologi, Falu lasarett – how to reach it")
     assert "questions from primary care centres, hospital doctors" in english
-    assert "Have ready: EKG, senaste Hb, aktuell medicinlista" in english  # the data as written
+    assert "Have ready:\n• EKG\n• senaste Hb\n" in english  # the data as written
     assert "skriv !rutin TJÄNST" in listing and "vc-mora" in listing
     assert "ambulans" not in listing  # a unit that only asks has no routine to show
     assert "hjärtkirurgi" in unknown

@@ -29,7 +29,7 @@ ROUTINES = (
     )
     + '\n[[service]]\nid = "ambulans"\nname = "Ambulanssjukvården Dalarna"\nkind = "ambulance"\n'
 )
-READY = "EKG, senaste Hb, aktuell medicinlista"
+READY = "EKG; senaste Hb; aktuell medicinlista"
 
 
 async def test_routine_have_ready_list_and_the_closed_path(
@@ -43,7 +43,7 @@ async def test_routine_have_ready_list_and_the_closed_path(
             dm = await doctor.create_dm(w.bot_id)
             await doctor.send_text(dm, "!rutin hjärta")
             routine = await doctor.wait_for(from_bot(w, dm, "så når du tjänsten"), 30)
-            assert f"Ha till hands: {READY}" in routine.body
+            assert "Ha till hands:\n• EKG\n• senaste Hb\n• aktuell medicinlista" in routine.body
             assert "Ring i stället: Pågående bröstsmärta: ring kardiologjouren." in routine.body
             assert '<a href="https://example.org/hs">Gränsdragning hjärtsvikt</a>' in routine.html
 
