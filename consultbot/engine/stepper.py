@@ -29,6 +29,7 @@ from consultbot.config import Config
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import effect_to_dict
 from consultbot.domain.consult.events import Event
+from consultbot.domain.duty.matrix import path_hours
 from consultbot.domain.duty.oncall import OnDuty
 from consultbot.domain.types import ConsultId, ServiceId, Track
 from consultbot.ports import (
@@ -119,7 +120,11 @@ class Stepper:
             if now < consult.due:
                 self._schedule(consult)
                 return
-            hours, tz = self._config.tracks[consult.track].hours, self._config.bot.timezone
+            # The service's own hours on the path when its routine names them (a queued consult
+            # opens when the service does).
+            service = (await self._datasets.catalogue()).find(consult.service)
+            hours = path_hours(service, consult.track, self._config.hours_of())
+            tz = self._config.bot.timezone
             timer = esc.Timer(
                 duty=await self._datasets.on_duty(consult.service, now),
                 open_now=hours.is_open(now, tz),

@@ -155,6 +155,12 @@ class ChatRenderer:
                 return f"{phone} ({phones.tel_uri(phone)})"
             return Markup('<a href="{}">{}</a>').format(phones.tel_uri(phone), phone)
 
+        def link(url: str, label: str) -> Any:
+            # https only: checked when the catalogue is read (domain/duty/routines.py).
+            if not html:
+                return f"{label}: {url}"
+            return Markup('<a href="{}">{}</a>').format(url, label)
+
         def staff_tel(phone: str) -> Any:
             # A staff member's own number: left out (and said where it went) when the message
             # goes to a room where someone may not see it (outbox.py, domain/audience.py).
@@ -185,6 +191,11 @@ class ChatRenderer:
                 for p in paths
             ),
             "state_name": lambda s: names["state"].get(s, s),
+            "track_name": lambda t: names["track"].get(t, t),
+            "track_command": lambda t: names["track_command"].get(t, t),
+            # Requester kinds as a list ("vårdcentraler, kommunal hälso- och sjukvård").
+            "kind_names": lambda kinds: ", ".join(names["requester_kind"].get(k, k) for k in kinds),
+            "link": link,
             "escape": escape,
             "echo": echo,
         }

@@ -14,6 +14,7 @@ from typing import Any
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.matrix import path_hours
 from consultbot.domain.duty.outcomes import by_set
 from consultbot.domain.types import Outcome, ServiceId, Track
 from consultbot.ports import Content, DataStore
@@ -102,7 +103,10 @@ class ConsultRenderer:
             "track_name": chat_names(language)["track"][consult.track.value],
             # The outcomes the consult's path offers (the active catalogue's), as keys.
             "outcomes": [o.value for o in catalogue.outcomes(consult.track)],
-            "hours": self.chat.hours(self._hours[consult.track], language),
+            "hours": self.chat.hours(path_hours(service, consult.track, self._hours), language),
+            # What the service's routine asks the requester to have ready (the active
+            # catalogue's): the confirmation lists it, the page says it was shown.
+            "have_ready": list(service.routine(consult.track).have_ready) if service else [],
             "room_name": room_name(consult),
             "requester": consult.requester,
             "requester_name": member.name if member else consult.requester,
@@ -129,11 +133,13 @@ class ConsultRenderer:
         legs = []
         for leg in consult.legs:
             acker = leg.person(leg.acked_by) if leg.acked_by else None
+            found = catalogue.find(leg.service)
             legs.append(
                 {
                     "id": leg.service,
                     "name": service_name(catalogue, leg.service),
-                    "switchboard": getattr(catalogue.find(leg.service), "switchboard", ""),
+                    "switchboard": found.switchboard if found else "",
+                    "have_ready": list(found.routine(Track.MDK).have_ready) if found else [],
                     "level": leg.level,
                     "people": [asdict(p) for p in (leg.pages[-1].people if leg.pages else ())],
                     "acked_by": asdict(acker) if acker else None,

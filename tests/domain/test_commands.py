@@ -32,6 +32,7 @@ from consultbot.domain.chat.commands import (
     PassOn,
     Queue,
     Reason,
+    ShowRoutine,
     Stats,
     Status,
     Who,
@@ -110,6 +111,8 @@ def test_not_a_command(body: str) -> None:
         ("mdt", "mdk"),
         ("vem", "vem"),
         ("who", "vem"),
+        ("rutin", "rutin"),
+        ("routine", "rutin"),
         ("kontakt", "kontakt"),
         ("contact", "kontakt"),
         ("kvittera", "kvittera"),
@@ -153,7 +156,7 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 21
+    assert len(COMMAND_NAMES) == 22
     assert canonical_name("nope") is None
 
 
@@ -259,6 +262,9 @@ def test_rollback_without_a_known_data_set_says_which_exist(body: str) -> None:
         ("!avsluta annat", Close(outcome=Outcome.OTHER)),
         ("!ring", Call()),
         ("!call", Call()),
+        ("!rutin kardiologi", ShowRoutine(service="kardiologi")),
+        ("!Routine  Kardiologi, Falu  lasarett:", ShowRoutine(service="Kardiologi, Falu lasarett")),
+        ("!rutin", ShowRoutine(service="")),
         ("!status", Status()),
         ("!Status?", Status()),
         ("!hjälp", Help()),

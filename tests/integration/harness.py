@@ -147,9 +147,12 @@ class World:
         span_hours: int = 3,
         service: str = "kardiologi",
         unlisted: tuple[str, ...] = (),
+        catalogue: str = CATALOGUE,
+        units: dict[str, str] | None = None,
     ) -> None:
-        """Catalogue, staff (everyone but the people keys `unlisted`) and a roster of `service`:
-        level → people keys."""
+        """Catalogue, staff (everyone but the people keys `unlisted`; the doctor at vc-mora, the
+        others at kardiologi unless `units` says) and a roster of `service`: level → people
+        keys."""
         now = datetime.now(UTC)
         start = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:00+00:00")
         end = (now + timedelta(hours=span_hours)).strftime("%Y-%m-%dT%H:%M:00+00:00")
@@ -163,11 +166,12 @@ class World:
             if key in unlisted:
                 continue
             unit = "vc-mora" if p.name.startswith("Doktor") else "kardiologi"
+            unit = (units or {}).get(key, unit)
             staff.append(f"{p.user_id},{p.name},{unit},,{p.phone}")
         store = await open_store(config.bot.database)
         try:
             now = datetime.now(UTC)
-            await datasets.check_catalogue_files([("services.toml", CATALOGUE.encode())]).activate(
+            await datasets.check_catalogue_files([("services.toml", catalogue.encode())]).activate(
                 store, now
             )
             checked = await datasets.check_staff_files(

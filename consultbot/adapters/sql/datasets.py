@@ -16,6 +16,7 @@ from consultbot.domain.duty.oncall import OnDuty, on_duty
 from consultbot.domain.duty.outcomes import OutcomeSets, complete_sets
 from consultbot.domain.duty.people import DirectoryEntry, StaffMember
 from consultbot.domain.duty.roster import MAX_SHIFT, Period, Shift, period_list
+from consultbot.domain.duty.routines import Routine, from_dict, to_dict
 from consultbot.domain.errors import NothingToRollBack
 from consultbot.domain.types import Dataset, Outcome, ServiceId, ServiceKind, Track, UserId
 from consultbot.ports import DataSets, Version
@@ -72,7 +73,17 @@ class DataSetSql(HandoverSql, DataSets):
             f"INSERT INTO catalogue_outcome VALUES ({marks(3)})",
             [(t.value, json.dumps([o.value for o in os])) for t, os in catalogue.outcome_sets],
         )
-        return await self._import(Dataset.CATALOGUE, source, summary, now, (sql, rows), outcomes)
+        routines = (
+            f"INSERT INTO catalogue_routine VALUES ({marks(3)})",
+            [
+                (s.id, json.dumps([to_dict(r) for r in s.routines], ensure_ascii=False))
+                for s in catalogue.services
+                if s.routines
+            ],
+        )
+        return await self._import(
+            Dataset.CATALOGUE, source, summary, now, (sql, rows), outcomes, routines
+        )
 
     async def catalogue(self) -> Catalogue:
         active = await self._active(Dataset.CATALOGUE)
@@ -83,6 +94,7 @@ class DataSetSql(HandoverSql, DataSets):
             " WHERE version = $1 ORDER BY position",
             (active,),
         )
+        routines = await self._routines(active)
         services = [
             Service(
                 id=ServiceId(row[0]),
@@ -92,12 +104,20 @@ class DataSetSql(HandoverSql, DataSets):
                 aliases=tuple(json.loads(row[4])),
                 switchboard=row[5],
                 municipality=row[6],
+                routines=routines.get(row[0], ()),
             )
             for row in rows
         ]
         catalogue = Catalogue(tuple(services), await self._outcome_sets(active))
         self._catalogue = (active, catalogue)
         return catalogue
+
+    async def _routines(self, version: int | None) -> dict[str, tuple[Routine, ...]]:
+        """Each service's routines in catalogue `version` (none recorded: the defaults)."""
+        rows = await self._rows(
+            "SELECT service, routines FROM catalogue_routine WHERE version = $1", (version,)
+        )
+        return {r[0]: tuple(from_dict(d) for d in json.loads(r[1])) for r in rows}
 
     async def _outcome_sets(self, version: int | None) -> OutcomeSets:
         """The outcomes each path offers in catalogue `version` (the defaults where it has

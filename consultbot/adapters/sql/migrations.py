@@ -273,6 +273,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """UPDATE consult_stat_service SET repeated = coalesce((SELECT s.repeated
             FROM consult_stat s WHERE s.consult_id = consult_stat_service.consult_id), 0)""",
     ),
+    # 13: how each service wants to be reached on each path (issue 22, the plan's matrix), per
+    # catalogue version: the service's routines as a JSON list (domain/duty/routines.py). A
+    # version without rows (imported before this step) has the default routines.
+    (
+        """CREATE TABLE catalogue_routine (
+            version BIGINT NOT NULL,
+            service TEXT NOT NULL,
+            routines TEXT NOT NULL,
+            PRIMARY KEY (version, service)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

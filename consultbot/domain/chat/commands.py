@@ -185,6 +185,14 @@ class Who:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ShowRoutine:
+    """`!rutin`: how `service` wants to be reached on each path ("" lists the services)."""
+
+    name: ClassVar[str] = "rutin"
+    service: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Contact:
     """`!kontakt`: search the contact directory."""
 
@@ -339,15 +347,15 @@ class Invalid:
 
 
 Command: TypeAlias = (
-    Ask | Conference | Who | Contact | Acknowledge | PassOn | Close | Call | Status | Help
-    | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
+    Ask | Conference | Who | ShowRoutine | Contact | Acknowledge | PassOn | Close | Call | Status
+    | Help | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
     | Invalid
 )  # fmt: skip
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
-        "consult", "acute", "pc", "mdt", "who", "contact", "ack", "pass", "close", "call",
-        "help", "stats", "activate", "cancel", "queue", "rollback", "meeting",
+        "consult", "acute", "pc", "mdt", "who", "routine", "contact", "ack", "pass", "close",
+        "call", "help", "stats", "activate", "cancel", "queue", "rollback", "meeting",
         "handover", "accept", "decline",
     }
 )  # fmt: skip
@@ -444,6 +452,10 @@ def _who(rest: str) -> Command:
     return Who(service=_service(" ".join(rest.split())))
 
 
+def _routine(rest: str) -> Command:
+    return ShowRoutine(service=_service(" ".join(rest.split())))
+
+
 def _contact(rest: str) -> Command:
     query = " ".join(rest.split())
     if not query:
@@ -530,6 +542,7 @@ _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
     (("vc", "pc"), _ask(Track.PRIMARVARD)),
     (("mdk", "mdt"), _conference),
     (("vem", "who"), _who),
+    (("rutin", "routine"), _routine),
     (("kontakt", "contact"), _contact),
     (("kvittera", "ack"), lambda _: Acknowledge()),
     (("vidare", "pass"), lambda _: PassOn()),

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from consultbot.domain.duty import outcomes as per_path
+from consultbot.domain.duty import outcomes as per_path, routines as paths
+from consultbot.domain.duty.routines import Routine
 from consultbot.domain.errors import Problem, UnknownService
 from consultbot.domain.files import validation
 from consultbot.domain.files.validation import FileRules, fold
@@ -19,7 +20,7 @@ from consultbot.domain.types import Outcome, ServiceId, ServiceKind, Track
 # paged: no tracks, no shifts, not offered where a service to ask is chosen (docs/decisions.md).
 ASKS_ONLY = frozenset({ServiceKind.AMBULANCE, ServiceKind.MUNICIPAL_CARE})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality"}
+_KEYS = {"id", "name", "kind", "tracks", "aliases", "switchboard", "municipality", paths.KEY}
 _TOML_PLACE = re.compile(r"at line (\d+), column (\d+)")
 # A folded name → (the name as written, its service, its line) of each service that used it.
 _Seen = dict[str, list[tuple[str, str, int | None]]]
@@ -36,11 +37,18 @@ class Service:
     aliases: tuple[str, ...] = ()
     switchboard: str = ""
     municipality: str = ""
+    # How it wants to be reached on the paths it serves (duty/routines.py); a path without
+    # one is open to everyone at the track's hours.
+    routines: tuple[Routine, ...] = ()
 
     @property
     def asks_only(self) -> bool:
         """A unit that asks but is never paged (`ASKS_ONLY`)."""
         return self.kind in ASKS_ONLY
+
+    def routine(self, track: Track) -> Routine:
+        """The service's routine for path `track`: the catalogue's, else the default."""
+        return next((r for r in self.routines if r.track is track), Routine(track=track))
 
 
 def normalise(name: str) -> str:
@@ -120,13 +128,16 @@ def parse_catalogue(
     if not isinstance(entries, list) or not entries:
         problems.append(Problem(file=file, line=None, code="no_services"))
         return Catalogue(), problems + found
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
+    all_lines = text.splitlines()
+    lines = [n for n, line in enumerate(all_lines, 1) if _HEADER.match(line)]
     services: list[Service] = []
     placed: list[tuple[Service, int | None]] = []
     seen: _Seen = {}
     for n, entry in enumerate(entries):
         line = lines[n] if n < len(lines) else None
-        service = _service(entry, file, line, problems, rules)
+        end = lines[n + 1] - 1 if n + 1 < len(lines) else len(all_lines)
+        where = paths.routine_lines(all_lines, line, end) if line else {}
+        service = _service(entry, file, (line, where), problems, rules)
         if service is None:
             continue
         for key in (service.id, *service.aliases):
@@ -177,10 +188,20 @@ def _name_clashes(placed: list[tuple[Service, int | None]], file: str) -> list[P
 
 
 def _service(
-    entry: Any, file: str, line: int | None, problems: list[Problem], rules: FileRules
+    entry: Any,
+    file: str,
+    place: tuple[int | None, dict[tuple[str, str], int]],
+    problems: list[Problem],
+    rules: FileRules,
 ) -> Service | None:
+    """One `[[service]]` entry, at `place`: its header line and where its routines are."""
+    line, where = place
+
     def bad(code: str, **params: str) -> None:
         problems.append(Problem(file=file, line=line, code=code, params=params))
+
+    def bad_at(at: int | None, code: str, /, **params: str) -> None:
+        problems.append(Problem(file=file, line=at or line, code=code, params=params))
 
     if not isinstance(entry, dict):
         bad("not_a_table")
@@ -234,16 +255,19 @@ def _service(
         bad("missing_switchboard")
     if kind is ServiceKind.PRIMARY_CARE and not municipality:
         bad("missing_key", key="municipality")
+    served = tuple(dict.fromkeys(parsed_tracks))
+    routines = paths.parse_routines(entry.get(paths.KEY), served, where, bad_at)
     if len(problems) > before:
         return None
     return Service(
         id=ServiceId(sid),
         name=name.strip(),
         kind=kind or ServiceKind.OTHER,
-        tracks=tuple(dict.fromkeys(parsed_tracks)),
+        tracks=served,
         aliases=tuple(a.strip() for a in aliases),
         switchboard=switchboard.strip(),
         municipality=municipality.strip(),
+        routines=routines,
     )
 
 

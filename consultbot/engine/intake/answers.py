@@ -1,12 +1,15 @@
-"""The plain answers: `!statistik`, `!vem SERVICE` and `!status` (one outbox entry each,
-queued by the stepper with the id of the message it answers; desk.py)."""
+"""The plain answers: `!statistik`, `!vem SERVICE`, `!rutin SERVICE` and `!status` (one outbox
+entry each, queued by the stepper with the id of the message it answers; desk.py)."""
 
 from __future__ import annotations
 
 from consultbot.domain.chat import commands as cmd
 from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.matrix import path_hours
+from consultbot.domain.types import Track
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage, OutboxKind, Outgoing
+from consultbot.text.render import chat_names
 from consultbot.text.views import service_name
 
 
@@ -31,6 +34,38 @@ async def who(desk: Desk, message: IncomingMessage, service: Service) -> None:
     ]
     await desk.private_reply(
         message, "who", service_name=service.name, levels=levels, switchboard=service.switchboard
+    )
+
+
+async def routine(desk: Desk, message: IncomingMessage, service: Service) -> None:
+    """`!rutin SERVICE`: how the service wants to be reached on each of its paths — who may
+    use it, when, what to have ready, when to ring instead, when to refer, its documents."""
+    lang = language(message) or desk.renderer.language
+    names = chat_names(lang)
+    paths = []
+    for track in (t for t in Track if t in service.tracks):
+        routine = service.routine(track)
+        hours = path_hours(service, track, desk.config.hours_of())
+        paths.append(
+            {
+                "track": track.value,
+                "name": names["track"][track.value],
+                "command": names["track_command"][track.value],
+                "hours": desk.renderer.chat.hours(hours, lang),
+                "open_to": [] if routine.open_to_all else [k.value for k in routine.open_to],
+                "have_ready": list(routine.have_ready),
+                "call_when": routine.call_when,
+                "refer_when": routine.refer_when,
+                "documents": [{"label": d.label, "url": d.url} for d in routine.documents],
+            }
+        )
+    await desk.answer(
+        message,
+        "routine",
+        service_name=service.name,
+        service_id=service.id,
+        switchboard=service.switchboard,
+        paths=paths,
     )
 
 

@@ -17,7 +17,9 @@ from consultbot.domain.chat import commands as cmd
 from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
 from consultbot.domain.consult.requester import frozen_requester
-from consultbot.domain.types import ConsultId, ServiceId, Track, UserId
+from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.matrix import open_instead, path_hours
+from consultbot.domain.types import ConsultId, RequesterKind, ServiceId, Track, UserId
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage, OutboxKind, Outgoing
@@ -54,14 +56,16 @@ class Requests:
             )
             return
         async with self._requesters[message.sender]:
+            unit, kind, unlisted = await self._requester(message.sender)
+            if await self._closed_to(message, service, command.track, kind):
+                return
             now = desk.clock.now()
             verdict = await self._judge(message.sender, (service.id,), command.track, command.text)
             if await self._refused_again(message, verdict, service.switchboard):
                 return
-            unit, kind, unlisted = await self._requester(message.sender)
             consult_id = await desk.consults.allocate_consult(now=now)
             desk.questions.remember(consult_id, command.text)
-            hours = desk.config.tracks[command.track].hours
+            hours = path_hours(service, command.track, desk.config.hours_of())
             open_now = hours.is_open(now, desk.tz)
             request = esc.Request(
                 consult_id=consult_id,
@@ -81,6 +85,29 @@ class Requests:
             await self._stepper.step(consult_id, request, handled=message.event_id)
             if unlisted:
                 await self._tell_unlisted(message)
+
+    async def _closed_to(
+        self, message: IncomingMessage, service: Service, track: Track, kind: str
+    ) -> bool:
+        """When the service's routine keeps `track` closed to the requester's kind: answer with
+        the paths open to them instead (no page goes out) and say True."""
+        requester = RequesterKind(kind)
+        if service.routine(track).open_for(requester):
+            return False
+        log.info("request refused: %s via %s is closed to %s", service.id, track.value, kind)
+        instead = open_instead(await self._desk.data.catalogue(), service, requester)
+        await self._desk.answer(
+            message,
+            "path_closed",
+            service_name=service.name,
+            service_id=service.id,
+            switchboard=service.switchboard,
+            track=track.value,
+            kind=kind,
+            instead=[t.value for t in instead.tracks],
+            primary_care=instead.primary_care,
+        )
+        return True
 
     async def _refused_again(
         self, message: IncomingMessage, verdict: repeats.Verdict, switchboard: str
@@ -177,11 +204,14 @@ class Requests:
             return
         services = tuple(s.id for s in convened.services)
         async with self._requesters[message.sender]:
+            unit, kind, unlisted = await self._requester(message.sender)
+            for service in convened.services:
+                if await self._closed_to(message, service, Track.MDK, kind):
+                    return
             verdict = await self._judge(message.sender, services, Track.MDK, command.text)
             if await self._refused_again(message, verdict, convened.services[0].switchboard):
                 return
             now = desk.clock.now()
-            unit, kind, unlisted = await self._requester(message.sender)
             consult_id = await desk.consults.allocate_consult(now=now)
             desk.questions.remember(consult_id, command.text)
             duties = {s: await desk.data.on_duty(s, now) for s in services}

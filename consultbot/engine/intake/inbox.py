@@ -302,14 +302,19 @@ class Inbox:
         match command:
             case cmd.Ask():
                 await self._requests.ask(message, command)
-            case cmd.Who() if not command.service:
+            case cmd.Who(service="") | cmd.ShowRoutine(service=""):
                 catalogue = await desk.data.catalogue()
                 services = [s for s in catalogue.services if not s.asks_only]
-                await desk.answer(message, "services", services=services)
+                routine = isinstance(command, cmd.ShowRoutine)
+                await desk.answer(message, "services", services=services, routine=routine)
             case cmd.Who():
                 service = await desk.lookup(message, command.service, None)
                 if service is not None:
                     await answers.who(desk, message, service)
+            case cmd.ShowRoutine():
+                service = await desk.lookup(message, command.service, None)
+                if service is not None:
+                    await answers.routine(desk, message, service)
             case cmd.Contact():
                 entries = search_directory(await desk.data.directory(), command.query)
                 await desk.private_reply(message, "contact", entries=entries, query=command.query)

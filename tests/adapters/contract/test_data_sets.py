@@ -7,10 +7,12 @@ from dataclasses import replace
 import pytest
 
 from consultbot.domain.duty.catalogue import Catalogue
+from consultbot.domain.duty.hours import Hours
 from consultbot.domain.duty.outcomes import PRIMARY_CARE_OUTCOMES, SPECIALIST_OUTCOMES
 from consultbot.domain.duty.people import DirectoryEntry, StaffMember
+from consultbot.domain.duty.routines import Document, Routine
 from consultbot.domain.errors import NothingToRollBack
-from consultbot.domain.types import Dataset, Outcome, Track, UserId
+from consultbot.domain.types import Dataset, Outcome, RequesterKind, Track, UserId
 from consultbot.ports import DataStore
 from tests.adapters.contract.duty_values import (
     CATALOGUE,
@@ -157,3 +159,31 @@ async def test_a_catalogues_outcome_sets_are_versioned_with_it(data_store: DataS
     assert catalogue.outcomes(Track.HALVAKUT) == SPECIALIST_OUTCOMES
     await data_store.rollback(Dataset.CATALOGUE, now=NOW)
     assert (await data_store.catalogue()).outcomes(Track.PRIMARVARD) == PRIMARY_CARE_OUTCOMES
+
+
+async def test_a_catalogues_routines_are_versioned_with_it(data_store: DataStore) -> None:
+    """Issue 22: each service's routines (the plan's matrix) round-trip on every backend, and
+    a rollback brings back the previous version's; a version without any has the defaults."""
+    await data_store.import_catalogue(CATALOGUE, source="a", now=NOW)
+    assert (await data_store.catalogue()).get("kardiologi").routine(Track.HALVAKUT) == Routine(
+        track=Track.HALVAKUT
+    )
+    halvakut = Routine(
+        track=Track.HALVAKUT,
+        open_to=(RequesterKind.PRIMARY_CARE, RequesterKind.HOSPITAL),
+        hours=Hours.parse("weekdays 08:00-16:00"),
+        have_ready=("EKG", "senaste Hb", "aktuell medicinlista"),
+        call_when="Pågående bröstsmärta: ring.",
+        refer_when="Planerad utredning: remiss.",
+        documents=(Document(label="Gränsdragning hjärtsvikt", url="https://example.org/h"),),
+    )
+    akut = Routine(track=Track.AKUT, have_ready=("EKG",))
+    kardio = replace(CATALOGUE.services[0], routines=(halvakut, akut))
+    await data_store.import_catalogue(
+        Catalogue((kardio, *CATALOGUE.services[1:])), source="b", now=NOW
+    )
+    catalogue = await data_store.catalogue()
+    assert catalogue.get("kardiologi").routines == (halvakut, akut)
+    assert catalogue.get("neurologi").routines == ()
+    await data_store.rollback(Dataset.CATALOGUE, now=NOW)
+    assert (await data_store.catalogue()).get("kardiologi").routines == ()
