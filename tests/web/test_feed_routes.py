@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,12 +22,19 @@ from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.cli.main import main
 from consultbot.domain.duty.feeds import Feed, token_hash
 from consultbot.domain.duty.handover import HandoverState
+from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import UserId
 from consultbot.engine.feeds import FeedDesk, NewFeed
-from consultbot.engine.web.feeds import FeedSources, add_feed_routes, redacted_path
+from consultbot.engine.web.feeds import (
+    FeedSources,
+    RedactingAccessLogger,
+    add_feed_routes,
+    redacted_path,
+)
 from consultbot.ports import Feeds
 from consultbot.resources import example_config
 from tests.adapters.contract.duty_values import CATALOGUE, KARDIO, NEURO, handover, periods, shift
+from tests.support.waiting import eventually
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 ADMIN = UserId("@admin:localhost")
@@ -71,7 +79,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await store.import_roster(ROSTER, periods(ROSTER), source="test", now=NOW)
     app = web.Application()
     add_feed_routes(app, FeedSources(feeds=store, datasets=store, clock=ManualClock(NOW)))
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
     await tcp.start()
@@ -116,8 +124,12 @@ async def test_a_persons_feed_has_their_duties_in_every_service_with_handovers(
     given = handover("bertil", "anna", start, start + timedelta(hours=2), level=2)
     [added] = await site.store.add_handovers([given])
     await site.store.decide_handover(added.id, HandoverState.ACCEPTED, now=NOW)
+    staff = [StaffMember(user=UserId("@anna:localhost"), name="Anna Andersson", unit=KARDIO)]
+    await site.store.import_staff(staff, source="test", now=NOW)
     anna = await site.desk.create(person="@anna:localhost", by=ADMIN, now=NOW)
     _, _, body = await site.get(site.path(anna))
+    calendar = icalendar.Calendar.from_ical(body)
+    assert str(calendar["X-WR-CALNAME"]) == "Mina jourer – Anna Andersson"
     assert events(body) == [
         ("Kardiologi jour 1: Anna", NOW - timedelta(hours=1)),
         ("Kardiologi jour 2: Anna", start),
@@ -189,6 +201,19 @@ async def test_a_guess_costs_one_lookup_of_its_hash_and_a_malformed_one_none(
         await runner.cleanup()
 
 
-def test_the_log_never_shows_a_token() -> None:
-    assert redacted_path("/feed/" + "a" * 43 + ".ics") == "/feed/….ics"
+async def test_the_access_log_never_shows_a_token(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = await site.desk.create(service="kardiologi", by=ADMIN, now=NOW)
+    with caplog.at_level(logging.DEBUG):
+        assert (await site.get(site.path(made)))[0] == 200
+        assert (await site.get(f"{site.base}/feed/{'B' * 43}.ics"))[0] == 404
+        await eventually(
+            lambda: len([r for r in caplog.records if r.name == "aiohttp.access"]) == 2,
+            within=5,
+            what="two lines in the access log",
+        )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert made.token not in logged and "B" * 43 not in logged
+    assert "GET /feed/….ics 200" in logged and "GET /feed/….ics 404" in logged
     assert redacted_path("/board") == "/board"

@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from consultbot.domain.duty.feeds import is_token, token_hash
 from consultbot.engine.feeds import FEED_PREFIX, feed_ical
@@ -48,6 +49,16 @@ def redacted_path(path: str) -> str:
     if path.startswith(FEED_PREFIX):
         return f"{FEED_PREFIX}….ics"
     return path
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """An access log for the web app without feed tokens (`web.AppRunner(app,
+    access_log_class=RedactingAccessLogger)`): method, path as `redacted_path` shows it, status
+    and seconds; no query string, no client address, no user agent."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = redacted_path(request.path)
+        self.logger.info("%s %s %d %.3fs", request.method, path, response.status, time)
 
 
 def feed_routes(sources: FeedSources) -> web.RouteTableDef:
