@@ -37,11 +37,6 @@ def feed_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}{FEED_PREFIX}{token}.ics"
 
 
-def feed_detail(feed: Feed) -> str:
-    """The audit trail's record of a feed (text/stored.py shows it in the reader's language)."""
-    return f"feed {feed.id}: {feed.kind.value} {feed.target}"
-
-
 @dataclass(frozen=True, kw_only=True)
 class NewFeed:
     """A feed just made, with its token: the only moment the token is known."""
@@ -49,6 +44,11 @@ class NewFeed:
     feed: Feed
     token: str
     url: str
+
+
+def feed_detail(feed: Feed) -> str:
+    """The audit trail's record of a feed (text/stored.py shows it in the reader's language)."""
+    return f"feed {feed.id}: {feed.kind.value} {feed.target}"
 
 
 class FeedDesk:

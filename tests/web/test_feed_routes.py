@@ -47,7 +47,7 @@ ROSTER = [
 
 
 @dataclass
-class Site:
+class FeedSite:
     store: SqliteStore
     desk: FeedDesk
     config: Path
@@ -72,7 +72,7 @@ def _config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+async def served(tmp_path: Path) -> AsyncIterator[FeedSite]:
     config = _config(tmp_path)
     store = await SqliteStore.open(tmp_path / "data" / "consultbot.db")
     await store.import_catalogue(CATALOGUE, source="test", now=NOW)
@@ -89,7 +89,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     )
     try:
         async with aiohttp.ClientSession() as session:
-            yield Site(store, desk, config, f"http://{host}:{port}", session)
+            yield FeedSite(store, desk, config, f"http://{host}:{port}", session)
     finally:
         await runner.cleanup()
         await store.close()
@@ -101,11 +101,11 @@ def events(body: bytes) -> list[tuple[str, datetime]]:
 
 
 async def test_a_service_feed_is_a_calendar_of_every_level_from_two_weeks_back(
-    site: Site,
+    served: FeedSite,
 ) -> None:
-    made = await site.desk.create(service="hjärta", by=ADMIN, now=NOW)  # an alias
+    made = await served.desk.create(service="hjärta", by=ADMIN, now=NOW)  # an alias
     assert made.url.startswith("https://jour.example.se/feed/") and made.url.endswith(".ics")
-    status, kind, body = await site.get(site.path(made))
+    status, kind, body = await served.get(served.path(made))
     assert status == 200 and kind == "text/calendar; charset=utf-8"
     assert events(body) == [
         ("Kardiologi jour 1: Anna", NOW - timedelta(hours=1)),
@@ -117,17 +117,17 @@ async def test_a_service_feed_is_a_calendar_of_every_level_from_two_weeks_back(
 
 
 async def test_a_persons_feed_has_their_duties_in_every_service_with_handovers(
-    site: Site,
+    served: FeedSite,
 ) -> None:
     # Bertil hands two hours of his duty to Anna: her feed shows them, his does not.
     start = NOW + timedelta(hours=2)
     given = handover("bertil", "anna", start, start + timedelta(hours=2), level=2)
-    [added] = await site.store.add_handovers([given])
-    await site.store.decide_handover(added.id, HandoverState.ACCEPTED, now=NOW)
+    [added] = await served.store.add_handovers([given])
+    await served.store.decide_handover(added.id, HandoverState.ACCEPTED, now=NOW)
     staff = [StaffMember(user=UserId("@anna:localhost"), name="Anna Andersson", unit=KARDIO)]
-    await site.store.import_staff(staff, source="test", now=NOW)
-    anna = await site.desk.create(person="@anna:localhost", by=ADMIN, now=NOW)
-    _, _, body = await site.get(site.path(anna))
+    await served.store.import_staff(staff, source="test", now=NOW)
+    anna = await served.desk.create(person="@anna:localhost", by=ADMIN, now=NOW)
+    _, _, body = await served.get(served.path(anna))
     calendar = icalendar.Calendar.from_ical(body)
     assert str(calendar["X-WR-CALNAME"]) == "Mina jourer – Anna Andersson"
     assert events(body) == [
@@ -135,29 +135,31 @@ async def test_a_persons_feed_has_their_duties_in_every_service_with_handovers(
         ("Kardiologi jour 2: Anna", start),
         ("Neurologi jour 1: Anna", NOW + timedelta(days=2)),
     ]
-    bertil = await site.desk.create(person="@bertil:localhost", by=ADMIN, now=NOW)
-    _, _, body = await site.get(site.path(bertil))
+    bertil = await served.desk.create(person="@bertil:localhost", by=ADMIN, now=NOW)
+    _, _, body = await served.get(served.path(bertil))
     assert [at for _, at in events(body)] == [NOW - timedelta(hours=1), start + timedelta(hours=2)]
 
 
-async def test_a_wrong_or_malformed_token_is_404_and_so_is_the_stored_hash(site: Site) -> None:
-    made = await site.desk.create(service="kardiologi", by=ADMIN, now=NOW)
+async def test_a_wrong_or_malformed_token_is_404_and_so_is_the_stored_hash(
+    served: FeedSite,
+) -> None:
+    made = await served.desk.create(service="kardiologi", by=ADMIN, now=NOW)
     for token in ("A" * 43, made.token[:-1], made.token + "x", token_hash(made.token), "..%2F"):
-        status, _, body = await site.get(f"{site.base}/feed/{token}.ics")
+        status, _, body = await served.get(f"{served.base}/feed/{token}.ics")
         assert status == 404 and b"BEGIN:VCALENDAR" not in body, token
-    status, _, _ = await site.get(f"{site.base}/feed/{made.token}")  # no .ics
+    status, _, _ = await served.get(f"{served.base}/feed/{made.token}")  # no .ics
     assert status == 404
 
 
-async def test_revoked_by_the_cli_the_address_answers_404_at_once(site: Site) -> None:
-    made = await site.desk.create(service="kardiologi", by=ADMIN, now=NOW)
-    assert (await site.get(site.path(made)))[0] == 200
+async def test_revoked_by_the_cli_the_address_answers_404_at_once(served: FeedSite) -> None:
+    made = await served.desk.create(service="kardiologi", by=ADMIN, now=NOW)
+    assert (await served.get(served.path(made)))[0] == 200
     out, err = io.StringIO(), io.StringIO()
-    argv = ["feed", "revoke", str(made.feed.id), "-c", str(site.config)]
+    argv = ["feed", "revoke", str(made.feed.id), "-c", str(served.config)]
     # The CLI runs its own event loop and its own connection to the database file.
     code = await asyncio.to_thread(main, argv, out, err)
     assert code == 0, err.getvalue()
-    assert (await site.get(site.path(made)))[0] == 404
+    assert (await served.get(served.path(made)))[0] == 404
 
 
 class CountingFeeds(Feeds):
@@ -181,33 +183,33 @@ class CountingFeeds(Feeds):
 
 
 async def test_a_guess_costs_one_lookup_of_its_hash_and_a_malformed_one_none(
-    site: Site, tmp_path: Path
+    served: FeedSite, tmp_path: Path
 ) -> None:
-    counting = CountingFeeds(site.store)
+    counting = CountingFeeds(served.store)
     app = web.Application()
-    add_feed_routes(app, FeedSources(feeds=counting, datasets=site.store, clock=ManualClock(NOW)))
+    add_feed_routes(app, FeedSources(feeds=counting, datasets=served.store, clock=ManualClock(NOW)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]
     try:
         guess = "x" * 43
-        status, _, _ = await site.get(f"http://{host}:{port}/feed/{guess}.ics")
+        status, _, _ = await served.get(f"http://{host}:{port}/feed/{guess}.ics")
         assert status == 404 and counting.asked == [token_hash(guess)]
-        await site.get(f"http://{host}:{port}/feed/{'x' * 500}.ics")
-        await site.get(f"http://{host}:{port}/feed/short.ics")
+        await served.get(f"http://{host}:{port}/feed/{'x' * 500}.ics")
+        await served.get(f"http://{host}:{port}/feed/short.ics")
         assert counting.asked == [token_hash(guess)]
     finally:
         await runner.cleanup()
 
 
 async def test_the_access_log_never_shows_a_token(
-    site: Site, caplog: pytest.LogCaptureFixture
+    served: FeedSite, caplog: pytest.LogCaptureFixture
 ) -> None:
-    made = await site.desk.create(service="kardiologi", by=ADMIN, now=NOW)
+    made = await served.desk.create(service="kardiologi", by=ADMIN, now=NOW)
     with caplog.at_level(logging.DEBUG):
-        assert (await site.get(site.path(made)))[0] == 200
-        assert (await site.get(f"{site.base}/feed/{'B' * 43}.ics"))[0] == 404
+        assert (await served.get(served.path(made)))[0] == 200
+        assert (await served.get(f"{served.base}/feed/{'B' * 43}.ics"))[0] == 404
         await eventually(
             lambda: len([r for r in caplog.records if r.name == "aiohttp.access"]) == 2,
             within=5,
