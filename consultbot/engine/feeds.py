@@ -32,11 +32,6 @@ FEED_PREFIX = "/feed/"
 _LARGEST_NUMBER = 2**63 - 1  # a feed number beyond what the database stores is no feed
 
 
-def feed_url(base_url: str, token: str) -> str:
-    """The address a calendar app subscribes to; only the path when no base is configured."""
-    return f"{base_url.rstrip('/')}{FEED_PREFIX}{token}.ics"
-
-
 @dataclass(frozen=True, kw_only=True)
 class NewFeed:
     """A feed just made, with its token: the only moment the token is known."""
@@ -44,6 +39,11 @@ class NewFeed:
     feed: Feed
     token: str
     url: str
+
+
+def feed_url(base_url: str, token: str) -> str:
+    """The address a calendar app subscribes to; only the path when no base is configured."""
+    return f"{base_url.rstrip('/')}{FEED_PREFIX}{token}.ics"
 
 
 def feed_detail(feed: Feed) -> str:
