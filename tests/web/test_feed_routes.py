@@ -38,6 +38,7 @@ from tests.support.waiting import eventually
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 ADMIN = UserId("@admin:localhost")
+ACCESS_LOG = "tests.web.feed_access"
 ROSTER = [
     shift(KARDIO, 1, NOW - timedelta(days=20), 24, "gammal"),  # before the feed's window
     shift(KARDIO, 1, NOW - timedelta(hours=1), 24, "anna"),
@@ -79,7 +80,9 @@ async def served(tmp_path: Path) -> AsyncIterator[FeedSite]:
     await store.import_roster(ROSTER, periods(ROSTER), source="test", now=NOW)
     app = web.Application()
     add_feed_routes(app, FeedSources(feeds=store, datasets=store, clock=ManualClock(NOW)))
-    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+    # A logger of the test's own: the bot quiets "aiohttp" (app.py QUIET_LOGGERS).
+    access = logging.getLogger(ACCESS_LOG)
+    runner = web.AppRunner(app, access_log_class=RedactingAccessLogger, access_log=access)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
     await tcp.start()
@@ -207,11 +210,11 @@ async def test_the_access_log_never_shows_a_token(
     served: FeedSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     made = await served.desk.create(service="kardiologi", by=ADMIN, now=NOW)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOG):
         assert (await served.get(served.path(made)))[0] == 200
         assert (await served.get(f"{served.base}/feed/{'B' * 43}.ics"))[0] == 404
         await eventually(
-            lambda: len([r for r in caplog.records if r.name == "aiohttp.access"]) == 2,
+            lambda: len([r for r in caplog.records if r.name == ACCESS_LOG]) == 2,
             within=5,
             what="two lines in the access log",
         )
