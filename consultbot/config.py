@@ -102,6 +102,29 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebConfig:
+    """The web server of `consultbot run` (the board and the calendar feeds); off when
+    `listen` is empty. `public_url` is where people reach it (behind a proxy, with TLS)."""
+
+    host: str = ""
+    port: int = 0
+    public_url: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+    @property
+    def base_url(self) -> str:
+        """The start of the addresses people are given: `public_url`, else `http://` and
+        `listen`; "" when neither is set."""
+        if self.public_url or not self.host:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration, parsed once."""
 
@@ -110,6 +133,7 @@ class Config:
     bot: BotConfig
     tracks: Mapping[Track, TrackConfig]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def hours_of(self) -> dict[Track, Hours]:
         return {track: cfg.hours for track, cfg in self.tracks.items()}
@@ -207,7 +231,7 @@ def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
     name = str(path)
     base = path.resolve().parent
-    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics"}):
+    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics", "web"}):
         raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
         if section not in data:
@@ -264,20 +288,37 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         bot=bot,
         tracks=_tracks(name, data.get("tracks", {})),
         metrics=_metrics(name, data.get("metrics", {})),
+        web=_web(name, data.get("web", {})),
     )
 
 
-def _metrics(name: str, data: Any) -> MetricsConfig:
-    section = _Section(name, "metrics", data)
+def _listen(section: _Section) -> tuple[str, int]:
+    """`listen` = "HOST:PORT" of a section; ("", 0) when empty (off)."""
     listen = section.get("listen", str, "").strip()
-    section.finish()
     if not listen:
-        return MetricsConfig()
+        return "", 0
     host, colon, port = listen.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise section.error("listen", "bad_listen", value=repr(listen))
-    return MetricsConfig(host=host, port=int(port))
+    return host, int(port)
+
+
+def _metrics(name: str, data: Any) -> MetricsConfig:
+    section = _Section(name, "metrics", data)
+    host, port = _listen(section)
+    section.finish()
+    return MetricsConfig(host=host, port=port)
+
+
+def _web(name: str, data: Any) -> WebConfig:
+    section = _Section(name, "web", data)
+    host, port = _listen(section)
+    url = section.get("public_url", str, "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise section.error("public_url", "bad_url", value=repr(url))
+    section.finish()
+    return WebConfig(host=host, port=port, public_url=url)
 
 
 def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:

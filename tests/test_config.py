@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consultbot.config import load_config
+from consultbot.config import WebConfig, load_config
 from consultbot.domain.errors import ConfigError
 from consultbot.domain.types import Track
 from consultbot.resources import example_config
@@ -144,6 +144,24 @@ def test_metrics_are_off_by_default_and_listen_is_checked(tmp_path: Path) -> Non
     ):
         with pytest.raises(ConfigError) as caught:
             load_config(write(tmp_path, MINIMAL + f"[metrics]\n{bad}\n"), environ={})
+        assert message in str(caught.value)
+
+
+def test_the_feed_addresses_start_at_public_url_else_at_web_listen(tmp_path: Path) -> None:
+    def web(keys: str) -> WebConfig:
+        return load_config(write(tmp_path, MINIMAL + f"[web]\n{keys}\n"), environ={}).web
+
+    assert load_config(write(tmp_path, MINIMAL), environ={}).web.base_url == ""
+    assert web('listen = "127.0.0.1:8080"').base_url == "http://127.0.0.1:8080"
+    assert web('listen = "[::1]:8080"').base_url == "http://[::1]:8080"
+    proxied = web('listen = "127.0.0.1:8080"\npublic_url = "https://jour.region.se/"')
+    assert proxied.base_url == "https://jour.region.se"
+    for bad, message in (
+        ('public_url = "jour.region.se"', "web.public_url: must be an http(s) URL"),
+        ('listen = "8080"', "web.listen: must be HOST:PORT"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            web(bad)
         assert message in str(caught.value)
 
 

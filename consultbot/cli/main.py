@@ -2,6 +2,7 @@
 
 The verbs live by group: cli/data.py (check, import, rollback, versions, audit), cli/duty.py
 (who, roster export), cli/stats.py (stats), cli/export.py (consults, open-consults),
+cli/feeds.py (feed create, list, revoke),
 cli/operate.py (run, dev, homeserver, demo, doctor, backup, migrate-store). -c/--config goes
 before or after the verb. Help and argparse's errors are Swedish (cli/usage.py). Bad input
 ends as one line per problem on stderr and exit code 1, never a traceback.
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
-from consultbot.cli import data, duty, export, operate, stats
+from consultbot.cli import data, duty, export, feeds, operate, stats
 from consultbot.cli.context import EXIT_ERROR, Context, database_reason, os_reason
 from consultbot.cli.usage import SwedishParser, help_text, swedish_argparse
 from consultbot.domain.errors import ConfigError, ConsultbotError, StoreError
@@ -115,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "consults":
             st.add_argument("--with-people", action="store_true", help=h("with_people"))
     verb(verbs, "open-consults", h("open_consults"), export.cmd_open, READ)
+    f = verb(verbs, "feed", h("feed"))
+    actions = f.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fc = verb(actions, "create", h("feed_create"), feeds.cmd_feed_create)
+    fc.add_argument("service", nargs="?", metavar="SERVICE", help=h("service"))
+    fc.add_argument("--person", metavar="MXID", help=h("feed_person"))
+    verb(actions, "list", h("feed_list"), feeds.cmd_feed_list, READ)
+    fr = verb(actions, "revoke", h("feed_revoke"), feeds.cmd_feed_revoke, READ)
+    fr.add_argument("number", type=int, metavar="ID", help=h("feed_number"))
     return parser
 
 

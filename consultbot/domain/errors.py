@@ -4,6 +4,7 @@
      ├── ConfigError            config file missing, unknown key, wrong type, bad value
      ├── UnknownService         a service id or alias that the catalogue does not know
      ├── NothingToRollBack      rollback with no earlier version
+     ├── FeedRefused            a calendar feed for nothing known, or no such feed
      └── StoreError             the database refused (newer schema, not a consultbot db, …)
 
     NotLeader                   another instance holds the leader lease (no write happened)
@@ -96,6 +97,16 @@ class NothingToRollBack(ConsultbotError):
     def __init__(self, dataset: str) -> None:
         super().__init__(dataset)
         self.dataset = dataset
+
+
+class FeedRefused(ConsultbotError):
+    """A calendar feed cannot be made or revoked as asked: `code` says why (`no_catalogue`,
+    `unknown_service`, `asks_only`, `bad_user`, `no_feed`), `params` fill in the message."""
+
+    def __init__(self, code: str, **params: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
 
 
 class StoreError(_FileError):

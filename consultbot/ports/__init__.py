@@ -25,6 +25,7 @@ from consultbot.ports.datasets import (
     Uploads as Uploads,
     Version as Version,
 )
+from consultbot.ports.feeds import Feeds as Feeds
 from consultbot.ports.incoming import (
     IncomingFile as IncomingFile,
     IncomingInvite as IncomingInvite,

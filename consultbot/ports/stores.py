@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from consultbot.ports.consult_log import BotState, ConsultLog, Outbox, PoolRooms, ReminderLog
 from consultbot.ports.datasets import AdminLog, DataSets, Handovers, Uploads
+from consultbot.ports.feeds import Feeds
 from consultbot.ports.retention import Retention
 from consultbot.ports.stats import Stats
 
 
-class DataStore(Handovers, DataSets, Uploads, AdminLog):
-    """Versioned data sets, handovers, pending uploads and the admin action log."""
+class DataStore(Handovers, DataSets, Uploads, AdminLog, Feeds):
+    """Versioned data sets, handovers, pending uploads, the admin action log and the
+    calendar feeds."""
 
 
 class ConsultStore(BotState, ConsultLog, Outbox, PoolRooms, ReminderLog, Stats, Retention):

@@ -2,8 +2,9 @@
 audit trail's action and detail), shown in the reader's language.
 
 The stored texts are machine-written in a few fixed shapes (adapters/sql/datasets.py,
-engine/admin/chat.py, engine/handovers.py, cli/data.py, cli/export.py); each known shape is
-rendered through templates/messages `[stored]`, anything else is shown as it was stored.
+engine/admin/chat.py, engine/handovers.py, engine/feeds.py, cli/data.py, cli/export.py);
+each known shape is rendered through templates/messages `[stored]`, anything else is shown
+as it was stored.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _DETAILS: tuple[Shape, ...] = (
     (
         re.compile(rf"({_DATASETS}): (.*)"),
         lambda m, x: f"{_what(m, x[1])}: {x[2]}",
+    ),
+    (
+        re.compile(r"feed (\d+): (service|person) (\S+)"),
+        lambda m, x: m.text("stored", "feed", number=x[1], what=m.cli(f"feed_{x[2]}", target=x[3])),
     ),
     (
         re.compile(r"consults --with-people (\S+) – (\S+) \((\w+)\) to (.*)"),

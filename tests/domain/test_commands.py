@@ -156,7 +156,7 @@ def test_every_spelling(spelling: str, canonical: str) -> None:
 
 def test_aliases_cover_exactly_the_canonical_names() -> None:
     assert set(ALIASES.values()) == set(COMMAND_NAMES)
-    assert len(COMMAND_NAMES) == 22
+    assert len(COMMAND_NAMES) == 23
     assert canonical_name("nope") is None
 
 
@@ -628,3 +628,42 @@ def test_a_command_over_the_limit_is_refused_unparsed(name: str) -> None:
     command = parse_command(body)
     assert isinstance(command, Invalid) and command.reason is Reason.TEXT_TOO_LONG
     assert command.command == ALIASES.get(name, name)
+
+
+@pytest.mark.parametrize(
+    ("body", "action", "target", "number"),
+    [
+        ("!kalender", "list", "", 0),
+        ("!kalender lista", "list", "", 0),
+        ("!Feed List", "list", "", 0),
+        ("!kalender skapa Vårdcentralen Mora", "create", "Vårdcentralen Mora", 0),
+        ("!feed create @anna:region.se.", "create", "@anna:region.se", 0),
+        ("!kalender ny hjärta", "create", "hjärta", 0),
+        ("!kalender återkalla 12", "revoke", "", 12),
+        ("!kalender aterkalla #3", "revoke", "", 3),
+        ("!feed revoke 7.", "revoke", "", 7),
+    ],
+)
+def test_kalender_names_its_action(body: str, action: str, target: str, number: int) -> None:
+    from consultbot.domain.chat.commands import CalendarFeed, FeedAction
+
+    assert parse_command(body) == CalendarFeed(
+        action=FeedAction(action), target=target, number=number
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "!kalender skapa",
+        "!kalender lista allt",
+        "!kalender återkalla",
+        "!kalender återkalla ett",
+        "!kalender återkalla 1 2",
+        "!kalender återkalla 9999999999999999999",
+        "!kalender radera 1",
+        "!kalender skapa a b c d e",
+    ],
+)
+def test_kalender_used_wrongly_is_invalid(body: str) -> None:
+    assert parse_command(body) == Invalid(command="kalender", reason=Reason.BAD_FEED)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from consultbot.adapters.memory.feeds import MemoryFeeds
 from consultbot.domain.duty.catalogue import Catalogue
 from consultbot.domain.duty.handover import Handover, HandoverState, cover
 from consultbot.domain.duty.oncall import OnDuty, on_duty
@@ -25,7 +26,7 @@ class _RosterRow:
 
 
 @dataclass
-class MemoryDataStore(DataStore):
+class MemoryDataStore(MemoryFeeds, DataStore):
     _versions: dict[tuple[Dataset, int], Version] = field(default_factory=dict)
     _catalogues: dict[int, Catalogue] = field(default_factory=dict)
     _staff: dict[int, list[StaffMember]] = field(default_factory=dict)

@@ -284,6 +284,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (version, service)
         )""",
     ),
+    # 14: calendar feeds (issue 22): only the SHA-256 of a feed's token is kept, looked up on
+    # every request (unique, so indexed); a revoked feed keeps its row (who and when), and
+    # its number is never given again.
+    (
+        """CREATE TABLE feed (
+            id {key_never_reused},
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at_ms BIGINT NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at_ms BIGINT,
+            revoked_by TEXT
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

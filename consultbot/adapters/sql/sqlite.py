@@ -19,6 +19,7 @@ from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
 from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor
 from consultbot.adapters.sql.export import ExportSql
+from consultbot.adapters.sql.feeds import FeedSql
 from consultbot.adapters.sql.migrations import migrate
 from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
@@ -104,6 +105,7 @@ class SqliteStore(
     ConsultLogSql,
     DataSetSql,
     UploadSql,
+    FeedSql,
     StatsSql,
     ExportSql,
     RetentionSql,

@@ -146,6 +146,7 @@ class Reason(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     UNKNOWN_DATASET = "unknown_dataset"
     BAD_MEETING_TIME = "bad_meeting_time"
+    BAD_FEED = "bad_feed"
 
 
 _ASK_NAMES: Mapping[Track, str] = MappingProxyType(
@@ -333,6 +334,26 @@ class Decline:
     name: ClassVar[str] = "avböj"
 
 
+class FeedAction(StrEnum):
+    """What `!kalender` does with calendar feeds."""
+
+    CREATE = "create"
+    LIST = "list"
+    REVOKE = "revoke"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalendarFeed:
+    """`!kalender skapa TJÄNST|@USER`, `!kalender lista`, `!kalender återkalla NUMMER`
+    (`!feed create|list|revoke`): admins' calendar feeds (issue 22). `target` is the service
+    or Matrix id to create a feed of, `number` the feed to revoke."""
+
+    name: ClassVar[str] = "kalender"
+    action: FeedAction
+    target: str = ""
+    number: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Invalid:
     """A command used wrongly.
@@ -349,14 +370,14 @@ class Invalid:
 Command: TypeAlias = (
     Ask | Conference | Who | ShowRoutine | Contact | Acknowledge | PassOn | Close | Call | Status
     | Help | Stats | Activate | Cancel | Rollback | Queue | Meeting | HandOver | Accept | Decline
-    | Invalid
+    | CalendarFeed | Invalid
 )  # fmt: skip
 
 ENGLISH_SPELLINGS: frozenset[str] = frozenset(
     {
         "consult", "acute", "pc", "mdt", "who", "routine", "contact", "ack", "pass", "close",
         "call", "help", "stats", "activate", "cancel", "queue", "rollback", "meeting",
-        "handover", "accept", "decline",
+        "handover", "accept", "decline", "feed",
     }
 )  # fmt: skip
 """The English aliases: whoever writes one is answered in English (SPEC §6)."""
@@ -534,6 +555,34 @@ def _hand_over(rest: str) -> Command:
     return HandOver(users=tuple(users), until=until)
 
 
+_FEED_WORDS: Mapping[str, FeedAction] = MappingProxyType(
+    {
+        word: action
+        for action, words in (
+            (FeedAction.CREATE, ("skapa", "ny", "create", "new")),
+            (FeedAction.LIST, ("lista", "list", "")),
+            (FeedAction.REVOKE, ("återkalla", "aterkalla", "revoke")),
+        )
+        for word in words
+    }
+)
+_FEED_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _feed(rest: str) -> Command:
+    word, argument = _first_token(rest)
+    action = _FEED_WORDS.get(_word(word))
+    argument = argument.rstrip(_TRAILING_PUNCTUATION).strip()
+    bad = Invalid(command=CalendarFeed.name, reason=Reason.BAD_FEED)
+    if action is FeedAction.LIST:
+        return CalendarFeed(action=action) if not argument else bad
+    if action is FeedAction.CREATE and argument and len(argument.split()) <= 4:
+        return CalendarFeed(action=action, target=argument)
+    if action is FeedAction.REVOKE and _FEED_NUMBER.fullmatch(argument.lstrip("#")):
+        return CalendarFeed(action=action, number=int(argument.lstrip("#")))
+    return bad
+
+
 # Each command's spellings (its canonical Swedish name first) and parser, in the order of the
 # help text.
 _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
@@ -559,6 +608,7 @@ _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[str], Command]], ...] = (
     (("lämna", "lamna", "handover"), _hand_over),
     (("acceptera", "accept"), lambda _: Accept()),
     (("avböj", "avboj", "decline"), lambda _: Decline()),
+    (("kalender", "feed"), _feed),
 )
 _PARSERS: Mapping[str, Callable[[str], Command]] = MappingProxyType(
     {spellings[0]: parse for spellings, parse in _COMMANDS}

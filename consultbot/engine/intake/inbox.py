@@ -11,7 +11,8 @@ An input becomes either a consult step or a plain reply:
 
 This module asks guard.py who may write (a personnummer is redacted first), parses a message
 and hands it on: requests and consult-room commands (consults.py), plain answers (answers.py),
-handovers (handovers.py), admins' data files (admin/chat.py); reactions, votes and invites it
+handovers (handovers.py), admins' data files (admin/chat.py), calendar feeds
+(admin/feed_chat.py); reactions, votes and invites it
 handles itself. Each input is handled at most once and never raises: the sync loop must go on.
 
 Nothing is sent from here: the outbox (outbox.py) sends what was recorded.
@@ -32,8 +33,10 @@ from consultbot.domain.consult.events import AckVia
 from consultbot.domain.duty.handover import HandoverState
 from consultbot.domain.duty.people import search_directory
 from consultbot.engine.admin.chat import AdminChat
+from consultbot.engine.admin.feed_chat import FeedChat
 from consultbot.engine.admin.off_loop import full_collections_postponed
 from consultbot.engine.delivery.content import content_to_dict
+from consultbot.engine.feeds import FeedDesk
 from consultbot.engine.handovers import HandoverDesk
 from consultbot.engine.intake import answers
 from consultbot.engine.intake.consults import Requests
@@ -99,6 +102,14 @@ class Inbox:
             uploads=data,
             admin_log=data,
             files=files or _NoFiles(),
+            clock=clock,
+            reply=desk.reply,
+            admin_room=admin_room,
+        )
+        self.feeds = FeedChat(
+            config=config,
+            desk=FeedDesk(feeds=data, datasets=data, admin_log=data, base_url=config.web.base_url),
+            admin_log=data,
             clock=clock,
             reply=desk.reply,
             admin_room=admin_room,
@@ -351,6 +362,8 @@ class Inbox:
                 await desk.answer(message, "consult_room_only")
             case cmd.Stats():
                 await answers.stats(desk, message, command)
+            case cmd.CalendarFeed():
+                await self.feeds.command(message, command, language=lang)
             case cmd.HandOver():
                 await self.handovers.offer(message, command, lang)
             case cmd.Accept() | cmd.Decline():
