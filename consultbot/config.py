@@ -102,6 +102,20 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebConfig:
+    """The who's-on board ([web]; off when `listen` is empty; docs/operations.md)."""
+
+    host: str = ""
+    port: int = 0
+    session_seconds: int = 8 * 3600  # a login lasts this long (one working shift)
+    secure_cookies: bool = False  # True behind TLS: the session cookie is sent over https only
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration, parsed once."""
 
@@ -110,6 +124,7 @@ class Config:
     bot: BotConfig
     tracks: Mapping[Track, TrackConfig]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def hours_of(self) -> dict[Track, Hours]:
         return {track: cfg.hours for track, cfg in self.tracks.items()}
@@ -158,7 +173,13 @@ class _Section:
             raise self.error(unknown[0], "unknown_key")
 
 
-_TYPE_CODES = {str: "not_string", int: "not_integer", list: "not_list", dict: "not_table_value"}
+_TYPE_CODES = {
+    str: "not_string",
+    int: "not_integer",
+    bool: "not_boolean",
+    list: "not_list",
+    dict: "not_table_value",
+}
 
 
 def config_error(path: str, code: str, **params: Any) -> ConfigError:
@@ -207,7 +228,7 @@ def _database(value: str, rel: Callable[[str], Path]) -> Path | str:
 def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
     name = str(path)
     base = path.resolve().parent
-    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics"}):
+    if unknown := sorted(set(data) - {"matrix", "bot", "tracks", "metrics", "web"}):
         raise config_error(name, "unknown_section", section=unknown[0])
     for section in ("matrix", "bot"):
         if section not in data:
@@ -264,20 +285,36 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         bot=bot,
         tracks=_tracks(name, data.get("tracks", {})),
         metrics=_metrics(name, data.get("metrics", {})),
+        web=_web(name, data.get("web", {})),
     )
 
 
-def _metrics(name: str, data: Any) -> MetricsConfig:
-    section = _Section(name, "metrics", data)
+def _listen(section: _Section) -> tuple[str, int]:
+    """`listen = "HOST:PORT"` of a section: ("", 0) when empty (off)."""
     listen = section.get("listen", str, "").strip()
-    section.finish()
     if not listen:
-        return MetricsConfig()
+        return "", 0
     host, colon, port = listen.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
     if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise section.error("listen", "bad_listen", value=repr(listen))
-    return MetricsConfig(host=host, port=int(port))
+    return host, int(port)
+
+
+def _metrics(name: str, data: Any) -> MetricsConfig:
+    section = _Section(name, "metrics", data)
+    host, port = _listen(section)
+    section.finish()
+    return MetricsConfig(host=host, port=port)
+
+
+def _web(name: str, data: Any) -> WebConfig:
+    section = _Section(name, "web", data)
+    host, port = _listen(section)
+    lifetime = _bounded(section, "session_seconds", 8 * 3600, low=60, high=7 * 86400)
+    secure = section.get("secure_cookies", bool, False)
+    section.finish()
+    return WebConfig(host=host, port=port, session_seconds=lifetime, secure_cookies=secure)
 
 
 def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
