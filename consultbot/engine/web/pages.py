@@ -115,8 +115,10 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if board.sessions.get(session.id) is None:
                     await response.write(b"event: expired\ndata: \n\n")
                     break
+                # Woken when the session ends, too: the page goes to the login at once.
+                wait = min(KEEP_ALIVE_SECONDS, board.sessions.left(session) + 0.05)
                 try:
-                    async with asyncio.timeout(KEEP_ALIVE_SECONDS):
+                    async with asyncio.timeout(wait):
                         what = await changes.get()
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")

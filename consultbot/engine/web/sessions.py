@@ -69,6 +69,10 @@ class Sessions:
             return None
         return session
 
+    def left(self, session: Session) -> float:
+        """Seconds until `session` ends (0 when it has)."""
+        return max(0.0, session.ends - self._now())
+
     def end(self, session_id: str) -> None:
         """Logout: the session is gone at once."""
         self._sessions.pop(session_id, None)
