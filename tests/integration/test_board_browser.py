@@ -55,12 +55,18 @@ class Site:
         return p.user_id, p.password
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium: a failure naming the package when it is missing, never a skip."""
     if not CHROMIUM.exists():
         pytest.fail(f"the browser tests need the Debian package chromium ({CHROMIUM})")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM))
+        launched = await playwright.chromium.launch(executable_path=str(chromium))
         yield launched
         await launched.close()
 
