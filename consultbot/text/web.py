@@ -7,17 +7,15 @@ Every word a page shows comes from the `[web]` section of templates/messages/LAN
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jinja2
 from markupsafe import Markup
 
 from consultbot.domain.files import phones
 from consultbot.resources import templates_dir
-from consultbot.text.render import LANGUAGES, Messages
+from consultbot.text.render import LANGUAGES, Messages, environment
 
 DEFAULT_LANGUAGE = "sv"
 
@@ -52,17 +50,6 @@ def language_of(accept_language: str) -> str:
     return DEFAULT_LANGUAGE
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(web_folder())),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def tel(phone: str) -> Markup:
     """A phone number as a `tel:` link showing the number as written."""
     if not phone:
@@ -81,4 +68,5 @@ def render_page(template: str, language: str, tz: ZoneInfo, **params: Any) -> st
         return instant.astimezone(tz).strftime(form)
 
     helpers = {"t": t, "tel": tel, "local": local, "language": language}
-    return _environment().get_template(template).render(**helpers, **params)
+    page = environment(html=True).get_template(f"web/{template}")
+    return page.render(**helpers, **params)

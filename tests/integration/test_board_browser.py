@@ -96,8 +96,10 @@ async def site(
             yield Site(w=w, bot=bot, url=f"http://127.0.0.1:{port}", outsider=(eve, password))
 
 
-async def new_page(browser: Browser, locale: str = "sv-SE") -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(locale=locale, viewport={"width": 1200, "height": 900})
+async def new_page(
+    browser: Browser, locale: str = "sv-SE", width: int = 1200, height: int = 900
+) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(locale=locale, viewport={"width": width, "height": height})
     context.set_default_timeout(WAIT_MS)
     return context, await context.new_page()
 
@@ -248,5 +250,20 @@ async def test_every_page_passes_axe_and_english_is_served_when_asked(
         await page.goto(site.url + "/login")
         assert await page.get_by_role("heading", level=1).inner_text() == "Log in"
         assert await serious_violations(page) == []
+    finally:
+        await context.close()
+
+
+async def test_the_board_fits_a_phone_without_sideways_scrolling(
+    browser: Browser, site: Site
+) -> None:
+    context, page = await new_page(browser, width=360, height=740)
+    try:
+        await log_in(page, site, *site.person("doctor"))
+        await page.wait_for_url(site.url + "/")
+        for path in ("/", "/?q=röntgen", "/print/phones"):
+            await page.goto(site.url + path)
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, (path, width)
     finally:
         await context.close()
