@@ -5,14 +5,17 @@ and the live update's event stream."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from aiohttp import web
 
+from consultbot.config import WebConfig
+from consultbot.devkit.devtools import DEV_BOARD, with_board
 from consultbot.engine.web.context import Board
 from consultbot.engine.web.server import make_app
 from consultbot.text.web import language_of
-from tests.support.bots import NOW, TZ
+from tests.support.bots import NOW, TZ, make_config
 
 from .conftest import Site, handover
 
@@ -137,3 +140,11 @@ async def test_public_route_tables_are_served_without_a_login(site: Site) -> Non
     async with TestClient(TestServer(client_app)) as client:
         assert (await client.get("/feed/abc.ics")).status == 200
         assert (await client.get("/live")).status == 401
+
+
+def test_make_run_serves_the_board_unless_the_config_has_its_own() -> None:
+    config = make_config()
+    assert not config.web.enabled
+    assert (with_board(config).web.host, with_board(config).web.port) == DEV_BOARD
+    own = replace(config, web=WebConfig(host="0.0.0.0", port=9000))
+    assert with_board(own) is own
