@@ -41,6 +41,7 @@ class Board:
     # Per language: (when drawn, PNG), drawn again at most every 10 minutes.
     charts: dict[str, tuple[float, bytes]] = field(default_factory=dict)
     sso_states: dict[str, float] = field(default_factory=dict)  # SSO round trips under way
+    sso_offered: tuple[float, bool] | None = None  # (when asked, whether the homeserver has SSO)
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.config.web.session_seconds)

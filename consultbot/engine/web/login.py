@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 LOGIN_FORM_SECONDS = 3600  # how long a login form may stay open
 SSO_SECONDS = 600.0  # how long an SSO round trip may take
+MAX_SSO_STATES = 10_000  # SSO round trips remembered at once (the oldest go first)
+FLOWS_SECONDS = 300.0  # the homeserver is asked again whether it offers SSO after this long
 MAX_FIELD = 512  # characters of a user name or password read
 
 routes = web.RouteTableDef()
@@ -65,7 +67,7 @@ async def _form(request: web.Request, *, status: int = 200, error: str = "") -> 
     """The login form with a fresh double-submit token (cookie and hidden field)."""
     board = board_of(request)
     token = new_token()
-    sso = await board.login.offers_sso()
+    sso = await _offers_sso(board)
     response = page(
         request,
         "login.html",
@@ -78,6 +80,15 @@ async def _form(request: web.Request, *, status: int = 200, error: str = "") -> 
     )
     set_cookie(request, response, LOGIN_COOKIE, token, LOGIN_FORM_SECONDS)
     return response
+
+
+async def _offers_sso(board: Board) -> bool:
+    """Whether the homeserver offers SSO, asked at most every 5 minutes (the form is public:
+    a flood of it must not become a flood of requests to the homeserver)."""
+    now = time.monotonic()
+    if board.sso_offered is None or now - board.sso_offered[0] > FLOWS_SECONDS:
+        board.sso_offered = (now, await board.login.offers_sso())
+    return board.sso_offered[1]
 
 
 def _see_other(location: str) -> web.Response:
@@ -144,6 +155,8 @@ async def sso(request: web.Request) -> web.StreamResponse:
             del board.sso_states[state]
     state = new_token()
     board.sso_states[state] = now
+    while len(board.sso_states) > MAX_SSO_STATES:
+        del board.sso_states[next(iter(board.sso_states))]
     scheme = "https" if over_tls(request) else request.scheme
     back = f"{scheme}://{request.host}/login/sso/done?{urlencode({'state': state})}"
     raise web.HTTPFound(board.login.sso_redirect(back))

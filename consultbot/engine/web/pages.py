@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -41,11 +41,11 @@ def _at(request: web.Request) -> tuple[datetime, str, bool]:
     if typed:
         try:
             local = datetime.fromisoformat(typed)
-        except ValueError:
+            if local.tzinfo is None:
+                local = local.replace(tzinfo=board.config.bot.timezone)
+            return local.astimezone(UTC), typed, False
+        except (ValueError, OverflowError):  # not a time, or at the edge of the calendar
             return now, typed, True
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=board.config.bot.timezone)
-        return local, typed, False
     return now, "", False
 
 
