@@ -36,6 +36,9 @@ async def test_who_is_on_duty_now_per_service_and_level_with_tel_links(site: Sit
     assert 'href="tel:+46702222222"' in kardio and 'href="tel:+4623490000"' in kardio
     mora = text.split("Vårdcentralen Mora", 1)[1].split("</article>", 1)[0]
     assert "ingen i tjänst" in mora
+    order = ("Specialiserad vård", "Kardiologi, Falu", "Vårdcentraler", "Vårdcentralen Mora")
+    places = [text.index(words) for words in order]
+    assert places == sorted(places)  # grouped under their kind of service
 
 
 async def test_a_chosen_time_after_the_roster_shows_nobody(site: Site) -> None:

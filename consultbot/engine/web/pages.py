@@ -63,7 +63,7 @@ async def _live(request: web.Request) -> dict[str, Any]:
         "at_typed": typed,
         "bad_at": bad,
         "now": not typed or bad,
-        "rows": await views.on_duty(board.data, catalogue, at, handovers),
+        "groups": views.by_kind(await views.on_duty(board.data, catalogue, at, handovers)),
         "handovers": handovers,
         "names": {s.id: s.name for s in catalogue.services},
         "admin": admin,

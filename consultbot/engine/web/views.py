@@ -46,8 +46,20 @@ class Area:
     entries: tuple[DirectoryEntry, ...]
 
 
+KIND_ORDER = (ServiceKind.SPECIALTY, ServiceKind.PRIMARY_CARE, ServiceKind.OTHER)
+
+
 def _order(service: Service) -> tuple[int, str]:
-    return (0 if service.kind is ServiceKind.SPECIALTY else 1, service.name.casefold())
+    kind = KIND_ORDER.index(service.kind) if service.kind in KIND_ORDER else len(KIND_ORDER)
+    return (kind, service.name.casefold())
+
+
+def by_kind(rows: Sequence[OnDutyRow]) -> list[tuple[str, list[OnDutyRow]]]:
+    """The rows under their kind of service (specialties, vårdcentraler, other), in order."""
+    groups: dict[str, list[OnDutyRow]] = {}
+    for row in rows:
+        groups.setdefault(row.service.kind.value, []).append(row)
+    return list(groups.items())
 
 
 def paged(catalogue: Catalogue) -> list[Service]:
