@@ -22,7 +22,7 @@ from consultbot.engine.web.changes import Changes
 from consultbot.engine.web.context import Board
 from consultbot.engine.web.server import make_app
 from consultbot.ports.login import HomeserverLogin
-from tests.support.bots import CATALOGUE, K1A, K2, NOW, STAFF, day_roster, make_config
+from tests.support.bots import K1A, K2, NOW, day_data, make_config
 
 PASSWORDS = {"@anna:localhost": "rätt lösen", "@admin:localhost": "admin lösen"}
 DIRECTORY = (
@@ -65,12 +65,7 @@ class FakeLogin(HomeserverLogin):
 
 
 async def seeded() -> MemoryDataStore:
-    data = MemoryDataStore()
-    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
-    await data.import_staff(STAFF, source="test", now=NOW)
-    shifts = day_roster()
-    period = (min(s.start for s in shifts), max(s.end for s in shifts))
-    await data.import_roster(shifts, {s.service: period for s in shifts}, source="t", now=NOW)
+    data = await day_data()
     await data.import_directory(DIRECTORY, source="test", now=NOW)
     return data
 
