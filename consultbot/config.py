@@ -284,8 +284,8 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         matrix=matrix,
         bot=bot,
         tracks=_tracks(name, data.get("tracks", {})),
-        metrics=_metrics(name, data.get("metrics", {})),
-        web=_web(name, data.get("web", {})),
+        metrics=(metrics := _metrics(name, data.get("metrics", {}))),
+        web=_web(name, data.get("web", {}), metrics),
     )
 
 
@@ -308,9 +308,11 @@ def _metrics(name: str, data: Any) -> MetricsConfig:
     return MetricsConfig(host=host, port=port)
 
 
-def _web(name: str, data: Any) -> WebConfig:
+def _web(name: str, data: Any, metrics: MetricsConfig) -> WebConfig:
     section = _Section(name, "web", data)
     host, port = _listen(section)
+    if host and (host, port) == (metrics.host, metrics.port):
+        raise section.error("listen", "same_listen", other="metrics.listen")
     lifetime = _bounded(section, "session_seconds", 8 * 3600, low=60, high=7 * 86400)
     secure = section.get("secure_cookies", bool, False)
     section.finish()

@@ -195,3 +195,6 @@ def test_the_board_is_off_by_default_and_its_keys_are_checked(tmp_path: Path) ->
     ):
         with pytest.raises(ConfigError, match=reason):
             load_config(write(tmp_path, MINIMAL + f"[web]\n{bad}\n"), environ={})
+    both = '[metrics]\nlisten = "127.0.0.1:9000"\n[web]\nlisten = "127.0.0.1:9000"\n'
+    with pytest.raises(ConfigError, match=r"web\.listen: the same HOST:PORT as metrics\.listen"):
+        load_config(write(tmp_path, MINIMAL + both), environ={})
