@@ -123,6 +123,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 except TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue
+                if board.closing.is_set():  # the server stops: the browser reconnects later
+                    break
                 await response.write(f"event: change\ndata: {what}\n\n".encode())
     return response
 
