@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck unit demo bench mutation docs clean
+.PHONY: run test lint typecheck unit chromium demo bench mutation docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# The board's browser tests (tests/integration/test_board_browser.py) drive Debian's chromium:
+# installed here when run as root (as CI is), else `make test` stops and names the package.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make test needs the Debian package chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
+test: lint typecheck chromium unit
 
 # Mutation testing of the data-file validators ([tool.mutmut] in pyproject.toml); slow, and
 # not part of `make test`. Survivors and why: docs/datafiles-mutation.md.

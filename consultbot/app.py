@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.matrix.delayed import DelayedEvents
+from consultbot.adapters.matrix.web_login import MatrixWebLogin
 from consultbot.adapters.scheduler import SchedulerTimers, SystemClock
 from consultbot.adapters.sql.lease import LeaderLease
 from consultbot.adapters.sql.sqlite import SqliteStore
@@ -34,6 +35,10 @@ from consultbot.domain.errors import NotLeader
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, Metrics, MetricsServer
 from consultbot.engine.service import ConsultService
+from consultbot.engine.web.changes import Changes
+from consultbot.engine.web.context import Board
+from consultbot.engine.web.feeds import FeedSources, feed_routes
+from consultbot.engine.web.server import WebServer, make_app
 from consultbot.ports import Clock
 from consultbot.resources import example_config
 from consultbot.tasks import Tasks
@@ -134,6 +139,7 @@ class Bot:
     tasks: list[asyncio.Task[None]]  # the long-running ones: outbox and sync loop
     metrics_server: MetricsServer | None = None  # when [metrics] listen is set
     lease: LeaderLease | None = None  # two instances on PostgreSQL: held while active
+    web_server: WebServer | None = None  # when [web] listen is set
 
 
 async def _step_down(lease: LeaderLease) -> None:
@@ -205,6 +211,8 @@ async def running_bot(
             )
             await server.start(config.metrics.host, config.metrics.port)
             stack.push_async_callback(server.stop)
+        changes = Changes()  # what the board shows changed (told by the service below)
+        board = await _board(config, store, changes, clock, stack)
         if lease is not None:
             # Released last (pushed before the tasks are stopped): nothing is sent after it.
             stack.push_async_callback(lease.release)
@@ -226,6 +234,7 @@ async def running_bot(
             metrics=metrics,
             admin_room=admin_room,
             notices=DelayedEvents(matrix.session),
+            changes=changes,
         )
         timers.start()
         stack.callback(timers.shutdown)
@@ -260,7 +269,25 @@ async def running_bot(
             tasks=running,
             metrics_server=server,
             lease=lease,
+            web_server=board,
         )
+
+
+async def _board(
+    config: Config, store: SqliteStore, changes: Changes, clock: Clock, stack: AsyncExitStack
+) -> WebServer | None:
+    """The who's-on board and the calendar feeds on `[web] listen`, served by a standby too
+    (docs/operations.md)."""
+    if not config.web.enabled:
+        return None
+    login = MatrixWebLogin(config.matrix.homeserver)
+    stack.push_async_callback(login.close)
+    board = Board(config=config, data=store, login=login, changes=changes, clock=clock, stats=store)
+    feeds = FeedSources(feeds=store, datasets=store, clock=clock, language=config.bot.language)
+    server = WebServer(board, make_app(board, public=(feed_routes(feeds),)))
+    await server.start(config.web.host, config.web.port)
+    stack.push_async_callback(server.stop)
+    return server
 
 
 async def _stand_by(

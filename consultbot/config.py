@@ -102,17 +102,13 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class WebConfig:
-    """The web server of `consultbot run` (the board and the calendar feeds); off when
-    `listen` is empty. `public_url` is where people reach it (behind a proxy, with TLS)."""
+class WebConfig(MetricsConfig):
+    """The web server of `consultbot run`: the who's-on board and the calendar feeds ([web];
+    off when `listen` is empty; docs/operations.md). `public_url` is where people reach it."""
 
-    host: str = ""
-    port: int = 0
     public_url: str = ""
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.host)
+    session_seconds: int = 8 * 3600  # a login lasts this long (one working shift)
+    secure_cookies: bool = False  # True behind TLS: the session cookie is sent over https only
 
     @property
     def base_url(self) -> str:
@@ -182,7 +178,13 @@ class _Section:
             raise self.error(unknown[0], "unknown_key")
 
 
-_TYPE_CODES = {str: "not_string", int: "not_integer", list: "not_list", dict: "not_table_value"}
+_TYPE_CODES = {
+    str: "not_string",
+    int: "not_integer",
+    bool: "not_boolean",
+    list: "not_list",
+    dict: "not_table_value",
+}
 
 
 def config_error(path: str, code: str, **params: Any) -> ConfigError:
@@ -245,7 +247,7 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
     from_file = {key: m.get(key, str, "") for key in ENV_OVERRIDES}
     secrets = {key: env.get(var) or from_file[key] for key, var in ENV_OVERRIDES.items()}
     matrix = MatrixConfig(
-        homeserver=_url(m, m.get("homeserver", str)),
+        homeserver=_url(m, "homeserver", None).rstrip("/"),
         user_id=_user_id(m, m.get("user_id", str)),
         device_name=m.get("device_name", str, "consultbot"),
         store_path=rel(m.get("store_path", str, "data/store")),
@@ -287,13 +289,13 @@ def parse_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) ->
         matrix=matrix,
         bot=bot,
         tracks=_tracks(name, data.get("tracks", {})),
-        metrics=_metrics(name, data.get("metrics", {})),
-        web=_web(name, data.get("web", {})),
+        metrics=(metrics := _metrics(name, data.get("metrics", {}))),
+        web=_web(name, data.get("web", {}), metrics),
     )
 
 
 def _listen(section: _Section) -> tuple[str, int]:
-    """`listen` = "HOST:PORT" of a section; ("", 0) when empty (off)."""
+    """`listen = "HOST:PORT"` of a section: ("", 0) when empty (off)."""
     listen = section.get("listen", str, "").strip()
     if not listen:
         return "", 0
@@ -304,6 +306,14 @@ def _listen(section: _Section) -> tuple[str, int]:
     return host, int(port)
 
 
+def _url(section: _Section, key: str, default: str | None = "") -> str:
+    """An http(s) address; "" when it is optional (`default` "") and not set."""
+    url = section.get(key, str, default).strip()
+    if (url or default is None) and not url.startswith(("https://", "http://")):
+        raise section.error(key, "bad_url", value=repr(url))
+    return url
+
+
 def _metrics(name: str, data: Any) -> MetricsConfig:
     section = _Section(name, "metrics", data)
     host, port = _listen(section)
@@ -311,14 +321,18 @@ def _metrics(name: str, data: Any) -> MetricsConfig:
     return MetricsConfig(host=host, port=port)
 
 
-def _web(name: str, data: Any) -> WebConfig:
+def _web(name: str, data: Any, metrics: MetricsConfig) -> WebConfig:
     section = _Section(name, "web", data)
     host, port = _listen(section)
-    url = section.get("public_url", str, "").strip()
-    if url and not url.startswith(("https://", "http://")):
-        raise section.error("public_url", "bad_url", value=repr(url))
+    if host and (host, port) == (metrics.host, metrics.port):
+        raise section.error("listen", "same_listen", other="metrics.listen")
+    url = _url(section, "public_url")
+    lifetime = _bounded(section, "session_seconds", 8 * 3600, low=60, high=7 * 86400)
+    secure = section.get("secure_cookies", bool, False)
     section.finish()
-    return WebConfig(host=host, port=port, public_url=url)
+    return WebConfig(
+        host=host, port=port, public_url=url, session_seconds=lifetime, secure_cookies=secure
+    )
 
 
 def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
@@ -334,9 +348,7 @@ def _tracks(name: str, data: Any) -> dict[Track, TrackConfig]:
         timeout = _bounded(t, "ack_timeout_seconds", timeout_default, high=86400)
         meeting: dict[str, Any] = {}
         if track is Track.MDK:
-            url = t.get("meeting_url", str, "")
-            if url and not url.startswith(("https://", "http://")):
-                raise t.error("meeting_url", "bad_url", value=repr(url))
+            url = _url(t, "meeting_url")
             reminder = _bounded(t, "meeting_reminder_seconds", 15 * 60, low=0, high=86400)
             meeting = {"meeting_url": url, "meeting_reminder_seconds": reminder}
         repeat = _share(t, "repeat_share", 0.5)
@@ -382,12 +394,6 @@ def _zone(section: _Section, value: str) -> ZoneInfo:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise section.error("timezone", "bad_timezone", value=repr(value)) from None
-
-
-def _url(section: _Section, value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise section.error("homeserver", "bad_url", value=repr(value))
-    return value.rstrip("/")
 
 
 def _user_id(section: _Section, value: str, key: str = "user_id") -> str:

@@ -293,3 +293,13 @@ async def test_a_broken_upload_gets_the_same_one_message_as_the_cli(
     assert line in answer
     assert answer.count(name + ":") == 1, answer  # one problem, not one per row
     assert await bot.data.pending_upload(ADMIN) is None
+
+
+async def test_an_activation_and_a_rollback_tell_the_open_boards(bot: Bot) -> None:
+    async with bot.service.changes.listen() as changes:
+        await send_file(bot, ADMIN, "schema.csv", roster_csv())
+        assert changes.empty(), "an upload waiting for !aktivera changes nothing yet"
+        await bot.say(ADMIN, "!aktivera", room=ADMIN_DM)
+        assert changes.get_nowait() == "roster"
+        await bot.say(ADMIN, "!återställ schema", room=ADMIN_DM)
+        assert changes.get_nowait() == "roster" and changes.empty()

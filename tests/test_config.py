@@ -192,3 +192,27 @@ def test_dead_man_seconds_defaults_to_60_and_0_turns_it_off(tmp_path: Path) -> N
     too_long = MINIMAL + "dead_man_seconds = 7200\n"
     with pytest.raises(ConfigError, match="dead_man_seconds"):
         load_config(write(tmp_path, too_long), environ={})
+
+
+def test_the_board_is_off_by_default_and_its_keys_are_checked(tmp_path: Path) -> None:
+    off = load_config(write(tmp_path, MINIMAL), environ={}).web
+    assert not off.enabled and off.session_seconds == 8 * 3600 and not off.secure_cookies
+    text = '[web]\nlisten = "127.0.0.1:8088"\nsession_seconds = 600\nsecure_cookies = true\n'
+    on = load_config(write(tmp_path, MINIMAL + text), {}).web
+    assert (on.host, on.port, on.session_seconds, on.secure_cookies) == (
+        "127.0.0.1",
+        8088,
+        600,
+        True,
+    )
+    for bad, reason in (
+        ('listen = "8088"', "web.listen: must be HOST:PORT"),
+        ("session_seconds = 5", "web.session_seconds: must be between 60 and 604800"),
+        ('secure_cookies = "yes"', "web.secure_cookies: must be true or false"),
+        ("password = 1", "web.password: unknown key"),
+    ):
+        with pytest.raises(ConfigError, match=reason):
+            load_config(write(tmp_path, MINIMAL + f"[web]\n{bad}\n"), environ={})
+    both = '[metrics]\nlisten = "127.0.0.1:9000"\n[web]\nlisten = "127.0.0.1:9000"\n'
+    with pytest.raises(ConfigError, match=r"web\.listen: the same HOST:PORT as metrics\.listen"):
+        load_config(write(tmp_path, MINIMAL + both), environ={})

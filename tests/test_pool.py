@@ -19,18 +19,15 @@ from consultbot.engine.service import ConsultService
 from consultbot.ports import Content
 from tests.support.bots import (
     ASK,
-    CATALOGUE,
     DM,
     K1A,
     K1B,
-    KARDIO,
     NOW,
     QUESTION,
     REQ,
-    STAFF,
     Bot,
     Messenger,
-    day_roster,
+    day_data,
     make_config,
 )
 
@@ -52,16 +49,6 @@ class PoolMessenger(Messenger):
         self.room_texts += [name, topic]
 
 
-async def data_store() -> MemoryDataStore:
-    data = MemoryDataStore()
-    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
-    await data.import_staff(STAFF, source="test", now=NOW)
-    shifts = day_roster()
-    period = (min(s.start for s in shifts), max(s.end for s in shifts))
-    await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
-    return data
-
-
 async def pooled_bot(
     store: SqliteStore,
     *,
@@ -73,7 +60,7 @@ async def pooled_bot(
     clock = clock or ManualClock(NOW)
     messenger = messenger or PoolMessenger()
     pool = RoomPool(store=store, messenger=messenger, clock=clock, size=size)
-    data = data or await data_store()
+    data = data or await day_data()
     timers = ManualTimers()
     service = ConsultService(
         config=make_config(),

@@ -22,15 +22,13 @@ from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.stepper import Stepper
 from tests.support.bots import (
     ACK_TIMEOUT,
-    CATALOGUE,
     DM,
     K1A,
     KARDIO,
     NOW,
     REQ,
-    STAFF,
     STRANGER,
-    day_roster,
+    day_data,
     make_config,
 )
 
@@ -88,13 +86,7 @@ class Setup:
 
 
 async def setup() -> Setup:
-    data = MemoryDataStore()
-    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
-    await data.import_staff(STAFF, source="test", now=NOW)
-    shifts = day_roster()
-    period = (min(s.start for s in shifts), max(s.end for s in shifts))
-    await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
-    return Setup(Interleaved(), data, ManualClock(NOW), ManualTimers(), [])
+    return Setup(Interleaved(), await day_data(), ManualClock(NOW), ManualTimers(), [])
 
 
 async def test_an_acknowledgement_stored_first_by_another_instance_stops_the_escalation() -> None:

@@ -83,12 +83,17 @@ async def cmd_dev(ctx: Context) -> int:
     from consultbot.devkit import devtools
 
     app.setup_logging()
-    config = ctx.config
+    config = devtools.with_board(ctx.config)
     async with devtools.dev_homeserver(config, _absolute(".local/synapse")) as server:
         await _load_examples(ctx)
         await ctx.close()
         name = server.server_name if server else config.matrix.user_id.split(":", 1)[1]
-        where = {"url": config.matrix.homeserver, "server": name, "bot": config.matrix.user_id}
+        where = {
+            "url": config.matrix.homeserver,
+            "server": name,
+            "bot": config.matrix.user_id,
+            "board": f"http://{config.web.host}:{config.web.port}/",
+        }
         ctx.print(ctx.messages.cli("dev_ready", **where, **devtools.PASSWORDS))
         await app.run(config)
     return EXIT_OK

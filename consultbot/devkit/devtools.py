@@ -4,7 +4,7 @@
   registers the bot, an admin and every person in the example staff list and roster (password
   DEMO_PASSWORD), and exempts the bot from rate limits through the admin API.
 - `make run` (`consultbot dev`) does that, imports the example data, shifted by whole weeks so
-  that its month covers today, and runs the bot.
+  that its month covers today, and runs the bot with the who's-on board on `DEV_BOARD`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,6 +32,7 @@ DEMO_PASSWORD = "demo-password"
 ADMIN = ("admin", "admin-password")
 PASSWORDS = {"password": DEMO_PASSWORD, "admin_password": ADMIN[1]}  # as the ready texts say
 BOT_DISPLAY_NAME = "Konsultbot (Chatbot)"
+DEV_BOARD = ("127.0.0.1", 8088)  # `make run`'s who's-on board, unless the config has [web]
 
 
 def example_users(data_dir: Path | None = None) -> list[tuple[str, str]]:
@@ -63,6 +65,13 @@ def shifted_roster(text: str, today: date) -> str:
             row[column] = moved.strftime("%Y-%m-%d %H:%M")
         writer.writerow(row)
     return out.getvalue()
+
+
+def with_board(config: Config) -> Config:
+    """`make run`'s config with the who's-on board on (`DEV_BOARD`) unless it names its own."""
+    if config.web.enabled:
+        return config
+    return replace(config, web=replace(config.web, host=DEV_BOARD[0], port=DEV_BOARD[1]))
 
 
 async def provision(

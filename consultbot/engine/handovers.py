@@ -15,7 +15,7 @@ the database at start, and an answer and a lapse can never both win (`decide_han
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -64,8 +64,10 @@ class HandoverDesk:
         clock: Clock,
         renderer: ConsultRenderer,
         stepper: Stepper,
+        changed: Callable[[str], None] = lambda what: None,
     ) -> None:
         self.config = config
+        self._changed = changed  # a handover made or decided: the board shows it
         self.handovers = handovers
         self.datasets = datasets
         self.admin_log = admin_log
@@ -194,6 +196,7 @@ class HandoverDesk:
                 for level, shift in duties
             ]
         )
+        self._changed("handover")
         if by_admin:
             # For the data-protection officer: who moved whose duty, to whom, when.
             await self.admin_log.record_admin_action(
@@ -290,6 +293,7 @@ class HandoverDesk:
                 log.info("handover %d %s at %s", h.id, done.state.value, now.isoformat())
         if not decided:
             return False
+        self._changed("handover")
         catalogue = await self.datasets.catalogue()
         outgoing: list[Outgoing] = []
         for offer in sorted({h.source_event for h in decided}):

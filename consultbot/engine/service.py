@@ -28,6 +28,7 @@ from consultbot.engine.questions import Questions
 from consultbot.engine.reminders import DutyReminders
 from consultbot.engine.retention import Retention
 from consultbot.engine.stepper import Stepper
+from consultbot.engine.web.changes import Changes
 from consultbot.ports import (
     Clock,
     ConsultStore,
@@ -61,6 +62,7 @@ class ConsultService:
         metrics: Metrics | None = None,
         admin_room: str | None = None,
         notices: DelayedNotices | None = None,
+        changes: Changes | None = None,
     ) -> None:
         """`admin_room` is the room admin alerts go to, joined already (default: the config's
         `bot.admin_room` when that is a room id); "" for a private room with each admin.
@@ -76,6 +78,7 @@ class ConsultService:
         )
         self.questions = Questions(messenger)
         self.metrics = metrics or Metrics()
+        self.changes = changes or Changes()  # what the who's-on board shows changed (engine/web)
         if admin_room is None:
             admin_room = config.bot.admin_room if config.bot.admin_room.startswith("!") else ""
         if files is None and isinstance(messenger, FileSource):
@@ -95,7 +98,7 @@ class ConsultService:
             timers=timers,
             clock=clock,
             on_outbox=lambda: self.dispatcher.kick(),
-            observers=(self.metrics.step, self.dead_man.step),
+            observers=(self.metrics.step, self.dead_man.step, self.changes.step),
         )
         self.dispatcher = Dispatcher(
             store=consults,
@@ -130,6 +133,7 @@ class ConsultService:
             stepper=self.stepper,
             files=files,
             admin_room=lambda: self.dispatcher.rooms.admin_room,
+            changed=self.changes.notify,
         )
         self.metrics.attach(outbox=self.dispatcher)
 

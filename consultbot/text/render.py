@@ -31,7 +31,7 @@ def _catalogue(language: str) -> dict[str, dict[str, str]]:
 
 
 @lru_cache(maxsize=2)
-def _environment(html: bool) -> jinja2.Environment:
+def environment(html: bool) -> jinja2.Environment:
     """The jinja2 environment over templates/, autoescaping for HTML output."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -45,7 +45,7 @@ def _environment(html: bool) -> jinja2.Environment:
 @lru_cache(maxsize=512)
 def _compiled(language: str, section: str, key: str) -> jinja2.Template:
     source = _catalogue(language)[section][key]
-    return _environment(False).from_string(source)
+    return environment(False).from_string(source)
 
 
 class Messages:
@@ -220,7 +220,7 @@ class ChatRenderer:
         language = language or self.language
         name = f"chat/{language}/{template}.j2"
         text, html = (
-            _environment(as_html)
+            environment(as_html)
             .get_template(name)
             .render(**self._helpers(as_html, language, withheld), **params)
             for as_html in (False, True)

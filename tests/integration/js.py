@@ -39,16 +39,17 @@ def node_available() -> bool:
     return shutil.which("node") is not None and shutil.which("npm") is not None
 
 
-def node_modules_current() -> bool:
-    """Whether ``jsclient/node_modules`` was installed from the current lock file."""
-    installed = JSCLIENT_DIR / "node_modules" / ".package-lock.json"
-    lock = JSCLIENT_DIR / "package-lock.json"
+def node_modules_current(folder: Path = JSCLIENT_DIR) -> bool:
+    """Whether ``folder/node_modules`` was installed from the current lock file."""
+    installed = folder / "node_modules" / ".package-lock.json"
+    lock = folder / "package-lock.json"
     return installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime
 
 
-async def install_node_modules() -> None:
-    """``npm ci`` in ``jsclient/`` unless its node_modules matches the lock file already."""
-    if node_modules_current():
+async def install_node_modules(folder: Path = JSCLIENT_DIR) -> None:
+    """``npm ci`` in ``folder`` (``jsclient/``, or ``axe/`` for the browser tests) unless its
+    node_modules matches the lock file already."""
+    if node_modules_current(folder):
         return
     process = await asyncio.create_subprocess_exec(
         "npm",
@@ -56,7 +57,7 @@ async def install_node_modules() -> None:
         "--no-audit",
         "--no-fund",
         "--loglevel=error",
-        cwd=JSCLIENT_DIR,
+        cwd=folder,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -64,7 +65,7 @@ async def install_node_modules() -> None:
     output, _ = await process.communicate()
     if process.returncode != 0:
         raise JsClientError(
-            f"npm ci in {JSCLIENT_DIR} failed (exit {process.returncode}):\n"
+            f"npm ci in {folder} failed (exit {process.returncode}):\n"
             + output.decode(errors="replace")
         )
 

@@ -118,6 +118,17 @@ def day_roster(levels: Sequence[int] = (1, 2)) -> list[Shift]:
     return [s for level in levels for s in people[level]]
 
 
+async def day_data() -> MemoryDataStore:
+    """In-memory data sets: `CATALOGUE`, `STAFF` and `day_roster`."""
+    data = MemoryDataStore()
+    await data.import_catalogue(CATALOGUE, source="test", now=NOW)
+    await data.import_staff(STAFF, source="test", now=NOW)
+    shifts = day_roster()
+    period = (min(s.start for s in shifts), max(s.end for s in shifts))
+    await data.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+    return data
+
+
 def make_config(
     hours: str = "always", reminder_minutes: int = 0, repeat_share: float = 0.0
 ) -> Config:

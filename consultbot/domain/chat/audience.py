@@ -53,6 +53,13 @@ def server_of(user_id: str) -> str:
     return user_id.split(":", 1)[1].lower()
 
 
+def on_allowed_server(user_id: str, servers: frozenset[str]) -> bool:
+    """True for a user on one of `servers` (lower-case names, `validation.servers_of`), the
+    server read case-insensitively and with its port (SPEC §4: requesters must be on these)."""
+    server = server_of(user_id)
+    return bool(server) and server in servers
+
+
 def foreign(members: Iterable[str], servers: Iterable[str]) -> tuple[str, ...]:
     """The members whose server is not one of `servers` (lower-case server names), in order."""
     allowed = {s.lower() for s in servers}

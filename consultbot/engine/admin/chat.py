@@ -76,8 +76,10 @@ class AdminChat:
         clock: Clock,
         reply: Reply,
         admin_room: Callable[[], str],
+        changed: Callable[[str], None] = lambda what: None,
     ) -> None:
         self._config = config
+        self._changed = changed  # a data set activated or rolled back: the board shows it
         self._datasets = datasets
         self._uploads = uploads
         self._admin_log = admin_log
@@ -253,6 +255,7 @@ class AdminChat:
         if checked.held():
             detail += " (confirmed anyway)"
         await self._log(user, "activate", detail, now)
+        self._changed(upload.dataset.value)
         log.info("%s version %d activated by chat", upload.dataset.value, version)
         await say("activated", what=what, version=version)
 
@@ -273,4 +276,5 @@ class AdminChat:
             return
         detail = f"{dataset.value}: version {undone} undone, version {version} active"
         await self._log(user, "rollback", detail, now)
+        self._changed(dataset.value)
         await say("rolled_back", what=what, undone=undone, version=version)

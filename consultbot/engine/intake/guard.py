@@ -29,8 +29,7 @@ class Guard:
     def allowed(self, user: str) -> bool:
         """True for users on one of `bot.allowed_servers` (SPEC §4: requesters must be on
         these), server names read as the room checks read them: case-insensitive, with a port."""
-        server = audience.server_of(user)
-        return bool(server) and server in self._servers
+        return audience.on_allowed_server(user, self._servers)
 
     @functools.cached_property
     def _servers(self) -> frozenset[str]:

@@ -86,7 +86,9 @@ class Inbox:
         stepper: Stepper,
         files: FileSource | None = None,
         admin_room: Callable[[], str] = str,
+        changed: Callable[[str], None] = lambda what: None,
     ) -> None:
+        """`changed` is told when a data set or a handover changed (the board's live update)."""
         self._desk = desk = Desk(
             config=config,
             data=data,
@@ -105,6 +107,7 @@ class Inbox:
             clock=clock,
             reply=desk.reply,
             admin_room=admin_room,
+            changed=changed,
         )
         self.feeds = FeedChat(
             config=config,
@@ -124,6 +127,7 @@ class Inbox:
             clock=clock,
             renderer=renderer,
             stepper=stepper,
+            changed=changed,
         )
         self._requests = Requests(desk)
         self.consults = consults  # read by tests/integration/failover_bot.py: was it recorded?
