@@ -3,7 +3,8 @@ engine/dead_man.py, adapters/matrix/delayed.py): the bot as a process, SIGKILLed
 consults → the notice appears in each open consult room within the delay (+ a few seconds),
 and not in the room of a consult closed before; started again, the bot says it answers again
 and schedules new notices; a normal restart inside the delay → no notice
-(and the restarted bot keeps it: killed, the notice then appears); a homeserver without
+(and the restarted bot keeps it: killed, the notice then appears); two instances on
+PostgreSQL, the active one killed → the standby takes over and keeps it; a homeserver without
 delayed events → nothing scheduled, and `doctor` says so."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from consultbot.app import running_bot
@@ -33,6 +35,7 @@ from .harness import (
     world,
 )
 from .test_doctor import doctor, line
+from .test_failover import Instance
 
 pytestmark = [pytest.mark.integration]
 
@@ -159,6 +162,59 @@ async def test_a_restart_inside_the_delay_posts_no_notice_and_keeps_it(
             await l1.wait_for(notice_in(w, room), DELAY + MARGIN)
         finally:
             await bot.stop()
+
+
+TAKEOVER_DELAY = 15  # bot.dead_man_seconds with two instances: a takeover takes 5–8 s
+
+
+async def stored_on_pg(url: str) -> dict[str, str]:
+    """consult → delay id, as the instances stored them on PostgreSQL."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, %s) = %s", (len(META), META)
+            )
+        ).fetchall()
+    return {str(key)[len(META) :]: str(value) for key, value in rows}
+
+
+async def test_a_takeover_inside_the_delay_posts_no_notice_and_keeps_it(
+    homeserver: EmbeddedHomeserver, tmp_path: Path, pg_url: str
+) -> None:
+    """Two instances on PostgreSQL: the active one SIGKILLed, the standby takes over and keeps
+    the notice postponed (no notice, though the delay passes twice over); the standby killed
+    too, nobody answers: the notice appears."""
+    async with world(homeserver, tmp_path, "doctor", "l1", database=pg_url) as w:
+        await w.seed(w.config(), {1: ["l1"]})
+        a = Instance(w, "a", pg_url, dead_man_seconds=TAKEOVER_DELAY)
+        b = Instance(w, "b", pg_url, dead_man_seconds=TAKEOVER_DELAY)
+        try:
+            await a.start()
+            await a.becomes("active", 60)
+            await b.start()
+            await b.becomes("standby", 60)
+            l1 = w.people["l1"].c
+            number, room = await acknowledged_consult(w, 0)
+
+            async def stored() -> bool:
+                return number in await stored_on_pg(pg_url)
+
+            await eventually(stored, within=30, what="the notice stored")
+            assert a.process is not None
+            await a.process.kill()
+            killed = time.monotonic()
+            await b.becomes("active", TAKEOVER_DELAY)
+            assert time.monotonic() - killed < TAKEOVER_DELAY  # (the test's premise)
+            with pytest.raises(TimeoutError):
+                await l1.wait_for(notice_in(w, room), 2 * TAKEOVER_DELAY + 2)
+            assert number in await stored_on_pg(pg_url)
+
+            assert b.process is not None
+            await b.process.kill()  # nobody left: the notice appears
+            await l1.wait_for(notice_in(w, room), TAKEOVER_DELAY + MARGIN)
+        finally:
+            await a.stop()
+            await b.stop()
 
 
 @pytest.fixture(scope="module")

@@ -59,12 +59,15 @@ HOOK = "tests.integration.failover_bot"
 class Instance:
     """One `consultbot run` process of the pair: its config, log and /healthz port."""
 
-    def __init__(self, w: World, name: str, database: str, homeserver: str = "") -> None:
+    def __init__(
+        self, w: World, name: str, database: str, homeserver: str = "", **bot: Any
+    ) -> None:
         self.name = name
         self.port = free_loopback_port()
         data = w.config_dict()
         if homeserver:  # a proxy in front of the homeserver (test_matrix_cut.py)
             data["matrix"]["homeserver"] = homeserver
+        data["bot"].update(bot)  # further [bot] keys (test_dead_man_live.py)
         data["matrix"]["store_path"] = str(w.folder / f"store-{name}")
         data["matrix"]["device_name"] = f"consultbot-{name}"
         data["bot"]["database"] = database
