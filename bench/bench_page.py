@@ -34,7 +34,7 @@ clients in the same run:
    another with the relay.
 4. One at a time, the three kinds in turn (the order rotating), after untimed warm-ups:
    - bare: the pager invites c01 into a fresh encrypted room created beforehand;
-   - relay and bot: d01, in its DM with the relay or the bot, sends `!konsult kardiologi …`
+   - relay and bot: d01, d02, … in turn, in a DM with the relay or the bot, send `!konsult kardiologi …`
      (each question worded apart); from just before the send until c01's client sees the
      invite to the new room (the page's first signal on the consultant's device), and until
      it has the decrypted page (the m.text that mentions it). c01 joins every room the bot or
@@ -493,6 +493,7 @@ class Bench:
         self.relay_id = ""
         self.relay_dms: list[str] = []
         self.asked = itertools.count(1)
+        self.askers = itertools.count()  # the doctor of each one-at-a-time trial, in turn
         self.child: asyncio.subprocess.Process | None = None
         self.trace_path = self.workdir / "trace.jsonl"
         self.results = Results()
@@ -806,12 +807,14 @@ ack_timeout_seconds = 86400
         service: str,
         t0: float | None = None,
         known: frozenset[str] = frozenset(),
+        asker: int | None = None,
     ) -> Trial:
-        """Doctor n asks `service` in its DM with the bot (kind "bot") or the relay ("relay");
-        consultant n should get the invite and the page."""
-        doctor, probe = self.doctors[n], self.probes[n]
+        """Doctor n (or doctor `asker`) asks `service` in its DM with the bot (kind "bot") or
+        the relay ("relay"); consultant n should get the invite and the page."""
+        who = n if asker is None else asker
+        doctor, probe = self.doctors[who], self.probes[n]
         dm, pager = (
-            (self.dms[n], self.bot_id) if kind == "bot" else (self.relay_dms[n], self.relay_id)
+            (self.dms[who], self.bot_id) if kind == "bot" else (self.relay_dms[who], self.relay_id)
         )
         before = set(probe.invites) | known
         trial = Trial(kind=kind, phase=phase, dm=dm)
@@ -859,10 +862,13 @@ ack_timeout_seconds = 86400
         return await self.ask_burst(kind, phase)
 
     async def one(self, kind: str, phase: str) -> Trial:
-        """One page of one kind, to c01 (the bot's and relay's `kardiologi`)."""
+        """One page of one kind, to c01 (the bot's and relay's `kardiologi`), asked by the
+        doctors in turn (one doctor asking 20 times in minutes would be a flood: the bot's
+        request limit and the pool's fair share are for that)."""
         if kind == "bare":
             return await self.bare(phase, self.probes[0])
-        return await self.ask(kind, phase, 0, "kardiologi")
+        asker = next(self.askers) % len(self.doctors)
+        return await self.ask(kind, phase, 0, "kardiologi", asker=asker)
 
     async def settle(self) -> None:
         """Let the bot and the clients finish what the last trial started, and the bot's room
@@ -1479,7 +1485,7 @@ def markdown(
         " exempted with `override_ratelimit`, as docs/operations.md asks for the bot in"
         " production: nothing is rate limited.",
         f"- One at a time: {params.repeats} pages of each kind, the kinds in turn (the order"
-        " rotating), after one untimed warm-up each.",
+        " rotating), after one untimed warm-up each; the doctors ask in turn.",
         f"- Bursts: {params.burst} doctors send {params.burst} requests at once to"
         f" {params.burst} services, each with its own level-1 consultant (to the relay or to"
         f" the bot); the one-call pager sends {params.burst} invites at once to the same"

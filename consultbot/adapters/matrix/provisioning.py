@@ -30,6 +30,9 @@ ROOM_POLICY = "room_policy"
 ROOM_INTENT = "room-intent:"  # + key: the creation content of a room about to be made
 
 
+POOL_ROOM_SEEN = 10.0  # seconds for a new pool room to show in sync (its members then fetched)
+
+
 class Provisioner:
     """Makes the bot's rooms and invites people into them."""
 
@@ -138,8 +141,14 @@ class Provisioner:
         )
         if isinstance(response, RoomCreateError):
             raise RuntimeError(f"could not make a pool room: {response.status_code}")
-        self.rooms.own.add(str(response.room_id))
-        return str(response.room_id)
+        room = str(response.room_id)
+        self.rooms.own.add(room)
+        # The member list nio wants before a room's first encrypted message, fetched now: a
+        # consult taking the room then invites and pages without asking for it (`fill_room`).
+        client = self.session.nio
+        if await self.session.wait(lambda: room in client.rooms, POOL_ROOM_SEEN):
+            await client.joined_members(room)
+        return room
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         client = self.session.nio

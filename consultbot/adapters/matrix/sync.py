@@ -85,8 +85,8 @@ class SyncLoop:
         """Sync from `token` with `request(token, first)` until `handle(response, first)` says
         that response was the last, or the bot stops; the position reached.
 
-        Every response first teaches the bot its rooms and runs the keys chores; the position
-        is saved only after `handle` is done with the response.
+        Every response first teaches the bot its rooms; the keys chores run beside `handle`;
+        the position is saved only after both are done with the response.
         """
         first = True
         while not self.stopping.is_set():
@@ -103,8 +103,14 @@ class SyncLoop:
                 await asyncio.sleep(1.0)
                 continue
             self.rooms.learn(response)
-            await self.session.crypto_chores()
-            last = await handle(response, first)
+            # The keys chores beside the handling, not before it: they wait for the keys lock,
+            # which a page's key share holds in a rush, and the handling (decryption included:
+            # the response's room keys are in already) needs none of them.
+            chores = asyncio.create_task(self.session.crypto_chores())
+            try:
+                last = await handle(response, first)
+            finally:
+                await chores
             token = str(response.next_batch)
             self._save_own_token(token)
             self.last_sync = time.monotonic()
