@@ -103,6 +103,15 @@ def chat_names(language: str = "sv") -> dict[str, Any]:
     return names
 
 
+def hours_text(hours: Any, language: str = "sv") -> str:
+    """Opening hours in words: "vardagar 08:00–17:00", "dygnet runt" (or in English)."""
+    names = chat_names(language)["hours"]
+    if hours.always:
+        return str(names["always"])
+    text = str(hours).split(" ", 1)[1].replace("-", "–")
+    return f"{names[hours.days]} {text}"
+
+
 ECHO_LIMIT = 40  # characters of what someone typed that an answer repeats
 
 
@@ -234,8 +243,4 @@ class ChatRenderer:
 
     def hours(self, hours: Any, language: str = "") -> str:
         """ "vardagar 08:00–17:00", "dygnet runt" (or in English)."""
-        names = chat_names(language or self.language)["hours"]
-        if hours.always:
-            return str(names["always"])
-        text = str(hours).split(" ", 1)[1].replace("-", "–")
-        return f"{names[hours.days]} {text}"
+        return hours_text(hours, language or self.language)

@@ -2,6 +2,8 @@
 
 Every word a page shows comes from the `[web]` section of templates/messages/LANG.toml
 (`t("key")` in a template); phone numbers become `tel:` links through domain/files/phones.py.
+The names of paths, their commands, requester kinds and hours are chat's (templates/chat/
+names.toml), so the board's matrix words them as `!rutin` does.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
+from consultbot.domain.duty.matrix import Instead
 from consultbot.domain.files import phones
+from consultbot.domain.types import Track
 from consultbot.resources import templates_dir
-from consultbot.text.render import LANGUAGES, Messages, environment
+from consultbot.text.render import LANGUAGES, Messages, chat_names, environment, hours_text
 
 DEFAULT_LANGUAGE = "sv"
 
@@ -67,6 +71,30 @@ def render_page(template: str, language: str, tz: ZoneInfo, **params: Any) -> st
     def local(instant: datetime, form: str = "%Y-%m-%d %H:%M") -> str:
         return instant.astimezone(tz).strftime(form)
 
-    helpers = {"t": t, "tel": tel, "local": local, "language": language}
+    names = chat_names(language)
+    command = names["track_command"]
+
+    def ask(track: Track, service: str) -> str:
+        """How to ask `service` on `track`, as `!rutin` writes it: "!konsult kardiologi …"."""
+        return f"{command[track.value]} {service}{',' if track is Track.MDK else ''} …"
+
+    def ways(instead: Instead, service: str) -> str:
+        """The paths open instead: "!akut kardiologi, !vc"."""
+        found = [f"{command[t.value]} {service}" for t in instead.tracks]
+        return ", ".join(
+            [*found, command[Track.PRIMARVARD.value]] if instead.primary_care else found
+        )
+
+    helpers = {
+        "t": t,
+        "tel": tel,
+        "local": local,
+        "language": language,
+        "hours": lambda hours: hours_text(hours, language),
+        "path_name": lambda track: str(names["track"][track.value]),
+        "kind_names": lambda kinds: ", ".join(names["requester_kind"][k.value] for k in kinds),
+        "ask": ask,
+        "ways": ways,
+    }
     page = environment(html=True).get_template(f"web/{template}")
     return page.render(**helpers, **params)

@@ -5,7 +5,8 @@ One browser for the whole session and one bot for this module keep the run short
 people are on the region's server of the suite's two federating Synapses, so that a real
 account on the other server can try to log in. Each page is checked with axe-core (from
 the npm registry, tests/integration/axe/) for serious or critical violations. With
-BOARD_SCREENSHOT=1 the admin's board is saved as docs/board.png for the README.
+BOARD_SCREENSHOT=1 the admin's board is saved as docs/board.png for the README. The calendar
+feeds are served by the same bot's web server, without a login.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
+from icalendar import Calendar
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from consultbot.adapters.sql.stores import open_store
 from consultbot.app import Bot, running_bot
 from consultbot.config import WebConfig
 from consultbot.devkit.synapse import EmbeddedHomeserver
+from consultbot.domain.types import UserId
 from consultbot.engine.admin import datasets
+from consultbot.engine.feeds import FeedDesk
 from consultbot.resources import example_data_dir
 
-from .harness import World, free_loopback_port, join_invite, world
+from .harness import CATALOGUE, World, free_loopback_port, join_invite, world
 from .js import install_node_modules
 
 pytestmark = [pytest.mark.integration]
@@ -39,6 +44,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent / "axe"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "board.png"
 WAIT_MS = 30_000
+# The suite's catalogue, with a routine for kardiologi's halvakut path (the matrix page).
+ROUTINE = """
+[service.routine.halvakut]
+open_to = ["vårdcentral", "sjukhus"]
+have_ready = ["EKG", "senaste Hb och kreatinin"]
+call_when = "Pågående bröstsmärta: ring kardiologjouren."
+documents = [{ label = "Gränsdragning hjärtsvikt", url = "https://region.example/hjartsvikt" }]
+"""
+VC_MORA = '\n[[service]]\nid = "vc-mora"'
+assert VC_MORA in CATALOGUE
+WITH_ROUTINE = CATALOGUE.replace(VC_MORA, ROUTINE + VC_MORA)
 
 
 @dataclass
@@ -84,7 +100,7 @@ async def site(
         config = w.config(ack_timeout=300, admins=[w.people["doctor"].user_id])
         port = free_loopback_port()
         config = replace(config, web=WebConfig(host="127.0.0.1", port=port))
-        await w.seed(config, {1: ["l1"]})
+        await w.seed(config, {1: ["l1"]}, catalogue=WITH_ROUTINE)
         store = await open_store(config.bot.database)
         try:
             directory = (example_data_dir() / "directory.csv").read_bytes()
@@ -254,6 +270,59 @@ async def test_every_page_passes_axe_and_english_is_served_when_asked(
         await context.close()
 
 
+async def test_the_matrix_page_shows_a_routine_and_its_print_view_one_page_per_area(
+    browser: Browser, site: Site
+) -> None:
+    context, page = await new_page(browser)
+    try:
+        await log_in(page, site, *site.person("l1"))
+        await page.wait_for_url(site.url + "/")
+        await page.get_by_role("link", name="Kontaktvägar och rutiner", exact=True).click()
+        await page.wait_for_url(site.url + "/matrix")
+        card = page.locator("article#service-kardiologi")
+        have_ready = card.locator("ul.have-ready")
+        assert await have_ready.locator("li").all_inner_texts() == [
+            "EKG",
+            "senaste Hb och kreatinin",
+        ]
+        assert "ambulanssjukvården" in await card.locator("dd.closed").inner_text()
+        switchboard = card.get_by_role("link", name="023-49 00 00")
+        assert await switchboard.get_attribute("href") == "tel:+4623490000"
+        document = card.get_by_role("link", name="Gränsdragning hjärtsvikt")
+        assert await document.get_attribute("href") == "https://region.example/hjartsvikt"
+        assert await serious_violations(page) == []
+        await page.get_by_role("link", name="Kontaktvägar och rutiner för utskrift").click()
+        await page.wait_for_url(site.url + "/print/matrix")
+        areas = page.locator("section.area h2")
+        assert await areas.all_inner_texts() == ["Hela länet", "Mora"]
+        assert await serious_violations(page) == []
+    finally:
+        await context.close()
+
+
+async def test_the_calendar_feed_is_served_by_the_bot_without_a_login(site: Site) -> None:
+    store = await open_store(site.bot.config.bot.database)
+    try:
+        desk = FeedDesk(feeds=store, datasets=store, admin_log=store, base_url=site.url)
+        admin = UserId(site.w.people["doctor"].user_id)
+        made = await desk.create(service="kardiologi", by=admin, now=datetime.now(UTC))
+    finally:
+        await store.close()
+    assert made.url.startswith(site.url + "/feed/")
+    async with aiohttp.ClientSession() as browserless:  # no cookie: no session
+        async with browserless.get(made.url) as answer:
+            assert answer.status == 200
+            assert answer.headers["Content-Type"] == "text/calendar; charset=utf-8"
+            body = await answer.text()
+        summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(body).walk("VEVENT")]
+        assert summaries and all(
+            s.startswith("Kardiologi, Falu lasarett jour 1: ") for s in summaries
+        )
+        wrong = f"{site.url}/feed/{secrets.token_urlsafe(32)}.ics"
+        async with browserless.get(wrong) as answer:
+            assert answer.status == 404
+
+
 async def test_the_board_fits_a_phone_without_sideways_scrolling(
     browser: Browser, site: Site
 ) -> None:
@@ -261,7 +330,7 @@ async def test_the_board_fits_a_phone_without_sideways_scrolling(
     try:
         await log_in(page, site, *site.person("doctor"))
         await page.wait_for_url(site.url + "/")
-        for path in ("/", "/?q=röntgen", "/print/phones"):
+        for path in ("/", "/?q=röntgen", "/matrix", "/print/matrix", "/print/phones"):
             await page.goto(site.url + path)
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, (path, width)

@@ -6,6 +6,10 @@ GET /               who is on duty now or at `?at=` (a date-time form), per serv
 GET /live           the part of / that changes, fetched again by board.js on a change
 GET /events         server-sent events: "change" when a roster, a handover or an
                     acknowledgement changed (changes.py), "expired" when the session ended
+GET /matrix         the plan's matrix: each service's paths with who may use them, when,
+                    and the routine (what to have ready, when to ring, when to refer,
+                    boundary documents), under their kind of service
+GET /print/matrix   the matrix to print, one page per service area (as the phone list)
 GET /print/phones   the phone list to print, one page per service area (municipality)
 GET /chart.png      the follow-up chart (admins only)
 """
@@ -127,6 +131,23 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
                 await response.write(f"event: change\ndata: {what}\n\n".encode())
     return response
+
+
+async def _routines(request: web.Request) -> list[views.RoutineRow]:
+    board = board_of(request)
+    return views.routines(await board.data.catalogue(), board.config.hours_of())
+
+
+@routes.get("/matrix")
+async def matrix_page(request: web.Request) -> web.StreamResponse:
+    groups = views.by_kind(await _routines(request))
+    return page(request, "matrix.html", groups=groups, user=session_of(request).user)
+
+
+@routes.get("/print/matrix")
+async def matrix_print(request: web.Request) -> web.StreamResponse:
+    areas = views.by_area(await _routines(request))
+    return page(request, "matrix_print.html", areas=areas, printed=board_of(request).clock.now())
 
 
 @routes.get("/print/phones")

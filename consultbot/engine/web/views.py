@@ -2,22 +2,27 @@
 
 Who is on duty is what pages and `!vem` see (the stores lay accepted handovers over the
 roster); the contact directory is searched as `!kontakt` searches it (`search_directory`,
-diacritic-blind); coverage gaps are the level-1 holes inside opening hours (`coverage_gaps`).
+diacritic-blind); coverage gaps are the level-1 holes inside opening hours (`coverage_gaps`);
+the matrix of paths and routines is `domain/duty/matrix.py`'s, as `!rutin` shows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from consultbot.config import Config
 from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.handover import Handover, HandoverState
+from consultbot.domain.duty.hours import Hours
+from consultbot.domain.duty.matrix import Cell, Instead, matrix, open_instead
 from consultbot.domain.duty.people import DirectoryEntry, search_directory
 from consultbot.domain.duty.roster import Gap, coverage_gaps
+from consultbot.domain.duty.routines import KINDS
 from consultbot.domain.duty.shifts import Shift
-from consultbot.domain.types import ServiceKind
+from consultbot.domain.types import RequesterKind, ServiceKind, Track
 from consultbot.ports import DataStore
 
 GAP_DAYS = 14  # admins see the coverage gaps of the coming two weeks
@@ -46,6 +51,28 @@ class Area:
     entries: tuple[DirectoryEntry, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Closed:
+    """Requester kinds a path is closed to, and the paths open to them instead."""
+
+    kinds: tuple[RequesterKind, ...]
+    instead: Instead
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutineRow:
+    """A service in the matrix: each of its paths with its routine and whom it turns away."""
+
+    service: Service
+    paths: tuple[tuple[Cell, tuple[Closed, ...]], ...]
+
+
+class _OfService(Protocol):
+    @property
+    def service(self) -> Service: ...
+
+
+Row = TypeVar("Row", bound=_OfService)
 KIND_ORDER = (ServiceKind.SPECIALTY, ServiceKind.PRIMARY_CARE, ServiceKind.OTHER)
 
 
@@ -54,12 +81,45 @@ def _order(service: Service) -> tuple[int, str]:
     return (kind, service.name.casefold())
 
 
-def by_kind(rows: Sequence[OnDutyRow]) -> list[tuple[str, list[OnDutyRow]]]:
+def _area_order(name: str) -> tuple[bool, str]:
+    """The county-wide area ("") first, then the municipalities by name."""
+    return (name != "", name.casefold())
+
+
+def by_kind(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
     """The rows under their kind of service (specialties, vårdcentraler, other), in order."""
-    groups: dict[str, list[OnDutyRow]] = {}
+    groups: dict[str, list[Row]] = {}
     for row in rows:
         groups.setdefault(row.service.kind.value, []).append(row)
     return list(groups.items())
+
+
+def by_area(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
+    """The rows under their service area, as the phone list's pages (`phone_list`)."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.service.municipality, []).append(row)
+    return sorted(groups.items(), key=lambda group: _area_order(group[0]))
+
+
+def routines(catalogue: Catalogue, track_hours: Mapping[Track, Hours]) -> list[RoutineRow]:
+    """The matrix: every paged service (specialties first) on each of its paths, with the
+    requester kinds each path turns away grouped by where they are sent instead."""
+    cells: dict[str, list[Cell]] = {}
+    for cell in matrix(catalogue, track_hours):
+        cells.setdefault(cell.service.id, []).append(cell)
+    rows = []
+    for service in paged(catalogue):
+        paths = []
+        for cell in cells.get(service.id, []):
+            closed: dict[Instead, list[RequesterKind]] = {}
+            for kind in (k for k in KINDS if k not in cell.open_to):
+                closed.setdefault(open_instead(catalogue, service, kind), []).append(kind)
+            turned = tuple(Closed(kinds=tuple(k), instead=i) for i, k in closed.items())
+            paths.append((cell, turned))
+        if paths:
+            rows.append(RoutineRow(service=service, paths=tuple(paths)))
+    return rows
 
 
 def paged(catalogue: Catalogue) -> list[Service]:
@@ -123,5 +183,5 @@ async def phone_list(data: DataStore, catalogue: Catalogue) -> list[Area]:
                 )
             ),
         )
-        for name in sorted(names, key=lambda n: (n != "", n.casefold()))
+        for name in sorted(names, key=_area_order)
     ]
