@@ -123,6 +123,11 @@ class ConsultLog(ABC):
         """Consults `user` asked or was paged for, newest first."""
 
     @abstractmethod
+    async def rooms_held(self, user: UserId, since: datetime) -> int:
+        """How many consults `user` asked for since `since` have their room (the pool's fair
+        share: engine/delivery/pool.py)."""
+
+    @abstractmethod
     async def is_handled(self, event_id: str) -> bool:
         """True when the Matrix event was handled before."""
 

@@ -127,6 +127,11 @@ class MemoryConsultStore(ConsultStore):
             if (user == c.requester or user in c.paged_users) and (c.is_open or not open_only)
         ]
 
+    async def rooms_held(self, user: UserId, since: datetime) -> int:
+        return sum(
+            c.requester == user and bool(c.room) and c.requested_at >= since for c in self._all()
+        )
+
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]
 

@@ -50,7 +50,6 @@ POOL_MAX_AGE = timedelta(days=7)
 REFILL_SECONDS = 60.0
 QUIET_SECONDS = 1.0
 SHARE_WINDOW = timedelta(minutes=10)
-_INSTANT = timedelta(seconds=1)  # consults_between is half open: include the one just asked
 
 #: Records a pool room as the consult's room, taking it out of the pool (Stepper.take_pool_room
 #: for one consult); returns the consult's room, PoolRoomGone when the room is not there.
@@ -133,15 +132,13 @@ class RoomPool:
     async def _within_share(self, consult: ConsultId) -> bool:
         """False when the requester's consults within the window already hold `reserve` rooms
         and taking one more would leave fewer than `reserve` ready: this room is made."""
+        if len(await self._store.pool_rooms()) - 1 >= self.reserve:
+            return True  # plenty left for everyone: nobody's share to count
         asked = await self._store.consult(consult)
         if asked is None:
             return True
-        at = asked.requested_at
-        recent = await self._store.consults_between(at - self.share_window, at + _INSTANT)
-        held = sum(
-            c.requester == asked.requester and bool(c.room) and c.id != consult for c in recent
-        )
-        if held < self.reserve or len(await self._store.pool_rooms()) - 1 >= self.reserve:
+        since = asked.requested_at - self.share_window
+        if await self._store.rooms_held(asked.requester, since) < self.reserve:
             return True
         log.info("consult %s: the rest of the pool is kept for other requesters", consult)
         return False
