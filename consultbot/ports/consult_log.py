@@ -123,9 +123,9 @@ class ConsultLog(ABC):
         """Consults `user` asked or was paged for, newest first."""
 
     @abstractmethod
-    async def rooms_held(self, user: UserId, since: datetime) -> int:
-        """How many consults `user` asked for since `since` have their room (the pool's fair
-        share: engine/delivery/pool.py)."""
+    async def asked_by(self, user: UserId, since: datetime) -> list[Consult]:
+        """The consults `user` asked for since `since` (the request limit, repeats and the
+        pool's fair share: one requester's, not everyone's)."""
 
     @abstractmethod
     async def is_handled(self, event_id: str) -> bool:

@@ -127,10 +127,8 @@ class MemoryConsultStore(ConsultStore):
             if (user == c.requester or user in c.paged_users) and (c.is_open or not open_only)
         ]
 
-    async def rooms_held(self, user: UserId, since: datetime) -> int:
-        return sum(
-            c.requester == user and bool(c.room) and c.requested_at >= since for c in self._all()
-        )
+    async def asked_by(self, user: UserId, since: datetime) -> list[Consult]:
+        return [c for c in self._all() if c.requester == user and c.requested_at >= since]
 
     async def consults_between(self, start: datetime, end: datetime) -> list[Consult]:
         return [c for c in self._all() if start <= c.requested_at < end]

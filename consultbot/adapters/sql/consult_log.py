@@ -167,13 +167,10 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
             condition += " AND c.state IN ('offered', 'queued', 'paging', 'acknowledged')"
         return await self._consults(condition, (user,))
 
-    async def rooms_held(self, user: UserId, since: datetime) -> int:
-        count = await self._one(
-            "SELECT count(*) FROM consult WHERE requester = $1 AND requested_at_ms >= $2"
-            " AND room IS NOT NULL AND room != ''",
-            (user, to_ms(since)),
+    async def asked_by(self, user: UserId, since: datetime) -> list[Consult]:
+        return await self._consults(
+            "c.requester = $1 AND c.requested_at_ms >= $2", (user, to_ms(since))
         )
-        return int(count or 0)
 
     async def duty_reminders(self, since: datetime) -> list[SentReminder]:
         rows = await self._rows(

@@ -138,7 +138,8 @@ class RoomPool:
         if asked is None:
             return True
         since = asked.requested_at - self.share_window
-        if await self._store.rooms_held(asked.requester, since) < self.reserve:
+        held = sum(bool(c.room) for c in await self._store.asked_by(asked.requester, since))
+        if held < self.reserve:
             return True
         log.info("consult %s: the rest of the pool is kept for other requesters", consult)
         return False

@@ -143,8 +143,7 @@ class Requests:
         )
         group = frozenset(services) if track is Track.MDK else frozenset()
         horizon = now - max(limits.repeat_window, limits.limit_window)
-        recent = await self._desk.consults.consults_between(horizon, now + timedelta(seconds=1))
-        mine = [c for c in recent if c.requester == user]
+        mine = await self._desk.consults.asked_by(user, horizon)
         earlier = [
             repeats.Earlier(
                 c.id, c.service, c.track, c.requested_at, None, c.is_open, frozenset(c.services)

@@ -163,3 +163,14 @@ async def test_a_conference_reads_back_with_its_services_and_meeting(
     assert [c.id for c in await store.open_consults()] == [consult]
     assert await store.consult_for_room(ROOM) == consult
     assert [c.id for c in await store.consults_of(K1, open_only=False)] == [consult]
+
+
+async def test_asked_by_is_one_requesters_consults_since_a_time(store: ConsultStore) -> None:
+    """The request limit, repeats and the pool's share read one requester's recent consults."""
+    await new_consult(store, [], minutes=0)
+    later = await new_consult(store, [], minutes=10)
+    await new_consult(store, [], minutes=12, requester=OTHER)
+    latest = await new_consult(store, [], minutes=20)
+    found = await store.asked_by(REQ, at(10))
+    assert sorted(c.id for c in found) == sorted([later, latest])
+    assert all(c.requester == REQ for c in found)
