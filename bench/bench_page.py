@@ -34,12 +34,13 @@ clients in the same run:
    another with the relay.
 4. One at a time, the three kinds in turn (the order rotating), after untimed warm-ups:
    - bare: the pager invites c01 into a fresh encrypted room created beforehand;
-   - relay and bot: d01, d02, … in turn, in a DM with the relay or the bot, send `!konsult kardiologi …`
-     (each question worded apart); from just before the send until c01's client sees the
-     invite to the new room (the page's first signal on the consultant's device), and until
-     it has the decrypted page (the m.text that mentions it). c01 joins every room the bot or
-     the relay invites it to at once (as someone tapping "join" instantly): an invited user
-     cannot read a room, so the page time includes that join.
+   - relay and bot: d01, d02, … in turn, in a DM with the relay or the bot, send
+     `!konsult kardiologi …` (each question worded apart); from just before the send until
+     c01's client sees the invite to the new room (the page's first signal on the
+     consultant's device), and until it has the decrypted page (the m.text that mentions
+     it). c01 joins every room the bot or the relay invites it to at once (as someone
+     tapping "join" instantly): an invited user cannot read a room, so the page time
+     includes that join.
 5. Bursts: N doctors send N requests at once, to kardio-1 … kardio-N (to the relay, or to the
    bot); the pager sends N invites at once to the same N consultants. Latency of each from the
    common start, and of the last. An untimed first burst of each kind (first pages to most
