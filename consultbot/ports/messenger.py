@@ -100,12 +100,6 @@ class Messenger(ABC):
         """Invite users; someone already in the room or invited is fine."""
 
     @abstractmethod
-    def expect(self, room: str, users: Sequence[UserId]) -> list[UserId]:
-        """Those of `users` not yet in `room` nor invited, to be invited right after the next
-        message (the requester, after the first page): that message is encrypted for them
-        too, so they can read it once they join. Returns them."""
-
-    @abstractmethod
     async def send(
         self,
         room: str,

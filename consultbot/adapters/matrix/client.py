@@ -139,9 +139,6 @@ class MatrixBot(Messenger, FileSource):
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.provisioner.invite(room, users)
 
-    def expect(self, room: str, users: Sequence[UserId]) -> list[UserId]:
-        return self.provisioner.learn_invited(room, users)
-
     async def leave(self, room: str) -> None:
         await self.doors.leave(room)
 

@@ -161,7 +161,7 @@ class Provisioner:
             invited, _ = await asyncio.gather(inviting, client.joined_members(room))
         else:
             invited = await inviting
-        self.learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
+        self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         await self.rooms.vet_any(room)
@@ -170,15 +170,14 @@ class Provisioner:
             self.session.put_state(room, "m.room.topic", {"topic": topic}),
         )
 
-    def learn_invited(self, room: str, users: Sequence[UserId]) -> list[UserId]:
+    def _learn_invited(self, room: str, users: Sequence[str]) -> None:
         """The page need not wait for invites to come back through sync: nio learns the
-        invitees now (or the requester, invited right after the page: `MatrixBot.expect`), so
-        their device keys are queried and the room key goes to them with the page (an invitee
-        can then decrypt it as soon as they join). Returns those who were not yet members."""
+        invitees now, so their device keys are queried and the room key goes to them with the
+        page (an invitee can then decrypt it as soon as they join)."""
         client = self.session.nio
         known = client.rooms.get(room)
         if known is None or not users:
-            return []
+            return
         added = [user for user in users if user not in known.users]
         for user in added:
             known.add_member(user, None, None, invited=True)
@@ -189,12 +188,11 @@ class Provisioner:
                 # shared with everyone now in the room. Without this the page would go out
                 # under the key shared before the invite, which the invitee never received.
                 client.invalidate_outbound_session(room)
-        return added
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.rooms.vet_any(room)
         invited = [user for user in users if await self._invite(room, user)]
-        self.learn_invited(room, invited)
+        self._learn_invited(room, invited)
 
     async def _invite(self, room: str, user: str) -> bool:
         """Invite one user; True when they are invited (or were already)."""

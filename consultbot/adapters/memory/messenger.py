@@ -26,9 +26,6 @@ class Sent:
     event: dict[str, Any] = field(default_factory=dict)  # a non-message event's content
 
 
-_INVITING = ("create", "invite")  # the logged actions that invite their `users`
-
-
 @dataclass
 class MemoryMessenger(Messenger):
     """Records what would go to Matrix; deduplicates transaction ids as a homeserver does."""
@@ -50,8 +47,6 @@ class MemoryMessenger(Messenger):
     owned: set[str] = field(default_factory=set)  # rooms the bot made, or the service says so
     #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
     unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: Who is invited right after a room's next message (`expect`), by room.
-    expected: dict[str, set[UserId]] = field(default_factory=dict)
 
     def own_room(self, room: str) -> None:
         self.owned.add(room)
@@ -108,12 +103,6 @@ class MemoryMessenger(Messenger):
 
     def pool_policy(self) -> str:
         return self.policy
-
-    def expect(self, room: str, users: Sequence[UserId]) -> list[UserId]:
-        invited = {u for s in self.log if s.room == room and s.action in _INVITING for u in s.users}
-        later = [user for user in users if user not in invited]
-        self.expected.setdefault(room, set()).update(later)
-        return later
 
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         self._maybe_fail(room)

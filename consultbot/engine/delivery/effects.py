@@ -182,10 +182,7 @@ class Effects:
         room = consult.room or await self.claim(consult.id)
         if room:
             self.messenger.own_room(room)
-            # The requester is invited right after the page (`page`): in a rush their invite
-            # (and their client's join) would hold up the consultant's invite and the page.
-            invite = [user for user in effect.invite if user != consult.requester]
-            await self.messenger.fill_room(room, invite=invite)
+            await self.messenger.fill_room(room, invite=effect.invite)
             return
         topic = (await self.renderer.render_about(consult, "topic")).text
         room = await self.messenger.create_room(
@@ -263,9 +260,6 @@ class Effects:
             )
 
         recipients = (*users, consult.requester)
-        # The requester of a pool room is invited right after the first page (they can read
-        # it): in a rush their invite and their join would hold up the page.
-        later = self.messenger.expect(consult.room, (consult.requester,)) if effect.first else []
         try:
             await self.messenger.send(
                 consult.room, page(), txn=txn, recipients=recipients, numbers=True
@@ -279,9 +273,6 @@ class Effects:
             await self.messenger.send(
                 consult.room, page(withheld="ring"), txn=txn, recipients=recipients
             )
-        if later:
-            # Again after a retry, should the invite fail: someone already invited is fine.
-            await self.messenger.invite(consult.room, later)
         if effect.first:
             # The room's name and topic follow the first page (the homeserver takes a room's
             # events one at a time: before it, they would hold the page up), side by side with
