@@ -1343,12 +1343,12 @@ def spans_summary(r: Results, phase: str) -> list[str]:
             for span in trace.within("nio.room_create", create["t0"], create["t1"]):
                 add("`room_create` (Synapse: new room, alias, state, 2 invites)", span)
         if fill is not None:
-            add("pool room: whole `fill_room` (the consultants' invites, side by side)", fill)
+            add("pool room: whole `fill_room` (the invites, side by side)", fill)
             named = trace.span("bot.name_room", room=trial.room)
             add("pool room: `name_room` (name and topic, after the page)", named)
             for span in trace.within("nio.room_invite", fill["t0"], fill["t1"]):
                 if span.get("room") == trial.room:
-                    add("pool room: `invite` (each consultant; side by side)", span)
+                    add("pool room: `invite` (each invitee; side by side)", span)
         reply = next((s for s in trace.within("bot.send", *window) if s["room"] == trial.dm), None)
         add("reply in the DM (`send`)", reply)
         page = trace.span("bot.send", room=trial.room)
@@ -1505,10 +1505,10 @@ def markdown(
         "Milestones of each consult, as times after the doctor's send (median over the"
         " one-at-a-time consults; median and max over the burst consults). Bot-side times come"
         " from the bot's trace (probes around its Matrix calls, service and dispatcher); the"
-        " clients stamp what they see. Into a consult room from the pool the consultants'"
-        " invites go out first, then the page (which does not wait for the invites to come back"
-        " through the bot's `/sync`), then the requester's invite, then the room's name and"
-        " topic; the reply in the DM goes in a lane of its own, after the pages being sent.",
+        " clients stamp what they see. Into a consult room from the pool the invites go out"
+        " first, then the page (which does not wait for the invites to come back through the"
+        " bot's `/sync`), then the room's name and topic; the reply in the DM goes in a lane of"
+        " its own, after the pages being sent.",
         "",
         "| milestone | one at a time: median | step | burst: median | burst: max |",
         "|---|---|---|---|---|",

@@ -85,8 +85,10 @@ class SyncLoop:
         """Sync from `token` with `request(token, first)` until `handle(response, first)` says
         that response was the last, or the bot stops; the position reached.
 
-        Every response first teaches the bot its rooms; the keys chores run beside `handle`;
-        the position is saved only after both are done with the response.
+        Every response first teaches the bot its rooms; the keys chores run beside `handle`
+        and end before the next request; the position is saved once `handle` is done with the
+        response (a crash before the chores end costs nothing that the next sync's chores do
+        not do again, but a to-device message nio had queued then).
         """
         first = True
         while not self.stopping.is_set():
