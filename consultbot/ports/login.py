@@ -14,6 +14,11 @@ class HomeserverUnavailable(Exception):
     """The homeserver did not answer (or answered an error that is not a refusal)."""
 
 
+class HomeserverBusy(HomeserverUnavailable):
+    """The homeserver limits logins just now (HTTP 429): every board login comes from the
+    bot's one address (docs/operations.md)."""
+
+
 class HomeserverLogin(ABC):
     """Password and SSO login against the bot's homeserver (Matrix client-server API)."""
 

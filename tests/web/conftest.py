@@ -21,7 +21,7 @@ from consultbot.domain.types import ServiceId, UserId
 from consultbot.engine.web.changes import Changes
 from consultbot.engine.web.context import Board
 from consultbot.engine.web.server import make_app
-from consultbot.ports.login import HomeserverLogin
+from consultbot.ports.login import HomeserverBusy, HomeserverLogin
 from tests.support.bots import K1A, K2, NOW, day_data, make_config
 
 PASSWORDS = {"@anna:localhost": "rätt lösen", "@admin:localhost": "admin lösen"}
@@ -49,12 +49,15 @@ class FakeLogin(HomeserverLogin):
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.sso = False
+        self.busy = False  # the homeserver's own login limit (HTTP 429)
 
     async def offers_sso(self) -> bool:
         return self.sso
 
     async def password_login(self, user: str, password: str) -> str | None:
         self.asked.append(user)
+        if self.busy:
+            raise HomeserverBusy("429")
         return user if PASSWORDS.get(user) == password else None
 
     async def token_login(self, token: str) -> str | None:

@@ -141,3 +141,25 @@ def test_a_rate_limit_forgets_attempts_older_than_its_window() -> None:
     assert not limit.allows("a") and limit.allows("b")
     now[0] = 10.0
     assert limit.allows("a")
+
+
+async def test_an_sso_return_address_works_only_in_the_browser_that_went_to_sso(
+    site: Site,
+) -> None:
+    """A link with someone else's state and login token (an attacker's own SSO round trip,
+    sent to a victim) does not log the clicker in as that someone."""
+    site.fake.sso = True
+    away = await site.get("/login/sso")
+    state = away.headers["Location"].split("state=", 1)[1]
+    site.client.session.cookie_jar.clear()  # another browser: it never went to SSO
+    done = await site.get(f"/login/sso/done?state={state}&loginToken=token-@anna:localhost")
+    assert done.status == 403 and SESSION_COOKIE not in done.cookies
+    assert (await site.get("/")).status == 303
+
+
+async def test_the_homeservers_own_login_limit_says_wait_not_down(site: Site) -> None:
+    """Every board login comes from the bot's address: a homeserver's 429 is "too many
+    attempts, wait", not "the homeserver is not answering"."""
+    site.fake.busy = True
+    answer = await site.log_in("anna", "rätt lösen")
+    assert answer.status == 429 and "För många försök" in await answer.text()

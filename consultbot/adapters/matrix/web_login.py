@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from consultbot.ports.login import HomeserverLogin, HomeserverUnavailable
+from consultbot.ports.login import HomeserverBusy, HomeserverLogin, HomeserverUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ class MatrixWebLogin(HomeserverLogin):
             async with self._http().post(self.homeserver + LOGIN, json=body) as answer:
                 if answer.status in REFUSED:
                     return None
+                if answer.status == 429:
+                    raise HomeserverBusy("login answered HTTP 429")
                 if answer.status != 200:
                     raise HomeserverUnavailable(f"login answered HTTP {answer.status}")
                 data = await answer.json()

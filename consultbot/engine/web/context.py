@@ -19,6 +19,7 @@ from consultbot.text.web import language_of, render_page
 
 SESSION_COOKIE = "consultbot_session"
 LOGIN_COOKIE = "consultbot_login"  # the login form's double-submit token
+SSO_COOKIE = "consultbot_sso"  # the SSO round trip's state, bound to the browser that began it
 # Login attempts: per address (the browser's, see `client_address`) and per user name.
 ATTEMPTS_PER_ADDRESS = (20, 600.0)
 ATTEMPTS_PER_USER = (5, 600.0)
@@ -95,10 +96,18 @@ def page(request: web.Request, template: str, *, status: int = 200, **params: An
 
 
 def set_cookie(
-    request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int
+    request: web.Request,
+    response: web.StreamResponse,
+    name: str,
+    value: str,
+    max_age: int,
+    *,
+    samesite: str = "Strict",
 ) -> None:
-    """A cookie no script can read, sent only to this site, and only over https behind TLS."""
+    """A cookie no script can read, sent only to this site (`Lax`: also on a link from
+    elsewhere, as the homeserver's SSO page sends the browser back), and only over https
+    behind TLS."""
     secure = board_of(request).config.web.secure_cookies or over_tls(request)
     response.set_cookie(
-        name, value, max_age=max_age, path="/", httponly=True, secure=secure, samesite="Strict"
+        name, value, max_age=max_age, path="/", httponly=True, secure=secure, samesite=samesite
     )

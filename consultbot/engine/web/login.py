@@ -25,6 +25,7 @@ from consultbot.domain.files.validation import servers_of
 from consultbot.engine.web.context import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    SSO_COOKIE,
     Board,
     board_of,
     client_address,
@@ -34,7 +35,7 @@ from consultbot.engine.web.context import (
     set_cookie,
 )
 from consultbot.engine.web.sessions import new_token, same_token
-from consultbot.ports.login import HomeserverUnavailable
+from consultbot.ports.login import HomeserverBusy, HomeserverUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def _see_other(location: str) -> web.Response:
 
 def _start(request: web.Request, user_id: str, response: web.StreamResponse) -> None:
     board = board_of(request)
+    board.sessions.end(request.cookies.get(SESSION_COOKIE, ""))  # a login replaces any other
     session = board.sessions.start(user_id)
     set_cookie(request, response, SESSION_COOKIE, session.id, board.config.web.session_seconds)
     response.del_cookie(LOGIN_COOKIE, path="/")
@@ -133,6 +135,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         return await _form(request, status=429, error="too_many")
     try:
         user_id = await board.login.password_login(user, password)
+    except HomeserverBusy:
+        log.warning("board login: the homeserver limits logins (docs/operations.md)")
+        return await _form(request, status=429, error="too_many")
     except HomeserverUnavailable as exc:
         log.warning("board login: the homeserver did not answer (%s)", exc)
         return await _form(request, status=503, error="homeserver_down")
@@ -158,19 +163,28 @@ async def sso(request: web.Request) -> web.StreamResponse:
     while len(board.sso_states) > MAX_SSO_STATES:
         del board.sso_states[next(iter(board.sso_states))]
     scheme = "https" if over_tls(request) else request.scheme
-    back = f"{scheme}://{request.host}/login/sso/done?{urlencode({'state': state})}"
-    raise web.HTTPFound(board.login.sso_redirect(back))
+    base = board.config.web.public_url.rstrip("/") or f"{scheme}://{request.host}"
+    back = f"{base}/login/sso/done?{urlencode({'state': state})}"
+    away = web.HTTPFound(board.login.sso_redirect(back))
+    # Only the browser that began the round trip may end it: a link to another person's
+    # return address (with their login token) would log the clicker in as that person.
+    set_cookie(request, away, SSO_COOKIE, state, int(SSO_SECONDS), samesite="Lax")
+    raise away
 
 
 @routes.get("/login/sso/done")
 async def sso_done(request: web.Request) -> web.StreamResponse:
     board = board_of(request)
-    started = board.sso_states.pop(request.query.get("state", ""), None)
+    state = request.query.get("state", "")
+    ours = same_token(state, request.cookies.get(SSO_COOKIE, ""))
+    started = board.sso_states.pop(state, None) if ours else None
     token = request.query.get("loginToken", "")
     if started is None or time.monotonic() - started > SSO_SECONDS or not token:
         return await _form(request, status=403, error="form_expired")
     try:
         user_id = await board.login.token_login(token)
+    except HomeserverBusy:
+        return await _form(request, status=429, error="too_many")
     except HomeserverUnavailable:
         return await _form(request, status=503, error="homeserver_down")
     if user_id is None:
@@ -181,6 +195,7 @@ async def sso_done(request: web.Request) -> web.StreamResponse:
     # would not send a SameSite=Strict cookie along a redirect that started there.
     response = page(request, "continue.html")
     _start(request, user_id, response)
+    response.del_cookie(SSO_COOKIE, path="/")
     return response
 
 
