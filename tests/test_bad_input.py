@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from consultbot.adapters.matrix import room_policy
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
@@ -85,6 +85,7 @@ commands = st.builds(
 
 @SETTINGS
 @given(bodies=st.lists(st.one_of(commands, st.text(max_size=200)), min_size=1, max_size=4))
+@example(bodies=["!konsult Mora kardiologi"])  # a service without the path: "no_track"
 def test_any_chat_message_gets_an_answer_or_nothing_and_no_exception_escapes(
     bodies: list[str],
 ) -> None:

@@ -23,7 +23,6 @@ from consultbot.domain.types import ConsultId, RequesterKind, ServiceId, Track, 
 from consultbot.engine.delivery.content import content_to_dict
 from consultbot.engine.intake.desk import Desk, language
 from consultbot.ports import IncomingMessage, OutboxKind, Outgoing
-from consultbot.text.render import chat_names
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +45,12 @@ class Requests:
         if service is None:
             return
         if command.track not in service.tracks:
-            names = chat_names(language(message) or desk.renderer.language)["track"]
             await desk.answer(
                 message,
                 "no_track",
                 service_name=service.name,
                 switchboard=service.switchboard,
-                track_name=names[command.track.value],
+                track=command.track.value,
             )
             return
         async with self._requesters[message.sender]:
