@@ -16,7 +16,6 @@ from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
-from consultbot.ports import Content
 from tests.support.bots import (
     ASK,
     DM,
@@ -26,6 +25,7 @@ from tests.support.bots import (
     QUESTION,
     REQ,
     Bot,
+    HungPages,
     Messenger,
     day_data,
     make_config,
@@ -259,26 +259,10 @@ async def test_a_second_consult_in_a_rush_still_gets_a_ready_room(db: SqliteStor
 
 
 @dataclass
-class OnePageHangs(PoolMessenger):
-    """The page of the question `hangs` waits until released: a rush's slow page."""
+class OnePageHangs(HungPages, PoolMessenger):
+    """The page of the second question hangs until released: a rush's slow page."""
 
     hangs: str = "andra frågan"
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    paging: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def send(
-        self,
-        room: str,
-        content: Content,
-        *,
-        txn: str,
-        recipients: Sequence[UserId] = (),
-        numbers: bool = False,
-    ) -> str:
-        if self.hangs in content.text and not content.notice:
-            self.paging.set()
-            await self.release.wait()
-        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
 
 
 async def test_a_rooms_name_waits_while_another_consults_page_is_on_its_way(

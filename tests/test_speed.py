@@ -14,7 +14,7 @@ import pytest
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery import outbox
 from consultbot.ports import Content
-from tests.support.bots import ACK_TIMEOUT, ASK, DM, K2, NOW, REQ, Make, Messenger
+from tests.support.bots import ACK_TIMEOUT, ASK, DM, K2, NOW, REQ, HungPages, Make, Messenger
 
 
 @dataclass
@@ -64,32 +64,10 @@ async def test_the_next_level_is_paged_while_the_escalation_notice_is_still_on_i
     assert len(messenger.pages()) == 2
 
 
-@dataclass
-class SlowPages(Messenger):
-    """A page hangs until released (a homeserver busy with a rush's pages)."""
-
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    paging: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def send(
-        self,
-        room: str,
-        content: Content,
-        *,
-        txn: str,
-        recipients: Sequence[UserId] = (),
-        numbers: bool = False,
-    ) -> str:
-        if not content.notice:  # a page notifies; replies and notices do not
-            self.paging.set()
-            await self.release.wait()
-        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
-
-
 async def test_the_requesters_reply_waits_for_the_page(make: Make) -> None:
     """In a rush the homeserver gets the page first: the confirmation in the requester's
     chat follows it, not the other way round."""
-    messenger = SlowPages()
+    messenger = HungPages()
     bot = await make(messenger=messenger)
     await bot.say(REQ, ASK)
     drain = asyncio.create_task(bot.flush())
@@ -111,7 +89,7 @@ async def test_a_page_that_does_not_go_out_holds_the_reply_back_only_briefly(
     """A page the homeserver will not take does not keep the requester waiting for their
     confirmation: it goes out after `PAGES_FIRST_SECONDS`."""
     monkeypatch.setattr(outbox, "PAGES_FIRST_SECONDS", 0.2)
-    messenger = SlowPages()
+    messenger = HungPages()
     bot = await make(messenger=messenger)
     await bot.say(REQ, ASK)
     drain = asyncio.create_task(bot.flush())

@@ -211,6 +211,30 @@ class Messenger(MemoryMessenger):
         return [s for s in self.log if s.action == action]
 
 
+@dataclass
+class HungPages(Messenger):
+    """A page (of the question containing `hangs`, or any) hangs until `release` is set: a
+    homeserver busy with a rush's pages. `paging` is set when one starts hanging."""
+
+    hangs: str = ""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    paging: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
+    ) -> str:
+        if not content.notice and self.hangs in content.text:  # a page notifies; others not
+            self.paging.set()
+            await self.release.wait()
+        return await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+
+
 EVENT_IDS = itertools.count(1)
 
 
