@@ -170,7 +170,7 @@ async def connect(url: str) -> psycopg.AsyncConnection[Any]:
 class PostgresStore(SqliteStore):
     """Both stores on one PostgreSQL database, through one connection."""
 
-    _concat = "string_agg({}, ',')"  # SQLite's group_concat (stats.py)
+    _concat = "string_agg(({})::text, ',')"  # SQLite's group_concat (stats.py)
 
     def __init__(self, db: PgConnection, fence: Fence | None = None) -> None:
         super().__init__(db)
