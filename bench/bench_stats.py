@@ -420,7 +420,8 @@ def main() -> int:
             " package's bytecode compiled as `pip install` leaves it; the database"
             " is in the OS page cache (it was just written). The read path is one range scan of"
             " the covering index `consult_stat_period`, returned by SQLite as one text of numbers"
-            " (`group_concat`), read, unpacked and grouped with numpy.",
+            " per column (`group_concat` without a separator argument, which SQLite would"
+            " evaluate per row), read, unpacked and grouped with numpy.",
             MARK_END,
         ]
     )
