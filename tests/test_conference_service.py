@@ -53,9 +53,14 @@ async def test_one_room_one_page_for_every_service(bot: Bot) -> None:
     consult = await convene(bot)
     assert consult.track is Track.MDK and consult.services == (KARD, NEURO, ONK)
     created = bot.messenger.actions("create")
-    assert len(created) == 1 and set(created[0].users) == {A1, B1, D2, REQ}
+    assert len(created) == 1 and set(created[0].users) == {A1, B1, D2}
     pages = bot.messenger.pages()
     assert len(pages) == 1 and pages[0].content is not None
+    # The requester can read the page (its key goes to them) and is invited after it.
+    log = bot.messenger.log
+    expect = next(n for n, s in enumerate(log) if s.action == "expect")
+    invite = next(n for n, s in enumerate(log) if s.action == "invite" and REQ in s.users)
+    assert log[expect].users == (REQ,) and expect < log.index(pages[0]) < invite
     page = pages[0].content
     assert set(page.mentions) == {A1, B1, D2}
     assert QUESTION in page.text
@@ -87,7 +92,7 @@ async def test_each_service_acknowledges_and_escalates_on_its_own(bot: Bot) -> N
     assert len(pages) == 2 and pages[1].content is not None
     assert pages[1].content.mentions == (B2,)
     assert "du söks för Neurologi på nivå 2" in pages[1].content.text
-    assert [s.users for s in bot.messenger.actions("invite")] == [(B2,)]
+    assert [s.users for s in bot.messenger.escalation_invites()] == [(B2,)]
     assert await bot.state(consult.id) is State.PAGING
     await bot.say(B2, "!kvittera", room)
     await bot.flush()
@@ -228,6 +233,6 @@ async def test_a_service_page_overtaken_by_that_service_s_ack_is_not_sent(bot: B
     await bot.react(B1, "👍", consult.room)  # … and neurologi acknowledges before it is sent
     await bot.flush()
     assert len(bot.messenger.pages()) == 1  # only the first page
-    assert bot.messenger.actions("invite") == []
+    assert bot.messenger.escalation_invites() == []
     said = " ".join(bot.messenger.said(consult.room))
     assert "Neurologi: Bo Berg har kvitterat" in said and "söker nivå 2" not in said

@@ -102,7 +102,9 @@ async def test_a_consult_takes_a_ready_room_names_it_and_pages_there(db: SqliteS
     [(name, _)] = m.filled[room]
     assert consult in name
     [invited] = m.invited[room]
-    assert set(invited) == {REQ, K1A, K1B}
+    assert set(invited) == {K1A, K1B}
+    [requester] = [s for s in m.actions("invite") if s.users == (REQ,)]
+    assert requester.room == room  # after the page (test_service.py)
     assert all(QUESTION not in text and "förmaksflimmer" not in text for text in m.room_texts)
     [page] = m.pages()
     assert page.room == room and page.content is not None and QUESTION in page.content.text

@@ -79,7 +79,7 @@ async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
     assert "K-000001" in replies[0] and "är skapad" in replies[0]
 
     [created] = m.actions("create")
-    assert set(created.users) == {REQ, K1A, K1B}
+    assert set(created.users) == {K1A, K1B}  # the requester: after the page, below
     room = created.room
     assert await bot.consults.consult_for_room(room) == ConsultId("K-000001")
     assert all(QUESTION not in text for text in m.room_texts)  # name and topic: no patient data
@@ -92,6 +92,11 @@ async def test_konsult_creates_a_room_and_pages_level_one(bot: Bot) -> None:
     assert 'href="https://matrix.to/#/@karin:localhost"' in page.content.html
     assert {REQ, K1A, K1B} <= set(m.recipients[page.event_id])
     assert K2 not in page.content.mentions
+    # The requester can read the page (its key goes to them) and is invited right after it.
+    [expected] = m.actions("expect")
+    [invite] = m.actions("invite")
+    assert expected.users == invite.users == (REQ,) and invite.room == room
+    assert m.log.index(expected) < m.log.index(page) < m.log.index(invite)
 
     events = await bot.consults.events(ConsultId("K-000001"))
     # The page's time starts when it has gone out: its deadline is set then.
@@ -130,9 +135,11 @@ async def test_the_consult_room_invite_goes_out_before_the_requesters_confirmati
     create = next(n for n, s in enumerate(log) if s.action == "create")
     confirmation = next(n for n, s in enumerate(log) if s.action == "send" and s.room == DM)
     assert create < confirmation, [s.action for s in log]
-    # The consultants are invited before the requester: the invite is their page's first signal.
-    *consultants, last = log[create].users
-    assert set(consultants) == {K1A, K1B} and last == REQ
+    # The consultants are invited with the room (the invite is their page's first signal);
+    # the requester after the page.
+    assert set(log[create].users) == {K1A, K1B}
+    [invite] = bot.messenger.actions("invite")
+    assert invite.users == (REQ,) and log.index(bot.messenger.pages()[0]) < log.index(invite)
     assert "är skapad" in bot.messenger.said(DM)[0]
 
 
@@ -188,7 +195,7 @@ async def test_no_ack_within_the_timeout_pages_level_two_only(bot: Bot) -> None:
 
     assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1)) == 1
     await bot.flush()
-    [invite] = bot.messenger.actions("invite")
+    [invite] = bot.messenger.escalation_invites()
     assert invite.room == room and invite.users == (K2,)
     _, second = bot.messenger.pages()
     assert second.content is not None and second.room == room
@@ -218,7 +225,7 @@ async def test_who_is_paged_is_resolved_when_the_level_is_paged(make: Make) -> N
     consult, _room = await bot.ask()
     await bot.fire_at(NOW + ACK_TIMEOUT)
     await bot.flush()
-    assert [i.users for i in bot.messenger.actions("invite")] == [(berit,)]
+    assert [i.users for i in bot.messenger.escalation_invites()] == [(berit,)]
     found = await bot.consults.consult(consult)
     assert found is not None and [p.user for p in found.pages[-1].people] == [berit]
 
@@ -341,7 +348,14 @@ async def test_crash_before_anything_was_sent_loses_nothing(tmp_path: Path, open
     assert set(page.content.mentions) == {K1A, K1B}
     assert await bot.consults.consult(ConsultId("K-000002")) is None
     await bot.flush()
-    assert len(homeserver.log) == 3
+    # One room, one reply, one page (the requester's key expected with it), one invite.
+    assert sorted(s.action for s in homeserver.log) == [
+        "create",
+        "expect",
+        "invite",
+        "send",
+        "send",
+    ]
 
 
 async def test_crash_after_the_page_went_out_does_not_page_twice(
@@ -410,7 +424,7 @@ async def test_a_deadline_that_passed_while_down_escalates_at_start(
     [page] = homeserver.pages()
     assert page.room == room and page.content is not None
     assert page.content.mentions == (K2,) and QUESTION in page.content.text
-    assert [i.users for i in homeserver.actions("invite")] == [(K2,)]
+    assert [i.users for i in homeserver.escalation_invites()] == [(K2,)]
     assert homeserver.actions("create") == []
     assert (await bot.kinds(consult)).count("paged") == 2
 
@@ -460,13 +474,29 @@ async def test_a_longer_outage_drops_no_page(bot: Bot) -> None:
     A send that fails more than MAX_DELIVERY_ATTEMPTS times in a row (502s while Synapse
     restarts behind a proxy, a room not yet in sync) must not be marked sent undelivered."""
     await bot.say(REQ, ASK)
-    [reply, create, _page] = await bot.consults.pending()
+    [reply, create, _page, _invite] = await bot.consults.pending()
     for item in (reply, create):
         await bot.service.dispatcher.deliver(item)
         await bot.consults.sent(item.id, now=bot.clock.now())
     bot.messenger.fail_next = MAX_DELIVERY_ATTEMPTS + 1
     await bot.flush()
     assert len(bot.messenger.pages()) == 1, "the page was marked sent but never delivered"
+
+
+async def test_a_longer_outage_after_the_page_still_lets_the_requester_in(bot: Bot) -> None:
+    """The requester's invite follows the page; an outage longer than the retries of a
+    notice does not leave them outside their consult room."""
+    await bot.say(REQ, ASK)
+    pending = await bot.consults.pending()
+    invite = next(item for item in pending if item.payload.get("type") == "Invite")
+    for item in pending:
+        if item is not invite:
+            await bot.service.dispatcher.deliver(item)
+            await bot.consults.sent(item.id, now=bot.clock.now())
+    bot.messenger.fail_next = MAX_DELIVERY_ATTEMPTS + 1
+    await bot.flush()
+    [invited] = bot.messenger.actions("invite")
+    assert invited.users == (REQ,) and await bot.consults.pending() == []
 
 
 @dataclass
@@ -517,7 +547,7 @@ async def test_pass_on_by_the_paged_person_pages_level_two_now(bot: Bot) -> None
     pages = bot.messenger.pages()
     assert len(pages) == 2 and pages[1].content is not None
     assert pages[1].content.mentions == (K2,)
-    assert [i.users for i in bot.messenger.actions("invite")] == [(K2,)]
+    assert [i.users for i in bot.messenger.escalation_invites()] == [(K2,)]
     assert bot.timers.due[consult][0] == NOW + ACK_TIMEOUT  # a new deadline for level 2
     assert "passed_on" in await bot.kinds(consult)
 
@@ -539,7 +569,7 @@ async def test_an_empty_level_one_pages_level_two_at_once(make: Make) -> None:
     bot = await make(roster=day_roster(levels=(2,)))
     consult, _room = await bot.ask()
     [created] = bot.messenger.actions("create")
-    assert set(created.users) == {REQ, K2}
+    assert set(created.users) == {K2}
     [page] = bot.messenger.pages()
     assert page.content is not None and page.content.mentions == (K2,)
     assert QUESTION in page.content.text
@@ -622,7 +652,7 @@ async def test_outside_hours_a_queued_consult_pages_at_the_opening(make: Make) -
     await bot.flush()
     assert "Nu öppnar" in bot.messenger.said(DM)[-1]
     [created] = bot.messenger.actions("create")
-    assert set(created.users) == {REQ, DAY}  # on duty at the opening, not when asked
+    assert set(created.users) == {DAY}  # on duty at the opening, not when asked
     [page] = bot.messenger.pages()
     assert page.content is not None and page.content.mentions == (DAY,)
     assert QUESTION in page.content.text
@@ -969,7 +999,7 @@ async def test_an_ack_before_the_escalation_went_out_stops_the_page(bot: Bot) ->
     await bot.flush()
     assert await bot.state(consult) is State.ACKNOWLEDGED
     assert len(bot.messenger.pages()) == 1  # only the level-1 page ever went out
-    assert bot.messenger.actions("invite") == []
+    assert bot.messenger.escalation_invites() == []
     assert not any("jag söker nivå 2" in t for t in bot.messenger.said(room))
 
 

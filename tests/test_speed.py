@@ -54,7 +54,7 @@ async def test_the_next_level_is_paged_while_the_escalation_notice_is_still_on_i
     drain = asyncio.create_task(bot.flush())
     async with asyncio.timeout(5):
         await messenger.second_page.wait()
-    [invite] = messenger.actions("invite")
+    [invite] = messenger.escalation_invites()
     assert invite.room == room and invite.users == (K2,)
     assert not any("söker nivå 2" in text for text in messenger.said(room))
 
@@ -75,12 +75,16 @@ async def test_the_requesters_reply_waits_for_the_page(make: Make) -> None:
         await messenger.paging.wait()
     await asyncio.sleep(0.3)  # time enough for a reply that did not wait to go out
     assert messenger.said(DM) == []
+    assert messenger.actions("invite") == []  # nor the requester's invite into the room
 
     messenger.release.set()
     await drain
     [page] = messenger.pages()
     [reply] = messenger.sends(DM)
+    [invite] = messenger.actions("invite")
+    assert invite.users == (REQ,)
     assert messenger.log.index(page) < messenger.log.index(reply)
+    assert messenger.log.index(page) < messenger.log.index(invite)
 
 
 async def test_a_page_that_does_not_go_out_holds_the_reply_back_only_briefly(

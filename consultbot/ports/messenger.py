@@ -77,6 +77,12 @@ class Messenger(ABC):
         invitees; the state and power levels of a consult room. Return its id."""
 
     @abstractmethod
+    async def expect(self, room: str, users: Sequence[UserId]) -> None:
+        """`users` are invited into `room` right after the next message: it is sent so that
+        they can read it once they join (in an encrypted room, its key goes to their devices
+        with it). Their invite is still to be sent (`invite`)."""
+
+    @abstractmethod
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         """Invite into a pool room (again: no change); the invitees can read the next message."""
 

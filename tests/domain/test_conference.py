@@ -34,6 +34,7 @@ from consultbot.domain.consult.escalation import (
     Event,
     EventKind,
     Input,
+    Invite,
     MeetingBy,
     Notice,
     Page,
@@ -198,7 +199,10 @@ def test_one_room_one_page_for_the_first_level_of_every_service() -> None:
     assert c.track is Track.MDK and c.services == (KARD, NEURO, ONK) and c.service == KARD
     create = [e for e in effects if isinstance(e, CreateRoom)]
     pages = [e for e in effects if isinstance(e, PageLevel)]
-    assert len(create) == 1 and set(create[0].invite) == {A1, B1, D2, REQ}
+    # The paged are invited with the room; the requester right after the page.
+    assert len(create) == 1 and set(create[0].invite) == {A1, B1, D2}
+    invites = [n for n, e in enumerate(effects) if isinstance(e, Invite)]
+    assert invites == [effects.index(pages[0]) + 1] and effects[invites[0]] == Invite(users=(REQ,))
     # One page mentions everyone; an empty level 1 (onkologi) is skipped at once.
     assert len(pages) == 1 and pages[0].first
     assert {p.user for p in pages[0].people} == {A1, B1, D2}

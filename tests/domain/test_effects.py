@@ -20,6 +20,7 @@ from consultbot.domain.consult.effects import (
     EffectKind,
     EndPoll,
     EscalationNotice,
+    Invite,
     Notice,
     PageLevel,
     PostPoll,
@@ -48,6 +49,7 @@ STORED: list[tuple[Effect, str]] = [
     (AddWidget(url="https://meet.example/1", name="Möte K-000001"), "AddWidget"),
     (EscalationNotice(params={"level": 2, "from_level": 1}), "EscalationNotice"),
     (UndeliveredReply(params={"level": 1}), "UndeliveredReply"),
+    (Invite(users=(UserId("@vera:localhost"),)), "Invite"),
     (
         RepeatPage(level=1, people=(Person(user=A, name="Anna", phone="1"),), service="bup"),
         "RepeatPage",

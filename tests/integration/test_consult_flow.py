@@ -47,7 +47,9 @@ async def test_page_ack_close_happy_path(homeserver: EmbeddedHomeserver, tmp_pat
             assert number == "K-000001"
             l1, doctor = w.people["l1"].c, w.people["doctor"].c
             room = await join_invite(l1)
-            await join_invite(doctor)
+            await join_invite(doctor)  # invited after the page: its key went to them with it
+            mine = await doctor.wait_for(is_page(w.bot_id, room), 30)
+            assert mine.encrypted and QUESTION in mine.body
             page = await l1.wait_for(is_page(w.bot_id, room), 30)
             # A page is an m.text with an intentional mention and a pill: it notifies.
             assert page.mentions == (w.people["l1"].user_id,)
@@ -129,7 +131,9 @@ async def test_an_unacknowledged_page_is_repeated_with_a_mention_before_it_escal
             l1, l2, doctor = w.people["l1"].c, w.people["l2"].c, w.people["doctor"].c
             l1_id, l2_id = w.people["l1"].user_id, w.people["l2"].user_id
             room = await join_invite(l1)
-            await join_invite(doctor)
+            await join_invite(doctor)  # invited after the page: its key went to them with it
+            mine = await doctor.wait_for(is_page(w.bot_id, room), 30)
+            assert mine.encrypted and QUESTION in mine.body
             page = await l1.wait_for(is_page(w.bot_id, room), 30)
             paged_at = time.monotonic()
 

@@ -163,7 +163,7 @@ async def test_element_consultant_decrypts_the_page_and_acknowledges_with_a_reac
     """The consultant uses Element's crypto (matrix-sdk-crypto via matrix-js-sdk), not nio."""
     from consultbot.app import running_bot
 
-    from .harness import QUESTION, ask, world
+    from .harness import QUESTION, ask, join_invite, world
 
     async with world(homeserver, tmp_path, "doctor", "jsl1") as w:
         consultant = w.people["jsl1"]
@@ -189,9 +189,75 @@ async def test_element_consultant_decrypts_the_page_and_acknowledges_with_a_reac
             assert page["mentions"].get("user_ids") == [consultant.user_id]
             await js.react(room, page["event_id"], "👍")
             doctor = w.people["doctor"].c
-            await doctor.join(room)
+            await join_invite(doctor)  # invited after the page
             await doctor.wait_for(
                 lambda s: s.room == room and s.sender == w.bot_id and "har kvitterat" in s.body,
                 SYNC_TIMEOUT,
             )
             assert number == "K-000001" and dm
+
+
+async def test_element_requester_reads_the_page_sent_before_their_invite(
+    homeserver: EmbeddedHomeserver, tmp_path: Path, js_client: JsClientFactory
+) -> None:
+    """The requester is invited into the consult room after the page (docs/decisions.md,
+    "Pages before bookkeeping"): the page's room key went to their devices with it, before
+    they were a member. Element's crypto (matrix-sdk-crypto) must still decrypt the page."""
+    from consultbot.app import running_bot
+
+    from .harness import QUESTION, world
+
+    async with world(homeserver, tmp_path, "jsdoc", "l1") as w:
+        requester = w.people["jsdoc"]
+        js = await js_client(requester.user_id, requester.password)
+        config = w.config(ack_timeout=120)
+        await w.seed(config, {1: ["l1"]}, units={"jsdoc": "vc-mora"})
+        async with running_bot(config):
+            dm = await js.create_dm(w.bot_id)
+            await js.wait_for(
+                lambda e: (
+                    e["type"] == "member"
+                    and e["room_id"] == dm
+                    and e["user_id"] == w.bot_id
+                    and e["membership"] == "join"
+                ),
+                timeout=SYNC_TIMEOUT,
+            )
+            await js.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            l1 = w.people["l1"].c
+            paged = await l1.wait_for(lambda s: s.kind == "invite", SYNC_TIMEOUT)
+            await l1.join(paged.room)
+            invite = await js.wait_for(
+                lambda e: e["type"] == "invite" and e["room_id"] == paged.room,
+                timeout=SYNC_TIMEOUT,
+            )
+            await js.join(invite["room_id"])
+            page = await js.wait_for(
+                lambda e: (
+                    e["type"] == "message"
+                    and e["room_id"] == paged.room
+                    and e["sender"] == w.bot_id
+                    and e["msgtype"] == "m.text"
+                ),
+                timeout=SYNC_TIMEOUT,
+            )
+            assert page["encrypted"] and not page["decryption_failed"]
+            assert QUESTION in page["body"]
+            # The consultant reads it too, and the requester reads the consultant's answer.
+            seen = await l1.wait_for(
+                lambda s: s.kind == "message" and s.room == paged.room and s.sender == w.bot_id,
+                SYNC_TIMEOUT,
+            )
+            assert seen.encrypted and QUESTION in seen.body
+            await l1.wait_for(
+                lambda s: (
+                    s.kind == "join" and s.room == paged.room and s.sender == requester.user_id
+                ),
+                SYNC_TIMEOUT,
+            )
+            said = await l1.send_text(paged.room, "Ring mig på avdelningen.")
+            answer = await js.wait_for(
+                lambda e: e["type"] == "message" and e.get("event_id") == said,
+                timeout=SYNC_TIMEOUT,
+            )
+            assert answer["body"] == "Ring mig på avdelningen." and not answer["decryption_failed"]

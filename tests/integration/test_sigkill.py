@@ -92,6 +92,8 @@ def in_flight(database: Path, asked: list[str], acks: list[str]) -> set[str]:
         phases.add("a consult room not yet made")
     if "PageLevel" in effects:
         phases.add("a page not yet sent")
+    if "Invite" in effects:
+        phases.add("the requester not yet invited")
     if any(event not in handled for event in asked):
         phases.add("a request not yet handled")
     if any(event not in handled for event in acks):
@@ -257,6 +259,10 @@ async def test_sigkill_at_random_moments_across_100_consults_loses_and_doubles_n
         assert len(numbers) == len(set(numbers)) == CONSULTS
         rooms = {c.room for c in consults}
         assert len(rooms) == CONSULTS and "" not in rooms
+        # The doctor was let into every consult room (invited after its first page).
+        await doctor.wait_until(
+            lambda: rooms <= {s.room for s in doctor.seen if s.kind == "invite"}, 30
+        )
 
         # -- each person paged exactly once per level (the database's word) -------------------
         for c in consults:

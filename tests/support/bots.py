@@ -210,6 +210,10 @@ class Messenger(MemoryMessenger):
     def actions(self, action: str) -> list[Sent]:
         return [s for s in self.log if s.action == action]
 
+    def escalation_invites(self) -> list[Sent]:
+        """Invites of the paged beyond the first page (not the requester's, after the first)."""
+        return [s for s in self.actions("invite") if s.users != (REQ,)]
+
 
 @dataclass
 class HungPages(Messenger):

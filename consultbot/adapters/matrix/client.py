@@ -139,6 +139,11 @@ class MatrixBot(Messenger, FileSource):
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.provisioner.invite(room, users)
 
+    async def expect(self, room: str, users: Sequence[UserId]) -> None:
+        await self._known(room)
+        await self.rooms.vet(room)
+        self.provisioner.expect(room, users)
+
     async def leave(self, room: str) -> None:
         await self.doors.leave(room)
 

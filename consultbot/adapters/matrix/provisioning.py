@@ -170,6 +170,13 @@ class Provisioner:
             self.session.put_state(room, "m.room.topic", {"topic": topic}),
         )
 
+    def expect(self, room: str, users: Sequence[str]) -> None:
+        """Users to be invited right after the next message (the requester, after the first
+        page): nio learns them as invited now, so the message's room key goes to their devices
+        with it. A key shared only after the message could not decrypt it (a Megolm session
+        moves on; it is not rewound for a newcomer)."""
+        self._learn_invited(room, users)
+
     def _learn_invited(self, room: str, users: Sequence[str]) -> None:
         """The page need not wait for invites to come back through sync: nio learns the
         invitees now, so their device keys are queried and the room key goes to them with the

@@ -97,6 +97,10 @@ class MemoryMessenger(Messenger):
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         await self.invite(room, invite)
 
+    async def expect(self, room: str, users: Sequence[UserId]) -> None:
+        self._maybe_fail(room)
+        self.log.append(Sent(action="expect", room=room, users=tuple(users)))
+
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         self._maybe_fail(room)
         self.names[room] = name

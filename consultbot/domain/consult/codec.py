@@ -16,6 +16,7 @@ from consultbot.domain.consult.effects import (
     Direct,
     Effect,
     EffectKind,
+    Invite,
     PageLevel,
     RepeatPage,
 )
@@ -47,6 +48,8 @@ def effect_from_dict(data: dict[str, Any]) -> Effect:
     match stored_kind(data):
         case EffectKind.CREATE_ROOM:
             return CreateRoom(invite=tuple(UserId(u) for u in fields["invite"]))
+        case EffectKind.INVITE:
+            return Invite(users=tuple(UserId(u) for u in fields["users"]))
         case EffectKind.DIRECT:
             return Direct(
                 user=UserId(fields["user"]), template=fields["template"], params=fields["params"]

@@ -27,6 +27,7 @@ from consultbot.domain.consult.effects import (
     CreateRoom,
     Effect,
     EscalationNotice,
+    Invite,
     Notice,
     PageLevel,
     PostPoll,
@@ -391,9 +392,10 @@ def _request(command: Request, now: datetime, policy: Policy) -> Transition:
         s.effects.append(AlertAdmins(template="admin_mdk_unanswered", params={"service": ""}))
         return s.events, s.effects
     people = tuple(paged.values())
-    s.effects.append(CreateRoom(invite=(*paged, command.requester)))
+    s.effects.append(CreateRoom(invite=tuple(paged)))
     s.effects.append(Reply(template="mdk_created"))
     s.effects.append(PageLevel(level=1, people=people, first=True))
+    s.effects.append(Invite(users=(command.requester,)))
     if command.meeting_url:
         s.effects.append(AddWidget(url=command.meeting_url, name=f"Möte {command.consult_id}"))
         s.effects.append(Notice(template="meeting_link"))

@@ -39,6 +39,7 @@ class EffectKind(StrEnum):
     ESCALATION_NOTICE = "EscalationNotice"
     UNDELIVERED_REPLY = "UndeliveredReply"
     REPEAT_PAGE = "RepeatPage"
+    INVITE = "Invite"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +61,8 @@ class UndeliveredReply(Reply):
 
 @dataclass(frozen=True, kw_only=True)
 class CreateRoom:
-    """Create the consult's encrypted room and invite these people."""
+    """Create the consult's encrypted room and invite these people (the paged ones: the
+    requester follows the first page, `Invite`)."""
 
     KIND: ClassVar[EffectKind] = EffectKind.CREATE_ROOM
     invite: tuple[UserId, ...]
@@ -75,6 +77,18 @@ class PageLevel:
     people: tuple[Person, ...]
     first: bool
     service: str = ""  # a conference's escalation of one service ("" for its first page)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Invite:
+    """Invite the requester into the consult room, in the consult's order right after its
+    first page. The page's room key went to them with the page (`Messenger.expect`), so they
+    read it once they join; their invite and join no longer stand in the homeserver's queue
+    before the page. Never given up, never moot (acknowledged or closed, the room is theirs
+    to read)."""
+
+    KIND: ClassVar[EffectKind] = EffectKind.INVITE
+    users: tuple[UserId, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +169,7 @@ Effect = (
     | UndeliveredReply
     | CreateRoom
     | PageLevel
+    | Invite
     | RepeatPage
     | Notice
     | EscalationNotice
@@ -170,6 +185,9 @@ EFFECTS: Mapping[EffectKind, type[Effect]] = {cls.KIND: cls for cls in get_args(
 
 #: A page, and the room it goes to: never given up (a lost page is a patient waiting).
 CRITICAL = frozenset({EffectKind.PAGE_LEVEL, EffectKind.CREATE_ROOM})
+
+#: What is never given up: a page, its room, and the requester's way into that room.
+KEPT = CRITICAL | {EffectKind.INVITE}
 
 #: The escalation of one level: what an acknowledgement makes moot.
 ESCALATION = frozenset(

@@ -37,6 +37,7 @@ from consultbot.domain.consult.effects import (
     EffectKind as EffectKind,
     EndPoll as EndPoll,
     EscalationNotice as EscalationNotice,
+    Invite as Invite,
     Notice as Notice,
     PageLevel as PageLevel,
     PostPoll as PostPoll,
@@ -200,12 +201,15 @@ def _page_next(consult: Consult, duty: OnDuty, now: datetime, policy: Policy) ->
     if isinstance(page, Paged):
         first = not consult.pages
         effects: list[Effect] = [
-            # The consultants first: the invite is their page's first signal.
-            CreateRoom(invite=(*(p.user for p in page.people), consult.requester))
+            # The consultants' invite is their page's first signal; the requester's follows
+            # the page (docs/decisions.md, "Pages before bookkeeping").
+            CreateRoom(invite=tuple(p.user for p in page.people))
             if first
             else EscalationNotice(params={"level": page.level, "from_level": consult.level}),
             PageLevel(level=page.level, people=page.people, first=first),
         ]
+        if first:
+            effects.append(Invite(users=(consult.requester,)))
         return events, effects
     effects = [Notice(template="unanswered")] if consult.room else []
     effects += [Reply(template="unanswered"), AlertAdmins(template="admin_unanswered")]

@@ -1,5 +1,6 @@
 """Carrying out a consult's effects: replies, notices, admin alerts, the consult room (a pool
-room taken or one made now, named after the first page), pages, polls and the meeting widget.
+room taken or one made now, named after the first page), pages, the requester's invite after
+the first page, polls and the meeting widget.
 
 - What was done is reported, never recorded here (`Reports`: the stepper records it): the room
   made (`RoomReady`), the poll posted (`PollSent`), a page gone out (`Delivered`: its level's
@@ -16,7 +17,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from consultbot.domain.consult import escalation as esc, polls
 from consultbot.domain.types import ConsultId, UserId
@@ -105,6 +106,10 @@ class Effects:
                 return True
             case esc.RepeatPage():
                 await self.repeat(consult, effect, txn)
+            case esc.Invite():
+                if not consult.room:
+                    raise RuntimeError(f"{consult.id}: no consult room yet")
+                await messenger.invite(consult.room, effect.users)
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 await self.rooms.to_admins(content, txn)
@@ -122,6 +127,8 @@ class Effects:
                 await messenger.put_state(
                     consult.room, WIDGET_TYPE, WIDGET_ID, widget(effect, messenger.user_id)
                 )
+            case unknown:
+                assert_never(unknown)  # every kind of effect is carried out above
         return False
 
     async def _send_about(
@@ -239,7 +246,10 @@ class Effects:
         if not consult.room:
             raise RuntimeError(f"{consult.id}: no consult room yet")
         users = tuple(p.user for p in effect.people)
-        if not effect.first:
+        if effect.first:
+            # The requester is invited after the first page (`Invite`): its key goes to them.
+            await self.messenger.expect(consult.room, (consult.requester,))
+        else:
             await self.messenger.invite(consult.room, users)
         view = await self.renderer.view(consult)
         question = await self.questions.text(consult)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import stored_kind
-from consultbot.domain.consult.effects import CRITICAL, ESCALATION, EffectKind
+from consultbot.domain.consult.effects import CRITICAL, ESCALATION, KEPT, EffectKind
 from consultbot.ports import OutboxItem, OutboxKind
 
 MAX_DELIVERY_ATTEMPTS = 5
@@ -45,6 +45,10 @@ _LANES = {
     EffectKind.ESCALATION_NOTICE: LaneKind.NOTICE,
 }
 
+#: What waits for the pages of a rush (`outbox.PAGES_FIRST_SECONDS`): the requester's reply,
+#: and their invite into the consult room (in the consult's own lane, after its first page).
+FOR_THE_REQUESTER = frozenset({EffectKind.REPLY, EffectKind.INVITE})
+
 
 def effect_kind(item: OutboxItem) -> EffectKind | None:
     """The kind of effect an item carries out, or None for an item that is no effect."""
@@ -52,8 +56,13 @@ def effect_kind(item: OutboxItem) -> EffectKind | None:
 
 
 def critical(item: OutboxItem) -> bool:
-    """A page, or the room it goes to: never given up."""
+    """A page, or the room it goes to: what the pages-first rule lets go first."""
     return effect_kind(item) in CRITICAL
+
+
+def kept(item: OutboxItem) -> bool:
+    """Never given up: a page, the room it goes to, the requester's invite into that room."""
+    return effect_kind(item) in KEPT
 
 
 def lane(item: OutboxItem) -> Lane:
@@ -77,7 +86,8 @@ def waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
 
 def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     """True for a page (or its escalation notice) that an ack or a close has made moot, and
-    for the requester's word that a page has not gone out once it has."""
+    for the requester's word that a page has not gone out once it has. The requester's invite
+    is never moot: acknowledged or closed, the consult room is theirs to read."""
     if effect.KIND is EffectKind.UNDELIVERED_REPLY:
         waiting = [leg.pages[-1] for leg in consult.legs if leg.pages and not leg.settled]
         pages = waiting if consult.is_conference else consult.pages[-1:]

@@ -11,13 +11,14 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
-- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
-  and a consult room's name wait, at most `PAGES_FIRST_SECONDS`: in a rush the homeserver
-  serves invites, room keys and pages before the bookkeeping (docs/page-speed-profile.md).
+- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester,
+  the requester's invite into the consult room and a consult room's name wait, at most
+  `PAGES_FIRST_SECONDS`: in a rush the homeserver serves invites, room keys and pages before
+  the bookkeeping (docs/page-speed-profile.md).
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
   transaction id across retries and restarts, so the homeserver drops a repeated send. A page
-  and the creation of its room are never given up (a lost page is a patient waiting); other
-  items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
+  the creation of its room and the requester's invite into it are never given up (a lost page
+  is a patient waiting); other items stop blocking their lane after `MAX_DELIVERY_ATTEMPTS`.
 - A page's time starts when it is sent. Once the homeserver has taken a page, the consult's
   step `Delivered` (reported to the stepper) starts that level's timeout and marks the entry
   sent, in one transaction: a page held up by a backlog, an outage or a restart still gets
@@ -55,15 +56,16 @@ from markupsafe import escape
 from consultbot.domain.chat import audience
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import effect_from_dict
-from consultbot.domain.consult.effects import EffectKind
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_from_dict, stored_withheld
 from consultbot.engine.delivery.effects import Effects, QuestionSource, Reports
 from consultbot.engine.delivery.lanes import (
+    FOR_THE_REQUESTER,
     MAX_DELIVERY_ATTEMPTS,
     Lane,
     critical,
     effect_kind,
+    kept,
     lane,
     waits_for_room,
 )
@@ -229,10 +231,11 @@ class Dispatcher:
         return pending
 
     def _held_back(self, item: OutboxItem) -> bool:
-        """True for a reply to a requester while pages are being sent, for at most
-        `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The reply's
-        own consult room was made already (`waits_for_room`)."""
-        if effect_kind(item) is not EffectKind.REPLY or not self._paging:
+        """True for a reply to a requester (or their invite into the consult room) while
+        pages are being sent, for at most `PAGES_FIRST_SECONDS`: in a rush the homeserver
+        serves the pages first. The reply's consult room was made already (`waits_for_room`);
+        the invite follows its consult's first page in that consult's lane."""
+        if effect_kind(item) not in FOR_THE_REQUESTER or not self._paging:
             self._held.pop(item.id, None)
             return False
         now = asyncio.get_running_loop().time()
@@ -263,10 +266,10 @@ class Dispatcher:
             self._attempts[item.id] += 1
             attempts = self._attempts[item.id]
             log.exception("outbox item %s (%s) failed, attempt %d", item.id, item.kind, attempts)
-            # A page, and the room it goes to, are never given up: a lost page is a patient
-            # waiting. Other messages (status notices, replies) stop blocking their consult
-            # after a few attempts.
-            if attempts < MAX_DELIVERY_ATTEMPTS or critical(item):
+            # A page, the room it goes to and the requester's invite into it are never given
+            # up: a lost page is a patient waiting. Other messages (status notices, replies)
+            # stop blocking their consult after a few attempts.
+            if attempts < MAX_DELIVERY_ATTEMPTS or kept(item):
                 return False
             log.error("outbox item %s given up after %d attempts", item.id, attempts)
             marked = await self._given_up(item)
