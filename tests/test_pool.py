@@ -14,6 +14,7 @@ from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStor
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
+from consultbot.engine.delivery import outbox
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
 from tests.support.bots import (
@@ -287,4 +288,27 @@ async def test_a_rooms_name_waits_while_another_consults_page_is_on_its_way(
 
     messenger.release.set()
     await drain
+    assert len(messenger.pages()) == 2 and len(messenger.filled) == 2
+
+
+async def test_a_rooms_name_waits_for_a_page_that_does_not_go_out_only_so_long(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page the homeserver will not take holds the other rooms' names back for at most
+    `NAMES_AFTER_PAGES_SECONDS`: a room is named all the same."""
+    monkeypatch.setattr(outbox, "NAMES_AFTER_PAGES_SECONDS", 0.2)
+    messenger = OnePageHangs()
+    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            while not messenger.filled:  # noqa: ASYNC110 (naming has no event of its own)
+                await asyncio.sleep(0.02)
+        assert len(messenger.pages()) == 1  # the other page still hangs
+    finally:
+        messenger.release.set()
+        await drain
     assert len(messenger.pages()) == 2 and len(messenger.filled) == 2

@@ -11,10 +11,10 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
-- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester,
-  the requester's invite into the consult room and a consult room's name wait, at most
-  `PAGES_FIRST_SECONDS`: in a rush the homeserver serves invites, room keys and pages before
-  the bookkeeping (docs/page-speed-profile.md).
+- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
+  and the requester's invite into the consult room wait, at most `PAGES_FIRST_SECONDS`, and a
+  consult room's name at most `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves
+  invites, room keys and pages before the bookkeeping (docs/page-speed-profile.md).
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
   transaction id across retries and restarts, so the homeserver drops a repeated send. A page
   the creation of its room and the requester's invite into it are never given up (a lost page
@@ -88,9 +88,12 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0
-#: How long a reply to a requester or a room's name waits for the pages being sent: the
-#: homeserver serves the pages first in a rush, and nothing waits longer than this.
-PAGES_FIRST_SECONDS = 2.0
+#: How long a reply to a requester (or their invite into the consult room) waits for the pages
+#: being sent: the homeserver serves the pages first in a rush, and nothing waits longer.
+PAGES_FIRST_SECONDS = 5.0
+#: How long a consult room's name and topic wait for the pages being sent: a room works without
+#: them, and in a rush they would stand before the consultants' joins.
+NAMES_AFTER_PAGES_SECONDS = 10.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -242,10 +245,10 @@ class Dispatcher:
         return now - self._held.setdefault(item.id, now) < PAGES_FIRST_SECONDS
 
     async def after_pages(self) -> None:
-        """Return once no page is being sent, or after `PAGES_FIRST_SECONDS` (a room's name
-        waits for the pages of a rush)."""
+        """Return once no page is being sent, or after `NAMES_AFTER_PAGES_SECONDS` (a room's
+        name waits for the pages of a rush)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + PAGES_FIRST_SECONDS
+        deadline = loop.time() + NAMES_AFTER_PAGES_SECONDS
         while self._paging and (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, RESCAN_SECONDS)):
