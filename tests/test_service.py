@@ -483,20 +483,54 @@ async def test_a_longer_outage_drops_no_page(bot: Bot) -> None:
     assert len(bot.messenger.pages()) == 1, "the page was marked sent but never delivered"
 
 
-async def test_a_longer_outage_after_the_page_still_lets_the_requester_in(bot: Bot) -> None:
-    """The requester's invite follows the page; an outage longer than the retries of a
-    notice does not leave them outside their consult room."""
+@dataclass
+class RefusesInvites(Messenger):
+    """Inviting the requester fails (no answer) `failing` times, then works."""
+
+    failing: int = 0
+
+    async def let_in(self, room: str, user: UserId) -> bool:
+        if self.failing:
+            self.failing -= 1
+            await asyncio.sleep(0.01)  # as a request that gets no answer: not a busy loop
+            raise ConnectionError("homeserver unreachable (simulated)")
+        return await super().let_in(room, user)
+
+
+async def test_a_longer_outage_after_the_page_still_lets_the_requester_in(make: Make) -> None:
+    """The requester is invited right after the page; when that fails, and their invite's
+    entry fails for longer than a notice's retries, they are still let in in the end."""
+    messenger = RefusesInvites(failing=MAX_DELIVERY_ATTEMPTS + 2)
+    bot = await make(messenger=messenger)
     await bot.say(REQ, ASK)
-    pending = await bot.consults.pending()
-    invite = next(item for item in pending if item.payload.get("type") == "Invite")
-    for item in pending:
-        if item is not invite:
-            await bot.service.dispatcher.deliver(item)
-            await bot.consults.sent(item.id, now=bot.clock.now())
-    bot.messenger.fail_next = MAX_DELIVERY_ATTEMPTS + 1
     await bot.flush()
-    [invited] = bot.messenger.actions("invite")
+    assert messenger.failing == 0  # the invite after the page, then the entry's retries
+    [invited] = messenger.actions("invite")
     assert invited.users == (REQ,) and await bot.consults.pending() == []
+    assert len(messenger.pages()) == 1
+
+
+async def test_a_requester_who_cannot_be_invited_holds_up_no_page(make: Make) -> None:
+    """The requester's invite, never given up, is in a lane of its own: while it fails the
+    next level is still paged on time."""
+    messenger = RefusesInvites(failing=10**6)
+    bot = await make(messenger=messenger)
+    await bot.say(REQ, ASK)
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            while len(messenger.pages()) < 1:  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0.01)
+        await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False)
+        async with asyncio.timeout(5):
+            while len(messenger.pages()) < 2:  # noqa: ASYNC110 (no event to wait on)
+                await asyncio.sleep(0.01)
+        [second] = messenger.escalation_invites()
+        assert second.users == (K2,) and messenger.actions("invite") == [second]
+    finally:
+        messenger.failing = 0
+        await drain
+    assert await bot.consults.pending() == []
 
 
 @dataclass

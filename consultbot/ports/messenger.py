@@ -83,6 +83,12 @@ class Messenger(ABC):
         with it). Their invite is still to be sent (`invite`)."""
 
     @abstractmethod
+    async def let_in(self, room: str, user: UserId) -> bool:
+        """Invite one user, and be sure of it: True when they are invited (or were already),
+        False when the homeserver refused it for good (logged); an error that may pass (no
+        answer, a 5xx) raises, for the caller to try again."""
+
+    @abstractmethod
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         """Invite into a pool room (again: no change); the invitees can read the next message."""
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from nio import (
     MatrixRoom,
     RoomForgetResponse,
+    RoomInviteError,
+    RoomInviteResponse,
     RoomLeaveError,
     RoomLeaveResponse,
     RoomMessageText,
@@ -19,7 +22,7 @@ from nio.events.room_events import Event
 from consultbot.adapters.matrix import nio_client, session, sync
 from consultbot.adapters.matrix.client import MatrixBot
 from consultbot.adapters.matrix.session import EncryptionUnavailable
-from consultbot.domain.types import Outcome
+from consultbot.domain.types import Outcome, UserId
 from consultbot.ports import IncomingMessage, IncomingReaction, IncomingVote
 from tests.adapters.matrix_support import logged_in_client, offline_bot, with_room
 
@@ -147,6 +150,55 @@ async def test_a_leave_the_homeserver_refuses_otherwise_is_retried_by_the_outbox
     with pytest.raises(RuntimeError, match="M_LIMIT_EXCEEDED"):
         await b.leave("!old:localhost")
     assert client.calls == [("leave", "!old:localhost")]  # not forgotten while still in it
+
+
+class InvitingClient:
+    """Answers room_invite with success, or with an error of this HTTP status and text."""
+
+    def __init__(self, status: int | None, errcode: str, message: str) -> None:
+        self.status, self.errcode, self.message = status, errcode, message
+        self.rooms: dict[str, MatrixRoom] = {}
+        self.invited: list[tuple[str, str]] = []
+
+    async def room_invite(self, room: str, user: str) -> Any:
+        self.invited.append((room, user))
+        if self.status is None:
+            return RoomInviteResponse()
+        error = RoomInviteError(self.message, self.errcode)
+        error.transport_response = SimpleNamespace(status=self.status)  # type: ignore[assignment]
+        return error
+
+
+@pytest.mark.parametrize(
+    ("status", "errcode", "message", "outcome"),
+    [
+        pytest.param(None, "", "", True, id="invited"),
+        pytest.param(403, "M_FORBIDDEN", "@vera:localhost is already in the room.", True, id="in"),
+        pytest.param(403, "M_FORBIDDEN", "You don't have permission", False, id="refused"),
+        pytest.param(502, "", "Bad Gateway", None, id="proxy-while-restarting"),
+        pytest.param(500, "M_UNKNOWN", "Internal server error", None, id="server-error"),
+    ],
+)
+async def test_the_requesters_invite_is_sure_refused_for_good_or_raised_to_be_retried(
+    tmp_path: Path, status: int | None, errcode: str, message: str, outcome: bool | None
+) -> None:
+    """`let_in` (the requester's invite after the page): an error that may pass raises, so
+    the outbox tries again; a refusal for good is False; an invite already there is True."""
+    b = bot(tmp_path)
+    client = InvitingClient(status, errcode, message)
+    b.session.client = client  # type: ignore[assignment]
+
+    async def fit(room: str) -> None:
+        return None
+
+    b.rooms.vet_any = fit  # type: ignore[method-assign]
+    user = UserId("@vera:localhost")
+    if outcome is None:
+        with pytest.raises(RuntimeError, match="failed"):
+            await b.let_in("!c:localhost", user)
+    else:
+        assert await b.let_in("!c:localhost", user) is outcome
+    assert client.invited == [("!c:localhost", user)]
 
 
 def test_only_requests_that_change_a_room_need_the_lease() -> None:

@@ -139,6 +139,9 @@ class MatrixBot(Messenger, FileSource):
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.provisioner.invite(room, users)
 
+    async def let_in(self, room: str, user: UserId) -> bool:
+        return await self.provisioner.let_in(room, user)
+
     async def expect(self, room: str, users: Sequence[UserId]) -> None:
         await self._known(room)
         await self.rooms.vet(room)

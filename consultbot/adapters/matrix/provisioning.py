@@ -201,6 +201,21 @@ class Provisioner:
         invited = [user for user in users if await self._invite(room, user)]
         self._learn_invited(room, invited)
 
+    async def let_in(self, room: str, user: UserId) -> bool:
+        """Invite one user: True when they are invited (or were already), False when the
+        homeserver refused it for good (a 4xx answer: logged); an error that may pass (no
+        answer, a 5xx from a proxy while the homeserver restarts) raises, to be tried again."""
+        await self.rooms.vet_any(room)
+        response = await self.session.nio.room_invite(room, user)
+        if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
+            status = getattr(getattr(response, "transport_response", None), "status", None)
+            if isinstance(status, int) and 400 <= status < 500:
+                log.error("could not invite %s to %s: %s", user, room, response.status_code)
+                return False
+            raise RuntimeError(f"inviting {user} to {room} failed: {response}")
+        self._learn_invited(room, [user])
+        return True
+
     async def _invite(self, room: str, user: str) -> bool:
         """Invite one user; True when they are invited (or were already)."""
         response = await self.session.nio.room_invite(room, user)

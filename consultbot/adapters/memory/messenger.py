@@ -97,6 +97,10 @@ class MemoryMessenger(Messenger):
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         await self.invite(room, invite)
 
+    async def let_in(self, room: str, user: UserId) -> bool:
+        await self.invite(room, (user,))
+        return True
+
     async def expect(self, room: str, users: Sequence[UserId]) -> None:
         self._maybe_fail(room)
         self.log.append(Sent(action="expect", room=room, users=tuple(users)))

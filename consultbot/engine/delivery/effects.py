@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, assert_never
+from typing import Any, Protocol, assert_never
 
 from consultbot.domain.consult import escalation as esc, polls
 from consultbot.domain.types import ConsultId, UserId
@@ -31,6 +31,8 @@ from consultbot.tasks import Tasks
 from consultbot.text.views import ConsultRenderer, room_name
 
 log = logging.getLogger(__name__)
+
+LET_IN_KEPT = 10_000  # requesters invited right after a page, remembered for their entries
 
 
 async def _at_once() -> None:
@@ -70,8 +72,12 @@ class Effects:
     retry_delay: Callable[[int], float]
     pool: RoomPool | None
     reports: Reports
-    #: Consult rooms being named after a page.
+    #: Work that follows a first page: its room being named, its requester being let in.
     naming: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    #: (room, user) invited by `_let_in`: the `Invite` entry has nothing left to do.
+    let_in: set[tuple[str, UserId]] = field(default_factory=set, init=False)
+    #: The invites right after a page still on their way, by (room, user).
+    letting: dict[tuple[str, UserId], asyncio.Task[None]] = field(default_factory=dict, init=False)
     #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
     after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
 
@@ -107,9 +113,7 @@ class Effects:
             case esc.RepeatPage():
                 await self.repeat(consult, effect, txn)
             case esc.Invite():
-                if not consult.room:
-                    raise RuntimeError(f"{consult.id}: no consult room yet")
-                await messenger.invite(consult.room, effect.users)
+                await self._let_in(consult, effect.users, surely=True)
             case esc.AlertAdmins():
                 content = await renderer.render_about(consult, effect.template, **effect.params)
                 await self.rooms.to_admins(content, txn)
@@ -284,14 +288,50 @@ class Effects:
                 consult.room, page(withheld="ring"), txn=txn, recipients=recipients
             )
         if effect.first:
+            # The requester at once (the page's key went to them: `expect` above); their
+            # `Invite` entry makes sure of it, after a failure or a crash.
+            key = (consult.room, consult.requester)
+            self.letting[key] = self._after_page(
+                self._let_in(consult, (consult.requester,), surely=False),
+                name=f"let in {consult.id}",
+            )
+            self.letting[key].add_done_callback(lambda _: self.letting.pop(key, None))
             # The room's name and topic follow the first page (the homeserver takes a room's
             # events one at a time: before it, they would hold the page up), side by side with
             # marking the page sent: a page the homeserver has taken is marked at once, so that
             # an instance taking over (another device: the homeserver would not drop a repeat)
             # has the shortest window in which it would page again (docs/failover.md).
-            task = self.tasks.spawn(
-                self._name_soon(consult), name=f"name {consult.id}", context="naming a room"
-            )
-            self.naming.add(task)
-            task.add_done_callback(self.naming.discard)
+            self._after_page(self._name_soon(consult), name=f"name {consult.id}")
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))
+
+    def _after_page(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Work that follows a page without holding up its step (marking it sent)."""
+        task = self.tasks.spawn(work, name=name, context="after a page")
+        self.naming.add(task)
+        task.add_done_callback(self.naming.discard)
+        return task
+
+    async def _let_in(
+        self, consult: esc.Consult, users: tuple[UserId, ...], *, surely: bool
+    ) -> None:
+        """Invite the requester into the consult room. Right after the page (`surely` False)
+        a failure is only logged; the `Invite` entry (`surely`) raises it, to be tried again,
+        and is done at once when the invite right after the page went through."""
+        if not consult.room:
+            raise RuntimeError(f"{consult.id}: no consult room yet")
+        for user in users:
+            if surely and (running := self.letting.get((consult.room, user))) is not None:
+                await asyncio.wait([running])  # the invite right after the page, still on its way
+            if (consult.room, user) in self.let_in:
+                if surely:
+                    self.let_in.discard((consult.room, user))  # the entry's word: done
+                continue
+            try:
+                if await self.messenger.let_in(consult.room, user) and not surely:
+                    if len(self.let_in) >= LET_IN_KEPT:
+                        self.let_in.clear()  # the entries of these invite again: no change
+                    self.let_in.add((consult.room, user))
+            except Exception:
+                if surely:
+                    raise
+                log.warning("inviting the requester of %s failed; tried again", consult.id)

@@ -24,6 +24,7 @@ class LaneKind(StrEnum):
     NOTICE = "notice"  # the escalation notice: the next level's page never waits for it
     ADMINS = "admins"  # admin alerts: one about a page that cannot go out never waits for it
     UNDELIVERED = "undelivered"  # the warning that a page is not out: never behind a reply
+    INVITE = "invite"  # the requester's invite, after the first page: holds up nothing else
     ROOM = "room"  # a room's messages that belong to no consult
 
 
@@ -43,11 +44,8 @@ _LANES = {
     EffectKind.UNDELIVERED_REPLY: LaneKind.UNDELIVERED,
     EffectKind.ALERT_ADMINS: LaneKind.ADMINS,
     EffectKind.ESCALATION_NOTICE: LaneKind.NOTICE,
+    EffectKind.INVITE: LaneKind.INVITE,
 }
-
-#: What waits for the pages of a rush (`outbox.PAGES_FIRST_SECONDS`): the requester's reply,
-#: and their invite into the consult room (in the consult's own lane, after its first page).
-FOR_THE_REQUESTER = frozenset({EffectKind.REPLY, EffectKind.INVITE})
 
 
 def effect_kind(item: OutboxItem) -> EffectKind | None:
@@ -75,11 +73,19 @@ def lane(item: OutboxItem) -> Lane:
 
 def waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
     """True for a reply whose consult room, created by an earlier entry, does not exist yet
-    (the warning that a page is not out does not wait: the room may be what fails)."""
-    return effect_kind(item) is EffectKind.REPLY and any(
-        other.id < item.id
-        and other.consult == item.consult
-        and effect_kind(other) is EffectKind.CREATE_ROOM
+    (the warning that a page is not out does not wait: the room may be what fails), and for
+    the requester's invite while its consult's first page (or that page's room) is not out:
+    the page is sent so that they can read it, then they are let in."""
+    kind = effect_kind(item)
+    before = (
+        {EffectKind.CREATE_ROOM}
+        if kind is EffectKind.REPLY
+        else CRITICAL
+        if kind is EffectKind.INVITE
+        else frozenset()
+    )
+    return bool(before) and any(
+        other.id < item.id and other.consult == item.consult and effect_kind(other) in before
         for other in pending
     )
 

@@ -12,9 +12,12 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
-  and the requester's invite into the consult room wait, at most `PAGES_FIRST_SECONDS`, and a
-  consult room's name at most `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves
-  invites, room keys and pages before the bookkeeping (docs/page-speed-profile.md).
+  waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
+  `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves invites, room keys and pages
+  before the bookkeeping (docs/page-speed-profile.md).
+- The requester after the page. The requester is invited into the consult room right after
+  its first page (effects.py); their `Invite` entry, in a lane of its own, waits for that page
+  and makes sure of it (never given up: an answer that may pass is tried again).
 - Retries. An item that fails is retried after a growing pause; every entry keeps its Matrix
   transaction id across retries and restarts, so the homeserver drops a repeated send. A page
   the creation of its room and the requester's invite into it are never given up (a lost page
@@ -56,11 +59,11 @@ from markupsafe import escape
 from consultbot.domain.chat import audience
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.codec import effect_from_dict
+from consultbot.domain.consult.effects import EffectKind
 from consultbot.domain.types import UserId
 from consultbot.engine.delivery.content import content_from_dict, stored_withheld
 from consultbot.engine.delivery.effects import Effects, QuestionSource, Reports
 from consultbot.engine.delivery.lanes import (
-    FOR_THE_REQUESTER,
     MAX_DELIVERY_ATTEMPTS,
     Lane,
     critical,
@@ -88,8 +91,8 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0
-#: How long a reply to a requester (or their invite into the consult room) waits for the pages
-#: being sent: the homeserver serves the pages first in a rush, and nothing waits longer.
+#: How long a reply to a requester waits for the pages being sent: the homeserver serves the
+#: pages first in a rush, and nothing waits longer than this.
 PAGES_FIRST_SECONDS = 5.0
 #: How long a consult room's name and topic wait for the pages being sent: a room works without
 #: them, and in a rush they would stand before the consultants' joins.
@@ -234,11 +237,10 @@ class Dispatcher:
         return pending
 
     def _held_back(self, item: OutboxItem) -> bool:
-        """True for a reply to a requester (or their invite into the consult room) while
-        pages are being sent, for at most `PAGES_FIRST_SECONDS`: in a rush the homeserver
-        serves the pages first. The reply's consult room was made already (`waits_for_room`);
-        the invite follows its consult's first page in that consult's lane."""
-        if effect_kind(item) not in FOR_THE_REQUESTER or not self._paging:
+        """True for a reply to a requester while pages are being sent, for at most
+        `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The reply's
+        own consult room was made already (`waits_for_room`)."""
+        if effect_kind(item) is not EffectKind.REPLY or not self._paging:
             self._held.pop(item.id, None)
             return False
         now = asyncio.get_running_loop().time()
