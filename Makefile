@@ -26,8 +26,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict consultbot
 
+# The unit tests (CPU-bound, about 3 min) run beside the integration tests (which mostly wait on
+# Synapse and the bot), at the lowest CPU priority so that the integration tests' timing is
+# theirs; each in its own temporary folder. Both must pass; the unit tests' output follows.
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q
+	@rm -f .unit-tests.log; \
+	nice -n 19 $(VENV)/bin/pytest -q -m "not integration" -p no:cacheprovider \
+	  --basetemp=.pytest-unit > .unit-tests.log 2>&1 & unit=$$!; \
+	$(VENV)/bin/pytest -q -m integration --durations=15; integration=$$?; \
+	wait $$unit; units=$$?; \
+	echo "--- unit tests (run beside the integration tests) ---"; cat .unit-tests.log; \
+	test $$integration -eq 0 && test $$units -eq 0
 
 # The board's browser tests (tests/integration/test_board_browser.py) drive Debian's chromium:
 # installed here when run as root (as CI is), else `make test` stops and names the package.
@@ -56,4 +65,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_roster.py
 
 clean:
-	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache mutants .pytest-unit .unit-tests.log
