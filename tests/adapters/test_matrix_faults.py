@@ -171,3 +171,29 @@ async def test_a_message_whose_key_came_late_and_whose_handling_fails_leaves_the
     )
     await b.sync.retry_undecrypted()  # does not raise
     assert handled == ["$late2"]
+
+
+def test_a_requester_expected_after_the_page_gets_the_pages_room_key(tmp_path: Path) -> None:
+    """`expect` (the requester, invited right after the first page): nio counts them as
+    invited at once, and the room's outbound key is dropped, so the page goes out under a new
+    key shared with their devices too (a key shared after the page could not open it)."""
+    client = logged_in_client(tmp_path)
+    b = offline_bot(tmp_path)
+    b.session.client = client
+    room = "!consult:localhost"
+    client.rooms[room] = MatrixRoom(room, client.user_id, encrypted=True)
+    for user in (client.user_id, "@kard:localhost"):
+        client.rooms[room].add_member(user, None, None)
+    assert client.olm is not None
+    shared = OutboundGroupSession()
+    shared.shared = True  # a key the consultants' devices have (one never shared is kept:
+    client.olm.outbound_group_sessions[room] = shared  # nio shares it with all at the send)
+    b.provisioner.expect(room, ["@doc:localhost"])
+    known = client.rooms[room]
+    assert "@doc:localhost" in known.users and known.users["@doc:localhost"].invited
+    assert room not in client.olm.outbound_group_sessions
+    assert "@doc:localhost" in client.olm.users_for_key_query or (
+        "@doc:localhost" in client.olm.device_store.users
+    )
+    b.provisioner.expect(room, ["@doc:localhost"])  # again (a retried page): no change
+    assert len(known.users) == 3
