@@ -318,7 +318,10 @@ class Effects:
         a failure is only logged; the `Invite` entry (`surely`) raises it, to be tried again,
         and is done at once when the invite right after the page went through."""
         if not consult.room:
-            raise RuntimeError(f"{consult.id}: no consult room yet")
+            # The entry runs once the room's and the page's entries are done: a room never
+            # made (given up) has nobody to let in; retrying would change nothing.
+            log.error("consult %s: no consult room to invite the requester into", consult.id)
+            return
         for user in users:
             if surely and (running := self.letting.get((consult.room, user))) is not None:
                 await asyncio.wait([running])  # the invite right after the page, still on its way
