@@ -518,10 +518,12 @@ async def test_a_requester_who_cannot_be_invited_holds_up_no_page(make: Make) ->
     await bot.say(REQ, ASK)
     drain = asyncio.create_task(bot.flush())
     try:
+        consult = ConsultId("K-000001")
         async with asyncio.timeout(5):
-            while len(messenger.pages()) < 1:  # noqa: ASYNC110 (no event to wait on)
+            # The page out and its step recorded: its level's time has started.
+            while "page_delivered" not in await bot.kinds(consult):
                 await asyncio.sleep(0.01)
-        await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False)
+        assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False) == 1
         async with asyncio.timeout(5):
             while len(messenger.pages()) < 2:  # noqa: ASYNC110 (no event to wait on)
                 await asyncio.sleep(0.01)
