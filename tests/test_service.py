@@ -521,7 +521,7 @@ async def test_a_requester_who_cannot_be_invited_holds_up_no_page(make: Make) ->
         consult = ConsultId("K-000001")
         async with asyncio.timeout(5):
             # The page out and its step recorded: its level's time has started.
-            while "page_delivered" not in await bot.kinds(consult):
+            while "page_delivered" not in await bot.kinds(consult):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         assert await bot.fire_at(NOW + ACK_TIMEOUT + timedelta(seconds=1), send=False) == 1
         async with asyncio.timeout(5):
