@@ -268,17 +268,23 @@ class OnePageHangs(HungPages, PoolMessenger):
     hangs: str = "andra frågan"
 
 
+async def two_asked_in_a_rush(db: SqliteStore, messenger: OnePageHangs) -> asyncio.Task[None]:
+    """Two consults asked at once from a filled pool, the second one's page hanging; the
+    outbox being drained."""
+    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    return asyncio.create_task(bot.flush())
+
+
 async def test_a_rooms_name_waits_while_another_consults_page_is_on_its_way(
     db: SqliteStore,
 ) -> None:
     """Naming a room is bookkeeping: while a rush's pages are on their way it waits, and
     follows them."""
     messenger = OnePageHangs()
-    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
-    await pool.fill()
-    await bot.say(REQ, "!konsult kardiologi första frågan")
-    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
-    drain = asyncio.create_task(bot.flush())
+    drain = await two_asked_in_a_rush(db, messenger)
     async with asyncio.timeout(5):
         await messenger.paging.wait()
         while not messenger.pages():  # noqa: ASYNC110 (the first page has no event of its own)
@@ -298,11 +304,7 @@ async def test_a_rooms_name_waits_for_a_page_that_does_not_go_out_only_so_long(
     `NAMES_AFTER_PAGES_SECONDS`: a room is named all the same."""
     monkeypatch.setattr(outbox, "NAMES_AFTER_PAGES_SECONDS", 0.2)
     messenger = OnePageHangs()
-    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
-    await pool.fill()
-    await bot.say(REQ, "!konsult kardiologi första frågan")
-    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
-    drain = asyncio.create_task(bot.flush())
+    drain = await two_asked_in_a_rush(db, messenger)
     try:
         async with asyncio.timeout(5):
             while not messenger.filled:  # noqa: ASYNC110 (naming has no event of its own)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -52,6 +52,16 @@ async def js_client(
     yield start
     for client in clients:
         await client.close()
+
+
+def bot_text(bot: str, room: str) -> Callable[[dict[str, Any]], bool]:
+    """An m.text from the bot in `room`, as the JS client reports it: a page."""
+    return lambda e: (
+        e["type"] == "message"
+        and e["room_id"] == room
+        and e["sender"] == bot
+        and e["msgtype"] == "m.text"
+    )
 
 
 async def test_js_client_decrypts_a_page_and_reacts(
@@ -176,12 +186,7 @@ async def test_element_consultant_decrypts_the_page_and_acknowledges_with_a_reac
             room = invite["room_id"]
             await js.join(room)
             page = await js.wait_for(
-                lambda e: (
-                    e["type"] == "message"
-                    and e["room_id"] == room
-                    and e["sender"] == w.bot_id
-                    and e["msgtype"] == "m.text"
-                ),
+                bot_text(w.bot_id, room),
                 timeout=SYNC_TIMEOUT,
             )
             assert page["encrypted"] and not page["decryption_failed"]
@@ -233,12 +238,7 @@ async def test_element_requester_reads_the_page_sent_before_their_invite(
             )
             await js.join(invite["room_id"])
             page = await js.wait_for(
-                lambda e: (
-                    e["type"] == "message"
-                    and e["room_id"] == paged.room
-                    and e["sender"] == w.bot_id
-                    and e["msgtype"] == "m.text"
-                ),
+                bot_text(w.bot_id, paged.room),
                 timeout=SYNC_TIMEOUT,
             )
             assert page["encrypted"] and not page["decryption_failed"]
