@@ -5,15 +5,17 @@ still goes out."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 
+from consultbot.domain.consult.effects import EffectKind
 from consultbot.domain.types import UserId
-from consultbot.engine.delivery import outbox
-from consultbot.ports import Content
+from consultbot.engine.delivery import lanes, outbox
+from consultbot.ports import Content, OutboxItem
 from tests.support.bots import ACK_TIMEOUT, ASK, DM, K2, NOW, REQ, HungPages, Make, Messenger
 
 
@@ -105,3 +107,35 @@ async def test_a_page_that_does_not_go_out_holds_the_reply_back_only_briefly(
     finally:
         messenger.release.set()
         await drain
+
+
+async def test_in_a_rush_each_outbox_entry_is_decoded_once_not_once_per_waiting_lane(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a rush hundreds of lanes wait (replies for the pages, invites for their page) and
+    each looks at the outbox again after every send. What an entry is (its kind, its lane) is
+    worked out once: the bot's loop is not spent on it again and again while the rush's
+    requests and pages wait behind it (a quadratic cost in a burst of 50, BENCHMARKS.md)."""
+    decoded: Counter[int] = Counter()
+    decode = lanes.effect_kind
+
+    def counted(item: OutboxItem) -> EffectKind | None:
+        decoded[item.id] += 1
+        return decode(item)
+
+    monkeypatch.setattr(lanes, "effect_kind", counted)
+    messenger = HungPages()
+    bot = await make(messenger=messenger)
+    requesters = [UserId(f"@doktor{n}:localhost") for n in range(20)]
+    for requester in requesters:
+        await bot.say(requester, ASK, room=f"!dm-{requester[1:]}", direct=True)
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        await messenger.paging.wait()
+    messenger.release.set()
+    await drain
+
+    assert len(messenger.pages()) == len(requesters)
+    assert len(messenger.actions("invite")) == len(requesters)  # the requesters let in
+    assert len(decoded) >= 4 * len(requesters)  # room, page, invite, reply of each consult
+    assert max(decoded.values()) == 1, decoded.most_common(3)

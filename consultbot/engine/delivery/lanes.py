@@ -53,41 +53,57 @@ def effect_kind(item: OutboxItem) -> EffectKind | None:
     return stored_kind(item.payload) if item.kind is OutboxKind.EFFECT else None
 
 
-def critical(item: OutboxItem) -> bool:
-    """A page, or the room it goes to: what the pages-first rule lets go first."""
-    return effect_kind(item) in CRITICAL
-
-
 def kept(item: OutboxItem) -> bool:
     """Never given up: a page, the room it goes to, the requester's invite into that room."""
     return effect_kind(item) in KEPT
 
 
-def lane(item: OutboxItem) -> Lane:
-    """The lane an item is sent in: in order within a lane, lanes side by side."""
+def lane(item: OutboxItem, kind: EffectKind | None) -> Lane:
+    """The lane an item of kind `kind` is sent in: in order within a lane, lanes side by side."""
     if item.consult is None:
         return Lane(item.room, LaneKind.ROOM)
-    kind = effect_kind(item)
     return Lane(item.consult, _LANES.get(kind, LaneKind.CONSULT) if kind else LaneKind.CONSULT)
 
 
-def waits_for_room(item: OutboxItem, pending: Sequence[OutboxItem]) -> bool:
-    """True for a reply whose consult room, created by an earlier entry, does not exist yet
-    (the warning that a page is not out does not wait: the room may be what fails), and for
-    the requester's invite while its consult's first page (or that page's room) is not out:
-    the page is sent so that they can read it, then they are let in."""
-    kind = effect_kind(item)
-    before = (
-        {EffectKind.CREATE_ROOM}
-        if kind is EffectKind.REPLY
-        else CRITICAL
-        if kind is EffectKind.INVITE
-        else frozenset()
-    )
-    return bool(before) and any(
-        other.id < item.id and other.consult == item.consult and effect_kind(other) in before
-        for other in pending
-    )
+class Pending:
+    """The unsent items as read once, with what each lane worker asks of them worked out once:
+    a rush holds hundreds of items and a worker asks after every send (outbox.py)."""
+
+    def __init__(self, items: Sequence[OutboxItem], kinds: dict[int, EffectKind | None]) -> None:
+        """`kinds`: the kinds of items worked out before (an unsent item never changes); it is
+        updated to hold these items' kinds only."""
+        known = {i.id: kinds[i.id] if i.id in kinds else effect_kind(i) for i in items}
+        kinds.clear()
+        kinds.update(known)
+        self.items = list(items)
+        self.kinds = known
+        self.lanes: dict[Lane, list[OutboxItem]] = {}
+        self.paging: set[int] = set()  # pages and the rooms they go to
+        self._first_room: dict[str | None, int] = {}  # per consult: its earliest CreateRoom
+        self._first_page: dict[str | None, int] = {}  # per consult: its earliest page or room
+        for item in sorted(self.items, key=lambda i: i.id):
+            kind = known[item.id]
+            self.lanes.setdefault(lane(item, kind), []).append(item)
+            if kind in CRITICAL:
+                self.paging.add(item.id)
+                self._first_page.setdefault(item.consult, item.id)
+            if kind is EffectKind.CREATE_ROOM:
+                self._first_room.setdefault(item.consult, item.id)
+
+    def waits_for_room(self, item: OutboxItem) -> bool:
+        """True for a reply whose consult room, created by an earlier entry, does not exist yet
+        (the warning that a page is not out does not wait: the room may be what fails), and
+        for the requester's invite while its consult's first page (or that page's room) is not
+        out: the page is sent so that they can read it, then they are let in."""
+        kind = self.kinds.get(item.id)
+        first = (
+            self._first_room
+            if kind is EffectKind.REPLY
+            else self._first_page
+            if kind is EffectKind.INVITE
+            else None
+        )
+        return first is not None and first.get(item.consult, item.id) < item.id
 
 
 def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:

@@ -66,11 +66,9 @@ from consultbot.engine.delivery.effects import Effects, QuestionSource, Reports
 from consultbot.engine.delivery.lanes import (
     MAX_DELIVERY_ATTEMPTS,
     Lane,
-    critical,
+    Pending,
     effect_kind,
     kept,
-    lane,
-    waits_for_room,
 )
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.delivery.rooms import PrivateRooms
@@ -153,11 +151,19 @@ class Dispatcher:
         self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self._paging: set[int] = set()  # pages (and their rooms) read and not yet sent
+        # The outbox as last read, shared by the lane workers while nothing has changed: in a
+        # rush hundreds of workers wait and look again after every send.
+        self._changes = 0  # sends, kicks and rescans so far
+        self._read_at = (-1, 0.0)  # the change count and loop time of the last read
+        self._pending = Pending((), {})
+        self._kinds: dict[int, EffectKind | None] = {}
+        self._reading = asyncio.Lock()
         self._held: dict[int, float] = {}  # replies held back for pages: since when
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
 
     def kick(self) -> None:
         """Something new is in the outbox."""
+        self._changes += 1
         self._wake.set()
 
     def busy(self) -> bool:
@@ -175,13 +181,14 @@ class Dispatcher:
         """
         while True:
             self._wake.clear()
+            self._changes += 1  # a rescan reads the outbox afresh
             pending = await self._read()
-            if not pending and not self._workers:
+            if not pending.items and not self._workers:
                 if self.effects.naming:
                     await asyncio.gather(*list(self.effects.naming), return_exceptions=True)
                     continue
                 return
-            for name in {lane(item) for item in pending} - set(self._workers):
+            for name in set(pending.lanes) - set(self._workers):
                 self._workers[name] = self._tasks.spawn(
                     self._work(name), name=f"outbox {name}", context=f"outbox lane {name}"
                 )
@@ -215,11 +222,11 @@ class Dispatcher:
             while True:
                 progress = self._progress
                 pending = await self._read()
-                items = [item for item in pending if lane(item) == name]
+                items = pending.lanes.get(name, [])
                 if not items:
                     return
                 for item in items:
-                    if waits_for_room(item, pending) or self._held_back(item):
+                    if pending.waits_for_room(item) or self._held_back(item, pending):
                         await self._wait(progress)  # until another lane has sent something
                         break
                     if not await self._try(item):
@@ -230,17 +237,28 @@ class Dispatcher:
             self._workers.pop(name, None)
             self._wake.set()
 
-    async def _read(self) -> list[OutboxItem]:
-        """The unsent items; the pages among them are noted (`after_pages`)."""
-        pending = await self._store.pending()
-        self._paging = {item.id for item in pending if critical(item)}
-        return pending
+    async def _read(self) -> Pending:
+        """The unsent items; the pages among them are noted (`after_pages`).
 
-    def _held_back(self, item: OutboxItem) -> bool:
+        Read once for all the workers that ask while nothing was sent or kicked, and within
+        `RESCAN_SECONDS` of the read (so that what changes without a kick is seen as before).
+        """
+        loop = asyncio.get_running_loop()
+        async with self._reading:
+            changes, at = self._read_at
+            if changes == self._changes and loop.time() - at < RESCAN_SECONDS:
+                return self._pending
+            changes, at = self._changes, loop.time()
+            pending = Pending(await self._store.pending(), self._kinds)
+            self._pending, self._read_at = pending, (changes, at)
+            self._paging = set(pending.paging)
+            return pending
+
+    def _held_back(self, item: OutboxItem, pending: Pending) -> bool:
         """True for a reply to a requester while pages are being sent, for at most
         `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The reply's
         own consult room was made already (`waits_for_room`)."""
-        if effect_kind(item) is not EffectKind.REPLY or not self._paging:
+        if pending.kinds.get(item.id) is not EffectKind.REPLY or not self._paging:
             self._held.pop(item.id, None)
             return False
         now = asyncio.get_running_loop().time()
@@ -258,6 +276,12 @@ class Dispatcher:
 
     async def _try(self, item: OutboxItem) -> bool:
         """Deliver one item; False when it is to be tried again."""
+        try:
+            return await self._deliver_once(item)
+        finally:
+            self._changes += 1  # sent, given up, or steps recorded: the outbox is read afresh
+
+    async def _deliver_once(self, item: OutboxItem) -> bool:
         try:
             marked = await self.deliver(item)
         except UnsafeRoom as exc:
