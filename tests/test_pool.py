@@ -314,3 +314,66 @@ async def test_a_rooms_name_waits_for_a_page_that_does_not_go_out_only_so_long(
         messenger.release.set()
         await drain
     assert len(messenger.pages()) == 2 and len(messenger.filled) == 2
+
+
+@dataclass
+class OneFillHangs(PoolMessenger):
+    """The first room filled (invites into a pool room) hangs until released: a rush's
+    invites still on their way."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    hanging: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        if not self.hanging.is_set():
+            self.hanging.set()
+            await self.release.wait()
+        await super().fill_room(room, invite=invite)
+
+
+async def two_asked_one_fill_hanging(db: SqliteStore) -> tuple[OneFillHangs, asyncio.Task[None]]:
+    messenger = OneFillHangs()
+    bot, pool = await pooled_bot(db, size=4, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        await messenger.hanging.wait()
+        while len(messenger.invited) < 1:  # noqa: ASYNC110 (the other fill has no event)
+            await asyncio.sleep(0.02)
+    return messenger, drain
+
+
+async def test_a_first_page_waits_while_another_consults_invites_are_on_their_way(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a rush the invites go first: they are each consultant's first signal, and a page's
+    room key and message before them would stand in the homeserver's queue in front of the
+    other consultants' invites and joins (BENCHMARKS.md). The page follows them."""
+    monkeypatch.setattr(outbox, "PAGES_AFTER_ROOMS_SECONDS", 10.0)
+    messenger, drain = await two_asked_one_fill_hanging(db)
+    await asyncio.sleep(0.3)  # time enough for a page that did not wait
+    assert messenger.pages() == []
+
+    messenger.release.set()
+    await drain
+    assert len(messenger.pages()) == 2 and len(messenger.invited) == 2
+
+
+async def test_a_first_page_waits_for_invites_that_do_not_go_out_only_so_long(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invites the homeserver does not take hold another consult's page back for at most
+    `PAGES_AFTER_ROOMS_SECONDS`: that page goes out all the same."""
+    monkeypatch.setattr(outbox, "PAGES_AFTER_ROOMS_SECONDS", 0.2)
+    messenger, drain = await two_asked_one_fill_hanging(db)
+    try:
+        async with asyncio.timeout(5):
+            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
+                await asyncio.sleep(0.02)
+        assert len(messenger.invited) == 1  # the other room's invites still hang
+    finally:
+        messenger.release.set()
+        await drain
+    assert len(messenger.pages()) == 2

@@ -80,6 +80,8 @@ class Effects:
     letting: dict[tuple[str, UserId], asyncio.Task[None]] = field(default_factory=dict, init=False)
     #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
     after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
+    #: Returns once other consults' rooms being filled are (bounded): `after_rooms`.
+    after_rooms: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
         """Carry out one effect of a consult; True when a page's step marked `item` sent."""
@@ -274,6 +276,8 @@ class Effects:
             )
 
         recipients = (*users, consult.requester)
+        if effect.first:
+            await self.after_rooms()
         try:
             await self.messenger.send(
                 consult.room, page(), txn=txn, recipients=recipients, numbers=True
