@@ -14,7 +14,7 @@ from consultbot.adapters.memory import ManualClock, ManualTimers, MemoryDataStor
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.adapters.sql.stores import open_store
 from consultbot.domain.types import ConsultId, UserId
-from consultbot.engine.delivery import outbox
+from consultbot.engine.delivery import effects, outbox
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
 from tests.support.bots import (
@@ -351,7 +351,7 @@ async def test_a_first_page_waits_while_another_consults_invites_are_on_their_wa
     """In a rush the invites go first: they are each consultant's first signal, and a page's
     room key and message before them would stand in the homeserver's queue in front of the
     other consultants' invites and joins (BENCHMARKS.md). The page follows them."""
-    monkeypatch.setattr(outbox, "PAGES_AFTER_ROOMS_SECONDS", 10.0)
+    monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 10.0)
     messenger, drain = await two_asked_one_fill_hanging(db)
     await asyncio.sleep(0.3)  # time enough for a page that did not wait
     assert messenger.pages() == []
@@ -365,14 +365,52 @@ async def test_a_first_page_waits_for_invites_that_do_not_go_out_only_so_long(
     db: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Invites the homeserver does not take hold another consult's page back for at most
-    `PAGES_AFTER_ROOMS_SECONDS`: that page goes out all the same."""
-    monkeypatch.setattr(outbox, "PAGES_AFTER_ROOMS_SECONDS", 0.2)
+    `PAGES_AFTER_INVITES_SECONDS`: that page goes out all the same."""
+    monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 0.2)
     messenger, drain = await two_asked_one_fill_hanging(db)
     try:
         async with asyncio.timeout(5):
             while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
                 await asyncio.sleep(0.02)
         assert len(messenger.invited) == 1  # the other room's invites still hang
+    finally:
+        messenger.release.set()
+        await drain
+    assert len(messenger.pages()) == 2
+
+
+@dataclass
+class CreateHangs(PoolMessenger):
+    """Making a room from scratch hangs until released (seconds, in a rush)."""
+
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    creating: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def create_room(
+        self, *, key: str, name: str, topic: str, invite: Sequence[UserId]
+    ) -> str:
+        self.creating.set()
+        await self.release.wait()
+        return await super().create_room(key=key, name=name, topic=topic, invite=invite)
+
+
+async def test_a_room_made_from_scratch_holds_up_no_other_consults_page(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a pool room's invites (fast) go before the pages: a consult whose room must be
+    made from scratch (the pool empty) does not keep another consult's page waiting."""
+    monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 10.0)
+    messenger = CreateHangs()
+    bot, pool = await pooled_bot(db, size=1, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            await messenger.creating.wait()
+            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
+                await asyncio.sleep(0.02)
     finally:
         messenger.release.set()
         await drain

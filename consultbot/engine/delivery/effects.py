@@ -13,6 +13,7 @@ the first page, polls and the meeting widget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -33,6 +34,8 @@ from consultbot.text.views import ConsultRenderer, room_name
 log = logging.getLogger(__name__)
 
 LET_IN_KEPT = 10_000  # requesters invited right after a page, remembered for their entries
+#: How long a first page's room key and message wait for other consults' invites in a rush.
+PAGES_AFTER_INVITES_SECONDS = 1.0
 
 
 async def _at_once() -> None:
@@ -80,8 +83,9 @@ class Effects:
     letting: dict[tuple[str, UserId], asyncio.Task[None]] = field(default_factory=dict, init=False)
     #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
     after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
-    #: Returns once other consults' rooms being filled are (bounded): `after_rooms`.
-    after_rooms: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
+    #: Pool rooms whose invites are on their way (`fill_room`): first pages wait for them.
+    filling: set[str] = field(default_factory=set, init=False)
+    _filled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
         """Carry out one effect of a consult; True when a page's step marked `item` sent."""
@@ -195,13 +199,31 @@ class Effects:
         room = consult.room or await self.claim(consult.id)
         if room:
             self.messenger.own_room(room)
-            await self.messenger.fill_room(room, invite=effect.invite)
+            self.filling.add(room)
+            try:
+                await self.messenger.fill_room(room, invite=effect.invite)
+            finally:
+                self.filling.discard(room)
+                self._filled.set()
+                self._filled = asyncio.Event()
             return
         topic = (await self.renderer.render_about(consult, "topic")).text
         room = await self.messenger.create_room(
             key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
         )
         await self.reports.report(consult.id, esc.RoomReady(room=room))  # a retry: no change
+
+    async def _after_invites(self) -> None:
+        """Return once no pool room's invites are on their way, or after
+        `PAGES_AFTER_INVITES_SECONDS`: in a rush a first page's room key and message follow the
+        invites (each consultant's first signal) instead of standing before them and the
+        consultants' joins in the homeserver's queue. One consult at a time, nothing waits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PAGES_AFTER_INVITES_SECONDS
+        while self.filling and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._filled.wait()
 
     async def _name(self, consult: esc.Consult) -> None:
         """The consult room's name and topic (again for a room made with them: no change)."""
@@ -277,7 +299,7 @@ class Effects:
 
         recipients = (*users, consult.requester)
         if effect.first:
-            await self.after_rooms()
+            await self._after_invites()
         try:
             await self.messenger.send(
                 consult.room, page(), txn=txn, recipients=recipients, numbers=True

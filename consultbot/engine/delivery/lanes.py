@@ -79,7 +79,6 @@ class Pending:
         self.kinds = known
         self.lanes: dict[Lane, list[OutboxItem]] = {}
         self.paging: set[int] = set()  # pages and the rooms they go to
-        self.rooming: set[int] = set()  # consult rooms to make or fill
         self._first_room: dict[str | None, int] = {}  # per consult: its earliest CreateRoom
         self._first_page: dict[str | None, int] = {}  # per consult: its earliest page or room
         for item in sorted(self.items, key=lambda i: i.id):
@@ -89,7 +88,6 @@ class Pending:
                 self.paging.add(item.id)
                 self._first_page.setdefault(item.consult, item.id)
             if kind is EffectKind.CREATE_ROOM:
-                self.rooming.add(item.id)
                 self._first_room.setdefault(item.consult, item.id)
 
     def waits_for_room(self, item: OutboxItem) -> bool:

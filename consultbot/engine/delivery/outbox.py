@@ -16,9 +16,11 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves invites, room keys and pages
   before the bookkeeping (docs/page-speed-profile.md).
 - Invites before pages. A first page's room key and message wait, at most
-  `PAGES_AFTER_ROOMS_SECONDS`, while other consults' rooms are being made or filled: in a rush
-  the invites (each consultant's first signal) are not queued behind pages at the homeserver,
-  and the consultants' joins come sooner (BENCHMARKS.md).
+  `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms are being filled
+  (their invites on the way): in a rush the invites (each consultant's first signal) are not
+  queued behind pages at the homeserver, and the consultants' joins come sooner
+  (BENCHMARKS.md). A room being made from scratch (`room_create`, seconds in a rush) holds up
+  no page.
 - The requester after the page. The requester is invited into the consult room right after
   its first page (effects.py); their `Invite` entry, in a lane of its own, waits for that page
   and makes sure of it (never given up: an answer that may pass is tried again).
@@ -99,8 +101,6 @@ PAGES_FIRST_SECONDS = 5.0
 #: How long a consult room's name and topic wait for the pages being sent: a room works without
 #: them, and in a rush they would stand before the consultants' joins.
 NAMES_AFTER_PAGES_SECONDS = 10.0
-#: How long a first page's room key and message wait for other consults' invites in a rush.
-PAGES_AFTER_ROOMS_SECONDS = 1.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -152,13 +152,11 @@ class Dispatcher:
             reports=reports,
         )
         self.effects.after_pages = self.after_pages
-        self.effects.after_rooms = self.after_rooms
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self._paging: set[int] = set()  # pages (and their rooms) read and not yet sent
-        self._rooming: set[int] = set()  # consult rooms read and not yet made or filled
         # The outbox as last read, shared by the lane workers while nothing has changed: in a
         # rush hundreds of workers wait and look again after every send.
         self._changes = 0  # sends, kicks and rescans so far
@@ -260,7 +258,6 @@ class Dispatcher:
             pending = Pending(await self._store.pending(), self._kinds)
             self._pending, self._read_at = pending, (changes, at)
             self._paging = set(pending.paging)
-            self._rooming = set(pending.rooming)
             return pending
 
     def _held_back(self, item: OutboxItem, pending: Pending) -> bool:
@@ -279,17 +276,6 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NAMES_AFTER_PAGES_SECONDS
         while self._paging and (left := deadline - loop.time()) > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(left, RESCAN_SECONDS)):
-                    await self._progress.wait()
-
-    async def after_rooms(self) -> None:
-        """Return once no consult room is being made or filled, or after
-        `PAGES_AFTER_ROOMS_SECONDS` (a first page's key and message wait for a rush's invites:
-        the invite is each consultant's first signal)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + PAGES_AFTER_ROOMS_SECONDS
-        while self._rooming and (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, RESCAN_SECONDS)):
                     await self._progress.wait()
@@ -327,7 +313,6 @@ class Dispatcher:
         self._attempts.pop(item.id, None)
         self._held.pop(item.id, None)
         self._paging.discard(item.id)
-        self._rooming.discard(item.id)
         self._progress.set()
         self._progress = asyncio.Event()
         return True
