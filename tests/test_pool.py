@@ -331,7 +331,11 @@ class OneFillHangs(PoolMessenger):
         await super().fill_room(room, invite=invite)
 
 
-async def two_asked_one_fill_hanging(db: SqliteStore) -> tuple[OneFillHangs, asyncio.Task[None]]:
+async def two_asked_one_fill_hanging(
+    db: SqliteStore,
+) -> tuple[Bot, OneFillHangs, asyncio.Task[None]]:
+    """Two consults asked at once from a filled pool, the first room's invites hanging: the
+    bot, its messenger and the outbox being drained."""
     messenger = OneFillHangs()
     bot, pool = await pooled_bot(db, size=4, messenger=messenger)
     await pool.fill()
@@ -342,7 +346,7 @@ async def two_asked_one_fill_hanging(db: SqliteStore) -> tuple[OneFillHangs, asy
         await messenger.hanging.wait()
         while len(messenger.invited) < 1:  # noqa: ASYNC110 (the other fill has no event)
             await asyncio.sleep(0.02)
-    return messenger, drain
+    return bot, messenger, drain
 
 
 async def test_a_first_page_waits_while_another_consults_invites_are_on_their_way(
@@ -352,8 +356,18 @@ async def test_a_first_page_waits_while_another_consults_invites_are_on_their_wa
     room key and message before them would stand in the homeserver's queue in front of the
     other consultants' invites and joins (BENCHMARKS.md). The page follows them."""
     monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 10.0)
-    messenger, drain = await two_asked_one_fill_hanging(db)
-    await asyncio.sleep(0.3)  # time enough for a page that did not wait
+    waiting = asyncio.Event()
+    after_invites = effects.Effects._after_invites
+
+    async def noted(self: effects.Effects) -> None:
+        waiting.set()
+        await after_invites(self)
+
+    monkeypatch.setattr(effects.Effects, "_after_invites", noted)
+    _, messenger, drain = await two_asked_one_fill_hanging(db)
+    async with asyncio.timeout(5):
+        await waiting.wait()  # the other consult's page is ready to go
+    await asyncio.sleep(0.2)  # time enough for a page that did not wait
     assert messenger.pages() == []
 
     messenger.release.set()
@@ -367,7 +381,7 @@ async def test_a_first_page_waits_for_invites_that_do_not_go_out_only_so_long(
     """Invites the homeserver does not take hold another consult's page back for at most
     `PAGES_AFTER_INVITES_SECONDS`: that page goes out all the same."""
     monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 0.2)
-    messenger, drain = await two_asked_one_fill_hanging(db)
+    _, messenger, drain = await two_asked_one_fill_hanging(db)
     try:
         async with asyncio.timeout(5):
             while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
@@ -415,3 +429,25 @@ async def test_a_room_made_from_scratch_holds_up_no_other_consults_page(
         messenger.release.set()
         await drain
     assert len(messenger.pages()) == 2
+
+
+async def test_invites_that_hang_hold_up_a_later_page_only_while_they_are_young(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fill the homeserver does not answer (a hiccup, not a rush) delays other consults'
+    pages only in its first `PAGES_AFTER_INVITES_SECONDS`: a page ready after that goes out
+    at once, however long the fill goes on hanging."""
+    monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 30.0)
+    bot, messenger, drain = await two_asked_one_fill_hanging(db)
+    fills = bot.service.dispatcher.effects.filling
+    try:
+        [room] = fills
+        fills[room] -= 60.0  # as if it had hung for a minute
+        await bot.say(UserId("@ville:localhost"), "!konsult kardiologi tredje frågan")
+        async with asyncio.timeout(5):
+            while not any("tredje" in p.content.text for p in messenger.pages()):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        assert room in fills  # still hanging
+    finally:
+        messenger.release.set()
+        await drain

@@ -83,8 +83,9 @@ class Effects:
     letting: dict[tuple[str, UserId], asyncio.Task[None]] = field(default_factory=dict, init=False)
     #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
     after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
-    #: Pool rooms whose invites are on their way (`fill_room`): first pages wait for them.
-    filling: set[str] = field(default_factory=set, init=False)
+    #: Pool rooms just taken whose invites are on their way (`fill_room`), with the loop time
+    #: each fill started: first pages wait for them, each for at most its first second.
+    filling: dict[str, float] = field(default_factory=dict, init=False)
     _filled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
@@ -196,14 +197,18 @@ class Effects:
         its invites again: inviting twice changes nothing. A pool room is named right after the
         first page (`page`).
         """
-        room = consult.room or await self.claim(consult.id)
+        if consult.room:  # a retry: the room was taken or made before
+            self.messenger.own_room(consult.room)
+            await self.messenger.fill_room(consult.room, invite=effect.invite)
+            return
+        room = await self.claim(consult.id)
         if room:
             self.messenger.own_room(room)
-            self.filling.add(room)
+            self.filling[room] = asyncio.get_running_loop().time()
             try:
                 await self.messenger.fill_room(room, invite=effect.invite)
             finally:
-                self.filling.discard(room)
+                self.filling.pop(room, None)
                 self._filled.set()
                 self._filled = asyncio.Event()
             return
@@ -220,7 +225,18 @@ class Effects:
         consultants' joins in the homeserver's queue. One consult at a time, nothing waits."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PAGES_AFTER_INVITES_SECONDS
-        while self.filling and (left := deadline - loop.time()) > 0:
+        while True:
+            # A fill that hangs (a homeserver slow to answer) holds pages up only in its first
+            # second, not for as long as it lasts.
+            now = loop.time()
+            young = [
+                since
+                for since in self.filling.values()
+                if now - since < PAGES_AFTER_INVITES_SECONDS
+            ]
+            if not young or now >= deadline:
+                return
+            left = min(deadline, min(young) + PAGES_AFTER_INVITES_SECONDS) - now
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await self._filled.wait()

@@ -16,11 +16,11 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves invites, room keys and pages
   before the bookkeeping (docs/page-speed-profile.md).
 - Invites before pages. A first page's room key and message wait, at most
-  `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms are being filled
-  (their invites on the way): in a rush the invites (each consultant's first signal) are not
-  queued behind pages at the homeserver, and the consultants' joins come sooner
-  (BENCHMARKS.md). A room being made from scratch (`room_create`, seconds in a rush) holds up
-  no page.
+  `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms just taken are being
+  filled (their invites on the way; each fill only in its first second): in a rush the
+  invites (each consultant's first signal) are not queued behind pages at the homeserver, and
+  the consultants' joins come sooner (BENCHMARKS.md). A room being made from scratch
+  (`room_create`, seconds in a rush) holds up no page.
 - The requester after the page. The requester is invited into the consult room right after
   its first page (effects.py); their `Invite` entry, in a lane of its own, waits for that page
   and makes sure of it (never given up: an answer that may pass is tried again).
@@ -247,7 +247,8 @@ class Dispatcher:
         """The unsent items; the pages among them are noted (`after_pages`).
 
         Read once for all the workers that ask while nothing was sent or kicked, and within
-        `RESCAN_SECONDS` of the read (so that what changes without a kick is seen as before).
+        `RESCAN_SECONDS` of the read (what changes without a kick is still seen within about a
+        second, as by the rescan).
         """
         loop = asyncio.get_running_loop()
         async with self._reading:
