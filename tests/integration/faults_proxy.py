@@ -9,6 +9,10 @@ header, no `retry_after_ms` in the body. Every send attempt is recorded with its
 `hold(fragment)` holds requests whose path contains `fragment` (say `/sendToDevice/`) until
 `release()`: `held` is set when the first arrives, so a test can act while it is under way.
 
+`fail(fragment, about, status, times)` answers the next `times` requests whose path contains
+`fragment` and whose body contains `about` with `status` (say a 502 from a proxy while Synapse
+restarts), without forwarding them; `failed` counts them.
+
 `cut()` darkens the link until `mend()`: nothing gets through either way. A request arriving
 meanwhile reaches the homeserver only after the mend (bytes retransmitted late, the worst case
 for a send: it lands after the other instance may have taken over), and an answer coming back
@@ -50,6 +54,9 @@ class RateLimitingProxy:
     url: str = ""
     mended: asyncio.Event = field(default_factory=asyncio.Event)
     during_cut: list[str] = field(default_factory=list)
+    failing: tuple[str, str, int] = ("", "", 0)
+    fail_left: int = 0
+    failed: int = 0
 
     def __post_init__(self) -> None:
         self.mended.set()
@@ -89,6 +96,12 @@ class RateLimitingProxy:
         self.holding = ""
         self.released.set()
 
+    def fail(self, fragment: str, about: str, *, status: int, times: int) -> None:
+        """Answer the next `times` requests to a path containing `fragment` whose body contains
+        `about` with `status`, unforwarded."""
+        self.failing = (fragment, about, status)
+        self.fail_left = times
+
     def _refusal(self) -> web.Response:
         body = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests"})
         return web.Response(
@@ -111,6 +124,14 @@ class RateLimitingProxy:
         if not self.mended.is_set():
             self.during_cut.append(f"{request.method} {request.path}")
             await self.mended.wait()
+        fragment, about, status = self.failing
+        if self.fail_left > 0 and fragment in request.path and about.encode() in body:
+            self.fail_left -= 1
+            self.failed += 1
+            error = {"errcode": "M_UNKNOWN", "error": "Bad Gateway"}
+            return web.Response(
+                status=status, body=json.dumps(error), content_type="application/json"
+            )
         if self.holding and self.holding in request.path:
             self.held.set()
             await self.released.wait()

@@ -350,3 +350,36 @@ async def test_a_page_held_up_is_reported_and_its_level_gets_its_whole_time_once
         finally:
             proxy.release()
             await proxy.stop()
+
+
+async def test_the_requesters_invite_answered_with_5xx_is_tried_until_they_are_let_in(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    """The requester is invited right after the first page; a proxy in front of a restarting
+    homeserver answers that invite with 502 twice. The invite is tried again (the `Invite`
+    outbox entry) until it goes through: the requester joins and reads the page."""
+    async with world(homeserver, tmp_path, "doctor", "l1") as w:
+        proxy = RateLimitingProxy(upstream=homeserver.url)
+        await proxy.start()
+        try:
+            config = w.config(ack_timeout=300)
+            config = replace(config, matrix=replace(config.matrix, homeserver=proxy.url))
+            await w.seed(config, {1: ["l1"]})
+            async with running_bot(config) as bot:
+                doctor, l1 = w.people["doctor"].c, w.people["l1"].c
+                dm = await doctor.create_dm(w.bot_id)
+                proxy.fail("/invite", w.people["doctor"].user_id, status=502, times=2)
+                await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+                room = await join_invite(l1, 60)
+                await l1.wait_for(from_bot(w, room, QUESTION), 60)
+
+                assert await join_invite(doctor, 60) == room
+                await doctor.wait_for(from_bot(w, room, QUESTION), 60)
+                assert proxy.failed == 2
+
+                async def drained() -> bool:
+                    return await bot.store.pending() == []
+
+                await eventually(drained, within=10, what="nothing left to send")
+        finally:
+            await proxy.stop()
