@@ -206,23 +206,30 @@ class Provisioner:
         homeserver refused it for good (a 4xx answer: logged); an error that may pass (no
         answer, a 5xx from a proxy while the homeserver restarts) raises, to be tried again."""
         await self.rooms.vet_any(room)
-        response = await self.session.nio.room_invite(room, user)
-        if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
-            status = getattr(getattr(response, "transport_response", None), "status", None)
-            if isinstance(status, int) and 400 <= status < 500:
-                log.error("could not invite %s to %s: %s", user, room, response.status_code)
-                return False
-            raise RuntimeError(f"inviting {user} to {room} failed: {response}")
+        refused = await self._refused(room, user)
+        if refused is not None:
+            status = getattr(getattr(refused, "transport_response", None), "status", None)
+            if not (isinstance(status, int) and 400 <= status < 500):
+                raise RuntimeError(f"inviting {user} to {room} failed: {refused}")
+            log.error("could not invite %s to %s: %s", user, room, refused.status_code)
+            return False
         self._learn_invited(room, [user])
         return True
 
     async def _invite(self, room: str, user: str) -> bool:
         """Invite one user; True when they are invited (or were already)."""
+        refused = await self._refused(room, user)
+        if refused is not None:
+            log.error("could not invite %s to %s: %s", user, room, refused.status_code)
+        return refused is None
+
+    async def _refused(self, room: str, user: str) -> RoomInviteError | None:
+        """Invite one user; the homeserver's refusal, or None when they are invited (or were
+        already)."""
         response = await self.session.nio.room_invite(room, user)
         if isinstance(response, RoomInviteError) and "already" not in (response.message or ""):
-            log.error("could not invite %s to %s: %s", user, room, response.status_code)
-            return False
-        return True
+            return response
+        return None
 
     # -- consult rooms created before the room policy ------------------------------------------
 
