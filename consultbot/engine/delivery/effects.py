@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, assert_never
 
@@ -197,26 +197,30 @@ class Effects:
         its invites again: inviting twice changes nothing. A pool room is named right after the
         first page (`page`).
         """
-        if consult.room:  # a retry: the room was taken or made before
-            self.messenger.own_room(consult.room)
-            await self.messenger.fill_room(consult.room, invite=effect.invite)
-            return
-        room = await self.claim(consult.id)
+        # A retry (the room taken or made before) holds up no page (`_after_invites`).
+        taken = not consult.room
+        room = consult.room or await self.claim(consult.id)
         if room:
             self.messenger.own_room(room)
-            self.filling[room] = asyncio.get_running_loop().time()
-            try:
+            with self._filling(room) if taken else contextlib.nullcontext():
                 await self.messenger.fill_room(room, invite=effect.invite)
-            finally:
-                self.filling.pop(room, None)
-                self._filled.set()
-                self._filled = asyncio.Event()
             return
         topic = (await self.renderer.render_about(consult, "topic")).text
         room = await self.messenger.create_room(
             key=f"{consult.id}", name=room_name(consult), topic=topic, invite=effect.invite
         )
         await self.reports.report(consult.id, esc.RoomReady(room=room))  # a retry: no change
+
+    @contextlib.contextmanager
+    def _filling(self, room: str) -> Iterator[None]:
+        """A pool room just taken whose invites are on their way: first pages wait for it."""
+        self.filling[room] = asyncio.get_running_loop().time()
+        try:
+            yield
+        finally:
+            self.filling.pop(room, None)
+            self._filled.set()
+            self._filled = asyncio.Event()
 
     async def _after_invites(self) -> None:
         """Return once no pool room's invites are on their way, or after
