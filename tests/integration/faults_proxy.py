@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 from aiohttp import web
+
+from consultbot.config import Config
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -80,6 +82,17 @@ class RateLimitingProxy:
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> RateLimitingProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def route(self, config: Config) -> Config:
+        """`config` with the bot's homeserver reached through this proxy."""
+        return replace(config, matrix=replace(config.matrix, homeserver=self.url))
 
     async def stop(self) -> None:
         if self._runner is not None:

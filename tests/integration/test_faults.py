@@ -61,44 +61,39 @@ async def join_invites(user, count: int, seconds: float = 60) -> list[str]:
 async def test_http_429_with_retry_after_is_waited_out_and_the_retry_is_not_doubled(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
-    async with world(homeserver, tmp_path, "doctor", "l1") as w:
-        proxy = RateLimitingProxy(upstream=homeserver.url, retry_after=3)
-        await proxy.start()
-        try:
-            config = w.config(ack_timeout=300)
-            config = replace(config, matrix=replace(config.matrix, homeserver=proxy.url))
-            await w.seed(config, {1: ["l1"]})
-            async with running_bot(config) as bot:
-                doctor, l1 = w.people["doctor"].c, w.people["l1"].c
-                dm = await doctor.create_dm(w.bot_id)
-                # The next two sends of the bot are refused: the first after Synapse took it.
-                proxy.limit = 2
-                await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
-                room = await join_invite(l1, 60)
-                await l1.wait_for(lambda s: from_bot(w, room, QUESTION)(s), 60)
-                await doctor.wait_for(from_bot(w, dm, "K-000001"), 60)
+    async with (
+        world(homeserver, tmp_path, "doctor", "l1") as w,
+        RateLimitingProxy(upstream=homeserver.url, retry_after=3) as proxy,
+    ):
+        config = proxy.route(w.config(ack_timeout=300))
+        await w.seed(config, {1: ["l1"]})
+        async with running_bot(config) as bot:
+            doctor, l1 = w.people["doctor"].c, w.people["l1"].c
+            dm = await doctor.create_dm(w.bot_id)
+            # The next two sends of the bot are refused: the first after Synapse took it.
+            proxy.limit = 2
+            await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            room = await join_invite(l1, 60)
+            await l1.wait_for(lambda s: from_bot(w, room, QUESTION)(s), 60)
+            await doctor.wait_for(from_bot(w, dm, "K-000001"), 60)
 
-                # Marked sent once the homeserver answered: nothing left in the outbox.
-                async def drained() -> bool:
-                    return await bot.store.pending() == []
+            # Marked sent once the homeserver answered: nothing left in the outbox.
+            async def drained() -> bool:
+                return await bot.store.pending() == []
 
-                await eventually(drained, within=10, what="nothing left to send")
-            refused = [a for a in proxy.attempts if a.status == 429]
-            assert len(refused) == 2
-            for attempt in refused:
-                retry = next(
-                    a for a in proxy.attempts if a.path == attempt.path and a.at > attempt.at
-                )
-                waited = retry.at - attempt.at
-                print(f"429 Retry-After 3: retried after {waited:.2f} s")
-                assert 3.0 <= waited < 4.5, waited  # as told (nio alone would wait 5 s)
-            # The page went out once (the homeserver dropped the repeated transaction id),
-            # and the confirmation too.
-            assert len(pages_in(w, "l1", room)) == 1
-            replies = [s for s in doctor.seen if from_bot(w, dm, "K-000001 till")(s)]
-            assert len(replies) == 1
-        finally:
-            await proxy.stop()
+            await eventually(drained, within=10, what="nothing left to send")
+        refused = [a for a in proxy.attempts if a.status == 429]
+        assert len(refused) == 2
+        for attempt in refused:
+            retry = next(a for a in proxy.attempts if a.path == attempt.path and a.at > attempt.at)
+            waited = retry.at - attempt.at
+            print(f"429 Retry-After 3: retried after {waited:.2f} s")
+            assert 3.0 <= waited < 4.5, waited  # as told (nio alone would wait 5 s)
+        # The page went out once (the homeserver dropped the repeated transaction id),
+        # and the confirmation too.
+        assert len(pages_in(w, "l1", room)) == 1
+        replies = [s for s in doctor.seen if from_bot(w, dm, "K-000001 till")(s)]
+        assert len(replies) == 1
 
 
 @pytest.mark.parametrize("outage", ["stopped", "frozen"])
@@ -358,28 +353,25 @@ async def test_the_requesters_invite_answered_with_5xx_is_tried_until_they_are_l
     """The requester is invited right after the first page; a proxy in front of a restarting
     homeserver answers that invite with 502 twice. The invite is tried again (the `Invite`
     outbox entry) until it goes through: the requester joins and reads the page."""
-    async with world(homeserver, tmp_path, "doctor", "l1") as w:
-        proxy = RateLimitingProxy(upstream=homeserver.url)
-        await proxy.start()
-        try:
-            config = w.config(ack_timeout=300)
-            config = replace(config, matrix=replace(config.matrix, homeserver=proxy.url))
-            await w.seed(config, {1: ["l1"]})
-            async with running_bot(config) as bot:
-                doctor, l1 = w.people["doctor"].c, w.people["l1"].c
-                dm = await doctor.create_dm(w.bot_id)
-                proxy.fail("/invite", w.people["doctor"].user_id, status=502, times=2)
-                await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
-                room = await join_invite(l1, 60)
-                await l1.wait_for(from_bot(w, room, QUESTION), 60)
+    async with (
+        world(homeserver, tmp_path, "doctor", "l1") as w,
+        RateLimitingProxy(upstream=homeserver.url) as proxy,
+    ):
+        config = proxy.route(w.config(ack_timeout=300))
+        await w.seed(config, {1: ["l1"]})
+        async with running_bot(config) as bot:
+            doctor, l1 = w.people["doctor"].c, w.people["l1"].c
+            dm = await doctor.create_dm(w.bot_id)
+            proxy.fail("/invite", w.people["doctor"].user_id, status=502, times=2)
+            await doctor.send_text(dm, f"!konsult kardiologi {QUESTION}")
+            room = await join_invite(l1, 60)
+            await l1.wait_for(from_bot(w, room, QUESTION), 60)
 
-                assert await join_invite(doctor, 60) == room
-                await doctor.wait_for(from_bot(w, room, QUESTION), 60)
-                assert proxy.failed == 2
+            assert await join_invite(doctor, 60) == room
+            await doctor.wait_for(from_bot(w, room, QUESTION), 60)
+            assert proxy.failed == 2
 
-                async def drained() -> bool:
-                    return await bot.store.pending() == []
+            async def drained() -> bool:
+                return await bot.store.pending() == []
 
-                await eventually(drained, within=10, what="nothing left to send")
-        finally:
-            await proxy.stop()
+            await eventually(drained, within=10, what="nothing left to send")
