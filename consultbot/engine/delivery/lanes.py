@@ -69,20 +69,20 @@ class Pending:
     """The unsent items as read once, with what each lane worker asks of them worked out once:
     a rush holds hundreds of items and a worker asks after every send (outbox.py)."""
 
-    def __init__(self, items: Sequence[OutboxItem], kinds: dict[int, EffectKind | None]) -> None:
-        """`kinds`: the kinds of items worked out before (an unsent item never changes); it is
-        updated to hold these items' kinds only."""
-        known = {i.id: kinds[i.id] if i.id in kinds else effect_kind(i) for i in items}
-        kinds.clear()
-        kinds.update(known)
+    def __init__(self, items: Sequence[OutboxItem], before: Pending | None = None) -> None:
+        """`before`: the last read, whose items' kinds need not be worked out again (an unsent
+        item never changes)."""
+        known: dict[int, EffectKind | None] = before.kinds if before is not None else {}
         self.items = list(items)
-        self.kinds = known
+        self.kinds: dict[int, EffectKind | None] = {
+            i.id: known[i.id] if i.id in known else effect_kind(i) for i in items
+        }
         self.lanes: dict[Lane, list[OutboxItem]] = {}
         self.paging: set[int] = set()  # pages and the rooms they go to
         self._first_room: dict[str | None, int] = {}  # per consult: its earliest CreateRoom
         self._first_page: dict[str | None, int] = {}  # per consult: its earliest page or room
         for item in sorted(self.items, key=lambda i: i.id):
-            kind = known[item.id]
+            kind = self.kinds[item.id]
             self.lanes.setdefault(lane(item, kind), []).append(item)
             if kind in CRITICAL:
                 self.paging.add(item.id)

@@ -161,8 +161,7 @@ class Dispatcher:
         # rush hundreds of workers wait and look again after every send.
         self._changes = 0  # sends, kicks and rescans so far
         self._read_at = (-1, 0.0)  # the change count and loop time of the last read
-        self._pending = Pending((), {})
-        self._kinds: dict[int, EffectKind | None] = {}
+        self._pending = Pending(())
         self._reading = asyncio.Lock()
         self._held: dict[int, float] = {}  # replies held back for pages: since when
         self.retries = 0  # sends tried again after a failure (read by consultbot/engine/metrics.py)
@@ -256,7 +255,7 @@ class Dispatcher:
             if changes == self._changes and loop.time() - at < RESCAN_SECONDS:
                 return self._pending
             changes, at = self._changes, loop.time()
-            pending = Pending(await self._store.pending(), self._kinds)
+            pending = Pending(await self._store.pending(), self._pending)
             self._pending, self._read_at = pending, (changes, at)
             self._paging = set(pending.paging)
             return pending
