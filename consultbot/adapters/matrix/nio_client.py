@@ -5,6 +5,8 @@ settings (`client_config`), and what the bot and nio's room model may see of a d
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -347,16 +349,58 @@ class Client(AsyncClient):  # type: ignore[misc]
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+class _BoundOnce(SqliteDatabase):  # type: ignore[misc]
+    """nio's crypto database, to which its models stay bound.
+
+    nio binds its ~15 models to the store's database around every store call (`bind_ctx`,
+    which walks each model's graph of references twice). The bot has one crypto store, so
+    the models are bound to it once (`CryptoStore.__post_init__`) and a call finds them bound
+    already: 8 % of the event loop's time in a rush of pages was this binding. Should another
+    store in the process (a test's client) have bound them meanwhile, its `bind_ctx` has
+    restored them to this database when it ended; were they bound elsewhere now, this binds
+    them around the call as nio does."""
+
+    def bind_ctx(
+        self, models: Sequence[Any], bind_refs: bool = True, bind_backrefs: bool = True
+    ) -> Any:
+        if (
+            bind_refs
+            and bind_backrefs
+            and all(model._meta.database is self for model in _with_references(tuple(models)))
+        ):
+            return contextlib.nullcontext(models)
+        return super().bind_ctx(models, bind_refs, bind_backrefs)
+
+
+@functools.cache
+def _with_references(models: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`models` and every model they refer to or are referred to by: what `bind_ctx` binds."""
+    found = dict.fromkeys(models)
+    for model in models:
+        found.update(dict.fromkeys(other for _, other, _ in model._meta.model_graph()))
+    return tuple(found)
+
+
 class CryptoStore(DefaultStore):  # type: ignore[misc]
     """nio's crypto store (Olm sessions, room keys) in SQLite's WAL mode, `synchronous =
     NORMAL`, as the bot's own database: nio writes it on the event loop after every Olm
     encryption (a page's key share), and in rollback mode each of those commits synced the
     disk twice (SPEC §8: 27 % of the loop in a burst of 50 was the key share, most of it these
     writes). A process that is killed loses nothing; a power cut may lose the last writes, as
-    it may the bot's database's."""
+    it may the bot's database's.
+
+    Two costs nio pays on every store call are paid once: binding its models to the database
+    (`_BoundOnce`), and reading the Olm account's row, which every write of a session or key
+    looks up for its id (7 % of the loop in a rush of pages). The row is read again after the
+    account is saved, the one write to it."""
+
+    def __post_init__(self) -> None:
+        self._account_row: Any = None
+        super().__post_init__()
+        self.database.bind(self.models)
 
     def _create_database(self) -> SqliteDatabase:
-        return SqliteDatabase(
+        return _BoundOnce(
             self.database_path,
             pragmas={
                 "foreign_keys": 1,
@@ -365,6 +409,16 @@ class CryptoStore(DefaultStore):  # type: ignore[misc]
                 "synchronous": 1,  # NORMAL
             },
         )
+
+    def _get_account(self) -> Any:
+        if self._account_row is None:
+            self._account_row = super()._get_account()
+        return self._account_row
+
+    def save_account(self, account: Any) -> None:
+        self._account_row = None
+        super().save_account(account)
+        self._account_row = None
 
 
 def client_config(config: MatrixConfig) -> AsyncClientConfig:
