@@ -6,6 +6,7 @@ tests/integration/test_dead_man_live.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +15,10 @@ import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.types import ConsultId
-from consultbot.engine.dead_man import META
+from consultbot.engine.dead_man import AFTER_PAGES_SECONDS, META
 from consultbot.ports.delayed import DelayedNotices, DelayRefused
-from tests.support.bots import ASK, K1A, REQ, Bot, build
+from tests.support.bots import ASK, K1A, REQ, Bot, HungPages, Messenger, build
+from tests.support.waiting import eventually
 
 DELAY = 60  # the default bot.dead_man_seconds
 PERIOD = DELAY / 3
@@ -80,13 +82,16 @@ class Monotonic:
 
 
 async def started(
-    hs: Homeserver, store: MemoryConsultStore | None = None, bot: Bot | None = None
+    hs: Homeserver,
+    store: MemoryConsultStore | None = None,
+    bot: Bot | None = None,
+    messenger: Messenger | None = None,
 ) -> tuple[Bot, Monotonic]:
     """A bot on `store` (a restart when `bot` is given: same data and messenger) whose
     notice worker has detected the feature and adopted what the store holds."""
     store = store or MemoryConsultStore()
     if bot is None:
-        new = await build(store, notices=hs)
+        new = await build(store, notices=hs, messenger=messenger)
     else:
         new = await build(store, data=bot.data, messenger=bot.messenger, notices=hs)
     clock = Monotonic()
@@ -158,6 +163,101 @@ async def test_restarts_of_many_rooms_are_spread_over_the_period() -> None:
         assert len(mine) == 3
         assert all(b - a <= PERIOD + 1e-9 for a, b in itertools.pairwise(mine))
     assert sorted(hs.pending) == ["syd_1", "syd_2", "syd_3"]
+
+
+async def paging(bot: Bot, messenger: HungPages, question: str = ASK) -> asyncio.Task[None]:
+    """The requester asks; the outbox sends until the page hangs (its room made, its
+    consultants invited): the drain, still running."""
+    await bot.say(REQ, question)
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        await messenger.paging.wait()
+    return drain
+
+
+async def test_a_new_rooms_notice_waits_until_its_page_is_out() -> None:
+    """Pages first: the homeserver serves the invite, the room key and the page before the
+    notice (until the page the room holds nobody but the people paged)."""
+    hs, messenger = Homeserver(), HungPages()
+    bot, _ = await started(hs, messenger=messenger)
+    drain = await paging(bot, messenger)
+    dead_man = bot.service.dead_man
+
+    wait = await dead_man.work()
+    assert hs.calls == []
+    assert 0 < wait <= AFTER_PAGES_SECONDS
+
+    messenger.release.set()
+    await drain
+    assert await dead_man.work() > 0
+    assert hs.kinds() == ["schedule"]
+
+
+async def test_a_page_that_does_not_go_out_holds_up_the_notice_only_so_long() -> None:
+    """A page the homeserver does not take: then the notice matters most."""
+    hs, messenger = Homeserver(), HungPages()
+    bot, clock = await started(hs, messenger=messenger)
+    drain = await paging(bot, messenger)
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    clock.t += AFTER_PAGES_SECONDS - 0.1
+    await dead_man.work()
+    assert hs.calls == []
+
+    clock.t += 0.1
+    await dead_man.work()
+    assert hs.kinds() == ["schedule"]  # the page still hangs
+    messenger.release.set()
+    await drain
+
+
+async def test_in_a_long_rush_notices_wait_no_longer_than_after_pages_seconds() -> None:
+    """Pages that keep coming hold the notices up for at most `AFTER_PAGES_SECONDS` on end."""
+    hs, messenger = Homeserver(), HungPages()  # every page hangs
+    bot, clock = await started(hs, messenger=messenger)
+    drain = await paging(bot, messenger)
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    clock.t += AFTER_PAGES_SECONDS - 1
+    await bot.say(REQ, ASK + " (2)")  # a page younger than the hold, not out either
+    second = (await bot.consults.consults_of(REQ))[0]
+
+    async def has_room() -> bool:
+        consult = await bot.consults.consult(second.id)
+        return consult is not None and bool(consult.room)
+
+    await eventually(has_room, within=5, what="the second consult's room made")
+    await dead_man.work()
+    assert hs.calls == []
+    clock.t += 1
+    await dead_man.work()
+    assert hs.kinds() == ["schedule", "schedule"]
+    messenger.release.set()
+    await drain
+
+
+async def test_restarts_wait_for_another_consults_page_and_a_cancel_does_not() -> None:
+    hs, messenger = Homeserver(), HungPages(hangs="(2)")
+    bot, clock = await started(hs, messenger=messenger)
+    first, room = await bot.ask()
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    clock.t += PERIOD  # the first notice's restart is due
+    drain = await paging(bot, messenger, ASK + " (2)")
+
+    await dead_man.work()
+    assert hs.kinds() == ["schedule"]  # neither the restart nor the second notice yet
+
+    await bot.react(K1A, "✅", room)
+    await bot.say(K1A, "!avsluta råd", room)
+    assert await bot.state(first) == "closed"
+    await dead_man.work()
+    assert hs.kinds() == ["schedule", "cancel"]  # at once, though the page still hangs
+
+    messenger.release.set()
+    await drain
+    await dead_man.work()
+    assert hs.kinds() == ["schedule", "cancel", "schedule"]
 
 
 async def test_closing_the_consult_cancels_its_notice() -> None:

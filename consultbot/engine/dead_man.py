@@ -12,7 +12,13 @@ ports/delayed.py). One worker (`DeadMan.run`, an engine task) does every request
   it); a notice already gone (404 on restart: it was posted, the bot was away longer than the
   delay) is scheduled again;
 - at start-up, stored notices of open consults are restarted (adopted), those of consults that
-  closed meanwhile are cancelled, and pending ones that belong to no open consult are dropped.
+  closed meanwhile are cancelled, and pending ones that belong to no open consult are dropped;
+- pages first: while a page of an open consult is not out yet, new notices and routine
+  restarts wait, at most `AFTER_PAGES_SECONDS`, so that the homeserver serves the invites,
+  room keys and pages before them, also in a rush (a notice is posted only after the whole
+  delay, a routine restart is due two thirds of the delay before its notice would be, and
+  until its first page a consult room holds nobody but the people paged: the requester is
+  invited after it). Cancels and adoptions go at once.
 
 A 429 pauses every request for the time the homeserver asks (its limit is per user); a refusal
 that asks for longer than a period (the per-user cap on pending notices) leaves that room
@@ -43,6 +49,7 @@ log = logging.getLogger(__name__)
 META = "dead_man:"  # + consult id → the delay id of its notice
 RESTARTS_PER_DELAY = 3  # each notice is restarted every third of its delay
 RETRY_SECONDS = 2.0  # after a network error or a refusal that names no wait
+AFTER_PAGES_SECONDS = 5.0  # the longest new notices and restarts wait for pages not yet out
 TEMPLATE = "bot_gone"
 BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
 
@@ -56,6 +63,17 @@ class _Notice:
     delay_id: str = ""
     due: float = 0.0  # monotonic time of the next request for this consult
     adopted: bool = False  # True once confirmed pending on the homeserver (or scheduled)
+
+
+def _page_not_out(consult: esc.Consult) -> bool:
+    """True while the consult waits for its last page (a conference: any service's still
+    waiting) to go out."""
+    if consult.state is not esc.State.PAGING:
+        return False
+    waiting = (
+        [leg for leg in consult.legs if not leg.settled] if consult.is_conference else [consult]
+    )
+    return any(leg.pages and not leg.pages[-1].sent for leg in waiting)
 
 
 class DeadMan:
@@ -87,6 +105,9 @@ class DeadMan:
         self._pause_until = 0.0  # a 429: no request before this
         self._last_routine = float("-inf")  # when the last routine restart went out
         self._changed = asyncio.Event()
+        self._unsent: dict[ConsultId, float] = {}  # consults with a page not out: since when
+        self._held_since: float | None = None  # since when pages not yet out hold requests
+        self._holding = False  # a request was held back for pages in the last `work`
 
     # -- what the stepper tells --------------------------------------------------------------
 
@@ -96,6 +117,10 @@ class DeadMan:
         """A stepper observer: keep a notice for every open consult with a room."""
         if after is None or not self.seconds:
             return
+        if _page_not_out(after):
+            self._unsent.setdefault(after.id, self.now())
+        elif self._unsent.pop(after.id, None) is not None:
+            self._changed.set()  # a page out: what waited for it may go
         if after.is_open and after.room:
             if after.id not in self._wanted:
                 self._changed.set()
@@ -175,16 +200,20 @@ class DeadMan:
                 await self._quietly(self._notices.cancel_notice(delay_id))
 
     async def work(self) -> float:
-        """Do every request that is due; the seconds until the next one. Cancels, new notices
-        and adoptions go at once; routine restarts one per `spread` seconds, so that the rooms'
-        restarts are shared out over the period rather than sent in a burst."""
+        """Do every request that is due; the seconds until the next one. Cancels and
+        adoptions go at once; new notices too, but after the pages being sent (`_after_pages`);
+        routine restarts one per `spread` seconds, so that the rooms' restarts are shared out
+        over the period rather than sent in a burst, and after the pages being sent."""
         if self.now() < self._pause_until:
             return self._wait()
         for consult_id in [c for c in self._kept if c not in self._wanted]:
             if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
                 return self._wait()
+        self._holding = False
         for consult_id in list(self._wanted):
             notice = self._kept.get(consult_id)
+            if notice is None and self._after_pages():
+                continue
             urgent = notice is None or (not notice.adopted and notice.due <= self.now())
             if urgent and not await self._keep(consult_id):
                 return self._wait()
@@ -195,10 +224,26 @@ class DeadMan:
             now = self.now()
             if due > now or now < self._last_routine + self._spread():
                 break
+            if self._after_pages():
+                break
             self._last_routine = now
             if not await self._keep(consult_id):
                 break
         return self._wait()
+
+    def _after_pages(self) -> bool:
+        """True when a request is to wait for pages: while a page decided less than
+        `AFTER_PAGES_SECONDS` ago is not out yet, and for at most that long on end (a page
+        the homeserver does not take holds up no notice for long: then the notice matters
+        most)."""
+        now = self.now()
+        if not any(now - since < AFTER_PAGES_SECONDS for since in self._unsent.values()):
+            self._held_since = None
+            return False
+        if self._held_since is None:
+            self._held_since = now
+        self._holding = now - self._held_since < AFTER_PAGES_SECONDS
+        return self._holding
 
     def _spread(self) -> float:
         """The gap between two rooms' routine restarts: a period shared out over the rooms."""
@@ -209,6 +254,12 @@ class DeadMan:
         now = self.now()
         if now < self._pause_until:
             return self._pause_until - now
+        if self._holding:  # until the pages are out (`step` wakes the worker) or no longer
+            ends = [since + AFTER_PAGES_SECONDS for since in self._unsent.values()]
+            return max(
+                0.0,
+                min(max(ends, default=now), (self._held_since or now) + AFTER_PAGES_SECONDS) - now,
+            )
         if any(c not in self._kept for c in self._wanted):
             return 0.0
         dues = [
