@@ -72,7 +72,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -103,6 +103,7 @@ from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.engine.admin import datasets
 from consultbot.engine.delivery.effects import Effects
+from consultbot.engine.delivery.pool import POOL_SIZE
 from consultbot.engine.intake.inbox import Inbox
 
 SCRIPT = Path(__file__).resolve()
@@ -586,8 +587,13 @@ ack_timeout_seconds = 86400
 
     @property
     def pool_size(self) -> int:
-        """The bot's warm room pool: one room for every consult of a burst, and a few more."""
-        return self.params.burst + 5
+        """The bot's warm room pool: one room for every consult of a burst, and a few more;
+        at least the bot's default (20). With 15 rooms a burst of 10 left fewer than half the
+        pool ready, so the pool's fair share (engine/delivery/pool.py) counted each doctor's
+        rooms of the last ten minutes; the benchmark's doctors ask about ten times in a few
+        minutes (real ones do not), and from the third round of bursts on a doctor's room was
+        now and then made from scratch."""
+        return max(POOL_SIZE, self.params.burst + 5)
 
     async def pool_ready(self) -> None:
         """Wait (at most WAIT_S) until the bot's warm room pool is full again."""
@@ -1585,6 +1591,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("nio").setLevel(logging.CRITICAL)
     console = Console(stderr=True)
     results = asyncio.run(Bench(params, console).run())
+    # Every trial and the relay's milestones, for a closer look than the tables give.
+    (params.workdir / "trials.json").write_text(
+        json.dumps(
+            {"trials": [asdict(t) for t in results.trials], "relay": results.relay_marks},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     rows = result_rows(params, results)
     breakdown = breakdown_rows(params, results)
     errors = bot_errors(params.workdir)
