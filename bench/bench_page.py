@@ -122,13 +122,22 @@ NAN = math.nan
 
 
 class Tracer:
-    """Appends one JSON object per line to the trace file."""
+    """Keeps the records, and writes them one JSON object per line to the trace file when the
+    bot stops (`close`): written as they came, line by line, they cost the bot's event loop
+    4 % of its time in a run (a write to the file per HTTP request and per probe)."""
 
     def __init__(self, path: Path) -> None:
-        self._out = path.open("a", encoding="utf-8", buffering=1)
+        self._path = path
+        self._records: list[dict[str, Any]] = []
 
     def write(self, **record: Any) -> None:
-        self._out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._records.append(record)
+
+    def close(self) -> None:
+        with self._path.open("a", encoding="utf-8") as out:
+            for record in self._records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._records.clear()
 
 
 class TraceHandler(logging.Handler):
@@ -236,7 +245,10 @@ def bot_child(config_path: Path, trace_path: Path) -> int:
     instrument(tracer)
     app.setup_logging(logging.INFO)
     logging.getLogger("consultbot").addHandler(TraceHandler(tracer))
-    asyncio.run(app.run(load_config(config_path, os.environ)))
+    try:
+        asyncio.run(app.run(load_config(config_path, os.environ)))
+    finally:
+        tracer.close()
     return 0
 
 
@@ -253,6 +265,7 @@ class Params:
     burst: int
     burst_rounds: int
     settle: float
+    burst_settle: float
     record: bool
     profile: bool = False
     load: str = ""
@@ -638,11 +651,9 @@ ack_timeout_seconds = 86400
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
+        said = self.workdir / "bot.log"  # the trace is written when the bot stops
         async with asyncio.timeout(60):
-            while not any(
-                r["kind"] == "log" and r["msg"].startswith("consultbot is running")
-                for r in self.trace()
-            ):
+            while "consultbot is running" not in said.read_text(encoding="utf-8", errors="replace"):
                 if self.child.returncode is not None:
                     raise SystemExit(f"the bot exited; see {self.workdir / 'bot.log'}")
                 await asyncio.sleep(0.1)
@@ -877,10 +888,10 @@ ack_timeout_seconds = 86400
         asker = next(self.askers) % len(self.doctors)
         return await self.ask(kind, phase, 0, "kardiologi", asker=asker)
 
-    async def settle(self) -> None:
+    async def settle(self, seconds: float | None = None) -> None:
         """Let the bot and the clients finish what the last trial started, and the bot's room
         pool refill."""
-        await asyncio.sleep(self.params.settle)
+        await asyncio.sleep(self.params.settle if seconds is None else seconds)
         await self.pool_ready()
 
     def keep(self, trials: Sequence[Trial]) -> None:
@@ -945,7 +956,7 @@ ack_timeout_seconds = 86400
         if params.burst:
             for kind in KINDS:
                 self.keep(await self.burst(kind, "cold"))
-                await self.settle()
+                await self.settle(params.burst_settle)
 
         console.log(f"one at a time: {params.repeats} × (bare, relay, bot), order rotating")
         for i in range(params.repeats):
@@ -957,7 +968,7 @@ ack_timeout_seconds = 86400
             console.log(f"burst {r + 1}/{params.burst_rounds}: {params.burst} at once, each kind")
             for kind in rotated(KINDS, r):
                 self.keep(await self.burst(kind, "burst"))
-                await self.settle()
+                await self.settle(params.burst_settle)
         await asyncio.sleep(0.5)  # the last log lines of the bot
 
 
@@ -1498,7 +1509,9 @@ def markdown(
         f" the bot); the one-call pager sends {params.burst} invites at once to the same"
         f" consultants. {params.burst_rounds} timed rounds of each kind, the order rotating,"
         " after one untimed cold round each (first pages to most of those consultants: new Olm"
-        " sessions).",
+        f" sessions); {params.burst_settle:g} s between bursts (with 0.3 s, six runs of one code"
+        " gave 1.0–1.5× in the burst rows, three with 2 s 1.1–1.2×: the homeserver's work"
+        " after one burst fell into the next).",
         f"- Run time {r.total_s:.0f} s (set-up {r.setup_s:.0f} s, of which Synapse start"
         f" {r.synapse_start_s:.1f} s).",
         "",
@@ -1555,9 +1568,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "page")
     parser.add_argument("--repeats", type=int, default=20, help="one-at-a-time pages each way")
     parser.add_argument("--burst", type=int, default=10, help="pages at once (0: no bursts)")
-    parser.add_argument("--burst-rounds", type=int, default=3, help="timed bursts each way")
+    parser.add_argument("--burst-rounds", type=int, default=6, help="timed bursts each way")
     parser.add_argument(
         "--settle", type=float, default=0.3, help="pause after each trial (seconds)"
+    )
+    parser.add_argument(
+        "--burst-settle",
+        type=float,
+        default=2.0,
+        help="pause after each burst (seconds): the homeserver's work after a burst (its"
+        " background jobs, the clients' syncs) would otherwise fall into the next one",
     )
     parser.add_argument("--no-record", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument(
@@ -1583,6 +1603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         burst=args.burst,
         burst_rounds=args.burst_rounds,
         settle=args.settle,
+        burst_settle=args.burst_settle,
         record=not args.no_record,
         profile=args.profile,
         load=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
