@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from consultbot.adapters.memory import MemoryConsultStore
-from consultbot.domain.types import ConsultId
+from consultbot.domain.consult import escalation as esc
+from consultbot.domain.consult.model import Page
+from consultbot.domain.types import ConsultId, ServiceId, Track
 from consultbot.engine.dead_man import AFTER_PAGES_SECONDS, META
 from consultbot.ports.delayed import DelayedNotices, DelayRefused
-from tests.support.bots import ASK, K1A, REQ, Bot, HungPages, Messenger, build
+from tests.support.bots import ASK, K1A, NOW, REQ, Bot, HungPages, Messenger, build
 from tests.support.waiting import eventually
 
 DELAY = 60  # the default bot.dead_man_seconds
@@ -211,8 +213,8 @@ async def test_a_page_that_does_not_go_out_holds_up_the_notice_only_so_long() ->
     await drain
 
 
-async def test_in_a_long_rush_notices_wait_no_longer_than_after_pages_seconds() -> None:
-    """Pages that keep coming hold the notices up for at most `AFTER_PAGES_SECONDS` on end."""
+async def test_in_a_long_rush_each_notice_waits_no_longer_than_after_pages_seconds() -> None:
+    """Pages that keep coming hold each new notice up for at most `AFTER_PAGES_SECONDS`."""
     hs, messenger = Homeserver(), HungPages()  # every page hangs
     bot, clock = await started(hs, messenger=messenger)
     drain = await paging(bot, messenger)
@@ -231,9 +233,57 @@ async def test_in_a_long_rush_notices_wait_no_longer_than_after_pages_seconds() 
     assert hs.calls == []
     clock.t += 1
     await dead_man.work()
+    assert hs.kinds() == ["schedule"]  # the first, though the second's page is young
+    clock.t += AFTER_PAGES_SECONDS - 1
+    assert await dead_man.work() > 0
     assert hs.kinds() == ["schedule", "schedule"]
     messenger.release.set()
     await drain
+
+
+def stuck_page(n: int) -> esc.Consult:
+    """A consult whose page the homeserver never takes (no room yet: it wants no notice)."""
+    return esc.Consult(
+        id=ConsultId(f"K-9{n:05d}"),
+        requester=REQ,
+        service=ServiceId("kardiologi"),
+        track=Track.HALVAKUT,
+        request_room="!dm:x",
+        request_event=f"$stuck{n}",
+        requested_at=NOW,
+        pages=(Page(level=1, people=(), at=NOW, sent=False),),
+    )
+
+
+async def test_pages_that_keep_coming_never_let_a_notice_be_posted() -> None:
+    """A page decided every 5.5 s, none ever out: every notice is still restarted with a
+    third of the delay to spare (each restart waits at most `AFTER_PAGES_SECONDS` past its
+    due time; counted from the hold's first request instead, a restart let through now and
+    then left the others a notice posted while the bot ran)."""
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    for n in range(3):
+        await bot.say(REQ, ASK + f" ({n})")
+        await bot.flush()
+    dead_man = bot.service.dead_man
+    await dead_man.work()
+    start = clock.t
+    last = dict.fromkeys(hs.pending, start)
+    longest = 0.0
+    next_page, n = start, 0
+    while clock.t < start + 10 * DELAY:
+        if clock.t >= next_page:
+            dead_man.step(None, [], stuck_page(n))
+            n, next_page = n + 1, next_page + 5.5
+        done = len(hs.calls)
+        wait = await dead_man.work()
+        for kind, delay_id in hs.calls[done:]:
+            assert kind == "restart"
+            longest = max(longest, clock.t - last[delay_id])
+            last[delay_id] = clock.t
+        clock.t += max(0.01, min(wait, next_page - clock.t))
+    assert longest < DELAY - PERIOD, longest  # a third of the delay still to spare
+    assert sorted(hs.pending) == sorted(last)  # never posted
 
 
 async def test_restarts_wait_for_another_consults_page_and_a_cancel_does_not() -> None:

@@ -106,8 +106,8 @@ class DeadMan:
         self._last_routine = float("-inf")  # when the last routine restart went out
         self._changed = asyncio.Event()
         self._unsent: dict[ConsultId, float] = {}  # consults with a page not out: since when
-        self._held_since: float | None = None  # since when pages not yet out hold requests
-        self._holding = False  # a request was held back for pages in the last `work`
+        self._wanted_since: dict[ConsultId, float] = {}  # open consults with a room: since when
+        self._hold_until: float | None = None  # requests held for pages in the last `work`: until
 
     # -- what the stepper tells --------------------------------------------------------------
 
@@ -124,8 +124,10 @@ class DeadMan:
         if after.is_open and after.room:
             if after.id not in self._wanted:
                 self._changed.set()
+                self._wanted_since[after.id] = self.now()
             self._wanted[after.id] = after
         elif self._wanted.pop(after.id, None) is not None or after.id in self._kept:
+            self._wanted_since.pop(after.id, None)
             if after.id in self._kept:
                 self._kept[after.id].due = 0.0  # cancelled at once
             self._changed.set()
@@ -209,10 +211,10 @@ class DeadMan:
         for consult_id in [c for c in self._kept if c not in self._wanted]:
             if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
                 return self._wait()
-        self._holding = False
+        self._hold_until = None
         for consult_id in list(self._wanted):
             notice = self._kept.get(consult_id)
-            if notice is None and self._after_pages():
+            if notice is None and self._after_pages(self._wanted_since.get(consult_id, 0.0)):
                 continue
             urgent = notice is None or (not notice.adopted and notice.due <= self.now())
             if urgent and not await self._keep(consult_id):
@@ -224,43 +226,40 @@ class DeadMan:
             now = self.now()
             if due > now or now < self._last_routine + self._spread():
                 break
-            if self._after_pages():
+            if self._after_pages(due):  # never held past its own due time + the hold
                 break
             self._last_routine = now
             if not await self._keep(consult_id):
                 break
         return self._wait()
 
-    def _after_pages(self) -> bool:
-        """True when a request is to wait for pages: while a page decided less than
-        `AFTER_PAGES_SECONDS` ago is not out yet, and for at most that long on end (a page
-        the homeserver does not take holds up no notice for long: then the notice matters
-        most)."""
+    def _after_pages(self, since: float) -> bool:
+        """True when a request due `since` is to wait for pages: while a page decided less
+        than `AFTER_PAGES_SECONDS` ago is not out yet, and for at most that long after
+        `since` (a page the homeserver does not take holds up no notice for long: then the
+        notice matters most; and pages that keep coming delay each restart by at most that
+        long, so that a notice is restarted within a third of the delay and 5 s)."""
         now = self.now()
-        if not any(now - since < AFTER_PAGES_SECONDS for since in self._unsent.values()):
-            self._held_since = None
+        ends = [
+            t + AFTER_PAGES_SECONDS for t in self._unsent.values() if t + AFTER_PAGES_SECONDS > now
+        ]
+        until = min(since + AFTER_PAGES_SECONDS, max(ends, default=now))
+        if until <= now:
             return False
-        if self._held_since is None:
-            self._held_since = now
-        self._holding = now - self._held_since < AFTER_PAGES_SECONDS
-        return self._holding
+        self._hold_until = until if self._hold_until is None else min(self._hold_until, until)
+        return True
 
     def _spread(self) -> float:
         """The gap between two rooms' routine restarts: a period shared out over the rooms."""
         return self.period / max(1, len(self._wanted))
 
     def _wait(self) -> float:
-        """Seconds until something is due."""
+        """Seconds until something is due (a page going out wakes the worker: `step`)."""
         now = self.now()
         if now < self._pause_until:
             return self._pause_until - now
-        if self._holding:  # until the pages are out (`step` wakes the worker) or no longer
-            ends = [since + AFTER_PAGES_SECONDS for since in self._unsent.values()]
-            return max(
-                0.0,
-                min(max(ends, default=now), (self._held_since or now) + AFTER_PAGES_SECONDS) - now,
-            )
-        if any(c not in self._kept for c in self._wanted):
+        held = self._hold_until
+        if held is None and any(c not in self._kept for c in self._wanted):
             return 0.0
         dues = [
             max(n.due, self._last_routine + self._spread())
@@ -268,6 +267,8 @@ class DeadMan:
             else n.due
             for c, n in self._kept.items()
         ]
+        if held is not None:  # held requests are due again when their hold ends
+            dues = [held, *(due for due in dues if due > now)]
         return max(0.0, min(dues, default=now + self.period) - now)
 
     async def _keep(self, consult_id: ConsultId) -> bool:
