@@ -14,11 +14,12 @@ ports/delayed.py). One worker (`DeadMan.run`, an engine task) does every request
 - at start-up, stored notices of open consults are restarted (adopted), those of consults that
   closed meanwhile are cancelled, and pending ones that belong to no open consult are dropped;
 - pages first: while a page of an open consult is not out yet, new notices and routine
-  restarts wait, at most `AFTER_PAGES_SECONDS`, so that the homeserver serves the invites,
-  room keys and pages before them, also in a rush (a notice is posted only after the whole
-  delay, a routine restart is due two thirds of the delay before its notice would be, and
-  until its first page a consult room holds nobody but the people paged: the requester is
-  invited after it). Cancels and adoptions go at once.
+  restarts wait, each at most `AFTER_PAGES_SECONDS` past its due time (a new notice's: when
+  its room was taken), so that the homeserver serves the invites, room keys and pages before
+  them, also in a rush (a notice is posted only after the whole delay, a routine restart is
+  due two thirds of the delay before its notice would be, and until its first page a consult
+  room holds nobody but the people paged: the requester is invited after it). Cancels and
+  adoptions go at once.
 
 A 429 pauses every request for the time the homeserver asks (its limit is per user); a refusal
 that asks for longer than a period (the per-user cap on pending notices) leaves that room
