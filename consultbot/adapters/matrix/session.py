@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -123,14 +123,10 @@ class Session:
             except LocalProtocolError as exc:
                 log.debug("keys query: %s", exc)
 
-    async def crypto_chores(self, changed: Collection[str] = ()) -> None:
-        """Upload, query and claim keys as nio asks, and send its to-device messages. The
-        device keys of `changed` (users whose device lists a sync said changed) are queried
-        again, whatever a query on its way when that sync came made of them."""
+    async def crypto_chores(self) -> None:
+        """Upload, query and claim keys as nio asks, and send its to-device messages."""
         client = self.nio
         async with self._keys_lock:
-            if changed and client.olm is not None:
-                client.olm.add_changed_users(set(changed))
             try:
                 if client.should_upload_keys:
                     await client.keys_upload()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +50,16 @@ def _fresh_timeout() -> int:
     return 1 + int(time.time() * 1000) % 997
 
 
-CHORES_ON_STOP_SECONDS = 2.0  # a stopping loop lets a chores run end (a key upload, say)
-
-
 class _Chores:
     """The keys chores (`Session.crypto_chores`), at most one run at a time: asked while they
-    run, they run once more after it, so that what the latest sync asked for is done.
+    run, they run once more after it, so that what the latest sync asked for is done."""
 
-    Each run first asks again for the device keys of the users whose device lists the syncs
-    since the last run said changed: a key query that was on its way when such a sync came (a
-    page's, or the last run's) answered from before the change, and nio then took them off
-    its list of users to query (a phone logged in meanwhile would not get the page's key)."""
-
-    def __init__(self, run: Callable[[Collection[str]], Awaitable[None]]) -> None:
+    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
         self._run = run
         self._task: asyncio.Task[None] | None = None
         self._again = False
-        self._changed: set[str] = set()
 
-    def ask(self, changed: Collection[str] = ()) -> None:
-        self._changed.update(changed)
+    def ask(self) -> None:
         if self._task is not None and not self._task.done():
             self._again = True
         else:
@@ -79,9 +69,8 @@ class _Chores:
         again = True
         while again:
             self._again = False
-            changed, self._changed = self._changed, set()
             try:
-                await self._run(changed)
+                await self._run()
             except Exception:  # chores that fail are tried after the next sync; syncing goes on
                 log.exception("the keys chores failed")
             again = self._again
@@ -91,20 +80,9 @@ class _Chores:
         if self._task is not None:
             await self._task
 
-    async def stop(self) -> None:
-        """Let a run under way end, for at most `CHORES_ON_STOP_SECONDS`, then cancel it:
-        nio saves the one-time keys it generated only when their upload is answered (cut
-        short, the next start would make new keys under ids the homeserver holds), but it
-        retries a request for ever on a homeserver that does not answer."""
-        task = self._task
-        if task is None or task.done():
-            return
-        self._again = False
-        try:
-            async with asyncio.timeout(CHORES_ON_STOP_SECONDS):
-                await asyncio.shield(task)
-        except TimeoutError:
-            task.cancel()
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
 
 class SyncLoop:
@@ -171,7 +149,7 @@ class SyncLoop:
                 # included: the response's room keys are in already) needs none of them. Nor
                 # does the next request: in a rush a key query (30-80 ms) before each request
                 # held up the sync that shows a page's room and its members.
-                chores.ask(response.device_list.changed)
+                chores.ask()
                 last = await handle(response, first)
                 token = str(response.next_batch)
                 self._save_own_token(token)
@@ -181,7 +159,7 @@ class SyncLoop:
                     break
                 first = False
         except BaseException:
-            await chores.stop()  # the bot stops, or handling failed
+            chores.cancel()  # the bot stops (nio retries a request for ever), or handling failed
             raise
         await chores.wait()
         return token or ""
