@@ -50,41 +50,6 @@ def _fresh_timeout() -> int:
     return 1 + int(time.time() * 1000) % 997
 
 
-class _Chores:
-    """The keys chores (`Session.crypto_chores`), at most one run at a time: asked while they
-    run, they run once more after it, so that what the latest sync asked for is done."""
-
-    def __init__(self, run: Callable[[], Awaitable[None]]) -> None:
-        self._run = run
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    def ask(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-        else:
-            self._task = asyncio.create_task(self._runs())
-
-    async def _runs(self) -> None:
-        again = True
-        while again:
-            self._again = False
-            try:
-                await self._run()
-            except Exception:  # chores that fail are tried after the next sync; syncing goes on
-                log.exception("the keys chores failed")
-            again = self._again
-
-    async def wait(self) -> None:
-        """Until the chores asked for so far are done."""
-        if self._task is not None:
-            await self._task
-
-    def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-
 class SyncLoop:
     """Syncs, as the active instance (`run`) or as the standby (`standby`)."""
 
@@ -121,47 +86,40 @@ class SyncLoop:
         that response was the last, or the bot stops; the position reached.
 
         Every response first teaches the bot its rooms; the keys chores run beside `handle`
-        and the next request (`_Chores`), as nio's own sync loop runs them; the position is
-        saved once `handle` is done with the response (a crash before the chores end costs
-        nothing that the next sync's chores do not do again, but a to-device message nio had
-        queued then). The chores still running when the loop ends are waited for (cancelled
-        with it).
+        and end before the next request; the position is saved once `handle` is done with the
+        response (a crash before the chores end costs nothing that the next sync's chores do
+        not do again, but a to-device message nio had queued then).
         """
         first = True
-        chores = _Chores(self.session.crypto_chores)
-        try:
-            while not self.stopping.is_set():
-                try:
-                    response = await self.session.nio.sync(**request(token, first))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("sync failed; retrying")
-                    await asyncio.sleep(1.0)
-                    continue
-                if not isinstance(response, SyncResponse):
-                    log.warning("sync error: %s", response)
-                    await asyncio.sleep(1.0)
-                    continue
-                self.rooms.learn(response)
-                # The keys chores beside the handling, not before it: they wait for the keys
-                # lock, which a page's key share holds in a rush, and the handling (decryption
-                # included: the response's room keys are in already) needs none of them. Nor
-                # does the next request: in a rush a key query (30-80 ms) before each request
-                # held up the sync that shows a page's room and its members.
-                chores.ask()
+        while not self.stopping.is_set():
+            try:
+                response = await self.session.nio.sync(**request(token, first))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sync failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if not isinstance(response, SyncResponse):
+                log.warning("sync error: %s", response)
+                await asyncio.sleep(1.0)
+                continue
+            self.rooms.learn(response)
+            # The keys chores beside the handling, not before it: they wait for the keys lock,
+            # which a page's key share holds in a rush, and the handling (decryption included:
+            # the response's room keys are in already) needs none of them.
+            chores = asyncio.create_task(self.session.crypto_chores())
+            try:
                 last = await handle(response, first)
-                token = str(response.next_batch)
-                self._save_own_token(token)
-                self.last_sync = time.monotonic()
-                await self.session.synced()
-                if last:
-                    break
-                first = False
-        except BaseException:
-            chores.cancel()  # the bot stops (nio retries a request for ever), or handling failed
-            raise
-        await chores.wait()
+            finally:
+                await chores
+            token = str(response.next_batch)
+            self._save_own_token(token)
+            self.last_sync = time.monotonic()
+            await self.session.synced()
+            if last:
+                break
+            first = False
         return token or ""
 
     async def run(self) -> None:
