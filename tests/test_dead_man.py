@@ -141,14 +141,20 @@ async def test_the_notice_is_restarted_every_third_of_the_delay() -> None:
     assert list(hs.pending) == [delay_id]  # never posted, never a second one
 
 
-async def test_restarts_of_many_rooms_are_spread_over_the_period() -> None:
-    hs = Homeserver()
+async def three_rooms(hs: Homeserver) -> tuple[Bot, Monotonic]:
+    """A bot with three open consults, each room's notice scheduled."""
     bot, clock = await started(hs)
     for n in range(3):
         await bot.say(REQ, ASK + f" ({n})")
         await bot.flush()
+    await bot.service.dead_man.work()
+    return bot, clock
+
+
+async def test_restarts_of_many_rooms_are_spread_over_the_period() -> None:
+    hs = Homeserver()
+    bot, clock = await three_rooms(hs)
     dead_man = bot.service.dead_man
-    await dead_man.work()
     assert hs.kinds() == ["schedule"] * 3
     clock.t += PERIOD
     restarts: list[tuple[float, str]] = []
@@ -261,12 +267,8 @@ async def test_pages_that_keep_coming_never_let_a_notice_be_posted() -> None:
     due time; counted from the hold's first request instead, a restart let through now and
     then left the others a notice posted while the bot ran)."""
     hs = Homeserver()
-    bot, clock = await started(hs)
-    for n in range(3):
-        await bot.say(REQ, ASK + f" ({n})")
-        await bot.flush()
+    bot, clock = await three_rooms(hs)
     dead_man = bot.service.dead_man
-    await dead_man.work()
     start = clock.t
     last = dict.fromkeys(hs.pending, start)
     longest = 0.0
