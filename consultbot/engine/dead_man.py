@@ -66,17 +66,6 @@ class _Notice:
     adopted: bool = False  # True once confirmed pending on the homeserver (or scheduled)
 
 
-def _page_not_out(consult: esc.Consult) -> bool:
-    """True while the consult waits for its last page (a conference: any service's still
-    waiting) to go out."""
-    if consult.state is not esc.State.PAGING:
-        return False
-    waiting = (
-        [leg for leg in consult.legs if not leg.settled] if consult.is_conference else [consult]
-    )
-    return any(leg.pages and not leg.pages[-1].sent for leg in waiting)
-
-
 class DeadMan:
     """Keeps one delayed notice per open consult room (module docstring)."""
 
@@ -118,7 +107,7 @@ class DeadMan:
         """A stepper observer: keep a notice for every open consult with a room."""
         if after is None or not self.seconds:
             return
-        if _page_not_out(after):
+        if after.page_on_its_way:
             self._unsent.setdefault(after.id, self.now())
         elif self._unsent.pop(after.id, None) is not None:
             self._changed.set()  # a page out: what waited for it may go
@@ -215,7 +204,7 @@ class DeadMan:
         self._hold_until = None
         for consult_id in list(self._wanted):
             notice = self._kept.get(consult_id)
-            if notice is None and self._after_pages(self._wanted_since.get(consult_id, 0.0)):
+            if notice is None and self._after_pages(self._wanted_since[consult_id]):
                 continue
             urgent = notice is None or (not notice.adopted and notice.due <= self.now())
             if urgent and not await self._keep(consult_id):

@@ -156,6 +156,18 @@ class Consult(_Paged):
         return [self.repeat_at] if self.repeat_at is not None else []
 
     @property
+    def page_on_its_way(self) -> bool:
+        """True while the consult waits for its last page (a conference: that of any service
+        still waiting) to go out: decided, not yet taken by the homeserver."""
+        if self.state is not State.PAGING:
+            return False
+        if self.is_conference:
+            pages = [leg.pages[-1] for leg in self.legs if leg.pages and not leg.settled]
+        else:
+            pages = list(self.pages[-1:])
+        return not all(page.sent for page in pages)
+
+    @property
     def due(self) -> datetime | None:
         """The earliest of the deadline and the repeats due: when the consult's timer fires."""
         times = self.repeats_due

@@ -111,9 +111,7 @@ def overtaken(consult: esc.Consult, effect: esc.Effect) -> bool:
     for the requester's word that a page has not gone out once it has. The requester's invite
     is never moot: acknowledged or closed, the consult room is theirs to read."""
     if effect.KIND is EffectKind.UNDELIVERED_REPLY:
-        waiting = [leg.pages[-1] for leg in consult.legs if leg.pages and not leg.settled]
-        pages = waiting if consult.is_conference else consult.pages[-1:]
-        return consult.state is not esc.State.PAGING or all(page.sent for page in pages)
+        return not consult.page_on_its_way
     if isinstance(effect, esc.RepeatPage):
         return not _still_waiting(consult, effect)
     if effect.KIND not in ESCALATION:
