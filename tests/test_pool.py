@@ -4,6 +4,7 @@ refills, survives a restart and replaces stale rooms; no patient data in names o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -451,3 +452,77 @@ async def test_invites_that_hang_hold_up_a_later_page_only_while_they_are_young(
     finally:
         messenger.release.set()
         await drain
+
+
+@dataclass
+class JoinsWhenTold(PoolMessenger):
+    """Nobody joins a consult room until the test says so (`join`), as the Matrix adapter
+    sees it through its sync."""
+
+    joins: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def join(self, room: str) -> None:
+        self.joins.setdefault(room, asyncio.Event()).set()
+
+    async def joined_by_someone(self, room: str, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.joins.setdefault(room, asyncio.Event()).wait()
+
+
+async def test_a_rooms_name_waits_for_the_first_join_and_only_so_long(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the page, the room's name and topic wait until someone joins (the homeserver takes
+    one room's events one at a time: a consultant who opens the invite at once does not join
+    behind them), and a room nobody joins is named after `NAME_AFTER_JOIN_SECONDS`."""
+    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
+    messenger = JoinsWhenTold()
+    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # time enough for a name that did not wait
+        assert messenger.filled == {}
+        [consult] = await db.consults_of(REQ)
+        messenger.join(consult.room)
+    finally:
+        await drain
+    assert [name for name, _ in messenger.filled[consult.room]] == [f"{consult.id} kardiologi"]
+
+    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 0.2)
+    await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+    await bot.flush()  # nobody joins: named all the same
+    [other] = await db.consults_of(UserId("@vilma:localhost"))
+    assert [name for name, _ in messenger.filled[other.room]] == [f"{other.id} kardiologi"]
+
+
+async def test_a_page_does_not_wait_for_another_rooms_name_waiting_for_a_join(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's name waiting for the first join holds up no other consult: the next page goes
+    out at once."""
+    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
+    messenger = JoinsWhenTold()
+    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    drain = asyncio.create_task(bot.flush())
+    try:
+        async with asyncio.timeout(5):
+            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
+                await asyncio.sleep(0.02)
+            await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
+            while len(messenger.pages()) < 2:  # noqa: ASYNC110 (as above)
+                await asyncio.sleep(0.02)
+        assert messenger.filled == {}  # both names still wait for a join
+    finally:
+        asked = [*await db.consults_of(REQ), *await db.consults_of(UserId("@vilma:localhost"))]
+        for consult in asked:
+            messenger.join(consult.room)
+        await drain
+    assert len(messenger.filled) == 2

@@ -97,6 +97,10 @@ class Messenger(ABC):
         """Set a room's name and topic (the same again: no change)."""
 
     @abstractmethod
+    async def joined_by_someone(self, room: str, seconds: float) -> None:
+        """Return once someone besides the bot has joined `room`, or after `seconds`."""
+
+    @abstractmethod
     def own_room(self, room: str) -> None:
         """`room` is one the bot made (a consult, pool, private or admin room): from now on
         nothing goes into it (message, invite, name, state) unless it passes the room policy;

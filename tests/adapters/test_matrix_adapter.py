@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -405,3 +406,27 @@ async def test_the_bots_own_poll_is_not_read_and_votes_still_count(tmp_path: Pat
     assert inbox.messages == []
     [counted] = inbox.votes
     assert counted.poll == "$poll" and counted.outcome is Outcome.ADVICE
+
+
+async def test_a_room_counts_as_joined_once_sync_shows_someone_besides_the_bot_joined(
+    tmp_path: Path,
+) -> None:
+    """`joined_by_someone` (a consult room's name waits for it): an invitee is not enough, a
+    join that sync shows is; with nobody joining it returns after its time."""
+    b = bot(tmp_path)
+    room = MatrixRoom("!consult:localhost", b.user_id, encrypted=True)
+    room.add_member(b.user_id, None, None)
+    room.add_member("@cons:localhost", None, None, invited=True)
+    b.session.client = SimpleNamespace(rooms={room.room_id: room})  # type: ignore[assignment]
+
+    waited = asyncio.get_running_loop().time()
+    await b.joined_by_someone(room.room_id, 0.2)  # only invited: its whole time
+    assert asyncio.get_running_loop().time() - waited >= 0.2
+
+    waiting = asyncio.create_task(b.joined_by_someone(room.room_id, 30.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    room.invited_users.pop("@cons:localhost")  # the join, as nio records it
+    await b.session.synced()
+    async with asyncio.timeout(1):
+        await waiting

@@ -136,6 +136,17 @@ class MatrixBot(Messenger, FileSource):
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         await self.provisioner.name_room(room, name=name, topic=topic)
 
+    async def joined_by_someone(self, room: str, seconds: float) -> None:
+        client, bot = self.session.nio, self.session.user_id
+
+        def joined() -> bool:
+            known = client.rooms.get(room)
+            return known is not None and any(
+                user != bot and user not in known.invited_users for user in known.users
+            )
+
+        await self.session.wait(joined, seconds)
+
     async def invite(self, room: str, users: Sequence[UserId]) -> None:
         await self.provisioner.invite(room, users)
 

@@ -109,6 +109,9 @@ class MemoryMessenger(Messenger):
         self._maybe_fail(room)
         self.names[room] = name
 
+    async def joined_by_someone(self, room: str, seconds: float) -> None:
+        """At once: in memory, whoever is invited has joined."""
+
     def pool_policy(self) -> str:
         return self.policy
 

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 LET_IN_KEPT = 10_000  # requesters invited right after a page, remembered for their entries
 #: How long a first page's room key and message wait for other consults' invites in a rush.
 PAGES_AFTER_INVITES_SECONDS = 1.0
+#: The longest a consult room's name and topic wait, after its first page, for someone to
+#: join: the homeserver takes one room's events one at a time, and a consultant who opens
+#: the invite at once should not join behind the room's name (docs/page-speed-profile.md).
+NAME_AFTER_JOIN_SECONDS = 5.0
 
 
 async def _at_once() -> None:
@@ -252,8 +256,10 @@ class Effects:
 
     async def _name_soon(self, consult: esc.Consult) -> None:
         """Name the consult room, retried a few times (a room without its name still works),
-        once the pages being sent are out: in a rush the homeserver serves the pages first."""
+        once the pages being sent are out (in a rush the homeserver serves the pages first)
+        and someone has joined the room or `NAME_AFTER_JOIN_SECONDS` have passed."""
         await self.after_pages()
+        await self.messenger.joined_by_someone(consult.room, NAME_AFTER_JOIN_SECONDS)
         for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
             try:
                 await self._name(consult)

@@ -190,7 +190,9 @@ class Dispatcher:
             pending = await self._read()
             if not pending.items and not self._workers:
                 if self.effects.naming:
-                    await asyncio.gather(*list(self.effects.naming), return_exceptions=True)
+                    # Names wait for the pages and a join (effects.py): new items meanwhile
+                    # get their workers at once.
+                    await self._wait_any(self._wake, self.effects.naming)
                     continue
                 return
             for name in set(pending.lanes) - set(self._workers):
@@ -214,6 +216,17 @@ class Dispatcher:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+    @staticmethod
+    async def _wait_any(event: asyncio.Event, tasks: set[asyncio.Task[None]]) -> None:
+        """Until `event` is set or one of `tasks` is done (at most `RESCAN_SECONDS`)."""
+        woken = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait(
+                [woken, *tasks], timeout=RESCAN_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            woken.cancel()
 
     @staticmethod
     async def _wait(event: asyncio.Event) -> None:
