@@ -1623,9 +1623,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "page")
-    parser.add_argument("--repeats", type=int, default=20, help="one-at-a-time pages each way")
+    parser.add_argument("--repeats", type=int, default=40, help="one-at-a-time pages each way")
     parser.add_argument("--burst", type=int, default=10, help="pages at once (0: no bursts)")
-    parser.add_argument("--burst-rounds", type=int, default=6, help="timed bursts each way")
+    parser.add_argument("--burst-rounds", type=int, default=12, help="timed bursts each way")
     parser.add_argument(
         "--settle", type=float, default=0.3, help="pause after each trial (seconds)"
     )

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from consultbot.devkit.synapse_config import MAX_EVENT_DELAY, SynapseSettings, write_config
+from consultbot.devkit.synapse_config import (
+    MAX_DELAYED_EVENTS,
+    MAX_EVENT_DELAY,
+    SynapseSettings,
+    write_config,
+)
 
 
 def settings(folder: Path, **more: bool) -> SynapseSettings:
@@ -43,3 +48,19 @@ def test_delayed_events_are_offered_by_default(
 def test_the_default_is_on(tmp_path: Path) -> None:
     write_config(settings(tmp_path))
     assert written(tmp_path)["max_event_delay_duration"] == MAX_EVENT_DELAY
+
+
+@pytest.mark.parametrize(("on", "expected"), [(True, MAX_DELAYED_EVENTS), (False, None)])
+def test_a_notice_per_open_consult_fits_under_the_cap_on_pending_delayed_events(
+    tmp_path: Path, on: bool, expected: int | None
+) -> None:
+    """Synapse's default cap (100 pending per user) is raised as docs/deploy.md asks; the
+    file's other experimental features are kept."""
+    made = settings(tmp_path, delayed_events=on)
+    with (tmp_path / "homeserver.yaml").open("a", encoding="utf-8") as out:
+        out.write("experimental_features:\n  msc3266_enabled: true\n")
+    write_config(made)
+    features = written(tmp_path)["experimental_features"]
+    assert isinstance(features, dict)
+    assert features.get("msc4140_max_delayed_events_per_user") == expected
+    assert features.get("msc3266_enabled") is True

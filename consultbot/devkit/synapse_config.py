@@ -49,6 +49,11 @@ _RELAXED_RATE_LIMITS: dict[str, Any] = {
 # The development homeserver offers them, so the bot's "Konsultboten svarar inte" notice can
 # be tried locally; production homeservers decide for themselves (`doctor` reports it).
 MAX_EVENT_DELAY = "1h"
+# Synapse keeps at most 100 pending delayed events per user by default: one notice per open
+# consult room. docs/deploy.md asks a region with more consults open at once to raise it; the
+# development homeserver does (a benchmark's rush leaves hundreds open).
+MAX_DELAYED_EVENTS = 10_000
+_MAX_DELAYED_KEY = "msc4140_max_delayed_events_per_user"
 
 # WARNING and above only, to stderr (which the parent sends to LOG_FILE). At INFO Synapse
 # logs every request line; message bodies never appear at WARNING.
@@ -184,8 +189,13 @@ def write_config(settings: SynapseSettings) -> None:
         }
     )
     config.pop("max_event_delay_duration", None)
+    features = dict(config.pop("experimental_features", None) or {})
+    features.pop(_MAX_DELAYED_KEY, None)
     if settings.delayed_events:
         config["max_event_delay_duration"] = MAX_EVENT_DELAY
+        features[_MAX_DELAYED_KEY] = MAX_DELAYED_EVENTS
+    if features:
+        config["experimental_features"] = features
     for key in _RELAXED_RATE_LIMITS:
         config.pop(key, None)
     if settings.relax_rate_limits:
