@@ -1137,10 +1137,26 @@ def latencies(trials: Sequence[Trial], moment: str) -> list[float]:
     return [getattr(t, moment) - t.t0 for t in trials if not math.isnan(getattr(t, moment))]
 
 
-def lasts(trials: Sequence[Trial], moment: str, size: int) -> list[float]:
-    """Per burst (consecutive groups of `size` trials): seconds until the last one's moment."""
-    groups = [trials[i : i + size] for i in range(0, len(trials), size)]
-    return [max(latencies(g, moment)) for g in groups if latencies(g, moment)]
+def rounds_of(trials: Sequence[Trial], moment: str) -> list[list[float]]:
+    """Per burst (its trials share their start, `t0`): the latencies to `moment`, in order."""
+    found: dict[float, list[Trial]] = {}
+    for trial in trials:
+        found.setdefault(trial.t0, []).append(trial)
+    return [values for group in found.values() if (values := latencies(group, moment))]
+
+
+def paired_rounds(
+    phase: str, relay: Sequence[Trial], bot: Sequence[Trial], moment: str
+) -> tuple[list[list[float]], list[list[float]]] | None:
+    """The relay's and the bot's latencies by burst; None one at a time (each on its own)."""
+    if phase == "seq":
+        return None
+    return rounds_of(relay, moment), rounds_of(bot, moment)
+
+
+def lasts(trials: Sequence[Trial], moment: str) -> list[float]:
+    """Per burst: seconds until the last one's moment."""
+    return [max(values) for values in rounds_of(trials, moment)]
 
 
 Row = tuple[str, str, str, str, str, str, str, str, str, str]
@@ -1222,12 +1238,12 @@ def compare_row(
     *,
     failed: tuple[int, int, int] = (0, 0, 0),
     judged: bool = True,
-    rounds: int = 0,
+    rounds: tuple[list[list[float]], list[list[float]]] | None = None,
 ) -> Row:
     """One measurement for the three pagers, side by side, with the ratios of medians.
 
-    `rounds`: the trials come in that many rounds of equal size (a burst's), resampled whole
-    for the bot/relay interval; 0: each trial on its own (one at a time)."""
+    `rounds`: the relay's and the bot's values by burst, resampled whole for the bot/relay
+    interval; None: each value on its own (one at a time, or one per burst)."""
     counts = "/".join(str(len(v)) for v in (one_call, relay, bot))
     if any(failed):
         counts += " (failed " + "/".join(str(f) for f in failed) + ")"
@@ -1245,16 +1261,11 @@ def compare_row(
         times(ratio(bot, relay), 2),
         times(ratio(relay, one_call)),
         verdict,
-        against_relay(grouped(bot, rounds), grouped(relay, rounds)),
+        against_relay(
+            rounds[1] if rounds else [[v] for v in bot],
+            rounds[0] if rounds else [[v] for v in relay],
+        ),
     )
-
-
-def grouped(values: Sequence[float], rounds: int) -> list[list[float]]:
-    """`values` in `rounds` consecutive groups of equal size (0: one group per value)."""
-    if rounds <= 0:
-        return [[v] for v in values]
-    size = max(1, math.ceil(len(values) / rounds))
-    return [list(values[i : i + size]) for i in range(0, len(values), size)]
 
 
 def result_rows(params: Params, r: Results) -> list[Row]:
@@ -1277,7 +1288,7 @@ def result_rows(params: Params, r: Results) -> list[Row]:
         one_call, relay, bot = (r.of(kind, phase) for kind in KINDS)
         base = latencies(one_call, "invite")
         judged = phase != "cold"
-        rounds = {"seq": 0, "burst": params.burst_rounds, "cold": 1}[phase]
+
         rows.append(
             compare_row(
                 f"{tag}: request → consultant sees the invite",
@@ -1286,7 +1297,7 @@ def result_rows(params: Params, r: Results) -> list[Row]:
                 latencies(bot, "invite"),
                 failed=failed(phase),
                 judged=judged,
-                rounds=rounds,
+                rounds=paired_rounds(phase, relay, bot, "invite"),
             )
         )
         rows.append(
@@ -1296,19 +1307,18 @@ def result_rows(params: Params, r: Results) -> list[Row]:
                 latencies(relay, "page"),
                 latencies(bot, "page"),
                 judged=judged,
-                rounds=rounds,
+                rounds=paired_rounds(phase, relay, bot, "page"),
             )
         )
         if with_last:
-            size = params.burst
-            last_base = lasts(one_call, "invite", size)
+            last_base = lasts(one_call, "invite")
             for moment, what in (("invite", "last invite seen"), ("page", "last decrypted page")):
                 rows.append(
                     compare_row(
                         f"{tag}: {what}",
                         last_base,
-                        lasts(relay, moment, size),
-                        lasts(bot, moment, size),
+                        lasts(relay, moment),
+                        lasts(bot, moment),
                     )
                 )
     return rows

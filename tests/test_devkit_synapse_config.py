@@ -58,7 +58,11 @@ def test_a_notice_per_open_consult_fits_under_the_cap_on_pending_delayed_events(
     file's other experimental features are kept."""
     made = settings(tmp_path, delayed_events=on)
     with (tmp_path / "homeserver.yaml").open("a", encoding="utf-8") as out:
-        out.write("experimental_features:\n  msc3266_enabled: true\n")
+        # An earlier start's cap is rewritten (dropped when delayed events are off).
+        out.write(
+            "experimental_features:\n  msc3266_enabled: true\n"
+            "  msc4140_max_delayed_events_per_user: 7\n"
+        )
     write_config(made)
     features = written(tmp_path)["experimental_features"]
     assert isinstance(features, dict)

@@ -488,9 +488,9 @@ async def test_a_rooms_name_waits_for_the_first_join_and_only_so_long(
                 await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)  # time enough for a name that did not wait
         assert messenger.filled == {}
+    finally:
         [consult] = await db.consults_of(REQ)
         messenger.join(consult.room)
-    finally:
         await drain
     assert [name for name, _ in messenger.filled[consult.room]] == [f"{consult.id} kardiologi"]
 
@@ -526,3 +526,34 @@ async def test_a_page_does_not_wait_for_another_rooms_name_waiting_for_a_join(
             messenger.join(consult.room)
         await drain
     assert len(messenger.filled) == 2
+
+
+async def test_a_name_waiting_for_a_join_keeps_neither_the_pool_busy_nor_a_restart_unnamed(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a room's name only waits for someone to join, nothing is on its way to Matrix:
+    the pool may refill. A bot stopped meanwhile names the room at its next start."""
+    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
+    messenger = JoinsWhenTold()
+    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    drain = asyncio.create_task(bot.flush())
+    dispatcher = bot.service.dispatcher
+    try:
+        async with asyncio.timeout(5):
+            while not (messenger.pages() and dispatcher.effects.awaiting_join):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        assert not dispatcher.busy()
+        assert messenger.filled == {}
+    finally:
+        drain.cancel()
+        await bot.service.tasks.stop()  # the bot stops: the waiting name is dropped
+    assert messenger.filled == {}
+
+    again, _ = await pooled_bot(db, size=3, messenger=messenger, clock=bot.clock, data=bot.data)
+    [consult] = await db.consults_of(REQ)
+    messenger.join(consult.room)
+    await again.service.start()
+    await again.flush()
+    assert [name for name, _ in messenger.filled[consult.room]] == [f"{consult.id} kardiologi"]

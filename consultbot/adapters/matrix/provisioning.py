@@ -164,6 +164,9 @@ class Provisioner:
         self._learn_invited(room, [user for user, ok in zip(invite, invited, strict=True) if ok])
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        known = self.session.nio.rooms.get(room)
+        if known is not None and known.name == name and known.topic == topic:
+            return  # named so already (a restart names open consults' rooms again)
         await self.rooms.vet_any(room)
         await asyncio.gather(
             self.session.put_state(room, "m.room.name", {"name": name}),

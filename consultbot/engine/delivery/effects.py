@@ -81,6 +81,8 @@ class Effects:
     reports: Reports
     #: Work that follows a first page: its room being named, its requester being let in.
     naming: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    #: Those of `naming` only waiting for someone to join (nothing on its way to Matrix).
+    awaiting_join: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     #: (room, user) invited by `_let_in`: the `Invite` entry has nothing left to do.
     let_in: set[tuple[str, UserId]] = field(default_factory=set, init=False)
     #: The invites right after a page still on their way, by (room, user).
@@ -259,7 +261,15 @@ class Effects:
         once the pages being sent are out (in a rush the homeserver serves the pages first)
         and someone has joined the room or `NAME_AFTER_JOIN_SECONDS` have passed."""
         await self.after_pages()
-        await self.messenger.joined_by_someone(consult.room, NAME_AFTER_JOIN_SECONDS)
+        task = asyncio.current_task()
+        if task is not None:
+            self.awaiting_join.add(task)
+        try:
+            await self.messenger.joined_by_someone(consult.room, NAME_AFTER_JOIN_SECONDS)
+        except Exception:
+            log.warning("the room of %s is named without waiting for a join", consult.id)
+        finally:
+            self.awaiting_join.discard(task)
         for attempt in range(1, MAX_DELIVERY_ATTEMPTS + 1):
             try:
                 await self._name(consult)
@@ -355,6 +365,14 @@ class Effects:
             # has the shortest window in which it would page again (docs/failover.md).
             self._after_page(self._name_soon(consult), name=f"name {consult.id}")
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))
+
+    async def name_open_rooms(self) -> None:
+        """At start-up, name the rooms of open consults again: a stop while a name waited for
+        the pages or a join left it unnamed (the same name again changes nothing)."""
+        for consult in await self.store.open_consults():
+            paged = [*consult.pages, *(page for leg in consult.legs for page in leg.pages)]
+            if consult.room and any(page.sent for page in paged):  # else the outbox names it
+                self._after_page(self._name_soon(consult), name=f"name {consult.id}")
 
     def _after_page(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Work that follows a page without holding up its step (marking it sent)."""

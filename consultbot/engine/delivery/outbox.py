@@ -172,8 +172,9 @@ class Dispatcher:
         self._wake.set()
 
     def busy(self) -> bool:
-        """True while some lane is at work (messages on their way)."""
-        return bool(self._workers or self.effects.naming)
+        """True while some lane is at work or a room is being named (messages on their way);
+        a name waiting for someone to join sends nothing meanwhile."""
+        return bool(self._workers or self.effects.naming - self.effects.awaiting_join)
 
     # -- draining -----------------------------------------------------------------------------
 
