@@ -13,8 +13,10 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   entry of its consult creates exists: the room's invite is the consultant's first signal.
 - Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
   waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
-  `NAMES_AFTER_PAGES_SECONDS`: in a rush the homeserver serves invites, room keys and pages
-  before the bookkeeping (docs/page-speed-profile.md).
+  `NAMES_AFTER_PAGES_SECONDS`, then until someone joins the room, at most
+  `effects.NAME_AFTER_JOIN_SECONDS`: in a rush the homeserver serves invites, room keys and
+  pages before the bookkeeping, and a consultant's join is not queued behind the room's name
+  (docs/page-speed-profile.md).
 - Invites before pages. A first page's room key and message wait, at most
   `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms just taken are being
   filled (their invites on the way; each fill only in its first second): in a rush the
