@@ -470,22 +470,31 @@ class JoinsWhenTold(PoolMessenger):
                 await self.joins.setdefault(room, asyncio.Event()).wait()
 
 
+async def first_page_out_name_waiting(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch, messenger: JoinsWhenTold
+) -> tuple[Bot, asyncio.Task[None]]:
+    """A consult asked from a filled pool and its page out, the outbox being drained, its
+    room's name waiting for a join (nobody joins unless told, for up to 30 s)."""
+    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
+    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
+    await pool.fill()
+    await bot.say(REQ, "!konsult kardiologi första frågan")
+    drain = asyncio.create_task(bot.flush())
+    async with asyncio.timeout(5):
+        while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
+            await asyncio.sleep(0.02)
+    return bot, drain
+
+
 async def test_a_rooms_name_waits_for_the_first_join_and_only_so_long(
     db: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the page, the room's name and topic wait until someone joins (the homeserver takes
     one room's events one at a time: a consultant who opens the invite at once does not join
     behind them), and a room nobody joins is named after `NAME_AFTER_JOIN_SECONDS`."""
-    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
     messenger = JoinsWhenTold()
-    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
-    await pool.fill()
-    await bot.say(REQ, "!konsult kardiologi första frågan")
-    drain = asyncio.create_task(bot.flush())
+    bot, drain = await first_page_out_name_waiting(db, monkeypatch, messenger)
     try:
-        async with asyncio.timeout(5):
-            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
-                await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)  # time enough for a name that did not wait
         assert messenger.filled == {}
     finally:
@@ -506,16 +515,10 @@ async def test_a_page_does_not_wait_for_another_rooms_name_waiting_for_a_join(
 ) -> None:
     """A room's name waiting for the first join holds up no other consult: the next page goes
     out at once."""
-    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
     messenger = JoinsWhenTold()
-    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
-    await pool.fill()
-    await bot.say(REQ, "!konsult kardiologi första frågan")
-    drain = asyncio.create_task(bot.flush())
+    bot, drain = await first_page_out_name_waiting(db, monkeypatch, messenger)
     try:
         async with asyncio.timeout(5):
-            while not messenger.pages():  # noqa: ASYNC110 (the page has no event of its own)
-                await asyncio.sleep(0.02)
             await bot.say(UserId("@vilma:localhost"), "!konsult kardiologi andra frågan")
             while len(messenger.pages()) < 2:  # noqa: ASYNC110 (as above)
                 await asyncio.sleep(0.02)
@@ -533,16 +536,12 @@ async def test_a_name_waiting_for_a_join_keeps_neither_the_pool_busy_nor_a_resta
 ) -> None:
     """While a room's name only waits for someone to join, nothing is on its way to Matrix:
     the pool may refill. A bot stopped meanwhile names the room at its next start."""
-    monkeypatch.setattr(effects, "NAME_AFTER_JOIN_SECONDS", 30.0)
     messenger = JoinsWhenTold()
-    bot, pool = await pooled_bot(db, size=3, messenger=messenger)
-    await pool.fill()
-    await bot.say(REQ, "!konsult kardiologi första frågan")
-    drain = asyncio.create_task(bot.flush())
+    bot, drain = await first_page_out_name_waiting(db, monkeypatch, messenger)
     dispatcher = bot.service.dispatcher
     try:
         async with asyncio.timeout(5):
-            while not (messenger.pages() and dispatcher.effects.awaiting_join):  # noqa: ASYNC110
+            while not dispatcher.effects.awaiting_join:  # noqa: ASYNC110 (no event of its own)
                 await asyncio.sleep(0.02)
         assert not dispatcher.busy()
         assert messenger.filled == {}
