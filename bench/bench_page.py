@@ -1288,7 +1288,6 @@ def result_rows(params: Params, r: Results) -> list[Row]:
         one_call, relay, bot = (r.of(kind, phase) for kind in KINDS)
         base = latencies(one_call, "invite")
         judged = phase != "cold"
-
         rows.append(
             compare_row(
                 f"{tag}: request → consultant sees the invite",

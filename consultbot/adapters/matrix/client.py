@@ -134,6 +134,9 @@ class MatrixBot(Messenger, FileSource):
         await self.provisioner.fill_room(room, invite=invite)
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        # Known from sync first: at start-up the open consults' rooms are named again, and a
+        # room sync shows named so already costs no request (provisioning.py).
+        await self._known(room)
         await self.provisioner.name_room(room, name=name, topic=topic)
 
     async def joined_by_someone(self, room: str, seconds: float) -> None:

@@ -372,6 +372,7 @@ class Effects:
         for consult in await self.store.open_consults():
             paged = [*consult.pages, *(page for leg in consult.legs for page in leg.pages)]
             if consult.room and any(page.sent for page in paged):  # else the outbox names it
+                self.messenger.own_room(consult.room)  # held to the room policy, as in carry_out
                 self._after_page(self._name_soon(consult), name=f"name {consult.id}")
 
     def _after_page(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
