@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from nio import (
+    KeysQueryResponse,
     MatrixRoom,
     RoomForgetResponse,
     RoomInviteError,
@@ -461,3 +462,32 @@ async def test_a_room_named_so_already_is_not_named_again(tmp_path: Path) -> Non
     assert put == []
     await b.name_room(room.room_id, name="K-000001 kardiologi", topic="Ny")
     assert sorted(kind for kind, _ in put) == ["m.room.name", "m.room.topic"]
+
+
+async def test_devices_reported_changed_while_a_key_query_is_out_are_queried_again(
+    tmp_path: Path,
+) -> None:
+    """A sync that says a consultant's devices changed (a phone logged in) while a key query
+    for them is on its way: the answer, older than the change, must not take them off the
+    list, or the new phone would never get a page's room key."""
+    client = logged_in_client(tmp_path)
+    consultant = "@cons:localhost"
+    client.olm.users_for_key_query.add(consultant)
+    answer = KeysQueryResponse.from_dict({"device_keys": {consultant: {}}, "failures": {}})
+
+    async def send(*args: Any, **kwargs: Any) -> Any:
+        client.olm.add_changed_users({consultant})  # the sync, while the question is out
+        await client.receive_response(answer)
+        return answer
+
+    client._send = send  # type: ignore[method-assign]
+    await client.keys_query()
+    assert consultant in client.users_for_key_query
+
+    async def quiet(*args: Any, **kwargs: Any) -> Any:
+        await client.receive_response(answer)
+        return answer
+
+    client._send = quiet  # type: ignore[method-assign]
+    await client.keys_query()  # asked again, nothing new meanwhile: done
+    assert consultant not in client.users_for_key_query

@@ -163,6 +163,26 @@ def writes_rooms(method: str, path: str) -> bool:
     return any(part in route for part in ("/rooms/", "/createRoom", "/join/"))
 
 
+class _KeyQueryMarks(set[str]):
+    """nio's set of users whose device keys are to be queried, telling the key queries in
+    flight which users were marked meanwhile (a sync saying their devices changed)."""
+
+    def __init__(self, users: set[str]) -> None:
+        super().__init__(users)
+        self.flights: list[set[str]] = []
+
+    def add(self, user: str) -> None:
+        super().add(user)
+        for flight in self.flights:
+            flight.add(user)
+
+    def update(self, *users: Any) -> None:
+        marked = set().union(*users)
+        super().update(marked)
+        for flight in self.flights:
+            flight.update(marked)
+
+
 class Client(AsyncClient):  # type: ignore[misc]
     """nio's client, honouring the HTTP `Retry-After` header of a 429 answer (nio reads only
     `retry_after_ms` in the body; a proxy or load balancer in front of the homeserver sends the
@@ -231,6 +251,27 @@ class Client(AsyncClient):  # type: ignore[misc]
             if told is not None and not getattr(response, "retry_after_ms", None):
                 response.retry_after_ms = told
         return response
+
+    def load_store(self) -> None:
+        super().load_store()
+        if self.olm is not None and not isinstance(self.olm.users_for_key_query, _KeyQueryMarks):
+            self.olm.users_for_key_query = _KeyQueryMarks(self.olm.users_for_key_query)
+
+    async def keys_query(self) -> Any:
+        """nio's key query, without losing a change reported while it is in flight: nio takes
+        every user the answer names off its list, also one a sync marked changed after the
+        question left (a phone logged in meanwhile), and would not ask again until their next
+        change. Those users are marked again once the answer is in."""
+        marks = self.olm.users_for_key_query if self.olm is not None else None
+        if not isinstance(marks, _KeyQueryMarks):
+            return await super().keys_query()
+        flight: set[str] = set()
+        marks.flights.append(flight)
+        try:
+            return await super().keys_query()
+        finally:
+            marks.flights.remove(flight)
+            marks.update(flight)
 
     async def keys_claim(self, user_set: dict[str, Any]) -> Any:
         self.claimed.update(
