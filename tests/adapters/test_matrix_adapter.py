@@ -491,3 +491,35 @@ async def test_devices_reported_changed_while_a_key_query_is_out_are_queried_aga
     client._send = quiet  # type: ignore[method-assign]
     await client.keys_query()  # asked again, nothing new meanwhile: done
     assert consultant not in client.users_for_key_query
+
+
+async def test_two_key_queries_out_at_once_each_keep_the_changes_made_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """nio's own query (in `room_send`) can be out beside the bot's: the later one answers
+    first, a sync marks the consultant in between, and the change is still queried again."""
+    client = logged_in_client(tmp_path)
+    consultant = "@cons:localhost"
+    client.olm.users_for_key_query.add(consultant)
+    answer = KeysQueryResponse.from_dict({"device_keys": {consultant: {}}, "failures": {}})
+    first_out, second_done = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def send(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the first query: out until the second has its answer
+            first_out.set()
+            await second_done.wait()
+            client.olm.add_changed_users({consultant})  # the sync, while the first is out
+        await client.receive_response(answer)
+        return answer
+
+    client._send = send  # type: ignore[method-assign]
+    first = asyncio.create_task(client.keys_query())
+    await first_out.wait()
+    await client.keys_query()  # the second, answered while the first is still out
+    second_done.set()
+    async with asyncio.timeout(1):
+        await first
+    assert consultant in client.users_for_key_query
