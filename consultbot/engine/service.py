@@ -169,8 +169,7 @@ class ConsultService:
     async def start(self) -> None:
         """Rebuild every timer from the database and send whatever the outbox still holds."""
         await self.dispatcher.rooms.own_private_rooms()
-        await self.stepper.start()
-        await self.dispatcher.effects.name_open_rooms()
+        self.dispatcher.effects.name_open_rooms(await self.stepper.start())
         await self.inbox.handovers.start()  # the answer deadlines of open handover offers
         await self.reminders.start()
         self.dispatcher.kick()

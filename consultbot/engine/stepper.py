@@ -151,13 +151,14 @@ class Stepper:
 
     # -- start-up -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self) -> list[esc.Consult]:
         """Rebuild every timer from the database, and fire the deadlines that passed while the
         bot was down, before the sync loop starts: a restart's first sync (hundreds of rooms)
-        must not hold up an overdue escalation."""
+        must not hold up an overdue escalation. The open consults as read."""
         now = self._clock.now()
         overdue: list[ConsultId] = []
-        for consult in await self._log.open_consults():
+        consults = await self._log.open_consults()
+        for consult in consults:
             self._schedule(consult)
             if consult.due is not None and consult.due <= now:
                 overdue.append(consult.id)
@@ -165,6 +166,7 @@ class Stepper:
                 observer(None, (), consult)
         for consult_id in overdue:  # its timer, fired later, finds the new deadline: a no-op
             await self.on_timer(consult_id)
+        return consults
 
     # -- the one way consults change ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, assert_never
 
@@ -366,10 +366,10 @@ class Effects:
             self._after_page(self._name_soon(consult), name=f"name {consult.id}")
         log.info("consult %s: paged level %d (%d people)", consult.id, effect.level, len(users))
 
-    async def name_open_rooms(self) -> None:
-        """At start-up, name the rooms of open consults again: a stop while a name waited for
-        the pages or a join left it unnamed (the same name again changes nothing)."""
-        for consult in await self.store.open_consults():
+    def name_open_rooms(self, consults: Sequence[esc.Consult]) -> None:
+        """At start-up, name the rooms of the open `consults` again: a stop while a name waited
+        for the pages or a join left it unnamed (the same name again changes nothing)."""
+        for consult in consults:
             paged = [*consult.pages, *(page for leg in consult.legs for page in leg.pages)]
             if consult.room and any(page.sent for page in paged):  # else the outbox names it
                 self.messenger.own_room(consult.room)  # held to the room policy, as in carry_out

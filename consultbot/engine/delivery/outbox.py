@@ -59,7 +59,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 from markupsafe import escape
@@ -195,7 +195,7 @@ class Dispatcher:
                 if self.effects.naming:
                     # Names wait for the pages and a join (effects.py): new items meanwhile
                     # get their workers at once.
-                    await self._wait_any(self._wake, self.effects.naming)
+                    await self._wait(self._wake, self.effects.naming)
                     continue
                 return
             for name in set(pending.lanes) - set(self._workers):
@@ -221,8 +221,8 @@ class Dispatcher:
         await asyncio.gather(*workers, return_exceptions=True)
 
     @staticmethod
-    async def _wait_any(event: asyncio.Event, tasks: set[asyncio.Task[None]]) -> None:
-        """Until `event` is set or one of `tasks` is done (at most `RESCAN_SECONDS`)."""
+    async def _wait(event: asyncio.Event, tasks: Iterable[asyncio.Task[None]] = ()) -> None:
+        """Until `event` is set or one of `tasks` is done, at most `RESCAN_SECONDS`."""
         woken = asyncio.ensure_future(event.wait())
         try:
             await asyncio.wait(
@@ -230,12 +230,6 @@ class Dispatcher:
             )
         finally:
             woken.cancel()
-
-    @staticmethod
-    async def _wait(event: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(RESCAN_SECONDS):
-                await event.wait()
 
     async def _work(self, name: Lane) -> None:
         """Send one lane's items in order until the lane is empty."""
