@@ -17,7 +17,7 @@ from consultbot.adapters.memory import (
 )
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.events import AckVia, Event
-from consultbot.domain.types import ConsultId, Track, UserId
+from consultbot.domain.types import ConsultId, Outcome, Track, UserId
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.stepper import Stepper
 from tests.support.bots import (
@@ -157,3 +157,55 @@ async def test_a_consult_with_a_room_keeps_it_and_leaves_the_pool_room() -> None
     assert await stepper.take_pool_room(consult, "!pool:localhost") == "!made:localhost"
     assert [p.room for p in await s.store.pool_rooms()] == ["!pool:localhost"]
     assert (await s.kinds(consult)).count("room_created") == 1
+
+
+@dataclass
+class CountedReads(Interleaved):
+    """Counts the reads of a consult's log."""
+
+    reads: int = 0
+
+    async def events(self, consult: ConsultId) -> list[Event]:
+        self.reads += 1
+        return await super().events(consult)
+
+
+async def test_a_consult_this_instance_stepped_is_stepped_again_without_reading_its_log() -> None:
+    """In a rush every round trip to the database is felt: the stepper steps from the log as
+    it last recorded it (the store's compare-and-set on the log's length checks it)."""
+    store = CountedReads()
+    s = Setup(store, await day_data(), ManualClock(NOW), ManualTimers(), [])
+    stepper = s.stepper()
+    consult = await s.ask(stepper)
+    await store.add_pool_room("!pool:localhost", policy="1", now=NOW)
+    assert await stepper.take_pool_room(consult, "!pool:localhost") == "!pool:localhost"
+    await stepper.report(consult, esc.Delivered(level=1))
+    after = await stepper.step(consult, esc.AckBy(user=K1A, via=AckVia.REACTION))
+
+    assert store.reads == 0
+    assert after is not None and after.state is esc.State.ACKNOWLEDGED
+    kinds = ["requested", "paged", "room_created", "page_delivered", "acknowledged"]
+    assert await s.kinds(consult) == kinds
+
+
+async def test_a_step_another_instance_recorded_since_is_not_stepped_over() -> None:
+    """A takeover and back: the other instance closed the consult meanwhile. This instance's
+    next step starts from the store, not from the log it last recorded: a step that would
+    append is refused (the log is longer) and one that would change nothing is read again."""
+    s = await setup()
+    stepper = s.stepper()
+    consult = await s.ask(stepper)
+    await stepper.report(consult, esc.Delivered(level=1))
+    await stepper.step(consult, esc.AckBy(user=K1A, via=AckVia.REACTION))
+    other = s.stepper()
+    closed = await other.step(consult, esc.CloseBy(user=K1A, outcome=Outcome.ADVICE))
+    assert closed is not None and not closed.is_open
+
+    # Acknowledged again, as this instance last knew it: nothing to record; as it is: closed.
+    again = await stepper.step(consult, esc.AckBy(user=K1A, via=AckVia.COMMAND))
+    assert again is not None and not again.is_open
+    # A page out, reported late: it appends on the log as last known, and is refused there.
+    late = await stepper.report(consult, esc.Delivered(level=2))
+    assert late is not None and not late.is_open
+    kinds = await s.kinds(consult)
+    assert kinds.count("acknowledged") == 1 and kinds[-1] == "closed"

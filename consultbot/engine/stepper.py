@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
@@ -45,6 +45,7 @@ from consultbot.ports import (
 log = logging.getLogger(__name__)
 
 MAX_STEP_ATTEMPTS = 5
+KNOWN_LOGS = 2000  # consults whose log the stepper keeps as its first guess (`step`)
 
 #: Told of every recorded step: the consult before, the new log entries, the consult after
 #: (metrics.py counts from it). At start-up, each open consult with no entries.
@@ -80,6 +81,9 @@ class Stepper:
         self._on_outbox = on_outbox
         self._observers = tuple(observers)
         self._locks: defaultdict[ConsultId, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # Each consult's log as this stepper last recorded it: the first guess of its next
+        # step, so that a step reads nothing first (`step`).
+        self._known: OrderedDict[ConsultId, list[Event]] = OrderedDict()
 
     def policy(self, track: Track) -> esc.Policy:
         tracks, bot = self._config.tracks, self._config.bot
@@ -183,13 +187,22 @@ class Stepper:
         that caused it, the outbox entry `done` marked sent and `pool_room` taken (see
         `report`, `take_pool_room`); return the consult after it."""
         async with self._locks[consult_id]:
-            for _ in range(MAX_STEP_ATTEMPTS):
-                events = await self._log.events(consult_id)
+            for attempt in range(MAX_STEP_ATTEMPTS):
+                events, guessed = await self._log_of(consult_id, given, first=attempt == 0)
                 consult = esc.fold(events) if events else None
                 track = given.track if isinstance(given, esc.Request) else None
                 policy = self.policy(track or (consult.track if consult else Track.HALVAKUT))
                 now = self._clock.now()
-                new_events, effects = esc.step(consult, given, now, policy)
+                try:
+                    new_events, effects = esc.step(consult, given, now, policy)
+                except Exception:
+                    if guessed:
+                        continue  # the guess may be old: step what the store holds
+                    raise
+                if guessed and not new_events:
+                    # The store checks a step against the log's length only when it appends:
+                    # a step that changes nothing is taken from the log as read.
+                    continue
                 outgoing = [
                     Outgoing(kind=OutboxKind.EFFECT, consult=consult_id, payload=effect_to_dict(e))
                     for e in effects
@@ -205,9 +218,12 @@ class Stepper:
                         # Taken only when recorded as the room: a consult with a room keeps it.
                         pool_room=pool_room if new_events else None,
                         now=now,
+                        before=events,
                     )
                 except ConflictError:
+                    self._known.pop(consult_id, None)
                     continue  # another step of the consult came first: read the log again
+                self._remember(consult_id, [*events, *new_events])
                 updated = esc.fold([*events, *new_events]) if events or new_events else None
                 if new_events:
                     for observer in self._observers:
@@ -220,6 +236,30 @@ class Stepper:
                     self._on_outbox()
                 return updated
         raise ConflictError(f"{consult_id}: could not store the step")
+
+    async def _log_of(
+        self, consult_id: ConsultId, given: esc.Input, *, first: bool
+    ) -> tuple[list[Event], bool]:
+        """The consult's log to step from, and whether it is a guess: on a first attempt, the
+        log as this stepper last recorded it, or an empty one for a request (its consult was
+        allocated just now). A guess is checked by the store's compare-and-set on the log's
+        length when the step is recorded (another instance may have stepped the consult
+        since: a takeover); a conflict, or a step that changes nothing, reads the log."""
+        if first:
+            if isinstance(given, esc.Request):
+                return [], True
+            known = self._known.get(consult_id)
+            if known is not None:
+                return known, True
+        return await self._log.events(consult_id), False
+
+    def _remember(self, consult_id: ConsultId, events: list[Event]) -> None:
+        if not events:
+            return
+        self._known[consult_id] = events
+        self._known.move_to_end(consult_id)
+        while len(self._known) > KNOWN_LOGS:
+            self._known.popitem(last=False)
 
     def _schedule(self, consult: esc.Consult) -> None:
         # The deadline, or a repeat of an unacknowledged page before it (`Consult.due`).

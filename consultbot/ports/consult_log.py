@@ -94,13 +94,15 @@ class ConsultLog(ABC):
         sent: int | None = None,
         pool_room: str | None = None,
         now: datetime,
+        before: Sequence[Event] | None = None,
     ) -> list[int]:
         """Atomically append `events` to the consult's log (which must still have
         `expected_length` entries, else ConflictError), queue `outgoing`, remember the
         Matrix event id `handled`, mark the outbox entry `sent` done and take `pool_room` out
         of the warm pool (PoolRoomGone, and nothing recorded, when it is not there). Return
-        the outbox ids. `consult` None stores no events. Called by the stepper alone
-        (engine/stepper.py), which decides the entries."""
+        the outbox ids. `consult` None stores no events. `before`: the log as the caller
+        read it (its `expected_length` entries), so that the store need not read it again.
+        Called by the stepper alone (engine/stepper.py), which decides the entries."""
 
     @abstractmethod
     async def events(self, consult: ConsultId) -> list[Event]:

@@ -68,6 +68,7 @@ class MemoryConsultStore(ConsultStore):
         sent: int | None = None,
         pool_room: str | None = None,
         now: datetime,
+        before: Sequence[Event] | None = None,
     ) -> list[int]:
         log = self._logs.get(consult) if consult is not None and events else None
         if consult is not None and events:

@@ -49,6 +49,7 @@ class SqlBase(BotState):
         self._catalogue: tuple[int | None, Catalogue] | None = None
         self._accepted: list[Handover] | None = None  # the layer over the roster, cached
         self._unsent: dict[int, OutboxItem] = {}  # outbox entries read and not yet sent
+        self._instance_name: str | None = None  # `_instance`, once read
 
     async def close(self) -> None:
         await self._db.close()
@@ -114,11 +115,20 @@ class SqlBase(BotState):
         return [c for c in consults.values() if c is not None]
 
     async def _instance(self) -> str:
-        instance = await self.get_meta("instance")
-        if instance is None:
-            instance = secrets.token_hex(4)
-            await self.set_meta("instance", instance)
-        return instance
+        """The store's instance name (in the outbox's Matrix transaction ids): made once, the
+        first writer's kept when two instances start together, and read once per process."""
+        name = self._instance_name
+        if name is None:
+            name = await self.get_meta("instance")
+            if name is None:
+                await self._write(
+                    "INSERT INTO meta VALUES ('instance', $1) ON CONFLICT (key) DO NOTHING",
+                    (secrets.token_hex(4),),
+                )
+                name = await self.get_meta("instance")
+                assert name is not None
+            self._instance_name = name
+        return name
 
     async def get_meta(self, key: str) -> str | None:
         value = await self._one("SELECT value FROM meta WHERE key = $1", (key,))

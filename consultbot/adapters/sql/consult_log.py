@@ -13,7 +13,7 @@ from datetime import datetime
 
 from consultbot.adapters.sql import stats as stats_sqlite
 from consultbot.adapters.sql.base import SqlBase, from_ms, to_ms, to_seconds
-from consultbot.adapters.sql.dialect import Connection, one
+from consultbot.adapters.sql.dialect import Connection, marks, one
 from consultbot.domain.consult.escalation import Consult, fold
 from consultbot.domain.consult.events import Event, EventKind
 from consultbot.domain.duty.reminders import SentReminder
@@ -39,6 +39,7 @@ _UNSENT_FROM = (
     "SELECT id, kind, consult_id, room, payload FROM outbox"
     " WHERE sent_at_ms IS NULL AND id >= $1 ORDER BY id"
 )
+QUEUE_ROWS = 150  # outbox entries per INSERT: 750 values, under SQLite's oldest limit of 999
 
 
 async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
@@ -50,16 +51,31 @@ async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
 
 
 async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
-    """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order."""
-    ids = []
-    for item in outgoing:
-        payload = json.dumps(item.payload, ensure_ascii=False)
-        [(number,)] = await db.execute_fetchall(  # one round trip to aiosqlite's thread
+    """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order.
+
+    One statement (one round trip to aiosqlite's thread) per `QUEUE_ROWS` entries: the ids
+    are given in the rows' order, so sorted they are the entries' ids in order."""
+    ids: list[int] = []
+    for start in range(0, len(outgoing), QUEUE_ROWS):
+        chunk = outgoing[start : start + QUEUE_ROWS]
+        rows = ", ".join(f"({marks(5, 5 * n + 1)})" for n in range(len(chunk)))
+        values = [
+            value
+            for item in chunk
+            for value in (
+                item.kind,
+                item.consult,
+                item.room,
+                json.dumps(item.payload, ensure_ascii=False),
+                to_ms(now),
+            )
+        ]
+        returned = await db.execute_fetchall(
             "INSERT INTO outbox (kind, consult_id, room, payload, created_at_ms)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            (item.kind, item.consult, item.room, payload, to_ms(now)),
+            f" VALUES {rows} RETURNING id",
+            values,
         )
-        ids.append(int(number))
+        ids += sorted(int(r[0]) for r in returned)
     return ids
 
 
@@ -87,10 +103,11 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         sent: int | None = None,
         pool_room: str | None = None,
         now: datetime,
+        before: Sequence[Event] | None = None,
     ) -> list[int]:
         async with self._transaction() as db:
             if consult is not None and events:
-                await self._append(db, consult, expected_length, events)
+                await self._append(db, consult, expected_length, events, before)
             if pool_room is not None:
                 cursor = await db.execute("DELETE FROM room_pool WHERE room = $1", (pool_room,))
                 if cursor.rowcount != 1:
@@ -106,7 +123,12 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         return ids
 
     async def _append(
-        self, db: Connection, consult: ConsultId, expected_length: int, events: Sequence[Event]
+        self,
+        db: Connection,
+        consult: ConsultId,
+        expected_length: int,
+        events: Sequence[Event],
+        before: Sequence[Event] | None,
     ) -> None:
         row = await one(db, "SELECT length FROM consult WHERE id = $1", (consult,))
         if row is None:
@@ -120,7 +142,11 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
                 for n, e in enumerate(events, expected_length)
             ],
         )
-        log = await read_events(db, consult)
+        # The log is append-only: with its length as expected, the caller's read is its start.
+        if before is not None and len(before) == expected_length:
+            log = [*before, *events]
+        else:
+            log = await read_events(db, consult)
         state = fold(log)
         await stats_sqlite.write(db, consult, expected_length + len(events), log)
         await db.execute(

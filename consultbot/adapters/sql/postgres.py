@@ -10,6 +10,7 @@ write transaction: `NotLeader` rolls the transaction back.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -21,6 +22,7 @@ from consultbot.adapters.sql.dialect import POSTGRES_WORDS
 from consultbot.adapters.sql.migrations import SCHEMA_VERSION, refuse_newer, statements
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.domain.errors import StoreError
+from consultbot.domain.types import ConsultId
 
 # Held (per transaction) while migrating, so two instances starting at once migrate once.
 _MIGRATION_LOCK = 0x43424F54
@@ -176,6 +178,10 @@ class PostgresStore(SqliteStore):
         super().__init__(db)
         self._pg = db
         self._fence = fence
+
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        """In a write transaction, as every write here: the leader fence first."""
+        return await super(SqliteStore, self).allocate_consult(now=now)  # ConsultLogSql's
 
     @classmethod
     async def open(cls, path: Path | str, *, fence: Fence | None = None) -> PostgresStore:

@@ -9,12 +9,14 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from consultbot.adapters.sql import stats as stats_sqlite
+from consultbot.adapters.sql.base import to_seconds
 from consultbot.adapters.sql.consult_log import ConsultLogSql
 from consultbot.adapters.sql.datasets import DataSetSql
 from consultbot.adapters.sql.dialect import SQLITE_WORDS, Cursor
@@ -25,6 +27,7 @@ from consultbot.adapters.sql.retention import RetentionSql
 from consultbot.adapters.sql.stats import StatsSql
 from consultbot.adapters.sql.uploads import UploadSql
 from consultbot.domain.errors import StoreError
+from consultbot.domain.types import ConsultId
 from consultbot.ports import ConsultStore, DataStore
 
 
@@ -147,3 +150,14 @@ class SqliteStore(
             await db.close()
             raise
         return cls(db)
+
+    async def allocate_consult(self, *, now: datetime) -> ConsultId:
+        """As on PostgreSQL, in one statement (one round trip to aiosqlite's thread, not four):
+        one SQLite file has no other writer to fence out, and a statement is atomic."""
+        [(consult,)] = await self._rows(
+            "INSERT INTO consult (id, number, created_at)"
+            " SELECT printf('K-%06d', next), next, $1"
+            " FROM (SELECT coalesce(max(number), 0) + 1 AS next FROM consult) RETURNING id",
+            (to_seconds(now),),
+        )
+        return ConsultId(consult)

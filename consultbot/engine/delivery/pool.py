@@ -37,11 +37,11 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from consultbot.domain.types import ConsultId
-from consultbot.ports import Clock, ConsultStore, Messenger, PoolRoomGone
+from consultbot.ports import Clock, ConsultStore, Messenger, PoolRoom, PoolRoomGone
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,15 @@ class RoomPool:
         """A room was taken: make another."""
         self._wake.set()
 
-    async def _rooms(self, *, fresh: bool) -> list[str]:
-        """The pool's rooms, oldest first: the fresh ones (made under the room policy now,
-        within `max_age`), or else the stale ones."""
+    async def _rooms(self, *, fresh: bool, entries: Sequence[PoolRoom] | None = None) -> list[str]:
+        """The pool's rooms (`entries` as read, or read now), oldest first: the fresh ones
+        (made under the room policy now, within `max_age`), or else the stale ones."""
         policy, made_after = self._messenger.pool_policy(), self._clock.now() - self.max_age
+        if entries is None:
+            entries = await self._store.pool_rooms()
         return [
             entry.room
-            for entry in await self._store.pool_rooms()
+            for entry in entries
             if (entry.policy == policy and entry.created_at > made_after) is fresh
         ]
 
@@ -106,18 +108,19 @@ class RoomPool:
         # One claim at a time: consults' rooms are made in parallel lanes, and the fair share
         # counts the rooms still ready, which a claim running alongside would change.
         async with self._claiming:
-            if not await self._within_share(consult):
+            entries = await self._store.pool_rooms()  # read once for the share and the take
+            if not await self._within_share(consult, len(entries)):
                 return None
             self._last_claim = asyncio.get_running_loop().time()
-            room = await self._take_oldest(take)
+            room = await self._take_oldest(take, entries)
         if room is not None:
             log.info("consult %s: took room %s from the pool", consult, room)
         self.kick()
         return room
 
-    async def _take_oldest(self, take: TakeRoom) -> str | None:
-        """The oldest fresh room, taken."""
-        for room in await self._rooms(fresh=True):
+    async def _take_oldest(self, take: TakeRoom, entries: Sequence[PoolRoom]) -> str | None:
+        """The oldest fresh room of `entries`, taken."""
+        for room in await self._rooms(fresh=True, entries=entries):
             try:
                 return await take(room)
             except PoolRoomGone:
@@ -129,10 +132,11 @@ class RoomPool:
         """Rooms kept ready for others when a requester asks again within `share_window`."""
         return self.size // 2
 
-    async def _within_share(self, consult: ConsultId) -> bool:
+    async def _within_share(self, consult: ConsultId, ready: int) -> bool:
         """False when the requester's consults within the window already hold `reserve` rooms
-        and taking one more would leave fewer than `reserve` ready: this room is made."""
-        if len(await self._store.pool_rooms()) - 1 >= self.reserve:
+        and taking one more would leave fewer than `reserve` of the `ready` rooms: this room
+        is made."""
+        if ready - 1 >= self.reserve:
             return True  # plenty left for everyone: nobody's share to count
         asked = await self._store.consult(consult)
         if asked is None:

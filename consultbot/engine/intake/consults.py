@@ -17,7 +17,7 @@ from consultbot.domain.chat import commands as cmd
 from consultbot.domain.consult import conference, escalation as esc, repeats
 from consultbot.domain.consult.events import AckVia
 from consultbot.domain.consult.requester import frozen_requester
-from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.matrix import open_instead, path_hours
 from consultbot.domain.types import ConsultId, RequesterKind, ServiceId, Track, UserId
 from consultbot.engine.delivery.content import content_to_dict
@@ -41,7 +41,8 @@ class Requests:
         """`!konsult SERVICE text` and its kin: a new consult, unless judged a repeat or over
         the limit."""
         desk = self._desk
-        service = await desk.lookup(message, command.service, command.track)
+        catalogue = await desk.data.catalogue()  # one version for the whole request
+        service = await desk.lookup(message, command.service, command.track, catalogue)
         if service is None:
             return
         if command.track not in service.tracks:
@@ -54,7 +55,7 @@ class Requests:
             )
             return
         async with self._requesters[message.sender]:
-            unit, kind, unlisted = await self._requester(message.sender)
+            unit, kind, unlisted = await self._requester(message.sender, catalogue)
             if await self._closed_to(message, service, command.track, kind):
                 return
             now = desk.clock.now()
@@ -236,12 +237,18 @@ class Requests:
 
     # -- who asks -------------------------------------------------------------------------------
 
-    async def _requester(self, user: UserId) -> tuple[str, str, bool]:
-        """The requester's unit and kind, frozen at request time (domain/consult/requester.py),
-        and whether they are missing from an active staff list and not yet told so."""
+    async def _requester(
+        self, user: UserId, catalogue: Catalogue | None = None
+    ) -> tuple[str, str, bool]:
+        """The requester's unit and kind, frozen at request time (domain/consult/requester.py)
+        by `catalogue` (else the active one), and whether they are missing from an active staff
+        list and not yet told so."""
         data = self._desk.data
         member = await data.staff_member(user)
-        unit, kind = frozen_requester(member.unit if member else None, await data.catalogue())
+        unit, kind = frozen_requester(
+            member.unit if member else None,
+            await data.catalogue() if catalogue is None else catalogue,
+        )
         unlisted = (
             member is None
             and await self._desk.consults.get_meta(UNLISTED_HINT + user) is None

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from consultbot.config import Config
 from consultbot.domain.chat import commands as cmd
-from consultbot.domain.duty.catalogue import Service
+from consultbot.domain.duty.catalogue import Catalogue, Service
 from consultbot.domain.duty.service_search import find_service
 from consultbot.domain.types import Track
 from consultbot.engine.delivery.content import content_to_dict
@@ -83,10 +83,17 @@ class Desk:
         await self.stepper.queue(outgoing, handled=message.event_id)
 
     async def lookup(
-        self, message: IncomingMessage, typed: str, track: Track | None
+        self,
+        message: IncomingMessage,
+        typed: str,
+        track: Track | None,
+        catalogue: Catalogue | None = None,
     ) -> Service | None:
-        """The service `typed` names; else answer (which of several, or the closest) and None."""
-        found = find_service(await self.data.catalogue(), typed, track)
+        """The service `typed` names in `catalogue` (else the active one); else answer (which
+        of several, or the closest) and None."""
+        found = find_service(
+            await self.data.catalogue() if catalogue is None else catalogue, typed, track
+        )
         if found.service is not None and found.service.asks_only:
             await self.answer(message, "asks_only_service", service_name=found.service.name)
             return None

@@ -50,3 +50,14 @@ async def test_transaction_ids_are_distinct_and_stable(store: ConsultStore) -> N
     again = [i.txn for i in await store.pending()]
     assert first == again
     assert len(set(first)) == 2 and all(first)
+
+
+async def test_many_entries_queued_at_once_keep_their_order(store: ConsultStore) -> None:
+    """A step's entries go into the outbox in one statement per batch (SQL): hundreds queued
+    at once (a handover notice to everyone, say) come back in the order given, each with its
+    own payload, and the ids returned are theirs in that order."""
+    count = 2 * 150 + 7  # more than two of the SQL store's batches
+    ids = await store.record(None, 0, [], [send(n) for n in range(count)], now=NOW)
+    pending = await store.pending()
+    assert [i.id for i in pending] == ids == sorted(ids)
+    assert [i.payload["n"] for i in pending] == list(range(count))
