@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,18 +21,25 @@ from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
 from tests.support.bots import (
     ASK,
+    CATALOGUE,
     DM,
     K1A,
     K1B,
+    KARDIO,
     NOW,
     QUESTION,
     REQ,
+    STAFF,
     Bot,
     HungPages,
     Messenger,
     day_data,
+    day_roster,
     make_config,
 )
+
+#: Statements from a request to its invite (`test_a_request_reaches_its_invite_in_few_…`).
+ROUND_TRIPS = 34  # 50 before the stepper kept its logs and the store its codes
 
 
 @dataclass
@@ -556,3 +564,37 @@ async def test_a_name_waiting_for_a_join_keeps_neither_the_pool_busy_nor_a_resta
     await again.service.start()
     await again.flush()
     assert [name for name, _ in messenger.filled[consult.room]] == [f"{consult.id} kardiologi"]
+
+
+async def test_a_request_reaches_its_invite_in_few_database_round_trips(tmp_path: Path) -> None:
+    """Each statement is a round trip to aiosqlite's thread, and on a busy machine each waits
+    for a thread switch: a burst's invites go out one request's round trips after another
+    (docs/page-speed-profile.md). From a `!konsult` to its consultant's invite, with the data
+    sets in the same SQLite file as the bot keeps them: at most `ROUND_TRIPS` statements."""
+    store = await open_store(tmp_path / "consultbot.db")
+    try:
+        await store.import_catalogue(CATALOGUE, source="test", now=NOW)
+        await store.import_staff(STAFF, source="test", now=NOW)
+        shifts = day_roster()
+        period = (min(s.start for s in shifts), max(s.end for s in shifts))
+        await store.import_roster(shifts, {KARDIO: period}, source="test", now=NOW)
+        bot, pool = await pooled_bot(store, data=store)  # type: ignore[arg-type]
+        await pool.fill()
+        await bot.ask()  # the first request of a run reads what later ones find known
+        await pool.fill()
+        statements: list[str] = []
+        at_invite: list[int] = []
+        fill = bot.messenger.fill_room
+
+        async def counted(room: str, *, invite: Sequence[UserId]) -> None:
+            at_invite.append(len(statements))
+            await fill(room, invite=invite)
+
+        bot.messenger.fill_room = counted  # type: ignore[method-assign]
+        await store._db.raw.set_trace_callback(statements.append)
+        await bot.say(REQ, f"{ASK} (en till)")
+        await bot.flush()
+        await store._db.raw.set_trace_callback(None)
+        assert at_invite and at_invite[0] <= ROUND_TRIPS, "\n".join(statements[: at_invite[0]])
+    finally:
+        await store.close()

@@ -50,6 +50,8 @@ class SqlBase(BotState):
         self._accepted: list[Handover] | None = None  # the layer over the roster, cached
         self._unsent: dict[int, OutboxItem] = {}  # outbox entries read and not yet sent
         self._instance_name: str | None = None  # `_instance`, once read
+        # Statistics codes read from the database (stats.write): allocated once, never changed.
+        self._stat_codes: dict[tuple[str, str], int] = {}
 
     async def close(self) -> None:
         await self._db.close()

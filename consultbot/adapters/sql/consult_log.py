@@ -148,7 +148,9 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
         else:
             log = await read_events(db, consult)
         state = fold(log)
-        await stats_sqlite.write(db, consult, expected_length + len(events), log)
+        await stats_sqlite.write(
+            db, consult, expected_length + len(events), log, committed=self._stat_codes
+        )
         await db.execute(
             "UPDATE consult SET length = $1, requester = $2, service = $3, track = $4, state = $5,"
             " room = $6, requested_at_ms = $7, deadline_ms = $8 WHERE id = $9",

@@ -177,21 +177,32 @@ async def write(
     length: int,
     events: Sequence[Event],
     lists: Lists | None = None,
+    committed: dict[tuple[str, str], int] | None = None,
 ) -> None:
-    """Store the summary of `consult`'s whole log `events`; call inside its transaction."""
+    """Store the summary of `consult`'s whole log `events`; call inside its transaction.
+
+    `committed`: codes known to be in the database before this transaction, kept by the
+    caller across transactions (a code never changes once allocated); those it lacks are
+    read, and remembered there (those allocated here are not: the transaction may roll back).
+    """
     s = summarise(events)
     if "requester_kind" not in events[0].data:  # requested before the kind was recorded
         unit, kind = await _frozen_before(db, consult, s.requester, lists)
         s = replace(s, unit=unit, requester_kind=kind)
     wanted = [("track", s.track), ("unit", s.unit), *(("service", n) for n in s.services)]
-    # One round trip for the codes that exist (all of them after the first event).
-    rows = await db.execute_fetchall(
-        "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
-        + ", ".join(f"(${n}, ${n + 1})" for n in range(1, 2 * len(wanted), 2))
-        + ")",
-        [x for pair in wanted for x in pair],
-    )
-    known = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+    known = {key: committed[key] for key in wanted if committed and key in committed}
+    asked = [key for key in wanted if key not in known]
+    if asked:  # one round trip for the codes that exist (all of them after the first event)
+        rows = await db.execute_fetchall(
+            "SELECT kind, value, code FROM consult_stat_code WHERE (kind, value) IN (VALUES "
+            + ", ".join(f"(${n}, ${n + 1})" for n in range(1, 2 * len(asked), 2))
+            + ")",
+            [x for pair in asked for x in pair],
+        )
+        found = {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+        known.update(found)
+        if committed is not None:
+            committed.update(found)
     for kind, value in wanted:
         if (kind, value) not in known:
             known[kind, value] = await code_of(db, kind, value)
