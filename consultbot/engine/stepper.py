@@ -4,8 +4,9 @@ Every input of a consult comes here: what the intake resolved from a chat messag
 or a vote (`step`), a consult's deadline (`on_timer`), and what the outbox reports it did
 (`report`: a page out, the room ready, the poll posted, an effect given up; `take_pool_room`).
 Each goes through the pure domain step (`domain/consult/escalation.step`) and is recorded ONCE,
-with compare-and-set: the log must still have the length it was read at, else
-(`ConflictError`) it is read again and stepped again, a bounded number of times. Steps of one
+with compare-and-set: the log must still have the length it was read at (or, for a consult
+this stepper recorded last, the length it recorded: `_log_of`), else (`ConflictError`) it is
+read again and stepped again, a bounded number of times. Steps of one
 consult in this process also wait for each other (a lock), so they rarely conflict. The new
 entries, the effects (as outbox entries), the Matrix event handled, the outbox entry the
 report is about and a pool room taken are ONE transaction (`ConsultLog.record`): a pool room
@@ -196,8 +197,9 @@ class Stepper:
                 try:
                     new_events, effects = esc.step(consult, given, now, policy)
                 except Exception:
-                    if guessed:
-                        continue  # the guess may be old: step what the store holds
+                    if guessed:  # the guess may be old: step what the store holds
+                        log.debug("%s: stepping the log as last recorded failed", consult_id)
+                        continue
                     raise
                 if guessed and not new_events:
                     # The store checks a step against the log's length only when it appends:

@@ -523,3 +523,60 @@ async def test_two_key_queries_out_at_once_each_keep_the_changes_made_meanwhile(
     async with asyncio.timeout(1):
         await first
     assert consultant in client.users_for_key_query
+
+
+async def test_a_pool_rooms_invites_wait_for_the_rest_of_the_sync_but_not_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst's requests come in one sync and are handled one after another: their pool
+    rooms' invites go out together once the sync is handled (the homeserver takes invites that
+    come together in one go), and a handling that does not end holds none up for long."""
+    from consultbot.adapters.matrix import client as matrix_client
+
+    b = bot(tmp_path)
+    filled: list[str] = []
+
+    async def fill(room: str, *, invite: Any) -> None:
+        filled.append(room)
+
+    b.provisioner.fill_room = fill  # type: ignore[method-assign]
+    consultant = [UserId("@k:localhost")]
+    b.session.handled.clear()  # a sync's events are being handled
+    first = asyncio.create_task(b.fill_room("!a:localhost", invite=consultant))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert filled == []
+    b.session.handled.set()
+    await first
+    assert filled == ["!a:localhost"]
+
+    monkeypatch.setattr(matrix_client, "FILL_GATHER_SECONDS", 0.05)
+    b.session.handled.clear()  # a handling that hangs
+    async with asyncio.timeout(5):
+        await b.fill_room("!b:localhost", invite=consultant)
+    assert filled == ["!a:localhost", "!b:localhost"]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_sync_counts_as_being_handled_exactly_while_its_events_are(
+    tmp_path: Path, fails: bool
+) -> None:
+    b = bot(tmp_path)
+    b.session.client = StandbyClient(to_device=[0])  # type: ignore[assignment]
+    seen: list[bool] = []
+
+    async def handle(response: Any, first: bool) -> bool:
+        seen.append(b.session.handled.is_set())
+        if fails:
+            raise RuntimeError("a bug in the handling")
+        return True
+
+    def request(since: str | None, first: bool) -> dict[str, Any]:
+        return {"timeout": 0, "since": since}
+
+    if fails:
+        with pytest.raises(RuntimeError):
+            await b.sync._sync_until(None, request=request, handle=handle)
+    else:
+        await b.sync._sync_until(None, request=request, handle=handle)
+    assert seen == [False] and b.session.handled.is_set()

@@ -11,6 +11,7 @@ keys are queried (`MatrixBot.send`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -40,6 +41,7 @@ from consultbot.tasks import Tasks
 log = logging.getLogger(__name__)
 
 WAIT_FOR_MEMBERS = 15.0
+FILL_GATHER_SECONDS = 0.25  # the longest a pool room's invites wait for the rest of a sync
 
 
 class MatrixBot(Messenger, FileSource):
@@ -131,6 +133,10 @@ class MatrixBot(Messenger, FileSource):
         return await self.provisioner.create_pool_room()
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
+        # A pool room's invites wait for the rest of the sync being handled (sync.py).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FILL_GATHER_SECONDS):
+                await self.session.handled.wait()
         await self.provisioner.fill_room(room, invite=invite)
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:

@@ -76,6 +76,8 @@ class Session:
         self.client: Client | None = None
         self.handler: Handler | None = None
         self._synced = asyncio.Condition()
+        self.handled = asyncio.Event()  # clear while a sync's events are being handled
+        self.handled.set()
         self._keys_lock = asyncio.Lock()
 
     @property

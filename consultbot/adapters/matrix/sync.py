@@ -4,6 +4,10 @@
   events. Here the position is saved in the database only after a whole batch is handled.
 - A standby instance (docs/failover.md) syncs the same way, handling nothing, so that its
   device receives the room keys people's clients send it.
+- While a sync's events are being handled `Session.handled` is clear: a burst's requests come
+  in one sync and are handled one after another, and their pool rooms' invites wait for the
+  rest of the sync (at most `client.FILL_GATHER_SECONDS`) so that they reach the homeserver
+  together, as a bare relay's do (docs/decisions.md, "Invites of one sync go together").
 """
 
 from __future__ import annotations
@@ -109,9 +113,11 @@ class SyncLoop:
             # which a page's key share holds in a rush, and the handling (decryption included:
             # the response's room keys are in already) needs none of them.
             chores = asyncio.create_task(self.session.crypto_chores())
+            self.session.handled.clear()
             try:
                 last = await handle(response, first)
             finally:
+                self.session.handled.set()
                 await chores
             token = str(response.next_batch)
             self._save_own_token(token)

@@ -53,8 +53,9 @@ async def read_events(db: Connection, consult: ConsultId) -> list[Event]:
 async def queue(db: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[int]:
     """Put `outgoing` in the outbox, inside the caller's transaction; their ids, in order.
 
-    One statement (one round trip to aiosqlite's thread) per `QUEUE_ROWS` entries: the ids
-    are given in the rows' order, so sorted they are the entries' ids in order."""
+    One statement (one round trip to aiosqlite's thread) per `QUEUE_ROWS` entries. The ids are
+    allocated in the rows' order (SQLite's rowid, PostgreSQL's identity, row by row), whatever
+    order RETURNING gives them in: sorted, they are the entries' ids in order."""
     ids: list[int] = []
     for start in range(0, len(outgoing), QUEUE_ROWS):
         chunk = outgoing[start : start + QUEUE_ROWS]
@@ -142,7 +143,8 @@ class ConsultLogSql(SqlBase, ConsultLog, Outbox, PoolRooms, ReminderLog):
                 for n, e in enumerate(events, expected_length)
             ],
         )
-        # The log is append-only: with its length as expected, the caller's read is its start.
+        # Entries are only ever appended (a purge empties the log and zeroes its length, see
+        # retention.py): with the length as expected, the caller's read is the log's start.
         if before is not None and len(before) == expected_length:
             log = [*before, *events]
         else:

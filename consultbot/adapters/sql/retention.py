@@ -170,7 +170,11 @@ class RetentionSql(SqlBase, Retention):
                 f"DELETE FROM outbox WHERE id IN ({marks(len(chunk))})", chunk
             )
             outbox += max(cursor.rowcount, 0)
+        # Its log is empty now, and so is its length: a step stepped from the log as it was
+        # before the purge (the stepper's guess, or a read just before) is refused by the
+        # compare-and-set on the length instead of appending to a purged consult.
         await db.execute(
-            f"UPDATE consult SET requester = NULL, room = NULL WHERE id IN {among}", ids
+            f"UPDATE consult SET requester = NULL, room = NULL, length = 0 WHERE id IN {among}",
+            ids,
         )
         return events, outbox

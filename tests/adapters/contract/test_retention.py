@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from consultbot.adapters.memory import MemoryConsultStore, MemoryDataStore
 from consultbot.domain.consult.stats import aggregate
 from consultbot.domain.duty.people import StaffMember
 from consultbot.domain.types import ConsultId, ServiceId, UserId
-from consultbot.ports import ConsultStore, DataStore, OutboxKind, Outgoing, Purged
+from consultbot.ports import ConflictError, ConsultStore, DataStore, OutboxKind, Outgoing, Purged
 from tests.adapters.contract.consult_events import (
     DAY,
     DM,
@@ -143,6 +145,25 @@ async def test_the_purge_forgets_old_closed_consults_and_keeps_their_statistics(
     # Nothing left to purge: a second run changes nothing.
     assert await store.purge_consults(at(731 * DAY), now=at(731 * DAY)) == Purged()
     assert aggregate(await store.stats_table(at(0), at(DAY)), day, day) == before
+
+
+async def test_a_step_taken_on_a_log_read_before_the_purge_is_refused(store: ConsultStore) -> None:
+    """A consult's log read (or kept by the stepper) before the purge: a step taken from it
+    is refused as a conflict, not appended to a consult whose beginning is gone."""
+    events = consult_in_room(ROOM, 0)
+    old = await new_consult(store, events)
+    log = await store.events(old)
+    await store.leave_closed_rooms(at(731 * DAY), now=at(731 * DAY))
+    await send_leaves(store, at(731 * DAY))
+    assert (await store.purge_consults(at(731 * DAY), now=at(731 * DAY))).consults == 1
+
+    late = Outgoing(kind=OutboxKind.SEND, room=ROOM, consult=old, payload={"text": "late"})
+    with pytest.raises(ConflictError):
+        await store.record(
+            old, len(log), [closed(K1, 800 * DAY)], [late], now=at(800 * DAY), before=log
+        )
+    assert await store.events(old) == [] and await store.consult(old) is None
+    assert all(i.consult != old for i in await store.pending())
 
 
 async def test_a_purge_never_reuses_an_outbox_id_or_transaction_id(store: ConsultStore) -> None:
