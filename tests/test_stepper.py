@@ -209,4 +209,4 @@ async def test_a_step_another_instance_recorded_since_is_not_stepped_over() -> N
     # Acknowledged again: on the log as last known that changes nothing, so nothing is
     # recorded from it; as the store has it the consult is closed.
     ack = await stepper.step(second, esc.AckBy(user=K1A, via=AckVia.COMMAND))
-    assert ack is not None and not ack.is_open
+    assert ack is not None and not ack.is_open and len(s.seen) == closes

@@ -530,9 +530,13 @@ async def test_a_pool_rooms_invites_wait_for_the_rest_of_the_sync_but_not_long(
 ) -> None:
     """A burst's requests come in one sync and are handled one after another: their pool
     rooms' invites go out together once the sync is handled (the homeserver takes invites that
-    come together in one go), and a handling that does not end holds none up for long."""
+    come together in one go), and a handling that does not end holds none up for long: each
+    goes by `FILL_GATHER_SECONDS` after the handling began, well before the pages that wait
+    for the invites stop waiting."""
     from consultbot.adapters.matrix import client as matrix_client
+    from consultbot.engine.delivery import effects
 
+    assert matrix_client.FILL_GATHER_SECONDS < effects.PAGES_AFTER_INVITES_SECONDS / 2
     b = bot(tmp_path)
     filled: list[str] = []
 
@@ -541,7 +545,14 @@ async def test_a_pool_rooms_invites_wait_for_the_rest_of_the_sync_but_not_long(
 
     b.provisioner.fill_room = fill  # type: ignore[method-assign]
     consultant = [UserId("@k:localhost")]
-    b.session.handled.clear()  # a sync's events are being handled
+    loop = asyncio.get_running_loop()
+
+    def handling(since: float) -> None:
+        """A sync's events being handled since `since` (loop time)."""
+        b.session.handled.clear()
+        b.session.handling_since = since
+
+    handling(loop.time())
     first = asyncio.create_task(b.fill_room("!a:localhost", invite=consultant))
     for _ in range(20):
         await asyncio.sleep(0)
@@ -551,10 +562,16 @@ async def test_a_pool_rooms_invites_wait_for_the_rest_of_the_sync_but_not_long(
     assert filled == ["!a:localhost"]
 
     monkeypatch.setattr(matrix_client, "FILL_GATHER_SECONDS", 0.05)
-    b.session.handled.clear()  # a handling that hangs
+    handling(loop.time())  # a handling that hangs
     async with asyncio.timeout(5):
         await b.fill_room("!b:localhost", invite=consultant)
-    assert filled == ["!a:localhost", "!b:localhost"]
+    # A fill that comes once the handling has taken longer than that goes at once.
+    handling(loop.time() - 1.0)
+    late = asyncio.create_task(b.fill_room("!c:localhost", invite=consultant))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert late.done()
+    assert filled == ["!a:localhost", "!b:localhost", "!c:localhost"]
 
 
 @pytest.mark.parametrize("fails", [False, True])
@@ -562,8 +579,14 @@ async def test_a_sync_counts_as_being_handled_exactly_while_its_events_are(
     tmp_path: Path, fails: bool
 ) -> None:
     b = bot(tmp_path)
-    b.session.client = StandbyClient(to_device=[0])  # type: ignore[assignment]
     seen: list[bool] = []
+
+    class Client(StandbyClient):
+        async def sync(self, **kwargs: Any) -> Any:
+            seen.append(b.session.handled.is_set())  # the long poll holds no invite up
+            return await super().sync(**kwargs)
+
+    b.session.client = Client(to_device=[0])  # type: ignore[assignment]
 
     async def handle(response: Any, first: bool) -> bool:
         seen.append(b.session.handled.is_set())
@@ -579,4 +602,4 @@ async def test_a_sync_counts_as_being_handled_exactly_while_its_events_are(
             await b.sync._sync_until(None, request=request, handle=handle)
     else:
         await b.sync._sync_until(None, request=request, handle=handle)
-    assert seen == [False] and b.session.handled.is_set()
+    assert seen == [True, False] and b.session.handled.is_set()

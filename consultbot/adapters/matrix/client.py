@@ -41,7 +41,9 @@ from consultbot.tasks import Tasks
 log = logging.getLogger(__name__)
 
 WAIT_FOR_MEMBERS = 15.0
-FILL_GATHER_SECONDS = 0.25  # the longest a pool room's invites wait for the rest of a sync
+#: The longest a sync's pool rooms' invites wait, from the start of its handling, for the rest
+#: of it (sync.py); well under effects.PAGES_AFTER_INVITES_SECONDS, which counts from the fill.
+FILL_GATHER_SECONDS = 0.25
 
 
 class MatrixBot(Messenger, FileSource):
@@ -133,10 +135,15 @@ class MatrixBot(Messenger, FileSource):
         return await self.provisioner.create_pool_room()
 
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
-        # A pool room's invites wait for the rest of the sync being handled (sync.py).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(FILL_GATHER_SECONDS):
-                await self.session.handled.wait()
+        # A pool room's invites wait for the rest of the sync being handled (sync.py), until
+        # `FILL_GATHER_SECONDS` after its handling began: every fill of a sync that takes
+        # longer goes at that same moment.
+        session = self.session
+        left = session.handling_since + FILL_GATHER_SECONDS - asyncio.get_running_loop().time()
+        if not session.handled.is_set() and left > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await session.handled.wait()
         await self.provisioner.fill_room(room, invite=invite)
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:

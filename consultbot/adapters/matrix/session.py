@@ -78,6 +78,7 @@ class Session:
         self._synced = asyncio.Condition()
         self.handled = asyncio.Event()  # clear while a sync's events are being handled
         self.handled.set()
+        self.handling_since = 0.0  # loop time at which the last sync's handling began
         self._keys_lock = asyncio.Lock()
 
     @property

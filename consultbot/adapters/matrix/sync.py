@@ -5,9 +5,10 @@
 - A standby instance (docs/failover.md) syncs the same way, handling nothing, so that its
   device receives the room keys people's clients send it.
 - While a sync's events are being handled `Session.handled` is clear: a burst's requests come
-  in one sync and are handled one after another, and their pool rooms' invites wait for the
-  rest of the sync (at most `client.FILL_GATHER_SECONDS`) so that they reach the homeserver
-  together, as a bare relay's do (docs/decisions.md, "Invites of one sync go together").
+  in one sync and are handled one after another, and pool rooms' invites wait for the rest of
+  the sync being handled (until `client.FILL_GATHER_SECONDS` after its handling began) so that
+  they reach the homeserver together, as a bare relay's do (docs/decisions.md, "Invites of one
+  sync go together").
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class SyncLoop:
             # the response's room keys are in already) needs none of them.
             chores = asyncio.create_task(self.session.crypto_chores())
             self.session.handled.clear()
+            self.session.handling_since = asyncio.get_running_loop().time()
             try:
                 last = await handle(response, first)
             finally:
