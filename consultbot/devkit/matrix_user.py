@@ -67,6 +67,7 @@ class Seen:
 
 
 # What an encrypted event may turn out to be, once decrypted.
+SEND_TRIES = 3  # a send that nio's room-key race broke is tried again (`send_content`)
 _DECRYPTED = (
     RoomMessageText,
     RoomMessageNotice,
@@ -309,9 +310,18 @@ class MatrixUser:
         with contextlib.suppress(LocalProtocolError):
             if self.client.should_query_keys:
                 await self.client.keys_query()
-        response = await self.client.room_send(
-            room, event_type, content, ignore_unverified_devices=True
-        )
+        for attempt in range(1, SEND_TRIES + 1):
+            try:
+                response = await self.client.room_send(
+                    room, event_type, content, ignore_unverified_devices=True
+                )
+                break
+            except KeyError:
+                # nio's own race: a membership change that its sync brings while it shares
+                # the room key drops that key mid-share (`outbound_group_sessions[room]`).
+                # Nothing was sent: share a new key and send again.
+                if attempt == SEND_TRIES:
+                    raise
         if not isinstance(response, RoomSendResponse):
             raise RuntimeError(f"send failed: {response}")
         return str(response.event_id)
