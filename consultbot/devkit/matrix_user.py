@@ -66,8 +66,9 @@ class Seen:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-# What an encrypted event may turn out to be, once decrypted.
 SEND_TRIES = 3  # a send that nio's room-key race broke is tried again (`send_content`)
+
+# What an encrypted event may turn out to be, once decrypted.
 _DECRYPTED = (
     RoomMessageText,
     RoomMessageNotice,
