@@ -19,6 +19,7 @@ from consultbot.domain.types import ConsultId, UserId
 from consultbot.engine.delivery import effects, outbox
 from consultbot.engine.delivery.pool import RoomPool
 from consultbot.engine.service import ConsultService
+from consultbot.ports import Content
 from tests.support.bots import (
     ASK,
     CATALOGUE,
@@ -323,6 +324,76 @@ async def test_a_rooms_name_waits_for_a_page_that_does_not_go_out_only_so_long(
         messenger.release.set()
         await drain
     assert len(messenger.pages()) == 2 and len(messenger.filled) == 2
+
+
+@dataclass
+class Stamped(PoolMessenger):
+    """Stamps (the loop's time) each page, each reply in a requester's chat and each room
+    name as it goes out."""
+
+    stamps: dict[str, list[float]] = field(default_factory=dict)
+
+    def _stamp(self, what: str) -> None:
+        self.stamps.setdefault(what, []).append(asyncio.get_running_loop().time())
+
+    async def send(
+        self,
+        room: str,
+        content: Content,
+        *,
+        txn: str,
+        recipients: Sequence[UserId] = (),
+        numbers: bool = False,
+    ) -> str:
+        sent = await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
+        if room.startswith("!dm-"):
+            self._stamp("reply")
+        elif not content.notice:
+            self._stamp("page")
+        return sent
+
+    async def name_room(self, room: str, *, name: str, topic: str) -> None:
+        await super().name_room(room, name=name, topic=topic)
+        self._stamp("name")
+
+
+async def asked_at_once(db: SqliteStore, asks: int) -> Stamped:
+    """`asks` consults asked at once by as many requesters, each in a chat of their own, from
+    a filled pool; the outbox drained."""
+    messenger = Stamped()
+    bot, pool = await pooled_bot(db, size=asks + 1, messenger=messenger)
+    await pool.fill()
+    for n in range(asks):
+        requester = UserId(f"@doktor{n}:localhost")
+        await bot.say(requester, f"!konsult kardiologi fråga {n}", room=f"!dm-{n}", direct=True)
+    await bot.flush()
+    return messenger
+
+
+async def test_in_a_rush_replies_and_names_wait_until_the_pages_have_been_out_a_while(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a rush the consultants join and their clients fetch the pages once they are out:
+    the requesters' confirmations and the rooms' names wait until the rush's pages have been
+    out `READING_SECONDS`, so that the homeserver serves the consultants first."""
+    monkeypatch.setattr(outbox, "READING_SECONDS", 0.6)
+    messenger = await asked_at_once(db, outbox.RUSH_PAGES)
+    pages, replies, names = (messenger.stamps.get(k, []) for k in ("page", "reply", "name"))
+    assert len(pages) == len(replies) == len(names) == outbox.RUSH_PAGES
+    rush = sorted(pages)[-outbox.RUSH_PAGES]  # the rush is complete with its last page
+    assert min(replies + names) >= rush + outbox.READING_SECONDS
+
+
+async def test_fewer_pages_than_a_rush_are_confirmed_and_named_right_after_them(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer consults at once than a rush (one at a time, or two) are confirmed and their
+    rooms named as soon as their pages are out, not `READING_SECONDS` later."""
+    monkeypatch.setattr(outbox, "READING_SECONDS", 5.0)
+    messenger = await asked_at_once(db, outbox.RUSH_PAGES - 1)
+    pages, replies, names = (messenger.stamps.get(k, []) for k in ("page", "reply", "name"))
+    assert len(pages) == len(replies) == len(names) == outbox.RUSH_PAGES - 1
+    assert max(replies + names) - max(pages) < 1.0
 
 
 @dataclass

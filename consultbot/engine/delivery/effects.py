@@ -34,8 +34,10 @@ from consultbot.text.views import ConsultRenderer, room_name
 log = logging.getLogger(__name__)
 
 LET_IN_KEPT = 10_000  # requesters invited right after a page, remembered for their entries
-#: How long a first page's room key and message wait for other consults' invites in a rush.
-PAGES_AFTER_INVITES_SECONDS = 1.0
+#: How long a first page's room key and message wait for other consults' invites in a rush
+#: (a fill counts for this long after it began): a 2-core homeserver takes 1.5–2.5 s to
+#: answer a burst of 50 invites (docs/page-speed-profile.md).
+PAGES_AFTER_INVITES_SECONDS = 3.0
 #: The longest a consult room's name and topic wait, after its first page, for someone to
 #: join: the homeserver takes one room's events one at a time, and a consultant who opens
 #: the invite at once should not join behind the room's name (docs/page-speed-profile.md).
@@ -236,8 +238,8 @@ class Effects:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PAGES_AFTER_INVITES_SECONDS
         while True:
-            # A fill that hangs (a homeserver slow to answer) holds pages up only in its first
-            # second, not for as long as it lasts.
+            # A fill that hangs (a homeserver slow to answer) holds pages up only for its first
+            # `PAGES_AFTER_INVITES_SECONDS`, not for as long as it lasts.
             now = loop.time()
             young = [
                 since

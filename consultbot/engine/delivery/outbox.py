@@ -11,15 +11,16 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
-- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
-  waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
+- Pages first. While pages (or the rooms they go to) are being sent, and in a rush (at least
+  `RUSH_PAGES` pages out within `READING_SECONDS`) until its pages have been out that long, a
+  reply to a requester waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
   `NAMES_AFTER_PAGES_SECONDS`, then until someone joins the room, at most
   `effects.NAME_AFTER_JOIN_SECONDS`: in a rush the homeserver serves invites, room keys and
-  pages before the bookkeeping, and a consultant's join is not queued behind the room's name
-  (docs/page-speed-profile.md).
+  pages, and then the consultants' joins and the syncs that bring them the pages, before the
+  bookkeeping (docs/page-speed-profile.md).
 - Invites before pages. A first page's room key and message wait, at most
   `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms just taken are being
-  filled (their invites on the way; each fill only in its first second): in a rush the
+  filled (their invites on the way; each fill only for that long): in a rush the
   invites (each consultant's first signal) are not queued behind pages at the homeserver, and
   the consultants' joins come sooner (BENCHMARKS.md). A room being made from scratch
   (`room_create`, seconds in a rush) holds up no page.
@@ -58,7 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
@@ -97,9 +98,14 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0
-#: How long a reply to a requester waits for the pages being sent: the homeserver serves the
-#: pages first in a rush, and nothing waits longer than this.
-PAGES_FIRST_SECONDS = 5.0
+#: How long a reply to a requester waits for the pages being sent and, in a rush, read: the
+#: homeserver serves the pages first, and nothing waits longer than this.
+PAGES_FIRST_SECONDS = 10.0
+#: A rush: `RUSH_PAGES` pages out within `READING_SECONDS`. Its consultants are then joining
+#: and their clients syncing the pages; replies and names wait until the rush's pages have been
+#: out that long (one consult at a time, nothing waits once its page is out).
+RUSH_PAGES = 3
+READING_SECONDS = 4.0
 #: How long a consult room's name and topic wait for the pages being sent: a room works without
 #: them, and in a rush they would stand before the consultants' joins.
 NAMES_AFTER_PAGES_SECONDS = 10.0
@@ -159,6 +165,7 @@ class Dispatcher:
         self._workers: dict[Lane, asyncio.Task[None]] = {}
         self._attempts: defaultdict[int, int] = defaultdict(int)
         self._paging: set[int] = set()  # pages (and their rooms) read and not yet sent
+        self._pages_out: deque[float] = deque(maxlen=RUSH_PAGES)  # when the last pages went out
         # The outbox as last read, shared by the lane workers while nothing has changed: in a
         # rush hundreds of workers wait and look again after every send.
         self._changes = 0  # sends, kicks and rescans so far
@@ -270,22 +277,31 @@ class Dispatcher:
             self._paging = set(pending.paging)
             return pending
 
+    def _pages_first(self) -> bool:
+        """True while pages are being sent, and after a rush's pages until they have been out
+        `READING_SECONDS`: meanwhile the consultants join and their clients fetch the pages."""
+        if self._paging:
+            return True
+        out = self._pages_out
+        now = asyncio.get_running_loop().time()
+        return len(out) == RUSH_PAGES and now - out[0] < READING_SECONDS
+
     def _held_back(self, item: OutboxItem, pending: Pending) -> bool:
-        """True for a reply to a requester while pages are being sent, for at most
-        `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The reply's
-        own consult room was made already (`waits_for_room`)."""
-        if pending.kinds.get(item.id) is not EffectKind.REPLY or not self._paging:
+        """True for a reply to a requester while pages come first (`_pages_first`), for at
+        most `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The
+        reply's own consult room was made already (`waits_for_room`)."""
+        if pending.kinds.get(item.id) is not EffectKind.REPLY or not self._pages_first():
             self._held.pop(item.id, None)
             return False
         now = asyncio.get_running_loop().time()
         return now - self._held.setdefault(item.id, now) < PAGES_FIRST_SECONDS
 
     async def after_pages(self) -> None:
-        """Return once no page is being sent, or after `NAMES_AFTER_PAGES_SECONDS` (a room's
-        name waits for the pages of a rush)."""
+        """Return once pages no longer come first (`_pages_first`), or after
+        `NAMES_AFTER_PAGES_SECONDS` (a room's name waits for the pages of a rush)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NAMES_AFTER_PAGES_SECONDS
-        while self._paging and (left := deadline - loop.time()) > 0:
+        while self._pages_first() and (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, RESCAN_SECONDS)):
                     await self._progress.wait()
@@ -323,6 +339,8 @@ class Dispatcher:
         self._attempts.pop(item.id, None)
         self._held.pop(item.id, None)
         self._paging.discard(item.id)
+        if effect_kind(item) is EffectKind.PAGE_LEVEL:
+            self._pages_out.append(asyncio.get_running_loop().time())
         self._progress.set()
         self._progress = asyncio.Event()
         return True
