@@ -20,6 +20,7 @@ from hypothesis import settings
 from psycopg import sql
 
 from consultbot.devkit.pg_server import ThrowawayPostgres
+from consultbot.engine.delivery import outbox
 
 # The hand-driven bot's fixtures (`make`, `bot`, `open_db`) for every test module.
 pytest_plugins = ["tests.support.bots"]
@@ -27,6 +28,14 @@ pytest_plugins = ["tests.support.bots"]
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def _no_rush_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a rush of pages the bot holds names and confirmations until the pages have been
+    out `outbox.READING_SECONDS` (4 s): every test that pages three consults at once would
+    wait that long for them. Off here; the tests of the hold (tests/test_pool.py) set it."""
+    monkeypatch.setattr(outbox, "READING_SECONDS", 0.0)
 
 
 # -- a throwaway PostgreSQL (consultbot/devkit/pg_server.py) ----------------------------------

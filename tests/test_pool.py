@@ -331,10 +331,14 @@ class Stamped(PoolMessenger):
     """Stamps (the loop's time) each page, each reply in a requester's chat and each room
     name as it goes out."""
 
-    stamps: dict[str, list[float]] = field(default_factory=dict)
+    stamps: list[tuple[str, str, float]] = field(default_factory=list)  # what, room, when
+    requesters: dict[str, UserId] = field(default_factory=dict)  # by the room they were paged in
 
-    def _stamp(self, what: str) -> None:
-        self.stamps.setdefault(what, []).append(asyncio.get_running_loop().time())
+    def _stamp(self, what: str, room: str) -> None:
+        self.stamps.append((what, room, asyncio.get_running_loop().time()))
+
+    def times(self, what: str) -> list[float]:
+        return [when for kind, _, when in self.stamps if kind == what]
 
     async def send(
         self,
@@ -347,40 +351,46 @@ class Stamped(PoolMessenger):
     ) -> str:
         sent = await super().send(room, content, txn=txn, recipients=recipients, numbers=numbers)
         if room.startswith("!dm-"):
-            self._stamp("reply")
+            self._stamp("reply", room)
         elif not content.notice:
-            self._stamp("page")
+            self._stamp("page", room)
+            self.requesters[room] = recipients[-1]  # the paged, then the requester
         return sent
 
     async def name_room(self, room: str, *, name: str, topic: str) -> None:
         await super().name_room(room, name=name, topic=topic)
-        self._stamp("name")
+        self._stamp("name", room)
 
 
-async def asked_at_once(db: SqliteStore, asks: int) -> Stamped:
-    """`asks` consults asked at once by as many requesters, each in a chat of their own, from
-    a filled pool; the outbox drained."""
+async def asked_at_once(
+    db: SqliteStore, asks: int, *, before: int = 0
+) -> tuple[Bot, Stamped, asyncio.Task[None]]:
+    """`asks` consults asked at once by as many requesters (@doktor0 …), each in a chat of
+    their own (!dm-0 …), from a filled pool, after `before` asked and sent one by one (by
+    @doktor100 …); the bot, its messenger and the outbox being drained."""
     messenger = Stamped()
-    bot, pool = await pooled_bot(db, size=asks + 1, messenger=messenger)
+    bot, pool = await pooled_bot(db, size=asks + before + 1, messenger=messenger)
     await pool.fill()
-    for n in range(asks):
+    for n in [*range(100, 100 + before), *range(asks)]:
         requester = UserId(f"@doktor{n}:localhost")
         await bot.say(requester, f"!konsult kardiologi fråga {n}", room=f"!dm-{n}", direct=True)
-    await bot.flush()
-    return messenger
+        if n >= 100:
+            await bot.flush()
+    return bot, messenger, asyncio.create_task(bot.flush())
 
 
-async def test_in_a_rush_replies_and_names_wait_until_the_pages_have_been_out_a_while(
+async def test_in_a_rush_confirmations_and_names_wait_until_the_pages_have_been_out_a_while(
     db: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In a rush the consultants join and their clients fetch the pages once they are out:
     the requesters' confirmations and the rooms' names wait until the rush's pages have been
     out `READING_SECONDS`, so that the homeserver serves the consultants first."""
     monkeypatch.setattr(outbox, "READING_SECONDS", 0.6)
-    messenger = await asked_at_once(db, outbox.RUSH_PAGES)
-    pages, replies, names = (messenger.stamps.get(k, []) for k in ("page", "reply", "name"))
+    _, messenger, drain = await asked_at_once(db, outbox.RUSH_PAGES)
+    await drain
+    pages, replies, names = (messenger.times(k) for k in ("page", "reply", "name"))
     assert len(pages) == len(replies) == len(names) == outbox.RUSH_PAGES
-    rush = sorted(pages)[-outbox.RUSH_PAGES]  # the rush is complete with its last page
+    rush = sorted(pages)[-outbox.RUSH_PAGES]  # the earliest page of the last RUSH_PAGES
     assert min(replies + names) >= rush + outbox.READING_SECONDS
 
 
@@ -390,10 +400,32 @@ async def test_fewer_pages_than_a_rush_are_confirmed_and_named_right_after_them(
     """Fewer consults at once than a rush (one at a time, or two) are confirmed and their
     rooms named as soon as their pages are out, not `READING_SECONDS` later."""
     monkeypatch.setattr(outbox, "READING_SECONDS", 5.0)
-    messenger = await asked_at_once(db, outbox.RUSH_PAGES - 1)
-    pages, replies, names = (messenger.stamps.get(k, []) for k in ("page", "reply", "name"))
+    _, messenger, drain = await asked_at_once(db, outbox.RUSH_PAGES - 1)
+    await drain
+    pages, replies, names = (messenger.times(k) for k in ("page", "reply", "name"))
     assert len(pages) == len(replies) == len(names) == outbox.RUSH_PAGES - 1
-    assert max(replies + names) - max(pages) < 1.0
+    assert max(replies + names) - max(pages) < outbox.READING_SECONDS / 2
+
+
+async def test_while_a_rushs_pages_are_read_a_reply_that_confirms_no_page_goes_at_once(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a first page's confirmation waits while a rush's pages are read: any other reply
+    to a requester (here: their consult closed) goes at once."""
+    monkeypatch.setattr(outbox, "READING_SECONDS", 2.0)
+    bot, messenger, drain = await asked_at_once(db, outbox.RUSH_PAGES, before=1)
+    [(room, requester)] = messenger.requesters.items()  # the consult asked before the rush
+    async with asyncio.timeout(5):
+        while len(messenger.times("page")) < 1 + outbox.RUSH_PAGES:  # noqa: ASYNC110 (no event)
+            await asyncio.sleep(0.02)
+    rush = sorted(messenger.times("page"))[-outbox.RUSH_PAGES]
+    await bot.say(requester, "!avsluta råd", room)
+    await drain
+    earlier, closed, confirmation, *_ = sorted(messenger.times("reply"))
+    assert len(messenger.times("reply")) == 1 + outbox.RUSH_PAGES + 1
+    assert earlier < rush  # the confirmation of the consult asked before the rush
+    assert closed < rush + outbox.READING_SECONDS  # its closing's reply, not held
+    assert confirmation >= rush + outbox.READING_SECONDS  # the rush's confirmations, held
 
 
 @dataclass
@@ -439,9 +471,9 @@ async def test_a_first_page_waits_while_another_consults_invites_are_on_their_wa
     waiting = asyncio.Event()
     after_invites = effects.Effects._after_invites
 
-    async def noted(self: effects.Effects) -> None:
+    async def noted(self: effects.Effects, txn: str) -> None:
         waiting.set()
-        await after_invites(self)
+        await after_invites(self, txn)
 
     monkeypatch.setattr(effects.Effects, "_after_invites", noted)
     _, messenger, drain = await two_asked_one_fill_hanging(db)
@@ -471,6 +503,28 @@ async def test_a_first_page_waits_for_invites_that_do_not_go_out_only_so_long(
         messenger.release.set()
         await drain
     assert len(messenger.pages()) == 2
+
+
+async def test_a_first_page_tried_again_does_not_wait_for_invites_again(
+    db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first page waits for other consults' invites once: tried again after a failure (in a
+    rush, a homeserver's 429 or 5xx) it goes at once, however many fills have begun since."""
+    monkeypatch.setattr(effects, "PAGES_AFTER_INVITES_SECONDS", 0.3)
+    bot, _ = await pooled_bot(db)
+    pages = bot.service.dispatcher.effects
+    loop = asyncio.get_running_loop()
+    pages.filling["!a:localhost"] = loop.time()  # another consult's invites on their way
+    started = loop.time()
+    await pages._after_invites("page-1")
+    assert loop.time() - started >= effects.PAGES_AFTER_INVITES_SECONDS
+    pages.filling["!b:localhost"] = loop.time()  # more invites, begun since
+    started = loop.time()
+    await pages._after_invites("page-1")  # the same page, tried again
+    assert loop.time() - started < effects.PAGES_AFTER_INVITES_SECONDS / 2
+    started = loop.time()
+    await pages._after_invites("page-2")  # another page still waits for them
+    assert loop.time() - started >= effects.PAGES_AFTER_INVITES_SECONDS / 2
 
 
 @dataclass

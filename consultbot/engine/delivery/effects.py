@@ -89,11 +89,16 @@ class Effects:
     let_in: set[tuple[str, UserId]] = field(default_factory=set, init=False)
     #: The invites right after a page still on their way, by (room, user).
     letting: dict[tuple[str, UserId], asyncio.Task[None]] = field(default_factory=dict, init=False)
-    #: Returns once the pages being sent are out (bounded): the dispatcher's `after_pages`.
+    #: Returns once the pages being sent are out and, after a rush, read (bounded): the
+    #: dispatcher's `after_pages`.
     after_pages: Callable[[], Awaitable[None]] = field(default=_at_once, init=False)
     #: Pool rooms just taken whose invites are on their way (`fill_room`), with the loop time
-    #: each fill started: first pages wait for them, each for at most its first second.
+    #: each fill started: first pages wait for them, each for at most its first
+    #: `PAGES_AFTER_INVITES_SECONDS`.
     filling: dict[str, float] = field(default_factory=dict, init=False)
+    #: First pages (by transaction id) not yet out, with the loop time they first waited for
+    #: invites: a retry does not wait again.
+    waited: dict[str, float] = field(default_factory=dict, init=False)
     _filled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def carry_out(self, consult_id: ConsultId, effect: esc.Effect, item: OutboxItem) -> bool:
@@ -230,13 +235,16 @@ class Effects:
             self._filled.set()
             self._filled = asyncio.Event()
 
-    async def _after_invites(self) -> None:
-        """Return once no pool room's invites are on their way, or after
-        `PAGES_AFTER_INVITES_SECONDS`: in a rush a first page's room key and message follow the
-        invites (each consultant's first signal) instead of standing before them and the
-        consultants' joins in the homeserver's queue. One consult at a time, nothing waits."""
+    async def _after_invites(self, txn: str) -> None:
+        """Return once no pool room's invites are on their way, or `PAGES_AFTER_INVITES_SECONDS`
+        after the page `txn` first waited (a retry does not wait again): in a rush a first
+        page's room key and message follow the invites (each consultant's first signal)
+        instead of standing before them and the consultants' joins in the homeserver's queue.
+        One consult at a time, nothing waits."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + PAGES_AFTER_INVITES_SECONDS
+        if len(self.waited) >= LET_IN_KEPT:
+            self.waited.clear()  # pages never sent (their consults ended): a retry waits again
+        deadline = self.waited.setdefault(txn, loop.time()) + PAGES_AFTER_INVITES_SECONDS
         while True:
             # A fill that hangs (a homeserver slow to answer) holds pages up only for its first
             # `PAGES_AFTER_INVITES_SECONDS`, not for as long as it lasts.
@@ -260,8 +268,8 @@ class Effects:
 
     async def _name_soon(self, consult: esc.Consult) -> None:
         """Name the consult room, retried a few times (a room without its name still works),
-        once the pages being sent are out (in a rush the homeserver serves the pages first)
-        and someone has joined the room or `NAME_AFTER_JOIN_SECONDS` have passed."""
+        once the pages being sent are out and, after a rush, read (the homeserver serves the
+        pages first) and someone has joined the room or `NAME_AFTER_JOIN_SECONDS` have passed."""
         await self.after_pages()
         task = asyncio.current_task()
         if task is not None:
@@ -337,7 +345,7 @@ class Effects:
 
         recipients = (*users, consult.requester)
         if effect.first:
-            await self._after_invites()
+            await self._after_invites(txn)
         try:
             await self.messenger.send(
                 consult.room, page(), txn=txn, recipients=recipients, numbers=True
@@ -352,6 +360,7 @@ class Effects:
                 consult.room, page(withheld="ring"), txn=txn, recipients=recipients
             )
         if effect.first:
+            self.waited.pop(txn, None)
             # The requester at once (the page's key went to them: `expect` above); their
             # `Invite` entry makes sure of it, after a failure or a crash.
             key = (consult.room, consult.requester)

@@ -14,6 +14,10 @@ from consultbot.domain.consult.effects import CRITICAL, ESCALATION, KEPT, Effect
 from consultbot.ports import OutboxItem, OutboxKind
 
 MAX_DELIVERY_ATTEMPTS = 5
+#: Replies that confirm a first page (the requester's "sent to …"): in a rush they wait while
+#: its pages are read (outbox.py). Any other reply (the switchboard's number when nobody
+#: answered, outside opening hours, …) waits at most while pages are being sent.
+CONFIRMATIONS = frozenset({"created", "mdk_created", "queue_opened"})
 
 
 class LaneKind(StrEnum):
@@ -51,6 +55,11 @@ _LANES = {
 def effect_kind(item: OutboxItem) -> EffectKind | None:
     """The kind of effect an item carries out, or None for an item that is no effect."""
     return stored_kind(item.payload) if item.kind is OutboxKind.EFFECT else None
+
+
+def confirmation(item: OutboxItem, kind: EffectKind | None) -> bool:
+    """True for a reply of kind `kind` that confirms a first page (`CONFIRMATIONS`)."""
+    return kind is EffectKind.REPLY and item.payload.get("template") in CONFIRMATIONS
 
 
 def kept(item: OutboxItem) -> bool:

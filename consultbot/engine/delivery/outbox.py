@@ -11,13 +11,15 @@ page gone out and an effect given up are reported (`Reports`), and the stepper r
   it is about), one per room for replies that belong to no consult.
 - The consult room first. A reply to the requester waits until the consult room that an earlier
   entry of its consult creates exists: the room's invite is the consultant's first signal.
-- Pages first. While pages (or the rooms they go to) are being sent, and in a rush (at least
-  `RUSH_PAGES` pages out within `READING_SECONDS`) until its pages have been out that long, a
-  reply to a requester waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
+- Pages first. While pages (or the rooms they go to) are being sent, a reply to a requester
+  waits, at most `PAGES_FIRST_SECONDS`, and a consult room's name at most
   `NAMES_AFTER_PAGES_SECONDS`, then until someone joins the room, at most
   `effects.NAME_AFTER_JOIN_SECONDS`: in a rush the homeserver serves invites, room keys and
-  pages, and then the consultants' joins and the syncs that bring them the pages, before the
-  bookkeeping (docs/page-speed-profile.md).
+  pages before the bookkeeping (docs/page-speed-profile.md).
+- A rush's pages are read first. After a rush (`RUSH_PAGES` pages sent within
+  `READING_SECONDS`) names, and the replies that confirm a first page (`lanes.CONFIRMATIONS`,
+  at most `CONFIRMATION_SECONDS`), also wait until the rush's pages have been out that long:
+  its consultants are joining and their clients fetching the pages.
 - Invites before pages. A first page's room key and message wait, at most
   `effects.PAGES_AFTER_INVITES_SECONDS`, while other consults' pool rooms just taken are being
   filled (their invites on the way; each fill only for that long): in a rush the
@@ -76,6 +78,7 @@ from consultbot.engine.delivery.lanes import (
     MAX_DELIVERY_ATTEMPTS,
     Lane,
     Pending,
+    confirmation,
     effect_kind,
     kept,
 )
@@ -98,14 +101,16 @@ from consultbot.text.views import ConsultRenderer
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0
-#: How long a reply to a requester waits for the pages being sent and, in a rush, read: the
-#: homeserver serves the pages first, and nothing waits longer than this.
-PAGES_FIRST_SECONDS = 10.0
-#: A rush: `RUSH_PAGES` pages out within `READING_SECONDS`. Its consultants are then joining
-#: and their clients syncing the pages; replies and names wait until the rush's pages have been
-#: out that long (one consult at a time, nothing waits once its page is out).
+#: How long a reply to a requester waits for the pages being sent: the homeserver serves the
+#: pages first in a rush, and nothing waits longer than this.
+PAGES_FIRST_SECONDS = 5.0
+#: A rush: `RUSH_PAGES` pages sent within `READING_SECONDS`. Its consultants are then joining
+#: and their clients fetching the pages; names and first pages' confirmations wait until the
+#: third-latest page has been out that long (fewer pages at once: nothing waits once they are
+#: out), a confirmation at most `CONFIRMATION_SECONDS` in all.
 RUSH_PAGES = 3
 READING_SECONDS = 4.0
+CONFIRMATION_SECONDS = 10.0
 #: How long a consult room's name and topic wait for the pages being sent: a room works without
 #: them, and in a rush they would stand before the consultants' joins.
 NAMES_AFTER_PAGES_SECONDS = 10.0
@@ -251,7 +256,7 @@ class Dispatcher:
                     if pending.waits_for_room(item) or self._held_back(item, pending):
                         await self._wait(progress)  # until another lane has sent something
                         break
-                    if not await self._try(item):
+                    if not await self._try(item, pending.kinds.get(item.id)):
                         self.retries += 1
                         await asyncio.sleep(self._retry_delay(self._attempts[item.id]))
                         break
@@ -277,45 +282,52 @@ class Dispatcher:
             self._paging = set(pending.paging)
             return pending
 
-    def _pages_first(self) -> bool:
-        """True while pages are being sent, and after a rush's pages until they have been out
-        `READING_SECONDS`: meanwhile the consultants join and their clients fetch the pages."""
-        if self._paging:
-            return True
+    def _rush_reading(self) -> bool:
+        """True after a rush (`RUSH_PAGES` pages sent within `READING_SECONDS`) until its
+        third-latest page has been out `READING_SECONDS`: its consultants are joining and
+        their clients fetching the pages."""
         out = self._pages_out
         now = asyncio.get_running_loop().time()
-        return len(out) == RUSH_PAGES and now - out[0] < READING_SECONDS
+        return len(out) == out.maxlen and now - out[0] < READING_SECONDS
 
     def _held_back(self, item: OutboxItem, pending: Pending) -> bool:
-        """True for a reply to a requester while pages come first (`_pages_first`), for at
-        most `PAGES_FIRST_SECONDS`: in a rush the homeserver serves the pages first. The
-        reply's own consult room was made already (`waits_for_room`)."""
-        if pending.kinds.get(item.id) is not EffectKind.REPLY or not self._pages_first():
+        """True for a reply to a requester while pages are being sent, for at most
+        `PAGES_FIRST_SECONDS`; for a first page's confirmation also while a rush's pages are
+        read (`_rush_reading`), for at most `CONFIRMATION_SECONDS` in all: the homeserver
+        serves the pages first. The reply's own consult room was made already
+        (`waits_for_room`)."""
+        kind = pending.kinds.get(item.id)
+        confirms = confirmation(item, kind)
+        waits = self._paging or (confirms and self._rush_reading())
+        if kind is not EffectKind.REPLY or not waits:
             self._held.pop(item.id, None)
             return False
         now = asyncio.get_running_loop().time()
-        return now - self._held.setdefault(item.id, now) < PAGES_FIRST_SECONDS
+        limit = CONFIRMATION_SECONDS if confirms else PAGES_FIRST_SECONDS
+        return now - self._held.setdefault(item.id, now) < limit
 
     async def after_pages(self) -> None:
-        """Return once pages no longer come first (`_pages_first`), or after
+        """Return once no page is being sent nor a rush's pages read (`_rush_reading`), or after
         `NAMES_AFTER_PAGES_SECONDS` (a room's name waits for the pages of a rush)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + NAMES_AFTER_PAGES_SECONDS
-        while self._pages_first() and (left := deadline - loop.time()) > 0:
+        while (self._paging or self._rush_reading()) and (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(left, RESCAN_SECONDS)):
                     await self._progress.wait()
 
-    async def _try(self, item: OutboxItem) -> bool:
-        """Deliver one item; False when it is to be tried again."""
+    async def _try(self, item: OutboxItem, kind: EffectKind | None) -> bool:
+        """Deliver one item of kind `kind`; False when it is to be tried again."""
         try:
-            return await self._deliver_once(item)
+            return await self._deliver_once(item, kind)
         finally:
             self._changes += 1  # sent, given up, or steps recorded: the outbox is read afresh
 
-    async def _deliver_once(self, item: OutboxItem) -> bool:
+    async def _deliver_once(self, item: OutboxItem, kind: EffectKind | None) -> bool:
         try:
             marked = await self.deliver(item)
+            if marked and kind is EffectKind.PAGE_LEVEL:  # sent (not dropped, not given up)
+                self._pages_out.append(asyncio.get_running_loop().time())
         except UnsafeRoom as exc:
             if await self.rooms.room_unsafe(exc):
                 return False  # a private or admin room, forgotten: the retry makes a new one
@@ -339,8 +351,6 @@ class Dispatcher:
         self._attempts.pop(item.id, None)
         self._held.pop(item.id, None)
         self._paging.discard(item.id)
-        if effect_kind(item) is EffectKind.PAGE_LEVEL:
-            self._pages_out.append(asyncio.get_running_loop().time())
         self._progress.set()
         self._progress = asyncio.Event()
         return True
