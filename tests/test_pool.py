@@ -371,11 +371,16 @@ async def asked_at_once(
     messenger = Stamped()
     bot, pool = await pooled_bot(db, size=asks + before + 1, messenger=messenger)
     await pool.fill()
-    for n in [*range(100, 100 + before), *range(asks)]:
+
+    async def ask(n: int) -> None:
         requester = UserId(f"@doktor{n}:localhost")
         await bot.say(requester, f"!konsult kardiologi fråga {n}", room=f"!dm-{n}", direct=True)
-        if n >= 100:
-            await bot.flush()
+
+    for n in range(100, 100 + before):
+        await ask(n)
+        await bot.flush()
+    for n in range(asks):
+        await ask(n)
     return bot, messenger, asyncio.create_task(bot.flush())
 
 

@@ -34,6 +34,7 @@ from consultbot.text.views import ConsultRenderer, room_name
 log = logging.getLogger(__name__)
 
 LET_IN_KEPT = 10_000  # requesters invited right after a page, remembered for their entries
+WAITED_KEPT = 10_000  # first pages not yet out that waited for invites, remembered for retries
 #: How long a first page's room key and message wait for other consults' invites in a rush
 #: (a fill counts for this long after it began): a 2-core homeserver takes 1.5–2.5 s to
 #: answer a burst of 50 invites (docs/page-speed-profile.md).
@@ -242,7 +243,7 @@ class Effects:
         instead of standing before them and the consultants' joins in the homeserver's queue.
         One consult at a time, nothing waits."""
         loop = asyncio.get_running_loop()
-        if len(self.waited) >= LET_IN_KEPT:
+        if len(self.waited) >= WAITED_KEPT:
             self.waited.clear()  # pages never sent (their consults ended): a retry waits again
         deadline = self.waited.setdefault(txn, loop.time()) + PAGES_AFTER_INVITES_SECONDS
         while True:
