@@ -33,6 +33,7 @@ from consultbot.adapters.sql.stores import is_postgres_url, open_store
 from consultbot.config import Config, config_error
 from consultbot.domain.errors import NotLeader
 from consultbot.engine.delivery.pool import RoomPool
+from consultbot.engine.duty_keys import DutyKeys
 from consultbot.engine.metrics import SYNC_MAX_AGE_SECONDS, Metrics, MetricsServer
 from consultbot.engine.service import ConsultService
 from consultbot.engine.web.changes import Changes
@@ -259,6 +260,13 @@ async def running_bot(
             pool.run(busy=service.dispatcher.busy),
             name="room-pool",
             context="refilling the room pool",
+        )
+        tasks.spawn(
+            DutyKeys(datasets=store, messenger=matrix, clock=clock).run(
+                busy=service.dispatcher.busy
+            ),
+            name="duty-keys",
+            context="preparing pages to the people on duty",
         )
         started.set()
         yield Bot(

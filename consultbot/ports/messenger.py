@@ -88,6 +88,13 @@ class Messenger(ABC):
         False when the homeserver refused it for good (logged); an error that may pass (no
         answer, a 5xx) raises, for the caller to try again."""
 
+    async def prepare(self, users: Sequence[UserId]) -> int:
+        """Set up ahead of time what a first page to `users` needs (in Matrix: Olm sessions
+        with their devices), so that it goes out like any other; how many devices were made
+        ready. Best effort: a failure is logged, and the page does the work itself. Nothing to
+        set up by default."""
+        return 0
+
     @abstractmethod
     async def fill_room(self, room: str, *, invite: Sequence[UserId]) -> None:
         """Invite into a pool room (again: no change); the invitees can read the next message."""

@@ -29,6 +29,7 @@ from consultbot.adapters.matrix import media, room_policy
 from consultbot.adapters.matrix.events import EventReader
 from consultbot.adapters.matrix.membership import Doorkeeper
 from consultbot.adapters.matrix.nio_client import AUDIENCE_CHECK
+from consultbot.adapters.matrix.olm_ready import OlmReadiness
 from consultbot.adapters.matrix.provisioning import Provisioner
 from consultbot.adapters.matrix.rooms import WAIT_FOR_ROOM, RoomBook
 from consultbot.adapters.matrix.session import Handler, Session
@@ -66,6 +67,7 @@ class MatrixBot(Messenger, FileSource):
         self.rooms = RoomBook(self.session)
         self.provisioner = Provisioner(self.session, self.rooms)
         self.doors = Doorkeeper(self.session, self.rooms)
+        self.readiness = OlmReadiness(self.session)
         self.sync = SyncLoop(
             self.session,
             self.rooms,
@@ -168,6 +170,9 @@ class MatrixBot(Messenger, FileSource):
 
     async def let_in(self, room: str, user: UserId) -> bool:
         return await self.provisioner.let_in(room, user)
+
+    async def prepare(self, users: Sequence[UserId]) -> int:
+        return await self.readiness.prepare(users)
 
     async def expect(self, room: str, users: Sequence[UserId]) -> None:
         await self._known(room)

@@ -16,9 +16,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
     BadEvent,
+    KeysQueryResponse,
     MatrixRoom,
     MegolmEvent,
     PowerLevelsEvent,
@@ -257,18 +259,23 @@ class Client(AsyncClient):  # type: ignore[misc]
         if self.olm is not None and not isinstance(self.olm.users_for_key_query, _KeyQueryMarks):
             self.olm.users_for_key_query = _KeyQueryMarks(self.olm.users_for_key_query)
 
-    async def keys_query(self) -> Any:
-        """nio's key query, without losing a change reported while it is in flight: nio takes
-        every user the answer names off its list, also one a sync marked changed after the
-        question left (a phone logged in meanwhile), and would not ask again until their next
-        change. Those users are marked again once the answer is in."""
+    async def keys_query(self, users: set[str] | None = None) -> Any:
+        """nio's key query (of `users`, or of those nio marked), without losing a change
+        reported while it is in flight: nio takes every user the answer names off its list,
+        also one a sync marked changed after the question left (a phone logged in meanwhile),
+        and would not ask again until their next change. Those are marked again after."""
         marks = self.olm.users_for_key_query if self.olm is not None else None
+        if users is not None:
+            method, path, data = Api.keys_query(self.access_token, users)
+            query = functools.partial(self._send, KeysQueryResponse, method, path, data)
+        else:
+            query = super().keys_query
         if not isinstance(marks, _KeyQueryMarks):
-            return await super().keys_query()
+            return await query()
         flight: set[str] = set()
         marks.flights.append(flight)
         try:
-            return await super().keys_query()
+            return await query()
         finally:
             # By identity: another query out at the same time (nio's own, in `room_send`) may
             # hold an equal set. Marked again as a plain set: not a change another query that

@@ -90,6 +90,11 @@ class Session:
         assert self.client is not None
         return self.client
 
+    @property
+    def keys_lock(self) -> asyncio.Lock:
+        """Held by every upload, query and claim of keys: one at a time."""
+        return self._keys_lock
+
     # -- waiting for sync -------------------------------------------------------------------
 
     async def wait(self, predicate: Callable[[], bool], seconds: float) -> bool:

@@ -48,8 +48,14 @@ class MemoryMessenger(Messenger):
     #: Rooms the bot made that fail the room policy (room → faults), as a test sets them up.
     unsafe: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    prepared: list[tuple[UserId, ...]] = field(default_factory=list)  # each `prepare`'s users
+
     def own_room(self, room: str) -> None:
         self.owned.add(room)
+
+    async def prepare(self, users: Sequence[UserId]) -> int:
+        self.prepared.append(tuple(users))
+        return len(users)
 
     def _vet(self, room: str) -> None:
         """As the Matrix adapter: nothing goes into a room of the bot's that fails the policy
