@@ -46,10 +46,11 @@ clients in the same run:
    common start, and of the last.
 6. Cold bursts (`--cold-rounds`, default 4): the same, to consultants none of the pagers has
    paged (new users, each on duty for a service of their own, `kall<k>-<i>`), reported apart
-   with their own interval. Their clients log in at set-up, as phones are logged in before
-   a shift; the bot sets up Olm sessions with the devices of the people on duty ahead of any
-   page (engine/duty_keys.py), and the benchmark waits for that (at most 90 s) before the
-   first cold round; the relay has none, so its first page to each needs a key query, a
+   with their own interval. Their clients log in well before their round (the first round's
+   at set-up, the next round's after the one before), as phones are logged in before a
+   shift; the bot sets up Olm sessions with the devices of the people on duty ahead of any
+   page (engine/duty_keys.py), and the benchmark waits for that (at most 90 s) before each
+   cold round; the relay has none, so its first page to each needs a key query, a
    one-time key claim and a new Olm session. With `--cold-late` their clients start just
    before their round: the bot has had no time to prepare either. The first cold round
    comes before everything else is timed, the others among the timed bursts; the relay and
@@ -736,10 +737,8 @@ ack_timeout_seconds = 86400
         relay = MatrixUser(hs.url, self.relay_id, self.password, clients / "relay")
         self.relay = Relay(relay, self.consultant_of(hs))
         await asyncio.gather(*(u.start() for u in (*self.consultants, *self.doctors, relay)))
-        if not self.params.cold_late:  # logged in before their shift, as phones are
-            for k in sorted({k for k, _ in self.cold_people}):
-                self.cold_users[k] = self.cold_clients(k)
-                await asyncio.gather(*(user.start() for user in self.cold_users[k]))
+        if self.cold_people and not self.params.cold_late:
+            await self.log_in_cold(1)
         store = clients / "pager"
         store.mkdir(parents=True, exist_ok=True)
         pager = AsyncClient(
@@ -935,11 +934,18 @@ ack_timeout_seconds = 86400
             for n in range(1, self.people + 1)
         ]
 
-    async def cold_prepared(self) -> None:
-        """Wait (at most PREPARED_WAIT_S) until the bot has set up an Olm session with every
-        cold consultant's device ahead of their pages (engine/duty_keys.py: at start and every
-        minute; the relay sets up none), and say how many it had."""
-        users = [user for group in self.cold_users.values() for user in group]
+    async def log_in_cold(self, k: int) -> None:
+        """Cold round k's consultants log in, well before their round (as phones are logged
+        in before a shift): at set-up for the first, after the one before for the others.
+        Only two rounds' clients at a time: idle clients still sync."""
+        if k in {k for k, _ in self.cold_people}:
+            self.cold_users[k] = self.cold_clients(k)
+            await asyncio.gather(*(user.start() for user in self.cold_users[k]))
+
+    async def cold_prepared(self, users: Sequence[MatrixUser]) -> None:
+        """Wait (at most PREPARED_WAIT_S) until the bot has set up an Olm session with each
+        of these cold consultants' devices ahead of their pages (engine/duty_keys.py: at start
+        and every minute; the relay sets up none), and count how many it had."""
 
         def ready(user: MatrixUser) -> bool:
             return any(True for _ in user.client.olm.session_store)
@@ -949,16 +955,20 @@ ack_timeout_seconds = 86400
                 await user.wait_until(lambda: ready(user), PREPARED_WAIT_S)
 
         await asyncio.gather(*(one(user) for user in users))
-        self.results.prepared = (sum(map(ready, users)), len(users))
         done, of = self.results.prepared
-        self.console.log(f"cold consultants' devices the bot prepared: {done}/{of}")
+        ready_now = sum(map(ready, users))
+        self.results.prepared = (done + ready_now, of + len(users))
+        self.console.log(f"cold consultants' devices the bot prepared: {ready_now}/{len(users)}")
 
     async def cold_burst(self, k: int) -> None:
         """Cold round k, to consultants none of the pagers has paged: a burst of each kind
-        (the relay and the bot each first in every other round). Their clients were started
-        at set-up, or (`--cold-late`) start now; they stop after it."""
+        (the relay and the bot each first in every other round). Their clients logged in
+        well before (`log_in_cold`), or (`--cold-late`) log in now; they stop after it, and
+        the next round's log in."""
         users = self.cold_users.pop(k, [])
-        if not users:
+        if users:
+            await self.cold_prepared(users)
+        else:
             users = self.cold_clients(k)
             await asyncio.gather(*(user.start() for user in users))
         probes = [Probe(user, (self.bot_id, self.relay_id)) for user in users]
@@ -976,6 +986,8 @@ ack_timeout_seconds = 86400
             for user in users:
                 with contextlib.suppress(Exception):
                     await user.close()
+        if not self.params.cold_late:
+            await self.log_in_cold(k + 1)
 
     async def one(self, kind: str, phase: str) -> Trial:
         """One page of one kind, to c01 (the bot's and relay's `kardiologi`), asked by the
@@ -1058,8 +1070,6 @@ ack_timeout_seconds = 86400
             await self.settle()
         if params.burst:
             # Untimed warm bursts would not be "first pages": the cold round is the first.
-            if self.cold_users:
-                await self.cold_prepared()
             if cold:
                 await self.cold_burst(cold[0])
             for kind in KINDS:
@@ -1699,10 +1709,11 @@ def markdown(
             " their devices (a first page needs a key query, a one-time key claim and a new"
             " Olm session)."
             if params.cold_late
-            else "Their clients logged in at set-up, as phones are logged in before a shift;"
+            else "Their clients logged in well before their round (at set-up, or after the"
+            " cold round before), as phones are logged in before a shift;"
             " the bot sets up Olm sessions with the devices of the people on duty ahead of any"
             " page (engine/duty_keys.py; it had them with"
-            f" {r.prepared[0]} of {r.prepared[1]} devices before the first cold round), the"
+            f" {r.prepared[0]} of {r.prepared[1]} devices before their rounds), the"
             " relay does not (its first page to each needs a key query, a one-time key claim"
             " and a new Olm session). The bot's first page still queries their devices (they"
             " share no room with it)."

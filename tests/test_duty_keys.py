@@ -97,6 +97,22 @@ async def test_nothing_is_prepared_while_messages_are_on_their_way(
         await asyncio.gather(running, return_exceptions=True)
 
 
+async def test_a_lane_busy_on_end_holds_it_up_only_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(duty_keys, "QUIET_SECONDS", 0.01)
+    monkeypatch.setattr(duty_keys, "MAX_BUSY_SECONDS", 0.05)
+    messenger = Recording()
+    keys = DutyKeys(datasets=await rostered(), messenger=messenger, clock=ManualClock(NOW))
+    running = asyncio.create_task(keys.run(busy=lambda: True))
+    try:
+        await asyncio.wait_for(messenger.asked.wait(), 5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert messenger.prepared == [("@bakjour:x", "@jour:x", "@snart:x")]
+
+
 async def test_a_failure_is_logged_and_the_loop_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

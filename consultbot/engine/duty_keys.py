@@ -8,7 +8,8 @@ key claim each.
 
 It waits while messages are on their way (the pages of a rush go first) and blocks nothing: a
 failure is logged and tried again a minute later, and a page to someone not yet prepared does
-the work itself, as before.
+the work itself, as before. Outbox lanes busy for a minute on end (a send retried) hold it up no
+longer: each request it makes is bounded (adapters/matrix/olm_ready.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 EVERY_SECONDS = 60.0
 LEAD = timedelta(minutes=30)  # shifts starting this soon are prepared too
 QUIET_SECONDS = 0.5  # while messages are on their way, look again this often
+MAX_BUSY_SECONDS = 60.0  # a lane busy for longer (retrying a send) holds it up no more
 
 
 class DutyKeys:
@@ -50,9 +52,13 @@ class DutyKeys:
         return await self._messenger.prepare(await self.on_duty_soon())
 
     async def run(self, *, busy: Callable[[], bool]) -> None:
-        """At start and every `EVERY_SECONDS`, once nothing is on its way (`busy`)."""
+        """At start and every `EVERY_SECONDS`, once nothing is on its way (`busy`), or
+        after `MAX_BUSY_SECONDS` of waiting for that."""
+        loop = asyncio.get_running_loop()
         while True:
-            while busy():  # noqa: ASYNC110 - the outbox's lanes have no event for "idle"
+            since = loop.time()
+            # The outbox's lanes have no event for "idle".
+            while busy() and loop.time() - since < MAX_BUSY_SECONDS:  # noqa: ASYNC110
                 await asyncio.sleep(QUIET_SECONDS)
             try:
                 await self.run_once()

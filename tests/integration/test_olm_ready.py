@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nio import ToDeviceError
 
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
@@ -25,22 +26,48 @@ from .test_room_keys import started, stopped, text
 pytestmark = [pytest.mark.integration]
 
 
+def has_session_with(user: MatrixUser, key: str) -> bool:
+    return user.client.olm.session_store.get(key) is not None
+
+
 async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_since(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
-    async with world(homeserver, tmp_path, "l1") as w:
-        l1 = w.people["l1"]
-        consultant = UserId(l1.user_id)
+    async with world(homeserver, tmp_path, "l1", "l2") as w:
+        l1, l2 = w.people["l1"], w.people["l2"]
+        consultant, colleague = UserId(l1.user_id), UserId(l2.user_id)
         bot, running = await started(w.config().matrix)
         phone: MatrixUser | None = None
         try:
             nio = bot.session.nio
             bot_key = nio.olm.account.identity_keys["curve25519"]
-            assert await bot.prepare([consultant]) == 1  # their one device
-            # Their device set up its side of the session (the bot's m.dummy arrived).
-            await l1.c.wait_until(lambda: l1.c.client.olm.session_store.get(bot_key) is not None)
-            assert consultant not in nio.olm.tracked_users  # no room shared: no device updates
-            assert await bot.prepare([consultant]) == 0  # ready already
+            # l2 is in a consult room with the bot (no message yet: no Olm session).
+            earlier = await bot.create_pool_room()
+            await bot.fill_room(earlier, invite=[colleague])
+            await l2.c.join(earlier)
+            assert await bot.session.wait(lambda: colleague in nio.rooms[earlier].users, 30)
+
+            # The first greeting does not go out (as if the homeserver failed it).
+            to_device = nio.to_device
+            failed: list[Any] = []
+
+            async def fails_once(*args: Any) -> Any:
+                if not failed:
+                    failed.append(args)
+                    return ToDeviceError("503")
+                return await to_device(*args)
+
+            nio.to_device = fails_once  # type: ignore[method-assign]
+            assert await bot.prepare([consultant, colleague]) == 0
+            assert not has_session_with(l1.c, bot_key)
+            # The next round greets both again; each device sets up its side.
+            assert await bot.prepare([consultant, colleague]) == 2
+            for user in (l1.c, l2.c):
+                await user.wait_until(lambda u=user: has_session_with(u, bot_key))  # type: ignore[misc]
+            # Only someone who shares an encrypted room with the bot stays tracked.
+            assert colleague in nio.olm.tracked_users
+            assert consultant not in nio.olm.tracked_users
+            assert await bot.prepare([consultant, colleague]) == 0  # ready already
 
             phone = MatrixUser(homeserver.url, l1.user_id, l1.password, tmp_path / "phone")
             await phone.start()
@@ -64,6 +91,11 @@ async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_si
                 await device.wait_for(lambda s: s.event_id == page and s.kind == "message", 30)
             claimed = [d for users in claims for d in users.get(l1.user_id, [])]
             assert claimed == [phone.client.device_id]
+
+            # Once the bot has left its only room with l2, l2 is not tracked any more.
+            await bot.leave(earlier)
+            await bot.prepare([colleague])
+            assert colleague not in nio.olm.tracked_users
         finally:
             if phone is not None:
                 await phone.close()

@@ -183,6 +183,8 @@ class MatrixBot(Messenger, FileSource):
         await self.doors.leave(room)
 
     def _start_lockdown(self) -> None:
+        self.readiness.caught_up.set()  # who shares a room with the bot is known now
+
         # After the catch-up, beside the sync loop: pages must not wait for old rooms.
         async def lock_down() -> None:
             await self.provisioner.own_recorded_rooms()

@@ -7,20 +7,28 @@ those claims stand in the homeserver's queue beside the consultants' joins
 people on duty now or soon (engine/duty_keys.py), so their first page goes out like any
 other.
 
-- A user who shares no encrypted room with the bot gets no device-list updates from the
-  homeserver, so nio must not count them as tracked: after the query they are untracked
-  again, and a page's room makes nio query them afresh (a phone logged in after this still
-  gets the page's room key). Only the claim is taken off the page's path, never the query.
-- Each new session is used at once for an encrypted `m.dummy` (as nio does to mend a wedged
-  session), so the device sets up its side now, while the one-time key is surely still there.
+- The homeserver tells the bot of device changes only for people it shares an encrypted room
+  with, and nio counts everyone a key query answered for as tracked: invited later, they would
+  not be asked again, and a phone logged in since would miss the page's room key. So after
+  every preparing query nobody stays tracked who shares no encrypted room with the bot (also
+  not someone whose last room with it is gone); a page's room makes nio ask afresh. Only the
+  claim is taken off the page's path, never the query.
+- Each new session is used at once for an Olm-encrypted `m.dummy` (as nio does to mend a
+  wedged session), so the device sets up its side now, while the one-time key it published is
+  surely still there. A greeting that did not go out is sent again at the next round.
 - A device whose one-time key was asked for is not asked again for an hour (one that had none
-  left would otherwise be asked every round; its first page claims again, as nio does).
+  left would otherwise be asked every round), and the devices of someone who shares no room
+  with the bot are asked for at most every 15 minutes.
+- Only the query holds the keys lock (a page's key share waits for it), and each request is
+  bounded: a slow homeserver delays a page by at most `REQUEST_SECONDS`, not for as long as it
+  hangs.
 
 Best effort: a refusal or an error is logged and the page path does the work as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -28,14 +36,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import KeysClaimResponse, KeysQueryResponse
+from nio import KeysClaimResponse, KeysQueryResponse, ToDeviceResponse
 from nio.event_builders import ToDeviceMessage
 
 from consultbot.adapters.matrix.session import Session
+from consultbot.domain.types import UserId
 
 log = logging.getLogger(__name__)
 
 CLAIM_AGAIN_SECONDS = 3600.0
+QUERY_AGAIN_SECONDS = 900.0
+REQUEST_SECONDS = 10.0
+CAUGHT_UP_SECONDS = 120.0  # the first sync must show who shares a room with the bot
+
+Device = tuple[str, str]  # (user, device id)
 
 
 @dataclass
@@ -53,70 +67,119 @@ class OlmReadiness:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._asked: dict[tuple[str, str], float] = {}  # device → when its key was asked for
+        self.caught_up = asyncio.Event()  # set once the first sync of the run is handled
+        self._asked: dict[Device, float] = {}  # when each device's one-time key was asked for
+        self._queried: dict[str, float] = {}  # when a stranger's devices were asked for
+        self._ungreeted: set[Device] = set()  # new sessions whose greeting did not go out
 
-    async def prepare(self, users: Sequence[str]) -> int:
+    async def prepare(self, users: Sequence[UserId]) -> int:
         """Olm sessions with every device of `users` that has none; how many were opened."""
-        client = self._session.nio
-        olm = client.olm
-        wanted = sorted({user for user in users if user != client.user_id})
-        if olm is None or not wanted:
+        try:
+            async with asyncio.timeout(CAUGHT_UP_SECONDS):
+                await self.caught_up.wait()
+        except TimeoutError:
             return 0
+        client = self._session.nio
+        wanted: list[str] = sorted({user for user in users if user != client.user_id})
+        if client.olm is None or not wanted:
+            return 0
+        now = time.monotonic()
+        self._asked = {d: at for d, at in self._asked.items() if now - at < CLAIM_AGAIN_SECONDS}
+        self._queried = {u: at for u, at in self._queried.items() if now - at < QUERY_AGAIN_SECONDS}
+        await self._query(wanted, now)
+        return await self._greet(await self._claim(wanted, now) | self._ungreeted)
+
+    async def _query(self, wanted: list[str], now: float) -> None:
+        """Ask for the devices of those nio does not track (and not within 15 minutes)."""
+        client = self._session.nio
+        # Under the lock also when nobody is asked: the keys chores of the first sync (the
+        # bot's own keys uploaded) are done before anything is sent under them.
         async with self._session.keys_lock:
-            untracked = {user for user in wanted if user not in olm.tracked_users}
-            if untracked:
-                answer = await client.keys_query(untracked)
-                self._untrack_strangers(untracked)
-                if not isinstance(answer, KeysQueryResponse):
-                    log.warning("olm sessions ahead of pages: key query failed: %s", answer)
-                    return 0
-            now = time.monotonic()
-            self._asked = {
-                device: at for device, at in self._asked.items() if now - at < CLAIM_AGAIN_SECONDS
+            self._untrack_strangers()  # also those whose last room with the bot is gone
+            strangers = {
+                u for u in wanted if u not in client.olm.tracked_users and u not in self._queried
             }
-            missing = {
-                user: fresh
-                for user, devices in olm.get_missing_sessions(wanted).items()
-                if (fresh := [d for d in devices if (user, d) not in self._asked])
-            }
-            if not missing:
-                return 0
-            self._asked.update(((user, d), now) for user, ds in missing.items() for d in ds)
-            claimed = await client.keys_claim(missing)
-            if not isinstance(claimed, KeysClaimResponse):
-                log.warning("olm sessions ahead of pages: key claim failed: %s", claimed)
-                return 0
-            opened = self._greet(missing)
-            if opened.messages:
-                sent = await client.to_device(opened, str(uuid.uuid4()))
-                log.info(
-                    "olm sessions ahead of pages: %d new (%d users on duty); sent: %s",
-                    sum(len(ds) for ds in opened.messages.values()),
-                    len(wanted),
-                    type(sent).__name__,
-                )
-            return sum(len(ds) for ds in opened.messages.values())
+            if not strangers:
+                return
+            self._queried.update(dict.fromkeys(strangers, now))
+            answer: Any = None
+            try:
+                async with asyncio.timeout(REQUEST_SECONDS):
+                    answer = await client.keys_query(strangers)
+            except TimeoutError:
+                answer = "no answer"
+            finally:
+                self._untrack_strangers()
+        if not isinstance(answer, KeysQueryResponse):
+            log.warning("olm sessions ahead of pages: key query failed: %s", answer)
 
-    def _untrack_strangers(self, users: set[str]) -> None:
-        """nio tracks every user a key query answered for; only those who share an encrypted
-        room with the bot stay tracked (the homeserver tells of their devices' changes)."""
+    async def _claim(self, wanted: list[str], now: float) -> set[Device]:
+        """Claim a one-time key of each device without a session; the devices that got one."""
         olm = self._session.nio.olm
-        rooms = [room for room in self._session.nio.rooms.values() if room.encrypted]
-        for user in users:
-            if not any(user in room.users for room in rooms):
-                olm.tracked_users.discard(user)
+        missing: dict[str, list[str]] = {}
+        for user in wanted:
+            for device in olm.device_store.active_user_devices(user):
+                if (
+                    (user, device.id) in self._asked
+                    or olm.is_device_blacklisted(device)
+                    or olm.session_store.get(device.curve25519) is not None
+                ):
+                    continue
+                missing.setdefault(user, []).append(device.id)
+                self._asked[(user, device.id)] = now
+        if not missing:
+            return set()
+        claimed: Any = None
+        try:
+            async with asyncio.timeout(REQUEST_SECONDS):
+                claimed = await self._session.nio.keys_claim(missing)
+        except TimeoutError:
+            claimed = "no answer"
+        if not isinstance(claimed, KeysClaimResponse):
+            log.warning("olm sessions ahead of pages: key claim failed: %s", claimed)
+        return {(user, d) for user, devices in missing.items() for d in devices}
 
-    def _greet(self, asked: dict[str, list[str]]) -> _Batch:
-        """An encrypted m.dummy for each asked device that now has a session (nio's own
-        encryption, `_olm_encrypt`, which also stores the session)."""
+    async def _greet(self, devices: set[Device]) -> int:
+        """An Olm-encrypted m.dummy to each device that has a session now (nio's own
+        encryption, `_olm_encrypt`, which also stores the session), in one request; how many
+        went out. Those that did not are greeted again at the next round."""
         olm = self._session.nio.olm
         batch = _Batch("m.room.encrypted", "", "", {})
-        for user, devices in asked.items():
-            for device_id in devices:
-                device = olm.device_store[user].get(device_id)
-                session = olm.session_store.get(device.curve25519) if device is not None else None
-                if device is None or session is None:
-                    continue
+        for user, device_id in sorted(devices):
+            device = olm.device_store[user].get(device_id)
+            session = olm.session_store.get(device.curve25519) if device is not None else None
+            if device is None or session is None:  # no key claimed (none left), or gone
+                self._ungreeted.discard((user, device_id))
+                continue
+            self._ungreeted.add((user, device_id))
+            try:
                 content = olm._olm_encrypt(session, device, "m.dummy", {})
-                batch.messages.setdefault(user, {})[device_id] = content
-        return batch
+            except Exception:
+                log.warning("olm sessions ahead of pages: could not encrypt for %s", device_id)
+                continue
+            batch.messages.setdefault(user, {})[device_id] = content
+        greeted = {(user, d) for user, found in batch.messages.items() for d in found}
+        if not greeted:
+            return 0
+        sent: Any = None
+        try:
+            async with asyncio.timeout(REQUEST_SECONDS):
+                sent = await self._session.nio.to_device(batch, str(uuid.uuid4()))
+        except TimeoutError:
+            sent = "no answer"
+        if not isinstance(sent, ToDeviceResponse):
+            log.warning("olm sessions ahead of pages: greeting not sent, again later: %s", sent)
+            return 0
+        self._ungreeted -= greeted
+        log.info("olm sessions ahead of pages: %d devices greeted", len(greeted))
+        return len(greeted)
+
+    def _untrack_strangers(self) -> None:
+        """Nobody stays tracked by nio who shares no encrypted room with the bot: the
+        homeserver tells of their devices' changes only while they do."""
+        client = self._session.nio
+        shared: set[str] = set()
+        for room in client.rooms.values():
+            if room.encrypted and client.user_id in room.users:  # not one the bot has left
+                shared.update(room.users)
+        client.olm.tracked_users.intersection_update(shared | {client.user_id})

@@ -92,7 +92,8 @@ class Session:
 
     @property
     def keys_lock(self) -> asyncio.Lock:
-        """Held by every upload, query and claim of keys: one at a time."""
+        """Held by the bot's own key chores and queries (nio's share before a message claims
+        and queries outside it): one at a time, and none while a page's share asks for it."""
         return self._keys_lock
 
     # -- waiting for sync -------------------------------------------------------------------
