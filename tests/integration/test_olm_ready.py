@@ -10,6 +10,8 @@ makes the bot ask for their devices afresh.
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,27 @@ async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_si
             await bot.leave(earlier)
             await bot.prepare([colleague])
             assert colleague not in nio.olm.tracked_users
+        finally:
+            if phone is not None:
+                await phone.close()
+            await stopped(bot, running)
+
+
+async def test_a_phone_logged_in_after_the_first_round_is_ready_at_the_next(
+    homeserver: EmbeddedHomeserver, tmp_path: Path
+) -> None:
+    async with world(homeserver, tmp_path) as w:
+        password = secrets.token_urlsafe(12)
+        consultant = UserId(await homeserver.register_user(f"late-{uuid.uuid4().hex}", password))
+        bot, running = await started(w.config().matrix)
+        phone: MatrixUser | None = None
+        try:
+            assert await bot.prepare([consultant]) == 0  # on duty, not logged in anywhere yet
+            phone = MatrixUser(homeserver.url, consultant, password, tmp_path / "phone")
+            await phone.start()
+            assert await bot.prepare([consultant]) == 1  # asked again: no device was known
+            bot_key = bot.session.nio.olm.account.identity_keys["curve25519"]
+            await phone.wait_until(lambda: has_session_with(phone, bot_key))  # type: ignore[union-attr]
         finally:
             if phone is not None:
                 await phone.close()

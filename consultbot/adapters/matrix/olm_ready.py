@@ -18,7 +18,8 @@ other.
   surely still there. A greeting that did not go out is sent again at the next round.
 - A device whose one-time key was asked for is not asked again for an hour (one that had none
   left would otherwise be asked every round), and the devices of someone who shares no room
-  with the bot are asked for at most every 15 minutes.
+  with the bot are asked for at most every 15 minutes once one is known (until then every
+  round: a phone logged in just before the shift is ready within a minute).
 - Only the query holds the keys lock (a page's key share waits for it), and each request is
   bounded: a slow homeserver delays a page by at most `REQUEST_SECONDS`, not for as long as it
   hangs.
@@ -90,14 +91,22 @@ class OlmReadiness:
         return await self._greet(await self._claim(wanted, now) | self._ungreeted)
 
     async def _query(self, wanted: list[str], now: float) -> None:
-        """Ask for the devices of those nio does not track (and not within 15 minutes)."""
+        """Ask for the devices of those nio does not track (those with a device known to the
+        bot: not within 15 minutes)."""
         client = self._session.nio
+        olm = client.olm
         # Under the lock also when nobody is asked: the keys chores of the first sync (the
         # bot's own keys uploaded) are done before anything is sent under them.
         async with self._session.keys_lock:
             self._untrack_strangers()  # also those whose last room with the bot is gone
             strangers = {
-                u for u in wanted if u not in client.olm.tracked_users and u not in self._queried
+                u
+                for u in wanted
+                if u not in olm.tracked_users
+                and (
+                    u not in self._queried
+                    or not any(True for _ in olm.device_store.active_user_devices(u))
+                )
             }
             if not strangers:
                 return
