@@ -10,6 +10,7 @@ makes the bot ask for their devices afresh.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from pathlib import Path
@@ -18,12 +19,15 @@ from typing import Any
 import pytest
 from nio import ToDeviceError
 
+from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.memory import MemoryConsultStore
+from consultbot.config import MatrixConfig
 from consultbot.devkit.matrix_user import MatrixUser
 from consultbot.devkit.synapse import EmbeddedHomeserver
 from consultbot.domain.types import UserId
 
 from .harness import world
-from .test_room_keys import started, stopped, text
+from .test_room_keys import Nobody, started, stopped, text
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,13 +36,23 @@ def has_session_with(user: MatrixUser, key: str) -> bool:
     return user.client.olm.session_store.get(key) is not None
 
 
+async def running_on(
+    config: MatrixConfig, store: MemoryConsultStore
+) -> tuple[MatrixBot, asyncio.Task[None]]:
+    """A bot process's Matrix side on `store` (kept across its restarts), syncing."""
+    bot = MatrixBot(config, store)
+    await bot.session.login()
+    return bot, asyncio.create_task(bot.run(Nobody()))
+
+
 async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_since(
     homeserver: EmbeddedHomeserver, tmp_path: Path
 ) -> None:
     async with world(homeserver, tmp_path, "l1", "l2") as w:
         l1, l2 = w.people["l1"], w.people["l2"]
         consultant, colleague = UserId(l1.user_id), UserId(l2.user_id)
-        bot, running = await started(w.config().matrix)
+        store, config = MemoryConsultStore(), w.config().matrix  # kept across the restart
+        bot, running = await running_on(config, store)
         phone: MatrixUser | None = None
         try:
             nio = bot.session.nio
@@ -59,10 +73,14 @@ async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_si
                     return ToDeviceError("503")
                 return await to_device(*args)
 
-            nio.to_device = fails_once  # type: ignore[method-assign]
+            nio.to_device = fails_once
             assert await bot.prepare([consultant, colleague]) == 0
             assert not has_session_with(l1.c, bot_key)
-            # The next round greets both again; each device sets up its side.
+            # Restarted: the sessions are in the crypto store; the first round after greets
+            # both devices (nothing is claimed again), and each sets up its side.
+            await stopped(bot, running)
+            bot, running = await running_on(config, store)
+            nio = bot.session.nio
             assert await bot.prepare([consultant, colleague]) == 2
             for user in (l1.c, l2.c):
                 await user.wait_until(lambda u=user: has_session_with(u, bot_key))  # type: ignore[misc]
@@ -80,7 +98,7 @@ async def test_a_first_page_after_preparing_claims_only_for_a_phone_logged_in_si
                 claims.append(users)
                 return await claim(users)
 
-            nio.keys_claim = counted  # type: ignore[method-assign]
+            nio.keys_claim = counted  # type: ignore[method-assign,assignment]
             room = await bot.create_pool_room()
             await bot.fill_room(room, invite=[consultant])
             # As in a consult: the page goes out before they join (a join would tell the bot
@@ -118,7 +136,7 @@ async def test_a_phone_logged_in_after_the_first_round_is_ready_at_the_next(
             await phone.start()
             assert await bot.prepare([consultant]) == 1  # asked again: no device was known
             bot_key = bot.session.nio.olm.account.identity_keys["curve25519"]
-            await phone.wait_until(lambda: has_session_with(phone, bot_key))  # type: ignore[union-attr]
+            await phone.wait_until(lambda: has_session_with(phone, bot_key))
         finally:
             if phone is not None:
                 await phone.close()

@@ -67,7 +67,7 @@ class MatrixBot(Messenger, FileSource):
         self.rooms = RoomBook(self.session)
         self.provisioner = Provisioner(self.session, self.rooms)
         self.doors = Doorkeeper(self.session, self.rooms)
-        self.readiness = OlmReadiness(self.session)
+        self.readiness = OlmReadiness(self.session, self.rooms)
         self.sync = SyncLoop(
             self.session,
             self.rooms,

@@ -15,7 +15,9 @@ other.
   claim is taken off the page's path, never the query.
 - Each new session is used at once for an Olm-encrypted `m.dummy` (as nio does to mend a
   wedged session), so the device sets up its side now, while the one-time key it published is
-  surely still there. A greeting that did not go out is sent again at the next round.
+  surely still there. The devices whose keys are claimed are written down (the bot's store)
+  before the claim and crossed out once greeted: a greeting that did not go out, also one cut
+  short by a stop, is sent at the next round (nio stores a session with the claim's answer).
 - A device whose one-time key was asked for is not asked again for an hour (one that had none
   left would otherwise be asked every round), and the devices of someone who shares no room
   with the bot are asked for at most every 15 minutes once one is known (until then every
@@ -30,6 +32,7 @@ Best effort: a refusal or an error is logged and the page path does the work as 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -40,6 +43,7 @@ from typing import Any
 from nio import KeysClaimResponse, KeysQueryResponse, ToDeviceResponse
 from nio.event_builders import ToDeviceMessage
 
+from consultbot.adapters.matrix.rooms import RoomBook
 from consultbot.adapters.matrix.session import Session
 from consultbot.domain.types import UserId
 
@@ -49,6 +53,8 @@ CLAIM_AGAIN_SECONDS = 3600.0
 QUERY_AGAIN_SECONDS = 900.0
 REQUEST_SECONDS = 10.0
 CAUGHT_UP_SECONDS = 120.0  # the first sync must show who shares a room with the bot
+GREETINGS_PER_REQUEST = 50  # about 1 KB each
+PENDING = "olm_greetings_pending"  # the bot store's key: devices claimed, not yet greeted
 
 Device = tuple[str, str]  # (user, device id)
 
@@ -66,15 +72,17 @@ class _Batch(ToDeviceMessage):  # type: ignore[misc]
 class OlmReadiness:
     """Sets up Olm sessions with users' devices ahead of their first page."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, rooms: RoomBook) -> None:
         self._session = session
+        self._rooms = rooms
         self.caught_up = asyncio.Event()  # set once the first sync of the run is handled
         self._asked: dict[Device, float] = {}  # when each device's one-time key was asked for
         self._queried: dict[str, float] = {}  # when a stranger's devices were asked for
-        self._ungreeted: set[Device] = set()  # new sessions whose greeting did not go out
+        self._ungreeted: set[Device] | None = None  # claimed, not greeted (read at first use)
 
     async def prepare(self, users: Sequence[UserId]) -> int:
-        """Olm sessions with every device of `users` that has none; how many were opened."""
+        """Olm sessions with every device of `users` that has none; how many devices were
+        greeted (their side of the session set up)."""
         try:
             async with asyncio.timeout(CAUGHT_UP_SECONDS):
                 await self.caught_up.wait()
@@ -82,13 +90,17 @@ class OlmReadiness:
             return 0
         client = self._session.nio
         wanted: list[str] = sorted({user for user in users if user != client.user_id})
-        if client.olm is None or not wanted:
+        if client.olm is None:
             return 0
+        if self._ungreeted is None:
+            stored = await self._session.store.get_meta(PENDING)
+            self._ungreeted = {(u, d) for u, d in json.loads(stored)} if stored else set()
         now = time.monotonic()
         self._asked = {d: at for d, at in self._asked.items() if now - at < CLAIM_AGAIN_SECONDS}
         self._queried = {u: at for u, at in self._queried.items() if now - at < QUERY_AGAIN_SECONDS}
         await self._query(wanted, now)
-        return await self._greet(await self._claim(wanted, now) | self._ungreeted)
+        await self._claim(wanted, now)
+        return await self._greet()
 
     async def _query(self, wanted: list[str], now: float) -> None:
         """Ask for the devices of those nio does not track (those with a device known to the
@@ -122,8 +134,14 @@ class OlmReadiness:
         if not isinstance(answer, KeysQueryResponse):
             log.warning("olm sessions ahead of pages: key query failed: %s", answer)
 
-    async def _claim(self, wanted: list[str], now: float) -> set[Device]:
-        """Claim a one-time key of each device without a session; the devices that got one."""
+    async def _pending(self, devices: set[Device]) -> None:
+        """The devices claimed and not yet greeted, kept in the bot's store."""
+        if devices != self._ungreeted:
+            self._ungreeted = devices
+            await self._session.store.set_meta(PENDING, json.dumps(sorted(devices)))
+
+    async def _claim(self, wanted: list[str], now: float) -> None:
+        """Claim a one-time key of each device without a session (written down first)."""
         olm = self._session.nio.olm
         missing: dict[str, list[str]] = {}
         for user in wanted:
@@ -137,7 +155,10 @@ class OlmReadiness:
                 missing.setdefault(user, []).append(device.id)
                 self._asked[(user, device.id)] = now
         if not missing:
-            return set()
+            return
+        assert self._ungreeted is not None
+        asked = {(user, d) for user, devices in missing.items() for d in devices}
+        await self._pending(self._ungreeted | asked)
         claimed: Any = None
         try:
             async with asyncio.timeout(REQUEST_SECONDS):
@@ -146,49 +167,57 @@ class OlmReadiness:
             claimed = "no answer"
         if not isinstance(claimed, KeysClaimResponse):
             log.warning("olm sessions ahead of pages: key claim failed: %s", claimed)
-        return {(user, d) for user, devices in missing.items() for d in devices}
 
-    async def _greet(self, devices: set[Device]) -> int:
-        """An Olm-encrypted m.dummy to each device that has a session now (nio's own
-        encryption, `_olm_encrypt`, which also stores the session), in one request; how many
-        went out. Those that did not are greeted again at the next round."""
+    async def _greet(self) -> int:
+        """An Olm-encrypted m.dummy to each device claimed and not yet greeted that has a
+        session (nio's own encryption, `_olm_encrypt`, which also stores the session), a few
+        dozen to a request; how many went out. The rest are greeted at the next round."""
         olm = self._session.nio.olm
-        batch = _Batch("m.room.encrypted", "", "", {})
-        for user, device_id in sorted(devices):
+        assert self._ungreeted is not None
+        pending = set(self._ungreeted)
+        batches: list[_Batch] = []
+        for n, (user, device_id) in enumerate(sorted(pending)):
             device = olm.device_store[user].get(device_id)
             session = olm.session_store.get(device.curve25519) if device is not None else None
-            if device is None or session is None:  # no key claimed (none left), or gone
-                self._ungreeted.discard((user, device_id))
+            if device is None or session is None or olm.is_device_blacklisted(device):
+                pending.discard((user, device_id))  # no key claimed (none left), or gone
                 continue
-            self._ungreeted.add((user, device_id))
             try:
                 content = olm._olm_encrypt(session, device, "m.dummy", {})
             except Exception:
                 log.warning("olm sessions ahead of pages: could not encrypt for %s", device_id)
                 continue
-            batch.messages.setdefault(user, {})[device_id] = content
-        greeted = {(user, d) for user, found in batch.messages.items() for d in found}
-        if not greeted:
-            return 0
-        sent: Any = None
-        try:
-            async with asyncio.timeout(REQUEST_SECONDS):
-                sent = await self._session.nio.to_device(batch, str(uuid.uuid4()))
-        except TimeoutError:
-            sent = "no answer"
-        if not isinstance(sent, ToDeviceResponse):
-            log.warning("olm sessions ahead of pages: greeting not sent, again later: %s", sent)
-            return 0
-        self._ungreeted -= greeted
-        log.info("olm sessions ahead of pages: %d devices greeted", len(greeted))
-        return len(greeted)
+            if n % GREETINGS_PER_REQUEST == 0 or not batches:
+                batches.append(_Batch("m.room.encrypted", "", "", {}))
+            batches[-1].messages.setdefault(user, {})[device_id] = content
+        greeted = 0
+        for batch in batches:
+            sent: Any = None
+            try:
+                async with asyncio.timeout(REQUEST_SECONDS):
+                    sent = await self._session.nio.to_device(batch, str(uuid.uuid4()))
+            except TimeoutError:
+                sent = "no answer"
+            if not isinstance(sent, ToDeviceResponse):
+                log.warning(
+                    "olm sessions ahead of pages: greetings not sent, again later: %s", sent
+                )
+                continue
+            done = {(user, d) for user, found in batch.messages.items() for d in found}
+            pending -= done
+            greeted += len(done)
+        await self._pending(pending)
+        if greeted:
+            log.info("olm sessions ahead of pages: %d devices greeted", greeted)
+        return greeted
 
     def _untrack_strangers(self) -> None:
         """Nobody stays tracked by nio who shares no encrypted room with the bot: the
         homeserver tells of their devices' changes only while they do."""
         client = self._session.nio
         shared: set[str] = set()
-        for room in client.rooms.values():
-            if room.encrypted and client.user_id in room.users:  # not one the bot has left
+        for room_id, room in client.rooms.items():
+            # Not one the bot has left or was put out of (nio keeps those until forgotten).
+            if room.encrypted and room_id not in self._rooms.left and client.user_id in room.users:
                 shared.update(room.users)
         client.olm.tracked_users.intersection_update(shared | {client.user_id})

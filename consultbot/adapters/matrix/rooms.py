@@ -74,6 +74,9 @@ class RoomBook:
         # rooms are checked by their policy, rooms people opened by domain/audience.py.
         self.creators: dict[str, str] = {}
         self.own: set[str] = set()  # rooms the service says the bot made (`own_room`)
+        # Rooms the bot left, was kicked or banned from: nio keeps them, members and all, in
+        # its rooms until they are forgotten.
+        self.left: set[str] = set()
         self.unsafe: dict[str, tuple[str, ...]] = {}  # rooms that failed the policy: faults
 
     # -- learning from sync -------------------------------------------------------------------
@@ -82,12 +85,15 @@ class RoomBook:
         """Keep the state `room_faults` reads, as this sync brings it (before anything waits on
         the rooms it names); rooms the bot left are forgotten."""
         for room_id, info in response.rooms.join.items():
+            self.left.discard(room_id)
             for event in (*info.state, *info.timeline.events):
                 source = getattr(event, "source", None)
                 if isinstance(source, dict) and not from_decryption(event):
                     self.learn_state(room_id, source)
         for room_id in response.rooms.leave:
             self.forget(room_id)
+            self.left.add(room_id)
+        self.left.intersection_update(self.session.nio.rooms)  # forgotten: out of nio's too
 
     def learn_state(self, room: str, event: Mapping[str, Any]) -> None:
         """One raw state event of `room`, kept if the room policy reads it."""
