@@ -54,10 +54,13 @@ def test_only_members_of_rooms_the_bot_is_still_in_stay_tracked() -> None:
 
 def test_a_forgotten_room_is_not_remembered_as_left() -> None:
     rooms = {"!consult": room("!consult", "@jour:x")}
-    session: Any = SimpleNamespace(nio=SimpleNamespace(rooms=rooms))
+    olm = SimpleNamespace(tracked_users={BOT})
+    session: Any = SimpleNamespace(nio=SimpleNamespace(rooms=rooms, olm=olm, user_id=BOT))
     book = RoomBook(session)
+    readiness = OlmReadiness(session, book)
     book.learn(sync(leave=("!consult", "!never-known")))
+    readiness._untrack_strangers()
     assert book.left == {"!consult"}
     del rooms["!consult"]  # forgotten: out of nio's rooms too
-    book.learn(sync())
+    readiness._untrack_strangers()
     assert book.left == set()

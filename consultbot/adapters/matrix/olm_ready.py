@@ -215,6 +215,7 @@ class OlmReadiness:
         """Nobody stays tracked by nio who shares no encrypted room with the bot: the
         homeserver tells of their devices' changes only while they do."""
         client = self._session.nio
+        self._rooms.left.intersection_update(client.rooms)  # forgotten: out of nio's too
         shared: set[str] = set()
         for room_id, room in client.rooms.items():
             # Not one the bot has left or was put out of (nio keeps those until forgotten).

@@ -75,7 +75,7 @@ class RoomBook:
         self.creators: dict[str, str] = {}
         self.own: set[str] = set()  # rooms the service says the bot made (`own_room`)
         # Rooms the bot left, was kicked or banned from: nio keeps them, members and all, in
-        # its rooms until they are forgotten.
+        # its rooms until they are forgotten (then dropped here too: olm_ready.py).
         self.left: set[str] = set()
         self.unsafe: dict[str, tuple[str, ...]] = {}  # rooms that failed the policy: faults
 
@@ -93,7 +93,6 @@ class RoomBook:
         for room_id in response.rooms.leave:
             self.forget(room_id)
             self.left.add(room_id)
-        self.left.intersection_update(self.session.nio.rooms)  # forgotten: out of nio's too
 
     def learn_state(self, room: str, event: Mapping[str, Any]) -> None:
         """One raw state event of `room`, kept if the room policy reads it."""
