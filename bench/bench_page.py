@@ -107,6 +107,7 @@ from rich.table import Table
 
 from consultbot import app
 from consultbot.adapters.matrix.client import MatrixBot
+from consultbot.adapters.matrix.delayed import DelayedEvents
 from consultbot.adapters.matrix.session import Session
 from consultbot.adapters.sql.sqlite import SqliteStore
 from consultbot.config import load_config
@@ -232,6 +233,9 @@ def instrument(tracer: Tracer) -> None:
         (AsyncClient, "room_put_state", "nio.room_put_state", room_arg),
         (AsyncClient, "room_invite", "nio.room_invite", room_arg),
         (Session, "wait", "bot.wait_for_sync", none),
+        # The notice for when the bot is gone (never the delay id: a bearer capability).
+        (DelayedEvents, "restart_notice", "bot.restart_notice", none),
+        (DelayedEvents, "schedule_notice", "bot.schedule_notice", none),
         (Session, "crypto_chores", "bot.crypto_chores", none),
         (
             Inbox,

@@ -7,7 +7,10 @@ ports/delayed.py). One worker (`DeadMan.run`, an engine task) does every request
 
 - a consult that is open and has a room gets a notice scheduled; its delay id is stored in the
   bot state (`dead_man:<consult>`) so that the next instance (a restart, a takeover) adopts it;
-- each notice is restarted every third of the delay, the rooms spread over that period;
+- each notice is restarted every third of the delay, the rooms spread over that period; a
+  restart does not wait for the one before to be answered (at most `IN_FLIGHT` at once), so a
+  homeserver that answers slowly under load (its requests queue behind a rush's events) still
+  gets every room's restart in time;
 - a consult that closes has its notice cancelled at once (the closing message goes out beside
   it); a notice already gone (404 on restart: it was posted, the bot was away longer than the
   delay) is scheduled again;
@@ -51,6 +54,11 @@ META = "dead_man:"  # + consult id → the delay id of its notice
 RESTARTS_PER_DELAY = 3  # each notice is restarted every third of its delay
 RETRY_SECONDS = 2.0  # after a network error or a refusal that names no wait
 AFTER_PAGES_SECONDS = 5.0  # the longest new notices and restarts wait for pages not yet out
+# Routine restarts unanswered at once: under a rush Synapse answered one in 50 ms, so one at a
+# time kept up with 15 a second; 4 at once with 56, the rush's own events no slower; 8 at
+# once slowed them (docs/decisions.md "The notice when the bot is gone").
+IN_FLIGHT = 4
+BEHIND_SECONDS = 5.0  # a routine restart sent this late is logged (once a period)
 TEMPLATE = "bot_gone"
 BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
 
@@ -98,6 +106,8 @@ class DeadMan:
         self._unsent: dict[ConsultId, float] = {}  # consults with a page not out: since when
         self._wanted_since: dict[ConsultId, float] = {}  # open consults with a room: since when
         self._hold_until: float | None = None  # requests held for pages in the last `work`: until
+        self._flying: dict[ConsultId, asyncio.Task[None]] = {}  # routine restarts not answered
+        self._warned_at = float("-inf")  # when running behind was last logged
 
     # -- what the stepper tells --------------------------------------------------------------
 
@@ -141,18 +151,22 @@ class DeadMan:
                 return
             await sleep(self.period)  # no answer yet: ask again
         await self.adopt()
-        while True:
-            try:
-                wait = await self.work()
-            except Exception:  # the store, say: the notices stay pending, tried again soon
-                log.exception("keeping the notices failed")
-                wait = RETRY_SECONDS
-            self._changed.clear()
-            try:
-                async with asyncio.timeout(wait):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
+        try:
+            while True:
+                try:
+                    wait = await self.work()
+                except Exception:  # the store, say: the notices stay pending, tried again soon
+                    log.exception("keeping the notices failed")
+                    wait = RETRY_SECONDS
+                self._changed.clear()
+                try:
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for flight in self._flying.values():
+                flight.cancel()
 
     async def detect(self) -> bool:
         """Whether the homeserver offers delayed events (None kept while it cannot be asked)."""
@@ -199,10 +213,14 @@ class DeadMan:
         if self.now() < self._pause_until:
             return self._wait()
         for consult_id in [c for c in self._kept if c not in self._wanted]:
+            if consult_id in self._flying:  # cancelled once its restart is answered
+                continue
             if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
                 return self._wait()
         self._hold_until = None
         for consult_id in list(self._wanted):
+            if consult_id in self._flying:
+                continue
             notice = self._kept.get(consult_id)
             if notice is None and self._after_pages(self._wanted_since[consult_id]):
                 continue
@@ -210,18 +228,51 @@ class DeadMan:
             if urgent and not await self._keep(consult_id):
                 return self._wait()
         routine = sorted(
-            (n.due, c) for c, n in self._kept.items() if c in self._wanted and n.adopted
+            (n.due, c)
+            for c, n in self._kept.items()
+            if c in self._wanted and n.adopted and c not in self._flying
         )
         for due, consult_id in routine:
             now = self.now()
             if due > now or now < self._last_routine + self._spread():
                 break
+            if len(self._flying) >= IN_FLIGHT or now < self._pause_until:
+                break
             if self._after_pages(due):  # never held past its own due time + the hold
                 break
             self._last_routine = now
-            if not await self._keep(consult_id):
-                break
+            self._behind(now - due)
+            self._flying[consult_id] = asyncio.create_task(self._fly(consult_id))
         return self._wait()
+
+    async def _fly(self, consult_id: ConsultId) -> None:
+        """One routine restart, beside the worker; wakes it when answered."""
+        try:
+            await self._keep(consult_id)
+        finally:
+            del self._flying[consult_id]
+            self._changed.set()
+
+    async def landed(self) -> bool:
+        """Wait until the routine restarts sent so far are answered; False when none was."""
+        flights = list(self._flying.values())
+        await asyncio.gather(*flights)
+        return bool(flights)
+
+    def _behind(self, late: float) -> None:
+        """Log (at most once a period) a restart going out late: the homeserver answers too
+        slowly for this many rooms, and at a third of the delay late, notices get posted."""
+        now = self.now()
+        if late < BEHIND_SECONDS or now < self._warned_at + self.period:
+            return
+        self._warned_at = now
+        log.warning(
+            "the notices' restarts run %.0f s late (%d open consult rooms); from %.0f s late"
+            " the homeserver posts them although the bot runs",
+            late,
+            len(self._wanted),
+            self.seconds - self.period,
+        )
 
     def _after_pages(self, since: float) -> bool:
         """True when a request due `since` is to wait for pages: while a page decided less
@@ -249,6 +300,7 @@ class DeadMan:
         if now < self._pause_until:
             return self._pause_until - now
         held = self._hold_until
+        full = len(self._flying) >= IN_FLIGHT
         if held is None and any(c not in self._kept for c in self._wanted):
             return 0.0
         dues = [
@@ -256,6 +308,8 @@ class DeadMan:
             if c in self._wanted and n.adopted
             else n.due
             for c, n in self._kept.items()
+            if c not in self._flying  # an answer wakes the worker
+            and not (full and c in self._wanted and n.adopted)  # so does a free place
         ]
         if held is not None:  # held requests are due again when their hold ends
             dues = [held, *(due for due in dues if due > now)]
