@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,12 +189,43 @@ class SlowHomeserver(Homeserver):
 
     asked: list[str] = field(default_factory=list)
     answers: dict[str, asyncio.Event] = field(default_factory=dict)
+    quick: bool = False  # answers at once from now on
 
     async def restart_notice(self, delay_id: str) -> bool:
         self.asked.append(delay_id)
         self.answers[delay_id] = answer = asyncio.Event()
-        await answer.wait()
+        if not self.quick:
+            await answer.wait()
         return await super().restart_notice(delay_id)
+
+    def answer_all(self) -> None:
+        self.quick = True
+        for answer in self.answers.values():
+            answer.set()
+
+
+async def five_slow_rooms(
+    store: MemoryConsultStore | None = None,
+) -> tuple[Bot, Monotonic, SlowHomeserver]:
+    """A bot with `IN_FLIGHT + 1` open consults (a requester may have 5 open), each room's
+    notice scheduled, on a homeserver that answers restarts only when told to."""
+    hs = SlowHomeserver()
+    bot, clock = await started(hs, store)
+    for n in range(IN_FLIGHT + 1):
+        await bot.say(REQ, ASK + f" ({n})")
+        await bot.flush()
+    await turn(bot.service.dead_man)
+    assert hs.kinds() == ["schedule"] * (IN_FLIGHT + 1)
+    return bot, clock, hs
+
+
+async def asked(hs: SlowHomeserver, count: int) -> None:
+    """Wait until `count` restarts have reached the homeserver."""
+
+    async def reached() -> bool:
+        return len(hs.asked) >= count
+
+    await eventually(reached, within=2, what=f"{count} restarts asked")
 
 
 async def test_restarts_do_not_wait_for_a_slow_homeserver_but_go_at_most_4_at_once(
@@ -201,54 +233,99 @@ async def test_restarts_do_not_wait_for_a_slow_homeserver_but_go_at_most_4_at_on
 ) -> None:
     """A homeserver that answers slowly under a rush still gets every room's restart in time
     (one at a time it kept up with 15 restarts a second, and 40 were due), but never more than
-    `IN_FLIGHT` at once; a restart that goes out late says so in the log."""
-    hs = SlowHomeserver()
-    bot, clock = await started(hs)
-    rooms = IN_FLIGHT + 1  # a requester has at most 5 consults open
-    for n in range(rooms):
-        await bot.say(REQ, ASK + f" ({n})")
-        await bot.flush()
+    `IN_FLIGHT` at once; a restart that goes out a period late says so in the log."""
+    bot, clock, hs = await five_slow_rooms()
     dead_man = bot.service.dead_man
-    await dead_man.work()
-    assert hs.kinds() == ["schedule"] * rooms
-    spread = PERIOD / rooms
+    spread = PERIOD / (IN_FLIGHT + 1)
 
     clock.t += PERIOD
-    for _ in range(IN_FLIGHT):
+    async with asyncio.timeout(2):  # none waited for (awaited, the first would hang here)
         await dead_man.work()
-        await asyncio.sleep(0)  # the restart on its way
-        clock.t += spread
-    assert len(hs.asked) == IN_FLIGHT  # none answered yet, none waited for
-    clock.t += 10  # the homeserver still silent: late, and still no fifth at once
+        await asyncio.sleep(0)
+        assert await dead_man.work() > 0  # one on its way, the next not due: no spinning
+        for n in range(2, IN_FLIGHT + 1):
+            clock.t += spread
+            await dead_man.work()
+            await asked(hs, n)
+    assert len(hs.asked) == IN_FLIGHT
+    clock.t += PERIOD  # the homeserver still silent: late, and still no fifth at once
     wait = await dead_man.work()
     await asyncio.sleep(0)
     assert len(hs.asked) == IN_FLIGHT
     assert wait > 0  # waits for an answer rather than spinning
 
     hs.answers[hs.asked[0]].set()
-
-    async def answered() -> bool:
-        return "restart" in hs.kinds()
-
-    await eventually(answered, within=5, what="the first restart answered")
+    await eventually(lambda_restarted(hs, 1), within=2, what="the first restart answered")
     await dead_man.work()
-    await asyncio.sleep(0)
-    assert len(hs.asked) == IN_FLIGHT + 1  # a place free: the next goes
-    # Logged once a period: the third went out 8 s late.
+    await asked(hs, IN_FLIGHT + 1)  # a place free: the next goes
+    # Logged once: the fifth went out 32 s late; the fourth, 12 s late, was under a period.
     assert caplog.messages == [
-        "the notices' restarts run 8 s late (5 open consult rooms); from 40 s late the"
+        "the notices' restarts run 32 s late (5 open consult rooms); from 40 s late the"
         " homeserver posts them although the bot runs"
     ]
-    for answer in hs.answers.values():
-        answer.set()
+    hs.answer_all()
     await dead_man.landed()
-    clock.t += spread
+    assert sorted(hs.asked) == sorted(hs.pending)  # each room's notice restarted once
+    assert hs.kinds() == ["schedule"] * (IN_FLIGHT + 1) + ["restart"] * (IN_FLIGHT + 1)
+
+
+def lambda_restarted(hs: Homeserver, count: int) -> Callable[[], Awaitable[bool]]:
+    """A condition: `count` restarts answered."""
+
+    async def restarted() -> bool:
+        return hs.kinds().count("restart") >= count
+
+    return restarted
+
+
+async def test_a_consult_closed_while_its_restart_is_on_its_way_has_its_notice_cancelled() -> None:
+    bot, clock, hs = await five_slow_rooms()
+    dead_man = bot.service.dead_man
+    clock.t += PERIOD
+    await dead_man.work()
+    await asked(hs, 1)
+    [delay_id] = hs.asked  # one consult's restart is on its way …
+    room = hs.pending.pop(delay_id)[0]  # … and its notice was posted meanwhile (404)
+    [first] = [c for c in await bot.consults.consults_of(REQ) if c.room == room]
+    await bot.react(K1A, "✅", room)
+    await bot.say(K1A, "!avsluta råd", room)
+    assert await bot.state(first.id) == "closed"
+    await dead_man.work()
+    assert "cancel" not in hs.kinds()  # not before the restart is answered
+
+    hs.answers[delay_id].set()
+    await eventually(lambda_restarted(hs, 1), within=2, what="the restart answered")
+    await dead_man.work()
+    assert hs.kinds()[-1] == "cancel"  # cancelled; nothing scheduled again in a closed room
+    assert hs.kinds().count("schedule") == IN_FLIGHT + 1
+    assert await bot.consults.meta_under(META + first.id) == {}
+    hs.answer_all()
+    await dead_man.landed()
+
+
+async def test_after_a_restart_the_stored_notices_are_adopted_at_most_4_at_once() -> None:
+    """790 rooms adopted one at a time at 50 ms each would take longer than a notice waits."""
+    slow = SlowHomeserver()
+    store = MemoryConsultStore()
+    bot, _, hs = await five_slow_rooms(store)
+    slow.pending = dict(hs.pending)
+    slow.made = hs.made
+    again, _ = await started(slow, store, bot)
+    dead_man = again.service.dead_man
+    async with asyncio.timeout(2):
+        assert await dead_man.work() > 0  # waits for an answer rather than spinning
+        await asked(slow, IN_FLIGHT)
+    await asyncio.sleep(0)
+    assert len(slow.asked) == IN_FLIGHT
+    for delay_id in slow.asked[:3]:
+        slow.answers[delay_id].set()
+    await eventually(lambda_restarted(slow, 3), within=2, what="three adopted")
+    assert await dead_man.work() > 0  # the fifth sent: two on their way, no spinning
+    await asked(slow, IN_FLIGHT + 1)
+    slow.answer_all()
     await turn(dead_man)
-    for answer in hs.answers.values():
-        answer.set()
-    await dead_man.landed()
-    assert sorted(hs.asked) == sorted(hs.pending)  # every room restarted once, none posted
-    assert hs.kinds() == ["schedule"] * rooms + ["restart"] * rooms
+    assert sorted(slow.asked) == sorted(hs.pending)  # every stored notice adopted, once
+    assert slow.kinds() == ["restart"] * (IN_FLIGHT + 1)
 
 
 async def paging(bot: Bot, messenger: HungPages, question: str = ASK) -> asyncio.Task[None]:
@@ -474,21 +551,41 @@ async def test_a_restart_cancels_notices_of_consults_closed_meanwhile_and_strays
 
 
 async def test_a_429_pauses_every_request_for_the_time_asked() -> None:
+    """The limit is the bot user's: after a 429 no request starts until the wait is over
+    (those already on their way are answered as they are)."""
+    hs = Homeserver()
+    bot, clock = await started(hs)
+    await bot.ask()
+    hs.refuse = [0.8]
+    dead_man = bot.service.dead_man
+    wait = await turn(dead_man)
+    assert hs.kinds() == ["429"] and wait == pytest.approx(0.8)
+    await bot.say(REQ, ASK + " (2)")
+    await bot.flush()
+    clock.t += 0.5
+    await turn(dead_man)
+    assert hs.kinds() == ["429"]  # still paused: nothing sent, not the new room's either
+    clock.t += 0.3
+    await turn(dead_man)
+    assert hs.kinds() == ["429", "schedule", "schedule"]
+
+
+async def test_two_429s_at_once_pause_for_the_longer_wait() -> None:
     hs = Homeserver()
     bot, clock = await started(hs)
     await bot.ask()
     await bot.say(REQ, ASK + " (2)")
     await bot.flush()
-    hs.refuse = [0.8]
+    hs.refuse = [3.0, 0.5]  # both new notices on their way at once, both refused
     dead_man = bot.service.dead_man
     wait = await turn(dead_man)
-    assert hs.kinds() == ["429"] and wait == pytest.approx(0.8)
-    clock.t += 0.5
+    assert hs.kinds() == ["429", "429"] and wait == pytest.approx(3.0)
+    clock.t += 1
     await turn(dead_man)
-    assert hs.kinds() == ["429"]  # still paused: nothing sent
-    clock.t += 0.3
+    assert hs.kinds() == ["429", "429"]  # the shorter wait did not end the pause
+    clock.t += 2
     await turn(dead_man)
-    assert hs.kinds() == ["429", "schedule", "schedule"]
+    assert hs.kinds() == ["429", "429", "schedule", "schedule"]
 
 
 async def test_a_homeserver_without_delayed_events_gets_no_delayed_send() -> None:

@@ -58,7 +58,6 @@ AFTER_PAGES_SECONDS = 5.0  # the longest new notices and restarts wait for pages
 # time kept up with 15 a second; 4 at once with 56, the rush's own events no slower; 8 at
 # once slowed them (docs/decisions.md "The notice when the bot is gone").
 IN_FLIGHT = 4
-BEHIND_SECONDS = 5.0  # a routine restart sent this late is logged (once a period)
 TEMPLATE = "bot_gone"
 BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
 
@@ -153,20 +152,22 @@ class DeadMan:
         await self.adopt()
         try:
             while True:
+                self._changed.clear()  # before: what changes during `work` wakes it again
                 try:
                     wait = await self.work()
                 except Exception:  # the store, say: the notices stay pending, tried again soon
                     log.exception("keeping the notices failed")
                     wait = RETRY_SECONDS
-                self._changed.clear()
                 try:
                     async with asyncio.timeout(wait):
                         await self._changed.wait()
                 except TimeoutError:
                     pass
         finally:
-            for flight in self._flying.values():
+            flights = list(self._flying.values())
+            for flight in flights:
                 flight.cancel()
+            await asyncio.gather(*flights, return_exceptions=True)
 
     async def detect(self) -> bool:
         """Whether the homeserver offers delayed events (None kept while it cannot be asked)."""
@@ -206,27 +207,31 @@ class DeadMan:
                 await self._quietly(self._notices.cancel_notice(delay_id))
 
     async def work(self) -> float:
-        """Do every request that is due; the seconds until the next one. Cancels and
-        adoptions go at once; new notices too, but after the pages being sent (`_after_pages`);
-        routine restarts one per `spread` seconds, so that the rooms' restarts are shared out
-        over the period rather than sent in a burst, and after the pages being sent."""
+        """Send every request that is due; the seconds until the next one. Cancels go at once
+        and are awaited. The others go beside the worker (`_fly`), at most `IN_FLIGHT`
+        unanswered at once: adoptions first, then new notices (at most `IN_FLIGHT - 1` at
+        once, so that a rush of new consults never holds every restart up), after the pages
+        being sent (`_after_pages`); then routine restarts, one per `spread` seconds, so that
+        the rooms' restarts are shared out over the period rather than sent in a burst, and
+        after the pages being sent."""
         if self.now() < self._pause_until:
             return self._wait()
         for consult_id in [c for c in self._kept if c not in self._wanted]:
-            if consult_id in self._flying:  # cancelled once its restart is answered
+            if consult_id in self._flying:  # cancelled once its request is answered
                 continue
             if self._kept[consult_id].due <= self.now() and not await self._cancel(consult_id):
                 return self._wait()
         self._hold_until = None
-        for consult_id in list(self._wanted):
-            if consult_id in self._flying:
-                continue
-            notice = self._kept.get(consult_id)
-            if notice is None and self._after_pages(self._wanted_since[consult_id]):
-                continue
-            urgent = notice is None or (not notice.adopted and notice.due <= self.now())
-            if urgent and not await self._keep(consult_id):
-                return self._wait()
+        adopting = [
+            c
+            for c, n in self._kept.items()
+            if c in self._wanted and not n.adopted and n.due <= self.now()
+        ]
+        for consult_id in adopting:
+            self._launch(consult_id, IN_FLIGHT)
+        for consult_id in [c for c in self._wanted if c not in self._kept]:
+            if not self._after_pages(self._wanted_since[consult_id]):
+                self._launch(consult_id, IN_FLIGHT - 1)
         routine = sorted(
             (n.due, c)
             for c, n in self._kept.items()
@@ -242,11 +247,20 @@ class DeadMan:
                 break
             self._last_routine = now
             self._behind(now - due)
-            self._flying[consult_id] = asyncio.create_task(self._fly(consult_id))
+            self._launch(consult_id, IN_FLIGHT)
         return self._wait()
 
+    def _launch(self, consult_id: ConsultId, limit: int) -> None:
+        """Send this consult's restart or new notice beside the worker, unless `limit`
+        requests are unanswered, one is already on its way for it, or a 429 pauses."""
+        if consult_id in self._flying or len(self._flying) >= limit:
+            return
+        if self.now() < self._pause_until:
+            return
+        self._flying[consult_id] = asyncio.create_task(self._fly(consult_id))
+
     async def _fly(self, consult_id: ConsultId) -> None:
-        """One routine restart, beside the worker; wakes it when answered."""
+        """One request, beside the worker; wakes it when answered."""
         try:
             await self._keep(consult_id)
         finally:
@@ -254,16 +268,17 @@ class DeadMan:
             self._changed.set()
 
     async def landed(self) -> bool:
-        """Wait until the routine restarts sent so far are answered; False when none was."""
+        """Wait until the requests sent beside the worker are answered; False when none was."""
         flights = list(self._flying.values())
         await asyncio.gather(*flights)
         return bool(flights)
 
     def _behind(self, late: float) -> None:
-        """Log (at most once a period) a restart going out late: the homeserver answers too
-        slowly for this many rooms, and at a third of the delay late, notices get posted."""
+        """Log (at most once a period) a restart going out a period late or more, half the
+        margin (pages first hold one for at most `AFTER_PAGES_SECONDS`): the homeserver answers
+        too slowly for this many rooms, and from two periods late it posts notices."""
         now = self.now()
-        if late < BEHIND_SECONDS or now < self._warned_at + self.period:
+        if late < self.period or now < self._warned_at + self.period:
             return
         self._warned_at = now
         log.warning(
@@ -300,16 +315,17 @@ class DeadMan:
         if now < self._pause_until:
             return self._pause_until - now
         held = self._hold_until
-        full = len(self._flying) >= IN_FLIGHT
-        if held is None and any(c not in self._kept for c in self._wanted):
+        new = [c for c in self._wanted if c not in self._kept and c not in self._flying]
+        if held is None and new and len(self._flying) < IN_FLIGHT - 1:
             return 0.0
+        full = len(self._flying) >= IN_FLIGHT
         dues = [
             max(n.due, self._last_routine + self._spread())
             if c in self._wanted and n.adopted
             else n.due
             for c, n in self._kept.items()
             if c not in self._flying  # an answer wakes the worker
-            and not (full and c in self._wanted and n.adopted)  # so does a free place
+            and not (full and c in self._wanted)  # so does a free place
         ]
         if held is not None:  # held requests are due again when their hold ends
             dues = [held, *(due for due in dues if due > now)]
@@ -325,6 +341,9 @@ class DeadMan:
         try:
             if notice.delay_id and await self._notices.restart_notice(notice.delay_id):
                 notice.adopted = True
+            elif consult_id not in self._wanted:  # closed while asked: nothing to schedule
+                notice.due = 0.0
+                return True
             else:
                 posted = bool(notice.delay_id)
                 await self._schedule(consult, notice)
@@ -335,7 +354,7 @@ class DeadMan:
             return self._refused(consult_id, notice, exc, what="keeping")
         except Exception:  # a notice must never stop the others
             log.exception("keeping the notice in the room of %s failed", consult_id)
-            notice.due = self.now() + self.period
+            notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
             return True
         # Closed meanwhile: cancelled next; else restarted again a period on.
         notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
@@ -383,10 +402,13 @@ class DeadMan:
         a long one (the cap on pending notices) or none moves this consult's turn on."""
         wait = exc.retry_after
         if wait is not None and wait <= self.period:
-            self._pause_until = self.now() + wait
+            self._pause_until = max(self._pause_until, self.now() + wait)  # another's 429 too
             return False
         log.warning("%s the notice in the room of %s failed (%s)", what, consult_id, exc)
-        notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
+        if what == "keeping" and consult_id not in self._wanted:
+            notice.due = 0.0  # closed while asked: cancelled next
+        else:
+            notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
         return True
 
     async def _quietly(self, call: Awaitable[None]) -> None:
