@@ -18,7 +18,13 @@ from consultbot.adapters.memory import MemoryConsultStore
 from consultbot.domain.consult import escalation as esc
 from consultbot.domain.consult.model import Page
 from consultbot.domain.types import ConsultId, ServiceId, Track
-from consultbot.engine.dead_man import AFTER_PAGES_SECONDS, IN_FLIGHT, META, DeadMan
+from consultbot.engine.dead_man import (
+    AFTER_PAGES_SECONDS,
+    IN_FLIGHT,
+    META,
+    RETRY_SECONDS,
+    DeadMan,
+)
 from consultbot.ports.delayed import DelayedNotices, DelayRefused
 from tests.support.bots import ASK, K1A, NOW, REQ, Bot, HungPages, Messenger, build
 from tests.support.waiting import eventually
@@ -35,7 +41,7 @@ class Homeserver(DelayedNotices):
     offered: bool = True
     pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (room, text)
     calls: list[tuple[str, Any]] = field(default_factory=list)
-    refuse: list[float] = field(default_factory=list)
+    refuse: list[float | None] = field(default_factory=list)  # None: a 5xx, no wait named
     made: int = 0
 
     def _maybe_refuse(self, what: str) -> None:
@@ -190,6 +196,9 @@ class SlowHomeserver(Homeserver):
     asked: list[str] = field(default_factory=list)
     answers: dict[str, asyncio.Event] = field(default_factory=dict)
     quick: bool = False  # answers at once from now on
+    slow_schedules: bool = False  # new notices too wait for `schedules_answered`
+    scheduling: list[str] = field(default_factory=list)
+    schedules_answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def restart_notice(self, delay_id: str) -> bool:
         self.asked.append(delay_id)
@@ -197,6 +206,12 @@ class SlowHomeserver(Homeserver):
         if not self.quick:
             await answer.wait()
         return await super().restart_notice(delay_id)
+
+    async def schedule_notice(self, room: str, text: str, *, delay_seconds: int, txn: str) -> str:
+        if self.slow_schedules:
+            self.scheduling.append(room)
+            await self.schedules_answered.wait()
+        return await super().schedule_notice(room, text, delay_seconds=delay_seconds, txn=txn)
 
     def answer_all(self) -> None:
         self.quick = True
@@ -264,7 +279,8 @@ async def test_restarts_do_not_wait_for_a_slow_homeserver_but_go_at_most_4_at_on
         " homeserver posts them although the bot runs"
     ]
     hs.answer_all()
-    await dead_man.landed()
+    async with asyncio.timeout(2):
+        await dead_man.landed()
     assert sorted(hs.asked) == sorted(hs.pending)  # each room's notice restarted once
     assert hs.kinds() == ["schedule"] * (IN_FLIGHT + 1) + ["restart"] * (IN_FLIGHT + 1)
 
@@ -300,7 +316,60 @@ async def test_a_consult_closed_while_its_restart_is_on_its_way_has_its_notice_c
     assert hs.kinds().count("schedule") == IN_FLIGHT + 1
     assert await bot.consults.meta_under(META + first.id) == {}
     hs.answer_all()
-    await dead_man.landed()
+    async with asyncio.timeout(2):
+        await dead_man.landed()
+
+
+async def test_a_rush_of_new_consults_leaves_a_place_for_the_restarts() -> None:
+    """New notices go at most 3 at once on a slow homeserver: the fourth place stays for
+    the restarts of the rooms already open, whose notices would otherwise be posted."""
+    hs = SlowHomeserver(quick=True)
+    bot, clock = await started(hs)
+    await bot.ask()
+    dead_man = bot.service.dead_man
+    await turn(dead_man)
+    hs.slow_schedules = True
+    for n in range(IN_FLIGHT):  # the rush: four new consults
+        await bot.say(REQ, ASK + f" ({n})")
+        await bot.flush()
+    async with asyncio.timeout(2):
+        assert await dead_man.work() > 0  # no spinning while the homeserver is silent
+    await asyncio.sleep(0)
+    assert len(hs.scheduling) == IN_FLIGHT - 1
+    clock.t += PERIOD  # the first room's restart falls due
+    await dead_man.work()
+    await eventually(lambda_restarted(hs, 1), within=2, what="the first room's restart")
+    assert len(hs.scheduling) == IN_FLIGHT - 1  # the fourth new notice still waits
+    hs.schedules_answered.set()
+    await turn(dead_man)
+    assert hs.kinds().count("schedule") == IN_FLIGHT + 1
+
+
+async def test_a_notice_whose_scheduling_failed_is_tried_again_as_a_new_one() -> None:
+    """A 502 on the first schedule: tried again after `RETRY_SECONDS`, in a new notice's
+    place (never ahead of the restarts as if it were adopted), and no spinning meanwhile."""
+    hs = SlowHomeserver(quick=True)
+    bot, clock = await started(hs)
+    hs.refuse = [None]
+    await bot.ask()
+    dead_man = bot.service.dead_man
+    await turn(dead_man)
+    assert hs.kinds() == ["429"] and hs.pending == {}
+    hs.slow_schedules = True
+    for n in range(IN_FLIGHT - 1):  # three new consults, their schedules unanswered
+        await bot.say(REQ, ASK + f" ({n})")
+        await bot.flush()
+    await dead_man.work()
+    await asyncio.sleep(0)
+    assert len(hs.scheduling) == IN_FLIGHT - 1
+    clock.t += RETRY_SECONDS  # the failed one is due again, but three new ones are out
+    async with asyncio.timeout(2):
+        assert await dead_man.work() > 0
+    await asyncio.sleep(0)
+    assert len(hs.scheduling) == IN_FLIGHT - 1
+    hs.schedules_answered.set()
+    await turn(dead_man)
+    assert len(hs.scheduling) == IN_FLIGHT and len(hs.pending) == IN_FLIGHT
 
 
 async def test_after_a_restart_the_stored_notices_are_adopted_at_most_4_at_once() -> None:

@@ -3,7 +3,8 @@
 In every open consult room the bot keeps one delayed notice ("Konsultboten svarar inte just
 nu. Ring växeln …", templates/chat/*/bot_gone.j2) that the homeserver posts by itself after
 `bot.dead_man_seconds` unless the bot restarts the delay first (MSC4140 delayed events,
-ports/delayed.py). One worker (`DeadMan.run`, an engine task) does every request in turn:
+ports/delayed.py). One worker (`DeadMan.run`, an engine task) sends every request, at most
+`IN_FLIGHT` unanswered at once:
 
 - a consult that is open and has a room gets a notice scheduled; its delay id is stored in the
   bot state (`dead_man:<consult>`) so that the next instance (a restart, a takeover) adopts it;
@@ -105,7 +106,8 @@ class DeadMan:
         self._unsent: dict[ConsultId, float] = {}  # consults with a page not out: since when
         self._wanted_since: dict[ConsultId, float] = {}  # open consults with a room: since when
         self._hold_until: float | None = None  # requests held for pages in the last `work`: until
-        self._flying: dict[ConsultId, asyncio.Task[None]] = {}  # routine restarts not answered
+        self._flying: dict[ConsultId, asyncio.Task[None]] = {}  # requests not answered yet
+        self._new_flying: set[ConsultId] = set()  # those of them that schedule a new notice
         self._warned_at = float("-inf")  # when running behind was last logged
 
     # -- what the stepper tells --------------------------------------------------------------
@@ -225,13 +227,13 @@ class DeadMan:
         adopting = [
             c
             for c, n in self._kept.items()
-            if c in self._wanted and not n.adopted and n.due <= self.now()
+            if c in self._wanted and n.delay_id and not n.adopted and n.due <= self.now()
         ]
         for consult_id in adopting:
-            self._launch(consult_id, IN_FLIGHT)
-        for consult_id in [c for c in self._wanted if c not in self._kept]:
+            self._launch(consult_id)
+        for consult_id in self._unscheduled():
             if not self._after_pages(self._wanted_since[consult_id]):
-                self._launch(consult_id, IN_FLIGHT - 1)
+                self._launch(consult_id, new=True)
         routine = sorted(
             (n.due, c)
             for c, n in self._kept.items()
@@ -247,16 +249,37 @@ class DeadMan:
                 break
             self._last_routine = now
             self._behind(now - due)
-            self._launch(consult_id, IN_FLIGHT)
+            self._launch(consult_id)
         return self._wait()
 
-    def _launch(self, consult_id: ConsultId, limit: int) -> None:
-        """Send this consult's restart or new notice beside the worker, unless `limit`
-        requests are unanswered, one is already on its way for it, or a 429 pauses."""
-        if consult_id in self._flying or len(self._flying) >= limit:
+    def _unscheduled(self) -> list[ConsultId]:
+        """Open consults with a room whose notice is to be scheduled now (new, or a first
+        schedule that failed), none on its way."""
+        now = self.now()
+        return [
+            c
+            for c in self._wanted
+            if c not in self._flying
+            and (
+                (n := self._kept.get(c)) is None
+                or (not n.delay_id and not n.adopted and n.due <= now)
+            )
+        ]
+
+    def _may_launch(self, *, new: bool) -> bool:
+        """Room for one more request: `IN_FLIGHT` at most, of them new notices at most
+        `IN_FLIGHT - 1` (a place stays for the restarts), none while a 429 pauses."""
+        if len(self._flying) >= IN_FLIGHT or self.now() < self._pause_until:
+            return False
+        return not new or len(self._new_flying) < IN_FLIGHT - 1
+
+    def _launch(self, consult_id: ConsultId, *, new: bool = False) -> None:
+        """Send this consult's restart or new notice beside the worker, if there is room
+        and none is on its way for it already."""
+        if consult_id in self._flying or not self._may_launch(new=new):
             return
-        if self.now() < self._pause_until:
-            return
+        if new:
+            self._new_flying.add(consult_id)
         self._flying[consult_id] = asyncio.create_task(self._fly(consult_id))
 
     async def _fly(self, consult_id: ConsultId) -> None:
@@ -265,6 +288,7 @@ class DeadMan:
             await self._keep(consult_id)
         finally:
             del self._flying[consult_id]
+            self._new_flying.discard(consult_id)
             self._changed.set()
 
     async def landed(self) -> bool:
@@ -315,8 +339,8 @@ class DeadMan:
         if now < self._pause_until:
             return self._pause_until - now
         held = self._hold_until
-        new = [c for c in self._wanted if c not in self._kept and c not in self._flying]
-        if held is None and new and len(self._flying) < IN_FLIGHT - 1:
+        new = self._unscheduled()
+        if held is None and new and self._may_launch(new=True):
             return 0.0
         full = len(self._flying) >= IN_FLIGHT
         dues = [
@@ -326,6 +350,7 @@ class DeadMan:
             for c, n in self._kept.items()
             if c not in self._flying  # an answer wakes the worker
             and not (full and c in self._wanted)  # so does a free place
+            and c not in new  # held, or waiting for a place
         ]
         if held is not None:  # held requests are due again when their hold ends
             dues = [held, *(due for due in dues if due > now)]
@@ -400,7 +425,7 @@ class DeadMan:
     ) -> bool:
         """A refusal: a short wait named pauses every request (the limit is the bot user's);
         a long one (the cap on pending notices) or none moves this consult's turn on."""
-        wait = exc.retry_after
+        wait = exc.retry_after if exc.retry_after and exc.retry_after > 0 else None
         if wait is not None and wait <= self.period:
             self._pause_until = max(self._pause_until, self.now() + wait)  # another's 429 too
             return False
