@@ -212,13 +212,20 @@ class OlmReadiness:
         return greeted
 
     def _untrack_strangers(self) -> None:
-        """Nobody stays tracked by nio who shares no encrypted room with the bot: the
-        homeserver tells of their devices' changes only while they do."""
-        client = self._session.nio
-        self._rooms.left.intersection_update(client.rooms)  # forgotten: out of nio's too
-        shared: set[str] = set()
-        for room_id, room in client.rooms.items():
-            # Not one the bot has left or was put out of (nio keeps those until forgotten).
-            if room.encrypted and room_id not in self._rooms.left and client.user_id in room.users:
-                shared.update(room.users)
-        client.olm.tracked_users.intersection_update(shared | {client.user_id})
+        untrack_strangers(self._session.nio, self._rooms)
+
+
+def untrack_strangers(client: Any, book: RoomBook) -> None:
+    """Nobody stays tracked by nio who shares no encrypted room with the bot: the homeserver
+    tells of their devices' changes only while they do. Run with every sync that tells of
+    someone leaving (sync.py) and around the key query of a preparing round."""
+    rooms = getattr(client, "rooms", None)
+    if rooms is None or getattr(client, "olm", None) is None:
+        return  # no encryption (yet): nothing tracked
+    book.left.intersection_update(rooms)  # forgotten: out of nio's too
+    shared: set[str] = set()
+    for room_id, room in rooms.items():
+        # Not one the bot has left or was put out of (nio keeps those until forgotten).
+        if room.encrypted and room_id not in book.left and client.user_id in room.users:
+            shared.update(room.users)
+    client.olm.tracked_users.intersection_update(shared | {client.user_id})

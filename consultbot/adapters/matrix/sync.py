@@ -27,6 +27,7 @@ from nio.api import MessageDirection
 from consultbot.adapters.matrix.events import EventReader
 from consultbot.adapters.matrix.membership import Doorkeeper
 from consultbot.adapters.matrix.nio_client import from_decryption
+from consultbot.adapters.matrix.olm_ready import untrack_strangers
 from consultbot.adapters.matrix.rooms import RoomBook
 from consultbot.adapters.matrix.session import Session
 
@@ -53,6 +54,13 @@ def _fresh_timeout() -> int:
     # Synapse answers a repeated identical sync request from its response cache for a while,
     # even across a restart of the bot; a fresh `timeout` value makes the request new.
     return 1 + int(time.time() * 1000) % 997
+
+
+def someone_left(response: SyncResponse) -> bool:
+    """The bot left a room, or the homeserver lists someone who shares no encrypted room with
+    it any more (`device_lists.left`)."""
+    device_list = getattr(response, "device_list", None)  # not on every test's fake response
+    return bool(response.rooms.leave) or bool(getattr(device_list, "left", None))
 
 
 class SyncLoop:
@@ -110,6 +118,8 @@ class SyncLoop:
                 await asyncio.sleep(1.0)
                 continue
             self.rooms.learn(response)
+            if someone_left(response):  # nobody stays tracked who shares no encrypted room
+                untrack_strangers(self.session.nio, self.rooms)
             # The keys chores beside the handling, not before it: they wait for the keys lock,
             # which a page's key share holds in a rush, and the handling (decryption included:
             # the response's room keys are in already) needs none of them.
