@@ -15,8 +15,9 @@ the notices in the rooms of a bot that runs. This measures what decides it:
    (the same request the bot sends), on an idle homeserver.
 4. Again beside a rush: a second user sends, over and over, 50 messages and 50 state events
    at once into 50 rooms of its own (the homeserver persists each as an event, as it does a
-   rush's pages, invites and names). For each way: the restarts answered a second, the median
-   answer, and the rush's events a second meanwhile (against the rush alone, last).
+   rush's pages, invites and names), each way for 30 s at least. For each way: the restarts
+   answered a second, the median answer, and the rush's events a second meanwhile (against
+   the rush alone, last).
 
 Run: `.venv/bin/python bench/bench_delayed.py` (records into BENCHMARKS.md unless --no-record).
 """
@@ -45,6 +46,8 @@ DELAY_MS = 3_600_000  # an hour: nothing is posted during the run
 MANAGE = "/_matrix/client/unstable/org.matrix.msc4140/delayed_events"
 RUSH_ROOMS = 50
 AT_ONCE = (4, 8, 16)
+RUSH_SECONDS = 30.0  # each row beside the rush lasts this long at least (the rush's events
+# land in rounds of 100: a short window counts them too coarsely)
 
 
 @dataclass
@@ -93,8 +96,11 @@ class Homeserver:
         return time.perf_counter() - started
 
 
-async def restarts(hs: Homeserver, token: str, ids: list[str], at_once: int) -> tuple[float, float]:
-    """Restart every notice with `at_once` requests unanswered at most: (a second, median s)."""
+async def restarts(
+    hs: Homeserver, token: str, ids: list[str], at_once: int, seconds: float = 0.0
+) -> tuple[float, float]:
+    """Restart every notice with `at_once` requests unanswered at most, round after round
+    until `seconds` have passed (one round at least): (restarts a second, median answer)."""
     gate = asyncio.Semaphore(at_once)
     answers: list[float] = []
 
@@ -103,8 +109,11 @@ async def restarts(hs: Homeserver, token: str, ids: list[str], at_once: int) -> 
             answers.append(await hs.restart(token, delay_id))
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(d) for d in ids))
-    return len(ids) / (time.perf_counter() - started), statistics.median(answers)
+    while True:
+        await asyncio.gather(*(one(d) for d in ids))
+        if time.perf_counter() - started >= seconds:
+            break
+    return len(answers) / (time.perf_counter() - started), statistics.median(answers)
 
 
 class Rush:
@@ -194,9 +203,11 @@ async def measure(workdir: Path, rooms: int) -> tuple[list[Row], float]:
             rush.start()
             await asyncio.sleep(3)  # under way
             for at_once in (1, *AT_ONCE):
-                (rate, median), events = await rush.rate_during(restarts(hs, bot, ids, at_once))
+                (rate, median), events = await rush.rate_during(
+                    restarts(hs, bot, ids, at_once, RUSH_SECONDS)
+                )
                 rows.append(Row(f"beside the rush, {at_once} at once", rate, median * 1000, events))
-            _, alone = await rush.rate_during(asyncio.sleep(10))
+            _, alone = await rush.rate_during(asyncio.sleep(RUSH_SECONDS))
             await rush.stop()
     finally:
         await homeserver.stop()
@@ -214,7 +225,8 @@ def report(rows: list[Row], alone: float, rooms: int, command: str) -> str:
         "",
         f"Machine: {benchlib.machine(f'Synapse {synapse.__version__} (SQLite)')}",
         "",
-        f"{rooms} delayed notices, each restarted once per row. The rush: {RUSH_ROOMS} messages"
+        f"{rooms} delayed notices, each restarted once per row (beside the rush, round after"
+        f" round for {RUSH_SECONDS:.0f} s at least). The rush: {RUSH_ROOMS} messages"
         f" and {RUSH_ROOMS} state events at once, over and over; alone it persisted"
         f" {alone:.0f} events a second.",
         "",

@@ -55,9 +55,9 @@ META = "dead_man:"  # + consult id → the delay id of its notice
 RESTARTS_PER_DELAY = 3  # each notice is restarted every third of its delay
 RETRY_SECONDS = 2.0  # after a network error or a refusal that names no wait
 AFTER_PAGES_SECONDS = 5.0  # the longest new notices and restarts wait for pages not yet out
-# Routine restarts unanswered at once: under a rush Synapse answered one in 50 ms, so one at a
-# time kept up with 15 a second; 4 at once with 56, the rush's own events no slower; 8 at
-# once slowed them (docs/decisions.md "The notice when the bot is gone").
+# Requests unanswered at once. Beside a rush the development Synapse answered a restart in
+# about 50 ms: one at a time kept up with 15 a second, 4 at once with 42, enough for about 800
+# open rooms (bench/bench_delayed.py; docs/decisions.md "The notice when the bot is gone").
 IN_FLIGHT = 4
 TEMPLATE = "bot_gone"
 BACK_TEMPLATE = "bot_back"  # said in a room whose notice was posted, once the bot is back
