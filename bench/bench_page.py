@@ -54,7 +54,8 @@ clients in the same run:
    one-time key claim and a new Olm session. With `--cold-late` their clients start just
    before their round: the bot has had no time to prepare either. The first cold round
    comes before everything else is timed, the others among the timed bursts; the relay and
-   the bot go first in turn.
+   the bot go first in turn, each kind's burst at least 15 s after the one before ended
+   (the same consultants' clients answer each pager's first Olm messages after its burst).
 7. Prints a table (every row: one-call, relay, bot, bot/one-call, bot/relay, relay/one-call)
    and records it in BENCHMARKS.md (between markers, so other sections survive) unless
    --no-record is given.
@@ -127,6 +128,9 @@ WAIT_S = 30.0  # bound on every single wait
 # The bot makes its pool's rooms one at a time after a burst: 55 took more than 30 s in the
 # tenth burst of 50 of a run (a homeserver holding some 3,000 rooms by then).
 POOL_WAIT_S = 120.0
+# In a cold round, the least time from the end of one kind's burst to the next kind's start
+# (more than the bot's pool takes to refill after a burst of 10).
+COLD_GAP_S = 15.0
 PREPARED_WAIT_S = 90.0  # the bot prepares the people on duty every minute
 QUESTION = "72-årig kvinna med nytt förmaksflimmer, antikoagulation nu eller efter eko?"
 SWITCHBOARD = "023-49 00 00"
@@ -986,7 +990,12 @@ ack_timeout_seconds = 86400
                     self.keep(await self.bare_burst("cold", probes))
                 else:
                     self.keep(await self.ask_burst(kind, "cold", probes, f"kall{k}"))
+                ended = time.monotonic()
                 await self.settle(self.params.burst_settle)
+                # The same quiet after every kind: the bot's pool refill alone made it ~10 s
+                # after the bot and 2 s after the relay, whose pages the same consultants'
+                # clients were still answering (first Olm sessions) when the bot paged them.
+                await asyncio.sleep(max(0.0, COLD_GAP_S - (time.monotonic() - ended)))
         finally:
             for probe in probes:
                 await probe.close()
@@ -1710,7 +1719,10 @@ def markdown(
         f"- Cold bursts: {params.cold_rounds} rounds like the above, each to {params.burst} new"
         " consultants none of the pagers has paged (on duty for services of their own), the"
         " first before any other burst, the others among the timed rounds; the relay and the"
-        " bot go first in turn (the one-call pager first). "
+        " bot go first in turn (the one-call pager first), each kind's burst at least"
+        f" {COLD_GAP_S:g} s after the one before ended (the same consultants' clients answer"
+        " each pager's first Olm messages after its burst; before, the bot's pool refill"
+        " alone made the gap about 10 s after the bot and 2 s after the relay). "
         + (
             "Their clients started just before their round: nobody had Olm sessions with"
             " their devices (a first page needs a key query, a one-time key claim and a new"
