@@ -270,7 +270,7 @@ async def test_restarts_do_not_wait_for_a_slow_homeserver_but_go_at_most_4_at_on
     assert wait > 0  # waits for an answer rather than spinning
 
     hs.answers[hs.asked[0]].set()
-    await eventually(lambda_restarted(hs, 1), within=2, what="the first restart answered")
+    await eventually(restarts_answered(hs, 1), within=2, what="the first restart answered")
     await dead_man.work()
     await asked(hs, IN_FLIGHT + 1)  # a place free: the next goes
     # Logged once: the fifth went out 32 s late; the fourth, 12 s late, was under a period.
@@ -285,7 +285,7 @@ async def test_restarts_do_not_wait_for_a_slow_homeserver_but_go_at_most_4_at_on
     assert hs.kinds() == ["schedule"] * (IN_FLIGHT + 1) + ["restart"] * (IN_FLIGHT + 1)
 
 
-def lambda_restarted(hs: Homeserver, count: int) -> Callable[[], Awaitable[bool]]:
+def restarts_answered(hs: Homeserver, count: int) -> Callable[[], Awaitable[bool]]:
     """A condition: `count` restarts answered."""
 
     async def restarted() -> bool:
@@ -310,7 +310,7 @@ async def test_a_consult_closed_while_its_restart_is_on_its_way_has_its_notice_c
     assert "cancel" not in hs.kinds()  # not before the restart is answered
 
     hs.answers[delay_id].set()
-    await eventually(lambda_restarted(hs, 1), within=2, what="the restart answered")
+    await eventually(restarts_answered(hs, 1), within=2, what="the restart answered")
     await dead_man.work()
     assert hs.kinds()[-1] == "cancel"  # cancelled; nothing scheduled again in a closed room
     assert hs.kinds().count("schedule") == IN_FLIGHT + 1
@@ -338,7 +338,7 @@ async def test_a_rush_of_new_consults_leaves_a_place_for_the_restarts() -> None:
     assert len(hs.scheduling) == IN_FLIGHT - 1
     clock.t += PERIOD  # the first room's restart falls due
     await dead_man.work()
-    await eventually(lambda_restarted(hs, 1), within=2, what="the first room's restart")
+    await eventually(restarts_answered(hs, 1), within=2, what="the first room's restart")
     assert len(hs.scheduling) == IN_FLIGHT - 1  # the fourth new notice still waits
     hs.schedules_answered.set()
     await turn(dead_man)
@@ -388,7 +388,7 @@ async def test_after_a_restart_the_stored_notices_are_adopted_at_most_4_at_once(
     assert len(slow.asked) == IN_FLIGHT
     for delay_id in slow.asked[:3]:
         slow.answers[delay_id].set()
-    await eventually(lambda_restarted(slow, 3), within=2, what="three adopted")
+    await eventually(restarts_answered(slow, 3), within=2, what="three adopted")
     assert await dead_man.work() > 0  # the fifth sent: two on their way, no spinning
     await asked(slow, IN_FLIGHT + 1)
     slow.answer_all()
