@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import sys
 import time
@@ -159,16 +158,13 @@ class Rush:
         return result, (self.events - before) / (time.perf_counter() - started)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def measure(workdir: Path, rooms: int) -> tuple[list[Row], float]:
     shutil.rmtree(workdir, ignore_errors=True)
     homeserver = EmbeddedHomeserver(
-        data_dir=workdir / "synapse", port=free_port(), relax_rate_limits=True, fast_passwords=True
+        data_dir=workdir / "synapse",
+        port=benchlib.free_port(),
+        relax_rate_limits=True,
+        fast_passwords=True,
     )
     await homeserver.start()
     try:

@@ -41,7 +41,7 @@ from importlib import metadata
 from pathlib import Path
 
 import benchlib
-from bench_page import ROOT, SCRIPT, WAIT_S, Probe, catalogue_toml, free_port
+from bench_page import ROOT, SCRIPT, WAIT_S, Probe, catalogue_toml
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse, SyncResponse
 
 from consultbot.adapters.sql.sqlite import SqliteStore
@@ -268,7 +268,7 @@ class Load:
         self.workdir.mkdir(parents=True)
         hs = EmbeddedHomeserver(
             data_dir=self.workdir / "synapse",
-            port=free_port(),
+            port=benchlib.free_port(),
             relax_rate_limits=True,
             fast_passwords=True,
         )

@@ -78,7 +78,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import sys
@@ -487,14 +486,6 @@ class Relay:
 
 # ---------------------------------------------------------------------------------------------
 # Set-up
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def cold_local(k: int, n: int) -> str:
@@ -1035,7 +1026,7 @@ ack_timeout_seconds = 86400
         started = time.monotonic()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True)
-        port = free_port()
+        port = benchlib.free_port()
         console.log(f"starting Synapse on 127.0.0.1:{port}, data in {self.workdir}")
         hs = EmbeddedHomeserver(
             data_dir=self.workdir / "synapse",

@@ -339,7 +339,7 @@ class DeadMan:
         if now < self._pause_until:
             return self._pause_until - now
         held = self._hold_until
-        new = self._unscheduled()
+        new = set(self._unscheduled())
         if held is None and new and self._may_launch(new=True):
             return 0.0
         full = len(self._flying) >= IN_FLIGHT
@@ -356,34 +356,30 @@ class DeadMan:
             dues = [held, *(due for due in dues if due > now)]
         return max(0.0, min(dues, default=now + self.period) - now)
 
-    async def _keep(self, consult_id: ConsultId) -> bool:
-        """Restart one consult's notice, or schedule it (new, or gone); False when paused."""
+    async def _keep(self, consult_id: ConsultId) -> None:
+        """Restart one consult's notice, or schedule it (new, or gone)."""
         assert self._notices is not None
         consult = self._wanted.get(consult_id)
         if consult is None:
-            return True
+            return
         notice = self._kept.setdefault(consult_id, _Notice())
         try:
             if notice.delay_id and await self._notices.restart_notice(notice.delay_id):
                 notice.adopted = True
-            elif consult_id not in self._wanted:  # closed while asked: nothing to schedule
-                notice.due = 0.0
-                return True
-            else:
+            elif consult_id in self._wanted:  # not closed while asked: (re)scheduled
                 posted = bool(notice.delay_id)
                 await self._schedule(consult, notice)
                 if posted:  # the bot was away longer than the delay: the notice is in the room
                     log.info("the notice in the room of %s was posted: scheduled again", consult_id)
                     await self._back(consult)
+            notice.due = self.now() + self.period  # restarted again a period on
         except DelayRefused as exc:
-            return self._refused(consult_id, notice, exc, what="keeping")
+            self._refused(consult_id, notice, exc, what="keeping")
         except Exception:  # a notice must never stop the others
             log.exception("keeping the notice in the room of %s failed", consult_id)
-            notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
-            return True
-        # Closed meanwhile: cancelled next; else restarted again a period on.
-        notice.due = self.now() + self.period if consult_id in self._wanted else 0.0
-        return True
+            notice.due = self.now() + self.period
+        if consult_id not in self._wanted:  # closed while asked: cancelled next
+            notice.due = 0.0
 
     async def _schedule(self, consult: esc.Consult, notice: _Notice) -> None:
         assert self._notices is not None
@@ -430,10 +426,7 @@ class DeadMan:
             self._pause_until = max(self._pause_until, self.now() + wait)  # another's 429 too
             return False
         log.warning("%s the notice in the room of %s failed (%s)", what, consult_id, exc)
-        if what == "keeping" and consult_id not in self._wanted:
-            notice.due = 0.0  # closed while asked: cancelled next
-        else:
-            notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
+        notice.due = self.now() + (wait if wait is not None else RETRY_SECONDS)
         return True
 
     async def _quietly(self, call: Awaitable[None]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from nio import (
+    DeviceList,
     KeysQueryResponse,
     MatrixRoom,
     RoomForgetResponse,
@@ -241,6 +242,7 @@ class StandbyClient:
         response = MagicMock(spec=SyncResponse)
         response.next_batch = f"s{n + 1}"
         response.rooms = Rooms(invite={}, join={}, leave={})
+        response.device_list = DeviceList(changed=[], left=[])
         response.to_device_events = [object()] * (
             self.to_device[n] if n < len(self.to_device) else 0
         )

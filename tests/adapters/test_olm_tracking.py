@@ -13,7 +13,7 @@ from typing import Any
 
 from nio import MatrixRoom
 
-from consultbot.adapters.matrix.olm_ready import OlmReadiness
+from consultbot.adapters.matrix.olm_ready import untrack_strangers
 from consultbot.adapters.matrix.rooms import RoomBook
 
 BOT = "@bot:x"
@@ -37,18 +37,17 @@ def test_only_members_of_rooms_the_bot_is_still_in_stay_tracked() -> None:
     olm = SimpleNamespace(tracked_users={BOT, "@doctor:x", "@jour:x", "@gone:x"})
     session: Any = SimpleNamespace(nio=SimpleNamespace(rooms=rooms, olm=olm, user_id=BOT))
     book = RoomBook(session)
-    readiness = OlmReadiness(session, book)
 
-    readiness._untrack_strangers()
+    untrack_strangers(session.nio, book)
     assert olm.tracked_users == {BOT, "@doctor:x", "@jour:x"}  # nobody shares a room with @gone
 
     book.learn(sync(leave=("!consult",)))  # the bot was put out of the consult room
-    readiness._untrack_strangers()
+    untrack_strangers(session.nio, book)
     assert olm.tracked_users == {BOT, "@doctor:x"}
 
     olm.tracked_users.add("@jour:x")
     book.learn(sync(join=("!consult",)))  # and let in again
-    readiness._untrack_strangers()
+    untrack_strangers(session.nio, book)
     assert olm.tracked_users == {BOT, "@doctor:x", "@jour:x"}
 
 
@@ -57,10 +56,9 @@ def test_a_forgotten_room_is_not_remembered_as_left() -> None:
     olm = SimpleNamespace(tracked_users={BOT})
     session: Any = SimpleNamespace(nio=SimpleNamespace(rooms=rooms, olm=olm, user_id=BOT))
     book = RoomBook(session)
-    readiness = OlmReadiness(session, book)
     book.learn(sync(leave=("!consult", "!never-known")))
-    readiness._untrack_strangers()
+    untrack_strangers(session.nio, book)
     assert book.left == {"!consult"}
     del rooms["!consult"]  # forgotten: out of nio's rooms too
-    readiness._untrack_strangers()
+    untrack_strangers(session.nio, book)
     assert book.left == set()

@@ -110,7 +110,9 @@ class OlmReadiness:
         # Under the lock also when nobody is asked: the keys chores of the first sync (the
         # bot's own keys uploaded) are done before anything is sent under them.
         async with self._session.keys_lock:
-            self._untrack_strangers()  # also those whose last room with the bot is gone
+            untrack_strangers(
+                self._session.nio, self._rooms
+            )  # also those whose last room with the bot is gone
             strangers = {
                 u
                 for u in wanted
@@ -130,7 +132,7 @@ class OlmReadiness:
             except TimeoutError:
                 answer = "no answer"
             finally:
-                self._untrack_strangers()
+                untrack_strangers(self._session.nio, self._rooms)
         if not isinstance(answer, KeysQueryResponse):
             log.warning("olm sessions ahead of pages: key query failed: %s", answer)
 
@@ -211,17 +213,14 @@ class OlmReadiness:
             log.info("olm sessions ahead of pages: %d devices greeted", greeted)
         return greeted
 
-    def _untrack_strangers(self) -> None:
-        untrack_strangers(self._session.nio, self._rooms)
-
 
 def untrack_strangers(client: Any, book: RoomBook) -> None:
     """Nobody stays tracked by nio who shares no encrypted room with the bot: the homeserver
     tells of their devices' changes only while they do. Run with every sync that tells of
     someone leaving (sync.py) and around the key query of a preparing round."""
-    rooms = getattr(client, "rooms", None)
-    if rooms is None or getattr(client, "olm", None) is None:
+    if client.olm is None:
         return  # no encryption (yet): nothing tracked
+    rooms = client.rooms
     book.left.intersection_update(rooms)  # forgotten: out of nio's too
     shared: set[str] = set()
     for room_id, room in rooms.items():

@@ -59,8 +59,7 @@ def _fresh_timeout() -> int:
 def someone_left(response: SyncResponse) -> bool:
     """The bot left a room, or the homeserver lists someone who shares no encrypted room with
     it any more (`device_lists.left`)."""
-    device_list = getattr(response, "device_list", None)  # not on every test's fake response
-    return bool(response.rooms.leave) or bool(getattr(device_list, "left", None))
+    return bool(response.rooms.leave or response.device_list.left)
 
 
 class SyncLoop:
